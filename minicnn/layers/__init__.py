@@ -1,0 +1,13 @@
+"""minicnn's layers: each file holds one layer, its NumPy forward/backward functions and its class."""
+from minicnn.layers.base import Layer, Param
+from minicnn.layers.batchnorm import BatchNorm2D
+from minicnn.layers.conv import Conv2D
+from minicnn.layers.dense import Dense
+from minicnn.layers.dropout import Dropout
+from minicnn.layers.flatten import Flatten
+from minicnn.layers.lrn import LRN
+from minicnn.layers.maxpool import MaxPool2D
+from minicnn.layers.relu import ReLU
+
+__all__ = ["Layer", "Param", "Conv2D", "MaxPool2D", "LRN", "ReLU", "Dropout", "Dense", "Flatten",
+           "BatchNorm2D"]

@@ -1,0 +1,221 @@
+"""The layer contract every minicnn layer follows (after Caffe's Layer).
+
+A layer is set up once from its hyper-parameters (``__init__``), answers ``output_shape`` for any
+input shape without touching data (Caffe's Reshape), and then alternates
+
+    y  = layer.forward(x, train=True)    # caches what backward needs (only when train=True)
+    dx = layer.backward(dout)            # dout has y's shape; fills every Param.grad
+
+``layer.params`` maps names to :class:`Param` (``"weight"``, ``"bias"``); ``layer.buffers`` maps
+names to arrays that are state but not trained (BatchNorm's running statistics). Shapes follow
+PyTorch (REFERENCE.md section 3) so state dicts compare one to one.
+
+Every public entry point validates its input and raises a message that names the layer and the
+expected versus the received shape, dtype or device: nothing is silently broadcast or cast.
+"""
+from collections import OrderedDict
+
+import numpy as np
+
+from minicnn.backend import device_of, get_array_module, to_device, check_device
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class Param:
+    """A trainable array and the gradient that the last ``backward`` call computed for it.
+
+    ``grad`` has ``data``'s shape, dtype and device and is overwritten (not accumulated) by
+    every backward call.
+    """
+
+    __slots__ = ("data", "grad")
+
+    def __init__(self, data):
+        self.data = data
+        self.grad = get_array_module(data).zeros_like(data)
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    def __repr__(self):
+        return f"Param(shape={self.data.shape}, dtype={self.data.dtype}, device={device_of(self.data)})"
+
+
+def check_float_dtype(dtype, who):
+    """Return ``np.dtype(dtype)`` if it is float32 or float64, else raise a TypeError."""
+    dt = np.dtype(dtype)
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"{who}: dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+def check_positive_int(value, what, who, minimum=1):
+    """Return ``value`` as an int if it is an integer >= ``minimum``, else raise ValueError."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{who}: {what} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def pair(value, what, who, minimum=1):
+    """Accept an int or an (h, w) pair of ints and return an (h, w) tuple."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{who}: {what} must be an int or a pair of ints, got {value!r}")
+        return tuple(check_positive_int(v, what, who, minimum) for v in value)
+    v = check_positive_int(value, what, who, minimum)
+    return (v, v)
+
+
+class Layer:
+    """Base class: parameter bookkeeping, device moves, input and gradient checks.
+
+    Subclasses implement ``output_shape(input_shape)`` (validating the shape), ``_forward(x,
+    train)`` and ``_backward(dout)``; the public ``forward``/``backward`` wrap them with checks.
+    ``dtype`` is the dtype of the parameters; layers without parameters accept float32 and
+    float64 inputs and keep their dtype.
+    """
+
+    dtype = None  # set by layers with parameters; their inputs must match it
+
+    def __init__(self):
+        self.params = OrderedDict()
+        self.buffers = OrderedDict()
+        self.device = "cpu"
+        self._cache = None        # what backward needs; None until a training forward
+        self._out_shape = None    # shape of the last training forward's output
+        self._out_dtype = None
+
+    # --- the contract -------------------------------------------------------------------
+    def output_shape(self, input_shape):
+        """Return the output shape for ``input_shape`` (a tuple including the batch axis)."""
+        raise NotImplementedError
+
+    def _forward(self, x, train):
+        raise NotImplementedError
+
+    def _backward(self, dout):
+        raise NotImplementedError
+
+    def forward(self, x, train=True):
+        """Compute the layer's output; with ``train=True`` also cache what backward needs."""
+        self.check_input(x)
+        y = self._forward(x, train)
+        if train:
+            self._out_shape, self._out_dtype = y.shape, y.dtype
+        else:
+            self._cache = None  # an evaluation pass must not leave a stale cache behind
+        return y
+
+    def backward(self, dout):
+        """Given dL/dy (``dout``, shaped like the last output) return dL/dx; fill Param.grad."""
+        if self._cache is None:
+            raise RuntimeError(f"{self!r}: backward() called before forward(x, train=True)")
+        self.check_array(dout, "dout")
+        if dout.shape != self._out_shape or dout.dtype != self._out_dtype:
+            raise ValueError(
+                f"{self!r}: dout must match the forward output, expected shape "
+                f"{self._out_shape} dtype {self._out_dtype}, got shape {dout.shape} dtype {dout.dtype}")
+        return self._backward(dout)
+
+    # --- checks -------------------------------------------------------------------------
+    def check_array(self, x, what="input"):
+        """Raise unless ``x`` is a float32/float64 array on this layer's device (and dtype)."""
+        if not (hasattr(x, "shape") and hasattr(x, "dtype") and hasattr(x, "ndim")):
+            raise TypeError(f"{self!r}: {what} must be an array, got {type(x).__name__}")
+        if x.dtype not in FLOAT_DTYPES:
+            raise TypeError(f"{self!r}: {what} must be float32 or float64, got dtype {x.dtype}")
+        if self.dtype is not None and x.dtype != self.dtype:
+            raise TypeError(f"{self!r}: {what} dtype must be {self.dtype} like the layer's "
+                            f"parameters, got {x.dtype} (convert with .astype or build the layer "
+                            f"with dtype={x.dtype})")
+        if device_of(x) != self.device:
+            raise ValueError(f"{self!r}: {what} is on {device_of(x)} but the layer is on "
+                             f"{self.device}; move one of them with .to()")
+
+    def check_input(self, x):
+        self.check_array(x, "input")
+        self.output_shape(x.shape)  # validates rank, channels, spatial size
+
+    def expect_rank(self, input_shape, rank, layout):
+        """Raise unless ``input_shape`` has ``rank`` axes (``layout`` names them, e.g. 'N, C, H, W')."""
+        if len(input_shape) != rank:
+            raise ValueError(f"{self!r}: expected input of shape ({layout}), a {rank}-D array, "
+                             f"got shape {tuple(input_shape)}")
+
+    # --- parameters, buffers and state ----------------------------------------------------
+    def named_children(self):
+        """Sub-layers as (name, layer) pairs; leaf layers have none."""
+        return ()
+
+    def named_params(self, prefix=""):
+        """Yield (qualified name, Param) for this layer and its children, in a stable order."""
+        for name, p in self.params.items():
+            yield prefix + name, p
+        for cname, child in self.named_children():
+            yield from child.named_params(f"{prefix}{cname}.")
+
+    def named_buffers(self, prefix=""):
+        for name, b in self.buffers.items():
+            yield prefix + name, b
+        for cname, child in self.named_children():
+            yield from child.named_buffers(f"{prefix}{cname}.")
+
+    def state_dict(self):
+        """Ordered {qualified name: array} of every parameter and buffer (arrays, not copies)."""
+        sd = OrderedDict((n, p.data) for n, p in self.named_params())
+        sd.update(self.named_buffers())
+        return sd
+
+    def load_state_dict(self, state):
+        """Copy arrays from ``state`` into this model; every name and shape must match exactly."""
+        expected = self.state_dict()
+        missing = [k for k in expected if k not in state]
+        unexpected = [k for k in state if k not in expected]
+        if missing or unexpected:
+            raise KeyError(f"{type(self).__name__}.load_state_dict: missing keys {missing}, "
+                           f"unexpected keys {unexpected}")
+        for name, target in expected.items():
+            src = state[name]
+            if tuple(src.shape) != tuple(target.shape):
+                raise ValueError(f"{type(self).__name__}.load_state_dict: {name!r} has shape "
+                                 f"{tuple(src.shape)}, expected {tuple(target.shape)}")
+        for name, target in expected.items():  # only after every check passed: all or nothing
+            target[...] = to_device(state[name], device_of(target)).astype(target.dtype, copy=False)
+
+    def random_state(self):
+        """State of this layer's random streams (dropout), for checkpoints and gradcheck."""
+        state = {}
+        for cname, child in self.named_children():
+            for k, v in child.random_state().items():
+                state[f"{cname}.{k}"] = v
+        return state
+
+    def set_random_state(self, state):
+        for cname, child in self.named_children():
+            prefix = cname + "."
+            child.set_random_state({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+
+    def to(self, device):
+        """Move parameters, gradients and buffers to ``device`` ("cpu" or "cuda"); returns self."""
+        check_device(device)
+        for p in self.params.values():
+            p.data = to_device(p.data, device)
+            p.grad = to_device(p.grad, device)
+        for name in self.buffers:
+            self.buffers[name] = to_device(self.buffers[name], device)
+        for _, child in self.named_children():
+            child.to(device)
+        self.device = device
+        self._cache = None
+        return self
+
+    def num_params(self):
+        return sum(int(np.prod(p.shape)) for _, p in self.named_params())
+
+    def extra_repr(self):
+        return ""
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.extra_repr()})"

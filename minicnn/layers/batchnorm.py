@@ -1,0 +1,105 @@
+"""Batch normalisation over (N, H, W) for each channel (Ioffe & Szegedy 2015), PyTorch semantics.
+
+Training:  mean, var = batch statistics over N*H*W values per channel (var biased)
+           y = weight * (x - mean) / sqrt(var + eps) + bias
+           running_mean = (1 - momentum) * running_mean + momentum * mean
+           running_var  = (1 - momentum) * running_var  + momentum * var * M / (M - 1)   (unbiased)
+Inference: the running statistics replace the batch statistics.
+
+Backward (M = N*H*W, xhat the normalised input, g = dout * weight):
+    dx = (g - mean(g) - xhat * mean(g * xhat)) / sqrt(var + eps)
+"""
+import numpy as np
+
+from minicnn.backend import get_array_module
+from minicnn.layers.base import Layer, Param, check_float_dtype, check_positive_int
+
+_AXES = (0, 2, 3)
+
+
+def _per_channel(v):
+    return v.reshape(1, -1, 1, 1)
+
+
+def batchnorm_forward_train(x, weight, bias, eps):
+    """x (N, C, H, W) -> (y, batch mean (C,), batch biased var (C,), cache)."""
+    xp = get_array_module(x)
+    mean = x.mean(axis=_AXES)
+    var = x.var(axis=_AXES)
+    inv_std = 1.0 / xp.sqrt(var + eps)
+    xhat = (x - _per_channel(mean)) * _per_channel(inv_std)
+    y = xhat * _per_channel(weight) + _per_channel(bias)
+    return y, mean, var, (xhat, inv_std, weight)
+
+
+def batchnorm_forward_eval(x, weight, bias, running_mean, running_var, eps):
+    xp = get_array_module(x)
+    scale = weight / xp.sqrt(running_var + eps)
+    return x * _per_channel(scale) + _per_channel(bias - running_mean * scale)
+
+
+def batchnorm_backward(dout, cache):
+    """dout (N, C, H, W) -> (dx, dweight (C,), dbias (C,))."""
+    xhat, inv_std, weight = cache
+    dbias = dout.sum(axis=_AXES)
+    dweight = (dout * xhat).sum(axis=_AXES)
+    m = dout.size // dout.shape[1]
+    g_mean = _per_channel(dbias * weight / m)
+    gx_mean = _per_channel(dweight * weight / m)
+    dx = (dout * _per_channel(weight) - g_mean - xhat * gx_mean) * _per_channel(inv_std)
+    return dx, dweight, dbias
+
+
+class BatchNorm2D(Layer):
+    """``BatchNorm2D(num_features, eps=1e-5, momentum=0.1, dtype=float32)``; input (N, C, H, W).
+
+    Parameters ``weight`` (C,) = 1 and ``bias`` (C,) = 0; buffers ``running_mean`` (C,) = 0 and
+    ``running_var`` (C,) = 1, updated by every training forward.
+    """
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, dtype=np.float32):
+        super().__init__()
+        self.num_features = check_positive_int(num_features, "num_features", "BatchNorm2D")
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"BatchNorm2D: momentum must be in [0, 1], got {momentum!r}")
+        if not eps > 0:
+            raise ValueError(f"BatchNorm2D: eps must be > 0, got {eps!r}")
+        self.eps, self.momentum = float(eps), float(momentum)
+        self.dtype = check_float_dtype(dtype, "BatchNorm2D")
+        self.params["weight"] = Param(np.ones(num_features, self.dtype))
+        self.params["bias"] = Param(np.zeros(num_features, self.dtype))
+        self.buffers["running_mean"] = np.zeros(num_features, self.dtype)
+        self.buffers["running_var"] = np.ones(num_features, self.dtype)
+
+    def output_shape(self, input_shape):
+        self.expect_rank(input_shape, 4, "N, C, H, W")
+        if input_shape[1] != self.num_features:
+            raise ValueError(f"{self!r}: expected input of shape (N, {self.num_features}, H, W), "
+                             f"got {tuple(input_shape)}")
+        return tuple(input_shape)
+
+    def _forward(self, x, train):
+        w, b = self.params["weight"].data, self.params["bias"].data
+        if not train:
+            return batchnorm_forward_eval(x, w, b, self.buffers["running_mean"],
+                                          self.buffers["running_var"], self.eps)
+        m = x.size // x.shape[1]
+        if m < 2:
+            raise ValueError(f"{self!r}: training needs more than one value per channel, got "
+                             f"input shape {x.shape}")
+        y, mean, var, self._cache = batchnorm_forward_train(x, w, b, self.eps)
+        mom = self.momentum  # updated in place so that arrays handed out by state_dict() stay live
+        running_mean, running_var = self.buffers["running_mean"], self.buffers["running_var"]
+        running_mean *= 1 - mom
+        running_mean += mom * mean
+        running_var *= 1 - mom
+        running_var += (mom * m / (m - 1)) * var
+        return y
+
+    def _backward(self, dout):
+        dx, dw, db = batchnorm_backward(dout, self._cache)
+        self.params["weight"].grad, self.params["bias"].grad = dw, db
+        return dx
+
+    def extra_repr(self):
+        return f"{self.num_features}, eps={self.eps:g}, momentum={self.momentum:g}"

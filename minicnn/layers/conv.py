@@ -1,0 +1,131 @@
+"""2-D convolution (cross-correlation, like every framework) by im2col + one GEMM per group.
+
+Shapes (REFERENCE.md section 3):
+    x (N, C, H, W)   w (O, C/G, kh, kw)   b (O,)   y (N, O, OH, OW)
+    y[n, o] = b[o] + sum_{c in group(o), i, j} w[o, c, i, j] * xpad[n, c, oh*s + i, ow*s + j]
+
+Groups G split the C input channels and the O filters into G equal, independent parts: filter o
+reads only the C/G channels of its group. AlexNet's conv2, conv4 and conv5 use G = 2, which is
+exactly the two-GPU split of the paper run on one device (each tower sees only its own maps).
+"""
+import math
+
+import numpy as np
+
+from minicnn.backend import get_array_module
+from minicnn.layers.base import Layer, Param, check_float_dtype, check_positive_int, pair
+from minicnn.layers.im2col import col2im, conv_output_size, im2col
+
+
+def conv_forward(x, w, b, stride, pad, groups):
+    """y = conv(x, w) + b, returning (y, cache). ``stride`` and ``pad`` are (h, w) pairs.
+
+    With cols = im2col(x) of shape (C*kh*kw, N*OH*OW) split into G row blocks and w viewed as
+    (G, O/G, C/G*kh*kw), every group is one GEMM: y_g = w_g @ cols_g.
+    """
+    xp = get_array_module(x)
+    n, _, h, wid = x.shape
+    o, cg, kh, kw = w.shape
+    oh = conv_output_size(h, kh, stride[0], pad[0])
+    ow = conv_output_size(wid, kw, stride[1], pad[1])
+    cols = im2col(x, (kh, kw), stride, pad).reshape(groups, cg * kh * kw, n * oh * ow)
+    w_groups = w.reshape(groups, o // groups, cg * kh * kw)
+    y = xp.matmul(w_groups, cols).reshape(o, n, oh, ow)   # G GEMMs; output channel-major
+    if b is not None:
+        y += b.reshape(o, 1, 1, 1)
+    y = xp.ascontiguousarray(y.transpose(1, 0, 2, 3))     # (N, O, OH, OW)
+    return y, (x.shape, w, cols, stride, pad, groups, b is not None)
+
+
+def conv_backward(dout, cache):
+    """Given dL/dy (N, O, OH, OW) return (dx, dw, db); db is None for a layer without bias.
+
+        dw_g = dout_g @ cols_g^T      dcols_g = w_g^T @ dout_g      dx = col2im(dcols)
+    """
+    xp = get_array_module(dout)
+    x_shape, w, cols, stride, pad, groups, has_bias = cache
+    o, cg, kh, kw = w.shape
+    dout_groups = dout.transpose(1, 0, 2, 3).reshape(groups, o // groups, -1)  # (G, O/G, N*OH*OW)
+    dw = xp.matmul(dout_groups, cols.transpose(0, 2, 1)).reshape(w.shape)
+    db = dout.sum(axis=(0, 2, 3)) if has_bias else None
+    w_groups = w.reshape(groups, o // groups, cg * kh * kw)
+    dcols = xp.matmul(w_groups.transpose(0, 2, 1), dout_groups)                # (G, C/G*kh*kw, N*OH*OW)
+    dx = col2im(dcols.reshape(groups * cg * kh * kw, -1), x_shape, (kh, kw), stride, pad)
+    return dx, dw, db
+
+
+def uniform_fan_in(rng, shape, fan_in, dtype):
+    """PyTorch's default initialisation for conv and dense layers: U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+    bound = 1.0 / math.sqrt(fan_in)
+    return rng.uniform(-bound, bound, size=shape).astype(dtype)
+
+
+class Conv2D(Layer):
+    """Convolution layer: ``Conv2D(in_channels, out_channels, kernel_size, stride=1, padding=0,
+    groups=1, bias=True, dtype=float32, rng=None)``.
+
+    ``kernel_size``, ``stride`` and ``padding`` take an int or an (h, w) pair. Parameters:
+    ``weight`` (out, in/groups, kh, kw) and ``bias`` (out,), initialised like PyTorch
+    (uniform +-1/sqrt(fan_in)) from ``rng`` (a ``numpy.random.Generator``; a fresh one if None).
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, groups=1,
+                 bias=True, dtype=np.float32, rng=None):
+        super().__init__()
+        who = "Conv2D"
+        self.in_channels = check_positive_int(in_channels, "in_channels", who)
+        self.out_channels = check_positive_int(out_channels, "out_channels", who)
+        self.kernel_size = pair(kernel_size, "kernel_size", who)
+        self.stride = pair(stride, "stride", who)
+        self.padding = pair(padding, "padding", who, minimum=0)
+        self.groups = check_positive_int(groups, "groups", who)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"Conv2D: groups={groups} must divide in_channels={in_channels} "
+                             f"and out_channels={out_channels}")
+        self.dtype = check_float_dtype(dtype, who)
+        rng = np.random.default_rng() if rng is None else rng
+        kh, kw = self.kernel_size
+        fan_in = in_channels // groups * kh * kw
+        self.params["weight"] = Param(uniform_fan_in(
+            rng, (out_channels, in_channels // groups, kh, kw), fan_in, self.dtype))
+        if bias:
+            self.params["bias"] = Param(uniform_fan_in(rng, (out_channels,), fan_in, self.dtype))
+
+    def output_shape(self, input_shape):
+        self.expect_rank(input_shape, 4, "N, C, H, W")
+        n, c, h, w = input_shape
+        if c != self.in_channels:
+            raise ValueError(f"{self!r}: expected input of shape (N, {self.in_channels}, H, W), "
+                             f"got {tuple(input_shape)}")
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        if h + 2 * ph < kh or w + 2 * pw < kw:
+            raise ValueError(f"{self!r}: kernel {kh}x{kw} is larger than the padded input "
+                             f"{h + 2 * ph}x{w + 2 * pw} (input {tuple(input_shape)})")
+        return (n, self.out_channels, conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw))
+
+    def _forward(self, x, train):
+        bias = self.params.get("bias")
+        y, cache = conv_forward(x, self.params["weight"].data, bias.data if bias else None,
+                                self.stride, self.padding, self.groups)
+        self._cache = cache if train else None
+        return y
+
+    def _backward(self, dout):
+        dx, dw, db = conv_backward(dout, self._cache)
+        self.params["weight"].grad = dw
+        if db is not None:
+            self.params["bias"].grad = db
+        return dx
+
+    def extra_repr(self):
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={kh}x{kw}"
+        if (sh, sw) != (1, 1):
+            s += f", stride={sh}" if sh == sw else f", stride=({sh}, {sw})"
+        if (ph, pw) != (0, 0):
+            s += f", padding={ph}" if ph == pw else f", padding=({ph}, {pw})"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if "bias" not in self.params:
+            s += ", bias=False"
+        return s

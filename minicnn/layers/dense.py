@@ -1,0 +1,58 @@
+"""Fully connected layer: y = x @ w.T + b with x (N, in), w (out, in), b (out,), y (N, out)."""
+import numpy as np
+
+from minicnn.layers.base import Layer, Param, check_float_dtype, check_positive_int
+from minicnn.layers.conv import uniform_fan_in
+
+
+def dense_forward(x, w, b):
+    """x (N, in) -> (y (N, out), cache)."""
+    y = x @ w.T
+    if b is not None:
+        y += b
+    return y, (x, w, b is not None)
+
+
+def dense_backward(dout, cache):
+    """dout (N, out) -> (dx (N, in), dw (out, in), db (out,) or None)."""
+    x, w, has_bias = cache
+    return dout @ w, dout.T @ x, (dout.sum(axis=0) if has_bias else None)
+
+
+class Dense(Layer):
+    """``Dense(in_features, out_features, bias=True, dtype=float32, rng=None)``; input (N, in).
+
+    Initialised like PyTorch's ``nn.Linear`` (uniform +-1/sqrt(in_features)).
+    """
+
+    def __init__(self, in_features, out_features, bias=True, dtype=np.float32, rng=None):
+        super().__init__()
+        self.in_features = check_positive_int(in_features, "in_features", "Dense")
+        self.out_features = check_positive_int(out_features, "out_features", "Dense")
+        self.dtype = check_float_dtype(dtype, "Dense")
+        rng = np.random.default_rng() if rng is None else rng
+        self.params["weight"] = Param(uniform_fan_in(rng, (out_features, in_features), in_features, self.dtype))
+        if bias:
+            self.params["bias"] = Param(uniform_fan_in(rng, (out_features,), in_features, self.dtype))
+
+    def output_shape(self, input_shape):
+        if len(input_shape) != 2 or input_shape[1] != self.in_features:
+            raise ValueError(f"{self!r}: expected input of shape (N, {self.in_features}), got "
+                             f"{tuple(input_shape)}" + (" (put a Flatten() before it)" if len(input_shape) > 2 else ""))
+        return (input_shape[0], self.out_features)
+
+    def _forward(self, x, train):
+        bias = self.params.get("bias")
+        y, cache = dense_forward(x, self.params["weight"].data, bias.data if bias else None)
+        self._cache = cache if train else None
+        return y
+
+    def _backward(self, dout):
+        dx, dw, db = dense_backward(dout, self._cache)
+        self.params["weight"].grad = dw
+        if db is not None:
+            self.params["bias"].grad = db
+        return dx
+
+    def extra_repr(self):
+        return f"{self.in_features}, {self.out_features}" + ("" if "bias" in self.params else ", bias=False")

@@ -1,0 +1,104 @@
+"""Sliding windows, im2col and col2im: the index arithmetic behind convolution and pooling.
+
+For an input ``x`` of shape (N, C, H, W), a kernel kh x kw, strides (sh, sw) and zero padding
+(ph, pw), the output has OH = (H + 2 ph - kh) // sh + 1 rows and OW = (W + 2 pw - kw) // sw + 1
+columns (floor mode), and output pixel (oh, ow) sees the padded input pixels
+
+    xpad[n, c, oh * sh + i, ow * sw + j]     for 0 <= i < kh, 0 <= j < kw.
+
+``sliding_windows`` exposes exactly that as a 6-D strided *view* (no copy);
+``fold_windows`` is its adjoint: it adds window-shaped values back onto the image, so that a pixel
+covered by several overlapping windows (3x3 pooling with stride 2) receives the sum of all of them.
+``im2col`` lays the windows out as the columns of a matrix, so that convolution becomes a GEMM:
+
+    cols[(c, i, j), (n, oh, ow)] = xpad[n, c, oh * sh + i, ow * sw + j]
+    cols.shape == (C * kh * kw, N * OH * OW)
+
+The row order (c, i, j) matches the flattening of a PyTorch conv weight (out, C, kh, kw), and the
+column order (n, oh, ow) puts the whole batch into one GEMM. ``col2im`` is the adjoint of ``im2col``.
+Strides and paddings are (h, w) pairs. All functions work on NumPy and CuPy arrays alike.
+"""
+import numpy as np
+
+from minicnn.backend import get_array_module
+
+
+def conv_output_size(size, kernel, stride, pad):
+    """Output length along one axis in floor mode: (size + 2 pad - kernel) // stride + 1."""
+    return (size + 2 * pad - kernel) // stride + 1
+
+
+def pad_spatial(x, pad, value=0.0):
+    """Return x (N, C, H, W) with (ph, pw) = ``pad`` pixels of ``value`` around H and W."""
+    ph, pw = pad
+    if ph == 0 and pw == 0:
+        return x
+    xp = get_array_module(x)
+    n, c, h, w = x.shape
+    out = xp.full((n, c, h + 2 * ph, w + 2 * pw), value, dtype=x.dtype)
+    out[:, :, ph:ph + h, pw:pw + w] = x
+    return out
+
+
+def crop_spatial(x, pad):
+    """Inverse of ``pad_spatial``: cut (ph, pw) pixels off each border (contiguous result)."""
+    ph, pw = pad
+    if ph == 0 and pw == 0:
+        return x
+    h, w = x.shape[2] - 2 * ph, x.shape[3] - 2 * pw
+    return get_array_module(x).ascontiguousarray(x[:, :, ph:ph + h, pw:pw + w])
+
+
+def sliding_windows(x, kernel, stride):
+    """Read-only view (N, C, kh, kw, OH, OW) with win[n, c, i, j, oh, ow] = x[n, c, oh*sh+i, ow*sw+j].
+
+    ``x`` is (N, C, H, W) and already padded. No data is copied: the view re-uses x's memory with
+    strides (sN, sC, sH, sW, sH * sh, sW * sw).
+    """
+    xp = get_array_module(x)
+    (kh, kw), (sh, sw) = kernel, stride
+    n, c, h, w = x.shape
+    oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
+    bn, bc, bh, bw = x.strides
+    read_only = {"writeable": False} if xp is np else {}  # CuPy's as_strided has no such flag
+    return xp.lib.stride_tricks.as_strided(
+        x, shape=(n, c, kh, kw, oh, ow), strides=(bn, bc, bh, bw, bh * sh, bw * sw), **read_only)
+
+
+def fold_windows(windows, image_shape, stride):
+    """Adjoint of ``sliding_windows``: sum windows (N, C, kh, kw, OH, OW) into an image.
+
+    Returns an array of ``image_shape`` (N, C, H, W) where every pixel holds the sum of the window
+    entries that read it; pixels that no window reads (the floor-mode remainder) are zero.
+    The loop runs over the kh * kw kernel offsets only; each step is one vectorised strided add
+    over the whole batch, which is faster than a scatter (``add.at``) and deterministic.
+    """
+    xp = get_array_module(windows)
+    _, _, kh, kw, oh, ow = windows.shape
+    sh, sw = stride
+    image = xp.zeros(image_shape, dtype=windows.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            image[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw] += windows[:, :, i, j]
+    return image
+
+
+def im2col(x, kernel, stride, pad):
+    """Unfold x (N, C, H, W) into cols (C*kh*kw, N*OH*OW); see the module docstring for the layout."""
+    n, c = x.shape[:2]
+    kh, kw = kernel
+    win = sliding_windows(pad_spatial(x, pad), kernel, stride)   # (N, C, kh, kw, OH, OW) view
+    oh, ow = win.shape[4:]
+    return win.transpose(1, 2, 3, 0, 4, 5).reshape(c * kh * kw, n * oh * ow)  # the one copy
+
+
+def col2im(cols, x_shape, kernel, stride, pad):
+    """Adjoint of ``im2col``: fold cols (C*kh*kw, N*OH*OW) back into an array of ``x_shape``.
+
+    Entries of overlapping windows add up; the padding border is cut off again.
+    """
+    n, c, h, w = x_shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, pad
+    oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
+    windows = cols.reshape(c, kh, kw, n, oh, ow).transpose(3, 0, 1, 2, 4, 5)
+    return crop_spatial(fold_windows(windows, (n, c, h + 2 * ph, w + 2 * pw), stride), pad)

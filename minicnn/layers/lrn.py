@@ -1,0 +1,80 @@
+"""Local response normalisation across channels (AlexNet section 3.3).
+
+    scale[n, c, h, w] = k + (alpha / size) * sum_{c' in window(c)} x[n, c', h, w] ** 2
+    y = x * scale ** -beta
+
+window(c) = [c - size // 2, c + (size - 1) // 2], clipped at the first and last channel (for the
+odd sizes used in practice, ``size // 2`` channels on either side). AlexNet: size 5,
+alpha 1e-4, beta 0.75, k 2.
+
+Convention: alpha is divided by ``size`` as in Caffe, cuda-convnet2 (``scale /= size``) and
+``torch.nn.LocalResponseNorm``; the paper writes the sum without the ``/ size``, so the paper's
+alpha equals this alpha divided by size. Results compare one to one with PyTorch and cuDNN.
+
+Backward (with S = scale):
+    dx[c] = dy[c] * S[c]**-beta
+            - (2 alpha beta / size) * x[c] * sum_{c'' : c in window(c'')} dy[c''] x[c''] S[c'']**(-beta-1)
+and c is in window(c'') exactly when c'' is in [c - (size - 1) // 2, c + size // 2].
+"""
+from minicnn.backend import get_array_module
+from minicnn.layers.base import Layer, check_positive_int
+
+
+def channel_window_sum(a, before, after):
+    """s[:, c] = sum of a[:, c'] for c' in [c - before, c + after], clipped to the valid channels.
+
+    ``a`` is (N, C, H, W). The loop runs over the ``before + after + 1`` window offsets only.
+    """
+    xp = get_array_module(a)
+    n, c, h, w = a.shape
+    padded = xp.zeros((n, c + before + after, h, w), dtype=a.dtype)
+    padded[:, before:before + c] = a
+    total = padded[:, 0:c].copy()
+    for offset in range(1, before + after + 1):
+        total += padded[:, offset:offset + c]
+    return total
+
+
+def lrn_forward(x, size, alpha, beta, k):
+    """x (N, C, H, W) -> (y, cache)."""
+    scale = k + (alpha / size) * channel_window_sum(x * x, size // 2, (size - 1) // 2)
+    y = x * scale ** -beta
+    return y, (x, y, scale, size, alpha, beta)
+
+
+def lrn_backward(dout, cache):
+    """dout (N, C, H, W) -> dx (N, C, H, W); see the module docstring for the formula."""
+    x, y, scale, size, alpha, beta = cache
+    # dy[c''] * x[c''] * S[c'']**(-beta-1) == dy[c''] * y[c''] / S[c'']
+    ratio = dout * y / scale
+    spread = channel_window_sum(ratio, (size - 1) // 2, size // 2)
+    return dout * scale ** -beta - (2.0 * alpha * beta / size) * x * spread
+
+
+class LRN(Layer):
+    """``LRN(size=5, alpha=1e-4, beta=0.75, k=2.0)`` across channels; input (N, C, H, W)."""
+
+    def __init__(self, size=5, alpha=1e-4, beta=0.75, k=2.0):
+        super().__init__()
+        self.size = check_positive_int(size, "size", "LRN")
+        for name, value in (("alpha", alpha), ("beta", beta), ("k", k)):
+            if not isinstance(value, (int, float)) or value != value or value < 0:
+                raise ValueError(f"LRN: {name} must be a non-negative number, got {value!r}")
+        if k == 0:
+            raise ValueError("LRN: k must be > 0 (k = 0 divides by zero on an all-zero window)")
+        self.alpha, self.beta, self.k = float(alpha), float(beta), float(k)
+
+    def output_shape(self, input_shape):
+        self.expect_rank(input_shape, 4, "N, C, H, W")
+        return tuple(input_shape)
+
+    def _forward(self, x, train):
+        y, cache = lrn_forward(x, self.size, self.alpha, self.beta, self.k)
+        self._cache = cache if train else None
+        return y
+
+    def _backward(self, dout):
+        return lrn_backward(dout, self._cache)
+
+    def extra_repr(self):
+        return f"size={self.size}, alpha={self.alpha:g}, beta={self.beta:g}, k={self.k:g}"

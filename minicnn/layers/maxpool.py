@@ -1,0 +1,75 @@
+"""Max pooling, including AlexNet's overlapping 3x3 windows with stride 2.
+
+    y[n, c, oh, ow] = max_{0 <= i < k, 0 <= j < k} xpad[n, c, oh*s + i, ow*s + j]
+
+Floor mode, padding (with -inf) 0 by default. Ties go to the first maximum in row-major window
+order, as in PyTorch and cuDNN. The backward routes each dout to the input pixel that won its
+window; when windows overlap (k > s) a pixel can win several windows and its gradients add up.
+"""
+from minicnn.backend import get_array_module
+from minicnn.layers.base import Layer, pair
+from minicnn.layers.im2col import conv_output_size, crop_spatial, fold_windows, pad_spatial, sliding_windows
+
+
+def maxpool_forward(x, kernel, stride, pad):
+    """x (N, C, H, W) -> (y (N, C, OH, OW), cache). ``kernel``, ``stride``, ``pad`` are (h, w) pairs."""
+    xp = get_array_module(x)
+    kh, kw = kernel
+    win = sliding_windows(pad_spatial(x, pad, value=-xp.inf), kernel, stride)  # (N, C, kh, kw, OH, OW)
+    n, c, _, _, oh, ow = win.shape
+    flat = win.reshape(n, c, kh * kw, oh, ow)             # copies the windows once
+    argmax = flat.argmax(axis=2)                          # first maximum wins ties
+    y = xp.take_along_axis(flat, argmax[:, :, None], axis=2)[:, :, 0]
+    return y, (x.shape, kernel, stride, pad, argmax)
+
+
+def maxpool_backward(dout, cache):
+    """dout (N, C, OH, OW) -> dx (N, C, H, W): each dout goes to its window's argmax."""
+    xp = get_array_module(dout)
+    x_shape, (kh, kw), stride, pad, argmax = cache
+    n, c, oh, ow = dout.shape
+    offsets = xp.arange(kh * kw).reshape(1, 1, kh * kw, 1, 1)
+    windows = xp.where(offsets == argmax[:, :, None], dout[:, :, None], 0).astype(dout.dtype, copy=False)
+    padded_shape = (n, c, x_shape[2] + 2 * pad[0], x_shape[3] + 2 * pad[1])
+    dx = fold_windows(windows.reshape(n, c, kh, kw, oh, ow), padded_shape, stride)
+    return crop_spatial(dx, pad)
+
+
+class MaxPool2D(Layer):
+    """``MaxPool2D(kernel_size, stride=None, padding=0)``; stride defaults to kernel_size.
+
+    AlexNet: ``MaxPool2D(3, stride=2)`` (overlapping). Padding is filled with -inf and may be at
+    most half the kernel, as in PyTorch, so that every window sees at least one real pixel.
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        who = "MaxPool2D"
+        self.kernel_size = pair(kernel_size, "kernel_size", who)
+        self.stride = self.kernel_size if stride is None else pair(stride, "stride", who)
+        self.padding = pair(padding, "padding", who, minimum=0)
+        if any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
+            raise ValueError(f"MaxPool2D: padding {self.padding} must be at most half the kernel "
+                             f"{self.kernel_size}")
+
+    def output_shape(self, input_shape):
+        self.expect_rank(input_shape, 4, "N, C, H, W")
+        n, c, h, w = input_shape
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        if h + 2 * ph < kh or w + 2 * pw < kw:
+            raise ValueError(f"{self!r}: window {kh}x{kw} is larger than the padded input "
+                             f"{h + 2 * ph}x{w + 2 * pw} (input {tuple(input_shape)})")
+        return (n, c, conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw))
+
+    def _forward(self, x, train):
+        y, cache = maxpool_forward(x, self.kernel_size, self.stride, self.padding)
+        self._cache = cache if train else None
+        return y
+
+    def _backward(self, dout):
+        return maxpool_backward(dout, self._cache)
+
+    def extra_repr(self):
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        s = f"kernel_size={kh}x{kw}, stride={sh}" if sh == sw else f"kernel_size={kh}x{kw}, stride=({sh}, {sw})"
+        return s + (f", padding={self.padding}" if (ph, pw) != (0, 0) else "")

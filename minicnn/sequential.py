@@ -1,0 +1,84 @@
+"""Sequential: a chain of layers that is itself a layer.
+
+    model = Sequential([("conv1", Conv2D(3, 96, 11, stride=4)), ("relu1", ReLU()), ...])
+    y = model.forward(x, train=True); dx = model.backward(dout)
+
+Layers are named by the given names, or by their position ("0", "1", ...) when a plain list is
+given; parameters are then named "<layer>.<param>" ("conv1.weight"), and nested Sequentials add
+their own prefix ("features.0.weight"), exactly like PyTorch's state dicts.
+"""
+from collections import OrderedDict
+
+from minicnn.layers.base import Layer
+
+
+class Sequential(Layer):
+    """``Sequential(layers)`` with ``layers`` a list of Layer or a list of (name, Layer) pairs."""
+
+    def __init__(self, layers):
+        super().__init__()
+        self.layers = OrderedDict()
+        items = list(layers.items()) if isinstance(layers, dict) else list(layers)
+        for index, item in enumerate(items):
+            name, layer = item if isinstance(item, tuple) else (str(index), item)
+            if not isinstance(layer, Layer):
+                raise TypeError(f"Sequential: item {index} ({name!r}) is a {type(layer).__name__}, "
+                                f"not a Layer")
+            if not isinstance(name, str) or not name or "." in name:
+                raise ValueError(f"Sequential: layer name {name!r} must be a non-empty string without '.'")
+            if name in self.layers:
+                raise ValueError(f"Sequential: duplicate layer name {name!r}")
+            self.layers[name] = layer
+        devices = {layer.device for layer in self.layers.values()}
+        if len(devices) > 1:
+            raise ValueError(f"Sequential: layers live on different devices {sorted(devices)}; "
+                             f"move them with .to() first")
+        self.device = devices.pop() if devices else "cpu"
+
+    def named_children(self):
+        return self.layers.items()
+
+    def __getitem__(self, key):
+        if isinstance(key, int):
+            return list(self.layers.values())[key]
+        return self.layers[key]
+
+    def __len__(self):
+        return len(self.layers)
+
+    def __iter__(self):
+        return iter(self.layers.values())
+
+    def output_shape(self, input_shape):
+        shape = tuple(input_shape)
+        for layer in self.layers.values():
+            shape = layer.output_shape(shape)
+        return shape
+
+    def shapes(self, input_shape):
+        """[(name, layer, output shape)] for every layer, without running any data."""
+        out, shape = [], tuple(input_shape)
+        for name, layer in self.layers.items():
+            shape = layer.output_shape(shape)
+            out.append((name, layer, shape))
+        return out
+
+    def check_array(self, x, what="input"):
+        if not (hasattr(x, "shape") and hasattr(x, "dtype") and hasattr(x, "ndim")):
+            raise TypeError(f"Sequential: {what} must be an array, got {type(x).__name__}")
+        # dtype and device are checked by each layer, which knows its own parameters
+
+    def _forward(self, x, train):
+        for layer in self.layers.values():
+            x = layer.forward(x, train)
+        self._cache = True if train else None
+        return x
+
+    def _backward(self, dout):
+        for layer in reversed(self.layers.values()):
+            dout = layer.backward(dout)
+        return dout
+
+    def __repr__(self):
+        lines = [f"  ({name}): {layer!r}".replace("\n", "\n  ") for name, layer in self.layers.items()]
+        return "Sequential(\n" + "\n".join(lines) + "\n)"

@@ -1,0 +1,24 @@
+"""Install minicnn. The CUDA sources in kernels/ ship inside the package as minicnn/kernels/."""
+from setuptools import setup
+
+setup(
+    name="minicnn",
+    version="0.1.0",
+    description="A from-scratch CNN framework that rebuilds AlexNet: NumPy on the CPU, "
+                "hand-written CUDA kernels through CuPy on the GPU, no autograd.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.9",
+    packages=["minicnn", "minicnn.layers", "minicnn.kernels"],
+    # kernels/ sits at the top of the repository, where readers look for it, and is installed
+    # as the package data of minicnn.kernels so that a non-editable install finds the sources.
+    package_dir={"minicnn.kernels": "kernels"},
+    package_data={"minicnn.kernels": ["*.cu", "*.cuh", "README.md"]},
+    install_requires=["numpy>=1.24", "pillow>=9"],
+    extras_require={
+        "dev": ["pytest>=7", "hypothesis>=6.80"],
+        "cuda12": ["cupy-cuda12x>=13"],
+        "cuda13": ["cupy-cuda13x>=14"],
+    },
+)

@@ -1,0 +1,137 @@
+"""Conv2D: setup (shapes), forward against a naive loop, gradients, AlexNet settings, bad input."""
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+from minicnn import Conv2D
+from minicnn.gradcheck import check_layer
+from reference import conv2d_naive
+
+
+@st.composite
+def conv_cases(draw, max_size=9):
+    groups = draw(st.integers(1, 3))
+    cg = draw(st.integers(1, 3))
+    og = draw(st.integers(1, 3))
+    k = (draw(st.integers(1, 5)), draw(st.integers(1, 5)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    pad = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    h = draw(st.integers(max(1, k[0] - 2 * pad[0]), max_size))
+    w = draw(st.integers(max(1, k[1] - 2 * pad[1]), max_size))
+    n = draw(st.integers(1, 3))
+    return dict(n=n, c=groups * cg, o=groups * og, k=k, stride=stride, pad=pad, groups=groups, h=h, w=w,
+                bias=draw(st.booleans()), seed=draw(st.integers(0, 2 ** 31)))
+
+
+def make(case, dtype=np.float64):
+    rng = np.random.default_rng(case["seed"])
+    layer = Conv2D(case["c"], case["o"], case["k"], case["stride"], case["pad"], case["groups"],
+                   bias=case["bias"], dtype=dtype, rng=rng)
+    x = rng.standard_normal((case["n"], case["c"], case["h"], case["w"])).astype(dtype)
+    return layer, x
+
+
+@given(conv_cases())
+def test_output_shape_matches_forward_and_formula(case):
+    layer, x = make(case)
+    y = layer.forward(x)
+    (kh, kw), (sh, sw), (ph, pw) = case["k"], case["stride"], case["pad"]
+    expected = (case["n"], case["o"], (case["h"] + 2 * ph - kh) // sh + 1, (case["w"] + 2 * pw - kw) // sw + 1)
+    assert layer.output_shape(x.shape) == y.shape == expected
+    assert layer.params["weight"].shape == (case["o"], case["c"] // case["groups"], kh, kw)
+
+
+@given(conv_cases())
+def test_forward_matches_naive_loop(case):
+    layer, x = make(case)
+    bias = layer.params["bias"].data if case["bias"] else None
+    expected = conv2d_naive(x, layer.params["weight"].data, bias, case["stride"], case["pad"], case["groups"])
+    np.testing.assert_allclose(layer.forward(x), expected, rtol=1e-12, atol=1e-12)
+
+
+@given(conv_cases(max_size=7))
+def test_gradients(case):
+    layer, x = make(case)
+    check_layer(layer, x).assert_ok()
+
+
+def test_float32_forward_and_backward_agree_with_float64(rng):
+    layer64 = Conv2D(4, 6, 3, stride=2, padding=1, groups=2, dtype=np.float64, rng=rng)
+    layer32 = Conv2D(4, 6, 3, stride=2, padding=1, groups=2, dtype=np.float32)
+    layer32.load_state_dict(layer64.state_dict())
+    x = rng.standard_normal((2, 4, 9, 9))
+    y64, y32 = layer64.forward(x), layer32.forward(x.astype(np.float32))
+    assert y32.dtype == np.float32
+    np.testing.assert_allclose(y32, y64, rtol=1e-5, atol=1e-5)
+    dout = rng.standard_normal(y64.shape)
+    dx64, dx32 = layer64.backward(dout), layer32.backward(dout.astype(np.float32))
+    assert dx32.dtype == layer32.params["weight"].grad.dtype == np.float32
+    np.testing.assert_allclose(dx32, dx64, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(layer32.params["weight"].grad, layer64.params["weight"].grad, rtol=1e-4, atol=1e-4)
+
+
+# AlexNet's five convolutions (REFERENCE.md section 1) with the exact kernel, stride, padding and
+# groups, on inputs just large enough to keep the numerical gradient cheap.
+ALEXNET_CONVS = {
+    "conv1 11x11/4": dict(c=3, o=4, k=11, stride=4, pad=0, groups=1, hw=19),
+    "conv2 5x5 pad 2 groups 2": dict(c=4, o=4, k=5, stride=1, pad=2, groups=2, hw=6),
+    "conv3 3x3 pad 1": dict(c=4, o=6, k=3, stride=1, pad=1, groups=1, hw=5),
+    "conv4 3x3 pad 1 groups 2": dict(c=6, o=6, k=3, stride=1, pad=1, groups=2, hw=5),
+    "conv5 3x3 pad 1 groups 2": dict(c=6, o=4, k=3, stride=1, pad=1, groups=2, hw=5),
+}
+
+
+@pytest.mark.parametrize("name", ALEXNET_CONVS)
+def test_alexnet_settings_forward_and_gradients(name, rng):
+    s = ALEXNET_CONVS[name]
+    layer = Conv2D(s["c"], s["o"], s["k"], s["stride"], s["pad"], s["groups"], dtype=np.float64, rng=rng)
+    x = rng.standard_normal((2, s["c"], s["hw"], s["hw"]))
+    w, b = layer.params["weight"].data, layer.params["bias"].data
+    expected = conv2d_naive(x, w, b, (s["stride"],) * 2, (s["pad"],) * 2, s["groups"])
+    np.testing.assert_allclose(layer.forward(x), expected, rtol=1e-12, atol=1e-12)
+    check_layer(layer, x).assert_ok()
+
+
+def test_alexnet_conv1_full_size_shape():
+    layer = Conv2D(3, 96, 11, stride=4)
+    assert layer.output_shape((128, 3, 227, 227)) == (128, 96, 55, 55)
+    assert layer.num_params() == 34944
+
+
+def test_groups_are_independent(rng):
+    """With groups=2, output channels of group 0 must not depend on input channels of group 1."""
+    layer = Conv2D(4, 6, 3, padding=1, groups=2, dtype=np.float64, rng=rng)
+    x = rng.standard_normal((1, 4, 5, 5))
+    y = layer.forward(x, train=False)
+    x2 = x.copy()
+    x2[:, 2:] += 10.0
+    y2 = layer.forward(x2, train=False)
+    np.testing.assert_array_equal(y[:, :3], y2[:, :3])
+    assert not np.allclose(y[:, 3:], y2[:, 3:])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(in_channels=4, out_channels=6, kernel_size=3, groups=4), "groups=4 must divide"),
+    (dict(in_channels=0, out_channels=6, kernel_size=3), "in_channels must be an integer >= 1"),
+    (dict(in_channels=3, out_channels=6, kernel_size=0), "kernel_size must be an integer >= 1"),
+    (dict(in_channels=3, out_channels=6, kernel_size=3, stride=0), "stride must be"),
+    (dict(in_channels=3, out_channels=6, kernel_size=3, padding=-1), "padding must be an integer >= 0"),
+    (dict(in_channels=3, out_channels=6, kernel_size=3, dtype=np.int32), "dtype must be float32 or float64"),
+])
+def test_bad_construction(kwargs, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        Conv2D(**kwargs)
+
+
+def test_bad_inputs_name_the_layer_and_the_shapes():
+    layer = Conv2D(3, 8, 5)
+    with pytest.raises(ValueError, match=r"Conv2D\(3, 8, kernel_size=5x5\): expected input of shape \(N, 3, H, W\), got \(2, 4, 9, 9\)"):
+        layer.forward(np.zeros((2, 4, 9, 9), np.float32))
+    with pytest.raises(ValueError, match=r"expected input of shape \(N, C, H, W\), a 4-D array, got shape \(3, 9, 9\)"):
+        layer.forward(np.zeros((3, 9, 9), np.float32))
+    with pytest.raises(ValueError, match=r"kernel 5x5 is larger than the padded input 4x4"):
+        layer.forward(np.zeros((1, 3, 4, 4), np.float32))
+    with pytest.raises(TypeError, match=r"input must be float32 or float64, got dtype int64"):
+        layer.forward(np.zeros((1, 3, 9, 9), np.int64))
+    with pytest.raises(TypeError, match=r"input dtype must be float32 like the layer's parameters, got float64"):
+        layer.forward(np.zeros((1, 3, 9, 9), np.float64))

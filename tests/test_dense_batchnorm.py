@@ -1,0 +1,70 @@
+"""Dense and BatchNorm2D: forward against naive references, gradients, running statistics."""
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+from minicnn import BatchNorm2D, Dense
+from minicnn.gradcheck import check_layer
+from reference import batchnorm_train_naive, dense_naive
+
+
+@given(st.integers(1, 4), st.integers(1, 6), st.integers(1, 6), st.booleans(), st.integers(0, 2 ** 31))
+def test_dense_forward_and_gradients(n, fin, fout, bias, seed):
+    rng = np.random.default_rng(seed)
+    layer = Dense(fin, fout, bias=bias, dtype=np.float64, rng=rng)
+    x = rng.standard_normal((n, fin))
+    b = layer.params["bias"].data if bias else None
+    np.testing.assert_allclose(layer.forward(x), dense_naive(x, layer.params["weight"].data, b), rtol=1e-12, atol=1e-14)
+    assert layer.params["weight"].shape == (fout, fin)
+    check_layer(layer, x).assert_ok()
+
+
+def test_dense_alexnet_shapes():
+    assert Dense(9216, 4096).num_params() == 37752832
+    assert Dense(4096, 1000).output_shape((128, 4096)) == (128, 1000)
+
+
+def test_dense_bad_input():
+    layer = Dense(6, 3)
+    with pytest.raises(ValueError, match=r"Dense\(6, 3\): expected input of shape \(N, 6\), got \(2, 5\)"):
+        layer.forward(np.zeros((2, 5), np.float32))
+    with pytest.raises(ValueError, match=r"put a Flatten\(\) before it"):
+        layer.forward(np.zeros((2, 6, 1, 1), np.float32))
+
+
+@given(st.integers(1, 3), st.integers(1, 4), st.integers(1, 3), st.integers(1, 3), st.integers(0, 2 ** 31))
+def test_batchnorm_forward_gradients_and_running_stats(n, c, h, w, seed):
+    if n * h * w < 4:
+        # With 2 values per channel the normalised output is +-1 whatever x is: dL/dx is of the
+        # order of eps and a relative comparison measures only rounding noise.
+        n = 4
+    rng = np.random.default_rng(seed)
+    layer = BatchNorm2D(c, dtype=np.float64)
+    layer.params["weight"].data[...] = rng.uniform(0.5, 2, c)
+    layer.params["bias"].data[...] = rng.standard_normal(c)
+    x = rng.standard_normal((n, c, h, w)) * 3 + 1
+    y = layer.forward(x)
+    expected, mean, var = batchnorm_train_naive(x, layer.params["weight"].data, layer.params["bias"].data, 1e-5)
+    np.testing.assert_allclose(y, expected, rtol=1e-10, atol=1e-10)
+    m = n * h * w
+    np.testing.assert_allclose(layer.buffers["running_mean"], 0.1 * mean, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(layer.buffers["running_var"], 0.9 + 0.1 * var * m / (m - 1), rtol=1e-12)
+    check_layer(layer, x).assert_ok()
+
+
+def test_batchnorm_eval_uses_running_statistics(rng):
+    layer = BatchNorm2D(2, dtype=np.float64)
+    layer.buffers["running_mean"][...] = [1.0, -1.0]
+    layer.buffers["running_var"][...] = [4.0, 0.25]
+    x = rng.standard_normal((3, 2, 2, 2))
+    y = layer.forward(x, train=False)
+    expected = (x - np.array([1.0, -1.0]).reshape(1, 2, 1, 1)) / np.sqrt(np.array([4.0, 0.25]) + 1e-5).reshape(1, 2, 1, 1)
+    np.testing.assert_allclose(y, expected, rtol=1e-12)
+    np.testing.assert_array_equal(layer.buffers["running_mean"], [1.0, -1.0])  # eval changes nothing
+
+
+def test_batchnorm_bad_input():
+    with pytest.raises(ValueError, match="more than one value per channel"):
+        BatchNorm2D(3).forward(np.zeros((1, 3, 1, 1), np.float32))
+    with pytest.raises(ValueError, match=r"expected input of shape \(N, 3, H, W\), got \(2, 4, 2, 2\)"):
+        BatchNorm2D(3).forward(np.zeros((2, 4, 2, 2), np.float32))

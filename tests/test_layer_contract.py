@@ -1,0 +1,101 @@
+"""The contract every layer shares: shape inference, checks on dout, eval mode, devices, state."""
+import numpy as np
+import pytest
+
+from minicnn import (LRN, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Sequential,
+                     cuda_available)
+
+# (layer factory, input shape); every layer of the library appears here.
+LAYERS = {
+    "Conv2D": (lambda: Conv2D(4, 6, 3, padding=1, groups=2), (2, 4, 5, 5)),
+    "MaxPool2D": (lambda: MaxPool2D(3, 2), (2, 3, 7, 7)),
+    "LRN": (lambda: LRN(5), (2, 6, 3, 3)),
+    "ReLU": (lambda: ReLU(), (2, 3, 4, 4)),
+    "Dropout": (lambda: Dropout(0.5), (2, 10)),
+    "Dense": (lambda: Dense(10, 3), (2, 10)),
+    "Flatten": (lambda: Flatten(), (2, 3, 2, 2)),
+    "BatchNorm2D": (lambda: BatchNorm2D(3), (2, 3, 4, 4)),
+    "Sequential": (lambda: Sequential([Conv2D(3, 4, 3), ReLU(), Flatten(), Dense(36, 2)]), (2, 3, 5, 5)),
+}
+
+
+@pytest.fixture(params=list(LAYERS))
+def case(request):
+    make, shape = LAYERS[request.param]
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    return make(), x
+
+
+def test_output_shape_is_what_forward_returns(case):
+    layer, x = case
+    y = layer.forward(x)
+    assert layer.output_shape(x.shape) == y.shape
+    assert y.dtype == np.float32
+    assert layer.backward(np.ones_like(y)).shape == x.shape
+
+
+def test_grads_have_param_shapes_and_are_overwritten(case):
+    layer, x = case
+    y = layer.forward(x)
+    layer.backward(np.ones_like(y))
+    first = {n: p.grad.copy() for n, p in layer.named_params()}
+    for name, p in layer.named_params():
+        assert p.grad.shape == p.data.shape and p.grad.dtype == p.data.dtype, name
+    layer.forward(x)
+    layer.backward(np.ones_like(y))   # same call again: same gradient, not twice it
+    for name, p in layer.named_params():
+        np.testing.assert_allclose(p.grad, first[name], rtol=1e-6, err_msg=name)
+
+
+def test_backward_before_forward_fails(case):
+    layer, x = case
+    with pytest.raises(RuntimeError, match=r"backward\(\) called before forward\(x, train=True\)"):
+        layer.backward(np.ones(layer.output_shape(x.shape), np.float32))
+
+
+def test_backward_after_eval_forward_fails(case):
+    layer, x = case
+    layer.forward(x, train=True)
+    layer.forward(x, train=False)
+    with pytest.raises(RuntimeError, match="before forward"):
+        layer.backward(np.ones(layer.output_shape(x.shape), np.float32))
+
+
+def test_dout_of_the_wrong_shape_or_dtype_fails(case):
+    layer, x = case
+    y = layer.forward(x)
+    wrong = np.ones(y.shape[:-1] + (y.shape[-1] + 1,), np.float32)
+    with pytest.raises(ValueError, match=r"dout must match the forward output, expected shape"):
+        layer.backward(wrong)
+    with pytest.raises((ValueError, TypeError), match="dout"):
+        layer.backward(np.ones(y.shape, np.float64))
+
+
+def test_integer_and_non_array_inputs_fail(case):
+    layer, x = case
+    with pytest.raises(TypeError, match="float32 or float64, got dtype int32"):
+        layer.forward(x.astype(np.int32))
+    with pytest.raises(TypeError, match="must be an array, got list"):
+        layer.forward(x.tolist())
+
+
+def test_unknown_device_fails(case):
+    layer, _ = case
+    with pytest.raises(ValueError, match=r"unknown device 'tpu': expected one of cpu, cuda"):
+        layer.to("tpu")
+
+
+@pytest.mark.skipif(cuda_available(), reason="checks the error raised where no GPU is available")
+def test_cuda_without_a_gpu_says_what_to_install(case):
+    layer, _ = case
+    with pytest.raises(RuntimeError, match=r"CuPy or a CUDA GPU is not available.*minicnn\[cuda13\]"):
+        layer.to("cuda")
+
+
+def test_state_dict_round_trip(case):
+    layer, x = case
+    other = LAYERS[type(layer).__name__][0]()
+    other.load_state_dict({k: v.copy() for k, v in layer.state_dict().items()})
+    if isinstance(layer, (Dropout,)):
+        return
+    np.testing.assert_array_equal(other.forward(x, train=False), layer.forward(x, train=False))

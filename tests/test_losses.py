@@ -1,0 +1,52 @@
+"""SoftmaxCrossEntropy: value against a naive loop, gradient, overflow safety, bad labels."""
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+from minicnn import SoftmaxCrossEntropy
+from minicnn.gradcheck import numerical_gradient
+from reference import softmax_cross_entropy_naive
+
+
+@given(st.integers(1, 6), st.integers(2, 8), st.floats(0.1, 20.0), st.integers(0, 2 ** 31))
+def test_value_and_gradient(n, k, scale, seed):
+    rng = np.random.default_rng(seed)
+    logits = rng.standard_normal((n, k)) * scale
+    labels = rng.integers(0, k, n)
+    loss = SoftmaxCrossEntropy()
+    value = loss.forward(logits, labels)
+    assert float(value) == pytest.approx(softmax_cross_entropy_naive(logits, labels), rel=1e-12, abs=1e-12)
+    analytic = loss.backward()
+    numeric, kinks = numerical_gradient(lambda: SoftmaxCrossEntropy().forward(logits, labels), logits)
+    assert not kinks.any()
+    # The loss is one scalar, so central differences carry its whole rounding error,
+    # about 1e-16 * |loss| / h (h = 1e-5), absolute: confident rows have gradients far below it.
+    atol = 10 * 1e-16 * max(1.0, abs(float(value))) / 1e-5
+    # Rows predicted with confidence 1 - 1e-6 also lose digits in log(1 + 1e-6): rtol 1e-5.
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=atol)
+
+
+def test_huge_logits_stay_finite():
+    loss = SoftmaxCrossEntropy()
+    logits = np.array([[1e4, 0.0, -1e4], [-1e4, 1e4, 0.0]], dtype=np.float32)
+    value = loss.forward(logits, np.array([0, 0]))
+    assert np.isfinite(value) and float(value) == pytest.approx(1e4, rel=1e-6)   # (0 + 2e4) / 2
+    d = loss.backward()
+    assert np.isfinite(d).all() and d.dtype == np.float32
+    np.testing.assert_allclose(d, [[0, 0, 0], [-0.5, 0.5, 0]], atol=1e-6)
+
+
+def test_bad_input():
+    loss = SoftmaxCrossEntropy()
+    with pytest.raises(RuntimeError, match="before forward"):
+        loss.backward()
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\), got values in \[0, 3\]"):
+        loss.forward(np.zeros((2, 3)), np.array([0, 3]))
+    with pytest.raises(TypeError, match="labels must be integer class indices, got dtype float64"):
+        loss.forward(np.zeros((2, 3)), np.array([0.0, 1.0]))
+    with pytest.raises(ValueError, match=r"labels must have shape \(2,\)"):
+        loss.forward(np.zeros((2, 3)), np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match=r"logits must have shape \(N, K\)"):
+        loss.forward(np.zeros((2, 3, 1)), np.array([0, 1]))
+    with pytest.raises(TypeError, match="logits must be float32 or float64"):
+        loss.forward(np.zeros((2, 3), np.int32), np.array([0, 1]))

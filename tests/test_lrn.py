@@ -1,0 +1,55 @@
+"""LRN: forward against a naive loop (with the alpha/size convention), gradients, AlexNet settings."""
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+from minicnn import LRN
+from minicnn.gradcheck import check_layer
+from reference import lrn_naive
+
+
+@st.composite
+def lrn_cases(draw):
+    return dict(size=draw(st.integers(1, 7)), alpha=draw(st.floats(1e-4, 2.0)),
+                beta=draw(st.floats(0.1, 1.5)), k=draw(st.floats(0.5, 3.0)),
+                shape=(draw(st.integers(1, 2)), draw(st.integers(1, 9)), draw(st.integers(1, 3)),
+                       draw(st.integers(1, 3))),
+                seed=draw(st.integers(0, 2 ** 31)))
+
+
+@given(lrn_cases())
+def test_forward_matches_naive_loop(case):
+    x = np.random.default_rng(case["seed"]).standard_normal(case["shape"]) * 2
+    layer = LRN(case["size"], case["alpha"], case["beta"], case["k"])
+    expected = lrn_naive(x, case["size"], case["alpha"], case["beta"], case["k"])
+    np.testing.assert_allclose(layer.forward(x), expected, rtol=1e-12, atol=1e-14)
+
+
+@given(lrn_cases())
+def test_gradients(case):
+    x = np.random.default_rng(case["seed"]).standard_normal(case["shape"]) * 2
+    check_layer(LRN(case["size"], case["alpha"], case["beta"], case["k"]), x).assert_ok()
+
+
+def test_alexnet_settings(rng):
+    layer = LRN(5, 1e-4, 0.75, 2.0)
+    # activations of the size AlexNet's conv1 produces, so that the normalisation matters
+    x = rng.standard_normal((2, 12, 3, 3)) * 30
+    np.testing.assert_allclose(layer.forward(x), lrn_naive(x, 5, 1e-4, 0.75, 2.0), rtol=1e-12)
+    check_layer(layer, x).assert_ok()
+
+
+def test_alpha_is_divided_by_size():
+    """One channel with value a: b = a / (k + alpha/size * a^2)^beta (PyTorch/Caffe form)."""
+    x = np.full((1, 1, 1, 1), 3.0)
+    y = LRN(size=5, alpha=0.5, beta=1.0, k=1.0).forward(x)
+    assert y[0, 0, 0, 0] == pytest.approx(3.0 / (1.0 + 0.5 / 5 * 9.0))
+
+
+def test_bad_construction():
+    with pytest.raises(ValueError, match="size must be an integer >= 1"):
+        LRN(size=0)
+    with pytest.raises(ValueError, match="alpha must be a non-negative number"):
+        LRN(alpha=-1.0)
+    with pytest.raises(ValueError, match="k must be > 0"):
+        LRN(k=0.0)

@@ -1,0 +1,80 @@
+"""MaxPool2D: shapes, forward and argmax against a naive loop, overlapping-window gradients."""
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+from minicnn import MaxPool2D
+from minicnn.gradcheck import check_layer
+from inputs import distinct_values
+from reference import maxpool_backward_naive, maxpool_naive
+
+
+@st.composite
+def pool_cases(draw):
+    k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    pad = (draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2)))
+    h = draw(st.integers(max(1, k[0] - 2 * pad[0]), 9))
+    w = draw(st.integers(max(1, k[1] - 2 * pad[1]), 9))
+    return dict(shape=(draw(st.integers(1, 2)), draw(st.integers(1, 3)), h, w), k=k, stride=stride,
+                pad=pad, seed=draw(st.integers(0, 2 ** 31)))
+
+
+@given(pool_cases())
+def test_forward_and_backward_match_naive_loop(case):
+    rng = np.random.default_rng(case["seed"])
+    x = distinct_values(rng, case["shape"])
+    layer = MaxPool2D(case["k"], case["stride"], case["pad"])
+    y = layer.forward(x)
+    expected, winners = maxpool_naive(x, case["k"], case["stride"], case["pad"])
+    assert layer.output_shape(x.shape) == y.shape == expected.shape
+    np.testing.assert_array_equal(y, expected)
+    dout = rng.standard_normal(y.shape)
+    np.testing.assert_allclose(layer.backward(dout), maxpool_backward_naive(dout, x.shape, winners),
+                               rtol=1e-13, atol=1e-13)
+
+
+@given(pool_cases())
+def test_gradients(case):
+    x = distinct_values(np.random.default_rng(case["seed"]), case["shape"])
+    check_layer(MaxPool2D(case["k"], case["stride"], case["pad"]), x).assert_ok()
+
+
+def test_alexnet_overlapping_pool_gradients_add_up(rng):
+    """3x3 stride 2: a pixel shared by overlapping windows that it wins gets the sum of their douts."""
+    x = np.zeros((1, 1, 5, 5))
+    x[0, 0, 2, 2] = 1.0  # the centre pixel lies in all four 3x3/2 windows and wins each
+    layer = MaxPool2D(3, stride=2)
+    y = layer.forward(x)
+    assert y.shape == (1, 1, 2, 2) and (y == 1).all()
+    dx = layer.backward(np.array([[[[1.0, 2.0], [3.0, 4.0]]]]))
+    assert dx[0, 0, 2, 2] == 10.0 and dx.sum() == 10.0
+
+
+def test_alexnet_pool_shapes_and_gradients(rng):
+    layer = MaxPool2D(3, stride=2)
+    assert layer.output_shape((128, 96, 55, 55)) == (128, 96, 27, 27)
+    assert layer.output_shape((128, 256, 27, 27)) == (128, 256, 13, 13)
+    assert layer.output_shape((128, 256, 13, 13)) == (128, 256, 6, 6)
+    check_layer(layer, distinct_values(rng, (2, 3, 13, 13))).assert_ok()
+
+
+def test_ties_go_to_the_first_maximum():
+    x = np.ones((1, 1, 2, 2))
+    layer = MaxPool2D(2)
+    layer.forward(x)
+    np.testing.assert_array_equal(layer.backward(np.ones((1, 1, 1, 1)))[0, 0], [[1, 0], [0, 0]])
+
+
+def test_float32_keeps_dtype(rng):
+    y = MaxPool2D(3, 2).forward(rng.standard_normal((2, 3, 7, 7)).astype(np.float32))
+    assert y.dtype == np.float32
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match=r"MaxPool2D\(kernel_size=3x3, stride=2\): window 3x3 is larger than the padded input 2x2"):
+        MaxPool2D(3, 2).forward(np.zeros((1, 1, 2, 2)))
+    with pytest.raises(ValueError, match="padding"):
+        MaxPool2D(2, padding=2)
+    with pytest.raises(ValueError, match=r"a 4-D array, got shape \(4, 4\)"):
+        MaxPool2D(2).forward(np.zeros((4, 4)))

@@ -1,0 +1,92 @@
+"""ReLU, Dropout and Flatten: forward rules, gradients, dropout's reproducible mask."""
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+from minicnn import Dropout, Flatten, ReLU, counter_rng
+from minicnn.gradcheck import check_layer
+from inputs import away_from_zero
+
+shapes = st.lists(st.integers(1, 5), min_size=1, max_size=4).map(tuple)
+
+
+@given(shapes, st.integers(0, 2 ** 31))
+def test_relu_forward_and_gradients(shape, seed):
+    x = away_from_zero(np.random.default_rng(seed), shape)
+    layer = ReLU()
+    np.testing.assert_array_equal(layer.forward(x), np.where(x > 0, x, 0.0))
+    check_layer(layer, x).assert_ok()
+
+
+def test_relu_gradient_at_zero_is_zero():
+    layer = ReLU()
+    layer.forward(np.array([[-1.0, 0.0, 2.0]]))
+    np.testing.assert_array_equal(layer.backward(np.ones((1, 3))), [[0.0, 0.0, 1.0]])
+
+
+@given(shapes, st.floats(0.0, 0.9), st.integers(0, 2 ** 31))
+def test_dropout_forward_and_gradients(shape, p, seed):
+    x = np.random.default_rng(seed).standard_normal(shape)
+    layer = Dropout(p, seed=seed)
+    y = layer.forward(x)
+    kept = y != 0
+    np.testing.assert_allclose(y[kept], x[kept] / (1 - p), rtol=1e-15)
+    np.testing.assert_array_equal(layer.forward(x, train=False), x)
+    check_layer(Dropout(p, seed=seed), x).assert_ok()
+
+
+def test_dropout_mask_statistics_and_reproducibility():
+    x = np.ones((200, 500))
+    layer = Dropout(0.5, seed=7)
+    y1 = layer.forward(x)
+    frac = (y1 == 0).mean()
+    assert abs(frac - 0.5) < 0.005          # 100k Bernoulli(0.5) draws: sd 0.0016
+    assert abs(y1.mean() - 1.0) < 0.01      # inverted dropout keeps the expectation
+    y2 = layer.forward(x)
+    assert abs(((y1 == 0) & (y2 == 0)).mean() - 0.25) < 0.005   # successive masks independent
+    again = Dropout(0.5, seed=7)
+    np.testing.assert_array_equal(again.forward(x), y1)            # same seed, same first mask
+    again.set_random_state(layer.random_state())
+    np.testing.assert_array_equal(again.forward(x), layer.forward(x))
+    assert not np.array_equal(Dropout(0.5, seed=8).forward(x), y1)
+
+
+def test_counter_rng_is_a_function_of_seed_counter_and_index():
+    u = counter_rng.uniform(3, 5, (1000,), np.float64)
+    assert u.min() >= 0 and u.max() < 1
+    np.testing.assert_array_equal(u[:10], counter_rng.uniform(3, 5, (10,), np.float64))
+    assert counter_rng.uniform(3, 6, (10,))[0] != u[0]
+    # moments of U(0, 1) over 10^6 draws
+    big = counter_rng.uniform(0, 0, (10 ** 6,), np.float64)
+    assert abs(big.mean() - 0.5) < 2e-3 and abs(big.var() - 1 / 12) < 2e-3
+    # the 24-bit construction is exact in float32
+    np.testing.assert_array_equal(counter_rng.uniform(1, 2, (100,), np.float32),
+                                  counter_rng.uniform(1, 2, (100,), np.float64).astype(np.float32))
+
+
+def test_counter_rng_known_values():
+    """Pins the generator: the GPU dropout kernel must reproduce exactly these numbers."""
+    assert counter_rng.mix32_int(1) == 0x514E28B7  # MurmurHash3's fmix32(1)
+    assert [int(v) for v in counter_rng.mix32(np.array([1, 2], dtype=np.uint32))] == [
+        counter_rng.mix32_int(1), counter_rng.mix32_int(2)]
+    assert counter_rng.uniform(1, 2, (4,), np.float64).tolist() == [
+        0.6193191409111023, 0.6480497717857361, 0.37286680936813354, 0.3540499806404114]
+
+
+def test_dropout_bad_arguments():
+    with pytest.raises(ValueError, match=r"p must be a number in \[0, 1\)"):
+        Dropout(1.0)
+    with pytest.raises(ValueError, match="seed must be a non-negative int"):
+        Dropout(0.5, seed=-1)
+
+
+@given(st.lists(st.integers(1, 4), min_size=2, max_size=4).map(tuple), st.integers(0, 2 ** 31))
+def test_flatten(shape, seed):
+    x = np.random.default_rng(seed).standard_normal(shape)
+    layer = Flatten()
+    y = layer.forward(x)
+    assert y.shape == layer.output_shape(shape) == (shape[0], int(np.prod(shape[1:])))
+    np.testing.assert_array_equal(y, x.reshape(shape[0], -1))
+    check_layer(layer, x).assert_ok()
+    with pytest.raises(ValueError, match="at least 2 axes"):
+        layer.forward(np.zeros(3))

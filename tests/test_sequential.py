@@ -1,0 +1,97 @@
+"""Sequential: names, forward/backward chaining, state dicts, shape inference, a whole-net gradient check."""
+import numpy as np
+import pytest
+
+from minicnn import (LRN, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Sequential)
+from minicnn.gradcheck import check_layer
+from inputs import distinct_values
+
+
+def tiny_alexnet(dtype=np.float64, seed=0):
+    """Every AlexNet ingredient in one small network (grouped conv, LRN, overlapping pool, dropout)."""
+    rng = np.random.default_rng(seed)
+    return Sequential([
+        ("conv1", Conv2D(2, 4, 3, stride=1, padding=1, dtype=dtype, rng=rng)), ("relu1", ReLU()),
+        ("norm1", LRN(3, alpha=0.5, beta=0.75, k=1.0)), ("pool1", MaxPool2D(3, 2)),
+        # no bias before BatchNorm: BN removes any per-channel constant, so its gradient is 0
+        ("conv2", Conv2D(4, 4, 3, padding=1, groups=2, bias=False, dtype=dtype, rng=rng)),
+        ("bn2", BatchNorm2D(4, dtype=dtype)), ("relu2", ReLU()),
+        ("flatten", Flatten()),
+        ("fc6", Dense(16, 6, dtype=dtype, rng=rng)), ("relu6", ReLU()), ("drop6", Dropout(0.5, seed=3)),
+        ("fc8", Dense(6, 3, dtype=dtype, rng=rng)),
+    ])
+
+
+def test_names_and_state_dict_keys():
+    model = tiny_alexnet()
+    keys = list(model.state_dict())
+    assert keys[:5] == ["conv1.weight", "conv1.bias", "conv2.weight", "bn2.weight", "bn2.bias"]
+    assert "bn2.running_mean" in keys and "fc8.bias" in keys
+    nested = Sequential([("features", Sequential([Conv2D(1, 2, 3)])), ("classifier", Sequential([Dense(2, 2)]))])
+    assert list(nested.state_dict()) == ["features.0.weight", "features.0.bias",
+                                         "classifier.0.weight", "classifier.0.bias"]
+    assert model["conv1"] is model[0]
+
+
+def test_output_shape_without_data():
+    model = tiny_alexnet()
+    assert model.output_shape((5, 2, 5, 5)) == (5, 3)
+    names = [name for name, _, _ in model.shapes((5, 2, 5, 5))]
+    assert names[0] == "conv1" and names[-1] == "fc8"
+
+
+def test_whole_network_gradient_check():
+    """Every parameter of a network with every layer kind, checked in one go (dropout reseeded)."""
+    model = tiny_alexnet()
+    x = distinct_values(np.random.default_rng(1), (4, 2, 5, 5), gap=1e-2)
+    result = check_layer(model, x)
+    result.assert_ok()
+    assert set(result.errors) == {"input", *dict(model.named_params())}
+
+
+def test_load_state_dict_errors_name_the_tensor():
+    model = tiny_alexnet()
+    state = {k: v.copy() for k, v in model.state_dict().items()}
+    state["fc6.weight"] = np.zeros((6, 17))
+    with pytest.raises(ValueError, match=r"'fc6.weight' has shape \(6, 17\), expected \(6, 16\)"):
+        model.load_state_dict(state)
+    del state["fc6.weight"]
+    state["extra"] = np.zeros(1)
+    with pytest.raises(KeyError, match=r"missing keys \['fc6.weight'\], unexpected keys \['extra'\]"):
+        model.load_state_dict(state)
+
+
+def test_load_state_dict_is_all_or_nothing():
+    model = tiny_alexnet()
+    before = {k: v.copy() for k, v in model.state_dict().items()}
+    state = {k: v + 1 for k, v in before.items()}
+    state["fc8.bias"] = np.zeros(4)   # one bad tensor: nothing may be loaded
+    with pytest.raises(ValueError):
+        model.load_state_dict(state)
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(v, before[k])
+
+
+def test_random_state_round_trip():
+    model = tiny_alexnet()
+    x = np.random.default_rng(2).standard_normal((2, 2, 5, 5))
+    state = model.random_state()
+    assert state == {"drop6.seed": 3, "drop6.calls": 0}
+    y1 = model.forward(x)
+    model.set_random_state(state)
+    np.testing.assert_array_equal(model.forward(x), y1)
+
+
+def test_bad_construction():
+    with pytest.raises(TypeError, match=r"item 1 \('1'\) is a int, not a Layer"):
+        Sequential([ReLU(), 3])
+    with pytest.raises(ValueError, match="duplicate layer name 'a'"):
+        Sequential([("a", ReLU()), ("a", ReLU())])
+    with pytest.raises(ValueError, match="without '.'"):
+        Sequential([("a.b", ReLU())])
+
+
+def test_shape_errors_name_the_failing_layer():
+    model = Sequential([Conv2D(3, 4, 3), Flatten(), Dense(99, 2)])
+    with pytest.raises(ValueError, match=r"Dense\(99, 2\): expected input of shape \(N, 99\), got \(1, 36\)"):
+        model.forward(np.zeros((1, 3, 5, 5), np.float32))

@@ -65,21 +65,23 @@ def sliding_windows(x, kernel, stride):
         x, shape=(n, c, kh, kw, oh, ow), strides=(bn, bc, bh, bw, bh * sh, bw * sw), **read_only)
 
 
-def fold_windows(windows, image_shape, stride):
-    """Adjoint of ``sliding_windows``: sum windows (N, C, kh, kw, OH, OW) into an image.
+def fold_windows(window, kernel, image_shape, stride):
+    """Adjoint of ``sliding_windows``: add window-shaped values back onto an image.
 
-    Returns an array of ``image_shape`` (N, C, H, W) where every pixel holds the sum of the window
-    entries that read it; pixels that no window reads (the floor-mode remainder) are zero.
+    ``window(i, j)`` returns the (N, C, OH, OW) values at kernel offset (i, j) (for an array
+    ``w`` of shape (N, C, kh, kw, OH, OW) that is ``w[:, :, i, j]``). Returns an array of
+    ``image_shape`` (N, C, H, W) in which every pixel holds the sum of the window entries that
+    read it; pixels that no window reads (the floor-mode remainder) are zero.
     The loop runs over the kh * kw kernel offsets only; each step is one vectorised strided add
     over the whole batch, which is faster than a scatter (``add.at``) and deterministic.
     """
-    xp = get_array_module(windows)
-    _, _, kh, kw, oh, ow = windows.shape
-    sh, sw = stride
-    image = xp.zeros(image_shape, dtype=windows.dtype)
+    (kh, kw), (sh, sw) = kernel, stride
+    first = window(0, 0)
+    _, _, oh, ow = first.shape
+    image = get_array_module(first).zeros(image_shape, dtype=first.dtype)
     for i in range(kh):
         for j in range(kw):
-            image[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw] += windows[:, :, i, j]
+            image[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw] += first if i == j == 0 else window(i, j)
     return image
 
 
@@ -101,4 +103,5 @@ def col2im(cols, x_shape, kernel, stride, pad):
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, pad
     oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
     windows = cols.reshape(c, kh, kw, n, oh, ow).transpose(3, 0, 1, 2, 4, 5)
-    return crop_spatial(fold_windows(windows, (n, c, h + 2 * ph, w + 2 * pw), stride), pad)
+    image = fold_windows(lambda i, j: windows[:, :, i, j], kernel, (n, c, h + 2 * ph, w + 2 * pw), stride)
+    return crop_spatial(image, pad)

@@ -37,18 +37,23 @@ def channel_window_sum(a, before, after):
 
 def lrn_forward(x, size, alpha, beta, k):
     """x (N, C, H, W) -> (y, cache)."""
+    xp = get_array_module(x)
     scale = k + (alpha / size) * channel_window_sum(x * x, size // 2, (size - 1) // 2)
-    y = x * scale ** -beta
-    return y, (x, y, scale, size, alpha, beta)
+    if beta == 0.75:  # AlexNet's beta: two square roots are several times cheaper than pow
+        scale_pow = 1.0 / xp.sqrt(scale * xp.sqrt(scale))
+    else:
+        scale_pow = xp.power(scale, -beta)
+    y = x * scale_pow
+    return y, (x, y, scale, scale_pow, size, alpha, beta)
 
 
 def lrn_backward(dout, cache):
     """dout (N, C, H, W) -> dx (N, C, H, W); see the module docstring for the formula."""
-    x, y, scale, size, alpha, beta = cache
+    x, y, scale, scale_pow, size, alpha, beta = cache
     # dy[c''] * x[c''] * S[c'']**(-beta-1) == dy[c''] * y[c''] / S[c'']
     ratio = dout * y / scale
     spread = channel_window_sum(ratio, (size - 1) // 2, size // 2)
-    return dout * scale ** -beta - (2.0 * alpha * beta / size) * x * spread
+    return dout * scale_pow - (2.0 * alpha * beta / size) * x * spread
 
 
 class LRN(Layer):

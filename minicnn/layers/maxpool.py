@@ -12,14 +12,23 @@ from minicnn.layers.im2col import conv_output_size, crop_spatial, fold_windows, 
 
 
 def maxpool_forward(x, kernel, stride, pad):
-    """x (N, C, H, W) -> (y (N, C, OH, OW), cache). ``kernel``, ``stride``, ``pad`` are (h, w) pairs."""
+    """x (N, C, H, W) -> (y (N, C, OH, OW), cache). ``kernel``, ``stride``, ``pad`` are (h, w) pairs.
+
+    A running maximum over the kh * kw window offsets (each step vectorised over the whole
+    output); ``argmax`` records the winning offset i * kw + j. A later offset replaces the
+    current maximum only when strictly greater, so ties go to the first maximum.
+    """
     xp = get_array_module(x)
     kh, kw = kernel
-    win = sliding_windows(pad_spatial(x, pad, value=-xp.inf), kernel, stride)  # (N, C, kh, kw, OH, OW)
-    n, c, _, _, oh, ow = win.shape
-    flat = win.reshape(n, c, kh * kw, oh, ow)             # copies the windows once
-    argmax = flat.argmax(axis=2)                          # first maximum wins ties
-    y = xp.take_along_axis(flat, argmax[:, :, None], axis=2)[:, :, 0]
+    win = sliding_windows(pad_spatial(x, pad, value=-xp.inf), kernel, stride)  # (N, C, kh, kw, OH, OW) view
+    y = win[:, :, 0, 0].copy()
+    argmax = xp.zeros(y.shape, dtype=xp.int32)
+    better = xp.empty(y.shape, dtype=bool)
+    for offset in range(1, kh * kw):
+        candidate = win[:, :, offset // kw, offset % kw]
+        xp.greater(candidate, y, out=better)
+        xp.copyto(y, candidate, where=better)
+        xp.copyto(argmax, offset, where=better)
     return y, (x.shape, kernel, stride, pad, argmax)
 
 
@@ -27,11 +36,11 @@ def maxpool_backward(dout, cache):
     """dout (N, C, OH, OW) -> dx (N, C, H, W): each dout goes to its window's argmax."""
     xp = get_array_module(dout)
     x_shape, (kh, kw), stride, pad, argmax = cache
-    n, c, oh, ow = dout.shape
-    offsets = xp.arange(kh * kw).reshape(1, 1, kh * kw, 1, 1)
-    windows = xp.where(offsets == argmax[:, :, None], dout[:, :, None], 0).astype(dout.dtype, copy=False)
+    n, c = dout.shape[:2]
+    zero = dout.dtype.type(0)
     padded_shape = (n, c, x_shape[2] + 2 * pad[0], x_shape[3] + 2 * pad[1])
-    dx = fold_windows(windows.reshape(n, c, kh, kw, oh, ow), padded_shape, stride)
+    dx = fold_windows(lambda i, j: xp.where(argmax == i * kw + j, dout, zero), (kh, kw),
+                      padded_shape, stride)
     return crop_spatial(dx, pad)
 
 

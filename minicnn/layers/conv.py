@@ -103,6 +103,12 @@ class Conv2D(Layer):
                              f"{h + 2 * ph}x{w + 2 * pw} (input {tuple(input_shape)})")
         return (n, self.out_channels, conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw))
 
+    def macs(self, input_shape):
+        """Multiply-adds per image: OH * OW * out * (in/groups * kh * kw)."""
+        _, o, oh, ow = self.output_shape(input_shape)
+        _, cg, kh, kw = self.params["weight"].shape
+        return oh * ow * o * cg * kh * kw
+
     def _forward(self, x, train):
         bias = self.params.get("bias")
         y, cache = conv_forward(x, self.params["weight"].data, bias.data if bias else None,

@@ -41,6 +41,11 @@ class Dense(Layer):
                              f"{tuple(input_shape)}" + (" (put a Flatten() before it)" if len(input_shape) > 2 else ""))
         return (input_shape[0], self.out_features)
 
+    def macs(self, input_shape):
+        """Multiply-adds per example: in * out."""
+        self.output_shape(input_shape)
+        return self.in_features * self.out_features
+
     def _forward(self, x, train):
         bias = self.params.get("bias")
         y, cache = dense_forward(x, self.params["weight"].data, bias.data if bias else None)

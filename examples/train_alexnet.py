@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Train AlexNet with minicnn.
+
+Defaults that work on a first run: on a CPU, the small AlexNet on Fashion-MNIST (28x28);
+on a GPU (--device cuda), the full 2012 AlexNet on Fashion-MNIST resized to 227x227 (d2l.ai's
+recipe). Results go to --out: metrics.jsonl, checkpoint.npz/.json, conv1_filters.png,
+test_metrics.json.
+
+    python examples/train_alexnet.py                       # CPU default
+    python examples/train_alexnet.py --epochs 1 --limit 2000 --out runs/smoke
+    python examples/train_alexnet.py --resume --out runs/fashion   # continue a killed run
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+
+from minicnn import models
+from minicnn.backend import cuda_available
+from minicnn.checkpoint import CheckpointError
+from minicnn.data import fashion_mnist
+from minicnn.summary import summary
+from minicnn.train import TrainingError, fit
+
+# Fashion-MNIST training-set pixel statistics (of p / 255).
+FASHION_MEAN, FASHION_STD = 0.2860, 0.3530
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default=None, choices=sorted(models.MODELS),
+                   help="network to train (default: alexnet_small on a CPU, alexnet on a GPU)")
+    p.add_argument("--data", default=None, metavar="DIR",
+                   help="folder with the four Fashion-MNIST .gz files (default: search "
+                        "~/.cache/minicnn/fashion-mnist, then /usr/share/datasets/fashion-mnist)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs to train (default: 3 on a CPU, 10 on a GPU)")
+    p.add_argument("--batch-size", type=int, default=128, help="mini-batch size (default: 128, the paper's)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="initial learning rate (default: 0.05 for alexnet_small, 0.01 otherwise)")
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default: 0.9)")
+    p.add_argument("--weight-decay", type=float, default=5e-4, help="weight decay (default: 0.0005)")
+    p.add_argument("--schedule", choices=("plateau", "step"), default="step",
+                   help="learning-rate schedule: 'plateau' divides by 10 when validation accuracy "
+                        "stops improving (at most 3 times, the paper's); 'step' divides by 10 every "
+                        "--step-every epochs (default: step)")
+    p.add_argument("--step-every", type=int, default=None,
+                   help="epochs between divisions for --schedule step (default: epochs - 1)")
+    p.add_argument("--no-augment", action="store_true", help="turn off random crops and mirrors")
+    p.add_argument("--val-size", type=int, default=5000, help="training images held out for validation (default: 5000)")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N training and N/5 test images (smoke runs)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default=None,
+                   help="where to train (default: cuda when CuPy and a GPU are available, else cpu)")
+    p.add_argument("--seed", type=int, default=0, help="seed of initialisation, data order and augmentation (default: 0)")
+    p.add_argument("--out", default="runs/fashion", help="output folder (default: runs/fashion)")
+    p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.npz")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. in logs)")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    device = args.device or ("cuda" if cuda_available() else "cpu")
+    name = args.model or ("alexnet" if device == "cuda" else "alexnet_small")
+    for flag in ("batch_size", "epochs", "val_size", "limit", "step_every"):
+        value = getattr(args, flag)
+        if value is not None and value < (0 if flag == "val_size" else 1):
+            raise SystemExit(f"error: --{flag.replace('_', '-')} must be >= 1, got {value}")
+    epochs = args.epochs or (3 if device == "cpu" else 10)
+    input_size = models.MODELS[name][1]
+    try:
+        train_x, train_y = fashion_mnist.load("train", args.data)
+        test_x, test_y = fashion_mnist.load("test", args.data)
+    except fashion_mnist.DataError as exc:
+        raise SystemExit(f"error: {exc}")
+    if args.limit:
+        train_x, train_y = train_x[:args.limit], train_y[:args.limit]
+        test_x, test_y = test_x[:max(1, args.limit // 5)], test_y[:max(1, args.limit // 5)]
+    val_size = min(args.val_size, len(train_y) // 10) if args.limit else args.val_size
+    data = dict(train=(train_x[val_size:], train_y[val_size:]), val=(train_x[:val_size], train_y[:val_size]),
+                test=(test_x, test_y))
+    if args.batch_size > len(data["train"][1]):
+        raise SystemExit(f"error: --batch-size {args.batch_size} exceeds the {len(data['train'][1])} training images")
+    model = models.build(name, num_classes=10, in_channels=1, seed=args.seed)
+    print(summary(model, (1, 1, input_size, input_size)))
+    cfg = dict(model_name=name, epochs=epochs, batch_size=args.batch_size,
+               lr=args.lr or (0.05 if name == "alexnet_small" else 0.01), momentum=args.momentum,
+               weight_decay=args.weight_decay, schedule=args.schedule,
+               step_every=args.step_every or max(1, epochs - 1), input_size=input_size,
+               augment=not args.no_augment, augment_pad=2, mean=FASHION_MEAN, std=FASHION_STD,
+               seed=args.seed, device=device, out=args.out, resume=args.resume)
+    print(f"training {name} on {device}: {len(data['train'][1])} train / {val_size} val / "
+          f"{len(test_y)} test images, {epochs} epochs, batch {args.batch_size}, lr {cfg['lr']}")
+    progress = None
+    if not args.no_progress:
+        from tqdm import tqdm
+        progress = lambda it, total, desc: tqdm(it, total=total, desc=desc, unit="batch", leave=False)
+    try:
+        fit(model, data, cfg, progress=progress)
+    except (TrainingError, CheckpointError) as exc:
+        raise SystemExit(f"error: {exc}")
+    print(f"results written to {os.path.abspath(args.out)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Checkpoints: parameters, buffers, optimizer state, epoch, random state and config in one
+``.npz`` (no pickle: loaded with ``allow_pickle=False``) with the JSON metadata stored inside it
+and beside it (``.json``), written atomically (temporary file, fsync, rename) so that a crash or
+a kill at any moment leaves the last good checkpoint intact."""
+import json
+import os
+import tempfile
+
+import numpy as np
+
+from minicnn.backend import to_numpy
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is unreadable or does not fit the model."""
+
+
+def atomic_write(path, write):
+    """Call ``write(file object)`` on a temporary file in path's folder, fsync it, rename it onto
+    ``path``. On any error the temporary file is removed and ``path`` is untouched."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path), suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    dir_fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)   # make the rename itself durable
+    finally:
+        os.close(dir_fd)
+
+
+def save(path, model, optimizer=None, meta=None):
+    """Write model (and optimizer) state plus ``meta`` (a JSON-serialisable dict) to ``path``."""
+    arrays = {"model/" + k: to_numpy(v) for k, v in model.state_dict().items()}
+    if optimizer is not None:
+        arrays.update({"optim/" + k: to_numpy(v) for k, v in optimizer.state_dict().items()})
+    meta = dict(meta or {}, random_state=model.random_state())
+    text = json.dumps(meta, sort_keys=True)
+    arrays["meta"] = np.frombuffer(text.encode(), dtype=np.uint8)
+    atomic_write(path, lambda f: np.savez(f, **arrays))
+    atomic_write(os.path.splitext(path)[0] + ".json", lambda f: f.write(text.encode()))
+
+
+def load(path, model, optimizer=None, expect=None):
+    """Load ``path`` into ``model`` (and ``optimizer``); return its metadata dict.
+
+    ``expect`` maps metadata keys to required values (e.g. {"model": "alexnet"}); a mismatch, a
+    truncated file or a missing tensor raises CheckpointError naming what is wrong.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such checkpoint") from None
+    except Exception as exc:   # zipfile.BadZipFile, EOFError, ValueError ...
+        raise CheckpointError(f"{path}: unreadable checkpoint ({type(exc).__name__}: {exc}); "
+                              f"it is truncated or not a minicnn checkpoint") from None
+    if "meta" not in arrays:
+        raise CheckpointError(f"{path}: not a minicnn checkpoint (no metadata)")
+    meta = json.loads(arrays.pop("meta").tobytes().decode())
+    for key, value in (expect or {}).items():
+        if meta.get(key) != value:
+            raise CheckpointError(f"{path}: checkpoint has {key}={meta.get(key)!r}, expected {value!r}")
+    model_state = {k[6:]: v for k, v in arrays.items() if k.startswith("model/")}
+    try:
+        model.load_state_dict(model_state)
+        if optimizer is not None:
+            optimizer.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("optim/")})
+    except (KeyError, ValueError) as exc:
+        raise CheckpointError(f"{path}: does not fit the model: {exc}") from None
+    model.set_random_state(meta.get("random_state", {}))
+    return meta

@@ -1,0 +1,82 @@
+"""Fashion-MNIST from its four IDX ``.gz`` files (60,000 train + 10,000 test 28x28 grey images).
+
+The files are looked for in the folder given, then ``~/.cache/minicnn/fashion-mnist``, then
+``/usr/share/datasets/fashion-mnist`` (where Debian's ``dataset-fashion-mnist`` puts them).
+"""
+import gzip
+import os
+import struct
+
+import numpy as np
+
+FILES = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
+SEARCH_PATH = (os.path.expanduser("~/.cache/minicnn/fashion-mnist"), "/usr/share/datasets/fashion-mnist")
+CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+           "Ankle boot")
+HOW_TO_GET = ("get the four files train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
+              "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz from "
+              "https://github.com/zalandoresearch/fashion-mnist (data/fashion) into "
+              "~/.cache/minicnn/fashion-mnist, or on Debian: apt-get install dataset-fashion-mnist")
+
+
+class DataError(ValueError):
+    """A data file is missing or not what it claims to be."""
+
+
+def find_folder(folder=None):
+    """Return the first folder that holds all four files; raise DataError saying how to get them.
+
+    A folder given explicitly is the only one looked at (a typo must not silently train on
+    other data); otherwise the search path is tried in order."""
+    candidates = [folder] if folder else list(SEARCH_PATH)
+    for c in candidates:
+        if all(os.path.exists(os.path.join(c, f)) for pair in FILES.values() for f in pair):
+            return c
+    raise DataError(f"Fashion-MNIST not found in {', '.join(candidates)}; {HOW_TO_GET}")
+
+
+def read_idx(path, expected_ndim):
+    """Read an IDX file (gzip-compressed) into a uint8 array, checking its header and size."""
+    try:
+        with gzip.open(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as exc:
+        raise DataError(f"{path}: cannot read ({exc}); the file is corrupt or truncated") from None
+    if len(data) < 4 + 4 * expected_ndim:
+        raise DataError(f"{path}: too short for an IDX header")
+    zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
+    if zero != 0 or dtype_code != 0x08 or ndim != expected_ndim:
+        raise DataError(f"{path}: not an IDX file of unsigned bytes with {expected_ndim} dimensions "
+                        f"(header {data[:4].hex()})")
+    shape = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
+    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if body.size != int(np.prod(shape)):
+        raise DataError(f"{path}: header promises shape {shape} ({int(np.prod(shape))} bytes), "
+                        f"found {body.size} bytes")
+    return body.reshape(shape)
+
+
+def load(split, folder=None):
+    """Return (images uint8 (N, 28, 28), labels int64 (N,)) of ``split`` ("train" or "test")."""
+    if split not in FILES:
+        raise ValueError(f"unknown split {split!r}: expected 'train' or 'test'")
+    root = find_folder(folder)
+    images = read_idx(os.path.join(root, FILES[split][0]), 3)
+    labels = read_idx(os.path.join(root, FILES[split][1]), 1).astype(np.int64)
+    if len(images) != len(labels):
+        raise DataError(f"{root}: {len(images)} {split} images but {len(labels)} labels")
+    if labels.size and labels.max() >= len(CLASSES):
+        raise DataError(f"{root}: label {labels.max()} out of range for {len(CLASSES)} classes")
+    return images, labels
+
+
+def write_idx(path, array):
+    """Write a uint8 array as a gzip-compressed IDX file (used by the tests to make small data)."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    with gzip.open(path, "wb") as f:
+        f.write(struct.pack(">HBB", 0, 0x08, array.ndim))
+        f.write(struct.pack(">" + "I" * array.ndim, *array.shape))
+        f.write(array.tobytes())

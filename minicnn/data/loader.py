@@ -1,0 +1,96 @@
+"""Mini-batches from an in-memory uint8 image set: shuffling, augmentation, normalisation, and a
+background thread that prepares the next batch while the current one trains."""
+import queue
+import threading
+
+import numpy as np
+
+
+def resize_nearest(images, size):
+    """Nearest-neighbour resize of images (N, C, H, W) to (N, C, size, size), vectorised."""
+    h, w = images.shape[2:]
+    rows = (np.arange(size) * h // size)
+    cols = (np.arange(size) * w // size)
+    return images[:, :, rows[:, None], cols[None, :]]
+
+
+def random_crop_flip(images, rng, pad):
+    """Random crops of ``pad`` pixels of zero padding (the translation augmentation of
+    cuda-convnet's CIFAR nets and of the paper's 224-of-256 crops) and random horizontal mirrors,
+    one draw per image, vectorised over the batch. images (N, C, H, W) -> same shape."""
+    n, c, h, w = images.shape
+    padded = np.zeros((n, c, h + 2 * pad, w + 2 * pad), images.dtype)
+    padded[:, :, pad:pad + h, pad:pad + w] = images
+    dy = rng.integers(0, 2 * pad + 1, n)
+    dx = rng.integers(0, 2 * pad + 1, n)
+    flip = rng.random(n) < 0.5
+    rows = dy[:, None] + np.arange(h)[None, :]                        # (N, H)
+    cols = dx[:, None] + np.arange(w)[None, :]                        # (N, W)
+    cols = np.where(flip[:, None], cols[:, ::-1], cols)
+    batch = np.arange(n)[:, None, None, None]
+    chan = np.arange(c)[None, :, None, None]
+    return padded[batch, chan, rows[:, None, :, None], cols[:, None, None, :]]
+
+
+class BatchLoader:
+    """Iterate over (x float (B, C, S, S), labels int64 (B,)) batches of one epoch.
+
+    ``augment`` draws a random crop (``augment_pad`` pixels of padding) and a random mirror per
+    image.
+
+    ``images`` uint8 (N, H, W) or (N, C, H, W); pixels become ``(p / 255 - mean) / std``; images
+    are resized (nearest) to ``size`` when it differs. ``epoch`` and ``seed`` fix the order and
+    the augmentation, so an epoch can be replayed exactly (resume). ``drop_last`` drops a final
+    partial batch (training); evaluation keeps it.
+    """
+
+    def __init__(self, images, labels, batch_size, size=None, shuffle=False, augment=False, augment_pad=0, seed=0,
+                 epoch=0, mean=0.0, std=1.0, dtype=np.float32, drop_last=False, prefetch=True):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch size must be an integer >= 1, got {batch_size!r}")
+        if len(images) != len(labels):
+            raise ValueError(f"{len(images)} images but {len(labels)} labels")
+        self.images = images[:, None] if images.ndim == 3 else images
+        self.labels, self.batch_size, self.size = labels, int(batch_size), size
+        self.shuffle, self.augment, self.augment_pad = shuffle, augment, augment_pad
+        self.dtype, self.drop_last = dtype, drop_last
+        self.mean, self.std, self.prefetch = mean, std, prefetch
+        self.rng = np.random.default_rng([seed, epoch])
+
+    def __len__(self):
+        n = len(self.labels)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def _batches(self):
+        n = len(self.labels)
+        order = self.rng.permutation(n) if self.shuffle else np.arange(n)
+        for b in range(len(self)):
+            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+            x = self.images[idx]
+            if self.augment:
+                x = random_crop_flip(x, self.rng, self.augment_pad)
+            if self.size is not None and x.shape[-1] != self.size:
+                x = resize_nearest(x, self.size)
+            x = ((x.astype(self.dtype) * self.dtype(1 / 255.0)) - self.dtype(self.mean)) / self.dtype(self.std)
+            yield x, self.labels[idx]
+
+    def __iter__(self):
+        if not self.prefetch:
+            yield from self._batches()
+            return
+        q = queue.Queue(maxsize=2)
+        done = object()
+
+        def produce():
+            try:
+                for item in self._batches():
+                    q.put(item)
+            except BaseException as exc:  # hand the error to the consumer instead of hanging it
+                q.put(exc)
+            q.put(done)
+
+        threading.Thread(target=produce, daemon=True).start()
+        while (item := q.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item

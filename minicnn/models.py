@@ -1,0 +1,151 @@
+"""AlexNet and its variants, composed from minicnn layers (REFERENCE.md section 1).
+
+- ``alexnet``: the 2012 network exactly (227x227 input, groups 2 in conv2/4/5 = the two-GPU split
+  on one device, LRN, overlapping pooling, dropout); 60,965,224 parameters at 1000 classes.
+- ``alexnet_owt``: torchvision's single-tower "one weird trick" layout, with torchvision's
+  state-dict names (``features.0.weight`` ... ``classifier.6.bias``); 61,100,840 parameters.
+  (torchvision's adaptive 6x6 average pool is the identity at its 224x224 input and is left out.)
+- ``alexnet_bn``: the seeds' Keras variant, BatchNorm in place of LRN.
+- ``alexnet_small``: the same shape of network (5 convs, grouped conv2/4/5, LRN, overlapping
+  max-pool, 3 FC with dropout) sized for 28-32 px images, to train in minutes on a CPU.
+"""
+import numpy as np
+
+from minicnn.layers import LRN, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
+from minicnn.sequential import Sequential
+
+# Layers whose bias the paper sets to 1 "to accelerate the early stages of learning by providing
+# the ReLUs with positive inputs"; every other bias is 0 and every weight N(0, 0.01).
+PAPER_UNIT_BIAS = ("conv2", "conv4", "conv5", "fc6", "fc7")
+
+
+def paper_init(model, rng):
+    """The paper's initialisation, in place: weights N(0, 0.01); biases 1 in conv2, conv4,
+    conv5, fc6, fc7 and 0 elsewhere."""
+    for name, p in model.named_params():
+        layer, kind = name.rsplit(".", 1)
+        if kind == "weight":
+            p.data[...] = rng.normal(0.0, 0.01, p.shape)
+        else:
+            p.data[...] = 1.0 if layer in PAPER_UNIT_BIAS else 0.0
+    return model
+
+
+def _alexnet_2012(norm, num_classes, in_channels, dtype, rng):
+    """The 2012 layer list with ``norm(channels)`` after relu1 and relu2."""
+    conv = lambda *a, **k: Conv2D(*a, dtype=dtype, rng=rng, **k)
+    return Sequential([
+        ("conv1", conv(in_channels, 96, 11, stride=4)), ("relu1", ReLU()), ("norm1", norm(96)),
+        ("pool1", MaxPool2D(3, stride=2)),
+        ("conv2", conv(96, 256, 5, padding=2, groups=2)), ("relu2", ReLU()), ("norm2", norm(256)),
+        ("pool2", MaxPool2D(3, stride=2)),
+        ("conv3", conv(256, 384, 3, padding=1)), ("relu3", ReLU()),       # reads both towers
+        ("conv4", conv(384, 384, 3, padding=1, groups=2)), ("relu4", ReLU()),
+        ("conv5", conv(384, 256, 3, padding=1, groups=2)), ("relu5", ReLU()),
+        ("pool5", MaxPool2D(3, stride=2)),
+        ("flatten", Flatten()),
+        ("fc6", Dense(256 * 6 * 6, 4096, dtype=dtype, rng=rng)), ("relu6", ReLU()), ("drop6", Dropout(0.5, seed=6)),
+        ("fc7", Dense(4096, 4096, dtype=dtype, rng=rng)), ("relu7", ReLU()), ("drop7", Dropout(0.5, seed=7)),
+        ("fc8", Dense(4096, num_classes, dtype=dtype, rng=rng)),
+    ])
+
+
+def alexnet(num_classes=1000, in_channels=3, dtype=np.float32, seed=0, init="paper"):
+    """The 2012 AlexNet for 227x227 inputs. ``init="paper"`` (N(0, 0.01), unit biases) or
+    ``"default"`` (PyTorch's uniform fan-in initialisation)."""
+    rng = np.random.default_rng(seed)
+    model = _alexnet_2012(lambda c: LRN(5, 1e-4, 0.75, 2.0), num_classes, in_channels, dtype, rng)
+    return _initialise(model, init, rng)
+
+
+def alexnet_bn(num_classes=1000, in_channels=3, dtype=np.float32, seed=0, init="default"):
+    """The 2012 AlexNet with BatchNorm2D in place of LRN (the Keras versions in the seeds)."""
+    rng = np.random.default_rng(seed)
+    model = _alexnet_2012(lambda c: BatchNorm2D(c, dtype=dtype), num_classes, in_channels, dtype, rng)
+    return _initialise(model, init, rng)
+
+
+def alexnet_owt(num_classes=1000, in_channels=3, dtype=np.float32, seed=0):
+    """torchvision's ``alexnet`` for 224x224 inputs, with its state-dict names and PyTorch init."""
+    rng = np.random.default_rng(seed)
+    conv = lambda *a, **k: Conv2D(*a, dtype=dtype, rng=rng, **k)
+    features = Sequential([
+        conv(in_channels, 64, 11, stride=4, padding=2), ReLU(), MaxPool2D(3, stride=2),
+        conv(64, 192, 5, padding=2), ReLU(), MaxPool2D(3, stride=2),
+        conv(192, 384, 3, padding=1), ReLU(),
+        conv(384, 256, 3, padding=1), ReLU(),
+        conv(256, 256, 3, padding=1), ReLU(), MaxPool2D(3, stride=2),
+    ])
+    classifier = Sequential([
+        Dropout(0.5, seed=1), Dense(256 * 6 * 6, 4096, dtype=dtype, rng=rng), ReLU(),
+        Dropout(0.5, seed=2), Dense(4096, 4096, dtype=dtype, rng=rng), ReLU(),
+        Dense(4096, num_classes, dtype=dtype, rng=rng),
+    ])
+    return Sequential([("features", features), ("flatten", Flatten()), ("classifier", classifier)])
+
+
+def alexnet_small(num_classes=10, in_channels=1, input_size=28, width=32, dtype=np.float32, seed=0,
+                  init="he"):
+    """AlexNet's shape of network for ``input_size`` x ``input_size`` images (28-32 px).
+
+    conv1 5x5 (``width`` maps) - LRN - pool 3/2 - conv2 5x5 groups 2 (2 * width) - LRN - pool 3/2 -
+    conv3 3x3 (3 * width) - conv4 3x3 groups 2 - conv5 3x3 groups 2 (2 * width) - pool 3/2 -
+    fc 256 - dropout - fc 256 - dropout - fc ``num_classes``.
+    """
+    rng = np.random.default_rng(seed)
+    conv = lambda *a, **k: Conv2D(*a, dtype=dtype, rng=rng, **k)
+    w1, w2, w3 = width, 2 * width, 3 * width
+    features = [
+        ("conv1", conv(in_channels, w1, 5, padding=2)), ("relu1", ReLU()), ("norm1", LRN(5, 1e-4, 0.75, 2.0)),
+        ("pool1", MaxPool2D(3, stride=2)),
+        ("conv2", conv(w1, w2, 5, padding=2, groups=2)), ("relu2", ReLU()), ("norm2", LRN(5, 1e-4, 0.75, 2.0)),
+        ("pool2", MaxPool2D(3, stride=2)),
+        ("conv3", conv(w2, w3, 3, padding=1)), ("relu3", ReLU()),
+        ("conv4", conv(w3, w3, 3, padding=1, groups=2)), ("relu4", ReLU()),
+        ("conv5", conv(w3, w2, 3, padding=1, groups=2)), ("relu5", ReLU()),
+        ("pool5", MaxPool2D(3, stride=2)),
+        ("flatten", Flatten()),
+    ]
+    flat = Sequential(features).output_shape((1, in_channels, input_size, input_size))[1]
+    model = Sequential(features + [
+        ("fc6", Dense(flat, 256, dtype=dtype, rng=rng)), ("relu6", ReLU()), ("drop6", Dropout(0.5, seed=6)),
+        ("fc7", Dense(256, 256, dtype=dtype, rng=rng)), ("relu7", ReLU()), ("drop7", Dropout(0.5, seed=7)),
+        ("fc8", Dense(256, num_classes, dtype=dtype, rng=rng)),
+    ])
+    return _initialise(model, init, rng)
+
+
+def he_init(model, rng):
+    """He et al. (2015) initialisation, in place: weights N(0, 2 / fan_in), biases 0. Keeps the
+    signal's scale through the ReLU stack, so a 5-conv net starts learning at once."""
+    for name, p in model.named_params():
+        if name.endswith(".weight"):
+            fan_in = int(np.prod(p.shape[1:]))
+            p.data[...] = rng.normal(0.0, np.sqrt(2.0 / fan_in), p.shape)
+        else:
+            p.data[...] = 0.0
+    return model
+
+
+def _initialise(model, init, rng):
+    """``init``: "paper" (N(0, 0.01), unit biases), "he", or "default" (PyTorch's uniform)."""
+    inits = {"paper": paper_init, "he": he_init, "default": lambda m, r: m}
+    if init not in inits:
+        raise ValueError(f"unknown init {init!r}: expected one of {', '.join(inits)}")
+    return inits[init](model, rng)
+
+
+# name -> (builder, input size (H = W) it is meant for)
+MODELS = {
+    "alexnet": (alexnet, 227),
+    "alexnet_bn": (alexnet_bn, 227),
+    "alexnet_owt": (alexnet_owt, 224),
+    "alexnet_small": (alexnet_small, 28),
+}
+
+
+def build(name, **kwargs):
+    """Build a model by name; raises ValueError listing the known names."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}: expected one of {', '.join(MODELS)}")
+    return MODELS[name][0](**kwargs)

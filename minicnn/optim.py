@@ -1,0 +1,85 @@
+"""SGD with momentum and weight decay exactly as the AlexNet paper writes it, and its schedules.
+
+    v <- momentum * v - weight_decay * lr * w - lr * dL/dw
+    w <- w + v
+
+(AlexNet: lr 0.01, momentum 0.9, weight decay 0.0005, lr divided by 10 when the validation error
+stops improving, at most three times.)
+"""
+from minicnn.backend import get_array_module
+
+
+class SGD:
+    """``SGD(model, lr=0.01, momentum=0.9, weight_decay=5e-4)``; ``step()`` after ``backward``.
+
+    Weight decay applies to every parameter (weights and biases), as in the paper's update rule.
+    """
+
+    def __init__(self, model, lr=0.01, momentum=0.9, weight_decay=5e-4):
+        if not lr > 0:
+            raise ValueError(f"SGD: lr must be > 0, got {lr!r}")
+        if not 0 <= momentum < 1:
+            raise ValueError(f"SGD: momentum must be in [0, 1), got {momentum!r}")
+        if not weight_decay >= 0:
+            raise ValueError(f"SGD: weight_decay must be >= 0, got {weight_decay!r}")
+        self.model, self.lr, self.momentum, self.weight_decay = model, float(lr), float(momentum), float(weight_decay)
+        self.velocity = {name: get_array_module(p.data).zeros_like(p.data) for name, p in model.named_params()}
+
+    def step(self):
+        for name, p in self.model.named_params():
+            v = self.velocity[name]
+            v *= self.momentum
+            v -= (self.weight_decay * self.lr) * p.data + self.lr * p.grad
+            p.data += v
+
+    def state_dict(self):
+        return dict(self.velocity)
+
+    def load_state_dict(self, state):
+        for name, v in self.velocity.items():
+            if name not in state or tuple(state[name].shape) != v.shape:
+                raise ValueError(f"SGD.load_state_dict: velocity {name!r} missing or of the wrong shape")
+            v[...] = state[name]
+
+
+class ReduceOnPlateau:
+    """Divide the learning rate by ``factor`` when the validation error has not improved for
+    ``patience`` epochs, at most ``max_reductions`` times (the paper: factor 10, three times)."""
+
+    def __init__(self, optimizer, factor=10.0, patience=1, max_reductions=3):
+        self.optimizer, self.factor, self.patience, self.max_reductions = optimizer, factor, patience, max_reductions
+        self.best, self.bad_epochs, self.reductions = float("inf"), 0, 0
+
+    def step(self, val_error):
+        if val_error < self.best:
+            self.best, self.bad_epochs = val_error, 0
+            return
+        self.bad_epochs += 1
+        if self.bad_epochs > self.patience and self.reductions < self.max_reductions:
+            self.optimizer.lr /= self.factor
+            self.reductions += 1
+            self.bad_epochs = 0
+
+    def state_dict(self):
+        return dict(best=self.best, bad_epochs=self.bad_epochs, reductions=self.reductions)
+
+    def load_state_dict(self, state):
+        self.best, self.bad_epochs, self.reductions = float(state["best"]), int(state["bad_epochs"]), int(state["reductions"])
+
+
+class StepLR:
+    """Divide the learning rate by ``factor`` every ``every`` epochs."""
+
+    def __init__(self, optimizer, every, factor=10.0):
+        self.optimizer, self.every, self.factor, self.epochs = optimizer, every, factor, 0
+
+    def step(self, val_error=None):
+        self.epochs += 1
+        if self.epochs % self.every == 0:
+            self.optimizer.lr /= self.factor
+
+    def state_dict(self):
+        return dict(epochs=self.epochs)
+
+    def load_state_dict(self, state):
+        self.epochs = int(state["epochs"])

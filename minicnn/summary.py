@@ -1,0 +1,46 @@
+"""A model summary in the style of Keras' ``model.summary()``: every layer's output shape,
+parameter count and multiply-adds per image, with totals. Computed from shapes alone."""
+import math
+
+from minicnn.sequential import Sequential
+
+
+def leaf_layers(model, input_shape, prefix=""):
+    """[(qualified name, layer, input shape, output shape)] for every non-Sequential layer."""
+    rows, shape = [], tuple(input_shape)
+    for name, layer in model.named_children():
+        if isinstance(layer, Sequential):
+            sub = leaf_layers(layer, shape, f"{prefix}{name}.")
+            rows += sub
+            shape = sub[-1][3] if sub else shape
+        else:
+            out = layer.output_shape(shape)
+            rows.append((prefix + name, layer, shape, out))
+            shape = out
+    return rows
+
+
+def summarize(model, input_shape):
+    """Return (rows, totals): rows of dicts name/type/output/params/macs; macs per image."""
+    rows = []
+    for name, layer, in_shape, out_shape in leaf_layers(model, input_shape):
+        params = sum(math.prod(p.shape) for p in layer.params.values())
+        macs = layer.macs(in_shape) if hasattr(layer, "macs") else 0
+        rows.append(dict(name=name, type=type(layer).__name__, output=out_shape[1:], params=params,
+                         macs=macs, device=layer.device))
+    totals = dict(params=sum(r["params"] for r in rows), macs=sum(r["macs"] for r in rows))
+    return rows, totals
+
+
+def summary(model, input_shape):
+    """The summary as a printable table; ``input_shape`` is (N, C, H, W) (N does not matter)."""
+    rows, totals = summarize(model, input_shape)
+    header = f"{'layer':<18}{'type':<13}{'output shape':<18}{'params':>13}{'mult-adds':>15}"
+    lines = [header, "=" * len(header)]
+    for r in rows:
+        shape = "x".join(str(d) for d in r["output"])
+        lines.append(f"{r['name']:<18}{r['type']:<13}{shape:<18}{r['params']:>13,}{r['macs']:>15,}")
+    lines.append("=" * len(header))
+    lines.append(f"Total parameters: {totals['params']:,}")
+    lines.append(f"Multiply-adds per image (forward): {totals['macs']:,} ({totals['macs'] / 1e6:.1f} M)")
+    return "\n".join(lines)

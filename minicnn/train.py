@@ -1,0 +1,136 @@
+"""The training loop behind ``examples/train_alexnet.py``: SGD as in the paper, evaluation with
+top-1/top-5, per-epoch metrics (JSON lines), atomic checkpoints, exact resume, conv1 filters.
+
+On the CPU a seeded run is repeatable: the data order and augmentation of epoch e are drawn from
+(seed, e), dropout masks from (layer seed, call number), so a run resumed from the checkpoint of
+epoch e continues exactly as the uninterrupted run would have.
+"""
+import json
+import math
+import os
+import time
+
+import numpy as np
+
+from minicnn import checkpoint
+from minicnn.backend import get_array_module, to_device, to_numpy
+from minicnn.data.loader import BatchLoader
+from minicnn.losses import SoftmaxCrossEntropy
+from minicnn.optim import SGD, ReduceOnPlateau, StepLR
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (a NaN loss); the last good checkpoint is kept."""
+
+
+def topk_correct(logits, labels, ks=(1, 5)):
+    """Number of rows whose label is among the k largest logits, for each k."""
+    xp = get_array_module(logits)
+    order = xp.argsort(-logits, axis=1)
+    hits = order == labels[:, None]
+    return [int(hits[:, :k].any(axis=1).sum()) for k in ks]
+
+
+def evaluate(model, loader, device="cpu"):
+    """Mean loss, top-1 and top-5 accuracy of ``model`` over ``loader`` (eval mode)."""
+    loss_fn = SoftmaxCrossEntropy()
+    total, loss_sum, top1, top5 = 0, 0.0, 0, 0
+    for x, y in loader:
+        x, y = to_device(x, device), to_device(y, device)
+        logits = model.forward(x, train=False)
+        loss_sum += float(loss_fn.forward(logits, y)) * len(y)
+        c1, c5 = topk_correct(logits, y, (1, min(5, logits.shape[1])))
+        top1, top5, total = top1 + c1, top5 + c5, total + len(y)
+    return dict(loss=loss_sum / total, top1=top1 / total, top5=top5 / total)
+
+
+def save_filter_grid(weight, path, scale=4):
+    """Save conv1's filters (O, C, kh, kw) as one PNG grid (the paper's Figure 3)."""
+    from PIL import Image
+    w = to_numpy(weight).astype(np.float64)
+    o, c, kh, kw = w.shape
+    w = w[:, :3] if c >= 3 else w[:, :1]
+    w = (w - w.min(axis=(1, 2, 3), keepdims=True)) / (np.ptp(w, axis=(1, 2, 3), keepdims=True) + 1e-12)
+    cols = int(math.ceil(math.sqrt(o)))
+    rows = int(math.ceil(o / cols))
+    grid = np.ones((rows * (kh + 1) + 1, cols * (kw + 1) + 1, w.shape[1]))
+    for i in range(o):  # one tile per filter: a handful of tiles, not pixels
+        r, q = divmod(i, cols)
+        grid[1 + r * (kh + 1):1 + r * (kh + 1) + kh, 1 + q * (kw + 1):1 + q * (kw + 1) + kw] = w[i].transpose(1, 2, 0)
+    img = (grid * 255).astype(np.uint8)
+    img = Image.fromarray(img[:, :, 0] if img.shape[2] == 1 else img)
+    img.resize((img.width * scale, img.height * scale), Image.NEAREST).save(path)
+
+
+def fit(model, data, cfg, log=print, progress=None):
+    """Train ``model`` on ``data`` = dict(train=(x, y), val=(x, y), test=(x, y)) with the
+    settings of ``cfg`` (a dict: epochs, batch_size, lr, momentum, weight_decay, schedule,
+    input_size, augment_pad, mean, std, seed, device, out, resume, model_name).
+    Returns the final metrics dict. ``progress(iterable, total, desc)`` wraps the batch loop."""
+    device, out = cfg["device"], cfg["out"]
+    os.makedirs(out, exist_ok=True)
+    ckpt_path = os.path.join(out, "checkpoint.npz")
+    metrics_path = os.path.join(out, "metrics.jsonl")
+    optimizer = SGD(model, cfg["lr"], cfg["momentum"], cfg["weight_decay"])
+    schedule = (StepLR(optimizer, cfg["step_every"]) if cfg["schedule"] == "step"
+                else ReduceOnPlateau(optimizer, patience=1, max_reductions=3))
+    start_epoch = 0
+    if cfg.get("resume"):
+        meta = checkpoint.load(ckpt_path, model, optimizer, expect={"model": cfg["model_name"]})
+        start_epoch, optimizer.lr = meta["epoch"], meta["lr"]
+        schedule.load_state_dict(meta["schedule"])
+        log(f"resumed from {ckpt_path} after epoch {start_epoch}")
+    elif os.path.exists(metrics_path):
+        os.remove(metrics_path)
+    model.to(device)
+    loss_fn = SoftmaxCrossEntropy()
+    loader_args = dict(size=cfg["input_size"], mean=cfg["mean"], std=cfg["std"], dtype=model_dtype(model))
+    step = start_epoch * (len(data["train"][1]) // cfg["batch_size"])
+    for epoch in range(start_epoch, cfg["epochs"]):
+        t0 = time.perf_counter()
+        loader = BatchLoader(*data["train"], cfg["batch_size"], shuffle=True, augment=cfg["augment"],
+                             augment_pad=cfg["augment_pad"], seed=cfg["seed"], epoch=epoch,
+                             drop_last=True, **loader_args)
+        seen, loss_sum, correct = 0, 0.0, 0
+        batches = progress(loader, len(loader), f"epoch {epoch + 1}/{cfg['epochs']}") if progress else loader
+        for x, y in batches:
+            x, y = to_device(x, device), to_device(y, device)
+            logits = model.forward(x, train=True)
+            loss = float(loss_fn.forward(logits, y))
+            if not math.isfinite(loss):
+                raise TrainingError(f"loss became {loss} at step {step} (epoch {epoch + 1}); "
+                                    f"lower --lr; the last good checkpoint is {ckpt_path}")
+            model.backward(loss_fn.backward())
+            optimizer.step()
+            step += 1
+            seen += len(y)
+            loss_sum += loss * len(y)
+            correct += topk_correct(logits, y, (1,))[0]
+            if progress and hasattr(batches, "set_postfix"):
+                batches.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}",
+                                    img_s=f"{seen / (time.perf_counter() - t0):.0f}")
+        train_time = time.perf_counter() - t0
+        val = evaluate(model, BatchLoader(*data["val"], 500, **loader_args), device)
+        schedule.step(1.0 - val["top1"])
+        record = dict(epoch=epoch + 1, step=step, lr=optimizer.lr, train_loss=loss_sum / seen,
+                      train_top1=correct / seen, val_loss=val["loss"], val_top1=val["top1"],
+                      val_top5=val["top5"], images_per_s=seen / train_time, epoch_time_s=train_time)
+        log(f"epoch {epoch + 1}: train loss {record['train_loss']:.4f} acc {record['train_top1']:.4f} | "
+            f"val loss {val['loss']:.4f} acc {val['top1']:.4f} | {seen / train_time:.0f} img/s, "
+            f"{time.perf_counter() - t0:.0f} s")
+        with open(metrics_path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        checkpoint.save(ckpt_path, model, optimizer, dict(
+            model=cfg["model_name"], epoch=epoch + 1, lr=optimizer.lr, schedule=schedule.state_dict(),
+            config={k: v for k, v in cfg.items() if k != "resume"}))
+    first_conv = next(p for name, p in model.named_params() if p.data.ndim == 4)
+    save_filter_grid(first_conv.data, os.path.join(out, "conv1_filters.png"))
+    test = evaluate(model, BatchLoader(*data["test"], 500, **loader_args), device)
+    log(f"test: loss {test['loss']:.4f}, top-1 accuracy {test['top1']:.4f}, top-5 {test['top5']:.4f}")
+    with open(os.path.join(out, "test_metrics.json"), "w") as f:
+        json.dump(test, f)
+    return test
+
+
+def model_dtype(model):
+    return next(p.data.dtype for _, p in model.named_params()).type

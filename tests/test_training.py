@@ -1,0 +1,186 @@
+"""Optimizer, data files, batching, checkpoints (atomic, validated) and the training script."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from minicnn import Dense, Sequential, checkpoint, models
+from minicnn.data import fashion_mnist
+from minicnn.data.loader import BatchLoader, random_crop_flip
+from minicnn.optim import SGD, ReduceOnPlateau
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_sgd_is_the_papers_update():
+    model = Sequential([Dense(3, 2, dtype=np.float64, rng=np.random.default_rng(0))])
+    p = model[0].params["weight"]
+    w0 = p.data.copy()
+    g = np.random.default_rng(1).standard_normal(w0.shape)
+    opt = SGD(model, lr=0.1, momentum=0.9, weight_decay=0.01)
+    p.grad = g.copy()
+    model[0].params["bias"].grad = np.zeros(2)
+    opt.step()
+    v1 = -0.01 * 0.1 * w0 - 0.1 * g
+    np.testing.assert_allclose(p.data, w0 + v1, rtol=1e-14)
+    opt.step()
+    v2 = 0.9 * v1 - 0.01 * 0.1 * (w0 + v1) - 0.1 * g
+    np.testing.assert_allclose(p.data, w0 + v1 + v2, rtol=1e-14)
+
+
+def test_plateau_divides_by_ten_at_most_three_times():
+    opt = SGD(Sequential([Dense(1, 1)]), lr=1.0)
+    sched = ReduceOnPlateau(opt, patience=0, max_reductions=3)
+    for err in [0.5, 0.6, 0.6, 0.6, 0.6, 0.6]:
+        sched.step(err)
+    assert opt.lr == pytest.approx(1e-3)
+
+
+def write_fake_fashion(folder, n_train=64, n_test=16, seed=0):
+    rng = np.random.default_rng(seed)
+    os.makedirs(folder, exist_ok=True)
+    for split, n in (("train", n_train), ("test", n_test)):
+        labels = rng.integers(0, 10, n).astype(np.uint8)
+        images = (rng.random((n, 28, 28)) * 60).astype(np.uint8)
+        images[np.arange(n), labels * 2 + 3, :] = 255   # a learnable stripe per class
+        fashion_mnist.write_idx(os.path.join(folder, fashion_mnist.FILES[split][0]), images)
+        fashion_mnist.write_idx(os.path.join(folder, fashion_mnist.FILES[split][1]), labels)
+
+
+def test_idx_round_trip_and_corrupt_files(tmp_path):
+    write_fake_fashion(tmp_path)
+    x, y = fashion_mnist.load("train", str(tmp_path))
+    assert x.shape == (64, 28, 28) and x.dtype == np.uint8 and y.shape == (64,)
+    path = tmp_path / fashion_mnist.FILES["test"][0]
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+    with pytest.raises(fashion_mnist.DataError, match="corrupt or truncated"):
+        fashion_mnist.load("test", str(tmp_path))
+    fashion_mnist.write_idx(str(path), np.zeros((3, 28), np.uint8))
+    with pytest.raises(fashion_mnist.DataError, match="with 3 dimensions"):
+        fashion_mnist.load("test", str(tmp_path))
+
+
+def test_batches_are_reproducible_and_augmentation_is_a_crop_or_mirror():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (10, 1, 6, 6)).astype(np.uint8)
+    out = random_crop_flip(images, np.random.default_rng(3), pad=0)
+    for a, b in zip(out, images):
+        assert np.array_equal(a, b) or np.array_equal(a, b[:, :, ::-1])
+    shifted = random_crop_flip(images, np.random.default_rng(3), pad=2)
+    assert shifted.shape == images.shape
+    args = dict(batch_size=4, shuffle=True, augment=True, augment_pad=2, seed=5, epoch=1)
+    a = [x for x, _ in BatchLoader(images, np.arange(10), **args)]
+    b = [x for x, _ in BatchLoader(images, np.arange(10), prefetch=False, **args)]
+    assert len(a) == 3 and all(np.array_equal(p, q) for p, q in zip(a, b))
+    with pytest.raises(ValueError, match="batch size must be an integer >= 1, got 0"):
+        BatchLoader(images, np.arange(10), batch_size=0)
+
+
+def test_checkpoint_round_trip_and_bad_checkpoints(tmp_path):
+    model = models.alexnet_small(width=8, seed=1)
+    opt = SGD(model)
+    path = str(tmp_path / "c.npz")
+    checkpoint.save(path, model, opt, dict(model="alexnet_small", epoch=3))
+    other = models.alexnet_small(width=8, seed=2)
+    meta = checkpoint.load(path, other, SGD(other), expect={"model": "alexnet_small"})
+    assert meta["epoch"] == 3 and json.load(open(tmp_path / "c.json"))["epoch"] == 3
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(other.state_dict()[k], v)
+    with pytest.raises(checkpoint.CheckpointError, match="checkpoint has model='alexnet_small', expected 'alexnet'"):
+        checkpoint.load(path, other, expect={"model": "alexnet"})
+    with pytest.raises(checkpoint.CheckpointError, match="does not fit the model"):
+        checkpoint.load(path, models.alexnet_small(width=16))
+    data = open(path, "rb").read()
+    open(path, "wb").write(data[:len(data) // 2])
+    with pytest.raises(checkpoint.CheckpointError, match="truncated or not a minicnn checkpoint"):
+        checkpoint.load(path, other)
+
+
+def test_interrupted_write_leaves_the_old_checkpoint(tmp_path):
+    path = str(tmp_path / "c.npz")
+    model = models.alexnet_small(width=8)
+    checkpoint.save(path, model, meta=dict(epoch=1))
+    before = open(path, "rb").read()
+
+    def crash(f):
+        f.write(b"half a checkpoint")
+        raise KeyboardInterrupt   # killed midway
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.atomic_write(path, crash)
+    assert open(path, "rb").read() == before
+    assert set(os.listdir(tmp_path)) == {"c.npz", "c.json"}   # no temporary file left behind
+
+
+def run_script(*args):
+    return subprocess.run([sys.executable, os.path.join(ROOT, "examples", "train_alexnet.py"), "--no-progress", *args],
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_script_smoke_run_and_resume_equals_uninterrupted(tmp_path):
+    data = str(tmp_path / "data")
+    write_fake_fashion(data, n_train=200, n_test=40)
+    common = ["--data", data, "--batch-size", "32", "--val-size", "40", "--lr", "0.02"]
+    full = run_script(*common, "--epochs", "2", "--out", str(tmp_path / "full"))
+    assert full.returncode == 0, full.stderr
+    assert "test: loss" in full.stdout and "Total parameters" in full.stdout
+    for f in ("metrics.jsonl", "checkpoint.npz", "checkpoint.json", "conv1_filters.png", "test_metrics.json"):
+        assert os.path.exists(tmp_path / "full" / f), f
+    part = run_script(*common, "--epochs", "1", "--out", str(tmp_path / "part"))
+    assert part.returncode == 0, part.stderr
+    resumed = run_script(*common, "--epochs", "2", "--out", str(tmp_path / "part"), "--resume")
+    assert resumed.returncode == 0 and "resumed from" in resumed.stdout, resumed.stderr
+    with np.load(tmp_path / "full" / "checkpoint.npz") as a, np.load(tmp_path / "part" / "checkpoint.npz") as b:
+        assert set(a.files) == set(b.files)
+        for k in a.files:
+            if k != "meta":   # the metadata names the two different output folders
+                np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--batch-size", "0"], "--batch-size must be >= 1"),
+    (["--model", "vgg"], "invalid choice: 'vgg'"),
+    (["--data", "/nonexistent"], "Fashion-MNIST not found"),
+    (["--resume"], "no such checkpoint"),
+])
+def test_script_bad_input_gives_one_clear_line(tmp_path, args, message):
+    data = str(tmp_path / "data")
+    write_fake_fashion(data)
+    full = ["--data", data, "--out", str(tmp_path / "out"), "--epochs", "1", "--val-size", "8", "--batch-size", "16"]
+    if "--data" in args:
+        full = full[2:]
+    result = run_script(*full, *args)
+    assert result.returncode != 0
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_nan_loss_stops_and_keeps_the_last_checkpoint(tmp_path):
+    from minicnn.train import TrainingError, fit
+    data = str(tmp_path / "data")
+    write_fake_fashion(data)
+    common = ["--data", data, "--out", str(tmp_path / "out"), "--val-size", "8", "--batch-size", "16"]
+    assert run_script(*common, "--epochs", "1").returncode == 0
+    ckpt = tmp_path / "out" / "checkpoint.npz"
+    before = ckpt.read_bytes()
+    x, y = fashion_mnist.load("train", data)
+    model = models.alexnet_small()
+    cfg = dict(model_name="alexnet_small", epochs=2, batch_size=16, lr=0.01, momentum=0.9,
+               weight_decay=5e-4, schedule="step", step_every=1, input_size=28, augment=False,
+               augment_pad=0, mean=0.0, std=1.0, seed=0, device="cpu", out=str(tmp_path / "out"),
+               resume=True)
+    checkpoint.load(str(ckpt), model)
+    model["fc8"].params["bias"].data[0] = np.nan    # poison: the next loss is NaN
+    checkpoint.save(str(tmp_path / "poisoned.npz"), model, SGD(model), dict(checkpoint.load(str(ckpt), models.alexnet_small())))
+    import shutil
+    shutil.copy(tmp_path / "poisoned.npz", ckpt)
+    poisoned = ckpt.read_bytes()
+    with pytest.raises(TrainingError, match=r"loss became nan at step 3 \(epoch 2\)"):
+        fit(models.alexnet_small(), dict(train=(x[8:], y[8:]), val=(x[:8], y[:8]), test=(x, y)), cfg)
+    assert ckpt.read_bytes() == poisoned   # the last checkpoint is left as it was
+    assert before != poisoned
+    result = run_script(*common, "--epochs", "2", "--resume")
+    assert result.returncode != 0 and "loss became nan at step 3" in result.stderr
+    assert "Traceback" not in result.stderr

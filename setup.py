@@ -15,8 +15,9 @@ setup(
     # as the package data of minicnn.kernels so that a non-editable install finds the sources.
     package_dir={"minicnn.kernels": "kernels"},
     package_data={"minicnn.kernels": ["*.cu", "*.cuh", "README.md"]},
-    # tqdm: the progress bars of training (rates, ETA, works in notebooks); not worth rewriting.
-    install_requires=["numpy>=1.24", "pillow>=9", "tqdm>=4.60"],
+    # tqdm: the progress bars of training (rates, ETA, works in notebooks); matplotlib: the
+    # loss and accuracy curves. Both do their job better than code we would write.
+    install_requires=["numpy>=1.24", "pillow>=9", "tqdm>=4.60", "matplotlib>=3.5"],
     extras_require={
         "dev": ["pytest>=7", "hypothesis>=6.80"],
         "cuda12": ["cupy-cuda12x>=13"],

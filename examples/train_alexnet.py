@@ -19,25 +19,26 @@ import numpy as np
 from minicnn import models
 from minicnn.backend import cuda_available
 from minicnn.checkpoint import CheckpointError
-from minicnn.data import fashion_mnist
+from minicnn.data import DATASETS, DataError
 from minicnn.summary import summary
 from minicnn.train import TrainingError, fit
-
-# Fashion-MNIST training-set pixel statistics (of p / 255).
-FASHION_MEAN, FASHION_STD = 0.2860, 0.3530
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None, choices=sorted(models.MODELS),
                    help="network to train (default: alexnet_small on a CPU, alexnet on a GPU)")
+    p.add_argument("--width", type=int, default=24,
+                   help="maps of alexnet_small's conv1 (conv2/5 get 2x, conv3/4 3x; default: 24)")
+    p.add_argument("--dataset", default="fashion-mnist", choices=sorted(DATASETS),
+                   help="data set (default: fashion-mnist; cifar10 reads CIFAR-10's python batches)")
     p.add_argument("--data", default=None, metavar="DIR",
-                   help="folder with the four Fashion-MNIST .gz files (default: search "
-                        "~/.cache/minicnn/fashion-mnist, then /usr/share/datasets/fashion-mnist)")
-    p.add_argument("--epochs", type=int, default=None, help="epochs to train (default: 3 on a CPU, 10 on a GPU)")
+                   help="folder with the data files (default: search ~/.cache/minicnn/<dataset>, "
+                        "and for Fashion-MNIST also /usr/share/datasets/fashion-mnist)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs to train (default: 5 on a CPU, 10 on a GPU)")
     p.add_argument("--batch-size", type=int, default=128, help="mini-batch size (default: 128, the paper's)")
     p.add_argument("--lr", type=float, default=None,
-                   help="initial learning rate (default: 0.05 for alexnet_small, 0.01 otherwise)")
+                   help="initial learning rate (default: 0.02 for alexnet_small, 0.01 otherwise)")
     p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default: 0.9)")
     p.add_argument("--weight-decay", type=float, default=5e-4, help="weight decay (default: 0.0005)")
     p.add_argument("--schedule", choices=("plateau", "step"), default="step",
@@ -46,7 +47,9 @@ def parse_args(argv=None):
                         "--step-every epochs (default: step)")
     p.add_argument("--step-every", type=int, default=None,
                    help="epochs between divisions for --schedule step (default: epochs - 1)")
-    p.add_argument("--no-augment", action="store_true", help="turn off random crops and mirrors")
+    p.add_argument("--augment", action="store_true",
+                   help="random crops (2 px) and mirrors; worth it for long runs, it slows the "
+                        "default 5-epoch run (measured: 87.3%% against 89.3%% test accuracy)")
     p.add_argument("--val-size", type=int, default=5000, help="training images held out for validation (default: 5000)")
     p.add_argument("--limit", type=int, default=None, help="use only the first N training and N/5 test images (smoke runs)")
     p.add_argument("--device", choices=("cpu", "cuda"), default=None,
@@ -62,16 +65,17 @@ def main(argv=None):
     args = parse_args(argv)
     device = args.device or ("cuda" if cuda_available() else "cpu")
     name = args.model or ("alexnet" if device == "cuda" else "alexnet_small")
-    for flag in ("batch_size", "epochs", "val_size", "limit", "step_every"):
+    for flag in ("batch_size", "epochs", "val_size", "limit", "step_every", "width"):
         value = getattr(args, flag)
         if value is not None and value < (0 if flag == "val_size" else 1):
             raise SystemExit(f"error: --{flag.replace('_', '-')} must be >= 1, got {value}")
-    epochs = args.epochs or (3 if device == "cpu" else 10)
-    input_size = models.MODELS[name][1]
+    epochs = args.epochs or (5 if device == "cpu" else 10)
+    dataset = DATASETS[args.dataset]
+    input_size = dataset["size"] if name == "alexnet_small" else models.MODELS[name][1]
     try:
-        train_x, train_y = fashion_mnist.load("train", args.data)
-        test_x, test_y = fashion_mnist.load("test", args.data)
-    except fashion_mnist.DataError as exc:
+        train_x, train_y = dataset["load"]("train", args.data)
+        test_x, test_y = dataset["load"]("test", args.data)
+    except DataError as exc:
         raise SystemExit(f"error: {exc}")
     if args.limit:
         train_x, train_y = train_x[:args.limit], train_y[:args.limit]
@@ -81,15 +85,17 @@ def main(argv=None):
                 test=(test_x, test_y))
     if args.batch_size > len(data["train"][1]):
         raise SystemExit(f"error: --batch-size {args.batch_size} exceeds the {len(data['train'][1])} training images")
-    model = models.build(name, num_classes=10, in_channels=1, seed=args.seed)
-    print(summary(model, (1, 1, input_size, input_size)))
+    extra = dict(width=args.width, input_size=input_size) if name == "alexnet_small" else {}
+    channels = dataset["channels"]
+    model = models.build(name, num_classes=len(dataset["classes"]), in_channels=channels, seed=args.seed, **extra)
+    print(summary(model, (1, channels, input_size, input_size)))
     cfg = dict(model_name=name, epochs=epochs, batch_size=args.batch_size,
-               lr=args.lr or (0.05 if name == "alexnet_small" else 0.01), momentum=args.momentum,
+               lr=args.lr or (0.02 if name == "alexnet_small" else 0.01), momentum=args.momentum,
                weight_decay=args.weight_decay, schedule=args.schedule,
                step_every=args.step_every or max(1, epochs - 1), input_size=input_size,
-               augment=not args.no_augment, augment_pad=2, mean=FASHION_MEAN, std=FASHION_STD,
+               augment=args.augment, augment_pad=2, mean=dataset["mean"], std=dataset["std"],
                seed=args.seed, device=device, out=args.out, resume=args.resume)
-    print(f"training {name} on {device}: {len(data['train'][1])} train / {val_size} val / "
+    print(f"training {name} on {device}, {args.dataset}: {len(data['train'][1])} train / {val_size} val / "
           f"{len(test_y)} test images, {epochs} epochs, batch {args.batch_size}, lr {cfg['lr']}")
     progress = None
     if not args.no_progress:

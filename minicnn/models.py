@@ -84,7 +84,7 @@ def alexnet_owt(num_classes=1000, in_channels=3, dtype=np.float32, seed=0):
     return Sequential([("features", features), ("flatten", Flatten()), ("classifier", classifier)])
 
 
-def alexnet_small(num_classes=10, in_channels=1, input_size=28, width=32, dtype=np.float32, seed=0,
+def alexnet_small(num_classes=10, in_channels=1, input_size=28, width=24, dtype=np.float32, seed=0,
                   init="he"):
     """AlexNet's shape of network for ``input_size`` x ``input_size`` images (28-32 px).
 

@@ -13,10 +13,11 @@ import time
 import numpy as np
 
 from minicnn import checkpoint
-from minicnn.backend import get_array_module, to_device, to_numpy
+from minicnn.backend import get_array_module, to_device
 from minicnn.data.loader import BatchLoader
 from minicnn.losses import SoftmaxCrossEntropy
 from minicnn.optim import SGD, ReduceOnPlateau, StepLR
+from minicnn.plots import save_curves, save_filter_grid
 
 
 class TrainingError(RuntimeError):
@@ -42,24 +43,6 @@ def evaluate(model, loader, device="cpu"):
         c1, c5 = topk_correct(logits, y, (1, min(5, logits.shape[1])))
         top1, top5, total = top1 + c1, top5 + c5, total + len(y)
     return dict(loss=loss_sum / total, top1=top1 / total, top5=top5 / total)
-
-
-def save_filter_grid(weight, path, scale=4):
-    """Save conv1's filters (O, C, kh, kw) as one PNG grid (the paper's Figure 3)."""
-    from PIL import Image
-    w = to_numpy(weight).astype(np.float64)
-    o, c, kh, kw = w.shape
-    w = w[:, :3] if c >= 3 else w[:, :1]
-    w = (w - w.min(axis=(1, 2, 3), keepdims=True)) / (np.ptp(w, axis=(1, 2, 3), keepdims=True) + 1e-12)
-    cols = int(math.ceil(math.sqrt(o)))
-    rows = int(math.ceil(o / cols))
-    grid = np.ones((rows * (kh + 1) + 1, cols * (kw + 1) + 1, w.shape[1]))
-    for i in range(o):  # one tile per filter: a handful of tiles, not pixels
-        r, q = divmod(i, cols)
-        grid[1 + r * (kh + 1):1 + r * (kh + 1) + kh, 1 + q * (kw + 1):1 + q * (kw + 1) + kw] = w[i].transpose(1, 2, 0)
-    img = (grid * 255).astype(np.uint8)
-    img = Image.fromarray(img[:, :, 0] if img.shape[2] == 1 else img)
-    img.resize((img.width * scale, img.height * scale), Image.NEAREST).save(path)
 
 
 def fit(model, data, cfg, log=print, progress=None):
@@ -123,6 +106,8 @@ def fit(model, data, cfg, log=print, progress=None):
         checkpoint.save(ckpt_path, model, optimizer, dict(
             model=cfg["model_name"], epoch=epoch + 1, lr=optimizer.lr, schedule=schedule.state_dict(),
             config={k: v for k, v in cfg.items() if k != "resume"}))
+    with open(metrics_path) as f:
+        save_curves([json.loads(line) for line in f], os.path.join(out, "curves.png"))
     first_conv = next(p for name, p in model.named_params() if p.data.ndim == 4)
     save_filter_grid(first_conv.data, os.path.join(out, "conv1_filters.png"))
     test = evaluate(model, BatchLoader(*data["test"], 500, **loader_args), device)

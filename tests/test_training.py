@@ -127,7 +127,7 @@ def test_script_smoke_run_and_resume_equals_uninterrupted(tmp_path):
     full = run_script(*common, "--epochs", "2", "--out", str(tmp_path / "full"))
     assert full.returncode == 0, full.stderr
     assert "test: loss" in full.stdout and "Total parameters" in full.stdout
-    for f in ("metrics.jsonl", "checkpoint.npz", "checkpoint.json", "conv1_filters.png", "test_metrics.json"):
+    for f in ("metrics.jsonl", "checkpoint.npz", "checkpoint.json", "conv1_filters.png", "curves.png", "test_metrics.json"):
         assert os.path.exists(tmp_path / "full" / f), f
     part = run_script(*common, "--epochs", "1", "--out", str(tmp_path / "part"))
     assert part.returncode == 0, part.stderr
@@ -184,3 +184,41 @@ def test_nan_loss_stops_and_keeps_the_last_checkpoint(tmp_path):
     result = run_script(*common, "--epochs", "2", "--resume")
     assert result.returncode != 0 and "loss became nan at step 3" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def write_fake_cifar(folder, per_batch=20, seed=0):
+    from minicnn.data import cifar10
+    rng = np.random.default_rng(seed)
+    os.makedirs(folder, exist_ok=True)
+    for name in cifar10.TRAIN_FILES + cifar10.TEST_FILES:
+        labels = rng.integers(0, 10, per_batch)
+        images = (rng.random((per_batch, 3, 32, 32)) * 255).astype(np.uint8)
+        cifar10.write_batch(os.path.join(folder, name), images, labels)
+
+
+def test_cifar10_batches_and_refusal_of_code_in_pickles(tmp_path):
+    import pickle
+    from minicnn.data import DataError, cifar10
+    write_fake_cifar(tmp_path)
+    x, y = cifar10.load("train", str(tmp_path))
+    assert x.shape == (100, 3, 32, 32) and x.dtype == np.uint8 and y.shape == (100,)
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, ("echo should never run",))
+    (tmp_path / "test_batch").write_bytes(pickle.dumps(Payload()))
+    with pytest.raises(DataError, match="refusing to load posix.system"):
+        cifar10.load("test", str(tmp_path))
+    (tmp_path / "test_batch").write_bytes(b"garbage")
+    with pytest.raises(DataError, match="not a readable CIFAR-10 batch"):
+        cifar10.load("test", str(tmp_path))
+
+
+def test_script_trains_on_cifar10(tmp_path):
+    data = str(tmp_path / "cifar")
+    write_fake_cifar(data)
+    result = run_script("--dataset", "cifar10", "--data", data, "--epochs", "1", "--batch-size", "16",
+                        "--val-size", "10", "--width", "8", "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    assert "cifar10" in result.stdout and "3x32x32" not in result.stdout  # summary shows outputs
+    assert os.path.exists(tmp_path / "out" / "curves.png")

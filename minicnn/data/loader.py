@@ -38,7 +38,8 @@ class BatchLoader:
     ``augment`` draws a random crop (``augment_pad`` pixels of padding) and a random mirror per
     image.
 
-    ``images`` uint8 (N, H, W) or (N, C, H, W); pixels become ``(p / 255 - mean) / std``; images
+    ``images`` uint8 (N, H, W) or (N, C, H, W); pixels become ``(p / 255 - mean) / std`` (scalars or
+    one value per channel); images
     are resized (nearest) to ``size`` when it differs. ``epoch`` and ``seed`` fix the order and
     the augmentation, so an epoch can be replayed exactly (resume). ``drop_last`` drops a final
     partial batch (training); evaluation keeps it.
@@ -54,7 +55,10 @@ class BatchLoader:
         self.labels, self.batch_size, self.size = labels, int(batch_size), size
         self.shuffle, self.augment, self.augment_pad = shuffle, augment, augment_pad
         self.dtype, self.drop_last = dtype, drop_last
-        self.mean, self.std, self.prefetch = mean, std, prefetch
+        # per-channel statistics broadcast over (B, C, H, W); a scalar applies to every channel
+        self.mean = np.asarray(mean, dtype).reshape(1, -1, 1, 1)
+        self.std = np.asarray(std, dtype).reshape(1, -1, 1, 1)
+        self.prefetch = prefetch
         self.rng = np.random.default_rng([seed, epoch])
 
     def __len__(self):
@@ -71,7 +75,7 @@ class BatchLoader:
                 x = random_crop_flip(x, self.rng, self.augment_pad)
             if self.size is not None and x.shape[-1] != self.size:
                 x = resize_nearest(x, self.size)
-            x = ((x.astype(self.dtype) * self.dtype(1 / 255.0)) - self.dtype(self.mean)) / self.dtype(self.std)
+            x = (x.astype(self.dtype) * self.dtype(1 / 255.0) - self.mean) / self.std
             yield x, self.labels[idx]
 
     def __iter__(self):

@@ -1,0 +1,56 @@
+"""Pictures of a training run: loss and accuracy curves, and the learned conv1 filters
+(the paper's Figure 3). Curves use matplotlib (Agg backend, no screen needed); the filter grid
+needs only Pillow."""
+import math
+
+import numpy as np
+
+from minicnn.backend import to_numpy
+
+
+def save_curves(records, path):
+    """Plot train/validation loss and accuracy per epoch from the metrics records to a PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    epochs = [r["epoch"] for r in records]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    ax_loss.plot(epochs, [r["train_loss"] for r in records], "o-", label="train")
+    ax_loss.plot(epochs, [r["val_loss"] for r in records], "s-", label="validation")
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="Loss")
+    ax_acc.plot(epochs, [r["train_top1"] for r in records], "o-", label="train")
+    ax_acc.plot(epochs, [r["val_top1"] for r in records], "s-", label="validation")
+    ax_acc.set(xlabel="epoch", ylabel="top-1 accuracy", title="Accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend()
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def filter_grid(weight, border=1):
+    """Tile conv filters (O, C, kh, kw) into one image (rows, cols[, 3]) in [0, 1], each filter
+    min-max scaled on its own; RGB when C >= 3 (first three channels), grey otherwise."""
+    w = to_numpy(weight).astype(np.float64)
+    o, c, kh, kw = w.shape
+    w = w[:, :3] if c >= 3 else w[:, :1]
+    lo, span = w.min(axis=(1, 2, 3), keepdims=True), np.ptp(w, axis=(1, 2, 3), keepdims=True)
+    w = (w - lo) / np.maximum(span, 1e-12)
+    cols = int(math.ceil(math.sqrt(o)))
+    rows = int(math.ceil(o / cols))
+    tiles = np.ones((rows * cols, w.shape[1], kh + border, kw + border))
+    tiles[:o, :, :kh, :kw] = w
+    # (rows, cols, C, kh+b, kw+b) -> (rows, kh+b, cols, kw+b, C): tiles side by side
+    grid = tiles.reshape(rows, cols, w.shape[1], kh + border, kw + border).transpose(0, 3, 1, 4, 2)
+    grid = grid.reshape(rows * (kh + border), cols * (kw + border), w.shape[1])
+    grid = np.pad(grid, ((border, 0), (border, 0), (0, 0)), constant_values=1.0)
+    return grid[:, :, 0] if grid.shape[2] == 1 else grid
+
+
+def save_filter_grid(weight, path, scale=4):
+    """Save ``filter_grid(weight)`` as a PNG, each filter pixel ``scale`` x ``scale``."""
+    from PIL import Image
+    img = Image.fromarray((filter_grid(weight) * 255).round().astype(np.uint8))
+    img.resize((img.width * scale, img.height * scale), Image.NEAREST).save(path)

@@ -84,13 +84,14 @@ def alexnet_owt(num_classes=1000, in_channels=3, dtype=np.float32, seed=0):
     return Sequential([("features", features), ("flatten", Flatten()), ("classifier", classifier)])
 
 
-def alexnet_small(num_classes=10, in_channels=1, input_size=28, width=24, dtype=np.float32, seed=0,
-                  init="he"):
+def alexnet_small(num_classes=10, in_channels=1, input_size=28, width=24, dropout=0.5, dtype=np.float32,
+                  seed=0, init="he"):
     """AlexNet's shape of network for ``input_size`` x ``input_size`` images (28-32 px).
 
     conv1 5x5 (``width`` maps) - LRN - pool 3/2 - conv2 5x5 groups 2 (2 * width) - LRN - pool 3/2 -
     conv3 3x3 (3 * width) - conv4 3x3 groups 2 - conv5 3x3 groups 2 (2 * width) - pool 3/2 -
-    fc 256 - dropout - fc 256 - dropout - fc ``num_classes``.
+    fc 256 - dropout - fc 256 - dropout - fc ``num_classes``. ``dropout`` is the drop probability
+    of both dropout layers (the paper's 0.5 by default).
     """
     rng = np.random.default_rng(seed)
     conv = lambda *a, **k: Conv2D(*a, dtype=dtype, rng=rng, **k)
@@ -108,8 +109,8 @@ def alexnet_small(num_classes=10, in_channels=1, input_size=28, width=24, dtype=
     ]
     flat = Sequential(features).output_shape((1, in_channels, input_size, input_size))[1]
     model = Sequential(features + [
-        ("fc6", Dense(flat, 256, dtype=dtype, rng=rng)), ("relu6", ReLU()), ("drop6", Dropout(0.5, seed=6)),
-        ("fc7", Dense(256, 256, dtype=dtype, rng=rng)), ("relu7", ReLU()), ("drop7", Dropout(0.5, seed=7)),
+        ("fc6", Dense(flat, 256, dtype=dtype, rng=rng)), ("relu6", ReLU()), ("drop6", Dropout(dropout, seed=6)),
+        ("fc7", Dense(256, 256, dtype=dtype, rng=rng)), ("relu7", ReLU()), ("drop7", Dropout(dropout, seed=7)),
         ("fc8", Dense(256, num_classes, dtype=dtype, rng=rng)),
     ])
     return _initialise(model, init, rng)

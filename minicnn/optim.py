@@ -83,3 +83,26 @@ class StepLR:
 
     def load_state_dict(self, state):
         self.epochs = int(state["epochs"])
+
+
+class LinearDecay:
+    """Lower the learning rate after every batch, linearly from its initial value to 0 at
+    ``total_steps``: for short runs this ends better than dividing by 10 at the end
+    (measured on Fashion-MNIST, see README)."""
+
+    def __init__(self, optimizer, total_steps):
+        self.optimizer, self.total_steps, self.steps = optimizer, max(1, int(total_steps)), 0
+        self.initial_lr = optimizer.lr
+
+    def step_batch(self):
+        self.steps += 1
+        self.optimizer.lr = self.initial_lr * max(0.0, 1.0 - self.steps / self.total_steps)
+
+    def step(self, val_error=None):
+        """Epoch boundary: nothing to do (the decay is per batch)."""
+
+    def state_dict(self):
+        return dict(steps=self.steps, initial_lr=self.initial_lr)
+
+    def load_state_dict(self, state):
+        self.steps, self.initial_lr = int(state["steps"]), float(state["initial_lr"])

@@ -49,8 +49,10 @@ def filter_grid(weight, border=1):
     return grid[:, :, 0] if grid.shape[2] == 1 else grid
 
 
-def save_filter_grid(weight, path, scale=4):
-    """Save ``filter_grid(weight)`` as a PNG, each filter pixel ``scale`` x ``scale``."""
+def save_filter_grid(weight, path, scale=None):
+    """Save ``filter_grid(weight)`` as a PNG, each filter pixel ``scale`` x ``scale`` (default:
+    large enough that every filter is drawn at least 48 pixels wide)."""
     from PIL import Image
+    scale = scale or max(2, -(-48 // weight.shape[-1]))
     img = Image.fromarray((filter_grid(weight) * 255).round().astype(np.uint8))
     img.resize((img.width * scale, img.height * scale), Image.NEAREST).save(path)

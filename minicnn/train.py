@@ -10,13 +10,12 @@ import math
 import os
 import time
 
-import numpy as np
 
 from minicnn import checkpoint
 from minicnn.backend import get_array_module, to_device
 from minicnn.data.loader import BatchLoader
 from minicnn.losses import SoftmaxCrossEntropy
-from minicnn.optim import SGD, ReduceOnPlateau, StepLR
+from minicnn.optim import SGD, LinearDecay, ReduceOnPlateau, StepLR
 from minicnn.plots import save_curves, save_filter_grid
 
 
@@ -55,11 +54,16 @@ def fit(model, data, cfg, log=print, progress=None):
     ckpt_path = os.path.join(out, "checkpoint.npz")
     metrics_path = os.path.join(out, "metrics.jsonl")
     optimizer = SGD(model, cfg["lr"], cfg["momentum"], cfg["weight_decay"])
-    schedule = (StepLR(optimizer, cfg["step_every"]) if cfg["schedule"] == "step"
-                else ReduceOnPlateau(optimizer, patience=1, max_reductions=3))
+    steps_per_epoch = len(data["train"][1]) // cfg["batch_size"]
+    schedule = {
+        "step": lambda: StepLR(optimizer, cfg["step_every"]),
+        "plateau": lambda: ReduceOnPlateau(optimizer, patience=1, max_reductions=3),
+        "linear": lambda: LinearDecay(optimizer, cfg["epochs"] * steps_per_epoch),
+    }[cfg["schedule"]]()
     start_epoch = 0
     if cfg.get("resume"):
-        meta = checkpoint.load(ckpt_path, model, optimizer, expect={"model": cfg["model_name"]})
+        meta = checkpoint.load(ckpt_path, model, optimizer, expect={"model": cfg["model_name"],
+                                                                      "schedule_name": cfg["schedule"]})
         start_epoch, optimizer.lr = meta["epoch"], meta["lr"]
         schedule.load_state_dict(meta["schedule"])
         log(f"resumed from {ckpt_path} after epoch {start_epoch}")
@@ -68,7 +72,7 @@ def fit(model, data, cfg, log=print, progress=None):
     model.to(device)
     loss_fn = SoftmaxCrossEntropy()
     loader_args = dict(size=cfg["input_size"], mean=cfg["mean"], std=cfg["std"], dtype=model_dtype(model))
-    step = start_epoch * (len(data["train"][1]) // cfg["batch_size"])
+    step = start_epoch * steps_per_epoch
     for epoch in range(start_epoch, cfg["epochs"]):
         t0 = time.perf_counter()
         loader = BatchLoader(*data["train"], cfg["batch_size"], shuffle=True, augment=cfg["augment"],
@@ -85,6 +89,8 @@ def fit(model, data, cfg, log=print, progress=None):
                                     f"lower --lr; the last good checkpoint is {ckpt_path}")
             model.backward(loss_fn.backward())
             optimizer.step()
+            if hasattr(schedule, "step_batch"):
+                schedule.step_batch()
             step += 1
             seen += len(y)
             loss_sum += loss * len(y)
@@ -104,7 +110,8 @@ def fit(model, data, cfg, log=print, progress=None):
         with open(metrics_path, "a") as f:
             f.write(json.dumps(record) + "\n")
         checkpoint.save(ckpt_path, model, optimizer, dict(
-            model=cfg["model_name"], epoch=epoch + 1, lr=optimizer.lr, schedule=schedule.state_dict(),
+            model=cfg["model_name"], epoch=epoch + 1, lr=optimizer.lr, schedule_name=cfg["schedule"],
+            schedule=schedule.state_dict(),
             config={k: v for k, v in cfg.items() if k != "resume"}))
     with open(metrics_path) as f:
         save_curves([json.loads(line) for line in f], os.path.join(out, "curves.png"))

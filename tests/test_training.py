@@ -1,4 +1,5 @@
 """Optimizer, data files, batching, checkpoints (atomic, validated) and the training script."""
+import gzip
 import json
 import os
 import subprocess
@@ -123,7 +124,10 @@ def run_script(*args):
 def test_script_smoke_run_and_resume_equals_uninterrupted(tmp_path):
     data = str(tmp_path / "data")
     write_fake_fashion(data, n_train=200, n_test=40)
-    common = ["--data", data, "--batch-size", "32", "--val-size", "40", "--lr", "0.02"]
+    # the step schedule does not depend on the planned number of epochs, so a 1-epoch run is the
+    # first epoch of a 2-epoch run (the linear schedule is covered by the kill test below)
+    common = ["--data", data, "--batch-size", "32", "--val-size", "40", "--lr", "0.02", "--schedule", "step",
+              "--step-every", "5"]
     full = run_script(*common, "--epochs", "2", "--out", str(tmp_path / "full"))
     assert full.returncode == 0, full.stderr
     assert "test: loss" in full.stdout and "Total parameters" in full.stdout
@@ -142,6 +146,7 @@ def test_script_smoke_run_and_resume_equals_uninterrupted(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--batch-size", "0"], "--batch-size must be >= 1"),
+    (["--dropout", "1.5"], "--dropout must be in [0, 1), got 1.5"),
     (["--model", "vgg"], "invalid choice: 'vgg'"),
     (["--data", "/nonexistent"], "Fashion-MNIST not found"),
     (["--resume"], "no such checkpoint"),
@@ -163,27 +168,30 @@ def test_nan_loss_stops_and_keeps_the_last_checkpoint(tmp_path):
     write_fake_fashion(data)
     common = ["--data", data, "--out", str(tmp_path / "out"), "--val-size", "8", "--batch-size", "16"]
     assert run_script(*common, "--epochs", "1").returncode == 0
-    ckpt = tmp_path / "out" / "checkpoint.npz"
-    before = ckpt.read_bytes()
-    x, y = fashion_mnist.load("train", data)
+    ckpt = str(tmp_path / "out" / "checkpoint.npz")
     model = models.alexnet_small()
-    cfg = dict(model_name="alexnet_small", epochs=2, batch_size=16, lr=0.01, momentum=0.9,
-               weight_decay=5e-4, schedule="step", step_every=1, input_size=28, augment=False,
-               augment_pad=0, mean=0.0, std=1.0, seed=0, device="cpu", out=str(tmp_path / "out"),
-               resume=True)
-    checkpoint.load(str(ckpt), model)
-    model["fc8"].params["bias"].data[0] = np.nan    # poison: the next loss is NaN
-    checkpoint.save(str(tmp_path / "poisoned.npz"), model, SGD(model), dict(checkpoint.load(str(ckpt), models.alexnet_small())))
-    import shutil
-    shutil.copy(tmp_path / "poisoned.npz", ckpt)
-    poisoned = ckpt.read_bytes()
-    with pytest.raises(TrainingError, match=r"loss became nan at step 3 \(epoch 2\)"):
-        fit(models.alexnet_small(), dict(train=(x[8:], y[8:]), val=(x[:8], y[:8]), test=(x, y)), cfg)
-    assert ckpt.read_bytes() == poisoned   # the last checkpoint is left as it was
-    assert before != poisoned
+    meta = checkpoint.load(ckpt, model)
+    model["fc8"].params["bias"].data[0] = np.nan    # poison the saved model: the next loss is NaN
+    checkpoint.save(ckpt, model, SGD(model), {k: v for k, v in meta.items() if k != "random_state"})
+    poisoned = open(ckpt, "rb").read()
     result = run_script(*common, "--epochs", "2", "--resume")
-    assert result.returncode != 0 and "loss became nan at step 3" in result.stderr
+    assert result.returncode != 0 and "loss became nan at step 3 (epoch 2)" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+    assert open(ckpt, "rb").read() == poisoned   # the last checkpoint is left as it was
+    x, y = fashion_mnist.load("train", data)
+    with pytest.raises(TrainingError, match="lower --lr; the last good checkpoint is"):
+        fit(models.alexnet_small(), dict(train=(x, y), val=(x, y), test=(x, y)),
+            small_fit_config(tmp_path / "out", epochs=2, resume=True), log=lambda *a: None)
+
+
+def test_resume_with_another_schedule_is_refused(tmp_path):
+    data = str(tmp_path / "data")
+    write_fake_fashion(data)
+    common = ["--data", data, "--out", str(tmp_path / "out"), "--val-size", "8", "--batch-size", "16"]
+    assert run_script(*common, "--epochs", "1").returncode == 0
+    result = run_script(*common, "--epochs", "2", "--resume", "--schedule", "step")
+    assert result.returncode != 0 and "schedule_name='linear', expected 'step'" in result.stderr
+
 
 
 def write_fake_cifar(folder, per_batch=20, seed=0):
@@ -222,3 +230,76 @@ def test_script_trains_on_cifar10(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "cifar10" in result.stdout and "3x32x32" not in result.stdout  # summary shows outputs
     assert os.path.exists(tmp_path / "out" / "curves.png")
+
+
+def test_download_failure_says_how_to_get_the_files(tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise OSError("network unreachable")
+    monkeypatch.setattr(fashion_mnist.urllib.request, "urlopen", refuse)
+    with pytest.raises(fashion_mnist.DataError, match="download of .* failed .*apt-get install dataset-fashion-mnist"):
+        fashion_mnist.download(str(tmp_path))
+    assert os.listdir(tmp_path) == []   # nothing half-written
+
+
+def test_download_checks_the_checksum(tmp_path, monkeypatch):
+    import io
+    fake = io.BytesIO()
+    with gzip.GzipFile(fileobj=fake, mode="wb") as f:
+        f.write(b"not fashion-mnist")
+
+    class Response(io.BytesIO):
+        headers = {"Content-Length": str(len(fake.getvalue()))}
+    monkeypatch.setattr(fashion_mnist.urllib.request, "urlopen", lambda *a, **k: Response(fake.getvalue()))
+    with pytest.raises(fashion_mnist.DataError, match="checksum mismatch"):
+        fashion_mnist.download(str(tmp_path))
+    assert os.listdir(tmp_path) == []
+
+
+def test_checksums_match_the_real_files():
+    try:
+        folder = fashion_mnist.find_folder()
+    except fashion_mnist.DataError:
+        pytest.skip("Fashion-MNIST is not installed on this machine")
+    for name, digest in fashion_mnist.SHA256.items():
+        assert fashion_mnist.payload_sha256(os.path.join(folder, name)) == digest
+
+
+def test_filter_grid_tiles_each_filter_in_place():
+    from minicnn.plots import filter_grid
+    w = np.zeros((5, 1, 2, 2))
+    w[3, 0] = [[0.0, 1.0], [2.0, 3.0]]
+    grid = filter_grid(w)
+    assert grid.shape == (1 + 2 * 3, 1 + 3 * 3)        # 3x3 tiles of 2x2 + 1 px borders
+    np.testing.assert_allclose(grid[4:6, 1:3], [[0, 1 / 3], [2 / 3, 1]])   # filter 3: row 1, col 0
+
+
+def small_fit_config(out, **overrides):
+    cfg = dict(model_name="alexnet_small", epochs=3, batch_size=16, lr=0.02, momentum=0.9,
+               weight_decay=5e-4, schedule="linear", step_every=1, input_size=28, augment=True,
+               augment_pad=2, mean=0.3, std=0.3, seed=0, device="cpu", out=str(out), resume=False)
+    cfg.update(overrides)
+    return cfg
+
+
+def test_killed_run_resumes_to_the_same_parameters(tmp_path):
+    """Kill a run at the start of epoch 2 (after the epoch-1 checkpoint), resume it, and compare
+    with an uninterrupted run: every parameter and velocity must be bit-identical."""
+    from minicnn.train import fit
+    write_fake_fashion(tmp_path / "data", n_train=96, n_test=16)
+    x, y = fashion_mnist.load("train", str(tmp_path / "data"))
+    data = dict(train=(x[16:], y[16:]), val=(x[:16], y[:16]), test=(x[:16], y[:16]))
+    make = lambda: models.alexnet_small(width=8, dropout=0.5)
+    quiet = lambda *a: None
+    fit(make(), data, small_fit_config(tmp_path / "full"), log=quiet)
+
+    def killer(batches, total, desc):
+        if desc.startswith("epoch 2/"):
+            raise KeyboardInterrupt   # the process dies here
+        return batches
+    with pytest.raises(KeyboardInterrupt):
+        fit(make(), data, small_fit_config(tmp_path / "killed"), log=quiet, progress=killer)
+    fit(make(), data, small_fit_config(tmp_path / "killed", resume=True), log=quiet)
+    with np.load(tmp_path / "full" / "checkpoint.npz") as a, np.load(tmp_path / "killed" / "checkpoint.npz") as b:
+        for k in a.files:
+            if k != "meta":
+                np.testing.assert_array_equal(a[k], b[k], err_msg=k)

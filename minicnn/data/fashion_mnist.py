@@ -4,8 +4,10 @@ The files are looked for in the folder given, then ``~/.cache/minicnn/fashion-mn
 ``/usr/share/datasets/fashion-mnist`` (where Debian's ``dataset-fashion-mnist`` puts them).
 """
 import gzip
+import hashlib
 import os
 import struct
+import urllib.request
 
 import numpy as np
 
@@ -22,6 +24,16 @@ HOW_TO_GET = ("get the four files train-images-idx3-ubyte.gz, train-labels-idx1-
               "~/.cache/minicnn/fashion-mnist, or on Debian: apt-get install dataset-fashion-mnist")
 
 
+URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+# SHA-256 of the *uncompressed* IDX data, so that any faithful copy passes whatever gzip made it.
+SHA256 = {
+    "train-images-idx3-ubyte.gz": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "train-labels-idx1-ubyte.gz": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "t10k-images-idx3-ubyte.gz": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    "t10k-labels-idx1-ubyte.gz": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+}
+
+
 class DataError(ValueError):
     """A data file is missing or not what it claims to be."""
 
@@ -36,6 +48,46 @@ def find_folder(folder=None):
         if all(os.path.exists(os.path.join(c, f)) for pair in FILES.values() for f in pair):
             return c
     raise DataError(f"Fashion-MNIST not found in {', '.join(candidates)}; {HOW_TO_GET}")
+
+
+def payload_sha256(path):
+    """SHA-256 of a gzip file's uncompressed content."""
+    digest = hashlib.sha256()
+    with gzip.open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download(folder=SEARCH_PATH[0], progress=None, timeout=30):
+    """Download the four files into ``folder`` and check their checksums; return ``folder``.
+
+    Each file is written to a temporary name and renamed only once verified, so an interrupted
+    download leaves nothing that looks complete. ``progress(total_bytes, name)`` may return a
+    callback taking the bytes of each block (a progress bar). Raises DataError saying how to get
+    the files by hand when the download fails.
+    """
+    os.makedirs(folder, exist_ok=True)
+    for name, expected in SHA256.items():
+        target = os.path.join(folder, name)
+        if os.path.exists(target):
+            continue
+        tmp = target + ".part"
+        try:
+            with urllib.request.urlopen(URL + name, timeout=timeout) as response, open(tmp, "wb") as out:
+                update = progress(int(response.headers.get("Content-Length", 0)), name) if progress else None
+                for block in iter(lambda: response.read(1 << 16), b""):
+                    out.write(block)
+                    if update:
+                        update(len(block))
+            if payload_sha256(tmp) != expected:
+                raise DataError(f"{name}: checksum mismatch after download")
+            os.replace(tmp, target)
+        except (OSError, EOFError, DataError) as exc:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise DataError(f"download of {URL + name} failed ({exc}); {HOW_TO_GET}") from None
+    return folder
 
 
 def read_idx(path, expected_ndim):
@@ -59,11 +111,19 @@ def read_idx(path, expected_ndim):
     return body.reshape(shape)
 
 
-def load(split, folder=None):
-    """Return (images uint8 (N, 28, 28), labels int64 (N,)) of ``split`` ("train" or "test")."""
+def load(split, folder=None, download_missing=False, progress=None):
+    """Return (images uint8 (N, 28, 28), labels int64 (N,)) of ``split`` ("train" or "test").
+
+    With ``download_missing`` and no ``folder``, files found nowhere are downloaded (with a
+    checksum check) into ``~/.cache/minicnn/fashion-mnist``."""
     if split not in FILES:
         raise ValueError(f"unknown split {split!r}: expected 'train' or 'test'")
-    root = find_folder(folder)
+    try:
+        root = find_folder(folder)
+    except DataError:
+        if folder or not download_missing:
+            raise
+        root = download(progress=progress)
     images = read_idx(os.path.join(root, FILES[split][0]), 3)
     labels = read_idx(os.path.join(root, FILES[split][1]), 1).astype(np.int64)
     if len(images) != len(labels):

@@ -46,8 +46,9 @@ def evaluate(model, loader, device="cpu"):
 
 def fit(model, data, cfg, log=print, progress=None):
     """Train ``model`` on ``data`` = dict(train=(x, y), val=(x, y), test=(x, y)) with the
-    settings of ``cfg`` (a dict: epochs, batch_size, lr, momentum, weight_decay, schedule,
-    input_size, augment_pad, mean, std, seed, device, out, resume, model_name).
+    settings of ``cfg`` (a dict: model_name, epochs, batch_size, lr, momentum, weight_decay,
+    schedule ("linear", "step" or "plateau"), step_every, input_size, augment, augment_pad,
+    mean, std, seed, device, out, resume). Writes metrics, checkpoints and pictures to ``out``.
     Returns the final metrics dict. ``progress(iterable, total, desc)`` wraps the batch loop."""
     device, out = cfg["device"], cfg["out"]
     os.makedirs(out, exist_ok=True)

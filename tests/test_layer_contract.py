@@ -99,3 +99,10 @@ def test_state_dict_round_trip(case):
     if isinstance(layer, (Dropout,)):
         return
     np.testing.assert_array_equal(other.forward(x, train=False), layer.forward(x, train=False))
+
+
+def test_kernel_sources_are_found_by_name():
+    from minicnn.kernels import KERNEL_DIR, source_path
+    assert KERNEL_DIR.endswith("kernels")
+    with pytest.raises(FileNotFoundError, match="no CUDA source no_such_kernel.cu"):
+        source_path("no_such_kernel")

@@ -1,7 +1,8 @@
 """Fashion-MNIST from its four IDX ``.gz`` files (60,000 train + 10,000 test 28x28 grey images).
 
-The files are looked for in the folder given, then ``~/.cache/minicnn/fashion-mnist``, then
-``/usr/share/datasets/fashion-mnist`` (where Debian's ``dataset-fashion-mnist`` puts them).
+The files are looked for in the folder given, or else in ``~/.cache/minicnn/fashion-mnist``,
+then ``/usr/share/datasets/fashion-mnist`` (where Debian's ``dataset-fashion-mnist`` puts them);
+``download`` fetches them into the first, checking checksums.
 """
 import gzip
 import hashlib

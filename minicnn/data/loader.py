@@ -35,12 +35,10 @@ def random_crop_flip(images, rng, pad):
 class BatchLoader:
     """Iterate over (x float (B, C, S, S), labels int64 (B,)) batches of one epoch.
 
-    ``augment`` draws a random crop (``augment_pad`` pixels of padding) and a random mirror per
-    image.
-
-    ``images`` uint8 (N, H, W) or (N, C, H, W); pixels become ``(p / 255 - mean) / std`` (scalars or
-    one value per channel); images
-    are resized (nearest) to ``size`` when it differs. ``epoch`` and ``seed`` fix the order and
+    ``images`` uint8 (N, H, W) or (N, C, H, W); pixels become ``(p / 255 - mean) / std`` (scalars
+    or one value per channel); images are resized (nearest) to ``size`` when it differs.
+    ``augment`` draws a random crop (``augment_pad`` pixels of zero padding) and a random mirror
+    per image. ``epoch`` and ``seed`` fix the order and
     the augmentation, so an epoch can be replayed exactly (resume). ``drop_last`` drops a final
     partial batch (training); evaluation keeps it.
     """

@@ -70,8 +70,9 @@ def fold_windows(window, kernel, image_shape, stride):
 
     ``window(i, j)`` returns the (N, C, OH, OW) values at kernel offset (i, j) (for an array
     ``w`` of shape (N, C, kh, kw, OH, OW) that is ``w[:, :, i, j]``; the two leading axes may
-    also come in the order (C, N)). Returns an array of ``image_shape`` (N, C, H, W) in which every pixel holds the sum of the window entries that
-    read it; pixels that no window reads (the floor-mode remainder) are zero.
+    also come in the order (C, N), with ``image_shape`` to match). Returns an array of
+    ``image_shape`` in which every pixel holds the sum of the window entries that read it;
+    pixels that no window reads (the floor-mode remainder) are zero.
     The loop runs over the kh * kw kernel offsets only; each step is one vectorised strided add
     over the whole batch, which is faster than a scatter (``add.at``) and deterministic.
     """

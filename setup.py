@@ -10,11 +10,12 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.9",
-    packages=["minicnn", "minicnn.layers", "minicnn.data", "minicnn.kernels"],
+    packages=["minicnn", "minicnn.layers", "minicnn.data", "minicnn.kernels", "minicnn.simulator"],
     # kernels/ sits at the top of the repository, where readers look for it, and is installed
     # as the package data of minicnn.kernels so that a non-editable install finds the sources.
     package_dir={"minicnn.kernels": "kernels"},
-    package_data={"minicnn.kernels": ["*.cu", "*.cuh", "README.md"]},
+    package_data={"minicnn.kernels": ["*.cu", "*.cuh", "README.md"],
+                  "minicnn.simulator": ["*.h", "*.cpp"]},
     # tqdm: the progress bars of training (rates, ETA, works in notebooks); matplotlib: the
     # loss and accuracy curves. Both do their job better than code we would write.
     install_requires=["numpy>=1.24", "pillow>=9", "tqdm>=4.60", "matplotlib>=3.5"],

@@ -4,11 +4,19 @@ Every layer asks this module for the array module of its input (``xp = get_array
 and writes its code once against ``xp``: NumPy on the CPU, CuPy on an NVIDIA GPU. Importing
 minicnn never needs CuPy; ``cupy`` is looked up lazily and only when a GPU is asked for.
 
-Devices are named by strings: ``"cpu"`` and ``"cuda"`` (the current CUDA device).
+Devices are named by strings:
+    "cpu"   NumPy arrays, the NumPy code of every layer;
+    "cuda"  CuPy arrays on the current GPU, minicnn's CUDA kernels (kernels/*.cu);
+    "sim"   NumPy arrays, the same CUDA kernels run by the kernel simulator (minicnn.simulator).
+With the environment variable MINICNN_SIMULATE=1, "cuda" means "sim": GPU code runs unchanged
+on a machine without a GPU.
 """
+import os
+
 import numpy as np
 
-DEVICES = ("cpu", "cuda")
+DEVICES = ("cpu", "cuda", "sim")
+KERNEL_DEVICES = ("cuda", "sim")  # devices whose layers run minicnn's CUDA kernels
 
 _cupy = None
 _cupy_error = None
@@ -49,10 +57,18 @@ def device_of(x):
     return "cuda" if _is_cupy_array(x) else "cpu"
 
 
+def simulating():
+    """True when MINICNN_SIMULATE is set to a true value (1, true, yes)."""
+    return os.environ.get("MINICNN_SIMULATE", "").strip().lower() in ("1", "true", "yes")
+
+
 def check_device(device):
-    """Validate a device name and return it; ``"cuda"`` also needs a working CuPy."""
+    """Validate a device name and return the device meant: ``"cuda"`` needs a working CuPy,
+    and becomes ``"sim"`` under MINICNN_SIMULATE=1."""
     if device not in DEVICES:
         raise ValueError(f"unknown device {device!r}: expected one of {', '.join(DEVICES)}")
+    if device == "cuda" and simulating():
+        return "sim"
     if device == "cuda" and not cuda_available():
         raise RuntimeError(
             "device 'cuda' asked for, but CuPy or a CUDA GPU is not available "
@@ -61,10 +77,15 @@ def check_device(device):
     return device
 
 
+def memory_of(device):
+    """Where a device's arrays live: "cuda" for "cuda", "cpu" (NumPy) for "cpu" and "sim"."""
+    return "cuda" if device == "cuda" else "cpu"
+
+
 def to_device(x, device):
     """Return ``x`` as an array on ``device`` (no copy when it is already there)."""
-    check_device(device)
-    if device == "cpu":
+    device = check_device(device)
+    if memory_of(device) == "cpu":
         return x.get() if _is_cupy_array(x) else np.asarray(x)
     return _import_cupy().asarray(x)
 

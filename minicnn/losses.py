@@ -5,7 +5,10 @@
 
 The log-sum-exp subtracts each row's maximum first, so logits of 1e4 (or -1e4) give a finite loss.
 """
-from minicnn.backend import device_of, get_array_module
+import numpy as np
+
+from minicnn.backend import KERNEL_DEVICES, check_device, device_of, get_array_module, memory_of
+from minicnn.launch import BLOCK, REDUCE_BLOCK, empty, empty_like, grid_for, launch
 from minicnn.layers.base import FLOAT_DTYPES
 
 
@@ -22,6 +25,26 @@ def log_softmax(logits):
     return shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
 
 
+def softmax_cross_entropy_cuda(logits, labels):
+    """Kernel path of the forward (kernels/softmax_cross_entropy.cu): returns (0-d mean loss,
+    log-probabilities). A label out of range makes the loss NaN instead of a host-side check."""
+    n, k = logits.shape
+    logp, row_loss = empty_like(logits), empty((n,), logits.dtype, logits)
+    loss = empty((), logits.dtype, logits)
+    launch("softmax_cross_entropy", "softmax_cross_entropy_forward", grid_for(n, logits, block=1),
+           REDUCE_BLOCK, logits, labels, logp, row_loss, n, k)
+    launch("softmax_cross_entropy", "mean_of_rows", 1, REDUCE_BLOCK, row_loss, loss, n)
+    return loss, logp
+
+
+def softmax_cross_entropy_backward_cuda(logp, labels):
+    n, k = logp.shape
+    dlogits = empty_like(logp)
+    launch("softmax_cross_entropy", "softmax_cross_entropy_backward", grid_for(logp.size, logp), BLOCK, logp,
+           labels, dlogits, n, k)
+    return dlogits
+
+
 class SoftmaxCrossEntropy:
     """``loss = SoftmaxCrossEntropy(); value = loss.forward(logits, labels); dlogits = loss.backward()``.
 
@@ -32,6 +55,12 @@ class SoftmaxCrossEntropy:
 
     def __init__(self):
         self._cache = None
+        self.device = "cpu"
+
+    def to(self, device):
+        """Run on ``device`` ("cpu": NumPy code; "cuda"/"sim": the CUDA kernels); returns self."""
+        self.device = check_device(device)
+        return self
 
     def forward(self, logits, labels):
         xp = get_array_module(logits)
@@ -49,15 +78,21 @@ class SoftmaxCrossEntropy:
         if device_of(labels) != device_of(logits):
             raise ValueError(f"SoftmaxCrossEntropy: labels are on {device_of(labels)}, logits on "
                              f"{device_of(logits)}")
+        if device_of(logits) != memory_of(self.device):
+            raise ValueError(f"SoftmaxCrossEntropy: logits are a {'CuPy' if device_of(logits) == 'cuda' else 'NumPy'} "
+                             f"array but the loss is on {self.device}; move it with .to()")
         if n == 0:
             raise ValueError("SoftmaxCrossEntropy: empty batch")
         if device_of(labels) == "cpu" and (labels.min() < 0 or labels.max() >= k):
             # (on the GPU this check would cost a synchronisation, so it is done on the CPU only)
             raise ValueError(f"SoftmaxCrossEntropy: labels must lie in [0, {k}), got values in "
                              f"[{labels.min()}, {labels.max()}]")
-        logp = log_softmax(logits)
-        rows = xp.arange(n)
-        loss = -logp[rows, labels].mean()
+        if self.device in KERNEL_DEVICES:
+            labels = xp.ascontiguousarray(labels, dtype=np.int32)
+            loss, logp = softmax_cross_entropy_cuda(xp.ascontiguousarray(logits), labels)
+        else:
+            logp = log_softmax(logits)
+            loss = -logp[xp.arange(n), labels].mean()
         self._cache = (logp, labels)
         return loss
 
@@ -66,6 +101,8 @@ class SoftmaxCrossEntropy:
         if self._cache is None:
             raise RuntimeError("SoftmaxCrossEntropy: backward() called before forward()")
         logp, labels = self._cache
+        if self.device in KERNEL_DEVICES:
+            return softmax_cross_entropy_backward_cuda(logp, labels)
         xp = get_array_module(logp)
         n = labels.shape[0]
         dlogits = xp.exp(logp)

@@ -6,7 +6,8 @@
 (AlexNet: lr 0.01, momentum 0.9, weight decay 0.0005, lr divided by 10 when the validation error
 stops improving, at most three times.)
 """
-from minicnn.backend import get_array_module
+from minicnn.backend import KERNEL_DEVICES, device_of, get_array_module, to_device
+from minicnn.launch import BLOCK, grid_for, launch
 
 
 class SGD:
@@ -26,8 +27,14 @@ class SGD:
         self.velocity = {name: get_array_module(p.data).zeros_like(p.data) for name, p in model.named_params()}
 
     def step(self):
+        """Update every parameter; on "cuda"/"sim" one fused kernel per tensor (kernels/sgd.cu)."""
+        fused = getattr(self.model, "device", "cpu") in KERNEL_DEVICES
         for name, p in self.model.named_params():
             v = self.velocity[name]
+            if fused:
+                launch("sgd", "sgd_update", grid_for(v.size, v), BLOCK, p.data, p.grad, v, v.size, self.lr,
+                       self.momentum, self.weight_decay * self.lr)
+                continue
             v *= self.momentum
             v -= (self.weight_decay * self.lr) * p.data + self.lr * p.grad
             p.data += v
@@ -39,7 +46,7 @@ class SGD:
         for name, v in self.velocity.items():
             if name not in state or tuple(state[name].shape) != v.shape:
                 raise ValueError(f"SGD.load_state_dict: velocity {name!r} missing or of the wrong shape")
-            v[...] = state[name]
+            v[...] = to_device(state[name], device_of(v))
 
 
 class ReduceOnPlateau:

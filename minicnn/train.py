@@ -33,7 +33,7 @@ def topk_correct(logits, labels, ks=(1, 5)):
 
 def evaluate(model, loader, device="cpu"):
     """Mean loss, top-1 and top-5 accuracy of ``model`` over ``loader`` (eval mode)."""
-    loss_fn = SoftmaxCrossEntropy()
+    loss_fn = SoftmaxCrossEntropy().to(device)
     total, loss_sum, top1, top5 = 0, 0.0, 0, 0
     for x, y in loader:
         x, y = to_device(x, device), to_device(y, device)
@@ -54,6 +54,7 @@ def fit(model, data, cfg, log=print, progress=None):
     os.makedirs(out, exist_ok=True)
     ckpt_path = os.path.join(out, "checkpoint.npz")
     metrics_path = os.path.join(out, "metrics.jsonl")
+    model.to(device)  # before the optimizer, whose velocity lives beside the parameters
     optimizer = SGD(model, cfg["lr"], cfg["momentum"], cfg["weight_decay"])
     steps_per_epoch = len(data["train"][1]) // cfg["batch_size"]
     schedule = {
@@ -70,8 +71,7 @@ def fit(model, data, cfg, log=print, progress=None):
         log(f"resumed from {ckpt_path} after epoch {start_epoch}")
     elif os.path.exists(metrics_path):
         os.remove(metrics_path)
-    model.to(device)
-    loss_fn = SoftmaxCrossEntropy()
+    loss_fn = SoftmaxCrossEntropy().to(device)
     loader_args = dict(size=cfg["input_size"], mean=cfg["mean"], std=cfg["std"], dtype=model_dtype(model))
     step = start_epoch * steps_per_epoch
     for epoch in range(start_epoch, cfg["epochs"]):

@@ -17,7 +17,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from minicnn.backend import device_of, get_array_module, to_device, check_device
+from minicnn.backend import KERNEL_DEVICES, check_device, device_of, get_array_module, memory_of, to_device
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -101,6 +101,8 @@ class Layer:
     def forward(self, x, train=True):
         """Compute the layer's output; with ``train=True`` also cache what backward needs."""
         self.check_input(x)
+        if self.uses_kernels:  # kernels index contiguous memory
+            x = get_array_module(x).ascontiguousarray(x)
         y = self._forward(x, train)
         if train:
             self._out_shape, self._out_dtype = y.shape, y.dtype
@@ -117,6 +119,8 @@ class Layer:
             raise ValueError(
                 f"{self!r}: dout must match the forward output, expected shape "
                 f"{self._out_shape} dtype {self._out_dtype}, got shape {dout.shape} dtype {dout.dtype}")
+        if self.uses_kernels:
+            dout = get_array_module(dout).ascontiguousarray(dout)
         return self._backward(dout)
 
     # --- checks -------------------------------------------------------------------------
@@ -130,9 +134,14 @@ class Layer:
             raise TypeError(f"{self!r}: {what} dtype must be {self.dtype} like the layer's "
                             f"parameters, got {x.dtype} (convert with .astype or build the layer "
                             f"with dtype={x.dtype})")
-        if device_of(x) != self.device:
-            raise ValueError(f"{self!r}: {what} is on {device_of(x)} but the layer is on "
-                             f"{self.device}; move one of them with .to()")
+        if device_of(x) != memory_of(self.device):
+            raise ValueError(f"{self!r}: {what} is a {'CuPy' if device_of(x) == 'cuda' else 'NumPy'} "
+                             f"array but the layer is on {self.device}; move one of them with .to()")
+
+    @property
+    def uses_kernels(self):
+        """True on "cuda" and "sim": the layer runs minicnn's CUDA kernels, not its NumPy code."""
+        return self.device in KERNEL_DEVICES
 
     def check_input(self, x):
         self.check_array(x, "input")
@@ -198,8 +207,12 @@ class Layer:
             child.set_random_state({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
 
     def to(self, device):
-        """Move parameters, gradients and buffers to ``device`` ("cpu" or "cuda"); returns self."""
-        check_device(device)
+        """Move parameters, gradients and buffers to ``device`` ("cpu", "cuda" or "sim"); returns self.
+
+        On "cuda" and "sim" the layer runs minicnn's CUDA kernels (on a GPU, or under the
+        kernel simulator on NumPy arrays); on "cpu" it runs its NumPy code.
+        """
+        device = check_device(device)
         for p in self.params.values():
             p.data = to_device(p.data, device)
             p.grad = to_device(p.grad, device)

@@ -12,6 +12,7 @@ Backward (M = N*H*W, xhat the normalised input, g = dout * weight):
 import numpy as np
 
 from minicnn.backend import get_array_module
+from minicnn.launch import BLOCK, REDUCE_BLOCK, empty, empty_like, grid_for, launch
 from minicnn.layers.base import Layer, Param, check_float_dtype, check_positive_int
 
 _AXES = (0, 2, 3)
@@ -50,6 +51,40 @@ def batchnorm_backward(dout, cache):
     return dx, dweight, dbias
 
 
+def batchnorm_forward_train_cuda(x, weight, bias, eps, running_mean, running_var, momentum):
+    """Kernel path of the training forward (kernels/batchnorm.cu): per-channel statistics in
+    one block per channel, which also updates the running buffers in place, then normalise."""
+    n, c, h, w = x.shape
+    m = n * h * w
+    mean, inv_std = empty((c,), x.dtype, x), empty((c,), x.dtype, x)
+    launch("batchnorm", "batchnorm_stats", grid_for(c, x, block=1), REDUCE_BLOCK, x, mean, inv_std,
+           running_mean, running_var, n, c, h * w, eps, 1 - momentum, momentum, momentum * m / (m - 1))
+    xhat, y = empty_like(x), empty_like(x)
+    launch("batchnorm", "batchnorm_normalize", grid_for(x.size, x), BLOCK, x, mean, inv_std, weight, bias,
+           xhat, y, n, c, h * w)
+    return y, (xhat, inv_std, weight)
+
+
+def batchnorm_forward_eval_cuda(x, weight, bias, running_mean, running_var, eps):
+    n, c, h, w = x.shape
+    y = empty_like(x)
+    launch("batchnorm", "batchnorm_inference", grid_for(x.size, x), BLOCK, x, running_mean, running_var,
+           weight, bias, y, n, c, h * w, eps)
+    return y
+
+
+def batchnorm_backward_cuda(dout, cache):
+    xhat, inv_std, weight = cache
+    n, c, h, w = dout.shape
+    dweight, dbias = empty((c,), dout.dtype, dout), empty((c,), dout.dtype, dout)
+    launch("batchnorm", "batchnorm_backward_reduce", grid_for(c, dout, block=1), REDUCE_BLOCK, dout, xhat,
+           dweight, dbias, n, c, h * w)
+    dx = empty_like(dout)
+    launch("batchnorm", "batchnorm_backward_dx", grid_for(dout.size, dout), BLOCK, dout, xhat, inv_std, weight,
+           dweight, dbias, dx, n, c, h * w)
+    return dx, dweight, dbias
+
+
 class BatchNorm2D(Layer):
     """``BatchNorm2D(num_features, eps=1e-5, momentum=0.1, dtype=float32)``; input (N, C, H, W).
 
@@ -81,15 +116,18 @@ class BatchNorm2D(Layer):
     def _forward(self, x, train):
         w, b = self.params["weight"].data, self.params["bias"].data
         if not train:
-            return batchnorm_forward_eval(x, w, b, self.buffers["running_mean"],
-                                          self.buffers["running_var"], self.eps)
+            forward = batchnorm_forward_eval_cuda if self.uses_kernels else batchnorm_forward_eval
+            return forward(x, w, b, self.buffers["running_mean"], self.buffers["running_var"], self.eps)
         m = x.size // x.shape[1]
         if m < 2:
             raise ValueError(f"{self!r}: training needs more than one value per channel, got "
                              f"input shape {x.shape}")
-        y, mean, var, self._cache = batchnorm_forward_train(x, w, b, self.eps)
-        mom = self.momentum  # updated in place so that arrays handed out by state_dict() stay live
+        mom = self.momentum
         running_mean, running_var = self.buffers["running_mean"], self.buffers["running_var"]
+        if self.uses_kernels:
+            y, self._cache = batchnorm_forward_train_cuda(x, w, b, self.eps, running_mean, running_var, mom)
+            return y
+        y, mean, var, self._cache = batchnorm_forward_train(x, w, b, self.eps)  # updated in place so that arrays handed out by state_dict() stay live
         running_mean *= 1 - mom
         running_mean += mom * mean
         running_var *= 1 - mom
@@ -97,7 +135,7 @@ class BatchNorm2D(Layer):
         return y
 
     def _backward(self, dout):
-        dx, dw, db = batchnorm_backward(dout, self._cache)
+        dx, dw, db = (batchnorm_backward_cuda if self.uses_kernels else batchnorm_backward)(dout, self._cache)
         self.params["weight"].grad, self.params["bias"].grad = dw, db
         return dx
 

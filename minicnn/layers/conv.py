@@ -12,8 +12,11 @@ import math
 
 import numpy as np
 
+from minicnn import gemm
 from minicnn.backend import get_array_module
+from minicnn.launch import BLOCK, empty, grid_for, launch
 from minicnn.layers.base import Layer, Param, check_float_dtype, check_positive_int, pair
+from minicnn.layers.bias import bias_grad_cuda
 from minicnn.layers.im2col import col2im, conv_output_size, im2col
 
 
@@ -51,6 +54,46 @@ def conv_backward(dout, cache):
     w_groups = w.reshape(groups, o // groups, cg * kh * kw)
     dcols = xp.matmul(w_groups.transpose(0, 2, 1), dout_groups)                # (G, C/G*kh*kw, N*OH*OW)
     dx = col2im(dcols.reshape(groups * cg * kh * kw, -1), x_shape, (kh, kw), stride, pad)
+    return dx, dw, db
+
+
+def conv_forward_cuda(x, w, b, stride, pad, groups):
+    """Kernel path of ``conv_forward`` (same arguments, same cache): im2col kernel, one GEMM per
+    group (``minicnn.gemm``), then one kernel that adds the bias while moving the GEMM's
+    (O, N*OH*OW) result to (N, O, OH, OW)."""
+    xp = get_array_module(x)
+    n, c, h, wid = x.shape
+    o, cg, kh, kw = w.shape
+    oh = conv_output_size(h, kh, stride[0], pad[0])
+    ow = conv_output_size(wid, kw, stride[1], pad[1])
+    cols = empty((c * kh * kw, n * oh * ow), x.dtype, x)
+    launch("im2col", "im2col", grid_for(cols.size, x), BLOCK, x, cols, n, c, h, wid, oh, ow, kh, kw,
+           *stride, *pad)
+    y_gemm = gemm.matmul(w.reshape(groups, o // groups, cg * kh * kw),
+                         cols.reshape(groups, cg * kh * kw, n * oh * ow))
+    y = empty((n, o, oh, ow), x.dtype, x)
+    bias = b if b is not None else xp.zeros(o, dtype=x.dtype)
+    launch("im2col", "gemm_to_nchw_bias", grid_for(y.size, x), BLOCK, y_gemm, bias, y, n, o, oh * ow)
+    return y, (x.shape, w, cols, stride, pad, groups, b is not None)
+
+
+def conv_backward_cuda(dout, cache):
+    """Kernel path of ``conv_backward``: dout to the GEMM layout, the bias gradient as a
+    reduction kernel, two GEMMs per group, and the col2im gather kernel."""
+    x_shape, w, cols, stride, pad, groups, has_bias = cache
+    n, c, h, wid = x_shape
+    o, cg, kh, kw = w.shape
+    _, _, oh, ow = dout.shape
+    dout_gemm = empty((o, n * oh * ow), dout.dtype, dout)
+    launch("im2col", "nchw_to_gemm", grid_for(dout.size, dout), BLOCK, dout, dout_gemm, n, o, oh * ow)
+    db = bias_grad_cuda(dout_gemm, 1, o, n * oh * ow) if has_bias else None
+    dout_groups = dout_gemm.reshape(groups, o // groups, n * oh * ow)
+    cols_groups = cols.reshape(groups, cg * kh * kw, n * oh * ow)
+    dw = gemm.matmul(dout_groups, cols_groups, trans_b=True).reshape(w.shape)
+    dcols = gemm.matmul(w.reshape(groups, o // groups, cg * kh * kw), dout_groups, trans_a=True)
+    dx = empty(x_shape, dout.dtype, dout)
+    launch("im2col", "col2im", grid_for(dx.size, dout), BLOCK, dcols, dx, n, c, h, wid, oh, ow, kh, kw,
+           *stride, *pad)
     return dx, dw, db
 
 
@@ -111,13 +154,14 @@ class Conv2D(Layer):
 
     def _forward(self, x, train):
         bias = self.params.get("bias")
-        y, cache = conv_forward(x, self.params["weight"].data, bias.data if bias else None,
-                                self.stride, self.padding, self.groups)
+        forward = conv_forward_cuda if self.uses_kernels else conv_forward
+        y, cache = forward(x, self.params["weight"].data, bias.data if bias else None,
+                           self.stride, self.padding, self.groups)
         self._cache = cache if train else None
         return y
 
     def _backward(self, dout):
-        dx, dw, db = conv_backward(dout, self._cache)
+        dx, dw, db = (conv_backward_cuda if self.uses_kernels else conv_backward)(dout, self._cache)
         self.params["weight"].grad = dw
         if db is not None:
             self.params["bias"].grad = db

@@ -1,7 +1,9 @@
 """Fully connected layer: y = x @ w.T + b with x (N, in), w (out, in), b (out,), y (N, out)."""
 import numpy as np
 
+from minicnn import gemm
 from minicnn.layers.base import Layer, Param, check_float_dtype, check_positive_int
+from minicnn.layers.bias import bias_add_cuda, bias_grad_cuda
 from minicnn.layers.conv import uniform_fan_in
 
 
@@ -17,6 +19,21 @@ def dense_backward(dout, cache):
     """dout (N, out) -> (dx (N, in), dw (out, in), db (out,) or None)."""
     x, w, has_bias = cache
     return dout @ w, dout.T @ x, (dout.sum(axis=0) if has_bias else None)
+
+
+def dense_forward_cuda(x, w, b):
+    """Kernel path of ``dense_forward``: a GEMM (``minicnn.gemm``) and the bias-add kernel."""
+    y = gemm.matmul(x, w, trans_b=True)
+    if b is not None:
+        bias_add_cuda(y, b, y.shape[0], y.shape[1], 1)
+    return y, (x, w, b is not None)
+
+
+def dense_backward_cuda(dout, cache):
+    """Kernel path of ``dense_backward``: two GEMMs and the bias-gradient reduction."""
+    x, w, has_bias = cache
+    db = bias_grad_cuda(dout, dout.shape[0], dout.shape[1], 1) if has_bias else None
+    return gemm.matmul(dout, w), gemm.matmul(dout, x, trans_a=True), db
 
 
 class Dense(Layer):
@@ -48,12 +65,13 @@ class Dense(Layer):
 
     def _forward(self, x, train):
         bias = self.params.get("bias")
-        y, cache = dense_forward(x, self.params["weight"].data, bias.data if bias else None)
+        forward = dense_forward_cuda if self.uses_kernels else dense_forward
+        y, cache = forward(x, self.params["weight"].data, bias.data if bias else None)
         self._cache = cache if train else None
         return y
 
     def _backward(self, dout):
-        dx, dw, db = dense_backward(dout, self._cache)
+        dx, dw, db = (dense_backward_cuda if self.uses_kernels else dense_backward)(dout, self._cache)
         self.params["weight"].grad = dw
         if db is not None:
             self.params["bias"].grad = db

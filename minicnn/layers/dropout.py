@@ -8,6 +8,7 @@ drawn by ``minicnn.counter_rng``, so it can be reproduced: ``random_state()`` /
 kernel draws the same mask.
 """
 from minicnn import counter_rng
+from minicnn.launch import BLOCK, empty_like, grid_for, launch
 from minicnn.layers.base import Layer
 
 
@@ -20,6 +21,24 @@ def dropout_forward(x, p, seed, counter):
 
 def dropout_backward(dout, mask):
     return dout * mask
+
+
+def dropout_forward_cuda(x, p, seed, counter):
+    """Kernel path of ``dropout_forward`` (kernels/dropout.cu): the same mask, drawn on the
+    device; the cache is the draw's keys, from which the backward draws the mask again."""
+    key1, key2 = counter_rng.stream_keys(seed, counter)
+    keep = x.dtype.type(1.0 / (1.0 - p))
+    y = empty_like(x)
+    launch("dropout", "dropout_forward", grid_for(x.size, x), BLOCK, x, y, x.size, key1, key2, p, keep)
+    return y, (key1, key2, p, keep)
+
+
+def dropout_backward_cuda(dout, cache):
+    key1, key2, p, keep = cache
+    dx = empty_like(dout)
+    launch("dropout", "dropout_backward", grid_for(dout.size, dout), BLOCK, dout, dx, dout.size, key1, key2,
+           p, keep)
+    return dx
 
 
 class Dropout(Layer):
@@ -42,13 +61,13 @@ class Dropout(Layer):
     def _forward(self, x, train):
         if not train:
             return x
-        y, mask = dropout_forward(x, self.p, self.seed, self.calls)
+        forward = dropout_forward_cuda if self.uses_kernels else dropout_forward
+        y, self._cache = forward(x, self.p, self.seed, self.calls)
         self.calls += 1
-        self._cache = mask
         return y
 
     def _backward(self, dout):
-        return dropout_backward(dout, self._cache)
+        return (dropout_backward_cuda if self.uses_kernels else dropout_backward)(dout, self._cache)
 
     def random_state(self):
         return {"seed": self.seed, "calls": self.calls}

@@ -17,6 +17,7 @@ Backward (with S = scale):
 and c is in window(c'') exactly when c'' is in [c - (size - 1) // 2, c + size // 2].
 """
 from minicnn.backend import get_array_module
+from minicnn.launch import BLOCK, empty_like, grid_for, launch
 from minicnn.layers.base import Layer, check_positive_int
 
 
@@ -56,6 +57,24 @@ def lrn_backward(dout, cache):
     return dout * scale_pow - (2.0 * alpha * beta / size) * x * spread
 
 
+def lrn_forward_cuda(x, size, alpha, beta, k):
+    """Kernel path of ``lrn_forward`` (kernels/lrn.cu): one thread per pixel column."""
+    n, c, h, w = x.shape
+    y, scale = empty_like(x), empty_like(x)
+    launch("lrn", "lrn_forward", grid_for(n * h * w, x), BLOCK, x, y, scale, n, c, h * w, size,
+           alpha / size, beta, k)
+    return y, (x, y, scale, size, alpha, beta)
+
+
+def lrn_backward_cuda(dout, cache):
+    x, y, scale, size, alpha, beta = cache
+    n, c, h, w = x.shape
+    dx = empty_like(dout)
+    launch("lrn", "lrn_backward", grid_for(n * h * w, dout), BLOCK, dout, x, y, scale, dx, n, c, h * w,
+           size, beta, 2.0 * alpha * beta / size)
+    return dx
+
+
 class LRN(Layer):
     """``LRN(size=5, alpha=1e-4, beta=0.75, k=2.0)`` across channels; input (N, C, H, W)."""
 
@@ -74,12 +93,13 @@ class LRN(Layer):
         return tuple(input_shape)
 
     def _forward(self, x, train):
-        y, cache = lrn_forward(x, self.size, self.alpha, self.beta, self.k)
+        forward = lrn_forward_cuda if self.uses_kernels else lrn_forward
+        y, cache = forward(x, self.size, self.alpha, self.beta, self.k)
         self._cache = cache if train else None
         return y
 
     def _backward(self, dout):
-        return lrn_backward(dout, self._cache)
+        return (lrn_backward_cuda if self.uses_kernels else lrn_backward)(dout, self._cache)
 
     def extra_repr(self):
         return f"size={self.size}, alpha={self.alpha:g}, beta={self.beta:g}, k={self.k:g}"

@@ -6,7 +6,10 @@ Floor mode, padding (with -inf) 0 by default. Ties go to the first maximum in ro
 order, as in PyTorch and cuDNN. The backward routes each dout to the input pixel that won its
 window; when windows overlap (k > s) a pixel can win several windows and its gradients add up.
 """
+import numpy as np
+
 from minicnn.backend import get_array_module
+from minicnn.launch import BLOCK, empty, grid_for, launch
 from minicnn.layers.base import Layer, pair
 from minicnn.layers.im2col import conv_output_size, crop_spatial, fold_windows, pad_spatial, sliding_windows
 
@@ -49,6 +52,28 @@ def maxpool_backward(dout, cache):
     return crop_spatial(dx, pad)
 
 
+def maxpool_forward_cuda(x, kernel, stride, pad):
+    """Kernel path of ``maxpool_forward`` (kernels/maxpool.cu). Unlike the NumPy code it records
+    the argmax, which makes the backward a pure gather."""
+    n, c, h, w = x.shape
+    oh = conv_output_size(h, kernel[0], stride[0], pad[0])
+    ow = conv_output_size(w, kernel[1], stride[1], pad[1])
+    y = empty((n, c, oh, ow), x.dtype, x)
+    argmax = empty((n, c, oh, ow), np.int32, x)
+    launch("maxpool", "maxpool_forward", grid_for(y.size, x), BLOCK, x, y, argmax, n * c, h, w, oh, ow,
+           *kernel, *stride, *pad)
+    return y, (x.shape, argmax, kernel, stride, pad)
+
+
+def maxpool_backward_cuda(dout, cache):
+    x_shape, argmax, kernel, stride, pad = cache
+    n, c, h, w = x_shape
+    dx = empty(x_shape, dout.dtype, dout)
+    launch("maxpool", "maxpool_backward", grid_for(dx.size, dout), BLOCK, dout, argmax, dx, n * c, h, w,
+           dout.shape[2], dout.shape[3], *kernel, *stride, *pad)
+    return dx
+
+
 class MaxPool2D(Layer):
     """``MaxPool2D(kernel_size, stride=None, padding=0)``; stride defaults to kernel_size.
 
@@ -76,12 +101,13 @@ class MaxPool2D(Layer):
         return (n, c, conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw))
 
     def _forward(self, x, train):
-        y, cache = maxpool_forward(x, self.kernel_size, self.stride, self.padding)
+        forward = maxpool_forward_cuda if self.uses_kernels else maxpool_forward
+        y, cache = forward(x, self.kernel_size, self.stride, self.padding)
         self._cache = cache if train else None
         return y
 
     def _backward(self, dout):
-        return maxpool_backward(dout, self._cache)
+        return (maxpool_backward_cuda if self.uses_kernels else maxpool_backward)(dout, self._cache)
 
     def extra_repr(self):
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding

@@ -1,0 +1,41 @@
+// Bias add and bias gradient for Dense, and the bias gradient for Conv2D.
+//
+// Layout: y, dout (outer, channels, inner) contiguous: Dense (N, O, 1); Conv2D's gradient in
+// GEMM layout (1, O, N * OH * OW). bias, dbias (channels,).
+#include "common.cuh"
+
+// y[o, c, s] += bias[c]. Launch: grid-stride, one thread per element of y.
+extern "C" __global__ void bias_add(real_t* __restrict__ y, const real_t* __restrict__ bias, int outer,
+                                    int channels, int inner) {
+  GRID_STRIDE_LOOP(i, outer * channels * inner) {
+    y[i] += bias[i / inner % channels];
+  }
+}
+
+// dbias[c] = sum_{o, s} dout[o, c, s] when o * s is large (Conv2D: (1, O, N * OH * OW)).
+// Launch: one block of REDUCE_BLOCK threads per channel (block-stride); a deterministic tree
+// reduction in shared memory, no atomics.
+extern "C" __global__ void bias_grad(const real_t* __restrict__ dout, real_t* __restrict__ dbias, int outer,
+                                     int channels, int inner) {
+  __shared__ real_t partial[REDUCE_BLOCK];
+  BLOCK_STRIDE_LOOP(c, channels) {
+    real_t local = real_t(0);
+    for (int j = threadIdx.x; j < outer * inner; j += blockDim.x)
+      local += dout[(j / inner * channels + c) * inner + j % inner];
+    const real_t total = block_sum(partial, local);
+    if (threadIdx.x == 0) dbias[c] = total;
+  }
+}
+
+// dbias[c] = sum_o dout[o, c] for a (rows, channels) matrix (Dense: rows = the batch, a few
+// hundred at most). Launch: grid-stride, one thread per channel walking down its column;
+// consecutive threads read consecutive channels of a row, so the reads are coalesced and no
+// block-wide reduction (with its barriers) is needed.
+extern "C" __global__ void bias_grad_columns(const real_t* __restrict__ dout, real_t* __restrict__ dbias,
+                                             int rows, int channels) {
+  GRID_STRIDE_LOOP(c, channels) {
+    real_t sum = real_t(0);
+    for (int r = 0; r < rows; ++r) sum += dout[r * channels + c];
+    dbias[c] = sum;
+  }
+}

@@ -1,0 +1,50 @@
+// Included by every kernel source: the one launch idiom of minicnn and small shared helpers.
+//
+// Each source is compiled twice, with -Dreal_t=float and -Dreal_t=double (kernels/__init__.py),
+// by NVRTC for the GPU or by g++ for the kernel simulator (minicnn/simulator).
+#pragma once
+
+#ifndef real_t
+#error "compile the kernels with -Dreal_t=float or -Dreal_t=double"
+#endif
+
+// The grid-stride loop (Caffe's CUDA_KERNEL_LOOP): thread t of a grid of T threads handles
+// elements t, t + T, t + 2T, ... so any grid size covers any n, and minicnn.launch.grid_for
+// picks just enough blocks to fill the device. Consecutive threads touch consecutive elements,
+// so the loads and stores of a warp are coalesced.
+#define GRID_STRIDE_LOOP(i, n) \
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += blockDim.x * gridDim.x)
+
+// Reductions use one block per output value (a block-stride loop over the values, so any grid
+// covers them) and REDUCE_BLOCK threads, a power of two: minicnn.launch.REDUCE_BLOCK must match.
+#define REDUCE_BLOCK 256
+#define BLOCK_STRIDE_LOOP(j, count) for (int j = blockIdx.x; j < (count); j += gridDim.x)
+
+// Tree reductions over the block in shared memory: each thread passes its value, every thread
+// gets the block's total. Every thread of the block must call them (they hold barriers); the
+// last barrier lets all threads read the result before `partial` is used again. The order of
+// the additions is fixed, so the result is deterministic.
+__device__ __forceinline__ real_t block_sum(real_t* partial, real_t value) {
+  partial[threadIdx.x] = value;
+  __syncthreads();
+  for (int half = blockDim.x / 2; half > 0; half /= 2) {
+    if (threadIdx.x < half) partial[threadIdx.x] += partial[threadIdx.x + half];
+    __syncthreads();
+  }
+  real_t total = partial[0];
+  __syncthreads();
+  return total;
+}
+
+__device__ __forceinline__ real_t block_max(real_t* partial, real_t value) {
+  partial[threadIdx.x] = value;
+  __syncthreads();
+  for (int half = blockDim.x / 2; half > 0; half /= 2) {
+    if (threadIdx.x < half && partial[threadIdx.x + half] > partial[threadIdx.x])
+      partial[threadIdx.x] = partial[threadIdx.x + half];
+    __syncthreads();
+  }
+  real_t result = partial[0];
+  __syncthreads();
+  return result;
+}

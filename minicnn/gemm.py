@@ -1,0 +1,71 @@
+"""Matrix products on the kernel devices: cuBLAS by default, or minicnn's own tiled GEMM.
+
+    matmul(a, b, trans_a=False, trans_b=False)  ->  op(a) @ op(b)
+
+with a, b contiguous 2-D matrices or 3-D stacks (G, ., .) of them (one product per group, as
+Conv2D's groups need), op(m) = m transposed over its last two axes when asked. The result is a
+new contiguous array.
+
+Two implementations, chosen with ``use_gemm("tiled")`` (a context manager) or ``set_gemm``:
+    "cublas"  ``xp.matmul``: cuBLAS on the GPU (NumPy's BLAS under the simulator). The default.
+    "tiled"   kernels/gemm_tiled.cu, the teaching version of what cuBLAS does: shared-memory
+              tiles and register blocking, operands read through strides (no transpose copies).
+"""
+import contextlib
+import math
+
+from minicnn.backend import get_array_module
+from minicnn.launch import KernelLaunchError, empty, launch
+
+GEMMS = ("cublas", "tiled")
+_gemm = "cublas"
+
+TILE_M = TILE_N = 64        # kernels/gemm_tiled.cu: the C tile of one block
+TILED_BLOCK = (16, 16)      # 256 threads, each computing a 4 x 4 sub-tile
+
+
+def set_gemm(name):
+    """Select the GEMM of the kernel devices for the rest of the process."""
+    global _gemm
+    if name not in GEMMS:
+        raise ValueError(f"unknown GEMM {name!r}: expected one of {', '.join(GEMMS)}")
+    _gemm = name
+
+
+def current_gemm():
+    return _gemm
+
+
+@contextlib.contextmanager
+def use_gemm(name):
+    """``with use_gemm("tiled"): ...`` runs the block with that GEMM, then restores the previous one."""
+    saved = _gemm
+    set_gemm(name)
+    try:
+        yield
+    finally:
+        set_gemm(saved)
+
+
+def matmul(a, b, trans_a=False, trans_b=False):
+    """op(a) @ op(b) for 2-D matrices or (G, ., .) stacks; see the module docstring."""
+    if a.ndim != b.ndim or a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[0] != b.shape[0]):
+        raise KernelLaunchError(f"matmul: expected two matrices or two stacks of the same length, got "
+                                f"shapes {a.shape} and {b.shape}")
+    m, k = a.shape[-1:-3:-1] if trans_a else a.shape[-2:]
+    kb, n = b.shape[-1:-3:-1] if trans_b else b.shape[-2:]
+    if k != kb:
+        raise KernelLaunchError(f"matmul: inner dimensions differ: op(a) is {m}x{k}, op(b) is {kb}x{n}")
+    if _gemm == "cublas":
+        xp = get_array_module(a)
+        return xp.matmul(a.swapaxes(-1, -2) if trans_a else a, b.swapaxes(-1, -2) if trans_b else b)
+    stacked = a.ndim == 3
+    a3, b3 = (a, b) if stacked else (a[None], b[None])
+    groups = a3.shape[0]
+    c = empty((groups, m, n), a.dtype, a)
+    a_row, a_col = (1, m) if trans_a else (k, 1)   # element (i, j) of op(a) is at i*a_row + j*a_col
+    b_row, b_col = (1, k) if trans_b else (n, 1)
+    grid = (math.ceil(n / TILE_N), math.ceil(m / TILE_M), groups)
+    launch("gemm_tiled", "gemm_tiled", grid, TILED_BLOCK, a3, b3, c, m, n, k, a_row, a_col, m * k,
+           b_row, b_col, k * n)
+    return c if stacked else c[0]

@@ -1,0 +1,216 @@
+"""The one way minicnn launches a CUDA kernel, on a GPU through CuPy or on the CPU through the
+kernel simulator, and the helpers every kernel wrapper shares.
+
+    y = empty_like(x)
+    launch("relu", "relu_forward", grid_for(x.size, x), BLOCK, x, y, x.size)
+
+``launch`` reads the kernel's signature from its ``.cu`` source, checks the argument count,
+each array's dtype (``real_t`` becomes float or double from the arrays passed) and contiguity,
+converts Python scalars to the exact C type of each parameter (CuPy would otherwise pass a
+Python int as a 64-bit integer to an ``int`` parameter), and validates the launch geometry.
+CuPy arrays go to the GPU (each source compiled once per process by NVRTC, per real_t, with
+CuPy's on-disk cache behind it); NumPy arrays go to the simulator.
+
+Launch idiom: elementwise kernels loop with ``GRID_STRIDE_LOOP`` (kernels/common.cuh) and are
+launched with ``grid_for(n, like)`` blocks of ``BLOCK`` threads: enough blocks to fill the
+device, never more than needed for n elements.
+"""
+import contextlib
+import functools
+import math
+
+import numpy as np
+
+from minicnn import backend
+from minicnn.kernels import REAL_TYPES, compile_options, kernel_signatures, read_source
+
+BLOCK = 256                # threads per block of the elementwise kernels
+REDUCE_BLOCK = 256         # threads per block of the reductions (REDUCE_BLOCK in kernels/common.cuh)
+BLOCKS_PER_SM = 8          # grid-stride launches give each multiprocessor of a GPU this many blocks
+MAX_GRID = (2 ** 31 - 1, 65535, 65535)
+MAX_BLOCK = (1024, 1024, 64)
+MAX_THREADS_PER_BLOCK = 1024
+MAX_ELEMENTS = 2 ** 30     # kernels index with 32-bit ints; this leaves room for the stride
+
+
+class KernelLaunchError(ValueError):
+    """Wrong arguments or geometry for a kernel launch."""
+
+
+class KernelCompileError(RuntimeError):
+    """A kernel source failed to compile; the message holds its file name and the compiler log."""
+
+
+# ---- where arrays live ----------------------------------------------------------------------
+def _target(arrays, where):
+    """"cuda" if every array is a CuPy array, "sim" if every one is NumPy; else an error."""
+    kinds = {backend.device_of(a) for a in arrays}
+    if len(kinds) != 1:
+        raise KernelLaunchError(f"{where}: arrays on different devices ({sorted(kinds)}); "
+                                "all must be CuPy arrays (GPU) or all NumPy arrays (simulator)")
+    return "cuda" if kinds == {"cuda"} else "sim"
+
+
+@functools.lru_cache(maxsize=None)
+def _cuda_multiprocessors(device_id):
+    cupy = backend._import_cupy()
+    return cupy.cuda.Device(device_id).attributes["MultiProcessorCount"]
+
+
+def resident_blocks(like):
+    """Blocks a grid-stride launch needs to fill the device that holds ``like``: 8 per
+    multiprocessor on a GPU (2048 resident threads / 256); the simulator's small device for NumPy."""
+    if backend.device_of(like) == "cuda":
+        return BLOCKS_PER_SM * _cuda_multiprocessors(like.device.id)
+    from minicnn import simulator
+    return simulator.MULTIPROCESSORS * simulator.BLOCKS_PER_MULTIPROCESSOR
+
+
+def grid_for(n, like, block=BLOCK):
+    """Blocks for a grid-stride loop over ``n`` elements on ``like``'s device (``block=1`` for
+    a block-stride loop over n rows or channels, one block each)."""
+    if n > MAX_ELEMENTS:
+        raise KernelLaunchError(f"{n} elements: minicnn's kernels index with 32-bit ints, at most 2**30 per launch")
+    return max(1, min(math.ceil(n / block), resident_blocks(like)))
+
+
+# ---- allocation, with optional poisoning for tests ------------------------------------------
+_poison = False
+
+
+@contextlib.contextmanager
+def poisoned_outputs():
+    """Within this block, ``empty``/``empty_like`` fill new arrays with NaN (floats) or -1
+    (integers), so that a kernel that forgets to write an element fails its test."""
+    global _poison
+    saved, _poison = _poison, True
+    try:
+        yield
+    finally:
+        _poison = saved
+
+
+def empty(shape, dtype, like):
+    """Uninitialised array on ``like``'s device (poisoned under ``poisoned_outputs``)."""
+    xp = backend.get_array_module(like)
+    out = xp.empty(shape, dtype=dtype)
+    if _poison:
+        out.fill(np.nan if np.dtype(dtype).kind == "f" else -1)
+    return out
+
+
+def empty_like(x, dtype=None):
+    return empty(x.shape, x.dtype if dtype is None else dtype, x)
+
+
+# ---- arguments ---------------------------------------------------------------------------------
+def _convert_scalar(value, param, real_dtype, where):
+    dtype = param.dtype(real_dtype)
+    if isinstance(value, (bool, np.bool_)) or hasattr(value, "shape") and getattr(value, "ndim", 0) != 0:
+        raise KernelLaunchError(f"{where}: parameter {param.name} ({param.ctype}) needs a number, got {value!r}")
+    if dtype.kind in "iu":
+        if not isinstance(value, (int, np.integer)):
+            raise KernelLaunchError(f"{where}: parameter {param.name} ({param.ctype}) needs an integer, "
+                                    f"got {type(value).__name__} {value!r}")
+        info = np.iinfo(dtype)
+        if not info.min <= int(value) <= info.max:
+            raise KernelLaunchError(f"{where}: parameter {param.name} ({param.ctype}) = {int(value)} is out of "
+                                    f"range [{info.min}, {info.max}]")
+        return dtype.type(int(value))
+    if not isinstance(value, (int, float, np.integer, np.floating)):
+        raise KernelLaunchError(f"{where}: parameter {param.name} ({param.ctype}) needs a real number, "
+                                f"got {type(value).__name__}")
+    return dtype.type(value)
+
+
+def _real_dtype(params, args, where):
+    """real_t of this launch: the dtype of the arrays passed for real_t pointers."""
+    dtypes = {np.dtype(a.dtype) for p, a in zip(params, args) if p.pointer and p.ctype == "real_t"
+              and hasattr(a, "dtype")}
+    if len(dtypes) > 1:
+        raise KernelLaunchError(f"{where}: real_t arrays of different dtypes {sorted(map(str, dtypes))}")
+    real = dtypes.pop() if dtypes else np.dtype(np.float32)
+    if real not in REAL_TYPES:
+        raise KernelLaunchError(f"{where}: real_t arrays must be float32 or float64, got {real}")
+    return real
+
+
+def _check_geometry(grid, block, where):
+    def as3(v, what):
+        v = (v,) if isinstance(v, (int, np.integer)) else tuple(v)
+        if not 1 <= len(v) <= 3 or not all(isinstance(d, (int, np.integer)) for d in v):
+            raise KernelLaunchError(f"{where}: {what} must be an int or 1 to 3 ints, got {v!r}")
+        return tuple(int(d) for d in v) + (1,) * (3 - len(v))
+    grid, block = as3(grid, "grid"), as3(block, "block")
+    for what, dims, limits in (("grid", grid, MAX_GRID), ("block", block, MAX_BLOCK)):
+        for axis, d, limit in zip("xyz", dims, limits):
+            if not 1 <= d <= limit:
+                raise KernelLaunchError(f"{where}: {what}.{axis} = {d} is out of range [1, {limit}] "
+                                        f"({what} {dims})")
+    if math.prod(block) > MAX_THREADS_PER_BLOCK:
+        raise KernelLaunchError(f"{where}: block {block} has {math.prod(block)} threads, at most "
+                                f"{MAX_THREADS_PER_BLOCK}")
+    return grid, block
+
+
+def launch(source, kernel, grid, block, *args):
+    """Launch ``kernel`` of ``kernels/<source>.cu`` with ``args`` on the device of its arrays."""
+    where = f"{source}.cu:{kernel}"
+    signatures = _signatures(source)
+    if kernel not in signatures:
+        raise KernelLaunchError(f"{source}.cu has no kernel {kernel!r}; it has {', '.join(signatures)}")
+    params = signatures[kernel]
+    if len(args) != len(params):
+        raise KernelLaunchError(f"{where} takes {len(params)} arguments "
+                                f"({', '.join(p.name for p in params)}), got {len(args)}")
+    grid, block = _check_geometry(grid, block, where)
+    real = _real_dtype(params, args, where)
+    converted = []
+    for p, a in zip(params, args):
+        if p.pointer:
+            if not (hasattr(a, "dtype") and hasattr(a, "flags")):
+                raise KernelLaunchError(f"{where}: parameter {p.name} ({p.ctype}*) needs an array, "
+                                        f"got {type(a).__name__}")
+            if np.dtype(a.dtype) != p.dtype(real):
+                raise KernelLaunchError(f"{where}: parameter {p.name} ({p.ctype}*) needs {p.dtype(real)} "
+                                        f"elements, got {a.dtype}")
+            if not a.flags.c_contiguous:
+                raise KernelLaunchError(f"{where}: parameter {p.name} must be C-contiguous")
+            if a.size > MAX_ELEMENTS:
+                raise KernelLaunchError(f"{where}: parameter {p.name} has {a.size} elements; the kernels "
+                                        f"index with 32-bit ints, at most 2**30 elements per array")
+            converted.append(a)
+        else:
+            converted.append(_convert_scalar(a, p, real, where))
+    arrays = [a for p, a in zip(params, converted) if p.pointer]
+    if not arrays:
+        raise KernelLaunchError(f"{where}: a launch needs at least one array to know its device")
+    if _target(arrays, where) == "cuda":
+        _cuda_function(source, real.name, kernel)(grid, block, tuple(converted))
+    else:
+        from minicnn import simulator
+        simulator.module(source, real).launch(kernel, grid, block, converted)
+
+
+@functools.lru_cache(maxsize=None)
+def _signatures(source):
+    return kernel_signatures(source)
+
+
+@functools.lru_cache(maxsize=None)
+def _cuda_module(source, real_name):
+    """``<source>.cu`` compiled by NVRTC with real_t = real_name, once per process."""
+    cupy = backend._import_cupy()
+    options = ("--std=c++17", *compile_options(real_name))
+    module = cupy.RawModule(code=read_source(source), options=options)
+    try:
+        module.compile()
+    except Exception as exc:  # cupy.cuda.compiler.CompileException carries the NVRTC log
+        raise KernelCompileError(f"{source}.cu (real_t={REAL_TYPES[np.dtype(real_name)]}) failed to "
+                                 f"compile with NVRTC:\n{exc}") from exc
+    return module
+
+
+@functools.lru_cache(maxsize=None)
+def _cuda_function(source, real_name, kernel):
+    return _cuda_module(source, real_name).get_function(kernel)

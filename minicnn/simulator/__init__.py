@@ -1,0 +1,230 @@
+"""The kernel simulator: minicnn's CUDA C kernels compiled with g++ and run on the CPU.
+
+The same ``kernels/<name>.cu`` that CuPy compiles for the GPU is compiled here with the system
+C++ compiler, with ``cuda_sim.h`` (next to this file) force-included: it defines the CUDA
+qualifiers, ``threadIdx``/``blockIdx``/``blockDim``/``gridDim``, ``__syncthreads``, shared memory,
+atomics and the math functions the kernels use, and a small runtime that launches a kernel:
+
+* blocks run one after another; the threads of one block run as real concurrent threads, so
+  ``__syncthreads()`` is a real barrier and shared memory is shared within the block;
+* shared memory is filled with 0xFF bytes (NaN, or -1 for ints) before each block, so a read of
+  a value no thread wrote in this block shows up as a wrong answer;
+* every thread of a block must reach the same ``__syncthreads`` (checked by source line), and
+  no thread may return while others wait at one: both are reported as errors.
+
+Not modelled (documented in the README): warps and warp intrinsics, timing and occupancy,
+memory coalescing, dynamic (``extern``) shared memory, the order of float atomics, and
+out-of-bounds accesses (they are real memory errors in this process). Sources that use a
+construct outside the supported subset are refused before compiling, naming the construct.
+
+Select it with the device name ``"sim"`` (``layer.to("sim")``), or with ``MINICNN_SIMULATE=1``,
+which makes ``"cuda"`` mean ``"sim"``. Compiled modules are cached on disk under
+``$MINICNN_CACHE_DIR/simulator`` (default ``~/.cache/minicnn``) keyed by a hash of everything
+that goes into them, and in memory for the life of the process.
+"""
+import ctypes
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+
+import numpy as np
+
+from minicnn.kernels import KERNEL_DIR, REAL_TYPES, compile_options, parse_signatures, read_source, strip_comments
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SHIM_PATH = os.path.join(HERE, "cuda_sim.h")        # force-included into every kernel source
+RUNTIME_PATH = os.path.join(HERE, "runtime.cpp")    # thread pool, barriers, launch
+
+# The simulated device: minicnn.launch.grid_for sizes grid-stride launches from these, and a
+# small device keeps simulated launches short (every block costs a round of barriers).
+MULTIPROCESSORS = 2
+BLOCKS_PER_MULTIPROCESSOR = 1
+MAX_THREADS_PER_BLOCK = 1024
+
+# Constructs the simulator does not model: refused with this explanation instead of being
+# compiled into something that computes a wrong answer.
+UNSUPPORTED = [
+    (r"\bextern\s+__shared__", "dynamic shared memory (extern __shared__); use a fixed-size __shared__ array"),
+    (r"\b__shfl\w*", "warp shuffles (the simulator has no warps)"),
+    (r"\b__(?:ballot|any|all|match\w*|reduce\w*)_sync\b", "warp votes and reductions (the simulator has no warps)"),
+    (r"\b__activemask\b|\b__syncwarp\b|\bwarpSize\b|\blaneid\b", "warp-level operations (the simulator has no warps)"),
+    (r"\b__syncthreads_(?:count|and|or)\b", "__syncthreads_count/and/or"),
+    (r"\b__threadfence\w*", "memory fences between blocks (blocks run one after another)"),
+    (r"\bcooperative_groups\b|\bgrid\.sync\b", "cooperative groups"),
+    (r"\basm\s*(?:volatile\s*)?\(", "inline PTX assembly"),
+    (r"\btex\w*D\w*\s*\(|\bsurf\w*D\w*\s*\(", "textures and surfaces"),
+    (r"\bclock(?:64)?\s*\(|\b__nanosleep\b", "clocks and sleeps (no timing model)"),
+    (r"\batomic\w+_(?:block|system)\b", "scoped atomics"),
+    (r"\b__half2?\b|\b__nv_bfloat16\w*\b|\bcuda_fp16\b", "half and bfloat16 types"),
+]
+
+_FUNCTION = re.compile(r"(?:__global__|__device__)[^;{}()]*?\b(\w+)\s*\(")
+
+
+class SimulatorError(RuntimeError):
+    """A kernel cannot be simulated (unsupported construct, compile error) or failed at run time."""
+
+
+def _compiler():
+    cxx = os.environ.get("CXX", "g++")
+    if shutil.which(cxx) is None:
+        raise SimulatorError(f"the kernel simulator needs a C++ compiler, and {cxx!r} was not found; "
+                             "install g++ (apt-get install g++) or set CXX")
+    return cxx
+
+
+def cache_dir():
+    root = os.environ.get("MINICNN_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "minicnn"))
+    return os.path.join(root, "simulator")
+
+
+def check_supported(code, file):
+    """Raise SimulatorError naming the file, line, function and construct of the first
+    unsupported construct in ``code``."""
+    clean = strip_comments(code)
+    for pattern, what in UNSUPPORTED:
+        match = re.search(pattern, clean)
+        if match:
+            line = clean.count("\n", 0, match.start()) + 1
+            functions = [m.group(1) for m in _FUNCTION.finditer(clean, 0, match.start())]
+            where = f"in {functions[-1]}" if functions else "at file scope"
+            raise SimulatorError(f"{file}:{line}: {where} uses {match.group(0)!r}: the kernel simulator "
+                                 f"does not model {what}")
+
+
+def _trampolines(signatures):
+    """C++ that unpacks a void*[] of argument addresses into a typed call of each kernel, and
+    one ``extern "C"`` launch entry per kernel for ctypes."""
+    out = []
+    for kernel, params in signatures.items():
+        unpack = ", ".join(
+            f"*({p.ctype}**)args[{i}]" if p.pointer else f"*({p.ctype}*)args[{i}]" for i, p in enumerate(params))
+        out.append(f"static void minicnn_sim_call_{kernel}(void** args) {{ (void)args; {kernel}({unpack}); }}\n"
+                   f'extern "C" int minicnn_sim_launch_{kernel}(const unsigned int* grid, const unsigned int* '
+                   f"block, void** args, char* error, int error_size) {{\n"
+                   f'  return minicnn_sim_launch("{kernel}", minicnn_sim_call_{kernel}, minicnn_sim_poison_shared, '
+                   f"grid, block, args, error, error_size);\n}}\n")
+    return "\n".join(out)
+
+
+def _kernel_dir_digest():
+    """Hash of every source in the kernel directory (a .cu may include any .cuh)."""
+    digest = hashlib.sha256()
+    for f in sorted(os.listdir(KERNEL_DIR)):
+        if f.endswith((".cu", ".cuh")):
+            digest.update(f.encode())
+            with open(os.path.join(KERNEL_DIR, f), "rb") as fh:
+                digest.update(fh.read())
+    return digest.hexdigest()
+
+
+_CTYPES = {np.dtype(np.int32): ctypes.c_int32, np.dtype(np.uint32): ctypes.c_uint32,
+           np.dtype(np.int64): ctypes.c_int64, np.dtype(np.uint64): ctypes.c_uint64,
+           np.dtype(np.float32): ctypes.c_float, np.dtype(np.float64): ctypes.c_double}
+
+
+class SimulatedModule:
+    """One kernel source compiled for the CPU with real_t = ``real_dtype``."""
+
+    def __init__(self, name, real_dtype):
+        self.name, self.real_dtype = name, np.dtype(real_dtype)
+        self.file = name + ".cu"
+        code = read_source(name)
+        check_supported(code, self.file)
+        self.signatures = parse_signatures(code, self.file)
+        if not self.signatures:
+            raise SimulatorError(f'{self.file}: no extern "C" __global__ kernels found')
+        _load_runtime()
+        self.library = ctypes.CDLL(self._build())  # CDLL calls release the GIL while kernels run
+        self._entries = {}
+        for kernel in self.signatures:
+            entry = getattr(self.library, f"minicnn_sim_launch_{kernel}")
+            entry.restype = ctypes.c_int
+            entry.argtypes = [ctypes.POINTER(ctypes.c_uint), ctypes.POINTER(ctypes.c_uint),
+                              ctypes.POINTER(ctypes.c_void_p), ctypes.c_char_p, ctypes.c_int]
+            self._entries[kernel] = entry
+
+    def _build(self):
+        program = f'#include "{self.file}"\n\n{_trampolines(self.signatures)}'
+        flags = ["-include", SHIM_PATH, *compile_options(self.real_dtype)]
+        return build_library(f"{self.name}-{REAL_TYPES[self.real_dtype]}", program, flags, self.file)
+
+    def launch(self, kernel, grid, block, args):
+        """Run ``kernel`` on ``grid`` x ``block`` (3-tuples); ``args`` already match its signature
+        (NumPy arrays for pointers, NumPy scalars of the parameter types for scalars)."""
+        keep = []
+        addresses = (ctypes.c_void_p * max(1, len(args)))()
+        for i, a in enumerate(args):
+            value = ctypes.c_void_p(a.ctypes.data) if isinstance(a, np.ndarray) else _CTYPES[a.dtype](a.item())
+            keep.append(value)
+            addresses[i] = ctypes.addressof(value)
+        error = ctypes.create_string_buffer(1024)
+        status = self._entries[kernel]((ctypes.c_uint * 3)(*grid), (ctypes.c_uint * 3)(*block),
+                                       addresses, error, len(error))
+        if status != 0:
+            raise SimulatorError(f"{self.file}: {error.value.decode(errors='replace')} "
+                                 f"(grid {tuple(grid)}, block {tuple(block)})")
+
+
+def _read(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def build_library(stem, program, flags, what):
+    """Compile the C++ ``program`` into a shared library in the cache and return its path.
+    The cache key hashes the program, the kernel and simulator sources, flags and compiler."""
+    cxx = _compiler()
+    flags = ["-std=c++17", "-O2", "-fPIC", "-shared", "-pthread", "-Wno-unknown-pragmas", f"-I{HERE}", *flags]
+    key = hashlib.sha256("\n".join([program, _kernel_dir_digest(), _read(SHIM_PATH), _read(RUNTIME_PATH),
+                                    cxx, *flags, _compiler_version(cxx)]).encode()).hexdigest()[:24]
+    target = os.path.join(cache_dir(), f"{stem}-{key}.so")
+    if os.path.exists(target):
+        return target
+    os.makedirs(cache_dir(), exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache_dir()) as work:
+        cpp = os.path.join(work, f"{stem}.cpp")
+        with open(cpp, "w") as f:
+            f.write(program)
+        built = os.path.join(work, "module.so")
+        result = subprocess.run([cxx, *flags, cpp, "-o", built], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise SimulatorError(f"{what} does not compile for the kernel simulator:\n{result.stderr.strip()}")
+        os.replace(built, target)  # atomic: a concurrent build of the same key is harmless
+    return target
+
+
+_runtime = None
+
+
+def _load_runtime():
+    """Load the runtime library once, with its symbols global so that modules resolve them."""
+    global _runtime
+    if _runtime is None:
+        path = build_library("runtime", _read(RUNTIME_PATH), [], "the simulator runtime (runtime.cpp)")
+        _runtime = ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+    return _runtime
+
+
+_versions = {}
+_modules = {}
+_lock = threading.Lock()
+
+
+def _compiler_version(cxx):
+    if cxx not in _versions:
+        _versions[cxx] = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
+    return _versions[cxx]
+
+
+def module(name, real_dtype):
+    """The simulated module of ``<name>.cu`` for ``real_dtype``, built once per process."""
+    key = (name, np.dtype(real_dtype))
+    with _lock:
+        if key not in _modules:
+            _modules[key] = SimulatedModule(name, real_dtype)
+        return _modules[key]

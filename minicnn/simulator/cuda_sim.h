@@ -1,0 +1,139 @@
+// The CUDA shim of minicnn's kernel simulator: enough of CUDA C++ for g++ to compile the kernels
+// in kernels/*.cu for the CPU, and the runtime that launches them.
+//
+// Model (the same as Numba's CUDA simulator):
+//   * the blocks of a grid run one after another;
+//   * the threads of a block run as real, concurrent POSIX threads, so __syncthreads() is a
+//     real barrier and a missing one is a real race;
+//   * __shared__ variables are static storage in one linker section, shared by the threads of
+//     the running block and filled with 0xFF bytes (NaN for floats, -1 for ints) before every
+//     block, so that reading shared memory nobody wrote this block gives a visibly wrong answer;
+//   * threadIdx and blockIdx are thread-local; blockDim and gridDim are per launch;
+//   * atomics are real atomics (GCC __atomic builtins).
+// What it checks at run time: every thread of a block reaches the same __syncthreads (by source
+// line), and no thread returns while others wait at, or later reach, a __syncthreads.
+// What it does not model: warps (so no warp intrinsics), timing, memory coalescing, dynamic
+// shared memory, the order of float atomics, out-of-bounds accesses (an error there is a real
+// memory error in this process). The Python side refuses kernels that use unmodelled constructs.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+
+#define MINICNN_SIMULATOR 1
+
+// ---- qualifiers --------------------------------------------------------------------------
+#define __global__
+#define __device__ inline
+#define __host__
+#define __forceinline__
+#define __noinline__
+#define __restrict__ __restrict
+#define __launch_bounds__(...)
+// Shared memory: static storage in one section whose bounds the linker provides, so that the
+// runtime can poison it before each block. (Static locals are shared by all threads, as
+// __shared__ variables are shared by the threads of a block.)
+#define __shared__ static __attribute__((section("minicnn_shared")))
+
+// ---- built-in types --------------------------------------------------------
+struct uint3 { unsigned int x, y, z; };
+struct dim3 {
+  unsigned int x, y, z;
+  dim3(unsigned int x_ = 1, unsigned int y_ = 1, unsigned int z_ = 1) : x(x_), y(y_), z(z_) {}
+};
+
+// ---- math and bit casts ------------------------------------------------------------------
+inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
+inline double rsqrt(double x) { return 1.0 / std::sqrt(x); }
+inline float __expf(float x) { return std::exp(x); }
+inline float __logf(float x) { return std::log(x); }
+inline float __fdividef(float a, float b) { return a / b; }
+inline float __saturatef(float x) { return x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : x); }
+inline float __int_as_float(int i) { float f; std::memcpy(&f, &i, 4); return f; }
+inline int __float_as_int(float f) { int i; std::memcpy(&i, &f, 4); return i; }
+inline unsigned int __float_as_uint(float f) { unsigned int i; std::memcpy(&i, &f, 4); return i; }
+inline float __uint_as_float(unsigned int i) { float f; std::memcpy(&f, &i, 4); return f; }
+inline double __longlong_as_double(long long i) { double d; std::memcpy(&d, &i, 8); return d; }
+inline long long __double_as_longlong(double d) { long long i; std::memcpy(&i, &d, 8); return i; }
+template <typename T> inline T __ldg(const T* p) { return *p; }
+// CUDA's min/max are overloaded device functions for the arithmetic types.
+inline int min(int a, int b) { return a < b ? a : b; }
+inline int max(int a, int b) { return a > b ? a : b; }
+inline unsigned int min(unsigned int a, unsigned int b) { return a < b ? a : b; }
+inline unsigned int max(unsigned int a, unsigned int b) { return a > b ? a : b; }
+inline long long min(long long a, long long b) { return a < b ? a : b; }
+inline long long max(long long a, long long b) { return a > b ? a : b; }
+inline float min(float a, float b) { return std::fmin(a, b); }
+inline float max(float a, float b) { return std::fmax(a, b); }
+inline double min(double a, double b) { return std::fmin(a, b); }
+inline double max(double a, double b) { return std::fmax(a, b); }
+using std::exp; using std::log; using std::sqrt; using std::pow; using std::fabs; using std::fmax;
+using std::fmin; using std::floor; using std::ceil; using std::tanh; using std::fma;
+
+// ---- atomics (sequentially consistent; float adds by compare-and-swap) -------------------
+inline int atomicAdd(int* a, int v) { return __atomic_fetch_add(a, v, __ATOMIC_SEQ_CST); }
+inline unsigned int atomicAdd(unsigned int* a, unsigned int v) { return __atomic_fetch_add(a, v, __ATOMIC_SEQ_CST); }
+inline unsigned long long atomicAdd(unsigned long long* a, unsigned long long v) {
+  return __atomic_fetch_add(a, v, __ATOMIC_SEQ_CST);
+}
+inline int atomicSub(int* a, int v) { return __atomic_fetch_sub(a, v, __ATOMIC_SEQ_CST); }
+inline int atomicExch(int* a, int v) { return __atomic_exchange_n(a, v, __ATOMIC_SEQ_CST); }
+inline int atomicCAS(int* a, int expected, int desired) {
+  __atomic_compare_exchange_n(a, &expected, desired, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+  return expected;  // the old value, as CUDA returns it
+}
+inline unsigned int atomicCAS(unsigned int* a, unsigned int expected, unsigned int desired) {
+  __atomic_compare_exchange_n(a, &expected, desired, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+  return expected;
+}
+inline int atomicMax(int* a, int v) {
+  int old = __atomic_load_n(a, __ATOMIC_SEQ_CST);
+  while (old < v && !__atomic_compare_exchange_n(a, &old, v, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {}
+  return old;
+}
+inline int atomicMin(int* a, int v) {
+  int old = __atomic_load_n(a, __ATOMIC_SEQ_CST);
+  while (old > v && !__atomic_compare_exchange_n(a, &old, v, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {}
+  return old;
+}
+template <typename F, typename I>
+inline F minicnn_sim_atomic_add_float(F* address, F value) {
+  I* bits = reinterpret_cast<I*>(address);
+  I old = __atomic_load_n(bits, __ATOMIC_SEQ_CST), updated;
+  F old_value, new_value;
+  do {
+    std::memcpy(&old_value, &old, sizeof(F));
+    new_value = old_value + value;
+    std::memcpy(&updated, &new_value, sizeof(F));
+  } while (!__atomic_compare_exchange_n(bits, &old, updated, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
+  return old_value;
+}
+inline float atomicAdd(float* a, float v) { return minicnn_sim_atomic_add_float<float, uint32_t>(a, v); }
+inline double atomicAdd(double* a, double v) { return minicnn_sim_atomic_add_float<double, uint64_t>(a, v); }
+
+// ---- the runtime (runtime.cpp, one shared library for every simulated module) ---------------
+// The built-in variables live in the runtime, which sets them for each simulated thread.
+extern thread_local uint3 threadIdx;
+extern thread_local uint3 blockIdx;
+extern dim3 blockDim;
+extern dim3 gridDim;
+
+namespace minicnn_sim {
+typedef void (*Trampoline)(void** args);
+}
+extern "C" void minicnn_sim_syncthreads(int line);
+extern "C" int minicnn_sim_launch(const char* kernel, minicnn_sim::Trampoline call, void (*poison)(),
+                                  const unsigned int* grid, const unsigned int* block, void** args,
+                                  char* error, int error_size);
+
+// Each module poisons its own shared memory: the section bounds are per shared library.
+extern "C" char __start_minicnn_shared[] __attribute__((weak, visibility("hidden")));
+extern "C" char __stop_minicnn_shared[] __attribute__((weak, visibility("hidden")));
+static void minicnn_sim_poison_shared() {
+  if (__start_minicnn_shared != nullptr)
+    std::memset(__start_minicnn_shared, 0xFF, __stop_minicnn_shared - __start_minicnn_shared);
+}
+
+#define __syncthreads() minicnn_sim_syncthreads(__LINE__)

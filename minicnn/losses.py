@@ -83,8 +83,9 @@ class SoftmaxCrossEntropy:
                              f"array but the loss is on {self.device}; move it with .to()")
         if n == 0:
             raise ValueError("SoftmaxCrossEntropy: empty batch")
-        if device_of(labels) == "cpu" and (labels.min() < 0 or labels.max() >= k):
-            # (on the GPU this check would cost a synchronisation, so it is done on the CPU only)
+        if self.device == "cpu" and (labels.min() < 0 or labels.max() >= k):
+            # On "cuda" this check would cost a synchronisation: the kernel makes the loss NaN
+            # instead ("sim" behaves as "cuda" does).
             raise ValueError(f"SoftmaxCrossEntropy: labels must lie in [0, {k}), got values in "
                              f"[{labels.min()}, {labels.max()}]")
         if self.device in KERNEL_DEVICES:

@@ -10,12 +10,40 @@ sys.path.insert(0, os.path.dirname(__file__))  # so tests can import reference.p
 # Hypothesis: no deadline (the first call of a shape pays for allocation); a fixed number of
 # examples per property so that the default run stays fast and CI is reproducible.
 settings.register_profile("default", max_examples=25, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 settings.register_profile("thorough", max_examples=200, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+# --- kernel devices ----------------------------------------------------------------------------
+# Tests that take the `kernel_device` fixture run minicnn's CUDA kernels: under the kernel
+# simulator ("sim", always) and on a GPU ("cuda", skipped cleanly without CuPy and a GPU). They
+# are marked `kernel`, so `python -m pytest -m kernel` runs the whole kernel suite. New arrays
+# from minicnn.launch.empty are poisoned (NaN, or -1 for ints) so an unwritten element fails.
+def pytest_configure(config):
+    config.addinivalue_line("markers", "kernel: runs minicnn's CUDA kernels (simulator and GPU)")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "kernel_device" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.kernel)
+
+
+@pytest.fixture(params=["sim", "cuda"])
+def kernel_device(request):
+    from minicnn.backend import cuda_available, simulating
+    from minicnn.launch import poisoned_outputs
+    if request.param == "cuda":
+        if simulating():
+            pytest.skip("MINICNN_SIMULATE=1 makes 'cuda' the simulator, which the 'sim' case runs")
+        if not cuda_available():
+            pytest.skip("no GPU: CuPy or a CUDA device is not available")
+    with poisoned_outputs():
+        yield request.param

@@ -135,3 +135,34 @@ def test_bad_inputs_name_the_layer_and_the_shapes():
         layer.forward(np.zeros((1, 3, 9, 9), np.int64))
     with pytest.raises(TypeError, match=r"input dtype must be float32 like the layer's parameters, got float64"):
         layer.forward(np.zeros((1, 3, 9, 9), np.float64))
+
+
+# --- the CUDA kernels (kernels/im2col.cu + GEMM + kernels/bias.cu), simulator and GPU ----------
+from devices import compare_with_cpu  # noqa: E402
+from minicnn.gemm import use_gemm  # noqa: E402
+
+
+@given(conv_cases(), st.sampled_from([np.float32, np.float64]), st.sampled_from(["cublas", "tiled"]))
+def test_kernel_matches_cpu(kernel_device, case, dtype, gemm):
+    layer, x = make(case, dtype)
+    with use_gemm(gemm):
+        compare_with_cpu(layer, x, kernel_device)
+
+
+# AlexNet's five convolutions at batch 2 (REFERENCE.md section 1): in, out, kernel, stride, pad,
+# groups, input size.
+ALEXNET_FULL_CONVS = {
+    "conv1": (3, 96, 11, 4, 0, 1, 227),
+    "conv2": (96, 256, 5, 1, 2, 2, 27),
+    "conv3": (256, 384, 3, 1, 1, 1, 13),
+    "conv4": (384, 384, 3, 1, 1, 2, 13),
+    "conv5": (384, 256, 3, 1, 1, 2, 13),
+}
+
+
+@pytest.mark.parametrize("name", list(ALEXNET_FULL_CONVS))
+def test_kernel_alexnet_shapes(kernel_device, name):
+    c, o, k, s, p, g, size = ALEXNET_FULL_CONVS[name]
+    rng = np.random.default_rng(len(name))
+    layer = Conv2D(c, o, k, s, p, g, dtype=np.float32, rng=rng)
+    compare_with_cpu(layer, rng.standard_normal((2, c, size, size)).astype(np.float32), kernel_device)

@@ -68,3 +68,32 @@ def test_batchnorm_bad_input():
         BatchNorm2D(3).forward(np.zeros((1, 3, 1, 1), np.float32))
     with pytest.raises(ValueError, match=r"expected input of shape \(N, 3, H, W\), got \(2, 4, 2, 2\)"):
         BatchNorm2D(3).forward(np.zeros((2, 4, 2, 2), np.float32))
+
+
+# --- the CUDA kernels (GEMM + kernels/bias.cu, kernels/batchnorm.cu), simulator and GPU --------
+from devices import assert_close, compare_with_cpu  # noqa: E402
+from minicnn.gemm import use_gemm  # noqa: E402
+
+
+@pytest.mark.parametrize("gemm", ["cublas", "tiled"])
+@pytest.mark.parametrize("n,fin,fout", [(1, 1, 1), (3, 7, 5), (2, 130, 67)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dense_kernel_matches_cpu(kernel_device, gemm, n, fin, fout, dtype):
+    rng = np.random.default_rng(n * fin)
+    x = rng.standard_normal((n, fin)).astype(dtype)
+    with use_gemm(gemm):
+        compare_with_cpu(Dense(fin, fout, dtype=dtype, rng=rng), x, kernel_device)
+        compare_with_cpu(Dense(fin, fout, bias=False, dtype=dtype, rng=rng), x, kernel_device)
+
+
+@pytest.mark.parametrize("shape", [(2, 1, 1, 1), (3, 5, 4, 7), (2, 3, 17, 19)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batchnorm_kernel_matches_cpu(kernel_device, shape, dtype):
+    x = (np.random.default_rng(5).standard_normal(shape) * 3 + 1).astype(dtype)
+    layer = BatchNorm2D(shape[1], dtype=dtype)
+    layer.params["weight"].data[...] = np.linspace(0.5, 2, shape[1])
+    layer.params["bias"].data[...] = np.linspace(-1, 1, shape[1])
+    on_device = compare_with_cpu(layer, x, kernel_device)               # training step
+    for name, buffer in layer.buffers.items():                          # running statistics
+        assert_close(on_device.buffers[name], buffer, f"BatchNorm2D {name}")
+    compare_with_cpu(layer, x, kernel_device, train=False)               # inference

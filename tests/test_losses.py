@@ -50,3 +50,35 @@ def test_bad_input():
         loss.forward(np.zeros((2, 3, 1)), np.array([0, 1]))
     with pytest.raises(TypeError, match="logits must be float32 or float64"):
         loss.forward(np.zeros((2, 3), np.int32), np.array([0, 1]))
+
+
+# --- the CUDA kernels (kernels/softmax_cross_entropy.cu), simulator and GPU --------------------
+from devices import assert_close  # noqa: E402
+from minicnn.backend import to_device, to_numpy  # noqa: E402
+
+
+@pytest.mark.parametrize("n,k", [(1, 2), (3, 10), (5, 1000), (2, 257)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernel_matches_cpu(kernel_device, n, k, dtype):
+    rng = np.random.default_rng(k)
+    logits = (rng.standard_normal((n, k)) * 5).astype(dtype)
+    labels = rng.integers(0, k, n)
+    cpu, dev = SoftmaxCrossEntropy(), SoftmaxCrossEntropy().to(kernel_device)
+    loss_cpu = cpu.forward(logits, labels)
+    loss_dev = dev.forward(to_device(logits, kernel_device), to_device(labels, kernel_device))
+    assert_close(loss_dev, np.asarray(loss_cpu, dtype=dtype), "loss")
+    assert_close(dev.backward(), cpu.backward(), "dlogits")
+
+
+def test_kernel_huge_logits_stay_finite(kernel_device):
+    logits = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4]])
+    loss = SoftmaxCrossEntropy().to(kernel_device)
+    value = float(to_numpy(loss.forward(to_device(logits, kernel_device), to_device(np.array([1, 2]), kernel_device))))
+    assert np.isfinite(value) and abs(value - (2e4 + np.log(3)) / 2) < 1e-9
+
+
+def test_kernel_label_out_of_range_gives_nan(kernel_device):
+    """On a device the labels are not checked on the host (that would synchronise): the loss is NaN."""
+    loss = SoftmaxCrossEntropy().to(kernel_device)
+    logits = to_device(np.zeros((2, 3)), kernel_device)
+    assert np.isnan(float(to_numpy(loss.forward(logits, to_device(np.array([0, 3]), kernel_device)))))

@@ -53,3 +53,21 @@ def test_bad_construction():
         LRN(alpha=-1.0)
     with pytest.raises(ValueError, match="k must be > 0"):
         LRN(k=0.0)
+
+
+# --- the CUDA kernels (kernels/lrn.cu), under the simulator and on a GPU -----------------------
+from devices import compare_with_cpu  # noqa: E402
+
+
+@given(lrn_cases(), st.sampled_from([np.float32, np.float64]), st.booleans())
+def test_kernel_matches_cpu(kernel_device, case, dtype, alexnet_beta):
+    x = np.random.default_rng(case["seed"]).standard_normal(case["shape"]).astype(dtype)
+    beta = 0.75 if alexnet_beta else case["beta"]  # 0.75 takes the two-square-root path
+    layer = LRN(case["size"], case["alpha"], beta, case["k"])
+    compare_with_cpu(layer, x, kernel_device)
+
+
+@pytest.mark.parametrize("shape", [(2, 96, 55, 55), (2, 256, 27, 27)])  # LRN1, LRN2 at batch 2
+def test_kernel_alexnet_shapes(kernel_device, shape):
+    x = np.maximum(np.random.default_rng(0).standard_normal(shape) * 20, 0).astype(np.float32)
+    compare_with_cpu(LRN(5, 1e-4, 0.75, 2.0), x, kernel_device)

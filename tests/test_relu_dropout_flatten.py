@@ -90,3 +90,41 @@ def test_flatten(shape, seed):
     check_layer(layer, x).assert_ok()
     with pytest.raises(ValueError, match="at least 2 axes"):
         layer.forward(np.zeros(3))
+
+
+# --- the CUDA kernels (kernels/relu.cu, kernels/dropout.cu), simulator and GPU ----------------
+from devices import compare_with_cpu  # noqa: E402
+from minicnn.backend import to_device, to_numpy  # noqa: E402
+
+awkward_shapes = [(1,), (7,), (2, 3, 5, 7), (3, 1031)]  # 1, odd, prime, more than two blocks
+
+
+@pytest.mark.parametrize("shape", awkward_shapes)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_kernel_matches_cpu(kernel_device, shape, dtype):
+    x = np.random.default_rng(0).standard_normal(shape).astype(dtype)
+    x.flat[0] = 0.0  # the kink: the output and the gradient there are 0 on every device
+    compare_with_cpu(ReLU(), x, kernel_device)
+
+
+@pytest.mark.parametrize("shape", awkward_shapes)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dropout_kernel_draws_the_cpu_mask(kernel_device, shape, dtype):
+    """Same seed, same draw counter: the device's mask is the CPU's, bit for bit."""
+    x = np.random.default_rng(1).standard_normal(shape).astype(dtype)
+    cpu, dev = Dropout(0.3, seed=42), Dropout(0.3, seed=42).to(kernel_device)
+    for _ in range(2):  # the second forward draws a new mask on both
+        y_cpu, y_dev = cpu.forward(x), dev.forward(to_device(x, kernel_device))
+        np.testing.assert_array_equal(to_numpy(y_dev), y_cpu)
+        dout = np.random.default_rng(2).standard_normal(shape).astype(dtype)
+        np.testing.assert_array_equal(to_numpy(dev.backward(to_device(dout, kernel_device))), cpu.backward(dout))
+
+
+def test_dropout_kernel_is_identity_at_test_time(kernel_device):
+    x = np.random.default_rng(3).standard_normal((4, 9)).astype(np.float32)
+    np.testing.assert_array_equal(to_numpy(Dropout(0.5).to(kernel_device).forward(to_device(x, kernel_device), train=False)), x)
+
+
+def test_flatten_on_a_kernel_device(kernel_device):
+    x = np.random.default_rng(4).standard_normal((2, 3, 4, 5))
+    compare_with_cpu(Flatten(), x, kernel_device)

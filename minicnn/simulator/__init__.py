@@ -128,13 +128,15 @@ _CTYPES = {np.dtype(np.int32): ctypes.c_int32, np.dtype(np.uint32): ctypes.c_uin
 
 
 class SimulatedModule:
-    """One kernel source compiled for the CPU with real_t = ``real_dtype``."""
+    """One kernel source compiled for the CPU with real_t = ``real_dtype``: ``kernels/<name>.cu``,
+    or ``code`` when given (the simulator's own tests use that for kernels with deliberate bugs)."""
 
-    def __init__(self, name, real_dtype):
+    def __init__(self, name, real_dtype, code=None):
         self.name, self.real_dtype = name, np.dtype(real_dtype)
         self.file = name + ".cu"
-        code = read_source(name)
+        code = read_source(name) if code is None else code
         check_supported(code, self.file)
+        self.code = code
         self.signatures = parse_signatures(code, self.file)
         if not self.signatures:
             raise SimulatorError(f'{self.file}: no extern "C" __global__ kernels found')
@@ -149,7 +151,9 @@ class SimulatedModule:
             self._entries[kernel] = entry
 
     def _build(self):
-        program = f'#include "{self.file}"\n\n{_trampolines(self.signatures)}'
+        # The source is pasted in under a #line directive, so compiler messages name the .cu
+        # file and its lines; #include "common.cuh" is found through -I kernels/.
+        program = f'#line 1 "{self.file}"\n{self.code}\n{_trampolines(self.signatures)}'
         flags = ["-include", SHIM_PATH, *compile_options(self.real_dtype)]
         return build_library(f"{self.name}-{REAL_TYPES[self.real_dtype]}", program, flags, self.file)
 

@@ -1,0 +1,40 @@
+"""The one way the kernel tests compare a device with the CPU: run a layer (or a copy of it)
+on both and check outputs, input gradients and parameter gradients."""
+import copy
+
+import numpy as np
+
+from minicnn.backend import to_device, to_numpy
+
+# (rtol, atol as a fraction of the largest magnitude of the reference) per dtype. float64 is
+# held to near its rounding; float32 allows for a different summation order (cuBLAS vs BLAS).
+TOLERANCE = {np.dtype(np.float64): (1e-11, 1e-12), np.dtype(np.float32): (3e-5, 3e-6)}
+
+
+def assert_close(actual, expected, what=""):
+    """``actual`` (any device) equals ``expected`` (NumPy) to the tolerance of its dtype."""
+    expected = np.asarray(expected)
+    rtol, atol = TOLERANCE[expected.dtype]
+    actual = to_numpy(actual)
+    assert actual.shape == expected.shape and actual.dtype == expected.dtype, \
+        f"{what}: got {actual.shape} {actual.dtype}, expected {expected.shape} {expected.dtype}"
+    scale = float(np.abs(expected).max()) if expected.size else 0.0
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol * max(scale, 1e-30), err_msg=what)
+
+
+def compare_with_cpu(layer, x, device, seed=0, train=True):
+    """Run ``layer`` on the CPU and a deep copy on ``device`` with the same input and upstream
+    gradient; assert that y, dx and every parameter gradient agree. Returns the device copy."""
+    on_device = copy.deepcopy(layer).to(device)
+    y_cpu = layer.forward(x, train=train)
+    y_dev = on_device.forward(to_device(x, device), train=train)
+    assert_close(y_dev, y_cpu, f"{layer!r} forward on {device}")
+    if not train:
+        return on_device
+    dout = np.random.default_rng(seed).standard_normal(y_cpu.shape).astype(x.dtype)
+    dx_cpu = layer.backward(dout)
+    dx_dev = on_device.backward(to_device(dout, device))
+    assert_close(dx_dev, dx_cpu, f"{layer!r} backward on {device}")
+    for (name, p_cpu), (_, p_dev) in zip(layer.named_params(), on_device.named_params()):
+        assert_close(p_dev.grad, p_cpu.grad, f"{layer!r} gradient of {name} on {device}")
+    return on_device

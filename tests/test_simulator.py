@@ -1,0 +1,196 @@
+"""The kernel simulator itself (minicnn.simulator): barriers and shared memory work, a missing
+__syncthreads is caught, misuse of barriers and unsupported constructs are reported, compile
+errors name the file, bad launches are refused, atomics are atomic, modules are cached."""
+import numpy as np
+import pytest
+
+from minicnn import simulator
+from minicnn.launch import BLOCK, KernelLaunchError, empty, grid_for, launch
+from minicnn.simulator import SimulatedModule, SimulatorError
+
+REDUCE = r'''
+#include "common.cuh"
+// out[b] = sum of x over the block-sized chunk b: a shared-memory tree reduction.
+extern "C" __global__ void chunk_sums(const real_t* x, real_t* out, int n) {
+  __shared__ real_t partial[REDUCE_BLOCK];
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  real_t total = block_sum(partial, i < n ? x[i] : real_t(0));
+  if (threadIdx.x == 0) out[blockIdx.x] = total;
+}
+'''
+
+# Reverse each block-sized chunk through shared memory. With SYNC empty the barrier between
+# the writes and the reads is missing: a thread may read a slot its owner has not written yet.
+REVERSE = r'''
+#include "common.cuh"
+extern "C" __global__ void reverse_chunks(const real_t* x, real_t* y) {
+  __shared__ real_t tile[256];
+  const int base = blockIdx.x * blockDim.x;
+  tile[threadIdx.x] = x[base + threadIdx.x];
+  SYNC
+  y[base + threadIdx.x] = tile[blockDim.x - 1 - threadIdx.x];
+}
+'''
+
+
+def build(code, name="test_kernel", dtype=np.float64):
+    return SimulatedModule(name, dtype, code=code)
+
+
+def args(*values):
+    return list(values)
+
+
+def test_shared_memory_block_reduction():
+    module = build(REDUCE)
+    x = np.random.default_rng(0).standard_normal(1000)
+    out = np.full(4, np.nan)
+    module.launch("chunk_sums", (4, 1, 1), (256, 1, 1), args(x, out, np.int32(1000)))
+    np.testing.assert_allclose(out, [x[i * 256:(i + 1) * 256].sum() for i in range(4)], rtol=1e-13)
+
+
+def test_reverse_with_barrier_is_always_right():
+    module = build(REVERSE.replace("SYNC", "__syncthreads();"))
+    x = np.arange(1024, dtype=np.float64)
+    for _ in range(5):
+        y = np.full_like(x, np.nan)
+        module.launch("reverse_chunks", (4, 1, 1), (256, 1, 1), args(x, y))
+        np.testing.assert_array_equal(y, x.reshape(4, 256)[:, ::-1].ravel())
+
+
+def test_missing_syncthreads_is_caught():
+    """Threads run concurrently and shared memory starts each block as NaN, so without the
+    barrier some thread reads a slot before its owner writes it. Detection is statistical
+    (the OS schedules the threads); 20 launches of 4 blocks of 256 threads catch it."""
+    module = build(REVERSE.replace("SYNC", ""), name="test_kernel_missing_sync")
+    x = np.arange(1024, dtype=np.float64)
+    expected = x.reshape(4, 256)[:, ::-1].ravel()
+    wrong = 0
+    for _ in range(20):
+        y = np.full_like(x, np.nan)
+        module.launch("reverse_chunks", (4, 1, 1), (256, 1, 1), args(x, y))
+        wrong += not np.array_equal(y, expected)
+    assert wrong > 0, "the race of a missing __syncthreads went unnoticed in 20 launches"
+
+
+def test_divergent_syncthreads_is_an_error():
+    module = build(r'''
+extern "C" __global__ void diverge(real_t* y) {
+  if (threadIdx.x < 16) {
+    __syncthreads();
+  } else {
+    __syncthreads();
+  }
+  y[threadIdx.x] = 1;
+}''', name="test_kernel_diverge")
+    with pytest.raises(SimulatorError, match=r"kernel diverge: divergent __syncthreads.*line [46].*line [46]"):
+        module.launch("diverge", (1, 1, 1), (64, 1, 1), args(np.zeros(64)))
+
+
+def test_returning_before_a_barrier_others_reach_is_an_error():
+    module = build(r'''
+extern "C" __global__ void early_exit(real_t* y) {
+  if (threadIdx.x == 5) return;
+  __syncthreads();
+  y[threadIdx.x] = 1;
+}''', name="test_kernel_early_exit")
+    with pytest.raises(SimulatorError, match="kernel early_exit: thread .* (returned|reached)"):
+        module.launch("early_exit", (1, 1, 1), (32, 1, 1), args(np.zeros(32)))
+    # The module stays usable after an aborted launch.
+    y = np.zeros(32)
+    build(REVERSE.replace("SYNC", "__syncthreads();")).launch(
+        "reverse_chunks", (1, 1, 1), (32, 1, 1), args(np.arange(32.0), y))
+    np.testing.assert_array_equal(y, np.arange(32.0)[::-1])
+
+
+def test_atomics_are_atomic():
+    module = build(r'''
+extern "C" __global__ void count(real_t* total, int* hits) {
+  atomicAdd(total, real_t(1));
+  atomicAdd(hits, 1);
+}''', name="test_kernel_atomics", dtype=np.float32)
+    total, hits = np.zeros(1, np.float32), np.zeros(1, np.int32)
+    module.launch("count", (3, 1, 1), (256, 1, 1), args(total, hits))
+    assert total[0] == 768 and hits[0] == 768
+
+
+def test_thread_and_block_indices_in_three_dimensions():
+    module = build(r'''
+extern "C" __global__ void where(int* out) {
+  int block = (blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x;
+  int thread = (threadIdx.z * blockDim.y + threadIdx.y) * blockDim.x + threadIdx.x;
+  out[block * blockDim.x * blockDim.y * blockDim.z + thread] = block * 1000 + thread;
+}''', name="test_kernel_indices")
+    out = np.full(2 * 3 * 2 * 24, -1, np.int32)
+    module.launch("where", (2, 3, 2), (4, 3, 2), args(out))
+    np.testing.assert_array_equal(out, [b * 1000 + t for b in range(12) for t in range(24)])
+
+
+@pytest.mark.parametrize("construct", ["__shfl_down_sync(0xffffffff, v, 1)", "__ballot_sync(0xffffffff, 1)",
+                                       "warpSize"])
+def test_unsupported_constructs_are_refused_by_name(construct):
+    code = f'''
+extern "C" __global__ void warp_sum(real_t* y) {{
+  real_t v = y[threadIdx.x];
+  v += {construct};
+  y[threadIdx.x] = v;
+}}'''
+    with pytest.raises(SimulatorError, match=r"warp_sum\.cu:4: in warp_sum uses .*does not model warp"):
+        build(code, name="warp_sum")
+
+
+def test_dynamic_shared_memory_is_refused():
+    with pytest.raises(SimulatorError, match="dynamic shared memory"):
+        build('extern "C" __global__ void k(real_t* y) { extern __shared__ real_t s[]; y[0] = s[0]; }', name="dyn")
+
+
+def test_compile_errors_show_the_file_and_the_compiler_log():
+    with pytest.raises(SimulatorError, match=r"(?s)broken\.cu does not compile.*broken\.cu:3.*undefined_thing"):
+        build('\nextern "C" __global__ void k(real_t* y) {\n  y[0] = undefined_thing;\n}', name="broken")
+
+
+def test_modules_are_compiled_once_and_cached(monkeypatch):
+    module = simulator.module("relu", np.float32)
+    assert simulator.module("relu", np.float32) is module              # in memory
+    def no_compiler(*a, **k):
+        raise AssertionError("the compiler ran although the module is cached")
+    monkeypatch.setattr(simulator.subprocess, "run", no_compiler)
+    monkeypatch.setattr(simulator, "_versions", {"g++": "cached", **simulator._versions})
+    SimulatedModule("relu", np.float32)                                 # on disk
+
+
+# --- launches are checked before anything runs (both backends share these checks) ---------------
+def test_wrong_argument_count_type_or_dtype_is_refused():
+    x = np.zeros(10, np.float32)
+    y = empty(x.shape, x.dtype, x)
+    grid = grid_for(10, x)
+    with pytest.raises(KernelLaunchError, match=r"relu_forward takes 3 arguments \(x, y, n\), got 2"):
+        launch("relu", "relu_forward", grid, BLOCK, x, y)
+    with pytest.raises(KernelLaunchError, match=r"parameter n \(int\) needs an integer, got float"):
+        launch("relu", "relu_forward", grid, BLOCK, x, y, 10.0)
+    with pytest.raises(KernelLaunchError, match=r"parameter n \(int\) = 4294967296 is out of range"):
+        launch("relu", "relu_forward", grid, BLOCK, x, y, 2 ** 32)
+    with pytest.raises(KernelLaunchError, match="real_t arrays of different dtypes"):
+        launch("relu", "relu_forward", grid, BLOCK, x, np.zeros(10), 10)
+    with pytest.raises(KernelLaunchError, match=r"parameter y \(real_t\*\) needs an array, got int"):
+        launch("relu", "relu_forward", grid, BLOCK, x, 3, 10)
+    with pytest.raises(KernelLaunchError, match="parameter x must be C-contiguous"):
+        launch("relu", "relu_forward", grid, BLOCK, np.zeros(20, np.float32)[::2], y, 10)
+    with pytest.raises(KernelLaunchError, match=r"parameter argmax \(int\*\) needs int32 elements, got int64"):
+        launch("maxpool", "maxpool_forward", 1, 1, x, y, np.zeros(10, np.int64), *[1] * 11)
+    with pytest.raises(KernelLaunchError, match="relu.cu has no kernel 'relu_sideways'"):
+        launch("relu", "relu_sideways", grid, BLOCK, x, y, 10)
+
+
+@pytest.mark.parametrize("grid,block,message", [
+    (0, 256, r"grid.x = 0 is out of range \[1, 2147483647\]"),
+    ((1, 70000), 256, r"grid.y = 70000 is out of range \[1, 65535\]"),
+    (1, 2048, r"block.x = 2048 is out of range \[1, 1024\]"),
+    (1, (64, 32), r"block \(64, 32, 1\) has 2048 threads, at most 1024"),
+    (1, (1, 1, 65), r"block.z = 65 is out of range \[1, 64\]"),
+    ((1, 2, 3, 4), 1, "grid must be an int or 1 to 3 ints"),
+])
+def test_out_of_range_geometry_is_refused(grid, block, message):
+    x = np.zeros(4, np.float32)
+    with pytest.raises(KernelLaunchError, match=message):
+        launch("relu", "relu_forward", grid, block, x, x.copy(), 4)

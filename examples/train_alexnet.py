@@ -14,8 +14,8 @@ import argparse
 import os
 
 
-from minicnn import models
-from minicnn.backend import cuda_available
+from minicnn import gemm, models
+from minicnn.backend import check_device, cuda_available
 from minicnn.checkpoint import CheckpointError
 from minicnn.data import DATASETS, DataError, fashion_mnist
 from minicnn.summary import summary
@@ -62,8 +62,14 @@ def parse_args(argv=None):
                         "5-epoch run (measured with batch 128: 87.3%% against 89.3%% test accuracy)")
     p.add_argument("--val-size", type=int, default=5000, help="training images held out for validation (default: 5000)")
     p.add_argument("--limit", type=int, default=None, help="use only the first N training and N/5 test images (smoke runs)")
-    p.add_argument("--device", choices=("cpu", "cuda"), default=None,
-                   help="where to train (default: cuda when CuPy and a GPU are available, else cpu)")
+    p.add_argument("--device", choices=("cpu", "cuda", "sim"), default=None,
+                   help="where to train: cpu (NumPy), cuda (minicnn's CUDA kernels on a GPU) or sim "
+                        "(the same kernels under the CPU kernel simulator: slow, for checking and "
+                        "learning; MINICNN_SIMULATE=1 turns cuda into sim) (default: cuda when CuPy "
+                        "and a GPU are available, else cpu)")
+    p.add_argument("--gemm", choices=gemm.GEMMS, default="cublas",
+                   help="matrix products on cuda/sim: cublas (cuBLAS; NumPy's BLAS under sim) or tiled "
+                        "(minicnn's own shared-memory GEMM, kernels/gemm_tiled.cu) (default: cublas)")
     p.add_argument("--seed", type=int, default=0, help="seed of initialisation, data order and augmentation (default: 0)")
     p.add_argument("--out", default="runs/fashion", help="output folder (default: runs/fashion)")
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.npz")
@@ -73,7 +79,11 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    device = args.device or ("cuda" if cuda_available() else "cpu")
+    try:
+        device = check_device(args.device) if args.device else ("cuda" if cuda_available() else "cpu")
+    except RuntimeError as exc:
+        raise SystemExit(f"error: {exc}")
+    gemm.set_gemm(args.gemm)
     name = args.model or ("alexnet" if device == "cuda" else "alexnet_small")
     for flag in ("batch_size", "epochs", "val_size", "limit", "step_every", "width"):
         value = getattr(args, flag)

@@ -73,7 +73,8 @@ def check_device(device):
         raise RuntimeError(
             "device 'cuda' asked for, but CuPy or a CUDA GPU is not available "
             f"({_cupy_error}); install the extra with pip install 'minicnn[cuda13]' "
-            "(or [cuda12]) on a machine with an NVIDIA GPU")
+            "(or [cuda12]) on a machine with an NVIDIA GPU, or run the same kernels on the CPU "
+            "under the kernel simulator with device 'sim' (or MINICNN_SIMULATE=1)")
     return device
 
 

@@ -86,9 +86,10 @@ def test_unknown_device_fails(case):
 
 
 @pytest.mark.skipif(cuda_available(), reason="checks the error raised where no GPU is available")
-def test_cuda_without_a_gpu_says_what_to_install(case):
+def test_cuda_without_a_gpu_says_what_to_install(case, monkeypatch):
+    monkeypatch.delenv("MINICNN_SIMULATE", raising=False)
     layer, _ = case
-    with pytest.raises(RuntimeError, match=r"CuPy or a CUDA GPU is not available.*minicnn\[cuda13\]"):
+    with pytest.raises(RuntimeError, match=r"CuPy or a CUDA GPU is not available.*minicnn\[cuda13\].*'sim'"):
         layer.to("cuda")
 
 

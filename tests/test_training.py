@@ -32,6 +32,28 @@ def test_sgd_is_the_papers_update():
     np.testing.assert_allclose(p.data, w0 + v1 + v2, rtol=1e-14)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_sgd_kernel_is_the_same_update(kernel_device, dtype):
+    """kernels/sgd.cu: three steps of the fused update equal the NumPy update (velocity too)."""
+    from devices import assert_close
+    from minicnn.backend import to_device
+    rng = np.random.default_rng(2)
+    cpu = Sequential([Dense(37, 5, dtype=dtype, rng=rng)])
+    dev = Sequential([Dense(37, 5, dtype=dtype, rng=np.random.default_rng(0))])
+    dev.load_state_dict(cpu.state_dict())
+    dev.to(kernel_device)
+    opt_cpu, opt_dev = (SGD(m, lr=0.1, momentum=0.9, weight_decay=0.01) for m in (cpu, dev))
+    for _ in range(3):
+        for (name, p_cpu), (_, p_dev) in zip(cpu.named_params(), dev.named_params()):
+            p_cpu.grad = rng.standard_normal(p_cpu.shape).astype(dtype)
+            p_dev.grad = to_device(p_cpu.grad, kernel_device)
+        opt_cpu.step()
+        opt_dev.step()
+    for name, p in cpu.named_params():
+        assert_close(dict(dev.named_params())[name].data, p.data, name)
+        assert_close(opt_dev.velocity[name], opt_cpu.velocity[name], f"velocity of {name}")
+
+
 def test_plateau_divides_by_ten_at_most_three_times():
     opt = SGD(Sequential([Dense(1, 1)]), lr=1.0)
     sched = ReduceOnPlateau(opt, patience=0, max_reductions=3)

@@ -1,0 +1,80 @@
+"""minicnn.launch: every launch is checked against the kernel's C signature and the CUDA
+limits before anything runs (on the GPU and under the simulator alike); compile errors on the
+GPU name the source file and carry the compiler log."""
+import numpy as np
+import pytest
+
+from minicnn import backend, launch as launch_module
+from minicnn.launch import BLOCK, KernelCompileError, KernelLaunchError, empty, grid_for, launch
+
+
+def test_wrong_argument_count_type_or_dtype_is_refused():
+    x = np.zeros(10, np.float32)
+    y = empty(x.shape, x.dtype, x)
+    grid = grid_for(10, x)
+    with pytest.raises(KernelLaunchError, match=r"relu_forward takes 3 arguments \(x, y, n\), got 2"):
+        launch("relu", "relu_forward", grid, BLOCK, x, y)
+    with pytest.raises(KernelLaunchError, match=r"parameter n \(int\) needs an integer, got float"):
+        launch("relu", "relu_forward", grid, BLOCK, x, y, 10.0)
+    with pytest.raises(KernelLaunchError, match=r"parameter n \(int\) = 4294967296 is out of range"):
+        launch("relu", "relu_forward", grid, BLOCK, x, y, 2 ** 32)
+    with pytest.raises(KernelLaunchError, match="real_t arrays of different dtypes"):
+        launch("relu", "relu_forward", grid, BLOCK, x, np.zeros(10), 10)
+    with pytest.raises(KernelLaunchError, match=r"parameter y \(real_t\*\) needs an array, got int"):
+        launch("relu", "relu_forward", grid, BLOCK, x, 3, 10)
+    with pytest.raises(KernelLaunchError, match="parameter x must be C-contiguous"):
+        launch("relu", "relu_forward", grid, BLOCK, np.zeros(20, np.float32)[::2], y, 10)
+    with pytest.raises(KernelLaunchError, match=r"parameter argmax \(int\*\) needs int32 elements, got int64"):
+        launch("maxpool", "maxpool_forward", 1, 1, x, y, np.zeros(10, np.int64), *[1] * 11)
+    with pytest.raises(KernelLaunchError, match="relu.cu has no kernel 'relu_sideways'"):
+        launch("relu", "relu_sideways", grid, BLOCK, x, y, 10)
+
+
+@pytest.mark.parametrize("grid,block,message", [
+    (0, 256, r"grid.x = 0 is out of range \[1, 2147483647\]"),
+    ((1, 70000), 256, r"grid.y = 70000 is out of range \[1, 65535\]"),
+    (1, 2048, r"block.x = 2048 is out of range \[1, 1024\]"),
+    (1, (64, 32), r"block \(64, 32, 1\) has 2048 threads, at most 1024"),
+    (1, (1, 1, 65), r"block.z = 65 is out of range \[1, 64\]"),
+    ((1, 2, 3, 4), 1, "grid must be an int or 1 to 3 ints"),
+])
+def test_out_of_range_geometry_is_refused(grid, block, message):
+    x = np.zeros(4, np.float32)
+    with pytest.raises(KernelLaunchError, match=message):
+        launch("relu", "relu_forward", grid, block, x, x.copy(), 4)
+
+
+def test_grid_for_fills_the_device_and_no_more():
+    x = np.zeros(1)
+    assert grid_for(1, x) == 1 and grid_for(256, x) == 1 and grid_for(257, x) == 2
+    assert grid_for(10 ** 6, x) == launch_module.resident_blocks(x)   # grid-stride beyond that
+    assert grid_for(5, x, block=1) == min(5, launch_module.resident_blocks(x))
+    with pytest.raises(KernelLaunchError, match="at most 2\\*\\*30"):
+        grid_for(2 ** 31, x)
+
+
+def test_poisoned_outputs_fill_new_arrays():
+    with launch_module.poisoned_outputs():
+        assert np.isnan(empty((3,), np.float32, np.zeros(1))).all()
+        assert (empty((3,), np.int32, np.zeros(1)) == -1).all()
+
+
+def test_gpu_compile_error_names_the_file_and_shows_the_log(monkeypatch):
+    """The CUDA path wraps NVRTC's error (a stand-in CuPy raises it here, as no GPU is needed to
+    test the wrapping) in a KernelCompileError naming the .cu file and real_t."""
+    class FakeRawModule:
+        def __init__(self, code, options):
+            assert "-Dreal_t=double" in options and any(o.startswith("-I") for o in options)
+        def compile(self):
+            raise RuntimeError("relu.cu(12): error: identifier \"undefined_thing\" is undefined")
+
+    class FakeCupy:
+        RawModule = FakeRawModule
+
+    monkeypatch.setattr(backend, "_import_cupy", lambda: FakeCupy)
+    launch_module._cuda_module.cache_clear()
+    try:
+        with pytest.raises(KernelCompileError, match=r"(?s)relu.cu \(real_t=double\) failed to compile.*undefined_thing"):
+            launch_module._cuda_module("relu", "float64")
+    finally:
+        launch_module._cuda_module.cache_clear()

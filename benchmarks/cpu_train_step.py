@@ -8,7 +8,6 @@ between the two so that the ratio holds on a noisy machine; the median of the ro
     python benchmarks/cpu_train_step.py                    # the 2012 AlexNet, batch 32, 227 px
     python benchmarks/cpu_train_step.py --model alexnet_small --batch-size 128
 """
-import argparse
 import datetime
 import os
 import sys
@@ -16,7 +15,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from timing import interleaved_medians, machine_description, write_results  # noqa: E402
+from timing import interleaved_medians, machine_description, step_benchmark_parser, write_results  # noqa: E402
 
 from minicnn import SoftmaxCrossEntropy, models  # noqa: E402
 from minicnn.optim import SGD  # noqa: E402
@@ -53,14 +52,8 @@ def torch_twin(model):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="alexnet", choices=("alexnet", "alexnet_small"),
-                   help="network (default: alexnet, the 2012 one with groups and LRN)")
-    p.add_argument("--batch-size", type=int, default=32, help="images per step (default: 32)")
-    p.add_argument("--repeats", type=int, default=7, help="timed rounds (default: 7)")
+    p = step_benchmark_parser(__doc__, "alexnet", 32)
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for both (default: all cores)")
-    p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"),
-                   help="folder for the .md and .json results (default: benchmarks/results)")
     args = p.parse_args(argv)
     import torch
     torch.set_num_threads(args.threads)

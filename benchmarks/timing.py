@@ -22,6 +22,19 @@ def interleaved_medians(fns, repeats=7, warmup=2):
     return {name: (statistics.median(ts), ts) for name, ts in times.items()}
 
 
+def step_benchmark_parser(doc, model, batch_size):
+    """The arguments every training-step benchmark takes: --model, --batch-size, --repeats, --out."""
+    import argparse
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default=model, choices=("alexnet", "alexnet_small"),
+                   help=f"network: alexnet (2012, 227 px) or alexnet_small (width 24, 28 px) (default: {model})")
+    p.add_argument("--batch-size", type=int, default=batch_size, help=f"images per step (default: {batch_size})")
+    p.add_argument("--repeats", type=int, default=7, help="timed rounds (default: 7)")
+    p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"),
+                   help="folder for the .md and .json results (default: benchmarks/results)")
+    return p
+
+
 def machine_description():
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 

@@ -9,12 +9,14 @@ test_metrics.json.
     python examples/train_alexnet.py                       # CPU default
     python examples/train_alexnet.py --epochs 1 --limit 2000 --out runs/smoke
     python examples/train_alexnet.py --resume --out runs/fashion   # continue a killed run
+    python examples/train_alexnet.py --split two-device            # the paper's two towers
+    python examples/train_alexnet.py --device sim --limit 640 --epochs 1 --width 8   # kernels, simulated
 """
 import argparse
 import os
 
 
-from minicnn import gemm, models
+from minicnn import gemm, models, towers
 from minicnn.backend import check_device, cuda_available
 from minicnn.checkpoint import CheckpointError
 from minicnn.data import DATASETS, DataError, fashion_mnist
@@ -67,6 +69,14 @@ def parse_args(argv=None):
                         "(the same kernels under the CPU kernel simulator: slow, for checking and "
                         "learning; MINICNN_SIMULATE=1 turns cuda into sim) (default: cuda when CuPy "
                         "and a GPU are available, else cpu)")
+    p.add_argument("--split", choices=("none", "two-device"), default="none",
+                   help="two-device: AlexNet's two towers as in the paper, each on its own device "
+                        "(two CPU workers; two GPUs, or two streams of one GPU), exchanging activations "
+                        "at conv3, fc6 and fc7 (minicnn/towers.py); none: one device, groups=2 (default: none)")
+    p.add_argument("--lrn-groups", type=int, choices=(1, 2), default=None,
+                   help="2: LRN normalises each tower's half of the maps on its own, as the two-GPU "
+                        "original; the exact single-device twin of --split two-device (which implies it); "
+                        "1: across all maps, as Caffe's AlexNet (default: 1, or 2 with --split two-device)")
     p.add_argument("--gemm", choices=gemm.GEMMS, default="cublas",
                    help="matrix products on cuda/sim: cublas (cuBLAS; NumPy's BLAS under sim) or tiled "
                         "(minicnn's own shared-memory GEMM, kernels/gemm_tiled.cu) (default: cublas)")
@@ -113,14 +123,24 @@ def main(argv=None):
         raise SystemExit(f"error: --batch-size {args.batch_size} exceeds the {len(data['train'][1])} training images")
     extra = dict(width=args.width, input_size=input_size, dropout=args.dropout) if name == "alexnet_small" else {}
     channels = dataset["channels"]
+    if args.split == "two-device" and args.lrn_groups == 1:
+        raise SystemExit("error: --split two-device normalises each tower on its own device: --lrn-groups must be 2")
+    lrn_groups = args.lrn_groups or (2 if args.split == "two-device" else 1)
+    if lrn_groups == 2 or args.split == "two-device":
+        if name not in ("alexnet", "alexnet_small"):
+            raise SystemExit(f"error: --split two-device and --lrn-groups 2 need --model alexnet or "
+                             f"alexnet_small, not {name}")
+        extra["lrn_groups"] = lrn_groups
     model = models.build(name, num_classes=len(dataset["classes"]), in_channels=channels, seed=args.seed, **extra)
+    if args.split == "two-device":
+        model = towers.two_tower(model).to(device)
     print(summary(model, (1, channels, input_size, input_size)))
     cfg = dict(model_name=name, epochs=epochs, batch_size=args.batch_size,
                lr=args.lr or (0.03 if name == "alexnet_small" else 0.01), momentum=args.momentum,
                weight_decay=args.weight_decay, schedule=args.schedule,
                step_every=args.step_every or max(1, epochs - 1), input_size=input_size,
                augment=args.augment, augment_pad=2, mean=dataset["mean"], std=dataset["std"],
-               seed=args.seed, device=device, out=args.out, resume=args.resume)
+               seed=args.seed, device=device, out=args.out, resume=args.resume, split=args.split)
     print(f"training {name} on {device}, {args.dataset}: {len(data['train'][1])} train / {val_size} val / "
           f"{len(test_y)} test images, {epochs} epochs, batch {args.batch_size}, lr {cfg['lr']}")
     progress = None
@@ -130,7 +150,8 @@ def main(argv=None):
     try:
         fit(model, data, cfg, progress=progress)
     except (TrainingError, CheckpointError) as exc:
-        raise SystemExit(f"error: {exc}")
+        hint = ("; convert the checkpoint with examples/convert_checkpoint.py" if "split=" in str(exc) else "")
+        raise SystemExit(f"error: {exc}{hint}")
     print(f"results written to {os.path.abspath(args.out)}")
 
 

@@ -67,6 +67,7 @@ def load(path, model, optimizer=None, expect=None):
     if "meta" not in arrays:
         raise CheckpointError(f"{path}: not a minicnn checkpoint (no metadata)")
     meta = json.loads(arrays.pop("meta").tobytes().decode())
+    meta.setdefault("split", "none")  # checkpoints older than the two-device split are single-device
     for key, value in (expect or {}).items():
         if meta.get(key) != value:
             raise CheckpointError(f"{path}: checkpoint has {key}={meta.get(key)!r}, expected {value!r}")

@@ -50,10 +50,15 @@ def uniform(seed, counter, shape, dtype=np.float32, xp=np):
     size = int(np.prod(shape))
     if size >= 2 ** 32:
         raise ValueError(f"counter_rng.uniform: at most 2**32 elements per draw, asked for {size}")
+    return uniform_at(seed, counter, xp.arange(size, dtype=np.uint32), dtype).reshape(shape)
+
+
+def uniform_at(seed, counter, index, dtype=np.float32):
+    """u at the given flat indices (a uint32 array) of draw ``counter`` of stream ``seed``:
+    any part of a draw, without drawing the rest."""
     key1, key2 = stream_keys(int(seed), int(counter))
-    index = xp.arange(size, dtype=np.uint32)
     h = mix32(mix32(index ^ np.uint32(key1)) ^ np.uint32(key2))
-    return ((h >> 8).astype(dtype) * dtype_scale(dtype)).reshape(shape)
+    return (h >> 8).astype(dtype) * dtype_scale(dtype)
 
 
 def dtype_scale(dtype):

@@ -186,7 +186,8 @@ def launch(source, kernel, grid, block, *args):
     if not arrays:
         raise KernelLaunchError(f"{where}: a launch needs at least one array to know its device")
     if _target(arrays, where) == "cuda":
-        _cuda_function(source, real.name, kernel)(grid, block, tuple(converted))
+        with arrays[0].device:  # launch on the GPU that holds the data (the split uses two)
+            _cuda_function(source, real.name, kernel)(grid, block, tuple(converted))
     else:
         from minicnn import simulator
         simulator.module(source, real).launch(kernel, grid, block, converted)

@@ -50,11 +50,18 @@ def _alexnet_2012(norm, num_classes, in_channels, dtype, rng):
     ])
 
 
-def alexnet(num_classes=1000, in_channels=3, dtype=np.float32, seed=0, init="paper"):
+def alexnet(num_classes=1000, in_channels=3, dtype=np.float32, seed=0, init="paper", lrn_groups=1):
     """The 2012 AlexNet for 227x227 inputs. ``init="paper"`` (N(0, 0.01), unit biases) or
-    ``"default"`` (PyTorch's uniform fan-in initialisation)."""
+    ``"default"`` (PyTorch's uniform fan-in initialisation).
+
+    ``lrn_groups=2`` normalises each tower's maps separately, as the two-GPU original did: that
+    is the exact single-device twin of the split network of ``minicnn.towers``. The default (1)
+    normalises across all maps, as Caffe's single-GPU AlexNet does; the two differ only in the
+    two channels on either side of the tower boundary.
+    """
     rng = np.random.default_rng(seed)
-    model = _alexnet_2012(lambda c: LRN(5, 1e-4, 0.75, 2.0), num_classes, in_channels, dtype, rng)
+    model = _alexnet_2012(lambda c: LRN(5, 1e-4, 0.75, 2.0, groups=lrn_groups), num_classes, in_channels,
+                          dtype, rng)
     return _initialise(model, init, rng)
 
 
@@ -85,21 +92,23 @@ def alexnet_owt(num_classes=1000, in_channels=3, dtype=np.float32, seed=0):
 
 
 def alexnet_small(num_classes=10, in_channels=1, input_size=28, width=24, dropout=0.5, dtype=np.float32,
-                  seed=0, init="he"):
+                  seed=0, init="he", lrn_groups=1):
     """AlexNet's shape of network for ``input_size`` x ``input_size`` images (28-32 px).
 
     conv1 5x5 (``width`` maps) - LRN - pool 3/2 - conv2 5x5 groups 2 (2 * width) - LRN - pool 3/2 -
     conv3 3x3 (3 * width) - conv4 3x3 groups 2 - conv5 3x3 groups 2 (2 * width) - pool 3/2 -
     fc 256 - dropout - fc 256 - dropout - fc ``num_classes``. ``dropout`` is the drop probability
-    of both dropout layers (the paper's 0.5 by default).
+    of both dropout layers (the paper's 0.5 by default). ``lrn_groups`` as in ``alexnet``; with 2,
+    ``width`` must be even (each tower takes half of every layer).
     """
     rng = np.random.default_rng(seed)
     conv = lambda *a, **k: Conv2D(*a, dtype=dtype, rng=rng, **k)
     w1, w2, w3 = width, 2 * width, 3 * width
+    norm = lambda: LRN(5, 1e-4, 0.75, 2.0, groups=lrn_groups)
     features = [
-        ("conv1", conv(in_channels, w1, 5, padding=2)), ("relu1", ReLU()), ("norm1", LRN(5, 1e-4, 0.75, 2.0)),
+        ("conv1", conv(in_channels, w1, 5, padding=2)), ("relu1", ReLU()), ("norm1", norm()),
         ("pool1", MaxPool2D(3, stride=2)),
-        ("conv2", conv(w1, w2, 5, padding=2, groups=2)), ("relu2", ReLU()), ("norm2", LRN(5, 1e-4, 0.75, 2.0)),
+        ("conv2", conv(w1, w2, 5, padding=2, groups=2)), ("relu2", ReLU()), ("norm2", norm()),
         ("pool2", MaxPool2D(3, stride=2)),
         ("conv3", conv(w2, w3, 3, padding=1)), ("relu3", ReLU()),
         ("conv4", conv(w3, w3, 3, padding=1, groups=2)), ("relu4", ReLU()),

@@ -10,6 +10,14 @@ from minicnn.backend import KERNEL_DEVICES, device_of, get_array_module, to_devi
 from minicnn.launch import BLOCK, grid_for, launch
 
 
+def zeros_beside(a):
+    """Zeros shaped like ``a`` on the same device (on the GPU that holds it, for a split model)."""
+    if device_of(a) == "cuda":
+        with a.device:
+            return get_array_module(a).zeros_like(a)
+    return get_array_module(a).zeros_like(a)
+
+
 class SGD:
     """``SGD(model, lr=0.01, momentum=0.9, weight_decay=5e-4)``; ``step()`` after ``backward``.
 
@@ -24,7 +32,7 @@ class SGD:
         if not weight_decay >= 0:
             raise ValueError(f"SGD: weight_decay must be >= 0, got {weight_decay!r}")
         self.model, self.lr, self.momentum, self.weight_decay = model, float(lr), float(momentum), float(weight_decay)
-        self.velocity = {name: get_array_module(p.data).zeros_like(p.data) for name, p in model.named_params()}
+        self.velocity = {name: zeros_beside(p.data) for name, p in model.named_params()}
 
     def step(self):
         """Update every parameter; on "cuda"/"sim" one fused kernel per tensor (kernels/sgd.cu)."""

@@ -21,13 +21,19 @@ def leaf_layers(model, input_shape, prefix=""):
 
 
 def summarize(model, input_shape):
-    """Return (rows, totals): rows of dicts name/type/output/params/macs; macs per image."""
+    """Return (rows, totals): rows of dicts name/type/output/params/macs/device; macs per image.
+    ``device`` says where the layer runs: its device, or its tower's placement in a split model
+    (``minicnn.towers``: "cpu worker 1", "cuda:1", ...)."""
     rows = []
-    for name, layer, in_shape, out_shape in leaf_layers(model, input_shape):
+    if hasattr(model, "leaf_layers"):   # a split model knows each layer's tower
+        placed = model.leaf_layers(input_shape)
+    else:
+        placed = [row + (row[1].device,) for row in leaf_layers(model, input_shape)]
+    for name, layer, in_shape, out_shape, device in placed:
         params = sum(math.prod(p.shape) for p in layer.params.values())
         macs = layer.macs(in_shape) if hasattr(layer, "macs") else 0
         rows.append(dict(name=name, type=type(layer).__name__, output=out_shape[1:], params=params,
-                         macs=macs, device=layer.device))
+                         macs=macs, device=device))
     totals = dict(params=sum(r["params"] for r in rows), macs=sum(r["macs"] for r in rows))
     return rows, totals
 
@@ -35,11 +41,14 @@ def summarize(model, input_shape):
 def summary(model, input_shape):
     """The summary as a printable table; ``input_shape`` is (N, C, H, W) (N does not matter)."""
     rows, totals = summarize(model, input_shape)
-    header = f"{'layer':<18}{'type':<13}{'output shape':<18}{'params':>13}{'mult-adds':>15}"
+    name_width = max(18, max(len(r["name"]) for r in rows) + 2)
+    header = (f"{'layer':<{name_width}}{'type':<13}{'output shape':<18}{'params':>13}{'mult-adds':>15}"
+              f"  {'device'}")
     lines = [header, "=" * len(header)]
     for r in rows:
         shape = "x".join(str(d) for d in r["output"])
-        lines.append(f"{r['name']:<18}{r['type']:<13}{shape:<18}{r['params']:>13,}{r['macs']:>15,}")
+        lines.append(f"{r['name']:<{name_width}}{r['type']:<13}{shape:<18}{r['params']:>13,}{r['macs']:>15,}"
+                     f"  {r['device']}")
     lines.append("=" * len(header))
     lines.append(f"Total parameters: {totals['params']:,}")
     lines.append(f"Multiply-adds per image (forward): {totals['macs']:,} ({totals['macs'] / 1e6:.1f} M)")

@@ -65,7 +65,8 @@ def fit(model, data, cfg, log=print, progress=None):
     start_epoch = 0
     if cfg.get("resume"):
         meta = checkpoint.load(ckpt_path, model, optimizer, expect={"model": cfg["model_name"],
-                                                                      "schedule_name": cfg["schedule"]})
+                                                                      "schedule_name": cfg["schedule"],
+                                                                      "split": cfg.get("split", "none")})
         start_epoch, optimizer.lr = meta["epoch"], meta["lr"]
         schedule.load_state_dict(meta["schedule"])
         log(f"resumed from {ckpt_path} after epoch {start_epoch}")
@@ -112,6 +113,7 @@ def fit(model, data, cfg, log=print, progress=None):
             f.write(json.dumps(record) + "\n")
         checkpoint.save(ckpt_path, model, optimizer, dict(
             model=cfg["model_name"], epoch=epoch + 1, lr=optimizer.lr, schedule_name=cfg["schedule"],
+            split=cfg.get("split", "none"),
             schedule=schedule.state_dict(),
             config={k: v for k, v in cfg.items() if k != "resume"}))
     with open(metrics_path) as f:

@@ -7,14 +7,34 @@ drawn by ``minicnn.counter_rng``, so it can be reproduced: ``random_state()`` /
 ``set_random_state()`` save and restore t (gradient checks and checkpoints use them), and the GPU
 kernel draws the same mask.
 """
+import numpy as np
+
 from minicnn import counter_rng
+from minicnn.backend import get_array_module
 from minicnn.launch import BLOCK, empty_like, grid_for, launch
 from minicnn.layers.base import Layer
 
 
-def dropout_forward(x, p, seed, counter):
+def mask_layout(shape, mask_slice):
+    """(row, row_stride, offset) of an input of ``shape`` = (N, ...): element i of the input
+    draws element (i // row) * row_stride + offset + i % row of the full draw."""
+    row = int(np.prod(shape[1:]))
+    offset, total = mask_slice if mask_slice is not None else (0, row)
+    if not 0 <= offset <= total - row:
+        raise ValueError(f"Dropout: mask_slice {mask_slice} does not hold the {row} features of an "
+                         f"input of shape {tuple(shape)}")
+    if shape[0] * total >= 2 ** 32:
+        raise ValueError(f"Dropout: at most 2**32 elements per draw, got {shape[0]} x {total}")
+    return row, total, offset
+
+
+def dropout_forward(x, p, seed, counter, mask_slice=None):
     """x -> (y, mask): mask holds 0 for dropped units and 1/(1-p) for kept ones (x's dtype)."""
-    keep = counter_rng.uniform_like(x, seed, counter) >= p
+    row, total, offset = mask_layout(x.shape, mask_slice)
+    xp = get_array_module(x)
+    i = xp.arange(x.size, dtype=np.uint32)
+    index = (i // np.uint32(row)) * np.uint32(total) + np.uint32(offset) + i % np.uint32(row)
+    keep = counter_rng.uniform_at(seed, counter, index, x.dtype).reshape(x.shape) >= p
     mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - p))
     return x * mask, mask
 
@@ -23,46 +43,56 @@ def dropout_backward(dout, mask):
     return dout * mask
 
 
-def dropout_forward_cuda(x, p, seed, counter):
+def dropout_forward_cuda(x, p, seed, counter, mask_slice=None):
     """Kernel path of ``dropout_forward`` (kernels/dropout.cu): the same mask, drawn on the
     device; the cache is the draw's keys, from which the backward draws the mask again."""
+    layout = mask_layout(x.shape, mask_slice)
     key1, key2 = counter_rng.stream_keys(seed, counter)
     keep = x.dtype.type(1.0 / (1.0 - p))
     y = empty_like(x)
-    launch("dropout", "dropout_forward", grid_for(x.size, x), BLOCK, x, y, x.size, key1, key2, p, keep)
-    return y, (key1, key2, p, keep)
+    launch("dropout", "dropout_forward", grid_for(x.size, x), BLOCK, x, y, x.size, *layout, key1, key2, p, keep)
+    return y, (layout, key1, key2, p, keep)
 
 
 def dropout_backward_cuda(dout, cache):
-    key1, key2, p, keep = cache
+    layout, key1, key2, p, keep = cache
     dx = empty_like(dout)
-    launch("dropout", "dropout_backward", grid_for(dout.size, dout), BLOCK, dout, dx, dout.size, key1, key2,
-           p, keep)
+    launch("dropout", "dropout_backward", grid_for(dout.size, dout), BLOCK, dout, dx, dout.size, *layout, key1,
+           key2, p, keep)
     return dx
 
 
 class Dropout(Layer):
-    """``Dropout(p=0.5, seed=0)``: p is the probability of dropping a unit, 0 <= p < 1."""
+    """``Dropout(p=0.5, seed=0, mask_slice=None)``: p is the probability of dropping a unit, 0 <= p < 1.
 
-    def __init__(self, p=0.5, seed=0):
+    ``mask_slice=(offset, total)`` says that the input's features (per sample) are features
+    [offset, offset + F) of a wider activation of ``total`` features, and draws exactly that part
+    of the wider activation's mask: a tower of the two-device split (``minicnn.towers``) then
+    drops the same units as the single-device network with the same seed.
+    """
+
+    def __init__(self, p=0.5, seed=0, mask_slice=None):
         super().__init__()
         if not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
             raise ValueError(f"Dropout: p must be a number in [0, 1), got {p!r}")
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"Dropout: seed must be a non-negative int, got {seed!r}")
         self.p, self.seed = float(p), seed
+        self.mask_slice = None if mask_slice is None else tuple(int(v) for v in mask_slice)
         self.calls = 0  # training forwards so far: the counter of the next mask
 
     def output_shape(self, input_shape):
         if len(input_shape) < 1:
             raise ValueError(f"{self!r}: expected an input with a batch axis, got shape {tuple(input_shape)}")
+        if self.mask_slice is not None:
+            mask_layout(input_shape, self.mask_slice)
         return tuple(input_shape)
 
     def _forward(self, x, train):
         if not train:
             return x
         forward = dropout_forward_cuda if self.uses_kernels else dropout_forward
-        y, self._cache = forward(x, self.p, self.seed, self.calls)
+        y, self._cache = forward(x, self.p, self.seed, self.calls, self.mask_slice)
         self.calls += 1
         return y
 
@@ -76,4 +106,4 @@ class Dropout(Layer):
         self.seed, self.calls = int(state["seed"]), int(state["calls"])
 
     def extra_repr(self):
-        return f"p={self.p:g}"
+        return f"p={self.p:g}" + (f", mask_slice={self.mask_slice}" if self.mask_slice else "")

@@ -76,11 +76,17 @@ def lrn_backward_cuda(dout, cache):
 
 
 class LRN(Layer):
-    """``LRN(size=5, alpha=1e-4, beta=0.75, k=2.0)`` across channels; input (N, C, H, W)."""
+    """``LRN(size=5, alpha=1e-4, beta=0.75, k=2.0, groups=1)`` across channels; input (N, C, H, W).
 
-    def __init__(self, size=5, alpha=1e-4, beta=0.75, k=2.0):
+    With ``groups=G`` the channels form G equal groups normalised separately (no window crosses
+    a group boundary): how the two-GPU AlexNet normalised each tower's maps on its own GPU, so
+    the single-device twin of the split network (``minicnn.towers``) uses ``groups=2``.
+    """
+
+    def __init__(self, size=5, alpha=1e-4, beta=0.75, k=2.0, groups=1):
         super().__init__()
         self.size = check_positive_int(size, "size", "LRN")
+        self.groups = check_positive_int(groups, "groups", "LRN")
         for name, value in (("alpha", alpha), ("beta", beta), ("k", k)):
             if not isinstance(value, (int, float)) or value != value or value < 0:
                 raise ValueError(f"LRN: {name} must be a non-negative number, got {value!r}")
@@ -90,16 +96,25 @@ class LRN(Layer):
 
     def output_shape(self, input_shape):
         self.expect_rank(input_shape, 4, "N, C, H, W")
+        if input_shape[1] % self.groups:
+            raise ValueError(f"{self!r}: groups={self.groups} must divide the {input_shape[1]} channels")
         return tuple(input_shape)
+
+    def _grouped(self, a):
+        """(N, C, H, W) seen as (N * G, C / G, H, W): each group becomes its own sample (a view)."""
+        n, c, h, w = a.shape
+        return a.reshape(n * self.groups, c // self.groups, h, w)
 
     def _forward(self, x, train):
         forward = lrn_forward_cuda if self.uses_kernels else lrn_forward
-        y, cache = forward(x, self.size, self.alpha, self.beta, self.k)
+        y, cache = forward(self._grouped(x), self.size, self.alpha, self.beta, self.k)
         self._cache = cache if train else None
-        return y
+        return y.reshape(x.shape)
 
     def _backward(self, dout):
-        return (lrn_backward_cuda if self.uses_kernels else lrn_backward)(dout, self._cache)
+        dx = (lrn_backward_cuda if self.uses_kernels else lrn_backward)(self._grouped(dout), self._cache)
+        return dx.reshape(dout.shape)
 
     def extra_repr(self):
-        return f"size={self.size}, alpha={self.alpha:g}, beta={self.beta:g}, k={self.k:g}"
+        groups = f", groups={self.groups}" if self.groups != 1 else ""
+        return f"size={self.size}, alpha={self.alpha:g}, beta={self.beta:g}, k={self.k:g}{groups}"

@@ -1,0 +1,38 @@
+#!/usr/bin/env python3
+"""Convert a training checkpoint between the single-device AlexNet (groups=2, LRN per tower) and
+the two-device split of ``--split two-device``, in whichever direction the input needs.
+
+    python examples/convert_checkpoint.py runs/split/checkpoint.npz runs/single/checkpoint.npz
+
+Every tower parameter (and its SGD velocity) is one half, along the first axis, of the
+single-device parameter: conversion concatenates or splits the halves. The output is written
+atomically, with its .json sidecar. Resume a converted split checkpoint on one device with
+``--split none --lrn-groups 2`` (the split network's exact single-device twin), or a converted
+single-device checkpoint with ``--split two-device``.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from minicnn.checkpoint import CheckpointError  # noqa: E402
+from minicnn.towers import SplitError, convert_checkpoint  # noqa: E402
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("source", help="checkpoint to read (.npz written by train_alexnet.py)")
+    p.add_argument("target", help="checkpoint to write (its folder is created if needed)")
+    args = p.parse_args(argv)
+    if os.path.abspath(args.source) == os.path.abspath(args.target):
+        raise SystemExit("error: source and target are the same file; write the conversion elsewhere")
+    try:
+        layout = convert_checkpoint(args.source, args.target)
+    except (CheckpointError, SplitError) as exc:
+        raise SystemExit(f"error: {exc}")
+    print(f"wrote {args.target} ({'two-device split' if layout == 'split' else 'single device'})")
+
+
+if __name__ == "__main__":
+    main()

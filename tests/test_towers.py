@@ -1,0 +1,175 @@
+"""The two-device split (minicnn.towers): the two-tower network and its single-device grouped
+twin with the same parameters give the same outputs and gradients (float64: to 1e-10), keep
+doing so through training steps, on two CPU workers and on the kernel devices; state dicts and
+checkpoints convert both ways."""
+import copy
+import json
+
+import numpy as np
+import pytest
+
+from minicnn import LRN, Dense, Dropout, SoftmaxCrossEntropy, checkpoint, models, towers
+from minicnn.backend import to_device, to_numpy
+from minicnn.optim import SGD
+from minicnn.sequential import Sequential
+from minicnn.summary import summarize
+
+CASES = {  # model name: (builder kwargs, input shape at batch 2)
+    "alexnet_small": (dict(width=8), (2, 1, 28, 28)),
+    "alexnet": (dict(), (2, 3, 227, 227)),
+}
+
+
+def twins(name, dtype=np.float64):
+    kwargs, shape = CASES[name]
+    grouped = models.build(name, lrn_groups=2, dtype=dtype, **kwargs)
+    return grouped, towers.two_tower(grouped), shape
+
+
+def assert_relative(actual, expected, what, tol=1e-10):
+    actual, expected = to_numpy(actual), np.asarray(expected)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    error = np.abs(actual - expected).max() / max(np.abs(expected).max(), 1e-300)
+    assert error <= tol, f"{what}: relative error {error:.2e} > {tol:.0e}"
+
+
+def compare(grouped, split, x, dout, device="cpu", tol=1e-10):
+    """One forward and backward of both; outputs, input gradients, every parameter gradient."""
+    y_g = grouped.forward(x)
+    y_s = split.forward(to_device(x, device))
+    assert_relative(y_s, y_g, "logits", tol)
+    dx_g = grouped.backward(dout)
+    dx_s = split.backward(to_device(dout, device))
+    assert_relative(dx_s, dx_g, "dx", tol)
+    grads = towers.merge_state({name: p.grad for name, p in split.named_params()})
+    for name, p in grouped.named_params():
+        assert_relative(grads[name], p.grad, f"gradient of {name}", tol)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_split_equals_grouped_on_two_cpu_workers(name):
+    grouped, split, shape = twins(name)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape)
+    dout = rng.standard_normal(grouped.output_shape(shape))
+    compare(grouped, split.to("cpu"), x, dout)
+
+
+def test_training_steps_keep_them_equal():
+    """Three SGD steps (momentum, weight decay, dropout 0.5 in both fc layers) on each."""
+    grouped, split, shape = twins("alexnet_small")
+    split.to("cpu")
+    rng = np.random.default_rng(1)
+    x, labels = rng.standard_normal((4,) + shape[1:]), np.array([1, 2, 3, 4])
+    velocity = {}
+    for model in (grouped, split):
+        loss_fn, opt = SoftmaxCrossEntropy(), SGD(model, lr=0.05, momentum=0.9, weight_decay=5e-4)
+        for _ in range(3):
+            loss_fn.forward(model.forward(x), labels)
+            model.backward(loss_fn.backward())
+            opt.step()
+        velocity[model is split] = opt.velocity
+    merged = towers.merge_state(split.state_dict())
+    for name, value in grouped.state_dict().items():
+        assert_relative(merged[name], value, name)
+    merged_velocity = towers.merge_state(velocity[True])
+    for name, value in velocity[False].items():
+        assert_relative(merged_velocity[name], value, f"velocity of {name}")
+
+
+def test_split_on_kernel_devices(kernel_device):
+    """The towers as two workers under the simulator (or two streams / two GPUs on "cuda")."""
+    grouped, split, shape = twins("alexnet_small")
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(shape)
+    compare(grouped, split.to(kernel_device), x, rng.standard_normal(grouped.output_shape(shape)),
+            device=kernel_device)
+
+
+def test_state_dicts_convert_both_ways():
+    grouped, split, _ = twins("alexnet_small")
+    state = grouped.state_dict()
+    halves = towers.split_state(state)
+    assert set(halves) == set(split.state_dict())
+    assert halves["tower1.conv2.weight"].shape == (8, 4, 5, 5)     # half the filters, own tower's maps
+    assert halves["tower0.fc6.weight"].shape[0] == 128 and "head.fc8.bias" in halves
+    for name, value in towers.merge_state(halves).items():
+        np.testing.assert_array_equal(value, state[name])
+
+
+def test_checkpoint_converts_and_round_trips(tmp_path):
+    grouped, split, shape = twins("alexnet_small")
+    opt = SGD(grouped, lr=0.1)
+    rng = np.random.default_rng(3)
+    x, labels = rng.standard_normal(shape), np.array([0, 1])
+    loss_fn = SoftmaxCrossEntropy()
+    loss_fn.forward(grouped.forward(x), labels)
+    grouped.backward(loss_fn.backward())
+    opt.step()                                  # non-zero velocities, dropout counters at 1
+    checkpoint.save(tmp_path / "grouped.npz", grouped, opt, {"model": "alexnet_small", "epoch": 1})
+
+    assert towers.convert_checkpoint(tmp_path / "grouped.npz", tmp_path / "split.npz") == "split"
+    split_opt = SGD(split, lr=0.1)
+    meta = checkpoint.load(tmp_path / "split.npz", split, split_opt)
+    assert meta["split"] == "two-device" and meta["epoch"] == 1
+    assert split.random_state()["tower1.drop7.calls"] == 1
+    np.testing.assert_allclose(split.forward(x, train=False), grouped.forward(x, train=False), rtol=1e-12)
+
+    assert towers.convert_checkpoint(tmp_path / "split.npz", tmp_path / "back.npz") == "grouped"
+    with np.load(tmp_path / "grouped.npz") as a, np.load(tmp_path / "back.npz") as b:
+        assert set(a.files) == set(b.files)
+        for key in a.files:
+            if key != "meta":
+                np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+        assert json.loads(b["meta"].tobytes())["random_state"] == grouped.random_state()
+
+
+def test_summary_shows_each_layers_device():
+    _, split, shape = twins("alexnet_small")
+    rows, totals = summarize(split.to("cpu"), shape)
+    devices = {r["name"]: r["device"] for r in rows}
+    assert devices["tower0.conv1"] == "cpu worker 0" and devices["tower1.conv5"] == "cpu worker 1"
+    assert devices["head.fc8"] == "cpu worker 0"
+    grouped_rows, grouped_totals = summarize(twins("alexnet_small")[0], shape)
+    assert totals == grouped_totals   # same parameters and multiply-adds, just placed
+
+
+def test_models_that_cannot_be_split_say_why():
+    with pytest.raises(towers.SplitError, match="lrn_groups=2"):
+        towers.two_tower(models.alexnet_small(width=8))               # LRN across both towers
+    with pytest.raises(towers.SplitError, match="fc8"):
+        towers.two_tower(Sequential([("fc6", Dense(4, 4))]))
+    bad = models.alexnet_small(width=8, lrn_groups=2)
+    bad.layers["conv4"].groups = 1                                    # conv4 would read both towers
+    with pytest.raises(towers.SplitError, match="conv4: a layer between a crossing must have groups=2"):
+        towers.two_tower(bad)
+    with pytest.raises(towers.SplitError, match="no partner 'tower1.conv1.weight'"):
+        towers.merge_state({"tower0.conv1.weight": np.zeros((2, 1))})
+
+
+def test_lrn_groups_normalise_each_group_alone():
+    x = np.random.default_rng(4).standard_normal((2, 8, 3, 3))
+    grouped = LRN(5, 1e-2, 0.75, 2.0, groups=2).forward(x)
+    halves = [LRN(5, 1e-2, 0.75, 2.0).forward(np.ascontiguousarray(x[:, i:i + 4])) for i in (0, 4)]
+    np.testing.assert_allclose(grouped, np.concatenate(halves, axis=1), rtol=1e-15)
+
+
+@pytest.mark.parametrize("device", ["cpu", "sim"])
+def test_dropout_mask_slice_draws_its_part_of_the_full_mask(device):
+    x = np.random.default_rng(5).standard_normal((3, 10))
+    full = Dropout(0.5, seed=9).forward(x)
+    for offset in (0, 4):
+        part = Dropout(0.5, seed=9, mask_slice=(offset, 10)).to(device)
+        y = part.forward(to_device(np.ascontiguousarray(x[:, offset:offset + 6]), device))
+        np.testing.assert_array_equal(to_numpy(y), full[:, offset:offset + 6])
+    with pytest.raises(ValueError, match="does not hold the 6 features"):
+        Dropout(0.5, mask_slice=(5, 10)).forward(x[:, :6].copy())
+
+
+def test_split_copies_parameters_instead_of_sharing_them():
+    grouped, split, _ = twins("alexnet_small")
+    before = copy.deepcopy(grouped.state_dict())
+    for _, p in split.named_params():
+        p.data[...] = 0
+    for name, value in grouped.state_dict().items():
+        np.testing.assert_array_equal(value, before[name])

@@ -22,7 +22,8 @@ setup(
     # time, which NumPy cannot do once loaded.
     install_requires=["numpy>=1.24", "pillow>=9", "tqdm>=4.60", "matplotlib>=3.5", "threadpoolctl>=3"],
     extras_require={
-        "dev": ["pytest>=7", "hypothesis>=6.80"],
+        # nbclient + ipykernel execute the teaching notebook in the test suite, as Jupyter would.
+        "dev": ["pytest>=7", "hypothesis>=6.80", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6"],
         "cuda12": ["cupy-cuda12x>=13"],
         "cuda13": ["cupy-cuda13x>=14"],
     },

@@ -1,6 +1,7 @@
 """Pictures of a training run: loss and accuracy curves, and the learned conv1 filters
-(the paper's Figure 3). Curves use matplotlib (Agg backend, no screen needed); the filter grid
-needs only Pillow."""
+(the paper's Figure 3). Curves use matplotlib's object-oriented API with an Agg canvas (no
+screen needed, and pyplot's backend, e.g. a notebook's, is left alone); the filter grid needs
+only Pillow."""
 import math
 
 import numpy as np
@@ -10,11 +11,12 @@ from minicnn.backend import to_numpy
 
 def save_curves(records, path):
     """Plot train/validation loss and accuracy per epoch from the metrics records to a PNG."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
     epochs = [r["epoch"] for r in records]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    FigureCanvasAgg(fig)
+    ax_loss, ax_acc = fig.subplots(1, 2)
     ax_loss.plot(epochs, [r["train_loss"] for r in records], "o-", label="train")
     ax_loss.plot(epochs, [r["val_loss"] for r in records], "s-", label="validation")
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="Loss")
@@ -27,7 +29,6 @@ def save_curves(records, path):
         ax.xaxis.get_major_locator().set_params(integer=True)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def filter_grid(weight, border=1):

@@ -15,6 +15,8 @@ test_metrics.json.
 import argparse
 import os
 
+import numpy as np
+
 
 from minicnn import gemm, models, towers
 from minicnn.backend import check_device, cuda_available
@@ -39,11 +41,17 @@ def parse_args(argv=None):
     p.add_argument("--dropout", type=float, default=0.25,
                    help="drop probability of alexnet_small's two dropout layers (default: 0.25; the "
                         "paper's 0.5 underfits a 5-epoch run: 89.3%% against 90.1%% test accuracy)")
-    p.add_argument("--dataset", default="fashion-mnist", choices=sorted(DATASETS),
-                   help="data set (default: fashion-mnist; cifar10 reads CIFAR-10's python batches)")
+    p.add_argument("--dataset", default="fashion-mnist", choices=sorted(DATASETS) + ["folder"],
+                   help="data set (default: fashion-mnist; cifar10 reads CIFAR-10's python batches; "
+                        "folder: an image folder given by --data, ImageNet-style: DIR/train/<class>/*.jpg "
+                        "and optionally DIR/val/<class>/*.jpg, or DIR/<class>/*.jpg; prepared once "
+                        "(shorter side 256, centre 256x256) into a cache, trained on random crops, "
+                        "mirrors and PCA colour shifts with --augment, tested on the centre crop and "
+                        "on ten crops)")
     p.add_argument("--data", default=None, metavar="DIR",
                    help="folder with the data files (default: search ~/.cache/minicnn/<dataset>, "
-                        "and for Fashion-MNIST also /usr/share/datasets/fashion-mnist)")
+                        "and for Fashion-MNIST also /usr/share/datasets/fashion-mnist; required "
+                        "with --dataset folder)")
     p.add_argument("--epochs", type=int, default=None, help="epochs to train (default: 5 on a CPU, 10 on a GPU)")
     p.add_argument("--batch-size", type=int, default=64,
                    help="mini-batch size (default: 64; the paper used 128, which is as fast per "
@@ -87,6 +95,35 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def prepare_folder(root):
+    """The --dataset folder data: train (and val, when there is one) prepared into the cache."""
+    from minicnn.data import image_folder
+    if root is None:
+        raise SystemExit("error: --dataset folder needs --data DIR (DIR/train/<class>/*.jpg ...)")
+    train_root = os.path.join(root, "train") if os.path.isdir(os.path.join(root, "train")) else root
+    bar = None
+    try:
+        from tqdm import tqdm
+        bar = lambda it, total: tqdm(it, total=total, desc="preparing images", unit="img", leave=False)
+    except ImportError:
+        pass
+    try:
+        train = image_folder.prepare(train_root, progress=bar)
+        val_root = os.path.join(root, "val")
+        test = image_folder.prepare(val_root, classes=train.classes, progress=bar) if os.path.isdir(val_root) else None
+    except DataError as exc:
+        raise SystemExit(f"error: {exc}")
+    if test is None:  # no val/: a random tenth of train/ is the test set
+        train_pair, test_pair = image_folder.split(train, 0.1, seed=1)
+    else:
+        train_pair, test_pair = (image_folder.Subset(train.images, np.arange(len(train.labels))), train.labels), \
+            (test.images, test.labels)
+    # validation: a random tenth of the training images (at most --val-size)
+    fit_pair, val_pair = image_folder.split_pair(train_pair, 0.1, seed=2)
+    return dict(train=fit_pair, val=val_pair, test=test_pair, classes=train.classes, channels=3, size=None,
+                mean=train.mean, std=train.std, pca=train.pca)
+
+
 def main(argv=None):
     args = parse_args(argv)
     try:
@@ -102,23 +139,34 @@ def main(argv=None):
     if not 0.0 <= args.dropout < 1.0:
         raise SystemExit(f"error: --dropout must be in [0, 1), got {args.dropout}")
     epochs = args.epochs or (5 if device == "cpu" else 10)
-    dataset = DATASETS[args.dataset]
+    if args.dataset == "folder":
+        if name == "alexnet_small":
+            name = "alexnet" if args.model is None else name
+        if name == "alexnet_small":
+            raise SystemExit("error: --dataset folder trains 224/227 px crops: use --model alexnet or alexnet_owt")
+        dataset = prepare_folder(args.data)
+    else:
+        dataset = DATASETS[args.dataset]
     input_size = dataset["size"] if name == "alexnet_small" else models.MODELS[name][1]
-    try:
-        if args.dataset == "fashion-mnist":   # the default data set is fetched when missing
-            train_x, train_y = fashion_mnist.load("train", args.data, download_missing=True,
-                                                  progress=download_bar)
-        else:
-            train_x, train_y = dataset["load"]("train", args.data)
-        test_x, test_y = dataset["load"]("test", args.data)
-    except DataError as exc:
-        raise SystemExit(f"error: {exc}")
-    if args.limit:
-        train_x, train_y = train_x[:args.limit], train_y[:args.limit]
-        test_x, test_y = test_x[:max(1, args.limit // 5)], test_y[:max(1, args.limit // 5)]
-    val_size = min(args.val_size, len(train_y) // 10) if args.limit else args.val_size
-    data = dict(train=(train_x[val_size:], train_y[val_size:]), val=(train_x[:val_size], train_y[:val_size]),
-                test=(test_x, test_y))
+    if args.dataset == "folder":
+        data = {k: dataset[k] for k in ("train", "val", "test")}
+        val_size, test_y = len(data["val"][1]), data["test"][1]
+    else:
+        try:
+            if args.dataset == "fashion-mnist":   # the default data set is fetched when missing
+                train_x, train_y = fashion_mnist.load("train", args.data, download_missing=True,
+                                                      progress=download_bar)
+            else:
+                train_x, train_y = dataset["load"]("train", args.data)
+            test_x, test_y = dataset["load"]("test", args.data)
+        except DataError as exc:
+            raise SystemExit(f"error: {exc}")
+        if args.limit:
+            train_x, train_y = train_x[:args.limit], train_y[:args.limit]
+            test_x, test_y = test_x[:max(1, args.limit // 5)], test_y[:max(1, args.limit // 5)]
+        val_size = min(args.val_size, len(train_y) // 10) if args.limit else args.val_size
+        data = dict(train=(train_x[val_size:], train_y[val_size:]), val=(train_x[:val_size], train_y[:val_size]),
+                    test=(test_x, test_y))
     if args.batch_size > len(data["train"][1]):
         raise SystemExit(f"error: --batch-size {args.batch_size} exceeds the {len(data['train'][1])} training images")
     extra = dict(width=args.width, input_size=input_size, dropout=args.dropout) if name == "alexnet_small" else {}
@@ -141,6 +189,9 @@ def main(argv=None):
                step_every=args.step_every or max(1, epochs - 1), input_size=input_size,
                augment=args.augment, augment_pad=2, mean=dataset["mean"], std=dataset["std"],
                seed=args.seed, device=device, out=args.out, resume=args.resume, split=args.split)
+    if args.dataset == "folder":
+        cfg.update(crop=input_size, pca=[a.tolist() for a in dataset["pca"]], ten_crop=True,
+                   classes=dataset["classes"])
     print(f"training {name} on {device}, {args.dataset}: {len(data['train'][1])} train / {val_size} val / "
           f"{len(test_y)} test images, {epochs} epochs, batch {args.batch_size}, lr {cfg['lr']}")
     progress = None

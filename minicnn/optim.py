@@ -38,6 +38,8 @@ class SGD:
         """Update every parameter; on "cuda"/"sim" one fused kernel per tensor (kernels/sgd.cu)."""
         fused = getattr(self.model, "device", "cpu") in KERNEL_DEVICES
         for name, p in self.model.named_params():
+            if p.frozen:
+                continue
             v = self.velocity[name]
             if fused:
                 launch("sgd", "sgd_update", grid_for(v.size, v), BLOCK, p.data, p.grad, v, v.size, self.lr,

@@ -10,6 +10,8 @@ import math
 import os
 import time
 
+import numpy as np
+
 
 from minicnn import checkpoint
 from minicnn.backend import get_array_module, to_device
@@ -48,7 +50,8 @@ def fit(model, data, cfg, log=print, progress=None):
     """Train ``model`` on ``data`` = dict(train=(x, y), val=(x, y), test=(x, y)) with the
     settings of ``cfg`` (a dict: model_name, epochs, batch_size, lr, momentum, weight_decay,
     schedule ("linear", "step" or "plateau"), step_every, input_size, augment, augment_pad,
-    mean, std, seed, device, out, resume). Writes metrics, checkpoints and pictures to ``out``.
+    mean, std, seed, device, out, resume; for image folders also crop, pca, ten_crop; split).
+    Writes metrics, checkpoints and pictures to ``out``.
     Returns the final metrics dict. ``progress(iterable, total, desc)`` wraps the batch loop."""
     device, out = cfg["device"], cfg["out"]
     os.makedirs(out, exist_ok=True)
@@ -73,11 +76,14 @@ def fit(model, data, cfg, log=print, progress=None):
     elif os.path.exists(metrics_path):
         os.remove(metrics_path)
     loss_fn = SoftmaxCrossEntropy().to(device)
-    loader_args = dict(size=cfg["input_size"], mean=cfg["mean"], std=cfg["std"], dtype=model_dtype(model))
+    crop = cfg.get("crop")  # image folders: crops of the stored 256 px images, no resizing
+    loader_args = dict(size=None if crop else cfg["input_size"], mean=cfg["mean"], std=cfg["std"],
+                       dtype=model_dtype(model), crop=crop)
     step = start_epoch * steps_per_epoch
     for epoch in range(start_epoch, cfg["epochs"]):
         t0 = time.perf_counter()
         loader = BatchLoader(*data["train"], cfg["batch_size"], shuffle=True, augment=cfg["augment"],
+                             pca=cfg.get("pca") if cfg["augment"] else None,
                              augment_pad=cfg["augment_pad"], seed=cfg["seed"], epoch=epoch,
                              drop_last=True, **loader_args)
         seen, loss_sum, correct = 0, 0.0, 0
@@ -121,6 +127,11 @@ def fit(model, data, cfg, log=print, progress=None):
     first_conv = next(p for name, p in model.named_params() if p.data.ndim == 4)
     save_filter_grid(first_conv.data, os.path.join(out, "conv1_filters.png"))
     test = evaluate(model, BatchLoader(*data["test"], 500, **loader_args), device)
+    if crop and cfg.get("ten_crop"):  # the paper's test: ten views per image, softmax averaged
+        from minicnn.inference import predict_proba, topk_accuracy
+        probs = predict_proba([model], data["test"][0], crop, cfg["mean"], cfg["std"], "ten", device)
+        test["ten_crop_top1"], test["ten_crop_top5"] = topk_accuracy(probs, np.asarray(data["test"][1]))
+        log(f"test, ten crops: top-1 {test['ten_crop_top1']:.4f}, top-5 {test['ten_crop_top5']:.4f}")
     log(f"test: loss {test['loss']:.4f}, top-1 accuracy {test['top1']:.4f}, top-5 {test['top5']:.4f}")
     with open(os.path.join(out, "test_metrics.json"), "w") as f:
         json.dump(test, f)

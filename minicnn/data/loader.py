@@ -32,19 +32,66 @@ def random_crop_flip(images, rng, pad):
     return padded[batch, chan, rows[:, None, :, None], cols[:, None, None, :]]
 
 
+def random_crops(images, crop, rng, mirror=True):
+    """The paper's training crops: a random ``crop`` x ``crop`` window of each image (N, C, S, S)
+    and, with ``mirror``, a random horizontal flip, one draw per image, vectorised."""
+    n, c, h, w = images.shape
+    top = rng.integers(0, h - crop + 1, n)
+    left = rng.integers(0, w - crop + 1, n)
+    flip = rng.random(n) < 0.5 if mirror else np.zeros(n, bool)
+    rows = top[:, None] + np.arange(crop)[None, :]
+    cols = left[:, None] + np.arange(crop)[None, :]
+    cols = np.where(flip[:, None], cols[:, ::-1], cols)
+    return images[np.arange(n)[:, None, None, None], np.arange(c)[None, :, None, None],
+                  rows[:, None, :, None], cols[:, None, None, :]]
+
+
+def crop_offsets(size, crop):
+    """(top, left) of the paper's five test crops of a size x size image: the four corners, then
+    the centre."""
+    far, mid = size - crop, (size - crop) // 2
+    return [(0, 0), (0, far), (far, 0), (far, far), (mid, mid)]
+
+
+def center_crop(images, crop):
+    top, left = crop_offsets(images.shape[-1], crop)[4]
+    return images[..., top:top + crop, left:left + crop]
+
+
+def ten_crops(images, crop):
+    """The paper's ten test views of images (N, C, S, S): the four corner crops and the centre
+    crop, then the same five mirrored: (10, N, C, crop, crop)."""
+    views = [images[..., t:t + crop, l:l + crop] for t, l in crop_offsets(images.shape[-1], crop)]
+    return np.stack(views + [v[..., ::-1] for v in views])
+
+
+def pca_colour(images, eigenvalues, eigenvectors, rng, std=0.1):
+    """The paper's "fancy PCA" colour augmentation of RGB images (N, 3, H, W) with pixels in [0, 1]:
+    add eigenvectors @ (alpha * eigenvalues) to every pixel of an image, alpha ~ N(0, std) drawn per
+    image: the image's colour moves along the principal components of the training set's RGB
+    covariance, by amounts proportional to their variance."""
+    alpha = rng.normal(0.0, std, (len(images), 3))
+    shift = (alpha * np.asarray(eigenvalues)) @ np.asarray(eigenvectors).T      # (N, 3)
+    return images + shift.astype(images.dtype)[:, :, None, None]
+
+
 class BatchLoader:
     """Iterate over (x float (B, C, S, S), labels int64 (B,)) batches of one epoch.
 
     ``images`` uint8 (N, H, W) or (N, C, H, W); pixels become ``(p / 255 - mean) / std`` (scalars
     or one value per channel); images are resized (nearest) to ``size`` when it differs.
     ``augment`` draws a random crop (``augment_pad`` pixels of zero padding) and a random mirror
-    per image. ``epoch`` and ``seed`` fix the order and
+    per image. With ``crop`` (image folders: 256 px stored, 224 or 227 trained) the batch is cut to
+    crop x crop instead: a random crop and mirror with ``augment``, the centre crop without; and
+    ``pca=(eigenvalues, eigenvectors)`` adds the paper's PCA colour augmentation (std
+    ``pca_std``) to augmented batches. ``epoch`` and ``seed`` fix the order and
     the augmentation, so an epoch can be replayed exactly (resume). ``drop_last`` drops a final
     partial batch (training); evaluation keeps it.
     """
 
     def __init__(self, images, labels, batch_size, size=None, shuffle=False, augment=False, augment_pad=0, seed=0,
-                 epoch=0, mean=0.0, std=1.0, dtype=np.float32, drop_last=False, prefetch=True):
+                 epoch=0, mean=0.0, std=1.0, dtype=np.float32, drop_last=False, prefetch=True, crop=None,
+                 pca=None, pca_std=0.1):
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch size must be an integer >= 1, got {batch_size!r}")
         if len(images) != len(labels):
@@ -57,6 +104,9 @@ class BatchLoader:
         self.mean = np.asarray(mean, dtype).reshape(1, -1, 1, 1)
         self.std = np.asarray(std, dtype).reshape(1, -1, 1, 1)
         self.prefetch = prefetch
+        self.crop, self.pca, self.pca_std = crop, pca, pca_std
+        if crop is not None and crop > min(self.images.shape[-2:]):
+            raise ValueError(f"crop {crop} is larger than the images {self.images.shape[-2:]}")
         self.rng = np.random.default_rng([seed, epoch])
 
     def __len__(self):
@@ -68,13 +118,18 @@ class BatchLoader:
         order = self.rng.permutation(n) if self.shuffle else np.arange(n)
         for b in range(len(self)):
             idx = order[b * self.batch_size:(b + 1) * self.batch_size]
-            x = self.images[idx]
-            if self.augment:
+            x, labels = self.images[idx], self.labels[idx]
+            if self.crop is not None:
+                x = random_crops(x, self.crop, self.rng) if self.augment else center_crop(x, self.crop)
+            elif self.augment:
                 x = random_crop_flip(x, self.rng, self.augment_pad)
             if self.size is not None and x.shape[-1] != self.size:
                 x = resize_nearest(x, self.size)
-            x = (x.astype(self.dtype) * self.dtype(1 / 255.0) - self.mean) / self.std
-            yield x, self.labels[idx]
+            x = x.astype(self.dtype) * self.dtype(1 / 255.0)
+            if self.pca is not None and self.augment:
+                x = pca_colour(x, *self.pca, self.rng, self.pca_std)
+            x = (x - self.mean) / self.std
+            yield np.ascontiguousarray(x), labels
 
     def __iter__(self):
         if not self.prefetch:

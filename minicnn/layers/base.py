@@ -26,14 +26,16 @@ class Param:
     """A trainable array and the gradient that the last ``backward`` call computed for it.
 
     ``grad`` has ``data``'s shape, dtype and device and is overwritten (not accumulated) by
-    every backward call.
+    every backward call. A ``frozen`` parameter (``Layer.freeze``) gets no gradient (``grad`` is
+    None) and the optimizer leaves it alone.
     """
 
-    __slots__ = ("data", "grad")
+    __slots__ = ("data", "grad", "frozen")
 
     def __init__(self, data):
         self.data = data
         self.grad = get_array_module(data).zeros_like(data)
+        self.frozen = False
 
     @property
     def shape(self):
@@ -215,7 +217,7 @@ class Layer:
         device = check_device(device)
         for p in self.params.values():
             p.data = to_device(p.data, device)
-            p.grad = to_device(p.grad, device)
+            p.grad = None if p.grad is None else to_device(p.grad, device)
         for name in self.buffers:
             self.buffers[name] = to_device(self.buffers[name], device)
         for _, child in self.named_children():
@@ -223,6 +225,20 @@ class Layer:
         self.device = device
         self._cache = None
         return self
+
+    def freeze(self, frozen=True):
+        """Freeze (or with ``frozen=False`` unfreeze) every parameter of this layer and its
+        children: their backward computes no parameter gradients (only the input gradient) and
+        SGD skips them. Returns self. Fine-tuning freezes all but the last layer."""
+        for _, p in self.named_params():
+            p.frozen = frozen
+            p.grad = None if frozen else get_array_module(p.data).zeros_like(p.data)
+        return self
+
+    @property
+    def trainable(self):
+        """True when the layer has parameters and none of them is frozen."""
+        return bool(self.params) and not any(p.frozen for p in self.params.values())
 
     def num_params(self):
         return sum(int(np.prod(p.shape)) for _, p in self.named_params())

@@ -136,7 +136,8 @@ class BatchNorm2D(Layer):
 
     def _backward(self, dout):
         dx, dw, db = (batchnorm_backward_cuda if self.uses_kernels else batchnorm_backward)(dout, self._cache)
-        self.params["weight"].grad, self.params["bias"].grad = dw, db
+        if self.trainable:
+            self.params["weight"].grad, self.params["bias"].grad = dw, db
         return dx
 
     def extra_repr(self):

@@ -40,8 +40,9 @@ def conv_forward(x, w, b, stride, pad, groups):
     return y, (x.shape, w, cols, stride, pad, groups, b is not None)
 
 
-def conv_backward(dout, cache):
-    """Given dL/dy (N, O, OH, OW) return (dx, dw, db); db is None for a layer without bias.
+def conv_backward(dout, cache, param_grads=True):
+    """Given dL/dy (N, O, OH, OW) return (dx, dw, db); db is None for a layer without bias, dw and
+    db are None with ``param_grads=False`` (a frozen layer).
 
         dw_g = dout_g @ cols_g^T      dcols_g = w_g^T @ dout_g      dx = col2im(dcols)
     """
@@ -49,8 +50,8 @@ def conv_backward(dout, cache):
     x_shape, w, cols, stride, pad, groups, has_bias = cache
     o, cg, kh, kw = w.shape
     dout_groups = dout.transpose(1, 0, 2, 3).reshape(groups, o // groups, -1)  # (G, O/G, N*OH*OW)
-    dw = xp.matmul(dout_groups, cols.transpose(0, 2, 1)).reshape(w.shape)
-    db = dout.sum(axis=(0, 2, 3)) if has_bias else None
+    dw = xp.matmul(dout_groups, cols.transpose(0, 2, 1)).reshape(w.shape) if param_grads else None
+    db = dout.sum(axis=(0, 2, 3)) if has_bias and param_grads else None
     w_groups = w.reshape(groups, o // groups, cg * kh * kw)
     dcols = xp.matmul(w_groups.transpose(0, 2, 1), dout_groups)                # (G, C/G*kh*kw, N*OH*OW)
     dx = col2im(dcols.reshape(groups * cg * kh * kw, -1), x_shape, (kh, kw), stride, pad)
@@ -77,7 +78,7 @@ def conv_forward_cuda(x, w, b, stride, pad, groups):
     return y, (x.shape, w, cols, stride, pad, groups, b is not None)
 
 
-def conv_backward_cuda(dout, cache):
+def conv_backward_cuda(dout, cache, param_grads=True):
     """Kernel path of ``conv_backward``: dout to the GEMM layout, the bias gradient as a
     reduction kernel, two GEMMs per group, and the col2im gather kernel."""
     x_shape, w, cols, stride, pad, groups, has_bias = cache
@@ -86,10 +87,10 @@ def conv_backward_cuda(dout, cache):
     _, _, oh, ow = dout.shape
     dout_gemm = empty((o, n * oh * ow), dout.dtype, dout)
     launch("im2col", "nchw_to_gemm", grid_for(dout.size, dout), BLOCK, dout, dout_gemm, n, o, oh * ow)
-    db = bias_grad_cuda(dout_gemm, 1, o, n * oh * ow) if has_bias else None
+    db = bias_grad_cuda(dout_gemm, 1, o, n * oh * ow) if has_bias and param_grads else None
     dout_groups = dout_gemm.reshape(groups, o // groups, n * oh * ow)
     cols_groups = cols.reshape(groups, cg * kh * kw, n * oh * ow)
-    dw = gemm.matmul(dout_groups, cols_groups, trans_b=True).reshape(w.shape)
+    dw = gemm.matmul(dout_groups, cols_groups, trans_b=True).reshape(w.shape) if param_grads else None
     dcols = gemm.matmul(w.reshape(groups, o // groups, cg * kh * kw), dout_groups, trans_a=True)
     dx = empty(x_shape, dout.dtype, dout)
     launch("im2col", "col2im", grid_for(dx.size, dout), BLOCK, dcols, dx, n, c, h, wid, oh, ow, kh, kw,
@@ -161,10 +162,12 @@ class Conv2D(Layer):
         return y
 
     def _backward(self, dout):
-        dx, dw, db = (conv_backward_cuda if self.uses_kernels else conv_backward)(dout, self._cache)
-        self.params["weight"].grad = dw
-        if db is not None:
-            self.params["bias"].grad = db
+        backward = conv_backward_cuda if self.uses_kernels else conv_backward
+        dx, dw, db = backward(dout, self._cache, param_grads=self.trainable)
+        if self.trainable:
+            self.params["weight"].grad = dw
+            if db is not None:
+                self.params["bias"].grad = db
         return dx
 
     def extra_repr(self):

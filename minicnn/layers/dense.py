@@ -15,9 +15,12 @@ def dense_forward(x, w, b):
     return y, (x, w, b is not None)
 
 
-def dense_backward(dout, cache):
-    """dout (N, out) -> (dx (N, in), dw (out, in), db (out,) or None)."""
+def dense_backward(dout, cache, param_grads=True):
+    """dout (N, out) -> (dx (N, in), dw (out, in), db (out,) or None); no dw, db without
+    ``param_grads`` (a frozen layer)."""
     x, w, has_bias = cache
+    if not param_grads:
+        return dout @ w, None, None
     return dout @ w, dout.T @ x, (dout.sum(axis=0) if has_bias else None)
 
 
@@ -29,9 +32,11 @@ def dense_forward_cuda(x, w, b):
     return y, (x, w, b is not None)
 
 
-def dense_backward_cuda(dout, cache):
+def dense_backward_cuda(dout, cache, param_grads=True):
     """Kernel path of ``dense_backward``: two GEMMs and the bias-gradient reduction."""
     x, w, has_bias = cache
+    if not param_grads:
+        return gemm.matmul(dout, w), None, None
     db = bias_grad_cuda(dout, dout.shape[0], dout.shape[1], 1) if has_bias else None
     return gemm.matmul(dout, w), gemm.matmul(dout, x, trans_a=True), db
 
@@ -71,10 +76,12 @@ class Dense(Layer):
         return y
 
     def _backward(self, dout):
-        dx, dw, db = (dense_backward_cuda if self.uses_kernels else dense_backward)(dout, self._cache)
-        self.params["weight"].grad = dw
-        if db is not None:
-            self.params["bias"].grad = db
+        backward = dense_backward_cuda if self.uses_kernels else dense_backward
+        dx, dw, db = backward(dout, self._cache, param_grads=self.trainable)
+        if self.trainable:
+            self.params["weight"].grad = dw
+            if db is not None:
+                self.params["bias"].grad = db
         return dx
 
     def extra_repr(self):

@@ -1,0 +1,251 @@
+"""Image-folder data sets (ImageNet's ``train/<synset>/*.JPEG`` layout, or your own classes),
+prepared the way the AlexNet paper did, once, into a compact cache.
+
+    root/
+      cats/  0001.jpg 0002.png ...
+      dogs/  ...
+
+Class names are the folder names, sorted; files are taken in sorted order. Each image is decoded
+with Pillow, converted to 8-bit RGB (grayscale, palette, RGBA, CMYK and 16-bit images included),
+its shorter side resized to 256 and the central 256x256 kept (REFERENCE.md section 2). The result
+goes to a raw uint8 memory-mapped array (N, 3, 256, 256), ``images.uint8``, in a cache folder,
+with the labels and a
+``meta.json`` holding the class names, the files, the skipped files, a signature of the source
+(names, sizes, modification times) and the RGB statistics: per-channel mean and std, and the
+eigenvalues and eigenvectors of the 3x3 RGB covariance for the paper's PCA colour augmentation.
+A later ``prepare`` with an unchanged source reuses the cache and decodes nothing.
+
+Files that cannot be read (truncated, not an image) are skipped with one warning line each and
+a count at the end; an empty class folder is kept as a class (its label exists) with a warning.
+"""
+import concurrent.futures
+import hashlib
+import json
+import os
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from minicnn.data import DataError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+STORED_SIZE = 256           # the paper: shorter side to 256, central 256x256
+PCA_SAMPLE_IMAGES = 1000    # images sampled for the RGB statistics
+PCA_SAMPLE_PIXELS = 1024    # pixels per sampled image
+
+
+def scan(root, classes=None):
+    """(files, labels, classes) of an image folder. ``classes`` (e.g. the training set's) fixes
+    the label of each class name; a class without a folder here gets a warning."""
+    if not os.path.isdir(root):
+        raise DataError(f"image folder {root} does not exist")
+    found = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and not d.startswith("."))
+    if classes is None:
+        classes = found
+    if not classes:
+        raise DataError(f"{root} has no class folders (expected {root}/<class name>/<image files>)")
+    unknown = [d for d in found if d not in classes]
+    if unknown:
+        raise DataError(f"{root} has class folders {unknown} that the class list {list(classes)} lacks")
+    files, labels = [], []
+    for label, name in enumerate(classes):
+        folder = os.path.join(root, name)
+        if not os.path.isdir(folder):
+            warnings.warn(f"{root}: no folder for class {name!r}", stacklevel=2)
+            continue
+        names = sorted(f for f in os.listdir(folder) if f.lower().endswith(IMAGE_EXTENSIONS))
+        if not names:
+            warnings.warn(f"{folder}: empty class folder (no image files)", stacklevel=2)
+        files += [os.path.join(folder, f) for f in names]
+        labels += [label] * len(names)
+    if not files:
+        raise DataError(f"{root} holds no image files ({', '.join(IMAGE_EXTENSIONS)})")
+    return files, np.array(labels, dtype=np.int64), list(classes)
+
+
+def to_rgb8(image):
+    """A Pillow image as 8-bit RGB: 16-bit and 32-bit grey are scaled down, CMYK, palette, grey and
+    alpha images converted (alpha dropped)."""
+    from PIL import Image
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        a = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or a.max() > 255 else 255.0
+        image = Image.fromarray(np.clip(a / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    return image.convert("RGB")
+
+
+def center_resized(image, size=STORED_SIZE):
+    """Shorter side to ``size`` (bilinear with antialiasing), then the central size x size:
+    uint8 (3, size, size)."""
+    from PIL import Image
+    w, h = image.size
+    scale = size / min(w, h)
+    new = (max(size, round(w * scale)), max(size, round(h * scale)))
+    image = image.resize(new, Image.BILINEAR, reducing_gap=None)
+    left, top = (new[0] - size) // 2, (new[1] - size) // 2
+    image = image.crop((left, top, left + size, top + size))
+    return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
+
+
+def decode(path, size=STORED_SIZE):
+    """uint8 (3, size, size) of the image at ``path``, or the reason it cannot be read."""
+    from PIL import Image, UnidentifiedImageError
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return center_resized(to_rgb8(image), size)
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+def signature(files, size):
+    """A hash of the file names, sizes and modification times, and of the stored size."""
+    digest = hashlib.sha256(str(size).encode())
+    for f in files:
+        st = os.stat(f)
+        digest.update(f"{f}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+@dataclass
+class ImageFolder:
+    """A prepared image folder: ``images`` uint8 (N, 3, S, S) (memory-mapped), ``labels`` (N,),
+    ``classes``, and the RGB statistics of ``meta`` (mean, std, pca_eigenvalues, pca_eigenvectors)."""
+    images: np.ndarray
+    labels: np.ndarray
+    classes: list
+    meta: dict
+
+    @property
+    def mean(self):
+        return tuple(self.meta["mean"])
+
+    @property
+    def std(self):
+        return tuple(self.meta["std"])
+
+    @property
+    def pca(self):
+        """(eigenvalues (3,), eigenvectors (3, 3) as columns) of the RGB covariance, pixels in [0, 1]."""
+        return np.array(self.meta["pca_eigenvalues"]), np.array(self.meta["pca_eigenvectors"])
+
+
+class Subset:
+    """Rows ``indices`` of a (memory-mapped) image array, read only when indexed: a train/val
+    split of a large folder without copying it into memory. Supports ``len``, ``shape``,
+    ``ndim`` and indexing by an int, a slice or an index array."""
+
+    def __init__(self, images, indices):
+        self.images, self.indices = images, np.asarray(indices)
+        self.shape = (len(self.indices),) + tuple(images.shape[1:])
+        self.ndim, self.dtype = images.ndim, images.dtype
+
+    def __len__(self):
+        return len(self.indices)
+
+    def __getitem__(self, key):
+        rows = self.indices[key]
+        if np.ndim(rows) == 0:
+            return np.asarray(self.images[int(rows)])
+        order = np.argsort(rows)  # read the memory map in file order, then restore the order asked
+        out = np.empty((len(rows),) + self.shape[1:], self.dtype)
+        out[order] = self.images[rows[order]]
+        return out
+
+
+def split(folder, fraction, seed=0):
+    """(images, labels) pairs of Subsets of an ImageFolder: the rest, and a random ``fraction``
+    held out (for validation or testing), neither copied into memory."""
+    return split_pair((folder.images, folder.labels), fraction, seed)
+
+
+def split_pair(pair, fraction, seed=0):
+    """``split`` for an (images, labels) pair (images an array or a Subset)."""
+    images, labels = pair
+    if isinstance(images, Subset):
+        images, rows = images.images, images.indices
+    else:
+        rows = np.arange(len(labels))
+    order = np.random.default_rng(seed).permutation(len(labels))
+    cut = max(1, int(round(len(order) * fraction)))
+    held, kept = np.sort(order[:cut]), np.sort(order[cut:])
+    return (Subset(images, rows[kept]), labels[kept]), (Subset(images, rows[held]), labels[held])
+
+
+def default_cache(root, size=STORED_SIZE):
+    key = hashlib.sha256(f"{os.path.abspath(root)}\0{size}".encode()).hexdigest()[:16]
+    base = os.environ.get("MINICNN_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "minicnn"))
+    return os.path.join(base, "folders", f"{os.path.basename(os.path.abspath(root))}-{key}")
+
+
+def prepare(root, cache=None, classes=None, size=STORED_SIZE, workers=None, progress=None):
+    """Decode ``root`` once into ``cache`` (default: under ~/.cache/minicnn/folders) and return
+    the ImageFolder; reuse the cache when the source is unchanged. ``progress(iterable, total)``
+    wraps the decoding loop (e.g. a tqdm bar)."""
+    files, labels, classes = scan(root, classes)
+    cache = cache or default_cache(root, size)
+    sig = signature(files, size)
+    meta_path = os.path.join(cache, "meta.json")
+    if os.path.exists(meta_path):
+        with open(meta_path) as f:
+            meta = json.load(f)
+        if meta.get("signature") == sig and meta.get("classes") == classes:
+            return _open(cache, meta)
+    os.makedirs(cache, exist_ok=True)
+    tmp_images = os.path.join(cache, "images.uint8.tmp")
+    images = np.memmap(tmp_images, mode="w+", dtype=np.uint8, shape=(len(files), 3, size, size))
+    kept, skipped = [], []
+    with concurrent.futures.ThreadPoolExecutor(workers or min(8, (os.cpu_count() or 1) + 2)) as pool:
+        results = pool.map(lambda f: decode(f, size), files)   # Pillow decodes without the GIL
+        if progress:
+            results = progress(results, len(files))
+        for index, result in enumerate(results):
+            if isinstance(result, str):
+                warnings.warn(f"skipped {files[index]}: {result}", stacklevel=2)
+                skipped.append(files[index])
+                continue
+            images[len(kept)] = result
+            kept.append(index)
+    if skipped:
+        warnings.warn(f"{root}: {len(skipped)} of {len(files)} files skipped (unreadable)", stacklevel=2)
+    if not kept:
+        raise DataError(f"{root}: none of the {len(files)} image files could be read")
+    images.flush()
+    del images
+    n = len(kept)
+    os.truncate(tmp_images, n * 3 * size * size)  # the skipped files' rows were at the end
+    stored = np.memmap(tmp_images, mode="r", dtype=np.uint8, shape=(n, 3, size, size))
+    meta = dict(signature=sig, classes=classes, size=size, files=[files[i] for i in kept], skipped=skipped,
+                count=n, **rgb_statistics(stored))
+    del stored
+    np.save(os.path.join(cache, "labels.npy"), labels[kept])
+    os.replace(tmp_images, os.path.join(cache, "images.uint8"))
+    with open(meta_path + ".tmp", "w") as f:
+        json.dump(meta, f)
+    os.replace(meta_path + ".tmp", meta_path)  # written last: a half-built cache is never reused
+    return _open(cache, meta)
+
+
+def _open(cache, meta):
+    size = meta["size"]
+    images = np.memmap(os.path.join(cache, "images.uint8"), mode="r", dtype=np.uint8,
+                       shape=(meta["count"], 3, size, size))
+    labels = np.load(os.path.join(cache, "labels.npy"))
+    return ImageFolder(images, labels, meta["classes"], meta)
+
+
+def rgb_statistics(images, rng=None):
+    """Per-channel mean and std, and the eigen-decomposition of the RGB covariance, of pixels in
+    [0, 1] sampled from up to PCA_SAMPLE_IMAGES images (PCA_SAMPLE_PIXELS pixels each)."""
+    rng = np.random.default_rng(0) if rng is None else rng
+    n, _, h, w = images.shape
+    chosen = np.sort(rng.choice(n, min(n, PCA_SAMPLE_IMAGES), replace=False))
+    pixels = []
+    for i in chosen:
+        flat = np.asarray(images[i]).reshape(3, -1)
+        pixels.append(flat[:, rng.choice(h * w, min(h * w, PCA_SAMPLE_PIXELS), replace=False)])
+    rgb = np.concatenate(pixels, axis=1).astype(np.float64) / 255.0       # (3, M)
+    eigenvalues, eigenvectors = np.linalg.eigh(np.cov(rgb))
+    return dict(mean=rgb.mean(axis=1).tolist(), std=np.maximum(rgb.std(axis=1), 1e-3).tolist(),
+                pca_eigenvalues=np.maximum(eigenvalues, 0).tolist(), pca_eigenvectors=eigenvectors.tolist())

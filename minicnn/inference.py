@@ -1,0 +1,50 @@
+"""Test-time evaluation as the AlexNet paper did it: the centre crop, or ten crops (four
+corners, the centre and their mirrors) with the softmax outputs averaged, and optionally an
+ensemble of networks whose averaged outputs make one prediction (the paper's competition entry
+averaged seven).
+
+    probs = predict_proba([model], images, crop=224, mean=..., std=..., views="ten")
+    top1, top5 = topk_accuracy(probs, labels)
+
+``images`` are uint8 (N, 3, S, S), S >= crop (an ImageFolder's 256x256 images).
+"""
+import numpy as np
+
+from minicnn.backend import to_device, to_numpy
+from minicnn.data.loader import center_crop, ten_crops
+from minicnn.losses import softmax
+
+VIEWS = ("center", "ten")
+
+
+def normalise(images, mean, std, dtype=np.float32):
+    """uint8 pixels (..., C, H, W) -> (p / 255 - mean) / std per channel."""
+    mean = np.asarray(mean, dtype).reshape(-1, 1, 1)
+    std = np.asarray(std, dtype).reshape(-1, 1, 1)
+    return (images.astype(dtype) * dtype(1 / 255.0) - mean) / std
+
+
+def predict_proba(models, images, crop, mean, std, views="center", device="cpu", batch_size=50):
+    """Class probabilities (N, K) averaged over the views of each image and over ``models``."""
+    if views not in VIEWS:
+        raise ValueError(f"views must be one of {VIEWS}, got {views!r}")
+    if not models:
+        raise ValueError("predict_proba needs at least one model")
+    out = []
+    for start in range(0, len(images), batch_size):
+        batch = np.asarray(images[start:start + batch_size])
+        crops = ten_crops(batch, crop) if views == "ten" else center_crop(batch, crop)[None]
+        total = 0.0
+        for model in models:
+            dtype = next(p.data.dtype for _, p in model.named_params())
+            for view in crops:
+                x = to_device(np.ascontiguousarray(normalise(view, mean, std, dtype.type)), device)
+                total = total + to_numpy(softmax(model.forward(x, train=False))).astype(np.float64)
+        out.append(total / (len(models) * len(crops)))
+    return np.concatenate(out)
+
+
+def topk_accuracy(probs, labels, ks=(1, 5)):
+    """Fraction of rows whose label is among the k most probable classes, for each k."""
+    order = np.argsort(-probs, axis=1)
+    return tuple(float((order[:, :k] == labels[:, None]).any(axis=1).mean()) for k in ks)

@@ -1,0 +1,87 @@
+"""Pretrained weights in and out: torchvision's AlexNet state dicts (``.pth``) into
+``models.alexnet_owt``, and minicnn's own ``.npz`` weight files.
+
+    model = models.alexnet_owt()
+    weights.load_torchvision("alexnet-owt-7be5be79.pth", model)   # needs torch (pip install torch)
+    weights.save_npz(model, "alexnet_owt.npz")                    # no torch needed from here on
+    weights.load_npz("alexnet_owt.npz", model)
+
+``alexnet_owt`` uses torchvision's parameter names (``features.0.weight`` ...
+``classifier.6.bias``) and layouts (NCHW, conv ``(out, in, kh, kw)``, linear ``(out, in)``), so
+the import is a copy, checked name by name and shape by shape: a file of another architecture
+fails on the first tensor that does not fit, naming it. ``load_npz`` also reads the weights of a
+training checkpoint written by ``examples/train_alexnet.py``.
+"""
+import os
+
+import numpy as np
+
+from minicnn.backend import to_numpy
+from minicnn.checkpoint import atomic_write
+
+
+class WeightsError(ValueError):
+    """A weights file that cannot be read, or does not fit the model."""
+
+
+def import_state(model, state, source="weights"):
+    """Copy ``state`` (name -> array) into ``model``'s parameters and buffers; every name and
+    shape must match, and the first mismatch is named."""
+    expected = model.state_dict()
+    for name, target in expected.items():
+        if name not in state:
+            raise WeightsError(f"{source}: no tensor {name!r} for the model (it has "
+                               f"{', '.join(list(state)[:4])}{', ...' if len(state) > 4 else ''}); "
+                               f"is it a different architecture?")
+        if tuple(state[name].shape) != tuple(target.shape):
+            raise WeightsError(f"{source}: tensor {name!r} has shape {tuple(state[name].shape)}, the model "
+                               f"expects {tuple(target.shape)} (a different architecture or class count?)")
+    unexpected = [k for k in state if k not in expected]
+    if unexpected:
+        raise WeightsError(f"{source}: tensor {unexpected[0]!r} has no place in the model")
+    model.load_state_dict({k: np.asarray(v) for k, v in state.items()})
+    return model
+
+
+def load_torchvision(path, model):
+    """Load a torchvision AlexNet ``.pth`` state dict (``torch.save(model.state_dict())``) into
+    ``model`` (``models.alexnet_owt``). Reading ``.pth`` files needs PyTorch."""
+    try:
+        import torch
+    except ImportError:
+        raise WeightsError(f"reading {path} needs PyTorch (pip install torch); minicnn's own .npz "
+                           f"weights do not") from None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise WeightsError(f"{path}: not a readable PyTorch state dict ({type(exc).__name__}: {exc})") from None
+    if not isinstance(state, dict):
+        raise WeightsError(f"{path}: holds a {type(state).__name__}, not a state dict")
+    return import_state(model, {k: v.detach().cpu().numpy() for k, v in state.items()}, path)
+
+
+def save_npz(model, path):
+    """Write the model's parameters and buffers to ``path`` (``.npz``, no pickle), atomically."""
+    arrays = {name: to_numpy(v) for name, v in model.state_dict().items()}
+    atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def load_npz(path, model):
+    """Load weights written by ``save_npz`` (or the model part of a training checkpoint)."""
+    if not os.path.exists(path):
+        raise WeightsError(f"{path}: no such weights file")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except Exception as exc:
+        raise WeightsError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from None
+    if "meta" in arrays:  # a training checkpoint: its model part
+        arrays = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
+    return import_state(model, arrays, path)
+
+
+def load(path, model):
+    """``load_torchvision`` for ``.pth``/``.pt`` files, ``load_npz`` otherwise."""
+    if str(path).endswith((".pth", ".pt")):
+        return load_torchvision(path, model)
+    return load_npz(path, model)

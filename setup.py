@@ -15,6 +15,7 @@ setup(
     # as the package data of minicnn.kernels so that a non-editable install finds the sources.
     package_dir={"minicnn.kernels": "kernels"},
     package_data={"minicnn.kernels": ["*.cu", "*.cuh", "README.md"],
+                  "minicnn.data": ["imagenet_classes.txt"],
                   "minicnn.simulator": ["*.h", "*.cpp"]},
     # tqdm: the progress bars of training (rates, ETA, works in notebooks); matplotlib: the
     # loss and accuracy curves. Both do their job better than code we would write.

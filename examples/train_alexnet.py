@@ -15,15 +15,13 @@ test_metrics.json.
 import argparse
 import os
 
-import numpy as np
-
 
 from minicnn import gemm, models, towers
 from minicnn.backend import check_device, cuda_available
 from minicnn.checkpoint import CheckpointError
 from minicnn.data import DATASETS, DataError, fashion_mnist
 from minicnn.summary import summary
-from minicnn.train import TrainingError, fit
+from minicnn.train import TrainingError, batch_progress, fit
 
 
 def download_bar(total, name):
@@ -41,8 +39,9 @@ def parse_args(argv=None):
     p.add_argument("--dropout", type=float, default=0.25,
                    help="drop probability of alexnet_small's two dropout layers (default: 0.25; the "
                         "paper's 0.5 underfits a 5-epoch run: 89.3%% against 90.1%% test accuracy)")
-    p.add_argument("--dataset", default="fashion-mnist", choices=sorted(DATASETS) + ["folder"],
-                   help="data set (default: fashion-mnist; cifar10 reads CIFAR-10's python batches; "
+    p.add_argument("--dataset", default=None, choices=sorted(DATASETS) + ["folder"],
+                   help="data set (default: folder when --data holds subfolders, else fashion-mnist; "
+                        "cifar10 reads CIFAR-10's python batches; "
                         "folder: an image folder given by --data, ImageNet-style: DIR/train/<class>/*.jpg "
                         "and optionally DIR/val/<class>/*.jpg, or DIR/<class>/*.jpg; prepared once "
                         "(shorter side 256, centre 256x256) into a cache, trained on random crops, "
@@ -92,36 +91,25 @@ def parse_args(argv=None):
     p.add_argument("--out", default="runs/fashion", help="output folder (default: runs/fashion)")
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.npz")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. in logs)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.dataset is None:  # a folder of class folders (or of train/ and val/) is an image folder
+        holds_folders = bool(args.data) and os.path.isdir(args.data) and any(
+            os.path.isdir(os.path.join(args.data, d)) for d in os.listdir(args.data))
+        args.dataset = "folder" if holds_folders else "fashion-mnist"
+    return args
 
 
 def prepare_folder(root):
-    """The --dataset folder data: train (and val, when there is one) prepared into the cache."""
+    """The --dataset folder data, prepared once into the cache (with a progress bar)."""
+    from tqdm import tqdm
     from minicnn.data import image_folder
     if root is None:
         raise SystemExit("error: --dataset folder needs --data DIR (DIR/train/<class>/*.jpg ...)")
-    train_root = os.path.join(root, "train") if os.path.isdir(os.path.join(root, "train")) else root
-    bar = None
+    bar = lambda it, total: tqdm(it, total=total, desc="preparing images", unit="img", leave=False)
     try:
-        from tqdm import tqdm
-        bar = lambda it, total: tqdm(it, total=total, desc="preparing images", unit="img", leave=False)
-    except ImportError:
-        pass
-    try:
-        train = image_folder.prepare(train_root, progress=bar)
-        val_root = os.path.join(root, "val")
-        test = image_folder.prepare(val_root, classes=train.classes, progress=bar) if os.path.isdir(val_root) else None
+        return image_folder.load_splits(root, progress=bar)
     except DataError as exc:
         raise SystemExit(f"error: {exc}")
-    if test is None:  # no val/: a random tenth of train/ is the test set
-        train_pair, test_pair = image_folder.split(train, 0.1, seed=1)
-    else:
-        train_pair, test_pair = (image_folder.Subset(train.images, np.arange(len(train.labels))), train.labels), \
-            (test.images, test.labels)
-    # validation: a random tenth of the training images (at most --val-size)
-    fit_pair, val_pair = image_folder.split_pair(train_pair, 0.1, seed=2)
-    return dict(train=fit_pair, val=val_pair, test=test_pair, classes=train.classes, channels=3, size=None,
-                mean=train.mean, std=train.std, pca=train.pca)
 
 
 def main(argv=None):
@@ -194,12 +182,8 @@ def main(argv=None):
                    classes=dataset["classes"])
     print(f"training {name} on {device}, {args.dataset}: {len(data['train'][1])} train / {val_size} val / "
           f"{len(test_y)} test images, {epochs} epochs, batch {args.batch_size}, lr {cfg['lr']}")
-    progress = None
-    if not args.no_progress:
-        from tqdm import tqdm
-        progress = lambda it, total, desc: tqdm(it, total=total, desc=desc, unit="batch", leave=False)
     try:
-        fit(model, data, cfg, progress=progress)
+        fit(model, data, cfg, progress=None if args.no_progress else batch_progress())
     except (TrainingError, CheckpointError) as exc:
         hint = ("; convert the checkpoint with examples/convert_checkpoint.py" if "split=" in str(exc) else "")
         raise SystemExit(f"error: {exc}{hint}")

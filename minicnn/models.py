@@ -146,6 +146,28 @@ def _initialise(model, init, rng):
 
 
 # name -> (builder, input size (H = W) it is meant for)
+def replace_head(model, num_classes, seed=0):
+    """Replace the last Dense layer of ``model`` (a Sequential, possibly nested) with a fresh one
+    of ``num_classes`` outputs (PyTorch's initialisation), in place; returns the new layer.
+    Fine-tuning a pretrained network for a new task starts here."""
+    parent, name = None, None
+    stack = [model]
+    while stack:
+        seq = stack.pop(0)
+        for child_name, child in seq.layers.items():
+            if isinstance(child, Sequential):
+                stack.append(child)
+            elif isinstance(child, Dense):
+                parent, name = seq, child_name
+    if parent is None:
+        raise ValueError("replace_head: the model has no Dense layer")
+    old = parent.layers[name]
+    new = Dense(old.in_features, num_classes, bias="bias" in old.params, dtype=old.dtype,
+                rng=np.random.default_rng(seed))
+    parent.layers[name] = new.to(old.device)
+    return new
+
+
 MODELS = {
     "alexnet": (alexnet, 227),
     "alexnet_bn": (alexnet_bn, 227),

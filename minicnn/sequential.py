@@ -35,6 +35,10 @@ class Sequential(Layer):
                              f"move them with .to() first")
         self.device = devices.pop() if devices else "cpu"
 
+    # With input_grad = False, backward() returns None and skips the frozen layers at the bottom
+    # of the chain, which need no gradient (fine-tuning the last layers of a network).
+    input_grad = True
+
     def named_children(self):
         return self.layers.items()
 
@@ -75,9 +79,14 @@ class Sequential(Layer):
         return x
 
     def _backward(self, dout):
-        for layer in reversed(self.layers.values()):
+        layers = list(self.layers.values())
+        stop = 0
+        if not self.input_grad:  # nobody needs dL/dx: stop at the first layer that still trains
+            trains = [any(not p.frozen for _, p in layer.named_params()) for layer in layers]
+            stop = trains.index(True) if any(trains) else len(layers)
+        for layer in reversed(layers[stop:]):
             dout = layer.backward(dout)
-        return dout
+        return dout if stop == 0 else None
 
     def __repr__(self):
         lines = [f"  ({name}): {layer!r}".replace("\n", "\n  ") for name, layer in self.layers.items()]

@@ -138,5 +138,11 @@ def fit(model, data, cfg, log=print, progress=None):
     return test
 
 
+def batch_progress():
+    """The ``progress`` argument of ``fit`` that shows a tqdm bar per epoch (batches, rate, ETA)."""
+    from tqdm import tqdm
+    return lambda it, total, desc: tqdm(it, total=total, desc=desc, unit="batch", leave=False)
+
+
 def model_dtype(model):
     return next(p.data.dtype for _, p in model.named_params()).type

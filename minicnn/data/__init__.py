@@ -14,4 +14,16 @@ DATASETS = {
                     mean=(0.4914, 0.4822, 0.4465), std=(0.2470, 0.2435, 0.2616)),
 }
 
-__all__ = ["DATASETS", "DataError", "cifar10", "fashion_mnist"]
+
+
+def imagenet_classes():
+    """The 1000 ILSVRC-2012 class names in index order (the file shipped with the package)."""
+    import os
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "imagenet_classes.txt")
+    with open(path, encoding="utf-8") as f:
+        names = [line.strip() for line in f if line.strip() and not line.startswith("#")]
+    assert len(names) == 1000, f"{path} holds {len(names)} names, not 1000"
+    return names
+
+
+__all__ = ["DATASETS", "DataError", "cifar10", "fashion_mnist", "imagenet_classes"]

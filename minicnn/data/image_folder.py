@@ -249,3 +249,21 @@ def rgb_statistics(images, rng=None):
     eigenvalues, eigenvectors = np.linalg.eigh(np.cov(rgb))
     return dict(mean=rgb.mean(axis=1).tolist(), std=np.maximum(rgb.std(axis=1), 1e-3).tolist(),
                 pca_eigenvalues=np.maximum(eigenvalues, 0).tolist(), pca_eigenvectors=eigenvectors.tolist())
+
+
+def load_splits(root, val_fraction=0.1, progress=None):
+    """Train, validation and test data of an image folder for training: ``root/train`` and
+    ``root/val`` (used as the test set), or ``root`` alone (a random tenth is the test set); the
+    validation set is a random ``val_fraction`` of the training images. Returns a dict with
+    train/val/test (images, labels) pairs (Subsets of the memory map), classes, mean, std, pca."""
+    train_root = os.path.join(root, "train") if os.path.isdir(os.path.join(root, "train")) else root
+    train = prepare(train_root, progress=progress)
+    val_root = os.path.join(root, "val")
+    if os.path.isdir(val_root) and train_root != root:
+        test = prepare(val_root, classes=train.classes, progress=progress)
+        train_pair, test_pair = (train.images, train.labels), (test.images, test.labels)
+    else:
+        train_pair, test_pair = split(train, 0.1, seed=1)
+    fit_pair, val_pair = split_pair(train_pair, val_fraction, seed=2)
+    return dict(train=fit_pair, val=val_pair, test=test_pair, classes=train.classes, channels=3, size=None,
+                mean=train.mean, std=train.std, pca=train.pca)

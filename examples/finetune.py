@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""Fine-tune a pretrained AlexNet for a new task: a new last layer with one output per class of
+an image folder, everything else frozen (no parameter gradients, no updates, and no backward
+below the last trainable layer).
+
+    python examples/finetune.py --data cats_vs_dogs --weights alexnet-owt-7be5be79.pth --epochs 3
+
+--data is an image folder (DIR/train/<class>/*.jpg and DIR/val/<class>/*.jpg, or DIR/<class>/*.jpg);
+--weights torchvision's .pth (needs torch) or minicnn .npz weights of the same --model. Outputs
+(checkpoint, metrics, curves) go to --out; classify new photos afterwards with
+    python examples/predict.py photo.jpg --weights OUT/checkpoint.npz
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from minicnn import models  # noqa: E402
+from minicnn.backend import check_device  # noqa: E402
+from minicnn.checkpoint import CheckpointError  # noqa: E402
+from minicnn.data import DataError  # noqa: E402
+from minicnn.data.image_folder import load_splits  # noqa: E402
+from minicnn.train import TrainingError, batch_progress, fit  # noqa: E402
+from minicnn.weights import WeightsError, load  # noqa: E402
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True, help="image folder of the new task")
+    p.add_argument("--weights", default=None,
+                   help="pretrained weights (.pth or .npz); without them the frozen layers are random "
+                        "(only useful to try the script)")
+    p.add_argument("--model", default="alexnet_owt", choices=("alexnet", "alexnet_owt"),
+                   help="architecture of the weights (default: alexnet_owt, torchvision's)")
+    p.add_argument("--train-layers", type=int, default=1,
+                   help="how many of the last parameter layers to train (default: 1, the new head)")
+    p.add_argument("--epochs", type=int, default=3, help="epochs (default: 3)")
+    p.add_argument("--batch-size", type=int, default=32, help="mini-batch size (default: 32)")
+    p.add_argument("--lr", type=float, default=0.01, help="initial learning rate, decayed linearly to 0 (default: 0.01)")
+    p.add_argument("--augment", action="store_true", help="random crops, mirrors and PCA colour shifts")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "sim"), help="where to train (default: cpu)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the new layer and the data order (default: 0)")
+    p.add_argument("--out", default="runs/finetune", help="output folder (default: runs/finetune)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = p.parse_args(argv)
+    if args.train_layers < 1:
+        raise SystemExit("error: --train-layers must be >= 1")
+    try:
+        device = check_device(args.device)
+        data = load_splits(args.data)
+    except (RuntimeError, DataError) as exc:
+        raise SystemExit(f"error: {exc}")
+
+    model = models.build(args.model, num_classes=1000)
+    if args.weights:
+        try:
+            load(args.weights, model)
+        except WeightsError as exc:
+            raise SystemExit(f"error: {exc}")
+    models.replace_head(model, len(data["classes"]), seed=args.seed)
+    model.freeze()
+    parametric = [layer for _, layer in leaf_layers(model) if layer.params]
+    for layer in parametric[-args.train_layers:]:
+        layer.freeze(False)
+    model.input_grad = False   # nothing below the trained layers needs a gradient
+    trained = sum(p.data.size for _, p in model.named_params() if not p.frozen)
+    print(f"fine-tuning {args.model} for {len(data['classes'])} classes ({', '.join(data['classes'][:5])}"
+          f"{', ...' if len(data['classes']) > 5 else ''}): {trained:,} of {model.num_params():,} parameters trained")
+    mean, std = (IMAGENET_MEAN, IMAGENET_STD) if args.weights else (data["mean"], data["std"])
+    crop = models.MODELS[args.model][1]
+    cfg = dict(model_name=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=0.9,
+               weight_decay=5e-4, schedule="linear", step_every=1, input_size=crop, augment=args.augment,
+               augment_pad=0, mean=mean, std=std, seed=args.seed, device=device, out=args.out, resume=False,
+               crop=crop, pca=[a.tolist() for a in data["pca"]], ten_crop=True, classes=data["classes"])
+    try:
+        fit(model, data, cfg, progress=None if args.no_progress else batch_progress())
+    except (TrainingError, CheckpointError) as exc:
+        raise SystemExit(f"error: {exc}")
+    print(f"results written to {os.path.abspath(args.out)}")
+
+
+def leaf_layers(model):
+    for name, child in model.named_children():
+        if child.named_children():
+            yield from leaf_layers(child)
+        else:
+            yield name, child
+
+
+if __name__ == "__main__":
+    main()

@@ -27,5 +27,7 @@ setup(
         "dev": ["pytest>=7", "hypothesis>=6.80", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6"],
         "cuda12": ["cupy-cuda12x>=13"],
         "cuda13": ["cupy-cuda13x>=14"],
+        # data-parallel training over MPI (needs an MPI library: Debian's openmpi-bin libopenmpi-dev)
+        "mpi": ["mpi4py>=3.1"],
     },
 )

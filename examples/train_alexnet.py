@@ -84,6 +84,11 @@ def parse_args(argv=None):
                    help="2: LRN normalises each tower's half of the maps on its own, as the two-GPU "
                         "original; the exact single-device twin of --split two-device (which implies it); "
                         "1: across all maps, as Caffe's AlexNet (default: 1, or 2 with --split two-device)")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel training over the ranks of an MPI job (mpirun -np N python "
+                        "examples/train_alexnet.py --distributed ...): --batch-size is per rank, "
+                        "gradients are averaged every step, rank 0 alone prints and writes (needs "
+                        "Open MPI and pip install 'minicnn[mpi]')")
     p.add_argument("--gemm", choices=gemm.GEMMS, default="cublas",
                    help="matrix products on cuda/sim: cublas (cuBLAS; NumPy's BLAS under sim) or tiled "
                         "(minicnn's own shared-memory GEMM, kernels/gemm_tiled.cu) (default: cublas)")
@@ -114,10 +119,22 @@ def prepare_folder(root):
 
 def main(argv=None):
     args = parse_args(argv)
+    comm = None
+    if args.distributed:
+        from minicnn.distributed import Communicator, DistributedError
+        try:
+            comm = Communicator.world()
+        except DistributedError as exc:
+            raise SystemExit(f"error: {exc}")
+    root = comm is None or comm.is_root
+    say = print if root else (lambda *a, **k: None)
     try:
         device = check_device(args.device) if args.device else ("cuda" if cuda_available() else "cpu")
     except RuntimeError as exc:
         raise SystemExit(f"error: {exc}")
+    if comm is not None and device != "cpu":
+        raise SystemExit(f"error: --distributed runs on the CPU for now (NCCL for GPUs is not written yet), "
+                         f"not on {device}")
     gemm.set_gemm(args.gemm)
     name = args.model or ("alexnet" if device == "cuda" else "alexnet_small")
     for flag in ("batch_size", "epochs", "val_size", "limit", "step_every", "width"):
@@ -132,7 +149,7 @@ def main(argv=None):
             name = "alexnet" if args.model is None else name
         if name == "alexnet_small":
             raise SystemExit("error: --dataset folder trains 224/227 px crops: use --model alexnet or alexnet_owt")
-        dataset = prepare_folder(args.data)
+        dataset = first_on_rank_0(comm, lambda: prepare_folder(args.data))  # one rank builds the cache
     else:
         dataset = DATASETS[args.dataset]
     input_size = dataset["size"] if name == "alexnet_small" else models.MODELS[name][1]
@@ -142,8 +159,8 @@ def main(argv=None):
     else:
         try:
             if args.dataset == "fashion-mnist":   # the default data set is fetched when missing
-                train_x, train_y = fashion_mnist.load("train", args.data, download_missing=True,
-                                                      progress=download_bar)
+                train_x, train_y = first_on_rank_0(comm, lambda: fashion_mnist.load(
+                    "train", args.data, download_missing=True, progress=download_bar))
             else:
                 train_x, train_y = dataset["load"]("train", args.data)
             test_x, test_y = dataset["load"]("test", args.data)
@@ -170,7 +187,7 @@ def main(argv=None):
     model = models.build(name, num_classes=len(dataset["classes"]), in_channels=channels, seed=args.seed, **extra)
     if args.split == "two-device":
         model = towers.two_tower(model).to(device)
-    print(summary(model, (1, channels, input_size, input_size)))
+    say(summary(model, (1, channels, input_size, input_size)))
     cfg = dict(model_name=name, epochs=epochs, batch_size=args.batch_size,
                lr=args.lr or (0.03 if name == "alexnet_small" else 0.01), momentum=args.momentum,
                weight_decay=args.weight_decay, schedule=args.schedule,
@@ -180,14 +197,24 @@ def main(argv=None):
     if args.dataset == "folder":
         cfg.update(crop=input_size, pca=[a.tolist() for a in dataset["pca"]], ten_crop=True,
                    classes=dataset["classes"])
-    print(f"training {name} on {device}, {args.dataset}: {len(data['train'][1])} train / {val_size} val / "
+    ranks = f" x {comm.size} ranks" if comm else ""
+    say(f"training {name} on {device}{ranks}, {args.dataset}: {len(data['train'][1])} train / {val_size} val / "
           f"{len(test_y)} test images, {epochs} epochs, batch {args.batch_size}, lr {cfg['lr']}")
     try:
-        fit(model, data, cfg, progress=None if args.no_progress else batch_progress())
+        fit(model, data, cfg, progress=None if args.no_progress else batch_progress(), comm=comm)
     except (TrainingError, CheckpointError) as exc:
         hint = ("; convert the checkpoint with examples/convert_checkpoint.py" if "split=" in str(exc) else "")
         raise SystemExit(f"error: {exc}{hint}")
-    print(f"results written to {os.path.abspath(args.out)}")
+    say(f"results written to {os.path.abspath(args.out)}")
+
+
+def first_on_rank_0(comm, work):
+    """Run ``work`` on rank 0 first (a download or a cache build), then on the other ranks."""
+    if comm is None:
+        return work()
+    result = work() if comm.is_root else None
+    comm.barrier()
+    return result if comm.is_root else work()
 
 
 if __name__ == "__main__":

@@ -33,8 +33,9 @@ def topk_correct(logits, labels, ks=(1, 5)):
     return [int(hits[:, :k].any(axis=1).sum()) for k in ks]
 
 
-def evaluate(model, loader, device="cpu"):
-    """Mean loss, top-1 and top-5 accuracy of ``model`` over ``loader`` (eval mode)."""
+def evaluate(model, loader, device="cpu", comm=None):
+    """Mean loss, top-1 and top-5 accuracy of ``model`` over ``loader`` (eval mode). With a
+    communicator, each rank's loader holds its share of the set and the sums are all-reduced."""
     loss_fn = SoftmaxCrossEntropy().to(device)
     total, loss_sum, top1, top5 = 0, 0.0, 0, 0
     for x, y in loader:
@@ -43,23 +44,33 @@ def evaluate(model, loader, device="cpu"):
         loss_sum += float(loss_fn.forward(logits, y)) * len(y)
         c1, c5 = topk_correct(logits, y, (1, min(5, logits.shape[1])))
         top1, top5, total = top1 + c1, top5 + c5, total + len(y)
+    if comm is not None:
+        loss_sum, top1, top5, total = comm.allreduce_sum(np.array([loss_sum, top1, top5, total], np.float64),
+                                                         "all-reduce of the evaluation")
     return dict(loss=loss_sum / total, top1=top1 / total, top5=top5 / total)
 
 
-def fit(model, data, cfg, log=print, progress=None):
+def fit(model, data, cfg, log=print, progress=None, comm=None):
     """Train ``model`` on ``data`` = dict(train=(x, y), val=(x, y), test=(x, y)) with the
     settings of ``cfg`` (a dict: model_name, epochs, batch_size, lr, momentum, weight_decay,
     schedule ("linear", "step" or "plateau"), step_every, input_size, augment, augment_pad,
     mean, std, seed, device, out, resume; for image folders also crop, pca, ten_crop; split).
     Writes metrics, checkpoints and pictures to ``out``.
-    Returns the final metrics dict. ``progress(iterable, total, desc)`` wraps the batch loop."""
+    Returns the final metrics dict. ``progress(iterable, total, desc)`` wraps the batch loop.
+
+    ``comm`` (a ``minicnn.distributed.Communicator``) trains data-parallel: ``batch_size`` is per
+    rank, gradients are averaged over the ranks every step, rank 0 alone logs and writes."""
+    from minicnn.distributed import Communicator
+    comm = comm or Communicator.single()
+    if not comm.is_root:
+        log, progress = (lambda *a, **k: None), None
     device, out = cfg["device"], cfg["out"]
     os.makedirs(out, exist_ok=True)
     ckpt_path = os.path.join(out, "checkpoint.npz")
     metrics_path = os.path.join(out, "metrics.jsonl")
     model.to(device)  # before the optimizer, whose velocity lives beside the parameters
     optimizer = SGD(model, cfg["lr"], cfg["momentum"], cfg["weight_decay"])
-    steps_per_epoch = len(data["train"][1]) // cfg["batch_size"]
+    steps_per_epoch = len(data["train"][1]) // (cfg["batch_size"] * comm.size)
     schedule = {
         "step": lambda: StepLR(optimizer, cfg["step_every"]),
         "plateau": lambda: ReduceOnPlateau(optimizer, patience=1, max_reductions=3),
@@ -73,8 +84,9 @@ def fit(model, data, cfg, log=print, progress=None):
         start_epoch, optimizer.lr = meta["epoch"], meta["lr"]
         schedule.load_state_dict(meta["schedule"])
         log(f"resumed from {ckpt_path} after epoch {start_epoch}")
-    elif os.path.exists(metrics_path):
+    elif os.path.exists(metrics_path) and comm.is_root:
         os.remove(metrics_path)
+    comm.broadcast_parameters(model)  # every rank starts from rank 0's parameters
     loss_fn = SoftmaxCrossEntropy().to(device)
     crop = cfg.get("crop")  # image folders: crops of the stored 256 px images, no resizing
     loader_args = dict(size=None if crop else cfg["input_size"], mean=cfg["mean"], std=cfg["std"],
@@ -85,17 +97,20 @@ def fit(model, data, cfg, log=print, progress=None):
         loader = BatchLoader(*data["train"], cfg["batch_size"], shuffle=True, augment=cfg["augment"],
                              pca=cfg.get("pca") if cfg["augment"] else None,
                              augment_pad=cfg["augment_pad"], seed=cfg["seed"], epoch=epoch,
-                             drop_last=True, **loader_args)
+                             drop_last=True, shard=(comm.rank, comm.size), **loader_args)
         seen, loss_sum, correct = 0, 0.0, 0
         batches = progress(loader, len(loader), f"epoch {epoch + 1}/{cfg['epochs']}") if progress else loader
         for x, y in batches:
             x, y = to_device(x, device), to_device(y, device)
             logits = model.forward(x, train=True)
             loss = float(loss_fn.forward(logits, y))
+            if comm.size > 1:  # every rank sees the mean loss, so all stop together on a NaN
+                loss = float(comm.allreduce_sum(np.array([loss]), "all-reduce of the loss")[0]) / comm.size
             if not math.isfinite(loss):
                 raise TrainingError(f"loss became {loss} at step {step} (epoch {epoch + 1}); "
                                     f"lower --lr; the last good checkpoint is {ckpt_path}")
             model.backward(loss_fn.backward())
+            comm.average_gradients(model)
             optimizer.step()
             if hasattr(schedule, "step_batch"):
                 schedule.step_batch()
@@ -107,7 +122,11 @@ def fit(model, data, cfg, log=print, progress=None):
                 batches.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}",
                                     img_s=f"{seen / (time.perf_counter() - t0):.0f}")
         train_time = time.perf_counter() - t0
-        val = evaluate(model, BatchLoader(*data["val"], 500, **loader_args), device)
+        if comm.size > 1:
+            loss_sum, correct, seen = comm.allreduce_sum(np.array([loss_sum, correct, seen], np.float64),
+                                                         "all-reduce of the epoch's metrics")
+        comm.average_buffers(model)
+        val = evaluate(model, BatchLoader(*share(data["val"], comm), 500, **loader_args), device, comm)
         schedule.step(1.0 - val["top1"])
         record = dict(epoch=epoch + 1, step=step, lr=optimizer.lr, train_loss=loss_sum / seen,
                       train_top1=correct / seen, val_loss=val["loss"], val_top1=val["top1"],
@@ -115,27 +134,42 @@ def fit(model, data, cfg, log=print, progress=None):
         log(f"epoch {epoch + 1}: train loss {record['train_loss']:.4f} acc {record['train_top1']:.4f} | "
             f"val loss {val['loss']:.4f} acc {val['top1']:.4f} | {seen / train_time:.0f} img/s, "
             f"{time.perf_counter() - t0:.0f} s")
-        with open(metrics_path, "a") as f:
-            f.write(json.dumps(record) + "\n")
-        checkpoint.save(ckpt_path, model, optimizer, dict(
-            model=cfg["model_name"], epoch=epoch + 1, lr=optimizer.lr, schedule_name=cfg["schedule"],
-            split=cfg.get("split", "none"),
-            schedule=schedule.state_dict(),
-            config={k: v for k, v in cfg.items() if k != "resume"}))
-    with open(metrics_path) as f:
-        save_curves([json.loads(line) for line in f], os.path.join(out, "curves.png"))
-    first_conv = next(p for name, p in model.named_params() if p.data.ndim == 4)
-    save_filter_grid(first_conv.data, os.path.join(out, "conv1_filters.png"))
-    test = evaluate(model, BatchLoader(*data["test"], 500, **loader_args), device)
+        if comm.is_root:
+            with open(metrics_path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+            checkpoint.save(ckpt_path, model, optimizer, dict(
+                model=cfg["model_name"], epoch=epoch + 1, lr=optimizer.lr, schedule_name=cfg["schedule"],
+                split=cfg.get("split", "none"), ranks=comm.size,
+                schedule=schedule.state_dict(),
+                config={k: v for k, v in cfg.items() if k != "resume"}))
+        comm.barrier()  # the checkpoint is complete before any rank goes on
+    if comm.is_root:
+        with open(metrics_path) as f:
+            save_curves([json.loads(line) for line in f], os.path.join(out, "curves.png"))
+        first_conv = next(p for name, p in model.named_params() if p.data.ndim == 4)
+        save_filter_grid(first_conv.data, os.path.join(out, "conv1_filters.png"))
+    test = evaluate(model, BatchLoader(*share(data["test"], comm), 500, **loader_args), device, comm)
     if crop and cfg.get("ten_crop"):  # the paper's test: ten views per image, softmax averaged
         from minicnn.inference import predict_proba, topk_accuracy
-        probs = predict_proba([model], data["test"][0], crop, cfg["mean"], cfg["std"], "ten", device)
-        test["ten_crop_top1"], test["ten_crop_top5"] = topk_accuracy(probs, np.asarray(data["test"][1]))
+        images, labels = share(data["test"], comm)
+        probs = predict_proba([model], images, crop, cfg["mean"], cfg["std"], "ten", device)
+        hits = np.array(topk_accuracy(probs, np.asarray(labels)) + (1.0,)) * len(labels)
+        hits = comm.allreduce_sum(hits, "all-reduce of the ten-crop test")
+        test["ten_crop_top1"], test["ten_crop_top5"] = hits[0] / hits[2], hits[1] / hits[2]
         log(f"test, ten crops: top-1 {test['ten_crop_top1']:.4f}, top-5 {test['ten_crop_top5']:.4f}")
     log(f"test: loss {test['loss']:.4f}, top-1 accuracy {test['top1']:.4f}, top-5 {test['top5']:.4f}")
-    with open(os.path.join(out, "test_metrics.json"), "w") as f:
-        json.dump(test, f)
+    if comm.is_root:
+        with open(os.path.join(out, "test_metrics.json"), "w") as f:
+            json.dump(test, f)
     return test
+
+
+def share(pair, comm):
+    """This rank's share of an evaluation set: every ``comm.size``-th example from ``comm.rank``."""
+    images, labels = pair
+    if comm.size == 1:
+        return images, labels
+    return images[comm.rank::comm.size], labels[comm.rank::comm.size]
 
 
 def batch_progress():

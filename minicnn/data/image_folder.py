@@ -134,7 +134,7 @@ class ImageFolder:
 class Subset:
     """Rows ``indices`` of a (memory-mapped) image array, read only when indexed: a train/val
     split of a large folder without copying it into memory. Supports ``len``, ``shape``,
-    ``ndim`` and indexing by an int, a slice or an index array."""
+    ``ndim`` and indexing by an int, an index array (read now) or a slice (another Subset)."""
 
     def __init__(self, images, indices):
         self.images, self.indices = images, np.asarray(indices)
@@ -145,6 +145,8 @@ class Subset:
         return len(self.indices)
 
     def __getitem__(self, key):
+        if isinstance(key, slice):  # a slice stays a lazy Subset (an evaluation shard of a rank)
+            return Subset(self.images, self.indices[key])
         rows = self.indices[key]
         if np.ndim(rows) == 0:
             return np.asarray(self.images[int(rows)])

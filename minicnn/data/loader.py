@@ -75,6 +75,15 @@ def pca_colour(images, eigenvalues, eigenvectors, rng, std=0.1):
     return images + shift.astype(images.dtype)[:, :, None, None]
 
 
+def shard_batches(order, batch_size, world=1, rank=0):
+    """Rank ``rank``'s batches of an epoch in ``order``: global batch b is
+    order[b*B*world:(b+1)*B*world] and the rank takes its r-th slice of B. Incomplete global batches
+    are dropped, so every rank makes the same number of steps and sees each example at most once."""
+    global_batch = batch_size * world
+    return [order[b * global_batch + rank * batch_size:b * global_batch + (rank + 1) * batch_size]
+            for b in range(len(order) // global_batch)]
+
+
 class BatchLoader:
     """Iterate over (x float (B, C, S, S), labels int64 (B,)) batches of one epoch.
 
@@ -84,14 +93,17 @@ class BatchLoader:
     per image. With ``crop`` (image folders: 256 px stored, 224 or 227 trained) the batch is cut to
     crop x crop instead: a random crop and mirror with ``augment``, the centre crop without; and
     ``pca=(eigenvalues, eigenvectors)`` adds the paper's PCA colour augmentation (std
-    ``pca_std``) to augmented batches. ``epoch`` and ``seed`` fix the order and
+    ``pca_std``) to augmented batches. ``shard=(rank, world)`` (data-parallel training) gives
+    this rank its slice of every global batch of ``world * batch_size`` (``shard_batches``; the
+    epoch order is the same on every rank; augmentation draws differ per rank). ``epoch`` and
+    ``seed`` fix the order and
     the augmentation, so an epoch can be replayed exactly (resume). ``drop_last`` drops a final
     partial batch (training); evaluation keeps it.
     """
 
     def __init__(self, images, labels, batch_size, size=None, shuffle=False, augment=False, augment_pad=0, seed=0,
                  epoch=0, mean=0.0, std=1.0, dtype=np.float32, drop_last=False, prefetch=True, crop=None,
-                 pca=None, pca_std=0.1):
+                 pca=None, pca_std=0.1, shard=None):
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch size must be an integer >= 1, got {batch_size!r}")
         if len(images) != len(labels):
@@ -105,19 +117,28 @@ class BatchLoader:
         self.std = np.asarray(std, dtype).reshape(1, -1, 1, 1)
         self.prefetch = prefetch
         self.crop, self.pca, self.pca_std = crop, pca, pca_std
+        self.rank, self.world = shard if shard is not None else (0, 1)
+        if self.world > 1 and not (shuffle and drop_last):
+            raise ValueError("a sharded loader is for training: it needs shuffle=True and drop_last=True")
         if crop is not None and crop > min(self.images.shape[-2:]):
             raise ValueError(f"crop {crop} is larger than the images {self.images.shape[-2:]}")
         self.rng = np.random.default_rng([seed, epoch])
 
     def __len__(self):
         n = len(self.labels)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        if self.drop_last:
+            return n // (self.batch_size * self.world)
+        return -(-n // self.batch_size)
 
     def _batches(self):
         n = len(self.labels)
         order = self.rng.permutation(n) if self.shuffle else np.arange(n)
-        for b in range(len(self)):
-            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+        if self.world > 1:
+            batches = shard_batches(order, self.batch_size, self.world, self.rank)
+            self.rng = np.random.default_rng([self.rng.integers(2 ** 63), self.rank])  # own augmentation draws
+        else:
+            batches = [order[b * self.batch_size:(b + 1) * self.batch_size] for b in range(len(self))]
+        for idx in batches:
             x, labels = self.images[idx], self.labels[idx]
             if self.crop is not None:
                 x = random_crops(x, self.crop, self.rng) if self.augment else center_crop(x, self.crop)

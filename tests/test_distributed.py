@@ -1,0 +1,121 @@
+"""Data-parallel training over MPI (minicnn.distributed): sharding covers each example once per
+epoch; N ranks with per-rank batch B end with the same parameters as one process with batch N*B
+(float64, 1e-10); a distributed run resumes exactly; a rank that dies or hangs ends the job with
+an error within the timeout. The MPI cases start mpirun themselves and skip where MPI is absent
+(CI installs Open MPI and mpi4py, so they run there)."""
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from minicnn.distributed import BUCKET_BYTES, Communicator, _buckets, shard
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PROGRAM = os.path.join(HERE, "mpi_fit.py")
+
+
+def mpi_missing():
+    if shutil.which("mpirun") is None:
+        return "mpirun is not installed (Debian: apt-get install openmpi-bin libopenmpi-dev)"
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError:
+        return "mpi4py is not installed (pip install 'minicnn[mpi]')"
+    return None
+
+
+needs_mpi = pytest.mark.skipif(mpi_missing() is not None, reason=str(mpi_missing()))
+
+
+def run(ranks, *args, timeout=120, env=None):
+    """``tests/mpi_fit.py`` on ``ranks`` ranks (or alone with ranks=0); returns (returncode, output, seconds)."""
+    full_env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+                    OMPI_MCA_rmaps_base_oversubscribe="1", OPENBLAS_NUM_THREADS="1", **(env or {}))
+    command = [sys.executable, PROGRAM, *args]
+    if ranks:
+        command = ["mpirun", "-np", str(ranks), "--oversubscribe", *command]
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=full_env)
+    return result.returncode, result.stdout + result.stderr, time.perf_counter() - start
+
+
+def params(folder):
+    with np.load(os.path.join(folder, "checkpoint.npz")) as f:
+        return {k: f[k] for k in f.files if k.startswith("model/")}
+
+
+@pytest.mark.parametrize("world,batch", [(2, 8), (3, 5)])
+def test_shards_cover_each_example_once_per_epoch(world, batch):
+    n = 100
+    steps = n // (world * batch)
+    batches = [shard(n, batch, world, rank, seed=7, epoch=1) for rank in range(world)]
+    seen = np.concatenate([b for rank_batches in batches for b in rank_batches])
+    assert all(len(rank_batches) == steps for rank_batches in batches)
+    assert len(seen) == len(set(seen.tolist())) == steps * world * batch
+    order = np.random.default_rng([7, 1]).permutation(n)
+    for step in range(steps):   # a global batch is the single-process batch of world * batch
+        together = np.concatenate([batches[rank][step] for rank in range(world)])
+        np.testing.assert_array_equal(together, order[step * world * batch:(step + 1) * world * batch])
+
+
+def test_gradients_go_in_a_few_large_buckets():
+    from minicnn import models
+    model = models.alexnet()
+    for _, p in model.named_params():
+        p.grad = np.zeros_like(p.data)
+    buckets = _buckets(list(model.named_params()))
+    assert len(buckets) <= 244 * 2 ** 20 // BUCKET_BYTES + 2
+    assert buckets[0][0][0] == "fc8.bias"                           # backward's order: last layer first
+    assert sum(len(b) for b in buckets) == len(list(model.named_params()))
+
+
+def test_a_single_process_needs_no_mpi():
+    comm = Communicator.single()
+    a = np.arange(3.0)
+    assert comm.size == 1 and comm.allreduce_sum(a) is a and comm.broadcast_object({"x": 1}) == {"x": 1}
+
+
+@needs_mpi
+@pytest.mark.parametrize("ranks,batch", [(2, 6), (3, 4)])
+def test_ranks_train_like_one_process_with_the_global_batch(tmp_path, ranks, batch):
+    code, output, _ = run(ranks, str(tmp_path / "mpi"), "--batch", str(batch), "--epochs", "2")
+    assert code == 0, output
+    code, output, _ = run(0, str(tmp_path / "one"), "--batch", str(ranks * batch), "--epochs", "2", "--single")
+    assert code == 0, output
+    distributed, single = params(tmp_path / "mpi"), params(tmp_path / "one")
+    for name, value in single.items():
+        error = np.abs(distributed[name] - value).max() / np.abs(value).max()
+        assert error < 1e-10, f"{name}: relative difference {error:.1e}"
+
+
+@needs_mpi
+def test_a_distributed_run_resumes_exactly(tmp_path):
+    code, output, _ = run(2, str(tmp_path / "straight"), "--batch", "6", "--epochs", "2")
+    assert code == 0, output
+    code, output, _ = run(2, str(tmp_path / "resumed"), "--batch", "6", "--epochs", "2", "--interrupt-after", "1")
+    assert code == 0, output
+    assert len(open(tmp_path / "resumed" / "metrics.jsonl").readlines()) == 1     # stopped after epoch 1
+    code, output, _ = run(2, str(tmp_path / "resumed"), "--batch", "6", "--epochs", "2", "--resume")
+    assert code == 0, output
+    straight, resumed = params(tmp_path / "straight"), params(tmp_path / "resumed")
+    for name, value in straight.items():
+        np.testing.assert_allclose(resumed[name], value, rtol=1e-12, atol=1e-14, err_msg=name)
+
+
+@needs_mpi
+def test_a_hanging_rank_ends_the_job_with_a_message_within_the_timeout(tmp_path):
+    code, output, seconds = run(2, str(tmp_path / "hang"), "--batch", "6", "--hang-rank", "1",
+                                env={"MINICNN_MPI_TIMEOUT": "5"}, timeout=100)
+    assert code != 0 and seconds < 60
+    assert "rank 0/2: all-reduce" in output and "did not complete within 5 s" in output, output
+
+
+@needs_mpi
+def test_a_dying_rank_ends_the_job(tmp_path):
+    code, output, seconds = run(2, str(tmp_path / "kill"), "--batch", "6", "--kill-rank", "1",
+                                env={"MINICNN_MPI_TIMEOUT": "5"}, timeout=100)
+    assert code != 0 and seconds < 60, output

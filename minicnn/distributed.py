@@ -95,9 +95,7 @@ class Communicator:
         if self.comm is None:
             return buffer
         from mpi4py import MPI
-        out = np.empty_like(buffer)
-        self._wait(self.comm.Iallreduce(buffer, out, op=MPI.SUM), what)
-        buffer[...] = out
+        self._wait(self.comm.Iallreduce(MPI.IN_PLACE, buffer, op=MPI.SUM), what)  # no extra copy
         return buffer
 
     def broadcast(self, buffer, what="broadcast"):
@@ -131,7 +129,7 @@ class Communicator:
     def average_gradients(self, model):
         """Replace every trainable parameter's gradient by its mean over the ranks, with one
         all-reduce per bucket of about BUCKET_BYTES."""
-        if self.comm is None:
+        if self.comm is None or self.size == 1:
             return
         start = time.perf_counter()
         params = [(n, p) for n, p in model.named_params() if not p.frozen]

@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Data-parallel scaling on this machine: training images/s with 1 and 2 MPI ranks (one BLAS
+thread each) against one process with BLAS on every core, the same global batch throughout, and
+the time each step spends in the gradient all-reduce.
+
+    python benchmarks/cpu_data_parallel.py                          # small AlexNet, global batch 128
+    python benchmarks/cpu_data_parallel.py --model alexnet --batch-size 32
+
+The script starts ``mpirun`` itself (Open MPI, mpi4py); each configuration runs in its own job.
+"""
+import datetime
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from timing import machine_description, step_benchmark_parser, write_results  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+
+def worker(model_name, global_batch, steps, result_path):
+    """One rank: time ``steps`` training steps (after 2 warm-up steps), rank 0 writes the result."""
+    from minicnn import SoftmaxCrossEntropy, models
+    from minicnn.distributed import Communicator
+    from minicnn.optim import SGD
+    comm = Communicator.world() if os.environ.get("OMPI_COMM_WORLD_SIZE") else Communicator.single()
+    size, channels, classes = (227, 3, 1000) if model_name == "alexnet" else (28, 1, 10)
+    model = models.build(model_name, num_classes=classes, in_channels=channels)
+    comm.broadcast_parameters(model)
+    batch = global_batch // comm.size
+    rng = np.random.default_rng(comm.rank)
+    x = rng.standard_normal((batch, channels, size, size)).astype(np.float32)
+    y = rng.integers(0, classes, batch)
+    loss_fn, opt = SoftmaxCrossEntropy(), SGD(model, lr=1e-4)
+
+    def step():
+        loss_fn.forward(model.forward(x), y)
+        model.backward(loss_fn.backward())
+        comm.average_gradients(model)
+        opt.step()
+
+    for _ in range(2):
+        step()
+    comm.barrier()
+    comm.allreduce_seconds = 0.0
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    comm.barrier()
+    seconds = time.perf_counter() - start
+    if comm.is_root:
+        with open(result_path, "w") as f:
+            json.dump(dict(step_s=seconds / steps, allreduce_s=comm.allreduce_seconds / steps), f)
+
+
+def run(ranks, blas_threads, args, folder):
+    result = os.path.join(folder, f"r{ranks}-t{blas_threads}.json")
+    command = [sys.executable, os.path.abspath(__file__), "--worker", "--model", args.model,
+               "--batch-size", str(args.batch_size), "--repeats", str(args.repeats), "--result", result]
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(blas_threads), OMP_NUM_THREADS=str(blas_threads),
+               OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    if ranks:
+        command = ["mpirun", "-np", str(ranks), "--oversubscribe", "--bind-to", "none"] + command
+    subprocess.run(command, check=True, env=env)
+    with open(result) as f:
+        return json.load(f)
+
+
+def main(argv=None):
+    p = step_benchmark_parser(__doc__, "alexnet_small", 128)
+    p.add_argument("--worker", action="store_true", help=argparse_hidden())
+    p.add_argument("--result", help=argparse_hidden())
+    args = p.parse_args(argv)
+    steps = args.repeats * (3 if args.model == "alexnet_small" else 1)
+    if args.worker:
+        return worker(args.model, args.batch_size, steps, args.result)
+    cores = os.cpu_count()
+    with tempfile.TemporaryDirectory() as folder:
+        rows = [("one process, BLAS on all cores", run(0, cores, args, folder)),
+                ("1 rank, 1 BLAS thread", run(1, 1, args, folder)),
+                (f"{cores} ranks, 1 BLAS thread each", run(cores, 1, args, folder))]
+    base = rows[0][1]["step_s"]
+    params = {"alexnet": 60_965_224}.get(args.model)
+    today = datetime.date.today().isoformat()
+    table = (f"Data-parallel training step, {args.model}, global batch {args.batch_size}, float32 "
+             f"({machine_description()}, Open MPI, {today})\n\n"
+             f"| configuration | step (ms) | images/s | vs one process | all-reduce per step (ms) |\n"
+             f"|---|---|---|---|---|\n"
+             + "".join(f"| {name} | {r['step_s'] * 1e3:.0f} | {args.batch_size / r['step_s']:.1f} | "
+                       f"{base / r['step_s']:.2f}x | {r['allreduce_s'] * 1e3:.1f} |\n" for name, r in rows))
+    if params:
+        table += f"\nGradient volume per step: {params * 4 / 2 ** 20:.0f} MiB (float32).\n"
+    print(table)
+    paths = write_results(args.out, f"cpu-data-parallel-{args.model}-b{args.batch_size}-{today}", table,
+                          dict(model=args.model, global_batch=args.batch_size, machine=machine_description(),
+                               date=today, results={name: r for name, r in rows}))
+    print("written:", ", ".join(paths))
+
+
+def argparse_hidden():
+    import argparse
+    return argparse.SUPPRESS
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,226 @@
+#!/usr/bin/env python3
+"""Kernel microbenchmarks: every AlexNet layer, forward and backward, minicnn's kernels against
+PyTorch on the same device (cuDNN for the convolutions with torch.backends.cudnn.benchmark on;
+PyTorch's own CUDA kernels for the rest), in the spirit of llm.c's dev/cuda and soumith's
+convnet-benchmarks.
+
+    python benchmarks/kernels.py                              # on the GPU, batch 128, float32, TF32 off
+    python benchmarks/kernels.py --tf32                       # TF32 allowed on both sides
+    python benchmarks/kernels.py --device sim --batch-size 1 --verify-only   # the harness on a CPU
+
+Every minicnn result is first checked against PyTorch's (forward output, input gradient and, for
+layers with weights, the weight gradient); a layer that disagrees is reported and not timed.
+Timing on the GPU: CUDA events, warm-up, the L2 cache flushed (a 256 MiB write) before every
+repeat, the median of --repeats. Each row also gives the fraction of the device's limit: memory-
+bound layers as the least bytes they must move (x and y, and the gradients' counterparts) per
+second over the measured device-to-device copy bandwidth, GEMM-bound ones (convolutions, fully
+connected; 2 FLOPs per multiply-add, the backward counted as twice the forward) as FLOP/s over
+the measured cuBLAS SGEMM rate.
+
+Not yet: cuDNN's own pooling and LRN through libcudnn (PyTorch runs its own kernels for those),
+so those rows compare with PyTorch, not cuDNN; and no run on a GPU so far.
+"""
+import argparse
+import datetime
+import os
+import statistics
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from timing import machine_description, write_results  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from minicnn import LRN, Conv2D, Dense, Dropout, MaxPool2D, ReLU  # noqa: E402
+from minicnn.backend import check_device, to_device, to_numpy  # noqa: E402
+
+# name: (kind, settings) for AlexNet's layers (REFERENCE.md section 1); shapes per image.
+LAYERS = {
+    "conv1": ("conv", dict(c=3, o=96, k=11, s=4, p=0, g=1, hw=227)),
+    "conv2": ("conv", dict(c=96, o=256, k=5, s=1, p=2, g=2, hw=27)),
+    "conv3": ("conv", dict(c=256, o=384, k=3, s=1, p=1, g=1, hw=13)),
+    "conv4": ("conv", dict(c=384, o=384, k=3, s=1, p=1, g=2, hw=13)),
+    "conv5": ("conv", dict(c=384, o=256, k=3, s=1, p=1, g=2, hw=13)),
+    "pool1": ("pool", dict(c=96, hw=55)),
+    "pool2": ("pool", dict(c=256, hw=27)),
+    "pool5": ("pool", dict(c=256, hw=13)),
+    "lrn1": ("lrn", dict(c=96, hw=55)),
+    "lrn2": ("lrn", dict(c=256, hw=27)),
+    "relu1": ("relu", dict(c=96, hw=55)),
+    "dropout6": ("dropout", dict(features=4096)),
+    "fc6": ("dense", dict(i=9216, o=4096)),
+    "fc7": ("dense", dict(i=4096, o=4096)),
+    "fc8": ("dense", dict(i=4096, o=1000)),
+}
+
+
+def build(kind, cfg, batch, rng):
+    """(minicnn layer, input (N, ...) float32, the PyTorch function of (x, *weights), FLOPs of the forward)."""
+    import torch.nn.functional as F
+    if kind == "conv":
+        layer = Conv2D(cfg["c"], cfg["o"], cfg["k"], cfg["s"], cfg["p"], cfg["g"], rng=rng)
+        x = rng.standard_normal((batch, cfg["c"], cfg["hw"], cfg["hw"])).astype(np.float32)
+        fn = lambda x, w, b: F.conv2d(x, w, b, cfg["s"], cfg["p"], 1, cfg["g"])  # noqa: E731
+        flops = 2 * batch * layer.macs(x.shape)
+    elif kind == "dense":
+        layer = Dense(cfg["i"], cfg["o"], rng=rng)
+        x = rng.standard_normal((batch, cfg["i"])).astype(np.float32)
+        fn = lambda x, w, b: F.linear(x, w, b)  # noqa: E731
+        flops = 2 * batch * cfg["i"] * cfg["o"]
+    else:
+        shape = (batch, cfg["features"]) if kind == "dropout" else (batch, cfg["c"], cfg["hw"], cfg["hw"])
+        x = rng.standard_normal(shape).astype(np.float32)
+        layer, fn = {
+            "pool": (MaxPool2D(3, stride=2), lambda x: F.max_pool2d(x, 3, 2)),
+            "lrn": (LRN(5, 1e-4, 0.75, 2.0), lambda x: F.local_response_norm(x, 5, 1e-4, 0.75, 2.0)),
+            "relu": (ReLU(), F.relu),
+            "dropout": (Dropout(0.5), lambda x: F.dropout(x, 0.5, True)),
+        }[kind]
+        flops = 0
+    return layer, x, fn, flops
+
+
+def torch_tensor(a, device):
+    import torch
+    return torch.from_dlpack(a) if device == "cuda" else torch.from_numpy(np.ascontiguousarray(to_numpy(a)))
+
+
+def verify(name, kind, layer, x, fn, device, rng):
+    """Check minicnn's forward and backward against PyTorch; return the worst relative error."""
+    xd = to_device(x, device)
+    y = layer.forward(xd, train=True)
+    dout = rng.standard_normal(tuple(y.shape)).astype(np.float32)
+    dx = layer.backward(to_device(dout, device))
+    if kind == "dropout":  # different generators: check the rule instead (kept units scaled by 2)
+        yx, dxx = to_numpy(y), to_numpy(dx)
+        kept = yx != 0
+        return max(float(np.abs(yx[kept] - 2 * x[kept]).max()),
+                   float(np.abs(dxx - 2 * dout * kept).max())) / float(np.abs(x).max())
+    tx = torch_tensor(xd, device).detach().requires_grad_(True)
+    weights = [torch_tensor(to_device(p.data, device), device).detach().requires_grad_(True)
+               for p in layer.params.values()]
+    ty = fn(tx, *weights)
+    ty.backward(torch_tensor(to_device(dout, device), device))
+    pairs = [(y, ty), (dx, tx.grad)] + [(p.grad, w.grad) for p, w in zip(layer.params.values(), weights)]
+    worst = 0.0
+    for mine, theirs in pairs:
+        a, b = to_numpy(mine), theirs.detach().cpu().numpy()
+        worst = max(worst, float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30)))
+    return worst
+
+
+def gpu_timer(repeats):
+    """median_ms(fn): CUDA events around fn, the L2 cache flushed before each repeat."""
+    import cupy
+    flush = cupy.empty(256 * 2 ** 20 // 4, dtype=cupy.float32)
+
+    def median_ms(fn):
+        for _ in range(3):
+            fn()
+        times = []
+        for _ in range(repeats):
+            flush.fill(0)
+            start, stop = cupy.cuda.Event(), cupy.cuda.Event()
+            start.record()
+            fn()
+            stop.record()
+            stop.synchronize()
+            times.append(cupy.cuda.get_elapsed_time(start, stop))
+        return statistics.median(times)
+    return median_ms
+
+
+def device_limits(median_ms):
+    """Measured copy bandwidth (bytes/s) and cuBLAS SGEMM rate (FLOP/s) of the current GPU."""
+    import cupy
+    a = cupy.empty(512 * 2 ** 20 // 4, dtype=cupy.float32)
+    b = cupy.empty_like(a)
+    copy_ms = median_ms(lambda: b.__setitem__(Ellipsis, a))
+    m = cupy.random.standard_normal((8192, 8192), dtype=cupy.float32)
+    gemm_ms = median_ms(lambda: cupy.matmul(m, m))
+    return 2 * a.nbytes / (copy_ms / 1e3), 2 * 8192 ** 3 / (gemm_ms / 1e3)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="cuda", choices=("cuda", "sim"),
+                   help="cuda: time on the GPU; sim: verify the harness under the kernel simulator (default: cuda)")
+    p.add_argument("--batch-size", type=int, default=128, help="images per batch (default: 128)")
+    p.add_argument("--layers", default=",".join(LAYERS), help="comma-separated layer names (default: all)")
+    p.add_argument("--repeats", type=int, default=50, help="timed repeats per measurement (default: 50)")
+    p.add_argument("--tf32", action="store_true", help="allow TF32 in PyTorch's and cuBLAS's GEMMs")
+    p.add_argument("--verify-only", action="store_true", help="check every layer, time nothing")
+    p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"),
+                   help="folder for the .md and .json results (default: benchmarks/results)")
+    args = p.parse_args(argv)
+    import torch
+    names = [n.strip() for n in args.layers.split(",") if n.strip()]
+    unknown = [n for n in names if n not in LAYERS]
+    if unknown:
+        raise SystemExit(f"error: unknown layers {unknown}; known: {', '.join(LAYERS)}")
+    device = check_device(args.device)
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = args.tf32
+    timing = device == "cuda" and not args.verify_only
+    if timing:
+        median_ms = gpu_timer(args.repeats)
+        copy_bw, gemm_rate = device_limits(median_ms)
+    rows, failed = [], []
+    for name in names:
+        kind, cfg = LAYERS[name]
+        rng = np.random.default_rng(len(name))
+        layer, x, fn, flops = build(kind, cfg, args.batch_size, rng)
+        layer.to(device)
+        error = verify(name, kind, layer, x, fn, device, rng)
+        tolerance = 1e-2 if args.tf32 else 1e-4
+        print(f"{name}: largest relative difference from PyTorch {error:.1e}", flush=True)
+        if not error <= tolerance:
+            failed.append(name)
+            continue
+        if not timing:
+            continue
+        xd = to_device(x, device)
+        tx = torch_tensor(xd, device).detach().requires_grad_(True)
+        weights = [torch_tensor(prm.data, device).detach().requires_grad_(True) for prm in layer.params.values()]
+        y = layer.forward(xd)
+        dout = to_device(rng.standard_normal(y.shape).astype(np.float32), device)
+        ty = fn(tx, *weights)
+        tdout = torch_tensor(dout, device)
+        mine_f = median_ms(lambda: layer.forward(xd))
+        mine_b = median_ms(lambda: (layer.forward(xd), layer.backward(dout)))
+        theirs_f = median_ms(lambda: fn(tx, *weights))
+        theirs_b = median_ms(lambda: fn(tx, *weights).backward(tdout))
+        # The least memory traffic of a memory-bound layer: the forward reads x and writes y; the
+        # backward then reads dout (y's size) and what it needs of x or y, and writes dx.
+        moved_forward = x.nbytes + y.nbytes
+        moved = {"forward": moved_forward, "forward+backward": moved_forward + 2 * y.nbytes + 2 * x.nbytes}
+        for pass_name, mine, theirs, work in (("forward", mine_f, theirs_f, flops),
+                                              ("forward+backward", mine_b, theirs_b, 3 * flops)):
+            seconds = mine / 1e3
+            limit = work / seconds / gemm_rate if work else moved[pass_name] / seconds / copy_bw
+            rows.append(dict(layer=name, pass_=pass_name, minicnn_ms=mine, reference_ms=theirs,
+                             ratio=theirs / mine, fraction_of_limit=limit))
+        del ty
+    if failed:
+        raise SystemExit(f"error: minicnn disagrees with PyTorch on {', '.join(failed)}")
+    if not timing:
+        print(f"verified {len(names)} layers on {device} (nothing timed)")
+        return
+    today = datetime.date.today().isoformat()
+    import cupy
+    gpu = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
+    table = (f"AlexNet layers, batch {args.batch_size}, float32{' (TF32 on)' if args.tf32 else ''}, {gpu} "
+             f"({machine_description()}, torch {torch.__version__}, {today}); copy bandwidth "
+             f"{copy_bw / 1e9:.0f} GB/s, SGEMM {gemm_rate / 1e12:.1f} TFLOP/s\n\n"
+             "| layer | pass | minicnn (ms) | PyTorch/cuDNN (ms) | speed vs PyTorch | fraction of limit |\n"
+             "|---|---|---|---|---|---|\n"
+             + "".join(f"| {r['layer']} | {r['pass_']} | {r['minicnn_ms']:.3f} | {r['reference_ms']:.3f} | "
+                       f"{r['ratio']:.2f}x | {r['fraction_of_limit']:.0%} |\n" for r in rows))
+    print(table)
+    stem = f"gpu-kernels-{gpu.replace(' ', '_')}-b{args.batch_size}{'-tf32' if args.tf32 else ''}-{today}"
+    print("written:", ", ".join(write_results(args.out, stem, table, dict(rows=rows, gpu=gpu, date=today))))
+
+
+if __name__ == "__main__":
+    main()

@@ -150,7 +150,7 @@ class Communicator:
             return
         for name, buffer in model.named_buffers():
             _check_cpu(buffer, name)
-            buffer[...] = self.allreduce_sum(np.ascontiguousarray(buffer).copy(), f"all-reduce of {name}") / self.size
+            buffer[...] = self.allreduce_sum(np.array(buffer), f"all-reduce of {name}") / self.size
 
 
 def _check_cpu(array, name):

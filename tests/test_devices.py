@@ -58,7 +58,7 @@ def test_simulate_switch_turns_cuda_into_sim(monkeypatch):
     assert check_device("sim") == "sim"
 
 
-def test_sim_layer_refuses_gpu_arrays_and_cpu_layer_runs_numpy():
+def test_only_kernel_devices_use_kernels_and_non_arrays_are_refused():
     from minicnn import ReLU
     layer = ReLU().to("sim")
     assert layer.uses_kernels and not ReLU().uses_kernels

@@ -235,6 +235,14 @@ class Layer:
             p.grad = None if frozen else get_array_module(p.data).zeros_like(p.data)
         return self
 
+    def store_grads(self, weight, bias=None):
+        """Set the gradients of ``weight`` and ``bias`` (when given) from a backward, unless the
+        layer is frozen (then it computed none)."""
+        if self.trainable:
+            self.params["weight"].grad = weight
+            if bias is not None:
+                self.params["bias"].grad = bias
+
     @property
     def trainable(self):
         """True when the layer has parameters and none of them is frozen."""

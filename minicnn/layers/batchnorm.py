@@ -136,8 +136,7 @@ class BatchNorm2D(Layer):
 
     def _backward(self, dout):
         dx, dw, db = (batchnorm_backward_cuda if self.uses_kernels else batchnorm_backward)(dout, self._cache)
-        if self.trainable:
-            self.params["weight"].grad, self.params["bias"].grad = dw, db
+        self.store_grads(dw, db)
         return dx
 
     def extra_repr(self):

@@ -164,10 +164,7 @@ class Conv2D(Layer):
     def _backward(self, dout):
         backward = conv_backward_cuda if self.uses_kernels else conv_backward
         dx, dw, db = backward(dout, self._cache, param_grads=self.trainable)
-        if self.trainable:
-            self.params["weight"].grad = dw
-            if db is not None:
-                self.params["bias"].grad = db
+        self.store_grads(dw, db)
         return dx
 
     def extra_repr(self):

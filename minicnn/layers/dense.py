@@ -78,10 +78,7 @@ class Dense(Layer):
     def _backward(self, dout):
         backward = dense_backward_cuda if self.uses_kernels else dense_backward
         dx, dw, db = backward(dout, self._cache, param_grads=self.trainable)
-        if self.trainable:
-            self.params["weight"].grad = dw
-            if db is not None:
-                self.params["bias"].grad = db
+        self.store_grads(dw, db)
         return dx
 
     def extra_repr(self):

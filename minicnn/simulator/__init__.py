@@ -43,7 +43,6 @@ RUNTIME_PATH = os.path.join(HERE, "runtime.cpp")    # thread pool, barriers, lau
 # small device keeps simulated launches short (every block costs a round of barriers).
 MULTIPROCESSORS = 2
 BLOCKS_PER_MULTIPROCESSOR = 1
-MAX_THREADS_PER_BLOCK = 1024
 
 # Constructs the simulator does not model: refused with this explanation instead of being
 # compiled into something that computes a wrong answer.

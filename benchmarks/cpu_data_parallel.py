@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Data-parallel scaling on this machine: training images/s with 1 and 2 MPI ranks (one BLAS
 thread each) against one process with BLAS on every core, the same global batch throughout, and
-the time each step spends in the gradient all-reduce.
+the time each step spends in the gradient all-reduce (packing, starting and waiting for it), with
+the all-reduces overlapped with the backward (the default) and started after it.
 
     python benchmarks/cpu_data_parallel.py                          # small AlexNet, global batch 128
     python benchmarks/cpu_data_parallel.py --model alexnet --batch-size 32
@@ -24,7 +25,7 @@ from timing import machine_description, step_benchmark_parser, write_results  # 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 
-def worker(model_name, global_batch, steps, result_path):
+def worker(model_name, global_batch, steps, result_path, overlap):
     """One rank: time ``steps`` training steps (after 2 warm-up steps), rank 0 writes the result."""
     from minicnn import SoftmaxCrossEntropy, models
     from minicnn.distributed import Communicator
@@ -41,8 +42,7 @@ def worker(model_name, global_batch, steps, result_path):
 
     def step():
         loss_fn.forward(model.forward(x), y)
-        model.backward(loss_fn.backward())
-        comm.average_gradients(model)
+        comm.backward(model, loss_fn.backward(), overlap=overlap)
         opt.step()
 
     for _ in range(2):
@@ -59,10 +59,11 @@ def worker(model_name, global_batch, steps, result_path):
             json.dump(dict(step_s=seconds / steps, allreduce_s=comm.allreduce_seconds / steps), f)
 
 
-def run(ranks, blas_threads, args, folder):
-    result = os.path.join(folder, f"r{ranks}-t{blas_threads}.json")
+def run(ranks, blas_threads, args, folder, overlap=True):
+    result = os.path.join(folder, f"r{ranks}-t{blas_threads}-{overlap}.json")
     command = [sys.executable, os.path.abspath(__file__), "--worker", "--model", args.model,
                "--batch-size", str(args.batch_size), "--repeats", str(args.repeats), "--result", result]
+    command += [] if overlap else ["--no-overlap"]
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(blas_threads), OMP_NUM_THREADS=str(blas_threads),
                OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     if ranks:
@@ -76,15 +77,18 @@ def main(argv=None):
     p = step_benchmark_parser(__doc__, "alexnet_small", 128)
     p.add_argument("--worker", action="store_true", help=argparse_hidden())
     p.add_argument("--result", help=argparse_hidden())
+    p.add_argument("--no-overlap", action="store_true", help=argparse_hidden())
     args = p.parse_args(argv)
     steps = args.repeats * (3 if args.model == "alexnet_small" else 1)
     if args.worker:
-        return worker(args.model, args.batch_size, steps, args.result)
+        return worker(args.model, args.batch_size, steps, args.result, overlap=not args.no_overlap)
     cores = os.cpu_count()
     with tempfile.TemporaryDirectory() as folder:
         rows = [("one process, BLAS on all cores", run(0, cores, args, folder)),
                 ("1 rank, 1 BLAS thread", run(1, 1, args, folder)),
-                (f"{cores} ranks, 1 BLAS thread each", run(cores, 1, args, folder))]
+                (f"{cores} ranks, 1 BLAS thread each, all-reduce after the backward",
+                 run(cores, 1, args, folder, overlap=False)),
+                (f"{cores} ranks, 1 BLAS thread each, all-reduce overlapped", run(cores, 1, args, folder))]
     base = rows[0][1]["step_s"]
     params = {"alexnet": 60_965_224}.get(args.model)
     today = datetime.date.today().isoformat()

@@ -62,7 +62,7 @@ def main(argv=None):
             raise SystemExit(f"error: {exc}")
     models.replace_head(model, len(data["classes"]), seed=args.seed)
     model.freeze()
-    parametric = [layer for _, layer in leaf_layers(model) if layer.params]
+    parametric = [layer for layer in model.leaves() if layer.params]
     for layer in parametric[-args.train_layers:]:
         layer.freeze(False)
     model.input_grad = False   # nothing below the trained layers needs a gradient
@@ -80,14 +80,6 @@ def main(argv=None):
     except (TrainingError, CheckpointError) as exc:
         raise SystemExit(f"error: {exc}")
     print(f"results written to {os.path.abspath(args.out)}")
-
-
-def leaf_layers(model):
-    for name, child in model.named_children():
-        if child.named_children():
-            yield from leaf_layers(child)
-        else:
-            yield name, child
 
 
 if __name__ == "__main__":

@@ -87,8 +87,9 @@ def parse_args(argv=None):
     p.add_argument("--distributed", action="store_true",
                    help="data-parallel training over the ranks of an MPI job (mpirun -np N python "
                         "examples/train_alexnet.py --distributed ...): --batch-size is per rank, "
-                        "gradients are averaged every step, rank 0 alone prints and writes (needs "
-                        "Open MPI and pip install 'minicnn[mpi]')")
+                        "gradients are averaged every step (over MPI on the CPU, NCCL on GPUs, one rank "
+                        "per GPU; the all-reduces overlap the backward), rank 0 alone prints and writes "
+                        "(needs Open MPI and pip install 'minicnn[mpi]')")
     p.add_argument("--gemm", choices=gemm.GEMMS, default="cublas",
                    help="matrix products on cuda/sim: cublas (cuBLAS; NumPy's BLAS under sim) or tiled "
                         "(minicnn's own shared-memory GEMM, kernels/gemm_tiled.cu) (default: cublas)")
@@ -132,9 +133,11 @@ def main(argv=None):
         device = check_device(args.device) if args.device else ("cuda" if cuda_available() else "cpu")
     except RuntimeError as exc:
         raise SystemExit(f"error: {exc}")
-    if comm is not None and device != "cpu":
-        raise SystemExit(f"error: --distributed runs on the CPU for now (NCCL for GPUs is not written yet), "
-                         f"not on {device}")
+    if comm is not None and device == "cuda":
+        if args.split == "two-device":
+            raise SystemExit("error: --distributed on GPUs runs one rank per GPU; --split two-device would need "
+                             "two GPUs per rank, which is not supported: drop one of the two")
+        comm.use_local_gpu()   # rank i of a machine on its GPU i; gradients all-reduced with NCCL
     gemm.set_gemm(args.gemm)
     name = args.model or ("alexnet" if device == "cuda" else "alexnet_small")
     for flag in ("batch_size", "epochs", "val_size", "limit", "step_every", "width"):

@@ -17,17 +17,27 @@ with a deadline (``timeout`` seconds, default 300 or $MINICNN_MPI_TIMEOUT); past
 which operation timed out and aborts the whole job (MPI_Abort). When a rank process dies, Open
 MPI's mpirun also ends the job on its own.
 
-GPUs: one rank per GPU would all-reduce with NCCL (``cupy.cuda.nccl``) bootstrapped over MPI; that
-path is not written yet (no GPU was available to test it), and arrays on a GPU are refused with a
-clear error.
+Overlap: ``Communicator.backward(model, dout)`` runs the backward and starts each bucket's
+all-reduce as soon as the backward has stored every gradient in it (``Layer.grads_hook``), so the
+last layers' gradients travel while the first layers still compute; buckets start in the same
+order on every rank, as MPI and NCCL require of collectives.
+
+GPUs: one rank per GPU (``use_local_gpu``). Gradients on a GPU are all-reduced with NCCL
+(``cupy.cuda.nccl``, its unique id broadcast over MPI) on a communication stream of its own,
+ordered after the stream that produced them and before the optimizer's by CUDA events, so the
+host never waits for the GPU; a watchdog thread holds the NCCL operations to the same deadline.
+Parameters and BatchNorm buffers, rare traffic, go through the host and MPI.
 """
+import contextlib
 import os
+import queue
 import sys
+import threading
 import time
 
 import numpy as np
 
-from minicnn.backend import device_of
+from minicnn.backend import device_of, get_array_module, to_numpy
 
 BUCKET_BYTES = 32 * 2 ** 20   # gradients are all-reduced in buckets of about this size
 DEFAULT_TIMEOUT = 300.0
@@ -121,50 +131,237 @@ class Communicator:
 
     # --- models -----------------------------------------------------------------------------
     def broadcast_parameters(self, model):
-        """Every rank starts from rank 0's parameters and buffers."""
-        for name, array in model.state_dict().items():
-            _check_cpu(array, name)
-            self.broadcast(array, f"broadcast of {name}")
-
-    def average_gradients(self, model):
-        """Replace every trainable parameter's gradient by its mean over the ranks, with one
-        all-reduce per bucket of about BUCKET_BYTES."""
-        if self.comm is None or self.size == 1:
+        """Every rank starts from rank 0's parameters and buffers (through the host, once)."""
+        if self.comm is None:
             return
-        start = time.perf_counter()
-        params = [(n, p) for n, p in model.named_params() if not p.frozen]
-        for bucket in _buckets(params):
-            dtype = bucket[0][1].grad.dtype
-            flat = np.concatenate([p.grad.ravel() for _, p in bucket]).astype(dtype, copy=False)
-            self.allreduce_sum(flat, f"all-reduce of the gradients of {bucket[0][0]}...{bucket[-1][0]}")
-            flat /= self.size
-            offset = 0
-            for _, p in bucket:
-                p.grad = flat[offset:offset + p.grad.size].reshape(p.grad.shape)
-                offset += p.grad.size
-        self.allreduce_seconds += time.perf_counter() - start
+        for name, array in model.state_dict().items():
+            _write_back(array, self.broadcast(np.ascontiguousarray(to_numpy(array)), f"broadcast of {name}"))
 
     def average_buffers(self, model):
         """BatchNorm's running statistics averaged over the ranks (in place)."""
         if self.comm is None:
             return
         for name, buffer in model.named_buffers():
-            _check_cpu(buffer, name)
-            buffer[...] = self.allreduce_sum(np.array(buffer), f"all-reduce of {name}") / self.size
+            total = self.allreduce_sum(np.array(to_numpy(buffer)), f"all-reduce of {name}")
+            _write_back(buffer, total / self.size)
+
+    def use_local_gpu(self):
+        """One rank per GPU: make GPU (this rank's index among the ranks on its machine, modulo
+        the machine's GPUs) the current device of this process; returns its id. Call it before
+        the model moves to "cuda"."""
+        import cupy
+        local = 0
+        if self.comm is not None:
+            from mpi4py import MPI
+            local = self.comm.Split_type(MPI.COMM_TYPE_SHARED).Get_rank()
+        device = local % cupy.cuda.runtime.getDeviceCount()
+        cupy.cuda.Device(device).use()
+        return device
+
+    # --- gradients ----------------------------------------------------------------------------
+    def backward(self, model, dout, overlap=True):
+        """``model.backward(dout)``, with every trainable gradient then averaged over the ranks.
+        With ``overlap`` each bucket's all-reduce starts inside the backward, as soon as its
+        last gradient is stored; without it, all of them start after the backward. Returns dx."""
+        if self.size == 1:
+            return model.backward(dout)
+        averager = self._averager(model)
+        with averager.hooked(overlap):
+            dx = model.backward(dout)
+        averager.finish()
+        return dx
+
+    def average_gradients(self, model):
+        """Replace every trainable gradient (of a backward already run) by its mean over the ranks."""
+        if self.size > 1:
+            self._averager(model).finish()
+
+    def _averager(self, model):
+        key = (id(model),) + tuple(id(p) for _, p in model.named_params() if not p.frozen)
+        if getattr(self, "_averager_key", None) != key:   # built once per model and set of trained params
+            self._averager_key, self._averager_cache = key, GradientAverager(self, model)
+        return self._averager_cache
+
+    def _transport(self, array):
+        if device_of(array) == "cuda":
+            if getattr(self, "_nccl", None) is None:
+                self._nccl = _NcclTransport(self)
+            return self._nccl
+        return _MpiTransport(self)
 
 
-def _check_cpu(array, name):
-    if device_of(array) != "cpu":
-        raise DistributedError(f"{name} is on the GPU: distributed training all-reduces NumPy arrays over MPI; "
-                               f"the NCCL path for GPUs is not written yet")
+class GradientAverager:
+    """Averages one model's gradients over the ranks in buckets of about BUCKET_BYTES (the last
+    layers' first: the order in which backward produces them). A bucket starts when all of its
+    gradients are stored and every earlier bucket has started; ``finish`` starts what is left,
+    waits for all and puts the averages back into ``Param.grad`` (views of the bucket)."""
+
+    def __init__(self, comm, model):
+        self.comm, self.model = comm, model
+        named = [(n, p) for n, p in model.named_params() if not p.frozen]
+        self.buckets = _buckets(named)
+        self.bucket_of = {id(p): i for i, bucket in enumerate(self.buckets) for _, p in bucket}
+        self.layers = [layer for layer in model.leaves() if any(id(p) in self.bucket_of for p in layer.params.values())]
+        self.lock = threading.Lock()
+        self.transport = None
+        self._reset()
+
+    def _reset(self):
+        self.stored = [0] * len(self.buckets)   # gradients stored so far, per bucket
+        self.started = []                       # (bucket, handle) in start order
+
+    @contextlib.contextmanager
+    def hooked(self, overlap):
+        """A context in which the layers' ``grads_hook`` starts buckets (when ``overlap``)."""
+        for layer in self.layers:
+            layer.grads_hook = self._grads_stored if overlap else None
+        try:
+            yield
+        finally:
+            for layer in self.layers:
+                layer.grads_hook = None
+
+    def _grads_stored(self, layer):
+        with self.lock:
+            begin = time.perf_counter()
+            for p in layer.params.values():
+                if id(p) in self.bucket_of:
+                    self.stored[self.bucket_of[id(p)]] += 1
+            transport = self._transport()
+            if transport.from_any_thread or threading.current_thread() is threading.main_thread():
+                self._start_ready(transport, complete_only=True)
+            transport.progress(self.started)
+            self.comm.allreduce_seconds += time.perf_counter() - begin
+
+    def _transport(self):
+        if self.transport is None:
+            self.transport = self.comm._transport(self.buckets[0][0][1].grad)
+        return self.transport
+
+    def _start_ready(self, transport, complete_only):
+        while len(self.started) < len(self.buckets):
+            index = len(self.started)
+            bucket = self.buckets[index]
+            if complete_only and self.stored[index] < len(bucket):
+                return                          # later buckets wait: the same order on every rank
+            xp = get_array_module(bucket[0][1].grad)
+            flat = xp.concatenate([p.grad.ravel() for _, p in bucket])
+            what = f"all-reduce of the gradients of {bucket[0][0]}...{bucket[-1][0]}"
+            self.started.append((bucket, transport.start(flat, what)))
+
+    def finish(self):
+        begin = time.perf_counter()
+        if not self.buckets:
+            return
+        transport = self._transport()
+        with self.lock:
+            self._start_ready(transport, complete_only=False)
+            started, self.started = self.started, []
+            self._reset()
+        for bucket, handle in started:
+            flat = transport.finish(handle)
+            offset = 0
+            for _, p in bucket:
+                p.grad = flat[offset:offset + p.grad.size].reshape(p.grad.shape)
+                offset += p.grad.size
+        self.comm.allreduce_seconds += time.perf_counter() - begin
+
+
+class _MpiTransport:
+    """Host arrays: a non-blocking in-place MPI all-reduce, waited for against the deadline."""
+
+    def __init__(self, comm):
+        from mpi4py import MPI
+        self.comm, self.mpi = comm, MPI
+        # a split model stores gradients from worker threads; MPI must then allow calls from any
+        self.from_any_thread = MPI.Query_thread() == MPI.THREAD_MULTIPLE
+
+    def start(self, flat, what):
+        return self.comm.comm.Iallreduce(self.mpi.IN_PLACE, flat, op=self.mpi.SUM), flat, what
+
+    def progress(self, started):
+        """Let MPI advance the started all-reduces (Open MPI progresses them inside MPI calls)."""
+        for _, (request, _, _) in started:
+            request.Test()
+
+    def finish(self, handle):
+        request, flat, what = handle
+        self.comm._wait(request, what)
+        flat /= self.comm.size
+        return flat
+
+
+class _NcclTransport:
+    """GPU arrays: NCCL all-reduces on a stream of their own. Each waits for an event recorded on
+    the stream that packed its bucket, is scaled to the mean there, and the caller's stream waits
+    for its completion event: no host synchronisation. A watchdog thread aborts the job when an
+    all-reduce misses the deadline (NCCL itself would wait for a dead rank forever)."""
+
+    from_any_thread = True
+
+    def __init__(self, comm):
+        import cupy
+        try:
+            from cupy.cuda import nccl
+            nccl.get_version()
+        except Exception as exc:   # ImportError, or a CuPy built without NCCL
+            raise DistributedError(f"gradients on the GPU are all-reduced with NCCL, which CuPy cannot load "
+                                   f"({exc}); pip install nvidia-nccl-cu13 (or -cu12)") from None
+        self.cupy, self.nccl_module, self.comm = cupy, nccl, comm
+        unique_id = comm.broadcast_object(nccl.get_unique_id() if comm.is_root else None)
+        self.nccl = nccl.NcclCommunicator(comm.size, unique_id, comm.rank)
+        self.stream = cupy.cuda.Stream(non_blocking=True)
+        self.types = {np.dtype(np.float32): nccl.NCCL_FLOAT32, np.dtype(np.float64): nccl.NCCL_FLOAT64}
+        self.watchdog = queue.Queue()
+        threading.Thread(target=self._watch, args=(cupy.cuda.Device().id,), daemon=True,
+                         name="minicnn-nccl-watchdog").start()
+
+    def start(self, flat, what):
+        packed = self.cupy.cuda.get_current_stream().record()
+        self.stream.wait_event(packed)
+        self.nccl.allReduce(flat.data.ptr, flat.data.ptr, flat.size, self.types[flat.dtype],
+                            self.nccl_module.NCCL_SUM, self.stream.ptr)
+        with self.stream:
+            flat /= self.comm.size
+        done = self.stream.record()
+        self.watchdog.put((done, what, time.monotonic() + self.comm.timeout))
+        return done, flat
+
+    def progress(self, started):
+        pass
+
+    def finish(self, handle):
+        done, flat = handle
+        self.cupy.cuda.get_current_stream().wait_event(done)
+        return flat
+
+    def _watch(self, device):
+        self.cupy.cuda.Device(device).use()
+        while True:
+            done, what, deadline = self.watchdog.get()
+            pause = 1e-4
+            while not done.done:
+                if time.monotonic() > deadline:
+                    message = (f"minicnn rank {self.comm.rank}/{self.comm.size}: NCCL {what} did not complete "
+                               f"within {self.comm.timeout:g} s: another rank died or hangs; aborting the job")
+                    print(message, file=sys.stderr, flush=True)
+                    self.nccl.abort()
+                    self.comm.comm.Abort(1)
+                    return
+                time.sleep(pause)
+                pause = min(pause * 2, 1e-2)
+
+
+def _write_back(target, host):
+    """Copy the host array ``host`` into ``target`` (NumPy or CuPy) in place."""
+    target[...] = host if device_of(target) == "cpu" else get_array_module(target).asarray(host)
 
 
 def _buckets(params):
     """Consecutive (name, Param) groups of about BUCKET_BYTES, in reverse order (the order in
-    which backward produces them, so a future overlap can start with the first bucket)."""
+    which backward produces them, so the first bucket can start while backward goes on)."""
     buckets, current, size = [], [], 0
     for name, p in reversed(params):
-        _check_cpu(p.grad, name)
         current.append((name, p))
         size += p.grad.nbytes
         if size >= BUCKET_BYTES:

@@ -109,8 +109,7 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
             if not math.isfinite(loss):
                 raise TrainingError(f"loss became {loss} at step {step} (epoch {epoch + 1}); "
                                     f"lower --lr; the last good checkpoint is {ckpt_path}")
-            model.backward(loss_fn.backward())
-            comm.average_gradients(model)
+            comm.backward(model, loss_fn.backward(), overlap=cfg.get("overlap", True))  # averaged over ranks
             optimizer.step()
             if hasattr(schedule, "step_batch"):
                 schedule.step_batch()

@@ -3,7 +3,7 @@ mpirun (or run directly as one process): alexnet_small (width 4, float64, no dro
 generated images, trained by minicnn.train.fit with a Communicator.
 
     python tests/mpi_fit.py OUT --batch B [--epochs E] [--resume] [--single] [--interrupt-after E]
-                               [--hang-rank R | --kill-rank R]
+                               [--hang-rank R | --kill-rank R] [--bucket-bytes N] [--no-overlap]
 """
 import argparse
 import os
@@ -15,6 +15,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from minicnn import models  # noqa: E402
+from minicnn import distributed  # noqa: E402
 from minicnn.distributed import Communicator  # noqa: E402
 from minicnn.train import fit  # noqa: E402
 
@@ -28,9 +29,13 @@ def main():
     p.add_argument("--single", action="store_true", help="one process, no MPI")
     p.add_argument("--hang-rank", type=int, default=None)
     p.add_argument("--kill-rank", type=int, default=None)
+    p.add_argument("--bucket-bytes", type=int, default=None, help="gradient bucket size (default: the library's)")
+    p.add_argument("--no-overlap", action="store_true", help="all-reduce after the backward, not during it")
     p.add_argument("--interrupt-after", type=int, default=None,
                    help="every rank stops after this many epochs (checkpoint written), like a killed job")
     args = p.parse_args()
+    if args.bucket_bytes:
+        distributed.BUCKET_BYTES = args.bucket_bytes
     comm = Communicator.single() if args.single else Communicator.world()
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (96, 28, 28), dtype=np.uint8)
@@ -39,19 +44,20 @@ def main():
     model = models.alexnet_small(width=4, dropout=0.0, dtype=np.float64, seed=comm.rank)  # broadcast fixes it
     cfg = dict(model_name="alexnet_small", epochs=args.epochs, batch_size=args.batch, lr=0.05, momentum=0.9,
                weight_decay=5e-4, schedule="linear", step_every=1, input_size=28, augment=False, augment_pad=0,
-               mean=(0.5,), std=(0.25,), seed=3, device="cpu", out=args.out, resume=args.resume)
+               mean=(0.5,), std=(0.25,), seed=3, device="cpu", out=args.out, resume=args.resume,
+               overlap=not args.no_overlap)
     if args.hang_rank is not None or args.kill_rank is not None:
-        plain = comm.average_gradients
+        plain = comm.backward
         calls = []
 
-        def failing(model):
+        def failing(model, dout, overlap=True):
             calls.append(1)
             if len(calls) == 2 and comm.rank == args.hang_rank:
                 time.sleep(3600)                     # a rank that hangs
             if len(calls) == 2 and comm.rank == args.kill_rank:
                 os._exit(3)                          # a rank that dies
-            plain(model)
-        comm.average_gradients = failing
+            return plain(model, dout, overlap)
+        comm.backward = failing
     if args.interrupt_after is not None:
         plain_barrier, epochs_done = comm.barrier, []
 

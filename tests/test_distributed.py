@@ -79,10 +79,67 @@ def test_a_single_process_needs_no_mpi():
     assert comm.size == 1 and comm.allreduce_sum(a) is a and comm.broadcast_object({"x": 1}) == {"x": 1}
 
 
+class _RecordingTransport:
+    """Stands in for MPI between two identical ranks: the sum is twice the bucket. Records each
+    bucket's start and whether the backward was still running then."""
+
+    from_any_thread = True
+
+    def __init__(self, running):
+        self.running, self.starts = running, []
+
+    def start(self, flat, what):
+        self.starts.append((what, self.running[0]))
+        return flat * 2
+
+    def progress(self, started):
+        pass
+
+    def finish(self, handle):
+        return handle / 2
+
+
+def test_buckets_start_inside_the_backward_in_the_same_order_and_average_exactly(monkeypatch):
+    from minicnn import SoftmaxCrossEntropy, distributed, models
+    monkeypatch.setattr(distributed, "BUCKET_BYTES", 1)          # one bucket per parameter
+    model = models.alexnet_small(width=4, dropout=0.0, dtype=np.float64)
+    x = np.random.default_rng(0).standard_normal((3, 1, 28, 28))
+    loss = SoftmaxCrossEntropy()
+    loss.forward(model.forward(x, train=True), np.array([1, 2, 3]))
+    dout = loss.backward()
+    model.backward(dout)
+    plain = {n: p.grad.copy() for n, p in model.named_params()}
+
+    running = [False]
+    transport = _RecordingTransport(running)
+    comm = Communicator.single()
+    comm.size = 2
+    comm._transport = lambda array: transport
+    backward = model.backward
+
+    def watched_backward(d):
+        running[0] = True
+        try:
+            return backward(d)
+        finally:
+            running[0] = False
+    model.backward = watched_backward
+    model.forward(x, train=True)
+    comm.backward(model, dout)
+    names = [n for n, _ in model.named_params()]
+    assert [w.split()[-1].split("...")[0] for w, _ in transport.starts] == names[::-1]
+    assert all(during for _, during in transport.starts)        # every bucket starts inside the backward
+    for name, p in model.named_params():
+        np.testing.assert_array_equal(p.grad, plain[name], err_msg=name)
+    assert all(layer.grads_hook is None for layer in model.leaves())   # unhooked after the backward
+
+
 @needs_mpi
-@pytest.mark.parametrize("ranks,batch", [(2, 6), (3, 4)])
-def test_ranks_train_like_one_process_with_the_global_batch(tmp_path, ranks, batch):
-    code, output, _ = run(ranks, str(tmp_path / "mpi"), "--batch", str(batch), "--epochs", "2")
+@pytest.mark.parametrize("ranks,batch,buckets", [(2, 6, ["--bucket-bytes", "4096"]),
+                                                 (2, 6, ["--bucket-bytes", "4096", "--no-overlap"]),
+                                                 (3, 4, [])])
+def test_ranks_train_like_one_process_with_the_global_batch(tmp_path, ranks, batch, buckets):
+    code, output, _ = run(ranks, str(tmp_path / "mpi"), "--batch", str(batch), "--epochs", "2", *buckets)
     assert code == 0, output
     code, output, _ = run(0, str(tmp_path / "one"), "--batch", str(ranks * batch), "--epochs", "2", "--single")
     assert code == 0, output
@@ -119,3 +176,24 @@ def test_a_dying_rank_ends_the_job(tmp_path):
     code, output, seconds = run(2, str(tmp_path / "kill"), "--batch", "6", "--kill-rank", "1",
                                 env={"MINICNN_MPI_TIMEOUT": "5"}, timeout=100)
     assert code != 0 and seconds < 60, output
+
+
+def gpu_or_mpi_missing():
+    try:
+        import cupy
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            return "no GPU: CuPy or a CUDA device is not available"
+    except Exception:
+        return "no GPU: CuPy or a CUDA device is not available"
+    return mpi_missing()
+
+
+@pytest.mark.skipif(gpu_or_mpi_missing() is not None, reason=str(gpu_or_mpi_missing()))
+def test_nccl_averages_gpu_gradients_overlapped_with_the_backward():
+    import cupy
+    ranks = cupy.cuda.runtime.getDeviceCount()      # one rank per GPU
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    result = subprocess.run(["mpirun", "-np", str(ranks), "--oversubscribe", sys.executable,
+                             os.path.join(HERE, "mpi_gpu_average.py")],
+                            capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0 and "nccl ok" in result.stdout, result.stdout + result.stderr

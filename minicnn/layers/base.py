@@ -160,6 +160,14 @@ class Layer:
         """Sub-layers as (name, layer) pairs; leaf layers have none."""
         return ()
 
+    def leaves(self):
+        """Yield every leaf layer (one without children) of this layer, this layer itself if it is one."""
+        children = list(self.named_children())
+        if not children:
+            yield self
+        for _, child in children:
+            yield from child.leaves()
+
     def named_params(self, prefix=""):
         """Yield (qualified name, Param) for this layer and its children, in a stable order."""
         for name, p in self.params.items():
@@ -235,13 +243,20 @@ class Layer:
             p.grad = None if frozen else get_array_module(p.data).zeros_like(p.data)
         return self
 
+    # Called as grads_hook(layer) right after a backward stored this layer's parameter
+    # gradients; data-parallel training sets it to start all-reducing them at once
+    # (minicnn.distributed), while the layers below are still in their backward.
+    grads_hook = None
+
     def store_grads(self, weight, bias=None):
         """Set the gradients of ``weight`` and ``bias`` (when given) from a backward, unless the
-        layer is frozen (then it computed none)."""
+        layer is frozen (then it computed none), and tell ``grads_hook``."""
         if self.trainable:
             self.params["weight"].grad = weight
             if bias is not None:
                 self.params["bias"].grad = bias
+            if self.grads_hook is not None:
+                self.grads_hook(self)
 
     @property
     def trainable(self):

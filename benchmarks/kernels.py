@@ -1,35 +1,33 @@
 #!/usr/bin/env python3
 """Kernel microbenchmarks: every AlexNet layer, forward and backward, minicnn's kernels against
-PyTorch on the same device (cuDNN for the convolutions with torch.backends.cudnn.benchmark on;
-PyTorch's own CUDA kernels for the rest), in the spirit of llm.c's dev/cuda and soumith's
-convnet-benchmarks.
+the libraries on the same device, in the spirit of llm.c's dev/cuda and soumith's
+convnet-benchmarks: cuDNN's convolutions through PyTorch (torch.backends.cudnn.benchmark on),
+cuDNN's max pooling and LRN through libcudnn itself (benchmarks/cudnn.py, ctypes), cuBLAS's GEMMs
+for the fully connected layers and PyTorch's own kernels for ReLU and dropout.
 
     python benchmarks/kernels.py                              # on the GPU, batch 128, float32, TF32 off
     python benchmarks/kernels.py --tf32                       # TF32 allowed on both sides
     python benchmarks/kernels.py --device sim --batch-size 1 --verify-only   # the harness on a CPU
 
-Every minicnn result is first checked against PyTorch's (forward output, input gradient and, for
-layers with weights, the weight gradient); a layer that disagrees is reported and not timed.
+Every minicnn result is first checked against the reference's (forward output, input gradient
+and, for layers with weights, the weight gradient); a layer that disagrees is reported and not
+timed. Under the simulator (no GPU, no cuDNN) the references are PyTorch's CPU functions.
 Timing on the GPU: CUDA events, warm-up, the L2 cache flushed (a 256 MiB write) before every
 repeat, the median of --repeats. Each row also gives the fraction of the device's limit: memory-
 bound layers as the least bytes they must move (x and y, and the gradients' counterparts) per
 second over the measured device-to-device copy bandwidth, GEMM-bound ones (convolutions, fully
 connected; 2 FLOPs per multiply-add, the backward counted as twice the forward) as FLOP/s over
 the measured cuBLAS SGEMM rate.
-
-Not yet: cuDNN's own pooling and LRN through libcudnn (PyTorch runs its own kernels for those),
-so those rows compare with PyTorch, not cuDNN; and no run on a GPU so far.
 """
 import argparse
 import datetime
 import os
-import statistics
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from timing import machine_description, write_results  # noqa: E402
+from timing import machine_description, median_seconds, write_results  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from minicnn import LRN, Conv2D, Dense, Dropout, MaxPool2D, ReLU  # noqa: E402
@@ -55,19 +53,22 @@ LAYERS = {
 }
 
 
-def build(kind, cfg, batch, rng):
-    """(minicnn layer, input (N, ...) float32, the PyTorch function of (x, *weights), FLOPs of the forward)."""
+def build(kind, cfg, batch, rng, device):
+    """(minicnn layer, input (N, ...) float32, the reference function of (x, *weights) on torch
+    tensors, its name, FLOPs of the forward)."""
     import torch.nn.functional as F
     if kind == "conv":
         layer = Conv2D(cfg["c"], cfg["o"], cfg["k"], cfg["s"], cfg["p"], cfg["g"], rng=rng)
         x = rng.standard_normal((batch, cfg["c"], cfg["hw"], cfg["hw"])).astype(np.float32)
         fn = lambda x, w, b: F.conv2d(x, w, b, cfg["s"], cfg["p"], 1, cfg["g"])  # noqa: E731
         flops = 2 * batch * layer.macs(x.shape)
+        reference = "cuDNN (PyTorch)"
     elif kind == "dense":
         layer = Dense(cfg["i"], cfg["o"], rng=rng)
         x = rng.standard_normal((batch, cfg["i"])).astype(np.float32)
         fn = lambda x, w, b: F.linear(x, w, b)  # noqa: E731
         flops = 2 * batch * cfg["i"] * cfg["o"]
+        reference = "cuBLAS (PyTorch)"
     else:
         shape = (batch, cfg["features"]) if kind == "dropout" else (batch, cfg["c"], cfg["hw"], cfg["hw"])
         x = rng.standard_normal(shape).astype(np.float32)
@@ -78,7 +79,15 @@ def build(kind, cfg, batch, rng):
             "dropout": (Dropout(0.5), lambda x: F.dropout(x, 0.5, True)),
         }[kind]
         flops = 0
-    return layer, x, fn, flops
+        reference = "PyTorch"
+        if device == "cuda" and kind in ("pool", "lrn"):
+            import cudnn
+            fn = {"pool": lambda x: cudnn.max_pool2d(x, 3, 2),
+                  "lrn": lambda x: cudnn.local_response_norm(x, 5, 1e-4, 0.75, 2.0)}[kind]
+            reference = "cuDNN (ctypes)"
+    if device != "cuda":
+        reference = "PyTorch (CPU)"
+    return layer, x, fn, reference, flops
 
 
 def torch_tensor(a, device):
@@ -111,24 +120,8 @@ def verify(name, kind, layer, x, fn, device, rng):
 
 
 def gpu_timer(repeats):
-    """median_ms(fn): CUDA events around fn, the L2 cache flushed before each repeat."""
-    import cupy
-    flush = cupy.empty(256 * 2 ** 20 // 4, dtype=cupy.float32)
-
-    def median_ms(fn):
-        for _ in range(3):
-            fn()
-        times = []
-        for _ in range(repeats):
-            flush.fill(0)
-            start, stop = cupy.cuda.Event(), cupy.cuda.Event()
-            start.record()
-            fn()
-            stop.record()
-            stop.synchronize()
-            times.append(cupy.cuda.get_elapsed_time(start, stop))
-        return statistics.median(times)
-    return median_ms
+    """median_ms(fn): the median GPU time of fn in milliseconds (timing.median_seconds on the GPU)."""
+    return lambda fn: median_seconds(fn, repeats, gpu=True) * 1e3
 
 
 def device_limits(median_ms):
@@ -149,11 +142,15 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=128, help="images per batch (default: 128)")
     p.add_argument("--layers", default=",".join(LAYERS), help="comma-separated layer names (default: all)")
     p.add_argument("--repeats", type=int, default=50, help="timed repeats per measurement (default: 50)")
-    p.add_argument("--tf32", action="store_true", help="allow TF32 in PyTorch's and cuBLAS's GEMMs")
+    p.add_argument("--tf32", action="store_true", help="allow TF32 in both sides' GEMMs: PyTorch's cuDNN and cuBLAS, and "
+                        "minicnn's cuBLAS calls through CuPy (CUPY_TF32=1)")
     p.add_argument("--verify-only", action="store_true", help="check every layer, time nothing")
     p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"),
                    help="folder for the .md and .json results (default: benchmarks/results)")
     args = p.parse_args(argv)
+    # CuPy reads CUPY_TF32 at its first float32 GEMM: set it before any, so that minicnn's cuBLAS
+    # GEMMs and PyTorch's run in the same mode (strict float32 unless --tf32)
+    os.environ["CUPY_TF32"] = "1" if args.tf32 else "0"
     import torch
     names = [n.strip() for n in args.layers.split(",") if n.strip()]
     unknown = [n for n in names if n not in LAYERS]
@@ -170,11 +167,11 @@ def main(argv=None):
     for name in names:
         kind, cfg = LAYERS[name]
         rng = np.random.default_rng(len(name))
-        layer, x, fn, flops = build(kind, cfg, args.batch_size, rng)
+        layer, x, fn, reference, flops = build(kind, cfg, args.batch_size, rng, device)
         layer.to(device)
         error = verify(name, kind, layer, x, fn, device, rng)
         tolerance = 1e-2 if args.tf32 else 1e-4
-        print(f"{name}: largest relative difference from PyTorch {error:.1e}", flush=True)
+        print(f"{name}: largest relative difference from {reference} {error:.1e}", flush=True)
         if not error <= tolerance:
             failed.append(name)
             continue
@@ -199,11 +196,11 @@ def main(argv=None):
                                               ("forward+backward", mine_b, theirs_b, 3 * flops)):
             seconds = mine / 1e3
             limit = work / seconds / gemm_rate if work else moved[pass_name] / seconds / copy_bw
-            rows.append(dict(layer=name, pass_=pass_name, minicnn_ms=mine, reference_ms=theirs,
-                             ratio=theirs / mine, fraction_of_limit=limit))
+            rows.append(dict(layer=name, pass_=pass_name, minicnn_ms=mine, reference=reference,
+                             reference_ms=theirs, ratio=theirs / mine, fraction_of_limit=limit))
         del ty
     if failed:
-        raise SystemExit(f"error: minicnn disagrees with PyTorch on {', '.join(failed)}")
+        raise SystemExit(f"error: minicnn disagrees with the reference on {', '.join(failed)}")
     if not timing:
         print(f"verified {len(names)} layers on {device} (nothing timed)")
         return
@@ -213,10 +210,11 @@ def main(argv=None):
     table = (f"AlexNet layers, batch {args.batch_size}, float32{' (TF32 on)' if args.tf32 else ''}, {gpu} "
              f"({machine_description()}, torch {torch.__version__}, {today}); copy bandwidth "
              f"{copy_bw / 1e9:.0f} GB/s, SGEMM {gemm_rate / 1e12:.1f} TFLOP/s\n\n"
-             "| layer | pass | minicnn (ms) | PyTorch/cuDNN (ms) | speed vs PyTorch | fraction of limit |\n"
-             "|---|---|---|---|---|---|\n"
-             + "".join(f"| {r['layer']} | {r['pass_']} | {r['minicnn_ms']:.3f} | {r['reference_ms']:.3f} | "
-                       f"{r['ratio']:.2f}x | {r['fraction_of_limit']:.0%} |\n" for r in rows))
+             "| layer | pass | minicnn (ms) | reference | reference (ms) | minicnn speed / reference | "
+             "minicnn's fraction of limit |\n|---|---|---|---|---|---|---|\n"
+             + "".join(f"| {r['layer']} | {r['pass_']} | {r['minicnn_ms']:.3f} | {r['reference']} | "
+                       f"{r['reference_ms']:.3f} | {r['ratio']:.2f}x | {r['fraction_of_limit']:.0%} |\n"
+                       for r in rows))
     print(table)
     stem = f"gpu-kernels-{gpu.replace(' ', '_')}-b{args.batch_size}{'-tf32' if args.tf32 else ''}-{today}"
     print("written:", ", ".join(write_results(args.out, stem, table, dict(rows=rows, gpu=gpu, date=today))))

@@ -1,5 +1,7 @@
-"""The one way minicnn's benchmarks time things on the CPU: warm-up, then the median of repeats,
-with competitors interleaved repeat by repeat so that a noisy machine slows both alike."""
+"""The one way minicnn's benchmarks time things: warm-up, then the median of repeats, with
+competitors interleaved repeat by repeat so that a noisy machine slows both alike. On the CPU
+with perf_counter; on the GPU with CUDA events around the work and the L2 cache flushed before
+every repeat (``gpu=True``)."""
 import json
 import os
 import platform
@@ -7,19 +9,47 @@ import statistics
 import time
 
 
-def interleaved_medians(fns, repeats=7, warmup=2):
+def interleaved_medians(fns, repeats=7, warmup=2, gpu=False):
     """Run every function of ``fns`` (name -> callable) ``warmup`` times, then ``repeats`` rounds
     of one call each, alternating; return name -> (median seconds, all times)."""
+    clock = gpu_clock() if gpu else _cpu_clock
     for _ in range(warmup):
         for fn in fns.values():
             fn()
     times = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            t = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t)
+            times[name].append(clock(fn))
     return {name: (statistics.median(ts), ts) for name, ts in times.items()}
+
+
+def _cpu_clock(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def gpu_clock(flush_bytes=256 * 2 ** 20):
+    """clock(fn) -> seconds of GPU time that fn's work takes on the current stream, by CUDA
+    events; a ``flush_bytes`` write first evicts the L2 cache (50 MB on an H100), so every
+    repeat reads its data from memory as a training step would."""
+    import cupy
+    flush = cupy.empty(flush_bytes // 4, dtype=cupy.float32)
+
+    def clock(fn):
+        flush.fill(0)
+        start, stop = cupy.cuda.Event(), cupy.cuda.Event()
+        start.record()
+        fn()
+        stop.record()
+        stop.synchronize()
+        return cupy.cuda.get_elapsed_time(start, stop) / 1e3
+    return clock
+
+
+def median_seconds(fn, repeats, warmup=3, gpu=False):
+    """The median time of ``fn`` alone (see ``interleaved_medians``)."""
+    return interleaved_medians({"fn": fn}, repeats, warmup, gpu)["fn"][0]
 
 
 def step_benchmark_parser(doc, model, batch_size):
@@ -28,7 +58,8 @@ def step_benchmark_parser(doc, model, batch_size):
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=model, choices=("alexnet", "alexnet_small"),
                    help=f"network: alexnet (2012, 227 px) or alexnet_small (width 24, 28 px) (default: {model})")
-    p.add_argument("--batch-size", type=int, default=batch_size, help=f"images per step (default: {batch_size})")
+    p.add_argument("--batch-size", type=int, default=batch_size,
+                   help=f"images per step (default: {batch_size or '128 on a GPU, 32 on the CPU'})")
     p.add_argument("--repeats", type=int, default=7, help="timed rounds (default: 7)")
     p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"),
                    help="folder for the .md and .json results (default: benchmarks/results)")

@@ -44,6 +44,7 @@ def kernel_device(request):
         if simulating():
             pytest.skip("MINICNN_SIMULATE=1 makes 'cuda' the simulator, which the 'sim' case runs")
         if not cuda_available():
-            pytest.skip("no GPU: CuPy or a CUDA device is not available")
+            from devices import NO_GPU
+            pytest.skip(NO_GPU)
     with poisoned_outputs():
         yield request.param

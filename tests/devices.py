@@ -3,8 +3,12 @@ on both and check outputs, input gradients and parameter gradients."""
 import copy
 
 import numpy as np
+import pytest
 
-from minicnn.backend import to_device, to_numpy
+from minicnn.backend import cuda_available, to_device, to_numpy
+
+NO_GPU = "no GPU: CuPy or a CUDA device is not available"
+needs_gpu = pytest.mark.skipif(not cuda_available(), reason=NO_GPU)   # the one GPU skip of the suite
 
 # (rtol, atol as a fraction of the largest magnitude of the reference) per dtype. float64 is
 # held to near its rounding; float32 allows for a different summation order (cuBLAS vs BLAS).

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from devices import needs_gpu
 
 pytest.importorskip("torch", reason="the benchmark compares with PyTorch")
 
@@ -26,3 +27,34 @@ def test_unknown_layers_are_refused():
     result = subprocess.run([sys.executable, SCRIPT, "--device", "sim", "--layers", "conv9", "--verify-only"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode != 0 and "unknown layers ['conv9']" in result.stderr
+
+
+TRAIN_STEP = os.path.join(os.path.dirname(SCRIPT), "train_step.py")
+
+
+def test_training_step_benchmark_checks_logits_then_times_both_frameworks(tmp_path):
+    result = subprocess.run([sys.executable, TRAIN_STEP, "--device", "cpu", "--model", "alexnet_small",
+                             "--batch-size", "4", "--repeats", "1", "--out", str(tmp_path)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "logits: largest difference from PyTorch" in result.stdout
+    assert "| minicnn |" in result.stdout and "| PyTorch |" in result.stdout
+    import json
+    (written,) = tmp_path.glob("cpu-alexnet_small-b4-*.json")
+    payload = json.loads(written.read_text())
+    assert payload["logits_difference"] < 1e-4 and set(payload["images_per_s"]) == {"minicnn", "PyTorch"}
+
+
+@needs_gpu
+def test_on_the_gpu_every_layer_agrees_with_cudnn_and_the_training_step_with_pytorch(tmp_path):
+    """The GPU paths of both benchmarks, untimed: cuDNN through ctypes (pooling, LRN) and
+    PyTorch's CUDA side."""
+    result = subprocess.run([sys.executable, SCRIPT, "--device", "cuda", "--batch-size", "2", "--verify-only"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "pool1: largest relative difference from cuDNN (ctypes)" in result.stdout
+    assert "lrn1: largest relative difference from cuDNN (ctypes)" in result.stdout
+    result = subprocess.run([sys.executable, TRAIN_STEP, "--device", "cuda", "--model", "alexnet_small",
+                             "--batch-size", "8", "--repeats", "1", "--out", str(tmp_path)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr

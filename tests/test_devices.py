@@ -5,9 +5,9 @@ import copy
 import numpy as np
 import pytest
 
-from devices import assert_close
+from devices import assert_close, needs_gpu
 from minicnn import SoftmaxCrossEntropy, models
-from minicnn.backend import check_device, cuda_available, to_device
+from minicnn.backend import check_device, to_device
 from minicnn.optim import SGD
 from minicnn.summary import summarize
 
@@ -66,7 +66,7 @@ def test_only_kernel_devices_use_kernels_and_non_arrays_are_refused():
         layer.forward([1.0, 2.0])
 
 
-@pytest.mark.skipif(not cuda_available(), reason="no GPU: CuPy or a CUDA device is not available")
+@needs_gpu
 def test_gpu_training_step_never_synchronises_with_the_host():
     """Forward, backward and update queue kernels only: any implicit device-to-host transfer
     or synchronisation inside them raises under cupyx.allow_synchronize(False)."""

@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pytest
 
+from devices import needs_gpu
 from minicnn.distributed import BUCKET_BYTES, Communicator, _buckets, shard
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -178,17 +179,8 @@ def test_a_dying_rank_ends_the_job(tmp_path):
     assert code != 0 and seconds < 60, output
 
 
-def gpu_or_mpi_missing():
-    try:
-        import cupy
-        if cupy.cuda.runtime.getDeviceCount() < 1:
-            return "no GPU: CuPy or a CUDA device is not available"
-    except Exception:
-        return "no GPU: CuPy or a CUDA device is not available"
-    return mpi_missing()
-
-
-@pytest.mark.skipif(gpu_or_mpi_missing() is not None, reason=str(gpu_or_mpi_missing()))
+@needs_gpu
+@needs_mpi
 def test_nccl_averages_gpu_gradients_overlapped_with_the_backward():
     import cupy
     ranks = cupy.cuda.runtime.getDeviceCount()      # one rank per GPU

@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Training throughput: minicnn against PyTorch eager with the same network and weights, side by
+side in one run, on the CPU (NumPy against PyTorch's CPU kernels) or on the GPU (minicnn's CUDA
+kernels against PyTorch's, cuDNN with benchmark mode on).
+
+One training step = forward, backward, SGD update (momentum 0.9, weight decay 5e-4), float32
+(TF32 off on both sides unless --tf32). Before timing, both frameworks' logits for the same batch
+are compared. Rounds alternate between the two so that the ratio holds on a noisy machine; the
+median of the rounds is reported (on the GPU timed by CUDA events, the L2 cache flushed first).
+On the CPU both get the same number of threads (--threads, default: all cores).
+
+    python benchmarks/train_step.py                       # the 2012 AlexNet: cuda if there is a GPU, batch 128
+    python benchmarks/train_step.py --device cpu          # on the CPU, batch 32
+    python benchmarks/train_step.py --device cpu --model alexnet_small --batch-size 128
+"""
+import datetime
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from timing import interleaved_medians, machine_description, step_benchmark_parser, write_results  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from minicnn import SoftmaxCrossEntropy, models  # noqa: E402
+from minicnn.backend import check_device, cuda_available, to_device, to_numpy  # noqa: E402
+from minicnn.optim import SGD  # noqa: E402
+
+
+def torch_twin(model):
+    """A PyTorch nn.Sequential with the same layers and weights as a minicnn Sequential."""
+    import torch
+    from minicnn import LRN, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
+    nn = torch.nn
+    layers = []
+    for layer in model:
+        if isinstance(layer, Conv2D):
+            t = nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
+                          layer.padding, groups=layer.groups)
+        elif isinstance(layer, Dense):
+            t = nn.Linear(layer.in_features, layer.out_features)
+        elif isinstance(layer, MaxPool2D):
+            t = nn.MaxPool2d(layer.kernel_size, layer.stride)
+        elif isinstance(layer, LRN):
+            t = nn.LocalResponseNorm(layer.size, layer.alpha, layer.beta, layer.k)
+        elif isinstance(layer, ReLU):
+            t = nn.ReLU()
+        elif isinstance(layer, Dropout):
+            t = nn.Dropout(layer.p)
+        elif isinstance(layer, Flatten):
+            t = nn.Flatten()
+        else:
+            raise TypeError(f"no PyTorch twin for {layer!r}")
+        for name, p in layer.params.items():
+            getattr(t, name).data = torch.from_numpy(p.data.copy())
+        layers.append(t)
+    return nn.Sequential(*layers)
+
+
+def main(argv=None):
+    p = step_benchmark_parser(__doc__, "alexnet", None)
+    p.add_argument("--device", choices=("cpu", "cuda"), default=None,
+                   help="cpu: NumPy against PyTorch on the CPU; cuda: minicnn's kernels against PyTorch/cuDNN "
+                        "on the GPU (default: cuda when CuPy and a GPU are available, else cpu)")
+    p.add_argument("--threads", type=int, default=os.cpu_count(),
+                   help="CPU threads for both (default: all cores)")
+    p.add_argument("--tf32", action="store_true", help="on the GPU, allow TF32 in both sides' GEMMs: PyTorch's cuDNN and cuBLAS, and "
+                        "minicnn's cuBLAS calls through CuPy (CUPY_TF32=1)")
+    args = p.parse_args(argv)
+    # CuPy reads CUPY_TF32 at its first float32 GEMM: set it before any, so that minicnn's cuBLAS
+    # GEMMs and PyTorch's run in the same mode (strict float32 unless --tf32)
+    os.environ["CUPY_TF32"] = "1" if args.tf32 else "0"
+    import torch
+    try:
+        device = check_device(args.device or ("cuda" if cuda_available() else "cpu"))
+    except RuntimeError as exc:
+        raise SystemExit(f"error: {exc}")
+    batch = args.batch_size or (128 if device == "cuda" else 32)
+    torch.set_num_threads(args.threads)
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = args.tf32
+    tdev = "cuda" if device == "cuda" else "cpu"
+
+    size, channels = (227, 3) if args.model == "alexnet" else (28, 1)
+    model = models.build(args.model, num_classes=1000 if args.model == "alexnet" else 10, in_channels=channels)
+    twin = torch_twin(model).to(tdev)
+    model.to(device)
+    rng = np.random.default_rng(0)
+    x_host = rng.standard_normal((batch, channels, size, size)).astype(np.float32)
+    y_host = rng.integers(0, 10, batch)
+    x, y = to_device(x_host, device), to_device(y_host, device)
+    tx, ty = torch.from_numpy(x_host).to(tdev), torch.from_numpy(y_host).to(tdev)
+    twin.eval()
+    with torch.no_grad():   # the same logits first (dropout off), or the timings mean nothing
+        theirs = twin(tx).cpu().numpy()
+    twin.train()
+    mine = to_numpy(model.forward(x, train=False))
+    difference = float(np.abs(mine - theirs).max() / np.abs(theirs).max())
+    print(f"logits: largest difference from PyTorch {difference:.1e} of the largest logit")
+    if not difference < (1e-2 if args.tf32 else 1e-4):
+        raise SystemExit(f"error: minicnn and PyTorch disagree (relative difference {difference:.1e})")
+
+    loss_fn, opt = SoftmaxCrossEntropy().to(device), SGD(model, lr=1e-4)
+    topt = torch.optim.SGD(twin.parameters(), lr=1e-4, momentum=0.9, weight_decay=5e-4)
+
+    def minicnn_step():
+        loss_fn.forward(model.forward(x, train=True), y)
+        model.backward(loss_fn.backward())
+        opt.step()
+
+    def torch_step():
+        topt.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(twin(tx), ty).backward()
+        topt.step()
+
+    res = interleaved_medians({"minicnn": minicnn_step, "PyTorch": torch_step}, repeats=args.repeats,
+                              gpu=device == "cuda")
+    ips = {k: batch / v[0] for k, v in res.items()}
+    ratio = ips["minicnn"] / ips["PyTorch"]
+    today = datetime.date.today().isoformat()
+    if device == "cuda":
+        import cupy
+        where = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)["name"].decode()
+        settings = "TF32 on" if args.tf32 else "float32, TF32 off"
+    else:
+        where, settings = machine_description(), f"float32, {args.threads} threads"
+    table = (f"Training step, {args.model}, batch {batch}, {size} px, {settings} "
+             f"({where}, torch {torch.__version__}, {today})\n\n"
+             f"| framework | median step (ms) | images/s |\n|---|---|---|\n"
+             + "".join(f"| {k} | {v[0] * 1e3:.1f} | {ips[k]:.1f} |\n" for k, v in res.items())
+             + f"\nminicnn / PyTorch throughput: {ratio:.2f}x")
+    print(table)
+    payload = dict(model=args.model, batch_size=batch, device=device, where=where, settings=settings,
+                   threads=args.threads, date=today, torch=torch.__version__, logits_difference=difference,
+                   seconds={k: v[1] for k, v in res.items()}, images_per_s=ips, ratio=ratio)
+    tag = "cpu" if device == "cpu" else "gpu-" + where.replace(" ", "_") + ("-tf32" if args.tf32 else "")
+    paths = write_results(args.out, f"{tag}-{args.model}-b{batch}-{today}", table, payload)
+    print("written:", ", ".join(paths))
+
+
+if __name__ == "__main__":
+    main()

@@ -40,6 +40,9 @@ LAYERS = {
     "conv3": ("conv", dict(c=256, o=384, k=3, s=1, p=1, g=1, hw=13)),
     "conv4": ("conv", dict(c=384, o=384, k=3, s=1, p=1, g=2, hw=13)),
     "conv5": ("conv", dict(c=384, o=256, k=3, s=1, p=1, g=2, hw=13)),
+    # the ReLU fused into the conv (minicnn/fusion.py) against cuDNN's conv, then PyTorch's ReLU
+    "conv1+relu1": ("conv", dict(c=3, o=96, k=11, s=4, p=0, g=1, hw=227, relu=True)),
+    "conv2+relu2": ("conv", dict(c=96, o=256, k=5, s=1, p=2, g=2, hw=27, relu=True)),
     "pool1": ("pool", dict(c=96, hw=55)),
     "pool2": ("pool", dict(c=256, hw=27)),
     "pool5": ("pool", dict(c=256, hw=13)),
@@ -58,11 +61,13 @@ def build(kind, cfg, batch, rng, device):
     tensors, its name, FLOPs of the forward)."""
     import torch.nn.functional as F
     if kind == "conv":
-        layer = Conv2D(cfg["c"], cfg["o"], cfg["k"], cfg["s"], cfg["p"], cfg["g"], rng=rng)
+        relu = cfg.get("relu", False)
+        layer = Conv2D(cfg["c"], cfg["o"], cfg["k"], cfg["s"], cfg["p"], cfg["g"], rng=rng, relu=relu)
         x = rng.standard_normal((batch, cfg["c"], cfg["hw"], cfg["hw"])).astype(np.float32)
-        fn = lambda x, w, b: F.conv2d(x, w, b, cfg["s"], cfg["p"], 1, cfg["g"])  # noqa: E731
+        conv = lambda x, w, b: F.conv2d(x, w, b, cfg["s"], cfg["p"], 1, cfg["g"])  # noqa: E731
+        fn = (lambda x, w, b: F.relu(conv(x, w, b))) if relu else conv  # noqa: E731
         flops = 2 * batch * layer.macs(x.shape)
-        reference = "cuDNN (PyTorch)"
+        reference = "cuDNN (PyTorch)" + (" + ReLU" if relu else "")
     elif kind == "dense":
         layer = Dense(cfg["i"], cfg["o"], rng=rng)
         x = rng.standard_normal((batch, cfg["i"])).astype(np.float32)

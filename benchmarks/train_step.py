@@ -25,6 +25,7 @@ from timing import interleaved_medians, machine_description, step_benchmark_pars
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from minicnn import SoftmaxCrossEntropy, models  # noqa: E402
 from minicnn.backend import check_device, cuda_available, to_device, to_numpy  # noqa: E402
+from minicnn.fusion import fuse_conv_relu  # noqa: E402
 from minicnn.optim import SGD  # noqa: E402
 
 
@@ -65,6 +66,9 @@ def main(argv=None):
                         "on the GPU (default: cuda when CuPy and a GPU are available, else cpu)")
     p.add_argument("--threads", type=int, default=os.cpu_count(),
                    help="CPU threads for both (default: all cores)")
+    p.add_argument("--no-fuse", action="store_true",
+                   help="on the GPU, keep minicnn's ReLUs separate layers (default: fused into the convs, as "
+                        "examples/train_alexnet.py trains)")
     p.add_argument("--tf32", action="store_true", help="on the GPU, allow TF32 in both sides' GEMMs: PyTorch's cuDNN and cuBLAS, and "
                         "minicnn's cuBLAS calls through CuPy (CUPY_TF32=1)")
     args = p.parse_args(argv)
@@ -85,6 +89,8 @@ def main(argv=None):
     size, channels = (227, 3) if args.model == "alexnet" else (28, 1)
     model = models.build(args.model, num_classes=1000 if args.model == "alexnet" else 10, in_channels=channels)
     twin = torch_twin(model).to(tdev)
+    if device == "cuda" and not args.no_fuse:
+        fuse_conv_relu(model)
     model.to(device)
     rng = np.random.default_rng(0)
     x_host = rng.standard_normal((batch, channels, size, size)).astype(np.float32)
@@ -122,7 +128,8 @@ def main(argv=None):
     if device == "cuda":
         import cupy
         where = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)["name"].decode()
-        settings = "TF32 on" if args.tf32 else "float32, TF32 off"
+        settings = ("TF32 on" if args.tf32 else "float32, TF32 off") + (
+            ", minicnn's ReLUs separate" if args.no_fuse else ", minicnn's conv ReLUs fused")
     else:
         where, settings = machine_description(), f"float32, {args.threads} threads"
     table = (f"Training step, {args.model}, batch {batch}, {size} px, {settings} "
@@ -134,7 +141,8 @@ def main(argv=None):
     payload = dict(model=args.model, batch_size=batch, device=device, where=where, settings=settings,
                    threads=args.threads, date=today, torch=torch.__version__, logits_difference=difference,
                    seconds={k: v[1] for k, v in res.items()}, images_per_s=ips, ratio=ratio)
-    tag = "cpu" if device == "cpu" else "gpu-" + where.replace(" ", "_") + ("-tf32" if args.tf32 else "")
+    tag = "cpu" if device == "cpu" else "gpu-" + where.replace(" ", "_") + ("-tf32" if args.tf32 else "") + (
+        "-unfused" if args.no_fuse else "")
     paths = write_results(args.out, f"{tag}-{args.model}-b{batch}-{today}", table, payload)
     print("written:", ", ".join(paths))
 

@@ -50,13 +50,16 @@ extern "C" __global__ void col2im(const real_t* __restrict__ cols, real_t* __res
 }
 
 // y[n, o, s] = gemm_out[o, n * S + s] + bias[o]: the conv output from the GEMM's (O, N * S)
-// layout to NCHW with the bias add fused in (one pass instead of two). S = OH * OW.
+// layout to NCHW with the bias add fused in (one pass instead of two), and with relu != 0 the
+// ReLU too (Conv2D(relu=True), minicnn/fusion.py: a third pass saved). S = OH * OW.
 // Launch: grid-stride, one thread per element of y (coalesced writes).
 extern "C" __global__ void gemm_to_nchw_bias(const real_t* __restrict__ gemm_out, const real_t* __restrict__ bias,
-                                             real_t* __restrict__ y, int batch, int channels, int spatial) {
+                                             real_t* __restrict__ y, int batch, int channels, int spatial,
+                                             int relu) {
   GRID_STRIDE_LOOP(i, batch * channels * spatial) {
     const int s = i % spatial, o = i / spatial % channels, n = i / (spatial * channels);
-    y[i] = gemm_out[(o * batch + n) * spatial + s] + bias[o];
+    const real_t v = gemm_out[(o * batch + n) * spatial + s] + bias[o];
+    y[i] = (relu && !(v > real_t(0))) ? real_t(0) : v;   // as relu_forward: max(v, 0)
   }
 }
 
@@ -67,5 +70,16 @@ extern "C" __global__ void nchw_to_gemm(const real_t* __restrict__ dout, real_t*
   GRID_STRIDE_LOOP(i, batch * channels * spatial) {
     const int s = i % spatial, n = i / spatial % batch, o = i / (spatial * batch);
     gemm[i] = dout[(n * channels + o) * spatial + s];
+  }
+}
+
+// The same with the fused ReLU's backward: gemm[o, n * S + s] = dout[n, o, s] where the conv's
+// (ReLU'd) output y was positive, else 0 (as relu_backward), saving the ReLU layer's pass.
+extern "C" __global__ void nchw_to_gemm_relu(const real_t* __restrict__ dout, const real_t* __restrict__ y,
+                                             real_t* __restrict__ gemm, int batch, int channels, int spatial) {
+  GRID_STRIDE_LOOP(i, batch * channels * spatial) {
+    const int s = i % spatial, n = i / spatial % batch, o = i / (spatial * batch);
+    const int from = (n * channels + o) * spatial + s;
+    gemm[i] = y[from] > real_t(0) ? dout[from] : real_t(0);
   }
 }

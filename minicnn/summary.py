@@ -32,7 +32,8 @@ def summarize(model, input_shape):
     for name, layer, in_shape, out_shape, device in placed:
         params = sum(math.prod(p.shape) for p in layer.params.values())
         macs = layer.macs(in_shape) if hasattr(layer, "macs") else 0
-        rows.append(dict(name=name, type=type(layer).__name__, output=out_shape[1:], params=params,
+        kind = type(layer).__name__ + ("+ReLU" if getattr(layer, "relu", False) else "")  # fused ReLU
+        rows.append(dict(name=name, type=kind, output=out_shape[1:], params=params,
                          macs=macs, device=device))
     totals = dict(params=sum(r["params"] for r in rows), macs=sum(r["macs"] for r in rows))
     return rows, totals

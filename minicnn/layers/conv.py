@@ -20,8 +20,9 @@ from minicnn.layers.bias import bias_grad_cuda
 from minicnn.layers.im2col import col2im, conv_output_size, im2col
 
 
-def conv_forward(x, w, b, stride, pad, groups):
-    """y = conv(x, w) + b, returning (y, cache). ``stride`` and ``pad`` are (h, w) pairs.
+def conv_forward(x, w, b, stride, pad, groups, relu=False):
+    """y = conv(x, w) + b, returning (y, cache). ``stride`` and ``pad`` are (h, w) pairs. With
+    ``relu``, y = max(conv(x, w) + b, 0): the ReLU fused in (``Conv2D(relu=True)``).
 
     With cols = im2col(x) of shape (C*kh*kw, N*OH*OW) split into G row blocks and w viewed as
     (G, O/G, C/G*kh*kw), every group is one GEMM: y_g = w_g @ cols_g.
@@ -37,7 +38,9 @@ def conv_forward(x, w, b, stride, pad, groups):
     if b is not None:
         y += b.reshape(o, 1, 1, 1)
     y = xp.ascontiguousarray(y.transpose(1, 0, 2, 3))     # (N, O, OH, OW)
-    return y, (x.shape, w, cols, stride, pad, groups, b is not None)
+    if relu:
+        xp.maximum(y, 0, out=y)
+    return y, (x.shape, w, cols, stride, pad, groups, b is not None, y if relu else None)
 
 
 def conv_backward(dout, cache, param_grads=True):
@@ -45,9 +48,13 @@ def conv_backward(dout, cache, param_grads=True):
     db are None with ``param_grads=False`` (a frozen layer).
 
         dw_g = dout_g @ cols_g^T      dcols_g = w_g^T @ dout_g      dx = col2im(dcols)
+
+    With the ReLU fused in, dout first becomes dout * (y > 0), the ReLU's backward.
     """
     xp = get_array_module(dout)
-    x_shape, w, cols, stride, pad, groups, has_bias = cache
+    x_shape, w, cols, stride, pad, groups, has_bias, relu_out = cache
+    if relu_out is not None:
+        dout = dout * (relu_out > 0)
     o, cg, kh, kw = w.shape
     dout_groups = dout.transpose(1, 0, 2, 3).reshape(groups, o // groups, -1)  # (G, O/G, N*OH*OW)
     dw = xp.matmul(dout_groups, cols.transpose(0, 2, 1)).reshape(w.shape) if param_grads else None
@@ -58,10 +65,10 @@ def conv_backward(dout, cache, param_grads=True):
     return dx, dw, db
 
 
-def conv_forward_cuda(x, w, b, stride, pad, groups):
+def conv_forward_cuda(x, w, b, stride, pad, groups, relu=False):
     """Kernel path of ``conv_forward`` (same arguments, same cache): im2col kernel, one GEMM per
-    group (``minicnn.gemm``), then one kernel that adds the bias while moving the GEMM's
-    (O, N*OH*OW) result to (N, O, OH, OW)."""
+    group (``minicnn.gemm``), then one kernel that adds the bias (and applies the fused ReLU)
+    while moving the GEMM's (O, N*OH*OW) result to (N, O, OH, OW)."""
     xp = get_array_module(x)
     n, c, h, wid = x.shape
     o, cg, kh, kw = w.shape
@@ -74,19 +81,23 @@ def conv_forward_cuda(x, w, b, stride, pad, groups):
                          cols.reshape(groups, cg * kh * kw, n * oh * ow))
     y = empty((n, o, oh, ow), x.dtype, x)
     bias = b if b is not None else xp.zeros(o, dtype=x.dtype)
-    launch("im2col", "gemm_to_nchw_bias", grid_for(y.size, x), BLOCK, y_gemm, bias, y, n, o, oh * ow)
-    return y, (x.shape, w, cols, stride, pad, groups, b is not None)
+    launch("im2col", "gemm_to_nchw_bias", grid_for(y.size, x), BLOCK, y_gemm, bias, y, n, o, oh * ow, int(relu))
+    return y, (x.shape, w, cols, stride, pad, groups, b is not None, y if relu else None)
 
 
 def conv_backward_cuda(dout, cache, param_grads=True):
-    """Kernel path of ``conv_backward``: dout to the GEMM layout, the bias gradient as a
-    reduction kernel, two GEMMs per group, and the col2im gather kernel."""
-    x_shape, w, cols, stride, pad, groups, has_bias = cache
+    """Kernel path of ``conv_backward``: dout to the GEMM layout (masked by the fused ReLU), the
+    bias gradient as a reduction kernel, two GEMMs per group, and the col2im gather kernel."""
+    x_shape, w, cols, stride, pad, groups, has_bias, relu_out = cache
     n, c, h, wid = x_shape
     o, cg, kh, kw = w.shape
     _, _, oh, ow = dout.shape
     dout_gemm = empty((o, n * oh * ow), dout.dtype, dout)
-    launch("im2col", "nchw_to_gemm", grid_for(dout.size, dout), BLOCK, dout, dout_gemm, n, o, oh * ow)
+    if relu_out is None:
+        launch("im2col", "nchw_to_gemm", grid_for(dout.size, dout), BLOCK, dout, dout_gemm, n, o, oh * ow)
+    else:
+        launch("im2col", "nchw_to_gemm_relu", grid_for(dout.size, dout), BLOCK, dout, relu_out, dout_gemm,
+               n, o, oh * ow)
     db = bias_grad_cuda(dout_gemm, 1, o, n * oh * ow) if has_bias and param_grads else None
     dout_groups = dout_gemm.reshape(groups, o // groups, n * oh * ow)
     cols_groups = cols.reshape(groups, cg * kh * kw, n * oh * ow)
@@ -106,17 +117,21 @@ def uniform_fan_in(rng, shape, fan_in, dtype):
 
 class Conv2D(Layer):
     """Convolution layer: ``Conv2D(in_channels, out_channels, kernel_size, stride=1, padding=0,
-    groups=1, bias=True, dtype=float32, rng=None)``.
+    groups=1, bias=True, dtype=float32, rng=None, relu=False)``.
 
     ``kernel_size``, ``stride`` and ``padding`` take an int or an (h, w) pair. Parameters:
     ``weight`` (out, in/groups, kh, kw) and ``bias`` (out,), initialised like PyTorch
     (uniform +-1/sqrt(fan_in)) from ``rng`` (a ``numpy.random.Generator``; a fresh one if None).
+    ``relu=True`` fuses a following ReLU into the layer (cuda-convnet's ``neuron=relu``): the same
+    results as Conv2D then ReLU, with one pass over the output saved forward and one backward
+    (``minicnn.fusion.fuse_conv_relu`` does it to a whole model).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, groups=1,
-                 bias=True, dtype=np.float32, rng=None):
+                 bias=True, dtype=np.float32, rng=None, relu=False):
         super().__init__()
         who = "Conv2D"
+        self.relu = bool(relu)
         self.in_channels = check_positive_int(in_channels, "in_channels", who)
         self.out_channels = check_positive_int(out_channels, "out_channels", who)
         self.kernel_size = pair(kernel_size, "kernel_size", who)
@@ -157,7 +172,7 @@ class Conv2D(Layer):
         bias = self.params.get("bias")
         forward = conv_forward_cuda if self.uses_kernels else conv_forward
         y, cache = forward(x, self.params["weight"].data, bias.data if bias else None,
-                           self.stride, self.padding, self.groups)
+                           self.stride, self.padding, self.groups, self.relu)
         self._cache = cache if train else None
         return y
 
@@ -178,4 +193,6 @@ class Conv2D(Layer):
             s += f", groups={self.groups}"
         if "bias" not in self.params:
             s += ", bias=False"
+        if self.relu:
+            s += ", relu=True"
         return s

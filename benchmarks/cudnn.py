@@ -167,6 +167,27 @@ def local_response_norm(x, size, alpha, beta, k):
     return _functions()[1].apply(x, size, alpha, beta, k)
 
 
+def _forward(function, operation, x, y):
+    """y = op(x) by ``function`` (cudnnPoolingForward or cudnnLRNCrossChannelForward), whose
+    arguments between the handle and alpha are ``operation``."""
+    lib = cudnn()
+    one, zero = lib.scalars(x.dtype)
+    lib.call(function, lib.handle, *operation, ctypes.byref(one), lib.tensor(x.shape, x.dtype), _ptr(x),
+             ctypes.byref(zero), lib.tensor(y.shape, y.dtype), _ptr(y))
+    return y
+
+
+def _backward(function, operation, x, y, dy):
+    """dx from (y, dy, x) by ``function``; both backward functions take the same arguments."""
+    lib = cudnn()
+    one, zero = lib.scalars(x.dtype)
+    dy, dx = dy.contiguous(), x.new_empty(x.shape)
+    ydesc, xdesc = lib.tensor(y.shape, y.dtype), lib.tensor(x.shape, x.dtype)
+    lib.call(function, lib.handle, *operation, ctypes.byref(one), ydesc, _ptr(y), ydesc, _ptr(dy),
+             xdesc, _ptr(x), ctypes.byref(zero), xdesc, _ptr(dx))
+    return dx
+
+
 @functools.lru_cache(maxsize=None)
 def _functions():
     """The autograd Functions, built on first use so that importing this module needs no torch."""
@@ -178,51 +199,26 @@ def _functions():
             x = x.contiguous()
             n, c, h, w = x.shape
             y = x.new_empty((n, c, (h - window) // stride + 1, (w - window) // stride + 1))
-            lib = cudnn()
-            one, zero = lib.scalars(x.dtype)
-            lib.call("cudnnPoolingForward", lib.handle, lib.pooling(window, stride), ctypes.byref(one),
-                     lib.tensor(x.shape, x.dtype), _ptr(x), ctypes.byref(zero), lib.tensor(y.shape, y.dtype), _ptr(y))
+            ctx.operation = (cudnn().pooling(window, stride),)
             ctx.save_for_backward(x, y)
-            ctx.window, ctx.stride = window, stride
-            return y
+            return _forward("cudnnPoolingForward", ctx.operation, x, y)
 
         @staticmethod
         def backward(ctx, dy):
-            x, y = ctx.saved_tensors
-            dy = dy.contiguous()
-            dx = torch.empty_like(x)
-            lib = cudnn()
-            one, zero = lib.scalars(x.dtype)
-            ydesc, xdesc = lib.tensor(y.shape, y.dtype), lib.tensor(x.shape, x.dtype)
-            lib.call("cudnnPoolingBackward", lib.handle, lib.pooling(ctx.window, ctx.stride), ctypes.byref(one),
-                     ydesc, _ptr(y), ydesc, _ptr(dy), xdesc, _ptr(x), ctypes.byref(zero), xdesc, _ptr(dx))
-            return dx, None, None
+            return (_backward("cudnnPoolingBackward", ctx.operation, *ctx.saved_tensors, dy), None, None)
 
     class LRN(torch.autograd.Function):
         @staticmethod
         def forward(ctx, x, size, alpha, beta, k):
             x = x.contiguous()
-            y = torch.empty_like(x)
-            lib = cudnn()
-            one, zero = lib.scalars(x.dtype)
-            desc = lib.tensor(x.shape, x.dtype)
-            lib.call("cudnnLRNCrossChannelForward", lib.handle, lib.lrn(size, alpha, beta, k),
-                     CUDNN_LRN_CROSS_CHANNEL_DIM1, ctypes.byref(one), desc, _ptr(x), ctypes.byref(zero), desc, _ptr(y))
+            y = x.new_empty(x.shape)
+            ctx.operation = (cudnn().lrn(size, alpha, beta, k), CUDNN_LRN_CROSS_CHANNEL_DIM1)
             ctx.save_for_backward(x, y)
-            ctx.settings = (size, alpha, beta, k)
-            return y
+            return _forward("cudnnLRNCrossChannelForward", ctx.operation, x, y)
 
         @staticmethod
         def backward(ctx, dy):
-            x, y = ctx.saved_tensors
-            dy = dy.contiguous()
-            dx = torch.empty_like(x)
-            lib = cudnn()
-            one, zero = lib.scalars(x.dtype)
-            desc = lib.tensor(x.shape, x.dtype)
-            lib.call("cudnnLRNCrossChannelBackward", lib.handle, lib.lrn(*ctx.settings),
-                     CUDNN_LRN_CROSS_CHANNEL_DIM1, ctypes.byref(one), desc, _ptr(y), desc, _ptr(dy),
-                     desc, _ptr(x), ctypes.byref(zero), desc, _ptr(dx))
+            dx = _backward("cudnnLRNCrossChannelBackward", ctx.operation, *ctx.saved_tensors, dy)
             return dx, None, None, None, None
 
     return MaxPool, LRN

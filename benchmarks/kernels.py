@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from timing import machine_description, median_seconds, write_results  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from minicnn import LRN, Conv2D, Dense, Dropout, MaxPool2D, ReLU  # noqa: E402
+from minicnn import LRN, Conv2D, Dense, Dropout, LRNMaxPool, MaxPool2D, ReLU  # noqa: E402
 from minicnn.backend import check_device, to_device, to_numpy  # noqa: E402
 
 # name: (kind, settings) for AlexNet's layers (REFERENCE.md section 1); shapes per image.
@@ -48,6 +48,9 @@ LAYERS = {
     "pool5": ("pool", dict(c=256, hw=13)),
     "lrn1": ("lrn", dict(c=96, hw=55)),
     "lrn2": ("lrn", dict(c=256, hw=27)),
+    # LRN and max-pool fused (minicnn/fusion.py) against cuDNN's LRN then cuDNN's max-pool
+    "lrn1+pool1": ("lrn_pool", dict(c=96, hw=55)),
+    "lrn2+pool2": ("lrn_pool", dict(c=256, hw=27)),
     "relu1": ("relu", dict(c=96, hw=55)),
     "dropout6": ("dropout", dict(features=4096)),
     "fc6": ("dense", dict(i=9216, o=4096)),
@@ -80,15 +83,18 @@ def build(kind, cfg, batch, rng, device):
         layer, fn = {
             "pool": (MaxPool2D(3, stride=2), lambda x: F.max_pool2d(x, 3, 2)),
             "lrn": (LRN(5, 1e-4, 0.75, 2.0), lambda x: F.local_response_norm(x, 5, 1e-4, 0.75, 2.0)),
+            "lrn_pool": (LRNMaxPool(LRN(5, 1e-4, 0.75, 2.0), MaxPool2D(3, stride=2)),
+                         lambda x: F.max_pool2d(F.local_response_norm(x, 5, 1e-4, 0.75, 2.0), 3, 2)),
             "relu": (ReLU(), F.relu),
             "dropout": (Dropout(0.5), lambda x: F.dropout(x, 0.5, True)),
         }[kind]
         flops = 0
         reference = "PyTorch"
-        if device == "cuda" and kind in ("pool", "lrn"):
+        if device == "cuda" and kind in ("pool", "lrn", "lrn_pool"):
             import cudnn
             fn = {"pool": lambda x: cudnn.max_pool2d(x, 3, 2),
-                  "lrn": lambda x: cudnn.local_response_norm(x, 5, 1e-4, 0.75, 2.0)}[kind]
+                  "lrn": lambda x: cudnn.local_response_norm(x, 5, 1e-4, 0.75, 2.0),
+                  "lrn_pool": lambda x: cudnn.max_pool2d(cudnn.local_response_norm(x, 5, 1e-4, 0.75, 2.0), 3, 2)}[kind]
             reference = "cuDNN (ctypes)"
     if device != "cuda":
         reference = "PyTorch (CPU)"

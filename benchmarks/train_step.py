@@ -25,7 +25,7 @@ from timing import interleaved_medians, machine_description, step_benchmark_pars
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from minicnn import SoftmaxCrossEntropy, models  # noqa: E402
 from minicnn.backend import check_device, cuda_available, to_device, to_numpy  # noqa: E402
-from minicnn.fusion import fuse_conv_relu  # noqa: E402
+from minicnn.fusion import fuse  # noqa: E402
 from minicnn.optim import SGD  # noqa: E402
 
 
@@ -67,8 +67,8 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=os.cpu_count(),
                    help="CPU threads for both (default: all cores)")
     p.add_argument("--no-fuse", action="store_true",
-                   help="on the GPU, keep minicnn's ReLUs separate layers (default: fused into the convs, as "
-                        "examples/train_alexnet.py trains)")
+                   help="on the GPU, keep minicnn's layers unfused (default: conv+ReLU and LRN+max-pool "
+                        "fused, as examples/train_alexnet.py trains)")
     p.add_argument("--tf32", action="store_true", help="on the GPU, allow TF32 in both sides' GEMMs: PyTorch's cuDNN and cuBLAS, and "
                         "minicnn's cuBLAS calls through CuPy (CUPY_TF32=1)")
     args = p.parse_args(argv)
@@ -90,7 +90,7 @@ def main(argv=None):
     model = models.build(args.model, num_classes=1000 if args.model == "alexnet" else 10, in_channels=channels)
     twin = torch_twin(model).to(tdev)
     if device == "cuda" and not args.no_fuse:
-        fuse_conv_relu(model)
+        fuse(model)
     model.to(device)
     rng = np.random.default_rng(0)
     x_host = rng.standard_normal((batch, channels, size, size)).astype(np.float32)
@@ -129,7 +129,7 @@ def main(argv=None):
         import cupy
         where = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)["name"].decode()
         settings = ("TF32 on" if args.tf32 else "float32, TF32 off") + (
-            ", minicnn's ReLUs separate" if args.no_fuse else ", minicnn's conv ReLUs fused")
+            ", minicnn's layers unfused" if args.no_fuse else ", minicnn's conv+ReLU and LRN+pool fused")
     else:
         where, settings = machine_description(), f"float32, {args.threads} threads"
     table = (f"Training step, {args.model}, batch {batch}, {size} px, {settings} "

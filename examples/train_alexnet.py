@@ -20,7 +20,7 @@ from minicnn import gemm, models, towers
 from minicnn.backend import KERNEL_DEVICES, check_device, cuda_available
 from minicnn.checkpoint import CheckpointError
 from minicnn.data import DATASETS, DataError, fashion_mnist
-from minicnn.fusion import fuse_conv_relu
+from minicnn.fusion import fuse
 from minicnn.summary import summary
 from minicnn.train import TrainingError, batch_progress, fit
 
@@ -92,9 +92,10 @@ def parse_args(argv=None):
                         "per GPU; the all-reduces overlap the backward), rank 0 alone prints and writes "
                         "(needs Open MPI and pip install 'minicnn[mpi]')")
     p.add_argument("--no-fuse", action="store_true",
-                   help="keep every conv's ReLU a layer of its own; by default on cuda and sim each ReLU "
-                        "after a conv is fused into it (minicnn/fusion.py: identical results, one pass over "
-                        "memory less each way); on cpu the layers stay as in the paper's table")
+                   help="keep every layer on its own; by default on cuda and sim each ReLU after a conv is "
+                        "fused into the conv and each LRN with the max-pool after it (minicnn/fusion.py: "
+                        "identical results, fewer passes over memory); on cpu the layers stay as in the "
+                        "paper's table")
     p.add_argument("--gemm", choices=gemm.GEMMS, default="cublas",
                    help="matrix products on cuda/sim: cublas (cuBLAS; NumPy's BLAS under sim) or tiled "
                         "(minicnn's own shared-memory GEMM, kernels/gemm_tiled.cu) (default: cublas)")
@@ -194,7 +195,7 @@ def main(argv=None):
         extra["lrn_groups"] = lrn_groups
     model = models.build(name, num_classes=len(dataset["classes"]), in_channels=channels, seed=args.seed, **extra)
     if device in KERNEL_DEVICES and not args.no_fuse:
-        fuse_conv_relu(model)
+        fuse(model)
     if args.split == "two-device":
         model = towers.two_tower(model)
     model.to(device)   # before the summary, whose last column says where each layer runs

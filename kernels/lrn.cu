@@ -5,17 +5,8 @@
 // Layout: x, y, scale, dout, dx (N, C, H, W), seen as N * H * W pixel columns of C channels
 // each, channel stride H * W. Launch: grid-stride, one thread per pixel column, which walks
 // down its column (as Caffe's LRNFillScale does). Consecutive threads take consecutive pixels,
-// so every load and store is coalesced.
-//
-// Better than Caffe's running window sum (add the entering channel, subtract the leaving one):
-// each window is summed afresh from values the thread has just loaded (cache hits, the same
-// memory traffic), so there is no cancellation error when a large value leaves the window.
-#include "common.cuh"
-
-__device__ __forceinline__ real_t lrn_power(real_t scale, real_t beta) {
-  // AlexNet's beta = 0.75: scale^-0.75 with two square roots, as the CPU code computes it.
-  return beta == real_t(0.75) ? real_t(1) / sqrt(scale * sqrt(scale)) : pow(scale, -beta);
-}
+// so every load and store is coalesced. Each window is summed afresh (lrn_scale, lrn.cuh).
+#include "lrn.cuh"
 
 extern "C" __global__ void lrn_forward(const real_t* __restrict__ x, real_t* __restrict__ y,
                                        real_t* __restrict__ scale, int batch, int channels, int spatial,
@@ -25,10 +16,7 @@ extern "C" __global__ void lrn_forward(const real_t* __restrict__ x, real_t* __r
     const int offset = column / spatial * channels * spatial + column % spatial;
     const real_t* xc = x + offset;
     for (int c = 0; c < channels; ++c) {
-      const int lo = max(c - before, 0), hi = min(c + after, channels - 1);
-      real_t sum = real_t(0);
-      for (int j = lo; j <= hi; ++j) sum += xc[j * spatial] * xc[j * spatial];
-      const real_t s = k + alpha_over_size * sum;
+      const real_t s = lrn_scale(xc, c, channels, spatial, before, after, alpha_over_size, k);
       scale[offset + c * spatial] = s;
       y[offset + c * spatial] = xc[c * spatial] * lrn_power(s, beta);
     }

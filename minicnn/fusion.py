@@ -1,4 +1,4 @@
-"""Layer fusion: fewer passes over memory for the same results.
+"""Layer fusion: fewer passes over memory for the same results. ``fuse(model)`` applies both:
 
 A ReLU right after a convolution costs a whole pass over the conv's output forward (read y,
 write y) and another backward (read dout and y, write dx). ``fuse_conv_relu`` folds every such
@@ -9,11 +9,23 @@ names and checkpoints do not change (a ReLU has no state).
 
     model = fuse_conv_relu(models.alexnet())     # conv1 ... conv5 now carry their ReLU
 
+An LRN followed by a max-pool (AlexNet's norm1, pool1 and norm2, pool2) becomes one
+``LRNMaxPool`` layer ("norm1+pool1"), whose kernels never write the LRN output: the forward keeps
+only the pooled maxima, the backward computes the LRN values again (``fuse_lrn_maxpool``).
+
 ``examples/train_alexnet.py`` fuses on the kernel devices ("cuda", "sim") unless --no-fuse.
 """
 from minicnn.layers.conv import Conv2D
+from minicnn.layers.lrn import LRN
+from minicnn.layers.lrn_maxpool import LRNMaxPool
+from minicnn.layers.maxpool import MaxPool2D
 from minicnn.layers.relu import ReLU
 from minicnn.sequential import Sequential
+
+
+def fuse(model):
+    """Every fusion of this module applied to ``model`` (a Sequential) in place; returns it."""
+    return fuse_lrn_maxpool(fuse_conv_relu(model))
 
 
 def fuse_conv_relu(model):
@@ -34,6 +46,26 @@ def fuse_conv_relu(model):
             fuse_conv_relu(layer)
         kept.append((name, layer))
         previous = layer
+    model.layers.clear()
+    model.layers.update(kept)
+    return model
+
+
+def fuse_lrn_maxpool(model):
+    """Replace every LRN directly followed by a MaxPool2D in ``model`` (a Sequential, nested ones
+    included) by one ``LRNMaxPool`` named "<lrn>+<pool>", in place; returns ``model``."""
+    if not isinstance(model, Sequential):
+        raise TypeError(f"fuse_lrn_maxpool: expected a Sequential (fuse before towers.two_tower), "
+                        f"got {type(model).__name__}")
+    kept = []
+    for name, layer in model.layers.items():
+        if isinstance(layer, MaxPool2D) and kept and isinstance(kept[-1][1], LRN):
+            lrn_name, lrn = kept.pop()
+            layer = LRNMaxPool(lrn, layer).to(layer.device)
+            name = f"{lrn_name}+{name}"
+        elif isinstance(layer, Sequential):
+            fuse_lrn_maxpool(layer)
+        kept.append((name, layer))
     model.layers.clear()
     model.layers.update(kept)
     return model

@@ -35,7 +35,7 @@ import os
 import numpy as np
 
 from minicnn import backend
-from minicnn.layers import LRN, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
+from minicnn.layers import LRN, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, LRNMaxPool, MaxPool2D, ReLU
 from minicnn.layers.base import Layer
 from minicnn.sequential import Sequential
 
@@ -71,11 +71,14 @@ def _tower_layer(name, layer, t, reads_both, in_features):
                              f"({', '.join(CROSSINGS)}) or in the head")
         half = Dense(layer.in_features, layer.out_features // TOWERS, bias="bias" in layer.params,
                      dtype=layer.dtype, rng=np.random.default_rng(0))
-    elif isinstance(layer, LRN):
-        if layer.groups != TOWERS:
+    elif isinstance(layer, (LRN, LRNMaxPool)):
+        lrn = layer.lrn if isinstance(layer, LRNMaxPool) else layer
+        if lrn.groups != TOWERS:
             raise SplitError(f"{name}: LRN must normalise each tower on its own (groups={TOWERS}; build "
-                             f"the model with lrn_groups={TOWERS}), got groups={layer.groups}")
-        half = LRN(layer.size, layer.alpha, layer.beta, layer.k)
+                             f"the model with lrn_groups={TOWERS}), got groups={lrn.groups}")
+        half = LRN(lrn.size, lrn.alpha, lrn.beta, lrn.k)
+        if isinstance(layer, LRNMaxPool):
+            half = LRNMaxPool(half, copy.deepcopy(layer.pool))
     elif isinstance(layer, Dropout):
         if in_features is None:
             raise SplitError(f"{name}: dropout is supported after a Dense layer only")

@@ -1,12 +1,16 @@
-"""Layer fusion (minicnn/fusion.py): a model with every conv's ReLU fused in gives the same
-outputs, input gradients and parameter gradients as the unfused model, exactly (float64), on the
-CPU and through the kernels (simulator, and GPU where there is one)."""
+"""Layer fusion (minicnn/fusion.py): a model with every conv's ReLU fused in and every LRN
+fused with its max-pool gives the same outputs, input gradients and parameter gradients as the
+unfused model: exactly on the CPU, to the kernel tolerance through the kernels (simulator, and
+GPU where there is one). The fused LRN+max-pool kernels against the CPU on awkward shapes."""
 import numpy as np
 import pytest
 
+from devices import assert_close, compare_with_cpu
 from minicnn import SoftmaxCrossEntropy, models, towers
 from minicnn.backend import to_device, to_numpy
-from minicnn.fusion import fuse_conv_relu
+from minicnn.fusion import fuse, fuse_conv_relu, fuse_lrn_maxpool
+from minicnn.gradcheck import check_layer
+from minicnn.layers import LRN, LRNMaxPool, MaxPool2D
 from minicnn.layers.conv import Conv2D
 from minicnn.layers.relu import ReLU
 
@@ -24,12 +28,14 @@ def check_fused_equals_unfused(device):
     x = np.random.default_rng(0).standard_normal((3, 1, 28, 28))
     labels = np.array([1, 4, 9])
     plain = models.alexnet_small(width=4, dtype=np.float64, seed=5)
-    fused = fuse_conv_relu(models.alexnet_small(width=4, dtype=np.float64, seed=5))
+    fused = fuse(models.alexnet_small(width=4, dtype=np.float64, seed=5))
+    assert [name for name in fused.layers if "+" in name] == ["norm1+pool1", "norm2+pool2"]
     expected, got = forward_backward(plain, device, x, labels), forward_backward(fused, device, x, labels)
-    np.testing.assert_array_equal(got[0], expected[0])
-    np.testing.assert_array_equal(got[1], expected[1])
+    same = np.testing.assert_array_equal if device == "cpu" else assert_close   # the kernels may contract to FMAs
+    same(got[0], expected[0])
+    same(got[1], expected[1])
     for name, grad in expected[2].items():
-        np.testing.assert_array_equal(got[2][name], grad, err_msg=name)
+        same(got[2][name], grad, name)
 
 
 def test_fused_model_equals_unfused_exactly_on_the_cpu():
@@ -53,3 +59,43 @@ def test_fusion_folds_each_conv_relu_pair_and_keeps_the_parameter_names():
     assert all(layer.relu for tower in split.towers for layer in tower if isinstance(layer, Conv2D))
     with pytest.raises(TypeError, match="fuse before towers.two_tower"):
         fuse_conv_relu(split)
+
+
+def test_lrn_and_pool_fuse_into_one_layer_that_splits_into_towers():
+    fused = fuse_lrn_maxpool(models.alexnet(lrn_groups=2))
+    assert [n for n, layer in fused.layers.items() if isinstance(layer, LRNMaxPool)] == ["norm1+pool1", "norm2+pool2"]
+    assert not any(isinstance(layer, LRN) for layer in fused)
+    assert fused.output_shape((1, 3, 227, 227)) == (1, 1000)
+    split = towers.two_tower(fused)
+    halves = [layer for tower in split.towers for layer in tower if isinstance(layer, LRNMaxPool)]
+    assert len(halves) == 4 and all(h.lrn.groups == 1 and h.pool.stride == (2, 2) for h in halves)
+
+
+def test_fused_layers_pass_the_gradient_check():
+    rng = np.random.default_rng(2)
+    conv = Conv2D(3, 4, 3, padding=1, dtype=np.float64, rng=rng, relu=True)
+    check_layer(conv, rng.standard_normal((2, 3, 5, 5))).assert_ok()
+    lrn_pool = LRNMaxPool(LRN(3, alpha=1.0, beta=0.75, k=1.0, groups=2), MaxPool2D(3, stride=2))
+    check_layer(lrn_pool, rng.standard_normal((2, 4, 7, 7))).assert_ok()
+
+
+# (N, C, H, W), LRN (size, alpha, beta, k, groups), max-pool (kernel, stride, padding)
+CASES = [((2, 6, 9, 9), (5, 1e-4, 0.75, 2.0, 1), (3, 2, 0)),      # AlexNet's settings, small
+         ((1, 7, 8, 11), (3, 0.3, 0.6, 1.0, 1), (2, 2, 1)),       # pow() path, padding, odd sizes
+         ((2, 8, 7, 7), (5, 0.5, 0.75, 2.0, 2), (3, 2, 1)),       # two groups (the towers' LRN)
+         ((3, 1, 5, 6), (4, 1.0, 0.75, 1.0, 1), (3, 1, 0))]       # one channel, even window, stride 1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,lrn,pool", CASES)
+def test_fused_lrn_maxpool_kernels_match_the_cpu(kernel_device, shape, lrn, pool, dtype):
+    x = (np.random.default_rng(sum(shape)).standard_normal(shape) * 3).astype(dtype)
+    size, alpha, beta, k, groups = lrn
+    layer = LRNMaxPool(LRN(size, alpha, beta, k, groups), MaxPool2D(pool[0], pool[1], pool[2]))
+    compare_with_cpu(layer, x, kernel_device)
+
+
+@pytest.mark.parametrize("shape", [(2, 96, 55, 55), (2, 256, 27, 27)])   # norm1+pool1, norm2+pool2
+def test_fused_lrn_maxpool_kernels_alexnet_shapes(kernel_device, shape):
+    x = np.maximum(np.random.default_rng(0).standard_normal(shape) * 20, 0).astype(np.float32)
+    compare_with_cpu(LRNMaxPool(LRN(5, 1e-4, 0.75, 2.0), MaxPool2D(3, stride=2)), x, kernel_device)

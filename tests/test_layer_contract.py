@@ -2,14 +2,16 @@
 import numpy as np
 import pytest
 
-from minicnn import (LRN, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Sequential,
-                     cuda_available)
+from minicnn import (LRN, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, LRNMaxPool, MaxPool2D, ReLU,
+                     Sequential, cuda_available)
 
 # (layer factory, input shape); every layer of the library appears here.
 LAYERS = {
     "Conv2D": (lambda: Conv2D(4, 6, 3, padding=1, groups=2), (2, 4, 5, 5)),
     "MaxPool2D": (lambda: MaxPool2D(3, 2), (2, 3, 7, 7)),
     "LRN": (lambda: LRN(5), (2, 6, 3, 3)),
+    "Conv2D+ReLU": (lambda: Conv2D(4, 6, 3, padding=1, groups=2, relu=True), (2, 4, 5, 5)),
+    "LRNMaxPool": (lambda: LRNMaxPool(LRN(5, groups=2), MaxPool2D(3, 2)), (2, 6, 7, 7)),
     "ReLU": (lambda: ReLU(), (2, 3, 4, 4)),
     "Dropout": (lambda: Dropout(0.5), (2, 10)),
     "Dense": (lambda: Dense(10, 3), (2, 10)),
@@ -93,9 +95,11 @@ def test_cuda_without_a_gpu_says_what_to_install(case, monkeypatch):
         layer.to("cuda")
 
 
-def test_state_dict_round_trip(case):
-    layer, x = case
-    other = LAYERS[type(layer).__name__][0]()
+@pytest.mark.parametrize("name", list(LAYERS))
+def test_state_dict_round_trip(name):
+    make, shape = LAYERS[name]
+    layer, other = make(), make()
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     other.load_state_dict({k: v.copy() for k, v in layer.state_dict().items()})
     if isinstance(layer, (Dropout,)):
         return

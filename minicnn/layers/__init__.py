@@ -6,8 +6,9 @@ from minicnn.layers.dense import Dense
 from minicnn.layers.dropout import Dropout
 from minicnn.layers.flatten import Flatten
 from minicnn.layers.lrn import LRN
+from minicnn.layers.lrn_maxpool import LRNMaxPool
 from minicnn.layers.maxpool import MaxPool2D
 from minicnn.layers.relu import ReLU
 
 __all__ = ["Layer", "Param", "Conv2D", "MaxPool2D", "LRN", "ReLU", "Dropout", "Dense", "Flatten",
-           "BatchNorm2D"]
+           "BatchNorm2D", "LRNMaxPool"]

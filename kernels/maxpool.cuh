@@ -1,0 +1,36 @@
+// The max-pool window arithmetic shared by maxpool.cu and lrn_maxpool.cu (floor mode, padding
+// that never wins: a window starts at its first real pixel).
+#pragma once
+#include "common.cuh"
+
+// The input rows [h_start, h_end) and columns [w_start, w_end) that output (oh, ow) reads.
+__device__ __forceinline__ void pool_window(int oh, int ow, int height, int width, int kernel_h, int kernel_w,
+                                            int stride_h, int stride_w, int pad_h, int pad_w, int& h_start,
+                                            int& h_end, int& w_start, int& w_end) {
+  const int h0 = oh * stride_h - pad_h, w0 = ow * stride_w - pad_w;
+  h_start = max(h0, 0);
+  h_end = min(h0 + kernel_h, height);
+  w_start = max(w0, 0);
+  w_end = min(w0 + kernel_w, width);
+}
+
+// The gradient that reaches input pixel `index` (= h * W + w) of one plane: the sum of dout over
+// the windows that cover it and chose it (argmax == index). Window oh covers row h when
+// oh * stride - pad <= h < oh * stride - pad + kernel. A gather: no atomics, deterministic.
+__device__ __forceinline__ real_t pooled_grad(const real_t* dout_plane, const int* argmax_plane, int h, int w,
+                                              int width, int out_h, int out_w, int kernel_h, int kernel_w,
+                                              int stride_h, int stride_w, int pad_h, int pad_w) {
+  const int hp = h + pad_h, wp = w + pad_w;
+  const int oh_start = hp < kernel_h ? 0 : (hp - kernel_h) / stride_h + 1;
+  const int oh_end = min(hp / stride_h + 1, out_h);
+  const int ow_start = wp < kernel_w ? 0 : (wp - kernel_w) / stride_w + 1;
+  const int ow_end = min(wp / stride_w + 1, out_w);
+  const int index = h * width + w;
+  real_t sum = real_t(0);
+  for (int oh = oh_start; oh < oh_end; ++oh) {
+    for (int ow = ow_start; ow < ow_end; ++ow) {
+      if (argmax_plane[oh * out_w + ow] == index) sum += dout_plane[oh * out_w + ow];
+    }
+  }
+  return sum;
+}

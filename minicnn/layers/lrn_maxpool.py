@@ -1,0 +1,79 @@
+"""LRN followed by max pooling as one layer, the pair AlexNet applies after conv1 and conv2
+(norm1, pool1 and norm2, pool2), built by ``minicnn.fusion.fuse_lrn_maxpool``.
+
+    y = maxpool(lrn(x))        x (N, C, H, W) -> y (N, C, OH, OW)
+
+On the CPU it runs the two layers' NumPy code one after the other. Through the kernels it is one
+kernel each way (kernels/lrn_maxpool.cu) that never writes the LRN output: the forward keeps
+only the window maxima and their positions, and the backward computes the LRN values again
+from x. Results equal LRN then MaxPool2D.
+"""
+import numpy as np
+
+from minicnn.launch import BLOCK, empty, empty_like, grid_for, launch
+from minicnn.layers.base import Layer
+from minicnn.layers.im2col import conv_output_size
+from minicnn.layers.lrn import LRN
+from minicnn.layers.maxpool import MaxPool2D
+
+
+def lrn_maxpool_forward_cuda(x, size, alpha, beta, k, kernel, stride, pad):
+    """x (N, C, H, W) -> (y (N, C, OH, OW), cache): one thread per output pixel column."""
+    n, c, h, w = x.shape
+    oh = conv_output_size(h, kernel[0], stride[0], pad[0])
+    ow = conv_output_size(w, kernel[1], stride[1], pad[1])
+    y = empty((n, c, oh, ow), x.dtype, x)
+    argmax = empty((n, c, oh, ow), np.int32, x)
+    launch("lrn_maxpool", "lrn_maxpool_forward", grid_for(n * oh * ow, x), BLOCK, x, y, argmax, n, c, h, w, oh, ow,
+           *kernel, *stride, *pad, size, alpha / size, beta, k)
+    return y, (x, argmax, size, alpha, beta, k, kernel, stride, pad)
+
+
+def lrn_maxpool_backward_cuda(dout, cache):
+    """dout (N, C, OH, OW) -> dx (N, C, H, W): one thread per input pixel column."""
+    x, argmax, size, alpha, beta, k, kernel, stride, pad = cache
+    n, c, h, w = x.shape
+    dx = empty_like(x)
+    launch("lrn_maxpool", "lrn_maxpool_backward", grid_for(n * h * w, x), BLOCK, dout, argmax, x, dx, n, c, h, w,
+           dout.shape[2], dout.shape[3], *kernel, *stride, *pad, size, alpha / size, beta, k,
+           2.0 * alpha * beta / size)
+    return dx
+
+
+class LRNMaxPool(Layer):
+    """``LRNMaxPool(lrn, pool)``: an ``LRN`` and a ``MaxPool2D`` applied in turn, as one layer
+    (the two are its children, for their settings and their NumPy code)."""
+
+    def __init__(self, lrn, pool):
+        super().__init__()
+        if not isinstance(lrn, LRN) or not isinstance(pool, MaxPool2D):
+            raise TypeError(f"LRNMaxPool: expected an LRN and a MaxPool2D, got {type(lrn).__name__} and "
+                            f"{type(pool).__name__}")
+        self.lrn, self.pool = lrn, pool
+
+    def named_children(self):
+        return (("lrn", self.lrn), ("pool", self.pool))
+
+    def output_shape(self, input_shape):
+        return self.pool.output_shape(self.lrn.output_shape(input_shape))
+
+    def _forward(self, x, train):
+        if not self.uses_kernels:   # the children cache what their backward needs
+            self._cache = True if train else None
+            return self.pool.forward(self.lrn.forward(x, train), train)
+        lrn, pool = self.lrn, self.pool
+        y, cache = lrn_maxpool_forward_cuda(lrn._grouped(x), lrn.size, lrn.alpha, lrn.beta, lrn.k,
+                                            pool.kernel_size, pool.stride, pool.padding)
+        self._cache = cache if train else None
+        n, c = x.shape[:2]
+        return y.reshape((n, c) + y.shape[2:])
+
+    def _backward(self, dout):
+        if not self.uses_kernels:
+            return self.lrn.backward(self.pool.backward(dout))
+        dx = lrn_maxpool_backward_cuda(self.lrn._grouped(dout), self._cache)
+        n, c = dout.shape[:2]
+        return dx.reshape((n, c) + dx.shape[2:])
+
+    def extra_repr(self):
+        return f"{self.lrn.extra_repr()}; {self.pool.extra_repr()}"

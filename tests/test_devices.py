@@ -67,12 +67,16 @@ def test_only_kernel_devices_use_kernels_and_non_arrays_are_refused():
 
 
 @needs_gpu
-def test_gpu_training_step_never_synchronises_with_the_host():
+@pytest.mark.parametrize("fused", [False, True])
+def test_gpu_training_step_never_synchronises_with_the_host(fused):
     """Forward, backward and update queue kernels only: any implicit device-to-host transfer
-    or synchronisation inside them raises under cupyx.allow_synchronize(False)."""
+    or synchronisation inside them raises under cupyx.allow_synchronize(False). With the
+    layers as built and as examples/train_alexnet.py trains them on a GPU (fused)."""
     import cupy
     import cupyx
-    model = models.alexnet_small(width=8).to("cuda")
+    from minicnn.fusion import fuse
+    model = models.alexnet_small(width=8)
+    model = (fuse(model) if fused else model).to("cuda")
     loss_fn, opt = SoftmaxCrossEntropy().to("cuda"), SGD(model)
     x = cupy.asarray(np.random.default_rng(0).standard_normal((4, 1, 28, 28)), dtype=cupy.float32)
     labels = cupy.asarray([0, 1, 2, 3])

@@ -66,6 +66,8 @@ class Communicator:
         self.size = comm.Get_size() if comm is not None else 1
         self.timeout = float(timeout or os.environ.get("MINICNN_MPI_TIMEOUT", DEFAULT_TIMEOUT))
         self.allreduce_seconds = 0.0   # time spent in gradient all-reduces (for benchmarks)
+        self._averager_key = self._averager_cache = None   # the GradientAverager of the model in training
+        self._nccl = None                                   # the NCCL transport, made on first use
 
     @classmethod
     def single(cls):
@@ -178,13 +180,13 @@ class Communicator:
 
     def _averager(self, model):
         key = (id(model),) + tuple(id(p) for _, p in model.named_params() if not p.frozen)
-        if getattr(self, "_averager_key", None) != key:   # built once per model and set of trained params
+        if self._averager_key != key:   # built once per model and set of trained parameters
             self._averager_key, self._averager_cache = key, GradientAverager(self, model)
         return self._averager_cache
 
     def _transport(self, array):
         if device_of(array) == "cuda":
-            if getattr(self, "_nccl", None) is None:
+            if self._nccl is None:
                 self._nccl = _NcclTransport(self)
             return self._nccl
         return _MpiTransport(self)
@@ -201,7 +203,8 @@ class GradientAverager:
         named = [(n, p) for n, p in model.named_params() if not p.frozen]
         self.buckets = _buckets(named)
         self.bucket_of = {id(p): i for i, bucket in enumerate(self.buckets) for _, p in bucket}
-        self.layers = [layer for layer in model.leaves() if any(id(p) in self.bucket_of for p in layer.params.values())]
+        self.layers = [layer for layer in model.leaves()       # those whose backward stores gradients
+                       if any(id(p) in self.bucket_of for p in layer.params.values())]
         self.lock = threading.Lock()
         self.transport = None
         self._reset()
@@ -256,7 +259,7 @@ class GradientAverager:
         transport = self._transport()
         with self.lock:
             self._start_ready(transport, complete_only=False)
-            started, self.started = self.started, []
+            started = self.started
             self._reset()
         for bucket, handle in started:
             flat = transport.finish(handle)

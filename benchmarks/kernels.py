@@ -3,7 +3,10 @@
 the libraries on the same device, in the spirit of llm.c's dev/cuda and soumith's
 convnet-benchmarks: cuDNN's convolutions through PyTorch (torch.backends.cudnn.benchmark on),
 cuDNN's max pooling and LRN through libcudnn itself (benchmarks/cudnn.py, ctypes), cuBLAS's GEMMs
-for the fully connected layers and PyTorch's own kernels for ReLU and dropout.
+for the fully connected layers and PyTorch's own kernels for ReLU and dropout. The fused layers
+(minicnn/fusion.py) have rows of their own beside the unfused ones, the path from one version to
+the next: conv1+relu1 and conv2+relu2 against cuDNN's convolution then ReLU, lrn1+pool1 and
+lrn2+pool2 against cuDNN's LRN then cuDNN's max-pool.
 
     python benchmarks/kernels.py                              # on the GPU, batch 128, float32, TF32 off
     python benchmarks/kernels.py --tf32                       # TF32 allowed on both sides

@@ -10,6 +10,7 @@ lrn2+pool2 against cuDNN's LRN then cuDNN's max-pool.
 
     python benchmarks/kernels.py                              # on the GPU, batch 128, float32, TF32 off
     python benchmarks/kernels.py --tf32                       # TF32 allowed on both sides
+    python benchmarks/kernels.py --gemm tiled --layers conv2,conv3,fc6,fc7   # minicnn's own GEMM
     python benchmarks/kernels.py --device sim --batch-size 1 --verify-only   # the harness on a CPU
 
 Every minicnn result is first checked against the reference's (forward output, input gradient
@@ -33,7 +34,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from timing import machine_description, median_seconds, write_results  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from minicnn import LRN, Conv2D, Dense, Dropout, LRNMaxPool, MaxPool2D, ReLU  # noqa: E402
+from minicnn import LRN, Conv2D, Dense, Dropout, LRNMaxPool, MaxPool2D, ReLU, gemm  # noqa: E402
 from minicnn.backend import check_device, to_device, to_numpy  # noqa: E402
 
 # name: (kind, settings) for AlexNet's layers (REFERENCE.md section 1); shapes per image.
@@ -156,6 +157,9 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=128, help="images per batch (default: 128)")
     p.add_argument("--layers", default=",".join(LAYERS), help="comma-separated layer names (default: all)")
     p.add_argument("--repeats", type=int, default=50, help="timed repeats per measurement (default: 50)")
+    p.add_argument("--gemm", choices=gemm.GEMMS, default="cublas",
+                   help="minicnn's matrix products in the conv and fully connected rows: cublas, or tiled "
+                        "(minicnn's own kernels/gemm_tiled.cu, against cuBLAS/cuDNN) (default: cublas)")
     p.add_argument("--tf32", action="store_true", help="allow TF32 in both sides' GEMMs: PyTorch's cuDNN and cuBLAS, and "
                         "minicnn's cuBLAS calls through CuPy (CUPY_TF32=1)")
     p.add_argument("--verify-only", action="store_true", help="check every layer, time nothing")
@@ -171,6 +175,7 @@ def main(argv=None):
     if unknown:
         raise SystemExit(f"error: unknown layers {unknown}; known: {', '.join(LAYERS)}")
     device = check_device(args.device)
+    gemm.set_gemm(args.gemm)
     torch.backends.cudnn.benchmark = True
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = args.tf32
     timing = device == "cuda" and not args.verify_only
@@ -221,7 +226,8 @@ def main(argv=None):
     today = datetime.date.today().isoformat()
     import cupy
     gpu = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
-    table = (f"AlexNet layers, batch {args.batch_size}, float32{' (TF32 on)' if args.tf32 else ''}, {gpu} "
+    table = (f"AlexNet layers, batch {args.batch_size}, float32{' (TF32 on)' if args.tf32 else ''}, "
+             f"minicnn's GEMM: {args.gemm}, {gpu} "
              f"({machine_description()}, torch {torch.__version__}, {today}); copy bandwidth "
              f"{copy_bw / 1e9:.0f} GB/s, SGEMM {gemm_rate / 1e12:.1f} TFLOP/s\n\n"
              "| layer | pass | minicnn (ms) | reference | reference (ms) | minicnn speed / reference | "
@@ -230,8 +236,9 @@ def main(argv=None):
                        f"{r['reference_ms']:.3f} | {r['ratio']:.2f}x | {r['fraction_of_limit']:.0%} |\n"
                        for r in rows))
     print(table)
-    stem = f"gpu-kernels-{gpu.replace(' ', '_')}-b{args.batch_size}{'-tf32' if args.tf32 else ''}-{today}"
-    print("written:", ", ".join(write_results(args.out, stem, table, dict(rows=rows, gpu=gpu, date=today))))
+    stem = (f"gpu-kernels-{gpu.replace(' ', '_')}-b{args.batch_size}{'-tf32' if args.tf32 else ''}"
+            f"{'-tiled' if args.gemm == 'tiled' else ''}-{today}")
+    print("written:", ", ".join(write_results(args.out, stem, table, dict(rows=rows, gpu=gpu, date=today, gemm=args.gemm, tf32=args.tf32))))
 
 
 if __name__ == "__main__":

@@ -50,8 +50,13 @@ extern "C" __global__ void lrn_maxpool_forward(const real_t* __restrict__ x, rea
 
 // dx[c] = g[c] * scale[c]^-beta - (2 alpha beta / size) * x[c] * sum_{c''} g[c''] lrn[c''] / scale[c'']
 // over the c'' whose window holds c (as lrn_backward), where g = the pooling's gradient of the LRN
-// output (pooled_grad) and lrn, scale are computed again from x.
+// output (pooled_grad) and lrn, scale are computed again from x. Each channel's two terms are
+// computed once, when the walk down the column first needs them, and kept in two rings of
+// LRN_MAX_SIZE registers (a window spans at most that many channels), so the recomputation
+// costs each value once, not once per window that holds it.
 // Launch: grid-stride, one thread per input pixel column (n, h, w), walking down the channels.
+// as cuDNN's CUDNN_LRN_MAX_N, and a power of 2; minicnn/layers/lrn_maxpool.py checks it
+#define LRN_MAX_SIZE 16
 extern "C" __global__ void lrn_maxpool_backward(const real_t* __restrict__ dout, const int* __restrict__ argmax,
                                                 const real_t* __restrict__ x, real_t* __restrict__ dx, int batch,
                                                 int channels, int height, int width, int out_h, int out_w,
@@ -66,20 +71,23 @@ extern "C" __global__ void lrn_maxpool_backward(const real_t* __restrict__ dout,
     const real_t* xc = x + n * channels * spatial + p;
     const real_t* dout_n = dout + n * channels * out_spatial;
     const int* argmax_n = argmax + n * channels * out_spatial;
+    real_t direct[LRN_MAX_SIZE];  // g[j] * scale[j]^-beta, at j % LRN_MAX_SIZE
+    real_t ratio[LRN_MAX_SIZE];   // g[j] * lrn[j] / scale[j], at j % LRN_MAX_SIZE
+    int ready = 0;                // channels [0, ready) are in the rings
     for (int c = 0; c < channels; ++c) {
       const int lo = max(c - holders_before, 0), hi = min(c + holders_after, channels - 1);
-      real_t spread = real_t(0);
-      for (int j = lo; j <= hi; ++j) {
-        const real_t s = lrn_scale(xc, j, channels, spatial, before, after, alpha_over_size, k);
-        const real_t g = pooled_grad(dout_n + j * out_spatial, argmax_n + j * out_spatial, h, w, width, out_h,
-                                     out_w, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w);
-        spread += g * (xc[j * spatial] * lrn_power(s, beta)) / s;
+      for (; ready <= hi; ++ready) {
+        const real_t s = lrn_scale(xc, ready, channels, spatial, before, after, alpha_over_size, k);
+        const real_t g = pooled_grad(dout_n + ready * out_spatial, argmax_n + ready * out_spatial, h, w, width,
+                                     out_h, out_w, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w);
+        const real_t power = lrn_power(s, beta);
+        direct[ready & (LRN_MAX_SIZE - 1)] = g * power;
+        ratio[ready & (LRN_MAX_SIZE - 1)] = g * (xc[ready * spatial] * power) / s;
       }
-      const real_t s = lrn_scale(xc, c, channels, spatial, before, after, alpha_over_size, k);
-      const real_t g = pooled_grad(dout_n + c * out_spatial, argmax_n + c * out_spatial, h, w, width, out_h, out_w,
-                                   kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w);
+      real_t spread = real_t(0);
+      for (int j = lo; j <= hi; ++j) spread += ratio[j & (LRN_MAX_SIZE - 1)];
       dx[(n * channels + c) * spatial + p] =
-          g * lrn_power(s, beta) - two_alpha_beta_over_size * xc[c * spatial] * spread;
+          direct[c & (LRN_MAX_SIZE - 1)] - two_alpha_beta_over_size * xc[c * spatial] * spread;
     }
   }
 }

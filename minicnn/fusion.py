@@ -17,7 +17,7 @@ only the pooled maxima, the backward computes the LRN values again (``fuse_lrn_m
 """
 from minicnn.layers.conv import Conv2D
 from minicnn.layers.lrn import LRN
-from minicnn.layers.lrn_maxpool import LRNMaxPool
+from minicnn.layers.lrn_maxpool import LRN_MAX_SIZE, LRNMaxPool
 from minicnn.layers.maxpool import MaxPool2D
 from minicnn.layers.relu import ReLU
 from minicnn.sequential import Sequential
@@ -53,13 +53,15 @@ def fuse_conv_relu(model):
 
 def fuse_lrn_maxpool(model):
     """Replace every LRN directly followed by a MaxPool2D in ``model`` (a Sequential, nested ones
-    included) by one ``LRNMaxPool`` named "<lrn>+<pool>", in place; returns ``model``."""
+    included) by one ``LRNMaxPool`` named "<lrn>+<pool>", in place; returns ``model``. An LRN
+    wider than LRN_MAX_SIZE channels stays apart."""
     if not isinstance(model, Sequential):
         raise TypeError(f"fuse_lrn_maxpool: expected a Sequential (fuse before towers.two_tower), "
                         f"got {type(model).__name__}")
     kept = []
     for name, layer in model.layers.items():
-        if isinstance(layer, MaxPool2D) and kept and isinstance(kept[-1][1], LRN):
+        if (isinstance(layer, MaxPool2D) and kept and isinstance(kept[-1][1], LRN)
+                and kept[-1][1].size <= LRN_MAX_SIZE):
             lrn_name, lrn = kept.pop()
             layer = LRNMaxPool(lrn, layer).to(layer.device)
             name = f"{lrn_name}+{name}"

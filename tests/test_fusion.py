@@ -71,6 +71,14 @@ def test_lrn_and_pool_fuse_into_one_layer_that_splits_into_towers():
     assert len(halves) == 4 and all(h.lrn.groups == 1 and h.pool.stride == (2, 2) for h in halves)
 
 
+def test_windows_wider_than_the_fused_kernels_take_stay_apart():
+    from minicnn import Sequential
+    model = fuse_lrn_maxpool(Sequential([("norm", LRN(17)), ("pool", MaxPool2D(2))]))
+    assert list(model.layers) == ["norm", "pool"]
+    with pytest.raises(ValueError, match="at most 16 channels, got size=17"):
+        LRNMaxPool(LRN(17), MaxPool2D(2))
+
+
 def test_fused_layers_pass_the_gradient_check():
     rng = np.random.default_rng(2)
     conv = Conv2D(3, 4, 3, padding=1, dtype=np.float64, rng=rng, relu=True)
@@ -83,7 +91,9 @@ def test_fused_layers_pass_the_gradient_check():
 CASES = [((2, 6, 9, 9), (5, 1e-4, 0.75, 2.0, 1), (3, 2, 0)),      # AlexNet's settings, small
          ((1, 7, 8, 11), (3, 0.3, 0.6, 1.0, 1), (2, 2, 1)),       # pow() path, padding, odd sizes
          ((2, 8, 7, 7), (5, 0.5, 0.75, 2.0, 2), (3, 2, 1)),       # two groups (the towers' LRN)
-         ((3, 1, 5, 6), (4, 1.0, 0.75, 1.0, 1), (3, 1, 0))]       # one channel, even window, stride 1
+         ((3, 1, 5, 6), (4, 1.0, 0.75, 1.0, 1), (3, 1, 0)),       # one channel, even window, stride 1
+         ((1, 40, 5, 5), (16, 0.5, 0.75, 1.0, 1), (3, 2, 0)),     # the widest window: the rings wrap
+         ((2, 37, 6, 6), (6, 0.4, 0.8, 1.5, 1), (2, 2, 0))]       # rings wrap with an even window
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

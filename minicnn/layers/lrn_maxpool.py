@@ -16,6 +16,8 @@ from minicnn.layers.im2col import conv_output_size
 from minicnn.layers.lrn import LRN
 from minicnn.layers.maxpool import MaxPool2D
 
+LRN_MAX_SIZE = 16   # the widest LRN window the fused kernels take (kernels/lrn_maxpool.cu), as cuDNN's
+
 
 def lrn_maxpool_forward_cuda(x, size, alpha, beta, k, kernel, stride, pad):
     """x (N, C, H, W) -> (y (N, C, OH, OW), cache): one thread per output pixel column."""
@@ -49,6 +51,9 @@ class LRNMaxPool(Layer):
         if not isinstance(lrn, LRN) or not isinstance(pool, MaxPool2D):
             raise TypeError(f"LRNMaxPool: expected an LRN and a MaxPool2D, got {type(lrn).__name__} and "
                             f"{type(pool).__name__}")
+        if lrn.size > LRN_MAX_SIZE:
+            raise ValueError(f"LRNMaxPool: the fused kernels take LRN windows of at most {LRN_MAX_SIZE} "
+                             f"channels, got size={lrn.size}; keep the two layers apart")
         self.lrn, self.pool = lrn, pool
 
     def named_children(self):

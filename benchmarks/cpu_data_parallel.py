@@ -27,6 +27,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 def worker(model_name, global_batch, steps, result_path, overlap):
     """One rank: time ``steps`` training steps (after 2 warm-up steps), rank 0 writes the result."""
+    from minicnn.cpu_memory import reuse_freed_memory
+    reuse_freed_memory()   # as minicnn.train.fit does
     from minicnn import SoftmaxCrossEntropy, models
     from minicnn.distributed import Communicator
     from minicnn.optim import SGD

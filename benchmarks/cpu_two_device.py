@@ -22,6 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from timing import interleaved_medians, machine_description, step_benchmark_parser, write_results  # noqa: E402
 
 from minicnn import SoftmaxCrossEntropy, models, towers  # noqa: E402
+from minicnn.cpu_memory import reuse_freed_memory  # noqa: E402
 from minicnn.optim import SGD  # noqa: E402
 
 
@@ -65,6 +66,7 @@ def anatomy(split, step):
 
 def main(argv=None):
     args = step_benchmark_parser(__doc__, "alexnet_small", 128).parse_args(argv)
+    reuse_freed_memory()   # as minicnn.train.fit does
 
     size, channels, classes = (227, 3, 1000) if args.model == "alexnet" else (28, 1, 10)
     single = models.build(args.model, num_classes=classes, in_channels=channels, lrn_groups=2)

@@ -15,6 +15,7 @@ import numpy as np
 
 from minicnn import checkpoint
 from minicnn.backend import get_array_module, to_device
+from minicnn.cpu_memory import reuse_freed_memory
 from minicnn.data.loader import BatchLoader
 from minicnn.losses import SoftmaxCrossEntropy
 from minicnn.optim import SGD, LinearDecay, ReduceOnPlateau, StepLR
@@ -62,6 +63,7 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
     rank, gradients are averaged over the ranks every step, rank 0 alone logs and writes."""
     from minicnn.distributed import Communicator
     comm = comm or Communicator.single()
+    reuse_freed_memory()   # no page faults on the large arrays every step (minicnn/cpu_memory.py)
     if not comm.is_root:
         log, progress = (lambda *a, **k: None), None
     device, out = cfg["device"], cfg["out"]

@@ -94,13 +94,17 @@ class Communicator:
         pause = 1e-5
         while not request.Test():
             if time.monotonic() > deadline:
-                message = (f"minicnn rank {self.rank}/{self.size}: {what} did not complete within "
-                           f"{self.timeout:g} s: another rank died or hangs; aborting the job")
-                print(message, file=sys.stderr, flush=True)
-                self.comm.Abort(1)
-                raise DistributedError(message)
+                self._abort(what)
             time.sleep(pause)
             pause = min(pause * 2, 1e-3)
+
+    def _abort(self, what):
+        """``what`` missed the deadline: say so and end the whole job."""
+        message = (f"minicnn rank {self.rank}/{self.size}: {what} did not complete within "
+                   f"{self.timeout:g} s: another rank died or hangs; aborting the job")
+        print(message, file=sys.stderr, flush=True)
+        self.comm.Abort(1)
+        raise DistributedError(message)
 
     def allreduce_sum(self, buffer, what="all-reduce"):
         """Sum ``buffer`` (a contiguous NumPy array) over the ranks, in place."""
@@ -345,12 +349,8 @@ class _NcclTransport:
             pause = 1e-4
             while not done.done:
                 if time.monotonic() > deadline:
-                    message = (f"minicnn rank {self.comm.rank}/{self.comm.size}: NCCL {what} did not complete "
-                               f"within {self.comm.timeout:g} s: another rank died or hangs; aborting the job")
-                    print(message, file=sys.stderr, flush=True)
                     self.nccl.abort()
-                    self.comm.comm.Abort(1)
-                    return
+                    self.comm._abort(f"NCCL {what}")   # ends the process: MPI_Abort
                 time.sleep(pause)
                 pause = min(pause * 2, 1e-2)
 

@@ -120,6 +120,27 @@ def test_dropout_kernel_draws_the_cpu_mask(kernel_device, shape, dtype):
         np.testing.assert_array_equal(to_numpy(dev.backward(to_device(dout, kernel_device))), cpu.backward(dout))
 
 
+def test_dropout_first_row_draws_those_rows_of_the_whole_batch_mask(kernel_device):
+    """A rank's part of a global batch (data-parallel training) drops what one process would,
+    with a feature slice too (a tower, or a model-parallel FC layer), on the CPU and the kernels."""
+    x = np.random.default_rng(6).standard_normal((7, 10))
+    whole = Dropout(0.5, seed=9).forward(x)
+    for device in ("cpu", kernel_device):
+        for first_row, rows, features in ((0, 3, slice(0, 10)), (3, 4, slice(0, 10)), (2, 5, slice(4, 9))):
+            part = Dropout(0.5, seed=9, mask_slice=(features.start, 10) if features.stop - features.start < 10 else None)
+            part.first_row = first_row
+            part.to(device)
+            piece = np.ascontiguousarray(x[first_row:first_row + rows, features])
+            y = part.forward(to_device(piece, device))
+            np.testing.assert_array_equal(to_numpy(y), whole[first_row:first_row + rows, features])
+            np.testing.assert_array_equal(to_numpy(part.backward(to_device(piece, device))),
+                                          whole[first_row:first_row + rows, features])
+    late = Dropout(0.5)
+    late.first_row = 2 ** 31
+    with pytest.raises(ValueError, match="at most 2\\*\\*32 elements per draw"):
+        late.forward(np.ones((1, 4)))
+
+
 def test_dropout_kernel_is_identity_at_test_time(kernel_device):
     x = np.random.default_rng(3).standard_normal((4, 9)).astype(np.float32)
     np.testing.assert_array_equal(to_numpy(Dropout(0.5).to(kernel_device).forward(to_device(x, kernel_device), train=False)), x)

@@ -15,22 +15,24 @@ from minicnn.launch import BLOCK, empty_like, grid_for, launch
 from minicnn.layers.base import Layer
 
 
-def mask_layout(shape, mask_slice):
+def mask_layout(shape, mask_slice, first_row=0):
     """(row, row_stride, offset) of an input of ``shape`` = (N, ...): element i of the input
-    draws element (i // row) * row_stride + offset + i % row of the full draw."""
+    draws element (i // row) * row_stride + offset + i % row of the full draw. The input's rows
+    are rows [first_row, first_row + N) of the full draw (a rank's part of a global batch)."""
     row = int(np.prod(shape[1:]))
     offset, total = mask_slice if mask_slice is not None else (0, row)
     if not 0 <= offset <= total - row:
         raise ValueError(f"Dropout: mask_slice {mask_slice} does not hold the {row} features of an "
                          f"input of shape {tuple(shape)}")
-    if shape[0] * total >= 2 ** 32:
-        raise ValueError(f"Dropout: at most 2**32 elements per draw, got {shape[0]} x {total}")
-    return row, total, offset
+    if (first_row + shape[0]) * total >= 2 ** 32:
+        raise ValueError(f"Dropout: at most 2**32 elements per draw, got {first_row} + {shape[0]} rows "
+                         f"of {total}")
+    return row, total, first_row * total + offset
 
 
-def dropout_forward(x, p, seed, counter, mask_slice=None):
+def dropout_forward(x, p, seed, counter, mask_slice=None, first_row=0):
     """x -> (y, mask): mask holds 0 for dropped units and 1/(1-p) for kept ones (x's dtype)."""
-    row, total, offset = mask_layout(x.shape, mask_slice)
+    row, total, offset = mask_layout(x.shape, mask_slice, first_row)
     xp = get_array_module(x)
     i = xp.arange(x.size, dtype=np.uint32)
     index = (i // np.uint32(row)) * np.uint32(total) + np.uint32(offset) + i % np.uint32(row)
@@ -43,10 +45,10 @@ def dropout_backward(dout, mask):
     return dout * mask
 
 
-def dropout_forward_cuda(x, p, seed, counter, mask_slice=None):
+def dropout_forward_cuda(x, p, seed, counter, mask_slice=None, first_row=0):
     """Kernel path of ``dropout_forward`` (kernels/dropout.cu): the same mask, drawn on the
     device; the cache is the draw's keys, from which the backward draws the mask again."""
-    layout = mask_layout(x.shape, mask_slice)
+    layout = mask_layout(x.shape, mask_slice, first_row)
     key1, key2 = counter_rng.stream_keys(seed, counter)
     keep = x.dtype.type(1.0 / (1.0 - p))
     y = empty_like(x)
@@ -69,6 +71,11 @@ class Dropout(Layer):
     [offset, offset + F) of a wider activation of ``total`` features, and draws exactly that part
     of the wider activation's mask: a tower of the two-device split (``minicnn.towers``) then
     drops the same units as the single-device network with the same seed.
+
+    ``first_row``: the input's samples are rows [first_row, first_row + N) of a larger batch,
+    whose mask the layer draws its part of. Data-parallel training sets it to the rank's offset in
+    the global batch (``minicnn.distributed.offset_dropout_rows``), so the ranks drop different
+    units, exactly those one process would drop with the global batch.
     """
 
     def __init__(self, p=0.5, seed=0, mask_slice=None):
@@ -80,19 +87,20 @@ class Dropout(Layer):
         self.p, self.seed = float(p), seed
         self.mask_slice = None if mask_slice is None else tuple(int(v) for v in mask_slice)
         self.calls = 0  # training forwards so far: the counter of the next mask
+        self.first_row = 0
 
     def output_shape(self, input_shape):
         if len(input_shape) < 1:
             raise ValueError(f"{self!r}: expected an input with a batch axis, got shape {tuple(input_shape)}")
         if self.mask_slice is not None:
-            mask_layout(input_shape, self.mask_slice)
+            mask_layout(input_shape, self.mask_slice, self.first_row)
         return tuple(input_shape)
 
     def _forward(self, x, train):
         if not train:
             return x
         forward = dropout_forward_cuda if self.uses_kernels else dropout_forward
-        y, self._cache = forward(x, self.p, self.seed, self.calls, self.mask_slice)
+        y, self._cache = forward(x, self.p, self.seed, self.calls, self.mask_slice, self.first_row)
         self.calls += 1
         return y
 

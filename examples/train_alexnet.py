@@ -11,6 +11,8 @@ test_metrics.json.
     python examples/train_alexnet.py --resume --out runs/fashion   # continue a killed run
     python examples/train_alexnet.py --split two-device            # the paper's two towers
     python examples/train_alexnet.py --device sim --limit 640 --epochs 1 --width 8   # kernels, simulated
+    mpirun -np 2 python examples/train_alexnet.py --distributed            # data-parallel over 2 ranks
+    mpirun -np 2 python examples/train_alexnet.py --distributed --hybrid   # ... FC layers model-parallel
 """
 import argparse
 import os
@@ -21,6 +23,7 @@ from minicnn.backend import KERNEL_DEVICES, check_device, cuda_available
 from minicnn.checkpoint import CheckpointError
 from minicnn.data import DATASETS, DataError, fashion_mnist
 from minicnn.fusion import fuse
+from minicnn.hybrid import HybridError, HybridNet
 from minicnn.summary import summary
 from minicnn.train import TrainingError, batch_progress, fit
 
@@ -91,6 +94,11 @@ def parse_args(argv=None):
                         "gradients are averaged every step (over MPI on the CPU, NCCL on GPUs, one rank "
                         "per GPU; the all-reduces overlap the backward), rank 0 alone prints and writes "
                         "(needs Open MPI and pip install 'minicnn[mpi]')")
+    p.add_argument("--hybrid", action="store_true",
+                   help="with --distributed: Krizhevsky's 'one weird trick': the conv layers data-parallel, the "
+                        "FC layers model-parallel (each rank holds 1/N of fc6-fc8 and computes it for every "
+                        "rank's images; activations travel instead of the FC gradients) (minicnn/hybrid.py; "
+                        "cpu only; the same training as plain --distributed)")
     p.add_argument("--no-fuse", action="store_true",
                    help="keep every layer on its own; by default on cuda and sim each ReLU after a conv is "
                         "fused into the conv and each LRN with the max-pool after it (minicnn/fusion.py: "
@@ -139,6 +147,9 @@ def main(argv=None):
         device = check_device(args.device) if args.device else ("cuda" if cuda_available() else "cpu")
     except RuntimeError as exc:
         raise SystemExit(f"error: {exc}")
+    if args.hybrid and (comm is None or device != "cpu" or args.split != "none"):
+        raise SystemExit("error: --hybrid needs --distributed, --device cpu and no --split (it cuts the FC layers "
+                         "over the ranks instead)")
     if comm is not None and device == "cuda":
         if args.split == "two-device":
             raise SystemExit("error: --distributed on GPUs runs one rank per GPU; --split two-device would need "
@@ -198,6 +209,11 @@ def main(argv=None):
         fuse(model)
     if args.split == "two-device":
         model = towers.two_tower(model)
+    if args.hybrid:
+        try:
+            model = HybridNet(model, comm)   # every rank: rank 0's parameters, then its slices of the FC layers
+        except HybridError as exc:
+            raise SystemExit(f"error: --hybrid: {exc}")
     model.to(device)   # before the summary, whose last column says where each layer runs
     say(summary(model, (1, channels, input_size, input_size)))
     cfg = dict(model_name=name, epochs=epochs, batch_size=args.batch_size,

@@ -38,11 +38,20 @@ def atomic_write(path, write):
         os.close(dir_fd)
 
 
-def save(path, model, optimizer=None, meta=None):
-    """Write model (and optimizer) state plus ``meta`` (a JSON-serialisable dict) to ``path``."""
-    arrays = {"model/" + k: to_numpy(v) for k, v in model.state_dict().items()}
-    if optimizer is not None:
-        arrays.update({"optim/" + k: to_numpy(v) for k, v in optimizer.state_dict().items()})
+def save(path, model, optimizer=None, meta=None, comm=None):
+    """Write model (and optimizer) state plus ``meta`` (a JSON-serialisable dict) to ``path``.
+
+    With ``comm`` (a ``minicnn.distributed.Communicator``) every rank calls it and rank 0 alone
+    writes. A model spread over the ranks (one with ``gather_state``: ``minicnn.hybrid``) has its
+    tensors gathered whole first, so the file has the plain model's layout."""
+    model_state = model.state_dict()
+    optim_state = optimizer.state_dict() if optimizer is not None else {}
+    if hasattr(model, "gather_state"):
+        model_state, optim_state = model.gather_state(model_state), model.gather_state(optim_state)
+    if comm is not None and not comm.is_root:
+        return
+    arrays = {"model/" + k: to_numpy(v) for k, v in model_state.items()}
+    arrays.update({"optim/" + k: to_numpy(v) for k, v in optim_state.items()})
     meta = dict(meta or {}, random_state=model.random_state())
     text = json.dumps(meta, sort_keys=True)
     arrays["meta"] = np.frombuffer(text.encode(), dtype=np.uint8)
@@ -72,10 +81,13 @@ def load(path, model, optimizer=None, expect=None):
         if meta.get(key) != value:
             raise CheckpointError(f"{path}: checkpoint has {key}={meta.get(key)!r}, expected {value!r}")
     model_state = {k[6:]: v for k, v in arrays.items() if k.startswith("model/")}
+    optim_state = {k[6:]: v for k, v in arrays.items() if k.startswith("optim/")}
+    if hasattr(model, "local_state"):   # a model spread over the ranks takes its part of each tensor
+        model_state, optim_state = model.local_state(model_state), model.local_state(optim_state)
     try:
         model.load_state_dict(model_state)
         if optimizer is not None:
-            optimizer.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("optim/")})
+            optimizer.load_state_dict(optim_state)
     except (KeyError, ValueError) as exc:
         raise CheckpointError(f"{path}: does not fit the model: {exc}") from None
     model.set_random_state(meta.get("random_state", {}))

@@ -135,13 +135,55 @@ class Communicator:
         if self.comm is not None:
             self._wait(self.comm.Ibarrier(), "barrier")
 
+    # --- collectives of activations (model parallelism: minicnn.hybrid) -----------------------
+    # Each takes and returns flat contiguous NumPy arrays; ``counts`` are numbers of elements per
+    # rank, in rank order. In a world of one they return their input.
+    def allgather_counts(self, count, what="all-gather of the counts"):
+        """[the ``count`` of every rank] as an int64 array."""
+        counts = np.array([count], np.int64)
+        if self.comm is None:
+            return counts
+        everyone = np.empty(self.size, np.int64)
+        self._wait(self.comm.Iallgather(counts, everyone), what)
+        return everyone
+
+    def allgatherv(self, send, counts, what="all-gather"):
+        """The ranks' ``send`` arrays (rank r's of counts[r] elements) concatenated in rank order."""
+        if self.comm is None:
+            return send
+        received = np.empty(int(sum(counts)), send.dtype)
+        self._wait(self.comm.Iallgatherv(send, [received, [int(c) for c in counts]]), what)
+        return received
+
+    def reduce_scatterv(self, send, counts, what="reduce-scatter"):
+        """``send`` (sum(counts) elements) summed over the ranks; rank r gets its block of counts[r]."""
+        if self.comm is None:
+            return send
+        from mpi4py import MPI
+        received = np.empty(int(counts[self.rank]), send.dtype)
+        self._wait(self.comm.Ireduce_scatter(send, received, [int(c) for c in counts], op=MPI.SUM), what)
+        return received
+
+    def alltoallv(self, send, send_counts, receive_counts, what="all-to-all"):
+        """Block k of ``send`` (send_counts[k] elements) goes to rank k; returns the blocks received
+        from ranks 0, 1, ... (receive_counts[k] elements from rank k) concatenated."""
+        if self.comm is None:
+            return send
+        received = np.empty(int(sum(receive_counts)), send.dtype)
+        self._wait(self.comm.Ialltoallv([send, [int(c) for c in send_counts]],
+                                        [received, [int(c) for c in receive_counts]]), what)
+        return received
+
     # --- models -----------------------------------------------------------------------------
     def broadcast_parameters(self, model):
-        """Every rank starts from rank 0's parameters and buffers (through the host, once)."""
+        """Every rank starts from rank 0's parameters and buffers (through the host, once);
+        sharded parameters (each rank's own part of a layer) are left alone."""
         if self.comm is None:
             return
+        sharded = {name for name, p in model.named_params() if p.sharded}
         for name, array in model.state_dict().items():
-            _write_back(array, self.broadcast(np.ascontiguousarray(to_numpy(array)), f"broadcast of {name}"))
+            if name not in sharded:
+                _write_back(array, self.broadcast(np.ascontiguousarray(to_numpy(array)), f"broadcast of {name}"))
 
     def average_buffers(self, model):
         """BatchNorm's running statistics averaged over the ranks (in place)."""
@@ -166,7 +208,9 @@ class Communicator:
 
     # --- gradients ----------------------------------------------------------------------------
     def backward(self, model, dout, overlap=True):
-        """``model.backward(dout)``, with every trainable gradient then averaged over the ranks.
+        """``model.backward(dout)``, with every trainable gradient then averaged over the ranks
+        (a sharded parameter's gradient, already summed over the ranks' losses, is divided by
+        their number).
         With ``overlap`` each bucket's all-reduce starts inside the backward, as soon as its
         last gradient is stored; without it, all of them start after the backward. Returns dx."""
         if self.size == 1:
@@ -183,7 +227,7 @@ class Communicator:
             self._averager(model).finish()
 
     def _averager(self, model):
-        key = (id(model),) + tuple(id(p) for _, p in model.named_params() if not p.frozen)
+        key = (id(model),) + tuple((id(p), p.sharded) for _, p in model.named_params() if not p.frozen)
         if self._averager_key != key:   # built once per model and set of trained parameters
             self._averager_key, self._averager_cache = key, GradientAverager(self, model)
         return self._averager_cache
@@ -200,11 +244,16 @@ class GradientAverager:
     """Averages one model's gradients over the ranks in buckets of about BUCKET_BYTES (the last
     layers' first: the order in which backward produces them). A bucket starts when all of its
     gradients are stored and every earlier bucket has started; ``finish`` starts what is left,
-    waits for all and puts the averages back into ``Param.grad`` (views of the bucket)."""
+    waits for all and puts the averages back into ``Param.grad`` (views of the bucket).
+
+    Sharded parameters are not all-reduced: each rank holds its own part of the layer, and the
+    backward computed its gradient from every rank's images (minicnn.hybrid), summing the ranks'
+    mean losses; ``finish`` divides it by the number of ranks, which makes it the mean too."""
 
     def __init__(self, comm, model):
         self.comm, self.model = comm, model
-        named = [(n, p) for n, p in model.named_params() if not p.frozen]
+        self.sharded = [p for _, p in model.named_params() if p.sharded and not p.frozen]
+        named = [(n, p) for n, p in model.named_params() if not p.frozen and not p.sharded]
         self.buckets = _buckets(named)
         self.bucket_of = {id(p): i for i, bucket in enumerate(self.buckets) for _, p in bucket}
         self.layers = [layer for layer in model.leaves()       # those whose backward stores gradients
@@ -257,6 +306,8 @@ class GradientAverager:
             self.started.append((bucket, transport.start(flat, what)))
 
     def finish(self):
+        for p in self.sharded:
+            p.grad /= self.comm.size
         begin = time.perf_counter()
         if not self.buckets:
             return
@@ -353,6 +404,16 @@ class _NcclTransport:
                     self.comm._abort(f"NCCL {what}")   # ends the process: MPI_Abort
                 time.sleep(pause)
                 pause = min(pause * 2, 1e-2)
+
+
+def offset_dropout_rows(layers, first_row):
+    """Set ``first_row`` of every Dropout among ``layers``: a rank whose images are rows
+    [first_row, first_row + B) of the global batch then drops the units one process would drop
+    in those rows with the whole batch, not the same units as every other rank."""
+    from minicnn.layers import Dropout
+    for layer in layers:
+        if isinstance(layer, Dropout):
+            layer.first_row = first_row
 
 
 def _write_back(target, host):

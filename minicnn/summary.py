@@ -43,14 +43,17 @@ def summary(model, input_shape):
     """The summary as a printable table; ``input_shape`` is (N, C, H, W) (N does not matter)."""
     rows, totals = summarize(model, input_shape)
     name_width = max(18, max(len(r["name"]) for r in rows) + 2)
-    header = (f"{'layer':<{name_width}}{'type':<13}{'output shape':<18}{'params':>13}{'mult-adds':>15}"
+    type_width = max(13, max(len(r["type"]) for r in rows) + 2)
+    header = (f"{'layer':<{name_width}}{'type':<{type_width}}{'output shape':<18}{'params':>13}{'mult-adds':>15}"
               f"  {'device'}")
     lines = [header, "=" * len(header)]
     for r in rows:
         shape = "x".join(str(d) for d in r["output"])
-        lines.append(f"{r['name']:<{name_width}}{r['type']:<13}{shape:<18}{r['params']:>13,}{r['macs']:>15,}"
-                     f"  {r['device']}")
+        lines.append(f"{r['name']:<{name_width}}{r['type']:<{type_width}}{shape:<18}{r['params']:>13,}"
+                     f"{r['macs']:>15,}  {r['device']}")
     lines.append("=" * len(header))
-    lines.append(f"Total parameters: {totals['params']:,}")
+    whole = model.num_params()
+    held = "" if whole == totals["params"] else f" (this rank holds {totals['params']:,}: its slices of the FC layers)"
+    lines.append(f"Total parameters: {whole:,}{held}")
     lines.append(f"Multiply-adds per image (forward): {totals['macs']:,} ({totals['macs'] / 1e6:.1f} M)")
     return "\n".join(lines)

@@ -61,7 +61,7 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
 
     ``comm`` (a ``minicnn.distributed.Communicator``) trains data-parallel: ``batch_size`` is per
     rank, gradients are averaged over the ranks every step, rank 0 alone logs and writes."""
-    from minicnn.distributed import Communicator
+    from minicnn.distributed import Communicator, offset_dropout_rows
     comm = comm or Communicator.single()
     reuse_freed_memory()   # no page faults on the large arrays every step (minicnn/cpu_memory.py)
     if not comm.is_root:
@@ -89,6 +89,9 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
     elif os.path.exists(metrics_path) and comm.is_root:
         os.remove(metrics_path)
     comm.broadcast_parameters(model)  # every rank starts from rank 0's parameters
+    # rank r's images are rows [r*B, (r+1)*B) of the global batch: its dropout draws those rows' masks
+    offset_dropout_rows(model.data_parallel_layers() if hasattr(model, "data_parallel_layers") else model.leaves(),
+                        comm.rank * cfg["batch_size"])
     loss_fn = SoftmaxCrossEntropy().to(device)
     crop = cfg.get("crop")  # image folders: crops of the stored 256 px images, no resizing
     loader_args = dict(size=None if crop else cfg["input_size"], mean=cfg["mean"], std=cfg["std"],
@@ -127,7 +130,7 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
             loss_sum, correct, seen = comm.allreduce_sum(np.array([loss_sum, correct, seen], np.float64),
                                                          "all-reduce of the epoch's metrics")
         comm.average_buffers(model)
-        val = evaluate(model, BatchLoader(*share(data["val"], comm), 500, **loader_args), device, comm)
+        val = evaluate(model, eval_loader(data["val"], comm, loader_args), device, comm)
         schedule.step(1.0 - val["top1"])
         record = dict(epoch=epoch + 1, step=step, lr=optimizer.lr, train_loss=loss_sum / seen,
                       train_top1=correct / seen, val_loss=val["loss"], val_top1=val["top1"],
@@ -138,22 +141,22 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
         if comm.is_root:
             with open(metrics_path, "a") as f:
                 f.write(json.dumps(record) + "\n")
-            checkpoint.save(ckpt_path, model, optimizer, dict(
-                model=cfg["model_name"], epoch=epoch + 1, lr=optimizer.lr, schedule_name=cfg["schedule"],
-                split=cfg.get("split", "none"), ranks=comm.size,
-                schedule=schedule.state_dict(),
-                config={k: v for k, v in cfg.items() if k != "resume"}))
+        checkpoint.save(ckpt_path, model, optimizer, dict(   # every rank takes part, rank 0 writes
+            model=cfg["model_name"], epoch=epoch + 1, lr=optimizer.lr, schedule_name=cfg["schedule"],
+            split=cfg.get("split", "none"), ranks=comm.size, schedule=schedule.state_dict(),
+            config={k: v for k, v in cfg.items() if k != "resume"}), comm=comm)
         comm.barrier()  # the checkpoint is complete before any rank goes on
     if comm.is_root:
         with open(metrics_path) as f:
             save_curves([json.loads(line) for line in f], os.path.join(out, "curves.png"))
         first_conv = next(p for name, p in model.named_params() if p.data.ndim == 4)
         save_filter_grid(first_conv.data, os.path.join(out, "conv1_filters.png"))
-    test = evaluate(model, BatchLoader(*share(data["test"], comm), 500, **loader_args), device, comm)
+    test = evaluate(model, eval_loader(data["test"], comm, loader_args), device, comm)
     if crop and cfg.get("ten_crop"):  # the paper's test: ten views per image, softmax averaged
         from minicnn.inference import predict_proba, topk_accuracy
         images, labels = share(data["test"], comm)
-        probs = predict_proba([model], images, crop, cfg["mean"], cfg["std"], "ten", device)
+        probs = predict_proba([model], images, crop, cfg["mean"], cfg["std"], "ten", device,
+                              batch_size=common_batch_size(comm, len(labels), 50))
         hits = np.array(topk_accuracy(probs, np.asarray(labels)) + (1.0,)) * len(labels)
         hits = comm.allreduce_sum(hits, "all-reduce of the ten-crop test")
         test["ten_crop_top1"], test["ten_crop_top5"] = hits[0] / hits[2], hits[1] / hits[2]
@@ -171,6 +174,25 @@ def share(pair, comm):
     if comm.size == 1:
         return images, labels
     return images[comm.rank::comm.size], labels[comm.rank::comm.size]
+
+
+def eval_loader(pair, comm, loader_args, batch_size=500):
+    """The loader of this rank's share of an evaluation set, in batches of about ``batch_size``."""
+    images, labels = share(pair, comm)
+    return BatchLoader(images, labels, common_batch_size(comm, len(labels), batch_size), **loader_args)
+
+
+def common_batch_size(comm, count, preferred):
+    """The batch size nearest below ``preferred`` with which every rank's ``count`` examples make
+    the same number of batches: a model spread over the ranks (minicnn.hybrid) runs each batch
+    on all of them together. The shares of ``share`` differ by one example at most."""
+    counts = comm.allgather_counts(count, "all-gather of the evaluation set sizes")
+    if counts.min() < 1:
+        raise ValueError(f"an evaluation set of {counts.sum()} examples cannot give each of {comm.size} ranks one")
+    size = preferred
+    while size > 1 and len({-(-int(c) // size) for c in counts}) > 1:
+        size -= 1
+    return size
 
 
 def batch_progress():

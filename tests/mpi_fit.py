@@ -1,9 +1,11 @@
 """A small data-parallel training run for tests/test_distributed.py, started by the tests under
-mpirun (or run directly as one process): alexnet_small (width 4, float64, no dropout) on
-generated images, trained by minicnn.train.fit with a Communicator.
+mpirun (or run directly as one process): alexnet_small (width 4, float64, no dropout by default) on
+generated images, trained by minicnn.train.fit with a Communicator; ``--hybrid`` makes its FC
+layers model-parallel (minicnn.hybrid), ``--dropout`` gives its two dropout layers that probability.
 
     python tests/mpi_fit.py OUT --batch B [--epochs E] [--resume] [--single] [--interrupt-after E]
                                [--hang-rank R | --kill-rank R] [--bucket-bytes N] [--no-overlap]
+                               [--hybrid] [--dropout P]
 """
 import argparse
 import os
@@ -17,6 +19,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from minicnn import models  # noqa: E402
 from minicnn import distributed  # noqa: E402
 from minicnn.distributed import Communicator  # noqa: E402
+from minicnn.hybrid import HybridNet  # noqa: E402
 from minicnn.train import fit  # noqa: E402
 
 
@@ -31,6 +34,8 @@ def main():
     p.add_argument("--kill-rank", type=int, default=None)
     p.add_argument("--bucket-bytes", type=int, default=None, help="gradient bucket size (default: the library's)")
     p.add_argument("--no-overlap", action="store_true", help="all-reduce after the backward, not during it")
+    p.add_argument("--hybrid", action="store_true", help="FC layers model-parallel over the ranks")
+    p.add_argument("--dropout", type=float, default=0.0, help="drop probability of fc6's and fc7's dropout")
     p.add_argument("--interrupt-after", type=int, default=None,
                    help="every rank stops after this many epochs (checkpoint written), like a killed job")
     args = p.parse_args()
@@ -41,7 +46,9 @@ def main():
     images = rng.integers(0, 256, (96, 28, 28), dtype=np.uint8)
     labels = rng.integers(0, 10, 96)
     data = dict(train=(images[:72], labels[:72]), val=(images[72:84], labels[72:84]), test=(images[84:], labels[84:]))
-    model = models.alexnet_small(width=4, dropout=0.0, dtype=np.float64, seed=comm.rank)  # broadcast fixes it
+    model = models.alexnet_small(width=4, dropout=args.dropout, dtype=np.float64, seed=comm.rank)  # broadcast fixes it
+    if args.hybrid:
+        model = HybridNet(model, comm)
     cfg = dict(model_name="alexnet_small", epochs=args.epochs, batch_size=args.batch, lr=0.05, momentum=0.9,
                weight_decay=5e-4, schedule="linear", step_every=1, input_size=28, augment=False, augment_pad=0,
                mean=(0.5,), std=(0.25,), seed=3, device="cpu", out=args.out, resume=args.resume,

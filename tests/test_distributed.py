@@ -1,52 +1,21 @@
 """Data-parallel training over MPI (minicnn.distributed): sharding covers each example once per
 epoch; N ranks with per-rank batch B end with the same parameters as one process with batch N*B
-(float64, 1e-10); a distributed run resumes exactly; a rank that dies or hangs ends the job with
-an error within the timeout. The MPI cases start mpirun themselves and skip where MPI is absent
-(CI installs Open MPI and mpi4py, so they run there)."""
+(float64, 1e-10), dropout included; a distributed run resumes exactly; a rank that dies
+or hangs ends the job with an error within the timeout. The MPI cases start mpirun themselves
+(tests/mpi_run.py) and skip where MPI is absent (CI installs Open MPI and mpi4py, so they run there).
+The hybrid's own tests are in test_hybrid.py."""
 import os
-import shutil
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
 from devices import needs_gpu
 from minicnn.distributed import BUCKET_BYTES, Communicator, _buckets, shard
+from mpi_run import DROPOUT, assert_same_training, needs_mpi, params, run
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PROGRAM = os.path.join(HERE, "mpi_fit.py")
-
-
-def mpi_missing():
-    if shutil.which("mpirun") is None:
-        return "mpirun is not installed (Debian: apt-get install openmpi-bin libopenmpi-dev)"
-    try:
-        import mpi4py  # noqa: F401
-    except ImportError:
-        return "mpi4py is not installed (pip install 'minicnn[mpi]')"
-    return None
-
-
-needs_mpi = pytest.mark.skipif(mpi_missing() is not None, reason=str(mpi_missing()))
-
-
-def run(ranks, *args, timeout=120, env=None):
-    """``tests/mpi_fit.py`` on ``ranks`` ranks (or alone with ranks=0); returns (returncode, output, seconds)."""
-    full_env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-                    OMPI_MCA_rmaps_base_oversubscribe="1", OPENBLAS_NUM_THREADS="1", **(env or {}))
-    command = [sys.executable, PROGRAM, *args]
-    if ranks:
-        command = ["mpirun", "-np", str(ranks), "--oversubscribe", *command]
-    start = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=full_env)
-    return result.returncode, result.stdout + result.stderr, time.perf_counter() - start
-
-
-def params(folder):
-    with np.load(os.path.join(folder, "checkpoint.npz")) as f:
-        return {k: f[k] for k in f.files if k.startswith("model/")}
 
 
 @pytest.mark.parametrize("world,batch", [(2, 8), (3, 5)])
@@ -136,18 +105,18 @@ def test_buckets_start_inside_the_backward_in_the_same_order_and_average_exactly
 
 
 @needs_mpi
-@pytest.mark.parametrize("ranks,batch,buckets", [(2, 6, ["--bucket-bytes", "4096"]),
+@pytest.mark.parametrize("ranks,batch,options", [(2, 6, ["--bucket-bytes", "4096"]),
                                                  (2, 6, ["--bucket-bytes", "4096", "--no-overlap"]),
-                                                 (3, 4, [])])
-def test_ranks_train_like_one_process_with_the_global_batch(tmp_path, ranks, batch, buckets):
-    code, output, _ = run(ranks, str(tmp_path / "mpi"), "--batch", str(batch), "--epochs", "2", *buckets)
+                                                 (3, 4, []),
+                                                 (2, 6, DROPOUT)])
+def test_ranks_train_like_one_process_with_the_global_batch(tmp_path, ranks, batch, options):
+    code, output, _ = run(ranks, str(tmp_path / "mpi"), "--batch", str(batch), "--epochs", "2", *options)
     assert code == 0, output
-    code, output, _ = run(0, str(tmp_path / "one"), "--batch", str(ranks * batch), "--epochs", "2", "--single")
+    single_options = DROPOUT if "--dropout" in options else []
+    code, output, _ = run(0, str(tmp_path / "one"), "--batch", str(ranks * batch), "--epochs", "2", "--single",
+                          *single_options)
     assert code == 0, output
-    distributed, single = params(tmp_path / "mpi"), params(tmp_path / "one")
-    for name, value in single.items():
-        error = np.abs(distributed[name] - value).max() / np.abs(value).max()
-        assert error < 1e-10, f"{name}: relative difference {error:.1e}"
+    assert_same_training(tmp_path / "mpi", tmp_path / "one")
 
 
 @needs_mpi

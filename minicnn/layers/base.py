@@ -27,15 +27,18 @@ class Param:
 
     ``grad`` has ``data``'s shape, dtype and device and is overwritten (not accumulated) by
     every backward call. A ``frozen`` parameter (``Layer.freeze``) gets no gradient (``grad`` is
-    None) and the optimizer leaves it alone.
+    None) and the optimizer leaves it alone. A ``sharded`` parameter is this process's part of a
+    layer spread over the ranks of a distributed job (model parallelism, ``minicnn.hybrid``): its
+    gradient is not averaged with the other ranks', which hold other parts.
     """
 
-    __slots__ = ("data", "grad", "frozen")
+    __slots__ = ("data", "grad", "frozen", "sharded")
 
     def __init__(self, data):
         self.data = data
         self.grad = get_array_module(data).zeros_like(data)
         self.frozen = False
+        self.sharded = False
 
     @property
     def shape(self):

@@ -1,0 +1,54 @@
+"""Helpers of the MPI tests (test_distributed.py, test_hybrid.py): skip where MPI is absent, start
+``tests/mpi_fit.py`` under mpirun, compare the checkpoints it writes."""
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PROGRAM = os.path.join(HERE, "mpi_fit.py")   # the training run the tests start
+
+
+def mpi_missing():
+    if shutil.which("mpirun") is None:
+        return "mpirun is not installed (Debian: apt-get install openmpi-bin libopenmpi-dev)"
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError:
+        return "mpi4py is not installed (pip install 'minicnn[mpi]')"
+    return None
+
+
+needs_mpi = pytest.mark.skipif(mpi_missing() is not None, reason=str(mpi_missing()))
+
+
+def run(ranks, *args, timeout=120, env=None):
+    """``tests/mpi_fit.py`` on ``ranks`` ranks (or alone with ranks=0); returns (returncode, output, seconds)."""
+    full_env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+                    OMPI_MCA_rmaps_base_oversubscribe="1", OPENBLAS_NUM_THREADS="1", **(env or {}))
+    command = [sys.executable, PROGRAM, *args]
+    if ranks:
+        command = ["mpirun", "-np", str(ranks), "--oversubscribe", *command]
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=full_env)
+    return result.returncode, result.stdout + result.stderr, time.perf_counter() - start
+
+
+def params(folder):
+    with np.load(os.path.join(folder, "checkpoint.npz")) as f:
+        return {k: f[k] for k in f.files if k.startswith("model/")}
+
+
+def assert_same_training(folder, single_folder):
+    distributed, single = params(folder), params(single_folder)
+    assert distributed.keys() == single.keys()      # a hybrid checkpoint has the plain model's layout
+    for name, value in single.items():
+        error = np.abs(distributed[name] - value).max() / np.abs(value).max()
+        assert error < 1e-10, f"{name}: relative difference {error:.1e}"
+
+
+DROPOUT = ["--dropout", "0.5"]   # each rank drops the units one process drops in its rows

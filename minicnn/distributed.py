@@ -66,6 +66,7 @@ class Communicator:
         self.size = comm.Get_size() if comm is not None else 1
         self.timeout = float(timeout or os.environ.get("MINICNN_MPI_TIMEOUT", DEFAULT_TIMEOUT))
         self.allreduce_seconds = 0.0   # time spent in gradient all-reduces (for benchmarks)
+        self.exchange_seconds = 0.0    # time spent exchanging activations (minicnn.hybrid; benchmarks)
         self._averager_key = self._averager_cache = None   # the GradientAverager of the model in training
         self._nccl = None                                   # the NCCL transport, made on first use
 
@@ -138,13 +139,18 @@ class Communicator:
     # --- collectives of activations (model parallelism: minicnn.hybrid) -----------------------
     # Each takes and returns flat contiguous NumPy arrays; ``counts`` are numbers of elements per
     # rank, in rank order. In a world of one they return their input.
+    def _exchange(self, request, what):
+        begin = time.perf_counter()
+        self._wait(request, what)
+        self.exchange_seconds += time.perf_counter() - begin
+
     def allgather_counts(self, count, what="all-gather of the counts"):
         """[the ``count`` of every rank] as an int64 array."""
         counts = np.array([count], np.int64)
         if self.comm is None:
             return counts
         everyone = np.empty(self.size, np.int64)
-        self._wait(self.comm.Iallgather(counts, everyone), what)
+        self._exchange(self.comm.Iallgather(counts, everyone), what)
         return everyone
 
     def allgatherv(self, send, counts, what="all-gather"):
@@ -152,7 +158,7 @@ class Communicator:
         if self.comm is None:
             return send
         received = np.empty(int(sum(counts)), send.dtype)
-        self._wait(self.comm.Iallgatherv(send, [received, [int(c) for c in counts]]), what)
+        self._exchange(self.comm.Iallgatherv(send, [received, [int(c) for c in counts]]), what)
         return received
 
     def reduce_scatterv(self, send, counts, what="reduce-scatter"):
@@ -161,7 +167,7 @@ class Communicator:
             return send
         from mpi4py import MPI
         received = np.empty(int(counts[self.rank]), send.dtype)
-        self._wait(self.comm.Ireduce_scatter(send, received, [int(c) for c in counts], op=MPI.SUM), what)
+        self._exchange(self.comm.Ireduce_scatter(send, received, [int(c) for c in counts], op=MPI.SUM), what)
         return received
 
     def alltoallv(self, send, send_counts, receive_counts, what="all-to-all"):
@@ -170,8 +176,8 @@ class Communicator:
         if self.comm is None:
             return send
         received = np.empty(int(sum(receive_counts)), send.dtype)
-        self._wait(self.comm.Ialltoallv([send, [int(c) for c in send_counts]],
-                                        [received, [int(c) for c in receive_counts]]), what)
+        self._exchange(self.comm.Ialltoallv([send, [int(c) for c in send_counts]],
+                                            [received, [int(c) for c in receive_counts]]), what)
         return received
 
     # --- models -----------------------------------------------------------------------------

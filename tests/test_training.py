@@ -11,7 +11,7 @@ import pytest
 from minicnn import Dense, Sequential, checkpoint, models
 from minicnn.data import fashion_mnist
 from minicnn.data.loader import BatchLoader, random_crop_flip
-from minicnn.optim import SGD, ReduceOnPlateau
+from minicnn.optim import CPU_SLICE, SGD, ReduceOnPlateau, sgd_update_cpu
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -30,6 +30,22 @@ def test_sgd_is_the_papers_update():
     opt.step()
     v2 = 0.9 * v1 - 0.01 * 0.1 * (w0 + v1) - 0.1 * g
     np.testing.assert_allclose(p.data, w0 + v1 + v2, rtol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size", [1, 7, CPU_SLICE, 2 * CPU_SLICE + 5])
+def test_the_cpu_update_slice_by_slice_is_the_whole_array_expression_bit_for_bit(dtype, size):
+    rng = np.random.default_rng(size)
+    w, grad, v = (rng.standard_normal((size, 1)).astype(dtype) for _ in range(3))
+    expected_v = v * 0.9 - (0.01 * 5e-4 * w + 0.01 * grad)
+    expected_w = w + expected_v
+    sgd_update_cpu(w, grad, v, 0.01, 0.9, 0.01 * 5e-4)
+    np.testing.assert_array_equal(v, expected_v)
+    np.testing.assert_array_equal(w, expected_w)
+    strided = np.ones((size, 2), dtype)[:, ::2]             # not contiguous: the whole-array path
+    velocity = np.zeros((size, 1), dtype)
+    sgd_update_cpu(strided, grad, velocity, 0.01, 0.9, 0.0)
+    np.testing.assert_array_equal(strided, 1 - 0.01 * grad)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

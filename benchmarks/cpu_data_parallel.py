@@ -48,6 +48,7 @@ def worker(model_name, global_batch, steps, result_path, overlap, hybrid):
     x = rng.standard_normal((batch, channels, size, size)).astype(np.float32)
     y = rng.integers(0, classes, batch)
     loss_fn, opt = SoftmaxCrossEntropy(), SGD(model, lr=1e-4)
+    model.input_grad = False   # as in training: nothing needs the images' gradient
 
     def step():
         loss_fn.forward(model.forward(x), y)

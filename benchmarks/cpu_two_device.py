@@ -28,6 +28,7 @@ from minicnn.optim import SGD  # noqa: E402
 
 def step_fn(model, x, y):
     loss_fn, opt = SoftmaxCrossEntropy(), SGD(model, lr=1e-4)
+    model.input_grad = False   # as in training: nothing needs the images' gradient
 
     def step():
         loss_fn.forward(model.forward(x), y)

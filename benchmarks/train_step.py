@@ -110,6 +110,7 @@ def main(argv=None):
         raise SystemExit(f"error: minicnn and PyTorch disagree (relative difference {difference:.1e})")
 
     loss_fn, opt = SoftmaxCrossEntropy().to(device), SGD(model, lr=1e-4)
+    model.input_grad = False   # as in training (and in PyTorch, whose images need no gradient)
     topt = torch.optim.SGD(twin.parameters(), lr=1e-4, momentum=0.9, weight_decay=5e-4)
 
     def minicnn_step():

@@ -9,7 +9,7 @@ their own prefix ("features.0.weight"), exactly like PyTorch's state dicts.
 """
 from collections import OrderedDict
 
-from minicnn.layers.base import Layer
+from minicnn.layers.base import Layer, without_input_grad
 
 
 class Sequential(Layer):
@@ -35,8 +35,9 @@ class Sequential(Layer):
                              f"move them with .to() first")
         self.device = devices.pop() if devices else "cpu"
 
-    # With input_grad = False, backward() returns None and skips the frozen layers at the bottom
-    # of the chain, which need no gradient (fine-tuning the last layers of a network).
+    # With input_grad = False (Layer.input_grad), backward() returns None, skips the frozen layers
+    # at the bottom of the chain, which need no gradient (fine-tuning the last layers of a
+    # network), and tells the lowest layer it runs that its own dL/dx is not needed either.
     input_grad = True
 
     def named_children(self):
@@ -84,9 +85,15 @@ class Sequential(Layer):
         if not self.input_grad:  # nobody needs dL/dx: stop at the first layer that still trains
             trains = [any(not p.frozen for _, p in layer.named_params()) for layer in layers]
             stop = trains.index(True) if any(trains) else len(layers)
-        for layer in reversed(layers[stop:]):
+        if stop == len(layers):
+            return None
+        for layer in reversed(layers[stop + 1:]):
             dout = layer.backward(dout)
-        return dout if stop == 0 else None
+        if self.input_grad:
+            return layers[0].backward(dout)
+        with without_input_grad(layers[stop]) as bottom:
+            bottom.backward(dout)
+        return None
 
     def __repr__(self):
         lines = [f"  ({name}): {layer!r}".replace("\n", "\n  ") for name, layer in self.layers.items()]

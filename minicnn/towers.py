@@ -36,7 +36,7 @@ import numpy as np
 
 from minicnn import backend
 from minicnn.layers import LRN, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, LRNMaxPool, MaxPool2D, ReLU
-from minicnn.layers.base import Layer
+from minicnn.layers.base import Layer, without_input_grad
 from minicnn.sequential import Sequential
 
 CROSSINGS = ("conv3", "fc6", "fc7")  # layers that read both towers
@@ -387,13 +387,19 @@ class TwoTowerNet(Layer):
                 d = self.head.backward(dout)
             douts = self._split(d, widths[-1], source=0)
             for i in range(len(self.segments) - 1, -1, -1):
-                def work(t, segment=self.segments[i], douts=douts):
+                def work(t, segment=self.segments[i], douts=douts, bottom=i == 0):
                     g = douts[t]
-                    for name in reversed(segment):
+                    for name in reversed(segment[1:]):
                         g = towers[t].layers[name].backward(g)
-                    return g
+                    first = towers[t].layers[segment[0]]
+                    if bottom and not self.input_grad:   # nobody needs dL/dx of the images
+                        with without_input_grad(first):
+                            return first.backward(g)
+                    return first.backward(g)
                 dins = runner.run(work)
                 if i == 0:  # both towers read the same input: their gradients add up
+                    if not self.input_grad:
+                        return None
                     with runner.context(0):
                         return dins[0] + runner.to_tower(dins[1], 1, 0)
                 parts = [self._split(dins[t], widths[i - 1], source=t) for t in range(TOWERS)]

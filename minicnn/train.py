@@ -71,6 +71,7 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
     ckpt_path = os.path.join(out, "checkpoint.npz")
     metrics_path = os.path.join(out, "metrics.jsonl")
     model.to(device)  # before the optimizer, whose velocity lives beside the parameters
+    model.input_grad = False  # nothing needs the gradient of the images: conv1 skips it
     optimizer = SGD(model, cfg["lr"], cfg["momentum"], cfg["weight_decay"])
     steps_per_epoch = len(data["train"][1]) // (cfg["batch_size"] * comm.size)
     schedule = {

@@ -95,3 +95,44 @@ def test_shape_errors_name_the_failing_layer():
     model = Sequential([Conv2D(3, 4, 3), Flatten(), Dense(99, 2)])
     with pytest.raises(ValueError, match=r"Dense\(99, 2\): expected input of shape \(N, 99\), got \(1, 36\)"):
         model.forward(np.zeros((1, 3, 5, 5), np.float32))
+
+
+def test_without_input_grad_the_bottom_layer_skips_its_input_gradient(monkeypatch):
+    """Training needs no gradient of the images: Sequential.input_grad = False makes the bottom
+    conv skip its dL/dx (its GEMM and col2im), and every parameter gradient stays the same."""
+    from minicnn.layers import conv
+    model = Sequential([("conv", Conv2D(2, 3, 3, dtype=np.float64, rng=np.random.default_rng(0))),
+                        ("relu", ReLU()), ("flatten", Flatten()),
+                        ("fc", Dense(3 * 4 * 4, 2, dtype=np.float64, rng=np.random.default_rng(1)))])
+    x = np.random.default_rng(2).standard_normal((2, 2, 6, 6))
+    dout = np.random.default_rng(3).standard_normal((2, 2))
+    model.forward(x)
+    assert model.backward(dout).shape == x.shape
+    expected = {name: p.grad.copy() for name, p in model.named_params()}
+    col2im_calls = []
+    monkeypatch.setattr(conv, "col2im", lambda *a: col2im_calls.append(1))
+    model.input_grad = False
+    model.forward(x)
+    assert model.backward(dout) is None and not col2im_calls
+    for name, p in model.named_params():
+        np.testing.assert_array_equal(p.grad, expected[name], err_msg=name)
+    assert model["conv"].input_grad and "input_grad" not in vars(model["conv"])   # only while it ran
+    dense = Dense(3, 2, dtype=np.float64)
+    dense.input_grad = False
+    dense.forward(np.ones((1, 3)))
+    assert dense.backward(np.ones((1, 2))) is None and dense.params["weight"].grad.any()
+
+
+def test_a_conv_without_input_grad_on_the_kernels(kernel_device):
+    from minicnn.backend import to_device, to_numpy
+    x = np.random.default_rng(4).standard_normal((2, 4, 7, 7))
+    dout = np.random.default_rng(5).standard_normal((2, 6, 7, 7))
+    cpu = Conv2D(4, 6, 3, padding=1, groups=2, dtype=np.float64, rng=np.random.default_rng(6))
+    cpu.forward(x)
+    cpu.backward(dout)
+    dev = Conv2D(4, 6, 3, padding=1, groups=2, dtype=np.float64, rng=np.random.default_rng(6)).to(kernel_device)
+    dev.input_grad = False
+    dev.forward(to_device(x, kernel_device))
+    assert dev.backward(to_device(dout, kernel_device)) is None
+    for name, p in dev.params.items():
+        np.testing.assert_allclose(to_numpy(p.grad), cpu.params[name].grad, rtol=1e-12, err_msg=name)

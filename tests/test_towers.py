@@ -166,6 +166,23 @@ def test_dropout_mask_slice_draws_its_part_of_the_full_mask(device):
         Dropout(0.5, mask_slice=(5, 10)).forward(x[:, :6].copy())
 
 
+def test_split_without_input_grad_returns_none_with_the_same_parameter_gradients():
+    grouped, split, shape = twins("alexnet_small")
+    x = np.random.default_rng(7).standard_normal(shape)
+    dout = np.random.default_rng(8).standard_normal(grouped.output_shape(shape))
+    split.to("cpu")
+    masks = split.random_state()
+    split.forward(x)
+    split.backward(dout)
+    expected = {name: p.grad.copy() for name, p in split.named_params()}
+    split.input_grad = False
+    split.set_random_state(masks)   # the same dropout masks again
+    split.forward(x)
+    assert split.backward(dout) is None
+    for name, p in split.named_params():
+        np.testing.assert_array_equal(p.grad, expected[name], err_msg=name)
+
+
 def test_split_copies_parameters_instead_of_sharing_them():
     grouped, split, _ = twins("alexnet_small")
     before = copy.deepcopy(grouped.state_dict())

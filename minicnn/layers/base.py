@@ -13,6 +13,7 @@ PyTorch (REFERENCE.md section 3) so state dicts compare one to one.
 Every public entry point validates its input and raises a message that names the layer and the
 expected versus the received shape, dtype or device: nothing is silently broadcast or cast.
 """
+import contextlib
 from collections import OrderedDict
 
 import numpy as np
@@ -46,6 +47,21 @@ class Param:
 
     def __repr__(self):
         return f"Param(shape={self.data.shape}, dtype={self.data.dtype}, device={device_of(self.data)})"
+
+
+@contextlib.contextmanager
+def without_input_grad(layer):
+    """A context in which ``layer.input_grad`` is False: its backward need not compute dL/dx."""
+    own = "input_grad" in vars(layer)
+    saved = layer.input_grad
+    layer.input_grad = False
+    try:
+        yield layer
+    finally:
+        if own:
+            layer.input_grad = saved
+        else:
+            del layer.input_grad
 
 
 def check_float_dtype(dtype, who):
@@ -83,6 +99,11 @@ class Layer:
     """
 
     dtype = None  # set by layers with parameters; their inputs must match it
+
+    # False when nobody needs dL/dx of this layer: backward() may then return None and skip
+    # computing it. Conv2D and Dense do (the first conv of a network in training reads the
+    # images, whose gradient nobody uses); Sequential passes it on to its bottom layer.
+    input_grad = True
 
     def __init__(self):
         self.params = OrderedDict()

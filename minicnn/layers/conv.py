@@ -43,9 +43,10 @@ def conv_forward(x, w, b, stride, pad, groups, relu=False):
     return y, (x.shape, w, cols, stride, pad, groups, b is not None, y if relu else None)
 
 
-def conv_backward(dout, cache, param_grads=True):
+def conv_backward(dout, cache, param_grads=True, input_grad=True):
     """Given dL/dy (N, O, OH, OW) return (dx, dw, db); db is None for a layer without bias, dw and
-    db are None with ``param_grads=False`` (a frozen layer).
+    db are None with ``param_grads=False`` (a frozen layer), dx is None with ``input_grad=False``
+    (nobody needs it: neither its GEMM nor col2im runs).
 
         dw_g = dout_g @ cols_g^T      dcols_g = w_g^T @ dout_g      dx = col2im(dcols)
 
@@ -59,6 +60,8 @@ def conv_backward(dout, cache, param_grads=True):
     dout_groups = dout.transpose(1, 0, 2, 3).reshape(groups, o // groups, -1)  # (G, O/G, N*OH*OW)
     dw = xp.matmul(dout_groups, cols.transpose(0, 2, 1)).reshape(w.shape) if param_grads else None
     db = dout.sum(axis=(0, 2, 3)) if has_bias and param_grads else None
+    if not input_grad:
+        return None, dw, db
     w_groups = w.reshape(groups, o // groups, cg * kh * kw)
     dcols = xp.matmul(w_groups.transpose(0, 2, 1), dout_groups)                # (G, C/G*kh*kw, N*OH*OW)
     dx = col2im(dcols.reshape(groups * cg * kh * kw, -1), x_shape, (kh, kw), stride, pad)
@@ -85,7 +88,7 @@ def conv_forward_cuda(x, w, b, stride, pad, groups, relu=False):
     return y, (x.shape, w, cols, stride, pad, groups, b is not None, y if relu else None)
 
 
-def conv_backward_cuda(dout, cache, param_grads=True):
+def conv_backward_cuda(dout, cache, param_grads=True, input_grad=True):
     """Kernel path of ``conv_backward``: dout to the GEMM layout (masked by the fused ReLU), the
     bias gradient as a reduction kernel, two GEMMs per group, and the col2im gather kernel."""
     x_shape, w, cols, stride, pad, groups, has_bias, relu_out = cache
@@ -102,6 +105,8 @@ def conv_backward_cuda(dout, cache, param_grads=True):
     dout_groups = dout_gemm.reshape(groups, o // groups, n * oh * ow)
     cols_groups = cols.reshape(groups, cg * kh * kw, n * oh * ow)
     dw = gemm.matmul(dout_groups, cols_groups, trans_b=True).reshape(w.shape) if param_grads else None
+    if not input_grad:
+        return None, dw, db
     dcols = gemm.matmul(w.reshape(groups, o // groups, cg * kh * kw), dout_groups, trans_a=True)
     dx = empty(x_shape, dout.dtype, dout)
     launch("im2col", "col2im", grid_for(dx.size, dout), BLOCK, dcols, dx, n, c, h, wid, oh, ow, kh, kw,
@@ -178,7 +183,7 @@ class Conv2D(Layer):
 
     def _backward(self, dout):
         backward = conv_backward_cuda if self.uses_kernels else conv_backward
-        dx, dw, db = backward(dout, self._cache, param_grads=self.trainable)
+        dx, dw, db = backward(dout, self._cache, param_grads=self.trainable, input_grad=self.input_grad)
         self.store_grads(dw, db)
         return dx
 

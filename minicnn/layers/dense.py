@@ -15,13 +15,14 @@ def dense_forward(x, w, b):
     return y, (x, w, b is not None)
 
 
-def dense_backward(dout, cache, param_grads=True):
+def dense_backward(dout, cache, param_grads=True, input_grad=True):
     """dout (N, out) -> (dx (N, in), dw (out, in), db (out,) or None); no dw, db without
-    ``param_grads`` (a frozen layer)."""
+    ``param_grads`` (a frozen layer), no dx (None) without ``input_grad``."""
     x, w, has_bias = cache
+    dx = dout @ w if input_grad else None
     if not param_grads:
-        return dout @ w, None, None
-    return dout @ w, dout.T @ x, (dout.sum(axis=0) if has_bias else None)
+        return dx, None, None
+    return dx, dout.T @ x, (dout.sum(axis=0) if has_bias else None)
 
 
 def dense_forward_cuda(x, w, b):
@@ -32,13 +33,14 @@ def dense_forward_cuda(x, w, b):
     return y, (x, w, b is not None)
 
 
-def dense_backward_cuda(dout, cache, param_grads=True):
+def dense_backward_cuda(dout, cache, param_grads=True, input_grad=True):
     """Kernel path of ``dense_backward``: two GEMMs and the bias-gradient reduction."""
     x, w, has_bias = cache
+    dx = gemm.matmul(dout, w) if input_grad else None
     if not param_grads:
-        return gemm.matmul(dout, w), None, None
+        return dx, None, None
     db = bias_grad_cuda(dout, dout.shape[0], dout.shape[1], 1) if has_bias else None
-    return gemm.matmul(dout, w), gemm.matmul(dout, x, trans_a=True), db
+    return dx, gemm.matmul(dout, x, trans_a=True), db
 
 
 class Dense(Layer):
@@ -77,7 +79,7 @@ class Dense(Layer):
 
     def _backward(self, dout):
         backward = dense_backward_cuda if self.uses_kernels else dense_backward
-        dx, dw, db = backward(dout, self._cache, param_grads=self.trainable)
+        dx, dw, db = backward(dout, self._cache, param_grads=self.trainable, input_grad=self.input_grad)
         self.store_grads(dw, db)
         return dx
 

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Every GPU check and GPU figure of the README, in one command, on a machine with an NVIDIA GPU,
+# CuPy, PyTorch (with cuDNN) and, for the NCCL test, Open MPI and mpi4py:
+#
+#     bash benchmarks/gpu_all.sh                     # every step, logs in benchmarks/results/gpu-DATE/
+#     bash benchmarks/gpu_all.sh OUT kernel_tests memcheck kernels   # some steps, logs in OUT
+#
+# Steps, in order (a step that fails is recorded and the next one runs):
+#   kernel_tests   python -m pytest -m kernel: every CUDA kernel against the NumPy code, on the GPU
+#   device_tests   no host synchronisation in a training step (plain and fused), the benchmark
+#                  harness's GPU test, the NCCL all-reduce (one rank per GPU)
+#   memcheck       compute-sanitizer --tool memcheck on the GPU kernel tests
+#   racecheck      compute-sanitizer --tool racecheck (shared-memory races) on the same
+#   kernels        benchmarks/kernels.py: every layer against cuDNN, strict float32
+#   kernels_tf32   the same with TF32 allowed on both sides
+#   kernels_tiled  minicnn's own GEMM against cuBLAS and cuDNN
+#   train_step     benchmarks/train_step.py: the training step against PyTorch, fused and not
+#   train          examples/train_alexnet.py --device cuda, 2 epochs, and the two-device split
+# Results files (.md, .json) go to benchmarks/results/ as the benchmarks write them; each step's
+# output goes to OUT/STEP.log and its exit status to OUT/status.txt.
+set -u
+cd "$(dirname "$0")/.."
+out=${1:-benchmarks/results/gpu-$(date +%F)}
+shift || true
+steps=("$@")
+[ ${#steps[@]} -eq 0 ] && steps=(kernel_tests device_tests memcheck racecheck kernels kernels_tf32 kernels_tiled
+                                 train_step train)
+mkdir -p "$out"
+nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || echo "no nvidia-smi" > "$out/nvidia-smi.txt"
+
+run() {   # run NAME COMMAND...: log, time and exit status of one step
+  local name=$1 start rc
+  shift
+  echo "== $name: $*"
+  start=$(date +%s)
+  "$@" > "$out/$name.log" 2>&1
+  rc=$?
+  echo "   exit $rc after $(( $(date +%s) - start )) s (log: $out/$name.log)"
+  echo "$name $rc" >> "$out/status.txt"
+}
+
+sanitize() {   # sanitize TOOL: compute-sanitizer on the GPU kernel tests
+  compute-sanitizer --tool "$1" --error-exitcode 1 --print-limit 20 \
+    python -m pytest -q -m kernel -k cuda -p no:cacheprovider
+}
+
+for step in "${steps[@]}"; do
+  case $step in
+    kernel_tests) run kernel_tests python -m pytest -q -m kernel -rs ;;
+    device_tests) run device_tests python -m pytest -q -rs tests/test_devices.py tests/test_benchmark_harness.py \
+                    tests/test_distributed.py ;;
+    memcheck) run memcheck sanitize memcheck ;;
+    racecheck) run racecheck sanitize racecheck ;;
+    kernels) run kernels python benchmarks/kernels.py ;;
+    kernels_tf32) run kernels_tf32 python benchmarks/kernels.py --tf32 ;;
+    kernels_tiled) run kernels_tiled python benchmarks/kernels.py --gemm tiled --layers conv1,conv2,conv3,conv4,conv5,fc6,fc7,fc8 ;;
+    train_step) run train_step python benchmarks/train_step.py --device cuda
+                run train_step_unfused python benchmarks/train_step.py --device cuda --no-fuse ;;
+    train) run train python examples/train_alexnet.py --device cuda --epochs 2 --out runs/gpu --no-progress
+           run train_split python examples/train_alexnet.py --device cuda --split two-device --epochs 1 \
+             --out runs/gpu-split --no-progress ;;
+    *) echo "unknown step '$step'; steps: kernel_tests device_tests memcheck racecheck kernels kernels_tf32" \
+            "kernels_tiled train_step train" >&2
+       exit 2 ;;
+  esac
+done
+echo "status ($out/status.txt):"
+cat "$out/status.txt"

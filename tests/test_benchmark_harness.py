@@ -58,3 +58,19 @@ def test_on_the_gpu_every_layer_agrees_with_cudnn_and_the_training_step_with_pyt
                              "--batch-size", "8", "--repeats", "1", "--out", str(tmp_path)],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+GPU_ALL = os.path.join(os.path.dirname(SCRIPT), "gpu_all.sh")
+
+
+def test_the_one_command_gpu_script_knows_the_steps_it_documents(tmp_path):
+    """benchmarks/gpu_all.sh runs on a GPU machine; here: every step its header lists is one it
+    runs, and an unknown step is refused before anything runs."""
+    text = open(GPU_ALL).read()
+    documented = [line.split()[1] for line in text.splitlines()
+                  if line.startswith("#   ") and not line.startswith("#    ")]
+    handled = [line.split(")")[0].strip() for line in text.splitlines() if line.startswith("    ") and ") run " in line]
+    assert documented and documented == handled
+    result = subprocess.run(["bash", GPU_ALL, str(tmp_path), "no_such_step"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "unknown step 'no_such_step'" in result.stderr
+    assert " ".join(documented) in " ".join(result.stderr.split())

@@ -108,3 +108,12 @@ class _SlicingRanks(Communicator):
     def __init__(self, size):
         super().__init__(None)
         self.size = size
+
+
+@needs_mpi
+def test_a_hanging_rank_ends_a_hybrid_job_with_a_message_within_the_timeout(tmp_path):
+    """The exchanges of activations run against the same deadline as the all-reduces."""
+    code, output, seconds = run(2, str(tmp_path / "hang"), "--batch", "6", "--hybrid", "--hang-rank", "1",
+                                env={"MINICNN_MPI_TIMEOUT": "5"}, timeout=100)
+    assert code != 0 and seconds < 60
+    assert "rank 0/2:" in output and "did not complete within 5 s" in output, output

@@ -101,9 +101,8 @@ class GatherRows(_Collective):
         return dx.reshape(-1, features)
 
 
-class GatherFeatures(_Collective):
-    """(M, F_r), rank r's slice of ``features`` features -> (M, features) on every rank
-    (all-gather along axis 1). Backward: rank r's columns summed over the ranks (reduce-scatter)."""
+class _FeatureSlices(_Collective):
+    """A layer whose input on rank r is its slice [b_r, b_r+1) of ``features`` features."""
 
     def __init__(self, comm, features):
         super().__init__(comm)
@@ -111,46 +110,56 @@ class GatherFeatures(_Collective):
         self.bounds = slice_bounds(features, comm.size)
         self.widths = np.diff(self.bounds)
 
-    def output_shape(self, input_shape):
+    def _check_slice(self, input_shape):
         self.expect_rank(input_shape, 2, "N, features")
         if input_shape[1] != self.widths[self.comm.rank]:
             raise ValueError(f"{self!r}: expected rank {self.comm.rank}'s {self.widths[self.comm.rank]} of "
                              f"{self.features} features, got shape {tuple(input_shape)}")
-        return (input_shape[0], self.features)
 
-    def _forward(self, x, train):
-        rows = x.shape[0]
-        gathered = self.comm.allgatherv(self._input(x), rows * self.widths, "all-gather of the features")
-        blocks = np.split(gathered, np.cumsum(rows * self.widths)[:-1])
-        self._cache = True if train else None
+    def _join(self, flat, rows):
+        """The ranks' slices (rank k's (rows, F_k) block after rank k-1's in ``flat``) side by side."""
+        blocks = np.split(flat, np.cumsum(rows * self.widths)[:-1])
         return np.concatenate([b.reshape(rows, w) for b, w in zip(blocks, self.widths)], axis=1)
 
-    def _backward(self, dout):
-        rows = dout.shape[0]
-        columns = np.concatenate([dout[:, lo:hi].ravel() for lo, hi in zip(self.bounds, self.bounds[1:])])
-        dx = self.comm.reduce_scatterv(columns, rows * self.widths, "reduce-scatter of the features")
-        return dx.reshape(rows, -1)
+    def _columns(self, a):
+        """(M, features) -> each rank's slice of columns, flat and contiguous, in rank order."""
+        return np.concatenate([a[:, lo:hi].ravel() for lo, hi in zip(self.bounds, self.bounds[1:])])
 
     def extra_repr(self):
         return f"{self.features}"
 
 
-class ScatterRows(_Collective):
+class GatherFeatures(_FeatureSlices):
+    """(M, F_r), rank r's slice of ``features`` features -> (M, features) on every rank
+    (all-gather along axis 1). Backward: rank r's columns summed over the ranks (reduce-scatter)."""
+
+    def output_shape(self, input_shape):
+        self._check_slice(input_shape)
+        return (input_shape[0], self.features)
+
+    def _forward(self, x, train):
+        rows = x.shape[0]
+        gathered = self.comm.allgatherv(self._input(x), rows * self.widths, "all-gather of the features")
+        self._cache = True if train else None
+        return self._join(gathered, rows)
+
+    def _backward(self, dout):
+        rows = dout.shape[0]
+        dx = self.comm.reduce_scatterv(self._columns(dout), rows * self.widths, "reduce-scatter of the features")
+        return dx.reshape(rows, -1)
+
+
+class ScatterRows(_FeatureSlices):
     """(all rows, F_r), rank r's slice of ``features`` outputs for every rank's rows -> (B_r,
     features): rank r's own rows, every output (all-to-all). ``rows`` is the GatherRows layer
     whose row counts say which rows are whose. Backward: the all-to-all back."""
 
     def __init__(self, comm, features, rows):
-        super().__init__(comm)
-        self.features, self.gather = features, rows
-        self.bounds = slice_bounds(features, comm.size)
-        self.widths = np.diff(self.bounds)
+        super().__init__(comm, features)
+        self.gather = rows
 
     def output_shape(self, input_shape):
-        self.expect_rank(input_shape, 2, "N, features")
-        if input_shape[1] != self.widths[self.comm.rank]:
-            raise ValueError(f"{self!r}: expected rank {self.comm.rank}'s {self.widths[self.comm.rank]} of "
-                             f"{self.features} features, got shape {tuple(input_shape)}")
+        self._check_slice(input_shape)
         return (input_shape[0] // self.comm.size, self.features)
 
     def _forward(self, x, train):
@@ -159,19 +168,14 @@ class ScatterRows(_Collective):
             raise HybridError(f"{self!r}: {x.shape[0]} rows, but the ranks gathered {rows.sum()}")
         received = self.comm.alltoallv(self._input(x), rows * self.widths[mine], rows[mine] * self.widths,
                                        "all-to-all of the outputs")
-        blocks = np.split(received, np.cumsum(rows[mine] * self.widths)[:-1])
         self._cache = True if train else None
-        return np.concatenate([b.reshape(rows[mine], w) for b, w in zip(blocks, self.widths)], axis=1)
+        return self._join(received, rows[mine])
 
     def _backward(self, dout):
         rows, mine = self.gather.rows, self.comm.rank
-        columns = np.concatenate([dout[:, lo:hi].ravel() for lo, hi in zip(self.bounds, self.bounds[1:])])
-        dx = self.comm.alltoallv(columns, rows[mine] * self.widths, rows * self.widths[mine],
+        dx = self.comm.alltoallv(self._columns(dout), rows[mine] * self.widths, rows * self.widths[mine],
                                  "all-to-all of the output gradients")
         return dx.reshape(-1, self.widths[mine])
-
-    def extra_repr(self):
-        return f"{self.features}"
 
 
 class HybridNet(Sequential):

@@ -85,8 +85,8 @@ class Sequential(Layer):
         if not self.input_grad:  # nobody needs dL/dx: stop at the first layer that still trains
             trains = [any(not p.frozen for _, p in layer.named_params()) for layer in layers]
             stop = trains.index(True) if any(trains) else len(layers)
-        if stop == len(layers):
-            return None
+        if stop == len(layers):   # no layer runs: an empty chain is the identity
+            return dout if self.input_grad else None
         for layer in reversed(layers[stop + 1:]):
             dout = layer.backward(dout)
         if self.input_grad:

@@ -17,7 +17,8 @@
 #   train_step     benchmarks/train_step.py: the training step against PyTorch, fused and not
 #   train          examples/train_alexnet.py --device cuda, 2 epochs, and the two-device split
 # Results files (.md, .json) go to benchmarks/results/ as the benchmarks write them; each step's
-# output goes to OUT/STEP.log and its exit status to OUT/status.txt.
+# output goes to OUT/STEP.log and its exit status to OUT/status.txt. GPU_ALL_STEP_TIMEOUT (seconds)
+# stops a step that runs longer (exit 124), so one slow step cannot use up a time-limited machine.
 set -u
 cd "$(dirname "$0")/.."
 out=${1:-benchmarks/results/gpu-$(date +%F)}
@@ -33,24 +34,26 @@ run() {   # run NAME COMMAND...: log, time and exit status of one step
   shift
   echo "== $name: $*"
   start=$(date +%s)
-  "$@" > "$out/$name.log" 2>&1
+  if [ -n "${GPU_ALL_STEP_TIMEOUT:-}" ]; then
+    timeout "$GPU_ALL_STEP_TIMEOUT" "$@" > "$out/$name.log" 2>&1
+  else
+    "$@" > "$out/$name.log" 2>&1
+  fi
   rc=$?
   echo "   exit $rc after $(( $(date +%s) - start )) s (log: $out/$name.log)"
   echo "$name $rc" >> "$out/status.txt"
 }
 
-sanitize() {   # sanitize TOOL: compute-sanitizer on the GPU kernel tests
-  compute-sanitizer --tool "$1" --error-exitcode 1 --print-limit 20 \
-    python -m pytest -q -m kernel -k cuda -p no:cacheprovider
-}
+# compute-sanitizer on the GPU kernel tests
+sanitized_tests=(--error-exitcode 1 --print-limit 20 python -m pytest -q -m kernel -k cuda -p no:cacheprovider)
 
 for step in "${steps[@]}"; do
   case $step in
     kernel_tests) run kernel_tests python -m pytest -q -m kernel -rs ;;
     device_tests) run device_tests python -m pytest -q -rs tests/test_devices.py tests/test_benchmark_harness.py \
                     tests/test_distributed.py ;;
-    memcheck) run memcheck sanitize memcheck ;;
-    racecheck) run racecheck sanitize racecheck ;;
+    memcheck) run memcheck compute-sanitizer --tool memcheck "${sanitized_tests[@]}" ;;
+    racecheck) run racecheck compute-sanitizer --tool racecheck "${sanitized_tests[@]}" ;;
     kernels) run kernels python benchmarks/kernels.py ;;
     kernels_tf32) run kernels_tf32 python benchmarks/kernels.py --tf32 ;;
     kernels_tiled) run kernels_tiled python benchmarks/kernels.py --gemm tiled --layers conv1,conv2,conv3,conv4,conv5,fc6,fc7,fc8 ;;

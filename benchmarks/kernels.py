@@ -13,9 +13,12 @@ lrn2+pool2 against cuDNN's LRN then cuDNN's max-pool.
     python benchmarks/kernels.py --gemm tiled --layers conv2,conv3,fc6,fc7   # minicnn's own GEMM
     python benchmarks/kernels.py --device sim --batch-size 1 --verify-only   # the harness on a CPU
 
-Every minicnn result is first checked against the reference's (forward output, input gradient
-and, for layers with weights, the weight gradient); a layer that disagrees is reported and not
-timed. Under the simulator (no GPU, no cuDNN) the references are PyTorch's CPU functions.
+Every result, minicnn's and the reference's, is first checked against the reference function run
+in float64 (forward output, input gradient and, for layers with weights, the weight gradient):
+a float32 library is not the truth (on an H100, the algorithm cuDNN picked for conv2 was off by
+1.5e-2 where minicnn was within 1e-5). A minicnn layer off by more than 1e-4 (1e-2 with TF32) is
+reported and not timed. Under the simulator (no GPU, no cuDNN) the references are PyTorch's CPU
+functions.
 Timing on the GPU: CUDA events, warm-up, the L2 cache flushed (a 256 MiB write) before every
 repeat, the median of --repeats. Each row also gives the fraction of the device's limit: memory-
 bound layers as the least bytes they must move (x and y, and the gradients' counterparts) per
@@ -96,9 +99,11 @@ def build(kind, cfg, batch, rng, device):
         reference = "PyTorch"
         if device == "cuda" and kind in ("pool", "lrn", "lrn_pool"):
             import cudnn
+            torch_fn = fn
             fn = {"pool": lambda x: cudnn.max_pool2d(x, 3, 2),
                   "lrn": lambda x: cudnn.local_response_norm(x, 5, 1e-4, 0.75, 2.0),
                   "lrn_pool": lambda x: cudnn.max_pool2d(cudnn.local_response_norm(x, 5, 1e-4, 0.75, 2.0), 3, 2)}[kind]
+            fn.float64 = torch_fn
             reference = "cuDNN (ctypes)"
     if device != "cuda":
         reference = "PyTorch (CPU)"
@@ -110,8 +115,16 @@ def torch_tensor(a, device):
     return torch.from_dlpack(a) if device == "cuda" else torch.from_numpy(np.ascontiguousarray(to_numpy(a)))
 
 
-def verify(name, kind, layer, x, fn, device, rng):
-    """Check minicnn's forward and backward against PyTorch; return the worst relative error."""
+def verify(name, kind, layer, x, fn, device, rng, tolerance):
+    """Check minicnn's forward and backward, and the reference's, against the reference function
+    in float64 (``fn.float64`` where the reference has no float64 version: PyTorch's own).
+    Returns (minicnn's worst relative error, the reference's, max-pool winners that differ).
+
+    Max pooling's gradient jumps where two values of a window are within rounding of each other:
+    LRN values computed in another order can pick the other winner, and the whole gradient then
+    goes to the other pixel. Such flips (at most 1e-5 of the input gradient's elements) are
+    counted and left out of the error; the forward output must still agree everywhere."""
+    import torch
     xd = to_device(x, device)
     y = layer.forward(xd, train=True)
     dout = rng.standard_normal(tuple(y.shape)).astype(np.float32)
@@ -120,18 +133,33 @@ def verify(name, kind, layer, x, fn, device, rng):
         yx, dxx = to_numpy(y), to_numpy(dx)
         kept = yx != 0
         return max(float(np.abs(yx[kept] - 2 * x[kept]).max()),
-                   float(np.abs(dxx - 2 * dout * kept).max())) / float(np.abs(x).max())
-    tx = torch_tensor(xd, device).detach().requires_grad_(True)
-    weights = [torch_tensor(to_device(p.data, device), device).detach().requires_grad_(True)
-               for p in layer.params.values()]
-    ty = fn(tx, *weights)
-    ty.backward(torch_tensor(to_device(dout, device), device))
-    pairs = [(y, ty), (dx, tx.grad)] + [(p.grad, w.grad) for p, w in zip(layer.params.values(), weights)]
-    worst = 0.0
-    for mine, theirs in pairs:
-        a, b = to_numpy(mine), theirs.detach().cpu().numpy()
-        worst = max(worst, float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30)))
-    return worst
+                   float(np.abs(dxx - 2 * dout * kept).max())) / float(np.abs(x).max()), 0.0, 0
+
+    def run(function, dtype):
+        tx = torch_tensor(xd, device).detach().to(dtype).requires_grad_(True)
+        weights = [torch_tensor(to_device(p.data, device), device).detach().to(dtype).requires_grad_(True)
+                   for p in layer.params.values()]
+        ty = function(tx, *weights)
+        ty.backward(torch_tensor(to_device(dout, device), device).to(dtype))
+        return [t.detach().cpu().numpy().astype(np.float64) for t in [ty, tx.grad] + [w.grad for w in weights]]
+
+    exact = run(getattr(fn, "float64", fn), torch.float64)
+    theirs = run(fn, torch.float32)
+    mine = [to_numpy(a).astype(np.float64) for a in [y, dx] + [p.grad for p in layer.params.values()]]
+    flips = 0
+
+    def error(values):
+        nonlocal flips
+        worst = 0.0
+        for index, (a, b) in enumerate(zip(values, exact)):
+            scale = max(np.abs(b).max(), 1e-30)
+            off = np.abs(a - b) > tolerance * scale
+            if index == 1 and kind in ("pool", "lrn_pool") and off.sum() <= max(2, 1e-5 * off.size):
+                flips = max(flips, int(off.sum()))
+                a = np.where(off, b, a)
+            worst = max(worst, float(np.abs(a - b).max() / scale))
+        return worst
+    return error(mine), error(theirs), flips
 
 
 def gpu_timer(repeats):
@@ -188,9 +216,11 @@ def main(argv=None):
         rng = np.random.default_rng(len(name))
         layer, x, fn, reference, flops = build(kind, cfg, args.batch_size, rng, device)
         layer.to(device)
-        error = verify(name, kind, layer, x, fn, device, rng)
         tolerance = 1e-2 if args.tf32 else 1e-4
-        print(f"{name}: largest relative difference from {reference} {error:.1e}", flush=True)
+        error, reference_error, flips = verify(name, kind, layer, x, fn, device, rng, tolerance)
+        print(f"{name}: largest relative difference from float64: minicnn {error:.1e}, {reference} "
+              f"{reference_error:.1e}" + (f" (max-pool winners flipped by rounding: {flips})" if flips else ""),
+              flush=True)
         if not error <= tolerance:
             failed.append(name)
             continue

@@ -86,7 +86,10 @@ def test_dense_kernel_matches_cpu(kernel_device, gemm, n, fin, fout, dtype):
         compare_with_cpu(Dense(fin, fout, bias=False, dtype=dtype, rng=rng), x, kernel_device)
 
 
-@pytest.mark.parametrize("shape", [(2, 1, 1, 1), (3, 5, 4, 7), (2, 3, 17, 19)])
+# Not (2, 1, 1, 1): two values per channel normalise to exactly -1 and +1 whatever they are, so
+# the exact input gradient is 0 and both sides return rounding noise (seen on an H100: 1e-6 of
+# opposite rounding), which no relative tolerance can compare.
+@pytest.mark.parametrize("shape", [(4, 1, 1, 1), (3, 5, 4, 7), (2, 3, 17, 19)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_batchnorm_kernel_matches_cpu(kernel_device, shape, dtype):
     x = (np.random.default_rng(5).standard_normal(shape) * 3 + 1).astype(dtype)

@@ -58,7 +58,17 @@ def matmul(a, b, trans_a=False, trans_b=False):
         raise KernelLaunchError(f"matmul: inner dimensions differ: op(a) is {m}x{k}, op(b) is {kb}x{n}")
     if _gemm == "cublas":
         xp = get_array_module(a)
-        return xp.matmul(a.swapaxes(-1, -2) if trans_a else a, b.swapaxes(-1, -2) if trans_b else b)
+        a_op, b_op = (a.swapaxes(-1, -2) if trans_a else a), (b.swapaxes(-1, -2) if trans_b else b)
+        if a.ndim == 2:
+            return xp.matmul(a_op, b_op)
+        # One 2-D product per group, not one batched call. CuPy's matmul of stacks first copies a
+        # transposed operand to C order (for conv2's weight gradient, the 896 MB of columns at
+        # batch 128) and calls cuBLAS in strict float32 whatever CUPY_TF32 says; a 2-D product
+        # passes a transposed operand to cuBLAS as it is and honours CUPY_TF32.
+        c = xp.empty((a.shape[0], m, n), dtype=a.dtype)
+        for g in range(a.shape[0]):
+            xp.matmul(a_op[g], b_op[g], out=c[g])
+        return c
     stacked = a.ndim == 3
     a3, b3 = (a, b) if stacked else (a[None], b[None])
     groups = a3.shape[0]

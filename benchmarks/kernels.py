@@ -11,6 +11,7 @@ lrn2+pool2 against cuDNN's LRN then cuDNN's max-pool.
     python benchmarks/kernels.py                              # on the GPU, batch 128, float32, TF32 off
     python benchmarks/kernels.py --tf32                       # TF32 allowed on both sides
     python benchmarks/kernels.py --gemm tiled --layers conv2,conv3,fc6,fc7   # minicnn's own GEMM
+    python benchmarks/kernels.py --versions --layers pool1,lrn1,lrn1+pool1    # every numbered version
     python benchmarks/kernels.py --device sim --batch-size 1 --verify-only   # the harness on a CPU
 
 Every result, minicnn's and the reference's, is first checked against the reference function run
@@ -27,6 +28,7 @@ connected; 2 FLOPs per multiply-add, the backward counted as twice the forward) 
 the measured cuBLAS SGEMM rate.
 """
 import argparse
+import contextlib
 import datetime
 import os
 import sys
@@ -37,7 +39,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from timing import machine_description, median_seconds, write_results  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from minicnn import LRN, Conv2D, Dense, Dropout, LRNMaxPool, MaxPool2D, ReLU, gemm  # noqa: E402
+from minicnn import LRN, Conv2D, Dense, Dropout, LRNMaxPool, MaxPool2D, ReLU, gemm, kernel_versions  # noqa: E402
 from minicnn.backend import check_device, to_device, to_numpy  # noqa: E402
 
 # name: (kind, settings) for AlexNet's layers (REFERENCE.md section 1); shapes per image.
@@ -64,6 +66,10 @@ LAYERS = {
     "fc7": ("dense", dict(i=4096, o=4096)),
     "fc8": ("dense", dict(i=4096, o=1000)),
 }
+
+
+# the kinds of layer whose kernels have numbered versions -> their family in minicnn.kernel_versions
+VERSIONED = {"pool": "maxpool", "lrn": "lrn", "lrn_pool": "lrn_maxpool"}
 
 
 def build(kind, cfg, batch, rng, device):
@@ -187,6 +193,33 @@ def device_limits(median_ms):
     return 2 * a.nbytes / (copy_ms / 1e3), 2 * 8192 ** 3 / (gemm_ms / 1e3)
 
 
+def time_layer(label, layer, x, fn, reference, flops, device, rng, median_ms, copy_bw, gemm_rate):
+    """The forward and forward+backward rows of one layer: minicnn's time and the reference's, their
+    ratio and minicnn's fraction of the device's limit."""
+    xd = to_device(x, device)
+    tx = torch_tensor(xd, device).detach().requires_grad_(True)
+    weights = [torch_tensor(prm.data, device).detach().requires_grad_(True) for prm in layer.params.values()]
+    y = layer.forward(xd)
+    dout = to_device(rng.standard_normal(y.shape).astype(np.float32), device)
+    tdout = torch_tensor(dout, device)
+    mine_f = median_ms(lambda: layer.forward(xd))
+    mine_b = median_ms(lambda: (layer.forward(xd), layer.backward(dout)))
+    theirs_f = median_ms(lambda: fn(tx, *weights))
+    theirs_b = median_ms(lambda: fn(tx, *weights).backward(tdout))
+    # The least memory traffic of a memory-bound layer: the forward reads x and writes y; the
+    # backward then reads dout (y's size) and what it needs of x or y, and writes dx.
+    moved_forward = x.nbytes + y.nbytes
+    moved = {"forward": moved_forward, "forward+backward": moved_forward + 2 * y.nbytes + 2 * x.nbytes}
+    rows = []
+    for pass_name, mine, theirs, work in (("forward", mine_f, theirs_f, flops),
+                                          ("forward+backward", mine_b, theirs_b, 3 * flops)):
+        seconds = mine / 1e3
+        limit = work / seconds / gemm_rate if work else moved[pass_name] / seconds / copy_bw
+        rows.append(dict(layer=label, pass_=pass_name, minicnn_ms=mine, reference=reference,
+                         reference_ms=theirs, ratio=theirs / mine, fraction_of_limit=limit))
+    return rows
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cuda", choices=("cuda", "sim"),
@@ -200,6 +233,9 @@ def main(argv=None):
     p.add_argument("--tf32", action="store_true", help="allow TF32 in both sides' GEMMs: PyTorch's cuDNN and cuBLAS, and "
                         "minicnn's cuBLAS calls through CuPy (CUPY_TF32=1)")
     p.add_argument("--verify-only", action="store_true", help="check every layer, time nothing")
+    p.add_argument("--versions", action="store_true",
+                   help="a row for every numbered version of the kernels that have several (max-pool, LRN, "
+                        "LRN+max-pool: minicnn/kernel_versions.py), not only the one the layers launch")
     p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"),
                    help="folder for the .md and .json results (default: benchmarks/results)")
     args = p.parse_args(argv)
@@ -222,41 +258,23 @@ def main(argv=None):
     rows, failed = [], []
     for name in names:
         kind, cfg = LAYERS[name]
-        rng = np.random.default_rng(len(name))
-        layer, x, fn, reference, flops = build(kind, cfg, args.batch_size, rng, device)
-        layer.to(device)
-        tolerance = 1e-2 if args.tf32 else 1e-4
-        error, reference_error, flips = verify(name, kind, layer, x, fn, device, rng, tolerance)
-        print(f"{name}: largest relative difference from float64: minicnn {error:.1e}, {reference} "
-              f"{reference_error:.1e}" + (f" (max-pool winners flipped by rounding: {flips})" if flips else ""),
-              flush=True)
-        if not error <= tolerance:
-            failed.append(name)
-            continue
-        if not timing:
-            continue
-        xd = to_device(x, device)
-        tx = torch_tensor(xd, device).detach().requires_grad_(True)
-        weights = [torch_tensor(prm.data, device).detach().requires_grad_(True) for prm in layer.params.values()]
-        y = layer.forward(xd)
-        dout = to_device(rng.standard_normal(y.shape).astype(np.float32), device)
-        ty = fn(tx, *weights)
-        tdout = torch_tensor(dout, device)
-        mine_f = median_ms(lambda: layer.forward(xd))
-        mine_b = median_ms(lambda: (layer.forward(xd), layer.backward(dout)))
-        theirs_f = median_ms(lambda: fn(tx, *weights))
-        theirs_b = median_ms(lambda: fn(tx, *weights).backward(tdout))
-        # The least memory traffic of a memory-bound layer: the forward reads x and writes y; the
-        # backward then reads dout (y's size) and what it needs of x or y, and writes dx.
-        moved_forward = x.nbytes + y.nbytes
-        moved = {"forward": moved_forward, "forward+backward": moved_forward + 2 * y.nbytes + 2 * x.nbytes}
-        for pass_name, mine, theirs, work in (("forward", mine_f, theirs_f, flops),
-                                              ("forward+backward", mine_b, theirs_b, 3 * flops)):
-            seconds = mine / 1e3
-            limit = work / seconds / gemm_rate if work else moved[pass_name] / seconds / copy_bw
-            rows.append(dict(layer=name, pass_=pass_name, minicnn_ms=mine, reference=reference,
-                             reference_ms=theirs, ratio=theirs / mine, fraction_of_limit=limit))
-        del ty
+        family = VERSIONED.get(kind) if args.versions else None
+        for version in sorted(kernel_versions.VERSIONS[family]) if family else [None]:
+            label = name if version is None else f"{name} v{version}"
+            with kernel_versions.use(family, version) if family else contextlib.nullcontext():
+                rng = np.random.default_rng(len(name))
+                layer, x, fn, reference, flops = build(kind, cfg, args.batch_size, rng, device)
+                layer.to(device)
+                tolerance = 1e-2 if args.tf32 else 1e-4
+                error, reference_error, flips = verify(name, kind, layer, x, fn, device, rng, tolerance)
+                print(f"{label}: largest relative difference from float64: minicnn {error:.1e}, {reference} "
+                      f"{reference_error:.1e}" + (f" (max-pool winners flipped by rounding: {flips})" if flips else ""),
+                      flush=True)
+                if not error <= tolerance:
+                    failed.append(label)
+                    continue
+                if timing:
+                    rows += time_layer(label, layer, x, fn, reference, flops, device, rng, median_ms, copy_bw, gemm_rate)
     if failed:
         raise SystemExit(f"error: minicnn disagrees with the reference on {', '.join(failed)}")
     if not timing:
@@ -266,7 +284,9 @@ def main(argv=None):
     import cupy
     gpu = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
     table = (f"AlexNet layers, batch {args.batch_size}, float32{' (TF32 on)' if args.tf32 else ''}, "
-             f"minicnn's GEMM: {args.gemm}, {gpu} "
+             f"minicnn's GEMM: {args.gemm}, kernel versions "
+             f"{', '.join(f'{f} v{kernel_versions.current(f)}' for f in kernel_versions.VERSIONS)}"
+             f"{' (and every version, where the rows say)' if args.versions else ''}, {gpu} "
              f"({machine_description()}, torch {torch.__version__}, {today}); copy bandwidth "
              f"{copy_bw / 1e9:.0f} GB/s, SGEMM {gemm_rate / 1e12:.1f} TFLOP/s\n\n"
              "| layer | pass | minicnn (ms) | reference | reference (ms) | minicnn speed / reference | "
@@ -276,7 +296,7 @@ def main(argv=None):
                        for r in rows))
     print(table)
     stem = (f"gpu-kernels-{gpu.replace(' ', '_')}-b{args.batch_size}{'-tf32' if args.tf32 else ''}"
-            f"{'-tiled' if args.gemm == 'tiled' else ''}-{today}")
+            f"{'-tiled' if args.gemm == 'tiled' else ''}{'-versions' if args.versions else ''}-{today}")
     print("written:", ", ".join(write_results(args.out, stem, table, dict(rows=rows, gpu=gpu, date=today, gemm=args.gemm, tf32=args.tf32))))
 
 

@@ -3,14 +3,19 @@
 // with window(c) = [c - size / 2, c + (size - 1) / 2] clipped to the channels.
 //
 // Layout: x, y, scale, dout, dx (N, C, H, W), seen as N * H * W pixel columns of C channels
-// each, channel stride H * W. Launch: grid-stride, one thread per pixel column, which walks
-// down its column (as Caffe's LRNFillScale does). Consecutive threads take consecutive pixels,
-// so every load and store is coalesced. Each window is summed afresh (lrn_scale, lrn.cuh).
+// each, channel stride H * W. Consecutive threads take consecutive pixels, so every load and
+// store is coalesced. Each window is summed afresh (lrn_scale, lrn.cuh).
+//
+// Two versions (minicnn/kernel_versions.py); both give the same values, operation for operation.
 #include "lrn.cuh"
 
-extern "C" __global__ void lrn_forward(const real_t* __restrict__ x, real_t* __restrict__ y,
-                                       real_t* __restrict__ scale, int batch, int channels, int spatial,
-                                       int size, real_t alpha_over_size, real_t beta, real_t k) {
+// ---- version 1: the scale kept between the passes (8 passes over memory) ---------------------
+// Launch: grid-stride, one thread per pixel column, which walks down its column (as Caffe's
+// LRNFillScale does). The forward writes y and the scale; the backward reads dout, x, y and the
+// scale back and writes dx.
+extern "C" __global__ void lrn_forward_v1(const real_t* __restrict__ x, real_t* __restrict__ y,
+                                          real_t* __restrict__ scale, int batch, int channels, int spatial,
+                                          int size, real_t alpha_over_size, real_t beta, real_t k) {
   const int before = size / 2, after = (size - 1) / 2;
   GRID_STRIDE_LOOP(column, batch * spatial) {
     const int offset = column / spatial * channels * spatial + column % spatial;
@@ -25,10 +30,10 @@ extern "C" __global__ void lrn_forward(const real_t* __restrict__ x, real_t* __r
 
 // dx[c] = dout[c] * scale[c]^-beta - (2 alpha beta / size) * x[c] * sum_{c''} dout[c''] y[c''] / scale[c'']
 // over the c'' whose window holds c: c'' in [c - (size - 1) / 2, c + size / 2].
-extern "C" __global__ void lrn_backward(const real_t* __restrict__ dout, const real_t* __restrict__ x,
-                                        const real_t* __restrict__ y, const real_t* __restrict__ scale,
-                                        real_t* __restrict__ dx, int batch, int channels, int spatial,
-                                        int size, real_t beta, real_t two_alpha_beta_over_size) {
+extern "C" __global__ void lrn_backward_v1(const real_t* __restrict__ dout, const real_t* __restrict__ x,
+                                           const real_t* __restrict__ y, const real_t* __restrict__ scale,
+                                           real_t* __restrict__ dx, int batch, int channels, int spatial,
+                                           int size, real_t beta, real_t two_alpha_beta_over_size) {
   const int before = (size - 1) / 2, after = size / 2;
   GRID_STRIDE_LOOP(column, batch * spatial) {
     const int offset = column / spatial * channels * spatial + column % spatial;
@@ -42,5 +47,46 @@ extern "C" __global__ void lrn_backward(const real_t* __restrict__ dout, const r
       const int at = offset + c * spatial;
       dx[at] = dout[at] * lrn_power(scale[at], beta) - two_alpha_beta_over_size * x[at] * spread;
     }
+  }
+}
+
+// ---- version 2: nothing kept but x (5 passes over memory) -----------------------------------
+// The forward reads x and writes y; the backward reads dout and x, computes the scale again
+// (a few multiply-adds of values in cache, and the power), and writes dx: 5 passes against 8.
+// Launch: grid-stride, one thread per (image, chunk of `chunk` channels, pixel), pixel fastest:
+// version 1 had only N * H * W threads, too few to fill a GPU for LRN2 (N * 27 * 27), each
+// walking all C channels one after the other.
+
+extern "C" __global__ void lrn_forward_v2(const real_t* __restrict__ x, real_t* __restrict__ y, int batch,
+                                          int channels, int spatial, int chunk, int size,
+                                          real_t alpha_over_size, real_t beta, real_t k) {
+  const int before = size / 2, after = (size - 1) / 2;
+  const int chunks = (channels + chunk - 1) / chunk;
+  GRID_STRIDE_LOOP(i, batch * chunks * spatial) {
+    int n, c_begin, p;
+    lrn_chunk(i, channels, spatial, chunk, n, c_begin, p);
+    const int offset = n * channels * spatial + p;
+    const real_t* xc = x + offset;
+    const int c_end = min(c_begin + chunk, channels);
+    for (int c = c_begin; c < c_end; ++c) {
+      const real_t s = lrn_scale(xc, c, channels, spatial, before, after, alpha_over_size, k);
+      y[offset + c * spatial] = xc[c * spatial] * lrn_power(s, beta);
+    }
+  }
+}
+
+extern "C" __global__ void lrn_backward_v2(const real_t* __restrict__ dout, const real_t* __restrict__ x,
+                                           real_t* __restrict__ dx, int batch, int channels, int spatial,
+                                           int chunk, int size, real_t alpha_over_size, real_t beta, real_t k,
+                                           real_t two_alpha_beta_over_size) {
+  const int chunks = (channels + chunk - 1) / chunk;
+  GRID_STRIDE_LOOP(i, batch * chunks * spatial) {
+    int n, c_begin, p;
+    lrn_chunk(i, channels, spatial, chunk, n, c_begin, p);
+    const int offset = n * channels * spatial + p;
+    const real_t* doutc = dout + offset;
+    lrn_backward_walk(x + offset, dx + offset, c_begin, min(c_begin + chunk, channels), channels, spatial, size,
+                      alpha_over_size, beta, k, two_alpha_beta_over_size,
+                      [&](int j) { return doutc[j * spatial]; });
   }
 }

@@ -4,10 +4,17 @@
 // Layout: x and dx (planes, H, W); y, argmax and dout (planes, OH, OW); planes = N * C.
 // argmax holds the winner's index h * W + w within its plane (ties: the first in row-major
 // window order, as PyTorch and cuDNN).
+//
+// Two versions (minicnn/kernel_versions.py); both give the same values.
 #include "maxpool.cuh"
 
-// Launch: grid-stride, one thread per output element.
-extern "C" __global__ void maxpool_forward(const real_t* __restrict__ x, real_t* __restrict__ y,
+// ---- version 1: grid-stride, one thread per element -----------------------------------------
+// Each thread splits its flat index into (plane, row, column) with divisions by runtime values,
+// and the backward's gather finds the windows that cover its pixel with four more: on a GPU
+// this integer arithmetic, not memory, bounds the kernels.
+
+// The maximum of each window and its position.
+extern "C" __global__ void maxpool_forward_v1(const real_t* __restrict__ x, real_t* __restrict__ y,
                                            int* __restrict__ argmax, int planes, int height, int width,
                                            int out_h, int out_w, int kernel_h, int kernel_w,
                                            int stride_h, int stride_w, int pad_h, int pad_w) {
@@ -35,7 +42,7 @@ extern "C" __global__ void maxpool_forward(const real_t* __restrict__ x, real_t*
 
 // Gather form (pooled_grad): one thread per input pixel sums dout over the windows that cover it
 // and chose it, so overlapping windows add up without atomics and the result is deterministic.
-extern "C" __global__ void maxpool_backward(const real_t* __restrict__ dout, const int* __restrict__ argmax,
+extern "C" __global__ void maxpool_backward_v1(const real_t* __restrict__ dout, const int* __restrict__ argmax,
                                             real_t* __restrict__ dx, int planes, int height, int width,
                                             int out_h, int out_w, int kernel_h, int kernel_w,
                                             int stride_h, int stride_w, int pad_h, int pad_w) {
@@ -45,4 +52,52 @@ extern "C" __global__ void maxpool_backward(const real_t* __restrict__ dout, con
     dx[i] = pooled_grad(dout + offset, argmax + offset, h, w, width, out_h, out_w, kernel_h, kernel_w,
                         stride_h, stride_w, pad_h, pad_w);
   }
+}
+
+// ---- version 2: a block per (plane, tile of pixels) -----------------------------------------
+// Launch: grid (planes, tiles), block (tile,): blockIdx.x is the plane, and thread t of tile j
+// takes the plane's element j * tile + t, so a thread needs one division to find its row and
+// column; the backward finds the windows that cover a pixel with one division per axis
+// (covering_windows). minicnn/layers/maxpool.py picks the tile (a multiple of 32, at most 256).
+
+extern "C" __global__ void maxpool_forward_v2(const real_t* __restrict__ x, real_t* __restrict__ y,
+                                              int* __restrict__ argmax, int height, int width, int out_h,
+                                              int out_w, int kernel_h, int kernel_w, int stride_h, int stride_w,
+                                              int pad_h, int pad_w) {
+  const int o = blockIdx.y * blockDim.x + threadIdx.x;
+  if (o >= out_h * out_w) return;
+  const int oh = o / out_w, ow = o - oh * out_w;
+  int h_start, h_end, w_start, w_end;
+  pool_window(oh, ow, height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, h_start, h_end,
+              w_start, w_end);
+  const real_t* x_plane = x + blockIdx.x * height * width;
+  int best_index = h_start * width + w_start;
+  real_t best = x_plane[best_index];
+  for (int h = h_start; h < h_end; ++h) {
+    for (int w = w_start; w < w_end; ++w) {
+      const real_t v = x_plane[h * width + w];
+      if (v > best) {  // strict: the first maximum keeps the window
+        best = v;
+        best_index = h * width + w;
+      }
+    }
+  }
+  const int out = blockIdx.x * out_h * out_w + o;
+  y[out] = best;
+  argmax[out] = best_index;
+}
+
+extern "C" __global__ void maxpool_backward_v2(const real_t* __restrict__ dout, const int* __restrict__ argmax,
+                                               real_t* __restrict__ dx, int height, int width, int out_h,
+                                               int out_w, int kernel_h, int kernel_w, int stride_h, int stride_w,
+                                               int pad_h, int pad_w) {
+  const int index = blockIdx.y * blockDim.x + threadIdx.x;
+  if (index >= height * width) return;
+  const int h = index / width, w = index - h * width;
+  int oh_first, oh_last, ow_first, ow_last;
+  covering_windows(h, kernel_h, stride_h, pad_h, out_h, oh_first, oh_last);
+  covering_windows(w, kernel_w, stride_w, pad_w, out_w, ow_first, ow_last);
+  const int offset = blockIdx.x * out_h * out_w;
+  dx[blockIdx.x * height * width + index] =
+      routed_grad(dout + offset, argmax + offset, index, oh_first, oh_last, ow_first, ow_last, out_w);
 }

@@ -34,3 +34,30 @@ __device__ __forceinline__ real_t pooled_grad(const real_t* dout_plane, const in
   }
   return sum;
 }
+
+// The windows along one axis that cover input position i (row or column): the outputs o in
+// [first, last) with o * stride - pad <= i < o * stride - pad + kernel. One division finds the
+// last window that starts at or before i; a walk back finds the first (at most kernel / stride
+// steps). pooled_grad above needs two divisions per axis for the same.
+__device__ __forceinline__ void covering_windows(int i, int kernel, int stride, int pad, int out, int& first,
+                                                 int& last) {
+  const int ip = i + pad;
+  const int q = ip / stride;
+  first = q + 1;
+  while (first > 0 && (first - 1) * stride + kernel > ip) --first;
+  last = min(q + 1, out);
+}
+
+// The sum of dout over the windows [oh_first, oh_last) x [ow_first, ow_last) of one plane that
+// chose input pixel `index` (argmax == index): pooled_grad with the windows found beforehand, so
+// that a thread that needs the same pixel in several planes finds them once.
+__device__ __forceinline__ real_t routed_grad(const real_t* dout_plane, const int* argmax_plane, int index,
+                                              int oh_first, int oh_last, int ow_first, int ow_last, int out_w) {
+  real_t sum = real_t(0);
+  for (int oh = oh_first; oh < oh_last; ++oh) {
+    for (int ow = ow_first; ow < ow_last; ++ow) {
+      if (argmax_plane[oh * out_w + ow] == index) sum += dout_plane[oh * out_w + ow];
+    }
+  }
+  return sum;
+}

@@ -74,6 +74,15 @@ def grid_for(n, like, block=BLOCK):
     return max(1, min(math.ceil(n / block), resident_blocks(like)))
 
 
+def plane_tiles(planes, pixels):
+    """(grid, block) of a launch with one block per (plane, tile of its pixels): grid (planes,
+    tiles), block (tile,), the tile a multiple of 32 and at most BLOCK threads. Thread t of block
+    (p, j) takes pixel j * tile + t of plane p (and returns if that is past the plane's end), so
+    it finds its plane without a division (kernels/maxpool.cu, version 2)."""
+    tile = min(BLOCK, 32 * math.ceil(pixels / 32))
+    return (planes, math.ceil(pixels / tile)), tile
+
+
 # ---- allocation, with optional poisoning for tests ------------------------------------------
 _poison = False
 

@@ -48,3 +48,20 @@ def kernel_device(request):
             pytest.skip(NO_GPU)
     with poisoned_outputs():
         yield request.param
+
+
+# --- numbered kernel versions (minicnn/kernel_versions.py) --------------------------------------
+# A kernel test that takes one of these fixtures runs once per version of that family's kernels.
+def _versions_fixture(family):
+    from minicnn import kernel_versions
+
+    @pytest.fixture(params=sorted(kernel_versions.VERSIONS[family]), ids=lambda v: f"v{v}")
+    def version(request):
+        with kernel_versions.use(family, request.param):
+            yield request.param
+    return version
+
+
+lrn_version = _versions_fixture("lrn")
+maxpool_version = _versions_fixture("maxpool")
+lrn_maxpool_version = _versions_fixture("lrn_maxpool")

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 from devices import assert_close, compare_with_cpu
-from minicnn import SoftmaxCrossEntropy, models, towers
+from minicnn import SoftmaxCrossEntropy, kernel_versions, models, towers
 from minicnn.backend import to_device, to_numpy
 from minicnn.fusion import fuse, fuse_conv_relu, fuse_lrn_maxpool
 from minicnn.gradcheck import check_layer
 from minicnn.layers import LRN, LRNMaxPool, MaxPool2D
+from minicnn.layers import lrn as lrn_module
 from minicnn.layers.conv import Conv2D
 from minicnn.layers.relu import ReLU
 
@@ -42,7 +43,7 @@ def test_fused_model_equals_unfused_exactly_on_the_cpu():
     check_fused_equals_unfused("cpu")
 
 
-def test_fused_model_equals_unfused_exactly_through_the_kernels(kernel_device):
+def test_fused_model_equals_unfused_exactly_through_the_kernels(kernel_device, lrn_maxpool_version):
     check_fused_equals_unfused(kernel_device)
 
 
@@ -98,14 +99,25 @@ CASES = [((2, 6, 9, 9), (5, 1e-4, 0.75, 2.0, 1), (3, 2, 0)),      # AlexNet's se
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape,lrn,pool", CASES)
-def test_fused_lrn_maxpool_kernels_match_the_cpu(kernel_device, shape, lrn, pool, dtype):
+def test_fused_lrn_maxpool_kernels_match_the_cpu(kernel_device, lrn_maxpool_version, shape, lrn, pool, dtype):
     x = (np.random.default_rng(sum(shape)).standard_normal(shape) * 3).astype(dtype)
     size, alpha, beta, k, groups = lrn
     layer = LRNMaxPool(LRN(size, alpha, beta, k, groups), MaxPool2D(pool[0], pool[1], pool[2]))
     compare_with_cpu(layer, x, kernel_device)
 
 
+@pytest.mark.parametrize("chunk", [1, 3, 5])
+@pytest.mark.parametrize("shape,lrn,pool", [CASES[1], CASES[2], CASES[5]])
+def test_fused_lrn_maxpool_channel_chunks(kernel_device, monkeypatch, chunk, shape, lrn, pool):
+    """Version 2's backward walks chunks of channels (see test_lrn.test_kernel_channel_chunks)."""
+    monkeypatch.setattr(lrn_module, "LRN_CHANNEL_CHUNK", chunk)
+    x = np.random.default_rng(chunk).standard_normal(shape) * 3
+    size, alpha, beta, k, groups = lrn
+    with kernel_versions.use("lrn_maxpool", 2):
+        compare_with_cpu(LRNMaxPool(LRN(size, alpha, beta, k, groups), MaxPool2D(*pool)), x, kernel_device)
+
+
 @pytest.mark.parametrize("shape", [(2, 96, 55, 55), (2, 256, 27, 27)])   # norm1+pool1, norm2+pool2
-def test_fused_lrn_maxpool_kernels_alexnet_shapes(kernel_device, shape):
+def test_fused_lrn_maxpool_kernels_alexnet_shapes(kernel_device, lrn_maxpool_version, shape):
     x = np.maximum(np.random.default_rng(0).standard_normal(shape) * 20, 0).astype(np.float32)
     compare_with_cpu(LRNMaxPool(LRN(5, 1e-4, 0.75, 2.0), MaxPool2D(3, stride=2)), x, kernel_device)

@@ -25,7 +25,7 @@ def test_wrong_argument_count_type_or_dtype_is_refused():
     with pytest.raises(KernelLaunchError, match="parameter x must be C-contiguous"):
         launch("relu", "relu_forward", grid, BLOCK, np.zeros(20, np.float32)[::2], y, 10)
     with pytest.raises(KernelLaunchError, match=r"parameter argmax \(int\*\) needs int32 elements, got int64"):
-        launch("maxpool", "maxpool_forward", 1, 1, x, y, np.zeros(10, np.int64), *[1] * 11)
+        launch("maxpool", "maxpool_forward_v1", 1, 1, x, y, np.zeros(10, np.int64), *[1] * 11)
     with pytest.raises(KernelLaunchError, match="relu.cu has no kernel 'relu_sideways'"):
         launch("relu", "relu_sideways", grid, BLOCK, x, y, 10)
 

@@ -58,9 +58,13 @@ def test_bad_construction():
 # --- the CUDA kernels (kernels/lrn.cu), under the simulator and on a GPU -----------------------
 from devices import compare_with_cpu  # noqa: E402
 
+from minicnn import kernel_versions  # noqa: E402
+from minicnn.backend import to_device, to_numpy  # noqa: E402
+from minicnn.layers import lrn as lrn_module  # noqa: E402
+
 
 @given(lrn_cases(), st.sampled_from([np.float32, np.float64]), st.booleans())
-def test_kernel_matches_cpu(kernel_device, case, dtype, alexnet_beta):
+def test_kernel_matches_cpu(kernel_device, lrn_version, case, dtype, alexnet_beta):
     x = np.random.default_rng(case["seed"]).standard_normal(case["shape"]).astype(dtype)
     beta = 0.75 if alexnet_beta else case["beta"]  # 0.75 takes the two-square-root path
     layer = LRN(case["size"], case["alpha"], beta, case["k"])
@@ -68,6 +72,40 @@ def test_kernel_matches_cpu(kernel_device, case, dtype, alexnet_beta):
 
 
 @pytest.mark.parametrize("shape", [(2, 96, 55, 55), (2, 256, 27, 27)])  # LRN1, LRN2 at batch 2
-def test_kernel_alexnet_shapes(kernel_device, shape):
+def test_kernel_alexnet_shapes(kernel_device, lrn_version, shape):
     x = np.maximum(np.random.default_rng(0).standard_normal(shape) * 20, 0).astype(np.float32)
     compare_with_cpu(LRN(5, 1e-4, 0.75, 2.0), x, kernel_device)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 4, 7, 32])
+@pytest.mark.parametrize("size", [1, 2, 5, 6])
+def test_kernel_channel_chunks(kernel_device, monkeypatch, chunk, size):
+    """Version 2's threads walk chunks of channels, each computing the terms of the size / 2
+    channels above its chunk again: every chunk boundary, window and remainder must give the
+    values of the one walk down all the channels (7 channels: chunks of 3 leave one)."""
+    monkeypatch.setattr(lrn_module, "LRN_CHANNEL_CHUNK", chunk)
+    x = np.random.default_rng(chunk).standard_normal((2, 7, 3, 4)) * 3
+    with kernel_versions.use("lrn", 2):
+        compare_with_cpu(LRN(size, 1.0, 0.75, 1.0), x, kernel_device)
+
+
+def test_kernel_versions_agree(kernel_device):
+    """Both versions compute every value with the same operations: they agree to rounding."""
+    x = np.random.default_rng(3).standard_normal((2, 40, 5, 5)).astype(np.float32) * 10
+    dout = np.random.default_rng(4).standard_normal(x.shape).astype(np.float32)
+    results = []
+    for version in (1, 2):
+        with kernel_versions.use("lrn", version):
+            layer = LRN(5, 1e-2, 0.75, 2.0).to(kernel_device)
+            y = layer.forward(to_device(x, kernel_device))
+            results.append((to_numpy(y), to_numpy(layer.backward(to_device(dout, kernel_device)))))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-6, atol=1e-6)
+
+
+def test_wide_windows_run_version_1(kernel_device):
+    x = np.random.default_rng(5).standard_normal((1, 20, 2, 2))
+    layer = LRN(17, 1.0, 0.75, 1.0).to(kernel_device)
+    layer.forward(to_device(x, kernel_device))
+    assert layer._cache[0] == 1
+    compare_with_cpu(LRN(17, 1.0, 0.75, 1.0), x, kernel_device)

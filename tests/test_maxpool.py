@@ -87,15 +87,15 @@ from minicnn.layers.maxpool import maxpool_forward_cuda  # noqa: E402
 
 
 @given(pool_cases(), st.sampled_from([np.float32, np.float64]))
-def test_kernel_matches_cpu(kernel_device, case, dtype):
+def test_kernel_matches_cpu(kernel_device, maxpool_version, case, dtype):
     x = distinct_values(np.random.default_rng(case["seed"]), case["shape"]).astype(dtype)
     compare_with_cpu(MaxPool2D(case["k"], case["stride"], case["pad"]), x, kernel_device)
 
 
-def test_kernel_argmax_is_the_first_maximum(kernel_device):
+def test_kernel_argmax_is_the_first_maximum(kernel_device, maxpool_version):
     x = np.zeros((1, 2, 5, 5))          # every window is a tie: the winner is its first pixel
     x[0, 1] = np.arange(25).reshape(5, 5) % 3
-    y, (_, argmax, *_) = maxpool_forward_cuda(to_device(x, kernel_device), (3, 3), (2, 2), (0, 0))
+    y, (_, _, argmax, *_) = maxpool_forward_cuda(to_device(x, kernel_device), (3, 3), (2, 2), (0, 0))
     _, winners = maxpool_naive(x, (3, 3), (2, 2), (0, 0))
     expected = np.zeros(y.shape, np.int32)
     for index, (h, w) in winners.items():  # (n, c, oh, ow) -> winner's (row, column)
@@ -104,6 +104,6 @@ def test_kernel_argmax_is_the_first_maximum(kernel_device):
 
 
 @pytest.mark.parametrize("channels,size", [(96, 55), (256, 27), (256, 13)])  # pool1, pool2, pool5
-def test_kernel_alexnet_shapes(kernel_device, channels, size):
+def test_kernel_alexnet_shapes(kernel_device, maxpool_version, channels, size):
     x = np.random.default_rng(size).standard_normal((2, channels, size, size)).astype(np.float32)
     compare_with_cpu(MaxPool2D(3, stride=2), x, kernel_device)

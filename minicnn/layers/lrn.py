@@ -16,9 +16,13 @@ Backward (with S = scale):
             - (2 alpha beta / size) * x[c] * sum_{c'' : c in window(c'')} dy[c''] x[c''] S[c'']**(-beta-1)
 and c is in window(c'') exactly when c'' is in [c - (size - 1) // 2, c + size // 2].
 """
+from minicnn import kernel_versions
 from minicnn.backend import get_array_module
 from minicnn.launch import BLOCK, empty_like, grid_for, launch
 from minicnn.layers.base import Layer, check_positive_int
+
+LRN_MAX_SIZE = 16        # kernels/lrn.cuh: the widest window of the kernels that keep terms in registers
+LRN_CHANNEL_CHUNK = 32   # channels each thread of the version-2 kernels walks (kernels/lrn.cu)
 
 
 def channel_window_sum(a, before, after):
@@ -58,20 +62,36 @@ def lrn_backward(dout, cache):
 
 
 def lrn_forward_cuda(x, size, alpha, beta, k):
-    """Kernel path of ``lrn_forward`` (kernels/lrn.cu): one thread per pixel column."""
+    """Kernel path of ``lrn_forward`` (kernels/lrn.cu), in the version ``kernel_versions.current
+    ("lrn")`` names (version 2 takes windows of at most LRN_MAX_SIZE channels; wider ones run
+    version 1). Version 1 caches y and the scale; version 2 x alone."""
     n, c, h, w = x.shape
-    y, scale = empty_like(x), empty_like(x)
-    launch("lrn", "lrn_forward", grid_for(n * h * w, x), BLOCK, x, y, scale, n, c, h * w, size,
-           alpha / size, beta, k)
-    return y, (x, y, scale, size, alpha, beta)
+    y = empty_like(x)
+    version = kernel_versions.current("lrn") if size <= LRN_MAX_SIZE else 1
+    if version == 1:
+        scale = empty_like(x)
+        launch("lrn", "lrn_forward_v1", grid_for(n * h * w, x), BLOCK, x, y, scale, n, c, h * w, size,
+               alpha / size, beta, k)
+        return y, (1, x, (y, scale), size, alpha, beta, k)
+    chunk = LRN_CHANNEL_CHUNK
+    launch("lrn", "lrn_forward_v2", grid_for(n * -(-c // chunk) * h * w, x), BLOCK, x, y, n, c, h * w, chunk,
+           size, alpha / size, beta, k)
+    return y, (2, x, None, size, alpha, beta, k)
 
 
 def lrn_backward_cuda(dout, cache):
-    x, y, scale, size, alpha, beta = cache
+    """dout (N, C, H, W) -> dx, by the version that ran the forward."""
+    version, x, kept, size, alpha, beta, k = cache
     n, c, h, w = x.shape
     dx = empty_like(dout)
-    launch("lrn", "lrn_backward", grid_for(n * h * w, dout), BLOCK, dout, x, y, scale, dx, n, c, h * w,
-           size, beta, 2.0 * alpha * beta / size)
+    if version == 1:
+        y, scale = kept
+        launch("lrn", "lrn_backward_v1", grid_for(n * h * w, dout), BLOCK, dout, x, y, scale, dx, n, c, h * w,
+               size, beta, 2.0 * alpha * beta / size)
+        return dx
+    chunk = LRN_CHANNEL_CHUNK
+    launch("lrn", "lrn_backward_v2", grid_for(n * -(-c // chunk) * h * w, dout), BLOCK, dout, x, dx, n, c, h * w,
+           chunk, size, alpha / size, beta, k, 2.0 * alpha * beta / size)
     return dx
 
 

@@ -10,35 +10,46 @@ from x. Results equal LRN then MaxPool2D.
 """
 import numpy as np
 
-from minicnn.launch import BLOCK, empty, empty_like, grid_for, launch
+from minicnn import kernel_versions
+from minicnn.launch import BLOCK, empty, empty_like, grid_for, launch, plane_tiles
 from minicnn.layers.base import Layer
 from minicnn.layers.im2col import conv_output_size
-from minicnn.layers.lrn import LRN
+from minicnn.layers import lrn as lrn_module
+from minicnn.layers.lrn import LRN, LRN_MAX_SIZE
 from minicnn.layers.maxpool import MaxPool2D
-
-LRN_MAX_SIZE = 16   # the widest LRN window the fused kernels take (kernels/lrn_maxpool.cu), as cuDNN's
 
 
 def lrn_maxpool_forward_cuda(x, size, alpha, beta, k, kernel, stride, pad):
-    """x (N, C, H, W) -> (y (N, C, OH, OW), cache): one thread per output pixel column."""
+    """x (N, C, H, W) -> (y (N, C, OH, OW), cache), in the version ``kernel_versions.current
+    ("lrn_maxpool")`` names."""
     n, c, h, w = x.shape
     oh = conv_output_size(h, kernel[0], stride[0], pad[0])
     ow = conv_output_size(w, kernel[1], stride[1], pad[1])
     y = empty((n, c, oh, ow), x.dtype, x)
     argmax = empty((n, c, oh, ow), np.int32, x)
-    launch("lrn_maxpool", "lrn_maxpool_forward", grid_for(n * oh * ow, x), BLOCK, x, y, argmax, n, c, h, w, oh, ow,
-           *kernel, *stride, *pad, size, alpha / size, beta, k)
-    return y, (x, argmax, size, alpha, beta, k, kernel, stride, pad)
+    version = kernel_versions.current("lrn_maxpool")
+    if version == 1:   # one thread per output pixel column
+        launch("lrn_maxpool", "lrn_maxpool_forward_v1", grid_for(n * oh * ow, x), BLOCK, x, y, argmax, n, c, h, w,
+               oh, ow, *kernel, *stride, *pad, size, alpha / size, beta, k)
+    else:              # one thread per output element, a block per (plane, tile)
+        launch("lrn_maxpool", "lrn_maxpool_forward_v2", *plane_tiles(n * c, oh * ow), x, y, argmax, c, h, w, oh, ow,
+               *kernel, *stride, *pad, size, alpha / size, beta, k)
+    return y, (version, x, argmax, size, alpha, beta, k, kernel, stride, pad)
 
 
 def lrn_maxpool_backward_cuda(dout, cache):
-    """dout (N, C, OH, OW) -> dx (N, C, H, W): one thread per input pixel column."""
-    x, argmax, size, alpha, beta, k, kernel, stride, pad = cache
+    """dout (N, C, OH, OW) -> dx (N, C, H, W), by the version that ran the forward."""
+    version, x, argmax, size, alpha, beta, k, kernel, stride, pad = cache
     n, c, h, w = x.shape
     dx = empty_like(x)
-    launch("lrn_maxpool", "lrn_maxpool_backward", grid_for(n * h * w, x), BLOCK, dout, argmax, x, dx, n, c, h, w,
-           dout.shape[2], dout.shape[3], *kernel, *stride, *pad, size, alpha / size, beta, k,
-           2.0 * alpha * beta / size)
+    geometry = (dout, argmax, x, dx, n, c, h, w, dout.shape[2], dout.shape[3], *kernel, *stride, *pad)
+    lrn = (size, alpha / size, beta, k, 2.0 * alpha * beta / size)
+    if version == 1:   # one thread per input pixel column
+        launch("lrn_maxpool", "lrn_maxpool_backward_v1", grid_for(n * h * w, x), BLOCK, *geometry, *lrn)
+    else:              # one thread per (image, chunk of channels, pixel)
+        chunk = lrn_module.LRN_CHANNEL_CHUNK
+        launch("lrn_maxpool", "lrn_maxpool_backward_v2", grid_for(n * -(-c // chunk) * h * w, x), BLOCK, *geometry,
+               chunk, *lrn)
     return dx
 
 

@@ -9,7 +9,8 @@ window; when windows overlap (k > s) a pixel can win several windows and its gra
 import numpy as np
 
 from minicnn.backend import get_array_module
-from minicnn.launch import BLOCK, empty, grid_for, launch
+from minicnn import kernel_versions
+from minicnn.launch import BLOCK, empty, grid_for, launch, plane_tiles
 from minicnn.layers.base import Layer, pair
 from minicnn.layers.im2col import conv_output_size, crop_spatial, pad_spatial, sliding_windows
 
@@ -60,24 +61,35 @@ def maxpool_backward(dout, cache):
 
 
 def maxpool_forward_cuda(x, kernel, stride, pad):
-    """Kernel path of ``maxpool_forward`` (kernels/maxpool.cu). Unlike the NumPy code it records
-    the argmax, which makes the backward a pure gather."""
+    """Kernel path of ``maxpool_forward`` (kernels/maxpool.cu), in the version
+    ``kernel_versions.current("maxpool")`` names. Unlike the NumPy code it records the argmax,
+    which makes the backward a pure gather."""
     n, c, h, w = x.shape
     oh = conv_output_size(h, kernel[0], stride[0], pad[0])
     ow = conv_output_size(w, kernel[1], stride[1], pad[1])
     y = empty((n, c, oh, ow), x.dtype, x)
     argmax = empty((n, c, oh, ow), np.int32, x)
-    launch("maxpool", "maxpool_forward", grid_for(y.size, x), BLOCK, x, y, argmax, n * c, h, w, oh, ow,
-           *kernel, *stride, *pad)
-    return y, (x.shape, argmax, kernel, stride, pad)
+    version = kernel_versions.current("maxpool")
+    if version == 1:
+        launch("maxpool", "maxpool_forward_v1", grid_for(y.size, x), BLOCK, x, y, argmax, n * c, h, w, oh, ow,
+               *kernel, *stride, *pad)
+    else:
+        launch("maxpool", "maxpool_forward_v2", *plane_tiles(n * c, oh * ow), x, y, argmax, h, w, oh, ow,
+               *kernel, *stride, *pad)
+    return y, (version, x.shape, argmax, kernel, stride, pad)
 
 
 def maxpool_backward_cuda(dout, cache):
-    x_shape, argmax, kernel, stride, pad = cache
+    """dout (N, C, OH, OW) -> dx (N, C, H, W), by the version that ran the forward."""
+    version, x_shape, argmax, kernel, stride, pad = cache
     n, c, h, w = x_shape
     dx = empty(x_shape, dout.dtype, dout)
-    launch("maxpool", "maxpool_backward", grid_for(dx.size, dout), BLOCK, dout, argmax, dx, n * c, h, w,
-           dout.shape[2], dout.shape[3], *kernel, *stride, *pad)
+    if version == 1:
+        launch("maxpool", "maxpool_backward_v1", grid_for(dx.size, dout), BLOCK, dout, argmax, dx, n * c, h, w,
+               dout.shape[2], dout.shape[3], *kernel, *stride, *pad)
+    else:
+        launch("maxpool", "maxpool_backward_v2", *plane_tiles(n * c, h * w), dout, argmax, dx, h, w,
+               dout.shape[2], dout.shape[3], *kernel, *stride, *pad)
     return dx
 
 

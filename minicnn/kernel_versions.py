@@ -1,0 +1,75 @@
+"""Numbered versions of minicnn's kernels, after llm.c's dev/cuda.
+
+A kernel that was made faster keeps its earlier versions beside the new one, in the same ``.cu``
+file (``lrn_forward_v1``, ``lrn_forward_v2``, ...), so that a reader can follow the path from the
+plain kernel to the fast one, every version stays tested against the NumPy code
+(``tests/test_lrn.py`` and the others run each one), and ``benchmarks/kernels.py --versions``
+times them side by side. A layer launches the version ``current(family)`` gives:
+
+    from minicnn import kernel_versions
+    kernel_versions.current("lrn")               # 2: the one the LRN layer launches
+    with kernel_versions.use("lrn", 1):          # run a block with version 1
+        y = layer.forward(x)
+
+A version is chosen at the forward; the backward runs the same version whatever is chosen by
+then (the layer's cache records it, since versions may cache different arrays).
+"""
+import contextlib
+
+# family -> {version: what changed}; the families are the .cu files whose kernels have versions.
+VERSIONS = {
+    "lrn": {
+        1: "one thread per pixel column walks all the channels; the forward writes y and the scale, "
+           "the backward reads dout, x, y and the scale (8 passes over memory)",
+        2: "the forward writes y alone and the backward computes the scale again from x (5 passes); "
+           "each thread walks a chunk of 32 channels, for more threads",
+    },
+    "lrn_maxpool": {
+        1: "forward: one thread per output pixel column walks the channels; backward: one thread per "
+           "input pixel column",
+        2: "forward: one thread per output element; backward: each thread walks a chunk of 32 "
+           "channels, and finds the windows that cover its pixel with one division per axis",
+    },
+    "maxpool": {
+        1: "one thread per element, grid-stride; the backward finds the windows that cover a pixel "
+           "with four divisions",
+        2: "a block per (plane, tile of pixels): one division per thread for its position, and one per "
+           "axis for the windows that cover a pixel",
+    },
+}
+
+# The version each layer launches unless told otherwise: the fastest measured on a GPU
+# (benchmarks/kernels.py --versions; the figures are in the README).
+DEFAULTS = {"lrn": 2, "lrn_maxpool": 2, "maxpool": 2}
+
+_chosen = dict(DEFAULTS)
+
+
+def _check(family, version=None):
+    if family not in VERSIONS:
+        raise ValueError(f"no kernel family {family!r}; the families with versions are {', '.join(VERSIONS)}")
+    if version is not None and version not in VERSIONS[family]:
+        raise ValueError(f"{family} has no kernel version {version!r}; it has {sorted(VERSIONS[family])}")
+
+
+def current(family):
+    """The version of ``family``'s kernels that a forward launches now."""
+    _check(family)
+    return _chosen[family]
+
+
+def set_version(family, version):
+    """Launch ``version`` of ``family``'s kernels from now on (for the rest of the process)."""
+    _check(family, version)
+    _chosen[family] = version
+
+
+@contextlib.contextmanager
+def use(family, version):
+    """``with use("lrn", 1): ...`` runs the block with that version, then restores the previous one."""
+    saved = current(family)
+    set_version(family, version)
+    try:
+        yield
+    finally:
+        _chosen[family] = saved

@@ -113,23 +113,51 @@ def empty_like(x, dtype=None):
 
 
 # ---- arguments ---------------------------------------------------------------------------------
-def _convert_scalar(value, param, real_dtype, where):
-    dtype = param.dtype(real_dtype)
-    if isinstance(value, (bool, np.bool_)) or hasattr(value, "shape") and getattr(value, "ndim", 0) != 0:
-        raise KernelLaunchError(f"{where}: parameter {param.name} ({param.ctype}) needs a number, got {value!r}")
-    if dtype.kind in "iu":
-        if not isinstance(value, (int, np.integer)):
-            raise KernelLaunchError(f"{where}: parameter {param.name} ({param.ctype}) needs an integer, "
-                                    f"got {type(value).__name__} {value!r}")
-        info = np.iinfo(dtype)
-        if not info.min <= int(value) <= info.max:
-            raise KernelLaunchError(f"{where}: parameter {param.name} ({param.ctype}) = {int(value)} is out of "
-                                    f"range [{info.min}, {info.max}]")
-        return dtype.type(int(value))
-    if not isinstance(value, (int, float, np.integer, np.floating)):
-        raise KernelLaunchError(f"{where}: parameter {param.name} ({param.ctype}) needs a real number, "
-                                f"got {type(value).__name__}")
+# A launch is checked in full every time, so the checks must cost little next to the launch itself
+# (a small kernel runs in a few microseconds): what depends only on the kernel and real_t is
+# worked out once (_slots), the geometry once per shape (_geometry), and the common argument
+# types (Python ints and floats) take the short way through _convert_scalar.
+@functools.lru_cache(maxsize=None)
+def _slots(source, kernel, real):
+    """(param, dtype, (low, high) for an integer scalar else None) for each parameter of the kernel
+    with real_t = real (a NumPy dtype)."""
+    slots = []
+    for p in _signatures(source)[kernel]:
+        dtype = p.dtype(real)
+        bounds = None
+        if not p.pointer and dtype.kind in "iu":
+            info = np.iinfo(dtype)
+            bounds = (int(info.min), int(info.max))
+        slots.append((p, dtype, bounds))
+    return tuple(slots)
+
+
+def _convert_scalar(value, param, dtype, bounds, where):
+    kind = type(value)
+    if bounds is not None:  # an integer parameter
+        if kind is not int:
+            if isinstance(value, (bool, np.bool_)) or getattr(value, "ndim", 0) != 0:
+                raise KernelLaunchError(f"{where}: parameter {param.name} ({param.ctype}) needs a number, "
+                                        f"got {value!r}")
+            if not isinstance(value, (int, np.integer)):
+                raise KernelLaunchError(f"{where}: parameter {param.name} ({param.ctype}) needs an integer, "
+                                        f"got {kind.__name__} {value!r}")
+            value = int(value)
+        low, high = bounds
+        if not low <= value <= high:
+            raise KernelLaunchError(f"{where}: parameter {param.name} ({param.ctype}) = {value} is out of "
+                                    f"range [{low}, {high}]")
+        return dtype.type(value)
+    if kind is not float and kind is not int:
+        if isinstance(value, (bool, np.bool_)) or getattr(value, "ndim", 0) != 0:
+            raise KernelLaunchError(f"{where}: parameter {param.name} ({param.ctype}) needs a number, got {value!r}")
+        if not isinstance(value, (int, float, np.integer, np.floating)):
+            raise KernelLaunchError(f"{where}: parameter {param.name} ({param.ctype}) needs a real number, "
+                                    f"got {kind.__name__}")
     return dtype.type(value)
+
+
+_REAL_NAMES = {dtype: dtype.name for dtype in REAL_TYPES}   # (dtype.name is slow to compute)
 
 
 def _real_dtype(params, args, where):
@@ -145,43 +173,54 @@ def _real_dtype(params, args, where):
 
 
 def _check_geometry(grid, block, where):
+    """(grid, block) as 3-tuples of ints, or a KernelLaunchError naming the launch."""
+    try:
+        return _geometry(tuple(grid) if isinstance(grid, list) else grid,
+                         tuple(block) if isinstance(block, list) else block)
+    except KernelLaunchError as exc:
+        raise KernelLaunchError(f"{where}: {exc}") from None
+    except TypeError:   # unhashable: not ints
+        raise KernelLaunchError(f"{where}: grid and block must be ints or 1 to 3 ints, got {grid!r}, "
+                                f"{block!r}") from None
+
+
+@functools.lru_cache(maxsize=1024)
+def _geometry(grid, block):
     def as3(v, what):
         v = (v,) if isinstance(v, (int, np.integer)) else tuple(v)
         if not 1 <= len(v) <= 3 or not all(isinstance(d, (int, np.integer)) for d in v):
-            raise KernelLaunchError(f"{where}: {what} must be an int or 1 to 3 ints, got {v!r}")
+            raise KernelLaunchError(f"{what} must be an int or 1 to 3 ints, got {v!r}")
         return tuple(int(d) for d in v) + (1,) * (3 - len(v))
     grid, block = as3(grid, "grid"), as3(block, "block")
     for what, dims, limits in (("grid", grid, MAX_GRID), ("block", block, MAX_BLOCK)):
         for axis, d, limit in zip("xyz", dims, limits):
             if not 1 <= d <= limit:
-                raise KernelLaunchError(f"{where}: {what}.{axis} = {d} is out of range [1, {limit}] "
-                                        f"({what} {dims})")
+                raise KernelLaunchError(f"{what}.{axis} = {d} is out of range [1, {limit}] ({what} {dims})")
     if math.prod(block) > MAX_THREADS_PER_BLOCK:
-        raise KernelLaunchError(f"{where}: block {block} has {math.prod(block)} threads, at most "
-                                f"{MAX_THREADS_PER_BLOCK}")
+        raise KernelLaunchError(f"block {block} has {math.prod(block)} threads, at most {MAX_THREADS_PER_BLOCK}")
     return grid, block
 
 
 def launch(source, kernel, grid, block, *args):
     """Launch ``kernel`` of ``kernels/<source>.cu`` with ``args`` on the device of its arrays."""
-    where = f"{source}.cu:{kernel}"
     signatures = _signatures(source)
     if kernel not in signatures:
         raise KernelLaunchError(f"{source}.cu has no kernel {kernel!r}; it has {', '.join(signatures)}")
     params = signatures[kernel]
+    where = f"{source}.cu:{kernel}"
     if len(args) != len(params):
         raise KernelLaunchError(f"{where} takes {len(params)} arguments "
                                 f"({', '.join(p.name for p in params)}), got {len(args)}")
     grid, block = _check_geometry(grid, block, where)
     real = _real_dtype(params, args, where)
     converted = []
-    for p, a in zip(params, args):
+    for (p, dtype, bounds), a in zip(_slots(source, kernel, real), args):
         if p.pointer:
             if not (hasattr(a, "dtype") and hasattr(a, "flags")):
                 raise KernelLaunchError(f"{where}: parameter {p.name} ({p.ctype}*) needs an array, "
                                         f"got {type(a).__name__}")
-            if np.dtype(a.dtype) != p.dtype(real):
-                raise KernelLaunchError(f"{where}: parameter {p.name} ({p.ctype}*) needs {p.dtype(real)} "
+            if a.dtype != dtype:
+                raise KernelLaunchError(f"{where}: parameter {p.name} ({p.ctype}*) needs {dtype} "
                                         f"elements, got {a.dtype}")
             if not a.flags.c_contiguous:
                 raise KernelLaunchError(f"{where}: parameter {p.name} must be C-contiguous")
@@ -190,13 +229,13 @@ def launch(source, kernel, grid, block, *args):
                                         f"index with 32-bit ints, at most 2**30 elements per array")
             converted.append(a)
         else:
-            converted.append(_convert_scalar(a, p, real, where))
+            converted.append(_convert_scalar(a, p, dtype, bounds, where))
     arrays = [a for p, a in zip(params, converted) if p.pointer]
     if not arrays:
         raise KernelLaunchError(f"{where}: a launch needs at least one array to know its device")
     if _target(arrays, where) == "cuda":
         with arrays[0].device:  # launch on the GPU that holds the data (the split uses two)
-            _cuda_function(source, real.name, kernel)(grid, block, tuple(converted))
+            _cuda_function(source, _REAL_NAMES[real], kernel)(grid, block, tuple(converted))
     else:
         from minicnn import simulator
         simulator.module(source, real).launch(kernel, grid, block, converted)

@@ -7,6 +7,8 @@ drawn by ``minicnn.counter_rng``, so it can be reproduced: ``random_state()`` /
 ``set_random_state()`` save and restore t (gradient checks and checkpoints use them), and the GPU
 kernel draws the same mask.
 """
+import math
+
 import numpy as np
 
 from minicnn import counter_rng
@@ -19,7 +21,7 @@ def mask_layout(shape, mask_slice, first_row=0):
     """(row, row_stride, offset) of an input of ``shape`` = (N, ...): element i of the input
     draws element (i // row) * row_stride + offset + i % row of the full draw. The input's rows
     are rows [first_row, first_row + N) of the full draw (a rank's part of a global batch)."""
-    row = int(np.prod(shape[1:]))
+    row = math.prod(shape[1:])
     offset, total = mask_slice if mask_slice is not None else (0, row)
     if not 0 <= offset <= total - row:
         raise ValueError(f"Dropout: mask_slice {mask_slice} does not hold the {row} features of an "

@@ -12,6 +12,8 @@
 #   memcheck       compute-sanitizer --tool memcheck on the GPU kernel tests
 #   racecheck      compute-sanitizer --tool racecheck (shared-memory races) on the same
 #   kernels        benchmarks/kernels.py: every layer against cuDNN, strict float32
+#   kernel_versions  benchmarks/kernels.py --versions: every numbered version of the im2col, max-pool,
+#                  LRN and LRN+max-pool kernels (minicnn/kernel_versions.py) against cuDNN
 #   kernels_tf32   the same with TF32 allowed on both sides
 #   kernels_tiled  minicnn's own GEMM against cuBLAS and cuDNN
 #   train_step     benchmarks/train_step.py: the training step against PyTorch, fused and not
@@ -24,7 +26,7 @@ cd "$(dirname "$0")/.."
 out=${1:-benchmarks/results/gpu-$(date +%F)}
 shift || true
 steps=("$@")
-[ ${#steps[@]} -eq 0 ] && steps=(kernel_tests device_tests memcheck racecheck kernels kernels_tf32 kernels_tiled
+[ ${#steps[@]} -eq 0 ] && steps=(kernel_tests device_tests memcheck racecheck kernels kernel_versions kernels_tf32 kernels_tiled
                                  train_step train)
 mkdir -p "$out"
 nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || echo "no nvidia-smi" > "$out/nvidia-smi.txt"
@@ -55,6 +57,8 @@ for step in "${steps[@]}"; do
     memcheck) run memcheck compute-sanitizer --tool memcheck "${sanitized_tests[@]}" ;;
     racecheck) run racecheck compute-sanitizer --tool racecheck "${sanitized_tests[@]}" ;;
     kernels) run kernels python benchmarks/kernels.py ;;
+    kernel_versions) run kernel_versions python benchmarks/kernels.py --versions \
+                       --layers conv1,conv2,conv3,conv4,conv5,conv1+relu1,conv2+relu2,pool1,pool2,pool5,lrn1,lrn2,lrn1+pool1,lrn2+pool2 ;;
     kernels_tf32) run kernels_tf32 python benchmarks/kernels.py --tf32 ;;
     kernels_tiled) run kernels_tiled python benchmarks/kernels.py --gemm tiled --layers conv1,conv2,conv3,conv4,conv5,fc6,fc7,fc8 ;;
     train_step) run train_step python benchmarks/train_step.py --device cuda
@@ -62,7 +66,7 @@ for step in "${steps[@]}"; do
     train) run train python examples/train_alexnet.py --device cuda --epochs 2 --out runs/gpu --no-progress
            run train_split python examples/train_alexnet.py --device cuda --split two-device --epochs 1 \
              --out runs/gpu-split --no-progress ;;
-    *) echo "unknown step '$step'; steps: kernel_tests device_tests memcheck racecheck kernels kernels_tf32" \
+    *) echo "unknown step '$step'; steps: kernel_tests device_tests memcheck racecheck kernels kernel_versions kernels_tf32" \
             "kernels_tiled train_step train" >&2
        exit 2 ;;
   esac

@@ -48,3 +48,16 @@ __device__ __forceinline__ real_t block_max(real_t* partial, real_t value) {
   __syncthreads();
   return result;
 }
+
+// The windows along one axis that cover input position i (row or column): the outputs o in
+// [first, last) with o * stride - pad <= i < o * stride - pad + kernel. One division finds the
+// last window that starts at or before i; a walk back finds the first (at most kernel / stride
+// steps). Shared by max pooling's backward (maxpool.cu) and col2im (im2col.cu): the same windows.
+__device__ __forceinline__ void covering_windows(int i, int kernel, int stride, int pad, int out, int& first,
+                                                 int& last) {
+  const int ip = i + pad;
+  const int q = ip / stride;
+  first = q + 1;
+  while (first > 0 && (first - 1) * stride + kernel > ip) --first;
+  last = min(q + 1, out);
+}

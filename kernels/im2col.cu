@@ -4,11 +4,19 @@
 // Layout: x, dx (N, C, H, W); cols (C * kh * kw, N * OH * OW) with
 //   row (c * kh + i) * kw + j, column (n * OH + oh) * OW + ow  holding  xpad[n, c, oh*sh + i, ow*sw + j]
 // (0 in the padding). Groups need nothing here: group g's rows are a contiguous block.
+//
+// Two versions (minicnn/kernel_versions.py), which give the same values bit for bit.
 #include "common.cuh"
+
+// ---- version 1: one thread per element, every index found by division -------------------------
+// Each thread splits its flat index into six coordinates with divisions by runtime values (tens
+// of integer instructions each): for conv1's 140 million column entries that, not memory, bounds
+// im2col; col2im tries all kh * kw window offsets of its pixel (121 for conv1) with two more
+// divisions each.
 
 // Launch: grid-stride, one thread per element of cols. Consecutive threads write consecutive
 // columns (coalesced) and read pixels stride_w apart.
-extern "C" __global__ void im2col(const real_t* __restrict__ x, real_t* __restrict__ cols, int batch,
+extern "C" __global__ void im2col_v1(const real_t* __restrict__ x, real_t* __restrict__ cols, int batch,
                                   int channels, int height, int width, int out_h, int out_w, int kernel_h,
                                   int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w) {
   const int columns = batch * out_h * out_w;
@@ -26,7 +34,7 @@ extern "C" __global__ void im2col(const real_t* __restrict__ x, real_t* __restri
 // window offset (i, j) that reads it, in the same (i, j) order as the CPU code, so no atomics
 // are needed and the sum is deterministic. Offset i reads row h from output row
 // oh = (h + pad - i) / stride when that division is exact and oh is in range.
-extern "C" __global__ void col2im(const real_t* __restrict__ cols, real_t* __restrict__ dx, int batch,
+extern "C" __global__ void col2im_v1(const real_t* __restrict__ cols, real_t* __restrict__ dx, int batch,
                                   int channels, int height, int width, int out_h, int out_w, int kernel_h,
                                   int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w) {
   const int columns = batch * out_h * out_w;
@@ -53,7 +61,7 @@ extern "C" __global__ void col2im(const real_t* __restrict__ cols, real_t* __res
 // layout to NCHW with the bias add fused in (one pass instead of two), and with relu != 0 the
 // ReLU too (Conv2D(relu=True), minicnn/fusion.py: a third pass saved). S = OH * OW.
 // Launch: grid-stride, one thread per element of y (coalesced writes).
-extern "C" __global__ void gemm_to_nchw_bias(const real_t* __restrict__ gemm_out, const real_t* __restrict__ bias,
+extern "C" __global__ void gemm_to_nchw_bias_v1(const real_t* __restrict__ gemm_out, const real_t* __restrict__ bias,
                                              real_t* __restrict__ y, int batch, int channels, int spatial,
                                              int relu) {
   GRID_STRIDE_LOOP(i, batch * channels * spatial) {
@@ -65,7 +73,7 @@ extern "C" __global__ void gemm_to_nchw_bias(const real_t* __restrict__ gemm_out
 
 // gemm[o, n * S + s] = dout[n, o, s]: the conv's upstream gradient in the GEMM's layout.
 // Launch: grid-stride, one thread per element (coalesced writes).
-extern "C" __global__ void nchw_to_gemm(const real_t* __restrict__ dout, real_t* __restrict__ gemm,
+extern "C" __global__ void nchw_to_gemm_v1(const real_t* __restrict__ dout, real_t* __restrict__ gemm,
                                         int batch, int channels, int spatial) {
   GRID_STRIDE_LOOP(i, batch * channels * spatial) {
     const int s = i % spatial, n = i / spatial % batch, o = i / (spatial * batch);
@@ -75,11 +83,96 @@ extern "C" __global__ void nchw_to_gemm(const real_t* __restrict__ dout, real_t*
 
 // The same with the fused ReLU's backward: gemm[o, n * S + s] = dout[n, o, s] where the conv's
 // (ReLU'd) output y was positive, else 0 (as relu_backward), saving the ReLU layer's pass.
-extern "C" __global__ void nchw_to_gemm_relu(const real_t* __restrict__ dout, const real_t* __restrict__ y,
+extern "C" __global__ void nchw_to_gemm_relu_v1(const real_t* __restrict__ dout, const real_t* __restrict__ y,
                                              real_t* __restrict__ gemm, int batch, int channels, int spatial) {
   GRID_STRIDE_LOOP(i, batch * channels * spatial) {
     const int s = i % spatial, n = i / spatial % batch, o = i / (spatial * batch);
     const int from = (n * channels + o) * spatial + s;
     gemm[i] = y[from] > real_t(0) ? dout[from] : real_t(0);
   }
+}
+
+// ---- version 2: the divisions once per window or per block -----------------------------------
+// im2col: one thread per (channel, column) finds its window once (three divisions) and copies its
+// kh * kw pixels down its column of cols (as Caffe's im2col_gpu_kernel); consecutive threads take
+// consecutive columns, so every store is coalesced.
+extern "C" __global__ void im2col_v2(const real_t* __restrict__ x, real_t* __restrict__ cols, int batch,
+                                     int channels, int height, int width, int out_h, int out_w, int kernel_h,
+                                     int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w) {
+  const int out_spatial = out_h * out_w, columns = batch * out_spatial;
+  GRID_STRIDE_LOOP(i, channels * columns) {
+    const int c = i / columns, column = i - c * columns;
+    const int n = column / out_spatial, s = column - n * out_spatial;
+    const int oh = s / out_w, ow = s - oh * out_w;
+    const int h0 = oh * stride_h - pad_h, w0 = ow * stride_w - pad_w;
+    const real_t* x_plane = x + (n * channels + c) * height * width;
+    real_t* out = cols + c * kernel_h * kernel_w * columns + column;
+    for (int ki = 0; ki < kernel_h; ++ki) {
+      const int h = h0 + ki;
+      for (int j = 0; j < kernel_w; ++j) {
+        const int w = w0 + j;
+        *out = (h >= 0 && h < height && w >= 0 && w < width) ? x_plane[h * width + w] : real_t(0);
+        out += columns;
+      }
+    }
+  }
+}
+
+// col2im: one thread per input pixel visits only the windows that cover it (covering_windows:
+// about (k / s)^2 of them, 9 for conv1 instead of 121 offsets), output rows and columns from
+// the last to the first so that the window offsets (ki, j) come in version 1's order and the
+// sum is the same bit for bit.
+extern "C" __global__ void col2im_v2(const real_t* __restrict__ cols, real_t* __restrict__ dx, int batch,
+                                     int channels, int height, int width, int out_h, int out_w, int kernel_h,
+                                     int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w) {
+  const int spatial = height * width, out_spatial = out_h * out_w, columns = batch * out_spatial;
+  GRID_STRIDE_LOOP(i, batch * channels * spatial) {
+    const int plane = i / spatial, p = i - plane * spatial;
+    const int h = p / width, w = p - h * width;
+    const int n = plane / channels, c = plane - n * channels;
+    int oh_first, oh_last, ow_first, ow_last;
+    covering_windows(h, kernel_h, stride_h, pad_h, out_h, oh_first, oh_last);
+    covering_windows(w, kernel_w, stride_w, pad_w, out_w, ow_first, ow_last);
+    const real_t* cols_c = cols + c * kernel_h * kernel_w * columns + n * out_spatial;
+    real_t sum = real_t(0);
+    for (int oh = oh_last - 1; oh >= oh_first; --oh) {
+      const int ki = h + pad_h - oh * stride_h;
+      for (int ow = ow_last - 1; ow >= ow_first; --ow) {
+        const int j = w + pad_w - ow * stride_w;
+        sum += cols_c[(ki * kernel_w + j) * columns + oh * out_w + ow];
+      }
+    }
+    dx[i] = sum;
+  }
+}
+
+// The layout kernels with a block per (plane, tile of pixels) (minicnn.launch.plane_tiles): the
+// thread finds its plane from blockIdx.x, not by dividing its flat index three times.
+// gemm_to_nchw_bias: blockIdx.x is the NCHW plane n * C + o.
+extern "C" __global__ void gemm_to_nchw_bias_v2(const real_t* __restrict__ gemm_out,
+                                                const real_t* __restrict__ bias, real_t* __restrict__ y,
+                                                int batch, int channels, int spatial, int relu) {
+  const int s = blockIdx.y * blockDim.x + threadIdx.x;
+  if (s >= spatial) return;
+  const int n = blockIdx.x / channels, o = blockIdx.x - n * channels;
+  const real_t v = gemm_out[(o * batch + n) * spatial + s] + bias[o];
+  y[blockIdx.x * spatial + s] = (relu && !(v > real_t(0))) ? real_t(0) : v;
+}
+
+// nchw_to_gemm: blockIdx.x is the GEMM layout's plane o * N + n.
+extern "C" __global__ void nchw_to_gemm_v2(const real_t* __restrict__ dout, real_t* __restrict__ gemm, int batch,
+                                           int channels, int spatial) {
+  const int s = blockIdx.y * blockDim.x + threadIdx.x;
+  if (s >= spatial) return;
+  const int o = blockIdx.x / batch, n = blockIdx.x - o * batch;
+  gemm[blockIdx.x * spatial + s] = dout[(n * channels + o) * spatial + s];
+}
+
+extern "C" __global__ void nchw_to_gemm_relu_v2(const real_t* __restrict__ dout, const real_t* __restrict__ y,
+                                                real_t* __restrict__ gemm, int batch, int channels, int spatial) {
+  const int s = blockIdx.y * blockDim.x + threadIdx.x;
+  if (s >= spatial) return;
+  const int o = blockIdx.x / batch, n = blockIdx.x - o * batch;
+  const int from = (n * channels + o) * spatial + s;
+  gemm[blockIdx.x * spatial + s] = y[from] > real_t(0) ? dout[from] : real_t(0);
 }

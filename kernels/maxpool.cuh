@@ -35,19 +35,6 @@ __device__ __forceinline__ real_t pooled_grad(const real_t* dout_plane, const in
   return sum;
 }
 
-// The windows along one axis that cover input position i (row or column): the outputs o in
-// [first, last) with o * stride - pad <= i < o * stride - pad + kernel. One division finds the
-// last window that starts at or before i; a walk back finds the first (at most kernel / stride
-// steps). pooled_grad above needs two divisions per axis for the same.
-__device__ __forceinline__ void covering_windows(int i, int kernel, int stride, int pad, int out, int& first,
-                                                 int& last) {
-  const int ip = i + pad;
-  const int q = ip / stride;
-  first = q + 1;
-  while (first > 0 && (first - 1) * stride + kernel > ip) --first;
-  last = min(q + 1, out);
-}
-
 // The sum of dout over the windows [oh_first, oh_last) x [ow_first, ow_last) of one plane that
 // chose input pixel `index` (argmax == index): pooled_grad with the windows found beforehand, so
 // that a thread that needs the same pixel in several planes finds them once.

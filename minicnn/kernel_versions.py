@@ -11,13 +11,21 @@ times them side by side. A layer launches the version ``current(family)`` gives:
     with kernel_versions.use("lrn", 1):          # run a block with version 1
         y = layer.forward(x)
 
-A version is chosen at the forward; the backward runs the same version whatever is chosen by
-then (the layer's cache records it, since versions may cache different arrays).
+Where the versions of a family cache different arrays (LRN, max-pool, LRN+max-pool), the version
+is chosen at the forward and the backward runs the same one whatever is chosen by then (the
+layer's cache records it); im2col's versions keep the same layouts, and each pass launches the
+current one.
 """
 import contextlib
 
 # family -> {version: what changed}; the families are the .cu files whose kernels have versions.
 VERSIONS = {
+    "im2col": {
+        1: "one thread per element, every coordinate found by division; col2im tries all kh * kw "
+           "window offsets of its pixel",
+        2: "im2col: one thread per (channel, column) copies its window; col2im visits only the windows "
+           "that cover its pixel; the layout kernels take a block per (plane, tile of pixels)",
+    },
     "lrn": {
         1: "one thread per pixel column walks all the channels; the forward writes y and the scale, "
            "the backward reads dout, x, y and the scale (8 passes over memory)",
@@ -40,7 +48,7 @@ VERSIONS = {
 
 # The version each layer launches unless told otherwise: the fastest measured on a GPU
 # (benchmarks/kernels.py --versions; the figures are in the README).
-DEFAULTS = {"lrn": 2, "lrn_maxpool": 2, "maxpool": 2}
+DEFAULTS = {"im2col": 2, "lrn": 2, "lrn_maxpool": 2, "maxpool": 2}
 
 _chosen = dict(DEFAULTS)
 

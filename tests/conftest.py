@@ -62,6 +62,7 @@ def _versions_fixture(family):
     return version
 
 
+im2col_version = _versions_fixture("im2col")
 lrn_version = _versions_fixture("lrn")
 maxpool_version = _versions_fixture("maxpool")
 lrn_maxpool_version = _versions_fixture("lrn_maxpool")

@@ -143,7 +143,7 @@ from minicnn.gemm import use_gemm  # noqa: E402
 
 
 @given(conv_cases(), st.sampled_from([np.float32, np.float64]), st.sampled_from(["cublas", "tiled"]))
-def test_kernel_matches_cpu(kernel_device, case, dtype, gemm):
+def test_kernel_matches_cpu(kernel_device, im2col_version, case, dtype, gemm):
     layer, x = make(case, dtype)
     with use_gemm(gemm):
         compare_with_cpu(layer, x, kernel_device)
@@ -161,8 +161,16 @@ ALEXNET_FULL_CONVS = {
 
 
 @pytest.mark.parametrize("name", list(ALEXNET_FULL_CONVS))
-def test_kernel_alexnet_shapes(kernel_device, name):
+def test_kernel_alexnet_shapes(kernel_device, im2col_version, name):
     c, o, k, s, p, g, size = ALEXNET_FULL_CONVS[name]
     rng = np.random.default_rng(len(name))
     layer = Conv2D(c, o, k, s, p, g, dtype=np.float32, rng=rng)
     compare_with_cpu(layer, rng.standard_normal((2, c, size, size)).astype(np.float32), kernel_device)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernel_fused_relu_matches_cpu(kernel_device, im2col_version, dtype):
+    """Conv2D(relu=True): the bias and ReLU in the layout kernels, both ways, in every version."""
+    rng = np.random.default_rng(7)
+    layer = Conv2D(4, 6, 3, padding=1, groups=2, dtype=dtype, rng=rng, relu=True)
+    compare_with_cpu(layer, rng.standard_normal((3, 4, 9, 7)).astype(dtype), kernel_device)

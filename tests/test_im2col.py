@@ -45,9 +45,9 @@ from minicnn.layers.im2col import conv_output_size  # noqa: E402
 
 @given(st.integers(1, 2), st.integers(1, 3), st.integers(1, 8), st.integers(1, 4), st.integers(1, 3),
        st.integers(1, 3), st.integers(0, 2), st.integers(0, 2 ** 31))
-def test_kernels_match_numpy(kernel_device, n, c, h, kh, kw, s, p, seed):
+def test_kernels_match_numpy(kernel_device, im2col_version, n, c, h, kh, kw, s, p, seed):
     """The im2col kernel writes exactly NumPy's cols; the col2im gather kernel exactly its
-    adjoint (same summation order, so bit-identical in float64)."""
+    adjoint (same summation order, so bit-identical in float64), in every version."""
     if h + 2 * p < max(kh, kw):
         return
     rng = np.random.default_rng(seed)
@@ -55,10 +55,11 @@ def test_kernels_match_numpy(kernel_device, n, c, h, kh, kw, s, p, seed):
     oh, ow = conv_output_size(h, kh, s, p), conv_output_size(h, kw, s, p)
     xd = to_device(x, kernel_device)
     cols = empty((c * kh * kw, n * oh * ow), x.dtype, xd)
-    launch("im2col", "im2col", grid_for(cols.size, xd), BLOCK, xd, cols, n, c, h, h, oh, ow, kh, kw, s, s, p, p)
+    launch("im2col", f"im2col_v{im2col_version}", grid_for(cols.size, xd), BLOCK, xd, cols, n, c, h, h, oh, ow,
+           kh, kw, s, s, p, p)
     np.testing.assert_array_equal(to_numpy(cols), im2col(x, (kh, kw), (s, s), (p, p)))
     dcols = rng.standard_normal(cols.shape)
     dx = empty(x.shape, x.dtype, xd)
-    launch("im2col", "col2im", grid_for(dx.size, xd), BLOCK, to_device(dcols, kernel_device), dx, n, c, h, h,
-           oh, ow, kh, kw, s, s, p, p)
+    launch("im2col", f"col2im_v{im2col_version}", grid_for(dx.size, xd), BLOCK, to_device(dcols, kernel_device), dx,
+           n, c, h, h, oh, ow, kh, kw, s, s, p, p)
     np.testing.assert_array_equal(to_numpy(dx), col2im(dcols, x.shape, (kh, kw), (s, s), (p, p)))

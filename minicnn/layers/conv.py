@@ -12,9 +12,9 @@ import math
 
 import numpy as np
 
-from minicnn import gemm
+from minicnn import gemm, kernel_versions
 from minicnn.backend import get_array_module
-from minicnn.launch import BLOCK, empty, grid_for, launch
+from minicnn.launch import BLOCK, empty, grid_for, launch, plane_tiles
 from minicnn.layers.base import Layer, Param, check_float_dtype, check_positive_int, pair
 from minicnn.layers.bias import bias_grad_cuda
 from minicnn.layers.im2col import col2im, conv_output_size, im2col
@@ -68,23 +68,38 @@ def conv_backward(dout, cache, param_grads=True, input_grad=True):
     return dx, dw, db
 
 
+def _layout_launch(kernel, planes, spatial, like, *args):
+    """One of im2col.cu's layout kernels over ``planes`` planes of ``spatial`` pixels, in the
+    version ``kernel_versions.current("im2col")`` names: version 1 grid-stride over the elements,
+    version 2 a block per (plane, tile of pixels)."""
+    if kernel_versions.current("im2col") == 1:
+        launch("im2col", kernel + "_v1", grid_for(planes * spatial, like), BLOCK, *args)
+    else:
+        launch("im2col", kernel + "_v2", *plane_tiles(planes, spatial), *args)
+
+
 def conv_forward_cuda(x, w, b, stride, pad, groups, relu=False):
     """Kernel path of ``conv_forward`` (same arguments, same cache): im2col kernel, one GEMM per
     group (``minicnn.gemm``), then one kernel that adds the bias (and applies the fused ReLU)
-    while moving the GEMM's (O, N*OH*OW) result to (N, O, OH, OW)."""
+    while moving the GEMM's (O, N*OH*OW) result to (N, O, OH, OW). The im2col.cu kernels run in
+    the version ``kernel_versions.current("im2col")`` names (both keep the same layouts)."""
     xp = get_array_module(x)
     n, c, h, wid = x.shape
     o, cg, kh, kw = w.shape
     oh = conv_output_size(h, kh, stride[0], pad[0])
     ow = conv_output_size(wid, kw, stride[1], pad[1])
     cols = empty((c * kh * kw, n * oh * ow), x.dtype, x)
-    launch("im2col", "im2col", grid_for(cols.size, x), BLOCK, x, cols, n, c, h, wid, oh, ow, kh, kw,
-           *stride, *pad)
+    if kernel_versions.current("im2col") == 1:   # one thread per entry of cols
+        launch("im2col", "im2col_v1", grid_for(cols.size, x), BLOCK, x, cols, n, c, h, wid, oh, ow, kh, kw,
+               *stride, *pad)
+    else:                                         # one thread per (channel, column): a window each
+        launch("im2col", "im2col_v2", grid_for(c * n * oh * ow, x), BLOCK, x, cols, n, c, h, wid, oh, ow, kh, kw,
+               *stride, *pad)
     y_gemm = gemm.matmul(w.reshape(groups, o // groups, cg * kh * kw),
                          cols.reshape(groups, cg * kh * kw, n * oh * ow))
     y = empty((n, o, oh, ow), x.dtype, x)
     bias = b if b is not None else xp.zeros(o, dtype=x.dtype)
-    launch("im2col", "gemm_to_nchw_bias", grid_for(y.size, x), BLOCK, y_gemm, bias, y, n, o, oh * ow, int(relu))
+    _layout_launch("gemm_to_nchw_bias", n * o, oh * ow, x, y_gemm, bias, y, n, o, oh * ow, int(relu))
     return y, (x.shape, w, cols, stride, pad, groups, b is not None, y if relu else None)
 
 
@@ -97,10 +112,9 @@ def conv_backward_cuda(dout, cache, param_grads=True, input_grad=True):
     _, _, oh, ow = dout.shape
     dout_gemm = empty((o, n * oh * ow), dout.dtype, dout)
     if relu_out is None:
-        launch("im2col", "nchw_to_gemm", grid_for(dout.size, dout), BLOCK, dout, dout_gemm, n, o, oh * ow)
+        _layout_launch("nchw_to_gemm", o * n, oh * ow, dout, dout, dout_gemm, n, o, oh * ow)
     else:
-        launch("im2col", "nchw_to_gemm_relu", grid_for(dout.size, dout), BLOCK, dout, relu_out, dout_gemm,
-               n, o, oh * ow)
+        _layout_launch("nchw_to_gemm_relu", o * n, oh * ow, dout, dout, relu_out, dout_gemm, n, o, oh * ow)
     db = bias_grad_cuda(dout_gemm, 1, o, n * oh * ow) if has_bias and param_grads else None
     dout_groups = dout_gemm.reshape(groups, o // groups, n * oh * ow)
     cols_groups = cols.reshape(groups, cg * kh * kw, n * oh * ow)
@@ -109,8 +123,8 @@ def conv_backward_cuda(dout, cache, param_grads=True, input_grad=True):
         return None, dw, db
     dcols = gemm.matmul(w.reshape(groups, o // groups, cg * kh * kw), dout_groups, trans_a=True)
     dx = empty(x_shape, dout.dtype, dout)
-    launch("im2col", "col2im", grid_for(dx.size, dout), BLOCK, dcols, dx, n, c, h, wid, oh, ow, kh, kw,
-           *stride, *pad)
+    col2im = "col2im_v1" if kernel_versions.current("im2col") == 1 else "col2im_v2"   # v2: covering windows only
+    launch("im2col", col2im, grid_for(dx.size, dout), BLOCK, dcols, dx, n, c, h, wid, oh, ow, kh, kw, *stride, *pad)
     return dx, dw, db
 
 

@@ -2,6 +2,7 @@
 //
 // Layout: y, dout (outer, channels, inner) contiguous: Dense (N, O, 1); Conv2D's gradient in
 // GEMM layout (1, O, N * OH * OW). bias, dbias (channels,).
+// The large reduction (bias_grad) has two versions (minicnn/kernel_versions.py).
 #include "common.cuh"
 
 // y[o, c, s] += bias[c]. Launch: grid-stride, one thread per element of y.
@@ -13,9 +14,11 @@ extern "C" __global__ void bias_add(real_t* __restrict__ y, const real_t* __rest
 }
 
 // dbias[c] = sum_{o, s} dout[o, c, s] when o * s is large (Conv2D: (1, O, N * OH * OW)).
-// Launch: one block of REDUCE_BLOCK threads per channel (block-stride); a deterministic tree
-// reduction in shared memory, no atomics.
-extern "C" __global__ void bias_grad(const real_t* __restrict__ dout, real_t* __restrict__ dbias, int outer,
+// Version 1. Launch: one block of REDUCE_BLOCK threads per channel (block-stride); a
+// deterministic tree reduction in shared memory, no atomics. Only as many blocks as channels
+// (96 for conv1, fewer than an H100's 132 multiprocessors), each thread reading thousands of
+// values one after the other with two divisions apiece.
+extern "C" __global__ void bias_grad_v1(const real_t* __restrict__ dout, real_t* __restrict__ dbias, int outer,
                                      int channels, int inner) {
   __shared__ real_t partial[REDUCE_BLOCK];
   BLOCK_STRIDE_LOOP(c, channels) {
@@ -36,6 +39,32 @@ extern "C" __global__ void bias_grad_columns(const real_t* __restrict__ dout, re
   GRID_STRIDE_LOOP(c, channels) {
     real_t sum = real_t(0);
     for (int r = 0; r < rows; ++r) sum += dout[r * channels + c];
+    dbias[c] = sum;
+  }
+}
+
+// Version 2, in two launches, still deterministic. bias_grad_partial_v2: block (c, k) of a grid
+// (channels, chunks) sums positions [k * chunk, (k + 1) * chunk) of channel c's inner axis over
+// every o (contiguous, coalesced reads, no division) into partial[c * chunks + k];
+// bias_grad_total_v2: one thread per channel adds its chunks' partial sums in order.
+extern "C" __global__ void bias_grad_partial_v2(const real_t* __restrict__ dout, real_t* __restrict__ partial,
+                                                int outer, int channels, int inner, int chunk) {
+  __shared__ real_t sums[REDUCE_BLOCK];
+  const int c = blockIdx.x, begin = blockIdx.y * chunk, end = min(begin + chunk, inner);
+  real_t local = real_t(0);
+  for (int o = 0; o < outer; ++o) {
+    const real_t* row = dout + (o * channels + c) * inner;
+    for (int s = begin + threadIdx.x; s < end; s += blockDim.x) local += row[s];
+  }
+  const real_t total = block_sum(sums, local);
+  if (threadIdx.x == 0) partial[c * gridDim.y + blockIdx.y] = total;
+}
+
+extern "C" __global__ void bias_grad_total_v2(const real_t* __restrict__ partial, real_t* __restrict__ dbias,
+                                              int channels, int chunks) {
+  GRID_STRIDE_LOOP(c, channels) {
+    real_t sum = real_t(0);
+    for (int k = 0; k < chunks; ++k) sum += partial[c * chunks + k];
     dbias[c] = sum;
   }
 }

@@ -20,6 +20,10 @@ import contextlib
 
 # family -> {version: what changed}; the families are the .cu files whose kernels have versions.
 VERSIONS = {
+    "bias": {
+        1: "Conv2D's bias gradient: one block per channel, each thread reading thousands of values in turn",
+        2: "a block per (channel, chunk of 8192 positions), then one thread per channel adds the chunks' sums",
+    },
     "im2col": {
         1: "one thread per element, every coordinate found by division; col2im tries all kh * kw "
            "window offsets of its pixel",
@@ -48,7 +52,7 @@ VERSIONS = {
 
 # The version each layer launches unless told otherwise: the fastest measured on a GPU
 # (benchmarks/kernels.py --versions; the figures are in the README).
-DEFAULTS = {"im2col": 2, "lrn": 2, "lrn_maxpool": 2, "maxpool": 2}
+DEFAULTS = {"bias": 2, "im2col": 2, "lrn": 2, "lrn_maxpool": 2, "maxpool": 2}
 
 _chosen = dict(DEFAULTS)
 

@@ -62,6 +62,7 @@ def _versions_fixture(family):
     return version
 
 
+bias_version = _versions_fixture("bias")
 im2col_version = _versions_fixture("im2col")
 lrn_version = _versions_fixture("lrn")
 maxpool_version = _versions_fixture("maxpool")

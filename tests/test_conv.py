@@ -139,6 +139,7 @@ def test_bad_inputs_name_the_layer_and_the_shapes():
 
 # --- the CUDA kernels (kernels/im2col.cu + GEMM + kernels/bias.cu), simulator and GPU ----------
 from devices import compare_with_cpu  # noqa: E402
+from minicnn.backend import to_device, to_numpy  # noqa: E402
 from minicnn.gemm import use_gemm  # noqa: E402
 
 
@@ -174,3 +175,15 @@ def test_kernel_fused_relu_matches_cpu(kernel_device, im2col_version, dtype):
     rng = np.random.default_rng(7)
     layer = Conv2D(4, 6, 3, padding=1, groups=2, dtype=dtype, rng=rng, relu=True)
     compare_with_cpu(layer, rng.standard_normal((3, 4, 9, 7)).astype(dtype), kernel_device)
+
+
+@pytest.mark.parametrize("chunk", [7, 64, 8192])
+@pytest.mark.parametrize("outer", [1, 3])
+def test_kernel_bias_gradient(kernel_device, bias_version, monkeypatch, chunk, outer):
+    """The bias gradient (kernels/bias.cu) against NumPy's sum in float64, in every version;
+    small chunks make version 2 add up many partial sums, with a short last chunk."""
+    from minicnn.layers import bias as bias_module
+    monkeypatch.setattr(bias_module, "BIAS_GRAD_CHUNK", chunk)
+    dout = np.random.default_rng(chunk).standard_normal((outer, 5, 150))
+    got = bias_module.bias_grad_cuda(to_device(dout, kernel_device), outer, 5, 150)
+    np.testing.assert_allclose(to_numpy(got), dout.sum(axis=(0, 2)), rtol=1e-12, atol=1e-12)

@@ -1,6 +1,11 @@
 """Kernel paths of the bias add and the bias gradient (kernels/bias.cu), shared by Dense and
 Conv2D. Arrays are viewed as (outer, channels, inner) with the bias along ``channels``."""
+import math
+
+from minicnn import kernel_versions
 from minicnn.launch import BLOCK, REDUCE_BLOCK, empty, grid_for, launch
+
+BIAS_GRAD_CHUNK = 8192   # values of a channel that one block of bias_grad_partial_v2 adds up
 
 
 def bias_add_cuda(y, bias, outer, channels, inner):
@@ -10,11 +15,20 @@ def bias_add_cuda(y, bias, outer, channels, inner):
 
 def bias_grad_cuda(dout, outer, channels, inner):
     """dbias[c] = sum over o and s of dout[o, c, s], deterministic: one thread per channel when
-    inner == 1 (a column sum, Dense), one block per channel otherwise (Conv2D)."""
+    inner == 1 (a column sum, Dense); otherwise (Conv2D) in the version
+    ``kernel_versions.current("bias")`` names: one block per channel (1), or one block per
+    (channel, chunk of BIAS_GRAD_CHUNK positions) and then one thread per channel (2)."""
     dbias = empty((channels,), dout.dtype, dout)
     if inner == 1:
         launch("bias", "bias_grad_columns", grid_for(channels, dout), BLOCK, dout, dbias, outer, channels)
         return dbias
-    launch("bias", "bias_grad", grid_for(channels, dout, block=1), REDUCE_BLOCK, dout, dbias, outer,
-           channels, inner)
+    if kernel_versions.current("bias") == 1:
+        launch("bias", "bias_grad_v1", grid_for(channels, dout, block=1), REDUCE_BLOCK, dout, dbias, outer,
+               channels, inner)
+        return dbias
+    chunks = math.ceil(inner / BIAS_GRAD_CHUNK)
+    partial = empty((channels, chunks), dout.dtype, dout)
+    launch("bias", "bias_grad_partial_v2", (channels, chunks), REDUCE_BLOCK, dout, partial, outer, channels, inner,
+           BIAS_GRAD_CHUNK)
+    launch("bias", "bias_grad_total_v2", grid_for(channels, dout), BLOCK, partial, dbias, channels, chunks)
     return dbias

@@ -69,7 +69,7 @@ LAYERS = {
 
 
 # the kinds of layer whose kernels have numbered versions -> their family in minicnn.kernel_versions
-VERSIONED = {"conv": "im2col", "pool": "maxpool", "lrn": "lrn", "lrn_pool": "lrn_maxpool"}
+VERSIONED = {"conv": "im2col", "pool": "maxpool", "lrn": "lrn", "lrn_pool": "lrn_maxpool", "relu": "relu"}
 
 
 def build(kind, cfg, batch, rng, device):
@@ -235,8 +235,8 @@ def main(argv=None):
     p.add_argument("--verify-only", action="store_true", help="check every layer, time nothing")
     p.add_argument("--versions", action="store_true",
                    help="a row for every numbered version of the kernels that have several (im2col and the "
-                        "conv layouts, max-pool, LRN, LRN+max-pool: minicnn/kernel_versions.py), not only the "
-                        "one the layers launch")
+                        "conv layouts, max-pool, LRN, LRN+max-pool, ReLU: minicnn/kernel_versions.py), not only "
+                        "the one the layers launch")
     p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"),
                    help="folder for the .md and .json results (default: benchmarks/results)")
     args = p.parse_args(argv)

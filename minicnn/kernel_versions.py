@@ -30,6 +30,10 @@ VERSIONS = {
         2: "im2col: one thread per (channel, column) copies its window; col2im visits only the windows "
            "that cover its pixel; the layout kernels take a block per (plane, tile of pixels)",
     },
+    "relu": {
+        1: "grid-stride, one element per thread and step: one load in flight per thread",
+        2: "four elements per thread and step, all loaded before any is stored",
+    },
     "lrn": {
         1: "one thread per pixel column walks all the channels; the forward writes y and the scale, "
            "the backward reads dout, x, y and the scale (8 passes over memory)",
@@ -52,7 +56,7 @@ VERSIONS = {
 
 # The version each layer launches unless told otherwise: the newest. benchmarks/kernels.py
 # --versions times every version against cuDNN (the README gives the figures measured so far).
-DEFAULTS = {"bias": 2, "im2col": 2, "lrn": 2, "lrn_maxpool": 2, "maxpool": 2}
+DEFAULTS = {"bias": 2, "im2col": 2, "lrn": 2, "lrn_maxpool": 2, "maxpool": 2, "relu": 2}
 
 _chosen = dict(DEFAULTS)
 

@@ -2,7 +2,7 @@
 kernel simulator, and the helpers every kernel wrapper shares.
 
     y = empty_like(x)
-    launch("relu", "relu_forward", grid_for(x.size, x), BLOCK, x, y, x.size)
+    launch("relu", "relu_forward_v1", grid_for(x.size, x), BLOCK, x, y, x.size)
 
 ``launch`` reads the kernel's signature from its ``.cu`` source, checks the argument count,
 each array's dtype (``real_t`` becomes float or double from the arrays passed) and contiguity,

@@ -12,18 +12,18 @@ def test_wrong_argument_count_type_or_dtype_is_refused():
     x = np.zeros(10, np.float32)
     y = empty(x.shape, x.dtype, x)
     grid = grid_for(10, x)
-    with pytest.raises(KernelLaunchError, match=r"relu_forward takes 3 arguments \(x, y, n\), got 2"):
-        launch("relu", "relu_forward", grid, BLOCK, x, y)
+    with pytest.raises(KernelLaunchError, match=r"relu_forward_v1 takes 3 arguments \(x, y, n\), got 2"):
+        launch("relu", "relu_forward_v1", grid, BLOCK, x, y)
     with pytest.raises(KernelLaunchError, match=r"parameter n \(int\) needs an integer, got float"):
-        launch("relu", "relu_forward", grid, BLOCK, x, y, 10.0)
+        launch("relu", "relu_forward_v1", grid, BLOCK, x, y, 10.0)
     with pytest.raises(KernelLaunchError, match=r"parameter n \(int\) = 4294967296 is out of range"):
-        launch("relu", "relu_forward", grid, BLOCK, x, y, 2 ** 32)
+        launch("relu", "relu_forward_v1", grid, BLOCK, x, y, 2 ** 32)
     with pytest.raises(KernelLaunchError, match="real_t arrays of different dtypes"):
-        launch("relu", "relu_forward", grid, BLOCK, x, np.zeros(10), 10)
+        launch("relu", "relu_forward_v1", grid, BLOCK, x, np.zeros(10), 10)
     with pytest.raises(KernelLaunchError, match=r"parameter y \(real_t\*\) needs an array, got int"):
-        launch("relu", "relu_forward", grid, BLOCK, x, 3, 10)
+        launch("relu", "relu_forward_v1", grid, BLOCK, x, 3, 10)
     with pytest.raises(KernelLaunchError, match="parameter x must be C-contiguous"):
-        launch("relu", "relu_forward", grid, BLOCK, np.zeros(20, np.float32)[::2], y, 10)
+        launch("relu", "relu_forward_v1", grid, BLOCK, np.zeros(20, np.float32)[::2], y, 10)
     with pytest.raises(KernelLaunchError, match=r"parameter argmax \(int\*\) needs int32 elements, got int64"):
         launch("maxpool", "maxpool_forward_v1", 1, 1, x, y, np.zeros(10, np.int64), *[1] * 11)
     with pytest.raises(KernelLaunchError, match="relu.cu has no kernel 'relu_sideways'"):
@@ -41,7 +41,7 @@ def test_wrong_argument_count_type_or_dtype_is_refused():
 def test_out_of_range_geometry_is_refused(grid, block, message):
     x = np.zeros(4, np.float32)
     with pytest.raises(KernelLaunchError, match=message):
-        launch("relu", "relu_forward", grid, block, x, x.copy(), 4)
+        launch("relu", "relu_forward_v1", grid, block, x, x.copy(), 4)
 
 
 def test_grid_for_fills_the_device_and_no_more():

@@ -96,12 +96,14 @@ def test_flatten(shape, seed):
 from devices import compare_with_cpu  # noqa: E402
 from minicnn.backend import to_device, to_numpy  # noqa: E402
 
-awkward_shapes = [(1,), (7,), (2, 3, 5, 7), (3, 1031)]  # 1, odd, prime, more than two blocks
+# 1, odd, prime, more than two blocks, more than one grid-stride step (the simulator's device
+# holds 2 blocks of 256 threads)
+awkward_shapes = [(1,), (7,), (2, 3, 5, 7), (3, 1031), (3, 4111)]
 
 
 @pytest.mark.parametrize("shape", awkward_shapes)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_relu_kernel_matches_cpu(kernel_device, shape, dtype):
+def test_relu_kernel_matches_cpu(kernel_device, relu_version, shape, dtype):
     x = np.random.default_rng(0).standard_normal(shape).astype(dtype)
     x.flat[0] = 0.0  # the kink: the output and the gradient there are 0 on every device
     compare_with_cpu(ReLU(), x, kernel_device)

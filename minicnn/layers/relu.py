@@ -1,7 +1,10 @@
 """Rectified linear unit: y = max(x, 0); dx = dout where x > 0, else 0 (the kink at 0 gets 0)."""
+from minicnn import kernel_versions
 from minicnn.backend import get_array_module
 from minicnn.launch import BLOCK, empty_like, grid_for, launch
 from minicnn.layers.base import Layer
+
+RELU_ILP = 4   # elements per thread and step of the version-2 kernels (kernels/relu.cu)
 
 
 def relu_forward(x):
@@ -16,16 +19,25 @@ def relu_backward(dout, cache):
     return dout * (cache > 0)
 
 
+def _relu_launch(kernel, n, like, *args):
+    """kernels/relu.cu's ``kernel`` in the version ``kernel_versions.current("relu")`` names:
+    version 2 handles RELU_ILP elements per thread and step, so it needs that many fewer threads."""
+    if kernel_versions.current("relu") == 1:
+        launch("relu", kernel + "_v1", grid_for(n, like), BLOCK, *args)
+    else:
+        launch("relu", kernel + "_v2", grid_for(-(-n // RELU_ILP), like), BLOCK, *args)
+
+
 def relu_forward_cuda(x):
     """Kernel path of ``relu_forward`` (kernels/relu.cu)."""
     y = empty_like(x)
-    launch("relu", "relu_forward", grid_for(x.size, x), BLOCK, x, y, x.size)
+    _relu_launch("relu_forward", x.size, x, x, y, x.size)
     return y, y
 
 
 def relu_backward_cuda(dout, cache):
     dx = empty_like(dout)
-    launch("relu", "relu_backward", grid_for(dout.size, dout), BLOCK, dout, cache, dx, dout.size)
+    _relu_launch("relu_backward", dout.size, dout, dout, cache, dx, dout.size)
     return dx
 
 

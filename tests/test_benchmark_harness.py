@@ -23,6 +23,19 @@ def test_harness_verifies_every_layer_kind_under_the_simulator():
         assert f"{layer}: largest relative difference from float64: minicnn" in result.stdout
 
 
+def test_harness_verifies_every_kernel_version_under_the_simulator():
+    """--versions: a row per numbered version (minicnn/kernel_versions.py) of each layer that has
+    several, each verified before it would be timed."""
+    result = subprocess.run([sys.executable, SCRIPT, "--device", "sim", "--batch-size", "1", "--verify-only",
+                             "--versions", "--layers", "conv3,pool5,lrn2+pool2,relu1,fc8"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for layer in ("conv3", "pool5", "lrn2+pool2", "relu1"):
+        for version in (1, 2):
+            assert f"{layer} v{version}: largest relative difference from float64" in result.stdout
+    assert "fc8: largest relative difference" in result.stdout     # no versions: one row
+
+
 def test_unknown_layers_are_refused():
     result = subprocess.run([sys.executable, SCRIPT, "--device", "sim", "--layers", "conv9", "--verify-only"],
                             capture_output=True, text=True, timeout=120)

@@ -45,8 +45,8 @@ extern "C" __global__ void bias_grad_columns(const real_t* __restrict__ dout, re
 
 // Version 2, in two launches, still deterministic. bias_grad_partial_v2: block (c, k) of a grid
 // (channels, chunks) sums positions [k * chunk, (k + 1) * chunk) of channel c's inner axis over
-// every o (contiguous, coalesced reads, no division) into partial[c * chunks + k];
-// bias_grad_total_v2: one thread per channel adds its chunks' partial sums in order.
+// every o (contiguous, coalesced reads, no division) into partial[k, c]; then bias_grad_columns
+// adds each channel's column of partial sums in order.
 extern "C" __global__ void bias_grad_partial_v2(const real_t* __restrict__ dout, real_t* __restrict__ partial,
                                                 int outer, int channels, int inner, int chunk) {
   __shared__ real_t sums[REDUCE_BLOCK];
@@ -57,14 +57,5 @@ extern "C" __global__ void bias_grad_partial_v2(const real_t* __restrict__ dout,
     for (int s = begin + threadIdx.x; s < end; s += blockDim.x) local += row[s];
   }
   const real_t total = block_sum(sums, local);
-  if (threadIdx.x == 0) partial[c * gridDim.y + blockIdx.y] = total;
-}
-
-extern "C" __global__ void bias_grad_total_v2(const real_t* __restrict__ partial, real_t* __restrict__ dbias,
-                                              int channels, int chunks) {
-  GRID_STRIDE_LOOP(c, channels) {
-    real_t sum = real_t(0);
-    for (int k = 0; k < chunks; ++k) sum += partial[c * chunks + k];
-    dbias[c] = sum;
-  }
+  if (threadIdx.x == 0) partial[blockIdx.y * gridDim.x + c] = total;
 }

@@ -23,20 +23,7 @@ extern "C" __global__ void maxpool_forward_v1(const real_t* __restrict__ x, real
     int h_start, h_end, w_start, w_end;
     pool_window(oh, ow, height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, h_start, h_end,
                 w_start, w_end);
-    const real_t* x_plane = x + plane * height * width;
-    int best_index = h_start * width + w_start;
-    real_t best = x_plane[best_index];
-    for (int h = h_start; h < h_end; ++h) {
-      for (int w = w_start; w < w_end; ++w) {
-        const real_t v = x_plane[h * width + w];
-        if (v > best) {  // strict: the first maximum keeps the window
-          best = v;
-          best_index = h * width + w;
-        }
-      }
-    }
-    y[i] = best;
-    argmax[i] = best_index;
+    window_max(x + plane * height * width, width, h_start, h_end, w_start, w_end, y[i], argmax[i]);
   }
 }
 
@@ -70,21 +57,8 @@ extern "C" __global__ void maxpool_forward_v2(const real_t* __restrict__ x, real
   int h_start, h_end, w_start, w_end;
   pool_window(oh, ow, height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, h_start, h_end,
               w_start, w_end);
-  const real_t* x_plane = x + blockIdx.x * height * width;
-  int best_index = h_start * width + w_start;
-  real_t best = x_plane[best_index];
-  for (int h = h_start; h < h_end; ++h) {
-    for (int w = w_start; w < w_end; ++w) {
-      const real_t v = x_plane[h * width + w];
-      if (v > best) {  // strict: the first maximum keeps the window
-        best = v;
-        best_index = h * width + w;
-      }
-    }
-  }
   const int out = blockIdx.x * out_h * out_w + o;
-  y[out] = best;
-  argmax[out] = best_index;
+  window_max(x + blockIdx.x * height * width, width, h_start, h_end, w_start, w_end, y[out], argmax[out]);
 }
 
 extern "C" __global__ void maxpool_backward_v2(const real_t* __restrict__ dout, const int* __restrict__ argmax,

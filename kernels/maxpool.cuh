@@ -14,6 +14,26 @@ __device__ __forceinline__ void pool_window(int oh, int ow, int height, int widt
   w_end = min(w0 + kernel_w, width);
 }
 
+// The maximum of x_plane over rows [h_start, h_end) and columns [w_start, w_end), written to
+// best, and its index h * width + w to best_index (ties: the first in row-major order). Kept in
+// registers until the end: best and best_index may be global memory.
+__device__ __forceinline__ void window_max(const real_t* x_plane, int width, int h_start, int h_end, int w_start,
+                                           int w_end, real_t& best, int& best_index) {
+  int index = h_start * width + w_start;
+  real_t value = x_plane[index];
+  for (int h = h_start; h < h_end; ++h) {
+    for (int w = w_start; w < w_end; ++w) {
+      const real_t v = x_plane[h * width + w];
+      if (v > value) {  // strict: the first maximum keeps the window
+        value = v;
+        index = h * width + w;
+      }
+    }
+  }
+  best = value;
+  best_index = index;
+}
+
 // The gradient that reaches input pixel `index` (= h * W + w) of one plane: the sum of dout over
 // the windows that cover it and chose it (argmax == index). Window oh covers row h when
 // oh * stride - pad <= h < oh * stride - pad + kernel. A gather: no atomics, deterministic.

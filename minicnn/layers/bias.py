@@ -17,7 +17,7 @@ def bias_grad_cuda(dout, outer, channels, inner):
     """dbias[c] = sum over o and s of dout[o, c, s], deterministic: one thread per channel when
     inner == 1 (a column sum, Dense); otherwise (Conv2D) in the version
     ``kernel_versions.current("bias")`` names: one block per channel (1), or one block per
-    (channel, chunk of BIAS_GRAD_CHUNK positions) and then one thread per channel (2)."""
+    (channel, chunk of BIAS_GRAD_CHUNK positions) and then a column sum of their results (2)."""
     dbias = empty((channels,), dout.dtype, dout)
     if inner == 1:
         launch("bias", "bias_grad_columns", grid_for(channels, dout), BLOCK, dout, dbias, outer, channels)
@@ -27,8 +27,8 @@ def bias_grad_cuda(dout, outer, channels, inner):
                channels, inner)
         return dbias
     chunks = math.ceil(inner / BIAS_GRAD_CHUNK)
-    partial = empty((channels, chunks), dout.dtype, dout)
+    partial = empty((chunks, channels), dout.dtype, dout)
     launch("bias", "bias_grad_partial_v2", (channels, chunks), REDUCE_BLOCK, dout, partial, outer, channels, inner,
            BIAS_GRAD_CHUNK)
-    launch("bias", "bias_grad_total_v2", grid_for(channels, dout), BLOCK, partial, dbias, channels, chunks)
+    launch("bias", "bias_grad_columns", grid_for(channels, dout), BLOCK, partial, dbias, chunks, channels)
     return dbias

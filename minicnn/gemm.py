@@ -65,7 +65,7 @@ def matmul(a, b, trans_a=False, trans_b=False):
         # transposed operand to C order (for conv2's weight gradient, the 896 MB of columns at
         # batch 128) and calls cuBLAS in strict float32 whatever CUPY_TF32 says; a 2-D product
         # passes a transposed operand to cuBLAS as it is and honours CUPY_TF32.
-        c = xp.empty((a.shape[0], m, n), dtype=a.dtype)
+        c = empty((a.shape[0], m, n), a.dtype, a)
         for g in range(a.shape[0]):
             xp.matmul(a_op[g], b_op[g], out=c[g])
         return c

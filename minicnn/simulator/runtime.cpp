@@ -144,8 +144,10 @@ void* worker(void* arg) {
     unsigned e;
     while ((e = L.epoch.load()) == seen) futex_wait(&L.epoch, seen);
     seen = e;
-    if (index >= L.nthreads) continue;  // not needed by this launch
-    run_thread_of_launch(index);
+    if (index < L.nthreads) run_thread_of_launch(index);  // else not needed by this launch
+    // Every thread of the pool reports back, needed or not: a thread that read this launch's
+    // nthreads must be done with it before the next launch overwrites it (and could otherwise
+    // see the next launch's nthreads with this launch's epoch, and run that launch twice).
     if (L.remaining.fetch_sub(1) == 1) futex_wake_all(&L.remaining);
   }
   return nullptr;
@@ -213,7 +215,7 @@ extern "C" int minicnn_sim_launch(const char* kernel, Trampoline call, void (*po
     }
     pool.push_back(handle);
   }
-  L.remaining.store(L.nthreads);
+  L.remaining.store(static_cast<unsigned>(pool.size()));
   L.epoch.store(epoch + 1);
   futex_wake_all(&L.epoch);
   unsigned left;

@@ -1,6 +1,12 @@
 """The kernel simulator itself (minicnn.simulator): barriers and shared memory work, a missing
 __syncthreads is caught, misuse of barriers and unsupported constructs are reported, compile
-errors name the file, atomics are atomic, modules are cached."""
+errors name the file, atomics are atomic, modules are cached; under the address and thread
+sanitizers a planted out-of-bounds access and a planted race are reported, and every kernel is
+clean."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -156,3 +162,90 @@ def test_modules_are_compiled_once_and_cached(monkeypatch):
     monkeypatch.setattr(simulator.subprocess, "run", no_compiler)
     monkeypatch.setattr(simulator, "_versions", {"g++": "cached", **simulator._versions})
     SimulatedModule("relu", np.float32)                                 # on disk
+
+
+# ---- sanitizers: the simulator's memcheck and racecheck ----------------------------------------
+# Each runs in a child process (the sanitizer's runtime must be loaded before Python): first a
+# kernel with a planted bug, which the sanitizer must report by file and line, then the whole
+# simulated kernel suite, which must come out clean.
+def sanitizer_missing(name):
+    try:
+        simulator.sanitizer_environment(name)
+    except SimulatorError as exc:
+        return str(exc)
+    return None
+
+
+def run_sanitized(name, *command, timeout=900):
+    return subprocess.run([sys.executable, "-m", "minicnn.simulator.sanitize", name, sys.executable, *command],
+                          capture_output=True, text=True, timeout=timeout, cwd=REPO)
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PLANTED = r'''
+import numpy as np
+from minicnn.simulator import SimulatedModule
+code = {code!r}
+module = SimulatedModule({name!r}, np.float32, code=code)
+x = np.arange(1024, dtype=np.float32)
+y = np.zeros(1024, np.float32)
+module.launch({kernel!r}, (4, 1, 1), (256, 1, 1), [x, y])
+print("finished unreported")
+'''
+ONE_PAST_THE_END = r'''
+extern "C" __global__ void shift_left(const real_t* x, real_t* y) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  y[i] = x[i + 1];   // the last thread reads one element past the end of x
+}
+'''
+
+
+@pytest.mark.parametrize("name,code,kernel,report,line", [
+    ("address", ONE_PAST_THE_END, "shift_left", "AddressSanitizer: heap-buffer-overflow", 4),
+    ("thread", REVERSE.replace("SYNC", ""), "reverse_chunks", "ThreadSanitizer: data race", 6)],
+    ids=["address-read-past-the-end", "thread-missing-syncthreads"])
+def test_sanitizer_reports_a_planted_bug_by_line(name, code, kernel, report, line):
+    if sanitizer_missing(name):
+        pytest.skip(sanitizer_missing(name))
+    stem = f"planted_{name}"
+    result = run_sanitized(name, "-c", PLANTED.format(code=code, name=stem, kernel=kernel))
+    assert result.returncode != 0 and "finished unreported" not in result.stdout, result.stdout + result.stderr
+    assert report in result.stderr and f"{stem}.cu:{line}" in result.stderr, result.stderr[-3000:]
+
+
+def test_a_sanitizer_without_its_runtime_loaded_is_refused(monkeypatch):
+    monkeypatch.setenv(simulator.SANITIZE_VARIABLE, "address")
+    with pytest.raises(SimulatorError, match="needs the sanitizer's runtime loaded before Python: run the command "
+                                             "through python -m minicnn.simulator.sanitize address"):
+        build(REDUCE, name="test_kernel_unsanitized")
+    monkeypatch.setenv(simulator.SANITIZE_VARIABLE, "memory")
+    with pytest.raises(SimulatorError, match="MINICNN_SIM_SANITIZE='memory': expected one of address, thread"):
+        build(REDUCE, name="test_kernel_unsanitized")
+
+
+def test_sanitize_command_needs_a_sanitizer_and_a_command(capsys):
+    from minicnn.simulator.sanitize import main
+    for argv, message in ((["address"], "give the command to run"), (["memory", "python"], "invalid choice")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+# ThreadSanitizer costs about 10 times the plain run; it skips the exact AlexNet shapes, which run
+# the same code paths as the small and awkward shapes on larger grids (AddressSanitizer keeps
+# them: an access past an edge can depend on the exact sizes).
+SANITIZED_SELECTION = {"address": "sim", "thread": "sim and not alexnet_shapes"}
+
+
+@pytest.mark.parametrize("name", simulator.SANITIZERS)
+def test_every_kernel_is_clean_under_the_sanitizer(name):
+    """The simulated kernel tests (every kernel, every version, float32 and float64) with every
+    array access checked (address), or every pair of a block's threads checked for races (thread).
+    The child's pytest captures Python's output only, so a report reaches its stderr."""
+    if sanitizer_missing(name):
+        pytest.skip(sanitizer_missing(name))
+    result = run_sanitized(name, "-m", "pytest", "-q", "-x", "-m", "kernel", "-k", SANITIZED_SELECTION[name],
+                           "-p", "no:cacheprovider", "--capture=sys", "tests")
+    tail = (result.stdout[-2000:] + result.stderr[-4000:]).strip()
+    assert result.returncode == 0, tail
+    assert " passed" in result.stdout and " failed" not in result.stdout, tail

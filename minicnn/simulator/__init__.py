@@ -14,13 +14,23 @@ atomics and the math functions the kernels use, and a small runtime that launche
 
 Not modelled (documented in the README): warps and warp intrinsics, timing and occupancy,
 memory coalescing, dynamic (``extern``) shared memory, the order of float atomics, and
-out-of-bounds accesses (they are real memory errors in this process). Sources that use a
-construct outside the supported subset are refused before compiling, naming the construct.
+out-of-bounds accesses (they are real memory errors in this process, which the address
+sanitizer below reports). Sources that use a construct outside the supported subset are refused
+before compiling, naming the construct.
 
 Select it with the device name ``"sim"`` (``layer.to("sim")``), or with ``MINICNN_SIMULATE=1``,
 which makes ``"cuda"`` mean ``"sim"``. Compiled modules are cached on disk under
 ``$MINICNN_CACHE_DIR/simulator`` (default ``~/.cache/minicnn``) keyed by a hash of everything
 that goes into them, and in memory for the life of the process.
+
+Sanitizers, the simulator's compute-sanitizer: ``MINICNN_SIM_SANITIZE=address`` builds the
+kernels and the runtime with GCC's AddressSanitizer, which stops the process at the first read
+or write outside an array (memcheck's job); ``MINICNN_SIM_SANITIZE=thread`` with
+ThreadSanitizer, which reports two threads of a block touching the same shared or global memory
+without a ``__syncthreads`` between them, one of them writing (racecheck's job, and more: it
+does not depend on the OS scheduling the threads unluckily). The sanitizer's runtime must be
+loaded before Python: ``python -m minicnn.simulator.sanitize address python -m pytest -m kernel``
+sets up the environment (``sanitizer_environment``) and runs the command.
 """
 import ctypes
 import hashlib
@@ -61,6 +71,9 @@ UNSUPPORTED = [
     (r"\b__half2?\b|\b__nv_bfloat16\w*\b|\bcuda_fp16\b", "half and bfloat16 types"),
 ]
 
+SANITIZERS = ("address", "thread")
+SANITIZE_VARIABLE = "MINICNN_SIM_SANITIZE"
+
 _FUNCTION = re.compile(r"(?:__global__|__device__)[^;{}()]*?\b(\w+)\s*\(")
 
 
@@ -74,6 +87,62 @@ def _compiler():
         raise SimulatorError(f"the kernel simulator needs a C++ compiler, and {cxx!r} was not found; "
                              "install g++ (apt-get install g++) or set CXX")
     return cxx
+
+
+def sanitizer():
+    """The sanitizer ``$MINICNN_SIM_SANITIZE`` names ("address", "thread"), or None."""
+    name = os.environ.get(SANITIZE_VARIABLE, "")
+    if name and name not in SANITIZERS:
+        raise SimulatorError(f"{SANITIZE_VARIABLE}={name!r}: expected one of {', '.join(SANITIZERS)} (or unset)")
+    return name or None
+
+
+def sanitizer_runtime(name):
+    """Path of GCC's runtime library of sanitizer ``name``, or None where it is not installed."""
+    library = {"address": "libasan.so", "thread": "libtsan.so"}[name]
+    found = subprocess.run([_compiler(), f"-print-file-name={library}"], capture_output=True, text=True,
+                           env=_tool_environment()).stdout.strip()
+    return found if os.path.isabs(found) and os.path.exists(found) else None
+
+
+def sanitizer_environment(name, environ=None):
+    """A copy of ``environ`` (default os.environ) in which a Python process runs the simulator
+    under sanitizer ``name``: its runtime preloaded, the simulator told to build for it, and
+    errors made fatal. Python's own allocations are not leaks worth reporting, so leak
+    detection is off."""
+    if name not in SANITIZERS:
+        raise SimulatorError(f"unknown sanitizer {name!r}: expected one of {', '.join(SANITIZERS)}")
+    runtime = sanitizer_runtime(name)
+    if runtime is None:
+        raise SimulatorError(f"the {name} sanitizer's runtime is not installed with {_compiler()} "
+                             f"(Debian: apt-get install {'libasan8' if name == 'address' else 'libtsan2'})")
+    env = dict(os.environ if environ is None else environ)
+    env.update({SANITIZE_VARIABLE: name, "LD_PRELOAD": runtime,
+                "ASAN_OPTIONS": "detect_leaks=0:halt_on_error=1:abort_on_error=0",
+                "TSAN_OPTIONS": "halt_on_error=1:report_signal_unsafe=0:second_deadlock_stack=1"})
+    if name == "thread":
+        # ThreadSanitizer sees the synchronisation of instrumented code only: the thread pools
+        # of BLAS and OpenMP (NumPy's matrix products, PyTorch) would look like races.
+        env.update({"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
+    return env
+
+
+def _tool_environment():
+    """The environment of the compiler's processes: without a preloaded sanitizer runtime, which
+    would only slow the compiler down."""
+    return {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+
+
+def _sanitizer_flags():
+    """Compiler flags of the sanitizer in force; refuses one whose runtime is not loaded (the
+    library would fail to load, or run unchecked)."""
+    name = sanitizer()
+    if name is None:
+        return []
+    if not any(f"lib{name[0]}san" in line for line in _read("/proc/self/maps").splitlines()):
+        raise SimulatorError(f"{SANITIZE_VARIABLE}={name} needs the sanitizer's runtime loaded before Python: "
+                             f"run the command through python -m minicnn.simulator.sanitize {name} ...")
+    return ["-O1", "-g", "-fno-omit-frame-pointer", f"-fsanitize={name}"]
 
 
 def cache_dir():
@@ -182,7 +251,8 @@ def build_library(stem, program, flags, what):
     """Compile the C++ ``program`` into a shared library in the cache and return its path.
     The cache key hashes the program, the kernel and simulator sources, flags and compiler."""
     cxx = _compiler()
-    flags = ["-std=c++17", "-O2", "-fPIC", "-shared", "-pthread", "-Wno-unknown-pragmas", f"-I{HERE}", *flags]
+    flags = ["-std=c++17", "-O2", "-fPIC", "-shared", "-pthread", "-Wno-unknown-pragmas", f"-I{HERE}", *flags,
+             *_sanitizer_flags()]   # a later -O1 overrides -O2
     key = hashlib.sha256("\n".join([program, _kernel_dir_digest(), _read(SHIM_PATH), _read(RUNTIME_PATH),
                                     cxx, *flags, _compiler_version(cxx)]).encode()).hexdigest()[:24]
     target = os.path.join(cache_dir(), f"{stem}-{key}.so")
@@ -194,7 +264,7 @@ def build_library(stem, program, flags, what):
         with open(cpp, "w") as f:
             f.write(program)
         built = os.path.join(work, "module.so")
-        result = subprocess.run([cxx, *flags, cpp, "-o", built], capture_output=True, text=True)
+        result = subprocess.run([cxx, *flags, cpp, "-o", built], capture_output=True, text=True, env=_tool_environment())
         if result.returncode != 0:
             raise SimulatorError(f"{what} does not compile for the kernel simulator:\n{result.stderr.strip()}")
         os.replace(built, target)  # atomic: a concurrent build of the same key is harmless
@@ -220,7 +290,8 @@ _lock = threading.Lock()
 
 def _compiler_version(cxx):
     if cxx not in _versions:
-        _versions[cxx] = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
+        _versions[cxx] = subprocess.run([cxx, "--version"], capture_output=True, text=True,
+                                        env=_tool_environment()).stdout
     return _versions[cxx]
 
 

@@ -14,7 +14,9 @@
 // line), and no thread returns while others wait at, or later reach, a __syncthreads.
 // What it does not model: warps (so no warp intrinsics), timing, memory coalescing, dynamic
 // shared memory, the order of float atomics, out-of-bounds accesses (an error there is a real
-// memory error in this process). The Python side refuses kernels that use unmodelled constructs.
+// memory error in this process: MINICNN_SIM_SANITIZE=address reports it, and
+// MINICNN_SIM_SANITIZE=thread reports races between the threads of a block; see __init__.py).
+// The Python side refuses kernels that use unmodelled constructs.
 #pragma once
 
 #include <cmath>

@@ -1,5 +1,5 @@
 """Every kernel source compiles for the GPU, without a GPU: with nvcc for sm_80 (A100) and
-sm_90 (H100), warnings treated as errors, and with NVRTC (the compiler CuPy uses at run time)
+sm_90 (H100), warnings (register spills among them) treated as errors, and with NVRTC (the compiler CuPy uses at run time)
 where CuPy and the NVRTC library are installed. Each case skips with its reason otherwise."""
 import os
 import shutil
@@ -45,8 +45,9 @@ def test_every_source_has_kernels():
 @pytest.mark.parametrize("name", source_names())
 def test_nvcc_compiles_for_sm80_and_sm90_without_warnings(name, tmp_path):
     gencode = [f"-gencode=arch=compute_{a},code=sm_{a}" for a in ARCHITECTURES]
-    commands = [[NVCC, "-std=c++17", *gencode, *compile_options(real), "--Werror", "all-warnings",
-                 "-c", source_path(name), "-o", str(tmp_path / f"{name}-{real}.o")] for real in REAL_DTYPES]
+    # -warn-spills: a kernel whose registers spill to local memory is an error too (a silent slowdown)
+    commands = [[NVCC, "-std=c++17", *gencode, *compile_options(real), "-Xptxas=-warn-spills", "--Werror",
+                 "all-warnings", "-c", source_path(name), "-o", str(tmp_path / f"{name}-{real}.o")] for real in REAL_DTYPES]
     running = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for c in commands]
     for command, process in zip(commands, running):
         output = process.communicate()[0]

@@ -1,6 +1,7 @@
 """Every kernel source compiles for the GPU, without a GPU: with nvcc for sm_80 (A100) and
-sm_90 (H100), warnings (register spills among them) treated as errors, and with NVRTC (the compiler CuPy uses at run time)
-where CuPy and the NVRTC library are installed. Each case skips with its reason otherwise."""
+sm_90 (H100), warnings (register spills among them) treated as errors, and with NVRTC (the
+compiler CuPy uses at run time) where CuPy and the NVRTC library are installed. Each case skips
+with its reason otherwise."""
 import os
 import shutil
 import subprocess
@@ -47,7 +48,8 @@ def test_nvcc_compiles_for_sm80_and_sm90_without_warnings(name, tmp_path):
     gencode = [f"-gencode=arch=compute_{a},code=sm_{a}" for a in ARCHITECTURES]
     # -warn-spills: a kernel whose registers spill to local memory is an error too (a silent slowdown)
     commands = [[NVCC, "-std=c++17", *gencode, *compile_options(real), "-Xptxas=-warn-spills", "--Werror",
-                 "all-warnings", "-c", source_path(name), "-o", str(tmp_path / f"{name}-{real}.o")] for real in REAL_DTYPES]
+                 "all-warnings", "-c", source_path(name), "-o", str(tmp_path / f"{name}-{real}.o")]
+                for real in REAL_DTYPES]
     running = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for c in commands]
     for command, process in zip(commands, running):
         output = process.communicate()[0]

@@ -264,7 +264,8 @@ def build_library(stem, program, flags, what):
         with open(cpp, "w") as f:
             f.write(program)
         built = os.path.join(work, "module.so")
-        result = subprocess.run([cxx, *flags, cpp, "-o", built], capture_output=True, text=True, env=_tool_environment())
+        result = subprocess.run([cxx, *flags, cpp, "-o", built], capture_output=True, text=True,
+                                env=_tool_environment())
         if result.returncode != 0:
             raise SimulatorError(f"{what} does not compile for the kernel simulator:\n{result.stderr.strip()}")
         os.replace(built, target)  # atomic: a concurrent build of the same key is harmless

@@ -205,8 +205,9 @@ extern "C" __global__ void shift_left(const real_t* x, real_t* y) {
     ("thread", REVERSE.replace("SYNC", ""), "reverse_chunks", "ThreadSanitizer: data race", 6)],
     ids=["address-read-past-the-end", "thread-missing-syncthreads"])
 def test_sanitizer_reports_a_planted_bug_by_line(name, code, kernel, report, line):
-    if sanitizer_missing(name):
-        pytest.skip(sanitizer_missing(name))
+    missing = sanitizer_missing(name)
+    if missing:
+        pytest.skip(missing)
     stem = f"planted_{name}"
     result = run_sanitized(name, "-c", PLANTED.format(code=code, name=stem, kernel=kernel))
     assert result.returncode != 0 and "finished unreported" not in result.stdout, result.stdout + result.stderr
@@ -242,8 +243,9 @@ def test_every_kernel_is_clean_under_the_sanitizer(name):
     """The simulated kernel tests (every kernel, every version, float32 and float64) with every
     array access checked (address), or every pair of a block's threads checked for races (thread).
     The child's pytest captures Python's output only, so a report reaches its stderr."""
-    if sanitizer_missing(name):
-        pytest.skip(sanitizer_missing(name))
+    missing = sanitizer_missing(name)
+    if missing:
+        pytest.skip(missing)
     result = run_sanitized(name, "-m", "pytest", "-q", "-x", "-m", "kernel", "-k", SANITIZED_SELECTION[name],
                            "-p", "no:cacheprovider", "--capture=sys", "tests")
     tail = (result.stdout[-2000:] + result.stderr[-4000:]).strip()

@@ -28,13 +28,14 @@ parameter of the same layer, so ``merge_state``/``split_state`` convert state di
 optimizer's velocities, and checkpoints with ``convert_checkpoint``) in both directions.
 """
 import concurrent.futures
+import contextlib
 import copy
 import json
 import os
 
 import numpy as np
 
-from minicnn import backend
+from minicnn import backend, cpu_threads
 from minicnn.layers import LRN, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, LRNMaxPool, MaxPool2D, ReLU
 from minicnn.layers.base import Layer, without_input_grad
 from minicnn.sequential import Sequential
@@ -147,12 +148,16 @@ class _Workers:
         futures = [self.pool.submit(work, t) for t in range(TOWERS)]
         return [f.result() for f in futures]
 
+    @contextlib.contextmanager
     def session(self):
-        """Context of one forward or backward: each worker's BLAS gets half the cores."""
+        """Context of one forward or backward: each worker's BLAS, and its NumPy work between the
+        GEMMs (``minicnn.cpu_threads``), gets half the cores."""
         if self._blas is None:
             from threadpoolctl import ThreadpoolController  # inspects the loaded BLAS once
             self._blas = ThreadpoolController()
-        return self._blas.limit(limits=max(1, (os.cpu_count() or 2) // TOWERS), user_api="blas")
+        half = max(1, cpu_threads.threads() // TOWERS)
+        with self._blas.limit(limits=half, user_api="blas"), cpu_threads.limited(half):
+            yield
 
     def context(self, t):
         return _nothing()

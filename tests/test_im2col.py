@@ -30,7 +30,7 @@ def test_layout_and_adjointness(n, c, size, k, s, p, seed):
 
 def test_fold_windows_counts_overlaps():
     ones = np.ones((1, 1, 3, 3, 2, 2))      # four 3x3 windows, stride 2, on a 5x5 image
-    image = fold_windows(lambda i, j: ones[:, :, i, j], (3, 3), (1, 1, 5, 5), (2, 2))
+    image = fold_windows(lambda i, j: ones[:, :, i, j], (3, 3), (2, 2), np.zeros((1, 1, 5, 5)))
     np.testing.assert_array_equal(image[0, 0], [[1, 1, 2, 1, 1], [1, 1, 2, 1, 1], [2, 2, 4, 2, 2],
                                                 [1, 1, 2, 1, 1], [1, 1, 2, 1, 1]])
     view = sliding_windows(np.arange(25.0).reshape(1, 1, 5, 5), (3, 3), (2, 2))

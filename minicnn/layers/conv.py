@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from minicnn import gemm, kernel_versions
+from minicnn import cpu_threads, gemm, kernel_versions
 from minicnn.backend import get_array_module
 from minicnn.launch import BLOCK, empty, grid_for, launch, plane_tiles
 from minicnn.layers.base import Layer, Param, check_float_dtype, check_positive_int, pair
@@ -34,12 +34,18 @@ def conv_forward(x, w, b, stride, pad, groups, relu=False):
     ow = conv_output_size(wid, kw, stride[1], pad[1])
     cols = im2col(x, (kh, kw), stride, pad).reshape(groups, cg * kh * kw, n * oh * ow)
     w_groups = w.reshape(groups, o // groups, cg * kh * kw)
-    y = xp.matmul(w_groups, cols).reshape(o, n, oh, ow)   # G GEMMs; output channel-major
-    if b is not None:
-        y += b.reshape(o, 1, 1, 1)
-    y = xp.ascontiguousarray(y.transpose(1, 0, 2, 3))     # (N, O, OH, OW)
-    if relu:
-        xp.maximum(y, 0, out=y)
+    y_gemm = xp.matmul(w_groups, cols).reshape(o, n, oh, ow)   # G GEMMs; output channel-major
+    y = xp.empty((n, o, oh, ow), dtype=y_gemm.dtype)
+
+    def to_nchw(s):   # one pass: (O, N, OH, OW) to (N, O, OH, OW), + bias, ReLU
+        if b is None:
+            xp.copyto(y[s], y_gemm[:, s].transpose(1, 0, 2, 3))
+        else:
+            xp.add(y_gemm[:, s].transpose(1, 0, 2, 3), b.reshape(o, 1, 1), out=y[s])
+        if relu:
+            xp.maximum(y[s], 0, out=y[s])
+
+    cpu_threads.in_slices(n, to_nchw, y)   # slices of the batch on all the cores
     return y, (x.shape, w, cols, stride, pad, groups, b is not None, y if relu else None)
 
 

@@ -20,6 +20,7 @@ Strides and paddings are (h, w) pairs. All functions work on NumPy and CuPy arra
 """
 import numpy as np
 
+from minicnn import cpu_threads
 from minicnn.backend import get_array_module
 
 
@@ -65,47 +66,63 @@ def sliding_windows(x, kernel, stride):
         x, shape=(n, c, kh, kw, oh, ow), strides=(bn, bc, bh, bw, bh * sh, bw * sw), **read_only)
 
 
-def fold_windows(window, kernel, image_shape, stride):
-    """Adjoint of ``sliding_windows``: add window-shaped values back onto an image.
+def fold_windows(window, kernel, stride, image):
+    """Adjoint of ``sliding_windows``: add window-shaped values onto ``image``, in place.
 
     ``window(i, j)`` returns the (N, C, OH, OW) values at kernel offset (i, j) (for an array
     ``w`` of shape (N, C, kh, kw, OH, OW) that is ``w[:, :, i, j]``; the two leading axes may
-    also come in the order (C, N), with ``image_shape`` to match). Returns an array of
-    ``image_shape`` in which every pixel holds the sum of the window entries that read it;
-    pixels that no window reads (the floor-mode remainder) are zero.
+    also come in the order (C, N), with ``image`` to match). ``image`` starts as zeros and ends
+    with every pixel holding the sum of the window entries that read it; pixels that no window
+    reads (the floor-mode remainder) stay zero. Returns ``image``.
     The loop runs over the kh * kw kernel offsets only; each step is one vectorised strided add
     over the whole batch, which is faster than a scatter (``add.at``) and deterministic.
     """
     (kh, kw), (sh, sw) = kernel, stride
-    first = window(0, 0)
-    _, _, oh, ow = first.shape
-    image = get_array_module(first).zeros(image_shape, dtype=first.dtype)
     for i in range(kh):
         for j in range(kw):
-            image[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw] += first if i == j == 0 else window(i, j)
+            values = window(i, j)
+            oh, ow = values.shape[2:]
+            image[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw] += values
     return image
 
 
 def im2col(x, kernel, stride, pad):
-    """Unfold x (N, C, H, W) into cols (C*kh*kw, N*OH*OW); see the module docstring for the layout."""
+    """Unfold x (N, C, H, W) into cols (C*kh*kw, N*OH*OW); see the module docstring for the layout.
+
+    The one copy runs over slices of the batch on all the cores (``minicnn.cpu_threads``)."""
+    xp = get_array_module(x)
     n, c = x.shape[:2]
     kh, kw = kernel
     win = sliding_windows(pad_spatial(x, pad), kernel, stride)   # (N, C, kh, kw, OH, OW) view
     oh, ow = win.shape[4:]
-    return win.transpose(1, 2, 3, 0, 4, 5).reshape(c * kh * kw, n * oh * ow)  # the one copy
+    rows = win.transpose(1, 2, 3, 0, 4, 5)                       # (C, kh, kw, N, OH, OW) view
+    cols = xp.empty(rows.shape, dtype=x.dtype)
+    cpu_threads.in_slices(n, lambda s: xp.copyto(cols[:, :, :, s], rows[:, :, :, s]), cols)
+    return cols.reshape(c * kh * kw, n * oh * ow)
 
 
 def col2im(cols, x_shape, kernel, stride, pad):
     """Adjoint of ``im2col``: fold cols (C*kh*kw, N*OH*OW) back into an array of ``x_shape``.
 
-    Entries of overlapping windows add up; the padding border is cut off again.
+    Entries of overlapping windows add up; the padding border is cut off again. Slices of the
+    batch fold on all the cores (``minicnn.cpu_threads``); each pixel's sum is the same, in the
+    same order.
     """
+    xp = get_array_module(cols)
     n, c, h, w = x_shape
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, pad
     oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
     windows = cols.reshape(c, kh, kw, n, oh, ow)
     # Accumulate channel-major (C, N, H, W), the order of cols, so that every strided add reads
-    # contiguous memory; one transpose at the end gives NCHW (measured: 2x faster than folding
-    # straight into NCHW).
-    image = fold_windows(lambda i, j: windows[:, i, j], kernel, (c, n, h + 2 * ph, w + 2 * pw), stride)
-    return crop_spatial(get_array_module(cols).ascontiguousarray(image.transpose(1, 0, 2, 3)), pad)
+    # contiguous memory; one copy at the end gives NCHW without the padding (measured: 2x faster
+    # than folding straight into NCHW).
+    image = xp.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    inside = image.transpose(1, 0, 2, 3)[:, :, ph:ph + h, pw:pw + w]   # (N, C, H, W) view
+    x = xp.empty(x_shape, dtype=cols.dtype)
+
+    def fold(s):
+        fold_windows(lambda i, j: windows[:, i, j, s], kernel, stride, image[:, s])
+        xp.copyto(x[s], inside[s])
+
+    cpu_threads.in_slices(n, fold, cols)
+    return x

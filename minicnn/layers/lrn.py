@@ -16,7 +16,7 @@ Backward (with S = scale):
             - (2 alpha beta / size) * x[c] * sum_{c'' : c in window(c'')} dy[c''] x[c''] S[c'']**(-beta-1)
 and c is in window(c'') exactly when c'' is in [c - (size - 1) // 2, c + size // 2].
 """
-from minicnn import kernel_versions
+from minicnn import cpu_threads, kernel_versions
 from minicnn.backend import get_array_module
 from minicnn.launch import BLOCK, empty_like, grid_for, launch
 from minicnn.layers.base import Layer, check_positive_int
@@ -126,13 +126,19 @@ class LRN(Layer):
         return a.reshape(n * self.groups, c // self.groups, h, w)
 
     def _forward(self, x, train):
-        forward = lrn_forward_cuda if self.uses_kernels else lrn_forward
-        y, cache = forward(self._grouped(x), self.size, self.alpha, self.beta, self.k)
+        args = (self.size, self.alpha, self.beta, self.k)
+        if self.uses_kernels:
+            y, cache = lrn_forward_cuda(self._grouped(x), *args)
+        else:   # each sample on its own: the batch's slices run on all the cores
+            y, cache = cpu_threads.per_sample_forward(lrn_forward, self._grouped(x), *args)
         self._cache = cache if train else None
         return y.reshape(x.shape)
 
     def _backward(self, dout):
-        dx = (lrn_backward_cuda if self.uses_kernels else lrn_backward)(self._grouped(dout), self._cache)
+        if self.uses_kernels:
+            dx = lrn_backward_cuda(self._grouped(dout), self._cache)
+        else:
+            dx = cpu_threads.per_sample_backward(lrn_backward, self._grouped(dout), self._cache)
         return dx.reshape(dout.shape)
 
     def extra_repr(self):

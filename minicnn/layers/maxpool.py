@@ -9,7 +9,7 @@ window; when windows overlap (k > s) a pixel can win several windows and its gra
 import numpy as np
 
 from minicnn.backend import get_array_module
-from minicnn import kernel_versions
+from minicnn import cpu_threads, kernel_versions
 from minicnn.launch import BLOCK, empty, grid_for, launch, plane_tiles
 from minicnn.layers.base import Layer, pair
 from minicnn.layers.im2col import conv_output_size, crop_spatial, pad_spatial, sliding_windows
@@ -120,13 +120,18 @@ class MaxPool2D(Layer):
         return (n, c, conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw))
 
     def _forward(self, x, train):
-        forward = maxpool_forward_cuda if self.uses_kernels else maxpool_forward
-        y, cache = forward(x, self.kernel_size, self.stride, self.padding)
+        args = (self.kernel_size, self.stride, self.padding)
+        if self.uses_kernels:
+            y, cache = maxpool_forward_cuda(x, *args)
+        else:   # each sample on its own: the batch's slices run on all the cores
+            y, cache = cpu_threads.per_sample_forward(maxpool_forward, x, *args)
         self._cache = cache if train else None
         return y
 
     def _backward(self, dout):
-        return (maxpool_backward_cuda if self.uses_kernels else maxpool_backward)(dout, self._cache)
+        if self.uses_kernels:
+            return maxpool_backward_cuda(dout, self._cache)
+        return cpu_threads.per_sample_backward(maxpool_backward, dout, self._cache)
 
     def extra_repr(self):
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding

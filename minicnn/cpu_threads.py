@@ -1,0 +1,181 @@
+"""Every CPU core for the NumPy work between the GEMMs: per-sample work cut into slices.
+
+OpenBLAS runs the GEMMs on all the cores, but NumPy runs everything else on one: im2col's
+copy, col2im's additions, LRN, max-pool. On the 2012 AlexNet at batch 32 that single-threaded
+work was about half of a training step on the 2-core machine of the README. It is independent
+along one axis (the samples of a batch; the rows of im2col's matrix), so ``in_slices`` cuts that
+axis into slices and runs them on a pool of threads. NumPy lets go of Python's GIL inside its
+loops, so the slices really run at once.
+
+Every element goes through the same operations in the same order as in one call on the whole
+array, so the results are the same bit for bit (``tests/test_cpu_threads.py`` checks each
+caller). A slice of a few samples also stays in the L2 cache between NumPy's passes over it,
+which helps even on one core.
+
+How many threads: ``MINICNN_CPU_THREADS`` if set, else ``OMP_NUM_THREADS`` or
+``OPENBLAS_NUM_THREADS`` (the count the BLAS is told to use), else the cores this process may
+run on. ``set_threads(n)`` changes it; ``limited(n)`` changes it for a ``with`` block (the
+two-device split runs its two towers at once, each with half the cores).
+"""
+import concurrent.futures
+import contextlib
+import itertools
+import os
+import threading
+
+import numpy as np
+
+SLICES_PER_THREAD = 2     # measured on LRN and max-pool backward: 2 slices per thread beat 1 (cache)
+MIN_ELEMENTS = 1 << 18    # arrays smaller than this (1 MiB of float32) run in one call: the pool's
+                          # hand-over costs tens of microseconds, more than such an array's work
+
+_threads = None
+_pool = None
+_pool_size = 0
+_lock = threading.Lock()
+_inside = threading.local()   # set in the pool's threads: work they run must not wait on the pool
+
+
+def _default_threads():
+    for variable in ("MINICNN_CPU_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        value = os.environ.get(variable, "").strip()
+        if value:
+            try:
+                return _check(int(value), variable)
+            except ValueError as exc:
+                raise ValueError(f"{variable}={value!r}: expected a positive integer") from exc
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:   # no affinity masks (macOS, Windows)
+        return os.cpu_count() or 1
+
+
+def _check(n, what):
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"{what}: the number of CPU threads must be an integer >= 1, got {n!r}")
+    return int(n)
+
+
+def threads():
+    """The number of threads ``in_slices`` uses."""
+    global _threads
+    if _threads is None:
+        _threads = _default_threads()
+    return _threads
+
+
+def set_threads(n):
+    """Use ``n`` threads from now on (1: everything in the calling thread, as plain NumPy)."""
+    global _threads
+    _threads = _check(n, "set_threads")
+
+
+@contextlib.contextmanager
+def limited(n):
+    """``with limited(n):`` use at most ``n`` threads inside the block, then the count before it."""
+    before = threads()
+    set_threads(min(before, _check(n, "limited")))
+    try:
+        yield
+    finally:
+        set_threads(before)
+
+
+def _executor(workers):
+    global _pool, _pool_size
+    with _lock:
+        if _pool is None or _pool_size < workers:
+            if _pool is not None:
+                _pool.shutdown(wait=False)
+            _pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="minicnn-cpu",
+                                                          initializer=setattr, initargs=(_inside, "busy", True))
+            _pool_size = workers
+        return _pool
+
+
+def _forget_pool():
+    """In a forked child the pool's threads do not exist: start a new pool when one is needed."""
+    global _pool, _pool_size
+    _pool, _pool_size = None, 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
+def plan_slices(length, array):
+    """Consecutive slices that cover ``range(length)``: ``threads() * SLICES_PER_THREAD`` of them,
+    or the one slice ``slice(0, length)`` where cutting does not pay: ``array`` (the largest the
+    work goes through) not a NumPy array (CuPy: the GPU is parallel already) or smaller than
+    ``MIN_ELEMENTS``, one thread, or a call from inside a pool thread (which must not wait on
+    the pool)."""
+    n = threads()
+    parts = min(length, n * SLICES_PER_THREAD)
+    if (n == 1 or parts < 2 or not isinstance(array, np.ndarray) or array.size < MIN_ELEMENTS
+            or getattr(_inside, "busy", False)):
+        return [slice(0, length)]
+    return [slice(length * i // parts, length * (i + 1) // parts) for i in range(parts)]
+
+
+def run_slices(slices, work):
+    """``[work(s) for s in slices]``, the slices shared out over ``threads()`` threads (the
+    calling thread and the pool's), each taking the next slice when it is done with one."""
+    workers = min(threads(), len(slices))
+    if workers == 1 or getattr(_inside, "busy", False):
+        return [work(s) for s in slices]
+    results = [None] * len(slices)
+    next_index = itertools.count()   # next() on it is atomic under the GIL
+
+    def drain():
+        while (i := next(next_index)) < len(slices):
+            results[i] = work(slices[i])
+
+    futures = [_executor(workers - 1).submit(drain) for _ in range(workers - 1)]
+    try:
+        drain()
+    finally:   # never return (or raise) while the pool still writes into the caller's arrays
+        concurrent.futures.wait(futures)
+    for f in futures:
+        f.result()   # raises what a pool thread raised
+    return results
+
+
+def in_slices(length, work, array):
+    """``work(s)`` for the slices ``plan_slices(length, array)``; the list of their results."""
+    return run_slices(plan_slices(length, array), work)
+
+
+class SlicedCache:
+    """What ``per_sample_forward`` keeps for the backward: the slices and each one's cache."""
+
+    def __init__(self, slices, caches):
+        self.slices, self.caches = slices, caches
+
+
+def per_sample_forward(forward, x, *args):
+    """``forward(x, *args) -> (y, cache)`` for a function in which each sample's output depends
+    on that sample alone (LRN, max-pool), run over slices of the batch. Returns ``(y, cache)``:
+    y equals ``forward``'s bit for bit, and the cache goes to ``per_sample_backward``."""
+    slices = plan_slices(x.shape[0], x)
+    if len(slices) == 1:
+        return forward(x, *args)
+    results = run_slices(slices, lambda s: forward(x[s], *args))
+    return _join(slices, [r[0] for r in results]), SlicedCache(slices, [r[1] for r in results])
+
+
+def per_sample_backward(backward, dout, cache):
+    """``backward(dout, cache) -> dx`` for the cache ``per_sample_forward`` returned: each slice
+    of ``dout`` with its slice's cache, at once."""
+    if not isinstance(cache, SlicedCache):
+        return backward(dout, cache)
+    caches = dict(zip((s.start for s in cache.slices), cache.caches))
+    parts = run_slices(cache.slices, lambda s: backward(dout[s], caches[s.start]))
+    return _join(cache.slices, parts)
+
+
+def _join(slices, parts):
+    """The per-slice arrays ``parts`` as one array, stacked along the first axis (copied at once)."""
+    out = np.empty((slices[-1].stop,) + parts[0].shape[1:], dtype=parts[0].dtype)
+    by_start = dict(zip((s.start for s in slices), parts))
+    run_slices(slices, lambda s: np.copyto(out[s], by_start[s.start]))
+    return out

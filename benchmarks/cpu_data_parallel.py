@@ -20,12 +20,12 @@ import sys
 import tempfile
 import time
 
-import numpy as np
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from timing import machine_description, step_benchmark_parser, write_results  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import minicnn  # noqa: E402,F401 (before NumPy: it sets OpenBLAS's thread timeout)
+import numpy as np  # noqa: E402 (after minicnn, which sets OpenBLAS's thread timeout before NumPy loads it)
 
 
 def worker(model_name, global_batch, steps, result_path, overlap, hybrid):

@@ -16,14 +16,13 @@ import os
 import sys
 import time
 
-import numpy as np
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from timing import interleaved_medians, machine_description, step_benchmark_parser, write_results  # noqa: E402
 
 from minicnn import SoftmaxCrossEntropy, models, towers  # noqa: E402
 from minicnn.cpu_memory import reuse_freed_memory  # noqa: E402
 from minicnn.optim import SGD  # noqa: E402
+import numpy as np  # noqa: E402 (after minicnn, which sets OpenBLAS's thread timeout before NumPy loads it)
 
 
 def step_fn(model, x, y):

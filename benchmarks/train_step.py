@@ -17,8 +17,6 @@ import datetime
 import os
 import sys
 
-import numpy as np
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from timing import interleaved_medians, machine_description, step_benchmark_parser, write_results  # noqa: E402
 
@@ -28,6 +26,7 @@ from minicnn.backend import check_device, cuda_available, to_device, to_numpy  #
 from minicnn.cpu_memory import reuse_freed_memory  # noqa: E402
 from minicnn.fusion import fuse  # noqa: E402
 from minicnn.optim import SGD  # noqa: E402
+import numpy as np  # noqa: E402 (after minicnn, which sets OpenBLAS's thread timeout before NumPy loads it)
 
 
 def torch_twin(model):

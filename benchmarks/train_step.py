@@ -21,12 +21,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from timing import interleaved_medians, machine_description, step_benchmark_parser, write_results  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from minicnn import SoftmaxCrossEntropy, models  # noqa: E402
+from minicnn import SoftmaxCrossEntropy, cpu_threads, models  # noqa: E402
 from minicnn.backend import check_device, cuda_available, to_device, to_numpy  # noqa: E402
 from minicnn.cpu_memory import reuse_freed_memory  # noqa: E402
 from minicnn.fusion import fuse  # noqa: E402
 from minicnn.optim import SGD  # noqa: E402
 import numpy as np  # noqa: E402 (after minicnn, which sets OpenBLAS's thread timeout before NumPy loads it)
+from threadpoolctl import threadpool_limits  # noqa: E402
 
 
 def torch_twin(model):
@@ -65,13 +66,16 @@ def main(argv=None):
                    help="cpu: NumPy against PyTorch on the CPU; cuda: minicnn's kernels against PyTorch/cuDNN "
                         "on the GPU (default: cuda when CuPy and a GPU are available, else cpu)")
     p.add_argument("--threads", type=int, default=os.cpu_count(),
-                   help="CPU threads for both (default: all cores)")
+                   help="CPU threads for both: PyTorch's, and minicnn's BLAS and its NumPy work between the "
+                        "GEMMs (minicnn/cpu_threads.py) (default: all cores)")
     p.add_argument("--no-fuse", action="store_true",
                    help="on the GPU, keep minicnn's layers unfused (default: conv+ReLU and LRN+max-pool "
                         "fused, as examples/train_alexnet.py trains)")
     p.add_argument("--tf32", action="store_true", help="on the GPU, allow TF32 in both sides' GEMMs: PyTorch's cuDNN and cuBLAS, and "
                         "minicnn's cuBLAS calls through CuPy (CUPY_TF32=1)")
     args = p.parse_args(argv)
+    if args.threads < 1:
+        p.error(f"--threads must be at least 1, got {args.threads}")
     reuse_freed_memory()   # as minicnn.train.fit does; for both frameworks, which share this process
     # CuPy reads CUPY_TF32 at its first float32 GEMM: set it before any, so that minicnn's cuBLAS
     # GEMMs and PyTorch's run in the same mode (strict float32 unless --tf32)
@@ -83,6 +87,8 @@ def main(argv=None):
         raise SystemExit(f"error: {exc}")
     batch = args.batch_size or (128 if device == "cuda" else 32)
     torch.set_num_threads(args.threads)
+    threadpool_limits(args.threads, user_api="blas")   # minicnn's GEMMs (OpenBLAS through NumPy)
+    cpu_threads.set_threads(args.threads)              # and minicnn's NumPy work between them
     torch.backends.cudnn.benchmark = True
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = args.tf32
     tdev = "cuda" if device == "cuda" else "cpu"

@@ -47,7 +47,7 @@ TRAIN_STEP = os.path.join(os.path.dirname(SCRIPT), "train_step.py")
 
 def test_training_step_benchmark_checks_logits_then_times_both_frameworks(tmp_path):
     result = subprocess.run([sys.executable, TRAIN_STEP, "--device", "cpu", "--model", "alexnet_small",
-                             "--batch-size", "4", "--repeats", "1", "--out", str(tmp_path)],
+                             "--batch-size", "4", "--repeats", "1", "--threads", "1", "--out", str(tmp_path)],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "logits: largest difference from PyTorch" in result.stdout
@@ -56,6 +56,13 @@ def test_training_step_benchmark_checks_logits_then_times_both_frameworks(tmp_pa
     (written,) = tmp_path.glob("cpu-alexnet_small-b4-*.json")
     payload = json.loads(written.read_text())
     assert payload["logits_difference"] < 1e-4 and set(payload["images_per_s"]) == {"minicnn", "PyTorch"}
+    assert payload["threads"] == 1
+
+
+def test_training_step_benchmark_refuses_zero_threads():
+    result = subprocess.run([sys.executable, TRAIN_STEP, "--device", "cpu", "--threads", "0"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 2 and "--threads must be at least 1, got 0" in result.stderr
 
 
 @needs_gpu

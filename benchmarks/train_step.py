@@ -15,7 +15,9 @@ On the CPU both get the same number of threads (--threads, default: all cores).
 """
 import datetime
 import os
+import statistics
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from timing import interleaved_medians, machine_description, step_benchmark_parser, write_results  # noqa: E402
@@ -60,6 +62,79 @@ def torch_twin(model):
     return nn.Sequential(*layers)
 
 
+def layer_seconds(model, step, opt, repeats, gpu):
+    """{(layer name, "forward" | "backward"): median seconds} for every top-level layer of
+    ``model`` within training steps, and ("SGD", "update") for the optimizer: each call is timed on
+    its own (perf_counter on the CPU, CUDA events around it on the GPU) in ``repeats`` steps after
+    one warm-up step."""
+    clock = _event_clock() if gpu else _cpu_clock
+    times, timed = {}, [(name, layer, "forward") for name, layer in model.named_children()]
+    timed += [(name, layer, "backward") for name, layer in model.named_children()] + [("SGD", opt, "step")]
+
+    def wrapped(key, call):
+        def timed_call(*a, **k):
+            result, seconds = clock(lambda: call(*a, **k))
+            times.setdefault(key, []).append(seconds)
+            return result
+        return timed_call
+
+    for name, owner, method in timed:   # instance attributes shadow the methods until deleted
+        setattr(owner, method, wrapped((name, "update" if method == "step" else method), getattr(owner, method)))
+    try:
+        step()
+        times.clear()
+        for _ in range(repeats):
+            step()
+    finally:
+        for _, owner, method in timed:
+            vars(owner).pop(method, None)
+    return {key: statistics.median(resolve(t) for t in ts) for key, ts in times.items()}
+
+
+def _cpu_clock(call):
+    start = time.perf_counter()
+    result = call()
+    return result, time.perf_counter() - start
+
+
+def _event_clock():
+    import cupy
+
+    def clock(call):
+        start, stop = cupy.cuda.Event(), cupy.cuda.Event()
+        start.record()
+        result = call()
+        stop.record()
+        return result, (start, stop)   # read after the step, without synchronising inside it
+    return clock
+
+
+def resolve(t):
+    """Seconds, from a float or a (start, stop) pair of CUDA events."""
+    if isinstance(t, float):
+        return t
+    import cupy
+    t[1].synchronize()
+    return cupy.cuda.get_elapsed_time(*t) / 1e3
+
+
+def layers_table(model, parts):
+    """Markdown: each layer's forward and backward in ms, then the share of each kind of layer."""
+    kinds = {name: type(layer).__name__ for name, layer in model.named_children()}
+    kinds["SGD"] = "SGD update"
+    total = sum(parts.values())
+    rows = ["| layer | forward (ms) | backward (ms) | share |", "|---|---|---|---|"]
+    for name in list(kinds):
+        f, b = parts.get((name, "forward"), 0.0), parts.get((name, "backward"), 0.0) + parts.get((name, "update"), 0.0)
+        rows.append(f"| {name} | {f * 1e3:.1f} | {b * 1e3:.1f} | {(f + b) / total:.1%} |")
+    by_kind = {}
+    for (name, _), t in parts.items():
+        by_kind[kinds[name]] = by_kind.get(kinds[name], 0.0) + t
+    shares = ", ".join(f"{kind} {t / total:.0%}" for kind, t in sorted(by_kind.items(), key=lambda kv: -kv[1]))
+    return (f"Where minicnn's step goes, each layer timed on its own (sum {total * 1e3:.0f} ms):\n\n"
+            + "\n".join(rows) + f"\n\nBy kind: {shares}.")
+
+
 def main(argv=None):
     p = step_benchmark_parser(__doc__, "alexnet", None)
     p.add_argument("--device", choices=("cpu", "cuda"), default=None,
@@ -71,6 +146,9 @@ def main(argv=None):
     p.add_argument("--no-fuse", action="store_true",
                    help="on the GPU, keep minicnn's layers unfused (default: conv+ReLU and LRN+max-pool "
                         "fused, as examples/train_alexnet.py trains)")
+    p.add_argument("--layers", action="store_true",
+                   help="also time each layer of minicnn's step on its own (forward, backward) and the SGD "
+                        "update, the median of --repeats steps, and say where the step goes")
     p.add_argument("--tf32", action="store_true", help="on the GPU, allow TF32 in both sides' GEMMs: PyTorch's cuDNN and cuBLAS, and "
                         "minicnn's cuBLAS calls through CuPy (CUPY_TF32=1)")
     args = p.parse_args(argv)
@@ -145,10 +223,15 @@ def main(argv=None):
              f"| framework | median step (ms) | images/s |\n|---|---|---|\n"
              + "".join(f"| {k} | {v[0] * 1e3:.1f} | {ips[k]:.1f} |\n" for k, v in res.items())
              + f"\nminicnn / PyTorch throughput: {ratio:.2f}x")
+    if args.layers:
+        parts = layer_seconds(model, minicnn_step, opt, args.repeats, gpu=device == "cuda")
+        table += "\n\n" + layers_table(model, parts)
     print(table)
     payload = dict(model=args.model, batch_size=batch, device=device, where=where, settings=settings,
                    threads=args.threads, date=today, torch=torch.__version__, logits_difference=difference,
                    seconds={k: v[1] for k, v in res.items()}, images_per_s=ips, ratio=ratio)
+    if args.layers:
+        payload["layer_seconds"] = {f"{name}.{part}": t for (name, part), t in parts.items()}
     tag = "cpu" if device == "cpu" else "gpu-" + where.replace(" ", "_") + ("-tf32" if args.tf32 else "") + (
         "-unfused" if args.no_fuse else "")
     paths = write_results(args.out, f"{tag}-{args.model}-b{batch}-{today}", table, payload)

@@ -47,7 +47,8 @@ TRAIN_STEP = os.path.join(os.path.dirname(SCRIPT), "train_step.py")
 
 def test_training_step_benchmark_checks_logits_then_times_both_frameworks(tmp_path):
     result = subprocess.run([sys.executable, TRAIN_STEP, "--device", "cpu", "--model", "alexnet_small",
-                             "--batch-size", "4", "--repeats", "1", "--threads", "1", "--out", str(tmp_path)],
+                             "--batch-size", "4", "--repeats", "1", "--threads", "1", "--layers",
+                             "--out", str(tmp_path)],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "logits: largest difference from PyTorch" in result.stdout
@@ -57,6 +58,12 @@ def test_training_step_benchmark_checks_logits_then_times_both_frameworks(tmp_pa
     payload = json.loads(written.read_text())
     assert payload["logits_difference"] < 1e-4 and set(payload["images_per_s"]) == {"minicnn", "PyTorch"}
     assert payload["threads"] == 1
+    # --layers: every layer's forward and backward and the SGD update, and the shares by kind
+    assert "Where minicnn's step goes" in result.stdout and "| conv2 |" in result.stdout
+    assert "Conv2D" in result.stdout.split("By kind: ")[1]
+    layers = payload["layer_seconds"]
+    assert {"conv1.forward", "conv1.backward", "fc8.backward", "SGD.update"} <= set(layers)
+    assert all(t > 0 for t in layers.values())
 
 
 def test_training_step_benchmark_refuses_zero_threads():

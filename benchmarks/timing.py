@@ -24,9 +24,40 @@ def interleaved_medians(fns, repeats=7, warmup=2, gpu=False):
 
 
 def _cpu_clock(fn):
+    return _timed_cpu_call(fn)[1]
+
+
+def _timed_cpu_call(call):
     start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+    result = call()
+    return result, time.perf_counter() - start
+
+
+def part_clock(gpu=False):
+    """clock(call) -> (call's result, t) for timing the parts of a larger piece of work (the layers
+    of a training step): t is the seconds the call took on the CPU, or on the GPU a (start, stop)
+    pair of CUDA events around its work, which ``seconds`` reads afterwards, so that timing a part
+    does not synchronise in the middle of the work."""
+    if not gpu:
+        return _timed_cpu_call
+    import cupy
+
+    def clock(call):
+        start, stop = cupy.cuda.Event(), cupy.cuda.Event()
+        start.record()
+        result = call()
+        stop.record()
+        return result, (start, stop)
+    return clock
+
+
+def seconds(t):
+    """The seconds of a ``part_clock`` time: a float already, or a pair of CUDA events."""
+    if isinstance(t, float):
+        return t
+    import cupy
+    t[1].synchronize()
+    return cupy.cuda.get_elapsed_time(*t) / 1e3
 
 
 def gpu_clock(flush_bytes=256 * 2 ** 20):

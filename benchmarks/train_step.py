@@ -17,10 +17,10 @@ import datetime
 import os
 import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from timing import interleaved_medians, machine_description, step_benchmark_parser, write_results  # noqa: E402
+from timing import (interleaved_medians, machine_description, part_clock, seconds,  # noqa: E402
+                    step_benchmark_parser, write_results)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from minicnn import SoftmaxCrossEntropy, cpu_threads, models  # noqa: E402
@@ -67,14 +67,14 @@ def layer_seconds(model, step, opt, repeats, gpu):
     ``model`` within training steps, and ("SGD", "update") for the optimizer: each call is timed on
     its own (perf_counter on the CPU, CUDA events around it on the GPU) in ``repeats`` steps after
     one warm-up step."""
-    clock = _event_clock() if gpu else _cpu_clock
+    clock = part_clock(gpu)
     times, timed = {}, [(name, layer, "forward") for name, layer in model.named_children()]
     timed += [(name, layer, "backward") for name, layer in model.named_children()] + [("SGD", opt, "step")]
 
     def wrapped(key, call):
         def timed_call(*a, **k):
-            result, seconds = clock(lambda: call(*a, **k))
-            times.setdefault(key, []).append(seconds)
+            result, t = clock(lambda: call(*a, **k))
+            times.setdefault(key, []).append(t)
             return result
         return timed_call
 
@@ -88,34 +88,7 @@ def layer_seconds(model, step, opt, repeats, gpu):
     finally:
         for _, owner, method in timed:
             vars(owner).pop(method, None)
-    return {key: statistics.median(resolve(t) for t in ts) for key, ts in times.items()}
-
-
-def _cpu_clock(call):
-    start = time.perf_counter()
-    result = call()
-    return result, time.perf_counter() - start
-
-
-def _event_clock():
-    import cupy
-
-    def clock(call):
-        start, stop = cupy.cuda.Event(), cupy.cuda.Event()
-        start.record()
-        result = call()
-        stop.record()
-        return result, (start, stop)   # read after the step, without synchronising inside it
-    return clock
-
-
-def resolve(t):
-    """Seconds, from a float or a (start, stop) pair of CUDA events."""
-    if isinstance(t, float):
-        return t
-    import cupy
-    t[1].synchronize()
-    return cupy.cuda.get_elapsed_time(*t) / 1e3
+    return {key: statistics.median(seconds(t) for t in ts) for key, ts in times.items()}
 
 
 def layers_table(model, parts):

@@ -18,7 +18,7 @@ import argparse
 import os
 
 
-from minicnn import gemm, models, towers
+from minicnn import cpu_threads, gemm, models, towers
 from minicnn.backend import KERNEL_DEVICES, check_device, cuda_available
 from minicnn.checkpoint import CheckpointError
 from minicnn.data import DATASETS, DataError, fashion_mnist
@@ -114,6 +114,11 @@ def parse_args(argv=None):
                         "measured on an H100, the 2012 alexnet on 18,000 Fashion-MNIST images for 2 "
                         "epochs: he 86.6%%, default 74.3%%, paper 9.7%% (chance: the paper's start needs "
                         "far longer runs))")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for the GEMMs (OpenBLAS) and for the NumPy work between them "
+                        "(minicnn/cpu_threads.py: im2col, col2im, LRN, max-pool, the SGD update; the same "
+                        "results with any number) (default: MINICNN_CPU_THREADS, OMP_NUM_THREADS or "
+                        "OPENBLAS_NUM_THREADS if set, else every core this process may use)")
     p.add_argument("--seed", type=int, default=0, help="seed of initialisation, data order and augmentation (default: 0)")
     p.add_argument("--out", default="runs/fashion", help="output folder (default: runs/fashion)")
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.npz")
@@ -164,12 +169,16 @@ def main(argv=None):
         comm.use_local_gpu()   # rank i of a machine on its GPU i; gradients all-reduced with NCCL
     gemm.set_gemm(args.gemm)
     name = args.model or ("alexnet" if device == "cuda" else "alexnet_small")
-    for flag in ("batch_size", "epochs", "val_size", "limit", "step_every", "width"):
+    for flag in ("batch_size", "epochs", "val_size", "limit", "step_every", "width", "threads"):
         value = getattr(args, flag)
         if value is not None and value < (0 if flag == "val_size" else 1):
             raise SystemExit(f"error: --{flag.replace('_', '-')} must be >= 1, got {value}")
     if not 0.0 <= args.dropout < 1.0:
         raise SystemExit(f"error: --dropout must be in [0, 1), got {args.dropout}")
+    if args.threads:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(args.threads, user_api="blas")
+        cpu_threads.set_threads(args.threads)
     epochs = args.epochs or (5 if device == "cpu" else 10)
     if args.dataset == "folder":
         if name == "alexnet_small":

@@ -166,7 +166,8 @@ def test_script_smoke_run_and_resume_equals_uninterrupted(tmp_path):
     # first epoch of a 2-epoch run (the linear schedule is covered by the kill test below)
     common = ["--data", data, "--batch-size", "32", "--val-size", "40", "--lr", "0.02", "--schedule", "step",
               "--step-every", "5"]
-    full = run_script(*common, "--epochs", "2", "--out", str(tmp_path / "full"))
+    # one thread here and the default (all cores) below: the results must not depend on it
+    full = run_script(*common, "--epochs", "2", "--out", str(tmp_path / "full"), "--threads", "1")
     assert full.returncode == 0, full.stderr
     assert "test: loss" in full.stdout and "Total parameters" in full.stdout
     for f in ("metrics.jsonl", "checkpoint.npz", "checkpoint.json", "conv1_filters.png", "curves.png", "test_metrics.json"):
@@ -184,6 +185,7 @@ def test_script_smoke_run_and_resume_equals_uninterrupted(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--batch-size", "0"], "--batch-size must be >= 1"),
+    (["--threads", "0"], "--threads must be >= 1, got 0"),
     (["--dropout", "1.5"], "--dropout must be in [0, 1), got 1.5"),
     (["--model", "vgg"], "invalid choice: 'vgg'"),
     (["--data", "/nonexistent"], "Fashion-MNIST not found"),

@@ -130,7 +130,8 @@ class LRN(Layer):
         if self.uses_kernels:
             y, cache = lrn_forward_cuda(self._grouped(x), *args)
         else:   # each sample on its own: the batch's slices run on all the cores
-            y, cache = cpu_threads.per_sample_forward(lrn_forward, self._grouped(x), *args)
+            grouped = self._grouped(x)
+            y, cache = cpu_threads.per_sample_forward(lrn_forward, grouped, grouped.shape, *args)
         self._cache = cache if train else None
         return y.reshape(x.shape)
 

@@ -124,7 +124,7 @@ class MaxPool2D(Layer):
         if self.uses_kernels:
             y, cache = maxpool_forward_cuda(x, *args)
         else:   # each sample on its own: the batch's slices run on all the cores
-            y, cache = cpu_threads.per_sample_forward(maxpool_forward, x, *args)
+            y, cache = cpu_threads.per_sample_forward(maxpool_forward, x, self.output_shape(x.shape), *args)
         self._cache = cache if train else None
         return y
 

@@ -66,6 +66,20 @@ def test_ties_go_to_the_first_maximum():
     np.testing.assert_array_equal(layer.backward(np.ones((1, 1, 1, 1)))[0, 0], [[1, 0], [0, 0]])
 
 
+@pytest.mark.parametrize("k", [16, 17])
+def test_windows_of_more_than_256_pixels(rng, k):
+    """Global pooling over a 17x17 map: window offsets past 255 (the winners' uint8 limit) still
+    route the gradient to the first maximum, here tied with a later one."""
+    x = rng.standard_normal((2, 3, k, k))
+    x[:, :, k - 1, k - 2] = x[:, :, k - 1, k - 1] = 10.0   # a tie in the last row, near offset 288
+    layer = MaxPool2D(k)
+    dout = rng.standard_normal((2, 3, 1, 1))
+    np.testing.assert_array_equal(layer.forward(x), 10.0)
+    expected, winners = maxpool_naive(x, (k, k), (k, k), (0, 0))
+    np.testing.assert_array_equal(layer.backward(dout), maxpool_backward_naive(dout, x.shape, winners))
+    assert (layer.backward(dout)[:, :, k - 1, k - 2] == dout[:, :, 0, 0]).all()
+
+
 def test_float32_keeps_dtype(rng):
     y = MaxPool2D(3, 2).forward(rng.standard_normal((2, 3, 7, 7)).astype(np.float32))
     assert y.dtype == np.float32

@@ -47,11 +47,18 @@ def maxpool_backward(dout, cache):
     n, c, h, w = padded.shape
     oh, ow = y.shape[2:]
     win = sliding_windows(padded, kernel, stride)
-    winner = xp.zeros(y.shape, dtype=np.uint8)
+    offset_type = np.min_scalar_type(kh * kw - 1)   # uint8 up to 16x16 windows, then uint16
+    winner = xp.zeros(y.shape, dtype=offset_type)
     ties = xp.empty(y.shape, dtype=bool)
+    step = xp.empty(y.shape, dtype=offset_type)
     for offset in range(kh * kw - 1, -1, -1):
         xp.equal(win[:, :, offset // kw, offset % kw], y, out=ties)
-        xp.putmask(winner, ties, offset)
+        # winner = offset where ties, as winner += ties * (offset - winner) in unsigned integers
+        # (the wrap-around cancels out): three plain passes, where putmask's masked writes took
+        # twice as long (pool1 of AlexNet, 8 images, one core: 16 ms against 7)
+        xp.subtract(offset_type.type(offset), winner, out=step)
+        xp.multiply(step, ties, out=step)
+        winner += step
     # flat index in the padded image of each window's first pixel, plus its winner's offset
     corner = (xp.arange(n * c, dtype=np.int64).reshape(n, c, 1, 1) * (h * w)
               + (xp.arange(oh, dtype=np.int64) * (sh * w)).reshape(oh, 1) + xp.arange(ow, dtype=np.int64) * sw)

@@ -21,7 +21,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from timing import machine_description, step_benchmark_parser, write_results  # noqa: E402
+from timing import machine_description, positive_int, step_benchmark_parser, write_results  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import minicnn  # noqa: E402,F401 (before NumPy: it sets OpenBLAS's thread timeout)
@@ -91,7 +91,7 @@ def main(argv=None):
     p.add_argument("--result", help=argparse_hidden())
     p.add_argument("--no-overlap", action="store_true", help=argparse_hidden())
     p.add_argument("--hybrid", action="store_true", help=argparse_hidden())
-    p.add_argument("--rounds", type=int, default=3,
+    p.add_argument("--rounds", type=positive_int, default=3,
                    help="runs of every configuration, taking turns; the median is reported (default: 3)")
     args = p.parse_args(argv)
     steps = args.repeats * (3 if args.model == "alexnet_small" else 1)
@@ -99,6 +99,9 @@ def main(argv=None):
         return worker(args.model, args.batch_size, steps, args.result, overlap=not args.no_overlap,
                       hybrid=args.hybrid)
     cores = os.cpu_count()
+    if args.batch_size % cores:
+        p.error(f"--batch-size {args.batch_size}: the global batch is shared out over {cores} ranks (one per "
+                f"core), so it must be a multiple of {cores}")
     configurations = [("one process, BLAS on all cores", dict(ranks=0, blas_threads=cores)),
                       ("1 rank, 1 BLAS thread", dict(ranks=1, blas_threads=1)),
                       (f"{cores} ranks, 1 BLAS thread each, all-reduce after the backward",

@@ -36,7 +36,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from timing import machine_description, median_seconds, write_results  # noqa: E402
+from timing import machine_description, median_seconds, positive_int, write_results  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from minicnn import LRN, Conv2D, Dense, Dropout, LRNMaxPool, MaxPool2D, ReLU, gemm, kernel_versions  # noqa: E402
@@ -224,9 +224,9 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cuda", choices=("cuda", "sim"),
                    help="cuda: time on the GPU; sim: verify the harness under the kernel simulator (default: cuda)")
-    p.add_argument("--batch-size", type=int, default=128, help="images per batch (default: 128)")
+    p.add_argument("--batch-size", type=positive_int, default=128, help="images per batch (default: 128)")
     p.add_argument("--layers", default=",".join(LAYERS), help="comma-separated layer names (default: all)")
-    p.add_argument("--repeats", type=int, default=50, help="timed repeats per measurement (default: 50)")
+    p.add_argument("--repeats", type=positive_int, default=50, help="timed repeats per measurement (default: 50)")
     p.add_argument("--gemm", choices=gemm.GEMMS, default="cublas",
                    help="minicnn's matrix products in the conv and fully connected rows: cublas, or tiled "
                         "(minicnn's own kernels/gemm_tiled.cu, against cuBLAS/cuDNN) (default: cublas)")

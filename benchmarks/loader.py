@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from timing import machine_description, write_results  # noqa: E402
+from timing import machine_description, positive_int, write_results  # noqa: E402
 
 from minicnn.data import image_folder  # noqa: E402
 from minicnn.data.loader import BatchLoader  # noqa: E402
@@ -37,8 +37,8 @@ def generate(root, count, seed=0):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=None, help="an image folder (default: generate one)")
-    p.add_argument("--count", type=int, default=1024, help="images to generate (default: 1024)")
-    p.add_argument("--batch-size", type=int, default=128, help="loader batch (default: 128)")
+    p.add_argument("--count", type=positive_int, default=1024, help="images to generate (default: 1024)")
+    p.add_argument("--batch-size", type=positive_int, default=128, help="loader batch (default: 128)")
     p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"),
                    help="folder for the .md and .json results (default: benchmarks/results)")
     args = p.parse_args(argv)

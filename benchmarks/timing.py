@@ -83,15 +83,28 @@ def median_seconds(fn, repeats, warmup=3, gpu=False):
     return interleaved_medians({"fn": fn}, repeats, warmup, gpu)["fn"][0]
 
 
+def positive_int(text):
+    """argparse type of the counts (repeats, batch sizes, threads): an integer of at least 1, so
+    that 0 fails at once with the flag's name instead of deep inside a run."""
+    import argparse
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
 def step_benchmark_parser(doc, model, batch_size):
     """The arguments every training-step benchmark takes: --model, --batch-size, --repeats, --out."""
     import argparse
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=model, choices=("alexnet", "alexnet_small"),
                    help=f"network: alexnet (2012, 227 px) or alexnet_small (width 24, 28 px) (default: {model})")
-    p.add_argument("--batch-size", type=int, default=batch_size,
+    p.add_argument("--batch-size", type=positive_int, default=batch_size,
                    help=f"images per step (default: {batch_size or '128 on a GPU, 32 on the CPU'})")
-    p.add_argument("--repeats", type=int, default=7, help="timed rounds (default: 7)")
+    p.add_argument("--repeats", type=positive_int, default=7, help="timed rounds (default: 7)")
     p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"),
                    help="folder for the .md and .json results (default: benchmarks/results)")
     return p

@@ -19,7 +19,7 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from timing import (interleaved_medians, machine_description, part_clock, seconds,  # noqa: E402
+from timing import (interleaved_medians, machine_description, part_clock, positive_int, seconds,  # noqa: E402
                     step_benchmark_parser, write_results)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -113,7 +113,7 @@ def main(argv=None):
     p.add_argument("--device", choices=("cpu", "cuda"), default=None,
                    help="cpu: NumPy against PyTorch on the CPU; cuda: minicnn's kernels against PyTorch/cuDNN "
                         "on the GPU (default: cuda when CuPy and a GPU are available, else cpu)")
-    p.add_argument("--threads", type=int, default=os.cpu_count(),
+    p.add_argument("--threads", type=positive_int, default=os.cpu_count(),
                    help="CPU threads for both: PyTorch's, and minicnn's BLAS and its NumPy work between the "
                         "GEMMs (minicnn/cpu_threads.py) (default: all cores)")
     p.add_argument("--no-fuse", action="store_true",
@@ -125,8 +125,6 @@ def main(argv=None):
     p.add_argument("--tf32", action="store_true", help="on the GPU, allow TF32 in both sides' GEMMs: PyTorch's cuDNN and cuBLAS, and "
                         "minicnn's cuBLAS calls through CuPy (CUPY_TF32=1)")
     args = p.parse_args(argv)
-    if args.threads < 1:
-        p.error(f"--threads must be at least 1, got {args.threads}")
     reuse_freed_memory()   # as minicnn.train.fit does; for both frameworks, which share this process
     # CuPy reads CUPY_TF32 at its first float32 GEMM: set it before any, so that minicnn's cuBLAS
     # GEMMs and PyTorch's run in the same mode (strict float32 unless --tf32)

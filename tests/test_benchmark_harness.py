@@ -66,10 +66,28 @@ def test_training_step_benchmark_checks_logits_then_times_both_frameworks(tmp_pa
     assert all(t > 0 for t in layers.values())
 
 
-def test_training_step_benchmark_refuses_zero_threads():
-    result = subprocess.run([sys.executable, TRAIN_STEP, "--device", "cpu", "--threads", "0"],
-                            capture_output=True, text=True, timeout=600)
-    assert result.returncode == 2 and "--threads must be at least 1, got 0" in result.stderr
+@pytest.mark.parametrize("script, flag, value", [
+    ("train_step.py", "--threads", "0"), ("train_step.py", "--repeats", "0"), ("train_step.py", "--batch-size", "-1"),
+    ("cpu_two_device.py", "--repeats", "0"), ("cpu_data_parallel.py", "--rounds", "0"),
+    ("kernels.py", "--repeats", "1.5"), ("kernels.py", "--batch-size", "0"), ("loader.py", "--count", "0")])
+def test_benchmarks_refuse_counts_below_one(tmp_path, script, flag, value):
+    """A count of 0 once ran a benchmark with the default batch and overwrote its results file;
+    now the flag is refused by name before anything runs or is written."""
+    result = subprocess.run([sys.executable, os.path.join(os.path.dirname(SCRIPT), script), flag, value,
+                             "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"argument {flag}: expected an integer >= 1, got '{value}'" in result.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_data_parallel_benchmark_refuses_a_batch_the_ranks_cannot_share(tmp_path):
+    cores = os.cpu_count()
+    if cores == 1:
+        pytest.skip("one core: one rank takes any batch")
+    result = subprocess.run([sys.executable, os.path.join(os.path.dirname(SCRIPT), "cpu_data_parallel.py"),
+                             "--batch-size", str(cores + 1), "--out", str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and f"must be a multiple of {cores}" in result.stderr
 
 
 @needs_gpu

@@ -1,7 +1,7 @@
 """minicnn.cpu_threads: the NumPy work between the GEMMs cut into slices over threads.
 
 Every caller must give the same result, bit for bit, as one call on the whole array (which the
-layer tests compare with naive loops and PyTorch): LRN, max-pool, im2col, col2im, the conv
+layer tests compare with naive loops and PyTorch): LRN, max-pool, ReLU, im2col, col2im, the conv
 layout pass, the SGD update, and a whole training step. The ``sliced`` fixture cuts even small
 arrays (``MIN_ELEMENTS`` 0) over 3 threads, so that the slices are uneven and outnumber nothing.
 """
@@ -14,7 +14,7 @@ import threading
 import numpy as np
 import pytest
 
-from minicnn import LRN, Conv2D, MaxPool2D, cpu_threads, models
+from minicnn import LRN, Conv2D, MaxPool2D, ReLU, cpu_threads, models
 from minicnn.layers.im2col import col2im, im2col
 from minicnn.losses import SoftmaxCrossEntropy
 from minicnn.optim import CPU_SLICE, SGD, sgd_update_cpu
@@ -69,6 +69,20 @@ def test_maxpool_sliced_is_identical(sliced, dtype, kernel, stride, padding):
     whole, parts = one_thread_and_sliced(lambda: forward_backward(layer, x, np.random.default_rng(1)))
     assert isinstance(layer._cache, cpu_threads.SlicedCache)
     assert_identical(whole, parts)
+
+
+@pytest.mark.parametrize("shape", [(7, 3, 5, 4), (5, 6)])
+def test_relu_sliced_writes_every_element(sliced, shape):
+    """Each slice writes its part of y and dx, which start uninitialised: every element must be
+    max(x, 0) and dout * (x > 0), zeros included."""
+    rng = np.random.default_rng(0)
+    x = np.round(rng.standard_normal(shape)).astype(np.float32)   # many exact zeros
+    layer = ReLU()
+    whole, parts = one_thread_and_sliced(lambda: forward_backward(layer, x, np.random.default_rng(1)))
+    assert_identical(whole, parts)
+    dout = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    np.testing.assert_array_equal(parts[0], np.maximum(x, 0), strict=True)
+    np.testing.assert_array_equal(parts[1], dout * (x > 0), strict=True)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

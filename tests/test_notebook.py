@@ -2,6 +2,7 @@
 runs top to bottom, with every figure it promises, on a CPU without a GPU or a network."""
 import os
 import time
+import warnings
 
 import pytest
 
@@ -25,6 +26,18 @@ def fashion_mnist_missing():
         return None
     except DataError as exc:
         return str(exc).splitlines()[0]
+
+
+def test_committed_valid_with_cell_ids():
+    """nbformat 4.5 wants an id on every cell: a cell pasted in without one is a warning now and
+    will be an error in future nbformat versions."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        nb = read()
+        nbformat.validate(nb)
+    assert not caught, [str(w.message) for w in caught]
+    ids = [cell.get("id") for cell in nb.cells]
+    assert all(ids) and len(set(ids)) == len(ids)
 
 
 def test_committed_without_outputs():

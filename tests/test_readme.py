@@ -1,0 +1,234 @@
+"""The README's promises, checked: every Python example in it runs as printed (each block on its
+own, as a reader would paste it), and every figure of its benchmark tables is what the committed
+results file of that run says (benchmarks/results/), rounded as the README shows it. A README
+updated without its results file, or a results file replaced without the README, fails here."""
+import contextlib
+import io
+import itertools
+import json
+import re
+import statistics
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from minicnn import models
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def python_blocks():
+    """The README's ```python blocks, in order."""
+    return re.findall(r"^```python\n(.*?)^```", README, flags=re.MULTILINE | re.DOTALL)
+
+
+def tables(header):
+    """Every Markdown table of the README whose header row is ``header``: a list of
+    {first cell: row's cells} dicts, in order."""
+    found = []
+    lines = README.splitlines()
+    for i, line in enumerate(lines):
+        if line.strip() == header:
+            rows = {}
+            for row in lines[i + 2:]:
+                if not row.startswith("|"):
+                    break
+                cells = [c.strip() for c in row.strip().strip("|").split("|")]
+                rows[cells[0]] = cells
+            found.append(rows)
+    assert found, f"the README has no table headed {header!r}"
+    return found
+
+
+def table_with(header, label):
+    """The one README table headed ``header`` that has a row labelled ``label``."""
+    (rows,) = [rows for rows in tables(header) if label in rows]
+    return rows
+
+
+def sentence(pattern):
+    """The groups of the one match of ``pattern`` in the README, where each space of the pattern
+    matches any run of white space (the README's lines break anywhere)."""
+    matches = re.findall(pattern.replace(" ", r"\s+"), README, flags=re.DOTALL)
+    assert len(matches) == 1, f"{pattern!r}: {len(matches)} matches in the README"
+    return matches[0]
+
+
+def assert_shows(text, *values, scale=1.0):
+    """The numbers in ``text`` (in order) are ``values`` times ``scale``, each rounded to as many
+    decimals as the README prints it with."""
+    numbers = re.findall(r"\d+(?:\.\d+)?(?:e-?\d+)?", text)
+    assert len(numbers) == len(values), f"{text!r}: expected {len(values)} numbers"
+    for shown, value in zip(numbers, values):
+        if "e" in shown:
+            mantissa = shown.split("e")[0]
+            decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
+            expected = f"{value * scale:.{decimals}e}".replace("e-0", "e-").replace("e+0", "e")
+        else:
+            decimals = len(shown.split(".")[1]) if "." in shown else 0
+            expected = f"{value * scale:.{decimals}f}"
+        assert shown == expected, f"the README shows {shown} in {text!r}; the results file says {expected}"
+
+
+def results(name):
+    return json.loads((RESULTS / name).read_text())
+
+
+# --- the examples ------------------------------------------------------------------------------
+
+def run_block(code, monkeypatch):
+    """Run one README block in a fresh namespace, "cuda" meaning the kernel simulator (CI has no
+    GPU), with every random generator seeded (the examples draw unseeded ones, so that a reader's
+    runs differ); return what it printed."""
+    monkeypatch.setenv("MINICNN_SIMULATE", "1")
+    seeds, default_rng = itertools.count(), np.random.default_rng
+    monkeypatch.setattr(np.random, "default_rng", lambda seed=None: default_rng(next(seeds) if seed is None else seed))
+    np.random.seed(0)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(code, "README.md", "exec"), {"__name__": "readme_example"})
+    return printed.getvalue()
+
+
+def test_every_python_example_runs_on_its_own(monkeypatch):
+    blocks = python_blocks()
+    assert len(blocks) == 5
+    layers, summary, gpu, simulated, split = (run_block(code, monkeypatch) for code in blocks)
+    loss, keys, header, *errors = layers.splitlines()
+    assert abs(float(loss) - np.log(10)) < 0.3             # "~2.3": ten classes, nothing learnt yet
+    assert all(k in keys for k in ("conv1.weight", "conv1.bias", "fc.weight", "fc.bias"))
+    assert header.split() == ["tensor", "elements", "kinks", "rel.", "error"]
+    assert [e.split()[0] for e in errors] == ["input", "weight", "bias"]
+    assert all(float(e.split()[-1]) < 1e-6 for e in errors)
+    # the prose around the summary gives its totals
+    parameters, multiply_adds = sentence(r"the 2012 network, exactly as the paper has it \(([\d,]+) parameters, "
+                                         r"([\d.]+ M) multiply-adds\)")
+    assert f"Total parameters: {parameters}\n" in summary and f"({multiply_adds})" in summary
+    assert gpu == "" and simulated == ""
+    assert f"Total parameters: {parameters}\n" in split and "cpu worker 1" in split
+
+
+# --- the benchmark tables ----------------------------------------------------------------------
+
+def median_ms(run, name):
+    return statistics.median(run["seconds"][name]) * 1000
+
+
+def test_cpu_training_step_figures_are_the_committed_run():
+    run = results("cpu-alexnet-b32-2026-11-30.json")
+    rows = table_with("| framework | median step (ms) | images/s |", "PyTorch 2.13 (CPU)")
+    for label, name in (("minicnn", "minicnn"), ("PyTorch 2.13 (CPU)", "PyTorch")):
+        assert_shows(rows[label][1], median_ms(run, name))
+        assert_shows(rows[label][2], run["images_per_s"][name])
+    ratio, difference = sentence(r"minicnn / PyTorch: ([\d.]+x) \(`python benchmarks/train_step.py --device cpu "
+                                 r"--repeats 15 --layers`; the logits agree to (\S+) of the largest\)")
+    assert_shows(ratio, run["ratio"])
+    assert_shows(difference, run["logits_difference"])
+    version_5 = [cells for label, cells in table_with("| version | minicnn (ms) | PyTorch (ms) | minicnn / PyTorch |",
+                                                      "1: freed memory reused").items() if label.startswith("5:")]
+    assert_shows(" ".join(version_5[0][1:]), median_ms(run, "minicnn"), median_ms(run, "PyTorch"), run["ratio"])
+
+
+def test_where_the_cpu_step_goes_is_the_committed_run():
+    """The README's shares by kind of layer are those of the results file's --layers table."""
+    by_kind = dict(re.findall(r"(\w[\w ]*?) (\d+)%", (RESULTS / "cpu-alexnet-b32-2026-11-30.md").read_text()
+                              .split("By kind: ")[1]))
+    shares = sentence(r"Where a version-5 step goes.*?: convolutions (\d+)% \(.*?\), dense layers (\d+)%, LRN (\d+)%, "
+                      r"max-pool (\d+)%, the SGD update (\d+)%, ReLU (\d+)%")
+    expected = [by_kind[kind] for kind in ("Conv2D", "Dense", "LRN", "MaxPool2D", "SGD update", "ReLU")]
+    assert list(shares) == expected
+    # and the file's shares are its own layer times, summed by kind
+    run = results("cpu-alexnet-b32-2026-11-30.json")
+    kinds = {name: type(layer).__name__ for name, layer in models.alexnet().named_children()}
+    kinds["SGD"] = "SGD update"
+    total = sum(run["layer_seconds"].values())
+    for kind, share in by_kind.items():
+        seconds = sum(t for key, t in run["layer_seconds"].items() if kinds[key.split(".")[0]] == kind)
+        assert_shows(share, seconds / total, scale=100)
+
+
+def test_two_device_table_is_the_committed_runs():
+    rows = table_with("| network, batch | single device (BLAS on 2 cores) | split (2 workers, 1 BLAS core each) "
+                      "| split / single |", "2012 AlexNet, 32")
+    for label, name in (("small AlexNet (width 24), 128", "cpu-two-device-alexnet_small-b128-2026-11-30.json"),
+                        ("2012 AlexNet, 32", "cpu-two-device-alexnet-b32-2026-11-30.json")):
+        run = results(name)
+        assert_shows(" ".join(rows[label][1:]), run["images_per_s"]["single device"],
+                     run["images_per_s"]["two-device split"], run["ratio"])
+
+
+DATA_PARALLEL = {"one process": "one process, BLAS on all cores",
+                 "after": "2 ranks, 1 BLAS thread each, all-reduce after the backward",
+                 "overlapped": "2 ranks, 1 BLAS thread each, all-reduce overlapped",
+                 "hybrid": "2 ranks, 1 BLAS thread each, hybrid (FC layers model-parallel)"}
+
+
+def test_data_parallel_tables_are_the_committed_runs():
+    speed = table_with("| network, global batch | one process (BLAS on 2 cores) | 2 ranks, all-reduce after the "
+                       "backward | 2 ranks, overlapped | 2 ranks, hybrid (`--hybrid`, below) |", "2012 AlexNet, 32")
+    communication = table_with("| network | all-reduce after the backward | overlapped | hybrid: all-reduce of the "
+                               "convolutions + activation exchanges |", "2012 AlexNet")
+    for label, network, name in (
+            ("small AlexNet (width 24), 128", "small AlexNet", "cpu-data-parallel-alexnet_small-b128-2026-11-30.json"),
+            ("2012 AlexNet, 32", "2012 AlexNet", "cpu-data-parallel-alexnet-b32-2026-11-30.json")):
+        run = results(name)
+        step = {key: run["results"][config] for key, config in DATA_PARALLEL.items()}
+        per_s = {key: run["global_batch"] / r["step_s"] for key, r in step.items()}
+        assert_shows(speed[label][1], per_s["one process"])
+        for cell, key in zip(speed[label][2:], ("after", "overlapped", "hybrid")):
+            assert_shows(cell, per_s[key], per_s[key] / per_s["one process"])
+        after, overlapped, hybrid = communication[network][1:]
+        if run["model"] == "alexnet":   # the gradients' volume: 61 M float32 parameters
+            volume = sum(v.size for v in models.alexnet().state_dict().values()) * 4 / 2 ** 20
+            assert_shows(after, step["after"]["allreduce_s"] * 1000, volume)
+        else:
+            assert_shows(after, step["after"]["allreduce_s"] * 1000)
+        assert_shows(overlapped, step["overlapped"]["allreduce_s"] * 1000)
+        assert_shows(hybrid, step["hybrid"]["allreduce_s"] * 1000, step["hybrid"]["exchange_s"] * 1000)
+
+
+def test_loader_figures_are_the_committed_run():
+    run = results("cpu-loader-2026-11-22.json")
+    figures = sentence(r"preparation (\d+) images/s, the training loader (\d+) images/s, the test loader (\d+) images/s")
+    assert_shows(" ".join(figures), run["prepare_images_per_s"], *run["loader_images_per_s"].values())
+
+
+def test_gpu_kernel_table_is_the_committed_h100_run():
+    """Every forward+backward row of the run, each figure as the README rounds it, and no other."""
+    run = results("gpu-kernels-NVIDIA_H100_80GB_HBM3-b128-2026-11-22.json")
+    rows = table_with("| layer | minicnn (ms) | reference | reference (ms) | minicnn speed / reference "
+                      "| fraction of the limit |", "conv1")
+    measured = {r["layer"]: r for r in run["rows"] if r["pass_"] == "forward+backward"}
+    assert list(rows) == list(measured)
+    for layer, r in measured.items():
+        _, mine, reference, theirs, ratio, fraction = rows[layer]
+        assert reference == r["reference"]
+        assert_shows(" ".join((mine, theirs, ratio)), r["minicnn_ms"], r["reference_ms"], r["ratio"])
+        assert_shows(fraction, r["fraction_of_limit"], scale=100)
+
+
+def test_gpu_training_step_figures_are_the_committed_h100_runs():
+    fused = results("gpu-NVIDIA_H100_80GB_HBM3-alexnet-b128-2026-11-22.json")
+    unfused = results("gpu-NVIDIA_H100_80GB_HBM3-unfused-alexnet-b128-2026-11-22.json")
+    rows = table_with("| framework | median step (ms) | images/s |", "minicnn (fused)")
+    for label, name in (("minicnn (fused)", "minicnn"), ("PyTorch 2.11 eager (cuDNN)", "PyTorch")):
+        assert_shows(" ".join(rows[label][1:]), median_ms(fused, name), fused["images_per_s"][name])
+    figures = sentence(r"minicnn / PyTorch: (\S+) fused, (\S+) unfused \((\S+) ms\)")
+    assert_shows(" ".join(figures), fused["ratio"], unfused["ratio"], median_ms(unfused, "minicnn"))
+
+
+@pytest.mark.parametrize("text, values, scale", [("1824", (1823.6,), 1), ("0.42x", (0.4224,), 1),
+                                                 ("20%", (0.1956,), 100), ("6.6e-7", (6.63e-7,), 1)])
+def test_figures_are_compared_as_shown(text, values, scale):
+    assert_shows(text, *values, scale=scale)
+
+
+@pytest.mark.parametrize("text, values, scale", [("1825", (1823.6,), 1), ("0.43x", (0.4224,), 1),
+                                                 ("19%", (0.1956,), 100), ("6.7e-7", (6.63e-7,), 1),
+                                                 ("12 and 13", (12,), 1)])
+def test_a_figure_that_differs_fails(text, values, scale):
+    with pytest.raises(AssertionError):
+        assert_shows(text, *values, scale=scale)

@@ -8,6 +8,7 @@ import itertools
 import json
 import re
 import statistics
+import types
 from pathlib import Path
 
 import numpy as np
@@ -109,6 +110,22 @@ def test_every_python_example_runs_on_its_own(monkeypatch):
     assert f"Total parameters: {parameters}\n" in summary and f"({multiply_adds})" in summary
     assert gpu == "" and simulated == ""
     assert f"Total parameters: {parameters}\n" in split and "cpu worker 1" in split
+
+
+def test_hybrid_summary_is_what_the_code_prints():
+    """The README's summary of the hybrid on 2 ranks (its lines in order, "..." standing for the
+    convolutions), as rank 0 prints it; a stand-in for the communicator, as the summary sends
+    nothing."""
+    from minicnn.hybrid import HybridNet
+    from minicnn.summary import summary
+    (shown,) = [block for block in re.findall(r"^```text\n(.*?)^```", README, flags=re.MULTILINE | re.DOTALL)
+                if "GatherRows" in block]
+    rank_0_of_2 = types.SimpleNamespace(rank=0, size=2, broadcast_parameters=lambda model: None)
+    printed = summary(HybridNet(models.alexnet(), rank_0_of_2), (1, 3, 227, 227)).splitlines()
+    head, tail = shown.split("...\n")
+    assert printed[:len(head.splitlines())] == head.splitlines()
+    start = printed.index(tail.splitlines()[0])
+    assert printed[start:start + len(tail.splitlines())] == tail.splitlines()
 
 
 # --- the benchmark tables ----------------------------------------------------------------------

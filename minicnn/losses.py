@@ -62,6 +62,9 @@ class SoftmaxCrossEntropy:
         self.device = check_device(device)
         return self
 
+    def __repr__(self):
+        return "SoftmaxCrossEntropy()"
+
     def forward(self, logits, labels):
         xp = get_array_module(logits)
         if not (hasattr(logits, "ndim") and logits.ndim == 2):

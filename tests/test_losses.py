@@ -82,3 +82,7 @@ def test_kernel_label_out_of_range_gives_nan(kernel_device):
     loss = SoftmaxCrossEntropy().to(kernel_device)
     logits = to_device(np.zeros((2, 3)), kernel_device)
     assert np.isnan(float(to_numpy(loss.forward(logits, to_device(np.array([0, 3]), kernel_device)))))
+
+
+def test_repr_names_the_loss():
+    assert repr(SoftmaxCrossEntropy().to("sim")) == "SoftmaxCrossEntropy()"

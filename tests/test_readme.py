@@ -8,6 +8,8 @@ import itertools
 import json
 import re
 import statistics
+import subprocess
+import sys
 import types
 from pathlib import Path
 
@@ -126,6 +128,36 @@ def test_hybrid_summary_is_what_the_code_prints():
     assert printed[:len(head.splitlines())] == head.splitlines()
     start = printed.index(tail.splitlines()[0])
     assert printed[start:start + len(tail.splitlines())] == tail.splitlines()
+
+
+def readme_commands():
+    """(script, arguments) of every ``python examples/X.py ...`` and ``python benchmarks/X.py ...``
+    in the README: in its shell blocks up to a comment, and in its inline code spans."""
+    shell = "\n".join(re.findall(r"^```bash\n(.*?)^```", README, flags=re.MULTILINE | re.DOTALL))
+    spans = re.findall(r"`([^`]+)`", re.sub(r"^```.*?^```", "", README, flags=re.MULTILINE | re.DOTALL),
+                       flags=re.DOTALL)
+    lines = [line.split("#")[0] for line in shell.splitlines()] + [" ".join(span.split()) for span in spans]
+    return sorted({(script, args.strip()) for line in lines
+                   for script, args in re.findall(r"python ((?:examples|benchmarks)/\w+\.py)([^;&|]*)", line)})
+
+
+def test_every_flag_in_the_readme_is_one_its_script_takes():
+    """Each --flag of each command the README gives is in its script's --help, and a value given
+    to a flag with choices is one of them: a renamed flag or choice fails here."""
+    commands = readme_commands()
+    assert len({script for script, _ in commands}) >= 8
+    helps = {}
+    for script, args in commands:
+        if script not in helps:
+            done = subprocess.run([sys.executable, str(ROOT / script), "--help"], capture_output=True, text=True,
+                                  timeout=120)
+            assert done.returncode == 0, done.stderr
+            helps[script] = " ".join(done.stdout.split())
+        for flag, value in re.findall(r"(--[\w-]+)(?:[ =]([^\s-]\S*))?", args):
+            assert re.search(rf"{flag}\b", helps[script]), f"{script} has no {flag} (README: {script} {args})"
+            choices = re.search(rf"{flag} \{{([^}}]*)\}}", helps[script])
+            if choices and value:
+                assert value in choices.group(1).split(","), f"{script} {flag}: {value!r} is not one of {choices.group(1)}"
 
 
 # --- the benchmark tables ----------------------------------------------------------------------

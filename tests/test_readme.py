@@ -166,6 +166,20 @@ def median_ms(run, name):
     return statistics.median(run["seconds"][name]) * 1000
 
 
+def test_quick_start_figures_are_the_committed_training_run():
+    """The default training run's table and test accuracy are its metrics.jsonl and
+    test_metrics.json, as the run wrote them."""
+    run = RESULTS / "cpu-train-alexnet_small-fashion-mnist-2026-11-30"
+    epochs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    rows = table_with("| epoch | train loss | train acc. | val. loss | val. acc. | images/s |", "1")
+    assert list(rows) == [str(e["epoch"]) for e in epochs]
+    for e in epochs:
+        assert_shows(" ".join(rows[str(e["epoch"])][1:]), e["train_loss"], e["train_top1"], e["val_loss"],
+                     e["val_top1"], e["images_per_s"])
+    test = json.loads((run / "test_metrics.json").read_text())
+    assert_shows(" ".join(sentence(r"\*\*Test accuracy ([\d.]+)\*\* \(top-5 ([\d.]+)\)")), test["top1"], test["top5"])
+
+
 def test_cpu_training_step_figures_are_the_committed_run():
     run = results("cpu-alexnet-b32-2026-11-30.json")
     rows = table_with("| framework | median step (ms) | images/s |", "PyTorch 2.13 (CPU)")
@@ -209,6 +223,16 @@ def test_two_device_table_is_the_committed_runs():
                      run["images_per_s"]["two-device split"], run["ratio"])
 
 
+def test_anatomy_of_a_split_step_is_the_committed_run():
+    anatomy = results("cpu-two-device-alexnet-b32-2026-11-30.json")["anatomy"]
+    figures = sentence(r"Where a split step of the 2012 AlexNet goes \(([\d.]+) s, timed on its own\): (\d+)% with "
+                       r"both towers computing in parallel \(tower 0 busy ([\d.]+) s and idle ([\d.]+) s waiting at "
+                       r"the crossings, tower 1 busy ([\d.]+) s and idle ([\d.]+) s\), (\d+)% serial")
+    total = anatomy["total"]
+    assert_shows(" ".join(figures), total, 100 * anatomy["segments"] / total, anatomy["busy"][0], anatomy["idle"][0],
+                 anatomy["busy"][1], anatomy["idle"][1], 100 * anatomy["serial"] / total)
+
+
 DATA_PARALLEL = {"one process": "one process, BLAS on all cores",
                  "after": "2 ranks, 1 BLAS thread each, all-reduce after the backward",
                  "overlapped": "2 ranks, 1 BLAS thread each, all-reduce overlapped",
@@ -237,6 +261,14 @@ def test_data_parallel_tables_are_the_committed_runs():
             assert_shows(after, step["after"]["allreduce_s"] * 1000)
         assert_shows(overlapped, step["overlapped"]["allreduce_s"] * 1000)
         assert_shows(hybrid, step["hybrid"]["allreduce_s"] * 1000, step["hybrid"]["exchange_s"] * 1000)
+    # the ring all-reduce on paper: the 2012 AlexNet's measured all-reduce scaled by 2 (N-1)/N,
+    # against what a rank computes (its step without the all-reduce)
+    after = results("cpu-data-parallel-alexnet-b32-2026-11-30.json")["results"][DATA_PARALLEL["after"]]
+    compute = after["step_s"] - after["allreduce_s"]
+    ring = {n: after["allreduce_s"] * 2 * (n - 1) / n for n in (8, 64)}
+    figures = sentence(r"by 2 \(N-1\)/N gives ([\d.]+) s per step for 8 ranks and ([\d.]+) s for 64, (\d+)% and "
+                       r"(\d+)% of the ([\d.]+) s a rank computes at batch 16 here")
+    assert_shows(" ".join(figures), ring[8], ring[64], 100 * ring[8] / compute, 100 * ring[64] / compute, compute)
 
 
 def test_loader_figures_are_the_committed_run():

@@ -289,6 +289,32 @@ def test_gpu_kernel_table_is_the_committed_h100_run():
         assert reference == r["reference"]
         assert_shows(" ".join((mine, theirs, ratio)), r["minicnn_ms"], r["reference_ms"], r["ratio"])
         assert_shows(fraction, r["fraction_of_limit"], scale=100)
+    ratio = {layer: r["ratio"] for layer, r in measured.items()}
+
+    def extremes(*layers):
+        return min(ratio[layer] for layer in layers), max(ratio[layer] for layer in layers)
+
+    fully_connected = sentence(r"the fully connected layers are faster than PyTorch's calls of cuBLAS \(([\d.]+)x to "
+                               r"([\d.]+)x, same library")
+    assert_shows(" ".join(fully_connected), *extremes("fc6", "fc7", "fc8"))
+    figures = sentence(r"the convolutions run at ([\d.]+)x to ([\d.]+)x\s+of cuDNN .*?, pooling at ([\d.]+)x to "
+                       r"([\d.]+)x, LRN at ([\d.]+)x to ([\d.]+)x, .*?\(lrn2\+pool2 ([\d.]+)x\)")
+    assert_shows(" ".join(figures), *extremes(*[layer for layer in ratio if layer.startswith("conv")]),
+                 *extremes("pool1", "pool2"), *extremes("lrn1", "lrn2"), ratio["lrn2+pool2"])
+
+
+def test_tf32_and_tiled_gemm_figures_are_the_committed_h100_runs():
+    def both_passes(name):
+        return {r["layer"]: r["ratio"] for r in results(name)["rows"] if r["pass_"] == "forward+backward"}
+
+    tf32 = both_passes("gpu-kernels-NVIDIA_H100_80GB_HBM3-b128-tf32-2026-11-22.json")
+    convolutions = [ratio for layer, ratio in tf32.items() if layer.startswith("conv")]
+    figures = sentence(r"cuDNN's convolutions run ([\d.]+)x to ([\d.]+)x faster than minicnn's \(([\d.]+)x to "
+                       r"([\d.]+)x\)")
+    assert_shows(" ".join(figures), 1 / max(convolutions), 1 / min(convolutions), min(convolutions), max(convolutions))
+    assert_shows(sentence(r"as cuBLAS's did; fc6 ([\d.]+x)\)"), tf32["fc6"])
+    tiled = both_passes("gpu-kernels-NVIDIA_H100_80GB_HBM3-b128-tiled-2026-11-22.json")
+    assert_shows(sentence(r"shared-memory GEMM at ([\d.]+x) of cuBLAS on fc8"), tiled["fc8"])
 
 
 def test_gpu_training_step_figures_are_the_committed_h100_runs():

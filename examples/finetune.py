@@ -74,7 +74,8 @@ def main(argv=None):
     cfg = dict(model_name=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=0.9,
                weight_decay=5e-4, schedule="linear", step_every=1, input_size=crop, augment=args.augment,
                augment_pad=0, mean=mean, std=std, seed=args.seed, device=device, out=args.out, resume=False,
-               crop=crop, pca=[a.tolist() for a in data["pca"]], ten_crop=True, classes=data["classes"])
+               crop=crop, pca=[a.tolist() for a in data["pca"]], ten_crop=True, classes=data["classes"],
+               architecture=dict(name=args.model, num_classes=len(data["classes"])))
     try:
         fit(model, data, cfg, progress=None if args.no_progress else batch_progress())
     except (TrainingError, CheckpointError) as exc:

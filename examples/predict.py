@@ -1,19 +1,24 @@
 #!/usr/bin/env python3
-"""The top-5 classes of photos, with probabilities and names.
+"""The top-5 classes of pictures, with probabilities and names.
 
+    python examples/predict.py shirt.png --weights runs/fashion/checkpoint.npz   # what train_alexnet.py trained
     python examples/predict.py cat.jpg dog.png --weights alexnet_owt.npz          # ImageNet names
     python examples/predict.py photo.jpg --weights alexnet-owt-7be5be79.pth       # torchvision's file (needs torch)
-    python examples/predict.py photo.jpg --weights runs/pets/checkpoint.npz --model alexnet_owt --classes runs/pets
+    python examples/predict.py photo.jpg --weights runs/finetune/checkpoint.npz   # a fine-tuned network
 
-Each image is prepared as in training (shorter side to 256, central 256x256) and classified on
-its centre crop, or with --ten-crop on the paper's ten crops with the probabilities averaged.
-Several --weights files make an ensemble whose probabilities are averaged. Class names: the 1000
-ImageNet classes for a 1000-way model, otherwise --classes (a text file with one name per line,
-an image folder whose subfolders are the classes); a training checkpoint of an image folder
-carries its class names and normalisation.
+A training checkpoint (of examples/train_alexnet.py or examples/finetune.py) records its network,
+class names and normalisation; other weights files need --model (default: alexnet_owt). A network
+trained on photos (an image folder, ImageNet weights) sees each image as in training (shorter side
+to 256, the central 256x256) through its centre crop, or with --ten-crop through the paper's ten
+crops with the probabilities averaged. A network trained on a small-image data set (Fashion-MNIST,
+CIFAR-10) sees the picture's central square at the data set's size, grey for Fashion-MNIST, whose
+garments are light on black (--invert for a photo on a light background). Several --weights files
+make an ensemble whose probabilities are averaged. Class names: those the checkpoint records, the
+1000 ImageNet classes for a 1000-way model, otherwise --classes (a text file with one name per
+line, or an image folder whose subfolders are the classes).
 """
 import argparse
-import json
+import functools
 import os
 import sys
 
@@ -25,8 +30,9 @@ from minicnn import models  # noqa: E402
 from minicnn.backend import check_device  # noqa: E402
 from minicnn.data import imagenet_classes  # noqa: E402
 from minicnn.data.image_folder import decode  # noqa: E402
+from minicnn.data.loader import resize_nearest  # noqa: E402
 from minicnn.inference import predict_proba  # noqa: E402
-from minicnn.weights import WeightsError, load  # noqa: E402
+from minicnn.weights import WeightsError, checkpoint_config, load, model_from_checkpoint  # noqa: E402
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # torchvision's
 
@@ -51,50 +57,93 @@ def class_names(source, count):
     return names
 
 
-def checkpoint_config(path):
-    """The training configuration stored in a checkpoint's metadata (mean, std, classes ...), or {}."""
-    if not str(path).endswith(".npz"):
-        return {}
-    with np.load(path, allow_pickle=False) as f:
-        if "meta" not in f.files:
-            return {}
-        return json.loads(f["meta"].tobytes().decode()).get("config", {})
+def read_small_image(path, size, channels, input_size, invert):
+    """uint8 (channels, input_size, input_size) of a picture for a network trained on a small-image
+    data set (Fashion-MNIST, CIFAR-10): its central square resized to the data set's ``size``,
+    grey for one channel (ITU-R 601 luma, Pillow's), inverted with ``invert``, then resized
+    (nearest) to the network's input as the training loader did; or why it cannot be read."""
+    image = decode(path, size)
+    if isinstance(image, str):
+        return image
+    if channels == 1:
+        image = np.round(np.tensordot(np.array([0.299, 0.587, 0.114]), image, axes=1)).astype(np.uint8)[None]
+    if invert:
+        image = 255 - image
+    return image if size == input_size else resize_nearest(image[None], input_size)[0]
+
+
+def load_networks(args, device):
+    """(networks, training configuration, class count) for --weights: networks rebuilt from what
+    their training checkpoints record, or --model (default alexnet_owt) for plain weights files."""
+    try:
+        config = checkpoint_config(args.weights[0])
+        if args.model is None and config:   # a training checkpoint: the network it records
+            nets = []
+            for path in args.weights:
+                model, other = model_from_checkpoint(path)
+                if (other.get("architecture"), other.get("classes")) != (config["architecture"], config.get("classes")):
+                    raise SystemExit(f"error: {path} holds another network or other classes than {args.weights[0]}; "
+                                     f"an ensemble averages networks of one task")
+                nets.append(model.to(device))
+            return nets, config, config["architecture"]["num_classes"]
+        name = args.model or "alexnet_owt"
+        count = args.num_classes or output_count(args.weights[0])
+        nets = []
+        for path in args.weights:
+            model = models.build(name, num_classes=count)
+            load(path, model)
+            nets.append(model.to(device))
+        return nets, dict(config, architecture=dict(name=name)), count
+    except WeightsError as exc:
+        hint = "; name it with --model" if "does not record its network" in str(exc) else ""
+        raise SystemExit(f"error: {exc}{hint}")
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("images", nargs="+", help="image files (JPEG, PNG, ...)")
     p.add_argument("--weights", action="append", required=True,
-                   help=".npz (minicnn weights or training checkpoint) or .pth (torchvision) file; "
+                   help=".npz (a training checkpoint, or minicnn weights) or .pth (torchvision) file; "
                         "repeat for an ensemble")
-    p.add_argument("--model", default="alexnet_owt", choices=("alexnet", "alexnet_owt"),
-                   help="architecture of the weights (default: alexnet_owt, torchvision's)")
+    p.add_argument("--model", default=None, choices=sorted(models.MODELS),
+                   help="architecture of the weights, built with its default arguments (default: the network a "
+                        "training checkpoint records; alexnet_owt, torchvision's, for other files)")
     p.add_argument("--num-classes", type=int, default=None,
-                   help="outputs of the model (default: read from the weights file)")
+                   help="outputs of the model, with --model (default: read from the weights file)")
     p.add_argument("--classes", default=None,
-                   help="class names: a text file (one per line) or an image folder (default: ImageNet's "
-                        "1000 names for a 1000-way model)")
-    p.add_argument("--ten-crop", action="store_true", help="average the ten crops of the paper's test")
+                   help="class names: a text file (one per line) or an image folder (default: those a training "
+                        "checkpoint records, else ImageNet's 1000 names for a 1000-way model)")
+    p.add_argument("--ten-crop", action="store_true",
+                   help="average the ten crops of the paper's test (networks trained on photos)")
+    p.add_argument("--invert", action="store_true",
+                   help="invert the pixels first, for a network trained on small images (Fashion-MNIST shows light "
+                        "garments on black, so a photo of one on a light background wants it)")
     p.add_argument("--top", type=int, default=5, help="classes to show per image (default: 5)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "sim"), help="where to run (default: cpu)")
     args = p.parse_args(argv)
 
-    count = args.num_classes or output_count(args.weights[0])
-    nets = []
-    for path in args.weights:
-        model = models.build(args.model, num_classes=count)
-        try:
-            load(path, model)
-        except WeightsError as exc:
-            raise SystemExit(f"error: {exc}")
-        nets.append(model.to(check_device(args.device)))
-    config = checkpoint_config(args.weights[0])
+    try:
+        device = check_device(args.device)
+    except RuntimeError as exc:
+        raise SystemExit(f"error: {exc}")
+    nets, config, count = load_networks(args, device)
     mean, std = (config["mean"], config["std"]) if "mean" in config else (IMAGENET_MEAN, IMAGENET_STD)
     names = config["classes"] if args.classes is None and "classes" in config else class_names(args.classes, count)
-    crop = models.MODELS[args.model][1]
+    photos = "crop" in config or "input_size" not in config   # not a network of a small-image data set
+    if photos:   # the paper's test: shorter side to 256, the central 256x256, then its crops
+        crop = config.get("crop") or models.MODELS[config["architecture"]["name"]][1]
+        read = decode
+    else:        # the whole picture at the data set's size, as the network saw its training images
+        if args.ten_crop:
+            raise SystemExit(f"error: --ten-crop: the network was trained on whole {config['input_size']}x"
+                             f"{config['input_size']} images, not on crops of photos")
+        crop = config["input_size"]
+        channels = next(p.data.shape[1] for _, p in nets[0].named_params() if p.data.ndim == 4)   # conv1's input
+        read = functools.partial(read_small_image, size=config.get("image_size") or crop, channels=channels,
+                                 input_size=crop, invert=args.invert)
     images, shown = [], []
     for path in args.images:
-        image = decode(path)
+        image = read(path)
         if isinstance(image, str):
             print(f"warning: skipped {path}: {image}", file=sys.stderr)
             continue
@@ -102,7 +151,7 @@ def main(argv=None):
         shown.append(path)
     if not images:
         raise SystemExit("error: none of the images could be read")
-    probs = predict_proba(nets, np.stack(images), crop, mean, std, "ten" if args.ten_crop else "center", args.device)
+    probs = predict_proba(nets, np.stack(images), crop, mean, std, "ten" if args.ten_crop else "center", device)
     for path, row in zip(shown, probs):
         print(path)
         for k in np.argsort(-row)[:args.top]:

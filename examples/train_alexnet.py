@@ -225,7 +225,8 @@ def main(argv=None):
         raise SystemExit("error: --init: alexnet_owt keeps torchvision's initialisation")
     if init:
         extra["init"] = init
-    model = models.build(name, num_classes=len(dataset["classes"]), in_channels=channels, seed=args.seed, **extra)
+    architecture = dict(name=name, num_classes=len(dataset["classes"]), in_channels=channels, **extra)
+    model = models.build(**architecture, seed=args.seed)
     if device in KERNEL_DEVICES and not args.no_fuse:
         fuse(model)
     if args.split == "two-device":
@@ -242,10 +243,10 @@ def main(argv=None):
                weight_decay=args.weight_decay, schedule=args.schedule,
                step_every=args.step_every or max(1, epochs - 1), input_size=input_size,
                augment=args.augment, augment_pad=2, mean=dataset["mean"], std=dataset["std"],
-               seed=args.seed, device=device, out=args.out, resume=args.resume, split=args.split)
+               seed=args.seed, device=device, out=args.out, resume=args.resume, split=args.split,
+               architecture=architecture, classes=list(dataset["classes"]), image_size=dataset["size"])
     if args.dataset == "folder":
-        cfg.update(crop=input_size, pca=[a.tolist() for a in dataset["pca"]], ten_crop=True,
-                   classes=dataset["classes"])
+        cfg.update(crop=input_size, pca=[a.tolist() for a in dataset["pca"]], ten_crop=True)
     ranks = f" x {comm.size} ranks" if comm else ""
     say(f"training {name} on {device}{ranks}, {args.dataset}: {len(data['train'][1])} train / {val_size} val / "
           f"{len(test_y)} test images, {epochs} epochs, batch {args.batch_size}, lr {cfg['lr']}")
@@ -254,7 +255,8 @@ def main(argv=None):
     except (TrainingError, CheckpointError) as exc:
         hint = ("; convert the checkpoint with examples/convert_checkpoint.py" if "split=" in str(exc) else "")
         raise SystemExit(f"error: {exc}{hint}")
-    say(f"results written to {os.path.abspath(args.out)}")
+    say(f"results written to {os.path.abspath(args.out)}; classify pictures with the trained network:\n"
+        f"    python examples/predict.py PICTURE.png --weights {os.path.join(args.out, 'checkpoint.npz')}")
 
 
 def first_on_rank_0(comm, work):

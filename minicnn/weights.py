@@ -12,6 +12,7 @@ the import is a copy, checked name by name and shape by shape: a file of another
 fails on the first tensor that does not fit, naming it. ``load_npz`` also reads the weights of a
 training checkpoint written by ``examples/train_alexnet.py``.
 """
+import json
 import os
 
 import numpy as np
@@ -85,3 +86,39 @@ def load(path, model):
     if str(path).endswith((".pth", ".pt")):
         return load_torchvision(path, model)
     return load_npz(path, model)
+
+
+def checkpoint_config(path):
+    """The training configuration a checkpoint of ``minicnn.train.fit`` stores in its metadata
+    (``config``: the network's ``architecture``, ``classes``, ``mean``, ``std``, ``input_size``
+    ...); {} for a plain weights file (``save_npz``, ``.pth``)."""
+    if not str(path).endswith(".npz"):
+        return {}
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if "meta" not in f.files:
+                return {}
+            meta = json.loads(f["meta"].tobytes().decode())
+    except FileNotFoundError:
+        raise WeightsError(f"{path}: no such weights file") from None
+    except Exception as exc:
+        raise WeightsError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+    return dict(meta.get("config", {}), split=meta.get("split", "none"))
+
+
+def model_from_checkpoint(path):
+    """``(model, config)``: the network a training checkpoint (``examples/train_alexnet.py``,
+    ``examples/finetune.py``) was trained as, rebuilt from the ``architecture`` its configuration
+    records (``models.build``'s arguments; the two towers again for a ``--split two-device``
+    run) and loaded with its weights, on the CPU; and that configuration."""
+    from minicnn import models, towers
+    config = checkpoint_config(path)
+    architecture = dict(config.get("architecture") or {})
+    if not architecture:
+        raise WeightsError(f"{path}: the checkpoint does not record its network (it is a plain weights file, or "
+                           f"was written before checkpoints recorded it)")
+    model = models.build(architecture.pop("name"), **architecture)
+    if config["split"] == "two-device":
+        model = towers.two_tower(model)
+    load_npz(path, model)
+    return model, config

@@ -218,7 +218,7 @@ def test_predict_names_the_top_classes(tmp_path, capsys):
     assert all(line.strip().split("%", 1)[1].strip() in names for line in lines[1:])
 
 
-def test_finetuning_trains_only_the_new_head(folder, tmp_path):
+def test_finetuning_trains_only_the_new_head(folder, tmp_path, capsys):
     import sys
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples"))
     import finetune
@@ -234,6 +234,11 @@ def test_finetuning_trains_only_the_new_head(folder, tmp_path):
             assert after[name].shape[0] == 2
         else:
             np.testing.assert_array_equal(after[name], before[name], err_msg=f"{name} changed although frozen")
+    # the checkpoint records the network and the folder's classes: predict.py needs nothing else
+    import predict
+    predict.main([os.path.join(folder, "dogs", "0.png"), "--weights", str(tmp_path / "ft" / "checkpoint.npz")])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-3].endswith("0.png") and sorted(line.split()[-1] for line in lines[-2:]) == ["cats", "dogs"]
 
 
 def test_frozen_layers_compute_no_parameter_gradients():

@@ -203,6 +203,55 @@ def test_script_bad_input_gives_one_clear_line(tmp_path, args, message):
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("split", ["none", "two-device"])
+def test_predict_classifies_pictures_with_the_network_a_training_run_recorded(tmp_path, split):
+    """examples/predict.py on train_alexnet.py's checkpoint takes the network (the two towers of a
+    split run too), the class names and the normalisation from it: a test image saved as a 28x28
+    grey PNG gets the probabilities the trained network gives that image."""
+    from PIL import Image
+
+    from minicnn.inference import normalise
+    from minicnn.losses import softmax
+    from minicnn.weights import model_from_checkpoint
+    data = str(tmp_path / "data")
+    write_fake_fashion(data)
+    trained = run_script("--data", data, "--out", str(tmp_path / "out"), "--epochs", "1", "--val-size", "8",
+                         "--batch-size", "16", "--width", "4", "--split", split)
+    assert trained.returncode == 0, trained.stderr
+    ckpt = str(tmp_path / "out" / "checkpoint.npz")
+    images, _ = fashion_mnist.load("test", data)
+    paths = [str(tmp_path / f"{i}.png") for i in range(3)]
+    for image, path in zip(images, paths):
+        Image.fromarray(image).save(path)
+    shown = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "predict.py"), *paths, "--weights", ckpt,
+                            "--top", "10"], capture_output=True, text=True, timeout=300)
+    assert shown.returncode == 0, shown.stderr
+    model, config = model_from_checkpoint(ckpt)
+    assert config["classes"] == list(fashion_mnist.CLASSES) and config["split"] == split
+    probs = softmax(model.forward(normalise(images[:3, None], config["mean"], config["std"]), train=False))
+    expected = []
+    for path, row in zip(paths, probs.astype(np.float64)):
+        expected += [path] + [f"  {row[k]:7.2%}  {fashion_mnist.CLASSES[k]}" for k in np.argsort(-row)]
+    assert shown.stdout.splitlines() == expected
+
+
+def test_predict_names_what_a_checkpoint_without_its_network_needs(tmp_path):
+    """A checkpoint from before checkpoints recorded their network: one line saying so."""
+    data = str(tmp_path / "data")
+    write_fake_fashion(data)
+    assert run_script("--data", data, "--out", str(tmp_path / "out"), "--epochs", "1", "--val-size", "8",
+                      "--batch-size", "16", "--width", "4").returncode == 0
+    ckpt = tmp_path / "out" / "checkpoint.npz"
+    model = models.alexnet_small(width=4)
+    meta = checkpoint.load(str(ckpt), model)
+    del meta["config"]["architecture"]
+    checkpoint.save(str(ckpt), model, meta=meta)
+    shown = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "predict.py"), "x.png", "--weights",
+                            str(ckpt)], capture_output=True, text=True, timeout=300)
+    assert shown.returncode == 1 and "does not record its network" in shown.stderr
+    assert "Traceback" not in shown.stderr
+
+
 def test_nan_loss_stops_and_keeps_the_last_checkpoint(tmp_path):
     from minicnn.train import TrainingError, fit
     data = str(tmp_path / "data")

@@ -1,7 +1,7 @@
-"""Pictures of a training run: loss and accuracy curves, and the learned conv1 filters
-(the paper's Figure 3). Curves use matplotlib's object-oriented API with an Agg canvas (no
-screen needed, and pyplot's backend, e.g. a notebook's, is left alone); the filter grid needs
-only Pillow."""
+"""Pictures of a training run: loss and accuracy curves, the test confusion matrix, and the
+learned conv1 filters (the paper's Figure 3). Curves and the matrix use matplotlib's
+object-oriented API with an Agg canvas (no screen needed, and pyplot's backend, e.g. a
+notebook's, is left alone); the filter grid needs only Pillow."""
 import math
 
 import numpy as np
@@ -27,6 +27,32 @@ def save_curves(records, path):
         ax.grid(alpha=0.3)
         ax.legend()
         ax.xaxis.get_major_locator().set_params(integer=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def save_confusion(confusion, classes, path):
+    """Draw a confusion matrix (rows: true class, columns: predicted) to a PNG: each cell shaded by
+    the fraction of its row (the true class's examples) and labelled with its count."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    counts = np.asarray(confusion)
+    fractions = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    k = len(classes)
+    side = max(4.0, 0.55 * k + 2.5)
+    fig = Figure(figsize=(side, side))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    image = ax.imshow(fractions, cmap="Blues", vmin=0.0, vmax=1.0)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true class's examples")
+    for (i, j), count in np.ndenumerate(counts):
+        if count:
+            ax.text(j, i, str(count), ha="center", va="center", fontsize=8,
+                    color="white" if fractions[i, j] > 0.5 else "black")
+    ax.set_xticks(range(k), classes, rotation=45, ha="right")
+    ax.set_yticks(range(k), classes)
+    ax.set(xlabel="predicted class", ylabel="true class",
+           title=f"Test confusion matrix: {np.trace(counts) / max(counts.sum(), 1):.2%} right")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 

@@ -12,14 +12,17 @@ import time
 
 import numpy as np
 
-
 from minicnn import checkpoint
-from minicnn.backend import get_array_module, to_device
+from minicnn.backend import get_array_module, to_device, to_numpy
 from minicnn.cpu_memory import reuse_freed_memory
 from minicnn.data.loader import BatchLoader
 from minicnn.losses import SoftmaxCrossEntropy
 from minicnn.optim import SGD, LinearDecay, ReduceOnPlateau, StepLR
-from minicnn.plots import save_curves, save_filter_grid
+from minicnn.plots import save_confusion, save_curves, save_filter_grid
+
+
+CONFUSION_LIMIT = 100          # classes up to which test_metrics.json keeps the confusion matrix
+CONFUSION_PICTURE_LIMIT = 30   # ... and up to which confusion.png draws it, each cell labelled
 
 
 class TrainingError(RuntimeError):
@@ -34,21 +37,41 @@ def topk_correct(logits, labels, ks=(1, 5)):
     return [int(hits[:, :k].any(axis=1).sum()) for k in ks]
 
 
-def evaluate(model, loader, device="cpu", comm=None):
+def evaluate(model, loader, device="cpu", comm=None, confusion=False):
     """Mean loss, top-1 and top-5 accuracy of ``model`` over ``loader`` (eval mode). With a
-    communicator, each rank's loader holds its share of the set and the sums are all-reduced."""
+    communicator, each rank's loader holds its share of the set and the sums are all-reduced.
+    With ``confusion``, also "confusion": the (K, K) counts of each true class (row) against the
+    top-1 prediction (column, the first of equal largest logits), as nested lists."""
     loss_fn = SoftmaxCrossEntropy().to(device)
-    total, loss_sum, top1, top5 = 0, 0.0, 0, 0
+    total, loss_sum, top1, top5, counts = 0, 0.0, 0, 0, 0
     for x, y in loader:
         x, y = to_device(x, device), to_device(y, device)
         logits = model.forward(x, train=False)
         loss_sum += float(loss_fn.forward(logits, y)) * len(y)
         c1, c5 = topk_correct(logits, y, (1, min(5, logits.shape[1])))
         top1, top5, total = top1 + c1, top5 + c5, total + len(y)
+        if confusion:   # (true, predicted) pairs counted on the device: one transfer at the end
+            k = logits.shape[1]
+            xp = get_array_module(logits)
+            counts = counts + xp.bincount(y.astype(np.int64) * k + logits.argmax(axis=1), minlength=k * k)
     if comm is not None:
         loss_sum, top1, top5, total = comm.allreduce_sum(np.array([loss_sum, top1, top5, total], np.float64),
                                                          "all-reduce of the evaluation")
-    return dict(loss=loss_sum / total, top1=top1 / total, top5=top5 / total)
+    result = dict(loss=loss_sum / total, top1=top1 / total, top5=top5 / total)
+    if confusion:
+        counts = to_numpy(counts).astype(np.float64)
+        if comm is not None:
+            counts = comm.allreduce_sum(counts, "all-reduce of the confusion matrix")
+        result["confusion"] = counts.astype(np.int64).reshape(k, k).tolist()
+    return result
+
+
+def per_class_top1(confusion, classes):
+    """{class name: top-1 accuracy on its examples} from a confusion matrix (rows: true class);
+    None for a class without examples."""
+    matrix = np.asarray(confusion)
+    return {name: (float(matrix[i, i] / matrix[i].sum()) if matrix[i].sum() else None)
+            for i, name in enumerate(classes)}
 
 
 def fit(model, data, cfg, log=print, progress=None, comm=None):
@@ -152,7 +175,11 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
             save_curves([json.loads(line) for line in f], os.path.join(out, "curves.png"))
         first_conv = next(p for name, p in model.named_params() if p.data.ndim == 4)
         save_filter_grid(first_conv.data, os.path.join(out, "conv1_filters.png"))
-    test = evaluate(model, eval_loader(data["test"], comm, loader_args), device, comm)
+    test = evaluate(model, eval_loader(data["test"], comm, loader_args), device, comm, confusion=True)
+    classes = cfg.get("classes") or [f"class {i}" for i in range(len(test["confusion"]))]
+    test["per_class_top1"] = per_class_top1(test["confusion"], classes)
+    if len(classes) > CONFUSION_LIMIT:   # ImageNet's would be a million numbers: the accuracies only
+        del test["confusion"]
     if crop and cfg.get("ten_crop"):  # the paper's test: ten views per image, softmax averaged
         from minicnn.inference import predict_proba, topk_accuracy
         images, labels = share(data["test"], comm)
@@ -163,9 +190,13 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
         test["ten_crop_top1"], test["ten_crop_top5"] = hits[0] / hits[2], hits[1] / hits[2]
         log(f"test, ten crops: top-1 {test['ten_crop_top1']:.4f}, top-5 {test['ten_crop_top5']:.4f}")
     log(f"test: loss {test['loss']:.4f}, top-1 accuracy {test['top1']:.4f}, top-5 {test['top5']:.4f}")
+    seen_classes = sorted((acc, name) for name, acc in test["per_class_top1"].items() if acc is not None)
+    log("weakest classes: " + ", ".join(f"{name} {acc:.4f}" for acc, name in seen_classes[:3]))
     if comm.is_root:
         with open(os.path.join(out, "test_metrics.json"), "w") as f:
             json.dump(test, f)
+        if "confusion" in test and len(classes) <= CONFUSION_PICTURE_LIMIT:
+            save_confusion(test["confusion"], classes, os.path.join(out, "confusion.png"))
     return test
 
 

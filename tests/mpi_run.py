@@ -1,5 +1,6 @@
 """Helpers of the MPI tests (test_distributed.py, test_hybrid.py): skip where MPI is absent, start
 ``tests/mpi_fit.py`` under mpirun, compare the checkpoints it writes."""
+import json
 import os
 import shutil
 import subprocess
@@ -49,6 +50,10 @@ def assert_same_training(folder, single_folder):
     for name, value in single.items():
         error = np.abs(distributed[name] - value).max() / np.abs(value).max()
         assert error < 1e-10, f"{name}: relative difference {error:.1e}"
+    # the test's confusion matrix counts each rank's share of the test set once, all-reduced
+    tests = [json.load(open(os.path.join(f, "test_metrics.json"))) for f in (folder, single_folder)]
+    assert tests[0]["confusion"] == tests[1]["confusion"] and sum(map(sum, tests[0]["confusion"])) == 12
+    assert tests[0]["per_class_top1"] == tests[1]["per_class_top1"]
 
 
 DROPOUT = ["--dropout", "0.5"]   # each rank drops the units one process drops in its rows

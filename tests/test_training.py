@@ -170,8 +170,12 @@ def test_script_smoke_run_and_resume_equals_uninterrupted(tmp_path):
     full = run_script(*common, "--epochs", "2", "--out", str(tmp_path / "full"), "--threads", "1")
     assert full.returncode == 0, full.stderr
     assert "test: loss" in full.stdout and "Total parameters" in full.stdout
-    for f in ("metrics.jsonl", "checkpoint.npz", "checkpoint.json", "conv1_filters.png", "curves.png", "test_metrics.json"):
+    for f in ("metrics.jsonl", "checkpoint.npz", "checkpoint.json", "conv1_filters.png", "curves.png", "confusion.png",
+              "test_metrics.json"):
         assert os.path.exists(tmp_path / "full" / f), f
+    test = json.loads((tmp_path / "full" / "test_metrics.json").read_text())
+    assert list(test["per_class_top1"]) == list(fashion_mnist.CLASSES) and len(test["confusion"]) == 10
+    assert "weakest classes: " in full.stdout
     part = run_script(*common, "--epochs", "1", "--out", str(tmp_path / "part"))
     assert part.returncode == 0, part.stderr
     resumed = run_script(*common, "--epochs", "2", "--out", str(tmp_path / "part"), "--resume")
@@ -250,6 +254,23 @@ def test_predict_names_what_a_checkpoint_without_its_network_needs(tmp_path):
                             str(ckpt)], capture_output=True, text=True, timeout=300)
     assert shown.returncode == 1 and "does not record its network" in shown.stderr
     assert "Traceback" not in shown.stderr
+
+
+def test_confusion_matrix_counts_each_example_at_its_true_row_and_top_prediction():
+    """evaluate(confusion=True) against a loop over the examples; its diagonal is the top-1 count."""
+    from minicnn.train import evaluate, per_class_top1
+    rng = np.random.default_rng(5)
+    model = Sequential([("fc", Dense(6, 4, dtype=np.float64, rng=rng))])
+    x, y = rng.standard_normal((37, 6)), rng.integers(0, 3, 37)   # class 3 never occurs
+    result = evaluate(model, [(x[i:i + 10], y[i:i + 10]) for i in range(0, 37, 10)], confusion=True)
+    expected = np.zeros((4, 4), np.int64)
+    for example, label in zip(x, y):
+        expected[label, int(np.argmax(model.forward(example[None], train=False)))] += 1
+    np.testing.assert_array_equal(result["confusion"], expected)
+    assert np.trace(expected) == round(result["top1"] * 37)
+    accuracy = per_class_top1(result["confusion"], "abcd")
+    assert accuracy["d"] is None
+    assert all(accuracy[c] == expected[i, i] / expected[i].sum() for i, c in enumerate("abc"))
 
 
 def test_nan_loss_stops_and_keeps_the_last_checkpoint(tmp_path):

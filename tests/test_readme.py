@@ -178,6 +178,12 @@ def test_quick_start_figures_are_the_committed_training_run():
                      e["val_top1"], e["images_per_s"])
     test = json.loads((run / "test_metrics.json").read_text())
     assert_shows(" ".join(sentence(r"\*\*Test accuracy ([\d.]+)\*\* \(top-5 ([\d.]+)\)")), test["top1"], test["top5"])
+    weakest = sentence(r"The weakest classes are .*?: (\S+) ([\d.]+), (\S+) ([\d.]+), (\S+) ([\d.]+)\.")
+    ranked = sorted(test["per_class_top1"].items(), key=lambda item: item[1])[:3]
+    assert list(weakest[::2]) == [name for name, _ in ranked]
+    assert_shows(" ".join(weakest[1::2]), *[accuracy for _, accuracy in ranked])
+    for picture in re.findall(r"!\[[^]]*\]\(([^)]+)\)", README):   # every picture the README shows exists
+        assert (ROOT / picture).is_file(), picture
 
 
 def test_cpu_training_step_figures_are_the_committed_run():

@@ -121,6 +121,9 @@ def main(argv=None):
     p.add_argument("--top", type=int, default=5, help="classes to show per image (default: 5)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "sim"), help="where to run (default: cpu)")
     args = p.parse_args(argv)
+    for flag, value in (("--top", args.top), ("--num-classes", args.num_classes)):
+        if value is not None and value < 1:
+            p.error(f"argument {flag}: expected an integer >= 1, got {value}")
 
     try:
         device = check_device(args.device)

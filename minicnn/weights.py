@@ -14,6 +14,7 @@ training checkpoint written by ``examples/train_alexnet.py``.
 """
 import json
 import os
+import zipfile
 
 import numpy as np
 
@@ -69,8 +70,7 @@ def save_npz(model, path):
 
 def load_npz(path, model):
     """Load weights written by ``save_npz`` (or the model part of a training checkpoint)."""
-    if not os.path.exists(path):
-        raise WeightsError(f"{path}: no such weights file")
+    _check_npz(path)
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
@@ -88,19 +88,26 @@ def load(path, model):
     return load_npz(path, model)
 
 
+def _check_npz(path):
+    """Raise WeightsError unless ``path`` is an existing .npz (zip) file."""
+    if not os.path.exists(path):
+        raise WeightsError(f"{path}: no such weights file")
+    if not zipfile.is_zipfile(path):
+        raise WeightsError(f"{path}: not an .npz file (no zip archive inside)")
+
+
 def checkpoint_config(path):
     """The training configuration a checkpoint of ``minicnn.train.fit`` stores in its metadata
     (``config``: the network's ``architecture``, ``classes``, ``mean``, ``std``, ``input_size``
     ...); {} for a plain weights file (``save_npz``, ``.pth``)."""
     if not str(path).endswith(".npz"):
         return {}
+    _check_npz(path)
     try:
         with np.load(path, allow_pickle=False) as f:
             if "meta" not in f.files:
                 return {}
             meta = json.loads(f["meta"].tobytes().decode())
-    except FileNotFoundError:
-        raise WeightsError(f"{path}: no such weights file") from None
     except Exception as exc:
         raise WeightsError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
     return dict(meta.get("config", {}), split=meta.get("split", "none"))

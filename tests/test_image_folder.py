@@ -218,6 +218,27 @@ def test_predict_names_the_top_classes(tmp_path, capsys):
     assert all(line.strip().split("%", 1)[1].strip() in names for line in lines[1:])
 
 
+def test_weights_files_that_are_not_npz_are_named(tmp_path):
+    (tmp_path / "notes.npz").write_text("not weights")
+    for path, message in ((tmp_path / "missing.npz", "no such weights file"),
+                          (tmp_path / "notes.npz", r"not an .npz file \(no zip archive inside\)")):
+        with pytest.raises(weights.WeightsError, match=message):
+            weights.load_npz(path, models.alexnet_small())
+        with pytest.raises(weights.WeightsError, match=message):
+            weights.model_from_checkpoint(path)
+
+
+@pytest.mark.parametrize("flag", ["--top", "--num-classes"])
+def test_predict_refuses_counts_below_one(tmp_path, capsys, flag):
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples"))
+    import predict
+    with pytest.raises(SystemExit) as stop:
+        predict.main(["p.jpg", "--weights", str(tmp_path / "w.npz"), flag, "0"])
+    assert stop.value.code == 2
+    assert f"argument {flag}: expected an integer >= 1, got 0" in capsys.readouterr().err
+
+
 def test_finetuning_trains_only_the_new_head(folder, tmp_path, capsys):
     import sys
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples"))

@@ -5,6 +5,7 @@ a kill at any moment leaves the last good checkpoint intact."""
 import json
 import os
 import tempfile
+import zipfile
 
 import numpy as np
 
@@ -59,20 +60,29 @@ def save(path, model, optimizer=None, meta=None, comm=None):
     atomic_write(os.path.splitext(path)[0] + ".json", lambda f: f.write(text.encode()))
 
 
+def read_npz(path, what="checkpoint", names=None):
+    """The arrays of one of minicnn's .npz files, by name, loaded without pickle (only those of
+    ``names`` that it holds, when given: the others are not read). A missing file, or one that is
+    truncated or no .npz at all, raises CheckpointError naming ``what`` it should have been."""
+    if not os.path.exists(path):
+        raise CheckpointError(f"{path}: no such {what}")
+    try:
+        if not zipfile.is_zipfile(path):   # else numpy tries the file as a pickle, and says so
+            raise ValueError("no zip archive inside")
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files if names is None or k in names}
+    except Exception as exc:   # zipfile.BadZipFile, EOFError, ValueError ...
+        raise CheckpointError(f"{path}: unreadable {what} ({type(exc).__name__}: {exc}); "
+                              f"it is truncated or not a minicnn {what}") from None
+
+
 def load(path, model, optimizer=None, expect=None):
     """Load ``path`` into ``model`` (and ``optimizer``); return its metadata dict.
 
     ``expect`` maps metadata keys to required values (e.g. {"model": "alexnet"}); a mismatch, a
     truncated file or a missing tensor raises CheckpointError naming what is wrong.
     """
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: no such checkpoint") from None
-    except Exception as exc:   # zipfile.BadZipFile, EOFError, ValueError ...
-        raise CheckpointError(f"{path}: unreadable checkpoint ({type(exc).__name__}: {exc}); "
-                              f"it is truncated or not a minicnn checkpoint") from None
+    arrays = read_npz(path)
     if "meta" not in arrays:
         raise CheckpointError(f"{path}: not a minicnn checkpoint (no metadata)")
     meta = json.loads(arrays.pop("meta").tobytes().decode())

@@ -489,12 +489,8 @@ def convert_checkpoint(source, target):
     """Convert a checkpoint (``minicnn.checkpoint`` format) between the grouped single-device
     model and the two-tower model, in whichever direction ``source`` needs; written atomically.
     Returns "split" or "grouped", the layout written."""
-    from minicnn.checkpoint import CheckpointError, atomic_write
-    try:
-        with np.load(source, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"cannot read checkpoint {source}: {exc}") from exc
+    from minicnn.checkpoint import CheckpointError, atomic_write, read_npz
+    arrays = read_npz(source)
     if "meta" not in arrays:
         raise CheckpointError(f"{source} is not a minicnn checkpoint (no metadata)")
     meta = json.loads(arrays.pop("meta").tobytes().decode())

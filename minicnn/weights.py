@@ -13,13 +13,11 @@ fails on the first tensor that does not fit, naming it. ``load_npz`` also reads 
 training checkpoint written by ``examples/train_alexnet.py``.
 """
 import json
-import os
-import zipfile
 
 import numpy as np
 
 from minicnn.backend import to_numpy
-from minicnn.checkpoint import atomic_write
+from minicnn.checkpoint import CheckpointError, atomic_write, read_npz
 
 
 class WeightsError(ValueError):
@@ -70,12 +68,7 @@ def save_npz(model, path):
 
 def load_npz(path, model):
     """Load weights written by ``save_npz`` (or the model part of a training checkpoint)."""
-    _check_npz(path)
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except Exception as exc:
-        raise WeightsError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from None
+    arrays = _read(path)
     if "meta" in arrays:  # a training checkpoint: its model part
         arrays = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
     return import_state(model, arrays, path)
@@ -88,12 +81,12 @@ def load(path, model):
     return load_npz(path, model)
 
 
-def _check_npz(path):
-    """Raise WeightsError unless ``path`` is an existing .npz (zip) file."""
-    if not os.path.exists(path):
-        raise WeightsError(f"{path}: no such weights file")
-    if not zipfile.is_zipfile(path):
-        raise WeightsError(f"{path}: not an .npz file (no zip archive inside)")
+def _read(path, names=None):
+    """``checkpoint.read_npz`` for a weights file, its errors as WeightsError."""
+    try:
+        return read_npz(path, "weights file", names)
+    except CheckpointError as exc:
+        raise WeightsError(str(exc)) from None
 
 
 def checkpoint_config(path):
@@ -102,14 +95,10 @@ def checkpoint_config(path):
     ...); {} for a plain weights file (``save_npz``, ``.pth``)."""
     if not str(path).endswith(".npz"):
         return {}
-    _check_npz(path)
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            if "meta" not in f.files:
-                return {}
-            meta = json.loads(f["meta"].tobytes().decode())
-    except Exception as exc:
-        raise WeightsError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+    arrays = _read(path, names=("meta",))
+    if "meta" not in arrays:
+        return {}
+    meta = json.loads(arrays["meta"].tobytes().decode())
     return dict(meta.get("config", {}), split=meta.get("split", "none"))
 
 

@@ -221,7 +221,8 @@ def test_predict_names_the_top_classes(tmp_path, capsys):
 def test_weights_files_that_are_not_npz_are_named(tmp_path):
     (tmp_path / "notes.npz").write_text("not weights")
     for path, message in ((tmp_path / "missing.npz", "no such weights file"),
-                          (tmp_path / "notes.npz", r"not an .npz file \(no zip archive inside\)")):
+                          (tmp_path / "notes.npz", r"unreadable weights file \(ValueError: no zip archive inside\); "
+                                                   r"it is truncated or not a minicnn weights file")):
         with pytest.raises(weights.WeightsError, match=message):
             weights.load_npz(path, models.alexnet_small())
         with pytest.raises(weights.WeightsError, match=message):

@@ -97,6 +97,18 @@ def test_state_dicts_convert_both_ways():
         np.testing.assert_array_equal(value, state[name])
 
 
+def test_converting_a_file_that_is_no_checkpoint_says_what_it_is(tmp_path):
+    (tmp_path / "notes.npz").write_text("not a checkpoint")
+    models_only = tmp_path / "weights.npz"
+    np.savez(models_only, w=np.zeros(3))
+    for source, message in ((tmp_path / "missing.npz", "no such checkpoint"),
+                            (tmp_path / "notes.npz", "no zip archive inside.*truncated or not a minicnn checkpoint"),
+                            (models_only, "not a minicnn checkpoint \\(no metadata\\)")):
+        with pytest.raises(checkpoint.CheckpointError, match=message):
+            towers.convert_checkpoint(source, tmp_path / "out.npz")
+    assert not (tmp_path / "out.npz").exists()
+
+
 def test_checkpoint_converts_and_round_trips(tmp_path):
     grouped, split, shape = twins("alexnet_small")
     opt = SGD(grouped, lr=0.1)

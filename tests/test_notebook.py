@@ -55,9 +55,10 @@ def test_runs_top_to_bottom_with_its_figures(tmp_path):
     elapsed = time.perf_counter() - start
     images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
               if o.output_type == "display_data" and "image/png" in o.get("data", {})]
-    # data grid, im2col picture, curves, conv1 filters, predictions
-    assert len(images) >= 5, f"expected at least 5 figures, got {len(images)}"
+    # data grid, im2col picture, curves, conv1 filters, predictions, confusion matrix
+    assert len(images) >= 6, f"expected at least 6 figures, got {len(images)}"
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "rel. error" in text and "cpu worker 1" in text and "test: loss" in text
+    assert "weakest classes: " in text and "'Shirt': " in text
     assert "ThreadSanitizer: data race" in text or "ThreadSanitizer is not available here" in text
     assert elapsed < 300, f"the notebook took {elapsed:.0f} s; it must stay under 5 minutes"

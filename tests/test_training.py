@@ -273,6 +273,17 @@ def test_confusion_matrix_counts_each_example_at_its_true_row_and_top_prediction
     assert all(accuracy[c] == expected[i, i] / expected[i].sum() for i, c in enumerate("abc"))
 
 
+def test_confusion_matrix_on_the_kernel_devices(kernel_device):
+    """The counts are made where the logits are (CuPy on a GPU): the same matrix as on the CPU."""
+    from minicnn.train import evaluate
+    rng = np.random.default_rng(6)
+    model = models.alexnet_small(width=4, dtype=np.float64, seed=1)
+    batches = [(rng.standard_normal((6, 1, 28, 28)), rng.integers(0, 10, 6)) for _ in range(2)]
+    on_cpu = evaluate(model, batches, confusion=True)
+    on_device = evaluate(model.to(kernel_device), batches, device=kernel_device, confusion=True)
+    assert on_device["confusion"] == on_cpu["confusion"] and sum(map(sum, on_cpu["confusion"])) == 12
+
+
 def test_nan_loss_stops_and_keeps_the_last_checkpoint(tmp_path):
     from minicnn.train import TrainingError, fit
     data = str(tmp_path / "data")

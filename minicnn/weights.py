@@ -10,7 +10,11 @@
 ``classifier.6.bias``) and layouts (NCHW, conv ``(out, in, kh, kw)``, linear ``(out, in)``), so
 the import is a copy, checked name by name and shape by shape: a file of another architecture
 fails on the first tensor that does not fit, naming it. ``load_npz`` also reads the weights of a
-training checkpoint written by ``examples/train_alexnet.py``.
+training checkpoint written by ``examples/train_alexnet.py``, and ``model_from_checkpoint``
+rebuilds the network such a checkpoint records, with its weights:
+
+    model, config = weights.model_from_checkpoint("runs/fashion/checkpoint.npz")
+    config["classes"], config["mean"], config["std"], config["input_size"]
 """
 import json
 

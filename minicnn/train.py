@@ -193,8 +193,7 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
     seen_classes = sorted((acc, name) for name, acc in test["per_class_top1"].items() if acc is not None)
     log("weakest classes: " + ", ".join(f"{name} {acc:.4f}" for acc, name in seen_classes[:3]))
     if comm.is_root:
-        with open(os.path.join(out, "test_metrics.json"), "w") as f:
-            json.dump(test, f)
+        checkpoint.atomic_write(os.path.join(out, "test_metrics.json"), lambda f: f.write(json.dumps(test).encode()))
         if "confusion" in test and len(classes) <= CONFUSION_PICTURE_LIMIT:
             save_confusion(test["confusion"], classes, os.path.join(out, "confusion.png"))
     return test

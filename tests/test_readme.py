@@ -130,6 +130,17 @@ def test_hybrid_summary_is_what_the_code_prints():
     assert printed[start:start + len(tail.splitlines())] == tail.splitlines()
 
 
+def test_every_file_the_readme_names_exists():
+    """Each `path` of the repository the README names in code spans (globs and {a,b} braces
+    expanded) matches a file: a renamed or deleted file fails here."""
+    named = set(re.findall(r"`((?:benchmarks|examples|minicnn|kernels|tests|\.ci)/[^`\s]*)`", README))
+    assert len(named) > 40
+    for path in named - {p for p in named if re.search(r"\b[A-Z]{2,}\b", p)}:   # not OUT, DATE: written by runs
+        head, braces, tail = re.match(r"([^{]*)(?:\{([^}]*)\})?(.*)", path).groups()
+        for choice in braces.split(",") if braces else [""]:
+            assert list(ROOT.glob(head + choice + tail)), f"the README names {path}, which does not exist"
+
+
 def readme_commands():
     """(script, arguments) of every ``python examples/X.py ...`` and ``python benchmarks/X.py ...``
     in the README: in its shell blocks up to a comment, and in its inline code spans."""

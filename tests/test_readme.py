@@ -89,10 +89,14 @@ def run_block(code, monkeypatch):
     monkeypatch.setenv("MINICNN_SIMULATE", "1")
     seeds, default_rng = itertools.count(), np.random.default_rng
     monkeypatch.setattr(np.random, "default_rng", lambda seed=None: default_rng(next(seeds) if seed is None else seed))
+    state = np.random.get_state()
     np.random.seed(0)
     printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        exec(compile(code, "README.md", "exec"), {"__name__": "readme_example"})
+    try:
+        with contextlib.redirect_stdout(printed):
+            exec(compile(code, "README.md", "exec"), {"__name__": "readme_example"})
+    finally:
+        np.random.set_state(state)   # other tests see NumPy's global generator as they left it
     return printed.getvalue()
 
 

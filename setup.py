@@ -18,7 +18,8 @@ setup(
                   "minicnn.data": ["imagenet_classes.txt"],
                   "minicnn.simulator": ["*.h", "*.cpp"]},
     # tqdm: the progress bars of training (rates, ETA, works in notebooks); matplotlib: the
-    # loss and accuracy curves. Both do their job better than code we would write.
+    # loss and accuracy curves and the confusion matrix. Both do their job better than code we
+    # would write.
     # threadpoolctl: gives each tower worker of the two-device split half the BLAS threads at run
     # time, which NumPy cannot do once loaded.
     install_requires=["numpy>=1.24", "pillow>=9", "tqdm>=4.60", "matplotlib>=3.5", "threadpoolctl>=3"],

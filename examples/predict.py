@@ -134,6 +134,9 @@ def main(argv=None):
     names = config["classes"] if args.classes is None and "classes" in config else class_names(args.classes, count)
     photos = "crop" in config or "input_size" not in config   # not a network of a small-image data set
     if photos:   # the paper's test: shorter side to 256, the central 256x256, then its crops
+        if args.invert:
+            raise SystemExit("error: --invert is for networks trained on a small-image data set (Fashion-MNIST's "
+                             "light garments on black); this one was trained on photos")
         crop = config.get("crop") or models.MODELS[config["architecture"]["name"]][1]
         read = decode
     else:        # the whole picture at the data set's size, as the network saw its training images
@@ -141,7 +144,7 @@ def main(argv=None):
             raise SystemExit(f"error: --ten-crop: the network was trained on whole {config['input_size']}x"
                              f"{config['input_size']} images, not on crops of photos")
         crop = config["input_size"]
-        channels = next(p.data.shape[1] for _, p in nets[0].named_params() if p.data.ndim == 4)   # conv1's input
+        channels = next(param.data.shape[1] for _, param in nets[0].named_params() if param.data.ndim == 4)  # conv1's
         read = functools.partial(read_small_image, size=config.get("image_size") or crop, channels=channels,
                                  input_size=crop, invert=args.invert)
     images, shown = [], []

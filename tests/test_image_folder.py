@@ -261,6 +261,9 @@ def test_finetuning_trains_only_the_new_head(folder, tmp_path, capsys):
     predict.main([os.path.join(folder, "dogs", "0.png"), "--weights", str(tmp_path / "ft" / "checkpoint.npz")])
     lines = capsys.readouterr().out.splitlines()
     assert lines[-3].endswith("0.png") and sorted(line.split()[-1] for line in lines[-2:]) == ["cats", "dogs"]
+    with pytest.raises(SystemExit, match="--invert is for networks trained on a small-image data set"):
+        predict.main([os.path.join(folder, "dogs", "0.png"), "--weights", str(tmp_path / "ft" / "checkpoint.npz"),
+                      "--invert"])
 
 
 def test_frozen_layers_compute_no_parameter_gradients():

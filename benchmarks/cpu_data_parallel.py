@@ -21,10 +21,11 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from timing import machine_description, positive_int, step_benchmark_parser, write_results  # noqa: E402
+from timing import machine_description, step_benchmark_parser, write_results  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import minicnn  # noqa: E402,F401 (before NumPy: it sets OpenBLAS's thread timeout)
+from minicnn.arguments import positive_int  # noqa: E402
 import numpy as np  # noqa: E402 (after minicnn, which sets OpenBLAS's thread timeout before NumPy loads it)
 
 

@@ -36,10 +36,11 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from timing import machine_description, median_seconds, positive_int, write_results  # noqa: E402
+from timing import machine_description, median_seconds, write_results  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from minicnn import LRN, Conv2D, Dense, Dropout, LRNMaxPool, MaxPool2D, ReLU, gemm, kernel_versions  # noqa: E402
+from minicnn.arguments import positive_int  # noqa: E402
 from minicnn.backend import check_device, to_device, to_numpy  # noqa: E402
 
 # name: (kind, settings) for AlexNet's layers (REFERENCE.md section 1); shapes per image.

@@ -17,9 +17,10 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from timing import machine_description, positive_int, write_results  # noqa: E402
+from timing import machine_description, write_results  # noqa: E402
 
 from minicnn.data import image_folder  # noqa: E402
+from minicnn.arguments import positive_int  # noqa: E402
 from minicnn.data.loader import BatchLoader  # noqa: E402
 
 

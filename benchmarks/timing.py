@@ -6,7 +6,11 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))   # this checkout's minicnn
+from minicnn.arguments import positive_int  # noqa: E402 (the counts of every benchmark's flags)
 
 
 def interleaved_medians(fns, repeats=7, warmup=2, gpu=False):
@@ -81,19 +85,6 @@ def gpu_clock(flush_bytes=256 * 2 ** 20):
 def median_seconds(fn, repeats, warmup=3, gpu=False):
     """The median time of ``fn`` alone (see ``interleaved_medians``)."""
     return interleaved_medians({"fn": fn}, repeats, warmup, gpu)["fn"][0]
-
-
-def positive_int(text):
-    """argparse type of the counts (repeats, batch sizes, threads): an integer of at least 1, so
-    that 0 fails at once with the flag's name instead of deep inside a run."""
-    import argparse
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return value
 
 
 def step_benchmark_parser(doc, model, batch_size):

@@ -19,11 +19,12 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from timing import (interleaved_medians, machine_description, part_clock, positive_int, seconds,  # noqa: E402
+from timing import (interleaved_medians, machine_description, part_clock, seconds,  # noqa: E402
                     step_benchmark_parser, write_results)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from minicnn import SoftmaxCrossEntropy, cpu_threads, models  # noqa: E402
+from minicnn.arguments import positive_int  # noqa: E402
 from minicnn.backend import check_device, cuda_available, to_device, to_numpy  # noqa: E402
 from minicnn.cpu_memory import reuse_freed_memory  # noqa: E402
 from minicnn.fusion import fuse  # noqa: E402

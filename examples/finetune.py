@@ -17,6 +17,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from minicnn import models  # noqa: E402
+from minicnn.arguments import positive_float, positive_int  # noqa: E402
 from minicnn.backend import check_device  # noqa: E402
 from minicnn.checkpoint import CheckpointError  # noqa: E402
 from minicnn.data import DataError  # noqa: E402
@@ -35,19 +36,17 @@ def main(argv=None):
                         "(only useful to try the script)")
     p.add_argument("--model", default="alexnet_owt", choices=("alexnet", "alexnet_owt"),
                    help="architecture of the weights (default: alexnet_owt, torchvision's)")
-    p.add_argument("--train-layers", type=int, default=1,
+    p.add_argument("--train-layers", type=positive_int, default=1,
                    help="how many of the last parameter layers to train (default: 1, the new head)")
-    p.add_argument("--epochs", type=int, default=3, help="epochs (default: 3)")
-    p.add_argument("--batch-size", type=int, default=32, help="mini-batch size (default: 32)")
-    p.add_argument("--lr", type=float, default=0.01, help="initial learning rate, decayed linearly to 0 (default: 0.01)")
+    p.add_argument("--epochs", type=positive_int, default=3, help="epochs (default: 3)")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="mini-batch size (default: 32)")
+    p.add_argument("--lr", type=positive_float, default=0.01, help="initial learning rate, decayed linearly to 0 (default: 0.01)")
     p.add_argument("--augment", action="store_true", help="random crops, mirrors and PCA colour shifts")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "sim"), help="where to train (default: cpu)")
     p.add_argument("--seed", type=int, default=0, help="seed of the new layer and the data order (default: 0)")
     p.add_argument("--out", default="runs/finetune", help="output folder (default: runs/finetune)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
-    if args.train_layers < 1:
-        raise SystemExit("error: --train-layers must be >= 1")
     try:
         device = check_device(args.device)
         data = load_splits(args.data)

@@ -27,6 +27,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from minicnn import models  # noqa: E402
+from minicnn.arguments import positive_int  # noqa: E402
 from minicnn.backend import check_device  # noqa: E402
 from minicnn.data import imagenet_classes  # noqa: E402
 from minicnn.data.image_folder import decode  # noqa: E402
@@ -108,7 +109,7 @@ def main(argv=None):
     p.add_argument("--model", default=None, choices=sorted(models.MODELS),
                    help="architecture of the weights, built with its default arguments (default: the network a "
                         "training checkpoint records; alexnet_owt, torchvision's, for other files)")
-    p.add_argument("--num-classes", type=int, default=None,
+    p.add_argument("--num-classes", type=positive_int, default=None,
                    help="outputs of the model, with --model (default: read from the weights file)")
     p.add_argument("--classes", default=None,
                    help="class names: a text file (one per line) or an image folder (default: those a training "
@@ -118,12 +119,9 @@ def main(argv=None):
     p.add_argument("--invert", action="store_true",
                    help="invert the pixels first, for a network trained on small images (Fashion-MNIST shows light "
                         "garments on black, so a photo of one on a light background wants it)")
-    p.add_argument("--top", type=int, default=5, help="classes to show per image (default: 5)")
+    p.add_argument("--top", type=positive_int, default=5, help="classes to show per image (default: 5)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "sim"), help="where to run (default: cpu)")
     args = p.parse_args(argv)
-    for flag, value in (("--top", args.top), ("--num-classes", args.num_classes)):
-        if value is not None and value < 1:
-            p.error(f"argument {flag}: expected an integer >= 1, got {value}")
 
     try:
         device = check_device(args.device)

@@ -19,6 +19,7 @@ import os
 
 
 from minicnn import cpu_threads, gemm, models, towers
+from minicnn.arguments import fraction, non_negative_float, non_negative_int, positive_float, positive_int
 from minicnn.backend import KERNEL_DEVICES, check_device, cuda_available
 from minicnn.checkpoint import CheckpointError
 from minicnn.data import DATASETS, DataError, fashion_mnist
@@ -38,9 +39,9 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None, choices=sorted(models.MODELS),
                    help="network to train (default: alexnet_small on a CPU, alexnet on a GPU)")
-    p.add_argument("--width", type=int, default=24,
+    p.add_argument("--width", type=positive_int, default=24,
                    help="maps of alexnet_small's conv1 (conv2/5 get 2x, conv3/4 3x; default: 24)")
-    p.add_argument("--dropout", type=float, default=0.25,
+    p.add_argument("--dropout", type=fraction, default=0.25,
                    help="drop probability of alexnet_small's two dropout layers (default: 0.25; the "
                         "paper's 0.5 underfits a 5-epoch run: 89.6%% against 90.4%% test accuracy)")
     p.add_argument("--dataset", default=None, choices=sorted(DATASETS) + ["folder"],
@@ -55,26 +56,27 @@ def parse_args(argv=None):
                    help="folder with the data files (default: search ~/.cache/minicnn/<dataset>, "
                         "and for Fashion-MNIST also /usr/share/datasets/fashion-mnist; required "
                         "with --dataset folder)")
-    p.add_argument("--epochs", type=int, default=None, help="epochs to train (default: 5 on a CPU, 10 on a GPU)")
-    p.add_argument("--batch-size", type=int, default=64,
+    p.add_argument("--epochs", type=positive_int, default=None, help="epochs to train (default: 5 on a CPU, 10 on a GPU)")
+    p.add_argument("--batch-size", type=positive_int, default=64,
                    help="mini-batch size (default: 64; the paper used 128, which is as fast per "
                         "image here but makes half the updates in a short run)")
-    p.add_argument("--lr", type=float, default=None,
+    p.add_argument("--lr", type=positive_float, default=None,
                    help="initial learning rate (default: 0.03 for alexnet_small, 0.01 otherwise)")
-    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default: 0.9)")
-    p.add_argument("--weight-decay", type=float, default=5e-4, help="weight decay (default: 0.0005)")
+    p.add_argument("--momentum", type=fraction, default=0.9, help="SGD momentum (default: 0.9)")
+    p.add_argument("--weight-decay", type=non_negative_float, default=5e-4, help="weight decay (default: 0.0005)")
     p.add_argument("--schedule", choices=("linear", "plateau", "step"), default="linear",
                    help="learning-rate schedule: 'linear' decays to 0 batch by batch over the run; "
                         "'plateau' divides by 10 when validation accuracy stops improving (at most "
                         "3 times, the paper's); 'step' divides by 10 every --step-every epochs "
                         "(default: linear)")
-    p.add_argument("--step-every", type=int, default=None,
+    p.add_argument("--step-every", type=positive_int, default=None,
                    help="epochs between divisions for --schedule step (default: epochs - 1)")
     p.add_argument("--augment", action="store_true",
                    help="random crops (2 px) and mirrors; worth it for long runs, it slows a "
                         "5-epoch run (measured with batch 128: 88.4%% against 90.0%% test accuracy)")
-    p.add_argument("--val-size", type=int, default=5000, help="training images held out for validation (default: 5000)")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N training and N/5 test images (smoke runs)")
+    p.add_argument("--val-size", type=non_negative_int, default=5000, help="training images held out for validation (default: 5000; 0 trains on all of "
+                        "them and checks nothing between epochs)")
+    p.add_argument("--limit", type=positive_int, default=None, help="use only the first N training and N/5 test images (smoke runs)")
     p.add_argument("--device", choices=("cpu", "cuda", "sim"), default=None,
                    help="where to train: cpu (NumPy), cuda (minicnn's CUDA kernels on a GPU) or sim "
                         "(the same kernels under the CPU kernel simulator: slow, for checking and "
@@ -114,7 +116,7 @@ def parse_args(argv=None):
                         "measured on an H100, the 2012 alexnet on 18,000 Fashion-MNIST images for 2 "
                         "epochs: he 86.6%%, default 74.3%%, paper 9.7%% (chance: the paper's start needs "
                         "far longer runs))")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=positive_int, default=None,
                    help="CPU threads for the GEMMs (OpenBLAS) and for the NumPy work between them "
                         "(minicnn/cpu_threads.py: im2col, col2im, LRN, max-pool, the SGD update; the same "
                         "results with any number) (default: MINICNN_CPU_THREADS, OMP_NUM_THREADS or "
@@ -168,13 +170,11 @@ def main(argv=None):
                              "two GPUs per rank, which is not supported: drop one of the two")
         comm.use_local_gpu()   # rank i of a machine on its GPU i; gradients all-reduced with NCCL
     gemm.set_gemm(args.gemm)
+    resume_from = os.path.join(args.out, "checkpoint.npz")
+    if args.resume and not os.path.exists(resume_from):   # before minutes of loading data
+        raise SystemExit(f"error: --resume: {resume_from}: no such checkpoint (a run writes one at the end of "
+                         f"each epoch)")
     name = args.model or ("alexnet" if device == "cuda" else "alexnet_small")
-    for flag in ("batch_size", "epochs", "val_size", "limit", "step_every", "width", "threads"):
-        value = getattr(args, flag)
-        if value is not None and value < (0 if flag == "val_size" else 1):
-            raise SystemExit(f"error: --{flag.replace('_', '-')} must be >= 1, got {value}")
-    if not 0.0 <= args.dropout < 1.0:
-        raise SystemExit(f"error: --dropout must be in [0, 1), got {args.dropout}")
     if args.threads:
         from threadpoolctl import threadpool_limits
         threadpool_limits(args.threads, user_api="blas")
@@ -205,11 +205,12 @@ def main(argv=None):
         if args.limit:
             train_x, train_y = train_x[:args.limit], train_y[:args.limit]
             test_x, test_y = test_x[:max(1, args.limit // 5)], test_y[:max(1, args.limit // 5)]
-        val_size = min(args.val_size, len(train_y) // 10) if args.limit else args.val_size
+        val_size = min(args.val_size, len(train_y) // 10 if args.limit else len(train_y))
+        if val_size == len(train_y):
+            raise SystemExit(f"error: --val-size {args.val_size} holds out all {len(train_y)} training images; "
+                             f"keep some to train on")
         data = dict(train=(train_x[val_size:], train_y[val_size:]), val=(train_x[:val_size], train_y[:val_size]),
                     test=(test_x, test_y))
-    if args.batch_size > len(data["train"][1]):
-        raise SystemExit(f"error: --batch-size {args.batch_size} exceeds the {len(data['train'][1])} training images")
     extra = dict(width=args.width, input_size=input_size, dropout=args.dropout) if name == "alexnet_small" else {}
     channels = dataset["channels"]
     if args.split == "two-device" and args.lrn_groups == 1:

@@ -10,18 +10,22 @@ from minicnn.backend import to_numpy
 
 
 def save_curves(records, path):
-    """Plot train/validation loss and accuracy per epoch from the metrics records to a PNG."""
+    """Plot train/validation loss and accuracy per epoch from the metrics records to a PNG (the
+    training curves alone for a run that held out no validation images)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     epochs = [r["epoch"] for r in records]
     fig = Figure(figsize=(10, 4))
     FigureCanvasAgg(fig)
     ax_loss, ax_acc = fig.subplots(1, 2)
+    validated = all("val_loss" in r for r in records)   # a run with no validation set has none
     ax_loss.plot(epochs, [r["train_loss"] for r in records], "o-", label="train")
-    ax_loss.plot(epochs, [r["val_loss"] for r in records], "s-", label="validation")
+    if validated:
+        ax_loss.plot(epochs, [r["val_loss"] for r in records], "s-", label="validation")
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="Loss")
     ax_acc.plot(epochs, [r["train_top1"] for r in records], "o-", label="train")
-    ax_acc.plot(epochs, [r["val_top1"] for r in records], "s-", label="validation")
+    if validated:
+        ax_acc.plot(epochs, [r["val_top1"] for r in records], "s-", label="validation")
     ax_acc.set(xlabel="epoch", ylabel="top-1 accuracy", title="Accuracy")
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)

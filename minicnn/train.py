@@ -96,6 +96,8 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
     model.to(device)  # before the optimizer, whose velocity lives beside the parameters
     model.input_grad = False  # nothing needs the gradient of the images: conv1 skips it
     optimizer = SGD(model, cfg["lr"], cfg["momentum"], cfg["weight_decay"])
+    check_data(data, cfg, comm.size)
+    validate = len(data["val"][1]) > 0   # none held out: train on every image, no per-epoch check
     steps_per_epoch = len(data["train"][1]) // (cfg["batch_size"] * comm.size)
     schedule = {
         "step": lambda: StepLR(optimizer, cfg["step_every"]),
@@ -154,14 +156,16 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
             loss_sum, correct, seen = comm.allreduce_sum(np.array([loss_sum, correct, seen], np.float64),
                                                          "all-reduce of the epoch's metrics")
         comm.average_buffers(model)
-        val = evaluate(model, eval_loader(data["val"], comm, loader_args), device, comm)
-        schedule.step(1.0 - val["top1"])
         record = dict(epoch=epoch + 1, step=step, lr=optimizer.lr, train_loss=loss_sum / seen,
-                      train_top1=correct / seen, val_loss=val["loss"], val_top1=val["top1"],
-                      val_top5=val["top5"], images_per_s=seen / train_time, epoch_time_s=train_time)
-        log(f"epoch {epoch + 1}: train loss {record['train_loss']:.4f} acc {record['train_top1']:.4f} | "
-            f"val loss {val['loss']:.4f} acc {val['top1']:.4f} | {seen / train_time:.0f} img/s, "
-            f"{time.perf_counter() - t0:.0f} s")
+                      train_top1=correct / seen)
+        line = f"epoch {epoch + 1}: train loss {record['train_loss']:.4f} acc {record['train_top1']:.4f} | "
+        if validate:
+            val = evaluate(model, eval_loader(data["val"], comm, loader_args), device, comm)
+            record.update(val_loss=val["loss"], val_top1=val["top1"], val_top5=val["top5"])
+            line += f"val loss {val['loss']:.4f} acc {val['top1']:.4f} | "
+        schedule.step(1.0 - val["top1"] if validate else None)
+        record.update(images_per_s=seen / train_time, epoch_time_s=train_time)
+        log(f"{line}{seen / train_time:.0f} img/s, {time.perf_counter() - t0:.0f} s")
         if comm.is_root:
             with open(metrics_path, "a") as f:
                 f.write(json.dumps(record) + "\n")
@@ -197,6 +201,25 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
         if "confusion" in test and len(classes) <= CONFUSION_PICTURE_LIMIT:
             save_confusion(test["confusion"], classes, os.path.join(out, "confusion.png"))
     return test
+
+
+def check_data(data, cfg, ranks=1):
+    """Refuse, before the first step, settings the data cannot serve (``TrainingError``): no whole
+    batch of training images (an epoch of no steps), or the plateau schedule with no validation
+    set to watch."""
+    count, batch = len(data["train"][1]), cfg["batch_size"]
+    if cfg["epochs"] < 1 or batch < 1:
+        raise TrainingError(f"epochs and batch_size must be >= 1, got {cfg['epochs']} and {batch}")
+    if batch * ranks > count:
+        per_rank = f" ({batch} on each of {ranks} ranks)" if ranks > 1 else ""
+        raise TrainingError(f"a batch of {batch * ranks} images{per_rank} needs at least as many training images; "
+                            f"there are {count}: lower the batch size or give more data")
+    if cfg["schedule"] == "plateau" and not len(data["val"][1]):
+        raise TrainingError("the plateau schedule lowers the learning rate when the validation accuracy stops "
+                            "improving, and no images are held out for validation: hold some out or use "
+                            "another schedule")
+    if not len(data["test"][1]):
+        raise TrainingError("the test set is empty")
 
 
 def share(pair, comm):

@@ -237,7 +237,7 @@ def test_predict_refuses_counts_below_one(tmp_path, capsys, flag):
     with pytest.raises(SystemExit) as stop:
         predict.main(["p.jpg", "--weights", str(tmp_path / "w.npz"), flag, "0"])
     assert stop.value.code == 2
-    assert f"argument {flag}: expected an integer >= 1, got 0" in capsys.readouterr().err
+    assert f"argument {flag}: expected an integer >= 1, got '0'" in capsys.readouterr().err
 
 
 def test_finetuning_trains_only_the_new_head(folder, tmp_path, capsys):

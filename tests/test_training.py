@@ -188,9 +188,17 @@ def test_script_smoke_run_and_resume_equals_uninterrupted(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--batch-size", "0"], "--batch-size must be >= 1"),
-    (["--threads", "0"], "--threads must be >= 1, got 0"),
-    (["--dropout", "1.5"], "--dropout must be in [0, 1), got 1.5"),
+    (["--batch-size", "0"], "argument --batch-size: expected an integer >= 1, got '0'"),
+    (["--threads", "0"], "argument --threads: expected an integer >= 1, got '0'"),
+    (["--dropout", "1.5"], "argument --dropout: expected a number in [0, 1), got '1.5'"),
+    (["--lr", "-0.01"], "argument --lr: expected a number > 0, got '-0.01'"),
+    (["--momentum", "1"], "argument --momentum: expected a number in [0, 1), got '1'"),
+    (["--weight-decay", "nan"], "argument --weight-decay: expected a number >= 0, got 'nan'"),
+    (["--val-size", "64"], "--val-size 64 holds out all 64 training images; keep some to train on"),
+    (["--val-size", "20", "--batch-size", "48"],
+     "a batch of 48 images needs at least as many training images; there are 44: lower the batch size"),
+    (["--val-size", "0", "--schedule", "plateau"], "the plateau schedule lowers the learning rate when the "
+                                                  "validation accuracy stops improving, and no images are held out"),
     (["--model", "vgg"], "invalid choice: 'vgg'"),
     (["--data", "/nonexistent"], "Fashion-MNIST not found"),
     (["--resume"], "no such checkpoint"),
@@ -200,8 +208,10 @@ def test_script_bad_input_gives_one_clear_line(tmp_path, args, message):
     data = str(tmp_path / "data")
     write_fake_fashion(data)
     full = ["--data", data, "--out", str(tmp_path / "out"), "--epochs", "1", "--val-size", "8", "--batch-size", "16"]
-    if "--data" in args:
-        full = full[2:]
+    for flag in ("--data", "--val-size", "--batch-size"):   # the case's own value replaces the default
+        if flag in args:
+            i = full.index(flag)
+            del full[i:i + 2]
     result = run_script(*full, *args)
     assert result.returncode != 0
     assert message in result.stderr and "Traceback" not in result.stderr
@@ -425,3 +435,37 @@ def test_killed_run_resumes_to_the_same_parameters(tmp_path):
         for k in a.files:
             if k != "meta":
                 np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_a_run_without_a_validation_set_trains_on_every_image_and_plots_the_training_curves(tmp_path):
+    """No images held out (``--val-size 0``): every epoch trains and checkpoints, the metrics have no
+    validation entries, the curves show training alone, and the test set is still evaluated."""
+    from minicnn.train import fit
+    write_fake_fashion(tmp_path / "data", n_train=48, n_test=16)
+    x, y = fashion_mnist.load("train", str(tmp_path / "data"))
+    empty = (x[:0], y[:0])
+    data = dict(train=(x, y), val=empty, test=(x[:16], y[:16]))
+    lines = []
+    test = fit(models.alexnet_small(width=8), data, small_fit_config(tmp_path / "run", epochs=2, augment=False),
+               log=lines.append)
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2] and [r["step"] for r in records] == [3, 6]
+    assert not any(key.startswith("val_") for r in records for key in r)
+    assert all(line.startswith("epoch") and "val" not in line for line in lines[:2]), lines
+    assert os.path.getsize(tmp_path / "run" / "curves.png") > 0 and 0 <= test["top1"] <= 1
+
+
+@pytest.mark.parametrize("overrides, val, message", [
+    (dict(batch_size=64), 8, "a batch of 64 images needs at least as many training images; there are 40"),
+    (dict(schedule="plateau"), 0, "the plateau schedule lowers the learning rate"),
+    (dict(epochs=0), 8, "epochs and batch_size must be >= 1, got 0 and 16"),
+])
+def test_fit_refuses_settings_the_data_cannot_serve_before_the_first_step(tmp_path, overrides, val, message):
+    """An epoch of no whole batch used to end in a ZeroDivisionError after the epoch's work."""
+    from minicnn.train import TrainingError, fit
+    write_fake_fashion(tmp_path / "data", n_train=48, n_test=16)
+    x, y = fashion_mnist.load("train", str(tmp_path / "data"))
+    data = dict(train=(x[val:], y[val:]), val=(x[:val], y[:val]), test=(x[:16], y[:16]))
+    with pytest.raises(TrainingError, match=message):
+        fit(models.alexnet_small(width=8), data, small_fit_config(tmp_path / "run", **overrides), log=lambda *a: None)
+    assert not os.path.exists(tmp_path / "run" / "checkpoint.npz")

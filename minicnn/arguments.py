@@ -1,0 +1,44 @@
+"""argparse types of the command lines' numbers (examples/ and benchmarks/).
+
+Each takes the flag's text and returns the number, or raises ``argparse.ArgumentTypeError``, which
+argparse prints as one line that names the flag: ``argument --epochs: expected an integer >= 1,
+got '0'``. A bad value thus fails before any data is read or any network built, and never as a
+traceback from deep inside a run (an SGD with a negative learning rate, a division by zero
+batches)."""
+import argparse
+import math
+
+
+def _number(text, kind, allowed, expected):
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or (kind is float and not math.isfinite(value)) or not allowed(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+    return value
+
+
+def positive_int(text):
+    """An integer of at least 1: counts (epochs, batch sizes, repeats, threads)."""
+    return _number(text, int, lambda v: v >= 1, "an integer >= 1")
+
+
+def non_negative_int(text):
+    """An integer of at least 0 (images held out, where none is allowed)."""
+    return _number(text, int, lambda v: v >= 0, "an integer >= 0")
+
+
+def positive_float(text):
+    """A finite number above 0 (a learning rate)."""
+    return _number(text, float, lambda v: v > 0, "a number > 0")
+
+
+def non_negative_float(text):
+    """A finite number of at least 0 (a weight decay)."""
+    return _number(text, float, lambda v: v >= 0, "a number >= 0")
+
+
+def fraction(text):
+    """A number in [0, 1): a momentum, a drop probability."""
+    return _number(text, float, lambda v: 0 <= v < 1, "a number in [0, 1)")

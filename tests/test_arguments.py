@@ -1,0 +1,33 @@
+"""The argparse types of the command lines' numbers (minicnn/arguments.py)."""
+import argparse
+
+import pytest
+
+from minicnn.arguments import fraction, non_negative_float, non_negative_int, positive_float, positive_int
+
+CASES = {
+    positive_int: (["1", "64", " 7"], ["0", "-3", "1.5", "x", ""]),
+    non_negative_int: (["0", "5000"], ["-1", "2.0", "nan"]),
+    positive_float: (["0.01", "1e-4", "3"], ["0", "-0.01", "nan", "inf", "-inf", "x"]),
+    non_negative_float: (["0", "5e-4"], ["-1e-9", "nan", "inf"]),
+    fraction: (["0", "0.5", "0.999"], ["1", "1.5", "-0.1", "nan"]),
+}
+
+
+@pytest.mark.parametrize("kind", list(CASES), ids=lambda kind: kind.__name__)
+def test_each_type_takes_its_numbers_and_names_what_it_expected_for_others(kind):
+    accepted, refused = CASES[kind]
+    for text in accepted:
+        assert kind(text) == float(text)
+    for text in refused:
+        with pytest.raises(argparse.ArgumentTypeError, match=rf"^expected .+, got {text!r}$"):
+            kind(text)
+
+
+def test_argparse_names_the_flag_in_its_one_line_error(capsys):
+    parser = argparse.ArgumentParser(prog="train")
+    parser.add_argument("--lr", type=positive_float)
+    with pytest.raises(SystemExit) as stop:
+        parser.parse_args(["--lr", "-1"])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == "train: error: argument --lr: expected a number > 0, got '-1'"

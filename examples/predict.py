@@ -33,7 +33,7 @@ from minicnn.data import imagenet_classes  # noqa: E402
 from minicnn.data.image_folder import decode  # noqa: E402
 from minicnn.data.loader import resize_nearest  # noqa: E402
 from minicnn.inference import predict_proba  # noqa: E402
-from minicnn.weights import WeightsError, checkpoint_config, load, model_from_checkpoint  # noqa: E402
+from minicnn.weights import WeightsError, checkpoint_config, class_count, load, model_from_checkpoint  # noqa: E402
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # torchvision's
 
@@ -88,7 +88,7 @@ def load_networks(args, device):
                 nets.append(model.to(device))
             return nets, config, config["architecture"]["num_classes"]
         name = args.model or "alexnet_owt"
-        count = args.num_classes or output_count(args.weights[0])
+        count = args.num_classes or class_count(args.weights[0])
         nets = []
         for path in args.weights:
             model = models.build(name, num_classes=count)
@@ -160,18 +160,6 @@ def main(argv=None):
         print(path)
         for k in np.argsort(-row)[:args.top]:
             print(f"  {row[k]:7.2%}  {names[k]}")
-
-
-def output_count(path):
-    """Number of classes of the last layer stored in a weights file."""
-    if str(path).endswith((".pth", ".pt")):
-        return 1000
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            biases = [k for k in f.files if k.endswith("bias")]
-            return int(f[biases[-1]].shape[0])
-    except (OSError, ValueError, IndexError) as exc:
-        raise SystemExit(f"error: cannot read {path}: {exc}")
 
 
 if __name__ == "__main__":

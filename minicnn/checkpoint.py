@@ -62,15 +62,17 @@ def save(path, model, optimizer=None, meta=None, comm=None):
 
 def read_npz(path, what="checkpoint", names=None):
     """The arrays of one of minicnn's .npz files, by name, loaded without pickle (only those of
-    ``names`` that it holds, when given: the others are not read). A missing file, or one that is
-    truncated or no .npz at all, raises CheckpointError naming ``what`` it should have been."""
+    ``names`` that it holds, when given: the others are not read; ``names`` may also be a test of
+    the name). A missing file, or one that is truncated or no .npz at all, raises CheckpointError
+    naming ``what`` it should have been."""
     if not os.path.exists(path):
         raise CheckpointError(f"{path}: no such {what}")
     try:
         if not zipfile.is_zipfile(path):   # else numpy tries the file as a pickle, and says so
             raise ValueError("no zip archive inside")
         with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files if names is None or k in names}
+            wanted = names if callable(names) else (lambda k: names is None or k in names)
+            return {k: z[k] for k in z.files if wanted(k)}
     except Exception as exc:   # zipfile.BadZipFile, EOFError, ValueError ...
         raise CheckpointError(f"{path}: unreadable {what} ({type(exc).__name__}: {exc}); "
                               f"it is truncated or not a minicnn {what}") from None

@@ -93,6 +93,17 @@ def _read(path, names=None):
         raise WeightsError(str(exc)) from None
 
 
+def class_count(path):
+    """Outputs of the last layer of a weights file: the length of its last bias (.npz), or 1000
+    for torchvision's ImageNet weights (.pth/.pt)."""
+    if str(path).endswith((".pth", ".pt")):
+        return 1000
+    biases = list(_read(path, names=lambda name: name.endswith("bias")).values())
+    if not biases:
+        raise WeightsError(f"{path}: no bias in this weights file to count the classes by; give --num-classes")
+    return int(biases[-1].shape[0])
+
+
 def checkpoint_config(path):
     """The training configuration a checkpoint of ``minicnn.train.fit`` stores in its metadata
     (``config``: the network's ``architecture``, ``classes``, ``mean``, ``std``, ``input_size``

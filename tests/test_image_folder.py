@@ -227,6 +227,16 @@ def test_weights_files_that_are_not_npz_are_named(tmp_path):
             weights.load_npz(path, models.alexnet_small())
         with pytest.raises(weights.WeightsError, match=message):
             weights.model_from_checkpoint(path)
+        with pytest.raises(weights.WeightsError, match=message):
+            weights.class_count(path)
+
+
+def test_class_count_is_the_length_of_the_last_bias(tmp_path):
+    """What predict.py builds a network from --model with: a file of 7 classes gives 7 (and only the
+    biases are read); torchvision's .pth holds ImageNet's 1000."""
+    weights.save_npz(models.alexnet_small(width=8, num_classes=7), tmp_path / "seven.npz")
+    assert weights.class_count(tmp_path / "seven.npz") == 7
+    assert weights.class_count(tmp_path / "alexnet.pth") == 1000
 
 
 @pytest.mark.parametrize("flag", ["--top", "--num-classes"])

@@ -469,3 +469,35 @@ def test_fit_refuses_settings_the_data_cannot_serve_before_the_first_step(tmp_pa
     with pytest.raises(TrainingError, match=message):
         fit(models.alexnet_small(width=8), data, small_fit_config(tmp_path / "run", **overrides), log=lambda *a: None)
     assert not os.path.exists(tmp_path / "run" / "checkpoint.npz")
+
+
+@pytest.mark.parametrize("saved", ["nothing", "an epoch", "an earlier run"])
+def test_ctrl_c_says_what_was_saved_and_how_to_go_on(tmp_path, monkeypatch, capsys, saved):
+    """Ctrl-C during training ends with the shell's code for SIGINT and one message, not a
+    traceback: the command that resumes when an epoch of this run was saved, else that none was
+    (an earlier run's checkpoint in the same folder is not this run's)."""
+    sys.path.insert(0, os.path.join(ROOT, "examples"))
+    import train_alexnet
+    write_fake_fashion(tmp_path / "data")
+    out = tmp_path / "out"
+    if saved == "an earlier run":
+        os.makedirs(out)
+        (out / "checkpoint.npz").write_bytes(b"earlier")
+
+    def fit_until_ctrl_c(model, data, cfg, **kwargs):
+        if saved == "an epoch":   # an epoch ended and was saved before the key was pressed
+            os.makedirs(out, exist_ok=True)
+            (out / "checkpoint.npz").write_bytes(b"")
+        raise KeyboardInterrupt
+    monkeypatch.setattr(train_alexnet, "fit", fit_until_ctrl_c)
+    monkeypatch.setattr(sys, "argv", ["examples/train_alexnet.py", "--out", str(out)])
+    with pytest.raises(SystemExit) as stop:
+        train_alexnet.main(["--data", str(tmp_path / "data"), "--val-size", "8", "--batch-size", "16",
+                            "--out", str(out), "--no-progress"])
+    assert stop.value.code == 130
+    err = capsys.readouterr().err
+    if saved == "an epoch":
+        assert f"holds the last finished epoch: continue with\n    python examples/train_alexnet.py --out {out} " \
+               f"--resume" in err
+    else:
+        assert "interrupted before the first epoch ended: nothing of this run was saved" in err

@@ -249,7 +249,11 @@ def main(argv=None):
     unknown = [n for n in names if n not in LAYERS]
     if unknown:
         raise SystemExit(f"error: unknown layers {unknown}; known: {', '.join(LAYERS)}")
-    device = check_device(args.device)
+    try:
+        device = check_device(args.device)
+    except RuntimeError as exc:
+        raise SystemExit(f"error: {exc}; without a GPU, --device sim --batch-size 1 --verify-only checks "
+                         f"the harness (no timing)")
     gemm.set_gemm(args.gemm)
     torch.backends.cudnn.benchmark = True
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = args.tf32

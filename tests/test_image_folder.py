@@ -87,6 +87,9 @@ def test_bad_folders_say_what_is_wrong(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="has no class folders"):
         image_folder.scan(str(tmp_path / "empty"))
+    write_folder(str(tmp_path / "one"), classes=("cats",))
+    with pytest.raises(DataError, match=r"has one class folder \(cats\); a classifier needs two or more"):
+        image_folder.scan(str(tmp_path / "one"))
     write_folder(str(tmp_path / "val"), classes=("cats", "zebras"))
     with pytest.raises(DataError, match=r"class folders \['zebras'\]"):
         image_folder.scan(str(tmp_path / "val"), classes=["cats", "dogs"])

@@ -45,6 +45,8 @@ def scan(root, classes=None):
         classes = found
     if not classes:
         raise DataError(f"{root} has no class folders (expected {root}/<class name>/<image files>)")
+    if len(classes) == 1:   # a training set of one class: every "prediction" would be right
+        raise DataError(f"{root} has one class folder ({classes[0]}); a classifier needs two or more")
     unknown = [d for d in found if d not in classes]
     if unknown:
         raise DataError(f"{root} has class folders {unknown} that the class list {list(classes)} lacks")

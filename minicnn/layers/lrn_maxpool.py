@@ -8,25 +8,21 @@ kernel each way (kernels/lrn_maxpool.cu) that never writes the LRN output: the f
 only the window maxima and their positions, and the backward computes the LRN values again
 from x. Results equal LRN then MaxPool2D.
 """
-import numpy as np
 
 from minicnn import kernel_versions
-from minicnn.launch import BLOCK, empty, empty_like, grid_for, launch, plane_tiles
+from minicnn.launch import BLOCK, empty_like, grid_for, launch, plane_tiles
 from minicnn.layers.base import Layer
-from minicnn.layers.im2col import conv_output_size
 from minicnn.layers import lrn as lrn_module
 from minicnn.layers.lrn import LRN, LRN_MAX_SIZE
-from minicnn.layers.maxpool import MaxPool2D
+from minicnn.layers.maxpool import MaxPool2D, pooled_outputs
 
 
 def lrn_maxpool_forward_cuda(x, size, alpha, beta, k, kernel, stride, pad):
     """x (N, C, H, W) -> (y (N, C, OH, OW), cache), in the version ``kernel_versions.current
     ("lrn_maxpool")`` names."""
     n, c, h, w = x.shape
-    oh = conv_output_size(h, kernel[0], stride[0], pad[0])
-    ow = conv_output_size(w, kernel[1], stride[1], pad[1])
-    y = empty((n, c, oh, ow), x.dtype, x)
-    argmax = empty((n, c, oh, ow), np.int32, x)
+    y, argmax = pooled_outputs(x, kernel, stride, pad)
+    oh, ow = y.shape[2:]
     version = kernel_versions.current("lrn_maxpool")
     if version == 1:   # one thread per output pixel column
         launch("lrn_maxpool", "lrn_maxpool_forward_v1", grid_for(n * oh * ow, x), BLOCK, x, y, argmax, n, c, h, w,

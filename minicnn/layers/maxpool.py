@@ -67,15 +67,21 @@ def maxpool_backward(dout, cache):
     return crop_spatial(dx.astype(dout.dtype, copy=False).reshape(n, c, h, w), pad)
 
 
+def pooled_outputs(x, kernel, stride, pad):
+    """The arrays a max-pool kernel of x (N, C, H, W) fills: the maxima y (N, C, OH, OW) in x's
+    dtype and their int32 positions, argmax, of the same shape (also the fused LRN + max-pool's)."""
+    n, c, h, w = x.shape
+    shape = (n, c, conv_output_size(h, kernel[0], stride[0], pad[0]), conv_output_size(w, kernel[1], stride[1], pad[1]))
+    return empty(shape, x.dtype, x), empty(shape, np.int32, x)
+
+
 def maxpool_forward_cuda(x, kernel, stride, pad):
     """Kernel path of ``maxpool_forward`` (kernels/maxpool.cu), in the version
     ``kernel_versions.current("maxpool")`` names. Unlike the NumPy code it records the argmax,
     which makes the backward a pure gather."""
     n, c, h, w = x.shape
-    oh = conv_output_size(h, kernel[0], stride[0], pad[0])
-    ow = conv_output_size(w, kernel[1], stride[1], pad[1])
-    y = empty((n, c, oh, ow), x.dtype, x)
-    argmax = empty((n, c, oh, ow), np.int32, x)
+    y, argmax = pooled_outputs(x, kernel, stride, pad)
+    oh, ow = y.shape[2:]
     version = kernel_versions.current("maxpool")
     if version == 1:
         launch("maxpool", "maxpool_forward_v1", grid_for(y.size, x), BLOCK, x, y, argmax, n * c, h, w, oh, ow,

@@ -75,8 +75,9 @@ def parse_args(argv=None):
     p.add_argument("--augment", action="store_true",
                    help="random crops (2 px) and mirrors; worth it for long runs, it slows a "
                         "5-epoch run (measured with batch 128: 88.4%% against 90.0%% test accuracy)")
-    p.add_argument("--val-size", type=non_negative_int, default=5000, help="training images held out for validation (default: 5000; 0 trains on all of "
-                        "them and checks nothing between epochs)")
+    p.add_argument("--val-size", type=non_negative_int, default=5000,
+                   help="training images held out for validation (default: 5000; 0 trains on all of them "
+                        "and validates nothing between epochs)")
     p.add_argument("--limit", type=positive_int, default=None, help="use only the first N training and N/5 test images (smoke runs)")
     p.add_argument("--device", choices=("cpu", "cuda", "sim"), default=None,
                    help="where to train: cpu (NumPy), cuda (minicnn's CUDA kernels on a GPU) or sim "

@@ -3,7 +3,7 @@
 Each takes the flag's text and returns the number, or raises ``argparse.ArgumentTypeError``, which
 argparse prints as one line that names the flag: ``argument --epochs: expected an integer >= 1,
 got '0'``. A bad value thus fails before any data is read or any network built, and never as a
-traceback from deep inside a run (an SGD with a negative learning rate, a division by zero
+traceback from deep inside a run (an SGD refusing a negative learning rate, an epoch of no
 batches)."""
 import argparse
 import math

@@ -112,6 +112,9 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
         start_epoch, optimizer.lr = meta["epoch"], meta["lr"]
         schedule.load_state_dict(meta["schedule"])
         log(f"resumed from {ckpt_path} after epoch {start_epoch}")
+        if start_epoch >= cfg["epochs"]:
+            log(f"it already holds the {cfg['epochs']} epochs asked for: nothing to train, only the test "
+                f"(ask for more epochs to go on)")
     elif os.path.exists(metrics_path) and comm.is_root:
         os.remove(metrics_path)
     comm.broadcast_parameters(model)  # every rank starts from rank 0's parameters

@@ -435,6 +435,11 @@ def test_killed_run_resumes_to_the_same_parameters(tmp_path):
         for k in a.files:
             if k != "meta":
                 np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    # resuming a finished run trains nothing, says so, and still tests the network
+    lines, before = [], (tmp_path / "full" / "checkpoint.npz").read_bytes()
+    test = fit(make(), data, small_fit_config(tmp_path / "full", resume=True), log=lines.append)
+    assert "already holds the 3 epochs asked for: nothing to train" in lines[1] and 0 <= test["top1"] <= 1
+    assert (tmp_path / "full" / "checkpoint.npz").read_bytes() == before
 
 
 def test_a_run_without_a_validation_set_trains_on_every_image_and_plots_the_training_curves(tmp_path):

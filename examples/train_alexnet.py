@@ -73,8 +73,9 @@ def parse_args(argv=None):
     p.add_argument("--step-every", type=positive_int, default=None,
                    help="epochs between divisions for --schedule step (default: epochs - 1)")
     p.add_argument("--augment", action="store_true",
-                   help="random crops (2 px) and mirrors; worth it for long runs, it slows a "
-                        "5-epoch run (measured with batch 128: 88.4%% against 90.0%% test accuracy)")
+                   help="random crops (2 px) and mirrors; on Fashion-MNIST they cost the small AlexNet "
+                        "accuracy in every run measured (test accuracy 91.3%% against 92.0%% after 20 "
+                        "epochs, 88.4%% against 90.0%% after 5 with batch 128)")
     p.add_argument("--val-size", type=non_negative_int, default=5000,
                    help="training images held out for validation (default: 5000; 0 trains on all of them "
                         "and validates nothing between epochs)")

@@ -201,6 +201,25 @@ def test_quick_start_figures_are_the_committed_training_run():
         assert (ROOT / picture).is_file(), picture
 
 
+@pytest.mark.parametrize("command, folder", [
+    ("--epochs 20", "cpu-train-alexnet_small-fashion-mnist-20-epochs-2026-11-30"),
+    ("--epochs 20 --augment", "cpu-train-alexnet_small-fashion-mnist-20-epochs-augment-2026-11-30"),
+])
+def test_longer_runs_figures_are_their_committed_files(command, folder):
+    """The 20-epoch runs, with and without crops and mirrors: last epoch's validation accuracy,
+    test accuracy, top-5 and weakest class, as each run wrote them."""
+    run = RESULTS / folder
+    epochs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in epochs] == list(range(1, 21))
+    test = json.loads((run / "test_metrics.json").read_text())
+    cells = table_with("| command | val. acc. (epoch 20) | test acc. | top-5 | weakest class | wall time |",
+                       f"`{command}`")[f"`{command}`"]
+    weakest, accuracy = min(test["per_class_top1"].items(), key=lambda item: item[1])
+    assert cells[4].startswith(weakest + " ")
+    assert_shows(" ".join(cells[1:4] + [cells[4].split()[-1]]), epochs[-1]["val_top1"], test["top1"], test["top5"],
+                 accuracy)
+
+
 def test_cpu_training_step_figures_are_the_committed_run():
     run = results("cpu-alexnet-b32-2026-11-30.json")
     rows = table_with("| framework | median step (ms) | images/s |", "PyTorch 2.13 (CPU)")

@@ -259,7 +259,7 @@ def main(argv=None):
         fit(model, data, cfg, progress=None if args.no_progress else batch_progress(), comm=comm)
     except (TrainingError, CheckpointError) as exc:
         hint = ("; convert the checkpoint with examples/convert_checkpoint.py" if "split=" in str(exc) else "")
-        raise SystemExit(f"error: {exc}{hint}")
+        raise SystemExit(f"error: {exc}{hint}" if root else 1)   # every rank stops; rank 0 says why
     except KeyboardInterrupt:   # Ctrl-C: what is saved and how to go on, not a traceback
         saved = file_identity(resume_from)
         if saved and (args.resume or saved != before):

@@ -22,8 +22,8 @@ from minicnn.backend import check_device  # noqa: E402
 from minicnn.checkpoint import CheckpointError  # noqa: E402
 from minicnn.data import DataError  # noqa: E402
 from minicnn.data.image_folder import load_splits  # noqa: E402
-from minicnn.train import TrainingError, batch_progress, fit  # noqa: E402
-from minicnn.weights import WeightsError, load  # noqa: E402
+from minicnn.train import TrainingError, batch_progress, ctrl_c_says_how_to_resume, fit  # noqa: E402
+from minicnn.weights import WeightsError, checkpoint_config, load  # noqa: E402
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -45,8 +45,12 @@ def main(argv=None):
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "sim"), help="where to train (default: cpu)")
     p.add_argument("--seed", type=int, default=0, help="seed of the new layer and the data order (default: 0)")
     p.add_argument("--out", default="runs/finetune", help="output folder (default: runs/finetune)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from --out/checkpoint.npz (the same --data, --model and --train-layers)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
+    if args.resume and not os.path.exists(os.path.join(args.out, "checkpoint.npz")):
+        raise SystemExit(f"error: --resume: {os.path.join(args.out, 'checkpoint.npz')}: no such checkpoint")
     try:
         device = check_device(args.device)
         data = load_splits(args.data)
@@ -69,16 +73,23 @@ def main(argv=None):
     print(f"fine-tuning {args.model} for {len(data['classes'])} classes ({', '.join(data['classes'][:5])}"
           f"{', ...' if len(data['classes']) > 5 else ''}): {trained:,} of {model.num_params():,} parameters trained")
     mean, std = (IMAGENET_MEAN, IMAGENET_STD) if args.weights else (data["mean"], data["std"])
+    if args.resume:   # the normalisation the run started with, whatever --weights says now
+        try:
+            started = checkpoint_config(os.path.join(args.out, "checkpoint.npz"))
+        except WeightsError as exc:
+            raise SystemExit(f"error: --resume: {exc}")
+        mean, std = started.get("mean", mean), started.get("std", std)
     crop = models.MODELS[args.model][1]
     cfg = dict(model_name=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=0.9,
                weight_decay=5e-4, schedule="linear", step_every=1, input_size=crop, augment=args.augment,
-               augment_pad=0, mean=mean, std=std, seed=args.seed, device=device, out=args.out, resume=False,
+               augment_pad=0, mean=mean, std=std, seed=args.seed, device=device, out=args.out, resume=args.resume,
                crop=crop, pca=[a.tolist() for a in data["pca"]], ten_crop=True, classes=data["classes"],
                architecture=dict(name=args.model, num_classes=len(data["classes"])))
-    try:
-        fit(model, data, cfg, progress=None if args.no_progress else batch_progress())
-    except (TrainingError, CheckpointError) as exc:
-        raise SystemExit(f"error: {exc}")
+    with ctrl_c_says_how_to_resume(args.out, args.resume):
+        try:
+            fit(model, data, cfg, progress=None if args.no_progress else batch_progress())
+        except (TrainingError, CheckpointError) as exc:
+            raise SystemExit(f"error: {exc}")
     print(f"results written to {os.path.abspath(args.out)}")
 
 

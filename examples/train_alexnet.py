@@ -16,8 +16,6 @@ confusion.png and test_metrics.json (loss, top-1, top-5, each class's accuracy, 
 """
 import argparse
 import os
-import shlex
-import sys
 
 from minicnn import cpu_threads, gemm, models, towers
 from minicnn.arguments import fraction, non_negative_float, non_negative_int, positive_float, positive_int
@@ -27,7 +25,7 @@ from minicnn.data import DATASETS, DataError, fashion_mnist
 from minicnn.fusion import fuse
 from minicnn.hybrid import HybridError, HybridNet
 from minicnn.summary import summary
-from minicnn.train import TrainingError, batch_progress, fit
+from minicnn.train import TrainingError, batch_progress, ctrl_c_says_how_to_resume, fit
 
 
 def download_bar(total, name):
@@ -254,32 +252,14 @@ def main(argv=None):
     ranks = f" x {comm.size} ranks" if comm else ""
     say(f"training {name} on {device}{ranks}, {args.dataset}: {len(data['train'][1])} train / {val_size} val / "
           f"{len(test_y)} test images, {epochs} epochs, batch {args.batch_size}, lr {cfg['lr']}")
-    before = file_identity(resume_from)   # a checkpoint of an earlier run is not this run's
-    try:
-        fit(model, data, cfg, progress=None if args.no_progress else batch_progress(), comm=comm)
-    except (TrainingError, CheckpointError) as exc:
-        hint = ("; convert the checkpoint with examples/convert_checkpoint.py" if "split=" in str(exc) else "")
-        raise SystemExit(f"error: {exc}{hint}" if root else 1)   # every rank stops; rank 0 says why
-    except KeyboardInterrupt:   # Ctrl-C: what is saved and how to go on, not a traceback
-        saved = file_identity(resume_from)
-        if saved and (args.resume or saved != before):
-            say(f"\ninterrupted; {resume_from} holds the last finished epoch: continue with\n"
-                f"    python {shlex.join(sys.argv)}{'' if args.resume else ' --resume'}", file=sys.stderr)
-        else:
-            say("\ninterrupted before the first epoch ended: nothing of this run was saved", file=sys.stderr)
-        raise SystemExit(130)   # the shell's code for a process stopped by SIGINT
+    with ctrl_c_says_how_to_resume(args.out, args.resume, say):
+        try:
+            fit(model, data, cfg, progress=None if args.no_progress else batch_progress(), comm=comm)
+        except (TrainingError, CheckpointError) as exc:
+            hint = ("; convert the checkpoint with examples/convert_checkpoint.py" if "split=" in str(exc) else "")
+            raise SystemExit(f"error: {exc}{hint}" if root else 1)   # every rank stops; rank 0 says why
     say(f"results written to {os.path.abspath(args.out)}; classify pictures with the trained network:\n"
         f"    python examples/predict.py PICTURE.png --weights {os.path.join(args.out, 'checkpoint.npz')}")
-
-
-def file_identity(path):
-    """What tells two versions of a file apart (checkpoints are replaced by a rename: a new inode);
-    None when there is none."""
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return info.st_ino, info.st_mtime_ns, info.st_size
 
 
 def first_on_rank_0(comm, work):

@@ -5,9 +5,12 @@ On the CPU a seeded run is repeatable: the data order and augmentation of epoch 
 (seed, e), dropout masks from (layer seed, call number), so a run resumed from the checkpoint of
 epoch e continues exactly as the uninterrupted run would have.
 """
+import contextlib
 import json
 import math
 import os
+import shlex
+import sys
 import time
 
 import numpy as np
@@ -223,6 +226,35 @@ def check_data(data, cfg, ranks=1):
                             "another schedule")
     if not len(data["test"][1]):
         raise TrainingError("the test set is empty")
+
+
+@contextlib.contextmanager
+def ctrl_c_says_how_to_resume(out, resumed, say=print):
+    """Around a script's ``fit`` writing to ``out``: Ctrl-C ends the process with the shell's code
+    for SIGINT (130) and one message instead of a traceback: the command line that resumes the run
+    (this one, with ``--resume``) when an epoch of this run was saved, else that nothing of it was.
+    A checkpoint of an earlier run in ``out`` does not count: checkpoints are replaced by a rename,
+    so a new one is another file (inode, time and size)."""
+    path = os.path.join(out, "checkpoint.npz")
+    before = _file_identity(path)
+    try:
+        yield
+    except KeyboardInterrupt:
+        saved = _file_identity(path)
+        if saved and (resumed or saved != before):
+            say(f"\ninterrupted; {path} holds the last finished epoch: continue with\n"
+                f"    python {shlex.join(sys.argv)}{'' if resumed else ' --resume'}", file=sys.stderr)
+        else:
+            say("\ninterrupted before the first epoch ended: nothing of this run was saved", file=sys.stderr)
+        raise SystemExit(130) from None
+
+
+def _file_identity(path):
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return info.st_ino, info.st_mtime_ns, info.st_size
 
 
 def share(pair, comm):

@@ -279,6 +279,35 @@ def test_finetuning_trains_only_the_new_head(folder, tmp_path, capsys):
                       "--invert"])
 
 
+def test_finetuning_stopped_by_ctrl_c_resumes_to_the_same_parameters(folder, tmp_path, monkeypatch, capsys):
+    """Ctrl-C in the second epoch prints the command that resumes; running it (without --weights,
+    whose normalisation the checkpoint keeps) ends where an uninterrupted run ends, bit for bit."""
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples"))
+    import finetune
+    weights.save_npz(models.alexnet_owt(), tmp_path / "start.npz")
+    common = ["--data", folder, "--epochs", "2", "--batch-size", "3"]
+    finetune.main([*common, "--weights", str(tmp_path / "start.npz"), "--out", str(tmp_path / "full"), "--no-progress"])
+
+    def ctrl_c_in_epoch_2(batches, total, desc):
+        if desc.startswith("epoch 2/"):
+            raise KeyboardInterrupt
+        return batches
+    monkeypatch.setattr(finetune, "batch_progress", lambda: ctrl_c_in_epoch_2)
+    monkeypatch.setattr(sys, "argv", ["examples/finetune.py", "--out", str(tmp_path / "cut")])
+    with pytest.raises(SystemExit) as stop:
+        finetune.main([*common, "--weights", str(tmp_path / "start.npz"), "--out", str(tmp_path / "cut")])
+    assert stop.value.code == 130
+    assert f"continue with\n    python examples/finetune.py --out {tmp_path / 'cut'} --resume" in capsys.readouterr().err
+    finetune.main([*common, "--out", str(tmp_path / "cut"), "--resume", "--no-progress"])
+    with np.load(tmp_path / "full" / "checkpoint.npz") as a, np.load(tmp_path / "cut" / "checkpoint.npz") as b:
+        for k in a.files:
+            if k != "meta":
+                np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    with pytest.raises(SystemExit, match="--resume: .*: no such checkpoint"):
+        finetune.main([*common, "--out", str(tmp_path / "none"), "--resume"])
+
+
 def test_frozen_layers_compute_no_parameter_gradients():
     rng = np.random.default_rng(0)
     model = Sequential([("a", Dense(4, 5, dtype=np.float64, rng=rng)), ("b", Dense(5, 3, dtype=np.float64, rng=rng))])

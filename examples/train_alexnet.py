@@ -42,7 +42,8 @@ def parse_args(argv=None):
                    help="maps of alexnet_small's conv1 (conv2/5 get 2x, conv3/4 3x; default: 24)")
     p.add_argument("--dropout", type=fraction, default=0.25,
                    help="drop probability of alexnet_small's two dropout layers (default: 0.25; the "
-                        "paper's 0.5 underfits a 5-epoch run: 89.6%% against 90.4%% test accuracy)")
+                        "paper's 0.5 gave less test accuracy in the runs measured: 89.6%% against "
+                        "90.4%% after 5 epochs, 91.8%% against 92.0%% after 20)")
     p.add_argument("--dataset", default=None, choices=sorted(DATASETS) + ["folder"],
                    help="data set (default: folder when --data holds subfolders, else fashion-mnist; "
                         "cifar10 reads CIFAR-10's python batches; "

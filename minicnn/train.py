@@ -210,9 +210,9 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
 
 
 def check_data(data, cfg, ranks=1):
-    """Refuse, before the first step, settings the data cannot serve (``TrainingError``): no whole
-    batch of training images (an epoch of no steps), or the plateau schedule with no validation
-    set to watch."""
+    """Refuse, before the first step, settings the data cannot serve (``TrainingError``): no epoch
+    or an empty batch, no whole batch of training images (an epoch of no steps), the plateau
+    schedule with no validation set to watch, or no test images."""
     count, batch = len(data["train"][1]), cfg["batch_size"]
     if cfg["epochs"] < 1 or batch < 1:
         raise TrainingError(f"epochs and batch_size must be >= 1, got {cfg['epochs']} and {batch}")

@@ -22,7 +22,8 @@ from minicnn.backend import check_device  # noqa: E402
 from minicnn.checkpoint import CheckpointError  # noqa: E402
 from minicnn.data import DataError  # noqa: E402
 from minicnn.data.image_folder import load_splits  # noqa: E402
-from minicnn.train import TrainingError, batch_progress, ctrl_c_says_how_to_resume, fit  # noqa: E402
+from minicnn.train import (TrainingError, batch_progress, checkpoint_to_resume, ctrl_c_says_how_to_resume,  # noqa: E402
+                           fit)
 from minicnn.weights import WeightsError, checkpoint_config, load  # noqa: E402
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -49,8 +50,10 @@ def main(argv=None):
                    help="continue from --out/checkpoint.npz (the same --data, --model and --train-layers)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
-    if args.resume and not os.path.exists(os.path.join(args.out, "checkpoint.npz")):
-        raise SystemExit(f"error: --resume: {os.path.join(args.out, 'checkpoint.npz')}: no such checkpoint")
+    try:
+        resume_from = checkpoint_to_resume(args.out) if args.resume else None   # before the data is loaded
+    except TrainingError as exc:
+        raise SystemExit(f"error: {exc}")
     try:
         device = check_device(args.device)
         data = load_splits(args.data)
@@ -73,9 +76,9 @@ def main(argv=None):
     print(f"fine-tuning {args.model} for {len(data['classes'])} classes ({', '.join(data['classes'][:5])}"
           f"{', ...' if len(data['classes']) > 5 else ''}): {trained:,} of {model.num_params():,} parameters trained")
     mean, std = (IMAGENET_MEAN, IMAGENET_STD) if args.weights else (data["mean"], data["std"])
-    if args.resume:   # the normalisation the run started with, whatever --weights says now
+    if resume_from:   # the normalisation the run started with, whatever --weights says now
         try:
-            started = checkpoint_config(os.path.join(args.out, "checkpoint.npz"))
+            started = checkpoint_config(resume_from)
         except WeightsError as exc:
             raise SystemExit(f"error: --resume: {exc}")
         mean, std = started.get("mean", mean), started.get("std", std)

@@ -25,7 +25,7 @@ from minicnn.data import DATASETS, DataError, fashion_mnist
 from minicnn.fusion import fuse
 from minicnn.hybrid import HybridError, HybridNet
 from minicnn.summary import summary
-from minicnn.train import TrainingError, batch_progress, ctrl_c_says_how_to_resume, fit
+from minicnn.train import TrainingError, batch_progress, checkpoint_to_resume, ctrl_c_says_how_to_resume, fit
 
 
 def download_bar(total, name):
@@ -172,10 +172,11 @@ def main(argv=None):
                              "two GPUs per rank, which is not supported: drop one of the two")
         comm.use_local_gpu()   # rank i of a machine on its GPU i; gradients all-reduced with NCCL
     gemm.set_gemm(args.gemm)
-    resume_from = os.path.join(args.out, "checkpoint.npz")
-    if args.resume and not os.path.exists(resume_from):   # before minutes of loading data
-        raise SystemExit(f"error: --resume: {resume_from}: no such checkpoint (a run writes one at the end of "
-                         f"each epoch)")
+    if args.resume:   # before minutes of loading data
+        try:
+            checkpoint_to_resume(args.out)
+        except TrainingError as exc:
+            raise SystemExit(f"error: {exc}")
     name = args.model or ("alexnet" if device == "cuda" else "alexnet_small")
     if args.threads:
         from threadpoolctl import threadpool_limits

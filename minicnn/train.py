@@ -228,6 +228,15 @@ def check_data(data, cfg, ranks=1):
         raise TrainingError("the test set is empty")
 
 
+def checkpoint_to_resume(out):
+    """The checkpoint a script's ``--resume`` continues from, ``out``/checkpoint.npz; checked
+    before the data is loaded (``TrainingError`` when there is none)."""
+    path = os.path.join(out, "checkpoint.npz")
+    if not os.path.exists(path):
+        raise TrainingError(f"--resume: {path}: no such checkpoint (a run writes one at the end of each epoch)")
+    return path
+
+
 @contextlib.contextmanager
 def ctrl_c_says_how_to_resume(out, resumed, say=print):
     """Around a script's ``fit`` writing to ``out``: Ctrl-C ends the process with the shell's code

@@ -6,9 +6,10 @@ on a GPU (--device cuda), the full 2012 AlexNet on Fashion-MNIST resized to 227x
 recipe). Results go to --out: metrics.jsonl, checkpoint.npz/.json, curves.png, conv1_filters.png,
 confusion.png and test_metrics.json (loss, top-1, top-5, each class's accuracy, the confusion matrix).
 
-    python examples/train_alexnet.py                       # CPU default
+    python examples/train_alexnet.py                               # CPU default
     python examples/train_alexnet.py --epochs 1 --limit 2000 --out runs/smoke
     python examples/train_alexnet.py --resume --out runs/fashion   # continue a killed run
+    python examples/train_alexnet.py --dataset cifar10             # CIFAR-10, downloaded when missing
     python examples/train_alexnet.py --split two-device            # the paper's two towers
     python examples/train_alexnet.py --device sim --limit 640 --epochs 1 --width 8   # kernels, simulated
     mpirun -np 2 python examples/train_alexnet.py --distributed            # data-parallel over 2 ranks
@@ -21,7 +22,7 @@ from minicnn import cpu_threads, gemm, models, towers
 from minicnn.arguments import fraction, non_negative_float, non_negative_int, positive_float, positive_int
 from minicnn.backend import KERNEL_DEVICES, check_device, cuda_available
 from minicnn.checkpoint import CheckpointError
-from minicnn.data import DATASETS, DataError, fashion_mnist
+from minicnn.data import DATASETS, DataError
 from minicnn.fusion import fuse
 from minicnn.hybrid import HybridError, HybridNet
 from minicnn.summary import summary
@@ -46,16 +47,18 @@ def parse_args(argv=None):
                         "90.4%% after 5 epochs, 91.8%% against 92.0%% after 20)")
     p.add_argument("--dataset", default=None, choices=sorted(DATASETS) + ["folder"],
                    help="data set (default: folder when --data holds subfolders, else fashion-mnist; "
-                        "cifar10 reads CIFAR-10's python batches; "
+                        "cifar10 reads CIFAR-10's python batches, downloaded (170 MB) when missing; "
                         "folder: an image folder given by --data, ImageNet-style: DIR/train/<class>/*.jpg "
                         "and optionally DIR/val/<class>/*.jpg, or DIR/<class>/*.jpg; prepared once "
                         "(shorter side 256, centre 256x256) into a cache, trained on random crops, "
                         "mirrors and PCA colour shifts with --augment, tested on the centre crop and "
                         "on ten crops)")
     p.add_argument("--data", default=None, metavar="DIR",
-                   help="folder with the data files (default: search ~/.cache/minicnn/<dataset>, "
-                        "and for Fashion-MNIST also /usr/share/datasets/fashion-mnist; required "
-                        "with --dataset folder)")
+                   help="folder with the data files (default: Fashion-MNIST in ~/.cache/minicnn/fashion-mnist, "
+                        "then /usr/share/datasets/fashion-mnist; CIFAR-10 in ~/.cache/minicnn/cifar-10-batches-py; "
+                        "a data set found nowhere is downloaded into the first, checksums checked; a folder "
+                        "given is the only one looked at, and nothing is downloaded into it; required with "
+                        "--dataset folder)")
     p.add_argument("--epochs", type=positive_int, default=None, help="epochs to train (default: 5 on a CPU, 10 on a GPU)")
     p.add_argument("--batch-size", type=positive_int, default=64,
                    help="mini-batch size (default: 64; the paper used 128, which is as fast per "
@@ -197,11 +200,9 @@ def main(argv=None):
         val_size, test_y = len(data["val"][1]), data["test"][1]
     else:
         try:
-            if args.dataset == "fashion-mnist":   # the default data set is fetched when missing
-                train_x, train_y = first_on_rank_0(comm, lambda: fashion_mnist.load(
-                    "train", args.data, download_missing=True, progress=download_bar))
-            else:
-                train_x, train_y = dataset["load"]("train", args.data)
+            # fetched when missing (one rank downloads), unless --data names a folder
+            train_x, train_y = first_on_rank_0(comm, lambda: dataset["load"](
+                "train", args.data, download_missing=True, progress=download_bar))
             test_x, test_y = dataset["load"]("test", args.data)
         except DataError as exc:
             raise SystemExit(f"error: {exc}")

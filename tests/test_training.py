@@ -1,5 +1,4 @@
 """Optimizer, data files, batching, checkpoints (atomic, validated) and the training script."""
-import gzip
 import json
 import os
 import subprocess
@@ -12,6 +11,8 @@ from minicnn import Dense, Sequential, checkpoint, models
 from minicnn.data import fashion_mnist
 from minicnn.data.loader import BatchLoader, random_crop_flip
 from minicnn.optim import CPU_SLICE, SGD, ReduceOnPlateau, sgd_update_cpu
+
+from fake_data import write_fake_cifar, write_fake_fashion
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -76,17 +77,6 @@ def test_plateau_divides_by_ten_at_most_three_times():
     for err in [0.5, 0.6, 0.6, 0.6, 0.6, 0.6]:
         sched.step(err)
     assert opt.lr == pytest.approx(1e-3)
-
-
-def write_fake_fashion(folder, n_train=64, n_test=16, seed=0):
-    rng = np.random.default_rng(seed)
-    os.makedirs(folder, exist_ok=True)
-    for split, n in (("train", n_train), ("test", n_test)):
-        labels = rng.integers(0, 10, n).astype(np.uint8)
-        images = (rng.random((n, 28, 28)) * 60).astype(np.uint8)
-        images[np.arange(n), labels * 2 + 3, :] = 255   # a learnable stripe per class
-        fashion_mnist.write_idx(os.path.join(folder, fashion_mnist.FILES[split][0]), images)
-        fashion_mnist.write_idx(os.path.join(folder, fashion_mnist.FILES[split][1]), labels)
 
 
 def test_idx_round_trip_and_corrupt_files(tmp_path):
@@ -326,16 +316,6 @@ def test_resume_with_another_schedule_is_refused(tmp_path):
 
 
 
-def write_fake_cifar(folder, per_batch=20, seed=0):
-    from minicnn.data import cifar10
-    rng = np.random.default_rng(seed)
-    os.makedirs(folder, exist_ok=True)
-    for name in cifar10.TRAIN_FILES + cifar10.TEST_FILES:
-        labels = rng.integers(0, 10, per_batch)
-        images = (rng.random((per_batch, 3, 32, 32)) * 255).astype(np.uint8)
-        cifar10.write_batch(os.path.join(folder, name), images, labels)
-
-
 def test_cifar10_batches_and_refusal_of_code_in_pickles(tmp_path):
     import pickle
     from minicnn.data import DataError, cifar10
@@ -362,38 +342,6 @@ def test_script_trains_on_cifar10(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "cifar10" in result.stdout and "3x32x32" not in result.stdout  # summary shows outputs
     assert os.path.exists(tmp_path / "out" / "curves.png")
-
-
-def test_download_failure_says_how_to_get_the_files(tmp_path, monkeypatch):
-    def refuse(*args, **kwargs):
-        raise OSError("network unreachable")
-    monkeypatch.setattr(fashion_mnist.urllib.request, "urlopen", refuse)
-    with pytest.raises(fashion_mnist.DataError, match="download of .* failed .*apt-get install dataset-fashion-mnist"):
-        fashion_mnist.download(str(tmp_path))
-    assert os.listdir(tmp_path) == []   # nothing half-written
-
-
-def test_download_checks_the_checksum(tmp_path, monkeypatch):
-    import io
-    fake = io.BytesIO()
-    with gzip.GzipFile(fileobj=fake, mode="wb") as f:
-        f.write(b"not fashion-mnist")
-
-    class Response(io.BytesIO):
-        headers = {"Content-Length": str(len(fake.getvalue()))}
-    monkeypatch.setattr(fashion_mnist.urllib.request, "urlopen", lambda *a, **k: Response(fake.getvalue()))
-    with pytest.raises(fashion_mnist.DataError, match="checksum mismatch"):
-        fashion_mnist.download(str(tmp_path))
-    assert os.listdir(tmp_path) == []
-
-
-def test_checksums_match_the_real_files():
-    try:
-        folder = fashion_mnist.find_folder()
-    except fashion_mnist.DataError:
-        pytest.skip("Fashion-MNIST is not installed on this machine")
-    for name, digest in fashion_mnist.SHA256.items():
-        assert fashion_mnist.payload_sha256(os.path.join(folder, name)) == digest
 
 
 def test_filter_grid_tiles_each_filter_in_place():

@@ -1,11 +1,12 @@
 """Data sets and batching for minicnn.
 
-``DATASETS`` maps a name to what the trainer needs: a ``load(split, folder)`` function returning
-(uint8 images (N, [C,] H, W), int64 labels), the class names, the channels and the per-channel
+``DATASETS`` maps a name to what the trainer needs: a ``load(split, folder, download_missing=False,
+progress=None)`` function returning (uint8 images (N, [C,] H, W), int64 labels), which fetches
+the files when asked and none are found, the class names, the channels and the per-channel
 pixel statistics of p / 255 over the training set (for normalisation).
 """
 from minicnn.data import cifar10, fashion_mnist
-from minicnn.data.fashion_mnist import DataError
+from minicnn.data.download import DataError
 
 DATASETS = {
     "fashion-mnist": dict(load=fashion_mnist.load, classes=fashion_mnist.CLASSES, channels=1, size=28,

@@ -1,15 +1,20 @@
 """CIFAR-10 from its python batches (``cifar-10-batches-py``: data_batch_1..5, test_batch), the
 format of cuda-convnet's own data: 50,000 train + 10,000 test 32x32 RGB images, 10 classes.
 
+The batches are looked for in the folder given, or else in ``~/.cache/minicnn/cifar-10-batches-py``;
+``download`` fetches the archive from its authors' page (170 MB), checks it, and unpacks the six
+batches there, each checked against its published MD5 (the checksums torchvision uses too).
+
 The batches are pickles. Unpickling can run arbitrary code, so they are read with an unpickler
 that only builds plain containers and NumPy arrays and refuses everything else.
 """
 import os
 import pickle
+import tarfile
 
 import numpy as np
 
-from minicnn.data.fashion_mnist import DataError
+from minicnn.data.download import DataError, fetch, file_digest, install
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -17,6 +22,17 @@ TEST_FILES = ("test_batch",)
 SEARCH_PATH = (os.path.expanduser("~/.cache/minicnn/cifar-10-batches-py"),)
 HOW_TO_GET = ("download cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html and "
               "unpack it so that ~/.cache/minicnn/cifar-10-batches-py/data_batch_1 exists, or pass --data")
+
+URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+ARCHIVE_MD5 = "c58f30108f718f92721af3b95e74349a"   # 170,498,071 bytes
+MD5 = {   # each batch as the archive holds it, under cifar-10-batches-py/
+    "data_batch_1": "c99cafc152244af753f735de768cd75f",
+    "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+    "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+    "data_batch_4": "634d18415352ddfa80567beed471001a",
+    "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+    "test_batch": "40351d587109b95175f43aff81a1287e",
+}
 
 # The only globals a CIFAR batch pickle refers to (NumPy 1 and NumPy 2 spell the module differently).
 _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
@@ -58,18 +74,69 @@ def read_batch(path):
 
 
 def find_folder(folder=None):
+    """Return the first folder that holds all six batches; raise DataError saying how to get them.
+
+    A folder given explicitly is the only one looked at (a typo must not silently train on other
+    data)."""
     candidates = [folder] if folder else list(SEARCH_PATH)
     for c in candidates:
-        if os.path.exists(os.path.join(c, TRAIN_FILES[0])):
+        if all(os.path.exists(os.path.join(c, f)) for f in TRAIN_FILES + TEST_FILES):
             return c
     raise DataError(f"CIFAR-10 not found in {', '.join(candidates)}; {HOW_TO_GET}")
 
 
-def load(split, folder=None):
-    """Return (images uint8 (N, 3, 32, 32), labels int64 (N,)) of ``split`` ("train" or "test")."""
+def _check_md5(path, name, expected):
+    if file_digest(path, "md5") != expected:
+        raise DataError(f"{name}: checksum mismatch")
+
+
+def download(folder=SEARCH_PATH[0], progress=None, timeout=60):
+    """Download the archive, check it, and unpack the six batches into ``folder``; return ``folder``.
+
+    Batches already in ``folder`` are kept. Each is written under a temporary name and renamed
+    only once its MD5 matches, so an interrupted run leaves nothing that looks complete; the
+    archive itself (next to ``folder``) is deleted once unpacked. Only the six batch files are
+    read out of the archive, by name: nothing else in it is written anywhere. ``progress`` as in
+    ``minicnn.data.download.fetch``. Raises DataError saying how to get the files by hand."""
+    missing = [name for name in MD5 if not os.path.exists(os.path.join(folder, name))]
+    if not missing:
+        return folder
+    os.makedirs(folder, exist_ok=True)
+    archive = os.path.join(os.path.dirname(os.path.abspath(folder)), os.path.basename(URL))
+    if not os.path.exists(archive):
+        fetch(URL, archive, lambda part: _check_md5(part, os.path.basename(URL), ARCHIVE_MD5), HOW_TO_GET,
+              progress, timeout)
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            for name in missing:
+                try:
+                    member = tar.extractfile(f"cifar-10-batches-py/{name}")
+                except KeyError:
+                    member = None
+                if member is None:
+                    raise DataError(f"{archive} holds no file cifar-10-batches-py/{name}")
+                install(os.path.join(folder, name), lambda out: out.write(member.read()),
+                        lambda part, name=name: _check_md5(part, name, MD5[name]))
+    except (OSError, EOFError, tarfile.TarError) as exc:
+        raise DataError(f"{archive}: cannot unpack ({type(exc).__name__}: {exc}); delete it and try again, "
+                        f"or {HOW_TO_GET}") from None
+    os.remove(archive)
+    return folder
+
+
+def load(split, folder=None, download_missing=False, progress=None):
+    """Return (images uint8 (N, 3, 32, 32), labels int64 (N,)) of ``split`` ("train" or "test").
+
+    With ``download_missing`` and no ``folder``, missing batches are downloaded (checksums
+    checked) into ``~/.cache/minicnn/cifar-10-batches-py``."""
     if split not in ("train", "test"):
         raise ValueError(f"unknown split {split!r}: expected 'train' or 'test'")
-    root = find_folder(folder)
+    try:
+        root = find_folder(folder)
+    except DataError:
+        if folder or not download_missing:
+            raise
+        root = download(SEARCH_PATH[0], progress=progress)
     parts = [read_batch(os.path.join(root, f)) for f in (TRAIN_FILES if split == "train" else TEST_FILES)]
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 

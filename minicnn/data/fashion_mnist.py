@@ -8,9 +8,10 @@ import gzip
 import hashlib
 import os
 import struct
-import urllib.request
 
 import numpy as np
+
+from minicnn.data.download import DataError, fetch
 
 FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
@@ -33,10 +34,6 @@ SHA256 = {
     "t10k-images-idx3-ubyte.gz": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
     "t10k-labels-idx1-ubyte.gz": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
 }
-
-
-class DataError(ValueError):
-    """A data file is missing or not what it claims to be."""
 
 
 def find_folder(folder=None):
@@ -63,32 +60,23 @@ def payload_sha256(path):
 def download(folder=SEARCH_PATH[0], progress=None, timeout=30):
     """Download the four files into ``folder`` and check their checksums; return ``folder``.
 
-    Each file is written to a temporary name and renamed only once verified, so an interrupted
-    download leaves nothing that looks complete. ``progress(total_bytes, name)`` may return a
-    callback taking the bytes of each block (a progress bar). Raises DataError saying how to get
-    the files by hand when the download fails.
+    Each file is installed only once verified (``minicnn.data.download.fetch``), so an
+    interrupted download leaves nothing that looks complete. ``progress(total_bytes, name)`` may
+    return a callback taking the bytes of each block (a progress bar). Raises DataError saying how
+    to get the files by hand when the download fails.
     """
     os.makedirs(folder, exist_ok=True)
     for name, expected in SHA256.items():
         target = os.path.join(folder, name)
-        if os.path.exists(target):
-            continue
-        tmp = target + ".part"
-        try:
-            with urllib.request.urlopen(URL + name, timeout=timeout) as response, open(tmp, "wb") as out:
-                update = progress(int(response.headers.get("Content-Length", 0)), name) if progress else None
-                for block in iter(lambda: response.read(1 << 16), b""):
-                    out.write(block)
-                    if update:
-                        update(len(block))
-            if payload_sha256(tmp) != expected:
-                raise DataError(f"{name}: checksum mismatch after download")
-            os.replace(tmp, target)
-        except (OSError, EOFError, DataError) as exc:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise DataError(f"download of {URL + name} failed ({exc}); {HOW_TO_GET}") from None
+        if not os.path.exists(target):
+            fetch(URL + name, target, lambda part, name=name, expected=expected: _check_payload(part, name, expected),
+                  HOW_TO_GET, progress, timeout)
     return folder
+
+
+def _check_payload(path, name, expected):
+    if payload_sha256(path) != expected:
+        raise DataError(f"{name}: checksum mismatch after download")
 
 
 def read_idx(path, expected_ndim):
@@ -124,7 +112,7 @@ def load(split, folder=None, download_missing=False, progress=None):
     except DataError:
         if folder or not download_missing:
             raise
-        root = download(progress=progress)
+        root = download(SEARCH_PATH[0], progress=progress)
     images = read_idx(os.path.join(root, FILES[split][0]), 3)
     labels = read_idx(os.path.join(root, FILES[split][1]), 1).astype(np.int64)
     if len(images) != len(labels):

@@ -1,0 +1,64 @@
+"""Fetching a data set's files: one way to download, check and install a file.
+
+A file is streamed to ``<target>.part``, checked, and only then renamed to ``target``, so an
+interrupted or corrupt download never leaves anything that looks complete, and a file already in
+place is never touched. Fashion-MNIST (``fashion_mnist.download``) and CIFAR-10
+(``cifar10.download``) both go through ``fetch``.
+"""
+import hashlib
+import os
+import urllib.request
+
+
+class DataError(ValueError):
+    """A data file is missing or not what it claims to be."""
+
+
+def file_digest(path, algorithm="md5"):
+    """Hex digest of a file's bytes (read in blocks of 1 MiB)."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def install(target, write, check=None):
+    """Make ``target`` atomically: ``write(file)`` fills ``<target>.part`` (opened for binary
+    writing), ``check(part_path)`` may raise DataError, and only then is the part renamed to
+    ``target``. On any failure the part is removed and the error raised again."""
+    part = target + ".part"
+    try:
+        with open(part, "wb") as out:
+            write(out)
+        if check:
+            check(part)
+        os.replace(part, target)
+    except BaseException:
+        if os.path.exists(part):
+            os.remove(part)
+        raise
+    return target
+
+
+def fetch(url, target, check, how_to_get, progress=None, timeout=30):
+    """Download ``url`` into ``target`` through ``install``; return ``target``.
+
+    ``check(part_path)`` raises DataError when the bytes are not the expected ones (a checksum).
+    ``progress(total_bytes, name)`` may return a callback taking the bytes of each block (a
+    progress bar). Any failure (the network, a short read, the check) raises DataError naming the
+    URL and ending with ``how_to_get``, the way to get the file by hand."""
+    name = os.path.basename(target)
+
+    def write(out):
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            update = progress(int(response.headers.get("Content-Length", 0) or 0), name) if progress else None
+            for block in iter(lambda: response.read(1 << 16), b""):
+                out.write(block)
+                if update:
+                    update(len(block))
+
+    try:
+        return install(target, write, check)
+    except (OSError, EOFError, DataError) as exc:
+        raise DataError(f"download of {url} failed ({exc}); {how_to_get}") from None

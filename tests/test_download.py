@@ -1,0 +1,179 @@
+"""Fetching the data sets (minicnn/data/download.py): checked, installed atomically, never half
+written; Fashion-MNIST's four files and CIFAR-10's archive, served here from local files."""
+import gzip
+import io
+import os
+import sys
+import tarfile
+
+import numpy as np
+import pytest
+
+from minicnn.data import DataError, cifar10, download, fashion_mnist
+
+from fake_data import write_fake_cifar
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_fashion_mnist_download_failure_says_how_to_get_the_files(tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise OSError("network unreachable")
+    monkeypatch.setattr(download.urllib.request, "urlopen", refuse)
+    with pytest.raises(DataError, match="download of .* failed .*apt-get install dataset-fashion-mnist"):
+        fashion_mnist.download(str(tmp_path))
+    assert os.listdir(tmp_path) == []   # nothing half-written
+
+
+def test_fashion_mnist_download_checks_the_checksum(tmp_path, monkeypatch):
+    fake = io.BytesIO()
+    with gzip.GzipFile(fileobj=fake, mode="wb") as f:
+        f.write(b"not fashion-mnist")
+
+    class Response(io.BytesIO):
+        headers = {"Content-Length": str(len(fake.getvalue()))}
+    monkeypatch.setattr(download.urllib.request, "urlopen", lambda *a, **k: Response(fake.getvalue()))
+    with pytest.raises(DataError, match="checksum mismatch"):
+        fashion_mnist.download(str(tmp_path))
+    assert os.listdir(tmp_path) == []
+
+
+def test_fashion_mnist_checksums_match_the_real_files():
+    try:
+        folder = fashion_mnist.find_folder()
+    except DataError:
+        pytest.skip("Fashion-MNIST is not installed on this machine")
+    for name, digest in fashion_mnist.SHA256.items():
+        assert fashion_mnist.payload_sha256(os.path.join(folder, name)) == digest
+
+
+def test_install_keeps_the_old_file_when_the_check_fails(tmp_path):
+    target = str(tmp_path / "file")
+    download.install(target, lambda out: out.write(b"first"))
+
+    def refuse(part):
+        assert open(part, "rb").read() == b"second"   # the check sees the new bytes, under another name
+        raise DataError("not these bytes")
+    with pytest.raises(DataError, match="not these bytes"):
+        download.install(target, lambda out: out.write(b"second"), refuse)
+    assert open(target, "rb").read() == b"first" and os.listdir(tmp_path) == ["file"]
+
+
+def fake_cifar_archive(tmp_path, extra_members=()):
+    """A cifar-10-python.tar.gz of small fake batches, laid out as the real one; the MD5s it
+    should be checked against; and the batches' contents."""
+    batches = tmp_path / "batches"
+    write_fake_cifar(str(batches))
+    archive = tmp_path / "served" / "cifar-10-python.tar.gz"
+    os.makedirs(archive.parent)
+    with tarfile.open(archive, "w:gz") as tar:
+        for name in cifar10.MD5:
+            tar.add(batches / name, arcname=f"cifar-10-batches-py/{name}")
+        for name, data in extra_members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    md5 = {name: download.file_digest(str(batches / name)) for name in cifar10.MD5}
+    return archive, download.file_digest(str(archive)), md5
+
+
+def serve(monkeypatch, archive, archive_md5, md5):
+    """Point cifar10 at ``archive`` (a file:// URL, read by the real urllib) and its checksums."""
+    monkeypatch.setattr(cifar10, "URL", archive.as_uri())
+    monkeypatch.setattr(cifar10, "ARCHIVE_MD5", archive_md5)
+    monkeypatch.setattr(cifar10, "MD5", md5)
+
+
+def test_cifar10_is_downloaded_checked_and_unpacked(tmp_path, monkeypatch):
+    # a member outside the batches' folder is never written (tarfile's path-traversal risk)
+    archive, archive_md5, md5 = fake_cifar_archive(tmp_path, [("../../escaped", b"x"), ("cifar-10-batches-py/x.py", b"")])
+    serve(monkeypatch, archive, archive_md5, md5)
+    folder = tmp_path / "cache" / "cifar-10-batches-py"
+    monkeypatch.setattr(cifar10, "SEARCH_PATH", (str(folder),))
+    seen = []
+    x, y = cifar10.load("train", download_missing=True, progress=lambda total, name: seen.append((total, name)) or
+                        (lambda n: seen.append(n)))
+    assert x.shape == (100, 3, 32, 32) and y.shape == (100,)
+    assert seen[0] == (os.path.getsize(archive), "cifar-10-python.tar.gz")
+    assert sum(seen[1:]) == os.path.getsize(archive)      # the progress callback saw every byte
+    assert sorted(os.listdir(folder)) == sorted(md5)      # the six batches, nothing else
+    assert os.listdir(folder.parent) == ["cifar-10-batches-py"]   # the archive is gone once unpacked
+    assert not os.path.exists(tmp_path / "escaped") and not os.path.exists(tmp_path.parent / "escaped")
+    expected_x, expected_y = cifar10.load("train", str(tmp_path / "batches"))
+    np.testing.assert_array_equal(x, expected_x)
+    np.testing.assert_array_equal(y, expected_y)
+    os.remove(archive)          # found now: nothing is fetched again
+    assert cifar10.load("test", download_missing=True)[0].shape == (20, 3, 32, 32)
+
+
+def test_cifar10_download_refuses_a_wrong_archive_and_leaves_nothing(tmp_path, monkeypatch):
+    archive, _, md5 = fake_cifar_archive(tmp_path)
+    serve(monkeypatch, archive, "0" * 32, md5)
+    folder = tmp_path / "cache" / "cifar-10-batches-py"
+    with pytest.raises(DataError, match=r"download of file:.* failed \(cifar-10-python.tar.gz: checksum mismatch\); "
+                                        r"download cifar-10-python.tar.gz from https://www.cs.toronto.edu"):
+        cifar10.download(str(folder))
+    assert os.listdir(folder.parent) == ["cifar-10-batches-py"] and os.listdir(folder) == []
+
+
+def test_cifar10_download_checks_every_batch(tmp_path, monkeypatch):
+    archive, archive_md5, md5 = fake_cifar_archive(tmp_path)
+    serve(monkeypatch, archive, archive_md5, dict(md5, data_batch_3="0" * 32))
+    folder = tmp_path / "cache" / "cifar-10-batches-py"
+    with pytest.raises(DataError, match="data_batch_3: checksum mismatch"):
+        cifar10.download(str(folder))
+    assert sorted(os.listdir(folder)) == ["data_batch_1", "data_batch_2"]   # checked ones kept, no .part
+
+
+def test_cifar10_download_fills_in_missing_batches_only(tmp_path, monkeypatch):
+    archive, archive_md5, md5 = fake_cifar_archive(tmp_path)
+    serve(monkeypatch, archive, archive_md5, md5)
+    folder = tmp_path / "cache" / "cifar-10-batches-py"
+    os.makedirs(folder)
+    (folder / "data_batch_1").write_bytes(b"the user's own")
+    cifar10.download(str(folder))
+    assert (folder / "data_batch_1").read_bytes() == b"the user's own"
+    assert sorted(os.listdir(folder)) == sorted(md5)
+
+
+def test_cifar10_archive_without_a_batch_is_refused(tmp_path, monkeypatch):
+    archive, archive_md5, md5 = fake_cifar_archive(tmp_path)
+    serve(monkeypatch, archive, archive_md5, dict(md5, data_batch_6="0" * 32))
+    with pytest.raises(DataError, match="holds no file cifar-10-batches-py/data_batch_6"):
+        cifar10.download(str(tmp_path / "cache" / "cifar-10-batches-py"))
+
+
+def test_cifar10_network_failure_says_how_to_get_the_files(tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise OSError("network unreachable")
+    monkeypatch.setattr(download.urllib.request, "urlopen", refuse)
+    with pytest.raises(DataError, match="network unreachable.*unpack it so that"):
+        cifar10.download(str(tmp_path / "cifar-10-batches-py"))
+    assert os.listdir(tmp_path) == ["cifar-10-batches-py"]
+
+
+def test_a_folder_given_is_the_only_one_looked_at(tmp_path, monkeypatch):
+    monkeypatch.setattr(download.urllib.request, "urlopen", lambda *a, **k: pytest.fail("downloaded"))
+    for dataset in (cifar10, fashion_mnist):
+        with pytest.raises(DataError, match="not found in .*/typo"):
+            dataset.load("train", str(tmp_path / "typo"), download_missing=True)
+
+
+def test_the_training_script_downloads_cifar10(tmp_path, monkeypatch):
+    """``train_alexnet.py --dataset cifar10`` with no data anywhere fetches it, as it does
+    Fashion-MNIST (the training itself is replaced: the tests of test_training.py run it)."""
+    sys.path.insert(0, os.path.join(ROOT, "examples"))
+    import train_alexnet
+    archive, archive_md5, md5 = fake_cifar_archive(tmp_path)
+    serve(monkeypatch, archive, archive_md5, md5)
+    monkeypatch.setattr(cifar10, "SEARCH_PATH", (str(tmp_path / "cache" / "cifar-10-batches-py"),))
+    trained = {}
+
+    def fit(model, data, cfg, **kwargs):
+        trained.update(data)
+        return {}
+    monkeypatch.setattr(train_alexnet, "fit", fit)
+    train_alexnet.main(["--dataset", "cifar10", "--val-size", "10", "--batch-size", "8", "--width", "8",
+                        "--out", str(tmp_path / "out"), "--no-progress"])
+    assert trained["train"][0].shape[1:] == (3, 32, 32)
+    assert len(trained["train"][1]) + len(trained["val"][1]) == 100 and len(trained["test"][1]) == 20

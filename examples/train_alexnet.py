@@ -3,13 +3,14 @@
 
 Defaults that work on a first run: on a CPU, the small AlexNet on Fashion-MNIST (28x28);
 on a GPU (--device cuda), the full 2012 AlexNet on Fashion-MNIST resized to 227x227 (d2l.ai's
-recipe). Results go to --out: metrics.jsonl, checkpoint.npz/.json, curves.png, conv1_filters.png,
-confusion.png and test_metrics.json (loss, top-1, top-5, each class's accuracy, the confusion matrix).
+recipe). Results go to --out (by default runs/fashion, runs/cifar10 or runs/<data folder>):
+metrics.jsonl, checkpoint.npz/.json, curves.png, conv1_filters.png, confusion.png and
+test_metrics.json (loss, top-1, top-5, each class's accuracy, the confusion matrix).
 
     python examples/train_alexnet.py                               # CPU default
     python examples/train_alexnet.py --epochs 1 --limit 2000 --out runs/smoke
-    python examples/train_alexnet.py --resume --out runs/fashion   # continue a killed run
-    python examples/train_alexnet.py --dataset cifar10             # CIFAR-10, downloaded when missing
+    python examples/train_alexnet.py --resume                      # continue a killed run
+    python examples/train_alexnet.py --dataset cifar10             # downloaded when missing; runs/cifar10
     python examples/train_alexnet.py --split two-device            # the paper's two towers
     python examples/train_alexnet.py --device sim --limit 640 --epochs 1 --width 8   # kernels, simulated
     mpirun -np 2 python examples/train_alexnet.py --distributed            # data-parallel over 2 ranks
@@ -127,7 +128,9 @@ def parse_args(argv=None):
                         "results with any number) (default: MINICNN_CPU_THREADS, OMP_NUM_THREADS or "
                         "OPENBLAS_NUM_THREADS if set, else every core this process may use)")
     p.add_argument("--seed", type=int, default=0, help="seed of initialisation, data order and augmentation (default: 0)")
-    p.add_argument("--out", default="runs/fashion", help="output folder (default: runs/fashion)")
+    p.add_argument("--out", default=None, help="output folder (default: one per data set, so that runs on "
+                                               "different data never share a checkpoint: runs/fashion, "
+                                               "runs/cifar10, or runs/<name of the --data folder>)")
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.npz")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. in logs)")
     args = p.parse_args(argv)
@@ -135,6 +138,10 @@ def parse_args(argv=None):
         holds_folders = bool(args.data) and os.path.isdir(args.data) and any(
             os.path.isdir(os.path.join(args.data, d)) for d in os.listdir(args.data))
         args.dataset = "folder" if holds_folders else "fashion-mnist"
+    if args.out is None:
+        folder_name = os.path.basename(os.path.normpath(args.data)) if args.data else "folder"
+        args.out = os.path.join("runs", {"fashion-mnist": "fashion", "folder": folder_name}.get(args.dataset,
+                                                                                             args.dataset))
     return args
 
 

@@ -316,6 +316,17 @@ def test_resume_with_another_schedule_is_refused(tmp_path):
 
 
 
+def test_each_data_set_has_its_own_default_output_folder(tmp_path):
+    """A CIFAR-10 run must not resume from, or overwrite, the Fashion-MNIST run's checkpoint."""
+    sys.path.insert(0, os.path.join(ROOT, "examples"))
+    import train_alexnet
+    os.makedirs(tmp_path / "pets" / "cat")
+    assert train_alexnet.parse_args([]).out == os.path.join("runs", "fashion")
+    assert train_alexnet.parse_args(["--dataset", "cifar10"]).out == os.path.join("runs", "cifar10")
+    assert train_alexnet.parse_args(["--data", str(tmp_path / "pets") + os.sep]).out == os.path.join("runs", "pets")
+    assert train_alexnet.parse_args(["--dataset", "cifar10", "--out", "mine"]).out == "mine"
+
+
 def test_cifar10_batches_and_refusal_of_code_in_pickles(tmp_path):
     import pickle
     from minicnn.data import DataError, cifar10

@@ -48,11 +48,16 @@ def test_committed_without_outputs():
 
 @pytest.mark.skipif(fashion_mnist_missing() is not None,
                     reason=f"the notebook reads Fashion-MNIST, which is not installed: {fashion_mnist_missing()}")
-def test_runs_top_to_bottom_with_its_figures(tmp_path):
+def test_runs_top_to_bottom_with_its_figures(tmp_path, monkeypatch):
     nb = read()
+    temporary = tmp_path / "tmp"   # the kernel's temporary folder: the training run writes there
+    os.makedirs(temporary)
+    monkeypatch.setenv("TMPDIR", str(temporary))
     start = time.perf_counter()
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     elapsed = time.perf_counter() - start
+    left = [name for name in os.listdir(temporary) if name.startswith("minicnn-")]
+    assert not left, f"the notebook left {left} behind in the temporary folder"
     images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
               if o.output_type == "display_data" and "image/png" in o.get("data", {})]
     # data grid, im2col picture, curves, conv1 filters, predictions, confusion matrix

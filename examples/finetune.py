@@ -23,7 +23,7 @@ from minicnn.checkpoint import CheckpointError  # noqa: E402
 from minicnn.data import DataError  # noqa: E402
 from minicnn.data.image_folder import load_splits  # noqa: E402
 from minicnn.train import (TrainingError, batch_progress, checkpoint_to_resume, ctrl_c_says_how_to_resume,  # noqa: E402
-                           fit)
+                           fit, writable_folder)
 from minicnn.weights import WeightsError, checkpoint_config, load  # noqa: E402
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -51,7 +51,8 @@ def main(argv=None):
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     try:
-        resume_from = checkpoint_to_resume(args.out) if args.resume else None   # before the data is loaded
+        writable_folder(args.out)   # before the data is loaded
+        resume_from = checkpoint_to_resume(args.out) if args.resume else None
     except TrainingError as exc:
         raise SystemExit(f"error: {exc}")
     try:

@@ -27,7 +27,8 @@ from minicnn.data import DATASETS, DataError
 from minicnn.fusion import fuse
 from minicnn.hybrid import HybridError, HybridNet
 from minicnn.summary import summary
-from minicnn.train import TrainingError, batch_progress, checkpoint_to_resume, ctrl_c_says_how_to_resume, fit
+from minicnn.train import (TrainingError, batch_progress, checkpoint_to_resume, ctrl_c_says_how_to_resume, fit,
+                           writable_folder)
 
 
 def download_bar(total, name):
@@ -182,11 +183,12 @@ def main(argv=None):
                              "two GPUs per rank, which is not supported: drop one of the two")
         comm.use_local_gpu()   # rank i of a machine on its GPU i; gradients all-reduced with NCCL
     gemm.set_gemm(args.gemm)
-    if args.resume:   # before minutes of loading data
-        try:
+    try:   # before minutes of loading data
+        writable_folder(args.out)
+        if args.resume:
             checkpoint_to_resume(args.out)
-        except TrainingError as exc:
-            raise SystemExit(f"error: {exc}")
+    except TrainingError as exc:
+        raise SystemExit(f"error: {exc}")
     name = args.model or ("alexnet" if device == "cuda" else "alexnet_small")
     if args.threads:
         from threadpoolctl import threadpool_limits

@@ -11,6 +11,7 @@ import math
 import os
 import shlex
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -92,8 +93,7 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
     reuse_freed_memory()   # no page faults on the large arrays every step (minicnn/cpu_memory.py)
     if not comm.is_root:
         log, progress = (lambda *a, **k: None), None
-    device, out = cfg["device"], cfg["out"]
-    os.makedirs(out, exist_ok=True)
+    device, out = cfg["device"], writable_folder(cfg["out"])
     ckpt_path = os.path.join(out, "checkpoint.npz")
     metrics_path = os.path.join(out, "metrics.jsonl")
     model.to(device)  # before the optimizer, whose velocity lives beside the parameters
@@ -228,6 +228,20 @@ def check_data(data, cfg, ranks=1):
         raise TrainingError("the test set is empty")
 
 
+def writable_folder(out):
+    """Make the folder ``out`` (with its parents) and check that a file can be written in it, so
+    that a run that cannot save fails before its first step, not after its first epoch; returns
+    ``out``, or raises ``TrainingError`` naming the folder and why."""
+    try:
+        os.makedirs(out, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise TrainingError(f"cannot write the run's files into {out} ({exc.strerror or exc}): "
+                            f"choose another output folder (--out)") from None
+    return out
+
+
 def checkpoint_to_resume(out):
     """The checkpoint a script's ``--resume`` continues from, ``out``/checkpoint.npz; checked
     before the data is loaded (``TrainingError`` when there is none)."""
@@ -261,7 +275,7 @@ def ctrl_c_says_how_to_resume(out, resumed, say=print):
 def _file_identity(path):
     try:
         info = os.stat(path)
-    except FileNotFoundError:
+    except OSError:   # none there (or ``out`` is no folder: the run stopped before it wrote)
         return None
     return info.st_ino, info.st_mtime_ns, info.st_size
 

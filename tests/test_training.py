@@ -435,6 +435,24 @@ def test_fit_refuses_settings_the_data_cannot_serve_before_the_first_step(tmp_pa
     assert not os.path.exists(tmp_path / "run" / "checkpoint.npz")
 
 
+def test_an_output_folder_that_cannot_be_written_fails_before_any_work(tmp_path):
+    """It used to end in a traceback from os.makedirs, after the data was loaded (or, where the
+    folder could be made but not written, after the first epoch's work)."""
+    from minicnn.train import TrainingError, fit
+    (tmp_path / "a-file").write_text("")
+    out = tmp_path / "a-file" / "run"
+    # the data folder does not exist either: the output folder is checked first
+    result = run_script("--data", str(tmp_path / "no-data"), "--out", str(out))
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert f"error: cannot write the run's files into {out} (Not a directory): choose another output folder" \
+           in result.stderr
+    write_fake_fashion(tmp_path / "data", n_train=48, n_test=16)
+    x, y = fashion_mnist.load("train", str(tmp_path / "data"))
+    data = dict(train=(x[8:], y[8:]), val=(x[:8], y[:8]), test=(x[:16], y[:16]))
+    with pytest.raises(TrainingError, match="cannot write the run's files into"):
+        fit(models.alexnet_small(width=8), data, small_fit_config(out), log=lambda *a: None)
+
+
 @pytest.mark.parametrize("saved", ["nothing", "an epoch", "an earlier run"])
 def test_ctrl_c_says_what_was_saved_and_how_to_go_on(tmp_path, monkeypatch, capsys, saved):
     """Ctrl-C during training ends with the shell's code for SIGINT and one message, not a

@@ -16,9 +16,10 @@ class CheckpointError(ValueError):
     """A checkpoint is unreadable or does not fit the model."""
 
 
-def atomic_write(path, write):
-    """Call ``write(file object)`` on a temporary file in path's folder, fsync it, rename it onto
-    ``path``. On any error the temporary file is removed and ``path`` is untouched."""
+def atomic_write(path, write, check=None):
+    """Call ``write(file object)`` on a temporary file in path's folder, fsync it, and rename it
+    onto ``path``; ``check(temporary_path)``, if given, runs before the rename and may raise (a
+    download's checksum). On any error the temporary file is removed and ``path`` is untouched."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path), suffix=".tmp")
@@ -27,6 +28,8 @@ def atomic_write(path, write):
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        if check:
+            check(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

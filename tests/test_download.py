@@ -9,6 +9,7 @@ import tarfile
 import numpy as np
 import pytest
 
+from minicnn.checkpoint import atomic_write
 from minicnn.data import DataError, cifar10, download, fashion_mnist
 
 from fake_data import write_fake_cifar
@@ -47,15 +48,15 @@ def test_fashion_mnist_checksums_match_the_real_files():
         assert fashion_mnist.payload_sha256(os.path.join(folder, name)) == digest
 
 
-def test_install_keeps_the_old_file_when_the_check_fails(tmp_path):
+def test_a_file_whose_check_fails_is_not_installed(tmp_path):
     target = str(tmp_path / "file")
-    download.install(target, lambda out: out.write(b"first"))
+    atomic_write(target, lambda out: out.write(b"first"))
 
     def refuse(part):
         assert open(part, "rb").read() == b"second"   # the check sees the new bytes, under another name
         raise DataError("not these bytes")
     with pytest.raises(DataError, match="not these bytes"):
-        download.install(target, lambda out: out.write(b"second"), refuse)
+        atomic_write(target, lambda out: out.write(b"second"), refuse)
     assert open(target, "rb").read() == b"first" and os.listdir(tmp_path) == ["file"]
 
 

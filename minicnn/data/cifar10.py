@@ -14,7 +14,8 @@ import tarfile
 
 import numpy as np
 
-from minicnn.data.download import DataError, fetch, file_digest, install
+from minicnn.checkpoint import atomic_write
+from minicnn.data.download import DataError, fetch, file_digest
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -115,8 +116,8 @@ def download(folder=SEARCH_PATH[0], progress=None, timeout=60):
                     member = None
                 if member is None:
                     raise DataError(f"{archive} holds no file cifar-10-batches-py/{name}")
-                install(os.path.join(folder, name), lambda out: out.write(member.read()),
-                        lambda part, name=name: _check_md5(part, name, MD5[name]))
+                atomic_write(os.path.join(folder, name), lambda out: out.write(member.read()),
+                             lambda part, name=name: _check_md5(part, name, MD5[name]))
     except (OSError, EOFError, tarfile.TarError) as exc:
         raise DataError(f"{archive}: cannot unpack ({type(exc).__name__}: {exc}); delete it and try again, "
                         f"or {HOW_TO_GET}") from None

@@ -1,13 +1,16 @@
 """Fetching a data set's files: one way to download, check and install a file.
 
-A file is streamed to ``<target>.part``, checked, and only then renamed to ``target``, so an
-interrupted or corrupt download never leaves anything that looks complete, and a file already in
-place is never touched. Fashion-MNIST (``fashion_mnist.download``) and CIFAR-10
+A file is streamed to a temporary name beside its target, checked, and only then renamed to the
+target (``minicnn.checkpoint.atomic_write``, as checkpoints are written), so an interrupted or
+corrupt download never leaves anything that looks complete, and a file already in place is never
+touched. Fashion-MNIST (``fashion_mnist.download``) and CIFAR-10
 (``cifar10.download``) both go through ``fetch``.
 """
 import hashlib
 import os
 import urllib.request
+
+from minicnn.checkpoint import atomic_write
 
 
 class DataError(ValueError):
@@ -23,26 +26,8 @@ def file_digest(path, algorithm="md5"):
     return digest.hexdigest()
 
 
-def install(target, write, check=None):
-    """Make ``target`` atomically: ``write(file)`` fills ``<target>.part`` (opened for binary
-    writing), ``check(part_path)`` may raise DataError, and only then is the part renamed to
-    ``target``. On any failure the part is removed and the error raised again."""
-    part = target + ".part"
-    try:
-        with open(part, "wb") as out:
-            write(out)
-        if check:
-            check(part)
-        os.replace(part, target)
-    except BaseException:
-        if os.path.exists(part):
-            os.remove(part)
-        raise
-    return target
-
-
 def fetch(url, target, check, how_to_get, progress=None, timeout=30):
-    """Download ``url`` into ``target`` through ``install``; return ``target``.
+    """Download ``url`` into ``target`` through ``atomic_write``; return ``target``.
 
     ``check(part_path)`` raises DataError when the bytes are not the expected ones (a checksum).
     ``progress(total_bytes, name)`` may return a callback taking the bytes of each block (a
@@ -59,6 +44,7 @@ def fetch(url, target, check, how_to_get, progress=None, timeout=30):
                     update(len(block))
 
     try:
-        return install(target, write, check)
+        atomic_write(target, write, check)
+        return target
     except (OSError, EOFError, DataError) as exc:
         raise DataError(f"download of {url} failed ({exc}); {how_to_get}") from None

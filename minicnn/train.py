@@ -237,7 +237,8 @@ def writable_folder(out):
         with tempfile.TemporaryFile(dir=out):
             pass
     except OSError as exc:
-        raise TrainingError(f"cannot write the run's files into {out} ({exc.strerror or exc}): "
+        where = f": {exc.filename}" if exc.filename and os.path.abspath(exc.filename) != os.path.abspath(out) else ""
+        raise TrainingError(f"cannot write the run's files into {out} ({exc.strerror or exc}{where}): "
                             f"choose another output folder (--out)") from None
     return out
 

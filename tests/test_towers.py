@@ -4,6 +4,9 @@ doing so through training steps, on two CPU workers and on the kernel devices; s
 checkpoints convert both ways."""
 import copy
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -107,6 +110,18 @@ def test_converting_a_file_that_is_no_checkpoint_says_what_it_is(tmp_path):
         with pytest.raises(checkpoint.CheckpointError, match=message):
             towers.convert_checkpoint(source, tmp_path / "out.npz")
     assert not (tmp_path / "out.npz").exists()
+
+
+def test_the_conversion_script_says_when_it_cannot_write(tmp_path):
+    grouped, _, _ = twins("alexnet_small")
+    checkpoint.save(tmp_path / "grouped.npz", grouped, None, {"model": "alexnet_small", "epoch": 1})
+    (tmp_path / "a-file").write_text("")
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples",
+                          "convert_checkpoint.py")
+    result = subprocess.run([sys.executable, script, str(tmp_path / "grouped.npz"), str(tmp_path / "a-file" / "x.npz")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert f"error: cannot write {tmp_path / 'a-file' / 'x.npz'} (File exists: {tmp_path / 'a-file'})" in result.stderr
 
 
 def test_checkpoint_converts_and_round_trips(tmp_path):

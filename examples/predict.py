@@ -3,6 +3,7 @@
 
     python examples/predict.py shirt.png --weights runs/fashion/checkpoint.npz   # what train_alexnet.py trained
     python examples/predict.py cat.jpg dog.png --weights alexnet_owt.npz          # ImageNet names
+    python examples/predict.py photos/ --weights alexnet_owt.npz                  # every image in a folder
     python examples/predict.py photo.jpg --weights alexnet-owt-7be5be79.pth       # torchvision's file (needs torch)
     python examples/predict.py photo.jpg --weights runs/finetune/checkpoint.npz   # a fine-tuned network
 
@@ -30,12 +31,13 @@ from minicnn import models  # noqa: E402
 from minicnn.arguments import positive_int  # noqa: E402
 from minicnn.backend import check_device  # noqa: E402
 from minicnn.data import imagenet_classes  # noqa: E402
-from minicnn.data.image_folder import decode  # noqa: E402
+from minicnn.data.image_folder import IMAGE_EXTENSIONS, decode, image_files  # noqa: E402
 from minicnn.data.loader import resize_nearest  # noqa: E402
 from minicnn.inference import predict_proba  # noqa: E402
 from minicnn.weights import WeightsError, checkpoint_config, class_count, load, model_from_checkpoint  # noqa: E402
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # torchvision's
+BATCH = 50   # images read and classified at a time
 
 
 def class_names(source, count):
@@ -102,7 +104,7 @@ def load_networks(args, device):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("images", nargs="+", help="image files (JPEG, PNG, ...)")
+    p.add_argument("images", nargs="+", help="image files (JPEG, PNG, ...), or folders: every image file in them")
     p.add_argument("--weights", action="append", required=True,
                    help=".npz (a training checkpoint, or minicnn weights) or .pth (torchvision) file; "
                         "repeat for an ensemble")
@@ -145,22 +147,36 @@ def main(argv=None):
         channels = next(param.data.shape[1] for _, param in nets[0].named_params() if param.data.ndim == 4)  # conv1's
         read = functools.partial(read_small_image, size=config.get("image_size") or crop, channels=channels,
                                  input_size=crop, invert=args.invert)
-    images, shown = [], []
-    for path in args.images:
-        image = read(path)
-        if isinstance(image, str):
-            print(f"warning: skipped {path}: {image}", file=sys.stderr)
+    paths = []
+    for path in args.images:   # a folder stands for the image files in it
+        if os.path.isdir(path):
+            found = image_files(path)
+            if not found:
+                print(f"warning: {path} holds no image files ({', '.join(IMAGE_EXTENSIONS)})", file=sys.stderr)
+            paths += found
+        else:
+            paths.append(path)
+    printed = 0
+    for start in range(0, len(paths), BATCH):   # a batch at a time: a large folder is never all in memory
+        images, shown = [], []
+        for path in paths[start:start + BATCH]:
+            image = read(path)
+            if isinstance(image, str):
+                print(f"warning: skipped {path}: {image}", file=sys.stderr)
+                continue
+            images.append(image)
+            shown.append(path)
+        if not images:
             continue
-        images.append(image)
-        shown.append(path)
-    if not images:
+        probs = predict_proba(nets, np.stack(images), crop, mean, std, "ten" if args.ten_crop else "center", device,
+                              batch_size=BATCH)
+        for path, row in zip(shown, probs):
+            print(path)
+            for k in np.argsort(-row)[:args.top]:
+                print(f"  {row[k]:7.2%}  {names[k]}")
+        printed += len(shown)
+    if not printed:
         raise SystemExit("error: none of the images could be read")
-    probs = predict_proba(nets, np.stack(images), crop, mean, std, "ten" if args.ten_crop else "center", device)
-    for path, row in zip(shown, probs):
-        print(path)
-        for k in np.argsort(-row)[:args.top]:
-            print(f"  {row[k]:7.2%}  {names[k]}")
-
 
 if __name__ == "__main__":
     main()

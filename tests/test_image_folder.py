@@ -326,3 +326,27 @@ def test_replace_head_swaps_the_last_dense_layer():
     model = models.alexnet_owt()
     new = models.replace_head(model, 7)
     assert model["classifier"]["6"] is new and model.output_shape((1, 3, 224, 224)) == (1, 7)
+
+
+def test_predict_takes_folders_and_reads_them_a_batch_at_a_time(folder, tmp_path, monkeypatch, capsys):
+    """A folder stands for its image files (sorted; other files and subfolders left out), missing
+    files are skipped with a warning, and classifying in batches of 3 prints what one batch does."""
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples"))
+    import predict
+    weights.save_npz(models.alexnet_owt(num_classes=2), tmp_path / "owt.npz")
+    cats = os.path.join(folder, "cats")
+    (tmp_path / "pets" / "cats" / "notes.txt").write_text("not an image")
+    os.makedirs(os.path.join(cats, "more"))
+    args = [cats, str(tmp_path / "missing.png"), os.path.join(folder, "dogs", "1.jpg"),
+            "--weights", str(tmp_path / "owt.npz"), "--model", "alexnet_owt", "--classes", folder, "--top", "2"]
+    predict.main(args)
+    whole = capsys.readouterr()
+    monkeypatch.setattr(predict, "BATCH", 3)
+    predict.main(args)
+    batched = capsys.readouterr()
+    shown = [line for line in whole.out.splitlines() if not line.startswith(" ")]
+    assert shown == [os.path.join(cats, f) for f in ("0.png", "1.jpg", "2.png", "3.jpg")] + \
+        [os.path.join(folder, "dogs", "1.jpg")]
+    assert "warning: skipped " + str(tmp_path / "missing.png") in whole.err
+    assert batched.out == whole.out

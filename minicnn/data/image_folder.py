@@ -56,14 +56,21 @@ def scan(root, classes=None):
         if not os.path.isdir(folder):
             warnings.warn(f"{root}: no folder for class {name!r}", stacklevel=2)
             continue
-        names = sorted(f for f in os.listdir(folder) if f.lower().endswith(IMAGE_EXTENSIONS))
+        names = image_files(folder)
         if not names:
             warnings.warn(f"{folder}: empty class folder (no image files)", stacklevel=2)
-        files += [os.path.join(folder, f) for f in names]
+        files += names
         labels += [label] * len(names)
     if not files:
         raise DataError(f"{root} holds no image files ({', '.join(IMAGE_EXTENSIONS)})")
     return files, np.array(labels, dtype=np.int64), list(classes)
+
+
+def image_files(folder):
+    """The paths of the image files in ``folder`` (by extension: IMAGE_EXTENSIONS), sorted by name;
+    subfolders are not entered."""
+    return [os.path.join(folder, f) for f in sorted(os.listdir(folder))
+            if f.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(os.path.join(folder, f))]
 
 
 def to_rgb8(image):

@@ -17,7 +17,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from minicnn import models  # noqa: E402
-from minicnn.arguments import positive_float, positive_int  # noqa: E402
+from minicnn.arguments import plain_warnings, positive_float, positive_int  # noqa: E402
 from minicnn.backend import check_device  # noqa: E402
 from minicnn.checkpoint import CheckpointError  # noqa: E402
 from minicnn.data import DataError  # noqa: E402
@@ -50,6 +50,7 @@ def main(argv=None):
                    help="continue from --out/checkpoint.npz (the same --data, --model and --train-layers)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
+    plain_warnings()
     try:
         writable_folder(args.out)   # before the data is loaded
         resume_from = checkpoint_to_resume(args.out) if args.resume else None

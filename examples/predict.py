@@ -28,7 +28,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from minicnn import models  # noqa: E402
-from minicnn.arguments import positive_int  # noqa: E402
+from minicnn.arguments import plain_warnings, positive_int  # noqa: E402
 from minicnn.backend import check_device  # noqa: E402
 from minicnn.data import imagenet_classes  # noqa: E402
 from minicnn.data.image_folder import IMAGE_EXTENSIONS, decode, image_files  # noqa: E402
@@ -124,6 +124,7 @@ def main(argv=None):
     p.add_argument("--top", type=positive_int, default=5, help="classes to show per image (default: 5)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "sim"), help="where to run (default: cpu)")
     args = p.parse_args(argv)
+    plain_warnings()
 
     try:
         device = check_device(args.device)

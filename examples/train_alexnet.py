@@ -20,7 +20,8 @@ import argparse
 import os
 
 from minicnn import cpu_threads, gemm, models, towers
-from minicnn.arguments import fraction, non_negative_float, non_negative_int, positive_float, positive_int
+from minicnn.arguments import (fraction, non_negative_float, non_negative_int, plain_warnings, positive_float,
+                               positive_int)
 from minicnn.backend import KERNEL_DEVICES, check_device, cuda_available
 from minicnn.checkpoint import CheckpointError
 from minicnn.data import DATASETS, DataError
@@ -161,6 +162,7 @@ def prepare_folder(root):
 
 def main(argv=None):
     args = parse_args(argv)
+    plain_warnings()
     comm = None
     if args.distributed:
         from minicnn.distributed import Communicator, DistributedError

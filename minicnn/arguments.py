@@ -1,12 +1,24 @@
-"""argparse types of the command lines' numbers (examples/ and benchmarks/).
+"""What the command lines (examples/ and benchmarks/) share: argparse types of their numbers, and
+warnings printed as one plain line.
+
 
 Each takes the flag's text and returns the number, or raises ``argparse.ArgumentTypeError``, which
 argparse prints as one line that names the flag: ``argument --epochs: expected an integer >= 1,
 got '0'``. A bad value thus fails before any data is read or any network built, and never as a
 traceback from deep inside a run (an SGD refusing a negative learning rate, an epoch of no
-batches)."""
+batches).
+
+``plain_warnings()`` makes the library's warnings (a skipped unreadable image, an empty class
+folder) print as ``warning: ...``, one line each, instead of Python's form for programmers, which
+adds the file and source line that raised it."""
 import argparse
 import math
+import warnings
+
+
+def plain_warnings():
+    """From now on, print each warning as one line: ``warning: MESSAGE``."""
+    warnings.formatwarning = lambda message, category, filename, lineno, line=None: f"warning: {message}\n"
 
 
 def _number(text, kind, allowed, expected):

@@ -31,3 +31,12 @@ def test_argparse_names_the_flag_in_its_one_line_error(capsys):
         parser.parse_args(["--lr", "-1"])
     assert stop.value.code == 2
     assert capsys.readouterr().err.splitlines()[-1] == "train: error: argument --lr: expected a number > 0, got '-1'"
+
+
+def test_plain_warnings_print_one_line_without_the_source(monkeypatch):
+    import warnings
+    from minicnn.arguments import plain_warnings
+    monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)   # restored after the test
+    plain_warnings()
+    assert warnings.formatwarning("/data/cats: empty class folder (no image files)", UserWarning, "image_folder.py",
+                                  197, "files = scan(root)") == "warning: /data/cats: empty class folder (no image files)\n"

@@ -350,3 +350,22 @@ def test_predict_takes_folders_and_reads_them_a_batch_at_a_time(folder, tmp_path
         [os.path.join(folder, "dogs", "1.jpg")]
     assert "warning: skipped " + str(tmp_path / "missing.png") in whole.err
     assert batched.out == whole.out
+
+
+def test_the_scripts_print_warnings_as_plain_lines(folder, tmp_path):
+    """An empty class folder and an unreadable image are one ``warning:`` line each, without
+    Python's file, line and source of the warning."""
+    import subprocess
+    import sys
+    os.makedirs(os.path.join(folder, "birds"))
+    with open(os.path.join(folder, "dogs", "notes.jpg"), "wb") as f:
+        f.write(b"this is not an image")
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "finetune.py")
+    result = subprocess.run([sys.executable, script, "--data", folder, "--weights", str(tmp_path / "missing.npz"),
+                             "--out", str(tmp_path / "ft")], capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ, MINICNN_CACHE_DIR=str(tmp_path / "cache")))
+    lines = result.stderr.splitlines()
+    assert f"warning: {os.path.join(folder, 'birds')}: empty class folder (no image files)" in lines, lines
+    assert any(line.startswith(f"warning: skipped {os.path.join(folder, 'dogs', 'notes.jpg')}: ") for line in lines)
+    assert not any("UserWarning" in line or line.startswith("  ") for line in lines), lines
+    assert result.returncode == 1 and lines[-1].startswith("error: ") and "missing.npz" in lines[-1]

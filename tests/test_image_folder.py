@@ -93,6 +93,22 @@ def test_bad_folders_say_what_is_wrong(tmp_path):
     write_folder(str(tmp_path / "val"), classes=("cats", "zebras"))
     with pytest.raises(DataError, match=r"class folders \['zebras'\]"):
         image_folder.scan(str(tmp_path / "val"), classes=["cats", "dogs"])
+    # pictures straight in the folder, not in class folders: said so, not "no image files"
+    flat = tmp_path / "flat"
+    write_folder(str(flat), classes=("x",), per_class=3)
+    for name in os.listdir(flat / "x"):
+        os.replace(flat / "x" / name, flat / name)
+    with pytest.raises(DataError, match=r"has one class folder"):
+        image_folder.scan(str(flat))
+    os.makedirs(flat / "y")
+    with pytest.raises(DataError, match=r"the class folders of .*flat hold no image files \(.jpg.*\) "
+                                        r"\(its 3 images directly inside are not used\)"), \
+            pytest.warns(UserWarning, match="empty class folder"):
+        image_folder.scan(str(flat))
+    os.rmdir(flat / "x"), os.rmdir(flat / "y")
+    with pytest.raises(DataError, match=r"flat has no class folders \(its 3 images directly inside are not used\): "
+                                        r"expected .*flat/<class name>/<image files>"):
+        image_folder.scan(str(flat))
 
 
 def test_missing_class_in_val_keeps_the_training_labels(tmp_path, monkeypatch):

@@ -43,8 +43,9 @@ def scan(root, classes=None):
     found = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and not d.startswith("."))
     if classes is None:
         classes = found
+    loose = f" (its {len(image_files(root))} images directly inside are not used)" if image_files(root) else ""
     if not classes:
-        raise DataError(f"{root} has no class folders (expected {root}/<class name>/<image files>)")
+        raise DataError(f"{root} has no class folders{loose}: expected {root}/<class name>/<image files>")
     if len(classes) == 1:   # a training set of one class: every "prediction" would be right
         raise DataError(f"{root} has one class folder ({classes[0]}); a classifier needs two or more")
     unknown = [d for d in found if d not in classes]
@@ -62,7 +63,7 @@ def scan(root, classes=None):
         files += names
         labels += [label] * len(names)
     if not files:
-        raise DataError(f"{root} holds no image files ({', '.join(IMAGE_EXTENSIONS)})")
+        raise DataError(f"the class folders of {root} hold no image files ({', '.join(IMAGE_EXTENSIONS)}){loose}")
     return files, np.array(labels, dtype=np.int64), list(classes)
 
 

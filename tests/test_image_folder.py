@@ -102,11 +102,11 @@ def test_bad_folders_say_what_is_wrong(tmp_path):
         image_folder.scan(str(flat))
     os.makedirs(flat / "y")
     with pytest.raises(DataError, match=r"the class folders of .*flat hold no image files \(.jpg.*\) "
-                                        r"\(its 3 images directly inside are not used\)"), \
+                                        r"\(the 3 images directly inside are not used\)"), \
             pytest.warns(UserWarning, match="empty class folder"):
         image_folder.scan(str(flat))
     os.rmdir(flat / "x"), os.rmdir(flat / "y")
-    with pytest.raises(DataError, match=r"flat has no class folders \(its 3 images directly inside are not used\): "
+    with pytest.raises(DataError, match=r"flat has no class folders \(the 3 images directly inside are not used\): "
                                         r"expected .*flat/<class name>/<image files>"):
         image_folder.scan(str(flat))
 

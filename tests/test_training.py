@@ -325,6 +325,11 @@ def test_each_data_set_has_its_own_default_output_folder(tmp_path):
     assert train_alexnet.parse_args(["--dataset", "cifar10"]).out == os.path.join("runs", "cifar10")
     assert train_alexnet.parse_args(["--data", str(tmp_path / "pets") + os.sep]).out == os.path.join("runs", "pets")
     assert train_alexnet.parse_args(["--dataset", "cifar10", "--out", "mine"]).out == "mine"
+    # pictures without class folders are an image folder too, which then says what is wrong with it
+    os.makedirs(tmp_path / "loose")
+    (tmp_path / "loose" / "a.png").write_bytes(b"")
+    assert train_alexnet.parse_args(["--data", str(tmp_path / "loose")]).dataset == "folder"
+    assert train_alexnet.parse_args(["--data", str(tmp_path / "pets" / "cat")]).dataset == "fashion-mnist"
 
 
 def test_cifar10_batches_and_refusal_of_code_in_pickles(tmp_path):

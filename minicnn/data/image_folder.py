@@ -43,7 +43,9 @@ def scan(root, classes=None):
     found = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and not d.startswith("."))
     if classes is None:
         classes = found
-    loose = f" (its {len(image_files(root))} images directly inside are not used)" if image_files(root) else ""
+    count = len(image_files(root))
+    loose = f" (the {count} image{'s' if count > 1 else ''} directly inside {'are' if count > 1 else 'is'} not used)" \
+        if count else ""
     if not classes:
         raise DataError(f"{root} has no class folders{loose}: expected {root}/<class name>/<image files>")
     if len(classes) == 1:   # a training set of one class: every "prediction" would be right

@@ -87,12 +87,16 @@ def median_seconds(fn, repeats, warmup=3, gpu=False):
     return interleaved_medians({"fn": fn}, repeats, warmup, gpu)["fn"][0]
 
 
-def step_benchmark_parser(doc, model, batch_size):
-    """The arguments every training-step benchmark takes: --model, --batch-size, --repeats, --out."""
+NETWORKS = {"alexnet": "2012, 227 px", "alexnet_owt": "torchvision's, 224 px", "alexnet_small": "width 24, 28 px"}
+
+
+def step_benchmark_parser(doc, model, batch_size, networks=("alexnet", "alexnet_small")):
+    """The arguments every training-step benchmark takes: --model (one of ``networks``), --batch-size,
+    --repeats, --out."""
     import argparse
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default=model, choices=("alexnet", "alexnet_small"),
-                   help=f"network: alexnet (2012, 227 px) or alexnet_small (width 24, 28 px) (default: {model})")
+    described = ", ".join(f"{name} ({NETWORKS[name]})" for name in networks)
+    p.add_argument("--model", default=model, choices=networks, help=f"network: {described} (default: {model})")
     p.add_argument("--batch-size", type=positive_int, default=batch_size,
                    help=f"images per step (default: {batch_size or '128 on a GPU, 32 on the CPU'})")
     p.add_argument("--repeats", type=positive_int, default=7, help="timed rounds (default: 7)")

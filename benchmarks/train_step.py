@@ -12,6 +12,7 @@ On the CPU both get the same number of threads (--threads, default: all cores).
     python benchmarks/train_step.py                       # the 2012 AlexNet: cuda if there is a GPU, batch 128
     python benchmarks/train_step.py --device cpu          # on the CPU, batch 32
     python benchmarks/train_step.py --device cpu --model alexnet_small --batch-size 128
+    python benchmarks/train_step.py --device cpu --model alexnet_owt --batch-size 64   # torchvision's
 """
 import datetime
 import os
@@ -34,12 +35,13 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 
 
 def torch_twin(model):
-    """A PyTorch nn.Sequential with the same layers and weights as a minicnn Sequential."""
+    """A PyTorch nn.Sequential with the same layers and weights as a minicnn Sequential (nested ones
+    flattened: alexnet_owt's features and classifier)."""
     import torch
     from minicnn import LRN, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
     nn = torch.nn
     layers = []
-    for layer in model:
+    for layer in model.leaves():
         if isinstance(layer, Conv2D):
             t = nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
                           layer.padding, groups=layer.groups)
@@ -64,13 +66,13 @@ def torch_twin(model):
 
 
 def layer_seconds(model, step, opt, repeats, gpu):
-    """{(layer name, "forward" | "backward"): median seconds} for every top-level layer of
-    ``model`` within training steps, and ("SGD", "update") for the optimizer: each call is timed on
+    """{(layer name, "forward" | "backward"): median seconds} for every leaf layer of ``model``
+    ("features.0" in nested networks) within training steps, and ("SGD", "update") for the optimizer: each call is timed on
     its own (perf_counter on the CPU, CUDA events around it on the GPU) in ``repeats`` steps after
     one warm-up step."""
     clock = part_clock(gpu)
-    times, timed = {}, [(name, layer, "forward") for name, layer in model.named_children()]
-    timed += [(name, layer, "backward") for name, layer in model.named_children()] + [("SGD", opt, "step")]
+    times, timed = {}, [(name, layer, "forward") for name, layer in model.named_leaves()]
+    timed += [(name, layer, "backward") for name, layer in model.named_leaves()] + [("SGD", opt, "step")]
 
     def wrapped(key, call):
         def timed_call(*a, **k):
@@ -94,7 +96,7 @@ def layer_seconds(model, step, opt, repeats, gpu):
 
 def layers_table(model, parts):
     """Markdown: each layer's forward and backward in ms, then the share of each kind of layer."""
-    kinds = {name: type(layer).__name__ for name, layer in model.named_children()}
+    kinds = {name: type(layer).__name__ for name, layer in model.named_leaves()}
     kinds["SGD"] = "SGD update"
     total = sum(parts.values())
     rows = ["| layer | forward (ms) | backward (ms) | share |", "|---|---|---|---|"]
@@ -110,7 +112,7 @@ def layers_table(model, parts):
 
 
 def main(argv=None):
-    p = step_benchmark_parser(__doc__, "alexnet", None)
+    p = step_benchmark_parser(__doc__, "alexnet", None, networks=("alexnet", "alexnet_owt", "alexnet_small"))
     p.add_argument("--device", choices=("cpu", "cuda"), default=None,
                    help="cpu: NumPy against PyTorch on the CPU; cuda: minicnn's kernels against PyTorch/cuDNN "
                         "on the GPU (default: cuda when CuPy and a GPU are available, else cpu)")
@@ -143,8 +145,9 @@ def main(argv=None):
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = args.tf32
     tdev = "cuda" if device == "cuda" else "cpu"
 
-    size, channels = (227, 3) if args.model == "alexnet" else (28, 1)
-    model = models.build(args.model, num_classes=1000 if args.model == "alexnet" else 10, in_channels=channels)
+    small = args.model == "alexnet_small"   # Fashion-MNIST's images and classes; the others ImageNet's
+    size, channels, classes = models.MODELS[args.model][1], 1 if small else 3, 10 if small else 1000
+    model = models.build(args.model, num_classes=classes, in_channels=channels)
     twin = torch_twin(model).to(tdev)
     if device == "cuda" and not args.no_fuse:
         fuse(model)

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from devices import needs_gpu
 
@@ -64,6 +65,21 @@ def test_training_step_benchmark_checks_logits_then_times_both_frameworks(tmp_pa
     layers = payload["layer_seconds"]
     assert {"conv1.forward", "conv1.backward", "fc8.backward", "SGD.update"} <= set(layers)
     assert all(t > 0 for t in layers.values())
+
+
+def test_the_pytorch_twin_of_a_nested_network_computes_the_same_logits():
+    """alexnet_owt nests its layers (features, classifier): the twin takes them in order."""
+    torch = pytest.importorskip("torch")
+    sys.path.insert(0, os.path.dirname(SCRIPT))
+    from train_step import torch_twin
+    from minicnn import models
+    model = models.alexnet_owt(num_classes=10)
+    twin = torch_twin(model).eval()
+    x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    with torch.no_grad():
+        theirs = twin(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(model.forward(x, train=False), theirs, rtol=1e-4, atol=1e-4 * np.abs(theirs).max())
+    assert len(twin) == sum(1 for _ in model.leaves()) == 21
 
 
 @pytest.mark.parametrize("script, flag, value", [

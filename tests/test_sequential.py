@@ -136,3 +136,12 @@ def test_a_conv_without_input_grad_on_the_kernels(kernel_device):
     assert dev.backward(to_device(dout, kernel_device)) is None
     for name, p in dev.params.items():
         np.testing.assert_allclose(to_numpy(p.grad), cpu.params[name].grad, rtol=1e-12, err_msg=name)
+
+
+def test_named_leaves_walk_nested_networks_in_order():
+    from minicnn import models
+    names = [name for name, _ in models.alexnet_owt().named_leaves()]
+    assert names[:3] == ["features.0", "features.1", "features.2"] and names[-1] == "classifier.6"
+    assert "flatten" in names and len(names) == 21
+    assert [name for name, _ in ReLU().named_leaves()] == [""]    # a leaf is its own only leaf
+    assert list(models.alexnet_owt().leaves())[0].__class__.__name__ == "Conv2D"

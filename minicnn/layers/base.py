@@ -186,11 +186,16 @@ class Layer:
 
     def leaves(self):
         """Yield every leaf layer (one without children) of this layer, this layer itself if it is one."""
+        return (layer for _, layer in self.named_leaves())
+
+    def named_leaves(self, prefix=""):
+        """Yield (dotted name, layer) for every leaf layer, in order: ("features.0", Conv2D(...)), ...
+        A leaf layer yields itself under ``prefix`` without its final dot."""
         children = list(self.named_children())
         if not children:
-            yield self
-        for _, child in children:
-            yield from child.leaves()
+            yield prefix.rstrip("."), self
+        for name, child in children:
+            yield from child.named_leaves(f"{prefix}{name}.")
 
     def named_params(self, prefix=""):
         """Yield (qualified name, Param) for this layer and its children, in a stable order."""

@@ -55,13 +55,34 @@ def part_clock(gpu=False):
     return clock
 
 
+def stamp_clock(gpu=False):
+    """stamp() -> a point in time, for work whose start and end are seen in different places (a
+    PyTorch module's hooks): perf_counter on the CPU, a recorded PyTorch CUDA event on the GPU. A
+    (start, stop) pair of stamps is a time for ``seconds``."""
+    if not gpu:
+        return time.perf_counter
+    import torch
+
+    def stamp():
+        event = torch.cuda.Event(enable_timing=True)
+        event.record()
+        return event
+    return stamp
+
+
 def seconds(t):
-    """The seconds of a ``part_clock`` time: a float already, or a pair of CUDA events."""
+    """The seconds of a ``part_clock`` time (a float already, or a pair of CuPy CUDA events) or of
+    a (start, stop) pair of ``stamp_clock`` stamps (floats, or PyTorch CUDA events)."""
     if isinstance(t, float):
         return t
+    start, stop = t
+    if isinstance(start, float):
+        return stop - start
+    stop.synchronize()
+    if hasattr(start, "elapsed_time"):   # PyTorch's events
+        return start.elapsed_time(stop) / 1e3
     import cupy
-    t[1].synchronize()
-    return cupy.cuda.get_elapsed_time(*t) / 1e3
+    return cupy.cuda.get_elapsed_time(start, stop) / 1e3
 
 
 def gpu_clock(flush_bytes=256 * 2 ** 20):

@@ -18,9 +18,10 @@ import datetime
 import os
 import statistics
 import sys
+import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from timing import (interleaved_medians, machine_description, part_clock, seconds,  # noqa: E402
+from timing import (interleaved_medians, machine_description, part_clock, seconds, stamp_clock,  # noqa: E402
                     step_benchmark_parser, write_results)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -94,21 +95,79 @@ def layer_seconds(model, step, opt, repeats, gpu):
     return {key: statistics.median(seconds(t) for t in ts) for key, ts in times.items()}
 
 
-def layers_table(model, parts):
-    """Markdown: each layer's forward and backward in ms, then the share of each kind of layer."""
+def torch_layer_seconds(twin, names, step, optimizer, repeats, gpu):
+    """The same as ``layer_seconds`` for the PyTorch twin (``names``: minicnn's names of its
+    modules, in order), timed by module hooks within training steps. The first module's input
+    needs no gradient, so PyTorch calls its backward hook before its work (the weight gradient):
+    its backward is timed up to the end of the backward pass, the optimizer's start."""
+    stamp = stamp_clock(gpu)
+    started, times = {}, {}
+
+    def start(key):
+        started[key] = stamp()
+
+    def stop(key):
+        if key in started:
+            times.setdefault(key, []).append((started.pop(key), stamp()))
+
+    hooks = []
+    for index, (name, module) in enumerate(zip(names, twin)):
+        hooks += [module.register_forward_pre_hook(lambda m, a, key=(name, "forward"): start(key)),
+                  module.register_forward_hook(lambda m, a, out, key=(name, "forward"): stop(key)),
+                  module.register_full_backward_pre_hook(lambda m, g, key=(name, "backward"): start(key))]
+        if index:
+            hooks.append(module.register_full_backward_hook(lambda m, gi, go, key=(name, "backward"): stop(key)))
+    optimizer_step = optimizer.step
+
+    def timed_step(*a, **k):
+        stop((names[0], "backward"))
+        start(("SGD", "update"))
+        result = optimizer_step(*a, **k)
+        stop(("SGD", "update"))
+        return result
+
+    optimizer.step = timed_step
+    try:
+        with warnings.catch_warnings():   # the first module's hook, which the docstring deals with
+            warnings.filterwarnings("ignore", message="Full backward hook is firing")
+            step()
+            times.clear()
+            for _ in range(repeats):
+                step()
+    finally:
+        del optimizer.step
+        for hook in hooks:
+            hook.remove()
+    return {key: statistics.median(seconds(t) for t in ts) for key, ts in times.items()}
+
+
+def layers_table(model, parts, torch_parts):
+    """Markdown: each layer's forward and backward in ms, minicnn's and PyTorch's, then the share
+    of each kind of layer in each framework's step."""
     kinds = {name: type(layer).__name__ for name, layer in model.named_leaves()}
     kinds["SGD"] = "SGD update"
-    total = sum(parts.values())
-    rows = ["| layer | forward (ms) | backward (ms) | share |", "|---|---|---|---|"]
-    for name in list(kinds):
-        f, b = parts.get((name, "forward"), 0.0), parts.get((name, "backward"), 0.0) + parts.get((name, "update"), 0.0)
-        rows.append(f"| {name} | {f * 1e3:.1f} | {b * 1e3:.1f} | {(f + b) / total:.1%} |")
-    by_kind = {}
-    for (name, _), t in parts.items():
-        by_kind[kinds[name]] = by_kind.get(kinds[name], 0.0) + t
-    shares = ", ".join(f"{kind} {t / total:.0%}" for kind, t in sorted(by_kind.items(), key=lambda kv: -kv[1]))
-    return (f"Where minicnn's step goes, each layer timed on its own (sum {total * 1e3:.0f} ms):\n\n"
-            + "\n".join(rows) + f"\n\nBy kind: {shares}.")
+    totals = {"minicnn": sum(parts.values()), "PyTorch": sum(torch_parts.values())}
+    rows = ["| layer | minicnn forward (ms) | minicnn backward (ms) | PyTorch forward (ms) | PyTorch backward (ms) "
+            "| minicnn / PyTorch speed |", "|---|---|---|---|---|---|"]
+
+    def ms(times, name):
+        f, b = times.get((name, "forward"), 0.0), times.get((name, "backward"), 0.0) + times.get((name, "update"), 0.0)
+        return f, b
+
+    for name in kinds:
+        (f, b), (tf, tb) = ms(parts, name), ms(torch_parts, name)
+        ratio = f"{(tf + tb) / (f + b):.2f}x" if f + b > 0 else "-"
+        rows.append(f"| {name} | {f * 1e3:.1f} | {b * 1e3:.1f} | {tf * 1e3:.1f} | {tb * 1e3:.1f} | {ratio} |")
+    lines = []
+    for framework, times in (("minicnn", parts), ("PyTorch", torch_parts)):
+        by_kind = {}
+        for (name, _), t in times.items():
+            by_kind[kinds[name]] = by_kind.get(kinds[name], 0.0) + t
+        shares = ", ".join(f"{kind} {t / totals[framework]:.0%}"
+                           for kind, t in sorted(by_kind.items(), key=lambda kv: -kv[1]))
+        lines.append(f"By kind, {framework} (sum {totals[framework] * 1e3:.0f} ms): {shares}.")
+    return ("Where each framework's step goes, each layer timed on its own within training steps:\n\n"
+            + "\n".join(rows) + "\n\n" + "\n".join(lines))
 
 
 def main(argv=None):
@@ -123,8 +182,9 @@ def main(argv=None):
                    help="on the GPU, keep minicnn's layers unfused (default: conv+ReLU and LRN+max-pool "
                         "fused, as examples/train_alexnet.py trains)")
     p.add_argument("--layers", action="store_true",
-                   help="also time each layer of minicnn's step on its own (forward, backward) and the SGD "
-                        "update, the median of --repeats steps, and say where the step goes")
+                   help="also time each layer's forward and backward and the SGD update within training "
+                        "steps, minicnn's and PyTorch's (module hooks), the median of --repeats steps, and "
+                        "say where each framework's step goes")
     p.add_argument("--tf32", action="store_true", help="on the GPU, allow TF32 in both sides' GEMMs: PyTorch's cuDNN and cuBLAS, and "
                         "minicnn's cuBLAS calls through CuPy (CUPY_TF32=1)")
     args = p.parse_args(argv)
@@ -200,13 +260,16 @@ def main(argv=None):
              + f"\nminicnn / PyTorch throughput: {ratio:.2f}x")
     if args.layers:
         parts = layer_seconds(model, minicnn_step, opt, args.repeats, gpu=device == "cuda")
-        table += "\n\n" + layers_table(model, parts)
+        names = [name for name, _ in model.named_leaves()]
+        torch_parts = torch_layer_seconds(twin, names, torch_step, topt, args.repeats, gpu=device == "cuda")
+        table += "\n\n" + layers_table(model, parts, torch_parts)
     print(table)
     payload = dict(model=args.model, batch_size=batch, device=device, where=where, settings=settings,
                    threads=args.threads, date=today, torch=torch.__version__, logits_difference=difference,
                    seconds={k: v[1] for k, v in res.items()}, images_per_s=ips, ratio=ratio)
     if args.layers:
         payload["layer_seconds"] = {f"{name}.{part}": t for (name, part), t in parts.items()}
+        payload["torch_layer_seconds"] = {f"{name}.{part}": t for (name, part), t in torch_parts.items()}
     tag = "cpu" if device == "cpu" else "gpu-" + where.replace(" ", "_") + ("-tf32" if args.tf32 else "") + (
         "-unfused" if args.no_fuse else "")
     paths = write_results(args.out, f"{tag}-{args.model}-b{batch}-{today}", table, payload)

@@ -233,25 +233,84 @@ def test_cpu_training_step_figures_are_the_committed_run():
     assert_shows(difference, run["logits_difference"])
     version_5 = [cells for label, cells in table_with("| version | minicnn (ms) | PyTorch (ms) | minicnn / PyTorch |",
                                                       "1: freed memory reused").items() if label.startswith("5:")]
+    run = results("cpu-alexnet-b32-2026-11-30-version5.json")
     assert_shows(" ".join(version_5[0][1:]), median_ms(run, "minicnn"), median_ms(run, "PyTorch"), run["ratio"])
+    assert_shows(sentence(r"The same code gave ([\d.]+x) in an earlier run that day"), run["ratio"])
 
 
 def test_where_the_cpu_step_goes_is_the_committed_run():
     """The README's shares by kind of layer are those of the results file's --layers table."""
-    by_kind = dict(re.findall(r"(\w[\w ]*?) (\d+)%", (RESULTS / "cpu-alexnet-b32-2026-11-30.md").read_text()
+    by_kind = dict(re.findall(r"(\w[\w ]*?) (\d+)%", (RESULTS / "cpu-alexnet-b32-2026-11-30-version5.md").read_text()
                               .split("By kind: ")[1]))
     shares = sentence(r"Where a version-5 step goes.*?: convolutions (\d+)% \(.*?\), dense layers (\d+)%, LRN (\d+)%, "
                       r"max-pool (\d+)%, the SGD update (\d+)%, ReLU (\d+)%")
     expected = [by_kind[kind] for kind in ("Conv2D", "Dense", "LRN", "MaxPool2D", "SGD update", "ReLU")]
     assert list(shares) == expected
     # and the file's shares are its own layer times, summed by kind
-    run = results("cpu-alexnet-b32-2026-11-30.json")
+    run = results("cpu-alexnet-b32-2026-11-30-version5.json")
     kinds = {name: type(layer).__name__ for name, layer in models.alexnet().named_children()}
     kinds["SGD"] = "SGD update"
     total = sum(run["layer_seconds"].values())
     for kind, share in by_kind.items():
         seconds = sum(t for key, t in run["layer_seconds"].items() if kinds[key.split(".")[0]] == kind)
         assert_shows(share, seconds / total, scale=100)
+
+
+def layer_ratio(run, *names):
+    """PyTorch's time over minicnn's, forward and backward, for layers ``names`` of a --layers run."""
+    def total(times, name):
+        return sum(t for key, t in times.items() if key.rsplit(".", 1)[0] == name)
+    return [total(run["torch_layer_seconds"], n) / total(run["layer_seconds"], n) for n in names]
+
+
+def kind_share(run, key, kind, model):
+    kinds = {name: type(layer).__name__ for name, layer in model.named_leaves()}
+    times = run[key]
+    return sum(t for k, t in times.items() if kinds.get(k.rsplit(".", 1)[0]) == kind) / sum(times.values())
+
+
+def test_layer_by_layer_and_other_networks_are_the_committed_runs():
+    run = results("cpu-alexnet-b32-2026-11-30.json")
+    text = " ".join(sentence(r"(On the 2012 AlexNet, minicnn's convolutions run at .*?directly)").split())
+    conv1, conv3 = re.search(r"at (\S+) \(conv1\) to (\S+) \(conv3\)", text).groups()
+    ratios = layer_ratio(run, "conv1", "conv2", "conv3", "conv4", "conv5")
+    assert_shows(conv1, min(ratios))
+    assert_shows(conv3, max(ratios))
+    assert ratios.index(min(ratios)) == 0 and ratios.index(max(ratios)) == 2
+    dense = re.search(r"dense\s+layers run at (\S+)-(\S+x)", text).groups()
+    assert_shows(" ".join(dense), min(layer_ratio(run, "fc6", "fc7", "fc8")), max(layer_ratio(run, "fc6", "fc7", "fc8")))
+    pools = re.search(r"max-pools at (\S+)-(\S+x)", text).groups()
+    assert_shows(" ".join(pools), min(layer_ratio(run, "pool1", "pool2", "pool5")),
+                 max(layer_ratio(run, "pool1", "pool2", "pool5")))
+    assert_shows(re.search(r"SGD update at (\S+x)", text)[1], layer_ratio(run, "SGD")[0])
+    assert_shows(" ".join(re.search(r"LRN layers\s+at (\S+) and (\S+x)", text).groups()), *layer_ratio(run, "norm1", "norm2"))
+    norm1 = re.search(r"norm1 takes (\d+) ms forward and backward against PyTorch's (\d+) ms", text).groups()
+    assert_shows(" ".join(norm1), 1e3 * sum(t for k, t in run["layer_seconds"].items() if k.startswith("norm1.")),
+                 1e3 * sum(t for k, t in run["torch_layer_seconds"].items() if k.startswith("norm1.")))
+    lrn = re.search(r"LRN is (\d+)% of\s+PyTorch's step against (\d+)% of minicnn's", text).groups()
+    assert_shows(" ".join(lrn), kind_share(run, "torch_layer_seconds", "LRN", models.alexnet()),
+                 kind_share(run, "layer_seconds", "LRN", models.alexnet()), scale=100)
+
+    rows = table_with("| network, batch | minicnn (images/s) | PyTorch (images/s) | minicnn / PyTorch |",
+                      "2012 AlexNet (LRN; conv2, conv4, conv5 in two groups), 32")
+    files = {"2012 AlexNet": "cpu-alexnet-b32-2026-11-30.json", "torchvision's": "cpu-alexnet_owt-b64-2026-11-30.json",
+             "small AlexNet": "cpu-alexnet_small-b128-2026-11-30.json"}
+    assert len(rows) == 3
+    for label, cells in rows.items():
+        (name,) = [f for start, f in files.items() if label.startswith(start)]
+        other = results(name)
+        assert_shows(" ".join(cells[1:]), other["images_per_s"]["minicnn"], other["images_per_s"]["PyTorch"],
+                     other["ratio"])
+    owt, small = results(files["torchvision's"]), results(files["small AlexNet"])
+    shares = sentence(r"they are (\d+)% of minicnn's step on torchvision's AlexNet, which runs at (\S+x)\. On the small "
+                      r"network LRN is (\d+)% of PyTorch's step and (\d+)% of minicnn's, and minicnn runs at (\S+x)")
+    assert_shows(shares[0], kind_share(owt, "layer_seconds", "Conv2D", models.alexnet_owt()), scale=100)
+    assert_shows(shares[1], owt["ratio"])
+    assert_shows(" ".join(shares[2:4]), kind_share(small, "torch_layer_seconds", "LRN", models.alexnet_small()),
+                 kind_share(small, "layer_seconds", "LRN", models.alexnet_small()), scale=100)
+    assert_shows(shares[4], small["ratio"])
+    logits = sentence(r"the logits agree to (\S+) and (\S+) of the largest")
+    assert_shows(" ".join(logits), owt["logits_difference"], small["logits_difference"])
 
 
 def test_two_device_table_is_the_committed_runs():

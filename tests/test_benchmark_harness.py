@@ -124,9 +124,11 @@ def test_on_the_gpu_every_layer_agrees_with_cudnn_and_the_training_step_with_pyt
         assert f"{layer}: largest relative difference from float64: minicnn" in result.stdout
         assert [line for line in result.stdout.splitlines() if line.startswith(f"{layer}:") and "cuDNN (ctypes)" in line]
     result = subprocess.run([sys.executable, TRAIN_STEP, "--device", "cuda", "--model", "alexnet_small",
-                             "--batch-size", "8", "--repeats", "1", "--out", str(tmp_path)],
+                             "--batch-size", "8", "--repeats", "1", "--layers", "--out", str(tmp_path)],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
+    # --layers on the GPU: minicnn's parts by CuPy's events, PyTorch's by its own
+    assert "By kind, minicnn" in result.stdout and "By kind, PyTorch" in result.stdout
 
 
 GPU_ALL = os.path.join(os.path.dirname(SCRIPT), "gpu_all.sh")

@@ -156,6 +156,18 @@ def readme_commands():
                    for script, args in re.findall(r"python ((?:examples|benchmarks)/\w+\.py)([^;&|]*)", line)})
 
 
+def github_anchor(heading):
+    """The anchor GitHub gives a heading: lower case, punctuation other than - and _ dropped,
+    spaces made hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_link_within_the_readme_leads_to_a_heading():
+    anchors = {github_anchor(h) for h in re.findall(r"^#+ (.*)$", README, flags=re.MULTILINE)}
+    links = re.findall(r"\]\(#([^)]+)\)", README)
+    assert len(links) >= 10 and not [link for link in links if link not in anchors]
+
+
 def test_every_flag_in_the_readme_is_one_its_script_takes():
     """Each --flag of each command the README gives is in its script's --help, and a value given
     to a flag with choices is one of them: a renamed flag or choice fails here."""

@@ -52,8 +52,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     plain_warnings()
     try:
-        writable_folder(args.out)   # before the data is loaded
-        resume_from = checkpoint_to_resume(args.out) if args.resume else None
+        resume_from = checkpoint_to_resume(args.out) if args.resume else None   # before the data is loaded
+        writable_folder(args.out)
     except TrainingError as exc:
         raise SystemExit(f"error: {exc}")
     try:

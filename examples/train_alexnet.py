@@ -187,9 +187,9 @@ def main(argv=None):
         comm.use_local_gpu()   # rank i of a machine on its GPU i; gradients all-reduced with NCCL
     gemm.set_gemm(args.gemm)
     try:   # before minutes of loading data
-        writable_folder(args.out)
         if args.resume:
             checkpoint_to_resume(args.out)
+        writable_folder(args.out)
     except TrainingError as exc:
         raise SystemExit(f"error: {exc}")
     name = args.model or ("alexnet" if device == "cuda" else "alexnet_small")

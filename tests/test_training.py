@@ -451,6 +451,9 @@ def test_an_output_folder_that_cannot_be_written_fails_before_any_work(tmp_path)
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     assert f"error: cannot write the run's files into {out} (Not a directory): choose another output folder" \
            in result.stderr
+    # --resume of a folder that does not exist (a typo) is refused without making the folder
+    result = run_script("--data", str(tmp_path / "no-data"), "--out", str(tmp_path / "typo"), "--resume")
+    assert result.returncode == 1 and "no such checkpoint" in result.stderr and not (tmp_path / "typo").exists()
     write_fake_fashion(tmp_path / "data", n_train=48, n_test=16)
     x, y = fashion_mnist.load("train", str(tmp_path / "data"))
     data = dict(train=(x[8:], y[8:]), val=(x[:8], y[:8]), test=(x[:16], y[:16]))

@@ -144,8 +144,7 @@ def torch_layer_seconds(twin, names, step, optimizer, repeats, gpu):
 def layers_table(model, parts, torch_parts):
     """Markdown: each layer's forward and backward in ms, minicnn's and PyTorch's, then the share
     of each kind of layer in each framework's step."""
-    kinds = {name: type(layer).__name__ for name, layer in model.named_leaves()}
-    kinds["SGD"] = "SGD update"
+    kinds = layer_kinds(model)
     totals = {"minicnn": sum(parts.values()), "PyTorch": sum(torch_parts.values())}
     rows = ["| layer | minicnn forward (ms) | minicnn backward (ms) | PyTorch forward (ms) | PyTorch backward (ms) "
             "| minicnn / PyTorch speed |", "|---|---|---|---|---|---|"]
@@ -160,14 +159,54 @@ def layers_table(model, parts, torch_parts):
         rows.append(f"| {name} | {f * 1e3:.1f} | {b * 1e3:.1f} | {tf * 1e3:.1f} | {tb * 1e3:.1f} | {ratio} |")
     lines = []
     for framework, times in (("minicnn", parts), ("PyTorch", torch_parts)):
-        by_kind = {}
-        for (name, _), t in times.items():
-            by_kind[kinds[name]] = by_kind.get(kinds[name], 0.0) + t
+        by_kind = time_by_kind({f"{name}.{part}": t for (name, part), t in times.items()}, kinds)
         shares = ", ".join(f"{kind} {t / totals[framework]:.0%}"
                            for kind, t in sorted(by_kind.items(), key=lambda kv: -kv[1]))
         lines.append(f"By kind, {framework} (sum {totals[framework] * 1e3:.0f} ms): {shares}.")
     return ("Where each framework's step goes, each layer timed on its own within training steps:\n\n"
             + "\n".join(rows) + "\n\n" + "\n".join(lines))
+
+
+def time_by_kind(layer_seconds, kinds):
+    """{kind of layer: seconds per step} from a --layers run's "name.part" -> seconds entries."""
+    by_kind = {}
+    for key, t in layer_seconds.items():
+        kind = kinds[key.rsplit(".", 1)[0]]
+        by_kind[kind] = by_kind.get(kind, 0.0) + t
+    return by_kind
+
+
+def save_layers_chart(payload, kinds, path):
+    """A bar chart of where each framework's step goes, by kind of layer, in ms per step, from a
+    --layers run's results (``payload``; ``kinds``: layer name -> kind, "SGD" -> "SGD update")."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    mine = time_by_kind(payload["layer_seconds"], kinds)
+    theirs = time_by_kind(payload["torch_layer_seconds"], kinds)
+    order = sorted(set(mine) | set(theirs), key=lambda k: mine.get(k, 0.0) + theirs.get(k, 0.0))
+    order = [k for k in order if mine.get(k, 0.0) + theirs.get(k, 0.0) >= 1e-3]   # leave out what takes < 1 ms
+    fig = Figure(figsize=(7, 0.45 * len(order) + 1.4))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    rows = np.arange(len(order))
+    for offset, (label, times) in ((0.2, ("minicnn", mine)), (-0.2, ("PyTorch", theirs))):
+        ax.barh(rows + offset, [1e3 * times.get(k, 0.0) for k in order], height=0.38, label=label)
+    ax.set_yticks(rows, order)
+    ax.set(xlabel="ms per training step (forward + backward)",
+           title=f"{payload['model']}, batch {payload['batch_size']}, {payload['settings']}\n"
+                 f"minicnn / PyTorch throughput {payload['ratio']:.2f}x")
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def layer_kinds(model):
+    """Layer name -> kind (its class name) for every leaf of ``model``, and "SGD" -> "SGD update"."""
+    kinds = {name: type(layer).__name__ for name, layer in model.named_leaves()}
+    kinds["SGD"] = "SGD update"
+    return kinds
 
 
 def main(argv=None):
@@ -183,8 +222,8 @@ def main(argv=None):
                         "fused, as examples/train_alexnet.py trains)")
     p.add_argument("--layers", action="store_true",
                    help="also time each layer's forward and backward and the SGD update within training "
-                        "steps, minicnn's and PyTorch's (module hooks), the median of --repeats steps, and "
-                        "say where each framework's step goes")
+                        "steps, minicnn's and PyTorch's (module hooks), the median of --repeats steps, say "
+                        "where each framework's step goes, and draw it by kind of layer (-layers.png)")
     p.add_argument("--tf32", action="store_true", help="on the GPU, allow TF32 in both sides' GEMMs: PyTorch's cuDNN and cuBLAS, and "
                         "minicnn's cuBLAS calls through CuPy (CUPY_TF32=1)")
     args = p.parse_args(argv)
@@ -272,7 +311,9 @@ def main(argv=None):
         payload["torch_layer_seconds"] = {f"{name}.{part}": t for (name, part), t in torch_parts.items()}
     tag = "cpu" if device == "cpu" else "gpu-" + where.replace(" ", "_") + ("-tf32" if args.tf32 else "") + (
         "-unfused" if args.no_fuse else "")
-    paths = write_results(args.out, f"{tag}-{args.model}-b{batch}-{today}", table, payload)
+    paths = list(write_results(args.out, f"{tag}-{args.model}-b{batch}-{today}", table, payload))
+    if args.layers:
+        paths.append(save_layers_chart(payload, layer_kinds(model), paths[0][:-len(".md")] + "-layers.png"))
     print("written:", ", ".join(paths))
 
 

@@ -69,6 +69,8 @@ def test_training_step_benchmark_checks_logits_then_times_both_frameworks(tmp_pa
         layers = payload[key]
         assert set(layers) == {f"{n}.{part}" for n in names for part in ("forward", "backward")} | {"SGD.update"}, key
         assert all(t > 0 for name, t in layers.items() if not name.startswith("flatten")), key
+    (chart,) = tmp_path.glob("cpu-alexnet_small-b4-*-layers.png")   # the comparison by kind of layer, drawn
+    assert chart.read_bytes().startswith(b"\x89PNG")
     # conv1's backward (its weight gradient only: the images need none) is timed, not cut short by
     # the hook PyTorch calls before that work (it then measured 0.0 ms, against 0.8 ms, and 0.5 ms forward)
     assert payload["torch_layer_seconds"]["conv1.backward"] > 0.25 * payload["torch_layer_seconds"]["conv1.forward"]

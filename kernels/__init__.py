@@ -11,6 +11,7 @@ check and convert arguments against them.
 """
 import os
 import re
+import shutil
 from dataclasses import dataclass
 
 import numpy as np
@@ -97,6 +98,14 @@ def parse_signatures(code, file="<source>"):
 def kernel_signatures(name):
     """Signatures of the kernels in ``<name>.cu`` (see ``parse_signatures``)."""
     return parse_signatures(read_source(name), name + ".cu")
+
+
+def find_nvcc():
+    """The path of nvcc (the CUDA toolkit's compiler, which needs no GPU), or None."""
+    for candidate in (shutil.which("nvcc"), "/usr/local/cuda/bin/nvcc"):
+        if candidate and os.path.exists(candidate):
+            return candidate
+    return None
 
 
 def compile_options(real_dtype):

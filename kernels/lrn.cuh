@@ -3,8 +3,10 @@
 #pragma once
 #include "common.cuh"
 
-// The widest LRN window the kernels that keep per-channel terms in registers take (as cuDNN's
-// CUDNN_LRN_MAX_N), and a power of 2: minicnn/layers/lrn.py checks it.
+// The widest LRN window of the kernels that keep per-channel terms in fixed-size arrays (as
+// cuDNN's CUDNN_LRN_MAX_N), and a power of 2: minicnn/layers/lrn.py checks it. The backward's two
+// rings are indexed at run time, so ptxas puts them in local memory (2 x 16 values per thread,
+// cached in L1), not in registers: benchmarks/kernel_resources.py shows it.
 #define LRN_MAX_SIZE 16
 
 __device__ __forceinline__ real_t lrn_power(real_t scale, real_t beta) {

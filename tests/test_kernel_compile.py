@@ -3,22 +3,14 @@ sm_90 (H100), warnings (register spills among them) treated as errors, and with 
 compiler CuPy uses at run time) where CuPy and the NVRTC library are installed. Each case skips
 with its reason otherwise."""
 import os
-import shutil
 import subprocess
 
 import pytest
 
-from minicnn.kernels import KERNEL_DIR, compile_options, read_source, source_names, source_path
+from minicnn.kernels import KERNEL_DIR, compile_options, find_nvcc, read_source, source_names, source_path
 
 ARCHITECTURES = ("80", "90")
 REAL_DTYPES = ("float32", "float64")
-
-
-def find_nvcc():
-    for candidate in (shutil.which("nvcc"), "/usr/local/cuda/bin/nvcc"):
-        if candidate and os.path.exists(candidate):
-            return candidate
-    return None
 
 
 def load_nvrtc():
@@ -73,3 +65,48 @@ def test_nvrtc_compiles_without_messages(name):
 
 def test_kernel_dir_is_the_include_path():
     assert compile_options("float32") == ("-Dreal_t=float", f"-I{KERNEL_DIR}")
+
+
+def kernel_resources_script():
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(KERNEL_DIR), "benchmarks"))
+    import kernel_resources
+    return kernel_resources
+
+
+def test_ptxas_report_is_read_and_occupancy_follows_the_programming_guide():
+    kr = kernel_resources_script()
+    report = """ptxas info    : Compiling entry function 'lrn_backward_v2' for 'sm_90'
+ptxas info    : Function properties for lrn_backward_v2
+    128 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
+ptxas info    : Used 32 registers, used 0 barriers, 128 bytes cumulative stack size
+ptxas info    : Compiling entry function 'gemm_tiled' for 'sm_90'
+ptxas info    : Function properties for gemm_tiled
+    0 bytes stack frame, 8 bytes spill stores, 4 bytes spill loads
+ptxas info    : Used 56 registers, used 1 barriers, 4096 bytes smem, 400 bytes cmem[0]"""
+    assert kr.parse_ptxas(report) == {
+        "lrn_backward_v2": dict(registers=32, shared=0, stack=128, spill_stores=0, spill_loads=0),
+        "gemm_tiled": dict(registers=56, shared=4096, stack=0, spill_stores=8, spill_loads=4)}
+    # 256-thread blocks on sm_90 (the CUDA occupancy calculator's figures): registers are given
+    # to warps in units of 256, so 33 to 40 registers per thread all allow 6 blocks
+    assert kr.blocks_per_sm(32, 0, "90") == (8, "threads")
+    assert kr.blocks_per_sm(33, 0, "90") == kr.blocks_per_sm(40, 0, "90") == (6, "registers")
+    assert kr.blocks_per_sm(56, 4096, "90") == (4, "registers")
+    assert kr.blocks_per_sm(16, 100 * 1024, "90") == (2, "shared memory")
+    assert kr.blocks_per_sm(16, 100 * 1024, "80") == (1, "shared memory")
+
+
+@pytest.mark.skipif(NVCC is None, reason="nvcc is not installed, so the kernels cannot be compiled here")
+def test_committed_kernel_resources_are_what_nvcc_reports_now():
+    """The results file the README quotes is redone when a kernel changes (for the same nvcc:
+    another version allocates registers differently, and then the test skips)."""
+    import glob
+    import json
+    kr = kernel_resources_script()
+    (path,) = sorted(glob.glob(os.path.join(os.path.dirname(KERNEL_DIR), "benchmarks", "results",
+                                            "kernel-resources-sm_90-float32-*.json")))[-1:]
+    committed = json.load(open(path))
+    if committed["nvcc"] != kr.nvcc_version(NVCC):
+        pytest.skip(f"{path} was made by nvcc {committed['nvcc']}, this is {kr.nvcc_version(NVCC)}")
+    assert kr.kernel_resources(NVCC, "90", "float32") == committed["kernels"], \
+        "a kernel changed: run python benchmarks/kernel_resources.py and update the README's figures"

@@ -325,6 +325,32 @@ def test_layer_by_layer_and_other_networks_are_the_committed_runs():
     assert_shows(" ".join(logits), owt["logits_difference"], small["logits_difference"])
 
 
+def test_kernel_resources_paragraph_is_the_committed_report():
+    report = results("kernel-resources-sm_90-float32-2026-11-30.json")
+    kernels = report["kernels"]
+    by_name = {k["kernel"]: k for k in kernels}
+    shown = sentence(r"\(`benchmarks/results/kernel-resources-sm_90-float32-2026-11-30.md`, nvcc (\S+), float32\)\. "
+                     r"(\d+) of the (\d+) kernels fit (\d+) blocks")
+    assert shown[0] == report["nvcc"]
+    assert_shows(" ".join(shown[1:]), sum(k["occupancy"] == 1 for k in kernels), len(kernels),
+                 max(k["blocks_per_sm"] for k in kernels))
+    fused = [by_name[f"lrn_maxpool_{p}_v{v}"] for p in ("forward", "backward") for v in (1, 2)]
+    numbers = sentence(r"the fused LRN\+max-pool kernels \((\d+) to (\d+) registers: (\d+)% to (\d+)%\), the "
+                       r"batch-norm input gradient \((\d+): (\d+)%\) and the tiled GEMM \((\d+): (\d+)%\)")
+    assert_shows(" ".join(numbers[:2]), min(k["registers"] for k in fused), max(k["registers"] for k in fused))
+    assert_shows(" ".join(numbers[2:4]), min(k["occupancy"] for k in fused), max(k["occupancy"] for k in fused),
+                 scale=100)
+    for (registers, occupancy), name in zip((numbers[4:6], numbers[6:8]), ("batchnorm_backward_dx", "gemm_tiled")):
+        assert_shows(f"{registers} {occupancy}", by_name[name]["registers"], by_name[name]["occupancy"] * 100)
+    below_full = {k["kernel"] for k in kernels if k["occupancy"] < 1}
+    assert below_full == {k["kernel"] for k in fused} | {"batchnorm_backward_dx", "gemm_tiled"}
+    assert not any(k["spill_stores"] or k["spill_loads"] for k in kernels)
+    local = {k["kernel"]: k["stack"] for k in kernels if k["stack"]}
+    assert local == {"lrn_backward_v2": 128, "lrn_maxpool_backward_v1": 128, "lrn_maxpool_backward_v2": 128}
+    assert sentence(r"(Three) keep (128) bytes per thread in local memory: the LRN backward's version 2 and both "
+                    r"versions of the fused LRN\+max-pool backward")
+
+
 def test_two_device_table_is_the_committed_runs():
     rows = table_with("| network, batch | single device (BLAS on 2 cores) | split (2 workers, 1 BLAS core each) "
                       "| split / single |", "2012 AlexNet, 32")

@@ -21,7 +21,7 @@ from minicnn.backend import get_array_module
 from minicnn.launch import BLOCK, empty_like, grid_for, launch
 from minicnn.layers.base import Layer, check_positive_int
 
-LRN_MAX_SIZE = 16        # kernels/lrn.cuh: the widest window of the kernels that keep terms in registers
+LRN_MAX_SIZE = 16        # kernels/lrn.cuh: the widest window of the kernels that keep per-channel terms in arrays
 LRN_CHANNEL_CHUNK = 32   # channels each thread of the version-2 kernels walks (kernels/lrn.cu)
 
 

@@ -15,7 +15,7 @@ import tarfile
 import numpy as np
 
 from minicnn.checkpoint import atomic_write
-from minicnn.data.download import DataError, fetch, file_digest
+from minicnn.data.download import DataError, fetch, file_digest, find_or_download
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -132,12 +132,8 @@ def load(split, folder=None, download_missing=False, progress=None):
     checked) into ``~/.cache/minicnn/cifar-10-batches-py``."""
     if split not in ("train", "test"):
         raise ValueError(f"unknown split {split!r}: expected 'train' or 'test'")
-    try:
-        root = find_folder(folder)
-    except DataError:
-        if folder or not download_missing:
-            raise
-        root = download(SEARCH_PATH[0], progress=progress)
+    root = find_or_download(find_folder, lambda: download(SEARCH_PATH[0], progress=progress), folder,
+                            download_missing)
     parts = [read_batch(os.path.join(root, f)) for f in (TRAIN_FILES if split == "train" else TEST_FILES)]
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 

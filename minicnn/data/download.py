@@ -48,3 +48,16 @@ def fetch(url, target, check, how_to_get, progress=None, timeout=30):
         return target
     except (OSError, EOFError, DataError) as exc:
         raise DataError(f"download of {url} failed ({exc}); {how_to_get}") from None
+
+
+def find_or_download(find_folder, download, folder=None, download_missing=False):
+    """A data set's folder: ``find_folder(folder)`` (the folder given, or the first of the search
+    path that holds the files), or else, with ``download_missing`` and no folder given, what
+    ``download()`` fetched the files into. A folder given is never downloaded into: a typo must
+    not fill a new folder. Raises ``find_folder``'s DataError, which says how to get the files."""
+    try:
+        return find_folder(folder)
+    except DataError:
+        if folder or not download_missing:
+            raise
+        return download()

@@ -11,7 +11,7 @@ import struct
 
 import numpy as np
 
-from minicnn.data.download import DataError, fetch
+from minicnn.data.download import DataError, fetch, find_or_download
 
 FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
@@ -107,12 +107,8 @@ def load(split, folder=None, download_missing=False, progress=None):
     checksum check) into ``~/.cache/minicnn/fashion-mnist``."""
     if split not in FILES:
         raise ValueError(f"unknown split {split!r}: expected 'train' or 'test'")
-    try:
-        root = find_folder(folder)
-    except DataError:
-        if folder or not download_missing:
-            raise
-        root = download(SEARCH_PATH[0], progress=progress)
+    root = find_or_download(find_folder, lambda: download(SEARCH_PATH[0], progress=progress), folder,
+                            download_missing)
     images = read_idx(os.path.join(root, FILES[split][0]), 3)
     labels = read_idx(os.path.join(root, FILES[split][1]), 1).astype(np.int64)
     if len(images) != len(labels):

@@ -23,7 +23,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from timing import write_results  # noqa: E402
+from timing import add_out_argument, write_results  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from minicnn.kernels import compile_options, find_nvcc, source_names, source_path  # noqa: E402
@@ -115,8 +115,7 @@ def main(argv=None):
     p.add_argument("--arch", default="90", choices=sorted(LIMITS), help="compute capability (default: 90)")
     p.add_argument("--real", default="float32", choices=("float32", "float64"),
                    help="the kernels' real_t (default: float32, what training runs in)")
-    p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"),
-                   help="folder for the .md and .json results (default: benchmarks/results)")
+    add_out_argument(p)
     args = p.parse_args(argv)
     nvcc = find_nvcc()
     if nvcc is None:

@@ -36,7 +36,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from timing import machine_description, median_seconds, write_results  # noqa: E402
+from timing import add_out_argument, machine_description, median_seconds, write_results  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from minicnn import LRN, Conv2D, Dense, Dropout, LRNMaxPool, MaxPool2D, ReLU, gemm, kernel_versions  # noqa: E402
@@ -238,8 +238,7 @@ def main(argv=None):
                    help="a row for every numbered version of the kernels that have several (im2col and the "
                         "conv layouts, max-pool, LRN, LRN+max-pool, ReLU: minicnn/kernel_versions.py), not only "
                         "the one the layers launch")
-    p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"),
-                   help="folder for the .md and .json results (default: benchmarks/results)")
+    add_out_argument(p)
     args = p.parse_args(argv)
     # CuPy reads CUPY_TF32 at its first float32 GEMM: set it before any, so that minicnn's cuBLAS
     # GEMMs and PyTorch's run in the same mode (strict float32 unless --tf32)

@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from timing import machine_description, write_results  # noqa: E402
+from timing import add_out_argument, machine_description, write_results  # noqa: E402
 
 from minicnn.data import image_folder  # noqa: E402
 from minicnn.arguments import positive_int  # noqa: E402
@@ -40,8 +40,7 @@ def main(argv=None):
     p.add_argument("--data", default=None, help="an image folder (default: generate one)")
     p.add_argument("--count", type=positive_int, default=1024, help="images to generate (default: 1024)")
     p.add_argument("--batch-size", type=positive_int, default=128, help="loader batch (default: 128)")
-    p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"),
-                   help="folder for the .md and .json results (default: benchmarks/results)")
+    add_out_argument(p)
     args = p.parse_args(argv)
     work = tempfile.mkdtemp(prefix="minicnn-loader-")
     try:

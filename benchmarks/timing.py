@@ -10,7 +10,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))   # this checkout's minicnn
-from minicnn.arguments import positive_int  # noqa: E402 (the counts of every benchmark's flags)
+from minicnn.arguments import output_folder, positive_int  # noqa: E402 (every benchmark's flags)
 
 
 def interleaved_medians(fns, repeats=7, warmup=2, gpu=False):
@@ -121,9 +121,16 @@ def step_benchmark_parser(doc, model, batch_size, networks=("alexnet", "alexnet_
     p.add_argument("--batch-size", type=positive_int, default=batch_size,
                    help=f"images per step (default: {batch_size or '128 on a GPU, 32 on the CPU'})")
     p.add_argument("--repeats", type=positive_int, default=7, help="timed rounds (default: 7)")
-    p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"),
-                   help="folder for the .md and .json results (default: benchmarks/results)")
+    add_out_argument(p)
     return p
+
+
+def add_out_argument(parser):
+    """--out, the folder of a benchmark's results files: benchmarks/results unless told otherwise,
+    checked (made, and a file written in it) when the arguments are parsed."""
+    parser.add_argument("--out", type=output_folder, default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                                          "results"),
+                        help="folder for the results files (default: benchmarks/results)")
 
 
 def machine_description():

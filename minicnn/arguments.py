@@ -16,6 +16,17 @@ import math
 import warnings
 
 
+def output_folder(text):
+    """A folder to write results into, made if needed and checked by writing a file in it
+    (``minicnn.train.writable_folder``): a benchmark's --out fails before minutes of timing, not
+    when the results are written at the end."""
+    from minicnn.train import TrainingError, writable_folder
+    try:
+        return writable_folder(text, hint="")
+    except TrainingError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def plain_warnings():
     """From now on, print each warning as one line: ``warning: MESSAGE``."""
     warnings.formatwarning = lambda message, category, filename, lineno, line=None: f"warning: {message}\n"

@@ -228,18 +228,17 @@ def check_data(data, cfg, ranks=1):
         raise TrainingError("the test set is empty")
 
 
-def writable_folder(out):
+def writable_folder(out, hint=": choose another output folder (--out)"):
     """Make the folder ``out`` (with its parents) and check that a file can be written in it, so
     that a run that cannot save fails before its first step, not after its first epoch; returns
-    ``out``, or raises ``TrainingError`` naming the folder and why."""
+    ``out``, or raises ``TrainingError`` naming the folder and why, then ``hint``."""
     try:
         os.makedirs(out, exist_ok=True)
         with tempfile.TemporaryFile(dir=out):
             pass
     except OSError as exc:
         where = f": {exc.filename}" if exc.filename and os.path.abspath(exc.filename) != os.path.abspath(out) else ""
-        raise TrainingError(f"cannot write the run's files into {out} ({exc.strerror or exc}{where}): "
-                            f"choose another output folder (--out)") from None
+        raise TrainingError(f"cannot write the run's files into {out} ({exc.strerror or exc}{where}){hint}") from None
     return out
 
 

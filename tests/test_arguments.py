@@ -40,3 +40,14 @@ def test_plain_warnings_print_one_line_without_the_source(monkeypatch):
     plain_warnings()
     assert warnings.formatwarning("/data/cats: empty class folder (no image files)", UserWarning, "image_folder.py",
                                   197, "files = scan(root)") == "warning: /data/cats: empty class folder (no image files)\n"
+
+
+def test_output_folder_is_made_or_refused_by_name(tmp_path):
+    import argparse
+    from minicnn.arguments import output_folder
+    assert output_folder(str(tmp_path / "new" / "results")) == str(tmp_path / "new" / "results")
+    assert (tmp_path / "new" / "results").is_dir() and not list((tmp_path / "new" / "results").iterdir())
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(argparse.ArgumentTypeError, match=r"cannot write the run's files into .*a-file/x "
+                                                         r"\(Not a directory\)$"):
+        output_folder(str(tmp_path / "a-file" / "x"))

@@ -105,6 +105,18 @@ def test_benchmarks_refuse_counts_below_one(tmp_path, script, flag, value):
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("script", ["train_step.py", "cpu_two_device.py", "cpu_data_parallel.py", "kernels.py",
+                                    "loader.py", "kernel_resources.py"])
+def test_benchmarks_refuse_an_output_folder_they_cannot_write_before_running(tmp_path, script):
+    """It used to be found out when the results were written, after minutes of timing."""
+    (tmp_path / "a-file").write_text("")
+    result = subprocess.run([sys.executable, os.path.join(os.path.dirname(SCRIPT), script),
+                             "--out", str(tmp_path / "a-file" / "results")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"argument --out: cannot write the run's files into {tmp_path / 'a-file' / 'results'} (Not a directory)" \
+        in result.stderr
+
+
 def test_data_parallel_benchmark_refuses_a_batch_the_ranks_cannot_share(tmp_path):
     cores = os.cpu_count()
     if cores == 1:

@@ -51,3 +51,38 @@ def test_output_folder_is_made_or_refused_by_name(tmp_path):
     with pytest.raises(argparse.ArgumentTypeError, match=r"cannot write the run's files into .*a-file/x "
                                                          r"\(Not a directory\)$"):
         output_folder(str(tmp_path / "a-file" / "x"))
+
+
+SCRIPTS = ["examples/train_alexnet.py", "examples/finetune.py", "examples/predict.py", "examples/convert_checkpoint.py",
+           "benchmarks/train_step.py", "benchmarks/kernels.py", "benchmarks/loader.py", "benchmarks/cpu_two_device.py",
+           "benchmarks/cpu_data_parallel.py", "benchmarks/kernel_resources.py"]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_help_explains_every_flag(script, monkeypatch):
+    """Every argument of every command line has a help text (``--help`` lists it with nothing
+    beside it otherwise). The parser is caught as ``main`` parses its arguments."""
+    import argparse
+    import importlib.util
+    import os
+
+    class Parsed(Exception):
+        pass
+
+    parsers = []
+
+    def catch(parser, *args, **kwargs):
+        parsers.append(parser)
+        raise Parsed
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    spec = importlib.util.spec_from_file_location(f"script_{os.path.basename(script)[:-3]}", os.path.join(root, script))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", catch)
+    with pytest.raises(Parsed):
+        module.main([])
+    (parser,) = parsers
+    flags = [action for action in parser._actions if not isinstance(action, argparse._HelpAction)]
+    assert flags and not [a.option_strings or a.dest for a in flags if not (a.help and a.help.strip())]
+    assert parser.description, f"{script} --help says nothing about what it does"

@@ -143,14 +143,15 @@ def torch_layer_seconds(twin, names, step, optimizer, repeats, gpu):
 
 def layers_table(model, parts, torch_parts):
     """Markdown: each layer's forward and backward in ms, minicnn's and PyTorch's, then the share
-    of each kind of layer in each framework's step."""
+    of each kind of layer in each framework's step. ``parts``, ``torch_parts``: "name.part" ->
+    seconds, as the results file keeps them."""
     kinds = layer_kinds(model)
     totals = {"minicnn": sum(parts.values()), "PyTorch": sum(torch_parts.values())}
     rows = ["| layer | minicnn forward (ms) | minicnn backward (ms) | PyTorch forward (ms) | PyTorch backward (ms) "
             "| minicnn / PyTorch speed |", "|---|---|---|---|---|---|"]
 
     def ms(times, name):
-        f, b = times.get((name, "forward"), 0.0), times.get((name, "backward"), 0.0) + times.get((name, "update"), 0.0)
+        f, b = times.get(f"{name}.forward", 0.0), times.get(f"{name}.backward", 0.0) + times.get(f"{name}.update", 0.0)
         return f, b
 
     for name in kinds:
@@ -159,7 +160,7 @@ def layers_table(model, parts, torch_parts):
         rows.append(f"| {name} | {f * 1e3:.1f} | {b * 1e3:.1f} | {tf * 1e3:.1f} | {tb * 1e3:.1f} | {ratio} |")
     lines = []
     for framework, times in (("minicnn", parts), ("PyTorch", torch_parts)):
-        by_kind = time_by_kind({f"{name}.{part}": t for (name, part), t in times.items()}, kinds)
+        by_kind = time_by_kind(times, kinds)
         shares = ", ".join(f"{kind} {t / totals[framework]:.0%}"
                            for kind, t in sorted(by_kind.items(), key=lambda kv: -kv[1]))
         lines.append(f"By kind, {framework} (sum {totals[framework] * 1e3:.0f} ms): {shares}.")
@@ -298,17 +299,17 @@ def main(argv=None):
              + "".join(f"| {k} | {v[0] * 1e3:.1f} | {ips[k]:.1f} |\n" for k, v in res.items())
              + f"\nminicnn / PyTorch throughput: {ratio:.2f}x")
     if args.layers:
-        parts = layer_seconds(model, minicnn_step, opt, args.repeats, gpu=device == "cuda")
         names = [name for name, _ in model.named_leaves()]
-        torch_parts = torch_layer_seconds(twin, names, torch_step, topt, args.repeats, gpu=device == "cuda")
+        parts, torch_parts = ({f"{name}.{part}": t for (name, part), t in times.items()} for times in (
+            layer_seconds(model, minicnn_step, opt, args.repeats, gpu=device == "cuda"),
+            torch_layer_seconds(twin, names, torch_step, topt, args.repeats, gpu=device == "cuda")))
         table += "\n\n" + layers_table(model, parts, torch_parts)
     print(table)
     payload = dict(model=args.model, batch_size=batch, device=device, where=where, settings=settings,
                    threads=args.threads, date=today, torch=torch.__version__, logits_difference=difference,
                    seconds={k: v[1] for k, v in res.items()}, images_per_s=ips, ratio=ratio)
     if args.layers:
-        payload["layer_seconds"] = {f"{name}.{part}": t for (name, part), t in parts.items()}
-        payload["torch_layer_seconds"] = {f"{name}.{part}": t for (name, part), t in torch_parts.items()}
+        payload["layer_seconds"], payload["torch_layer_seconds"] = parts, torch_parts
     tag = "cpu" if device == "cpu" else "gpu-" + where.replace(" ", "_") + ("-tf32" if args.tf32 else "") + (
         "-unfused" if args.no_fuse else "")
     paths = list(write_results(args.out, f"{tag}-{args.model}-b{batch}-{today}", table, payload))

@@ -13,7 +13,7 @@ atomics and the math functions the kernels use, and a small runtime that launche
   no thread may return while others wait at one: both are reported as errors.
 
 Not modelled (documented in the README): warps and warp intrinsics, timing and occupancy,
-memory coalescing, dynamic (``extern``) shared memory, the order of float atomics, and
+caches, dynamic (``extern``) shared memory, the order of float atomics, and
 out-of-bounds accesses (they are real memory errors in this process, which the address
 sanitizer below reports). Sources that use a construct outside the supported subset are refused
 before compiling, naming the construct.
@@ -31,6 +31,11 @@ without a ``__syncthreads`` between them, one of them writing (racecheck's job, 
 does not depend on the OS scheduling the threads unluckily). The sanitizer's runtime must be
 loaded before Python: ``python -m minicnn.simulator.sanitize address python -m pytest -m kernel``
 sets up the environment (``sanitizer_environment``) and runs the command.
+
+Memory traffic, the simulator's stand-in for a profiler's memory counters: inside
+``with minicnn.simulator.traffic.recording() as log:`` the kernels run from builds in which every
+load and store is recorded, and each launch adds to ``log`` how its warps' requests fall into
+32-byte sectors (how well they coalesce) and how much of each array they touch; see traffic.py.
 """
 import ctypes
 import hashlib
@@ -195,12 +200,27 @@ _CTYPES = {np.dtype(np.int32): ctypes.c_int32, np.dtype(np.uint32): ctypes.c_uin
            np.dtype(np.float32): ctypes.c_float, np.dtype(np.float64): ctypes.c_double}
 
 
+# A module built for recording its memory traffic (minicnn/simulator/traffic.py): GCC's
+# address instrumentation in its outline form calls the runtime's hooks before every load and
+# store, and its coverage tracing at the start of every basic block, with no sanitizer runtime
+# involved; vectorising a thread's loops is off, since a GPU thread loads element by element as
+# the source is written.
+TRAFFIC_FLAGS = ["-fsanitize=kernel-address", "--param", "asan-instrumentation-with-call-threshold=0",
+                 "--param", "asan-stack=0", "--param", "asan-globals=0", "-fsanitize-coverage=trace-pc",
+                 "-fno-tree-vectorize", "-fno-tree-loop-distribute-patterns"]
+
+
 class SimulatedModule:
     """One kernel source compiled for the CPU with real_t = ``real_dtype``: ``kernels/<name>.cu``,
-    or ``code`` when given (the simulator's own tests use that for kernels with deliberate bugs)."""
+    or ``code`` when given (the simulator's own tests use that for kernels with deliberate bugs).
+    With ``traffic=True`` every load and store is instrumented, and each launch adds its memory
+    traffic to the recording in progress (``minicnn.simulator.traffic``)."""
 
-    def __init__(self, name, real_dtype, code=None):
-        self.name, self.real_dtype = name, np.dtype(real_dtype)
+    def __init__(self, name, real_dtype, code=None, traffic=False):
+        self.name, self.real_dtype, self.traffic = name, np.dtype(real_dtype), traffic
+        if traffic and sanitizer() is not None:
+            raise SimulatorError(f"memory traffic cannot be recorded under {SANITIZE_VARIABLE}={sanitizer()}: "
+                                 "the sanitizer instruments the same loads and stores")
         self.file = name + ".cu"
         code = read_source(name) if code is None else code
         check_supported(code, self.file)
@@ -222,12 +242,20 @@ class SimulatedModule:
         # The source is pasted in under a #line directive, so compiler messages name the .cu
         # file and its lines; #include "common.cuh" is found through -I kernels/.
         program = f'#line 1 "{self.file}"\n{self.code}\n{_trampolines(self.signatures)}'
-        flags = ["-include", SHIM_PATH, *compile_options(self.real_dtype)]
-        return build_library(f"{self.name}-{REAL_TYPES[self.real_dtype]}", program, flags, self.file)
+        flags = ["-include", SHIM_PATH, *compile_options(self.real_dtype), *(TRAFFIC_FLAGS if self.traffic else [])]
+        stem = f"{self.name}-{REAL_TYPES[self.real_dtype]}" + ("-traffic" if self.traffic else "")
+        return build_library(stem, program, flags, self.file)
 
     def launch(self, kernel, grid, block, args):
         """Run ``kernel`` on ``grid`` x ``block`` (3-tuples); ``args`` already match its signature
         (NumPy arrays for pointers, NumPy scalars of the parameter types for scalars)."""
+        if self.traffic:
+            from minicnn.simulator import traffic
+            traffic.record_launch(_runtime, self, kernel, grid, block, args, self._run)
+        else:
+            self._run(kernel, grid, block, args)
+
+    def _run(self, kernel, grid, block, args):
         keep = []
         addresses = (ctypes.c_void_p * max(1, len(args)))()
         for i, a in enumerate(args):
@@ -297,9 +325,12 @@ def _compiler_version(cxx):
 
 
 def module(name, real_dtype):
-    """The simulated module of ``<name>.cu`` for ``real_dtype``, built once per process."""
-    key = (name, np.dtype(real_dtype))
+    """The simulated module of ``<name>.cu`` for ``real_dtype``, built once per process; the
+    build that records memory traffic while a recording is in progress
+    (``minicnn.simulator.traffic.recording``)."""
+    from minicnn.simulator import traffic
+    key = (name, np.dtype(real_dtype), traffic.recording_active())
     with _lock:
         if key not in _modules:
-            _modules[key] = SimulatedModule(name, real_dtype)
+            _modules[key] = SimulatedModule(name, real_dtype, traffic=key[2])
         return _modules[key]

@@ -10,12 +10,15 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <climits>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "cuda_sim.h"
@@ -77,6 +80,242 @@ std::string thread_name() {
   return buf;
 }
 
+// ---- memory traffic (minicnn/simulator/traffic.py) ------------------------------------------
+// A module built for traffic recording is compiled with GCC's outline address instrumentation
+// (-fsanitize=kernel-address with a call per access) and its basic-block tracing
+// (-fsanitize-coverage=trace-pc), so the kernel calls the hooks at the end of this file before
+// every load and store and at the start of every basic block; each thread logs its path
+// through the code and its accesses to the launch's arrays (others are not counted).
+//
+// When the last thread of a block is done, the block's logs are replayed warp by warp, as a GPU
+// runs them: threads 32w..32w+31 of the block (in linear order, x fastest) form warp w, which
+// runs one basic block at a time for all its threads that are at it. Where they branch apart,
+// each side runs in turn and they meet again at the branch's immediate post-dominator, the first
+// block every path from the branch goes through (the reconvergence stack of SIMT GPUs; the
+// control-flow graph is the one the block's threads walked). One load or store instruction run
+// by the warp's active threads is one request; it moves every 32-byte sector that one of them
+// touches, once.
+struct ArrayTraffic {                  // one array argument of the launch
+  uintptr_t begin = 0, end = 0;
+  uint64_t counts[2][3] = {};          // [load, store][requests, sectors, bytes requested]
+  std::vector<uint64_t> touched[2];    // [load, store]: one bit per sector of the array
+};
+
+struct Event {                         // a basic block entered, or an access to an array
+  uintptr_t site;                      // the hook's return address: the block, or the instruction
+  uintptr_t address;
+  unsigned size;
+  bool store;
+  ArrayTraffic* array;                 // null for a basic block
+};
+
+struct Traffic {
+  bool on = false;
+  std::vector<ArrayTraffic> arrays;
+  std::vector<std::vector<Event>> logs;   // per linear thread of the block
+};
+
+Traffic traffic;
+thread_local std::vector<Event>* traffic_log = nullptr;
+
+constexpr unsigned SECTOR_BYTES = 32, WARP_THREADS = 32;
+
+ArrayTraffic* array_of(uintptr_t address) {
+  for (ArrayTraffic& a : traffic.arrays)
+    if (address >= a.begin && address < a.end) return &a;
+  return nullptr;
+}
+
+// One request: the sectors its threads' accesses touch, and the distinct bytes they ask for
+// (threads that read the same value, a broadcast, ask for its bytes once), counted once each.
+void account_request(const std::vector<const Event*>& accesses, std::vector<uint64_t>& sectors,
+                     std::vector<std::pair<uintptr_t, uintptr_t>>& ranges) {
+  sectors.clear();
+  ranges.clear();
+  for (const Event* a : accesses) {
+    ranges.emplace_back(a->address, a->address + a->size);
+    for (uintptr_t s = a->address / SECTOR_BYTES; s <= (a->address + a->size - 1) / SECTOR_BYTES; ++s)
+      sectors.push_back(s);
+  }
+  std::sort(sectors.begin(), sectors.end());
+  sectors.erase(std::unique(sectors.begin(), sectors.end()), sectors.end());
+  std::sort(ranges.begin(), ranges.end());
+  uint64_t bytes = 0;
+  uintptr_t covered = 0;   // bytes below this address are counted already
+  for (const auto& r : ranges) {
+    const uintptr_t from = std::max(r.first, covered);
+    if (r.second > from) bytes += r.second - from;
+    covered = std::max(covered, r.second);
+  }
+  ArrayTraffic* array = accesses.front()->array;   // one instruction of well-formed code, one array
+  const int kind = accesses.front()->store ? 1 : 0;
+  uint64_t* counts = array->counts[kind];
+  counts[0] += 1;
+  counts[1] += sectors.size();
+  counts[2] += bytes;
+  const uintptr_t first = array->begin / SECTOR_BYTES;
+  for (uint64_t s : sectors) array->touched[kind][(s - first) / 64] |= 1ull << ((s - first) % 64);
+}
+
+// The basic blocks the block's threads went through, numbered, with the edges they took, and
+// each block's immediate post-dominator. Block 0 is a virtual exit that every thread ends in.
+struct ControlFlow {
+  std::unordered_map<uintptr_t, int> number;
+  std::vector<std::vector<int>> successors{1};
+  std::vector<int> ipdom{-1};
+
+  int node(uintptr_t site) {
+    auto found = number.emplace(site, static_cast<int>(successors.size()));
+    if (found.second) {
+      successors.emplace_back();
+      ipdom.push_back(-1);
+    }
+    return found.first->second;
+  }
+  void edge(int from, int to) {
+    auto& out = successors[from];
+    if (std::find(out.begin(), out.end(), to) == out.end()) out.push_back(to);
+  }
+  // Post-dominator sets by the iterative data-flow equations (a kernel has tens of blocks).
+  void compute_ipdom() {
+    const size_t n = successors.size(), words = (n + 63) / 64;
+    std::vector<std::vector<uint64_t>> pdom(n, std::vector<uint64_t>(words, ~0ull));
+    pdom[0].assign(words, 0);
+    pdom[0][0] = 1;
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (size_t v = 1; v < n; ++v) {
+        std::vector<uint64_t> meet(words, successors[v].empty() ? 0 : ~0ull);
+        for (int s : successors[v])
+          for (size_t w = 0; w < words; ++w) meet[w] &= pdom[s][w];
+        meet[v / 64] |= 1ull << (v % 64);
+        if (meet != pdom[v]) {
+          pdom[v] = std::move(meet);
+          changed = true;
+        }
+      }
+    }
+    auto count = [&](size_t v) {
+      size_t c = 0;
+      for (uint64_t w : pdom[v]) c += __builtin_popcountll(w);
+      return c;
+    };
+    for (size_t v = 1; v < n; ++v) {   // the strict post-dominator nearest to v: one fewer in its set
+      const size_t size = count(v);
+      for (size_t p = 0; p < n; ++p)
+        if (p != v && (pdom[v][p / 64] >> (p % 64) & 1) && count(p) == size - 1) {
+          ipdom[v] = static_cast<int>(p);
+          break;
+        }
+    }
+  }
+};
+
+struct Visit {                         // one execution of a basic block by one thread
+  int node;
+  size_t first, end;                   // its accesses: log[first..end) without the block event
+};
+
+// Replay the block's logs warp by warp (see above); called by the block's last thread.
+void account_block(unsigned nthreads) {
+  ControlFlow flow;
+  // Every path starts at a virtual entry: the threads may differ from the start (a pool thread
+  // runs the C++ runtime's one-time set-up of its thread-local variables on its first launch).
+  const int entry = flow.node(UINTPTR_MAX);
+  std::vector<std::vector<Visit>> paths(nthreads);
+  for (unsigned t = 0; t < nthreads; ++t) {
+    const std::vector<Event>& log = traffic.logs[t];
+    paths[t].push_back({entry, 0, 0});
+    for (size_t i = 0; i < log.size(); ++i) {
+      if (log[i].array == nullptr) {
+        const int node = flow.node(log[i].site);
+        flow.edge(paths[t].back().node, node);
+        paths[t].push_back({node, i + 1, i + 1});
+      } else {
+        paths[t].back().end = i + 1;
+      }
+    }
+    flow.edge(paths[t].back().node, 0);
+  }
+  flow.compute_ipdom();
+
+  struct Entry { int node; uint32_t mask; int reconverge; };
+  std::vector<Entry> stack;
+  std::vector<const Event*> request;
+  std::vector<uint64_t> sectors;
+  std::vector<std::pair<uintptr_t, uintptr_t>> ranges;
+  for (unsigned warp = 0; warp * WARP_THREADS < nthreads; ++warp) {
+    const unsigned base = warp * WARP_THREADS, lanes = std::min(WARP_THREADS, nthreads - base);
+    size_t at[WARP_THREADS] = {};   // each thread's position on its path
+    auto node_of = [&](unsigned l) { return at[l] < paths[base + l].size() ? paths[base + l][at[l]].node : 0; };
+    stack.assign(1, {entry, lanes == WARP_THREADS ? ~0u : (1u << lanes) - 1, 0});
+    while (!stack.empty()) {
+      Entry top = stack.back();
+      if (top.node == top.reconverge || top.node == 0 || top.mask == 0) {   // arrived, or done
+        stack.pop_back();
+        continue;
+      }
+      uint32_t elsewhere = 0;   // threads of the mask not at this block: done, or (in a graph the
+      for (unsigned l = 0; l < lanes; ++l)   // threads did not all walk) on another path: in turn
+        if ((top.mask >> l & 1) && node_of(l) != top.node) elsewhere |= 1u << l;
+      if (elsewhere != 0) {
+        stack.back().mask = top.mask &= ~elsewhere;
+        for (unsigned l = 0; l < lanes; ++l)
+          if ((elsewhere >> l & 1) && node_of(l) != 0) stack.insert(stack.end() - 1, {node_of(l), 1u << l, top.reconverge});
+        continue;
+      }
+      // the block's accesses, instruction by instruction (the same straight-line code for all;
+      // a visit's events are all accesses, since a block event starts the next visit)
+      for (size_t k = 0;; ++k) {
+        request.clear();
+        for (unsigned l = 0; l < lanes; ++l) {
+          if (!(top.mask >> l & 1)) continue;
+          const Visit& v = paths[base + l][at[l]];
+          if (v.first + k < v.end) request.push_back(&traffic.logs[base + l][v.first + k]);
+        }
+        if (request.empty()) break;
+        account_request(request, sectors, ranges);
+      }
+      // where each thread goes next
+      uint32_t next_masks[WARP_THREADS] = {};
+      int next_nodes[WARP_THREADS];
+      int groups = 0;
+      for (unsigned l = 0; l < lanes; ++l) {
+        if (!(top.mask >> l & 1)) continue;
+        ++at[l];
+        const int node = node_of(l);
+        int g = 0;
+        while (g < groups && next_nodes[g] != node) ++g;
+        if (g == groups) next_nodes[groups++] = node;
+        next_masks[g] |= 1u << l;
+      }
+      stack.pop_back();
+      if (groups == 1) {
+        stack.push_back({next_nodes[0], top.mask, top.reconverge});
+        continue;
+      }
+      // they branch apart: they meet again at the branch's immediate post-dominator
+      const int join = std::max(flow.ipdom[top.node], 0);
+      stack.push_back({join, top.mask, top.reconverge});
+      for (int g = groups - 1; g >= 0; --g)
+        if (next_nodes[g] != join) stack.push_back({next_nodes[g], next_masks[g], join});
+    }
+  }
+  for (unsigned t = 0; t < nthreads; ++t) traffic.logs[t].clear();
+}
+
+// Only accesses to the launch's arrays are logged: those to shared memory, local arrays, the
+// built-in variables and the trampoline's argument block are not counted.
+inline void record(bool store, uintptr_t site, const void* address, unsigned size) {
+  if (traffic_log == nullptr) return;
+  const uintptr_t at = reinterpret_cast<uintptr_t>(address);
+  if (ArrayTraffic* array = array_of(at)) traffic_log->push_back({site, at, size, store, array});
+}
+
+inline void record_block(uintptr_t site) {
+  if (traffic_log != nullptr) traffic_log->push_back({site, 0, 0, false, nullptr});
+}
+
 // Record the first error, wake every sleeper and unwind this thread. `lock` must be held.
 [[noreturn]] void fail(std::unique_lock<std::mutex>& lock, const std::string& message) {
   Launch& L = launch_state;
@@ -102,6 +341,7 @@ void finish_block() {
   unsigned done = L.blocks.load();
   if (++L.finished == L.nthreads) {
     L.finished = 0;
+    if (traffic.on) account_block(L.nthreads);
     L.poison();
     L.blocks.store(done + 1);
     lock.unlock();
@@ -118,6 +358,7 @@ void run_thread_of_launch(unsigned linear) {
   threadIdx.x = linear % blockDim.x;
   threadIdx.y = linear / blockDim.x % blockDim.y;
   threadIdx.z = linear / (blockDim.x * blockDim.y);
+  traffic_log = traffic.on ? &traffic.logs[linear] : nullptr;
   try {
     for (unsigned long b = 0; b < L.nblocks; ++b) {
       blockIdx.x = b % gridDim.x;
@@ -225,4 +466,66 @@ extern "C" int minicnn_sim_launch(const char* kernel, Trampoline call, void (*po
     return 1;
   }
   return 0;
+}
+
+// The hooks that GCC's outline address instrumentation calls before every load and store, and
+// its coverage tracing at the start of every basic block, of a module built for traffic
+// recording (and only of such a module). Not in a build for a sanitizer, whose runtime defines
+// them (traffic.py refuses to record under one).
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#define MINICNN_SIM_HOOKS(size)                                                                  \
+  extern "C" void __asan_load##size##_noabort(const void* p) {                                  \
+    record(false, reinterpret_cast<uintptr_t>(__builtin_return_address(0)), p, size);           \
+  }                                                                                              \
+  extern "C" void __asan_store##size##_noabort(const void* p) {                                 \
+    record(true, reinterpret_cast<uintptr_t>(__builtin_return_address(0)), p, size);            \
+  }
+MINICNN_SIM_HOOKS(1)
+MINICNN_SIM_HOOKS(2)
+MINICNN_SIM_HOOKS(4)
+MINICNN_SIM_HOOKS(8)
+MINICNN_SIM_HOOKS(16)
+#undef MINICNN_SIM_HOOKS
+extern "C" void __asan_loadN_noabort(const void* p, size_t size) {
+  record(false, reinterpret_cast<uintptr_t>(__builtin_return_address(0)), p, static_cast<unsigned>(size));
+}
+extern "C" void __asan_storeN_noabort(const void* p, size_t size) {
+  record(true, reinterpret_cast<uintptr_t>(__builtin_return_address(0)), p, static_cast<unsigned>(size));
+}
+extern "C" void __asan_handle_no_return() {}
+extern "C" void __sanitizer_cov_trace_pc() { record_block(reinterpret_cast<uintptr_t>(__builtin_return_address(0))); }
+#endif
+
+// Record the traffic of the next launch to the `count` arrays [begins[i], begins[i] + bytes[i]).
+extern "C" void minicnn_sim_traffic_begin(int count, const uintptr_t* begins, const uint64_t* bytes) {
+  std::lock_guard<std::mutex> serial(launch_mutex);
+  traffic.arrays.assign(count, ArrayTraffic());
+  for (int i = 0; i < count; ++i) {
+    ArrayTraffic& a = traffic.arrays[i];
+    a.begin = begins[i];
+    a.end = begins[i] + bytes[i];
+    uint64_t sectors = bytes[i] / SECTOR_BYTES + 2;   // an array need not start on a sector
+    for (auto& bits : a.touched) bits.assign(sectors / 64 + 1, 0);
+  }
+  traffic.logs.assign(1024, {});   // the most threads a block may have
+  traffic.on = true;
+}
+
+// Stop recording; per array, out[8 i ...] = load requests, load sectors, load bytes requested,
+// store requests, store sectors, store bytes, sectors loaded at least once, sectors stored at
+// least once.
+extern "C" void minicnn_sim_traffic_end(uint64_t* out) {
+  std::lock_guard<std::mutex> serial(launch_mutex);
+  traffic.on = false;
+  for (size_t i = 0; i < traffic.arrays.size(); ++i) {
+    ArrayTraffic& a = traffic.arrays[i];
+    for (int kind = 0; kind < 2; ++kind) {
+      for (int c = 0; c < 3; ++c) out[8 * i + 3 * kind + c] = a.counts[kind][c];
+      uint64_t touched = 0;
+      for (uint64_t word : a.touched[kind]) touched += __builtin_popcountll(word);
+      out[8 * i + 6 + kind] = touched;
+    }
+  }
+  traffic.arrays.clear();
+  traffic.logs.clear();
 }

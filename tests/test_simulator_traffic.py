@@ -1,0 +1,186 @@
+"""The simulator's memory traffic (minicnn.simulator.traffic): warp requests and 32-byte sectors
+counted exactly for access patterns whose counts are known by hand (coalesced, strided,
+broadcast, a conditional load in a loop, shared memory), arrays placed as cudaMalloc places them,
+and the AlexNet kernels' traffic as the benchmark reports it."""
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from minicnn import MaxPool2D, ReLU, simulator
+from minicnn.simulator import SimulatedModule, SimulatorError, traffic
+
+PATTERNS = r'''
+#include "common.cuh"
+// y[i] = x[i]: consecutive threads, consecutive floats.
+extern "C" __global__ void copy(const real_t* x, real_t* y, int n) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) y[i] = x[i];
+}
+// y[i] = x[i * stride]: each thread a sector (or more) away from its neighbour.
+extern "C" __global__ void gather_strided(const real_t* x, real_t* y, int stride) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  y[i] = x[i * stride];
+}
+// y[i] = x[0]: every thread reads the same value.
+extern "C" __global__ void broadcast(const real_t* x, real_t* y) {
+  y[blockIdx.x * blockDim.x + threadIdx.x] = x[0];
+}
+// Four rounds; in round k, thread i reads x[32 k + i] only where flags[32 k + i] > 0. The threads
+// that skip a round's load wait for the others, and every round's load is one request.
+extern "C" __global__ void where_flagged(const real_t* flags, const real_t* x, real_t* y) {
+  const int i = threadIdx.x;
+  real_t total = 0;
+  for (int k = 0; k < 4; ++k)
+    if (flags[32 * k + i] > 0) total += x[32 * k + i];
+  y[i] = total;
+}
+// Through shared memory: only the global load and store count.
+extern "C" __global__ void staged(const real_t* x, real_t* y) {
+  __shared__ real_t tile[256];
+  tile[threadIdx.x] = x[threadIdx.x];
+  __syncthreads();
+  y[threadIdx.x] = tile[255 - threadIdx.x] + tile[threadIdx.x];
+}
+'''
+
+
+@pytest.fixture(scope="module")
+def patterns():
+    return SimulatedModule("traffic_patterns", np.float32, code=PATTERNS, traffic=True)
+
+
+def run(module, kernel, grid, block, *args):
+    with traffic.recording() as log:
+        module.launch(kernel, (grid, 1, 1), (block, 1, 1), list(args))
+    (launch,) = log
+    return launch
+
+
+def test_coalesced_copy_moves_four_sectors_per_request(patterns):
+    x = np.arange(1024, dtype=np.float32)
+    y = np.zeros(1024, np.float32)
+    t = run(patterns, "copy", 4, 256, x, y, np.int32(1024))
+    np.testing.assert_array_equal(y, x)
+    # 1024 threads = 32 warps, one load and one store request each, 32 floats = 4 sectors
+    assert t.array("x").loads == traffic.Accesses(requests=32, sectors=128, bytes=4096, touched=128)
+    assert t.array("y").stores == traffic.Accesses(requests=32, sectors=128, bytes=4096, touched=128)
+    assert t.array("x").stores == traffic.NO_ACCESS and t.array("y").loads == traffic.NO_ACCESS
+    assert t.loads.sectors_per_request == 4.0 and t.loads.efficiency == 1.0
+    assert (t.source, t.kernel, t.grid, t.block) == ("traffic_patterns", "copy", (4, 1, 1), (256, 1, 1))
+
+
+def test_a_partial_warp_and_a_bounds_check(patterns):
+    x = np.arange(1000, dtype=np.float32)
+    y = np.zeros(1000, np.float32)
+    t = run(patterns, "copy", 4, 256, x, y, np.int32(1000))
+    # 1000 = 31 full warps and 8 threads of a 32nd; the other 24 threads load nothing
+    assert t.array("x").loads == traffic.Accesses(requests=32, sectors=125, bytes=4000, touched=125)
+
+
+@pytest.mark.parametrize("stride, sectors", [(2, 8), (8, 32), (64, 32)])
+def test_strided_reads_move_a_sector_per_thread(patterns, stride, sectors):
+    x = np.arange(256 * stride, dtype=np.float32)
+    y = np.zeros(256, np.float32)
+    t = run(patterns, "gather_strided", 1, 256, x, y, np.int32(stride))
+    np.testing.assert_array_equal(y, x[::stride])
+    loads = t.array("x").loads
+    assert loads.requests == 8 and loads.sectors == 8 * sectors
+    assert loads.efficiency == pytest.approx(128 / (sectors * 32))
+    assert t.array("y").stores.sectors_per_request == 4.0
+
+
+def test_a_broadcast_moves_one_sector_and_asks_for_one_value(patterns):
+    x = np.full(64, 3.0, np.float32)
+    y = np.zeros(256, np.float32)
+    t = run(patterns, "broadcast", 1, 256, x, y)
+    assert t.array("x").loads == traffic.Accesses(requests=8, sectors=8, bytes=32, touched=1)
+    assert t.array("x").loads.efficiency == pytest.approx(4 / 32)
+
+
+def test_threads_that_skip_a_conditional_load_meet_the_others_again(patterns):
+    x = np.arange(128, dtype=np.float32)
+    flags = ((np.arange(128) + np.arange(128) // 32) % 2).astype(np.float32)   # thread i, round k: i + k odd
+    y = np.zeros(32, np.float32)
+    t = run(patterns, "where_flagged", 1, 32, flags, x, y)
+    np.testing.assert_array_equal(y, (flags * x).reshape(4, 32).sum(axis=0))
+    assert t.array("flags").loads == traffic.Accesses(requests=4, sectors=16, bytes=512, touched=16)
+    # one request per round, with half the threads, over the round's 4 sectors; pairing each
+    # thread's n-th load of x instead (rounds 0 and 2 of the odd threads with rounds 1 and 3 of
+    # the even ones) would make 2 requests of 8 sectors
+    assert t.array("x").loads == traffic.Accesses(requests=4, sectors=16, bytes=256, touched=16)
+
+
+def test_shared_memory_is_not_counted(patterns):
+    x = np.arange(256, dtype=np.float32)
+    y = np.zeros(256, np.float32)
+    t = run(patterns, "staged", 1, 256, x, y)
+    np.testing.assert_array_equal(y, x[::-1] + x)
+    assert t.loads == traffic.Accesses(requests=8, sectors=32, bytes=1024, touched=32)
+    assert t.stores == traffic.Accesses(requests=8, sectors=32, bytes=1024, touched=32)
+
+
+def test_arrays_are_placed_on_device_like_boundaries(patterns):
+    # x starts 4 bytes into a sector: as NumPy placed it, every warp's 128 bytes would span 5
+    # sectors. The launch runs on copies placed at 256-byte boundaries, as cudaMalloc places
+    # arrays, and what the kernel writes comes back.
+    buffer = np.arange(1025, dtype=np.float32)
+    offset = (-buffer.ctypes.data % 32) // 4 + 1
+    x = np.zeros(2048, np.float32)[offset:offset + 1024]
+    x[:] = np.arange(1024)
+    y = np.zeros(2048, np.float32)[offset:offset + 1024]
+    assert x.ctypes.data % 32 != 0
+    t = run(patterns, "copy", 4, 256, x, y, np.int32(1024))
+    np.testing.assert_array_equal(y, np.arange(1024))
+    assert t.loads.sectors_per_request == 4.0 and t.stores.sectors_per_request == 4.0
+
+
+def test_layers_record_through_their_usual_launches():
+    x = np.random.default_rng(0).standard_normal((2, 8, 16, 16)).astype(np.float32)
+    relu, pool = ReLU().to("sim"), MaxPool2D(3, stride=2).to("sim")
+    with traffic.recording() as log:
+        y = relu.forward(x)
+        z = pool.forward(y)
+    np.testing.assert_array_equal(y, np.maximum(x, 0))
+    (relu_launch,), (pool_launch,) = log.of("relu_forward_v2"), log.of("maxpool_forward_v2")
+    # ReLU reads each float once and writes it once, in full sectors
+    assert relu_launch.loads.moved_bytes == relu_launch.loads.touched_bytes == x.nbytes
+    assert relu_launch.stores.moved_bytes == x.nbytes and relu_launch.loads.efficiency == 1.0
+    # 7 windows of 3 with stride 2 cover rows and columns 0-14 of a 16x16 plane: max-pool reads
+    # the sectors of rows 0-14 (each row of 64 bytes is two sectors) and never row 15's
+    assert pool_launch.array("x").loads.touched_bytes == x[:, :, :15].nbytes
+    assert pool_launch.array("y").stores.bytes == z.nbytes
+    assert log.table().count("\n") == 3   # header, rule, two rows
+    # outside a recording the layers run the plain builds, which record nothing
+    assert not traffic.recording_active()
+    assert simulator.module("relu", np.float32).traffic is False
+
+
+def test_recordings_do_not_nest_and_not_under_a_sanitizer(monkeypatch):
+    with traffic.recording():
+        with pytest.raises(RuntimeError, match="do not nest"):
+            with traffic.recording():
+                pass
+    monkeypatch.setenv(simulator.SANITIZE_VARIABLE, "address")
+    with pytest.raises(SimulatorError, match="cannot be recorded under MINICNN_SIM_SANITIZE=address"):
+        SimulatedModule("relu", np.float32, traffic=True)
+
+
+def test_the_benchmark_writes_its_tables(tmp_path):
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
+    import kernel_traffic
+    kernel_traffic.main(["--layers", "relu1,pool5", "--batch-size", "1", "--out", str(tmp_path)])
+    (js,) = tmp_path.glob("kernel-traffic-b1-*.json")
+    results = json.loads(js.read_text())
+    passes = {(p["layer"], p["pass_"]): p for p in results["passes"]}
+    assert set(passes) == {(f"{layer} v{v}", pass_) for layer in ("relu1", "pool5") for v in (1, 2)
+                           for pass_ in ("forward", "backward")}
+    # ReLU's forward moves exactly its input and output; the backward also reads y
+    assert passes[("relu1 v2", "forward")]["moved_over_least"] == 1.0
+    assert passes[("relu1 v2", "backward")]["moved_over_least"] == 1.5
+    assert passes[("pool5 v1", "forward")]["moved_over_least"] > 1.0   # overlapping windows
+    kernels = {(r["layer"], r["kernel"]) for r in results["launches"]}
+    assert ("pool5 v2", "maxpool_backward_v2") in kernels
+    assert "| relu1 v1 | backward | relu_backward_v1 |" in js.with_suffix(".md").read_text()

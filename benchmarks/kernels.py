@@ -73,14 +73,31 @@ LAYERS = {
 VERSIONED = {"conv": "im2col", "pool": "maxpool", "lrn": "lrn", "lrn_pool": "lrn_maxpool", "relu": "relu"}
 
 
+def make_layer(kind, cfg, batch, rng):
+    """(minicnn layer, input (N, ...) float32) of one entry of LAYERS, on the CPU."""
+    if kind == "conv":
+        layer = Conv2D(cfg["c"], cfg["o"], cfg["k"], cfg["s"], cfg["p"], cfg["g"], rng=rng,
+                       relu=cfg.get("relu", False))
+        x = rng.standard_normal((batch, cfg["c"], cfg["hw"], cfg["hw"])).astype(np.float32)
+    elif kind == "dense":
+        layer = Dense(cfg["i"], cfg["o"], rng=rng)
+        x = rng.standard_normal((batch, cfg["i"])).astype(np.float32)
+    else:
+        shape = (batch, cfg["features"]) if kind == "dropout" else (batch, cfg["c"], cfg["hw"], cfg["hw"])
+        x = rng.standard_normal(shape).astype(np.float32)
+        layer = {"pool": lambda: MaxPool2D(3, stride=2), "lrn": lambda: LRN(5, 1e-4, 0.75, 2.0),
+                 "lrn_pool": lambda: LRNMaxPool(LRN(5, 1e-4, 0.75, 2.0), MaxPool2D(3, stride=2)),
+                 "relu": ReLU, "dropout": lambda: Dropout(0.5)}[kind]()
+    return layer, x
+
+
 def build(kind, cfg, batch, rng, device):
     """(minicnn layer, input (N, ...) float32, the reference function of (x, *weights) on torch
     tensors, its name, FLOPs of the forward)."""
     import torch.nn.functional as F
+    layer, x = make_layer(kind, cfg, batch, rng)
     if kind == "conv":
         relu = cfg.get("relu", False)
-        layer = Conv2D(cfg["c"], cfg["o"], cfg["k"], cfg["s"], cfg["p"], cfg["g"], rng=rng, relu=relu)
-        x = rng.standard_normal((batch, cfg["c"], cfg["hw"], cfg["hw"])).astype(np.float32)
         conv = lambda x, w, b: F.conv2d(x, w, b, cfg["s"], cfg["p"], 1, cfg["g"])  # noqa: E731
         fn = (lambda x, w, b: F.relu(conv(x, w, b))) if relu else conv  # noqa: E731
         if relu:
@@ -88,21 +105,16 @@ def build(kind, cfg, batch, rng, device):
         flops = 2 * batch * layer.macs(x.shape)
         reference = "cuDNN (PyTorch)" + (" + ReLU" if relu else "")
     elif kind == "dense":
-        layer = Dense(cfg["i"], cfg["o"], rng=rng)
-        x = rng.standard_normal((batch, cfg["i"])).astype(np.float32)
         fn = lambda x, w, b: F.linear(x, w, b)  # noqa: E731
         flops = 2 * batch * cfg["i"] * cfg["o"]
         reference = "cuBLAS (PyTorch)"
     else:
-        shape = (batch, cfg["features"]) if kind == "dropout" else (batch, cfg["c"], cfg["hw"], cfg["hw"])
-        x = rng.standard_normal(shape).astype(np.float32)
-        layer, fn = {
-            "pool": (MaxPool2D(3, stride=2), lambda x: F.max_pool2d(x, 3, 2)),
-            "lrn": (LRN(5, 1e-4, 0.75, 2.0), lambda x: F.local_response_norm(x, 5, 1e-4, 0.75, 2.0)),
-            "lrn_pool": (LRNMaxPool(LRN(5, 1e-4, 0.75, 2.0), MaxPool2D(3, stride=2)),
-                         lambda x: F.max_pool2d(F.local_response_norm(x, 5, 1e-4, 0.75, 2.0), 3, 2)),
-            "relu": (ReLU(), F.relu),
-            "dropout": (Dropout(0.5), lambda x: F.dropout(x, 0.5, True)),
+        fn = {
+            "pool": lambda x: F.max_pool2d(x, 3, 2),
+            "lrn": lambda x: F.local_response_norm(x, 5, 1e-4, 0.75, 2.0),
+            "lrn_pool": lambda x: F.max_pool2d(F.local_response_norm(x, 5, 1e-4, 0.75, 2.0), 3, 2),
+            "relu": F.relu,
+            "dropout": lambda x: F.dropout(x, 0.5, True),
         }[kind]
         flops = 0
         reference = "PyTorch"

@@ -55,7 +55,7 @@ def test_output_folder_is_made_or_refused_by_name(tmp_path):
 
 SCRIPTS = ["examples/train_alexnet.py", "examples/finetune.py", "examples/predict.py", "examples/convert_checkpoint.py",
            "benchmarks/train_step.py", "benchmarks/kernels.py", "benchmarks/loader.py", "benchmarks/cpu_two_device.py",
-           "benchmarks/cpu_data_parallel.py", "benchmarks/kernel_resources.py"]
+           "benchmarks/cpu_data_parallel.py", "benchmarks/kernel_resources.py", "benchmarks/kernel_traffic.py"]
 
 
 @pytest.mark.parametrize("script", SCRIPTS)

@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""How every kernel's loads and stores reach memory, without a GPU: the simulator's traffic.
+
+Each AlexNet layer of benchmarks/kernels.py runs forward and backward under the kernel
+simulator with its memory traffic recorded (minicnn/simulator/traffic.py), in every numbered
+version of its kernels. Per launch: the 32-byte sectors each warp request moves (4 is ideal for a
+warp of 32 floats), the efficiency (bytes the threads asked for over bytes moved), the megabytes
+the requests move and the distinct megabytes they touch. Per layer and pass: the total moved
+against the least a pass must move (its input and output, and their gradients), which is what
+the fraction of the copy bandwidth in benchmarks/kernels.py measures on a GPU.
+
+A model, not a measurement: caches are not modelled (a sector re-read by a later request counts
+again, which an L1 hit would spare), and the simulated kernels are compiled by g++, not nvcc.
+The GEMMs are cuBLAS's on a GPU (NumPy's here) and are not counted.
+
+    python benchmarks/kernel_traffic.py                         # every layer, every version, batch 8
+    python benchmarks/kernel_traffic.py --layers pool1,lrn1+pool1 --batch-size 1
+
+Writes a Markdown table and a JSON file to benchmarks/results/ (--out).
+"""
+import argparse
+import datetime
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from kernels import LAYERS, VERSIONED, make_layer  # noqa: E402
+from timing import add_out_argument, write_results  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from minicnn import kernel_versions  # noqa: E402
+from minicnn.arguments import positive_int  # noqa: E402
+from minicnn.simulator import traffic  # noqa: E402
+
+
+def least_bytes(x, y):
+    """What a pass of a layer without weights must move at the least: the forward reads x and
+    writes y, the backward reads dL/dy and writes dL/dx. (Layers with weights also run GEMMs,
+    which are not counted, so they have no such total.)"""
+    return {"forward": x.nbytes + y.nbytes, "backward": y.nbytes + x.nbytes}
+
+
+def record_layer(name, version, batch):
+    """Launch rows and the two pass totals of layer ``name`` in ``version`` (None: unversioned)."""
+    kind, cfg = LAYERS[name]
+    rng = np.random.default_rng(len(name))
+    family = VERSIONED.get(kind)
+    layer, x = make_layer(kind, cfg, batch, rng)
+    layer.to("sim")
+    with kernel_versions.use(family, version) if version else _nothing():
+        with traffic.recording() as forward:
+            y = layer.forward(x, train=True)
+        dout = rng.standard_normal(y.shape).astype(np.float32)
+        with traffic.recording() as backward:
+            layer.backward(dout)
+    least = None if layer.params else least_bytes(x, y)
+    label = name if version is None else f"{name} v{version}"
+    rows, totals = [], []
+    for pass_, log in (("forward", forward), ("backward", backward)):
+        for t in log:
+            rows.append(dict(layer=label, pass_=pass_, kernel=t.kernel, **summary(t.loads, "loads"),
+                             **summary(t.stores, "stores")))
+        moved = sum(t.loads.moved_bytes + t.stores.moved_bytes for t in log)
+        touched = sum(t.loads.touched_bytes + t.stores.touched_bytes for t in log)
+        totals.append(dict(layer=label, pass_=pass_, launches=len(log), moved_mb=moved / 1e6,
+                           touched_mb=touched / 1e6, least_mb=least[pass_] / 1e6 if least else None,
+                           moved_over_least=moved / least[pass_] if least else None))
+    return rows, totals
+
+
+def _nothing():
+    import contextlib
+    return contextlib.nullcontext()
+
+
+def summary(a, kind):
+    return {f"{kind}_sectors_per_request": round(a.sectors_per_request, 2),
+            f"{kind}_efficiency": round(a.efficiency, 4), f"{kind}_moved_mb": a.moved_bytes / 1e6,
+            f"{kind}_touched_mb": a.touched_bytes / 1e6}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--batch-size", type=positive_int, default=8,
+                   help="images per batch (default: 8, the least that keeps im2col's rows of N*OH*OW "
+                        "floats on 32-byte boundaries as at batch 128; the simulator is slow)")
+    p.add_argument("--layers", default=",".join(LAYERS), help="comma-separated layer names (default: all)")
+    add_out_argument(p)
+    args = p.parse_args(argv)
+    names = [n.strip() for n in args.layers.split(",") if n.strip()]
+    unknown = [n for n in names if n not in LAYERS]
+    if unknown:
+        p.error(f"unknown layers {unknown}; known: {', '.join(LAYERS)}")
+    rows, totals = [], []
+    for name in names:
+        family = VERSIONED.get(LAYERS[name][0])
+        for version in sorted(kernel_versions.VERSIONS[family]) if family else [None]:
+            launch_rows, pass_totals = record_layer(name, version, args.batch_size)
+            rows += launch_rows
+            totals += pass_totals
+            for t in pass_totals:
+                print(f"{t['layer']} {t['pass_']}: {t['launches']} launches move {t['moved_mb']:.2f} MB"
+                      + (f" ({t['moved_over_least']:.2f}x the least, {t['least_mb']:.2f} MB)" if t["least_mb"] else ""),
+                      flush=True)
+    today = datetime.date.today().isoformat()
+    table = (f"Memory traffic of minicnn's kernels under the simulator: AlexNet layers, batch {args.batch_size}, "
+             f"float32, 32-byte sectors, warps of 32 threads, no caches ({today}). The GEMMs are not counted.\n\n"
+             "Per layer and pass:\n\n"
+             "| layer | pass | launches | MB moved | MB touched | least MB | moved / least |\n"
+             "|---|---|---|---|---|---|---|\n"
+             + "".join(f"| {t['layer']} | {t['pass_']} | {t['launches']} | {t['moved_mb']:.2f} | "
+                       f"{t['touched_mb']:.2f} | " + (f"{t['least_mb']:.2f} | {t['moved_over_least']:.2f}x |\n"
+                                                       if t["least_mb"] else "- | - |\n")
+                       for t in totals)
+             + "\nPer launch (sectors per request: 4 is ideal for 32 floats; efficiency: bytes asked for over "
+               "bytes moved):\n\n"
+               "| layer | pass | kernel | loads: sectors/request | efficiency | MB moved | stores: sectors/request "
+               "| efficiency | MB moved |\n|---|---|---|---|---|---|---|---|---|\n"
+             + "".join(f"| {r['layer']} | {r['pass_']} | {r['kernel']} | {r['loads_sectors_per_request']:.1f} | "
+                       f"{r['loads_efficiency']:.0%} | {r['loads_moved_mb']:.2f} | "
+                       f"{r['stores_sectors_per_request']:.1f} | {r['stores_efficiency']:.0%} | "
+                       f"{r['stores_moved_mb']:.2f} |\n" for r in rows))
+    print(table)
+    stem = f"kernel-traffic-b{args.batch_size}-{today}"
+    print("written:", ", ".join(write_results(args.out, stem, table, dict(
+        batch_size=args.batch_size, date=today, passes=totals, launches=rows))))
+
+
+if __name__ == "__main__":
+    main()

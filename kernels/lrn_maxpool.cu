@@ -9,24 +9,28 @@
 //
 // Layout: x, dx (N, C, H, W); y, argmax, dout (N, C, OH, OW); argmax as in maxpool.cu (the
 // winner's h * W + w in its plane). LRN groups: the caller passes (N * G, C / G, H, W).
-// Two versions (minicnn/kernel_versions.py); both give the same values.
+// Three versions of the forward, two of the backward (minicnn/kernel_versions.py); all give the
+// same values.
 #include "lrn.cuh"
 #include "maxpool.cuh"
 
-// The maximum of the LRN values of one pooling window of channel c and its position; xn is the
-// image's channel 0.
-__device__ __forceinline__ void lrn_window_max(const real_t* xn, int c, int channels, int spatial, int width,
-                                               int h_start, int h_end, int w_start, int w_end, int size,
-                                               real_t alpha_over_size, real_t beta, real_t k, real_t& best,
-                                               int& best_index) {
-  const int before = size / 2, after = (size - 1) / 2;
+// The LRN output of channel c at pixel p; xn is the image's channel 0.
+__device__ __forceinline__ real_t lrn_value(const real_t* xn, int c, int p, int channels, int spatial, int size,
+                                            real_t alpha_over_size, real_t beta, real_t k) {
+  const real_t s = lrn_scale(xn + p, c, channels, spatial, size / 2, (size - 1) / 2, alpha_over_size, k);
+  return xn[c * spatial + p] * lrn_power(s, beta);
+}
+
+// The maximum of value(p) over one pooling window, p = h * width + w, and its position.
+template <typename Value>
+__device__ __forceinline__ void lrn_window_max(int width, int h_start, int h_end, int w_start, int w_end,
+                                               Value value, real_t& best, int& best_index) {
   best_index = -1;
   best = real_t(0);
   for (int h = h_start; h < h_end; ++h) {
     for (int w = w_start; w < w_end; ++w) {
       const int p = h * width + w;
-      const real_t s = lrn_scale(xn + p, c, channels, spatial, before, after, alpha_over_size, k);
-      const real_t v = xn[c * spatial + p] * lrn_power(s, beta);
+      const real_t v = value(p);
       if (best_index < 0 || v > best) {  // strict: the first maximum keeps the window
         best = v;
         best_index = p;
@@ -55,8 +59,9 @@ extern "C" __global__ void lrn_maxpool_forward_v1(const real_t* __restrict__ x, 
     for (int c = 0; c < channels; ++c) {
       real_t best;
       int best_index;
-      lrn_window_max(xn, c, channels, spatial, width, h_start, h_end, w_start, w_end, size, alpha_over_size,
-                     beta, k, best, best_index);
+      lrn_window_max(width, h_start, h_end, w_start, w_end, [&](int p) {
+        return lrn_value(xn, c, p, channels, spatial, size, alpha_over_size, beta, k);
+      }, best, best_index);
       const int out = (n * channels + c) * out_spatial + o;
       y[out] = best;
       argmax[out] = best_index;
@@ -104,8 +109,10 @@ extern "C" __global__ void lrn_maxpool_forward_v2(const real_t* __restrict__ x, 
               w_start, w_end);
   real_t best;
   int best_index;
-  lrn_window_max(x + n * channels * height * width, c, channels, height * width, width, h_start, h_end, w_start,
-                 w_end, size, alpha_over_size, beta, k, best, best_index);
+  const real_t* xn = x + n * channels * height * width;
+  lrn_window_max(width, h_start, h_end, w_start, w_end, [&](int p) {
+    return lrn_value(xn, c, p, channels, height * width, size, alpha_over_size, beta, k);
+  }, best, best_index);
   const int out = blockIdx.x * out_h * out_w + o;
   y[out] = best;
   argmax[out] = best_index;
@@ -137,5 +144,47 @@ extern "C" __global__ void lrn_maxpool_backward_v2(const real_t* __restrict__ do
                         return routed_grad(dout_n + j * out_spatial, argmax_n + j * out_spatial, p, oh_first,
                                            oh_last, ow_first, ow_last, out_w);
                       });
+  }
+}
+
+// ---- version 3 (forward): each LRN value once, through shared memory -------------------------
+// Versions 1 and 2 compute the LRN values of each window as they read it: 9 values of 5 loads
+// each per output of a 3x3 window, and the overlapping windows compute most values twice (the
+// kernel-traffic benchmark: 25x the bytes the pass must move, against 4x for LRN alone). Here a
+// block takes one plane (n, c) and a band of `rows` output rows: its threads first compute the
+// LRN values of the input rows the band's windows read, once each, into shared memory (one
+// thread per pixel: consecutive threads, consecutive pixels), then each takes the maximum of its
+// windows from there. Bands overlap by kernel_h - stride_h input rows (1 for AlexNet's pools),
+// which are computed twice. The caller picks `rows` so that the band's input rows fit in
+// LRN_POOL_TILE values; the backward is version 2's.
+// Launch: grid (N * C planes, bands), block (256,) (minicnn/layers/lrn_maxpool.py).
+#define LRN_POOL_TILE 2048
+
+extern "C" __global__ void lrn_maxpool_forward_v3(const real_t* __restrict__ x, real_t* __restrict__ y,
+                                                  int* __restrict__ argmax, int channels, int height, int width,
+                                                  int out_h, int out_w, int kernel_h, int kernel_w, int stride_h,
+                                                  int stride_w, int pad_h, int pad_w, int rows, int size,
+                                                  real_t alpha_over_size, real_t beta, real_t k) {
+  __shared__ real_t band[LRN_POOL_TILE];   // LRN values of input rows [h_begin, h_stop)
+  const int n = blockIdx.x / channels, c = blockIdx.x - n * channels, spatial = height * width;
+  const int oh_begin = blockIdx.y * rows, oh_stop = min(oh_begin + rows, out_h);
+  const int h_begin = max(oh_begin * stride_h - pad_h, 0);
+  const int h_stop = min((oh_stop - 1) * stride_h - pad_h + kernel_h, height);
+  const real_t* xn = x + n * channels * spatial;
+  for (int i = threadIdx.x; i < (h_stop - h_begin) * width; i += blockDim.x)
+    band[i] = lrn_value(xn, c, h_begin * width + i, channels, spatial, size, alpha_over_size, beta, k);
+  __syncthreads();
+  for (int i = threadIdx.x; i < (oh_stop - oh_begin) * out_w; i += blockDim.x) {
+    const int oh = oh_begin + i / out_w, ow = i - (oh - oh_begin) * out_w;
+    int h_start, h_end, w_start, w_end;
+    pool_window(oh, ow, height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, h_start, h_end,
+                w_start, w_end);
+    real_t best;
+    int best_index;
+    lrn_window_max(width, h_start, h_end, w_start, w_end, [&](int p) { return band[p - h_begin * width]; }, best,
+                   best_index);
+    const int out = blockIdx.x * out_h * out_w + oh * out_w + ow;
+    y[out] = best;
+    argmax[out] = best_index;
   }
 }

@@ -121,3 +121,37 @@ def test_fused_lrn_maxpool_channel_chunks(kernel_device, monkeypatch, chunk, sha
 def test_fused_lrn_maxpool_kernels_alexnet_shapes(kernel_device, lrn_maxpool_version, shape):
     x = np.maximum(np.random.default_rng(0).standard_normal(shape) * 20, 0).astype(np.float32)
     compare_with_cpu(LRNMaxPool(LRN(5, 1e-4, 0.75, 2.0), MaxPool2D(3, stride=2)), x, kernel_device)
+
+
+@pytest.mark.parametrize("extra_rows", [0, 1, 2])
+@pytest.mark.parametrize("shape,lrn,pool", [CASES[0], CASES[1], CASES[2], CASES[3]])
+def test_fused_lrn_maxpool_forward_in_bands(kernel_device, monkeypatch, extra_rows, shape, lrn, pool):
+    """Version 3's forward takes its output rows in bands whose input rows fit in LRN_POOL_TILE
+    values. A tile of one window's rows (and one or two more) makes several bands of these small
+    images, their edges, padding and overlapping rows included, and the results stay the CPU's."""
+    from minicnn.layers import lrn_maxpool
+    monkeypatch.setattr(lrn_maxpool, "LRN_POOL_TILE", (pool[0] + extra_rows) * shape[3])
+    size, alpha, beta, k, groups = lrn
+    layer = LRNMaxPool(LRN(size, alpha, beta, k, groups), MaxPool2D(*pool))
+    x = np.random.default_rng(extra_rows).standard_normal(shape) * 3
+    out_h = layer.output_shape(shape)[2]
+    rows = lrn_maxpool.band_rows(shape[2], shape[3], out_h, pool[0], pool[1])
+    assert rows == min(out_h, extra_rows // pool[1] + 1) and (rows < out_h or extra_rows == 2)
+    with kernel_versions.use("lrn_maxpool", 3):
+        compare_with_cpu(layer, x, kernel_device)
+
+
+def test_band_rows_fit_the_kernels_shared_memory():
+    from minicnn.kernels import read_source
+    from minicnn.layers.lrn_maxpool import LRN_POOL_TILE, band_rows
+    assert f"#define LRN_POOL_TILE {LRN_POOL_TILE}\n" in read_source("lrn_maxpool")
+    # norm1+pool1: 37 of the 55 input rows fit, the windows of 18 output rows; norm2+pool2 fits whole
+    assert band_rows(55, 55, 27, 3, 2) == 18 and (18 - 1) * 2 + 3 <= LRN_POOL_TILE // 55
+    assert band_rows(27, 27, 13, 3, 2) == 13
+    assert band_rows(4, 1000, 1, 3, 2) == 0     # not one window's rows: the forward falls back to version 2
+
+
+def test_too_wide_images_fall_back_to_version_2(kernel_device):
+    x = np.random.default_rng(1).standard_normal((1, 3, 3, 1100))
+    with kernel_versions.use("lrn_maxpool", 3):
+        compare_with_cpu(LRNMaxPool(LRN(3), MaxPool2D(3, stride=2)), x, kernel_device)

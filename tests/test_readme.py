@@ -335,8 +335,13 @@ def test_kernel_resources_paragraph_is_the_committed_report():
     assert_shows(" ".join(shown[1:]), sum(k["occupancy"] == 1 for k in kernels), len(kernels),
                  max(k["blocks_per_sm"] for k in kernels))
     fused = [by_name[f"lrn_maxpool_{p}_v{v}"] for p in ("forward", "backward") for v in (1, 2)]
-    numbers = sentence(r"the fused LRN\+max-pool kernels \((\d+) to (\d+) registers: (\d+)% to (\d+)%\), the "
-                       r"batch-norm input gradient \((\d+): (\d+)%\) and the tiled GEMM \((\d+): (\d+)%\)")
+    numbers = sentence(r"the fused LRN\+max-pool kernels of versions 1 and 2 \((\d+) to (\d+) registers: (\d+)% to "
+                       r"(\d+)%; the version-3 forward needs (\d+) and (\d+) KB of shared memory\), the batch-norm "
+                       r"input gradient \((\d+): (\d+)%\) and the tiled GEMM \((\d+): (\d+)%\)")
+    v3 = by_name["lrn_maxpool_forward_v3"]
+    assert_shows(" ".join(numbers[4:6]), v3["registers"], v3["shared"] / 1024)
+    assert v3["occupancy"] == 1
+    numbers = numbers[:4] + numbers[6:]
     assert_shows(" ".join(numbers[:2]), min(k["registers"] for k in fused), max(k["registers"] for k in fused))
     assert_shows(" ".join(numbers[2:4]), min(k["occupancy"] for k in fused), max(k["occupancy"] for k in fused),
                  scale=100)
@@ -477,3 +482,4 @@ def test_figures_are_compared_as_shown(text, values, scale):
 def test_a_figure_that_differs_fails(text, values, scale):
     with pytest.raises(AssertionError):
         assert_shows(text, *values, scale=scale)
+

@@ -16,25 +16,41 @@ from minicnn.layers import lrn as lrn_module
 from minicnn.layers.lrn import LRN, LRN_MAX_SIZE
 from minicnn.layers.maxpool import MaxPool2D, pooled_outputs
 
+LRN_POOL_TILE = 2048   # LRN values a block of the version-3 forward keeps in shared memory (kernels/lrn_maxpool.cu)
+
+
+def band_rows(height, width, out_h, kernel_h, stride_h):
+    """Output rows per block of the version-3 forward: the most whose windows' input rows,
+    (rows - 1) * stride_h + kernel_h of them, fit in LRN_POOL_TILE values; 0 if not even one
+    output row's do (an image more than LRN_POOL_TILE / kernel_h pixels wide)."""
+    input_rows = min(LRN_POOL_TILE // width, height)
+    return max(0, min(out_h, (input_rows - kernel_h) // stride_h + 1)) if input_rows >= kernel_h else 0
+
 
 def lrn_maxpool_forward_cuda(x, size, alpha, beta, k, kernel, stride, pad):
     """x (N, C, H, W) -> (y (N, C, OH, OW), cache), in the version ``kernel_versions.current
-    ("lrn_maxpool")`` names."""
+    ("lrn_maxpool")`` names (version 3 falls back to 2 for images too wide for its bands)."""
     n, c, h, w = x.shape
     y, argmax = pooled_outputs(x, kernel, stride, pad)
     oh, ow = y.shape[2:]
     version = kernel_versions.current("lrn_maxpool")
+    rows = band_rows(h, w, oh, kernel[0], stride[0]) if version == 3 else 0
+    lrn = (size, alpha / size, beta, k)
     if version == 1:   # one thread per output pixel column
         launch("lrn_maxpool", "lrn_maxpool_forward_v1", grid_for(n * oh * ow, x), BLOCK, x, y, argmax, n, c, h, w,
-               oh, ow, *kernel, *stride, *pad, size, alpha / size, beta, k)
+               oh, ow, *kernel, *stride, *pad, *lrn)
+    elif rows:         # a block per (plane, band of output rows), the LRN values in shared memory
+        launch("lrn_maxpool", "lrn_maxpool_forward_v3", (n * c, -(-oh // rows)), BLOCK, x, y, argmax, c, h, w, oh,
+               ow, *kernel, *stride, *pad, rows, *lrn)
     else:              # one thread per output element, a block per (plane, tile)
         launch("lrn_maxpool", "lrn_maxpool_forward_v2", *plane_tiles(n * c, oh * ow), x, y, argmax, c, h, w, oh, ow,
-               *kernel, *stride, *pad, size, alpha / size, beta, k)
+               *kernel, *stride, *pad, *lrn)
     return y, (version, x, argmax, size, alpha, beta, k, kernel, stride, pad)
 
 
 def lrn_maxpool_backward_cuda(dout, cache):
-    """dout (N, C, OH, OW) -> dx (N, C, H, W), by the version that ran the forward."""
+    """dout (N, C, OH, OW) -> dx (N, C, H, W), by the version that ran the forward (version 3's
+    forward keeps version 2's backward)."""
     version, x, argmax, size, alpha, beta, k, kernel, stride, pad = cache
     n, c, h, w = x.shape
     dx = empty_like(x)

@@ -483,3 +483,59 @@ def test_a_figure_that_differs_fails(text, values, scale):
     with pytest.raises(AssertionError):
         assert_shows(text, *values, scale=scale)
 
+
+def test_kernel_traffic_table_and_findings_are_the_committed_run():
+    run = results("kernel-traffic-b8-2026-11-30.json")
+    passes = {(p["layer"], p["pass_"]): p for p in run["passes"]}
+    launches = {(r["layer"], r["pass_"], r["kernel"].rsplit("_v", 1)[0]): r for r in run["launches"]}
+    rows = table_with("| layer, pass | what | version 1 | version 2 | version 3 |", "lrn1+pool1, forward")
+
+    def shown(label):
+        return " ".join(cell for cell in rows[label][1:] if cell)
+
+    for layer, versions in (("lrn1+pool1", (1, 2, 3)), ("lrn2+pool2", (1, 2, 3))):
+        assert_shows(shown(f"{layer}, forward"), passes[(f"{layer} v1", "forward")]["least_mb"],
+                     *(passes[(f"{layer} v{v}", "forward")]["moved_mb"] for v in versions))
+    assert_shows(shown("lrn1, backward"), passes[("lrn1 v1", "backward")]["least_mb"],
+                 *(passes[(f"lrn1 v{v}", "backward")]["moved_mb"] for v in (1, 2)))
+    for label, (layer, pass_, kernel, measure) in {
+            "relu1, backward": ("relu1", "backward", "relu_backward", "loads_efficiency"),
+            "conv1, forward: `gemm_to_nchw_bias`": ("conv1", "forward", "gemm_to_nchw_bias", "stores_efficiency"),
+            "pool1, forward: `maxpool_forward`": ("pool1", "forward", "maxpool_forward", "stores_efficiency")}.items():
+        assert_shows(shown(label), *(launches[(f"{layer} v{v}", pass_, kernel)][measure] for v in (1, 2)), scale=100)
+    col2im = [launches[(f"conv2 v{v}", "backward", "col2im")] for v in (1, 2)]
+    assert_shows(shown("conv2, backward: `col2im`"),
+                 *itertools.chain(*((c["loads_sectors_per_request"], c["loads_efficiency"] * 100) for c in col2im)))
+    # the findings below the table
+    relu = sentence(r"ReLU's backward reads y besides \((\S+)x\)")
+    assert_shows(relu, passes[("relu1 v2", "backward")]["moved_over_least"])
+    exact = [("relu1 v1", "forward"), ("relu1 v2", "forward"), ("dropout6", "forward"), ("dropout6", "backward")]
+    assert [passes[p]["moved_over_least"] for p in exact] == [1.0] * 4   # "move exactly the least"
+    assert round(passes[("lrn1 v2", "backward")]["moved_mb"] / passes[("lrn1 v1", "backward")]["moved_mb"], 1) == 0.5
+    fused = sentence(r"versions 1 and 2 moved (\S+)x the least, more than LRN and max-pool apart \((\S+) and (\S+) MB "
+                     r"for lrn1 and pool1\)")
+    assert_shows(" ".join(fused), passes[("lrn1+pool1 v2", "forward")]["moved_over_least"],
+                 passes[("lrn1 v2", "forward")]["moved_mb"], passes[("pool1 v2", "forward")]["moved_mb"])
+    assert_shows(sentence(r"Version 3 \(above\), written for it, moves (\S+)x less"),
+                 passes[("lrn1+pool1 v2", "forward")]["moved_mb"] / passes[("lrn1+pool1 v3", "forward")]["moved_mb"])
+    more = sentence(r"moves (\d+)% more in its loads than version 1's \((\S+) MB against (\S+) for conv2\)")
+    assert_shows(" ".join(more), (col2im[1]["loads_moved_mb"] / col2im[0]["loads_moved_mb"] - 1) * 100,
+                 col2im[1]["loads_moved_mb"], col2im[0]["loads_moved_mb"])
+    assert sentence(r"\(`benchmarks/results/(kernel-traffic-b8-2026-11-30).md`\)") == "kernel-traffic-b8-2026-11-30"
+    assert run["batch_size"] == 8
+    from minicnn import kernel_versions
+    assert kernel_versions.DEFAULTS["lrn_maxpool"] == 3   # "is what the layer launches now"
+
+
+def test_kernel_traffic_counts_are_what_the_simulator_gives_now():
+    """The committed figures are the model's for the kernels as they are: two layers recorded
+    again (the cheapest with every kind of finding: a conditional load, plane tiles, a broadcast)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import kernel_traffic
+    run = results("kernel-traffic-b8-2026-11-30.json")
+    for layer in ("relu1", "pool5"):
+        for version in (1, 2):
+            launches, passes = kernel_traffic.record_layer(layer, version, run["batch_size"])
+            label = f"{layer} v{version}"
+            assert launches == [r for r in run["launches"] if r["layer"] == label]
+            assert passes == [p for p in run["passes"] if p["layer"] == label]

@@ -98,7 +98,7 @@ class ArrayTraffic:
 class LaunchTraffic:
     """One recorded launch: ``kernel`` of ``kernels/<source>.cu`` on ``grid`` x ``block``, and the
     traffic of each of its array arguments (accesses to shared memory and to a thread's local
-    arrays are not counted)."""
+    arrays are not counted; an array passed as two arguments counts under the first)."""
     source: str
     kernel: str
     grid: tuple
@@ -178,7 +178,9 @@ def record_launch(runtime, module, kernel, grid, block, args, run):
     with the runtime's counters on and every array at a device-like alignment; adds its traffic
     to the recording in progress, if any."""
     params = module.signatures[kernel]
-    placed = [_device_aligned(a) if isinstance(a, np.ndarray) else a for a in args]
+    copies = {}   # one copy per array, however many arguments name it (an in-place kernel's x and y)
+    placed = [copies.setdefault((a.ctypes.data, a.nbytes, a.dtype.str), _device_aligned(a))
+              if isinstance(a, np.ndarray) else a for a in args]
     arrays = [(p.name, a) for p, a in zip(params, placed) if isinstance(a, np.ndarray)]
     count = len(arrays)
     begins = (ctypes.c_uint64 * max(1, count))(*(a.ctypes.data for _, a in arrays))

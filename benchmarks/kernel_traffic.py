@@ -32,7 +32,7 @@ from timing import add_out_argument, write_results  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from minicnn import kernel_versions  # noqa: E402
 from minicnn.arguments import positive_int  # noqa: E402
-from minicnn.simulator import traffic  # noqa: E402
+from minicnn.simulator import compiler_description, traffic  # noqa: E402
 
 
 def least_bytes(x, y):
@@ -105,8 +105,10 @@ def main(argv=None):
                       + (f" ({t['moved_over_least']:.2f}x the least, {t['least_mb']:.2f} MB)" if t["least_mb"] else ""),
                       flush=True)
     today = datetime.date.today().isoformat()
+    compiler = compiler_description()
     table = (f"Memory traffic of minicnn's kernels under the simulator: AlexNet layers, batch {args.batch_size}, "
-             f"float32, 32-byte sectors, warps of 32 threads, no caches ({today}). The GEMMs are not counted.\n\n"
+             f"float32, 32-byte sectors, warps of 32 threads, no caches; kernels compiled by {compiler} "
+             f"({today}). The GEMMs are not counted.\n\n"
              "Per layer and pass:\n\n"
              "| layer | pass | launches | MB moved | MB touched | least MB | moved / least |\n"
              "|---|---|---|---|---|---|---|\n"
@@ -125,7 +127,7 @@ def main(argv=None):
     print(table)
     stem = f"kernel-traffic-b{args.batch_size}-{today}"
     print("written:", ", ".join(write_results(args.out, stem, table, dict(
-        batch_size=args.batch_size, date=today, passes=totals, launches=rows))))
+        batch_size=args.batch_size, date=today, compiler=compiler, passes=totals, launches=rows))))
 
 
 if __name__ == "__main__":

@@ -324,6 +324,12 @@ def _compiler_version(cxx):
     return _versions[cxx]
 
 
+def compiler_description():
+    """The first line of ``$CXX --version``, e.g. "g++ (Debian 12.2.0-14+deb12u1) 12.2.0": the
+    compiler the kernels are simulated with, whose code the traffic counts follow."""
+    return _compiler_version(_compiler()).splitlines()[0].strip()
+
+
 def module(name, real_dtype):
     """The simulated module of ``<name>.cu`` for ``real_dtype``, built once per process; the
     build that records memory traffic while a recording is in progress

@@ -19,6 +19,7 @@ The GEMMs are cuBLAS's on a GPU (NumPy's here) and are not counted.
 Writes a Markdown table and a JSON file to benchmarks/results/ (--out).
 """
 import argparse
+import contextlib
 import datetime
 import os
 import sys
@@ -49,7 +50,7 @@ def record_layer(name, version, batch):
     family = VERSIONED.get(kind)
     layer, x = make_layer(kind, cfg, batch, rng)
     layer.to("sim")
-    with kernel_versions.use(family, version) if version else _nothing():
+    with kernel_versions.use(family, version) if version else contextlib.nullcontext():
         with traffic.recording() as forward:
             y = layer.forward(x, train=True)
         dout = rng.standard_normal(y.shape).astype(np.float32)
@@ -60,8 +61,8 @@ def record_layer(name, version, batch):
     rows, totals = [], []
     for pass_, log in (("forward", forward), ("backward", backward)):
         for t in log:
-            rows.append(dict(layer=label, pass_=pass_, kernel=t.kernel, **summary(t.loads, "loads"),
-                             **summary(t.stores, "stores")))
+            rows.append(dict(layer=label, pass_=pass_, kernel=t.kernel, **fields(t.loads, "loads"),
+                             **fields(t.stores, "stores")))
         moved = sum(t.loads.moved_bytes + t.stores.moved_bytes for t in log)
         touched = sum(t.loads.touched_bytes + t.stores.touched_bytes for t in log)
         totals.append(dict(layer=label, pass_=pass_, launches=len(log), moved_mb=moved / 1e6,
@@ -70,12 +71,8 @@ def record_layer(name, version, batch):
     return rows, totals
 
 
-def _nothing():
-    import contextlib
-    return contextlib.nullcontext()
-
-
-def summary(a, kind):
+def fields(a, kind):
+    """The results file's columns of one launch's loads (kind "loads") or stores (Accesses a)."""
     return {f"{kind}_sectors_per_request": round(a.sectors_per_request, 2),
             f"{kind}_efficiency": round(a.efficiency, 4), f"{kind}_moved_mb": a.moved_bytes / 1e6,
             f"{kind}_touched_mb": a.touched_bytes / 1e6}

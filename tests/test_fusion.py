@@ -4,8 +4,10 @@ unfused model: exactly on the CPU, to the kernel tolerance through the kernels (
 GPU where there is one). The fused LRN+max-pool kernels against the CPU on awkward shapes."""
 import numpy as np
 import pytest
+from hypothesis import given, strategies as st
 
 from devices import assert_close, compare_with_cpu
+from inputs import pool_cases
 from minicnn import SoftmaxCrossEntropy, kernel_versions, models, towers
 from minicnn.backend import to_device, to_numpy
 from minicnn.fusion import fuse, fuse_conv_relu, fuse_lrn_maxpool
@@ -155,3 +157,15 @@ def test_too_wide_images_fall_back_to_version_2(kernel_device):
     x = np.random.default_rng(1).standard_normal((1, 3, 3, 1100))
     with kernel_versions.use("lrn_maxpool", 3):
         compare_with_cpu(LRNMaxPool(LRN(3), MaxPool2D(3, stride=2)), x, kernel_device)
+
+
+@given(pool_cases(), st.integers(1, 7), st.integers(0, 3), st.sampled_from([np.float32, np.float64]))
+def test_fused_lrn_maxpool_version_3_on_any_pooling(kernel_device, monkeypatch, case, size, extra_rows, dtype):
+    """Version 3's bands on any pooling geometry (kernels of 1 to 4, strides of 1 to 3, padding)
+    and LRN window, with bands of one window's input rows and up to 3 more."""
+    from minicnn.layers import lrn_maxpool
+    monkeypatch.setattr(lrn_maxpool, "LRN_POOL_TILE", (case["k"][0] + extra_rows) * case["shape"][3])
+    x = (np.random.default_rng(case["seed"]).standard_normal(case["shape"]) * 3).astype(dtype)
+    layer = LRNMaxPool(LRN(size, 0.5, 0.75, 1.5), MaxPool2D(case["k"], case["stride"], case["pad"]))
+    with kernel_versions.use("lrn_maxpool", 3):
+        compare_with_cpu(layer, x, kernel_device)

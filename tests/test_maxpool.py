@@ -5,19 +5,10 @@ from hypothesis import given, strategies as st
 
 from minicnn import MaxPool2D
 from minicnn.gradcheck import check_layer
-from inputs import distinct_values
+from inputs import distinct_values, pool_cases
 from reference import maxpool_backward_naive, maxpool_naive
 
 
-@st.composite
-def pool_cases(draw):
-    k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
-    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    pad = (draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2)))
-    h = draw(st.integers(max(1, k[0] - 2 * pad[0]), 9))
-    w = draw(st.integers(max(1, k[1] - 2 * pad[1]), 9))
-    return dict(shape=(draw(st.integers(1, 2)), draw(st.integers(1, 3)), h, w), k=k, stride=stride,
-                pad=pad, seed=draw(st.integers(0, 2 ** 31)))
 
 
 @given(pool_cases())

@@ -42,6 +42,12 @@ extern "C" __global__ void shift_right(const real_t* x, real_t* y, int n) {
   if (threadIdx.x == 0)
     for (int i = 1; i < n; ++i) y[i] = x[i - 1];
 }
+// y[i] = (odd i ? a : b)[i]: one load instruction, reading a in some threads and b in others.
+extern "C" __global__ void either(const real_t* a, const real_t* b, real_t* y) {
+  const int i = threadIdx.x;
+  const real_t* from = (i & 1) ? a : b;
+  y[i] = from[i];
+}
 // Through shared memory: only the global load and store count.
 extern "C" __global__ void staged(const real_t* x, real_t* y) {
   __shared__ real_t tile[256];
@@ -202,3 +208,13 @@ def test_an_array_passed_twice_stays_one_array(patterns):
     # its accesses count under the first argument that names it
     assert t.array("x").loads.requests == t.array("x").stores.requests == 63
     assert t.array("y").stores == traffic.NO_ACCESS
+
+
+def test_one_load_of_two_arrays_counts_against_each(patterns):
+    a, b = np.arange(32, dtype=np.float32), -np.arange(32, dtype=np.float32)
+    y = np.zeros(32, np.float32)
+    t = run(patterns, "either", 1, 32, a, b, y)
+    np.testing.assert_array_equal(y, np.where(np.arange(32) % 2, a, b))
+    # each array: one request of the 16 threads that read it, over its 4 sectors, 64 bytes used
+    for name in ("a", "b"):
+        assert t.array(name).loads == traffic.Accesses(requests=1, sectors=4, bytes=64, touched=4)

@@ -128,6 +128,7 @@ ArrayTraffic* array_of(uintptr_t address) {
 
 // One request: the sectors its threads' accesses touch, and the distinct bytes they ask for
 // (threads that read the same value, a broadcast, ask for its bytes once), counted once each.
+// The accesses are one instruction's, in one array.
 void account_request(const std::vector<const Event*>& accesses, std::vector<uint64_t>& sectors,
                      std::vector<std::pair<uintptr_t, uintptr_t>>& ranges) {
   sectors.clear();
@@ -147,7 +148,7 @@ void account_request(const std::vector<const Event*>& accesses, std::vector<uint
     if (r.second > from) bytes += r.second - from;
     covered = std::max(covered, r.second);
   }
-  ArrayTraffic* array = accesses.front()->array;   // one instruction of well-formed code, one array
+  ArrayTraffic* array = accesses.front()->array;
   const int kind = accesses.front()->store ? 1 : 0;
   uint64_t* counts = array->counts[kind];
   counts[0] += 1;
@@ -241,7 +242,7 @@ void account_block(unsigned nthreads) {
 
   struct Entry { int node; uint32_t mask; int reconverge; };
   std::vector<Entry> stack;
-  std::vector<const Event*> request;
+  std::vector<const Event*> request, split;
   std::vector<uint64_t> sectors;
   std::vector<std::pair<uintptr_t, uintptr_t>> ranges;
   for (unsigned warp = 0; warp * WARP_THREADS < nthreads; ++warp) {
@@ -265,7 +266,10 @@ void account_block(unsigned nthreads) {
         continue;
       }
       // the block's accesses, instruction by instruction (the same straight-line code for all;
-      // a visit's events are all accesses, since a block event starts the next visit)
+      // a visit's events are all accesses, since a block event starts the next visit). The k-th
+      // accesses are one instruction unless a thread's pointer left the arrays (not logged) or
+      // one instruction reads different arrays in different threads: each (instruction, array)
+      // is then a request of its own, so that no sector is counted against another array.
       for (size_t k = 0;; ++k) {
         request.clear();
         for (unsigned l = 0; l < lanes; ++l) {
@@ -274,7 +278,15 @@ void account_block(unsigned nthreads) {
           if (v.first + k < v.end) request.push_back(&traffic.logs[base + l][v.first + k]);
         }
         if (request.empty()) break;
-        account_request(request, sectors, ranges);
+        std::sort(request.begin(), request.end(), [](const Event* a, const Event* b) {
+          return a->array != b->array ? a->array < b->array : a->site < b->site;
+        });
+        for (size_t i = 0, j; i < request.size(); i = j) {
+          for (j = i + 1; j < request.size() && request[j]->array == request[i]->array &&
+                          request[j]->site == request[i]->site; ++j) {}
+          split.assign(request.begin() + i, request.begin() + j);
+          account_request(split, sectors, ranges);
+        }
       }
       // where each thread goes next
       uint32_t next_masks[WARP_THREADS] = {};

@@ -45,8 +45,7 @@ import threading
 
 import numpy as np
 
-SECTOR_BYTES = 32
-WARP_THREADS = 32
+SECTOR_BYTES = 32  # as runtime.cpp counts them (with warps of 32 threads)
 ALIGNMENT = 256    # bytes: where cudaMalloc places an array
 
 _log = None
@@ -179,8 +178,10 @@ def record_launch(runtime, module, kernel, grid, block, args, run):
     to the recording in progress, if any."""
     params = module.signatures[kernel]
     copies = {}   # one copy per array, however many arguments name it (an in-place kernel's x and y)
-    placed = [copies.setdefault((a.ctypes.data, a.nbytes, a.dtype.str), _device_aligned(a))
-              if isinstance(a, np.ndarray) else a for a in args]
+    for a in args:
+        if isinstance(a, np.ndarray) and (a.ctypes.data, a.nbytes, a.dtype.str) not in copies:
+            copies[a.ctypes.data, a.nbytes, a.dtype.str] = _device_aligned(a)
+    placed = [copies[a.ctypes.data, a.nbytes, a.dtype.str] if isinstance(a, np.ndarray) else a for a in args]
     arrays = [(p.name, a) for p, a in zip(params, placed) if isinstance(a, np.ndarray)]
     count = len(arrays)
     begins = (ctypes.c_uint64 * max(1, count))(*(a.ctypes.data for _, a in arrays))

@@ -151,6 +151,7 @@ def test_band_rows_fit_the_kernels_shared_memory():
     assert band_rows(55, 55, 27, 3, 2) == 18 and (18 - 1) * 2 + 3 <= LRN_POOL_TILE // 55
     assert band_rows(27, 27, 13, 3, 2) == 13
     assert band_rows(4, 1000, 1, 3, 2) == 0     # not one window's rows: the forward falls back to version 2
+    assert band_rows(2, 1000, 2, 3, 1) == 2     # a padded image lower than its window: it fits whole
 
 
 def test_too_wide_images_fall_back_to_version_2(kernel_device):

@@ -20,11 +20,14 @@ LRN_POOL_TILE = 2048   # LRN values a block of the version-3 forward keeps in sh
 
 
 def band_rows(height, width, out_h, kernel_h, stride_h):
-    """Output rows per block of the version-3 forward: the most whose windows' input rows,
-    (rows - 1) * stride_h + kernel_h of them, fit in LRN_POOL_TILE values; 0 if not even one
-    output row's do (an image more than LRN_POOL_TILE / kernel_h pixels wide)."""
-    input_rows = min(LRN_POOL_TILE // width, height)
-    return max(0, min(out_h, (input_rows - kernel_h) // stride_h + 1)) if input_rows >= kernel_h else 0
+    """Output rows per block of the version-3 forward: all of them if the whole image fits in
+    LRN_POOL_TILE values, else the most whose windows' input rows, (rows - 1) * stride_h +
+    kernel_h of them, fit; 0 if not even one window's rows do (an image more than
+    LRN_POOL_TILE / kernel_h pixels wide)."""
+    fits = LRN_POOL_TILE // width
+    if fits >= height:
+        return out_h
+    return (fits - kernel_h) // stride_h + 1 if fits >= kernel_h else 0
 
 
 def lrn_maxpool_forward_cuda(x, size, alpha, beta, k, kernel, stride, pad):

@@ -12,8 +12,9 @@
 #   memcheck       compute-sanitizer --tool memcheck on the GPU kernel tests
 #   racecheck      compute-sanitizer --tool racecheck (shared-memory races) on the same
 #   kernels        benchmarks/kernels.py: every layer against cuDNN, strict float32
-#   kernel_versions  benchmarks/kernels.py --versions: every numbered version of the im2col, max-pool,
-#                  LRN, LRN+max-pool and ReLU kernels (minicnn/kernel_versions.py) against cuDNN
+#   kernel_versions  benchmarks/kernels.py --versions --breakdown: every numbered version of the im2col,
+#                  max-pool, LRN, LRN+max-pool and ReLU kernels (minicnn/kernel_versions.py) against
+#                  cuDNN, and the time of each kernel within each layer
 #   kernels_tf32   the same with TF32 allowed on both sides
 #   kernels_tiled  minicnn's own GEMM against cuBLAS and cuDNN
 #   train_step     benchmarks/train_step.py: the training step against PyTorch, fused (with the
@@ -58,7 +59,7 @@ for step in "${steps[@]}"; do
     memcheck) run memcheck compute-sanitizer --tool memcheck "${sanitized_tests[@]}" ;;
     racecheck) run racecheck compute-sanitizer --tool racecheck "${sanitized_tests[@]}" ;;
     kernels) run kernels python benchmarks/kernels.py ;;
-    kernel_versions) run kernel_versions python benchmarks/kernels.py --versions \
+    kernel_versions) run kernel_versions python benchmarks/kernels.py --versions --breakdown \
                        --layers conv1,conv2,conv3,conv4,conv5,conv1+relu1,conv2+relu2,pool1,pool2,pool5,lrn1,lrn2,lrn1+pool1,lrn2+pool2,relu1 ;;
     kernels_tf32) run kernels_tf32 python benchmarks/kernels.py --tf32 ;;
     kernels_tiled) run kernels_tiled python benchmarks/kernels.py --gemm tiled --layers conv1,conv2,conv3,conv4,conv5,fc6,fc7,fc8 ;;

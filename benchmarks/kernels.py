@@ -12,6 +12,7 @@ lrn2+pool2 against cuDNN's LRN then cuDNN's max-pool.
     python benchmarks/kernels.py --tf32                       # TF32 allowed on both sides
     python benchmarks/kernels.py --gemm tiled --layers conv2,conv3,fc6,fc7   # minicnn's own GEMM
     python benchmarks/kernels.py --versions --layers pool1,lrn1,lrn1+pool1    # every numbered version
+    python benchmarks/kernels.py --breakdown --layers conv1,conv2             # each kernel of a layer
     python benchmarks/kernels.py --device sim --batch-size 1 --verify-only   # the harness on a CPU
 
 Every result, minicnn's and the reference's, is first checked against the reference function run
@@ -25,7 +26,9 @@ repeat, the median of --repeats. Each row also gives the fraction of the device'
 bound layers as the least bytes they must move (x and y, and the gradients' counterparts) per
 second over the measured device-to-device copy bandwidth, GEMM-bound ones (convolutions, fully
 connected; 2 FLOPs per multiply-add, the backward counted as twice the forward) as FLOP/s over
-the measured cuBLAS SGEMM rate.
+the measured cuBLAS SGEMM rate. --breakdown adds a table that times each kernel launch and matrix
+product within a layer's forward and backward (a conv layer is im2col, a GEMM per group and a
+layout kernel forward), so that the fraction of the limit is known kernel by kernel.
 """
 import argparse
 import contextlib
@@ -36,7 +39,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from timing import add_out_argument, machine_description, median_seconds, write_results  # noqa: E402
+from timing import add_out_argument, launch_medians, machine_description, median_seconds, write_results  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from minicnn import LRN, Conv2D, Dense, Dropout, LRNMaxPool, MaxPool2D, ReLU, gemm, kernel_versions  # noqa: E402
@@ -233,6 +236,46 @@ def time_layer(label, layer, x, fn, reference, flops, device, rng, median_ms, co
     return rows
 
 
+def kernel_breakdown(label, layer, x, rng, device, repeats, copy_bw=None, gemm_rate=None):
+    """Rows of the time of each kernel (and each matrix product) in one layer's forward and in its
+    backward (``timing.launch_medians``), with its share of the pass and its fraction of the
+    device's limit: the bytes of its arrays (the least it must move) over the copy bandwidth, or
+    for a matrix product its FLOP/s over the SGEMM rate; a last row per pass gives the time
+    outside the launches (CuPy's own small operations, Python). Without ``copy_bw`` (under the
+    simulator, where the times are the CPU's) the fractions are left out."""
+    xd = to_device(x, device)
+    y = layer.forward(xd)
+    dout = to_device(rng.standard_normal(y.shape).astype(np.float32), device)
+    gpu = device == "cuda"
+    rows = []
+    for pass_name, fn, setup in (("forward", lambda: layer.forward(xd), None),
+                                 ("backward", lambda: layer.backward(dout), lambda: layer.forward(xd))):
+        total, outside, kernels = launch_medians(fn, repeats, gpu=gpu, setup=setup)
+        for k in kernels:
+            fraction = None
+            if copy_bw is not None and k["seconds"] > 0:
+                fraction = (k["flops"] / k["seconds"] / gemm_rate if k["flops"]
+                            else k["nbytes"] / k["seconds"] / copy_bw)
+            rows.append(dict(layer=label, pass_=pass_name, kernel=k["name"], launches=k["launches"],
+                             ms=k["seconds"] * 1e3, share=k["seconds"] / total, mbytes=k["nbytes"] / 1e6,
+                             gflops=k["flops"] / 1e9, fraction_of_limit=fraction))
+        rows.append(dict(layer=label, pass_=pass_name, kernel="(outside the launches)", launches=0,
+                         ms=outside * 1e3, share=outside / total, mbytes=0.0, gflops=0.0, fraction_of_limit=None))
+    return rows
+
+
+def breakdown_table(rows):
+    """The Markdown table of ``kernel_breakdown``'s rows."""
+    def limit(r):
+        if r["fraction_of_limit"] is None:
+            return "-"
+        return f"{r['fraction_of_limit']:.0%} of {'SGEMM' if r['gflops'] else 'copy'}"
+    return ("| layer | pass | kernel | launches | ms | share of the pass | MB of its arrays | GFLOP | "
+            "fraction of limit |\n|---|---|---|---|---|---|---|---|---|\n"
+            + "".join(f"| {r['layer']} | {r['pass_']} | {r['kernel']} | {r['launches']} | {r['ms']:.3f} | "
+                      f"{r['share']:.0%} | {r['mbytes']:.2f} | {r['gflops']:.2f} | {limit(r)} |\n" for r in rows))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cuda", choices=("cuda", "sim"),
@@ -246,6 +289,12 @@ def main(argv=None):
     p.add_argument("--tf32", action="store_true", help="allow TF32 in both sides' GEMMs: PyTorch's cuDNN and cuBLAS, and "
                         "minicnn's cuBLAS calls through CuPy (CUPY_TF32=1)")
     p.add_argument("--verify-only", action="store_true", help="check every layer, time nothing")
+    p.add_argument("--breakdown", action="store_true",
+                   help="also time each kernel launch and matrix product inside each layer's forward and "
+                        "backward (CUDA events around each), with its share of the pass and its fraction of "
+                        "the limit: which kernel of a layer to make faster. With --device sim it prints the "
+                        "kernels each layer launches with the CPU's times under the simulator (no GPU "
+                        "figures, no files)")
     p.add_argument("--versions", action="store_true",
                    help="a row for every numbered version of the kernels that have several (im2col and the "
                         "conv layouts, max-pool, LRN, LRN+max-pool, ReLU: minicnn/kernel_versions.py), not only "
@@ -272,7 +321,7 @@ def main(argv=None):
     if timing:
         median_ms = gpu_timer(args.repeats)
         copy_bw, gemm_rate = device_limits(median_ms)
-    rows, failed = [], []
+    rows, breakdown, failed = [], [], []
     for name in names:
         kind, cfg = LAYERS[name]
         family = VERSIONED.get(kind) if args.versions else None
@@ -292,10 +341,16 @@ def main(argv=None):
                     continue
                 if timing:
                     rows += time_layer(label, layer, x, fn, reference, flops, device, rng, median_ms, copy_bw, gemm_rate)
+                if args.breakdown and not args.verify_only:
+                    breakdown += kernel_breakdown(label, layer, x, rng, device, args.repeats,
+                                                  *((copy_bw, gemm_rate) if timing else ()))
     if failed:
         raise SystemExit(f"error: minicnn disagrees with the reference on {', '.join(failed)}")
     if not timing:
-        print(f"verified {len(names)} layers on {device} (nothing timed)")
+        if breakdown:
+            print("The kernels of each layer, with the CPU's times under the kernel simulator (they say "
+                  "nothing of a GPU's):\n\n" + breakdown_table(breakdown))
+        print(f"verified {len(names)} layers on {device} (nothing timed{' on a GPU' if breakdown else ''})")
         return
     today = datetime.date.today().isoformat()
     import cupy
@@ -311,10 +366,15 @@ def main(argv=None):
              + "".join(f"| {r['layer']} | {r['pass_']} | {r['minicnn_ms']:.3f} | {r['reference']} | "
                        f"{r['reference_ms']:.3f} | {r['ratio']:.2f}x | {r['fraction_of_limit']:.0%} |\n"
                        for r in rows))
+    if breakdown:
+        table += ("\nThe kernels of each layer (--breakdown), each timed on its own within the pass: its "
+                  "share of the pass, and its fraction of the limit (the bytes of its arrays over the copy "
+                  "bandwidth, or a matrix product's FLOP/s over the SGEMM rate):\n\n" + breakdown_table(breakdown))
     print(table)
     stem = (f"gpu-kernels-{gpu.replace(' ', '_')}-b{args.batch_size}{'-tf32' if args.tf32 else ''}"
             f"{'-tiled' if args.gemm == 'tiled' else ''}{'-versions' if args.versions else ''}-{today}")
-    print("written:", ", ".join(write_results(args.out, stem, table, dict(rows=rows, gpu=gpu, date=today, gemm=args.gemm, tf32=args.tf32))))
+    payload = dict(rows=rows, gpu=gpu, date=today, gemm=args.gemm, tf32=args.tf32, breakdown=breakdown)
+    print("written:", ", ".join(write_results(args.out, stem, table, payload)))
 
 
 if __name__ == "__main__":

@@ -85,15 +85,22 @@ def seconds(t):
     return cupy.cuda.get_elapsed_time(start, stop) / 1e3
 
 
+def l2_flusher(flush_bytes=256 * 2 ** 20):
+    """flush() -> None: a ``flush_bytes`` write on the GPU, which evicts the L2 cache (50 MB on an
+    H100), so that the work timed next reads its data from memory as a training step would."""
+    import cupy
+    scratch = cupy.empty(flush_bytes // 4, dtype=cupy.float32)
+    return lambda: scratch.fill(0)
+
+
 def gpu_clock(flush_bytes=256 * 2 ** 20):
     """clock(fn) -> seconds of GPU time that fn's work takes on the current stream, by CUDA
-    events; a ``flush_bytes`` write first evicts the L2 cache (50 MB on an H100), so every
-    repeat reads its data from memory as a training step would."""
+    events, the L2 cache flushed first (``l2_flusher``)."""
     import cupy
-    flush = cupy.empty(flush_bytes // 4, dtype=cupy.float32)
+    flush = l2_flusher(flush_bytes)
 
     def clock(fn):
-        flush.fill(0)
+        flush()
         start, stop = cupy.cuda.Event(), cupy.cuda.Event()
         start.record()
         fn()
@@ -101,6 +108,52 @@ def gpu_clock(flush_bytes=256 * 2 ** 20):
         stop.synchronize()
         return cupy.cuda.get_elapsed_time(start, stop) / 1e3
     return clock
+
+
+def launch_medians(fn, repeats=7, warmup=2, gpu=False, setup=None):
+    """The time of each kernel launch and matrix product of ``fn()`` (minicnn.launch.watching),
+    measured within the call: ``setup()`` untimed (a forward before a timed backward), then
+    ``fn()`` with every launch timed on its own (``part_clock``: CUDA events around each on the
+    GPU, after an L2 flush; perf_counter on the CPU), ``warmup`` times, then ``repeats`` times.
+
+    Returns (median seconds of the whole call, median seconds outside the watched launches, and one
+    dict per kernel name in the order of its first launch: name, launches (per call), nbytes and
+    flops (their sums, as ``watching`` gives them) and seconds (the median over the repeats of
+    its launches' sum))."""
+    from minicnn.launch import watching
+    clock = part_clock(gpu)
+    flush = l2_flusher() if gpu else (lambda: None)
+    rounds = []
+    for round_index in range(warmup + repeats):
+        if setup is not None:
+            setup()
+        flush()
+        parts = []
+
+        def watcher(name, nbytes, run, flops):
+            result, t = clock(run)
+            parts.append((name, nbytes, flops, t))
+            return result
+        with watching(watcher):
+            _, total = clock(fn)
+        if round_index >= warmup:
+            rounds.append((total, parts))
+    kernels, totals, outside = {}, [], []
+    for round_index, (total, parts) in enumerate(rounds):
+        summed = {}
+        for name, nbytes, flops, t in parts:
+            entry = summed.setdefault(name, dict(name=name, launches=0, nbytes=0, flops=0, seconds=0.0))
+            entry["launches"] += 1
+            entry["nbytes"] += nbytes
+            entry["flops"] += flops
+            entry["seconds"] += seconds(t)
+        for name, entry in summed.items():
+            kernels.setdefault(name, dict(entry, times=[]))["times"].append(entry["seconds"])
+        totals.append(seconds(total))
+        outside.append(totals[-1] - sum(entry["seconds"] for entry in summed.values()))
+    for entry in kernels.values():
+        entry["seconds"] = statistics.median(entry.pop("times"))
+    return statistics.median(totals), statistics.median(outside), list(kernels.values())
 
 
 def median_seconds(fn, repeats, warmup=3, gpu=False):

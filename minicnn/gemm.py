@@ -14,8 +14,8 @@ Two implementations, chosen with ``use_gemm("tiled")`` (a context manager) or ``
 import contextlib
 import math
 
-from minicnn.backend import get_array_module
-from minicnn.launch import KernelLaunchError, empty, launch
+from minicnn.backend import device_of, get_array_module
+from minicnn.launch import KernelLaunchError, empty, launch, watched
 
 GEMMS = ("cublas", "tiled")
 _gemm = "cublas"
@@ -56,6 +56,14 @@ def matmul(a, b, trans_a=False, trans_b=False):
     kb, n = b.shape[-1:-3:-1] if trans_b else b.shape[-2:]
     if k != kb:
         raise KernelLaunchError(f"matmul: inner dimensions differ: op(a) is {m}x{k}, op(b) is {kb}x{n}")
+    groups = a.shape[0] if a.ndim == 3 else 1
+    name = "gemm_tiled" if _gemm == "tiled" else "gemm (cuBLAS)" if device_of(a) == "cuda" else "gemm (NumPy)"
+    return watched(name,
+                   (a.size + b.size + groups * m * n) * a.itemsize,
+                   lambda: _matmul(a, b, trans_a, trans_b, m, n, k), flops=2 * groups * m * n * k)
+
+
+def _matmul(a, b, trans_a, trans_b, m, n, k):
     if _gemm == "cublas":
         xp = get_array_module(a)
         a_op, b_op = (a.swapaxes(-1, -2) if trans_a else a), (b.swapaxes(-1, -2) if trans_b else b)

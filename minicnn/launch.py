@@ -234,11 +234,53 @@ def launch(source, kernel, grid, block, *args):
     if not arrays:
         raise KernelLaunchError(f"{where}: a launch needs at least one array to know its device")
     if _target(arrays, where) == "cuda":
-        with arrays[0].device:  # launch on the GPU that holds the data (the split uses two)
-            _cuda_function(source, _REAL_NAMES[real], kernel)(grid, block, tuple(converted))
+        def run():
+            with arrays[0].device:  # launch on the GPU that holds the data (the split uses two)
+                _cuda_function(source, _REAL_NAMES[real], kernel)(grid, block, tuple(converted))
     else:
-        from minicnn import simulator
-        simulator.module(source, real).launch(kernel, grid, block, converted)
+        def run():
+            from minicnn import simulator
+            simulator.module(source, real).launch(kernel, grid, block, converted)
+    if _watcher is None:
+        run()
+    else:   # the bytes of its arrays, each counted once (an in-place launch passes one twice)
+        watched(kernel, sum({id(a): a.nbytes for a in arrays}.values()), run)
+
+
+# ---- watching the launches (benchmarks/kernels.py --breakdown) --------------------------------
+_watcher = None
+
+
+@contextlib.contextmanager
+def watching(watcher):
+    """Within this block every kernel launch, and every matrix product of ``minicnn.gemm``, runs
+    as ``watcher(name, nbytes, run, flops)``, which must call ``run()`` once and return its
+    result: ``name`` is the kernel's (``"gemm (cuBLAS)"`` for a cuBLAS product, ``"gemm (NumPy)"``
+    for its stand-in under the simulator), ``nbytes`` the
+    size of the arrays it reads and writes (each once: the least it must move), ``flops`` its
+    floating-point operations if it is a matrix product (else 0). What a watched call launches
+    inside is part of it, not watched again. One block at a time."""
+    global _watcher
+    if _watcher is not None:
+        raise RuntimeError("launch.watching: launches are already being watched; the blocks do not nest")
+    _watcher = watcher
+    try:
+        yield
+    finally:
+        _watcher = None
+
+
+def watched(name, nbytes, run, flops=0):
+    """``run()``, through the watcher of ``watching`` if there is one (see there)."""
+    global _watcher
+    watcher = _watcher
+    if watcher is None:
+        return run()
+    _watcher = None   # the launches inside belong to this call
+    try:
+        return watcher(name, nbytes, run, flops)
+    finally:
+        _watcher = watcher
 
 
 @functools.lru_cache(maxsize=None)

@@ -37,6 +37,34 @@ def test_harness_verifies_every_kernel_version_under_the_simulator():
     assert "fc8: largest relative difference" in result.stdout     # no versions: one row
 
 
+def test_breakdown_lists_each_kernel_of_a_layer_under_the_simulator():
+    """--breakdown under the simulator: every kernel a layer launches, in order, once per pass,
+    with the time outside the launches; the shares of a pass add up to the whole (the times are
+    the CPU's: no fraction of a GPU's limit, no files)."""
+    result = subprocess.run([sys.executable, SCRIPT, "--device", "sim", "--batch-size", "1", "--breakdown",
+                             "--repeats", "1", "--layers", "conv3,lrn2+pool2"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = [[cell.strip() for cell in line.split("|")[1:-1]] for line in result.stdout.splitlines()
+            if line.startswith("| conv3 ") or line.startswith("| lrn2+pool2 ")]
+    kernels = {(layer, pass_): [row[2] for row in rows if row[:2] == [layer, pass_]]
+               for layer, pass_, *_ in rows}
+    assert kernels[("conv3", "forward")] == ["im2col_v2", "gemm (NumPy)", "gemm_to_nchw_bias_v2",
+                                             "(outside the launches)"]
+    assert kernels[("conv3", "backward")] == ["nchw_to_gemm_v2", "bias_grad_partial_v2", "bias_grad_columns",
+                                              "gemm (NumPy)", "col2im_v2", "(outside the launches)"]
+    assert kernels[("lrn2+pool2", "forward")] == ["lrn_maxpool_forward_v3", "(outside the launches)"]
+    assert kernels[("lrn2+pool2", "backward")] == ["lrn_maxpool_backward_v2", "(outside the launches)"]
+    gemms = [row for row in rows if row[2] == "gemm (NumPy)"]
+    assert [row[3] for row in gemms] == ["1", "2"]   # forward: one product; backward: dw and dcols
+    # conv3 at batch 1: 13 * 13 columns of 256 * 9 rows, 384 filters: 2 * 384 * 169 * 2304 FLOPs
+    assert float(gemms[0][7]) == pytest.approx(2 * 384 * 169 * 2304 / 1e9, abs=0.005)
+    for key in kernels:
+        shares = [float(row[5].rstrip("%")) for row in rows if tuple(row[:2]) == key]
+        assert sum(shares) == pytest.approx(100, abs=len(shares))   # each rounded to 1%
+    assert all(row[8] == "-" for row in rows)
+
+
 def test_unknown_layers_are_refused():
     result = subprocess.run([sys.executable, SCRIPT, "--device", "sim", "--layers", "conv9", "--verify-only"],
                             capture_output=True, text=True, timeout=120)
@@ -138,6 +166,13 @@ def test_on_the_gpu_every_layer_agrees_with_cudnn_and_the_training_step_with_pyt
     for layer in ("pool1", "lrn1"):   # checked against float64, beside cuDNN's own result
         assert f"{layer}: largest relative difference from float64: minicnn" in result.stdout
         assert [line for line in result.stdout.splitlines() if line.startswith(f"{layer}:") and "cuDNN (ctypes)" in line]
+    # timed, with the kernel breakdown: CUDA events around every launch and cuBLAS product
+    result = subprocess.run([sys.executable, SCRIPT, "--device", "cuda", "--batch-size", "2", "--repeats", "2",
+                             "--breakdown", "--layers", "conv3,pool1", "--out", str(tmp_path)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "| conv3 | forward | gemm (cuBLAS) | 1 |" in result.stdout and "of SGEMM |" in result.stdout
+    assert "| pool1 | backward | maxpool_backward_v2 | 1 |" in result.stdout and "of copy |" in result.stdout
     result = subprocess.run([sys.executable, TRAIN_STEP, "--device", "cuda", "--model", "alexnet_small",
                              "--batch-size", "8", "--repeats", "1", "--layers", "--out", str(tmp_path)],
                             capture_output=True, text=True, timeout=600)

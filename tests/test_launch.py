@@ -78,3 +78,38 @@ def test_gpu_compile_error_names_the_file_and_shows_the_log(monkeypatch):
             launch_module._cuda_module("relu", "float64")
     finally:
         launch_module._cuda_module.cache_clear()
+
+
+def test_watching_sees_every_launch_and_matrix_product_once():
+    """launch.watching (benchmarks/kernels.py --breakdown): each kernel launch and each matrix
+    product reaches the watcher with its name, the bytes of its arrays (an array passed twice
+    counted once) and a product's FLOPs; the tiled GEMM's own launch is part of its product."""
+    from minicnn import gemm
+    seen = []
+
+    def watcher(name, nbytes, run, flops):
+        seen.append((name, nbytes, flops))
+        return run()
+    x = np.arange(-8, 8, dtype=np.float32)
+    a, b = np.ones((2, 3, 4), np.float32), np.ones((2, 4, 5), np.float32)
+    with launch_module.watching(watcher):
+        launch("relu", "relu_forward_v1", 1, BLOCK, x, x, x.size)   # in place: 64 bytes, not 128
+        c = gemm.matmul(a, b)
+        with gemm.use_gemm("tiled"):
+            d = gemm.matmul(a, b)
+    assert seen == [("relu_forward_v1", 64, 0),
+                    ("gemm (NumPy)", (24 + 40 + 30) * 4, 2 * 2 * 3 * 5 * 4),
+                    ("gemm_tiled", (24 + 40 + 30) * 4, 2 * 2 * 3 * 5 * 4)]
+    assert (x >= 0).all() and (c == 4).all() and (d == 4).all()   # the work was done, the results returned
+    launch("relu", "relu_forward_v1", 1, BLOCK, x, x, x.size)
+    assert len(seen) == 3                                          # nobody watches after the block
+
+
+def test_watching_blocks_do_not_nest_and_end_on_errors():
+    with pytest.raises(ValueError, match="boom"):
+        with launch_module.watching(lambda name, nbytes, run, flops: run()):
+            with pytest.raises(RuntimeError, match="already being watched"):
+                with launch_module.watching(lambda *args: None):
+                    pass
+            raise ValueError("boom")
+    assert launch_module._watcher is None

@@ -6,7 +6,7 @@
 // each, channel stride H * W. Consecutive threads take consecutive pixels, so every load and
 // store is coalesced. Each window is summed afresh (lrn_scale, lrn.cuh).
 //
-// Two versions (minicnn/kernel_versions.py); both give the same values, operation for operation.
+// Three versions (minicnn/kernel_versions.py); all give the same values, operation for operation.
 #include "lrn.cuh"
 
 // ---- version 1: the scale kept between the passes (8 passes over memory) ---------------------
@@ -88,5 +88,46 @@ extern "C" __global__ void lrn_backward_v2(const real_t* __restrict__ dout, cons
     lrn_backward_walk(x + offset, dx + offset, c_begin, min(c_begin + chunk, channels), channels, spatial, size,
                       alpha_over_size, beta, k, two_alpha_beta_over_size,
                       [&](int j) { return doutc[j * spatial]; });
+  }
+}
+
+// ---- version 3: the window in registers (lrn.cuh) ---------------------------------------------
+// Version 2's threads and passes; each thread slides its window down its chunk of channels in
+// registers, loading each x once (version 2: `size` loads per channel) and keeping the
+// backward's terms out of local memory. For the window sizes of with_lrn_size (lrn.cuh) only: the
+// layer launches version 2 for the others.
+extern "C" __global__ void lrn_forward_v3(const real_t* __restrict__ x, real_t* __restrict__ y, int batch,
+                                          int channels, int spatial, int chunk, int size,
+                                          real_t alpha_over_size, real_t beta, real_t k) {
+  const int chunks = (channels + chunk - 1) / chunk;
+  GRID_STRIDE_LOOP(i, batch * chunks * spatial) {
+    int n, c_begin, p;
+    lrn_chunk(i, channels, spatial, chunk, n, c_begin, p);
+    const int offset = n * channels * spatial + p, c_end = min(c_begin + chunk, channels);
+    const real_t* xc = x + offset;
+    real_t* yc = y + offset;
+    with_lrn_size(size, [&](auto window) {
+      lrn_forward_walk_registers<decltype(window)::value>(xc, yc, c_begin, c_end, channels, spatial,
+                                                          alpha_over_size, beta, k);
+    });
+  }
+}
+
+extern "C" __global__ void lrn_backward_v3(const real_t* __restrict__ dout, const real_t* __restrict__ x,
+                                           real_t* __restrict__ dx, int batch, int channels, int spatial,
+                                           int chunk, int size, real_t alpha_over_size, real_t beta, real_t k,
+                                           real_t two_alpha_beta_over_size) {
+  const int chunks = (channels + chunk - 1) / chunk;
+  GRID_STRIDE_LOOP(i, batch * chunks * spatial) {
+    int n, c_begin, p;
+    lrn_chunk(i, channels, spatial, chunk, n, c_begin, p);
+    const int offset = n * channels * spatial + p, c_end = min(c_begin + chunk, channels);
+    const real_t* doutc = dout + offset;
+    auto g = [&](int j) { return doutc[j * spatial]; };
+    with_lrn_size(size, [&](auto window) {
+      lrn_backward_walk_registers<decltype(window)::value>(x + offset, dx + offset, c_begin, c_end, channels,
+                                                           spatial, alpha_over_size, beta, k,
+                                                           two_alpha_beta_over_size, g);
+    });
   }
 }

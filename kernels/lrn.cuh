@@ -71,3 +71,125 @@ __device__ __forceinline__ void lrn_backward_walk(const real_t* xc, real_t* dxc,
     dxc[c * spatial] = direct[c & (LRN_MAX_SIZE - 1)] - two_alpha_beta_over_size * xc[c * spatial] * spread;
   }
 }
+
+// ---- version 3's walks: the window in registers ------------------------------------------------
+// Version 2's walks load each x of a window again for every scale that holds it (size loads per
+// channel, the most of them hits in L1), and the backward keeps its per-channel terms in rings
+// indexed at run time, which ptxas puts in local memory (the 128-byte stack frame of
+// lrn_backward_v2 in benchmarks/kernel_resources.py). Version 3 slides a window of a compile-time
+// SIZE down the column instead: one load of x per channel, and every index into the arrays below
+// a constant once the loops are unrolled, so they live in registers. A channel outside
+// [0, channels) holds 0 there, and adding 0 * 0 or 0 to a sum that starts at +0 changes nothing:
+// every value is version 2's, bit for bit. The window sizes are those of with_lrn_size; the
+// layers launch version 2 for any other (LRN_REGISTER_SIZES in minicnn/layers/lrn.py).
+
+template <int N>
+struct LrnSize {
+  static constexpr int value = N;
+};
+
+// walk(LrnSize<size>()) for the window sizes that have a register walk, AlexNet's 5 and 3, one
+// instantiation each; any other size does nothing. A kernel's registers are those of its largest
+// walk: with 7 and 9 as well, nvcc 13 gave lrn_maxpool_backward_v3 56 registers a thread against
+// 48 (4 blocks of 256 threads per multiprocessor against 5), and a fallback to version 2's walk
+// here would give every thread its 128 bytes of local memory, used or not.
+template <class Walk>
+__device__ __forceinline__ void with_lrn_size(int size, Walk walk) {
+  switch (size) {
+    case 3: walk(LrnSize<3>()); break;
+    case 5: walk(LrnSize<5>()); break;
+  }
+}
+
+// x of channels [first, first + SIZE) of one pixel column (channel 0 at xc, stride `spatial`),
+// 0 outside the channels: the scale window of channel first + SIZE / 2.
+template <int SIZE>
+struct LrnWindow {
+  const real_t* xc;
+  int channels, spatial;
+  int first;
+  real_t x[SIZE];
+
+  __device__ __forceinline__ real_t load(int c) const {
+    return c >= 0 && c < channels ? xc[c * spatial] : real_t(0);
+  }
+  // Ready for the first slide() to make it the window of channel c.
+  __device__ __forceinline__ void before(int c) {
+    first = c - SIZE / 2 - 1;
+    x[0] = real_t(0);   // shifted out unread
+#pragma unroll
+    for (int i = 1; i < SIZE; ++i) x[i] = load(first + i);
+  }
+  // The window of the next channel: one load.
+  __device__ __forceinline__ void slide() {
+#pragma unroll
+    for (int i = 0; i + 1 < SIZE; ++i) x[i] = x[i + 1];
+    ++first;
+    x[SIZE - 1] = load(first + SIZE - 1);
+  }
+  // lrn_scale of channel first + SIZE / 2, its terms added in the same order.
+  __device__ __forceinline__ real_t scale(real_t alpha_over_size, real_t k) const {
+    real_t sum = real_t(0);
+#pragma unroll
+    for (int i = 0; i < SIZE; ++i) sum += x[i] * x[i];
+    return k + alpha_over_size * sum;
+  }
+  __device__ __forceinline__ real_t centre() const { return x[SIZE / 2]; }
+};
+
+// y = x * scale^-beta for channels [c_begin, c_end) of one pixel column (xc, yc: channel 0).
+template <int SIZE>
+__device__ __forceinline__ void lrn_forward_walk_registers(const real_t* xc, real_t* yc, int c_begin, int c_end,
+                                                           int channels, int spatial, real_t alpha_over_size,
+                                                           real_t beta, real_t k) {
+  LrnWindow<SIZE> window{xc, channels, spatial};
+  window.before(c_begin);
+  for (int c = c_begin; c < c_end; ++c) {
+    window.slide();
+    yc[c * spatial] = window.centre() * lrn_power(window.scale(alpha_over_size, k), beta);
+  }
+}
+
+// lrn_backward_walk with the window in registers: the terms `direct` and `ratio` of channels
+// [c - holders_before, c + holders_after] are kept in two arrays shifted one place per channel,
+// and the scale window is that of the newest of them, c + SIZE / 2 (whose first x is x[c]).
+template <int SIZE, class OutputGrad>
+__device__ __forceinline__ void lrn_backward_walk_registers(const real_t* xc, real_t* dxc, int c_begin, int c_end,
+                                                            int channels, int spatial, real_t alpha_over_size,
+                                                            real_t beta, real_t k, real_t two_alpha_beta_over_size,
+                                                            OutputGrad g) {
+  constexpr int holders_before = (SIZE - 1) / 2, holders_after = SIZE / 2;
+  LrnWindow<SIZE> window{xc, channels, spatial};
+  real_t direct[SIZE], ratio[SIZE];   // channel c - holders_before + i at i; 0 outside the channels
+  auto terms = [&](int j, real_t& direct_j, real_t& ratio_j) {   // window: channel j's
+    direct_j = ratio_j = real_t(0);
+    if (j >= 0 && j < channels) {
+      const real_t s = window.scale(alpha_over_size, k);
+      const real_t grad = g(j);
+      const real_t power = lrn_power(s, beta);
+      direct_j = grad * power;
+      ratio_j = grad * (window.centre() * power) / s;
+    }
+  };
+  const int oldest = c_begin - holders_before - 1;   // the terms before the first channel's
+  window.before(oldest + 1);
+  direct[0] = ratio[0] = real_t(0);                  // shifted out unread
+#pragma unroll
+  for (int i = 1; i < SIZE; ++i) {
+    window.slide();
+    terms(oldest + i, direct[i], ratio[i]);
+  }
+  for (int c = c_begin; c < c_end; ++c) {
+#pragma unroll
+    for (int i = 0; i + 1 < SIZE; ++i) {
+      direct[i] = direct[i + 1];
+      ratio[i] = ratio[i + 1];
+    }
+    window.slide();
+    terms(c + holders_after, direct[SIZE - 1], ratio[SIZE - 1]);
+    real_t spread = real_t(0);
+#pragma unroll
+    for (int i = 0; i < SIZE; ++i) spread += ratio[i];
+    dxc[c * spatial] = direct[holders_before] - two_alpha_beta_over_size * window.x[0] * spread;
+  }
+}

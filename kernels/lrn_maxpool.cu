@@ -9,8 +9,7 @@
 //
 // Layout: x, dx (N, C, H, W); y, argmax, dout (N, C, OH, OW); argmax as in maxpool.cu (the
 // winner's h * W + w in its plane). LRN groups: the caller passes (N * G, C / G, H, W).
-// Three versions of the forward, two of the backward (minicnn/kernel_versions.py); all give the
-// same values.
+// Three versions of each (minicnn/kernel_versions.py); all give the same values.
 #include "lrn.cuh"
 #include "maxpool.cuh"
 
@@ -147,7 +146,7 @@ extern "C" __global__ void lrn_maxpool_backward_v2(const real_t* __restrict__ do
   }
 }
 
-// ---- version 3 (forward): each LRN value once, through shared memory -------------------------
+// ---- version 3: forward, each LRN value once through shared memory; backward, the window in registers
 // Versions 1 and 2 compute the LRN values of each window as they read it: 9 values of 5 loads
 // each per output of a 3x3 window, and the overlapping windows compute most values twice (the
 // kernel-traffic benchmark: 25x the bytes the pass must move, against 4x for LRN alone). Here a
@@ -156,7 +155,7 @@ extern "C" __global__ void lrn_maxpool_backward_v2(const real_t* __restrict__ do
 // thread per pixel: consecutive threads, consecutive pixels), then each takes the maximum of its
 // windows from there. Bands overlap by kernel_h - stride_h input rows (1 for AlexNet's pools),
 // which are computed twice. The caller picks `rows` so that the band's input rows fit in
-// LRN_POOL_TILE values; the backward is version 2's.
+// LRN_POOL_TILE values.
 // Launch: grid (N * C planes, bands), block (256,) (minicnn/layers/lrn_maxpool.py).
 #define LRN_POOL_TILE 2048
 
@@ -186,5 +185,39 @@ extern "C" __global__ void lrn_maxpool_forward_v3(const real_t* __restrict__ x, 
     const int out = blockIdx.x * out_h * out_w + oh * out_w + ow;
     y[out] = best;
     argmax[out] = best_index;
+  }
+}
+
+// Backward: version 2's threads, each sliding its LRN window down its chunk of channels in
+// registers (lrn_backward_walk_registers, lrn.cuh): one load of x per channel, the terms out of
+// local memory. For the window sizes of with_lrn_size (lrn.cuh) only: the layer launches version
+// 2's backward for the others.
+extern "C" __global__ void lrn_maxpool_backward_v3(const real_t* __restrict__ dout, const int* __restrict__ argmax,
+                                                   const real_t* __restrict__ x, real_t* __restrict__ dx, int batch,
+                                                   int channels, int height, int width, int out_h, int out_w,
+                                                   int kernel_h, int kernel_w, int stride_h, int stride_w,
+                                                   int pad_h, int pad_w, int chunk, int size, real_t alpha_over_size,
+                                                   real_t beta, real_t k, real_t two_alpha_beta_over_size) {
+  const int spatial = height * width, out_spatial = out_h * out_w;
+  const int chunks = (channels + chunk - 1) / chunk;
+  GRID_STRIDE_LOOP(i, batch * chunks * spatial) {
+    int n, c_begin, p;
+    lrn_chunk(i, channels, spatial, chunk, n, c_begin, p);
+    const int h = p / width, w = p - h * width;
+    int oh_first, oh_last, ow_first, ow_last;
+    covering_windows(h, kernel_h, stride_h, pad_h, out_h, oh_first, oh_last);
+    covering_windows(w, kernel_w, stride_w, pad_w, out_w, ow_first, ow_last);
+    const int offset = n * channels * spatial + p, c_end = min(c_begin + chunk, channels);
+    const real_t* dout_n = dout + n * channels * out_spatial;
+    const int* argmax_n = argmax + n * channels * out_spatial;
+    auto g = [&](int j) {
+      return routed_grad(dout_n + j * out_spatial, argmax_n + j * out_spatial, p, oh_first, oh_last, ow_first,
+                         ow_last, out_w);
+    };
+    with_lrn_size(size, [&](auto window) {
+      lrn_backward_walk_registers<decltype(window)::value>(x + offset, dx + offset, c_begin, c_end, channels,
+                                                           spatial, alpha_over_size, beta, k,
+                                                           two_alpha_beta_over_size, g);
+    });
   }
 }

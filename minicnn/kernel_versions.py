@@ -39,6 +39,9 @@ VERSIONS = {
            "the backward reads dout, x, y and the scale (8 passes over memory)",
         2: "the forward writes y alone and the backward computes the scale again from x (5 passes); "
            "each thread walks a chunk of 32 channels, for more threads",
+        3: "each thread slides its LRN window down its channels in registers: one load of x per channel "
+           "(version 2: 5 for AlexNet's window), and the backward's terms out of local memory (windows "
+           "of 3 and 5 channels; others run version 2)",
     },
     "lrn_maxpool": {
         1: "forward: one thread per output pixel column walks the channels; backward: one thread per "
@@ -47,7 +50,8 @@ VERSIONS = {
            "channels, and finds the windows that cover its pixel with one division per axis",
         3: "forward: a block per (plane, band of output rows) computes each LRN value its windows read "
            "once, into shared memory, and takes the maxima from there (versions 1 and 2 compute them "
-           "window by window: 45 loads per output of a 3x3 window); backward: version 2's",
+           "window by window: 45 loads per output of a 3x3 window); backward: version 2's threads with "
+           "the LRN window in registers, as LRN's version 3",
     },
     "maxpool": {
         1: "one thread per element, grid-stride; the backward finds the windows that cover a pixel "
@@ -59,7 +63,7 @@ VERSIONS = {
 
 # The version each layer launches unless told otherwise: the newest. benchmarks/kernels.py
 # --versions times every version against cuDNN (the README gives the figures measured so far).
-DEFAULTS = {"bias": 2, "im2col": 2, "lrn": 2, "lrn_maxpool": 3, "maxpool": 2, "relu": 2}
+DEFAULTS = {"bias": 2, "im2col": 2, "lrn": 3, "lrn_maxpool": 3, "maxpool": 2, "relu": 2}
 
 _chosen = dict(DEFAULTS)
 

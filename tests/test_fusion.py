@@ -108,14 +108,16 @@ def test_fused_lrn_maxpool_kernels_match_the_cpu(kernel_device, lrn_maxpool_vers
     compare_with_cpu(layer, x, kernel_device)
 
 
+@pytest.mark.parametrize("version", [2, 3])
 @pytest.mark.parametrize("chunk", [1, 3, 5])
 @pytest.mark.parametrize("shape,lrn,pool", [CASES[1], CASES[2], CASES[5]])
-def test_fused_lrn_maxpool_channel_chunks(kernel_device, monkeypatch, chunk, shape, lrn, pool):
-    """Version 2's backward walks chunks of channels (see test_lrn.test_kernel_channel_chunks)."""
+def test_fused_lrn_maxpool_channel_chunks(kernel_device, monkeypatch, version, chunk, shape, lrn, pool):
+    """Versions 2 and 3's backward walks chunks of channels (see test_lrn.test_kernel_channel_chunks;
+    the windows of 3 and 5 channels here take version 3's register walk, that of 6 version 2's)."""
     monkeypatch.setattr(lrn_module, "LRN_CHANNEL_CHUNK", chunk)
     x = np.random.default_rng(chunk).standard_normal(shape) * 3
     size, alpha, beta, k, groups = lrn
-    with kernel_versions.use("lrn_maxpool", 2):
+    with kernel_versions.use("lrn_maxpool", version):
         compare_with_cpu(LRNMaxPool(LRN(size, alpha, beta, k, groups), MaxPool2D(*pool)), x, kernel_device)
 
 
@@ -141,6 +143,22 @@ def test_fused_lrn_maxpool_forward_in_bands(kernel_device, monkeypatch, extra_ro
     assert rows == min(out_h, extra_rows // pool[1] + 1) and (rows < out_h or extra_rows == 2)
     with kernel_versions.use("lrn_maxpool", 3):
         compare_with_cpu(layer, x, kernel_device)
+
+
+@pytest.mark.parametrize("lrn_size", [3, 5, 4])
+def test_fused_version_3_backward_equals_version_2_bit_for_bit(kernel_device, lrn_size):
+    """Version 3's backward slides the LRN window down the channels in registers (windows of 3 and
+    5; a window of 4 runs version 2's walk): the same operations as version 2, the same bits."""
+    x = (np.random.default_rng(lrn_size).standard_normal((2, 37, 9, 9)) * 3).astype(np.float32)
+    dout = np.random.default_rng(7).standard_normal((2, 37, 4, 4)).astype(np.float32)
+    results = []
+    for version in (2, 3):
+        with kernel_versions.use("lrn_maxpool", version):
+            layer = LRNMaxPool(LRN(lrn_size, 0.5, 0.75, 1.5), MaxPool2D(3, stride=2)).to(kernel_device)
+            y = layer.forward(to_device(x, kernel_device))
+            results.append((to_numpy(y), to_numpy(layer.backward(to_device(dout, kernel_device)))))
+    np.testing.assert_array_equal(results[1][0], results[0][0])
+    np.testing.assert_array_equal(results[1][1], results[0][1])
 
 
 def test_band_rows_fit_the_kernels_shared_memory():

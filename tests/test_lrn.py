@@ -77,30 +77,60 @@ def test_kernel_alexnet_shapes(kernel_device, lrn_version, shape):
     compare_with_cpu(LRN(5, 1e-4, 0.75, 2.0), x, kernel_device)
 
 
+@pytest.mark.parametrize("version", [2, 3])
 @pytest.mark.parametrize("chunk", [1, 2, 3, 4, 7, 32])
-@pytest.mark.parametrize("size", [1, 2, 5, 6])
-def test_kernel_channel_chunks(kernel_device, monkeypatch, chunk, size):
-    """Version 2's threads walk chunks of channels, each computing the terms of the size / 2
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 6])
+def test_kernel_channel_chunks(kernel_device, monkeypatch, version, chunk, size):
+    """Versions 2 and 3's threads walk chunks of channels, each computing the terms of the size / 2
     channels above its chunk again: every chunk boundary, window and remainder must give the
     values of the one walk down all the channels (7 channels: chunks of 3 leave one)."""
     monkeypatch.setattr(lrn_module, "LRN_CHANNEL_CHUNK", chunk)
     x = np.random.default_rng(chunk).standard_normal((2, 7, 3, 4)) * 3
-    with kernel_versions.use("lrn", 2):
+    with kernel_versions.use("lrn", version):
         compare_with_cpu(LRN(size, 1.0, 0.75, 1.0), x, kernel_device)
 
 
-def test_kernel_versions_agree(kernel_device):
-    """Both versions compute every value with the same operations: they agree to rounding."""
+def lrn_results(version, size, x, dout, device):
+    """(y, dx, the version that ran) of an LRN of ``size`` through the kernels of ``version``."""
+    with kernel_versions.use("lrn", version):
+        layer = LRN(size, 1e-2, 0.75, 2.0).to(device)
+        y = layer.forward(to_device(x, device))
+        ran = layer._cache[0]
+        return to_numpy(y), to_numpy(layer.backward(to_device(dout, device))), ran
+
+
+@pytest.mark.parametrize("size", [3, 5])
+def test_kernel_versions_agree(kernel_device, size):
+    """All versions compute every value with the same operations: versions 1 and 2 agree to
+    rounding (version 1's backward reads back the y it wrote), and version 3 equals version 2 bit
+    for bit, its window in registers (zeros beyond the channels) and version 2's loaded afresh."""
     x = np.random.default_rng(3).standard_normal((2, 40, 5, 5)).astype(np.float32) * 10
     dout = np.random.default_rng(4).standard_normal(x.shape).astype(np.float32)
-    results = []
-    for version in (1, 2):
-        with kernel_versions.use("lrn", version):
-            layer = LRN(5, 1e-2, 0.75, 2.0).to(kernel_device)
-            y = layer.forward(to_device(x, kernel_device))
-            results.append((to_numpy(y), to_numpy(layer.backward(to_device(dout, kernel_device)))))
+    results = [lrn_results(version, size, x, dout, kernel_device) for version in (1, 2, 3)]
+    assert [ran for _, _, ran in results] == [1, 2, 3]
     np.testing.assert_array_equal(results[0][0], results[1][0])
     np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(results[2][0], results[1][0])
+    np.testing.assert_array_equal(results[2][1], results[1][1])
+
+
+def test_version_3_runs_version_2_for_the_windows_it_does_not_keep_in_registers(kernel_device):
+    x = np.random.default_rng(6).standard_normal((1, 9, 2, 3)) * 3
+    assert lrn_results(3, 4, x, x, kernel_device)[2] == 2
+    assert lrn_results(3, 5, x, x, kernel_device)[2] == 3
+    with kernel_versions.use("lrn", 3):
+        compare_with_cpu(LRN(4, 1.0, 0.75, 1.0), x, kernel_device)
+
+
+def test_register_sizes_are_the_kernels():
+    """LRN_REGISTER_SIZES names exactly the windows kernels/lrn.cuh's with_lrn_size instantiates."""
+    import os
+    import re
+    from minicnn.kernels import KERNEL_DIR
+    with open(os.path.join(KERNEL_DIR, "lrn.cuh")) as f:
+        cases = re.findall(r"case (\d+): walk\(LrnSize<(\d+)>\(\)\); break;", f.read())
+    assert [int(a) for a, b in cases if a == b] == list(lrn_module.LRN_REGISTER_SIZES) == [3, 5]
+    assert len(cases) == 2
 
 
 def test_wide_windows_run_version_1(kernel_device):

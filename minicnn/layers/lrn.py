@@ -22,7 +22,15 @@ from minicnn.launch import BLOCK, empty_like, grid_for, launch
 from minicnn.layers.base import Layer, check_positive_int
 
 LRN_MAX_SIZE = 16        # kernels/lrn.cuh: the widest window of the kernels that keep per-channel terms in arrays
-LRN_CHANNEL_CHUNK = 32   # channels each thread of the version-2 kernels walks (kernels/lrn.cu)
+LRN_CHANNEL_CHUNK = 32   # channels each thread of the version-2 and version-3 kernels walks (kernels/lrn.cu)
+LRN_REGISTER_SIZES = (3, 5)   # kernels/lrn.cuh, with_lrn_size: the windows version 3 keeps in registers
+
+
+def walk_version(version, size):
+    """The version of the channel-walking kernels (kernels/lrn.cu's, and kernels/lrn_maxpool.cu's
+    backward) that runs for ``version`` and an LRN window of ``size`` channels: version 3 only for
+    the windows it keeps in registers (LRN_REGISTER_SIZES), else version 2."""
+    return 2 if version == 3 and size not in LRN_REGISTER_SIZES else version
 
 
 def channel_window_sum(a, before, after):
@@ -63,20 +71,21 @@ def lrn_backward(dout, cache):
 
 def lrn_forward_cuda(x, size, alpha, beta, k):
     """Kernel path of ``lrn_forward`` (kernels/lrn.cu), in the version ``kernel_versions.current
-    ("lrn")`` names (version 2 takes windows of at most LRN_MAX_SIZE channels; wider ones run
-    version 1). Version 1 caches y and the scale; version 2 x alone."""
+    ("lrn")`` names (versions 2 and 3 take windows of at most LRN_MAX_SIZE channels, wider ones
+    run version 1; version 3 those of LRN_REGISTER_SIZES, others run version 2). Version 1
+    caches y and the scale; versions 2 and 3 x alone."""
     n, c, h, w = x.shape
     y = empty_like(x)
-    version = kernel_versions.current("lrn") if size <= LRN_MAX_SIZE else 1
+    version = walk_version(kernel_versions.current("lrn"), size) if size <= LRN_MAX_SIZE else 1
     if version == 1:
         scale = empty_like(x)
         launch("lrn", "lrn_forward_v1", grid_for(n * h * w, x), BLOCK, x, y, scale, n, c, h * w, size,
                alpha / size, beta, k)
         return y, (1, x, (y, scale), size, alpha, beta, k)
     chunk = LRN_CHANNEL_CHUNK
-    launch("lrn", "lrn_forward_v2", grid_for(n * -(-c // chunk) * h * w, x), BLOCK, x, y, n, c, h * w, chunk,
-           size, alpha / size, beta, k)
-    return y, (2, x, None, size, alpha, beta, k)
+    launch("lrn", f"lrn_forward_v{version}", grid_for(n * -(-c // chunk) * h * w, x), BLOCK, x, y, n, c, h * w,
+           chunk, size, alpha / size, beta, k)
+    return y, (version, x, None, size, alpha, beta, k)
 
 
 def lrn_backward_cuda(dout, cache):
@@ -90,8 +99,8 @@ def lrn_backward_cuda(dout, cache):
                size, beta, 2.0 * alpha * beta / size)
         return dx
     chunk = LRN_CHANNEL_CHUNK
-    launch("lrn", "lrn_backward_v2", grid_for(n * -(-c // chunk) * h * w, dout), BLOCK, dout, x, dx, n, c, h * w,
-           chunk, size, alpha / size, beta, k, 2.0 * alpha * beta / size)
+    launch("lrn", f"lrn_backward_v{version}", grid_for(n * -(-c // chunk) * h * w, dout), BLOCK, dout, x, dx, n, c,
+           h * w, chunk, size, alpha / size, beta, k, 2.0 * alpha * beta / size)
     return dx
 
 

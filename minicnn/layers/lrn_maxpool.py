@@ -53,7 +53,7 @@ def lrn_maxpool_forward_cuda(x, size, alpha, beta, k, kernel, stride, pad):
 
 def lrn_maxpool_backward_cuda(dout, cache):
     """dout (N, C, OH, OW) -> dx (N, C, H, W), by the version that ran the forward (version 3's
-    forward keeps version 2's backward)."""
+    backward for the LRN windows it keeps in registers, else version 2's: ``lrn.walk_version``)."""
     version, x, argmax, size, alpha, beta, k, kernel, stride, pad = cache
     n, c, h, w = x.shape
     dx = empty_like(x)
@@ -63,8 +63,8 @@ def lrn_maxpool_backward_cuda(dout, cache):
         launch("lrn_maxpool", "lrn_maxpool_backward_v1", grid_for(n * h * w, x), BLOCK, *geometry, *lrn)
     else:              # one thread per (image, chunk of channels, pixel)
         chunk = lrn_module.LRN_CHANNEL_CHUNK
-        launch("lrn_maxpool", "lrn_maxpool_backward_v2", grid_for(n * -(-c // chunk) * h * w, x), BLOCK, *geometry,
-               chunk, *lrn)
+        launch("lrn_maxpool", f"lrn_maxpool_backward_v{lrn_module.walk_version(version, size)}",
+               grid_for(n * -(-c // chunk) * h * w, x), BLOCK, *geometry, chunk, *lrn)
     return dx
 
 

@@ -294,7 +294,7 @@ def main(argv=None):
                         "backward (CUDA events around each), with its share of the pass and its fraction of "
                         "the limit: which kernel of a layer to make faster. With --device sim it prints the "
                         "kernels each layer launches with the CPU's times under the simulator (no GPU "
-                        "figures, no files)")
+                        "figures, no files); --verify-only leaves it out")
     p.add_argument("--versions", action="store_true",
                    help="a row for every numbered version of the kernels that have several (im2col and the "
                         "conv layouts, max-pool, LRN, LRN+max-pool, ReLU: minicnn/kernel_versions.py), not only "

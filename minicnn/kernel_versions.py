@@ -7,7 +7,7 @@ plain kernel to the fast one, every version stays tested against the NumPy code
 times them side by side. A layer launches the version ``current(family)`` gives:
 
     from minicnn import kernel_versions
-    kernel_versions.current("lrn")               # 2: the one the LRN layer launches
+    kernel_versions.current("lrn")               # 3: the one the LRN layer launches
     with kernel_versions.use("lrn", 1):          # run a block with version 1
         y = layer.forward(x)
 

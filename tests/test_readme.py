@@ -336,24 +336,28 @@ def test_kernel_resources_paragraph_is_the_committed_report():
                  max(k["blocks_per_sm"] for k in kernels))
     fused = [by_name[f"lrn_maxpool_{p}_v{v}"] for p in ("forward", "backward") for v in (1, 2)]
     numbers = sentence(r"the fused LRN\+max-pool kernels of versions 1 and 2 \((\d+) to (\d+) registers: (\d+)% to "
-                       r"(\d+)%; the version-3 forward needs (\d+) and (\d+) KB of shared memory\), the batch-norm "
-                       r"input gradient \((\d+): (\d+)%\) and the tiled GEMM \((\d+): (\d+)%\)")
+                       r"(\d+)%; the version-3 forward needs (\d+) and (\d+) KB of shared memory\), the version-3 "
+                       r"backwards, which keep their LRN window in registers \(LRN's (\d+): (\d+)%; the fused "
+                       r"layer's (\d+): (\d+)%\), the batch-norm input gradient \((\d+): (\d+)%\) and the tiled GEMM "
+                       r"\((\d+): (\d+)%\)")
     v3 = by_name["lrn_maxpool_forward_v3"]
     assert_shows(" ".join(numbers[4:6]), v3["registers"], v3["shared"] / 1024)
     assert v3["occupancy"] == 1
-    numbers = numbers[:4] + numbers[6:]
+    walks = [by_name["lrn_backward_v3"], by_name["lrn_maxpool_backward_v3"]]
+    assert_shows(" ".join(numbers[6:10]), *[value for k in walks for value in (k["registers"], k["occupancy"] * 100)])
+    numbers = numbers[:4] + numbers[10:]
     assert_shows(" ".join(numbers[:2]), min(k["registers"] for k in fused), max(k["registers"] for k in fused))
     assert_shows(" ".join(numbers[2:4]), min(k["occupancy"] for k in fused), max(k["occupancy"] for k in fused),
                  scale=100)
     for (registers, occupancy), name in zip((numbers[4:6], numbers[6:8]), ("batchnorm_backward_dx", "gemm_tiled")):
         assert_shows(f"{registers} {occupancy}", by_name[name]["registers"], by_name[name]["occupancy"] * 100)
     below_full = {k["kernel"] for k in kernels if k["occupancy"] < 1}
-    assert below_full == {k["kernel"] for k in fused} | {"batchnorm_backward_dx", "gemm_tiled"}
+    assert below_full == {k["kernel"] for k in fused + walks} | {"batchnorm_backward_dx", "gemm_tiled"}
     assert not any(k["spill_stores"] or k["spill_loads"] for k in kernels)
     local = {k["kernel"]: k["stack"] for k in kernels if k["stack"]}
     assert local == {"lrn_backward_v2": 128, "lrn_maxpool_backward_v1": 128, "lrn_maxpool_backward_v2": 128}
-    assert sentence(r"(Three) keep (128) bytes per thread in local memory: the LRN backward's version 2 and both "
-                    r"versions of the fused LRN\+max-pool backward")
+    assert sentence(r"(Three) keep (128) bytes per thread in local memory: the LRN backward's version 2 and "
+                    r"versions 1 and 2 of the fused LRN\+max-pool backward")
 
 
 def test_two_device_table_is_the_committed_runs():
@@ -496,8 +500,10 @@ def test_kernel_traffic_table_and_findings_are_the_committed_run():
     for layer, versions in (("lrn1+pool1", (1, 2, 3)), ("lrn2+pool2", (1, 2, 3))):
         assert_shows(shown(f"{layer}, forward"), passes[(f"{layer} v1", "forward")]["least_mb"],
                      *(passes[(f"{layer} v{v}", "forward")]["moved_mb"] for v in versions))
-    assert_shows(shown("lrn1, backward"), passes[("lrn1 v1", "backward")]["least_mb"],
-                 *(passes[(f"lrn1 v{v}", "backward")]["moved_mb"] for v in (1, 2)))
+    for label, layer, pass_ in (("lrn1+pool1, backward", "lrn1+pool1", "backward"),
+                                ("lrn1, forward", "lrn1", "forward"), ("lrn1, backward", "lrn1", "backward")):
+        assert_shows(shown(label), passes[(f"{layer} v1", pass_)]["least_mb"],
+                     *(passes[(f"{layer} v{v}", pass_)]["moved_mb"] for v in (1, 2, 3)))
     for label, (layer, pass_, kernel, measure) in {
             "relu1, backward": ("relu1", "backward", "relu_backward", "loads_efficiency"),
             "conv1, forward: `gemm_to_nchw_bias`": ("conv1", "forward", "gemm_to_nchw_bias", "stores_efficiency"),
@@ -512,6 +518,15 @@ def test_kernel_traffic_table_and_findings_are_the_committed_run():
     exact = [("relu1 v1", "forward"), ("relu1 v2", "forward"), ("dropout6", "forward"), ("dropout6", "backward")]
     assert [passes[p]["moved_over_least"] for p in exact] == [1.0] * 4   # "move exactly the least"
     assert round(passes[("lrn1 v2", "backward")]["moved_mb"] / passes[("lrn1 v1", "backward")]["moved_mb"], 1) == 0.5
+    walks = sentence(r"Version 3, its window in registers, moves (\S+)x\s+less than version 2 forward and (\S+)x less "
+                     r"backward, and the fused backward's version 3 (\S+)x\s+less \((\S+) MB against (\S+) for lrn1\+pool1\)")
+    moved = {(layer, v, p): passes[(f"{layer} v{v}", p)]["moved_mb"]
+             for layer in ("lrn1", "lrn1+pool1") for v in (2, 3) for p in ("forward", "backward")}
+    assert_shows(" ".join(walks), moved[("lrn1", 2, "forward")] / moved[("lrn1", 3, "forward")],
+                 moved[("lrn1", 2, "backward")] / moved[("lrn1", 3, "backward")],
+                 moved[("lrn1+pool1", 2, "backward")] / moved[("lrn1+pool1", 3, "backward")],
+                 moved[("lrn1+pool1", 3, "backward")], moved[("lrn1+pool1", 2, "backward")])
+    assert passes[("lrn1 v2", "backward")]["touched_mb"] == passes[("lrn1 v3", "backward")]["touched_mb"]
     fused = sentence(r"versions 1 and 2 moved (\S+)x the least, more than LRN and max-pool apart \((\S+) and (\S+) MB "
                      r"for lrn1 and pool1\)")
     assert_shows(" ".join(fused), passes[("lrn1+pool1 v2", "forward")]["moved_over_least"],

@@ -5,7 +5,8 @@
 //   row (c * kh + i) * kw + j, column (n * OH + oh) * OW + ow  holding  xpad[n, c, oh*sh + i, ow*sw + j]
 // (0 in the padding). Groups need nothing here: group g's rows are a contiguous block.
 //
-// Two versions (minicnn/kernel_versions.py), which give the same values bit for bit.
+// Three versions (minicnn/kernel_versions.py), which give the same values bit for bit; version 3
+// rewrites col2im only (the family's other kernels run their version 2).
 #include "common.cuh"
 
 // ---- version 1: one thread per element, every index found by division -------------------------
@@ -139,6 +140,38 @@ extern "C" __global__ void col2im_v2(const real_t* __restrict__ cols, real_t* __
       const int ki = h + pad_h - oh * stride_h;
       for (int ow = ow_last - 1; ow >= ow_first; --ow) {
         const int j = w + pad_w - ow * stride_w;
+        sum += cols_c[(ki * kernel_w + j) * columns + oh * out_w + ow];
+      }
+    }
+    dx[i] = sum;
+  }
+}
+
+// ---- version 3 (col2im): the threads of a warp at the same window offset ----------------------
+// Version 2's threads by the right and bottom edges start their walk at another window offset
+// than their neighbours (their last windows are cut off by the image's edge), so at every step
+// they read other rows of cols than the rest of their warp: the kernel-traffic count gives conv2's
+// col2im 6.4 sectors per load request against version 1's 4.7. Here every thread walks the
+// offsets ki = (h + pad) mod stride, then + stride, ..., as version 1 tries them, its output row
+// one lower at each step (one division per axis and thread, as version 2), and skips the windows
+// the edge cuts off: the threads of a warp keep in step, and the sum is version 1's bit for bit.
+extern "C" __global__ void col2im_v3(const real_t* __restrict__ cols, real_t* __restrict__ dx, int batch,
+                                     int channels, int height, int width, int out_h, int out_w, int kernel_h,
+                                     int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w) {
+  const int spatial = height * width, out_spatial = out_h * out_w, columns = batch * out_spatial;
+  GRID_STRIDE_LOOP(i, batch * channels * spatial) {
+    const int plane = i / spatial, p = i - plane * spatial;
+    const int h = p / width, w = p - h * width;
+    const int n = plane / channels, c = plane - n * channels;
+    const int hp = h + pad_h, wp = w + pad_w;
+    const int oh_top = hp / stride_h, ow_top = wp / stride_w;   // the windows of offset ki_first, j_first
+    const int ki_first = hp - oh_top * stride_h, j_first = wp - ow_top * stride_w;
+    const real_t* cols_c = cols + c * kernel_h * kernel_w * columns + n * out_spatial;
+    real_t sum = real_t(0);
+    for (int ki = ki_first, oh = oh_top; ki < kernel_h && oh >= 0; ki += stride_h, --oh) {
+      if (oh >= out_h) continue;   // cut off by the bottom edge
+      for (int j = j_first, ow = ow_top; j < kernel_w && ow >= 0; j += stride_w, --ow) {
+        if (ow >= out_w) continue;
         sum += cols_c[(ki * kernel_w + j) * columns + oh * out_w + ow];
       }
     }

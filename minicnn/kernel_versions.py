@@ -17,6 +17,7 @@ layer's cache records it); im2col's versions keep the same layouts, and each pas
 current one.
 """
 import contextlib
+import functools
 
 # family -> {version: what changed}; the families are the .cu files whose kernels have versions.
 VERSIONS = {
@@ -29,6 +30,9 @@ VERSIONS = {
            "window offsets of its pixel",
         2: "im2col: one thread per (channel, column) copies its window; col2im visits only the windows "
            "that cover its pixel; the layout kernels take a block per (plane, tile of pixels)",
+        3: "col2im: every thread walks its window offsets in version 1's order and skips the windows the "
+           "image's edge cuts off, so the threads of a warp read the same rows of cols (version 2's "
+           "edge threads started at other offsets); the other kernels as version 2",
     },
     "relu": {
         1: "grid-stride, one element per thread and step: one load in flight per thread",
@@ -63,7 +67,7 @@ VERSIONS = {
 
 # The version each layer launches unless told otherwise: the newest. benchmarks/kernels.py
 # --versions times every version against cuDNN (the README gives the figures measured so far).
-DEFAULTS = {"bias": 2, "im2col": 2, "lrn": 3, "lrn_maxpool": 3, "maxpool": 2, "relu": 2}
+DEFAULTS = {"bias": 2, "im2col": 3, "lrn": 3, "lrn_maxpool": 3, "maxpool": 2, "relu": 2}
 
 _chosen = dict(DEFAULTS)
 
@@ -79,6 +83,24 @@ def current(family):
     """The version of ``family``'s kernels that a forward launches now."""
     _check(family)
     return _chosen[family]
+
+
+def kernel_name(source, kernel, version):
+    """The name of ``kernel`` (its name without ``_v<n>``) of ``kernels/<source>.cu`` in ``version``
+    of its family: ``<kernel>_v<version>``, or for a kernel that the version did not rewrite, its
+    newest earlier version (im2col's version 3 rewrote col2im alone: ``kernel_name("im2col",
+    "im2col", 3)`` is ``"im2col_v2"``)."""
+    names = _kernel_names(source)
+    for v in range(version, 0, -1):
+        if f"{kernel}_v{v}" in names:
+            return f"{kernel}_v{v}"
+    raise ValueError(f"{source}.cu has no version of {kernel!r} at or below {version}")
+
+
+@functools.lru_cache(maxsize=None)
+def _kernel_names(source):
+    from minicnn.kernels import kernel_signatures
+    return frozenset(kernel_signatures(source))
 
 
 def set_version(family, version):

@@ -78,33 +78,37 @@ def conv_backward(dout, cache, param_grads=True, input_grad=True):
     return dx, dw, db
 
 
+def _im2col_kernel(kernel):
+    """The name of one of im2col.cu's kernels in the version ``kernel_versions.current("im2col")``
+    names (its newest at or below it: version 3 rewrote col2im alone)."""
+    return kernel_versions.kernel_name("im2col", kernel, kernel_versions.current("im2col"))
+
+
 def _layout_launch(kernel, planes, spatial, like, *args):
     """One of im2col.cu's layout kernels over ``planes`` planes of ``spatial`` pixels, in the
-    version ``kernel_versions.current("im2col")`` names: version 1 grid-stride over the elements,
-    version 2 a block per (plane, tile of pixels)."""
-    if kernel_versions.current("im2col") == 1:
-        launch("im2col", kernel + "_v1", grid_for(planes * spatial, like), BLOCK, *args)
+    current version: version 1 grid-stride over the elements, version 2 a block per (plane, tile
+    of pixels)."""
+    name = _im2col_kernel(kernel)
+    if name.endswith("_v1"):
+        launch("im2col", name, grid_for(planes * spatial, like), BLOCK, *args)
     else:
-        launch("im2col", kernel + "_v2", *plane_tiles(planes, spatial), *args)
+        launch("im2col", name, *plane_tiles(planes, spatial), *args)
 
 
 def conv_forward_cuda(x, w, b, stride, pad, groups, relu=False):
     """Kernel path of ``conv_forward`` (same arguments, same cache): im2col kernel, one GEMM per
     group (``minicnn.gemm``), then one kernel that adds the bias (and applies the fused ReLU)
     while moving the GEMM's (O, N*OH*OW) result to (N, O, OH, OW). The im2col.cu kernels run in
-    the version ``kernel_versions.current("im2col")`` names (both keep the same layouts)."""
+    the version ``kernel_versions.current("im2col")`` names (all keep the same layouts)."""
     xp = get_array_module(x)
     n, c, h, wid = x.shape
     o, cg, kh, kw = w.shape
     oh = conv_output_size(h, kh, stride[0], pad[0])
     ow = conv_output_size(wid, kw, stride[1], pad[1])
     cols = empty((c * kh * kw, n * oh * ow), x.dtype, x)
-    if kernel_versions.current("im2col") == 1:   # one thread per entry of cols
-        launch("im2col", "im2col_v1", grid_for(cols.size, x), BLOCK, x, cols, n, c, h, wid, oh, ow, kh, kw,
-               *stride, *pad)
-    else:                                         # one thread per (channel, column): a window each
-        launch("im2col", "im2col_v2", grid_for(c * n * oh * ow, x), BLOCK, x, cols, n, c, h, wid, oh, ow, kh, kw,
-               *stride, *pad)
+    name = _im2col_kernel("im2col")
+    threads = cols.size if name == "im2col_v1" else c * n * oh * ow   # v1: an entry of cols each; v2: a window
+    launch("im2col", name, grid_for(threads, x), BLOCK, x, cols, n, c, h, wid, oh, ow, kh, kw, *stride, *pad)
     y_gemm = gemm.matmul(w.reshape(groups, o // groups, cg * kh * kw),
                          cols.reshape(groups, cg * kh * kw, n * oh * ow))
     y = empty((n, o, oh, ow), x.dtype, x)
@@ -133,8 +137,8 @@ def conv_backward_cuda(dout, cache, param_grads=True, input_grad=True):
         return None, dw, db
     dcols = gemm.matmul(w.reshape(groups, o // groups, cg * kh * kw), dout_groups, trans_a=True)
     dx = empty(x_shape, dout.dtype, dout)
-    col2im = "col2im_v1" if kernel_versions.current("im2col") == 1 else "col2im_v2"   # v2: covering windows only
-    launch("im2col", col2im, grid_for(dx.size, dout), BLOCK, dcols, dx, n, c, h, wid, oh, ow, kh, kw, *stride, *pad)
+    launch("im2col", _im2col_kernel("col2im"), grid_for(dx.size, dout), BLOCK, dcols, dx, n, c, h, wid, oh, ow, kh,
+           kw, *stride, *pad)
     return dx, dw, db
 
 

@@ -509,7 +509,7 @@ def test_kernel_traffic_table_and_findings_are_the_committed_run():
             "conv1, forward: `gemm_to_nchw_bias`": ("conv1", "forward", "gemm_to_nchw_bias", "stores_efficiency"),
             "pool1, forward: `maxpool_forward`": ("pool1", "forward", "maxpool_forward", "stores_efficiency")}.items():
         assert_shows(shown(label), *(launches[(f"{layer} v{v}", pass_, kernel)][measure] for v in (1, 2)), scale=100)
-    col2im = [launches[(f"conv2 v{v}", "backward", "col2im")] for v in (1, 2)]
+    col2im = [launches[(f"conv2 v{v}", "backward", "col2im")] for v in (1, 2, 3)]
     assert_shows(shown("conv2, backward: `col2im`"),
                  *itertools.chain(*((c["loads_sectors_per_request"], c["loads_efficiency"] * 100) for c in col2im)))
     # the findings below the table
@@ -536,6 +536,12 @@ def test_kernel_traffic_table_and_findings_are_the_committed_run():
     more = sentence(r"moves (\d+)% more in its loads than version 1's \((\S+) MB against (\S+) for conv2\)")
     assert_shows(" ".join(more), (col2im[1]["loads_moved_mb"] / col2im[0]["loads_moved_mb"] - 1) * 100,
                  col2im[1]["loads_moved_mb"], col2im[0]["loads_moved_mb"])
+    assert_shows(sentence(r"Version 3 keeps the threads of a warp in step and moves what version 1 moves \((\S+) MB\)"),
+                 col2im[2]["loads_moved_mb"])
+    assert col2im[2]["loads_moved_mb"] == col2im[0]["loads_moved_mb"]
+    resources = {k["kernel"]: k["registers"] for k in results("kernel-resources-sm_90-float32-2026-11-30.json")["kernels"]}
+    assert_shows(sentence(r"with version\s+2's arithmetic \((\d+ registers a thread against \d+)\)"),
+                 resources["col2im_v3"], resources["col2im_v2"])
     compiled = sentence(r"\(`benchmarks/results/kernel-traffic-b8-2026-11-30.md`; the kernels compiled by (\S+) (\S+)\)")
     assert run["compiler"].startswith(compiled[0]) and run["compiler"].split()[-1].startswith(compiled[1] + ".")
     assert run["batch_size"] == 8

@@ -20,24 +20,6 @@ __device__ __forceinline__ real_t lrn_value(const real_t* xn, int c, int p, int 
   return xn[c * spatial + p] * lrn_power(s, beta);
 }
 
-// The maximum of value(p) over one pooling window, p = h * width + w, and its position.
-template <typename Value>
-__device__ __forceinline__ void lrn_window_max(int width, int h_start, int h_end, int w_start, int w_end,
-                                               Value value, real_t& best, int& best_index) {
-  best_index = -1;
-  best = real_t(0);
-  for (int h = h_start; h < h_end; ++h) {
-    for (int w = w_start; w < w_end; ++w) {
-      const int p = h * width + w;
-      const real_t v = value(p);
-      if (best_index < 0 || v > best) {  // strict: the first maximum keeps the window
-        best = v;
-        best_index = p;
-      }
-    }
-  }
-}
-
 // ---- version 1: one thread per pixel column ---------------------------------------------------
 // Forward launch: grid-stride, one thread per output pixel column (n, oh, ow), walking down the
 // channels (consecutive threads take consecutive output pixels). Only N * OH * OW threads: for
@@ -58,7 +40,7 @@ extern "C" __global__ void lrn_maxpool_forward_v1(const real_t* __restrict__ x, 
     for (int c = 0; c < channels; ++c) {
       real_t best;
       int best_index;
-      lrn_window_max(width, h_start, h_end, w_start, w_end, [&](int p) {
+      window_max_of(width, h_start, h_end, w_start, w_end, [&](int p) {
         return lrn_value(xn, c, p, channels, spatial, size, alpha_over_size, beta, k);
       }, best, best_index);
       const int out = (n * channels + c) * out_spatial + o;
@@ -109,7 +91,7 @@ extern "C" __global__ void lrn_maxpool_forward_v2(const real_t* __restrict__ x, 
   real_t best;
   int best_index;
   const real_t* xn = x + n * channels * height * width;
-  lrn_window_max(width, h_start, h_end, w_start, w_end, [&](int p) {
+  window_max_of(width, h_start, h_end, w_start, w_end, [&](int p) {
     return lrn_value(xn, c, p, channels, height * width, size, alpha_over_size, beta, k);
   }, best, best_index);
   const int out = blockIdx.x * out_h * out_w + o;
@@ -150,42 +132,21 @@ extern "C" __global__ void lrn_maxpool_backward_v2(const real_t* __restrict__ do
 // Versions 1 and 2 compute the LRN values of each window as they read it: 9 values of 5 loads
 // each per output of a 3x3 window, and the overlapping windows compute most values twice (the
 // kernel-traffic benchmark: 25x the bytes the pass must move, against 4x for LRN alone). Here a
-// block takes one plane (n, c) and a band of `rows` output rows: its threads first compute the
-// LRN values of the input rows the band's windows read, once each, into shared memory (one
-// thread per pixel: consecutive threads, consecutive pixels), then each takes the maximum of its
-// windows from there. Bands overlap by kernel_h - stride_h input rows (1 for AlexNet's pools),
-// which are computed twice. The caller picks `rows` so that the band's input rows fit in
-// LRN_POOL_TILE values.
+// block takes one plane (n, c) and a band of output rows (band_max_pool, maxpool.cuh): its
+// threads first compute the LRN values of the input rows the band's windows read, once each,
+// into shared memory, then each takes the maximum of its windows from there.
 // Launch: grid (N * C planes, bands), block (256,) (minicnn/layers/lrn_maxpool.py).
-#define LRN_POOL_TILE 2048
-
 extern "C" __global__ void lrn_maxpool_forward_v3(const real_t* __restrict__ x, real_t* __restrict__ y,
                                                   int* __restrict__ argmax, int channels, int height, int width,
                                                   int out_h, int out_w, int kernel_h, int kernel_w, int stride_h,
                                                   int stride_w, int pad_h, int pad_w, int rows, int size,
                                                   real_t alpha_over_size, real_t beta, real_t k) {
-  __shared__ real_t band[LRN_POOL_TILE];   // LRN values of input rows [h_begin, h_stop)
   const int n = blockIdx.x / channels, c = blockIdx.x - n * channels, spatial = height * width;
-  const int oh_begin = blockIdx.y * rows, oh_stop = min(oh_begin + rows, out_h);
-  const int h_begin = max(oh_begin * stride_h - pad_h, 0);
-  const int h_stop = min((oh_stop - 1) * stride_h - pad_h + kernel_h, height);
   const real_t* xn = x + n * channels * spatial;
-  for (int i = threadIdx.x; i < (h_stop - h_begin) * width; i += blockDim.x)
-    band[i] = lrn_value(xn, c, h_begin * width + i, channels, spatial, size, alpha_over_size, beta, k);
-  __syncthreads();
-  for (int i = threadIdx.x; i < (oh_stop - oh_begin) * out_w; i += blockDim.x) {
-    const int oh = oh_begin + i / out_w, ow = i - (oh - oh_begin) * out_w;
-    int h_start, h_end, w_start, w_end;
-    pool_window(oh, ow, height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, h_start, h_end,
-                w_start, w_end);
-    real_t best;
-    int best_index;
-    lrn_window_max(width, h_start, h_end, w_start, w_end, [&](int p) { return band[p - h_begin * width]; }, best,
-                   best_index);
-    const int out = blockIdx.x * out_h * out_w + oh * out_w + ow;
-    y[out] = best;
-    argmax[out] = best_index;
-  }
+  const int out_plane = blockIdx.x * out_h * out_w;
+  band_max_pool([&](int p) { return lrn_value(xn, c, p, channels, spatial, size, alpha_over_size, beta, k); },
+                y + out_plane, argmax + out_plane, height, width, out_h, out_w, kernel_h, kernel_w, stride_h,
+                stride_w, pad_h, pad_w, rows);
 }
 
 // Backward: version 2's threads, each sliding its LRN window down its chunk of channels in

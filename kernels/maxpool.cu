@@ -5,7 +5,8 @@
 // argmax holds the winner's index h * W + w within its plane (ties: the first in row-major
 // window order, as PyTorch and cuDNN).
 //
-// Two versions (minicnn/kernel_versions.py); both give the same values.
+// Three versions (minicnn/kernel_versions.py); all give the same values. Version 3 rewrote the
+// forward alone (its backward is version 2's).
 #include "maxpool.cuh"
 
 // ---- version 1: grid-stride, one thread per element -----------------------------------------
@@ -74,4 +75,20 @@ extern "C" __global__ void maxpool_backward_v2(const real_t* __restrict__ dout, 
   const int offset = blockIdx.x * out_h * out_w;
   dx[blockIdx.x * height * width + index] =
       routed_grad(dout + offset, argmax + offset, index, oh_first, oh_last, ow_first, ow_last, out_w);
+}
+
+// ---- version 3 (forward): each input read once, through shared memory -------------------------
+// A block per (plane, band of output rows) (band_max_pool, maxpool.cuh): the band's input rows
+// are copied to shared memory once, consecutive threads taking consecutive pixels, and the
+// windows' maxima taken from there; version 2's threads read their windows from global memory,
+// pixels `stride` apart, and most pixels twice over the overlapping windows.
+// Launch: grid (planes, bands), block (256,) (minicnn/layers/maxpool.py).
+extern "C" __global__ void maxpool_forward_v3(const real_t* __restrict__ x, real_t* __restrict__ y,
+                                              int* __restrict__ argmax, int height, int width, int out_h,
+                                              int out_w, int kernel_h, int kernel_w, int stride_h, int stride_w,
+                                              int pad_h, int pad_w, int rows) {
+  const real_t* x_plane = x + blockIdx.x * height * width;
+  const int out_plane = blockIdx.x * out_h * out_w;
+  band_max_pool([&](int p) { return x_plane[p]; }, y + out_plane, argmax + out_plane, height, width, out_h, out_w,
+                kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, rows);
 }

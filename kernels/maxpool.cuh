@@ -68,3 +68,60 @@ __device__ __forceinline__ real_t routed_grad(const real_t* dout_plane, const in
   }
   return sum;
 }
+
+// The maximum of value(p) over one pooling window, p = h * width + w, and its position: window_max
+// for values that are computed, not loaded (ties and NaNs alike: the first maximum keeps the
+// window). Kept in registers until the end, like window_max.
+template <typename Value>
+__device__ __forceinline__ void window_max_of(int width, int h_start, int h_end, int w_start, int w_end,
+                                              Value value, real_t& best, int& best_index) {
+  best_index = -1;
+  best = real_t(0);
+  for (int h = h_start; h < h_end; ++h) {
+    for (int w = w_start; w < w_end; ++w) {
+      const int p = h * width + w;
+      const real_t v = value(p);
+      if (best_index < 0 || v > best) {  // strict: the first maximum keeps the window
+        best = v;
+        best_index = p;
+      }
+    }
+  }
+}
+
+// ---- bands: every input value of a block's windows read once, through shared memory -----------
+// Windows of 3x3 at stride 2 overlap, so a thread per output reads most inputs twice or more (and
+// in a warp's request, pixels two apart: half of each sector). A block of the band kernels
+// (maxpool_forward_v3, lrn_maxpool_forward_v3) takes one plane and a band of `rows` output rows:
+// its threads first copy (or compute) the values of the input rows the band's windows read into
+// shared memory, once each, consecutive threads taking consecutive pixels, then each takes the
+// maximum of its windows from there. Bands overlap by kernel_h - stride_h input rows (1 for
+// AlexNet's pools). The caller picks `rows` so that the band's input rows fit in POOL_BAND_TILE
+// values (band_rows in minicnn/layers/maxpool.py); blockIdx.y is the band.
+#define POOL_BAND_TILE 2048
+
+// value(p): input pixel p = h * width + w of the block's plane; y_plane, argmax_plane: its outputs.
+template <typename Value>
+__device__ __forceinline__ void band_max_pool(Value value, real_t* __restrict__ y_plane,
+                                              int* __restrict__ argmax_plane, int height, int width, int out_h,
+                                              int out_w, int kernel_h, int kernel_w, int stride_h, int stride_w,
+                                              int pad_h, int pad_w, int rows) {
+  __shared__ real_t band[POOL_BAND_TILE];   // values of input rows [h_begin, h_stop)
+  const int oh_begin = blockIdx.y * rows, oh_stop = min(oh_begin + rows, out_h);
+  const int h_begin = max(oh_begin * stride_h - pad_h, 0);
+  const int h_stop = min((oh_stop - 1) * stride_h - pad_h + kernel_h, height);
+  for (int i = threadIdx.x; i < (h_stop - h_begin) * width; i += blockDim.x) band[i] = value(h_begin * width + i);
+  __syncthreads();
+  for (int i = threadIdx.x; i < (oh_stop - oh_begin) * out_w; i += blockDim.x) {
+    const int oh = oh_begin + i / out_w, ow = i - (oh - oh_begin) * out_w;
+    int h_start, h_end, w_start, w_end;
+    pool_window(oh, ow, height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, h_start, h_end,
+                w_start, w_end);
+    real_t best;
+    int best_index;
+    window_max_of(width, h_start, h_end, w_start, w_end, [&](int p) { return band[p - h_begin * width]; }, best,
+                  best_index);
+    y_plane[oh * out_w + ow] = best;
+    argmax_plane[oh * out_w + ow] = best_index;
+  }
+}

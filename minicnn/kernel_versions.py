@@ -62,12 +62,15 @@ VERSIONS = {
            "with four divisions",
         2: "a block per (plane, tile of pixels): one division per thread for its position, and one per "
            "axis for the windows that cover a pixel",
+        3: "forward: a block per (plane, band of output rows) copies the band's input rows to shared "
+           "memory once and takes the windows' maxima from there (version 2 reads overlapping windows "
+           "from memory, pixels `stride` apart); backward: version 2's",
     },
 }
 
 # The version each layer launches unless told otherwise: the newest. benchmarks/kernels.py
 # --versions times every version against cuDNN (the README gives the figures measured so far).
-DEFAULTS = {"bias": 2, "im2col": 3, "lrn": 3, "lrn_maxpool": 3, "maxpool": 2, "relu": 2}
+DEFAULTS = {"bias": 2, "im2col": 3, "lrn": 3, "lrn_maxpool": 3, "maxpool": 3, "relu": 2}
 
 _chosen = dict(DEFAULTS)
 

@@ -130,16 +130,16 @@ def test_fused_lrn_maxpool_kernels_alexnet_shapes(kernel_device, lrn_maxpool_ver
 @pytest.mark.parametrize("extra_rows", [0, 1, 2])
 @pytest.mark.parametrize("shape,lrn,pool", [CASES[0], CASES[1], CASES[2], CASES[3]])
 def test_fused_lrn_maxpool_forward_in_bands(kernel_device, monkeypatch, extra_rows, shape, lrn, pool):
-    """Version 3's forward takes its output rows in bands whose input rows fit in LRN_POOL_TILE
+    """Version 3's forward takes its output rows in bands whose input rows fit in POOL_BAND_TILE
     values. A tile of one window's rows (and one or two more) makes several bands of these small
     images, their edges, padding and overlapping rows included, and the results stay the CPU's."""
-    from minicnn.layers import lrn_maxpool
-    monkeypatch.setattr(lrn_maxpool, "LRN_POOL_TILE", (pool[0] + extra_rows) * shape[3])
+    from minicnn.layers import maxpool
+    monkeypatch.setattr(maxpool, "POOL_BAND_TILE", (pool[0] + extra_rows) * shape[3])
     size, alpha, beta, k, groups = lrn
     layer = LRNMaxPool(LRN(size, alpha, beta, k, groups), MaxPool2D(*pool))
     x = np.random.default_rng(extra_rows).standard_normal(shape) * 3
     out_h = layer.output_shape(shape)[2]
-    rows = lrn_maxpool.band_rows(shape[2], shape[3], out_h, pool[0], pool[1])
+    rows = maxpool.band_rows(shape[2], shape[3], out_h, pool[0], pool[1])
     assert rows == min(out_h, extra_rows // pool[1] + 1) and (rows < out_h or extra_rows == 2)
     with kernel_versions.use("lrn_maxpool", 3):
         compare_with_cpu(layer, x, kernel_device)
@@ -162,11 +162,13 @@ def test_fused_version_3_backward_equals_version_2_bit_for_bit(kernel_device, lr
 
 
 def test_band_rows_fit_the_kernels_shared_memory():
-    from minicnn.kernels import read_source
-    from minicnn.layers.lrn_maxpool import LRN_POOL_TILE, band_rows
-    assert f"#define LRN_POOL_TILE {LRN_POOL_TILE}\n" in read_source("lrn_maxpool")
+    import os
+    from minicnn.kernels import KERNEL_DIR
+    from minicnn.layers.maxpool import POOL_BAND_TILE, band_rows
+    with open(os.path.join(KERNEL_DIR, "maxpool.cuh")) as f:
+        assert f"#define POOL_BAND_TILE {POOL_BAND_TILE}\n" in f.read()
     # norm1+pool1: 37 of the 55 input rows fit, the windows of 18 output rows; norm2+pool2 fits whole
-    assert band_rows(55, 55, 27, 3, 2) == 18 and (18 - 1) * 2 + 3 <= LRN_POOL_TILE // 55
+    assert band_rows(55, 55, 27, 3, 2) == 18 and (18 - 1) * 2 + 3 <= POOL_BAND_TILE // 55
     assert band_rows(27, 27, 13, 3, 2) == 13
     assert band_rows(4, 1000, 1, 3, 2) == 0     # not one window's rows: the forward falls back to version 2
     assert band_rows(2, 1000, 2, 3, 1) == 2     # a padded image lower than its window: it fits whole
@@ -182,8 +184,8 @@ def test_too_wide_images_fall_back_to_version_2(kernel_device):
 def test_fused_lrn_maxpool_version_3_on_any_pooling(kernel_device, monkeypatch, case, size, extra_rows, dtype):
     """Version 3's bands on any pooling geometry (kernels of 1 to 4, strides of 1 to 3, padding)
     and LRN window, with bands of one window's input rows and up to 3 more."""
-    from minicnn.layers import lrn_maxpool
-    monkeypatch.setattr(lrn_maxpool, "LRN_POOL_TILE", (case["k"][0] + extra_rows) * case["shape"][3])
+    from minicnn.layers import maxpool
+    monkeypatch.setattr(maxpool, "POOL_BAND_TILE", (case["k"][0] + extra_rows) * case["shape"][3])
     x = (np.random.default_rng(case["seed"]).standard_normal(case["shape"]) * 3).astype(dtype)
     layer = LRNMaxPool(LRN(size, 0.5, 0.75, 1.5), MaxPool2D(case["k"], case["stride"], case["pad"]))
     with kernel_versions.use("lrn_maxpool", 3):

@@ -112,3 +112,27 @@ def test_kernel_argmax_is_the_first_maximum(kernel_device, maxpool_version):
 def test_kernel_alexnet_shapes(kernel_device, maxpool_version, channels, size):
     x = np.random.default_rng(size).standard_normal((2, channels, size, size)).astype(np.float32)
     compare_with_cpu(MaxPool2D(3, stride=2), x, kernel_device)
+
+
+@given(pool_cases(), st.integers(0, 3), st.sampled_from([np.float32, np.float64]))
+def test_kernel_version_3_in_bands_on_any_pooling(kernel_device, monkeypatch, case, extra_rows, dtype):
+    """Version 3's forward takes its output rows in bands whose input rows fit in POOL_BAND_TILE
+    values (kernels/maxpool.cuh, shared with the fused LRN+max-pool's): a tile of one window's rows
+    and up to 3 more makes several bands of these small images, with their edges, padding and
+    overlapping rows, and the results stay the CPU's."""
+    from minicnn import kernel_versions
+    from minicnn.layers import maxpool
+    monkeypatch.setattr(maxpool, "POOL_BAND_TILE", (case["k"][0] + extra_rows) * case["shape"][3])
+    x = distinct_values(np.random.default_rng(case["seed"]), case["shape"]).astype(dtype)
+    layer = MaxPool2D(case["k"], case["stride"], case["pad"])
+    assert maxpool.band_rows(x.shape[2], x.shape[3], layer.output_shape(x.shape)[2], case["k"][0],
+                             case["stride"][0]) >= 1
+    with kernel_versions.use("maxpool", 3):
+        compare_with_cpu(layer, x, kernel_device)
+
+
+def test_kernel_version_3_runs_version_2_for_images_too_wide_for_a_band(kernel_device):
+    from minicnn import kernel_versions
+    x = np.random.default_rng(2).standard_normal((1, 2, 3, 1100))
+    with kernel_versions.use("maxpool", 3):
+        compare_with_cpu(MaxPool2D(3, stride=2), x, kernel_device)

@@ -14,20 +14,7 @@ from minicnn.launch import BLOCK, empty_like, grid_for, launch, plane_tiles
 from minicnn.layers.base import Layer
 from minicnn.layers import lrn as lrn_module
 from minicnn.layers.lrn import LRN, LRN_MAX_SIZE
-from minicnn.layers.maxpool import MaxPool2D, pooled_outputs
-
-LRN_POOL_TILE = 2048   # LRN values a block of the version-3 forward keeps in shared memory (kernels/lrn_maxpool.cu)
-
-
-def band_rows(height, width, out_h, kernel_h, stride_h):
-    """Output rows per block of the version-3 forward: all of them if the whole image fits in
-    LRN_POOL_TILE values, else the most whose windows' input rows, (rows - 1) * stride_h +
-    kernel_h of them, fit; 0 if not even one window's rows do (an image more than
-    LRN_POOL_TILE / kernel_h pixels wide)."""
-    fits = LRN_POOL_TILE // width
-    if fits >= height:
-        return out_h
-    return (fits - kernel_h) // stride_h + 1 if fits >= kernel_h else 0
+from minicnn.layers.maxpool import MaxPool2D, band_rows, pooled_outputs
 
 
 def lrn_maxpool_forward_cuda(x, size, alpha, beta, k, kernel, stride, pad):

@@ -75,25 +75,45 @@ def pooled_outputs(x, kernel, stride, pad):
     return empty(shape, x.dtype, x), empty(shape, np.int32, x)
 
 
+POOL_BAND_TILE = 2048   # values a block of the band kernels keeps in shared memory (kernels/maxpool.cuh)
+
+
+def band_rows(height, width, out_h, kernel_h, stride_h):
+    """Output rows per block of the band kernels (maxpool_forward_v3, lrn_maxpool_forward_v3): all
+    of them if the whole image fits in POOL_BAND_TILE values, else the most whose windows' input
+    rows, (rows - 1) * stride_h + kernel_h of them, fit; 0 if not even one window's rows do (an
+    image more than POOL_BAND_TILE / kernel_h pixels wide: the layers then run version 2)."""
+    fits = POOL_BAND_TILE // width
+    if fits >= height:
+        return out_h
+    return (fits - kernel_h) // stride_h + 1 if fits >= kernel_h else 0
+
+
 def maxpool_forward_cuda(x, kernel, stride, pad):
     """Kernel path of ``maxpool_forward`` (kernels/maxpool.cu), in the version
-    ``kernel_versions.current("maxpool")`` names. Unlike the NumPy code it records the argmax,
-    which makes the backward a pure gather."""
+    ``kernel_versions.current("maxpool")`` names (version 3 falls back to 2 for images too wide for
+    its bands). Unlike the NumPy code it records the argmax, which makes the backward a pure
+    gather."""
     n, c, h, w = x.shape
     y, argmax = pooled_outputs(x, kernel, stride, pad)
     oh, ow = y.shape[2:]
     version = kernel_versions.current("maxpool")
-    if version == 1:
+    rows = band_rows(h, w, oh, kernel[0], stride[0]) if version == 3 else 0
+    if version == 1:   # grid-stride, one thread per output
         launch("maxpool", "maxpool_forward_v1", grid_for(y.size, x), BLOCK, x, y, argmax, n * c, h, w, oh, ow,
                *kernel, *stride, *pad)
-    else:
+    elif rows:         # a block per (plane, band of output rows), the band's inputs in shared memory
+        launch("maxpool", "maxpool_forward_v3", (n * c, -(-oh // rows)), BLOCK, x, y, argmax, h, w, oh, ow,
+               *kernel, *stride, *pad, rows)
+    else:              # a block per (plane, tile of outputs)
         launch("maxpool", "maxpool_forward_v2", *plane_tiles(n * c, oh * ow), x, y, argmax, h, w, oh, ow,
                *kernel, *stride, *pad)
     return y, (version, x.shape, argmax, kernel, stride, pad)
 
 
 def maxpool_backward_cuda(dout, cache):
-    """dout (N, C, OH, OW) -> dx (N, C, H, W), by the version that ran the forward."""
+    """dout (N, C, OH, OW) -> dx (N, C, H, W), by the version that ran the forward (version 3's
+    backward is version 2's)."""
     version, x_shape, argmax, kernel, stride, pad = cache
     n, c, h, w = x_shape
     dx = empty(x_shape, dout.dtype, dout)

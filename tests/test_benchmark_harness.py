@@ -49,15 +49,19 @@ def test_breakdown_lists_each_kernel_of_a_layer_under_the_simulator():
             if line.startswith("| conv3 ") or line.startswith("| lrn2+pool2 ")]
     kernels = {(layer, pass_): [row[2] for row in rows if row[:2] == [layer, pass_]]
                for layer, pass_, *_ in rows}
-    from minicnn.kernel_versions import DEFAULTS   # the versions the layers launch
-    im2col, bias, fused = DEFAULTS["im2col"], DEFAULTS["bias"], DEFAULTS["lrn_maxpool"]
-    assert kernels[("conv3", "forward")] == [f"im2col_v{im2col}", "gemm (NumPy)", f"gemm_to_nchw_bias_v{im2col}",
-                                             "(outside the launches)"]
-    assert kernels[("conv3", "backward")] == [f"nchw_to_gemm_v{im2col}", f"bias_grad_partial_v{bias}",
-                                              "bias_grad_columns", "gemm (NumPy)", f"col2im_v{im2col}",
+    from minicnn.kernel_versions import DEFAULTS, kernel_name
+
+    def launched(source, kernel):   # the kernel of the version the layers launch (family: the source)
+        return kernel_name(source, kernel, DEFAULTS[source])
+    assert kernels[("conv3", "forward")] == [launched("im2col", "im2col"), "gemm (NumPy)",
+                                             launched("im2col", "gemm_to_nchw_bias"), "(outside the launches)"]
+    assert kernels[("conv3", "backward")] == [launched("im2col", "nchw_to_gemm"), "bias_grad_partial_v2",
+                                              "bias_grad_columns", "gemm (NumPy)", launched("im2col", "col2im"),
                                               "(outside the launches)"]
-    assert kernels[("lrn2+pool2", "forward")] == [f"lrn_maxpool_forward_v{fused}", "(outside the launches)"]
-    assert kernels[("lrn2+pool2", "backward")] == [f"lrn_maxpool_backward_v{fused}", "(outside the launches)"]
+    assert kernels[("lrn2+pool2", "forward")] == [launched("lrn_maxpool", "lrn_maxpool_forward"),
+                                                  "(outside the launches)"]
+    assert kernels[("lrn2+pool2", "backward")] == [launched("lrn_maxpool", "lrn_maxpool_backward"),
+                                                   "(outside the launches)"]
     gemms = [row for row in rows if row[2] == "gemm (NumPy)"]
     assert [row[3] for row in gemms] == ["1", "2"]   # forward: one product; backward: dw and dcols
     # conv3 at batch 1: 13 * 13 columns of 256 * 9 rows, 384 filters: 2 * 384 * 169 * 2304 FLOPs

@@ -500,7 +500,7 @@ def test_kernel_traffic_table_and_findings_are_the_committed_run():
     for layer, versions in (("lrn1+pool1", (1, 2, 3)), ("lrn2+pool2", (1, 2, 3))):
         assert_shows(shown(f"{layer}, forward"), passes[(f"{layer} v1", "forward")]["least_mb"],
                      *(passes[(f"{layer} v{v}", "forward")]["moved_mb"] for v in versions))
-    for label, layer, pass_ in (("lrn1+pool1, backward", "lrn1+pool1", "backward"),
+    for label, layer, pass_ in (("lrn1+pool1, backward", "lrn1+pool1", "backward"), ("pool1, forward", "pool1", "forward"),
                                 ("lrn1, forward", "lrn1", "forward"), ("lrn1, backward", "lrn1", "backward")):
         assert_shows(shown(label), passes[(f"{layer} v1", pass_)]["least_mb"],
                      *(passes[(f"{layer} v{v}", pass_)]["moved_mb"] for v in (1, 2, 3)))
@@ -508,7 +508,8 @@ def test_kernel_traffic_table_and_findings_are_the_committed_run():
             "relu1, backward": ("relu1", "backward", "relu_backward", "loads_efficiency"),
             "conv1, forward: `gemm_to_nchw_bias`": ("conv1", "forward", "gemm_to_nchw_bias", "stores_efficiency"),
             "pool1, forward: `maxpool_forward`": ("pool1", "forward", "maxpool_forward", "stores_efficiency")}.items():
-        assert_shows(shown(label), *(launches[(f"{layer} v{v}", pass_, kernel)][measure] for v in (1, 2)), scale=100)
+        versions = (1, 2, 3) if kernel == "maxpool_forward" else (1, 2)
+        assert_shows(shown(label), *(launches[(f"{layer} v{v}", pass_, kernel)][measure] for v in versions), scale=100)
     col2im = [launches[(f"conv2 v{v}", "backward", "col2im")] for v in (1, 2, 3)]
     assert_shows(shown("conv2, backward: `col2im`"),
                  *itertools.chain(*((c["loads_sectors_per_request"], c["loads_efficiency"] * 100) for c in col2im)))
@@ -539,6 +540,9 @@ def test_kernel_traffic_table_and_findings_are_the_committed_run():
     assert_shows(sentence(r"Version 3 keeps the threads of a warp in step and moves what version 1 moves \((\S+) MB\)"),
                  col2im[2]["loads_moved_mb"])
     assert col2im[2]["loads_moved_mb"] == col2im[0]["loads_moved_mb"]
+    pool = sentence(r"moves (\S+)x\s+less than version 2 \((\S+) MB against (\S+) for pool1\)")
+    assert_shows(" ".join(pool), passes[("pool1 v2", "forward")]["moved_mb"] / passes[("pool1 v3", "forward")]["moved_mb"],
+                 passes[("pool1 v3", "forward")]["moved_mb"], passes[("pool1 v2", "forward")]["moved_mb"])
     resources = {k["kernel"]: k["registers"] for k in results("kernel-resources-sm_90-float32-2026-11-30.json")["kernels"]}
     assert_shows(sentence(r"with version\s+2's arithmetic \((\d+ registers a thread against \d+)\)"),
                  resources["col2im_v3"], resources["col2im_v2"])

@@ -94,6 +94,17 @@ extern "C" __global__ void nchw_to_gemm_relu_v1(const real_t* __restrict__ dout,
 }
 
 // ---- version 2: the divisions once per window or per block -----------------------------------
+// The image, channel, row and column of element i of an (N, C, H, W) tensor, by one division per
+// axis (version 2's and version 3's col2im: a thread per input pixel).
+__device__ __forceinline__ void nchw_coordinates(int i, int channels, int height, int width, int& n, int& c, int& h,
+                                                 int& w) {
+  const int spatial = height * width, plane = i / spatial, p = i - plane * spatial;
+  h = p / width;
+  w = p - h * width;
+  n = plane / channels;
+  c = plane - n * channels;
+}
+
 // im2col: one thread per (channel, column) finds its window once (three divisions) and copies its
 // kh * kw pixels down its column of cols (as Caffe's im2col_gpu_kernel); consecutive threads take
 // consecutive columns, so every store is coalesced.
@@ -128,9 +139,8 @@ extern "C" __global__ void col2im_v2(const real_t* __restrict__ cols, real_t* __
                                      int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w) {
   const int spatial = height * width, out_spatial = out_h * out_w, columns = batch * out_spatial;
   GRID_STRIDE_LOOP(i, batch * channels * spatial) {
-    const int plane = i / spatial, p = i - plane * spatial;
-    const int h = p / width, w = p - h * width;
-    const int n = plane / channels, c = plane - n * channels;
+    int n, c, h, w;
+    nchw_coordinates(i, channels, height, width, n, c, h, w);
     int oh_first, oh_last, ow_first, ow_last;
     covering_windows(h, kernel_h, stride_h, pad_h, out_h, oh_first, oh_last);
     covering_windows(w, kernel_w, stride_w, pad_w, out_w, ow_first, ow_last);
@@ -160,9 +170,8 @@ extern "C" __global__ void col2im_v3(const real_t* __restrict__ cols, real_t* __
                                      int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w) {
   const int spatial = height * width, out_spatial = out_h * out_w, columns = batch * out_spatial;
   GRID_STRIDE_LOOP(i, batch * channels * spatial) {
-    const int plane = i / spatial, p = i - plane * spatial;
-    const int h = p / width, w = p - h * width;
-    const int n = plane / channels, c = plane - n * channels;
+    int n, c, h, w;
+    nchw_coordinates(i, channels, height, width, n, c, h, w);
     const int hp = h + pad_h, wp = w + pad_w;
     const int oh_top = hp / stride_h, ow_top = wp / stride_w;   // the windows of offset ki_first, j_first
     const int ki_first = hp - oh_top * stride_h, j_first = wp - ow_top * stride_w;

@@ -63,11 +63,9 @@ extern "C" __global__ void lrn_forward_v2(const real_t* __restrict__ x, real_t* 
   const int before = size / 2, after = (size - 1) / 2;
   const int chunks = (channels + chunk - 1) / chunk;
   GRID_STRIDE_LOOP(i, batch * chunks * spatial) {
-    int n, c_begin, p;
-    lrn_chunk(i, channels, spatial, chunk, n, c_begin, p);
-    const int offset = n * channels * spatial + p;
+    int offset, c_begin, c_end;
+    lrn_column_chunk(i, channels, spatial, chunk, offset, c_begin, c_end);
     const real_t* xc = x + offset;
-    const int c_end = min(c_begin + chunk, channels);
     for (int c = c_begin; c < c_end; ++c) {
       const real_t s = lrn_scale(xc, c, channels, spatial, before, after, alpha_over_size, k);
       y[offset + c * spatial] = xc[c * spatial] * lrn_power(s, beta);
@@ -81,13 +79,11 @@ extern "C" __global__ void lrn_backward_v2(const real_t* __restrict__ dout, cons
                                            real_t two_alpha_beta_over_size) {
   const int chunks = (channels + chunk - 1) / chunk;
   GRID_STRIDE_LOOP(i, batch * chunks * spatial) {
-    int n, c_begin, p;
-    lrn_chunk(i, channels, spatial, chunk, n, c_begin, p);
-    const int offset = n * channels * spatial + p;
+    int offset, c_begin, c_end;
+    lrn_column_chunk(i, channels, spatial, chunk, offset, c_begin, c_end);
     const real_t* doutc = dout + offset;
-    lrn_backward_walk(x + offset, dx + offset, c_begin, min(c_begin + chunk, channels), channels, spatial, size,
-                      alpha_over_size, beta, k, two_alpha_beta_over_size,
-                      [&](int j) { return doutc[j * spatial]; });
+    lrn_backward_walk(x + offset, dx + offset, c_begin, c_end, channels, spatial, size, alpha_over_size, beta, k,
+                      two_alpha_beta_over_size, [&](int j) { return doutc[j * spatial]; });
   }
 }
 
@@ -101,9 +97,8 @@ extern "C" __global__ void lrn_forward_v3(const real_t* __restrict__ x, real_t* 
                                           real_t alpha_over_size, real_t beta, real_t k) {
   const int chunks = (channels + chunk - 1) / chunk;
   GRID_STRIDE_LOOP(i, batch * chunks * spatial) {
-    int n, c_begin, p;
-    lrn_chunk(i, channels, spatial, chunk, n, c_begin, p);
-    const int offset = n * channels * spatial + p, c_end = min(c_begin + chunk, channels);
+    int offset, c_begin, c_end;
+    lrn_column_chunk(i, channels, spatial, chunk, offset, c_begin, c_end);
     const real_t* xc = x + offset;
     real_t* yc = y + offset;
     with_lrn_size(size, [&](auto window) {
@@ -119,9 +114,8 @@ extern "C" __global__ void lrn_backward_v3(const real_t* __restrict__ dout, cons
                                            real_t two_alpha_beta_over_size) {
   const int chunks = (channels + chunk - 1) / chunk;
   GRID_STRIDE_LOOP(i, batch * chunks * spatial) {
-    int n, c_begin, p;
-    lrn_chunk(i, channels, spatial, chunk, n, c_begin, p);
-    const int offset = n * channels * spatial + p, c_end = min(c_begin + chunk, channels);
+    int offset, c_begin, c_end;
+    lrn_column_chunk(i, channels, spatial, chunk, offset, c_begin, c_end);
     const real_t* doutc = dout + offset;
     auto g = [&](int j) { return doutc[j * spatial]; };
     with_lrn_size(size, [&](auto window) {

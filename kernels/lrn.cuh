@@ -38,6 +38,16 @@ __device__ __forceinline__ void lrn_chunk(int i, int channels, int spatial, int 
   c_begin = (rest - n * chunks) * chunk;
 }
 
+// The same thread's pixel column as an offset from x (image n's channel 0 at pixel p) and its
+// channels [c_begin, c_end): what lrn.cu's version-2 and version-3 walks start from.
+__device__ __forceinline__ void lrn_column_chunk(int i, int channels, int spatial, int chunk, int& offset,
+                                                 int& c_begin, int& c_end) {
+  int n, p;
+  lrn_chunk(i, channels, spatial, chunk, n, c_begin, p);
+  offset = n * channels * spatial + p;
+  c_end = min(c_begin + chunk, channels);
+}
+
 // The input gradient of channels [c_begin, c_end) of one pixel column, from x alone (the scale
 // is computed again, nothing of the forward is read back):
 //   dx[c] = g[c] * scale[c]^-beta - (2 alpha beta / size) * x[c] * sum_{c''} g[c''] lrn[c''] / scale[c'']

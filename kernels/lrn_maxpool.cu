@@ -101,30 +101,46 @@ extern "C" __global__ void lrn_maxpool_forward_v2(const real_t* __restrict__ x, 
 
 // Backward launch: grid-stride, one thread per (image, chunk of `chunk` channels, input pixel)
 // (lrn_chunk), which finds the windows that cover its pixel once (covering_windows) for all
-// the channels of its walk.
+// the channels of its walk: lrn_maxpool_backward_chunk, shared with version 3, which walks the
+// channels otherwise.
+template <class Walk>
+__device__ __forceinline__ void lrn_maxpool_backward_chunk(int i, const real_t* __restrict__ dout,
+                                                           const int* __restrict__ argmax, const real_t* x,
+                                                           real_t* dx, int channels, int height, int width,
+                                                           int out_h, int out_w, int kernel_h, int kernel_w,
+                                                           int stride_h, int stride_w, int pad_h, int pad_w,
+                                                           int chunk, Walk walk) {
+  const int spatial = height * width, out_spatial = out_h * out_w;
+  int n, c_begin, p;
+  lrn_chunk(i, channels, spatial, chunk, n, c_begin, p);
+  const int h = p / width, w = p - h * width;
+  int oh_first, oh_last, ow_first, ow_last;
+  covering_windows(h, kernel_h, stride_h, pad_h, out_h, oh_first, oh_last);
+  covering_windows(w, kernel_w, stride_w, pad_w, out_w, ow_first, ow_last);
+  const int offset = n * channels * spatial + p;
+  const real_t* dout_n = dout + n * channels * out_spatial;
+  const int* argmax_n = argmax + n * channels * out_spatial;
+  // walk(xc, dxc, c_begin, c_end, g): g(j) is the pooling's gradient of channel j's LRN output here
+  walk(x + offset, dx + offset, c_begin, min(c_begin + chunk, channels), [&](int j) {
+    return routed_grad(dout_n + j * out_spatial, argmax_n + j * out_spatial, p, oh_first, oh_last, ow_first,
+                       ow_last, out_w);
+  });
+}
+
 extern "C" __global__ void lrn_maxpool_backward_v2(const real_t* __restrict__ dout, const int* __restrict__ argmax,
                                                    const real_t* __restrict__ x, real_t* __restrict__ dx, int batch,
                                                    int channels, int height, int width, int out_h, int out_w,
                                                    int kernel_h, int kernel_w, int stride_h, int stride_w,
                                                    int pad_h, int pad_w, int chunk, int size, real_t alpha_over_size,
                                                    real_t beta, real_t k, real_t two_alpha_beta_over_size) {
-  const int spatial = height * width, out_spatial = out_h * out_w;
-  const int chunks = (channels + chunk - 1) / chunk;
+  const int spatial = height * width, chunks = (channels + chunk - 1) / chunk;
   GRID_STRIDE_LOOP(i, batch * chunks * spatial) {
-    int n, c_begin, p;
-    lrn_chunk(i, channels, spatial, chunk, n, c_begin, p);
-    const int h = p / width, w = p - h * width;
-    int oh_first, oh_last, ow_first, ow_last;
-    covering_windows(h, kernel_h, stride_h, pad_h, out_h, oh_first, oh_last);
-    covering_windows(w, kernel_w, stride_w, pad_w, out_w, ow_first, ow_last);
-    const int offset = n * channels * spatial + p;
-    const real_t* dout_n = dout + n * channels * out_spatial;
-    const int* argmax_n = argmax + n * channels * out_spatial;
-    lrn_backward_walk(x + offset, dx + offset, c_begin, min(c_begin + chunk, channels), channels, spatial, size,
-                      alpha_over_size, beta, k, two_alpha_beta_over_size, [&](int j) {
-                        return routed_grad(dout_n + j * out_spatial, argmax_n + j * out_spatial, p, oh_first,
-                                           oh_last, ow_first, ow_last, out_w);
-                      });
+    lrn_maxpool_backward_chunk(i, dout, argmax, x, dx, channels, height, width, out_h, out_w, kernel_h, kernel_w,
+                               stride_h, stride_w, pad_h, pad_w, chunk,
+                               [&](const real_t* xc, real_t* dxc, int c_begin, int c_end, auto g) {
+      lrn_backward_walk(xc, dxc, c_begin, c_end, channels, spatial, size, alpha_over_size, beta, k,
+                        two_alpha_beta_over_size, g);
+    });
   }
 }
 
@@ -159,26 +175,15 @@ extern "C" __global__ void lrn_maxpool_backward_v3(const real_t* __restrict__ do
                                                    int kernel_h, int kernel_w, int stride_h, int stride_w,
                                                    int pad_h, int pad_w, int chunk, int size, real_t alpha_over_size,
                                                    real_t beta, real_t k, real_t two_alpha_beta_over_size) {
-  const int spatial = height * width, out_spatial = out_h * out_w;
-  const int chunks = (channels + chunk - 1) / chunk;
+  const int spatial = height * width, chunks = (channels + chunk - 1) / chunk;
   GRID_STRIDE_LOOP(i, batch * chunks * spatial) {
-    int n, c_begin, p;
-    lrn_chunk(i, channels, spatial, chunk, n, c_begin, p);
-    const int h = p / width, w = p - h * width;
-    int oh_first, oh_last, ow_first, ow_last;
-    covering_windows(h, kernel_h, stride_h, pad_h, out_h, oh_first, oh_last);
-    covering_windows(w, kernel_w, stride_w, pad_w, out_w, ow_first, ow_last);
-    const int offset = n * channels * spatial + p, c_end = min(c_begin + chunk, channels);
-    const real_t* dout_n = dout + n * channels * out_spatial;
-    const int* argmax_n = argmax + n * channels * out_spatial;
-    auto g = [&](int j) {
-      return routed_grad(dout_n + j * out_spatial, argmax_n + j * out_spatial, p, oh_first, oh_last, ow_first,
-                         ow_last, out_w);
-    };
-    with_lrn_size(size, [&](auto window) {
-      lrn_backward_walk_registers<decltype(window)::value>(x + offset, dx + offset, c_begin, c_end, channels,
-                                                           spatial, alpha_over_size, beta, k,
-                                                           two_alpha_beta_over_size, g);
+    lrn_maxpool_backward_chunk(i, dout, argmax, x, dx, channels, height, width, out_h, out_w, kernel_h, kernel_w,
+                               stride_h, stride_w, pad_h, pad_w, chunk,
+                               [&](const real_t* xc, real_t* dxc, int c_begin, int c_end, auto g) {
+      with_lrn_size(size, [&](auto window) {
+        lrn_backward_walk_registers<decltype(window)::value>(xc, dxc, c_begin, c_end, channels, spatial,
+                                                             alpha_over_size, beta, k, two_alpha_beta_over_size, g);
+      });
     });
   }
 }

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from minicnn import MaxPool2D, ReLU, simulator
+from minicnn import MaxPool2D, ReLU, kernel_versions, simulator
 from minicnn.simulator import SimulatedModule, SimulatorError, traffic
 
 PATTERNS = r'''
@@ -148,21 +148,25 @@ def test_arrays_are_placed_on_device_like_boundaries(patterns):
     assert t.loads.sectors_per_request == 4.0 and t.stores.sectors_per_request == 4.0
 
 
-def test_layers_record_through_their_usual_launches():
+@pytest.mark.parametrize("pool_version", [2, 3])
+def test_layers_record_through_their_usual_launches(pool_version):
     x = np.random.default_rng(0).standard_normal((2, 8, 16, 16)).astype(np.float32)
     relu, pool = ReLU().to("sim"), MaxPool2D(3, stride=2).to("sim")
-    with traffic.recording() as log:
+    with traffic.recording() as log, kernel_versions.use("maxpool", pool_version):
         y = relu.forward(x)
         z = pool.forward(y)
     np.testing.assert_array_equal(y, np.maximum(x, 0))
-    (relu_launch,), (pool_launch,) = log.of("relu_forward_v2"), log.of("maxpool_forward_v2")
+    (relu_launch,), (pool_launch,) = log.of("relu_forward_v2"), log.of(f"maxpool_forward_v{pool_version}")
     # ReLU reads each float once and writes it once, in full sectors
     assert relu_launch.loads.moved_bytes == relu_launch.loads.touched_bytes == x.nbytes
     assert relu_launch.stores.moved_bytes == x.nbytes and relu_launch.loads.efficiency == 1.0
     # 7 windows of 3 with stride 2 cover rows and columns 0-14 of a 16x16 plane: max-pool reads
-    # the sectors of rows 0-14 (each row of 64 bytes is two sectors) and never row 15's
+    # the sectors of rows 0-14 (each row of 64 bytes is two sectors) and never row 15's, whether
+    # window by window (version 2) or in one band of the rows its windows read (version 3)
     assert pool_launch.array("x").loads.touched_bytes == x[:, :, :15].nbytes
     assert pool_launch.array("y").stores.bytes == z.nbytes
+    if pool_version == 3:   # each of those floats loaded once, a warp's 32 at a time
+        assert pool_launch.array("x").loads.bytes == x[:, :, :15].nbytes
     assert log.table().count("\n") == 3   # header, rule, two rows
     # outside a recording the layers run the plain builds, which record nothing
     assert not traffic.recording_active()
@@ -186,7 +190,8 @@ def test_the_benchmark_writes_its_tables(tmp_path):
     (js,) = tmp_path.glob("kernel-traffic-b1-*.json")
     results = json.loads(js.read_text())
     passes = {(p["layer"], p["pass_"]): p for p in results["passes"]}
-    assert set(passes) == {(f"{layer} v{v}", pass_) for layer in ("relu1", "pool5") for v in (1, 2)
+    versions = {"relu1": kernel_versions.VERSIONS["relu"], "pool5": kernel_versions.VERSIONS["maxpool"]}
+    assert set(passes) == {(f"{layer} v{v}", pass_) for layer in ("relu1", "pool5") for v in versions[layer]
                            for pass_ in ("forward", "backward")}
     # ReLU's forward moves exactly its input and output; the backward also reads y
     assert passes[("relu1 v2", "forward")]["moved_over_least"] == 1.0

@@ -3,9 +3,9 @@
 // pooling window as it needs them and keeps only the maxima and their positions, and the
 // backward computes them again. Saved against the two layers: the LRN output (written and read
 // back forward), and the LRN's input gradient from the pooling (written and read back
-// backward). The price is arithmetic: with 3x3 windows at stride 2 each LRN value is computed
-// about 2.25 times forward. Every value uses lrn.cuh's and maxpool.cuh's operations in their
-// order, so the results equal LRN then max-pool.
+// backward). The price is arithmetic: with 3x3 windows at stride 2, versions 1 and 2 compute
+// each LRN value about 2.25 times forward (version 3 once, into shared memory). Every value uses
+// lrn.cuh's and maxpool.cuh's operations in their order, so the results equal LRN then max-pool.
 //
 // Layout: x, dx (N, C, H, W); y, argmax, dout (N, C, OH, OW); argmax as in maxpool.cu (the
 // winner's h * W + w in its plane). LRN groups: the caller passes (N * G, C / G, H, W).

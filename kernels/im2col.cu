@@ -5,8 +5,9 @@
 //   row (c * kh + i) * kw + j, column (n * OH + oh) * OW + ow  holding  xpad[n, c, oh*sh + i, ow*sw + j]
 // (0 in the padding). Groups need nothing here: group g's rows are a contiguous block.
 //
-// Three versions (minicnn/kernel_versions.py), which give the same values bit for bit; version 3
-// rewrites col2im only (the family's other kernels run their version 2).
+// Four versions (minicnn/kernel_versions.py), which give the same values bit for bit; version 3
+// rewrites col2im only and version 4 im2col only (the family's other kernels run their newest
+// earlier version: minicnn.kernel_versions.kernel_name).
 #include "common.cuh"
 
 // ---- version 1: one thread per element, every index found by division -------------------------
@@ -217,4 +218,54 @@ extern "C" __global__ void nchw_to_gemm_relu_v2(const real_t* __restrict__ dout,
   const int o = blockIdx.x / batch, n = blockIdx.x - o * batch;
   const int from = (n * channels + o) * spatial + s;
   gemm[blockIdx.x * spatial + s] = y[from] > real_t(0) ? dout[from] : real_t(0);
+}
+
+// ---- version 4 (im2col): each input read once, through shared memory --------------------------
+// Version 2's thread copies its window from global memory: a warp's request reads pixels
+// stride_w apart (conv1: 16.8 sectors per request of 32 floats, 4 is ideal) and every pixel is
+// read kh * kw / (sh * sw) times over the overlapping windows (7.6 for conv1, 25 for conv2). Here
+// a block takes one plane (n, c) and a band of `rows` output rows: its threads first copy the
+// padded input rows the band's windows read into shared memory (zeros where the padding is),
+// consecutive threads taking consecutive pixels, then each thread takes an output position of
+// the band and writes its window down its column of cols from there. The band's columns are
+// consecutive in cols, so the stores stay coalesced; the bands overlap by kh - sh input rows.
+// Reading shared memory `stride_w` words apart costs bank conflicts (4-way for conv1), far less
+// than the global requests they replace. A pure copy: the values are version 2's bit for bit.
+// Launch: grid (N * C, bands), block (a multiple of 32, at most 256 threads); im2col_band in
+// minicnn/layers/im2col.py picks `rows` so that the band's input rows fit in IM2COL_BAND_TILE
+// values (images too wide for one window's rows run version 2) and its positions in one block.
+#define IM2COL_BAND_TILE 6144   // 24 KB in float (full occupancy), 48 KB, the static limit, in double
+
+extern "C" __global__ void im2col_v4(const real_t* __restrict__ x, real_t* __restrict__ cols, int batch,
+                                     int channels, int height, int width, int out_h, int out_w, int kernel_h,
+                                     int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w, int rows) {
+  __shared__ real_t band[IM2COL_BAND_TILE];   // padded rows [h_begin, h_begin + band_h), columns [-pad_w, ...)
+  const int n = blockIdx.x / channels, c = blockIdx.x - n * channels;
+  const int oh_begin = blockIdx.y * rows, band_out = min(rows, out_h - oh_begin) * out_w;
+  const int band_w = (out_w - 1) * stride_w + kernel_w;   // the padded columns the windows read
+  const int band_h = (min(rows, out_h - oh_begin) - 1) * stride_h + kernel_h;
+  const int h_begin = oh_begin * stride_h - pad_h;
+  const real_t* x_plane = x + blockIdx.x * height * width;
+  for (int i = threadIdx.x; i < band_h * band_w; i += blockDim.x) {
+    const int r = i / band_w, h = h_begin + r, w = i - r * band_w - pad_w;
+    band[i] = (h >= 0 && h < height && w >= 0 && w < width) ? x_plane[h * width + w] : real_t(0);
+  }
+  __syncthreads();
+  const int columns = batch * out_h * out_w, first = (n * out_h + oh_begin) * out_w;   // the band's first column
+  real_t* band_cols = cols + c * kernel_h * kernel_w * columns + first;
+  // The first (first mod 32) threads wait, so that every warp's stores start on a 128-byte line
+  // of cols (when its rows do: N * OH * OW a multiple of 32), as version 2's warps do: a warp
+  // that straddles two lines writes 5 sectors, not 4.
+  for (int p = int(threadIdx.x) - first % 32; p < band_out; p += blockDim.x) {
+    if (p < 0) continue;
+    const int r = p / out_w, ow = p - r * out_w;
+    const real_t* window = band + r * stride_h * band_w + ow * stride_w;
+    real_t* out = band_cols + p;
+    for (int ki = 0; ki < kernel_h; ++ki) {
+      for (int j = 0; j < kernel_w; ++j) {
+        *out = window[ki * band_w + j];
+        out += columns;
+      }
+    }
+  }
 }

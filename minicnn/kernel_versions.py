@@ -33,6 +33,10 @@ VERSIONS = {
         3: "col2im: every thread walks its window offsets in version 1's order and skips the windows the "
            "image's edge cuts off, so the threads of a warp read the same rows of cols (version 2's "
            "edge threads started at other offsets); the other kernels as version 2",
+        4: "im2col: a block per (plane, band of output rows) copies the band's padded input rows to shared "
+           "memory once, then writes each window from there (version 2's threads read their windows "
+           "from memory, pixels `stride` apart, each pixel kh * kw / stride^2 times); col2im as version "
+           "3, the other kernels as version 2",
     },
     "relu": {
         1: "grid-stride, one element per thread and step: one load in flight per thread",
@@ -70,7 +74,7 @@ VERSIONS = {
 
 # The version each layer launches unless told otherwise: the newest. benchmarks/kernels.py
 # --versions times every version against cuDNN (the README gives the figures measured so far).
-DEFAULTS = {"bias": 2, "im2col": 3, "lrn": 3, "lrn_maxpool": 3, "maxpool": 3, "relu": 2}
+DEFAULTS = {"bias": 2, "im2col": 4, "lrn": 3, "lrn_maxpool": 3, "maxpool": 3, "relu": 2}
 
 _chosen = dict(DEFAULTS)
 

@@ -12,12 +12,12 @@ import math
 
 import numpy as np
 
-from minicnn import cpu_threads, gemm, kernel_versions
+from minicnn import cpu_threads, gemm
 from minicnn.backend import get_array_module
 from minicnn.launch import BLOCK, empty, grid_for, launch, plane_tiles
 from minicnn.layers.base import Layer, Param, check_float_dtype, check_positive_int, pair
 from minicnn.layers.bias import bias_grad_cuda
-from minicnn.layers.im2col import col2im, conv_output_size, im2col
+from minicnn.layers.im2col import col2im, col2im_cuda, conv_output_size, im2col, im2col_cuda, im2col_kernel
 
 
 def conv_forward(x, w, b, stride, pad, groups, relu=False):
@@ -78,17 +78,11 @@ def conv_backward(dout, cache, param_grads=True, input_grad=True):
     return dx, dw, db
 
 
-def _im2col_kernel(kernel):
-    """The name of one of im2col.cu's kernels in the version ``kernel_versions.current("im2col")``
-    names (its newest at or below it: version 3 rewrote col2im alone)."""
-    return kernel_versions.kernel_name("im2col", kernel, kernel_versions.current("im2col"))
-
-
 def _layout_launch(kernel, planes, spatial, like, *args):
     """One of im2col.cu's layout kernels over ``planes`` planes of ``spatial`` pixels, in the
     current version: version 1 grid-stride over the elements, version 2 a block per (plane, tile
     of pixels)."""
-    name = _im2col_kernel(kernel)
+    name = im2col_kernel(kernel)
     if name.endswith("_v1"):
         launch("im2col", name, grid_for(planes * spatial, like), BLOCK, *args)
     else:
@@ -105,10 +99,7 @@ def conv_forward_cuda(x, w, b, stride, pad, groups, relu=False):
     o, cg, kh, kw = w.shape
     oh = conv_output_size(h, kh, stride[0], pad[0])
     ow = conv_output_size(wid, kw, stride[1], pad[1])
-    cols = empty((c * kh * kw, n * oh * ow), x.dtype, x)
-    name = _im2col_kernel("im2col")
-    threads = cols.size if name == "im2col_v1" else c * n * oh * ow   # v1: an entry of cols each; v2: a window
-    launch("im2col", name, grid_for(threads, x), BLOCK, x, cols, n, c, h, wid, oh, ow, kh, kw, *stride, *pad)
+    cols = im2col_cuda(x, (kh, kw), stride, pad)
     y_gemm = gemm.matmul(w.reshape(groups, o // groups, cg * kh * kw),
                          cols.reshape(groups, cg * kh * kw, n * oh * ow))
     y = empty((n, o, oh, ow), x.dtype, x)
@@ -136,10 +127,7 @@ def conv_backward_cuda(dout, cache, param_grads=True, input_grad=True):
     if not input_grad:
         return None, dw, db
     dcols = gemm.matmul(w.reshape(groups, o // groups, cg * kh * kw), dout_groups, trans_a=True)
-    dx = empty(x_shape, dout.dtype, dout)
-    launch("im2col", _im2col_kernel("col2im"), grid_for(dx.size, dout), BLOCK, dcols, dx, n, c, h, wid, oh, ow, kh,
-           kw, *stride, *pad)
-    return dx, dw, db
+    return col2im_cuda(dcols, x_shape, (kh, kw), stride, pad), dw, db
 
 
 def uniform_fan_in(rng, shape, fan_in, dtype):

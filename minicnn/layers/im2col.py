@@ -16,12 +16,16 @@ covered by several overlapping windows (3x3 pooling with stride 2) receives the 
 
 The row order (c, i, j) matches the flattening of a PyTorch conv weight (out, C, kh, kw), and the
 column order (n, oh, ow) puts the whole batch into one GEMM. ``col2im`` is the adjoint of ``im2col``.
-Strides and paddings are (h, w) pairs. All functions work on NumPy and CuPy arrays alike.
+Strides and paddings are (h, w) pairs. All functions work on NumPy and CuPy arrays alike;
+``im2col_cuda`` and ``col2im_cuda`` run the same with kernels/im2col.cu's kernels.
 """
+import math
+
 import numpy as np
 
-from minicnn import cpu_threads
+from minicnn import cpu_threads, kernel_versions
 from minicnn.backend import get_array_module
+from minicnn.launch import BLOCK, empty, grid_for, launch
 
 
 def conv_output_size(size, kernel, stride, pad):
@@ -126,3 +130,63 @@ def col2im(cols, x_shape, kernel, stride, pad):
 
     cpu_threads.in_slices(n, fold, cols)
     return x
+
+
+# ---- the kernels (kernels/im2col.cu) ----------------------------------------------------------
+IM2COL_BAND_TILE = 6144   # values a block of im2col_v4 keeps in shared memory (kernels/im2col.cu)
+
+
+def im2col_kernel(kernel):
+    """The name of im2col.cu's ``kernel`` (im2col, col2im or a layout kernel) in the version
+    ``kernel_versions.current("im2col")``: its newest rewrite at or below it (version 3 rewrote
+    col2im alone, version 4 im2col alone)."""
+    return kernel_versions.kernel_name("im2col", kernel, kernel_versions.current("im2col"))
+
+
+def im2col_band(out_h, out_w, kernel, stride):
+    """(rows, threads) of im2col_v4's blocks: ``rows`` output rows per band, as many as a block of
+    BLOCK threads takes one position each of (up to 31 threads of a block wait, to align its
+    warps' stores; a row wider than that: one row, several positions per thread) and whose
+    windows' padded input rows, (rows - 1) * sh + kh of (out_w - 1) * sw + kw values, fit in
+    IM2COL_BAND_TILE; and the block's threads, a multiple of 32. (0, 0) if not even one window's
+    rows fit (the layer then runs version 2)."""
+    (kh, kw), (sh, sw) = kernel, stride
+    fits = IM2COL_BAND_TILE // ((out_w - 1) * sw + kw)   # padded input rows that fit
+    if fits < kh:
+        return 0, 0
+    rows = max(1, min(out_h, (fits - kh) // sh + 1, (BLOCK - 31) // out_w))
+    return rows, min(BLOCK, 32 * math.ceil((rows * out_w + 31) / 32))
+
+
+def im2col_cuda(x, kernel, stride, pad):
+    """``im2col`` with the im2col kernel of the current version: cols (C*kh*kw, N*OH*OW) on
+    x's device (a CuPy array, or NumPy for the kernel simulator), the same values bit for bit.
+    Version 1: a thread per entry of cols; 2: a thread per (channel, column) copies its window;
+    4: a block per (plane, band of output rows) copies through shared memory (im2col_band)."""
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, pad
+    oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
+    cols = empty((c * kh * kw, n * oh * ow), x.dtype, x)
+    geometry = (n, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw)
+    name = im2col_kernel("im2col")
+    rows, threads = im2col_band(oh, ow, kernel, stride) if name == "im2col_v4" else (0, 0)
+    if rows:
+        launch("im2col", name, (n * c, math.ceil(oh / rows)), threads, x, cols, *geometry, rows)
+        return cols
+    if name == "im2col_v4":   # too wide for a band in shared memory
+        name = "im2col_v2"
+    threads = cols.size if name == "im2col_v1" else c * n * oh * ow   # v1: an entry of cols each; v2: a window
+    launch("im2col", name, grid_for(threads, x), BLOCK, x, cols, *geometry)
+    return cols
+
+
+def col2im_cuda(cols, x_shape, kernel, stride, pad):
+    """``col2im`` with the col2im gather kernel of the current version (a thread per input pixel;
+    each version sums in version 1's order, so the result is NumPy's bit for bit)."""
+    n, c, h, w = x_shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, pad
+    oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
+    dx = empty(x_shape, cols.dtype, cols)
+    launch("im2col", im2col_kernel("col2im"), grid_for(dx.size, cols), BLOCK, cols, dx, n, c, h, w, oh, ow, kh, kw,
+           sh, sw, ph, pw)
+    return dx

@@ -61,3 +61,10 @@ __device__ __forceinline__ void covering_windows(int i, int kernel, int stride, 
   while (first > 0 && (first - 1) * stride + kernel > ip) --first;
   last = min(q + 1, out);
 }
+
+// The first of a block's elements [first, first + count) of an array that this thread takes in a
+// loop `for (int p = aligned_start(first); p < count; p += blockDim.x) if (p >= 0) ...`: the
+// first (first mod 32) threads skip a turn, so that every warp's 32 elements start on a 128-byte
+// line of the array (when the array's rows do), 4 whole sectors; a warp that straddles two lines
+// stores 5 (im2col_v4, maxpool_backward_v4).
+__device__ __forceinline__ int aligned_start(int first) { return int(threadIdx.x) - first % 32; }

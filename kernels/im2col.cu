@@ -253,10 +253,9 @@ extern "C" __global__ void im2col_v4(const real_t* __restrict__ x, real_t* __res
   __syncthreads();
   const int columns = batch * out_h * out_w, first = (n * out_h + oh_begin) * out_w;   // the band's first column
   real_t* band_cols = cols + c * kernel_h * kernel_w * columns + first;
-  // The first (first mod 32) threads wait, so that every warp's stores start on a 128-byte line
-  // of cols (when its rows do: N * OH * OW a multiple of 32), as version 2's warps do: a warp
-  // that straddles two lines writes 5 sectors, not 4.
-  for (int p = int(threadIdx.x) - first % 32; p < band_out; p += blockDim.x) {
+  // Each warp's stores start on a 128-byte line of cols (when its rows do: N * OH * OW a
+  // multiple of 32), as version 2's warps do: aligned_start (common.cuh).
+  for (int p = aligned_start(first); p < band_out; p += blockDim.x) {
     if (p < 0) continue;
     const int r = p / out_w, ow = p - r * out_w;
     const real_t* window = band + r * stride_h * band_w + ow * stride_w;

@@ -5,8 +5,9 @@
 // argmax holds the winner's index h * W + w within its plane (ties: the first in row-major
 // window order, as PyTorch and cuDNN).
 //
-// Three versions (minicnn/kernel_versions.py); all give the same values. Version 3 rewrote the
-// forward alone (its backward is version 2's).
+// Four versions (minicnn/kernel_versions.py); all give the same values. Version 3 rewrote the
+// forward alone (its backward is version 2's), version 4 the backward alone (its forward is
+// version 3's).
 #include "maxpool.cuh"
 
 // ---- version 1: grid-stride, one thread per element -----------------------------------------
@@ -91,4 +92,43 @@ extern "C" __global__ void maxpool_forward_v3(const real_t* __restrict__ x, real
   const int out_plane = blockIdx.x * out_h * out_w;
   band_max_pool([&](int p) { return x_plane[p]; }, y + out_plane, argmax + out_plane, height, width, out_h, out_w,
                 kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, rows);
+}
+
+// ---- version 4 (backward): dout and argmax read once, through shared memory -------------------
+// Version 2's thread per input pixel reads the argmax of every window that covers it from global
+// memory (2.25 of them on average for 3x3 windows at stride 2), and two neighbouring threads read
+// the same windows. Here a block takes one plane and a band of `rows` input rows: its threads
+// first copy dout and argmax of the output rows whose windows cover the band into shared memory,
+// once each, consecutive threads taking consecutive outputs, then each thread sums the windows of
+// its pixels from there (routed_grad, the same windows in the same order as version 2: the same
+// values bit for bit). The caller picks `rows` so that those output rows fit in POOL_BAND_TILE
+// values (backward_band_rows in minicnn/layers/maxpool.py: the whole plane for AlexNet's pools).
+// Launch: grid (planes, bands), block (256,).
+extern "C" __global__ void maxpool_backward_v4(const real_t* __restrict__ dout, const int* __restrict__ argmax,
+                                               real_t* __restrict__ dx, int height, int width, int out_h,
+                                               int out_w, int kernel_h, int kernel_w, int stride_h, int stride_w,
+                                               int pad_h, int pad_w, int rows) {
+  __shared__ real_t dout_band[POOL_BAND_TILE];   // output rows [oh_begin, oh_stop) of dout and argmax
+  __shared__ int argmax_band[POOL_BAND_TILE];
+  const int h_begin = blockIdx.y * rows, h_stop = min(h_begin + rows, height);
+  int oh_begin, oh_stop, unused;   // the windows that cover the band's first row and its last
+  covering_windows(h_begin, kernel_h, stride_h, pad_h, out_h, oh_begin, unused);
+  covering_windows(h_stop - 1, kernel_h, stride_h, pad_h, out_h, unused, oh_stop);
+  const int out_offset = (blockIdx.x * out_h + oh_begin) * out_w;
+  for (int i = threadIdx.x; i < (oh_stop - oh_begin) * out_w; i += blockDim.x) {
+    dout_band[i] = dout[out_offset + i];
+    argmax_band[i] = argmax[out_offset + i];
+  }
+  __syncthreads();
+  // dx from its band's first pixel, each warp's stores on a 128-byte line (aligned_start)
+  for (int p = aligned_start((blockIdx.x * height + h_begin) * width); p < (h_stop - h_begin) * width;
+       p += blockDim.x) {
+    if (p < 0) continue;
+    const int index = h_begin * width + p, h = index / width, w = index - h * width;
+    int oh_first, oh_last, ow_first, ow_last;
+    covering_windows(h, kernel_h, stride_h, pad_h, out_h, oh_first, oh_last);
+    covering_windows(w, kernel_w, stride_w, pad_w, out_w, ow_first, ow_last);
+    dx[blockIdx.x * height * width + index] = routed_grad(dout_band, argmax_band, index, oh_first - oh_begin,
+                                                          oh_last - oh_begin, ow_first, ow_last, out_w);
+  }
 }

@@ -69,12 +69,15 @@ VERSIONS = {
         3: "forward: a block per (plane, band of output rows) copies the band's input rows to shared "
            "memory once and takes the windows' maxima from there (version 2 reads overlapping windows "
            "from memory, pixels `stride` apart); backward: version 2's",
+        4: "backward: a block per (plane, band of input rows) copies dout and argmax of the windows that "
+           "cover the band to shared memory once and sums each pixel's windows from there (version 2's "
+           "threads read the windows' argmax from memory, neighbours the same ones); forward: version 3's",
     },
 }
 
 # The version each layer launches unless told otherwise: the newest. benchmarks/kernels.py
 # --versions times every version against cuDNN (the README gives the figures measured so far).
-DEFAULTS = {"bias": 2, "im2col": 4, "lrn": 3, "lrn_maxpool": 3, "maxpool": 3, "relu": 2}
+DEFAULTS = {"bias": 2, "im2col": 4, "lrn": 3, "lrn_maxpool": 3, "maxpool": 4, "relu": 2}
 
 _chosen = dict(DEFAULTS)
 

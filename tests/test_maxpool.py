@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from minicnn import MaxPool2D
+from minicnn import MaxPool2D, kernel_versions, launch
 from minicnn.gradcheck import check_layer
 from inputs import distinct_values, pool_cases
 from reference import maxpool_backward_naive, maxpool_naive
@@ -131,8 +131,87 @@ def test_kernel_version_3_in_bands_on_any_pooling(kernel_device, monkeypatch, ca
         compare_with_cpu(layer, x, kernel_device)
 
 
-def test_kernel_version_3_runs_version_2_for_images_too_wide_for_a_band(kernel_device):
-    from minicnn import kernel_versions
-    x = np.random.default_rng(2).standard_normal((1, 2, 3, 1100))
-    with kernel_versions.use("maxpool", 3):
-        compare_with_cpu(MaxPool2D(3, stride=2), x, kernel_device)
+def launched_kernels(run):
+    names = []
+
+    def watcher(name, nbytes, call, flops):
+        names.append(name)
+        return call()
+    with launch.watching(watcher):
+        run()
+    return names
+
+
+@given(pool_cases(), st.integers(0, 3), st.sampled_from([np.float32, np.float64]))
+def test_kernel_version_4_backward_in_bands_on_any_pooling(kernel_device, monkeypatch, case, extra_rows, dtype):
+    """Version 4's backward takes the input rows in bands whose windows' output rows fit in
+    POOL_BAND_TILE values: a tile of the rows one input row's windows need and up to 3 more makes
+    several bands of these small images, and dx is version 2's bit for bit (and the CPU's)."""
+    from minicnn.layers import maxpool
+    (kh, _), (sh, _) = case["k"], case["stride"]
+    layer = MaxPool2D(case["k"], case["stride"], case["pad"])
+    x = distinct_values(np.random.default_rng(case["seed"]), case["shape"]).astype(dtype)
+    _, _, oh, ow = layer.output_shape(x.shape)
+    monkeypatch.setattr(maxpool, "POOL_BAND_TILE", ((kh - 1) // sh + 1 + extra_rows) * ow)
+    assert 1 <= maxpool.backward_band_rows(x.shape[2], oh, ow, kh, sh)
+    dout = np.random.default_rng(1).standard_normal((x.shape[0], x.shape[1], oh, ow)).astype(dtype)
+    dx = {}
+    for version in (2, 4):
+        with kernel_versions.use("maxpool", version):
+            device_layer = compare_with_cpu(layer, x, kernel_device)
+            device_layer.forward(to_device(x, kernel_device))
+            names = launched_kernels(lambda: dx.__setitem__(version, to_numpy(device_layer.backward(
+                to_device(dout, kernel_device)))))
+        assert names == [f"maxpool_backward_v{version}"]
+    np.testing.assert_array_equal(dx[4], dx[2])
+
+
+@pytest.mark.parametrize("version", [3, 4])
+def test_kernel_bands_run_version_2_for_images_too_wide_for_a_band(kernel_device, version):
+    """Rows of 2100 pixels: the forward's band of 3 input rows (6300 values) does not fit in
+    POOL_BAND_TILE (2048), nor do the 2 output rows (2098 values) whose windows cover one input
+    row, version 4's smallest backward band."""
+    x = np.random.default_rng(2).standard_normal((1, 2, 5, 2100))   # 2 output rows
+    layer = MaxPool2D(3, stride=2)
+    with kernel_versions.use("maxpool", version):
+        device_layer = compare_with_cpu(layer, x, kernel_device)
+        assert launched_kernels(lambda: device_layer.forward(to_device(x, kernel_device))) == ["maxpool_forward_v2"]
+        dout = to_device(np.ones(layer.output_shape(x.shape)), kernel_device)
+        assert launched_kernels(lambda: device_layer.backward(dout)) == ["maxpool_backward_v2"]
+
+
+def test_backward_bands_of_alexnet_pools():
+    """pool1, pool2, pool5: dout's whole plane fits (one band per plane); a plane of 100 x 100
+    outputs takes bands of 38 input rows (their windows: 20 output rows of 100). (The tile is
+    checked against kernels/maxpool.cuh in test_fusion.py.)"""
+    from minicnn.layers.maxpool import backward_band_rows
+    assert [backward_band_rows(h, o, o, 3, 2) for h, o in [(55, 27), (27, 13), (13, 6)]] == [55, 27, 13]
+    assert backward_band_rows(201, 100, 100, 3, 2) == 38
+
+
+def test_kernel_version_4_backward_loads_dout_and_argmax_once():
+    """The traffic count under the simulator, pool1's windows on 4 planes of 55 x 55: version 4's
+    backward loads each float of dout and each int of argmax once, consecutive values together,
+    where version 2's threads load the argmax of each window that covers their pixel (2.25 per
+    pixel), neighbours the same ones. Both store dx once; version 4's warps in whole sectors but
+    where one plane ends and the next begins (aligned_start), version 2's from each plane's start
+    (a plane of 55 x 55 floats is not whole sectors)."""
+    from minicnn.simulator import traffic
+    x = np.random.default_rng(3).standard_normal((1, 4, 55, 55)).astype(np.float32)
+    dout = np.random.default_rng(4).standard_normal((1, 4, 27, 27)).astype(np.float32)
+    records = {}
+    for version in (2, 4):
+        layer = MaxPool2D(3, stride=2).to("sim")
+        with kernel_versions.use("maxpool", version):
+            layer.forward(x)
+        with traffic.recording() as log:
+            dx = layer.backward(dout)
+        (records[version],) = log.of(f"maxpool_backward_v{version}")
+        assert records[version].array("dx").stores.bytes == dx.nbytes
+    v2, v4 = records[2], records[4]
+    assert v4.array("dout").loads.bytes == dout.nbytes and v4.array("argmax").loads.bytes == dout.nbytes
+    assert v2.array("argmax").loads.bytes > 2 * dout.nbytes
+    dx_stores = {version: record.array("dx").stores for version, record in records.items()}
+    assert dx_stores[4].sectors <= dx_stores[4].touched + 3 and dx_stores[2].sectors > 1.15 * dx_stores[4].sectors
+    moved = {version: sum(a.loads.sectors for a in record.arrays) for version, record in records.items()}
+    assert moved[4] * 3 < moved[2]

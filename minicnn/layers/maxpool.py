@@ -89,16 +89,27 @@ def band_rows(height, width, out_h, kernel_h, stride_h):
     return (fits - kernel_h) // stride_h + 1 if fits >= kernel_h else 0
 
 
+def backward_band_rows(height, out_h, out_w, kernel_h, stride_h):
+    """Input rows per block of maxpool_backward_v4: all of them if dout's whole plane fits in
+    POOL_BAND_TILE values, else the most whose covering windows' output rows, at most
+    (rows + kernel_h - 2) // stride_h + 1 of them, fit; 0 if not even one row's windows do (the
+    layer then runs version 2)."""
+    fits = POOL_BAND_TILE // out_w   # output rows that fit
+    if fits >= out_h:
+        return height
+    return max(0, fits * stride_h - kernel_h + 1)
+
+
 def maxpool_forward_cuda(x, kernel, stride, pad):
     """Kernel path of ``maxpool_forward`` (kernels/maxpool.cu), in the version
-    ``kernel_versions.current("maxpool")`` names (version 3 falls back to 2 for images too wide for
-    its bands). Unlike the NumPy code it records the argmax, which makes the backward a pure
-    gather."""
+    ``kernel_versions.current("maxpool")`` names (versions 3 and 4 fall back to 2 for images too
+    wide for their bands). Unlike the NumPy code it records the argmax, which makes the backward a
+    pure gather."""
     n, c, h, w = x.shape
     y, argmax = pooled_outputs(x, kernel, stride, pad)
     oh, ow = y.shape[2:]
     version = kernel_versions.current("maxpool")
-    rows = band_rows(h, w, oh, kernel[0], stride[0]) if version == 3 else 0
+    rows = band_rows(h, w, oh, kernel[0], stride[0]) if version >= 3 else 0
     if version == 1:   # grid-stride, one thread per output
         launch("maxpool", "maxpool_forward_v1", grid_for(y.size, x), BLOCK, x, y, argmax, n * c, h, w, oh, ow,
                *kernel, *stride, *pad)
@@ -113,16 +124,21 @@ def maxpool_forward_cuda(x, kernel, stride, pad):
 
 def maxpool_backward_cuda(dout, cache):
     """dout (N, C, OH, OW) -> dx (N, C, H, W), by the version that ran the forward (version 3's
-    backward is version 2's)."""
+    backward is version 2's; version 4's falls back to it when dout's rows are too wide)."""
     version, x_shape, argmax, kernel, stride, pad = cache
     n, c, h, w = x_shape
+    oh, ow = dout.shape[2:]
     dx = empty(x_shape, dout.dtype, dout)
+    rows = backward_band_rows(h, oh, ow, kernel[0], stride[0]) if version == 4 else 0
     if version == 1:
         launch("maxpool", "maxpool_backward_v1", grid_for(dx.size, dout), BLOCK, dout, argmax, dx, n * c, h, w,
-               dout.shape[2], dout.shape[3], *kernel, *stride, *pad)
-    else:
-        launch("maxpool", "maxpool_backward_v2", *plane_tiles(n * c, h * w), dout, argmax, dx, h, w,
-               dout.shape[2], dout.shape[3], *kernel, *stride, *pad)
+               oh, ow, *kernel, *stride, *pad)
+    elif rows:   # a block per (plane, band of input rows), dout and argmax of its windows in shared memory
+        launch("maxpool", "maxpool_backward_v4", (n * c, -(-h // rows)), BLOCK, dout, argmax, dx, h, w, oh, ow,
+               *kernel, *stride, *pad, rows)
+    else:        # a block per (plane, tile of pixels)
+        launch("maxpool", "maxpool_backward_v2", *plane_tiles(n * c, h * w), dout, argmax, dx, h, w, oh, ow,
+               *kernel, *stride, *pad)
     return dx
 
 

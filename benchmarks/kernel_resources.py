@@ -4,9 +4,9 @@
 Each kernels/*.cu is compiled by nvcc for one architecture (default sm_90: H100, H200) and ptxas
 reports, per kernel, its registers per thread, its static shared memory, its stack frame (local
 memory: arrays indexed at run time cannot live in registers) and any register spills. From
-those, the blocks of 256 threads (``minicnn.launch.BLOCK``: every launch uses it, or less) that
-fit on one multiprocessor, and the theoretical occupancy: the resident warps over the 64 a
-multiprocessor can hold. Occupancy is not speed, but a kernel far below full occupancy has fewer
+those, the blocks that fit on one multiprocessor, of the most threads the kernel is launched with
+(``minicnn.launch.BLOCK``, 256, or less, but for the kernels of LARGER_BLOCKS), and the
+theoretical occupancy: the resident warps over the 64 a multiprocessor can hold. Occupancy is not speed, but a kernel far below full occupancy has fewer
 loads in flight to hide memory latency with, which is what the memory-bound kernels live on.
 
     python benchmarks/kernel_resources.py                   # sm_90, float32
@@ -28,6 +28,10 @@ from timing import add_out_argument, write_results  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from minicnn.kernels import compile_options, find_nvcc, source_names, source_path  # noqa: E402
 from minicnn.launch import BLOCK  # noqa: E402
+from minicnn.layers.lrn_maxpool import LRN_POOL_BAND_PIXELS  # noqa: E402
+
+# The kernels launched with blocks of more than BLOCK threads: the most they get.
+LARGER_BLOCKS = {"lrn_maxpool_forward_v4": LRN_POOL_BAND_PIXELS}
 
 # Per multiprocessor, from NVIDIA's CUDA C++ Programming Guide (compute capabilities 8.0 and 9.0).
 LIMITS = {
@@ -79,7 +83,8 @@ def blocks_per_sm(registers, shared, arch, block=BLOCK):
 
 
 def kernel_resources(nvcc, arch, real):
-    """One row per kernel of every source: its resources and occupancy with BLOCK threads."""
+    """One row per kernel of every source: its resources, and its occupancy with blocks of BLOCK
+    threads (LARGER_BLOCKS for the kernels launched with more)."""
     rows = []
     for name in source_names():
         command = [nvcc, "-std=c++17", f"-arch=sm_{arch}", "--resource-usage", *compile_options(real), "-cubin",
@@ -88,25 +93,26 @@ def kernel_resources(nvcc, arch, real):
         if done.returncode:
             raise SystemExit(f"error: {' '.join(command)} failed:\n{done.stdout}{done.stderr}")
         for kernel, used in sorted(parse_ptxas(done.stdout + done.stderr).items()):
-            blocks, limited_by = blocks_per_sm(used["registers"], used["shared"], arch)
+            threads = LARGER_BLOCKS.get(kernel, BLOCK)
+            blocks, limited_by = blocks_per_sm(used["registers"], used["shared"], arch, threads)
             version = re.search(r"_v(\d+)$", kernel)
             rows.append(dict(source=f"{name}.cu", kernel=kernel, version=int(version.group(1)) if version else None,
-                             **used, blocks_per_sm=blocks, limited_by=limited_by,
-                             occupancy=blocks * math.ceil(BLOCK / 32) / LIMITS[arch]["warps"]))
+                             **used, threads=threads, blocks_per_sm=blocks, limited_by=limited_by,
+                             occupancy=blocks * math.ceil(threads / 32) / LIMITS[arch]["warps"]))
     return rows
 
 
 def table(rows, arch, real, version):
     lines = [f"Kernel resources, sm_{arch}, real_t = {real}, nvcc {version}: registers per thread, static shared "
-             f"memory, local memory (stack frame) and spills, as ptxas reports them; blocks of {BLOCK} threads "
-             f"that fit on one multiprocessor, and the theoretical occupancy (resident warps of "
-             f"{LIMITS[arch]['warps']}).", "",
-             "| source | kernel | registers | shared (bytes) | local (bytes) | spills (bytes) | blocks/SM "
-             "| occupancy | limited by |", "|---|---|---|---|---|---|---|---|---|"]
+             f"memory, local memory (stack frame) and spills, as ptxas reports them; blocks of the most threads "
+             f"the kernel is launched with that fit on one multiprocessor, and the theoretical occupancy "
+             f"(resident warps of {LIMITS[arch]['warps']}).", "",
+             "| source | kernel | registers | shared (bytes) | local (bytes) | spills (bytes) | threads per block "
+             "| blocks/SM | occupancy | limited by |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['source']} | {r['kernel']} | {r['registers']} | {r['shared']} | {r['stack']} | "
-                     f"{r['spill_stores'] + r['spill_loads']} | {r['blocks_per_sm']} | {r['occupancy']:.0%} | "
-                     f"{r['limited_by']} |")
+                     f"{r['spill_stores'] + r['spill_loads']} | {r['threads']} | {r['blocks_per_sm']} | "
+                     f"{r['occupancy']:.0%} | {r['limited_by']} |")
     return "\n".join(lines)
 
 
@@ -125,7 +131,7 @@ def main(argv=None):
     text = table(rows, args.arch, args.real, version)
     print(text)
     stem = f"kernel-resources-sm_{args.arch}-{args.real}-{datetime.date.today().isoformat()}"
-    paths = write_results(args.out, stem, text, dict(arch=args.arch, real=args.real, nvcc=version, block=BLOCK,
+    paths = write_results(args.out, stem, text, dict(arch=args.arch, real=args.real, nvcc=version,
                                                      kernels=rows))
     print("written:", ", ".join(paths))
 

@@ -9,7 +9,8 @@
 //
 // Layout: x, dx (N, C, H, W); y, argmax, dout (N, C, OH, OW); argmax as in maxpool.cu (the
 // winner's h * W + w in its plane). LRN groups: the caller passes (N * G, C / G, H, W).
-// Three versions of each (minicnn/kernel_versions.py); all give the same values.
+// Three versions of each and a fourth of the forward (minicnn/kernel_versions.py); all give the
+// same values.
 #include "lrn.cuh"
 #include "maxpool.cuh"
 
@@ -186,4 +187,54 @@ extern "C" __global__ void lrn_maxpool_backward_v3(const real_t* __restrict__ do
       });
     });
   }
+}
+
+// ---- version 4 (forward): each thread an input pixel, its LRN window in registers --------------
+// Version 3's band holds one plane: its threads compute each LRN value from the 5 channels of its
+// window (lrn_value), so every x is loaded 5 times (6.4x the bytes the pass must move for lrn1 +
+// pool1 in the kernel-traffic count). Here a block takes one image, a band of output rows and a
+// chunk of `chunk` channels, and each thread one input pixel of the band, whose LRN window it
+// slides down the channels in registers (LrnWindow, lrn.cuh: one load of x per channel, as LRN's
+// version 3); at each channel the threads write their LRN values into shared memory and the band's
+// windows take their maxima from there (band_pool). Two buffers alternate, so one barrier per
+// channel suffices: a thread writes channel c + 2's values into channel c's buffer only after the
+// barrier of channel c + 1, which every thread passes after it has finished pooling channel c.
+// The values are version 3's bit for bit (LrnWindow's sums equal lrn_scale's). For the window
+// sizes of with_lrn_size; the layer launches version 3 for the others.
+// Launch: grid (N, bands, channel chunks), block (a thread per input pixel of the largest band, at
+// most LRN_POOL_BAND_PIXELS) (minicnn/layers/lrn_maxpool.py). Bands of 512 pixels: lrn1+pool1's
+// hold 4 output rows (9 input rows of 55), lrn2+pool2's 8 (17 rows of 27).
+#define LRN_POOL_BAND_PIXELS 512
+
+// Float: at most 32 registers a thread (ptxas gave 37), so that 4 blocks of 512 threads fill a
+// multiprocessor; nvcc spills nothing. Double (tests only) is left unbounded: bounded, it spills.
+#define LRN_POOL_MIN_BLOCKS (sizeof(real_t) == 4 ? 4 : 1)
+
+extern "C" __global__ __launch_bounds__(LRN_POOL_BAND_PIXELS, LRN_POOL_MIN_BLOCKS) void lrn_maxpool_forward_v4(
+    const real_t* __restrict__ x, real_t* __restrict__ y, int* __restrict__ argmax, int channels, int height,
+    int width, int out_h, int out_w, int kernel_h, int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w,
+    int rows, int chunk, int size, real_t alpha_over_size, real_t beta, real_t k) {
+  __shared__ real_t band[2][LRN_POOL_BAND_PIXELS];   // LRN values of rows [h_begin, h_stop), two channels
+  int oh_begin, oh_stop, h_begin, h_stop;
+  pool_band(rows, height, out_h, kernel_h, stride_h, pad_h, oh_begin, oh_stop, h_begin, h_stop);
+  const int spatial = height * width, out_spatial = out_h * out_w;
+  const int c_begin = blockIdx.z * chunk, c_end = min(c_begin + chunk, channels);
+  const int p = h_begin * width + threadIdx.x;    // this thread's pixel
+  const bool has_pixel = p < h_stop * width;
+  const real_t* xc = x + blockIdx.x * channels * spatial + (has_pixel ? p : 0);
+  with_lrn_size(size, [&](auto window_size) {
+    LrnWindow<decltype(window_size)::value> window{xc, channels, spatial};
+    if (has_pixel) window.before(c_begin);
+    for (int c = c_begin; c < c_end; ++c) {
+      real_t* values = band[c & 1];
+      if (has_pixel) {
+        window.slide();
+        values[threadIdx.x] = window.centre() * lrn_power(window.scale(alpha_over_size, k), beta);
+      }
+      __syncthreads();
+      const int out_plane = (blockIdx.x * channels + c) * out_spatial;
+      band_pool(values, h_begin, oh_begin, oh_stop, y + out_plane, argmax + out_plane, height, width, out_w,
+                kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w);
+    }
+  });
 }

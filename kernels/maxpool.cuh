@@ -100,18 +100,22 @@ __device__ __forceinline__ void window_max_of(int width, int h_start, int h_end,
 // values (band_rows in minicnn/layers/maxpool.py); blockIdx.y is the band.
 #define POOL_BAND_TILE 2048
 
-// value(p): input pixel p = h * width + w of the block's plane; y_plane, argmax_plane: its outputs.
-template <typename Value>
-__device__ __forceinline__ void band_max_pool(Value value, real_t* __restrict__ y_plane,
-                                              int* __restrict__ argmax_plane, int height, int width, int out_h,
-                                              int out_w, int kernel_h, int kernel_w, int stride_h, int stride_w,
-                                              int pad_h, int pad_w, int rows) {
-  __shared__ real_t band[POOL_BAND_TILE];   // values of input rows [h_begin, h_stop)
-  const int oh_begin = blockIdx.y * rows, oh_stop = min(oh_begin + rows, out_h);
-  const int h_begin = max(oh_begin * stride_h - pad_h, 0);
-  const int h_stop = min((oh_stop - 1) * stride_h - pad_h + kernel_h, height);
-  for (int i = threadIdx.x; i < (h_stop - h_begin) * width; i += blockDim.x) band[i] = value(h_begin * width + i);
-  __syncthreads();
+// The output rows [oh_begin, oh_stop) of band blockIdx.y (`rows` of them, the last band fewer) and
+// the input rows [h_begin, h_stop) their windows read.
+__device__ __forceinline__ void pool_band(int rows, int height, int out_h, int kernel_h, int stride_h, int pad_h,
+                                          int& oh_begin, int& oh_stop, int& h_begin, int& h_stop) {
+  oh_begin = blockIdx.y * rows;
+  oh_stop = min(oh_begin + rows, out_h);
+  h_begin = max(oh_begin * stride_h - pad_h, 0);
+  h_stop = min((oh_stop - 1) * stride_h - pad_h + kernel_h, height);
+}
+
+// The maxima of the band's windows from `band`, the values of input rows [h_begin, ...) of the
+// plane, whole rows; y_plane, argmax_plane: the plane's outputs. After a __syncthreads.
+__device__ __forceinline__ void band_pool(const real_t* band, int h_begin, int oh_begin, int oh_stop,
+                                          real_t* __restrict__ y_plane, int* __restrict__ argmax_plane, int height,
+                                          int width, int out_w, int kernel_h, int kernel_w, int stride_h,
+                                          int stride_w, int pad_h, int pad_w) {
   for (int i = threadIdx.x; i < (oh_stop - oh_begin) * out_w; i += blockDim.x) {
     const int oh = oh_begin + i / out_w, ow = i - (oh - oh_begin) * out_w;
     int h_start, h_end, w_start, w_end;
@@ -124,4 +128,19 @@ __device__ __forceinline__ void band_max_pool(Value value, real_t* __restrict__ 
     y_plane[oh * out_w + ow] = best;
     argmax_plane[oh * out_w + ow] = best_index;
   }
+}
+
+// value(p): input pixel p = h * width + w of the block's plane; y_plane, argmax_plane: its outputs.
+template <typename Value>
+__device__ __forceinline__ void band_max_pool(Value value, real_t* __restrict__ y_plane,
+                                              int* __restrict__ argmax_plane, int height, int width, int out_h,
+                                              int out_w, int kernel_h, int kernel_w, int stride_h, int stride_w,
+                                              int pad_h, int pad_w, int rows) {
+  __shared__ real_t band[POOL_BAND_TILE];   // values of input rows [h_begin, h_stop)
+  int oh_begin, oh_stop, h_begin, h_stop;
+  pool_band(rows, height, out_h, kernel_h, stride_h, pad_h, oh_begin, oh_stop, h_begin, h_stop);
+  for (int i = threadIdx.x; i < (h_stop - h_begin) * width; i += blockDim.x) band[i] = value(h_begin * width + i);
+  __syncthreads();
+  band_pool(band, h_begin, oh_begin, oh_stop, y_plane, argmax_plane, height, width, out_w, kernel_h, kernel_w,
+            stride_h, stride_w, pad_h, pad_w);
 }

@@ -60,6 +60,10 @@ VERSIONS = {
            "once, into shared memory, and takes the maxima from there (versions 1 and 2 compute them "
            "window by window: 45 loads per output of a 3x3 window); backward: version 2's threads with "
            "the LRN window in registers, as LRN's version 3",
+        4: "forward: a block per (image, band of output rows, chunk of channels), a thread per input "
+           "pixel sliding its LRN window down the channels in registers (one load of x per channel, "
+           "version 3: 5), the band's LRN values of each channel pooled from shared memory (windows of "
+           "3 and 5 channels; others run version 3); backward: version 3's",
     },
     "maxpool": {
         1: "one thread per element, grid-stride; the backward finds the windows that cover a pixel "
@@ -77,7 +81,7 @@ VERSIONS = {
 
 # The version each layer launches unless told otherwise: the newest. benchmarks/kernels.py
 # --versions times every version against cuDNN (the README gives the figures measured so far).
-DEFAULTS = {"bias": 2, "im2col": 4, "lrn": 3, "lrn_maxpool": 3, "maxpool": 4, "relu": 2}
+DEFAULTS = {"bias": 2, "im2col": 4, "lrn": 3, "lrn_maxpool": 4, "maxpool": 4, "relu": 2}
 
 _chosen = dict(DEFAULTS)
 

@@ -8,7 +8,7 @@ from hypothesis import given, strategies as st
 
 from devices import assert_close, compare_with_cpu
 from inputs import pool_cases
-from minicnn import SoftmaxCrossEntropy, kernel_versions, models, towers
+from minicnn import SoftmaxCrossEntropy, kernel_versions, launch, models, towers
 from minicnn.backend import to_device, to_numpy
 from minicnn.fusion import fuse, fuse_conv_relu, fuse_lrn_maxpool
 from minicnn.gradcheck import check_layer
@@ -108,12 +108,13 @@ def test_fused_lrn_maxpool_kernels_match_the_cpu(kernel_device, lrn_maxpool_vers
     compare_with_cpu(layer, x, kernel_device)
 
 
-@pytest.mark.parametrize("version", [2, 3])
+@pytest.mark.parametrize("version", [2, 3, 4])
 @pytest.mark.parametrize("chunk", [1, 3, 5])
 @pytest.mark.parametrize("shape,lrn,pool", [CASES[1], CASES[2], CASES[5]])
 def test_fused_lrn_maxpool_channel_chunks(kernel_device, monkeypatch, version, chunk, shape, lrn, pool):
-    """Versions 2 and 3's backward walks chunks of channels (see test_lrn.test_kernel_channel_chunks;
-    the windows of 3 and 5 channels here take version 3's register walk, that of 6 version 2's)."""
+    """Versions 2 and 3's backward walks chunks of channels, and so do version 4's forward blocks
+    (see test_lrn.test_kernel_channel_chunks; the windows of 3 and 5 channels here take the
+    register walks, that of 6 version 2's backward and version 3's forward)."""
     monkeypatch.setattr(lrn_module, "LRN_CHANNEL_CHUNK", chunk)
     x = np.random.default_rng(chunk).standard_normal(shape) * 3
     size, alpha, beta, k, groups = lrn
@@ -190,3 +191,91 @@ def test_fused_lrn_maxpool_version_3_on_any_pooling(kernel_device, monkeypatch, 
     layer = LRNMaxPool(LRN(size, 0.5, 0.75, 1.5), MaxPool2D(case["k"], case["stride"], case["pad"]))
     with kernel_versions.use("lrn_maxpool", 3):
         compare_with_cpu(layer, x, kernel_device)
+
+
+# --- version 4's forward: a thread per input pixel, its LRN window in registers ----------------
+def launched_kernels(run):
+    names = []
+
+    def watcher(name, nbytes, call, flops):
+        names.append(name)
+        return call()
+    with launch.watching(watcher):
+        run()
+    return names
+
+
+@pytest.mark.parametrize("band_pixels", [1024, 40])
+@pytest.mark.parametrize("chunk", [32, 5])
+@pytest.mark.parametrize("lrn_size", [3, 5, 4])
+def test_fused_version_4_forward_equals_version_3_bit_for_bit(kernel_device, monkeypatch, lrn_size, chunk,
+                                                              band_pixels):
+    """Version 4 computes every LRN value with the register window's sums, which equal lrn_scale's
+    (windows of 3 and 5; a window of 4 runs version 3): y and argmax are version 3's bit for bit,
+    in one band or several (a band of 40 pixels: 4 input rows of 9, one output row), in one chunk
+    of channels or several."""
+    from minicnn.layers import lrn_maxpool
+    monkeypatch.setattr(lrn_module, "LRN_CHANNEL_CHUNK", chunk)
+    monkeypatch.setattr(lrn_maxpool, "LRN_POOL_BAND_PIXELS", band_pixels)
+    x = (np.random.default_rng(lrn_size).standard_normal((2, 37, 9, 9)) * 3).astype(np.float32)
+    results = {}
+    for version in (3, 4):
+        with kernel_versions.use("lrn_maxpool", version):
+            layer = LRNMaxPool(LRN(lrn_size, 0.5, 0.75, 1.5), MaxPool2D(3, stride=2)).to(kernel_device)
+            names = launched_kernels(lambda: results.__setitem__(version, to_numpy(
+                layer.forward(to_device(x, kernel_device)))))
+            argmax = to_numpy(layer._cache[2])
+        assert names == [f"lrn_maxpool_forward_v{3 if version == 3 or lrn_size == 4 else 4}"]
+        results[version] = (results[version], argmax)
+    np.testing.assert_array_equal(results[4][0], results[3][0])
+    np.testing.assert_array_equal(results[4][1], results[3][1])
+
+
+@given(pool_cases(), st.sampled_from([3, 5]), st.integers(1, 4), st.integers(0, 3),
+       st.sampled_from([np.float32, np.float64]))
+def test_fused_lrn_maxpool_version_4_on_any_pooling(kernel_device, monkeypatch, case, size, chunk, extra_rows,
+                                                    dtype):
+    """Version 4's blocks on any pooling geometry, with bands of one window's input rows and up to 3
+    more, and chunks of 1 to 4 channels."""
+    from minicnn.layers import lrn_maxpool
+    monkeypatch.setattr(lrn_module, "LRN_CHANNEL_CHUNK", chunk)
+    monkeypatch.setattr(lrn_maxpool, "LRN_POOL_BAND_PIXELS", (case["k"][0] + extra_rows) * case["shape"][3])
+    x = (np.random.default_rng(case["seed"]).standard_normal(case["shape"]) * 3).astype(dtype)
+    layer = LRNMaxPool(LRN(size, 0.5, 0.75, 1.5), MaxPool2D(case["k"], case["stride"], case["pad"]))
+    with kernel_versions.use("lrn_maxpool", 4):
+        assert launched_kernels(lambda: layer.to(kernel_device).forward(to_device(x, kernel_device))) == \
+            ["lrn_maxpool_forward_v4"]
+        compare_with_cpu(layer.to("cpu"), x, kernel_device)
+
+
+def test_version_4_bands_of_alexnet():
+    """Bands of at most 512 input pixels, a thread each: norm1+pool1's hold 4 output rows, their 9
+    input rows of 55 pixels (495 threads, 512 with the last warp's rest); norm2+pool2's 8, their 17
+    rows of 27 (459, 480); and the kernel's buffers are the Python constant's."""
+    import os
+    from minicnn.kernels import KERNEL_DIR
+    from minicnn.layers.lrn_maxpool import LRN_POOL_BAND_PIXELS
+    from minicnn.layers.maxpool import band_rows
+    with open(os.path.join(KERNEL_DIR, "lrn_maxpool.cu")) as f:
+        assert f"#define LRN_POOL_BAND_PIXELS {LRN_POOL_BAND_PIXELS}\n" in f.read()
+    assert band_rows(55, 55, 27, 3, 2, tile=LRN_POOL_BAND_PIXELS) == 4 and ((4 - 1) * 2 + 3) * 55 == 495
+    assert band_rows(27, 27, 13, 3, 2, tile=LRN_POOL_BAND_PIXELS) == 8 and ((8 - 1) * 2 + 3) * 27 == 459
+
+
+def test_fused_version_4_forward_loads_each_x_once_per_chunk():
+    """The traffic count under the simulator (norm2+pool2's windows, 64 channels of 27 x 27, one
+    image): version 4 loads each x of a band once, and again the 4 channels a chunk's window
+    needs from the chunk before it (2 chunks of 32: 68 channels' loads) and the row two bands
+    share (17 + 11 input rows for 27), consecutive pixels together; version 3 loads each x once
+    per LRN window that holds it (5)."""
+    from minicnn.simulator import traffic
+    x = np.abs(np.random.default_rng(5).standard_normal((1, 64, 27, 27))).astype(np.float32)
+    loads = {}
+    for version in (3, 4):
+        layer = LRNMaxPool(LRN(5, 1e-4, 0.75, 2.0), MaxPool2D(3, stride=2)).to("sim")
+        with traffic.recording() as log, kernel_versions.use("lrn_maxpool", version):
+            layer.forward(x)
+        (record,) = log.of(f"lrn_maxpool_forward_v{version}")
+        loads[version] = record.array("x").loads
+    assert loads[4].bytes == 68 * (17 + 11) * 27 * 4 and loads[4].efficiency > 0.75
+    assert loads[3].bytes > 4.5 * x.nbytes and loads[3].sectors > 4 * loads[4].sectors

@@ -330,10 +330,11 @@ def test_kernel_resources_paragraph_is_the_committed_report():
     kernels = report["kernels"]
     by_name = {k["kernel"]: k for k in kernels}
     shown = sentence(r"\(`benchmarks/results/kernel-resources-sm_90-float32-2026-11-30.md`, nvcc (\S+), float32\)\. "
-                     r"(\d+) of the (\d+) kernels fit (\d+) blocks")
+                     r"(\d+) of the (\d+) kernels fill it with (\d+) warps")
     assert shown[0] == report["nvcc"]
-    assert_shows(" ".join(shown[1:]), sum(k["occupancy"] == 1 for k in kernels), len(kernels),
-                 max(k["blocks_per_sm"] for k in kernels))
+    assert_shows(" ".join(shown[1:]), sum(k["occupancy"] == 1 for k in kernels), len(kernels), 64)
+    larger = sentence(r"of 256 threads \((\d+) for `(\w+)`, the most\s+each is launched with\)")
+    assert {k["kernel"]: k["threads"] for k in kernels if k["threads"] != 256} == {larger[1]: int(larger[0])}
     fused = [by_name[f"lrn_maxpool_{p}_v{v}"] for p in ("forward", "backward") for v in (1, 2)]
     numbers = sentence(r"the fused LRN\+max-pool kernels of versions 1 and 2 \((\d+) to (\d+) registers: (\d+)% to "
                        r"(\d+)%; the version-3 forward needs (\d+) and (\d+) KB of shared memory\), the version-3 "

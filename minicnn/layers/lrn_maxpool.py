@@ -17,15 +17,28 @@ from minicnn.layers.lrn import LRN, LRN_MAX_SIZE
 from minicnn.layers.maxpool import MaxPool2D, band_rows, pooled_outputs
 
 
+LRN_POOL_BAND_PIXELS = 512   # input pixels of a band of lrn_maxpool_forward_v4, a thread each (kernels/lrn_maxpool.cu)
+
+
 def lrn_maxpool_forward_cuda(x, size, alpha, beta, k, kernel, stride, pad):
     """x (N, C, H, W) -> (y (N, C, OH, OW), cache), in the version ``kernel_versions.current
-    ("lrn_maxpool")`` names (version 3 falls back to 2 for images too wide for its bands)."""
+    ("lrn_maxpool")`` names. Version 4 falls back to 3 for an LRN window it does not keep in
+    registers (``lrn.LRN_REGISTER_SIZES``) or a band of one window's rows wider than
+    LRN_POOL_BAND_PIXELS, version 3 to 2 for images too wide for its bands."""
     n, c, h, w = x.shape
     y, argmax = pooled_outputs(x, kernel, stride, pad)
     oh, ow = y.shape[2:]
     version = kernel_versions.current("lrn_maxpool")
-    rows = band_rows(h, w, oh, kernel[0], stride[0]) if version == 3 else 0
     lrn = (size, alpha / size, beta, k)
+    if version == 4 and size in lrn_module.LRN_REGISTER_SIZES:
+        rows = band_rows(h, w, oh, kernel[0], stride[0], tile=LRN_POOL_BAND_PIXELS)
+        if rows:   # a block per (image, band of output rows, chunk of channels), a thread per input pixel
+            pixels = min(h, (rows - 1) * stride[0] + kernel[0]) * w
+            chunk = lrn_module.LRN_CHANNEL_CHUNK
+            launch("lrn_maxpool", "lrn_maxpool_forward_v4", (n, -(-oh // rows), -(-c // chunk)),
+                   32 * -(-pixels // 32), x, y, argmax, c, h, w, oh, ow, *kernel, *stride, *pad, rows, chunk, *lrn)
+            return y, (version, x, argmax, size, alpha, beta, k, kernel, stride, pad)
+    rows = band_rows(h, w, oh, kernel[0], stride[0]) if version >= 3 else 0
     if version == 1:   # one thread per output pixel column
         launch("lrn_maxpool", "lrn_maxpool_forward_v1", grid_for(n * oh * ow, x), BLOCK, x, y, argmax, n, c, h, w,
                oh, ow, *kernel, *stride, *pad, *lrn)
@@ -40,7 +53,8 @@ def lrn_maxpool_forward_cuda(x, size, alpha, beta, k, kernel, stride, pad):
 
 def lrn_maxpool_backward_cuda(dout, cache):
     """dout (N, C, OH, OW) -> dx (N, C, H, W), by the version that ran the forward (version 3's
-    backward for the LRN windows it keeps in registers, else version 2's: ``lrn.walk_version``)."""
+    backward for the LRN windows it keeps in registers, else version 2's: ``lrn.walk_version``;
+    version 4 rewrote the forward alone and runs version 3's)."""
     version, x, argmax, size, alpha, beta, k, kernel, stride, pad = cache
     n, c, h, w = x.shape
     dx = empty_like(x)
@@ -50,7 +64,7 @@ def lrn_maxpool_backward_cuda(dout, cache):
         launch("lrn_maxpool", "lrn_maxpool_backward_v1", grid_for(n * h * w, x), BLOCK, *geometry, *lrn)
     else:              # one thread per (image, chunk of channels, pixel)
         chunk = lrn_module.LRN_CHANNEL_CHUNK
-        launch("lrn_maxpool", f"lrn_maxpool_backward_v{lrn_module.walk_version(version, size)}",
+        launch("lrn_maxpool", f"lrn_maxpool_backward_v{lrn_module.walk_version(min(version, 3), size)}",
                grid_for(n * -(-c // chunk) * h * w, x), BLOCK, *geometry, chunk, *lrn)
     return dx
 

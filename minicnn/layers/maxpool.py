@@ -78,12 +78,13 @@ def pooled_outputs(x, kernel, stride, pad):
 POOL_BAND_TILE = 2048   # values a block of the band kernels keeps in shared memory (kernels/maxpool.cuh)
 
 
-def band_rows(height, width, out_h, kernel_h, stride_h):
-    """Output rows per block of the band kernels (maxpool_forward_v3, lrn_maxpool_forward_v3): all
-    of them if the whole image fits in POOL_BAND_TILE values, else the most whose windows' input
-    rows, (rows - 1) * stride_h + kernel_h of them, fit; 0 if not even one window's rows do (an
-    image more than POOL_BAND_TILE / kernel_h pixels wide: the layers then run version 2)."""
-    fits = POOL_BAND_TILE // width
+def band_rows(height, width, out_h, kernel_h, stride_h, tile=None):
+    """Output rows per block of the band kernels (maxpool_forward_v3, lrn_maxpool_forward_v3 and
+    v4): all of them if the whole image fits in ``tile`` values (default POOL_BAND_TILE), else the
+    most whose windows' input rows, (rows - 1) * stride_h + kernel_h of them, fit; 0 if not even
+    one window's rows do (an image more than tile / kernel_h pixels wide: the layers then run an
+    earlier version)."""
+    fits = (POOL_BAND_TILE if tile is None else tile) // width
     if fits >= height:
         return out_h
     return (fits - kernel_h) // stride_h + 1 if fits >= kernel_h else 0

@@ -1,10 +1,12 @@
 """The one way the kernel tests compare a device with the CPU: run a layer (or a copy of it)
-on both and check outputs, input gradients and parameter gradients."""
+on both and check outputs, input gradients and parameter gradients; and which kernels a call
+launches (launched_kernels)."""
 import copy
 
 import numpy as np
 import pytest
 
+from minicnn import launch
 from minicnn.backend import cuda_available, to_device, to_numpy
 
 NO_GPU = "no GPU: CuPy or a CUDA device is not available"
@@ -42,3 +44,15 @@ def compare_with_cpu(layer, x, device, seed=0, train=True):
     for (name, p_cpu), (_, p_dev) in zip(layer.named_params(), on_device.named_params()):
         assert_close(p_dev.grad, p_cpu.grad, f"{layer!r} gradient of {name} on {device}")
     return on_device
+
+
+def launched_kernels(run):
+    """The names of the kernels (and minicnn.gemm products) that ``run()`` launches, in order."""
+    names = []
+
+    def watcher(name, nbytes, call, flops):
+        names.append(name)
+        return call()
+    with launch.watching(watcher):
+        run()
+    return names

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from devices import assert_close, compare_with_cpu
+from devices import assert_close, compare_with_cpu, launched_kernels
 from inputs import pool_cases
-from minicnn import SoftmaxCrossEntropy, kernel_versions, launch, models, towers
+from minicnn import SoftmaxCrossEntropy, kernel_versions, models, towers
 from minicnn.backend import to_device, to_numpy
 from minicnn.fusion import fuse, fuse_conv_relu, fuse_lrn_maxpool
 from minicnn.gradcheck import check_layer
@@ -194,17 +194,6 @@ def test_fused_lrn_maxpool_version_3_on_any_pooling(kernel_device, monkeypatch, 
 
 
 # --- version 4's forward: a thread per input pixel, its LRN window in registers ----------------
-def launched_kernels(run):
-    names = []
-
-    def watcher(name, nbytes, call, flops):
-        names.append(name)
-        return call()
-    with launch.watching(watcher):
-        run()
-    return names
-
-
 @pytest.mark.parametrize("band_pixels", [1024, 40])
 @pytest.mark.parametrize("chunk", [32, 5])
 @pytest.mark.parametrize("lrn_size", [3, 5, 4])

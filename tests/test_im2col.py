@@ -39,7 +39,8 @@ def test_fold_windows_counts_overlaps():
 
 
 # --- the CUDA kernels (kernels/im2col.cu), simulator and GPU ----------------------------------
-from minicnn import kernel_versions, launch  # noqa: E402
+from devices import launched_kernels  # noqa: E402
+from minicnn import kernel_versions  # noqa: E402
 from minicnn.backend import to_device, to_numpy  # noqa: E402
 from minicnn.kernel_versions import kernel_name  # noqa: E402
 from minicnn.layers import im2col as im2col_module  # noqa: E402
@@ -56,17 +57,6 @@ def check_kernels(x, kernel, stride, pad, device, seed=0):
     dcols = np.random.default_rng(seed).standard_normal(expected.shape).astype(x.dtype)
     dx = col2im_cuda(to_device(dcols, device), x.shape, kernel, stride, pad)
     np.testing.assert_array_equal(to_numpy(dx), col2im(dcols, x.shape, kernel, stride, pad))
-
-
-def launched_kernels(run):
-    names = []
-
-    def watcher(name, nbytes, call, flops):
-        names.append(name)
-        return call()
-    with launch.watching(watcher):
-        run()
-    return names
 
 
 @given(st.integers(1, 2), st.integers(1, 3), st.integers(1, 8), st.integers(1, 8), st.integers(1, 4),

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from minicnn import MaxPool2D, kernel_versions, launch
+from minicnn import MaxPool2D, kernel_versions
 from minicnn.gradcheck import check_layer
 from inputs import distinct_values, pool_cases
 from reference import maxpool_backward_naive, maxpool_naive
@@ -86,7 +86,7 @@ def test_bad_input():
 
 
 # --- the CUDA kernels (kernels/maxpool.cu), under the simulator and on a GPU -------------------
-from devices import compare_with_cpu  # noqa: E402
+from devices import compare_with_cpu, launched_kernels  # noqa: E402
 from minicnn.backend import to_device, to_numpy  # noqa: E402
 from minicnn.layers.maxpool import maxpool_forward_cuda  # noqa: E402
 
@@ -129,17 +129,6 @@ def test_kernel_version_3_in_bands_on_any_pooling(kernel_device, monkeypatch, ca
                              case["stride"][0]) >= 1
     with kernel_versions.use("maxpool", 3):
         compare_with_cpu(layer, x, kernel_device)
-
-
-def launched_kernels(run):
-    names = []
-
-    def watcher(name, nbytes, call, flops):
-        names.append(name)
-        return call()
-    with launch.watching(watcher):
-        run()
-    return names
 
 
 @given(pool_cases(), st.integers(0, 3), st.sampled_from([np.float32, np.float64]))

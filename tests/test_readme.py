@@ -569,3 +569,16 @@ def test_kernel_traffic_counts_are_what_the_simulator_gives_now():
             label = f"{layer} v{version}"
             assert launches == [r for r in run["launches"] if r["layer"] == label]
             assert passes == [p for p in run["passes"] if p["layer"] == label]
+
+
+def test_versions_table_has_every_version_of_every_family():
+    """The table of numbered versions: a row per kernel family of minicnn.kernel_versions, naming
+    its .cu file, with a description in exactly the columns of the versions it has."""
+    from minicnn import kernel_versions
+    newest = max(max(versions) for versions in kernel_versions.VERSIONS.values())
+    header = "| family | " + " | ".join(f"version {v}" for v in range(1, newest + 1)) + " |"
+    (rows,) = tables(header)
+    assert set(rows) == {f"`{family}` (`kernels/{family}.cu`)" for family in kernel_versions.VERSIONS}
+    for family, versions in kernel_versions.VERSIONS.items():
+        cells = rows[f"`{family}` (`kernels/{family}.cu`)"][1:]
+        assert [v for v, cell in enumerate(cells, 1) if cell] == sorted(versions), family

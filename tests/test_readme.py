@@ -493,14 +493,22 @@ def test_kernel_traffic_table_and_findings_are_the_committed_run():
     run = results("kernel-traffic-b8-2026-11-30.json")
     passes = {(p["layer"], p["pass_"]): p for p in run["passes"]}
     launches = {(r["layer"], r["pass_"], r["kernel"].rsplit("_v", 1)[0]): r for r in run["launches"]}
-    rows = table_with("| layer, pass | what | version 1 | version 2 | version 3 |", "lrn1+pool1, forward")
+    rows = table_with("| layer, pass | what | version 1 | version 2 | version 3 | version 4 |", "lrn1+pool1, forward")
 
     def shown(label):
         return " ".join(cell for cell in rows[label][1:] if cell)
 
-    for layer, versions in (("lrn1+pool1", (1, 2, 3)), ("lrn2+pool2", (1, 2, 3))):
+    for layer, versions in (("lrn1+pool1", (1, 2, 3, 4)), ("lrn2+pool2", (1, 2, 3, 4))):
         assert_shows(shown(f"{layer}, forward"), passes[(f"{layer} v1", "forward")]["least_mb"],
                      *(passes[(f"{layer} v{v}", "forward")]["moved_mb"] for v in versions))
+    assert_shows(shown("pool1, backward"), passes[("pool1 v1", "backward")]["least_mb"],
+                 *(passes[(f"pool1 v{v}", "backward")]["moved_mb"] for v in (1, 2, 4)))
+    assert passes[("pool1 v3", "backward")]["moved_mb"] == passes[("pool1 v2", "backward")]["moved_mb"]
+    assert_shows(" ".join(cell for cell in rows["conv1, forward"][2:] if cell),   # "im2col" holds a 2
+                 *(passes[(f"conv1 v{v}", "forward")]["moved_mb"] for v in (1, 2, 4)))
+    im2col = [launches[(f"conv1 v{v}", "forward", "im2col")] for v in (1, 2, 4)]
+    assert_shows(shown("conv1, forward: `im2col`"),
+                 *itertools.chain(*((c["loads_sectors_per_request"], c["loads_efficiency"] * 100) for c in im2col)))
     for label, layer, pass_ in (("lrn1+pool1, backward", "lrn1+pool1", "backward"), ("pool1, forward", "pool1", "forward"),
                                 ("lrn1, forward", "lrn1", "forward"), ("lrn1, backward", "lrn1", "backward")):
         assert_shows(shown(label), passes[(f"{layer} v1", pass_)]["least_mb"],
@@ -550,8 +558,29 @@ def test_kernel_traffic_table_and_findings_are_the_committed_run():
     compiled = sentence(r"\(`benchmarks/results/kernel-traffic-b8-2026-11-30.md`; the kernels compiled by (\S+) (\S+)\)")
     assert run["compiler"].startswith(compiled[0]) and run["compiler"].split()[-1].startswith(compiled[1] + ".")
     assert run["batch_size"] == 8
+    fused = sentence(r"version 4, which loads each x once per channel where\s+version 3 computed every LRN value from "
+                     r"its window's 5 channels, (\S+)x less again \((\S+) MB for\s+lrn1\+pool1, (\S+)x the least\)")
+    assert_shows(" ".join(fused), passes[("lrn1+pool1 v3", "forward")]["moved_mb"] / passes[("lrn1+pool1 v4", "forward")]["moved_mb"],
+                 passes[("lrn1+pool1 v4", "forward")]["moved_mb"], passes[("lrn1+pool1 v4", "forward")]["moved_over_least"])
     from minicnn import kernel_versions
-    assert kernel_versions.DEFAULTS["lrn_maxpool"] == 3   # "is what the layer launches now"
+    assert kernel_versions.DEFAULTS["lrn_maxpool"] == 4   # "version 4 is what the layer launches now"
+    backward = sentence(r"Its version 4 backward moves (\S+)x less than version 2 \((\S+) MB against (\S+) for pool1, "
+                        r"(\S+)x\s+the least\)")
+    pool_bwd = {v: passes[(f"pool1 v{v}", "backward")] for v in (2, 4)}
+    assert_shows(" ".join(backward), pool_bwd[2]["moved_mb"] / pool_bwd[4]["moved_mb"], pool_bwd[4]["moved_mb"],
+                 pool_bwd[2]["moved_mb"], pool_bwd[4]["moved_over_least"])
+    loads = sentence(r"im2col's version 4 loads (\S+) MB for conv1 where the versions before it load (\S+) \((\S+)x less;"
+                     r"\s+(\S+) sectors per request against (\S+)\)")
+    assert_shows(" ".join(loads), im2col[2]["loads_moved_mb"], im2col[1]["loads_moved_mb"],
+                 im2col[1]["loads_moved_mb"] / im2col[2]["loads_moved_mb"], im2col[2]["loads_sectors_per_request"],
+                 im2col[1]["loads_sectors_per_request"])
+    assert im2col[0]["loads_sectors_per_request"] == im2col[1]["loads_sectors_per_request"]
+    forward = sentence(r"conv1's forward \(im2col and the\s+layout kernel\) moves (\S+) MB against (\S+), conv2's (\S+) "
+                       r"against (\S+)\. Its stores move (\d+)%\s+more than version 2's \((\S+) MB against (\S+)\)")
+    assert_shows(" ".join(forward), *(passes[(f"{layer} v{v}", "forward")]["moved_mb"]
+                                      for layer in ("conv1", "conv2") for v in (4, 2)),
+                 (im2col[2]["stores_moved_mb"] / im2col[1]["stores_moved_mb"] - 1) * 100, im2col[2]["stores_moved_mb"],
+                 im2col[1]["stores_moved_mb"])
 
 
 def test_kernel_traffic_counts_are_what_the_simulator_gives_now():
@@ -563,8 +592,8 @@ def test_kernel_traffic_counts_are_what_the_simulator_gives_now():
         pytest.skip(f"the file's counts follow the code of {run['compiler']}, not {compiler_description()}")
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import kernel_traffic
-    for layer in ("relu1", "pool5"):
-        for version in (1, 2):
+    for layer, versions in (("relu1", (1, 2)), ("pool5", (1, 2, 4))):
+        for version in versions:
             launches, passes = kernel_traffic.record_layer(layer, version, run["batch_size"])
             label = f"{layer} v{version}"
             assert launches == [r for r in run["launches"] if r["layer"] == label]

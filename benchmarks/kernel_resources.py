@@ -5,9 +5,10 @@ Each kernels/*.cu is compiled by nvcc for one architecture (default sm_90: H100,
 reports, per kernel, its registers per thread, its static shared memory, its stack frame (local
 memory: arrays indexed at run time cannot live in registers) and any register spills. From
 those, the blocks that fit on one multiprocessor, of the most threads the kernel is launched with
-(``minicnn.launch.BLOCK``, 256, or less, but for the kernels of LARGER_BLOCKS), and the
-theoretical occupancy: the resident warps over the 64 a multiprocessor can hold. Occupancy is not speed, but a kernel far below full occupancy has fewer
-loads in flight to hide memory latency with, which is what the memory-bound kernels live on.
+(``minicnn.launch.BLOCK``, 256, but for the kernels of LARGER_BLOCKS), and the theoretical
+occupancy: the resident warps over the 64 a multiprocessor can hold. Occupancy is not speed, but
+a kernel far below full occupancy has fewer loads in flight to hide memory latency with, which is
+what the memory-bound kernels live on.
 
     python benchmarks/kernel_resources.py                   # sm_90, float32
     python benchmarks/kernel_resources.py --arch 80 --real float64

@@ -144,12 +144,12 @@ def im2col_kernel(kernel):
 
 
 def im2col_band(out_h, out_w, kernel, stride):
-    """(rows, threads) of im2col_v4's blocks: ``rows`` output rows per band, as many as a block of
-    BLOCK threads takes one position each of (up to 31 threads of a block wait, to align its
-    warps' stores; a row wider than that: one row, several positions per thread) and whose
-    windows' padded input rows, (rows - 1) * sh + kh of (out_w - 1) * sw + kw values, fit in
-    IM2COL_BAND_TILE; and the block's threads, a multiple of 32. (0, 0) if not even one window's
-    rows fit (the layer then runs version 2)."""
+    """(rows, threads) of im2col_v4's blocks. ``rows``: the output rows of a band, as many as give
+    each thread of a block of BLOCK one output position (less the up to 31 threads that wait to
+    align the stores; a single row wider than that makes a band alone, its threads taking several
+    positions each), and no more than fit with their windows' padded input rows, (rows - 1) * sh
+    + kh rows of (out_w - 1) * sw + kw values, in IM2COL_BAND_TILE. ``threads``: the block, a
+    multiple of 32. (0, 0) when not even one window's rows fit (the layer then runs version 2)."""
     (kh, kw), (sh, sw) = kernel, stride
     fits = IM2COL_BAND_TILE // ((out_w - 1) * sw + kw)   # padded input rows that fit
     if fits < kh:

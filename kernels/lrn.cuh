@@ -163,11 +163,14 @@ __device__ __forceinline__ void lrn_forward_walk_registers(const real_t* xc, rea
 // lrn_backward_walk with the window in registers: the terms `direct` and `ratio` of channels
 // [c - holders_before, c + holders_after] are kept in two arrays shifted one place per channel,
 // and the scale window is that of the newest of them, c + SIZE / 2 (whose first x is x[c]).
+// g(j) is called once per channel j in [c_begin - holders_before, c_end + holders_after) clipped
+// to the channels, in order, by every thread alike (so it may hold a barrier); with write false
+// the thread walks along without storing dx (lrn_maxpool_backward_v4's threads without a pixel).
 template <int SIZE, class OutputGrad>
 __device__ __forceinline__ void lrn_backward_walk_registers(const real_t* xc, real_t* dxc, int c_begin, int c_end,
                                                             int channels, int spatial, real_t alpha_over_size,
                                                             real_t beta, real_t k, real_t two_alpha_beta_over_size,
-                                                            OutputGrad g) {
+                                                            OutputGrad g, bool write = true) {
   constexpr int holders_before = (SIZE - 1) / 2, holders_after = SIZE / 2;
   LrnWindow<SIZE> window{xc, channels, spatial};
   real_t direct[SIZE], ratio[SIZE];   // channel c - holders_before + i at i; 0 outside the channels
@@ -200,6 +203,6 @@ __device__ __forceinline__ void lrn_backward_walk_registers(const real_t* xc, re
     real_t spread = real_t(0);
 #pragma unroll
     for (int i = 0; i < SIZE; ++i) spread += ratio[i];
-    dxc[c * spatial] = direct[holders_before] - two_alpha_beta_over_size * window.x[0] * spread;
+    if (write) dxc[c * spatial] = direct[holders_before] - two_alpha_beta_over_size * window.x[0] * spread;
   }
 }

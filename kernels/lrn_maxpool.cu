@@ -238,3 +238,63 @@ extern "C" __global__ __launch_bounds__(LRN_POOL_BAND_PIXELS, LRN_POOL_MIN_BLOCK
     }
   });
 }
+
+// ---- version 4 (backward): the pooling's gradient through shared memory ------------------------
+// Version 3's thread walks its pixel's channels and, at each, loads the argmax of every window
+// that covers the pixel from global memory (2.25 on average for 3x3 windows at stride 2; its
+// neighbour the same ones): 5.3x the bytes the pass must move for lrn1+pool1 in the traffic count.
+// Here a block takes one image, a band of `rows` input rows and a chunk of `chunk` channels, and
+// each thread one input pixel of the band, walking its channels as version 3 does (the LRN window
+// in registers). At each channel j the walk needs, the block first copies dout and argmax of the
+// output rows whose windows cover the band into shared memory, once each, consecutive threads
+// taking consecutive outputs; then each thread sums its windows from there (routed_grad, the same
+// windows in the same order: dx is version 3's bit for bit). The walk asks for the channels in the
+// same order in every thread, so the copy and its barrier sit inside g; two buffers alternate, as
+// in the forward, so one barrier per channel suffices.
+// Launch: grid (N, bands, channel chunks), block (a thread per input pixel of the band, at most
+// LRN_POOL_BACKWARD_PIXELS); minicnn/layers/lrn_maxpool.py picks `rows` so that the band and its
+// windows' output rows both fit in LRN_POOL_BACKWARD_PIXELS values (lrn1+pool1: 4 input rows of
+// 55; lrn2+pool2: 9 of 27). Blocks of 256, not the forward's 512, and no __launch_bounds__: the
+// walk's terms take 47 registers in float and 70 in double (sm_90), and with blocks of 512 (or
+// bounded) ptxas held the double build to fewer registers and spilled.
+#define LRN_POOL_BACKWARD_PIXELS 256
+
+extern "C" __global__ void lrn_maxpool_backward_v4(
+    const real_t* __restrict__ dout, const int* __restrict__ argmax, const real_t* __restrict__ x,
+    real_t* __restrict__ dx, int channels, int height, int width, int out_h, int out_w, int kernel_h, int kernel_w,
+    int stride_h, int stride_w, int pad_h, int pad_w, int rows, int chunk, int size, real_t alpha_over_size,
+    real_t beta, real_t k, real_t two_alpha_beta_over_size) {
+  __shared__ real_t dout_band[2][LRN_POOL_BACKWARD_PIXELS];   // output rows [oh_begin, oh_stop), two channels
+  __shared__ int argmax_band[2][LRN_POOL_BACKWARD_PIXELS];
+  const int h_begin = blockIdx.y * rows, h_stop = min(h_begin + rows, height);
+  int oh_begin, oh_stop, unused;   // the windows that cover the band's first row and its last
+  covering_windows(h_begin, kernel_h, stride_h, pad_h, out_h, oh_begin, unused);
+  covering_windows(h_stop - 1, kernel_h, stride_h, pad_h, out_h, unused, oh_stop);
+  const int spatial = height * width, out_spatial = out_h * out_w, staged = (oh_stop - oh_begin) * out_w;
+  const int c_begin = blockIdx.z * chunk, c_end = min(c_begin + chunk, channels);
+  const int p = h_begin * width + threadIdx.x;   // this thread's pixel
+  const bool has_pixel = p < h_stop * width;
+  const int h = p / width, w = p - h * width;
+  int oh_first, oh_last, ow_first, ow_last;
+  covering_windows(h, kernel_h, stride_h, pad_h, out_h, oh_first, oh_last);
+  covering_windows(w, kernel_w, stride_w, pad_w, out_w, ow_first, ow_last);
+  const int offset = blockIdx.x * channels * spatial + (has_pixel ? p : 0);   // without a pixel: pixel 0's x
+  with_lrn_size(size, [&](auto window) {
+    lrn_backward_walk_registers<decltype(window)::value>(
+        x + offset, dx + offset, c_begin, c_end, channels, spatial, alpha_over_size, beta, k,
+        two_alpha_beta_over_size, [&](int j) {
+          real_t* dout_j = dout_band[j & 1];
+          int* argmax_j = argmax_band[j & 1];
+          const int from = (blockIdx.x * channels + j) * out_spatial + oh_begin * out_w;
+          for (int i = threadIdx.x; i < staged; i += blockDim.x) {
+            dout_j[i] = dout[from + i];
+            argmax_j[i] = argmax[from + i];
+          }
+          __syncthreads();
+          return has_pixel ? routed_grad(dout_j, argmax_j, p, oh_first - oh_begin, oh_last - oh_begin, ow_first,
+                                         ow_last, out_w)
+                           : real_t(0);
+        },
+        has_pixel);
+  });
+}

@@ -60,10 +60,12 @@ VERSIONS = {
            "once, into shared memory, and takes the maxima from there (versions 1 and 2 compute them "
            "window by window: 45 loads per output of a 3x3 window); backward: version 2's threads with "
            "the LRN window in registers, as LRN's version 3",
-        4: "forward: a block per (image, band of output rows, chunk of channels), a thread per input "
-           "pixel sliding its LRN window down the channels in registers (one load of x per channel, "
-           "version 3: 5), the band's LRN values of each channel pooled from shared memory (windows of "
-           "3 and 5 channels; others run version 3); backward: version 3's",
+        4: "a block per (image, band of rows, chunk of channels), a thread per input pixel sliding its "
+           "LRN window down the channels in registers; forward: one load of x per channel (version 3: "
+           "5), the band's LRN values of each channel pooled from shared memory; backward: each "
+           "channel's dout and argmax of the band's windows copied to shared memory once (version 3's "
+           "threads load the windows' argmax from memory, neighbours the same ones); windows of 3 and "
+           "5 channels, others run version 3",
     },
     "maxpool": {
         1: "one thread per element, grid-stride; the backward finds the windows that cover a pixel "

@@ -194,53 +194,63 @@ def test_fused_lrn_maxpool_version_3_on_any_pooling(kernel_device, monkeypatch, 
 
 
 # --- version 4's forward: a thread per input pixel, its LRN window in registers ----------------
-@pytest.mark.parametrize("band_pixels", [1024, 40])
+@pytest.mark.parametrize("band_pixels", [None, 40])
 @pytest.mark.parametrize("chunk", [32, 5])
 @pytest.mark.parametrize("lrn_size", [3, 5, 4])
-def test_fused_version_4_forward_equals_version_3_bit_for_bit(kernel_device, monkeypatch, lrn_size, chunk,
-                                                              band_pixels):
-    """Version 4 computes every LRN value with the register window's sums, which equal lrn_scale's
-    (windows of 3 and 5; a window of 4 runs version 3): y and argmax are version 3's bit for bit,
-    in one band or several (a band of 40 pixels: 4 input rows of 9, one output row), in one chunk
-    of channels or several."""
+def test_fused_version_4_equals_version_3_bit_for_bit(kernel_device, monkeypatch, lrn_size, chunk, band_pixels):
+    """Version 4 computes every LRN value with the register window's sums, which equal lrn_scale's,
+    and routes the pooling's gradient from shared memory in version 3's order (windows of 3 and 5;
+    a window of 4 runs version 3): y, argmax and dx are version 3's bit for bit, in one band or
+    several (bands of 40 pixels: 4 input rows of 9, the forward's one output row), in one chunk of
+    channels or several."""
     from minicnn.layers import lrn_maxpool
     monkeypatch.setattr(lrn_module, "LRN_CHANNEL_CHUNK", chunk)
-    monkeypatch.setattr(lrn_maxpool, "LRN_POOL_BAND_PIXELS", band_pixels)
+    if band_pixels:
+        monkeypatch.setattr(lrn_maxpool, "LRN_POOL_BAND_PIXELS", band_pixels)
+        monkeypatch.setattr(lrn_maxpool, "LRN_POOL_BACKWARD_PIXELS", band_pixels)
     x = (np.random.default_rng(lrn_size).standard_normal((2, 37, 9, 9)) * 3).astype(np.float32)
+    dout = to_device(np.random.default_rng(7).standard_normal((2, 37, 4, 4)).astype(np.float32), kernel_device)
     results = {}
     for version in (3, 4):
         with kernel_versions.use("lrn_maxpool", version):
             layer = LRNMaxPool(LRN(lrn_size, 0.5, 0.75, 1.5), MaxPool2D(3, stride=2)).to(kernel_device)
-            names = launched_kernels(lambda: results.__setitem__(version, to_numpy(
-                layer.forward(to_device(x, kernel_device)))))
-            argmax = to_numpy(layer._cache[2])
-        assert names == [f"lrn_maxpool_forward_v{3 if version == 3 or lrn_size == 4 else 4}"]
-        results[version] = (results[version], argmax)
-    np.testing.assert_array_equal(results[4][0], results[3][0])
-    np.testing.assert_array_equal(results[4][1], results[3][1])
+            out = {}
+            names = launched_kernels(lambda: out.update(y=layer.forward(to_device(x, kernel_device))))
+            names += launched_kernels(lambda: out.update(dx=layer.backward(dout)))
+            results[version] = [to_numpy(a) for a in (out["y"], layer._cache[2], out["dx"])]
+        used = 3 if version == 3 or lrn_size == 4 else 4
+        backward = used if lrn_size != 4 else 2   # version 3's backward walks a window of 4 as version 2
+        assert names == [f"lrn_maxpool_forward_v{used}", f"lrn_maxpool_backward_v{backward}"]
+    for new, old in zip(results[4], results[3]):
+        np.testing.assert_array_equal(new, old)
 
 
 @given(pool_cases(), st.sampled_from([3, 5]), st.integers(1, 4), st.integers(0, 3),
        st.sampled_from([np.float32, np.float64]))
 def test_fused_lrn_maxpool_version_4_on_any_pooling(kernel_device, monkeypatch, case, size, chunk, extra_rows,
                                                     dtype):
-    """Version 4's blocks on any pooling geometry, with bands of one window's input rows and up to 3
-    more, and chunks of 1 to 4 channels."""
+    """Version 4's blocks on any pooling geometry, forward and backward, with bands of one window's
+    input rows and up to 3 more, and chunks of 1 to 4 channels."""
     from minicnn.layers import lrn_maxpool
     monkeypatch.setattr(lrn_module, "LRN_CHANNEL_CHUNK", chunk)
-    monkeypatch.setattr(lrn_maxpool, "LRN_POOL_BAND_PIXELS", (case["k"][0] + extra_rows) * case["shape"][3])
     x = (np.random.default_rng(case["seed"]).standard_normal(case["shape"]) * 3).astype(dtype)
     layer = LRNMaxPool(LRN(size, 0.5, 0.75, 1.5), MaxPool2D(case["k"], case["stride"], case["pad"]))
+    rows = case["k"][0] + extra_rows   # of pixels forward; of pixels and of outputs (padding: more) backward
+    monkeypatch.setattr(lrn_maxpool, "LRN_POOL_BAND_PIXELS", rows * x.shape[3])
+    monkeypatch.setattr(lrn_maxpool, "LRN_POOL_BACKWARD_PIXELS", rows * max(x.shape[3], layer.output_shape(x.shape)[3]))
     with kernel_versions.use("lrn_maxpool", 4):
-        assert launched_kernels(lambda: layer.to(kernel_device).forward(to_device(x, kernel_device))) == \
+        device_layer = compare_with_cpu(layer, x, kernel_device)
+        assert launched_kernels(lambda: device_layer.forward(to_device(x, kernel_device))) == \
             ["lrn_maxpool_forward_v4"]
-        compare_with_cpu(layer.to("cpu"), x, kernel_device)
+        dout = to_device(np.ones(layer.output_shape(x.shape), dtype), kernel_device)
+        assert launched_kernels(lambda: device_layer.backward(dout)) == ["lrn_maxpool_backward_v4"]
 
 
 def test_version_4_bands_of_alexnet():
-    """Bands of at most 512 input pixels, a thread each: norm1+pool1's hold 4 output rows, their 9
-    input rows of 55 pixels (495 threads, 512 with the last warp's rest); norm2+pool2's 8, their 17
-    rows of 27 (459, 480); and the kernel's buffers are the Python constant's."""
+    """Bands of at most 512 input pixels, a thread each: the forward's for norm1+pool1 hold 4
+    output rows, their 9 input rows of 55 pixels (495 threads, 512 with the last warp's rest);
+    norm2+pool2's 8, their 17 rows of 27 (459, 480); and the kernel's buffers are the Python
+    constant's."""
     import os
     from minicnn.kernels import KERNEL_DIR
     from minicnn.layers.lrn_maxpool import LRN_POOL_BAND_PIXELS
@@ -249,6 +259,16 @@ def test_version_4_bands_of_alexnet():
         assert f"#define LRN_POOL_BAND_PIXELS {LRN_POOL_BAND_PIXELS}\n" in f.read()
     assert band_rows(55, 55, 27, 3, 2, tile=LRN_POOL_BAND_PIXELS) == 4 and ((4 - 1) * 2 + 3) * 55 == 495
     assert band_rows(27, 27, 13, 3, 2, tile=LRN_POOL_BAND_PIXELS) == 8 and ((8 - 1) * 2 + 3) * 27 == 459
+    # the backward, bands of at most 256 pixels: 4 input rows of 55 (220 pixels; their windows: at
+    # most 3 output rows of 27) and 9 of 27 (243; at most 5 of 13); a stride-1 pool of 3 on rows
+    # of 50 pixels (48 outputs): 5 rows of pixels fit, but the windows of only 3 rows (5 output
+    # rows); a row of 300 pixels is more than a band (version 3 runs)
+    from minicnn.layers.lrn_maxpool import LRN_POOL_BACKWARD_PIXELS, backward_band_rows
+    with open(os.path.join(KERNEL_DIR, "lrn_maxpool.cu")) as f:
+        assert f"#define LRN_POOL_BACKWARD_PIXELS {LRN_POOL_BACKWARD_PIXELS}\n" in f.read()
+    assert backward_band_rows(55, 55, 27, 27, 3, 2) == 4 and backward_band_rows(27, 27, 13, 13, 3, 2) == 9
+    assert backward_band_rows(50, 50, 48, 48, 3, 1) == 3
+    assert backward_band_rows(9, 300, 4, 149, 3, 2) == 0
 
 
 def test_fused_version_4_forward_loads_each_x_once_per_chunk():
@@ -268,3 +288,28 @@ def test_fused_version_4_forward_loads_each_x_once_per_chunk():
         loads[version] = record.array("x").loads
     assert loads[4].bytes == 68 * (17 + 11) * 27 * 4 and loads[4].efficiency > 0.75
     assert loads[3].bytes > 4.5 * x.nbytes and loads[3].sectors > 4 * loads[4].sectors
+
+
+def test_fused_version_4_backward_loads_dout_and_argmax_once_per_channel():
+    """The traffic count under the simulator (norm2+pool2's windows, 64 channels of 27 x 27, one
+    image; three bands of 9 input rows, whose windows are output rows 0-4, 4-8 and 8-12): version
+    4 loads dout and argmax of each channel once per band (the rows the bands share twice) and per
+    chunk that walks it (the 4 channels two chunks' windows share twice: 68 channels, as x in the
+    forward); version 3's threads load the argmax of each window that covers their pixel."""
+    from minicnn.simulator import traffic
+    x = np.abs(np.random.default_rng(5).standard_normal((1, 64, 27, 27))).astype(np.float32)
+    dout = np.random.default_rng(6).standard_normal((1, 64, 13, 13)).astype(np.float32)
+    records = {}
+    for version in (3, 4):
+        layer = LRNMaxPool(LRN(5, 1e-4, 0.75, 2.0), MaxPool2D(3, stride=2)).to("sim")
+        with kernel_versions.use("lrn_maxpool", version):
+            layer.forward(x)
+        with traffic.recording() as log:
+            dx = layer.backward(dout)
+        (records[version],) = log.of(f"lrn_maxpool_backward_v{version}")
+        assert records[version].array("dx").stores.bytes == dx.nbytes
+    v3, v4 = records[3], records[4]
+    assert v4.array("dout").loads.bytes == v4.array("argmax").loads.bytes == 68 * (5 + 5 + 5) * 13 * 4
+    assert v3.array("argmax").loads.bytes > 2 * dout.nbytes
+    loads = {version: sum(a.loads.sectors for a in record.arrays) for version, record in records.items()}
+    assert loads[4] * 2 < loads[3]

@@ -17,7 +17,19 @@ from minicnn.layers.lrn import LRN, LRN_MAX_SIZE
 from minicnn.layers.maxpool import MaxPool2D, band_rows, pooled_outputs
 
 
-LRN_POOL_BAND_PIXELS = 512   # input pixels of a band of lrn_maxpool_forward_v4, a thread each (kernels/lrn_maxpool.cu)
+# Input pixels of a band of the version-4 kernels, a thread each (kernels/lrn_maxpool.cu).
+LRN_POOL_BAND_PIXELS = 512       # lrn_maxpool_forward_v4
+LRN_POOL_BACKWARD_PIXELS = 256   # lrn_maxpool_backward_v4
+
+
+def backward_band_rows(height, width, out_h, out_w, kernel_h, stride_h):
+    """Input rows per block of lrn_maxpool_backward_v4: the most whose pixels fit in
+    LRN_POOL_BACKWARD_PIXELS (a thread each) and whose windows' output rows, at most
+    (rows + kernel_h - 2) // stride_h + 1 of them, fit in as many values (a shared-memory buffer);
+    0 if one row does not (the layer then runs version 3)."""
+    fits = LRN_POOL_BACKWARD_PIXELS // out_w   # output rows that fit
+    by_windows = height if fits >= out_h else fits * stride_h - kernel_h + 1
+    return max(0, min(height, LRN_POOL_BACKWARD_PIXELS // width, by_windows))
 
 
 def lrn_maxpool_forward_cuda(x, size, alpha, beta, k, kernel, stride, pad):
@@ -54,12 +66,22 @@ def lrn_maxpool_forward_cuda(x, size, alpha, beta, k, kernel, stride, pad):
 def lrn_maxpool_backward_cuda(dout, cache):
     """dout (N, C, OH, OW) -> dx (N, C, H, W), by the version that ran the forward (version 3's
     backward for the LRN windows it keeps in registers, else version 2's: ``lrn.walk_version``;
-    version 4 rewrote the forward alone and runs version 3's)."""
+    version 4 falls back to version 3's where its forward does, or where a band of one input
+    row's windows is too wide)."""
     version, x, argmax, size, alpha, beta, k, kernel, stride, pad = cache
     n, c, h, w = x.shape
+    oh, ow = dout.shape[2:]
     dx = empty_like(x)
-    geometry = (dout, argmax, x, dx, n, c, h, w, dout.shape[2], dout.shape[3], *kernel, *stride, *pad)
     lrn = (size, alpha / size, beta, k, 2.0 * alpha * beta / size)
+    if version == 4 and size in lrn_module.LRN_REGISTER_SIZES:   # as the forward's fallback to version 3
+        rows = backward_band_rows(h, w, oh, ow, kernel[0], stride[0])
+        if rows:   # a block per (image, band of input rows, chunk of channels), a thread per input pixel
+            chunk = lrn_module.LRN_CHANNEL_CHUNK
+            launch("lrn_maxpool", "lrn_maxpool_backward_v4", (n, -(-h // rows), -(-c // chunk)),
+                   32 * -(-(rows * w) // 32), dout, argmax, x, dx, c, h, w, oh, ow, *kernel, *stride, *pad, rows,
+                   chunk, *lrn)
+            return dx
+    geometry = (dout, argmax, x, dx, n, c, h, w, oh, ow, *kernel, *stride, *pad)
     if version == 1:   # one thread per input pixel column
         launch("lrn_maxpool", "lrn_maxpool_backward_v1", grid_for(n * h * w, x), BLOCK, *geometry, *lrn)
     else:              # one thread per (image, chunk of channels, pixel)

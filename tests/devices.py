@@ -56,3 +56,21 @@ def launched_kernels(run):
     with launch.watching(watcher):
         run()
     return names
+
+
+def backward_traffic(make_layer, family, versions, x, dout, kernel):
+    """{version: the simulator's traffic record of ``kernel``_v<version>} for the backward of a
+    layer made by ``make_layer()`` after its forward of ``x`` in that version of ``family``'s
+    kernels; each backward's dx is checked to be stored once."""
+    from minicnn import kernel_versions
+    from minicnn.simulator import traffic
+    records = {}
+    for version in versions:
+        layer = make_layer().to("sim")
+        with kernel_versions.use(family, version):
+            layer.forward(x)
+        with traffic.recording() as log:
+            dx = layer.backward(dout)
+        (records[version],) = log.of(f"{kernel}_v{version}")
+        assert records[version].array("dx").stores.bytes == dx.nbytes
+    return records

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from devices import assert_close, compare_with_cpu, launched_kernels
+from devices import assert_close, backward_traffic, compare_with_cpu, launched_kernels
 from inputs import pool_cases
 from minicnn import SoftmaxCrossEntropy, kernel_versions, models, towers
 from minicnn.backend import to_device, to_numpy
@@ -296,18 +296,10 @@ def test_fused_version_4_backward_loads_dout_and_argmax_once_per_channel():
     4 loads dout and argmax of each channel once per band (the rows the bands share twice) and per
     chunk that walks it (the 4 channels two chunks' windows share twice: 68 channels, as x in the
     forward); version 3's threads load the argmax of each window that covers their pixel."""
-    from minicnn.simulator import traffic
     x = np.abs(np.random.default_rng(5).standard_normal((1, 64, 27, 27))).astype(np.float32)
     dout = np.random.default_rng(6).standard_normal((1, 64, 13, 13)).astype(np.float32)
-    records = {}
-    for version in (3, 4):
-        layer = LRNMaxPool(LRN(5, 1e-4, 0.75, 2.0), MaxPool2D(3, stride=2)).to("sim")
-        with kernel_versions.use("lrn_maxpool", version):
-            layer.forward(x)
-        with traffic.recording() as log:
-            dx = layer.backward(dout)
-        (records[version],) = log.of(f"lrn_maxpool_backward_v{version}")
-        assert records[version].array("dx").stores.bytes == dx.nbytes
+    records = backward_traffic(lambda: LRNMaxPool(LRN(5, 1e-4, 0.75, 2.0), MaxPool2D(3, stride=2)), "lrn_maxpool",
+                               (3, 4), x, dout, "lrn_maxpool_backward")
     v3, v4 = records[3], records[4]
     assert v4.array("dout").loads.bytes == v4.array("argmax").loads.bytes == 68 * (5 + 5 + 5) * 13 * 4
     assert v3.array("argmax").loads.bytes > 2 * dout.nbytes

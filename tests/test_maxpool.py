@@ -86,7 +86,7 @@ def test_bad_input():
 
 
 # --- the CUDA kernels (kernels/maxpool.cu), under the simulator and on a GPU -------------------
-from devices import compare_with_cpu, launched_kernels  # noqa: E402
+from devices import backward_traffic, compare_with_cpu, launched_kernels  # noqa: E402
 from minicnn.backend import to_device, to_numpy  # noqa: E402
 from minicnn.layers.maxpool import maxpool_forward_cuda  # noqa: E402
 
@@ -185,18 +185,9 @@ def test_kernel_version_4_backward_loads_dout_and_argmax_once():
     pixel), neighbours the same ones. Both store dx once; version 4's warps in whole sectors but
     where one plane ends and the next begins (aligned_start), version 2's from each plane's start
     (a plane of 55 x 55 floats is not whole sectors)."""
-    from minicnn.simulator import traffic
     x = np.random.default_rng(3).standard_normal((1, 4, 55, 55)).astype(np.float32)
     dout = np.random.default_rng(4).standard_normal((1, 4, 27, 27)).astype(np.float32)
-    records = {}
-    for version in (2, 4):
-        layer = MaxPool2D(3, stride=2).to("sim")
-        with kernel_versions.use("maxpool", version):
-            layer.forward(x)
-        with traffic.recording() as log:
-            dx = layer.backward(dout)
-        (records[version],) = log.of(f"maxpool_backward_v{version}")
-        assert records[version].array("dx").stores.bytes == dx.nbytes
+    records = backward_traffic(lambda: MaxPool2D(3, stride=2), "maxpool", (2, 4), x, dout, "maxpool_backward")
     v2, v4 = records[2], records[4]
     assert v4.array("dout").loads.bytes == dout.nbytes and v4.array("argmax").loads.bytes == dout.nbytes
     assert v2.array("argmax").loads.bytes > 2 * dout.nbytes

@@ -513,10 +513,16 @@ def test_kernel_traffic_table_and_findings_are_the_committed_run():
     im2col = [launches[(f"conv1 v{v}", "forward", "im2col")] for v in (1, 2, 4)]
     assert_shows(shown("conv1, forward: `im2col`"),
                  *itertools.chain(*((c["loads_sectors_per_request"], c["loads_efficiency"] * 100) for c in im2col)))
-    for label, layer, pass_ in (("lrn1+pool1, backward", "lrn1+pool1", "backward"), ("pool1, forward", "pool1", "forward"),
-                                ("lrn1, forward", "lrn1", "forward"), ("lrn1, backward", "lrn1", "backward")):
+    for label, layer, pass_, versions in (("lrn1+pool1, backward", "lrn1+pool1", "backward", (1, 2, 3, 4)),
+                                          ("pool1, forward", "pool1", "forward", (1, 2, 3)),
+                                          ("lrn1, forward", "lrn1", "forward", (1, 2, 3)),
+                                          ("lrn1, backward", "lrn1", "backward", (1, 2, 3))):
         assert_shows(shown(label), passes[(f"{layer} v1", pass_)]["least_mb"],
-                     *(passes[(f"{layer} v{v}", pass_)]["moved_mb"] for v in (1, 2, 3)))
+                     *(passes[(f"{layer} v{v}", pass_)]["moved_mb"] for v in versions))
+    fused_backward = sentence(r"The fused backward's version 4, which copies\s+each channel's dout and argmax of a band to "
+                              r"shared memory once, moves (\S+)x less again \((\S+) MB\s+for lrn1\+pool1, (\S+)x the least\)")
+    v3, v4 = (passes[(f"lrn1+pool1 v{v}", "backward")] for v in (3, 4))
+    assert_shows(" ".join(fused_backward), v3["moved_mb"] / v4["moved_mb"], v4["moved_mb"], v4["moved_over_least"])
     for label, (layer, pass_, kernel, measure) in {
             "relu1, backward": ("relu1", "backward", "relu_backward", "loads_efficiency"),
             "conv1, forward: `gemm_to_nchw_bias`": ("conv1", "forward", "gemm_to_nchw_bias", "stores_efficiency"),

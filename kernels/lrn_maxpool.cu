@@ -207,7 +207,7 @@ extern "C" __global__ void lrn_maxpool_backward_v3(const real_t* __restrict__ do
 #define LRN_POOL_BAND_PIXELS 512
 
 // Float: at most 32 registers a thread (ptxas gave 37), so that 4 blocks of 512 threads fill a
-// multiprocessor; nvcc spills nothing. Double (tests only) is left unbounded: bounded, it spills.
+// multiprocessor; nvcc spills nothing. Double (tests only) asks for one block: asked for more, it spills.
 #define LRN_POOL_MIN_BLOCKS (sizeof(real_t) == 4 ? 4 : 1)
 
 extern "C" __global__ __launch_bounds__(LRN_POOL_BAND_PIXELS, LRN_POOL_MIN_BLOCKS) void lrn_maxpool_forward_v4(

@@ -62,7 +62,8 @@ def record_layer(name, version, batch):
     for pass_, log in (("forward", forward), ("backward", backward)):
         for t in log:
             rows.append(dict(layer=label, pass_=pass_, kernel=t.kernel, **fields(t.loads, "loads"),
-                             **fields(t.stores, "stores")))
+                             **fields(t.stores, "stores"), **shared_fields(t.shared_loads, "shared_loads"),
+                             **shared_fields(t.shared_stores, "shared_stores")))
         moved = sum(t.loads.moved_bytes + t.stores.moved_bytes for t in log)
         touched = sum(t.loads.touched_bytes + t.stores.touched_bytes for t in log)
         totals.append(dict(layer=label, pass_=pass_, launches=len(log), moved_mb=moved / 1e6,
@@ -76,6 +77,17 @@ def fields(a, kind):
     return {f"{kind}_sectors_per_request": round(a.sectors_per_request, 2),
             f"{kind}_efficiency": round(a.efficiency, 4), f"{kind}_moved_mb": a.moved_bytes / 1e6,
             f"{kind}_touched_mb": a.touched_bytes / 1e6}
+
+
+def shared_fields(a, kind):
+    """The results file's columns of one launch's shared-memory loads (kind "shared_loads") or
+    stores (SharedAccesses a): requests, bank passes (wavefronts) and passes over the least."""
+    return {f"{kind}_requests": a.requests, f"{kind}_wavefronts": a.wavefronts,
+            f"{kind}_conflict": round(a.conflict, 3) if a.requests else None}
+
+
+def conflict_cell(conflict):
+    return "-" if conflict is None else f"{conflict:.2f}"
 
 
 def main(argv=None):
@@ -114,13 +126,16 @@ def main(argv=None):
                                                        if t["least_mb"] else "- | - |\n")
                        for t in totals)
              + "\nPer launch (sectors per request: 4 is ideal for 32 floats; efficiency: bytes asked for over "
-               "bytes moved):\n\n"
+               "bytes moved; shared memory: the passes its requests take through the 32 banks over the least "
+               "as many words could take, 1.00 without bank conflicts, - where the kernel has none):\n\n"
                "| layer | pass | kernel | loads: sectors/request | efficiency | MB moved | stores: sectors/request "
-               "| efficiency | MB moved |\n|---|---|---|---|---|---|---|---|---|\n"
+               "| efficiency | MB moved | shared loads: passes / least | shared stores: passes / least |\n"
+               "|---|---|---|---|---|---|---|---|---|---|---|\n"
              + "".join(f"| {r['layer']} | {r['pass_']} | {r['kernel']} | {r['loads_sectors_per_request']:.1f} | "
                        f"{r['loads_efficiency']:.0%} | {r['loads_moved_mb']:.2f} | "
                        f"{r['stores_sectors_per_request']:.1f} | {r['stores_efficiency']:.0%} | "
-                       f"{r['stores_moved_mb']:.2f} |\n" for r in rows))
+                       f"{r['stores_moved_mb']:.2f} | {conflict_cell(r['shared_loads_conflict'])} | "
+                       f"{conflict_cell(r['shared_stores_conflict'])} |\n" for r in rows))
     print(table)
     stem = f"kernel-traffic-b{args.batch_size}-{today}"
     print("written:", ", ".join(write_results(args.out, stem, table, dict(

@@ -158,10 +158,11 @@ extern "C" __global__ void lrn_maxpool_forward_v3(const real_t* __restrict__ x, 
                                                   int out_h, int out_w, int kernel_h, int kernel_w, int stride_h,
                                                   int stride_w, int pad_h, int pad_w, int rows, int size,
                                                   real_t alpha_over_size, real_t beta, real_t k) {
+  __shared__ real_t band[POOL_BAND_TILE];
   const int n = blockIdx.x / channels, c = blockIdx.x - n * channels, spatial = height * width;
   const real_t* xn = x + n * channels * spatial;
   const int out_plane = blockIdx.x * out_h * out_w;
-  band_max_pool([&](int p) { return lrn_value(xn, c, p, channels, spatial, size, alpha_over_size, beta, k); },
+  band_max_pool([&](int p) { return lrn_value(xn, c, p, channels, spatial, size, alpha_over_size, beta, k); }, band,
                 y + out_plane, argmax + out_plane, height, width, out_h, out_w, kernel_h, kernel_w, stride_h,
                 stride_w, pad_h, pad_w, rows);
 }

@@ -88,9 +88,10 @@ extern "C" __global__ void maxpool_forward_v3(const real_t* __restrict__ x, real
                                               int* __restrict__ argmax, int height, int width, int out_h,
                                               int out_w, int kernel_h, int kernel_w, int stride_h, int stride_w,
                                               int pad_h, int pad_w, int rows) {
+  __shared__ real_t band[POOL_BAND_TILE];
   const real_t* x_plane = x + blockIdx.x * height * width;
   const int out_plane = blockIdx.x * out_h * out_w;
-  band_max_pool([&](int p) { return x_plane[p]; }, y + out_plane, argmax + out_plane, height, width, out_h, out_w,
+  band_max_pool([&](int p) { return x_plane[p]; }, band, y + out_plane, argmax + out_plane, height, width, out_h, out_w,
                 kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, rows);
 }
 

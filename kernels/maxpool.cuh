@@ -130,13 +130,15 @@ __device__ __forceinline__ void band_pool(const real_t* band, int h_begin, int o
   }
 }
 
-// value(p): input pixel p = h * width + w of the block's plane; y_plane, argmax_plane: its outputs.
+// value(p): input pixel p = h * width + w of the block's plane; y_plane, argmax_plane: its outputs;
+// band: the kernel's __shared__ real_t[POOL_BAND_TILE], for the values of input rows
+// [h_begin, h_stop). (The kernel declares it: g++, which builds the kernel simulator, ignores the
+// section attribute that places __shared__ variables in shared memory there inside templates.)
 template <typename Value>
-__device__ __forceinline__ void band_max_pool(Value value, real_t* __restrict__ y_plane,
+__device__ __forceinline__ void band_max_pool(Value value, real_t* __restrict__ band, real_t* __restrict__ y_plane,
                                               int* __restrict__ argmax_plane, int height, int width, int out_h,
                                               int out_w, int kernel_h, int kernel_w, int stride_h, int stride_w,
                                               int pad_h, int pad_w, int rows) {
-  __shared__ real_t band[POOL_BAND_TILE];   // values of input rows [h_begin, h_stop)
   int oh_begin, oh_stop, h_begin, h_stop;
   pool_band(rows, height, out_h, kernel_h, stride_h, pad_h, oh_begin, oh_stop, h_begin, h_stop);
   for (int i = threadIdx.x; i < (h_stop - h_begin) * width; i += blockDim.x) band[i] = value(h_begin * width + i);

@@ -149,6 +149,24 @@ def test_dynamic_shared_memory_is_refused():
         build('extern "C" __global__ void k(real_t* y) { extern __shared__ real_t s[]; y[0] = s[0]; }', name="dyn")
 
 
+def test_shared_memory_in_a_template_is_refused():
+    # g++ would leave the array out of the simulated shared memory: never poisoned, never counted
+    helper = ("template <typename F> __device__ void fill(F f, real_t* y) {{ {decl} s[threadIdx.x] = f(); "
+              "__syncthreads(); y[threadIdx.x] = s[31 - threadIdx.x]; }}\n")
+    kernel = 'extern "C" __global__ void k(real_t* y) {{ {decl} fill([] {{ return real_t(1); }}, y); }}'
+    with pytest.raises(SimulatorError, match=r"tmpl\.cu:2: in fill uses '__shared__'.*declare the array in the kernel"):
+        build("\n" + helper.format(decl="__shared__ real_t s[32];") + kernel.format(decl=""), name="tmpl")
+    # the same with the array declared in the kernel and passed in
+    passed = ("template <typename F> __device__ void fill(F f, real_t* s, real_t* y) { s[threadIdx.x] = f(); "
+              "__syncthreads(); y[threadIdx.x] = s[31 - threadIdx.x]; }\n"
+              'extern "C" __global__ void k(real_t* y) { __shared__ real_t s[32]; fill([] { return real_t(1); }, s, y); }')
+    module = build(passed, name="tmpl_passed", dtype=np.float32)
+    y = np.zeros(32, np.float32)
+    module.launch("k", (1, 1, 1), (32, 1, 1), args(y))
+    np.testing.assert_array_equal(y, 1)
+    assert module.shared_section[1] - module.shared_section[0] == 32 * 4
+
+
 def test_compile_errors_show_the_file_and_the_compiler_log():
     with pytest.raises(SimulatorError, match=r"(?s)broken\.cu does not compile.*broken\.cu:3.*undefined_thing"):
         build('\nextern "C" __global__ void k(real_t* y) {\n  y[0] = undefined_thing;\n}', name="broken")

@@ -1,6 +1,6 @@
 """The simulator's memory traffic (minicnn.simulator.traffic): warp requests and 32-byte sectors
 counted exactly for access patterns whose counts are known by hand (coalesced, strided,
-broadcast, a conditional load in a loop, shared memory), arrays placed as cudaMalloc places them,
+broadcast, a conditional load in a loop, shared memory and its bank conflicts), arrays placed as cudaMalloc places them,
 and the AlexNet kernels' traffic as the benchmark reports it."""
 import json
 import os
@@ -48,12 +48,19 @@ extern "C" __global__ void either(const real_t* a, const real_t* b, real_t* y) {
   const real_t* from = (i & 1) ? a : b;
   y[i] = from[i];
 }
-// Through shared memory: only the global load and store count.
+// Through shared memory: the global load and store as sectors, shared memory as bank passes.
 extern "C" __global__ void staged(const real_t* x, real_t* y) {
   __shared__ real_t tile[256];
   tile[threadIdx.x] = x[threadIdx.x];
   __syncthreads();
   y[threadIdx.x] = tile[255 - threadIdx.x] + tile[threadIdx.x];
+}
+// Thread i reads shared word (i * stride) mod 2048 of a tile the block filled from x.
+extern "C" __global__ void shared_strided(const real_t* x, real_t* y, int stride) {
+  __shared__ real_t tile[2048];
+  for (int i = threadIdx.x; i < 2048; i += blockDim.x) tile[i] = x[i];
+  __syncthreads();
+  y[threadIdx.x] = tile[(threadIdx.x * stride) % 2048];
 }
 '''
 
@@ -124,13 +131,51 @@ def test_threads_that_skip_a_conditional_load_meet_the_others_again(patterns):
     assert t.array("x").loads == traffic.Accesses(requests=4, sectors=16, bytes=256, touched=16)
 
 
-def test_shared_memory_is_not_counted(patterns):
+def test_shared_memory_counts_apart_as_bank_passes(patterns):
     x = np.arange(256, dtype=np.float32)
     y = np.zeros(256, np.float32)
     t = run(patterns, "staged", 1, 256, x, y)
     np.testing.assert_array_equal(y, x[::-1] + x)
     assert t.loads == traffic.Accesses(requests=8, sectors=32, bytes=1024, touched=32)
     assert t.stores == traffic.Accesses(requests=8, sectors=32, bytes=1024, touched=32)
+    # 8 warps store 32 consecutive floats each, and read two such runs (one in reverse): one
+    # pass through the 32 banks per request. The poisoning of shared memory between blocks
+    # (the simulator's, not the kernel's) is not counted.
+    assert t.shared_stores == traffic.SharedAccesses(requests=8, wavefronts=8, least=8)
+    assert t.shared_loads == traffic.SharedAccesses(requests=16, wavefronts=16, least=16)
+    assert t.shared_loads.conflict == 1.0
+
+
+@pytest.mark.parametrize("dtype, stride, wavefronts, least", [
+    (np.float32, 0, 1, 1),     # all threads read one word: a broadcast
+    (np.float32, 1, 1, 1),
+    (np.float32, 2, 2, 1),     # words 0, 2, ..., 62: banks 0, 2, ..., 30 twice each
+    (np.float32, 4, 4, 1),
+    (np.float32, 32, 32, 1),   # all in bank 0
+    (np.float32, 33, 1, 1),    # the classic padding: a row of 33 words puts a column in 32 banks
+    (np.float64, 1, 2, 2),     # 256 bytes need two passes however they lie
+    (np.float64, 2, 4, 2),
+    (np.float64, 16, 32, 2),   # each double's two words in banks 0 and 1
+])
+def test_shared_memory_bank_conflicts(dtype, stride, wavefronts, least):
+    module = SimulatedModule("traffic_patterns", dtype, code=PATTERNS, traffic=True)
+    x = np.arange(2048, dtype=dtype)
+    y = np.zeros(32, dtype)
+    t = run(module, "shared_strided", 1, 32, x, y, np.int32(stride))
+    np.testing.assert_array_equal(y, x[np.arange(32) * stride % 2048])
+    assert t.shared_loads == traffic.SharedAccesses(requests=1, wavefronts=wavefronts, least=least)
+    assert t.shared_loads.conflict == wavefronts / least
+    # the fill: 64 requests of 32 consecutive values each
+    assert t.shared_stores == traffic.SharedAccesses(64, 64 * least, 64 * least)
+    # the global traffic is unchanged by the shared memory counted beside it
+    assert t.array("x").loads.bytes == x.nbytes
+
+
+def test_a_kernel_without_shared_memory_has_no_bank_passes(patterns):
+    x = np.arange(256, dtype=np.float32)
+    t = run(patterns, "copy", 1, 256, x, np.zeros(256, np.float32), np.int32(256))
+    assert t.shared_loads == t.shared_stores == traffic.NO_SHARED_ACCESS
+    assert simulator.module("relu", np.float32).shared_section == (0, 0)
 
 
 def test_arrays_are_placed_on_device_like_boundaries(patterns):

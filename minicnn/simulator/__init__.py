@@ -159,20 +159,38 @@ def check_supported(code, file):
     """Raise SimulatorError naming the file, line, function and construct of the first
     unsupported construct in ``code``."""
     clean = strip_comments(code)
+
+    def refuse(match, what):
+        line = clean.count("\n", 0, match.start()) + 1
+        functions = list(_FUNCTION.finditer(clean, 0, match.start()))
+        where = f"in {functions[-1].group(1)}" if functions else "at file scope"
+        raise SimulatorError(f"{file}:{line}: {where} uses {match.group(0)!r}: the kernel simulator "
+                             f"does not model {what}")
+
     for pattern, what in UNSUPPORTED:
         match = re.search(pattern, clean)
         if match:
-            line = clean.count("\n", 0, match.start()) + 1
-            functions = [m.group(1) for m in _FUNCTION.finditer(clean, 0, match.start())]
-            where = f"in {functions[-1]}" if functions else "at file scope"
-            raise SimulatorError(f"{file}:{line}: {where} uses {match.group(0)!r}: the kernel simulator "
-                                 f"does not model {what}")
+            refuse(match, what)
+    # g++ ignores the section attribute that puts a __shared__ variable in the simulated shared
+    # memory when the variable is a static local of a template (GCC bug 70435): the variable would
+    # be neither poisoned between blocks nor counted by the traffic recording.
+    for match in re.finditer(r"\b__shared__\b", clean):
+        functions = list(_FUNCTION.finditer(clean, 0, match.start()))
+        if functions:
+            head = clean[:functions[-1].start()]
+            declaration = head[max(head.rfind("}"), head.rfind(";")) + 1:]   # what precedes the function
+            if re.search(r"\btemplate\s*<", declaration):
+                refuse(match, "__shared__ variables in templates (g++ ignores their placement there); "
+                              "declare the array in the kernel and pass a pointer to it")
 
 
 def _trampolines(signatures):
-    """C++ that unpacks a void*[] of argument addresses into a typed call of each kernel, and
-    one ``extern "C"`` launch entry per kernel for ctypes."""
-    out = []
+    """C++ that unpacks a void*[] of argument addresses into a typed call of each kernel, one
+    ``extern "C"`` launch entry per kernel for ctypes, and one that gives the bounds of the
+    module's shared memory (for the traffic recording's bank count)."""
+    out = ['extern "C" void minicnn_sim_shared_section(unsigned long long* bounds) {\n'
+           "  bounds[0] = (unsigned long long)__start_minicnn_shared;\n"
+           "  bounds[1] = (unsigned long long)__stop_minicnn_shared;\n}\n"]
     for kernel, params in signatures.items():
         unpack = ", ".join(
             f"*({p.ctype}**)args[{i}]" if p.pointer else f"*({p.ctype}*)args[{i}]" for i, p in enumerate(params))
@@ -237,6 +255,10 @@ class SimulatedModule:
             entry.argtypes = [ctypes.POINTER(ctypes.c_uint), ctypes.POINTER(ctypes.c_uint),
                               ctypes.POINTER(ctypes.c_void_p), ctypes.c_char_p, ctypes.c_int]
             self._entries[kernel] = entry
+        bounds = (ctypes.c_ulonglong * 2)()
+        self.library.minicnn_sim_shared_section(bounds)
+        # [begin, end) of the module's __shared__ variables; (0, 0) when it has none
+        self.shared_section = (bounds[0], bounds[1])
 
     def _build(self):
         # The source is pasted in under a #line directive, so compiler messages name the .cu

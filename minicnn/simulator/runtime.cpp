@@ -95,9 +95,18 @@ std::string thread_name() {
 // control-flow graph is the one the block's threads walked). One load or store instruction run
 // by the warp's active threads is one request; it moves every 32-byte sector that one of them
 // touches, once.
-struct ArrayTraffic {                  // one array argument of the launch
+//
+// Shared memory (the module's __shared__ section, when it has one) is counted apart: it is 32
+// banks of 4-byte words (word w in bank w mod 32), each of which serves one word per cycle, so a
+// request takes as many passes (Nsight Compute's "wavefronts") as the most distinct words it
+// reads in one bank; threads that read the same word share it (a broadcast). A request of 32
+// consecutive floats takes 1, one of floats 4 words apart 4 (a 4-way bank conflict), one of 32
+// consecutive doubles 2 (the least for 256 bytes).
+struct ArrayTraffic {                  // one array argument of the launch, or shared memory
   uintptr_t begin = 0, end = 0;
-  uint64_t counts[2][3] = {};          // [load, store][requests, sectors, bytes requested]
+  bool shared = false;
+  uint64_t counts[2][3] = {};          // [load, store][requests, sectors, bytes requested];
+                                       // shared: [requests, wavefronts, least wavefronts]
   std::vector<uint64_t> touched[2];    // [load, store]: one bit per sector of the array
 };
 
@@ -118,7 +127,7 @@ struct Traffic {
 Traffic traffic;
 thread_local std::vector<Event>* traffic_log = nullptr;
 
-constexpr unsigned SECTOR_BYTES = 32, WARP_THREADS = 32;
+constexpr unsigned SECTOR_BYTES = 32, WARP_THREADS = 32, BANKS = 32, BANK_BYTES = 4;
 
 ArrayTraffic* array_of(uintptr_t address) {
   for (ArrayTraffic& a : traffic.arrays)
@@ -126,11 +135,28 @@ ArrayTraffic* array_of(uintptr_t address) {
   return nullptr;
 }
 
+// One request to shared memory: the passes its distinct words take through the banks, and the
+// least that as many words could take (one per 32 words).
+void account_shared_request(const std::vector<const Event*>& accesses, std::vector<uint64_t>& words) {
+  words.clear();
+  for (const Event* a : accesses)
+    for (uintptr_t w = a->address / BANK_BYTES; w <= (a->address + a->size - 1) / BANK_BYTES; ++w) words.push_back(w);
+  std::sort(words.begin(), words.end());
+  words.erase(std::unique(words.begin(), words.end()), words.end());
+  unsigned per_bank[BANKS] = {}, wavefronts = 0;
+  for (uint64_t w : words) wavefronts = std::max(wavefronts, ++per_bank[w % BANKS]);
+  uint64_t* counts = accesses.front()->array->counts[accesses.front()->store ? 1 : 0];
+  counts[0] += 1;
+  counts[1] += wavefronts;
+  counts[2] += (words.size() + BANKS - 1) / BANKS;
+}
+
 // One request: the sectors its threads' accesses touch, and the distinct bytes they ask for
 // (threads that read the same value, a broadcast, ask for its bytes once), counted once each.
 // The accesses are one instruction's, in one array.
 void account_request(const std::vector<const Event*>& accesses, std::vector<uint64_t>& sectors,
                      std::vector<std::pair<uintptr_t, uintptr_t>>& ranges) {
+  if (accesses.front()->array->shared) return account_shared_request(accesses, sectors);
   sectors.clear();
   ranges.clear();
   for (const Event* a : accesses) {
@@ -354,7 +380,12 @@ void finish_block() {
   if (++L.finished == L.nthreads) {
     L.finished = 0;
     if (traffic.on) account_block(L.nthreads);
+    // The poison's stores to shared memory are no kernel's: kept out of the log, should the
+    // compiler ever instrument its memset (g++ 12 does not).
+    std::vector<Event>* log = traffic_log;
+    traffic_log = nullptr;
     L.poison();
+    traffic_log = log;
     L.blocks.store(done + 1);
     lock.unlock();
     futex_wake_all(&L.blocks);
@@ -508,10 +539,13 @@ extern "C" void __asan_handle_no_return() {}
 extern "C" void __sanitizer_cov_trace_pc() { record_block(reinterpret_cast<uintptr_t>(__builtin_return_address(0))); }
 #endif
 
-// Record the traffic of the next launch to the `count` arrays [begins[i], begins[i] + bytes[i]).
-extern "C" void minicnn_sim_traffic_begin(int count, const uintptr_t* begins, const uint64_t* bytes) {
+// Record the traffic of the next launch to the `count` arrays [begins[i], begins[i] + bytes[i]),
+// and to the module's shared memory [shared_begin, shared_begin + shared_bytes) as array `count`
+// (when shared_bytes > 0; its bank passes, see account_shared_request).
+extern "C" void minicnn_sim_traffic_begin(int count, const uintptr_t* begins, const uint64_t* bytes,
+                                          uintptr_t shared_begin, uint64_t shared_bytes) {
   std::lock_guard<std::mutex> serial(launch_mutex);
-  traffic.arrays.assign(count, ArrayTraffic());
+  traffic.arrays.assign(count + (shared_bytes > 0 ? 1 : 0), ArrayTraffic());
   for (int i = 0; i < count; ++i) {
     ArrayTraffic& a = traffic.arrays[i];
     a.begin = begins[i];
@@ -519,13 +553,20 @@ extern "C" void minicnn_sim_traffic_begin(int count, const uintptr_t* begins, co
     uint64_t sectors = bytes[i] / SECTOR_BYTES + 2;   // an array need not start on a sector
     for (auto& bits : a.touched) bits.assign(sectors / 64 + 1, 0);
   }
+  if (shared_bytes > 0) {
+    ArrayTraffic& a = traffic.arrays[count];
+    a.begin = shared_begin;
+    a.end = shared_begin + shared_bytes;
+    a.shared = true;
+  }
   traffic.logs.assign(1024, {});   // the most threads a block may have
   traffic.on = true;
 }
 
 // Stop recording; per array, out[8 i ...] = load requests, load sectors, load bytes requested,
 // store requests, store sectors, store bytes, sectors loaded at least once, sectors stored at
-// least once.
+// least once; for shared memory (the last, when recorded) load requests, wavefronts, least
+// wavefronts, the same of the stores, 0, 0.
 extern "C" void minicnn_sim_traffic_end(uint64_t* out) {
   std::lock_guard<std::mutex> serial(launch_mutex);
   traffic.on = false;

@@ -32,6 +32,14 @@ compiled code is g++'s, not nvcc's: a value loaded once into a register is count
 would be on a GPU, but the two compilers may keep different values there and lay out branches
 differently.
 
+Shared memory is counted apart, as passes through its banks. It is 32 banks of 4-byte words
+(word w in bank w mod 32), each of which serves one word per cycle: a request takes as many
+passes ("wavefronts" in Nsight Compute) as the most distinct words it asks of one bank. 32
+threads reading 32 consecutive floats take one pass; reading floats 4 apart, 4 (a 4-way bank
+conflict, which costs as much as four requests); reading one float, one (a broadcast). Each
+launch's ``shared_loads`` and ``shared_stores`` give the passes and the least that as many
+words could take, and ``conflict`` their ratio.
+
 What it does not model: caches. ``sectors`` counts the sectors the requests move (what a GPU's
 L1 passes on to L2 when it hits nothing, and always so for stores); ``touched`` counts the
 distinct sectors of an array touched at least once (the DRAM traffic when L2 keeps everything
@@ -85,6 +93,29 @@ NO_ACCESS = Accesses(0, 0, 0, 0)
 
 
 @dataclasses.dataclass(frozen=True)
+class SharedAccesses:
+    """Loads (or stores) of shared memory by one launch, in passes through its 32 banks."""
+    requests: int      # warp-level load (store) instructions to shared memory
+    wavefronts: int    # passes they take: per request, the most distinct 4-byte words in one bank
+    least: int         # passes as many distinct words would take without a conflict (32 a pass)
+
+    @property
+    def conflict(self):
+        """Passes taken over the least: 1.0 without bank conflicts, 4.0 for a 4-way conflict."""
+        return self.wavefronts / self.least if self.least else 1.0
+
+    @property
+    def wavefronts_per_request(self):
+        return self.wavefronts / self.requests if self.requests else 0.0
+
+    def __add__(self, other):
+        return SharedAccesses(*(a + b for a, b in zip(dataclasses.astuple(self), dataclasses.astuple(other))))
+
+
+NO_SHARED_ACCESS = SharedAccesses(0, 0, 0)
+
+
+@dataclasses.dataclass(frozen=True)
 class ArrayTraffic:
     """One array argument of a launch: its parameter name, size, and its loads and stores."""
     name: str
@@ -95,14 +126,16 @@ class ArrayTraffic:
 
 @dataclasses.dataclass(frozen=True)
 class LaunchTraffic:
-    """One recorded launch: ``kernel`` of ``kernels/<source>.cu`` on ``grid`` x ``block``, and the
-    traffic of each of its array arguments (accesses to shared memory and to a thread's local
-    arrays are not counted; an array passed as two arguments counts under the first)."""
+    """One recorded launch: ``kernel`` of ``kernels/<source>.cu`` on ``grid`` x ``block``, the
+    traffic of each of its array arguments (an array passed as two arguments counts under the
+    first; a thread's local arrays are not counted), and its shared memory's bank passes."""
     source: str
     kernel: str
     grid: tuple
     block: tuple
     arrays: tuple
+    shared_loads: SharedAccesses = NO_SHARED_ACCESS
+    shared_stores: SharedAccesses = NO_SHARED_ACCESS
 
     @property
     def loads(self):
@@ -186,9 +219,11 @@ def record_launch(runtime, module, kernel, grid, block, args, run):
     count = len(arrays)
     begins = (ctypes.c_uint64 * max(1, count))(*(a.ctypes.data for _, a in arrays))
     sizes = (ctypes.c_uint64 * max(1, count))(*(a.nbytes for _, a in arrays))
-    out = (ctypes.c_uint64 * max(1, 8 * count))()
+    shared_begin, shared_end = module.shared_section
+    out = (ctypes.c_uint64 * (8 * count + 8))()
     with _lock:
-        runtime.minicnn_sim_traffic_begin(ctypes.c_int(count), begins, sizes)
+        runtime.minicnn_sim_traffic_begin(ctypes.c_int(count), begins, sizes, ctypes.c_uint64(shared_begin),
+                                          ctypes.c_uint64(shared_end - shared_begin))
         try:
             run(kernel, grid, block, placed)
         finally:
@@ -204,4 +239,6 @@ def record_launch(runtime, module, kernel, grid, block, args, run):
         c = out[8 * i:8 * i + 8]
         traffic.append(ArrayTraffic(name, a.nbytes, Accesses(c[0], c[1], c[2], c[6]),
                                     Accesses(c[3], c[4], c[5], c[7])))
-    log.append(LaunchTraffic(module.name, kernel, tuple(grid), tuple(block), tuple(traffic)))
+    shared = out[8 * count:8 * count + 8]   # zeros when the module has no shared memory
+    log.append(LaunchTraffic(module.name, kernel, tuple(grid), tuple(block), tuple(traffic),
+                             SharedAccesses(*shared[0:3]), SharedAccesses(*shared[3:6])))

@@ -5,8 +5,8 @@
 //   row (c * kh + i) * kw + j, column (n * OH + oh) * OW + ow  holding  xpad[n, c, oh*sh + i, ow*sw + j]
 // (0 in the padding). Groups need nothing here: group g's rows are a contiguous block.
 //
-// Four versions (minicnn/kernel_versions.py), which give the same values bit for bit; version 3
-// rewrites col2im only and version 4 im2col only (the family's other kernels run their newest
+// Five versions (minicnn/kernel_versions.py), which give the same values bit for bit; version 3
+// rewrites col2im only and versions 4 and 5 im2col only (the family's other kernels run their newest
 // earlier version: minicnn.kernel_versions.kernel_name).
 #include "common.cuh"
 
@@ -266,5 +266,142 @@ extern "C" __global__ void im2col_v4(const real_t* __restrict__ x, real_t* __res
         out += columns;
       }
     }
+  }
+}
+
+// ---- version 5 (im2col): version 4 without shared-memory bank conflicts -----------------------
+// Shared memory is 32 banks of 4-byte words (word w in bank w mod 32); a warp's read takes one
+// pass for each distinct word it asks of the busiest bank. Version 4's warps read the band
+// `stride_w` words apart (conv1: every read takes 4 passes), and where a warp's positions run on
+// into the next output row, that row's words fall in banks the warp already uses (conv2, 27
+// positions a row: 1.7 passes a read; the simulator's traffic count, benchmarks/kernel_traffic.py).
+// Version 5 lays the band out so that the threads of a warp, taking consecutive positions, read
+// words one apart mod 32, whatever window offset (ki, j) they are at:
+//   * columns by phase: padded column w at (w mod sw) * phase_w + w / sw, phase_w = ceil(band_w / sw),
+//     so that offset j of positions ow and ow + 1 is one word apart (version 4: sw words);
+//   * rows by phase: band row h at (h / sh) * group + (h mod sh) * row_w, row_w = sw * phase_w, with
+//     group >= sh * row_w and group = out_w (mod 32) (im2col_band_layout in minicnn/layers/im2col.py),
+//     so that output row r + 1 reads `group` words after row r: the first position of a row reads
+//     one word (mod 32) after the last position of the row before.
+// The copy in writes each row's phases apart (stride_w words between neighbouring threads' words,
+// at most 2 passes for conv1), once per input value; the reads, kh * kw per position, take one
+// pass. The same values as version 4.
+// Launch: as version 4, and `group` (im2col_band and im2col_band_layout pick the band and its layout).
+extern "C" __global__ void im2col_v5(const real_t* __restrict__ x, real_t* __restrict__ cols, int batch,
+                                     int channels, int height, int width, int out_h, int out_w, int kernel_h,
+                                     int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w, int rows,
+                                     int group) {
+  __shared__ real_t band[IM2COL_BAND_TILE];
+  const int n = blockIdx.x / channels, c = blockIdx.x - n * channels;
+  const int oh_begin = blockIdx.y * rows, band_rows = min(rows, out_h - oh_begin), band_out = band_rows * out_w;
+  const int band_w = (out_w - 1) * stride_w + kernel_w, band_h = (band_rows - 1) * stride_h + kernel_h;
+  const int phase_w = (band_w + stride_w - 1) / stride_w, row_w = stride_w * phase_w;
+  const int h_begin = oh_begin * stride_h - pad_h;
+  const real_t* x_plane = x + blockIdx.x * height * width;
+  for (int i = threadIdx.x; i < band_h * band_w; i += blockDim.x) {
+    const int r = i / band_w, w = i - r * band_w, h = h_begin + r, xw = w - pad_w;   // band row, padded column
+    const int r_group = r / stride_h, w_index = w / stride_w;
+    band[r_group * group + (r - r_group * stride_h) * row_w + (w - w_index * stride_w) * phase_w + w_index] =
+        (h >= 0 && h < height && xw >= 0 && xw < width) ? x_plane[h * width + xw] : real_t(0);
+  }
+  __syncthreads();
+  const int columns = batch * out_h * out_w, first = (n * out_h + oh_begin) * out_w;
+  real_t* band_cols = cols + c * kernel_h * kernel_w * columns + first;
+  for (int p = aligned_start(first); p < band_out; p += blockDim.x) {
+    if (p < 0) continue;
+    const int r = p / out_w, ow = p - r * out_w;
+    real_t* out = band_cols + p;
+    // band row r * sh + ki is in group r + ki / sh at phase ki mod sh; column ow * sw + j at
+    // phase j mod sw, index ow + j / sw: both kept as counters, not divided out per value
+    const real_t* row = band + r * group + ow;
+    for (int ki = 0, ki_phase = 0; ki < kernel_h; ++ki) {
+      for (int j = 0, j_phase = 0, column = 0; j < kernel_w; ++j) {
+        *out = row[column];
+        out += columns;
+        if (++j_phase == stride_w) {   // the next phase's first column: one index on
+          j_phase = 0;
+          column -= (stride_w - 1) * phase_w - 1;
+        } else {
+          column += phase_w;
+        }
+      }
+      if (++ki_phase == stride_h) {   // the next group's first row
+        ki_phase = 0;
+        row += group - (stride_h - 1) * row_w;
+      } else {
+        row += row_w;
+      }
+    }
+  }
+}
+
+// ---- version 5 (col2im): the band's cols entries read once, through shared memory ------------
+// Versions 1-3 gather: a thread per input pixel reads the cols entry of every window that covers
+// it, and the threads of a warp, at the same step of their walks, read at window offsets j that
+// differ from one pixel to the next (conv1, stride 4: 4 rows of cols a request, 7.0 sectors where
+// 4 are ideal; the kernel-traffic count gives conv1's col2im 74.74 MB moved for 40.09 touched).
+// Here a block takes one plane (n, c) and a band of `rows` input rows. Each cols entry belongs to
+// exactly one input pixel (or the padding), so the block's threads first copy the entries that
+// belong to the band to shared memory, each once: for every window offset (ki, j), the output
+// rows whose window row ki falls in the band, a contiguous run of cols, consecutive threads taking
+// consecutive entries, and each run whole warps of its own. Then each thread walks its pixel's windows as version 3 does, in version
+// 1's order (the same sums bit for bit), from shared memory.
+// Shared memory: offset (ki, j)'s entries at (ki * kw + j) * slot, output row by output row
+// (ceil(rows / sh) of them at most); `slot` >= that many rows' out_w entries, and for a stride
+// sw that divides 32, slot = 32 / sw (mod 32): the threads of a warp take pixels whose walks
+// start at the sw offsets j = 0 .. sw - 1 and 32 / sw consecutive windows, which then fall in
+// distinct banks when the warp's first pixel is at offset 0 (conv1: 1.5 passes a read on
+// average, 1.6 unpadded; col2im_band in minicnn/layers/im2col.py). The entries of the padding
+// left and right of the image come with their rows (conv2: 5% more than the pixels' entries).
+// Launch: grid (N * C, bands), block (a multiple of 32, at most 256 threads); images whose one
+// input row's entries do not fit COL2IM_BAND_BYTES run version 3.
+#define COL2IM_BAND_BYTES 36864   // 36 KB: 6 blocks of 256 threads a multiprocessor on sm_90 (75%)
+
+// The first output row whose window row `ki` reads input row h or one below it: the least oh >= 0
+// with oh * stride - pad + ki >= h, ceil((h + pad - ki) / stride).
+__device__ __forceinline__ int first_output_row(int h, int ki, int stride, int pad) {
+  const int t = h + pad - ki;
+  return t <= 0 ? 0 : (t + stride - 1) / stride;
+}
+
+extern "C" __global__ void col2im_v5(const real_t* __restrict__ cols, real_t* __restrict__ dx, int batch,
+                                     int channels, int height, int width, int out_h, int out_w, int kernel_h,
+                                     int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w, int rows,
+                                     int slot) {
+  __shared__ real_t windows[COL2IM_BAND_BYTES / sizeof(real_t)];
+  const int n = blockIdx.x / channels, c = blockIdx.x - n * channels;
+  const int h_begin = blockIdx.y * rows, h_stop = min(h_begin + rows, height);
+  const int slot_rows = (rows + stride_h - 1) / stride_h;   // output rows an offset ki reads into a band
+  const int columns = batch * out_h * out_w, base = c * kernel_h * kernel_w * columns + n * out_h * out_w;
+  // Each offset's run of entries gets whole warps, its first shifted so that every warp's loads
+  // start on a 128-byte line of cols (as aligned_start; a run may start anywhere in a line).
+  const int lane_run = 32 * ((slot_rows * out_w + 31 + 31) / 32);
+  for (int e = threadIdx.x; e < kernel_h * kernel_w * lane_run; e += blockDim.x) {
+    const int offset = e / lane_run, ki = offset / kernel_w;
+    const int oh_first = first_output_row(h_begin, ki, stride_h, pad_h);
+    const int oh_stop = min(first_output_row(h_stop, ki, stride_h, pad_h), out_h);
+    const int start = base + offset * columns + oh_first * out_w;   // the run's first entry in cols
+    const int at = e - offset * lane_run - start % 32;              // (output row, ow) in the run
+    if (at >= 0 && oh_first * out_w + at < oh_stop * out_w) windows[offset * slot + at] = cols[start + at];
+  }
+  __syncthreads();
+  const int band_pixels = (h_stop - h_begin) * width, first = (blockIdx.x * height + h_begin) * width;
+  for (int p = aligned_start(first); p < band_pixels; p += blockDim.x) {
+    if (p < 0) continue;
+    const int h = h_begin + p / width, w = p - (h - h_begin) * width;
+    const int hp = h + pad_h, wp = w + pad_w;
+    const int oh_top = hp / stride_h, ow_top = wp / stride_w;   // the windows of offset ki_first, j_first
+    const int ki_first = hp - oh_top * stride_h, j_first = wp - ow_top * stride_w;
+    real_t sum = real_t(0);
+    for (int ki = ki_first, oh = oh_top; ki < kernel_h && oh >= 0; ki += stride_h, --oh) {
+      if (oh >= out_h) continue;   // cut off by the bottom edge
+      const int oh_first = first_output_row(h_begin, ki, stride_h, pad_h);   // the band's first for ki
+      const real_t* row = windows + ki * kernel_w * slot + (oh - oh_first) * out_w;
+      for (int j = j_first, ow = ow_top; j < kernel_w && ow >= 0; j += stride_w, --ow) {
+        if (ow >= out_w) continue;
+        sum += row[j * slot + ow];
+      }
+    }
+    dx[first + p] = sum;
   }
 }

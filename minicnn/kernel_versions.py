@@ -37,6 +37,12 @@ VERSIONS = {
            "memory once, then writes each window from there (version 2's threads read their windows "
            "from memory, pixels `stride` apart, each pixel kh * kw / stride^2 times); col2im as version "
            "3, the other kernels as version 2",
+        5: "im2col: version 4's band laid out in shared memory by column and row phase (w mod sw, h mod "
+           "sh), so that the threads of a warp read consecutive banks (version 4's read words `stride` "
+           "apart: 4-way bank conflicts for conv1); col2im: a block per (plane, band of input rows) "
+           "copies the band's cols entries to shared memory once, then sums each pixel's windows from "
+           "there (version 3's warps read 4 rows of cols a request for conv1); the layout kernels as "
+           "version 2",
     },
     "relu": {
         1: "grid-stride, one element per thread and step: one load in flight per thread",
@@ -83,7 +89,7 @@ VERSIONS = {
 
 # The version each layer launches unless told otherwise: the newest. benchmarks/kernels.py
 # --versions times every version against cuDNN (the README gives the figures measured so far).
-DEFAULTS = {"bias": 2, "im2col": 4, "lrn": 3, "lrn_maxpool": 4, "maxpool": 4, "relu": 2}
+DEFAULTS = {"bias": 2, "im2col": 5, "lrn": 3, "lrn_maxpool": 4, "maxpool": 4, "relu": 2}
 
 _chosen = dict(DEFAULTS)
 

@@ -133,28 +133,51 @@ def col2im(cols, x_shape, kernel, stride, pad):
 
 
 # ---- the kernels (kernels/im2col.cu) ----------------------------------------------------------
-IM2COL_BAND_TILE = 6144   # values a block of im2col_v4 keeps in shared memory (kernels/im2col.cu)
+IM2COL_BAND_TILE = 6144   # values a block of im2col_v4 or v5 keeps in shared memory (kernels/im2col.cu)
+BANKS = 32                # shared memory's banks of 4-byte words
 
 
 def im2col_kernel(kernel):
     """The name of im2col.cu's ``kernel`` (im2col, col2im or a layout kernel) in the version
     ``kernel_versions.current("im2col")``: its newest rewrite at or below it (version 3 rewrote
-    col2im alone, version 4 im2col alone)."""
+    col2im alone, versions 4 and 5 im2col alone)."""
     return kernel_versions.kernel_name("im2col", kernel, kernel_versions.current("im2col"))
 
 
-def im2col_band(out_h, out_w, kernel, stride):
-    """(rows, threads) of im2col_v4's blocks. ``rows``: the output rows of a band, as many as give
-    each thread of a block of BLOCK one output position (less the up to 31 threads that wait to
-    align the stores; a single row wider than that makes a band alone, its threads taking several
-    positions each), and no more than fit with their windows' padded input rows, (rows - 1) * sh
-    + kh rows of (out_w - 1) * sw + kw values, in IM2COL_BAND_TILE. ``threads``: the block, a
-    multiple of 32. (0, 0) when not even one window's rows fit (the layer then runs version 2)."""
+def im2col_band_layout(out_w, kernel, stride):
+    """(row_w, group) of im2col_v5's band in shared memory: its padded input rows split by column
+    phase (w mod sw) into rows of ``row_w`` = sw * ceil(band_w / sw) values, and grouped by row
+    phase (h mod sh), sh rows to a group of ``group`` values, the least >= sh * row_w that is
+    out_w mod 32, so that the threads of a warp read consecutive banks across output rows."""
+    kw, (sh, sw) = kernel[1], stride
+    row_w = sw * -(-((out_w - 1) * sw + kw) // sw)
+    return row_w, sh * row_w + (out_w - sh * row_w) % BANKS
+
+
+def im2col_band_values(rows, out_w, kernel, stride, version):
+    """Values of shared memory that a band of ``rows`` output rows takes in im2col ``version`` 4
+    (its (rows - 1) * sh + kh padded input rows of (out_w - 1) * sw + kw values, one after
+    another) or 5 (the same rows in im2col_band_layout's groups)."""
     (kh, kw), (sh, sw) = kernel, stride
-    fits = IM2COL_BAND_TILE // ((out_w - 1) * sw + kw)   # padded input rows that fit
-    if fits < kh:
+    band_h = (rows - 1) * sh + kh
+    if version == 4:
+        return band_h * ((out_w - 1) * sw + kw)
+    row_w, group = im2col_band_layout(out_w, kernel, stride)
+    return (band_h - 1) // sh * group + ((band_h - 1) % sh + 1) * row_w
+
+
+def im2col_band(out_h, out_w, kernel, stride, version=4):
+    """(rows, threads) of the blocks of im2col ``version`` 4 or 5. ``rows``: the output rows of a
+    band, as many as give each thread of a block of BLOCK one output position (less the up to 31
+    threads that wait to align the stores; a single row wider than that makes a band alone, its
+    threads taking several positions each), and no more than fit with their windows' padded
+    input rows in IM2COL_BAND_TILE values (im2col_band_values). ``threads``: the block, a
+    multiple of 32. (0, 0) when not even one window's rows fit (the layer then runs version 2)."""
+    rows = max(1, min(out_h, (BLOCK - 31) // out_w))
+    while rows and im2col_band_values(rows, out_w, kernel, stride, version) > IM2COL_BAND_TILE:
+        rows -= 1
+    if rows == 0:
         return 0, 0
-    rows = max(1, min(out_h, (fits - kh) // sh + 1, (BLOCK - 31) // out_w))
     return rows, min(BLOCK, 32 * math.ceil((rows * out_w + 31) / 32))
 
 
@@ -162,31 +185,71 @@ def im2col_cuda(x, kernel, stride, pad):
     """``im2col`` with the im2col kernel of the current version: cols (C*kh*kw, N*OH*OW) on
     x's device (a CuPy array, or NumPy for the kernel simulator), the same values bit for bit.
     Version 1: a thread per entry of cols; 2: a thread per (channel, column) copies its window;
-    4: a block per (plane, band of output rows) copies through shared memory (im2col_band)."""
+    4: a block per (plane, band of output rows) copies through shared memory (im2col_band); 5:
+    the same with the band laid out without bank conflicts (im2col_band_layout)."""
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, pad
     oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
     cols = empty((c * kh * kw, n * oh * ow), x.dtype, x)
     geometry = (n, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw)
     name = im2col_kernel("im2col")
-    rows, threads = im2col_band(oh, ow, kernel, stride) if name == "im2col_v4" else (0, 0)
+    banded = {"im2col_v4": 4, "im2col_v5": 5}.get(name)
+    rows, threads = im2col_band(oh, ow, kernel, stride, banded) if banded else (0, 0)
     if rows:
-        launch("im2col", name, (n * c, math.ceil(oh / rows)), threads, x, cols, *geometry, rows)
+        layout = (im2col_band_layout(ow, kernel, stride)[1],) if banded == 5 else ()
+        launch("im2col", name, (n * c, math.ceil(oh / rows)), threads, x, cols, *geometry, rows, *layout)
         return cols
-    if name == "im2col_v4":   # too wide for a band in shared memory
+    if banded:   # too wide for a band in shared memory
         name = "im2col_v2"
     threads = cols.size if name == "im2col_v1" else c * n * oh * ow   # v1: an entry of cols each; v2: a window
     launch("im2col", name, grid_for(threads, x), BLOCK, x, cols, *geometry)
     return cols
 
 
+COL2IM_BAND_BYTES = 36864   # shared memory of a block of col2im_v5 (kernels/im2col.cu)
+
+
+def col2im_band(height, width, out_w, kernel, stride, itemsize):
+    """(rows, threads, slot) of col2im_v5's blocks for values of ``itemsize`` bytes. ``rows``: the
+    input rows of a band, as many as give each thread of a block of BLOCK one pixel (at least
+    one row), and no more than let the kh * kw slots of cols entries fit in COL2IM_BAND_BYTES.
+    ``slot``: the values a window offset's entries take in shared memory, ceil(rows / sh) output
+    rows of out_w, and for a stride sw > 1 that divides 32, padded to 32 / sw (mod 32) so that a
+    warp's reads fall in distinct banks. ``threads``: the block, a multiple of 32. (0, 0, 0) when
+    one row's entries do not fit (the layer then runs version 3)."""
+    (kh, kw) = kernel
+    rows = max(1, min(height, BLOCK // width))
+    while rows and kh * kw * col2im_band_slot(rows, out_w, stride) * itemsize > COL2IM_BAND_BYTES:
+        rows -= 1
+    if rows == 0:
+        return 0, 0, 0
+    return rows, min(BLOCK, 32 * math.ceil((rows * width + 31) / 32)), col2im_band_slot(rows, out_w, stride)
+
+
+def col2im_band_slot(rows, out_w, stride):
+    """The values of shared memory that one window offset's cols entries take in a col2im_v5 band of
+    ``rows`` input rows (col2im_band)."""
+    sh, sw = stride
+    entries = -(-rows // sh) * out_w
+    return entries + (32 // sw - entries) % BANKS if sw > 1 and 32 % sw == 0 else entries
+
+
 def col2im_cuda(cols, x_shape, kernel, stride, pad):
-    """``col2im`` with the col2im gather kernel of the current version (a thread per input pixel;
-    each version sums in version 1's order, so the result is NumPy's bit for bit)."""
+    """``col2im`` with the col2im kernel of the current version (each version sums in version 1's
+    order, so the result is NumPy's bit for bit). Versions 1-3: a thread per input pixel gathers
+    its windows' entries from cols; 5: a block per (plane, band of input rows) copies the band's
+    entries to shared memory first (col2im_band)."""
     n, c, h, w = x_shape
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, pad
     oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
     dx = empty(x_shape, cols.dtype, cols)
-    launch("im2col", im2col_kernel("col2im"), grid_for(dx.size, cols), BLOCK, cols, dx, n, c, h, w, oh, ow, kh, kw,
-           sh, sw, ph, pw)
+    geometry = (n, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw)
+    name = im2col_kernel("col2im")
+    if name == "col2im_v5":
+        rows, threads, slot = col2im_band(h, w, ow, kernel, stride, cols.dtype.itemsize)
+        if rows:
+            launch("im2col", name, (n * c, math.ceil(h / rows)), threads, cols, dx, *geometry, rows, slot)
+            return dx
+        name = "col2im_v3"   # one input row's entries do not fit in shared memory
+    launch("im2col", name, grid_for(dx.size, cols), BLOCK, cols, dx, *geometry)
     return dx

@@ -5,9 +5,11 @@ Each AlexNet layer of benchmarks/kernels.py runs forward and backward under the 
 simulator with its memory traffic recorded (minicnn/simulator/traffic.py), in every numbered
 version of its kernels. Per launch: the 32-byte sectors each warp request moves (4 is ideal for a
 warp of 32 floats), the efficiency (bytes the threads asked for over bytes moved), the megabytes
-the requests move and the distinct megabytes they touch. Per layer and pass: the total moved
-against the least a pass must move (its input and output, and their gradients), which is what
-the fraction of the copy bandwidth in benchmarks/kernels.py measures on a GPU.
+the requests move and the distinct megabytes they touch, and for shared memory the passes its
+requests take through the 32 banks over the least (1.00 without bank conflicts). Per layer and
+pass: the total moved against the least a pass must move (its input and output, and their
+gradients), which is what the fraction of the copy bandwidth in benchmarks/kernels.py measures
+on a GPU.
 
 A model, not a measurement: caches are not modelled (a sector re-read by a later request counts
 again, which an L1 hit would spare), and the simulated kernels are compiled by g++, not nvcc.

@@ -355,9 +355,13 @@ def test_kernel_resources_paragraph_is_the_committed_report():
                  scale=100)
     for (registers, occupancy), name in zip((numbers[4:6], numbers[6:8]), ("batchnorm_backward_dx", "gemm_tiled")):
         assert_shows(f"{registers} {occupancy}", by_name[name]["registers"], by_name[name]["occupancy"] * 100)
+    col2im = by_name["col2im_v5"]
+    assert_shows(" ".join(sentence(r"`col2im_v5` is held to (\d+) blocks \((\d+)%\) by its (\d+) KB of shared memory")),
+                 col2im["blocks_per_sm"], col2im["occupancy"] * 100, col2im["shared"] / 1024)
+    assert col2im["limited_by"] == "shared memory"
     below_full = {k["kernel"] for k in kernels if k["occupancy"] < 1}
     assert below_full == {k["kernel"] for k in fused + walks} | {"batchnorm_backward_dx", "gemm_tiled",
-                                                                 "lrn_maxpool_backward_v4"}
+                                                                 "lrn_maxpool_backward_v4", "col2im_v5"}
     assert not any(k["spill_stores"] or k["spill_loads"] for k in kernels)
     local = {k["kernel"]: k["stack"] for k in kernels if k["stack"]}
     assert local == {"lrn_backward_v2": 128, "lrn_maxpool_backward_v1": 128, "lrn_maxpool_backward_v2": 128}
@@ -497,7 +501,8 @@ def test_kernel_traffic_table_and_findings_are_the_committed_run():
     run = results("kernel-traffic-b8-2026-11-30.json")
     passes = {(p["layer"], p["pass_"]): p for p in run["passes"]}
     launches = {(r["layer"], r["pass_"], r["kernel"].rsplit("_v", 1)[0]): r for r in run["launches"]}
-    rows = table_with("| layer, pass | what | version 1 | version 2 | version 3 | version 4 |", "lrn1+pool1, forward")
+    rows = table_with("| layer, pass | what | version 1 | version 2 | version 3 | version 4 | version 5 |",
+                      "lrn1+pool1, forward")
 
     def shown(label):
         return " ".join(cell for cell in rows[label][1:] if cell)
@@ -510,7 +515,7 @@ def test_kernel_traffic_table_and_findings_are_the_committed_run():
     assert passes[("pool1 v3", "backward")]["moved_mb"] == passes[("pool1 v2", "backward")]["moved_mb"]
     assert_shows(" ".join(cell for cell in rows["conv1, forward"][2:] if cell),   # "im2col" holds a 2
                  *(passes[(f"conv1 v{v}", "forward")]["moved_mb"] for v in (1, 2, 4)))
-    im2col = [launches[(f"conv1 v{v}", "forward", "im2col")] for v in (1, 2, 4)]
+    im2col = [launches[(f"conv1 v{v}", "forward", "im2col")] for v in (1, 2, 4, 5)]
     assert_shows(shown("conv1, forward: `im2col`"),
                  *itertools.chain(*((c["loads_sectors_per_request"], c["loads_efficiency"] * 100) for c in im2col)))
     for label, layer, pass_, versions in (("lrn1+pool1, backward", "lrn1+pool1", "backward", (1, 2, 3, 4)),
@@ -529,10 +534,59 @@ def test_kernel_traffic_table_and_findings_are_the_committed_run():
             "pool1, forward: `maxpool_forward`": ("pool1", "forward", "maxpool_forward", "stores_efficiency")}.items():
         versions = (1, 2, 3) if kernel == "maxpool_forward" else (1, 2)
         assert_shows(shown(label), *(launches[(f"{layer} v{v}", pass_, kernel)][measure] for v in versions), scale=100)
-    col2im = [launches[(f"conv2 v{v}", "backward", "col2im")] for v in (1, 2, 3)]
+    assert_shows(shown("conv1, forward: `im2col`, shared memory"), *(c["shared_loads_conflict"] for c in im2col[2:]))
+    assert_shows(shown("pool1, forward: `maxpool_forward`, shared memory"),
+                 launches[("pool1 v3", "forward", "maxpool_forward")]["shared_loads_conflict"])
+    assert_shows(" ".join(cell for cell in rows["conv1, backward"][2:] if cell),   # "col2im" holds a 2
+                 *(passes[(f"conv1 v{v}", "backward")]["moved_mb"] for v in (1, 2, 3, 5)))
+    assert passes[("conv1 v4", "backward")] | {"layer": ""} == passes[("conv1 v3", "backward")] | {"layer": ""}
+    conv1_col2im = [launches[(f"conv1 v{v}", "backward", "col2im")] for v in (1, 2, 3, 5)]
+    assert_shows(shown("conv1, backward: `col2im`"), conv1_col2im[0]["loads_touched_mb"],
+                 *(c["loads_moved_mb"] for c in conv1_col2im))
+    col2im = [launches[(f"conv2 v{v}", "backward", "col2im")] for v in (1, 2, 3, 5)]
     assert_shows(shown("conv2, backward: `col2im`"),
                  *itertools.chain(*((c["loads_sectors_per_request"], c["loads_efficiency"] * 100) for c in col2im)))
     # the findings below the table
+    conflicts = sentence(r"im2col's version 4 reads take (\S+) passes each for conv1 \(words\s+4 apart\) and (\S+) for "
+                         r"conv2; version 5's layout by phase takes one.*?\((\S+)\s+passes, for a write per input "
+                         r"value.*?read theirs in (\S+) passes each.*?and (\S+) \(the fused forward's version 4\)")
+    fused_forward = launches[("lrn1+pool1 v4", "forward", "lrn_maxpool_forward")]
+    assert_shows(" ".join(conflicts), im2col[2]["shared_loads_conflict"],
+                 launches[("conv2 v4", "forward", "im2col")]["shared_loads_conflict"], im2col[3]["shared_stores_conflict"],
+                 launches[("pool1 v3", "forward", "maxpool_forward")]["shared_loads_conflict"],
+                 fused_forward["shared_loads_conflict"])
+    assert launches[("conv2 v5", "forward", "im2col")]["shared_loads_conflict"] == 1.0
+    assert im2col[3]["loads_moved_mb"] == im2col[2]["loads_moved_mb"]   # "the same global traffic"
+    backwards = [r for r in run["launches"] if r["kernel"] in ("maxpool_backward_v4", "lrn_maxpool_backward_v4")]
+    assert backwards and all(r["shared_loads_conflict"] == 1.0 for r in backwards)   # "the backwards' reads take one"
+    # the passes against an H100's memory cycles: 3.35 TB/s over 132 multiprocessors at 1.755 GHz
+    cycles = sentence(r"all of a launch's\s+passes come to (\S+) of the cycles its traffic takes for im2col's version 4 "
+                      r"on conv1 \((\S+) in\s+version 5\), (\S+) for max-pool's band on pool1 and (\S+) for the fused")
+    per_cycle = 3.35e12 / (132 * 1.755e9)
+
+    def pass_share(r):
+        return (r["shared_loads_wavefronts"] + r["shared_stores_wavefronts"]) / (
+            (r["loads_moved_mb"] + r["stores_moved_mb"]) * 1e6 / per_cycle)
+
+    assert_shows(" ".join(cycles), *(pass_share(r) for r in (im2col[2], im2col[3],
+                                                             launches[("pool1 v3", "forward", "maxpool_forward")],
+                                                             fused_forward)))
+    assert_shows(sentence(r"\(3\.35 TB/s over 132 multiprocessors at 1\.755 GHz: 14\.5 bytes a cycle each"),
+                 3.35, 132, 1.755, round(per_cycle, 1))
+    c2i = sentence(r"col2im's version 5 loads (\S+) MB for conv1 where version 3 loads (\S+) \((\S+)x less; the\s+"
+                   r"entries touched: (\S+)\), at (\S+) sectors per request and (\d+)% efficiency against (\S+) and "
+                   r"(\d+)%.*?conv2's: (\S+) MB against (\S+) \((\d+)% efficiency\).*?(\S+)% more touched\. conv1's "
+                   r"backward\s+moves (\S+) MB against (\S+), conv2's (\S+) against (\S+); col2im's stores move (\d+)% more")
+    v3, v5 = conv1_col2im[2], conv1_col2im[3]
+    conv2_passes = [passes[(f"conv2 v{v}", "backward")] for v in (3, 5)]
+    assert_shows(" ".join(c2i), v5["loads_moved_mb"], v3["loads_moved_mb"], v3["loads_moved_mb"] / v5["loads_moved_mb"],
+                 v5["loads_touched_mb"], v5["loads_sectors_per_request"], v5["loads_efficiency"] * 100,
+                 v3["loads_sectors_per_request"], v3["loads_efficiency"] * 100, col2im[3]["loads_moved_mb"],
+                 col2im[2]["loads_moved_mb"], col2im[3]["loads_efficiency"] * 100,
+                 (col2im[3]["loads_touched_mb"] / col2im[2]["loads_touched_mb"] - 1) * 100,
+                 passes[("conv1 v5", "backward")]["moved_mb"], passes[("conv1 v3", "backward")]["moved_mb"],
+                 conv2_passes[1]["moved_mb"], conv2_passes[0]["moved_mb"],
+                 (v5["stores_moved_mb"] / v3["stores_moved_mb"] - 1) * 100)
     relu = sentence(r"ReLU's backward reads y besides \((\S+)x\)")
     assert_shows(relu, passes[("relu1 v2", "backward")]["moved_over_least"])
     exact = [("relu1 v1", "forward"), ("relu1 v2", "forward"), ("dropout6", "forward"), ("dropout6", "backward")]

@@ -12,11 +12,13 @@ atomics and the math functions the kernels use, and a small runtime that launche
 * every thread of a block must reach the same ``__syncthreads`` (checked by source line), and
   no thread may return while others wait at one: both are reported as errors.
 
-Not modelled (documented in the README): warp intrinsics, timing and occupancy, caches (warps
-and coalescing are counted by the traffic recording below), dynamic (``extern``) shared memory,
-the order of float atomics, and out-of-bounds accesses (they are real memory errors in this
-process, which the address sanitizer below reports). Sources that use a construct outside the supported subset are refused
-before compiling, naming the construct.
+Not modelled (documented in the README): warp intrinsics, timing and occupancy, caches (warps,
+coalescing and shared memory's bank conflicts are counted by the traffic recording below),
+dynamic (``extern``) shared memory, ``__shared__`` variables in templates (g++ would not place
+them in the simulated shared memory), the order of float atomics, and out-of-bounds accesses
+(they are real memory errors in this process, which the address sanitizer below reports).
+Sources that use a construct outside the supported subset are refused before compiling, naming
+the construct.
 
 Select it with the device name ``"sim"`` (``layer.to("sim")``), or with ``MINICNN_SIMULATE=1``,
 which makes ``"cuda"`` mean ``"sim"``. Compiled modules are cached on disk under

@@ -12,8 +12,10 @@
 //   * atomics are real atomics (GCC __atomic builtins).
 // What it checks at run time: every thread of a block reaches the same __syncthreads (by source
 // line), and no thread returns while others wait at, or later reach, a __syncthreads.
-// What it does not model: warps (so no warp intrinsics), timing, memory coalescing, dynamic
-// shared memory, the order of float atomics, out-of-bounds accesses (an error there is a real
+// What it does not model: warps (so no warp intrinsics; the traffic recording replays the
+// threads' accesses warp by warp, for coalescing and bank conflicts), timing, dynamic shared
+// memory, __shared__ variables in templates (GCC ignores their section: refused), the order of
+// float atomics, out-of-bounds accesses (an error there is a real
 // memory error in this process: MINICNN_SIM_SANITIZE=address reports it, and
 // MINICNN_SIM_SANITIZE=thread reports races between the threads of a block; see __init__.py).
 // The Python side refuses kernels that use unmodelled constructs.

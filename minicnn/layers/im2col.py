@@ -231,7 +231,7 @@ def col2im_band_slot(rows, out_w, stride):
     ``rows`` input rows (col2im_band)."""
     sh, sw = stride
     entries = -(-rows // sh) * out_w
-    return entries + (32 // sw - entries) % BANKS if sw > 1 and 32 % sw == 0 else entries
+    return entries + (BANKS // sw - entries) % BANKS if sw > 1 and BANKS % sw == 0 else entries
 
 
 def col2im_cuda(cols, x_shape, kernel, stride, pad):

@@ -343,9 +343,9 @@ extern "C" __global__ void im2col_v5(const real_t* __restrict__ x, real_t* __res
 // Here a block takes one plane (n, c) and a band of `rows` input rows. Each cols entry belongs to
 // exactly one input pixel (or the padding), so the block's threads first copy the entries that
 // belong to the band to shared memory, each once: for every window offset (ki, j), the output
-// rows whose window row ki falls in the band, a contiguous run of cols, consecutive threads taking
-// consecutive entries, and each run whole warps of its own. Then each thread walks its pixel's windows as version 3 does, in version
-// 1's order (the same sums bit for bit), from shared memory.
+// rows whose window row ki falls in the band, a contiguous run of cols, a warp per run (its bounds
+// found once), consecutive lanes taking consecutive entries. Then each thread walks its pixel's
+// windows as version 3 does, in version 1's order (the same sums bit for bit), from shared memory.
 // Shared memory: offset (ki, j)'s entries at (ki * kw + j) * slot, output row by output row
 // (ceil(rows / sh) of them at most); `slot` >= that many rows' out_w entries, and for a stride
 // sw that divides 32, slot = 32 / sw (mod 32): the threads of a warp take pixels whose walks
@@ -373,16 +373,20 @@ extern "C" __global__ void col2im_v5(const real_t* __restrict__ cols, real_t* __
   const int h_begin = blockIdx.y * rows, h_stop = min(h_begin + rows, height);
   const int slot_rows = (rows + stride_h - 1) / stride_h;   // output rows an offset ki reads into a band
   const int columns = batch * out_h * out_w, base = c * kernel_h * kernel_w * columns + n * out_h * out_w;
-  // Each offset's run of entries gets whole warps, its first shifted so that every warp's loads
-  // start on a 128-byte line of cols (as aligned_start; a run may start anywhere in a line).
-  const int lane_run = 32 * ((slot_rows * out_w + 31 + 31) / 32);
-  for (int e = threadIdx.x; e < kernel_h * kernel_w * lane_run; e += blockDim.x) {
-    const int offset = e / lane_run, ki = offset / kernel_w;
+  // A warp per window offset in turn, which finds the offset's run once; its lanes take the run's
+  // entries 32 at a time, the first shifted so that every load starts on a 128-byte line of cols
+  // (as aligned_start; a run may start anywhere in a line).
+  const int lane = threadIdx.x % 32;
+  for (int offset = threadIdx.x / 32; offset < kernel_h * kernel_w; offset += blockDim.x / 32) {
+    const int ki = offset / kernel_w;
     const int oh_first = first_output_row(h_begin, ki, stride_h, pad_h);
     const int oh_stop = min(first_output_row(h_stop, ki, stride_h, pad_h), out_h);
     const int start = base + offset * columns + oh_first * out_w;   // the run's first entry in cols
-    const int at = e - offset * lane_run - start % 32;              // (output row, ow) in the run
-    if (at >= 0 && oh_first * out_w + at < oh_stop * out_w) windows[offset * slot + at] = cols[start + at];
+    const int count = (oh_stop - oh_first) * out_w;                 // (output row, ow) entries
+    for (int chunk = -(start % 32); chunk < count; chunk += 32) {   // the same trips for the whole warp
+      const int at = chunk + lane;
+      if (at >= 0 && at < count) windows[offset * slot + at] = cols[start + at];
+    }
   }
   __syncthreads();
   const int band_pixels = (h_stop - h_begin) * width, first = (blockIdx.x * height + h_begin) * width;

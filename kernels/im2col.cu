@@ -371,7 +371,6 @@ extern "C" __global__ void col2im_v5(const real_t* __restrict__ cols, real_t* __
   __shared__ real_t windows[COL2IM_BAND_BYTES / sizeof(real_t)];
   const int n = blockIdx.x / channels, c = blockIdx.x - n * channels;
   const int h_begin = blockIdx.y * rows, h_stop = min(h_begin + rows, height);
-  const int slot_rows = (rows + stride_h - 1) / stride_h;   // output rows an offset ki reads into a band
   const int columns = batch * out_h * out_w, base = c * kernel_h * kernel_w * columns + n * out_h * out_w;
   // A warp per window offset in turn, which finds the offset's run once; its lanes take the run's
   // entries 32 at a time, the first shifted so that every load starts on a 128-byte line of cols

@@ -60,10 +60,13 @@ def test_runs_top_to_bottom_with_its_figures(tmp_path, monkeypatch):
     assert not left, f"the notebook left {left} behind in the temporary folder"
     images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
               if o.output_type == "display_data" and "image/png" in o.get("data", {})]
-    # data grid, im2col picture, curves, conv1 filters, predictions, confusion matrix
-    assert len(images) >= 6, f"expected at least 6 figures, got {len(images)}"
+    # data grid, im2col picture, shared-memory banks, curves, conv1 filters, predictions, confusion matrix
+    assert len(images) >= 7, f"expected at least 7 figures, got {len(images)}"
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "rel. error" in text and "cpu worker 1" in text and "test: loss" in text
     assert "weakest classes: " in text and "'Shirt': " in text
+    # the bank-conflict cell: im2col's version 4 in conflict for conv1's stride, version 5 not
+    assert "conv1 im2col_v4: shared-memory reads 3.99 passes" in text
+    assert text.count("im2col_v5: shared-memory reads 1.00 passes") == 2
     assert "ThreadSanitizer: data race" in text or "ThreadSanitizer is not available here" in text
     assert elapsed < 300, f"the notebook took {elapsed:.0f} s; it must stay under 5 minutes"

@@ -19,7 +19,8 @@
 #   kernels_tiled  minicnn's own GEMM against cuBLAS and cuDNN
 #   train_step     benchmarks/train_step.py: the training step against PyTorch, fused (with the
 #                  time of each layer, --layers) and not
-#   train          examples/train_alexnet.py --device cuda, 2 epochs, and the two-device split
+#   train          examples/train_alexnet.py --device cuda, 2 epochs, the two-device split, and the
+#                  hybrid (--distributed --hybrid, one rank under mpirun, the small AlexNet)
 # Results files (.md, .json) go to benchmarks/results/ as the benchmarks write them; each step's
 # output goes to OUT/STEP.log and its exit status to OUT/status.txt. GPU_ALL_STEP_TIMEOUT (seconds)
 # stops a step that runs longer (exit 124), so one slow step cannot use up a time-limited machine.
@@ -67,7 +68,10 @@ for step in "${steps[@]}"; do
                 run train_step_unfused python benchmarks/train_step.py --device cuda --no-fuse ;;
     train) run train python examples/train_alexnet.py --device cuda --epochs 2 --out runs/gpu --no-progress
            run train_split python examples/train_alexnet.py --device cuda --split two-device --epochs 1 \
-             --out runs/gpu-split --no-progress ;;
+             --out runs/gpu-split --no-progress
+           OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 run train_hybrid mpirun -np 1 \
+             python examples/train_alexnet.py --distributed --hybrid --device cuda --model alexnet_small \
+             --epochs 1 --out runs/gpu-hybrid --no-progress ;;
     *) echo "unknown step '$step'; steps: kernel_tests device_tests memcheck racecheck kernels kernel_versions kernels_tf32" \
             "kernels_tiled train_step train" >&2
        exit 2 ;;

@@ -107,8 +107,8 @@ def parse_args(argv=None):
     p.add_argument("--hybrid", action="store_true",
                    help="with --distributed: Krizhevsky's 'one weird trick': the conv layers data-parallel, the "
                         "FC layers model-parallel (each rank holds 1/N of fc6-fc8 and computes it for every "
-                        "rank's images; activations travel instead of the FC gradients) (minicnn/hybrid.py; "
-                        "cpu only; the same training as plain --distributed)")
+                        "rank's images; activations travel instead of the FC gradients, over MPI between host "
+                        "arrays, also from GPUs) (minicnn/hybrid.py; the same training as plain --distributed)")
     p.add_argument("--no-fuse", action="store_true",
                    help="keep every layer on its own; by default on cuda and sim each ReLU after a conv is "
                         "fused into the conv and each LRN with the max-pool after it (minicnn/fusion.py: "
@@ -177,9 +177,9 @@ def main(argv=None):
         device = check_device(args.device) if args.device else ("cuda" if cuda_available() else "cpu")
     except RuntimeError as exc:
         raise SystemExit(f"error: {exc}")
-    if args.hybrid and (comm is None or device != "cpu" or args.split != "none"):
-        raise SystemExit("error: --hybrid needs --distributed, --device cpu and no --split (it cuts the FC layers "
-                         "over the ranks instead)")
+    if args.hybrid and (comm is None or args.split != "none"):
+        raise SystemExit("error: --hybrid needs --distributed and no --split (it cuts the FC layers over the "
+                         "ranks instead)")
     if comm is not None and device == "cuda":
         if args.split == "two-device":
             raise SystemExit("error: --distributed on GPUs runs one rank per GPU; --split two-device would need "

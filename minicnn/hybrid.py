@@ -37,13 +37,21 @@ tensors in the plain model's layout (``gather_state``, a collective, before rank
 ``local_state`` when loading), so a checkpoint of a hybrid run loads into one process, and a run
 can resume on another number of ranks.
 
-Limits: host arrays only ("cpu"; the activations travel over MPI); the model must be a flat
-Sequential with a Flatten followed by Dense, ReLU and Dropout layers only (``models.alexnet``,
-``models.alexnet_small``); every rank must run the same number of forwards (evaluation batches
-are sized for it: ``minicnn.train.common_batch_size``).
+Devices. On "cpu" the layers run NumPy; on "cuda" (one rank per GPU, as in plain data
+parallelism: ``Communicator.use_local_gpu``) and "sim" they run minicnn's kernels. The exchanges
+go over MPI between host arrays: on a GPU each collective layer copies its input to the host and
+its result back (147 KB per image each way); the convolutions' gradients are all-reduced with
+NCCL as in plain data parallelism. Keeping the activations on the GPU would take NCCL's
+all-gather, reduce-scatter and grouped sends: not done.
+
+Limits: the model must be a flat Sequential with a Flatten followed by Dense, ReLU and Dropout
+layers only (``models.alexnet``, ``models.alexnet_small``), on the CPU when the hybrid is built
+(move it after); every rank must run the same number of forwards (evaluation batches are sized
+for it: ``minicnn.train.common_batch_size``).
 """
 import numpy as np
 
+from minicnn.backend import to_device, to_numpy
 from minicnn.layers import Dense, Dropout, Flatten, ReLU
 from minicnn.layers.base import Layer
 from minicnn.sequential import Sequential
@@ -59,20 +67,22 @@ def slice_bounds(total, ranks):
 
 
 class _Collective(Layer):
-    """A layer without parameters that exchanges activations between the ranks of ``comm``."""
+    """A layer without parameters that exchanges activations between the ranks of ``comm``, over
+    MPI between host arrays: ``_host`` brings its input to the host, ``_device`` takes the result
+    back to the layer's device (both no copy on "cpu" and "sim")."""
 
     def __init__(self, comm):
         super().__init__()
         self.comm = comm
 
-    def to(self, device):
-        if device != "cpu":
-            raise HybridError(f"{self!r}: the hybrid's activations travel over MPI between host arrays; "
-                              f"it runs on cpu, not {device}")
-        return super().to(device)
+    def _host(self, x):
+        return np.ascontiguousarray(to_numpy(x))
 
     def _input(self, x):
-        return np.ascontiguousarray(x).ravel()
+        return self._host(x).ravel()
+
+    def _device(self, a):
+        return to_device(a, self.device)
 
 
 class GatherRows(_Collective):
@@ -93,12 +103,12 @@ class GatherRows(_Collective):
         self.rows = self.comm.allgather_counts(x.shape[0], "all-gather of the batch sizes")
         y = self.comm.allgatherv(self._input(x), self.rows * features, "all-gather of the rows")
         self._cache = True if train else None
-        return y.reshape(-1, features)
+        return self._device(y.reshape(-1, features))
 
     def _backward(self, dout):
         features = dout.shape[1]
         dx = self.comm.reduce_scatterv(self._input(dout), self.rows * features, "reduce-scatter of the rows")
-        return dx.reshape(-1, features)
+        return self._device(dx.reshape(-1, features))
 
 
 class _FeatureSlices(_Collective):
@@ -122,7 +132,8 @@ class _FeatureSlices(_Collective):
         return np.concatenate([b.reshape(rows, w) for b, w in zip(blocks, self.widths)], axis=1)
 
     def _columns(self, a):
-        """(M, features) -> each rank's slice of columns, flat and contiguous, in rank order."""
+        """(M, features) -> each rank's slice of columns, flat and contiguous, in rank order (on the host)."""
+        a = self._host(a)
         return np.concatenate([a[:, lo:hi].ravel() for lo, hi in zip(self.bounds, self.bounds[1:])])
 
     def extra_repr(self):
@@ -141,12 +152,12 @@ class GatherFeatures(_FeatureSlices):
         rows = x.shape[0]
         gathered = self.comm.allgatherv(self._input(x), rows * self.widths, "all-gather of the features")
         self._cache = True if train else None
-        return self._join(gathered, rows)
+        return self._device(self._join(gathered, rows))
 
     def _backward(self, dout):
         rows = dout.shape[0]
         dx = self.comm.reduce_scatterv(self._columns(dout), rows * self.widths, "reduce-scatter of the features")
-        return dx.reshape(rows, -1)
+        return self._device(dx.reshape(rows, -1))
 
 
 class ScatterRows(_FeatureSlices):
@@ -169,13 +180,13 @@ class ScatterRows(_FeatureSlices):
         received = self.comm.alltoallv(self._input(x), rows * self.widths[mine], rows[mine] * self.widths,
                                        "all-to-all of the outputs")
         self._cache = True if train else None
-        return self._join(received, rows[mine])
+        return self._device(self._join(received, rows[mine]))
 
     def _backward(self, dout):
         rows, mine = self.gather.rows, self.comm.rank
         dx = self.comm.alltoallv(self._columns(dout), rows[mine] * self.widths, rows * self.widths[mine],
                                  "all-to-all of the output gradients")
-        return dx.reshape(-1, self.widths[mine])
+        return self._device(dx.reshape(-1, self.widths[mine]))
 
 
 class HybridNet(Sequential):
@@ -199,7 +210,8 @@ class HybridNet(Sequential):
                               "Dense; " + (f"got {', '.join(wrong)}" if wrong else "the last layer is not a Dense")
                               + " (models.alexnet and alexnet_small qualify)")
         if model.device != "cpu":
-            raise HybridError(f"HybridNet: the hybrid runs on cpu; the model is on {model.device}")
+            raise HybridError(f"HybridNet: build the hybrid from a model on cpu (it slices the FC layers "
+                              f"there), then move it with .to(device); the model is on {model.device}")
         comm.broadcast_parameters(model)          # the same whole layers on every rank, before slicing
         self.comm = comm
         self.slices = {}                          # parameter name -> (first, last) rows held here
@@ -238,12 +250,6 @@ class HybridNet(Sequential):
             self.full_shapes[f"{name}.{pname}"] = p.data.shape
         return part
 
-    def to(self, device):
-        if device != "cpu":
-            raise HybridError(f"HybridNet: the hybrid runs on cpu (its activations travel over MPI "
-                              f"between host arrays), not on {device}")
-        return super().to(device)
-
     def num_params(self):
         """Parameters of the whole model, every rank's slices together."""
         return sum(int(np.prod(self.full_shapes.get(name, p.shape))) for name, p in self.named_params())
@@ -257,7 +263,7 @@ class HybridNet(Sequential):
             if isinstance(layer, _Collective):
                 where, sliced = "MPI", True
             else:
-                where = f"cpu, 1/{self.comm.size} of outputs" if sliced and layer.params else "cpu"
+                where = f"{layer.device}, 1/{self.comm.size} of outputs" if sliced and layer.params else layer.device
             rows.append((name, layer, in_shape, out_shape, where))
         return rows
 
@@ -279,7 +285,7 @@ class HybridNet(Sequential):
                 continue
             rows = np.diff(slice_bounds(self.full_shapes[name][0], self.comm.size))
             per_row = int(np.prod(self.full_shapes[name][1:], dtype=np.int64))
-            flat = self.comm.allgatherv(np.ascontiguousarray(array).ravel(), rows * per_row,
+            flat = self.comm.allgatherv(np.ascontiguousarray(to_numpy(array)).ravel(), rows * per_row,
                                         f"all-gather of {name} for a checkpoint")
             whole[name] = flat.reshape(self.full_shapes[name])
         return whole

@@ -5,7 +5,7 @@ layers model-parallel (minicnn.hybrid), ``--dropout`` gives its two dropout laye
 
     python tests/mpi_fit.py OUT --batch B [--epochs E] [--resume] [--single] [--interrupt-after E]
                                [--hang-rank R | --kill-rank R] [--bucket-bytes N] [--no-overlap]
-                               [--hybrid] [--dropout P]
+                               [--hybrid] [--dropout P] [--device cpu|sim]
 """
 import argparse
 import os
@@ -35,6 +35,8 @@ def main():
     p.add_argument("--bucket-bytes", type=int, default=None, help="gradient bucket size (default: the library's)")
     p.add_argument("--no-overlap", action="store_true", help="all-reduce after the backward, not during it")
     p.add_argument("--hybrid", action="store_true", help="FC layers model-parallel over the ranks")
+    p.add_argument("--device", default="cpu", choices=("cpu", "sim"),
+                   help="where the layers run: NumPy, or minicnn's kernels under the simulator")
     p.add_argument("--dropout", type=float, default=0.0, help="drop probability of fc6's and fc7's dropout")
     p.add_argument("--interrupt-after", type=int, default=None,
                    help="every rank stops after this many epochs (checkpoint written), like a killed job")
@@ -51,7 +53,7 @@ def main():
         model = HybridNet(model, comm)
     cfg = dict(model_name="alexnet_small", epochs=args.epochs, batch_size=args.batch, lr=0.05, momentum=0.9,
                weight_decay=5e-4, schedule="linear", step_every=1, input_size=28, augment=False, augment_pad=0,
-               mean=(0.5,), std=(0.25,), seed=3, device="cpu", out=args.out, resume=args.resume,
+               mean=(0.5,), std=(0.25,), seed=3, device=args.device, out=args.out, resume=args.resume,
                overlap=not args.no_overlap)
     if args.hang_rank is not None or args.kill_rank is not None:
         plain = comm.backward

@@ -1,8 +1,9 @@
 """The hybrid of minicnn.hybrid ("one weird trick": convolutions data-parallel, FC layers
 model-parallel over MPI ranks): with 2 and 3 ranks (uneven slices) it trains exactly like one
 process with the global batch, dropout included; its checkpoints have the plain model's layout
-and resume on another number of ranks; in one process it is the plain model; bad models and
-devices are refused with a message."""
+and resume on another number of ranks; in one process it is the plain model; on the kernel devices ("sim" here, "cuda" where there is a
+GPU) it trains as on the CPU, its exchanges through host memory; bad models are refused with a
+message."""
 import copy
 
 import numpy as np
@@ -14,6 +15,8 @@ from minicnn.hybrid import HybridError, HybridNet, slice_bounds
 from minicnn.layers import Conv2D, Dense, Flatten, ReLU
 from minicnn.sequential import Sequential
 from minicnn.train import common_batch_size
+from devices import assert_close
+from minicnn.backend import to_device
 from mpi_run import DROPOUT, assert_same_training, needs_mpi, run
 
 
@@ -23,6 +26,18 @@ def test_ranks_train_like_one_process_with_the_global_batch(tmp_path, ranks, bat
     code, output, _ = run(ranks, str(tmp_path / "hybrid"), "--batch", str(batch), "--epochs", "2", "--hybrid", *DROPOUT)
     assert code == 0, output
     code, output, _ = run(0, str(tmp_path / "one"), "--batch", str(ranks * batch), "--epochs", "2", "--single", *DROPOUT)
+    assert code == 0, output
+    assert_same_training(tmp_path / "hybrid", tmp_path / "one")
+
+
+@needs_mpi
+def test_ranks_on_the_kernel_simulator_train_like_one_process_on_the_cpu(tmp_path):
+    """Every layer on minicnn's kernels (under the simulator), the exchanges between host arrays:
+    2 ranks of batch 4, one epoch, against one NumPy process with batch 8."""
+    code, output, _ = run(2, str(tmp_path / "hybrid"), "--batch", "4", "--epochs", "1", "--hybrid", *DROPOUT,
+                          "--device", "sim", timeout=300)
+    assert code == 0, output
+    code, output, _ = run(0, str(tmp_path / "one"), "--batch", "8", "--epochs", "1", "--single", *DROPOUT)
     assert code == 0, output
     assert_same_training(tmp_path / "hybrid", tmp_path / "one")
 
@@ -41,25 +56,36 @@ def test_a_hybrid_run_resumes_on_another_number_of_ranks(tmp_path):
     assert_same_training(out, tmp_path / "one")
 
 
-def test_one_rank_is_the_plain_model():
+def one_rank_against_the_plain_model(device):
+    """The hybrid of one rank on ``device`` gives the plain model's input and parameter gradients
+    on the CPU: exactly on the CPU itself, to the float64 tolerance on the kernels."""
     plain = models.alexnet_small(width=4, dropout=0.5, dtype=np.float64, seed=1)
-    hybrid = HybridNet(copy.deepcopy(plain), Communicator.single())
+    hybrid = HybridNet(copy.deepcopy(plain), Communicator.single()).to(device)
     names = [n for n, _ in hybrid.named_params()]
     assert names == [n for n, _ in plain.named_params()]
     assert [n for n, p in hybrid.named_params() if p.sharded] == [f"fc{i}.{w}" for i in (6, 7, 8) for w in ("weight", "bias")]
     x = np.random.default_rng(0).standard_normal((5, 1, 28, 28))
     labels = np.array([0, 3, 9, 1, 1])
     dx = []
-    for model in (plain, hybrid):
-        loss = SoftmaxCrossEntropy()
-        loss.forward(model.forward(x), labels)
+    for model, on in ((plain, "cpu"), (hybrid, device)):
+        loss = SoftmaxCrossEntropy().to(on)
+        loss.forward(model.forward(to_device(x, on)), to_device(labels, on))
         dx.append(model.backward(loss.backward()))
-    np.testing.assert_array_equal(dx[1], dx[0])
+    same = np.testing.assert_array_equal if device == "cpu" else assert_close
+    same(dx[1], dx[0], "dx")
     for (name, p), (_, q) in zip(plain.named_params(), hybrid.named_params()):
-        np.testing.assert_array_equal(q.grad, p.grad, err_msg=name)
+        same(q.grad, p.grad, name)
     state = hybrid.gather_state(hybrid.state_dict())
     assert state.keys() == plain.state_dict().keys()
     assert all(hybrid.local_state(state)[k].shape == v.shape for k, v in hybrid.state_dict().items())
+
+
+def test_one_rank_is_the_plain_model():
+    one_rank_against_the_plain_model("cpu")
+
+
+def test_one_rank_on_the_kernels_is_the_plain_model_on_the_cpu(kernel_device):
+    one_rank_against_the_plain_model(kernel_device)
 
 
 def test_slices_are_as_even_as_can_be():
@@ -97,9 +123,8 @@ def test_models_that_cannot_be_made_hybrid_are_refused():
         HybridNet(Sequential([("flatten", Flatten()), ("fc6", Dense(4, 4)), ("relu6", ReLU())]), single)
     with pytest.raises(HybridError, match="fewer than the 3 ranks"):
         HybridNet(Sequential([("flatten", Flatten()), ("fc6", Dense(4, 2))]), _SlicingRanks(3))
-    hybrid = HybridNet(models.alexnet_small(width=4), single)
-    with pytest.raises(HybridError, match="runs on cpu"):
-        hybrid.to("sim")
+    with pytest.raises(HybridError, match="build the hybrid from a model on cpu"):
+        HybridNet(models.alexnet_small(width=4).to("sim"), single)
 
 
 class _SlicingRanks(Communicator):

@@ -192,7 +192,7 @@ def test_script_smoke_run_and_resume_equals_uninterrupted(tmp_path):
     (["--model", "vgg"], "invalid choice: 'vgg'"),
     (["--data", "/nonexistent"], "Fashion-MNIST not found"),
     (["--resume"], "no such checkpoint"),
-    (["--hybrid"], "--hybrid needs --distributed, --device cpu and no --split"),
+    (["--hybrid"], "--hybrid needs --distributed and no --split"),
 ])
 def test_script_bad_input_gives_one_clear_line(tmp_path, args, message):
     data = str(tmp_path / "data")

@@ -16,7 +16,7 @@
 #                  max-pool, LRN, LRN+max-pool and ReLU kernels (minicnn/kernel_versions.py) against
 #                  cuDNN, and the time of each kernel within each layer
 #   kernels_tf32   the same with TF32 allowed on both sides
-#   kernels_tiled  minicnn's own GEMM against cuBLAS and cuDNN
+#   kernels_tiled  minicnn's own GEMM, each of its versions, against cuBLAS and cuDNN
 #   train_step     benchmarks/train_step.py: the training step against PyTorch, fused (with the
 #                  time of each layer, --layers) and not
 #   train          examples/train_alexnet.py --device cuda, 2 epochs, the two-device split, and the
@@ -63,7 +63,7 @@ for step in "${steps[@]}"; do
     kernel_versions) run kernel_versions python benchmarks/kernels.py --versions --breakdown \
                        --layers conv1,conv2,conv3,conv4,conv5,conv1+relu1,conv2+relu2,pool1,pool2,pool5,lrn1,lrn2,lrn1+pool1,lrn2+pool2,relu1 ;;
     kernels_tf32) run kernels_tf32 python benchmarks/kernels.py --tf32 ;;
-    kernels_tiled) run kernels_tiled python benchmarks/kernels.py --gemm tiled --layers conv1,conv2,conv3,conv4,conv5,fc6,fc7,fc8 ;;
+    kernels_tiled) run kernels_tiled python benchmarks/kernels.py --gemm tiled --versions --layers conv1,conv2,conv3,conv4,conv5,fc6,fc7,fc8 ;;
     train_step) run train_step python benchmarks/train_step.py --device cuda --layers
                 run train_step_unfused python benchmarks/train_step.py --device cuda --no-fuse ;;
     train) run train python examples/train_alexnet.py --device cuda --epochs 2 --out runs/gpu --no-progress

@@ -74,6 +74,8 @@ LAYERS = {
 
 # the kinds of layer whose kernels have numbered versions -> their family in minicnn.kernel_versions
 VERSIONED = {"conv": "im2col", "pool": "maxpool", "lrn": "lrn", "lrn_pool": "lrn_maxpool", "relu": "relu"}
+# with --gemm tiled, the versions that --versions runs in the conv and fully connected rows: the GEMM's
+TILED_VERSIONED = {"conv": "gemm_tiled", "dense": "gemm_tiled"}
 
 
 def make_layer(kind, cfg, batch, rng):
@@ -298,7 +300,8 @@ def main(argv=None):
     p.add_argument("--versions", action="store_true",
                    help="a row for every numbered version of the kernels that have several (im2col and the "
                         "conv layouts, max-pool, LRN, LRN+max-pool, ReLU: minicnn/kernel_versions.py), not only "
-                        "the one the layers launch")
+                        "the one the layers launch; with --gemm tiled, the conv and fully connected rows run "
+                        "every version of the tiled GEMM instead")
     add_out_argument(p)
     args = p.parse_args(argv)
     # CuPy reads CUPY_TF32 at its first float32 GEMM: set it before any, so that minicnn's cuBLAS
@@ -324,7 +327,8 @@ def main(argv=None):
     rows, breakdown, failed = [], [], []
     for name in names:
         kind, cfg = LAYERS[name]
-        family = VERSIONED.get(kind) if args.versions else None
+        versioned = dict(VERSIONED, **TILED_VERSIONED) if args.gemm == "tiled" else VERSIONED
+        family = versioned.get(kind) if args.versions else None
         for version in sorted(kernel_versions.VERSIONS[family]) if family else [None]:
             label = name if version is None else f"{name} v{version}"
             with kernel_versions.use(family, version) if family else contextlib.nullcontext():

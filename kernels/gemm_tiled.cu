@@ -6,6 +6,9 @@
 // A and B are read through strides, so a transposed operand needs no copy: element (m, k) of
 // A[g] is A[g * a_batch + m * a_row + k * a_col]. C is contiguous (M, N) per batch entry.
 //
+// Two versions (minicnn/kernel_versions.py, family "gemm_tiled"); minicnn/gemm.py launches them.
+//
+// ---- version 1 ----------------------------------------------------------------------------------
 // Launch: block (16, 16) = 256 threads computes a 64 x 64 tile of C; grid (ceil(N / 64),
 // ceil(M / 64), batch). Two levels of blocking:
 //   * shared memory: the block walks K in steps of 8, loading a 64 x 8 slice of A and an
@@ -21,7 +24,7 @@
 #define THREAD_N 4
 #define THREADS ((TILE_M / THREAD_M) * (TILE_N / THREAD_N))
 
-extern "C" __global__ void gemm_tiled(const real_t* __restrict__ A, const real_t* __restrict__ B,
+extern "C" __global__ void gemm_tiled_v1(const real_t* __restrict__ A, const real_t* __restrict__ B,
                                       real_t* __restrict__ C, int M, int N, int K, int a_row, int a_col,
                                       int a_batch, int b_row, int b_col, int b_batch) {
   // Stored k-major: a thread's THREAD_M values of A (and THREAD_N of B) sit side by side.
@@ -63,5 +66,97 @@ extern "C" __global__ void gemm_tiled(const real_t* __restrict__ A, const real_t
       const int col = col0 + threadIdx.x * THREAD_N + n;
       if (row < M && col < N) C[row * N + col] = acc[m][n];
     }
+  }
+}
+
+// ---- version 2: every block busy, every access whole ------------------------------------------
+// What the simulator's traffic count and a look at the grid say of version 1 (benchmarks/
+// kernel_traffic.py --gemm, tests/test_gemm.py):
+//   * Too few blocks. A conv layer's weight gradient, dW = dL/dy (O, N*OH*OW) @ cols^T, is a small
+//     C with a huge K: conv1's is 96 x 363, 12 tiles, each block walking K = 387,200 (batch 128)
+//     alone while the other multiprocessors of the GPU idle. Version 2 splits K: block z of the
+//     grid takes group z % groups and the K range [s * k_split, (s + 1) * k_split), s = z / groups,
+//     and writes its partial tile to its own slice of a workspace (splits, groups, M, N), which
+//     gemm_split_sum adds up in split order (deterministic, no atomics). minicnn/gemm.py splits
+//     only when the tiles cannot fill the device (split_k).
+//   * Loads across the contiguous axis. Version 1 walks a tile of A along k and a tile of B
+//     along n whatever their layout: a transposed operand (A^T in dL/dx's GEMM, cols^T in dW's)
+//     is then read with each thread of a warp on another row, 32 sectors a request. Version 2's
+//     consecutive threads take consecutive elements of the operand's contiguous axis.
+//   * Bank conflicts. Storing A's tile transposed (a_tile[k][m], m = e / 8) puts a warp's 32
+//     values in 4 banks, 8 passes; version 2 pads each shared-memory row by 4 words, so that rows
+//     k and k + 1 start 4 banks apart: one pass. Version 1's thread reads its 4 columns of B's
+//     tile side by side (b_tile[k][4 tx + j]): 16 threads 4 words apart, 2 passes a read.
+//   * Strided stores. Version 1's thread writes its 4 x 4 sub-tile as 4 adjacent columns, so a
+//     warp's store covers columns 4 apart: half of each sector, for 16 sectors a request.
+// Version 2's thread takes rows ty + 16 i and columns tx + 16 j of the tile instead: its reads of
+// B's tile are 16 consecutive words across the warp, and its stores 16 consecutive columns.
+// Within a split each C element sums its products in version 1's order: with one split the
+// result is version 1's bit for bit.
+// Launch: block (16, 16); grid (ceil(N / 64), ceil(M / 64), groups * splits); k_split a multiple
+// of TILE_K; C: the result (groups, M, N) when splits = 1, else the workspace.
+#define TILE_PAD 4   // words after each row of a tile in shared memory: row k + 1 starts 4 banks on
+// Bounded to 4 blocks of 256 a multiprocessor, as version 1 runs: unbounded, ptxas took 72
+// registers a thread (3 blocks); bounded, 63 in float and 64 in double, no spills (sm_90).
+
+extern "C" __global__ __launch_bounds__(THREADS, 4) void gemm_tiled_v2(const real_t* __restrict__ A, const real_t* __restrict__ B,
+                                         real_t* __restrict__ C, int M, int N, int K, int a_row, int a_col,
+                                         int a_batch, int b_row, int b_col, int b_batch, int groups, int k_split) {
+  __shared__ real_t a_tile[TILE_K][TILE_M + TILE_PAD];
+  __shared__ real_t b_tile[TILE_K][TILE_N + TILE_PAD];
+  const int g = blockIdx.z % groups, split = blockIdx.z / groups;
+  A += g * a_batch;
+  B += g * b_batch;
+  C += blockIdx.z * M * N;
+  const int thread = threadIdx.y * blockDim.x + threadIdx.x;
+  const int row0 = blockIdx.y * TILE_M, col0 = blockIdx.x * TILE_N;
+  const int k_begin = split * k_split, k_end = min(K, k_begin + k_split);
+  const int tx = threadIdx.x, ty = threadIdx.y, stride_m = TILE_M / THREAD_M, stride_n = TILE_N / THREAD_N;
+
+  real_t acc[THREAD_M][THREAD_N];
+  for (int i = 0; i < THREAD_M; ++i)
+    for (int j = 0; j < THREAD_N; ++j) acc[i][j] = real_t(0);
+
+  for (int k0 = k_begin; k0 < k_end; k0 += TILE_K) {
+    // element e of a slice: along k where the operand's k is contiguous (A, or B transposed),
+    // else along m (n): consecutive threads, consecutive addresses
+    for (int e = thread; e < TILE_M * TILE_K; e += THREADS) {
+      const bool along_k = a_col == 1;
+      const int m = along_k ? e / TILE_K : e % TILE_M, k = along_k ? e % TILE_K : e / TILE_M;
+      a_tile[k][m] = (row0 + m < M && k0 + k < k_end) ? A[(row0 + m) * a_row + (k0 + k) * a_col] : real_t(0);
+    }
+    for (int e = thread; e < TILE_K * TILE_N; e += THREADS) {
+      const bool along_k = b_row == 1;
+      const int n = along_k ? e / TILE_K : e % TILE_N, k = along_k ? e % TILE_K : e / TILE_N;
+      b_tile[k][n] = (k0 + k < k_end && col0 + n < N) ? B[(k0 + k) * b_row + (col0 + n) * b_col] : real_t(0);
+    }
+    __syncthreads();  // the slices are complete before anyone reads them
+    for (int k = 0; k < TILE_K; ++k) {
+      real_t a[THREAD_M], b[THREAD_N];
+      for (int i = 0; i < THREAD_M; ++i) a[i] = a_tile[k][ty + i * stride_m];
+      for (int j = 0; j < THREAD_N; ++j) b[j] = b_tile[k][tx + j * stride_n];
+      for (int i = 0; i < THREAD_M; ++i)
+        for (int j = 0; j < THREAD_N; ++j) acc[i][j] += a[i] * b[j];
+    }
+    __syncthreads();  // everyone is done with the slices before they are overwritten
+  }
+  for (int i = 0; i < THREAD_M; ++i) {
+    const int row = row0 + ty + i * stride_m;
+    for (int j = 0; j < THREAD_N; ++j) {
+      const int col = col0 + tx + j * stride_n;
+      if (row < M && col < N) C[row * N + col] = acc[i][j];
+    }
+  }
+}
+
+// C[i] = partial[0][i] + partial[1][i] + ... + partial[splits - 1][i], in split order: version 2's
+// split-K sums, deterministic. Layout: partial (splits, count) contiguous, C (count,).
+// Launch: grid-stride, one thread per element of C.
+extern "C" __global__ void gemm_split_sum(const real_t* __restrict__ partial, real_t* __restrict__ C, int splits,
+                                          int count) {
+  GRID_STRIDE_LOOP(i, count) {
+    real_t sum = partial[i];
+    for (int s = 1; s < splits; ++s) sum += partial[s * count + i];
+    C[i] = sum;
   }
 }

@@ -44,6 +44,16 @@ VERSIONS = {
            "there (version 3's warps read 4 rows of cols a request for conv1); the layout kernels as "
            "version 2",
     },
+    "gemm_tiled": {
+        1: "a block per 64 x 64 tile of C, walking all of K; each thread a 4 x 4 sub-tile of adjacent "
+           "rows and columns; both operands' tiles loaded along k (A) and n (B) whatever their layout",
+        2: "K split over several blocks when the tiles cannot fill the device (a conv's weight gradient: "
+           "conv1's is 12 tiles), their partial tiles summed in order by gemm_split_sum; each tile "
+           "loaded along its operand's contiguous axis; shared-memory rows padded (no bank conflicts "
+           "where version 1's transposed stores took 8 passes); each thread's sub-tile strided, rows "
+           "ty + 16 i and columns tx + 16 j, so that a warp reads 16 consecutive words and stores 16 "
+           "consecutive columns",
+    },
     "relu": {
         1: "grid-stride, one element per thread and step: one load in flight per thread",
         2: "four elements per thread and step, all loaded before any is stored",
@@ -89,7 +99,7 @@ VERSIONS = {
 
 # The version each layer launches unless told otherwise: the newest. benchmarks/kernels.py
 # --versions times every version against cuDNN (the README gives the figures measured so far).
-DEFAULTS = {"bias": 2, "im2col": 5, "lrn": 3, "lrn_maxpool": 4, "maxpool": 4, "relu": 2}
+DEFAULTS = {"bias": 2, "gemm_tiled": 2, "im2col": 5, "lrn": 3, "lrn_maxpool": 4, "maxpool": 4, "relu": 2}
 
 _chosen = dict(DEFAULTS)
 

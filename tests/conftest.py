@@ -63,6 +63,7 @@ def _versions_fixture(family):
 
 
 bias_version = _versions_fixture("bias")
+gemm_tiled_version = _versions_fixture("gemm_tiled")
 im2col_version = _versions_fixture("im2col")
 lrn_version = _versions_fixture("lrn")
 maxpool_version = _versions_fixture("maxpool")

@@ -1,32 +1,52 @@
-"""minicnn.gemm: the tiled GEMM kernel (kernels/gemm_tiled.cu) and the cuBLAS path against
-NumPy, on awkward sizes around the 64 x 64 tile and the 8-deep K slices, with transposes."""
+"""minicnn.gemm: the tiled GEMM kernel (kernels/gemm_tiled.cu), in each version, and the cuBLAS
+path against NumPy, on awkward sizes around the 64 x 64 tile and the 8-deep K slices, with
+transposes; version 2's split of K (split_k) and its sums in every split count; and what version
+2 changed, in the simulator's traffic count: loads along each operand's contiguous axis, no
+shared-memory bank conflicts, whole-sector stores, more blocks for a small C."""
 import numpy as np
 import pytest
 
 from devices import assert_close
+from minicnn import gemm as gemm_module
+from minicnn import kernel_versions
 from minicnn.backend import to_device
-from minicnn.gemm import GEMMS, current_gemm, matmul, set_gemm, use_gemm
+from minicnn.gemm import GEMMS, MIN_SPLIT_K, TILE_K, current_gemm, matmul, set_gemm, split_k, use_gemm
 from minicnn.launch import KernelLaunchError
+from minicnn.simulator import traffic
 
-SIZES = [(1, 1, 1), (7, 5, 3), (64, 64, 8), (65, 63, 9), (13, 130, 67)]
+SIZES = [(1, 1, 1), (7, 5, 3), (64, 64, 8), (65, 63, 9), (13, 130, 67), (5, 7, 1000)]   # (m, n, k)
+TRANSPOSES = [(False, False), (True, False), (False, True), (True, True)]
 
 
-@pytest.mark.parametrize("gemm", GEMMS)
-@pytest.mark.parametrize("m,n,k", SIZES)
-@pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, False), (False, True), (True, True)])
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_matches_numpy(kernel_device, gemm, m, n, k, trans_a, trans_b, dtype):
-    rng = np.random.default_rng(m * n * k)
+def operands(m, n, k, trans_a, trans_b, dtype, seed=None):
+    """a, b stored as matmul(a, b, trans_a, trans_b) takes them, and op(a) @ op(b) in NumPy."""
+    rng = np.random.default_rng(m * n * k if seed is None else seed)
     a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
     b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
-    expected = (a.T if trans_a else a) @ (b.T if trans_b else b)
-    with use_gemm(gemm):
+    return a, b, (a.T if trans_a else a) @ (b.T if trans_b else b)
+
+
+@pytest.mark.parametrize("m,n,k", SIZES)
+@pytest.mark.parametrize("trans_a,trans_b", TRANSPOSES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cublas_matches_numpy(kernel_device, m, n, k, trans_a, trans_b, dtype):
+    a, b, expected = operands(m, n, k, trans_a, trans_b, dtype)
+    c = matmul(to_device(a, kernel_device), to_device(b, kernel_device), trans_a, trans_b)
+    assert_close(c, expected, f"cublas {m}x{n}x{k}")
+
+
+@pytest.mark.parametrize("m,n,k", SIZES)
+@pytest.mark.parametrize("trans_a,trans_b", TRANSPOSES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tiled_matches_numpy(kernel_device, gemm_tiled_version, m, n, k, trans_a, trans_b, dtype):
+    a, b, expected = operands(m, n, k, trans_a, trans_b, dtype)
+    with use_gemm("tiled"):
         c = matmul(to_device(a, kernel_device), to_device(b, kernel_device), trans_a, trans_b)
-    assert_close(c, expected, f"{gemm} {m}x{n}x{k}")
+    assert_close(c, expected, f"tiled v{gemm_tiled_version} {m}x{n}x{k}")
 
 
 @pytest.mark.parametrize("gemm", GEMMS)
-def test_stacks_are_one_product_per_group(kernel_device, gemm):
+def test_stacks_are_one_product_per_group(kernel_device, gemm_tiled_version, gemm):
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((3, 70, 20)), rng.standard_normal((3, 20, 9))
     with use_gemm(gemm):
@@ -42,3 +62,68 @@ def test_selection_and_bad_shapes():
         set_gemm("magic")
     with pytest.raises(KernelLaunchError, match="inner dimensions differ"):
         matmul(np.ones((2, 3)), np.ones((4, 5)))
+
+
+# ---- version 2's split of K ------------------------------------------------------------------
+def test_split_k_fills_the_device_and_covers_k():
+    # conv1's weight gradient at batch 128 on an H100 (8 blocks on each of 132 multiprocessors)
+    assert split_k(12, 387_200, 1056) == (88, 4400)
+    assert split_k(2000, 100_000, 1056) == (1, 100_000)       # the tiles fill the device alone
+    assert split_k(3, 67, 4) == (1, 72)                       # too little K to share
+    assert split_k(1, 3 * MIN_SPLIT_K - 1, 64) == (2, 384)    # each split walks at least MIN_SPLIT_K
+    for tiles in (1, 5, 12, 300):
+        for k in (1, 8, 255, 256, 1000, 4099, 387_200):
+            splits, k_split = split_k(tiles, k, 1056)
+            assert k_split % TILE_K == 0 and (splits - 1) * k_split < k <= splits * k_split, (tiles, k)
+            assert splits == 1 or (k_split >= MIN_SPLIT_K - TILE_K and tiles * (splits - 1) < 1056), (tiles, k)
+
+
+@pytest.mark.parametrize("blocks", [1, 4, 6, 64])   # 1, 2, 3 and 5 splits
+@pytest.mark.parametrize("trans_a,trans_b", [(False, False), (False, True), (True, False)])
+def test_every_split_count_sums_right(monkeypatch, blocks, trans_a, trans_b):
+    """Version 2 with K cut into 1, 2, 3 and 5 splits (the last one shorter) and two groups: the split
+    sums agree with NumPy in float64."""
+    monkeypatch.setattr(gemm_module, "resident_blocks", lambda like: blocks)
+    rng = np.random.default_rng(blocks)
+    a = rng.standard_normal((2, 1300, 20) if trans_a else (2, 20, 1300))
+    b = rng.standard_normal((2, 9, 1300) if trans_b else (2, 1300, 9))
+    expected = (a.swapaxes(1, 2) if trans_a else a) @ (b.swapaxes(1, 2) if trans_b else b)
+    splits = split_k(2, 1300, blocks)[0]
+    assert splits == min(-(-blocks // 2), 5)
+    with use_gemm("tiled"), kernel_versions.use("gemm_tiled", 2), traffic.recording() as log:
+        c = matmul(a, b, trans_a, trans_b)
+    assert [t.kernel for t in log] == ["gemm_tiled_v2"] + ["gemm_split_sum"] * (splits > 1)
+    assert log[0].grid[2] == 2 * splits
+    assert_close(c, expected, f"{splits} splits")
+
+
+@pytest.mark.parametrize("trans_a,trans_b", TRANSPOSES)
+def test_version_2_unsplit_is_version_1_bit_for_bit(trans_a, trans_b):
+    """With one split each element sums its products in version 1's order."""
+    a, b, _ = operands(70, 130, 200, trans_a, trans_b, np.float32)
+    results = []
+    for version in (1, 2):
+        with use_gemm("tiled"), kernel_versions.use("gemm_tiled", version):
+            results.append(matmul(a, b, trans_a, trans_b))
+    np.testing.assert_array_equal(results[1], results[0])
+
+
+def test_version_2_moves_whole_sectors_without_bank_conflicts():
+    """A conv weight gradient's shape (dL/dy (O, N*OH*OW) @ cols^T, cols stored (K, N*OH*OW)):
+    version 1 reads the transposed cols across rows (a sector a thread), stores its transposed
+    A tile in 4 banks and its C columns 4 apart; version 2 none of that, and splits K."""
+    a, b, expected = operands(64, 64, 1024, False, True, np.float32, seed=0)
+    launches = {}
+    for version in (1, 2):
+        with use_gemm("tiled"), kernel_versions.use("gemm_tiled", version), traffic.recording() as log:
+            assert_close(matmul(a, b, trans_b=True), expected, f"v{version}")
+        launches[version] = log[0]
+    v1, v2 = launches[1], launches[2]
+    b1, b2 = v1.array("B").loads, v2.array("B").loads
+    assert b1.sectors_per_request > 30 and b1.efficiency < 0.15        # 32 threads, 32 rows of b
+    assert b2.sectors_per_request <= 4.5 and b2.efficiency > 0.9       # 4 rows of 8 floats a warp
+    assert v1.shared_stores.conflict > 4 and v2.shared_stores.conflict == 1.0
+    assert v1.shared_loads.conflict > 1.2 and v2.shared_loads.conflict == 1.0
+    c1, c2 = v1.array("C").stores, v2.array("C").stores
+    assert c1.efficiency <= 0.5 and c2.efficiency == 1.0
+    assert v1.grid[2] == 1 and v2.grid[2] == 2    # the simulator's 2 blocks: K split in two

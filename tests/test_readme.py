@@ -343,7 +343,7 @@ def test_kernel_resources_paragraph_is_the_committed_report():
                        r"(\d+)%; the version-3 forward needs (\d+) and (\d+) KB of shared memory\), the version-3 "
                        r"backwards, which keep their LRN window in registers \(LRN's (\d+): (\d+)%; the fused "
                        r"layer's (\d+): (\d+)%\), the batch-norm input gradient \((\d+): (\d+)%\) and the tiled GEMM "
-                       r"\((\d+): (\d+)%\)")
+                       r"\(version 1 (\d+): (\d+)%; version 2 (\d+): (\d+)%")
     v3 = by_name["lrn_maxpool_forward_v3"]
     assert_shows(" ".join(numbers[4:6]), v3["registers"], v3["shared"] / 1024)
     assert v3["occupancy"] == 1
@@ -353,14 +353,15 @@ def test_kernel_resources_paragraph_is_the_committed_report():
     assert_shows(" ".join(numbers[:2]), min(k["registers"] for k in fused), max(k["registers"] for k in fused))
     assert_shows(" ".join(numbers[2:4]), min(k["occupancy"] for k in fused), max(k["occupancy"] for k in fused),
                  scale=100)
-    for (registers, occupancy), name in zip((numbers[4:6], numbers[6:8]), ("batchnorm_backward_dx", "gemm_tiled")):
+    tiled = ("gemm_tiled_v1", "gemm_tiled_v2")
+    for (registers, occupancy), name in zip((numbers[4:6], numbers[6:8], numbers[8:10]), ("batchnorm_backward_dx", *tiled)):
         assert_shows(f"{registers} {occupancy}", by_name[name]["registers"], by_name[name]["occupancy"] * 100)
     col2im = by_name["col2im_v5"]
     assert_shows(" ".join(sentence(r"`col2im_v5` is held to (\d+) blocks \((\d+)%\) by its (\d+) KB of shared memory")),
                  col2im["blocks_per_sm"], col2im["occupancy"] * 100, col2im["shared"] / 1024)
     assert col2im["limited_by"] == "shared memory"
     below_full = {k["kernel"] for k in kernels if k["occupancy"] < 1}
-    assert below_full == {k["kernel"] for k in fused + walks} | {"batchnorm_backward_dx", "gemm_tiled",
+    assert below_full == {k["kernel"] for k in fused + walks} | {"batchnorm_backward_dx", *tiled,
                                                                  "lrn_maxpool_backward_v4", "col2im_v5"}
     assert not any(k["spill_stores"] or k["spill_loads"] for k in kernels)
     local = {k["kernel"]: k["stack"] for k in kernels if k["stack"]}
@@ -471,6 +472,35 @@ def test_tf32_and_tiled_gemm_figures_are_the_committed_h100_runs():
     assert_shows(sentence(r"as cuBLAS's did; fc6 ([\d.]+x)\)"), tf32["fc6"])
     tiled = both_passes("gpu-kernels-NVIDIA_H100_80GB_HBM3-b128-tiled-2026-11-22.json")
     assert_shows(sentence(r"shared-memory GEMM at ([\d.]+x) of cuBLAS on fc8"), tiled["fc8"])
+
+
+def test_tiled_gemm_version_2_figures_are_what_the_simulator_counts():
+    """The traffic of the tiled GEMM's versions 1 and 2 on a weight gradient's shape, counted
+    again (the same product as tests/test_gemm.py's), and the split of conv1's weight gradient."""
+    from minicnn import kernel_versions
+    from minicnn.gemm import matmul, split_k, use_gemm
+    from minicnn.simulator import traffic
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((64, 1024)).astype(np.float32), rng.standard_normal((64, 1024)).astype(np.float32)
+    counted = {}
+    for version in (1, 2):
+        with use_gemm("tiled"), kernel_versions.use("gemm_tiled", version), traffic.recording() as log:
+            matmul(a, b, trans_b=True)
+        counted[version] = log[0]
+    v1, v2 = counted[1], counted[2]
+    b1, b2 = v1.array("B").loads, v2.array("B").loads
+    c1, c2 = v1.array("C").stores, v2.array("C").stores
+    figures = sentence(r"B's loads from ([\d.]+) sectors per request \(([\d.]+)% of their bytes used\) to ([\d.]+) "
+                       r"\(([\d.]+)%\), C's stores from ([\d.]+) \(([\d.]+)%\) to ([\d.]+) \(([\d.]+)%\), the tiles' "
+                       r"stores into shared memory from ([\d.]+) passes on average \(A's ([\d.]+)\) to ([\d.]+) and the "
+                       r"reads from ([\d.]+) to ([\d.]+)")
+    assert_shows(" ".join(figures), b1.sectors_per_request, 100 * b1.efficiency, b2.sectors_per_request,
+                 100 * b2.efficiency, c1.sectors_per_request, 100 * c1.efficiency, c2.sectors_per_request,
+                 100 * c2.efficiency, v1.shared_stores.conflict, 2 * v1.shared_stores.conflict - 1,
+                 v2.shared_stores.conflict, v1.shared_loads.conflict, v2.shared_loads.conflict)
+    splits, k_split = split_k(12, 128 * 55 * 55, 8 * 132)   # conv1 at batch 128 on the H100's 132 multiprocessors
+    assert_shows(" ".join(sentence(r"conv1's weight gradient in ([\d.]+) splits of ([\d,]+), ([\d,]+) blocks;"))
+                 .replace(",", ""), splits, k_split, 12 * splits)
 
 
 def test_gpu_training_step_figures_are_the_committed_h100_runs():
@@ -671,7 +701,9 @@ def test_versions_table_has_every_version_of_every_family():
     newest = max(max(versions) for versions in kernel_versions.VERSIONS.values())
     header = "| family | " + " | ".join(f"version {v}" for v in range(1, newest + 1)) + " |"
     (rows,) = tables(header)
-    assert set(rows) == {f"`{family}` (`kernels/{family}.cu`)" for family in kernel_versions.VERSIONS}
+    def label(family):
+        return f"`{family}` (`kernels/{family}.cu`" + (", `--gemm tiled`)" if family == "gemm_tiled" else ")")
+    assert set(rows) == {label(family) for family in kernel_versions.VERSIONS}
     for family, versions in kernel_versions.VERSIONS.items():
-        cells = rows[f"`{family}` (`kernels/{family}.cu`)"][1:]
+        cells = rows[label(family)][1:]
         assert [v for v, cell in enumerate(cells, 1) if cell] == sorted(versions), family

@@ -18,11 +18,14 @@ The GEMMs are cuBLAS's on a GPU (NumPy's here) and are not counted.
     python benchmarks/kernel_traffic.py                         # every layer, every version, batch 8
     python benchmarks/kernel_traffic.py --layers pool1,lrn1+pool1 --batch-size 1
 
-Writes a Markdown table and a JSON file to benchmarks/results/ (--out).
+Writes a Markdown table, a JSON file and a chart (-passes.png: each version's traffic against
+the least, layer by layer) to benchmarks/results/ (--out); ``--chart RUN.json`` draws the chart of
+a committed run again without counting anything.
 """
 import argparse
 import contextlib
 import datetime
+import json
 import os
 import sys
 
@@ -92,14 +95,69 @@ def conflict_cell(conflict):
     return "-" if conflict is None else f"{conflict:.2f}"
 
 
+def version_path(passes, pass_name):
+    """{layer: [MB moved over the least, version 1 first]} of the layers whose kernels have
+    versions and whose pass has a least (no GEMM: the memory-bound layers), from a run's
+    ``passes``, in the run's order. A version that rewrote none of the layer's kernels repeats the
+    one before."""
+    path = {}
+    for t in passes:
+        layer, _, version = t["layer"].rpartition(" v")
+        if layer and t["pass_"] == pass_name and t["moved_over_least"]:
+            path.setdefault(layer, []).append(t["moved_over_least"])
+    return path
+
+
+def save_passes_chart(run, path):
+    """Bars of each version's MB moved over the least a pass must move, forward and backward, for
+    every memory-bound layer of ``run`` (a results payload), on a log scale: the path from
+    version 1 to the newest, in the model's count. Returns ``path``."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(10, 6.5))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(2, 1)
+    newest = max(len(v) for p in ("forward", "backward") for v in version_path(run["passes"], p).values())
+    for ax, pass_name in zip(axes, ("forward", "backward")):
+        versions = version_path(run["passes"], pass_name)
+        width, labelled = 0.8 / newest, set()
+        for column, (layer, ratios) in enumerate(versions.items()):
+            for v, ratio in enumerate(ratios):
+                x = column + (v - (len(ratios) - 1) / 2) * width
+                ax.bar(x, ratio, width * 0.95, color=f"C{v}", label=None if v in labelled else f"version {v + 1}")
+                ax.annotate(f"{ratio:.1f}", (x, ratio), ha="center", va="bottom", fontsize=6)
+                labelled.add(v)
+        ax.axhline(1.0, color="black", linewidth=0.8)
+        ax.set_yscale("log")
+        ax.set_ylim(0.8, 4 * max(max(r) for r in versions.values()))   # room for the legend above the bars
+        ax.set_xticks(range(len(versions)), list(versions))
+        ax.set_ylabel("MB moved / the least")
+        ax.set_title(f"{pass_name}: each version's traffic over what the pass must move (1 = the least)", fontsize=10)
+        ax.legend(fontsize=8, ncol=newest, loc="upper left")
+        ax.grid(axis="y", alpha=0.3, which="both")
+    fig.suptitle(f"The kernels' memory traffic under the simulator: AlexNet layers, batch {run['batch_size']}, "
+                 f"float32, no caches ({run['date']})", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return path
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--batch-size", type=positive_int, default=8,
                    help="images per batch (default: 8, the least that keeps im2col's rows of N*OH*OW "
                         "floats on 32-byte boundaries as at batch 128; the simulator is slow)")
     p.add_argument("--layers", default=",".join(LAYERS), help="comma-separated layer names (default: all)")
+    p.add_argument("--chart", metavar="RUN.json",
+                   help="draw the chart of a results file of this benchmark again (RUN-passes.png beside it) and "
+                        "count nothing")
     add_out_argument(p)
     args = p.parse_args(argv)
+    if args.chart:
+        with open(args.chart) as f:
+            run = json.load(f)
+        print("written:", save_passes_chart(run, os.path.splitext(args.chart)[0] + "-passes.png"))
+        return
     names = [n.strip() for n in args.layers.split(",") if n.strip()]
     unknown = [n for n in names if n not in LAYERS]
     if unknown:
@@ -140,8 +198,9 @@ def main(argv=None):
                        f"{conflict_cell(r['shared_stores_conflict'])} |\n" for r in rows))
     print(table)
     stem = f"kernel-traffic-b{args.batch_size}-{today}"
-    print("written:", ", ".join(write_results(args.out, stem, table, dict(
-        batch_size=args.batch_size, date=today, compiler=compiler, passes=totals, launches=rows))))
+    run = dict(batch_size=args.batch_size, date=today, compiler=compiler, passes=totals, launches=rows)
+    written = write_results(args.out, stem, table, run)
+    print("written:", ", ".join(written), save_passes_chart(run, os.path.join(args.out, stem + "-passes.png")))
 
 
 if __name__ == "__main__":

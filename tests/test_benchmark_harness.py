@@ -202,3 +202,27 @@ def test_the_one_command_gpu_script_knows_the_steps_it_documents(tmp_path):
     result = subprocess.run(["bash", GPU_ALL, str(tmp_path), "no_such_step"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "unknown step 'no_such_step'" in result.stderr
     assert " ".join(documented) in " ".join(result.stderr.split())
+
+
+def test_traffic_chart_is_drawn_again_from_a_committed_run(tmp_path):
+    """``kernel_traffic.py --chart RUN.json`` draws a run's chart without counting anything: each
+    memory-bound layer's versions, forward and backward, over the least its pass must move."""
+    import json
+    import shutil
+    benchmarks = os.path.dirname(SCRIPT)
+    run_file = os.path.join(benchmarks, "results", "kernel-traffic-b8-2026-11-30.json")
+    shutil.copy(run_file, tmp_path / "run.json")
+    result = subprocess.run([sys.executable, os.path.join(benchmarks, "kernel_traffic.py"), "--chart",
+                             str(tmp_path / "run.json")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    chart = tmp_path / "run-passes.png"
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 20_000
+    sys.path.insert(0, benchmarks)
+    import kernel_traffic
+    with open(run_file) as f:
+        passes = json.load(f)["passes"]
+    forward, backward = (kernel_traffic.version_path(passes, p) for p in ("forward", "backward"))
+    assert list(forward) == list(backward) == ["pool1", "pool2", "pool5", "lrn1", "lrn2", "lrn1+pool1", "lrn2+pool2",
+                                               "relu1"]   # the conv layers' GEMMs are not counted: no least
+    assert [round(r, 2) for r in forward["lrn1+pool1"]] == [25.42, 25.42, 6.42, 1.67]
+    assert [round(r, 2) for r in backward["pool1"]] == [3.69, 3.88, 3.88, 1.28]

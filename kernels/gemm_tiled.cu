@@ -70,8 +70,7 @@ extern "C" __global__ void gemm_tiled_v1(const real_t* __restrict__ A, const rea
 }
 
 // ---- version 2: every block busy, every access whole ------------------------------------------
-// What the simulator's traffic count and a look at the grid say of version 1 (benchmarks/
-// kernel_traffic.py --gemm, tests/test_gemm.py):
+// What a look at the grid and the simulator's traffic count (tests/test_gemm.py) say of version 1:
 //   * Too few blocks. A conv layer's weight gradient, dW = dL/dy (O, N*OH*OW) @ cols^T, is a small
 //     C with a huge K: conv1's is 96 x 363, 12 tiles, each block walking K = 387,200 (batch 128)
 //     alone while the other multiprocessors of the GPU idle. Version 2 splits K: block z of the
@@ -88,7 +87,7 @@ extern "C" __global__ void gemm_tiled_v1(const real_t* __restrict__ A, const rea
 //     k and k + 1 start 4 banks apart: one pass. Version 1's thread reads its 4 columns of B's
 //     tile side by side (b_tile[k][4 tx + j]): 16 threads 4 words apart, 2 passes a read.
 //   * Strided stores. Version 1's thread writes its 4 x 4 sub-tile as 4 adjacent columns, so a
-//     warp's store covers columns 4 apart: half of each sector, for 16 sectors a request.
+//     warp's store covers columns 4 apart: a quarter of each sector used, 16 sectors a request.
 // Version 2's thread takes rows ty + 16 i and columns tx + 16 j of the tile instead: its reads of
 // B's tile are 16 consecutive words across the warp, and its stores 16 consecutive columns.
 // Within a split each C element sums its products in version 1's order: with one split the
@@ -99,9 +98,9 @@ extern "C" __global__ void gemm_tiled_v1(const real_t* __restrict__ A, const rea
 // Bounded to 4 blocks of 256 a multiprocessor, as version 1 runs: unbounded, ptxas took 72
 // registers a thread (3 blocks); bounded, 63 in float and 64 in double, no spills (sm_90).
 
-extern "C" __global__ __launch_bounds__(THREADS, 4) void gemm_tiled_v2(const real_t* __restrict__ A, const real_t* __restrict__ B,
-                                         real_t* __restrict__ C, int M, int N, int K, int a_row, int a_col,
-                                         int a_batch, int b_row, int b_col, int b_batch, int groups, int k_split) {
+extern "C" __global__ __launch_bounds__(THREADS, 4) void gemm_tiled_v2(
+    const real_t* __restrict__ A, const real_t* __restrict__ B, real_t* __restrict__ C, int M, int N, int K, int a_row,
+    int a_col, int a_batch, int b_row, int b_col, int b_batch, int groups, int k_split) {
   __shared__ real_t a_tile[TILE_K][TILE_M + TILE_PAD];
   __shared__ real_t b_tile[TILE_K][TILE_N + TILE_PAD];
   const int g = blockIdx.z % groups, split = blockIdx.z / groups;

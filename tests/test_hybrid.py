@@ -1,9 +1,9 @@
 """The hybrid of minicnn.hybrid ("one weird trick": convolutions data-parallel, FC layers
 model-parallel over MPI ranks): with 2 and 3 ranks (uneven slices) it trains exactly like one
 process with the global batch, dropout included; its checkpoints have the plain model's layout
-and resume on another number of ranks; in one process it is the plain model; on the kernel devices ("sim" here, "cuda" where there is a
-GPU) it trains as on the CPU, its exchanges through host memory; bad models are refused with a
-message."""
+and resume on another number of ranks; in one process it is the plain model; on the kernel
+devices ("sim" here, "cuda" where there is a GPU) it trains as on the CPU, its exchanges through
+host memory; bad models are refused with a message."""
 import copy
 
 import numpy as np

@@ -95,61 +95,102 @@ extern "C" __global__ void gemm_tiled_v1(const real_t* __restrict__ A, const rea
 // Launch: block (16, 16); grid (ceil(N / 64), ceil(M / 64), groups * splits); k_split a multiple
 // of TILE_K; C: the result (groups, M, N) when splits = 1, else the workspace.
 #define TILE_PAD 4   // words after each row of a tile in shared memory: row k + 1 starts 4 banks on
-// Bounded to 4 blocks of 256 a multiprocessor, as version 1 runs: unbounded, ptxas took 72
-// registers a thread (3 blocks); bounded, 63 in float and 64 in double, no spills (sm_90).
 
-extern "C" __global__ __launch_bounds__(THREADS, 4) void gemm_tiled_v2(
-    const real_t* __restrict__ A, const real_t* __restrict__ B, real_t* __restrict__ C, int M, int N, int K, int a_row,
-    int a_col, int a_batch, int b_row, int b_col, int b_batch, int groups, int k_split) {
-  __shared__ real_t a_tile[TILE_K][TILE_M + TILE_PAD];
-  __shared__ real_t b_tile[TILE_K][TILE_N + TILE_PAD];
+// The body of versions 2 and 3: the block's tile x tile tile of C over its split of K, each thread
+// taking sub x sub of it (rows ty + 16 i, columns tx + 16 j: 16 x 16 threads either way), from the
+// kernel's shared-memory slices a_tile and b_tile (TILE_K rows of tile + TILE_PAD values; the
+// kernel declares them: g++, which builds the kernel simulator, ignores the section attribute of
+// __shared__ variables inside templates).
+template <int tile, int sub>
+__device__ __forceinline__ void split_tile_product(real_t (*a_tile)[tile + TILE_PAD], real_t (*b_tile)[tile + TILE_PAD],
+                                                   const real_t* __restrict__ A, const real_t* __restrict__ B,
+                                                   real_t* __restrict__ C, int M, int N, int K, int a_row, int a_col,
+                                                   int a_batch, int b_row, int b_col, int b_batch, int groups,
+                                                   int k_split) {
+  static_assert(tile / sub == 16, "a block of 16 x 16 threads");
   const int g = blockIdx.z % groups, split = blockIdx.z / groups;
   A += g * a_batch;
   B += g * b_batch;
   C += blockIdx.z * M * N;
   const int thread = threadIdx.y * blockDim.x + threadIdx.x;
-  const int row0 = blockIdx.y * TILE_M, col0 = blockIdx.x * TILE_N;
+  const int row0 = blockIdx.y * tile, col0 = blockIdx.x * tile;
   const int k_begin = split * k_split, k_end = min(K, k_begin + k_split);
-  const int tx = threadIdx.x, ty = threadIdx.y, stride_m = TILE_M / THREAD_M, stride_n = TILE_N / THREAD_N;
+  const int tx = threadIdx.x, ty = threadIdx.y;
 
-  real_t acc[THREAD_M][THREAD_N];
-  for (int i = 0; i < THREAD_M; ++i)
-    for (int j = 0; j < THREAD_N; ++j) acc[i][j] = real_t(0);
+  real_t acc[sub][sub];
+  for (int i = 0; i < sub; ++i)
+    for (int j = 0; j < sub; ++j) acc[i][j] = real_t(0);
 
   for (int k0 = k_begin; k0 < k_end; k0 += TILE_K) {
     // element e of a slice: along k where the operand's k is contiguous (A, or B transposed),
     // else along m (n): consecutive threads, consecutive addresses
-    for (int e = thread; e < TILE_M * TILE_K; e += THREADS) {
+    for (int e = thread; e < tile * TILE_K; e += THREADS) {
       const bool along_k = a_col == 1;
-      const int m = along_k ? e / TILE_K : e % TILE_M, k = along_k ? e % TILE_K : e / TILE_M;
+      const int m = along_k ? e / TILE_K : e % tile, k = along_k ? e % TILE_K : e / tile;
       a_tile[k][m] = (row0 + m < M && k0 + k < k_end) ? A[(row0 + m) * a_row + (k0 + k) * a_col] : real_t(0);
     }
-    for (int e = thread; e < TILE_K * TILE_N; e += THREADS) {
+    for (int e = thread; e < TILE_K * tile; e += THREADS) {
       const bool along_k = b_row == 1;
-      const int n = along_k ? e / TILE_K : e % TILE_N, k = along_k ? e % TILE_K : e / TILE_N;
+      const int n = along_k ? e / TILE_K : e % tile, k = along_k ? e % TILE_K : e / tile;
       b_tile[k][n] = (k0 + k < k_end && col0 + n < N) ? B[(k0 + k) * b_row + (col0 + n) * b_col] : real_t(0);
     }
     __syncthreads();  // the slices are complete before anyone reads them
     for (int k = 0; k < TILE_K; ++k) {
-      real_t a[THREAD_M], b[THREAD_N];
-      for (int i = 0; i < THREAD_M; ++i) a[i] = a_tile[k][ty + i * stride_m];
-      for (int j = 0; j < THREAD_N; ++j) b[j] = b_tile[k][tx + j * stride_n];
-      for (int i = 0; i < THREAD_M; ++i)
-        for (int j = 0; j < THREAD_N; ++j) acc[i][j] += a[i] * b[j];
+      real_t a[sub], b[sub];
+      for (int i = 0; i < sub; ++i) a[i] = a_tile[k][ty + i * 16];
+      for (int j = 0; j < sub; ++j) b[j] = b_tile[k][tx + j * 16];
+      for (int i = 0; i < sub; ++i)
+        for (int j = 0; j < sub; ++j) acc[i][j] += a[i] * b[j];
     }
     __syncthreads();  // everyone is done with the slices before they are overwritten
   }
-  for (int i = 0; i < THREAD_M; ++i) {
-    const int row = row0 + ty + i * stride_m;
-    for (int j = 0; j < THREAD_N; ++j) {
-      const int col = col0 + tx + j * stride_n;
+  for (int i = 0; i < sub; ++i) {
+    const int row = row0 + ty + i * 16;
+    for (int j = 0; j < sub; ++j) {
+      const int col = col0 + tx + j * 16;
       if (row < M && col < N) C[row * N + col] = acc[i][j];
     }
   }
 }
 
-// C[i] = partial[0][i] + partial[1][i] + ... + partial[splits - 1][i], in split order: version 2's
-// split-K sums, deterministic. Layout: partial (splits, count) contiguous, C (count,).
+// Bounded to 4 blocks of 256 a multiprocessor, as version 1 runs: unbounded, ptxas took 72
+// registers a thread (3 blocks); bounded, 63 in float and 64 in double, no spills (sm_90).
+extern "C" __global__ __launch_bounds__(THREADS, 4) void gemm_tiled_v2(
+    const real_t* __restrict__ A, const real_t* __restrict__ B, real_t* __restrict__ C, int M, int N, int K, int a_row,
+    int a_col, int a_batch, int b_row, int b_col, int b_batch, int groups, int k_split) {
+  __shared__ real_t a_tile[TILE_K][TILE_M + TILE_PAD];
+  __shared__ real_t b_tile[TILE_K][TILE_N + TILE_PAD];
+  split_tile_product<TILE_M, THREAD_M>(a_tile, b_tile, A, B, C, M, N, K, a_row, a_col, a_batch, b_row, b_col, b_batch,
+                                       groups, k_split);
+}
+
+// ---- version 3: more work per value read --------------------------------------------------------
+// A tile of C is computed from the tile's rows of A and columns of B: a T x T tile reads 2 T values
+// a step of K for T^2 multiply-adds, and a thread's s x s sub-tile reads 2 s values of shared
+// memory for s^2. Version 2 (T = 64, s = 4): 32 multiply-adds per value loaded from memory, 2 per
+// value read from shared memory. Version 3 takes T = 128 and s = 8, the same 256 threads: 64 and
+// 4, half the loads and shared-memory reads per multiply-add, for 64 accumulators a thread (version
+// 2: 16) and 8.25 KB of shared memory (4.25). The same body otherwise (split_tile_product), so its
+// sums are version 2's in the same order, bit for bit with the same splits. Its tiles are 4x
+// larger: a C of 96 x 363 (conv1's weight gradient) is 3 x 1 tiles, not 6 x 2, and split K fills
+// the device again (minicnn/gemm.py picks the splits with the version's tile).
+// Launch: block (16, 16); grid (ceil(N / 128), ceil(M / 128), groups * splits); as version 2.
+// Float: bounded to 2 blocks of 256 a multiprocessor (at most 128 registers a thread), it takes
+// 122 and spills nothing (sm_90). Double (tests only): its 64 accumulators alone take 128
+// registers, so it asks for one block (bounded to two, it spilled 336 bytes).
+#define GEMM_V3_MIN_BLOCKS (sizeof(real_t) == 4 ? 2 : 1)
+
+extern "C" __global__ __launch_bounds__(THREADS, GEMM_V3_MIN_BLOCKS) void gemm_tiled_v3(
+    const real_t* __restrict__ A, const real_t* __restrict__ B, real_t* __restrict__ C, int M, int N, int K, int a_row,
+    int a_col, int a_batch, int b_row, int b_col, int b_batch, int groups, int k_split) {
+  __shared__ real_t a_tile[TILE_K][2 * TILE_M + TILE_PAD];
+  __shared__ real_t b_tile[TILE_K][2 * TILE_N + TILE_PAD];
+  split_tile_product<2 * TILE_M, 2 * THREAD_M>(a_tile, b_tile, A, B, C, M, N, K, a_row, a_col, a_batch, b_row, b_col,
+                                               b_batch, groups, k_split);
+}
+
+// C[i] = partial[0][i] + partial[1][i] + ... + partial[splits - 1][i], in split order: versions 2
+// and 3's split-K sums, deterministic. Layout: partial (splits, count) contiguous, C (count,).
 // Launch: grid-stride, one thread per element of C.
 extern "C" __global__ void gemm_split_sum(const real_t* __restrict__ partial, real_t* __restrict__ C, int splits,
                                           int count) {

@@ -11,7 +11,8 @@ Two implementations, chosen with ``use_gemm("tiled")`` (a context manager) or ``
     "tiled"   kernels/gemm_tiled.cu, the teaching version of what cuBLAS does: shared-memory
               tiles and register blocking, operands read through strides (no transpose copies),
               in the version ``kernel_versions.current("gemm_tiled")``: version 2 splits K over
-              several blocks where the tiles alone cannot fill the device (``split_k``).
+              several blocks where the tiles alone cannot fill the device (``split_k``), version 3
+              does the same with tiles of 128 x 128 (``TILES``).
 """
 import contextlib
 import math
@@ -23,8 +24,8 @@ from minicnn.launch import BLOCK, KernelLaunchError, empty, grid_for, launch, re
 GEMMS = ("cublas", "tiled")
 _gemm = "cublas"
 
-TILE_M = TILE_N = 64        # kernels/gemm_tiled.cu: the C tile of one block
-TILED_BLOCK = (16, 16)      # 256 threads, each computing a 4 x 4 sub-tile
+TILES = {1: 64, 2: 64, 3: 128}   # kernels/gemm_tiled.cu: the square tile of C of one block, per version
+TILED_BLOCK = (16, 16)      # 256 threads, each computing a 4 x 4 (version 3: 8 x 8) sub-tile
 TILE_K = 8                  # the K slice a block loads at a time
 MIN_SPLIT_K = 256           # the least K a block of a split product walks (version 2)
 
@@ -89,21 +90,22 @@ def _matmul(a, b, trans_a, trans_b, m, n, k):
     a_row, a_col = (1, m) if trans_a else (k, 1)   # element (i, j) of op(a) is at i*a_row + j*a_col
     b_row, b_col = (1, k) if trans_b else (n, 1)
     strides = (a_row, a_col, m * k, b_row, b_col, k * n)
-    tiles_n, tiles_m = math.ceil(n / TILE_N), math.ceil(m / TILE_M)
-    if kernel_versions.current("gemm_tiled") == 1:
+    version = kernel_versions.current("gemm_tiled")
+    tiles_n, tiles_m = math.ceil(n / TILES[version]), math.ceil(m / TILES[version])
+    if version == 1:
         launch("gemm_tiled", "gemm_tiled_v1", (tiles_n, tiles_m, groups), TILED_BLOCK, a3, b3, c, m, n, k, *strides)
         return c if stacked else c[0]
     splits, k_split = split_k(tiles_n * tiles_m * groups, k, resident_blocks(a))
     out = c if splits == 1 else empty((splits, groups, m, n), a.dtype, a)
-    launch("gemm_tiled", "gemm_tiled_v2", (tiles_n, tiles_m, groups * splits), TILED_BLOCK, a3, b3, out, m, n, k,
-           *strides, groups, k_split)
+    launch("gemm_tiled", f"gemm_tiled_v{version}", (tiles_n, tiles_m, groups * splits), TILED_BLOCK, a3, b3, out, m,
+           n, k, *strides, groups, k_split)
     if splits > 1:
         launch("gemm_tiled", "gemm_split_sum", grid_for(c.size, c), BLOCK, out, c, splits, c.size)
     return c if stacked else c[0]
 
 
 def split_k(tiles, k, blocks):
-    """(splits, k_split) of gemm_tiled_v2 for a product of ``tiles`` C tiles (all groups) and
+    """(splits, k_split) of gemm_tiled_v2 and v3 for a product of ``tiles`` C tiles (all groups) and
     inner dimension ``k`` on a device that keeps ``blocks`` blocks busy (``launch.resident_blocks``):
     as many splits as bring the blocks to ``blocks``, each walking at least MIN_SPLIT_K of K (its
     partial tile is one more write of C), ``k_split`` a multiple of TILE_K; (1, k rounded up to

@@ -1,8 +1,9 @@
 """minicnn.gemm: the tiled GEMM kernel (kernels/gemm_tiled.cu), in each version, and the cuBLAS
 path against NumPy, on awkward sizes around the 64 x 64 tile and the 8-deep K slices, with
-transposes; version 2's split of K (split_k) and its sums in every split count; and what version
-2 changed, in the simulator's traffic count: loads along each operand's contiguous axis, no
-shared-memory bank conflicts, whole-sector stores, more blocks for a small C."""
+transposes; the split of K (split_k) and its sums in every split count; and what versions 2 and 3
+changed, in the simulator's traffic count: loads along each operand's contiguous axis, no
+shared-memory bank conflicts, whole-sector stores, more blocks for a small C (2); half the loads
+and shared-memory reads per multiply-add (3)."""
 import numpy as np
 import pytest
 
@@ -78,11 +79,14 @@ def test_split_k_fills_the_device_and_covers_k():
             assert splits == 1 or (k_split >= MIN_SPLIT_K - TILE_K and tiles * (splits - 1) < 1056), (tiles, k)
 
 
-@pytest.mark.parametrize("blocks", [1, 4, 6, 64])   # 1, 2, 3 and 5 splits
-@pytest.mark.parametrize("trans_a,trans_b", [(False, False), (False, True), (True, False)])
-def test_every_split_count_sums_right(monkeypatch, blocks, trans_a, trans_b):
-    """Version 2 with K cut into 1, 2, 3 and 5 splits (the last one shorter) and two groups: the split
-    sums agree with NumPy in float64."""
+SPLIT_CASES = ([(2, blocks, *t) for blocks in (1, 4, 6, 64) for t in [(False, False), (False, True), (True, False)]]
+               + [(3, 1, False, False), (3, 64, False, True), (3, 6, True, False)])   # version 3: slower to simulate
+
+
+@pytest.mark.parametrize("version,blocks,trans_a,trans_b", SPLIT_CASES)   # blocks 1, 4, 6, 64: 1, 2, 3, 5 splits
+def test_every_split_count_sums_right(monkeypatch, version, blocks, trans_a, trans_b):
+    """Versions 2 and 3 with K cut into 1, 2, 3 and 5 splits (the last one shorter) and two groups
+    (one tile each): the split sums agree with NumPy in float64."""
     monkeypatch.setattr(gemm_module, "resident_blocks", lambda like: blocks)
     rng = np.random.default_rng(blocks)
     a = rng.standard_normal((2, 1300, 20) if trans_a else (2, 20, 1300))
@@ -90,22 +94,24 @@ def test_every_split_count_sums_right(monkeypatch, blocks, trans_a, trans_b):
     expected = (a.swapaxes(1, 2) if trans_a else a) @ (b.swapaxes(1, 2) if trans_b else b)
     splits = split_k(2, 1300, blocks)[0]
     assert splits == min(-(-blocks // 2), 5)
-    with use_gemm("tiled"), kernel_versions.use("gemm_tiled", 2), traffic.recording() as log:
+    with use_gemm("tiled"), kernel_versions.use("gemm_tiled", version), traffic.recording() as log:
         c = matmul(a, b, trans_a, trans_b)
-    assert [t.kernel for t in log] == ["gemm_tiled_v2"] + ["gemm_split_sum"] * (splits > 1)
+    assert [t.kernel for t in log] == [f"gemm_tiled_v{version}"] + ["gemm_split_sum"] * (splits > 1)
     assert log[0].grid[2] == 2 * splits
     assert_close(c, expected, f"{splits} splits")
 
 
 @pytest.mark.parametrize("trans_a,trans_b", TRANSPOSES)
-def test_version_2_unsplit_is_version_1_bit_for_bit(trans_a, trans_b):
-    """With one split each element sums its products in version 1's order."""
+def test_unsplit_versions_are_version_1_bit_for_bit(trans_a, trans_b):
+    """With one split (K below MIN_SPLIT_K) each element sums its products in version 1's order,
+    whatever the tile."""
     a, b, _ = operands(70, 130, 200, trans_a, trans_b, np.float32)
     results = []
-    for version in (1, 2):
+    for version in (1, 2, 3):
         with use_gemm("tiled"), kernel_versions.use("gemm_tiled", version):
             results.append(matmul(a, b, trans_a, trans_b))
     np.testing.assert_array_equal(results[1], results[0])
+    np.testing.assert_array_equal(results[2], results[0])
 
 
 def test_version_2_moves_whole_sectors_without_bank_conflicts():
@@ -127,3 +133,24 @@ def test_version_2_moves_whole_sectors_without_bank_conflicts():
     c1, c2 = v1.array("C").stores, v2.array("C").stores
     assert c1.efficiency <= 0.5 and c2.efficiency == 1.0
     assert v1.grid[2] == 1 and v2.grid[2] == 2    # the simulator's 2 blocks: K split in two
+
+
+def test_version_3_loads_and_reads_half_as_much_per_multiply_add():
+    """A 128 x 128 x 512 product: version 2's four 64 x 64 tiles each load their rows of A and
+    columns of B (every value twice), version 3's one 128 x 128 tile (in two splits of K, the
+    simulator keeping 2 blocks busy) once; its threads read 16 values of shared memory for 64
+    multiply-adds against 8 for 16. Both without bank conflicts and in whole sectors."""
+    a, b, expected = operands(128, 128, 512, False, False, np.float32, seed=1)
+    launches = {}
+    for version in (2, 3):
+        with use_gemm("tiled"), kernel_versions.use("gemm_tiled", version), traffic.recording() as log:
+            assert_close(matmul(a, b), expected, f"v{version}")
+        launches[version] = log[0]
+    v2, v3 = launches[2], launches[3]
+    assert v2.grid == (2, 2, 1) and v3.grid == (1, 1, 2)
+    for name in ("A", "B"):
+        assert v3.array(name).loads.moved_bytes * 2 == v2.array(name).loads.moved_bytes == 2 * a.nbytes
+    assert v3.shared_loads.wavefronts * 2 == v2.shared_loads.wavefronts
+    for launch in (v2, v3):
+        assert launch.shared_loads.conflict == launch.shared_stores.conflict == 1.0
+        assert launch.loads.efficiency == 1.0 and launch.array("C").stores.efficiency == 1.0

@@ -6,7 +6,7 @@
 // A and B are read through strides, so a transposed operand needs no copy: element (m, k) of
 // A[g] is A[g * a_batch + m * a_row + k * a_col]. C is contiguous (M, N) per batch entry.
 //
-// Two versions (minicnn/kernel_versions.py, family "gemm_tiled"); minicnn/gemm.py launches them.
+// Three versions (minicnn/kernel_versions.py, family "gemm_tiled"); minicnn/gemm.py launches them.
 //
 // ---- version 1 ----------------------------------------------------------------------------------
 // Launch: block (16, 16) = 256 threads computes a 64 x 64 tile of C; grid (ceil(N / 64),

@@ -27,7 +27,7 @@ _gemm = "cublas"
 TILES = {1: 64, 2: 64, 3: 128}   # kernels/gemm_tiled.cu: the square tile of C of one block, per version
 TILED_BLOCK = (16, 16)      # 256 threads, each computing a 4 x 4 (version 3: 8 x 8) sub-tile
 TILE_K = 8                  # the K slice a block loads at a time
-MIN_SPLIT_K = 256           # the least K a block of a split product walks (version 2)
+MIN_SPLIT_K = 256           # the least K a block of a split product walks (versions 2 and 3)
 
 
 def set_gemm(name):

@@ -68,3 +68,12 @@ __device__ __forceinline__ void covering_windows(int i, int kernel, int stride, 
 // line of the array (when the array's rows do), 4 whole sectors; a warp that straddles two lines
 // stores 5 (im2col_v4, maxpool_backward_v4).
 __device__ __forceinline__ int aligned_start(int first) { return int(threadIdx.x) - first % 32; }
+
+// A conv output value: the product v of the GEMM plus the channel's bias, and with relu != 0 the
+// fused ReLU (Conv2D(relu=True), minicnn/fusion.py), as relu_forward: max(v, 0). Shared by the
+// layout kernel gemm_to_nchw_bias (im2col.cu) and the tiled GEMM's version 4 (gemm_tiled.cu),
+// which gives the same bits either way.
+__device__ __forceinline__ real_t biased_relu(real_t product, real_t bias, int relu) {
+  const real_t v = product + bias;
+  return (relu && !(v > real_t(0))) ? real_t(0) : v;
+}

@@ -4,9 +4,10 @@
 //   C[g] (M, N) = A[g] (M, K) @ B[g] (K, N)     for every batch entry g = blockIdx.z
 //
 // A and B are read through strides, so a transposed operand needs no copy: element (m, k) of
-// A[g] is A[g * a_batch + m * a_row + k * a_col]. C is contiguous (M, N) per batch entry.
+// A[g] is A[g * a_batch + m * a_row + k * a_col]. C is contiguous (M, N) per batch entry (version 4
+// stores it as a conv's NCHW output instead).
 //
-// Three versions (minicnn/kernel_versions.py, family "gemm_tiled"); minicnn/gemm.py launches them.
+// Four versions (minicnn/kernel_versions.py, family "gemm_tiled"); minicnn/gemm.py launches them.
 //
 // ---- version 1 ----------------------------------------------------------------------------------
 // Launch: block (16, 16) = 256 threads computes a 64 x 64 tile of C; grid (ceil(N / 64),
@@ -96,22 +97,21 @@ extern "C" __global__ void gemm_tiled_v1(const real_t* __restrict__ A, const rea
 // of TILE_K; C: the result (groups, M, N) when splits = 1, else the workspace.
 #define TILE_PAD 4   // words after each row of a tile in shared memory: row k + 1 starts 4 banks on
 
-// The body of versions 2 and 3: the block's tile x tile tile of C over its split of K, each thread
+// The body of versions 2 to 4: the block's tile x tile tile of C over its split of K, each thread
 // taking sub x sub of it (rows ty + 16 i, columns tx + 16 j: 16 x 16 threads either way), from the
 // kernel's shared-memory slices a_tile and b_tile (TILE_K rows of tile + TILE_PAD values; the
 // kernel declares them: g++, which builds the kernel simulator, ignores the section attribute of
-// __shared__ variables inside templates).
-template <int tile, int sub>
+// __shared__ variables inside templates). store.row(row)(col, value) puts element (row, col) of
+// the block's tile where it goes: StoreTile (versions 2, 3) or StoreNchwBias (version 4).
+template <int tile, int sub, typename Store>
 __device__ __forceinline__ void split_tile_product(real_t (*a_tile)[tile + TILE_PAD], real_t (*b_tile)[tile + TILE_PAD],
-                                                   const real_t* __restrict__ A, const real_t* __restrict__ B,
-                                                   real_t* __restrict__ C, int M, int N, int K, int a_row, int a_col,
-                                                   int a_batch, int b_row, int b_col, int b_batch, int groups,
-                                                   int k_split) {
+                                                   const real_t* __restrict__ A, const real_t* __restrict__ B, Store store,
+                                                   int M, int N, int K, int a_row, int a_col, int a_batch, int b_row,
+                                                   int b_col, int b_batch, int groups, int k_split) {
   static_assert(tile / sub == 16, "a block of 16 x 16 threads");
   const int g = blockIdx.z % groups, split = blockIdx.z / groups;
   A += g * a_batch;
   B += g * b_batch;
-  C += blockIdx.z * M * N;
   const int thread = threadIdx.y * blockDim.x + threadIdx.x;
   const int row0 = blockIdx.y * tile, col0 = blockIdx.x * tile;
   const int k_begin = split * k_split, k_end = min(K, k_begin + k_split);
@@ -146,12 +146,26 @@ __device__ __forceinline__ void split_tile_product(real_t (*a_tile)[tile + TILE_
   }
   for (int i = 0; i < sub; ++i) {
     const int row = row0 + ty + i * 16;
+    if (row >= M) continue;
+    const auto store_row = store.row(row);
     for (int j = 0; j < sub; ++j) {
       const int col = col0 + tx + j * 16;
-      if (row < M && col < N) C[row * N + col] = acc[i][j];
+      if (col < N) store_row(col, acc[i][j]);
     }
   }
 }
+
+// The store of versions 2 and 3: row `row` of block z's (M, N) slice of C, the result (groups, M,
+// N) or with K split the workspace (splits, groups, M, N).
+struct StoreTile {
+  real_t* C;
+  int N;
+  struct Row {
+    real_t* c;
+    __device__ __forceinline__ void operator()(int col, real_t value) const { c[col] = value; }
+  };
+  __device__ __forceinline__ Row row(int row) const { return Row{C + row * N}; }
+};
 
 // Bounded to 4 blocks of 256 a multiprocessor, as version 1 runs: unbounded, ptxas took 72
 // registers a thread (3 blocks); bounded, 63 in float and 64 in double, no spills (sm_90).
@@ -160,8 +174,8 @@ extern "C" __global__ __launch_bounds__(THREADS, 4) void gemm_tiled_v2(
     int a_col, int a_batch, int b_row, int b_col, int b_batch, int groups, int k_split) {
   __shared__ real_t a_tile[TILE_K][TILE_M + TILE_PAD];
   __shared__ real_t b_tile[TILE_K][TILE_N + TILE_PAD];
-  split_tile_product<TILE_M, THREAD_M>(a_tile, b_tile, A, B, C, M, N, K, a_row, a_col, a_batch, b_row, b_col, b_batch,
-                                       groups, k_split);
+  split_tile_product<TILE_M, THREAD_M>(a_tile, b_tile, A, B, StoreTile{C + blockIdx.z * M * N, N}, M, N, K, a_row,
+                                       a_col, a_batch, b_row, b_col, b_batch, groups, k_split);
 }
 
 // ---- version 3: more work per value read --------------------------------------------------------
@@ -176,8 +190,9 @@ extern "C" __global__ __launch_bounds__(THREADS, 4) void gemm_tiled_v2(
 // the device again (minicnn/gemm.py picks the splits with the version's tile).
 // Launch: block (16, 16); grid (ceil(N / 128), ceil(M / 128), groups * splits); as version 2.
 // Float: bounded to 2 blocks of 256 a multiprocessor (at most 128 registers a thread), it takes
-// 122 and spills nothing (sm_90). Double (tests only): its 64 accumulators alone take 128
-// registers, so it asks for one block (bounded to two, it spilled 336 bytes).
+// 125 (version 4, the same body storing NCHW: 122) and spills nothing (sm_90). Double (tests
+// only): its 64 accumulators alone take 128 registers, so it asks for one block (bounded to two,
+// it spilled 336 bytes).
 #define GEMM_V3_MIN_BLOCKS (sizeof(real_t) == 4 ? 2 : 1)
 
 extern "C" __global__ __launch_bounds__(THREADS, GEMM_V3_MIN_BLOCKS) void gemm_tiled_v3(
@@ -185,18 +200,80 @@ extern "C" __global__ __launch_bounds__(THREADS, GEMM_V3_MIN_BLOCKS) void gemm_t
     int a_col, int a_batch, int b_row, int b_col, int b_batch, int groups, int k_split) {
   __shared__ real_t a_tile[TILE_K][2 * TILE_M + TILE_PAD];
   __shared__ real_t b_tile[TILE_K][2 * TILE_N + TILE_PAD];
-  split_tile_product<2 * TILE_M, 2 * THREAD_M>(a_tile, b_tile, A, B, C, M, N, K, a_row, a_col, a_batch, b_row, b_col,
-                                               b_batch, groups, k_split);
+  split_tile_product<2 * TILE_M, 2 * THREAD_M>(a_tile, b_tile, A, B, StoreTile{C + blockIdx.z * M * N, N}, M, N, K,
+                                               a_row, a_col, a_batch, b_row, b_col, b_batch, groups, k_split);
 }
 
 // C[i] = partial[0][i] + partial[1][i] + ... + partial[splits - 1][i], in split order: versions 2
 // and 3's split-K sums, deterministic. Layout: partial (splits, count) contiguous, C (count,).
 // Launch: grid-stride, one thread per element of C.
+__device__ __forceinline__ real_t split_sum(const real_t* __restrict__ partial, int splits, int count, int i) {
+  real_t sum = partial[i];
+  for (int s = 1; s < splits; ++s) sum += partial[s * count + i];
+  return sum;
+}
+
 extern "C" __global__ void gemm_split_sum(const real_t* __restrict__ partial, real_t* __restrict__ C, int splits,
                                           int count) {
-  GRID_STRIDE_LOOP(i, count) {
-    real_t sum = partial[i];
-    for (int s = 1; s < splits; ++s) sum += partial[s * count + i];
-    C[i] = sum;
+  GRID_STRIDE_LOOP(i, count) C[i] = split_sum(partial, splits, count, i);
+}
+
+// ---- version 4: the conv's layout pass in the GEMM's stores -------------------------------------
+// Conv2D's forward on the kernel devices is im2col, one GEMM per group, Y[g] (M, N) = W[g] (M, K) @
+// cols[g] (K, N) with M the group's output channels and N = batch * S (S = OH * OW), and then
+// gemm_to_nchw_bias (im2col.cu): a pass that reads Y, adds the bias (and applies the fused ReLU)
+// and writes the output in NCHW, one more read and one more write of the layer's output (conv1 at
+// batch 128: 149 MB each way). cuBLAS stores C as it is; a GEMM of one's own can do what it likes
+// with a value before storing it (an "epilogue", as CUTLASS calls it). Version 4 is version 3
+// whose threads store each value of their sub-tile where the layout kernel would have put it,
+// with the bias added and the ReLU applied: y[n, g * M + m, s] = biased_relu(Y[g][m, n * S + s]).
+// Bit for bit version 3 followed by gemm_to_nchw_bias: the same sums, then the same addition.
+// The threads of a warp still store 16 consecutive columns, consecutive pixels of an output plane
+// (two runs where a run crosses from one image to the next). Where K is split, version 3's kernel
+// writes the partial tiles to the workspace and gemm_split_sum_nchw_bias adds them up in split
+// order and stores likewise. Plain products (the dense layers, the conv's backward) run version 3.
+// Launch: block (16, 16); grid (ceil(N / 128), ceil(M / 128), groups) (minicnn.gemm.matmul_nchw).
+struct StoreNchwBias {
+  real_t* y;
+  const real_t* bias;
+  int M, spatial, channels, relu;   // channels: all groups' output channels, groups * M
+  int g;                            // the block's group
+  struct Row {                      // output channel o's plane of image 0, and its bias (loaded once)
+    real_t* y_o;
+    real_t bias;
+    int spatial, image, relu;       // image: the values of one image, channels * spatial
+    __device__ __forceinline__ void operator()(int col, real_t value) const {
+      const int n = col / spatial;
+      y_o[n * image + col - n * spatial] = biased_relu(value, bias, relu);
+    }
+  };
+  __device__ __forceinline__ Row row(int row) const {
+    const int o = g * M + row;
+    return Row{y + o * spatial, bias[o], spatial, channels * spatial, relu};
+  }
+};
+
+extern "C" __global__ __launch_bounds__(THREADS, GEMM_V3_MIN_BLOCKS) void gemm_tiled_nchw_bias_v4(
+    const real_t* __restrict__ A, const real_t* __restrict__ B, const real_t* __restrict__ bias, real_t* __restrict__ y,
+    int M, int N, int K, int a_row, int a_col, int a_batch, int b_row, int b_col, int b_batch, int groups, int spatial,
+    int relu) {
+  __shared__ real_t a_tile[TILE_K][2 * TILE_M + TILE_PAD];
+  __shared__ real_t b_tile[TILE_K][2 * TILE_N + TILE_PAD];
+  const StoreNchwBias store{y, bias, M, spatial, groups * M, relu, int(blockIdx.z)};
+  split_tile_product<2 * TILE_M, 2 * THREAD_M>(a_tile, b_tile, A, B, store, M, N, K, a_row, a_col, a_batch, b_row,
+                                               b_col, b_batch, groups, K);
+}
+
+// gemm_split_sum and the store of version 4 in one pass: element i = (g * M + m) * N + col of the
+// workspace's slices (splits, groups, M, N), summed in split order, stored to y (batch, groups * M,
+// S) at pixel col mod S of image col / S, with the bias and the ReLU. Consecutive threads take
+// consecutive columns: coalesced loads, and stores along a plane's pixels.
+// Launch: grid-stride, one thread per element of y.
+extern "C" __global__ void gemm_split_sum_nchw_bias(const real_t* __restrict__ partial,
+                                                    const real_t* __restrict__ bias, real_t* __restrict__ y,
+                                                    int splits, int channels, int N, int spatial, int relu) {
+  GRID_STRIDE_LOOP(i, channels * N) {
+    const int o = i / N, col = i - o * N, n = col / spatial, s = col - n * spatial;
+    y[(n * channels + o) * spatial + s] = biased_relu(split_sum(partial, splits, channels * N, i), bias[o], relu);
   }
 }

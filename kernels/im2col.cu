@@ -68,8 +68,7 @@ extern "C" __global__ void gemm_to_nchw_bias_v1(const real_t* __restrict__ gemm_
                                              int relu) {
   GRID_STRIDE_LOOP(i, batch * channels * spatial) {
     const int s = i % spatial, o = i / spatial % channels, n = i / (spatial * channels);
-    const real_t v = gemm_out[(o * batch + n) * spatial + s] + bias[o];
-    y[i] = (relu && !(v > real_t(0))) ? real_t(0) : v;   // as relu_forward: max(v, 0)
+    y[i] = biased_relu(gemm_out[(o * batch + n) * spatial + s], bias[o], relu);
   }
 }
 
@@ -198,8 +197,7 @@ extern "C" __global__ void gemm_to_nchw_bias_v2(const real_t* __restrict__ gemm_
   const int s = blockIdx.y * blockDim.x + threadIdx.x;
   if (s >= spatial) return;
   const int n = blockIdx.x / channels, o = blockIdx.x - n * channels;
-  const real_t v = gemm_out[(o * batch + n) * spatial + s] + bias[o];
-  y[blockIdx.x * spatial + s] = (relu && !(v > real_t(0))) ? real_t(0) : v;
+  y[blockIdx.x * spatial + s] = biased_relu(gemm_out[(o * batch + n) * spatial + s], bias[o], relu);
 }
 
 // nchw_to_gemm: blockIdx.x is the GEMM layout's plane o * N + n.

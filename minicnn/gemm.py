@@ -13,6 +13,10 @@ Two implementations, chosen with ``use_gemm("tiled")`` (a context manager) or ``
               in the version ``kernel_versions.current("gemm_tiled")``: version 2 splits K over
               several blocks where the tiles alone cannot fill the device (``split_k``), version 3
               does the same with tiles of 128 x 128 (``TILES``).
+
+From version 4 the tiled GEMM also stores Conv2D's forward product as the layer's NCHW output,
+with the bias and the fused ReLU, in the GEMM's own stores (``matmul_nchw``, where
+``stores_nchw()``); otherwise Conv2D runs ``matmul`` and its layout kernel gemm_to_nchw_bias.
 """
 import contextlib
 import math
@@ -24,7 +28,7 @@ from minicnn.launch import BLOCK, KernelLaunchError, empty, grid_for, launch, re
 GEMMS = ("cublas", "tiled")
 _gemm = "cublas"
 
-TILES = {1: 64, 2: 64, 3: 128}   # kernels/gemm_tiled.cu: the square tile of C of one block, per version
+TILES = {1: 64, 2: 64, 3: 128, 4: 128}   # kernels/gemm_tiled.cu: the square tile of C of one block, per version
 TILED_BLOCK = (16, 16)      # 256 threads, each computing a 4 x 4 (version 3: 8 x 8) sub-tile
 TILE_K = 8                  # the K slice a block loads at a time
 MIN_SPLIT_K = 256           # the least K a block of a split product walks (versions 2 and 3)
@@ -87,21 +91,87 @@ def _matmul(a, b, trans_a, trans_b, m, n, k):
     a3, b3 = (a, b) if stacked else (a[None], b[None])
     groups = a3.shape[0]
     c = empty((groups, m, n), a.dtype, a)
-    a_row, a_col = (1, m) if trans_a else (k, 1)   # element (i, j) of op(a) is at i*a_row + j*a_col
-    b_row, b_col = (1, k) if trans_b else (n, 1)
-    strides = (a_row, a_col, m * k, b_row, b_col, k * n)
+    strides = _strides(m, n, k, trans_a, trans_b)
     version = kernel_versions.current("gemm_tiled")
     tiles_n, tiles_m = math.ceil(n / TILES[version]), math.ceil(m / TILES[version])
     if version == 1:
         launch("gemm_tiled", "gemm_tiled_v1", (tiles_n, tiles_m, groups), TILED_BLOCK, a3, b3, c, m, n, k, *strides)
         return c if stacked else c[0]
     splits, k_split = split_k(tiles_n * tiles_m * groups, k, resident_blocks(a))
-    out = c if splits == 1 else empty((splits, groups, m, n), a.dtype, a)
-    launch("gemm_tiled", f"gemm_tiled_v{version}", (tiles_n, tiles_m, groups * splits), TILED_BLOCK, a3, b3, out, m,
-           n, k, *strides, groups, k_split)
-    if splits > 1:
-        launch("gemm_tiled", "gemm_split_sum", grid_for(c.size, c), BLOCK, out, c, splits, c.size)
+    if splits == 1:
+        _tiled_product(a3, b3, c, k, strides, 1, k_split)
+    else:
+        partial = empty((splits, groups, m, n), a.dtype, a)
+        _tiled_product(a3, b3, partial, k, strides, splits, k_split)
+        launch("gemm_tiled", "gemm_split_sum", grid_for(c.size, c), BLOCK, partial, c, splits, c.size)
     return c if stacked else c[0]
+
+
+def _strides(m, n, k, trans_a, trans_b):
+    """The tiled kernels' operand strides: element (i, j) of op(a) is at i * a_row + j * a_col of
+    its group's matrix; (a_row, a_col, group stride, b_row, b_col, group stride)."""
+    a_row, a_col = (1, m) if trans_a else (k, 1)
+    b_row, b_col = (1, k) if trans_b else (n, 1)
+    return a_row, a_col, m * k, b_row, b_col, k * n
+
+
+def _tiled_product(a3, b3, out, k, strides, splits, k_split):
+    """One launch of the current version's plain product kernel (version 4's is version 3's) for
+    ``splits`` splits of K: out is the result (groups, m, n) or the workspace (splits, groups, m, n)."""
+    version = kernel_versions.current("gemm_tiled")
+    groups, m, n = out.shape[-3:]
+    launch("gemm_tiled", kernel_versions.kernel_name("gemm_tiled", "gemm_tiled", version),
+           (math.ceil(n / TILES[version]), math.ceil(m / TILES[version]), groups * splits), TILED_BLOCK, a3, b3, out,
+           m, n, k, *strides, groups, k_split)
+
+
+def stores_nchw():
+    """Whether the current GEMM can store Conv2D's output itself (``matmul_nchw``): the tiled GEMM
+    from version 4. Otherwise Conv2D runs ``matmul`` and its layout kernel gemm_to_nchw_bias."""
+    return _gemm == "tiled" and kernel_versions.current("gemm_tiled") >= 4
+
+
+def matmul_nchw(a, b, bias, relu, batch):
+    """Conv2D's forward product stored as the layer's output: for stacks a (G, M, K) (the weights)
+    and b (G, K, batch * S) (the columns), y (batch, G * M, S) with
+
+        y[n, g * M + m, s] = relu?((a[g] @ b[g])[m, n * S + s] + bias[g * M + m])
+
+    (the ReLU where ``relu``); bias (G * M,): ``matmul`` and Conv2D's layout kernel
+    gemm_to_nchw_bias in one pass, the same bits. Only where ``stores_nchw()``."""
+    if not stores_nchw():
+        raise KernelLaunchError(f"matmul_nchw: the {_gemm} GEMM (version {kernel_versions.current('gemm_tiled')} of "
+                                "the tiled one) cannot store NCHW; it needs the tiled GEMM from version 4")
+    if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
+        raise KernelLaunchError(f"matmul_nchw: expected stacks (G, M, K) and (G, K, N), got shapes {a.shape} and "
+                                f"{b.shape}")
+    groups, m, k = a.shape
+    n = b.shape[2]
+    if batch < 1 or n % batch:
+        raise KernelLaunchError(f"matmul_nchw: {n} columns are not {batch} images of equal size")
+    if bias.shape != (groups * m,):
+        raise KernelLaunchError(f"matmul_nchw: expected a bias of shape ({groups * m},), got {bias.shape}")
+    y = empty((batch, groups * m, n // batch), a.dtype, a)
+    return watched("gemm_tiled (NCHW store)", (a.size + b.size + bias.size + y.size) * a.itemsize,
+                   lambda: _matmul_nchw(a, b, bias, relu, y), flops=2 * groups * m * n * k)
+
+
+def _matmul_nchw(a, b, bias, relu, y):
+    groups, m, k = a.shape
+    n, spatial = b.shape[2], y.shape[2]
+    strides = _strides(m, n, k, False, False)
+    version = kernel_versions.current("gemm_tiled")
+    tiles_n, tiles_m = math.ceil(n / TILES[version]), math.ceil(m / TILES[version])
+    splits, k_split = split_k(tiles_n * tiles_m * groups, k, resident_blocks(a))
+    if splits == 1:
+        launch("gemm_tiled", kernel_versions.kernel_name("gemm_tiled", "gemm_tiled_nchw_bias", version),
+               (tiles_n, tiles_m, groups), TILED_BLOCK, a, b, bias, y, m, n, k, *strides, groups, spatial, int(relu))
+    else:
+        partial = empty((splits, groups, m, n), a.dtype, a)
+        _tiled_product(a, b, partial, k, strides, splits, k_split)
+        launch("gemm_tiled", "gemm_split_sum_nchw_bias", grid_for(y.size, y), BLOCK, partial, bias, y, splits,
+               groups * m, n, spatial, int(relu))
+    return y
 
 
 def split_k(tiles, k, blocks):

@@ -56,6 +56,9 @@ VERSIONS = {
         3: "version 2 with tiles of 128 x 128 and a sub-tile of 8 x 8 a thread: half the loads from "
            "memory and the reads of shared memory per multiply-add (64 accumulators a thread, 2 blocks "
            "a multiprocessor)",
+        4: "Conv2D's forward: version 3 whose threads store each value where the conv's output has it "
+           "(NCHW), with the bias and the fused ReLU, in place of the layout kernel gemm_to_nchw_bias "
+           "and its read and write of the output; other products as version 3",
     },
     "relu": {
         1: "grid-stride, one element per thread and step: one load in flight per thread",
@@ -102,7 +105,7 @@ VERSIONS = {
 
 # The version each layer launches unless told otherwise: the newest. benchmarks/kernels.py
 # --versions times every version against cuDNN (the README gives the figures measured so far).
-DEFAULTS = {"bias": 2, "gemm_tiled": 3, "im2col": 5, "lrn": 3, "lrn_maxpool": 4, "maxpool": 4, "relu": 2}
+DEFAULTS = {"bias": 2, "gemm_tiled": 4, "im2col": 5, "lrn": 3, "lrn_maxpool": 4, "maxpool": 4, "relu": 2}
 
 _chosen = dict(DEFAULTS)
 

@@ -51,11 +51,14 @@ def kernel_device(request):
 
 
 # --- numbered kernel versions (minicnn/kernel_versions.py) --------------------------------------
-# A kernel test that takes one of these fixtures runs once per version of that family's kernels.
-def _versions_fixture(family):
+# A kernel test that takes one of these fixtures runs once per version of that family's kernels
+# (with ``kernel``, once per version that rewrote that kernel of the family's .cu file).
+def _versions_fixture(family, kernel=None):
     from minicnn import kernel_versions
+    versions = sorted(v for v in kernel_versions.VERSIONS[family]
+                      if kernel is None or kernel_versions.kernel_name(family, kernel, v) == f"{kernel}_v{v}")
 
-    @pytest.fixture(params=sorted(kernel_versions.VERSIONS[family]), ids=lambda v: f"v{v}")
+    @pytest.fixture(params=versions, ids=lambda v: f"v{v}")
     def version(request):
         with kernel_versions.use(family, request.param):
             yield request.param
@@ -63,7 +66,8 @@ def _versions_fixture(family):
 
 
 bias_version = _versions_fixture("bias")
-gemm_tiled_version = _versions_fixture("gemm_tiled")
+# the plain products' versions (version 4 rewrote only the conv's NCHW store: tests/test_gemm.py)
+gemm_tiled_version = _versions_fixture("gemm_tiled", kernel="gemm_tiled")
 im2col_version = _versions_fixture("im2col")
 lrn_version = _versions_fixture("lrn")
 maxpool_version = _versions_fixture("maxpool")

@@ -1,9 +1,10 @@
 """minicnn.gemm: the tiled GEMM kernel (kernels/gemm_tiled.cu), in each version, and the cuBLAS
 path against NumPy, on awkward sizes around the 64 x 64 tile and the 8-deep K slices, with
-transposes; the split of K (split_k) and its sums in every split count; and what versions 2 and 3
+transposes; the split of K (split_k) and its sums in every split count; and what versions 2 to 4
 changed, in the simulator's traffic count: loads along each operand's contiguous axis, no
 shared-memory bank conflicts, whole-sector stores, more blocks for a small C (2); half the loads
-and shared-memory reads per multiply-add (3)."""
+and shared-memory reads per multiply-add (3); Conv2D's output stored by the GEMM, bit for bit what
+version 3 and the layout kernel give, without the layout kernel's pass (4)."""
 import numpy as np
 import pytest
 
@@ -11,7 +12,8 @@ from devices import assert_close
 from minicnn import gemm as gemm_module
 from minicnn import kernel_versions
 from minicnn.backend import to_device
-from minicnn.gemm import GEMMS, MIN_SPLIT_K, TILE_K, current_gemm, matmul, set_gemm, split_k, use_gemm
+from minicnn.gemm import GEMMS, MIN_SPLIT_K, TILE_K, current_gemm, matmul, matmul_nchw, set_gemm, split_k, use_gemm
+from minicnn.layers.conv import conv_forward, conv_forward_cuda
 from minicnn.launch import KernelLaunchError
 from minicnn.simulator import traffic
 
@@ -154,3 +156,88 @@ def test_version_3_loads_and_reads_half_as_much_per_multiply_add():
     for launch in (v2, v3):
         assert launch.shared_loads.conflict == launch.shared_stores.conflict == 1.0
         assert launch.loads.efficiency == 1.0 and launch.array("C").stores.efficiency == 1.0
+
+
+# ---- version 4: Conv2D's output stored by the GEMM ---------------------------------------------
+# (batch, channels, size, out channels, kernel, stride, pad, groups, relu, resident blocks)
+CONV_STORE_CASES = {
+    "groups-relu": (2, 6, 13, 8, 3, 1, 1, 2, True, 2),      # two images' columns meet inside a tile
+    "no-relu": (3, 3, 20, 5, 5, 2, 0, 1, False, 2),
+    "130-channels": (1, 4, 9, 130, 3, 1, 1, 1, True, 2),    # two tiles of rows, the second of 2 rows
+    "split-k": (2, 128, 6, 12, 3, 1, 1, 2, True, 6),       # K = 576 a group: 2 splits, two groups
+    "no-bias": (2, 5, 7, 9, 3, 1, 0, 1, False, 2),
+}
+
+
+def conv_operands(case, dtype):
+    n, c, size, o, kernel, stride, pad, groups, relu, _ = case
+    rng = np.random.default_rng(o * size)
+    x = rng.standard_normal((n, c, size, size)).astype(dtype)
+    w = rng.standard_normal((o, c // groups, kernel, kernel)).astype(dtype)
+    b = rng.standard_normal(o).astype(dtype)
+    return x, w, b, (stride, stride), (pad, pad), groups, relu
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", CONV_STORE_CASES.values(), ids=CONV_STORE_CASES.keys())
+def test_version_4_stores_the_conv_output_as_version_3_and_the_layout_kernel(kernel_device, monkeypatch, case,
+                                                                              dtype):
+    monkeypatch.setattr(gemm_module, "resident_blocks", lambda like: case[-1])
+    x, w, b, stride, pad, groups, relu = conv_operands(case, dtype)
+    bias = None if case is CONV_STORE_CASES["no-bias"] else b
+    xd, wd, bd = (to_device(a, kernel_device) for a in (x, w, b))
+    outputs = {}
+    for version in (3, 4):
+        with use_gemm("tiled"), kernel_versions.use("gemm_tiled", version):
+            outputs[version] = conv_forward_cuda(xd, wd, None if bias is None else bd, stride, pad, groups, relu)[0]
+    np.testing.assert_array_equal(to_device(outputs[4], "cpu"), to_device(outputs[3], "cpu"))
+    expected = conv_forward(x, w, bias, stride, pad, groups, relu)[0]   # NumPy's im2col and BLAS
+    assert_close(outputs[4], expected, f"v4 {case}")
+
+
+def test_version_4_runs_the_split_sum_that_stores_nchw(monkeypatch):
+    monkeypatch.setattr(gemm_module, "resident_blocks", lambda like: 6)
+    x, w, b, stride, pad, groups, relu = conv_operands(CONV_STORE_CASES["split-k"], np.float64)
+    with use_gemm("tiled"), kernel_versions.use("gemm_tiled", 4), traffic.recording() as log:
+        conv_forward_cuda(x, w, b, stride, pad, groups, relu)
+    assert [t.kernel for t in log] == ["im2col_v5", "gemm_tiled_v3", "gemm_split_sum_nchw_bias"]
+    assert log[1].grid[2] == 2 * 2   # two groups, two splits each
+
+
+def test_matmul_nchw_refuses_what_it_cannot_do():
+    a, b, bias = np.ones((2, 3, 4)), np.ones((2, 4, 10)), np.zeros(6)
+    with pytest.raises(KernelLaunchError, match="cannot store NCHW; it needs the tiled GEMM from version 4"):
+        matmul_nchw(a, b, bias, False, 2)
+    with use_gemm("tiled"), kernel_versions.use("gemm_tiled", 3), pytest.raises(KernelLaunchError, match="version 3"):
+        matmul_nchw(a, b, bias, False, 2)
+    with use_gemm("tiled"), kernel_versions.use("gemm_tiled", 4):
+        with pytest.raises(KernelLaunchError, match="10 columns are not 3 images"):
+            matmul_nchw(a, b, bias, False, 3)
+        with pytest.raises(KernelLaunchError, match=r"expected a bias of shape \(6,\), got \(3,\)"):
+            matmul_nchw(a, b, np.zeros(3), False, 2)
+        with pytest.raises(KernelLaunchError, match=r"expected stacks \(G, M, K\) and \(G, K, N\)"):
+            matmul_nchw(a, np.ones((2, 5, 10)), bias, False, 2)
+
+
+def test_version_4_saves_the_layout_kernels_pass_over_the_output():
+    """A conv forward (16 -> 32 channels, 3x3, 16x16 pixels, batch 2): version 3's GEMM stores its
+    product and gemm_to_nchw_bias reads it back and writes the NCHW output; version 4's GEMM
+    stores the output itself, in whole sectors. The other kernels move the same bytes."""
+    rng = np.random.default_rng(2)
+    x, w, b = rng.standard_normal((2, 16, 16, 16)), rng.standard_normal((32, 16, 3, 3)), rng.standard_normal(32)
+    x, w, b = (a.astype(np.float32) for a in (x, w, b))
+    logs = {}
+    for version in (3, 4):
+        with use_gemm("tiled"), kernel_versions.use("gemm_tiled", version), traffic.recording() as log:
+            y = conv_forward_cuda(x, w, b, (1, 1), (1, 1), 1, True)[0]
+        logs[version] = log
+    v3, v4 = logs[3], logs[4]
+    assert [t.kernel for t in v3] == ["im2col_v5", "gemm_tiled_v3", "gemm_to_nchw_bias_v2"]
+    assert [t.kernel for t in v4] == ["im2col_v5", "gemm_tiled_nchw_bias_v4"]
+    moved = {v: sum(t.loads.moved_bytes + t.stores.moved_bytes for t in log) for v, log in logs.items()}
+    stores = v4[1].array("y").stores
+    assert stores.efficiency == 1.0 and stores.moved_bytes == y.nbytes
+    assert v4[1].array("A").loads.moved_bytes == v3[1].array("A").loads.moved_bytes
+    assert v4[1].array("B").loads.moved_bytes == v3[1].array("B").loads.moved_bytes
+    assert moved[3] - moved[4] >= 2 * y.nbytes   # the layout kernel's read and write of the output
+

@@ -326,10 +326,10 @@ def test_layer_by_layer_and_other_networks_are_the_committed_runs():
 
 
 def test_kernel_resources_paragraph_is_the_committed_report():
-    report = results("kernel-resources-sm_90-float32-2026-11-30.json")
+    report = results("kernel-resources-sm_90-float32-2026-12-01.json")
     kernels = report["kernels"]
     by_name = {k["kernel"]: k for k in kernels}
-    shown = sentence(r"\(`benchmarks/results/kernel-resources-sm_90-float32-2026-11-30.md`, nvcc (\S+), float32\)\. "
+    shown = sentence(r"\(`benchmarks/results/kernel-resources-sm_90-float32-2026-12-01.md`, nvcc (\S+), float32\)\. "
                      r"(\d+) of the (\d+) kernels fill it with (\d+) warps")
     assert shown[0] == report["nvcc"]
     assert_shows(" ".join(shown[1:]), sum(k["occupancy"] == 1 for k in kernels), len(kernels), 64)
@@ -344,7 +344,8 @@ def test_kernel_resources_paragraph_is_the_committed_report():
                        r"backwards, which keep their LRN window in registers \(LRN's (\d+): (\d+)%; the fused "
                        r"layer's (\d+): (\d+)%\), the batch-norm input gradient \((\d+): (\d+)%\) and the tiled GEMM "
                        r"\(version 1 (\d+): (\d+)%; version 2 (\d+): (\d+)%, bounded by `__launch_bounds__` to 4 blocks, "
-                       r"(\d+) unbounded; version 3 (\d+): (\d+)%")
+                       r"(\d+) unbounded; version 3 (\d+): (\d+)%, its 64 accumulators a thread; version 4, the "
+                       r"same with the conv's NCHW stores, (\d+): (\d+)%\)")
     v3 = by_name["lrn_maxpool_forward_v3"]
     assert_shows(" ".join(numbers[4:6]), v3["registers"], v3["shared"] / 1024)
     assert v3["occupancy"] == 1
@@ -356,8 +357,8 @@ def test_kernel_resources_paragraph_is_the_committed_report():
                  scale=100)
     tiled = ("gemm_tiled_v1", "gemm_tiled_v2", "gemm_tiled_v3")
     assert numbers[10] == "72"   # version 2 unbounded: ptxas's count, in the kernel's comment
-    for (registers, occupancy), name in zip((numbers[4:6], numbers[6:8], numbers[8:10], numbers[11:13]),
-                                            ("batchnorm_backward_dx", *tiled)):
+    for (registers, occupancy), name in zip((numbers[4:6], numbers[6:8], numbers[8:10], numbers[11:13], numbers[13:15]),
+                                            ("batchnorm_backward_dx", *tiled, "gemm_tiled_nchw_bias_v4")):
         assert_shows(f"{registers} {occupancy}", by_name[name]["registers"], by_name[name]["occupancy"] * 100)
     col2im = by_name["col2im_v5"]
     assert_shows(" ".join(sentence(r"`col2im_v5` is held to (\d+) blocks \((\d+)%\) by its (\d+) KB of shared memory")),
@@ -365,7 +366,8 @@ def test_kernel_resources_paragraph_is_the_committed_report():
     assert col2im["limited_by"] == "shared memory"
     below_full = {k["kernel"] for k in kernels if k["occupancy"] < 1}
     assert below_full == {k["kernel"] for k in fused + walks} | {"batchnorm_backward_dx", *tiled,
-                                                                 "lrn_maxpool_backward_v4", "col2im_v5"}
+                                                                 "gemm_tiled_nchw_bias_v4", "lrn_maxpool_backward_v4",
+                                                                 "col2im_v5"}
     assert not any(k["spill_stores"] or k["spill_loads"] for k in kernels)
     local = {k["kernel"]: k["stack"] for k in kernels if k["stack"]}
     assert local == {"lrn_backward_v2": 128, "lrn_maxpool_backward_v1": 128, "lrn_maxpool_backward_v2": 128}
@@ -504,6 +506,28 @@ def test_tiled_gemm_version_2_figures_are_what_the_simulator_counts():
     splits, k_split = split_k(12, 128 * 55 * 55, 8 * 132)   # conv1 at batch 128 on the H100's 132 multiprocessors
     assert_shows(" ".join(sentence(r"conv1's weight gradient in ([\d.]+) splits of ([\d,]+), ([\d,]+) blocks;"))
                  .replace(",", ""), splits, k_split, 12 * splits)
+
+
+def test_tiled_gemm_version_4_figures_are_what_the_simulator_counts():
+    """conv1's forward at batch 1 under the simulator (about 45 s): the bytes that im2col, the GEMM
+    and the layout kernel move with the tiled GEMM's version 3, and im2col and version 4's GEMM
+    (its own NCHW stores)."""
+    from minicnn import kernel_versions
+    from minicnn.gemm import use_gemm
+    from minicnn.layers.conv import conv_forward_cuda
+    from minicnn.simulator import traffic
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 3, 227, 227)).astype(np.float32)
+    w = (0.01 * rng.standard_normal((96, 3, 11, 11))).astype(np.float32)
+    b = rng.standard_normal(96).astype(np.float32)
+    moved = {}
+    for version in (3, 4):
+        with use_gemm("tiled"), kernel_versions.use("gemm_tiled", version), traffic.recording() as log:
+            conv_forward_cuda(x, w, b, (4, 4), (0, 0), 1, relu=True)
+        moved[version] = sum(t.loads.moved_bytes + t.stores.moved_bytes for t in log) / 1e6
+    figures = sentence(r"conv1's forward at batch 1 \(im2col, the GEMM and the layout kernel; float32\): ([\d.]+) MB "
+                       r"moved with version 3, ([\d.]+) MB with version 4")
+    assert_shows(" ".join(figures), moved[3], moved[4])
 
 
 def test_gpu_training_step_figures_are_the_committed_h100_runs():
@@ -649,7 +673,7 @@ def test_kernel_traffic_table_and_findings_are_the_committed_run():
     pool = sentence(r"moves (\S+)x\s+less than version 2 \((\S+) MB against (\S+) for pool1\)")
     assert_shows(" ".join(pool), passes[("pool1 v2", "forward")]["moved_mb"] / passes[("pool1 v3", "forward")]["moved_mb"],
                  passes[("pool1 v3", "forward")]["moved_mb"], passes[("pool1 v2", "forward")]["moved_mb"])
-    resources = {k["kernel"]: k["registers"] for k in results("kernel-resources-sm_90-float32-2026-11-30.json")["kernels"]}
+    resources = {k["kernel"]: k["registers"] for k in results("kernel-resources-sm_90-float32-2026-12-01.json")["kernels"]}
     assert_shows(sentence(r"with version\s+2's arithmetic \((\d+ registers a thread against \d+)\)"),
                  resources["col2im_v3"], resources["col2im_v2"])
     compiled = sentence(r"\(`benchmarks/results/kernel-traffic-b8-2026-11-30.md`; the kernels compiled by (\S+) (\S+)\)")

@@ -92,7 +92,8 @@ def _layout_launch(kernel, planes, spatial, like, *args):
 def conv_forward_cuda(x, w, b, stride, pad, groups, relu=False):
     """Kernel path of ``conv_forward`` (same arguments, same cache): im2col kernel, one GEMM per
     group (``minicnn.gemm``), then one kernel that adds the bias (and applies the fused ReLU)
-    while moving the GEMM's (O, N*OH*OW) result to (N, O, OH, OW). The im2col.cu kernels run in
+    while moving the GEMM's (O, N*OH*OW) result to (N, O, OH, OW); the tiled GEMM from version 4
+    does that in its own stores (``gemm.matmul_nchw``), one pass less. The im2col.cu kernels run in
     the version ``kernel_versions.current("im2col")`` names (all keep the same layouts)."""
     xp = get_array_module(x)
     n, c, h, wid = x.shape
@@ -100,11 +101,15 @@ def conv_forward_cuda(x, w, b, stride, pad, groups, relu=False):
     oh = conv_output_size(h, kh, stride[0], pad[0])
     ow = conv_output_size(wid, kw, stride[1], pad[1])
     cols = im2col_cuda(x, (kh, kw), stride, pad)
-    y_gemm = gemm.matmul(w.reshape(groups, o // groups, cg * kh * kw),
-                         cols.reshape(groups, cg * kh * kw, n * oh * ow))
-    y = empty((n, o, oh, ow), x.dtype, x)
+    w_groups = w.reshape(groups, o // groups, cg * kh * kw)
+    cols_groups = cols.reshape(groups, cg * kh * kw, n * oh * ow)
     bias = b if b is not None else xp.zeros(o, dtype=x.dtype)
-    _layout_launch("gemm_to_nchw_bias", n * o, oh * ow, x, y_gemm, bias, y, n, o, oh * ow, int(relu))
+    if gemm.stores_nchw():   # the GEMM stores y itself, bias and ReLU included
+        y = gemm.matmul_nchw(w_groups, cols_groups, bias, relu, n).reshape(n, o, oh, ow)
+    else:
+        y_gemm = gemm.matmul(w_groups, cols_groups)
+        y = empty((n, o, oh, ow), x.dtype, x)
+        _layout_launch("gemm_to_nchw_bias", n * o, oh * ow, x, y_gemm, bias, y, n, o, oh * ow, int(relu))
     return y, (x.shape, w, cols, stride, pad, groups, b is not None, y if relu else None)
 
 

@@ -2,7 +2,8 @@
 //
 // Layout: y, dout (outer, channels, inner) contiguous: Dense (N, O, 1); Conv2D's gradient in
 // GEMM layout (1, O, N * OH * OW). bias, dbias (channels,).
-// The large reduction (bias_grad) has two versions (minicnn/kernel_versions.py).
+// The large reduction (bias_grad) has three versions (minicnn/kernel_versions.py); the third
+// sums Conv2D's gradient as its backward moves it to the GEMM layout.
 #include "common.cuh"
 
 // y[o, c, s] += bias[c]. Launch: grid-stride, one thread per element of y.
@@ -58,4 +59,33 @@ extern "C" __global__ void bias_grad_partial_v2(const real_t* __restrict__ dout,
   }
   const real_t total = block_sum(sums, local);
   if (threadIdx.x == 0) partial[blockIdx.y * gridDim.x + c] = total;
+}
+
+// Version 3 (Conv2D): the bias gradient summed while the backward moves dL/dy. Conv2D's backward
+// first copies dL/dy from NCHW to the GEMM's (O, N * S) layout (nchw_to_gemm, im2col.cu, with
+// the fused ReLU's mask: dL/dy where the output y was positive, else 0), and versions 1 and 2
+// then read that copy once more to sum each channel: one more read of the layer's output
+// gradient (conv1 at batch 128: 149 MB). Here block p = o * N + n copies plane (n, o), masked
+// where relu != 0 (y is dout where it is 0, and not read), and sums what it copies (block_sum),
+// into partial[n, o]; bias_grad_columns then adds each channel's N sums in order (deterministic).
+// The copy is nchw_to_gemm's or nchw_to_gemm_relu's bit for bit; each warp's stores start on a
+// 128-byte line of the GEMM layout (aligned_start), where a block per (plane, tile) starts them
+// at the plane's first pixel.
+// Launch: grid (O * N,), block (REDUCE_BLOCK,) (minicnn/layers/conv.py).
+extern "C" __global__ void nchw_to_gemm_bias_grad_v3(const real_t* __restrict__ dout, const real_t* __restrict__ y,
+                                                     real_t* __restrict__ gemm, real_t* __restrict__ partial,
+                                                     int batch, int channels, int spatial, int relu) {
+  __shared__ real_t sums[REDUCE_BLOCK];
+  const int o = blockIdx.x / batch, n = blockIdx.x - o * batch;
+  const int from = (n * channels + o) * spatial;
+  real_t* to = gemm + blockIdx.x * spatial;
+  real_t local = real_t(0);
+  for (int s = aligned_start(blockIdx.x * spatial); s < spatial; s += blockDim.x) {
+    if (s < 0) continue;
+    const real_t value = (relu && !(y[from + s] > real_t(0))) ? real_t(0) : dout[from + s];
+    to[s] = value;
+    local += value;
+  }
+  const real_t total = block_sum(sums, local);
+  if (threadIdx.x == 0) partial[n * channels + o] = total;
 }

@@ -24,6 +24,9 @@ VERSIONS = {
     "bias": {
         1: "Conv2D's bias gradient: one block per channel, each thread reading thousands of values in turn",
         2: "a block per (channel, chunk of 8192 positions), then one thread per channel adds the chunks' sums",
+        3: "Conv2D: the backward's layout kernel sums each plane of dL/dy as it copies it to the GEMM "
+           "layout (one read of dL/dy less), then one thread per channel adds the planes' sums; other "
+           "bias gradients as version 2",
     },
     "im2col": {
         1: "one thread per element, every coordinate found by division; col2im tries all kh * kw "
@@ -105,7 +108,7 @@ VERSIONS = {
 
 # The version each layer launches unless told otherwise: the newest. benchmarks/kernels.py
 # --versions times every version against cuDNN (the README gives the figures measured so far).
-DEFAULTS = {"bias": 2, "gemm_tiled": 4, "im2col": 5, "lrn": 3, "lrn_maxpool": 4, "maxpool": 4, "relu": 2}
+DEFAULTS = {"bias": 3, "gemm_tiled": 4, "im2col": 5, "lrn": 3, "lrn_maxpool": 4, "maxpool": 4, "relu": 2}
 
 _chosen = dict(DEFAULTS)
 

@@ -55,9 +55,9 @@ def test_breakdown_lists_each_kernel_of_a_layer_under_the_simulator():
         return kernel_name(source, kernel, DEFAULTS[source])
     assert kernels[("conv3", "forward")] == [launched("im2col", "im2col"), "gemm (NumPy)",
                                              launched("im2col", "gemm_to_nchw_bias"), "(outside the launches)"]
-    assert kernels[("conv3", "backward")] == [launched("im2col", "nchw_to_gemm"), "bias_grad_partial_v2",
-                                              "bias_grad_columns", "gemm (NumPy)", launched("im2col", "col2im"),
-                                              "(outside the launches)"]
+    assert DEFAULTS["bias"] == 3   # the bias gradient summed by the backward's layout kernel
+    assert kernels[("conv3", "backward")] == ["nchw_to_gemm_bias_grad_v3", "bias_grad_columns", "gemm (NumPy)",
+                                              launched("im2col", "col2im"), "(outside the launches)"]
     assert kernels[("lrn2+pool2", "forward")] == [launched("lrn_maxpool", "lrn_maxpool_forward"),
                                                   "(outside the launches)"]
     assert kernels[("lrn2+pool2", "backward")] == [launched("lrn_maxpool", "lrn_maxpool_backward"),
@@ -210,7 +210,7 @@ def test_traffic_chart_is_drawn_again_from_a_committed_run(tmp_path):
     import json
     import shutil
     benchmarks = os.path.dirname(SCRIPT)
-    run_file = os.path.join(benchmarks, "results", "kernel-traffic-b8-2026-11-30.json")
+    run_file = os.path.join(benchmarks, "results", "kernel-traffic-b8-2026-12-01.json")
     shutil.copy(run_file, tmp_path / "run.json")
     result = subprocess.run([sys.executable, os.path.join(benchmarks, "kernel_traffic.py"), "--chart",
                              str(tmp_path / "run.json")], capture_output=True, text=True, timeout=120)

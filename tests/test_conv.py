@@ -182,13 +182,67 @@ def test_kernel_fused_relu_matches_cpu(kernel_device, im2col_version, dtype):
     compare_with_cpu(layer, rng.standard_normal((3, 4, 9, 7)).astype(dtype), kernel_device)
 
 
+@pytest.mark.parametrize("version", [1, 2])   # version 3 sums in Conv2D's layout kernel (below)
 @pytest.mark.parametrize("chunk", [7, 64, 8192])
 @pytest.mark.parametrize("outer", [1, 3])
-def test_kernel_bias_gradient(kernel_device, bias_version, monkeypatch, chunk, outer):
-    """The bias gradient (kernels/bias.cu) against NumPy's sum in float64, in every version;
-    small chunks make version 2 add up many partial sums, with a short last chunk."""
+def test_kernel_bias_gradient(kernel_device, monkeypatch, version, chunk, outer):
+    """The bias gradient reductions (kernels/bias.cu) against NumPy's sum in float64; small chunks
+    make version 2 add up many partial sums, with a short last chunk."""
+    from minicnn import kernel_versions
     from minicnn.layers import bias as bias_module
     monkeypatch.setattr(bias_module, "BIAS_GRAD_CHUNK", chunk)
     dout = np.random.default_rng(chunk).standard_normal((outer, 5, 150))
-    got = bias_module.bias_grad_cuda(to_device(dout, kernel_device), outer, 5, 150)
+    with kernel_versions.use("bias", version):
+        got = bias_module.bias_grad_cuda(to_device(dout, kernel_device), outer, 5, 150)
     np.testing.assert_allclose(to_numpy(got), dout.sum(axis=(0, 2)), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("size", [7, 40])   # planes of 49 and 1600 pixels: a block's threads take 1 to 7 each
+def test_kernel_bias_gradient_summed_while_the_backward_moves_dout(kernel_device, relu, size):
+    """Bias version 3: the conv backward's layout kernel sums each plane of dL/dy (masked by the
+    fused ReLU) as it copies it; the copy, and so dx and dW, are version 2's bit for bit, and the
+    bias gradient is NumPy's sum in float64 to rounding."""
+    from minicnn import kernel_versions
+    from minicnn.layers.conv import conv_backward_cuda, conv_forward_cuda
+    rng = np.random.default_rng(size)
+    x, w, b = rng.standard_normal((3, 4, size, size)), rng.standard_normal((6, 2, 3, 3)), rng.standard_normal(6)
+    x, w, b = (to_device(a, kernel_device) for a in (x, w, b))
+    y, cache = conv_forward_cuda(x, w, b, (1, 1), (1, 1), 2, relu)
+    dout = to_device(rng.standard_normal(y.shape), kernel_device)
+    grads = {}
+    for version in (2, 3):
+        with kernel_versions.use("bias", version):
+            grads[version] = [to_numpy(g) for g in conv_backward_cuda(dout, cache)]
+    for name, v2, v3 in zip(("dx", "dw"), grads[2], grads[3]):
+        np.testing.assert_array_equal(v3, v2, err_msg=name)
+    masked = to_numpy(dout) * (to_numpy(y) > 0) if relu else to_numpy(dout)
+    np.testing.assert_allclose(grads[3][2], masked.sum(axis=(0, 2, 3)), rtol=1e-12, atol=1e-12)
+    with kernel_versions.use("bias", 3):   # no bias gradient asked for: the plain layout kernel
+        assert conv_backward_cuda(dout, cache, param_grads=False)[2] is None
+
+
+def test_bias_gradient_version_3_reads_dout_once():
+    """In the simulator's traffic count (conv 4 -> 6 channels, 3x3, 40 x 40 pixels, batch 3):
+    version 2's bias gradient reads the GEMM-layout copy of dL/dy that the layout kernel wrote,
+    version 3 sums as it copies, and reads only its partial sums again."""
+    from minicnn import kernel_versions
+    from minicnn.layers.conv import conv_backward_cuda, conv_forward_cuda
+    from minicnn.simulator import traffic
+    rng = np.random.default_rng(3)
+    x, w, b = (rng.standard_normal(shape).astype(np.float32) for shape in ((3, 4, 40, 40), (6, 2, 3, 3), (6,)))
+    y, cache = conv_forward_cuda(x, w, b, (1, 1), (1, 1), 2, True)
+    dout = rng.standard_normal(y.shape).astype(np.float32)
+    logs = {}
+    for version in (2, 3):
+        with kernel_versions.use("bias", version), traffic.recording() as log:
+            conv_backward_cuda(dout, cache)
+        logs[version] = [t for t in log if not t.kernel.startswith("col2im")]
+    assert [t.kernel for t in logs[2]] == ["nchw_to_gemm_relu_v2", "bias_grad_partial_v2", "bias_grad_columns"]
+    assert [t.kernel for t in logs[3]] == ["nchw_to_gemm_bias_grad_v3", "bias_grad_columns"]
+    assert logs[3][0].loads.moved_bytes == logs[2][0].loads.moved_bytes   # the copy reads what it did
+    assert logs[2][1].loads.moved_bytes == dout.nbytes                    # version 2 reads it all again
+    moved = {v: sum(t.loads.moved_bytes + t.stores.moved_bytes for t in log) for v, log in logs.items()}
+    assert moved[2] - moved[3] > 0.99 * dout.nbytes    # less the partial sums (18 here), a sector each
+    copy = logs[3][0].array("gemm").stores
+    assert copy.efficiency == 1.0 and copy.moved_bytes == dout.nbytes   # whole sectors (aligned_start)

@@ -555,7 +555,7 @@ def test_a_figure_that_differs_fails(text, values, scale):
 
 
 def test_kernel_traffic_table_and_findings_are_the_committed_run():
-    run = results("kernel-traffic-b8-2026-11-30.json")
+    run = results("kernel-traffic-b8-2026-12-01.json")
     passes = {(p["layer"], p["pass_"]): p for p in run["passes"]}
     launches = {(r["layer"], r["pass_"], r["kernel"].rsplit("_v", 1)[0]): r for r in run["launches"]}
     rows = table_with("| layer, pass | what | version 1 | version 2 | version 3 | version 4 | version 5 |",
@@ -676,7 +676,7 @@ def test_kernel_traffic_table_and_findings_are_the_committed_run():
     resources = {k["kernel"]: k["registers"] for k in results("kernel-resources-sm_90-float32-2026-12-01.json")["kernels"]}
     assert_shows(sentence(r"with version\s+2's arithmetic \((\d+ registers a thread against \d+)\)"),
                  resources["col2im_v3"], resources["col2im_v2"])
-    compiled = sentence(r"\(`benchmarks/results/kernel-traffic-b8-2026-11-30.md`; the kernels compiled by (\S+) (\S+)\)")
+    compiled = sentence(r"\(`benchmarks/results/kernel-traffic-b8-2026-12-01.md`; the kernels compiled by (\S+) (\S+)\)")
     assert run["compiler"].startswith(compiled[0]) and run["compiler"].split()[-1].startswith(compiled[1] + ".")
     assert run["batch_size"] == 8
     fused = sentence(r"version 4, which loads each x once per channel where\s+version 3 computed every LRN value from "
@@ -708,7 +708,7 @@ def test_kernel_traffic_counts_are_what_the_simulator_gives_now():
     """The committed figures are the model's for the kernels as they are: two layers recorded
     again (the cheapest with every kind of finding: a conditional load, plane tiles, a broadcast)."""
     from minicnn.simulator import compiler_description
-    run = results("kernel-traffic-b8-2026-11-30.json")
+    run = results("kernel-traffic-b8-2026-12-01.json")
     if compiler_description() != run["compiler"]:
         pytest.skip(f"the file's counts follow the code of {run['compiler']}, not {compiler_description()}")
     sys.path.insert(0, str(ROOT / "benchmarks"))

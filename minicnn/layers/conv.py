@@ -12,9 +12,9 @@ import math
 
 import numpy as np
 
-from minicnn import cpu_threads, gemm
+from minicnn import cpu_threads, gemm, kernel_versions
 from minicnn.backend import get_array_module
-from minicnn.launch import BLOCK, empty, grid_for, launch, plane_tiles
+from minicnn.launch import BLOCK, REDUCE_BLOCK, empty, grid_for, launch, plane_tiles
 from minicnn.layers.base import Layer, Param, check_float_dtype, check_positive_int, pair
 from minicnn.layers.bias import bias_grad_cuda
 from minicnn.layers.im2col import col2im, col2im_cuda, conv_output_size, im2col, im2col_cuda, im2col_kernel
@@ -115,17 +115,25 @@ def conv_forward_cuda(x, w, b, stride, pad, groups, relu=False):
 
 def conv_backward_cuda(dout, cache, param_grads=True, input_grad=True):
     """Kernel path of ``conv_backward``: dout to the GEMM layout (masked by the fused ReLU), the
-    bias gradient as a reduction kernel, two GEMMs per group, and the col2im gather kernel."""
+    bias gradient as a reduction kernel (from ``kernel_versions.current("bias")`` 3, summed by
+    the kernel that moves dout, and its partial sums added up), two GEMMs per group, and the col2im
+    gather kernel."""
     x_shape, w, cols, stride, pad, groups, has_bias, relu_out = cache
     n, c, h, wid = x_shape
     o, cg, kh, kw = w.shape
     _, _, oh, ow = dout.shape
     dout_gemm = empty((o, n * oh * ow), dout.dtype, dout)
-    if relu_out is None:
-        _layout_launch("nchw_to_gemm", o * n, oh * ow, dout, dout, dout_gemm, n, o, oh * ow)
+    if has_bias and param_grads and kernel_versions.current("bias") >= 3:   # summed as it is moved
+        partial = empty((n, o), dout.dtype, dout)
+        launch("bias", "nchw_to_gemm_bias_grad_v3", (o * n,), REDUCE_BLOCK, dout,
+               dout if relu_out is None else relu_out, dout_gemm, partial, n, o, oh * ow, int(relu_out is not None))
+        db = bias_grad_cuda(partial, n, o, 1)
     else:
-        _layout_launch("nchw_to_gemm_relu", o * n, oh * ow, dout, dout, relu_out, dout_gemm, n, o, oh * ow)
-    db = bias_grad_cuda(dout_gemm, 1, o, n * oh * ow) if has_bias and param_grads else None
+        if relu_out is None:
+            _layout_launch("nchw_to_gemm", o * n, oh * ow, dout, dout, dout_gemm, n, o, oh * ow)
+        else:
+            _layout_launch("nchw_to_gemm_relu", o * n, oh * ow, dout, dout, relu_out, dout_gemm, n, o, oh * ow)
+        db = bias_grad_cuda(dout_gemm, 1, o, n * oh * ow) if has_bias and param_grads else None
     dout_groups = dout_gemm.reshape(groups, o // groups, n * oh * ow)
     cols_groups = cols.reshape(groups, cg * kh * kw, n * oh * ow)
     dw = gemm.matmul(dout_groups, cols_groups, trans_b=True).reshape(w.shape) if param_grads else None

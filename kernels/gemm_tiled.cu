@@ -204,15 +204,16 @@ extern "C" __global__ __launch_bounds__(THREADS, GEMM_V3_MIN_BLOCKS) void gemm_t
                                                a_row, a_col, a_batch, b_row, b_col, b_batch, groups, k_split);
 }
 
-// C[i] = partial[0][i] + partial[1][i] + ... + partial[splits - 1][i], in split order: versions 2
-// and 3's split-K sums, deterministic. Layout: partial (splits, count) contiguous, C (count,).
-// Launch: grid-stride, one thread per element of C.
+// partial[0][i] + partial[1][i] + ... + partial[splits - 1][i], in split order (deterministic):
+// element i of a split product, from its workspace partial (splits, count) contiguous.
 __device__ __forceinline__ real_t split_sum(const real_t* __restrict__ partial, int splits, int count, int i) {
   real_t sum = partial[i];
   for (int s = 1; s < splits; ++s) sum += partial[s * count + i];
   return sum;
 }
 
+// C[i] = split_sum(partial, i): versions 2 and 3's split-K sums, C (count,).
+// Launch: grid-stride, one thread per element of C.
 extern "C" __global__ void gemm_split_sum(const real_t* __restrict__ partial, real_t* __restrict__ C, int splits,
                                           int count) {
   GRID_STRIDE_LOOP(i, count) C[i] = split_sum(partial, splits, count, i);

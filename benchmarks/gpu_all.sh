@@ -15,7 +15,9 @@
 #   kernel_versions  benchmarks/kernels.py --versions --breakdown: every numbered version of the im2col,
 #                  max-pool, LRN, LRN+max-pool and ReLU kernels (minicnn/kernel_versions.py) against
 #                  cuDNN, and the time of each kernel within each layer
-#   kernels_tf32   the same with TF32 allowed on both sides
+#   bias_versions  benchmarks/kernels.py --versions --family bias --breakdown: the conv rows in every version
+#                  of the conv bias gradient (version 3 sums it as the backward moves dL/dy)
+#   kernels_tf32   the same as kernels with TF32 allowed on both sides
 #   kernels_tiled  minicnn's own GEMM, each of its versions, against cuBLAS and cuDNN
 #   train_step     benchmarks/train_step.py: the training step against PyTorch, fused (with the
 #                  time of each layer, --layers) and not
@@ -29,8 +31,8 @@ cd "$(dirname "$0")/.."
 out=${1:-benchmarks/results/gpu-$(date +%F)}
 shift || true
 steps=("$@")
-[ ${#steps[@]} -eq 0 ] && steps=(kernel_tests device_tests memcheck racecheck kernels kernel_versions kernels_tf32 kernels_tiled
-                                 train_step train)
+[ ${#steps[@]} -eq 0 ] && steps=(kernel_tests device_tests memcheck racecheck kernels kernel_versions bias_versions
+                                 kernels_tf32 kernels_tiled train_step train)
 mkdir -p "$out"
 nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || echo "no nvidia-smi" > "$out/nvidia-smi.txt"
 
@@ -62,6 +64,8 @@ for step in "${steps[@]}"; do
     kernels) run kernels python benchmarks/kernels.py ;;
     kernel_versions) run kernel_versions python benchmarks/kernels.py --versions --breakdown \
                        --layers conv1,conv2,conv3,conv4,conv5,conv1+relu1,conv2+relu2,pool1,pool2,pool5,lrn1,lrn2,lrn1+pool1,lrn2+pool2,relu1 ;;
+    bias_versions) run bias_versions python benchmarks/kernels.py --versions --family bias --breakdown \
+                     --layers conv1,conv2,conv3,conv4,conv5 ;;
     kernels_tf32) run kernels_tf32 python benchmarks/kernels.py --tf32 ;;
     kernels_tiled) run kernels_tiled python benchmarks/kernels.py --gemm tiled --versions --layers conv1,conv2,conv3,conv4,conv5,fc6,fc7,fc8 ;;
     train_step) run train_step python benchmarks/train_step.py --device cuda --layers
@@ -72,8 +76,8 @@ for step in "${steps[@]}"; do
            OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 run train_hybrid mpirun -np 1 \
              python examples/train_alexnet.py --distributed --hybrid --device cuda --model alexnet_small \
              --epochs 1 --out runs/gpu-hybrid --no-progress ;;
-    *) echo "unknown step '$step'; steps: kernel_tests device_tests memcheck racecheck kernels kernel_versions kernels_tf32" \
-            "kernels_tiled train_step train" >&2
+    *) echo "unknown step '$step'; steps: kernel_tests device_tests memcheck racecheck kernels kernel_versions" \
+            "bias_versions kernels_tf32 kernels_tiled train_step train" >&2
        exit 2 ;;
   esac
 done

@@ -12,6 +12,7 @@ lrn2+pool2 against cuDNN's LRN then cuDNN's max-pool.
     python benchmarks/kernels.py --tf32                       # TF32 allowed on both sides
     python benchmarks/kernels.py --gemm tiled --layers conv2,conv3,fc6,fc7   # minicnn's own GEMM
     python benchmarks/kernels.py --versions --layers pool1,lrn1,lrn1+pool1    # every numbered version
+    python benchmarks/kernels.py --versions --family bias --layers conv1,conv2   # one family's versions
     python benchmarks/kernels.py --breakdown --layers conv1,conv2             # each kernel of a layer
     python benchmarks/kernels.py --device sim --batch-size 1 --verify-only   # the harness on a CPU
 
@@ -76,6 +77,9 @@ LAYERS = {
 VERSIONED = {"conv": "im2col", "pool": "maxpool", "lrn": "lrn", "lrn_pool": "lrn_maxpool", "relu": "relu"}
 # with --gemm tiled, the versions that --versions runs in the conv and fully connected rows: the GEMM's
 TILED_VERSIONED = {"conv": "gemm_tiled", "dense": "gemm_tiled"}
+# --family: the layers whose rows can run each family's versions (the others run once)
+FAMILY_KINDS = {"bias": ("conv",), "gemm_tiled": ("conv", "dense"), "im2col": ("conv",), "lrn": ("lrn",),
+                "lrn_maxpool": ("lrn_pool",), "maxpool": ("pool",), "relu": ("relu",)}
 
 
 def make_layer(kind, cfg, batch, rng):
@@ -302,8 +306,17 @@ def main(argv=None):
                         "conv layouts, max-pool, LRN, LRN+max-pool, ReLU: minicnn/kernel_versions.py), not only "
                         "the one the layers launch; with --gemm tiled, the conv and fully connected rows run "
                         "every version of the tiled GEMM instead")
+    p.add_argument("--family", choices=sorted(FAMILY_KINDS),
+                   help="with --versions: run the versions of this kernel family only, on the layers that "
+                        "launch its kernels (bias: the conv rows, every version of the conv bias gradient), "
+                        "the other families at the versions the layers launch (default: each layer's own "
+                        "family, as above)")
     add_out_argument(p)
     args = p.parse_args(argv)
+    if args.family and not args.versions:
+        p.error("--family chooses whose versions --versions runs; add --versions")
+    if args.family == "gemm_tiled" and args.gemm != "tiled":
+        p.error("--family gemm_tiled needs --gemm tiled (the tiled GEMM's versions run only with it)")
     # CuPy reads CUPY_TF32 at its first float32 GEMM: set it before any, so that minicnn's cuBLAS
     # GEMMs and PyTorch's run in the same mode (strict float32 unless --tf32)
     os.environ["CUPY_TF32"] = "1" if args.tf32 else "0"
@@ -328,6 +341,8 @@ def main(argv=None):
     for name in names:
         kind, cfg = LAYERS[name]
         versioned = dict(VERSIONED, **TILED_VERSIONED) if args.gemm == "tiled" else VERSIONED
+        if args.family:
+            versioned = {k: args.family for k in FAMILY_KINDS[args.family]}
         family = versioned.get(kind) if args.versions else None
         for version in sorted(kernel_versions.VERSIONS[family]) if family else [None]:
             label = name if version is None else f"{name} v{version}"
@@ -376,7 +391,8 @@ def main(argv=None):
                   "bandwidth, or a matrix product's FLOP/s over the SGEMM rate):\n\n" + breakdown_table(breakdown))
     print(table)
     stem = (f"gpu-kernels-{gpu.replace(' ', '_')}-b{args.batch_size}{'-tf32' if args.tf32 else ''}"
-            f"{'-tiled' if args.gemm == 'tiled' else ''}{'-versions' if args.versions else ''}-{today}")
+            f"{'-tiled' if args.gemm == 'tiled' else ''}{'-versions' if args.versions else ''}"
+            f"{'-' + args.family if args.family else ''}-{today}")
     payload = dict(rows=rows, gpu=gpu, date=today, gemm=args.gemm, tf32=args.tf32, breakdown=breakdown)
     print("written:", ", ".join(write_results(args.out, stem, table, payload)))
 

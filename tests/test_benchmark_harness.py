@@ -1,6 +1,7 @@
 """The kernel benchmark's harness (benchmarks/kernels.py) verifies minicnn's kernels against
 PyTorch layer by layer before it times anything; here it runs under the kernel simulator on a
 few AlexNet layers at batch 1 (the GPU timings need a GPU)."""
+import importlib.util
 import os
 import subprocess
 import sys
@@ -35,6 +36,27 @@ def test_harness_verifies_every_kernel_version_under_the_simulator():
         for version in (1, 2):
             assert f"{layer} v{version}: largest relative difference from float64" in result.stdout
     assert "fc8: largest relative difference" in result.stdout     # no versions: one row
+
+
+def test_harness_runs_one_familys_versions_under_the_simulator():
+    """--versions --family bias: the conv rows in every version of the bias gradient, the other
+    layers once; every family has the layers whose rows can run its versions."""
+    result = subprocess.run([sys.executable, SCRIPT, "--device", "sim", "--batch-size", "1", "--verify-only",
+                             "--versions", "--family", "bias", "--layers", "conv3,pool5"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    from minicnn.kernel_versions import VERSIONS
+    for version in VERSIONS["bias"]:
+        assert f"conv3 v{version}: largest relative difference from float64" in result.stdout
+    assert "pool5: largest relative difference" in result.stdout and "pool5 v1" not in result.stdout
+    refused = subprocess.run([sys.executable, SCRIPT, "--device", "sim", "--family", "bias"],
+                             capture_output=True, text=True, timeout=600)
+    assert refused.returncode == 2 and "add --versions" in refused.stderr
+    spec = importlib.util.spec_from_file_location("kernels_benchmark", SCRIPT)   # not the kernels/ package
+    kernels = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(kernels)
+    assert set(kernels.FAMILY_KINDS) == set(VERSIONS)
+    assert all(kind in kernels.FAMILY_KINDS[family] for kind, family in kernels.VERSIONED.items())
 
 
 def test_breakdown_lists_each_kernel_of_a_layer_under_the_simulator():

@@ -29,9 +29,9 @@ GEMMS = ("cublas", "tiled")
 _gemm = "cublas"
 
 TILES = {1: 64, 2: 64, 3: 128, 4: 128}   # kernels/gemm_tiled.cu: the square tile of C of one block, per version
-TILED_BLOCK = (16, 16)      # 256 threads, each computing a 4 x 4 (version 3: 8 x 8) sub-tile
+TILED_BLOCK = (16, 16)      # 256 threads, each computing a 4 x 4 (versions 3 and 4: 8 x 8) sub-tile
 TILE_K = 8                  # the K slice a block loads at a time
-MIN_SPLIT_K = 256           # the least K a block of a split product walks (versions 2 and 3)
+MIN_SPLIT_K = 256           # the least K a block of a split product walks (versions 2 to 4)
 
 
 def set_gemm(name):
@@ -175,11 +175,11 @@ def _matmul_nchw(a, b, bias, relu, y):
 
 
 def split_k(tiles, k, blocks):
-    """(splits, k_split) of gemm_tiled_v2 and v3 for a product of ``tiles`` C tiles (all groups) and
-    inner dimension ``k`` on a device that keeps ``blocks`` blocks busy (``launch.resident_blocks``):
-    as many splits as bring the blocks to ``blocks``, each walking at least MIN_SPLIT_K of K (its
-    partial tile is one more write of C), ``k_split`` a multiple of TILE_K; (1, k rounded up to
-    TILE_K) where the tiles fill the device alone."""
+    """(splits, k_split) of the tiled GEMM's versions 2 to 4 for a product of ``tiles`` C tiles (all
+    groups) and inner dimension ``k`` on a device that keeps ``blocks`` blocks busy
+    (``launch.resident_blocks``): as many splits as bring the blocks to ``blocks``, each walking at
+    least MIN_SPLIT_K of K (its partial tile is one more write of C), ``k_split`` a multiple of
+    TILE_K; (1, k rounded up to TILE_K) where the tiles fill the device alone."""
     splits = max(1, min(math.ceil(blocks / tiles), k // MIN_SPLIT_K))
     k_split = TILE_K * math.ceil(k / splits / TILE_K)
     return math.ceil(k / k_split), k_split

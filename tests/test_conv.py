@@ -175,8 +175,10 @@ def test_kernel_alexnet_shapes(kernel_device, im2col_version, name):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_kernel_fused_relu_matches_cpu(kernel_device, im2col_version, dtype):
-    """Conv2D(relu=True): the bias and ReLU in the layout kernels, both ways, in every version."""
+def test_kernel_fused_relu_matches_cpu(kernel_device, im2col_version, bias_version, dtype):
+    """Conv2D(relu=True): the bias and ReLU in the layout kernels, both ways, in every version (the
+    backward's layout kernels of im2col.cu run with the bias gradient's versions 1 and 2; version 3
+    moves dL/dy in its own kernel)."""
     rng = np.random.default_rng(7)
     layer = Conv2D(4, 6, 3, padding=1, groups=2, dtype=dtype, rng=rng, relu=True)
     compare_with_cpu(layer, rng.standard_normal((3, 4, 9, 7)).astype(dtype), kernel_device)

@@ -4,10 +4,11 @@
 //   C[g] (M, N) = A[g] (M, K) @ B[g] (K, N)     for every batch entry g = blockIdx.z
 //
 // A and B are read through strides, so a transposed operand needs no copy: element (m, k) of
-// A[g] is A[g * a_batch + m * a_row + k * a_col]. C is contiguous (M, N) per batch entry (version 4
-// stores it as a conv's NCHW output instead).
+// A[g] is A[g * a_batch + m * a_row + k * a_col]. C is contiguous (M, N) per batch entry (versions 4
+// and 5 store it as a conv's NCHW output instead; version 5 reads a conv's B, im2col's columns,
+// from the conv's input).
 //
-// Four versions (minicnn/kernel_versions.py, family "gemm_tiled"); minicnn/gemm.py launches them.
+// Five versions (minicnn/kernel_versions.py, family "gemm_tiled"); minicnn/gemm.py launches them.
 //
 // ---- version 1 ----------------------------------------------------------------------------------
 // Launch: block (16, 16) = 256 threads computes a 64 x 64 tile of C; grid (ceil(N / 64),
@@ -97,21 +98,42 @@ extern "C" __global__ void gemm_tiled_v1(const real_t* __restrict__ A, const rea
 // of TILE_K; C: the result (groups, M, N) when splits = 1, else the workspace.
 #define TILE_PAD 4   // words after each row of a tile in shared memory: row k + 1 starts 4 banks on
 
-// The body of versions 2 to 4: the block's tile x tile tile of C over its split of K, each thread
+// B's slice, TILE_K rows of the tile's columns [col0, col0 + tile), zero outside the matrix and
+// the block's split of K [.., k_end): B read through strides (versions 2 to 4; version 5 gathers
+// the columns from the conv's input, GatherCols). Element e of the slice is taken by thread e mod
+// THREADS: along k where B's k is contiguous (B transposed), else along n, so that consecutive
+// threads read consecutive addresses.
+struct LoadStrided {
+  const real_t* B;   // the block's group
+  int b_row, b_col;
+  template <int tile>
+  __device__ __forceinline__ void slice(real_t (*b_tile)[tile + TILE_PAD], int k0, int k_end, int col0, int N,
+                                        int thread) const {
+    for (int e = thread; e < TILE_K * tile; e += THREADS) {
+      const bool along_k = b_row == 1;
+      const int n = along_k ? e / TILE_K : e % tile, k = along_k ? e % TILE_K : e / tile;
+      b_tile[k][n] = (k0 + k < k_end && col0 + n < N) ? B[(k0 + k) * b_row + (col0 + n) * b_col] : real_t(0);
+    }
+  }
+};
+
+// The body of versions 2 to 5: the block's tile x tile tile of C over its split of K, each thread
 // taking sub x sub of it (rows ty + 16 i, columns tx + 16 j: 16 x 16 threads either way), from the
 // kernel's shared-memory slices a_tile and b_tile (TILE_K rows of tile + TILE_PAD values; the
 // kernel declares them: g++, which builds the kernel simulator, ignores the section attribute of
-// __shared__ variables inside templates). store.row(row)(col, value) puts element (row, col) of
-// the block's tile where it goes: StoreTile (versions 2, 3) or StoreNchwBias (version 4).
-template <int tile, int sub, typename Store>
+// __shared__ variables inside templates). A is read through strides; load_b.slice<tile> loads B's
+// slices of the block's group: LoadStrided (versions 2 to 4) or GatherCols (version 5).
+// store.row(row)(col, value) puts element (row, col) of the block's tile where it goes: StoreTile
+// (versions 2, 3) or StoreNchwBias (versions 4, 5).
+template <int tile, int sub, typename LoadB, typename Store>
 __device__ __forceinline__ void split_tile_product(real_t (*a_tile)[tile + TILE_PAD], real_t (*b_tile)[tile + TILE_PAD],
-                                                   const real_t* __restrict__ A, const real_t* __restrict__ B, Store store,
-                                                   int M, int N, int K, int a_row, int a_col, int a_batch, int b_row,
-                                                   int b_col, int b_batch, int groups, int k_split) {
+                                                   const real_t* __restrict__ A, LoadB load_b, Store store, int M,
+                                                   int N, int K, int a_row, int a_col, int a_batch, int groups,
+                                                   int k_split) {
   static_assert(tile / sub == 16, "a block of 16 x 16 threads");
+  static_assert(THREADS % tile == 0 && THREADS % TILE_K == 0, "every thread loads the same columns of B at each step");
   const int g = blockIdx.z % groups, split = blockIdx.z / groups;
   A += g * a_batch;
-  B += g * b_batch;
   const int thread = threadIdx.y * blockDim.x + threadIdx.x;
   const int row0 = blockIdx.y * tile, col0 = blockIdx.x * tile;
   const int k_begin = split * k_split, k_end = min(K, k_begin + k_split);
@@ -129,11 +151,7 @@ __device__ __forceinline__ void split_tile_product(real_t (*a_tile)[tile + TILE_
       const int m = along_k ? e / TILE_K : e % tile, k = along_k ? e % TILE_K : e / tile;
       a_tile[k][m] = (row0 + m < M && k0 + k < k_end) ? A[(row0 + m) * a_row + (k0 + k) * a_col] : real_t(0);
     }
-    for (int e = thread; e < TILE_K * tile; e += THREADS) {
-      const bool along_k = b_row == 1;
-      const int n = along_k ? e / TILE_K : e % tile, k = along_k ? e % TILE_K : e / tile;
-      b_tile[k][n] = (k0 + k < k_end && col0 + n < N) ? B[(k0 + k) * b_row + (col0 + n) * b_col] : real_t(0);
-    }
+    load_b.template slice<tile>(b_tile, k0, k_end, col0, N, thread);
     __syncthreads();  // the slices are complete before anyone reads them
     for (int k = 0; k < TILE_K; ++k) {
       real_t a[sub], b[sub];
@@ -168,14 +186,15 @@ struct StoreTile {
 };
 
 // Bounded to 4 blocks of 256 a multiprocessor, as version 1 runs: unbounded, ptxas took 72
-// registers a thread (3 blocks); bounded, 63 in float and 64 in double, no spills (sm_90).
+// registers a thread (3 blocks); bounded, 64, no spills (sm_90).
 extern "C" __global__ __launch_bounds__(THREADS, 4) void gemm_tiled_v2(
     const real_t* __restrict__ A, const real_t* __restrict__ B, real_t* __restrict__ C, int M, int N, int K, int a_row,
     int a_col, int a_batch, int b_row, int b_col, int b_batch, int groups, int k_split) {
   __shared__ real_t a_tile[TILE_K][TILE_M + TILE_PAD];
   __shared__ real_t b_tile[TILE_K][TILE_N + TILE_PAD];
-  split_tile_product<TILE_M, THREAD_M>(a_tile, b_tile, A, B, StoreTile{C + blockIdx.z * M * N, N}, M, N, K, a_row,
-                                       a_col, a_batch, b_row, b_col, b_batch, groups, k_split);
+  const LoadStrided load_b{B + blockIdx.z % groups * b_batch, b_row, b_col};
+  split_tile_product<TILE_M, THREAD_M>(a_tile, b_tile, A, load_b, StoreTile{C + blockIdx.z * M * N, N}, M, N, K,
+                                       a_row, a_col, a_batch, groups, k_split);
 }
 
 // ---- version 3: more work per value read --------------------------------------------------------
@@ -190,7 +209,8 @@ extern "C" __global__ __launch_bounds__(THREADS, 4) void gemm_tiled_v2(
 // the device again (minicnn/gemm.py picks the splits with the version's tile).
 // Launch: block (16, 16); grid (ceil(N / 128), ceil(M / 128), groups * splits); as version 2.
 // Float: bounded to 2 blocks of 256 a multiprocessor (at most 128 registers a thread), it takes
-// 125 (version 4, the same body storing NCHW: 122) and spills nothing (sm_90). Double (tests
+// 123 (version 4, the same body storing NCHW: 123; version 5's gathering kernels 115 and 119) and
+// spills nothing (sm_90). Double (tests
 // only): its 64 accumulators alone take 128 registers, so it asks for one block (bounded to two,
 // it spilled 336 bytes).
 #define GEMM_V3_MIN_BLOCKS (sizeof(real_t) == 4 ? 2 : 1)
@@ -200,8 +220,9 @@ extern "C" __global__ __launch_bounds__(THREADS, GEMM_V3_MIN_BLOCKS) void gemm_t
     int a_col, int a_batch, int b_row, int b_col, int b_batch, int groups, int k_split) {
   __shared__ real_t a_tile[TILE_K][2 * TILE_M + TILE_PAD];
   __shared__ real_t b_tile[TILE_K][2 * TILE_N + TILE_PAD];
-  split_tile_product<2 * TILE_M, 2 * THREAD_M>(a_tile, b_tile, A, B, StoreTile{C + blockIdx.z * M * N, N}, M, N, K,
-                                               a_row, a_col, a_batch, b_row, b_col, b_batch, groups, k_split);
+  const LoadStrided load_b{B + blockIdx.z % groups * b_batch, b_row, b_col};
+  split_tile_product<2 * TILE_M, 2 * THREAD_M>(a_tile, b_tile, A, load_b, StoreTile{C + blockIdx.z * M * N, N}, M,
+                                               N, K, a_row, a_col, a_batch, groups, k_split);
 }
 
 // partial[0][i] + partial[1][i] + ... + partial[splits - 1][i], in split order (deterministic):
@@ -261,8 +282,9 @@ extern "C" __global__ __launch_bounds__(THREADS, GEMM_V3_MIN_BLOCKS) void gemm_t
   __shared__ real_t a_tile[TILE_K][2 * TILE_M + TILE_PAD];
   __shared__ real_t b_tile[TILE_K][2 * TILE_N + TILE_PAD];
   const StoreNchwBias store{y, bias, M, spatial, groups * M, relu, int(blockIdx.z)};
-  split_tile_product<2 * TILE_M, 2 * THREAD_M>(a_tile, b_tile, A, B, store, M, N, K, a_row, a_col, a_batch, b_row,
-                                               b_col, b_batch, groups, K);
+  const LoadStrided load_b{B + blockIdx.z * b_batch, b_row, b_col};
+  split_tile_product<2 * TILE_M, 2 * THREAD_M>(a_tile, b_tile, A, load_b, store, M, N, K, a_row, a_col, a_batch,
+                                               groups, K);
 }
 
 // gemm_split_sum and the store of version 4 in one pass: element i = (g * M + m) * N + col of the
@@ -277,4 +299,109 @@ extern "C" __global__ void gemm_split_sum_nchw_bias(const real_t* __restrict__ p
     const int o = i / N, col = i - o * N, n = col / spatial, s = col - n * spatial;
     y[(n * channels + o) * spatial + s] = biased_relu(split_sum(partial, splits, channels * N, i), bias[o], relu);
   }
+}
+
+// ---- version 5: the columns gathered from the conv's input (an implicit GEMM) -------------------
+// Conv2D's forward product Y[g] = W[g] @ cols[g] and its weight gradient dW[g] = dY[g] @ cols[g]^T
+// both read cols = im2col(x): (C kh kw, batch OH OW), kh kw / (sh sw) times the size of x (conv1 at
+// batch 128: 562 MB, against x's 79 MB), which im2col writes once and the GEMMs read again, and
+// which the layer keeps from the forward to the backward. Version 5 never writes it: where version 4
+// loads a slice of cols, its threads load each element from where im2col would have copied it,
+//     cols[g][(c, i, j), (n, oh, ow)] = x[n, g C/G + c, oh sh - ph + i, ow sw - pw + j]
+// (zero in the padding): an "implicit GEMM", as cuDNN calls its convolutions of this kind. The
+// price is index arithmetic in the loads (a window's origin for each column, a channel and an
+// offset for each row: five integer divisions for every four elements a thread loads, against 256
+// multiply-adds), and loads of x that overlap where windows do (for conv1, each value of x is in
+// about seven windows: the caches serve the repeats, DRAM sees x once). The values in shared
+// memory are version 4's, so the sums are too: the output is version 4's bit for bit, and the
+// weight gradient version 3's (with the same splits).
+// Two kernels: gemm_tiled_implicit_nchw_bias_v5, the forward stored as version 4 stores it; and
+// gemm_tiled_implicit_v5, the plain store (StoreTile), for the weight gradient (transposed = 1: B
+// is cols^T, of which consecutive threads load consecutive k, columns of cols) and for the
+// forward's split-K partial tiles (then summed by gemm_split_sum or gemm_split_sum_nchw_bias).
+// A is contiguous: W (groups, M, K) for the forward, dY (groups, M, batch OH OW) for the gradient.
+// Launch: block (16, 16); grid (ceil(N / 128), ceil(M / 128), groups * splits) (minicnn.gemm's
+// conv_forward_implicit and conv_weight_grad_implicit).
+
+// Element (r, c) of group g's columns cols[g] (or (c, r) of cols[g]^T), read from x.
+struct GatherCols {
+  const real_t* x;    // channel g C/G of image 0
+  int transposed;     // 1: the product's B is cols[g]^T
+  int image, height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w;  // image: C H W
+
+  struct Window {     // column c of cols: image n's window at output pixel (oh, ow)
+    int offset, h0, w0;   // image n's offset in x, and the window's top-left corner (may be in the padding)
+  };
+  __device__ __forceinline__ Window window(int c) const {
+    const int spatial = out_h * out_w;
+    const int n = c / spatial, s = c - n * spatial, oh = s / out_w, ow = s - oh * out_w;
+    return Window{n * image, oh * stride_h - pad_h, ow * stride_w - pad_w};
+  }
+  // row r = (channel, i, j) of the window: x there, or zero in the padding
+  __device__ __forceinline__ real_t at(Window win, int r) const {
+    const int area = kernel_h * kernel_w;
+    const int channel = r / area, rest = r - channel * area, i = rest / kernel_w, j = rest - i * kernel_w;
+    const int h = win.h0 + i, w = win.w0 + j;
+    return (h >= 0 && h < height && w >= 0 && w < width) ? x[win.offset + (channel * height + h) * width + w]
+                                                         : real_t(0);
+  }
+  // LoadStrided's slice, its elements taken by consecutive threads along cols' columns (windows
+  // one output pixel apart, stride_w pixels of x: consecutive addresses where stride_w is 1), except
+  // for a forward whose windows are further apart (conv1's 4 pixels: a warp's 32 windows would
+  // span 16 sectors); there consecutive threads take 8 consecutive rows, a row of x's pixels in
+  // each window, of 4 neighbouring windows (conv1: 20 pixels, 3 sectors). Each thread finds its one
+  // window (or row) once a slice (THREADS is a multiple of tile and of TILE_K).
+  template <int tile>
+  __device__ __forceinline__ void slice(real_t (*b_tile)[tile + TILE_PAD], int k0, int k_end, int col0, int N,
+                                        int thread) const {
+    if (transposed) {         // B = cols[g]^T (K, N): the thread's k0 + k is a column of cols, n a row
+      const int k = thread % TILE_K;
+      const bool inside = k0 + k < k_end;
+      const Window win = window(inside ? k0 + k : 0);
+      for (int n = thread / TILE_K; n < tile; n += THREADS / TILE_K)
+        b_tile[k][n] = (inside && col0 + n < N) ? at(win, col0 + n) : real_t(0);
+    } else if (stride_w == 1) {   // B = cols[g] (K, N): the thread's column col0 + n, rows k0 + k
+      const int n = thread % tile;
+      const bool inside = col0 + n < N;
+      const Window win = window(inside ? col0 + n : 0);
+      for (int k = thread / tile; k < TILE_K; k += THREADS / tile)
+        b_tile[k][n] = (inside && k0 + k < k_end) ? at(win, k0 + k) : real_t(0);
+    } else {                  // B = cols[g], windows apart: the thread's row k0 + k, columns col0 + n
+      const int k = thread % TILE_K;
+      const bool inside = k0 + k < k_end;
+      for (int n = thread / TILE_K; n < tile; n += THREADS / TILE_K)
+        b_tile[k][n] = (inside && col0 + n < N) ? at(window(col0 + n), k0 + k) : real_t(0);
+    }
+  }
+};
+
+__device__ __forceinline__ GatherCols gather_cols(const real_t* x, int g, int groups, int transposed, int channels,
+                                                  int height, int width, int kernel_h, int kernel_w, int stride_h,
+                                                  int stride_w, int pad_h, int pad_w, int out_h, int out_w) {
+  return GatherCols{x + g * (channels / groups) * height * width, transposed, channels * height * width, height,
+                    width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w};
+}
+
+extern "C" __global__ __launch_bounds__(THREADS, GEMM_V3_MIN_BLOCKS) void gemm_tiled_implicit_v5(
+    const real_t* __restrict__ A, const real_t* __restrict__ x, real_t* __restrict__ C, int M, int N, int K,
+    int groups, int k_split, int transposed, int channels, int height, int width, int kernel_h, int kernel_w,
+    int stride_h, int stride_w, int pad_h, int pad_w, int out_h, int out_w) {
+  __shared__ real_t a_tile[TILE_K][2 * TILE_M + TILE_PAD];
+  __shared__ real_t b_tile[TILE_K][2 * TILE_N + TILE_PAD];
+  const GatherCols load_b = gather_cols(x, blockIdx.z % groups, groups, transposed, channels, height, width, kernel_h,
+                                        kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w);
+  split_tile_product<2 * TILE_M, 2 * THREAD_M>(a_tile, b_tile, A, load_b, StoreTile{C + blockIdx.z * M * N, N}, M,
+                                               N, K, K, 1, M * K, groups, k_split);
+}
+
+extern "C" __global__ __launch_bounds__(THREADS, GEMM_V3_MIN_BLOCKS) void gemm_tiled_implicit_nchw_bias_v5(
+    const real_t* __restrict__ A, const real_t* __restrict__ x, const real_t* __restrict__ bias,
+    real_t* __restrict__ y, int M, int N, int K, int groups, int relu, int channels, int height, int width,
+    int kernel_h, int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w, int out_h, int out_w) {
+  __shared__ real_t a_tile[TILE_K][2 * TILE_M + TILE_PAD];
+  __shared__ real_t b_tile[TILE_K][2 * TILE_N + TILE_PAD];
+  const GatherCols load_b = gather_cols(x, blockIdx.z, groups, 0, channels, height, width, kernel_h, kernel_w,
+                                        stride_h, stride_w, pad_h, pad_w, out_h, out_w);
+  const StoreNchwBias store{y, bias, M, out_h * out_w, groups * M, relu, int(blockIdx.z)};
+  split_tile_product<2 * TILE_M, 2 * THREAD_M>(a_tile, b_tile, A, load_b, store, M, N, K, K, 1, M * K, groups, K);
 }

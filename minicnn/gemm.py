@@ -17,7 +17,11 @@ Two implementations, chosen with ``use_gemm("tiled")`` (a context manager) or ``
 From version 4 the tiled GEMM also stores Conv2D's forward product as the layer's NCHW output,
 with the bias and the fused ReLU, in the GEMM's own stores (``matmul_nchw``, where
 ``stores_nchw()``); otherwise Conv2D runs ``matmul`` and its layout kernel gemm_to_nchw_bias.
+From version 5 it reads the columns of im2col straight from the conv's input, so that they are
+never written (``conv_forward_implicit`` and ``conv_weight_grad_implicit``, where
+``gathers_columns()``).
 """
+import collections
 import contextlib
 import math
 
@@ -28,10 +32,10 @@ from minicnn.launch import BLOCK, KernelLaunchError, empty, grid_for, launch, re
 GEMMS = ("cublas", "tiled")
 _gemm = "cublas"
 
-TILES = {1: 64, 2: 64, 3: 128, 4: 128}   # kernels/gemm_tiled.cu: the square tile of C of one block, per version
-TILED_BLOCK = (16, 16)      # 256 threads, each computing a 4 x 4 (versions 3 and 4: 8 x 8) sub-tile
+TILES = {1: 64, 2: 64, 3: 128, 4: 128, 5: 128}   # kernels/gemm_tiled.cu: the square tile of C of one block, per version
+TILED_BLOCK = (16, 16)      # 256 threads, each computing a 4 x 4 (versions 3 to 5: 8 x 8) sub-tile
 TILE_K = 8                  # the K slice a block loads at a time
-MIN_SPLIT_K = 256           # the least K a block of a split product walks (versions 2 to 4)
+MIN_SPLIT_K = 256           # the least K a block of a split product walks (versions 2 to 5)
 
 
 def set_gemm(name):
@@ -116,7 +120,7 @@ def _strides(m, n, k, trans_a, trans_b):
 
 
 def _tiled_product(a3, b3, out, k, strides, splits, k_split):
-    """One launch of the current version's plain product kernel (version 4's is version 3's) for
+    """One launch of the current version's plain product kernel (versions 4 and 5's is version 3's) for
     ``splits`` splits of K: out is the result (groups, m, n) or the workspace (splits, groups, m, n)."""
     version = kernel_versions.current("gemm_tiled")
     groups, m, n = out.shape[-3:]
@@ -175,7 +179,7 @@ def _matmul_nchw(a, b, bias, relu, y):
 
 
 def split_k(tiles, k, blocks):
-    """(splits, k_split) of the tiled GEMM's versions 2 to 4 for a product of ``tiles`` C tiles (all
+    """(splits, k_split) of the tiled GEMM's versions 2 to 5 for a product of ``tiles`` C tiles (all
     groups) and inner dimension ``k`` on a device that keeps ``blocks`` blocks busy
     (``launch.resident_blocks``): as many splits as bring the blocks to ``blocks``, each walking at
     least MIN_SPLIT_K of K (its partial tile is one more write of C), ``k_split`` a multiple of
@@ -183,3 +187,108 @@ def split_k(tiles, k, blocks):
     splits = max(1, min(math.ceil(blocks / tiles), k // MIN_SPLIT_K))
     k_split = TILE_K * math.ceil(k / splits / TILE_K)
     return math.ceil(k / k_split), k_split
+
+
+# ---- version 5: the columns gathered from the conv's input -------------------------------------
+ConvGeometry = collections.namedtuple(
+    "ConvGeometry", "channels height width kernel_h kernel_w stride_h stride_w pad_h pad_w out_h out_w")
+ConvGeometry.__doc__ = """A convolution's input x (batch, channels, height, width), its kernel, stride
+and padding, and its output size (out_h, out_w): where the tiled GEMM's version 5 finds each
+element of im2col's columns in x."""
+
+
+def gathers_columns():
+    """Whether the current GEMM reads Conv2D's columns straight from x (``conv_forward_implicit``):
+    the tiled GEMM from version 5. Otherwise Conv2D runs im2col and a product of its columns."""
+    return _gemm == "tiled" and kernel_versions.current("gemm_tiled") >= 5
+
+
+def conv_forward_implicit(w, x, geometry, bias, relu):
+    """Conv2D's forward without its columns: for the weights w (G, M, K), K = C/G kh kw, and the
+    input x (batch, C, H, W), y (batch, G * M, OH * OW) with
+
+        y[n, g * M + m, s] = relu?((w[g] @ cols[g])[m, n * S + s] + bias[g * M + m]),
+
+    cols = im2col(x) (G, K, batch * S) as ``minicnn.layers.im2col`` lays it out, S = OH * OW;
+    ``matmul_nchw(w, cols, bias, relu, batch)`` bit for bit, with each element of cols loaded
+    from x where the product needs it. Only where ``gathers_columns()``."""
+    if not gathers_columns():
+        raise KernelLaunchError(f"conv_forward_implicit: the {_gemm} GEMM (version "
+                                f"{kernel_versions.current('gemm_tiled')} of the tiled one) reads columns, not x; "
+                                "it needs the tiled GEMM from version 5")
+    groups, m, k = _check_implicit("conv_forward_implicit", w, x, geometry, rows=w.shape[-1])
+    if bias.shape != (groups * m,):
+        raise KernelLaunchError(f"conv_forward_implicit: expected a bias of shape ({groups * m},), got {bias.shape}")
+    batch, spatial = x.shape[0], geometry.out_h * geometry.out_w
+    y = empty((batch, groups * m, spatial), x.dtype, x)
+    n = batch * spatial
+    return watched("gemm_tiled (implicit, NCHW store)", (w.size + x.size + bias.size + y.size) * x.itemsize,
+                   lambda: _conv_forward_implicit(w, x, geometry, bias, relu, y, n), flops=2 * groups * m * n * k)
+
+
+def _conv_forward_implicit(w, x, geometry, bias, relu, y, n):
+    groups, m, k = w.shape
+    tiles = math.ceil(n / TILES[5]) * math.ceil(m / TILES[5]) * groups
+    splits, k_split = split_k(tiles, k, resident_blocks(x))
+    if splits == 1:
+        launch("gemm_tiled", "gemm_tiled_implicit_nchw_bias_v5", _implicit_grid(n, m, groups), TILED_BLOCK, w, x,
+               bias, y, m, n, k, groups, int(relu), *geometry)
+    else:
+        partial = empty((splits, groups, m, n), x.dtype, x)
+        launch("gemm_tiled", "gemm_tiled_implicit_v5", _implicit_grid(n, m, groups * splits), TILED_BLOCK, w, x,
+               partial, m, n, k, groups, k_split, 0, *geometry)
+        launch("gemm_tiled", "gemm_split_sum_nchw_bias", grid_for(y.size, y), BLOCK, partial, bias, y, splits,
+               groups * m, n, y.shape[2], int(relu))
+    return y
+
+
+def conv_weight_grad_implicit(dy, x, geometry):
+    """Conv2D's weight gradient without its columns: for dL/dy in the GEMM layout dy (G, M,
+    batch * OH * OW) and the input x, dW (G, M, C/G kh kw) = dy[g] @ cols[g]^T,
+    ``matmul(dy, cols, trans_b=True)`` bit for bit, each element of cols loaded from x. The
+    backward of a forward that ran ``conv_forward_implicit`` (whatever the version is by then)."""
+    groups, m, n = dy.shape
+    kernel_area = geometry.kernel_h * geometry.kernel_w
+    _check_implicit("conv_weight_grad_implicit", dy, x, geometry, columns=n)
+    rows = geometry.channels // groups * kernel_area
+    dw = empty((groups, m, rows), dy.dtype, dy)
+    return watched("gemm_tiled (implicit weight gradient)", (dy.size + x.size + dw.size) * x.itemsize,
+                   lambda: _conv_weight_grad_implicit(dy, x, geometry, dw), flops=2 * groups * m * n * rows)
+
+
+def _conv_weight_grad_implicit(dy, x, geometry, dw):
+    groups, m, k = dy.shape      # the product's K: the columns of cols
+    n = dw.shape[2]              # its N: the rows of cols
+    tiles = math.ceil(n / TILES[5]) * math.ceil(m / TILES[5]) * groups
+    splits, k_split = split_k(tiles, k, resident_blocks(x))
+    out = dw if splits == 1 else empty((splits, groups, m, n), x.dtype, x)
+    launch("gemm_tiled", "gemm_tiled_implicit_v5", _implicit_grid(n, m, groups * splits), TILED_BLOCK, dy, x, out,
+           m, n, k, groups, k_split, 1, *geometry)
+    if splits > 1:
+        launch("gemm_tiled", "gemm_split_sum", grid_for(dw.size, dw), BLOCK, out, dw, splits, dw.size)
+    return dw
+
+
+def _implicit_grid(n, m, blocks_z):
+    return math.ceil(n / TILES[5]), math.ceil(m / TILES[5]), blocks_z
+
+
+def _check_implicit(who, a, x, geometry, rows=None, columns=None):
+    """(groups, M, K) of ``a``, after checking it, x and the geometry against each other: a (G, M,
+    rows) with rows = C/G kh kw (the forward), or (G, M, columns) with columns = batch OH OW (the
+    weight gradient)."""
+    if not isinstance(geometry, ConvGeometry):
+        raise KernelLaunchError(f"{who}: expected a ConvGeometry, got {type(geometry).__name__}")
+    if a.ndim != 3 or x.ndim != 4 or x.shape[1:] != (geometry.channels, geometry.height, geometry.width):
+        raise KernelLaunchError(f"{who}: expected a stack (G, M, K) and x (N, {geometry.channels}, {geometry.height}, "
+                                f"{geometry.width}), got shapes {a.shape} and {x.shape}")
+    groups = a.shape[0]
+    if geometry.channels % groups:
+        raise KernelLaunchError(f"{who}: {groups} groups do not divide x's {geometry.channels} channels")
+    if rows is not None and rows != geometry.channels // groups * geometry.kernel_h * geometry.kernel_w:
+        raise KernelLaunchError(f"{who}: the weights' {rows} columns are not {geometry.channels // groups} channels "
+                                f"of a {geometry.kernel_h}x{geometry.kernel_w} kernel")
+    if columns is not None and columns != x.shape[0] * geometry.out_h * geometry.out_w:
+        raise KernelLaunchError(f"{who}: dL/dy's {columns} columns are not {x.shape[0]} images of "
+                                f"{geometry.out_h}x{geometry.out_w} outputs")
+    return a.shape

@@ -62,6 +62,10 @@ VERSIONS = {
         4: "Conv2D's forward: version 3 whose threads store each value where the conv's output has it "
            "(NCHW), with the bias and the fused ReLU, in place of the layout kernel gemm_to_nchw_bias "
            "and its read and write of the output; other products as version 3",
+        5: "Conv2D's forward and weight gradient: version 4's tiles (and version 3's for the gradient) "
+           "with each element of im2col's columns loaded from the conv's input where the product "
+           "needs it (an implicit GEMM): no im2col, no columns written, read back or kept for the "
+           "backward; other products as version 3",
     },
     "relu": {
         1: "grid-stride, one element per thread and step: one load in flight per thread",
@@ -108,7 +112,7 @@ VERSIONS = {
 
 # The version each layer launches unless told otherwise: the newest. benchmarks/kernels.py
 # --versions times every version against cuDNN (the README gives the figures measured so far).
-DEFAULTS = {"bias": 3, "gemm_tiled": 4, "im2col": 5, "lrn": 3, "lrn_maxpool": 4, "maxpool": 4, "relu": 2}
+DEFAULTS = {"bias": 3, "gemm_tiled": 5, "im2col": 5, "lrn": 3, "lrn_maxpool": 4, "maxpool": 4, "relu": 2}
 
 _chosen = dict(DEFAULTS)
 

@@ -4,7 +4,8 @@ transposes; the split of K (split_k) and its sums in every split count; and what
 changed, in the simulator's traffic count: loads along each operand's contiguous axis, no
 shared-memory bank conflicts, whole-sector stores, more blocks for a small C (2); half the loads
 and shared-memory reads per multiply-add (3); Conv2D's output stored by the GEMM, bit for bit what
-version 3 and the layout kernel give, without the layout kernel's pass (4)."""
+version 3 and the layout kernel give, without the layout kernel's pass (4); Conv2D's columns
+gathered from its input, bit for bit what versions 4 and 3 give, without im2col (5)."""
 import numpy as np
 import pytest
 
@@ -12,8 +13,9 @@ from devices import assert_close
 from minicnn import gemm as gemm_module
 from minicnn import kernel_versions
 from minicnn.backend import to_device
-from minicnn.gemm import GEMMS, MIN_SPLIT_K, TILE_K, current_gemm, matmul, matmul_nchw, set_gemm, split_k, use_gemm
-from minicnn.layers.conv import conv_forward, conv_forward_cuda
+from minicnn.gemm import (GEMMS, MIN_SPLIT_K, TILE_K, ConvGeometry, conv_forward_implicit, conv_weight_grad_implicit,
+                          current_gemm, matmul, matmul_nchw, set_gemm, split_k, use_gemm)
+from minicnn.layers.conv import conv_backward, conv_backward_cuda, conv_forward, conv_forward_cuda, conv_geometry
 from minicnn.launch import KernelLaunchError
 from minicnn.simulator import traffic
 
@@ -170,12 +172,15 @@ CONV_STORE_CASES = {
 
 
 def conv_operands(case, dtype):
+    """x, w, b, stride, pad, groups, relu of a case; its size, kernel, stride and pad are an int for
+    a square, or an (h, w) pair."""
     n, c, size, o, kernel, stride, pad, groups, relu, _ = case
-    rng = np.random.default_rng(o * size)
-    x = rng.standard_normal((n, c, size, size)).astype(dtype)
-    w = rng.standard_normal((o, c // groups, kernel, kernel)).astype(dtype)
+    size, kernel, stride, pad = ((v, v) if isinstance(v, int) else v for v in (size, kernel, stride, pad))
+    rng = np.random.default_rng(o * size[0])
+    x = rng.standard_normal((n, c, *size)).astype(dtype)
+    w = rng.standard_normal((o, c // groups, *kernel)).astype(dtype)
     b = rng.standard_normal(o).astype(dtype)
-    return x, w, b, (stride, stride), (pad, pad), groups, relu
+    return x, w, b, stride, pad, groups, relu
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -241,3 +246,147 @@ def test_version_4_saves_the_layout_kernels_pass_over_the_output():
     assert v4[1].array("B").loads.moved_bytes == v3[1].array("B").loads.moved_bytes
     assert moved[3] - moved[4] >= 2 * y.nbytes   # the layout kernel's read and write of the output
 
+
+
+# ---- version 5: Conv2D's columns gathered from x ----------------------------------------------
+IMPLICIT_CASES = dict(CONV_STORE_CASES, **{
+    "conv1-like": (2, 3, 23, 10, 11, 4, 0, 1, True, 8),         # 11x11 windows 4 apart, 363 rows
+    "pad-beyond-stride": (2, 4, 10, 6, 3, 2, 2, 2, False, 2),   # windows starting 2 pixels before the image
+    "split-weight-gradient": (2, 3, 32, 4, 3, 1, 1, 1, True, 8),  # K = 2,048 columns: dW in 8 splits
+    # every axis its own: windows 2 pixels apart across (loaded along rows), then 1 (along columns)
+    "rectangular": (2, 4, (9, 12), 6, (3, 5), (1, 2), (2, 1), 2, True, 2),
+    "rectangular-across": (1, 3, (12, 8), 5, (5, 3), (2, 1), (0, 1), 1, False, 2),
+})
+
+
+def conv_both_ways(x, w, b, stride, pad, groups, relu, dout):
+    """(y, dx, dW, db) of the kernel path, forward and backward."""
+    y, cache = conv_forward_cuda(x, w, b, stride, pad, groups, relu)
+    return (y, *conv_backward_cuda(dout, cache))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", IMPLICIT_CASES.values(), ids=IMPLICIT_CASES.keys())
+def test_version_5_gathers_the_columns_that_version_4_reads(kernel_device, monkeypatch, case, dtype):
+    """The forward and the backward with the columns gathered from x (version 5) and written by
+    im2col (version 4, whose weight gradient is version 3's product): the same y, dx, dW and db bit
+    for bit (every element of the columns is the same value, so every sum is the same), and close
+    to NumPy's im2col and BLAS."""
+    monkeypatch.setattr(gemm_module, "resident_blocks", lambda like: case[-1])
+    x, w, b, stride, pad, groups, relu = conv_operands(case, dtype)
+    bias = None if case is IMPLICIT_CASES["no-bias"] else b
+    y_shape = conv_forward(x, w, bias, stride, pad, groups)[0].shape
+    dout = np.random.default_rng(3).standard_normal(y_shape).astype(dtype)
+    xd, wd, bd, doutd = (to_device(a, kernel_device) for a in (x, w, b, dout))
+    results = {}
+    for version in (4, 5):
+        with use_gemm("tiled"), kernel_versions.use("gemm_tiled", version):
+            results[version] = conv_both_ways(xd, wd, None if bias is None else bd, stride, pad, groups, relu, doutd)
+    for name, new, old in zip(("y", "dx", "dW", "db"), results[5], results[4]):
+        if old is None:
+            assert new is None, name
+        else:
+            np.testing.assert_array_equal(to_device(new, "cpu"), to_device(old, "cpu"), err_msg=name)
+    y, cache = conv_forward(x, w, bias, stride, pad, groups, relu)
+    for name, new, expected in zip(("y", "dx", "dW", "db"), results[5], (y, *conv_backward(dout, cache))):
+        if expected is not None:
+            assert_close(new, expected, f"v5 {name} {case}")
+
+
+def test_version_5_launches_no_im2col_and_its_backward_follows_the_forward(monkeypatch):
+    """No im2col, no columns in the cache (x in their place); a forward in split K sums its partial
+    tiles as version 4's does, a weight gradient in split K as version 3's; and a backward run after
+    the version has changed gathers the columns the forward did not keep."""
+    monkeypatch.setattr(gemm_module, "resident_blocks", lambda like: 6)
+    x, w, b, stride, pad, groups, relu = conv_operands(CONV_STORE_CASES["split-k"], np.float64)
+    with use_gemm("tiled"), kernel_versions.use("gemm_tiled", 5), traffic.recording() as log:
+        y, cache = conv_forward_cuda(x, w, b, stride, pad, groups, relu)
+    assert [t.kernel for t in log] == ["gemm_tiled_implicit_v5", "gemm_split_sum_nchw_bias"]
+    assert log[0].grid[2] == 2 * 2   # two groups, two splits each
+    assert cache[2] is None and cache[-1] is x
+    monkeypatch.setattr(gemm_module, "resident_blocks", lambda like: 8)
+    x, w, b, stride, pad, groups, relu = conv_operands(IMPLICIT_CASES["split-weight-gradient"], np.float64)
+    with use_gemm("tiled"), kernel_versions.use("gemm_tiled", 5):
+        y, cache = conv_forward_cuda(x, w, b, stride, pad, groups, relu)
+    dout = np.random.default_rng(4).standard_normal(y.shape)
+    with traffic.recording() as log:   # the default GEMM, cuBLAS, by now
+        dx, dw, db = conv_backward_cuda(dout, cache)
+    kernels = [t.kernel for t in log]
+    assert kernels[2:4] == ["gemm_tiled_implicit_v5", "gemm_split_sum"] and "im2col_v5" not in kernels
+    assert log[2].grid == (1, 1, 8)  # one 4 x 27 tile of dW, K = 2,048 in 8 splits
+    expected = conv_backward(dout, conv_forward(x, w, b, stride, pad, groups, relu)[1])
+    for name, got, want in zip(("dx", "dW", "db"), (dx, dw, db), expected):
+        assert_close(got, want, name)
+
+
+def test_the_implicit_products_refuse_what_they_cannot_do():
+    x, w, bias = np.ones((2, 4, 5, 5)), np.ones((2, 3, 18)), np.zeros(6)
+    geometry = conv_geometry(x.shape, (6, 2, 3, 3), (1, 1), (0, 0))
+    assert geometry == ConvGeometry(4, 5, 5, 3, 3, 1, 1, 0, 0, 3, 3)
+    with pytest.raises(KernelLaunchError, match="reads columns, not x; it needs the tiled GEMM from version 5"):
+        conv_forward_implicit(w, x, geometry, bias, False)
+    with use_gemm("tiled"), kernel_versions.use("gemm_tiled", 4), pytest.raises(KernelLaunchError, match="version 4"):
+        conv_forward_implicit(w, x, geometry, bias, False)
+    with use_gemm("tiled"), kernel_versions.use("gemm_tiled", 5):
+        with pytest.raises(KernelLaunchError, match=r"expected a bias of shape \(6,\), got \(3,\)"):
+            conv_forward_implicit(w, x, geometry, np.zeros(3), False)
+        with pytest.raises(KernelLaunchError, match="the weights' 27 columns are not 2 channels of a 3x3 kernel"):
+            conv_forward_implicit(np.ones((2, 3, 27)), x, geometry, bias, False)
+        with pytest.raises(KernelLaunchError, match=r"x \(N, 4, 5, 5\), got shapes \(2, 3, 18\) and \(2, 3, 5, 5\)"):
+            conv_forward_implicit(w, np.ones((2, 3, 5, 5)), geometry, bias, False)
+        with pytest.raises(KernelLaunchError, match="3 groups do not divide x's 4 channels"):
+            conv_forward_implicit(np.ones((3, 2, 12)), x, geometry, np.zeros(6), False)
+        with pytest.raises(KernelLaunchError, match="expected a ConvGeometry, got tuple"):
+            conv_forward_implicit(w, x, tuple(geometry), bias, False)
+    with pytest.raises(KernelLaunchError, match="dL/dy's 20 columns are not 2 images of 3x3 outputs"):
+        conv_weight_grad_implicit(np.ones((2, 3, 20)), x, geometry)
+
+
+def test_version_5_reads_x_in_place_of_im2col_and_the_columns():
+    """The conv of version 4's traffic test, forward and backward: version 5 launches no im2col,
+    its GEMM's loads of A and stores of y are version 4's, its gathered loads of x touch each
+    sector of x once (what DRAM serves when L2 keeps x), are as many requests as version 4's loads
+    of the columns and move no more (the padding's zeros are not loaded at all), so that it moves
+    at least im2col's write of the columns less; the weight gradient likewise reads x in place of
+    the columns."""
+    rng = np.random.default_rng(2)
+    x, w, b = rng.standard_normal((2, 16, 16, 16)), rng.standard_normal((32, 16, 3, 3)), rng.standard_normal(32)
+    x, w, b = (a.astype(np.float32) for a in (x, w, b))
+    dout = rng.standard_normal((2, 32, 16, 16)).astype(np.float32)
+    forward, backward = {}, {}
+    for version in (4, 5):
+        with use_gemm("tiled"), kernel_versions.use("gemm_tiled", version):
+            with traffic.recording() as forward[version]:
+                y, cache = conv_forward_cuda(x, w, b, (1, 1), (1, 1), 1, True)
+            with traffic.recording() as backward[version]:
+                conv_backward_cuda(dout, cache)
+    v4, v5 = forward[4], forward[5]
+    assert [t.kernel for t in v5] == ["gemm_tiled_implicit_nchw_bias_v5"]
+    cols_bytes = 16 * 9 * 2 * 16 * 16 * 4
+    assert v4[0].array("cols").stores.moved_bytes == cols_bytes
+    gemm4, gemm5 = v4[1], v5[0]
+    for name, kind in (("A", "loads"), ("y", "stores")):
+        assert getattr(gemm5.array(name), kind) == getattr(gemm4.array(name), kind), name
+    gathered, read = gemm5.array("x").loads, gemm4.array("B").loads
+    assert gathered.touched * traffic.SECTOR_BYTES == x.nbytes
+    assert gathered.requests == read.requests and gathered.moved_bytes <= read.moved_bytes
+    padding = 9 * 16 * 16 - (15 + 16 + 15) ** 2   # of an image's channel's 9 x 256 window values
+    assert gathered.bytes == read.bytes - 2 * 16 * padding * 4   # the padding's zeros are not loaded
+    moved = {v: sum(t.loads.moved_bytes + t.stores.moved_bytes for t in log) for v, log in forward.items()}
+    assert moved[4] - moved[5] >= cols_bytes
+    weight_grads = [next(t for t in backward[v] if t.kernel.startswith("gemm_tiled")) for v in (4, 5)]
+    assert [t.kernel for t in weight_grads] == ["gemm_tiled_v3", "gemm_tiled_implicit_v5"]
+    assert weight_grads[1].array("x").loads.touched * traffic.SECTOR_BYTES == x.nbytes
+    assert weight_grads[1].array("x").loads.bytes < weight_grads[0].array("B").loads.bytes
+
+
+def test_version_5_loads_windows_far_apart_along_their_rows():
+    """conv1's windows, 4 pixels apart: consecutive threads taking consecutive windows would ask
+    for one value of every 4 (16 sectors for 32 values; 20 sectors a request, 20% of their bytes
+    used, on this small image, where a warp's windows span several output rows). Version 5's
+    consecutive threads take 8 values along a row of x in each of 4 neighbouring windows."""
+    x, w, b, stride, pad, groups, relu = conv_operands(IMPLICIT_CASES["conv1-like"], np.float32)
+    with use_gemm("tiled"), kernel_versions.use("gemm_tiled", 5), traffic.recording() as log:
+        conv_forward_cuda(x, w, b, stride, pad, groups, relu)
+    loads = log[0].array("x").loads
+    assert loads.sectors_per_request < 4.5 and loads.efficiency > 0.7

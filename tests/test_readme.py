@@ -345,7 +345,8 @@ def test_kernel_resources_paragraph_is_the_committed_report():
                        r"layer's (\d+): (\d+)%\), the batch-norm input gradient \((\d+): (\d+)%\) and the tiled GEMM "
                        r"\(version 1 (\d+): (\d+)%; version 2 (\d+): (\d+)%, bounded by `__launch_bounds__` to 4 blocks, "
                        r"(\d+) unbounded; version 3 (\d+): (\d+)%, its 64 accumulators a thread; version 4, the "
-                       r"same with the conv's NCHW stores, (\d+): (\d+)%\)")
+                       r"same with the conv's NCHW stores, (\d+): (\d+)%; version 5, gathering its columns, (\d+) "
+                       r"and (\d+): (\d+)%\)")
     v3 = by_name["lrn_maxpool_forward_v3"]
     assert_shows(" ".join(numbers[4:6]), v3["registers"], v3["shared"] / 1024)
     assert v3["occupancy"] == 1
@@ -360,6 +361,9 @@ def test_kernel_resources_paragraph_is_the_committed_report():
     for (registers, occupancy), name in zip((numbers[4:6], numbers[6:8], numbers[8:10], numbers[11:13], numbers[13:15]),
                                             ("batchnorm_backward_dx", *tiled, "gemm_tiled_nchw_bias_v4")):
         assert_shows(f"{registers} {occupancy}", by_name[name]["registers"], by_name[name]["occupancy"] * 100)
+    implicit = [by_name["gemm_tiled_implicit_nchw_bias_v5"], by_name["gemm_tiled_implicit_v5"]]
+    assert_shows(" ".join(numbers[15:18]), *(k["registers"] for k in implicit), implicit[0]["occupancy"] * 100)
+    assert implicit[0]["occupancy"] == implicit[1]["occupancy"]
     col2im = by_name["col2im_v5"]
     assert_shows(" ".join(sentence(r"`col2im_v5` is held to (\d+) blocks \((\d+)%\) by its (\d+) KB of shared memory")),
                  col2im["blocks_per_sm"], col2im["occupancy"] * 100, col2im["shared"] / 1024)
@@ -367,7 +371,8 @@ def test_kernel_resources_paragraph_is_the_committed_report():
     below_full = {k["kernel"] for k in kernels if k["occupancy"] < 1}
     assert below_full == {k["kernel"] for k in fused + walks} | {"batchnorm_backward_dx", *tiled,
                                                                  "gemm_tiled_nchw_bias_v4", "lrn_maxpool_backward_v4",
-                                                                 "col2im_v5"}
+                                                                 "col2im_v5", "gemm_tiled_implicit_nchw_bias_v5",
+                                                                 "gemm_tiled_implicit_v5"}
     assert not any(k["spill_stores"] or k["spill_loads"] for k in kernels)
     local = {k["kernel"]: k["stack"] for k in kernels if k["stack"]}
     assert local == {"lrn_backward_v2": 128, "lrn_maxpool_backward_v1": 128, "lrn_maxpool_backward_v2": 128}
@@ -508,10 +513,10 @@ def test_tiled_gemm_version_2_figures_are_what_the_simulator_counts():
                  .replace(",", ""), splits, k_split, 12 * splits)
 
 
-def test_tiled_gemm_version_4_figures_are_what_the_simulator_counts():
-    """conv1's forward at batch 1 under the simulator (about 45 s): the bytes that im2col, the GEMM
-    and the layout kernel move with the tiled GEMM's version 3, and im2col and version 4's GEMM
-    (its own NCHW stores)."""
+def test_tiled_gemm_versions_4_and_5_figures_are_what_the_simulator_counts():
+    """conv1's forward at batch 1 under the simulator (about a minute): the bytes that im2col, the
+    GEMM and the layout kernel move with the tiled GEMM's version 3, im2col and version 4's GEMM
+    (its own NCHW stores), and version 5's GEMM alone (its columns gathered from x)."""
     from minicnn import kernel_versions
     from minicnn.gemm import use_gemm
     from minicnn.layers.conv import conv_forward_cuda
@@ -520,14 +525,18 @@ def test_tiled_gemm_version_4_figures_are_what_the_simulator_counts():
     x = rng.standard_normal((1, 3, 227, 227)).astype(np.float32)
     w = (0.01 * rng.standard_normal((96, 3, 11, 11))).astype(np.float32)
     b = rng.standard_normal(96).astype(np.float32)
-    moved = {}
-    for version in (3, 4):
+    moved, gathered = {}, None
+    for version in (3, 4, 5):
         with use_gemm("tiled"), kernel_versions.use("gemm_tiled", version), traffic.recording() as log:
             conv_forward_cuda(x, w, b, (4, 4), (0, 0), 1, relu=True)
         moved[version] = sum(t.loads.moved_bytes + t.stores.moved_bytes for t in log) / 1e6
+        gathered = log[0].array("x").loads if version == 5 else None
     figures = sentence(r"conv1's forward at batch 1 \(im2col, the GEMM and the layout kernel; float32\): ([\d.]+) MB "
                        r"moved with version 3, ([\d.]+) MB with version 4")
     assert_shows(" ".join(figures), moved[3], moved[4])
+    figures = sentence(r"In the same count version 5 moves ([\d.]+) MB for conv1's forward at batch 1 \(its loads "
+                       r"of x ([\d.]+) MB, of which ([\d.]+)% used\)")
+    assert_shows(" ".join(figures), moved[5], gathered.moved_bytes / 1e6, 100 * gathered.efficiency)
 
 
 def test_gpu_training_step_figures_are_the_committed_h100_runs():

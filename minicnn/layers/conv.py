@@ -46,7 +46,7 @@ def conv_forward(x, w, b, stride, pad, groups, relu=False):
             xp.maximum(y[s], 0, out=y[s])
 
     cpu_threads.in_slices(n, to_nchw, y)   # slices of the batch on all the cores
-    return y, (x.shape, w, cols, stride, pad, groups, b is not None, y if relu else None)
+    return y, (x.shape, w, cols, stride, pad, groups, b is not None, y if relu else None, None)
 
 
 def conv_backward(dout, cache, param_grads=True, input_grad=True):
@@ -59,7 +59,7 @@ def conv_backward(dout, cache, param_grads=True, input_grad=True):
     With the ReLU fused in, dout first becomes dout * (y > 0), the ReLU's backward.
     """
     xp = get_array_module(dout)
-    x_shape, w, cols, stride, pad, groups, has_bias, relu_out = cache
+    x_shape, w, cols, stride, pad, groups, has_bias, relu_out, _ = cache
     if relu_out is not None:
         dout = dout * (relu_out > 0)
     o, cg, kh, kw = w.shape
@@ -89,37 +89,54 @@ def _layout_launch(kernel, planes, spatial, like, *args):
         launch("im2col", name, *plane_tiles(planes, spatial), *args)
 
 
+def conv_geometry(x_shape, w_shape, stride, pad):
+    """The ``gemm.ConvGeometry`` of a convolution of x (N, C, H, W) by w (O, C/G, kh, kw)."""
+    _, c, h, wid = x_shape
+    _, _, kh, kw = w_shape
+    return gemm.ConvGeometry(c, h, wid, kh, kw, *stride, *pad, conv_output_size(h, kh, stride[0], pad[0]),
+                             conv_output_size(wid, kw, stride[1], pad[1]))
+
+
 def conv_forward_cuda(x, w, b, stride, pad, groups, relu=False):
     """Kernel path of ``conv_forward`` (same arguments, same cache): im2col kernel, one GEMM per
     group (``minicnn.gemm``), then one kernel that adds the bias (and applies the fused ReLU)
     while moving the GEMM's (O, N*OH*OW) result to (N, O, OH, OW); the tiled GEMM from version 4
-    does that in its own stores (``gemm.matmul_nchw``), one pass less. The im2col.cu kernels run in
-    the version ``kernel_versions.current("im2col")`` names (all keep the same layouts)."""
+    does that in its own stores (``gemm.matmul_nchw``), one pass less, and from version 5 reads
+    the columns from x itself (``gemm.conv_forward_implicit``): no im2col, and no columns kept for
+    the backward, which then gathers them again (the cache holds x in their place). The im2col.cu
+    kernels run in the version ``kernel_versions.current("im2col")`` names (all keep the same
+    layouts)."""
     xp = get_array_module(x)
-    n, c, h, wid = x.shape
+    n = x.shape[0]
     o, cg, kh, kw = w.shape
-    oh = conv_output_size(h, kh, stride[0], pad[0])
-    ow = conv_output_size(wid, kw, stride[1], pad[1])
-    cols = im2col_cuda(x, (kh, kw), stride, pad)
+    geometry = conv_geometry(x.shape, w.shape, stride, pad)
+    oh, ow = geometry.out_h, geometry.out_w
     w_groups = w.reshape(groups, o // groups, cg * kh * kw)
-    cols_groups = cols.reshape(groups, cg * kh * kw, n * oh * ow)
     bias = b if b is not None else xp.zeros(o, dtype=x.dtype)
-    if gemm.stores_nchw():   # the GEMM stores y itself, bias and ReLU included
-        y = gemm.matmul_nchw(w_groups, cols_groups, bias, relu, n).reshape(n, o, oh, ow)
+    cols = None
+    if gemm.gathers_columns():   # the GEMM reads x and stores y itself
+        y = gemm.conv_forward_implicit(w_groups, x, geometry, bias, relu).reshape(n, o, oh, ow)
     else:
-        y_gemm = gemm.matmul(w_groups, cols_groups)
-        y = empty((n, o, oh, ow), x.dtype, x)
-        _layout_launch("gemm_to_nchw_bias", n * o, oh * ow, x, y_gemm, bias, y, n, o, oh * ow, int(relu))
-    return y, (x.shape, w, cols, stride, pad, groups, b is not None, y if relu else None)
+        cols = im2col_cuda(x, (kh, kw), stride, pad)
+        cols_groups = cols.reshape(groups, cg * kh * kw, n * oh * ow)
+        if gemm.stores_nchw():   # the GEMM stores y itself, bias and ReLU included
+            y = gemm.matmul_nchw(w_groups, cols_groups, bias, relu, n).reshape(n, o, oh, ow)
+        else:
+            y_gemm = gemm.matmul(w_groups, cols_groups)
+            y = empty((n, o, oh, ow), x.dtype, x)
+            _layout_launch("gemm_to_nchw_bias", n * o, oh * ow, x, y_gemm, bias, y, n, o, oh * ow, int(relu))
+    return y, (x.shape, w, cols, stride, pad, groups, b is not None, y if relu else None,
+               x if cols is None else None)
 
 
 def conv_backward_cuda(dout, cache, param_grads=True, input_grad=True):
     """Kernel path of ``conv_backward``: dout to the GEMM layout (masked by the fused ReLU), the
     bias gradient as a reduction kernel (from ``kernel_versions.current("bias")`` 3, summed by
     the kernel that moves dout, and its partial sums added up), two GEMMs per group, and the col2im
-    gather kernel."""
-    x_shape, w, cols, stride, pad, groups, has_bias, relu_out = cache
-    n, c, h, wid = x_shape
+    gather kernel. After a forward that kept no columns (the tiled GEMM's version 5), the weight
+    gradient's GEMM gathers them from x (``gemm.conv_weight_grad_implicit``)."""
+    x_shape, w, cols, stride, pad, groups, has_bias, relu_out, x = cache
+    n = x_shape[0]
     o, cg, kh, kw = w.shape
     _, _, oh, ow = dout.shape
     dout_gemm = empty((o, n * oh * ow), dout.dtype, dout)
@@ -135,8 +152,12 @@ def conv_backward_cuda(dout, cache, param_grads=True, input_grad=True):
             _layout_launch("nchw_to_gemm_relu", o * n, oh * ow, dout, dout, relu_out, dout_gemm, n, o, oh * ow)
         db = bias_grad_cuda(dout_gemm, 1, o, n * oh * ow) if has_bias and param_grads else None
     dout_groups = dout_gemm.reshape(groups, o // groups, n * oh * ow)
-    cols_groups = cols.reshape(groups, cg * kh * kw, n * oh * ow)
-    dw = gemm.matmul(dout_groups, cols_groups, trans_b=True).reshape(w.shape) if param_grads else None
+    dw = None
+    if param_grads and cols is None:
+        dw = gemm.conv_weight_grad_implicit(dout_groups, x, conv_geometry(x_shape, w.shape, stride, pad))
+    elif param_grads:
+        dw = gemm.matmul(dout_groups, cols.reshape(groups, cg * kh * kw, n * oh * ow), trans_b=True)
+    dw = None if dw is None else dw.reshape(w.shape)
     if not input_grad:
         return None, dw, db
     dcols = gemm.matmul(w.reshape(groups, o // groups, cg * kh * kw), dout_groups, trans_a=True)

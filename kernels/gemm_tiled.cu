@@ -98,42 +98,48 @@ extern "C" __global__ void gemm_tiled_v1(const real_t* __restrict__ A, const rea
 // of TILE_K; C: the result (groups, M, N) when splits = 1, else the workspace.
 #define TILE_PAD 4   // words after each row of a tile in shared memory: row k + 1 starts 4 banks on
 
-// B's slice, TILE_K rows of the tile's columns [col0, col0 + tile), zero outside the matrix and
-// the block's split of K [.., k_end): B read through strides (versions 2 to 4; version 5 gathers
-// the columns from the conv's input, GatherCols). Element e of the slice is taken by thread e mod
-// THREADS: along k where B's k is contiguous (B transposed), else along n, so that consecutive
-// threads read consecutive addresses.
+// An operand's slice: TILE_K rows of k of the tile's columns [col0, col0 + tile) of B (K, N) into
+// tile_k_n[k][n], zero outside the matrix and the block's split of K [.., k_end). LoadStrided reads
+// B through strides; A's slices are loaded the same way, as those of A^T (K, M) (versions 2 to 5;
+// version 5 gathers B from the conv's input, GatherCols, and version 6 A and B from the weights and
+// dL/dy). Element e of the slice is taken by thread e mod THREADS: along k where the operand's k is
+// contiguous (A, or B transposed), else along n, so that consecutive threads read consecutive
+// addresses.
 struct LoadStrided {
   const real_t* B;   // the block's group
-  int b_row, b_col;
+  int b_row, b_col;  // element (k, n) is B[k * b_row + n * b_col]
   template <int tile>
-  __device__ __forceinline__ void slice(real_t (*b_tile)[tile + TILE_PAD], int k0, int k_end, int col0, int N,
+  __device__ __forceinline__ void slice(real_t (*tile_k_n)[tile + TILE_PAD], int k0, int k_end, int col0, int N,
                                         int thread) const {
     for (int e = thread; e < TILE_K * tile; e += THREADS) {
       const bool along_k = b_row == 1;
       const int n = along_k ? e / TILE_K : e % tile, k = along_k ? e % TILE_K : e / tile;
-      b_tile[k][n] = (k0 + k < k_end && col0 + n < N) ? B[(k0 + k) * b_row + (col0 + n) * b_col] : real_t(0);
+      tile_k_n[k][n] = (k0 + k < k_end && col0 + n < N) ? B[(k0 + k) * b_row + (col0 + n) * b_col] : real_t(0);
     }
   }
 };
+
+// A's slices as LoadStrided loads them: A (M, K) of group g, element (m, k) at m * a_row + k * a_col.
+__device__ __forceinline__ LoadStrided strided_a(const real_t* A, int g, int a_row, int a_col, int a_batch) {
+  return LoadStrided{A + g * a_batch, a_col, a_row};
+}
 
 // The body of versions 2 to 5: the block's tile x tile tile of C over its split of K, each thread
 // taking sub x sub of it (rows ty + 16 i, columns tx + 16 j: 16 x 16 threads either way), from the
 // kernel's shared-memory slices a_tile and b_tile (TILE_K rows of tile + TILE_PAD values; the
 // kernel declares them: g++, which builds the kernel simulator, ignores the section attribute of
-// __shared__ variables inside templates). A is read through strides; load_b.slice<tile> loads B's
-// slices of the block's group: LoadStrided (versions 2 to 4) or GatherCols (version 5).
+// __shared__ variables inside templates). load_a.slice<tile> and load_b.slice<tile> load the slices
+// of A^T and B of the block's group (the kernel makes the loaders for blockIdx.z % groups):
+// LoadStrided, or for the conv's operands GatherCols (version 5) or the version-6 loaders.
 // store.row(row)(col, value) puts element (row, col) of the block's tile where it goes: StoreTile
-// (versions 2, 3) or StoreNchwBias (versions 4, 5).
-template <int tile, int sub, typename LoadB, typename Store>
+// (versions 2, 3) or StoreNchwBias (versions 4 to 6).
+template <int tile, int sub, typename LoadA, typename LoadB, typename Store>
 __device__ __forceinline__ void split_tile_product(real_t (*a_tile)[tile + TILE_PAD], real_t (*b_tile)[tile + TILE_PAD],
-                                                   const real_t* __restrict__ A, LoadB load_b, Store store, int M,
-                                                   int N, int K, int a_row, int a_col, int a_batch, int groups,
-                                                   int k_split) {
+                                                   LoadA load_a, LoadB load_b, Store store, int M, int N, int K,
+                                                   int groups, int k_split) {
   static_assert(tile / sub == 16, "a block of 16 x 16 threads");
   static_assert(THREADS % tile == 0 && THREADS % TILE_K == 0, "every thread loads the same columns of B at each step");
-  const int g = blockIdx.z % groups, split = blockIdx.z / groups;
-  A += g * a_batch;
+  const int split = blockIdx.z / groups;
   const int thread = threadIdx.y * blockDim.x + threadIdx.x;
   const int row0 = blockIdx.y * tile, col0 = blockIdx.x * tile;
   const int k_begin = split * k_split, k_end = min(K, k_begin + k_split);
@@ -144,13 +150,7 @@ __device__ __forceinline__ void split_tile_product(real_t (*a_tile)[tile + TILE_
     for (int j = 0; j < sub; ++j) acc[i][j] = real_t(0);
 
   for (int k0 = k_begin; k0 < k_end; k0 += TILE_K) {
-    // element e of a slice: along k where the operand's k is contiguous (A, or B transposed),
-    // else along m (n): consecutive threads, consecutive addresses
-    for (int e = thread; e < tile * TILE_K; e += THREADS) {
-      const bool along_k = a_col == 1;
-      const int m = along_k ? e / TILE_K : e % tile, k = along_k ? e % TILE_K : e / tile;
-      a_tile[k][m] = (row0 + m < M && k0 + k < k_end) ? A[(row0 + m) * a_row + (k0 + k) * a_col] : real_t(0);
-    }
+    load_a.template slice<tile>(a_tile, k0, k_end, row0, M, thread);
     load_b.template slice<tile>(b_tile, k0, k_end, col0, N, thread);
     __syncthreads();  // the slices are complete before anyone reads them
     for (int k = 0; k < TILE_K; ++k) {
@@ -186,15 +186,16 @@ struct StoreTile {
 };
 
 // Bounded to 4 blocks of 256 a multiprocessor, as version 1 runs: unbounded, ptxas took 72
-// registers a thread (3 blocks); bounded, 64, no spills (sm_90).
+// registers a thread (3 blocks); bounded, 63 in float and 64 in double, no spills (sm_90).
 extern "C" __global__ __launch_bounds__(THREADS, 4) void gemm_tiled_v2(
     const real_t* __restrict__ A, const real_t* __restrict__ B, real_t* __restrict__ C, int M, int N, int K, int a_row,
     int a_col, int a_batch, int b_row, int b_col, int b_batch, int groups, int k_split) {
   __shared__ real_t a_tile[TILE_K][TILE_M + TILE_PAD];
   __shared__ real_t b_tile[TILE_K][TILE_N + TILE_PAD];
-  const LoadStrided load_b{B + blockIdx.z % groups * b_batch, b_row, b_col};
-  split_tile_product<TILE_M, THREAD_M>(a_tile, b_tile, A, load_b, StoreTile{C + blockIdx.z * M * N, N}, M, N, K,
-                                       a_row, a_col, a_batch, groups, k_split);
+  const int g = blockIdx.z % groups;
+  const LoadStrided load_b{B + g * b_batch, b_row, b_col};
+  split_tile_product<TILE_M, THREAD_M>(a_tile, b_tile, strided_a(A, g, a_row, a_col, a_batch), load_b,
+                                       StoreTile{C + blockIdx.z * M * N, N}, M, N, K, groups, k_split);
 }
 
 // ---- version 3: more work per value read --------------------------------------------------------
@@ -209,8 +210,8 @@ extern "C" __global__ __launch_bounds__(THREADS, 4) void gemm_tiled_v2(
 // the device again (minicnn/gemm.py picks the splits with the version's tile).
 // Launch: block (16, 16); grid (ceil(N / 128), ceil(M / 128), groups * splits); as version 2.
 // Float: bounded to 2 blocks of 256 a multiprocessor (at most 128 registers a thread), it takes
-// 123 (version 4, the same body storing NCHW: 123; version 5's gathering kernels 115 and 119) and
-// spills nothing (sm_90). Double (tests
+// 123 (version 4, the same body storing NCHW: 122; version 5's gathering kernels 114 and 119,
+// version 6's 110) and spills nothing (sm_90). Double (tests
 // only): its 64 accumulators alone take 128 registers, so it asks for one block (bounded to two,
 // it spilled 336 bytes).
 #define GEMM_V3_MIN_BLOCKS (sizeof(real_t) == 4 ? 2 : 1)
@@ -220,9 +221,10 @@ extern "C" __global__ __launch_bounds__(THREADS, GEMM_V3_MIN_BLOCKS) void gemm_t
     int a_col, int a_batch, int b_row, int b_col, int b_batch, int groups, int k_split) {
   __shared__ real_t a_tile[TILE_K][2 * TILE_M + TILE_PAD];
   __shared__ real_t b_tile[TILE_K][2 * TILE_N + TILE_PAD];
-  const LoadStrided load_b{B + blockIdx.z % groups * b_batch, b_row, b_col};
-  split_tile_product<2 * TILE_M, 2 * THREAD_M>(a_tile, b_tile, A, load_b, StoreTile{C + blockIdx.z * M * N, N}, M,
-                                               N, K, a_row, a_col, a_batch, groups, k_split);
+  const int g = blockIdx.z % groups;
+  const LoadStrided load_b{B + g * b_batch, b_row, b_col};
+  split_tile_product<2 * TILE_M, 2 * THREAD_M>(a_tile, b_tile, strided_a(A, g, a_row, a_col, a_batch), load_b,
+                                               StoreTile{C + blockIdx.z * M * N, N}, M, N, K, groups, k_split);
 }
 
 // partial[0][i] + partial[1][i] + ... + partial[splits - 1][i], in split order (deterministic):
@@ -283,8 +285,8 @@ extern "C" __global__ __launch_bounds__(THREADS, GEMM_V3_MIN_BLOCKS) void gemm_t
   __shared__ real_t b_tile[TILE_K][2 * TILE_N + TILE_PAD];
   const StoreNchwBias store{y, bias, M, spatial, groups * M, relu, int(blockIdx.z)};
   const LoadStrided load_b{B + blockIdx.z * b_batch, b_row, b_col};
-  split_tile_product<2 * TILE_M, 2 * THREAD_M>(a_tile, b_tile, A, load_b, store, M, N, K, a_row, a_col, a_batch,
-                                               groups, K);
+  split_tile_product<2 * TILE_M, 2 * THREAD_M>(a_tile, b_tile, strided_a(A, blockIdx.z, a_row, a_col, a_batch), load_b,
+                                               store, M, N, K, groups, K);
 }
 
 // gemm_split_sum and the store of version 4 in one pass: element i = (g * M + m) * N + col of the
@@ -390,8 +392,8 @@ extern "C" __global__ __launch_bounds__(THREADS, GEMM_V3_MIN_BLOCKS) void gemm_t
   __shared__ real_t b_tile[TILE_K][2 * TILE_N + TILE_PAD];
   const GatherCols load_b = gather_cols(x, blockIdx.z % groups, groups, transposed, channels, height, width, kernel_h,
                                         kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w);
-  split_tile_product<2 * TILE_M, 2 * THREAD_M>(a_tile, b_tile, A, load_b, StoreTile{C + blockIdx.z * M * N, N}, M,
-                                               N, K, K, 1, M * K, groups, k_split);
+  split_tile_product<2 * TILE_M, 2 * THREAD_M>(a_tile, b_tile, strided_a(A, blockIdx.z % groups, K, 1, M * K),
+                                               load_b, StoreTile{C + blockIdx.z * M * N, N}, M, N, K, groups, k_split);
 }
 
 extern "C" __global__ __launch_bounds__(THREADS, GEMM_V3_MIN_BLOCKS) void gemm_tiled_implicit_nchw_bias_v5(
@@ -403,5 +405,135 @@ extern "C" __global__ __launch_bounds__(THREADS, GEMM_V3_MIN_BLOCKS) void gemm_t
   const GatherCols load_b = gather_cols(x, blockIdx.z, groups, 0, channels, height, width, kernel_h, kernel_w,
                                         stride_h, stride_w, pad_h, pad_w, out_h, out_w);
   const StoreNchwBias store{y, bias, M, out_h * out_w, groups * M, relu, int(blockIdx.z)};
-  split_tile_product<2 * TILE_M, 2 * THREAD_M>(a_tile, b_tile, A, load_b, store, M, N, K, K, 1, M * K, groups, K);
+  split_tile_product<2 * TILE_M, 2 * THREAD_M>(a_tile, b_tile, strided_a(A, blockIdx.z, K, 1, M * K), load_b, store, M,
+                                               N, K, groups, K);
+}
+
+// ---- version 6: the conv's input gradient gathered from dL/dy (no col2im) -----------------------
+// Conv2D's backward computes dcols[g] = W[g]^T @ dY[g] ((C/G) kh kw, batch OH OW), as large as the
+// columns (conv2 at batch 128: 896 MB), which col2im then reads back to sum each pixel's windows.
+// The two together are one product whose columns are the pixels of x:
+//     dx[n, g C/G + c, h, w] = sum over o, i, j of W[g O/G + o, c, i, j] dY[g O/G + o, (n, oh, ow)]
+// with oh = (h + ph - i) / sh and ow = (w + pw - j) / sw, the terms where both are whole and inside
+// the output (the windows that cover pixel (h, w) at kernel offset (i, j)). That is A (C/G, (O/G)
+// kh kw), A(c, (o, i, j)) = W[g O/G + o, c, i, j] (LoadWeightsByInput), times B ((O/G) kh kw, batch
+// H W), B((o, i, j), (n, h, w)) = that dY value or zero (GatherOutputGrad), stored as NCHW
+// (StoreNchw): no dcols written or read, no col2im. Each dx value sums its terms in (o, i, j)
+// order where col2im added up the windows' sums over o: the same terms in another order, so dx is
+// not version 5's bit for bit (the tests hold it to float64's 1e-12). With a stride of 1 every
+// offset (i, j) has its window; with stride s only one offset in s does along each axis and the
+// others' zeros are multiplied all the same (conv1, stride 4, needs no input gradient: it is the
+// first layer). K is not split: the product's columns are the input's pixels, batch H W, tiles
+// enough to fill the device. Its M is a group's input channels, C/G, fewer than the columns' rows
+// (C/G) kh kw that the columns' gradient had: with at most 64 (conv2's 48) a block takes a tile
+// of 64 x 64 (gemm_tiled_implicit_dgrad_64_v6), else of 128 x 128.
+// Launch: block (16, 16); grid (ceil(batch H W / tile), ceil((C/G) / tile), groups)
+// (minicnn.gemm.conv_input_grad_implicit).
+
+// A: A(c, (o, i, j)) = W[o, c, i, j] of the group's filters W (O/G, C/G, kh, kw), in A^T's slices as
+// LoadStrided loads them. Consecutive threads take consecutive k: runs of kh kw consecutive weights.
+struct LoadWeightsByInput {
+  const real_t* w;              // the group's first filter
+  int in_channels, area;        // C/G, kh kw: filter o's channel c starts at (o C/G + c) kh kw
+  template <int tile>
+  __device__ __forceinline__ void slice(real_t (*tile_k_n)[tile + TILE_PAD], int k0, int k_end, int row0, int M,
+                                        int thread) const {
+    for (int e = thread; e < TILE_K * tile; e += THREADS) {
+      const int m = e / TILE_K, k = e % TILE_K;
+      const int o = (k0 + k) / area, offset = k0 + k - o * area;
+      tile_k_n[k][m] = (k0 + k < k_end && row0 + m < M) ? w[(o * in_channels + row0 + m) * area + offset] : real_t(0);
+    }
+  }
+};
+
+// B: B((o, i, j), (n, h, w)) = dY[o, (n, oh, ow)] where the window at output pixel (oh, ow) covers
+// pixel (h, w) of x at kernel offset (i, j), else zero; dY in the GEMM layout (O, batch OH OW) that
+// the backward has made (masked by the fused ReLU). Consecutive threads take consecutive pixels of
+// x (for a stride of 1, consecutive values of dY), each thread its one pixel a slice.
+struct GatherOutputGrad {
+  const real_t* dy;             // the group's first channel
+  int plane;                    // batch OH OW: one channel of dY
+  int height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w;
+  template <int tile>
+  __device__ __forceinline__ void slice(real_t (*tile_k_n)[tile + TILE_PAD], int k0, int k_end, int col0, int N,
+                                        int thread) const {
+    const int n = thread % tile;
+    const bool inside = col0 + n < N;
+    const int pixels = height * width, image = (col0 + n) / pixels, p = col0 + n - image * pixels;
+    const int h = p / width + pad_h, w = p % width + pad_w;    // in the padded image
+    const real_t* dy_image = dy + image * out_h * out_w;
+    for (int k = thread / tile; k < TILE_K; k += THREADS / tile) {
+      real_t value = real_t(0);
+      if (inside && k0 + k < k_end) {
+        const int area = kernel_h * kernel_w;
+        const int o = (k0 + k) / area, rest = k0 + k - o * area, i = rest / kernel_w, j = rest - i * kernel_w;
+        const int hs = h - i, ws = w - j;          // oh * stride_h and ow * stride_w, where whole
+        const int oh = hs / stride_h, ow = ws / stride_w;
+        if (hs >= 0 && ws >= 0 && oh * stride_h == hs && ow * stride_w == ws && oh < out_h && ow < out_w)
+          value = dy_image[o * plane + oh * out_w + ow];
+      }
+      tile_k_n[k][n] = value;
+    }
+  }
+};
+
+// Element (m, col) of group g's product to y[n, g M + m, s], col = n S + s: StoreNchwBias without
+// the bias and the ReLU.
+struct StoreNchw {
+  real_t* y;
+  int M, spatial, channels, g;
+  struct Row {
+    real_t* y_o;
+    int spatial, image;
+    __device__ __forceinline__ void operator()(int col, real_t value) const {
+      const int n = col / spatial;
+      y_o[n * image + col - n * spatial] = value;
+    }
+  };
+  __device__ __forceinline__ Row row(int row) const {
+    return Row{y + (g * M + row) * spatial, spatial, channels * spatial};
+  }
+};
+
+// The kernel's body for tiles of tile x tile (sub x sub a thread).
+template <int tile, int sub>
+__device__ __forceinline__ void implicit_dgrad(real_t (*a_tile)[tile + TILE_PAD], real_t (*b_tile)[tile + TILE_PAD],
+                                               const real_t* __restrict__ w, const real_t* __restrict__ dy,
+                                               real_t* __restrict__ dx, int M, int N, int K, int groups, int channels,
+                                               int height, int width, int kernel_h, int kernel_w, int stride_h,
+                                               int stride_w, int pad_h, int pad_w, int out_h, int out_w) {
+  const int g = blockIdx.z, area = kernel_h * kernel_w, filters = K / area;   // filters: O/G
+  const int plane = N / (height * width) * out_h * out_w;
+  const LoadWeightsByInput load_a{w + g * filters * M * area, M, area};
+  const GatherOutputGrad load_b{dy + g * filters * plane, plane, height, width, kernel_h, kernel_w, stride_h,
+                                stride_w, pad_h, pad_w, out_h, out_w};
+  split_tile_product<tile, sub>(a_tile, b_tile, load_a, load_b, StoreNchw{dx, M, height * width, channels, g}, M, N,
+                                K, groups, K);
+}
+
+// Tiles of 128 x 128, as version 3's.
+extern "C" __global__ __launch_bounds__(THREADS, GEMM_V3_MIN_BLOCKS) void gemm_tiled_implicit_dgrad_v6(
+    const real_t* __restrict__ w, const real_t* __restrict__ dy, real_t* __restrict__ dx, int M, int N, int K,
+    int groups, int channels, int height, int width, int kernel_h, int kernel_w, int stride_h, int stride_w,
+    int pad_h, int pad_w, int out_h, int out_w) {
+  __shared__ real_t a_tile[TILE_K][2 * TILE_M + TILE_PAD];
+  __shared__ real_t b_tile[TILE_K][2 * TILE_N + TILE_PAD];
+  implicit_dgrad<2 * TILE_M, 2 * THREAD_M>(a_tile, b_tile, w, dy, dx, M, N, K, groups, channels, height, width,
+                                           kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w);
+}
+
+// Tiles of 64 x 64, as version 2's, for groups of at most 64 input channels (the product's M):
+// conv2's 48 would fill 48 of a 128-row tile's rows, so that 62% of its multiply-adds would be
+// of zeros; 48 of 64 leaves 25%. Bounded to 4 blocks a multiprocessor, as version 2, in float (64
+// registers, no spills); in double (tests only) to 2, as bounded to 4 it spilled 8 bytes.
+#define DGRAD_64_MIN_BLOCKS (sizeof(real_t) == 4 ? 4 : 2)
+
+extern "C" __global__ __launch_bounds__(THREADS, DGRAD_64_MIN_BLOCKS) void gemm_tiled_implicit_dgrad_64_v6(
+    const real_t* __restrict__ w, const real_t* __restrict__ dy, real_t* __restrict__ dx, int M, int N, int K,
+    int groups, int channels, int height, int width, int kernel_h, int kernel_w, int stride_h, int stride_w,
+    int pad_h, int pad_w, int out_h, int out_w) {
+  __shared__ real_t a_tile[TILE_K][TILE_M + TILE_PAD];
+  __shared__ real_t b_tile[TILE_K][TILE_N + TILE_PAD];
+  implicit_dgrad<TILE_M, THREAD_M>(a_tile, b_tile, w, dy, dx, M, N, K, groups, channels, height, width, kernel_h,
+                                   kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w);
 }

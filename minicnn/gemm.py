@@ -19,7 +19,9 @@ with the bias and the fused ReLU, in the GEMM's own stores (``matmul_nchw``, whe
 ``stores_nchw()``); otherwise Conv2D runs ``matmul`` and its layout kernel gemm_to_nchw_bias.
 From version 5 it reads the columns of im2col straight from the conv's input, so that they are
 never written (``conv_forward_implicit`` and ``conv_weight_grad_implicit``, where
-``gathers_columns()``).
+``gathers_columns()``), and from version 6 the conv's input gradient straight from the weights and
+dL/dy, without the columns' gradient and col2im (``conv_input_grad_implicit``, where
+``gathers_output_grad()``).
 """
 import collections
 import contextlib
@@ -32,8 +34,8 @@ from minicnn.launch import BLOCK, KernelLaunchError, empty, grid_for, launch, re
 GEMMS = ("cublas", "tiled")
 _gemm = "cublas"
 
-TILES = {1: 64, 2: 64, 3: 128, 4: 128, 5: 128}   # kernels/gemm_tiled.cu: the square tile of C of one block, per version
-TILED_BLOCK = (16, 16)      # 256 threads, each computing a 4 x 4 (versions 3 to 5: 8 x 8) sub-tile
+TILES = {1: 64, 2: 64, 3: 128, 4: 128, 5: 128, 6: 128}   # kernels/gemm_tiled.cu: the square tile of C of one block, per version
+TILED_BLOCK = (16, 16)      # 256 threads, each computing a 4 x 4 (versions 3 to 6: 8 x 8) sub-tile
 TILE_K = 8                  # the K slice a block loads at a time
 MIN_SPLIT_K = 256           # the least K a block of a split product walks (versions 2 to 5)
 
@@ -120,7 +122,7 @@ def _strides(m, n, k, trans_a, trans_b):
 
 
 def _tiled_product(a3, b3, out, k, strides, splits, k_split):
-    """One launch of the current version's plain product kernel (versions 4 and 5's is version 3's) for
+    """One launch of the current version's plain product kernel (versions 4 to 6's is version 3's) for
     ``splits`` splits of K: out is the result (groups, m, n) or the workspace (splits, groups, m, n)."""
     version = kernel_versions.current("gemm_tiled")
     groups, m, n = out.shape[-3:]
@@ -267,6 +269,52 @@ def _conv_weight_grad_implicit(dy, x, geometry, dw):
     if splits > 1:
         launch("gemm_tiled", "gemm_split_sum", grid_for(dw.size, dw), BLOCK, out, dw, splits, dw.size)
     return dw
+
+
+def gathers_output_grad():
+    """Whether the current GEMM computes Conv2D's input gradient straight from dL/dy
+    (``conv_input_grad_implicit``): the tiled GEMM from version 6. Otherwise Conv2D's backward
+    runs a product for the columns' gradient and col2im."""
+    return _gemm == "tiled" and kernel_versions.current("gemm_tiled") >= 6
+
+
+def conv_input_grad_implicit(w, dy, geometry, batch):
+    """Conv2D's input gradient without the columns' gradient: for the weights w (O, C/G, kh, kw)
+    and dL/dy in the GEMM layout dy (O, batch * OH * OW), dx (batch, C, H, W) with
+
+        dx[n, g C/G + c, h, w] = sum_{o, i, j} w[g O/G + o, c, i, j] dy[g O/G + o, (n, oh, ow)]
+
+    over the windows (oh, ow) that cover pixel (h, w) at kernel offset (i, j): what
+    ``col2im(w[g]^T @ dy[g])`` gives, summed in another order. Only where ``gathers_output_grad()``."""
+    if not gathers_output_grad():
+        raise KernelLaunchError(f"conv_input_grad_implicit: the {_gemm} GEMM (version "
+                                f"{kernel_versions.current('gemm_tiled')} of the tiled one) needs the columns' "
+                                "gradient and col2im; it needs the tiled GEMM from version 6")
+    if not isinstance(geometry, ConvGeometry):
+        raise KernelLaunchError(f"conv_input_grad_implicit: expected a ConvGeometry, got {type(geometry).__name__}")
+    kernel = (geometry.kernel_h, geometry.kernel_w)
+    if w.ndim != 4 or w.shape[2:] != kernel or geometry.channels % w.shape[1]:
+        raise KernelLaunchError(f"conv_input_grad_implicit: expected weights (O, C/G, {kernel[0]}, {kernel[1]}) whose "
+                                f"C/G divides {geometry.channels} channels, got shape {w.shape}")
+    out_channels, group_channels = w.shape[:2]
+    groups = geometry.channels // group_channels
+    columns = batch * geometry.out_h * geometry.out_w
+    if out_channels % groups or dy.shape != (out_channels, columns):
+        raise KernelLaunchError(f"conv_input_grad_implicit: expected dL/dy of shape ({out_channels}, {columns}) "
+                                f"for {groups} groups of {batch} images, got {dy.shape}")
+    dx = empty((batch, geometry.channels, geometry.height, geometry.width), dy.dtype, dy)
+    return watched("gemm_tiled (implicit input gradient)", (w.size + dy.size + dx.size) * dy.itemsize,
+                   lambda: _conv_input_grad_implicit(w, dy, geometry, groups, dx), flops=2 * w.size * columns)
+
+
+def _conv_input_grad_implicit(w, dy, geometry, groups, dx):
+    out_channels, m, kh, kw = w.shape
+    n = dx.shape[0] * geometry.height * geometry.width
+    # a group of at most 64 input channels (conv2's 48) in tiles of 64, not in 128 rows mostly empty
+    tile, kernel = (64, "gemm_tiled_implicit_dgrad_64_v6") if m <= 64 else (TILES[6], "gemm_tiled_implicit_dgrad_v6")
+    launch("gemm_tiled", kernel, (math.ceil(n / tile), math.ceil(m / tile), groups), TILED_BLOCK, w, dy, dx, m, n,
+           out_channels // groups * kh * kw, groups, *geometry)
+    return dx
 
 
 def _implicit_grid(n, m, blocks_z):

@@ -66,6 +66,10 @@ VERSIONS = {
            "with each element of im2col's columns loaded from the conv's input where the product "
            "needs it (an implicit GEMM): no im2col, no columns written, read back or kept for the "
            "backward; other products as version 3",
+        6: "Conv2D's input gradient: one product of the weights and dL/dy gathered for each pixel's "
+           "windows, stored as NCHW, in place of the columns' gradient W^T dL/dy and col2im (written "
+           "and read back); the forward and the weight gradient as version 5, other products as "
+           "version 3",
     },
     "relu": {
         1: "grid-stride, one element per thread and step: one load in flight per thread",
@@ -112,7 +116,7 @@ VERSIONS = {
 
 # The version each layer launches unless told otherwise: the newest. benchmarks/kernels.py
 # --versions times every version against cuDNN (the README gives the figures measured so far).
-DEFAULTS = {"bias": 3, "gemm_tiled": 5, "im2col": 5, "lrn": 3, "lrn_maxpool": 4, "maxpool": 4, "relu": 2}
+DEFAULTS = {"bias": 3, "gemm_tiled": 6, "im2col": 5, "lrn": 3, "lrn_maxpool": 4, "maxpool": 4, "relu": 2}
 
 _chosen = dict(DEFAULTS)
 

@@ -1,5 +1,5 @@
 """Small data sets in the real files' formats, for the tests (Fashion-MNIST's IDX files,
-CIFAR-10's python batches)."""
+CIFAR-10's python batches), and the small convolution of the tiled GEMM's traffic tests."""
 import os
 
 import numpy as np
@@ -25,3 +25,13 @@ def write_fake_cifar(folder, per_batch=20, seed=0):
         labels = rng.integers(0, 10, per_batch)
         images = (rng.random((per_batch, 3, 32, 32)) * 255).astype(np.uint8)
         cifar10.write_batch(os.path.join(folder, name), images, labels)
+
+
+def small_conv():
+    """The convolution the tiled GEMM's traffic tests count (tests/test_gemm.py, tests/test_readme.py):
+    x (2, 16, 16, 16), w (32, 16, 3, 3), b (32,) and a dL/dy (2, 32, 16, 16), float32; it runs at
+    stride 1 with a padding of 1 and the ReLU fused."""
+    rng = np.random.default_rng(2)
+    x, w, b = rng.standard_normal((2, 16, 16, 16)), rng.standard_normal((32, 16, 3, 3)), rng.standard_normal(32)
+    dout = rng.standard_normal((2, 32, 16, 16))
+    return tuple(a.astype(np.float32) for a in (x, w, b, dout))

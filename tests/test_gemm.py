@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 
 from devices import assert_close
+from fake_data import small_conv
 from minicnn import gemm as gemm_module
-from minicnn import kernel_versions
+from minicnn import kernel_versions, simulator
 from minicnn.backend import to_device
-from minicnn.gemm import (GEMMS, MIN_SPLIT_K, TILE_K, ConvGeometry, conv_forward_implicit, conv_weight_grad_implicit,
-                          current_gemm, matmul, matmul_nchw, set_gemm, split_k, use_gemm)
+from minicnn.gemm import (GEMMS, MIN_SPLIT_K, TILE_K, ConvGeometry, conv_forward_implicit, conv_input_grad_implicit,
+                          conv_weight_grad_implicit, current_gemm, matmul, matmul_nchw, set_gemm, split_k, use_gemm)
 from minicnn.layers.conv import conv_backward, conv_backward_cuda, conv_forward, conv_forward_cuda, conv_geometry
 from minicnn.launch import KernelLaunchError
 from minicnn.simulator import traffic
@@ -228,9 +229,7 @@ def test_version_4_saves_the_layout_kernels_pass_over_the_output():
     """A conv forward (16 -> 32 channels, 3x3, 16x16 pixels, batch 2): version 3's GEMM stores its
     product and gemm_to_nchw_bias reads it back and writes the NCHW output; version 4's GEMM
     stores the output itself, in whole sectors. The other kernels move the same bytes."""
-    rng = np.random.default_rng(2)
-    x, w, b = rng.standard_normal((2, 16, 16, 16)), rng.standard_normal((32, 16, 3, 3)), rng.standard_normal(32)
-    x, w, b = (a.astype(np.float32) for a in (x, w, b))
+    x, w, b, _ = small_conv()
     logs = {}
     for version in (3, 4):
         with use_gemm("tiled"), kernel_versions.use("gemm_tiled", version), traffic.recording() as log:
@@ -256,6 +255,8 @@ IMPLICIT_CASES = dict(CONV_STORE_CASES, **{
     # every axis its own: windows 2 pixels apart across (loaded along rows), then 1 (along columns)
     "rectangular": (2, 4, (9, 12), 6, (3, 5), (1, 2), (2, 1), 2, True, 2),
     "rectangular-across": (1, 3, (12, 8), 5, (5, 3), (2, 1), (0, 1), 1, False, 2),
+    # 132 input channels a group: version 6's input gradient in tiles of 128 rows, the second of 4
+    "wide-groups": (1, 132, 5, 6, 3, 1, 1, 1, True, 2),
 })
 
 
@@ -265,13 +266,21 @@ def conv_both_ways(x, w, b, stride, pad, groups, relu, dout):
     return (y, *conv_backward_cuda(dout, cache))
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+# Under a sanitizer (tests/test_simulator.py runs the kernel suite so, CI's longest job) what is
+# checked is the gathering kernels' accesses: in float32 alone (float64 takes the same indices),
+# versions 5 and 6 alone (version 4's kernels have their own test), against NumPy.
+SANITIZED = simulator.sanitizer() is not None
+
+
+@pytest.mark.parametrize("dtype", [np.float32] if SANITIZED else [np.float32, np.float64])
 @pytest.mark.parametrize("case", IMPLICIT_CASES.values(), ids=IMPLICIT_CASES.keys())
-def test_version_5_gathers_the_columns_that_version_4_reads(kernel_device, monkeypatch, case, dtype):
+def test_versions_5_and_6_gather_what_version_4_reads(kernel_device, monkeypatch, case, dtype):
     """The forward and the backward with the columns gathered from x (version 5) and written by
     im2col (version 4, whose weight gradient is version 3's product): the same y, dx, dW and db bit
-    for bit (every element of the columns is the same value, so every sum is the same), and close
-    to NumPy's im2col and BLAS."""
+    for bit (every element of the columns is the same value, so every sum is the same). Version 6's
+    dx, one product gathering dL/dy, sums the same terms as the columns' gradient and col2im in
+    another order: equal to the precision of the dtype, the rest bit for bit. All close to NumPy's
+    im2col and BLAS."""
     monkeypatch.setattr(gemm_module, "resident_blocks", lambda like: case[-1])
     x, w, b, stride, pad, groups, relu = conv_operands(case, dtype)
     bias = None if case is IMPLICIT_CASES["no-bias"] else b
@@ -279,18 +288,24 @@ def test_version_5_gathers_the_columns_that_version_4_reads(kernel_device, monke
     dout = np.random.default_rng(3).standard_normal(y_shape).astype(dtype)
     xd, wd, bd, doutd = (to_device(a, kernel_device) for a in (x, w, b, dout))
     results = {}
-    for version in (4, 5):
+    for version in (5, 6) if SANITIZED else (4, 5, 6):
         with use_gemm("tiled"), kernel_versions.use("gemm_tiled", version):
-            results[version] = conv_both_ways(xd, wd, None if bias is None else bd, stride, pad, groups, relu, doutd)
-    for name, new, old in zip(("y", "dx", "dW", "db"), results[5], results[4]):
-        if old is None:
-            assert new is None, name
-        else:
-            np.testing.assert_array_equal(to_device(new, "cpu"), to_device(old, "cpu"), err_msg=name)
+            results[version] = [None if a is None else to_device(a, "cpu") for a in
+                                conv_both_ways(xd, wd, None if bias is None else bd, stride, pad, groups, relu, doutd)]
+    names = ("y", "dx", "dW", "db")
+    for newer, older in ((5, 4), (6, 5)) if 4 in results else ():
+        for name, new, old in zip(names, results[newer], results[older]):
+            if old is None:
+                assert new is None, name
+            elif (newer, name) == (6, "dx"):
+                assert_close(new, old, f"v6 dx against v5's {case}")
+            else:
+                np.testing.assert_array_equal(new, old, err_msg=f"v{newer} {name}")
     y, cache = conv_forward(x, w, bias, stride, pad, groups, relu)
-    for name, new, expected in zip(("y", "dx", "dW", "db"), results[5], (y, *conv_backward(dout, cache))):
-        if expected is not None:
-            assert_close(new, expected, f"v5 {name} {case}")
+    for version in (5, 6):
+        for name, new, expected in zip(names, results[version], (y, *conv_backward(dout, cache))):
+            if expected is not None:
+                assert_close(new, expected, f"v{version} {name} {case}")
 
 
 def test_version_5_launches_no_im2col_and_its_backward_follows_the_forward(monkeypatch):
@@ -313,6 +328,7 @@ def test_version_5_launches_no_im2col_and_its_backward_follows_the_forward(monke
         dx, dw, db = conv_backward_cuda(dout, cache)
     kernels = [t.kernel for t in log]
     assert kernels[2:4] == ["gemm_tiled_implicit_v5", "gemm_split_sum"] and "im2col_v5" not in kernels
+    assert kernels[4:] == ["col2im_v5"]   # the columns' gradient by cuBLAS (here NumPy), then col2im
     assert log[2].grid == (1, 1, 8)  # one 4 x 27 tile of dW, K = 2,048 in 8 splits
     expected = conv_backward(dout, conv_forward(x, w, b, stride, pad, groups, relu)[1])
     for name, got, want in zip(("dx", "dW", "db"), (dx, dw, db), expected):
@@ -349,10 +365,7 @@ def test_version_5_reads_x_in_place_of_im2col_and_the_columns():
     of the columns and move no more (the padding's zeros are not loaded at all), so that it moves
     at least im2col's write of the columns less; the weight gradient likewise reads x in place of
     the columns."""
-    rng = np.random.default_rng(2)
-    x, w, b = rng.standard_normal((2, 16, 16, 16)), rng.standard_normal((32, 16, 3, 3)), rng.standard_normal(32)
-    x, w, b = (a.astype(np.float32) for a in (x, w, b))
-    dout = rng.standard_normal((2, 32, 16, 16)).astype(np.float32)
+    x, w, b, dout = small_conv()
     forward, backward = {}, {}
     for version in (4, 5):
         with use_gemm("tiled"), kernel_versions.use("gemm_tiled", version):
@@ -390,3 +403,82 @@ def test_version_5_loads_windows_far_apart_along_their_rows():
         conv_forward_cuda(x, w, b, stride, pad, groups, relu)
     loads = log[0].array("x").loads
     assert loads.sectors_per_request < 4.5 and loads.efficiency > 0.7
+
+
+# ---- version 6: Conv2D's input gradient gathered from dL/dy -----------------------------------
+def test_version_6_launches_no_col2im_whatever_the_forward_kept():
+    """Version 6's backward: dx in one launch, no columns' gradient, no col2im; after a forward of
+    version 5 (no columns kept) the weight gradient gathers x, after one of version 4 it reads the
+    columns; dx is the same either way. A layer that needs no input gradient launches neither. A
+    group of at most 64 input channels takes tiles of 64, of more, tiles of 128."""
+    x, w, b, stride, pad, groups, relu = conv_operands(IMPLICIT_CASES["pad-beyond-stride"], np.float64)
+    dout = np.random.default_rng(5).standard_normal(conv_forward(x, w, b, stride, pad, groups)[0].shape)
+    launched, grads = {}, {}
+    for forward_version in (4, 5):
+        with use_gemm("tiled"):
+            with kernel_versions.use("gemm_tiled", forward_version):
+                cache = conv_forward_cuda(x, w, b, stride, pad, groups, relu)[1]
+            with kernel_versions.use("gemm_tiled", 6), traffic.recording() as log:
+                grads[forward_version] = conv_backward_cuda(dout, cache)
+            launched[forward_version] = [t.kernel for t in log]
+            with kernel_versions.use("gemm_tiled", 6), traffic.recording() as log:
+                assert conv_backward_cuda(dout, cache, input_grad=False)[0] is None
+            assert "gemm_tiled_implicit_dgrad_v6" not in [t.kernel for t in log]
+    bias_grad = ["nchw_to_gemm_bias_grad_v3", "bias_grad_columns"]
+    assert launched[4] == bias_grad + ["gemm_tiled_v3", "gemm_tiled_implicit_dgrad_64_v6"]   # 2 channels a group
+    assert launched[5] == bias_grad + ["gemm_tiled_implicit_v5", "gemm_tiled_implicit_dgrad_64_v6"]
+    for new, old in zip(grads[5], grads[4]):
+        np.testing.assert_array_equal(new, old)
+    assert_close(grads[5][0], conv_backward(dout, conv_forward(x, w, b, stride, pad, groups)[1])[0], "dx")
+    x, w, b, stride, pad, groups, relu = conv_operands(IMPLICIT_CASES["wide-groups"], np.float64)
+    with use_gemm("tiled"), kernel_versions.use("gemm_tiled", 6):
+        y, cache = conv_forward_cuda(x, w, b, stride, pad, groups, relu)
+        with traffic.recording() as log:
+            conv_backward_cuda(np.ones_like(y), cache)
+    assert log[-1].kernel == "gemm_tiled_implicit_dgrad_v6" and log[-1].grid == (1, 2, 1)   # 132 rows: 2 tiles
+
+
+def test_the_implicit_input_gradient_refuses_what_it_cannot_do():
+    w, dy = np.ones((6, 2, 3, 3)), np.ones((6, 18))
+    geometry = conv_geometry((2, 4, 5, 5), w.shape, (1, 1), (0, 0))
+    with use_gemm("tiled"), kernel_versions.use("gemm_tiled", 5), pytest.raises(
+            KernelLaunchError, match="version 5 of the tiled one.*it needs the tiled GEMM from version 6"):
+        conv_input_grad_implicit(w, dy, geometry, 2)
+    with use_gemm("tiled"), kernel_versions.use("gemm_tiled", 6):
+        with pytest.raises(KernelLaunchError, match=r"expected weights \(O, C/G, 3, 3\) whose C/G divides 4 "
+                                                    r"channels, got shape \(6, 3, 3, 3\)"):
+            conv_input_grad_implicit(np.ones((6, 3, 3, 3)), dy, geometry, 2)
+        with pytest.raises(KernelLaunchError, match=r"expected dL/dy of shape \(6, 18\) for 2 groups of 2 images, "
+                                                    r"got \(6, 20\)"):
+            conv_input_grad_implicit(w, np.ones((6, 20)), geometry, 2)
+        with pytest.raises(KernelLaunchError, match="expected a ConvGeometry, got tuple"):
+            conv_input_grad_implicit(w, dy, tuple(geometry), 2)
+
+
+def test_version_6_reads_dl_dy_in_place_of_the_columns_gradient():
+    """The conv of version 4's traffic test, backward: version 5's columns' gradient is written by
+    a GEMM and read back by col2im, which writes dx; version 6 gathers dL/dy and writes dx in whole
+    sectors. The distinct sectors each launch touches (DRAM's traffic where L2 keeps what a launch
+    reuses) drop by the columns' gradient's write and read (col2im reads all of it but the windows
+    wholly in the padding). The sectors the requests move (what L1 passes on where it hits nothing)
+    do not: version 6's product has K = O/G kh kw, not O/G, and loads each value of dL/dy kh kw
+    times, repeats for the caches to serve (which a GPU's timing will weigh)."""
+    x, w, b, dout = small_conv()
+    logs = {}
+    for version in (5, 6):
+        with use_gemm("tiled"), kernel_versions.use("gemm_tiled", version):
+            cache = conv_forward_cuda(x, w, b, (1, 1), (1, 1), 1, True)[1]
+            with traffic.recording() as logs[version]:
+                dx = conv_backward_cuda(dout, cache)[0]
+    assert [t.kernel for t in logs[5]][-2:] == ["gemm_tiled_v3", "col2im_v5"]
+    assert [t.kernel for t in logs[6]][-1] == "gemm_tiled_implicit_dgrad_64_v6"   # 16 channels: tiles of 64
+    dgrad = logs[6][-1]
+    dcols_bytes = 16 * 9 * 2 * 16 * 16 * 4
+    assert logs[5][-2].array("C").stores.moved_bytes == dcols_bytes
+    assert dgrad.array("dy").loads.touched * traffic.SECTOR_BYTES == dout.nbytes
+    stores = dgrad.array("dx").stores
+    assert stores.efficiency == 1.0 and stores.moved_bytes == dx.nbytes
+    touched = {v: sum(t.loads.touched_bytes + t.stores.touched_bytes for t in log) for v, log in logs.items()}
+    written, read_back = logs[5][-2].array("C").stores.touched_bytes, logs[5][-1].array("cols").loads.touched_bytes
+    assert touched[5] - touched[6] == written + read_back > 1.9 * dcols_bytes
+    assert dgrad.array("dy").loads.bytes == 9 * dout.nbytes - 2 * 32 * (9 * 16 * 16 - (15 + 16 + 15) ** 2) * 4

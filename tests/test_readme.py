@@ -346,7 +346,8 @@ def test_kernel_resources_paragraph_is_the_committed_report():
                        r"\(version 1 (\d+): (\d+)%; version 2 (\d+): (\d+)%, bounded by `__launch_bounds__` to 4 blocks, "
                        r"(\d+) unbounded; version 3 (\d+): (\d+)%, its 64 accumulators a thread; version 4, the "
                        r"same with the conv's NCHW stores, (\d+): (\d+)%; version 5, gathering its columns, (\d+) "
-                       r"and (\d+): (\d+)%\)")
+                       r"and (\d+): (\d+)%; version 6, gathering dL/dy, (\d+): (\d+)%, in tiles of 64, (\d+): "
+                       r"(\d+)%\)")
     v3 = by_name["lrn_maxpool_forward_v3"]
     assert_shows(" ".join(numbers[4:6]), v3["registers"], v3["shared"] / 1024)
     assert v3["occupancy"] == 1
@@ -364,6 +365,8 @@ def test_kernel_resources_paragraph_is_the_committed_report():
     implicit = [by_name["gemm_tiled_implicit_nchw_bias_v5"], by_name["gemm_tiled_implicit_v5"]]
     assert_shows(" ".join(numbers[15:18]), *(k["registers"] for k in implicit), implicit[0]["occupancy"] * 100)
     assert implicit[0]["occupancy"] == implicit[1]["occupancy"]
+    dgrad = [by_name["gemm_tiled_implicit_dgrad_v6"], by_name["gemm_tiled_implicit_dgrad_64_v6"]]
+    assert_shows(" ".join(numbers[18:22]), *[value for k in dgrad for value in (k["registers"], k["occupancy"] * 100)])
     col2im = by_name["col2im_v5"]
     assert_shows(" ".join(sentence(r"`col2im_v5` is held to (\d+) blocks \((\d+)%\) by its (\d+) KB of shared memory")),
                  col2im["blocks_per_sm"], col2im["occupancy"] * 100, col2im["shared"] / 1024)
@@ -372,7 +375,8 @@ def test_kernel_resources_paragraph_is_the_committed_report():
     assert below_full == {k["kernel"] for k in fused + walks} | {"batchnorm_backward_dx", *tiled,
                                                                  "gemm_tiled_nchw_bias_v4", "lrn_maxpool_backward_v4",
                                                                  "col2im_v5", "gemm_tiled_implicit_nchw_bias_v5",
-                                                                 "gemm_tiled_implicit_v5"}
+                                                                 "gemm_tiled_implicit_v5", "gemm_tiled_implicit_dgrad_v6",
+                                                                 "gemm_tiled_implicit_dgrad_64_v6"}
     assert not any(k["spill_stores"] or k["spill_loads"] for k in kernels)
     local = {k["kernel"]: k["stack"] for k in kernels if k["stack"]}
     assert local == {"lrn_backward_v2": 128, "lrn_maxpool_backward_v1": 128, "lrn_maxpool_backward_v2": 128}
@@ -537,6 +541,31 @@ def test_tiled_gemm_versions_4_and_5_figures_are_what_the_simulator_counts():
     figures = sentence(r"In the same count version 5 moves ([\d.]+) MB for conv1's forward at batch 1 \(its loads "
                        r"of x ([\d.]+) MB, of which ([\d.]+)% used\)")
     assert_shows(" ".join(figures), moved[5], gathered.moved_bytes / 1e6, 100 * gathered.efficiency)
+
+
+def test_tiled_gemm_version_6_figures_are_what_the_simulator_counts():
+    """A small conv's backward (16 to 32 channels, 3x3, 16x16, batch 2) under the simulator with
+    the tiled GEMM's versions 5 and 6: the distinct sectors its launches touch and the sectors
+    their requests move."""
+    from minicnn import kernel_versions
+    from minicnn.gemm import use_gemm
+    from minicnn.layers.conv import conv_backward_cuda, conv_forward_cuda
+    from minicnn.simulator import traffic
+    from fake_data import small_conv
+    x, w, b, dout = small_conv()
+    touched, moved = {}, {}
+    for version in (5, 6):
+        with use_gemm("tiled"), kernel_versions.use("gemm_tiled", version):
+            cache = conv_forward_cuda(x, w, b, (1, 1), (1, 1), 1, True)[1]
+            with traffic.recording() as log:
+                conv_backward_cuda(dout, cache)
+        touched[version] = sum(t.loads.touched_bytes + t.stores.touched_bytes for t in log) / 1e3
+        moved[version] = sum(t.loads.moved_bytes + t.stores.moved_bytes for t in log) / 1e3
+    figures = sentence(r"the distinct sectors the launches touch \(DRAM's traffic where L2 keeps what a launch "
+                       r"reuses\) drop from ([\d.]+) kB with version 5 to ([\d.]+) kB with version 6, while the "
+                       r"sectors their requests move \(what L1 passes on where it hits nothing\) rise from ([\d.]+) "
+                       r"kB to ([\d.]+) kB")
+    assert_shows(" ".join(figures), touched[5], touched[6], moved[5], moved[6])
 
 
 def test_gpu_training_step_figures_are_the_committed_h100_runs():

@@ -134,7 +134,9 @@ def conv_backward_cuda(dout, cache, param_grads=True, input_grad=True):
     bias gradient as a reduction kernel (from ``kernel_versions.current("bias")`` 3, summed by
     the kernel that moves dout, and its partial sums added up), two GEMMs per group, and the col2im
     gather kernel. After a forward that kept no columns (the tiled GEMM's version 5), the weight
-    gradient's GEMM gathers them from x (``gemm.conv_weight_grad_implicit``)."""
+    gradient's GEMM gathers them from x (``gemm.conv_weight_grad_implicit``); from version 6 the
+    input gradient is one product gathering dL/dy (``gemm.conv_input_grad_implicit``), in place of
+    the columns' gradient and col2im."""
     x_shape, w, cols, stride, pad, groups, has_bias, relu_out, x = cache
     n = x_shape[0]
     o, cg, kh, kw = w.shape
@@ -152,14 +154,17 @@ def conv_backward_cuda(dout, cache, param_grads=True, input_grad=True):
             _layout_launch("nchw_to_gemm_relu", o * n, oh * ow, dout, dout, relu_out, dout_gemm, n, o, oh * ow)
         db = bias_grad_cuda(dout_gemm, 1, o, n * oh * ow) if has_bias and param_grads else None
     dout_groups = dout_gemm.reshape(groups, o // groups, n * oh * ow)
+    geometry = conv_geometry(x_shape, w.shape, stride, pad)
     dw = None
     if param_grads and cols is None:
-        dw = gemm.conv_weight_grad_implicit(dout_groups, x, conv_geometry(x_shape, w.shape, stride, pad))
+        dw = gemm.conv_weight_grad_implicit(dout_groups, x, geometry)
     elif param_grads:
         dw = gemm.matmul(dout_groups, cols.reshape(groups, cg * kh * kw, n * oh * ow), trans_b=True)
     dw = None if dw is None else dw.reshape(w.shape)
     if not input_grad:
         return None, dw, db
+    if gemm.gathers_output_grad():   # dx summed straight from dL/dy: no columns' gradient, no col2im
+        return gemm.conv_input_grad_implicit(w, dout_gemm, geometry, n), dw, db
     dcols = gemm.matmul(w.reshape(groups, o // groups, cg * kh * kw), dout_groups, trans_a=True)
     return col2im_cuda(dcols, x_shape, (kh, kw), stride, pad), dw, db
 

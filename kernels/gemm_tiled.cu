@@ -211,7 +211,7 @@ extern "C" __global__ __launch_bounds__(THREADS, 4) void gemm_tiled_v2(
 // Launch: block (16, 16); grid (ceil(N / 128), ceil(M / 128), groups * splits); as version 2.
 // Float: bounded to 2 blocks of 256 a multiprocessor (at most 128 registers a thread), it takes
 // 123 (version 4, the same body storing NCHW: 122; version 5's gathering kernels 114 and 119,
-// version 6's 110) and spills nothing (sm_90). Double (tests
+// version 6's 120) and spills nothing (sm_90). Double (tests
 // only): its 64 accumulators alone take 128 registers, so it asks for one block (bounded to two,
 // it spilled 336 bytes).
 #define GEMM_V3_MIN_BLOCKS (sizeof(real_t) == 4 ? 2 : 1)
@@ -416,7 +416,7 @@ extern "C" __global__ __launch_bounds__(THREADS, GEMM_V3_MIN_BLOCKS) void gemm_t
 //     dx[n, g C/G + c, h, w] = sum over o, i, j of W[g O/G + o, c, i, j] dY[g O/G + o, (n, oh, ow)]
 // with oh = (h + ph - i) / sh and ow = (w + pw - j) / sw, the terms where both are whole and inside
 // the output (the windows that cover pixel (h, w) at kernel offset (i, j)). That is A (C/G, (O/G)
-// kh kw), A(c, (o, i, j)) = W[g O/G + o, c, i, j] (LoadWeightsByInput), times B ((O/G) kh kw, batch
+// kh kw), A(c, (o, i, j)) = W[g O/G + o, c, i, j] (W transposed first), times B ((O/G) kh kw, batch
 // H W), B((o, i, j), (n, h, w)) = that dY value or zero (GatherOutputGrad), stored as NCHW
 // (StoreNchw): no dcols written or read, no col2im. Each dx value sums its terms in (o, i, j)
 // order where col2im added up the windows' sums over o: the same terms in another order, so dx is
@@ -430,21 +430,20 @@ extern "C" __global__ __launch_bounds__(THREADS, GEMM_V3_MIN_BLOCKS) void gemm_t
 // Launch: block (16, 16); grid (ceil(batch H W / tile), ceil((C/G) / tile), groups)
 // (minicnn.gemm.conv_input_grad_implicit).
 
-// A: A(c, (o, i, j)) = W[o, c, i, j] of the group's filters W (O/G, C/G, kh, kw), in A^T's slices as
-// LoadStrided loads them. Consecutive threads take consecutive k: runs of kh kw consecutive weights.
-struct LoadWeightsByInput {
-  const real_t* w;              // the group's first filter
-  int in_channels, area;        // C/G, kh kw: filter o's channel c starts at (o C/G + c) kh kw
-  template <int tile>
-  __device__ __forceinline__ void slice(real_t (*tile_k_n)[tile + TILE_PAD], int k0, int k_end, int row0, int M,
-                                        int thread) const {
-    for (int e = thread; e < TILE_K * tile; e += THREADS) {
-      const int m = e / TILE_K, k = e % TILE_K;
-      const int o = (k0 + k) / area, offset = k0 + k - o * area;
-      tile_k_n[k][m] = (k0 + k < k_end && row0 + m < M) ? w[(o * in_channels + row0 + m) * area + offset] : real_t(0);
-    }
+// A: A(c, (o, i, j)) = W[o, c, i, j]. W (O, C/G, kh, kw) holds a filter's kh kw weights of a
+// channel side by side, so that a slice of A (8 values of k, 128 channels) would be 128 runs of 8
+// values kh kw apart (about half of each sector used); transposed first, each filter's (C/G, kh kw)
+// matrix to (kh kw, C/G) (transpose_matrices: a few hundred KB, read and written once), A^T is the
+// plain (O/G kh kw, C/G) matrix of the group, which LoadStrided loads along C/G.
+// t[b][j][i] = a[b][i][j] for `count` matrices a[b] (rows, cols), contiguous.
+// Launch: grid-stride, one thread per element of t (consecutive threads, consecutive stores).
+extern "C" __global__ void transpose_matrices(const real_t* __restrict__ a, real_t* __restrict__ t, int count,
+                                              int rows, int cols) {
+  GRID_STRIDE_LOOP(e, count * rows * cols) {
+    const int b = e / (rows * cols), rest = e - b * rows * cols, j = rest / rows, i = rest - j * rows;
+    t[e] = a[(b * rows + i) * cols + j];
   }
-};
+}
 
 // B: B((o, i, j), (n, h, w)) = dY[o, (n, oh, ow)] where the window at output pixel (oh, ow) covers
 // pixel (h, w) of x at kernel offset (i, j), else zero; dY in the GEMM layout (O, batch OH OW) that
@@ -496,15 +495,16 @@ struct StoreNchw {
 };
 
 // The kernel's body for tiles of tile x tile (sub x sub a thread).
+// wt: the weights with each filter's matrix transposed, (O, kh kw, C/G).
 template <int tile, int sub>
 __device__ __forceinline__ void implicit_dgrad(real_t (*a_tile)[tile + TILE_PAD], real_t (*b_tile)[tile + TILE_PAD],
-                                               const real_t* __restrict__ w, const real_t* __restrict__ dy,
+                                               const real_t* __restrict__ wt, const real_t* __restrict__ dy,
                                                real_t* __restrict__ dx, int M, int N, int K, int groups, int channels,
                                                int height, int width, int kernel_h, int kernel_w, int stride_h,
                                                int stride_w, int pad_h, int pad_w, int out_h, int out_w) {
   const int g = blockIdx.z, area = kernel_h * kernel_w, filters = K / area;   // filters: O/G
   const int plane = N / (height * width) * out_h * out_w;
-  const LoadWeightsByInput load_a{w + g * filters * M * area, M, area};
+  const LoadStrided load_a = strided_a(wt, g, 1, M, filters * area * M);
   const GatherOutputGrad load_b{dy + g * filters * plane, plane, height, width, kernel_h, kernel_w, stride_h,
                                 stride_w, pad_h, pad_w, out_h, out_w};
   split_tile_product<tile, sub>(a_tile, b_tile, load_a, load_b, StoreNchw{dx, M, height * width, channels, g}, M, N,
@@ -513,12 +513,12 @@ __device__ __forceinline__ void implicit_dgrad(real_t (*a_tile)[tile + TILE_PAD]
 
 // Tiles of 128 x 128, as version 3's.
 extern "C" __global__ __launch_bounds__(THREADS, GEMM_V3_MIN_BLOCKS) void gemm_tiled_implicit_dgrad_v6(
-    const real_t* __restrict__ w, const real_t* __restrict__ dy, real_t* __restrict__ dx, int M, int N, int K,
+    const real_t* __restrict__ wt, const real_t* __restrict__ dy, real_t* __restrict__ dx, int M, int N, int K,
     int groups, int channels, int height, int width, int kernel_h, int kernel_w, int stride_h, int stride_w,
     int pad_h, int pad_w, int out_h, int out_w) {
   __shared__ real_t a_tile[TILE_K][2 * TILE_M + TILE_PAD];
   __shared__ real_t b_tile[TILE_K][2 * TILE_N + TILE_PAD];
-  implicit_dgrad<2 * TILE_M, 2 * THREAD_M>(a_tile, b_tile, w, dy, dx, M, N, K, groups, channels, height, width,
+  implicit_dgrad<2 * TILE_M, 2 * THREAD_M>(a_tile, b_tile, wt, dy, dx, M, N, K, groups, channels, height, width,
                                            kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w);
 }
 
@@ -529,11 +529,11 @@ extern "C" __global__ __launch_bounds__(THREADS, GEMM_V3_MIN_BLOCKS) void gemm_t
 #define DGRAD_64_MIN_BLOCKS (sizeof(real_t) == 4 ? 4 : 2)
 
 extern "C" __global__ __launch_bounds__(THREADS, DGRAD_64_MIN_BLOCKS) void gemm_tiled_implicit_dgrad_64_v6(
-    const real_t* __restrict__ w, const real_t* __restrict__ dy, real_t* __restrict__ dx, int M, int N, int K,
+    const real_t* __restrict__ wt, const real_t* __restrict__ dy, real_t* __restrict__ dx, int M, int N, int K,
     int groups, int channels, int height, int width, int kernel_h, int kernel_w, int stride_h, int stride_w,
     int pad_h, int pad_w, int out_h, int out_w) {
   __shared__ real_t a_tile[TILE_K][TILE_M + TILE_PAD];
   __shared__ real_t b_tile[TILE_K][TILE_N + TILE_PAD];
-  implicit_dgrad<TILE_M, THREAD_M>(a_tile, b_tile, w, dy, dx, M, N, K, groups, channels, height, width, kernel_h,
+  implicit_dgrad<TILE_M, THREAD_M>(a_tile, b_tile, wt, dy, dx, M, N, K, groups, channels, height, width, kernel_h,
                                    kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w);
 }

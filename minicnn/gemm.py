@@ -312,7 +312,10 @@ def _conv_input_grad_implicit(w, dy, geometry, groups, dx):
     n = dx.shape[0] * geometry.height * geometry.width
     # a group of at most 64 input channels (conv2's 48) in tiles of 64, not in 128 rows mostly empty
     tile, kernel = (64, "gemm_tiled_implicit_dgrad_64_v6") if m <= 64 else (TILES[6], "gemm_tiled_implicit_dgrad_v6")
-    launch("gemm_tiled", kernel, (math.ceil(n / tile), math.ceil(m / tile), groups), TILED_BLOCK, w, dy, dx, m, n,
+    # each filter's (C/G, kh kw) matrix transposed, so that the product's A^T is a plain matrix
+    wt = empty((out_channels, kh * kw, m), w.dtype, w)
+    launch("gemm_tiled", "transpose_matrices", grid_for(w.size, w), BLOCK, w, wt, out_channels, m, kh * kw)
+    launch("gemm_tiled", kernel, (math.ceil(n / tile), math.ceil(m / tile), groups), TILED_BLOCK, wt, dy, dx, m, n,
            out_channels // groups * kh * kw, groups, *geometry)
     return dx
 

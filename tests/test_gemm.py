@@ -425,8 +425,9 @@ def test_version_6_launches_no_col2im_whatever_the_forward_kept():
                 assert conv_backward_cuda(dout, cache, input_grad=False)[0] is None
             assert "gemm_tiled_implicit_dgrad_v6" not in [t.kernel for t in log]
     bias_grad = ["nchw_to_gemm_bias_grad_v3", "bias_grad_columns"]
-    assert launched[4] == bias_grad + ["gemm_tiled_v3", "gemm_tiled_implicit_dgrad_64_v6"]   # 2 channels a group
-    assert launched[5] == bias_grad + ["gemm_tiled_implicit_v5", "gemm_tiled_implicit_dgrad_64_v6"]
+    dgrad = ["transpose_matrices", "gemm_tiled_implicit_dgrad_64_v6"]   # 2 channels a group: tiles of 64
+    assert launched[4] == bias_grad + ["gemm_tiled_v3"] + dgrad
+    assert launched[5] == bias_grad + ["gemm_tiled_implicit_v5"] + dgrad
     for new, old in zip(grads[5], grads[4]):
         np.testing.assert_array_equal(new, old)
     assert_close(grads[5][0], conv_backward(dout, conv_forward(x, w, b, stride, pad, groups)[1])[0], "dx")
@@ -458,9 +459,10 @@ def test_the_implicit_input_gradient_refuses_what_it_cannot_do():
 def test_version_6_reads_dl_dy_in_place_of_the_columns_gradient():
     """The conv of version 4's traffic test, backward: version 5's columns' gradient is written by
     a GEMM and read back by col2im, which writes dx; version 6 gathers dL/dy and writes dx in whole
-    sectors. The distinct sectors each launch touches (DRAM's traffic where L2 keeps what a launch
-    reuses) drop by the columns' gradient's write and read (col2im reads all of it but the windows
-    wholly in the padding). The sectors the requests move (what L1 passes on where it hits nothing)
+    sectors, from the weights transposed first (so that its loads of them use every byte). The
+    distinct sectors each launch touches (DRAM's traffic where L2 keeps what a launch reuses) drop
+    by the columns' gradient's write and read (col2im reads all of it but the windows wholly in the
+    padding), less the transpose's read and write of the weights. The sectors the requests move (what L1 passes on where it hits nothing)
     do not: version 6's product has K = O/G kh kw, not O/G, and loads each value of dL/dy kh kw
     times, repeats for the caches to serve (which a GPU's timing will weigh)."""
     x, w, b, dout = small_conv()
@@ -480,5 +482,9 @@ def test_version_6_reads_dl_dy_in_place_of_the_columns_gradient():
     assert stores.efficiency == 1.0 and stores.moved_bytes == dx.nbytes
     touched = {v: sum(t.loads.touched_bytes + t.stores.touched_bytes for t in log) for v, log in logs.items()}
     written, read_back = logs[5][-2].array("C").stores.touched_bytes, logs[5][-1].array("cols").loads.touched_bytes
-    assert touched[5] - touched[6] == written + read_back > 1.9 * dcols_bytes
+    transpose = logs[6][-2]   # the weights, each filter's matrix transposed: read and written once
+    assert transpose.kernel == "transpose_matrices"
+    assert transpose.loads.touched_bytes == transpose.stores.touched_bytes == w.nbytes
+    assert touched[5] - touched[6] == written + read_back - 2 * w.nbytes > 1.8 * dcols_bytes
+    assert dgrad.array("wt").loads.efficiency == 1.0   # a slice's 64 channels side by side
     assert dgrad.array("dy").loads.bytes == 9 * dout.nbytes - 2 * 32 * (9 * 16 * 16 - (15 + 16 + 15) ** 2) * 4

@@ -6,9 +6,9 @@
 // A and B are read through strides, so a transposed operand needs no copy: element (m, k) of
 // A[g] is A[g * a_batch + m * a_row + k * a_col]. C is contiguous (M, N) per batch entry (versions 4
 // and 5 store it as a conv's NCHW output instead; version 5 reads a conv's B, im2col's columns,
-// from the conv's input).
+// from the conv's input; version 6 gathers the input gradient's B from dL/dy and stores it NCHW).
 //
-// Five versions (minicnn/kernel_versions.py, family "gemm_tiled"); minicnn/gemm.py launches them.
+// Six versions (minicnn/kernel_versions.py, family "gemm_tiled"); minicnn/gemm.py launches them.
 //
 // ---- version 1 ----------------------------------------------------------------------------------
 // Launch: block (16, 16) = 256 threads computes a 64 x 64 tile of C; grid (ceil(N / 64),
@@ -435,13 +435,36 @@ extern "C" __global__ __launch_bounds__(THREADS, GEMM_V3_MIN_BLOCKS) void gemm_t
 // values kh kw apart (about half of each sector used); transposed first, each filter's (C/G, kh kw)
 // matrix to (kh kw, C/G) (transpose_matrices: a few hundred KB, read and written once), A^T is the
 // plain (O/G kh kw, C/G) matrix of the group, which LoadStrided loads along C/G.
-// t[b][j][i] = a[b][i][j] for `count` matrices a[b] (rows, cols), contiguous.
-// Launch: grid-stride, one thread per element of t (consecutive threads, consecutive stores).
-extern "C" __global__ void transpose_matrices(const real_t* __restrict__ a, real_t* __restrict__ t, int count,
-                                              int rows, int cols) {
-  GRID_STRIDE_LOOP(e, count * rows * cols) {
-    const int b = e / (rows * cols), rest = e - b * rows * cols, j = rest / rows, i = rest - j * rows;
-    t[e] = a[(b * rows + i) * cols + j];
+//
+// t[b] (cols, rows) = a[b]^T for the matrices a[b] (rows, cols), contiguous, through a 32 x 32 tile
+// in shared memory: a block reads its tile of a along a's rows and writes it along t's rows, both
+// in runs of consecutive addresses (where the tile is as wide as the matrix, 25 columns for conv2's
+// 5x5 kernels, the tile is one contiguous run of a). Copied straight through, one side's accesses
+// are a row apart, a sector for every value: the first cut, one thread per value of t, moved
+// 11.06 MB for conv2's 1.2 MB of weights (tests/test_gemm.py counts the difference).
+// Launch: block 256 (1-D); grid (ceil(cols / 32), ceil(rows / 32), matrices).
+#define TRANSPOSE_TILE 32
+extern "C" __global__ void transpose_matrices(const real_t* __restrict__ a, real_t* __restrict__ t, int rows,
+                                              int cols) {
+  // The tile's rows `pitch` apart in shared memory, pitch odd (the tile's width, or one more), so
+  // that a column's 32 values lie in 32 distinct banks and a tile as narrow as 25 is read into it
+  // at consecutive addresses.
+  __shared__ real_t tile[TRANSPOSE_TILE * (TRANSPOSE_TILE + 1)];
+  const int row0 = blockIdx.y * TRANSPOSE_TILE, col0 = blockIdx.x * TRANSPOSE_TILE;
+  const int tile_rows = min(TRANSPOSE_TILE, rows - row0), tile_cols = min(TRANSPOSE_TILE, cols - col0);
+  const int pitch = tile_cols | 1;
+  a += blockIdx.z * rows * cols;
+  t += blockIdx.z * rows * cols;
+  // consecutive threads, consecutive values of a row of a (at a row's end, the next row's start)
+  for (int e = threadIdx.x; e < tile_rows * tile_cols; e += blockDim.x) {
+    const int i = e / tile_cols, j = e - i * tile_cols;
+    tile[i * pitch + j] = a[(row0 + i) * cols + col0 + j];
+  }
+  __syncthreads();   // the tile is complete before its columns are read
+  // consecutive threads, consecutive values of a row of t: down a column of the tile
+  for (int e = threadIdx.x; e < tile_rows * tile_cols; e += blockDim.x) {
+    const int j = e / tile_rows, i = e - j * tile_rows;
+    t[(col0 + j) * rows + row0 + i] = tile[i * pitch + j];
   }
 }
 

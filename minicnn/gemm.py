@@ -35,6 +35,7 @@ GEMMS = ("cublas", "tiled")
 _gemm = "cublas"
 
 TILES = {1: 64, 2: 64, 3: 128, 4: 128, 5: 128, 6: 128}   # kernels/gemm_tiled.cu: the square tile of C of one block, per version
+TRANSPOSE_TILE = 32         # transpose_matrices' tile: 32 x 32 values in shared memory
 TILED_BLOCK = (16, 16)      # 256 threads, each computing a 4 x 4 (versions 3 to 6: 8 x 8) sub-tile
 TILE_K = 8                  # the K slice a block loads at a time
 MIN_SPLIT_K = 256           # the least K a block of a split product walks (versions 2 to 5)
@@ -313,11 +314,23 @@ def _conv_input_grad_implicit(w, dy, geometry, groups, dx):
     # a group of at most 64 input channels (conv2's 48) in tiles of 64, not in 128 rows mostly empty
     tile, kernel = (64, "gemm_tiled_implicit_dgrad_64_v6") if m <= 64 else (TILES[6], "gemm_tiled_implicit_dgrad_v6")
     # each filter's (C/G, kh kw) matrix transposed, so that the product's A^T is a plain matrix
-    wt = empty((out_channels, kh * kw, m), w.dtype, w)
-    launch("gemm_tiled", "transpose_matrices", grid_for(w.size, w), BLOCK, w, wt, out_channels, m, kh * kw)
+    wt = transpose_matrices(w.reshape(out_channels, m, kh * kw))
     launch("gemm_tiled", kernel, (math.ceil(n / tile), math.ceil(m / tile), groups), TILED_BLOCK, wt, dy, dx, m, n,
            out_channels // groups * kh * kw, groups, *geometry)
     return dx
+
+
+def transpose_matrices(a):
+    """t (count, cols, rows) with t[b] = a[b].T, for a contiguous stack a (count, rows, cols), on the
+    device that holds a (kernels/gemm_tiled.cu: through 32 x 32 tiles in shared memory)."""
+    if a.ndim != 3:
+        raise KernelLaunchError(f"transpose_matrices: expected a stack of matrices (count, rows, cols), got shape "
+                                f"{a.shape}")
+    count, rows, cols = a.shape
+    t = empty((count, cols, rows), a.dtype, a)
+    launch("gemm_tiled", "transpose_matrices", (math.ceil(cols / TRANSPOSE_TILE), math.ceil(rows / TRANSPOSE_TILE),
+                                                count), BLOCK, a, t, rows, cols)
+    return t
 
 
 def _implicit_grid(n, m, blocks_z):

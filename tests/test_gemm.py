@@ -5,7 +5,9 @@ changed, in the simulator's traffic count: loads along each operand's contiguous
 shared-memory bank conflicts, whole-sector stores, more blocks for a small C (2); half the loads
 and shared-memory reads per multiply-add (3); Conv2D's output stored by the GEMM, bit for bit what
 version 3 and the layout kernel give, without the layout kernel's pass (4); Conv2D's columns
-gathered from its input, bit for bit what versions 4 and 3 give, without im2col (5)."""
+gathered from its input, bit for bit what versions 4 and 3 give, without im2col (5); its input
+gradient gathered from dL/dy, without the columns' gradient and col2im, from weights transposed
+through shared memory (6)."""
 import numpy as np
 import pytest
 
@@ -13,9 +15,10 @@ from devices import assert_close
 from fake_data import small_conv
 from minicnn import gemm as gemm_module
 from minicnn import kernel_versions, simulator
-from minicnn.backend import to_device
+from minicnn.backend import to_device, to_numpy
 from minicnn.gemm import (GEMMS, MIN_SPLIT_K, TILE_K, ConvGeometry, conv_forward_implicit, conv_input_grad_implicit,
-                          conv_weight_grad_implicit, current_gemm, matmul, matmul_nchw, set_gemm, split_k, use_gemm)
+                          conv_weight_grad_implicit, current_gemm, matmul, matmul_nchw, set_gemm, split_k,
+                          transpose_matrices, use_gemm)
 from minicnn.layers.conv import conv_backward, conv_backward_cuda, conv_forward, conv_forward_cuda, conv_geometry
 from minicnn.launch import KernelLaunchError
 from minicnn.simulator import traffic
@@ -439,6 +442,36 @@ def test_version_6_launches_no_col2im_whatever_the_forward_kept():
     assert log[-1].kernel == "gemm_tiled_implicit_dgrad_v6" and log[-1].grid == (1, 2, 1)   # 132 rows: 2 tiles
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_transpose_matrices_matches_numpy(kernel_device, dtype):
+    """Every matrix of a stack transposed, on sizes around the 32 x 32 tile: a tile as wide as the
+    matrix (conv2's filters, 48 x 25), narrow (9 columns), ragged tiles both ways, one value."""
+    rng = np.random.default_rng(1)
+    for shape in [(3, 48, 25), (2, 70, 9), (2, 33, 65), (1, 1, 1), (5, 5, 40)]:
+        a = rng.standard_normal(shape).astype(dtype)
+        t = transpose_matrices(to_device(a, kernel_device))
+        np.testing.assert_array_equal(to_numpy(t), a.transpose(0, 2, 1), err_msg=str(shape))
+    with pytest.raises(KernelLaunchError, match=r"expected a stack of matrices \(count, rows, cols\), got shape "
+                                                r"\(4, 5\)"):
+        transpose_matrices(np.ones((4, 5)))
+
+
+def test_transpose_matrices_reads_and_writes_whole_sectors():
+    """Through its shared-memory tile, both sides along rows: conv2's filters (48 x 25 a filter)
+    read and written each in whole sectors, once; the first cut (one thread a value of t, reading
+    down a's columns) moved a sector for each value read, 8 times the weights. With 32 rows a tile,
+    no bank conflicts (a tile of 16 rows has some: two columns of it in one warp)."""
+    a = np.random.default_rng(2).standard_normal((16, 48, 25)).astype(np.float32)
+    with traffic.recording() as log:
+        transpose_matrices(a)
+    loads, stores = log[0].array("a").loads, log[0].array("t").stores
+    assert loads.moved_bytes == loads.touched_bytes == a.nbytes and loads.efficiency == 1.0
+    assert stores.moved_bytes == stores.touched_bytes == a.nbytes and stores.efficiency == 1.0
+    with traffic.recording() as log:
+        transpose_matrices(a[:, :32].copy())
+    assert log[0].shared_stores.conflict == log[0].shared_loads.conflict == 1.0
+
+
 def test_the_implicit_input_gradient_refuses_what_it_cannot_do():
     w, dy = np.ones((6, 2, 3, 3)), np.ones((6, 18))
     geometry = conv_geometry((2, 4, 5, 5), w.shape, (1, 1), (0, 0))
@@ -462,9 +495,10 @@ def test_version_6_reads_dl_dy_in_place_of_the_columns_gradient():
     sectors, from the weights transposed first (so that its loads of them use every byte). The
     distinct sectors each launch touches (DRAM's traffic where L2 keeps what a launch reuses) drop
     by the columns' gradient's write and read (col2im reads all of it but the windows wholly in the
-    padding), less the transpose's read and write of the weights. The sectors the requests move (what L1 passes on where it hits nothing)
-    do not: version 6's product has K = O/G kh kw, not O/G, and loads each value of dL/dy kh kw
-    times, repeats for the caches to serve (which a GPU's timing will weigh)."""
+    padding), less the transpose's read and write of the weights. The sectors the requests move
+    (what L1 passes on where it hits nothing) drop far less: version 6's product has K = O/G kh kw,
+    not O/G, and loads each value of dL/dy kh kw times, repeats for the caches to serve (which a
+    GPU's timing will weigh)."""
     x, w, b, dout = small_conv()
     logs = {}
     for version in (5, 6):

@@ -73,3 +73,14 @@ lrn_version = _versions_fixture("lrn")
 maxpool_version = _versions_fixture("maxpool")
 relu_version = _versions_fixture("relu")
 lrn_maxpool_version = _versions_fixture("lrn_maxpool")
+
+
+# --- the sanitized kernel suites (tests/sanitized_suites.py) -------------------------------------
+@pytest.fixture(scope="session", autouse=True)
+def sanitized_suites(request, tmp_path_factory):
+    """The children that tests/test_simulator.py::test_every_kernel_is_clean_under_the_sanitizer
+    waits for, started with the session's first test where that test is selected."""
+    import sanitized_suites as suites
+    runs = suites.start(request.session.items, tmp_path_factory)
+    yield runs
+    suites.stop(runs)

@@ -3,7 +3,6 @@ __syncthreads is caught, misuse of barriers and unsupported constructs are repor
 errors name the file, atomics are atomic, modules are cached; under the address and thread
 sanitizers a planted out-of-bounds access and a planted race are reported, and every kernel is
 clean."""
-import os
 import subprocess
 import sys
 
@@ -12,6 +11,7 @@ import pytest
 
 from minicnn import simulator
 from minicnn.simulator import SimulatedModule, SimulatorError
+from sanitized_suites import REPO, sanitizer_missing
 
 REDUCE = r'''
 #include "common.cuh"
@@ -186,20 +186,11 @@ def test_modules_are_compiled_once_and_cached(monkeypatch):
 # Each runs in a child process (the sanitizer's runtime must be loaded before Python): first a
 # kernel with a planted bug, which the sanitizer must report by file and line, then the whole
 # simulated kernel suite, which must come out clean.
-def sanitizer_missing(name):
-    try:
-        simulator.sanitizer_environment(name)
-    except SimulatorError as exc:
-        return str(exc)
-    return None
-
-
 def run_sanitized(name, *command, timeout=900):
     return subprocess.run([sys.executable, "-m", "minicnn.simulator.sanitize", name, sys.executable, *command],
                           capture_output=True, text=True, timeout=timeout, cwd=REPO)
 
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLANTED = r'''
 import numpy as np
 from minicnn.simulator import SimulatedModule
@@ -250,42 +241,11 @@ def test_sanitize_command_needs_a_sanitizer_and_a_command(capsys):
         assert exit_info.value.code == 2 and message in capsys.readouterr().err
 
 
-# ThreadSanitizer costs about 10 times the plain run; it skips the exact AlexNet shapes, which run
-# the same code paths as the small and awkward shapes on larger grids (AddressSanitizer keeps
-# them: an access past an edge can depend on the exact sizes), and the float64 cases: a kernel's
-# threads meet at the same barriers and touch the same elements whatever real_t is (551 tests
-# become 370, and CI's run, whose longest job this is, stays under 20 minutes).
-SANITIZED_SELECTION = {"address": "sim", "thread": "sim and not alexnet_shapes and not float64"}
-
-
-@pytest.fixture(scope="module")
-def sanitized_suites(request, tmp_path_factory):
-    """The sanitized kernel suites of the selected tests below, started at once (each child keeps
-    about one core and a half busy, and the two together finish sooner than one after the other):
-    {sanitizer: (process, stdout file, stderr file)} for those whose runtime is installed."""
-    selected = {item.callspec.params["name"] for item in request.session.items
-                if getattr(item, "originalname", None) == "test_every_kernel_is_clean_under_the_sanitizer"}
-    runs = {}
-    for name in simulator.SANITIZERS:
-        if name in selected and sanitizer_missing(name) is None:
-            out, err = (tmp_path_factory.mktemp(name) / stream for stream in ("stdout", "stderr"))
-            with open(out, "w") as stdout, open(err, "w") as stderr:
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "minicnn.simulator.sanitize", name, sys.executable, "-m", "pytest", "-q",
-                     "-x", "-m", "kernel", "-k", SANITIZED_SELECTION[name], "-p", "no:cacheprovider",
-                     "--capture=sys", "tests"], stdout=stdout, stderr=stderr, text=True, cwd=REPO)
-            runs[name] = (process, out, err)
-    yield runs
-    for process, _, _ in runs.values():
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-
-
 @pytest.mark.parametrize("name", simulator.SANITIZERS)
 def test_every_kernel_is_clean_under_the_sanitizer(name, sanitized_suites):
     """The simulated kernel tests (every kernel, every version, float32 and float64) with every
-    array access checked (address), or every pair of a block's threads checked for races (thread).
+    array access checked (address), or every pair of a block's threads checked for races (thread),
+    in the child process that tests/conftest.py started with the session (tests/sanitized_suites.py).
     The child's pytest captures Python's output only, so a report reaches its stderr."""
     if name not in sanitized_suites:
         pytest.skip(sanitizer_missing(name))

@@ -1,0 +1,57 @@
+"""The sanitized kernel suites that tests/test_simulator.py::test_every_kernel_is_clean_under_the_sanitizer
+checks: the simulated kernel tests run again in a child process under AddressSanitizer (every array
+access checked) and ThreadSanitizer (every pair of a block's threads checked for races).
+
+The children start with the session (tests/conftest.py), not at that test's turn near the end of
+the alphabet: each keeps about a core and a half busy, and beside the main run, which leaves one of
+CI's two cores mostly idle, they finish well before it does."""
+import os
+import subprocess
+import sys
+
+from minicnn import simulator
+from minicnn.simulator import SimulatorError
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TEST_NAME = "test_every_kernel_is_clean_under_the_sanitizer"
+
+# ThreadSanitizer costs about 10 times the plain run; it skips the exact AlexNet shapes, which run
+# the same code paths as the small and awkward shapes on larger grids (AddressSanitizer keeps
+# them: an access past an edge can depend on the exact sizes), and the float64 cases: a kernel's
+# threads meet at the same barriers and touch the same elements whatever real_t is (551 tests
+# become 370).
+SELECTION = {"address": "sim", "thread": "sim and not alexnet_shapes and not float64"}
+
+
+def sanitizer_missing(name):
+    """Why sanitizer ``name`` cannot run here (its runtime is not installed), or None."""
+    try:
+        simulator.sanitizer_environment(name)
+    except SimulatorError as exc:
+        return str(exc)
+    return None
+
+
+def start(items, tmp_path_factory):
+    """{sanitizer: (process, stdout file, stderr file)}: a child pytest for each sanitizer whose
+    run is among the session's ``items`` and whose runtime is installed, started now."""
+    selected = {item.callspec.params["name"] for item in items if getattr(item, "originalname", None) == TEST_NAME}
+    runs = {}
+    for name in simulator.SANITIZERS:
+        if name in selected and sanitizer_missing(name) is None:
+            out, err = (tmp_path_factory.mktemp(name) / stream for stream in ("stdout", "stderr"))
+            with open(out, "w") as stdout, open(err, "w") as stderr:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "minicnn.simulator.sanitize", name, sys.executable, "-m", "pytest", "-q",
+                     "-x", "-m", "kernel", "-k", SELECTION[name], "-p", "no:cacheprovider",
+                     "--capture=sys", "tests"], stdout=stdout, stderr=stderr, text=True, cwd=REPO)
+            runs[name] = (process, out, err)
+    return runs
+
+
+def stop(runs):
+    """Ends the children still running (the session was interrupted, or their test not reached)."""
+    for process, _, _ in runs.values():
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -39,7 +39,8 @@ def start(items, tmp_path_factory):
     runs = {}
     for name in simulator.SANITIZERS:
         if name in selected and sanitizer_missing(name) is None:
-            out, err = (tmp_path_factory.mktemp(name) / stream for stream in ("stdout", "stderr"))
+            directory = tmp_path_factory.mktemp(name)
+            out, err = directory / "stdout", directory / "stderr"
             with open(out, "w") as stdout, open(err, "w") as stderr:
                 process = subprocess.Popen(
                     [sys.executable, "-m", "minicnn.simulator.sanitize", name, sys.executable, "-m", "pytest", "-q",

@@ -32,7 +32,7 @@ from minicnn.launch import BLOCK  # noqa: E402
 from minicnn.layers.lrn_maxpool import LRN_POOL_BAND_PIXELS  # noqa: E402
 
 # The kernels launched with blocks of more than BLOCK threads: the most they get.
-LARGER_BLOCKS = {"lrn_maxpool_forward_v4": LRN_POOL_BAND_PIXELS}
+LARGER_BLOCKS = {"lrn_maxpool_forward_v4": LRN_POOL_BAND_PIXELS, "lrn_maxpool_forward_v5": LRN_POOL_BAND_PIXELS}
 
 # Per multiprocessor, from NVIDIA's CUDA C++ Programming Guide (compute capabilities 8.0 and 9.0).
 LIMITS = {

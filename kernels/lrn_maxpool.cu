@@ -41,8 +41,8 @@ extern "C" __global__ void lrn_maxpool_forward_v1(const real_t* __restrict__ x, 
     for (int c = 0; c < channels; ++c) {
       real_t best;
       int best_index;
-      window_max_of(width, h_start, h_end, w_start, w_end, [&](int p) {
-        return lrn_value(xn, c, p, channels, spatial, size, alpha_over_size, beta, k);
+      window_max_of(width, h_start, h_end, w_start, w_end, [&](int h, int w) {
+        return lrn_value(xn, c, h * width + w, channels, spatial, size, alpha_over_size, beta, k);
       }, best, best_index);
       const int out = (n * channels + c) * out_spatial + o;
       y[out] = best;
@@ -92,8 +92,8 @@ extern "C" __global__ void lrn_maxpool_forward_v2(const real_t* __restrict__ x, 
   real_t best;
   int best_index;
   const real_t* xn = x + n * channels * height * width;
-  window_max_of(width, h_start, h_end, w_start, w_end, [&](int p) {
-    return lrn_value(xn, c, p, channels, height * width, size, alpha_over_size, beta, k);
+  window_max_of(width, h_start, h_end, w_start, w_end, [&](int h, int w) {
+    return lrn_value(xn, c, h * width + w, channels, height * width, size, alpha_over_size, beta, k);
   }, best, best_index);
   const int out = blockIdx.x * out_h * out_w + o;
   y[out] = best;
@@ -163,8 +163,8 @@ extern "C" __global__ void lrn_maxpool_forward_v3(const real_t* __restrict__ x, 
   const real_t* xn = x + n * channels * spatial;
   const int out_plane = blockIdx.x * out_h * out_w;
   band_max_pool([&](int p) { return lrn_value(xn, c, p, channels, spatial, size, alpha_over_size, beta, k); }, band,
-                y + out_plane, argmax + out_plane, height, width, out_h, out_w, kernel_h, kernel_w, stride_h,
-                stride_w, pad_h, pad_w, rows);
+                RowMajorBand{width}, y + out_plane, argmax + out_plane, height, width, out_h, out_w, kernel_h,
+                kernel_w, stride_h, stride_w, pad_h, pad_w, rows);
 }
 
 // Backward: version 2's threads, each sliding its LRN window down its chunk of channels in
@@ -211,11 +211,14 @@ extern "C" __global__ void lrn_maxpool_backward_v3(const real_t* __restrict__ do
 // multiprocessor; nvcc spills nothing. Double (tests only) asks for one block: asked for more, it spills.
 #define LRN_POOL_MIN_BLOCKS (sizeof(real_t) == 4 ? 4 : 1)
 
-extern "C" __global__ __launch_bounds__(LRN_POOL_BAND_PIXELS, LRN_POOL_MIN_BLOCKS) void lrn_maxpool_forward_v4(
-    const real_t* __restrict__ x, real_t* __restrict__ y, int* __restrict__ argmax, int channels, int height,
-    int width, int out_h, int out_w, int kernel_h, int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w,
-    int rows, int chunk, int size, real_t alpha_over_size, real_t beta, real_t k) {
-  __shared__ real_t band[2][LRN_POOL_BAND_PIXELS];   // LRN values of rows [h_begin, h_stop), two channels
+// The body of versions 4 and 5: the band's LRN values where `layout` puts them.
+template <typename Layout>
+__device__ __forceinline__ void lrn_band_max_pool(Layout layout, const real_t* __restrict__ x, real_t* __restrict__ y,
+                                                  int* __restrict__ argmax, int channels, int height, int width,
+                                                  int out_h, int out_w, int kernel_h, int kernel_w, int stride_h,
+                                                  int stride_w, int pad_h, int pad_w, int rows, int chunk, int size,
+                                                  real_t alpha_over_size, real_t beta, real_t k,
+                                                  real_t (*band)[LRN_POOL_BAND_PIXELS]) {
   int oh_begin, oh_stop, h_begin, h_stop;
   pool_band(rows, height, out_h, kernel_h, stride_h, pad_h, oh_begin, oh_stop, h_begin, h_stop);
   const int spatial = height * width, out_spatial = out_h * out_w;
@@ -230,14 +233,45 @@ extern "C" __global__ __launch_bounds__(LRN_POOL_BAND_PIXELS, LRN_POOL_MIN_BLOCK
       real_t* values = band[c & 1];
       if (has_pixel) {
         window.slide();
-        values[threadIdx.x] = window.centre() * lrn_power(window.scale(alpha_over_size, k), beta);
+        // where the band keeps this pixel's value: found at each channel, as kept in a register
+        // it made ptxas spill version 5 under the bound of 32 registers
+        values[layout.slot(threadIdx.x, width)] = window.centre() * lrn_power(window.scale(alpha_over_size, k), beta);
       }
       __syncthreads();
       const int out_plane = (blockIdx.x * channels + c) * out_spatial;
-      band_pool(values, h_begin, oh_begin, oh_stop, y + out_plane, argmax + out_plane, height, width, out_w,
+      band_pool(values, layout, h_begin, oh_begin, oh_stop, y + out_plane, argmax + out_plane, height, width, out_w,
                 kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w);
     }
   });
+}
+
+extern "C" __global__ __launch_bounds__(LRN_POOL_BAND_PIXELS, LRN_POOL_MIN_BLOCKS) void lrn_maxpool_forward_v4(
+    const real_t* __restrict__ x, real_t* __restrict__ y, int* __restrict__ argmax, int channels, int height,
+    int width, int out_h, int out_w, int kernel_h, int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w,
+    int rows, int chunk, int size, real_t alpha_over_size, real_t beta, real_t k) {
+  __shared__ real_t band[2][LRN_POOL_BAND_PIXELS];   // LRN values of rows [h_begin, h_stop), two channels
+  lrn_band_max_pool(RowMajorBand{width}, x, y, argmax, channels, height, width, out_h, out_w, kernel_h, kernel_w,
+                    stride_h, stride_w, pad_h, pad_w, rows, chunk, size, alpha_over_size, beta, k, band);
+}
+
+// ---- version 5 (forward): the band by phase, no bank conflicts at a stride of 2 ----------------
+// Version 4 with each band row's even columns first and its odd ones after them (PhasedBand,
+// maxpool.cuh), as max-pool's version 5: a warp's windows read consecutive words of shared memory
+// rather than words two apart (tests/test_fusion.py counts the passes). The same values and
+// windows: version 4's outputs bit for bit. For a stride of 2 both ways; the layer runs version 4
+// for the others. The phased rows take more room than version 4's (band_pitch in
+// minicnn/layers/maxpool.py: 61.5 values a row of 55 pixels, 38.5 a row of 27), so the bands of
+// LRN_POOL_BAND_PIXELS values hold fewer rows (lrn1+pool1's 3 output rows, their 7 input rows;
+// lrn2+pool2's 6, 13 rows), and the rows that two bands share are loaded more often (x's loads 4%
+// more in tests/test_fusion.py's count). Launch: as version 4.
+extern "C" __global__ __launch_bounds__(LRN_POOL_BAND_PIXELS, LRN_POOL_MIN_BLOCKS) void lrn_maxpool_forward_v5(
+    const real_t* __restrict__ x, real_t* __restrict__ y, int* __restrict__ argmax, int channels, int height,
+    int width, int out_h, int out_w, int kernel_h, int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w,
+    int rows, int chunk, int size, real_t alpha_over_size, real_t beta, real_t k) {
+  __shared__ real_t band[2][LRN_POOL_BAND_PIXELS];
+  lrn_band_max_pool(PhasedBand(width, out_w), x, y, argmax, channels, height, width, out_h, out_w,
+                    kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, rows, chunk, size, alpha_over_size, beta, k,
+                    band);
 }
 
 // ---- version 4 (backward): the pooling's gradient through shared memory ------------------------

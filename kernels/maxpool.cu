@@ -91,8 +91,8 @@ extern "C" __global__ void maxpool_forward_v3(const real_t* __restrict__ x, real
   __shared__ real_t band[POOL_BAND_TILE];
   const real_t* x_plane = x + blockIdx.x * height * width;
   const int out_plane = blockIdx.x * out_h * out_w;
-  band_max_pool([&](int p) { return x_plane[p]; }, band, y + out_plane, argmax + out_plane, height, width, out_h, out_w,
-                kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, rows);
+  band_max_pool([&](int p) { return x_plane[p]; }, band, RowMajorBand{width}, y + out_plane, argmax + out_plane,
+                height, width, out_h, out_w, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, rows);
 }
 
 // ---- version 4 (backward): dout and argmax read once, through shared memory -------------------
@@ -132,4 +132,26 @@ extern "C" __global__ void maxpool_backward_v4(const real_t* __restrict__ dout, 
     dx[blockIdx.x * height * width + index] = routed_grad(dout_band, argmax_band, index, oh_first - oh_begin,
                                                           oh_last - oh_begin, ow_first, ow_last, out_w);
   }
+}
+
+// ---- version 5 (forward): the band by phase, no bank conflicts at a stride of 2 ----------------
+// Version 3's band, each row's even columns first and its odd ones after them (PhasedBand,
+// maxpool.cuh), so that a warp's windows read consecutive words of shared memory rather than
+// words two apart: one pass through the banks a request instead of 2 to 2.8 (tests/test_maxpool.py
+// counts them). The same windows in the same order: version 3's outputs bit for bit. For a stride
+// of 2 both ways (the layer runs version 3's kernel for the others; an odd stride across has no
+// conflicts to remove).
+// Launch: grid (planes, bands), block (256,); the bands' rows fit POOL_BAND_TILE values at
+// band_pitch's values a row (minicnn/layers/maxpool.py). Bounded to 32 registers, 8 blocks a
+// multiprocessor (full occupancy; unbounded ptxas gave 35, 6 blocks), without spills.
+extern "C" __global__ __launch_bounds__(256, 8) void maxpool_forward_v5(const real_t* __restrict__ x, real_t* __restrict__ y,
+                                              int* __restrict__ argmax, int height, int width, int out_h,
+                                              int out_w, int kernel_h, int kernel_w, int stride_h, int stride_w,
+                                              int pad_h, int pad_w, int rows) {
+  __shared__ real_t band[POOL_BAND_TILE];
+  const real_t* x_plane = x + blockIdx.x * height * width;
+  const int out_plane = blockIdx.x * out_h * out_w;
+  band_max_pool([&](int p) { return x_plane[p]; }, band, PhasedBand(width, out_w), y + out_plane,
+                argmax + out_plane, height, width, out_h, out_w, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                rows);
 }

@@ -69,9 +69,9 @@ __device__ __forceinline__ real_t routed_grad(const real_t* dout_plane, const in
   return sum;
 }
 
-// The maximum of value(p) over one pooling window, p = h * width + w, and its position: window_max
-// for values that are computed, not loaded (ties and NaNs alike: the first maximum keeps the
-// window). Kept in registers until the end, like window_max.
+// The maximum of value(h, w) over one pooling window and its position p = h * width + w:
+// window_max for values that are computed, or kept in another layout (ties and NaNs alike: the
+// first maximum keeps the window). Kept in registers until the end, like window_max.
 template <typename Value>
 __device__ __forceinline__ void window_max_of(int width, int h_start, int h_end, int w_start, int w_end,
                                               Value value, real_t& best, int& best_index) {
@@ -80,7 +80,7 @@ __device__ __forceinline__ void window_max_of(int width, int h_start, int h_end,
   for (int h = h_start; h < h_end; ++h) {
     for (int w = w_start; w < w_end; ++w) {
       const int p = h * width + w;
-      const real_t v = value(p);
+      const real_t v = value(h, w);
       if (best_index < 0 || v > best) {  // strict: the first maximum keeps the window
         best = v;
         best_index = p;
@@ -100,6 +100,40 @@ __device__ __forceinline__ void window_max_of(int width, int h_start, int h_end,
 // values (band_rows in minicnn/layers/maxpool.py); blockIdx.y is the band.
 #define POOL_BAND_TILE 2048
 
+// Where a band keeps input pixel (r, w), r counted from the band's first row, in shared memory.
+// Row after row (versions 3 and 4): a warp's consecutive windows, stride_w pixels apart, read
+// words stride_w apart, so that at AlexNet's stride of 2 its 32 reads span 64 words, two to each
+// of the 32 banks, and take two passes or more (the kernel-traffic count: 2.4 to 2.8).
+// slot(i, width): where the band's i-th pixel in row-major order goes.
+struct RowMajorBand {
+  int width;
+  __device__ __forceinline__ int operator()(int r, int w) const { return r * width + w; }
+  __device__ __forceinline__ int slot(int i, int) const { return i; }
+};
+
+// By phase (version 5, for a stride of 2 both ways; im2col's version 5 lays out its band so for
+// any stride, kernels/im2col.cu): each row's even columns first and its odd ones after them,
+// half = ceil(W / 2) words each, so that column j of consecutive windows, at w = 2 ow + j, is at
+// consecutive words; and the rows in pairs `pair` words apart, pair >= 4 half and pair = out_w
+// modulo 32, so that where a warp's windows run on into the next row of windows, two input rows
+// on, the words run on too (window i of the band at word pair (i / out_w) + i % out_w + the same
+// offset). A warp's 32 reads are then 32 consecutive words modulo 32, one to a bank. (Its stores,
+// consecutive pixels of a row, alternate between the two halves and may share banks: a value is
+// stored once and read by 2.25 windows at 3x3.) The band takes pair / 2 words a row
+// (minicnn/layers/maxpool.py: band_pitch).
+struct PhasedBand {
+  int half, pair;
+  __device__ __forceinline__ PhasedBand(int width, int out_w)
+      : half((width + 1) / 2), pair(4 * half + ((out_w - 4 * half) % 32 + 32) % 32) {}
+  __device__ __forceinline__ int operator()(int r, int w) const {
+    return (r >> 1) * pair + ((r & 1) * 2 + (w & 1)) * half + (w >> 1);
+  }
+  __device__ __forceinline__ int slot(int i, int width) const {
+    const int r = i / width;
+    return (*this)(r, i - r * width);
+  }
+};
+
 // The output rows [oh_begin, oh_stop) of band blockIdx.y (`rows` of them, the last band fewer) and
 // the input rows [h_begin, h_stop) their windows read.
 __device__ __forceinline__ void pool_band(int rows, int height, int out_h, int kernel_h, int stride_h, int pad_h,
@@ -111,8 +145,10 @@ __device__ __forceinline__ void pool_band(int rows, int height, int out_h, int k
 }
 
 // The maxima of the band's windows from `band`, the values of input rows [h_begin, ...) of the
-// plane, whole rows; y_plane, argmax_plane: the plane's outputs. After a __syncthreads.
-__device__ __forceinline__ void band_pool(const real_t* band, int h_begin, int oh_begin, int oh_stop,
+// plane, whole rows, where `layout` puts them; y_plane, argmax_plane: the plane's outputs. After a
+// __syncthreads.
+template <typename Layout>
+__device__ __forceinline__ void band_pool(const real_t* band, Layout layout, int h_begin, int oh_begin, int oh_stop,
                                           real_t* __restrict__ y_plane, int* __restrict__ argmax_plane, int height,
                                           int width, int out_w, int kernel_h, int kernel_w, int stride_h,
                                           int stride_w, int pad_h, int pad_w) {
@@ -123,8 +159,8 @@ __device__ __forceinline__ void band_pool(const real_t* band, int h_begin, int o
                 w_start, w_end);
     real_t best;
     int best_index;
-    window_max_of(width, h_start, h_end, w_start, w_end, [&](int p) { return band[p - h_begin * width]; }, best,
-                  best_index);
+    window_max_of(width, h_start, h_end, w_start, w_end, [&](int h, int w) { return band[layout(h - h_begin, w)]; },
+                  best, best_index);
     y_plane[oh * out_w + ow] = best;
     argmax_plane[oh * out_w + ow] = best_index;
   }
@@ -132,17 +168,22 @@ __device__ __forceinline__ void band_pool(const real_t* band, int h_begin, int o
 
 // value(p): input pixel p = h * width + w of the block's plane; y_plane, argmax_plane: its outputs;
 // band: the kernel's __shared__ real_t[POOL_BAND_TILE], for the values of input rows
-// [h_begin, h_stop). (The kernel declares it: g++, which builds the kernel simulator, ignores the
-// section attribute that places __shared__ variables in shared memory there inside templates.)
-template <typename Value>
-__device__ __forceinline__ void band_max_pool(Value value, real_t* __restrict__ band, real_t* __restrict__ y_plane,
-                                              int* __restrict__ argmax_plane, int height, int width, int out_h,
-                                              int out_w, int kernel_h, int kernel_w, int stride_h, int stride_w,
-                                              int pad_h, int pad_w, int rows) {
+// [h_begin, h_stop), where `layout` puts them. (The kernel declares it: g++, which builds the
+// kernel simulator, ignores the section attribute that places __shared__ variables in shared
+// memory there inside templates.) Consecutive threads take consecutive pixels (for a phased band,
+// at two runs of words: a store's 32 words may share banks, but a band's values are stored once
+// and read by 2.25 windows each at 3x3 and stride 2).
+template <typename Value, typename Layout>
+__device__ __forceinline__ void band_max_pool(Value value, real_t* __restrict__ band, Layout layout,
+                                              real_t* __restrict__ y_plane, int* __restrict__ argmax_plane,
+                                              int height, int width, int out_h, int out_w, int kernel_h, int kernel_w,
+                                              int stride_h, int stride_w, int pad_h, int pad_w, int rows) {
   int oh_begin, oh_stop, h_begin, h_stop;
   pool_band(rows, height, out_h, kernel_h, stride_h, pad_h, oh_begin, oh_stop, h_begin, h_stop);
-  for (int i = threadIdx.x; i < (h_stop - h_begin) * width; i += blockDim.x) band[i] = value(h_begin * width + i);
+  for (int i = threadIdx.x; i < (h_stop - h_begin) * width; i += blockDim.x) {
+    band[layout.slot(i, width)] = value(h_begin * width + i);
+  }
   __syncthreads();
-  band_pool(band, h_begin, oh_begin, oh_stop, y_plane, argmax_plane, height, width, out_w, kernel_h, kernel_w,
-            stride_h, stride_w, pad_h, pad_w);
+  band_pool(band, layout, h_begin, oh_begin, oh_stop, y_plane, argmax_plane, height, width, out_w, kernel_h,
+            kernel_w, stride_h, stride_w, pad_h, pad_w);
 }

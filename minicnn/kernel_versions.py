@@ -99,6 +99,9 @@ VERSIONS = {
            "channel's dout and argmax of the band's windows copied to shared memory once (version 3's "
            "threads load the windows' argmax from memory, neighbours the same ones); windows of 3 and "
            "5 channels, others run version 3",
+        5: "forward: version 4 with each band row's even columns first and its odd ones after them, so "
+           "that a warp's windows at a stride of 2 read consecutive words of shared memory, without bank "
+           "conflicts (others run version 4); backward: version 4's",
     },
     "maxpool": {
         1: "one thread per element, grid-stride; the backward finds the windows that cover a pixel "
@@ -111,12 +114,15 @@ VERSIONS = {
         4: "backward: a block per (plane, band of input rows) copies dout and argmax of the windows that "
            "cover the band to shared memory once and sums each pixel's windows from there (version 2's "
            "threads read the windows' argmax from memory, neighbours the same ones); forward: version 3's",
+        5: "forward: version 3 with each band row's even columns first and its odd ones after them, so "
+           "that a warp's windows at a stride of 2 read consecutive words of shared memory, without bank "
+           "conflicts (others run version 3); backward: version 4's",
     },
 }
 
 # The version each layer launches unless told otherwise: the newest. benchmarks/kernels.py
 # --versions times every version against cuDNN (the README gives the figures measured so far).
-DEFAULTS = {"bias": 3, "gemm_tiled": 6, "im2col": 5, "lrn": 3, "lrn_maxpool": 4, "maxpool": 4, "relu": 2}
+DEFAULTS = {"bias": 3, "gemm_tiled": 6, "im2col": 5, "lrn": 3, "lrn_maxpool": 5, "maxpool": 5, "relu": 2}
 
 _chosen = dict(DEFAULTS)
 

@@ -246,7 +246,33 @@ def test_fused_lrn_maxpool_version_4_on_any_pooling(kernel_device, monkeypatch, 
         assert launched_kernels(lambda: device_layer.backward(dout)) == ["lrn_maxpool_backward_v4"]
 
 
-def test_version_4_bands_of_alexnet():
+@given(pool_cases(), st.sampled_from([3, 5]), st.integers(1, 4), st.integers(0, 3),
+       st.sampled_from([np.float32, np.float64]))
+def test_fused_version_5_is_version_4_bit_for_bit_on_any_pooling(kernel_device, monkeypatch, case, size, chunk,
+                                                                 extra_rows, dtype):
+    """Version 5's forward, each band row's even columns apart from its odd ones (a stride of 2
+    both ways), in bands of one window's input rows and up to 3 more at band_pitch's values a row,
+    and chunks of 1 to 4 channels: version 4's y and argmax bit for bit, on values with ties; with
+    a stride of 3 across, version 5 runs version 4's kernel."""
+    from minicnn.layers import lrn_maxpool, maxpool
+    monkeypatch.setattr(lrn_module, "LRN_CHANNEL_CHUNK", chunk)
+    x = np.round(np.random.default_rng(case["seed"]).standard_normal(case["shape"]) * 2).astype(dtype)
+    outputs = {}
+    for stride, versions in (((2, 2), (4, 5)), ((2, 3), (4, 4))):
+        out_w = MaxPool2D(case["k"], stride, case["pad"]).output_shape(x.shape)[3]
+        pitch = maxpool.band_pitch(x.shape[3], out_w, True)
+        monkeypatch.setattr(lrn_maxpool, "LRN_POOL_BAND_PIXELS", int(np.ceil((case["k"][0] + extra_rows) * pitch)))
+        for version, runs in zip((4, 5), versions):
+            with kernel_versions.use("lrn_maxpool", version):
+                names = launched_kernels(lambda: outputs.__setitem__(version, lrn_maxpool.lrn_maxpool_forward_cuda(
+                    to_device(x, kernel_device), size, 0.5, 0.75, 1.5, case["k"], stride, case["pad"])))
+            assert names == [f"lrn_maxpool_forward_v{runs}"]
+        new, old = (outputs[5][0], outputs[5][1][2]), (outputs[4][0], outputs[4][1][2])   # y and the argmax
+        for a, b in zip(new, old):
+            np.testing.assert_array_equal(to_numpy(a), to_numpy(b))
+
+
+def test_versions_4_and_5_bands_of_alexnet():
     """Bands of at most 512 input pixels, a thread each: the forward's for norm1+pool1 hold 4
     output rows, their 9 input rows of 55 pixels (495 threads, 512 with the last warp's rest);
     norm2+pool2's 8, their 17 rows of 27 (459, 480); and the kernel's buffers are the Python
@@ -254,11 +280,17 @@ def test_version_4_bands_of_alexnet():
     import os
     from minicnn.kernels import KERNEL_DIR
     from minicnn.layers.lrn_maxpool import LRN_POOL_BAND_PIXELS
-    from minicnn.layers.maxpool import band_rows
+    from minicnn.layers.maxpool import band_pitch, band_rows
     with open(os.path.join(KERNEL_DIR, "lrn_maxpool.cu")) as f:
         assert f"#define LRN_POOL_BAND_PIXELS {LRN_POOL_BAND_PIXELS}\n" in f.read()
     assert band_rows(55, 55, 27, 3, 2, tile=LRN_POOL_BAND_PIXELS) == 4 and ((4 - 1) * 2 + 3) * 55 == 495
     assert band_rows(27, 27, 13, 3, 2, tile=LRN_POOL_BAND_PIXELS) == 8 and ((8 - 1) * 2 + 3) * 27 == 459
+    # version 5's phased rows: pairs of rows of 55 (2 x 28 values a row) take 4 x 28 + 11 = 123
+    # values (123 = 27, pool1's windows a row, modulo 32), so 8 rows fit, the windows of 3 output
+    # rows (7 input rows, 385 threads); of 27, 4 x 14 + 21 = 77 (= 13 modulo 32): 13 rows, 6 output rows
+    assert band_pitch(55, 27, True) == 123 / 2 and band_rows(55, 61.5, 27, 3, 2, tile=LRN_POOL_BAND_PIXELS) == 3
+    assert band_pitch(27, 13, True) == 77 / 2 and band_rows(27, 38.5, 13, 3, 2, tile=LRN_POOL_BAND_PIXELS) == 6
+    assert band_pitch(55, 27, False) == 55
     # the backward, bands of at most 256 pixels: 4 input rows of 55 (220 pixels; their windows: at
     # most 3 output rows of 27) and 9 of 27 (243; at most 5 of 13); a stride-1 pool of 3 on rows
     # of 50 pixels (48 outputs): 5 rows of pixels fit, but the windows of only 3 rows (5 output
@@ -288,6 +320,30 @@ def test_fused_version_4_forward_loads_each_x_once_per_chunk():
         loads[version] = record.array("x").loads
     assert loads[4].bytes == 68 * (17 + 11) * 27 * 4 and loads[4].efficiency > 0.75
     assert loads[3].bytes > 4.5 * x.nbytes and loads[3].sectors > 4 * loads[4].sectors
+
+
+def test_fused_version_5_reads_its_bands_without_bank_conflicts():
+    """norm1+pool1's and norm2+pool2's windows (64 channels, one image) in the simulator's count:
+    version 4's warps read the band's LRN values two words apart (2.4 to 2.5 passes a request),
+    version 5's in one pass; its stores alternate between a row's halves (about 2 passes), and
+    its shared-memory passes are two thirds of version 4's or fewer in all. Its phased rows take
+    more room, so its bands hold fewer rows (3 output rows of pool1 to version 4's 4, 6 of pool2's to 8),
+    and the rows that bands share are loaded more often: x's loads 4% more."""
+    from minicnn.simulator import traffic
+    for size in (55, 27):
+        x = np.abs(np.random.default_rng(5).standard_normal((1, 64, size, size))).astype(np.float32)
+        records = {}
+        for version in (4, 5):
+            layer = LRNMaxPool(LRN(5, 1e-4, 0.75, 2.0), MaxPool2D(3, stride=2)).to("sim")
+            with traffic.recording() as log, kernel_versions.use("lrn_maxpool", version):
+                layer.forward(x)
+            (records[version],) = log.of(f"lrn_maxpool_forward_v{version}")
+        v4, v5 = records[4], records[5]
+        assert v4.shared_loads.conflict > 2.4 and v5.shared_loads.conflict == 1.0, size
+        assert v5.shared_stores.conflict < 2.2, size
+        passes = {v: r.shared_loads.wavefronts + r.shared_stores.wavefronts for v, r in records.items()}
+        assert passes[5] < 0.7 * passes[4], size
+        assert v4.array("x").loads.bytes < v5.array("x").loads.bytes < 1.05 * v4.array("x").loads.bytes, size
 
 
 def test_fused_version_4_backward_loads_dout_and_argmax_once_per_channel():

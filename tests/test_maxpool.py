@@ -155,7 +155,56 @@ def test_kernel_version_4_backward_in_bands_on_any_pooling(kernel_device, monkey
     np.testing.assert_array_equal(dx[4], dx[2])
 
 
-@pytest.mark.parametrize("version", [3, 4])
+@given(pool_cases(), st.integers(0, 3), st.sampled_from([np.float32, np.float64]))
+def test_kernel_version_5_phased_bands_are_version_3_bit_for_bit(kernel_device, monkeypatch, case, extra_rows,
+                                                                   dtype):
+    """Version 5's forward keeps each band row's even columns apart from its odd ones (a stride of 2
+    both ways): in bands of one window's rows and up to 3 more, at band_pitch's values a row, y and
+    the argmax are version 3's bit for bit, on values with many ties (the first maximum wins); with
+    a stride of 3 across, version 5 runs version 3's kernel."""
+    from minicnn.layers import maxpool
+    case = dict(case, stride=(2, 2))
+    out_w = MaxPool2D(case["k"], case["stride"], case["pad"]).output_shape(case["shape"])[3]
+    pitch = maxpool.band_pitch(case["shape"][3], out_w, True)
+    monkeypatch.setattr(maxpool, "POOL_BAND_TILE", int(np.ceil((case["k"][0] + extra_rows) * pitch)))
+    x = np.round(np.random.default_rng(case["seed"]).standard_normal(case["shape"])).astype(dtype)
+    outputs = {}
+    for version in (3, 5):
+        with kernel_versions.use("maxpool", version):
+            names = launched_kernels(lambda: outputs.__setitem__(version, maxpool_forward_cuda(
+                to_device(x, kernel_device), case["k"], case["stride"], case["pad"])))
+        assert names == [f"maxpool_forward_v{version}"]
+    for new, old in zip((outputs[5][0], outputs[5][1][2]), (outputs[3][0], outputs[3][1][2])):
+        np.testing.assert_array_equal(to_numpy(new), to_numpy(old))
+    with kernel_versions.use("maxpool", 5):
+        assert launched_kernels(lambda: maxpool_forward_cuda(to_device(x, kernel_device), case["k"], (2, 3),
+                                                             case["pad"])) == ["maxpool_forward_v3"]
+
+
+def test_version_5_reads_its_band_without_bank_conflicts():
+    """pool1's, pool2's and pool5's windows (3x3, stride 2; 4 planes) in the simulator's count:
+    version 3's warps read words two apart from the band, two threads to a bank or more;
+    version 5's read 32 consecutive words modulo 32, also where a warp's windows run on into the
+    next row of windows, in one pass each. Its stores, a value once, alternate between a row's
+    halves and may take two passes: fewer passes in all. The same loads of x, y bit for bit."""
+    from minicnn.simulator import traffic
+    for size in (55, 27, 13):
+        x = np.random.default_rng(size).standard_normal((1, 4, size, size)).astype(np.float32)
+        records, ys = {}, {}
+        for version in (3, 5):
+            with kernel_versions.use("maxpool", version), traffic.recording() as log:
+                ys[version] = maxpool_forward_cuda(x, (3, 3), (2, 2), (0, 0))[0]
+            (records[version],) = log
+        v3, v5 = records[3], records[5]
+        assert v3.shared_loads.conflict >= 2 and v5.shared_loads.conflict == 1.0, size
+        assert v5.shared_stores.conflict <= 2.5 and v3.shared_stores.conflict == 1.0, size
+        passes = {v: r.shared_loads.wavefronts + r.shared_stores.wavefronts for v, r in records.items()}
+        assert passes[5] < 0.75 * passes[3], size
+        assert v5.array("x").loads.bytes == v3.array("x").loads.bytes
+        np.testing.assert_array_equal(ys[5], ys[3])
+
+
+@pytest.mark.parametrize("version", [3, 4, 5])
 def test_kernel_bands_run_version_2_for_images_too_wide_for_a_band(kernel_device, version):
     """Rows of 2100 pixels: the forward's band of 3 input rows (6300 values) does not fit in
     POOL_BAND_TILE (2048), nor do the 2 output rows (2098 values) whose windows cover one input

@@ -14,11 +14,11 @@ from minicnn.launch import BLOCK, empty_like, grid_for, launch, plane_tiles
 from minicnn.layers.base import Layer
 from minicnn.layers import lrn as lrn_module
 from minicnn.layers.lrn import LRN, LRN_MAX_SIZE
-from minicnn.layers.maxpool import MaxPool2D, band_rows, pooled_outputs
+from minicnn.layers.maxpool import MaxPool2D, band_pitch, band_rows, phased, pooled_outputs
 
 
 # Input pixels of a band of the version-4 kernels, a thread each (kernels/lrn_maxpool.cu).
-LRN_POOL_BAND_PIXELS = 512       # lrn_maxpool_forward_v4
+LRN_POOL_BAND_PIXELS = 512       # lrn_maxpool_forward_v4 and v5
 LRN_POOL_BACKWARD_PIXELS = 256   # lrn_maxpool_backward_v4
 
 
@@ -34,20 +34,23 @@ def backward_band_rows(height, width, out_h, out_w, kernel_h, stride_h):
 
 def lrn_maxpool_forward_cuda(x, size, alpha, beta, k, kernel, stride, pad):
     """x (N, C, H, W) -> (y (N, C, OH, OW), cache), in the version ``kernel_versions.current
-    ("lrn_maxpool")`` names. Version 4 falls back to 3 for an LRN window it does not keep in
-    registers (``lrn.LRN_REGISTER_SIZES``) or a band of one window's rows wider than
-    LRN_POOL_BAND_PIXELS, version 3 to 2 for images too wide for its bands."""
+    ("lrn_maxpool")`` names. Version 5 falls back to 4 for a stride other than 2 both ways, version
+    4 to 3 for an LRN window it does not keep in registers (``lrn.LRN_REGISTER_SIZES``) or a band
+    of one window's rows wider than LRN_POOL_BAND_PIXELS, version 3 to 2 for images too wide for
+    its bands."""
     n, c, h, w = x.shape
     y, argmax = pooled_outputs(x, kernel, stride, pad)
     oh, ow = y.shape[2:]
     version = kernel_versions.current("lrn_maxpool")
     lrn = (size, alpha / size, beta, k)
-    if version == 4 and size in lrn_module.LRN_REGISTER_SIZES:
-        rows = band_rows(h, w, oh, kernel[0], stride[0], tile=LRN_POOL_BAND_PIXELS)
+    if version >= 4 and size in lrn_module.LRN_REGISTER_SIZES:
+        phased_band = phased(version, stride)
+        rows = band_rows(h, band_pitch(w, ow, phased_band), oh, kernel[0], stride[0], tile=LRN_POOL_BAND_PIXELS)
         if rows:   # a block per (image, band of output rows, chunk of channels), a thread per input pixel
             pixels = min(h, (rows - 1) * stride[0] + kernel[0]) * w
             chunk = lrn_module.LRN_CHANNEL_CHUNK
-            launch("lrn_maxpool", "lrn_maxpool_forward_v4", (n, -(-oh // rows), -(-c // chunk)),
+            kernel_name = "lrn_maxpool_forward_v5" if phased_band else "lrn_maxpool_forward_v4"
+            launch("lrn_maxpool", kernel_name, (n, -(-oh // rows), -(-c // chunk)),
                    32 * -(-pixels // 32), x, y, argmax, c, h, w, oh, ow, *kernel, *stride, *pad, rows, chunk, *lrn)
             return y, (version, x, argmax, size, alpha, beta, k, kernel, stride, pad)
     rows = band_rows(h, w, oh, kernel[0], stride[0]) if version >= 3 else 0
@@ -66,14 +69,14 @@ def lrn_maxpool_forward_cuda(x, size, alpha, beta, k, kernel, stride, pad):
 def lrn_maxpool_backward_cuda(dout, cache):
     """dout (N, C, OH, OW) -> dx (N, C, H, W), by the version that ran the forward (version 3's
     backward for the LRN windows it keeps in registers, else version 2's: ``lrn.walk_version``;
-    version 4 falls back to version 3's where its forward does, or where a band of one input
-    row's windows is too wide)."""
+    version 4's, also version 5's, falls back to version 3's where its forward does, or where a
+    band of one input row's windows is too wide)."""
     version, x, argmax, size, alpha, beta, k, kernel, stride, pad = cache
     n, c, h, w = x.shape
     oh, ow = dout.shape[2:]
     dx = empty_like(x)
     lrn = (size, alpha / size, beta, k, 2.0 * alpha * beta / size)
-    if version == 4 and size in lrn_module.LRN_REGISTER_SIZES:   # as the forward's fallback to version 3
+    if version >= 4 and size in lrn_module.LRN_REGISTER_SIZES:   # as the forward's fallback to version 3
         rows = backward_band_rows(h, w, oh, ow, kernel[0], stride[0])
         if rows:   # a block per (image, band of input rows, chunk of channels), a thread per input pixel
             chunk = lrn_module.LRN_CHANNEL_CHUNK

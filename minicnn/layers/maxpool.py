@@ -78,16 +78,32 @@ def pooled_outputs(x, kernel, stride, pad):
 POOL_BAND_TILE = 2048   # values a block of the band kernels keeps in shared memory (kernels/maxpool.cuh)
 
 
-def band_rows(height, width, out_h, kernel_h, stride_h, tile=None):
-    """Output rows per block of the band kernels (maxpool_forward_v3, lrn_maxpool_forward_v3 and
-    v4): all of them if the whole image fits in ``tile`` values (default POOL_BAND_TILE), else the
-    most whose windows' input rows, (rows - 1) * stride_h + kernel_h of them, fit; 0 if not even
-    one window's rows do (an image more than tile / kernel_h pixels wide: the layers then run an
-    earlier version)."""
-    fits = (POOL_BAND_TILE if tile is None else tile) // width
+def band_rows(height, pitch, out_h, kernel_h, stride_h, tile=None):
+    """Output rows per block of the band kernels (maxpool_forward_v3 and v5, lrn_maxpool_forward_v3
+    to v5), whose rows take ``pitch`` values each in shared memory (``band_pitch``): all of them if
+    the whole image fits in ``tile`` values (default POOL_BAND_TILE), else the most whose windows'
+    input rows, (rows - 1) * stride_h + kernel_h of them, fit; 0 if not even one window's rows do
+    (an image more than tile / kernel_h pixels wide: the layers then run an earlier version)."""
+    fits = int((POOL_BAND_TILE if tile is None else tile) // pitch)
     if fits >= height:
         return out_h
     return (fits - kernel_h) // stride_h + 1 if fits >= kernel_h else 0
+
+
+def phased(version, stride):
+    """Whether the band kernels of ``version`` keep each row's even and odd columns apart
+    (PhasedBand, kernels/maxpool.cuh): from version 5, for a stride of 2 both ways."""
+    return version >= 5 and tuple(stride) == (2, 2)
+
+
+def band_pitch(width, out_w, phased_band):
+    """The values a band row takes in shared memory: its width, or in a phased band (PhasedBand,
+    kernels/maxpool.cuh) half of a pair of rows' 4 ceil(width / 2) values rounded up to out_w
+    modulo 32 (a half-integer where that is odd)."""
+    if not phased_band:
+        return width
+    half = -(-width // 2)
+    return (4 * half + (out_w - 4 * half) % 32) / 2
 
 
 def backward_band_rows(height, out_h, out_w, kernel_h, stride_h):
@@ -103,20 +119,21 @@ def backward_band_rows(height, out_h, out_w, kernel_h, stride_h):
 
 def maxpool_forward_cuda(x, kernel, stride, pad):
     """Kernel path of ``maxpool_forward`` (kernels/maxpool.cu), in the version
-    ``kernel_versions.current("maxpool")`` names (versions 3 and 4 fall back to 2 for images too
-    wide for their bands). Unlike the NumPy code it records the argmax, which makes the backward a
-    pure gather."""
+    ``kernel_versions.current("maxpool")`` names (versions 3 to 5 fall back to 2 for images too
+    wide for their bands, version 5 to 3 for a stride other than 2 both ways). Unlike the NumPy code
+    it records the argmax, which makes the backward a pure gather."""
     n, c, h, w = x.shape
     y, argmax = pooled_outputs(x, kernel, stride, pad)
     oh, ow = y.shape[2:]
     version = kernel_versions.current("maxpool")
-    rows = band_rows(h, w, oh, kernel[0], stride[0]) if version >= 3 else 0
+    phased_band = phased(version, stride)
+    rows = band_rows(h, band_pitch(w, ow, phased_band), oh, kernel[0], stride[0]) if version >= 3 else 0
     if version == 1:   # grid-stride, one thread per output
         launch("maxpool", "maxpool_forward_v1", grid_for(y.size, x), BLOCK, x, y, argmax, n * c, h, w, oh, ow,
                *kernel, *stride, *pad)
     elif rows:         # a block per (plane, band of output rows), the band's inputs in shared memory
-        launch("maxpool", "maxpool_forward_v3", (n * c, -(-oh // rows)), BLOCK, x, y, argmax, h, w, oh, ow,
-               *kernel, *stride, *pad, rows)
+        launch("maxpool", "maxpool_forward_v5" if phased_band else "maxpool_forward_v3", (n * c, -(-oh // rows)),
+               BLOCK, x, y, argmax, h, w, oh, ow, *kernel, *stride, *pad, rows)
     else:              # a block per (plane, tile of outputs)
         launch("maxpool", "maxpool_forward_v2", *plane_tiles(n * c, oh * ow), x, y, argmax, h, w, oh, ow,
                *kernel, *stride, *pad)
@@ -125,12 +142,13 @@ def maxpool_forward_cuda(x, kernel, stride, pad):
 
 def maxpool_backward_cuda(dout, cache):
     """dout (N, C, OH, OW) -> dx (N, C, H, W), by the version that ran the forward (version 3's
-    backward is version 2's; version 4's falls back to it when dout's rows are too wide)."""
+    backward is version 2's; version 4's, also version 5's, falls back to it when dout's rows are
+    too wide)."""
     version, x_shape, argmax, kernel, stride, pad = cache
     n, c, h, w = x_shape
     oh, ow = dout.shape[2:]
     dx = empty(x_shape, dout.dtype, dout)
-    rows = backward_band_rows(h, oh, ow, kernel[0], stride[0]) if version == 4 else 0
+    rows = backward_band_rows(h, oh, ow, kernel[0], stride[0]) if version >= 4 else 0
     if version == 1:
         launch("maxpool", "maxpool_backward_v1", grid_for(dx.size, dout), BLOCK, dout, argmax, dx, n * c, h, w,
                oh, ow, *kernel, *stride, *pad)

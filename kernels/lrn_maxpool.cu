@@ -211,14 +211,15 @@ extern "C" __global__ void lrn_maxpool_backward_v3(const real_t* __restrict__ do
 // multiprocessor; nvcc spills nothing. Double (tests only) asks for one block: asked for more, it spills.
 #define LRN_POOL_MIN_BLOCKS (sizeof(real_t) == 4 ? 4 : 1)
 
-// The body of versions 4 and 5: the band's LRN values where `layout` puts them.
-template <typename Layout>
+// The body of versions 4 and 5: the band's LRN values where `layout` puts them, in two buffers of
+// values_per_buffer values.
+template <typename Layout, int values_per_buffer>
 __device__ __forceinline__ void lrn_band_max_pool(Layout layout, const real_t* __restrict__ x, real_t* __restrict__ y,
                                                   int* __restrict__ argmax, int channels, int height, int width,
                                                   int out_h, int out_w, int kernel_h, int kernel_w, int stride_h,
                                                   int stride_w, int pad_h, int pad_w, int rows, int chunk, int size,
                                                   real_t alpha_over_size, real_t beta, real_t k,
-                                                  real_t (*band)[LRN_POOL_BAND_PIXELS]) {
+                                                  real_t (*band)[values_per_buffer]) {
   int oh_begin, oh_stop, h_begin, h_stop;
   pool_band(rows, height, out_h, kernel_h, stride_h, pad_h, oh_begin, oh_stop, h_begin, h_stop);
   const int spatial = height * width, out_spatial = out_h * out_w;
@@ -260,15 +261,16 @@ extern "C" __global__ __launch_bounds__(LRN_POOL_BAND_PIXELS, LRN_POOL_MIN_BLOCK
 // rather than words two apart (tests/test_fusion.py counts the passes). The same values and
 // windows: version 4's outputs bit for bit. For a stride of 2 both ways; the layer runs version 4
 // for the others. The phased rows take more room than version 4's (band_pitch in
-// minicnn/layers/maxpool.py: 61.5 values a row of 55 pixels, 38.5 a row of 27), so the bands of
-// LRN_POOL_BAND_PIXELS values hold fewer rows (lrn1+pool1's 3 output rows, their 7 input rows;
-// lrn2+pool2's 6, 13 rows), and the rows that two bands share are loaded more often (x's loads 4%
-// more in tests/test_fusion.py's count). Launch: as version 4.
+// minicnn/layers/maxpool.py: 61.5 values a row of 55 pixels, 38.5 a row of 27), so each buffer
+// holds LRN_POOL_PHASED_VALUES: the rows of version 4's bands of AlexNet's two pools (17 rows of
+// 27: 654.5), whose threads, a pixel each, stay at most LRN_POOL_BAND_PIXELS (the layer picks the
+// rows under both bounds). Launch: as version 4.
+#define LRN_POOL_PHASED_VALUES 672
 extern "C" __global__ __launch_bounds__(LRN_POOL_BAND_PIXELS, LRN_POOL_MIN_BLOCKS) void lrn_maxpool_forward_v5(
     const real_t* __restrict__ x, real_t* __restrict__ y, int* __restrict__ argmax, int channels, int height,
     int width, int out_h, int out_w, int kernel_h, int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w,
     int rows, int chunk, int size, real_t alpha_over_size, real_t beta, real_t k) {
-  __shared__ real_t band[2][LRN_POOL_BAND_PIXELS];
+  __shared__ real_t band[2][LRN_POOL_PHASED_VALUES];
   lrn_band_max_pool(PhasedBand(width, out_w), x, y, argmax, channels, height, width, out_h, out_w,
                     kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, rows, chunk, size, alpha_over_size, beta, k,
                     band);

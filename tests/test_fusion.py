@@ -261,7 +261,9 @@ def test_fused_version_5_is_version_4_bit_for_bit_on_any_pooling(kernel_device, 
     for stride, versions in (((2, 2), (4, 5)), ((2, 3), (4, 4))):
         out_w = MaxPool2D(case["k"], stride, case["pad"]).output_shape(x.shape)[3]
         pitch = maxpool.band_pitch(x.shape[3], out_w, True)
-        monkeypatch.setattr(lrn_maxpool, "LRN_POOL_BAND_PIXELS", int(np.ceil((case["k"][0] + extra_rows) * pitch)))
+        tile = int(np.ceil((case["k"][0] + extra_rows) * pitch))   # values; as many pixels (threads)
+        monkeypatch.setattr(lrn_maxpool, "LRN_POOL_PHASED_VALUES", tile)
+        monkeypatch.setattr(lrn_maxpool, "LRN_POOL_BAND_PIXELS", tile)
         for version, runs in zip((4, 5), versions):
             with kernel_versions.use("lrn_maxpool", version):
                 names = launched_kernels(lambda: outputs.__setitem__(version, lrn_maxpool.lrn_maxpool_forward_cuda(
@@ -286,10 +288,13 @@ def test_versions_4_and_5_bands_of_alexnet():
     assert band_rows(55, 55, 27, 3, 2, tile=LRN_POOL_BAND_PIXELS) == 4 and ((4 - 1) * 2 + 3) * 55 == 495
     assert band_rows(27, 27, 13, 3, 2, tile=LRN_POOL_BAND_PIXELS) == 8 and ((8 - 1) * 2 + 3) * 27 == 459
     # version 5's phased rows: pairs of rows of 55 (2 x 28 values a row) take 4 x 28 + 11 = 123
-    # values (123 = 27, pool1's windows a row, modulo 32), so 8 rows fit, the windows of 3 output
-    # rows (7 input rows, 385 threads); of 27, 4 x 14 + 21 = 77 (= 13 modulo 32): 13 rows, 6 output rows
-    assert band_pitch(55, 27, True) == 123 / 2 and band_rows(55, 61.5, 27, 3, 2, tile=LRN_POOL_BAND_PIXELS) == 3
-    assert band_pitch(27, 13, True) == 77 / 2 and band_rows(27, 38.5, 13, 3, 2, tile=LRN_POOL_BAND_PIXELS) == 6
+    # values (123 = 27, pool1's windows a row, modulo 32), of 27 4 x 14 + 21 = 77 (= 13 modulo
+    # 32): its buffers of 672 values hold version 4's bands, 9 rows of 55 and 17 of 27 (654.5)
+    from minicnn.layers.lrn_maxpool import LRN_POOL_PHASED_VALUES
+    with open(os.path.join(KERNEL_DIR, "lrn_maxpool.cu")) as f:
+        assert f"#define LRN_POOL_PHASED_VALUES {LRN_POOL_PHASED_VALUES}\n" in f.read()
+    assert band_pitch(55, 27, True) == 123 / 2 and band_rows(55, 61.5, 27, 3, 2, tile=LRN_POOL_PHASED_VALUES) == 4
+    assert band_pitch(27, 13, True) == 77 / 2 and band_rows(27, 38.5, 13, 3, 2, tile=LRN_POOL_PHASED_VALUES) == 8
     assert band_pitch(55, 27, False) == 55
     # the backward, bands of at most 256 pixels: 4 input rows of 55 (220 pixels; their windows: at
     # most 3 output rows of 27) and 9 of 27 (243; at most 5 of 13); a stride-1 pool of 3 on rows
@@ -326,9 +331,8 @@ def test_fused_version_5_reads_its_bands_without_bank_conflicts():
     """norm1+pool1's and norm2+pool2's windows (64 channels, one image) in the simulator's count:
     version 4's warps read the band's LRN values two words apart (2.4 to 2.5 passes a request),
     version 5's in one pass; its stores alternate between a row's halves (about 2 passes), and
-    its shared-memory passes are two thirds of version 4's or fewer in all. Its phased rows take
-    more room, so its bands hold fewer rows (3 output rows of pool1 to version 4's 4, 6 of pool2's to 8),
-    and the rows that bands share are loaded more often: x's loads 4% more."""
+    its shared-memory passes are two thirds of version 4's or fewer in all. Its buffers hold
+    version 4's bands at the phased rows' pitch: the same loads of x."""
     from minicnn.simulator import traffic
     for size in (55, 27):
         x = np.abs(np.random.default_rng(5).standard_normal((1, 64, size, size))).astype(np.float32)
@@ -340,10 +344,10 @@ def test_fused_version_5_reads_its_bands_without_bank_conflicts():
             (records[version],) = log.of(f"lrn_maxpool_forward_v{version}")
         v4, v5 = records[4], records[5]
         assert v4.shared_loads.conflict > 2.4 and v5.shared_loads.conflict == 1.0, size
-        assert v5.shared_stores.conflict < 2.2, size
+        assert v5.shared_stores.conflict < 2.5, size
         passes = {v: r.shared_loads.wavefronts + r.shared_stores.wavefronts for v, r in records.items()}
         assert passes[5] < 0.7 * passes[4], size
-        assert v4.array("x").loads.bytes < v5.array("x").loads.bytes < 1.05 * v4.array("x").loads.bytes, size
+        assert v5.grid == v4.grid and v5.array("x").loads.bytes == v4.array("x").loads.bytes, size
 
 
 def test_fused_version_4_backward_loads_dout_and_argmax_once_per_channel():

@@ -603,7 +603,7 @@ def test_kernel_traffic_table_and_findings_are_the_committed_run():
     def shown(label):
         return " ".join(cell for cell in rows[label][1:] if cell)
 
-    for layer, versions in (("lrn1+pool1", (1, 2, 3, 4)), ("lrn2+pool2", (1, 2, 3, 4))):
+    for layer, versions in (("lrn1+pool1", (1, 2, 3, 4, 5)), ("lrn2+pool2", (1, 2, 3, 4, 5))):
         assert_shows(shown(f"{layer}, forward"), passes[(f"{layer} v1", "forward")]["least_mb"],
                      *(passes[(f"{layer} v{v}", "forward")]["moved_mb"] for v in versions))
     assert_shows(shown("pool1, backward"), passes[("pool1 v1", "backward")]["least_mb"],
@@ -615,7 +615,7 @@ def test_kernel_traffic_table_and_findings_are_the_committed_run():
     assert_shows(shown("conv1, forward: `im2col`"),
                  *itertools.chain(*((c["loads_sectors_per_request"], c["loads_efficiency"] * 100) for c in im2col)))
     for label, layer, pass_, versions in (("lrn1+pool1, backward", "lrn1+pool1", "backward", (1, 2, 3, 4)),
-                                          ("pool1, forward", "pool1", "forward", (1, 2, 3)),
+                                          ("pool1, forward", "pool1", "forward", (1, 2, 3, 5)),
                                           ("lrn1, forward", "lrn1", "forward", (1, 2, 3)),
                                           ("lrn1, backward", "lrn1", "backward", (1, 2, 3))):
         assert_shows(shown(label), passes[(f"{layer} v1", pass_)]["least_mb"],
@@ -628,11 +628,11 @@ def test_kernel_traffic_table_and_findings_are_the_committed_run():
             "relu1, backward": ("relu1", "backward", "relu_backward", "loads_efficiency"),
             "conv1, forward: `gemm_to_nchw_bias`": ("conv1", "forward", "gemm_to_nchw_bias", "stores_efficiency"),
             "pool1, forward: `maxpool_forward`": ("pool1", "forward", "maxpool_forward", "stores_efficiency")}.items():
-        versions = (1, 2, 3) if kernel == "maxpool_forward" else (1, 2)
+        versions = (1, 2, 3, 5) if kernel == "maxpool_forward" else (1, 2)
         assert_shows(shown(label), *(launches[(f"{layer} v{v}", pass_, kernel)][measure] for v in versions), scale=100)
     assert_shows(shown("conv1, forward: `im2col`, shared memory"), *(c["shared_loads_conflict"] for c in im2col[2:]))
     assert_shows(shown("pool1, forward: `maxpool_forward`, shared memory"),
-                 launches[("pool1 v3", "forward", "maxpool_forward")]["shared_loads_conflict"])
+                 *(launches[(f"pool1 v{v}", "forward", "maxpool_forward")]["shared_loads_conflict"] for v in (3, 5)))
     assert_shows(" ".join(cell for cell in rows["conv1, backward"][2:] if cell),   # "col2im" holds a 2
                  *(passes[(f"conv1 v{v}", "backward")]["moved_mb"] for v in (1, 2, 3, 5)))
     assert passes[("conv1 v4", "backward")] | {"layer": ""} == passes[("conv1 v3", "backward")] | {"layer": ""}
@@ -667,6 +667,14 @@ def test_kernel_traffic_table_and_findings_are_the_committed_run():
     assert_shows(" ".join(cycles), *(pass_share(r) for r in (im2col[2], im2col[3],
                                                              launches[("pool1 v3", "forward", "maxpool_forward")],
                                                              fused_forward)))
+    phased = [launches[("pool1 v5", "forward", "maxpool_forward")],
+              launches[("lrn1+pool1 v5", "forward", "lrn_maxpool_forward")]]
+    versions_5 = sentence(r"their reads take one pass, their stores \(a value once, alternating between\s+a row's two "
+                          r"halves\) (\S+) and (\S+) for pool1, and all their passes come to (\S+) of the memory\s+"
+                          r"cycles for both")
+    assert [r["shared_loads_conflict"] for r in phased] == [1.0, 1.0]
+    assert_shows(" ".join(versions_5), *(r["shared_stores_conflict"] for r in phased), pass_share(phased[0]))
+    assert_shows(versions_5[2], pass_share(phased[1]))
     assert_shows(sentence(r"\(3\.35 TB/s over 132 multiprocessors at 1\.755 GHz: 14\.5 bytes a cycle each"),
                  3.35, 132, 1.755, round(per_cycle, 1))
     c2i = sentence(r"col2im's version 5 loads (\S+) MB for conv1 where version 3 loads (\S+) \((\S+)x less; the\s+"
@@ -723,7 +731,8 @@ def test_kernel_traffic_table_and_findings_are_the_committed_run():
     assert_shows(" ".join(fused), passes[("lrn1+pool1 v3", "forward")]["moved_mb"] / passes[("lrn1+pool1 v4", "forward")]["moved_mb"],
                  passes[("lrn1+pool1 v4", "forward")]["moved_mb"], passes[("lrn1+pool1 v4", "forward")]["moved_over_least"])
     from minicnn import kernel_versions
-    assert kernel_versions.DEFAULTS["lrn_maxpool"] == 4   # "version 4 is what the layer launches now"
+    assert kernel_versions.DEFAULTS["lrn_maxpool"] == 5   # "version 5, which moves the same ... launches now"
+    assert passes[("lrn1+pool1 v5", "forward")]["moved_mb"] == passes[("lrn1+pool1 v4", "forward")]["moved_mb"]
     backward = sentence(r"Its version 4 backward moves (\S+)x less than version 2 \((\S+) MB against (\S+) for pool1, "
                         r"(\S+)x\s+the least\)")
     pool_bwd = {v: passes[(f"pool1 v{v}", "backward")] for v in (2, 4)}
@@ -752,7 +761,7 @@ def test_kernel_traffic_counts_are_what_the_simulator_gives_now():
         pytest.skip(f"the file's counts follow the code of {run['compiler']}, not {compiler_description()}")
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import kernel_traffic
-    for layer, versions in (("relu1", (1, 2)), ("pool5", (1, 2, 4))):
+    for layer, versions in (("relu1", (1, 2)), ("pool5", (1, 2, 4, 5))):
         for version in versions:
             launches, passes = kernel_traffic.record_layer(layer, version, run["batch_size"])
             label = f"{layer} v{version}"

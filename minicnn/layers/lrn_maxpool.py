@@ -19,6 +19,7 @@ from minicnn.layers.maxpool import MaxPool2D, band_pitch, band_rows, phased, poo
 
 # Input pixels of a band of the version-4 kernels, a thread each (kernels/lrn_maxpool.cu).
 LRN_POOL_BAND_PIXELS = 512       # lrn_maxpool_forward_v4 and v5
+LRN_POOL_PHASED_VALUES = 672     # lrn_maxpool_forward_v5's shared memory for a channel's band (band_pitch)
 LRN_POOL_BACKWARD_PIXELS = 256   # lrn_maxpool_backward_v4
 
 
@@ -36,8 +37,8 @@ def lrn_maxpool_forward_cuda(x, size, alpha, beta, k, kernel, stride, pad):
     """x (N, C, H, W) -> (y (N, C, OH, OW), cache), in the version ``kernel_versions.current
     ("lrn_maxpool")`` names. Version 5 falls back to 4 for a stride other than 2 both ways, version
     4 to 3 for an LRN window it does not keep in registers (``lrn.LRN_REGISTER_SIZES``) or a band
-    of one window's rows wider than LRN_POOL_BAND_PIXELS, version 3 to 2 for images too wide for
-    its bands."""
+    of one window's rows wider than LRN_POOL_BAND_PIXELS (version 5: or than LRN_POOL_PHASED_VALUES
+    at band_pitch's values a row), version 3 to 2 for images too wide for its bands."""
     n, c, h, w = x.shape
     y, argmax = pooled_outputs(x, kernel, stride, pad)
     oh, ow = y.shape[2:]
@@ -45,7 +46,10 @@ def lrn_maxpool_forward_cuda(x, size, alpha, beta, k, kernel, stride, pad):
     lrn = (size, alpha / size, beta, k)
     if version >= 4 and size in lrn_module.LRN_REGISTER_SIZES:
         phased_band = phased(version, stride)
-        rows = band_rows(h, band_pitch(w, ow, phased_band), oh, kernel[0], stride[0], tile=LRN_POOL_BAND_PIXELS)
+        rows = band_rows(h, w, oh, kernel[0], stride[0], tile=LRN_POOL_BAND_PIXELS)   # a thread per pixel
+        if phased_band:   # and the band's phased rows in shared memory
+            rows = min(rows, band_rows(h, band_pitch(w, ow, True), oh, kernel[0], stride[0],
+                                       tile=LRN_POOL_PHASED_VALUES))
         if rows:   # a block per (image, band of output rows, chunk of channels), a thread per input pixel
             pixels = min(h, (rows - 1) * stride[0] + kernel[0]) * w
             chunk = lrn_module.LRN_CHANNEL_CHUNK

@@ -12,7 +12,7 @@ from minicnn.backend import get_array_module
 from minicnn import cpu_threads, kernel_versions
 from minicnn.launch import BLOCK, empty, grid_for, launch, plane_tiles
 from minicnn.layers.base import Layer, pair
-from minicnn.layers.im2col import conv_output_size, crop_spatial, pad_spatial, sliding_windows
+from minicnn.layers.im2col import BANKS, conv_output_size, crop_spatial, pad_spatial, sliding_windows
 
 
 def maxpool_forward(x, kernel, stride, pad):
@@ -103,7 +103,7 @@ def band_pitch(width, out_w, phased_band):
     if not phased_band:
         return width
     half = -(-width // 2)
-    return (4 * half + (out_w - 4 * half) % 32) / 2
+    return (4 * half + (out_w - 4 * half) % BANKS) / 2
 
 
 def backward_band_rows(height, out_h, out_w, kernel_h, stride_h):

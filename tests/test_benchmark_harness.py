@@ -246,5 +246,5 @@ def test_traffic_chart_is_drawn_again_from_a_committed_run(tmp_path):
     forward, backward = (kernel_traffic.version_path(passes, p) for p in ("forward", "backward"))
     assert list(forward) == list(backward) == ["pool1", "pool2", "pool5", "lrn1", "lrn2", "lrn1+pool1", "lrn2+pool2",
                                                "relu1"]   # the conv layers' GEMMs are not counted: no least
-    assert [round(r, 2) for r in forward["lrn1+pool1"]] == [25.42, 25.42, 6.42, 1.67]
-    assert [round(r, 2) for r in backward["pool1"]] == [3.69, 3.88, 3.88, 1.28]
+    assert [round(r, 2) for r in forward["lrn1+pool1"]] == [25.42, 25.42, 6.42, 1.67, 1.67]
+    assert [round(r, 2) for r in backward["pool1"]] == [3.69, 3.88, 3.88, 1.28, 1.28]   # version 5's is version 4's

@@ -144,10 +144,9 @@ extern "C" __global__ void maxpool_backward_v4(const real_t* __restrict__ dout, 
 // Launch: grid (planes, bands), block (256,); the bands' rows fit POOL_BAND_TILE values at
 // band_pitch's values a row (minicnn/layers/maxpool.py). Bounded to 32 registers, 8 blocks a
 // multiprocessor (full occupancy; unbounded ptxas gave 35, 6 blocks), without spills.
-extern "C" __global__ __launch_bounds__(256, 8) void maxpool_forward_v5(const real_t* __restrict__ x, real_t* __restrict__ y,
-                                              int* __restrict__ argmax, int height, int width, int out_h,
-                                              int out_w, int kernel_h, int kernel_w, int stride_h, int stride_w,
-                                              int pad_h, int pad_w, int rows) {
+extern "C" __global__ __launch_bounds__(256, 8) void maxpool_forward_v5(
+    const real_t* __restrict__ x, real_t* __restrict__ y, int* __restrict__ argmax, int height, int width, int out_h,
+    int out_w, int kernel_h, int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w, int rows) {
   __shared__ real_t band[POOL_BAND_TILE];
   const real_t* x_plane = x + blockIdx.x * height * width;
   const int out_plane = blockIdx.x * out_h * out_w;

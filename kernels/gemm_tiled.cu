@@ -124,7 +124,22 @@ __device__ __forceinline__ LoadStrided strided_a(const real_t* A, int g, int a_r
   return LoadStrided{A + g * a_batch, a_col, a_row};
 }
 
-// The body of versions 2 to 5: the block's tile x tile tile of C over its split of K, each thread
+// Version 7's rows of a thread (split_tile_product with quad_rows): strip q of its 4 consecutive
+// rows starts at row quad_row(q, ty) of the block's tile, the 16 threads' strips side by side.
+__device__ __forceinline__ int quad_row(int q, int ty) { return 4 * (16 * q + ty); }
+
+// v[0..3] = p[0..3] from shared memory, p 16-byte aligned: one 16-byte load in float (a float4),
+// two in double (double2), where reading the values one by one takes 4.
+__device__ __forceinline__ void load_four(const float* p, float* v) {
+  const float4 q = *reinterpret_cast<const float4*>(p);
+  v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
+}
+__device__ __forceinline__ void load_four(const double* p, double* v) {
+  const double2 low = reinterpret_cast<const double2*>(p)[0], high = reinterpret_cast<const double2*>(p)[1];
+  v[0] = low.x, v[1] = low.y, v[2] = high.x, v[3] = high.y;
+}
+
+// The body of versions 2 to 7: the block's tile x tile tile of C over its split of K, each thread
 // taking sub x sub of it (rows ty + 16 i, columns tx + 16 j: 16 x 16 threads either way), from the
 // kernel's shared-memory slices a_tile and b_tile (TILE_K rows of tile + TILE_PAD values; the
 // kernel declares them: g++, which builds the kernel simulator, ignores the section attribute of
@@ -133,11 +148,15 @@ __device__ __forceinline__ LoadStrided strided_a(const real_t* A, int g, int a_r
 // LoadStrided, or for the conv's operands GatherCols (version 5) or the version-6 loaders.
 // store.row(row)(col, value) puts element (row, col) of the block's tile where it goes: StoreTile
 // (versions 2, 3) or StoreNchwBias (versions 4 to 6).
-template <int tile, int sub, typename LoadA, typename LoadB, typename Store>
+// With quad_rows (version 7) the thread's rows are 4 consecutive rows in each of sub / 4 strips
+// (quad_row), which it reads from A's slice four at a time (load_four).
+template <int tile, int sub, bool quad_rows = false, typename LoadA, typename LoadB, typename Store>
 __device__ __forceinline__ void split_tile_product(real_t (*a_tile)[tile + TILE_PAD], real_t (*b_tile)[tile + TILE_PAD],
                                                    LoadA load_a, LoadB load_b, Store store, int M, int N, int K,
                                                    int groups, int k_split) {
   static_assert(tile / sub == 16, "a block of 16 x 16 threads");
+  static_assert(!quad_rows || (sub % 4 == 0 && (tile + TILE_PAD) % 4 == 0), "strips of four rows, rows of whole "
+                "16-byte words (the kernel aligns a_tile to 16 bytes)");
   static_assert(THREADS % tile == 0 && THREADS % TILE_K == 0, "every thread loads the same columns of B at each step");
   const int split = blockIdx.z / groups;
   const int thread = threadIdx.y * blockDim.x + threadIdx.x;
@@ -155,7 +174,10 @@ __device__ __forceinline__ void split_tile_product(real_t (*a_tile)[tile + TILE_
     __syncthreads();  // the slices are complete before anyone reads them
     for (int k = 0; k < TILE_K; ++k) {
       real_t a[sub], b[sub];
-      for (int i = 0; i < sub; ++i) a[i] = a_tile[k][ty + i * 16];
+      if (quad_rows)
+        for (int q = 0; q < sub / 4; ++q) load_four(&a_tile[k][quad_row(q, ty)], a + 4 * q);
+      else
+        for (int i = 0; i < sub; ++i) a[i] = a_tile[k][ty + i * 16];
       for (int j = 0; j < sub; ++j) b[j] = b_tile[k][tx + j * 16];
       for (int i = 0; i < sub; ++i)
         for (int j = 0; j < sub; ++j) acc[i][j] += a[i] * b[j];
@@ -163,7 +185,7 @@ __device__ __forceinline__ void split_tile_product(real_t (*a_tile)[tile + TILE_
     __syncthreads();  // everyone is done with the slices before they are overwritten
   }
   for (int i = 0; i < sub; ++i) {
-    const int row = row0 + ty + i * 16;
+    const int row = row0 + (quad_rows ? quad_row(i / 4, ty) + i % 4 : ty + i * 16);
     if (row >= M) continue;
     const auto store_row = store.row(row);
     for (int j = 0; j < sub; ++j) {
@@ -519,7 +541,7 @@ struct StoreNchw {
 
 // The kernel's body for tiles of tile x tile (sub x sub a thread).
 // wt: the weights with each filter's matrix transposed, (O, kh kw, C/G).
-template <int tile, int sub>
+template <int tile, int sub, bool quad_rows = false>
 __device__ __forceinline__ void implicit_dgrad(real_t (*a_tile)[tile + TILE_PAD], real_t (*b_tile)[tile + TILE_PAD],
                                                const real_t* __restrict__ wt, const real_t* __restrict__ dy,
                                                real_t* __restrict__ dx, int M, int N, int K, int groups, int channels,
@@ -530,8 +552,8 @@ __device__ __forceinline__ void implicit_dgrad(real_t (*a_tile)[tile + TILE_PAD]
   const LoadStrided load_a = strided_a(wt, g, 1, M, filters * area * M);
   const GatherOutputGrad load_b{dy + g * filters * plane, plane, height, width, kernel_h, kernel_w, stride_h,
                                 stride_w, pad_h, pad_w, out_h, out_w};
-  split_tile_product<tile, sub>(a_tile, b_tile, load_a, load_b, StoreNchw{dx, M, height * width, channels, g}, M, N,
-                                K, groups, K);
+  split_tile_product<tile, sub, quad_rows>(a_tile, b_tile, load_a, load_b, StoreNchw{dx, M, height * width, channels,
+                                           g}, M, N, K, groups, K);
 }
 
 // Tiles of 128 x 128, as version 3's.
@@ -559,4 +581,84 @@ extern "C" __global__ __launch_bounds__(THREADS, DGRAD_64_MIN_BLOCKS) void gemm_
   __shared__ real_t b_tile[TILE_K][TILE_N + TILE_PAD];
   implicit_dgrad<TILE_M, THREAD_M>(a_tile, b_tile, wt, dy, dx, M, N, K, groups, channels, height, width, kernel_h,
                                    kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w);
+}
+
+// ---- version 7: a thread's rows of A read four at a time ----------------------------------------
+// At each k of a slice, a thread of versions 2 to 6 reads its sub rows of A's slice one value at a
+// time (a_tile[k][ty + 16 i]) and its sub columns of B's (b_tile[k][tx + 16 j]): with tiles of
+// 128, 16 loads from shared memory for 64 multiply-adds. Each load of a warp takes one pass through
+// the banks (its 32 threads read 2 words of A, or 16 consecutive words of B), and a multiprocessor's
+// shared memory makes one pass a cycle while its four schedulers issue four warps' multiply-adds:
+// 64 multiply-adds of a warp take as many cycles of the schedulers (16 a warp, four at once) as
+// its 16 loads take of the shared memory, which is then as busy as the arithmetic units. Version 7
+// gives each thread strips of 4 consecutive rows (rows 4 ty to 4 ty + 3 and 64 + 4 ty to 64 + 4 ty
+// + 3: quad_row) and reads each strip in one 16-byte load (load_four; a warp's two rows of threads
+// read 8 consecutive words, one pass): 2 + 8 = 10 loads for 64 multiply-adds, 62% of their
+// cycles (tiles of 64: 1 + 4 for 16, against 8). The columns stay 16 apart: a warp reads 16
+// consecutive words of B in one pass and stores 16 consecutive columns of C (in strips of 4, each
+// store would cover every fourth column). Each element of C is the same sum in the same order,
+// computed by another thread: the results are version 6's bit for bit. a_tile is aligned to 16
+// bytes for the 16-byte loads. The kernels of version 6's products, with quad_rows (the NCHW store
+// of im2col's columns, version 4's, is not launched from version 5 on).
+// Launch: as the kernels of the same name in versions 3, 5 and 6 (minicnn/gemm.py).
+#define QUAD_ROWS true
+
+extern "C" __global__ __launch_bounds__(THREADS, GEMM_V3_MIN_BLOCKS) void gemm_tiled_v7(
+    const real_t* __restrict__ A, const real_t* __restrict__ B, real_t* __restrict__ C, int M, int N, int K, int a_row,
+    int a_col, int a_batch, int b_row, int b_col, int b_batch, int groups, int k_split) {
+  __shared__ __align__(16) real_t a_tile[TILE_K][2 * TILE_M + TILE_PAD];
+  __shared__ real_t b_tile[TILE_K][2 * TILE_N + TILE_PAD];
+  const int g = blockIdx.z % groups;
+  const LoadStrided load_b{B + g * b_batch, b_row, b_col};
+  split_tile_product<2 * TILE_M, 2 * THREAD_M, QUAD_ROWS>(a_tile, b_tile, strided_a(A, g, a_row, a_col, a_batch),
+                                                          load_b, StoreTile{C + blockIdx.z * M * N, N}, M, N, K,
+                                                          groups, k_split);
+}
+
+extern "C" __global__ __launch_bounds__(THREADS, GEMM_V3_MIN_BLOCKS) void gemm_tiled_implicit_v7(
+    const real_t* __restrict__ A, const real_t* __restrict__ x, real_t* __restrict__ C, int M, int N, int K,
+    int groups, int k_split, int transposed, int channels, int height, int width, int kernel_h, int kernel_w,
+    int stride_h, int stride_w, int pad_h, int pad_w, int out_h, int out_w) {
+  __shared__ __align__(16) real_t a_tile[TILE_K][2 * TILE_M + TILE_PAD];
+  __shared__ real_t b_tile[TILE_K][2 * TILE_N + TILE_PAD];
+  const GatherCols load_b = gather_cols(x, blockIdx.z % groups, groups, transposed, channels, height, width, kernel_h,
+                                        kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w);
+  split_tile_product<2 * TILE_M, 2 * THREAD_M, QUAD_ROWS>(a_tile, b_tile,
+                                                          strided_a(A, blockIdx.z % groups, K, 1, M * K), load_b,
+                                                          StoreTile{C + blockIdx.z * M * N, N}, M, N, K, groups,
+                                                          k_split);
+}
+
+extern "C" __global__ __launch_bounds__(THREADS, GEMM_V3_MIN_BLOCKS) void gemm_tiled_implicit_nchw_bias_v7(
+    const real_t* __restrict__ A, const real_t* __restrict__ x, const real_t* __restrict__ bias,
+    real_t* __restrict__ y, int M, int N, int K, int groups, int relu, int channels, int height, int width,
+    int kernel_h, int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w, int out_h, int out_w) {
+  __shared__ __align__(16) real_t a_tile[TILE_K][2 * TILE_M + TILE_PAD];
+  __shared__ real_t b_tile[TILE_K][2 * TILE_N + TILE_PAD];
+  const GatherCols load_b = gather_cols(x, blockIdx.z, groups, 0, channels, height, width, kernel_h, kernel_w,
+                                        stride_h, stride_w, pad_h, pad_w, out_h, out_w);
+  const StoreNchwBias store{y, bias, M, out_h * out_w, groups * M, relu, int(blockIdx.z)};
+  split_tile_product<2 * TILE_M, 2 * THREAD_M, QUAD_ROWS>(a_tile, b_tile, strided_a(A, blockIdx.z, K, 1, M * K),
+                                                          load_b, store, M, N, K, groups, K);
+}
+
+extern "C" __global__ __launch_bounds__(THREADS, GEMM_V3_MIN_BLOCKS) void gemm_tiled_implicit_dgrad_v7(
+    const real_t* __restrict__ wt, const real_t* __restrict__ dy, real_t* __restrict__ dx, int M, int N, int K,
+    int groups, int channels, int height, int width, int kernel_h, int kernel_w, int stride_h, int stride_w,
+    int pad_h, int pad_w, int out_h, int out_w) {
+  __shared__ __align__(16) real_t a_tile[TILE_K][2 * TILE_M + TILE_PAD];
+  __shared__ real_t b_tile[TILE_K][2 * TILE_N + TILE_PAD];
+  implicit_dgrad<2 * TILE_M, 2 * THREAD_M, QUAD_ROWS>(a_tile, b_tile, wt, dy, dx, M, N, K, groups, channels, height,
+                                                      width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                                                      out_h, out_w);
+}
+
+extern "C" __global__ __launch_bounds__(THREADS, DGRAD_64_MIN_BLOCKS) void gemm_tiled_implicit_dgrad_64_v7(
+    const real_t* __restrict__ wt, const real_t* __restrict__ dy, real_t* __restrict__ dx, int M, int N, int K,
+    int groups, int channels, int height, int width, int kernel_h, int kernel_w, int stride_h, int stride_w,
+    int pad_h, int pad_w, int out_h, int out_w) {
+  __shared__ __align__(16) real_t a_tile[TILE_K][TILE_M + TILE_PAD];
+  __shared__ real_t b_tile[TILE_K][TILE_N + TILE_PAD];
+  implicit_dgrad<TILE_M, THREAD_M, QUAD_ROWS>(a_tile, b_tile, wt, dy, dx, M, N, K, groups, channels, height, width,
+                                              kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w);
 }

@@ -21,7 +21,8 @@ From version 5 it reads the columns of im2col straight from the conv's input, so
 never written (``conv_forward_implicit`` and ``conv_weight_grad_implicit``, where
 ``gathers_columns()``), and from version 6 the conv's input gradient straight from the weights and
 dL/dy, without the columns' gradient and col2im (``conv_input_grad_implicit``, where
-``gathers_output_grad()``).
+``gathers_output_grad()``). Version 7 runs version 6's products with each thread reading its rows
+of A four at a time from shared memory (the same results).
 """
 import collections
 import contextlib
@@ -34,7 +35,7 @@ from minicnn.launch import BLOCK, KernelLaunchError, empty, grid_for, launch, re
 GEMMS = ("cublas", "tiled")
 _gemm = "cublas"
 
-TILES = {1: 64, 2: 64, 3: 128, 4: 128, 5: 128, 6: 128}   # kernels/gemm_tiled.cu: the square tile of C of one block, per version
+TILES = {1: 64, 2: 64, 3: 128, 4: 128, 5: 128, 6: 128, 7: 128}   # kernels/gemm_tiled.cu: the square tile of C of one block, per version
 TRANSPOSE_TILE = 32         # transpose_matrices' tile: 32 x 32 values in shared memory
 TILED_BLOCK = (16, 16)      # 256 threads, each computing a 4 x 4 (versions 3 to 6: 8 x 8) sub-tile
 TILE_K = 8                  # the K slice a block loads at a time
@@ -234,12 +235,12 @@ def _conv_forward_implicit(w, x, geometry, bias, relu, y, n):
     tiles = math.ceil(n / TILES[5]) * math.ceil(m / TILES[5]) * groups
     splits, k_split = split_k(tiles, k, resident_blocks(x))
     if splits == 1:
-        launch("gemm_tiled", "gemm_tiled_implicit_nchw_bias_v5", _implicit_grid(n, m, groups), TILED_BLOCK, w, x,
-               bias, y, m, n, k, groups, int(relu), *geometry)
+        launch("gemm_tiled", _kernel("gemm_tiled_implicit_nchw_bias", 5), _implicit_grid(n, m, groups), TILED_BLOCK,
+               w, x, bias, y, m, n, k, groups, int(relu), *geometry)
     else:
         partial = empty((splits, groups, m, n), x.dtype, x)
-        launch("gemm_tiled", "gemm_tiled_implicit_v5", _implicit_grid(n, m, groups * splits), TILED_BLOCK, w, x,
-               partial, m, n, k, groups, k_split, 0, *geometry)
+        launch("gemm_tiled", _kernel("gemm_tiled_implicit", 5), _implicit_grid(n, m, groups * splits), TILED_BLOCK,
+               w, x, partial, m, n, k, groups, k_split, 0, *geometry)
         launch("gemm_tiled", "gemm_split_sum_nchw_bias", grid_for(y.size, y), BLOCK, partial, bias, y, splits,
                groups * m, n, y.shape[2], int(relu))
     return y
@@ -265,8 +266,8 @@ def _conv_weight_grad_implicit(dy, x, geometry, dw):
     tiles = math.ceil(n / TILES[5]) * math.ceil(m / TILES[5]) * groups
     splits, k_split = split_k(tiles, k, resident_blocks(x))
     out = dw if splits == 1 else empty((splits, groups, m, n), x.dtype, x)
-    launch("gemm_tiled", "gemm_tiled_implicit_v5", _implicit_grid(n, m, groups * splits), TILED_BLOCK, dy, x, out,
-           m, n, k, groups, k_split, 1, *geometry)
+    launch("gemm_tiled", _kernel("gemm_tiled_implicit", 5), _implicit_grid(n, m, groups * splits), TILED_BLOCK,
+           dy, x, out, m, n, k, groups, k_split, 1, *geometry)
     if splits > 1:
         launch("gemm_tiled", "gemm_split_sum", grid_for(dw.size, dw), BLOCK, out, dw, splits, dw.size)
     return dw
@@ -312,7 +313,8 @@ def _conv_input_grad_implicit(w, dy, geometry, groups, dx):
     out_channels, m, kh, kw = w.shape
     n = dx.shape[0] * geometry.height * geometry.width
     # a group of at most 64 input channels (conv2's 48) in tiles of 64, not in 128 rows mostly empty
-    tile, kernel = (64, "gemm_tiled_implicit_dgrad_64_v6") if m <= 64 else (TILES[6], "gemm_tiled_implicit_dgrad_v6")
+    tile, kernel = ((64, _kernel("gemm_tiled_implicit_dgrad_64", 6)) if m <= 64
+                    else (TILES[6], _kernel("gemm_tiled_implicit_dgrad", 6)))
     # each filter's (C/G, kh kw) matrix transposed, so that the product's A^T is a plain matrix
     wt = transpose_matrices(w.reshape(out_channels, m, kh * kw))
     launch("gemm_tiled", kernel, (math.ceil(n / tile), math.ceil(m / tile), groups), TILED_BLOCK, wt, dy, dx, m, n,
@@ -331,6 +333,13 @@ def transpose_matrices(a):
     launch("gemm_tiled", "transpose_matrices", (math.ceil(cols / TRANSPOSE_TILE), math.ceil(rows / TRANSPOSE_TILE),
                                                 count), BLOCK, a, t, rows, cols)
     return t
+
+
+def _kernel(name, least):
+    """The kernel ``name`` (without ``_v<n>``) of the current version of the tiled GEMM, or of version
+    ``least`` (the first to have it) below that: a weight gradient gathers its columns after a forward
+    that gathered them, whatever the version is by then."""
+    return kernel_versions.kernel_name("gemm_tiled", name, max(kernel_versions.current("gemm_tiled"), least))
 
 
 def _implicit_grid(n, m, blocks_z):

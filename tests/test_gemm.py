@@ -7,7 +7,8 @@ and shared-memory reads per multiply-add (3); Conv2D's output stored by the GEMM
 version 3 and the layout kernel give, without the layout kernel's pass (4); Conv2D's columns
 gathered from its input, bit for bit what versions 4 and 3 give, without im2col (5); its input
 gradient gathered from dL/dy, without the columns' gradient and col2im, from weights transposed
-through shared memory (6)."""
+through shared memory (6); a thread's rows of A read from shared memory four at a time, bit for bit
+version 6's (7)."""
 import numpy as np
 import pytest
 
@@ -115,11 +116,11 @@ def test_unsplit_versions_are_version_1_bit_for_bit(trans_a, trans_b):
     whatever the tile."""
     a, b, _ = operands(70, 130, 200, trans_a, trans_b, np.float32)
     results = []
-    for version in (1, 2, 3):
+    for version in (1, 2, 3, 7):
         with use_gemm("tiled"), kernel_versions.use("gemm_tiled", version):
             results.append(matmul(a, b, trans_a, trans_b))
-    np.testing.assert_array_equal(results[1], results[0])
-    np.testing.assert_array_equal(results[2], results[0])
+    for result in results[1:]:
+        np.testing.assert_array_equal(result, results[0])
 
 
 def test_version_2_moves_whole_sectors_without_bank_conflicts():
@@ -277,13 +278,13 @@ SANITIZED = simulator.sanitizer() is not None
 
 @pytest.mark.parametrize("dtype", [np.float32] if SANITIZED else [np.float32, np.float64])
 @pytest.mark.parametrize("case", IMPLICIT_CASES.values(), ids=IMPLICIT_CASES.keys())
-def test_versions_5_and_6_gather_what_version_4_reads(kernel_device, monkeypatch, case, dtype):
+def test_versions_5_to_7_gather_what_version_4_reads(kernel_device, monkeypatch, case, dtype):
     """The forward and the backward with the columns gathered from x (version 5) and written by
     im2col (version 4, whose weight gradient is version 3's product): the same y, dx, dW and db bit
     for bit (every element of the columns is the same value, so every sum is the same). Version 6's
     dx, one product gathering dL/dy, sums the same terms as the columns' gradient and col2im in
-    another order: equal to the precision of the dtype, the rest bit for bit. All close to NumPy's
-    im2col and BLAS."""
+    another order: equal to the precision of the dtype, the rest bit for bit. Version 7 (rows read
+    four at a time) is version 6 bit for bit. All close to NumPy's im2col and BLAS."""
     monkeypatch.setattr(gemm_module, "resident_blocks", lambda like: case[-1])
     x, w, b, stride, pad, groups, relu = conv_operands(case, dtype)
     bias = None if case is IMPLICIT_CASES["no-bias"] else b
@@ -291,12 +292,12 @@ def test_versions_5_and_6_gather_what_version_4_reads(kernel_device, monkeypatch
     dout = np.random.default_rng(3).standard_normal(y_shape).astype(dtype)
     xd, wd, bd, doutd = (to_device(a, kernel_device) for a in (x, w, b, dout))
     results = {}
-    for version in (5, 6) if SANITIZED else (4, 5, 6):
+    for version in (5, 6, 7) if SANITIZED else (4, 5, 6, 7):
         with use_gemm("tiled"), kernel_versions.use("gemm_tiled", version):
             results[version] = [None if a is None else to_device(a, "cpu") for a in
                                 conv_both_ways(xd, wd, None if bias is None else bd, stride, pad, groups, relu, doutd)]
     names = ("y", "dx", "dW", "db")
-    for newer, older in ((5, 4), (6, 5)) if 4 in results else ():
+    for newer, older in ((5, 4), (6, 5), (7, 6)) if 4 in results else ((7, 6),):
         for name, new, old in zip(names, results[newer], results[older]):
             if old is None:
                 assert new is None, name
@@ -305,7 +306,7 @@ def test_versions_5_and_6_gather_what_version_4_reads(kernel_device, monkeypatch
             else:
                 np.testing.assert_array_equal(new, old, err_msg=f"v{newer} {name}")
     y, cache = conv_forward(x, w, bias, stride, pad, groups, relu)
-    for version in (5, 6):
+    for version in (5, 6, 7):
         for name, new, expected in zip(names, results[version], (y, *conv_backward(dout, cache))):
             if expected is not None:
                 assert_close(new, expected, f"v{version} {name} {case}")
@@ -330,7 +331,9 @@ def test_version_5_launches_no_im2col_and_its_backward_follows_the_forward(monke
     with traffic.recording() as log:   # the default GEMM, cuBLAS, by now
         dx, dw, db = conv_backward_cuda(dout, cache)
     kernels = [t.kernel for t in log]
-    assert kernels[2:4] == ["gemm_tiled_implicit_v5", "gemm_split_sum"] and "im2col_v5" not in kernels
+    gather = kernel_versions.kernel_name("gemm_tiled", "gemm_tiled_implicit", kernel_versions.current("gemm_tiled"))
+    assert gather in ("gemm_tiled_implicit_v5", "gemm_tiled_implicit_v7")   # the default version's
+    assert kernels[2:4] == [gather, "gemm_split_sum"] and "im2col_v5" not in kernels
     assert kernels[4:] == ["col2im_v5"]   # the columns' gradient by cuBLAS (here NumPy), then col2im
     assert log[2].grid == (1, 1, 8)  # one 4 x 27 tile of dW, K = 2,048 in 8 splits
     expected = conv_backward(dout, conv_forward(x, w, b, stride, pad, groups, relu)[1])
@@ -522,3 +525,43 @@ def test_version_6_reads_dl_dy_in_place_of_the_columns_gradient():
     assert touched[5] - touched[6] == written + read_back - 2 * w.nbytes > 1.8 * dcols_bytes
     assert dgrad.array("wt").loads.efficiency == 1.0   # a slice's 64 channels side by side
     assert dgrad.array("dy").loads.bytes == 9 * dout.nbytes - 2 * 32 * (9 * 16 * 16 - (15 + 16 + 15) ** 2) * 4
+
+
+# ---- version 7: a thread's rows of A read four at a time -----------------------------------------
+def test_version_7_reads_a_in_one_load_for_four_rows():
+    """Version 6's plain product (version 3's kernel) and its input gradient in tiles of 64 (conv2's
+    48 channels a group), against version 7's: the same loads and stores of memory, the same
+    results bit for bit, and a thread's reads of A's slice in shared memory one 16-byte load for
+    four rows where they took four: with tiles of 128, 2 + 8 loads a warp for 64 multiply-adds, not
+    8 + 8; with tiles of 64, 1 + 4 for 16, not 4 + 4. Each a single pass (no bank conflicts); in
+    float64 two 16-byte loads a strip, each a pass (the simulator counts a float4 as one access:
+    tests/test_simulator_traffic.py)."""
+    a, b, expected = operands(128, 128, 512, False, False, np.float32, seed=1)
+    x, w, bias, dout = small_conv()   # 16 input channels: the input gradient in tiles of 64
+    runs = {}
+    for version in (6, 7):
+        with use_gemm("tiled"), kernel_versions.use("gemm_tiled", version):
+            with traffic.recording() as product:
+                c = matmul(a, b)
+            cache = conv_forward_cuda(x, w, bias, (1, 1), (1, 1), 1, True)[1]
+            with traffic.recording() as backward:
+                dx = conv_backward_cuda(dout, cache)[0]
+        runs[version] = product[0], backward[-1], c, dx
+    (product6, dgrad6, c6, dx6), (product7, dgrad7, c7, dx7) = runs[6], runs[7]
+    assert [product6.kernel, dgrad6.kernel] == ["gemm_tiled_v3", "gemm_tiled_implicit_dgrad_64_v6"]
+    assert [product7.kernel, dgrad7.kernel] == ["gemm_tiled_v7", "gemm_tiled_implicit_dgrad_64_v7"]
+    np.testing.assert_array_equal(c7, c6)
+    np.testing.assert_array_equal(dx7, dx6)
+    assert_close(c7, expected, "v7")
+    assert (product6.shared_loads.requests, product7.shared_loads.requests) == (65536, 40960)   # the README's
+    for old, new, fewer in ((product6, product7, 10 / 16), (dgrad6, dgrad7, 5 / 8)):
+        assert new.shared_loads.requests == old.shared_loads.requests * fewer
+        assert new.shared_loads.wavefronts == new.shared_loads.requests and new.shared_loads.conflict == 1.0
+        assert new.shared_stores == old.shared_stores
+        for kind in ("loads", "stores"):
+            assert getattr(new, kind).moved_bytes == getattr(old, kind).moved_bytes
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    with use_gemm("tiled"), kernel_versions.use("gemm_tiled", 7), traffic.recording() as log:
+        assert_close(matmul(a64, b64), a64 @ b64, "v7 float64")
+    assert log[0].shared_loads.requests == product7.shared_loads.requests * 12 / 10   # 4 + 8 a k
+    assert log[0].shared_loads.conflict == 1.0

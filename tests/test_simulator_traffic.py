@@ -55,6 +55,12 @@ extern "C" __global__ void staged(const real_t* x, real_t* y) {
   __syncthreads();
   y[threadIdx.x] = tile[255 - threadIdx.x] + tile[threadIdx.x];
 }
+// Thread i loads x[4 i .. 4 i + 3] as one float4 (real_t float) and stores its fields one by one.
+extern "C" __global__ void copy_float4(const float* x, float* y) {
+  const int i = threadIdx.x;
+  const float4 v = reinterpret_cast<const float4*>(x)[i];
+  y[4 * i] = v.x, y[4 * i + 1] = v.y, y[4 * i + 2] = v.z, y[4 * i + 3] = v.w;
+}
 // Thread i reads shared word (i * stride) mod 2048 of a tile the block filled from x.
 extern "C" __global__ void shared_strided(const real_t* x, real_t* y, int stride) {
   __shared__ real_t tile[2048];
@@ -169,6 +175,18 @@ def test_shared_memory_bank_conflicts(dtype, stride, wavefronts, least):
     assert t.shared_stores == traffic.SharedAccesses(64, 64 * least, 64 * least)
     # the global traffic is unchanged by the shared memory counted beside it
     assert t.array("x").loads.bytes == x.nbytes
+
+
+def test_a_float4_is_one_access_of_16_bytes(patterns):
+    """A warp's load of 32 float4 values is one request of 512 bytes, as on a GPU (one
+    ld.global.v4.f32), however the kernel uses its fields; its four stores of single floats are
+    four requests."""
+    x = np.arange(128, dtype=np.float32)
+    y = np.zeros(128, np.float32)
+    t = run(patterns, "copy_float4", 1, 32, x, y)
+    np.testing.assert_array_equal(y, x)
+    assert t.loads == traffic.Accesses(requests=1, sectors=16, bytes=512, touched=16)
+    assert t.stores == traffic.Accesses(requests=4, sectors=64, bytes=512, touched=16)
 
 
 def test_a_kernel_without_shared_memory_has_no_bank_passes(patterns):

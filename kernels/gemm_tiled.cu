@@ -147,7 +147,8 @@ __device__ __forceinline__ void load_four(const double* p, double* v) {
 // of A^T and B of the block's group (the kernel makes the loaders for blockIdx.z % groups):
 // LoadStrided, or for the conv's operands GatherCols (version 5) or the version-6 loaders.
 // store.row(row)(col, value) puts element (row, col) of the block's tile where it goes: StoreTile
-// (versions 2, 3) or StoreNchwBias (versions 4 to 6).
+// (the plain products), StoreNchwBias (the conv's forward, from version 4) or StoreNchw (its
+// input gradient, from version 6).
 // With quad_rows (version 7) the thread's rows are 4 consecutive rows in each of sub / 4 strips
 // (quad_row), which it reads from A's slice four at a time (load_four).
 template <int tile, int sub, bool quad_rows = false, typename LoadA, typename LoadB, typename Store>

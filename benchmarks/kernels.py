@@ -256,7 +256,8 @@ def kernel_breakdown(label, layer, x, rng, device, repeats, copy_bw=None, gemm_r
     rows = []
     for pass_name, fn, setup in (("forward", lambda: layer.forward(xd), None),
                                  ("backward", lambda: layer.backward(dout), lambda: layer.forward(xd))):
-        total, outside, kernels = launch_medians(fn, repeats, gpu=gpu, setup=setup)
+        # under the simulator the times are the CPU's and say nothing of a GPU: no warm-up rounds
+        total, outside, kernels = launch_medians(fn, repeats, warmup=2 if gpu else 0, gpu=gpu, setup=setup)
         for k in kernels:
             fraction = None
             if copy_bw is not None and k["seconds"] > 0:

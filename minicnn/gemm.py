@@ -35,9 +35,10 @@ from minicnn.launch import BLOCK, KernelLaunchError, empty, grid_for, launch, re
 GEMMS = ("cublas", "tiled")
 _gemm = "cublas"
 
-TILES = {1: 64, 2: 64, 3: 128, 4: 128, 5: 128, 6: 128, 7: 128}   # kernels/gemm_tiled.cu: the square tile of C of one block, per version
+# kernels/gemm_tiled.cu: the square tile of C of one block, per version
+TILES = {1: 64, 2: 64, 3: 128, 4: 128, 5: 128, 6: 128, 7: 128}
 TRANSPOSE_TILE = 32         # transpose_matrices' tile: 32 x 32 values in shared memory
-TILED_BLOCK = (16, 16)      # 256 threads, each computing a 4 x 4 (versions 3 to 6: 8 x 8) sub-tile
+TILED_BLOCK = (16, 16)      # 256 threads, each computing a 4 x 4 (versions 3 to 7: 8 x 8) sub-tile
 TILE_K = 8                  # the K slice a block loads at a time
 MIN_SPLIT_K = 256           # the least K a block of a split product walks (versions 2 to 5)
 

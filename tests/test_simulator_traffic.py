@@ -1,6 +1,7 @@
 """The simulator's memory traffic (minicnn.simulator.traffic): warp requests and 32-byte sectors
 counted exactly for access patterns whose counts are known by hand (coalesced, strided,
-broadcast, a conditional load in a loop, shared memory and its bank conflicts), arrays placed as cudaMalloc places them,
+broadcast, a conditional load in a loop, 16-byte vector loads, shared memory and its bank
+conflicts), arrays placed as cudaMalloc places them,
 and the AlexNet kernels' traffic as the benchmark reports it."""
 import json
 import os

@@ -8,7 +8,7 @@
 // and 5 store it as a conv's NCHW output instead; version 5 reads a conv's B, im2col's columns,
 // from the conv's input; version 6 gathers the input gradient's B from dL/dy and stores it NCHW).
 //
-// Six versions (minicnn/kernel_versions.py, family "gemm_tiled"); minicnn/gemm.py launches them.
+// Seven versions (minicnn/kernel_versions.py, family "gemm_tiled"); minicnn/gemm.py launches them.
 //
 // ---- version 1 ----------------------------------------------------------------------------------
 // Launch: block (16, 16) = 256 threads computes a 64 x 64 tile of C; grid (ceil(N / 64),

@@ -154,11 +154,13 @@ def test_kernel_matches_cpu(kernel_device, im2col_version, case, dtype, gemm):
 # input size. Under the simulator at batch 1: one image already takes every kernel through every
 # band, tile and plane of the exact shapes and to the ends of its arrays, and the crossing from one
 # image to the next is in test_kernel_matches_cpu's batches of up to 3. At batch 2 these 25 cases
-# took 5 minutes of the main suite on CI's 2 cores (about 2.5 at batch 1), and 2 of the 3.5 of the
-# AddressSanitizer run of every kernel test, CI's longest job, which always took them at batch 1.
-# On a GPU, batch 2.
+# took about 5 minutes of the main suite on CI's 2 cores, beside the sanitized suites (71 s alone
+# at batch 1); the AddressSanitizer run of every kernel test always took them at batch 1. On a
+# GPU, batch 2.
 def alexnet_batch(device):
     return 2 if device == "cuda" else 1
+
+
 ALEXNET_FULL_CONVS = {
     "conv1": (3, 96, 11, 4, 0, 1, 227),
     "conv2": (96, 256, 5, 1, 2, 2, 27),

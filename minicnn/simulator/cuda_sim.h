@@ -138,8 +138,8 @@ inline double atomicAdd(double* a, double v) { return minicnn_sim_atomic_add_flo
 
 // ---- the runtime (runtime.cpp, one shared library for every simulated module) ---------------
 // The built-in variables live in the runtime, which sets them for each simulated thread.
-extern thread_local uint3 threadIdx;
-extern thread_local uint3 blockIdx;
+extern uint3 threadIdx;
+extern uint3 blockIdx;
 extern dim3 blockDim;
 extern dim3 gridDim;
 

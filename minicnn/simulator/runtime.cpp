@@ -1,21 +1,34 @@
 // The runtime of minicnn's kernel simulator, one shared library loaded before every simulated
 // module (see cuda_sim.h for the model).
 //
-// Threads: a pool of POSIX threads, created on demand up to the largest block launched and
-// reused by every launch; thread t of the pool plays thread t of every block, running the
-// blocks of a grid one after another. Threads sleep on futexes: a barrier wakes its waiters
-// with one system call and none of them has to take a lock to leave it.
-#include <linux/futex.h>
-#include <pthread.h>
-#include <sys/syscall.h>
+// Threads: each thread of a block is a fiber, a context with a stack of its own (ucontext), and
+// the thread that launches the kernel runs them in turn. A fiber runs until it reaches a
+// __syncthreads or the end of its block and hands back to the launcher, which resumes the next;
+// when every thread of the block waits at the barrier, the launcher resumes them all for the
+// next stretch, and when every one is done with the block, it runs the next block with the same
+// fibers. Each stretch runs the threads in a new random order, so a thread that reads what
+// another writes with no barrier between them finds it unwritten (NaN) about half the time.
+// A switch between fibers stays in user space: the first design ran the threads as operating-
+// system threads sleeping on futexes, and a simulated kernel spent most of its time in the
+// kernel's scheduler (conv3's forward and backward at batch 1: 5.9 s of system time for 1.0 s
+// of user time, 1.4 million context switches).
+//
+// Under the sanitizers the fibers are announced to them: AddressSanitizer is told of every
+// switch of stacks; ThreadSanitizer sees each fiber as a thread of its own, whose only
+// synchronisation with the block's other threads is what a GPU gives them (a __syncthreads, the
+// end of the block), so that a race between two threads is reported whatever order they ran in.
+#include <sys/mman.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
+#include <cerrno>
 #include <climits>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <numeric>
+#include <random>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -23,8 +36,21 @@
 
 #include "cuda_sim.h"
 
-thread_local uint3 threadIdx;
-thread_local uint3 blockIdx;
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#endif
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+// The runtime's own bookkeeping (the built-in variables, the barrier's counters) is the
+// simulated hardware's, not memory the kernels share: ThreadSanitizer does not check it.
+#define MINICNN_SIM_HARDWARE __attribute__((no_sanitize_thread))
+#else
+#define MINICNN_SIM_HARDWARE
+#endif
+
+// Set by the launcher before it resumes a thread (threadIdx) or starts a block (blockIdx).
+uint3 threadIdx;
+uint3 blockIdx;
 dim3 blockDim;
 dim3 gridDim;
 
@@ -32,46 +58,64 @@ namespace {
 
 typedef minicnn_sim::Trampoline Trampoline;
 
-void futex_wait(std::atomic<unsigned>* word, unsigned expected) {
-  syscall(SYS_futex, reinterpret_cast<unsigned*>(word), FUTEX_WAIT_PRIVATE, expected, nullptr, nullptr, 0);
-}
-
-void futex_wake_all(std::atomic<unsigned>* word) {
-  syscall(SYS_futex, reinterpret_cast<unsigned*>(word), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
-}
-
-// Sleep until *word differs from `seen` or the launch is aborted.
-void wait_change(std::atomic<unsigned>* word, unsigned seen, const std::atomic<bool>& aborted) {
-  while (word->load() == seen && !aborted.load()) futex_wait(word, seen);
-}
-
 struct Abort {};  // thrown through kernel code to unwind a thread after an error
 
+struct Fiber {                          // one thread of the block
+  ucontext_t context;
+  char* stack = nullptr;                // STACK_BYTES, above a guard page
+  unsigned linear = 0;                  // its linear index in the block (x fastest)
+  uint3 index{};                        // its threadIdx
+  enum State { kStarting, kAtBarrier, kBlockDone, kExited } state = kExited;
+  void* tsan = nullptr;                 // ThreadSanitizer's context of the fiber
+  void* fake_stack = nullptr;           // AddressSanitizer's, while the fiber is switched out
+};
+
+// A fiber's stack, as large as a POSIX thread's stack was here; a kernel's frames need a few
+// kB, a sanitizer's report more. Reserved, not committed: untouched pages cost nothing.
+constexpr size_t STACK_BYTES = 1 << 20;
+
 struct Launch {
-  // set by the launcher before it releases the pool
   const char* kernel = "";
   Trampoline call = nullptr;
   void (*poison)() = nullptr;
   void** args = nullptr;
   unsigned nthreads = 0;
   unsigned long nblocks = 0;
-  // the block barrier: bookkeeping under `lock`, sleeping on the futex words
-  std::mutex lock;
-  unsigned arrived = 0;               // threads waiting at the current __syncthreads
-  int barrier_line = 0;               // its source line
-  unsigned finished = 0;              // threads done with the current block
-  std::atomic<unsigned> barriers{0};  // futex word: completed __syncthreads
-  std::atomic<unsigned> blocks{0};    // futex word: completed blocks
-  std::atomic<bool> aborted{false};
+  unsigned arrived = 0;                 // threads waiting at the current __syncthreads
+  int barrier_line = 0;                 // its source line
+  unsigned finished = 0;                // threads done with the current block
+  bool aborted = false;
   std::string error;
-  // the pool
-  std::atomic<unsigned> epoch{0};      // futex word: bumped to start a launch
-  std::atomic<unsigned> remaining{0};  // futex word: participants still running
 };
 
 Launch launch_state;
-std::vector<pthread_t> pool;
-std::mutex launch_mutex;  // one launch at a time in the process
+std::vector<Fiber> fibers;              // grown up to the largest block launched, then reused
+Fiber* current = nullptr;               // the fiber running, or null in the launcher
+ucontext_t launcher;                    // the launching thread's context while a fiber runs
+[[maybe_unused]] const void* launcher_stack = nullptr;   // its stack, for AddressSanitizer
+[[maybe_unused]] size_t launcher_stack_bytes = 0;
+[[maybe_unused]] void* launcher_tsan = nullptr;          // its ThreadSanitizer context
+std::minstd_rand shuffler;              // the order of each stretch (the same in every run)
+std::mutex launch_mutex;                // one launch at a time in the process
+
+// ThreadSanitizer's happens-before edges between the threads of a block (nothing elsewhere):
+// whatever a thread did before happens_before(x) happens before what any thread does after a
+// later happens_after(x).
+char barrier_sync, block_sync, exit_sync;
+inline void happens_before(char* sync) {
+#if defined(__SANITIZE_THREAD__)
+  __tsan_release(sync);
+#else
+  (void)sync;
+#endif
+}
+inline void happens_after(char* sync) {
+#if defined(__SANITIZE_THREAD__)
+  __tsan_acquire(sync);
+#else
+  (void)sync;
+#endif
+}
 
 std::string thread_name() {
   char buf[96];
@@ -125,7 +169,7 @@ struct Traffic {
 };
 
 Traffic traffic;
-thread_local std::vector<Event>* traffic_log = nullptr;
+std::vector<Event>* traffic_log = nullptr;   // the running thread's log (set as it is resumed)
 
 constexpr unsigned SECTOR_BYTES = 32, WARP_THREADS = 32, BANKS = 32, BANK_BYTES = 4;
 
@@ -354,120 +398,195 @@ inline void record_block(uintptr_t site) {
   if (traffic_log != nullptr) traffic_log->push_back({site, 0, 0, false, nullptr});
 }
 
-// Record the first error, wake every sleeper and unwind this thread. `lock` must be held.
-[[noreturn]] void fail(std::unique_lock<std::mutex>& lock, const std::string& message) {
+// ---- switching between the launcher and the fibers -------------------------------------------
+// The launcher resumes fiber `f` until it hands back. The launcher's writes happen before the
+// fiber's reads (ThreadSanitizer's switch with synchronisation): the arguments, the poisoned
+// shared memory, the blocks before this one. threadIdx is set here, not by the fiber.
+MINICNN_SIM_HARDWARE void resume(Fiber& f) {
+  current = &f;
+  threadIdx = f.index;
+  traffic_log = traffic.on ? &traffic.logs[f.linear] : nullptr;
+#if defined(__SANITIZE_THREAD__)
+  __tsan_switch_to_fiber(f.tsan, 0);
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+  void* fake_stack = nullptr;
+  __sanitizer_start_switch_fiber(&fake_stack, f.stack, STACK_BYTES);
+#endif
+  swapcontext(&launcher, &f.context);
+#if defined(__SANITIZE_ADDRESS__)
+  __sanitizer_finish_switch_fiber(fake_stack, nullptr, nullptr);
+#endif
+  current = nullptr;
+  traffic_log = nullptr;
+}
+
+// The running fiber hands back to the launcher, to be resumed later (or never, `for_good`).
+// Nothing of the fiber's happens before the launcher's next steps by this switch: the threads
+// of a block meet only where happens_before/happens_after say.
+MINICNN_SIM_HARDWARE void hand_back([[maybe_unused]] bool for_good = false) {
+  Fiber& self = *current;
+#if defined(__SANITIZE_THREAD__)
+  __tsan_switch_to_fiber(launcher_tsan, __tsan_switch_to_fiber_no_sync);
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+  __sanitizer_start_switch_fiber(for_good ? nullptr : &self.fake_stack, launcher_stack, launcher_stack_bytes);
+#endif
+  swapcontext(&self.context, &launcher);
+#if defined(__SANITIZE_ADDRESS__)
+  __sanitizer_finish_switch_fiber(self.fake_stack, &launcher_stack, &launcher_stack_bytes);
+#endif
+}
+
+// Record the first error and unwind the running fiber.
+[[noreturn]] MINICNN_SIM_HARDWARE void fail(const std::string& message) {
   Launch& L = launch_state;
-  if (!L.aborted.load()) {
+  if (!L.aborted) {
     L.error = std::string("kernel ") + L.kernel + ": " + message;
-    L.aborted.store(true);
+    L.aborted = true;
   }
-  lock.unlock();
-  futex_wake_all(&L.barriers);
-  futex_wake_all(&L.blocks);
   throw Abort();
 }
 
-// Called by every thread after the kernel body returns for the current block; the last one
-// poisons shared memory for the next block and releases the others.
-void finish_block() {
+// Called by every thread after the kernel body returns for the current block: it waits for the
+// launcher to start the next block (or to end the launch).
+MINICNN_SIM_HARDWARE void finish_block() {
   Launch& L = launch_state;
-  std::unique_lock<std::mutex> lock(L.lock);
-  if (L.aborted.load()) throw Abort();
+  if (L.aborted) throw Abort();
   if (L.arrived > 0)
-    fail(lock, thread_name() + " returned while other threads of its block wait at the __syncthreads at line " +
-                   std::to_string(L.barrier_line));
-  unsigned done = L.blocks.load();
-  if (++L.finished == L.nthreads) {
-    L.finished = 0;
-    if (traffic.on) account_block(L.nthreads);
-    // The poison's stores to shared memory are no kernel's: kept out of the log, should the
-    // compiler ever instrument its memset (g++ 12 does not).
-    std::vector<Event>* log = traffic_log;
-    traffic_log = nullptr;
-    L.poison();
-    traffic_log = log;
-    L.blocks.store(done + 1);
-    lock.unlock();
-    futex_wake_all(&L.blocks);
-    return;
-  }
-  lock.unlock();
-  wait_change(&L.blocks, done, L.aborted);
-  if (L.aborted.load()) throw Abort();
+    fail(thread_name() + " returned while other threads of its block wait at the __syncthreads at line " +
+         std::to_string(L.barrier_line));
+  ++L.finished;
+  current->state = Fiber::kBlockDone;
+  happens_before(&block_sync);
+  hand_back();
+  if (L.aborted) throw Abort();
 }
 
-void run_thread_of_launch(unsigned linear) {
+// A fiber's life in one launch: the kernel for each block of the grid in turn (the launcher
+// sets blockIdx between them), then back to the launcher for good.
+MINICNN_SIM_HARDWARE void fiber_main() {
+#if defined(__SANITIZE_ADDRESS__)
+  __sanitizer_finish_switch_fiber(nullptr, &launcher_stack, &launcher_stack_bytes);
+#endif
   Launch& L = launch_state;
-  threadIdx.x = linear % blockDim.x;
-  threadIdx.y = linear / blockDim.x % blockDim.y;
-  threadIdx.z = linear / (blockDim.x * blockDim.y);
-  traffic_log = traffic.on ? &traffic.logs[linear] : nullptr;
+  Fiber& self = *current;
   try {
-    for (unsigned long b = 0; b < L.nblocks; ++b) {
-      blockIdx.x = b % gridDim.x;
-      blockIdx.y = b / gridDim.x % gridDim.y;
-      blockIdx.z = b / ((unsigned long)gridDim.x * gridDim.y);
+    for (unsigned long b = 0; b < L.nblocks && !L.aborted; ++b) {
       L.call(L.args);
       finish_block();
     }
   } catch (Abort&) {
   } catch (...) {
-    std::unique_lock<std::mutex> lock(L.lock);
     try {
-      fail(lock, thread_name() + " raised a C++ exception");
+      fail(thread_name() + " raised a C++ exception");
     } catch (Abort&) {
     }
   }
+  self.state = Fiber::kExited;
+  happens_before(&exit_sync);
+  hand_back(true);
 }
 
-void* worker(void* arg) {
-  Launch& L = launch_state;
-  const unsigned index = static_cast<unsigned>(reinterpret_cast<uintptr_t>(arg) >> 32);
-  unsigned seen = static_cast<unsigned>(reinterpret_cast<uintptr_t>(arg));  // epoch at creation
-  for (;;) {
-    unsigned e;
-    while ((e = L.epoch.load()) == seen) futex_wait(&L.epoch, seen);
-    seen = e;
-    if (index < L.nthreads) run_thread_of_launch(index);  // else not needed by this launch
-    // Every thread of the pool reports back, needed or not: a thread that read this launch's
-    // nthreads must be done with it before the next launch overwrites it (and could otherwise
-    // see the next launch's nthreads with this launch's epoch, and run that launch twice).
-    if (L.remaining.fetch_sub(1) == 1) futex_wake_all(&L.remaining);
+// Fibers 0..n-1 ready to start the launch's first block: stacks allocated where the pool is
+// smaller than the block, every context made anew. False, with the message, where a stack
+// cannot be allocated.
+MINICNN_SIM_HARDWARE bool prepare_fibers(unsigned n, char* error, int error_size) {
+  const size_t guard = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  while (fibers.size() < n) {
+    void* region = mmap(nullptr, guard + STACK_BYTES, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (region == MAP_FAILED || mprotect(region, guard, PROT_NONE) != 0) {   // an overflow faults
+      std::snprintf(error, error_size, "kernel %s: could not allocate the stack of thread %zu of %u (%s)",
+                    launch_state.kernel, fibers.size(), n, std::strerror(errno));
+      if (region != MAP_FAILED) munmap(region, guard + STACK_BYTES);
+      return false;
+    }
+    fibers.emplace_back();
+    fibers.back().stack = static_cast<char*>(region) + guard;
+#if defined(__SANITIZE_THREAD__)
+    fibers.back().tsan = __tsan_create_fiber(0);
+#endif
   }
-  return nullptr;
+  for (unsigned t = 0; t < n; ++t) {
+    Fiber& f = fibers[t];
+    f.linear = t;
+    f.index = {t % blockDim.x, t / blockDim.x % blockDim.y, t / (blockDim.x * blockDim.y)};
+    f.state = Fiber::kStarting;
+    getcontext(&f.context);
+    f.context.uc_link = nullptr;
+    f.context.uc_stack.ss_sp = f.stack;
+    f.context.uc_stack.ss_size = STACK_BYTES;
+    makecontext(&f.context, fiber_main, 0);
+    // makecontext has placed the stack; AddressSanitizer's swapcontext would otherwise clear
+    // the shadow of the whole megabyte at every switch into the fiber (and forget the red
+    // zones of its suspended frames)
+    f.context.uc_stack.ss_size = 0;
+  }
+  return true;
+}
+
+MINICNN_SIM_HARDWARE void start_block(unsigned long b) {
+  blockIdx.x = b % gridDim.x;
+  blockIdx.y = b / gridDim.x % gridDim.y;
+  blockIdx.z = b / ((unsigned long)gridDim.x * gridDim.y);
+  launch_state.finished = 0;
+}
+
+// Run the launch's blocks one after another; every fiber has exited when it returns.
+MINICNN_SIM_HARDWARE void run_blocks() {
+  Launch& L = launch_state;
+  std::vector<unsigned> order(L.nthreads);
+  std::iota(order.begin(), order.end(), 0u);
+  for (unsigned long b = 0; b < L.nblocks && !L.aborted; ++b) {
+    start_block(b);
+    for (;;) {   // stretches between barriers: each thread runs to the next one, or to its end
+      std::shuffle(order.begin(), order.end(), shuffler);
+      for (unsigned t : order) {
+        resume(fibers[t]);
+        if (L.aborted) break;
+      }
+      if (L.aborted || L.finished == L.nthreads) break;
+      L.arrived = 0;   // every thread waits at the same __syncthreads (anything else failed)
+    }
+    if (L.aborted) break;
+    happens_after(&block_sync);
+    if (traffic.on) account_block(L.nthreads);
+    L.poison();   // for the next block (the poison's stores are no thread's: no log is set)
+  }
+  // The fibers waiting for a next block leave; after an error, the others unwind (a fiber
+  // that has not started sees the error and leaves at once).
+  for (unsigned t = 0; t < L.nthreads; ++t)
+    while (fibers[t].state != Fiber::kExited) resume(fibers[t]);
+  happens_after(&exit_sync);
 }
 
 }  // namespace
 
-extern "C" void minicnn_sim_syncthreads(int line) {
+extern "C" MINICNN_SIM_HARDWARE void minicnn_sim_syncthreads(int line) {
   Launch& L = launch_state;
-  std::unique_lock<std::mutex> lock(L.lock);
-  if (L.aborted.load()) throw Abort();
+  if (L.aborted) throw Abort();
   if (L.finished > 0)
-    fail(lock, thread_name() + " reached the __syncthreads at line " + std::to_string(line) +
-                   " after another thread of its block had returned (every thread must reach it)");
+    fail(thread_name() + " reached the __syncthreads at line " + std::to_string(line) +
+         " after another thread of its block had returned (every thread must reach it)");
   if (L.arrived == 0) {
     L.barrier_line = line;
   } else if (L.barrier_line != line) {
-    fail(lock, "divergent __syncthreads: " + thread_name() + " waits at line " + std::to_string(line) +
-                   " while others wait at line " + std::to_string(L.barrier_line));
+    fail("divergent __syncthreads: " + thread_name() + " waits at line " + std::to_string(line) +
+         " while others wait at line " + std::to_string(L.barrier_line));
   }
-  unsigned generation = L.barriers.load();
-  if (++L.arrived == L.nthreads) {
-    L.arrived = 0;
-    L.barriers.store(generation + 1);
-    lock.unlock();
-    futex_wake_all(&L.barriers);
-    return;
-  }
-  lock.unlock();
-  wait_change(&L.barriers, generation, L.aborted);
-  if (L.aborted.load()) throw Abort();
+  ++L.arrived;
+  current->state = Fiber::kAtBarrier;
+  happens_before(&barrier_sync);
+  hand_back();
+  if (L.aborted) throw Abort();
+  happens_after(&barrier_sync);
 }
 
 // Run `call` on grid x block threads; returns 0, or 1 with the message in `error`.
-extern "C" int minicnn_sim_launch(const char* kernel, Trampoline call, void (*poison)(), const unsigned* grid,
-                                  const unsigned* block, void** args, char* error, int error_size) {
+extern "C" MINICNN_SIM_HARDWARE int minicnn_sim_launch(const char* kernel, Trampoline call, void (*poison)(),
+                                                       const unsigned* grid, const unsigned* block, void** args,
+                                                       char* error, int error_size) {
   std::lock_guard<std::mutex> serial(launch_mutex);
   Launch& L = launch_state;
   L.kernel = kernel;
@@ -479,32 +598,15 @@ extern "C" int minicnn_sim_launch(const char* kernel, Trampoline call, void (*po
   L.nthreads = block[0] * block[1] * block[2];
   L.nblocks = (unsigned long)grid[0] * grid[1] * grid[2];
   L.arrived = L.finished = 0;
-  L.aborted.store(false);
+  L.aborted = false;
   L.error.clear();
   poison();
-
-  const unsigned epoch = L.epoch.load();
-  while (pool.size() < L.nthreads) {  // grow the pool; new threads wait for the next epoch
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 1 << 20);
-    pthread_t handle;
-    uintptr_t arg = (static_cast<uintptr_t>(pool.size()) << 32) | epoch;
-    int status = pthread_create(&handle, &attr, worker, reinterpret_cast<void*>(arg));
-    pthread_attr_destroy(&attr);
-    if (status != 0) {
-      std::snprintf(error, error_size, "kernel %s: could not start thread %zu of %u (%s)", kernel, pool.size(),
-                    L.nthreads, std::strerror(status));
-      return 1;
-    }
-    pool.push_back(handle);
-  }
-  L.remaining.store(static_cast<unsigned>(pool.size()));
-  L.epoch.store(epoch + 1);
-  futex_wake_all(&L.epoch);
-  unsigned left;
-  while ((left = L.remaining.load()) != 0) futex_wait(&L.remaining, left);
-  if (L.aborted.load()) {
+  if (!prepare_fibers(L.nthreads, error, error_size)) return 1;
+#if defined(__SANITIZE_THREAD__)
+  launcher_tsan = __tsan_get_current_fiber();
+#endif
+  run_blocks();
+  if (L.aborted) {
     std::snprintf(error, error_size, "%s", L.error.c_str());
     return 1;
   }

@@ -5,8 +5,11 @@ C++ compiler, with ``cuda_sim.h`` (next to this file) force-included: it defines
 qualifiers, ``threadIdx``/``blockIdx``/``blockDim``/``gridDim``, ``__syncthreads``, shared memory,
 atomics and the math functions the kernels use, and a small runtime that launches a kernel:
 
-* blocks run one after another; the threads of one block run as real concurrent threads, so
-  ``__syncthreads()`` is a real barrier and shared memory is shared within the block;
+* blocks run one after another; the threads of one block are fibers (contexts with stacks of
+  their own) that the launching thread runs in turn, each to its next ``__syncthreads()`` or the
+  end of the block, in a new random order between barriers: the barrier is a real one, shared
+  memory is shared within the block, and a thread that reads what another writes without a
+  barrier between them runs before the writer about half the time;
 * shared memory is filled with 0xFF bytes (NaN, or -1 for ints) before each block, so a read of
   a value no thread wrote in this block shows up as a wrong answer;
 * every thread of a block must reach the same ``__syncthreads`` (checked by source line), and
@@ -28,9 +31,9 @@ that goes into them, and in memory for the life of the process.
 Sanitizers, the simulator's compute-sanitizer: ``MINICNN_SIM_SANITIZE=address`` builds the
 kernels and the runtime with GCC's AddressSanitizer, which stops the process at the first read
 or write outside an array (memcheck's job); ``MINICNN_SIM_SANITIZE=thread`` with
-ThreadSanitizer, which reports two threads of a block touching the same shared or global memory
-without a ``__syncthreads`` between them, one of them writing (racecheck's job, and more: it
-does not depend on the OS scheduling the threads unluckily). The sanitizer's runtime must be
+ThreadSanitizer, which sees each fiber as a thread of its own and reports two threads of a block
+touching the same shared or global memory without a ``__syncthreads`` between them, one of them
+writing (racecheck's job, and more: it does not depend on the order the threads ran in). The sanitizer's runtime must be
 loaded before Python: ``python -m minicnn.simulator.sanitize address python -m pytest -m kernel``
 sets up the environment (``sanitizer_environment``) and runs the command.
 
@@ -54,7 +57,7 @@ from minicnn.kernels import KERNEL_DIR, REAL_TYPES, compile_options, parse_signa
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHIM_PATH = os.path.join(HERE, "cuda_sim.h")        # force-included into every kernel source
-RUNTIME_PATH = os.path.join(HERE, "runtime.cpp")    # thread pool, barriers, launch
+RUNTIME_PATH = os.path.join(HERE, "runtime.cpp")    # fibers, barriers, launch
 
 # The simulated device: minicnn.launch.grid_for sizes grid-stride launches from these, and a
 # small device keeps simulated launches short (every block costs a round of barriers).

@@ -3,13 +3,16 @@
 //
 // Model (the same as Numba's CUDA simulator):
 //   * the blocks of a grid run one after another;
-//   * the threads of a block run as real, concurrent POSIX threads, so __syncthreads() is a
-//     real barrier and a missing one is a real race;
+//   * the threads of a block are fibers that the launching thread runs in turn (runtime.cpp),
+//     each to its next __syncthreads or the end of the block, in a new random order between
+//     barriers: __syncthreads() is a real barrier, and a missing one lets a thread read a value
+//     before the thread that writes it has run (about half the time, in either direction);
 //   * __shared__ variables are static storage in one linker section, shared by the threads of
 //     the running block and filled with 0xFF bytes (NaN for floats, -1 for ints) before every
 //     block, so that reading shared memory nobody wrote this block gives a visibly wrong answer;
-//   * threadIdx and blockIdx are thread-local; blockDim and gridDim are per launch;
-//   * atomics are real atomics (GCC __atomic builtins).
+//   * threadIdx is set as each thread is resumed, blockIdx as each block starts; blockDim and
+//     gridDim are per launch;
+//   * atomics are GCC's __atomic builtins (atomic on a real thread too; here no two run at once).
 // What it checks at run time: every thread of a block reaches the same __syncthreads (by source
 // line), and no thread returns while others wait at, or later reach, a __syncthreads.
 // What it does not model: warps (so no warp intrinsics; the traffic recording replays the

@@ -162,10 +162,17 @@ struct Event {                         // a basic block entered, or an access to
   ArrayTraffic* array;                 // null for a basic block
 };
 
+struct Visit {                         // one execution of a basic block by one thread
+  int node;
+  size_t first, end;                   // its accesses: log[first..end) without the block event
+};
+
 struct Traffic {
   bool on = false;
   std::vector<ArrayTraffic> arrays;
   std::vector<std::vector<Event>> logs;   // per linear thread of the block
+  std::vector<std::vector<Visit>> paths;  // per thread: its logs as visits (account_block), kept
+                                          // with their capacity from block to block
 };
 
 Traffic traffic;
@@ -236,12 +243,13 @@ struct ControlFlow {
   std::vector<int> ipdom{-1};
 
   int node(uintptr_t site) {
-    auto found = number.emplace(site, static_cast<int>(successors.size()));
-    if (found.second) {
-      successors.emplace_back();
-      ipdom.push_back(-1);
-    }
-    return found.first->second;
+    auto found = number.find(site);   // (not emplace: it would allocate a node at every call)
+    if (found != number.end()) return found->second;
+    const int n = static_cast<int>(successors.size());
+    number.emplace(site, n);
+    successors.emplace_back();
+    ipdom.push_back(-1);
+    return n;
   }
   void edge(int from, int to) {
     auto& out = successors[from];
@@ -253,15 +261,16 @@ struct ControlFlow {
     std::vector<std::vector<uint64_t>> pdom(n, std::vector<uint64_t>(words, ~0ull));
     pdom[0].assign(words, 0);
     pdom[0][0] = 1;
+    std::vector<uint64_t> meet(words);
     for (bool changed = true; changed;) {
       changed = false;
       for (size_t v = 1; v < n; ++v) {
-        std::vector<uint64_t> meet(words, successors[v].empty() ? 0 : ~0ull);
+        meet.assign(words, successors[v].empty() ? 0 : ~0ull);
         for (int s : successors[v])
           for (size_t w = 0; w < words; ++w) meet[w] &= pdom[s][w];
         meet[v / 64] |= 1ull << (v % 64);
         if (meet != pdom[v]) {
-          pdom[v] = std::move(meet);
+          pdom[v] = meet;
           changed = true;
         }
       }
@@ -282,21 +291,17 @@ struct ControlFlow {
   }
 };
 
-struct Visit {                         // one execution of a basic block by one thread
-  int node;
-  size_t first, end;                   // its accesses: log[first..end) without the block event
-};
-
 // Replay the block's logs warp by warp (see above); called by the block's last thread.
 void account_block(unsigned nthreads) {
   ControlFlow flow;
-  // Every path starts at a virtual entry: the threads may differ from the start (a pool thread
-  // runs the C++ runtime's one-time set-up of its thread-local variables on its first launch).
+  // Every path starts at a virtual entry, so that the graph has one root whatever basic block
+  // each thread's log begins with.
   const int entry = flow.node(UINTPTR_MAX);
-  std::vector<std::vector<Visit>> paths(nthreads);
+  std::vector<std::vector<Visit>>& paths = traffic.paths;
+  if (paths.size() < nthreads) paths.resize(nthreads);
   for (unsigned t = 0; t < nthreads; ++t) {
     const std::vector<Event>& log = traffic.logs[t];
-    paths[t].push_back({entry, 0, 0});
+    paths[t].assign(1, {entry, 0, 0});
     for (size_t i = 0; i < log.size(); ++i) {
       if (log[i].array == nullptr) {
         const int node = flow.node(log[i].site);
@@ -682,5 +687,6 @@ extern "C" void minicnn_sim_traffic_end(uint64_t* out) {
     }
   }
   traffic.arrays.clear();
-  traffic.logs.clear();
+  traffic.logs.clear();   // their memory: a block's logs can take hundreds of MB
+  traffic.paths.clear();
 }

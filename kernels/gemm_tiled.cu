@@ -99,7 +99,8 @@ extern "C" __global__ void gemm_tiled_v1(const real_t* __restrict__ A, const rea
 #define TILE_PAD 4   // words after each row of a tile in shared memory: row k + 1 starts 4 banks on
 
 // An operand's slice: TILE_K rows of k of the tile's columns [col0, col0 + tile) of B (K, N) into
-// tile_k_n[k][n], zero outside the matrix and the block's split of K [.., k_end). LoadStrided reads
+// tile_k_n[k][n] (the shared-memory slice, or version 8's QuadColumns view of it), zero outside the
+// matrix and the block's split of K [.., k_end). LoadStrided reads
 // B through strides; A's slices are loaded the same way, as those of A^T (K, M) (versions 2 to 5;
 // version 5 gathers B from the conv's input, GatherCols, and version 6 A and B from the weights and
 // dL/dy). Element e of the slice is taken by thread e mod THREADS: along k where the operand's k is
@@ -108,9 +109,8 @@ extern "C" __global__ void gemm_tiled_v1(const real_t* __restrict__ A, const rea
 struct LoadStrided {
   const real_t* B;   // the block's group
   int b_row, b_col;  // element (k, n) is B[k * b_row + n * b_col]
-  template <int tile>
-  __device__ __forceinline__ void slice(real_t (*tile_k_n)[tile + TILE_PAD], int k0, int k_end, int col0, int N,
-                                        int thread) const {
+  template <int tile, typename Tile>
+  __device__ __forceinline__ void slice(Tile tile_k_n, int k0, int k_end, int col0, int N, int thread) const {
     for (int e = thread; e < TILE_K * tile; e += THREADS) {
       const bool along_k = b_row == 1;
       const int n = along_k ? e / TILE_K : e % tile, k = along_k ? e % TILE_K : e / tile;
@@ -124,9 +124,25 @@ __device__ __forceinline__ LoadStrided strided_a(const real_t* A, int g, int a_r
   return LoadStrided{A + g * a_batch, a_col, a_row};
 }
 
-// Version 7's rows of a thread (split_tile_product with quad_rows): strip q of its 4 consecutive
-// rows starts at row quad_row(q, ty) of the block's tile, the 16 threads' strips side by side.
-__device__ __forceinline__ int quad_row(int q, int ty) { return 4 * (16 * q + ty); }
+// A thread's strips (split_tile_product with quad_rows, from version 7, and quad_cols, from
+// version 8): strip q of thread t's 4 consecutive values of a slice's row starts at word
+// strip(q, t), the 16 threads' strips side by side. Version 7: thread ty's rows of the tile are
+// strip(q, ty) to strip(q, ty) + 3. Version 8: thread tx's columns stay version 2's (tx + 16 j),
+// and B's slice is stored so that they are the words of its strips: column n at column_slot(n).
+__device__ __forceinline__ int strip(int q, int t) { return 4 * (16 * q + t); }
+__device__ __forceinline__ int column_slot(int n) { return (n & ~63) | (n & 15) << 2 | (n >> 4 & 3); }
+
+// Version 8's view of B's slice for the loaders: tile_k_n[k][n] is word column_slot(n) of row k,
+// so that thread tx's columns tx + 16 (4 q + r), r = 0..3, are words strip(q, tx) + r.
+template <int tile>
+struct QuadColumns {
+  real_t (*rows)[tile + TILE_PAD];
+  struct Row {
+    real_t* words;
+    __device__ __forceinline__ real_t& operator[](int n) const { return words[column_slot(n)]; }
+  };
+  __device__ __forceinline__ Row operator[](int k) const { return Row{rows[k]}; }
+};
 
 // v[0..3] = p[0..3] from shared memory, p 16-byte aligned: one 16-byte load in float (a float4),
 // two in double (double2), where reading the values one by one takes 4.
@@ -150,14 +166,18 @@ __device__ __forceinline__ void load_four(const double* p, double* v) {
 // (the plain products), StoreNchwBias (the conv's forward, from version 4) or StoreNchw (its
 // input gradient, from version 6).
 // With quad_rows (version 7) the thread's rows are 4 consecutive rows in each of sub / 4 strips
-// (quad_row), which it reads from A's slice four at a time (load_four).
-template <int tile, int sub, bool quad_rows = false, typename LoadA, typename LoadB, typename Store>
+// (strip), which it reads from A's slice four at a time (load_four); with quad_cols (version 8) it
+// reads its columns of B's slice four at a time too, from the strips where load_b has put them
+// (QuadColumns).
+template <int tile, int sub, bool quad_rows = false, bool quad_cols = false, typename LoadA, typename LoadB,
+          typename Store>
 __device__ __forceinline__ void split_tile_product(real_t (*a_tile)[tile + TILE_PAD], real_t (*b_tile)[tile + TILE_PAD],
                                                    LoadA load_a, LoadB load_b, Store store, int M, int N, int K,
                                                    int groups, int k_split) {
   static_assert(tile / sub == 16, "a block of 16 x 16 threads");
-  static_assert(!quad_rows || (sub % 4 == 0 && (tile + TILE_PAD) % 4 == 0), "strips of four rows, rows of whole "
-                "16-byte words (the kernel aligns a_tile to 16 bytes)");
+  static_assert(!(quad_rows || quad_cols) || (sub % 4 == 0 && (tile + TILE_PAD) % 4 == 0), "strips of four, "
+                "slices' rows of whole 16-byte words (the kernel aligns the slices to 16 bytes)");
+  static_assert(!quad_cols || tile % 64 == 0, "column_slot permutes the columns 64 at a time");
   static_assert(THREADS % tile == 0 && THREADS % TILE_K == 0, "every thread loads the same columns of B at each step");
   const int split = blockIdx.z / groups;
   const int thread = threadIdx.y * blockDim.x + threadIdx.x;
@@ -171,22 +191,28 @@ __device__ __forceinline__ void split_tile_product(real_t (*a_tile)[tile + TILE_
 
   for (int k0 = k_begin; k0 < k_end; k0 += TILE_K) {
     load_a.template slice<tile>(a_tile, k0, k_end, row0, M, thread);
-    load_b.template slice<tile>(b_tile, k0, k_end, col0, N, thread);
+    if constexpr (quad_cols)
+      load_b.template slice<tile>(QuadColumns<tile>{b_tile}, k0, k_end, col0, N, thread);
+    else
+      load_b.template slice<tile>(b_tile, k0, k_end, col0, N, thread);
     __syncthreads();  // the slices are complete before anyone reads them
     for (int k = 0; k < TILE_K; ++k) {
       real_t a[sub], b[sub];
       if (quad_rows)
-        for (int q = 0; q < sub / 4; ++q) load_four(&a_tile[k][quad_row(q, ty)], a + 4 * q);
+        for (int q = 0; q < sub / 4; ++q) load_four(&a_tile[k][strip(q, ty)], a + 4 * q);
       else
         for (int i = 0; i < sub; ++i) a[i] = a_tile[k][ty + i * 16];
-      for (int j = 0; j < sub; ++j) b[j] = b_tile[k][tx + j * 16];
+      if (quad_cols)
+        for (int q = 0; q < sub / 4; ++q) load_four(&b_tile[k][strip(q, tx)], b + 4 * q);
+      else
+        for (int j = 0; j < sub; ++j) b[j] = b_tile[k][tx + j * 16];
       for (int i = 0; i < sub; ++i)
         for (int j = 0; j < sub; ++j) acc[i][j] += a[i] * b[j];
     }
     __syncthreads();  // everyone is done with the slices before they are overwritten
   }
   for (int i = 0; i < sub; ++i) {
-    const int row = row0 + (quad_rows ? quad_row(i / 4, ty) + i % 4 : ty + i * 16);
+    const int row = row0 + (quad_rows ? strip(i / 4, ty) + i % 4 : ty + i * 16);
     if (row >= M) continue;
     const auto store_row = store.row(row);
     for (int j = 0; j < sub; ++j) {
@@ -376,9 +402,8 @@ struct GatherCols {
   // span 16 sectors); there consecutive threads take 8 consecutive rows, a row of x's pixels in
   // each window, of 4 neighbouring windows (conv1: 20 pixels, 3 sectors). Each thread finds its one
   // window (or row) once a slice (THREADS is a multiple of tile and of TILE_K).
-  template <int tile>
-  __device__ __forceinline__ void slice(real_t (*b_tile)[tile + TILE_PAD], int k0, int k_end, int col0, int N,
-                                        int thread) const {
+  template <int tile, typename Tile>
+  __device__ __forceinline__ void slice(Tile b_tile, int k0, int k_end, int col0, int N, int thread) const {
     if (transposed) {         // B = cols[g]^T (K, N): the thread's k0 + k is a column of cols, n a row
       const int k = thread % TILE_K;
       const bool inside = k0 + k < k_end;
@@ -499,9 +524,8 @@ struct GatherOutputGrad {
   const real_t* dy;             // the group's first channel
   int plane;                    // batch OH OW: one channel of dY
   int height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w;
-  template <int tile>
-  __device__ __forceinline__ void slice(real_t (*tile_k_n)[tile + TILE_PAD], int k0, int k_end, int col0, int N,
-                                        int thread) const {
+  template <int tile, typename Tile>
+  __device__ __forceinline__ void slice(Tile tile_k_n, int k0, int k_end, int col0, int N, int thread) const {
     const int n = thread % tile;
     const bool inside = col0 + n < N;
     const int pixels = height * width, image = (col0 + n) / pixels, p = col0 + n - image * pixels;
@@ -542,7 +566,7 @@ struct StoreNchw {
 
 // The kernel's body for tiles of tile x tile (sub x sub a thread).
 // wt: the weights with each filter's matrix transposed, (O, kh kw, C/G).
-template <int tile, int sub, bool quad_rows = false>
+template <int tile, int sub, bool quad_rows = false, bool quad_cols = false>
 __device__ __forceinline__ void implicit_dgrad(real_t (*a_tile)[tile + TILE_PAD], real_t (*b_tile)[tile + TILE_PAD],
                                                const real_t* __restrict__ wt, const real_t* __restrict__ dy,
                                                real_t* __restrict__ dx, int M, int N, int K, int groups, int channels,
@@ -553,8 +577,8 @@ __device__ __forceinline__ void implicit_dgrad(real_t (*a_tile)[tile + TILE_PAD]
   const LoadStrided load_a = strided_a(wt, g, 1, M, filters * area * M);
   const GatherOutputGrad load_b{dy + g * filters * plane, plane, height, width, kernel_h, kernel_w, stride_h,
                                 stride_w, pad_h, pad_w, out_h, out_w};
-  split_tile_product<tile, sub, quad_rows>(a_tile, b_tile, load_a, load_b, StoreNchw{dx, M, height * width, channels,
-                                           g}, M, N, K, groups, K);
+  split_tile_product<tile, sub, quad_rows, quad_cols>(a_tile, b_tile, load_a, load_b,
+                                                      StoreNchw{dx, M, height * width, channels, g}, M, N, K, groups, K);
 }
 
 // Tiles of 128 x 128, as version 3's.
@@ -593,7 +617,7 @@ extern "C" __global__ __launch_bounds__(THREADS, DGRAD_64_MIN_BLOCKS) void gemm_
 // 64 multiply-adds of a warp take as many cycles of the schedulers (16 a warp, four at once) as
 // its 16 loads take of the shared memory, which is then as busy as the arithmetic units. Version 7
 // gives each thread strips of 4 consecutive rows (rows 4 ty to 4 ty + 3 and 64 + 4 ty to 64 + 4 ty
-// + 3: quad_row) and reads each strip in one 16-byte load (load_four; a warp's two rows of threads
+// + 3: strip) and reads each strip in one 16-byte load (load_four; a warp's two rows of threads
 // read 8 consecutive words, one pass): 2 + 8 = 10 loads for 64 multiply-adds, 62% of their
 // cycles (tiles of 64: 1 + 4 for 16, against 8). The columns stay 16 apart: a warp reads 16
 // consecutive words of B in one pass and stores 16 consecutive columns of C (in strips of 4, each
@@ -662,4 +686,85 @@ extern "C" __global__ __launch_bounds__(THREADS, DGRAD_64_MIN_BLOCKS) void gemm_
   __shared__ real_t b_tile[TILE_K][TILE_N + TILE_PAD];
   implicit_dgrad<TILE_M, THREAD_M, QUAD_ROWS>(a_tile, b_tile, wt, dy, dx, M, N, K, groups, channels, height, width,
                                               kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w);
+}
+
+// ---- version 8: a thread's columns of B read four at a time too --------------------------------
+// Version 7 still reads a thread's sub columns of B's slice one value at a time (b_tile[k][tx +
+// 16 j]): with tiles of 128, 8 of its 10 shared-memory loads a k. Reading them in strips as the
+// rows would need each thread's columns side by side, and a thread owning 4 adjacent columns of C
+// would store every fourth column of a row with each of its warp's stores (version 1's strided
+// stores). Version 8 keeps version 2's columns and moves B's values instead: the loaders store
+// column n of the slice at word column_slot(n) of its row (QuadColumns), which puts thread tx's
+// columns tx, tx + 16, tx + 32, tx + 48 at words 4 tx to 4 tx + 3 (strip(0, tx)), and the next 64
+// columns 64 words on; the thread then reads each strip with one 16-byte load (load_four), as it
+// reads A's: 2 + 2 = 4 loads a k for 64 multiply-adds, not 10 (tiles of 64: 1 + 1 for 16, not 1 +
+// 4). The price is in the loaders' stores to the slice, which no longer fall on 32 banks: a warp
+// storing 32 consecutive columns of a row writes 16 banks twice (2 passes, not 1); one storing 8
+// rows of 4 columns (an operand loaded along k) 8 banks four times (4 passes). They are 4 stores a
+// thread a slice against 8 x 8 reads. Each element of C is the same sum in the same order by the
+// same thread: the results are version 7's bit for bit. Both slices are aligned to 16 bytes.
+// Launch: as the kernels of the same name in versions 3, 5 and 6 (minicnn/gemm.py).
+#define QUAD_COLS true
+
+extern "C" __global__ __launch_bounds__(THREADS, GEMM_V3_MIN_BLOCKS) void gemm_tiled_v8(
+    const real_t* __restrict__ A, const real_t* __restrict__ B, real_t* __restrict__ C, int M, int N, int K, int a_row,
+    int a_col, int a_batch, int b_row, int b_col, int b_batch, int groups, int k_split) {
+  __shared__ __align__(16) real_t a_tile[TILE_K][2 * TILE_M + TILE_PAD];
+  __shared__ __align__(16) real_t b_tile[TILE_K][2 * TILE_N + TILE_PAD];
+  const int g = blockIdx.z % groups;
+  const LoadStrided load_b{B + g * b_batch, b_row, b_col};
+  split_tile_product<2 * TILE_M, 2 * THREAD_M, QUAD_ROWS, QUAD_COLS>(a_tile, b_tile,
+                                                                     strided_a(A, g, a_row, a_col, a_batch), load_b,
+                                                                     StoreTile{C + blockIdx.z * M * N, N}, M, N, K,
+                                                                     groups, k_split);
+}
+
+extern "C" __global__ __launch_bounds__(THREADS, GEMM_V3_MIN_BLOCKS) void gemm_tiled_implicit_v8(
+    const real_t* __restrict__ A, const real_t* __restrict__ x, real_t* __restrict__ C, int M, int N, int K,
+    int groups, int k_split, int transposed, int channels, int height, int width, int kernel_h, int kernel_w,
+    int stride_h, int stride_w, int pad_h, int pad_w, int out_h, int out_w) {
+  __shared__ __align__(16) real_t a_tile[TILE_K][2 * TILE_M + TILE_PAD];
+  __shared__ __align__(16) real_t b_tile[TILE_K][2 * TILE_N + TILE_PAD];
+  const GatherCols load_b = gather_cols(x, blockIdx.z % groups, groups, transposed, channels, height, width, kernel_h,
+                                        kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w);
+  split_tile_product<2 * TILE_M, 2 * THREAD_M, QUAD_ROWS, QUAD_COLS>(a_tile, b_tile,
+                                                                     strided_a(A, blockIdx.z % groups, K, 1, M * K),
+                                                                     load_b, StoreTile{C + blockIdx.z * M * N, N}, M, N,
+                                                                     K, groups, k_split);
+}
+
+extern "C" __global__ __launch_bounds__(THREADS, GEMM_V3_MIN_BLOCKS) void gemm_tiled_implicit_nchw_bias_v8(
+    const real_t* __restrict__ A, const real_t* __restrict__ x, const real_t* __restrict__ bias,
+    real_t* __restrict__ y, int M, int N, int K, int groups, int relu, int channels, int height, int width,
+    int kernel_h, int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w, int out_h, int out_w) {
+  __shared__ __align__(16) real_t a_tile[TILE_K][2 * TILE_M + TILE_PAD];
+  __shared__ __align__(16) real_t b_tile[TILE_K][2 * TILE_N + TILE_PAD];
+  const GatherCols load_b = gather_cols(x, blockIdx.z, groups, 0, channels, height, width, kernel_h, kernel_w,
+                                        stride_h, stride_w, pad_h, pad_w, out_h, out_w);
+  const StoreNchwBias store{y, bias, M, out_h * out_w, groups * M, relu, int(blockIdx.z)};
+  split_tile_product<2 * TILE_M, 2 * THREAD_M, QUAD_ROWS, QUAD_COLS>(a_tile, b_tile,
+                                                                     strided_a(A, blockIdx.z, K, 1, M * K), load_b,
+                                                                     store, M, N, K, groups, K);
+}
+
+extern "C" __global__ __launch_bounds__(THREADS, GEMM_V3_MIN_BLOCKS) void gemm_tiled_implicit_dgrad_v8(
+    const real_t* __restrict__ wt, const real_t* __restrict__ dy, real_t* __restrict__ dx, int M, int N, int K,
+    int groups, int channels, int height, int width, int kernel_h, int kernel_w, int stride_h, int stride_w,
+    int pad_h, int pad_w, int out_h, int out_w) {
+  __shared__ __align__(16) real_t a_tile[TILE_K][2 * TILE_M + TILE_PAD];
+  __shared__ __align__(16) real_t b_tile[TILE_K][2 * TILE_N + TILE_PAD];
+  implicit_dgrad<2 * TILE_M, 2 * THREAD_M, QUAD_ROWS, QUAD_COLS>(a_tile, b_tile, wt, dy, dx, M, N, K, groups,
+                                                                 channels, height, width, kernel_h, kernel_w,
+                                                                 stride_h, stride_w, pad_h, pad_w, out_h, out_w);
+}
+
+extern "C" __global__ __launch_bounds__(THREADS, DGRAD_64_MIN_BLOCKS) void gemm_tiled_implicit_dgrad_64_v8(
+    const real_t* __restrict__ wt, const real_t* __restrict__ dy, real_t* __restrict__ dx, int M, int N, int K,
+    int groups, int channels, int height, int width, int kernel_h, int kernel_w, int stride_h, int stride_w,
+    int pad_h, int pad_w, int out_h, int out_w) {
+  __shared__ __align__(16) real_t a_tile[TILE_K][TILE_M + TILE_PAD];
+  __shared__ __align__(16) real_t b_tile[TILE_K][TILE_N + TILE_PAD];
+  implicit_dgrad<TILE_M, THREAD_M, QUAD_ROWS, QUAD_COLS>(a_tile, b_tile, wt, dy, dx, M, N, K, groups, channels, height,
+                                                         width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                                                         out_h, out_w);
 }

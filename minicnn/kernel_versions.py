@@ -73,6 +73,11 @@ VERSIONS = {
         7: "version 6's products with each thread's rows of C in strips of 4 consecutive rows, which "
            "it reads from A's slice in shared memory with one 16-byte load a strip: 10 shared-memory "
            "loads for 64 multiply-adds, not 16 (the same sums: version 6's results bit for bit)",
+        8: "version 7 with each thread's columns of B's slice read four at a time as well: the loaders "
+           "store the slice so that a thread's columns (still 16 apart, for whole-sector stores of C) "
+           "sit side by side, 4 shared-memory loads for 64 multiply-adds, not 10, for 2-way (4-way "
+           "where an operand is loaded along k) bank conflicts in the loaders' stores (version 7's "
+           "results bit for bit)",
     },
     "relu": {
         1: "grid-stride, one element per thread and step: one load in flight per thread",
@@ -125,7 +130,7 @@ VERSIONS = {
 
 # The version each layer launches unless told otherwise: the newest. benchmarks/kernels.py
 # --versions times every version against cuDNN (the README gives the figures measured so far).
-DEFAULTS = {"bias": 3, "gemm_tiled": 7, "im2col": 5, "lrn": 3, "lrn_maxpool": 5, "maxpool": 5, "relu": 2}
+DEFAULTS = {"bias": 3, "gemm_tiled": 8, "im2col": 5, "lrn": 3, "lrn_maxpool": 5, "maxpool": 5, "relu": 2}
 
 _chosen = dict(DEFAULTS)
 

@@ -272,21 +272,22 @@ def conv_both_ways(x, w, b, stride, pad, groups, relu, dout):
 
 # Under a sanitizer (tests/test_simulator.py runs the kernel suite so, beside the main run on CI's
 # 2 cores) what is checked is the gathering kernels' accesses: in float32 alone (float64 takes the
-# same indices), versions 6 and 7 alone, against NumPy: version 6 launches version 5's forward and
-# weight-gradient kernels and its own input gradient's, version 7 its own of all three (version 4's
-# kernels have their own test).
+# same indices), versions 6 to 8 alone, against NumPy: version 6 launches version 5's forward and
+# weight-gradient kernels and its own input gradient's, versions 7 and 8 their own of all three
+# (version 4's kernels have their own test).
 SANITIZED = simulator.sanitizer() is not None
 
 
 @pytest.mark.parametrize("dtype", [np.float32] if SANITIZED else [np.float32, np.float64])
 @pytest.mark.parametrize("case", IMPLICIT_CASES.values(), ids=IMPLICIT_CASES.keys())
-def test_versions_5_to_7_gather_what_version_4_reads(kernel_device, monkeypatch, case, dtype):
+def test_versions_5_to_8_gather_what_version_4_reads(kernel_device, monkeypatch, case, dtype):
     """The forward and the backward with the columns gathered from x (version 5) and written by
     im2col (version 4, whose weight gradient is version 3's product): the same y, dx, dW and db bit
     for bit (every element of the columns is the same value, so every sum is the same). Version 6's
     dx, one product gathering dL/dy, sums the same terms as the columns' gradient and col2im in
     another order: equal to the precision of the dtype, the rest bit for bit. Version 7 (rows read
-    four at a time) is version 6 bit for bit. All close to NumPy's im2col and BLAS."""
+    four at a time) is version 6 bit for bit, and version 8 (columns too) version 7. All close to
+    NumPy's im2col and BLAS."""
     monkeypatch.setattr(gemm_module, "resident_blocks", lambda like: case[-1])
     x, w, b, stride, pad, groups, relu = conv_operands(case, dtype)
     bias = None if case is IMPLICIT_CASES["no-bias"] else b
@@ -294,12 +295,12 @@ def test_versions_5_to_7_gather_what_version_4_reads(kernel_device, monkeypatch,
     dout = np.random.default_rng(3).standard_normal(y_shape).astype(dtype)
     xd, wd, bd, doutd = (to_device(a, kernel_device) for a in (x, w, b, dout))
     results = {}
-    for version in (6, 7) if SANITIZED else (4, 5, 6, 7):
+    for version in (6, 7, 8) if SANITIZED else (4, 5, 6, 7, 8):
         with use_gemm("tiled"), kernel_versions.use("gemm_tiled", version):
             results[version] = [None if a is None else to_device(a, "cpu") for a in
                                 conv_both_ways(xd, wd, None if bias is None else bd, stride, pad, groups, relu, doutd)]
     names = ("y", "dx", "dW", "db")
-    for newer, older in ((5, 4), (6, 5), (7, 6)) if 4 in results else ((7, 6),):
+    for newer, older in ((5, 4), (6, 5), (7, 6), (8, 7)) if 4 in results else ((7, 6), (8, 7)):
         for name, new, old in zip(names, results[newer], results[older]):
             if old is None:
                 assert new is None, name
@@ -334,7 +335,7 @@ def test_version_5_launches_no_im2col_and_its_backward_follows_the_forward(monke
         dx, dw, db = conv_backward_cuda(dout, cache)
     kernels = [t.kernel for t in log]
     gather = kernel_versions.kernel_name("gemm_tiled", "gemm_tiled_implicit", kernel_versions.current("gemm_tiled"))
-    assert gather in ("gemm_tiled_implicit_v5", "gemm_tiled_implicit_v7")   # the default version's
+    assert gather in ("gemm_tiled_implicit_v5", "gemm_tiled_implicit_v7", "gemm_tiled_implicit_v8")   # the default's
     assert kernels[2:4] == [gather, "gemm_split_sum"] and "im2col_v5" not in kernels
     assert kernels[4:] == ["col2im_v5"]   # the columns' gradient by cuBLAS (here NumPy), then col2im
     assert log[2].grid == (1, 1, 8)  # one 4 x 27 tile of dW, K = 2,048 in 8 splits
@@ -568,3 +569,55 @@ def test_version_7_reads_a_in_one_load_for_four_rows():
         assert_close(matmul(a64, b64), a64 @ b64, "v7 float64")
     assert log[0].shared_loads.requests == product7.shared_loads.requests * 12 / 10   # 4 + 8 a k
     assert log[0].shared_loads.conflict == 1.0
+
+
+# ---- version 8: a thread's columns of B read four at a time too ----------------------------------
+def test_version_8_reads_b_in_one_load_for_four_columns():
+    """Version 7's plain product and its input gradient in tiles of 64, against version 8's: the
+    same loads and stores of memory, the same results bit for bit, and a thread's reads of B's
+    slice one 16-byte load for four columns: with tiles of 128, 2 + 2 loads a warp for 64
+    multiply-adds where version 7 takes 2 + 8; with tiles of 64, 1 + 1 for 16, not 1 + 4. A warp's
+    16-byte load of B covers 16 threads' strips, 256 bytes: two passes. The loaders' stores of B's
+    slice, which version 7 makes in one pass each, take two (32 consecutive columns of a row fall
+    in 16 banks), so the stores of both slices take 1.5 times version 7's passes."""
+    a, b, expected = operands(128, 128, 512, False, False, np.float32, seed=1)
+    x, w, _, dout = small_conv()   # 16 input channels: the input gradient in tiles of 64
+    dy = np.ascontiguousarray(dout.transpose(1, 0, 2, 3).reshape(w.shape[0], -1))
+    geometry = conv_geometry(x.shape, w.shape, (1, 1), (1, 1))
+    runs = {}
+    for version in (7, 8):
+        with use_gemm("tiled"), kernel_versions.use("gemm_tiled", version):
+            with traffic.recording() as product:
+                c = matmul(a, b)
+            with traffic.recording() as backward:
+                dx = conv_input_grad_implicit(w, dy, geometry, x.shape[0])
+        runs[version] = product[0], backward[-1], c, dx
+    (product7, dgrad7, c7, dx7), (product8, dgrad8, c8, dx8) = runs[7], runs[8]
+    assert [product8.kernel, dgrad8.kernel] == ["gemm_tiled_v8", "gemm_tiled_implicit_dgrad_64_v8"]
+    np.testing.assert_array_equal(c8, c7)
+    np.testing.assert_array_equal(dx8, dx7)
+    assert_close(c8, expected, "v8")
+    assert (product7.shared_loads.requests, product8.shared_loads.requests) == (40960, 16384)   # the README's
+    assert (product7.shared_loads.wavefronts, product8.shared_loads.wavefronts) == (40960, 24576)
+    for old, new, fewer in ((product7, product8, 4 / 10), (dgrad7, dgrad8, 2 / 5)):
+        assert new.shared_loads.requests == old.shared_loads.requests * fewer
+        assert new.shared_loads.wavefronts == new.shared_loads.requests * 3 / 2   # A's loads 1 pass, B's 2
+        assert new.shared_loads.conflict == 1.0    # two passes are the least for 256 bytes
+        assert new.shared_stores.requests == old.shared_stores.requests
+        assert new.shared_stores.wavefronts == old.shared_stores.wavefronts * 3 / 2
+        for kind in ("loads", "stores"):
+            assert getattr(new, kind).moved_bytes == getattr(old, kind).moved_bytes
+    # B loaded along k (B^T contiguous): a warp's stores of B's slice fall in 8 banks, 4 passes each
+    with use_gemm("tiled"), kernel_versions.use("gemm_tiled", 8), traffic.recording() as log:
+        assert_close(matmul(a, np.ascontiguousarray(b.T), trans_b=True), expected, "v8, B loaded along k")
+    stores = log[0].shared_stores
+    assert (stores.requests, stores.wavefronts) == (4096, 2048 + 4 * 2048)
+    # float64 (the tests' precision only): a strip of 32 bytes in two 16-byte loads, B's 4-way
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    loads = {}
+    for version in (7, 8):
+        with use_gemm("tiled"), kernel_versions.use("gemm_tiled", version), traffic.recording() as log:
+            assert_close(matmul(a64, b64), a64 @ b64, f"v{version} float64")
+        loads[version] = log[0].shared_loads
+    assert (loads[7].requests, loads[7].wavefronts) == (49152, 49152)            # 4 + 8 a k, one pass each
+    assert (loads[8].requests, loads[8].wavefronts) == (32768, 32768 / 8 * 20)   # 4 + 4 a k: 4 + 4 x 4 passes

@@ -74,8 +74,9 @@ def test_runs_top_to_bottom_with_its_figures(tmp_path, monkeypatch):
     totals = [float(t) for t in re.findall(r"tiled GEMM version \d: .*; ([\d.]+) kB in all", text)]
     assert len(totals) == 3 and totals[2] < totals[1] < totals[0] and "the same output bit for bit: True" in text
     # the register-blocking cell: tiles of 128 halve the loads per multiply-add at both levels, and
-    # version 7's 16-byte loads of A's rows cut those of shared memory again
-    for version, memory, shared in ((2, "0.1250", "0.500"), (3, "0.0625", "0.250"), (7, "0.0625", "0.156")):
+    # version 7's 16-byte loads of A's rows cut those of shared memory again, and version 8's of B's columns
+    for version, memory, shared in ((2, "0.1250", "0.500"), (3, "0.0625", "0.250"), (7, "0.0625", "0.156"),
+                                    (8, "0.0625", "0.062")):
         assert (f"version {version} (gemm_tiled_v{version}, tiles of {64 if version == 2 else 128}): per multiply-add "
                 f"{memory} bytes loaded from memory, {shared} loads of shared memory a thread") in text
     assert "ThreadSanitizer: data race" in text or "ThreadSanitizer is not available here" in text

@@ -349,7 +349,8 @@ def test_kernel_resources_paragraph_is_the_committed_report():
                        r"same with the conv's NCHW stores, (\d+): (\d+)%; version 5, gathering its columns, (\d+) "
                        r"and (\d+): (\d+)%; version 6, gathering dL/dy, (\d+): (\d+)%, in tiles of 64, (\d+): "
                        r"(\d+)%; version 7, its rows of A read four at a time, (\d+), (\d+), (\d+) and (\d+): "
-                       r"(\d+)%, in tiles of 64, (\d+): (\d+)%\)")
+                       r"(\d+)%, in tiles of 64, (\d+): (\d+)%; version 8, its columns of B too, (\d+), (\d+), "
+                       r"(\d+) and (\d+): (\d+)%, in tiles of 64, (\d+): (\d+)%\)")
     v3 = by_name["lrn_maxpool_forward_v3"]
     assert_shows(" ".join(numbers[4:6]), v3["registers"], v3["shared"] / 1024)
     assert v3["occupancy"] == 1
@@ -369,11 +370,16 @@ def test_kernel_resources_paragraph_is_the_committed_report():
     assert implicit[0]["occupancy"] == implicit[1]["occupancy"]
     dgrad = [by_name["gemm_tiled_implicit_dgrad_v6"], by_name["gemm_tiled_implicit_dgrad_64_v6"]]
     assert_shows(" ".join(numbers[18:22]), *[value for k in dgrad for value in (k["registers"], k["occupancy"] * 100)])
-    quads = [by_name[f"gemm_tiled{name}_v7"] for name in ("", "_implicit_nchw_bias", "_implicit", "_implicit_dgrad")]
-    assert_shows(" ".join(numbers[22:27]), *(k["registers"] for k in quads), quads[0]["occupancy"] * 100)
-    assert {k["occupancy"] for k in quads} == {quads[0]["occupancy"]}
-    quads_64 = by_name["gemm_tiled_implicit_dgrad_64_v7"]
-    assert_shows(" ".join(numbers[27:29]), quads_64["registers"], quads_64["occupancy"] * 100)
+    quads, quads_64 = [], []
+    for version, at in ((7, 22), (8, 29)):   # 4 registers and the occupancy; in tiles of 64, 2
+        strips = [by_name[f"gemm_tiled{name}_v{version}"] for name in ("", "_implicit_nchw_bias", "_implicit",
+                                                                       "_implicit_dgrad")]
+        assert_shows(" ".join(numbers[at:at + 5]), *(k["registers"] for k in strips), strips[0]["occupancy"] * 100)
+        assert {k["occupancy"] for k in strips} == {strips[0]["occupancy"]}
+        strips_64 = by_name[f"gemm_tiled_implicit_dgrad_64_v{version}"]
+        assert_shows(" ".join(numbers[at + 5:at + 7]), strips_64["registers"], strips_64["occupancy"] * 100)
+        quads += strips
+        quads_64.append(strips_64)
     col2im = by_name["col2im_v5"]
     assert_shows(" ".join(sentence(r"`col2im_v5` is held to (\d+) blocks \((\d+)%\) by its (\d+) KB of shared memory")),
                  col2im["blocks_per_sm"], col2im["occupancy"] * 100, col2im["shared"] / 1024)
@@ -384,7 +390,7 @@ def test_kernel_resources_paragraph_is_the_committed_report():
                                                                  "col2im_v5", "gemm_tiled_implicit_nchw_bias_v5",
                                                                  "gemm_tiled_implicit_v5", "gemm_tiled_implicit_dgrad_v6",
                                                                  "gemm_tiled_implicit_dgrad_64_v6",
-                                                                 *(k["kernel"] for k in quads + [quads_64])}
+                                                                 *(k["kernel"] for k in quads + quads_64)}
     assert not any(k["spill_stores"] or k["spill_loads"] for k in kernels)
     local = {k["kernel"]: k["stack"] for k in kernels if k["stack"]}
     assert local == {"lrn_backward_v2": 128, "lrn_maxpool_backward_v1": 128, "lrn_maxpool_backward_v2": 128}

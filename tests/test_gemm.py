@@ -531,6 +531,25 @@ def test_version_6_reads_dl_dy_in_place_of_the_columns_gradient():
 
 
 # ---- version 7: a thread's rows of A read four at a time -----------------------------------------
+def products_in_strips(versions):
+    """(a, b, NumPy's a @ b, runs): for each version, the recorded launch and the result of a 128 x
+    128 x 512 float32 product and of a small conv's input gradient in tiles of 64 (16 input
+    channels), {version: (product's LaunchTraffic, input gradient's, c, dx)}."""
+    a, b, expected = operands(128, 128, 512, False, False, np.float32, seed=1)
+    x, w, _, dout = small_conv()
+    dy = np.ascontiguousarray(dout.transpose(1, 0, 2, 3).reshape(w.shape[0], -1))   # the GEMM layout
+    geometry = conv_geometry(x.shape, w.shape, (1, 1), (1, 1))
+    runs = {}
+    for version in versions:
+        with use_gemm("tiled"), kernel_versions.use("gemm_tiled", version):
+            with traffic.recording() as product:
+                c = matmul(a, b)
+            with traffic.recording() as backward:
+                dx = conv_input_grad_implicit(w, dy, geometry, x.shape[0])
+        runs[version] = product[0], backward[-1], c, dx
+    return a, b, expected, runs
+
+
 def test_version_7_reads_a_in_one_load_for_four_rows():
     """Version 6's plain product (version 3's kernel) and its input gradient in tiles of 64 (conv2's
     48 channels a group), against version 7's: the same loads and stores of memory, the same
@@ -539,18 +558,7 @@ def test_version_7_reads_a_in_one_load_for_four_rows():
     8 + 8; with tiles of 64, 1 + 4 for 16, not 4 + 4. Each a single pass (no bank conflicts); in
     float64 two 16-byte loads a strip, each a pass (the simulator counts a float4 as one access:
     tests/test_simulator_traffic.py)."""
-    a, b, expected = operands(128, 128, 512, False, False, np.float32, seed=1)
-    x, w, _, dout = small_conv()   # 16 input channels: the input gradient in tiles of 64
-    dy = np.ascontiguousarray(dout.transpose(1, 0, 2, 3).reshape(w.shape[0], -1))   # the GEMM layout
-    geometry = conv_geometry(x.shape, w.shape, (1, 1), (1, 1))
-    runs = {}
-    for version in (6, 7):
-        with use_gemm("tiled"), kernel_versions.use("gemm_tiled", version):
-            with traffic.recording() as product:
-                c = matmul(a, b)
-            with traffic.recording() as backward:
-                dx = conv_input_grad_implicit(w, dy, geometry, x.shape[0])
-        runs[version] = product[0], backward[-1], c, dx
+    a, b, expected, runs = products_in_strips((6, 7))
     (product6, dgrad6, c6, dx6), (product7, dgrad7, c7, dx7) = runs[6], runs[7]
     assert [product6.kernel, dgrad6.kernel] == ["gemm_tiled_v3", "gemm_tiled_implicit_dgrad_64_v6"]
     assert [product7.kernel, dgrad7.kernel] == ["gemm_tiled_v7", "gemm_tiled_implicit_dgrad_64_v7"]
@@ -580,18 +588,7 @@ def test_version_8_reads_b_in_one_load_for_four_columns():
     16-byte load of B covers 16 threads' strips, 256 bytes: two passes. The loaders' stores of B's
     slice, which version 7 makes in one pass each, take two (32 consecutive columns of a row fall
     in 16 banks), so the stores of both slices take 1.5 times version 7's passes."""
-    a, b, expected = operands(128, 128, 512, False, False, np.float32, seed=1)
-    x, w, _, dout = small_conv()   # 16 input channels: the input gradient in tiles of 64
-    dy = np.ascontiguousarray(dout.transpose(1, 0, 2, 3).reshape(w.shape[0], -1))
-    geometry = conv_geometry(x.shape, w.shape, (1, 1), (1, 1))
-    runs = {}
-    for version in (7, 8):
-        with use_gemm("tiled"), kernel_versions.use("gemm_tiled", version):
-            with traffic.recording() as product:
-                c = matmul(a, b)
-            with traffic.recording() as backward:
-                dx = conv_input_grad_implicit(w, dy, geometry, x.shape[0])
-        runs[version] = product[0], backward[-1], c, dx
+    a, b, expected, runs = products_in_strips((7, 8))
     (product7, dgrad7, c7, dx7), (product8, dgrad8, c8, dx8) = runs[7], runs[8]
     assert [product8.kernel, dgrad8.kernel] == ["gemm_tiled_v8", "gemm_tiled_implicit_dgrad_64_v8"]
     np.testing.assert_array_equal(c8, c7)

@@ -78,6 +78,26 @@ def test_missing_syncthreads_is_caught():
     assert wrong > 0, "the race of a missing __syncthreads went unnoticed in 20 launches"
 
 
+def test_missing_syncthreads_is_caught_whichever_thread_writes_first():
+    """Each thread reads the slot of the thread before it: in the threads' own order every slot
+    would be written before it is read, and the race would go unseen. The simulator runs the
+    threads of each stretch in a random order, so some thread runs before its neighbour."""
+    module = build(r'''
+extern "C" __global__ void from_the_left(const real_t* x, real_t* y) {
+  __shared__ real_t tile[256];
+  tile[threadIdx.x] = x[threadIdx.x];
+  y[threadIdx.x] = tile[threadIdx.x == 0 ? 0 : threadIdx.x - 1];
+}''', name="test_kernel_from_the_left")
+    x = np.arange(256, dtype=np.float64)
+    expected = np.concatenate([[0.0], x[:-1]])
+    wrong = 0
+    for _ in range(20):
+        y = np.full_like(x, np.nan)
+        module.launch("from_the_left", (1, 1, 1), (256, 1, 1), args(x, y))
+        wrong += not np.array_equal(y, expected)
+    assert wrong > 0, "a thread reading its left neighbour's slot without a barrier went unnoticed in 20 launches"
+
+
 def test_divergent_syncthreads_is_an_error():
     module = build(r'''
 extern "C" __global__ void diverge(real_t* y) {

@@ -63,18 +63,24 @@ def test_reverse_with_barrier_is_always_right():
         np.testing.assert_array_equal(y, x.reshape(4, 256)[:, ::-1].ravel())
 
 
+def wrong_launches(module, kernel, blocks, x, expected, launches=20):
+    """How many of ``launches`` launches of ``kernel`` (``blocks`` blocks of 256 threads, y = f(x))
+    give a y other than ``expected``."""
+    wrong = 0
+    for _ in range(launches):
+        y = np.full_like(x, np.nan)
+        module.launch(kernel, (blocks, 1, 1), (256, 1, 1), args(x, y))
+        wrong += not np.array_equal(y, expected)
+    return wrong
+
+
 def test_missing_syncthreads_is_caught():
     """The threads of a block run in a random order and shared memory starts each block as NaN,
     so without the barrier about half the threads read their slot before its owner writes it
     (512 of the 1024 values, in each of 100 launches measured); 20 launches must catch it."""
     module = build(REVERSE.replace("SYNC", ""), name="test_kernel_missing_sync")
     x = np.arange(1024, dtype=np.float64)
-    expected = x.reshape(4, 256)[:, ::-1].ravel()
-    wrong = 0
-    for _ in range(20):
-        y = np.full_like(x, np.nan)
-        module.launch("reverse_chunks", (4, 1, 1), (256, 1, 1), args(x, y))
-        wrong += not np.array_equal(y, expected)
+    wrong = wrong_launches(module, "reverse_chunks", 4, x, x.reshape(4, 256)[:, ::-1].ravel())
     assert wrong > 0, "the race of a missing __syncthreads went unnoticed in 20 launches"
 
 
@@ -89,12 +95,7 @@ extern "C" __global__ void from_the_left(const real_t* x, real_t* y) {
   y[threadIdx.x] = tile[threadIdx.x == 0 ? 0 : threadIdx.x - 1];
 }''', name="test_kernel_from_the_left")
     x = np.arange(256, dtype=np.float64)
-    expected = np.concatenate([[0.0], x[:-1]])
-    wrong = 0
-    for _ in range(20):
-        y = np.full_like(x, np.nan)
-        module.launch("from_the_left", (1, 1, 1), (256, 1, 1), args(x, y))
-        wrong += not np.array_equal(y, expected)
+    wrong = wrong_launches(module, "from_the_left", 1, x, np.concatenate([[0.0], x[:-1]]))
     assert wrong > 0, "a thread reading its left neighbour's slot without a barrier went unnoticed in 20 launches"
 
 

@@ -33,9 +33,10 @@ kernels and the runtime with GCC's AddressSanitizer, which stops the process at 
 or write outside an array (memcheck's job); ``MINICNN_SIM_SANITIZE=thread`` with
 ThreadSanitizer, which sees each fiber as a thread of its own and reports two threads of a block
 touching the same shared or global memory without a ``__syncthreads`` between them, one of them
-writing (racecheck's job, and more: it does not depend on the order the threads ran in). The sanitizer's runtime must be
-loaded before Python: ``python -m minicnn.simulator.sanitize address python -m pytest -m kernel``
-sets up the environment (``sanitizer_environment``) and runs the command.
+writing (racecheck's job, and more: it does not depend on the order the threads ran in). The
+sanitizer's runtime must be loaded before Python: ``python -m minicnn.simulator.sanitize address
+python -m pytest -m kernel`` sets up the environment (``sanitizer_environment``) and runs the
+command.
 
 Memory traffic, the simulator's stand-in for a profiler's memory counters: inside
 ``with minicnn.simulator.traffic.recording() as log:`` the kernels run from builds in which every

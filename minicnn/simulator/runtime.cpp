@@ -23,7 +23,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
@@ -65,7 +64,7 @@ struct Fiber {                          // one thread of the block
   char* stack = nullptr;                // STACK_BYTES, above a guard page
   unsigned linear = 0;                  // its linear index in the block (x fastest)
   uint3 index{};                        // its threadIdx
-  enum State { kStarting, kAtBarrier, kBlockDone, kExited } state = kExited;
+  bool exited = true;                   // done with the launch (or not yet given one)
   void* tsan = nullptr;                 // ThreadSanitizer's context of the fiber
   void* fake_stack = nullptr;           // AddressSanitizer's, while the fiber is switched out
 };
@@ -462,7 +461,6 @@ MINICNN_SIM_HARDWARE void finish_block() {
     fail(thread_name() + " returned while other threads of its block wait at the __syncthreads at line " +
          std::to_string(L.barrier_line));
   ++L.finished;
-  current->state = Fiber::kBlockDone;
   happens_before(&block_sync);
   hand_back();
   if (L.aborted) throw Abort();
@@ -488,7 +486,7 @@ MINICNN_SIM_HARDWARE void fiber_main() {
     } catch (Abort&) {
     }
   }
-  self.state = Fiber::kExited;
+  self.exited = true;
   happens_before(&exit_sync);
   hand_back(true);
 }
@@ -517,7 +515,7 @@ MINICNN_SIM_HARDWARE bool prepare_fibers(unsigned n, char* error, int error_size
     Fiber& f = fibers[t];
     f.linear = t;
     f.index = {t % blockDim.x, t / blockDim.x % blockDim.y, t / (blockDim.x * blockDim.y)};
-    f.state = Fiber::kStarting;
+    f.exited = false;
     getcontext(&f.context);
     f.context.uc_link = nullptr;
     f.context.uc_stack.ss_sp = f.stack;
@@ -562,7 +560,7 @@ MINICNN_SIM_HARDWARE void run_blocks() {
   // The fibers waiting for a next block leave; after an error, the others unwind (a fiber
   // that has not started sees the error and leaves at once).
   for (unsigned t = 0; t < L.nthreads; ++t)
-    while (fibers[t].state != Fiber::kExited) resume(fibers[t]);
+    while (!fibers[t].exited) resume(fibers[t]);
   happens_after(&exit_sync);
 }
 
@@ -581,7 +579,6 @@ extern "C" MINICNN_SIM_HARDWARE void minicnn_sim_syncthreads(int line) {
          " while others wait at line " + std::to_string(L.barrier_line));
   }
   ++L.arrived;
-  current->state = Fiber::kAtBarrier;
   happens_before(&barrier_sync);
   hand_back();
   if (L.aborted) throw Abort();

@@ -38,6 +38,21 @@ extern "C" __global__ void reverse_chunks(const real_t* x, real_t* y) {
 '''
 
 
+# The same reversal with the race between two barriers: each thread reads the slot its mirror
+# thread writes in the same stretch, and only then meets the others at a barrier.
+REVERSE_BETWEEN_BARRIERS = r'''
+extern "C" __global__ void reverse_between_barriers(const real_t* x, real_t* y) {
+  __shared__ real_t tile[256];
+  const int base = blockIdx.x * blockDim.x;
+  __syncthreads();
+  tile[threadIdx.x] = x[base + threadIdx.x];
+  const real_t mirrored = tile[blockDim.x - 1 - threadIdx.x];
+  __syncthreads();
+  y[base + threadIdx.x] = mirrored;
+}
+'''
+
+
 def build(code, name="test_kernel", dtype=np.float64):
     return SimulatedModule(name, dtype, code=code)
 
@@ -232,8 +247,9 @@ extern "C" __global__ void shift_left(const real_t* x, real_t* y) {
 
 @pytest.mark.parametrize("name,code,kernel,report,line", [
     ("address", ONE_PAST_THE_END, "shift_left", "AddressSanitizer: heap-buffer-overflow", 4),
-    ("thread", REVERSE.replace("SYNC", ""), "reverse_chunks", "ThreadSanitizer: data race", 6)],
-    ids=["address-read-past-the-end", "thread-missing-syncthreads"])
+    ("thread", REVERSE.replace("SYNC", ""), "reverse_chunks", "ThreadSanitizer: data race", 6),
+    ("thread", REVERSE_BETWEEN_BARRIERS, "reverse_between_barriers", "ThreadSanitizer: data race", 7)],
+    ids=["address-read-past-the-end", "thread-missing-syncthreads", "thread-missing-syncthreads-between-barriers"])
 def test_sanitizer_reports_a_planted_bug_by_line(name, code, kernel, report, line):
     missing = sanitizer_missing(name)
     if missing:

@@ -81,6 +81,7 @@ struct Launch {
   unsigned nthreads = 0;
   unsigned long nblocks = 0;
   unsigned arrived = 0;                 // threads waiting at the current __syncthreads
+  unsigned stretch = 0;                 // the stretches between barriers run so far in the block
   int barrier_line = 0;                 // its source line
   unsigned finished = 0;                // threads done with the current block
   bool aborted = false;
@@ -99,8 +100,12 @@ std::mutex launch_mutex;                // one launch at a time in the process
 
 // ThreadSanitizer's happens-before edges between the threads of a block (nothing elsewhere):
 // whatever a thread did before happens_before(x) happens before what any thread does after a
-// later happens_after(x).
-char barrier_sync, block_sync, exit_sync;
+// later happens_after(x). The barriers take turns with two objects: a thread leaving barrier k
+// acquires what was released arriving at barrier k, and not what the threads that ran before it
+// in the stretch after barrier k released arriving at barrier k + 1 (with one object it did, and
+// ThreadSanitizer saw the accesses of a stretch that ends at a barrier as ordered: their races
+// went unreported).
+char barrier_sync[2], block_sync, exit_sync;
 inline void happens_before(char* sync) {
 #if defined(__SANITIZE_THREAD__)
   __tsan_release(sync);
@@ -534,6 +539,7 @@ MINICNN_SIM_HARDWARE void start_block(unsigned long b) {
   blockIdx.y = b / gridDim.x % gridDim.y;
   blockIdx.z = b / ((unsigned long)gridDim.x * gridDim.y);
   launch_state.finished = 0;
+  launch_state.stretch = 0;
 }
 
 // Run the launch's blocks one after another; every fiber has exited when it returns.
@@ -551,6 +557,7 @@ MINICNN_SIM_HARDWARE void run_blocks() {
       }
       if (L.aborted || L.finished == L.nthreads) break;
       L.arrived = 0;   // every thread waits at the same __syncthreads (anything else failed)
+      ++L.stretch;
     }
     if (L.aborted) break;
     happens_after(&block_sync);
@@ -579,10 +586,11 @@ extern "C" MINICNN_SIM_HARDWARE void minicnn_sim_syncthreads(int line) {
          " while others wait at line " + std::to_string(L.barrier_line));
   }
   ++L.arrived;
-  happens_before(&barrier_sync);
+  char* const barrier = &barrier_sync[L.stretch % 2];
+  happens_before(barrier);
   hand_back();
   if (L.aborted) throw Abort();
-  happens_after(&barrier_sync);
+  happens_after(barrier);
 }
 
 // Run `call` on grid x block threads; returns 0, or 1 with the message in `error`.

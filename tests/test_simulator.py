@@ -1,5 +1,6 @@
 """The kernel simulator itself (minicnn.simulator): barriers and shared memory work, a missing
-__syncthreads is caught, misuse of barriers and unsupported constructs are reported, compile
+__syncthreads is caught, asynchronous copies land when their thread waits for them (a read too
+early is caught), misuse of barriers and unsupported constructs are reported, compile
 errors name the file, atomics are atomic, modules are cached; under the address and thread
 sanitizers a planted out-of-bounds access and a planted race are reported, and every kernel is
 clean."""
@@ -112,6 +113,94 @@ extern "C" __global__ void from_the_left(const real_t* x, real_t* y) {
     x = np.arange(256, dtype=np.float64)
     wrong = wrong_launches(module, "from_the_left", 1, x, np.concatenate([[0.0], x[:-1]]))
     assert wrong > 0, "a thread reading its left neighbour's slot without a barrier went unnoticed in 20 launches"
+
+
+# Each block's values shifted one thread to the left through shared memory, copied there by
+# asynchronous copies (kernels/copy_async.cuh); every seventh thread copies a zero (no source).
+# WAIT and SYNC are the wait for the copies and the barrier after it.
+SHIFT_ASYNC = r'''
+#include "common.cuh"
+#include "copy_async.cuh"
+extern "C" __global__ void shift_async(const real_t* x, real_t* y) {
+  __shared__ real_t tile[256];
+  const int base = blockIdx.x * blockDim.x;
+  copy_async(&tile[threadIdx.x], threadIdx.x % 7 == 6 ? nullptr : x + base + threadIdx.x);
+  WAIT
+  SYNC
+  y[base + threadIdx.x] = tile[(threadIdx.x + 1) % blockDim.x];
+}
+'''
+
+
+def shifted(x):
+    copied = np.where(np.arange(x.size) % 256 % 7 == 6, 0.0, x).reshape(-1, 256)
+    return np.roll(copied, -1, axis=1).ravel()
+
+
+def test_asynchronous_copies_land_at_the_wait():
+    module = build(SHIFT_ASYNC.replace("WAIT", "copy_wait();").replace("SYNC", "__syncthreads();"))
+    x = np.arange(1.0, 1025.0)
+    assert wrong_launches(module, "shift_async", 4, x, shifted(x), launches=5) == 0
+
+
+def test_a_copy_read_before_its_wait_or_without_the_barrier_after_it_is_caught():
+    """A copy lands in shared memory when its thread waits for it: read before the wait, its slot
+    still holds the poison (NaN), every time; read by another thread with no barrier after the
+    wait, it is missing whenever the reader runs before the copier."""
+    module = build(r'''
+#include "copy_async.cuh"
+extern "C" __global__ void read_before_wait(const real_t* x, real_t* y) {
+  __shared__ real_t tile[256];
+  copy_async(&tile[threadIdx.x], x + threadIdx.x);
+  y[threadIdx.x] = tile[threadIdx.x];
+  copy_wait();
+}''', name="test_kernel_read_before_wait")
+    x, y = np.arange(256.0), np.zeros(256)
+    module.launch("read_before_wait", (1, 1, 1), (256, 1, 1), args(x, y))
+    assert np.isnan(y).all()
+    module = build(SHIFT_ASYNC.replace("WAIT", "copy_wait();").replace("SYNC", ""), name="test_kernel_no_barrier")
+    x = np.arange(1.0, 1025.0)
+    assert wrong_launches(module, "shift_async", 4, x, shifted(x)) > 0, "a missing barrier after copy_wait went unseen"
+
+
+# Round r of each block copies the block's row r of x into tile[r % 2] and shifts it one thread to
+# the left into y, the copies of round r + 1 issued while round r is read (double buffering, as the
+# tiled GEMM's version 9 does). ISSUE_EARLY/ISSUE_LATE place the next round's copies before or
+# after the barrier: before it, a thread may copy into the slices that a slower thread still reads
+# in the round before.
+ROUNDS_ASYNC = r'''
+#include "copy_async.cuh"
+extern "C" __global__ void rounds(const real_t* x, real_t* y) {
+  __shared__ real_t tile[2][256];
+  const int t = threadIdx.x;
+  copy_async(&tile[0][t], x + t);
+  for (int r = 0; r < 4; ++r) {
+    copy_wait();
+    if (ISSUE_EARLY && r < 3) copy_async(&tile[(r + 1) % 2][t], x + (r + 1) * 256 + t);
+    __syncthreads();
+    if (!ISSUE_EARLY && r < 3) copy_async(&tile[(r + 1) % 2][t], x + (r + 1) * 256 + t);
+    y[r * 256 + t] = tile[r % 2][(t + 1) % 256];
+  }
+}'''
+
+
+def test_a_copy_into_slices_others_still_read_is_caught():
+    """Issued after the barrier, the next round's copies go to the slices everyone is done with;
+    issued before it, they may land while a slower thread still reads the round before's (the
+    simulator poisons a slot from the copy to its wait, the earliest and the latest it may land)."""
+    x = np.arange(1.0, 1025.0)
+    expected = np.roll(x.reshape(4, 256), -1, axis=1).ravel()
+    right = build(ROUNDS_ASYNC.replace("ISSUE_EARLY", "false"), name="test_kernel_rounds")
+    assert wrong_launches(right, "rounds", 1, x, expected, launches=5) == 0
+    early = build(ROUNDS_ASYNC.replace("ISSUE_EARLY", "true"), name="test_kernel_rounds_early")
+    assert wrong_launches(early, "rounds", 1, x, expected) > 0, "copies into slices still being read went unseen"
+
+
+def test_returning_before_waiting_for_a_copy_is_an_error():
+    module = build(SHIFT_ASYNC.replace("WAIT", "").replace("SYNC", ""), name="test_kernel_never_waits")
+    with pytest.raises(SimulatorError, match=r"kernel shift_async: thread .* returned before waiting for 1 "
+                                             r"asynchronous copy to shared memory \(copy_wait\)"):
+        module.launch("shift_async", (1, 1, 1), (256, 1, 1), args(np.arange(256.0), np.zeros(256)))
 
 
 def test_divergent_syncthreads_is_an_error():
@@ -248,8 +337,12 @@ extern "C" __global__ void shift_left(const real_t* x, real_t* y) {
 @pytest.mark.parametrize("name,code,kernel,report,line", [
     ("address", ONE_PAST_THE_END, "shift_left", "AddressSanitizer: heap-buffer-overflow", 4),
     ("thread", REVERSE.replace("SYNC", ""), "reverse_chunks", "ThreadSanitizer: data race", 6),
-    ("thread", REVERSE_BETWEEN_BARRIERS, "reverse_between_barriers", "ThreadSanitizer: data race", 7)],
-    ids=["address-read-past-the-end", "thread-missing-syncthreads", "thread-missing-syncthreads-between-barriers"])
+    ("thread", REVERSE_BETWEEN_BARRIERS, "reverse_between_barriers", "ThreadSanitizer: data race", 7),
+    ("thread", SHIFT_ASYNC.replace("WAIT", "copy_wait();").replace("SYNC", ""), "shift_async",
+     "ThreadSanitizer: data race", 10),
+    ("thread", ROUNDS_ASYNC.replace("ISSUE_EARLY", "true"), "rounds", "ThreadSanitizer: data race", 12)],
+    ids=["address-read-past-the-end", "thread-missing-syncthreads", "thread-missing-syncthreads-between-barriers",
+         "thread-missing-syncthreads-after-copy-wait", "thread-copy-into-slices-still-read"])
 def test_sanitizer_reports_a_planted_bug_by_line(name, code, kernel, report, line):
     missing = sanitizer_missing(name)
     if missing:

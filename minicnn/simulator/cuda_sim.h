@@ -12,9 +12,12 @@
 //     block, so that reading shared memory nobody wrote this block gives a visibly wrong answer;
 //   * threadIdx is set as each thread is resumed, blockIdx as each block starts; blockDim and
 //     gridDim are per launch;
-//   * atomics are GCC's __atomic builtins (atomic on a real thread too; here no two run at once).
+//   * atomics are GCC's __atomic builtins (atomic on a real thread too; here no two run at once);
+//   * asynchronous copies to shared memory (cp.async, kernels/copy_async.cuh) read their source
+//     when issued and write shared memory when the thread waits for them (copy_wait).
 // What it checks at run time: every thread of a block reaches the same __syncthreads (by source
-// line), and no thread returns while others wait at, or later reach, a __syncthreads.
+// line), no thread returns while others wait at, or later reach, a __syncthreads, and none
+// returns with asynchronous copies it has not waited for.
 // What it does not model: warps (so no warp intrinsics; the traffic recording replays the
 // threads' accesses warp by warp, for coalescing and bank conflicts), timing, dynamic shared
 // memory, __shared__ variables in templates (GCC ignores their section: refused), the order of
@@ -150,6 +153,11 @@ namespace minicnn_sim {
 typedef void (*Trampoline)(void** args);
 }
 extern "C" void minicnn_sim_syncthreads(int line);
+// cp.async (kernels/copy_async.cuh): the running thread's copy of `bytes` bytes of `value` to the
+// shared memory at `slot`, issued; and its oldest copy not yet landed, put in *slot and value (1),
+// or nothing (0: all have landed).
+extern "C" void minicnn_sim_copy_async(void* slot, const void* value, unsigned bytes);
+extern "C" int minicnn_sim_copy_landed(void** slot, void* value, unsigned bytes);
 extern "C" int minicnn_sim_launch(const char* kernel, minicnn_sim::Trampoline call, void (*poison)(),
                                   const unsigned int* grid, const unsigned int* block, void** args,
                                   char* error, int error_size);

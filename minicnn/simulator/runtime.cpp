@@ -65,6 +65,12 @@ struct Fiber {                          // one thread of the block
   unsigned linear = 0;                  // its linear index in the block (x fastest)
   uint3 index{};                        // its threadIdx
   bool exited = true;                   // done with the launch (or not yet given one)
+  struct Copy {                         // an asynchronous copy to shared memory (cp.async)
+    void* slot;
+    unsigned char value[16];            // the source's value, read when the copy was issued
+    unsigned bytes;
+  };
+  std::vector<Copy> copies;             // issued, not landed: oldest first
   void* tsan = nullptr;                 // ThreadSanitizer's context of the fiber
   void* fake_stack = nullptr;           // AddressSanitizer's, while the fiber is switched out
 };
@@ -465,6 +471,10 @@ MINICNN_SIM_HARDWARE void finish_block() {
   if (L.arrived > 0)
     fail(thread_name() + " returned while other threads of its block wait at the __syncthreads at line " +
          std::to_string(L.barrier_line));
+  Fiber& self = *current;
+  if (const size_t n = self.copies.size())
+    fail(thread_name() + " returned before waiting for " + std::to_string(n) +
+         (n == 1 ? " asynchronous copy" : " asynchronous copies") + " to shared memory (copy_wait)");
   ++L.finished;
   happens_before(&block_sync);
   hand_back();
@@ -521,6 +531,7 @@ MINICNN_SIM_HARDWARE bool prepare_fibers(unsigned n, char* error, int error_size
     f.linear = t;
     f.index = {t % blockDim.x, t / blockDim.x % blockDim.y, t / (blockDim.x * blockDim.y)};
     f.exited = false;
+    f.copies.clear();
     getcontext(&f.context);
     f.context.uc_link = nullptr;
     f.context.uc_stack.ss_sp = f.stack;
@@ -591,6 +602,29 @@ extern "C" MINICNN_SIM_HARDWARE void minicnn_sim_syncthreads(int line) {
   hand_back();
   if (L.aborted) throw Abort();
   happens_after(barrier);
+}
+
+// cp.async (kernels/copy_async.cuh): a thread's copies wait in its fiber until it calls
+// copy_wait, whose code then writes them (so that the kernel's instrumentation sees the stores).
+extern "C" MINICNN_SIM_HARDWARE void minicnn_sim_copy_async(void* slot, const void* value, unsigned bytes) {
+  Fiber& self = *current;
+  if (bytes > sizeof(Fiber::Copy::value)) fail("an asynchronous copy of " + std::to_string(bytes) + " bytes (at most 16)");
+  Fiber::Copy copy{slot, {}, bytes};
+  std::memcpy(copy.value, value, bytes);
+  self.copies.push_back(copy);
+}
+
+extern "C" MINICNN_SIM_HARDWARE int minicnn_sim_copy_landed(void** slot, void* value, unsigned bytes) {
+  Fiber& self = *current;
+  if (self.copies.empty()) return 0;
+  const Fiber::Copy& oldest = self.copies.front();
+  if (oldest.bytes != bytes)
+    fail("an asynchronous copy of " + std::to_string(oldest.bytes) + " bytes waited for as one of " +
+         std::to_string(bytes));
+  *slot = oldest.slot;
+  std::memcpy(value, oldest.value, bytes);
+  self.copies.erase(self.copies.begin());
+  return 1;
 }
 
 // Run `call` on grid x block threads; returns 0, or 1 with the message in `error`.

@@ -8,7 +8,7 @@
 // and 5 store it as a conv's NCHW output instead; version 5 reads a conv's B, im2col's columns,
 // from the conv's input; version 6 gathers the input gradient's B from dL/dy and stores it NCHW).
 //
-// Seven versions (minicnn/kernel_versions.py, family "gemm_tiled"); minicnn/gemm.py launches them.
+// Nine versions (minicnn/kernel_versions.py, family "gemm_tiled"); minicnn/gemm.py launches them.
 //
 // ---- version 1 ----------------------------------------------------------------------------------
 // Launch: block (16, 16) = 256 threads computes a 64 x 64 tile of C; grid (ceil(N / 64),
@@ -18,6 +18,7 @@
 //   * registers: each thread computes a 4 x 4 sub-tile, so every value it reads from shared
 //     memory is used 4 times (8 loads feed 16 multiply-adds).
 #include "common.cuh"
+#include "copy_async.cuh"
 
 #define TILE_M 64
 #define TILE_N 64
@@ -98,6 +99,19 @@ extern "C" __global__ void gemm_tiled_v1(const real_t* __restrict__ A, const rea
 // of TILE_K; C: the result (groups, M, N) when splits = 1, else the workspace.
 #define TILE_PAD 4   // words after each row of a tile in shared memory: row k + 1 starts 4 banks on
 
+// How a loader puts a value of an operand into its slice, given the value's address, or null for a
+// zero: read into a register and stored at once (StoreNow, versions 2 to 8), or copied by the
+// memory system while the threads compute, landing at their next copy_wait (CopyAsync, version 9;
+// kernels/copy_async.cuh).
+struct StoreNow {
+  __device__ __forceinline__ void operator()(real_t& slot, const real_t* source) const {
+    slot = source ? *source : real_t(0);
+  }
+};
+struct CopyAsync {
+  __device__ __forceinline__ void operator()(real_t& slot, const real_t* source) const { copy_async(&slot, source); }
+};
+
 // An operand's slice: TILE_K rows of k of the tile's columns [col0, col0 + tile) of B (K, N) into
 // tile_k_n[k][n] (the shared-memory slice, or version 8's QuadColumns view of it), zero outside the
 // matrix and the block's split of K [.., k_end). LoadStrided reads
@@ -105,16 +119,16 @@ extern "C" __global__ void gemm_tiled_v1(const real_t* __restrict__ A, const rea
 // version 5 gathers B from the conv's input, GatherCols, and version 6 A and B from the weights and
 // dL/dy). Element e of the slice is taken by thread e mod THREADS: along k where the operand's k is
 // contiguous (A, or B transposed), else along n, so that consecutive threads read consecutive
-// addresses.
+// addresses. Each value goes into the slice through `put` (StoreNow or CopyAsync).
 struct LoadStrided {
   const real_t* B;   // the block's group
   int b_row, b_col;  // element (k, n) is B[k * b_row + n * b_col]
-  template <int tile, typename Tile>
-  __device__ __forceinline__ void slice(Tile tile_k_n, int k0, int k_end, int col0, int N, int thread) const {
+  template <int tile, typename Tile, typename Put>
+  __device__ __forceinline__ void slice(Tile tile_k_n, int k0, int k_end, int col0, int N, int thread, Put put) const {
     for (int e = thread; e < TILE_K * tile; e += THREADS) {
       const bool along_k = b_row == 1;
       const int n = along_k ? e / TILE_K : e % tile, k = along_k ? e % TILE_K : e / tile;
-      tile_k_n[k][n] = (k0 + k < k_end && col0 + n < N) ? B[(k0 + k) * b_row + (col0 + n) * b_col] : real_t(0);
+      put(tile_k_n[k][n], (k0 + k < k_end && col0 + n < N) ? B + (k0 + k) * b_row + (col0 + n) * b_col : nullptr);
     }
   }
 };
@@ -155,7 +169,20 @@ __device__ __forceinline__ void load_four(const double* p, double* v) {
   v[0] = low.x, v[1] = low.y, v[2] = high.x, v[3] = high.y;
 }
 
-// The body of versions 2 to 7: the block's tile x tile tile of C over its split of K, each thread
+// The slices of step k0 of A^T and B, rows k0 to k0 + TILE_K of K, into a_slice and b_slice (B's
+// as QuadColumns from version 8), each value put there by `put`.
+template <int tile, bool quad_cols, typename LoadA, typename LoadB, typename Put>
+__device__ __forceinline__ void load_slices(real_t (*a_slice)[tile + TILE_PAD], real_t (*b_slice)[tile + TILE_PAD],
+                                            LoadA load_a, LoadB load_b, int k0, int k_end, int row0, int col0, int M,
+                                            int N, int thread, Put put) {
+  load_a.template slice<tile>(a_slice, k0, k_end, row0, M, thread, put);
+  if constexpr (quad_cols)
+    load_b.template slice<tile>(QuadColumns<tile>{b_slice}, k0, k_end, col0, N, thread, put);
+  else
+    load_b.template slice<tile>(b_slice, k0, k_end, col0, N, thread, put);
+}
+
+// The body of versions 2 to 9: the block's tile x tile tile of C over its split of K, each thread
 // taking sub x sub of it (rows ty + 16 i, columns tx + 16 j: 16 x 16 threads either way), from the
 // kernel's shared-memory slices a_tile and b_tile (TILE_K rows of tile + TILE_PAD values; the
 // kernel declares them: g++, which builds the kernel simulator, ignores the section attribute of
@@ -168,9 +195,11 @@ __device__ __forceinline__ void load_four(const double* p, double* v) {
 // With quad_rows (version 7) the thread's rows are 4 consecutive rows in each of sub / 4 strips
 // (strip), which it reads from A's slice four at a time (load_four); with quad_cols (version 8) it
 // reads its columns of B's slice four at a time too, from the strips where load_b has put them
-// (QuadColumns).
-template <int tile, int sub, bool quad_rows = false, bool quad_cols = false, typename LoadA, typename LoadB,
-          typename Store>
+// (QuadColumns). With pipelined (version 9) the kernel declares two slices of each operand, 2
+// TILE_K rows, and the threads copy the next step's slices into one while they multiply the
+// other's (CopyAsync), with one barrier a step.
+template <int tile, int sub, bool quad_rows = false, bool quad_cols = false, bool pipelined = false,
+          typename LoadA, typename LoadB, typename Store>
 __device__ __forceinline__ void split_tile_product(real_t (*a_tile)[tile + TILE_PAD], real_t (*b_tile)[tile + TILE_PAD],
                                                    LoadA load_a, LoadB load_b, Store store, int M, int N, int K,
                                                    int groups, int k_split) {
@@ -189,27 +218,40 @@ __device__ __forceinline__ void split_tile_product(real_t (*a_tile)[tile + TILE_
   for (int i = 0; i < sub; ++i)
     for (int j = 0; j < sub; ++j) acc[i][j] = real_t(0);
 
+  if constexpr (pipelined)   // the first step's slices
+    if (k_begin < k_end)
+      load_slices<tile, quad_cols>(a_tile, b_tile, load_a, load_b, k_begin, k_end, row0, col0, M, N, thread,
+                                   CopyAsync{});
+  int buffer = 0;   // the slices of this step: rows [buffer TILE_K, (buffer + 1) TILE_K) (version 9: 0 or 1)
   for (int k0 = k_begin; k0 < k_end; k0 += TILE_K) {
-    load_a.template slice<tile>(a_tile, k0, k_end, row0, M, thread);
-    if constexpr (quad_cols)
-      load_b.template slice<tile>(QuadColumns<tile>{b_tile}, k0, k_end, col0, N, thread);
-    else
-      load_b.template slice<tile>(b_tile, k0, k_end, col0, N, thread);
-    __syncthreads();  // the slices are complete before anyone reads them
+    if constexpr (pipelined) {
+      copy_wait();      // this thread's copies of this step's slices have landed...
+      __syncthreads();  // ...and everyone's; and everyone is done with the other slices (the last step's)
+      if (k0 + TILE_K < k_end)   // so the next step's go there, copied while these are multiplied
+        load_slices<tile, quad_cols>(a_tile + (buffer ^ 1) * TILE_K, b_tile + (buffer ^ 1) * TILE_K, load_a, load_b,
+                                     k0 + TILE_K, k_end, row0, col0, M, N, thread, CopyAsync{});
+    } else {
+      load_slices<tile, quad_cols>(a_tile, b_tile, load_a, load_b, k0, k_end, row0, col0, M, N, thread, StoreNow{});
+      __syncthreads();  // the slices are complete before anyone reads them
+    }
+    const auto a_slice = a_tile + buffer * TILE_K, b_slice = b_tile + buffer * TILE_K;
     for (int k = 0; k < TILE_K; ++k) {
       real_t a[sub], b[sub];
       if (quad_rows)
-        for (int q = 0; q < sub / 4; ++q) load_four(&a_tile[k][strip(q, ty)], a + 4 * q);
+        for (int q = 0; q < sub / 4; ++q) load_four(&a_slice[k][strip(q, ty)], a + 4 * q);
       else
-        for (int i = 0; i < sub; ++i) a[i] = a_tile[k][ty + i * 16];
+        for (int i = 0; i < sub; ++i) a[i] = a_slice[k][ty + i * 16];
       if (quad_cols)
-        for (int q = 0; q < sub / 4; ++q) load_four(&b_tile[k][strip(q, tx)], b + 4 * q);
+        for (int q = 0; q < sub / 4; ++q) load_four(&b_slice[k][strip(q, tx)], b + 4 * q);
       else
-        for (int j = 0; j < sub; ++j) b[j] = b_tile[k][tx + j * 16];
+        for (int j = 0; j < sub; ++j) b[j] = b_slice[k][tx + j * 16];
       for (int i = 0; i < sub; ++i)
         for (int j = 0; j < sub; ++j) acc[i][j] += a[i] * b[j];
     }
-    __syncthreads();  // everyone is done with the slices before they are overwritten
+    if constexpr (pipelined)
+      buffer ^= 1;
+    else
+      __syncthreads();  // everyone is done with the slices before they are overwritten
   }
   for (int i = 0; i < sub; ++i) {
     const int row = row0 + (quad_rows ? strip(i / 4, ty) + i % 4 : ty + i * 16);
@@ -235,7 +277,7 @@ struct StoreTile {
 };
 
 // Bounded to 4 blocks of 256 a multiprocessor, as version 1 runs: unbounded, ptxas took 72
-// registers a thread (3 blocks); bounded, 63 in float and 64 in double, no spills (sm_90).
+// registers a thread (3 blocks); bounded, 64 in float and in double, no spills (sm_90).
 extern "C" __global__ __launch_bounds__(THREADS, 4) void gemm_tiled_v2(
     const real_t* __restrict__ A, const real_t* __restrict__ B, real_t* __restrict__ C, int M, int N, int K, int a_row,
     int a_col, int a_batch, int b_row, int b_col, int b_batch, int groups, int k_split) {
@@ -259,8 +301,8 @@ extern "C" __global__ __launch_bounds__(THREADS, 4) void gemm_tiled_v2(
 // the device again (minicnn/gemm.py picks the splits with the version's tile).
 // Launch: block (16, 16); grid (ceil(N / 128), ceil(M / 128), groups * splits); as version 2.
 // Float: bounded to 2 blocks of 256 a multiprocessor (at most 128 registers a thread), it takes
-// 123 (version 4, the same body storing NCHW: 122; version 5's gathering kernels 114 and 119,
-// version 6's 120) and spills nothing (sm_90). Double (tests
+// 107 (version 4, the same body storing NCHW: 106; version 5's gathering kernels 109 and 110,
+// version 6's 114) and spills nothing (sm_90; benchmarks/kernel_resources.py). Double (tests
 // only): its 64 accumulators alone take 128 registers, so it asks for one block (bounded to two,
 // it spilled 336 bytes).
 #define GEMM_V3_MIN_BLOCKS (sizeof(real_t) == 4 ? 2 : 1)
@@ -388,13 +430,13 @@ struct GatherCols {
     const int n = c / spatial, s = c - n * spatial, oh = s / out_w, ow = s - oh * out_w;
     return Window{n * image, oh * stride_h - pad_h, ow * stride_w - pad_w};
   }
-  // row r = (channel, i, j) of the window: x there, or zero in the padding
-  __device__ __forceinline__ real_t at(Window win, int r) const {
+  // row r = (channel, i, j) of the window: the address of x there, or null in the padding
+  __device__ __forceinline__ const real_t* source(Window win, int r) const {
     const int area = kernel_h * kernel_w;
     const int channel = r / area, rest = r - channel * area, i = rest / kernel_w, j = rest - i * kernel_w;
     const int h = win.h0 + i, w = win.w0 + j;
-    return (h >= 0 && h < height && w >= 0 && w < width) ? x[win.offset + (channel * height + h) * width + w]
-                                                         : real_t(0);
+    return (h >= 0 && h < height && w >= 0 && w < width) ? x + win.offset + (channel * height + h) * width + w
+                                                         : nullptr;
   }
   // LoadStrided's slice, its elements taken by consecutive threads along cols' columns (windows
   // one output pixel apart, stride_w pixels of x: consecutive addresses where stride_w is 1), except
@@ -402,25 +444,25 @@ struct GatherCols {
   // span 16 sectors); there consecutive threads take 8 consecutive rows, a row of x's pixels in
   // each window, of 4 neighbouring windows (conv1: 20 pixels, 3 sectors). Each thread finds its one
   // window (or row) once a slice (THREADS is a multiple of tile and of TILE_K).
-  template <int tile, typename Tile>
-  __device__ __forceinline__ void slice(Tile b_tile, int k0, int k_end, int col0, int N, int thread) const {
+  template <int tile, typename Tile, typename Put>
+  __device__ __forceinline__ void slice(Tile b_tile, int k0, int k_end, int col0, int N, int thread, Put put) const {
     if (transposed) {         // B = cols[g]^T (K, N): the thread's k0 + k is a column of cols, n a row
       const int k = thread % TILE_K;
       const bool inside = k0 + k < k_end;
       const Window win = window(inside ? k0 + k : 0);
       for (int n = thread / TILE_K; n < tile; n += THREADS / TILE_K)
-        b_tile[k][n] = (inside && col0 + n < N) ? at(win, col0 + n) : real_t(0);
+        put(b_tile[k][n], (inside && col0 + n < N) ? source(win, col0 + n) : nullptr);
     } else if (stride_w == 1) {   // B = cols[g] (K, N): the thread's column col0 + n, rows k0 + k
       const int n = thread % tile;
       const bool inside = col0 + n < N;
       const Window win = window(inside ? col0 + n : 0);
       for (int k = thread / tile; k < TILE_K; k += THREADS / tile)
-        b_tile[k][n] = (inside && k0 + k < k_end) ? at(win, k0 + k) : real_t(0);
+        put(b_tile[k][n], (inside && k0 + k < k_end) ? source(win, k0 + k) : nullptr);
     } else {                  // B = cols[g], windows apart: the thread's row k0 + k, columns col0 + n
       const int k = thread % TILE_K;
       const bool inside = k0 + k < k_end;
       for (int n = thread / TILE_K; n < tile; n += THREADS / TILE_K)
-        b_tile[k][n] = (inside && col0 + n < N) ? at(window(col0 + n), k0 + k) : real_t(0);
+        put(b_tile[k][n], (inside && col0 + n < N) ? source(window(col0 + n), k0 + k) : nullptr);
     }
   }
 };
@@ -524,24 +566,24 @@ struct GatherOutputGrad {
   const real_t* dy;             // the group's first channel
   int plane;                    // batch OH OW: one channel of dY
   int height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w;
-  template <int tile, typename Tile>
-  __device__ __forceinline__ void slice(Tile tile_k_n, int k0, int k_end, int col0, int N, int thread) const {
+  template <int tile, typename Tile, typename Put>
+  __device__ __forceinline__ void slice(Tile tile_k_n, int k0, int k_end, int col0, int N, int thread, Put put) const {
     const int n = thread % tile;
     const bool inside = col0 + n < N;
     const int pixels = height * width, image = (col0 + n) / pixels, p = col0 + n - image * pixels;
     const int h = p / width + pad_h, w = p % width + pad_w;    // in the padded image
     const real_t* dy_image = dy + image * out_h * out_w;
     for (int k = thread / tile; k < TILE_K; k += THREADS / tile) {
-      real_t value = real_t(0);
+      const real_t* source = nullptr;   // a zero
       if (inside && k0 + k < k_end) {
         const int area = kernel_h * kernel_w;
         const int o = (k0 + k) / area, rest = k0 + k - o * area, i = rest / kernel_w, j = rest - i * kernel_w;
         const int hs = h - i, ws = w - j;          // oh * stride_h and ow * stride_w, where whole
         const int oh = hs / stride_h, ow = ws / stride_w;
         if (hs >= 0 && ws >= 0 && oh * stride_h == hs && ow * stride_w == ws && oh < out_h && ow < out_w)
-          value = dy_image[o * plane + oh * out_w + ow];
+          source = dy_image + o * plane + oh * out_w + ow;
       }
-      tile_k_n[k][n] = value;
+      put(tile_k_n[k][n], source);
     }
   }
 };
@@ -566,7 +608,7 @@ struct StoreNchw {
 
 // The kernel's body for tiles of tile x tile (sub x sub a thread).
 // wt: the weights with each filter's matrix transposed, (O, kh kw, C/G).
-template <int tile, int sub, bool quad_rows = false, bool quad_cols = false>
+template <int tile, int sub, bool quad_rows = false, bool quad_cols = false, bool pipelined = false>
 __device__ __forceinline__ void implicit_dgrad(real_t (*a_tile)[tile + TILE_PAD], real_t (*b_tile)[tile + TILE_PAD],
                                                const real_t* __restrict__ wt, const real_t* __restrict__ dy,
                                                real_t* __restrict__ dx, int M, int N, int K, int groups, int channels,
@@ -577,8 +619,9 @@ __device__ __forceinline__ void implicit_dgrad(real_t (*a_tile)[tile + TILE_PAD]
   const LoadStrided load_a = strided_a(wt, g, 1, M, filters * area * M);
   const GatherOutputGrad load_b{dy + g * filters * plane, plane, height, width, kernel_h, kernel_w, stride_h,
                                 stride_w, pad_h, pad_w, out_h, out_w};
-  split_tile_product<tile, sub, quad_rows, quad_cols>(a_tile, b_tile, load_a, load_b,
-                                                      StoreNchw{dx, M, height * width, channels, g}, M, N, K, groups, K);
+  split_tile_product<tile, sub, quad_rows, quad_cols, pipelined>(a_tile, b_tile, load_a, load_b,
+                                                                 StoreNchw{dx, M, height * width, channels, g}, M, N,
+                                                                 K, groups, K);
 }
 
 // Tiles of 128 x 128, as version 3's.
@@ -767,4 +810,87 @@ extern "C" __global__ __launch_bounds__(THREADS, DGRAD_64_MIN_BLOCKS) void gemm_
   implicit_dgrad<TILE_M, THREAD_M, QUAD_ROWS, QUAD_COLS>(a_tile, b_tile, wt, dy, dx, M, N, K, groups, channels, height,
                                                          width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
                                                          out_h, out_w);
+}
+
+// ---- version 9: the next slices copied while these are multiplied -------------------------------
+// In versions 2 to 8 a step of K is: every thread loads its values of the two slices from memory
+// into registers and stores them to shared memory, a barrier, the multiply-adds, a barrier.
+// Between the barriers the loads are all a block does: a trip to memory takes several hundred
+// cycles (more where L2 misses), against about 1,024 cycles of a multiprocessor's 4 schedulers
+// for the step's multiply-adds of the block's 8 warps (512 a warp), and with two blocks a
+// multiprocessor the wait is hidden only while the other block happens to be multiplying. Loading
+// the next step's values into registers during the multiply-adds would hide it, for 8 registers a
+// thread more (versions 7 and 8 take 108 to 115 of their 128) and still a load and a store
+// instruction a value. Version 9 copies them with cp.async (kernels/copy_async.cuh), which moves
+// them from memory to shared memory with no register and no store instruction, while the thread
+// goes on. Each operand has two slices in shared memory. At each step a thread waits for its
+// copies of this step's values (issued during the step before) to land in one, the block meets at
+// a barrier, and each thread issues the copies of the next step's values into the other slices
+// (load_slices with CopyAsync: the same loaders, the same addresses) and multiplies this step's:
+// the wait for memory overlaps the multiply-adds of a whole step. The barrier also says that
+// everyone is done with the other slices, multiplied the step before, so one barrier a step is
+// enough where versions 2 to 8 need two. Version 8 otherwise (its strips of A and of B): each
+// element of C is the same sum in the same order, bit for bit version 8's. Shared memory: 16.5 KB
+// a block in float (version 8: 8.25). Before sm_80 the copies are plain loads and stores.
+// Launch: as the kernels of the same name in versions 3, 5 and 6 (minicnn/gemm.py).
+#define PIPELINED true
+
+extern "C" __global__ __launch_bounds__(THREADS, GEMM_V3_MIN_BLOCKS) void gemm_tiled_v9(
+    const real_t* __restrict__ A, const real_t* __restrict__ B, real_t* __restrict__ C, int M, int N, int K, int a_row,
+    int a_col, int a_batch, int b_row, int b_col, int b_batch, int groups, int k_split) {
+  __shared__ __align__(16) real_t a_tile[2 * TILE_K][2 * TILE_M + TILE_PAD];
+  __shared__ __align__(16) real_t b_tile[2 * TILE_K][2 * TILE_N + TILE_PAD];
+  const int g = blockIdx.z % groups;
+  const LoadStrided load_b{B + g * b_batch, b_row, b_col};
+  split_tile_product<2 * TILE_M, 2 * THREAD_M, QUAD_ROWS, QUAD_COLS, PIPELINED>(
+      a_tile, b_tile, strided_a(A, g, a_row, a_col, a_batch), load_b, StoreTile{C + blockIdx.z * M * N, N}, M, N, K,
+      groups, k_split);
+}
+
+extern "C" __global__ __launch_bounds__(THREADS, GEMM_V3_MIN_BLOCKS) void gemm_tiled_implicit_v9(
+    const real_t* __restrict__ A, const real_t* __restrict__ x, real_t* __restrict__ C, int M, int N, int K,
+    int groups, int k_split, int transposed, int channels, int height, int width, int kernel_h, int kernel_w,
+    int stride_h, int stride_w, int pad_h, int pad_w, int out_h, int out_w) {
+  __shared__ __align__(16) real_t a_tile[2 * TILE_K][2 * TILE_M + TILE_PAD];
+  __shared__ __align__(16) real_t b_tile[2 * TILE_K][2 * TILE_N + TILE_PAD];
+  const GatherCols load_b = gather_cols(x, blockIdx.z % groups, groups, transposed, channels, height, width, kernel_h,
+                                        kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w);
+  split_tile_product<2 * TILE_M, 2 * THREAD_M, QUAD_ROWS, QUAD_COLS, PIPELINED>(
+      a_tile, b_tile, strided_a(A, blockIdx.z % groups, K, 1, M * K), load_b, StoreTile{C + blockIdx.z * M * N, N}, M,
+      N, K, groups, k_split);
+}
+
+extern "C" __global__ __launch_bounds__(THREADS, GEMM_V3_MIN_BLOCKS) void gemm_tiled_implicit_nchw_bias_v9(
+    const real_t* __restrict__ A, const real_t* __restrict__ x, const real_t* __restrict__ bias,
+    real_t* __restrict__ y, int M, int N, int K, int groups, int relu, int channels, int height, int width,
+    int kernel_h, int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w, int out_h, int out_w) {
+  __shared__ __align__(16) real_t a_tile[2 * TILE_K][2 * TILE_M + TILE_PAD];
+  __shared__ __align__(16) real_t b_tile[2 * TILE_K][2 * TILE_N + TILE_PAD];
+  const GatherCols load_b = gather_cols(x, blockIdx.z, groups, 0, channels, height, width, kernel_h, kernel_w,
+                                        stride_h, stride_w, pad_h, pad_w, out_h, out_w);
+  const StoreNchwBias store{y, bias, M, out_h * out_w, groups * M, relu, int(blockIdx.z)};
+  split_tile_product<2 * TILE_M, 2 * THREAD_M, QUAD_ROWS, QUAD_COLS, PIPELINED>(
+      a_tile, b_tile, strided_a(A, blockIdx.z, K, 1, M * K), load_b, store, M, N, K, groups, K);
+}
+
+extern "C" __global__ __launch_bounds__(THREADS, GEMM_V3_MIN_BLOCKS) void gemm_tiled_implicit_dgrad_v9(
+    const real_t* __restrict__ wt, const real_t* __restrict__ dy, real_t* __restrict__ dx, int M, int N, int K,
+    int groups, int channels, int height, int width, int kernel_h, int kernel_w, int stride_h, int stride_w,
+    int pad_h, int pad_w, int out_h, int out_w) {
+  __shared__ __align__(16) real_t a_tile[2 * TILE_K][2 * TILE_M + TILE_PAD];
+  __shared__ __align__(16) real_t b_tile[2 * TILE_K][2 * TILE_N + TILE_PAD];
+  implicit_dgrad<2 * TILE_M, 2 * THREAD_M, QUAD_ROWS, QUAD_COLS, PIPELINED>(
+      a_tile, b_tile, wt, dy, dx, M, N, K, groups, channels, height, width, kernel_h, kernel_w, stride_h, stride_w,
+      pad_h, pad_w, out_h, out_w);
+}
+
+extern "C" __global__ __launch_bounds__(THREADS, DGRAD_64_MIN_BLOCKS) void gemm_tiled_implicit_dgrad_64_v9(
+    const real_t* __restrict__ wt, const real_t* __restrict__ dy, real_t* __restrict__ dx, int M, int N, int K,
+    int groups, int channels, int height, int width, int kernel_h, int kernel_w, int stride_h, int stride_w,
+    int pad_h, int pad_w, int out_h, int out_w) {
+  __shared__ __align__(16) real_t a_tile[2 * TILE_K][TILE_M + TILE_PAD];
+  __shared__ __align__(16) real_t b_tile[2 * TILE_K][TILE_N + TILE_PAD];
+  implicit_dgrad<TILE_M, THREAD_M, QUAD_ROWS, QUAD_COLS, PIPELINED>(
+      a_tile, b_tile, wt, dy, dx, M, N, K, groups, channels, height, width, kernel_h, kernel_w, stride_h, stride_w,
+      pad_h, pad_w, out_h, out_w);
 }

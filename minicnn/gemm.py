@@ -22,7 +22,9 @@ never written (``conv_forward_implicit`` and ``conv_weight_grad_implicit``, wher
 ``gathers_columns()``), and from version 6 the conv's input gradient straight from the weights and
 dL/dy, without the columns' gradient and col2im (``conv_input_grad_implicit``, where
 ``gathers_output_grad()``). Version 7 runs version 6's products with each thread reading its rows
-of A four at a time from shared memory, and version 8 its columns of B as well (the same results).
+of A four at a time from shared memory, version 8 its columns of B as well, and version 9 copies
+the next K slice of both operands to shared memory (cp.async) while it multiplies this one (all
+three: the same results).
 """
 import collections
 import contextlib
@@ -36,9 +38,9 @@ GEMMS = ("cublas", "tiled")
 _gemm = "cublas"
 
 # kernels/gemm_tiled.cu: the square tile of C of one block, per version
-TILES = {1: 64, 2: 64, 3: 128, 4: 128, 5: 128, 6: 128, 7: 128, 8: 128}
+TILES = {1: 64, 2: 64, 3: 128, 4: 128, 5: 128, 6: 128, 7: 128, 8: 128, 9: 128}
 TRANSPOSE_TILE = 32         # transpose_matrices' tile: 32 x 32 values in shared memory
-TILED_BLOCK = (16, 16)      # 256 threads, each computing a 4 x 4 (versions 3 to 8: 8 x 8) sub-tile
+TILED_BLOCK = (16, 16)      # 256 threads, each computing a 4 x 4 (versions 3 to 9: 8 x 8) sub-tile
 TILE_K = 8                  # the K slice a block loads at a time
 MIN_SPLIT_K = 256           # the least K a block of a split product walks (versions 2 to 5)
 

@@ -63,6 +63,28 @@ def test_nvrtc_compiles_without_messages(name):
             assert not log, f"{name}.cu ({real}, compute_{arch}) compiled with messages:\n{log}"
 
 
+@pytest.mark.skipif(NVCC is None, reason="nvcc is not installed, so the kernels cannot be compiled here")
+def test_version_9_copies_with_cp_async_from_sm80_and_plainly_before(tmp_path):
+    """The tiled GEMM's version 9 issues asynchronous copies (cp.async, kernels/copy_async.cuh) and
+    waits for them, with one barrier in its loop where version 8 has two; compiled for sm_75,
+    which has no cp.async, it loads and stores as version 8 does. No other kernel of the file
+    copies asynchronously."""
+    import re
+    for arch, has_cp_async in (("75", False), ("80", True), ("90", True)):
+        ptx_path = tmp_path / f"gemm_tiled-{arch}.ptx"
+        subprocess.run([NVCC, "-std=c++17", f"-arch=compute_{arch}", *compile_options("float32"), "-ptx",
+                        source_path("gemm_tiled"), "-o", str(ptx_path)], check=True, capture_output=True)
+        entries = re.split(r"\.entry\s+", ptx_path.read_text())[1:]
+        names = [entry[:entry.index("(")] for entry in entries]
+        assert sum(name.endswith("_v9") for name in names) == 5, names
+        for name, body in zip(names, entries):
+            copies = "cp.async.ca.shared.global" in body
+            assert copies == (has_cp_async and name.endswith("_v9")), f"{name} (compute_{arch})"
+            assert ("cp.async.wait_all;" in body) == copies, f"{name} (compute_{arch})"
+            if name.endswith(("_v8", "_v9")):
+                assert body.count("bar.sync") == (1 if name.endswith("_v9") else 2), f"{name} (compute_{arch})"
+
+
 def test_kernel_dir_is_the_include_path():
     assert compile_options("float32") == ("-Dreal_t=float", f"-I{KERNEL_DIR}")
 

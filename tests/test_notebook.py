@@ -79,5 +79,8 @@ def test_runs_top_to_bottom_with_its_figures(tmp_path, monkeypatch):
                                     (8, "0.0625", "0.062")):
         assert (f"version {version} (gemm_tiled_v{version}, tiles of {64 if version == 2 else 128}): per multiply-add "
                 f"{memory} bytes loaded from memory, {shared} loads of shared memory a thread") in text
+    # the copies-in-flight cell: an asynchronous copy lands at its thread's wait; version 9 is version 8
+    assert "read before the wait: [nan nan nan nan] ; after the wait and the barrier: [31. 30. 29. 28.]" in text
+    assert "version 9's product is version 8's bit for bit: True" in text
     assert "ThreadSanitizer: data race" in text or "ThreadSanitizer is not available here" in text
     assert elapsed < 300, f"the notebook took {elapsed:.0f} s; it must stay under 5 minutes"

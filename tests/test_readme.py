@@ -350,7 +350,9 @@ def test_kernel_resources_paragraph_is_the_committed_report():
                        r"and (\d+): (\d+)%; version 6, gathering dL/dy, (\d+): (\d+)%, in tiles of 64, (\d+): "
                        r"(\d+)%; version 7, its rows of A read four at a time, (\d+), (\d+), (\d+) and (\d+): "
                        r"(\d+)%, in tiles of 64, (\d+): (\d+)%; version 8, its columns of B too, (\d+), (\d+), "
-                       r"(\d+) and (\d+): (\d+)%, in tiles of 64, (\d+): (\d+)%\)")
+                       r"(\d+) and (\d+): (\d+)%, in tiles of 64, (\d+): (\d+)%; version 9, copying the next "
+                       r"slices while it multiplies, (\d+), (\d+), (\d+) and (\d+): (\d+)%, in tiles of 64, "
+                       r"(\d+): (\d+)%, with twice the shared memory, (\d+\.\d) KB\)")
     v3 = by_name["lrn_maxpool_forward_v3"]
     assert_shows(" ".join(numbers[4:6]), v3["registers"], v3["shared"] / 1024)
     assert v3["occupancy"] == 1
@@ -371,7 +373,7 @@ def test_kernel_resources_paragraph_is_the_committed_report():
     dgrad = [by_name["gemm_tiled_implicit_dgrad_v6"], by_name["gemm_tiled_implicit_dgrad_64_v6"]]
     assert_shows(" ".join(numbers[18:22]), *[value for k in dgrad for value in (k["registers"], k["occupancy"] * 100)])
     quads, quads_64 = [], []
-    for version, at in ((7, 22), (8, 29)):   # 4 registers and the occupancy; in tiles of 64, 2
+    for version, at in ((7, 22), (8, 29), (9, 36)):   # 4 registers and the occupancy; in tiles of 64, 2
         strips = [by_name[f"gemm_tiled{name}_v{version}"] for name in ("", "_implicit_nchw_bias", "_implicit",
                                                                        "_implicit_dgrad")]
         assert_shows(" ".join(numbers[at:at + 5]), *(k["registers"] for k in strips), strips[0]["occupancy"] * 100)
@@ -380,6 +382,9 @@ def test_kernel_resources_paragraph_is_the_committed_report():
         assert_shows(" ".join(numbers[at + 5:at + 7]), strips_64["registers"], strips_64["occupancy"] * 100)
         quads += strips
         quads_64.append(strips_64)
+    pipelined = {k["shared"] for k in quads[-4:]}   # version 9's two slices of each operand
+    assert pipelined == {2 * quads[-8]["shared"]}
+    assert_shows(numbers[43], pipelined.pop() / 1024)
     col2im = by_name["col2im_v5"]
     assert_shows(" ".join(sentence(r"`col2im_v5` is held to (\d+) blocks \((\d+)%\) by its (\d+) KB of shared memory")),
                  col2im["blocks_per_sm"], col2im["occupancy"] * 100, col2im["shared"] / 1024)

@@ -283,6 +283,35 @@ def breakdown_table(rows):
                       f"{r['share']:.0%} | {r['mbytes']:.2f} | {r['gflops']:.2f} | {limit(r)} |\n" for r in rows))
 
 
+def versions_summary(rows, versions_run):
+    """Which version of each family to launch, from a --versions run: ``rows`` are time_layer's,
+    ``versions_run`` maps a row's layer label to the (family, version) it ran. Per family, each
+    version's forward+backward time summed over the layers that ran it, beside the reference's (the
+    same layers: every version runs on every layer of its family's rows) and the version the layers
+    launch now (kernel_versions.current). Returns (Markdown, {family: {"versions": {version: ms},
+    "fastest": version, "current": version}})."""
+    totals = {}
+    for r in rows:
+        if r["pass_"] == "forward+backward" and r["layer"] in versions_run:
+            family, version = versions_run[r["layer"]]
+            mine, theirs, layers = totals.setdefault(family, {}).get(version, (0.0, 0.0, 0))
+            totals[family][version] = (mine + r["minicnn_ms"], theirs + r["reference_ms"], layers + 1)
+    lines = ["| family | version | layers | minicnn forward+backward (ms, summed) | reference (ms) | "
+             "minicnn speed / reference | speed against the version launched now |", "|---|---|---|---|---|---|---|"]
+    summary = {}
+    for family, by_version in totals.items():
+        fastest = min(by_version, key=lambda v: by_version[v][0])
+        current = kernel_versions.current(family)
+        now = by_version.get(current, (None,))[0]
+        for version, (mine, theirs, layers) in sorted(by_version.items()):
+            marks = [m for m, on in (("fastest", version == fastest), ("launched now", version == current)) if on]
+            against = f"{now / mine:.2f}x" if now else "-"
+            lines.append(f"| {family} | {version}{' (' + ', '.join(marks) + ')' if marks else ''} | {layers} | "
+                         f"{mine:.3f} | {theirs:.3f} | {theirs / mine:.2f}x | {against} |")
+        summary[family] = dict(versions={v: t[0] for v, t in by_version.items()}, fastest=fastest, current=current)
+    return "\n".join(lines) + "\n", summary
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cuda", choices=("cuda", "sim"),
@@ -339,6 +368,7 @@ def main(argv=None):
         median_ms = gpu_timer(args.repeats)
         copy_bw, gemm_rate = device_limits(median_ms)
     rows, breakdown, failed = [], [], []
+    versions_run = {}   # layer label -> (family, version), for the --versions summary
     for name in names:
         kind, cfg = LAYERS[name]
         versioned = dict(VERSIONED, **TILED_VERSIONED) if args.gemm == "tiled" else VERSIONED
@@ -347,6 +377,8 @@ def main(argv=None):
         family = versioned.get(kind) if args.versions else None
         for version in sorted(kernel_versions.VERSIONS[family]) if family else [None]:
             label = name if version is None else f"{name} v{version}"
+            if version is not None:
+                versions_run[label] = (family, version)
             with kernel_versions.use(family, version) if family else contextlib.nullcontext():
                 rng = np.random.default_rng(len(name))
                 layer, x, fn, reference, flops = build(kind, cfg, args.batch_size, rng, device)
@@ -386,6 +418,12 @@ def main(argv=None):
              + "".join(f"| {r['layer']} | {r['pass_']} | {r['minicnn_ms']:.3f} | {r['reference']} | "
                        f"{r['reference_ms']:.3f} | {r['ratio']:.2f}x | {r['fraction_of_limit']:.0%} |\n"
                        for r in rows))
+    summary = None
+    if versions_run:
+        summary_table, summary = versions_summary(rows, versions_run)
+        table += ("\nEach family's versions, their forward+backward times summed over the layers above (a "
+                  "newer version slower than an older one should not be the one the layers launch: "
+                  "minicnn/kernel_versions.py's DEFAULTS):\n\n" + summary_table)
     if breakdown:
         table += ("\nThe kernels of each layer (--breakdown), each timed on its own within the pass: its "
                   "share of the pass, and its fraction of the limit (the bytes of its arrays over the copy "
@@ -394,7 +432,8 @@ def main(argv=None):
     stem = (f"gpu-kernels-{gpu.replace(' ', '_')}-b{args.batch_size}{'-tf32' if args.tf32 else ''}"
             f"{'-tiled' if args.gemm == 'tiled' else ''}{'-versions' if args.versions else ''}"
             f"{'-' + args.family if args.family else ''}-{today}")
-    payload = dict(rows=rows, gpu=gpu, date=today, gemm=args.gemm, tf32=args.tf32, breakdown=breakdown)
+    payload = dict(rows=rows, gpu=gpu, date=today, gemm=args.gemm, tf32=args.tf32, breakdown=breakdown,
+                   versions_summary=summary)
     print("written:", ", ".join(write_results(args.out, stem, table, payload)))
 
 

@@ -52,11 +52,43 @@ def test_harness_runs_one_familys_versions_under_the_simulator():
     refused = subprocess.run([sys.executable, SCRIPT, "--device", "sim", "--family", "bias"],
                              capture_output=True, text=True, timeout=600)
     assert refused.returncode == 2 and "add --versions" in refused.stderr
+    kernels = load_kernels_benchmark()
+    assert set(kernels.FAMILY_KINDS) == set(VERSIONS)
+    assert all(kind in kernels.FAMILY_KINDS[family] for kind, family in kernels.VERSIONED.items())
+
+
+def load_kernels_benchmark():
     spec = importlib.util.spec_from_file_location("kernels_benchmark", SCRIPT)   # not the kernels/ package
     kernels = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(kernels)
-    assert set(kernels.FAMILY_KINDS) == set(VERSIONS)
-    assert all(kind in kernels.FAMILY_KINDS[family] for kind, family in kernels.VERSIONED.items())
+    return kernels
+
+
+def test_versions_summary_says_which_version_is_fastest_over_the_layers():
+    """A --versions run's last table: per family, each version's forward+backward time summed over
+    the layers, against the reference's and the version launched now; the fastest over all the
+    layers is marked even where another wins one layer (here version 4 on pool2). The forward rows
+    are not counted (they are part of forward+backward)."""
+    from minicnn import kernel_versions
+    from minicnn.kernel_versions import VERSIONS
+    current = kernel_versions.current("maxpool")
+    others = [v for v in VERSIONS["maxpool"] if v != current][:2]
+    times = {("pool1", others[0]): 1.0, ("pool1", others[1]): 3.0, ("pool1", current): 2.0,
+             ("pool2", others[0]): 0.9, ("pool2", others[1]): 0.5, ("pool2", current): 1.0}
+    rows, runs = [], {}
+    for (layer, version), ms in times.items():
+        label = f"{layer} v{version}"
+        runs[label] = ("maxpool", version)
+        rows += [dict(layer=label, pass_="forward", minicnn_ms=100.0, reference_ms=1.0),
+                 dict(layer=label, pass_="forward+backward", minicnn_ms=ms, reference_ms=1.5)]
+    rows.append(dict(layer="conv1", pass_="forward+backward", minicnn_ms=7.0, reference_ms=5.0))  # no versions
+    table, summary = load_kernels_benchmark().versions_summary(rows, runs)
+    assert summary == {"maxpool": dict(versions={others[0]: 1.9, others[1]: 3.5, current: 3.0},
+                                       fastest=others[0], current=current)}
+    lines = table.splitlines()
+    assert len(lines) == 2 + 3 and "conv1" not in table
+    assert f"| maxpool | {others[0]} (fastest) | 2 | 1.900 | 3.000 | 1.58x | 1.58x |" in lines
+    assert f"| maxpool | {current} (launched now) | 2 | 3.000 | 3.000 | 1.00x | 1.00x |" in lines
 
 
 def test_breakdown_lists_each_kernel_of_a_layer_under_the_simulator():

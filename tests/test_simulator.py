@@ -2,8 +2,8 @@
 __syncthreads is caught, asynchronous copies land when their thread waits for them (a read too
 early is caught), misuse of barriers and unsupported constructs are reported, compile
 errors name the file, atomics are atomic, modules are cached; under the address and thread
-sanitizers a planted out-of-bounds access and a planted race are reported, and every kernel is
-clean."""
+sanitizers a planted out-of-bounds access and planted races (before, between and after barriers,
+and around asynchronous copies) are reported, and every kernel is clean."""
 import subprocess
 import sys
 
@@ -165,9 +165,9 @@ extern "C" __global__ void read_before_wait(const real_t* x, real_t* y) {
 
 # Round r of each block copies the block's row r of x into tile[r % 2] and shifts it one thread to
 # the left into y, the copies of round r + 1 issued while round r is read (double buffering, as the
-# tiled GEMM's version 9 does). ISSUE_EARLY/ISSUE_LATE place the next round's copies before or
-# after the barrier: before it, a thread may copy into the slices that a slower thread still reads
-# in the round before.
+# tiled GEMM's version 9 does). ISSUE_EARLY (true or false) places the next round's copies before
+# or after the barrier: before it, a thread may copy into the slices that a slower thread still
+# reads in the round before.
 ROUNDS_ASYNC = r'''
 #include "copy_async.cuh"
 extern "C" __global__ void rounds(const real_t* x, real_t* y) {

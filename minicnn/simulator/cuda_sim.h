@@ -14,7 +14,7 @@
 //     gridDim are per launch;
 //   * atomics are GCC's __atomic builtins (atomic on a real thread too; here no two run at once);
 //   * asynchronous copies to shared memory (cp.async, kernels/copy_async.cuh) read their source
-//     when issued and write shared memory when the thread waits for them (copy_wait).
+//     and poison their slot when issued, and write the value when the thread waits (copy_wait).
 // What it checks at run time: every thread of a block reaches the same __syncthreads (by source
 // line), no thread returns while others wait at, or later reach, a __syncthreads, and none
 // returns with asynchronous copies it has not waited for.

@@ -2,8 +2,9 @@
 __syncthreads is caught, asynchronous copies land when their thread waits for them (a read too
 early is caught), misuse of barriers and unsupported constructs are reported, compile
 errors name the file, atomics are atomic, modules are cached; under the address and thread
-sanitizers a planted out-of-bounds access and planted races (before, between and after barriers,
-and around asynchronous copies) are reported, and every kernel is clean."""
+sanitizers planted out-of-bounds reads (of an array and of a __shared__ array) and planted races
+(before, between and after barriers, and around asynchronous copies) are reported, and every
+kernel is clean."""
 import subprocess
 import sys
 
@@ -326,6 +327,18 @@ y = np.zeros(1024, np.float32)
 module.launch({kernel!r}, (4, 1, 1), (256, 1, 1), [x, y])
 print("finished unreported")
 '''
+# A read one past a __shared__ array, which would land in the next one (GCC gives no red zones to
+# the section that holds shared memory; under AddressSanitizer the arrays are plain statics).
+SHARED_PAST_THE_END = r'''
+extern "C" __global__ void shared_past_the_end(const real_t* x, real_t* y) {
+  __shared__ real_t first[256];
+  __shared__ real_t second[256];
+  first[threadIdx.x] = x[threadIdx.x];
+  second[threadIdx.x] = 2 * x[threadIdx.x];
+  __syncthreads();
+  y[threadIdx.x] = first[threadIdx.x + 1] + second[threadIdx.x];   // thread 255 reads past first
+}
+'''
 ONE_PAST_THE_END = r'''
 extern "C" __global__ void shift_left(const real_t* x, real_t* y) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -336,12 +349,13 @@ extern "C" __global__ void shift_left(const real_t* x, real_t* y) {
 
 @pytest.mark.parametrize("name,code,kernel,report,line", [
     ("address", ONE_PAST_THE_END, "shift_left", "AddressSanitizer: heap-buffer-overflow", 4),
+    ("address", SHARED_PAST_THE_END, "shared_past_the_end", "AddressSanitizer: global-buffer-overflow", 8),
     ("thread", REVERSE.replace("SYNC", ""), "reverse_chunks", "ThreadSanitizer: data race", 6),
     ("thread", REVERSE_BETWEEN_BARRIERS, "reverse_between_barriers", "ThreadSanitizer: data race", 7),
     ("thread", SHIFT_ASYNC.replace("WAIT", "copy_wait();").replace("SYNC", ""), "shift_async",
      "ThreadSanitizer: data race", 10),
     ("thread", ROUNDS_ASYNC.replace("ISSUE_EARLY", "true"), "rounds", "ThreadSanitizer: data race", 12)],
-    ids=["address-read-past-the-end", "thread-missing-syncthreads", "thread-missing-syncthreads-between-barriers",
+    ids=["address-read-past-the-end", "address-read-past-a-shared-array", "thread-missing-syncthreads", "thread-missing-syncthreads-between-barriers",
          "thread-missing-syncthreads-after-copy-wait", "thread-copy-into-slices-still-read"])
 def test_sanitizer_reports_a_planted_bug_by_line(name, code, kernel, report, line):
     missing = sanitizer_missing(name)

@@ -30,7 +30,8 @@ that goes into them, and in memory for the life of the process.
 
 Sanitizers, the simulator's compute-sanitizer: ``MINICNN_SIM_SANITIZE=address`` builds the
 kernels and the runtime with GCC's AddressSanitizer, which stops the process at the first read
-or write outside an array (memcheck's job); ``MINICNN_SIM_SANITIZE=thread`` with
+or write outside an array, global or ``__shared__`` (memcheck's job; the ``__shared__`` arrays
+are then plain statics with red zones, see cuda_sim.h); ``MINICNN_SIM_SANITIZE=thread`` with
 ThreadSanitizer, which sees each fiber as a thread of its own and reports two threads of a block
 touching the same shared or global memory without a ``__syncthreads`` between them, one of them
 writing (racecheck's job, and more: it does not depend on the order the threads ran in). The

@@ -9,7 +9,8 @@
 //     before the thread that writes it has run (about half the time, in either direction);
 //   * __shared__ variables are static storage in one linker section, shared by the threads of
 //     the running block and filled with 0xFF bytes (NaN for floats, -1 for ints) before every
-//     block, so that reading shared memory nobody wrote this block gives a visibly wrong answer;
+//     block, so that reading shared memory nobody wrote this block gives a visibly wrong answer
+//     (under AddressSanitizer, plain statics with red zones instead: see __shared__ below);
 //   * threadIdx is set as each thread is resumed, blockIdx as each block starts; blockDim and
 //     gridDim are per launch;
 //   * atomics are GCC's __atomic builtins (atomic on a real thread too; here no two run at once);
@@ -44,8 +45,17 @@
 #define __launch_bounds__(...)
 // Shared memory: static storage in one section whose bounds the linker provides, so that the
 // runtime can poison it before each block. (Static locals are shared by all threads, as
-// __shared__ variables are shared by the threads of a block.)
+// __shared__ variables are shared by the threads of a block.) Under AddressSanitizer they are
+// plain statics: GCC puts no red zones around the variables of a named section, and a read one
+// past a __shared__ array would land, unreported, in the next one; as plain statics each has its
+// red zones (memcheck's "invalid __shared__ read"), and they are not poisoned between blocks
+// (the plain and ThreadSanitizer builds keep that). The traffic builds' instrumentation defines
+// __SANITIZE_ADDRESS__ too; they keep the section, by which they count shared memory apart.
+#if defined(__SANITIZE_ADDRESS__) && !defined(MINICNN_SIM_TRAFFIC)
+#define __shared__ static
+#else
 #define __shared__ static __attribute__((section("minicnn_shared")))
+#endif
 
 #define __align__(n) __attribute__((aligned(n)))
 

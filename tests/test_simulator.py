@@ -204,6 +204,23 @@ def test_returning_before_waiting_for_a_copy_is_an_error():
         module.launch("shift_async", (1, 1, 1), (256, 1, 1), args(np.arange(256.0), np.zeros(256)))
 
 
+def test_blocks_run_in_any_order():
+    """A GPU runs the blocks of a launch in no set order, and so does the simulator: a kernel whose
+    block b reads what block b - 1 writes in the same launch is right only when the writer runs
+    first (in index order, always)."""
+    module = build(r'''
+extern "C" __global__ void from_the_block_before(real_t* y) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  y[i] = blockIdx.x == 0 ? real_t(1) : y[i - blockDim.x] + 1;
+}''', name="test_kernel_block_order")
+    wrong = 0
+    for _ in range(20):
+        y = np.full(8 * 32, np.nan)
+        module.launch("from_the_block_before", (8, 1, 1), (32, 1, 1), args(y))
+        wrong += not np.array_equal(y, np.repeat(np.arange(1.0, 9.0), 32))
+    assert wrong > 0, "a block reading the block before it in the same launch went unnoticed in 20 launches"
+
+
 def test_divergent_syncthreads_is_an_error():
     module = build(r'''
 extern "C" __global__ void diverge(real_t* y) {

@@ -5,11 +5,12 @@ C++ compiler, with ``cuda_sim.h`` (next to this file) force-included: it defines
 qualifiers, ``threadIdx``/``blockIdx``/``blockDim``/``gridDim``, ``__syncthreads``, shared memory,
 atomics and the math functions the kernels use, and a small runtime that launches a kernel:
 
-* blocks run one after another; the threads of one block are fibers (contexts with stacks of
-  their own) that the launching thread runs in turn, each to its next ``__syncthreads()`` or the
-  end of the block, in a new random order between barriers: the barrier is a real one, shared
-  memory is shared within the block, and a thread that reads what another writes without a
-  barrier between them runs before the writer about half the time;
+* blocks run one after another, in a random order (a GPU promises none); the threads of one
+  block are fibers (contexts with stacks of their own) that the launching thread runs in turn,
+  each to its next ``__syncthreads()`` or the end of the block, in a new random order between
+  barriers: the barrier is a real one, shared memory is shared within the block, and a thread
+  that reads what another writes without a barrier between them runs before the writer about
+  half the time;
 * shared memory is filled with 0xFF bytes (NaN, or -1 for ints) before each block, so a read of
   a value no thread wrote in this block shows up as a wrong answer;
 * every thread of a block must reach the same ``__syncthreads`` (checked by source line), and

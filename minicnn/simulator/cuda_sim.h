@@ -2,7 +2,7 @@
 // in kernels/*.cu for the CPU, and the runtime that launches them.
 //
 // Model (the same as Numba's CUDA simulator):
-//   * the blocks of a grid run one after another;
+//   * the blocks of a grid run one after another, in a random order (a GPU promises none);
 //   * the threads of a block are fibers that the launching thread runs in turn (runtime.cpp),
 //     each to its next __syncthreads or the end of the block, in a new random order between
 //     barriers: __syncthreads() is a real barrier, and a missing one lets a thread read a value

@@ -554,12 +554,17 @@ MINICNN_SIM_HARDWARE void start_block(unsigned long b) {
 }
 
 // Run the launch's blocks one after another; every fiber has exited when it returns.
+// The blocks run in a random order, as a GPU promises none: a kernel whose block reads what
+// another block of the same launch writes finds it unwritten whenever the reader runs first.
 MINICNN_SIM_HARDWARE void run_blocks() {
   Launch& L = launch_state;
   std::vector<unsigned> order(L.nthreads);
   std::iota(order.begin(), order.end(), 0u);
+  std::vector<unsigned long> blocks(L.nblocks);
+  std::iota(blocks.begin(), blocks.end(), 0ul);
+  std::shuffle(blocks.begin(), blocks.end(), shuffler);
   for (unsigned long b = 0; b < L.nblocks && !L.aborted; ++b) {
-    start_block(b);
+    start_block(blocks[b]);
     for (;;) {   // stretches between barriers: each thread runs to the next one, or to its end
       std::shuffle(order.begin(), order.end(), shuffler);
       for (unsigned t : order) {

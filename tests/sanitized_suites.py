@@ -1,6 +1,7 @@
 """The sanitized kernel suites that tests/test_simulator.py::test_every_kernel_is_clean_under_the_sanitizer
 checks: the simulated kernel tests run again in a child process under AddressSanitizer (every array
-access checked) and ThreadSanitizer (every pair of a block's threads checked for races).
+access checked), ThreadSanitizer (every pair of a block's threads checked for races) and the
+simulator's check of races between blocks (every element a block writes, against the others).
 
 The children start with the session (tests/conftest.py), not at that test's turn near the end of
 the alphabet: each keeps about a core and a half busy, and beside the main run, which leaves one of

@@ -221,6 +221,90 @@ extern "C" __global__ void from_the_block_before(real_t* y) {
     assert wrong > 0, "a block reading the block before it in the same launch went unnoticed in 20 launches"
 
 
+BETWEEN_BLOCKS = r'''
+extern "C" __global__ void from_the_block_before(const real_t* x, real_t* y) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  y[i] = blockIdx.x == 0 ? x[i] : y[i - blockDim.x] + 1;
+}
+extern "C" __global__ void one_row_for_all(const real_t* x, real_t* y) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  y[threadIdx.x] = x[i];
+}
+extern "C" __global__ void read_then_written(const real_t* x, real_t* y) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  const real_t first = y[threadIdx.x];
+  y[i] = first + x[i];
+}
+extern "C" __global__ void shared_reads(const real_t* x, real_t* y) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  y[i] = x[threadIdx.x] + y[i];
+}
+'''
+
+
+@pytest.mark.parametrize("kernel,report", [
+    ("from_the_block_before", r"thread \(\d+,0,0\) of block \((\d),0,0\) (reads|writes) y\[\d+\] at between_blocks\.cu:4, "
+                              r"which block \((?!\1)\d,0,0\) of the launch (wrote|read) at between_blocks\.cu:4"),
+    ("one_row_for_all", r"thread \(\d+,0,0\) of block \((\d),0,0\) writes y\[\d+\] at between_blocks\.cu:8, which block \((?!\1)\d,0,0\) "
+                        r"of the launch wrote at between_blocks\.cu:8"),
+    ("read_then_written", r"thread \(\d+,0,0\) of block \((\d),0,0\) (reads|writes) y\[\d+\] at between_blocks\.cu:1[23], which "
+                          r"(other blocks|block \((?!\1)\d,0,0\)) of the launch (wrote|read) at between_blocks\.cu:1[23]")])
+def test_races_between_blocks_are_reported_by_line(kernel, report, monkeypatch):
+    """Under MINICNN_SIM_SANITIZE=blocks every access to a global array is checked against the
+    other blocks of the launch, whatever order they ran in: a block that reads or writes what
+    another writes is reported, naming the array, the element, both blocks and both lines. Both
+    reading one element (x in every kernel, y in shared_reads) is not a race, nor is a block's
+    reading and writing its own elements."""
+    monkeypatch.setenv(simulator.SANITIZE_VARIABLE, "blocks")
+    module = build(BETWEEN_BLOCKS, name="between_blocks", dtype=np.float32)
+    assert module.traffic   # the instrumented build
+    x = np.arange(4 * 32, dtype=np.float32)
+    for _ in range(3):   # in whatever order the blocks ran
+        with pytest.raises(SimulatorError, match=rf"kernel {kernel}: a race between blocks: {report}"):
+            module.launch(kernel, (4, 1, 1), (32, 1, 1), args(x, np.zeros(4 * 32, np.float32)))
+    y = np.ones(4 * 32, np.float32)
+    module.launch("shared_reads", (4, 1, 1), (32, 1, 1), args(x, y))
+    np.testing.assert_array_equal(y, np.tile(x[:32], 4) + 1)
+    # an element index counts elements, not bytes: float64's y[i] is element i
+    module64 = build(BETWEEN_BLOCKS, name="between_blocks", dtype=np.float64)
+    with pytest.raises(SimulatorError, match=r"one_row_for_all: .* writes y\[(\d+)\] .*(?<=wrote)"):
+        module64.launch("one_row_for_all", (2, 1, 1), (32, 1, 1), args(np.arange(64.0), np.zeros(64)))
+
+
+def test_blocks_may_share_an_element_through_atomics(monkeypatch):
+    """Every block adds to one count and one sum with atomics: no race, in the instrumented build
+    (whose hooks do the atomics, and count each as a load and a store)."""
+    monkeypatch.setenv(simulator.SANITIZE_VARIABLE, "blocks")
+    module = build(r'''
+extern "C" __global__ void count_and_sum(const real_t* x, int* count, real_t* sum) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  atomicAdd(count, 1);
+  atomicAdd(sum, x[i]);
+}''', name="atomics_between_blocks", dtype=np.float32)
+    x = np.arange(4 * 32, dtype=np.float32)
+    count, total = np.zeros(1, np.int32), np.zeros(1, np.float32)
+    module.launch("count_and_sum", (4, 1, 1), (32, 1, 1), args(x, count, total))
+    assert count[0] == 128 and total[0] == x.sum()
+    from minicnn.simulator import traffic
+    with traffic.recording() as log:
+        module.launch("count_and_sum", (4, 1, 1), (32, 1, 1), args(x, count, total))
+    assert count[0] == 256
+    assert log[0].array("count").stores.requests == 4 and log[0].array("count").loads.requests == 4
+
+
+def test_traffic_recordings_check_for_races_between_blocks_too():
+    from minicnn.simulator import traffic
+    with traffic.recording() as log:
+        module = SimulatedModule("between_blocks", np.float32, code=BETWEEN_BLOCKS, traffic=True)
+        with pytest.raises(SimulatorError, match="a race between blocks"):
+            module.launch("one_row_for_all", (2, 1, 1), (32, 1, 1), args(np.arange(64, dtype=np.float32),
+                                                                         np.zeros(64, np.float32)))
+        module.launch("shared_reads", (2, 1, 1), (32, 1, 1), args(np.arange(64, dtype=np.float32),
+                                                                  np.zeros(64, np.float32)))
+    assert [t.kernel for t in log] == ["shared_reads"]
+    assert log[0].array("y").stores.bytes == 64 * 4 and log[0].array("x").loads.touched_bytes == 32 * 4
+
+
 def test_divergent_syncthreads_is_an_error():
     module = build(r'''
 extern "C" __global__ void diverge(real_t* y) {
@@ -326,7 +410,7 @@ def test_modules_are_compiled_once_and_cached(monkeypatch):
 
 
 # ---- sanitizers: the simulator's memcheck and racecheck ----------------------------------------
-# Each runs in a child process (the sanitizer's runtime must be loaded before Python): first a
+# Each runs in a child process (GCC's sanitizers' runtimes must be loaded before Python): first a
 # kernel with a planted bug, which the sanitizer must report by file and line, then the whole
 # simulated kernel suite, which must come out clean.
 def run_sanitized(name, *command, timeout=900):
@@ -356,6 +440,13 @@ extern "C" __global__ void shared_past_the_end(const real_t* x, real_t* y) {
   y[threadIdx.x] = first[threadIdx.x + 1] + second[threadIdx.x];   // thread 255 reads past first
 }
 '''
+# Block b reads what block b - 1 writes: right whenever the writer ran first.
+PREFIX_OF_BLOCKS = r'''
+extern "C" __global__ void prefix_of_blocks(const real_t* x, real_t* y) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  y[i] = x[i] + (blockIdx.x > 0 ? y[i - blockDim.x] : real_t(0));
+}
+'''
 ONE_PAST_THE_END = r'''
 extern "C" __global__ void shift_left(const real_t* x, real_t* y) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -371,9 +462,11 @@ extern "C" __global__ void shift_left(const real_t* x, real_t* y) {
     ("thread", REVERSE_BETWEEN_BARRIERS, "reverse_between_barriers", "ThreadSanitizer: data race", 7),
     ("thread", SHIFT_ASYNC.replace("WAIT", "copy_wait();").replace("SYNC", ""), "shift_async",
      "ThreadSanitizer: data race", 10),
-    ("thread", ROUNDS_ASYNC.replace("ISSUE_EARLY", "true"), "rounds", "ThreadSanitizer: data race", 12)],
+    ("thread", ROUNDS_ASYNC.replace("ISSUE_EARLY", "true"), "rounds", "ThreadSanitizer: data race", 12),
+    ("blocks", PREFIX_OF_BLOCKS, "prefix_of_blocks", "a race between blocks", 4)],
     ids=["address-read-past-the-end", "address-read-past-a-shared-array", "thread-missing-syncthreads", "thread-missing-syncthreads-between-barriers",
-         "thread-missing-syncthreads-after-copy-wait", "thread-copy-into-slices-still-read"])
+         "thread-missing-syncthreads-after-copy-wait", "thread-copy-into-slices-still-read",
+         "blocks-read-what-another-block-writes"])
 def test_sanitizer_reports_a_planted_bug_by_line(name, code, kernel, report, line):
     missing = sanitizer_missing(name)
     if missing:
@@ -390,7 +483,7 @@ def test_a_sanitizer_without_its_runtime_loaded_is_refused(monkeypatch):
                                              "through python -m minicnn.simulator.sanitize address"):
         build(REDUCE, name="test_kernel_unsanitized")
     monkeypatch.setenv(simulator.SANITIZE_VARIABLE, "memory")
-    with pytest.raises(SimulatorError, match="MINICNN_SIM_SANITIZE='memory': expected one of address, thread"):
+    with pytest.raises(SimulatorError, match="MINICNN_SIM_SANITIZE='memory': expected one of address, thread, blocks"):
         build(REDUCE, name="test_kernel_unsanitized")
 
 
@@ -405,7 +498,8 @@ def test_sanitize_command_needs_a_sanitizer_and_a_command(capsys):
 @pytest.mark.parametrize("name", simulator.SANITIZERS)
 def test_every_kernel_is_clean_under_the_sanitizer(name, sanitized_suites):
     """The simulated kernel tests (every kernel, every version, float32 and float64) with every
-    array access checked (address), or every pair of a block's threads checked for races (thread),
+    array access checked (address), every pair of a block's threads checked for races (thread),
+    or every element a block writes checked against the launch's other blocks (blocks),
     in the child process that tests/conftest.py started with the session (tests/sanitized_suites.py).
     The child's pytest captures Python's output only, so a report reaches its stderr."""
     if name not in sanitized_suites:

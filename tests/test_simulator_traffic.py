@@ -62,6 +62,17 @@ extern "C" __global__ void copy_float4(const float* x, float* y) {
   const float4 v = reinterpret_cast<const float4*>(x)[i];
   y[4 * i] = v.x, y[4 * i + 1] = v.y, y[4 * i + 2] = v.z, y[4 * i + 3] = v.w;
 }
+// y[i] += x[i]: a load and a store of y at one address, one after the other.
+extern "C" __global__ void accumulate(const real_t* x, real_t* y) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  y[i] += x[i];
+}
+// The block's sum by block_sum: shared memory at fixed words too (partial[0]), and updated in place.
+extern "C" __global__ void sum_block(const real_t* x, real_t* y) {
+  __shared__ real_t partial[256];
+  const real_t total = block_sum(partial, x[threadIdx.x]);
+  if (threadIdx.x == 0) y[0] = total;
+}
 // Thread i reads shared word (i * stride) mod 2048 of a tile the block filled from x.
 extern "C" __global__ void shared_strided(const real_t* x, real_t* y, int stride) {
   __shared__ real_t tile[2048];
@@ -136,6 +147,26 @@ def test_threads_that_skip_a_conditional_load_meet_the_others_again(patterns):
     # thread's n-th load of x instead (rounds 0 and 2 of the odd threads with rounds 1 and 3 of
     # the even ones) would make 2 requests of 8 sectors
     assert t.array("x").loads == traffic.Accesses(requests=4, sectors=16, bytes=256, touched=16)
+
+
+def test_a_read_modify_write_is_a_load_and_a_store(patterns):
+    """Every access calls the runtime, the second of two at one address too: AddressSanitizer's
+    instrumentation, used until 2026-12-01, checked an address once, so the store of y[i] += x[i]
+    and block_sum's in-place sums were not counted, nor the reads of partial[0] (a word it could
+    tell was in bounds)."""
+    x = np.arange(1024, dtype=np.float32)
+    y = np.ones(1024, np.float32)
+    t = run(patterns, "accumulate", 4, 256, x, y)
+    np.testing.assert_array_equal(y, x + 1)
+    whole = traffic.Accesses(requests=32, sectors=128, bytes=4096, touched=128)
+    assert t.array("y").loads == whole and t.array("y").stores == whole
+    y = np.zeros(1, np.float32)
+    t = run(patterns, "sum_block", 1, 256, x[:256], y)
+    assert y[0] == x[:256].sum()
+    # 8 warps store their values; the rounds of half = 128, 64 and 32 take 4, 2 and 1 warps, the
+    # five below one each: 12 warp-rounds of two loads and a store; then 8 warps read partial[0]
+    assert (t.shared_stores.requests, t.shared_loads.requests) == (8 + 12, 2 * 12 + 8)
+    assert t.shared_loads.wavefronts == 2 * 12 + 8   # consecutive words, or one broadcast word
 
 
 def test_shared_memory_counts_apart_as_bank_passes(patterns):

@@ -38,12 +38,16 @@ touching the same shared or global memory without a ``__syncthreads`` between th
 writing (racecheck's job, and more: it does not depend on the order the threads ran in). The
 sanitizer's runtime must be loaded before Python: ``python -m minicnn.simulator.sanitize address
 python -m pytest -m kernel`` sets up the environment (``sanitizer_environment``) and runs the
-command.
+command. ``MINICNN_SIM_SANITIZE=blocks`` is the simulator's own: every launch runs from the
+instrumented build of the traffic recording below, which checks each access to a global array
+against the launch's other blocks and raises SimulatorError at the first element that one block
+writes and another reads or writes (no GPU tool checks that; see runtime.cpp).
 
 Memory traffic, the simulator's stand-in for a profiler's memory counters: inside
 ``with minicnn.simulator.traffic.recording() as log:`` the kernels run from builds in which every
 load and store is recorded, and each launch adds to ``log`` how its warps' requests fall into
 32-byte sectors (how well they coalesce) and how much of each array they touch; see traffic.py.
+Recorded launches are checked for races between blocks too.
 """
 import ctypes
 import hashlib
@@ -84,7 +88,8 @@ UNSUPPORTED = [
     (r"\b__half2?\b|\b__nv_bfloat16\w*\b|\bcuda_fp16\b", "half and bfloat16 types"),
 ]
 
-SANITIZERS = ("address", "thread")
+SANITIZERS = ("address", "thread", "blocks")
+GCC_SANITIZERS = ("address", "thread")   # the others are the simulator's own (runtime.cpp)
 SANITIZE_VARIABLE = "MINICNN_SIM_SANITIZE"
 
 _FUNCTION = re.compile(r"(?:__global__|__device__)[^;{}()]*?\b(\w+)\s*\(")
@@ -103,7 +108,7 @@ def _compiler():
 
 
 def sanitizer():
-    """The sanitizer ``$MINICNN_SIM_SANITIZE`` names ("address", "thread"), or None."""
+    """The sanitizer ``$MINICNN_SIM_SANITIZE`` names ("address", "thread", "blocks"), or None."""
     name = os.environ.get(SANITIZE_VARIABLE, "")
     if name and name not in SANITIZERS:
         raise SimulatorError(f"{SANITIZE_VARIABLE}={name!r}: expected one of {', '.join(SANITIZERS)} (or unset)")
@@ -120,17 +125,20 @@ def sanitizer_runtime(name):
 
 def sanitizer_environment(name, environ=None):
     """A copy of ``environ`` (default os.environ) in which a Python process runs the simulator
-    under sanitizer ``name``: its runtime preloaded, the simulator told to build for it, and
-    errors made fatal. Python's own allocations are not leaks worth reporting, so leak
-    detection is off."""
+    under sanitizer ``name``: the simulator told to build for it and, for GCC's, its runtime
+    preloaded and errors made fatal. Python's own allocations are not leaks worth reporting, so
+    leak detection is off."""
     if name not in SANITIZERS:
         raise SimulatorError(f"unknown sanitizer {name!r}: expected one of {', '.join(SANITIZERS)}")
+    env = dict(os.environ if environ is None else environ)
+    env[SANITIZE_VARIABLE] = name
+    if name not in GCC_SANITIZERS:
+        return env
     runtime = sanitizer_runtime(name)
     if runtime is None:
         raise SimulatorError(f"the {name} sanitizer's runtime is not installed with {_compiler()} "
                              f"(Debian: apt-get install {'libasan8' if name == 'address' else 'libtsan2'})")
-    env = dict(os.environ if environ is None else environ)
-    env.update({SANITIZE_VARIABLE: name, "LD_PRELOAD": runtime,
+    env.update({"LD_PRELOAD": runtime,
                 "ASAN_OPTIONS": "detect_leaks=0:halt_on_error=1:abort_on_error=0",
                 "TSAN_OPTIONS": "halt_on_error=1:report_signal_unsafe=0:second_deadlock_stack=1"})
     if name == "thread":
@@ -147,10 +155,10 @@ def _tool_environment():
 
 
 def _sanitizer_flags():
-    """Compiler flags of the sanitizer in force; refuses one whose runtime is not loaded (the
+    """Compiler flags of GCC's sanitizer in force; refuses one whose runtime is not loaded (the
     library would fail to load, or run unchecked)."""
     name = sanitizer()
-    if name is None:
+    if name not in GCC_SANITIZERS:
         return []
     if not any(f"lib{name[0]}san" in line for line in _read("/proc/self/maps").splitlines()):
         raise SimulatorError(f"{SANITIZE_VARIABLE}={name} needs the sanitizer's runtime loaded before Python: "
@@ -227,25 +235,38 @@ _CTYPES = {np.dtype(np.int32): ctypes.c_int32, np.dtype(np.uint32): ctypes.c_uin
 
 
 # A module built for recording its memory traffic (minicnn/simulator/traffic.py): GCC's
-# address instrumentation in its outline form calls the runtime's hooks before every load and
-# store, and its coverage tracing at the start of every basic block, with no sanitizer runtime
-# involved; vectorising a thread's loops is off, since a GPU thread loads element by element as
-# the source is written. MINICNN_SIM_TRAFFIC leaves out what the simulator writes only to catch
-# errors (kernels/copy_async.cuh's poison), which a GPU does not write.
-TRAFFIC_FLAGS = ["-fsanitize=kernel-address", "--param", "asan-instrumentation-with-call-threshold=0",
-                 "--param", "asan-stack=0", "--param", "asan-globals=0", "-fsanitize-coverage=trace-pc",
-                 "-fno-tree-vectorize", "-fno-tree-loop-distribute-patterns", "-DMINICNN_SIM_TRAFFIC=1"]
+# ThreadSanitizer instrumentation calls the runtime's hooks before every load and store (compiled
+# with it, linked without ThreadSanitizer's runtime: runtime.cpp defines the hooks), and its
+# coverage tracing at the start of every basic block; calls at a function's entry and exit are
+# off. Vectorising a thread's loops is off, since a GPU thread loads element by element as the
+# source is written. MINICNN_SIM_TRAFFIC leaves out what the simulator writes only to catch
+# errors (kernels/copy_async.cuh's poison), which a GPU does not write. The same builds check
+# for races between blocks, whose reports name source lines: -g, which leaves the code as it is.
+# (AddressSanitizer's instrumentation, used before, checks an address once where the code
+# accesses it twice in a row: the store of y[i] += b called no hook and went uncounted.)
+TRAFFIC_FLAGS = ["-g", "-fsanitize-coverage=trace-pc", "-fno-tree-vectorize", "-fno-tree-loop-distribute-patterns",
+                 "-DMINICNN_SIM_TRAFFIC=1"]
+TRAFFIC_COMPILE_FLAGS = ["-fsanitize=thread", "--param", "tsan-instrument-func-entry-exit=0"]
+
+
+def instrumented():
+    """True where modules are built with every load and store instrumented: inside a traffic
+    recording, and under the simulator's own sanitizer of races between blocks."""
+    from minicnn.simulator import traffic
+    return traffic.recording_active() or sanitizer() == "blocks"
 
 
 class SimulatedModule:
     """One kernel source compiled for the CPU with real_t = ``real_dtype``: ``kernels/<name>.cu``,
     or ``code`` when given (the simulator's own tests use that for kernels with deliberate bugs).
-    With ``traffic=True`` every load and store is instrumented, and each launch adds its memory
-    traffic to the recording in progress (``minicnn.simulator.traffic``)."""
+    With ``traffic=True`` every load and store is instrumented: each launch is checked for races
+    between its blocks, and adds its memory traffic to the recording in progress, if any
+    (``minicnn.simulator.traffic``). Under ``MINICNN_SIM_SANITIZE=blocks`` it always is."""
 
     def __init__(self, name, real_dtype, code=None, traffic=False):
+        traffic = traffic or sanitizer() == "blocks"
         self.name, self.real_dtype, self.traffic = name, np.dtype(real_dtype), traffic
-        if traffic and sanitizer() is not None:
+        if traffic and sanitizer() in GCC_SANITIZERS:
             raise SimulatorError(f"memory traffic cannot be recorded under {SANITIZE_VARIABLE}={sanitizer()}: "
                                  "the sanitizer instruments the same loads and stores")
         self.file = name + ".cu"
@@ -275,7 +296,7 @@ class SimulatedModule:
         program = f'#line 1 "{self.file}"\n{self.code}\n{_trampolines(self.signatures)}'
         flags = ["-include", SHIM_PATH, *compile_options(self.real_dtype), *(TRAFFIC_FLAGS if self.traffic else [])]
         stem = f"{self.name}-{REAL_TYPES[self.real_dtype]}" + ("-traffic" if self.traffic else "")
-        return build_library(stem, program, flags, self.file)
+        return build_library(stem, program, flags, self.file, compile_flags=TRAFFIC_COMPILE_FLAGS if self.traffic else ())
 
     def launch(self, kernel, grid, block, args):
         """Run ``kernel`` on ``grid`` x ``block`` (3-tuples); ``args`` already match its signature
@@ -297,8 +318,31 @@ class SimulatedModule:
         status = self._entries[kernel]((ctypes.c_uint * 3)(*grid), (ctypes.c_uint * 3)(*block),
                                        addresses, error, len(error))
         if status != 0:
-            raise SimulatorError(f"{self.file}: {error.value.decode(errors='replace')} "
-                                 f"(grid {tuple(grid)}, block {tuple(block)})")
+            message = _source_lines(error.value.decode(errors="replace"))
+            raise SimulatorError(f"{self.file}: {message} (grid {tuple(grid)}, block {tuple(block)})")
+
+
+_SITE = re.compile(r"\{site (.+?)\+0x([0-9a-f]+)\}")
+
+
+def _source_lines(message):
+    """``message`` with each "{site LIBRARY+0xOFFSET}" of the runtime (the return address of an
+    instrumented access's call) replaced by the source file and line the debug information gives
+    (``addr2line``), or by "an unknown line" where it gives none."""
+    def line(match):
+        library, offset = match.group(1), int(match.group(2), 16) - 1   # within the call instruction
+        try:
+            result = subprocess.run(["addr2line", "-e", library, hex(offset)], capture_output=True, text=True,
+                                    env=_tool_environment(), timeout=60)
+            where = result.stdout.strip().splitlines()[0] if result.returncode == 0 and result.stdout.strip() else ""
+        except (OSError, subprocess.SubprocessError):
+            where = ""
+        if not where or where.startswith("??"):
+            return "an unknown line"
+        file, _, number = where.partition(":")
+        return f"{os.path.basename(file)}:{number.split()[0]}"
+
+    return _SITE.sub(line, message)
 
 
 def _read(path):
@@ -306,14 +350,16 @@ def _read(path):
         return f.read()
 
 
-def build_library(stem, program, flags, what):
-    """Compile the C++ ``program`` into a shared library in the cache and return its path.
-    The cache key hashes the program, the kernel and simulator sources, flags and compiler."""
+def build_library(stem, program, flags, what, compile_flags=()):
+    """Compile the C++ ``program`` into a shared library in the cache and return its path, with
+    ``compile_flags`` given to the compiler only, not the linker (an instrumentation whose runtime
+    is not to be linked). The cache key hashes the program, the kernel and simulator sources,
+    flags and compiler."""
     cxx = _compiler()
     flags = ["-std=c++17", "-O2", "-fPIC", "-shared", "-pthread", "-Wno-unknown-pragmas", f"-I{HERE}", *flags,
              *_sanitizer_flags()]   # a later -O1 overrides -O2
     key = hashlib.sha256("\n".join([program, _kernel_dir_digest(), _read(SHIM_PATH), _read(RUNTIME_PATH),
-                                    cxx, *flags, _compiler_version(cxx)]).encode()).hexdigest()[:24]
+                                    cxx, *flags, *compile_flags, _compiler_version(cxx)]).encode()).hexdigest()[:24]
     target = os.path.join(cache_dir(), f"{stem}-{key}.so")
     if os.path.exists(target):
         return target
@@ -323,10 +369,13 @@ def build_library(stem, program, flags, what):
         with open(cpp, "w") as f:
             f.write(program)
         built = os.path.join(work, "module.so")
-        result = subprocess.run([cxx, *flags, cpp, "-o", built], capture_output=True, text=True,
-                                env=_tool_environment())
-        if result.returncode != 0:
-            raise SimulatorError(f"{what} does not compile for the kernel simulator:\n{result.stderr.strip()}")
+        steps = [[cxx, *flags, cpp, "-o", built]]
+        if compile_flags:
+            steps = [[cxx, *flags, *compile_flags, "-c", cpp, "-o", built + ".o"], [cxx, *flags, built + ".o", "-o", built]]
+        for step in steps:
+            result = subprocess.run(step, capture_output=True, text=True, env=_tool_environment())
+            if result.returncode != 0:
+                raise SimulatorError(f"{what} does not compile for the kernel simulator:\n{result.stderr.strip()}")
         os.replace(built, target)  # atomic: a concurrent build of the same key is harmless
     return target
 
@@ -365,8 +414,7 @@ def module(name, real_dtype):
     """The simulated module of ``<name>.cu`` for ``real_dtype``, built once per process; the
     build that records memory traffic while a recording is in progress
     (``minicnn.simulator.traffic.recording``)."""
-    from minicnn.simulator import traffic
-    key = (name, np.dtype(real_dtype), traffic.recording_active())
+    key = (name, np.dtype(real_dtype), instrumented())
     with _lock:
         if key not in _modules:
             _modules[key] = SimulatedModule(name, real_dtype, traffic=key[2])

@@ -17,6 +17,7 @@
 // switch of stacks; ThreadSanitizer sees each fiber as a thread of its own, whose only
 // synchronisation with the block's other threads is what a GPU gives them (a __syncthreads, the
 // end of the block), so that a race between two threads is reported whatever order they ran in.
+#include <dlfcn.h>
 #include <sys/mman.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -86,6 +87,7 @@ struct Launch {
   void** args = nullptr;
   unsigned nthreads = 0;
   unsigned long nblocks = 0;
+  unsigned long block = 0;              // the block running (linear index, x fastest)
   unsigned arrived = 0;                 // threads waiting at the current __syncthreads
   unsigned stretch = 0;                 // the stretches between barriers run so far in the block
   int barrier_line = 0;                 // its source line
@@ -135,8 +137,8 @@ std::string thread_name() {
 }
 
 // ---- memory traffic (minicnn/simulator/traffic.py) ------------------------------------------
-// A module built for traffic recording is compiled with GCC's outline address instrumentation
-// (-fsanitize=kernel-address with a call per access) and its basic-block tracing
+// A module built for traffic recording is compiled with GCC's ThreadSanitizer instrumentation
+// (-fsanitize=thread, a call per access, without its runtime) and its basic-block tracing
 // (-fsanitize-coverage=trace-pc), so the kernel calls the hooks at the end of this file before
 // every load and store and at the start of every basic block; each thread logs its path
 // through the code and its accesses to the launch's arrays (others are not counted).
@@ -156,12 +158,30 @@ std::string thread_name() {
 // reads in one bank; threads that read the same word share it (a broadcast). A request of 32
 // consecutive floats takes 1, one of floats 4 words apart 4 (a 4-way bank conflict), one of 32
 // consecutive doubles 2 (the least for 256 bytes).
+//
+// Races between blocks: every access to a global array also checks which blocks of the launch
+// touched the element before. Two blocks may both read an element, but once one block writes it
+// no other may read or write it in the same launch: a GPU runs the blocks in no set order, many
+// at once, so the other block may see the element before the write or after it. Such a kernel
+// runs in every order here too (the blocks are shuffled), but it may give the right answer in
+// the order that ran; this check reports it whatever the order (compute-sanitizer's racecheck
+// looks at shared memory only). The fibers of one block are ThreadSanitizer's to check.
+struct ElementUse {                    // one element of a global array, in the launch so far
+  uint32_t writer = 0, reader = 0;     // the block that wrote it, and that read it, plus 1 (0:
+                                       // none; reader MANY_READERS: two blocks or more)
+  uintptr_t writer_site = 0, reader_site = 0;   // where (the first reader's)
+};
+constexpr uint32_t MANY_READERS = UINT32_MAX;
+
 struct ArrayTraffic {                  // one array argument of the launch, or shared memory
   uintptr_t begin = 0, end = 0;
   bool shared = false;
+  std::string name;                    // the kernel's parameter name (global arrays)
+  unsigned itemsize = 1;               // bytes of an element
   uint64_t counts[2][3] = {};          // [load, store][requests, sectors, bytes requested];
                                        // shared: [requests, wavefronts, least wavefronts]
   std::vector<uint64_t> touched[2];    // [load, store]: one bit per sector of the array
+  std::vector<ElementUse> uses;        // per element (global arrays): the races between blocks
 };
 
 struct Event {                         // a basic block entered, or an access to an array
@@ -178,7 +198,8 @@ struct Visit {                         // one execution of a basic block by one 
 };
 
 struct Traffic {
-  bool on = false;
+  bool on = false;                     // the launch's accesses are checked for races between blocks
+  bool counting = false;               // and, when on, counted (a recording in progress)
   std::vector<ArrayTraffic> arrays;
   std::vector<std::vector<Event>> logs;   // per linear thread of the block
   std::vector<std::vector<Visit>> paths;  // per thread: its logs as visits (account_block), kept
@@ -401,16 +422,72 @@ void account_block(unsigned nthreads) {
   for (unsigned t = 0; t < nthreads; ++t) traffic.logs[t].clear();
 }
 
+[[noreturn]] void fail(const std::string& message);
+
+std::string block_name(unsigned long linear) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "block (%lu,%lu,%lu)", linear % gridDim.x, linear / gridDim.x % gridDim.y,
+                linear / ((unsigned long)gridDim.x * gridDim.y));
+  return buf;
+}
+
+// " at {site MODULE+0xOFFSET}", which the Python side turns into the source file and line.
+std::string site_name(uintptr_t site) {
+  Dl_info info;
+  if (site == 0 || dladdr(reinterpret_cast<void*>(site), &info) == 0 || info.dli_fname == nullptr) return "";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "+0x%lx}", static_cast<unsigned long>(site - reinterpret_cast<uintptr_t>(info.dli_fbase)));
+  return std::string(" at {site ") + info.dli_fname + buf;
+}
+
+// The running thread's access to `array` checked against the other blocks' (see ElementUse).
+void check_blocks(ArrayTraffic& array, bool store, uintptr_t site, uintptr_t at, unsigned size) {
+  const uint32_t me = static_cast<uint32_t>(launch_state.block + 1);
+  const uint64_t first = (at - array.begin) / array.itemsize;
+  const uint64_t last = std::min<uint64_t>((at + size - 1 - array.begin) / array.itemsize, array.uses.size() - 1);
+  for (uint64_t e = first; e <= last; ++e) {
+    ElementUse& use = array.uses[e];
+    uint32_t other = 0;
+    uintptr_t other_site = 0;
+    if (use.writer != 0 && use.writer != me) {
+      other = use.writer;
+      other_site = use.writer_site;
+    } else if (store && use.reader != 0 && use.reader != me) {
+      other = use.reader;
+      other_site = use.reader_site;
+    }
+    if (other != 0)
+      fail("a race between blocks: " + thread_name() + (store ? " writes " : " reads ") + array.name + "[" +
+           std::to_string(e) + "]" + site_name(site) + ", which " +
+           (other == MANY_READERS ? std::string("other blocks") : block_name(other - 1)) + " of the launch " +
+           (other == use.writer ? "wrote" : "read") + site_name(other_site) +
+           " (a GPU runs the blocks of a launch in no set order, many at once: an element that one block "
+           "writes may not be read or written by another in the same launch)");
+    if (store) {
+      use.writer = me;
+      use.writer_site = site;
+    } else if (use.reader == 0) {
+      use.reader = me;
+      use.reader_site = site;
+    } else if (use.reader != me) {
+      use.reader = MANY_READERS;
+    }
+  }
+}
+
 // Only accesses to the launch's arrays are logged: those to shared memory, local arrays, the
 // built-in variables and the trampoline's argument block are not counted.
-inline void record(bool store, uintptr_t site, const void* address, unsigned size) {
+inline void record(bool store, uintptr_t site, const void* address, unsigned size, bool atomic = false) {
   if (traffic_log == nullptr) return;
   const uintptr_t at = reinterpret_cast<uintptr_t>(address);
-  if (ArrayTraffic* array = array_of(at)) traffic_log->push_back({site, at, size, store, array});
+  if (ArrayTraffic* array = array_of(at)) {
+    if (!array->shared && !atomic) check_blocks(*array, store, site, at, size);
+    if (traffic.counting) traffic_log->push_back({site, at, size, store, array});
+  }
 }
 
 inline void record_block(uintptr_t site) {
-  if (traffic_log != nullptr) traffic_log->push_back({site, 0, 0, false, nullptr});
+  if (traffic_log != nullptr && traffic.counting) traffic_log->push_back({site, 0, 0, false, nullptr});
 }
 
 // ---- switching between the launcher and the fibers -------------------------------------------
@@ -549,6 +626,7 @@ MINICNN_SIM_HARDWARE void start_block(unsigned long b) {
   blockIdx.x = b % gridDim.x;
   blockIdx.y = b / gridDim.x % gridDim.y;
   blockIdx.z = b / ((unsigned long)gridDim.x * gridDim.y);
+  launch_state.block = b;
   launch_state.finished = 0;
   launch_state.stretch = 0;
 }
@@ -577,7 +655,7 @@ MINICNN_SIM_HARDWARE void run_blocks() {
     }
     if (L.aborted) break;
     happens_after(&block_sync);
-    if (traffic.on) account_block(L.nthreads);
+    if (traffic.counting) account_block(L.nthreads);
     L.poison();   // for the next block (the poison's stores are no thread's: no log is set)
   }
   // The fibers waiting for a next block leave; after an error, the others unwind (a fiber
@@ -662,47 +740,94 @@ extern "C" MINICNN_SIM_HARDWARE int minicnn_sim_launch(const char* kernel, Tramp
   return 0;
 }
 
-// The hooks that GCC's outline address instrumentation calls before every load and store, and
-// its coverage tracing at the start of every basic block, of a module built for traffic
-// recording (and only of such a module). Not in a build for a sanitizer, whose runtime defines
-// them (traffic.py refuses to record under one).
+// The hooks that GCC's ThreadSanitizer instrumentation calls before every load and store (with
+// no ThreadSanitizer runtime: these take its place), and its coverage tracing at the start of
+// every basic block, of a module built for traffic recording (and only of such a module). Not in
+// a build for a sanitizer, whose runtime defines them (traffic.py refuses to record under one).
+// ThreadSanitizer's instrumentation, not AddressSanitizer's: the latter checks an address once
+// where it is accessed twice in a row, so the store of a read-modify-write (y[i] += b) called no
+// hook and went uncounted.
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-#define MINICNN_SIM_HOOKS(size)                                                                  \
-  extern "C" void __asan_load##size##_noabort(const void* p) {                                  \
-    record(false, reinterpret_cast<uintptr_t>(__builtin_return_address(0)), p, size);           \
-  }                                                                                              \
-  extern "C" void __asan_store##size##_noabort(const void* p) {                                 \
-    record(true, reinterpret_cast<uintptr_t>(__builtin_return_address(0)), p, size);            \
-  }
+#define MINICNN_SIM_SITE reinterpret_cast<uintptr_t>(__builtin_return_address(0))
+#define MINICNN_SIM_HOOKS(size)                                                                           \
+  extern "C" void __tsan_read##size(const void* p) { record(false, MINICNN_SIM_SITE, p, size); }         \
+  extern "C" void __tsan_write##size(void* p) { record(true, MINICNN_SIM_SITE, p, size); }               \
+  extern "C" void __tsan_unaligned_read##size(const void* p) { record(false, MINICNN_SIM_SITE, p, size); } \
+  extern "C" void __tsan_unaligned_write##size(void* p) { record(true, MINICNN_SIM_SITE, p, size); }
 MINICNN_SIM_HOOKS(1)
 MINICNN_SIM_HOOKS(2)
 MINICNN_SIM_HOOKS(4)
 MINICNN_SIM_HOOKS(8)
 MINICNN_SIM_HOOKS(16)
 #undef MINICNN_SIM_HOOKS
-extern "C" void __asan_loadN_noabort(const void* p, size_t size) {
-  record(false, reinterpret_cast<uintptr_t>(__builtin_return_address(0)), p, static_cast<unsigned>(size));
+extern "C" void __tsan_read_range(const void* p, size_t size) {
+  record(false, MINICNN_SIM_SITE, p, static_cast<unsigned>(size));
 }
-extern "C" void __asan_storeN_noabort(const void* p, size_t size) {
-  record(true, reinterpret_cast<uintptr_t>(__builtin_return_address(0)), p, static_cast<unsigned>(size));
+extern "C" void __tsan_write_range(void* p, size_t size) {
+  record(true, MINICNN_SIM_SITE, p, static_cast<unsigned>(size));
 }
-extern "C" void __asan_handle_no_return() {}
-extern "C" void __sanitizer_cov_trace_pc() { record_block(reinterpret_cast<uintptr_t>(__builtin_return_address(0))); }
+extern "C" void __tsan_init() {}
+extern "C" void __tsan_func_entry(void*) {}
+extern "C" void __tsan_func_exit() {}
+// Atomics (cuda_sim.h's): done here, each counted as a load and a store of its element, and left
+// out of the check for races between blocks (blocks may share an element through atomics).
+inline void record_atomic(uintptr_t site, const volatile void* address, unsigned size) {   // a load and a store
+  record(false, site, const_cast<const void*>(address), size, true);
+  record(true, site, const_cast<const void*>(address), size, true);
+}
+#define MINICNN_SIM_ATOMICS(bits, type)                                                                   \
+  extern "C" type __tsan_atomic##bits##_load(const volatile type* a, int) {                                \
+    record(false, MINICNN_SIM_SITE, const_cast<const type*>(a), sizeof(type), true);                      \
+    return __atomic_load_n(a, __ATOMIC_SEQ_CST);                                                          \
+  }                                                                                                       \
+  extern "C" void __tsan_atomic##bits##_store(volatile type* a, type v, int) {                             \
+    record(true, MINICNN_SIM_SITE, const_cast<type*>(a), sizeof(type), true);                             \
+    __atomic_store_n(a, v, __ATOMIC_SEQ_CST);                                                             \
+  }                                                                                                       \
+  extern "C" type __tsan_atomic##bits##_exchange(volatile type* a, type v, int) {                          \
+    record_atomic(MINICNN_SIM_SITE, a, sizeof(type));                                                     \
+    return __atomic_exchange_n(a, v, __ATOMIC_SEQ_CST);                                                   \
+  }                                                                                                       \
+  extern "C" type __tsan_atomic##bits##_fetch_add(volatile type* a, type v, int) {                         \
+    record_atomic(MINICNN_SIM_SITE, a, sizeof(type));                                                     \
+    return __atomic_fetch_add(a, v, __ATOMIC_SEQ_CST);                                                    \
+  }                                                                                                       \
+  extern "C" type __tsan_atomic##bits##_fetch_sub(volatile type* a, type v, int) {                         \
+    record_atomic(MINICNN_SIM_SITE, a, sizeof(type));                                                     \
+    return __atomic_fetch_sub(a, v, __ATOMIC_SEQ_CST);                                                    \
+  }                                                                                                       \
+  extern "C" int __tsan_atomic##bits##_compare_exchange_strong(volatile type* a, type* expected, type v,    \
+                                                               int, int) {                                \
+    record_atomic(MINICNN_SIM_SITE, a, sizeof(type));                                                     \
+    return __atomic_compare_exchange_n(a, expected, v, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);         \
+  }
+MINICNN_SIM_ATOMICS(32, int32_t)
+MINICNN_SIM_ATOMICS(64, int64_t)
+#undef MINICNN_SIM_ATOMICS
+extern "C" void __sanitizer_cov_trace_pc() { record_block(MINICNN_SIM_SITE); }
+#undef MINICNN_SIM_SITE
 #endif
 
-// Record the traffic of the next launch to the `count` arrays [begins[i], begins[i] + bytes[i]),
-// and to the module's shared memory [shared_begin, shared_begin + shared_bytes) as array `count`
-// (when shared_bytes > 0; its bank passes, see account_shared_request).
+// Check the next launch for races between blocks in the `count` arrays [begins[i], begins[i] +
+// bytes[i]) (elements of itemsizes[i] bytes, parameter names[i]) and, when `counting`, record
+// its traffic to them and to the module's shared memory [shared_begin, shared_begin +
+// shared_bytes) as array `count` (when shared_bytes > 0; its bank passes, see
+// account_shared_request).
 extern "C" void minicnn_sim_traffic_begin(int count, const uintptr_t* begins, const uint64_t* bytes,
-                                          uintptr_t shared_begin, uint64_t shared_bytes) {
+                                          const uint64_t* itemsizes, const char* const* names,
+                                          uintptr_t shared_begin, uint64_t shared_bytes, int counting) {
   std::lock_guard<std::mutex> serial(launch_mutex);
   traffic.arrays.assign(count + (shared_bytes > 0 ? 1 : 0), ArrayTraffic());
   for (int i = 0; i < count; ++i) {
     ArrayTraffic& a = traffic.arrays[i];
     a.begin = begins[i];
     a.end = begins[i] + bytes[i];
+    a.name = names[i];
+    a.itemsize = static_cast<unsigned>(std::max<uint64_t>(1, itemsizes[i]));
+    a.uses.assign(bytes[i] / a.itemsize + 1, ElementUse());
     uint64_t sectors = bytes[i] / SECTOR_BYTES + 2;   // an array need not start on a sector
-    for (auto& bits : a.touched) bits.assign(sectors / 64 + 1, 0);
+    if (counting)
+      for (auto& bits : a.touched) bits.assign(sectors / 64 + 1, 0);
   }
   if (shared_bytes > 0) {
     ArrayTraffic& a = traffic.arrays[count];
@@ -710,6 +835,7 @@ extern "C" void minicnn_sim_traffic_begin(int count, const uintptr_t* begins, co
     a.end = shared_begin + shared_bytes;
     a.shared = true;
   }
+  traffic.counting = counting != 0;
   traffic.logs.assign(1024, {});   // the most threads a block may have
   traffic.on = true;
 }
@@ -720,7 +846,7 @@ extern "C" void minicnn_sim_traffic_begin(int count, const uintptr_t* begins, co
 // wavefronts, the same of the stores, 0, 0.
 extern "C" void minicnn_sim_traffic_end(uint64_t* out) {
   std::lock_guard<std::mutex> serial(launch_mutex);
-  traffic.on = false;
+  traffic.on = traffic.counting = false;
   for (size_t i = 0; i < traffic.arrays.size(); ++i) {
     ArrayTraffic& a = traffic.arrays[i];
     for (int kind = 0; kind < 2; ++kind) {

@@ -2,10 +2,14 @@
 
     python -m minicnn.simulator.sanitize address python -m pytest -q -m kernel -k sim
     python -m minicnn.simulator.sanitize thread  python -m pytest -q -m kernel -k sim
+    python -m minicnn.simulator.sanitize blocks  python -m pytest -q -m kernel -k sim
 
 address: AddressSanitizer stops at the first access outside an array (compute-sanitizer's
 memcheck); thread: ThreadSanitizer reports the first data race between the threads of a block
-(racecheck). Either way the command exits non-zero with the report on stderr.
+(racecheck); blocks: the simulator reports the first element of a global array that one block
+of a launch writes and another reads or writes (no GPU tool checks this). Either way the command
+exits non-zero with the report on stderr (GCC's sanitizers), or the launch raises SimulatorError
+with it (blocks).
 """
 import argparse
 import os
@@ -17,7 +21,8 @@ from minicnn.simulator import SANITIZERS, SimulatorError, sanitizer_environment
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m minicnn.simulator.sanitize", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("sanitizer", choices=SANITIZERS, help="address (out-of-bounds accesses) or thread (races)")
+    parser.add_argument("sanitizer", choices=SANITIZERS, help="address (out-of-bounds accesses), thread (races between a block's threads) "
+                                                              "or blocks (races between the blocks of a launch)")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the command to run, with its arguments")
     args = parser.parse_args(argv)
     if not args.command:

@@ -11,7 +11,8 @@ moved); it is what decides whether a memory-bound kernel can approach the copy b
 The simulator can count it exactly, for the model above. Inside ``recording()``, launches run
 from builds of the kernels in which GCC's instrumentation calls the runtime (``runtime.cpp``)
 before every load and store and at the start of every basic block, and each launch adds a
-``LaunchTraffic`` to the log::
+``LaunchTraffic`` to the log (and is checked for races between its blocks, as under
+``MINICNN_SIM_SANITIZE=blocks``)::
 
     from minicnn import LRN
     from minicnn.simulator import traffic
@@ -207,8 +208,9 @@ def _device_aligned(a):
 
 def record_launch(runtime, module, kernel, grid, block, args, run):
     """``run(kernel, grid, block, args)``, the launch of ``kernel`` of the instrumented ``module``,
-    with the runtime's counters on and every array at a device-like alignment; adds its traffic
-    to the recording in progress, if any."""
+    with every array at a device-like alignment and each access checked for races between blocks
+    (runtime.cpp; the launch raises SimulatorError at the first); with the runtime's counters on
+    and its traffic added to the log when a recording is in progress."""
     params = module.signatures[kernel]
     copies = {}   # one copy per array, however many arguments name it (an in-place kernel's x and y)
     for a in args:
@@ -219,11 +221,15 @@ def record_launch(runtime, module, kernel, grid, block, args, run):
     count = len(arrays)
     begins = (ctypes.c_uint64 * max(1, count))(*(a.ctypes.data for _, a in arrays))
     sizes = (ctypes.c_uint64 * max(1, count))(*(a.nbytes for _, a in arrays))
+    itemsizes = (ctypes.c_uint64 * max(1, count))(*(a.itemsize for _, a in arrays))
+    names = (ctypes.c_char_p * max(1, count))(*(name.encode() for name, _ in arrays))
     shared_begin, shared_end = module.shared_section
     out = (ctypes.c_uint64 * (8 * count + 8))()
+    log = _log
     with _lock:
-        runtime.minicnn_sim_traffic_begin(ctypes.c_int(count), begins, sizes, ctypes.c_uint64(shared_begin),
-                                          ctypes.c_uint64(shared_end - shared_begin))
+        runtime.minicnn_sim_traffic_begin(ctypes.c_int(count), begins, sizes, itemsizes, names,
+                                          ctypes.c_uint64(shared_begin), ctypes.c_uint64(shared_end - shared_begin),
+                                          ctypes.c_int(log is not None))
         try:
             run(kernel, grid, block, placed)
         finally:
@@ -231,7 +237,6 @@ def record_launch(runtime, module, kernel, grid, block, args, run):
     for original, used in zip(args, placed):
         if used is not original:
             np.copyto(original, used)   # the kernel may have written any of its arrays
-    log = _log
     if log is None:
         return
     traffic = []

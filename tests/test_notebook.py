@@ -83,4 +83,7 @@ def test_runs_top_to_bottom_with_its_figures(tmp_path, monkeypatch):
     assert "read before the wait: [nan nan nan nan] ; after the wait and the barrier: [31. 30. 29. 28.]" in text
     assert "version 9's product is version 8's bit for bit: True" in text
     assert "ThreadSanitizer: data race" in text or "ThreadSanitizer is not available here" in text
+    # the race-between-blocks cell: both blocks and the line, whichever two blocks met first
+    assert re.search(r"kernel one_row_for_all: a race between blocks: thread \(\d+,0,0\) of block \(\d,0,0\) writes\s+"
+                     r"y\[\d+\] at one_row\.cu:3, which block \(\d,0,0\) of the launch wrote at one_row\.cu:3", text)
     assert elapsed < 300, f"the notebook took {elapsed:.0f} s; it must stay under 5 minutes"

@@ -242,6 +242,13 @@ extern "C" __global__ void shared_reads(const real_t* x, real_t* y) {
 '''
 
 
+# The instrumented builds (traffic, blocks) answer their hooks from the plain runtime: a process
+# with one of GCC's sanitizers loaded cannot load them.
+instrumented_builds = pytest.mark.skipif(simulator.sanitizer() in simulator.GCC_SANITIZERS,
+                                         reason="the instrumented builds do not load beside GCC's sanitizers")
+
+
+@instrumented_builds
 @pytest.mark.parametrize("kernel,report", [
     ("from_the_block_before", r"thread \(\d+,0,0\) of block \((\d),0,0\) (reads|writes) y\[\d+\] at between_blocks\.cu:4, "
                               r"which block \((?!\1)\d,0,0\) of the launch (wrote|read) at between_blocks\.cu:4"),
@@ -271,6 +278,7 @@ def test_races_between_blocks_are_reported_by_line(kernel, report, monkeypatch):
         module64.launch("one_row_for_all", (2, 1, 1), (32, 1, 1), args(np.arange(64.0), np.zeros(64)))
 
 
+@instrumented_builds
 def test_blocks_may_share_an_element_through_atomics(monkeypatch):
     """Every block adds to one count and one sum with atomics: no race, in the instrumented build
     (whose hooks do the atomics, and count each as a load and a store)."""
@@ -292,6 +300,7 @@ extern "C" __global__ void count_and_sum(const real_t* x, int* count, real_t* su
     assert log[0].array("count").stores.requests == 4 and log[0].array("count").loads.requests == 4
 
 
+@instrumented_builds
 def test_traffic_recordings_check_for_races_between_blocks_too():
     from minicnn.simulator import traffic
     with traffic.recording() as log:
@@ -358,17 +367,127 @@ extern "C" __global__ void where(int* out) {
     np.testing.assert_array_equal(out, [b * 1000 + t for b in range(12) for t in range(24)])
 
 
-@pytest.mark.parametrize("construct", ["__shfl_down_sync(0xffffffff, v, 1)", "__ballot_sync(0xffffffff, 1)",
-                                       "warpSize"])
-def test_unsupported_constructs_are_refused_by_name(construct):
+@pytest.mark.parametrize("construct,what", [("__shfl_down(v, 1)", "the warp intrinsics without _sync"),
+                                            ("__ballot(v > 0)", "the warp intrinsics without _sync"),
+                                            ("__match_any_sync(0xffffffff, v)", "warp matches"),
+                                            ("__activemask()", "__activemask and laneid")])
+def test_unsupported_constructs_are_refused_by_name(construct, what):
     code = f'''
 extern "C" __global__ void warp_sum(real_t* y) {{
   real_t v = y[threadIdx.x];
   v += {construct};
   y[threadIdx.x] = v;
 }}'''
-    with pytest.raises(SimulatorError, match=r"warp_sum\.cu:4: in warp_sum uses .*does not model warp"):
+    with pytest.raises(SimulatorError, match=rf"warp_sum\.cu:4: in warp_sum uses .*does not model {what}"):
         build(code, name="warp_sum")
+
+
+# ---- warp intrinsics: collectives of the lanes of a mask ----------------------------------------
+WARP = r'''
+// Each lane's value read through the four shuffles, segments of `width` lanes.
+extern "C" __global__ void shuffles(const real_t* x, real_t* y, int argument, int width) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x, n = blockDim.x * gridDim.x;
+  const real_t v = x[i];
+  y[i] = __shfl_sync(0xffffffffu, v, argument, width);
+  y[n + i] = __shfl_up_sync(0xffffffffu, v, argument, width);
+  y[2 * n + i] = __shfl_down_sync(0xffffffffu, v, argument, width);
+  y[3 * n + i] = __shfl_xor_sync(0xffffffffu, v, argument, width);
+}
+// Votes of the lanes of `mask` (the others skip them) on x > 0.
+extern "C" __global__ void votes(const real_t* x, unsigned* out, unsigned mask) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x, lane = threadIdx.x % warpSize;
+  if (mask >> lane & 1) {
+    const bool positive = x[i] > 0;
+    out[3 * i] = __ballot_sync(mask, positive);
+    out[3 * i + 1] = __any_sync(mask, positive);
+    out[3 * i + 2] = __all_sync(mask, positive);
+  }
+}
+// Lanes trade values through shared memory: SYNC is __syncwarp() or nothing.
+extern "C" __global__ void trade(const real_t* x, real_t* y) {
+  __shared__ real_t slots[64];
+  slots[threadIdx.x] = x[threadIdx.x];
+  SYNC;
+  y[threadIdx.x] = slots[threadIdx.x ^ 1];
+}
+'''
+
+
+def reference_shuffles(x, argument, width):
+    """What CUDA's four shuffles return for each lane of x's warps."""
+    lane = np.arange(x.size) % 32
+    warp_start = np.arange(x.size) - lane
+    base, within = lane & ~(width - 1), lane & (width - 1)
+    index = base + (argument & (width - 1))
+    up = np.where(within >= argument, lane - argument, lane)
+    down = np.where(within + argument < width, lane + argument, lane)
+    xor = np.where((lane ^ argument) < base + width, lane ^ argument, lane)
+    return np.concatenate([x[warp_start + source] for source in (index, up, down, xor)])
+
+
+@pytest.mark.parametrize("argument,width", [(1, 32), (5, 32), (16, 32), (3, 8), (1, 2), (7, 16)])
+def test_shuffles_read_the_lane_cuda_names(argument, width):
+    module = build(WARP.replace("SYNC", "__syncwarp()"), name="warp")
+    x = np.random.default_rng(argument).standard_normal(128)
+    y = np.full(4 * 128, np.nan)
+    module.launch("shuffles", (2, 1, 1), (64, 1, 1), args(x, y, np.int32(argument), np.int32(width)))
+    np.testing.assert_array_equal(y, reference_shuffles(x, argument, width))
+
+
+@pytest.mark.parametrize("mask", [0xFFFFFFFF, 0x0000FFFF, 0xAAAAAAAA])
+def test_votes_count_the_lanes_of_the_mask(mask):
+    module = build(WARP.replace("SYNC", "__syncwarp()"), name="warp")
+    x = np.random.default_rng(mask % 97).standard_normal(64)
+    x[32:] = np.abs(x[32:]) + 1   # every lane of the second warp votes yes
+    out = np.zeros(3 * 64, np.uint32)
+    module.launch("votes", (1, 1, 1), (64, 1, 1), args(x, out, np.uint32(mask)))
+    for warp in range(2):
+        positive = sum(1 << lane for lane in range(32) if mask >> lane & 1 and x[32 * warp + lane] > 0)
+        for lane in range(32):
+            got = out[3 * (32 * warp + lane):3 * (32 * warp + lane) + 3]
+            expected = (positive, positive != 0, positive == mask) if mask >> lane & 1 else (0, 0, 0)
+            assert tuple(got) == expected, (warp, lane)
+
+
+def test_lanes_do_not_run_in_lockstep_between_intrinsics():
+    """A lane that reads what its neighbour wrote to shared memory needs __syncwarp() between them:
+    without it the lanes run in a random order, as independent thread scheduling lets them."""
+    with_sync = build(WARP.replace("SYNC", "__syncwarp()"), name="warp")
+    without = build(WARP.replace("SYNC", ""), name="warp_unsynced")
+    x = np.arange(64.0)
+    wrong = 0
+    for _ in range(10):
+        y = np.zeros(64)
+        with_sync.launch("trade", (1, 1, 1), (64, 1, 1), args(x, y))
+        np.testing.assert_array_equal(y, x.reshape(-1, 2)[:, ::-1].ravel())
+        without.launch("trade", (1, 1, 1), (64, 1, 1), args(x, y))
+        wrong += not np.array_equal(y, x.reshape(-1, 2)[:, ::-1].ravel())
+    assert wrong > 0
+
+
+@pytest.mark.parametrize("body,block,message", [
+    ("if (threadIdx.x == 3) return; y[threadIdx.x] = __shfl_xor_sync(0xffffffffu, y[threadIdx.x], 1);", 32,
+     r"waits forever at the warp collective at line 2 with mask 0xffffffff; lane 3 has returned"),
+    ("y[threadIdx.x] = __shfl_xor_sync(0xffffffffu, y[threadIdx.x], 1);", 48,
+     r"lane 16 does not exist \(the block has 48 threads\).*lane 31 does not exist"),
+    ("if (threadIdx.x < 16) y[threadIdx.x] = __shfl_down_sync(0x0000ffffu, y[threadIdx.x], 1);", 32,
+     r"thread \(15,0,0\) .*\(lane 15\) reads lane 16 with __shfl_down_sync at line 2, which is not in the mask 0x0000ffff"),
+    ("y[threadIdx.x] = __shfl_sync(0x0000ffffu, y[threadIdx.x], 0);", 32,
+     r"\(lane (1[6-9]|2\d|3[01])\) calls __shfl_sync at line 2 with mask 0x0000ffff, which leaves it out"),
+    ("if (threadIdx.x % 2) y[threadIdx.x] = __any_sync(0xffffffffu, 1);\n  else y[threadIdx.x] = __any_sync(0xffffffffu, 0);", 32,
+     r"divergent warp collectives: .* reaches __any_sync at line [23] while other lanes of mask 0xffffffff wait at line [23]"),
+    ("if (threadIdx.x == 0) __syncthreads(); else __syncwarp();", 32,
+     r"waits forever at the warp collective at line 2 with mask 0xffffffff; lane 0 waits at the __syncthreads at line 2"),
+    ("y[threadIdx.x] = __shfl_sync(0xffffffffu, y[threadIdx.x], 0, 12);", 32, r"with width 12 \(a power of 2")],
+    ids=["a-lane-returned", "lanes-that-do-not-exist", "reads-outside-the-mask", "caller-outside-the-mask",
+         "divergent-lines", "a-lane-at-a-barrier", "width-not-a-power-of-2"])
+def test_warp_intrinsics_misused_are_errors(body, block, message):
+    module = build(f'''extern "C" __global__ void misuse(real_t* y) {{
+  {body}
+}}''', name="warp_misuse_" + str(abs(hash(body)) % 10 ** 8))
+    with pytest.raises(SimulatorError, match=rf"kernel misuse: .*{message}"):
+        module.launch("misuse", (1, 1, 1), (block, 1, 1), args(np.zeros(64)))
+    module.launch  # the module stays usable after an aborted launch
 
 
 def test_dynamic_shared_memory_is_refused():
@@ -440,6 +559,16 @@ extern "C" __global__ void shared_past_the_end(const real_t* x, real_t* y) {
   y[threadIdx.x] = first[threadIdx.x + 1] + second[threadIdx.x];   // thread 255 reads past first
 }
 '''
+# Lanes trade values through shared memory; SYNC is __syncwarp(), or nothing (a race).
+TRADE = r'''
+extern "C" __global__ void trade(const real_t* x, real_t* y) {
+  __shared__ real_t slots[256];
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  slots[threadIdx.x] = x[i];
+  SYNC
+  y[i] = slots[threadIdx.x ^ 1];
+}
+'''
 # Block b reads what block b - 1 writes: right whenever the writer ran first.
 PREFIX_OF_BLOCKS = r'''
 extern "C" __global__ void prefix_of_blocks(const real_t* x, real_t* y) {
@@ -463,10 +592,11 @@ extern "C" __global__ void shift_left(const real_t* x, real_t* y) {
     ("thread", SHIFT_ASYNC.replace("WAIT", "copy_wait();").replace("SYNC", ""), "shift_async",
      "ThreadSanitizer: data race", 10),
     ("thread", ROUNDS_ASYNC.replace("ISSUE_EARLY", "true"), "rounds", "ThreadSanitizer: data race", 12),
+    ("thread", TRADE.replace("SYNC", ""), "trade", "ThreadSanitizer: data race", 7),
     ("blocks", PREFIX_OF_BLOCKS, "prefix_of_blocks", "a race between blocks", 4)],
     ids=["address-read-past-the-end", "address-read-past-a-shared-array", "thread-missing-syncthreads", "thread-missing-syncthreads-between-barriers",
          "thread-missing-syncthreads-after-copy-wait", "thread-copy-into-slices-still-read",
-         "blocks-read-what-another-block-writes"])
+         "thread-missing-syncwarp", "blocks-read-what-another-block-writes"])
 def test_sanitizer_reports_a_planted_bug_by_line(name, code, kernel, report, line):
     missing = sanitizer_missing(name)
     if missing:
@@ -475,6 +605,18 @@ def test_sanitizer_reports_a_planted_bug_by_line(name, code, kernel, report, lin
     result = run_sanitized(name, "-c", PLANTED.format(code=code, name=stem, kernel=kernel))
     assert result.returncode != 0 and "finished unreported" not in result.stdout, result.stdout + result.stderr
     assert report in result.stderr and f"{stem}.cu:{line}" in result.stderr, result.stderr[-3000:]
+
+
+def test_syncwarp_orders_the_lanes_for_thread_sanitizer():
+    """The planted race above with its __syncwarp(): clean (the lanes of the mask meet there), and
+    the values traded."""
+    missing = sanitizer_missing("thread")
+    if missing:
+        pytest.skip(missing)
+    check = PLANTED.format(code=TRADE.replace("SYNC", "__syncwarp();"), name="trade_synced", kernel="trade")
+    check += "assert (y.reshape(-1, 2)[:, ::-1].ravel() == x).all(), y[:8]\n"
+    result = run_sanitized("thread", "-c", check)
+    assert result.returncode == 0 and "finished unreported" in result.stdout, result.stderr[-3000:]
 
 
 def test_a_sanitizer_without_its_runtime_loaded_is_refused(monkeypatch):

@@ -14,9 +14,12 @@ atomics and the math functions the kernels use, and a small runtime that launche
 * shared memory is filled with 0xFF bytes (NaN, or -1 for ints) before each block, so a read of
   a value no thread wrote in this block shows up as a wrong answer;
 * every thread of a block must reach the same ``__syncthreads`` (checked by source line), and
-  no thread may return while others wait at one: both are reported as errors.
+  no thread may return while others wait at one: both are reported as errors;
+* the warp intrinsics of CUDA 9 and later (``__shfl*_sync``, ``__ballot/any/all_sync``,
+  ``__syncwarp``) are collectives of the lanes of their mask (threads 32w..32w+31 of the block),
+  each waiting until every lane of the mask has come (a lane that never does is an error).
 
-Not modelled (documented in the README): warp intrinsics, timing and occupancy, caches (warps,
+Not modelled (documented in the README): warps in lockstep, timing and occupancy, caches (warps,
 coalescing and shared memory's bank conflicts are counted by the traffic recording below),
 dynamic (``extern``) shared memory, ``__shared__`` variables in templates (g++ would not place
 them in the simulated shared memory), the order of float atomics, and out-of-bounds accesses
@@ -75,9 +78,11 @@ BLOCKS_PER_MULTIPROCESSOR = 1
 # compiled into something that computes a wrong answer.
 UNSUPPORTED = [
     (r"\bextern\s+__shared__", "dynamic shared memory (extern __shared__); use a fixed-size __shared__ array"),
-    (r"\b__shfl\w*", "warp shuffles (the simulator has no warps)"),
-    (r"\b__(?:ballot|any|all|match\w*|reduce\w*)_sync\b", "warp votes and reductions (the simulator has no warps)"),
-    (r"\b__activemask\b|\b__syncwarp\b|\bwarpSize\b|\blaneid\b", "warp-level operations (the simulator has no warps)"),
+    (r"\b__(?:shfl(?:_up|_down|_xor)?|ballot|any|all)\s*\(",
+     "the warp intrinsics without _sync (removed in CUDA 9; use __shfl_sync, __ballot_sync and the like)"),
+    (r"\b__(?:match\w*|reduce\w*)_sync\b", "warp matches and reductions (only shuffles, votes and __syncwarp)"),
+    (r"\b__activemask\b|\blaneid\b",
+     "__activemask and laneid (a warp's lanes do not run in lockstep here; compute the lane from threadIdx)"),
     (r"\b__syncthreads_(?:count|and|or)\b", "__syncthreads_count/and/or"),
     (r"\b__threadfence\w*", "memory fences between blocks (blocks run one after another)"),
     (r"\bcooperative_groups\b|\bgrid\.sync\b", "cooperative groups"),
@@ -138,7 +143,14 @@ def sanitizer_environment(name, environ=None):
     if runtime is None:
         raise SimulatorError(f"the {name} sanitizer's runtime is not installed with {_compiler()} "
                              f"(Debian: apt-get install {'libasan8' if name == 'address' else 'libtsan2'})")
-    env.update({"LD_PRELOAD": runtime,
+    # The C++ runtime is preloaded right after the sanitizer's, whose interceptor of C++ throws
+    # finds the real one only if it is loaded when the sanitizer starts (Python does not link it):
+    # without it, the simulator's errors, thrown through a kernel to unwind it, stopped the
+    # process with an "AddressSanitizer: CHECK failed" in place of their message.
+    cxx_runtime = subprocess.run([_compiler(), "-print-file-name=libstdc++.so"], capture_output=True, text=True,
+                                 env=_tool_environment()).stdout.strip()
+    preload = [runtime] + ([cxx_runtime] if os.path.isabs(cxx_runtime) and os.path.exists(cxx_runtime) else [])
+    env.update({"LD_PRELOAD": " ".join(preload),
                 "ASAN_OPTIONS": "detect_leaks=0:halt_on_error=1:abort_on_error=0",
                 "TSAN_OPTIONS": "halt_on_error=1:report_signal_unsafe=0:second_deadlock_stack=1"})
     if name == "thread":

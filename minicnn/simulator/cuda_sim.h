@@ -15,15 +15,19 @@
 //     gridDim are per launch;
 //   * atomics are GCC's __atomic builtins (atomic on a real thread too; here no two run at once);
 //   * asynchronous copies to shared memory (cp.async, kernels/copy_async.cuh) read their source
-//     and poison their slot when issued, and write the value when the thread waits (copy_wait).
+//     and poison their slot when issued, and write the value when the thread waits (copy_wait);
+//   * the warp intrinsics of CUDA 9 and later (__shfl*_sync, __ballot/any/all_sync, __syncwarp)
+//     are collectives of the lanes of their mask: each lane waits at one until every lane of the
+//     mask has reached it, then the lanes go on in a random order.
 // What it checks at run time: every thread of a block reaches the same __syncthreads (by source
-// line), no thread returns while others wait at, or later reach, a __syncthreads, and none
-// returns with asynchronous copies it has not waited for.
-// What it does not model: warps (so no warp intrinsics; the traffic recording replays the
-// threads' accesses warp by warp, for coalescing and bank conflicts), timing, dynamic shared
-// memory, __shared__ variables in templates (GCC ignores their section: refused), the order of
-// float atomics, out-of-bounds accesses (an error there is a real
-// memory error in this process: MINICNN_SIM_SANITIZE=address reports it, and
+// line), no thread returns while others wait at, or later reach, a __syncthreads, none returns
+// with asynchronous copies it has not waited for, every lane of a warp intrinsic's mask reaches
+// it (at the same line), and no shuffle reads a lane outside its mask.
+// What it does not model: warps running in lockstep (a warp's lanes meet only at its intrinsics;
+// the traffic recording replays the threads' accesses warp by warp, for coalescing and bank
+// conflicts), timing, dynamic shared memory, __shared__ variables in templates (GCC ignores
+// their section: refused), the order of float atomics, out-of-bounds accesses (an error there is
+// a real memory error in this process: MINICNN_SIM_SANITIZE=address reports it, and
 // MINICNN_SIM_SANITIZE=thread reports races between the threads of a block; see __init__.py).
 // The Python side refuses kernels that use unmodelled constructs.
 #pragma once
@@ -49,9 +53,9 @@
 // plain statics: GCC puts no red zones around the variables of a named section, and a read one
 // past a __shared__ array would land, unreported, in the next one; as plain statics each has its
 // red zones (memcheck's "invalid __shared__ read"), and they are not poisoned between blocks
-// (the plain and ThreadSanitizer builds keep that). The traffic builds' instrumentation defines
-// __SANITIZE_ADDRESS__ too; they keep the section, by which they count shared memory apart.
-#if defined(__SANITIZE_ADDRESS__) && !defined(MINICNN_SIM_TRAFFIC)
+// (the plain and ThreadSanitizer builds keep that, and so do the traffic builds, which count
+// shared memory apart by the section).
+#if defined(__SANITIZE_ADDRESS__)
 #define __shared__ static
 #else
 #define __shared__ static __attribute__((section("minicnn_shared")))
@@ -181,3 +185,36 @@ static void minicnn_sim_poison_shared() {
 }
 
 #define __syncthreads() minicnn_sim_syncthreads(__LINE__)
+
+// ---- warp-level intrinsics --------------------------------------------------------------
+// A warp is threads 32w..32w+31 of the block in linear order (x fastest). Each intrinsic is a
+// collective of the lanes of its mask (runtime.cpp): every lane of the mask must reach it, at the
+// same line, and each waits there until all have, as the _sync intrinsics of CUDA 9 and later
+// promise. A shuffle reads the value the source lane passed (its own where CUDA says so: past
+// the edge of a `width` segment); reading a lane outside the mask is an error, as its value is
+// undefined on a GPU. Only __syncwarp orders memory between the lanes.
+static constexpr int warpSize = 32;
+extern "C" void minicnn_sim_warp_collective(int kind, unsigned mask, const void* value, unsigned bytes, int argument,
+                                            int width, int line, void* result);
+template <typename T>
+inline T minicnn_sim_shuffle(int line, int kind, unsigned mask, T var, int argument, int width = warpSize) {
+  static_assert(sizeof(T) <= 8, "a warp shuffle moves at most 8 bytes");
+  T result;
+  minicnn_sim_warp_collective(kind, mask, &var, sizeof(T), argument, width, line, &result);
+  return result;
+}
+inline unsigned minicnn_sim_vote(int line, int kind, unsigned mask, int predicate) {
+  const int deposit = predicate != 0;
+  unsigned result = 0;
+  minicnn_sim_warp_collective(kind, mask, &deposit, sizeof deposit, 0, warpSize, line, &result);
+  return result;
+}
+inline unsigned minicnn_sim_full_mask(unsigned mask = 0xffffffffu) { return mask; }
+#define __shfl_sync(...) minicnn_sim_shuffle(__LINE__, 0, __VA_ARGS__)
+#define __shfl_up_sync(...) minicnn_sim_shuffle(__LINE__, 1, __VA_ARGS__)
+#define __shfl_down_sync(...) minicnn_sim_shuffle(__LINE__, 2, __VA_ARGS__)
+#define __shfl_xor_sync(...) minicnn_sim_shuffle(__LINE__, 3, __VA_ARGS__)
+#define __ballot_sync(mask, predicate) minicnn_sim_vote(__LINE__, 4, mask, predicate)
+#define __any_sync(mask, predicate) static_cast<int>(minicnn_sim_vote(__LINE__, 5, mask, predicate))
+#define __all_sync(mask, predicate) static_cast<int>(minicnn_sim_vote(__LINE__, 6, mask, predicate))
+#define __syncwarp(...) static_cast<void>(minicnn_sim_vote(__LINE__, 7, minicnn_sim_full_mask(__VA_ARGS__), 1))

@@ -27,6 +27,7 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <memory>
 #include <numeric>
 #include <random>
 #include <string>
@@ -44,8 +45,17 @@
 // The runtime's own bookkeeping (the built-in variables, the barrier's counters) is the
 // simulated hardware's, not memory the kernels share: ThreadSanitizer does not check it.
 #define MINICNN_SIM_HARDWARE __attribute__((no_sanitize_thread))
+// The same for the library code such bookkeeping calls (the containers' methods, memcpy), which
+// the attribute does not reach: ignored while an object of this type lives in the fiber.
+extern "C" void __tsan_ignore_thread_begin();
+extern "C" void __tsan_ignore_thread_end();
+struct HardwareOnly {
+  HardwareOnly() { __tsan_ignore_thread_begin(); }
+  ~HardwareOnly() { __tsan_ignore_thread_end(); }
+};
 #else
 #define MINICNN_SIM_HARDWARE
+struct HardwareOnly {};
 #endif
 
 // Set by the launcher before it resumes a thread (threadIdx) or starts a block (blockIdx).
@@ -72,6 +82,8 @@ struct Fiber {                          // one thread of the block
     unsigned bytes;
   };
   std::vector<Copy> copies;             // issued, not landed: oldest first
+  enum State { RUNNING, AT_BARRIER, AT_WARP, DONE } state = RUNNING;   // where it handed back
+  struct WarpCollective* waiting = nullptr;   // AT_WARP: the collective it waits for
   void* tsan = nullptr;                 // ThreadSanitizer's context of the fiber
   void* fake_stack = nullptr;           // AddressSanitizer's, while the fiber is switched out
 };
@@ -79,6 +91,18 @@ struct Fiber {                          // one thread of the block
 // A fiber's stack, as large as a POSIX thread's stack was here; a kernel's frames need a few
 // kB, a sanitizer's report more. Reserved, not committed: untouched pages cost nothing.
 constexpr size_t STACK_BYTES = 1 << 20;
+
+// A warp-level collective in progress (__shfl_sync, __ballot_sync, __syncwarp, ...; cuda_sim.h):
+// the lanes of `mask` of one warp each deposit a value of up to 8 bytes and wait until every lane
+// of the mask has, then each copies all 32 deposits and goes on. A lane that reaches the next
+// collective with the same mask before the others have read this one starts a new one.
+struct WarpCollective {
+  unsigned warp = 0;
+  uint32_t mask = 0, arrived = 0, unread = 0;   // lanes: the mask, those that deposited, those yet to read
+  int line = 0;
+  unsigned char deposits[32][8] = {};
+  char sync = 0;                        // ThreadSanitizer's synchronisation object (__syncwarp)
+};
 
 struct Launch {
   const char* kernel = "";
@@ -92,6 +116,8 @@ struct Launch {
   unsigned stretch = 0;                 // the stretches between barriers run so far in the block
   int barrier_line = 0;                 // its source line
   unsigned finished = 0;                // threads done with the current block
+  unsigned at_warp = 0;                 // threads waiting at a warp collective
+  std::vector<std::unique_ptr<WarpCollective>> collectives;   // of the current block, in progress
   bool aborted = false;
   std::string error;
 };
@@ -496,6 +522,7 @@ inline void record_block(uintptr_t site) {
 // shared memory, the blocks before this one. threadIdx is set here, not by the fiber.
 MINICNN_SIM_HARDWARE void resume(Fiber& f) {
   current = &f;
+  f.state = Fiber::RUNNING;
   threadIdx = f.index;
   traffic_log = traffic.on ? &traffic.logs[f.linear] : nullptr;
 #if defined(__SANITIZE_THREAD__)
@@ -554,6 +581,7 @@ MINICNN_SIM_HARDWARE void finish_block() {
          (n == 1 ? " asynchronous copy" : " asynchronous copies") + " to shared memory (copy_wait)");
   ++L.finished;
   happens_before(&block_sync);
+  self.state = Fiber::DONE;
   hand_back();
   if (L.aborted) throw Abort();
 }
@@ -629,6 +657,51 @@ MINICNN_SIM_HARDWARE void start_block(unsigned long b) {
   launch_state.block = b;
   launch_state.finished = 0;
   launch_state.stretch = 0;
+  launch_state.collectives.clear();
+}
+
+// The launcher's record of an error found between fibers (fail() is a fiber's: it unwinds it).
+MINICNN_SIM_HARDWARE void fail_launch(const std::string& message) {
+  Launch& L = launch_state;
+  if (!L.aborted) {
+    L.error = std::string("kernel ") + L.kernel + ": " + message;
+    L.aborted = true;
+  }
+}
+
+std::string fiber_name(unsigned t) {
+  const Fiber& f = fibers[t];
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "thread (%u,%u,%u) of block (%u,%u,%u)", f.index.x, f.index.y, f.index.z,
+                blockIdx.x, blockIdx.y, blockIdx.z);
+  return buf;
+}
+
+// Every fiber of the stretch has handed back and none can go on, but `t` waits at a warp
+// collective: the error names the lanes it waits for and where they are.
+MINICNN_SIM_HARDWARE void fail_stuck_at_warp(unsigned t) {
+  const Launch& L = launch_state;
+  const WarpCollective& c = *fibers[t].waiting;
+  std::string missing;
+  for (unsigned lane = 0; lane < 32; ++lane) {
+    if (!(c.mask >> lane & 1) || (c.arrived >> lane & 1)) continue;
+    const unsigned u = c.warp * 32 + lane;
+    missing += "; lane " + std::to_string(lane);
+    if (u >= L.nthreads) {
+      missing += " does not exist (the block has " + std::to_string(L.nthreads) + " threads)";
+    } else if (fibers[u].state == Fiber::DONE) {
+      missing += " has returned";
+    } else if (fibers[u].state == Fiber::AT_BARRIER) {
+      missing += " waits at the __syncthreads at line " + std::to_string(L.barrier_line);
+    } else if (fibers[u].state == Fiber::AT_WARP) {
+      missing += " waits at the warp collective at line " + std::to_string(fibers[u].waiting->line) +
+                 " (another mask, or another round)";
+    }
+  }
+  char mask[16];
+  std::snprintf(mask, sizeof mask, "0x%08x", c.mask);
+  fail_launch(fiber_name(t) + " waits forever at the warp collective at line " + std::to_string(c.line) + " with mask " +
+              mask + missing + " (every lane of the mask must reach it)");
 }
 
 // Run the launch's blocks one after another; every fiber has exited when it returns.
@@ -636,7 +709,7 @@ MINICNN_SIM_HARDWARE void start_block(unsigned long b) {
 // another block of the same launch writes finds it unwritten whenever the reader runs first.
 MINICNN_SIM_HARDWARE void run_blocks() {
   Launch& L = launch_state;
-  std::vector<unsigned> order(L.nthreads);
+  std::vector<unsigned> order(L.nthreads), ready;
   std::iota(order.begin(), order.end(), 0u);
   std::vector<unsigned long> blocks(L.nblocks);
   std::iota(blocks.begin(), blocks.end(), 0ul);
@@ -645,9 +718,28 @@ MINICNN_SIM_HARDWARE void run_blocks() {
     start_block(blocks[b]);
     for (;;) {   // stretches between barriers: each thread runs to the next one, or to its end
       std::shuffle(order.begin(), order.end(), shuffler);
-      for (unsigned t : order) {
-        resume(fibers[t]);
-        if (L.aborted) break;
+      // Rounds: every thread first, then, in a new random order, those whose warp collective
+      // the others of its mask have all reached, until each thread waits at the barrier or is
+      // done with the block.
+      for (const std::vector<unsigned>* round = &order; !L.aborted;) {
+        for (unsigned t : *round) {
+          resume(fibers[t]);
+          if (L.aborted) break;
+        }
+        if (L.aborted || L.at_warp == 0) break;
+        ready.clear();
+        unsigned stuck = L.nthreads;
+        for (unsigned t = 0; t < L.nthreads; ++t) {
+          if (fibers[t].state != Fiber::AT_WARP) continue;
+          if (fibers[t].waiting->arrived == fibers[t].waiting->mask) ready.push_back(t);
+          else stuck = std::min(stuck, t);
+        }
+        if (ready.empty()) {
+          fail_stuck_at_warp(stuck);
+          break;
+        }
+        std::shuffle(ready.begin(), ready.end(), shuffler);
+        round = &ready;
       }
       if (L.aborted || L.finished == L.nthreads) break;
       L.arrived = 0;   // every thread waits at the same __syncthreads (anything else failed)
@@ -682,6 +774,7 @@ extern "C" MINICNN_SIM_HARDWARE void minicnn_sim_syncthreads(int line) {
   ++L.arrived;
   char* const barrier = &barrier_sync[L.stretch % 2];
   happens_before(barrier);
+  current->state = Fiber::AT_BARRIER;
   hand_back();
   if (L.aborted) throw Abort();
   happens_after(barrier);
@@ -708,6 +801,90 @@ extern "C" MINICNN_SIM_HARDWARE int minicnn_sim_copy_landed(void** slot, void* v
   std::memcpy(value, oldest.value, bytes);
   self.copies.erase(self.copies.begin());
   return 1;
+}
+
+// Warp-level intrinsics (cuda_sim.h): the running thread's part in a collective of `kind` among
+// the lanes of `mask` of its warp (threads 32w..32w+31 of the block in linear order). It deposits
+// `bytes` of `value` and waits until every lane of the mask has deposited, then writes to `result`
+// what the intrinsic returns: the value of the lane a shuffle reads (computed from `argument` and
+// `width` as CUDA does), or the vote. Only __syncwarp orders memory between the lanes
+// (ThreadSanitizer's edges); a shuffle exchanges registers.
+enum WarpKind { SHFL_IDX, SHFL_UP, SHFL_DOWN, SHFL_XOR, BALLOT, ANY, ALL, SYNCWARP };
+const char* const WARP_KIND_NAMES[] = {"__shfl_sync", "__shfl_up_sync", "__shfl_down_sync", "__shfl_xor_sync",
+                                       "__ballot_sync", "__any_sync", "__all_sync", "__syncwarp"};
+
+extern "C" MINICNN_SIM_HARDWARE void minicnn_sim_warp_collective(int kind, uint32_t mask, const void* value,
+                                                                 unsigned bytes, int argument, int width, int line,
+                                                                 void* result) {
+  const HardwareOnly hardware;   // the collective's bookkeeping is the simulated warp's
+  Launch& L = launch_state;
+  if (L.aborted) throw Abort();
+  Fiber& self = *current;
+  const unsigned warp = self.linear / 32, lane = self.linear % 32;
+  const std::string where = std::string(WARP_KIND_NAMES[kind]) + " at line " + std::to_string(line);
+  char mask_text[16];
+  std::snprintf(mask_text, sizeof mask_text, "0x%08x", mask);
+  if (!(mask >> lane & 1))
+    fail(thread_name() + " (lane " + std::to_string(lane) + ") calls " + where + " with mask " + mask_text +
+         ", which leaves it out");
+  if (width < 1 || width > 32 || (width & (width - 1)) != 0)
+    fail(thread_name() + " calls " + where + " with width " + std::to_string(width) +
+         " (a power of 2 from 1 to 32)");
+  // the collective of this warp and mask that this lane has not reached yet, or a new one
+  WarpCollective* c = nullptr;
+  for (auto& open : L.collectives)
+    if (open->warp == warp && open->mask == mask && !(open->arrived >> lane & 1)) {
+      c = open.get();
+      break;
+    }
+  if (c == nullptr) {
+    L.collectives.push_back(std::make_unique<WarpCollective>());
+    c = L.collectives.back().get();
+    c->warp = warp;
+    c->mask = c->unread = mask;
+    c->line = line;
+  } else if (c->line != line) {
+    fail("divergent warp collectives: " + thread_name() + " reaches " + where + " while other lanes of mask " +
+         mask_text + " wait at line " + std::to_string(c->line));
+  }
+  std::memcpy(c->deposits[lane], value, std::min<unsigned>(bytes, sizeof c->deposits[lane]));
+  c->arrived |= 1u << lane;
+  if (kind == SYNCWARP) happens_before(&c->sync);
+  while (c->arrived != c->mask) {   // the launcher resumes it once every lane has arrived
+    self.state = Fiber::AT_WARP;
+    self.waiting = c;
+    ++L.at_warp;
+    hand_back();
+    --L.at_warp;
+    self.waiting = nullptr;
+    if (L.aborted) throw Abort();
+  }
+  if (kind == SYNCWARP) happens_after(&c->sync);
+  const unsigned base = lane & ~static_cast<unsigned>(width - 1), within = lane - base;
+  unsigned source = lane;
+  switch (kind) {
+    case SHFL_IDX: source = base + (static_cast<unsigned>(argument) & (width - 1)); break;
+    case SHFL_UP: if (within >= static_cast<unsigned>(argument)) source = lane - argument; break;
+    case SHFL_DOWN: if (within + static_cast<unsigned>(argument) < static_cast<unsigned>(width)) source = lane + argument; break;
+    case SHFL_XOR: if ((lane ^ static_cast<unsigned>(argument)) < base + width) source = lane ^ argument; break;
+    default: break;
+  }
+  if (kind <= SHFL_XOR) {
+    if (source >= 32 || !(mask >> source & 1))
+      fail(thread_name() + " (lane " + std::to_string(lane) + ") reads lane " + std::to_string(source) + " with " +
+           where + ", which is not in the mask " + mask_text + " (its value is undefined)");
+    std::memcpy(result, c->deposits[source], bytes);
+  } else if (kind != SYNCWARP) {
+    uint32_t ballot = 0;
+    for (unsigned l = 0; l < 32; ++l)
+      if ((mask >> l & 1) && c->deposits[l][0] != 0) ballot |= 1u << l;   // predicates deposited as 0 or 1
+    const uint32_t answer = kind == BALLOT ? ballot : kind == ANY ? ballot != 0 : ballot == mask;
+    std::memcpy(result, &answer, sizeof answer);
+  }
+  c->unread &= ~(1u << lane);
+  if (c->unread == 0)
+    L.collectives.erase(std::find_if(L.collectives.begin(), L.collectives.end(),
+                                     [c](const std::unique_ptr<WarpCollective>& p) { return p.get() == c; }));
 }
 
 // Run `call` on grid x block threads; returns 0, or 1 with the message in `error`.

@@ -2,8 +2,9 @@
 //
 // Layout: y, dout (outer, channels, inner) contiguous: Dense (N, O, 1); Conv2D's gradient in
 // GEMM layout (1, O, N * OH * OW). bias, dbias (channels,).
-// The large reduction (bias_grad) has three versions (minicnn/kernel_versions.py); the third
-// sums Conv2D's gradient as its backward moves it to the GEMM layout.
+// The large reduction (bias_grad) has four versions (minicnn/kernel_versions.py); the third
+// sums Conv2D's gradient as its backward moves it to the GEMM layout, the fourth takes those sums
+// by warp shuffles.
 #include "common.cuh"
 
 // y[o, c, s] += bias[c]. Launch: grid-stride, one thread per element of y.
@@ -71,11 +72,13 @@ extern "C" __global__ void bias_grad_partial_v2(const real_t* __restrict__ dout,
 // The copy is nchw_to_gemm's or nchw_to_gemm_relu's bit for bit; each warp's stores start on a
 // 128-byte line of the GEMM layout (aligned_start), where a block per (plane, tile) starts them
 // at the plane's first pixel.
-// Launch: grid (O * N,), block (REDUCE_BLOCK,) (minicnn/layers/conv.py).
-extern "C" __global__ void nchw_to_gemm_bias_grad_v3(const real_t* __restrict__ dout, const real_t* __restrict__ y,
+// Launch: grid (O * N,), block (REDUCE_BLOCK,) (minicnn/layers/conv.py). Versions 3 and 4 are
+// this copy with the block's sum taken by block_sum (`sums` of REDUCE_BLOCK values) or by
+// block_sum_by_warps (REDUCE_BLOCK / 32).
+template <bool ByWarps>
+__device__ __forceinline__ void nchw_to_gemm_summing(const real_t* __restrict__ dout, const real_t* __restrict__ y,
                                                      real_t* __restrict__ gemm, real_t* __restrict__ partial,
-                                                     int batch, int channels, int spatial, int relu) {
-  __shared__ real_t sums[REDUCE_BLOCK];
+                                                     int batch, int channels, int spatial, int relu, real_t* sums) {
   const int o = blockIdx.x / batch, n = blockIdx.x - o * batch;
   const int from = (n * channels + o) * spatial;
   real_t* to = gemm + blockIdx.x * spatial;
@@ -86,6 +89,26 @@ extern "C" __global__ void nchw_to_gemm_bias_grad_v3(const real_t* __restrict__ 
     to[s] = value;
     local += value;
   }
-  const real_t total = block_sum(sums, local);
+  const real_t total = ByWarps ? block_sum_by_warps(sums, local) : block_sum(sums, local);
   if (threadIdx.x == 0) partial[n * channels + o] = total;
+}
+
+extern "C" __global__ void nchw_to_gemm_bias_grad_v3(const real_t* __restrict__ dout, const real_t* __restrict__ y,
+                                                     real_t* __restrict__ gemm, real_t* __restrict__ partial,
+                                                     int batch, int channels, int spatial, int relu) {
+  __shared__ real_t sums[REDUCE_BLOCK];
+  nchw_to_gemm_summing<false>(dout, y, gemm, partial, batch, channels, spatial, relu, sums);
+}
+
+// Version 4: version 3 with the plane's sum taken by warp shuffles (block_sum_by_warps,
+// common.cuh): 3 barriers a block, not 10, and 18 requests to shared memory, not 52. conv3 to
+// conv5's planes are 13 x 13 = 169 values, fewer than a block's threads: there the tree's eight
+// rounds of barriers and shared memory were most of a block's work. The copy is version 3's bit
+// for bit; the sums are added in another fixed order.
+// Launch: as version 3.
+extern "C" __global__ void nchw_to_gemm_bias_grad_v4(const real_t* __restrict__ dout, const real_t* __restrict__ y,
+                                                     real_t* __restrict__ gemm, real_t* __restrict__ partial,
+                                                     int batch, int channels, int spatial, int relu) {
+  __shared__ real_t sums[REDUCE_BLOCK / 32];
+  nchw_to_gemm_summing<true>(dout, y, gemm, partial, batch, channels, spatial, relu, sums);
 }

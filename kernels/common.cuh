@@ -36,6 +36,32 @@ __device__ __forceinline__ real_t block_sum(real_t* partial, real_t value) {
   return total;
 }
 
+// The same total by warp shuffles: each warp sums its 32 values in registers (five shuffles down,
+// lane 0 gets the sum), warp 0 sums the warps' sums the same way, and every thread reads the
+// total: two barriers before it and one after, where block_sum's tree takes log2(blockDim.x) + 2
+// (10 for REDUCE_BLOCK), and two rounds through shared memory, not eight. blockDim.x must be a
+// multiple of 32 and at most 1024; `partial` holds at least blockDim.x / 32 values. The order of
+// the additions is fixed (another than block_sum's), so the result is deterministic.
+__device__ __forceinline__ real_t warp_sum(real_t value) {
+  for (int offset = 16; offset > 0; offset /= 2) value += __shfl_down_sync(0xffffffffu, value, offset);
+  return value;
+}
+
+__device__ __forceinline__ real_t block_sum_by_warps(real_t* partial, real_t value) {
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  value = warp_sum(value);
+  if (lane == 0) partial[warp] = value;
+  __syncthreads();
+  if (warp == 0) {
+    value = warp_sum(lane < blockDim.x / 32 ? partial[lane] : real_t(0));
+    if (lane == 0) partial[0] = value;
+  }
+  __syncthreads();
+  const real_t total = partial[0];
+  __syncthreads();
+  return total;
+}
+
 __device__ __forceinline__ real_t block_max(real_t* partial, real_t value) {
   partial[threadIdx.x] = value;
   __syncthreads();

@@ -109,8 +109,8 @@ def test_breakdown_lists_each_kernel_of_a_layer_under_the_simulator():
         return kernel_name(source, kernel, DEFAULTS[source])
     assert kernels[("conv3", "forward")] == [launched("im2col", "im2col"), "gemm (NumPy)",
                                              launched("im2col", "gemm_to_nchw_bias"), "(outside the launches)"]
-    assert DEFAULTS["bias"] == 3   # the bias gradient summed by the backward's layout kernel
-    assert kernels[("conv3", "backward")] == ["nchw_to_gemm_bias_grad_v3", "bias_grad_columns", "gemm (NumPy)",
+    assert DEFAULTS["bias"] == 4   # the bias gradient summed by the backward's layout kernel, by warp shuffles
+    assert kernels[("conv3", "backward")] == ["nchw_to_gemm_bias_grad_v4", "bias_grad_columns", "gemm (NumPy)",
                                               launched("im2col", "col2im"), "(outside the launches)"]
     assert kernels[("lrn2+pool2", "forward")] == [launched("lrn_maxpool", "lrn_maxpool_forward"),
                                                   "(outside the launches)"]

@@ -204,12 +204,13 @@ def test_kernel_bias_gradient(kernel_device, monkeypatch, version, chunk, outer)
     np.testing.assert_allclose(to_numpy(got), dout.sum(axis=(0, 2)), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("version", [3, 4])
 @pytest.mark.parametrize("relu", [False, True])
 @pytest.mark.parametrize("size", [7, 40])   # planes of 49 and 1600 pixels: a block's threads take 1 to 7 each
-def test_kernel_bias_gradient_summed_while_the_backward_moves_dout(kernel_device, relu, size):
-    """Bias version 3: the conv backward's layout kernel sums each plane of dL/dy (masked by the
-    fused ReLU) as it copies it; the copy, and so dx and dW, are version 2's bit for bit, and the
-    bias gradient is NumPy's sum in float64 to rounding."""
+def test_kernel_bias_gradient_summed_while_the_backward_moves_dout(kernel_device, version, relu, size):
+    """Bias versions 3 and 4: the conv backward's layout kernel sums each plane of dL/dy (masked by
+    the fused ReLU) as it copies it (version 4 by warp shuffles); the copy, and so dx and dW, are
+    version 2's bit for bit, and the bias gradient is NumPy's sum in float64 to rounding."""
     from minicnn import kernel_versions
     from minicnn.layers.conv import conv_backward_cuda, conv_forward_cuda
     rng = np.random.default_rng(size)
@@ -218,14 +219,14 @@ def test_kernel_bias_gradient_summed_while_the_backward_moves_dout(kernel_device
     y, cache = conv_forward_cuda(x, w, b, (1, 1), (1, 1), 2, relu)
     dout = to_device(rng.standard_normal(y.shape), kernel_device)
     grads = {}
-    for version in (2, 3):
-        with kernel_versions.use("bias", version):
-            grads[version] = [to_numpy(g) for g in conv_backward_cuda(dout, cache)]
-    for name, v2, v3 in zip(("dx", "dw"), grads[2], grads[3]):
-        np.testing.assert_array_equal(v3, v2, err_msg=name)
+    for v in (2, version):
+        with kernel_versions.use("bias", v):
+            grads[v] = [to_numpy(g) for g in conv_backward_cuda(dout, cache)]
+    for name, old, new in zip(("dx", "dw"), grads[2], grads[version]):
+        np.testing.assert_array_equal(new, old, err_msg=name)
     masked = to_numpy(dout) * (to_numpy(y) > 0) if relu else to_numpy(dout)
-    np.testing.assert_allclose(grads[3][2], masked.sum(axis=(0, 2, 3)), rtol=1e-12, atol=1e-12)
-    with kernel_versions.use("bias", 3):   # no bias gradient asked for: the plain layout kernel
+    np.testing.assert_allclose(grads[version][2], masked.sum(axis=(0, 2, 3)), rtol=1e-12, atol=1e-12)
+    with kernel_versions.use("bias", version):   # no bias gradient asked for: the plain layout kernel
         assert conv_backward_cuda(dout, cache, param_grads=False)[2] is None
 
 
@@ -253,3 +254,31 @@ def test_bias_gradient_version_3_reads_dout_once():
     assert moved[2] - moved[3] > 0.99 * dout.nbytes    # less the partial sums (18 here), a sector each
     copy = logs[3][0].array("gemm").stores
     assert copy.efficiency == 1.0 and copy.moved_bytes == dout.nbytes   # whole sectors (aligned_start)
+
+
+def test_bias_gradient_version_4_sums_by_warp_shuffles():
+    """Version 4's layout kernel moves what version 3's does, request for request, and takes each
+    plane's sum through shared memory in 9 loads and 9 stores a block (the warps' sums stored and
+    read back by warp 0, the total stored and read by every warp), where version 3's tree takes 32
+    and 20; the sums are NumPy's to float32 rounding."""
+    from minicnn import kernel_versions
+    from minicnn.layers.conv import conv_backward_cuda, conv_forward_cuda
+    from minicnn.simulator import traffic
+    rng = np.random.default_rng(4)
+    x, w, b = (rng.standard_normal(shape).astype(np.float32) for shape in ((3, 4, 13, 13), (6, 2, 3, 3), (6,)))
+    y, cache = conv_forward_cuda(x, w, b, (1, 1), (1, 1), 2, True)
+    dout = rng.standard_normal(y.shape).astype(np.float32)
+    launches, grads = {}, {}
+    for version in (3, 4):
+        with kernel_versions.use("bias", version), traffic.recording() as log:
+            grads[version] = conv_backward_cuda(dout, cache, input_grad=False)
+        (launches[version],) = [t for t in log if t.kernel.startswith("nchw_to_gemm_bias_grad")]
+    v3, v4 = launches[3], launches[4]
+    assert (v3.kernel, v4.kernel) == ("nchw_to_gemm_bias_grad_v3", "nchw_to_gemm_bias_grad_v4")
+    assert v4.arrays == v3.arrays                                 # the same global traffic
+    blocks = 6 * 3
+    assert (v3.shared_loads.requests, v3.shared_stores.requests) == (32 * blocks, 20 * blocks)
+    assert (v4.shared_loads.requests, v4.shared_stores.requests) == (9 * blocks, 9 * blocks)
+    np.testing.assert_array_equal(grads[4][1], grads[3][1])        # dW from the same copy
+    masked = (dout * (y > 0)).astype(np.float64)
+    np.testing.assert_allclose(grads[4][2], masked.sum(axis=(0, 2, 3)), rtol=1e-5, atol=1e-5)

@@ -82,6 +82,10 @@ def test_runs_top_to_bottom_with_its_figures(tmp_path, monkeypatch):
     # the copies-in-flight cell: an asynchronous copy lands at its thread's wait; version 9 is version 8
     assert "read before the wait: [nan nan nan nan] ; after the wait and the barrier: [31. 30. 29. 28.]" in text
     assert "version 9's product is version 8's bit for bit: True" in text
+    # the warp-shuffle cell: bias version 4's layout kernel takes its sums through shared memory less
+    assert "(nchw_to_gemm_bias_grad_v3): 32 loads and 20 stores of shared memory a block" in text
+    assert "(nchw_to_gemm_bias_grad_v4): 9 loads and 9 stores of shared memory a block" in text
+    assert "the bias gradients agree: True ; NumPy's: True" in text
     assert "ThreadSanitizer: data race" in text or "ThreadSanitizer is not available here" in text
     # the race-between-blocks cell: both blocks and the line, whichever two blocks met first
     assert re.search(r"kernel one_row_for_all: a race between blocks: thread \(\d+,0,0\) of block \(\d,0,0\) writes\s+"

@@ -132,7 +132,7 @@ def conv_forward_cuda(x, w, b, stride, pad, groups, relu=False):
 def conv_backward_cuda(dout, cache, param_grads=True, input_grad=True):
     """Kernel path of ``conv_backward``: dout to the GEMM layout (masked by the fused ReLU), the
     bias gradient as a reduction kernel (from ``kernel_versions.current("bias")`` 3, summed by
-    the kernel that moves dout, and its partial sums added up), two GEMMs per group, and the col2im
+    the kernel that moves dout, by warp shuffles from version 4, and its partial sums added up), two GEMMs per group, and the col2im
     gather kernel. After a forward that kept no columns (the tiled GEMM's version 5), the weight
     gradient's GEMM gathers them from x (``gemm.conv_weight_grad_implicit``); from version 6 the
     input gradient is one product gathering dL/dy (``gemm.conv_input_grad_implicit``), in place of
@@ -144,7 +144,8 @@ def conv_backward_cuda(dout, cache, param_grads=True, input_grad=True):
     dout_gemm = empty((o, n * oh * ow), dout.dtype, dout)
     if has_bias and param_grads and kernel_versions.current("bias") >= 3:   # summed as it is moved
         partial = empty((n, o), dout.dtype, dout)
-        launch("bias", "nchw_to_gemm_bias_grad_v3", (o * n,), REDUCE_BLOCK, dout,
+        layout_kernel = kernel_versions.kernel_name("bias", "nchw_to_gemm_bias_grad", kernel_versions.current("bias"))
+        launch("bias", layout_kernel, (o * n,), REDUCE_BLOCK, dout,
                dout if relu_out is None else relu_out, dout_gemm, partial, n, o, oh * ow, int(relu_out is not None))
         db = bias_grad_cuda(partial, n, o, 1)
     else:

@@ -434,7 +434,8 @@ def test_version_6_launches_no_col2im_whatever_the_forward_kept():
             with kernel_versions.use("gemm_tiled", 6), traffic.recording() as log:
                 assert conv_backward_cuda(dout, cache, input_grad=False)[0] is None
             assert "gemm_tiled_implicit_dgrad_v6" not in [t.kernel for t in log]
-    bias_grad = ["nchw_to_gemm_bias_grad_v3", "bias_grad_columns"]
+    bias_grad = [kernel_versions.kernel_name("bias", "nchw_to_gemm_bias_grad", kernel_versions.current("bias")),
+                 "bias_grad_columns"]
     dgrad = ["transpose_matrices", "gemm_tiled_implicit_dgrad_64_v6"]   # 2 channels a group: tiles of 64
     assert launched[4] == bias_grad + ["gemm_tiled_v3"] + dgrad
     assert launched[5] == bias_grad + ["gemm_tiled_implicit_v5"] + dgrad

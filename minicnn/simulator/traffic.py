@@ -208,14 +208,16 @@ def _device_aligned(a):
 
 def record_launch(runtime, module, kernel, grid, block, args, run):
     """``run(kernel, grid, block, args)``, the launch of ``kernel`` of the instrumented ``module``,
-    with every array at a device-like alignment and each access checked for races between blocks
-    (runtime.cpp; the launch raises SimulatorError at the first); with the runtime's counters on
-    and its traffic added to the log when a recording is in progress."""
+    with each access checked for races between blocks (runtime.cpp; the launch raises
+    SimulatorError at the first); when a recording is in progress, with every array at a
+    device-like alignment (where sectors begin matters to the count only), the runtime's counters
+    on and its traffic added to the log."""
     params = module.signatures[kernel]
+    log = _log
     copies = {}   # one copy per array, however many arguments name it (an in-place kernel's x and y)
     for a in args:
         if isinstance(a, np.ndarray) and (a.ctypes.data, a.nbytes, a.dtype.str) not in copies:
-            copies[a.ctypes.data, a.nbytes, a.dtype.str] = _device_aligned(a)
+            copies[a.ctypes.data, a.nbytes, a.dtype.str] = a if log is None else _device_aligned(a)
     placed = [copies[a.ctypes.data, a.nbytes, a.dtype.str] if isinstance(a, np.ndarray) else a for a in args]
     arrays = [(p.name, a) for p, a in zip(params, placed) if isinstance(a, np.ndarray)]
     count = len(arrays)
@@ -225,7 +227,6 @@ def record_launch(runtime, module, kernel, grid, block, args, run):
     names = (ctypes.c_char_p * max(1, count))(*(name.encode() for name, _ in arrays))
     shared_begin, shared_end = module.shared_section
     out = (ctypes.c_uint64 * (8 * count + 8))()
-    log = _log
     with _lock:
         runtime.minicnn_sim_traffic_begin(ctypes.c_int(count), begins, sizes, itemsizes, names,
                                           ctypes.c_uint64(shared_begin), ctypes.c_uint64(shared_end - shared_begin),

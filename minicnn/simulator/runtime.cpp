@@ -155,12 +155,15 @@ inline void happens_after(char* sync) {
 #endif
 }
 
-std::string thread_name() {
+// "thread (x,y,z) of block (x,y,z)": the running thread's name, or fiber t's (in the launcher).
+std::string thread_name(const uint3& index) {
   char buf[96];
-  std::snprintf(buf, sizeof buf, "thread (%u,%u,%u) of block (%u,%u,%u)", threadIdx.x, threadIdx.y, threadIdx.z,
+  std::snprintf(buf, sizeof buf, "thread (%u,%u,%u) of block (%u,%u,%u)", index.x, index.y, index.z,
                 blockIdx.x, blockIdx.y, blockIdx.z);
   return buf;
 }
+std::string thread_name() { return thread_name(threadIdx); }
+std::string fiber_name(unsigned t) { return thread_name(fibers[t].index); }
 
 // ---- memory traffic (minicnn/simulator/traffic.py) ------------------------------------------
 // A module built for traffic recording is compiled with GCC's ThreadSanitizer instrumentation
@@ -557,13 +560,18 @@ MINICNN_SIM_HARDWARE void hand_back([[maybe_unused]] bool for_good = false) {
 #endif
 }
 
-// Record the first error and unwind the running fiber.
-[[noreturn]] MINICNN_SIM_HARDWARE void fail(const std::string& message) {
+// The first error of the launch, recorded (the launcher calls this for errors found between fibers).
+MINICNN_SIM_HARDWARE void fail_launch(const std::string& message) {
   Launch& L = launch_state;
   if (!L.aborted) {
     L.error = std::string("kernel ") + L.kernel + ": " + message;
     L.aborted = true;
   }
+}
+
+// Record the first error and unwind the running fiber.
+[[noreturn]] MINICNN_SIM_HARDWARE void fail(const std::string& message) {
+  fail_launch(message);
   throw Abort();
 }
 
@@ -658,23 +666,6 @@ MINICNN_SIM_HARDWARE void start_block(unsigned long b) {
   launch_state.finished = 0;
   launch_state.stretch = 0;
   launch_state.collectives.clear();
-}
-
-// The launcher's record of an error found between fibers (fail() is a fiber's: it unwinds it).
-MINICNN_SIM_HARDWARE void fail_launch(const std::string& message) {
-  Launch& L = launch_state;
-  if (!L.aborted) {
-    L.error = std::string("kernel ") + L.kernel + ": " + message;
-    L.aborted = true;
-  }
-}
-
-std::string fiber_name(unsigned t) {
-  const Fiber& f = fibers[t];
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "thread (%u,%u,%u) of block (%u,%u,%u)", f.index.x, f.index.y, f.index.z,
-                blockIdx.x, blockIdx.y, blockIdx.z);
-  return buf;
 }
 
 // Every fiber of the stretch has handed back and none can go on, but `t` waits at a warp

@@ -15,6 +15,8 @@ lrn2+pool2 against cuDNN's LRN then cuDNN's max-pool.
     python benchmarks/kernels.py --versions --family bias --layers conv1,conv2   # one family's versions
     python benchmarks/kernels.py --breakdown --layers conv1,conv2             # each kernel of a layer
     python benchmarks/kernels.py --device sim --batch-size 1 --verify-only   # the harness on a CPU
+    python benchmarks/kernels.py --device sim --batch-size 1 --repeats 1 --timed --layers pool5,relu1
+                                                              # ... and its report and files (CPU times)
 
 Every result, minicnn's and the reference's, is first checked against the reference function run
 in float64 (forward output, input gradient and, for layers with weights, the weight gradient):
@@ -30,6 +32,8 @@ connected; 2 FLOPs per multiply-add, the backward counted as twice the forward) 
 the measured cuBLAS SGEMM rate. --breakdown adds a table that times each kernel launch and matrix
 product within a layer's forward and backward (a conv layer is im2col, a GEMM per group and a
 layout kernel forward), so that the fraction of the limit is known kernel by kernel.
+The results files (benchmarks/results/gpu-kernels-*.md and .json) are rewritten after every layer
+run, marked partial until the run ends, so that a run cut short keeps what it measured.
 """
 import argparse
 import contextlib
@@ -204,15 +208,20 @@ def gpu_timer(repeats):
     return lambda fn: median_seconds(fn, repeats, gpu=True) * 1e3
 
 
-def device_limits(median_ms):
-    """Measured copy bandwidth (bytes/s) and cuBLAS SGEMM rate (FLOP/s) of the current GPU."""
-    import cupy
-    a = cupy.empty(512 * 2 ** 20 // 4, dtype=cupy.float32)
-    b = cupy.empty_like(a)
+def device_limits(median_ms, device="cuda"):
+    """Measured copy bandwidth (bytes/s) and SGEMM rate (FLOP/s) of the device: the current GPU's
+    and cuBLAS's, or under the simulator the CPU's and NumPy's BLAS (smaller arrays)."""
+    if device == "cuda":
+        import cupy as xp
+        copied, side = 512 * 2 ** 20, 8192
+    else:
+        xp, copied, side = np, 64 * 2 ** 20, 1024
+    a = xp.empty(copied // 4, dtype=np.float32)
+    b = xp.empty_like(a)
     copy_ms = median_ms(lambda: b.__setitem__(Ellipsis, a))
-    m = cupy.random.standard_normal((8192, 8192), dtype=cupy.float32)
-    gemm_ms = median_ms(lambda: cupy.matmul(m, m))
-    return 2 * a.nbytes / (copy_ms / 1e3), 2 * 8192 ** 3 / (gemm_ms / 1e3)
+    m = xp.ones((side, side), dtype=np.float32)
+    gemm_ms = median_ms(lambda: xp.matmul(m, m))
+    return 2 * a.nbytes / (copy_ms / 1e3), 2 * side ** 3 / (gemm_ms / 1e3)
 
 
 def time_layer(label, layer, x, fn, reference, flops, device, rng, median_ms, copy_bw, gemm_rate):
@@ -325,12 +334,17 @@ def main(argv=None):
     p.add_argument("--tf32", action="store_true", help="allow TF32 in both sides' GEMMs: PyTorch's cuDNN and cuBLAS, and "
                         "minicnn's cuBLAS calls through CuPy (CUPY_TF32=1)")
     p.add_argument("--verify-only", action="store_true", help="check every layer, time nothing")
+    p.add_argument("--timed", action="store_true",
+                   help="with --device sim: time the layers under the simulator as on a GPU and write the "
+                        "report's files (sim-kernels-*.md/.json in --out), to check the report before a GPU "
+                        "run; the CPU's times and limits say nothing of a GPU's (on a GPU, timing is the "
+                        "default)")
     p.add_argument("--breakdown", action="store_true",
                    help="also time each kernel launch and matrix product inside each layer's forward and "
                         "backward (CUDA events around each), with its share of the pass and its fraction of "
                         "the limit: which kernel of a layer to make faster. With --device sim it prints the "
                         "kernels each layer launches with the CPU's times under the simulator (no GPU "
-                        "figures, no files); --verify-only leaves it out")
+                        "figures, no files, unless --timed); --verify-only leaves it out")
     p.add_argument("--versions", action="store_true",
                    help="a row for every numbered version of the kernels that have several (im2col and the "
                         "conv layouts, max-pool, LRN, LRN+max-pool, ReLU: minicnn/kernel_versions.py), not only "
@@ -345,6 +359,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.family and not args.versions:
         p.error("--family chooses whose versions --versions runs; add --versions")
+    if args.timed and args.verify_only:
+        p.error("--timed times the layers and --verify-only times nothing: choose one")
     if args.family == "gemm_tiled" and args.gemm != "tiled":
         p.error("--family gemm_tiled needs --gemm tiled (the tiled GEMM's versions run only with it)")
     # CuPy reads CUPY_TF32 at its first float32 GEMM: set it before any, so that minicnn's cuBLAS
@@ -363,40 +379,49 @@ def main(argv=None):
     gemm.set_gemm(args.gemm)
     torch.backends.cudnn.benchmark = True
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = args.tf32
-    timing = device == "cuda" and not args.verify_only
+    timing = (device == "cuda" or args.timed) and not args.verify_only
+    versioned = dict(VERSIONED, **TILED_VERSIONED) if args.gemm == "tiled" else VERSIONED
+    if args.family:
+        versioned = {k: args.family for k in FAMILY_KINDS[args.family]}
+    runs = []   # (layer name, kernel family or None, version or None): every layer run, in order
+    for name in names:
+        family = versioned.get(LAYERS[name][0]) if args.versions else None
+        runs += [(name, family, version) for version in (sorted(kernel_versions.VERSIONS[family]) if family else [None])]
     if timing:
-        median_ms = gpu_timer(args.repeats)
-        copy_bw, gemm_rate = device_limits(median_ms)
+        median_ms = gpu_timer(args.repeats) if device == "cuda" else (
+            lambda fn: median_seconds(fn, args.repeats) * 1e3)
+        copy_bw, gemm_rate = device_limits(median_ms, device)
+        save = results_writer(args, device, len(runs), copy_bw, gemm_rate)
     rows, breakdown, failed = [], [], []
     versions_run = {}   # layer label -> (family, version), for the --versions summary
-    for name in names:
+    for done, (name, family, version) in enumerate(runs, 1):
         kind, cfg = LAYERS[name]
-        versioned = dict(VERSIONED, **TILED_VERSIONED) if args.gemm == "tiled" else VERSIONED
-        if args.family:
-            versioned = {k: args.family for k in FAMILY_KINDS[args.family]}
-        family = versioned.get(kind) if args.versions else None
-        for version in sorted(kernel_versions.VERSIONS[family]) if family else [None]:
-            label = name if version is None else f"{name} v{version}"
-            if version is not None:
-                versions_run[label] = (family, version)
-            with kernel_versions.use(family, version) if family else contextlib.nullcontext():
-                rng = np.random.default_rng(len(name))
-                layer, x, fn, reference, flops = build(kind, cfg, args.batch_size, rng, device)
-                layer.to(device)
-                tolerance = 1e-2 if args.tf32 else 1e-4
-                error, reference_error, flips = verify(name, kind, layer, x, fn, device, rng, tolerance)
-                print(f"{label}: largest relative difference from float64: minicnn {error:.1e}, {reference} "
-                      f"{reference_error:.1e}" + (f" (max-pool winners flipped by rounding: {flips})" if flips else ""),
-                      flush=True)
-                if not error <= tolerance:
-                    failed.append(label)
-                    continue
-                if timing:
-                    rows += time_layer(label, layer, x, fn, reference, flops, device, rng, median_ms, copy_bw, gemm_rate)
-                if args.breakdown and not args.verify_only:
-                    breakdown += kernel_breakdown(label, layer, x, rng, device, args.repeats,
-                                                  *((copy_bw, gemm_rate) if timing else ()))
-    if failed:
+        label = name if version is None else f"{name} v{version}"
+        if version is not None:
+            versions_run[label] = (family, version)
+        with kernel_versions.use(family, version) if family else contextlib.nullcontext():
+            rng = np.random.default_rng(len(name))
+            layer, x, fn, reference, flops = build(kind, cfg, args.batch_size, rng, device)
+            layer.to(device)
+            tolerance = 1e-2 if args.tf32 else 1e-4
+            error, reference_error, flips = verify(name, kind, layer, x, fn, device, rng, tolerance)
+            print(f"{label}: largest relative difference from float64: minicnn {error:.1e}, {reference} "
+                  f"{reference_error:.1e}" + (f" (max-pool winners flipped by rounding: {flips})" if flips else ""),
+                  flush=True)
+            if not error <= tolerance:
+                failed.append(label)
+            elif timing:
+                timed = time_layer(label, layer, x, fn, reference, flops, device, rng, median_ms, copy_bw, gemm_rate)
+                for r in timed:
+                    print(f"{label} {r['pass_']}: minicnn {r['minicnn_ms']:.3f} ms, {reference} {r['reference_ms']:.3f} "
+                          f"ms, {r['ratio']:.2f}x, {r['fraction_of_limit']:.0%} of the limit", flush=True)
+                rows += timed
+            if args.breakdown and not args.verify_only and label not in failed:
+                breakdown += kernel_breakdown(label, layer, x, rng, device, args.repeats,
+                                              *((copy_bw, gemm_rate) if timing else ()))
+        if timing and (done < len(runs) or failed):
+            save(rows, breakdown, versions_run, done)   # what is measured so far, should the run be cut short
+    if failed:   # (the files, if timed, keep the runs measured, marked partial)
         raise SystemExit(f"error: minicnn disagrees with the reference on {', '.join(failed)}")
     if not timing:
         if breakdown:
@@ -404,38 +429,60 @@ def main(argv=None):
                   "nothing of a GPU's):\n\n" + breakdown_table(breakdown))
         print(f"verified {len(names)} layers on {device} (nothing timed{' on a GPU' if breakdown else ''})")
         return
+    print("written:", ", ".join(save(rows, breakdown, versions_run)))
+
+
+def results_writer(args, device, runs, copy_bw, gemm_rate):
+    """save(rows, breakdown, versions_run, done=None) -> the paths of the run's .md and .json,
+    rewritten after every layer run, so that a run cut short (gpu_all.sh's step timeout, a
+    machine taken back) leaves what it measured: with ``done`` (the layer runs done so far, of
+    ``runs``) the table's first line says the file is partial; the finished run saves without it.
+    The name of the files is fixed at the start."""
+    import torch
     today = datetime.date.today().isoformat()
-    import cupy
-    gpu = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
-    table = (f"AlexNet layers, batch {args.batch_size}, float32{' (TF32 on)' if args.tf32 else ''}, "
-             f"minicnn's GEMM: {args.gemm}, kernel versions "
-             f"{', '.join(f'{f} v{kernel_versions.current(f)}' for f in kernel_versions.VERSIONS)}"
-             f"{' (and every version, where the rows say)' if args.versions else ''}, {gpu} "
-             f"({machine_description()}, torch {torch.__version__}, {today}); copy bandwidth "
-             f"{copy_bw / 1e9:.0f} GB/s, SGEMM {gemm_rate / 1e12:.1f} TFLOP/s\n\n"
-             "| layer | pass | minicnn (ms) | reference | reference (ms) | minicnn speed / reference | "
-             "minicnn's fraction of limit |\n|---|---|---|---|---|---|---|\n"
-             + "".join(f"| {r['layer']} | {r['pass_']} | {r['minicnn_ms']:.3f} | {r['reference']} | "
-                       f"{r['reference_ms']:.3f} | {r['ratio']:.2f}x | {r['fraction_of_limit']:.0%} |\n"
-                       for r in rows))
-    summary = None
-    if versions_run:
-        summary_table, summary = versions_summary(rows, versions_run)
-        table += ("\nEach family's versions, their forward+backward times summed over the layers above (a "
-                  "newer version slower than an older one should not be the one the layers launch: "
-                  "minicnn/kernel_versions.py's DEFAULTS):\n\n" + summary_table)
-    if breakdown:
-        table += ("\nThe kernels of each layer (--breakdown), each timed on its own within the pass: its "
-                  "share of the pass, and its fraction of the limit (the bytes of its arrays over the copy "
-                  "bandwidth, or a matrix product's FLOP/s over the SGEMM rate):\n\n" + breakdown_table(breakdown))
-    print(table)
-    stem = (f"gpu-kernels-{gpu.replace(' ', '_')}-b{args.batch_size}{'-tf32' if args.tf32 else ''}"
+    if device == "cuda":
+        import cupy
+        name = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
+        prefix = f"gpu-kernels-{name.replace(' ', '_')}"
+    else:
+        name, prefix = "the kernel simulator (the CPU's times, not a GPU's)", "sim-kernels"
+    stem = (f"{prefix}-b{args.batch_size}{'-tf32' if args.tf32 else ''}"
             f"{'-tiled' if args.gemm == 'tiled' else ''}{'-versions' if args.versions else ''}"
             f"{'-' + args.family if args.family else ''}-{today}")
-    payload = dict(rows=rows, gpu=gpu, date=today, gemm=args.gemm, tf32=args.tf32, breakdown=breakdown,
-                   versions_summary=summary)
-    print("written:", ", ".join(write_results(args.out, stem, table, payload)))
 
+    def save(rows, breakdown, versions_run, done=None):
+        partial = done is not None
+        table = ((f"**Partial: {done} of {runs} layer runs done: the run is still going, was cut short, or "
+                  "stopped at a layer that disagreed with the reference (its log says); the finished run "
+                  "rewrites this file.**\n\n" if partial else "")
+                 + f"AlexNet layers, batch {args.batch_size}, float32{' (TF32 on)' if args.tf32 else ''}, "
+                 f"minicnn's GEMM: {args.gemm}, kernel versions "
+                 f"{', '.join(f'{f} v{kernel_versions.current(f)}' for f in kernel_versions.VERSIONS)}"
+                 f"{' (and every version, where the rows say)' if args.versions else ''}, {name} "
+                 f"({machine_description()}, torch {torch.__version__}, {today}); copy bandwidth "
+                 f"{copy_bw / 1e9:.0f} GB/s, SGEMM {gemm_rate / 1e12:.2f} TFLOP/s\n\n"
+                 "| layer | pass | minicnn (ms) | reference | reference (ms) | minicnn speed / reference | "
+                 "minicnn's fraction of limit |\n|---|---|---|---|---|---|---|\n"
+                 + "".join(f"| {r['layer']} | {r['pass_']} | {r['minicnn_ms']:.3f} | {r['reference']} | "
+                           f"{r['reference_ms']:.3f} | {r['ratio']:.2f}x | {r['fraction_of_limit']:.0%} |\n"
+                           for r in rows))
+        summary = None
+        if versions_run:
+            summary_table, summary = versions_summary(rows, versions_run)
+            table += ("\nEach family's versions, their forward+backward times summed over the layers above (a "
+                      "newer version slower than an older one should not be the one the layers launch: "
+                      "minicnn/kernel_versions.py's DEFAULTS):\n\n" + summary_table)
+        if breakdown:
+            table += ("\nThe kernels of each layer (--breakdown), each timed on its own within the pass: its "
+                      "share of the pass, and its fraction of the limit (the bytes of its arrays over the copy "
+                      "bandwidth, or a matrix product's FLOP/s over the SGEMM rate):\n\n" + breakdown_table(breakdown))
+        if not partial:
+            print(table)
+        payload = dict(rows=rows, gpu=name if device == "cuda" else None, device=device, date=today, gemm=args.gemm,
+                       tf32=args.tf32, breakdown=breakdown, versions_summary=summary,
+                       layer_runs=dict(done=runs if done is None else done, planned=runs))
+        return write_results(args.out, stem, table, payload)
+    return save
 
 if __name__ == "__main__":
     main()

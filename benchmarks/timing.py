@@ -11,6 +11,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))   # this checkout's minicnn
 from minicnn.arguments import output_folder, positive_int  # noqa: E402 (every benchmark's flags)
+from minicnn.checkpoint import atomic_write  # noqa: E402
 
 
 def interleaved_medians(fns, repeats=7, warmup=2, gpu=False):
@@ -191,11 +192,10 @@ def machine_description():
 
 
 def write_results(folder, stem, table_markdown, payload):
-    """Write ``stem``.md and ``stem``.json into ``folder``; return their paths."""
-    os.makedirs(folder, exist_ok=True)
+    """Write ``stem``.md and ``stem``.json into ``folder``; return their paths. Each file is
+    replaced whole (``minicnn.checkpoint.atomic_write``): a run killed while writing, or
+    rewriting its partial results (benchmarks/kernels.py), leaves the previous version."""
     md, js = os.path.join(folder, stem + ".md"), os.path.join(folder, stem + ".json")
-    with open(md, "w") as f:
-        f.write(table_markdown + "\n")
-    with open(js, "w") as f:
-        json.dump(payload, f, indent=2)
+    atomic_write(md, lambda f: f.write((table_markdown + "\n").encode()))
+    atomic_write(js, lambda f: f.write(json.dumps(payload, indent=2).encode()))
     return md, js

@@ -126,6 +126,66 @@ def test_breakdown_lists_each_kernel_of_a_layer_under_the_simulator():
     assert all(row[8] == "-" for row in rows)
 
 
+def test_timed_under_the_simulator_the_report_and_its_files_are_those_of_a_gpu_run(tmp_path):
+    """--device sim --timed runs the GPU run's whole report path on a CPU (the times are the
+    simulator's, and say so): every row timed, the versions summary, the breakdown with its
+    fractions of the limit, both files, complete."""
+    import json
+    result = subprocess.run([sys.executable, SCRIPT, "--device", "sim", "--batch-size", "1", "--repeats", "1",
+                             "--timed", "--versions", "--breakdown", "--layers", "relu1,dropout6", "--out",
+                             str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    from minicnn.kernel_versions import VERSIONS
+    relu_versions = sorted(VERSIONS["relu"])
+    (md,) = tmp_path.glob("sim-kernels-b1-versions-*.md")
+    payload = json.loads(md.with_suffix(".json").read_text())
+    table = md.read_text()
+    assert "Partial" not in table and "the kernel simulator (the CPU's times, not a GPU's)" in table
+    assert payload["layer_runs"] == dict(done=len(relu_versions) + 1, planned=len(relu_versions) + 1)
+    assert payload["device"] == "sim" and payload["gpu"] is None
+    labels = [f"relu1 v{v}" for v in relu_versions] + ["dropout6"]
+    assert [(r["layer"], r["pass_"]) for r in payload["rows"]] == [(label, pass_) for label in labels
+                                                                  for pass_ in ("forward", "forward+backward")]
+    assert all(r["minicnn_ms"] > 0 and r["reference_ms"] > 0 and r["fraction_of_limit"] > 0 for r in payload["rows"])
+    assert sorted(payload["versions_summary"]["relu"]["versions"]) == [str(v) for v in relu_versions]
+    assert "| relu1 v1 | forward | relu_forward_v1 | 1 |" in table and "of copy |" in table
+    for label in labels:   # each row printed as it was measured, for a log cut short
+        assert f"{label} forward+backward: minicnn " in result.stdout
+
+
+def test_a_run_cut_short_leaves_what_it_measured(tmp_path, monkeypatch):
+    """The files are rewritten after every layer run: a run stopped in its second layer (a step
+    timeout on a GPU machine) leaves the first layer's rows, marked partial."""
+    import json
+    kernels = load_kernels_benchmark()
+    monkeypatch.setenv("CUPY_TF32", "0")   # main sets it; restored after the test
+    timed = []
+
+    def stopped_at_the_second(label, *args):
+        if timed:
+            raise KeyboardInterrupt   # as a kill would, in the middle of the run
+        timed.append(label)
+        return [dict(layer=label, pass_=pass_, minicnn_ms=1.0, reference="PyTorch (CPU)", reference_ms=2.0,
+                     ratio=2.0, fraction_of_limit=0.5) for pass_ in ("forward", "forward+backward")]
+    monkeypatch.setattr(kernels, "time_layer", stopped_at_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        kernels.main(["--device", "sim", "--batch-size", "1", "--repeats", "1", "--timed", "--layers",
+                      "relu1,dropout6", "--out", str(tmp_path)])
+    (md,) = tmp_path.glob("sim-kernels-b1-*.md")
+    table = md.read_text()
+    assert table.startswith("**Partial: 1 of 2 layer runs done") and "| relu1 | forward+backward | 1.000 |" in table
+    assert "dropout6" not in table
+    payload = json.loads(md.with_suffix(".json").read_text())
+    assert payload["layer_runs"] == dict(done=1, planned=2) and len(payload["rows"]) == 2
+    assert not list(tmp_path.glob(".*.tmp"))   # written whole, nothing half-written left
+
+
+def test_timed_and_verify_only_are_refused_together():
+    result = subprocess.run([sys.executable, SCRIPT, "--device", "sim", "--timed", "--verify-only"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "--timed times the layers and --verify-only times nothing" in result.stderr
+
+
 def test_unknown_layers_are_refused():
     result = subprocess.run([sys.executable, SCRIPT, "--device", "sim", "--layers", "conv9", "--verify-only"],
                             capture_output=True, text=True, timeout=120)
@@ -234,7 +294,9 @@ def test_on_the_gpu_every_layer_agrees_with_cudnn_and_the_training_step_with_pyt
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "| conv3 | forward | gemm (cuBLAS) | 1 |" in result.stdout and "of SGEMM |" in result.stdout
-    assert "| pool1 | backward | maxpool_backward_v2 | 1 |" in result.stdout and "of copy |" in result.stdout
+    from minicnn.kernel_versions import DEFAULTS, kernel_name
+    pool_backward = kernel_name("maxpool", "maxpool_backward", DEFAULTS["maxpool"])   # the version launched now
+    assert f"| pool1 | backward | {pool_backward} | 1 |" in result.stdout and "of copy |" in result.stdout
     result = subprocess.run([sys.executable, TRAIN_STEP, "--device", "cuda", "--model", "alexnet_small",
                              "--batch-size", "8", "--repeats", "1", "--layers", "--out", str(tmp_path)],
                             capture_output=True, text=True, timeout=600)

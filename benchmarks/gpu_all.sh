@@ -6,7 +6,8 @@
 #     bash benchmarks/gpu_all.sh OUT kernel_tests memcheck kernels   # some steps, logs in OUT
 #
 # Steps, in order (a step that fails is recorded and the next one runs):
-#   kernel_tests   python -m pytest -m kernel: every CUDA kernel against the NumPy code, on the GPU
+#   kernel_tests   python -m pytest -m kernel -k cuda: every CUDA kernel against the NumPy code, on the
+#                  GPU (their simulated twins, -k sim, run in CI on any machine: not here)
 #   device_tests   no host synchronisation in a training step (plain and fused), the benchmark
 #                  harness's GPU test, the NCCL all-reduce (one rank per GPU)
 #   memcheck       compute-sanitizer --tool memcheck on the GPU kernel tests
@@ -56,7 +57,7 @@ sanitized_tests=(--error-exitcode 1 --print-limit 20 python -m pytest -q -m kern
 
 for step in "${steps[@]}"; do
   case $step in
-    kernel_tests) run kernel_tests python -m pytest -q -m kernel -rs ;;
+    kernel_tests) run kernel_tests python -m pytest -q -m kernel -k cuda -rs ;;
     device_tests) run device_tests python -m pytest -q -rs tests/test_devices.py tests/test_benchmark_harness.py \
                     tests/test_distributed.py ;;
     memcheck) run memcheck compute-sanitizer --tool memcheck "${sanitized_tests[@]}" ;;

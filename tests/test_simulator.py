@@ -6,6 +6,8 @@ sanitizers planted out-of-bounds reads (of an array and of a __shared__ array) a
 (before, between and after barriers, and around asynchronous copies) are reported, and every
 kernel is clean."""
 import hashlib
+import os
+import platform
 import subprocess
 import sys
 
@@ -79,6 +81,37 @@ def test_reverse_with_barrier_is_always_right():
         y = np.full_like(x, np.nan)
         module.launch("reverse_chunks", (4, 1, 1), (256, 1, 1), args(x, y))
         np.testing.assert_array_equal(y, x.reshape(4, 256)[:, ::-1].ravel())
+
+
+def test_fibers_switch_without_a_system_call_on_x86_64():
+    """runtime.cpp's own switch between the fibers on x86-64 Linux (swapcontext made two system
+    calls a fiber per barrier); other processors use swapcontext."""
+    if os.environ.get(simulator.CONTEXT_VARIABLE):
+        pytest.skip(f"{simulator.CONTEXT_VARIABLE} chooses the switch in this run")
+    own = platform.machine() == "x86_64" and sys.platform.startswith("linux")
+    assert simulator.fiber_switch() == ("switch_stacks" if own else "ucontext")
+
+
+# The simulator's tests of barriers, warp collectives and errors raised inside a fiber
+SWITCH_TESTS = ("shared_memory_block_reduction or reverse_with_barrier or missing_syncthreads or divergent or "
+                "returning_before or shuffles_read or votes or misused")
+
+
+def test_the_portable_switch_passes_the_same_tests():
+    """MINICNN_SIM_CONTEXT=ucontext makes the fibers switch by swapcontext, as on processors
+    without runtime.cpp's own switch: the simulator's tests of barriers, warp collectives and
+    errors inside a fiber pass with it, and so do max-pool's simulated kernel tests."""
+    env = dict(os.environ, **{simulator.CONTEXT_VARIABLE: "ucontext"})
+    switch = subprocess.run([sys.executable, "-c", "from minicnn import simulator; print(simulator.fiber_switch())"],
+                            capture_output=True, text=True, timeout=300, cwd=REPO, env=env)
+    assert switch.stdout.strip() == "ucontext", switch.stdout + switch.stderr
+    for tests, selected, at_least in ((__file__, SWITCH_TESTS, 20),
+                                      (os.path.join(REPO, "tests", "test_maxpool.py"), "sim", 30)):
+        result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", tests, "-k", selected],
+                                capture_output=True, text=True, timeout=900, cwd=REPO, env=env)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        passed = int(result.stdout.split(" passed")[0].split()[-1])
+        assert passed >= at_least, result.stdout[-500:]
 
 
 def wrong_launches(module, kernel, blocks, x, expected, launches=20):

@@ -10,7 +10,8 @@ atomics and the math functions the kernels use, and a small runtime that launche
   each to its next ``__syncthreads()`` or the end of the block, in a new random order between
   barriers: the barrier is a real one, shared memory is shared within the block, and a thread
   that reads what another writes without a barrier between them runs before the writer about
-  half the time;
+  half the time (on x86-64 the switch between fibers is the runtime's own, without a system
+  call; elsewhere swapcontext: ``fiber_switch()``);
 * shared memory is filled with 0xFF bytes (NaN, or -1 for ints) before each block, so a read of
   a value no thread wrote in this block shows up as a wrong answer;
 * every thread of a block must reach the same ``__syncthreads`` (checked by source line), and
@@ -402,6 +403,18 @@ def _load_runtime():
         path = build_library("runtime", _read(RUNTIME_PATH), [], "the simulator runtime (runtime.cpp)")
         _runtime = ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
     return _runtime
+
+
+CONTEXT_VARIABLE = "MINICNN_SIM_CONTEXT"   # "ucontext": the fibers switch by swapcontext (runtime.cpp)
+
+
+def fiber_switch():
+    """How the runtime switches between the fibers: "switch_stacks" (x86-64: a few instructions,
+    no system call) or "ucontext" (swapcontext: other processors, a process with a shadow stack,
+    or ``MINICNN_SIM_CONTEXT=ucontext``). Decided once per process."""
+    function = _load_runtime().minicnn_sim_fiber_switch
+    function.restype = ctypes.c_char_p
+    return function().decode()
 
 
 _versions = {}

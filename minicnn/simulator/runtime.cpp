@@ -11,7 +11,8 @@
 // A switch between fibers stays in user space: the first design ran the threads as operating-
 // system threads sleeping on futexes, and a simulated kernel spent most of its time in the
 // kernel's scheduler (conv3's forward and backward at batch 1: 5.9 s of system time for 1.0 s
-// of user time, 1.4 million context switches).
+// of user time, 1.4 million context switches). On x86-64 the switch is a few instructions of
+// our own (switch_stacks, below), not swapcontext, which makes a system call each way.
 //
 // Under the sanitizers the fibers are announced to them: AddressSanitizer is told of every
 // switch of stacks; ThreadSanitizer sees each fiber as a thread of its own, whose only
@@ -19,12 +20,14 @@
 // end of the block), so that a race between two threads is reported whatever order they ran in.
 #include <dlfcn.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <memory>
@@ -71,7 +74,8 @@ typedef minicnn_sim::Trampoline Trampoline;
 struct Abort {};  // thrown through kernel code to unwind a thread after an error
 
 struct Fiber {                          // one thread of the block
-  ucontext_t context;
+  ucontext_t context;                   // where it stands while switched out: swapcontext's
+  void* stack_pointer = nullptr;        // or switch_stacks's (saved registers on its own stack)
   char* stack = nullptr;                // STACK_BYTES, above a guard page
   unsigned linear = 0;                  // its linear index in the block (x fastest)
   uint3 index{};                        // its threadIdx
@@ -126,6 +130,7 @@ Launch launch_state;
 std::vector<Fiber> fibers;              // grown up to the largest block launched, then reused
 Fiber* current = nullptr;               // the fiber running, or null in the launcher
 ucontext_t launcher;                    // the launching thread's context while a fiber runs
+void* launcher_stack_pointer = nullptr; // the same for switch_stacks
 [[maybe_unused]] const void* launcher_stack = nullptr;   // its stack, for AddressSanitizer
 [[maybe_unused]] size_t launcher_stack_bytes = 0;
 [[maybe_unused]] void* launcher_tsan = nullptr;          // its ThreadSanitizer context
@@ -520,6 +525,69 @@ inline void record_block(uintptr_t site) {
 }
 
 // ---- switching between the launcher and the fibers -------------------------------------------
+// Two ways. swapcontext (ucontext.h) saves and restores the signal mask with a system call each
+// way: two system calls a fiber per barrier, most of a barrier-heavy kernel's time (a test run of
+// the fused and GEMM kernels: 13 s of its 31 in the operating system, 2.2 million calls).
+// switch_stacks(&save, load), on x86-64: pushes the registers the System V ABI makes a callee
+// keep (rbp, rbx, r12-r15) and the SSE and x87 control words onto the running stack, stores the
+// stack pointer in *save, takes `load` as the stack pointer and pops the same from there, then
+// returns where that stack's own switch_stacks was called. A fiber's first switch returns into
+// fiber_main instead (start_stack builds that frame). It saves no signal mask (the fibers do not
+// touch it) and no shadow stack: where the process runs with one (x86's CET, which swapcontext
+// does switch), MINICNN_SIM_CONTEXT=ucontext, or another processor, the fibers use swapcontext.
+// Its first 4 bytes are endbr64: a no-op, which marks a valid target of indirect calls where the
+// processor checks them (CET's indirect branch tracking).
+#if defined(__x86_64__) && defined(__ELF__)
+#define MINICNN_SIM_SWITCH_STACKS 1
+extern "C" void minicnn_sim_switch_stacks(void** save, void* load);
+asm(R"(
+  .text
+  .p2align 4
+  .globl minicnn_sim_switch_stacks
+  .hidden minicnn_sim_switch_stacks
+  .type minicnn_sim_switch_stacks, @function
+minicnn_sim_switch_stacks:
+  .byte 0xf3, 0x0f, 0x1e, 0xfa
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  subq $8, %rsp
+  stmxcsr (%rsp)
+  fnstcw 4(%rsp)
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  ldmxcsr (%rsp)
+  fldcw 4(%rsp)
+  addq $8, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+  .size minicnn_sim_switch_stacks, .-minicnn_sim_switch_stacks
+)");
+#endif
+
+// Whether the fibers switch by swapcontext (decided once; see above).
+bool by_ucontext() {
+  static const bool chosen = [] {
+#if MINICNN_SIM_SWITCH_STACKS
+    const char* asked = std::getenv("MINICNN_SIM_CONTEXT");
+    if (asked != nullptr && std::strcmp(asked, "ucontext") == 0) return true;
+    unsigned long features = 0;   // ARCH_SHSTK_STATUS (Linux 6.6): bit 0, a shadow stack is on
+    return syscall(SYS_arch_prctl, 0x5005, &features) == 0 && (features & 1) != 0;
+#else
+    return true;
+#endif
+  }();
+  return chosen;
+}
+
 // The launcher resumes fiber `f` until it hands back. The launcher's writes happen before the
 // fiber's reads (ThreadSanitizer's switch with synchronisation): the arguments, the poisoned
 // shared memory, the blocks before this one. threadIdx is set here, not by the fiber.
@@ -535,7 +603,12 @@ MINICNN_SIM_HARDWARE void resume(Fiber& f) {
   void* fake_stack = nullptr;
   __sanitizer_start_switch_fiber(&fake_stack, f.stack, STACK_BYTES);
 #endif
-  swapcontext(&launcher, &f.context);
+#if MINICNN_SIM_SWITCH_STACKS
+  if (!by_ucontext())
+    minicnn_sim_switch_stacks(&launcher_stack_pointer, f.stack_pointer);
+  else
+#endif
+    swapcontext(&launcher, &f.context);
 #if defined(__SANITIZE_ADDRESS__)
   __sanitizer_finish_switch_fiber(fake_stack, nullptr, nullptr);
 #endif
@@ -554,7 +627,12 @@ MINICNN_SIM_HARDWARE void hand_back([[maybe_unused]] bool for_good = false) {
 #if defined(__SANITIZE_ADDRESS__)
   __sanitizer_start_switch_fiber(for_good ? nullptr : &self.fake_stack, launcher_stack, launcher_stack_bytes);
 #endif
-  swapcontext(&self.context, &launcher);
+#if MINICNN_SIM_SWITCH_STACKS
+  if (!by_ucontext())
+    minicnn_sim_switch_stacks(&self.stack_pointer, launcher_stack_pointer);
+  else
+#endif
+    swapcontext(&self.context, &launcher);
 #if defined(__SANITIZE_ADDRESS__)
   __sanitizer_finish_switch_fiber(self.fake_stack, &launcher_stack, &launcher_stack_bytes);
 #endif
@@ -619,6 +697,31 @@ MINICNN_SIM_HARDWARE void fiber_main() {
   hand_back(true);
 }
 
+// Fiber f's stack made ready for its first switch into fiber_main.
+MINICNN_SIM_HARDWARE void start_stack(Fiber& f) {
+#if MINICNN_SIM_SWITCH_STACKS
+  if (!by_ucontext()) {   // the frame switch_stacks pops, under a return address of fiber_main's own
+    void** top = reinterpret_cast<void**>(f.stack + STACK_BYTES);   // 16-byte aligned
+    *--top = nullptr;                                // fiber_main returns nowhere (it never returns)
+    *--top = reinterpret_cast<void*>(&fiber_main);   // where the first switch returns to
+    for (int r = 0; r < 6; ++r) *--top = nullptr;    // rbp, rbx, r12-r15
+    --top;                                           // the launcher's SSE and x87 control words
+    asm volatile("stmxcsr (%0)\n\tfnstcw 4(%0)" : : "r"(top) : "memory");
+    f.stack_pointer = top;                           // fiber_main starts with rsp + 8 16-byte aligned
+    return;
+  }
+#endif
+  getcontext(&f.context);
+  f.context.uc_link = nullptr;
+  f.context.uc_stack.ss_sp = f.stack;
+  f.context.uc_stack.ss_size = STACK_BYTES;
+  makecontext(&f.context, fiber_main, 0);
+  // makecontext has placed the stack; AddressSanitizer's swapcontext would otherwise clear the
+  // shadow of the whole megabyte at every switch into the fiber (and forget the red zones of
+  // its suspended frames)
+  f.context.uc_stack.ss_size = 0;
+}
+
 // Fibers 0..n-1 ready to start the launch's first block: stacks allocated where the pool is
 // smaller than the block, every context made anew. False, with the message, where a stack
 // cannot be allocated.
@@ -645,15 +748,7 @@ MINICNN_SIM_HARDWARE bool prepare_fibers(unsigned n, char* error, int error_size
     f.index = {t % blockDim.x, t / blockDim.x % blockDim.y, t / (blockDim.x * blockDim.y)};
     f.exited = false;
     f.copies.clear();
-    getcontext(&f.context);
-    f.context.uc_link = nullptr;
-    f.context.uc_stack.ss_sp = f.stack;
-    f.context.uc_stack.ss_size = STACK_BYTES;
-    makecontext(&f.context, fiber_main, 0);
-    // makecontext has placed the stack; AddressSanitizer's swapcontext would otherwise clear
-    // the shadow of the whole megabyte at every switch into the fiber (and forget the red
-    // zones of its suspended frames)
-    f.context.uc_stack.ss_size = 0;
+    start_stack(f);
   }
   return true;
 }
@@ -877,6 +972,9 @@ extern "C" MINICNN_SIM_HARDWARE void minicnn_sim_warp_collective(int kind, uint3
     L.collectives.erase(std::find_if(L.collectives.begin(), L.collectives.end(),
                                      [c](const std::unique_ptr<WarpCollective>& p) { return p.get() == c; }));
 }
+
+// How the fibers switch: "switch_stacks" or "ucontext" (see by_ucontext).
+extern "C" const char* minicnn_sim_fiber_switch() { return by_ucontext() ? "ucontext" : "switch_stacks"; }
 
 // Run `call` on grid x block threads; returns 0, or 1 with the message in `error`.
 extern "C" MINICNN_SIM_HARDWARE int minicnn_sim_launch(const char* kernel, Trampoline call, void (*poison)(),

@@ -21,6 +21,12 @@ TEST_NAME = "test_every_kernel_is_clean_under_the_sanitizer"
 # the rest; with fibers all 716 take 4 min alone on 2 cores.)
 SELECTION = "sim"
 
+# Each child's NumPy work on one thread (minicnn.cpu_threads and OpenBLAS both read the variable):
+# OpenBLAS's idle worker threads spin, and with the main run and three children on CI's two cores
+# every spinning thread takes time from a process with work to do. (The kernels' CPU references
+# give the same bits on one thread as on several.)
+CHILD_ENVIRONMENT = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+
 
 def sanitizer_missing(name):
     """Why sanitizer ``name`` cannot run here (its runtime is not installed), or None."""
@@ -44,7 +50,7 @@ def start(items, tmp_path_factory):
                 process = subprocess.Popen(
                     [sys.executable, "-m", "minicnn.simulator.sanitize", name, sys.executable, "-m", "pytest", "-q",
                      "-x", "-m", "kernel", "-k", SELECTION, "-p", "no:cacheprovider",
-                     "--capture=sys", "tests"], stdout=stdout, stderr=stderr, text=True, cwd=REPO)
+                     "--capture=sys", "tests"], stdout=stdout, stderr=stderr, text=True, cwd=REPO, env=CHILD_ENVIRONMENT)
             runs[name] = (process, out, err)
     return runs
 

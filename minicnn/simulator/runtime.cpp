@@ -907,14 +907,18 @@ extern "C" MINICNN_SIM_HARDWARE void minicnn_sim_warp_collective(int kind, uint3
   if (L.aborted) throw Abort();
   Fiber& self = *current;
   const unsigned warp = self.linear / 32, lane = self.linear % 32;
-  const std::string where = std::string(WARP_KIND_NAMES[kind]) + " at line " + std::to_string(line);
-  char mask_text[16];
-  std::snprintf(mask_text, sizeof mask_text, "0x%08x", mask);
+  // the words of an error message, made only for one (every lane of every shuffle comes here)
+  auto where = [&] { return std::string(WARP_KIND_NAMES[kind]) + " at line " + std::to_string(line); };
+  auto mask_text = [&] {
+    char text[16];
+    std::snprintf(text, sizeof text, "0x%08x", mask);
+    return std::string(text);
+  };
   if (!(mask >> lane & 1))
-    fail(thread_name() + " (lane " + std::to_string(lane) + ") calls " + where + " with mask " + mask_text +
+    fail(thread_name() + " (lane " + std::to_string(lane) + ") calls " + where() + " with mask " + mask_text() +
          ", which leaves it out");
   if (width < 1 || width > 32 || (width & (width - 1)) != 0)
-    fail(thread_name() + " calls " + where + " with width " + std::to_string(width) +
+    fail(thread_name() + " calls " + where() + " with width " + std::to_string(width) +
          " (a power of 2 from 1 to 32)");
   // the collective of this warp and mask that this lane has not reached yet, or a new one
   WarpCollective* c = nullptr;
@@ -930,8 +934,8 @@ extern "C" MINICNN_SIM_HARDWARE void minicnn_sim_warp_collective(int kind, uint3
     c->mask = c->unread = mask;
     c->line = line;
   } else if (c->line != line) {
-    fail("divergent warp collectives: " + thread_name() + " reaches " + where + " while other lanes of mask " +
-         mask_text + " wait at line " + std::to_string(c->line));
+    fail("divergent warp collectives: " + thread_name() + " reaches " + where() + " while other lanes of mask " +
+         mask_text() + " wait at line " + std::to_string(c->line));
   }
   std::memcpy(c->deposits[lane], value, std::min<unsigned>(bytes, sizeof c->deposits[lane]));
   c->arrived |= 1u << lane;
@@ -958,7 +962,7 @@ extern "C" MINICNN_SIM_HARDWARE void minicnn_sim_warp_collective(int kind, uint3
   if (kind <= SHFL_XOR) {
     if (source >= 32 || !(mask >> source & 1))
       fail(thread_name() + " (lane " + std::to_string(lane) + ") reads lane " + std::to_string(source) + " with " +
-           where + ", which is not in the mask " + mask_text + " (its value is undefined)");
+           where() + ", which is not in the mask " + mask_text() + " (its value is undefined)");
     std::memcpy(result, c->deposits[source], bytes);
   } else if (kind != SYNCWARP) {
     uint32_t ballot = 0;

@@ -219,7 +219,7 @@ def device_limits(median_ms, device="cuda"):
     a = xp.empty(copied // 4, dtype=np.float32)
     b = xp.empty_like(a)
     copy_ms = median_ms(lambda: b.__setitem__(Ellipsis, a))
-    m = xp.ones((side, side), dtype=np.float32)
+    m = xp.asarray(np.random.default_rng(0).standard_normal((side, side)), dtype=np.float32)
     gemm_ms = median_ms(lambda: xp.matmul(m, m))
     return 2 * a.nbytes / (copy_ms / 1e3), 2 * side ** 3 / (gemm_ms / 1e3)
 
@@ -483,6 +483,7 @@ def results_writer(args, device, runs, copy_bw, gemm_rate):
                        layer_runs=dict(done=runs if done is None else done, planned=runs))
         return write_results(args.out, stem, table, payload)
     return save
+
 
 if __name__ == "__main__":
     main()

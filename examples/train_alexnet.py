@@ -42,9 +42,9 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None, choices=sorted(models.MODELS),
                    help="network to train (default: alexnet_small on a CPU, alexnet on a GPU)")
-    p.add_argument("--width", type=positive_int, default=24,
+    p.add_argument("--width", type=positive_int, default=None,
                    help="maps of alexnet_small's conv1 (conv2/5 get 2x, conv3/4 3x; default: 24)")
-    p.add_argument("--dropout", type=fraction, default=0.25,
+    p.add_argument("--dropout", type=fraction, default=None,
                    help="drop probability of alexnet_small's two dropout layers (default: 0.25; the "
                         "paper's 0.5 gave less test accuracy in the runs measured: 89.6%% against "
                         "90.4%% after 5 epochs, 91.8%% against 92.0%% after 20)")
@@ -84,7 +84,8 @@ def parse_args(argv=None):
     p.add_argument("--val-size", type=non_negative_int, default=5000,
                    help="training images held out for validation (default: 5000; 0 trains on all of them "
                         "and validates nothing between epochs)")
-    p.add_argument("--limit", type=positive_int, default=None, help="use only the first N training and N/5 test images (smoke runs)")
+    p.add_argument("--limit", type=positive_int, default=None, help="use only the first N training and N/5 test images, holding out at most N/10 of "
+                        "the N for validation (smoke runs)")
     p.add_argument("--device", choices=("cpu", "cuda", "sim"), default=None,
                    help="where to train: cpu (NumPy), cuda (minicnn's CUDA kernels on a GPU) or sim "
                         "(the same kernels under the CPU kernel simulator: slow, for checking and "
@@ -203,6 +204,15 @@ def main(argv=None):
             name = "alexnet" if args.model is None else name
         if name == "alexnet_small":
             raise SystemExit("error: --dataset folder trains 224/227 px crops: use --model alexnet or alexnet_owt")
+    for flag, value in (("--width", args.width), ("--dropout", args.dropout)):
+        if value is not None and name != "alexnet_small":   # the 2012 networks' sizes are the paper's
+            other = "" if args.dataset == "folder" else " or add --model alexnet_small"
+            raise SystemExit(f"error: {flag} sets alexnet_small's {flag[2:]}; the network trained here is {name}, "
+                             f"whose sizes are the paper's: drop {flag}{other}")
+    if args.step_every is not None and args.schedule != "step":
+        raise SystemExit(f"error: --step-every is the period of --schedule step; the schedule is {args.schedule}: "
+                         f"add --schedule step or drop --step-every")
+    if args.dataset == "folder":
         dataset = first_on_rank_0(comm, lambda: prepare_folder(args.data))  # one rank builds the cache
     else:
         dataset = DATASETS[args.dataset]
@@ -227,7 +237,8 @@ def main(argv=None):
                              f"keep some to train on")
         data = dict(train=(train_x[val_size:], train_y[val_size:]), val=(train_x[:val_size], train_y[:val_size]),
                     test=(test_x, test_y))
-    extra = dict(width=args.width, input_size=input_size, dropout=args.dropout) if name == "alexnet_small" else {}
+    extra = dict(width=args.width or 24, input_size=input_size,
+                 dropout=0.25 if args.dropout is None else args.dropout) if name == "alexnet_small" else {}
     channels = dataset["channels"]
     if args.split == "two-device" and args.lrn_groups == 1:
         raise SystemExit("error: --split two-device normalises each tower on its own device: --lrn-groups must be 2")

@@ -193,6 +193,10 @@ def test_script_smoke_run_and_resume_equals_uninterrupted(tmp_path):
     (["--data", "/nonexistent"], "Fashion-MNIST not found"),
     (["--resume"], "no such checkpoint"),
     (["--hybrid"], "--hybrid needs --distributed and no --split"),
+    (["--model", "alexnet", "--width", "16"], "--width sets alexnet_small's width; the network trained here is "
+                                              "alexnet, whose sizes are the paper's: drop --width or add --model"),
+    (["--model", "alexnet_bn", "--dropout", "0.5"], "--dropout sets alexnet_small's dropout"),
+    (["--step-every", "2"], "--step-every is the period of --schedule step; the schedule is linear"),
 ])
 def test_script_bad_input_gives_one_clear_line(tmp_path, args, message):
     data = str(tmp_path / "data")

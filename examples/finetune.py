@@ -17,7 +17,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from minicnn import models  # noqa: E402
-from minicnn.arguments import plain_warnings, positive_float, positive_int  # noqa: E402
+from minicnn.arguments import SettingsError, plain_warnings, positive_float, positive_int, settings  # noqa: E402
 from minicnn.backend import check_device  # noqa: E402
 from minicnn.checkpoint import CheckpointError  # noqa: E402
 from minicnn.data import DataError  # noqa: E402
@@ -27,6 +27,11 @@ from minicnn.train import (TrainingError, batch_progress, checkpoint_to_resume, 
 from minicnn.weights import WeightsError, checkpoint_config, load  # noqa: E402
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+# What a flag left out means when a run begins (a resumed run takes its own values first), and
+# where the checkpoint's configuration records each (older checkpoints lack --train-layers).
+DEFAULTS = dict(model="alexnet_owt", train_layers=1, epochs=3, batch_size=32, lr=0.01, augment=False, seed=0)
+RECORDED = dict(model="model_name", train_layers="train_layers", epochs="epochs", batch_size="batch_size", lr="lr",
+                augment="augment", seed="seed")
 
 
 def main(argv=None):
@@ -35,26 +40,31 @@ def main(argv=None):
     p.add_argument("--weights", default=None,
                    help="pretrained weights (.pth or .npz); without them the frozen layers are random "
                         "(only useful to try the script)")
-    p.add_argument("--model", default="alexnet_owt", choices=("alexnet", "alexnet_owt"),
+    p.add_argument("--model", default=None, choices=("alexnet", "alexnet_owt"),
                    help="architecture of the weights (default: alexnet_owt, torchvision's)")
-    p.add_argument("--train-layers", type=positive_int, default=1,
+    p.add_argument("--train-layers", type=positive_int, default=None,
                    help="how many of the last parameter layers to train (default: 1, the new head)")
-    p.add_argument("--epochs", type=positive_int, default=3, help="epochs (default: 3)")
-    p.add_argument("--batch-size", type=positive_int, default=32, help="mini-batch size (default: 32)")
-    p.add_argument("--lr", type=positive_float, default=0.01, help="initial learning rate, decayed linearly to 0 (default: 0.01)")
-    p.add_argument("--augment", action="store_true", help="random crops, mirrors and PCA colour shifts")
+    p.add_argument("--epochs", type=positive_int, default=None, help="epochs (default: 3)")
+    p.add_argument("--batch-size", type=positive_int, default=None, help="mini-batch size (default: 32)")
+    p.add_argument("--lr", type=positive_float, default=None, help="initial learning rate, decayed linearly to 0 (default: 0.01)")
+    p.add_argument("--augment", action="store_true", default=None, help="random crops, mirrors and PCA colour shifts")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "sim"), help="where to train (default: cpu)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the new layer and the data order (default: 0)")
+    p.add_argument("--seed", type=int, default=None, help="seed of the new layer and the data order (default: 0)")
     p.add_argument("--out", default="runs/finetune", help="output folder (default: runs/finetune)")
     p.add_argument("--resume", action="store_true",
-                   help="continue from --out/checkpoint.npz (the same --data, --model and --train-layers)")
+                   help="continue the run in --out from its checkpoint.npz, on the same --data, with the settings "
+                        "it began with (a flag left out takes the run's value, one given must equal it, except "
+                        "--epochs, which may extend the run)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     plain_warnings()
     try:
         resume_from = checkpoint_to_resume(args.out) if args.resume else None   # before the data is loaded
         writable_folder(args.out)
-    except TrainingError as exc:
+        started = checkpoint_config(resume_from) if resume_from else {}
+        settings(args, DEFAULTS, {dest: started.get(key) for dest, key in RECORDED.items()}, free=("epochs",),
+                 run=f"the run in {args.out}")
+    except (TrainingError, WeightsError, SettingsError) as exc:
         raise SystemExit(f"error: {exc}")
     try:
         device = check_device(args.device)
@@ -79,17 +89,13 @@ def main(argv=None):
           f"{', ...' if len(data['classes']) > 5 else ''}): {trained:,} of {model.num_params():,} parameters trained")
     mean, std = (IMAGENET_MEAN, IMAGENET_STD) if args.weights else (data["mean"], data["std"])
     if resume_from:   # the normalisation the run started with, whatever --weights says now
-        try:
-            started = checkpoint_config(resume_from)
-        except WeightsError as exc:
-            raise SystemExit(f"error: --resume: {exc}")
         mean, std = started.get("mean", mean), started.get("std", std)
     crop = models.MODELS[args.model][1]
     cfg = dict(model_name=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=0.9,
                weight_decay=5e-4, schedule="linear", step_every=1, input_size=crop, augment=args.augment,
                augment_pad=0, mean=mean, std=std, seed=args.seed, device=device, out=args.out, resume=args.resume,
                crop=crop, pca=[a.tolist() for a in data["pca"]], ten_crop=True, classes=data["classes"],
-               architecture=dict(name=args.model, num_classes=len(data["classes"])))
+               architecture=dict(name=args.model, num_classes=len(data["classes"])), train_layers=args.train_layers)
     with ctrl_c_says_how_to_resume(args.out, args.resume):
         try:
             fit(model, data, cfg, progress=None if args.no_progress else batch_progress())

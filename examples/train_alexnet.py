@@ -20,8 +20,8 @@ import argparse
 import os
 
 from minicnn import cpu_threads, gemm, models, towers
-from minicnn.arguments import (fraction, non_negative_float, non_negative_int, plain_warnings, positive_float,
-                               positive_int)
+from minicnn.arguments import (SettingsError, fraction, non_negative_float, non_negative_int, plain_warnings,
+                               positive_float, positive_int, settings)
 from minicnn.backend import KERNEL_DEVICES, check_device, cuda_available
 from minicnn.checkpoint import CheckpointError
 from minicnn.data import DATASETS, DataError
@@ -30,6 +30,7 @@ from minicnn.hybrid import HybridError, HybridNet
 from minicnn.summary import summary
 from minicnn.train import (TrainingError, batch_progress, checkpoint_to_resume, ctrl_c_says_how_to_resume, fit,
                            writable_folder)
+from minicnn.weights import WeightsError, checkpoint_config
 
 
 def download_bar(total, name):
@@ -63,35 +64,36 @@ def parse_args(argv=None):
                         "given is the only one looked at, and nothing is downloaded into it; required with "
                         "--dataset folder)")
     p.add_argument("--epochs", type=positive_int, default=None, help="epochs to train (default: 5 on a CPU, 10 on a GPU)")
-    p.add_argument("--batch-size", type=positive_int, default=64,
+    p.add_argument("--batch-size", type=positive_int, default=None,
                    help="mini-batch size (default: 64; the paper used 128, which is as fast per "
                         "image here but makes half the updates in a short run)")
     p.add_argument("--lr", type=positive_float, default=None,
                    help="initial learning rate (default: 0.03 for alexnet_small, 0.01 otherwise)")
-    p.add_argument("--momentum", type=fraction, default=0.9, help="SGD momentum (default: 0.9)")
-    p.add_argument("--weight-decay", type=non_negative_float, default=5e-4, help="weight decay (default: 0.0005)")
-    p.add_argument("--schedule", choices=("linear", "plateau", "step"), default="linear",
+    p.add_argument("--momentum", type=fraction, default=None, help="SGD momentum (default: 0.9)")
+    p.add_argument("--weight-decay", type=non_negative_float, default=None, help="weight decay (default: 0.0005)")
+    p.add_argument("--schedule", choices=("linear", "plateau", "step"), default=None,
                    help="learning-rate schedule: 'linear' decays to 0 batch by batch over the run; "
                         "'plateau' divides by 10 when validation accuracy stops improving (at most "
                         "3 times, the paper's); 'step' divides by 10 every --step-every epochs "
                         "(default: linear)")
     p.add_argument("--step-every", type=positive_int, default=None,
                    help="epochs between divisions for --schedule step (default: epochs - 1)")
-    p.add_argument("--augment", action="store_true",
+    p.add_argument("--augment", action="store_true", default=None,
                    help="random crops (2 px) and mirrors; on Fashion-MNIST they cost the small AlexNet "
                         "accuracy in every run measured (test accuracy 91.3%% against 92.0%% after 20 "
                         "epochs, 88.4%% against 90.0%% after 5 with batch 128)")
-    p.add_argument("--val-size", type=non_negative_int, default=5000,
+    p.add_argument("--val-size", type=non_negative_int, default=None,
                    help="training images held out for validation (default: 5000; 0 trains on all of them "
                         "and validates nothing between epochs)")
-    p.add_argument("--limit", type=positive_int, default=None, help="use only the first N training and N/5 test images, holding out at most N/10 of "
-                        "the N for validation (smoke runs)")
+    p.add_argument("--limit", type=positive_int, default=None,
+                   help="use only the first N training and N/5 test images, holding out at most N/10 of the N "
+                        "for validation (smoke runs)")
     p.add_argument("--device", choices=("cpu", "cuda", "sim"), default=None,
                    help="where to train: cpu (NumPy), cuda (minicnn's CUDA kernels on a GPU) or sim "
                         "(the same kernels under the CPU kernel simulator: slow, for checking and "
                         "learning; MINICNN_SIMULATE=1 turns cuda into sim) (default: cuda when CuPy "
                         "and a GPU are available, else cpu)")
-    p.add_argument("--split", choices=("none", "two-device"), default="none",
+    p.add_argument("--split", choices=("none", "two-device"), default=None,
                    help="two-device: AlexNet's two towers as in the paper, each on its own device "
                         "(two CPU workers; two GPUs, or two streams of one GPU), exchanging activations "
                         "at conv3, fc6 and fc7 (minicnn/towers.py); none: one device, groups=2 (default: none)")
@@ -130,23 +132,64 @@ def parse_args(argv=None):
                         "(minicnn/cpu_threads.py: im2col, col2im, LRN, max-pool, the SGD update; the same "
                         "results with any number) (default: MINICNN_CPU_THREADS, OMP_NUM_THREADS or "
                         "OPENBLAS_NUM_THREADS if set, else every core this process may use)")
-    p.add_argument("--seed", type=int, default=0, help="seed of initialisation, data order and augmentation (default: 0)")
+    p.add_argument("--seed", type=int, default=None, help="seed of initialisation, data order and augmentation (default: 0)")
     p.add_argument("--out", default=None, help="output folder (default: one per data set, so that runs on "
                                                "different data never share a checkpoint: runs/fashion, "
                                                "runs/cifar10, or runs/<name of the --data folder>)")
-    p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.npz")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its checkpoint.npz, with the settings it began with "
+                        "(the network, the data set, the optimiser, the schedule, the seed, the epochs; "
+                        "a flag left out takes the run's value, one given must equal it, except --epochs, "
+                        "which may extend the run)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. in logs)")
     args = p.parse_args(argv)
-    if args.dataset is None:  # a folder of class folders (or of train/ and val/, or of pictures) is an image folder
-        from minicnn.data.image_folder import image_files
-        pictures = bool(args.data) and os.path.isdir(args.data) and (
-            any(os.path.isdir(os.path.join(args.data, d)) for d in os.listdir(args.data)) or image_files(args.data))
-        args.dataset = "folder" if pictures else "fashion-mnist"
+    data_set = args.dataset or detected_dataset(args.data)
     if args.out is None:
         folder_name = os.path.basename(os.path.normpath(args.data)) if args.data else "folder"
-        args.out = os.path.join("runs", {"fashion-mnist": "fashion", "folder": folder_name}.get(args.dataset,
-                                                                                             args.dataset))
+        args.out = os.path.join("runs", {"fashion-mnist": "fashion", "folder": folder_name}.get(data_set, data_set))
+    recorded = None
+    if args.resume:   # before the data is loaded
+        try:
+            recorded = recorded_settings(checkpoint_to_resume(args.out))
+        except (TrainingError, WeightsError) as exc:
+            raise SystemExit(f"error: {exc}")
+    try:
+        settings(args, dict(DEFAULTS, dataset=data_set), recorded, free=("epochs",),
+                 run=f"the run in {args.out}")
+    except SettingsError as exc:
+        raise SystemExit(f"error: {exc}")
     return args
+
+
+# What a flag left out means when a run begins (a resumed run takes its own values first). None: set
+# in main, where it depends on the device (the network, the epochs) or on the network (the learning
+# rate, the initialisation, LRN's groups).
+DEFAULTS = dict(model=None, width=None, dropout=None, lrn_groups=None, init=None, split="none", epochs=None,
+                batch_size=64, lr=None, momentum=0.9, weight_decay=5e-4, schedule="linear", step_every=None,
+                augment=False, val_size=5000, seed=0)
+
+
+def detected_dataset(data):
+    """The --dataset of a command line that gives none: folder when --data holds class folders (or
+    train/ and val/, or pictures), else fashion-mnist."""
+    from minicnn.data.image_folder import image_files
+    pictures = bool(data) and os.path.isdir(data) and (
+        any(os.path.isdir(os.path.join(data, d)) for d in os.listdir(data)) or image_files(data))
+    return "folder" if pictures else "fashion-mnist"
+
+
+def recorded_settings(path):
+    """The settings (flag dests) of the run whose checkpoint is ``path``, as its configuration
+    records them (None: not recorded, as the data set and --val-size by older checkpoints)."""
+    config = checkpoint_config(path)
+    architecture = config.get("architecture") or {}
+    recorded = {k: config.get(k) for k in ("dataset", "split", "epochs", "batch_size", "lr", "momentum",
+                                           "weight_decay", "schedule", "augment", "val_size", "seed")}
+    model = recorded["model"] = config.get("model_name")
+    recorded.update(width=architecture.get("width"), dropout=architecture.get("dropout"), init=architecture.get("init"),
+                    lrn_groups=architecture.get("lrn_groups", 1 if model in ("alexnet", "alexnet_small") else None),
+                    step_every=config.get("step_every") if config.get("schedule") == "step" else None)
+    return recorded
 
 
 def prepare_folder(root):
@@ -188,8 +231,6 @@ def main(argv=None):
         comm.use_local_gpu()   # rank i of a machine on its GPU i; gradients all-reduced with NCCL
     gemm.set_gemm(args.gemm)
     try:   # before minutes of loading data
-        if args.resume:
-            checkpoint_to_resume(args.out)
         writable_folder(args.out)
     except TrainingError as exc:
         raise SystemExit(f"error: {exc}")
@@ -272,7 +313,8 @@ def main(argv=None):
                step_every=args.step_every or max(1, epochs - 1), input_size=input_size,
                augment=args.augment, augment_pad=2, mean=dataset["mean"], std=dataset["std"],
                seed=args.seed, device=device, out=args.out, resume=args.resume, split=args.split,
-               architecture=architecture, classes=list(dataset["classes"]), image_size=dataset["size"])
+               architecture=architecture, classes=list(dataset["classes"]), image_size=dataset["size"],
+               dataset=args.dataset, val_size=args.val_size)   # the last two for --resume (recorded_settings)
     if args.dataset == "folder":
         cfg.update(crop=input_size, pca=[a.tolist() for a in dataset["pca"]], ten_crop=True)
     ranks = f" x {comm.size} ranks" if comm else ""

@@ -8,6 +8,10 @@ got '0'``. A bad value thus fails before any data is read or any network built, 
 traceback from deep inside a run (an SGD refusing a negative learning rate, an epoch of no
 batches).
 
+``settings(args, defaults, recorded)`` gives the flags a command line left out their values: a
+resumed run's own (what its checkpoint recorded), else the defaults; a flag given with another
+value than the resumed run's is refused, so that ``--resume`` alone continues any run as it began.
+
 ``plain_warnings()`` makes the library's warnings (a skipped unreadable image, an empty class
 folder) print as ``warning: ...``, one line each, instead of Python's form for programmers, which
 adds the file and source line that raised it."""
@@ -25,6 +29,34 @@ def output_folder(text):
         return writable_folder(text, hint="")
     except TrainingError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+class SettingsError(ValueError):
+    """A resumed run given a flag whose value differs from the run's own."""
+
+
+def settings(args, defaults, recorded=None, free=(), run="the run"):
+    """Fill in the flags of ``defaults`` that the command line left out, in place.
+
+    args: argparse's namespace, in which each flag of ``defaults`` defaults to None, so that a flag
+        given is told from one left out.
+    defaults: {dest: default}; a default of None leaves the flag to the command (one that depends on
+        another flag: the learning rate on the network).
+    recorded: {dest: value} of a run being resumed (None values: not recorded); a flag left out takes
+        the run's value, a flag given with another value raises SettingsError naming each such flag.
+    free: the dests a resumed run may change (--epochs: train on).
+    """
+    changed = []
+    for dest, default in defaults.items():
+        given, kept = getattr(args, dest), (recorded or {}).get(dest)
+        if given is None:
+            setattr(args, dest, default if kept is None else kept)
+        elif kept is not None and given != kept and dest not in free:
+            changed.append(f"--{dest.replace('_', '-')} {given} (the run's: {kept})")
+    if changed:
+        raise SettingsError(f"--resume continues {run} with the settings it began with, and this command changes "
+                            f"{', '.join(changed)}: drop {'them' if len(changed) > 1 else 'it'} (the run's own are "
+                            f"taken), or start a new run with another --out")
 
 
 def plain_warnings():

@@ -86,3 +86,20 @@ def test_help_explains_every_flag(script, monkeypatch):
     flags = [action for action in parser._actions if not isinstance(action, argparse._HelpAction)]
     assert flags and not [a.option_strings or a.dest for a in flags if not (a.help and a.help.strip())]
     assert parser.description, f"{script} --help says nothing about what it does"
+
+
+def test_settings_take_the_flag_then_the_resumed_runs_value_then_the_default():
+    from minicnn.arguments import SettingsError, settings
+    defaults = dict(batch_size=64, lr=None, epochs=None, seed=0)
+    args = argparse.Namespace(batch_size=None, lr=None, epochs=None, seed=None)
+    settings(args, defaults)
+    assert vars(args) == dict(batch_size=64, lr=None, epochs=None, seed=0)
+    run = dict(batch_size=16, lr=0.02, epochs=3, seed=None)   # seed: not recorded
+    args = argparse.Namespace(batch_size=None, lr=0.02, epochs=5, seed=7)
+    settings(args, defaults, run, free=("epochs",))
+    assert vars(args) == dict(batch_size=16, lr=0.02, epochs=5, seed=7)
+    args = argparse.Namespace(batch_size=32, lr=0.01, epochs=None, seed=None)
+    with pytest.raises(SettingsError, match=r"^--resume continues the run with the settings it began with, and this "
+                                            r"command changes --batch-size 32 \(the run's: 16\), --lr 0.01 \(the "
+                                            r"run's: 0.02\): drop them \(the run's own are taken\)"):
+        settings(args, defaults, run, free=("epochs",))

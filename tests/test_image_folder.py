@@ -302,7 +302,7 @@ def test_finetuning_stopped_by_ctrl_c_resumes_to_the_same_parameters(folder, tmp
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples"))
     import finetune
     weights.save_npz(models.alexnet_owt(), tmp_path / "start.npz")
-    common = ["--data", folder, "--epochs", "2", "--batch-size", "3"]
+    common = ["--data", folder, "--epochs", "2", "--batch-size", "3", "--train-layers", "2"]
     finetune.main([*common, "--weights", str(tmp_path / "start.npz"), "--out", str(tmp_path / "full"), "--no-progress"])
 
     def ctrl_c_in_epoch_2(batches, total, desc):
@@ -315,7 +315,10 @@ def test_finetuning_stopped_by_ctrl_c_resumes_to_the_same_parameters(folder, tmp
         finetune.main([*common, "--weights", str(tmp_path / "start.npz"), "--out", str(tmp_path / "cut")])
     assert stop.value.code == 130
     assert f"continue with\n    python examples/finetune.py --out {tmp_path / 'cut'} --resume" in capsys.readouterr().err
-    finetune.main([*common, "--out", str(tmp_path / "cut"), "--resume", "--no-progress"])
+    with pytest.raises(SystemExit, match=r"changes --train-layers 1 \(the run's: 2\), --lr 0.1 \(the run's: 0.01\)"):
+        finetune.main(["--data", folder, "--out", str(tmp_path / "cut"), "--resume", "--train-layers", "1", "--lr", "0.1"])
+    # the run's own settings: --epochs, --batch-size and --train-layers left out
+    finetune.main(["--data", folder, "--out", str(tmp_path / "cut"), "--resume", "--no-progress"])
     with np.load(tmp_path / "full" / "checkpoint.npz") as a, np.load(tmp_path / "cut" / "checkpoint.npz") as b:
         for k in a.files:
             if k != "meta":

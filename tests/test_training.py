@@ -155,7 +155,7 @@ def test_script_smoke_run_and_resume_equals_uninterrupted(tmp_path):
     # the step schedule does not depend on the planned number of epochs, so a 1-epoch run is the
     # first epoch of a 2-epoch run (the linear schedule is covered by the kill test below)
     common = ["--data", data, "--batch-size", "32", "--val-size", "40", "--lr", "0.02", "--schedule", "step",
-              "--step-every", "5"]
+              "--step-every", "5", "--width", "16", "--seed", "1"]
     # one thread here and the default (all cores) below: the results must not depend on it
     full = run_script(*common, "--epochs", "2", "--out", str(tmp_path / "full"), "--threads", "1")
     assert full.returncode == 0, full.stderr
@@ -168,8 +168,10 @@ def test_script_smoke_run_and_resume_equals_uninterrupted(tmp_path):
     assert "weakest classes: " in full.stdout
     part = run_script(*common, "--epochs", "1", "--out", str(tmp_path / "part"))
     assert part.returncode == 0, part.stderr
-    resumed = run_script(*common, "--epochs", "2", "--out", str(tmp_path / "part"), "--resume")
+    # --resume alone continues the run with its own settings (--epochs extends it)
+    resumed = run_script("--data", data, "--epochs", "2", "--out", str(tmp_path / "part"), "--resume")
     assert resumed.returncode == 0 and "resumed from" in resumed.stdout, resumed.stderr
+    assert "1 epochs, batch 32, lr 0.02" in part.stdout and "2 epochs, batch 32, lr 0.02" in resumed.stdout
     with np.load(tmp_path / "full" / "checkpoint.npz") as a, np.load(tmp_path / "part" / "checkpoint.npz") as b:
         assert set(a.files) == set(b.files)
         for k in a.files:
@@ -310,13 +312,41 @@ def test_nan_loss_stops_and_keeps_the_last_checkpoint(tmp_path):
             small_fit_config(tmp_path / "out", epochs=2, resume=True), log=lambda *a: None)
 
 
-def test_resume_with_another_schedule_is_refused(tmp_path):
+def test_resume_refuses_flags_that_change_the_run_and_names_each(tmp_path):
     data = str(tmp_path / "data")
     write_fake_fashion(data)
-    common = ["--data", data, "--out", str(tmp_path / "out"), "--val-size", "8", "--batch-size", "16"]
+    common = ["--data", data, "--out", str(tmp_path / "out"), "--val-size", "8", "--batch-size", "16", "--width", "8"]
     assert run_script(*common, "--epochs", "1").returncode == 0
-    result = run_script(*common, "--epochs", "2", "--resume", "--schedule", "step")
-    assert result.returncode != 0 and "schedule_name='linear', expected 'step'" in result.stderr
+    result = run_script(*common, "--epochs", "2", "--resume", "--schedule", "step", "--width", "12")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert (f"--resume continues the run in {tmp_path / 'out'} with the settings it began with, and this command "
+            f"changes --width 12 (the run's: 8), --schedule step (the run's: linear): drop them") in result.stderr
+    # what fit itself checks, for callers other than the script
+    from minicnn.checkpoint import CheckpointError
+    from minicnn.train import fit
+    x, y = fashion_mnist.load("train", data)
+    with pytest.raises(CheckpointError, match="schedule_name='linear', expected 'step'"):
+        fit(models.alexnet_small(width=8), dict(train=(x[8:], y[8:]), val=(x[:8], y[:8]), test=(x, y)),
+            small_fit_config(tmp_path / "out", schedule="step", resume=True), log=lambda *a: None)
+
+
+def test_resume_of_a_checkpoint_that_records_no_data_set_takes_the_defaults(tmp_path):
+    """Checkpoints written before the data set and --val-size were recorded resume as before."""
+    sys.path.insert(0, os.path.join(ROOT, "examples"))
+    import train_alexnet
+    data = str(tmp_path / "data")
+    write_fake_fashion(data)
+    out = tmp_path / "out"
+    assert run_script("--data", data, "--out", str(out), "--epochs", "1", "--val-size", "8", "--batch-size",
+                      "16").returncode == 0
+    meta = json.loads((out / "checkpoint.json").read_text())
+    assert (meta["config"]["dataset"], meta["config"]["val_size"]) == ("fashion-mnist", 8)
+    del meta["config"]["dataset"], meta["config"]["val_size"]
+    arrays = checkpoint.read_npz(str(out / "checkpoint.npz"))
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(out / "checkpoint.npz", **arrays)
+    args = train_alexnet.parse_args(["--data", data, "--out", str(out), "--resume"])
+    assert (args.dataset, args.val_size, args.batch_size, args.epochs) == ("fashion-mnist", 5000, 16, 1)
 
 
 

@@ -83,11 +83,12 @@ def parse_args(argv=None):
                         "accuracy in every run measured (test accuracy 91.3%% against 92.0%% after 20 "
                         "epochs, 88.4%% against 90.0%% after 5 with batch 128)")
     p.add_argument("--val-size", type=non_negative_int, default=None,
-                   help="training images held out for validation (default: 5000; 0 trains on all of them "
-                        "and validates nothing between epochs)")
+                   help="Fashion-MNIST or CIFAR-10 training images held out for validation (default: 5000; 0 "
+                        "trains on all of them and validates nothing between epochs; an image folder holds out "
+                        "a tenth)")
     p.add_argument("--limit", type=positive_int, default=None,
-                   help="use only the first N training and N/5 test images, holding out at most N/10 of the N "
-                        "for validation (smoke runs)")
+                   help="use only the first N training and N/5 test images of Fashion-MNIST or CIFAR-10, "
+                        "holding out at most N/10 of the N for validation (smoke runs)")
     p.add_argument("--device", choices=("cpu", "cuda", "sim"), default=None,
                    help="where to train: cpu (NumPy), cuda (minicnn's CUDA kernels on a GPU) or sim "
                         "(the same kernels under the CPU kernel simulator: slow, for checking and "
@@ -147,6 +148,10 @@ def parse_args(argv=None):
     if args.out is None:
         folder_name = os.path.basename(os.path.normpath(args.data)) if args.data else "folder"
         args.out = os.path.join("runs", {"fashion-mnist": "fashion", "folder": folder_name}.get(data_set, data_set))
+    for flag, value in (("--val-size", args.val_size), ("--limit", args.limit)):
+        if data_set == "folder" and value is not None:
+            p.error(f"{flag} applies to Fashion-MNIST and CIFAR-10; an image folder's validation images are a "
+                    f"tenth of its training images, and all of them are used: drop {flag}")
     recorded = None
     if args.resume:   # before the data is loaded
         try:

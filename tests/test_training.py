@@ -330,6 +330,22 @@ def test_resume_refuses_flags_that_change_the_run_and_names_each(tmp_path):
             small_fit_config(tmp_path / "out", schedule="step", resume=True), log=lambda *a: None)
 
 
+@pytest.mark.parametrize("flag", ["--limit", "--val-size"])
+def test_flags_an_image_folder_does_not_use_are_refused(tmp_path, capsys, flag):
+    sys.path.insert(0, os.path.join(ROOT, "examples"))
+    import train_alexnet
+    from PIL import Image
+    for name in ("cat", "dog"):
+        os.makedirs(tmp_path / "pets" / name)
+        Image.new("RGB", (8, 8)).save(tmp_path / "pets" / name / "0.png")
+    with pytest.raises(SystemExit) as stop:
+        train_alexnet.parse_args(["--data", str(tmp_path / "pets"), flag, "10"])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(   # after argparse's "PROG: error: "
+        f": error: {flag} applies to Fashion-MNIST and CIFAR-10; an image folder's validation images "
+        f"are a tenth of its training images, and all of them are used: drop {flag}")
+
+
 def test_resume_of_a_checkpoint_that_records_no_data_set_takes_the_defaults(tmp_path):
     """Checkpoints written before the data set and --val-size were recorded resume as before."""
     sys.path.insert(0, os.path.join(ROOT, "examples"))

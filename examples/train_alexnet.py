@@ -118,7 +118,7 @@ def parse_args(argv=None):
                         "fused into the conv and each LRN with the max-pool after it (minicnn/fusion.py: "
                         "identical results, fewer passes over memory); on cpu the layers stay as in the "
                         "paper's table")
-    p.add_argument("--gemm", choices=gemm.GEMMS, default="cublas",
+    p.add_argument("--gemm", choices=gemm.GEMMS, default=None,
                    help="matrix products on cuda/sim: cublas (cuBLAS; NumPy's BLAS under sim) or tiled "
                         "(minicnn's own shared-memory GEMM, kernels/gemm_tiled.cu) (default: cublas)")
     p.add_argument("--init", choices=("paper", "he", "default"), default=None,
@@ -234,7 +234,10 @@ def main(argv=None):
             raise SystemExit("error: --distributed on GPUs runs one rank per GPU; --split two-device would need "
                              "two GPUs per rank, which is not supported: drop one of the two")
         comm.use_local_gpu()   # rank i of a machine on its GPU i; gradients all-reduced with NCCL
-    gemm.set_gemm(args.gemm)
+    if args.gemm is not None and device not in KERNEL_DEVICES:
+        raise SystemExit(f"error: --gemm chooses the matrix products of the kernel devices (cuda, sim); on {device} "
+                         f"NumPy's BLAS does them: drop --gemm or add --device sim")
+    gemm.set_gemm(args.gemm or "cublas")
     try:   # before minutes of loading data
         writable_folder(args.out)
     except TrainingError as exc:

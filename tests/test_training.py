@@ -198,6 +198,8 @@ def test_script_smoke_run_and_resume_equals_uninterrupted(tmp_path):
     (["--model", "alexnet", "--width", "16"], "--width sets alexnet_small's width; the network trained here is "
                                               "alexnet, whose sizes are the paper's: drop --width or add --model"),
     (["--model", "alexnet_bn", "--dropout", "0.5"], "--dropout sets alexnet_small's dropout"),
+    (["--gemm", "tiled", "--device", "cpu"], "--gemm chooses the matrix products of the kernel devices (cuda, sim); "
+                                             "on cpu NumPy's BLAS does them"),
     (["--step-every", "2"], "--step-every is the period of --schedule step; the schedule is linear"),
 ])
 def test_script_bad_input_gives_one_clear_line(tmp_path, args, message):

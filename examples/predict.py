@@ -81,6 +81,10 @@ def load_networks(args, device):
     try:
         config = checkpoint_config(args.weights[0])
         if args.model is None and config:   # a training checkpoint: the network it records
+            if args.num_classes is not None:
+                raise SystemExit(f"error: --num-classes goes with --model; {args.weights[0]} is a training checkpoint, "
+                                 f"which records its network ({config['architecture']['num_classes']} outputs): "
+                                 f"drop --num-classes")
             nets = []
             for path in args.weights:
                 model, other = model_from_checkpoint(path)

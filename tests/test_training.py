@@ -245,6 +245,12 @@ def test_predict_classifies_pictures_with_the_network_a_training_run_recorded(tm
     for path, row in zip(paths, probs.astype(np.float64)):
         expected += [path] + [f"  {row[k]:7.2%}  {fashion_mnist.CLASSES[k]}" for k in np.argsort(-row)]
     assert shown.stdout.splitlines() == expected
+    if split == "none":   # --num-classes is for plain weights files: a checkpoint records its own
+        refused = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "predict.py"), *paths, "--weights",
+                                  ckpt, "--num-classes", "5"], capture_output=True, text=True, timeout=300)
+        assert refused.returncode == 1 and refused.stderr.splitlines() == [
+            f"error: --num-classes goes with --model; {ckpt} is a training checkpoint, which records its network "
+            f"(10 outputs): drop --num-classes"]
 
 
 def test_predict_names_what_a_checkpoint_without_its_network_needs(tmp_path):

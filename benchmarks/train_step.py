@@ -237,6 +237,10 @@ def main(argv=None):
         device = check_device(args.device or ("cuda" if cuda_available() else "cpu"))
     except RuntimeError as exc:
         raise SystemExit(f"error: {exc}")
+    for flag, given in (("--tf32", args.tf32), ("--no-fuse", args.no_fuse)):
+        if given and device != "cuda":   # the CPU's GEMMs are strict float32, and its layers unfused
+            raise SystemExit(f"error: {flag} applies on the GPU (--device cuda); on the CPU it would change "
+                             f"nothing: drop {flag}")
     batch = args.batch_size or (128 if device == "cuda" else 32)
     torch.set_num_threads(args.threads)
     threadpool_limits(args.threads, user_api="blas")   # minicnn's GEMMs (OpenBLAS through NumPy)

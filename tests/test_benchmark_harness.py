@@ -268,6 +268,16 @@ def test_benchmarks_refuse_an_output_folder_they_cannot_write_before_running(tmp
         in result.stderr
 
 
+@pytest.mark.parametrize("flag", ["--tf32", "--no-fuse"])
+def test_the_training_step_benchmark_refuses_gpu_flags_on_the_cpu(tmp_path, flag):
+    """Both once ran a CPU benchmark as if they had not been given."""
+    result = subprocess.run([sys.executable, TRAIN_STEP, "--device", "cpu", flag, "--out", str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and result.stderr.splitlines() == [
+        f"error: {flag} applies on the GPU (--device cuda); on the CPU it would change nothing: drop {flag}"]
+    assert not list(tmp_path.iterdir())
+
+
 def test_data_parallel_benchmark_refuses_a_batch_the_ranks_cannot_share(tmp_path):
     cores = os.cpu_count()
     if cores == 1:

@@ -361,6 +361,8 @@ def main(argv=None):
         p.error("--family chooses whose versions --versions runs; add --versions")
     if args.timed and args.verify_only:
         p.error("--timed times the layers and --verify-only times nothing: choose one")
+    if args.breakdown and args.verify_only:
+        p.error("--breakdown times each kernel within a layer, and --verify-only times nothing: choose one")
     if args.family == "gemm_tiled" and args.gemm != "tiled":
         p.error("--family gemm_tiled needs --gemm tiled (the tiled GEMM's versions run only with it)")
     # CuPy reads CUPY_TF32 at its first float32 GEMM: set it before any, so that minicnn's cuBLAS
@@ -380,6 +382,8 @@ def main(argv=None):
     torch.backends.cudnn.benchmark = True
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = args.tf32
     timing = (device == "cuda" or args.timed) and not args.verify_only
+    if args.tf32 and device != "cuda":
+        p.error("--tf32 allows TF32 in the GPU's GEMMs; under the simulator the GEMMs are NumPy's float32: drop --tf32")
     versioned = dict(VERSIONED, **TILED_VERSIONED) if args.gemm == "tiled" else VERSIONED
     if args.family:
         versioned = {k: args.family for k in FAMILY_KINDS[args.family]}

@@ -180,10 +180,16 @@ def test_a_run_cut_short_leaves_what_it_measured(tmp_path, monkeypatch):
     assert not list(tmp_path.glob(".*.tmp"))   # written whole, nothing half-written left
 
 
-def test_timed_and_verify_only_are_refused_together():
-    result = subprocess.run([sys.executable, SCRIPT, "--device", "sim", "--timed", "--verify-only"],
+@pytest.mark.parametrize("flags, message", [
+    (["--timed", "--verify-only"], "--timed times the layers and --verify-only times nothing: choose one"),
+    (["--breakdown", "--verify-only"], "--breakdown times each kernel within a layer, and --verify-only times "
+                                       "nothing: choose one"),
+    (["--tf32"], "--tf32 allows TF32 in the GPU's GEMMs; under the simulator the GEMMs are NumPy's float32: drop "
+                 "--tf32")])
+def test_flags_that_would_be_ignored_are_refused(flags, message):
+    result = subprocess.run([sys.executable, SCRIPT, "--device", "sim", *flags],
                             capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2 and "--timed times the layers and --verify-only times nothing" in result.stderr
+    assert result.returncode == 2 and result.stderr.splitlines()[-1] == f"kernels.py: error: {message}"
 
 
 def test_unknown_layers_are_refused():

@@ -144,21 +144,29 @@ def save_passes_chart(run, path):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--batch-size", type=positive_int, default=8,
+    p.add_argument("--batch-size", type=positive_int, default=None,
                    help="images per batch (default: 8, the least that keeps im2col's rows of N*OH*OW "
                         "floats on 32-byte boundaries as at batch 128; the simulator is slow)")
-    p.add_argument("--layers", default=",".join(LAYERS), help="comma-separated layer names (default: all)")
+    p.add_argument("--layers", default=None, help="comma-separated layer names (default: all)")
     p.add_argument("--chart", metavar="RUN.json",
                    help="draw the chart of a results file of this benchmark again (RUN-passes.png beside it) and "
                         "count nothing")
     add_out_argument(p)
     args = p.parse_args(argv)
     if args.chart:
-        with open(args.chart) as f:
-            run = json.load(f)
+        for flag, given in (("--batch-size", args.batch_size), ("--layers", args.layers)):
+            if given is not None:
+                p.error(f"--chart draws a results file again and counts nothing: drop {flag}")
+        try:
+            with open(args.chart) as f:
+                run = json.load(f)
+            run["passes"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            p.error(f"--chart: {args.chart} is not a results file of this benchmark ({type(exc).__name__}: {exc})")
         print("written:", save_passes_chart(run, os.path.splitext(args.chart)[0] + "-passes.png"))
         return
-    names = [n.strip() for n in args.layers.split(",") if n.strip()]
+    args.batch_size = args.batch_size or 8
+    names = [n.strip() for n in (args.layers or ",".join(LAYERS)).split(",") if n.strip()]
     unknown = [n for n in names if n not in LAYERS]
     if unknown:
         p.error(f"unknown layers {unknown}; known: {', '.join(LAYERS)}")

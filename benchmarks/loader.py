@@ -38,15 +38,18 @@ def generate(root, count, seed=0):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=None, help="an image folder (default: generate one)")
-    p.add_argument("--count", type=positive_int, default=1024, help="images to generate (default: 1024)")
+    p.add_argument("--count", type=positive_int, default=None,
+                   help="images to generate, without --data (default: 1024)")
     p.add_argument("--batch-size", type=positive_int, default=128, help="loader batch (default: 128)")
     add_out_argument(p)
     args = p.parse_args(argv)
+    if args.data is not None and args.count is not None:
+        p.error("--count is the number of images to generate; with --data the folder's own are read: drop --count")
     work = tempfile.mkdtemp(prefix="minicnn-loader-")
     try:
         root = args.data or os.path.join(work, "images")
         if args.data is None:
-            generate(root, args.count)
+            generate(root, args.count or 1024)
         start = time.perf_counter()
         data = image_folder.prepare(root, cache=os.path.join(work, "cache"))
         prepare_s = time.perf_counter() - start

@@ -359,3 +359,29 @@ def test_traffic_chart_is_drawn_again_from_a_committed_run(tmp_path):
                                                "relu1"]   # the conv layers' GEMMs are not counted: no least
     assert [round(r, 2) for r in forward["lrn1+pool1"]] == [25.42, 25.42, 6.42, 1.67, 1.67]
     assert [round(r, 2) for r in backward["pool1"]] == [3.69, 3.88, 3.88, 1.28, 1.28]   # version 5's is version 4's
+
+
+@pytest.mark.parametrize("script, args, message", [
+    ("kernel_traffic.py", ["--chart", "RUN", "--layers", "pool1"],
+     "--chart draws a results file again and counts nothing: drop --layers"),
+    ("kernel_traffic.py", ["--chart", "RUN", "--batch-size", "1"],
+     "--chart draws a results file again and counts nothing: drop --batch-size"),
+    ("kernel_traffic.py", ["--chart", "MISSING"], "--chart: MISSING is not a results file of this benchmark "
+                                                  "(FileNotFoundError: "),
+    ("kernel_traffic.py", ["--chart", "NOT_JSON"], "--chart: NOT_JSON is not a results file of this benchmark "
+                                                   "(JSONDecodeError: "),
+    ("loader.py", ["--data", "FOLDER", "--count", "8"],
+     "--count is the number of images to generate; with --data the folder's own are read: drop --count")])
+def test_benchmarks_refuse_flags_their_mode_would_ignore(tmp_path, script, args, message):
+    """Each of these once ran as if the flag had not been given, or ended in a traceback."""
+    (tmp_path / "run.json").write_text('{"passes": {}}')
+    (tmp_path / "notes.txt").write_text("not JSON")
+    paths = dict(RUN=tmp_path / "run.json", MISSING=tmp_path / "missing.json", NOT_JSON=tmp_path / "notes.txt",
+                 FOLDER=tmp_path)
+    args = [str(paths.get(a, a)) for a in args]
+    for name, path in paths.items():
+        message = message.replace(name, str(path))
+    result = subprocess.run([sys.executable, os.path.join(os.path.dirname(SCRIPT), script), *args],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1].startswith(f"{script}: error: {message}"), result.stderr

@@ -61,9 +61,13 @@ def test_runs_top_to_bottom_with_its_figures(tmp_path, monkeypatch):
     assert not left, f"the notebook left {left} behind in the temporary folder"
     images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
               if o.output_type == "display_data" and "image/png" in o.get("data", {})]
-    # data grid, im2col picture, shared-memory banks, curves, conv1 filters, predictions, confusion matrix
-    assert len(images) >= 7, f"expected at least 7 figures, got {len(images)}"
+    # data grid, im2col picture, shared-memory banks, curves, conv1 filters, feature maps, predictions,
+    # confusion matrix
+    assert len(images) >= 8, f"expected at least 8 figures, got {len(images)}"
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    # the feature-map cell: LRN with the paper's k = 2 scales these activations by 2 ** -0.75, as it says
+    low, high = map(float, re.search(r"norm1 / relu1 over 500 test images: ([\d.]+) to ([\d.]+)", text).groups())
+    assert 0.58 < low <= high <= 0.5946 and "maps are zero for this image" in text
     assert "rel. error" in text and "cpu worker 1" in text and "test: loss" in text
     assert "weakest classes: " in text and "'Shirt': " in text
     # the bank-conflict cell: im2col's version 4 in conflict for conv1's stride, version 5 not

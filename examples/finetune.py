@@ -61,7 +61,7 @@ def main(argv=None):
     try:
         resume_from = checkpoint_to_resume(args.out) if args.resume else None   # before the data is loaded
         writable_folder(args.out)
-        started = checkpoint_config(resume_from) if resume_from else {}
+        started = checkpoint_config(resume_from, "checkpoint") if resume_from else {}
         settings(args, DEFAULTS, {dest: started.get(key) for dest, key in RECORDED.items()}, free=("epochs",),
                  run=f"the run in {args.out}")
     except (TrainingError, WeightsError, SettingsError) as exc:

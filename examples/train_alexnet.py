@@ -186,7 +186,7 @@ def detected_dataset(data):
 def recorded_settings(path):
     """The settings (flag dests) of the run whose checkpoint is ``path``, as its configuration
     records them (None: not recorded, as the data set and --val-size by older checkpoints)."""
-    config = checkpoint_config(path)
+    config = checkpoint_config(path, "checkpoint")
     architecture = config.get("architecture") or {}
     recorded = {k: config.get(k) for k in ("dataset", "split", "epochs", "batch_size", "lr", "momentum",
                                            "weight_decay", "schedule", "augment", "val_size", "seed")}

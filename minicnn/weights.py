@@ -85,10 +85,10 @@ def load(path, model):
     return load_npz(path, model)
 
 
-def _read(path, names=None):
-    """``checkpoint.read_npz`` for a weights file, its errors as WeightsError."""
+def _read(path, names=None, what="weights file"):
+    """``checkpoint.read_npz`` for a weights file (or ``what`` it should be), its errors as WeightsError."""
     try:
-        return read_npz(path, "weights file", names)
+        return read_npz(path, what, names)
     except CheckpointError as exc:
         raise WeightsError(str(exc)) from None
 
@@ -104,13 +104,14 @@ def class_count(path):
     return int(biases[-1].shape[0])
 
 
-def checkpoint_config(path):
+def checkpoint_config(path, what="weights file"):
     """The training configuration a checkpoint of ``minicnn.train.fit`` stores in its metadata
     (``config``: the network's ``architecture``, ``classes``, ``mean``, ``std``, ``input_size``
-    ...); {} for a plain weights file (``save_npz``, ``.pth``)."""
+    ...); {} for a plain weights file (``save_npz``, ``.pth``). ``what`` the file should be names it
+    in the error for an unreadable one ("checkpoint" for a run to resume)."""
     if not str(path).endswith(".npz"):
         return {}
-    arrays = _read(path, names=("meta",))
+    arrays = _read(path, names=("meta",), what=what)
     if "meta" not in arrays:
         return {}
     meta = json.loads(arrays["meta"].tobytes().decode())

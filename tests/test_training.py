@@ -336,6 +336,13 @@ def test_resume_refuses_flags_that_change_the_run_and_names_each(tmp_path):
     with pytest.raises(CheckpointError, match="schedule_name='linear', expected 'step'"):
         fit(models.alexnet_small(width=8), dict(train=(x[8:], y[8:]), val=(x[:8], y[:8]), test=(x, y)),
             small_fit_config(tmp_path / "out", schedule="step", resume=True), log=lambda *a: None)
+    # a checkpoint cut short (a disk that filled up under another program) is named as one
+    ckpt = tmp_path / "out" / "checkpoint.npz"
+    ckpt.write_bytes(ckpt.read_bytes()[:1000])
+    result = run_script(*common, "--resume")
+    assert result.returncode != 0 and result.stderr.splitlines() == [
+        f"error: {ckpt}: unreadable checkpoint (ValueError: no zip archive inside); it is truncated or not a minicnn "
+        f"checkpoint"]
 
 
 @pytest.mark.parametrize("flag", ["--limit", "--val-size"])

@@ -162,7 +162,9 @@ def parse_args(argv=None):
         settings(args, dict(DEFAULTS, dataset=data_set), recorded, free=("epochs",),
                  run=f"the run in {args.out}")
     except SettingsError as exc:
-        raise SystemExit(f"error: {exc}")
+        hint = ("; examples/convert_checkpoint.py converts a checkpoint between one device and the split, into "
+                "another --out") if "--split " in str(exc) else ""
+        raise SystemExit(f"error: {exc}{hint}")
     return args
 
 
@@ -191,8 +193,12 @@ def recorded_settings(path):
     recorded = {k: config.get(k) for k in ("dataset", "split", "epochs", "batch_size", "lr", "momentum",
                                            "weight_decay", "schedule", "augment", "val_size", "seed")}
     model = recorded["model"] = config.get("model_name")
+    # a split network normalises each tower's maps alone (LRN groups 2), also one converted from a
+    # single-device run's checkpoint (examples/convert_checkpoint.py), whose record says 1
+    lrn_groups = 2 if recorded["split"] == "two-device" else architecture.get(
+        "lrn_groups", 1 if model in ("alexnet", "alexnet_small") else None)
     recorded.update(width=architecture.get("width"), dropout=architecture.get("dropout"), init=architecture.get("init"),
-                    lrn_groups=architecture.get("lrn_groups", 1 if model in ("alexnet", "alexnet_small") else None),
+                    lrn_groups=lrn_groups,
                     step_every=config.get("step_every") if config.get("schedule") == "step" else None)
     return recorded
 
@@ -208,6 +214,85 @@ def prepare_folder(root):
         return image_folder.load_splits(root, progress=bar)
     except DataError as exc:
         raise SystemExit(f"error: {exc}")
+
+
+def network_name(args, device):
+    """The network to train, checked against the flags that only some networks take."""
+    name = args.model or ("alexnet" if device == "cuda" else "alexnet_small")
+    if args.dataset == "folder":
+        if args.model is None:
+            name = "alexnet"
+        if name == "alexnet_small":
+            raise SystemExit("error: --dataset folder trains 224/227 px crops: use --model alexnet or alexnet_owt")
+    for flag, value in (("--width", args.width), ("--dropout", args.dropout)):
+        if value is not None and name != "alexnet_small":   # the 2012 networks' sizes are the paper's
+            other = "" if args.dataset == "folder" else " or add --model alexnet_small"
+            raise SystemExit(f"error: {flag} sets alexnet_small's {flag[2:]}; the network trained here is {name}, "
+                             f"whose sizes are the paper's: drop {flag}{other}")
+    if args.step_every is not None and args.schedule != "step":
+        raise SystemExit(f"error: --step-every is the period of --schedule step; the schedule is {args.schedule}: "
+                         f"add --schedule step or drop --step-every")
+    return name
+
+
+def load_data(args, dataset, comm):
+    """{train, val, test: (images, labels)} of the data set, the held-out share as --val-size and
+    --limit say (an image folder: its own splits)."""
+    if args.dataset == "folder":
+        return {k: dataset[k] for k in ("train", "val", "test")}
+    try:
+        # fetched when missing (one rank downloads), unless --data names a folder
+        train_x, train_y = first_on_rank_0(comm, lambda: dataset["load"](
+            "train", args.data, download_missing=True, progress=download_bar))
+        test_x, test_y = dataset["load"]("test", args.data)
+    except DataError as exc:
+        raise SystemExit(f"error: {exc}")
+    if args.limit:
+        train_x, train_y = train_x[:args.limit], train_y[:args.limit]
+        test_x, test_y = test_x[:max(1, args.limit // 5)], test_y[:max(1, args.limit // 5)]
+    val_size = min(args.val_size, len(train_y) // 10 if args.limit else len(train_y))
+    if val_size == len(train_y):
+        raise SystemExit(f"error: --val-size {args.val_size} holds out all {len(train_y)} training images; "
+                         f"keep some to train on")
+    return dict(train=(train_x[val_size:], train_y[val_size:]), val=(train_x[:val_size], train_y[:val_size]),
+                test=(test_x, test_y))
+
+
+def architecture_of(args, name, dataset, input_size):
+    """``models.build``'s arguments for the network: what the checkpoint records, and what
+    predict.py and --resume rebuild it from."""
+    extra = dict(width=args.width or 24, input_size=input_size,
+                 dropout=0.25 if args.dropout is None else args.dropout) if name == "alexnet_small" else {}
+    if args.split == "two-device" and args.lrn_groups == 1:
+        raise SystemExit("error: --split two-device normalises each tower on its own device: --lrn-groups must be 2")
+    lrn_groups = args.lrn_groups or (2 if args.split == "two-device" else 1)
+    if lrn_groups == 2 or args.split == "two-device":
+        if name not in ("alexnet", "alexnet_small"):
+            raise SystemExit(f"error: --split two-device and --lrn-groups 2 need --model alexnet or "
+                             f"alexnet_small, not {name}")
+        extra["lrn_groups"] = lrn_groups
+    init = args.init or ("he" if name == "alexnet" else None)   # the paper's start learns too slowly here
+    if init and name == "alexnet_owt":
+        raise SystemExit("error: --init: alexnet_owt keeps torchvision's initialisation")
+    if init:
+        extra["init"] = init
+    return dict(name=name, num_classes=len(dataset["classes"]), in_channels=dataset["channels"], **extra)
+
+
+def network(args, architecture, device, comm):
+    """The network built from ``architecture``, fused on the kernel devices, split or spread over
+    the ranks as the flags say, on ``device``."""
+    model = models.build(**architecture, seed=args.seed)
+    if device in KERNEL_DEVICES and not args.no_fuse:
+        fuse(model)
+    if args.split == "two-device":
+        model = towers.two_tower(model)
+    if args.hybrid:
+        try:
+            model = HybridNet(model, comm)   # every rank: rank 0's parameters, then its slices of the FC layers
+        except HybridError as exc:
+            raise SystemExit(f"error: --hybrid: {exc}")
+    return model.to(device)
 
 
 def main(argv=None):
@@ -242,79 +327,21 @@ def main(argv=None):
         writable_folder(args.out)
     except TrainingError as exc:
         raise SystemExit(f"error: {exc}")
-    name = args.model or ("alexnet" if device == "cuda" else "alexnet_small")
     if args.threads:
         from threadpoolctl import threadpool_limits
         threadpool_limits(args.threads, user_api="blas")
         cpu_threads.set_threads(args.threads)
+    name = network_name(args, device)
     epochs = args.epochs or (5 if device == "cpu" else 10)
-    if args.dataset == "folder":
-        if name == "alexnet_small":
-            name = "alexnet" if args.model is None else name
-        if name == "alexnet_small":
-            raise SystemExit("error: --dataset folder trains 224/227 px crops: use --model alexnet or alexnet_owt")
-    for flag, value in (("--width", args.width), ("--dropout", args.dropout)):
-        if value is not None and name != "alexnet_small":   # the 2012 networks' sizes are the paper's
-            other = "" if args.dataset == "folder" else " or add --model alexnet_small"
-            raise SystemExit(f"error: {flag} sets alexnet_small's {flag[2:]}; the network trained here is {name}, "
-                             f"whose sizes are the paper's: drop {flag}{other}")
-    if args.step_every is not None and args.schedule != "step":
-        raise SystemExit(f"error: --step-every is the period of --schedule step; the schedule is {args.schedule}: "
-                         f"add --schedule step or drop --step-every")
     if args.dataset == "folder":
         dataset = first_on_rank_0(comm, lambda: prepare_folder(args.data))  # one rank builds the cache
     else:
         dataset = DATASETS[args.dataset]
     input_size = dataset["size"] if name == "alexnet_small" else models.MODELS[name][1]
-    if args.dataset == "folder":
-        data = {k: dataset[k] for k in ("train", "val", "test")}
-        val_size, test_y = len(data["val"][1]), data["test"][1]
-    else:
-        try:
-            # fetched when missing (one rank downloads), unless --data names a folder
-            train_x, train_y = first_on_rank_0(comm, lambda: dataset["load"](
-                "train", args.data, download_missing=True, progress=download_bar))
-            test_x, test_y = dataset["load"]("test", args.data)
-        except DataError as exc:
-            raise SystemExit(f"error: {exc}")
-        if args.limit:
-            train_x, train_y = train_x[:args.limit], train_y[:args.limit]
-            test_x, test_y = test_x[:max(1, args.limit // 5)], test_y[:max(1, args.limit // 5)]
-        val_size = min(args.val_size, len(train_y) // 10 if args.limit else len(train_y))
-        if val_size == len(train_y):
-            raise SystemExit(f"error: --val-size {args.val_size} holds out all {len(train_y)} training images; "
-                             f"keep some to train on")
-        data = dict(train=(train_x[val_size:], train_y[val_size:]), val=(train_x[:val_size], train_y[:val_size]),
-                    test=(test_x, test_y))
-    extra = dict(width=args.width or 24, input_size=input_size,
-                 dropout=0.25 if args.dropout is None else args.dropout) if name == "alexnet_small" else {}
-    channels = dataset["channels"]
-    if args.split == "two-device" and args.lrn_groups == 1:
-        raise SystemExit("error: --split two-device normalises each tower on its own device: --lrn-groups must be 2")
-    lrn_groups = args.lrn_groups or (2 if args.split == "two-device" else 1)
-    if lrn_groups == 2 or args.split == "two-device":
-        if name not in ("alexnet", "alexnet_small"):
-            raise SystemExit(f"error: --split two-device and --lrn-groups 2 need --model alexnet or "
-                             f"alexnet_small, not {name}")
-        extra["lrn_groups"] = lrn_groups
-    init = args.init or ("he" if name == "alexnet" else None)   # the paper's start learns too slowly here
-    if init and name == "alexnet_owt":
-        raise SystemExit("error: --init: alexnet_owt keeps torchvision's initialisation")
-    if init:
-        extra["init"] = init
-    architecture = dict(name=name, num_classes=len(dataset["classes"]), in_channels=channels, **extra)
-    model = models.build(**architecture, seed=args.seed)
-    if device in KERNEL_DEVICES and not args.no_fuse:
-        fuse(model)
-    if args.split == "two-device":
-        model = towers.two_tower(model)
-    if args.hybrid:
-        try:
-            model = HybridNet(model, comm)   # every rank: rank 0's parameters, then its slices of the FC layers
-        except HybridError as exc:
-            raise SystemExit(f"error: --hybrid: {exc}")
-    model.to(device)   # before the summary, whose last column says where each layer runs
-    say(summary(model, (1, channels, input_size, input_size)))
+    data = load_data(args, dataset, comm)
+    architecture = architecture_of(args, name, dataset, input_size)
+    model = network(args, architecture, device, comm)   # on the device before the summary, which says where
+    say(summary(model, (1, dataset["channels"], input_size, input_size)))
     cfg = dict(model_name=name, epochs=epochs, batch_size=args.batch_size,
                lr=args.lr or (0.03 if name == "alexnet_small" else 0.01), momentum=args.momentum,
                weight_decay=args.weight_decay, schedule=args.schedule,
@@ -326,8 +353,9 @@ def main(argv=None):
     if args.dataset == "folder":
         cfg.update(crop=input_size, pca=[a.tolist() for a in dataset["pca"]], ten_crop=True)
     ranks = f" x {comm.size} ranks" if comm else ""
-    say(f"training {name} on {device}{ranks}, {args.dataset}: {len(data['train'][1])} train / {val_size} val / "
-          f"{len(test_y)} test images, {epochs} epochs, batch {args.batch_size}, lr {cfg['lr']}")
+    say(f"training {name} on {device}{ranks}, {args.dataset}: {len(data['train'][1])} train / "
+        f"{len(data['val'][1])} val / {len(data['test'][1])} test images, {epochs} epochs, batch {args.batch_size}, "
+        f"lr {cfg['lr']}")
     with ctrl_c_says_how_to_resume(args.out, args.resume, say):
         try:
             fit(model, data, cfg, progress=None if args.no_progress else batch_progress(), comm=comm)

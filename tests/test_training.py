@@ -329,6 +329,11 @@ def test_resume_refuses_flags_that_change_the_run_and_names_each(tmp_path):
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert (f"--resume continues the run in {tmp_path / 'out'} with the settings it began with, and this command "
             f"changes --width 12 (the run's: 8), --schedule step (the run's: linear): drop them") in result.stderr
+    result = run_script(*common, "--resume", "--split", "two-device")
+    assert result.stderr.splitlines()[-1].endswith("--split two-device (the run's: none): drop it (the run's own "
+                                                   "are taken), or start a new run with another --out; "
+                                                   "examples/convert_checkpoint.py converts a checkpoint between one "
+                                                   "device and the split, into another --out")
     # what fit itself checks, for callers other than the script
     from minicnn.checkpoint import CheckpointError
     from minicnn.train import fit
@@ -343,6 +348,29 @@ def test_resume_refuses_flags_that_change_the_run_and_names_each(tmp_path):
     assert result.returncode != 0 and result.stderr.splitlines() == [
         f"error: {ckpt}: unreadable checkpoint (ValueError: no zip archive inside); it is truncated or not a minicnn "
         f"checkpoint"]
+
+
+@pytest.mark.parametrize("began", ["none", "two-device"])
+def test_a_converted_checkpoint_resumes_on_the_other_layout(tmp_path, began):
+    """examples/convert_checkpoint.py, then --resume in the converted run's folder: the README's
+    way from one device to the split and back. The converted run goes on with the other layout and
+    the run's settings; given with the other --split (and --lrn-groups 2 on one device, the
+    split's exact twin), it goes on the same."""
+    data = str(tmp_path / "data")
+    write_fake_fashion(data)
+    common = ["--data", data, "--val-size", "8", "--batch-size", "16", "--width", "4"]
+    assert run_script(*common, "--epochs", "1", "--split", began, "--out", str(tmp_path / "began")).returncode == 0
+    converted = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "convert_checkpoint.py"),
+                                str(tmp_path / "began" / "checkpoint.npz"), str(tmp_path / "other" / "checkpoint.npz")],
+                               capture_output=True, text=True, timeout=300)
+    assert converted.returncode == 0, converted.stderr
+    other = "none" if began == "two-device" else "two-device"
+    resumed = run_script("--data", data, "--out", str(tmp_path / "other"), "--epochs", "2", "--resume")
+    assert resumed.returncode == 0 and "resumed from" in resumed.stdout, resumed.stderr
+    assert json.loads((tmp_path / "other" / "checkpoint.json").read_text())["split"] == other
+    flags = ["--split", other] + (["--lrn-groups", "2"] if other == "none" else [])
+    resumed = run_script("--data", data, "--out", str(tmp_path / "other"), "--epochs", "3", "--resume", *flags)
+    assert resumed.returncode == 0 and "resumed from" in resumed.stdout, resumed.stderr
 
 
 @pytest.mark.parametrize("flag", ["--limit", "--val-size"])

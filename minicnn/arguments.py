@@ -52,7 +52,11 @@ def settings(args, defaults, recorded=None, free=(), run="the run"):
         if given is None:
             setattr(args, dest, default if kept is None else kept)
         elif kept is not None and given != kept and dest not in free:
-            changed.append(f"--{dest.replace('_', '-')} {given} (the run's: {kept})")
+            flag = "--" + dest.replace("_", "-")
+            if isinstance(given, bool):   # a switch (store_true): given means on
+                changed.append(f"{flag} (the run's: {'on' if kept else 'off'})")
+            else:
+                changed.append(f"{flag} {given} (the run's: {kept})")
     if changed:
         raise SettingsError(f"--resume continues {run} with the settings it began with, and this command changes "
                             f"{', '.join(changed)}: drop {'them' if len(changed) > 1 else 'it'} (the run's own are "

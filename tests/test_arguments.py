@@ -103,3 +103,6 @@ def test_settings_take_the_flag_then_the_resumed_runs_value_then_the_default():
                                             r"command changes --batch-size 32 \(the run's: 16\), --lr 0.01 \(the "
                                             r"run's: 0.02\): drop them \(the run's own are taken\)"):
         settings(args, defaults, run, free=("epochs",))
+    args = argparse.Namespace(augment=True)   # a switch given, which the run went without
+    with pytest.raises(SettingsError, match=r"changes --augment \(the run's: off\): drop it"):
+        settings(args, dict(augment=False), dict(augment=False))

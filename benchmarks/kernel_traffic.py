@@ -33,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kernels import LAYERS, VERSIONED, make_layer  # noqa: E402
-from timing import add_out_argument, write_results  # noqa: E402
+from timing import add_out_argument, progress, write_results  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from minicnn import kernel_versions  # noqa: E402
@@ -170,17 +170,18 @@ def main(argv=None):
     unknown = [n for n in names if n not in LAYERS]
     if unknown:
         p.error(f"unknown layers {unknown}; known: {', '.join(LAYERS)}")
-    rows, totals = [], []
+    runs = []   # (layer name, version or None): every layer run, in order
     for name in names:
         family = VERSIONED.get(LAYERS[name][0])
-        for version in sorted(kernel_versions.VERSIONS[family]) if family else [None]:
-            launch_rows, pass_totals = record_layer(name, version, args.batch_size)
-            rows += launch_rows
-            totals += pass_totals
-            for t in pass_totals:
-                print(f"{t['layer']} {t['pass_']}: {t['launches']} launches move {t['moved_mb']:.2f} MB"
-                      + (f" ({t['moved_over_least']:.2f}x the least, {t['least_mb']:.2f} MB)" if t["least_mb"] else ""),
-                      flush=True)
+        runs += [(name, version) for version in (sorted(kernel_versions.VERSIONS[family]) if family else [None])]
+    rows, totals = [], []
+    for say, (name, version) in progress(runs, "layer runs recorded"):
+        launch_rows, pass_totals = record_layer(name, version, args.batch_size)
+        rows += launch_rows
+        totals += pass_totals
+        for t in pass_totals:
+            say(f"{t['layer']} {t['pass_']}: {t['launches']} launches move {t['moved_mb']:.2f} MB"
+                + (f" ({t['moved_over_least']:.2f}x the least, {t['least_mb']:.2f} MB)" if t["least_mb"] else ""))
     today = datetime.date.today().isoformat()
     compiler = compiler_description()
     table = (f"Memory traffic of minicnn's kernels under the simulator: AlexNet layers, batch {args.batch_size}, "

@@ -44,7 +44,8 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from timing import add_out_argument, launch_medians, machine_description, median_seconds, write_results  # noqa: E402
+from timing import (add_out_argument, launch_medians, machine_description, median_seconds, progress,  # noqa: E402
+                    write_results)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from minicnn import LRN, Conv2D, Dense, Dropout, LRNMaxPool, MaxPool2D, ReLU, gemm, kernel_versions  # noqa: E402
@@ -398,7 +399,7 @@ def main(argv=None):
         save = results_writer(args, device, len(runs), copy_bw, gemm_rate)
     rows, breakdown, failed = [], [], []
     versions_run = {}   # layer label -> (family, version), for the --versions summary
-    for done, (name, family, version) in enumerate(runs, 1):
+    for done, (say, (name, family, version)) in enumerate(progress(runs, "layer runs"), 1):
         kind, cfg = LAYERS[name]
         label = name if version is None else f"{name} v{version}"
         if version is not None:
@@ -409,16 +410,15 @@ def main(argv=None):
             layer.to(device)
             tolerance = 1e-2 if args.tf32 else 1e-4
             error, reference_error, flips = verify(name, kind, layer, x, fn, device, rng, tolerance)
-            print(f"{label}: largest relative difference from float64: minicnn {error:.1e}, {reference} "
-                  f"{reference_error:.1e}" + (f" (max-pool winners flipped by rounding: {flips})" if flips else ""),
-                  flush=True)
+            say(f"{label}: largest relative difference from float64: minicnn {error:.1e}, {reference} "
+                f"{reference_error:.1e}" + (f" (max-pool winners flipped by rounding: {flips})" if flips else ""))
             if not error <= tolerance:
                 failed.append(label)
             elif timing:
                 timed = time_layer(label, layer, x, fn, reference, flops, device, rng, median_ms, copy_bw, gemm_rate)
                 for r in timed:
-                    print(f"{label} {r['pass_']}: minicnn {r['minicnn_ms']:.3f} ms, {reference} {r['reference_ms']:.3f} "
-                          f"ms, {r['ratio']:.2f}x, {r['fraction_of_limit']:.0%} of the limit", flush=True)
+                    say(f"{label} {r['pass_']}: minicnn {r['minicnn_ms']:.3f} ms, {reference} {r['reference_ms']:.3f} "
+                        f"ms, {r['ratio']:.2f}x, {r['fraction_of_limit']:.0%} of the limit")
                 rows += timed
             if args.breakdown and not args.verify_only and label not in failed:
                 breakdown += kernel_breakdown(label, layer, x, rng, device, args.repeats,

@@ -187,6 +187,19 @@ def add_out_argument(parser):
                         help="folder for the results files (default: benchmarks/results)")
 
 
+def progress(runs, desc):
+    """Iterate over a benchmark's ``runs`` (a list) under a tqdm bar on stderr (done, elapsed, ETA),
+    drawn only on a terminal: gpu_all.sh's logs and the tests get none. Yields (say, run): ``say``
+    prints a line of results above the bar, flushed at once (a log keeps it should the run be cut short)."""
+    from tqdm import tqdm
+
+    def say(line):
+        tqdm.write(line, file=sys.stdout)
+        sys.stdout.flush()
+    for run in tqdm(runs, desc=desc, unit="run", disable=None, leave=False, file=sys.stderr):
+        yield say, run
+
+
 def machine_description():
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 

@@ -385,3 +385,24 @@ def test_benchmarks_refuse_flags_their_mode_would_ignore(tmp_path, script, args,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.splitlines()[-1].startswith(f"{script}: error: {message}"), result.stderr
+
+
+def test_progress_draws_a_bar_only_on_a_terminal_and_prints_every_line(monkeypatch, capsys):
+    """The long benchmarks' bar (kernels.py's layer runs, kernel_traffic.py's recordings): on a
+    terminal's stderr, not in a log; their lines of results go to stdout either way."""
+    import io
+    sys.path.insert(0, os.path.dirname(SCRIPT))
+    from timing import progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    for stderr in (io.StringIO(), Terminal()):
+        monkeypatch.setattr(sys, "stderr", stderr)
+        runs = []
+        for say, run in progress(["conv1", "pool1"], "layer runs"):
+            runs.append(run)
+            say(f"{run} measured")
+        assert runs == ["conv1", "pool1"]
+        assert ("layer runs:   0%|" in stderr.getvalue() and "0/2" in stderr.getvalue()) == stderr.isatty()
+    assert capsys.readouterr().out == "conv1 measured\npool1 measured\n" * 2

@@ -104,6 +104,7 @@ def load(path, model, optimizer=None, expect=None):
         if optimizer is not None:
             optimizer.load_state_dict(optim_state)
     except (KeyError, ValueError) as exc:
-        raise CheckpointError(f"{path}: does not fit the model: {exc}") from None
+        why = exc.args[0] if isinstance(exc, KeyError) else exc   # a KeyError's str() adds quotes
+        raise CheckpointError(f"{path}: does not fit the model: {why}") from None
     model.set_random_state(meta.get("random_state", {}))
     return meta

@@ -121,8 +121,14 @@ def test_checkpoint_round_trip_and_bad_checkpoints(tmp_path):
         np.testing.assert_array_equal(other.state_dict()[k], v)
     with pytest.raises(checkpoint.CheckpointError, match="checkpoint has model='alexnet_small', expected 'alexnet'"):
         checkpoint.load(path, other, expect={"model": "alexnet"})
-    with pytest.raises(checkpoint.CheckpointError, match="does not fit the model"):
+    with pytest.raises(checkpoint.CheckpointError, match=r"does not fit the model: Sequential.load_state_dict: "
+                                                        r"'conv1.weight' has shape \(8, 1, 5, 5\), expected \(16, "):
         checkpoint.load(path, models.alexnet_small(width=16))
+    from minicnn import Conv2D
+    first_layer = Sequential([("conv1", Conv2D(1, 8, 5, padding=2))])   # the checkpoint holds more
+    with pytest.raises(checkpoint.CheckpointError, match=r"does not fit the model: Sequential.load_state_dict: "
+                                                        r"unexpected keys \['conv2.weight', "):   # no quotes, no empty list
+        checkpoint.load(path, first_layer)
     data = open(path, "rb").read()
     open(path, "wb").write(data[:len(data) // 2])
     with pytest.raises(checkpoint.CheckpointError, match="truncated or not a minicnn checkpoint"):

@@ -222,8 +222,8 @@ class Layer:
         missing = [k for k in expected if k not in state]
         unexpected = [k for k in state if k not in expected]
         if missing or unexpected:
-            raise KeyError(f"{type(self).__name__}.load_state_dict: missing keys {missing}, "
-                           f"unexpected keys {unexpected}")
+            found = [f"{what} keys {keys}" for what, keys in (("missing", missing), ("unexpected", unexpected)) if keys]
+            raise KeyError(f"{type(self).__name__}.load_state_dict: {', '.join(found)}")
         for name, target in expected.items():
             src = state[name]
             if tuple(src.shape) != tuple(target.shape):

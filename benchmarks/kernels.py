@@ -420,7 +420,7 @@ def main(argv=None):
                     say(f"{label} {r['pass_']}: minicnn {r['minicnn_ms']:.3f} ms, {reference} {r['reference_ms']:.3f} "
                         f"ms, {r['ratio']:.2f}x, {r['fraction_of_limit']:.0%} of the limit")
                 rows += timed
-            if args.breakdown and not args.verify_only and label not in failed:
+            if args.breakdown and label not in failed:
                 breakdown += kernel_breakdown(label, layer, x, rng, device, args.repeats,
                                               *((copy_bw, gemm_rate) if timing else ()))
         if timing and (done < len(runs) or failed):

@@ -115,6 +115,8 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
         start_epoch, optimizer.lr = meta["epoch"], meta["lr"]
         schedule.load_state_dict(meta["schedule"])
         log(f"resumed from {ckpt_path} after epoch {start_epoch}")
+        if comm.is_root:
+            keep_metrics_up_to(metrics_path, start_epoch)
         if start_epoch >= cfg["epochs"]:
             log(f"it already holds the {cfg['epochs']} epochs asked for: nothing to train, only the test "
                 f"(ask for more epochs to go on)")
@@ -240,6 +242,20 @@ def writable_folder(out, hint=": choose another output folder (--out)"):
         where = f": {exc.filename}" if exc.filename and os.path.abspath(exc.filename) != os.path.abspath(out) else ""
         raise TrainingError(f"cannot write the run's files into {out} ({exc.strerror or exc}{where}){hint}") from None
     return out
+
+
+def keep_metrics_up_to(metrics_path, epoch):
+    """Drop the lines of ``metrics_path`` (JSON lines, one per epoch) after ``epoch``, the one a
+    resumed run's checkpoint holds. An epoch's line is written just before its checkpoint, so a
+    run killed while saving that checkpoint leaves a line for an epoch the resumed run trains
+    again; without this it would be there twice."""
+    if not os.path.exists(metrics_path):
+        return
+    with open(metrics_path) as f:
+        lines = f.readlines()
+    kept = [line for line in lines if json.loads(line)["epoch"] <= epoch]
+    if len(kept) < len(lines):
+        checkpoint.atomic_write(metrics_path, lambda f: f.write("".join(kept).encode()))
 
 
 def checkpoint_to_resume(out):

@@ -505,6 +505,29 @@ def test_killed_run_resumes_to_the_same_parameters(tmp_path):
     assert (tmp_path / "full" / "checkpoint.npz").read_bytes() == before
 
 
+def test_a_run_killed_while_saving_its_checkpoint_resumes_without_a_second_line_for_that_epoch(tmp_path):
+    """An epoch's line goes into metrics.jsonl just before its checkpoint is written; killed in
+    between, the run resumes from the epoch before and trains that epoch again. Its metrics must
+    then be the uninterrupted run's, one line an epoch, not that epoch twice."""
+    from minicnn.train import fit
+    write_fake_fashion(tmp_path / "data", n_train=96, n_test=16)
+    x, y = fashion_mnist.load("train", str(tmp_path / "data"))
+    data = dict(train=(x[16:], y[16:]), val=(x[:16], y[:16]), test=(x[:16], y[:16]))
+    make = lambda: models.alexnet_small(width=8)
+    quiet = lambda *a: None
+    step = dict(schedule="step", step_every=5)   # as the linear schedule is not, the same whatever the epochs
+    fit(make(), data, small_fit_config(tmp_path / "full", epochs=2, **step), log=quiet)
+    fit(make(), data, small_fit_config(tmp_path / "cut", epochs=1, **step), log=quiet)
+    full = [json.loads(line) for line in open(tmp_path / "full" / "metrics.jsonl")]
+    with open(tmp_path / "cut" / "metrics.jsonl", "a") as f:   # epoch 2's line, its checkpoint never written
+        f.write(json.dumps(dict(full[1], train_loss=123.0)) + "\n")
+    fit(make(), data, small_fit_config(tmp_path / "cut", epochs=2, resume=True, **step), log=quiet)
+    resumed = [json.loads(line) for line in open(tmp_path / "cut" / "metrics.jsonl")]
+    timing = ("images_per_s", "epoch_time_s")
+    assert [{k: v for k, v in r.items() if k not in timing} for r in resumed] == \
+           [{k: v for k, v in r.items() if k not in timing} for r in full]
+
+
 def test_a_run_without_a_validation_set_trains_on_every_image_and_plots_the_training_curves(tmp_path):
     """No images held out (``--val-size 0``): every epoch trains and checkpoints, the metrics have no
     validation entries, the curves show training alone, and the test set is still evaluated."""

@@ -187,6 +187,15 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
             save_curves([json.loads(line) for line in f], os.path.join(out, "curves.png"))
         first_conv = next(p for name, p in model.named_params() if p.data.ndim == 4)
         save_filter_grid(first_conv.data, os.path.join(out, "conv1_filters.png"))
+    return test_and_report(model, data, cfg, comm, loader_args, log)
+
+
+def test_and_report(model, data, cfg, comm, loader_args, log=print):
+    """The end of ``fit``: test ``model`` on ``data["test"]`` (loss, top-1, top-5, the confusion
+    matrix, each class's top-1; with ``cfg["ten_crop"]`` on image folders also the paper's test on
+    ten views per image), log it, write ``test_metrics.json`` and ``confusion.png`` into
+    ``cfg["out"]`` (rank 0), and return the test metrics dict."""
+    device, crop, out = cfg["device"], cfg.get("crop"), cfg["out"]
     test = evaluate(model, eval_loader(data["test"], comm, loader_args), device, comm, confusion=True)
     classes = cfg.get("classes") or [f"class {i}" for i in range(len(test["confusion"]))]
     test["per_class_top1"] = per_class_top1(test["confusion"], classes)

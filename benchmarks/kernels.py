@@ -322,7 +322,8 @@ def versions_summary(rows, versions_run):
     return "\n".join(lines) + "\n", summary
 
 
-def main(argv=None):
+def parse_args(argv=None):
+    """The command line, with the combinations of flags that would be ignored refused by name."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cuda", choices=("cuda", "sim"),
                    help="cuda: time on the GPU; sim: verify the harness under the kernel simulator (default: cuda)")
@@ -366,6 +367,13 @@ def main(argv=None):
         p.error("--breakdown times each kernel within a layer, and --verify-only times nothing: choose one")
     if args.family == "gemm_tiled" and args.gemm != "tiled":
         p.error("--family gemm_tiled needs --gemm tiled (the tiled GEMM's versions run only with it)")
+    if args.tf32 and args.device != "cuda":
+        p.error("--tf32 allows TF32 in the GPU's GEMMs; under the simulator the GEMMs are NumPy's float32: drop --tf32")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
     # CuPy reads CUPY_TF32 at its first float32 GEMM: set it before any, so that minicnn's cuBLAS
     # GEMMs and PyTorch's run in the same mode (strict float32 unless --tf32)
     os.environ["CUPY_TF32"] = "1" if args.tf32 else "0"
@@ -383,8 +391,6 @@ def main(argv=None):
     torch.backends.cudnn.benchmark = True
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = args.tf32
     timing = (device == "cuda" or args.timed) and not args.verify_only
-    if args.tf32 and device != "cuda":
-        p.error("--tf32 allows TF32 in the GPU's GEMMs; under the simulator the GEMMs are NumPy's float32: drop --tf32")
     versioned = dict(VERSIONED, **TILED_VERSIONED) if args.gemm == "tiled" else VERSIONED
     if args.family:
         versioned = {k: args.family for k in FAMILY_KINDS[args.family]}

@@ -210,7 +210,7 @@ def layer_kinds(model):
     return kinds
 
 
-def main(argv=None):
+def parse_args(argv=None):
     p = step_benchmark_parser(__doc__, "alexnet", None, networks=("alexnet", "alexnet_owt", "alexnet_small"))
     p.add_argument("--device", choices=("cpu", "cuda"), default=None,
                    help="cpu: NumPy against PyTorch on the CPU; cuda: minicnn's kernels against PyTorch/cuDNN "
@@ -227,7 +227,11 @@ def main(argv=None):
                         "where each framework's step goes, and draw it by kind of layer (-layers.png)")
     p.add_argument("--tf32", action="store_true", help="on the GPU, allow TF32 in both sides' GEMMs: PyTorch's cuDNN and cuBLAS, and "
                         "minicnn's cuBLAS calls through CuPy (CUPY_TF32=1)")
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
     reuse_freed_memory()   # as minicnn.train.fit does; for both frameworks, which share this process
     # CuPy reads CUPY_TF32 at its first float32 GEMM: set it before any, so that minicnn's cuBLAS
     # GEMMs and PyTorch's run in the same mode (strict float32 unless --tf32)

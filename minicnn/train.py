@@ -84,7 +84,7 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
     schedule ("linear", "step" or "plateau"), step_every, input_size, augment, augment_pad,
     mean, std, seed, device, out, resume; for image folders also crop, pca, ten_crop; split).
     Writes metrics, checkpoints and pictures to ``out``.
-    Returns the final metrics dict. ``progress(iterable, total, desc)`` wraps the batch loop.
+    Returns the test metrics (``test_and_report``). ``progress(iterable, total, desc)`` wraps the batch loop.
 
     ``comm`` (a ``minicnn.distributed.Communicator``) trains data-parallel: ``batch_size`` is per
     rank, gradients are averaged over the ranks every step, rank 0 alone logs and writes."""

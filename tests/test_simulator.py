@@ -238,6 +238,42 @@ def test_returning_before_waiting_for_a_copy_is_an_error():
         module.launch("shift_async", (1, 1, 1), (256, 1, 1), args(np.arange(256.0), np.zeros(256)))
 
 
+# A 16-byte vector (float4, double2) read as the tiled GEMM's version 7 reads its rows of A
+# (kernels/gemm_tiled.cu, load_four), from global memory at x + OFFSET or from shared memory at
+# tile + OFFSET: aligned where OFFSET is a multiple of 4 floats or 2 doubles.
+VECTOR_READS = r'''
+__device__ real_t first_of_four(const float* p) { const float4 v = *reinterpret_cast<const float4*>(p); return v.x; }
+__device__ real_t first_of_four(const double* p) { const double2 v = *reinterpret_cast<const double2*>(p); return v.x; }
+extern "C" __global__ void four_at_a_time(const real_t* x, real_t* y) {
+  __shared__ __align__(16) real_t tile[64];
+  tile[threadIdx.x] = x[threadIdx.x];
+  __syncthreads();
+  y[threadIdx.x] = first_of_four(FROM + OFFSET + 4 * (threadIdx.x / 4));
+}
+'''
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("memory", ["x", "tile"])
+def test_a_misaligned_vector_access_is_an_error(dtype, memory):
+    """A GPU makes a 16-byte access only at a multiple of 16 bytes; the simulator's float4 and
+    double2 refuse any other address and name the line, where a CPU would read on."""
+    code = VECTOR_READS.replace("FROM", memory)
+    x = np.arange(64, dtype=dtype)
+    aligned = build(code.replace("OFFSET", "0"), name=f"test_kernel_aligned_{memory}", dtype=dtype)
+    y = np.zeros(64, dtype=dtype)
+    aligned.launch("four_at_a_time", (1, 1, 1), (64, 1, 1), args(x, y))
+    np.testing.assert_array_equal(y, 4 * (np.arange(64) // 4))
+    misaligned = build(code.replace("OFFSET", "1"), name=f"test_kernel_misaligned_{memory}", dtype=dtype)
+    past, line = (4, 2) if dtype == np.float32 else (8, 3)   # the threads run in any order: any thread
+    with pytest.raises(SimulatorError, match=rf"kernel four_at_a_time: thread \(\d+,0,0\) of block \(0,0,0\) reads a "
+                                             rf"16-byte vector \(float4, double2\) from an address {past} bytes past "
+                                             rf"a multiple of 16, at test_kernel_misaligned_{memory}\.cu:{line}: a GPU "
+                                             rf"makes 16-byte accesses only at multiples of 16 and stops the kernel "
+                                             rf"\(misaligned address\)"):
+        misaligned.launch("four_at_a_time", (1, 1, 1), (64, 1, 1), args(x, y))
+
+
 def test_blocks_run_in_any_order():
     """A GPU runs the blocks of a launch in no set order, and so does the simulator: a kernel whose
     block b reads what block b - 1 writes in the same launch is right only when the writer runs

@@ -68,19 +68,41 @@ struct uint3 { unsigned int x, y, z; };
 // The 16-byte vector types, as aligned as CUDA's. Copying one is one 16-byte access, as on a GPU
 // (one ld.v4.f32 or ld.v2.f64): g++ would otherwise load the fields one by one where the copy's
 // fields are used apart, and the traffic recording would count four requests (or two) for one.
-inline void minicnn_sim_copy16(void* to, const void* from) {
+// A GPU makes such an access only at a multiple of 16 bytes: elsewhere (a float4 read through a
+// float pointer one float off, say) the kernel stops with "misaligned address", where a CPU would
+// go through or fault without a word. So each copy checks both addresses, and names the line of
+// the copy (the copy constructor's caller, __builtin_LINE() at the call); the traffic builds,
+// which run kernels that passed, leave the check out.
+extern "C" [[noreturn]] void minicnn_sim_misaligned(const void* address, int store, const char* file, int line);
+inline void minicnn_sim_copy16(void* to, const void* from, const char* file, int line) {
+#if !defined(MINICNN_SIM_TRAFFIC)
+  if (reinterpret_cast<uintptr_t>(from) % 16) minicnn_sim_misaligned(from, 0, file, line);
+  if (reinterpret_cast<uintptr_t>(to) % 16) minicnn_sim_misaligned(to, 1, file, line);
+#endif
   typedef int words __attribute__((vector_size(16)));
   *static_cast<words*>(to) = *static_cast<const words*>(from);
 }
 struct alignas(16) float4 {
   float x, y, z, w;
   float4() = default;
-  float4(const float4& other) { minicnn_sim_copy16(this, &other); }
+  float4(const float4& other, const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+    minicnn_sim_copy16(this, &other, file, line);
+  }
+  float4& operator=(const float4& other) {   // (an operator takes no default arguments: no line)
+    minicnn_sim_copy16(this, &other, nullptr, 0);
+    return *this;
+  }
 };
 struct alignas(16) double2 {
   double x, y;
   double2() = default;
-  double2(const double2& other) { minicnn_sim_copy16(this, &other); }
+  double2(const double2& other, const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+    minicnn_sim_copy16(this, &other, file, line);
+  }
+  double2& operator=(const double2& other) {
+    minicnn_sim_copy16(this, &other, nullptr, 0);
+    return *this;
+  }
 };
 struct dim3 {
   unsigned int x, y, z;

@@ -876,6 +876,21 @@ extern "C" MINICNN_SIM_HARDWARE void minicnn_sim_copy_async(void* slot, const vo
   self.copies.push_back(copy);
 }
 
+// A 16-byte access (a float4's or double2's copy, cuda_sim.h) at an address that is not a multiple
+// of 16, which a GPU refuses.
+extern "C" [[noreturn]] MINICNN_SIM_HARDWARE void minicnn_sim_misaligned(const void* address, int store,
+                                                                         const char* file, int line) {
+  const unsigned past = static_cast<unsigned>(reinterpret_cast<uintptr_t>(address) % 16);
+  std::string where;
+  if (file != nullptr) {
+    const char* slash = std::strrchr(file, '/');
+    where = std::string(", at ") + (slash ? slash + 1 : file) + ":" + std::to_string(line);
+  }
+  fail(thread_name() + (store ? " writes a 16-byte vector (float4, double2) to" : " reads a 16-byte vector (float4, "
+       "double2) from") + " an address " + std::to_string(past) + " bytes past a multiple of 16" + where +
+       ": a GPU makes 16-byte accesses only at multiples of 16 and stops the kernel (misaligned address)");
+}
+
 extern "C" MINICNN_SIM_HARDWARE int minicnn_sim_copy_landed(void** slot, void* value, unsigned bytes) {
   Fiber& self = *current;
   if (self.copies.empty()) return 0;

@@ -274,6 +274,26 @@ def test_a_misaligned_vector_access_is_an_error(dtype, memory):
         misaligned.launch("four_at_a_time", (1, 1, 1), (64, 1, 1), args(x, y))
 
 
+def test_a_misaligned_vector_store_is_an_error():
+    """The same for a store (a float4's assignment, which can name no line)."""
+    code = r'''
+extern "C" __global__ void four_stored(const real_t* x, real_t* y) {
+  float4 v;
+  v.x = v.y = v.z = v.w = x[threadIdx.x];
+  *reinterpret_cast<float4*>(y + OFFSET + 4 * threadIdx.x) = v;
+}
+'''
+    x, y = np.arange(8, dtype=np.float32), np.zeros(36, dtype=np.float32)
+    build(code.replace("OFFSET", "0"), name="test_kernel_store_aligned", dtype=np.float32).launch(
+        "four_stored", (1, 1, 1), (8, 1, 1), args(x, y))
+    np.testing.assert_array_equal(y[:32], np.repeat(x, 4))
+    misaligned = build(code.replace("OFFSET", "2"), name="test_kernel_store_misaligned", dtype=np.float32)
+    with pytest.raises(SimulatorError, match=r"kernel four_stored: thread \(\d,0,0\) of block \(0,0,0\) writes a 16-byte "
+                                             r"vector \(float4, double2\) to an address 8 bytes past a multiple of "
+                                             r"16: a GPU makes"):
+        misaligned.launch("four_stored", (1, 1, 1), (8, 1, 1), args(x, y))
+
+
 def test_blocks_run_in_any_order():
     """A GPU runs the blocks of a launch in no set order, and so does the simulator: a kernel whose
     block b reads what block b - 1 writes in the same launch is right only when the writer runs

@@ -637,15 +637,18 @@ module.launch({kernel!r}, (4, 1, 1), (256, 1, 1), [x, y])
 print("finished unreported")
 '''
 # A read one past a __shared__ array, which would land in the next one (GCC gives no red zones to
-# the section that holds shared memory; under AddressSanitizer the arrays are plain statics).
+# the section that holds shared memory; under AddressSanitizer the arrays are plain statics, with
+# red zones). Read by a function that sees only a pointer, AddressSanitizer reports it; indexed as
+# the array itself (FROM = first[...]), UndefinedBehaviorSanitizer, built in with it, reports it first.
 SHARED_PAST_THE_END = r'''
+__device__ __attribute__((noinline)) real_t element(const real_t* p, int i) { return p[i]; }
 extern "C" __global__ void shared_past_the_end(const real_t* x, real_t* y) {
   __shared__ real_t first[256];
   __shared__ real_t second[256];
   first[threadIdx.x] = x[threadIdx.x];
   second[threadIdx.x] = 2 * x[threadIdx.x];
   __syncthreads();
-  y[threadIdx.x] = first[threadIdx.x + 1] + second[threadIdx.x];   // thread 255 reads past first
+  y[threadIdx.x] = FROM + second[threadIdx.x];   // thread 255 reads past first
 }
 '''
 # Lanes trade values through shared memory; SYNC is __syncwarp(), or nothing (a race).
@@ -665,6 +668,15 @@ extern "C" __global__ void prefix_of_blocks(const real_t* x, real_t* y) {
   y[i] = x[i] + (blockIdx.x > 0 ? y[i - blockDim.x] : real_t(0));
 }
 '''
+# A flat index computed in int: past 2**31 from thread 512 on, which a GPU wraps to a negative
+# number (and reads before x) without a word.
+INDEX_PAST_INT = r'''
+extern "C" __global__ void strided_index(const real_t* x, real_t* y) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  const int far = i * 4194304;   // 2**22
+  y[i] = x[(far / 4194304) % 1024];
+}
+'''
 ONE_PAST_THE_END = r'''
 extern "C" __global__ void shift_left(const real_t* x, real_t* y) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -675,7 +687,11 @@ extern "C" __global__ void shift_left(const real_t* x, real_t* y) {
 
 @pytest.mark.parametrize("name,code,kernel,report,line", [
     ("address", ONE_PAST_THE_END, "shift_left", "AddressSanitizer: heap-buffer-overflow", 4),
-    ("address", SHARED_PAST_THE_END, "shared_past_the_end", "AddressSanitizer: global-buffer-overflow", 8),
+    ("address", SHARED_PAST_THE_END.replace("FROM", "element(first, threadIdx.x + 1)"), "shared_past_the_end",
+     "AddressSanitizer: global-buffer-overflow", 9),
+    ("address", SHARED_PAST_THE_END.replace("FROM", "first[threadIdx.x + 1]"), "shared_past_the_end",
+     "runtime error: index 256 out of bounds for type", 9),
+    ("address", INDEX_PAST_INT, "strided_index", "runtime error: signed integer overflow: 512 * 4194304", 4),
     ("thread", REVERSE.replace("SYNC", ""), "reverse_chunks", "ThreadSanitizer: data race", 6),
     ("thread", REVERSE_BETWEEN_BARRIERS, "reverse_between_barriers", "ThreadSanitizer: data race", 7),
     ("thread", SHIFT_ASYNC.replace("WAIT", "copy_wait();").replace("SYNC", ""), "shift_async",
@@ -683,7 +699,8 @@ extern "C" __global__ void shift_left(const real_t* x, real_t* y) {
     ("thread", ROUNDS_ASYNC.replace("ISSUE_EARLY", "true"), "rounds", "ThreadSanitizer: data race", 12),
     ("thread", TRADE.replace("SYNC", ""), "trade", "ThreadSanitizer: data race", 7),
     ("blocks", PREFIX_OF_BLOCKS, "prefix_of_blocks", "a race between blocks", 4)],
-    ids=["address-read-past-the-end", "address-read-past-a-shared-array", "thread-missing-syncthreads", "thread-missing-syncthreads-between-barriers",
+    ids=["address-read-past-the-end", "address-read-past-a-shared-array", "address-index-past-a-shared-array",
+         "address-int-index-overflow", "thread-missing-syncthreads", "thread-missing-syncthreads-between-barriers",
          "thread-missing-syncthreads-after-copy-wait", "thread-copy-into-slices-still-read",
          "thread-missing-syncwarp", "blocks-read-what-another-block-writes"])
 def test_sanitizer_reports_a_planted_bug_by_line(name, code, kernel, report, line):

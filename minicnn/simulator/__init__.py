@@ -36,7 +36,9 @@ that goes into them, and in memory for the life of the process.
 Sanitizers, the simulator's compute-sanitizer: ``MINICNN_SIM_SANITIZE=address`` builds the
 kernels and the runtime with GCC's AddressSanitizer, which stops the process at the first read
 or write outside an array, global or ``__shared__`` (memcheck's job; the ``__shared__`` arrays
-are then plain statics with red zones, see cuda_sim.h); ``MINICNN_SIM_SANITIZE=thread`` with
+are then plain statics with red zones, see cuda_sim.h), and with its UndefinedBehaviorSanitizer,
+which stops it at the first undefined operation (a signed int index that overflows, which a GPU
+wraps without a word, a shift too far); ``MINICNN_SIM_SANITIZE=thread`` with
 ThreadSanitizer, which sees each fiber as a thread of its own and reports two threads of a block
 touching the same shared or global memory without a ``__syncthreads`` between them, one of them
 writing (racecheck's job, and more: it does not depend on the order the threads ran in). The
@@ -153,6 +155,7 @@ def sanitizer_environment(name, environ=None):
     preload = [runtime] + ([cxx_runtime] if os.path.isabs(cxx_runtime) and os.path.exists(cxx_runtime) else [])
     env.update({"LD_PRELOAD": " ".join(preload),
                 "ASAN_OPTIONS": "detect_leaks=0:halt_on_error=1:abort_on_error=0",
+                "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1",
                 "TSAN_OPTIONS": "halt_on_error=1:report_signal_unsafe=0:second_deadlock_stack=1"})
     if name == "thread":
         # ThreadSanitizer sees the synchronisation of instrumented code only: the thread pools
@@ -176,7 +179,11 @@ def _sanitizer_flags():
     if not any(f"lib{name[0]}san" in line for line in _read("/proc/self/maps").splitlines()):
         raise SimulatorError(f"{SANITIZE_VARIABLE}={name} needs the sanitizer's runtime loaded before Python: "
                              f"run the command through python -m minicnn.simulator.sanitize {name} ...")
-    return ["-O1", "-g", "-fno-omit-frame-pointer", f"-fsanitize={name}"]
+    # the address build also checks undefined behaviour (UBSan: a signed int that overflows, as an
+    # index computed in int does past 2**31 and a GPU wraps without a word; a shift too far; an
+    # index past a fixed-size local array), stopping at the first
+    also = ["-fsanitize=undefined", "-fno-sanitize-recover=undefined"] if name == "address" else []
+    return ["-O1", "-g", "-fno-omit-frame-pointer", f"-fsanitize={name}", *also]
 
 
 def cache_dir():

@@ -5,7 +5,8 @@
     python -m minicnn.simulator.sanitize blocks  python -m pytest -q -m kernel -k sim
 
 address: AddressSanitizer stops at the first access outside an array (compute-sanitizer's
-memcheck); thread: ThreadSanitizer reports the first data race between the threads of a block
+memcheck), UndefinedBehaviorSanitizer at the first undefined operation (a signed int index that
+overflows, a shift too far); thread: ThreadSanitizer reports the first data race between the threads of a block
 (racecheck); blocks: the simulator reports the first element of a global array that one block
 of a launch writes and another reads or writes (no GPU tool checks this). Either way the command
 exits non-zero with the report on stderr (GCC's sanitizers), or the launch raises SimulatorError

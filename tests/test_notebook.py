@@ -83,6 +83,10 @@ def test_runs_top_to_bottom_with_its_figures(tmp_path, monkeypatch):
                                     (8, "0.0625", "0.062")):
         assert (f"version {version} (gemm_tiled_v{version}, tiles of {64 if version == 2 else 128}): per multiply-add "
                 f"{memory} bytes loaded from memory, {shared} loads of shared memory a thread") in text
+    # the alignment cell: a float4 load at x reads, one float further on it is refused by line
+    assert "offset 0: y = [ 0.  4.  8. 12. 16. 20. 24. 28.]" in text
+    assert ("offset 1: four_at_a_time.cu: kernel first_of_four: thread (t,0,0) of block (0,0,0) reads a 16-byte "
+            "vector (float4, double2) from an address 4 bytes past a multiple of 16, at four_at_a_time.cu:3") in text
     # the copies-in-flight cell: an asynchronous copy lands at its thread's wait; version 9 is version 8
     assert "read before the wait: [nan nan nan nan] ; after the wait and the barrier: [31. 30. 29. 28.]" in text
     assert "version 9's product is version 8's bit for bit: True" in text

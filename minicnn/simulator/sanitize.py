@@ -6,11 +6,11 @@
 
 address: AddressSanitizer stops at the first access outside an array (compute-sanitizer's
 memcheck), UndefinedBehaviorSanitizer at the first undefined operation (a signed int index that
-overflows, a shift too far); thread: ThreadSanitizer reports the first data race between the threads of a block
-(racecheck); blocks: the simulator reports the first element of a global array that one block
-of a launch writes and another reads or writes (no GPU tool checks this). Either way the command
-exits non-zero with the report on stderr (GCC's sanitizers), or the launch raises SimulatorError
-with it (blocks).
+overflows, a shift too far); thread: ThreadSanitizer reports the first data race between the
+threads of a block (racecheck); blocks: the simulator reports the first element of a global array
+that one block of a launch writes and another reads or writes (no GPU tool checks this). Either
+way the command exits non-zero with the report on stderr (GCC's sanitizers), or the launch raises
+SimulatorError with it (blocks).
 """
 import argparse
 import os

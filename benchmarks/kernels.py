@@ -51,6 +51,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from minicnn import LRN, Conv2D, Dense, Dropout, LRNMaxPool, MaxPool2D, ReLU, gemm, kernel_versions  # noqa: E402
 from minicnn.arguments import positive_int  # noqa: E402
 from minicnn.backend import check_device, to_device, to_numpy  # noqa: E402
+from minicnn.environment import gpu_name  # noqa: E402
 
 # name: (kind, settings) for AlexNet's layers (REFERENCE.md section 1); shapes per image.
 LAYERS = {
@@ -451,8 +452,7 @@ def results_writer(args, device, runs, copy_bw, gemm_rate):
     import torch
     today = datetime.date.today().isoformat()
     if device == "cuda":
-        import cupy
-        name = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
+        name = gpu_name()
         prefix = f"gpu-kernels-{name.replace(' ', '_')}"
     else:
         name, prefix = "the kernel simulator (the CPU's times, not a GPU's)", "sim-kernels"

@@ -4,7 +4,6 @@ with perf_counter; on the GPU with CUDA events around the work and the L2 cache 
 every repeat (``gpu=True``)."""
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -12,6 +11,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))   # this checkout's minicnn
 from minicnn.arguments import output_folder, positive_int  # noqa: E402 (every benchmark's flags)
 from minicnn.checkpoint import atomic_write  # noqa: E402
+from minicnn.environment import describe, describe_line  # noqa: E402
 
 
 def interleaved_medians(fns, repeats=7, warmup=2, gpu=False):
@@ -201,7 +201,9 @@ def progress(runs, desc):
 
 
 def machine_description():
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    """The processor, its cores, NumPy's BLAS and the kernels it chose, the versions: what a CPU
+    figure depends on besides the code (``minicnn.environment``)."""
+    return describe_line(describe("cpu"))
 
 
 def write_results(folder, stem, table_markdown, payload):

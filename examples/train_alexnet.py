@@ -130,8 +130,11 @@ def parse_args(argv=None):
                         "far longer runs))")
     p.add_argument("--threads", type=positive_int, default=None,
                    help="CPU threads for the GEMMs (OpenBLAS) and for the NumPy work between them "
-                        "(minicnn/cpu_threads.py: im2col, col2im, LRN, max-pool, the SGD update; the same "
-                        "results with any number) (default: MINICNN_CPU_THREADS, OMP_NUM_THREADS or "
+                        "(minicnn/cpu_threads.py: im2col, col2im, LRN, max-pool, the SGD update). minicnn's "
+                        "work gives the same results with any number; OpenBLAS may round a GEMM differently "
+                        "with another number (or other kernels), so a run repeats to the last digit with the "
+                        "same number on the same kernels: the run prints both (minicnn/environment.py) "
+                        "(default: MINICNN_CPU_THREADS, OMP_NUM_THREADS or "
                         "OPENBLAS_NUM_THREADS if set, else every core this process may use)")
     p.add_argument("--seed", type=int, default=None, help="seed of initialisation, data order and augmentation (default: 0)")
     p.add_argument("--out", default=None, help="output folder (default: one per data set, so that runs on "

@@ -3,7 +3,8 @@ top-1/top-5, per-epoch metrics (JSON lines), atomic checkpoints, exact resume, c
 
 On the CPU a seeded run is repeatable: the data order and augmentation of epoch e are drawn from
 (seed, e), dropout masks from (layer seed, call number), so a run resumed from the checkpoint of
-epoch e continues exactly as the uninterrupted run would have.
+epoch e continues exactly as the uninterrupted run would have. Elsewhere the digits can differ
+with the BLAS's kernels and threads, which the run prints and records (``minicnn/environment.py``).
 """
 import contextlib
 import json
@@ -20,6 +21,7 @@ from minicnn import checkpoint
 from minicnn.backend import get_array_module, to_device, to_numpy
 from minicnn.cpu_memory import reuse_freed_memory
 from minicnn.data.loader import BatchLoader
+from minicnn.environment import describe, describe_line
 from minicnn.losses import SoftmaxCrossEntropy
 from minicnn.optim import SGD, LinearDecay, ReduceOnPlateau, StepLR
 from minicnn.plots import save_confusion, save_curves, save_filter_grid
@@ -94,6 +96,8 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
     if not comm.is_root:
         log, progress = (lambda *a, **k: None), None
     device, out = cfg["device"], writable_folder(cfg["out"])
+    environment = describe(device)   # what the digits depend on besides the code (minicnn/environment.py)
+    log(f"on {describe_line(environment)}")
     ckpt_path = os.path.join(out, "checkpoint.npz")
     metrics_path = os.path.join(out, "metrics.jsonl")
     model.to(device)  # before the optimizer, whose velocity lives beside the parameters
@@ -180,21 +184,22 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
         checkpoint.save(ckpt_path, model, optimizer, dict(   # every rank takes part, rank 0 writes
             model=cfg["model_name"], epoch=epoch + 1, lr=optimizer.lr, schedule_name=cfg["schedule"],
             split=cfg.get("split", "none"), ranks=comm.size, schedule=schedule.state_dict(),
-            config={k: v for k, v in cfg.items() if k != "resume"}), comm=comm)
+            config={k: v for k, v in cfg.items() if k != "resume"}, environment=environment), comm=comm)
         comm.barrier()  # the checkpoint is complete before any rank goes on
     if comm.is_root:
         with open(metrics_path) as f:
             save_curves([json.loads(line) for line in f], os.path.join(out, "curves.png"))
         first_conv = next(p for name, p in model.named_params() if p.data.ndim == 4)
         save_filter_grid(first_conv.data, os.path.join(out, "conv1_filters.png"))
-    return test_and_report(model, data, cfg, comm, loader_args, log)
+    return test_and_report(model, data, cfg, comm, loader_args, log, environment)
 
 
-def test_and_report(model, data, cfg, comm, loader_args, log=print):
+def test_and_report(model, data, cfg, comm, loader_args, log=print, environment=None):
     """The end of ``fit``: test ``model`` on ``data["test"]`` (loss, top-1, top-5, the confusion
     matrix, each class's top-1; with ``cfg["ten_crop"]`` on image folders also the paper's test on
     ten views per image), log it, write ``test_metrics.json`` and ``confusion.png`` into
-    ``cfg["out"]`` (rank 0), and return the test metrics dict."""
+    ``cfg["out"]`` (rank 0), and return the test metrics dict, with ``environment``
+    (``minicnn.environment.describe``) under that key."""
     device, crop, out = cfg["device"], cfg.get("crop"), cfg["out"]
     test = evaluate(model, eval_loader(data["test"], comm, loader_args), device, comm, confusion=True)
     classes = cfg.get("classes") or [f"class {i}" for i in range(len(test["confusion"]))]
@@ -213,6 +218,7 @@ def test_and_report(model, data, cfg, comm, loader_args, log=print):
     log(f"test: loss {test['loss']:.4f}, top-1 accuracy {test['top1']:.4f}, top-5 {test['top5']:.4f}")
     seen_classes = sorted((acc, name) for name, acc in test["per_class_top1"].items() if acc is not None)
     log("weakest classes: " + ", ".join(f"{name} {acc:.4f}" for acc, name in seen_classes[:3]))
+    test["environment"] = environment or describe(device)
     if comm.is_root:
         checkpoint.atomic_write(os.path.join(out, "test_metrics.json"), lambda f: f.write(json.dumps(test).encode()))
         if "confusion" in test and len(classes) <= CONFUSION_PICTURE_LIMIT:

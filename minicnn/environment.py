@@ -1,0 +1,93 @@
+"""What a run's figures depend on besides the code and the seed: the processor, and on the CPU the
+BLAS library that NumPy calls, which of its kernels it chose and on how many threads.
+
+The CPU code is deterministic: the same command on the same machine gives the same losses to the
+last digit. Across machines the digits can differ, because OpenBLAS picks its GEMM kernels by
+processor when it loads (``DYNAMIC_ARCH``): its SkylakeX kernels, say, and its Haswell kernels
+sum a product's terms in different orders, and the last bits of the rounding grow, over
+thousands of SGD steps, into different third decimals of an accuracy. Setting
+``OPENBLAS_CORETYPE`` (``SkylakeX``, ``Haswell``, ...) before Python starts makes OpenBLAS take
+the named kernels on any processor that has their instructions, and gives the digits of another
+machine that used them. OpenBLAS may also round a product differently with another number of
+threads (0.3.31 does at some shapes with either of those kernels; minicnn's own threads change
+nothing, ``tests/test_cpu_threads.py``). So a training run prints all this before it starts and
+records it in its checkpoint and its ``test_metrics.json``, and the benchmarks name it beside
+their figures::
+
+    describe("cpu")["blas"]
+    {'library': 'openblas', 'version': '0.3.31.188.0', 'kernels': 'Haswell', 'threads': 2}
+"""
+import os
+import platform
+
+import numpy as np
+
+import minicnn
+
+
+def processor_name():
+    """The processor's model name ("AMD EPYC", "Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz");
+    on Linux read from /proc/cpuinfo, where ``platform.processor()`` says nothing."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() in ("model name", "Model", "Hardware") and value.strip():
+                    return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def numpy_blas():
+    """The BLAS that NumPy's matrix products call, as threadpoolctl finds it loaded: dict(library,
+    version, kernels, threads); ``kernels`` is OpenBLAS's choice of kernels for this processor
+    (None for a BLAS that does not say). None if no BLAS is loaded that threadpoolctl knows."""
+    from threadpoolctl import threadpool_info
+    loaded = [lib for lib in threadpool_info() if lib["user_api"] == "blas"]
+    # PyTorch, imported beside NumPy, may load a BLAS of its own: NumPy's lives in numpy's folders
+    ours = [lib for lib in loaded if "numpy" in lib["filepath"]] or loaded
+    if not ours:
+        return None
+    lib = ours[0]
+    return dict(library=lib["internal_api"], version=lib["version"], kernels=lib.get("architecture"),
+                threads=lib["num_threads"])
+
+
+def gpu_name():
+    """The name of the GPU that CuPy's current device is."""
+    import cupy
+    return cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)["name"].decode()
+
+
+def describe(device="cpu"):
+    """A dict of what the figures of a run on ``device`` ("cpu", "cuda" or "sim") depend on besides
+    the code: processor, cores, BLAS, the versions of Python, NumPy and minicnn, the ``OPENBLAS_*``
+    environment variables, and the GPU's name on "cuda". JSON-serialisable."""
+    env = dict(processor=processor_name(), cores=os.cpu_count(), blas=numpy_blas(),
+               python=platform.python_version(), numpy=np.__version__, minicnn=minicnn.__version__)
+    # the variables that steer OpenBLAS's choices (OPENBLAS_CORETYPE above all), as this process got them
+    settings = {k: v for k, v in sorted(os.environ.items()) if k.startswith("OPENBLAS_")}
+    if settings:
+        env["openblas_environment"] = settings
+    if device == "cuda":
+        env["gpu"] = gpu_name()
+    return env
+
+
+def blas_words(blas):
+    """'OpenBLAS 0.3.31.188.0 (its Haswell kernels, 2 threads)' for ``numpy_blas()``'s dict."""
+    if blas is None:
+        return "no BLAS that threadpoolctl knows"
+    name = {"openblas": "OpenBLAS", "mkl": "MKL", "blis": "BLIS"}.get(blas["library"], blas["library"])
+    kernels = f"its {blas['kernels']} kernels, " if blas.get("kernels") else ""
+    threads = f"{blas['threads']} thread{'s' if blas['threads'] != 1 else ''}"
+    return f"{name} {blas['version']} ({kernels}{threads})"
+
+
+def describe_line(env):
+    """One line of ``describe()``'s dict, for a log or a table's heading:
+    'AMD EPYC, 2 cores; NumPy 2.4.6 with OpenBLAS 0.3.31.188.0 (its Haswell kernels, 2 threads); Python 3.11.7'."""
+    gpu = f"{env['gpu']}; " if "gpu" in env else ""
+    return (f"{gpu}{env['processor']}, {env['cores']} cores; NumPy {env['numpy']} with {blas_words(env['blas'])}; "
+            f"Python {env['python']}")

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from minicnn import models
+from minicnn.environment import describe_line
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -211,6 +212,26 @@ def test_quick_start_figures_are_the_committed_training_run():
     assert_shows(" ".join(weakest[1::2]), *[accuracy for _, accuracy in ranked])
     for picture in re.findall(r"!\[[^]]*\]\(([^)]+)\)", README):   # every picture the README shows exists
         assert (ROOT / picture).is_file(), picture
+
+
+def test_the_other_kernels_figures_are_their_committed_run():
+    """The default run on OpenBLAS's Haswell kernels: its test accuracy, top-5, epoch 1's validation
+    accuracy and weakest class as its files have them, and the line the README shows is the one
+    that run printed from what it recorded."""
+    run = RESULTS / "cpu-train-alexnet_small-fashion-mnist-haswell-kernels-2026-12-02"
+    first = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
+    test = json.loads((run / "test_metrics.json").read_text())
+    weakest, accuracy = min(test["per_class_top1"].items(), key=lambda item: item[1])
+    shown = sentence(r"\(`OPENBLAS_CORETYPE=Haswell`, for AVX2\) the same command gave test accuracy ([\d.]+) "
+                     r"\(top-5 ([\d.]+); ([\d.]+) on the validation images after epoch 1, against ([\d.]+); "
+                     r"the weakest class (\S+) ([\d.]+)\)")
+    table_run = RESULTS / "cpu-train-alexnet_small-fashion-mnist-2026-11-30"
+    against = json.loads((table_run / "metrics.jsonl").read_text().splitlines()[0])["val_top1"]
+    assert shown[4] == weakest
+    assert_shows(" ".join(shown[:4] + (shown[5],)), test["top1"], test["top5"], first["val_top1"], against, accuracy)
+    environment = test["environment"]
+    assert environment["blas"]["kernels"] == "Haswell"
+    assert f"\non {describe_line(environment)}\n" in README
 
 
 @pytest.mark.parametrize("command, folder", [

@@ -24,6 +24,9 @@
 #                  time of each layer, --layers) and not
 #   train          examples/train_alexnet.py --device cuda, 2 epochs, the two-device split, and the
 #                  hybrid (--distributed --hybrid, one rank under mpirun, the small AlexNet)
+#   ncu_traffic    benchmarks/ncu_traffic.py: the simulator's traffic counts (requests, sectors, shared-
+#                  memory passes) against Nsight Compute's, launch by launch (needs ncu and a runtime
+#                  that lets it read the hardware counters)
 # Results files (.md, .json) go to benchmarks/results/ as the benchmarks write them; each step's
 # output goes to OUT/STEP.log and its exit status to OUT/status.txt. GPU_ALL_STEP_TIMEOUT (seconds)
 # stops a step that runs longer (exit 124), so one slow step cannot use up a time-limited machine.
@@ -33,7 +36,7 @@ out=${1:-benchmarks/results/gpu-$(date +%F)}
 shift || true
 steps=("$@")
 [ ${#steps[@]} -eq 0 ] && steps=(kernel_tests device_tests memcheck racecheck kernels kernel_versions bias_versions
-                                 kernels_tf32 kernels_tiled train_step train)
+                                 kernels_tf32 kernels_tiled train_step train ncu_traffic)
 mkdir -p "$out"
 nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || echo "no nvidia-smi" > "$out/nvidia-smi.txt"
 
@@ -77,8 +80,9 @@ for step in "${steps[@]}"; do
            OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 run train_hybrid mpirun -np 1 \
              python examples/train_alexnet.py --distributed --hybrid --device cuda --model alexnet_small \
              --epochs 1 --out runs/gpu-hybrid --no-progress ;;
+    ncu_traffic) run ncu_traffic python benchmarks/ncu_traffic.py ;;
     *) echo "unknown step '$step'; steps: kernel_tests device_tests memcheck racecheck kernels kernel_versions" \
-            "bias_versions kernels_tf32 kernels_tiled train_step train" >&2
+            "bias_versions kernels_tf32 kernels_tiled train_step train ncu_traffic" >&2
        exit 2 ;;
   esac
 done

@@ -38,6 +38,7 @@ from timing import add_out_argument, progress, write_results  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from minicnn import kernel_versions  # noqa: E402
 from minicnn.arguments import positive_int  # noqa: E402
+from minicnn.backend import to_device  # noqa: E402
 from minicnn.simulator import compiler_description, traffic  # noqa: E402
 
 
@@ -48,19 +49,30 @@ def least_bytes(x, y):
     return {"forward": x.nbytes + y.nbytes, "backward": y.nbytes + x.nbytes}
 
 
-def record_layer(name, version, batch):
-    """Launch rows and the two pass totals of layer ``name`` in ``version`` (None: unversioned)."""
+def run_passes(name, version, batch, device, around):
+    """Run AlexNet layer ``name`` (benchmarks/kernels.py's LAYERS) at ``batch`` on ``device``,
+    forward then backward, in ``version`` of its kernels (None: the default), each pass inside
+    ``around(pass_)`` (a context manager); the same seeded input and gradient on every device.
+    Returns (layer, x, y, {pass_: what ``around`` yielded})."""
     kind, cfg = LAYERS[name]
     rng = np.random.default_rng(len(name))
     family = VERSIONED.get(kind)
     layer, x = make_layer(kind, cfg, batch, rng)
-    layer.to("sim")
+    layer.to(device)
+    within = {}
     with kernel_versions.use(family, version) if version else contextlib.nullcontext():
-        with traffic.recording() as forward:
-            y = layer.forward(x, train=True)
+        with around("forward") as within["forward"]:
+            y = layer.forward(to_device(x, device), train=True)
         dout = rng.standard_normal(y.shape).astype(np.float32)
-        with traffic.recording() as backward:
-            layer.backward(dout)
+        with around("backward") as within["backward"]:
+            layer.backward(to_device(dout, device))
+    return layer, x, y, within
+
+
+def record_layer(name, version, batch):
+    """Launch rows and the two pass totals of layer ``name`` in ``version`` (None: unversioned)."""
+    layer, x, y, logs = run_passes(name, version, batch, "sim", lambda pass_: traffic.recording())
+    forward, backward = logs["forward"], logs["backward"]
     least = None if layer.params else least_bytes(x, y)
     label = name if version is None else f"{name} v{version}"
     rows, totals = [], []

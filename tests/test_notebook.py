@@ -98,4 +98,8 @@ def test_runs_top_to_bottom_with_its_figures(tmp_path, monkeypatch):
     # the race-between-blocks cell: both blocks and the line, whichever two blocks met first
     assert re.search(r"kernel one_row_for_all: a race between blocks: thread \(\d+,0,0\) of block \(\d,0,0\) writes\s+"
                      r"y\[\d+\] at one_row\.cu:3, which block \(\d,0,0\) of the launch wrote at one_row\.cu:3", text)
+    # the training run: what its digits depend on, printed by fit; float32 sums in two orders; the BLAS's threads
+    assert re.search(r"\non .+, \d+ cores; NumPy \S+ with .+; Python \d", text)
+    assert "added left to right: 63.11896 | right to left: 63.118443 |" in text
+    assert re.search(r"\): the product on 1 thread and on \d+: \d+ of 69984 entries differ", text)
     assert elapsed < 300, f"the notebook took {elapsed:.0f} s; it must stay under 5 minutes"

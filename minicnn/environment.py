@@ -91,3 +91,28 @@ def describe_line(env):
     gpu = f"{env['gpu']}; " if "gpu" in env else ""
     return (f"{gpu}{env['processor']}, {env['cores']} cores; NumPy {env['numpy']} with {blas_words(env['blas'])}; "
             f"Python {env['python']}")
+
+
+def main(argv=None):
+    """python -m minicnn.environment [--device cuda]: the line a training run prints, then the record
+    it keeps, to set two machines' side by side when their figures differ."""
+    import argparse
+    import json
+    from minicnn.backend import check_device
+    p = argparse.ArgumentParser(prog="python -m minicnn.environment",
+                                description="The line a training run prints first, then the record it keeps: "
+                                            "set two machines' side by side when their figures differ.")
+    p.add_argument("--device", choices=("cpu", "cuda", "sim"), default="cpu",
+                   help="the device whose run to describe; cuda adds the GPU's name (default: cpu)")
+    args = p.parse_args(argv)
+    try:
+        check_device(args.device)
+    except RuntimeError as exc:
+        raise SystemExit(f"error: {exc}")
+    record = describe(args.device)
+    print(describe_line(record))
+    print(json.dumps(record, indent=2))
+
+
+if __name__ == "__main__":
+    main()

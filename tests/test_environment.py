@@ -66,3 +66,14 @@ def test_openblas_coretype_chooses_the_kernels_which_round_differently_and_is_re
     assert nehalem_product != haswell_product   # the same product, other sums: other roundings
     a, b = (np.frombuffer(bytes.fromhex(p), np.float32) for p in (nehalem_product, haswell_product))
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3)   # ... of the same numbers
+
+
+def test_the_command_prints_the_line_and_the_record_a_run_keeps():
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    done = subprocess.run([sys.executable, "-m", "minicnn.environment"], env=env, capture_output=True, text=True,
+                          check=True)
+    line, record = done.stdout.split("\n", 1)
+    assert line == describe_line(json.loads(record)) and json.loads(record) == describe("cpu")
+    refused = subprocess.run([sys.executable, "-m", "minicnn.environment", "--device", "tpu"], env=env,
+                             capture_output=True, text=True)
+    assert refused.returncode == 2 and "invalid choice: 'tpu'" in refused.stderr

@@ -93,6 +93,20 @@ def describe_line(env):
             f"Python {env['python']}")
 
 
+def kernels_without_coretype():
+    """The kernels OpenBLAS chooses for this processor by itself: asked of a new Python whose
+    environment lacks OPENBLAS_CORETYPE (None where NumPy's BLAS says none)."""
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # this minicnn, installed or not
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [here, env.get("PYTHONPATH")]))
+    asked = subprocess.run([sys.executable, "-c", "from minicnn.environment import numpy_blas; "
+                            "print((numpy_blas() or {}).get('kernels'))"], env=env, capture_output=True, text=True,
+                           check=True)
+    return None if asked.stdout.strip() == "None" else asked.stdout.strip()
+
+
 def main(argv=None):
     """python -m minicnn.environment [--device cuda]: the line a training run prints, then the record
     it keeps, to set two machines' side by side when their figures differ."""
@@ -111,6 +125,12 @@ def main(argv=None):
         raise SystemExit(f"error: {exc}")
     record = describe(args.device)
     print(describe_line(record))
+    coretype = os.environ.get("OPENBLAS_CORETYPE")
+    if coretype and (record["blas"] or {}).get("library") == "openblas":
+        own = kernels_without_coretype()
+        if own != record["blas"]["kernels"]:   # the GEMMs' speed as well as their digits
+            print(f"note: OPENBLAS_CORETYPE={coretype} chose these kernels; without it OpenBLAS would take its "
+                  f"{own} kernels on this processor")
     print(json.dumps(record, indent=2))
 
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from minicnn.environment import blas_words, describe, describe_line, numpy_blas, processor_name
+from minicnn.environment import (blas_words, describe, describe_line, kernels_without_coretype, numpy_blas,
+                                  processor_name)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OPENBLAS_X86 = platform.machine() == "x86_64" and (numpy_blas() or {}).get("library") == "openblas"
@@ -68,12 +69,27 @@ def test_openblas_coretype_chooses_the_kernels_which_round_differently_and_is_re
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3)   # ... of the same numbers
 
 
+def run_command(*args, **variables):
+    env = dict(os.environ, PYTHONPATH=ROOT, **variables)
+    return subprocess.run([sys.executable, "-m", "minicnn.environment", *args], env=env, capture_output=True,
+                          text=True)
+
+
 def test_the_command_prints_the_line_and_the_record_a_run_keeps():
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    done = subprocess.run([sys.executable, "-m", "minicnn.environment"], env=env, capture_output=True, text=True,
-                          check=True)
-    line, record = done.stdout.split("\n", 1)
-    assert line == describe_line(json.loads(record)) and json.loads(record) == describe("cpu")
-    refused = subprocess.run([sys.executable, "-m", "minicnn.environment", "--device", "tpu"], env=env,
-                             capture_output=True, text=True)
+    lines = run_command().stdout.splitlines()
+    start = lines.index("{")
+    record = json.loads("\n".join(lines[start:]))
+    assert lines[0] == describe_line(record) and record == describe("cpu")
+    refused = run_command("--device", "tpu")
     assert refused.returncode == 2 and "invalid choice: 'tpu'" in refused.stderr
+
+
+@pytest.mark.skipif(not OPENBLAS_X86, reason="OPENBLAS_CORETYPE is OpenBLAS's, and these kernels x86-64's")
+def test_the_command_says_which_kernels_openblas_would_take_without_the_variable():
+    own = kernels_without_coretype()
+    forced = "Prescott" if own == "Nehalem" else "Nehalem"   # old SSE kernels, which every x86-64 runs
+    lines = run_command(OPENBLAS_CORETYPE=forced).stdout.splitlines()
+    assert f"(its {forced} kernels," in lines[0]
+    assert lines[1] == f"note: OPENBLAS_CORETYPE={forced} chose these kernels; without it OpenBLAS would take its " \
+                       f"{own} kernels on this processor"
+    assert "note:" not in run_command(OPENBLAS_CORETYPE=own).stdout   # the variable names what it would take

@@ -271,6 +271,28 @@ def test_cpu_training_step_figures_are_the_committed_run():
     assert_shows(sentence(r"The same code gave ([\d.]+x) in an earlier run that day"), run["ratio"])
 
 
+def test_the_kernels_cpu_step_figures_are_their_committed_runs():
+    """The training step on OpenBLAS's Haswell and SkylakeX kernels: each run's ratio, its two
+    medians, and the sums of the five convolutions' rows of its layer table."""
+    def conv_ms(kernels):
+        table = (RESULTS / f"cpu-alexnet-b32-2026-12-02-{kernels}-kernels.md").read_text()
+        rows = [line.split("|")[2:6] for line in table.splitlines() if re.match(r"\| conv\d \|", line)]
+        assert len(rows) == 5
+        return sum(float(c) for r in rows for c in r[:2]), sum(float(c) for r in rows for c in r[2:])
+    runs = {k: results(f"cpu-alexnet-b32-2026-12-02-{k}-kernels.json") for k in ("haswell", "skylakex")}
+    shown = sentence(r"ran minicnn at ([\d.]+x) of PyTorch with OpenBLAS's Haswell kernels \((\d+) ms a step "
+                     r"against (\d+)\) and at ([\d.]+x) with its SkylakeX kernels, which OpenBLAS takes there by "
+                     r"itself \((\d+) ms against (\d+)\)")
+    for k, cells in (("haswell", shown[:3]), ("skylakex", shown[3:])):
+        assert_shows(" ".join(cells), runs[k]["ratio"], median_ms(runs[k], "minicnn"), median_ms(runs[k], "PyTorch"))
+    convs = sentence(r"minicnn's five convolutions took (\d+) ms of a step against (\d+), and PyTorch's, whose "
+                     r"oneDNN does not use OpenBLAS, (\d+) against (\d+)")
+    (mh, th), (ms, ts) = conv_ms("haswell"), conv_ms("skylakex")
+    assert_shows(" ".join(convs), mh, ms, th, ts)
+    for k, run in runs.items():
+        assert f"(its {'SkylakeX' if k == 'skylakex' else 'Haswell'} kernels, 2 threads)" in run["where"]
+
+
 def test_where_the_cpu_step_goes_is_the_committed_run():
     """The README's shares by kind of layer are those of the results file's --layers table."""
     by_kind = dict(re.findall(r"(\w[\w ]*?) (\d+)%", (RESULTS / "cpu-alexnet-b32-2026-11-30-version5.md").read_text()

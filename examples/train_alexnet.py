@@ -357,8 +357,8 @@ def main(argv=None):
         cfg.update(crop=input_size, pca=[a.tolist() for a in dataset["pca"]], ten_crop=True)
     ranks = f" x {comm.size} ranks" if comm else ""
     say(f"training {name} on {device}{ranks}, {args.dataset}: {len(data['train'][1])} train / "
-        f"{len(data['val'][1])} val / {len(data['test'][1])} test images, {epochs} epochs, batch {args.batch_size}, "
-        f"lr {cfg['lr']}")
+        f"{len(data['val'][1])} val / {len(data['test'][1])} test images, {epochs} epoch{'s' if epochs != 1 else ''}, "
+        f"batch {args.batch_size}, lr {cfg['lr']}")
     with ctrl_c_says_how_to_resume(args.out, args.resume, say):
         try:
             fit(model, data, cfg, progress=None if args.no_progress else batch_progress(), comm=comm)

@@ -21,7 +21,7 @@ from minicnn import checkpoint
 from minicnn.backend import get_array_module, to_device, to_numpy
 from minicnn.cpu_memory import reuse_freed_memory
 from minicnn.data.loader import BatchLoader
-from minicnn.environment import describe, describe_line
+from minicnn.environment import coretype_note, describe, describe_line
 from minicnn.losses import SoftmaxCrossEntropy
 from minicnn.optim import SGD, LinearDecay, ReduceOnPlateau, StepLR
 from minicnn.plots import save_confusion, save_curves, save_filter_grid
@@ -98,6 +98,9 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
     device, out = cfg["device"], writable_folder(cfg["out"])
     environment = describe(device)   # what the digits depend on besides the code (minicnn/environment.py)
     log(f"on {describe_line(environment)}")
+    note = coretype_note(environment["blas"]) if comm.is_root and device != "cuda" else None
+    if note:   # kernels forced by the environment: slower, perhaps, than the processor's own
+        log(note)
     ckpt_path = os.path.join(out, "checkpoint.npz")
     metrics_path = os.path.join(out, "metrics.jsonl")
     model.to(device)  # before the optimizer, whose velocity lives beside the parameters

@@ -184,7 +184,7 @@ def test_script_smoke_run_and_resume_equals_uninterrupted(tmp_path):
     # --resume alone continues the run with its own settings (--epochs extends it)
     resumed = run_script("--data", data, "--epochs", "2", "--out", str(tmp_path / "part"), "--resume", "--threads", "1")
     assert resumed.returncode == 0 and "resumed from" in resumed.stdout, resumed.stderr
-    assert "1 epochs, batch 32, lr 0.02" in part.stdout and "2 epochs, batch 32, lr 0.02" in resumed.stdout
+    assert "1 epoch, batch 32, lr 0.02" in part.stdout and "2 epochs, batch 32, lr 0.02" in resumed.stdout
     with np.load(tmp_path / "full" / "checkpoint.npz") as a, np.load(tmp_path / "part" / "checkpoint.npz") as b:
         assert set(a.files) == set(b.files)
         for k in a.files:
@@ -508,9 +508,27 @@ def test_killed_run_resumes_to_the_same_parameters(tmp_path):
     # resuming a finished run trains nothing, says so, and still tests the network
     lines, before = [], (tmp_path / "full" / "checkpoint.npz").read_bytes()
     test = fit(make(), data, small_fit_config(tmp_path / "full", resume=True), log=lines.append)
-    assert lines[0].startswith("on ") and "resumed from" in lines[1]   # first what the digits depend on
-    assert "already holds the 3 epochs asked for: nothing to train" in lines[2] and 0 <= test["top1"] <= 1
+    assert lines[0].startswith("on ")   # first what the digits depend on (and a note where OPENBLAS_CORETYPE is set)
+    said = [line for line in lines if not line.startswith(("on ", "note: "))]
+    assert "resumed from" in said[0]
+    assert "already holds the 3 epochs asked for: nothing to train" in said[1] and 0 <= test["top1"] <= 1
     assert (tmp_path / "full" / "checkpoint.npz").read_bytes() == before
+
+
+def test_a_run_on_kernels_the_environment_chose_says_which_openblas_would_take(tmp_path, monkeypatch):
+    """Where OPENBLAS_CORETYPE chose other kernels than OpenBLAS takes by itself (which
+    tests/test_environment.py checks in new Pythons), fit says so right after what it runs on."""
+    import minicnn.train
+    from minicnn.train import fit
+    asked = []
+    monkeypatch.setattr(minicnn.train, "coretype_note", lambda blas: asked.append(blas) or "note: the kernels")
+    write_fake_fashion(tmp_path / "data", n_train=48, n_test=16)
+    x, y = fashion_mnist.load("train", str(tmp_path / "data"))
+    data = dict(train=(x[16:], y[16:]), val=(x[:16], y[:16]), test=(x[:16], y[:16]))
+    lines = []
+    fit(models.alexnet_small(width=8), data, small_fit_config(tmp_path / "run", epochs=1), log=lines.append)
+    assert lines[0].startswith("on ") and lines[1] == "note: the kernels" and lines[2].startswith("epoch 1:")
+    assert asked == [json.loads((tmp_path / "run" / "checkpoint.json").read_text())["environment"]["blas"]]
 
 
 def test_a_run_killed_while_saving_its_checkpoint_resumes_without_a_second_line_for_that_epoch(tmp_path):
@@ -550,7 +568,8 @@ def test_a_run_without_a_validation_set_trains_on_every_image_and_plots_the_trai
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2] and [r["step"] for r in records] == [3, 6]
     assert not any(key.startswith("val_") for r in records for key in r)
-    assert all(line.startswith("epoch") and "val" not in line for line in lines[1:3]), lines
+    epochs = [line for line in lines if line.startswith("epoch")]
+    assert len(epochs) == 2 and not any("val" in line for line in epochs), lines
     assert os.path.getsize(tmp_path / "run" / "curves.png") > 0 and 0 <= test["top1"] <= 1
 
 

@@ -28,8 +28,10 @@
 #                  memory passes) against Nsight Compute's, launch by launch (needs ncu and a runtime
 #                  that lets it read the hardware counters)
 # Results files (.md, .json) go to benchmarks/results/ as the benchmarks write them; each step's
-# output goes to OUT/STEP.log and its exit status to OUT/status.txt. GPU_ALL_STEP_TIMEOUT (seconds)
-# stops a step that runs longer (exit 124), so one slow step cannot use up a time-limited machine.
+# output goes to OUT/STEP.log and its exit status to OUT/status.txt; the machine is described in
+# OUT/nvidia-smi.txt and OUT/environment.txt (python -m minicnn.environment --device cuda).
+# GPU_ALL_STEP_TIMEOUT (seconds) stops a step that runs longer (exit 124), so one slow step cannot
+# use up a time-limited machine.
 set -u
 cd "$(dirname "$0")/.."
 out=${1:-benchmarks/results/gpu-$(date +%F)}
@@ -39,6 +41,7 @@ steps=("$@")
                                  kernels_tf32 kernels_tiled train_step train ncu_traffic)
 mkdir -p "$out"
 nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || echo "no nvidia-smi" > "$out/nvidia-smi.txt"
+python -m minicnn.environment --device cuda > "$out/environment.txt" 2>&1   # the GPU, processor, BLAS, versions
 
 run() {   # run NAME COMMAND...: log, time and exit status of one step
   local name=$1 start rc

@@ -97,16 +97,21 @@ def describe_line(env):
 @functools.lru_cache(maxsize=None)   # one new Python a process: the answer does not change
 def kernels_without_coretype():
     """The kernels OpenBLAS chooses for this processor by itself: asked of a new Python whose
-    environment lacks OPENBLAS_CORETYPE (None where NumPy's BLAS says none)."""
+    environment lacks OPENBLAS_CORETYPE (None where NumPy's BLAS says none, or the question could
+    not be asked: a diagnosis, which must never stop a run)."""
     import subprocess
     import sys
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # this minicnn, installed or not
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [here, env.get("PYTHONPATH")]))
-    asked = subprocess.run([sys.executable, "-c", "from minicnn.environment import numpy_blas; "
-                            "print((numpy_blas() or {}).get('kernels'))"], env=env, capture_output=True, text=True,
-                           check=True)
-    return None if asked.stdout.strip() == "None" else asked.stdout.strip()
+    try:
+        asked = subprocess.run([sys.executable, "-c", "from minicnn.environment import numpy_blas; "
+                                "print((numpy_blas() or {}).get('kernels'))"], env=env, capture_output=True,
+                               text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    answer = asked.stdout.strip()
+    return None if asked.returncode != 0 or answer in ("", "None") else answer
 
 
 def coretype_note(blas):
@@ -118,7 +123,7 @@ def coretype_note(blas):
     if not coretype or (blas or {}).get("library") != "openblas":
         return None
     own = kernels_without_coretype()
-    if own == blas["kernels"]:
+    if own is None or own == blas["kernels"]:
         return None
     return (f"note: OPENBLAS_CORETYPE={coretype} chose these kernels; without it OpenBLAS would take its "
             f"{own} kernels on this processor")
@@ -126,13 +131,13 @@ def coretype_note(blas):
 
 def main(argv=None):
     """python -m minicnn.environment [--device cuda]: the line a training run prints, then the record
-    it keeps, to set two machines' side by side when their figures differ."""
+    it keeps, to set two machines side by side when their figures differ."""
     import argparse
     import json
     from minicnn.backend import check_device
     p = argparse.ArgumentParser(prog="python -m minicnn.environment",
                                 description="The line a training run prints first, then the record it keeps: "
-                                            "set two machines' side by side when their figures differ.")
+                                            "set two machines side by side when their figures differ.")
     p.add_argument("--device", choices=("cpu", "cuda", "sim"), default="cpu",
                    help="the device whose run to describe; cuda adds the GPU's name (default: cpu)")
     args = p.parse_args(argv)

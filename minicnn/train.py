@@ -98,7 +98,8 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
     device, out = cfg["device"], writable_folder(cfg["out"])
     environment = describe(device)   # what the digits depend on besides the code (minicnn/environment.py)
     log(f"on {describe_line(environment)}")
-    note = coretype_note(environment["blas"]) if comm.is_root and device != "cuda" else None
+    # (not under MPI, whose processes had better start no other)
+    note = coretype_note(environment["blas"]) if comm.size == 1 and device != "cuda" else None
     if note:   # kernels forced by the environment: slower, perhaps, than the processor's own
         log(note)
     ckpt_path = os.path.join(out, "checkpoint.npz")

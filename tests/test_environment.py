@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from minicnn.environment import (blas_words, describe, describe_line, kernels_without_coretype, numpy_blas,
-                                  processor_name)
+from minicnn.environment import (blas_words, coretype_note, describe, describe_line, kernels_without_coretype,
+                                  numpy_blas, processor_name)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OPENBLAS_X86 = platform.machine() == "x86_64" and (numpy_blas() or {}).get("library") == "openblas"
@@ -93,3 +93,16 @@ def test_the_command_says_which_kernels_openblas_would_take_without_the_variable
     assert lines[1] == f"note: OPENBLAS_CORETYPE={forced} chose these kernels; without it OpenBLAS would take its " \
                        f"{own} kernels on this processor"
     assert "note:" not in run_command(OPENBLAS_CORETYPE=own).stdout   # the variable names what it would take
+
+
+def test_a_question_that_cannot_be_asked_gives_no_note_and_stops_nothing(monkeypatch):
+    """The note is a diagnosis run at the start of every training run: a Python that cannot start
+    gives none, not an error."""
+    kernels_without_coretype.cache_clear()
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python")
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Nehalem")
+    try:
+        assert kernels_without_coretype() is None
+        assert coretype_note(dict(library="openblas", version="0.3.31", kernels="Nehalem", threads=1)) is None
+    finally:
+        kernels_without_coretype.cache_clear()

@@ -31,8 +31,19 @@
 # output goes to OUT/STEP.log and its exit status to OUT/status.txt; the machine is described in
 # OUT/nvidia-smi.txt and OUT/environment.txt (python -m minicnn.environment --device cuda).
 # GPU_ALL_STEP_TIMEOUT (seconds) stops a step that runs longer (exit 124), so one slow step cannot
-# use up a time-limited machine.
+# use up a time-limited machine; GPU_ALL_DEADLINE (seconds) bounds the whole run: each step gets at
+# most the time left, and the steps left when it is up are recorded as "STEP not-run" and skipped,
+# so a machine lent for a fixed time ends the script (and its results) before it is taken back. A
+# step stopped by either that ignores the TERM signal is killed 15 s later.
 set -u
+for variable in GPU_ALL_STEP_TIMEOUT GPU_ALL_DEADLINE; do
+  if [ -n "${!variable:-}" ] && ! [[ ${!variable} =~ ^[1-9][0-9]*$ ]]; then
+    echo "$variable=${!variable}: expected a whole number of seconds" >&2
+    exit 2
+  fi
+done
+deadline=
+[ -n "${GPU_ALL_DEADLINE:-}" ] && deadline=$(( $(date +%s) + GPU_ALL_DEADLINE ))
 cd "$(dirname "$0")/.."
 out=${1:-benchmarks/results/gpu-$(date +%F)}
 shift || true
@@ -44,12 +55,21 @@ nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || echo "no nvidia-smi" > "$out/nvidia-s
 python -m minicnn.environment --device cuda > "$out/environment.txt" 2>&1   # the GPU, processor, BLAS, versions
 
 run() {   # run NAME COMMAND...: log, time and exit status of one step
-  local name=$1 start rc
+  local name=$1 start rc limit=${GPU_ALL_STEP_TIMEOUT:-}
   shift
+  if [ -n "$deadline" ]; then   # no step runs past the deadline
+    local left=$(( deadline - $(date +%s) ))
+    if [ "$left" -le 0 ]; then
+      echo "== $name: not run, GPU_ALL_DEADLINE (${GPU_ALL_DEADLINE} s) is up"
+      echo "$name not-run" >> "$out/status.txt"
+      return
+    fi
+    if [ -z "$limit" ] || [ "$left" -lt "$limit" ]; then limit=$left; fi
+  fi
   echo "== $name: $*"
   start=$(date +%s)
-  if [ -n "${GPU_ALL_STEP_TIMEOUT:-}" ]; then
-    timeout "$GPU_ALL_STEP_TIMEOUT" "$@" > "$out/$name.log" 2>&1
+  if [ -n "$limit" ]; then
+    timeout --kill-after=15 "$limit" "$@" > "$out/$name.log" 2>&1   # KILL if it ignores TERM
   else
     "$@" > "$out/$name.log" 2>&1
   fi

@@ -361,6 +361,44 @@ def test_the_one_command_gpu_script_knows_the_steps_it_documents(tmp_path):
     assert " ".join(documented) in " ".join(result.stderr.split())
 
 
+def run_gpu_all(tmp_path, steps, **variables):
+    """benchmarks/gpu_all.sh with a stand-in ``python`` first on PATH that answers the environment
+    line at once and makes every step's command run for 30 s. Returns (the script's result, its
+    status.txt's lines, seconds it took)."""
+    import stat
+    import time
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(parents=True)
+    stand_in = bin_dir / "python"
+    stand_in.write_text('#!/bin/sh\ncase "$*" in *minicnn.environment*) exit 0 ;; esac\nexec sleep 30\n')
+    stand_in.chmod(stand_in.stat().st_mode | stat.S_IEXEC)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GPU_ALL_")}
+    env.update(variables, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    out = tmp_path / "out"
+    start = time.monotonic()
+    result = subprocess.run(["bash", GPU_ALL, str(out), *steps], capture_output=True, text=True, env=env, timeout=120)
+    status = (out / "status.txt").read_text().splitlines() if (out / "status.txt").exists() else []
+    return result, status, time.monotonic() - start
+
+
+def test_the_gpu_script_stops_a_step_at_its_timeout_and_the_run_at_its_deadline(tmp_path):
+    """On a machine lent for a fixed time the script must end, with its results, before the
+    machine is taken back: GPU_ALL_STEP_TIMEOUT stops each step, GPU_ALL_DEADLINE the whole run
+    (its steps get at most the time left; those after it are recorded, not run)."""
+    result, status, seconds = run_gpu_all(tmp_path / "steps", ["kernels", "kernels_tf32"], GPU_ALL_STEP_TIMEOUT="1")
+    assert result.returncode == 0, result.stderr
+    assert status == ["kernels 124", "kernels_tf32 124"] and seconds < 20
+    result, status, seconds = run_gpu_all(tmp_path / "deadline", ["kernels", "kernels_tf32", "ncu_traffic"],
+                                          GPU_ALL_STEP_TIMEOUT="100", GPU_ALL_DEADLINE="2")
+    assert result.returncode == 0, result.stderr
+    assert status == ["kernels 124", "kernels_tf32 not-run", "ncu_traffic not-run"] and seconds < 20
+    assert "== kernels_tf32: not run, GPU_ALL_DEADLINE (2 s) is up" in result.stdout
+    for value in ("ten", "0", "-5", "1.5"):
+        result, status, _ = run_gpu_all(tmp_path / f"bad{value}", ["kernels"], GPU_ALL_DEADLINE=value)
+        assert result.returncode == 2 and status == []
+        assert result.stderr.strip() == f"GPU_ALL_DEADLINE={value}: expected a whole number of seconds"
+
+
 def test_traffic_chart_is_drawn_again_from_a_committed_run(tmp_path):
     """``kernel_traffic.py --chart RUN.json`` draws a run's chart without counting anything: each
     memory-bound layer's versions, forward and backward, over the least its pass must move."""

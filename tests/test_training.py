@@ -9,7 +9,7 @@ import pytest
 
 from minicnn import Dense, Sequential, checkpoint, models
 from minicnn.data import fashion_mnist
-from minicnn.data.loader import BatchLoader, random_crop_flip
+from minicnn.data.loader import BatchLoader, random_crop_flip, random_crops
 from minicnn.environment import describe_line
 from minicnn.optim import CPU_SLICE, SGD, ReduceOnPlateau, sgd_update_cpu
 
@@ -106,8 +106,33 @@ def test_batches_are_reproducible_and_augmentation_is_a_crop_or_mirror():
     a = [x for x, _ in BatchLoader(images, np.arange(10), **args)]
     b = [x for x, _ in BatchLoader(images, np.arange(10), prefetch=False, **args)]
     assert len(a) == 3 and all(np.array_equal(p, q) for p, q in zip(a, b))
+    for options in (args, dict(size=9), dict(size=9, augment=True, augment_pad=1), dict(crop=5)):
+        assert all(x.flags.c_contiguous for x, _ in BatchLoader(images, np.arange(10), **{"batch_size": 4, **options}))
     with pytest.raises(ValueError, match="batch size must be an integer >= 1, got 0"):
         BatchLoader(images, np.arange(10), batch_size=0)
+
+
+@pytest.mark.parametrize("mirror", [True, False])
+def test_crops_are_the_windows_a_per_image_loop_cuts(mirror):
+    """Both augmentations against a loop over the images that draws the same numbers in the same
+    order (top or dy, left or dx, then the mirrors): every value, and so every committed run that
+    used them, stays the same."""
+    images = np.random.default_rng(0).integers(0, 256, (64, 3, 9, 11)).astype(np.uint8)
+
+    def loop(images, draws, height, width, pad):
+        padded = np.pad(images, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+        n = len(images)
+        top, left = draws.integers(0, padded.shape[2] - height + 1, n), draws.integers(0, padded.shape[3] - width + 1, n)
+        flip = draws.random(n) < 0.5 if mirror else np.zeros(n, bool)
+        crops = [padded[i, :, top[i]:top[i] + height, left[i]:left[i] + width] for i in range(n)]
+        return np.stack([c[:, :, ::-1] if f else c for c, f in zip(crops, flip)]), flip
+
+    expected, flip = loop(images, np.random.default_rng(7), 6, 6, 0)
+    assert 10 < flip.sum() < 54 if mirror else not flip.any()
+    np.testing.assert_array_equal(random_crops(images, 6, np.random.default_rng(7), mirror=mirror), expected)
+    if mirror:   # random_crop_flip always mirrors some
+        expected, _ = loop(images, np.random.default_rng(7), 9, 11, 2)
+        np.testing.assert_array_equal(random_crop_flip(images, np.random.default_rng(7), pad=2), expected)
 
 
 def test_checkpoint_round_trip_and_bad_checkpoints(tmp_path):

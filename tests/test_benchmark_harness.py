@@ -275,7 +275,7 @@ def test_the_pytorch_twin_of_a_nested_network_computes_the_same_logits():
     ("train_step.py", "--threads", "0"), ("train_step.py", "--repeats", "0"), ("train_step.py", "--batch-size", "-1"),
     ("cpu_two_device.py", "--repeats", "0"), ("cpu_data_parallel.py", "--rounds", "0"),
     ("kernels.py", "--repeats", "1.5"), ("kernels.py", "--batch-size", "0"), ("loader.py", "--count", "0"),
-    ("kernel_traffic.py", "--batch-size", "0")])
+    ("loader.py", "--epochs", "0"), ("kernel_traffic.py", "--batch-size", "0")])
 def test_benchmarks_refuse_counts_below_one(tmp_path, script, flag, value):
     """A count of 0 once ran a benchmark with the default batch and overwrote its results file;
     now the flag is refused by name before anything runs or is written."""
@@ -284,6 +284,24 @@ def test_benchmarks_refuse_counts_below_one(tmp_path, script, flag, value):
     assert result.returncode == 2, result.stdout + result.stderr
     assert f"argument {flag}: expected an integer >= 1, got '{value}'" in result.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_loader_benchmark_times_the_first_epoch_apart_from_the_later_ones(tmp_path):
+    """The first epoch reads the cache file in; the later ones show the loader's own speed."""
+    import json
+    result = subprocess.run([sys.executable, os.path.join(os.path.dirname(SCRIPT), "loader.py"), "--count", "12",
+                             "--batch-size", "4", "--epochs", "3", "--out", str(tmp_path)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (table,) = tmp_path.glob("cpu-loader-*.md")
+    rows = [line.split(" | ")[0].lstrip("| ") for line in table.read_text().splitlines() if line.startswith("| loader")]
+    assert rows == ["loader, train: crop 227, mirror, PCA colour, epoch 1",
+                    "loader, train: crop 227, mirror, PCA colour, epochs 2-3, median",
+                    "loader, test: centre crop 227, epoch 1", "loader, test: centre crop 227, epochs 2-3, median"]
+    (run,) = tmp_path.glob("cpu-loader-*.json")
+    run = json.loads(run.read_text())
+    assert run["images"] == 12 and [len(r) for r in run["loader_images_per_s_by_epoch"].values()] == [3, 3]
+    assert all(rate > 0 for rates in run["loader_images_per_s_by_epoch"].values() for rate in rates)
 
 
 @pytest.mark.parametrize("script", ["train_step.py", "cpu_two_device.py", "cpu_data_parallel.py", "kernels.py",

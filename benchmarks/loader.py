@@ -44,8 +44,8 @@ def main(argv=None):
     p.add_argument("--count", type=positive_int, default=None,
                    help="images to generate, without --data (default: 1024)")
     p.add_argument("--batch-size", type=positive_int, default=128, help="loader batch (default: 128)")
-    p.add_argument("--epochs", type=positive_int, default=3,
-                   help="epochs of each loader timed: the first, then the median of the others (default: 3)")
+    p.add_argument("--epochs", type=positive_int, default=5,
+                   help="epochs of each loader timed: the first, then the median of the others (default: 5)")
     add_out_argument(p)
     args = p.parse_args(argv)
     if args.data is not None and args.count is not None:

@@ -2,7 +2,7 @@
 
 Every caller must give the same result, bit for bit, as one call on the whole array (which the
 layer tests compare with naive loops and PyTorch): LRN, max-pool, ReLU, im2col, col2im, the conv
-layout pass, the SGD update, and a whole training step. The ``sliced`` fixture cuts even small
+layout pass, the SGD update, a whole training step, and the data loader's batches. The ``sliced`` fixture cuts even small
 arrays (``MIN_ELEMENTS`` 0) over 3 threads, so that the slices are uneven and outnumber nothing.
 """
 import multiprocessing
@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from minicnn import LRN, Conv2D, MaxPool2D, ReLU, cpu_threads, models
+from minicnn.data.loader import BatchLoader
 from minicnn.layers.im2col import col2im, im2col
 from minicnn.losses import SoftmaxCrossEntropy
 from minicnn.optim import CPU_SLICE, SGD, sgd_update_cpu
@@ -138,6 +139,23 @@ def test_training_steps_sliced_are_identical(sliced):
 
 
 # --- the slicing itself ---------------------------------------------------------------------
+@pytest.mark.parametrize("options", [
+    dict(shuffle=True, augment=True, augment_pad=2), dict(size=13), dict(crop=7, augment=True, pca=(
+        np.array([0.2, 0.05, 0.01]), np.eye(3)[[2, 0, 1]]), mean=[0.4, 0.5, 0.6], std=[0.2, 0.3, 0.25]), dict(crop=7)])
+def test_loader_batches_sliced_are_identical(sliced, options):
+    """The batch's random numbers are drawn before its slices are filled: the same batches, in
+    the same order of draws, with one thread and with three."""
+    images = np.random.default_rng(0).integers(0, 256, (23, 3, 10, 9) if "crop" in options else (23, 10, 9))
+    images = images.astype(np.uint8)
+
+    def batches():
+        return [x for x, _ in BatchLoader(images, np.arange(23), 5, seed=4, epoch=1, **options)]
+    whole, sliced_batches = one_thread_and_sliced(batches)
+    assert len(whole) == 5 and whole[-1].shape[0] == 3
+    for a, b in zip(whole, sliced_batches):
+        assert_identical(a, b)
+
+
 def test_slices_cover_the_range_in_order(sliced):
     for length in (1, 2, 5, 6, 7, 100):
         slices = cpu_threads.plan_slices(length, np.zeros(1))

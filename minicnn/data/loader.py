@@ -1,9 +1,18 @@
 """Mini-batches from an in-memory uint8 image set: shuffling, augmentation, normalisation, and a
-background thread that prepares the next batch while the current one trains."""
+background thread that prepares the next batch while the current one trains.
+
+Each augmentation is two steps: its random numbers for the whole batch (``draw_crops``,
+``pca_shifts``), then the pixel work they direct (``window_crops``, the shift), so that the loader
+can draw a batch's numbers in one thread, always in the same order, and share its pixel work out
+over the cores (``minicnn.cpu_threads``): the same batches with any number of threads.
+"""
 import queue
 import threading
 
 import numpy as np
+
+from minicnn import cpu_threads
+from minicnn.layers.im2col import pad_spatial
 
 
 def resize_nearest(images, size):
@@ -27,26 +36,29 @@ def window_crops(images, top, left, height, width, flip):
     return crops
 
 
+def draw_crops(rng, n, size, crop, mirror=True):
+    """The random numbers of ``n`` crops of (height, width) = ``crop`` out of images of (H, W) =
+    ``size``: (top, left, flip), int and bool arrays of n, drawn in this order, one draw of each
+    per image."""
+    top = rng.integers(0, size[0] - crop[0] + 1, n)
+    left = rng.integers(0, size[1] - crop[1] + 1, n)
+    flip = rng.random(n) < 0.5 if mirror else np.zeros(n, bool)
+    return top, left, flip
+
+
 def random_crop_flip(images, rng, pad):
     """Random crops of ``pad`` pixels of zero padding (the translation augmentation of
     cuda-convnet's CIFAR nets and of the paper's 224-of-256 crops) and random horizontal mirrors,
     one draw per image, vectorised over the batch. images (N, C, H, W) -> same shape."""
-    n, c, h, w = images.shape
-    padded = np.zeros((n, c, h + 2 * pad, w + 2 * pad), images.dtype)
-    padded[:, :, pad:pad + h, pad:pad + w] = images
-    dy = rng.integers(0, 2 * pad + 1, n)
-    dx = rng.integers(0, 2 * pad + 1, n)
-    flip = rng.random(n) < 0.5
-    return window_crops(padded, dy, dx, h, w, flip)
+    n, _, h, w = images.shape
+    top, left, flip = draw_crops(rng, n, (h + 2 * pad, w + 2 * pad), (h, w))
+    return window_crops(pad_spatial(images, (pad, pad)), top, left, h, w, flip)
 
 
 def random_crops(images, crop, rng, mirror=True):
     """The paper's training crops: a random ``crop`` x ``crop`` window of each image (N, C, S, S)
     and, with ``mirror``, a random horizontal flip, one draw per image, vectorised."""
-    n, _, h, w = images.shape
-    top = rng.integers(0, h - crop + 1, n)
-    left = rng.integers(0, w - crop + 1, n)
-    flip = rng.random(n) < 0.5 if mirror else np.zeros(n, bool)
+    top, left, flip = draw_crops(rng, len(images), images.shape[2:], (crop, crop), mirror)
     return window_crops(images, top, left, crop, crop, flip)
 
 
@@ -69,15 +81,19 @@ def ten_crops(images, crop):
     return np.stack(views + [v[..., ::-1] for v in views])
 
 
-def pca_colour(images, eigenvalues, eigenvectors, rng, std=0.1, out=None):
-    """The paper's "fancy PCA" colour augmentation of RGB images (N, 3, H, W) with pixels in [0, 1]:
-    add eigenvectors @ (alpha * eigenvalues) to every pixel of an image, alpha ~ N(0, std) drawn per
-    image: the image's colour moves along the principal components of the training set's RGB
-    covariance, by amounts proportional to their variance. ``out``: where to put the result
-    (``images`` itself to shift them in place)."""
-    alpha = rng.normal(0.0, std, (len(images), 3))
-    shift = (alpha * np.asarray(eigenvalues)) @ np.asarray(eigenvectors).T      # (N, 3)
-    return np.add(images, shift.astype(images.dtype)[:, :, None, None], out=out)
+def pca_shifts(rng, n, eigenvalues, eigenvectors, std=0.1):
+    """The paper's "fancy PCA" colour shifts of ``n`` RGB images: (n, 3) float64 rows
+    eigenvectors @ (alpha * eigenvalues), alpha ~ N(0, std) drawn per image, which move an image's
+    colour along the principal components of the training set's RGB covariance, by amounts
+    proportional to their variance."""
+    alpha = rng.normal(0.0, std, (n, 3))
+    return (alpha * np.asarray(eigenvalues)) @ np.asarray(eigenvectors).T
+
+
+def pca_colour(images, eigenvalues, eigenvectors, rng, std=0.1):
+    """RGB images (N, 3, H, W) with pixels in [0, 1], each shifted by its ``pca_shifts`` row."""
+    shift = pca_shifts(rng, len(images), eigenvalues, eigenvectors, std)
+    return images + shift.astype(images.dtype)[:, :, None, None]
 
 
 def shard_batches(order, batch_size, world=1, rank=0):
@@ -103,7 +119,9 @@ class BatchLoader:
     epoch order is the same on every rank; augmentation draws differ per rank). ``epoch`` and
     ``seed`` fix the order and
     the augmentation, so an epoch can be replayed exactly (resume). ``drop_last`` drops a final
-    partial batch (training); evaluation keeps it.
+    partial batch (training); evaluation keeps it. A batch's random numbers are drawn in the
+    background thread, then its pixels are filled in slices of the batch on all the cores
+    (``minicnn.cpu_threads``): the same batches with any number of threads.
     """
 
     def __init__(self, images, labels, batch_size, size=None, shuffle=False, augment=False, augment_pad=0, seed=0,
@@ -143,23 +161,53 @@ class BatchLoader:
             self.rng = np.random.default_rng([self.rng.integers(2 ** 63), self.rank])  # own augmentation draws
         else:
             batches = [order[b * self.batch_size:(b + 1) * self.batch_size] for b in range(len(self))]
+        channels, height, width = self.images.shape[1:]
+        if self.crop is not None:
+            height = width = self.crop
+        if self.size is not None and width != self.size:
+            height = width = self.size
         for idx in batches:
-            x, labels = self.images[idx], self.labels[idx]
+            draws = self._draw(len(idx))
+            x = np.empty((len(idx), channels, height, width), self.dtype)
+            cpu_threads.in_slices(len(idx), lambda s: self._fill(x[s], idx[s], draws, s), x)
+            yield x, self.labels[idx]
+
+    def _draw(self, n):
+        """A batch of ``n`` images' random numbers, in the order the loader has always drawn
+        them: (the crops' (top, left, flip) or None, the PCA shifts in the loader's dtype or None)."""
+        crops = shifts = None
+        if self.augment:
+            h, w = self.images.shape[2:]
+            pad = self.augment_pad
+            crops = (draw_crops(self.rng, n, (h, w), (self.crop, self.crop)) if self.crop is not None
+                     else draw_crops(self.rng, n, (h + 2 * pad, w + 2 * pad), (h, w)))
+            if self.pca is not None:
+                shifts = pca_shifts(self.rng, n, *self.pca, self.pca_std).astype(self.dtype)
+        return crops, shifts
+
+    def _fill(self, out, idx, draws, s):
+        """Write the batch's images ``idx`` into ``out``: the slice ``s`` of the batch that
+        ``draws`` (``_draw``) holds the numbers of. Every step but the gather and the crops works
+        in place in ``out`` (the same values as a new array per step: for 128 crops of 227, 79 MB
+        of float32, the 3 arrays more took 35 ms on 2 cores against 19)."""
+        crops, shifts = draws
+        images = self.images[idx]
+        if crops is not None:
+            top, left, flip = (a[s] for a in crops)
             if self.crop is not None:
-                x = random_crops(x, self.crop, self.rng) if self.augment else center_crop(x, self.crop)
-            elif self.augment:
-                x = random_crop_flip(x, self.rng, self.augment_pad)
-            if self.size is not None and x.shape[-1] != self.size:
-                x = resize_nearest(x, self.size)
-            # in place in one new array, the same values as a new array per step: 128 crops of 227
-            # are 79 MB of float32, and the 3 arrays more took 35 ms on 2 cores against 19
-            x = x.astype(self.dtype, order="C")   # C order: a resized batch's was not
-            np.multiply(x, self.dtype(1 / 255.0), out=x)
-            if self.pca is not None and self.augment:
-                pca_colour(x, *self.pca, self.rng, self.pca_std, out=x)
-            np.subtract(x, self.mean, out=x)
-            np.divide(x, self.std, out=x)
-            yield x, labels
+                images = window_crops(images, top, left, self.crop, self.crop, flip)
+            else:
+                pad = self.augment_pad
+                images = window_crops(pad_spatial(images, (pad, pad)), top, left, *images.shape[2:], flip)
+        elif self.crop is not None:
+            images = center_crop(images, self.crop)
+        if images.shape[-2:] != out.shape[-2:]:
+            images = resize_nearest(images, out.shape[-1])
+        np.multiply(images, self.dtype(1 / 255.0), out=out)
+        if shifts is not None:
+            np.add(out, shifts[s, :, None, None], out=out)
+        np.subtract(out, self.mean, out=out)
+        np.divide(out, self.std, out=out)
 
     def __iter__(self):
         if not self.prefetch:

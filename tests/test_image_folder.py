@@ -10,7 +10,7 @@ from PIL import Image
 
 from minicnn import Dense, Sequential, models, weights
 from minicnn.data import DataError, image_folder, imagenet_classes
-from minicnn.data.loader import BatchLoader, crop_offsets, pca_colour, random_crops, ten_crops
+from minicnn.data.loader import BatchLoader, crop_offsets, draw_crops, pca_shifts, ten_crops, window_crops
 from minicnn.inference import predict_proba, topk_accuracy
 
 
@@ -134,7 +134,7 @@ def test_ten_crops_are_the_corners_the_centre_and_their_mirrors():
 
 def test_random_crops_stay_inside_and_mirror_about_half_the_time():
     images = np.arange(400 * 16).reshape(400, 1, 4, 4)
-    crops = random_crops(images, 3, np.random.default_rng(0))
+    crops = window_crops(images, (3, 3), *draw_crops(np.random.default_rng(0), 400, (4, 4), (3, 3)))
     mirrored = 0
     for i, c in enumerate(crops[:, 0]):
         windows = [images[i, 0, t:t + 3, l:l + 3] for t in range(2) for l in range(2)]
@@ -149,7 +149,7 @@ def test_pca_colour_shifts_have_zero_mean_and_the_covariance_of_the_components()
     rng = np.random.default_rng(0)
     vectors = np.linalg.qr(rng.standard_normal((3, 3)))[0]
     values = np.array([0.2, 0.05, 0.01])
-    shifted = pca_colour(np.zeros((20000, 3, 1, 1)), values, vectors, rng, std=0.1)[:, :, 0, 0]
+    shifted = pca_shifts(rng, 20000, values, vectors, std=0.1)
     np.testing.assert_allclose(shifted.mean(axis=0), 0, atol=3e-4)
     expected = vectors @ np.diag((0.1 * values) ** 2) @ vectors.T
     np.testing.assert_allclose(np.cov(shifted.T), expected, atol=2e-5)

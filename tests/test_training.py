@@ -9,7 +9,7 @@ import pytest
 
 from minicnn import Dense, Sequential, checkpoint, models
 from minicnn.data import fashion_mnist
-from minicnn.data.loader import BatchLoader, random_crop_flip, random_crops
+from minicnn.data.loader import BatchLoader, draw_crops, window_crops
 from minicnn.environment import describe_line
 from minicnn.optim import CPU_SLICE, SGD, ReduceOnPlateau, sgd_update_cpu
 
@@ -97,11 +97,9 @@ def test_idx_round_trip_and_corrupt_files(tmp_path):
 def test_batches_are_reproducible_and_augmentation_is_a_crop_or_mirror():
     rng = np.random.default_rng(0)
     images = rng.integers(0, 255, (10, 1, 6, 6)).astype(np.uint8)
-    out = random_crop_flip(images, np.random.default_rng(3), pad=0)
+    out = window_crops(images, (6, 6), *draw_crops(np.random.default_rng(3), 10, (6, 6), (6, 6)))
     for a, b in zip(out, images):
         assert np.array_equal(a, b) or np.array_equal(a, b[:, :, ::-1])
-    shifted = random_crop_flip(images, np.random.default_rng(3), pad=2)
-    assert shifted.shape == images.shape
     args = dict(batch_size=4, shuffle=True, augment=True, augment_pad=2, seed=5, epoch=1)
     a = [x for x, _ in BatchLoader(images, np.arange(10), **args)]
     b = [x for x, _ in BatchLoader(images, np.arange(10), prefetch=False, **args)]
@@ -113,26 +111,22 @@ def test_batches_are_reproducible_and_augmentation_is_a_crop_or_mirror():
 
 
 @pytest.mark.parametrize("mirror", [True, False])
-def test_crops_are_the_windows_a_per_image_loop_cuts(mirror):
-    """Both augmentations against a loop over the images that draws the same numbers in the same
-    order (top or dy, left or dx, then the mirrors): every value, and so every committed run that
+@pytest.mark.parametrize("crop, pad", [((6, 6), 0), ((9, 11), 2)])   # the paper's crops; the translations
+def test_crops_are_the_windows_a_per_image_loop_cuts(mirror, crop, pad):
+    """window_crops of draw_crops against a loop over the images that draws the same numbers in
+    the same order (top, left, then the mirrors): every value, and so every committed run that
     used them, stays the same."""
     images = np.random.default_rng(0).integers(0, 256, (64, 3, 9, 11)).astype(np.uint8)
-
-    def loop(images, draws, height, width, pad):
-        padded = np.pad(images, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-        n = len(images)
-        top, left = draws.integers(0, padded.shape[2] - height + 1, n), draws.integers(0, padded.shape[3] - width + 1, n)
-        flip = draws.random(n) < 0.5 if mirror else np.zeros(n, bool)
-        crops = [padded[i, :, top[i]:top[i] + height, left[i]:left[i] + width] for i in range(n)]
-        return np.stack([c[:, :, ::-1] if f else c for c, f in zip(crops, flip)]), flip
-
-    expected, flip = loop(images, np.random.default_rng(7), 6, 6, 0)
+    padded = np.pad(images, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    (height, width), n = crop, len(images)
+    draws = np.random.default_rng(7)
+    top, left = draws.integers(0, padded.shape[2] - height + 1, n), draws.integers(0, padded.shape[3] - width + 1, n)
+    flip = draws.random(n) < 0.5 if mirror else np.zeros(n, bool)
     assert 10 < flip.sum() < 54 if mirror else not flip.any()
-    np.testing.assert_array_equal(random_crops(images, 6, np.random.default_rng(7), mirror=mirror), expected)
-    if mirror:   # random_crop_flip always mirrors some
-        expected, _ = loop(images, np.random.default_rng(7), 9, 11, 2)
-        np.testing.assert_array_equal(random_crop_flip(images, np.random.default_rng(7), pad=2), expected)
+    windows = [padded[i, :, top[i]:top[i] + height, left[i]:left[i] + width] for i in range(n)]
+    expected = np.stack([w[:, :, ::-1] if f else w for w, f in zip(windows, flip)])
+    got = window_crops(padded, crop, *draw_crops(np.random.default_rng(7), n, padded.shape[2:], crop, mirror))
+    np.testing.assert_array_equal(got, expected)
 
 
 def test_checkpoint_round_trip_and_bad_checkpoints(tmp_path):

@@ -2,7 +2,7 @@
 background thread that prepares the next batch while the current one trains.
 
 Each augmentation is two steps: its random numbers for the whole batch (``draw_crops``,
-``pca_shifts``), then the pixel work they direct (``window_crops``, the shift), so that the loader
+``pca_shifts``), then the pixel work they direct (``window_crops``, adding the shifts), so that the loader
 can draw a batch's numbers in one thread, always in the same order, and share its pixel work out
 over the cores (``minicnn.cpu_threads``): the same batches with any number of threads.
 """
@@ -23,43 +23,30 @@ def resize_nearest(images, size):
     return images[:, :, rows[:, None], cols[None, :]]
 
 
-def window_crops(images, top, left, height, width, flip):
-    """Image i's window [top[i]:top[i]+height, left[i]:left[i]+width] of images (N, C, H, W),
-    mirrored left to right where flip[i]: a new (N, C, height, width) array.
-
-    One copy of each window, picked per image out of a strided view of all of them, then one of
-    the mirrored ones: 16x faster than indexing every pixel by its own coordinates (the paper's 227
-    crops of 128 stored 256-pixel images: 6.4 ms against 105 on 2 cores)."""
-    windows = np.lib.stride_tricks.sliding_window_view(images, (height, width), axis=(2, 3))  # view
-    crops = windows[np.arange(len(images)), :, top, left]
-    crops[flip] = crops[flip, ..., ::-1]
-    return crops
-
-
 def draw_crops(rng, n, size, crop, mirror=True):
     """The random numbers of ``n`` crops of (height, width) = ``crop`` out of images of (H, W) =
     ``size``: (top, left, flip), int and bool arrays of n, drawn in this order, one draw of each
-    per image."""
+    per image (without ``mirror``, flip is all False and draws nothing)."""
     top = rng.integers(0, size[0] - crop[0] + 1, n)
     left = rng.integers(0, size[1] - crop[1] + 1, n)
     flip = rng.random(n) < 0.5 if mirror else np.zeros(n, bool)
     return top, left, flip
 
 
-def random_crop_flip(images, rng, pad):
-    """Random crops of ``pad`` pixels of zero padding (the translation augmentation of
-    cuda-convnet's CIFAR nets and of the paper's 224-of-256 crops) and random horizontal mirrors,
-    one draw per image, vectorised over the batch. images (N, C, H, W) -> same shape."""
-    n, _, h, w = images.shape
-    top, left, flip = draw_crops(rng, n, (h + 2 * pad, w + 2 * pad), (h, w))
-    return window_crops(pad_spatial(images, (pad, pad)), top, left, h, w, flip)
+def window_crops(images, crop, top, left, flip):
+    """Image i's window [top[i]:top[i]+height, left[i]:left[i]+width] of images (N, C, H, W), with
+    (height, width) = ``crop``, mirrored left to right where flip[i]: a new (N, C, height, width)
+    array. ``window_crops(images, crop, *draw_crops(rng, N, (H, W), crop))`` are random crops and
+    mirrors: the paper's training crops, and with zero padding around the images
+    (``minicnn.layers.im2col.pad_spatial``) the translations of cuda-convnet's CIFAR nets.
 
-
-def random_crops(images, crop, rng, mirror=True):
-    """The paper's training crops: a random ``crop`` x ``crop`` window of each image (N, C, S, S)
-    and, with ``mirror``, a random horizontal flip, one draw per image, vectorised."""
-    top, left, flip = draw_crops(rng, len(images), images.shape[2:], (crop, crop), mirror)
-    return window_crops(images, top, left, crop, crop, flip)
+    One copy of each window, picked per image out of a strided view of all of them, then one of
+    the mirrored ones: 16x faster than indexing every pixel by its own coordinates (the paper's 227
+    crops of 128 stored 256-pixel images: 6.4 ms against 105 on 2 cores)."""
+    windows = np.lib.stride_tricks.sliding_window_view(images, crop, axis=(2, 3))  # a view
+    crops = windows[np.arange(len(images)), :, top, left]
+    crops[flip] = crops[flip, ..., ::-1]
+    return crops
 
 
 def crop_offsets(size, crop):
@@ -82,18 +69,12 @@ def ten_crops(images, crop):
 
 
 def pca_shifts(rng, n, eigenvalues, eigenvectors, std=0.1):
-    """The paper's "fancy PCA" colour shifts of ``n`` RGB images: (n, 3) float64 rows
-    eigenvectors @ (alpha * eigenvalues), alpha ~ N(0, std) drawn per image, which move an image's
-    colour along the principal components of the training set's RGB covariance, by amounts
-    proportional to their variance."""
+    """The paper's "fancy PCA" colour augmentation of ``n`` RGB images with pixels in [0, 1]: the
+    (n, 3) float64 shifts eigenvectors @ (alpha * eigenvalues), alpha ~ N(0, std) drawn per image,
+    each added to every pixel of its image, which moves the image's colour along the principal
+    components of the training set's RGB covariance, by amounts proportional to their variance."""
     alpha = rng.normal(0.0, std, (n, 3))
     return (alpha * np.asarray(eigenvalues)) @ np.asarray(eigenvectors).T
-
-
-def pca_colour(images, eigenvalues, eigenvectors, rng, std=0.1):
-    """RGB images (N, 3, H, W) with pixels in [0, 1], each shifted by its ``pca_shifts`` row."""
-    shift = pca_shifts(rng, len(images), eigenvalues, eigenvectors, std)
-    return images + shift.astype(images.dtype)[:, :, None, None]
 
 
 def shard_batches(order, batch_size, world=1, rank=0):
@@ -193,12 +174,12 @@ class BatchLoader:
         crops, shifts = draws
         images = self.images[idx]
         if crops is not None:
-            top, left, flip = (a[s] for a in crops)
+            draws_of_slice = (a[s] for a in crops)
             if self.crop is not None:
-                images = window_crops(images, top, left, self.crop, self.crop, flip)
-            else:
+                images = window_crops(images, (self.crop, self.crop), *draws_of_slice)
+            else:   # the translations: crops of the images' own size out of the padded images
                 pad = self.augment_pad
-                images = window_crops(pad_spatial(images, (pad, pad)), top, left, *images.shape[2:], flip)
+                images = window_crops(pad_spatial(images, (pad, pad)), images.shape[2:], *draws_of_slice)
         elif self.crop is not None:
             images = center_crop(images, self.crop)
         if images.shape[-2:] != out.shape[-2:]:

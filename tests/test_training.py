@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+from hypothesis import given, strategies as st
 import pytest
 
 from minicnn import Dense, Sequential, checkpoint, models
@@ -110,22 +111,23 @@ def test_batches_are_reproducible_and_augmentation_is_a_crop_or_mirror():
         BatchLoader(images, np.arange(10), batch_size=0)
 
 
-@pytest.mark.parametrize("mirror", [True, False])
-@pytest.mark.parametrize("crop, pad", [((6, 6), 0), ((9, 11), 2)])   # the paper's crops; the translations
-def test_crops_are_the_windows_a_per_image_loop_cuts(mirror, crop, pad):
-    """window_crops of draw_crops against a loop over the images that draws the same numbers in
-    the same order (top, left, then the mirrors): every value, and so every committed run that
-    used them, stays the same."""
-    images = np.random.default_rng(0).integers(0, 256, (64, 3, 9, 11)).astype(np.uint8)
+@given(st.data(), st.integers(1, 8), st.integers(1, 3), st.integers(1, 12), st.integers(1, 12), st.integers(0, 3),
+       st.booleans(), st.integers(0, 2 ** 32 - 1))
+def test_crops_are_the_windows_a_per_image_loop_cuts(data, n, channels, height, width, pad, mirror, seed):
+    """window_crops of draw_crops, of any size out of any padded images (the paper's crops with no
+    padding, the translations with the images' own size), against a loop over the images that
+    draws the same numbers in the same order (top, left, then the mirrors): every value, and so
+    every committed run that used them, stays the same."""
+    images = np.random.default_rng(seed).integers(0, 256, (n, channels, height, width)).astype(np.uint8)
     padded = np.pad(images, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    (height, width), n = crop, len(images)
-    draws = np.random.default_rng(7)
-    top, left = draws.integers(0, padded.shape[2] - height + 1, n), draws.integers(0, padded.shape[3] - width + 1, n)
+    crop = (data.draw(st.integers(1, padded.shape[2])), data.draw(st.integers(1, padded.shape[3])))
+    draws = np.random.default_rng(seed)
+    top = draws.integers(0, padded.shape[2] - crop[0] + 1, n)
+    left = draws.integers(0, padded.shape[3] - crop[1] + 1, n)
     flip = draws.random(n) < 0.5 if mirror else np.zeros(n, bool)
-    assert 10 < flip.sum() < 54 if mirror else not flip.any()
-    windows = [padded[i, :, top[i]:top[i] + height, left[i]:left[i] + width] for i in range(n)]
+    windows = [padded[i, :, top[i]:top[i] + crop[0], left[i]:left[i] + crop[1]] for i in range(n)]
     expected = np.stack([w[:, :, ::-1] if f else w for w, f in zip(windows, flip)])
-    got = window_crops(padded, crop, *draw_crops(np.random.default_rng(7), n, padded.shape[2:], crop, mirror))
+    got = window_crops(padded, crop, *draw_crops(np.random.default_rng(seed), n, padded.shape[2:], crop, mirror))
     np.testing.assert_array_equal(got, expected)
 
 

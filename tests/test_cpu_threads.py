@@ -2,8 +2,9 @@
 
 Every caller must give the same result, bit for bit, as one call on the whole array (which the
 layer tests compare with naive loops and PyTorch): LRN, max-pool, ReLU, im2col, col2im, the conv
-layout pass, the SGD update, a whole training step, and the data loader's batches. The ``sliced`` fixture cuts even small
-arrays (``MIN_ELEMENTS`` 0) over 3 threads, so that the slices are uneven and outnumber nothing.
+layout pass, the SGD update, a whole training step, and the data loader's batches. The ``sliced``
+fixture cuts even small arrays (``MIN_ELEMENTS`` 0) over 3 threads, so that the slices are uneven
+and outnumber nothing.
 """
 import multiprocessing
 import os
@@ -138,7 +139,6 @@ def test_training_steps_sliced_are_identical(sliced):
     assert_identical(*one_thread_and_sliced(train))
 
 
-# --- the slicing itself ---------------------------------------------------------------------
 @pytest.mark.parametrize("options", [
     dict(shuffle=True, augment=True, augment_pad=2), dict(size=13), dict(crop=7, augment=True, pca=(
         np.array([0.2, 0.05, 0.01]), np.eye(3)[[2, 0, 1]]), mean=[0.4, 0.5, 0.6], std=[0.2, 0.3, 0.25]), dict(crop=7)])
@@ -156,6 +156,7 @@ def test_loader_batches_sliced_are_identical(sliced, options):
         assert_identical(a, b)
 
 
+# --- the slicing itself ---------------------------------------------------------------------
 def test_slices_cover_the_range_in_order(sliced):
     for length in (1, 2, 5, 6, 7, 100):
         slices = cpu_threads.plan_slices(length, np.zeros(1))

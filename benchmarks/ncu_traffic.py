@@ -135,7 +135,8 @@ def match(simulated, profiled_launches):
     others = sorted({kernel_base(k) for k, _ in profiled_launches} - ours)
     sim_names, gpu_names = [t.kernel for _, _, t in simulated], [k for k, _ in mine]
     if sim_names != gpu_names:
-        first = next((i for i, (a, b) in enumerate(zip(sim_names, gpu_names)) if a != b), min(map(len, (sim_names, gpu_names))))
+        shorter = min(len(sim_names), len(gpu_names))
+        first = next((i for i, (a, b) in enumerate(zip(sim_names, gpu_names)) if a != b), shorter)
         raise NcuError(f"the GPU launched other kernels than the simulator: {len(gpu_names)} against "
                        f"{len(sim_names)}, first different at launch {first}: "
                        f"GPU {gpu_names[first:first + 3]}, simulator {sim_names[first:first + 3]}")

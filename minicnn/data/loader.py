@@ -2,9 +2,10 @@
 background thread that prepares the next batch while the current one trains.
 
 Each augmentation is two steps: its random numbers for the whole batch (``draw_crops``,
-``pca_shifts``), then the pixel work they direct (``window_crops``, adding the shifts), so that the loader
-can draw a batch's numbers in one thread, always in the same order, and share its pixel work out
-over the cores (``minicnn.cpu_threads``): the same batches with any number of threads.
+``pca_shifts``), then the pixel work they direct (``window_crops``, adding the shifts), so that
+the loader can draw a batch's numbers in one thread, always in the same order, and share its
+pixel work out over the cores (``minicnn.cpu_threads``): the same batches with any number of
+threads.
 """
 import queue
 import threading

@@ -9,6 +9,7 @@ simulator (``minicnn.simulator``). Its kernels are declared
 and this module reads those declarations (``kernel_signatures``) so that both launchers can
 check and convert arguments against them.
 """
+import hashlib
 import os
 import re
 import shutil
@@ -63,6 +64,39 @@ def source_names():
 def read_source(name):
     with open(source_path(name), encoding="utf-8") as f:
         return f.read()
+
+
+_INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]+"([^"]+)"', re.M)
+
+
+def included_headers(name):
+    """File names of the headers ``<name>.cu`` includes (``#include "..."``, found in the kernel
+    directory), directly or through another header, sorted; FileNotFoundError names a missing one."""
+    headers, unread = set(), [name + ".cu"]
+    while unread:
+        file = unread.pop()
+        with open(os.path.join(KERNEL_DIR, file), encoding="utf-8") as f:
+            code = strip_comments(f.read())
+        for header in _INCLUDE.findall(code):
+            if header in headers:
+                continue
+            if not os.path.exists(os.path.join(KERNEL_DIR, header)):
+                raise FileNotFoundError(f"{file} includes {header}, which is not in {KERNEL_DIR}")
+            headers.add(header)
+            unread.append(header)
+    return sorted(headers)
+
+
+def nvrtc_source(name):
+    """``<name>.cu`` as the GPU path hands it to NVRTC: the source, then one comment line with a
+    hash of the headers it includes. CuPy keeps compiled modules on disk keyed by the source text
+    and the options, not by what an #include reads, so without that line a changed header would
+    leave the old binary running. Appended at the end, it moves no line of a compiler message."""
+    digest = hashlib.sha256()
+    for header in included_headers(name):
+        with open(os.path.join(KERNEL_DIR, header), "rb") as f:
+            digest.update(header.encode() + b"\0" + f.read() + b"\0")
+    return read_source(name) + f"\n// included headers' sha256: {digest.hexdigest()}\n"
 
 
 def strip_comments(code):

@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from minicnn import backend
-from minicnn.kernels import REAL_TYPES, compile_options, kernel_signatures, read_source
+from minicnn.kernels import REAL_TYPES, compile_options, kernel_signatures, nvrtc_source
 
 BLOCK = 256                # threads per block of the elementwise kernels
 REDUCE_BLOCK = 256         # threads per block of the reductions (REDUCE_BLOCK in kernels/common.cuh)
@@ -290,10 +290,11 @@ def _signatures(source):
 
 @functools.lru_cache(maxsize=None)
 def _cuda_module(source, real_name):
-    """``<source>.cu`` compiled by NVRTC with real_t = real_name, once per process."""
+    """``<source>.cu`` compiled by NVRTC with real_t = real_name, once per process (and once per
+    machine while neither it nor a header it includes changes: CuPy's on-disk cache)."""
     cupy = backend._import_cupy()
     options = ("--std=c++17", *compile_options(real_name))
-    module = cupy.RawModule(code=read_source(source), options=options)
+    module = cupy.RawModule(code=nvrtc_source(source), options=options)
     try:
         module.compile()
     except Exception as exc:  # cupy.cuda.compiler.CompileException carries the NVRTC log
@@ -305,3 +306,4 @@ def _cuda_module(source, real_name):
 @functools.lru_cache(maxsize=None)
 def _cuda_function(source, real_name, kernel):
     return _cuda_module(source, real_name).get_function(kernel)
+

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from minicnn.kernels import KERNEL_DIR, compile_options, find_nvcc, read_source, source_names, source_path
+from minicnn.kernels import KERNEL_DIR, compile_options, find_nvcc, nvrtc_source, source_names, source_path
 
 ARCHITECTURES = ("80", "90")
 REAL_DTYPES = ("float32", "float64")
@@ -53,7 +53,7 @@ def test_nvcc_compiles_for_sm80_and_sm90_without_warnings(name, tmp_path):
 def test_nvrtc_compiles_without_messages(name):
     for real in REAL_DTYPES:
         for arch in ARCHITECTURES:
-            program = NVRTC.createProgram(read_source(name), f"{name}.cu", [], [])
+            program = NVRTC.createProgram(nvrtc_source(name), f"{name}.cu", [], [])
             options = ["--std=c++17", f"-arch=compute_{arch}", *compile_options(real)]
             try:
                 NVRTC.compileProgram(program, options)

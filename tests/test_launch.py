@@ -1,6 +1,9 @@
 """minicnn.launch: every launch is checked against the kernel's C signature and the CUDA
 limits before anything runs (on the GPU and under the simulator alike); compile errors on the
 GPU name the source file and carry the compiler log."""
+import os
+import shutil
+
 import numpy as np
 import pytest
 
@@ -113,3 +116,32 @@ def test_watching_blocks_do_not_nest_and_end_on_errors():
                     pass
             raise ValueError("boom")
     assert launch_module._watcher is None
+
+
+def test_the_source_nvrtc_compiles_changes_with_the_headers_it_includes_and_no_others(tmp_path, monkeypatch):
+    """CuPy's on-disk cache is keyed by the source text, so the text handed to NVRTC carries a
+    hash of the headers it includes: an edit of common.cuh reaches relu.cu's next compilation, an
+    edit of maxpool.cuh (which relu.cu does not include) leaves its cached module in use, and the
+    source's lines are where they were (one line is added after the last)."""
+    from minicnn import kernels
+    for name in os.listdir(kernels.KERNEL_DIR):
+        if name.endswith((".cu", ".cuh")):
+            shutil.copy(os.path.join(kernels.KERNEL_DIR, name), tmp_path)
+    monkeypatch.setattr(kernels, "KERNEL_DIR", str(tmp_path))
+    before = kernels.nvrtc_source("relu")
+    assert before.startswith(kernels.read_source("relu"))
+    assert before.count("\n") == kernels.read_source("relu").count("\n") + 2
+    assert kernels.included_headers("relu") == ["common.cuh"]
+    assert kernels.included_headers("lrn_maxpool") == ["common.cuh", "lrn.cuh", "maxpool.cuh"]  # lrn.cuh's too
+
+    with open(tmp_path / "maxpool.cuh", "a") as f:
+        f.write("// an edit\n")
+    assert kernels.nvrtc_source("relu") == before
+    with open(tmp_path / "common.cuh", "a") as f:
+        f.write("// an edit\n")
+    assert kernels.nvrtc_source("relu") != before
+
+    (tmp_path / "lrn.cuh").unlink()
+    with pytest.raises(FileNotFoundError, match="lrn_maxpool.cu includes lrn.cuh, which is not in"):
+        kernels.included_headers("lrn_maxpool")
+

@@ -6,6 +6,9 @@
 #     bash benchmarks/gpu_all.sh OUT kernel_tests memcheck kernels   # some steps, logs in OUT
 #
 # Steps, in order (a step that fails is recorded and the next one runs):
+#   compile        python -m minicnn.kernels: every kernel compiled into CuPy's on-disk cache, many at a
+#                  time, so that the steps after it load them (on a fresh machine each step would
+#                  otherwise wait on NVRTC for what it launches first, one source after another)
 #   kernel_tests   python -m pytest -m kernel -k cuda: every CUDA kernel against the NumPy code, on the
 #                  GPU (their simulated twins, -k sim, run in CI on any machine: not here)
 #   device_tests   no host synchronisation in a training step (plain and fused), the benchmark
@@ -48,7 +51,7 @@ cd "$(dirname "$0")/.."
 out=${1:-benchmarks/results/gpu-$(date +%F)}
 shift || true
 steps=("$@")
-[ ${#steps[@]} -eq 0 ] && steps=(kernel_tests device_tests memcheck racecheck kernels kernel_versions bias_versions
+[ ${#steps[@]} -eq 0 ] && steps=(compile kernel_tests device_tests memcheck racecheck kernels kernel_versions bias_versions
                                  kernels_tf32 kernels_tiled train_step train ncu_traffic)
 mkdir -p "$out"
 nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || echo "no nvidia-smi" > "$out/nvidia-smi.txt"
@@ -83,6 +86,7 @@ sanitized_tests=(--error-exitcode 1 --print-limit 20 python -m pytest -q -m kern
 
 for step in "${steps[@]}"; do
   case $step in
+    compile) run compile python -m minicnn.kernels ;;
     kernel_tests) run kernel_tests python -m pytest -q -m kernel -k cuda -rs ;;
     device_tests) run device_tests python -m pytest -q -rs tests/test_devices.py tests/test_benchmark_harness.py \
                     tests/test_distributed.py ;;
@@ -104,7 +108,7 @@ for step in "${steps[@]}"; do
              python examples/train_alexnet.py --distributed --hybrid --device cuda --model alexnet_small \
              --epochs 1 --out runs/gpu-hybrid --no-progress ;;
     ncu_traffic) run ncu_traffic python benchmarks/ncu_traffic.py ;;
-    *) echo "unknown step '$step'; steps: kernel_tests device_tests memcheck racecheck kernels kernel_versions" \
+    *) echo "unknown step '$step'; steps: compile kernel_tests device_tests memcheck racecheck kernels kernel_versions" \
             "bias_versions kernels_tf32 kernels_tiled train_step train ncu_traffic" >&2
        exit 2 ;;
   esac

@@ -1,8 +1,11 @@
 """minicnn.launch: every launch is checked against the kernel's C signature and the CUDA
 limits before anything runs (on the GPU and under the simulator alike); compile errors on the
 GPU name the source file and carry the compiler log."""
+import importlib
+import json
 import os
 import shutil
+import sys
 
 import numpy as np
 import pytest
@@ -145,3 +148,75 @@ def test_the_source_nvrtc_compiles_changes_with_the_headers_it_includes_and_no_o
     with pytest.raises(FileNotFoundError, match="lrn_maxpool.cu includes lrn.cuh, which is not in"):
         kernels.included_headers("lrn_maxpool")
 
+
+FAKE_CUPY = '''"""A stand-in CuPy for the test of compile_all's processes: each compilation is a file."""
+import json, os, tempfile
+
+
+class cuda:
+    class runtime:
+        @staticmethod
+        def getDeviceCount():
+            return 1
+
+
+class RawModule:
+    def __init__(self, code, options):
+        self.code, self.options = code, options
+
+    def compile(self):
+        with tempfile.NamedTemporaryFile("w", dir=os.environ["FAKE_CUPY_RECORDS"], delete=False) as f:
+            json.dump({"pid": os.getpid(), "code": self.code, "options": list(self.options)}, f)
+'''
+
+
+def _compile_records(directory):
+    records = []
+    for name in os.listdir(directory):
+        with open(os.path.join(directory, name)) as f:
+            records.append(json.load(f))
+    return records
+
+
+@pytest.mark.parametrize("jobs", [1, 3])
+def test_compile_all_compiles_every_source_in_both_precisions_once(jobs, tmp_path, monkeypatch):
+    """python -m minicnn.kernels: every .cu with real_t = float and = double, each exactly once,
+    as the launches compile it (the same text and options); with jobs > 1 in other processes
+    (spawned: they import the stand-in CuPy written here, as they would the real one)."""
+    from minicnn import kernels
+    (tmp_path / "cupy").mkdir()
+    (tmp_path / "cupy" / "__init__.py").write_text(FAKE_CUPY)
+    (tmp_path / "records").mkdir()
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("FAKE_CUPY_RECORDS", str(tmp_path / "records"))
+    monkeypatch.delenv("MINICNN_SIMULATE", raising=False)
+    fake = importlib.import_module("cupy")
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    monkeypatch.setattr(backend, "_import_cupy", lambda: fake)
+    launch_module._cuda_module.cache_clear()
+    try:
+        compiled = launch_module.compile_all(jobs)
+    finally:
+        launch_module._cuda_module.cache_clear()
+
+    names = kernels.source_names()
+    assert sorted((source, real) for source, real, _ in compiled) == sorted(
+        (name, real) for name in names for real in ("float", "double"))
+    assert compiled[0][0] == "gemm_tiled"   # the longest first
+    records = _compile_records(tmp_path / "records")
+    assert sorted((r["code"], r["options"][1]) for r in records) == sorted(
+        (kernels.nvrtc_source(name), f"-Dreal_t={real}") for name in names for real in ("float", "double"))
+    pids = {r["pid"] for r in records}
+    assert pids == {os.getpid()} if jobs == 1 else (os.getpid() not in pids and 1 <= len(pids) <= jobs)
+
+
+def test_compile_all_without_a_gpu_says_what_is_missing(monkeypatch, capsys):
+    from minicnn.kernels.__main__ import main
+    monkeypatch.delenv("MINICNN_SIMULATE", raising=False)
+    monkeypatch.setattr(backend, "_import_cupy", lambda: None)
+    monkeypatch.setattr(backend, "_cupy_error", "ModuleNotFoundError: No module named 'cupy'")
+    with pytest.raises(SystemExit, match="error: device 'cuda' asked for, but CuPy or a CUDA GPU is not available"):
+        main([])
+    monkeypatch.setenv("MINICNN_SIMULATE", "1")
+    with pytest.raises(RuntimeError, match="under MINICNN_SIMULATE=1 the simulator compiles each source"):
+        launch_module.compile_all()

@@ -327,9 +327,10 @@ def compile_all(jobs=None):
     Each process compiles what it launches, once; what this puts in CuPy's on-disk cache, every
     later process on the machine reads back in milliseconds. A fresh machine (a cloud GPU, a CI
     runner) starts with an empty cache, and compiling the 22 modules one after the other takes
-    about a minute (nvcc on 2 cores: 31 s for the float ones, 17 of them gemm_tiled.cu), paid by
-    whichever benchmark or test comes first; side by side, they cost the time of the longest.
-    ``jobs=1`` compiles in this process."""
+    about 20 s (nvcc on an idle 2-core machine: 10.1 s for the float ones, 5.0 of them
+    gemm_tiled.cu), paid by whichever benchmark or test comes first; side by side, they cost
+    about the time of the longest. It is also a quick check that every kernel compiles on a new
+    machine. ``jobs=1`` compiles in this process."""
     if backend.check_device("cuda") != "cuda":
         raise RuntimeError("compile_all compiles for a GPU; under MINICNN_SIMULATE=1 the simulator "
                            "compiles each source with the C++ compiler when it is first launched")

@@ -92,11 +92,17 @@ def nvrtc_source(name):
     hash of the headers it includes. CuPy keeps compiled modules on disk keyed by the source text
     and the options, not by what an #include reads, so without that line a changed header would
     leave the old binary running. Appended at the end, it moves no line of a compiler message."""
+    return read_source(name) + f"\n// included headers' sha256: {files_digest(included_headers(name))}\n"
+
+
+def files_digest(files):
+    """sha256 (hex) of the names and contents of ``files`` in the kernel directory, in the order
+    given: what a compiled module's cache key holds of the sources it was built from."""
     digest = hashlib.sha256()
-    for header in included_headers(name):
-        with open(os.path.join(KERNEL_DIR, header), "rb") as f:
-            digest.update(header.encode() + b"\0" + f.read() + b"\0")
-    return read_source(name) + f"\n// included headers' sha256: {digest.hexdigest()}\n"
+    for file in files:
+        with open(os.path.join(KERNEL_DIR, file), "rb") as f:
+            digest.update(file.encode() + b"\0" + f.read() + b"\0")
+    return digest.hexdigest()
 
 
 def strip_comments(code):

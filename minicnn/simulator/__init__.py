@@ -66,7 +66,8 @@ import threading
 
 import numpy as np
 
-from minicnn.kernels import KERNEL_DIR, REAL_TYPES, compile_options, parse_signatures, read_source, strip_comments
+from minicnn.kernels import (KERNEL_DIR, REAL_TYPES, compile_options, files_digest, parse_signatures, read_source,
+                             strip_comments)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHIM_PATH = os.path.join(HERE, "cuda_sim.h")        # force-included into every kernel source
@@ -240,13 +241,7 @@ def _trampolines(signatures):
 
 def _kernel_dir_digest():
     """Hash of every source in the kernel directory (a .cu may include any .cuh)."""
-    digest = hashlib.sha256()
-    for f in sorted(os.listdir(KERNEL_DIR)):
-        if f.endswith((".cu", ".cuh")):
-            digest.update(f.encode())
-            with open(os.path.join(KERNEL_DIR, f), "rb") as fh:
-                digest.update(fh.read())
-    return digest.hexdigest()
+    return files_digest(sorted(f for f in os.listdir(KERNEL_DIR) if f.endswith((".cu", ".cuh"))))
 
 
 _CTYPES = {np.dtype(np.int32): ctypes.c_int32, np.dtype(np.uint32): ctypes.c_uint32,

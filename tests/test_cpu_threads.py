@@ -105,7 +105,8 @@ def test_im2col_col2im_sliced_are_identical(sliced):
     whole, parts = one_thread_and_sliced(lambda: [im2col(x, *args)])
     assert_identical(whole, parts)
     cols = np.random.default_rng(1).standard_normal(whole[0].shape).astype(np.float32)
-    whole, parts = one_thread_and_sliced(lambda: [col2im(cols, x.shape, *args)])
+    whole, parts = one_thread_and_sliced(lambda: [col2im(cols, x.shape, *args),
+                                                  col2im(cols, x.shape, *args, batch_last=True)])
     assert_identical(whole, parts)
 
 

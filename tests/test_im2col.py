@@ -29,6 +29,24 @@ def test_layout_and_adjointness(n, c, size, k, s, p, seed):
     assert np.isclose(lhs, rhs, rtol=1e-12, atol=1e-12)
 
 
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(3, 9), st.integers(3, 9), st.integers(1, 4),
+       st.integers(1, 4), st.integers(1, 3), st.integers(1, 3), st.integers(0, 2), st.integers(0, 2),
+       st.integers(0, 2 ** 31))
+def test_col2im_of_columns_with_the_batch_last_is_the_same_bit_for_bit(n, c, h, w, kh, kw, sh, sw, ph, pw, seed):
+    """The CPU's conv backward orders the columns' gradient (oh, ow, n) (col2im's ``batch_last``):
+    the same fold of the same entries, every pixel adding them in the same order, so the same
+    values to the last bit as the columns in im2col's order (n, oh, ow)."""
+    if h + 2 * ph < kh or w + 2 * pw < kw:
+        return
+    rng = np.random.default_rng(seed)
+    oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    cols = rng.standard_normal((c * kh * kw, n, oh, ow)).astype(np.float32)
+    batch_last = np.ascontiguousarray(cols.transpose(0, 2, 3, 1)).reshape(c * kh * kw, -1)
+    args = (n, c, h, w), (kh, kw), (sh, sw), (ph, pw)
+    expected = col2im(cols.reshape(c * kh * kw, -1), *args)
+    np.testing.assert_array_equal(col2im(batch_last, *args, batch_last=True).view(np.int32), expected.view(np.int32))
+
+
 def test_fold_windows_counts_overlaps():
     ones = np.ones((1, 1, 3, 3, 2, 2))      # four 3x3 windows, stride 2, on a 5x5 image
     image = fold_windows(lambda i, j: ones[:, :, i, j], (3, 3), (2, 2), np.zeros((1, 1, 5, 5)))

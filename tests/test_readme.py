@@ -197,7 +197,7 @@ def median_ms(run, name):
 def test_quick_start_figures_are_the_committed_training_run():
     """The default training run's table and test accuracy are its metrics.jsonl and
     test_metrics.json, as the run wrote them."""
-    run = RESULTS / "cpu-train-alexnet_small-fashion-mnist-2026-11-30"
+    run = RESULTS / "cpu-train-alexnet_small-fashion-mnist-2026-12-02"
     epochs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     rows = table_with("| epoch | train loss | train acc. | val. loss | val. acc. | images/s |", "1")
     assert list(rows) == [str(e["epoch"]) for e in epochs]
@@ -225,7 +225,7 @@ def test_the_other_kernels_figures_are_their_committed_run():
     shown = sentence(r"\(`OPENBLAS_CORETYPE=Haswell`, for AVX2\) the same command gave test accuracy ([\d.]+) "
                      r"\(top-5 ([\d.]+); ([\d.]+) on the validation images after epoch 1, against ([\d.]+); "
                      r"the weakest class (\S+) ([\d.]+)\)")
-    table_run = RESULTS / "cpu-train-alexnet_small-fashion-mnist-2026-11-30"
+    table_run = RESULTS / "cpu-train-alexnet_small-fashion-mnist-2026-12-02"
     against = json.loads((table_run / "metrics.jsonl").read_text().splitlines()[0])["val_top1"]
     assert shown[4] == weakest
     assert_shows(" ".join(shown[:4] + (shown[5],)), test["top1"], test["top5"], first["val_top1"], against, accuracy)
@@ -235,9 +235,9 @@ def test_the_other_kernels_figures_are_their_committed_run():
 
 
 @pytest.mark.parametrize("command, folder", [
-    ("--epochs 20", "cpu-train-alexnet_small-fashion-mnist-20-epochs-2026-11-30"),
-    ("--epochs 20 --augment", "cpu-train-alexnet_small-fashion-mnist-20-epochs-augment-2026-11-30"),
-    ("--epochs 20 --dropout 0.5", "cpu-train-alexnet_small-fashion-mnist-20-epochs-dropout-0.5-2026-11-30"),
+    ("--epochs 20", "cpu-train-alexnet_small-fashion-mnist-20-epochs-2026-12-02"),
+    ("--epochs 20 --augment", "cpu-train-alexnet_small-fashion-mnist-20-epochs-augment-2026-12-02"),
+    ("--epochs 20 --dropout 0.5", "cpu-train-alexnet_small-fashion-mnist-20-epochs-dropout-0.5-2026-12-02"),
 ])
 def test_longer_runs_figures_are_their_committed_files(command, folder):
     """The 20-epoch runs (default settings; crops and mirrors; the paper's dropout): the last

@@ -293,6 +293,31 @@ def test_the_kernels_cpu_step_figures_are_their_committed_runs():
         assert f"(its {'SkylakeX' if k == 'skylakex' else 'Haswell'} kernels, 2 threads)" in run["where"]
 
 
+def test_version_6_figures_are_their_committed_runs():
+    """Version 6 (the conv backward's columns' gradient with the batch last): the version table's
+    row and, for both networks and both kernel sets, the convolutions' backward time within the
+    steps and the ratio to PyTorch, version 5 then version 6, as the runs wrote them."""
+    def conv_backward_ms(run):
+        return sum(s for name, s in run["layer_seconds"].items()
+                   if name.startswith("conv") and name.endswith(".backward")) * 1000
+    name = "cpu-{}-2026-12-02-version{}-{}-kernels.json"
+    row = [cells for label, cells in table_with("| version | minicnn (ms) | PyTorch (ms) | minicnn / PyTorch |",
+                                                "1: freed memory reused").items() if label.startswith("6:")]
+    run = results(name.format("alexnet-b32", 6, "skylakex"))
+    assert "(its SkylakeX kernels, 2 threads)" in run["where"]
+    assert_shows(" ".join(row[0][1:]), median_ms(run, "minicnn"), median_ms(run, "PyTorch"), run["ratio"])
+    for network, pattern in (
+            ("alexnet-b32", r"convolutions' backward passes of the 2012 AlexNet at batch 32 took (\d+) ms to (\d+) with "
+                            r"OpenBLAS's Haswell kernels and (\d+) to (\d+) with its SkylakeX kernels, and the step ran at "
+                            r"([\d.]+x) to ([\d.]+x) and ([\d.]+x) to ([\d.]+x) of PyTorch's speed"),
+            ("alexnet_small-b128", r"On the small AlexNet at batch 128 the convolutions' backward passes took ([\d.]+) ms "
+                                   r"to ([\d.]+) \(Haswell\) and ([\d.]+) to ([\d.]+) \(SkylakeX\), and the step ran at "
+                                   r"([\d.]+x) to ([\d.]+x) and ([\d.]+x) to ([\d.]+x) of PyTorch's speed")):
+        runs = [results(name.format(network, version, kernels))
+                for kernels in ("haswell", "skylakex") for version in (5, 6)]
+        assert_shows(" ".join(sentence(pattern)), *[conv_backward_ms(r) for r in runs], *[r["ratio"] for r in runs])
+
+
 def test_where_the_cpu_step_goes_is_the_committed_run():
     """The README's shares by kind of layer are those of the results file's --layers table."""
     by_kind = dict(re.findall(r"(\w[\w ]*?) (\d+)%", (RESULTS / "cpu-alexnet-b32-2026-11-30-version5.md").read_text()

@@ -1,7 +1,7 @@
 """minicnn.launch: every launch is checked against the kernel's C signature and the CUDA
 limits before anything runs (on the GPU and under the simulator alike); compile errors on the
 GPU name the source file and carry the compiler log."""
-import importlib
+import importlib.util
 import json
 import os
 import shutil
@@ -190,7 +190,10 @@ def test_compile_all_compiles_every_source_in_both_precisions_once(jobs, tmp_pat
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("FAKE_CUPY_RECORDS", str(tmp_path / "records"))
     monkeypatch.delenv("MINICNN_SIMULATE", raising=False)
-    fake = importlib.import_module("cupy")
+    # loaded from its file: where the real CuPy is installed (CI), an import could return it
+    spec = importlib.util.spec_from_file_location("cupy", tmp_path / "cupy" / "__init__.py")
+    fake = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fake)
     monkeypatch.setitem(sys.modules, "cupy", fake)
     monkeypatch.setattr(backend, "_import_cupy", lambda: fake)
     launch_module._cuda_module.cache_clear()

@@ -255,7 +255,7 @@ def test_longer_runs_figures_are_their_committed_files(command, folder):
 
 
 def test_cpu_training_step_figures_are_the_committed_run():
-    run = results("cpu-alexnet-b32-2026-11-30.json")
+    run = results("cpu-alexnet-b32-2026-12-02.json")
     rows = table_with("| framework | median step (ms) | images/s |", "PyTorch 2.13 (CPU)")
     for label, name in (("minicnn", "minicnn"), ("PyTorch 2.13 (CPU)", "PyTorch")):
         assert_shows(rows[label][1], median_ms(run, name))
@@ -268,7 +268,14 @@ def test_cpu_training_step_figures_are_the_committed_run():
                                                       "1: freed memory reused").items() if label.startswith("5:")]
     run = results("cpu-alexnet-b32-2026-11-30-version5.json")
     assert_shows(" ".join(version_5[0][1:]), median_ms(run, "minicnn"), median_ms(run, "PyTorch"), run["ratio"])
-    assert_shows(sentence(r"The same code gave ([\d.]+x) in an earlier run that day"), run["ratio"])
+    assert_shows(sentence(r"([\d.]+x) in the run of its version row below"), run["ratio"])
+    assert_shows(sentence(r"version 5 ran at ([\d.]+x) \(`benchmarks/results/cpu-alexnet-b32-2026-11-30.md`\)"),
+                 results("cpu-alexnet-b32-2026-11-30.json")["ratio"])
+    again = [cells for label, cells in table_with("| version | minicnn (ms) | PyTorch (ms) | minicnn / PyTorch |",
+                                                  "1: freed memory reused").items() if label.startswith("6, timed again")]
+    run = results("cpu-alexnet-b32-2026-12-02.json")
+    assert "(its Haswell kernels, 2 threads)" in run["where"]
+    assert_shows(" ".join(again[0][1:]), median_ms(run, "minicnn"), median_ms(run, "PyTorch"), run["ratio"])
 
 
 def test_the_kernels_cpu_step_figures_are_their_committed_runs():
@@ -319,21 +326,41 @@ def test_version_6_figures_are_their_committed_runs():
 
 
 def test_where_the_cpu_step_goes_is_the_committed_run():
-    """The README's shares by kind of layer are those of the results file's --layers table."""
-    by_kind = dict(re.findall(r"(\w[\w ]*?) (\d+)%", (RESULTS / "cpu-alexnet-b32-2026-11-30-version5.md").read_text()
-                              .split("By kind: ")[1]))
-    shares = sentence(r"Where a version-5 step goes.*?: convolutions (\d+)% \(.*?\), dense layers (\d+)%, LRN (\d+)%, "
-                      r"max-pool (\d+)%, the SGD update (\d+)%, ReLU (\d+)%")
-    expected = [by_kind[kind] for kind in ("Conv2D", "Dense", "LRN", "MaxPool2D", "SGD update", "ReLU")]
-    assert list(shares) == expected
+    """The README's shares by kind of layer are those of the results file's --layers table, and
+    the convolutions' seconds and the GEMM-bound step its layer times and the network's FLOPs."""
+    table = (RESULTS / "cpu-alexnet-b32-2026-12-02.md").read_text()
+    total_ms, kinds_text = re.search(r"By kind, minicnn \(sum (\d+) ms\): (.*)", table).groups()
+    by_kind = dict(re.findall(r"(\w[\w ]*?) (\d+)%", kinds_text))
+    shares = sentence(r"Where a version-6 step goes.*?: convolutions (\d+)% \(([\d.]+) s; .*?\), LRN (\d+)%, "
+                      r"dense layers (\d+)%, max-pool (\d+)%, the SGD update (\d+)%, ReLU (\d+)%")
+    expected = [by_kind[kind] for kind in ("Conv2D", "LRN", "Dense", "MaxPool2D", "SGD update", "ReLU")]
+    assert [shares[0], *shares[2:]] == expected
     # and the file's shares are its own layer times, summed by kind
-    run = results("cpu-alexnet-b32-2026-11-30-version5.json")
+    run = results("cpu-alexnet-b32-2026-12-02.json")
     kinds = {name: type(layer).__name__ for name, layer in models.alexnet().named_children()}
     kinds["SGD"] = "SGD update"
     total = sum(run["layer_seconds"].values())
+    assert_shows(total_ms, total * 1000)
     for kind, share in by_kind.items():
         seconds = sum(t for key, t in run["layer_seconds"].items() if kinds[key.split(".")[0]] == kind)
         assert_shows(share, seconds / total, scale=100)
+        if kind == "Conv2D":
+            assert_shows(shares[1], seconds)
+    # the GEMMs' work: 2 FLOPs a multiply-add, forward, weights' and input's gradients (conv1 has
+    # no input gradient), for 32 images, and the step it would take at the rate the README gives
+    model, shape, macs = models.alexnet(), (1, 3, 227, 227), {}
+    for name, layer in model.named_leaves():
+        if hasattr(layer, "macs"):
+            macs[name] = layer.macs(shape)
+        shape = layer.output_shape(shape)
+    flops = 2 * 32 * (3 * sum(macs.values()) - macs["conv1"])
+    conv_flops = 2 * 32 * (3 * sum(v for k, v in macs.items() if k.startswith("conv")) - macs["conv1"])
+    gemm = sentence(r"their GEMMs, (\d+) of the step's (\d+) GFLOP, need about ([\d.]+) s at the (\d+) GFLOP/s")
+    rate = float(gemm[3]) * 1e9
+    assert_shows(" ".join(gemm), conv_flops / 1e9, flops / 1e9, conv_flops / rate, rate / 1e9)
+    ceiling = sentence(r"would make a step of about ([\d.]+) s, (\d+) images/s; minicnn runs at (\d+)% of that")
+    assert_shows(" ".join(ceiling[:2]), flops / rate, 32 * rate / flops)
+    assert_shows(ceiling[2], run["images_per_s"]["minicnn"] * flops / rate / 32, scale=100)
 
 
 def layer_ratio(run, *names):
@@ -350,13 +377,17 @@ def kind_share(run, key, kind, model):
 
 
 def test_layer_by_layer_and_other_networks_are_the_committed_runs():
-    run = results("cpu-alexnet-b32-2026-11-30.json")
+    run = results("cpu-alexnet-b32-2026-12-02.json")
     text = " ".join(sentence(r"(On the 2012 AlexNet, minicnn's convolutions run at .*?directly)").split())
-    conv1, conv3 = re.search(r"at (\S+) \(conv1\) to (\S+) \(conv3\)", text).groups()
-    ratios = layer_ratio(run, "conv1", "conv2", "conv3", "conv4", "conv5")
-    assert_shows(conv1, min(ratios))
-    assert_shows(conv3, max(ratios))
-    assert ratios.index(min(ratios)) == 0 and ratios.index(max(ratios)) == 2
+    slowest, slowest_name, fastest, fastest_name = re.search(r"at (\S+) \((conv\d)\) to (\S+) \((conv\d)\)", text).groups()
+    convs = ["conv1", "conv2", "conv3", "conv4", "conv5"]
+    ratios = layer_ratio(run, *convs)
+    assert_shows(slowest, min(ratios))
+    assert_shows(fastest, max(ratios))
+    assert (convs[ratios.index(min(ratios))], convs[ratios.index(max(ratios))]) == (slowest_name, fastest_name)
+    pool1 = re.search(r"pool1's backward takes (\d+) ms against (\d+)\)", text).groups()
+    assert_shows(" ".join(pool1), 1e3 * run["layer_seconds"]["pool1.backward"],
+                 1e3 * run["torch_layer_seconds"]["pool1.backward"])
     dense = re.search(r"dense\s+layers run at (\S+)-(\S+x)", text).groups()
     assert_shows(" ".join(dense), min(layer_ratio(run, "fc6", "fc7", "fc8")), max(layer_ratio(run, "fc6", "fc7", "fc8")))
     pools = re.search(r"max-pools at (\S+)-(\S+x)", text).groups()
@@ -373,8 +404,8 @@ def test_layer_by_layer_and_other_networks_are_the_committed_runs():
 
     rows = table_with("| network, batch | minicnn (images/s) | PyTorch (images/s) | minicnn / PyTorch |",
                       "2012 AlexNet (LRN; conv2, conv4, conv5 in two groups), 32")
-    files = {"2012 AlexNet": "cpu-alexnet-b32-2026-11-30.json", "torchvision's": "cpu-alexnet_owt-b64-2026-11-30.json",
-             "small AlexNet": "cpu-alexnet_small-b128-2026-11-30.json"}
+    files = {"2012 AlexNet": "cpu-alexnet-b32-2026-12-02.json", "torchvision's": "cpu-alexnet_owt-b64-2026-12-02.json",
+             "small AlexNet": "cpu-alexnet_small-b128-2026-12-02.json"}
     assert len(rows) == 3
     for label, cells in rows.items():
         (name,) = [f for start, f in files.items() if label.startswith(start)]
@@ -391,6 +422,8 @@ def test_layer_by_layer_and_other_networks_are_the_committed_runs():
     assert_shows(shares[4], small["ratio"])
     logits = sentence(r"the logits agree to (\S+) and (\S+) of the largest")
     assert_shows(" ".join(logits), owt["logits_difference"], small["logits_difference"])
+    before = sentence(r"On 2026-11-30's host, with version 5, the three ran at ([\d.]+x), ([\d.]+x) and ([\d.]+x)")
+    assert_shows(" ".join(before), *[results(f.replace("2026-12-02", "2026-11-30"))["ratio"] for f in files.values()])
 
 
 def test_kernel_resources_paragraph_is_the_committed_report():
@@ -474,15 +507,15 @@ def test_kernel_resources_paragraph_is_the_committed_report():
 def test_two_device_table_is_the_committed_runs():
     rows = table_with("| network, batch | single device (BLAS on 2 cores) | split (2 workers, 1 BLAS core each) "
                       "| split / single |", "2012 AlexNet, 32")
-    for label, name in (("small AlexNet (width 24), 128", "cpu-two-device-alexnet_small-b128-2026-11-30.json"),
-                        ("2012 AlexNet, 32", "cpu-two-device-alexnet-b32-2026-11-30.json")):
+    for label, name in (("small AlexNet (width 24), 128", "cpu-two-device-alexnet_small-b128-2026-12-02.json"),
+                        ("2012 AlexNet, 32", "cpu-two-device-alexnet-b32-2026-12-02.json")):
         run = results(name)
         assert_shows(" ".join(rows[label][1:]), run["images_per_s"]["single device"],
                      run["images_per_s"]["two-device split"], run["ratio"])
 
 
 def test_anatomy_of_a_split_step_is_the_committed_run():
-    anatomy = results("cpu-two-device-alexnet-b32-2026-11-30.json")["anatomy"]
+    anatomy = results("cpu-two-device-alexnet-b32-2026-12-02.json")["anatomy"]
     figures = sentence(r"Where a split step of the 2012 AlexNet goes \(([\d.]+) s, timed on its own\): (\d+)% with "
                        r"both towers computing in parallel \(tower 0 busy ([\d.]+) s and idle ([\d.]+) s waiting at "
                        r"the crossings, tower 1 busy ([\d.]+) s and idle ([\d.]+) s\), (\d+)% serial")
@@ -503,8 +536,8 @@ def test_data_parallel_tables_are_the_committed_runs():
     communication = table_with("| network | all-reduce after the backward | overlapped | hybrid: all-reduce of the "
                                "convolutions + activation exchanges |", "2012 AlexNet")
     for label, network, name in (
-            ("small AlexNet (width 24), 128", "small AlexNet", "cpu-data-parallel-alexnet_small-b128-2026-11-30.json"),
-            ("2012 AlexNet, 32", "2012 AlexNet", "cpu-data-parallel-alexnet-b32-2026-11-30.json")):
+            ("small AlexNet (width 24), 128", "small AlexNet", "cpu-data-parallel-alexnet_small-b128-2026-12-02.json"),
+            ("2012 AlexNet, 32", "2012 AlexNet", "cpu-data-parallel-alexnet-b32-2026-12-02.json")):
         run = results(name)
         step = {key: run["results"][config] for key, config in DATA_PARALLEL.items()}
         per_s = {key: run["global_batch"] / r["step_s"] for key, r in step.items()}
@@ -521,12 +554,15 @@ def test_data_parallel_tables_are_the_committed_runs():
         assert_shows(hybrid, step["hybrid"]["allreduce_s"] * 1000, step["hybrid"]["exchange_s"] * 1000)
     # the ring all-reduce on paper: the 2012 AlexNet's measured all-reduce scaled by 2 (N-1)/N,
     # against what a rank computes (its step without the all-reduce)
-    after = results("cpu-data-parallel-alexnet-b32-2026-11-30.json")["results"][DATA_PARALLEL["after"]]
+    after = results("cpu-data-parallel-alexnet-b32-2026-12-02.json")["results"][DATA_PARALLEL["after"]]
     compute = after["step_s"] - after["allreduce_s"]
     ring = {n: after["allreduce_s"] * 2 * (n - 1) / n for n in (8, 64)}
     figures = sentence(r"by 2 \(N-1\)/N gives ([\d.]+) s per step for 8 ranks and ([\d.]+) s for 64, (\d+)% and "
                        r"(\d+)% of the ([\d.]+) s a rank computes at batch 16 here")
     assert_shows(" ".join(figures), ring[8], ring[64], 100 * ring[8] / compute, 100 * ring[64] / compute, compute)
+    hybrid = results("cpu-data-parallel-alexnet-b32-2026-12-02.json")["results"][DATA_PARALLEL["hybrid"]]
+    assert_shows(sentence(r"\(2 ranks of 16 images: 2.4 MB each way\) the exchanges took ([\d.]+) ms per step"),
+                 hybrid["exchange_s"] * 1000)
 
 
 def test_loader_figures_are_the_committed_run():

@@ -234,6 +234,29 @@ def test_the_other_kernels_figures_are_their_committed_run():
     assert f"\non {describe_line(environment)}\n" in README
 
 
+def test_the_default_run_on_a_third_host_is_the_haswell_run_to_the_last_digit():
+    """The default run on a host without AVX-512 (OpenBLAS's Haswell kernels, chosen by OpenBLAS
+    itself) recorded every loss and accuracy of the run on the Haswell kernels chosen by
+    OPENBLAS_CORETYPE, bit for bit; only the timings and that variable differ."""
+    def load(folder):
+        run = RESULTS / folder
+        epochs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        return epochs, json.loads((run / "test_metrics.json").read_text())
+    (epochs, test), (haswell_epochs, haswell_test) = (load(f"cpu-train-alexnet_small-fashion-mnist-{name}-2026-12-02")
+                                                      for name in ("no-avx512", "haswell-kernels"))
+    timings = {"images_per_s", "epoch_time_s"}
+    assert len(epochs) == len(haswell_epochs) == 5
+    for e, h in zip(epochs, haswell_epochs):
+        assert {k: v for k, v in e.items() if k not in timings} == {k: v for k, v in h.items() if k not in timings}
+    environment, haswell_environment = test.pop("environment"), haswell_test.pop("environment")
+    assert test == haswell_test
+    assert environment["blas"] == haswell_environment["blas"] and environment["blas"]["kernels"] == "Haswell"
+    assert "OPENBLAS_CORETYPE" not in environment["openblas_environment"]
+    assert haswell_environment["openblas_environment"]["OPENBLAS_CORETYPE"] == "Haswell"
+    speeds = [e["images_per_s"] for e in epochs]
+    assert_shows(" ".join(sentence(r"but the timings, at (\d+)-(\d+) images/s")), min(speeds), max(speeds))
+
+
 @pytest.mark.parametrize("command, folder", [
     ("--epochs 20", "cpu-train-alexnet_small-fashion-mnist-20-epochs-2026-12-02"),
     ("--epochs 20 --augment", "cpu-train-alexnet_small-fashion-mnist-20-epochs-augment-2026-12-02"),

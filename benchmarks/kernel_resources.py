@@ -16,6 +16,7 @@ what the memory-bound kernels live on.
 Writes a Markdown table and a JSON file to benchmarks/results/ (--out).
 """
 import argparse
+import concurrent.futures
 import datetime
 import math
 import os
@@ -86,11 +87,13 @@ def blocks_per_sm(registers, shared, arch, block=BLOCK):
 def kernel_resources(nvcc, arch, real):
     """One row per kernel of every source: its resources, and its occupancy with blocks of BLOCK
     threads (LARGER_BLOCKS for the kernels launched with more)."""
+    commands = [[nvcc, "-std=c++17", f"-arch=sm_{arch}", "--resource-usage", *compile_options(real), "-cubin",
+                 "-o", os.devnull, source_path(name)] for name in source_names()]
+    # one nvcc per core at a time: the sources compile independently (gemm_tiled.cu takes the longest)
+    with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        compiled = list(pool.map(lambda command: subprocess.run(command, capture_output=True, text=True), commands))
     rows = []
-    for name in source_names():
-        command = [nvcc, "-std=c++17", f"-arch=sm_{arch}", "--resource-usage", *compile_options(real), "-cubin",
-                   "-o", os.devnull, source_path(name)]
-        done = subprocess.run(command, capture_output=True, text=True)
+    for name, command, done in zip(source_names(), commands, compiled):
         if done.returncode:
             raise SystemExit(f"error: {' '.join(command)} failed:\n{done.stdout}{done.stderr}")
         for kernel, used in sorted(parse_ptxas(done.stdout + done.stderr).items()):

@@ -378,11 +378,11 @@ def main(argv=None):
     # CuPy reads CUPY_TF32 at its first float32 GEMM: set it before any, so that minicnn's cuBLAS
     # GEMMs and PyTorch's run in the same mode (strict float32 unless --tf32)
     os.environ["CUPY_TF32"] = "1" if args.tf32 else "0"
-    import torch
     names = [n.strip() for n in args.layers.split(",") if n.strip()]
     unknown = [n for n in names if n not in LAYERS]
     if unknown:
         raise SystemExit(f"error: unknown layers {unknown}; known: {', '.join(LAYERS)}")
+    import torch   # after the layers' names are checked, which then answers at once (the import takes seconds)
     try:
         device = check_device(args.device)
     except RuntimeError as exc:

@@ -231,21 +231,29 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def refuse_gpu_only_flags(args, device):
+    """--tf32 and --no-fuse would change nothing on the CPU, whose GEMMs are strict float32 and
+    whose layers are unfused: a run that ignored them would mislead."""
+    for flag, given in (("--tf32", args.tf32), ("--no-fuse", args.no_fuse)):
+        if given and device != "cuda":
+            raise SystemExit(f"error: {flag} applies on the GPU (--device cuda); on the CPU it would change "
+                             f"nothing: drop {flag}")
+
+
 def main(argv=None):
     args = parse_args(argv)
     reuse_freed_memory()   # as minicnn.train.fit does; for both frameworks, which share this process
     # CuPy reads CUPY_TF32 at its first float32 GEMM: set it before any, so that minicnn's cuBLAS
     # GEMMs and PyTorch's run in the same mode (strict float32 unless --tf32)
     os.environ["CUPY_TF32"] = "1" if args.tf32 else "0"
+    if args.device == "cpu":   # answered at once, before PyTorch's import (seconds)
+        refuse_gpu_only_flags(args, "cpu")
     import torch
     try:
         device = check_device(args.device or ("cuda" if cuda_available() else "cpu"))
     except RuntimeError as exc:
         raise SystemExit(f"error: {exc}")
-    for flag, given in (("--tf32", args.tf32), ("--no-fuse", args.no_fuse)):
-        if given and device != "cuda":   # the CPU's GEMMs are strict float32, and its layers unfused
-            raise SystemExit(f"error: {flag} applies on the GPU (--device cuda); on the CPU it would change "
-                             f"nothing: drop {flag}")
+    refuse_gpu_only_flags(args, device)
     batch = args.batch_size or (128 if device == "cuda" else 32)
     torch.set_num_threads(args.threads)
     threadpool_limits(args.threads, user_api="blas")   # minicnn's GEMMs (OpenBLAS through NumPy)

@@ -43,7 +43,7 @@ LIMITS = {
 REGISTER_UNIT = 256            # registers are given to a warp in units of 256
 SHARED_RESERVED = 1024         # bytes of shared memory the system reserves per block
 
-_ENTRY = re.compile(r"Compiling entry function '(\w+)'")
+_ENTRY = re.compile(r"Compiling entry function '(\w+)'(?: for 'sm_(\w+)')?")
 _FRAME = re.compile(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads")
 _USED = re.compile(r"Used (\d+) registers")
 _SHARED = re.compile(r"(\d+) bytes smem")
@@ -55,13 +55,15 @@ def nvcc_version(nvcc):
                                                           text=True).stdout).group(1)
 
 
-def parse_ptxas(report):
-    """{kernel: dict(registers, shared, stack, spill_stores, spill_loads)} from ptxas's -v output."""
+def parse_ptxas(report, arch=None):
+    """{kernel: dict(registers, shared, stack, spill_stores, spill_loads)} from ptxas's -v output
+    (of the kernels compiled for sm_``arch`` where nvcc compiled for several architectures)."""
     kernels, name = {}, None
     for line in report.splitlines():
         if (m := _ENTRY.search(line)):
-            name = m.group(1)
-            kernels[name] = dict(registers=0, shared=0, stack=0, spill_stores=0, spill_loads=0)
+            name = m.group(1) if arch is None or m.group(2) in (None, arch) else None
+            if name:
+                kernels[name] = dict(registers=0, shared=0, stack=0, spill_stores=0, spill_loads=0)
         elif name and (m := _FRAME.search(line)):
             kernels[name].update(stack=int(m.group(1)), spill_stores=int(m.group(2)), spill_loads=int(m.group(3)))
         elif name and (m := _USED.search(line)):
@@ -84,19 +86,26 @@ def blocks_per_sm(registers, shared, arch, block=BLOCK):
     return blocks, min(bounds, key=bounds.get)
 
 
-def kernel_resources(nvcc, arch, real):
-    """One row per kernel of every source: its resources, and its occupancy with blocks of BLOCK
-    threads (LARGER_BLOCKS for the kernels launched with more)."""
+def ptxas_reports(nvcc, arch, real):
+    """{source name: ptxas's report} of every kernels/*.cu compiled for sm_``arch``."""
     commands = [[nvcc, "-std=c++17", f"-arch=sm_{arch}", "--resource-usage", *compile_options(real), "-cubin",
                  "-o", os.devnull, source_path(name)] for name in source_names()]
     # one nvcc per core at a time: the sources compile independently (gemm_tiled.cu takes the longest)
     with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool:
         compiled = list(pool.map(lambda command: subprocess.run(command, capture_output=True, text=True), commands))
-    rows = []
-    for name, command, done in zip(source_names(), commands, compiled):
+    for command, done in zip(commands, compiled):
         if done.returncode:
             raise SystemExit(f"error: {' '.join(command)} failed:\n{done.stdout}{done.stderr}")
-        for kernel, used in sorted(parse_ptxas(done.stdout + done.stderr).items()):
+    return {name: done.stdout + done.stderr for name, done in zip(source_names(), compiled)}
+
+
+def kernel_resources(reports, arch):
+    """One row per kernel of every source, from ``reports`` ({source name: ptxas's report, of
+    sm_``arch`` among others}): its resources, and its occupancy with blocks of BLOCK threads
+    (LARGER_BLOCKS for the kernels launched with more)."""
+    rows = []
+    for name, report in reports.items():
+        for kernel, used in sorted(parse_ptxas(report, arch).items()):
             threads = LARGER_BLOCKS.get(kernel, BLOCK)
             blocks, limited_by = blocks_per_sm(used["registers"], used["shared"], arch, threads)
             version = re.search(r"_v(\d+)$", kernel)
@@ -131,7 +140,7 @@ def main(argv=None):
     if nvcc is None:
         raise SystemExit("error: nvcc is not installed (the CUDA toolkit's compiler; no GPU is needed)")
     version = nvcc_version(nvcc)
-    rows = kernel_resources(nvcc, args.arch, args.real)
+    rows = kernel_resources(ptxas_reports(nvcc, args.arch, args.real), args.arch)
     text = table(rows, args.arch, args.real, version)
     print(text)
     stem = f"kernel-resources-sm_{args.arch}-{args.real}-{datetime.date.today().isoformat()}"

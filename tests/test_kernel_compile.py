@@ -2,7 +2,9 @@
 sm_90 (H100), warnings (register spills among them) treated as errors, and with NVRTC (the
 compiler CuPy uses at run time) where CuPy and the NVRTC library are installed. Each case skips
 with its reason otherwise."""
+import functools
 import os
+import re
 import subprocess
 
 import pytest
@@ -34,18 +36,33 @@ def test_every_source_has_kernels():
         assert kernel_signatures(name), f"{name}.cu declares no extern \"C\" __global__ kernel"
 
 
-@pytest.mark.skipif(NVCC is None, reason="nvcc is not installed, so the kernels cannot be compiled here")
-@pytest.mark.parametrize("name", source_names())
-def test_nvcc_compiles_for_sm80_and_sm90_without_warnings(name, tmp_path):
+@functools.lru_cache(maxsize=None)
+def nvcc_compiled(name):
+    """{real_t: (command, return code, output)}: kernels/<name>.cu compiled by nvcc for sm_80 and
+    sm_90 in float32 and float64 (side by side), with ptxas's resource report, which
+    test_committed_kernel_resources_are_what_nvcc_reports_now reads in place of compiling again."""
     gencode = [f"-gencode=arch=compute_{a},code=sm_{a}" for a in ARCHITECTURES]
     # -warn-spills: a kernel whose registers spill to local memory is an error too (a silent slowdown)
-    commands = [[NVCC, "-std=c++17", *gencode, *compile_options(real), "-Xptxas=-warn-spills", "--Werror",
-                 "all-warnings", "-c", source_path(name), "-o", str(tmp_path / f"{name}-{real}.o")]
-                for real in REAL_DTYPES]
-    running = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for c in commands]
-    for command, process in zip(commands, running):
-        output = process.communicate()[0]
-        assert process.returncode == 0 and not output.strip(), f"{' '.join(command)}\n{output}"
+    commands = {real: [NVCC, "-std=c++17", *gencode, *compile_options(real), "-Xptxas=-warn-spills", "--Werror",
+                       "all-warnings", "--resource-usage", "-c", source_path(name), "-o", os.devnull]
+                for real in REAL_DTYPES}
+    running = {real: subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+               for real, c in commands.items()}
+    outputs = {real: process.communicate()[0] for real, process in running.items()}
+    return {real: (commands[real], running[real].returncode, outputs[real]) for real in commands}
+
+
+def resource_report_line(line):
+    """Whether ``line`` is part of ptxas's resource report (--resource-usage), not a message."""
+    return line.startswith("ptxas info") or re.fullmatch(r"\s+\d+ bytes stack frame, .*", line) is not None
+
+
+@pytest.mark.skipif(NVCC is None, reason="nvcc is not installed, so the kernels cannot be compiled here")
+@pytest.mark.parametrize("name", source_names())
+def test_nvcc_compiles_for_sm80_and_sm90_without_warnings(name):
+    for real, (command, returncode, output) in nvcc_compiled(name).items():
+        messages = [line for line in output.splitlines() if line.strip() and not resource_report_line(line)]
+        assert returncode == 0 and not messages, f"{' '.join(command)}\n{output}"
 
 
 @pytest.mark.skipif(NVRTC is None, reason=f"CuPy's NVRTC is not available ({NVRTC_MISSING})")
@@ -69,7 +86,6 @@ def test_version_9_copies_with_cp_async_from_sm80_and_plainly_before(tmp_path):
     waits for them, with one barrier in its loop where version 8 has two; compiled for sm_75,
     which has no cp.async, it loads and stores as version 8 does. No other kernel of the file
     copies asynchronously."""
-    import re
     targets = (("75", False), ("80", True), ("90", True))
     running = [subprocess.Popen([NVCC, "-std=c++17", f"-arch=compute_{arch}", *compile_options("float32"), "-ptx",
                                  source_path("gemm_tiled"), "-o", str(tmp_path / f"gemm_tiled-{arch}.ptx")],
@@ -110,7 +126,8 @@ ptxas info    : Compiling entry function 'gemm_tiled' for 'sm_90'
 ptxas info    : Function properties for gemm_tiled
     0 bytes stack frame, 8 bytes spill stores, 4 bytes spill loads
 ptxas info    : Used 56 registers, used 1 barriers, 4096 bytes smem, 400 bytes cmem[0]"""
-    assert kr.parse_ptxas(report) == {
+    assert kr.parse_ptxas(report, "80") == {}
+    assert kr.parse_ptxas(report) == kr.parse_ptxas(report, "90") == {
         "lrn_backward_v2": dict(registers=32, shared=0, stack=128, spill_stores=0, spill_loads=0),
         "gemm_tiled": dict(registers=56, shared=4096, stack=0, spill_stores=8, spill_loads=4)}
     # 256-thread blocks on sm_90 (the CUDA occupancy calculator's figures): registers are given
@@ -134,5 +151,6 @@ def test_committed_kernel_resources_are_what_nvcc_reports_now():
     committed = json.load(open(path))
     if committed["nvcc"] != kr.nvcc_version(NVCC):
         pytest.skip(f"{path} was made by nvcc {committed['nvcc']}, this is {kr.nvcc_version(NVCC)}")
-    assert kr.kernel_resources(NVCC, "90", "float32") == committed["kernels"], \
+    reports = {name: nvcc_compiled(name)["float32"][2] for name in source_names()}
+    assert kr.kernel_resources(reports, "90") == committed["kernels"], \
         "a kernel changed: run python benchmarks/kernel_resources.py and update the README's figures"

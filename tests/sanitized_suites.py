@@ -3,9 +3,9 @@ checks: the simulated kernel tests run again in a child process under AddressSan
 access checked), ThreadSanitizer (every pair of a block's threads checked for races) and the
 simulator's check of races between blocks (every element a block writes, against the others).
 
-The children start with the session (tests/conftest.py), not at that test's turn near the end of
-the alphabet: each keeps about a core and a half busy, and beside the main run, which leaves one of
-CI's two cores mostly idle, they finish well before it does."""
+The children start with the session (tests/conftest.py), and the tests that wait for them run
+last: every other test runs beside them first."""
+import functools
 import os
 import subprocess
 import sys
@@ -26,6 +26,16 @@ SELECTION = "sim"
 # every spinning thread takes time from a process with work to do. (The kernels' CPU references
 # give the same bits on one thread as on several.)
 CHILD_ENVIRONMENT = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+
+# Priorities (nice values). On a slow 2-core host (2026-12-02) the suite took 1138 s with the main
+# run and three children at one priority, each taking turns with the others, where the main run
+# alone took about 780. With every child at nice 10 it took 1016 s, ThreadSanitizer's still running
+# 2 min after the rest (it has the most work: 4.8 min alone, the others 1.4 and 0.8). With
+# ThreadSanitizer's at the main run's priority and the other two at nice 15, on the time the first
+# two leave (the main run's waits on nvcc, MPI and its own children), it took 906 s, and every child had
+# finished before the main run did.
+CHILD_NICENESS = {"thread": 0}
+OTHER_CHILD_NICENESS = 15
 
 
 def sanitizer_missing(name):
@@ -50,7 +60,8 @@ def start(items, tmp_path_factory):
                 process = subprocess.Popen(
                     [sys.executable, "-m", "minicnn.simulator.sanitize", name, sys.executable, "-m", "pytest", "-q",
                      "-x", "-m", "kernel", "-k", SELECTION, "-p", "no:cacheprovider",
-                     "--capture=sys", "tests"], stdout=stdout, stderr=stderr, text=True, cwd=REPO, env=CHILD_ENVIRONMENT)
+                     "--capture=sys", "tests"], stdout=stdout, stderr=stderr, text=True, cwd=REPO, env=CHILD_ENVIRONMENT,
+                    preexec_fn=functools.partial(os.nice, CHILD_NICENESS.get(name, OTHER_CHILD_NICENESS)))
             runs[name] = (process, out, err)
     return runs
 

@@ -34,8 +34,7 @@ CHILD_ENVIRONMENT = dict(os.environ, OPENBLAS_NUM_THREADS="1")
 # ThreadSanitizer's at the main run's priority and the other two at nice 15, on the time the first
 # two leave (the main run's waits on nvcc, MPI and its own children), it took 906 s, and every child had
 # finished before the main run did.
-CHILD_NICENESS = {"thread": 0}
-OTHER_CHILD_NICENESS = 15
+CHILD_NICENESS = dict(address=15, thread=0, blocks=15)
 
 
 def sanitizer_missing(name):
@@ -61,7 +60,7 @@ def start(items, tmp_path_factory):
                     [sys.executable, "-m", "minicnn.simulator.sanitize", name, sys.executable, "-m", "pytest", "-q",
                      "-x", "-m", "kernel", "-k", SELECTION, "-p", "no:cacheprovider",
                      "--capture=sys", "tests"], stdout=stdout, stderr=stderr, text=True, cwd=REPO, env=CHILD_ENVIRONMENT,
-                    preexec_fn=functools.partial(os.nice, CHILD_NICENESS.get(name, OTHER_CHILD_NICENESS)))
+                    preexec_fn=functools.partial(os.nice, CHILD_NICENESS[name]))
             runs[name] = (process, out, err)
     return runs
 

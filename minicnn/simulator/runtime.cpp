@@ -218,17 +218,21 @@ struct ArrayTraffic {                  // one array argument of the launch, or s
   std::vector<ElementUse> uses;        // per element (global arrays): the races between blocks
 };
 
-struct Event {                         // a basic block entered, or an access to an array
-  uintptr_t site;                      // the hook's return address: the block, or the instruction
+struct Event {                         // a basic block entered, or an access to an array; 16
+                                       // bytes, as the logs of a block can take hundreds of MB
   uintptr_t address;
-  unsigned size;
+  uint32_t site;                       // the hook's return address (the block, or the instruction),
+                                       // its low 32 bits: distinct within a module's code
+  uint16_t size;                       // bytes accessed (record refuses more)
+  uint8_t array;                       // 1 + the array's index in traffic.arrays; 0 for a basic block
   bool store;
-  ArrayTraffic* array;                 // null for a basic block
 };
+
+static_assert(sizeof(Event) == 16, "an Event is 16 bytes: the replay reads the logs from memory");
 
 struct Visit {                         // one execution of a basic block by one thread
   int node;
-  size_t first, end;                   // its accesses: log[first..end) without the block event
+  uint32_t first, end;                 // its accesses: log[first..end) without the block event
 };
 
 struct Traffic {
@@ -242,6 +246,9 @@ struct Traffic {
 
 Traffic traffic;
 std::vector<Event>* traffic_log = nullptr;   // the running thread's log (set as it is resumed)
+constexpr size_t MAX_TRAFFIC_ARRAYS = 255;   // what Event::array can name
+
+ArrayTraffic& array_of(const Event* e) { return traffic.arrays[e->array - 1]; }
 
 constexpr unsigned SECTOR_BYTES = 32, WARP_THREADS = 32, BANKS = 32, BANK_BYTES = 4;
 
@@ -261,7 +268,7 @@ void account_shared_request(const std::vector<const Event*>& accesses, std::vect
   words.erase(std::unique(words.begin(), words.end()), words.end());
   unsigned per_bank[BANKS] = {}, wavefronts = 0;
   for (uint64_t w : words) wavefronts = std::max(wavefronts, ++per_bank[w % BANKS]);
-  uint64_t* counts = accesses.front()->array->counts[accesses.front()->store ? 1 : 0];
+  uint64_t* counts = array_of(accesses.front()).counts[accesses.front()->store ? 1 : 0];
   counts[0] += 1;
   counts[1] += wavefronts;
   counts[2] += (words.size() + BANKS - 1) / BANKS;
@@ -272,7 +279,7 @@ void account_shared_request(const std::vector<const Event*>& accesses, std::vect
 // The accesses are one instruction's, in one array.
 void account_request(const std::vector<const Event*>& accesses, std::vector<uint64_t>& sectors,
                      std::vector<std::pair<uintptr_t, uintptr_t>>& ranges) {
-  if (accesses.front()->array->shared) return account_shared_request(accesses, sectors);
+  if (array_of(accesses.front()).shared) return account_shared_request(accesses, sectors);
   sectors.clear();
   ranges.clear();
   for (const Event* a : accesses) {
@@ -290,7 +297,7 @@ void account_request(const std::vector<const Event*>& accesses, std::vector<uint
     if (r.second > from) bytes += r.second - from;
     covered = std::max(covered, r.second);
   }
-  ArrayTraffic* array = accesses.front()->array;
+  ArrayTraffic* array = &array_of(accesses.front());
   const int kind = accesses.front()->store ? 1 : 0;
   uint64_t* counts = array->counts[kind];
   counts[0] += 1;
@@ -307,10 +314,20 @@ struct ControlFlow {
   std::vector<std::vector<int>> successors{1};
   std::vector<int> ipdom{-1};
 
+  std::pair<uintptr_t, int> recent[256];   // a direct-mapped cache in front of `number`, which
+                                           // every basic block entered asks: hashing was slow
+  ControlFlow() { std::fill(std::begin(recent), std::end(recent), std::make_pair(uintptr_t(0), -1)); }
+
   int node(uintptr_t site) {
+    std::pair<uintptr_t, int>& cached = recent[(site ^ site >> 8) & 255];
+    if (cached.second >= 0 && cached.first == site) return cached.second;
     auto found = number.find(site);   // (not emplace: it would allocate a node at every call)
-    if (found != number.end()) return found->second;
+    if (found != number.end()) {
+      cached = {site, found->second};
+      return found->second;
+    }
     const int n = static_cast<int>(successors.size());
+    cached = {site, n};
     number.emplace(site, n);
     successors.emplace_back();
     ipdom.push_back(-1);
@@ -368,12 +385,12 @@ void account_block(unsigned nthreads) {
     const std::vector<Event>& log = traffic.logs[t];
     paths[t].assign(1, {entry, 0, 0});
     for (size_t i = 0; i < log.size(); ++i) {
-      if (log[i].array == nullptr) {
+      if (log[i].array == 0) {
         const int node = flow.node(log[i].site);
         flow.edge(paths[t].back().node, node);
-        paths[t].push_back({node, i + 1, i + 1});
+        paths[t].push_back({node, static_cast<uint32_t>(i + 1), static_cast<uint32_t>(i + 1)});
       } else {
-        paths[t].back().end = i + 1;
+        paths[t].back().end = static_cast<uint32_t>(i + 1);
       }
     }
     flow.edge(paths[t].back().node, 0);
@@ -385,6 +402,8 @@ void account_block(unsigned nthreads) {
   std::vector<const Event*> request, split;
   std::vector<uint64_t> sectors;
   std::vector<std::pair<uintptr_t, uintptr_t>> ranges;
+  const Event* visit_events[WARP_THREADS];   // each active thread's accesses in the current visit
+  size_t visit_lengths[WARP_THREADS];
   for (unsigned warp = 0; warp * WARP_THREADS < nthreads; ++warp) {
     const unsigned base = warp * WARP_THREADS, lanes = std::min(WARP_THREADS, nthreads - base);
     size_t at[WARP_THREADS] = {};   // each thread's position on its path
@@ -410,14 +429,37 @@ void account_block(unsigned nthreads) {
       // accesses are one instruction unless a thread's pointer left the arrays (not logged) or
       // one instruction reads different arrays in different threads: each (instruction, array)
       // is then a request of its own, so that no sector is counted against another array.
-      for (size_t k = 0;; ++k) {
-        request.clear();
-        for (unsigned l = 0; l < lanes; ++l) {
-          if (!(top.mask >> l & 1)) continue;
-          const Visit& v = paths[base + l][at[l]];
-          if (v.first + k < v.end) request.push_back(&traffic.logs[base + l][v.first + k]);
+      // (Each active thread's visit is looked up once, not once per instruction: the logs of a
+      // block can take hundreds of MB, and these lookups were most of a recording's time.)
+      unsigned active = 0;
+      size_t longest = 0;
+      for (unsigned l = 0; l < lanes; ++l) {
+        if (!(top.mask >> l & 1)) continue;
+        const Visit& v = paths[base + l][at[l]];
+        if (at[l] + 4 < paths[base + l].size()) {   // the logs are far larger than the caches:
+                                                     // ask for the visits and accesses to come
+          const Visit& ahead = paths[base + l][at[l] + 4];
+          __builtin_prefetch(&ahead + 4);
+          __builtin_prefetch(traffic.logs[base + l].data() + ahead.first);
         }
-        if (request.empty()) break;
+        visit_events[active] = traffic.logs[base + l].data() + v.first;
+        visit_lengths[active++] = v.end - v.first;
+        longest = std::max<size_t>(longest, v.end - v.first);
+      }
+      for (size_t k = 0; k < longest; ++k) {
+        request.clear();
+        bool one_instruction = true;   // every access of one site and one array: no sort needed
+        for (unsigned i = 0; i < active; ++i) {
+          if (k >= visit_lengths[i]) continue;
+          const Event* e = visit_events[i] + k;
+          if (!request.empty() && (e->array != request.front()->array || e->site != request.front()->site))
+            one_instruction = false;
+          request.push_back(e);
+        }
+        if (one_instruction) {
+          account_request(request, sectors, ranges);
+          continue;
+        }
         std::sort(request.begin(), request.end(), [](const Event* a, const Event* b) {
           return a->array != b->array ? a->array < b->array : a->site < b->site;
         });
@@ -516,12 +558,16 @@ inline void record(bool store, uintptr_t site, const void* address, unsigned siz
   const uintptr_t at = reinterpret_cast<uintptr_t>(address);
   if (ArrayTraffic* array = array_of(at)) {
     if (!array->shared && !atomic) check_blocks(*array, store, site, at, size);
-    if (traffic.counting) traffic_log->push_back({site, at, size, store, array});
+    if (!traffic.counting) return;
+    if (size > UINT16_MAX) fail(thread_name() + " accesses " + std::to_string(size) + " bytes at once" + site_name(site) +
+                                "; the traffic recording counts at most 65535 bytes an access");
+    traffic_log->push_back({at, static_cast<uint32_t>(site), static_cast<uint16_t>(size),
+                            static_cast<uint8_t>(array - traffic.arrays.data() + 1), store});
   }
 }
 
 inline void record_block(uintptr_t site) {
-  if (traffic_log != nullptr && traffic.counting) traffic_log->push_back({site, 0, 0, false, nullptr});
+  if (traffic_log != nullptr && traffic.counting) traffic_log->push_back({0, static_cast<uint32_t>(site), 0, 0, false});
 }
 
 // ---- switching between the launcher and the fibers -------------------------------------------
@@ -1102,6 +1148,10 @@ extern "C" void minicnn_sim_traffic_begin(int count, const uintptr_t* begins, co
                                           const uint64_t* itemsizes, const char* const* names,
                                           uintptr_t shared_begin, uint64_t shared_bytes, int counting) {
   std::lock_guard<std::mutex> serial(launch_mutex);
+  if (static_cast<size_t>(count) + 1 > MAX_TRAFFIC_ARRAYS) {   // a kernel with hundreds of array parameters
+    std::fprintf(stderr, "minicnn simulator: %d arrays in one launch, more than its traffic log can name\n", count);
+    std::abort();
+  }
   traffic.arrays.assign(count + (shared_bytes > 0 ? 1 : 0), ArrayTraffic());
   for (int i = 0; i < count; ++i) {
     ArrayTraffic& a = traffic.arrays[i];

@@ -23,6 +23,8 @@
 #                  of the conv bias gradient (version 3 sums it as the backward moves dL/dy)
 #   kernels_tf32   the same as kernels with TF32 allowed on both sides
 #   kernels_tiled  minicnn's own GEMM, each of its versions, against cuBLAS and cuDNN
+#   launch_overhead  benchmarks/launch_overhead.py --device cuda: the host's time per launch, minicnn's
+#                  against CuPy's bare call and PyTorch's
 #   train_step     benchmarks/train_step.py: the training step against PyTorch, fused (with the
 #                  time of each layer, --layers) and not
 #   train          examples/train_alexnet.py --device cuda, 2 epochs, the two-device split, and the
@@ -52,7 +54,7 @@ out=${1:-benchmarks/results/gpu-$(date +%F)}
 shift || true
 steps=("$@")
 [ ${#steps[@]} -eq 0 ] && steps=(compile kernel_tests device_tests memcheck racecheck kernels kernel_versions bias_versions
-                                 kernels_tf32 kernels_tiled train_step train ncu_traffic)
+                                 kernels_tf32 kernels_tiled launch_overhead train_step train ncu_traffic)
 mkdir -p "$out"
 nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || echo "no nvidia-smi" > "$out/nvidia-smi.txt"
 python -m minicnn.environment --device cuda > "$out/environment.txt" 2>&1   # the GPU, processor, BLAS, versions
@@ -99,6 +101,7 @@ for step in "${steps[@]}"; do
                      --layers conv1,conv2,conv3,conv4,conv5 ;;
     kernels_tf32) run kernels_tf32 python benchmarks/kernels.py --tf32 ;;
     kernels_tiled) run kernels_tiled python benchmarks/kernels.py --gemm tiled --versions --layers conv1,conv2,conv3,conv4,conv5,fc6,fc7,fc8 ;;
+    launch_overhead) run launch_overhead python benchmarks/launch_overhead.py --device cuda ;;
     train_step) run train_step python benchmarks/train_step.py --device cuda --layers
                 run train_step_unfused python benchmarks/train_step.py --device cuda --no-fuse ;;
     train) run train python examples/train_alexnet.py --device cuda --epochs 2 --out runs/gpu --no-progress
@@ -109,7 +112,7 @@ for step in "${steps[@]}"; do
              --epochs 1 --out runs/gpu-hybrid --no-progress ;;
     ncu_traffic) run ncu_traffic python benchmarks/ncu_traffic.py ;;
     *) echo "unknown step '$step'; steps: compile kernel_tests device_tests memcheck racecheck kernels kernel_versions" \
-            "bias_versions kernels_tf32 kernels_tiled train_step train ncu_traffic" >&2
+            "bias_versions kernels_tf32 kernels_tiled launch_overhead train_step train ncu_traffic" >&2
        exit 2 ;;
   esac
 done

@@ -11,6 +11,7 @@ Devices are named by strings:
 With the environment variable MINICNN_SIMULATE=1, "cuda" means "sim": GPU code runs unchanged
 on a machine without a GPU.
 """
+import functools
 import os
 
 import numpy as np
@@ -41,8 +42,7 @@ def cuda_available():
 
 
 def _is_cupy_array(x):
-    # Checked by type name so that no CuPy import is needed to answer "is this NumPy?".
-    return type(x).__module__.startswith("cupy")
+    return device_of_type(type(x)) == "cuda"
 
 
 def get_array_module(x):
@@ -54,7 +54,14 @@ def get_array_module(x):
 
 def device_of(x):
     """Return ``"cuda"`` for a CuPy array, ``"cpu"`` for anything else."""
-    return "cuda" if _is_cupy_array(x) else "cpu"
+    return device_of_type(type(x))
+
+
+@functools.lru_cache(maxsize=None)
+def device_of_type(array_type):
+    """``device_of`` for any object of type ``array_type``. Checked by the type's module, so that
+    no CuPy import is needed to answer "is this NumPy?"; once per type."""
+    return "cuda" if array_type.__module__.startswith("cupy") else "cpu"
 
 
 def simulating():

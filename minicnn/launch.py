@@ -49,7 +49,7 @@ class KernelCompileError(RuntimeError):
 # ---- where arrays live ----------------------------------------------------------------------
 def _target(arrays, where):
     """"cuda" if every array is a CuPy array, "sim" if every one is NumPy; else an error."""
-    kinds = {backend.device_of(a) for a in arrays}
+    kinds = {backend.device_of_type(t) for t in {type(a) for a in arrays}}
     if len(kinds) != 1:
         raise KernelLaunchError(f"{where}: arrays on different devices ({sorted(kinds)}); "
                                 "all must be CuPy arrays (GPU) or all NumPy arrays (simulator)")
@@ -119,13 +119,27 @@ def empty_like(x, dtype=None):
 
 # ---- arguments ---------------------------------------------------------------------------------
 # A launch is checked in full every time, so the checks must cost little next to the launch itself
-# (a small kernel runs in a few microseconds): what depends only on the kernel and real_t is
-# worked out once (_slots), the geometry once per shape (_geometry), and the common argument
-# types (Python ints and floats) take the short way through _convert_scalar.
+# (a small kernel runs in a few microseconds, and a small network's training step is hundreds of
+# launches that the host must issue faster than the GPU runs them): what depends only on the
+# kernel is worked out once (_kernel), what depends on it and real_t once too (_slots), the
+# geometry once per shape (_geometry), and the common argument types (Python ints in range and
+# floats) are converted in launch's loop itself, the others by _convert_scalar.
+@functools.lru_cache(maxsize=None)
+def _kernel(source, kernel):
+    """(params, the name errors give it, the positions of its real_t pointers) of ``kernel`` in
+    ``kernels/<source>.cu``."""
+    signatures = _signatures(source)
+    if kernel not in signatures:
+        raise KernelLaunchError(f"{source}.cu has no kernel {kernel!r}; it has {', '.join(signatures)}")
+    params = signatures[kernel]
+    real_pointers = tuple(i for i, p in enumerate(params) if p.pointer and p.ctype == "real_t")
+    return params, f"{source}.cu:{kernel}", real_pointers
+
+
 @functools.lru_cache(maxsize=None)
 def _slots(source, kernel, real):
-    """(param, dtype, (low, high) for an integer scalar else None) for each parameter of the kernel
-    with real_t = real (a NumPy dtype)."""
+    """(param, dtype, (low, high) for an integer scalar else None, the constructor of dtype's
+    scalars) for each parameter of the kernel with real_t = real (a NumPy dtype)."""
     slots = []
     for p in _signatures(source)[kernel]:
         dtype = p.dtype(real)
@@ -133,7 +147,7 @@ def _slots(source, kernel, real):
         if not p.pointer and dtype.kind in "iu":
             info = np.iinfo(dtype)
             bounds = (int(info.min), int(info.max))
-        slots.append((p, dtype, bounds))
+        slots.append((p, dtype, bounds, dtype.type))
     return tuple(slots)
 
 
@@ -165,10 +179,10 @@ def _convert_scalar(value, param, dtype, bounds, where):
 _REAL_NAMES = {dtype: dtype.name for dtype in REAL_TYPES}   # (dtype.name is slow to compute)
 
 
-def _real_dtype(params, args, where):
-    """real_t of this launch: the dtype of the arrays passed for real_t pointers."""
-    dtypes = {np.dtype(a.dtype) for p, a in zip(params, args) if p.pointer and p.ctype == "real_t"
-              and hasattr(a, "dtype")}
+def _real_dtype(real_pointers, args, where):
+    """real_t of this launch: the dtype of the arrays passed for real_t pointers (at the positions
+    ``real_pointers`` of ``args``)."""
+    dtypes = {np.dtype(a.dtype) for a in (args[i] for i in real_pointers) if hasattr(a, "dtype")}
     if len(dtypes) > 1:
         raise KernelLaunchError(f"{where}: real_t arrays of different dtypes {sorted(map(str, dtypes))}")
     real = dtypes.pop() if dtypes else np.dtype(np.float32)
@@ -208,19 +222,43 @@ def _geometry(grid, block):
 
 def launch(source, kernel, grid, block, *args):
     """Launch ``kernel`` of ``kernels/<source>.cu`` with ``args`` on the device of its arrays."""
-    signatures = _signatures(source)
-    if kernel not in signatures:
-        raise KernelLaunchError(f"{source}.cu has no kernel {kernel!r}; it has {', '.join(signatures)}")
-    params = signatures[kernel]
-    where = f"{source}.cu:{kernel}"
+    target, grid, block, real, converted, arrays = checked_launch(source, kernel, grid, block, *args)
+    if target == "cuda":
+        def run():
+            with arrays[0].device:  # launch on the GPU that holds the data (the split uses two)
+                _cuda_function(source, _REAL_NAMES[real], kernel)(grid, block, tuple(converted))
+    else:
+        def run():
+            from minicnn import simulator
+            simulator.module(source, real).launch(kernel, grid, block, converted)
+    if _watcher is None:
+        run()
+    else:   # the bytes of its arrays, each counted once (an in-place launch passes one twice)
+        watched(kernel, sum({id(a): a.nbytes for a in arrays}.values()), run)
+
+
+def checked_launch(source, kernel, grid, block, *args):
+    """What ``launch`` checks and converts before anything runs (its KernelLaunchError if
+    anything is wrong): (target "cuda" or "sim", grid and block as 3-tuples, real_t's dtype, the
+    arguments as the kernel takes them, the arrays among them). Timed on its own by
+    benchmarks/launch_overhead.py."""
+    params, where, real_pointers = _kernel(source, kernel)
     if len(args) != len(params):
         raise KernelLaunchError(f"{where} takes {len(params)} arguments "
                                 f"({', '.join(p.name for p in params)}), got {len(args)}")
     grid, block = _check_geometry(grid, block, where)
-    real = _real_dtype(params, args, where)
-    converted = []
-    for (p, dtype, bounds), a in zip(_slots(source, kernel, real), args):
-        if p.pointer:
+    real = _real_dtype(real_pointers, args, where)
+    converted, arrays = [], []
+    for (p, dtype, bounds, scalar), a in zip(_slots(source, kernel, real), args):
+        if not p.pointer:
+            kind = type(a)
+            if bounds is not None and kind is int and bounds[0] <= a <= bounds[1]:
+                converted.append(scalar(a))
+            elif bounds is None and kind is float:
+                converted.append(scalar(a))
+            else:
+                converted.append(_convert_scalar(a, p, dtype, bounds, where))
+        else:
             if not (hasattr(a, "dtype") and hasattr(a, "flags")):
                 raise KernelLaunchError(f"{where}: parameter {p.name} ({p.ctype}*) needs an array, "
                                         f"got {type(a).__name__}")
@@ -233,23 +271,10 @@ def launch(source, kernel, grid, block, *args):
                 raise KernelLaunchError(f"{where}: parameter {p.name} has {a.size} elements; the kernels "
                                         f"index with 32-bit ints, at most 2**30 elements per array")
             converted.append(a)
-        else:
-            converted.append(_convert_scalar(a, p, dtype, bounds, where))
-    arrays = [a for p, a in zip(params, converted) if p.pointer]
+            arrays.append(a)
     if not arrays:
         raise KernelLaunchError(f"{where}: a launch needs at least one array to know its device")
-    if _target(arrays, where) == "cuda":
-        def run():
-            with arrays[0].device:  # launch on the GPU that holds the data (the split uses two)
-                _cuda_function(source, _REAL_NAMES[real], kernel)(grid, block, tuple(converted))
-    else:
-        def run():
-            from minicnn import simulator
-            simulator.module(source, real).launch(kernel, grid, block, converted)
-    if _watcher is None:
-        run()
-    else:   # the bytes of its arrays, each counted once (an in-place launch passes one twice)
-        watched(kernel, sum({id(a): a.nbytes for a in arrays}.values()), run)
+    return _target(arrays, where), grid, block, real, converted, arrays
 
 
 # ---- watching the launches (benchmarks/kernels.py --breakdown) --------------------------------
@@ -311,6 +336,12 @@ def _cuda_module(source, real_name):
 @functools.lru_cache(maxsize=None)
 def _cuda_function(source, real_name, kernel):
     return _cuda_module(source, real_name).get_function(kernel)
+
+
+def compiled_kernel(source, kernel, real):
+    """The CuPy function of ``kernel`` in ``kernels/<source>.cu`` with real_t = ``real`` (a NumPy
+    dtype): what ``launch`` calls on a GPU once the arguments are checked (``checked_launch``)."""
+    return _cuda_function(source, _REAL_NAMES[np.dtype(real)], kernel)
 
 
 def _compile_timed(source, real_name):

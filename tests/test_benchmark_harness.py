@@ -275,7 +275,7 @@ def test_the_pytorch_twin_of_a_nested_network_computes_the_same_logits():
     ("train_step.py", "--threads", "0"), ("train_step.py", "--repeats", "0"), ("train_step.py", "--batch-size", "-1"),
     ("cpu_two_device.py", "--repeats", "0"), ("cpu_data_parallel.py", "--rounds", "0"),
     ("kernels.py", "--repeats", "1.5"), ("kernels.py", "--batch-size", "0"), ("loader.py", "--count", "0"),
-    ("loader.py", "--epochs", "0"), ("kernel_traffic.py", "--batch-size", "0")])
+    ("loader.py", "--epochs", "0"), ("kernel_traffic.py", "--batch-size", "0"), ("launch_overhead.py", "--calls", "0")])
 def test_benchmarks_refuse_counts_below_one(tmp_path, script, flag, value):
     """A count of 0 once ran a benchmark with the default batch and overwrote its results file;
     now the flag is refused by name before anything runs or is written."""
@@ -304,8 +304,47 @@ def test_loader_benchmark_times_the_first_epoch_apart_from_the_later_ones(tmp_pa
     assert all(rate > 0 for rates in run["loader_images_per_s_by_epoch"].values() for rate in rates)
 
 
+LAUNCH_OVERHEAD = os.path.join(os.path.dirname(SCRIPT), "launch_overhead.py")
+
+
+def test_launch_overhead_benchmark_times_minicnns_checks_of_each_kernel(tmp_path):
+    """Without a GPU: a row per kernel, its checks' time per launch, in the table and the JSON."""
+    import json
+    result = subprocess.run([sys.executable, LAUNCH_OVERHEAD, "--repeats", "2", "--calls", "5", "--out", str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (run,) = tmp_path.glob("cpu-launch-overhead-*.json")
+    rows = json.loads(run.read_text())["rows"]
+    assert [(r["kernel"], r["arguments"]) for r in rows] == [
+        ("relu_forward_v2", "2 arrays, 1 number"), ("dropout_forward", "2 arrays, 8 numbers"),
+        ("maxpool_forward_v2", "3 arrays, 10 numbers")]
+    assert all(set(r) == {"kernel", "arguments", "checks_us"} and r["checks_us"] > 0 for r in rows)
+    (table,) = tmp_path.glob("cpu-launch-overhead-*.md")
+    assert f"| dropout_forward | 2 arrays, 8 numbers | {rows[1]['checks_us']:.2f} |" in table.read_text()
+
+
+def test_launch_overhead_benchmark_launches_what_it_times():
+    """Every launch it times is one the kernels accept (run once under the simulator)."""
+    spec = importlib.util.spec_from_file_location("launch_overhead", LAUNCH_OVERHEAD)
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    from minicnn.launch import launch
+    for name, (source, kernel, grid, block, args, _) in benchmark.launches(np).items():
+        launch(source, kernel, grid, block, *args)
+        output = set(np.unique(args[1]))   # of an input of ones
+        assert output == ({0.0, 2.0} if name == "dropout_forward" else {1.0}), name
+
+
+@needs_gpu
+def test_launch_overhead_benchmark_on_the_gpu(tmp_path):
+    result = subprocess.run([sys.executable, LAUNCH_OVERHEAD, "--device", "cuda", "--repeats", "2", "--calls", "5",
+                             "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "| relu_forward_v2 | 2 arrays, 1 number |" in result.stdout and "minicnn speed / PyTorch" in result.stdout
+
+
 @pytest.mark.parametrize("script", ["train_step.py", "cpu_two_device.py", "cpu_data_parallel.py", "kernels.py",
-                                    "loader.py", "kernel_resources.py", "kernel_traffic.py"])
+                                    "loader.py", "kernel_resources.py", "kernel_traffic.py", "launch_overhead.py"])
 def test_benchmarks_refuse_an_output_folder_they_cannot_write_before_running(tmp_path, script):
     """It used to be found out when the results were written, after minutes of timing."""
     (tmp_path / "a-file").write_text("")

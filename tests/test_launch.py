@@ -36,6 +36,28 @@ def test_wrong_argument_count_type_or_dtype_is_refused():
         launch("relu", "relu_sideways", grid, BLOCK, x, y, 10)
 
 
+@pytest.mark.parametrize("real", [np.float32, np.float64])
+def test_numbers_become_the_exact_c_types_of_their_parameters(real):
+    """Python ints and floats (converted in launch's own loop) and NumPy numbers (through
+    _convert_scalar) alike become the NumPy scalar of the parameter's C type: CuPy would pass a
+    Python int as a 64-bit integer to an ``int`` parameter."""
+    x = np.zeros(8, real)
+    from_python = (8, 8, 8, 0, 123456, 654321, 0.5, 2.0)
+    from_numpy = (np.int64(8), np.int16(8), np.uint8(8), np.int32(0), np.uint64(123456), np.uint32(654321),
+                  np.float16(0.5), np.float64(2.0))
+    for numbers in (from_python, from_numpy):
+        target, grid, block, dtype, converted, arrays = launch_module.checked_launch(
+            "dropout", "dropout_forward", 2, (32, 2), x, x.copy(), *numbers)
+        assert (target, grid, block, dtype) == ("sim", (2, 1, 1), (32, 2, 1), np.dtype(real))
+        assert [type(v) for v in converted[2:]] == [np.int32] * 3 + [np.uint32] * 3 + [real] * 2
+        assert [v.item() for v in converted[2:]] == [8, 8, 8, 0, 123456, 654321, 0.5, 2.0]
+        assert converted[0] is x and len(arrays) == 2
+    with pytest.raises(KernelLaunchError, match=r"parameter offset \(unsigned int\) = -1 is out of range"):
+        launch_module.checked_launch("dropout", "dropout_forward", 1, 32, x, x, 8, 8, 8, -1, 1, 1, 0.5, 2.0)
+    with pytest.raises(KernelLaunchError, match=r"parameter p \(real_t\) needs a number, got True"):
+        launch_module.checked_launch("dropout", "dropout_forward", 1, 32, x, x, 8, 8, 8, 0, 1, 1, True, 2.0)
+
+
 @pytest.mark.parametrize("grid,block,message", [
     (0, 256, r"grid.x = 0 is out of range \[1, 2147483647\]"),
     ((1, 70000), 256, r"grid.y = 70000 is out of range \[1, 65535\]"),

@@ -597,6 +597,13 @@ def test_loader_figures_are_the_committed_run():
                  statistics.median(test[1:]))
 
 
+def test_launch_checks_figures_are_the_committed_run():
+    rows = {r["kernel"]: r["checks_us"] for r in results("cpu-launch-overhead-2026-12-02.json")["rows"]}
+    figures = sentence(r"([\d.]+) us of Python a launch of ReLU's kernel \(2 arrays, 1 number\), ([\d.]+) us of "
+                       r"dropout's \(2 arrays, 8 numbers\) and ([\d.]+) us of max-pool's")
+    assert_shows(" ".join(figures), rows["relu_forward_v2"], rows["dropout_forward"], rows["maxpool_forward_v2"])
+
+
 def test_gpu_kernel_table_is_the_committed_h100_run():
     """Every forward+backward row of the run, each figure as the README rounds it, and no other."""
     run = results("gpu-kernels-NVIDIA_H100_80GB_HBM3-b128-2026-11-22.json")

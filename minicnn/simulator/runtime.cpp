@@ -435,13 +435,11 @@ void account_block(unsigned nthreads) {
       size_t longest = 0;
       for (unsigned l = 0; l < lanes; ++l) {
         if (!(top.mask >> l & 1)) continue;
-        const Visit& v = paths[base + l][at[l]];
-        if (at[l] + 4 < paths[base + l].size()) {   // the logs are far larger than the caches:
-                                                     // ask for the visits and accesses to come
-          const Visit& ahead = paths[base + l][at[l] + 4];
-          __builtin_prefetch(&ahead + 4);
-          __builtin_prefetch(traffic.logs[base + l].data() + ahead.first);
-        }
+        const std::vector<Visit>& path = paths[base + l];
+        const Visit& v = path[at[l]];
+        // the logs are far larger than the caches: ask for the visits and accesses to come
+        if (at[l] + 8 < path.size()) __builtin_prefetch(&path[at[l] + 8]);
+        if (at[l] + 4 < path.size()) __builtin_prefetch(traffic.logs[base + l].data() + path[at[l] + 4].first);
         visit_events[active] = traffic.logs[base + l].data() + v.first;
         visit_lengths[active++] = v.end - v.first;
         longest = std::max<size_t>(longest, v.end - v.first);

@@ -248,7 +248,8 @@ Traffic traffic;
 std::vector<Event>* traffic_log = nullptr;   // the running thread's log (set as it is resumed)
 constexpr size_t MAX_TRAFFIC_ARRAYS = 255;   // what Event::array can name
 
-ArrayTraffic& array_of(const Event* e) { return traffic.arrays[e->array - 1]; }
+// The array an access event names.
+ArrayTraffic& event_array(const Event* e) { return traffic.arrays[e->array - 1]; }
 
 constexpr unsigned SECTOR_BYTES = 32, WARP_THREADS = 32, BANKS = 32, BANK_BYTES = 4;
 
@@ -268,7 +269,7 @@ void account_shared_request(const std::vector<const Event*>& accesses, std::vect
   words.erase(std::unique(words.begin(), words.end()), words.end());
   unsigned per_bank[BANKS] = {}, wavefronts = 0;
   for (uint64_t w : words) wavefronts = std::max(wavefronts, ++per_bank[w % BANKS]);
-  uint64_t* counts = array_of(accesses.front()).counts[accesses.front()->store ? 1 : 0];
+  uint64_t* counts = event_array(accesses.front()).counts[accesses.front()->store ? 1 : 0];
   counts[0] += 1;
   counts[1] += wavefronts;
   counts[2] += (words.size() + BANKS - 1) / BANKS;
@@ -279,7 +280,7 @@ void account_shared_request(const std::vector<const Event*>& accesses, std::vect
 // The accesses are one instruction's, in one array.
 void account_request(const std::vector<const Event*>& accesses, std::vector<uint64_t>& sectors,
                      std::vector<std::pair<uintptr_t, uintptr_t>>& ranges) {
-  if (array_of(accesses.front()).shared) return account_shared_request(accesses, sectors);
+  if (event_array(accesses.front()).shared) return account_shared_request(accesses, sectors);
   sectors.clear();
   ranges.clear();
   for (const Event* a : accesses) {
@@ -297,7 +298,7 @@ void account_request(const std::vector<const Event*>& accesses, std::vector<uint
     if (r.second > from) bytes += r.second - from;
     covered = std::max(covered, r.second);
   }
-  ArrayTraffic* array = &array_of(accesses.front());
+  ArrayTraffic* array = &event_array(accesses.front());
   const int kind = accesses.front()->store ? 1 : 0;
   uint64_t* counts = array->counts[kind];
   counts[0] += 1;

@@ -3,12 +3,16 @@
 Every layer writes its own forward and backward; there is no autograd. See README.md.
 """
 import os
+import sys
 
 # Before NumPy loads OpenBLAS: its idle threads are to sleep as soon as a GEMM ends, not spin
 # for about 0.1 s on the cores that minicnn.cpu_threads needs for the NumPy work that follows
 # (measured by benchmarks/train_step.py --device cpu on 2 cores: minicnn at 0.81x of PyTorch's
 # speed with the threads spinning, 0.91x to 0.96x without).
-# No effect where NumPy was imported before minicnn; set the variable yourself there.
+# No effect where NumPy was imported before minicnn; set the variable yourself there. OpenBLAS
+# reads it once, as NumPy loads it: whether it read one is known here, and a run's log says when
+# it did not (minicnn.environment.spinning_note).
+_openblas_read_thread_timeout = "numpy" not in sys.modules or "OPENBLAS_THREAD_TIMEOUT" in os.environ
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 from minicnn import gradcheck, losses  # noqa: E402 (after the variable above)

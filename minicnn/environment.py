@@ -129,6 +129,20 @@ def coretype_note(blas):
             f"{own} kernels on this processor")
 
 
+def spinning_note(blas):
+    """A line saying that OpenBLAS's idle threads spin, where NumPy loaded OpenBLAS (with more than
+    one thread) before minicnn could set OPENBLAS_THREAD_TIMEOUT (minicnn/__init__.py) and nobody
+    had set it before: after each matrix product they keep the cores busy that the NumPy work
+    between products needs (the teaching notebook's training took 1.4x as long on 2 cores). None
+    where they sleep."""
+    if minicnn._openblas_read_thread_timeout or (blas or {}).get("library") != "openblas" or blas["threads"] < 2:
+        return None
+    return ("note: NumPy loaded OpenBLAS before minicnn could set OPENBLAS_THREAD_TIMEOUT, so its idle threads "
+            "spin after each matrix product on the cores that the NumPy work between products needs (about 1.4x "
+            "the time for the small AlexNet on 2 cores): import minicnn before NumPy, or set "
+            "OPENBLAS_THREAD_TIMEOUT=4 before Python starts")
+
+
 def main(argv=None):
     """python -m minicnn.environment [--device cuda]: the line a training run prints, then the record
     it keeps, to set two machines side by side when their figures differ."""

@@ -21,7 +21,7 @@ from minicnn import checkpoint
 from minicnn.backend import get_array_module, to_device, to_numpy
 from minicnn.cpu_memory import reuse_freed_memory
 from minicnn.data.loader import BatchLoader
-from minicnn.environment import coretype_note, describe, describe_line
+from minicnn.environment import coretype_note, describe, describe_line, spinning_note
 from minicnn.losses import SoftmaxCrossEntropy
 from minicnn.optim import SGD, LinearDecay, ReduceOnPlateau, StepLR
 from minicnn.plots import save_confusion, save_curves, save_filter_grid
@@ -101,6 +101,9 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
     # (not under MPI, whose processes had better start no other)
     note = coretype_note(environment["blas"]) if comm.size == 1 and device != "cuda" else None
     if note:   # kernels forced by the environment: slower, perhaps, than the processor's own
+        log(note)
+    note = spinning_note(environment["blas"]) if device != "cuda" else None
+    if note:   # NumPy imported before minicnn: OpenBLAS's threads take the cores between products
         log(note)
     ckpt_path = os.path.join(out, "checkpoint.npz")
     metrics_path = os.path.join(out, "metrics.jsonl")

@@ -1,6 +1,10 @@
 import os
 import sys
 
+# minicnn before NumPy, as the scripts import them: OpenBLAS's idle threads then sleep after a
+# product instead of spinning on the cores that the NumPy work and the sanitized suites' children
+# (tests/sanitized_suites.py) need
+import minicnn  # noqa: F401
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings

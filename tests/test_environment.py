@@ -106,3 +106,37 @@ def test_a_question_that_cannot_be_asked_gives_no_note_and_stops_nothing(monkeyp
         assert coretype_note(dict(library="openblas", version="0.3.31", kernels="Nehalem", threads=1)) is None
     finally:
         kernels_without_coretype.cache_clear()
+
+
+def spinning_noted(first, second, **variables):
+    """In a new Python that imports ``first`` then ``second`` (NumPy and minicnn, in either order),
+    with ``variables`` added to an environment without OPENBLAS_THREAD_TIMEOUT: whether
+    spinning_note says OpenBLAS's idle threads spin (for a BLAS of 2 threads, whatever the cores)."""
+    code = (f"import {first}, {second}; from minicnn.environment import spinning_note, numpy_blas; "
+            "print(spinning_note(dict(numpy_blas(), threads=2)) is not None)")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    env.update(PYTHONPATH=ROOT, **variables)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return {"True": True, "False": False}[out.stdout.strip()]
+
+
+@pytest.mark.skipif((numpy_blas() or {}).get("library") != "openblas", reason="OPENBLAS_THREAD_TIMEOUT is OpenBLAS's")
+def test_numpy_imported_before_minicnn_leaves_openblas_threads_spinning_and_the_note_says_so():
+    """OpenBLAS reads OPENBLAS_THREAD_TIMEOUT once, as NumPy loads it: minicnn, imported after
+    NumPy, sets it too late (unless it was set before Python started), and the note says so."""
+    assert spinning_noted("numpy", "minicnn")
+    assert not spinning_noted("minicnn", "numpy")
+    assert not spinning_noted("numpy", "minicnn", OPENBLAS_THREAD_TIMEOUT="8")
+
+
+def test_the_spinning_note_is_for_openblas_with_threads_to_spin(monkeypatch):
+    import minicnn
+    from minicnn.environment import spinning_note
+    openblas = dict(library="openblas", version="0.3.31", kernels="Haswell", threads=2)
+    monkeypatch.setattr(minicnn, "_openblas_read_thread_timeout", False)
+    assert spinning_note(openblas).startswith("note: NumPy loaded OpenBLAS before minicnn")
+    assert "import minicnn before NumPy" in spinning_note(openblas)
+    assert spinning_note(dict(openblas, threads=1)) is None
+    assert spinning_note(dict(openblas, library="mkl")) is None and spinning_note(None) is None
+    monkeypatch.setattr(minicnn, "_openblas_read_thread_timeout", True)
+    assert spinning_note(openblas) is None

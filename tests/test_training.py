@@ -543,12 +543,30 @@ def test_a_run_on_kernels_the_environment_chose_says_which_openblas_would_take(t
     from minicnn.train import fit
     asked = []
     monkeypatch.setattr(minicnn.train, "coretype_note", lambda blas: asked.append(blas) or "note: the kernels")
+    monkeypatch.setattr(minicnn.train, "spinning_note", lambda blas: None)   # whatever imported NumPy first
     write_fake_fashion(tmp_path / "data", n_train=48, n_test=16)
     x, y = fashion_mnist.load("train", str(tmp_path / "data"))
     data = dict(train=(x[16:], y[16:]), val=(x[:16], y[:16]), test=(x[:16], y[:16]))
     lines = []
     fit(models.alexnet_small(width=8), data, small_fit_config(tmp_path / "run", epochs=1), log=lines.append)
     assert lines[0].startswith("on ") and lines[1] == "note: the kernels" and lines[2].startswith("epoch 1:")
+    assert asked == [json.loads((tmp_path / "run" / "checkpoint.json").read_text())["environment"]["blas"]]
+
+
+def test_a_run_whose_openblas_threads_spin_says_so(tmp_path, monkeypatch):
+    """Where NumPy loaded OpenBLAS before minicnn set its threads' timeout (tests/test_environment.py
+    checks when, in new Pythons), fit says so right after what it runs on."""
+    import minicnn.train
+    from minicnn.train import fit
+    asked = []
+    monkeypatch.setattr(minicnn.train, "spinning_note", lambda blas: asked.append(blas) or "note: the threads spin")
+    monkeypatch.setattr(minicnn.train, "coretype_note", lambda blas: None)   # whatever OPENBLAS_CORETYPE says
+    write_fake_fashion(tmp_path / "data", n_train=48, n_test=16)
+    x, y = fashion_mnist.load("train", str(tmp_path / "data"))
+    data = dict(train=(x[16:], y[16:]), val=(x[:16], y[:16]), test=(x[:16], y[:16]))
+    lines = []
+    fit(models.alexnet_small(width=8), data, small_fit_config(tmp_path / "run", epochs=1), log=lines.append)
+    assert lines[0].startswith("on ") and lines[1] == "note: the threads spin" and lines[2].startswith("epoch 1:")
     assert asked == [json.loads((tmp_path / "run" / "checkpoint.json").read_text())["environment"]["blas"]]
 
 

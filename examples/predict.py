@@ -23,8 +23,6 @@ import functools
 import os
 import sys
 
-import numpy as np
-
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from minicnn import models  # noqa: E402
@@ -35,6 +33,7 @@ from minicnn.data.image_folder import IMAGE_EXTENSIONS, decode, image_files  # n
 from minicnn.data.loader import resize_nearest  # noqa: E402
 from minicnn.inference import predict_proba  # noqa: E402
 from minicnn.weights import WeightsError, checkpoint_config, class_count, load, model_from_checkpoint  # noqa: E402
+import numpy as np  # noqa: E402 (after minicnn, which sets OpenBLAS's thread timeout before NumPy loads it)
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # torchvision's
 BATCH = 50   # images read and classified at a time

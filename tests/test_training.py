@@ -536,37 +536,23 @@ def test_killed_run_resumes_to_the_same_parameters(tmp_path):
     assert (tmp_path / "full" / "checkpoint.npz").read_bytes() == before
 
 
-def test_a_run_on_kernels_the_environment_chose_says_which_openblas_would_take(tmp_path, monkeypatch):
-    """Where OPENBLAS_CORETYPE chose other kernels than OpenBLAS takes by itself (which
-    tests/test_environment.py checks in new Pythons), fit says so right after what it runs on."""
+@pytest.mark.parametrize("note", ["coretype_note", "spinning_note"])
+def test_a_run_says_what_its_blas_was_given_right_after_what_it_runs_on(tmp_path, monkeypatch, note):
+    """Where OPENBLAS_CORETYPE chose other kernels than OpenBLAS takes by itself (coretype_note),
+    and where NumPy loaded OpenBLAS before minicnn set its threads' timeout (spinning_note), fit
+    says so right after what it runs on (tests/test_environment.py checks both in new Pythons)."""
     import minicnn.train
     from minicnn.train import fit
     asked = []
-    monkeypatch.setattr(minicnn.train, "coretype_note", lambda blas: asked.append(blas) or "note: the kernels")
-    monkeypatch.setattr(minicnn.train, "spinning_note", lambda blas: None)   # whatever imported NumPy first
+    for name in ("coretype_note", "spinning_note"):   # the other says nothing, whatever this process's BLAS
+        monkeypatch.setattr(minicnn.train, name,
+                            (lambda blas: asked.append(blas) or f"note: {note}") if name == note else (lambda blas: None))
     write_fake_fashion(tmp_path / "data", n_train=48, n_test=16)
     x, y = fashion_mnist.load("train", str(tmp_path / "data"))
     data = dict(train=(x[16:], y[16:]), val=(x[:16], y[:16]), test=(x[:16], y[:16]))
     lines = []
     fit(models.alexnet_small(width=8), data, small_fit_config(tmp_path / "run", epochs=1), log=lines.append)
-    assert lines[0].startswith("on ") and lines[1] == "note: the kernels" and lines[2].startswith("epoch 1:")
-    assert asked == [json.loads((tmp_path / "run" / "checkpoint.json").read_text())["environment"]["blas"]]
-
-
-def test_a_run_whose_openblas_threads_spin_says_so(tmp_path, monkeypatch):
-    """Where NumPy loaded OpenBLAS before minicnn set its threads' timeout (tests/test_environment.py
-    checks when, in new Pythons), fit says so right after what it runs on."""
-    import minicnn.train
-    from minicnn.train import fit
-    asked = []
-    monkeypatch.setattr(minicnn.train, "spinning_note", lambda blas: asked.append(blas) or "note: the threads spin")
-    monkeypatch.setattr(minicnn.train, "coretype_note", lambda blas: None)   # whatever OPENBLAS_CORETYPE says
-    write_fake_fashion(tmp_path / "data", n_train=48, n_test=16)
-    x, y = fashion_mnist.load("train", str(tmp_path / "data"))
-    data = dict(train=(x[16:], y[16:]), val=(x[:16], y[:16]), test=(x[:16], y[:16]))
-    lines = []
-    fit(models.alexnet_small(width=8), data, small_fit_config(tmp_path / "run", epochs=1), log=lines.append)
-    assert lines[0].startswith("on ") and lines[1] == "note: the threads spin" and lines[2].startswith("epoch 1:")
+    assert lines[0].startswith("on ") and lines[1] == f"note: {note}" and lines[2].startswith("epoch 1:")
     assert asked == [json.loads((tmp_path / "run" / "checkpoint.json").read_text())["environment"]["blas"]]
 
 

@@ -47,8 +47,6 @@ def test_committed_without_outputs():
             assert not cell.outputs and cell.execution_count is None, f"cell {i} carries stale outputs"
 
 
-@pytest.mark.skipif(fashion_mnist_missing() is not None,
-                    reason=f"the notebook reads Fashion-MNIST, which is not installed: {fashion_mnist_missing()}")
 def test_minicnn_is_imported_before_numpy():
     """minicnn sets OpenBLAS's thread timeout before NumPy loads OpenBLAS; imported after NumPy it
     is too late, and the idle threads spin (the training section took 20 s against 14 on 2 cores).
@@ -59,6 +57,8 @@ def test_minicnn_is_imported_before_numpy():
     assert imports[0].split()[:2] == ["import", "minicnn"], imports[:3]
 
 
+@pytest.mark.skipif(fashion_mnist_missing() is not None,
+                    reason=f"the notebook reads Fashion-MNIST, which is not installed: {fashion_mnist_missing()}")
 def test_runs_top_to_bottom_with_its_figures(tmp_path, monkeypatch):
     nb = read()
     temporary = tmp_path / "tmp"   # the kernel's temporary folder: the training run writes there

@@ -1,9 +1,8 @@
 import os
 import sys
 
-# minicnn before NumPy, as the scripts import them: OpenBLAS's idle threads then sleep after a
-# product instead of spinning on the cores that the NumPy work and the sanitized suites' children
-# (tests/sanitized_suites.py) need
+# minicnn before NumPy, as the scripts import them, so that the tests run as they do: OpenBLAS's
+# idle threads sleep after a product instead of spinning (minicnn/__init__.py)
 import minicnn  # noqa: F401
 import numpy as np
 import pytest

@@ -15,7 +15,7 @@ import sys
 _openblas_read_thread_timeout = "numpy" not in sys.modules or "OPENBLAS_THREAD_TIMEOUT" in os.environ
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
-from minicnn import gradcheck, losses  # noqa: E402 (after the variable above)
+from minicnn import losses  # noqa: E402 (after the variable above)
 from minicnn.backend import cuda_available, get_array_module, to_device, to_numpy
 from minicnn.layers import (LRN, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, Layer, LRNMaxPool,
                             MaxPool2D, Param, ReLU)
@@ -23,6 +23,17 @@ from minicnn.losses import SoftmaxCrossEntropy
 from minicnn.sequential import Sequential
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # minicnn.gradcheck, imported when first used rather than with minicnn, so that
+    # python -m minicnn.gradcheck runs it as a script without Python's warning that it was
+    # imported already
+    if name == "gradcheck":
+        import importlib
+        return importlib.import_module("minicnn.gradcheck")
+    raise AttributeError(f"module 'minicnn' has no attribute {name!r}")
+
 
 __all__ = ["Conv2D", "MaxPool2D", "LRN", "ReLU", "Dropout", "Dense", "Flatten", "BatchNorm2D",
            "LRNMaxPool", "Layer", "Param", "Sequential", "SoftmaxCrossEntropy", "gradcheck", "losses",

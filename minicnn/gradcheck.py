@@ -20,11 +20,22 @@ fails, so that kinks can never hide a wrong gradient wholesale.
 Relative error of each element: |a - n| / max(|a|, |n|, floor), floor = 1e-3 * max(|a|, |n|) over
 the tensor (so that elements near zero are judged on the tensor's scale, as Caffe's checker does
 with its max(..., 1)); the reported error is the maximum over elements.
+
+``check_loss(loss, logits, labels)`` does the same for a loss's gradient of its logits.
+
+From a shell, every kind of layer with AlexNet's settings, on small inputs, one table:
+
+    python -m minicnn.gradcheck                  # the NumPy layers
+    python -m minicnn.gradcheck --device cuda    # minicnn's CUDA kernels, in float64 (sim: simulated)
 """
+import argparse
+import sys
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from minicnn.arguments import non_negative_int, positive_float
 from minicnn.backend import get_array_module, to_numpy
 
 
@@ -100,6 +111,10 @@ class GradcheckResult:
                 for name in self.errors if self.kinks[name] > self.max_kink_fraction * self.sizes[name]]
         return bad
 
+    def passes(self, name):
+        """Whether tensor ``name`` passes: its error within ``tol``, few enough of it on kinks."""
+        return self.errors[name] <= self.tol and self.kinks[name] <= self.max_kink_fraction * self.sizes[name]
+
     @property
     def ok(self):
         return not self.failures()
@@ -156,3 +171,125 @@ def check_layer(layer, x, dout=None, h=1e-5, tol=1e-6, seed=0, max_kink_fraction
     for name, b in layer.named_buffers():
         b[...] = buffers[name]
     return result
+
+
+def check_loss(loss, logits, labels, h=1e-5, tol=1e-6):
+    """Check ``loss.backward()`` (dL/dlogits) against central differences of ``loss.forward(logits,
+    labels)``; returns a :class:`GradcheckResult` with one tensor, "logits" (float64, as for
+    ``check_layer``). The loss is one scalar, so no random ``dout`` is drawn."""
+    if logits.dtype != np.float64:
+        raise TypeError(f"check_loss: {loss!r} needs float64 logits, got {logits.dtype}")
+    loss.forward(logits, labels)
+    analytic = loss.backward()
+    numeric, kinks = numerical_gradient(lambda: loss.forward(logits, labels), logits, h=h)
+    result = GradcheckResult(tol=tol)
+    result.errors["logits"] = rel_error(analytic, numeric, mask=~kinks)
+    result.kinks["logits"] = int(kinks.sum())
+    result.sizes["logits"] = int(kinks.size)
+    return result
+
+
+def alexnet_checks(seed=0):
+    """[(name, what it is, layer or loss, input shape)]: every kind of layer (and the loss) with
+    AlexNet's settings, on inputs small enough for central differences (two forwards an element),
+    in float64."""
+    from minicnn.layers import LRN, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, LRNMaxPool, MaxPool2D, ReLU
+    from minicnn.losses import SoftmaxCrossEntropy
+    from minicnn.sequential import Sequential
+    rng = np.random.default_rng(seed)
+    f64 = dict(dtype=np.float64, rng=rng)
+    network = Sequential([("conv", Conv2D(3, 4, 3, padding=1, **f64)), ("relu", ReLU()),
+                          ("norm", LRN(5, alpha=1.0, beta=0.75, k=1.0)), ("pool", MaxPool2D(3, stride=2)),
+                          ("flatten", Flatten()), ("fc", Dense(4 * 3 * 3, 5, **f64)), ("drop", Dropout(0.5, seed=seed))])
+    return [
+        ("conv1", "11x11, stride 4, padding 2 (AlexNet's conv1)", Conv2D(3, 4, 11, stride=4, padding=2, **f64),
+         (2, 3, 19, 19)),
+        ("conv2", "5x5, padding 2, 2 groups (conv2)", Conv2D(4, 6, 5, padding=2, groups=2, **f64), (2, 4, 6, 6)),
+        ("conv3", "3x3, padding 1 (conv3)", Conv2D(4, 6, 3, padding=1, **f64), (2, 4, 5, 5)),
+        ("conv4", "3x3, padding 1, 2 groups (conv4, conv5)", Conv2D(4, 6, 3, padding=1, groups=2, **f64),
+         (2, 4, 5, 5)),
+        ("conv+relu", "conv4 with its ReLU fused in (Conv2D(relu=True))",
+         Conv2D(4, 6, 3, padding=1, groups=2, relu=True, **f64), (2, 4, 5, 5)),
+        ("relu", "max(x, 0)", ReLU(), (2, 3, 4, 4)),
+        ("lrn", "5 channels, alpha 1e-4, beta 0.75, k 2 (AlexNet's)", LRN(5), (2, 7, 3, 3)),
+        ("lrn-large-alpha", "5 channels, alpha 1, beta 0.75, k 1: the window's sum weighs as much as x",
+         LRN(5, alpha=1.0, beta=0.75, k=1.0), (2, 7, 3, 3)),
+        ("lrn-towers", "as lrn-large-alpha, over each tower's half of the channels (groups 2)",
+         LRN(5, alpha=1.0, beta=0.75, k=1.0, groups=2), (2, 8, 3, 3)),
+        ("maxpool", "3x3 windows, stride 2: overlapping (AlexNet's)", MaxPool2D(3, stride=2), (2, 3, 7, 7)),
+        ("lrn+maxpool", "lrn-large-alpha then maxpool as one layer (LRNMaxPool)",
+         LRNMaxPool(LRN(5, alpha=1.0, beta=0.75, k=1.0), MaxPool2D(3, stride=2)), (2, 6, 7, 7)),
+        ("dropout", "p 0.5, inverted", Dropout(0.5, seed=seed), (4, 10)),
+        ("dense", "x W^T + b (fc6 to fc8)", Dense(12, 5, **f64), (3, 12)),
+        ("flatten", "(N, C, H, W) to (N, C*H*W)", Flatten(), (2, 3, 2, 2)),
+        ("batchnorm", "per channel, batch statistics (alexnet_bn)", BatchNorm2D(3, dtype=np.float64), (4, 3, 3, 3)),
+        ("network", "conv, ReLU, LRN, max-pool, flatten, dense, dropout in a Sequential", network, (2, 3, 7, 7)),
+        ("softmax-xent", "softmax cross-entropy, the batch's mean", SoftmaxCrossEntropy(), (4, 10)),
+    ]
+
+
+def main(argv=None):
+    """python -m minicnn.gradcheck: the table of every check of ``alexnet_checks``; exit status 1
+    if any fails."""
+    from minicnn.backend import check_device, to_device
+    from minicnn.losses import SoftmaxCrossEntropy
+    names = [name for name, *_ in alexnet_checks()]
+    parser = argparse.ArgumentParser(
+        prog="python -m minicnn.gradcheck",
+        description="Check every kind of layer's backward (AlexNet's settings, small inputs, float64) against "
+                    "central differences of its forward: the input's and every parameter's gradient, one "
+                    "row each. Exit status 1 if any check fails.")
+    parser.add_argument("--device", choices=("cpu", "cuda", "sim"), default="cpu",
+                        help="cpu: the NumPy layers; cuda: minicnn's CUDA kernels on the GPU; sim: the same "
+                             "kernels under the kernel simulator, on the CPU (default: cpu)")
+    parser.add_argument("--layers", default=",".join(names), metavar="NAME,...",
+                        help="the checks to run, comma-separated, of: " + ", ".join(names) + " (default: all)")
+    parser.add_argument("--seed", type=non_negative_int, default=0,
+                        help="seed of the weights, inputs, dout and dropout masks (default: 0)")
+    parser.add_argument("--tol", type=positive_float, default=1e-6,
+                        help="the largest relative error that passes (default: 1e-6)")
+    args = parser.parse_args(argv)
+    chosen = [name.strip() for name in args.layers.split(",") if name.strip()]
+    unknown = [name for name in chosen if name not in names]
+    if unknown or not chosen:
+        parser.error(f"argument --layers: expected names among {', '.join(names)}; got "
+                     + (", ".join(map(repr, unknown)) if unknown else "none"))
+    try:
+        device = check_device(args.device)
+    except RuntimeError as exc:
+        raise SystemExit(f"error: {exc}")
+
+    print(f"Each layer's backward against central differences of its forward (h = 1e-5), float64, on {device}; "
+          f"a tensor's error is its largest element's relative error, at most {args.tol:g} to pass.\n")
+    print(f"{'check':<17}{'tensor':<14}{'elements':>9}{'kinks':>7}{'rel. error':>12}  what")
+    failed, largest, start = [], 0.0, time.perf_counter()
+    for index, (name, what, layer, shape) in enumerate(alexnet_checks(args.seed)):
+        if name not in chosen:
+            continue
+        rng = np.random.default_rng([args.seed, index])   # a check's input is the same whichever others run
+        x = to_device(rng.standard_normal(shape), device)
+        if isinstance(layer, SoftmaxCrossEntropy):
+            labels = to_device(rng.integers(0, shape[1], shape[0]), device)
+            result = check_loss(layer.to(device), x, labels, tol=args.tol)
+        else:
+            result = check_layer(layer.to(device), x, tol=args.tol, seed=args.seed)
+        for row, tensor in enumerate(result.errors):
+            verdict = "" if result.passes(tensor) else "  FAILS"
+            line = (f"{name if row == 0 else '':<17}{tensor:<14}{result.sizes[tensor]:>9}{result.kinks[tensor]:>7}"
+                    f"{result.errors[tensor]:>12.2e}  {what if row == 0 else ''}{verdict}")
+            print(line.rstrip(), flush=True)
+        largest = max(largest, result.max_error)
+        if not result.ok:
+            failed.append((name, result.failures()))
+    seconds = time.perf_counter() - start
+    if failed:
+        print(f"\n{len(failed)} of {len(chosen)} checks fail on {device}:\n  "
+              + "\n  ".join(f"{name}: {failure}" for name, failures in failed for failure in failures))
+        return 1
+    print(f"\nall {len(chosen)} checks pass on {device}: the largest relative error {largest:.2g} "
+          f"(tolerance {args.tol:g}), in {seconds:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

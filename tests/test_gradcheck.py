@@ -1,4 +1,7 @@
-"""The gradient checker itself: it must fail on a wrong backward and see kinks for what they are."""
+"""The gradient checker itself: it must fail on a wrong backward and see kinks for what they are;
+its command line, python -m minicnn.gradcheck."""
+import re
+
 import numpy as np
 import pytest
 
@@ -52,6 +55,7 @@ def test_kinks_are_detected_and_counted():
     np.testing.assert_array_equal(kinks, [[True, True, False, False]])
     result = check_layer(ReLU(), x)
     assert result.kinks["input"] == 2 and not result.ok   # half the tensor on kinks is too many
+    assert result.errors["input"] < 1e-9 and not result.passes("input")
 
 
 def test_rel_error():
@@ -73,3 +77,76 @@ def test_leaves_buffers_and_random_state_unchanged():
     check_layer(model, x).assert_ok()
     np.testing.assert_array_equal(model.state_dict()["0.running_mean"], 0)
     assert model.random_state()["1.calls"] == 0
+
+
+# --- python -m minicnn.gradcheck ----------------------------------------------------------------
+
+def test_the_command_checks_every_kind_of_layer_and_every_tensor(capsys):
+    from minicnn.gradcheck import alexnet_checks, main
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    checks = alexnet_checks()
+    names = [name for name, *_ in checks]
+    assert len(names) == len(set(names)) == 17
+    # a row per tensor: (check's name on its first row only) tensor, elements, kinks, rel. error
+    rows = [match.groups() for match in re.finditer(r"^(\S+)? +(\S+) +(\d+) +(\d+) +(\d\.\d\de-\d\d)", out, re.M)]
+    assert [row[0] for row in rows if row[0]] == names
+    expected = [("input" if hasattr(layer, "named_params") else "logits",
+                 *(dict(layer.named_params()) if hasattr(layer, "named_params") else {})) for _, _, layer, _ in checks]
+    assert [row[1] for row in rows] == [tensor for tensors in expected for tensor in tensors]
+    assert all(float(row[4]) < 1e-7 for row in rows)   # as the README says
+    assert "all 17 checks pass on cpu" in out and "FAILS" not in out
+
+
+def test_the_command_names_a_wrong_backward_and_fails(monkeypatch, capsys):
+    from minicnn.gradcheck import main
+    right = ReLU._backward
+    monkeypatch.setattr(ReLU, "_backward", lambda self, dout: 1.001 * right(self, dout))
+    assert main(["--layers", "maxpool,relu"]) == 1
+    out = capsys.readouterr().out
+    relu_row = next(line for line in out.splitlines() if line.startswith("relu"))
+    assert relu_row.endswith("FAILS")
+    assert "1 of 2 checks fail on cpu:\n  relu: input: relative error" in out
+    assert "maxpool" in out and out.count("FAILS") == 1
+
+
+def test_the_command_checks_the_kernels(kernel_device, capsys):
+    from minicnn.gradcheck import main
+    # the network row runs the conv, ReLU, LRN, max-pool, dense and dropout kernels
+    assert main(["--device", kernel_device, "--layers", "network,lrn+maxpool,softmax-xent"]) == 0
+    assert f"all 3 checks pass on {kernel_device}" in capsys.readouterr().out
+
+
+def test_a_checks_input_does_not_depend_on_the_others_chosen(capsys):
+    from minicnn.gradcheck import main
+    main(["--layers", "network"])
+    alone = capsys.readouterr().out
+    main(["--layers", "conv1,network"])
+    after_conv1 = capsys.readouterr().out
+    assert alone.split("network", 1)[1].split("\n\n")[0] == after_conv1.split("network", 1)[1].split("\n\n")[0]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--layers", "conv1,pool9"], "argument --layers: expected names among conv1, conv2"),
+    (["--layers", ","], "got none"),
+    (["--tol", "0"], "argument --tol: expected a number > 0, got '0'"),
+    (["--device", "tpu"], "argument --device: invalid choice: 'tpu'"),
+])
+def test_the_command_refuses_bad_flags(argv, message, capsys):
+    from minicnn.gradcheck import main
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_the_command_runs_as_a_module_without_warnings():
+    # minicnn imports minicnn.gradcheck only when it is used, so that running it as a module does
+    # not find it imported already (Python warns of that, -W error makes the warning an error)
+    import subprocess
+    import sys
+    result = subprocess.run([sys.executable, "-W", "error", "-m", "minicnn.gradcheck", "--layers", "relu"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "" and "all 1 checks pass on cpu" in result.stdout
+    import minicnn
+    assert minicnn.gradcheck.check_layer is check_layer

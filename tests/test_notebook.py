@@ -1,5 +1,6 @@
 """The teaching notebook (examples/alexnet_walkthrough.ipynb) is committed without outputs and
 runs top to bottom, with every figure it promises, on a CPU without a GPU or a network."""
+import json
 import os
 import re
 import time
@@ -55,6 +56,19 @@ def test_minicnn_is_imported_before_numpy():
     first_code = next(cell for cell in read().cells if cell.cell_type == "code")
     imports = [line for line in first_code.source.splitlines() if line.startswith(("import ", "from "))]
     assert imports[0].split()[:2] == ["import", "minicnn"], imports[:3]
+
+
+def test_its_accuracy_of_the_default_run_is_the_committed_runs():
+    """The last section quotes the README's default run's test accuracy, on OpenBLAS's SkylakeX
+    kernels and its Haswell kernels: the committed results of each, rounded to a tenth of a percent."""
+    results = os.path.join(os.path.dirname(NOTEBOOK), os.pardir, "benchmarks", "results")
+    last = read().cells[-1].source
+    quoted = re.search(r"\(([\d.]+)%\s+test accuracy after 5 epochs, or ([\d.]+)% on OpenBLAS's Haswell kernels", last)
+    assert quoted, "the last section no longer quotes the default run's accuracy"
+    for figure, run in zip(quoted.groups(), ["cpu-train-alexnet_small-fashion-mnist-2026-12-02",
+                                             "cpu-train-alexnet_small-fashion-mnist-haswell-kernels-2026-12-02"]):
+        with open(os.path.join(results, run, "test_metrics.json")) as f:
+            assert figure == f"{100 * json.load(f)['top1']:.1f}", run
 
 
 @pytest.mark.skipif(fashion_mnist_missing() is not None,

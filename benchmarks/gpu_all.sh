@@ -11,6 +11,8 @@
 #                  otherwise wait on NVRTC for what it launches first, one source after another)
 #   kernel_tests   python -m pytest -m kernel -k cuda: every CUDA kernel against the NumPy code, on the
 #                  GPU (their simulated twins, -k sim, run in CI on any machine: not here)
+#   gradcheck      python -m minicnn.gradcheck --device cuda: every kind of layer's backward, on the kernels,
+#                  against central differences in float64
 #   device_tests   no host synchronisation in a training step (plain and fused), the benchmark
 #                  harness's GPU test, the NCCL all-reduce (one rank per GPU)
 #   memcheck       compute-sanitizer --tool memcheck on the GPU kernel tests
@@ -53,7 +55,7 @@ cd "$(dirname "$0")/.."
 out=${1:-benchmarks/results/gpu-$(date +%F)}
 shift || true
 steps=("$@")
-[ ${#steps[@]} -eq 0 ] && steps=(compile kernel_tests device_tests memcheck racecheck kernels kernel_versions bias_versions
+[ ${#steps[@]} -eq 0 ] && steps=(compile kernel_tests gradcheck device_tests memcheck racecheck kernels kernel_versions bias_versions
                                  kernels_tf32 kernels_tiled launch_overhead train_step train ncu_traffic)
 mkdir -p "$out"
 nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || echo "no nvidia-smi" > "$out/nvidia-smi.txt"
@@ -90,6 +92,7 @@ for step in "${steps[@]}"; do
   case $step in
     compile) run compile python -m minicnn.kernels ;;
     kernel_tests) run kernel_tests python -m pytest -q -m kernel -k cuda -rs ;;
+    gradcheck) run gradcheck python -m minicnn.gradcheck --device cuda ;;
     device_tests) run device_tests python -m pytest -q -rs tests/test_devices.py tests/test_benchmark_harness.py \
                     tests/test_distributed.py ;;
     memcheck) run memcheck compute-sanitizer --tool memcheck "${sanitized_tests[@]}" ;;
@@ -111,7 +114,7 @@ for step in "${steps[@]}"; do
              python examples/train_alexnet.py --distributed --hybrid --device cuda --model alexnet_small \
              --epochs 1 --out runs/gpu-hybrid --no-progress ;;
     ncu_traffic) run ncu_traffic python benchmarks/ncu_traffic.py ;;
-    *) echo "unknown step '$step'; steps: compile kernel_tests device_tests memcheck racecheck kernels kernel_versions" \
+    *) echo "unknown step '$step'; steps: compile kernel_tests gradcheck device_tests memcheck racecheck kernels kernel_versions" \
             "bias_versions kernels_tf32 kernels_tiled launch_overhead train_step train ncu_traffic" >&2
        exit 2 ;;
   esac

@@ -282,12 +282,13 @@ def main(argv=None):
         if not result.ok:
             failed.append((name, result.failures()))
     seconds = time.perf_counter() - start
+    checks = f"{len(chosen)} check{'s' if len(chosen) > 1 else ''}"
     if failed:
-        print(f"\n{len(failed)} of {len(chosen)} checks fail on {device}:\n  "
+        print(f"\nfailed on {device}: {len(failed)} of {checks}\n  "
               + "\n  ".join(f"{name}: {failure}" for name, failures in failed for failure in failures))
         return 1
-    print(f"\nall {len(chosen)} checks pass on {device}: the largest relative error {largest:.2g} "
-          f"(tolerance {args.tol:g}), in {seconds:.1f} s")
+    print(f"\npassed on {device}: {checks}, the largest relative error {largest:.2g} (tolerance {args.tol:g}), "
+          f"in {seconds:.1f} s")
     return 0
 
 

@@ -131,8 +131,9 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
         if start_epoch >= cfg["epochs"]:
             log(f"it already holds the {cfg['epochs']} epochs asked for: nothing to train, only the test "
                 f"(ask for more epochs to go on)")
-    elif os.path.exists(metrics_path) and comm.is_root:
-        os.remove(metrics_path)
+    elif comm.is_root and os.path.exists(ckpt_path):   # kept until this run's first checkpoint
+        log(f"note: {out} holds an earlier run ({earlier_run(ckpt_path)}); this run replaces it "
+            f"at the end of its first epoch (--resume continues a run; another --out keeps both)")
     comm.broadcast_parameters(model)  # every rank starts from rank 0's parameters
     # rank r's images are rows [r*B, (r+1)*B) of the global batch: its dropout draws those rows' masks
     offset_dropout_rows(model.data_parallel_layers() if hasattr(model, "data_parallel_layers") else model.leaves(),
@@ -156,9 +157,10 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
             loss = float(loss_fn.forward(logits, y))
             if comm.size > 1:  # every rank sees the mean loss, so all stop together on a NaN
                 loss = float(comm.allreduce_sum(np.array([loss]), "all-reduce of the loss")[0]) / comm.size
-            if not math.isfinite(loss):
-                raise TrainingError(f"loss became {loss} at step {step} (epoch {epoch + 1}); "
-                                    f"lower --lr; the last good checkpoint is {ckpt_path}")
+            if not math.isfinite(loss):   # checkpoints are saved after each epoch: epoch 0 has none
+                kept = (f"the last good checkpoint, after epoch {epoch}, is {ckpt_path}" if epoch else
+                        "no checkpoint of this run was written (one is written at the end of each epoch)")
+                raise TrainingError(f"loss became {loss} at step {step} (epoch {epoch + 1}); lower --lr; {kept}")
             comm.backward(model, loss_fn.backward(), overlap=cfg.get("overlap", True))  # averaged over ranks
             optimizer.step()
             if hasattr(schedule, "step_batch"):
@@ -186,7 +188,8 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
         record.update(images_per_s=seen / train_time, epoch_time_s=train_time)
         log(f"{line}{seen / train_time:.0f} img/s, {time.perf_counter() - t0:.0f} s")
         if comm.is_root:
-            with open(metrics_path, "a") as f:
+            # a new run's first line replaces an earlier run's file, kept whole until then
+            with open(metrics_path, "a" if cfg.get("resume") or epoch > start_epoch else "w") as f:
                 f.write(json.dumps(record) + "\n")
         checkpoint.save(ckpt_path, model, optimizer, dict(   # every rank takes part, rank 0 writes
             model=cfg["model_name"], epoch=epoch + 1, lr=optimizer.lr, schedule_name=cfg["schedule"],
@@ -287,6 +290,17 @@ def checkpoint_to_resume(out):
     if not os.path.exists(path):
         raise TrainingError(f"--resume: {path}: no such checkpoint (a run writes one at the end of each epoch)")
     return path
+
+
+def earlier_run(path):
+    """What the checkpoint at ``path`` holds, in words ("alexnet_small after epoch 5"), from the
+    metadata written beside it; "its checkpoint" when that cannot be read."""
+    try:
+        with open(os.path.splitext(path)[0] + ".json") as f:
+            meta = json.load(f)
+        return f"{meta['model']} after epoch {meta['epoch']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "its checkpoint"
 
 
 @contextlib.contextmanager

@@ -349,9 +349,56 @@ def test_nan_loss_stops_and_keeps_the_last_checkpoint(tmp_path):
     assert "Traceback" not in result.stderr
     assert open(ckpt, "rb").read() == poisoned   # the last checkpoint is left as it was
     x, y = fashion_mnist.load("train", data)
-    with pytest.raises(TrainingError, match="lower --lr; the last good checkpoint is"):
+    with pytest.raises(TrainingError, match="lower --lr; the last good checkpoint, after epoch 1, is"):
         fit(models.alexnet_small(), dict(train=(x, y), val=(x, y), test=(x, y)),
             small_fit_config(tmp_path / "out", epochs=2, resume=True), log=lambda *a: None)
+
+
+def test_nan_loss_in_the_first_epoch_says_no_checkpoint_was_written(tmp_path):
+    """A run that diverges before its first epoch ends has saved nothing; an earlier run's
+    checkpoint in the same folder is not this run's to offer, and is left as it was."""
+    from minicnn.train import TrainingError, fit
+    write_fake_fashion(tmp_path / "data", n_train=64, n_test=16)
+    x, y = fashion_mnist.load("train", str(tmp_path / "data"))
+    data = dict(train=(x, y), val=(x[:16], y[:16]), test=(x[:16], y[:16]))
+    fit(models.alexnet_small(width=4), data, small_fit_config(tmp_path / "out", epochs=1), log=lambda *a: None)
+    earlier = {name: (tmp_path / "out" / name).read_bytes() for name in ("checkpoint.npz", "metrics.jsonl")}
+    model = models.alexnet_small(width=4)
+    model["fc8"].params["bias"].data[0] = np.nan
+    with pytest.raises(TrainingError) as failure:
+        fit(model, data, small_fit_config(tmp_path / "out", epochs=2), log=lambda *a: None)
+    assert str(failure.value) == ("loss became nan at step 0 (epoch 1); lower --lr; no checkpoint of this run was "
+                                  "written (one is written at the end of each epoch)")
+    assert {name: (tmp_path / "out" / name).read_bytes() for name in earlier} == earlier
+
+
+def test_a_new_run_in_an_earlier_runs_folder_says_so_and_replaces_it_after_its_first_epoch(tmp_path):
+    """Without --resume a run starts afresh: it names the run it will replace, keeps that run's
+    metrics and checkpoint whole until its own first epoch is saved, and then holds only its own."""
+    from minicnn.train import fit
+    write_fake_fashion(tmp_path / "data", n_train=64, n_test=16)
+    x, y = fashion_mnist.load("train", str(tmp_path / "data"))
+    data = dict(train=(x, y), val=(x[:16], y[:16]), test=(x[:16], y[:16]))
+    out = tmp_path / "out"
+    fit(models.alexnet_small(width=4), data, small_fit_config(out, epochs=2), log=lambda *a: None)
+    earlier_metrics = (out / "metrics.jsonl").read_text()
+    lines, metrics_while_training = [], []
+
+    def log(*args, **kwargs):
+        lines.append(" ".join(map(str, args)))
+        if lines[-1].startswith("epoch 1:"):   # the epoch is done, its line and checkpoint not yet written
+            metrics_while_training.append((out / "metrics.jsonl").read_text())
+
+    fit(models.alexnet_small(width=4), data, small_fit_config(out, epochs=1, lr=0.01), log=log)
+    assert (f"note: {out} holds an earlier run (alexnet_small after epoch 2); this run replaces it at the end of "
+            f"its first epoch (--resume continues a run; another --out keeps both)") in lines
+    assert metrics_while_training == [earlier_metrics]
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1] and records[0]["lr"] != json.loads(earlier_metrics.split("\n")[0])["lr"]
+    assert json.loads((out / "checkpoint.json").read_text())["epoch"] == 1
+    lines.clear()
+    fit(models.alexnet_small(width=4), data, small_fit_config(tmp_path / "new", epochs=1), log=log)
+    assert not any("earlier run" in line for line in lines)
 
 
 def test_resume_refuses_flags_that_change_the_run_and_names_each(tmp_path):

@@ -6,7 +6,9 @@ below the last trainable layer).
     python examples/finetune.py --data cats_vs_dogs --weights alexnet-owt-7be5be79.pth --epochs 3
 
 --data is an image folder (DIR/train/<class>/*.jpg and DIR/val/<class>/*.jpg, or DIR/<class>/*.jpg);
---weights torchvision's .pth (needs torch) or minicnn .npz weights of the same --model. Outputs
+--weights torchvision's .pth (needs torch), minicnn .npz weights of the same --model, or a training
+checkpoint of photographs (train_alexnet.py --data FOLDER, or this script), whose network and
+normalisation are taken and whose classes, however many, give way to the new task's. Outputs
 (checkpoint, metrics, curves) go to --out; classify new photos afterwards with
     python examples/predict.py photo.jpg --weights OUT/checkpoint.npz
 """
@@ -24,14 +26,52 @@ from minicnn.data import DataError  # noqa: E402
 from minicnn.data.image_folder import load_splits  # noqa: E402
 from minicnn.train import (TrainingError, batch_progress, checkpoint_to_resume, ctrl_c_says_how_to_resume,  # noqa: E402
                            fit, writable_folder)
-from minicnn.weights import WeightsError, checkpoint_config, load  # noqa: E402
+from minicnn.weights import WeightsError, checkpoint_config, class_count, load  # noqa: E402
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+FINE_TUNED = ("alexnet", "alexnet_owt")   # the networks of 224/227 px photographs with a Dense head
 # What a flag left out means when a run begins (a resumed run takes its own values first), and
 # where the checkpoint's configuration records each (older checkpoints lack --train-layers).
 DEFAULTS = dict(model="alexnet_owt", train_layers=1, epochs=3, batch_size=32, lr=0.01, augment=False, seed=0)
 RECORDED = dict(model="model_name", train_layers="train_layers", epochs="epochs", batch_size="batch_size", lr="lr",
                 augment="augment", seed="seed")
+
+
+def pretrained(path, name, given=None):
+    """``(architecture, model, (mean, std))``: the network to fine-tune (``models.build``'s
+    arguments, and the model with the weights at ``path`` loaded) and the normalisation those
+    weights were trained with ((None, None) without weights: random ones, the folder's own).
+
+    A training checkpoint of minicnn's (train_alexnet.py, finetune.py) records its network (the
+    model it was trained as, its class count and LRN groups) and its normalisation, and is rebuilt
+    as such: its last layer, replaced next, may have any number of classes. torchvision's ``.pth``
+    and plain ``.npz`` weights are ``name``'s network with ImageNet's normalisation, and as many
+    classes as their last bias. ``given``: the --model of the command line, which a checkpoint of
+    another network refuses."""
+    if path is None:
+        architecture = dict(name=name, num_classes=1000)
+        return architecture, models.build(**architecture), (None, None)
+    config = checkpoint_config(path)
+    architecture = dict(config.get("architecture") or {})
+    if architecture:
+        trained_as = architecture["name"]
+        if config["split"] == "two-device":
+            raise WeightsError(f"{path}: trained split over two devices; convert it to one device first "
+                               f"(python examples/convert_checkpoint.py {path} single.npz)")
+        if trained_as not in FINE_TUNED:
+            raise WeightsError(f"{path}: a checkpoint of {trained_as}; fine-tuning takes {' or '.join(FINE_TUNED)}")
+        if given and given != trained_as:
+            raise WeightsError(f"{path}: a checkpoint of {trained_as}, not of --model {given}: drop --model")
+        if architecture.get("in_channels", 3) != 3:
+            raise WeightsError(f"{path}: trained on images of {architecture['in_channels']} channel(s); an image "
+                               f"folder's are read as RGB (3)")
+        normalisation = (config.get("mean", IMAGENET_MEAN), config.get("std", IMAGENET_STD))
+    else:
+        architecture = dict(name=name, num_classes=class_count(path))
+        normalisation = (IMAGENET_MEAN, IMAGENET_STD)
+    model = models.build(**architecture)
+    load(path, model)
+    return architecture, model, normalisation
 
 
 def main(argv=None):
@@ -40,8 +80,9 @@ def main(argv=None):
     p.add_argument("--weights", default=None,
                    help="pretrained weights (.pth or .npz); without them the frozen layers are random "
                         "(only useful to try the script)")
-    p.add_argument("--model", default=None, choices=("alexnet", "alexnet_owt"),
-                   help="architecture of the weights (default: alexnet_owt, torchvision's)")
+    p.add_argument("--model", default=None, choices=FINE_TUNED,
+                   help="architecture of the weights (default: the network a minicnn checkpoint records, "
+                        "else alexnet_owt, torchvision's)")
     p.add_argument("--train-layers", type=positive_int, default=None,
                    help="how many of the last parameter layers to train (default: 1, the new head)")
     p.add_argument("--epochs", type=positive_int, default=None, help="epochs (default: 3)")
@@ -57,6 +98,7 @@ def main(argv=None):
                         "--epochs, which may extend the run)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
+    model_given = args.model   # before the defaults fill it in: a checkpoint names its own network
     plain_warnings()
     try:
         resume_from = checkpoint_to_resume(args.out) if args.resume else None   # before the data is loaded
@@ -72,13 +114,17 @@ def main(argv=None):
     except (RuntimeError, DataError) as exc:
         raise SystemExit(f"error: {exc}")
 
-    model = models.build(args.model, num_classes=1000)
-    if args.weights:
-        try:
-            load(args.weights, model)
-        except WeightsError as exc:
-            raise SystemExit(f"error: {exc}")
-    models.replace_head(model, len(data["classes"]), seed=args.seed)
+    try:
+        if resume_from:   # the run's own network (fit loads its weights) and normalisation
+            architecture = dict(started.get("architecture") or dict(name=args.model, num_classes=len(data["classes"])))
+            model, normalisation = models.build(**architecture), (started.get("mean"), started.get("std"))
+        else:
+            architecture, model, normalisation = pretrained(args.weights, args.model, model_given)
+            models.replace_head(model, len(data["classes"]), seed=args.seed)
+            architecture["num_classes"] = len(data["classes"])
+    except WeightsError as exc:
+        raise SystemExit(f"error: {exc}")
+    args.model = architecture["name"]   # a checkpoint's own network when --model was left out
     model.freeze()
     parametric = [layer for layer in model.leaves() if layer.params]
     for layer in parametric[-args.train_layers:]:
@@ -87,15 +133,13 @@ def main(argv=None):
     trained = sum(p.data.size for _, p in model.named_params() if not p.frozen)
     print(f"fine-tuning {args.model} for {len(data['classes'])} classes ({', '.join(data['classes'][:5])}"
           f"{', ...' if len(data['classes']) > 5 else ''}): {trained:,} of {model.num_params():,} parameters trained")
-    mean, std = (IMAGENET_MEAN, IMAGENET_STD) if args.weights else (data["mean"], data["std"])
-    if resume_from:   # the normalisation the run started with, whatever --weights says now
-        mean, std = started.get("mean", mean), started.get("std", std)
+    mean, std = normalisation if normalisation[0] is not None else (data["mean"], data["std"])
     crop = models.MODELS[args.model][1]
     cfg = dict(model_name=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=0.9,
                weight_decay=5e-4, schedule="linear", step_every=1, input_size=crop, augment=args.augment,
                augment_pad=0, mean=mean, std=std, seed=args.seed, device=device, out=args.out, resume=args.resume,
                crop=crop, pca=[a.tolist() for a in data["pca"]], ten_crop=True, classes=data["classes"],
-               architecture=dict(name=args.model, num_classes=len(data["classes"])), train_layers=args.train_layers)
+               architecture=architecture, train_layers=args.train_layers)
     with ctrl_c_says_how_to_resume(args.out, args.resume):
         try:
             fit(model, data, cfg, progress=None if args.no_progress else batch_progress())

@@ -295,6 +295,82 @@ def test_finetuning_trains_only_the_new_head(folder, tmp_path, capsys):
                       "--invert"])
 
 
+def training_checkpoint(path, model, **config):
+    """A checkpoint as train_alexnet.py writes one, recording ``config`` (the network's
+    ``architecture``, the normalisation ...; ``split`` goes beside it, as fit puts it)."""
+    from minicnn import checkpoint
+    split = config.pop("split", "none")
+    checkpoint.save(str(path), model, None, dict(model=config["architecture"]["name"], epoch=1, split=split,
+                                                config=dict(config, model_name=config["architecture"]["name"])))
+
+
+def test_finetuning_starts_from_a_training_checkpoint_with_its_network_and_normalisation(folder, tmp_path):
+    """A checkpoint of train_alexnet.py on photographs, of 5 classes and LRN per tower, is
+    fine-tuned for the folder's 2 without --model: the network it records (LRN groups
+    included), its normalisation, its frozen weights, a new head."""
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples"))
+    import finetune
+    architecture = dict(name="alexnet", num_classes=5, in_channels=3, lrn_groups=2, init="he")
+    start = models.build(**architecture)
+    mean, std = [0.25, 0.5, 0.75], [0.2, 0.3, 0.4]
+    training_checkpoint(tmp_path / "run.npz", start, architecture=architecture, mean=mean, std=std)
+    finetune.main(["--data", folder, "--weights", str(tmp_path / "run.npz"), "--epochs", "1", "--batch-size", "3",
+                   "--out", str(tmp_path / "ft"), "--no-progress"])
+    tuned, config = weights.model_from_checkpoint(str(tmp_path / "ft" / "checkpoint.npz"))
+    assert config["architecture"] == dict(architecture, num_classes=2) and config["model_name"] == "alexnet"
+    assert (config["mean"], config["std"]) == (mean, std)
+    assert tuned["norm1"].groups == 2
+    before, after = start.state_dict(), tuned.state_dict()
+    assert sorted(after) == sorted(before)
+    for name in before:
+        if name.startswith("fc8."):
+            assert after[name].shape[0] == 2
+        else:
+            np.testing.assert_array_equal(after[name], before[name], err_msg=f"{name} changed although frozen")
+
+
+@pytest.mark.parametrize("case", ["another --model", "alexnet_small", "grey images", "split"])
+def test_finetuning_refuses_a_checkpoint_it_cannot_start_from_and_says_why(folder, tmp_path, case):
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples"))
+    import finetune
+    from minicnn import towers
+    path = str(tmp_path / "run.npz")
+    architecture = dict(name="alexnet", num_classes=10, in_channels=3, lrn_groups=2)
+    if case == "alexnet_small":
+        architecture = dict(name="alexnet_small", num_classes=10, in_channels=1, width=8, input_size=28)
+    elif case == "grey images":
+        architecture["in_channels"] = 1
+    model = models.build(**architecture)
+    training_checkpoint(path, towers.two_tower(model) if case == "split" else model, architecture=architecture,
+                        mean=0.3, std=0.3, split="two-device" if case == "split" else "none")
+    flags = ["--model", "alexnet_owt"] if case == "another --model" else []
+    expected = {"another --model": f"{path}: a checkpoint of alexnet, not of --model alexnet_owt: drop --model",
+                "alexnet_small": f"{path}: a checkpoint of alexnet_small; fine-tuning takes alexnet or alexnet_owt",
+                "grey images": f"{path}: trained on images of 1 channel(s); an image folder's are read as RGB (3)",
+                "split": f"{path}: trained split over two devices; convert it to one device first (python "
+                         f"examples/convert_checkpoint.py {path} single.npz)"}[case]
+    with pytest.raises(SystemExit) as stop:
+        finetune.main(["--data", folder, "--weights", path, *flags, "--out", str(tmp_path / "ft"), "--no-progress"])
+    assert str(stop.value.code) == f"error: {expected}"
+    assert not os.path.exists(tmp_path / "ft" / "checkpoint.npz")
+
+
+def test_finetuning_takes_plain_weights_of_any_class_count(folder, tmp_path):
+    """Plain .npz weights (save_npz) of 10 classes: --model's network with as many, ImageNet's
+    normalisation."""
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples"))
+    import finetune
+    weights.save_npz(models.alexnet_owt(num_classes=10), tmp_path / "ten.npz")
+    architecture, model, normalisation = finetune.pretrained(str(tmp_path / "ten.npz"), "alexnet_owt")
+    assert architecture == dict(name="alexnet_owt", num_classes=10)
+    assert normalisation == (finetune.IMAGENET_MEAN, finetune.IMAGENET_STD)
+    with pytest.raises(weights.WeightsError, match="no tensor 'conv1.weight'"):
+        finetune.pretrained(str(tmp_path / "ten.npz"), "alexnet")
+
+
 def test_finetuning_stopped_by_ctrl_c_resumes_to_the_same_parameters(folder, tmp_path, monkeypatch, capsys):
     """Ctrl-C in the second epoch prints the command that resumes; running it (without --weights,
     whose normalisation the checkpoint keeps) ends where an uninterrupted run ends, bit for bit."""

@@ -320,7 +320,8 @@ def ctrl_c_says_how_to_resume(out, resumed, say=print):
             say(f"\ninterrupted; {path} holds the last finished epoch: continue with\n"
                 f"    python {shlex.join(sys.argv)}{'' if resumed else ' --resume'}", file=sys.stderr)
         else:
-            say("\ninterrupted before the first epoch ended: nothing of this run was saved", file=sys.stderr)
+            kept = f"; the earlier run in {out} is as it was" if before else ""
+            say(f"\ninterrupted before the first epoch ended: nothing of this run was saved{kept}", file=sys.stderr)
         raise SystemExit(130) from None
 
 

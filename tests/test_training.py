@@ -712,3 +712,5 @@ def test_ctrl_c_says_what_was_saved_and_how_to_go_on(tmp_path, monkeypatch, caps
                f"--resume" in err
     else:
         assert "interrupted before the first epoch ended: nothing of this run was saved" in err
+        assert (f"; the earlier run in {out} is as it was" in err) == (saved == "an earlier run")
+        assert (out / "checkpoint.npz").exists() == (saved == "an earlier run")

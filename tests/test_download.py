@@ -160,6 +160,36 @@ def test_a_folder_given_is_the_only_one_looked_at(tmp_path, monkeypatch):
             dataset.load("train", str(tmp_path / "typo"), download_missing=True)
 
 
+def test_a_folder_given_that_lacks_files_is_named_with_what_it_lacks_and_where_to_put_them(tmp_path):
+    (tmp_path / "partial").mkdir()
+    (tmp_path / "partial" / "train-images-idx3-ubyte.gz").write_bytes(b"")
+    (tmp_path / "partial" / "data_batch_1").write_bytes(b"")
+    typo, partial = tmp_path / "typo", tmp_path / "partial"
+    for folder, lacks in [(typo, "no such folder"),
+                          (partial, "missing train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, "
+                                    "t10k-labels-idx1-ubyte.gz")]:
+        with pytest.raises(DataError) as failure:
+            fashion_mnist.find_folder(str(folder))
+        assert str(failure.value).startswith(f"Fashion-MNIST not found in {folder} ({lacks}); get the four files ")
+        assert f"(data/fashion) into {folder}, or leave --data out: the files are then looked for in " \
+               f"{' and '.join(fashion_mnist.SEARCH_PATH)} and downloaded when missing" in str(failure.value)
+    with pytest.raises(DataError) as failure:
+        cifar10.find_folder(str(partial))
+    assert str(failure.value).startswith(f"CIFAR-10 not found in {partial} (missing data_batch_2, data_batch_3, "
+                                         f"data_batch_4, data_batch_5, test_batch); download cifar-10-python.tar.gz")
+    assert f"its six batches (data_batch_1 to data_batch_5, test_batch) lie in {partial}, or leave --data out" \
+        in str(failure.value)
+
+
+def test_cifar10_is_found_where_its_archive_unpacks_in_the_folder_given(tmp_path):
+    """``tar xzf cifar-10-python.tar.gz -C DIR`` puts the batches in DIR/cifar-10-batches-py;
+    --data DIR finds them there."""
+    write_fake_cifar(str(tmp_path / "data" / "cifar-10-batches-py"))
+    assert cifar10.find_folder(str(tmp_path / "data")) == str(tmp_path / "data" / "cifar-10-batches-py")
+    images, labels = cifar10.load("test", str(tmp_path / "data"))
+    assert images.shape == (20, 3, 32, 32) and labels.shape == (20,)
+
+
 def test_the_training_script_downloads_cifar10(tmp_path, monkeypatch):
     """``train_alexnet.py --dataset cifar10`` with no data anywhere fetches it, as it does
     Fashion-MNIST (the training itself is replaced: the tests of test_training.py run it)."""

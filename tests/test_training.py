@@ -504,6 +504,11 @@ def test_each_data_set_has_its_own_default_output_folder(tmp_path):
     (tmp_path / "loose" / "a.png").write_bytes(b"")
     assert train_alexnet.parse_args(["--data", str(tmp_path / "loose")]).dataset == "folder"
     assert train_alexnet.parse_args(["--data", str(tmp_path / "pets" / "cat")]).dataset == "fashion-mnist"
+    # CIFAR-10's batches, or the folder its archive unpacks into, are CIFAR-10 (with its own output folder)
+    write_fake_cifar(tmp_path / "downloads" / "cifar-10-batches-py")
+    for folder in (tmp_path / "downloads", tmp_path / "downloads" / "cifar-10-batches-py"):
+        args = train_alexnet.parse_args(["--data", str(folder)])
+        assert (args.dataset, args.out) == ("cifar10", os.path.join("runs", "cifar10"))
 
 
 def test_cifar10_batches_and_refusal_of_code_in_pickles(tmp_path):

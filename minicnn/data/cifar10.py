@@ -15,14 +15,24 @@ import tarfile
 import numpy as np
 
 from minicnn.checkpoint import atomic_write
-from minicnn.data.download import DataError, fetch, file_digest, find_or_download
+from minicnn.data.download import DataError, fetch, file_digest, find_or_download, not_found
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_FILES = ("test_batch",)
 SEARCH_PATH = (os.path.expanduser("~/.cache/minicnn/cifar-10-batches-py"),)
-HOW_TO_GET = ("download cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html and "
-              "unpack it so that ~/.cache/minicnn/cifar-10-batches-py/data_batch_1 exists, or pass --data")
+
+
+def how_to_get(folder=None):
+    """How to get the files by hand: into ``folder`` (a folder given, which nothing is downloaded
+    into), else into the search path's folder."""
+    where = (f"{folder}, or leave --data out: the batches are then looked for in {SEARCH_PATH[0]} and downloaded "
+             f"when missing") if folder else "~/.cache/minicnn/cifar-10-batches-py, or pass --data"
+    return ("download cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html and unpack it so "
+            f"that its six batches (data_batch_1 to data_batch_5, test_batch) lie in {where}")
+
+
+HOW_TO_GET = how_to_get()
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 ARCHIVE_MD5 = "c58f30108f718f92721af3b95e74349a"   # 170,498,071 bytes
@@ -60,7 +70,7 @@ def read_batch(path):
         with open(path, "rb") as f:
             d = _ArrayOnlyUnpickler(f, encoding="bytes").load()
     except FileNotFoundError:
-        raise DataError(f"{path}: missing; {HOW_TO_GET}") from None
+        raise DataError(f"{path}: missing; {how_to_get(os.path.dirname(path) or '.')}") from None
     except Exception as exc:
         raise DataError(f"{path}: not a readable CIFAR-10 batch ({type(exc).__name__}: {exc})") from None
     if not isinstance(d, dict) or b"data" not in d or b"labels" not in d:
@@ -78,12 +88,15 @@ def find_folder(folder=None):
     """Return the first folder that holds all six batches; raise DataError saying how to get them.
 
     A folder given explicitly is the only one looked at (a typo must not silently train on other
-    data)."""
+    data), with the archive's own folder in it, ``folder``/cifar-10-batches-py, where unpacking
+    the archive into ``folder`` puts the batches."""
     candidates = [folder] if folder else list(SEARCH_PATH)
+    if folder and os.path.isdir(os.path.join(folder, "cifar-10-batches-py")):
+        candidates.append(os.path.join(folder, "cifar-10-batches-py"))
     for c in candidates:
         if all(os.path.exists(os.path.join(c, f)) for f in TRAIN_FILES + TEST_FILES):
             return c
-    raise DataError(f"CIFAR-10 not found in {', '.join(candidates)}; {HOW_TO_GET}")
+    raise not_found("CIFAR-10", candidates, TRAIN_FILES + TEST_FILES, how_to_get(folder))
 
 
 def _check_md5(path, name, expected):

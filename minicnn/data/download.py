@@ -50,6 +50,17 @@ def fetch(url, target, check, how_to_get, progress=None, timeout=30):
         raise DataError(f"download of {url} failed ({exc}); {how_to_get}") from None
 
 
+def not_found(name, candidates, files, how_to_get):
+    """The DataError for data set ``name`` found in none of the folders ``candidates``: what each
+    lacks (the folder itself, or which of ``files``), then ``how_to_get`` the files."""
+    lacks = []
+    for folder in candidates:
+        missing = [f for f in files if not os.path.exists(os.path.join(folder, f))]
+        lacks.append(f"{folder} (" + ("no such folder" if not os.path.isdir(folder) else
+                                      "missing " + ", ".join(missing)) + ")")
+    return DataError(f"{name} not found in {'; '.join(lacks)}; {how_to_get}")
+
+
 def find_or_download(find_folder, download, folder=None, download_missing=False):
     """A data set's folder: ``find_folder(folder)`` (the folder given, or the first of the search
     path that holds the files), or else, with ``download_missing`` and no folder given, what

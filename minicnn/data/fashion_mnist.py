@@ -11,7 +11,7 @@ import struct
 
 import numpy as np
 
-from minicnn.data.download import DataError, fetch, find_or_download
+from minicnn.data.download import DataError, fetch, find_or_download, not_found
 
 FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
@@ -20,10 +20,19 @@ FILES = {
 SEARCH_PATH = (os.path.expanduser("~/.cache/minicnn/fashion-mnist"), "/usr/share/datasets/fashion-mnist")
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
            "Ankle boot")
-HOW_TO_GET = ("get the four files train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
-              "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz from "
-              "https://github.com/zalandoresearch/fashion-mnist (data/fashion) into "
-              "~/.cache/minicnn/fashion-mnist, or on Debian: apt-get install dataset-fashion-mnist")
+
+
+def how_to_get(folder=None):
+    """How to get the files by hand: into ``folder`` (a folder given, which nothing is downloaded
+    into), else into the first folder of the search path."""
+    where = (f"{folder}, or leave --data out: the files are then looked for in {' and '.join(SEARCH_PATH)} "
+             f"and downloaded when missing") if folder else "~/.cache/minicnn/fashion-mnist"
+    return ("get the four files train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, "
+            f"t10k-labels-idx1-ubyte.gz from https://github.com/zalandoresearch/fashion-mnist (data/fashion) into "
+            f"{where}; on Debian: apt-get install dataset-fashion-mnist")
+
+
+HOW_TO_GET = how_to_get()
 
 
 URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
@@ -45,7 +54,7 @@ def find_folder(folder=None):
     for c in candidates:
         if all(os.path.exists(os.path.join(c, f)) for pair in FILES.values() for f in pair):
             return c
-    raise DataError(f"Fashion-MNIST not found in {', '.join(candidates)}; {HOW_TO_GET}")
+    raise not_found("Fashion-MNIST", candidates, [f for pair in FILES.values() for f in pair], how_to_get(folder))
 
 
 def payload_sha256(path):

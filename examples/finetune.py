@@ -25,7 +25,7 @@ from minicnn.checkpoint import CheckpointError  # noqa: E402
 from minicnn.data import DataError  # noqa: E402
 from minicnn.data.image_folder import load_splits  # noqa: E402
 from minicnn.train import (TrainingError, batch_progress, checkpoint_to_resume, ctrl_c_says_how_to_resume,  # noqa: E402
-                           fit, writable_folder)
+                           fit, preparation_progress, writable_folder)
 from minicnn.weights import WeightsError, checkpoint_config, class_count, load  # noqa: E402
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -96,7 +96,8 @@ def main(argv=None):
                    help="continue the run in --out from its checkpoint.npz, on the same --data, with the settings "
                         "it began with (a flag left out takes the run's value, one given must equal it, except "
                         "--epochs, which may extend the run)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars (e.g. in logs): a line per image folder prepared, none per batch")
     args = p.parse_args(argv)
     model_given = args.model   # before the defaults fill it in: a checkpoint names its own network
     plain_warnings()
@@ -110,7 +111,7 @@ def main(argv=None):
         raise SystemExit(f"error: {exc}")
     try:
         device = check_device(args.device)
-        data = load_splits(args.data)
+        data = load_splits(args.data, progress=preparation_progress(not args.no_progress))
     except (RuntimeError, DataError) as exc:
         raise SystemExit(f"error: {exc}")
 

@@ -28,15 +28,9 @@ from minicnn.data import DATASETS, DataError
 from minicnn.fusion import fuse
 from minicnn.hybrid import HybridError, HybridNet
 from minicnn.summary import summary
-from minicnn.train import (TrainingError, batch_progress, checkpoint_to_resume, ctrl_c_says_how_to_resume, fit,
-                           writable_folder)
+from minicnn.train import (TrainingError, batch_progress, checkpoint_to_resume, ctrl_c_says_how_to_resume,
+                           download_progress, fit, preparation_progress, writable_folder)
 from minicnn.weights import WeightsError, checkpoint_config
-
-
-def download_bar(total, name):
-    from tqdm import tqdm
-    bar = tqdm(total=total or None, desc=f"downloading {name}", unit="B", unit_scale=True, leave=False)
-    return bar.update
 
 
 def parse_args(argv=None):
@@ -148,7 +142,9 @@ def parse_args(argv=None):
                         "(the network, the data set, the optimiser, the schedule, the seed, the epochs; "
                         "a flag left out takes the run's value, one given must equal it, except --epochs, "
                         "which may extend the run)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. in logs)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars (e.g. in logs): a line per download or image folder prepared, "
+                        "none per batch")
     args = p.parse_args(argv)
     data_set = args.dataset or detected_dataset(args.data)
     if args.out is None:
@@ -212,15 +208,13 @@ def recorded_settings(path):
     return recorded
 
 
-def prepare_folder(root):
-    """The --dataset folder data, prepared once into the cache (with a progress bar)."""
-    from tqdm import tqdm
+def prepare_folder(root, bar=True):
+    """The --dataset folder data, prepared once into the cache (with a progress bar, or a line)."""
     from minicnn.data import image_folder
     if root is None:
         raise SystemExit("error: --dataset folder needs --data DIR (DIR/train/<class>/*.jpg ...)")
-    bar = lambda it, total: tqdm(it, total=total, desc="preparing images", unit="img", leave=False)
     try:
-        return image_folder.load_splits(root, progress=bar)
+        return image_folder.load_splits(root, progress=preparation_progress(bar))
     except DataError as exc:
         raise SystemExit(f"error: {exc}")
 
@@ -252,7 +246,7 @@ def load_data(args, dataset, comm):
     try:
         # fetched when missing (one rank downloads), unless --data names a folder
         train_x, train_y = first_on_rank_0(comm, lambda: dataset["load"](
-            "train", args.data, download_missing=True, progress=download_bar))
+            "train", args.data, download_missing=True, progress=download_progress(not args.no_progress)))
         test_x, test_y = dataset["load"]("test", args.data)
     except DataError as exc:
         raise SystemExit(f"error: {exc}")
@@ -343,7 +337,7 @@ def main(argv=None):
     name = network_name(args, device)
     epochs = args.epochs or (5 if device == "cpu" else 10)
     if args.dataset == "folder":
-        dataset = first_on_rank_0(comm, lambda: prepare_folder(args.data))  # one rank builds the cache
+        dataset = first_on_rank_0(comm, lambda: prepare_folder(args.data, not args.no_progress))  # one rank builds the cache
     else:
         dataset = DATASETS[args.dataset]
     input_size = dataset["size"] if name == "alexnet_small" else models.MODELS[name][1]

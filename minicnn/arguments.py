@@ -17,6 +17,7 @@ folder) print as ``warning: ...``, one line each, instead of Python's form for p
 adds the file and source line that raised it."""
 import argparse
 import math
+import sys
 import warnings
 
 
@@ -64,8 +65,15 @@ def settings(args, defaults, recorded=None, free=(), run="the run"):
 
 
 def plain_warnings():
-    """From now on, print each warning as one line: ``warning: MESSAGE``."""
+    """From now on, print each warning as one line: ``warning: MESSAGE``, above a progress bar
+    that is being drawn, not inside it (tqdm.write clears the bar, prints, and draws it again)."""
     warnings.formatwarning = lambda message, category, filename, lineno, line=None: f"warning: {message}\n"
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        from tqdm import tqdm
+        tqdm.write(warnings.formatwarning(message, category, filename, lineno, line).rstrip("\n"),
+                   file=file or sys.stderr)
+    warnings.showwarning = show
 
 
 def _number(text, kind, allowed, expected):

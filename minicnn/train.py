@@ -366,5 +366,31 @@ def batch_progress():
     return lambda it, total, desc: tqdm(it, total=total, desc=desc, unit="batch", leave=False)
 
 
+def download_progress(bar=True):
+    """The ``progress`` argument of the data sets' downloads (``minicnn.data.download.fetch``): a
+    tqdm bar per file, or without ``bar`` (--no-progress, for logs) a line per file."""
+    def start(total_bytes, name):
+        if not bar:
+            print(f"downloading {name}" + (f" ({total_bytes / 1e6:.1f} MB)" if total_bytes else ""))
+            return None
+        from tqdm import tqdm
+        return tqdm(total=total_bytes or None, desc=f"downloading {name}", unit="B", unit_scale=True,
+                    leave=False).update
+    return start
+
+
+def preparation_progress(bar=True):
+    """The ``progress`` argument of ``image_folder.load_splits`` (called only when a folder's
+    images are decoded into the cache, not when the cache is reused): a tqdm bar, or without
+    ``bar`` a line per folder."""
+    def wrap(decoded, total):
+        if not bar:
+            print(f"preparing {total} images into the cache (once: later runs reuse it)")
+            return decoded
+        from tqdm import tqdm
+        return tqdm(decoded, total=total, desc="preparing images", unit="img", leave=False)
+    return wrap
+
+
 def model_dtype(model):
     return next(p.data.dtype for _, p in model.named_params()).type

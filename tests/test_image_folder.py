@@ -447,6 +447,34 @@ def test_predict_takes_folders_and_reads_them_a_batch_at_a_time(folder, tmp_path
     assert batched.out == whole.out
 
 
+def test_no_progress_prints_a_line_where_a_bar_would_be(folder, tmp_path):
+    """--no-progress (logs): preparing an image folder is one plain line, no bar's carriage
+    returns, and the second run reuses the cache without a line."""
+    import subprocess
+    import sys
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "finetune.py")
+    runs = [subprocess.run([sys.executable, script, "--data", folder, "--weights", str(tmp_path / "missing.npz"),
+                            "--out", str(tmp_path / "ft"), *flags], capture_output=True, text=True, timeout=300,
+                           env=dict(os.environ, MINICNN_CACHE_DIR=str(tmp_path / "cache")))
+            for flags in (["--no-progress"], ["--no-progress"])]
+    assert runs[0].stdout.splitlines() == ["preparing 8 images into the cache (once: later runs reuse it)"]  # 2 x 4
+    assert runs[1].stdout == ""
+    assert all("\r" not in run.stderr and "preparing images" not in run.stderr for run in runs)
+    assert all(run.returncode == 1 and "missing.npz" in run.stderr for run in runs)
+
+
+def test_the_progress_helpers_print_a_line_without_a_bar(capsys):
+    from minicnn.train import download_progress, preparation_progress
+    assert download_progress(bar=False)(170_498_071, "cifar-10-python.tar.gz") is None
+    assert download_progress(bar=False)(0, "t10k-labels-idx1-ubyte.gz") is None
+    assert list(preparation_progress(bar=False)(iter([1, 2]), 2)) == [1, 2]
+    assert capsys.readouterr().out.splitlines() == ["downloading cifar-10-python.tar.gz (170.5 MB)",
+                                                    "downloading t10k-labels-idx1-ubyte.gz",
+                                                    "preparing 2 images into the cache (once: later runs reuse it)"]
+    assert callable(download_progress()(1000, "x"))
+    assert list(preparation_progress()(iter([1, 2]), 2)) == [1, 2]
+
+
 def test_the_scripts_print_warnings_as_plain_lines(folder, tmp_path):
     """An empty class folder and an unreadable image are one ``warning:`` line each, without
     Python's file, line and source of the warning."""
@@ -459,7 +487,8 @@ def test_the_scripts_print_warnings_as_plain_lines(folder, tmp_path):
     result = subprocess.run([sys.executable, script, "--data", folder, "--weights", str(tmp_path / "missing.npz"),
                              "--out", str(tmp_path / "ft")], capture_output=True, text=True, timeout=300,
                             env=dict(os.environ, MINICNN_CACHE_DIR=str(tmp_path / "cache")))
-    lines = result.stderr.splitlines()
+    # the preparation bar, cleared (spaces) for each warning and drawn again, has lines of its own
+    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("preparing images")]
     assert f"warning: {os.path.join(folder, 'birds')}: empty class folder (no image files)" in lines, lines
     assert any(line.startswith(f"warning: skipped {os.path.join(folder, 'dogs', 'notes.jpg')}: ") for line in lines)
     assert not any("UserWarning" in line or line.startswith("  ") for line in lines), lines

@@ -79,9 +79,13 @@ def load_networks(args, device):
     their training checkpoints record, or --model (default alexnet_owt) for plain weights files."""
     try:
         config = checkpoint_config(args.weights[0])
-        if args.model is None and config:   # a training checkpoint: the network it records
+        recorded = (config.get("architecture") or {}).get("name")
+        if recorded and args.model not in (None, recorded):
+            raise SystemExit(f"error: --model {args.model}: {args.weights[0]} is a training checkpoint of {recorded}, "
+                             f"which records its network: drop --model")
+        if config and (args.model is None or recorded):   # a training checkpoint: the network it records
             if args.num_classes is not None:
-                raise SystemExit(f"error: --num-classes goes with --model; {args.weights[0]} is a training checkpoint, "
+                raise SystemExit(f"error: --num-classes: {args.weights[0]} is a training checkpoint, "
                                  f"which records its network ({config['architecture']['num_classes']} outputs): "
                                  f"drop --num-classes")
             nets = []
@@ -155,7 +159,12 @@ def main(argv=None):
     for path in args.images:   # a folder stands for the image files in it
         if os.path.isdir(path):
             found = image_files(path)
-            if not found:
+            folders = sorted(d for d in os.listdir(path) if os.path.isdir(os.path.join(path, d)))
+            if not found and folders:   # an image folder of classes: its subfolders are not looked into
+                print(f"warning: {path} holds no image files, only folders ({', '.join(folders[:4])}"
+                      f"{', ...' if len(folders) > 4 else ''}), which are not looked into: name them "
+                      f"(e.g. {os.path.join(path, '*')})", file=sys.stderr)
+            elif not found:
                 print(f"warning: {path} holds no image files ({', '.join(IMAGE_EXTENSIONS)})", file=sys.stderr)
             paths += found
         else:

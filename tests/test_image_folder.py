@@ -445,6 +445,12 @@ def test_predict_takes_folders_and_reads_them_a_batch_at_a_time(folder, tmp_path
         [os.path.join(folder, "dogs", "1.jpg")]
     assert "warning: skipped " + str(tmp_path / "missing.png") in whole.err
     assert batched.out == whole.out
+    # an image folder of classes holds only folders, which are not looked into: the warning names them
+    with pytest.raises(SystemExit, match="none of the images could be read"):
+        predict.main([folder, "--weights", str(tmp_path / "owt.npz"), "--model", "alexnet_owt"])
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"warning: {folder} holds no image files, only folders (cats, dogs), which are not looked into: name them "
+        f"(e.g. {os.path.join(folder, '*')})")
 
 
 def test_no_progress_prints_a_line_where_a_bar_would_be(folder, tmp_path):

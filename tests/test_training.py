@@ -283,8 +283,17 @@ def test_predict_classifies_pictures_with_the_network_a_training_run_recorded(tm
         refused = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "predict.py"), *paths, "--weights",
                                   ckpt, "--num-classes", "5"], capture_output=True, text=True, timeout=300)
         assert refused.returncode == 1 and refused.stderr.splitlines() == [
-            f"error: --num-classes goes with --model; {ckpt} is a training checkpoint, which records its network "
+            f"error: --num-classes: {ckpt} is a training checkpoint, which records its network "
             f"(10 outputs): drop --num-classes"]
+        # --model: the network it records, or refused (not another network built and loaded with it)
+        same = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "predict.py"), *paths, "--weights", ckpt,
+                               "--top", "10", "--model", "alexnet_small"], capture_output=True, text=True, timeout=300)
+        assert same.returncode == 0 and same.stdout.splitlines() == expected, same.stderr
+        refused = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "predict.py"), *paths, "--weights",
+                                  ckpt, "--model", "alexnet_owt"], capture_output=True, text=True, timeout=300)
+        assert refused.returncode == 1 and refused.stderr.splitlines() == [
+            f"error: --model alexnet_owt: {ckpt} is a training checkpoint of alexnet_small, which records its "
+            f"network: drop --model"]
 
 
 def test_predict_names_what_a_checkpoint_without_its_network_needs(tmp_path):

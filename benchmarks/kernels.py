@@ -53,7 +53,7 @@ from minicnn.arguments import positive_int  # noqa: E402
 from minicnn.backend import check_device, to_device, to_numpy  # noqa: E402
 from minicnn.environment import gpu_name  # noqa: E402
 
-# name: (kind, settings) for AlexNet's layers (REFERENCE.md section 1); shapes per image.
+# name: (kind, settings) for AlexNet's layers (minicnn.models.alexnet); shapes per image.
 LAYERS = {
     "conv1": ("conv", dict(c=3, o=96, k=11, s=4, p=0, g=1, hw=227)),
     "conv2": ("conv", dict(c=96, o=256, k=5, s=1, p=2, g=2, hw=27)),

@@ -1,4 +1,4 @@
-"""AlexNet and its variants, composed from minicnn layers (REFERENCE.md section 1).
+"""AlexNet and its variants, composed from minicnn layers (the paper's section 3.5 and Figure 2).
 
 - ``alexnet``: the 2012 network exactly (227x227 input, groups 2 in conv2/4/5 = the two-GPU split
   on one device, LRN, overlapping pooling, dropout); 60,965,224 parameters at 1000 classes.

@@ -1,4 +1,4 @@
-"""AlexNet's two-device split, as cuda-convnet trained it (REFERENCE.md section 1).
+"""AlexNet's two-device split, as cuda-convnet trained it (the paper's section 3.2 and Figure 2).
 
 Each of two towers holds half of every layer and lives on its own device; the towers exchange
 activations only where a layer reads both of them: conv3, fc6 and fc7 (the CROSSINGS). fc8 (the

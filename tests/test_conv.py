@@ -70,8 +70,9 @@ def test_float32_forward_and_backward_agree_with_float64(rng):
     np.testing.assert_allclose(layer32.params["weight"].grad, layer64.params["weight"].grad, rtol=1e-4, atol=1e-4)
 
 
-# AlexNet's five convolutions (REFERENCE.md section 1) with the exact kernel, stride, padding and
-# groups, on inputs just large enough to keep the numerical gradient cheap.
+# AlexNet's five convolutions (the paper's section 3.5; minicnn.models.alexnet) with the exact
+# kernel, stride, padding and groups, on inputs just large enough to keep the numerical gradient
+# cheap.
 ALEXNET_CONVS = {
     "conv1 11x11/4": dict(c=3, o=4, k=11, stride=4, pad=0, groups=1, hw=19),
     "conv2 5x5 pad 2 groups 2": dict(c=4, o=4, k=5, stride=1, pad=2, groups=2, hw=6),
@@ -150,7 +151,7 @@ def test_kernel_matches_cpu(kernel_device, im2col_version, case, dtype, gemm):
         compare_with_cpu(layer, x, kernel_device)
 
 
-# AlexNet's five convolutions (REFERENCE.md section 1): in, out, kernel, stride, pad, groups,
+# AlexNet's five convolutions (the paper's section 3.5; minicnn.models.alexnet): in, out, kernel, stride, pad, groups,
 # input size. Under the simulator at batch 1: one image already takes every kernel through every
 # band, tile and plane of the exact shapes and to the ends of its arrays, and the crossing from one
 # image to the next is in test_kernel_matches_cpu's batches of up to 3. At batch 2 these 25 cases

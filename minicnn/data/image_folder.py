@@ -7,7 +7,7 @@ prepared the way the AlexNet paper did, once, into a compact cache.
 
 Class names are the folder names, sorted; files are taken in sorted order. Each image is decoded
 with Pillow, converted to 8-bit RGB (grayscale, palette, RGBA, CMYK and 16-bit images included),
-its shorter side resized to 256 and the central 256x256 kept (REFERENCE.md section 2). The result
+its shorter side resized to 256 and the central 256x256 kept (the paper's section 2). The result
 goes to a raw uint8 memory-mapped array (N, 3, 256, 256), ``images.uint8``, in a cache folder,
 with the labels and a
 ``meta.json`` holding the class names, the files, the skipped files, a signature of the source

@@ -8,7 +8,7 @@ input shape without touching data (Caffe's Reshape), and then alternates
 
 ``layer.params`` maps names to :class:`Param` (``"weight"``, ``"bias"``); ``layer.buffers`` maps
 names to arrays that are state but not trained (BatchNorm's running statistics). Shapes follow
-PyTorch (REFERENCE.md section 3) so state dicts compare one to one.
+PyTorch (README.md, "Conventions") so state dicts compare one to one.
 
 Every public entry point validates its input and raises a message that names the layer and the
 expected versus the received shape, dtype or device: nothing is silently broadcast or cast.

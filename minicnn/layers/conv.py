@@ -1,6 +1,6 @@
 """2-D convolution (cross-correlation, like every framework) by im2col + one GEMM per group.
 
-Shapes (REFERENCE.md section 3):
+Shapes (PyTorch's; README.md, "Conventions"):
     x (N, C, H, W)   w (O, C/G, kh, kw)   b (O,)   y (N, O, OH, OW)
     y[n, o] = b[o] + sum_{c in group(o), i, j} w[o, c, i, j] * xpad[n, c, oh*s + i, ow*s + j]
 

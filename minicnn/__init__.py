@@ -1,6 +1,57 @@
 """minicnn: a from-scratch convolutional network framework (NumPy on the CPU, CuPy on the GPU).
 
-Every layer writes its own forward and backward; there is no autograd. See README.md.
+Every layer writes its own forward and backward; there is no autograd. A layer (``Layer``) has
+``forward(x, train)``, ``backward(dout)``, which returns dL/dx and fills each parameter's
+``.grad``, and ``to(device)``: on "cpu" it runs its NumPy code, on "cuda" minicnn's own CUDA
+kernels (``kernels/*.cu``) through CuPy, on "sim" the same kernels compiled for the CPU by the
+kernel simulator. Images are NCHW float32 (float64 for gradient checks); shapes and names follow
+PyTorch's, so state dicts compare one to one.
+
+A network, one training step and a gradient check:
+
+>>> import numpy as np
+>>> from minicnn import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential, SoftmaxCrossEntropy
+>>> from minicnn.optim import SGD
+>>> rng = np.random.default_rng(0)
+>>> model = Sequential([("conv1", Conv2D(1, 8, 3, padding=1, rng=rng)), ("relu1", ReLU()),
+...                     ("pool1", MaxPool2D(3, stride=2)), ("flatten", Flatten()),
+...                     ("fc", Dense(8 * 13 * 13, 10, rng=rng))])
+>>> model.output_shape((4, 1, 28, 28))
+(4, 10)
+>>> x, labels = rng.standard_normal((4, 1, 28, 28)).astype(np.float32), np.array([0, 1, 2, 3])
+>>> loss, optimizer = SoftmaxCrossEntropy(), SGD(model, lr=0.01)
+>>> value = loss.forward(model.forward(x, train=True), labels)
+>>> dx = model.backward(loss.backward()); optimizer.step()
+>>> dx.shape, model["conv1"].params["weight"].grad.shape
+((4, 1, 28, 28), (8, 1, 3, 3))
+>>> from minicnn.gradcheck import check_layer
+>>> conv = Conv2D(2, 4, 3, padding=1, groups=2, dtype=np.float64, rng=rng)
+>>> result = check_layer(conv, rng.standard_normal((2, 2, 5, 5)))
+>>> list(result.errors), result.ok   # relative errors against central differences, all < 1e-6
+(['input', 'weight', 'bias'], True)
+
+Where things are:
+
+- ``minicnn.layers.<name>``: each layer with its NumPy forward and backward (conv, maxpool, lrn,
+  lrn_maxpool, relu, dropout, dense, flatten, batchnorm); ``kernels/<name>.cu``: its CUDA
+  kernels, launched by ``minicnn.launch`` (a convolution's are ``kernels/im2col.cu``, a GEMM and
+  ``kernels/bias.cu``, a dense layer's a GEMM and ``kernels/bias.cu``, and ``minicnn.gemm``
+  chooses cuBLAS or ``kernels/gemm_tiled.cu``; flatten is a reshape);
+  ``tests/test_<name>.py``: its tests (``tests/test_relu_dropout_flatten.py``,
+  ``tests/test_dense_batchnorm.py`` and ``tests/test_fusion.py`` hold the rest).
+- ``minicnn.models``: AlexNet (``alexnet``, ``alexnet_owt``, ``alexnet_bn``, ``alexnet_small``);
+  ``minicnn.summary.summary(model, input_shape)``: its table of shapes, parameters and
+  multiply-adds; ``minicnn.fusion``: conv+ReLU and LRN+max-pool fused.
+- ``minicnn.optim`` (SGD as the paper writes it, schedules), ``minicnn.train`` (the training loop
+  of ``examples/train_alexnet.py``), ``minicnn.checkpoint`` (atomic checkpoints),
+  ``minicnn.data`` (Fashion-MNIST, CIFAR-10, image folders, batching and augmentation).
+- ``minicnn.towers``: AlexNet's two-device split; ``minicnn.distributed`` and
+  ``minicnn.hybrid``: data-parallel training over MPI and the "one weird trick".
+- ``minicnn.gradcheck``: the one way a backward pass is checked (``python -m minicnn.gradcheck``);
+  ``minicnn.simulator``: the CUDA kernels on a CPU; ``minicnn.kernel_versions``: their numbered
+  versions.
+
+README.md tells the whole story, with the commands and the measured figures.
 """
 import os
 import sys

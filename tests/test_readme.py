@@ -1,7 +1,8 @@
 """The README's promises, checked: every Python example in it runs as printed (each block on its
 own, as a reader would paste it), and every figure of its benchmark tables is what the committed
 results file of that run says (benchmarks/results/), rounded as the README shows it. A README
-updated without its results file, or a results file replaced without the README, fails here."""
+updated without its results file, or a results file replaced without the README, fails here.
+The quick tour of ``help(minicnn)`` is held to the same: its example runs, its map is true."""
 import contextlib
 import io
 import itertools
@@ -144,6 +145,39 @@ def test_every_file_the_readme_names_exists():
         head, braces, tail = re.match(r"([^{]*)(?:\{([^}]*)\})?(.*)", path).groups()
         for choice in braces.split(",") if braces else [""]:
             assert list(ROOT.glob(head + choice + tail)), f"the README names {path}, which does not exist"
+
+
+def test_the_package_docstring_example_runs_and_its_map_is_true():
+    """``help(minicnn)``'s quick tour: its example runs as printed (doctest), every module it
+    names imports, every file it names exists, and each layer it lists has its module and either
+    its kernel file or the kernels the text names for it."""
+    import doctest
+    import importlib
+
+    import minicnn
+    failed, attempted = doctest.testmod(minicnn, optionflags=doctest.ELLIPSIS, report=False)
+    assert attempted >= 10 and failed == 0, f"{failed} of the package docstring's examples failed (run pytest -s)"
+    tour = minicnn.__doc__
+    modules = set(re.findall(r"``(minicnn(?:\.[a-z_]+)+)", tour)) - {"minicnn.layers.<name>"}
+    assert len(modules) >= 15
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError:   # minicnn.summary.summary: a function of a module
+            module, attribute = name.rsplit(".", 1)
+            assert hasattr(importlib.import_module(module), attribute), f"the tour names {name}"
+    files = set(re.findall(r"``((?:kernels|tests)/[\w.]+)``", tour))
+    missing = sorted(f for f in files if not (ROOT / f).is_file())
+    assert len(files) >= 6 and not missing, missing
+    listed = re.search(r"NumPy forward and backward \(([^)]*)\)", tour).group(1).replace("\n", " ")
+    layers = [name.strip() for name in listed.split(",")]
+    assert len(layers) == 9
+    said_instead = {"conv": "a convolution's are", "dense": "a dense layer's", "flatten": "flatten is a reshape"}
+    for name in layers:
+        importlib.import_module(f"minicnn.layers.{name}")
+        has_own_kernels = (ROOT / "kernels" / f"{name}.cu").is_file()
+        assert has_own_kernels != (name in said_instead), name
+        assert has_own_kernels or said_instead[name] in " ".join(tour.split()), name
 
 
 def readme_commands():

@@ -13,7 +13,8 @@ from minicnn.layers.base import Layer, without_input_grad
 
 
 class Sequential(Layer):
-    """``Sequential(layers)`` with ``layers`` a list of Layer or a list of (name, Layer) pairs."""
+    """``Sequential(layers)`` with ``layers`` a list of Layer, a list of (name, Layer) pairs or a
+    dict {name: Layer}, in the order the layers run."""
 
     def __init__(self, layers):
         super().__init__()

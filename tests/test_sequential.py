@@ -31,6 +31,8 @@ def test_names_and_state_dict_keys():
     assert list(nested.state_dict()) == ["features.0.weight", "features.0.bias",
                                          "classifier.0.weight", "classifier.0.bias"]
     assert model["conv1"] is model[0]
+    as_dict = Sequential({"conv": Conv2D(1, 2, 3), "fc": Dense(2, 2)})   # names from the keys, in order
+    assert list(as_dict.state_dict()) == ["conv.weight", "conv.bias", "fc.weight", "fc.bias"]
 
 
 def test_output_shape_without_data():

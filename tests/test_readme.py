@@ -228,17 +228,22 @@ def median_ms(run, name):
     return statistics.median(run["seconds"][name]) * 1000
 
 
+def run_files(folder):
+    """(metrics.jsonl as a list of epochs, test_metrics.json) of a committed training run."""
+    run = RESULTS / folder
+    epochs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return epochs, json.loads((run / "test_metrics.json").read_text())
+
+
 def test_quick_start_figures_are_the_committed_training_run():
     """The default training run's table and test accuracy are its metrics.jsonl and
     test_metrics.json, as the run wrote them."""
-    run = RESULTS / "cpu-train-alexnet_small-fashion-mnist-2026-12-02"
-    epochs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    epochs, test = run_files("cpu-train-alexnet_small-fashion-mnist-2026-12-02")
     rows = table_with("| epoch | train loss | train acc. | val. loss | val. acc. | images/s |", "1")
     assert list(rows) == [str(e["epoch"]) for e in epochs]
     for e in epochs:
         assert_shows(" ".join(rows[str(e["epoch"])][1:]), e["train_loss"], e["train_top1"], e["val_loss"],
                      e["val_top1"], e["images_per_s"])
-    test = json.loads((run / "test_metrics.json").read_text())
     assert_shows(" ".join(sentence(r"\*\*Test accuracy ([\d.]+)\*\* \(top-5 ([\d.]+)\)")), test["top1"], test["top5"])
     weakest = sentence(r"The weakest classes are .*?: (\S+) ([\d.]+), (\S+) ([\d.]+), (\S+) ([\d.]+)\.")
     ranked = sorted(test["per_class_top1"].items(), key=lambda item: item[1])[:3]
@@ -252,15 +257,12 @@ def test_the_other_kernels_figures_are_their_committed_run():
     """The default run on OpenBLAS's Haswell kernels: its test accuracy, top-5, epoch 1's validation
     accuracy and weakest class as its files have them, and the line the README shows is the one
     that run printed from what it recorded."""
-    run = RESULTS / "cpu-train-alexnet_small-fashion-mnist-haswell-kernels-2026-12-02"
-    first = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
-    test = json.loads((run / "test_metrics.json").read_text())
+    (first, *_), test = run_files("cpu-train-alexnet_small-fashion-mnist-haswell-kernels-2026-12-02")
     weakest, accuracy = min(test["per_class_top1"].items(), key=lambda item: item[1])
     shown = sentence(r"\(`OPENBLAS_CORETYPE=Haswell`, for AVX2\) the same command gave test accuracy ([\d.]+) "
                      r"\(top-5 ([\d.]+); ([\d.]+) on the validation images after epoch 1, against ([\d.]+); "
                      r"the weakest class (\S+) ([\d.]+)\)")
-    table_run = RESULTS / "cpu-train-alexnet_small-fashion-mnist-2026-12-02"
-    against = json.loads((table_run / "metrics.jsonl").read_text().splitlines()[0])["val_top1"]
+    against = run_files("cpu-train-alexnet_small-fashion-mnist-2026-12-02")[0][0]["val_top1"]
     assert shown[4] == weakest
     assert_shows(" ".join(shown[:4] + (shown[5],)), test["top1"], test["top5"], first["val_top1"], against, accuracy)
     environment = test["environment"]
@@ -272,11 +274,7 @@ def test_the_default_run_on_a_third_host_is_the_haswell_run_to_the_last_digit():
     """The default run on a host without AVX-512 (OpenBLAS's Haswell kernels, chosen by OpenBLAS
     itself) recorded every loss and accuracy of the run on the Haswell kernels chosen by
     OPENBLAS_CORETYPE, bit for bit; only the timings and that variable differ."""
-    def load(folder):
-        run = RESULTS / folder
-        epochs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-        return epochs, json.loads((run / "test_metrics.json").read_text())
-    (epochs, test), (haswell_epochs, haswell_test) = (load(f"cpu-train-alexnet_small-fashion-mnist-{name}-2026-12-02")
+    (epochs, test), (haswell_epochs, haswell_test) = (run_files(f"cpu-train-alexnet_small-fashion-mnist-{name}-2026-12-02")
                                                       for name in ("no-avx512", "haswell-kernels"))
     timings = {"images_per_s", "epoch_time_s"}
     assert len(epochs) == len(haswell_epochs) == 5
@@ -299,16 +297,59 @@ def test_the_default_run_on_a_third_host_is_the_haswell_run_to_the_last_digit():
 def test_longer_runs_figures_are_their_committed_files(command, folder):
     """The 20-epoch runs (default settings; crops and mirrors; the paper's dropout): the last
     epoch's validation accuracy, test accuracy, top-5 and weakest class, as each run wrote them."""
-    run = RESULTS / folder
-    epochs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    epochs, test = run_files(folder)
     assert [e["epoch"] for e in epochs] == list(range(1, 21))
-    test = json.loads((run / "test_metrics.json").read_text())
     cells = table_with("| command | val. acc. (epoch 20) | test acc. | top-5 | weakest class | wall time |",
                        f"`{command}`")[f"`{command}`"]
     weakest, accuracy = min(test["per_class_top1"].items(), key=lambda item: item[1])
     assert cells[4].startswith(weakest + " ")
     assert_shows(" ".join(cells[1:4] + [cells[4].split()[-1]]), epochs[-1]["val_top1"], test["top1"], test["top5"],
                  accuracy)
+
+
+FORTY_EPOCHS = "cpu-train-alexnet_small-fashion-mnist-40-epochs{}-no-avx512-2026-12-02"
+
+
+@pytest.mark.parametrize("command, name, threads", [("--epochs 40", "", 2), ("--epochs 40 --augment", "-augment", 1),
+                                                    ("--epochs 40 --dropout 0.5", "-dropout-0.5", 1)])
+def test_the_40_epoch_runs_are_their_committed_files(command, name, threads):
+    """The 40-epoch table: the last and the best validation accuracy (with its epoch), test
+    accuracy, top-5 and the last epoch's training accuracy, as each run wrote them, on the kernels
+    and threads the README names."""
+    epochs, test = run_files(FORTY_EPOCHS.format(name))
+    assert [e["epoch"] for e in epochs] == list(range(1, 41))
+    assert test["environment"]["blas"]["kernels"] == "Haswell" and test["environment"]["blas"]["threads"] == threads
+    cells = table_with("| command | val. acc. (epoch 40) | best val. acc. (epoch) | test acc. | top-5 | "
+                       "training acc. (epoch 40) | wall time |", f"`{command}`")[f"`{command}`"]
+    best = max(epochs, key=lambda e: e["val_top1"])
+    assert cells[2].endswith(f"({best['epoch']})")
+    assert_shows(" ".join(cells[1:6]), epochs[-1]["val_top1"], best["val_top1"], best["epoch"], test["top1"],
+                 test["top5"], epochs[-1]["train_top1"])
+
+
+def test_what_the_40_epoch_runs_show_is_their_committed_files():
+    """The prose under the 40-epoch table: each figure it gives is its run's, and its comparisons
+    (with the 20-epoch run, between the default run on OpenBLAS's two kernels) are computed from
+    the committed files."""
+    (plain, plain_test), (augmented, augmented_test), (dropout, dropout_test) = (
+        run_files(FORTY_EPOCHS.format(name)) for name in ("", "-augment", "-dropout-0.5"))
+    lowest = min(plain, key=lambda e: e["val_loss"])
+    shown = sentence(r"the validation loss is lowest in epoch (\d+) \(([\d.]+)\) and rises to ([\d.]+)")
+    assert int(shown[0]) == lowest["epoch"]
+    assert_shows(" ".join(shown[1:]), lowest["val_loss"], plain[-1]["val_loss"])
+    top1 = {name: run_files(f"cpu-train-alexnet_small-fashion-mnist{name}-2026-12-02")[1]["top1"]
+            for name in ("", "-haswell-kernels", "-20-epochs")}
+    shown = sentence(r"the test accuracy is ([\d.]+) points over the 20 epochs above, less than the ([\d.]+) by which "
+                     r"the default run differs between OpenBLAS's two kernels \(([\d.]+) and ([\d.]+)\)")
+    assert_shows(" ".join(shown), 100 * (plain_test["top1"] - top1["-20-epochs"]),
+                 100 * (top1["-haswell-kernels"] - top1[""]), top1[""], top1["-haswell-kernels"])
+    assert_shows(sentence(r"does not stop it \(([\d.]+) on the training images\)"), dropout[-1]["train_top1"])
+    assert min(augmented, key=lambda e: e["val_loss"])["epoch"] == 40   # "still falls in the last epoch"
+    assert augmented_test["top1"] > max(plain_test["top1"], dropout_test["top1"])   # "the best of the three"
+    shown = sentence(r"the test accuracy, ([\d.]+), is the best of the three, .*? but only by ([\d.]+) points, .*? "
+                     r"overstates it by ([\d.]+) points")
+    assert_shows(" ".join(shown), augmented_test["top1"], 100 * (augmented_test["top1"] - plain_test["top1"]),
+                 100 * (augmented[-1]["val_top1"] - augmented_test["top1"]))
 
 
 def test_cpu_training_step_figures_are_the_committed_run():

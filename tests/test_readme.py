@@ -352,6 +352,40 @@ def test_what_the_40_epoch_runs_show_is_their_committed_files():
                  100 * (augmented[-1]["val_top1"] - augmented_test["top1"]))
 
 
+def test_the_80_epoch_run_is_its_committed_files():
+    """The 80-epoch run with crops and mirrors: each figure of its paragraph is the run's, on the
+    kernels the README names, and its comparisons (with the 40-epoch run, with the spread of the
+    default run between OpenBLAS's two kernels, between validation and test) are computed from
+    the committed files."""
+    epochs, test = run_files("cpu-train-alexnet_small-fashion-mnist-80-epochs-augment-2026-12-03")
+    assert [e["epoch"] for e in epochs] == list(range(1, 81))
+    assert test["environment"]["blas"]["kernels"] == "SkylakeX" and test["environment"]["blas"]["threads"] == 2
+    forty = run_files(FORTY_EPOCHS.format("-augment"))[1]["top1"]
+    spread = 100 * (run_files("cpu-train-alexnet_small-fashion-mnist-haswell-kernels-2026-12-02")[1]["top1"]
+                    - run_files("cpu-train-alexnet_small-fashion-mnist-2026-12-02")[1]["top1"])
+    gain = 100 * (test["top1"] - forty)
+    shown = sentence(r"\*\*test accuracy ([\d.]+)\*\* \(top-5 ([\d.]+)\), above the 3-conv \+ 2-FC net's 0.926 and "
+                     r"([\d.]+) points over forty epochs of crops and mirrors, more than four times the ([\d.]+) by which")
+    assert_shows(" ".join(shown), test["top1"], test["top5"], gain, spread)
+    assert test["top1"] > 0.926 and gain > 4 * spread
+    last, best = epochs[-1], max(epochs, key=lambda e: e["val_top1"])
+    assert min(epochs, key=lambda e: e["val_loss"]) is last   # "the validation loss is at its lowest"
+    shown = sentence(r"than the validation images \(([\d.]+) against ([\d.]+)\), the validation loss is at its lowest "
+                     r"\(([\d.]+)\), and the best validation accuracy is ([\d.]+) \(epoch (\d+)\)\. The validation "
+                     r"images overstate the test accuracy by ([\d.]+) points")
+    assert_shows(" ".join(shown), last["train_top1"], last["val_top1"], last["val_loss"], best["val_top1"],
+                 best["epoch"], 100 * (last["val_top1"] - test["top1"]))
+    weakest = sentence(r"The weakest classes are Shirt ([\d.]+), T-shirt/top ([\d.]+) and Pullover ([\d.]+); a shirt is "
+                       r"most often taken for a T-shirt \((\d+) of 1,000\)")
+    ranked = sorted(test["per_class_top1"].items(), key=lambda item: item[1])[:3]
+    assert [name for name, _ in ranked] == ["Shirt", "T-shirt/top", "Pullover"]
+    classes = list(test["per_class_top1"])
+    shirts = test["confusion"][classes.index("Shirt")]
+    taken_for = max((count, name) for name, count in zip(classes, shirts) if name != "Shirt")
+    assert taken_for[1] == "T-shirt/top" and sum(shirts) == 1000
+    assert_shows(" ".join(weakest), *(accuracy for _, accuracy in ranked), taken_for[0])
+
+
 def test_cpu_training_step_figures_are_the_committed_run():
     run = results("cpu-alexnet-b32-2026-12-02.json")
     rows = table_with("| framework | median step (ms) | images/s |", "PyTorch 2.13 (CPU)")

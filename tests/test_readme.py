@@ -384,6 +384,9 @@ def test_the_80_epoch_run_is_its_committed_files():
     taken_for = max((count, name) for name, count in zip(classes, shirts) if name != "Shirt")
     assert taken_for[1] == "T-shirt/top" and sum(shirts) == 1000
     assert_shows(" ".join(weakest), *(accuracy for _, accuracy in ranked), taken_for[0])
+    twenty = run_files("cpu-train-alexnet_small-fashion-mnist-20-epochs-2026-12-02")[1]["top1"]
+    shown = sentence(r"Longer runs give more \(below\): test accuracy ([\d.]+) after 20 epochs, and ([\d.]+) after 80")
+    assert_shows(" ".join(shown), twenty, test["top1"])
 
 
 def test_cpu_training_step_figures_are_the_committed_run():

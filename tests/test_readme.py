@@ -356,7 +356,7 @@ def test_the_80_epoch_run_is_its_committed_files():
     """The 80-epoch run with crops and mirrors: each figure of its paragraph is the run's, on the
     kernels the README names, and its comparisons (with the 40-epoch run, with the spread of the
     default run between OpenBLAS's two kernels, between validation and test) are computed from
-    the committed files."""
+    the committed files; so is the quick start's line on where longer runs get to."""
     epochs, test = run_files("cpu-train-alexnet_small-fashion-mnist-80-epochs-augment-2026-12-03")
     assert [e["epoch"] for e in epochs] == list(range(1, 81))
     assert test["environment"]["blas"]["kernels"] == "SkylakeX" and test["environment"]["blas"]["threads"] == 2

@@ -389,6 +389,43 @@ def test_the_80_epoch_run_is_its_committed_files():
     assert_shows(" ".join(shown), twenty, test["top1"])
 
 
+def test_the_80_epochs_without_crops_and_mirrors_are_their_committed_files():
+    """The control of the 80-epoch run: the same epochs without crops and mirrors. Each figure of
+    its paragraph is the run's, and the comparisons (with the run with them, with twenty epochs on
+    the same kernels) are computed from the committed files, as are the claims that the
+    validation loss turned up and the accuracy did not get past the run with crops and mirrors;
+    so is --augment's help, which gives both runs' accuracy."""
+    epochs, test = run_files("cpu-train-alexnet_small-fashion-mnist-80-epochs-2026-12-03")
+    assert [e["epoch"] for e in epochs] == list(range(1, 81))
+    assert test["environment"]["blas"]["kernels"] == "SkylakeX" and test["environment"]["blas"]["threads"] == 2
+    augmented = run_files("cpu-train-alexnet_small-fashion-mnist-80-epochs-augment-2026-12-03")[1]["top1"]
+    twenty = run_files("cpu-train-alexnet_small-fashion-mnist-20-epochs-2026-12-02")[1]
+    assert twenty["environment"]["blas"]["kernels"] == "SkylakeX"   # "on the same kernels"
+    minutes, seconds = map(int, sentence(r"`python examples/train_alexnet.py --epochs 80` \(same host and kernels, "
+                                         r"2026-12-03; (\d+) min (\d+) s\)"))
+    assert sum(e["epoch_time_s"] for e in epochs) < 60 * minutes + seconds   # the epochs fit in the wall time
+    shown = sentence(r"give test accuracy ([\d.]+) \(top-5 ([\d.]+)\): ([\d.]+) points below the run with them, and "
+                     r"no better than twenty epochs on the same kernels \(([\d.]+)\)")
+    assert_shows(" ".join(shown), test["top1"], test["top5"], 100 * (augmented - test["top1"]), twenty["top1"])
+    assert test["top1"] <= twenty["top1"] and test["top1"] < 0.926 < augmented
+    last = epochs[-1]
+    lowest, best = min(epochs, key=lambda e: e["val_loss"]), max(epochs, key=lambda e: e["val_top1"])
+    shown = sentence(r"by heart \(([\d.]+) of them in the last epoch\); the validation loss is lowest in epoch (\d+) "
+                     r"\(([\d.]+)\) and ends at ([\d.]+), while the validation accuracy still creeps up, to ([\d.]+) "
+                     r"in epoch (\d+), as the learning rate decays, ([\d.]+) points over the test accuracy")
+    assert_shows(" ".join(shown), last["train_top1"], lowest["epoch"], lowest["val_loss"], last["val_loss"],
+                 best["val_top1"], best["epoch"], 100 * (last["val_top1"] - test["top1"]))
+    assert best["epoch"] > lowest["epoch"] and last["val_loss"] > lowest["val_loss"]
+    ranked = sorted(test["per_class_top1"].items(), key=lambda item: item[1])[:3]
+    weakest = sentence(r"The weakest classes are (\S+) ([\d.]+), (\S+) ([\d.]+) and (\S+) ([\d.]+)\. The run's files "
+                       r"are in `benchmarks/results/cpu-train-alexnet_small-fashion-mnist-80-epochs-2026-12-03/`")
+    assert list(weakest[::2]) == [name for name, _ in ranked]
+    assert_shows(" ".join(weakest[1::2]), *(accuracy for _, accuracy in ranked))
+    script = (ROOT / "examples" / "train_alexnet.py").read_text()
+    helped = re.findall(r"after 80, ([\d.]+)%% against ([\d.]+)%% without them", script)
+    assert len(helped) == 1
+    assert_shows(" ".join(helped[0]), augmented, test["top1"], scale=100)
+
 def test_cpu_training_step_figures_are_the_committed_run():
     run = results("cpu-alexnet-b32-2026-12-02.json")
     rows = table_with("| framework | median step (ms) | images/s |", "PyTorch 2.13 (CPU)")

@@ -154,3 +154,15 @@ def compile_options(real_dtype):
     if real_dtype not in REAL_TYPES:
         raise TypeError(f"kernels are compiled for float32 or float64, not {real_dtype}")
     return (f"-Dreal_t={REAL_TYPES[real_dtype]}", f"-I{KERNEL_DIR}")
+
+
+def nvrtc_options(real_dtype):
+    """The options NVRTC compiles a source with on the GPU path (minicnn/launch.py): C++17,
+    ``compile_options``, and -default-device. NVRTC before 13.2 (all of CUDA 12, and 13.0 and
+    13.1) takes the call operator of a generic lambda (``[&](auto window)``, lrn.cu and
+    lrn_maxpool.cu) for a host function and refuses to compile it, where nvcc and later NVRTC do
+    not. The flag makes functions without an execution space device functions, which every
+    function of these sources is meant to be (nvcc, which tests/test_kernel_compile.py also
+    compiles them with, still refuses a helper left without ``__device__``); it changes no
+    instruction (NVRTC 13.5 gives the same PTX for every source with it as without)."""
+    return ("--std=c++17", "-default-device", *compile_options(real_dtype))

@@ -26,7 +26,7 @@ from concurrent import futures
 import numpy as np
 
 from minicnn import backend
-from minicnn.kernels import (REAL_TYPES, compile_options, kernel_signatures, nvrtc_source, source_names,
+from minicnn.kernels import (REAL_TYPES, kernel_signatures, nvrtc_options, nvrtc_source, source_names,
                              source_path)
 
 BLOCK = 256                # threads per block of the elementwise kernels
@@ -323,8 +323,7 @@ def _cuda_module(source, real_name):
     """``<source>.cu`` compiled by NVRTC with real_t = real_name, once per process (and once per
     machine while neither it nor a header it includes changes: CuPy's on-disk cache)."""
     cupy = backend._import_cupy()
-    options = ("--std=c++17", *compile_options(real_name))
-    module = cupy.RawModule(code=nvrtc_source(source), options=options)
+    module = cupy.RawModule(code=nvrtc_source(source), options=nvrtc_options(real_name))
     try:
         module.compile()
     except Exception as exc:  # cupy.cuda.compiler.CompileException carries the NVRTC log

@@ -9,7 +9,8 @@ import subprocess
 
 import pytest
 
-from minicnn.kernels import KERNEL_DIR, compile_options, find_nvcc, nvrtc_source, source_names, source_path
+from minicnn.kernels import (KERNEL_DIR, compile_options, find_nvcc, nvrtc_options, nvrtc_source, source_names,
+                             source_path)
 
 ARCHITECTURES = ("80", "90")
 REAL_DTYPES = ("float32", "float64")
@@ -71,7 +72,7 @@ def test_nvrtc_compiles_without_messages(name):
     for real in REAL_DTYPES:
         for arch in ARCHITECTURES:
             program = NVRTC.createProgram(nvrtc_source(name), f"{name}.cu", [], [])
-            options = ["--std=c++17", f"-arch=compute_{arch}", *compile_options(real)]
+            options = [*nvrtc_options(real), f"-arch=compute_{arch}"]
             try:
                 NVRTC.compileProgram(program, options)
             except Exception as exc:

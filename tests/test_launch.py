@@ -229,8 +229,8 @@ def test_compile_all_compiles_every_source_in_both_precisions_once(jobs, tmp_pat
         (name, real) for name in names for real in ("float", "double"))
     assert compiled[0][0] == "gemm_tiled"   # the longest first
     records = _compile_records(tmp_path / "records")
-    assert sorted((r["code"], r["options"][1]) for r in records) == sorted(
-        (kernels.nvrtc_source(name), f"-Dreal_t={real}") for name in names for real in ("float", "double"))
+    assert sorted((r["code"], tuple(r["options"])) for r in records) == sorted(
+        (kernels.nvrtc_source(name), kernels.nvrtc_options(real)) for name in names for real in ("float32", "float64"))
     pids = {r["pid"] for r in records}
     assert pids == {os.getpid()} if jobs == 1 else (os.getpid() not in pids and 1 <= len(pids) <= jobs)
 

@@ -241,6 +241,8 @@ def _slices_in_child(queue):
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this system")
+# forking a process whose pool threads run is this test's point; Python 3.12+ warns of it
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded, use of fork:DeprecationWarning")
 def test_a_forked_child_gets_a_pool_of_its_own(sliced):
     cpu_threads.in_slices(6, lambda s: s.start, np.zeros(1))   # the parent's pool exists now
     context = multiprocessing.get_context("fork")

@@ -1,5 +1,6 @@
 """setup.py's declared versions against what is checked: its lower bounds are the versions that
-.ci/run-oldest installs (.ci/oldest.txt), under the Python that its python_requires names."""
+.ci/run-oldest installs (.ci/oldest.txt), under the Python that its python_requires names, and
+the versions the README says that run checks."""
 import ast
 import re
 from pathlib import Path
@@ -56,3 +57,11 @@ def test_the_oldest_run_uses_the_oldest_python_that_setup_py_allows():
     script = (ROOT / ".ci" / "run-oldest").read_text(encoding="utf-8")
     assert f"python=${{1:-python{oldest_python}}}" in script
     assert f'[ "$version" != {oldest_python} ]' in script
+
+
+def test_the_readme_names_the_oldest_versions_that_are_pinned():
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split()).lower()
+    for name, version in oldest_pins().items():
+        written = ".".join(map(str, version + (0,) * (3 - len(version))))
+        assert f"{name} {written}" in readme, f"the README does not give {name} {written}"
+    assert "python 3.9," in readme

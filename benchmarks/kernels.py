@@ -51,7 +51,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from minicnn import LRN, Conv2D, Dense, Dropout, LRNMaxPool, MaxPool2D, ReLU, gemm, kernel_versions  # noqa: E402
 from minicnn.arguments import positive_int  # noqa: E402
 from minicnn.backend import check_device, to_device, to_numpy  # noqa: E402
-from minicnn.environment import gpu_name  # noqa: E402
+from minicnn.environment import gpu_name, gpu_software, gpu_words  # noqa: E402
 
 # name: (kind, settings) for AlexNet's layers (minicnn.models.alexnet); shapes per image.
 LAYERS = {
@@ -452,10 +452,11 @@ def results_writer(args, device, runs, copy_bw, gemm_rate):
     import torch
     today = datetime.date.today().isoformat()
     if device == "cuda":
-        name = gpu_name()
-        prefix = f"gpu-kernels-{name.replace(' ', '_')}"
+        name, software = gpu_name(), gpu_software()
+        prefix, heading = f"gpu-kernels-{name.replace(' ', '_')}", gpu_words(name, software)
     else:
-        name, prefix = "the kernel simulator (the CPU's times, not a GPU's)", "sim-kernels"
+        name = heading = "the kernel simulator (the CPU's times, not a GPU's)"
+        prefix, software = "sim-kernels", None
     stem = (f"{prefix}-b{args.batch_size}{'-tf32' if args.tf32 else ''}"
             f"{'-tiled' if args.gemm == 'tiled' else ''}{'-versions' if args.versions else ''}"
             f"{'-' + args.family if args.family else ''}-{today}")
@@ -468,7 +469,7 @@ def results_writer(args, device, runs, copy_bw, gemm_rate):
                  + f"AlexNet layers, batch {args.batch_size}, float32{' (TF32 on)' if args.tf32 else ''}, "
                  f"minicnn's GEMM: {args.gemm}, kernel versions "
                  f"{', '.join(f'{f} v{kernel_versions.current(f)}' for f in kernel_versions.VERSIONS)}"
-                 f"{' (and every version, where the rows say)' if args.versions else ''}, {name} "
+                 f"{' (and every version, where the rows say)' if args.versions else ''}, {heading} "
                  f"({machine_description()}, torch {torch.__version__}, {today}); copy bandwidth "
                  f"{copy_bw / 1e9:.0f} GB/s, SGEMM {gemm_rate / 1e12:.2f} TFLOP/s\n\n"
                  "| layer | pass | minicnn (ms) | reference | reference (ms) | minicnn speed / reference | "
@@ -488,8 +489,8 @@ def results_writer(args, device, runs, copy_bw, gemm_rate):
                       "bandwidth, or a matrix product's FLOP/s over the SGEMM rate):\n\n" + breakdown_table(breakdown))
         if not partial:
             print(table)
-        payload = dict(rows=rows, gpu=name if device == "cuda" else None, device=device, date=today, gemm=args.gemm,
-                       tf32=args.tf32, breakdown=breakdown, versions_summary=summary,
+        payload = dict(rows=rows, gpu=name if device == "cuda" else None, gpu_software=software, device=device,
+                       date=today, gemm=args.gemm, tf32=args.tf32, breakdown=breakdown, versions_summary=summary,
                        layer_runs=dict(done=runs if done is None else done, planned=runs))
         return write_results(args.out, stem, table, payload)
     return save

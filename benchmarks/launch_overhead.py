@@ -31,7 +31,7 @@ from timing import add_out_argument, interleaved_medians, machine_description, w
 
 from minicnn import launch as launching  # noqa: E402
 from minicnn.arguments import positive_int  # noqa: E402
-from minicnn.environment import gpu_name  # noqa: E402
+from minicnn.environment import gpu_description, gpu_name  # noqa: E402
 from minicnn.launch import BLOCK, grid_for  # noqa: E402
 
 ELEMENTS = 4096
@@ -124,7 +124,7 @@ def main(argv=None):
             p.error(str(exc))
     rows = measure(args.device, args.repeats, args.calls)
     today = datetime.date.today().isoformat()
-    where = f"{gpu_name()}, " if args.device == "cuda" else ""
+    where = f"{gpu_description()}, " if args.device == "cuda" else ""
     text = (f"Host time per kernel launch, {args.repeats} rounds of {args.calls} launches, medians ({where}"
             f"{machine_description()}, {today})\n\n" + table(rows, args.device))
     print(text)

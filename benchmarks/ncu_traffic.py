@@ -244,7 +244,7 @@ def main(argv=None):
     if args.child:
         run_on_gpu(args.names, args.batch_size)
         return
-    from minicnn.environment import gpu_name
+    from minicnn.environment import gpu_description, gpu_name
     try:
         on_gpu, simulated = ncu_beside(args.ncu, args.names, args.batch_size,
                                        lambda check: simulated_launches(args.names, args.batch_size, check))
@@ -253,7 +253,7 @@ def main(argv=None):
     except NcuError as exc:
         raise SystemExit(f"error: {exc}")
     today, gpu = datetime.date.today().isoformat(), gpu_name()
-    table = report(rows, others, gpu, args.batch_size, today)
+    table = report(rows, others, gpu_description(), args.batch_size, today)
     print(table)
     written = write_results(args.out, f"ncu-traffic-{gpu.replace(' ', '_')}-b{args.batch_size}-{today}", table,
                             dict(gpu=gpu, batch_size=args.batch_size, date=today, metrics=METRICS,

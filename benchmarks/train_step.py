@@ -29,7 +29,7 @@ from minicnn import SoftmaxCrossEntropy, cpu_threads, models  # noqa: E402
 from minicnn.arguments import positive_int  # noqa: E402
 from minicnn.backend import check_device, cuda_available, to_device, to_numpy  # noqa: E402
 from minicnn.cpu_memory import reuse_freed_memory  # noqa: E402
-from minicnn.environment import gpu_name  # noqa: E402
+from minicnn.environment import gpu_description  # noqa: E402
 from minicnn.fusion import fuse  # noqa: E402
 from minicnn.optim import SGD  # noqa: E402
 import numpy as np  # noqa: E402 (after minicnn, which sets OpenBLAS's thread timeout before NumPy loads it)
@@ -304,7 +304,7 @@ def main(argv=None):
     ratio = ips["minicnn"] / ips["PyTorch"]
     today = datetime.date.today().isoformat()
     if device == "cuda":
-        where = gpu_name()
+        where = gpu_description()
         settings = ("TF32 on" if args.tf32 else "float32, TF32 off") + (
             ", minicnn's layers unfused" if args.no_fuse else ", minicnn's conv+ReLU and LRN+pool fused")
     else:

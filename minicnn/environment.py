@@ -61,10 +61,50 @@ def gpu_name():
     return cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)["name"].decode()
 
 
+def cuda_version_words(version):
+    """13020 -> '13.2': a CUDA version as the runtime and the driver report it (1000 major + 10 minor)."""
+    return f"{version // 1000}.{version % 1000 // 10}"
+
+
+def gpu_software():
+    """{cupy, cuda_runtime, cuda_driver, nvrtc}: the versions a GPU run depends on besides the GPU:
+    CuPy's, the CUDA runtime's and driver's ('13.2'), and NVRTC's, which compiles minicnn's kernels
+    (the code it makes, and whether a source compiles at all: ``nvrtc_options`` in
+    kernels/__init__.py). None for a version that cannot be read (a driver reporting 0: none)."""
+    import cupy
+
+    def ask(query):
+        try:
+            return query()
+        except Exception:   # a diagnosis, which must never stop a run
+            return None
+    runtime, driver = ask(cupy.cuda.runtime.runtimeGetVersion), ask(cupy.cuda.runtime.driverGetVersion)
+    nvrtc = ask(cupy.cuda.nvrtc.getVersion)
+    return dict(cupy=cupy.__version__, cuda_runtime=cuda_version_words(runtime) if runtime else None,
+                cuda_driver=cuda_version_words(driver) if driver else None,
+                nvrtc=f"{nvrtc[0]}.{nvrtc[1]}" if nvrtc else None)
+
+
+def gpu_words(name, software):
+    """'NVIDIA H100 80GB HBM3 (CuPy 14.2.0, CUDA runtime 13.2, driver 13.1, NVRTC 13.0)' for the
+    GPU's name and ``gpu_software()``'s dict; a version that could not be read is left out, and
+    all of them for a record kept before they were (software None)."""
+    if software is None:
+        return name
+    parts = [f"CuPy {software['cupy']}"] + [f"{label} {software[key]}" for key, label in (
+        ("cuda_runtime", "CUDA runtime"), ("cuda_driver", "driver"), ("nvrtc", "NVRTC")) if software.get(key)]
+    return f"{name} ({', '.join(parts)})"
+
+
+def gpu_description():
+    """``gpu_words`` of this process's GPU: the heading of a GPU benchmark's table."""
+    return gpu_words(gpu_name(), gpu_software())
+
+
 def describe(device="cpu"):
     """A dict of what the figures of a run on ``device`` ("cpu", "cuda" or "sim") depend on besides
     the code: processor, cores, BLAS, the versions of Python, NumPy and minicnn, the ``OPENBLAS_*``
-    environment variables, and the GPU's name on "cuda". JSON-serialisable."""
+    environment variables, and on "cuda" the GPU's name and ``gpu_software()``. JSON-serialisable."""
     env = dict(processor=processor_name(), cores=os.cpu_count(), blas=numpy_blas(),
                python=platform.python_version(), numpy=np.__version__, minicnn=minicnn.__version__)
     # the variables that steer OpenBLAS's choices (OPENBLAS_CORETYPE above all), as this process got them
@@ -72,7 +112,7 @@ def describe(device="cpu"):
     if settings:
         env["openblas_environment"] = settings
     if device == "cuda":
-        env["gpu"] = gpu_name()
+        env["gpu"], env["gpu_software"] = gpu_name(), gpu_software()
     return env
 
 
@@ -89,7 +129,7 @@ def blas_words(blas):
 def describe_line(env):
     """One line of ``describe()``'s dict, for a log or a table's heading:
     'AMD EPYC, 2 cores; NumPy 2.4.6 with OpenBLAS 0.3.31.188.0 (its Haswell kernels, 2 threads); Python 3.11.7'."""
-    gpu = f"{env['gpu']}; " if "gpu" in env else ""
+    gpu = f"{gpu_words(env['gpu'], env.get('gpu_software'))}; " if "gpu" in env else ""
     return (f"{gpu}{env['processor']}, {env['cores']} cores; NumPy {env['numpy']} with {blas_words(env['blas'])}; "
             f"Python {env['python']}")
 
@@ -153,7 +193,8 @@ def main(argv=None):
                                 description="The line a training run prints first, then the record it keeps: "
                                             "set two machines side by side when their figures differ.")
     p.add_argument("--device", choices=("cpu", "cuda", "sim"), default="cpu",
-                   help="the device whose run to describe; cuda adds the GPU's name (default: cpu)")
+                   help="the device whose run to describe; cuda adds the GPU's name and the versions of CuPy, "
+                        "the CUDA runtime and driver, and NVRTC (default: cpu)")
     args = p.parse_args(argv)
     try:
         check_device(args.device)

@@ -4,13 +4,14 @@ import os
 import platform
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from minicnn.environment import (blas_words, coretype_note, describe, describe_line, kernels_without_coretype,
-                                  numpy_blas, processor_name)
+from minicnn.environment import (blas_words, coretype_note, cuda_version_words, describe, describe_line,
+                                  gpu_software, gpu_words, kernels_without_coretype, numpy_blas, processor_name)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OPENBLAS_X86 = platform.machine() == "x86_64" and (numpy_blas() or {}).get("library") == "openblas"
@@ -39,6 +40,55 @@ def test_blas_words():
         "OpenBLAS 0.3.31 (its SkylakeX kernels, 8 threads)"
     assert blas_words(dict(library="mkl", version="2024.0", kernels=None, threads=1)) == "MKL 2024.0 (1 thread)"
     assert blas_words(None) == "no BLAS that threadpoolctl knows"
+
+
+def fake_cupy(runtime=13020, driver=13010, nvrtc=(13, 0)):
+    """A stand-in for CuPy with a GPU: its version, the CUDA runtime's and driver's (0: no driver),
+    NVRTC's (an exception: a library that cannot be loaded) and the GPU's name."""
+    def nvrtc_version():
+        if isinstance(nvrtc, Exception):
+            raise nvrtc
+        return nvrtc
+    return SimpleNamespace(__version__="14.2.0", cuda=SimpleNamespace(
+        runtime=SimpleNamespace(runtimeGetVersion=lambda: runtime, driverGetVersion=lambda: driver,
+                                getDeviceProperties=lambda device: {"name": b"NVIDIA Test GPU"}),
+        Device=lambda: SimpleNamespace(id=0), nvrtc=SimpleNamespace(getVersion=nvrtc_version)))
+
+
+def test_cuda_version_words():
+    assert [cuda_version_words(v) for v in (13020, 13000, 12080, 11040)] == ["13.2", "13.0", "12.8", "11.4"]
+
+
+def test_a_cuda_run_records_the_gpu_and_the_versions_its_kernels_depend_on(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", fake_cupy())
+    env = describe("cuda")
+    assert json.loads(json.dumps(env)) == env
+    assert env["gpu"] == "NVIDIA Test GPU"
+    assert env["gpu_software"] == dict(cupy="14.2.0", cuda_runtime="13.2", cuda_driver="13.1", nvrtc="13.0")
+    assert describe_line(env).startswith(
+        "NVIDIA Test GPU (CuPy 14.2.0, CUDA runtime 13.2, driver 13.1, NVRTC 13.0); " + describe_line(describe("cpu")))
+
+
+def test_a_version_that_cannot_be_read_is_left_out_and_stops_nothing(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", fake_cupy(driver=0, nvrtc=RuntimeError("libnvrtc.so.13: not found")))
+    software = gpu_software()
+    assert software == dict(cupy="14.2.0", cuda_runtime="13.2", cuda_driver=None, nvrtc=None)
+    assert gpu_words("NVIDIA Test GPU", software) == "NVIDIA Test GPU (CuPy 14.2.0, CUDA runtime 13.2)"
+    # a record kept before the versions were: the GPU's name alone
+    old = dict(describe("cpu"), gpu="NVIDIA H100 80GB HBM3")
+    assert describe_line(old).startswith("NVIDIA H100 80GB HBM3; ")
+
+
+def test_the_versions_are_read_from_the_real_cupy_where_it_is_installed():
+    cupy = pytest.importorskip("cupy", reason="CuPy is not installed")
+    try:
+        from cupy_backends.cuda.libs import nvrtc
+        expected_nvrtc = "%d.%d" % nvrtc.getVersion()
+    except Exception:   # no NVRTC library: gpu_software says None
+        expected_nvrtc = None
+    software = gpu_software()   # needs no GPU
+    assert software["cupy"] == cupy.__version__ and software["nvrtc"] == expected_nvrtc
+    assert software["cuda_runtime"] == cuda_version_words(cupy.cuda.runtime.runtimeGetVersion())
 
 
 def kernels_and_product(coretype):

@@ -92,6 +92,8 @@ def test_a_run_against_a_stand_in_ncu_pairs_every_launch_and_finds_the_planted_d
     ncu.chmod(ncu.stat().st_mode | stat.S_IEXEC)
     import minicnn.environment
     monkeypatch.setattr(minicnn.environment, "gpu_name", lambda: "Stand-in GPU")
+    monkeypatch.setattr(minicnn.environment, "gpu_software",
+                        lambda: dict(cupy="14.2.0", cuda_runtime="13.2", cuda_driver="13.1", nvrtc="13.0"))
     ncu_traffic.main(["--layers", "relu1,pool5", "--batch-size", "1", "--ncu", str(ncu), "--out", str(tmp_path)])
     (js,) = tmp_path.glob("ncu-traffic-Stand-in_GPU-b1-*.json")
     run = json.loads(js.read_text())
@@ -105,6 +107,7 @@ def test_a_run_against_a_stand_in_ncu_pairs_every_launch_and_finds_the_planted_d
     assert all(first["counts"][n]["gpu"] == first["counts"][n]["sim"] for n in COUNTS if n != "load sectors")
     table = js.with_suffix(".md").read_text()
     assert "load sectors 3 of 4" in table and "load requests 4 of 4" in table
+    assert "Nsight Compute on Stand-in GPU (CuPy 14.2.0, CUDA runtime 13.2, driver 13.1, NVRTC 13.0)," in table
     assert f"| relu1 | forward | {kernels[0][2]} | 1.00 | 2.00 |" in table
 
 

@@ -1,10 +1,14 @@
 """Conv2D: setup (shapes), forward against a naive loop, gradients, AlexNet settings, bad input."""
+from unittest import mock
+
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
 from minicnn import Conv2D
 from minicnn.gradcheck import check_layer
+from minicnn.layers import conv as conv_module
+from minicnn.layers.im2col import im2col
 from reference import conv2d_naive
 
 
@@ -53,6 +57,32 @@ def test_forward_matches_naive_loop(case):
 def test_gradients(case):
     layer, x = make(case)
     check_layer(layer, x).assert_ok()
+
+
+@given(conv_cases(max_size=7), st.booleans())
+def test_columns_in_either_order(case, batch_last):
+    """The CPU's conv orders its columns (oh, ow, n) where ``columns_batch_last`` says so, else
+    (n, oh, ow). Forced to each order, for any stride: the naive loop's forward and the central
+    differences' gradients."""
+    layer, x = make(case)
+    with mock.patch.object(conv_module, "columns_batch_last", lambda stride, out_w: batch_last):
+        bias = layer.params["bias"].data if case["bias"] else None
+        expected = conv2d_naive(x, layer.params["weight"].data, bias, case["stride"], case["pad"], case["groups"])
+        np.testing.assert_allclose(layer.forward(x), expected, rtol=1e-12, atol=1e-12)
+        check_layer(layer, x).assert_ok()
+
+
+def test_columns_go_batch_last_for_short_rows_at_stride_1():
+    """Where the layout pays (conv.py, ``columns_batch_last``): the small AlexNet's conv2-5 (rows of
+    13 and 6 values) and the 2012 AlexNet's conv3-5 (13), not its conv2 (27) nor a stride of 4."""
+    assert conv_module.columns_batch_last((1, 1), 13) and conv_module.columns_batch_last((1, 1), 6)
+    assert conv_module.columns_batch_last((2, 1), 6)   # the stride down H does not cut the runs
+    assert not conv_module.columns_batch_last((1, 1), 27) and not conv_module.columns_batch_last((4, 4), 13)
+    assert not conv_module.columns_batch_last((1, 2), 6)
+    layer = Conv2D(4, 6, 3, padding=1, dtype=np.float64, rng=np.random.default_rng(0))
+    x = np.random.default_rng(1).standard_normal((3, 4, 6, 6))
+    layer.forward(x)
+    np.testing.assert_array_equal(layer._cache[2].reshape(36, -1), im2col(x, (3, 3), (1, 1), (1, 1), batch_last=True))
 
 
 def test_float32_forward_and_backward_agree_with_float64(rng):

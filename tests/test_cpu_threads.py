@@ -91,9 +91,10 @@ def test_relu_sliced_writes_every_element(sliced, shape):
 @pytest.mark.parametrize("settings", [dict(kernel_size=5, padding=2, groups=2),
                                       dict(kernel_size=11, stride=4, bias=False),
                                       dict(kernel_size=3, padding=1, relu=True)])
-def test_conv_sliced_is_identical(sliced, dtype, settings):
+@pytest.mark.parametrize("width", [21, 13])   # the columns ordered (n, oh, ow), and (oh, ow, n) with stride 1
+def test_conv_sliced_is_identical(sliced, dtype, settings, width):
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((5, 4, 23, 21)).astype(dtype)
+    x = rng.standard_normal((5, 4, 23, width)).astype(dtype)
     layer = Conv2D(4, 6, dtype=dtype, rng=rng, **settings)
     whole, parts = one_thread_and_sliced(lambda: forward_backward(layer, x, np.random.default_rng(1)))
     assert_identical(whole, parts)
@@ -102,7 +103,7 @@ def test_conv_sliced_is_identical(sliced, dtype, settings):
 def test_im2col_col2im_sliced_are_identical(sliced):
     x = np.random.default_rng(0).standard_normal((7, 3, 13, 10)).astype(np.float32)
     args = ((3, 5), (2, 1), (1, 2))
-    whole, parts = one_thread_and_sliced(lambda: [im2col(x, *args)])
+    whole, parts = one_thread_and_sliced(lambda: [im2col(x, *args), im2col(x, *args, batch_last=True)])
     assert_identical(whole, parts)
     cols = np.random.default_rng(1).standard_normal(whole[0].shape).astype(np.float32)
     whole, parts = one_thread_and_sliced(lambda: [col2im(cols, x.shape, *args),

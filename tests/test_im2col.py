@@ -47,6 +47,21 @@ def test_col2im_of_columns_with_the_batch_last_is_the_same_bit_for_bit(n, c, h, 
     np.testing.assert_array_equal(col2im(batch_last, *args, batch_last=True).view(np.int32), expected.view(np.int32))
 
 
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(3, 9), st.integers(3, 9), st.integers(1, 4),
+       st.integers(1, 4), st.integers(1, 3), st.integers(1, 3), st.integers(0, 2), st.integers(0, 2),
+       st.integers(0, 2 ** 31))
+def test_im2col_with_the_batch_last_orders_the_same_columns_oh_ow_n(n, c, h, w, kh, kw, sh, sw, ph, pw, seed):
+    """``im2col(batch_last=True)``, the CPU conv's columns where its rows are short: the columns of
+    im2col's order (n, oh, ow) (whose layout the first test checks), reordered (oh, ow, n)."""
+    if h + 2 * ph < kh or w + 2 * pw < kw:
+        return
+    x = np.random.default_rng(seed).standard_normal((n, c, h, w)).astype(np.float32)
+    oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    args = (kh, kw), (sh, sw), (ph, pw)
+    expected = im2col(x, *args).reshape(c * kh * kw, n, oh, ow).transpose(0, 2, 3, 1).reshape(c * kh * kw, -1)
+    np.testing.assert_array_equal(im2col(x, *args, batch_last=True), expected, strict=True)
+
+
 def test_fold_windows_counts_overlaps():
     ones = np.ones((1, 1, 3, 3, 2, 2))      # four 3x3 windows, stride 2, on a 5x5 image
     image = fold_windows(lambda i, j: ones[:, :, i, j], (3, 3), (2, 2), np.zeros((1, 1, 5, 5)))

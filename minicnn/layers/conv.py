@@ -20,32 +20,58 @@ from minicnn.layers.bias import bias_grad_cuda
 from minicnn.layers.im2col import col2im, col2im_cuda, conv_output_size, im2col, im2col_cuda, im2col_kernel
 
 
+SHORT_ROW = 16   # output rows of fewer values than this are copied faster batch last
+
+
+def columns_batch_last(stride, out_w):
+    """Whether the CPU's convolution orders its columns (oh, ow, n), the batch last
+    (``im2col(batch_last=True)``), rather than (n, oh, ow): where the stride along W is 1 and an
+    output row has fewer than SHORT_ROW values. im2col then copies runs of OW x N values instead of
+    OW, too few for NumPy's loops to pay for starting: at batch 128 the small AlexNet's conv2
+    (13 values a row), conv3 and conv4 (6) took 6.0, 2.0 and 3.1 ms to 3.9, 0.8 and 1.7. But
+    the GEMMs' output comes batch last too, and its pass to NCHW costs more, so longer rows gain
+    nothing: forward, the 2012 AlexNet's conv2 (27 a row, batch 32) took 123 ms either way, and
+    the small AlexNet's conv1 (28) 7.2 ms against 9.5 batch last."""
+    return stride[1] == 1 and out_w < SHORT_ROW
+
+
 def conv_forward(x, w, b, stride, pad, groups, relu=False):
     """y = conv(x, w) + b, returning (y, cache). ``stride`` and ``pad`` are (h, w) pairs. With
     ``relu``, y = max(conv(x, w) + b, 0): the ReLU fused in (``Conv2D(relu=True)``).
 
     With cols = im2col(x) of shape (C*kh*kw, N*OH*OW) split into G row blocks and w viewed as
-    (G, O/G, C/G*kh*kw), every group is one GEMM: y_g = w_g @ cols_g.
+    (G, O/G, C/G*kh*kw), every group is one GEMM: y_g = w_g @ cols_g. The columns, and so the
+    GEMMs' outputs, put the batch last where ``columns_batch_last``; a column's products and their
+    sum are the same in either order.
     """
     xp = get_array_module(x)
     n, _, h, wid = x.shape
     o, cg, kh, kw = w.shape
     oh = conv_output_size(h, kh, stride[0], pad[0])
     ow = conv_output_size(wid, kw, stride[1], pad[1])
-    cols = im2col(x, (kh, kw), stride, pad).reshape(groups, cg * kh * kw, n * oh * ow)
+    batch_last = columns_batch_last(stride, ow)
+    cols = im2col(x, (kh, kw), stride, pad, batch_last).reshape(groups, cg * kh * kw, -1)
     w_groups = w.reshape(groups, o // groups, cg * kh * kw)
-    y_gemm = xp.matmul(w_groups, cols).reshape(o, n, oh, ow)   # G GEMMs; output channel-major
+    y_gemm = xp.matmul(w_groups, cols)   # G GEMMs; output channel-major
+    if batch_last:
+        y_gemm = y_gemm.reshape(o, oh, ow, n).transpose(0, 3, 1, 2)   # (O, N, OH, OW) view
+    else:
+        y_gemm = y_gemm.reshape(o, n, oh, ow)
     y = xp.empty((n, o, oh, ow), dtype=y_gemm.dtype)
 
     def to_nchw(s):   # one pass: (O, N, OH, OW) to (N, O, OH, OW), + bias, ReLU
+        out = y[:, s]
         if b is None:
-            xp.copyto(y[s], y_gemm[:, s].transpose(1, 0, 2, 3))
+            xp.copyto(out, y_gemm[s].transpose(1, 0, 2, 3))
         else:
-            xp.add(y_gemm[:, s].transpose(1, 0, 2, 3), b.reshape(o, 1, 1), out=y[s])
+            xp.add(y_gemm[s].transpose(1, 0, 2, 3), b[s].reshape(-1, 1, 1), out=out)
         if relu:
-            xp.maximum(y[s], 0, out=y[s])
+            xp.maximum(out, 0, out=out)
 
-    cpu_threads.in_slices(n, to_nchw, y)   # slices of the batch on all the cores
+    # slices of the channels on all the cores: from the batch-last layout 2x faster than slices of
+    # the batch (the 2012 AlexNet's conv2 at batch 32: 4.7 ms against 11.3), and no slower from
+    # the other (2.9 against 3.1)
+    cpu_threads.in_slices(o, to_nchw, y)
     return y, (x.shape, w, cols, stride, pad, groups, b is not None, y if relu else None, None)
 
 
@@ -57,26 +83,35 @@ def conv_backward(dout, cache, param_grads=True, input_grad=True):
         dw_g = dout_g @ cols_g^T      dcols_g = w_g^T @ dout_g      dx = col2im(dcols)
 
     With the ReLU fused in, dout first becomes dout * (y > 0), the ReLU's backward. The columns'
-    gradient puts the batch last, its columns in the order (oh, ow, n) (``col2im(batch_last=True)``):
-    its fold then runs over long contiguous runs (2x faster or more on AlexNet's conv2-5).
+    gradient puts the batch last, its columns in the order (oh, ow, n) (``col2im(batch_last=True)``),
+    whatever the order of the forward's columns: its fold then runs over long contiguous runs (2x
+    faster or more on AlexNet's conv2-5).
     """
     xp = get_array_module(dout)
     x_shape, w, cols, stride, pad, groups, has_bias, relu_out, _ = cache
     if relu_out is not None:
         dout = dout * (relu_out > 0)
     o, cg, kh, kw = w.shape
-    dout_groups = dout.transpose(1, 0, 2, 3).reshape(groups, o // groups, -1)  # (G, O/G, N*OH*OW)
+    layouts = {}
+
+    def dout_gemm(batch_last):
+        """dout as the GEMMs' (G, O/G, columns), the columns in the order (oh, ow, n) or
+        (n, oh, ow): one transposing copy, made once for the two products that may need it."""
+        if batch_last not in layouts:
+            axes = (1, 2, 3, 0) if batch_last else (1, 0, 2, 3)
+            layouts[batch_last] = dout.transpose(axes).reshape(groups, o // groups, -1)
+        return layouts[batch_last]
+
     # dw_g computed transposed, cols_g @ dout_g^T: with the large cols as the GEMM's first operand
     # OpenBLAS ran conv2's at batch 32 on 2 cores in 87 ms against 104 (the same values, bit for
     # bit, on the README's machine); the reshape copies the small transposed result
-    dw = (xp.matmul(cols, dout_groups.transpose(0, 2, 1)).transpose(0, 2, 1).reshape(w.shape)
-          if param_grads else None)
+    dw = (xp.matmul(cols, dout_gemm(columns_batch_last(stride, dout.shape[3])).transpose(0, 2, 1)).transpose(0, 2, 1)
+          .reshape(w.shape) if param_grads else None)
     db = dout.sum(axis=(0, 2, 3)) if has_bias and param_grads else None
     if not input_grad:
         return None, dw, db
     w_groups = w.reshape(groups, o // groups, cg * kh * kw)
-    dout_batch_last = dout.transpose(1, 2, 3, 0).reshape(groups, o // groups, -1)   # (G, O/G, OH*OW*N)
-    dcols = xp.matmul(w_groups.transpose(0, 2, 1), dout_batch_last)               # (G, C/G*kh*kw, OH*OW*N)
+    dcols = xp.matmul(w_groups.transpose(0, 2, 1), dout_gemm(True))   # (G, C/G*kh*kw, OH*OW*N)
     dx = col2im(dcols.reshape(groups * cg * kh * kw, -1), x_shape, (kh, kw), stride, pad, batch_last=True)
     return dx, dw, db
 

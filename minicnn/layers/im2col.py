@@ -15,8 +15,9 @@ covered by several overlapping windows (3x3 pooling with stride 2) receives the 
     cols.shape == (C * kh * kw, N * OH * OW)
 
 The row order (c, i, j) matches the flattening of a PyTorch conv weight (out, C, kh, kw), and the
-column order (n, oh, ow) puts the whole batch into one GEMM. ``col2im`` is the adjoint of ``im2col``
-(and folds the columns' gradient of the CPU's conv backward, whose columns put the batch last).
+column order (n, oh, ow) puts the whole batch into one GEMM. Both also take the columns in the
+order (oh, ow, n), the batch last (``batch_last=True``), the layout of the CPU's convolutions
+where their stride along W is 1 (``minicnn.layers.conv``). ``col2im`` is the adjoint of ``im2col``.
 Strides and paddings are (h, w) pairs. All functions work on NumPy and CuPy arrays alike;
 ``im2col_cuda`` and ``col2im_cuda`` run the same with kernels/im2col.cu's kernels.
 """
@@ -91,19 +92,35 @@ def fold_windows(window, kernel, stride, image):
     return image
 
 
-def im2col(x, kernel, stride, pad):
+def im2col(x, kernel, stride, pad, batch_last=False):
     """Unfold x (N, C, H, W) into cols (C*kh*kw, N*OH*OW); see the module docstring for the layout.
 
-    The one copy runs over slices of the batch on all the cores (``minicnn.cpu_threads``)."""
+    With ``batch_last`` the columns come in the order (oh, ow, n), cols (C*kh*kw, OH*OW*N), copied
+    from x padded and laid out (C, H, W, N) (one more, small copy): with a stride of 1 along W, a
+    window row's OW x N values are then one contiguous run of both arrays, where the order
+    (n, oh, ow) copies one output row of OW values at a time (6 in the small AlexNet's conv3-5, too
+    few for NumPy's loops to pay for starting). The copies run over slices of the batch (of the
+    rows with ``batch_last``) on all the cores (``minicnn.cpu_threads``)."""
     xp = get_array_module(x)
-    n, c = x.shape[:2]
+    n, c, h, w = x.shape
     kh, kw = kernel
-    win = sliding_windows(pad_spatial(x, pad), kernel, stride)   # (N, C, kh, kw, OH, OW) view
-    oh, ow = win.shape[4:]
-    rows = win.transpose(1, 2, 3, 0, 4, 5)                       # (C, kh, kw, N, OH, OW) view
+    if not batch_last:
+        win = sliding_windows(pad_spatial(x, pad), kernel, stride)   # (N, C, kh, kw, OH, OW) view
+        rows = win.transpose(1, 2, 3, 0, 4, 5)                       # (C, kh, kw, N, OH, OW) view
+        cols = xp.empty(rows.shape, dtype=x.dtype)
+        cpu_threads.in_slices(n, lambda s: xp.copyto(cols[:, :, :, s], rows[:, :, :, s]), cols)
+        return cols.reshape(c * kh * kw, -1)
+    ph, pw = pad
+    image = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=x.dtype)   # padded, (C, H, W, N)
+    inside = image[:, ph:ph + h, pw:pw + w]
+    channels = x.transpose(1, 2, 3, 0)                                  # (C, H, W, N) view
+    cpu_threads.in_slices(h, lambda s: xp.copyto(inside[:, s], channels[:, s]), image)
+    win = sliding_windows(image.transpose(0, 3, 1, 2), kernel, stride)  # (C, N, kh, kw, OH, OW) view
+    rows = win.transpose(0, 2, 3, 4, 5, 1)                              # (C, kh, kw, OH, OW, N) view
     cols = xp.empty(rows.shape, dtype=x.dtype)
-    cpu_threads.in_slices(n, lambda s: xp.copyto(cols[:, :, :, s], rows[:, :, :, s]), cols)
-    return cols.reshape(c * kh * kw, n * oh * ow)
+    oh = rows.shape[3]   # slices of the output rows, which conv1's single channel has too
+    cpu_threads.in_slices(oh, lambda s: xp.copyto(cols[:, :, :, s], rows[:, :, :, s]), cols)
+    return cols.reshape(c * kh * kw, -1)
 
 
 def col2im(cols, x_shape, kernel, stride, pad, batch_last=False):

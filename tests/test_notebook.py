@@ -64,8 +64,8 @@ def test_its_accuracies_of_the_default_run_are_the_committed_runs():
     percentages to a tenth)."""
     results = os.path.join(os.path.dirname(NOTEBOOK), os.pardir, "benchmarks", "results")
     accuracies = []
-    for run in ["cpu-train-alexnet_small-fashion-mnist-2026-12-02",
-                "cpu-train-alexnet_small-fashion-mnist-haswell-kernels-2026-12-02"]:
+    for run in ["cpu-train-alexnet_small-fashion-mnist-2026-12-03",
+                "cpu-train-alexnet_small-fashion-mnist-haswell-kernels-2026-12-03"]:
         with open(os.path.join(results, run, "test_metrics.json")) as f:
             accuracies.append(json.load(f)["top1"])
     text = " ".join(" ".join(cell.source.split()) for cell in read().cells if cell.cell_type == "markdown")

@@ -238,7 +238,7 @@ def run_files(folder):
 def test_quick_start_figures_are_the_committed_training_run():
     """The default training run's table and test accuracy are its metrics.jsonl and
     test_metrics.json, as the run wrote them."""
-    epochs, test = run_files("cpu-train-alexnet_small-fashion-mnist-2026-12-02")
+    epochs, test = run_files("cpu-train-alexnet_small-fashion-mnist-2026-12-03")
     rows = table_with("| epoch | train loss | train acc. | val. loss | val. acc. | images/s |", "1")
     assert list(rows) == [str(e["epoch"]) for e in epochs]
     for e in epochs:
@@ -257,17 +257,36 @@ def test_the_other_kernels_figures_are_their_committed_run():
     """The default run on OpenBLAS's Haswell kernels: its test accuracy, top-5, epoch 1's validation
     accuracy and weakest class as its files have them, and the line the README shows is the one
     that run printed from what it recorded."""
-    (first, *_), test = run_files("cpu-train-alexnet_small-fashion-mnist-haswell-kernels-2026-12-02")
+    (first, *_), test = run_files("cpu-train-alexnet_small-fashion-mnist-haswell-kernels-2026-12-03")
     weakest, accuracy = min(test["per_class_top1"].items(), key=lambda item: item[1])
     shown = sentence(r"\(`OPENBLAS_CORETYPE=Haswell`, for AVX2\) the same command gave test accuracy ([\d.]+) "
                      r"\(top-5 ([\d.]+); ([\d.]+) on the validation images after epoch 1, against ([\d.]+); "
                      r"the weakest class (\S+) ([\d.]+)\)")
-    against = run_files("cpu-train-alexnet_small-fashion-mnist-2026-12-02")[0][0]["val_top1"]
+    against = run_files("cpu-train-alexnet_small-fashion-mnist-2026-12-03")[0][0]["val_top1"]
     assert shown[4] == weakest
     assert_shows(" ".join(shown[:4] + (shown[5],)), test["top1"], test["top5"], first["val_top1"], against, accuracy)
     environment = test["environment"]
     assert environment["blas"]["kernels"] == "Haswell"
     assert f"\non {describe_line(environment)}\n" in README
+
+
+def test_version_6_on_version_7s_host_is_its_run_of_2026_12_02_to_the_last_digit():
+    """Version 6 of the CPU code, run on version 7's host right after it: every loss and accuracy
+    of version 6's default run of 2026-12-02 on another host, bit for bit, so the digits that moved
+    are version 7's; the figures the README gives of the two runs are their files'."""
+    (epochs, test), (before, before_test), (version_7, _) = (run_files(f"cpu-train-alexnet_small-fashion-mnist{name}")
+                                                            for name in ("-version6-2026-12-03", "-2026-12-02", "-2026-12-03"))
+    timings = {"images_per_s", "epoch_time_s"}
+    assert len(epochs) == len(before) == 5
+    for e, b in zip(epochs, before):
+        assert {k: v for k, v in e.items() if k not in timings} == {k: v for k, v in b.items() if k not in timings}
+    environment, before_environment = test.pop("environment"), before_test.pop("environment")
+    assert test == before_test and environment["blas"]["kernels"] == before_environment["blas"]["kernels"] == "SkylakeX"
+    assert epochs[0]["val_top1"] != version_7[0]["val_top1"]
+    shown = sentence(r"Version 6, run on the same host right after, gave test accuracy ([\d.]+) and every other figure")
+    assert_shows(shown, test["top1"])
+    shown = sentence(r"Its five epochs took (\d+) s against version 7's (\d+) s")
+    assert_shows(" ".join(shown), *(sum(e["epoch_time_s"] for e in run) for run in (epochs, version_7)))
 
 
 def test_the_default_run_on_a_third_host_is_the_haswell_run_to_the_last_digit():
@@ -340,7 +359,7 @@ def test_what_the_40_epoch_runs_show_is_their_committed_files():
     top1 = {name: run_files(f"cpu-train-alexnet_small-fashion-mnist{name}-2026-12-02")[1]["top1"]
             for name in ("", "-haswell-kernels", "-20-epochs")}
     shown = sentence(r"the test accuracy is ([\d.]+) points over the 20 epochs above, less than the ([\d.]+) by which "
-                     r"the default run differs between OpenBLAS's two kernels \(([\d.]+) and ([\d.]+)\)")
+                     r"version 6's default run differs between OpenBLAS's two kernels \(([\d.]+) and ([\d.]+)\)")
     assert_shows(" ".join(shown), 100 * (plain_test["top1"] - top1["-20-epochs"]),
                  100 * (top1["-haswell-kernels"] - top1[""]), top1[""], top1["-haswell-kernels"])
     assert_shows(sentence(r"does not stop it \(([\d.]+) on the training images\)"), dropout[-1]["train_top1"])
@@ -385,7 +404,8 @@ def test_the_80_epoch_run_is_its_committed_files():
     assert taken_for[1] == "T-shirt/top" and sum(shirts) == 1000
     assert_shows(" ".join(weakest), *(accuracy for _, accuracy in ranked), taken_for[0])
     twenty = run_files("cpu-train-alexnet_small-fashion-mnist-20-epochs-2026-12-02")[1]["top1"]
-    shown = sentence(r"Longer runs give more \(below\): test accuracy ([\d.]+) after 20 epochs, and ([\d.]+) after 80")
+    shown = sentence(r"Longer runs give more \(below; they ran version 6 of the CPU code\): test accuracy ([\d.]+) after "
+                     r"20 epochs, and ([\d.]+) after 80")
     assert_shows(" ".join(shown), twenty, test["top1"])
 
 
@@ -497,6 +517,29 @@ def test_version_6_figures_are_their_committed_runs():
         runs = [results(name.format(network, version, kernels))
                 for kernels in ("haswell", "skylakex") for version in (5, 6)]
         assert_shows(" ".join(sentence(pattern)), *[conv_backward_ms(r) for r in runs], *[r["ratio"] for r in runs])
+
+
+def test_version_7_figures_are_their_committed_runs():
+    """Version 7 (im2col's columns with the batch last where rows are short): the version table's
+    row, and the comparison of its host with version 6's (the convolutions' time in each
+    framework's step, the small AlexNet's ratio), as the runs wrote them."""
+    def conv_ms(times):
+        return sum(t for name, t in times.items() if name.startswith("conv")) * 1000
+    run = results("cpu-alexnet-b32-2026-12-03.json")
+    assert "(its SkylakeX kernels, 2 threads)" in run["where"]
+    row = [cells for label, cells in table_with("| version | minicnn (ms) | PyTorch (ms) | minicnn / PyTorch |",
+                                                "1: freed memory reused").items() if label.startswith("7:")]
+    assert_shows(" ".join(row[0][1:]), median_ms(run, "minicnn"), median_ms(run, "PyTorch"), run["ratio"])
+    before = results("cpu-alexnet-b32-2026-12-02-version6-skylakex-kernels.json")
+    assert "(its SkylakeX kernels, 2 threads)" in before["where"]
+    shown = sentence(r"there PyTorch's oneDNN ran the five convolutions in (\d+) ms of a step against minicnn's (\d+), "
+                     r"where version 6's host with the same kernels ran them in (\d+) against (\d+)")
+    assert_shows(" ".join(shown), *(conv_ms(r[key]) for r in (run, before) for key in ("torch_layer_seconds", "layer_seconds")))
+    small, small_before = (results(f"cpu-alexnet_small-b128-2026-12-0{name}.json")
+                           for name in ("3", "2-version6-skylakex-kernels"))
+    shown = sentence(r"the small AlexNet's step ran at ([\d.]+x) of PyTorch's speed "
+                     r"\(`benchmarks/results/cpu-alexnet_small-b128-2026-12-03.md`\) against ([\d.]+x) there")
+    assert_shows(" ".join(shown), small["ratio"], small_before["ratio"])
 
 
 def test_where_the_cpu_step_goes_is_the_committed_run():

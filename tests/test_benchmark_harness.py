@@ -275,7 +275,8 @@ def test_the_pytorch_twin_of_a_nested_network_computes_the_same_logits():
     ("train_step.py", "--threads", "0"), ("train_step.py", "--repeats", "0"), ("train_step.py", "--batch-size", "-1"),
     ("cpu_two_device.py", "--repeats", "0"), ("cpu_data_parallel.py", "--rounds", "0"),
     ("kernels.py", "--repeats", "1.5"), ("kernels.py", "--batch-size", "0"), ("loader.py", "--count", "0"),
-    ("loader.py", "--epochs", "0"), ("kernel_traffic.py", "--batch-size", "0"), ("launch_overhead.py", "--calls", "0")])
+    ("loader.py", "--epochs", "0"), ("kernel_traffic.py", "--batch-size", "0"), ("launch_overhead.py", "--calls", "0"),
+    ("versions_in_turns.py", "--repeats", "0"), ("versions_in_turns.py", "--threads", "0")])
 def test_benchmarks_refuse_counts_below_one(tmp_path, script, flag, value):
     """A count of 0 once ran a benchmark with the default batch and overwrote its results file;
     now the flag is refused by name before anything runs or is written."""
@@ -344,7 +345,8 @@ def test_launch_overhead_benchmark_on_the_gpu(tmp_path):
 
 
 @pytest.mark.parametrize("script", ["train_step.py", "cpu_two_device.py", "cpu_data_parallel.py", "kernels.py",
-                                    "loader.py", "kernel_resources.py", "kernel_traffic.py", "launch_overhead.py"])
+                                    "loader.py", "kernel_resources.py", "kernel_traffic.py", "launch_overhead.py",
+                                    "versions_in_turns.py"])
 def test_benchmarks_refuse_an_output_folder_they_cannot_write_before_running(tmp_path, script):
     """It used to be found out when the results were written, after minutes of timing."""
     (tmp_path / "a-file").write_text("")

@@ -540,6 +540,26 @@ def test_version_7_figures_are_their_committed_runs():
     shown = sentence(r"the small AlexNet's step ran at ([\d.]+x) of PyTorch's speed "
                      r"\(`benchmarks/results/cpu-alexnet_small-b128-2026-12-03.md`\) against ([\d.]+x) there")
     assert_shows(" ".join(shown), small["ratio"], small_before["ratio"])
+    # the steps in turns (benchmarks/versions_in_turns.py), version 7's commit against version 6's
+    turns = {f"{model}-b{batch}": results(f"cpu-versions-a72fefc-against-082ee13-{model}-b{batch}-2026-12-03.json")
+             for model, batch in (("alexnet_small", 64), ("alexnet_small", 128), ("alexnet", 32))}
+    for run in turns.values():
+        assert run["commits"] == {"this checkout": "a72fefc", "the other": "082ee13"}
+        assert "(its SkylakeX kernels, 2 threads)" in run["where"]
+
+    def shown_run(key):   # version 6's median, version 7's, the ratio, the steps each
+        run = turns[key]
+        return (median_ms(run, "the other"), median_ms(run, "this checkout"), run["ratio"], run["repeats"])
+    shown = sentence(r"the small AlexNet's step went from ([\d.]+) ms to ([\d.]+) at the default run's batch of 64 "
+                     r"\(`--repeats (\d+)`: ([\d.]+)x\) and from ([\d.]+) to ([\d.]+) at batch 128 "
+                     r"\(`--batch-size 128 --repeats (\d+)`: ([\d.]+)x\)")
+    for cells, key in ((shown[:4], "alexnet_small-b64"), (shown[4:], "alexnet_small-b128")):
+        before, after, ratio, repeats = shown_run(key)
+        assert_shows(" ".join(cells), before, after, repeats, ratio)
+    shown = sentence(r"did not change: (\d+) ms for version 6, (\d+) for version 7 \(`--model alexnet --batch-size 32 "
+                     r"--repeats (\d+)`: ([\d.]+)x\)")
+    before, after, ratio, repeats = shown_run("alexnet-b32")
+    assert_shows(" ".join(shown), before, after, repeats, ratio)
 
 
 def test_where_the_cpu_step_goes_is_the_committed_run():

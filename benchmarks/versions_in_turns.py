@@ -111,11 +111,13 @@ def same_network(loss, other_loss):
 def parse_args(argv=None):
     sys.path.insert(0, HERE)
     from timing import step_benchmark_parser
+    from minicnn import cpu_threads
     from minicnn.arguments import positive_int
     p = step_benchmark_parser(__doc__, "alexnet_small", 64, networks=("alexnet", "alexnet_owt", "alexnet_small"))
     p.add_argument("--against", required=True, help="the root of the other checkout of minicnn to time this one against")
-    p.add_argument("--threads", type=positive_int, default=len(os.sched_getaffinity(0)),
-                   help="threads of each checkout's GEMMs and NumPy work (default: the cores this process may use)")
+    p.add_argument("--threads", type=positive_int, default=cpu_threads.threads(),
+                   help="threads of each checkout's GEMMs and NumPy work (default: minicnn's, the cores this "
+                        "process may use unless MINICNN_CPU_THREADS says otherwise)")
     return p.parse_args(argv)
 
 

@@ -326,6 +326,22 @@ def test_longer_runs_figures_are_their_committed_files(command, folder):
                  accuracy)
 
 
+def test_version_7s_twenty_epochs_are_its_committed_files():
+    """Version 7's `--epochs 20`: its test accuracy, top-5, last validation accuracy (against
+    version 6's), weakest class and steps, as the run wrote them."""
+    epochs, test = run_files("cpu-train-alexnet_small-fashion-mnist-20-epochs-version7-2026-12-03")
+    before = run_files("cpu-train-alexnet_small-fashion-mnist-20-epochs-2026-12-02")[0]
+    assert [e["epoch"] for e in epochs] == list(range(1, 21)) and test["environment"]["blas"]["kernels"] == "SkylakeX"
+    weakest, accuracy = min(test["per_class_top1"].items(), key=lambda item: item[1])
+    shown = sentence(r"gave test accuracy ([\d.]+) with `--epochs 20` \(top-5 ([\d.]+); ([\d.]+) on the validation "
+                     r"images in epoch 20, against ([\d.]+); the weakest class (\S+) ([\d.]+)\)")
+    assert shown[4] == weakest
+    assert_shows(" ".join(shown[:4] + (shown[5],)), test["top1"], test["top5"], epochs[-1]["val_top1"],
+                 before[-1]["val_top1"], accuracy)
+    steps = sentence(r"its last bits grow, over ([\d,]+) steps, into")
+    assert int(steps.replace(",", "")) == 20 * (55000 // 64)   # 55,000 training images, batch 64, the last part dropped
+
+
 FORTY_EPOCHS = "cpu-train-alexnet_small-fashion-mnist-40-epochs{}-no-avx512-2026-12-02"
 
 

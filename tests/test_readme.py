@@ -420,7 +420,8 @@ def test_the_80_epoch_run_is_its_committed_files():
     assert taken_for[1] == "T-shirt/top" and sum(shirts) == 1000
     assert_shows(" ".join(weakest), *(accuracy for _, accuracy in ranked), taken_for[0])
     twenty = run_files("cpu-train-alexnet_small-fashion-mnist-20-epochs-2026-12-02")[1]["top1"]
-    shown = sentence(r"Longer runs give more \(below; they ran version 6 of the CPU code\): test accuracy ([\d.]+) after "
+    shown = sentence(r"Longer runs give more \(\[longer runs\]\(#[^)]+\); they ran version 6 of the CPU code\): test "
+                     r"accuracy ([\d.]+) after "
                      r"20 epochs, and ([\d.]+) after 80")
     assert_shows(" ".join(shown), twenty, test["top1"])
 

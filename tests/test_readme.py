@@ -489,6 +489,24 @@ def test_cpu_training_step_figures_are_the_committed_run():
     assert_shows(" ".join(again[0][1:]), median_ms(run, "minicnn"), median_ms(run, "PyTorch"), run["ratio"])
 
 
+def test_the_cpu_benchmarks_summary_is_the_committed_runs():
+    """The Benchmarks section's first lines: the range of the training step's ratio to PyTorch on
+    both networks is version 7's run on 2026-12-03's host (AVX-512, the lower figures) and version
+    6's on 2026-12-02's (without, the higher), and the range of version 7 against version 6 in
+    turns is the committed runs' lowest and highest."""
+    shown = sentence(r"minicnn's training step runs at ([\d.]+x) to ([\d.]+x) of PyTorch's speed on the 2012 AlexNet, "
+                     r"and at ([\d.]+x) to ([\d.]+x) on the small AlexNet of the quick start \(batch 128\)")
+    runs = [results(f"cpu-{model}-{date}.json") for model in ("alexnet-b32", "alexnet_small-b128")
+            for date in ("2026-12-03", "2026-12-02")]
+    assert_shows(" ".join(shown), *(run["ratio"] for run in runs))
+    for run, kernels in zip(runs, ("SkylakeX", "Haswell") * 2):
+        assert f"(its {kernels} kernels, 2 threads)" in run["where"]
+    turns = [results(path.name)["ratio"] for path in RESULTS.glob("cpu-versions-a72fefc-against-082ee13-*.json")]
+    assert len(turns) == 3
+    shown = sentence(r"in turns, version 7's step is ([\d.]+x) to ([\d.]+x) as fast as version 6's")
+    assert_shows(" ".join(shown), min(turns), max(turns))
+
+
 def test_the_kernels_cpu_step_figures_are_their_committed_runs():
     """The training step on OpenBLAS's Haswell and SkylakeX kernels: each run's ratio, its two
     medians, and the sums of the five convolutions' rows of its layer table."""

@@ -493,12 +493,18 @@ def test_the_cpu_benchmarks_summary_is_the_committed_runs():
     """The Benchmarks section's first lines: the range of the training step's ratio to PyTorch on
     both networks is version 7's run on 2026-12-03's host (AVX-512, the lower figures) and version
     6's on 2026-12-02's (without, the higher), and the range of version 7 against version 6 in
-    turns is the committed runs' lowest and highest."""
+    turns is the committed runs' lowest and highest; the Status section gives the same ranges."""
     shown = sentence(r"minicnn's training step runs at ([\d.]+x) to ([\d.]+x) of PyTorch's speed on the 2012 AlexNet, "
                      r"and at ([\d.]+x) to ([\d.]+x) on the small AlexNet of the quick start \(batch 128\)")
     runs = [results(f"cpu-{model}-{date}.json") for model in ("alexnet-b32", "alexnet_small-b128")
             for date in ("2026-12-03", "2026-12-02")]
     assert_shows(" ".join(shown), *(run["ratio"] for run in runs))
+    shown = sentence(r"the CPU training step runs at ([\d.]+x)-([\d.]+x) of PyTorch's speed on the 2012 AlexNet, "
+                     r"([\d.]+x) on torchvision's \(without LRN; version 6, one run\) and ([\d.]+x)-([\d.]+x) on the "
+                     r"small AlexNet")   # the Status section's line
+    torchvision = results("cpu-alexnet_owt-b64-2026-12-02.json")
+    assert_shows(" ".join(shown), runs[0]["ratio"], runs[1]["ratio"], torchvision["ratio"], runs[2]["ratio"],
+                 runs[3]["ratio"])
     for run, kernels in zip(runs, ("SkylakeX", "Haswell") * 2):
         assert f"(its {kernels} kernels, 2 threads)" in run["where"]
     turns = [results(path.name)["ratio"] for path in RESULTS.glob("cpu-versions-a72fefc-against-082ee13-*.json")]

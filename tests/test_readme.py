@@ -421,8 +421,7 @@ def test_the_80_epoch_run_is_its_committed_files():
     assert_shows(" ".join(weakest), *(accuracy for _, accuracy in ranked), taken_for[0])
     twenty = run_files("cpu-train-alexnet_small-fashion-mnist-20-epochs-2026-12-02")[1]["top1"]
     shown = sentence(r"Longer runs give more \(\[longer runs\]\(#[^)]+\); they ran version 6 of the CPU code\): test "
-                     r"accuracy ([\d.]+) after "
-                     r"20 epochs, and ([\d.]+) after 80")
+                     r"accuracy ([\d.]+) after 20 epochs, and ([\d.]+) after 80")
     assert_shows(" ".join(shown), twenty, test["top1"])
 
 

@@ -136,6 +136,19 @@ def test_hybrid_summary_is_what_the_code_prints():
     assert printed[start:start + len(tail.splitlines())] == tail.splitlines()
 
 
+def test_the_notebooks_sections_are_the_ones_the_readme_lists():
+    """The README's numbered list of the teaching notebook's sections names each of its ``## N.``
+    headings, in order (a title may leave out what follows a colon)."""
+    notebook = json.loads((ROOT / "examples" / "alexnet_walkthrough.ipynb").read_text())
+    headings = [line[3:] for cell in notebook["cells"] if cell["cell_type"] == "markdown"
+                for line in "".join(cell["source"]).splitlines() if re.match(r"## \d+\. ", line)]
+    section = README.split("## The teaching notebook", 1)[1].split("\n## ", 1)[0]
+    listed = re.findall(r"^(\d+)\. \*\*(.+?)\*\*", section, flags=re.MULTILINE)
+    assert len(listed) == len(headings) == 9
+    for (number, title), heading in zip(listed, headings):
+        assert heading == f"{number}. {title}" or heading.startswith(f"{number}. {title}: "), (title, heading)
+
+
 def test_every_file_the_readme_names_exists():
     """Each `path` of the repository the README names in code spans (globs and {a,b} braces
     expanded) matches a file: a renamed or deleted file fails here."""

@@ -513,10 +513,10 @@ def test_the_cpu_benchmarks_summary_is_the_committed_runs():
             for date in ("2026-12-03", "2026-12-02")]
     assert_shows(" ".join(shown), *(run["ratio"] for run in runs))
     shown = sentence(r"the CPU training step runs at ([\d.]+x)-([\d.]+x) of PyTorch's speed on the 2012 AlexNet, "
-                     r"([\d.]+x) on torchvision's \(without LRN; version 6, one run\) and ([\d.]+x)-([\d.]+x) on the "
-                     r"small AlexNet")   # the Status section's line
-    torchvision = results("cpu-alexnet_owt-b64-2026-12-02.json")
-    assert_shows(" ".join(shown), runs[0]["ratio"], runs[1]["ratio"], torchvision["ratio"], runs[2]["ratio"],
+                     r"([\d.]+x)-([\d.]+x) on torchvision's \(without LRN; a run each of versions 7 and 6\) and "
+                     r"([\d.]+x)-([\d.]+x) on the small AlexNet")   # the Status section's line
+    torchvision = [results(f"cpu-alexnet_owt-b64-{date}.json")["ratio"] for date in ("2026-12-03", "2026-12-02")]
+    assert_shows(" ".join(shown), runs[0]["ratio"], runs[1]["ratio"], *torchvision, runs[2]["ratio"],
                  runs[3]["ratio"])
     for run, kernels in zip(runs, ("SkylakeX", "Haswell") * 2):
         assert f"(its {kernels} kernels, 2 threads)" in run["where"]
@@ -715,6 +715,33 @@ def test_layer_by_layer_and_other_networks_are_the_committed_runs():
     assert_shows(" ".join(logits), owt["logits_difference"], small["logits_difference"])
     before = sentence(r"On 2026-11-30's host, with version 5, the three ran at ([\d.]+x), ([\d.]+x) and ([\d.]+x)")
     assert_shows(" ".join(before), *[results(f.replace("2026-12-02", "2026-11-30"))["ratio"] for f in files.values()])
+
+
+def test_torchvisions_alexnet_on_version_7_is_its_committed_run():
+    """Version 7's run of torchvision's AlexNet: its ratio beside the 2012 AlexNet's of the same
+    host, its medians, the logits, the convolutions' sums and conv1's row, with the kernels named."""
+    run = results("cpu-alexnet_owt-b64-2026-12-03.json")
+    assert "(its SkylakeX kernels, 2 threads)" in run["where"]
+    shown = sentence(r"where the 2012 AlexNet's step runs at ([\d.]+x), runs torchvision's at ([\d.]+x): (\d+) ms a "
+                     r"step against (\d+) \(`python benchmarks/train_step.py --device cpu --model alexnet_owt "
+                     r"--batch-size 64 --layers --repeats 15`; `benchmarks/results/cpu-alexnet_owt-b64-2026-12-03.md`, "
+                     r"the logits agree to (\S+) of the largest\)")
+    assert_shows(" ".join(shown), results("cpu-alexnet-b32-2026-12-03.json")["ratio"], run["ratio"],
+                 median_ms(run, "minicnn"), median_ms(run, "PyTorch"), run["logits_difference"])
+
+    def conv_ms(times):
+        kinds = {name: type(layer).__name__ for name, layer in models.alexnet_owt().named_leaves()}
+        return 1e3 * sum(t for key, t in times.items() if kinds.get(key.rsplit(".", 1)[0]) == "Conv2D")
+    convs = sentence(r"Its five convolutions take (\d+) ms of a step against PyTorch's (\d+), and the widest gap is "
+                     r"conv1's, at ([\d.]+x) \((\d+) ms forward and backward against (\d+)\)")
+    names = [name for name, layer in models.alexnet_owt().named_leaves() if type(layer).__name__ == "Conv2D"]
+    ratios = layer_ratio(run, *names)
+    assert len(names) == 5 and min(ratios) == ratios[0]   # conv1 is features.0, the slowest
+    assert_shows(" ".join(convs), conv_ms(run["layer_seconds"]), conv_ms(run["torch_layer_seconds"]), ratios[0],
+                 1e3 * sum(t for k, t in run["layer_seconds"].items() if k.startswith(names[0] + ".")),
+                 1e3 * sum(t for k, t in run["torch_layer_seconds"].items() if k.startswith(names[0] + ".")))
+    forward = sentence(r"PyTorch's whole forward, (\d+) ms within the step")
+    assert_shows(forward, 1e3 * run["torch_layer_seconds"][names[0] + ".forward"])
 
 
 def test_kernel_resources_paragraph_is_the_committed_report():

@@ -118,7 +118,8 @@ def main(argv=None):
     rows = []
     for name, results in rounds.items():
         results = sorted(results, key=lambda r: r["step_s"])
-        rows.append((name, dict(results[len(results) // 2], step_range_s=[results[0]["step_s"], results[-1]["step_s"]])))
+        step_range_s = [results[0]["step_s"], results[-1]["step_s"]]
+        rows.append((name, dict(results[len(results) // 2], step_range_s=step_range_s)))
     base = rows[0][1]["step_s"]
     params = {"alexnet": 60_965_224}.get(args.model)
     today = datetime.date.today().isoformat()
@@ -129,7 +130,8 @@ def main(argv=None):
              f"| activation exchanges per step (ms) |\n"
              f"|---|---|---|---|---|---|---|\n"
              + "".join(f"| {name} | {r['step_s'] * 1e3:.0f} | "
-                       f"{r['step_range_s'][0] * 1e3:.0f}-{r['step_range_s'][1] * 1e3:.0f} | {args.batch_size / r['step_s']:.1f} | "
+                       f"{r['step_range_s'][0] * 1e3:.0f}-{r['step_range_s'][1] * 1e3:.0f} | "
+                       f"{args.batch_size / r['step_s']:.1f} | "
                        f"{base / r['step_s']:.2f}x | {r['allreduce_s'] * 1e3:.1f} | {r['exchange_s'] * 1e3:.1f} |\n"
                        for name, r in rows))
     if params:

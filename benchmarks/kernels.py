@@ -334,8 +334,9 @@ def parse_args(argv=None):
     p.add_argument("--gemm", choices=gemm.GEMMS, default="cublas",
                    help="minicnn's matrix products in the conv and fully connected rows: cublas, or tiled "
                         "(minicnn's own kernels/gemm_tiled.cu, against cuBLAS/cuDNN) (default: cublas)")
-    p.add_argument("--tf32", action="store_true", help="allow TF32 in both sides' GEMMs: PyTorch's cuDNN and cuBLAS, and "
-                        "minicnn's cuBLAS calls through CuPy (CUPY_TF32=1)")
+    p.add_argument("--tf32", action="store_true",
+                   help="allow TF32 in both sides' GEMMs: PyTorch's cuDNN and cuBLAS, and minicnn's "
+                        "cuBLAS calls through CuPy (CUPY_TF32=1)")
     p.add_argument("--verify-only", action="store_true", help="check every layer, time nothing")
     p.add_argument("--timed", action="store_true",
                    help="with --device sim: time the layers under the simulator as on a GPU and write the "
@@ -398,7 +399,8 @@ def main(argv=None):
     runs = []   # (layer name, kernel family or None, version or None): every layer run, in order
     for name in names:
         family = versioned.get(LAYERS[name][0]) if args.versions else None
-        runs += [(name, family, version) for version in (sorted(kernel_versions.VERSIONS[family]) if family else [None])]
+        versions = sorted(kernel_versions.VERSIONS[family]) if family else [None]
+        runs += [(name, family, version) for version in versions]
     if timing:
         median_ms = gpu_timer(args.repeats) if device == "cuda" else (
             lambda fn: median_seconds(fn, args.repeats) * 1e3)

@@ -69,9 +69,9 @@ def torch_twin(model):
 
 def layer_seconds(model, step, opt, repeats, gpu):
     """{(layer name, "forward" | "backward"): median seconds} for every leaf layer of ``model``
-    ("features.0" in nested networks) within training steps, and ("SGD", "update") for the optimizer: each call is timed on
-    its own (perf_counter on the CPU, CUDA events around it on the GPU) in ``repeats`` steps after
-    one warm-up step."""
+    ("features.0" in nested networks) within training steps, and ("SGD", "update") for the
+    optimizer: each call is timed on its own (perf_counter on the CPU, CUDA events around it on the
+    GPU) in ``repeats`` steps after one warm-up step."""
     clock = part_clock(gpu)
     times, timed = {}, [(name, layer, "forward") for name, layer in model.named_leaves()]
     timed += [(name, layer, "backward") for name, layer in model.named_leaves()] + [("SGD", opt, "step")]
@@ -226,7 +226,8 @@ def parse_args(argv=None):
                    help="also time each layer's forward and backward and the SGD update within training "
                         "steps, minicnn's and PyTorch's (module hooks), the median of --repeats steps, say "
                         "where each framework's step goes, and draw it by kind of layer (-layers.png)")
-    p.add_argument("--tf32", action="store_true", help="on the GPU, allow TF32 in both sides' GEMMs: PyTorch's cuDNN and cuBLAS, and "
+    p.add_argument("--tf32", action="store_true",
+                   help="on the GPU, allow TF32 in both sides' GEMMs: PyTorch's cuDNN and cuBLAS, and "
                         "minicnn's cuBLAS calls through CuPy (CUPY_TF32=1)")
     return p.parse_args(argv)
 

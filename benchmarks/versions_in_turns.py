@@ -80,7 +80,8 @@ class Worker:
     def __init__(self, root, args):
         env = dict(os.environ, PYTHONPATH=root)
         self.process = subprocess.Popen(
-            [sys.executable, os.path.abspath(__file__), "--worker", args.model, str(args.batch_size), str(args.threads)],
+            [sys.executable, os.path.abspath(__file__), "--worker", args.model, str(args.batch_size),
+             str(args.threads)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         self.hello = json.loads(self._answer())
         if os.path.realpath(self.hello["minicnn"]) != os.path.realpath(os.path.join(root, "minicnn")):
@@ -114,7 +115,8 @@ def parse_args(argv=None):
     from minicnn import cpu_threads
     from minicnn.arguments import positive_int
     p = step_benchmark_parser(__doc__, "alexnet_small", 64, networks=("alexnet", "alexnet_owt", "alexnet_small"))
-    p.add_argument("--against", required=True, help="the root of the other checkout of minicnn to time this one against")
+    p.add_argument("--against", required=True,
+                   help="the root of the other checkout of minicnn to time this one against")
     p.add_argument("--threads", type=positive_int, default=cpu_threads.threads(),
                    help="threads of each checkout's GEMMs and NumPy work (default: minicnn's, the cores this "
                         "process may use unless MINICNN_CPU_THREADS says otherwise)")
@@ -146,14 +148,16 @@ def main(argv=None):
     table = (f"Training step in turns, {args.model}, batch {args.batch_size}, float32, {args.threads} threads, "
              f"{args.repeats} steps each ({where}, {today})\n\n"
              f"| checkout | commit | median step (ms) | images/s |\n|---|---|---|---|\n"
-             + "".join(f"| {label} | {commits[label]} | {medians[label] * 1e3:.1f} | {args.batch_size / medians[label]:.1f} |\n"
+             + "".join(f"| {label} | {commits[label]} | {medians[label] * 1e3:.1f} | "
+                       f"{args.batch_size / medians[label]:.1f} |\n"
                        for label in labels)
              + f"\nthis checkout / the other, speed: {ratio:.3f}x")
     print(table)
     payload = dict(model=args.model, batch_size=args.batch_size, threads=args.threads, repeats=args.repeats,
                    where=where, date=today, commits=commits, first_loss=losses,
                    seconds={label: r[1] for label, r in res.items()}, ratio=ratio)
-    stem = f"cpu-versions-{commits['this checkout']}-against-{commits['the other']}-{args.model}-b{args.batch_size}-{today}"
+    stem = (f"cpu-versions-{commits['this checkout']}-against-{commits['the other']}"
+            f"-{args.model}-b{args.batch_size}-{today}")
     print("written:", ", ".join(write_results(args.out, stem, table, payload)))
 
 

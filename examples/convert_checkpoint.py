@@ -32,7 +32,8 @@ def main(argv=None):
     except (CheckpointError, SplitError) as exc:
         raise SystemExit(f"error: {exc}")
     except OSError as exc:   # the target's folder cannot be made or written
-        where = f": {exc.filename}" if exc.filename and os.path.abspath(exc.filename) != os.path.abspath(args.target) else ""
+        other_file = exc.filename and os.path.abspath(exc.filename) != os.path.abspath(args.target)
+        where = f": {exc.filename}" if other_file else ""
         raise SystemExit(f"error: cannot write {args.target} ({exc.strerror or exc}{where})")
     print(f"wrote {args.target} ({'two-device split' if layout == 'split' else 'single device'})")
 

@@ -87,7 +87,8 @@ def main(argv=None):
                    help="how many of the last parameter layers to train (default: 1, the new head)")
     p.add_argument("--epochs", type=positive_int, default=None, help="epochs (default: 3)")
     p.add_argument("--batch-size", type=positive_int, default=None, help="mini-batch size (default: 32)")
-    p.add_argument("--lr", type=positive_float, default=None, help="initial learning rate, decayed linearly to 0 (default: 0.01)")
+    p.add_argument("--lr", type=positive_float, default=None,
+                   help="initial learning rate, decayed linearly to 0 (default: 0.01)")
     p.add_argument("--augment", action="store_true", default=None, help="random crops, mirrors and PCA colour shifts")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "sim"), help="where to train (default: cpu)")
     p.add_argument("--seed", type=int, default=None, help="seed of the new layer and the data order (default: 0)")

@@ -49,7 +49,8 @@ def class_names(source, count):
         with open(source, encoding="utf-8") as f:
             names = [line.strip() for line in f if line.strip() and not line.startswith("#")]
     elif os.path.isdir(source):
-        names = sorted(d for d in os.listdir(source) if os.path.isdir(os.path.join(source, d)) and not d.startswith("."))
+        names = sorted(d for d in os.listdir(source)
+                       if os.path.isdir(os.path.join(source, d)) and not d.startswith("."))
         if os.path.isdir(os.path.join(source, "train")):
             names = sorted(d for d in os.listdir(os.path.join(source, "train")) if not d.startswith("."))
     else:

@@ -59,7 +59,8 @@ def parse_args(argv=None):
                         "a data set found nowhere is downloaded into the first, checksums checked; a folder "
                         "given is the only one looked at, and nothing is downloaded into it; required with "
                         "--dataset folder)")
-    p.add_argument("--epochs", type=positive_int, default=None, help="epochs to train (default: 5 on a CPU, 10 on a GPU)")
+    p.add_argument("--epochs", type=positive_int, default=None,
+                   help="epochs to train (default: 5 on a CPU, 10 on a GPU)")
     p.add_argument("--batch-size", type=positive_int, default=None,
                    help="mini-batch size (default: 64; the paper used 128, which is as fast per "
                         "image here but makes half the updates in a short run)")
@@ -134,7 +135,8 @@ def parse_args(argv=None):
                         "same number on the same kernels: the run prints both (minicnn/environment.py) "
                         "(default: MINICNN_CPU_THREADS, OMP_NUM_THREADS or "
                         "OPENBLAS_NUM_THREADS if set, else every core this process may use)")
-    p.add_argument("--seed", type=int, default=None, help="seed of initialisation, data order and augmentation (default: 0)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of initialisation, data order and augmentation (default: 0)")
     p.add_argument("--out", default=None, help="output folder (default: one per data set, so that runs on "
                                                "different data never share a checkpoint: runs/fashion, "
                                                "runs/cifar10, or runs/<name of the --data folder>); without --resume, "
@@ -340,7 +342,8 @@ def main(argv=None):
     name = network_name(args, device)
     epochs = args.epochs or (5 if device == "cpu" else 10)
     if args.dataset == "folder":
-        dataset = first_on_rank_0(comm, lambda: prepare_folder(args.data, not args.no_progress))  # one rank builds the cache
+        # One rank builds the cache; the others wait for it, then read it.
+        dataset = first_on_rank_0(comm, lambda: prepare_folder(args.data, not args.no_progress))
     else:
         dataset = DATASETS[args.dataset]
     input_size = dataset["size"] if name == "alexnet_small" else models.MODELS[name][1]

@@ -60,12 +60,12 @@ def rel_error(analytic, numeric, mask=None):
 def numerical_gradient(f, x, dout=None, h=1e-5, kink_tol=1e-3):
     """Central-difference gradient of ``sum(f() * dout)`` with respect to the array ``x``.
 
-    ``f`` takes no arguments, reads ``x`` and returns an array or a scalar; ``x`` is perturbed
-    in place, one element at a time, and restored. ``dout`` defaults to 1 (for a scalar ``f``). Returns ``(grad, kinks)``:
-    ``grad`` has x's shape; ``kinks`` is a bool array marking elements whose one-sided differences
-    (f(x+h) - f(x)) / h and (f(x) - f(x-h)) / h differ by more than ``kink_tol`` times
-    max(1, largest one-sided difference), i.e. where a kink lies within h. (A smooth function's
-    two differences differ by only about h * |f''|.)
+    ``f`` takes no arguments, reads ``x`` and returns an array or a scalar; ``x`` is perturbed in
+    place, one element at a time, and restored. ``dout`` defaults to 1 (for a scalar ``f``). Returns
+    ``(grad, kinks)``: ``grad`` has x's shape; ``kinks`` is a bool array marking elements whose
+    one-sided differences (f(x+h) - f(x)) / h and (f(x) - f(x-h)) / h differ by more than
+    ``kink_tol`` times max(1, largest one-sided difference), i.e. where a kink lies within h. (A
+    smooth function's two differences differ by only about h * |f''|.)
     """
     xp = get_array_module(x)
     if dout is None:
@@ -200,7 +200,8 @@ def alexnet_checks(seed=0):
     f64 = dict(dtype=np.float64, rng=rng)
     network = Sequential([("conv", Conv2D(3, 4, 3, padding=1, **f64)), ("relu", ReLU()),
                           ("norm", LRN(5, alpha=1.0, beta=0.75, k=1.0)), ("pool", MaxPool2D(3, stride=2)),
-                          ("flatten", Flatten()), ("fc", Dense(4 * 3 * 3, 5, **f64)), ("drop", Dropout(0.5, seed=seed))])
+                          ("flatten", Flatten()), ("fc", Dense(4 * 3 * 3, 5, **f64)),
+                          ("drop", Dropout(0.5, seed=seed))])
     return [
         ("conv1", "11x11, stride 4, padding 2 (AlexNet's conv1)", Conv2D(3, 4, 11, stride=4, padding=2, **f64),
          (2, 3, 19, 19)),

@@ -20,6 +20,8 @@ def softmax(logits):
 
 
 def log_softmax(logits):
+    """Row-wise log-softmax of logits (N, K): z - max - log(sum(exp(z - max))), finite for
+    logits of 1e4."""
     xp = get_array_module(logits)
     shifted = logits - logits.max(axis=1, keepdims=True)
     return shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
@@ -38,6 +40,8 @@ def softmax_cross_entropy_cuda(logits, labels):
 
 
 def softmax_cross_entropy_backward_cuda(logp, labels):
+    """Kernel path of the backward: log-probabilities (N, K), labels (N,) -> dL/dlogits =
+    (exp(logp) - onehot(labels)) / N."""
     n, k = logp.shape
     dlogits = empty_like(logp)
     launch("softmax_cross_entropy", "softmax_cross_entropy_backward", grid_for(logp.size, logp), BLOCK, logp,

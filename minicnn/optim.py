@@ -114,7 +114,8 @@ class ReduceOnPlateau:
         return dict(best=self.best, bad_epochs=self.bad_epochs, reductions=self.reductions)
 
     def load_state_dict(self, state):
-        self.best, self.bad_epochs, self.reductions = float(state["best"]), int(state["bad_epochs"]), int(state["reductions"])
+        self.best, self.bad_epochs = float(state["best"]), int(state["bad_epochs"])
+        self.reductions = int(state["reductions"])
 
 
 class StepLR:

@@ -34,6 +34,8 @@ def batchnorm_forward_train(x, weight, bias, eps):
 
 
 def batchnorm_forward_eval(x, weight, bias, running_mean, running_var, eps):
+    """x (N, C, H, W) -> y, normalised by the running statistics (C,): one scale and shift per
+    channel, folded together before they touch x. Nothing is cached: inference has no backward."""
     xp = get_array_module(x)
     scale = weight / xp.sqrt(running_var + eps)
     return x * _per_channel(scale) + _per_channel(bias - running_mean * scale)
@@ -66,6 +68,7 @@ def batchnorm_forward_train_cuda(x, weight, bias, eps, running_mean, running_var
 
 
 def batchnorm_forward_eval_cuda(x, weight, bias, running_mean, running_var, eps):
+    """Kernel path of ``batchnorm_forward_eval`` (kernels/batchnorm.cu): one elementwise pass."""
     n, c, h, w = x.shape
     y = empty_like(x)
     launch("batchnorm", "batchnorm_inference", grid_for(x.size, x), BLOCK, x, running_mean, running_var,
@@ -74,6 +77,8 @@ def batchnorm_forward_eval_cuda(x, weight, bias, running_mean, running_var, eps)
 
 
 def batchnorm_backward_cuda(dout, cache):
+    """Kernel path of ``batchnorm_backward``: dweight and dbias (C,) summed in one block per
+    channel, then dx (N, C, H, W) in an elementwise pass that reads them."""
     xhat, inv_std, weight = cache
     n, c, h, w = dout.shape
     dweight, dbias = empty((c,), dout.dtype, dout), empty((c,), dout.dtype, dout)
@@ -127,7 +132,8 @@ class BatchNorm2D(Layer):
         if self.uses_kernels:
             y, self._cache = batchnorm_forward_train_cuda(x, w, b, self.eps, running_mean, running_var, mom)
             return y
-        y, mean, var, self._cache = batchnorm_forward_train(x, w, b, self.eps)  # updated in place so that arrays handed out by state_dict() stay live
+        y, mean, var, self._cache = batchnorm_forward_train(x, w, b, self.eps)
+        # The running buffers are updated in place, so that arrays handed out by state_dict() stay live.
         running_mean *= 1 - mom
         running_mean += mom * mean
         running_var *= 1 - mom

@@ -169,12 +169,12 @@ def conv_forward_cuda(x, w, b, stride, pad, groups, relu=False):
 
 def conv_backward_cuda(dout, cache, param_grads=True, input_grad=True):
     """Kernel path of ``conv_backward``: dout to the GEMM layout (masked by the fused ReLU), the
-    bias gradient as a reduction kernel (from ``kernel_versions.current("bias")`` 3, summed by
-    the kernel that moves dout, by warp shuffles from version 4, and its partial sums added up), two GEMMs per group, and the col2im
-    gather kernel. After a forward that kept no columns (the tiled GEMM's version 5), the weight
-    gradient's GEMM gathers them from x (``gemm.conv_weight_grad_implicit``); from version 6 the
-    input gradient is one product gathering dL/dy (``gemm.conv_input_grad_implicit``), in place of
-    the columns' gradient and col2im."""
+    bias gradient as a reduction kernel (from ``kernel_versions.current("bias")`` 3, summed by the
+    kernel that moves dout, by warp shuffles from version 4, and its partial sums added up), two
+    GEMMs per group, and the col2im gather kernel. After a forward that kept no columns (the tiled
+    GEMM's version 5), the weight gradient's GEMM gathers them from x
+    (``gemm.conv_weight_grad_implicit``); from version 6 the input gradient is one product gathering
+    dL/dy (``gemm.conv_input_grad_implicit``), in place of the columns' gradient and col2im."""
     x_shape, w, cols, stride, pad, groups, has_bias, relu_out, x = cache
     n = x_shape[0]
     o, cg, kh, kw = w.shape

@@ -44,6 +44,7 @@ def dropout_forward(x, p, seed, counter, mask_slice=None, first_row=0):
 
 
 def dropout_backward(dout, mask):
+    """dout -> dx = dout * mask: the dropped units pass no gradient, the kept ones 1/(1-p) of it."""
     return dout * mask
 
 
@@ -59,6 +60,8 @@ def dropout_forward_cuda(x, p, seed, counter, mask_slice=None, first_row=0):
 
 
 def dropout_backward_cuda(dout, cache):
+    """Kernel path of ``dropout_backward``: the mask is drawn again from the forward's keys,
+    never stored (one read of dout and one write of dx)."""
     layout, key1, key2, p, keep = cache
     dx = empty_like(dout)
     launch("dropout", "dropout_backward", grid_for(dout.size, dout), BLOCK, dout, dx, dout.size, *layout, key1,

@@ -41,6 +41,7 @@ def relu_forward_cuda(x):
 
 
 def relu_backward_cuda(dout, cache):
+    """Kernel path of ``relu_backward`` (kernels/relu.cu); the cache is the forward's output."""
     dx = empty_like(dout)
     _relu_launch("relu_backward", dout.size, dout, dout, cache, dx, dout.size)
     return dx

@@ -311,7 +311,8 @@ class SimulatedModule:
         program = f'#line 1 "{self.file}"\n{self.code}\n{_trampolines(self.signatures)}'
         flags = ["-include", SHIM_PATH, *compile_options(self.real_dtype), *(TRAFFIC_FLAGS if self.traffic else [])]
         stem = f"{self.name}-{REAL_TYPES[self.real_dtype]}" + ("-traffic" if self.traffic else "")
-        return build_library(stem, program, flags, self.file, compile_flags=TRAFFIC_COMPILE_FLAGS if self.traffic else ())
+        return build_library(stem, program, flags, self.file,
+                             compile_flags=TRAFFIC_COMPILE_FLAGS if self.traffic else ())
 
     def launch(self, kernel, grid, block, args):
         """Run ``kernel`` on ``grid`` x ``block`` (3-tuples); ``args`` already match its signature
@@ -386,7 +387,8 @@ def build_library(stem, program, flags, what, compile_flags=()):
         built = os.path.join(work, "module.so")
         steps = [[cxx, *flags, cpp, "-o", built]]
         if compile_flags:
-            steps = [[cxx, *flags, *compile_flags, "-c", cpp, "-o", built + ".o"], [cxx, *flags, built + ".o", "-o", built]]
+            steps = [[cxx, *flags, *compile_flags, "-c", cpp, "-o", built + ".o"],
+                     [cxx, *flags, built + ".o", "-o", built]]
         for step in steps:
             result = subprocess.run(step, capture_output=True, text=True, env=_tool_environment())
             if result.returncode != 0:

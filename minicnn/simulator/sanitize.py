@@ -22,8 +22,9 @@ from minicnn.simulator import SANITIZERS, SimulatorError, sanitizer_environment
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m minicnn.simulator.sanitize", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("sanitizer", choices=SANITIZERS, help="address (out-of-bounds accesses, undefined behaviour), thread (races between a block's threads) "
-                                                              "or blocks (races between the blocks of a launch)")
+    parser.add_argument("sanitizer", choices=SANITIZERS,
+                        help="address (out-of-bounds accesses, undefined behaviour), thread (races "
+                             "between a block's threads) or blocks (races between the blocks of a launch)")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the command to run, with its arguments")
     args = parser.parse_args(argv)
     if not args.command:

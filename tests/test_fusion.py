@@ -176,9 +176,12 @@ def test_band_rows_fit_the_kernels_shared_memory():
 
 
 def test_too_wide_images_fall_back_to_version_2(kernel_device):
+    """A row of 1100 pixels is wider than version 3's band: its forward is version 2's, and right."""
     x = np.random.default_rng(1).standard_normal((1, 3, 3, 1100))
+    layer = LRNMaxPool(LRN(3), MaxPool2D(3, stride=2))
     with kernel_versions.use("lrn_maxpool", 3):
-        compare_with_cpu(LRNMaxPool(LRN(3), MaxPool2D(3, stride=2)), x, kernel_device)
+        names = launched_kernels(lambda: compare_with_cpu(layer, x, kernel_device))
+    assert names[0] == "lrn_maxpool_forward_v2", names
 
 
 @given(pool_cases(), st.integers(1, 7), st.integers(0, 3), st.sampled_from([np.float32, np.float64]))

@@ -478,6 +478,42 @@ def test_the_80_epochs_without_crops_and_mirrors_are_their_committed_files():
     assert_shows(" ".join(helped[0]), augmented, test["top1"], scale=100)
 
 
+def test_the_80_epoch_run_on_version_7_is_its_committed_files():
+    """Version 7's run of the 80 epochs with crops and mirrors: each figure of its paragraph is
+    the run's, its comparisons (with version 6's run, with the spread of the default run between
+    OpenBLAS's two kernels) and its epochs' range of times are computed from the committed files;
+    so is the quick start's line on what version 7 gave after 20 and 80 epochs."""
+    epochs, test = run_files("cpu-train-alexnet_small-fashion-mnist-80-epochs-augment-version7-2026-12-03")
+    assert [e["epoch"] for e in epochs] == list(range(1, 81))
+    assert test["environment"]["blas"]["kernels"] == "SkylakeX" and test["environment"]["blas"]["threads"] == 2
+    version6_epochs, version6 = run_files("cpu-train-alexnet_small-fashion-mnist-80-epochs-augment-2026-12-03")
+    spread = 100 * (run_files("cpu-train-alexnet_small-fashion-mnist-haswell-kernels-2026-12-02")[1]["top1"]
+                    - run_files("cpu-train-alexnet_small-fashion-mnist-2026-12-02")[1]["top1"])
+    shown = sentence(r"and gave test accuracy ([\d.]+) \(top-5 ([\d.]+)\): ([\d.]+) points below version 6's ([\d.]+), "
+                     r"less than the ([\d.]+) by which OpenBLAS's two kernels move version 6's default run, and still "
+                     r"above the 3-conv \+ 2-FC net's 0.926")
+    drop = 100 * (version6["top1"] - test["top1"])
+    assert_shows(" ".join(shown), test["top1"], test["top5"], drop, version6["top1"], spread)
+    assert 0 < drop < spread and test["top1"] > 0.926
+    last = epochs[-1]
+    assert min(epochs, key=lambda e: e["val_loss"]) is last and max(epochs, key=lambda e: e["val_top1"]) is last
+    shown = sentence(r"a little better than the validation images \(([\d.]+) against ([\d.]+)\), the validation loss "
+                     r"is at its lowest \(([\d.]+)\) and the validation accuracy at its best in the last epoch, and "
+                     r"the validation images overstate the test accuracy by ([\d.]+) points")
+    assert_shows(" ".join(shown), last["train_top1"], last["val_top1"], last["val_loss"],
+                 100 * (last["val_top1"] - test["top1"]))
+    ranked = sorted(test["per_class_top1"].items(), key=lambda item: item[1])[:3]
+    weakest = sentence(r"The weakest classes are (\S+) ([\d.]+), (\S+) ([\d.]+) and (\S+) ([\d.]+)\. It took")
+    assert list(weakest[::2]) == [name for name, _ in ranked]
+    assert_shows(" ".join(weakest[1::2]), *(accuracy for _, accuracy in ranked))
+    shown = sentence(r"It took (\d+) min (\d+) s, its epochs (\d+) to (\d+) s against version 6's (\d+) to (\d+) s")
+    assert sum(e["epoch_time_s"] for e in epochs) < 60 * int(shown[0]) + int(shown[1])   # the epochs fit in the wall time
+    times = [[e["epoch_time_s"] for e in run] for run in (epochs, version6_epochs)]
+    assert_shows(" ".join(shown[2:]), min(times[0]), max(times[0]), min(times[1]), max(times[1]))
+    twenty = run_files("cpu-train-alexnet_small-fashion-mnist-20-epochs-version7-2026-12-03")[1]["top1"]
+    assert_shows(" ".join(sentence(r"network; version 7 gave ([\d.]+) and ([\d.]+)\.")), twenty, test["top1"])
+
+
 def test_cpu_training_step_figures_are_the_committed_run():
     run = results("cpu-alexnet-b32-2026-12-02.json")
     rows = table_with("| framework | median step (ms) | images/s |", "PyTorch 2.13 (CPU)")

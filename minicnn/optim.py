@@ -56,9 +56,20 @@ class SGD:
         return dict(self.velocity)
 
     def load_state_dict(self, state):
+        """Copy the velocities of ``state`` ({parameter name: array}, as ``state_dict`` gives) in;
+        every name and shape must match, and nothing is copied unless all do (as a model's
+        ``load_state_dict``)."""
+        missing = [name for name in self.velocity if name not in state]
+        unexpected = [name for name in state if name not in self.velocity]
+        if missing or unexpected:
+            found = [f"{what} velocities {names}" for what, names in (("missing", missing), ("unexpected", unexpected))
+                     if names]
+            raise KeyError(f"SGD.load_state_dict: {', '.join(found)}")
         for name, v in self.velocity.items():
-            if name not in state or tuple(state[name].shape) != v.shape:
-                raise ValueError(f"SGD.load_state_dict: velocity {name!r} missing or of the wrong shape")
+            if tuple(state[name].shape) != v.shape:
+                raise ValueError(f"SGD.load_state_dict: velocity {name!r} has shape {tuple(state[name].shape)}, "
+                                 f"expected {v.shape}")
+        for name, v in self.velocity.items():
             v[...] = to_device(state[name], device_of(v))
 
 
@@ -93,8 +104,10 @@ def sgd_update_cpu(w, grad, v, lr, momentum, decay):
 
 
 class ReduceOnPlateau:
-    """Divide the learning rate by ``factor`` when the validation error has not improved for
-    ``patience`` epochs, at most ``max_reductions`` times (the paper: factor 10, three times)."""
+    """Divide the learning rate by ``factor`` when the validation error has not improved for more
+    than ``patience`` epochs in a row (as PyTorch's ReduceLROnPlateau counts: with patience 1, after
+    the second epoch without a new best), at most ``max_reductions`` times (the paper: factor 10,
+    three times). Only a strictly lower error counts as an improvement."""
 
     def __init__(self, optimizer, factor=10.0, patience=1, max_reductions=3):
         self.optimizer, self.factor, self.patience, self.max_reductions = optimizer, factor, patience, max_reductions

@@ -81,6 +81,32 @@ def test_plateau_divides_by_ten_at_most_three_times():
     assert opt.lr == pytest.approx(1e-3)
 
 
+def test_plateau_waits_for_more_than_patience_epochs_without_a_new_best():
+    """As PyTorch's ReduceLROnPlateau: with patience 1 the second epoch without a strictly lower
+    error divides the rate, and the count starts again after each division."""
+    opt = SGD(Sequential([Dense(1, 1)]), lr=1.0)
+    sched = ReduceOnPlateau(opt, patience=1)
+    rates = []
+    for err in [0.5, 0.5, 0.4, 0.4, 0.4, 0.4, 0.4, 0.3]:
+        sched.step(err)
+        rates.append(opt.lr)
+    assert rates == pytest.approx([1.0, 1.0, 1.0, 1.0, 0.1, 0.1, 0.01, 0.01])
+
+
+def test_sgd_load_state_dict_names_what_does_not_fit_and_copies_nothing_then():
+    opt = SGD(Sequential([Dense(3, 2)]), lr=0.1)
+    good = {name: np.full(v.shape, 7.0, v.dtype) for name, v in opt.velocity.items()}
+    names = sorted(good)
+    with pytest.raises(KeyError, match=rf"missing velocities \['{names[0]}'\], unexpected velocities \['fc9.bias'\]"):
+        opt.load_state_dict({**{k: v for k, v in good.items() if k != names[0]}, "fc9.bias": good[names[0]]})
+    wrong_shape = {**good, names[-1]: np.zeros((5, 5))}
+    with pytest.raises(ValueError, match=rf"velocity '{names[-1]}' has shape \(5, 5\), expected "):
+        opt.load_state_dict(wrong_shape)
+    assert all(not v.any() for v in opt.velocity.values())   # all or nothing: no velocity was copied
+    opt.load_state_dict(good)
+    assert all((v == 7.0).all() for v in opt.velocity.values())
+
+
 def test_idx_round_trip_and_corrupt_files(tmp_path):
     write_fake_fashion(tmp_path)
     x, y = fashion_mnist.load("train", str(tmp_path))

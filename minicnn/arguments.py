@@ -1,7 +1,6 @@
 """What the command lines (examples/ and benchmarks/) share: argparse types of their numbers, and
 warnings printed as one plain line.
 
-
 Each takes the flag's text and returns the number, or raises ``argparse.ArgumentTypeError``, which
 argparse prints as one line that names the flag: ``argument --epochs: expected an integer >= 1,
 got '0'``. A bad value thus fails before any data is read or any network built, and never as a

@@ -56,11 +56,32 @@ def save(path, model, optimizer=None, meta=None, comm=None):
         return
     arrays = {"model/" + k: to_numpy(v) for k, v in model_state.items()}
     arrays.update({"optim/" + k: to_numpy(v) for k, v in optim_state.items()})
-    meta = dict(meta or {}, random_state=model.random_state())
-    text = json.dumps(meta, sort_keys=True)
-    arrays["meta"] = np.frombuffer(text.encode(), dtype=np.uint8)
+    write(path, arrays, dict(meta or {}, random_state=model.random_state()))
+
+
+def write(path, arrays, meta):
+    """Write a checkpoint's ``arrays`` ("model/<name>", "optim/<name>") and its metadata ``meta``
+    (a JSON-serialisable dict) to ``path``, the metadata stored inside (the "meta" array: its JSON
+    text as bytes) and beside it (``.json``, for a reader with no NumPy), each file atomically."""
+    text = json.dumps(meta, indent=2, sort_keys=True)
+    arrays = dict(arrays, meta=np.frombuffer(text.encode(), dtype=np.uint8))
     atomic_write(path, lambda f: np.savez(f, **arrays))
     atomic_write(os.path.splitext(path)[0] + ".json", lambda f: f.write(text.encode()))
+
+
+def read_meta(path, arrays):
+    """The metadata dict that ``write`` stored in a checkpoint's ``arrays`` (``read_npz(path)``'s
+    result; the "meta" array is removed from it), or None when they hold none (a plain weights
+    file). Metadata that is no JSON object raises CheckpointError."""
+    if "meta" not in arrays:
+        return None
+    try:
+        meta = json.loads(arrays.pop("meta").tobytes().decode())
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: unreadable checkpoint metadata ({type(exc).__name__}: {exc})") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: checkpoint metadata is a JSON {type(meta).__name__}, expected an object")
+    return meta
 
 
 def read_npz(path, what="checkpoint", names=None):
@@ -88,9 +109,9 @@ def load(path, model, optimizer=None, expect=None):
     truncated file or a missing tensor raises CheckpointError naming what is wrong.
     """
     arrays = read_npz(path)
-    if "meta" not in arrays:
+    meta = read_meta(path, arrays)
+    if meta is None:
         raise CheckpointError(f"{path}: not a minicnn checkpoint (no metadata)")
-    meta = json.loads(arrays.pop("meta").tobytes().decode())
     meta.setdefault("split", "none")  # checkpoints older than the two-device split are single-device
     for key, value in (expect or {}).items():
         if meta.get(key) != value:

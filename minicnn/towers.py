@@ -30,8 +30,6 @@ optimizer's velocities, and checkpoints with ``convert_checkpoint``) in both dir
 import concurrent.futures
 import contextlib
 import copy
-import json
-import os
 
 import numpy as np
 
@@ -489,11 +487,11 @@ def convert_checkpoint(source, target):
     """Convert a checkpoint (``minicnn.checkpoint`` format) between the grouped single-device
     model and the two-tower model, in whichever direction ``source`` needs; written atomically.
     Returns "split" or "grouped", the layout written."""
-    from minicnn.checkpoint import CheckpointError, atomic_write, read_npz
+    from minicnn.checkpoint import CheckpointError, read_meta, read_npz, write
     arrays = read_npz(source)
-    if "meta" not in arrays:
-        raise CheckpointError(f"{source} is not a minicnn checkpoint (no metadata)")
-    meta = json.loads(arrays.pop("meta").tobytes().decode())
+    meta = read_meta(source, arrays)
+    if meta is None:
+        raise CheckpointError(f"{source}: not a minicnn checkpoint (no metadata)")
     to_split = not any(k.startswith("model/tower0.") for k in arrays)
     out = {}
     for group in ("model", "optim"):
@@ -503,11 +501,7 @@ def convert_checkpoint(source, target):
             out.update({f"{group}/{k}": np.asarray(v) for k, v in converted.items()})
     meta["random_state"] = _convert_random_state(meta.get("random_state", {}), to_split)
     meta["split"] = "two-device" if to_split else "none"
-    text = json.dumps(meta, sort_keys=True)
-    out["meta"] = np.frombuffer(text.encode(), dtype=np.uint8)
-    atomic_write(target, lambda f: np.savez(f, **out))
-    sidecar = os.path.splitext(target)[0] + ".json"
-    atomic_write(sidecar, lambda f: f.write(json.dumps(meta, indent=2, sort_keys=True).encode()))
+    write(target, out, meta)
     return "split" if to_split else "grouped"
 
 

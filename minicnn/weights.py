@@ -16,12 +16,11 @@ rebuilds the network such a checkpoint records, with its weights:
     model, config = weights.model_from_checkpoint("runs/fashion/checkpoint.npz")
     config["classes"], config["mean"], config["std"], config["input_size"]
 """
-import json
 
 import numpy as np
 
 from minicnn.backend import to_numpy
-from minicnn.checkpoint import CheckpointError, atomic_write, read_npz
+from minicnn.checkpoint import CheckpointError, atomic_write, read_meta, read_npz
 
 
 class WeightsError(ValueError):
@@ -112,9 +111,12 @@ def checkpoint_config(path, what="weights file"):
     if not str(path).endswith(".npz"):
         return {}
     arrays = _read(path, names=("meta",), what=what)
-    if "meta" not in arrays:
+    try:
+        meta = read_meta(path, arrays)
+    except CheckpointError as exc:
+        raise WeightsError(str(exc)) from None
+    if meta is None:
         return {}
-    meta = json.loads(arrays["meta"].tobytes().decode())
     return dict(meta.get("config", {}), split=meta.get("split", "none"))
 
 

@@ -183,6 +183,35 @@ def test_checkpoint_round_trip_and_bad_checkpoints(tmp_path):
         checkpoint.load(path, other)
 
 
+def test_checkpoint_metadata_that_is_no_json_object_is_named_by_every_reader(tmp_path):
+    from minicnn import towers, weights
+    model = models.alexnet_small(width=8)
+    arrays = {"model/" + k: v for k, v in model.state_dict().items()}
+    for name, text, message in (("bytes", b"\xff\xfe", r"unreadable checkpoint metadata \(UnicodeDecodeError"),
+                                ("text", b"epoch 3", r"unreadable checkpoint metadata \(JSONDecodeError"),
+                                ("list", b"[3]", "checkpoint metadata is a JSON list, expected an object")):
+        path = str(tmp_path / f"{name}.npz")
+        np.savez(path, meta=np.frombuffer(text, dtype=np.uint8), **arrays)
+        with pytest.raises(checkpoint.CheckpointError, match=message):
+            checkpoint.load(path, model)
+        with pytest.raises(checkpoint.CheckpointError, match=message):
+            towers.convert_checkpoint(path, tmp_path / "converted.npz")
+        with pytest.raises(weights.WeightsError, match=message):
+            weights.checkpoint_config(path)
+    assert not (tmp_path / "converted.npz").exists()
+
+
+def test_the_checkpoint_sidecar_is_the_metadata_stored_inside(tmp_path):
+    model = models.alexnet_small(width=8)
+    path = tmp_path / "c.npz"
+    checkpoint.save(str(path), model, SGD(model), dict(model="alexnet_small", epoch=3))
+    arrays = checkpoint.read_npz(str(path))
+    inside = checkpoint.read_meta(str(path), arrays)
+    assert "meta" not in arrays and inside["epoch"] == 3 and "random_state" in inside
+    assert json.loads((tmp_path / "c.json").read_text()) == inside
+    assert checkpoint.read_meta(str(path), {"model/w": np.zeros(1)}) is None   # a plain weights file
+
+
 def test_interrupted_write_leaves_the_old_checkpoint(tmp_path):
     path = str(tmp_path / "c.npz")
     model = models.alexnet_small(width=8)

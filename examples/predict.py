@@ -192,5 +192,6 @@ def main(argv=None):
     if not printed:
         raise SystemExit("error: none of the images could be read")
 
+
 if __name__ == "__main__":
     main()

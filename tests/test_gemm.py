@@ -250,7 +250,6 @@ def test_version_4_saves_the_layout_kernels_pass_over_the_output():
     assert moved[3] - moved[4] >= 2 * y.nbytes   # the layout kernel's read and write of the output
 
 
-
 # ---- version 5: Conv2D's columns gathered from x ----------------------------------------------
 IMPLICIT_CASES = dict(CONV_STORE_CASES, **{
     "conv1-like": (2, 3, 23, 10, 11, 4, 0, 1, True, 8),         # 11x11 windows 4 apart, 363 rows

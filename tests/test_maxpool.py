@@ -9,8 +9,6 @@ from inputs import distinct_values, pool_cases
 from reference import maxpool_backward_naive, maxpool_naive
 
 
-
-
 @given(pool_cases())
 def test_forward_and_backward_match_naive_loop(case):
     rng = np.random.default_rng(case["seed"])

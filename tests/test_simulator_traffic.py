@@ -297,7 +297,6 @@ def test_the_benchmark_writes_its_tables(tmp_path):
     assert "| relu1 v1 | backward | relu_backward_v1 |" in js.with_suffix(".md").read_text()
 
 
-
 def test_an_array_passed_twice_stays_one_array(patterns):
     # Launched with x and y the same (misaligned) array, thread 0 reads each value it has just
     # written, as it would on a GPU: the launch runs on one device-aligned copy, not two.

@@ -553,7 +553,6 @@ def test_resume_of_a_checkpoint_that_records_no_data_set_takes_the_defaults(tmp_
     assert (args.dataset, args.val_size, args.batch_size, args.epochs) == ("fashion-mnist", 5000, 16, 1)
 
 
-
 def test_each_data_set_has_its_own_default_output_folder(tmp_path):
     """A CIFAR-10 run must not resume from, or overwrite, the Fashion-MNIST run's checkpoint."""
     sys.path.insert(0, os.path.join(ROOT, "examples"))

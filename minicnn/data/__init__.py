@@ -16,7 +16,6 @@ DATASETS = {
 }
 
 
-
 def imagenet_classes():
     """The 1000 ILSVRC-2012 class names in index order (the file shipped with the package)."""
     import os

@@ -103,6 +103,21 @@ def sgd_update_cpu(w, grad, v, lr, momentum, decay):
     cpu_threads.in_slices(-(-w.size // CPU_SLICE), update, w)   # runs of slices on all the cores
 
 
+def is_whole(value):
+    """Whether ``value`` is an integer (Python's or NumPy's; not a bool, not a float)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def check_factor(schedule, factor):
+    """A schedule's ``factor`` divides the learning rate, so it must be a number >= 1; PyTorch's
+    ``gamma`` and ``factor`` multiply it instead, and one of theirs (0.1) given here would raise
+    the rate tenfold at each step, so the error says which to give."""
+    if not 1 <= factor < float("inf"):
+        hint = f" (it divides the rate: for PyTorch's {factor!r}, which multiplies, give {1 / factor:g})" \
+            if 0 < factor < 1 else ""
+        raise ValueError(f"{schedule}: factor must be a finite number >= 1, got {factor!r}{hint}")
+
+
 class ReduceOnPlateau:
     """Divide the learning rate by ``factor`` when the validation error has not improved for more
     than ``patience`` epochs in a row (as PyTorch's ReduceLROnPlateau counts: with patience 1, after
@@ -110,6 +125,10 @@ class ReduceOnPlateau:
     three times). Only a strictly lower error counts as an improvement."""
 
     def __init__(self, optimizer, factor=10.0, patience=1, max_reductions=3):
+        check_factor("ReduceOnPlateau", factor)
+        for name, value in (("patience", patience), ("max_reductions", max_reductions)):
+            if not is_whole(value) or value < 0:
+                raise ValueError(f"ReduceOnPlateau: {name} must be a whole number >= 0, got {value!r}")
         self.optimizer, self.factor, self.patience, self.max_reductions = optimizer, factor, patience, max_reductions
         self.best, self.bad_epochs, self.reductions = float("inf"), 0, 0
 
@@ -135,6 +154,9 @@ class StepLR:
     """Divide the learning rate by ``factor`` every ``every`` epochs."""
 
     def __init__(self, optimizer, every, factor=10.0):
+        check_factor("StepLR", factor)
+        if not is_whole(every) or every < 1:
+            raise ValueError(f"StepLR: every must be a whole number of epochs >= 1, got {every!r}")
         self.optimizer, self.every, self.factor, self.epochs = optimizer, every, factor, 0
 
     def step(self, val_error=None):

@@ -12,7 +12,7 @@ from minicnn import Dense, Sequential, checkpoint, models
 from minicnn.data import fashion_mnist
 from minicnn.data.loader import BatchLoader, draw_crops, window_crops
 from minicnn.environment import describe_line
-from minicnn.optim import CPU_SLICE, SGD, ReduceOnPlateau, sgd_update_cpu
+from minicnn.optim import CPU_SLICE, SGD, ReduceOnPlateau, StepLR, sgd_update_cpu
 
 from fake_data import write_fake_cifar, write_fake_fashion
 
@@ -91,6 +91,34 @@ def test_plateau_waits_for_more_than_patience_epochs_without_a_new_best():
         sched.step(err)
         rates.append(opt.lr)
     assert rates == pytest.approx([1.0, 1.0, 1.0, 1.0, 0.1, 0.1, 0.01, 0.01])
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda opt: SGD(opt.model, lr=0), r"SGD: lr must be > 0, got 0"),
+    (lambda opt: SGD(opt.model, momentum=1.0), r"SGD: momentum must be in \[0, 1\), got 1.0"),
+    (lambda opt: SGD(opt.model, weight_decay=float("nan")), r"SGD: weight_decay must be >= 0, got nan"),
+    (lambda opt: ReduceOnPlateau(opt, factor=0.1), r"ReduceOnPlateau: factor must be a finite number >= 1, got 0.1 "
+                                                    r"\(it divides the rate: for PyTorch's 0.1, which multiplies, give 10\)"),
+    (lambda opt: ReduceOnPlateau(opt, factor=0), r"factor must be a finite number >= 1, got 0$"),
+    (lambda opt: ReduceOnPlateau(opt, patience=-1), r"patience must be a whole number >= 0, got -1"),
+    (lambda opt: ReduceOnPlateau(opt, max_reductions=1.5), r"max_reductions must be a whole number >= 0, got 1.5"),
+    (lambda opt: StepLR(opt, every=0), r"StepLR: every must be a whole number of epochs >= 1, got 0"),
+    (lambda opt: StepLR(opt, every=2, factor=float("inf")), r"StepLR: factor must be a finite number >= 1, got inf"),
+])
+def test_optimizer_and_schedules_name_a_bad_argument(build, message):
+    opt = SGD(Sequential([Dense(1, 1)]), lr=1.0)
+    with pytest.raises(ValueError, match=message):
+        build(opt)
+
+
+def test_step_schedule_divides_every_so_many_epochs():
+    opt = SGD(Sequential([Dense(1, 1)]), lr=1.0)
+    sched = StepLR(opt, every=2)
+    rates = []
+    for _ in range(5):
+        sched.step()
+        rates.append(opt.lr)
+    assert rates == pytest.approx([1.0, 0.1, 0.1, 0.01, 0.01])
 
 
 def test_sgd_load_state_dict_names_what_does_not_fit_and_copies_nothing_then():

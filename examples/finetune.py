@@ -84,7 +84,8 @@ def main(argv=None):
                    help="architecture of the weights (default: the network a minicnn checkpoint records, "
                         "else alexnet_owt, torchvision's)")
     p.add_argument("--train-layers", type=positive_int, default=None,
-                   help="how many of the last parameter layers to train (default: 1, the new head)")
+                   help="how many of the last layers with parameters to train (default: 1, the new head; at "
+                        "most 8, all of AlexNet's)")
     p.add_argument("--epochs", type=positive_int, default=None, help="epochs (default: 3)")
     p.add_argument("--batch-size", type=positive_int, default=None, help="mini-batch size (default: 32)")
     p.add_argument("--lr", type=positive_float, default=None,
@@ -127,9 +128,13 @@ def main(argv=None):
     except WeightsError as exc:
         raise SystemExit(f"error: {exc}")
     args.model = architecture["name"]   # a checkpoint's own network when --model was left out
+    parametric = [(name, layer) for name, layer in model.named_leaves() if layer.params]
+    if args.train_layers > len(parametric):
+        raise SystemExit(f"error: --train-layers {args.train_layers}: {args.model} has {len(parametric)} layers "
+                         f"with parameters ({', '.join(name for name, _ in parametric)}); give at most "
+                         f"{len(parametric)}")
     model.freeze()
-    parametric = [layer for layer in model.leaves() if layer.params]
-    for layer in parametric[-args.train_layers:]:
+    for _, layer in parametric[-args.train_layers:]:
         layer.freeze(False)
     model.input_grad = False   # nothing below the trained layers needs a gradient
     trained = sum(p.data.size for _, p in model.named_params() if not p.frozen)

@@ -357,6 +357,18 @@ def test_finetuning_refuses_a_checkpoint_it_cannot_start_from_and_says_why(folde
     assert not os.path.exists(tmp_path / "ft" / "checkpoint.npz")
 
 
+def test_finetuning_refuses_more_layers_to_train_than_the_network_has(folder, tmp_path):
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples"))
+    import finetune
+    with pytest.raises(SystemExit) as stop:
+        finetune.main(["--data", folder, "--train-layers", "9", "--out", str(tmp_path / "ft"), "--no-progress"])
+    assert str(stop.value.code) == ("error: --train-layers 9: alexnet_owt has 8 layers with parameters "
+                                    "(features.0, features.3, features.6, features.8, features.10, classifier.1, "
+                                    "classifier.4, classifier.6); give at most 8")   # torchvision's names
+    assert not os.path.exists(tmp_path / "ft" / "checkpoint.npz")
+
+
 def test_finetuning_takes_plain_weights_of_any_class_count(folder, tmp_path):
     """Plain .npz weights (save_npz) of 10 classes: --model's network with as many, ImageNet's
     normalisation."""

@@ -10,7 +10,7 @@ averaged seven).
 """
 import numpy as np
 
-from minicnn.backend import to_device, to_numpy
+from minicnn.backend import get_array_module, to_device, to_numpy
 from minicnn.data.loader import center_crop, ten_crops
 from minicnn.losses import softmax
 
@@ -44,7 +44,14 @@ def predict_proba(models, images, crop, mean, std, views="center", device="cpu",
     return np.concatenate(out)
 
 
+def topk_correct(scores, labels, ks=(1, 5)):
+    """Number of rows of ``scores`` (N, K: logits or probabilities, NumPy or CuPy) whose label
+    (``labels``, N integers) is among the k largest scores, for each k (a list)."""
+    xp = get_array_module(scores)
+    hits = xp.argsort(-scores, axis=1) == labels[:, None]
+    return [int(hits[:, :k].any(axis=1).sum()) for k in ks]
+
+
 def topk_accuracy(probs, labels, ks=(1, 5)):
-    """Fraction of rows whose label is among the k most probable classes, for each k."""
-    order = np.argsort(-probs, axis=1)
-    return tuple(float((order[:, :k] == labels[:, None]).any(axis=1).mean()) for k in ks)
+    """Fraction of rows whose label is among the k most probable classes, for each k (a tuple)."""
+    return tuple(correct / len(labels) for correct in topk_correct(probs, labels, ks))

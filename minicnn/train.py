@@ -22,6 +22,7 @@ from minicnn.backend import get_array_module, to_device, to_numpy
 from minicnn.cpu_memory import reuse_freed_memory
 from minicnn.data.loader import BatchLoader
 from minicnn.environment import coretype_note, describe, describe_line, spinning_note
+from minicnn.inference import predict_proba, topk_correct
 from minicnn.losses import SoftmaxCrossEntropy
 from minicnn.optim import SGD, LinearDecay, ReduceOnPlateau, StepLR
 from minicnn.plots import save_confusion, save_curves, save_filter_grid
@@ -33,14 +34,6 @@ CONFUSION_PICTURE_LIMIT = 30   # ... and up to which confusion.png draws it, eac
 
 class TrainingError(RuntimeError):
     """Training cannot go on (a NaN loss); the last good checkpoint is kept."""
-
-
-def topk_correct(logits, labels, ks=(1, 5)):
-    """Number of rows whose label is among the k largest logits, for each k."""
-    xp = get_array_module(logits)
-    order = xp.argsort(-logits, axis=1)
-    hits = order == labels[:, None]
-    return [int(hits[:, :k].any(axis=1).sum()) for k in ks]
 
 
 def evaluate(model, loader, device="cpu", comm=None, confusion=False):
@@ -217,11 +210,10 @@ def test_and_report(model, data, cfg, comm, loader_args, log=print, environment=
     if len(classes) > CONFUSION_LIMIT:   # ImageNet's would be a million numbers: the accuracies only
         del test["confusion"]
     if crop and cfg.get("ten_crop"):  # the paper's test: ten views per image, softmax averaged
-        from minicnn.inference import predict_proba, topk_accuracy
         images, labels = share(data["test"], comm)
         probs = predict_proba([model], images, crop, cfg["mean"], cfg["std"], "ten", device,
                               batch_size=common_batch_size(comm, len(labels), 50))
-        hits = np.array(topk_accuracy(probs, np.asarray(labels)) + (1.0,)) * len(labels)
+        hits = np.array(topk_correct(probs, np.asarray(labels)) + [len(labels)], np.float64)
         hits = comm.allreduce_sum(hits, "all-reduce of the ten-crop test")
         test["ten_crop_top1"], test["ten_crop_top5"] = hits[0] / hits[2], hits[1] / hits[2]
         log(f"test, ten crops: top-1 {test['ten_crop_top1']:.4f}, top-5 {test['ten_crop_top5']:.4f}")

@@ -14,7 +14,8 @@ to 256, the central 256x256) through its centre crop, or with --ten-crop through
 crops with the probabilities averaged. A network trained on a small-image data set (Fashion-MNIST,
 CIFAR-10) sees the picture's central square at the data set's size, grey for Fashion-MNIST, whose
 garments are light on black (--invert for a photo on a light background). Several --weights files
-make an ensemble whose probabilities are averaged. Class names: those the checkpoint records, the
+make an ensemble whose probabilities are averaged (plain weights files after a training
+checkpoint are taken as that checkpoint's network). Class names: those the checkpoint records, the
 1000 ImageNet classes for a 1000-way model, otherwise --classes (a text file with one name per
 line, or an image folder whose subfolders are the classes).
 """
@@ -91,6 +92,11 @@ def load_networks(args, device):
                                  f"drop --num-classes")
             nets = []
             for path in args.weights:
+                if path != args.weights[0] and not checkpoint_config(path):   # plain weights: the first's network
+                    model = models.build(**config["architecture"])
+                    load(path, model)
+                    nets.append(model.to(device))
+                    continue
                 model, other = model_from_checkpoint(path)
                 if (other.get("architecture"), other.get("classes")) != (config["architecture"], config.get("classes")):
                     raise SystemExit(f"error: {path} holds another network or other classes than {args.weights[0]}; "

@@ -396,6 +396,32 @@ def test_predict_names_what_a_checkpoint_without_its_network_needs(tmp_path):
     assert "Traceback" not in shown.stderr
 
 
+def test_predict_takes_plain_weights_after_a_checkpoint_as_the_checkpoint_s_network(tmp_path, capsys):
+    """An ensemble of a training checkpoint and a plain weights file (weights.save_npz) of the
+    same network: the probabilities of the two networks, averaged."""
+    from PIL import Image
+
+    from minicnn import weights
+    from minicnn.inference import normalise
+    from minicnn.losses import softmax
+    sys.path.insert(0, os.path.join(ROOT, "examples"))
+    import predict
+    architecture = dict(name="alexnet_small", num_classes=10, in_channels=1, width=4, input_size=28)
+    first, second = models.build(**architecture, seed=1), models.build(**architecture, seed=2)
+    config = dict(architecture=architecture, model_name="alexnet_small", input_size=28, mean=0.3, std=0.4,
+                  classes=list(fashion_mnist.CLASSES))
+    checkpoint.save(str(tmp_path / "run.npz"), first, None, dict(model="alexnet_small", epoch=1, config=config))
+    weights.save_npz(second, tmp_path / "plain.npz")
+    image = np.random.default_rng(3).integers(0, 256, (28, 28), dtype=np.uint8)
+    Image.fromarray(image).save(tmp_path / "x.png")
+    predict.main([str(tmp_path / "x.png"), "--weights", str(tmp_path / "run.npz"), "--weights",
+                  str(tmp_path / "plain.npz"), "--top", "1"])
+    x = normalise(image[None, None], 0.3, 0.4)
+    probs = np.mean([softmax(net.forward(x, train=False))[0].astype(np.float64) for net in (first, second)], axis=0)
+    best = int(np.argmax(probs))
+    assert capsys.readouterr().out.splitlines()[-1] == f"  {probs[best]:7.2%}  {fashion_mnist.CLASSES[best]}"
+
+
 def test_confusion_matrix_counts_each_example_at_its_true_row_and_top_prediction():
     """evaluate(confusion=True) against a loop over the examples; its diagonal is the top-1 count."""
     from minicnn.train import evaluate, per_class_top1

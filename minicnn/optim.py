@@ -11,6 +11,7 @@ import numpy as np
 from minicnn import cpu_threads
 from minicnn.backend import KERNEL_DEVICES, device_of, get_array_module, to_device
 from minicnn.launch import BLOCK, grid_for, launch
+from minicnn.layers.base import check_positive_int
 
 CPU_SLICE = 1 << 17   # elements per slice of the CPU update: its temporaries stay in the L2 cache
 
@@ -103,11 +104,6 @@ def sgd_update_cpu(w, grad, v, lr, momentum, decay):
     cpu_threads.in_slices(-(-w.size // CPU_SLICE), update, w)   # runs of slices on all the cores
 
 
-def is_whole(value):
-    """Whether ``value`` is an integer (Python's or NumPy's; not a bool, not a float)."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
 def check_factor(schedule, factor):
     """A schedule's ``factor`` divides the learning rate, so it must be a number >= 1; PyTorch's
     ``gamma`` and ``factor`` multiply it instead, and one of theirs (0.1) given here would raise
@@ -126,9 +122,8 @@ class ReduceOnPlateau:
 
     def __init__(self, optimizer, factor=10.0, patience=1, max_reductions=3):
         check_factor("ReduceOnPlateau", factor)
-        for name, value in (("patience", patience), ("max_reductions", max_reductions)):
-            if not is_whole(value) or value < 0:
-                raise ValueError(f"ReduceOnPlateau: {name} must be a whole number >= 0, got {value!r}")
+        check_positive_int(patience, "patience", "ReduceOnPlateau", minimum=0)
+        check_positive_int(max_reductions, "max_reductions", "ReduceOnPlateau", minimum=0)
         self.optimizer, self.factor, self.patience, self.max_reductions = optimizer, factor, patience, max_reductions
         self.best, self.bad_epochs, self.reductions = float("inf"), 0, 0
 
@@ -155,8 +150,7 @@ class StepLR:
 
     def __init__(self, optimizer, every, factor=10.0):
         check_factor("StepLR", factor)
-        if not is_whole(every) or every < 1:
-            raise ValueError(f"StepLR: every must be a whole number of epochs >= 1, got {every!r}")
+        check_positive_int(every, "every (epochs)", "StepLR")
         self.optimizer, self.every, self.factor, self.epochs = optimizer, every, factor, 0
 
     def step(self, val_error=None):

@@ -100,9 +100,9 @@ def test_plateau_waits_for_more_than_patience_epochs_without_a_new_best():
     (lambda opt: ReduceOnPlateau(opt, factor=0.1), r"ReduceOnPlateau: factor must be a finite number >= 1, got 0.1 "
                                                     r"\(it divides the rate: for PyTorch's 0.1, which multiplies, give 10\)"),
     (lambda opt: ReduceOnPlateau(opt, factor=0), r"factor must be a finite number >= 1, got 0$"),
-    (lambda opt: ReduceOnPlateau(opt, patience=-1), r"patience must be a whole number >= 0, got -1"),
-    (lambda opt: ReduceOnPlateau(opt, max_reductions=1.5), r"max_reductions must be a whole number >= 0, got 1.5"),
-    (lambda opt: StepLR(opt, every=0), r"StepLR: every must be a whole number of epochs >= 1, got 0"),
+    (lambda opt: ReduceOnPlateau(opt, patience=-1), r"ReduceOnPlateau: patience must be an integer >= 0, got -1"),
+    (lambda opt: ReduceOnPlateau(opt, max_reductions=1.5), r"max_reductions must be an integer >= 0, got 1.5"),
+    (lambda opt: StepLR(opt, every=0), r"StepLR: every \(epochs\) must be an integer >= 1, got 0"),
     (lambda opt: StepLR(opt, every=2, factor=float("inf")), r"StepLR: factor must be a finite number >= 1, got inf"),
 ])
 def test_optimizer_and_schedules_name_a_bad_argument(build, message):

@@ -225,5 +225,11 @@ def _functions():
 
 
 if __name__ == "__main__":
-    library = load_library()
+    import argparse
+    argparse.ArgumentParser(description="Say which cuDNN library the kernel benchmark would call, and its "
+                                        "version, or why none can be loaded.").parse_args()
+    try:
+        library = load_library()
+    except CudnnError as exc:
+        raise SystemExit(f"error: {exc}")
     print(f"cuDNN {library.cudnnGetVersion()} from {library.loaded_from}")

@@ -527,3 +527,15 @@ def test_progress_draws_a_bar_only_on_a_terminal_and_prints_every_line(monkeypat
         assert runs == ["conv1", "pool1"]
         assert ("layer runs:   0%|" in stderr.getvalue() and "0/2" in stderr.getvalue()) == stderr.isatty()
     assert capsys.readouterr().out == "conv1 measured\npool1 measured\n" * 2
+
+
+def test_the_cudnn_module_says_which_library_it_would_call_or_why_none_loads():
+    """``python benchmarks/cudnn.py``: the library's version where cuDNN loads (a GPU machine),
+    else one line saying why, never a traceback."""
+    result = subprocess.run([sys.executable, os.path.join(os.path.dirname(SCRIPT), "cudnn.py")],
+                            capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in result.stderr, result.stderr
+    if result.returncode == 0:
+        assert result.stdout.startswith("cuDNN ") and " from " in result.stdout, result.stdout
+    else:
+        assert result.returncode == 1 and result.stderr.startswith("error: cannot load libcudnn.so.9"), result.stderr

@@ -42,8 +42,8 @@ def summarize(model, input_shape):
 def summary(model, input_shape):
     """The summary as a printable table; ``input_shape`` is (N, C, H, W) (N does not matter)."""
     rows, totals = summarize(model, input_shape)
-    name_width = max(18, max(len(r["name"]) for r in rows) + 2)
-    type_width = max(13, max(len(r["type"]) for r in rows) + 2)
+    name_width = max([18] + [len(r["name"]) + 2 for r in rows])   # (a network of no layers has no rows)
+    type_width = max([13] + [len(r["type"]) + 2 for r in rows])
     header = (f"{'layer':<{name_width}}{'type':<{type_width}}{'output shape':<18}{'params':>13}{'mult-adds':>15}"
               f"  {'device'}")
     lines = [header, "=" * len(header)]

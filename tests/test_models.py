@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from minicnn import models
+from minicnn import Sequential, models
 from minicnn.summary import summarize, summary
 
 
@@ -54,6 +54,9 @@ def test_summary_text_and_unknown_model():
     assert "Total parameters: 60,965,224" in text and "724.4 M" in text
     with pytest.raises(ValueError, match="unknown model 'vgg': expected one of alexnet"):
         models.build("vgg")
+    empty = summary(Sequential([]), (1, 3, 8, 8)).splitlines()   # the identity: a table of no rows
+    assert empty[1] == empty[2] == "=" * len(empty[0]) and empty[3:] == [
+        "Total parameters: 0", "Multiply-adds per image (forward): 0 (0.0 M)"]
 
 
 def test_one_step_lowers_the_loss_and_a_few_steps_overfit():

@@ -92,15 +92,15 @@ def load_networks(args, device):
                                  f"drop --num-classes")
             nets = []
             for path in args.weights:
-                if path != args.weights[0] and not checkpoint_config(path):   # plain weights: the first's network
+                if path == args.weights[0] or checkpoint_config(path):
+                    model, other = model_from_checkpoint(path)
+                    if (other.get("architecture"), other.get("classes")) != (config["architecture"],
+                                                                             config.get("classes")):
+                        raise SystemExit(f"error: {path} holds another network or other classes than "
+                                         f"{args.weights[0]}; an ensemble averages networks of one task")
+                else:   # plain weights: the first checkpoint's network
                     model = models.build(**config["architecture"])
                     load(path, model)
-                    nets.append(model.to(device))
-                    continue
-                model, other = model_from_checkpoint(path)
-                if (other.get("architecture"), other.get("classes")) != (config["architecture"], config.get("classes")):
-                    raise SystemExit(f"error: {path} holds another network or other classes than {args.weights[0]}; "
-                                     f"an ensemble averages networks of one task")
                 nets.append(model.to(device))
             return nets, config, config["architecture"]["num_classes"]
         name = args.model or "alexnet_owt"

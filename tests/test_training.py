@@ -1,6 +1,7 @@
 """Optimizer, data files, batching, checkpoints (atomic, validated) and the training script."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -420,6 +421,13 @@ def test_predict_takes_plain_weights_after_a_checkpoint_as_the_checkpoint_s_netw
     probs = np.mean([softmax(net.forward(x, train=False))[0].astype(np.float64) for net in (first, second)], axis=0)
     best = int(np.argmax(probs))
     assert capsys.readouterr().out.splitlines()[-1] == f"  {probs[best]:7.2%}  {fashion_mnist.CLASSES[best]}"
+    renamed = dict(config, classes=[name.upper() for name in fashion_mnist.CLASSES])   # another task's checkpoint
+    checkpoint.save(str(tmp_path / "other.npz"), second, None, dict(model="alexnet_small", epoch=1, config=renamed))
+    with pytest.raises(SystemExit, match=re.escape(f"error: {tmp_path / 'other.npz'} holds another network or other "
+                                                   f"classes than {tmp_path / 'run.npz'}; an ensemble averages networks "
+                                                   f"of one task")):
+        predict.main([str(tmp_path / "x.png"), "--weights", str(tmp_path / "run.npz"), "--weights",
+                      str(tmp_path / "other.npz")])
 
 
 def test_confusion_matrix_counts_each_example_at_its_true_row_and_top_prediction():

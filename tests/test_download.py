@@ -39,6 +39,27 @@ def test_fashion_mnist_download_checks_the_checksum(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == []
 
 
+def test_a_download_cut_short_says_so_and_installs_nothing(tmp_path, monkeypatch):
+    """A body shorter than its Content-Length (http.client returns it as if whole), and a chunked
+    body cut off (http.client raises IncompleteRead, no OSError): each one DataError naming it."""
+    import http.client
+
+    class Short(io.BytesIO):
+        headers = {"Content-Length": "70000"}
+
+    class Cut(io.BytesIO):
+        headers = {}
+
+        def read(self, size=-1):
+            raise http.client.IncompleteRead(b"partial", 100)
+    for response, message in ((Short(b"x" * 1000), r"the connection ended after 1,000 of its 70,000 bytes"),
+                              (Cut(b""), r"IncompleteRead\(7 bytes read, 100 more expected\)")):
+        monkeypatch.setattr(download.urllib.request, "urlopen", lambda *a, **k: response)
+        with pytest.raises(DataError, match=rf"download of .* failed \({message}\); .*apt-get install"):
+            fashion_mnist.download(str(tmp_path))
+        assert os.listdir(tmp_path) == []
+
+
 def test_fashion_mnist_checksums_match_the_real_files():
     try:
         folder = fashion_mnist.find_folder()

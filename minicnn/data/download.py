@@ -7,6 +7,7 @@ touched. Fashion-MNIST (``fashion_mnist.download``) and CIFAR-10
 (``cifar10.download``) both go through ``fetch``.
 """
 import hashlib
+import http.client
 import os
 import urllib.request
 
@@ -37,16 +38,23 @@ def fetch(url, target, check, how_to_get, progress=None, timeout=30):
 
     def write(out):
         with urllib.request.urlopen(url, timeout=timeout) as response:
-            update = progress(int(response.headers.get("Content-Length", 0) or 0), name) if progress else None
+            total = int(response.headers.get("Content-Length", 0) or 0)
+            update = progress(total, name) if progress else None
+            received = 0
             for block in iter(lambda: response.read(1 << 16), b""):
                 out.write(block)
+                received += len(block)
                 if update:
                     update(len(block))
+        # http.client returns a body cut short as if it were whole (reads of a given size raise no
+        # IncompleteRead), and the checksum would only say that the bytes are wrong
+        if total and received != total:
+            raise DataError(f"the connection ended after {received:,} of its {total:,} bytes")
 
     try:
         atomic_write(target, write, check)
         return target
-    except (OSError, EOFError, DataError) as exc:
+    except (OSError, EOFError, http.client.HTTPException, DataError) as exc:   # HTTPException: a chunked body cut
         raise DataError(f"download of {url} failed ({exc}); {how_to_get}") from None
 
 

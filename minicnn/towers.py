@@ -487,11 +487,11 @@ def convert_checkpoint(source, target):
     """Convert a checkpoint (``minicnn.checkpoint`` format) between the grouped single-device
     model and the two-tower model, in whichever direction ``source`` needs; written atomically.
     Returns "split" or "grouped", the layout written."""
-    from minicnn.checkpoint import CheckpointError, read_meta, read_npz, write
-    arrays = read_npz(source)
-    meta = read_meta(source, arrays)
+    from minicnn import checkpoint
+    arrays = checkpoint.read_npz(source)
+    meta = checkpoint.read_meta(source, arrays)
     if meta is None:
-        raise CheckpointError(f"{source}: not a minicnn checkpoint (no metadata)")
+        raise checkpoint.CheckpointError(f"{source}: not a minicnn checkpoint (no metadata)")
     to_split = not any(k.startswith("model/tower0.") for k in arrays)
     out = {}
     for group in ("model", "optim"):
@@ -501,7 +501,7 @@ def convert_checkpoint(source, target):
             out.update({f"{group}/{k}": np.asarray(v) for k, v in converted.items()})
     meta["random_state"] = _convert_random_state(meta.get("random_state", {}), to_split)
     meta["split"] = "two-device" if to_split else "none"
-    write(target, out, meta)
+    checkpoint.write(target, out, meta)
     return "split" if to_split else "grouped"
 
 

@@ -514,6 +514,42 @@ def test_the_80_epoch_run_on_version_7_is_its_committed_files():
     assert_shows(" ".join(sentence(r"network; version 7 gave ([\d.]+) and ([\d.]+)\.")), twenty, test["top1"])
 
 
+def test_the_80_epochs_without_crops_and_mirrors_on_version_7_are_their_committed_files():
+    """Version 7's run of the 80 epochs without crops and mirrors: each figure of its paragraph is
+    the run's, and its comparisons (with its run with them, with version 6's pair, with its own 20
+    epochs) and the claim that its validation loss bottomed out in version 6's epoch are computed
+    from the committed files."""
+    folder = "cpu-train-alexnet_small-fashion-mnist-80-epochs{}-2026-12-03"
+    epochs, test = run_files(folder.format("-version7"))
+    assert [e["epoch"] for e in epochs] == list(range(1, 81))   # resumed after epoch 6: each epoch once
+    assert test["environment"]["blas"]["kernels"] == "SkylakeX" and test["environment"]["blas"]["threads"] == 2
+    augmented = run_files(folder.format("-augment-version7"))[1]["top1"]
+    version6_epochs, version6 = run_files(folder.format(""))
+    version6_gap = run_files(folder.format("-augment"))[1]["top1"] - version6["top1"]
+    twenty = run_files("cpu-train-alexnet_small-fashion-mnist-20-epochs-version7-2026-12-03")[1]["top1"]
+    shown = sentence(r"and gave test accuracy ([\d.]+) \(top-5 ([\d.]+)\): ([\d.]+) points below its run with crops and "
+                     r"mirrors \(([\d.]+)\), where version 6's two runs were ([\d.]+) apart, and ([\d.]+) points below its "
+                     r"own twenty epochs \(([\d.]+)\)")
+    assert_shows(" ".join(shown), test["top1"], test["top5"], 100 * (augmented - test["top1"]), augmented,
+                 100 * version6_gap, 100 * (twenty - test["top1"]), twenty)
+    assert test["top1"] < twenty < augmented
+    last = epochs[-1]
+    lowest, best = min(epochs, key=lambda e: e["val_loss"]), max(epochs, key=lambda e: e["val_top1"])
+    assert lowest["epoch"] == min(version6_epochs, key=lambda e: e["val_loss"])["epoch"]   # "the same epoch"
+    shown = sentence(r"the validation loss is lowest in epoch (\d+) \(([\d.]+)\), the same epoch as version 6's, and "
+                     r"ends at ([\d.]+); the network learns its training images by heart \(([\d.]+) of them in the last "
+                     r"epoch\); the validation accuracy is at its best, ([\d.]+), in epoch (\d+); and in the last epoch it "
+                     r"overstates the test accuracy by ([\d.]+) points")
+    assert_shows(" ".join(shown), lowest["epoch"], lowest["val_loss"], last["val_loss"], last["train_top1"],
+                 best["val_top1"], best["epoch"], 100 * (last["val_top1"] - test["top1"]))
+    assert best["epoch"] > lowest["epoch"] and last["val_loss"] > lowest["val_loss"]
+    ranked = sorted(test["per_class_top1"].items(), key=lambda item: item[1])[:3]
+    weakest = sentence(r"The weakest classes are (\S+) ([\d.]+), (\S+) ([\d.]+) and (\S+) ([\d.]+)\. Its files are in "
+                       r"`benchmarks/results/cpu-train-alexnet_small-fashion-mnist-80-epochs-version7-2026-12-03/`")
+    assert list(weakest[::2]) == [name for name, _ in ranked]
+    assert_shows(" ".join(weakest[1::2]), *(accuracy for _, accuracy in ranked))
+
+
 def test_cpu_training_step_figures_are_the_committed_run():
     run = results("cpu-alexnet-b32-2026-12-02.json")
     rows = table_with("| framework | median step (ms) | images/s |", "PyTorch 2.13 (CPU)")

@@ -237,6 +237,16 @@ def test_every_flag_in_the_readme_is_one_its_script_takes():
 
 # --- the benchmark tables ----------------------------------------------------------------------
 
+def assert_weakest_classes(test, following):
+    """The README's one "The weakest classes are A x, B y and C z. " followed by ``following`` (a
+    pattern) names the run's three weakest classes (``test``: its test_metrics.json) with their
+    test accuracy."""
+    weakest = sentence(r"The weakest classes are (\S+) ([\d.]+), (\S+) ([\d.]+) and (\S+) ([\d.]+)\. " + following)
+    ranked = sorted(test["per_class_top1"].items(), key=lambda item: item[1])[:3]
+    assert list(weakest[::2]) == [name for name, _ in ranked]
+    assert_shows(" ".join(weakest[1::2]), *(accuracy for _, accuracy in ranked))
+
+
 def median_ms(run, name):
     return statistics.median(run["seconds"][name]) * 1000
 
@@ -467,11 +477,8 @@ def test_the_80_epochs_without_crops_and_mirrors_are_their_committed_files():
     assert_shows(" ".join(shown), last["train_top1"], lowest["epoch"], lowest["val_loss"], last["val_loss"],
                  best["val_top1"], best["epoch"], 100 * (last["val_top1"] - test["top1"]))
     assert best["epoch"] > lowest["epoch"] and last["val_loss"] > lowest["val_loss"]
-    ranked = sorted(test["per_class_top1"].items(), key=lambda item: item[1])[:3]
-    weakest = sentence(r"The weakest classes are (\S+) ([\d.]+), (\S+) ([\d.]+) and (\S+) ([\d.]+)\. The run's files "
-                       r"are in `benchmarks/results/cpu-train-alexnet_small-fashion-mnist-80-epochs-2026-12-03/`")
-    assert list(weakest[::2]) == [name for name, _ in ranked]
-    assert_shows(" ".join(weakest[1::2]), *(accuracy for _, accuracy in ranked))
+    assert_weakest_classes(test, r"The run's files are in "
+                                 r"`benchmarks/results/cpu-train-alexnet_small-fashion-mnist-80-epochs-2026-12-03/`")
     script = (ROOT / "examples" / "train_alexnet.py").read_text()
     helped = re.findall(r"after 80, ([\d.]+)%% against ([\d.]+)%% without them", script)
     assert len(helped) == 1
@@ -502,10 +509,7 @@ def test_the_80_epoch_run_on_version_7_is_its_committed_files():
                      r"the validation images overstate the test accuracy by ([\d.]+) points")
     assert_shows(" ".join(shown), last["train_top1"], last["val_top1"], last["val_loss"],
                  100 * (last["val_top1"] - test["top1"]))
-    ranked = sorted(test["per_class_top1"].items(), key=lambda item: item[1])[:3]
-    weakest = sentence(r"The weakest classes are (\S+) ([\d.]+), (\S+) ([\d.]+) and (\S+) ([\d.]+)\. It took")
-    assert list(weakest[::2]) == [name for name, _ in ranked]
-    assert_shows(" ".join(weakest[1::2]), *(accuracy for _, accuracy in ranked))
+    assert_weakest_classes(test, "It took")
     shown = sentence(r"It took (\d+) min (\d+) s, its epochs (\d+) to (\d+) s against version 6's (\d+) to (\d+) s")
     assert sum(e["epoch_time_s"] for e in epochs) < 60 * int(shown[0]) + int(shown[1])   # the epochs fit in the wall time
     times = [[e["epoch_time_s"] for e in run] for run in (epochs, version6_epochs)]
@@ -543,11 +547,8 @@ def test_the_80_epochs_without_crops_and_mirrors_on_version_7_are_their_committe
     assert_shows(" ".join(shown), lowest["epoch"], lowest["val_loss"], last["val_loss"], last["train_top1"],
                  best["val_top1"], best["epoch"], 100 * (last["val_top1"] - test["top1"]))
     assert best["epoch"] > lowest["epoch"] and last["val_loss"] > lowest["val_loss"]
-    ranked = sorted(test["per_class_top1"].items(), key=lambda item: item[1])[:3]
-    weakest = sentence(r"The weakest classes are (\S+) ([\d.]+), (\S+) ([\d.]+) and (\S+) ([\d.]+)\. Its files are in "
-                       r"`benchmarks/results/cpu-train-alexnet_small-fashion-mnist-80-epochs-version7-2026-12-03/`")
-    assert list(weakest[::2]) == [name for name, _ in ranked]
-    assert_shows(" ".join(weakest[1::2]), *(accuracy for _, accuracy in ranked))
+    assert_weakest_classes(test, r"Its files are in "
+                                 r"`benchmarks/results/cpu-train-alexnet_small-fashion-mnist-80-epochs-version7-2026-12-03/`")
 
 
 def test_cpu_training_step_figures_are_the_committed_run():

@@ -85,9 +85,10 @@ def parse_args(argv=None):
                    help="Fashion-MNIST or CIFAR-10 training images held out for validation (default: 5000; 0 "
                         "trains on all of them and validates nothing between epochs; an image folder holds out "
                         "a tenth)")
-    p.add_argument("--limit", type=positive_int, default=None,
+    p.add_argument("--limit", type=non_negative_int, default=None,
                    help="use only the first N training and N/5 test images of Fashion-MNIST or CIFAR-10, "
-                        "holding out at most N/10 of the N for validation (smoke runs)")
+                        "holding out at most N/10 of the N for validation (smoke runs; default: 0, all of "
+                        "them)")
     p.add_argument("--device", choices=("cpu", "cuda", "sim"), default=None,
                    help="where to train: cpu (NumPy), cuda (minicnn's CUDA kernels on a GPU) or sim "
                         "(the same kernels under the CPU kernel simulator: slow, for checking and "
@@ -144,7 +145,8 @@ def parse_args(argv=None):
                                                "epoch is saved, and kept whole until then)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its checkpoint.npz, with the settings it began with "
-                        "(the network, the data set, the optimiser, the schedule, the seed, the epochs; "
+                        "(the network, the data set and its --val-size and --limit, the optimiser, the "
+                        "schedule, the seed, the epochs; "
                         "a flag left out takes the run's value, one given must equal it, except --epochs, "
                         "which may extend the run)")
     p.add_argument("--no-progress", action="store_true",
@@ -180,7 +182,7 @@ def parse_args(argv=None):
 # rate, the initialisation, LRN's groups).
 DEFAULTS = dict(model=None, width=None, dropout=None, lrn_groups=None, init=None, split="none", epochs=None,
                 batch_size=64, lr=None, momentum=0.9, weight_decay=5e-4, schedule="linear", step_every=None,
-                augment=False, val_size=5000, seed=0)
+                augment=False, val_size=5000, limit=0, seed=0)
 
 
 def detected_dataset(data):
@@ -197,11 +199,11 @@ def detected_dataset(data):
 
 def recorded_settings(path):
     """The settings (flag dests) of the run whose checkpoint is ``path``, as its configuration
-    records them (None: not recorded, as the data set and --val-size by older checkpoints)."""
+    records them (None: not recorded, as the data set, --val-size and --limit by older checkpoints)."""
     config = checkpoint_config(path, "checkpoint")
     architecture = config.get("architecture") or {}
     recorded = {k: config.get(k) for k in ("dataset", "split", "epochs", "batch_size", "lr", "momentum",
-                                           "weight_decay", "schedule", "augment", "val_size", "seed")}
+                                           "weight_decay", "schedule", "augment", "val_size", "limit", "seed")}
     model = recorded["model"] = config.get("model_name")
     # a split network normalises each tower's maps alone (LRN groups 2), also one converted from a
     # single-device run's checkpoint (examples/convert_checkpoint.py), whose record says 1
@@ -358,7 +360,8 @@ def main(argv=None):
                augment=args.augment, augment_pad=2, mean=dataset["mean"], std=dataset["std"],
                seed=args.seed, device=device, out=args.out, resume=args.resume, split=args.split,
                architecture=architecture, classes=list(dataset["classes"]), image_size=dataset["size"],
-               dataset=args.dataset, val_size=args.val_size)   # the last two for --resume (recorded_settings)
+               # the images it uses, for --resume (recorded_settings)
+               dataset=args.dataset, val_size=args.val_size, limit=args.limit)
     if args.dataset == "folder":
         cfg.update(crop=input_size, pca=[a.tolist() for a in dataset["pca"]], ten_crop=True)
     ranks = f" x {comm.size} ranks" if comm else ""

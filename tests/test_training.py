@@ -557,6 +557,29 @@ def test_resume_refuses_flags_that_change_the_run_and_names_each(tmp_path):
         f"checkpoint"]
 
 
+def test_resume_keeps_the_images_of_a_limited_run_and_refuses_another_limit(tmp_path):
+    """A --limit run resumed without --limit goes on with its own images (it once went on with the
+    whole data set, and was tested on all of it); another --limit is refused, as is a --limit given
+    to resume a run that used every image."""
+    data = str(tmp_path / "data")
+    write_fake_fashion(data, n_train=64, n_test=16)
+    limited = ["--data", data, "--out", str(tmp_path / "limited"), "--batch-size", "8", "--width", "4"]
+    began = run_script(*limited, "--epochs", "1", "--limit", "40")
+    assert began.returncode == 0, began.stderr
+    assert "36 train / 4 val / 8 test images, 1 epoch" in began.stdout   # 40 // 10 held out, 40 // 5 tested
+    resumed = run_script(*limited, "--epochs", "2", "--resume")
+    assert resumed.returncode == 0 and "resumed from" in resumed.stdout, resumed.stderr
+    assert "36 train / 4 val / 8 test images, 2 epochs" in resumed.stdout
+    test = json.loads((tmp_path / "limited" / "test_metrics.json").read_text())
+    assert sum(map(sum, test["confusion"])) == 8
+    refused = run_script(*limited, "--resume", "--limit", "20")
+    assert refused.returncode != 0 and "--limit 20 (the run's: 40): drop it" in refused.stderr, refused.stderr
+    whole = ["--data", data, "--out", str(tmp_path / "whole"), "--batch-size", "8", "--width", "4", "--val-size", "8"]
+    assert run_script(*whole, "--epochs", "1").returncode == 0
+    refused = run_script(*whole, "--resume", "--limit", "40")
+    assert refused.returncode != 0 and "--limit 40 (the run's: 0): drop it" in refused.stderr, refused.stderr
+
+
 @pytest.mark.parametrize("began", ["none", "two-device"])
 def test_a_converted_checkpoint_resumes_on_the_other_layout(tmp_path, began):
     """examples/convert_checkpoint.py, then --resume in the converted run's folder: the README's
@@ -597,7 +620,7 @@ def test_flags_an_image_folder_does_not_use_are_refused(tmp_path, capsys, flag):
 
 
 def test_resume_of_a_checkpoint_that_records_no_data_set_takes_the_defaults(tmp_path):
-    """Checkpoints written before the data set and --val-size were recorded resume as before."""
+    """Checkpoints written before the data set, --val-size and --limit were recorded resume as before."""
     sys.path.insert(0, os.path.join(ROOT, "examples"))
     import train_alexnet
     data = str(tmp_path / "data")
@@ -606,13 +629,13 @@ def test_resume_of_a_checkpoint_that_records_no_data_set_takes_the_defaults(tmp_
     assert run_script("--data", data, "--out", str(out), "--epochs", "1", "--val-size", "8", "--batch-size",
                       "16").returncode == 0
     meta = json.loads((out / "checkpoint.json").read_text())
-    assert (meta["config"]["dataset"], meta["config"]["val_size"]) == ("fashion-mnist", 8)
-    del meta["config"]["dataset"], meta["config"]["val_size"]
+    assert (meta["config"]["dataset"], meta["config"]["val_size"], meta["config"]["limit"]) == ("fashion-mnist", 8, 0)
+    del meta["config"]["dataset"], meta["config"]["val_size"], meta["config"]["limit"]
     arrays = checkpoint.read_npz(str(out / "checkpoint.npz"))
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     np.savez(out / "checkpoint.npz", **arrays)
     args = train_alexnet.parse_args(["--data", data, "--out", str(out), "--resume"])
-    assert (args.dataset, args.val_size, args.batch_size, args.epochs) == ("fashion-mnist", 5000, 16, 1)
+    assert (args.dataset, args.val_size, args.limit, args.batch_size, args.epochs) == ("fashion-mnist", 5000, 0, 16, 1)
 
 
 def test_each_data_set_has_its_own_default_output_folder(tmp_path):

@@ -113,6 +113,7 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
     }[cfg["schedule"]]()
     start_epoch = 0
     if cfg.get("resume"):
+        check_resumed_classes(ckpt_path, cfg)   # before the load, which a head of another size fails
         meta = checkpoint.load(ckpt_path, model, optimizer, expect={"model": cfg["model_name"],
                                                                       "schedule_name": cfg["schedule"],
                                                                       "split": cfg.get("split", "none")})
@@ -245,6 +246,24 @@ def check_data(data, cfg, ranks=1):
                             "another schedule")
     if not len(data["test"][1]):
         raise TrainingError("the test set is empty")
+
+
+def check_resumed_classes(ckpt_path, cfg):
+    """Refuse to resume the run of ``ckpt_path`` on data of other classes than the ones it trained
+    on, or in another order (``TrainingError``): the labels would mean other things to its last
+    layer, which has one output per class. Checkpoints that record no classes pass."""
+    meta = checkpoint.read_meta(ckpt_path, checkpoint.read_npz(ckpt_path, names=["meta"])) or {}
+    trained = (meta.get("config") or {}).get("classes")
+    given = cfg.get("classes")
+    if trained is None or given is None or list(trained) == list(given):
+        return
+
+    def listed(classes):
+        shown = ", ".join(map(str, classes[:6])) + (", ..." if len(classes) > 6 else "")
+        return f"{len(classes)} classes ({shown})"
+    raise TrainingError(f"{ckpt_path}: the run trained on {listed(list(trained))}, and this data has "
+                        f"{listed(list(given))}: resume with the run's own data, or start a new run with "
+                        f"another --out")
 
 
 def writable_folder(out, hint=": choose another output folder (--out)"):

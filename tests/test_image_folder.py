@@ -424,6 +424,16 @@ def test_finetuning_stopped_by_ctrl_c_resumes_to_the_same_parameters(folder, tmp
                 np.testing.assert_array_equal(a[k], b[k], err_msg=k)
     with pytest.raises(SystemExit, match="--resume: .*: no such checkpoint"):
         finetune.main([*common, "--out", str(tmp_path / "none"), "--resume"])
+    # a folder of other classes: refused before a step (its labels reached the loss, which stopped the
+    # run with a traceback), the checkpoint untouched
+    zoo = write_folder(str(tmp_path / "zoo"), per_class=2, classes=("cats", "dogs", "foxes"))
+    before = (tmp_path / "cut" / "checkpoint.npz").read_bytes()
+    with pytest.raises(SystemExit) as stop:
+        finetune.main(["--data", zoo, "--out", str(tmp_path / "cut"), "--resume", "--epochs", "3", "--no-progress"])
+    assert str(stop.value.code) == (
+        f"error: {tmp_path / 'cut' / 'checkpoint.npz'}: the run trained on 2 classes (cats, dogs), and this data "
+        f"has 3 classes (cats, dogs, foxes): resume with the run's own data, or start a new run with another --out")
+    assert (tmp_path / "cut" / "checkpoint.npz").read_bytes() == before
 
 
 def test_frozen_layers_compute_no_parameter_gradients():

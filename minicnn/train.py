@@ -123,8 +123,11 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
         if comm.is_root:
             keep_metrics_up_to(metrics_path, start_epoch)
         if start_epoch >= cfg["epochs"]:
-            log(f"it already holds the {cfg['epochs']} epochs asked for: nothing to train, only the test "
-                f"(ask for more epochs to go on)")
+            epochs = f"{start_epoch} epoch{'s' if start_epoch != 1 else ''}"
+            held = (f"the {epochs} asked for" if start_epoch == cfg["epochs"] else
+                    f"{epochs}, more than the {cfg['epochs']} asked for")
+            log(f"it already holds {held}: nothing to train, only the test (ask for more than {start_epoch} "
+                f"to go on)")
     elif comm.is_root and os.path.exists(ckpt_path):   # kept until this run's first checkpoint
         log(f"note: {out} holds an earlier run ({earlier_run(ckpt_path)}); this run replaces it "
             f"at the end of its first epoch (--resume continues a run; another --out keeps both)")

@@ -732,7 +732,12 @@ def test_killed_run_resumes_to_the_same_parameters(tmp_path):
     assert lines[0].startswith("on ")   # first what the digits depend on (and a note where OPENBLAS_CORETYPE is set)
     said = [line for line in lines if not line.startswith(("on ", "note: "))]
     assert "resumed from" in said[0]
-    assert "already holds the 3 epochs asked for: nothing to train" in said[1] and 0 <= test["top1"] <= 1
+    assert said[1] == ("it already holds the 3 epochs asked for: nothing to train, only the test (ask for more "
+                       "than 3 to go on)") and 0 <= test["top1"] <= 1
+    # fewer epochs than it holds: the same, saying how many it holds
+    lines.clear()
+    fit(make(), data, small_fit_config(tmp_path / "full", epochs=2, resume=True), log=lines.append)
+    assert "it already holds 3 epochs, more than the 2 asked for: nothing to train" in "\n".join(lines)
     assert (tmp_path / "full" / "checkpoint.npz").read_bytes() == before
 
 

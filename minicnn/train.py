@@ -120,6 +120,10 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
         start_epoch, optimizer.lr = meta["epoch"], meta["lr"]
         schedule.load_state_dict(meta["schedule"])
         log(f"resumed from {ckpt_path} after epoch {start_epoch}")
+        began = (meta.get("ranks", 1), (meta.get("config") or {}).get("batch_size", cfg["batch_size"]))
+        if began[0] * began[1] != comm.size * cfg["batch_size"]:   # allowed: checkpoints hold whole tensors
+            log(f"note: the run trained with a global batch of {global_batch(*began)}; it goes on with "
+                f"{global_batch(comm.size, cfg['batch_size'])}")
         if comm.is_root:
             keep_metrics_up_to(metrics_path, start_epoch)
         if start_epoch >= cfg["epochs"]:
@@ -249,6 +253,11 @@ def check_data(data, cfg, ranks=1):
                             "another schedule")
     if not len(data["test"][1]):
         raise TrainingError("the test set is empty")
+
+
+def global_batch(ranks, batch_size):
+    """The images of one step over ``ranks`` ranks of ``batch_size`` each, as "N (R ranks of B images)"."""
+    return f"{ranks * batch_size} ({ranks} rank{'s' if ranks != 1 else ''} of {batch_size} images)"
 
 
 def check_resumed_classes(ckpt_path, cfg):

@@ -74,12 +74,24 @@ def pretrained(path, name, given=None):
     return architecture, model, normalisation
 
 
+def check_resumed_weights(given, started, out):
+    """A resumed run continues from its own checkpoint, not from --weights: refuse (``SettingsError``)
+    a --weights file other than the one it began from (the command that Ctrl-C prints repeats the
+    run's own), or any where it began from random weights. Checkpoints that record no weights pass."""
+    if given is None or "weights" not in started or os.path.abspath(given) == started["weights"]:
+        return
+    began = started["weights"] or "random weights"
+    raise SettingsError(f"--resume continues the run in {out} from its checkpoint, and this command gives --weights "
+                        f"{given} (the run began from {began}): drop it, or start a new run with another --out")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="image folder of the new task")
     p.add_argument("--weights", default=None,
                    help="pretrained weights (.pth or .npz); without them the frozen layers are random "
-                        "(only useful to try the script)")
+                        "(only useful to try the script); a resumed run goes on from its checkpoint, and "
+                        "takes only the --weights it began from")
     p.add_argument("--model", default=None, choices=FINE_TUNED,
                    help="architecture of the weights (default: the network a minicnn checkpoint records, "
                         "else alexnet_owt, torchvision's)")
@@ -107,6 +119,7 @@ def main(argv=None):
         resume_from = checkpoint_to_resume(args.out) if args.resume else None   # before the data is loaded
         writable_folder(args.out)
         started = checkpoint_config(resume_from, "checkpoint") if resume_from else {}
+        check_resumed_weights(args.weights, started, args.out)
         settings(args, DEFAULTS, {dest: started.get(key) for dest, key in RECORDED.items()}, free=("epochs",),
                  run=f"the run in {args.out}")
     except (TrainingError, WeightsError, SettingsError) as exc:
@@ -146,7 +159,8 @@ def main(argv=None):
                weight_decay=5e-4, schedule="linear", step_every=1, input_size=crop, augment=args.augment,
                augment_pad=0, mean=mean, std=std, seed=args.seed, device=device, out=args.out, resume=args.resume,
                crop=crop, pca=[a.tolist() for a in data["pca"]], ten_crop=True, classes=data["classes"],
-               architecture=architecture, train_layers=args.train_layers)
+               architecture=architecture, train_layers=args.train_layers,
+               weights=os.path.abspath(args.weights) if args.weights and not resume_from else started.get("weights"))
     with ctrl_c_says_how_to_resume(args.out, args.resume):
         try:
             fit(model, data, cfg, progress=None if args.no_progress else batch_progress())

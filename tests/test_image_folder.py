@@ -416,8 +416,19 @@ def test_finetuning_stopped_by_ctrl_c_resumes_to_the_same_parameters(folder, tmp
     assert f"continue with\n    python examples/finetune.py --out {tmp_path / 'cut'} --resume" in capsys.readouterr().err
     with pytest.raises(SystemExit, match=r"changes --train-layers 1 \(the run's: 2\), --lr 0.1 \(the run's: 0.01\)"):
         finetune.main(["--data", folder, "--out", str(tmp_path / "cut"), "--resume", "--train-layers", "1", "--lr", "0.1"])
-    # the run's own settings: --epochs, --batch-size and --train-layers left out
-    finetune.main(["--data", folder, "--out", str(tmp_path / "cut"), "--resume", "--no-progress"])
+    # weights other than the run's are refused: it goes on from its checkpoint
+    weights.save_npz(models.alexnet_owt(), tmp_path / "other.npz")
+    with pytest.raises(SystemExit) as stop:
+        finetune.main(["--data", folder, "--out", str(tmp_path / "cut"), "--resume", "--weights",
+                       str(tmp_path / "other.npz")])
+    assert str(stop.value.code) == (
+        f"error: --resume continues the run in {tmp_path / 'cut'} from its checkpoint, and this command gives "
+        f"--weights {tmp_path / 'other.npz'} (the run began from {tmp_path / 'start.npz'}): drop it, or start a new "
+        f"run with another --out")
+    # the run's own settings: --epochs, --batch-size and --train-layers left out; its own --weights, as
+    # the command that Ctrl-C printed repeats them, taken
+    finetune.main(["--data", folder, "--out", str(tmp_path / "cut"), "--resume", "--weights", str(tmp_path / "start.npz"),
+                   "--no-progress"])
     with np.load(tmp_path / "full" / "checkpoint.npz") as a, np.load(tmp_path / "cut" / "checkpoint.npz") as b:
         for k in a.files:
             if k != "meta":
@@ -434,6 +445,19 @@ def test_finetuning_stopped_by_ctrl_c_resumes_to_the_same_parameters(folder, tmp
         f"error: {tmp_path / 'cut' / 'checkpoint.npz'}: the run trained on 2 classes (cats, dogs), and this data "
         f"has 3 classes (cats, dogs, foxes): resume with the run's own data, or start a new run with another --out")
     assert (tmp_path / "cut" / "checkpoint.npz").read_bytes() == before
+
+
+def test_a_resumed_fine_tuning_takes_only_the_weights_it_began_from(tmp_path, monkeypatch):
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples"))
+    from finetune import check_resumed_weights
+    from minicnn.arguments import SettingsError
+    monkeypatch.chdir(tmp_path)
+    check_resumed_weights(None, {"weights": str(tmp_path / "w.npz")}, "out")   # none given
+    check_resumed_weights("w.npz", {}, "out")                                  # a checkpoint that records none
+    check_resumed_weights("w.npz", {"weights": str(tmp_path / "w.npz")}, "out")   # the same file, named relatively
+    with pytest.raises(SettingsError, match=r"gives --weights w.npz \(the run began from random weights\): drop it"):
+        check_resumed_weights("w.npz", {"weights": None}, "out")
 
 
 def test_frozen_layers_compute_no_parameter_gradients():

@@ -148,7 +148,7 @@ def parse_args(argv=None):
                         "(the network, the data set and its --val-size and --limit, the optimiser, the "
                         "schedule, the seed, the epochs; "
                         "a flag left out takes the run's value, one given must equal it, except --epochs, "
-                        "which may extend the run)")
+                        "which may extend the run, its linear decay planned anew)")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bars (e.g. in logs): a line per download or image folder prepared, "
                         "none per batch")

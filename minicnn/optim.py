@@ -175,7 +175,11 @@ class LinearDecay:
 
     def step_batch(self):
         self.steps += 1
-        self.optimizer.lr = self.initial_lr * max(0.0, 1.0 - self.steps / self.total_steps)
+        self.optimizer.lr = self.lr_now()
+
+    def lr_now(self):
+        """The learning rate after ``steps`` batches of the ``total_steps`` planned."""
+        return self.initial_lr * max(0.0, 1.0 - self.steps / self.total_steps)
 
     def step(self, val_error=None):
         """Epoch boundary: nothing to do (the decay is per batch)."""

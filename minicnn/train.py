@@ -120,6 +120,12 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
         start_epoch, optimizer.lr = meta["epoch"], meta["lr"]
         schedule.load_state_dict(meta["schedule"])
         log(f"resumed from {ckpt_path} after epoch {start_epoch}")
+        planned = (meta.get("config") or {}).get("epochs")
+        if isinstance(schedule, LinearDecay) and planned not in (None, cfg["epochs"]) and start_epoch < cfg["epochs"]:
+            optimizer.lr = schedule.lr_now()   # the decay planned anew; the checkpoint's lr was the old plan's
+            log(f"note: the run was planned for {planned} epoch{'s' if planned != 1 else ''}, now {cfg['epochs']}: "
+                f"its learning rate decays linearly to 0 by the end of epoch {cfg['epochs']} instead, going on "
+                f"from {optimizer.lr:.3g}")
         began = (meta.get("ranks", 1), (meta.get("config") or {}).get("batch_size", cfg["batch_size"]))
         if began[0] * began[1] != comm.size * cfg["batch_size"]:   # allowed: checkpoints hold whole tensors
             log(f"note: the run trained with a global batch of {global_batch(*began)}; it goes on with "

@@ -704,6 +704,29 @@ def small_fit_config(out, **overrides):
     return cfg
 
 
+def test_a_linear_decay_extended_on_resume_is_planned_anew(tmp_path, monkeypatch):
+    """A 1-epoch run (learning rate 0.02 to 0 over its 5 batches) resumed with --epochs 2 decays
+    over the 10 batches of the two: each batch of epoch 2 takes the new plan's rate, the first too
+    (it took the checkpoint's 0), and the run says so; a resume that keeps the plan says nothing."""
+    from minicnn.optim import SGD
+    from minicnn.train import fit
+    write_fake_fashion(tmp_path / "data", n_train=96, n_test=16)
+    x, y = fashion_mnist.load("train", str(tmp_path / "data"))
+    data = dict(train=(x[16:], y[16:]), val=(x[:16], y[:16]), test=(x[:16], y[:16]))   # 5 batches of 16
+    make = lambda: models.alexnet_small(width=4)
+    fit(make(), data, small_fit_config(tmp_path / "out", epochs=1), log=lambda *a: None)
+    rates, step = [], SGD.step
+    monkeypatch.setattr(SGD, "step", lambda self: rates.append(self.lr) or step(self))
+    lines = []
+    fit(make(), data, small_fit_config(tmp_path / "out", epochs=2, resume=True), log=lines.append)
+    np.testing.assert_allclose(rates, [0.02 * (1 - s / 10) for s in range(5, 10)], rtol=1e-12)
+    assert ("note: the run was planned for 1 epoch, now 2: its learning rate decays linearly to 0 by the end of "
+            "epoch 2 instead, going on from 0.01") in lines
+    lines.clear()
+    fit(make(), data, small_fit_config(tmp_path / "out", epochs=2, resume=True), log=lines.append)
+    assert not any("planned" in line for line in lines)
+
+
 def test_killed_run_resumes_to_the_same_parameters(tmp_path):
     """Kill a run at the start of epoch 2 (after the epoch-1 checkpoint), resume it, and compare
     with an uninterrupted run: every parameter and velocity must be bit-identical."""

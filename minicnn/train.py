@@ -131,7 +131,7 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
             log(f"note: the run trained with a global batch of {global_batch(*began)}; it goes on with "
                 f"{global_batch(comm.size, cfg['batch_size'])}")
         if comm.is_root:
-            keep_metrics_up_to(metrics_path, start_epoch)
+            keep_metrics_up_to(metrics_path, start_epoch, log)
         if start_epoch >= cfg["epochs"]:
             epochs = f"{start_epoch} epoch{'s' if start_epoch != 1 else ''}"
             held = (f"the {epochs} asked for" if start_epoch == cfg["epochs"] else
@@ -298,17 +298,28 @@ def writable_folder(out, hint=": choose another output folder (--out)"):
     return out
 
 
-def keep_metrics_up_to(metrics_path, epoch):
+def keep_metrics_up_to(metrics_path, epoch, log=print):
     """Drop the lines of ``metrics_path`` (JSON lines, one per epoch) after ``epoch``, the one a
     resumed run's checkpoint holds. An epoch's line is written just before its checkpoint, so a
     run killed while saving that checkpoint leaves a line for an epoch the resumed run trains
-    again; without this it would be there twice."""
+    again; without this it would be there twice. A run killed while writing its line leaves part
+    of one, which no JSON reader takes: lines that are no epoch's record are dropped too, and
+    ``log`` says how many (the next line would otherwise be appended to the cut one)."""
     if not os.path.exists(metrics_path):
         return
-    with open(metrics_path) as f:
+    with open(metrics_path, errors="replace") as f:
         lines = f.readlines()
-    kept = [line for line in lines if json.loads(line)["epoch"] <= epoch]
-    if len(kept) < len(lines):
+    kept, unreadable = [], 0
+    for line in lines:
+        try:
+            if json.loads(line)["epoch"] <= epoch:
+                kept.append(line.rstrip("\n") + "\n")
+        except (ValueError, TypeError, KeyError, IndexError):   # cut off, or no record of an epoch
+            unreadable += 1
+    if unreadable:
+        log(f"note: {metrics_path}: dropped {unreadable} line{'s' if unreadable != 1 else ''} that "
+            f"{'are' if unreadable != 1 else 'is'} no epoch's record (cut off when the run was stopped?)")
+    if kept != lines:
         checkpoint.atomic_write(metrics_path, lambda f: f.write("".join(kept).encode()))
 
 

@@ -794,10 +794,12 @@ def test_a_run_says_what_its_blas_was_given_right_after_what_it_runs_on(tmp_path
     assert asked == [json.loads((tmp_path / "run" / "checkpoint.json").read_text())["environment"]["blas"]]
 
 
-def test_a_run_killed_while_saving_its_checkpoint_resumes_without_a_second_line_for_that_epoch(tmp_path):
+@pytest.mark.parametrize("left", ["whole line", "cut line"])
+def test_a_run_killed_while_saving_its_checkpoint_resumes_without_a_second_line_for_that_epoch(tmp_path, left):
     """An epoch's line goes into metrics.jsonl just before its checkpoint is written; killed in
     between, the run resumes from the epoch before and trains that epoch again. Its metrics must
-    then be the uninterrupted run's, one line an epoch, not that epoch twice."""
+    then be the uninterrupted run's, one line an epoch, not that epoch twice. Killed while writing
+    the line, it leaves part of one: dropped, and said (it stopped the resume with a traceback)."""
     from minicnn.train import fit
     write_fake_fashion(tmp_path / "data", n_train=96, n_test=16)
     x, y = fashion_mnist.load("train", str(tmp_path / "data"))
@@ -808,13 +810,31 @@ def test_a_run_killed_while_saving_its_checkpoint_resumes_without_a_second_line_
     fit(make(), data, small_fit_config(tmp_path / "full", epochs=2, **step), log=quiet)
     fit(make(), data, small_fit_config(tmp_path / "cut", epochs=1, **step), log=quiet)
     full = [json.loads(line) for line in open(tmp_path / "full" / "metrics.jsonl")]
+    line = json.dumps(dict(full[1], train_loss=123.0)) + "\n"
     with open(tmp_path / "cut" / "metrics.jsonl", "a") as f:   # epoch 2's line, its checkpoint never written
-        f.write(json.dumps(dict(full[1], train_loss=123.0)) + "\n")
-    fit(make(), data, small_fit_config(tmp_path / "cut", epochs=2, resume=True, **step), log=quiet)
+        f.write(line if left == "whole line" else line[:40])
+    said = []
+    fit(make(), data, small_fit_config(tmp_path / "cut", epochs=2, resume=True, **step), log=said.append)
+    notes = [line for line in said if "no epoch's record" in line]
+    assert notes == ([] if left == "whole line" else [
+        f"note: {tmp_path / 'cut' / 'metrics.jsonl'}: dropped 1 line that is no epoch's record (cut off when the "
+        f"run was stopped?)"])
     resumed = [json.loads(line) for line in open(tmp_path / "cut" / "metrics.jsonl")]
     timing = ("images_per_s", "epoch_time_s")
     assert [{k: v for k, v in r.items() if k not in timing} for r in resumed] == \
            [{k: v for k, v in r.items() if k not in timing} for r in full]
+
+
+def test_keep_metrics_up_to_drops_later_epochs_and_lines_that_are_no_record(tmp_path):
+    from minicnn.train import keep_metrics_up_to
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"epoch": 1}\n3\n{"loss": 2}\n{"epoch": 2}\n{"epoch": 3}\n{"epo')
+    said = []
+    keep_metrics_up_to(str(path), 2, said.append)
+    assert path.read_text() == '{"epoch": 1}\n{"epoch": 2}\n'
+    assert said == [f"note: {path}: dropped 3 lines that are no epoch's record (cut off when the run was stopped?)"]
+    keep_metrics_up_to(str(tmp_path / "none.jsonl"), 2, said.append)   # no file: nothing to do
+    assert not os.path.exists(tmp_path / "none.jsonl") and len(said) == 1
 
 
 def test_a_run_without_a_validation_set_trains_on_every_image_and_plots_the_training_curves(tmp_path):

@@ -113,31 +113,9 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
     }[cfg["schedule"]]()
     start_epoch = 0
     if cfg.get("resume"):
-        check_resumed_classes(ckpt_path, cfg)   # before the load, which a head of another size fails
-        meta = checkpoint.load(ckpt_path, model, optimizer, expect={"model": cfg["model_name"],
-                                                                      "schedule_name": cfg["schedule"],
-                                                                      "split": cfg.get("split", "none")})
-        start_epoch, optimizer.lr = meta["epoch"], meta["lr"]
-        schedule.load_state_dict(meta["schedule"])
-        log(f"resumed from {ckpt_path} after epoch {start_epoch}")
-        planned = (meta.get("config") or {}).get("epochs")
-        if isinstance(schedule, LinearDecay) and planned not in (None, cfg["epochs"]) and start_epoch < cfg["epochs"]:
-            optimizer.lr = schedule.lr_now()   # the decay planned anew; the checkpoint's lr was the old plan's
-            log(f"note: the run was planned for {planned} epoch{'s' if planned != 1 else ''}, now {cfg['epochs']}: "
-                f"its learning rate decays linearly to 0 by the end of epoch {cfg['epochs']} instead, going on "
-                f"from {optimizer.lr:.3g}")
-        began = (meta.get("ranks", 1), (meta.get("config") or {}).get("batch_size", cfg["batch_size"]))
-        if began[0] * began[1] != comm.size * cfg["batch_size"]:   # allowed: checkpoints hold whole tensors
-            log(f"note: the run trained with a global batch of {global_batch(*began)}; it goes on with "
-                f"{global_batch(comm.size, cfg['batch_size'])}")
+        start_epoch = resume(ckpt_path, model, optimizer, schedule, cfg, comm, log)
         if comm.is_root:
             keep_metrics_up_to(metrics_path, start_epoch, log)
-        if start_epoch >= cfg["epochs"]:
-            epochs = f"{start_epoch} epoch{'s' if start_epoch != 1 else ''}"
-            held = (f"the {epochs} asked for" if start_epoch == cfg["epochs"] else
-                    f"{epochs}, more than the {cfg['epochs']} asked for")
-            log(f"it already holds {held}: nothing to train, only the test (ask for more than {start_epoch} "
-                f"to go on)")
     elif comm.is_root and os.path.exists(ckpt_path):   # kept until this run's first checkpoint
         log(f"note: {out} holds an earlier run ({earlier_run(ckpt_path)}); this run replaces it "
             f"at the end of its first epoch (--resume continues a run; another --out keeps both)")
@@ -259,6 +237,36 @@ def check_data(data, cfg, ranks=1):
                             "another schedule")
     if not len(data["test"][1]):
         raise TrainingError("the test set is empty")
+
+
+def resume(ckpt_path, model, optimizer, schedule, cfg, comm, log=print):
+    """Load the run that ``ckpt_path`` holds into ``model``, ``optimizer`` and ``schedule`` (built
+    for ``cfg``, fit's configuration) and return the epochs it holds. Says what goes on otherwise
+    than the run would have: a linear decay planned anew for another number of epochs, a global
+    batch of another size (another number of ranks), no epochs left to train."""
+    check_resumed_classes(ckpt_path, cfg)   # before the load, which a head of another size fails
+    meta = checkpoint.load(ckpt_path, model, optimizer, expect={"model": cfg["model_name"],
+                                                                  "schedule_name": cfg["schedule"],
+                                                                  "split": cfg.get("split", "none")})
+    start_epoch, optimizer.lr = meta["epoch"], meta["lr"]
+    schedule.load_state_dict(meta["schedule"])
+    log(f"resumed from {ckpt_path} after epoch {start_epoch}")
+    recorded = meta.get("config") or {}
+    planned, epochs = recorded.get("epochs"), cfg["epochs"]
+    if isinstance(schedule, LinearDecay) and planned not in (None, epochs) and start_epoch < epochs:
+        optimizer.lr = schedule.lr_now()   # the decay planned anew; the checkpoint's lr was the old plan's
+        log(f"note: the run was planned for {planned} epoch{'s' if planned != 1 else ''}, now {epochs}: its "
+            f"learning rate decays linearly to 0 by the end of epoch {epochs} instead, going on from "
+            f"{optimizer.lr:.3g}")
+    began = (meta.get("ranks", 1), recorded.get("batch_size", cfg["batch_size"]))
+    if began[0] * began[1] != comm.size * cfg["batch_size"]:   # allowed: checkpoints hold whole tensors
+        log(f"note: the run trained with a global batch of {global_batch(*began)}; it goes on with "
+            f"{global_batch(comm.size, cfg['batch_size'])}")
+    if start_epoch >= epochs:
+        held = f"{start_epoch} epoch{'s' if start_epoch != 1 else ''}"
+        held = f"the {held} asked for" if start_epoch == epochs else f"{held}, more than the {epochs} asked for"
+        log(f"it already holds {held}: nothing to train, only the test (ask for more than {start_epoch} to go on)")
+    return start_epoch
 
 
 def global_batch(ranks, batch_size):

@@ -242,8 +242,8 @@ def check_data(data, cfg, ranks=1):
 def resume(ckpt_path, model, optimizer, schedule, cfg, comm, log=print):
     """Load the run that ``ckpt_path`` holds into ``model``, ``optimizer`` and ``schedule`` (built
     for ``cfg``, fit's configuration) and return the epochs it holds. Says what goes on otherwise
-    than the run would have: a linear decay planned anew for another number of epochs, a global
-    batch of another size (another number of ranks), no epochs left to train."""
+    than the run would have: a linear decay planned anew for another number of epochs, another
+    device, a global batch of another size (another number of ranks), no epochs left to train."""
     check_resumed_classes(ckpt_path, cfg)   # before the load, which a head of another size fails
     meta = checkpoint.load(ckpt_path, model, optimizer, expect={"model": cfg["model_name"],
                                                                   "schedule_name": cfg["schedule"],
@@ -258,6 +258,9 @@ def resume(ckpt_path, model, optimizer, schedule, cfg, comm, log=print):
         log(f"note: the run was planned for {planned} epoch{'s' if planned != 1 else ''}, now {epochs}: its "
             f"learning rate decays linearly to 0 by the end of epoch {epochs} instead, going on from "
             f"{optimizer.lr:.3g}")
+    if recorded.get("device", cfg["device"]) != cfg["device"]:
+        log(f"note: the run trained on {recorded['device']} and goes on on {cfg['device']}: the same training, its "
+            f"sums rounded otherwise")
     began = (meta.get("ranks", 1), recorded.get("batch_size", cfg["batch_size"]))
     if began[0] * began[1] != comm.size * cfg["batch_size"]:   # allowed: checkpoints hold whole tensors
         log(f"note: the run trained with a global batch of {global_batch(*began)}; it goes on with "

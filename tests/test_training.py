@@ -757,16 +757,18 @@ def test_killed_run_resumes_to_the_same_parameters(tmp_path):
     assert "resumed from" in said[0]
     assert said[1] == ("it already holds the 3 epochs asked for: nothing to train, only the test (ask for more "
                        "than 3 to go on)") and 0 <= test["top1"] <= 1
-    # a run begun on more ranks goes on, saying that its global batch changes
+    # a run begun on more ranks and another device goes on, saying that its global batch and device change
     arrays = checkpoint.read_npz(str(tmp_path / "killed" / "checkpoint.npz"))
     meta = checkpoint.read_meta("", arrays)
-    arrays["meta"] = np.frombuffer(json.dumps(dict(meta, ranks=2)).encode(), dtype=np.uint8)
+    meta = dict(meta, ranks=2, config=dict(meta["config"], device="sim"))
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     np.savez(tmp_path / "killed" / "checkpoint.npz", **arrays)
     lines.clear()
     fit(make(), data, small_fit_config(tmp_path / "killed", resume=True), log=lines.append)
+    assert "note: the run trained on sim and goes on on cpu: the same training, its sums rounded otherwise" in lines
     assert ("note: the run trained with a global batch of 32 (2 ranks of 16 images); it goes on with 16 (1 rank "
             "of 16 images)") in lines
-    assert not any("global batch" in line for line in said)   # nothing said where it stays the same
+    assert not any("global batch" in line or "goes on on" in line for line in said)   # nothing where they stay
     # fewer epochs than it holds: the same, saying how many it holds
     lines.clear()
     fit(make(), data, small_fit_config(tmp_path / "full", epochs=2, resume=True), log=lines.append)

@@ -707,7 +707,8 @@ def small_fit_config(out, **overrides):
 def test_a_linear_decay_extended_on_resume_is_planned_anew(tmp_path, monkeypatch):
     """A 1-epoch run (learning rate 0.02 to 0 over its 5 batches) resumed with --epochs 2 decays
     over the 10 batches of the two: each batch of epoch 2 takes the new plan's rate, the first too
-    (it took the checkpoint's 0), and the run says so; a resume that keeps the plan says nothing."""
+    (it took the checkpoint's 0), and the run says so. A 2-epoch run stopped after its first epoch
+    resumes with the same rates, and says nothing."""
     from minicnn.optim import SGD
     from minicnn.train import fit
     write_fake_fashion(tmp_path / "data", n_train=96, n_test=16)
@@ -722,9 +723,18 @@ def test_a_linear_decay_extended_on_resume_is_planned_anew(tmp_path, monkeypatch
     np.testing.assert_allclose(rates, [0.02 * (1 - s / 10) for s in range(5, 10)], rtol=1e-12)
     assert ("note: the run was planned for 1 epoch, now 2: its learning rate decays linearly to 0 by the end of "
             "epoch 2 instead, going on from 0.01") in lines
-    lines.clear()
-    fit(make(), data, small_fit_config(tmp_path / "out", epochs=2, resume=True), log=lines.append)
-    assert not any("planned" in line for line in lines)
+    extended, lines = rates[:], []
+    rates.clear()
+
+    def stop_in_epoch_2(batches, total, desc):
+        if desc.startswith("epoch 2/"):
+            raise KeyboardInterrupt
+        return batches
+    with pytest.raises(KeyboardInterrupt):
+        fit(make(), data, small_fit_config(tmp_path / "two", epochs=2), log=lambda *a: None, progress=stop_in_epoch_2)
+    rates.clear()
+    fit(make(), data, small_fit_config(tmp_path / "two", epochs=2, resume=True), log=lines.append)
+    assert rates == extended and not any("planned" in line for line in lines)
 
 
 def test_killed_run_resumes_to_the_same_parameters(tmp_path):

@@ -77,8 +77,10 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
     """Train ``model`` on ``data`` = dict(train=(x, y), val=(x, y), test=(x, y)) with the
     settings of ``cfg`` (a dict: model_name, epochs, batch_size, lr, momentum, weight_decay,
     schedule ("linear", "step" or "plateau"), step_every, input_size, augment, augment_pad,
-    mean, std, seed, device, out, resume; for image folders also crop, pca, ten_crop; split).
-    Writes metrics, checkpoints and pictures to ``out``.
+    mean, std, seed, device, out, resume; for image folders also crop, pca, ten_crop; split;
+    classes, the names that the report gives and that a resumed run must have trained on).
+    Writes metrics, checkpoints and pictures to ``out``; ``resume`` continues the run there
+    (``resume``, below).
     Returns the test metrics (``test_and_report``). ``progress(iterable, total, desc)`` wraps the batch loop.
 
     ``comm`` (a ``minicnn.distributed.Communicator``) trains data-parallel: ``batch_size`` is per

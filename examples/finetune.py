@@ -24,8 +24,8 @@ from minicnn.backend import check_device  # noqa: E402
 from minicnn.checkpoint import CheckpointError  # noqa: E402
 from minicnn.data import DataError  # noqa: E402
 from minicnn.data.image_folder import load_splits  # noqa: E402
-from minicnn.train import (TrainingError, batch_progress, checkpoint_to_resume, ctrl_c_says_how_to_resume,  # noqa: E402
-                           fit, preparation_progress, writable_folder)
+from minicnn.train import (TrainingError, batch_progress, check_run_of, checkpoint_to_resume,  # noqa: E402
+                           ctrl_c_says_how_to_resume, fit, preparation_progress, writable_folder)
 from minicnn.weights import WeightsError, checkpoint_config, class_count, load  # noqa: E402
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -119,6 +119,7 @@ def main(argv=None):
         resume_from = checkpoint_to_resume(args.out) if args.resume else None   # before the data is loaded
         writable_folder(args.out)
         started = checkpoint_config(resume_from, "checkpoint") if resume_from else {}
+        check_run_of("finetune.py", started, resume_from)
         check_resumed_weights(args.weights, started, args.out)
         settings(args, DEFAULTS, {dest: started.get(key) for dest, key in RECORDED.items()}, free=("epochs",),
                  run=f"the run in {args.out}")
@@ -159,7 +160,7 @@ def main(argv=None):
                weight_decay=5e-4, schedule="linear", step_every=1, input_size=crop, augment=args.augment,
                augment_pad=0, mean=mean, std=std, seed=args.seed, device=device, out=args.out, resume=args.resume,
                crop=crop, pca=[a.tolist() for a in data["pca"]], ten_crop=True, classes=data["classes"],
-               architecture=architecture, train_layers=args.train_layers,
+               architecture=architecture, train_layers=args.train_layers, script="finetune.py",
                weights=os.path.abspath(args.weights) if args.weights and not resume_from else started.get("weights"))
     with ctrl_c_says_how_to_resume(args.out, args.resume):
         try:

@@ -28,7 +28,7 @@ from minicnn.data import DATASETS, DataError
 from minicnn.fusion import fuse
 from minicnn.hybrid import HybridError, HybridNet
 from minicnn.summary import summary
-from minicnn.train import (TrainingError, batch_progress, checkpoint_to_resume, ctrl_c_says_how_to_resume,
+from minicnn.train import (TrainingError, batch_progress, check_run_of, checkpoint_to_resume, ctrl_c_says_how_to_resume,
                            download_progress, fit, preparation_progress, writable_folder)
 from minicnn.weights import WeightsError, checkpoint_config
 
@@ -201,6 +201,7 @@ def recorded_settings(path):
     """The settings (flag dests) of the run whose checkpoint is ``path``, as its configuration
     records them (None: not recorded, as the data set, --val-size and --limit by older checkpoints)."""
     config = checkpoint_config(path, "checkpoint")
+    check_run_of("train_alexnet.py", config, path)
     architecture = config.get("architecture") or {}
     recorded = {k: config.get(k) for k in ("dataset", "split", "epochs", "batch_size", "lr", "momentum",
                                            "weight_decay", "schedule", "augment", "val_size", "limit", "seed")}
@@ -360,8 +361,8 @@ def main(argv=None):
                augment=args.augment, augment_pad=2, mean=dataset["mean"], std=dataset["std"],
                seed=args.seed, device=device, out=args.out, resume=args.resume, split=args.split,
                architecture=architecture, classes=list(dataset["classes"]), image_size=dataset["size"],
-               # the images it uses, for --resume (recorded_settings)
-               dataset=args.dataset, val_size=args.val_size, limit=args.limit)
+               # the script and the images it uses, for --resume (recorded_settings)
+               script="train_alexnet.py", dataset=args.dataset, val_size=args.val_size, limit=args.limit)
     if args.dataset == "folder":
         cfg.update(crop=input_size, pca=[a.tolist() for a in dataset["pca"]], ten_crop=True)
     ranks = f" x {comm.size} ranks" if comm else ""

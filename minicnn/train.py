@@ -336,6 +336,19 @@ def keep_metrics_up_to(metrics_path, epoch, log=print):
         checkpoint.atomic_write(metrics_path, lambda f: f.write("".join(kept).encode()))
 
 
+def check_run_of(script, config, ckpt_path):
+    """Refuse (``TrainingError``) to resume with ``script`` ("train_alexnet.py", "finetune.py") the
+    run of another script, whose checkpoint's ``config`` says so (its ``script``; before that was
+    recorded, fine-tuning's ``train_layers`` or training's ``dataset``): the run would go on with
+    the other script's defaults, its layers frozen or not. Checkpoints that say neither pass."""
+    wrote = config.get("script") or ("finetune.py" if "train_layers" in config else
+                                     "train_alexnet.py" if "dataset" in config else None)
+    if wrote not in (None, script):
+        raise TrainingError(f"--resume: {ckpt_path} holds a run of examples/{wrote}: continue it with "
+                            f"examples/{wrote} --out {os.path.dirname(ckpt_path) or '.'} --resume (and the --data it "
+                            f"trained on), or start a new run with another --out")
+
+
 def checkpoint_to_resume(out):
     """The checkpoint a script's ``--resume`` continues from, ``out``/checkpoint.npz; checked
     before the data is loaded (``TrainingError`` when there is none)."""

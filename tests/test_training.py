@@ -580,6 +580,49 @@ def test_resume_keeps_the_images_of_a_limited_run_and_refuses_another_limit(tmp_
     assert refused.returncode != 0 and "--limit 40 (the run's: 0): drop it" in refused.stderr, refused.stderr
 
 
+def test_each_script_resumes_only_its_own_runs(tmp_path):
+    """finetune.py --resume of a training run, and train_alexnet.py --resume of a fine-tuning run,
+    are refused, naming the script that continues it (each went on with its own defaults: all
+    layers trained, or all but the last frozen)."""
+    sys.path.insert(0, os.path.join(ROOT, "examples"))
+    import finetune
+    import train_alexnet
+    data = str(tmp_path / "data")
+    write_fake_fashion(data)
+    out = tmp_path / "out"
+    assert run_script("--data", data, "--out", str(out), "--epochs", "1", "--val-size", "8", "--batch-size", "16",
+                      "--width", "4").returncode == 0
+    ckpt = out / "checkpoint.npz"
+    with pytest.raises(SystemExit) as stop:
+        finetune.main(["--data", data, "--out", str(out), "--resume"])
+    assert str(stop.value.code) == (
+        f"error: --resume: {ckpt} holds a run of examples/train_alexnet.py: continue it with examples/train_alexnet.py "
+        f"--out {out} --resume (and the --data it trained on), or start a new run with another --out")
+    # a fine-tuning run's record, and one from before the script was recorded (its --train-layers tells)
+    arrays = checkpoint.read_npz(str(ckpt))
+    meta = checkpoint.read_meta("", arrays)
+    config = {k: v for k, v in meta["config"].items() if k not in ("script", "dataset")}
+    for record in (dict(config, script="finetune.py"), dict(config, train_layers=1)):
+        arrays["meta"] = np.frombuffer(json.dumps(dict(meta, config=record)).encode(), dtype=np.uint8)
+        np.savez(ckpt, **arrays)
+        with pytest.raises(SystemExit, match=rf"holds a run of examples/finetune.py: continue it with "
+                                             rf"examples/finetune.py --out {re.escape(str(out))} --resume"):
+            train_alexnet.parse_args(["--data", data, "--out", str(out), "--resume"])
+
+
+def test_check_run_of_tells_the_scripts_runs_apart():
+    from minicnn.train import TrainingError, check_run_of
+    for config, wrote in (({"script": "finetune.py"}, "finetune.py"), ({"train_layers": 2}, "finetune.py"),
+                          ({"script": "train_alexnet.py"}, "train_alexnet.py"),
+                          ({"dataset": "cifar10"}, "train_alexnet.py")):
+        check_run_of(wrote, config, "runs/x/checkpoint.npz")   # its own
+        other = "train_alexnet.py" if wrote == "finetune.py" else "finetune.py"
+        with pytest.raises(TrainingError, match=f"holds a run of examples/{wrote}: continue it with examples/{wrote} "
+                                                f"--out runs/x --resume"):
+            check_run_of(other, config, "runs/x/checkpoint.npz")
+    check_run_of("finetune.py", {"epochs": 3}, "c.npz")   # a checkpoint that says neither
+
+
 @pytest.mark.parametrize("began", ["none", "two-device"])
 def test_a_converted_checkpoint_resumes_on_the_other_layout(tmp_path, began):
     """examples/convert_checkpoint.py, then --resume in the converted run's folder: the README's

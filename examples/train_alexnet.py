@@ -278,9 +278,9 @@ def architecture_of(args, name, dataset, input_size):
         raise SystemExit("error: --split two-device normalises each tower on its own device: --lrn-groups must be 2")
     lrn_groups = args.lrn_groups or (2 if args.split == "two-device" else 1)
     if lrn_groups == 2 or args.split == "two-device":
-        if name not in ("alexnet", "alexnet_small"):
-            raise SystemExit(f"error: --split two-device and --lrn-groups 2 need --model alexnet or "
-                             f"alexnet_small, not {name}")
+        if name not in towers.SPLIT_MODELS:
+            raise SystemExit(f"error: --split two-device and --lrn-groups 2 need --model "
+                             f"{' or '.join(towers.SPLIT_MODELS)}, not {name}")
         extra["lrn_groups"] = lrn_groups
     init = args.init or ("he" if name == "alexnet" else None)   # the paper's start learns too slowly here
     if init and name == "alexnet_owt":

@@ -41,6 +41,7 @@ from minicnn.sequential import Sequential
 CROSSINGS = ("conv3", "fc6", "fc7")  # layers that read both towers
 HEAD = "fc8"                         # from here on, one device reads both towers
 TOWERS = 2
+SPLIT_MODELS = ("alexnet", "alexnet_small")   # the networks of minicnn.models built as two towers
 
 
 class SplitError(ValueError):
@@ -492,6 +493,9 @@ def convert_checkpoint(source, target):
     meta = checkpoint.read_meta(source, arrays)
     if meta is None:
         raise checkpoint.CheckpointError(f"{source}: not a minicnn checkpoint (no metadata)")
+    if meta.get("model", SPLIT_MODELS[0]) not in SPLIT_MODELS:   # whose every tensor would be halved
+        raise SplitError(f"{source}: a checkpoint of {meta['model']}, which has no towers to split into: the "
+                         f"split is that of {' and '.join(SPLIT_MODELS)}")
     to_split = not any(k.startswith("model/tower0.") for k in arrays)
     out = {}
     for group in ("model", "optim"):

@@ -100,7 +100,7 @@ def test_state_dicts_convert_both_ways():
         np.testing.assert_array_equal(value, state[name])
 
 
-def test_converting_a_file_that_is_no_checkpoint_says_what_it_is(tmp_path):
+def test_converting_what_is_no_checkpoint_or_has_no_towers_says_what_it_is(tmp_path):
     (tmp_path / "notes.npz").write_text("not a checkpoint")
     models_only = tmp_path / "weights.npz"
     np.savez(models_only, w=np.zeros(3))
@@ -109,6 +109,11 @@ def test_converting_a_file_that_is_no_checkpoint_says_what_it_is(tmp_path):
                             (models_only, "not a minicnn checkpoint \\(no metadata\\)")):
         with pytest.raises(checkpoint.CheckpointError, match=message):
             towers.convert_checkpoint(source, tmp_path / "out.npz")
+    # a network without towers (torchvision's AlexNet, fine-tuned): every tensor was halved, its head too
+    checkpoint.save(tmp_path / "owt.npz", models.alexnet_owt(num_classes=4), None, {"model": "alexnet_owt", "epoch": 1})
+    with pytest.raises(towers.SplitError, match="a checkpoint of alexnet_owt, which has no towers to split into: the "
+                                                "split is that of alexnet and alexnet_small"):
+        towers.convert_checkpoint(tmp_path / "owt.npz", tmp_path / "out.npz")
     assert not (tmp_path / "out.npz").exists()
 
 

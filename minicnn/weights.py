@@ -131,6 +131,8 @@ def model_from_checkpoint(path):
     if not architecture:
         raise WeightsError(f"{path}: the checkpoint does not record its network (it is a plain weights file, or "
                            f"was written before checkpoints recorded it)")
+    if config["split"] == "two-device":   # each tower normalises its own maps, also in a checkpoint converted
+        architecture["lrn_groups"] = 2     # from a single-device run's, whose record says 1
     model = models.build(architecture.pop("name"), **architecture)
     if config["split"] == "two-device":
         model = towers.two_tower(model)

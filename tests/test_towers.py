@@ -156,6 +156,25 @@ def test_checkpoint_converts_and_round_trips(tmp_path):
         assert json.loads(b["meta"].tobytes())["random_state"] == grouped.random_state()
 
 
+def test_a_checkpoint_converted_to_the_split_is_rebuilt_as_its_towers(tmp_path):
+    """model_from_checkpoint (predict.py's) on a single-device run converted to the split: its record
+    says LRN across all maps (lrn_groups 1), the towers normalise each their own; it stopped with a
+    SplitError's traceback. The towers then compute the grouped twin of the run's network."""
+    from minicnn.weights import model_from_checkpoint
+    architecture = dict(name="alexnet_small", width=4, input_size=28, dropout=0.25, lrn_groups=1)
+    single = models.build(**architecture, dtype=np.float64)
+    checkpoint.save(tmp_path / "single.npz", single, None, {"model": "alexnet_small", "epoch": 1,
+                                                           "config": {"architecture": architecture}})
+    towers.convert_checkpoint(tmp_path / "single.npz", tmp_path / "split.npz")
+    split, config = model_from_checkpoint(tmp_path / "split.npz")
+    assert isinstance(split, towers.TwoTowerNet) and config["split"] == "two-device"
+    twin = models.build(**dict(architecture, lrn_groups=2), dtype=np.float64)
+    twin.load_state_dict(single.state_dict())
+    x = np.random.default_rng(0).standard_normal((2, 1, 28, 28)).astype(np.float32)
+    np.testing.assert_allclose(split.forward(x, train=False), twin.forward(x.astype(np.float64), train=False),
+                               rtol=1e-4, atol=1e-6)
+
+
 def test_summary_shows_each_layers_device():
     _, split, shape = twins("alexnet_small")
     rows, totals = summarize(split.to("cpu"), shape)

@@ -257,7 +257,7 @@ def resume(ckpt_path, model, optimizer, schedule, cfg, comm, log=print):
     planned, epochs = recorded.get("epochs"), cfg["epochs"]
     if isinstance(schedule, LinearDecay) and planned not in (None, epochs) and start_epoch < epochs:
         optimizer.lr = schedule.lr_now()   # the decay planned anew; the checkpoint's lr was the old plan's
-        log(f"note: the run was planned for {planned} epoch{'s' if planned != 1 else ''}, now {epochs}: its "
+        log(f"note: the run was planned for {counted(planned, 'epoch')}, now {epochs}: its "
             f"learning rate decays linearly to 0 by the end of epoch {epochs} instead, going on from "
             f"{optimizer.lr:.3g}")
     if recorded.get("device", cfg["device"]) != cfg["device"]:
@@ -268,7 +268,7 @@ def resume(ckpt_path, model, optimizer, schedule, cfg, comm, log=print):
         log(f"note: the run trained with a global batch of {global_batch(*began)}; it goes on with "
             f"{global_batch(comm.size, cfg['batch_size'])}")
     if start_epoch >= epochs:
-        held = f"{start_epoch} epoch{'s' if start_epoch != 1 else ''}"
+        held = counted(start_epoch, "epoch")
         held = f"the {held} asked for" if start_epoch == epochs else f"{held}, more than the {epochs} asked for"
         log(f"it already holds {held}: nothing to train, only the test (ask for more than {start_epoch} to go on)")
     return start_epoch
@@ -276,7 +276,13 @@ def resume(ckpt_path, model, optimizer, schedule, cfg, comm, log=print):
 
 def global_batch(ranks, batch_size):
     """The images of one step over ``ranks`` ranks of ``batch_size`` each, as "N (R ranks of B images)"."""
-    return f"{ranks * batch_size} ({ranks} rank{'s' if ranks != 1 else ''} of {batch_size} images)"
+    return f"{ranks * batch_size} ({counted(ranks, 'rank')} of {batch_size} images)"
+
+
+def counted(n, noun):
+    """The count and the noun, plural where n is not 1: counted(1, "epoch") is "1 epoch", counted(2, "rank")
+    "2 ranks"."""
+    return f"{n} {noun}{'s' if n != 1 else ''}"
 
 
 def check_resumed_classes(ckpt_path, cfg):
@@ -330,7 +336,7 @@ def keep_metrics_up_to(metrics_path, epoch, log=print):
         except (ValueError, TypeError, KeyError, IndexError):   # cut off, or no record of an epoch
             unreadable += 1
     if unreadable:
-        log(f"note: {metrics_path}: dropped {unreadable} line{'s' if unreadable != 1 else ''} that "
+        log(f"note: {metrics_path}: dropped {counted(unreadable, 'line')} that "
             f"{'are' if unreadable != 1 else 'is'} no epoch's record (cut off when the run was stopped?)")
     if kept != lines:
         checkpoint.atomic_write(metrics_path, lambda f: f.write("".join(kept).encode()))

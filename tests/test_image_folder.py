@@ -39,6 +39,9 @@ def test_odd_files_are_converted_or_skipped_with_one_warning_each(folder):
     Image.new("CMYK", (80, 60), (0, 255, 255, 0)).save(os.path.join(cats, "cmyk.jpg"))              # red
     Image.new("RGBA", (40, 40), (0, 0, 255, 128)).save(os.path.join(cats, "alpha.png"))
     Image.new("P", (40, 40), 3).save(os.path.join(cats, "palette.gif"))
+    Image.fromarray(np.full((40, 40), 0.5, np.float32)).save(os.path.join(cats, "unit.tif"))    # float in [0, 1]
+    with open(os.path.join(cats, "._grey.png"), "wb") as f:
+        f.write(b"\0\5\26\7 macOS metadata, passed over as a hidden file")
     with open(os.path.join(cats, "notes.jpg"), "wb") as f:
         f.write(b"this is not an image")
     with open(os.path.join(folder, "dogs", "0.png"), "rb") as f:
@@ -52,14 +55,16 @@ def test_odd_files_are_converted_or_skipped_with_one_warning_each(folder):
     messages = [str(w.message) for w in caught]
     assert sum("skipped" in m and "notes.jpg" in m for m in messages) == 1
     assert sum("skipped" in m and "cut.png" in m for m in messages) == 1
-    assert any("2 of 15 files skipped" in m for m in messages)
+    assert any("2 of 16 files skipped" in m for m in messages)
     assert any("birds: empty class folder" in m for m in messages)
     assert data.classes == ["birds", "cats", "dogs"]
-    assert data.images.shape == (13, 3, 256, 256) and data.images.dtype == np.uint8
-    np.testing.assert_array_equal(np.bincount(data.labels, minlength=3), [0, 9, 4])
+    assert data.images.shape == (14, 3, 256, 256) and data.images.dtype == np.uint8
+    np.testing.assert_array_equal(np.bincount(data.labels, minlength=3), [0, 10, 4])
     stored = {os.path.basename(f): data.images[i] for i, f in enumerate(data.meta["files"])}
     assert (stored["grey.png"] == 200).all()                          # grey -> RGB
     assert (stored["deep.png"] == round(40000 / 65535 * 255)).all()   # 16-bit -> 8-bit
+    assert (stored["unit.tif"] == 128).all()                          # 0.5 of [0, 1] -> 8-bit
+    assert not any("._grey.png" in m for m in messages)
     assert stored["cmyk.jpg"][0].mean() > 200 and stored["cmyk.jpg"][1:].mean() < 60
     assert len(data.meta["skipped"]) == 2
 

@@ -71,18 +71,23 @@ def scan(root, classes=None):
 
 def image_files(folder):
     """The paths of the image files in ``folder`` (by extension: IMAGE_EXTENSIONS), sorted by name;
-    subfolders are not entered."""
+    subfolders are not entered, and hidden files are passed over (macOS writes a ``._name.jpg`` of
+    metadata beside each picture on a foreign disk, which is no image)."""
     return [os.path.join(folder, f) for f in sorted(os.listdir(folder))
-            if f.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(os.path.join(folder, f))]
+            if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")
+            and os.path.isfile(os.path.join(folder, f))]
 
 
 def to_rgb8(image):
-    """A Pillow image as 8-bit RGB: 16-bit and 32-bit grey are scaled down, CMYK, palette, grey and
-    alpha images converted (alpha dropped)."""
+    """A Pillow image as 8-bit RGB: 16-bit and 32-bit grey are scaled down (floating-point grey
+    whose values lie in [0, 1] scaled up from there), CMYK, palette, grey and alpha images
+    converted (alpha dropped)."""
     from PIL import Image
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         a = np.asarray(image, dtype=np.float64)
         top = 65535.0 if image.mode.startswith("I;16") or a.max() > 255 else 255.0
+        if image.mode == "F" and a.max() <= 1.0:   # floating-point pictures are mostly kept in [0, 1]
+            top = 1.0
         image = Image.fromarray(np.clip(a / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
     return image.convert("RGB")
 

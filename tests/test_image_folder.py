@@ -77,6 +77,44 @@ def test_preprocessing_keeps_the_central_square_of_the_shorter_side():
     assert out[:, :, 1:-1].min() >= 250        # (the outermost columns blend with the black border)
 
 
+# How a picture is stored for each EXIF Orientation, from the standard's words: where the stored
+# picture's 0th row and 0th column lie in the upright view (6, "right, top": a phone held upright).
+STORED_FOR_ORIENTATION = {
+    1: lambda m: m,                                     # top, left
+    2: lambda m: m[:, ::-1],                            # top, right
+    3: lambda m: m[::-1, ::-1],                         # bottom, right
+    4: lambda m: m[::-1],                               # bottom, left
+    5: lambda m: m.transpose(1, 0, 2),                  # left, top
+    6: lambda m: m.transpose(1, 0, 2)[::-1],            # right, top
+    7: lambda m: m.transpose(1, 0, 2)[::-1, ::-1],      # right, bottom
+    8: lambda m: m.transpose(1, 0, 2)[:, ::-1],         # left, bottom
+}
+
+
+@pytest.mark.parametrize("orientation", sorted(STORED_FOR_ORIENTATION))
+def test_a_photo_stored_turned_is_decoded_upright(tmp_path, orientation):
+    upright = np.zeros((120, 80, 3), np.uint8)   # portrait, a colour in each quarter: no turn maps it onto itself
+    upright[:60, :40], upright[:60, 40:], upright[60:, :40] = (250, 0, 0), (0, 250, 0), (0, 0, 250)
+    Image.fromarray(upright).save(tmp_path / "upright.png")
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    stored = np.ascontiguousarray(STORED_FOR_ORIENTATION[orientation](upright))
+    Image.fromarray(stored).save(tmp_path / "stored.png", exif=exif)
+    want = image_folder.decode(str(tmp_path / "upright.png"), 64)
+    np.testing.assert_array_equal(image_folder.decode(str(tmp_path / "stored.png"), 64), want)
+
+
+def test_a_malformed_exif_block_leaves_the_picture_as_stored(tmp_path):
+    picture = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    Image.fromarray(picture).save(tmp_path / "odd.png", exif=b"garbage")          # Pillow's EXIF reader raises
+    Image.fromarray(picture).save(tmp_path / "cut.png", exif=b"Exif\0\0Exif\0\0II*\0garbage")   # ... warns
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for name in ("odd.png", "cut.png"):
+            np.testing.assert_array_equal(image_folder.decode(str(tmp_path / name), 64), picture.transpose(2, 0, 1))
+    assert not caught, [str(w.message) for w in caught]
+
+
 def test_cache_is_reused_and_rebuilt_when_the_folder_changes(folder, monkeypatch):
     first = image_folder.prepare(folder)
     monkeypatch.setattr(image_folder, "decode", lambda *a: pytest.fail("decoded again"))

@@ -6,7 +6,8 @@ prepared the way the AlexNet paper did, once, into a compact cache.
       dogs/  ...
 
 Class names are the folder names, sorted; files are taken in sorted order. Each image is decoded
-with Pillow, converted to 8-bit RGB (grayscale, palette, RGBA, CMYK and 16-bit images included),
+with Pillow, turned upright as its EXIF orientation says (a phone's portrait photo is stored on
+its side), converted to 8-bit RGB (grayscale, palette, RGBA, CMYK and 16-bit images included),
 its shorter side resized to 256 and the central 256x256 kept (the paper's section 2). The result
 goes to a raw uint8 memory-mapped array (N, 3, 256, 256), ``images.uint8``, in a cache folder,
 with the labels and a
@@ -92,6 +93,24 @@ def to_rgb8(image):
     return image.convert("RGB")
 
 
+def upright(image):
+    """A Pillow image turned as its EXIF Orientation tag says a viewer shows it. The tag is read
+    here rather than through Pillow's ``ImageOps.exif_transpose``, which also rewrites the EXIF
+    block and fails on the malformed ones some cameras and editors write; a tag that cannot be
+    read leaves the picture as stored, without a word (Pillow's warnings about the block say
+    nothing of the picture, which is still good)."""
+    from PIL import Image
+    turns = {2: Image.FLIP_LEFT_RIGHT, 3: Image.ROTATE_180, 4: Image.FLIP_TOP_BOTTOM, 5: Image.TRANSPOSE,
+             6: Image.ROTATE_270, 7: Image.TRANSVERSE, 8: Image.ROTATE_90}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            turn = turns.get(image.getexif().get(0x0112, 1))   # 0x0112: Orientation
+    except Exception:   # noqa: BLE001 (any malformed EXIF block)
+        return image
+    return image if turn is None else image.transpose(turn)
+
+
 def center_resized(image, size=STORED_SIZE):
     """Shorter side to ``size`` (bilinear with antialiasing), then the central size x size:
     uint8 (3, size, size)."""
@@ -106,12 +125,13 @@ def center_resized(image, size=STORED_SIZE):
 
 
 def decode(path, size=STORED_SIZE):
-    """uint8 (3, size, size) of the image at ``path``, or the reason it cannot be read."""
+    """uint8 (3, size, size) of the image at ``path``, upright as a viewer shows it (a camera's
+    EXIF orientation applied), or the reason it cannot be read."""
     from PIL import Image, UnidentifiedImageError
     try:
         with Image.open(path) as image:
             image.load()
-            return center_resized(to_rgb8(image), size)
+            return center_resized(to_rgb8(upright(image)), size)
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
         return f"{type(exc).__name__}: {exc}"
 

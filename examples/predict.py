@@ -30,7 +30,7 @@ from minicnn import models  # noqa: E402
 from minicnn.arguments import plain_warnings, positive_int  # noqa: E402
 from minicnn.backend import check_device  # noqa: E402
 from minicnn.data import imagenet_classes  # noqa: E402
-from minicnn.data.image_folder import IMAGE_EXTENSIONS, decode, image_files  # noqa: E402
+from minicnn.data.image_folder import IMAGE_EXTENSIONS, decode, image_files, quiet_decoding  # noqa: E402
 from minicnn.data.loader import resize_nearest  # noqa: E402
 from minicnn.inference import predict_proba  # noqa: E402
 from minicnn.weights import WeightsError, checkpoint_config, class_count, load, model_from_checkpoint  # noqa: E402
@@ -180,7 +180,8 @@ def main(argv=None):
     for start in range(0, len(paths), BATCH):   # a batch at a time: a large folder is never all in memory
         images, shown = [], []
         for path in paths[start:start + BATCH]:
-            image = read(path)
+            with quiet_decoding():
+                image = read(path)
             if isinstance(image, str):
                 print(f"warning: skipped {path}: {image}", file=sys.stderr)
                 continue

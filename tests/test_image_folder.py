@@ -104,15 +104,48 @@ def test_a_photo_stored_turned_is_decoded_upright(tmp_path, orientation):
     np.testing.assert_array_equal(image_folder.decode(str(tmp_path / "stored.png"), 64), want)
 
 
-def test_a_malformed_exif_block_leaves_the_picture_as_stored(tmp_path):
-    picture = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
-    Image.fromarray(picture).save(tmp_path / "odd.png", exif=b"garbage")          # Pillow's EXIF reader raises
-    Image.fromarray(picture).save(tmp_path / "cut.png", exif=b"Exif\0\0Exif\0\0II*\0garbage")   # ... warns
+def test_a_malformed_exif_block_leaves_the_picture_as_stored_without_a_word(folder):
+    picture = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    cats = os.path.join(folder, "cats")
+    Image.fromarray(picture).save(os.path.join(cats, "odd.png"), exif=b"garbage")   # Pillow's EXIF reader raises
+    Image.fromarray(picture).save(os.path.join(cats, "cut.png"), exif=b"Exif\0\0Exif\0\0II*\0garbage")   # ... warns
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        for name in ("odd.png", "cut.png"):
-            np.testing.assert_array_equal(image_folder.decode(str(tmp_path / name), 64), picture.transpose(2, 0, 1))
+        data = image_folder.prepare(folder)
     assert not caught, [str(w.message) for w in caught]
+    stored = {os.path.basename(f): data.images[i] for i, f in enumerate(data.meta["files"])}
+    for name in ("odd.png", "cut.png"):
+        np.testing.assert_array_equal(stored[name], picture.transpose(2, 0, 1))
+
+
+def test_a_picture_past_pillows_size_limit_is_skipped_by_name(folder, monkeypatch):
+    from PIL import Image as PillowImage
+    Image.new("L", (1000, 400)).save(os.path.join(folder, "cats", "panorama.png"))
+    monkeypatch.setattr(PillowImage, "MAX_IMAGE_PIXELS", 50000)   # panorama: past twice the limit, an error;
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        data = image_folder.prepare(folder)
+    messages = [str(w.message) for w in caught]
+    assert any("skipped" in m and "panorama.png" in m and "DecompressionBombError" in m for m in messages), messages
+    assert not any("could be decompression bomb" in m and "skipped" not in m for m in messages), messages
+    assert len(data.meta["files"]) == 8   # the others, 300x260 (past the limit only, Pillow's warning), are kept
+
+
+def test_a_large_jpeg_is_decoded_at_a_reduced_scale_close_to_the_full_decode(tmp_path, monkeypatch):
+    from PIL import JpegImagePlugin
+    y, x = np.mgrid[0:1200, 0:1600]
+    photo = np.stack([np.sin(x / 40) * 90 + 128, np.cos(y / 30) * 90 + 128, x / 1600 * 255], -1).astype(np.uint8)
+    Image.fromarray(photo).save(tmp_path / "photo.jpg", quality=95)
+    decoded_sizes = []
+    load = JpegImagePlugin.JpegImageFile.load
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "load",
+                        lambda image: (decoded_sizes.append(image.size), load(image))[1])
+    reduced = image_folder.decode(str(tmp_path / "photo.jpg"), 64)
+    assert decoded_sizes[0] == (200, 150)          # 1/8 scale: the smallest still 64 or more on each side
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "load", load)
+    with Image.open(tmp_path / "photo.jpg") as full:
+        want = image_folder.center_resized(full.convert("RGB"), 64)
+    assert np.abs(reduced.astype(int) - want).mean() < 1.5
 
 
 def test_cache_is_reused_and_rebuilt_when_the_folder_changes(folder, monkeypatch):

@@ -20,6 +20,7 @@ Files that cannot be read (truncated, not an image) are skipped with one warning
 a count at the end; an empty class folder is kept as a class (its label exists) with a warning.
 """
 import concurrent.futures
+import contextlib
 import hashlib
 import json
 import os
@@ -97,18 +98,29 @@ def upright(image):
     """A Pillow image turned as its EXIF Orientation tag says a viewer shows it. The tag is read
     here rather than through Pillow's ``ImageOps.exif_transpose``, which also rewrites the EXIF
     block and fails on the malformed ones some cameras and editors write; a tag that cannot be
-    read leaves the picture as stored, without a word (Pillow's warnings about the block say
-    nothing of the picture, which is still good)."""
+    read leaves the picture as stored (Pillow's warnings about the block: see quiet_decoding)."""
     from PIL import Image
     turns = {2: Image.FLIP_LEFT_RIGHT, 3: Image.ROTATE_180, 4: Image.FLIP_TOP_BOTTOM, 5: Image.TRANSPOSE,
              6: Image.ROTATE_270, 7: Image.TRANSVERSE, 8: Image.ROTATE_90}
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            turn = turns.get(image.getexif().get(0x0112, 1))   # 0x0112: Orientation
-    except Exception:   # noqa: BLE001 (any malformed EXIF block)
+        turn = turns.get(image.getexif().get(0x0112, 1))   # 0x0112: Orientation
+    except Exception:   # noqa: BLE001 (any malformed EXIF block: the picture itself is still good)
         return image
     return image if turn is None else image.transpose(turn)
+
+
+@contextlib.contextmanager
+def quiet_decoding():
+    """Pillow's warnings silenced while pictures are decoded: those about a malformed EXIF block,
+    which say nothing of the picture (still good, and used as stored) nor name its file, and those
+    about a very large picture (DecompressionBombWarning: the pictures are the user's own; past
+    Pillow's second limit decode skips the file, naming it). Entered once around a whole run of
+    decodes, not in each: ``warnings.catch_warnings`` is not safe in several threads at once."""
+    from PIL import Image
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+        warnings.filterwarnings("ignore", category=UserWarning, module="PIL")   # PIL.TiffImagePlugin's EXIF reader
+        yield
 
 
 def center_resized(image, size=STORED_SIZE):
@@ -126,13 +138,17 @@ def center_resized(image, size=STORED_SIZE):
 
 def decode(path, size=STORED_SIZE):
     """uint8 (3, size, size) of the image at ``path``, upright as a viewer shows it (a camera's
-    EXIF orientation applied), or the reason it cannot be read."""
+    EXIF orientation applied), or the reason it cannot be read. A large JPEG is decoded at the
+    smallest of 1/2, 1/4 or 1/8 scale still at least ``size`` on each side: libjpeg scales as it
+    decodes, which skips most of the work for a phone's photo and changes the result by a level or
+    two of 255 (the antialiased resize that follows does the rest of the scaling)."""
     from PIL import Image, UnidentifiedImageError
     try:
         with Image.open(path) as image:
+            image.draft(None, (size, size))   # a no-op for every other format
             image.load()
             return center_resized(to_rgb8(upright(image)), size)
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         return f"{type(exc).__name__}: {exc}"
 
 
@@ -235,7 +251,8 @@ def prepare(root, cache=None, classes=None, size=STORED_SIZE, workers=None, prog
     tmp_images = os.path.join(cache, "images.uint8.tmp")
     images = np.memmap(tmp_images, mode="w+", dtype=np.uint8, shape=(len(files), 3, size, size))
     kept, skipped = [], []
-    with concurrent.futures.ThreadPoolExecutor(workers or min(8, (os.cpu_count() or 1) + 2)) as pool:
+    with concurrent.futures.ThreadPoolExecutor(workers or min(8, (os.cpu_count() or 1) + 2)) as pool, \
+            quiet_decoding():
         results = pool.map(lambda f: decode(f, size), files)   # Pillow decodes without the GIL
         if progress:
             results = progress(results, len(files))

@@ -30,7 +30,7 @@ from minicnn import models  # noqa: E402
 from minicnn.arguments import plain_warnings, positive_int  # noqa: E402
 from minicnn.backend import check_device  # noqa: E402
 from minicnn.data import imagenet_classes  # noqa: E402
-from minicnn.data.image_folder import IMAGE_EXTENSIONS, decode, image_files, quiet_decoding  # noqa: E402
+from minicnn.data.image_folder import IMAGE_EXTENSIONS, class_folders, decode, image_files, quiet_decoding  # noqa: E402
 from minicnn.data.loader import resize_nearest  # noqa: E402
 from minicnn.inference import predict_proba  # noqa: E402
 from minicnn.weights import WeightsError, checkpoint_config, class_count, load, model_from_checkpoint  # noqa: E402
@@ -47,13 +47,11 @@ def class_names(source, count):
             return imagenet_classes()
         return [f"class {i}" for i in range(count)]
     if os.path.isfile(source):
-        with open(source, encoding="utf-8") as f:
+        with open(source, encoding="utf-8-sig") as f:   # -sig: a byte-order mark (Windows' Notepad) is no name
             names = [line.strip() for line in f if line.strip() and not line.startswith("#")]
-    elif os.path.isdir(source):
-        names = sorted(d for d in os.listdir(source)
-                       if os.path.isdir(os.path.join(source, d)) and not d.startswith("."))
-        if os.path.isdir(os.path.join(source, "train")):
-            names = sorted(d for d in os.listdir(os.path.join(source, "train")) if not d.startswith("."))
+    elif os.path.isdir(source):   # the classes a training on it has: those of its train/ where there is one
+        train = os.path.join(source, "train")
+        names = class_folders(train if os.path.isdir(train) else source)
     else:
         raise SystemExit(f"error: --classes {source}: no such file or folder")
     if len(names) != count:
@@ -166,7 +164,7 @@ def main(argv=None):
     for path in args.images:   # a folder stands for the image files in it
         if os.path.isdir(path):
             found = image_files(path)
-            folders = sorted(d for d in os.listdir(path) if os.path.isdir(os.path.join(path, d)))
+            folders = class_folders(path)
             if not found and folders:   # an image folder of classes: its subfolders are not looked into
                 print(f"warning: {path} holds no image files, only folders ({', '.join(folders[:4])}"
                       f"{', ...' if len(folders) > 4 else ''}), which are not looked into: name them "

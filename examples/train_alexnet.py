@@ -189,11 +189,10 @@ def detected_dataset(data):
     """The --dataset of a command line that gives none: cifar10 when --data holds CIFAR-10's
     batches (or the folder its archive unpacks into), folder when it holds class folders (or
     train/ and val/, or pictures), else fashion-mnist."""
-    from minicnn.data.image_folder import image_files
+    from minicnn.data.image_folder import class_folders, image_files
     if data and any(os.path.isfile(os.path.join(data, d, "data_batch_1")) for d in ("", "cifar-10-batches-py")):
         return "cifar10"
-    pictures = bool(data) and os.path.isdir(data) and (
-        any(os.path.isdir(os.path.join(data, d)) for d in os.listdir(data)) or image_files(data))
+    pictures = bool(data) and os.path.isdir(data) and bool(class_folders(data) or image_files(data))
     return "folder" if pictures else "fashion-mnist"
 
 

@@ -314,6 +314,21 @@ def test_predict_names_the_top_classes(tmp_path, capsys):
     assert all(line.strip().split("%", 1)[1].strip() in names for line in lines[1:])
 
 
+def test_predict_reads_class_names_as_training_does(tmp_path):
+    """--classes: a names file written with a byte-order mark (Windows' Notepad) and CRLF line ends,
+    or an image folder whose train/ holds, beside its class folders, a file and a hidden folder."""
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples"))
+    import predict
+    (tmp_path / "names.txt").write_bytes("\ufeffcat\r\n# a comment\r\ndog\r\n\r\n".encode("utf-8"))
+    assert predict.class_names(str(tmp_path / "names.txt"), 2) == ["cat", "dog"]
+    for name in ("train/dogs", "train/cats", "train/.ipynb_checkpoints", "val/cats", "val/dogs"):
+        os.makedirs(tmp_path / "pets" / name)
+    (tmp_path / "pets" / "train" / "README.txt").write_text("where the pictures came from")
+    assert predict.class_names(str(tmp_path / "pets"), 2) == ["cats", "dogs"]
+    assert predict.class_names(str(tmp_path / "pets" / "train"), 2) == ["cats", "dogs"]
+
+
 def test_weights_files_that_are_not_npz_are_named(tmp_path):
     (tmp_path / "notes.npz").write_text("not weights")
     for path, message in ((tmp_path / "missing.npz", "no such weights file"),

@@ -42,7 +42,7 @@ def scan(root, classes=None):
     the label of each class name; a class without a folder here gets a warning."""
     if not os.path.isdir(root):
         raise DataError(f"image folder {root} does not exist")
-    found = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and not d.startswith("."))
+    found = class_folders(root)
     if classes is None:
         classes = found
     count = len(image_files(root))
@@ -69,6 +69,12 @@ def scan(root, classes=None):
     if not files:
         raise DataError(f"the class folders of {root} hold no image files ({', '.join(IMAGE_EXTENSIONS)}){loose}")
     return files, np.array(labels, dtype=np.int64), list(classes)
+
+
+def class_folders(root):
+    """The names of the class folders in ``root``: its subfolders, sorted, hidden ones passed over
+    (``.ipynb_checkpoints``, ``.git``)."""
+    return sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and not d.startswith("."))
 
 
 def image_files(folder):

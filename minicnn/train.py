@@ -191,6 +191,12 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
     return test_and_report(model, data, cfg, comm, loader_args, log, environment)
 
 
+def top5_shown(top5, classes):
+    """", top-5 0.9985" for the log, or nothing where there are 5 classes or fewer: every image is
+    then among its top 5 (test_metrics.json keeps the 1.0 all the same)."""
+    return f", top-5 {top5:.4f}" if len(classes) > 5 else ""
+
+
 def test_and_report(model, data, cfg, comm, loader_args, log=print, environment=None):
     """The end of ``fit``: test ``model`` on ``data["test"]`` (loss, top-1, top-5, the confusion
     matrix, each class's top-1; with ``cfg["ten_crop"]`` on image folders also the paper's test on
@@ -210,8 +216,8 @@ def test_and_report(model, data, cfg, comm, loader_args, log=print, environment=
         hits = np.array(topk_correct(probs, np.asarray(labels)) + [len(labels)], np.float64)
         hits = comm.allreduce_sum(hits, "all-reduce of the ten-crop test")
         test["ten_crop_top1"], test["ten_crop_top5"] = hits[0] / hits[2], hits[1] / hits[2]
-        log(f"test, ten crops: top-1 {test['ten_crop_top1']:.4f}, top-5 {test['ten_crop_top5']:.4f}")
-    log(f"test: loss {test['loss']:.4f}, top-1 accuracy {test['top1']:.4f}, top-5 {test['top5']:.4f}")
+        log(f"test, ten crops: top-1 {test['ten_crop_top1']:.4f}" + top5_shown(test["ten_crop_top5"], classes))
+    log(f"test: loss {test['loss']:.4f}, top-1 accuracy {test['top1']:.4f}" + top5_shown(test["top5"], classes))
     seen_classes = sorted((acc, name) for name, acc in test["per_class_top1"].items() if acc is not None)
     log("weakest classes: " + ", ".join(f"{name} {acc:.4f}" for acc, name in seen_classes[:3]))
     test["environment"] = environment or describe(device)

@@ -274,6 +274,7 @@ def test_script_smoke_run_and_resume_equals_uninterrupted(tmp_path):
     full = run_script(*common, "--epochs", "2", "--out", str(tmp_path / "full"))
     assert full.returncode == 0, full.stderr
     assert "test: loss" in full.stdout and "Total parameters" in full.stdout
+    assert re.search(r"^test: loss [\d.]+, top-1 accuracy [\d.]+, top-5 [\d.]+$", full.stdout, re.M)   # 10 classes
     for f in ("metrics.jsonl", "checkpoint.npz", "checkpoint.json", "conv1_filters.png", "curves.png", "confusion.png",
               "test_metrics.json"):
         assert os.path.exists(tmp_path / "full" / f), f

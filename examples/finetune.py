@@ -19,7 +19,8 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from minicnn import models  # noqa: E402
-from minicnn.arguments import SettingsError, plain_warnings, positive_float, positive_int, settings  # noqa: E402
+from minicnn.arguments import (SettingsError, non_negative_int, plain_warnings, positive_float, positive_int,  # noqa: E402
+                               settings)
 from minicnn.backend import check_device  # noqa: E402
 from minicnn.checkpoint import CheckpointError  # noqa: E402
 from minicnn.data import DataError  # noqa: E402
@@ -104,7 +105,8 @@ def main(argv=None):
                    help="initial learning rate, decayed linearly to 0 (default: 0.01)")
     p.add_argument("--augment", action="store_true", default=None, help="random crops, mirrors and PCA colour shifts")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "sim"), help="where to train (default: cpu)")
-    p.add_argument("--seed", type=int, default=None, help="seed of the new layer and the data order (default: 0)")
+    p.add_argument("--seed", type=non_negative_int, default=None,
+                   help="seed of the new layer and the data order (default: 0)")
     p.add_argument("--out", default="runs/finetune", help="output folder (default: runs/finetune)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its checkpoint.npz, on the same --data, with the settings "

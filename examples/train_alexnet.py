@@ -136,7 +136,7 @@ def parse_args(argv=None):
                         "same number on the same kernels: the run prints both (minicnn/environment.py) "
                         "(default: MINICNN_CPU_THREADS, OMP_NUM_THREADS or "
                         "OPENBLAS_NUM_THREADS if set, else every core this process may use)")
-    p.add_argument("--seed", type=int, default=None,
+    p.add_argument("--seed", type=non_negative_int, default=None,
                    help="seed of initialisation, data order and augmentation (default: 0)")
     p.add_argument("--out", default=None, help="output folder (default: one per data set, so that runs on "
                                                "different data never share a checkpoint: runs/fashion, "

@@ -106,3 +106,22 @@ def test_settings_take_the_flag_then_the_resumed_runs_value_then_the_default():
     args = argparse.Namespace(augment=True)   # a switch given, which the run went without
     with pytest.raises(SettingsError, match=r"changes --augment \(the run's: off\): drop it"):
         settings(args, dict(augment=False), dict(augment=False))
+
+
+def test_every_command_line_takes_its_numbers_through_these_types():
+    """A flag of type int or float takes what Python does (``--seed -1`` reached NumPy's seeding and
+    stopped with its traceback); the scripts' flags use the types above, or a list of choices."""
+    import ast
+    import pathlib
+    root = pathlib.Path(__file__).resolve().parent.parent
+    scripts = [p for folder in ("examples", "benchmarks", "minicnn") for p in sorted((root / folder).rglob("*.py"))]
+    assert len(scripts) > 20
+    bare = []
+    for path in scripts:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "add_argument":
+                keywords = {k.arg: k.value for k in node.keywords}
+                kind = keywords.get("type")
+                if isinstance(kind, ast.Name) and kind.id in ("int", "float") and "choices" not in keywords:
+                    bare.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert not bare, f"flags of bare int or float type: {bare}"

@@ -8,7 +8,9 @@ Every tower parameter (and its SGD velocity) is one half, along the first axis, 
 single-device parameter: conversion concatenates or splits the halves. The output is written
 atomically, with its .json sidecar. Resume a converted split checkpoint on one device with
 ``--split none --lrn-groups 2`` (the split network's exact single-device twin), or a converted
-single-device checkpoint with ``--split two-device``.
+single-device checkpoint with ``--split two-device``. A single-device run with ``--lrn-groups 1``
+(the default) normalised across all the maps of a layer, where each tower normalises its own half:
+its split computes otherwise until it trains on, and the script says so.
 """
 import argparse
 import os
@@ -16,6 +18,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from minicnn.arguments import plain_warnings  # noqa: E402
 from minicnn.checkpoint import CheckpointError  # noqa: E402
 from minicnn.towers import SplitError, convert_checkpoint  # noqa: E402
 
@@ -25,6 +28,7 @@ def main(argv=None):
     p.add_argument("source", help="checkpoint to read (.npz written by train_alexnet.py)")
     p.add_argument("target", help="checkpoint to write (its folder is created if needed)")
     args = p.parse_args(argv)
+    plain_warnings()
     if os.path.abspath(args.source) == os.path.abspath(args.target):
         raise SystemExit("error: source and target are the same file; write the conversion elsewhere")
     try:

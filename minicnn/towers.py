@@ -30,6 +30,7 @@ optimizer's velocities, and checkpoints with ``convert_checkpoint``) in both dir
 import concurrent.futures
 import contextlib
 import copy
+import warnings
 
 import numpy as np
 
@@ -487,7 +488,8 @@ def _convert_random_state(state, to_split):
 def convert_checkpoint(source, target):
     """Convert a checkpoint (``minicnn.checkpoint`` format) between the grouped single-device
     model and the two-tower model, in whichever direction ``source`` needs; written atomically.
-    Returns "split" or "grouped", the layout written."""
+    Returns "split" or "grouped", the layout written. A run whose LRN spans both towers' maps
+    (``lrn_groups`` 1) becomes towers that each normalise their own: recorded so, with a warning."""
     from minicnn import checkpoint
     arrays = checkpoint.read_npz(source)
     meta = checkpoint.read_meta(source, arrays)
@@ -497,6 +499,12 @@ def convert_checkpoint(source, target):
         raise SplitError(f"{source}: a checkpoint of {meta['model']}, which has no towers to split into: the "
                          f"split is that of {' and '.join(SPLIT_MODELS)}")
     to_split = not any(k.startswith("model/tower0.") for k in arrays)
+    architecture = meta.get("config", {}).get("architecture")
+    if to_split and architecture and architecture.get("lrn_groups", 1) != 2:
+        architecture["lrn_groups"] = 2   # the record says what the towers compute
+        warnings.warn(f"{source}: the run's LRN normalised across all the maps of its layer (--lrn-groups 1), the "
+                      f"towers normalise each their own half: the split network computes otherwise than the run's "
+                      f"until it trains on (a run with --lrn-groups 2 converts exactly)", stacklevel=2)
     out = {}
     for group in ("model", "optim"):
         part = {k[len(group) + 1:]: v for k, v in arrays.items() if k.startswith(group + "/")}

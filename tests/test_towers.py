@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -160,19 +161,30 @@ def test_a_checkpoint_converted_to_the_split_is_rebuilt_as_its_towers(tmp_path):
     """model_from_checkpoint (predict.py's) on a single-device run converted to the split: its record
     says LRN across all maps (lrn_groups 1), the towers normalise each their own; it stopped with a
     SplitError's traceback. The towers then compute the grouped twin of the run's network."""
-    from minicnn.weights import model_from_checkpoint
+    from minicnn.weights import checkpoint_config, model_from_checkpoint
     architecture = dict(name="alexnet_small", width=4, input_size=28, dropout=0.25, lrn_groups=1)
     single = models.build(**architecture, dtype=np.float64)
     checkpoint.save(tmp_path / "single.npz", single, None, {"model": "alexnet_small", "epoch": 1,
                                                            "config": {"architecture": architecture}})
-    towers.convert_checkpoint(tmp_path / "single.npz", tmp_path / "split.npz")
+    with pytest.warns(UserWarning, match=r"normalised across all the maps of its layer \(--lrn-groups 1\), the towers "
+                                         r"normalise each their own half: .* \(a run with --lrn-groups 2 converts exactly"):
+        towers.convert_checkpoint(tmp_path / "single.npz", tmp_path / "split.npz")
     split, config = model_from_checkpoint(tmp_path / "split.npz")
     assert isinstance(split, towers.TwoTowerNet) and config["split"] == "two-device"
+    assert config["architecture"]["lrn_groups"] == 2   # the record says what the towers compute
     twin = models.build(**dict(architecture, lrn_groups=2), dtype=np.float64)
     twin.load_state_dict(single.state_dict())
     x = np.random.default_rng(0).standard_normal((2, 1, 28, 28)).astype(np.float32)
     np.testing.assert_allclose(split.forward(x, train=False), twin.forward(x.astype(np.float64), train=False),
                                rtol=1e-4, atol=1e-6)
+    # the twin's checkpoint converts without a word, and back again to the same record
+    checkpoint.save(tmp_path / "twin.npz", twin, None, {"model": "alexnet_small", "epoch": 1,
+                                                       "config": {"architecture": dict(architecture, lrn_groups=2)}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        towers.convert_checkpoint(tmp_path / "twin.npz", tmp_path / "twin-split.npz")
+        towers.convert_checkpoint(tmp_path / "split.npz", tmp_path / "back.npz")
+    assert checkpoint_config(tmp_path / "back.npz")["architecture"] == dict(architecture, lrn_groups=2)
 
 
 def test_summary_shows_each_layers_device():

@@ -14,12 +14,15 @@ to 256, the central 256x256) through its centre crop, or with --ten-crop through
 crops with the probabilities averaged. A network trained on a small-image data set (Fashion-MNIST,
 CIFAR-10) sees the picture's central square at the data set's size, grey for Fashion-MNIST, whose
 garments are light on black (--invert for a photo on a light background). Several --weights files
-make an ensemble whose probabilities are averaged (plain weights files after a training
-checkpoint are taken as that checkpoint's network). Class names: those the checkpoint records, the
+make an ensemble whose probabilities are averaged: networks of one task (the same classes), of any
+architecture, each seeing the picture as in its training (a photo through its own crop and
+normalisation; small pictures of one size and colour); plain weights files after a training
+checkpoint are taken as that checkpoint's network. Class names: those the checkpoint records, the
 1000 ImageNet classes for a 1000-way model, otherwise --classes (a text file with one name per
 line, or an image folder whose subfolders are the classes).
 """
 import argparse
+import collections
 import functools
 import os
 import sys
@@ -75,8 +78,10 @@ def read_small_image(path, size, channels, input_size, invert):
 
 
 def load_networks(args, device):
-    """(networks, training configuration, class count) for --weights: networks rebuilt from what
-    their training checkpoints record, or --model (default alexnet_owt) for plain weights files."""
+    """(members, class count) for --weights: a member is a network and the training configuration
+    it was trained with ({} for plain weights); networks rebuilt from what their training
+    checkpoints record (plain weights files after a checkpoint: the first checkpoint's network and
+    configuration), or --model (default alexnet_owt) for plain weights files."""
     try:
         config = checkpoint_config(args.weights[0])
         recorded = (config.get("architecture") or {}).get("name")
@@ -88,30 +93,68 @@ def load_networks(args, device):
                 raise SystemExit(f"error: --num-classes: {args.weights[0]} is a training checkpoint, "
                                  f"which records its network ({config['architecture']['num_classes']} outputs): "
                                  f"drop --num-classes")
-            nets = []
+            members = []
             for path in args.weights:
                 if path == args.weights[0] or checkpoint_config(path):
-                    model, other = model_from_checkpoint(path)
-                    if (other.get("architecture"), other.get("classes")) != (config["architecture"],
-                                                                             config.get("classes")):
-                        raise SystemExit(f"error: {path} holds another network or other classes than "
-                                         f"{args.weights[0]}; an ensemble averages networks of one task")
+                    model, own = model_from_checkpoint(path)
                 else:   # plain weights: the first checkpoint's network
-                    model = models.build(**config["architecture"])
+                    model, own = models.build(**config["architecture"]), config
                     load(path, model)
-                nets.append(model.to(device))
-            return nets, config, config["architecture"]["num_classes"]
+                members.append((model.to(device), own))
+            return members, config["architecture"]["num_classes"]
         name = args.model or "alexnet_owt"
         count = args.num_classes or class_count(args.weights[0])
-        nets = []
+        members = []
         for path in args.weights:
             model = models.build(name, num_classes=count)
             load(path, model)
-            nets.append(model.to(device))
-        return nets, dict(config, architecture=dict(name=name)), count
+            members.append((model.to(device), dict(config, architecture=dict(name=name))))
+        return members, count
     except WeightsError as exc:
         hint = "; name it with --model" if "does not record its network" in str(exc) else ""
         raise SystemExit(f"error: {exc}{hint}")
+
+
+Input = collections.namedtuple("Input", "photos crop mean std size channels")
+
+
+def input_of(net, config):
+    """How a network sees a picture, as it was trained (an ``Input``): with ``photos``, through
+    ``crop``-sized crops of the picture's central 256x256 (networks of image folders, ImageNet's
+    weights); without, the whole picture at a small-image data set's ``size`` (Fashion-MNIST,
+    CIFAR-10) with ``channels``, resized to the network's ``crop``; either normalised by ``mean``
+    and ``std``."""
+    mean, std = (config["mean"], config["std"]) if "mean" in config else (IMAGENET_MEAN, IMAGENET_STD)
+    if "crop" in config or "input_size" not in config:
+        return Input(True, config.get("crop") or models.MODELS[config["architecture"]["name"]][1], mean, std, None, 3)
+    channels = next(param.data.shape[1] for _, param in net.named_params() if param.data.ndim == 4)  # conv1's
+    return Input(False, config["input_size"], mean, std, config.get("image_size") or config["input_size"], channels)
+
+
+def seen_as(view):
+    """An Input in words: "photos", "28x28 grey pictures", "28x28 grey pictures resized to 227x227"."""
+    if view.photos:
+        return "photos"
+    resized = f" resized to {view.crop}x{view.crop}" if view.crop != view.size else ""
+    return f"{view.size}x{view.size} {'grey' if view.channels == 1 else 'colour'} pictures{resized}"
+
+
+def check_ensemble(paths, members):
+    """Refuse an ensemble whose networks answer other questions (other classes) or must see the
+    pictures otherwise (photos against small pictures, or small pictures of another size or
+    colour), naming the first that differs from the first network. Networks of other
+    architectures, crops or normalisations may make an ensemble, as the paper's did."""
+    (first, config), first_path = members[0], paths[0]
+    first_view = input_of(first, config)
+    for path, (net, own) in zip(paths[1:], members[1:]):
+        if own.get("classes") != config.get("classes") or \
+                own["architecture"].get("num_classes") != config["architecture"].get("num_classes"):
+            raise SystemExit(f"error: {path} gives other classes than {first_path}; an ensemble averages networks "
+                             f"of one task")
+        view = input_of(net, own)
+        if seen_as(view) != seen_as(first_view):   # (photos are cut to each network's crop)
+            raise SystemExit(f"error: {path} was trained on {seen_as(view)}, {first_path} on {seen_as(first_view)}; "
+                             f"an ensemble's networks see each picture alike")
 
 
 def main(argv=None):
@@ -142,24 +185,22 @@ def main(argv=None):
         device = check_device(args.device)
     except RuntimeError as exc:
         raise SystemExit(f"error: {exc}")
-    nets, config, count = load_networks(args, device)
-    mean, std = (config["mean"], config["std"]) if "mean" in config else (IMAGENET_MEAN, IMAGENET_STD)
+    members, count = load_networks(args, device)
+    check_ensemble(args.weights, members)
+    config = members[0][1]
+    views = [input_of(net, own) for net, own in members]
     names = config["classes"] if args.classes is None and "classes" in config else class_names(args.classes, count)
-    photos = "crop" in config or "input_size" not in config   # not a network of a small-image data set
-    if photos:   # the paper's test: shorter side to 256, the central 256x256, then its crops
+    if views[0].photos:   # the paper's test: shorter side to 256, the central 256x256, then its crops
         if args.invert:
             raise SystemExit("error: --invert is for networks trained on a small-image data set (Fashion-MNIST's "
                              "light garments on black); this one was trained on photos")
-        crop = config.get("crop") or models.MODELS[config["architecture"]["name"]][1]
         read = decode
     else:        # the whole picture at the data set's size, as the network saw its training images
         if args.ten_crop:
-            raise SystemExit(f"error: --ten-crop: the network was trained on whole {config['input_size']}x"
-                             f"{config['input_size']} images, not on crops of photos")
-        crop = config["input_size"]
-        channels = next(param.data.shape[1] for _, param in nets[0].named_params() if param.data.ndim == 4)  # conv1's
-        read = functools.partial(read_small_image, size=config.get("image_size") or crop, channels=channels,
-                                 input_size=crop, invert=args.invert)
+            raise SystemExit(f"error: --ten-crop: the network was trained on whole {views[0].crop}x{views[0].crop} "
+                             f"images, not on crops of photos")
+        read = functools.partial(read_small_image, size=views[0].size, channels=views[0].channels,
+                                 input_size=views[0].crop, invert=args.invert)
     paths = []
     for path in args.images:   # a folder stands for the image files in it
         if os.path.isdir(path):
@@ -187,8 +228,10 @@ def main(argv=None):
             shown.append(path)
         if not images:
             continue
-        probs = predict_proba(nets, np.stack(images), crop, mean, std, "ten" if args.ten_crop else "center", device,
-                              batch_size=BATCH)
+        images = np.stack(images)   # each network through its own crop and normalisation, the results averaged
+        probs = np.mean([predict_proba([net], images, view.crop, view.mean, view.std,
+                                       "ten" if args.ten_crop else "center", device, batch_size=BATCH)
+                         for (net, _), view in zip(members, views)], axis=0)
         for path, row in zip(shown, probs):
             print(path)
             for k in np.argsort(-row)[:args.top]:

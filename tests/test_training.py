@@ -424,11 +424,47 @@ def test_predict_takes_plain_weights_after_a_checkpoint_as_the_checkpoint_s_netw
     assert capsys.readouterr().out.splitlines()[-1] == f"  {probs[best]:7.2%}  {fashion_mnist.CLASSES[best]}"
     renamed = dict(config, classes=[name.upper() for name in fashion_mnist.CLASSES])   # another task's checkpoint
     checkpoint.save(str(tmp_path / "other.npz"), second, None, dict(model="alexnet_small", epoch=1, config=renamed))
-    with pytest.raises(SystemExit, match=re.escape(f"error: {tmp_path / 'other.npz'} holds another network or other "
-                                                   f"classes than {tmp_path / 'run.npz'}; an ensemble averages networks "
-                                                   f"of one task")):
+    with pytest.raises(SystemExit, match=re.escape(f"error: {tmp_path / 'other.npz'} gives other classes than "
+                                                   f"{tmp_path / 'run.npz'}; an ensemble averages networks of one task")):
         predict.main([str(tmp_path / "x.png"), "--weights", str(tmp_path / "run.npz"), "--weights",
                       str(tmp_path / "other.npz")])
+
+
+def test_predict_ensembles_networks_of_one_task_each_as_it_was_trained(tmp_path, capsys):
+    """An ensemble of two runs on one task with other networks (widths 4 and 8) and other
+    normalisations: each network sees the picture normalised as in its training, and the
+    probabilities are averaged, as the paper's ensemble of networks of two architectures; a run on
+    pictures of another size or colour (CIFAR-10's 32x32) is refused by name."""
+    from PIL import Image
+
+    from minicnn.inference import normalise
+    from minicnn.losses import softmax
+    sys.path.insert(0, os.path.join(ROOT, "examples"))
+    import predict
+    nets, paths = [], []
+    for width, mean, std in ((4, 0.3, 0.4), (8, 0.25, 0.5)):
+        architecture = dict(name="alexnet_small", num_classes=10, in_channels=1, width=width, input_size=28)
+        nets.append(models.build(**architecture, seed=width))
+        config = dict(architecture=architecture, model_name="alexnet_small", input_size=28, image_size=28, mean=mean,
+                      std=std, classes=list(fashion_mnist.CLASSES))
+        paths.append(str(tmp_path / f"width{width}.npz"))
+        checkpoint.save(paths[-1], nets[-1], None, dict(model="alexnet_small", epoch=1, config=config))
+    image = np.random.default_rng(3).integers(0, 256, (28, 28), dtype=np.uint8)
+    Image.fromarray(image).save(tmp_path / "x.png")
+    predict.main([str(tmp_path / "x.png"), "--weights", paths[0], "--weights", paths[1], "--top", "1"])
+    probs = np.mean([softmax(net.forward(normalise(image[None, None], mean, std), train=False))[0].astype(np.float64)
+                     for net, mean, std in zip(nets, (0.3, 0.25), (0.4, 0.5))], axis=0)
+    best = int(np.argmax(probs))
+    assert capsys.readouterr().out.splitlines()[-1] == f"  {probs[best]:7.2%}  {fashion_mnist.CLASSES[best]}"
+    architecture = dict(name="alexnet_small", num_classes=10, in_channels=3, width=4, input_size=32)
+    config = dict(architecture=architecture, model_name="alexnet_small", input_size=32, image_size=32, mean=[0.5] * 3,
+                  std=[0.25] * 3, classes=list(fashion_mnist.CLASSES))
+    checkpoint.save(str(tmp_path / "cifar.npz"), models.build(**architecture), None,
+                    dict(model="alexnet_small", epoch=1, config=config))
+    with pytest.raises(SystemExit, match=re.escape(f"error: {tmp_path / 'cifar.npz'} was trained on 32x32 colour "
+                                                   f"pictures, {paths[0]} on 28x28 grey pictures; an ensemble's "
+                                                   f"networks see each picture alike")):
+        predict.main([str(tmp_path / "x.png"), "--weights", paths[0], "--weights", str(tmp_path / "cifar.npz")])
 
 
 def test_confusion_matrix_counts_each_example_at_its_true_row_and_top_prediction():

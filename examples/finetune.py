@@ -27,7 +27,7 @@ from minicnn.data import DataError  # noqa: E402
 from minicnn.data.image_folder import load_splits  # noqa: E402
 from minicnn.train import (TrainingError, batch_progress, check_run_of, checkpoint_to_resume,  # noqa: E402
                            ctrl_c_says_how_to_resume, fit, preparation_progress, writable_folder)
-from minicnn.weights import WeightsError, checkpoint_config, class_count, load  # noqa: E402
+from minicnn.weights import WeightsError, build_recorded, checkpoint_config, class_count, load  # noqa: E402
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 FINE_TUNED = ("alexnet", "alexnet_owt")   # the networks of 224/227 px photographs with a Dense head
@@ -70,7 +70,7 @@ def pretrained(path, name, given=None):
     else:
         architecture = dict(name=name, num_classes=class_count(path))
         normalisation = (IMAGENET_MEAN, IMAGENET_STD)
-    model = models.build(**architecture)
+    model = build_recorded(architecture, path)
     load(path, model)
     return architecture, model, normalisation
 
@@ -136,7 +136,7 @@ def main(argv=None):
     try:
         if resume_from:   # the run's own network (fit loads its weights) and normalisation
             architecture = dict(started.get("architecture") or dict(name=args.model, num_classes=len(data["classes"])))
-            model, normalisation = models.build(**architecture), (started.get("mean"), started.get("std"))
+            model, normalisation = build_recorded(architecture, resume_from), (started.get("mean"), started.get("std"))
         else:
             architecture, model, normalisation = pretrained(args.weights, args.model, model_given)
             models.replace_head(model, len(data["classes"]), seed=args.seed)

@@ -120,12 +120,25 @@ def checkpoint_config(path, what="weights file"):
     return dict(meta.get("config", {}), split=meta.get("split", "none"))
 
 
+def build_recorded(architecture, path):
+    """The network of ``architecture``, the ``models.build`` arguments the checkpoint at ``path``
+    records; a record this minicnn cannot build (another version's networks, or a file edited by
+    hand) is a WeightsError naming it."""
+    from minicnn import models
+    try:
+        return models.build(**architecture)
+    except (TypeError, ValueError) as exc:
+        arguments = ", ".join(f"{k}={v!r}" for k, v in sorted(architecture.items()) if k != "name")
+        raise WeightsError(f"{path}: this minicnn cannot build the network the checkpoint records, "
+                           f"{architecture.get('name')}({arguments}): {exc}") from None
+
+
 def model_from_checkpoint(path):
     """``(model, config)``: the network a training checkpoint (``examples/train_alexnet.py``,
     ``examples/finetune.py``) was trained as, rebuilt from the ``architecture`` its configuration
     records (``models.build``'s arguments; the two towers again for a ``--split two-device``
     run) and loaded with its weights, on the CPU; and that configuration."""
-    from minicnn import models, towers
+    from minicnn import towers
     config = checkpoint_config(path)
     architecture = dict(config.get("architecture") or {})
     if not architecture:
@@ -133,7 +146,7 @@ def model_from_checkpoint(path):
                            f"was written before checkpoints recorded it)")
     if config["split"] == "two-device":   # each tower normalises its own maps, also in a checkpoint converted
         architecture["lrn_groups"] = 2     # from a single-device run's, whose record says 1
-    model = models.build(architecture.pop("name"), **architecture)
+    model = build_recorded(architecture, path)
     if config["split"] == "two-device":
         model = towers.two_tower(model)
     load_npz(path, model)

@@ -435,7 +435,7 @@ def test_finetuning_starts_from_a_training_checkpoint_with_its_network_and_norma
             np.testing.assert_array_equal(after[name], before[name], err_msg=f"{name} changed although frozen")
 
 
-@pytest.mark.parametrize("case", ["another --model", "alexnet_small", "grey images", "split"])
+@pytest.mark.parametrize("case", ["another --model", "alexnet_small", "grey images", "split", "another version's"])
 def test_finetuning_refuses_a_checkpoint_it_cannot_start_from_and_says_why(folder, tmp_path, case):
     import sys
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples"))
@@ -448,6 +448,8 @@ def test_finetuning_refuses_a_checkpoint_it_cannot_start_from_and_says_why(folde
     elif case == "grey images":
         architecture["in_channels"] = 1
     model = models.build(**architecture)
+    if case == "another version's":   # a record with an argument this minicnn's alexnet does not take
+        architecture["lrn_size"] = 7
     training_checkpoint(path, towers.two_tower(model) if case == "split" else model, architecture=architecture,
                         mean=0.3, std=0.3, split="two-device" if case == "split" else "none")
     flags = ["--model", "alexnet_owt"] if case == "another --model" else []
@@ -455,11 +457,19 @@ def test_finetuning_refuses_a_checkpoint_it_cannot_start_from_and_says_why(folde
                 "alexnet_small": f"{path}: a checkpoint of alexnet_small; fine-tuning takes alexnet or alexnet_owt",
                 "grey images": f"{path}: trained on images of 1 channel(s); an image folder's are read as RGB (3)",
                 "split": f"{path}: trained split over two devices; convert it to one device first (python "
-                         f"examples/convert_checkpoint.py {path} single.npz)"}[case]
+                         f"examples/convert_checkpoint.py {path} single.npz)",
+                "another version's": f"{path}: this minicnn cannot build the network the checkpoint records, "
+                                     f"alexnet(in_channels=3, lrn_groups=2, lrn_size=7, num_classes=10): alexnet() "
+                                     f"got an unexpected keyword argument 'lrn_size'"}[case]
     with pytest.raises(SystemExit) as stop:
         finetune.main(["--data", folder, "--weights", path, *flags, "--out", str(tmp_path / "ft"), "--no-progress"])
     assert str(stop.value.code) == f"error: {expected}"
     assert not os.path.exists(tmp_path / "ft" / "checkpoint.npz")
+    if case == "another version's":   # predict.py rebuilds networks from their records with the same words
+        import predict
+        with pytest.raises(SystemExit) as stop:
+            predict.main([os.path.join(folder, "cats", "0.png"), "--weights", path])
+        assert str(stop.value.code) == f"error: {expected}"
 
 
 def test_finetuning_refuses_more_layers_to_train_than_the_network_has(folder, tmp_path):

@@ -149,6 +149,32 @@ def test_a_large_jpeg_is_decoded_at_a_reduced_scale_close_to_the_full_decode(tmp
     assert np.abs(reduced.astype(int) - want).mean() < 1.5
 
 
+@pytest.mark.parametrize("system", ["posix_fallocate", "free space"])
+def test_a_cache_without_room_is_refused_before_a_picture_is_decoded(folder, tmp_path, monkeypatch, system):
+    """A disk too full for the cache: a memory map of a sparse file would be written until the disk
+    filled, and the process die of SIGBUS without a word. The space is reserved first (Linux's
+    posix_fallocate; elsewhere the free space is looked at), and its lack named."""
+    import errno
+    import shutil
+
+    def no_room(fd, offset, length):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    if system == "posix_fallocate":
+        monkeypatch.setattr(os, "posix_fallocate", no_room, raising=False)
+    else:
+        monkeypatch.delattr(os, "posix_fallocate", raising=False)
+        monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10 ** 9, 10 ** 9 - 5, 5))
+    decoded = []
+    monkeypatch.setattr(image_folder, "decode", lambda *args: decoded.append(args))
+    cache = str(tmp_path / "cache" / "pets")
+    with pytest.raises(DataError) as refused:
+        image_folder.prepare(folder, cache=cache)
+    assert str(refused.value) == (f"no room for the cache of {folder} in {cache}: its pictures take 1.6 MB there (No "
+                                  f"space left on device); make room, or set MINICNN_CACHE_DIR to a folder on a disk "
+                                  f"with space")
+    assert not decoded and os.listdir(cache) == []
+
+
 def test_cache_is_reused_and_rebuilt_when_the_folder_changes(folder, monkeypatch):
     first = image_folder.prepare(folder)
     monkeypatch.setattr(image_folder, "decode", lambda *a: pytest.fail("decoded again"))

@@ -21,9 +21,11 @@ a count at the end; an empty class folder is kept as a class (its label exists) 
 """
 import concurrent.futures
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import shutil
 import warnings
 from dataclasses import dataclass
 
@@ -240,6 +242,29 @@ def default_cache(root, size=STORED_SIZE):
     return os.path.join(base, "folders", f"{os.path.basename(os.path.abspath(root))}-{key}")
 
 
+def reserve(path, nbytes, root):
+    """Create the file ``path`` of ``nbytes`` with its disk space reserved, or raise DataError
+    saying that the cache of the folder ``root`` has no room there. Without the reservation a
+    memory map of a sparse file is written until the disk is full, and the process then dies of
+    SIGBUS ("Bus error"), with no message and no traceback."""
+    folder = os.path.dirname(path)
+    try:
+        with open(path, "wb") as f:
+            if hasattr(os, "posix_fallocate"):   # Linux: the blocks themselves, or ENOSPC now
+                os.posix_fallocate(f.fileno(), 0, nbytes)
+            else:   # macOS, Windows: a sparse file, after a look at the free space
+                if shutil.disk_usage(folder).free < nbytes:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                f.truncate(nbytes)
+    except OSError as exc:
+        if os.path.exists(path):
+            os.remove(path)
+        amount = f"{nbytes / 1e9:.1f} GB" if nbytes >= 1e9 else f"{nbytes / 1e6:.1f} MB"
+        raise DataError(f"no room for the cache of {root} in {folder}: its pictures take {amount} there "
+                        f"({exc.strerror or exc}); make room, or set MINICNN_CACHE_DIR to a folder on a disk "
+                        f"with space") from None
+
+
 def prepare(root, cache=None, classes=None, size=STORED_SIZE, workers=None, progress=None):
     """Decode ``root`` once into ``cache`` (default: under ~/.cache/minicnn/folders) and return
     the ImageFolder; reuse the cache when the source is unchanged. ``progress(iterable, total)``
@@ -255,7 +280,8 @@ def prepare(root, cache=None, classes=None, size=STORED_SIZE, workers=None, prog
             return _open(cache, meta)
     os.makedirs(cache, exist_ok=True)
     tmp_images = os.path.join(cache, "images.uint8.tmp")
-    images = np.memmap(tmp_images, mode="w+", dtype=np.uint8, shape=(len(files), 3, size, size))
+    reserve(tmp_images, len(files) * 3 * size * size, root)
+    images = np.memmap(tmp_images, mode="r+", dtype=np.uint8, shape=(len(files), 3, size, size))
     kept, skipped = [], []
     with concurrent.futures.ThreadPoolExecutor(workers or min(8, (os.cpu_count() or 1) + 2)) as pool, \
             quiet_decoding():

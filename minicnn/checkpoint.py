@@ -16,14 +16,28 @@ class CheckpointError(ValueError):
     """A checkpoint is unreadable or does not fit the model."""
 
 
+def _umask():
+    """The process's file-creation mask (read by setting it and setting it back: there is no other
+    portable way)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+UMASK = _umask()   # read once, at import, before any thread of ours writes a file
+
+
 def atomic_write(path, write, check=None):
     """Call ``write(file object)`` on a temporary file in path's folder, fsync it, and rename it
     onto ``path``; ``check(temporary_path)``, if given, runs before the rename and may raise (a
-    download's checksum). On any error the temporary file is removed and ``path`` is untouched."""
+    download's checksum). On any error the temporary file is removed and ``path`` is untouched.
+    The file gets the permissions ``open`` would give it (readable by others where the umask
+    allows, as on a shared machine), not the owner-only ones of ``tempfile.mkstemp``."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path), suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~UMASK)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()

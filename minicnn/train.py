@@ -144,10 +144,9 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
             loss = float(loss_fn.forward(logits, y))
             if comm.size > 1:  # every rank sees the mean loss, so all stop together on a NaN
                 loss = float(comm.allreduce_sum(np.array([loss]), "all-reduce of the loss")[0]) / comm.size
-            if not math.isfinite(loss):   # checkpoints are saved after each epoch: epoch 0 has none
-                kept = (f"the last good checkpoint, after epoch {epoch}, is {ckpt_path}" if epoch else
-                        "no checkpoint of this run was written (one is written at the end of each epoch)")
-                raise TrainingError(f"loss became {loss} at step {step} (epoch {epoch + 1}); lower --lr; {kept}")
+            if not math.isfinite(loss):
+                raise TrainingError(f"loss became {loss} at step {step} (epoch {epoch + 1}); lower --lr; "
+                                    f"{last_checkpoint(ckpt_path, epoch)}")
             comm.backward(model, loss_fn.backward(), overlap=cfg.get("overlap", True))  # averaged over ranks
             optimizer.step()
             if hasattr(schedule, "step_batch"):
@@ -174,21 +173,38 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
         schedule.step(1.0 - val["top1"] if validate else None)
         record.update(images_per_s=seen / train_time, epoch_time_s=train_time)
         log(f"{line}{seen / train_time:.0f} img/s, {time.perf_counter() - t0:.0f} s")
-        if comm.is_root:
-            # a new run's first line replaces an earlier run's file, kept whole until then
-            with open(metrics_path, "a" if cfg.get("resume") or epoch > start_epoch else "w") as f:
-                f.write(json.dumps(record) + "\n")
-        checkpoint.save(ckpt_path, model, optimizer, dict(   # every rank takes part, rank 0 writes
-            model=cfg["model_name"], epoch=epoch + 1, lr=optimizer.lr, schedule_name=cfg["schedule"],
-            split=cfg.get("split", "none"), ranks=comm.size, schedule=schedule.state_dict(),
-            config={k: v for k, v in cfg.items() if k != "resume"}, environment=environment), comm=comm)
+        try:   # a full disk: the last checkpoint stays whole (written atomically), and the run says so
+            if comm.is_root:
+                # a new run's first line replaces an earlier run's file, kept whole until then
+                with open(metrics_path, "a" if cfg.get("resume") or epoch > start_epoch else "w") as f:
+                    f.write(json.dumps(record) + "\n")
+            checkpoint.save(ckpt_path, model, optimizer, dict(   # every rank takes part, rank 0 writes
+                model=cfg["model_name"], epoch=epoch + 1, lr=optimizer.lr, schedule_name=cfg["schedule"],
+                split=cfg.get("split", "none"), ranks=comm.size, schedule=schedule.state_dict(),
+                config={k: v for k, v in cfg.items() if k != "resume"}, environment=environment), comm=comm)
+        except OSError as exc:
+            then = ": make room, then --resume goes on from it" if epoch else ""
+            raise TrainingError(f"cannot write epoch {epoch + 1}'s checkpoint into {out} ({exc.strerror or exc}); "
+                                f"{last_checkpoint(ckpt_path, epoch)}{then}") from None
         comm.barrier()  # the checkpoint is complete before any rank goes on
-    if comm.is_root:
-        with open(metrics_path) as f:
-            save_curves([json.loads(line) for line in f], os.path.join(out, "curves.png"))
-        first_conv = next(p for name, p in model.named_params() if p.data.ndim == 4)
-        save_filter_grid(first_conv.data, os.path.join(out, "conv1_filters.png"))
-    return test_and_report(model, data, cfg, comm, loader_args, log, environment)
+    try:
+        if comm.is_root:
+            with open(metrics_path) as f:
+                save_curves([json.loads(line) for line in f], os.path.join(out, "curves.png"))
+            first_conv = next(p for name, p in model.named_params() if p.data.ndim == 4)
+            save_filter_grid(first_conv.data, os.path.join(out, "conv1_filters.png"))
+        return test_and_report(model, data, cfg, comm, loader_args, log, environment)
+    except OSError as exc:
+        raise TrainingError(f"cannot write the run's results into {out} ({exc.strerror or exc}); its checkpoint "
+                            f"{ckpt_path} holds all {counted(cfg['epochs'], 'epoch')}: make room, then --resume "
+                            f"tests it and writes them") from None
+
+
+def last_checkpoint(ckpt_path, epoch):
+    """What a run stopped in ``epoch`` (0-based) leaves to go on from, for its error message."""
+    if epoch:   # checkpoints are written at the end of each epoch, atomically: the last one is whole
+        return f"the last good checkpoint, after epoch {epoch}, is {ckpt_path}"
+    return "no checkpoint of this run was written (one is written at the end of each epoch)"
 
 
 def top5_shown(top5, classes):

@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import stat
 import subprocess
 import sys
 
@@ -254,6 +255,50 @@ def test_interrupted_write_leaves_the_old_checkpoint(tmp_path):
         checkpoint.atomic_write(path, crash)
     assert open(path, "rb").read() == before
     assert set(os.listdir(tmp_path)) == {"c.npz", "c.json"}   # no temporary file left behind
+
+
+def test_an_atomic_write_gets_the_permissions_open_would_give(tmp_path, monkeypatch):
+    """tempfile.mkstemp makes owner-only files (0600): checkpoints on a shared machine were
+    unreadable to the rest of a group. Written as ``open`` writes, under the process's umask."""
+    mask = os.umask(0o027)
+    os.umask(mask)
+    assert checkpoint.UMASK == mask   # read at import
+    monkeypatch.setattr(checkpoint, "UMASK", 0o027)
+    checkpoint.atomic_write(str(tmp_path / "c.bin"), lambda f: f.write(b"x"))
+    assert stat.S_IMODE(os.stat(tmp_path / "c.bin").st_mode) == 0o640
+
+
+@pytest.mark.parametrize("full_at", ["epoch 2's checkpoint", "the results"])
+def test_a_full_disk_stops_the_run_saying_what_is_kept(tmp_path, monkeypatch, full_at):
+    """No space left (OSError from a write) ends fit with a TrainingError naming the folder and the
+    last whole checkpoint, not a traceback; the checkpoint of epoch 1 is left as it was."""
+    import errno
+
+    from minicnn import train
+    from minicnn.train import TrainingError, fit
+    write_fake_fashion(tmp_path / "data", n_train=64, n_test=16)
+    x, y = fashion_mnist.load("train", str(tmp_path / "data"))
+    data = dict(train=(x, y), val=(x[:16], y[:16]), test=(x[:16], y[:16]))
+    out = tmp_path / "out"
+    save = checkpoint.save
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    if full_at == "the results":
+        monkeypatch.setattr(train, "save_curves", full_disk)
+    else:
+        monkeypatch.setattr(checkpoint, "save", lambda path, model, optimizer, meta, **kw: (
+            full_disk() if meta["epoch"] == 2 else save(path, model, optimizer, meta, **kw)))
+    with pytest.raises(TrainingError) as failure:
+        fit(models.alexnet_small(width=4), data, small_fit_config(out, epochs=2), log=lambda *a: None)
+    ckpt = out / "checkpoint.npz"
+    assert str(failure.value) == {
+        "epoch 2's checkpoint": f"cannot write epoch 2's checkpoint into {out} (No space left on device); the last good "
+                                f"checkpoint, after epoch 1, is {ckpt}: make room, then --resume goes on from it",
+        "the results": f"cannot write the run's results into {out} (No space left on device); its checkpoint {ckpt} "
+                       f"holds all 2 epochs: make room, then --resume tests it and writes them"}[full_at]
+    assert checkpoint.read_meta(str(ckpt), checkpoint.read_npz(str(ckpt)))["epoch"] == (
+        1 if full_at == "epoch 2's checkpoint" else 2)
 
 
 def run_script(*args):

@@ -272,13 +272,52 @@ def prepare(root, cache=None, classes=None, size=STORED_SIZE, workers=None, prog
     files, labels, classes = scan(root, classes)
     cache = cache or default_cache(root, size)
     sig = signature(files, size)
+    ready = _ready(cache, sig, classes)
+    if ready:
+        return ready
+    os.makedirs(cache, exist_ok=True)
+    with preparing(cache):
+        return _ready(cache, sig, classes) or _build(root, cache, files, labels, classes, sig, size, workers, progress)
+
+
+def _ready(cache, sig, classes):
+    """The ImageFolder in ``cache`` when it was prepared from the same files (``sig``) and classes,
+    else None."""
     meta_path = os.path.join(cache, "meta.json")
     if os.path.exists(meta_path):
         with open(meta_path) as f:
             meta = json.load(f)
         if meta.get("signature") == sig and meta.get("classes") == classes:
             return _open(cache, meta)
-    os.makedirs(cache, exist_ok=True)
+    return None
+
+
+@contextlib.contextmanager
+def preparing(cache):
+    """Hold the lock of the cache folder ``cache`` while it is prepared. Two runs started at once on
+    one new folder would both write its temporary file, the second removing the first's from under
+    it; the second waits instead (saying so), then finds the cache ready. An advisory ``flock``,
+    which the system releases when its holder dies; where there is none (Windows, or a file system
+    without locks), nothing is held."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(os.path.join(cache, "lock"), "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            warnings.warn(f"{cache}: another process is preparing this cache; waiting for it", stacklevel=3)
+            fcntl.flock(f, fcntl.LOCK_EX)
+        except OSError:   # no locks here (some network file systems)
+            pass
+        yield
+
+
+def _build(root, cache, files, labels, classes, sig, size, workers, progress):
+    """Decode ``files`` into ``cache`` and return the ImageFolder (prepare's work, under its lock)."""
+    meta_path = os.path.join(cache, "meta.json")
     tmp_images = os.path.join(cache, "images.uint8.tmp")
     reserve(tmp_images, len(files) * 3 * size * size, root)
     images = np.memmap(tmp_images, mode="r+", dtype=np.uint8, shape=(len(files), 3, size, size))

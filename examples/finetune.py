@@ -19,14 +19,14 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from minicnn import models  # noqa: E402
-from minicnn.arguments import (SettingsError, non_negative_int, plain_warnings, positive_float, positive_int,  # noqa: E402
-                               settings)
+from minicnn.arguments import (SettingsError, non_negative_int, plain_warnings, positive_float,  # noqa: E402
+                               positive_int, settings)
 from minicnn.backend import check_device  # noqa: E402
 from minicnn.checkpoint import CheckpointError  # noqa: E402
 from minicnn.data import DataError  # noqa: E402
 from minicnn.data.image_folder import load_splits  # noqa: E402
 from minicnn.train import (TrainingError, batch_progress, check_run_of, checkpoint_to_resume,  # noqa: E402
-                           ctrl_c_says_how_to_resume, fit, preparation_progress, writable_folder)
+                           claim_folder, ctrl_c_says_how_to_resume, fit, preparation_progress, writable_folder)
 from minicnn.weights import WeightsError, build_recorded, checkpoint_config, class_count, load  # noqa: E402
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -120,6 +120,7 @@ def main(argv=None):
     try:
         resume_from = checkpoint_to_resume(args.out) if args.resume else None   # before the data is loaded
         writable_folder(args.out)
+        claim_folder(args.out)   # held until the process ends: a second run into it is refused
         started = checkpoint_config(resume_from, "checkpoint") if resume_from else {}
         check_run_of("finetune.py", started, resume_from)
         check_resumed_weights(args.weights, started, args.out)

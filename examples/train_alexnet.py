@@ -29,7 +29,7 @@ from minicnn.fusion import fuse
 from minicnn.hybrid import HybridError, HybridNet
 from minicnn.summary import summary
 from minicnn.train import (TrainingError, batch_progress, check_run_of, checkpoint_to_resume, ctrl_c_says_how_to_resume,
-                           download_progress, fit, preparation_progress, writable_folder)
+                           claim_folder, download_progress, fit, preparation_progress, writable_folder)
 from minicnn.weights import WeightsError, checkpoint_config
 
 
@@ -335,6 +335,8 @@ def main(argv=None):
     gemm.set_gemm(args.gemm or "cublas")
     try:   # before minutes of loading data
         writable_folder(args.out)
+        if root:
+            claim_folder(args.out)   # held until the process ends: a second run into it is refused
     except TrainingError as exc:
         raise SystemExit(f"error: {exc}")
     if args.threads:

@@ -91,6 +91,8 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
     if not comm.is_root:
         log, progress = (lambda *a, **k: None), None
     device, out = cfg["device"], writable_folder(cfg["out"])
+    if comm.is_root:   # rank 0 alone writes into it
+        claim_folder(out)
     environment = describe(device)   # what the digits depend on besides the code (minicnn/environment.py)
     log(f"on {describe_line(environment)}")
     # (not under MPI, whose processes had better start no other)
@@ -323,6 +325,41 @@ def check_resumed_classes(ckpt_path, cfg):
     raise TrainingError(f"{ckpt_path}: the run trained on {listed(list(trained))}, and this data has "
                         f"{listed(list(given))}: resume with the run's own data, or start a new run with "
                         f"another --out")
+
+
+_CLAIMS = {}   # output folder (absolute path) -> the open lock file by which this process holds it
+
+
+def claim_folder(out):
+    """Hold the output folder ``out`` for the rest of this process (an advisory ``flock`` of
+    ``out/.lock``, which the system releases when the process ends, however it ends), so that a
+    second run into the same folder is refused at its start, naming the process that holds it,
+    rather than left to overwrite the first's checkpoint and metrics. A process may claim a folder
+    again (a notebook's second ``fit``). Nothing is held where there are no locks (Windows, some
+    network file systems). Raises ``TrainingError``."""
+    key = os.path.abspath(out)
+    if key in _CLAIMS:
+        return
+    try:
+        import fcntl
+    except ImportError:
+        return
+    lock = open(os.path.join(out, ".lock"), "a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip()
+        lock.close()
+        raise TrainingError(f"{out} is in use by another run{f' (process {holder})' if holder else ''}: wait for it "
+                            f"to end, or give this run another output folder (--out)") from None
+    except OSError:   # a file system without locks
+        lock.close()
+        return
+    lock.truncate(0)
+    lock.write(f"{os.getpid()}\n")
+    lock.flush()
+    _CLAIMS[key] = lock
 
 
 def writable_folder(out, hint=": choose another output folder (--out)"):

@@ -301,6 +301,34 @@ def test_a_full_disk_stops_the_run_saying_what_is_kept(tmp_path, monkeypatch, fu
         1 if full_at == "epoch 2's checkpoint" else 2)
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="the folder's claim is fcntl's flock, which Windows lacks")
+def test_a_second_run_into_a_folder_in_use_is_refused_naming_the_first(tmp_path):
+    """Two runs with one --out (the default command started twice) both trained and wrote their
+    checkpoints and metrics over each other's; the second is now refused at its start."""
+    from minicnn.train import TrainingError, claim_folder
+    out = tmp_path / "out"
+    out.mkdir()
+    first = subprocess.Popen([sys.executable, "-c", "import sys, time; from minicnn.train import claim_folder; "
+                              "claim_folder(sys.argv[1]); print('held', flush=True); time.sleep(120)", str(out)],
+                             stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert first.stdout.readline() == "held\n"
+        message = (f"{out} is in use by another run (process {first.pid}): wait for it to end, or give this run "
+                   f"another output folder (--out)")
+        with pytest.raises(TrainingError) as refused:
+            claim_folder(str(out))
+        assert str(refused.value) == message
+        write_fake_fashion(tmp_path / "data", n_train=64, n_test=16)
+        second = run_script("--data", str(tmp_path / "data"), "--out", str(out), "--epochs", "1")
+        assert second.returncode == 1 and second.stderr.strip() == f"error: {message}", second.stderr
+        assert not (out / "checkpoint.npz").exists()
+    finally:
+        first.kill()
+        first.wait()
+    claim_folder(str(out))   # the first has ended: its lock went with it
+    claim_folder(str(out))   # and a process may claim its own folder again
+
+
 def run_script(*args):
     return subprocess.run([sys.executable, os.path.join(ROOT, "examples", "train_alexnet.py"), "--no-progress", *args],
                           capture_output=True, text=True, timeout=600)

@@ -26,7 +26,8 @@ from minicnn.checkpoint import CheckpointError  # noqa: E402
 from minicnn.data import DataError  # noqa: E402
 from minicnn.data.image_folder import load_splits  # noqa: E402
 from minicnn.train import (TrainingError, batch_progress, check_run_of, checkpoint_to_resume,  # noqa: E402
-                           claim_folder, ctrl_c_says_how_to_resume, fit, preparation_progress, writable_folder)
+                           claim_folder, ctrl_c_says_how_to_resume, fit, preparation_progress, without_bars,
+                           writable_folder)
 from minicnn.weights import WeightsError, build_recorded, checkpoint_config, class_count, load  # noqa: E402
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -113,8 +114,10 @@ def main(argv=None):
                         "it began with (a flag left out takes the run's value, one given must equal it, except "
                         "--epochs, which may extend the run)")
     p.add_argument("--no-progress", action="store_true",
-                   help="no progress bars (e.g. in logs): a line per image folder prepared, none per batch")
+                   help="no progress bars: a line per image folder prepared, none per batch (default: bars "
+                        "where the output is a terminal, none in a log file or pipe)")
     args = p.parse_args(argv)
+    args.no_progress = without_bars(args.no_progress)   # no bars in a log either
     model_given = args.model   # before the defaults fill it in: a checkpoint names its own network
     plain_warnings()
     try:

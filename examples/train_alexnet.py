@@ -29,7 +29,8 @@ from minicnn.fusion import fuse
 from minicnn.hybrid import HybridError, HybridNet
 from minicnn.summary import summary
 from minicnn.train import (TrainingError, batch_progress, check_run_of, checkpoint_to_resume, ctrl_c_says_how_to_resume,
-                           claim_folder, download_progress, fit, preparation_progress, writable_folder)
+                           claim_folder, download_progress, fit, preparation_progress, without_bars,
+                           writable_folder)
 from minicnn.weights import WeightsError, checkpoint_config
 
 
@@ -150,9 +151,10 @@ def parse_args(argv=None):
                         "a flag left out takes the run's value, one given must equal it, except --epochs, "
                         "which may extend the run, its linear decay planned anew)")
     p.add_argument("--no-progress", action="store_true",
-                   help="no progress bars (e.g. in logs): a line per download or image folder prepared, "
-                        "none per batch")
+                   help="no progress bars: a line per download or image folder prepared, none per batch "
+                        "(default: bars where the output is a terminal, none in a log file or pipe)")
     args = p.parse_args(argv)
+    args.no_progress = without_bars(args.no_progress)   # no bars in a log either
     data_set = args.dataset or detected_dataset(args.data)
     if args.out is None:
         folder_name = os.path.basename(os.path.normpath(args.data)) if args.data else "folder"

@@ -491,6 +491,15 @@ def common_batch_size(comm, count, preferred):
     return size
 
 
+def without_bars(no_progress, stream=None):
+    """Whether a script shows no progress bars: with --no-progress, and also when ``stream``
+    (stderr, where tqdm draws) is no terminal but a log file or a pipe, where every redraw of a bar
+    would be more of the log (a 5-epoch run's bars, thousands of redraws); the scripts then print a
+    line per download or image folder prepared, as with --no-progress."""
+    stream = sys.stderr if stream is None else stream
+    return no_progress or not (hasattr(stream, "isatty") and stream.isatty())
+
+
 def batch_progress():
     """The ``progress`` argument of ``fit`` that shows a tqdm bar per epoch (batches, rate, ETA)."""
     from tqdm import tqdm

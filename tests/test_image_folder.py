@@ -678,18 +678,34 @@ def test_predict_takes_folders_and_reads_them_a_batch_at_a_time(folder, tmp_path
 
 def test_no_progress_prints_a_line_where_a_bar_would_be(folder, tmp_path):
     """--no-progress (logs): preparing an image folder is one plain line, no bar's carriage
-    returns, and the second run reuses the cache without a line."""
+    returns, and the second run reuses the cache without a line. Into a pipe, without the flag,
+    the same: no bars."""
     import subprocess
     import sys
     script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "finetune.py")
     runs = [subprocess.run([sys.executable, script, "--data", folder, "--weights", str(tmp_path / "missing.npz"),
                             "--out", str(tmp_path / "ft"), *flags], capture_output=True, text=True, timeout=300,
-                           env=dict(os.environ, MINICNN_CACHE_DIR=str(tmp_path / "cache")))
-            for flags in (["--no-progress"], ["--no-progress"])]
+                           env=dict(os.environ, MINICNN_CACHE_DIR=str(tmp_path / cache)))
+            for flags, cache in ((["--no-progress"], "cache"), (["--no-progress"], "cache"), ([], "another cache"))]
     assert runs[0].stdout.splitlines() == ["preparing 8 images into the cache (once: later runs reuse it)"]  # 2 x 4
     assert runs[1].stdout == ""
+    assert runs[2].stdout == runs[0].stdout
     assert all("\r" not in run.stderr and "preparing images" not in run.stderr for run in runs)
     assert all(run.returncode == 1 and "missing.npz" in run.stderr for run in runs)
+
+
+def test_bars_are_drawn_only_on_a_terminal():
+    """A log file or pipe gets no bars (each redraw would be more of the log), a terminal does,
+    unless --no-progress."""
+    import io
+
+    from minicnn.train import without_bars
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    assert without_bars(False, io.StringIO()) and without_bars(True, Terminal())
+    assert not without_bars(False, Terminal())
 
 
 def test_the_progress_helpers_print_a_line_without_a_bar(capsys):

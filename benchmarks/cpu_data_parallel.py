@@ -25,7 +25,7 @@ from timing import machine_description, step_benchmark_parser, write_results  # 
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import minicnn  # noqa: E402,F401 (before NumPy: it sets OpenBLAS's thread timeout)
-from minicnn.arguments import positive_int  # noqa: E402
+from minicnn.arguments import positive_int, run_script  # noqa: E402
 import numpy as np  # noqa: E402 (after minicnn, which sets OpenBLAS's thread timeout before NumPy loads it)
 
 
@@ -150,4 +150,4 @@ def argparse_hidden():
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -20,6 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from timing import interleaved_medians, machine_description, step_benchmark_parser, write_results  # noqa: E402
 
 from minicnn import SoftmaxCrossEntropy, models, towers  # noqa: E402
+from minicnn.arguments import run_script  # noqa: E402
 from minicnn.cpu_memory import reuse_freed_memory  # noqa: E402
 from minicnn.optim import SGD  # noqa: E402
 import numpy as np  # noqa: E402 (after minicnn, which sets OpenBLAS's thread timeout before NumPy loads it)
@@ -109,4 +110,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

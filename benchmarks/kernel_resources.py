@@ -28,6 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from timing import add_out_argument, write_results  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from minicnn.arguments import run_script  # noqa: E402
 from minicnn.kernels import compile_options, find_nvcc, source_names, source_path  # noqa: E402
 from minicnn.launch import BLOCK  # noqa: E402
 from minicnn.layers.lrn_maxpool import LRN_POOL_BAND_PIXELS  # noqa: E402
@@ -150,4 +151,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -37,7 +37,7 @@ from timing import add_out_argument, progress, write_results  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from minicnn import kernel_versions  # noqa: E402
-from minicnn.arguments import positive_int  # noqa: E402
+from minicnn.arguments import positive_int, run_script  # noqa: E402
 from minicnn.backend import to_device  # noqa: E402
 from minicnn.simulator import compiler_description, traffic  # noqa: E402
 
@@ -225,4 +225,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

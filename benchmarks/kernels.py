@@ -49,7 +49,7 @@ from timing import (add_out_argument, launch_medians, machine_description, media
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from minicnn import LRN, Conv2D, Dense, Dropout, LRNMaxPool, MaxPool2D, ReLU, gemm, kernel_versions  # noqa: E402
-from minicnn.arguments import positive_int  # noqa: E402
+from minicnn.arguments import positive_int, run_script  # noqa: E402
 from minicnn.backend import check_device, to_device, to_numpy  # noqa: E402
 from minicnn.environment import gpu_name, gpu_software, gpu_words  # noqa: E402
 
@@ -499,4 +499,4 @@ def results_writer(args, device, runs, copy_bw, gemm_rate):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

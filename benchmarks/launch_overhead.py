@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from timing import add_out_argument, interleaved_medians, machine_description, write_results  # noqa: E402
 
 from minicnn import launch as launching  # noqa: E402
-from minicnn.arguments import positive_int  # noqa: E402
+from minicnn.arguments import positive_int, run_script  # noqa: E402
 from minicnn.environment import gpu_description, gpu_name  # noqa: E402
 from minicnn.launch import BLOCK, grid_for  # noqa: E402
 
@@ -136,4 +136,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

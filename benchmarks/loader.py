@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from timing import add_out_argument, machine_description, write_results  # noqa: E402
 
 from minicnn.data import image_folder  # noqa: E402
-from minicnn.arguments import positive_int  # noqa: E402
+from minicnn.arguments import positive_int, run_script  # noqa: E402
 from minicnn.data.loader import BatchLoader  # noqa: E402
 
 
@@ -86,4 +86,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

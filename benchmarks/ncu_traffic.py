@@ -46,7 +46,7 @@ from kernels import LAYERS  # noqa: E402
 from timing import add_out_argument, write_results  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from minicnn.arguments import positive_int  # noqa: E402
+from minicnn.arguments import positive_int, run_script  # noqa: E402
 from minicnn.simulator import traffic  # noqa: E402
 
 # name: (the simulator's count of one LaunchTraffic, the Nsight Compute metrics whose sum is the GPU's)
@@ -262,4 +262,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -26,7 +26,7 @@ from timing import (interleaved_medians, machine_description, part_clock, second
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from minicnn import SoftmaxCrossEntropy, cpu_threads, models  # noqa: E402
-from minicnn.arguments import positive_int  # noqa: E402
+from minicnn.arguments import positive_int, run_script  # noqa: E402
 from minicnn.backend import check_device, cuda_available, to_device, to_numpy  # noqa: E402
 from minicnn.cpu_memory import reuse_freed_memory  # noqa: E402
 from minicnn.environment import gpu_description  # noqa: E402
@@ -336,4 +336,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

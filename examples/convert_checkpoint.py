@@ -18,7 +18,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from minicnn.arguments import plain_warnings  # noqa: E402
+from minicnn.arguments import plain_warnings, run_script  # noqa: E402
 from minicnn.checkpoint import CheckpointError  # noqa: E402
 from minicnn.towers import SplitError, convert_checkpoint  # noqa: E402
 
@@ -43,4 +43,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

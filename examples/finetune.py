@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from minicnn import models  # noqa: E402
 from minicnn.arguments import (SettingsError, non_negative_int, plain_warnings, positive_float,  # noqa: E402
-                               positive_int, settings)
+                               positive_int, run_script, settings)
 from minicnn.backend import check_device  # noqa: E402
 from minicnn.checkpoint import CheckpointError  # noqa: E402
 from minicnn.data import DataError  # noqa: E402
@@ -177,4 +177,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

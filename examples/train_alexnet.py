@@ -21,7 +21,7 @@ import os
 
 from minicnn import cpu_threads, gemm, models, towers
 from minicnn.arguments import (SettingsError, fraction, non_negative_float, non_negative_int, plain_warnings,
-                               positive_float, positive_int, settings)
+                               positive_float, positive_int, run_script, settings)
 from minicnn.backend import KERNEL_DEVICES, check_device, cuda_available
 from minicnn.checkpoint import CheckpointError
 from minicnn.data import DATASETS, DataError
@@ -392,4 +392,4 @@ def first_on_rank_0(comm, work):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -75,6 +75,17 @@ def plain_warnings():
     warnings.showwarning = show
 
 
+def run_script(main):
+    """Run a script's ``main()``. Ctrl-C ends it with one line and the shell's code for SIGINT (130)
+    rather than a traceback of wherever it happened to be; in training, ``fit``'s own handler
+    (``minicnn.train.ctrl_c_says_how_to_resume``) says first how to resume."""
+    try:
+        main()
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        raise SystemExit(130) from None
+
+
 def _number(text, kind, allowed, expected):
     try:
         value = kind(text)

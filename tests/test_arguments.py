@@ -125,3 +125,24 @@ def test_every_command_line_takes_its_numbers_through_these_types():
                 if isinstance(kind, ast.Name) and kind.id in ("int", "float") and "choices" not in keywords:
                     bare.append(f"{path.relative_to(root)}:{node.lineno}")
     assert not bare, f"flags of bare int or float type: {bare}"
+
+
+def test_ctrl_c_ends_a_script_with_one_line_and_the_code_for_sigint(capsys):
+    """A Ctrl-C while a script loads its data or builds its network printed the traceback of
+    wherever it happened to be; run_script prints one line and exits with 130, as a shell does."""
+    from minicnn.arguments import run_script
+
+    def main():
+        raise KeyboardInterrupt
+    with pytest.raises(SystemExit) as stop:
+        run_script(main)
+    assert stop.value.code == 130 and capsys.readouterr().err == "\ninterrupted\n"
+
+
+def test_every_example_script_runs_its_main_through_run_script():
+    import pathlib
+    root = pathlib.Path(__file__).resolve().parent.parent
+    scripts = sorted((root / "examples").glob("*.py"))
+    assert len(scripts) == 4
+    for path in scripts:
+        assert path.read_text().rstrip().endswith('if __name__ == "__main__":\n    run_script(main)'), path.name

@@ -211,6 +211,26 @@ def test_a_second_run_waits_for_the_cache_another_is_preparing_and_finds_it_read
     assert result["data"].images.shape == (8, 3, 256, 256)
 
 
+def test_a_preparation_stopped_midway_leaves_no_temporary_file(folder, tmp_path, monkeypatch):
+    """Ctrl-C while a folder is decoded left the temporary file, as large as the whole cache (250 GB
+    for ImageNet), behind; it is removed, and the next run prepares the cache whole."""
+    decode = image_folder.decode
+    calls = []
+
+    def ctrl_c_at_the_third(*args):
+        calls.append(args)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return decode(*args)
+    monkeypatch.setattr(image_folder, "decode", ctrl_c_at_the_third)
+    cache = str(tmp_path / "cache" / "pets")
+    with pytest.raises(KeyboardInterrupt):
+        image_folder.prepare(folder, cache=cache, workers=1)
+    assert "images.uint8.tmp" not in os.listdir(cache) and "meta.json" not in os.listdir(cache)
+    monkeypatch.setattr(image_folder, "decode", decode)
+    assert image_folder.prepare(folder, cache=cache).images.shape == (8, 3, 256, 256)
+
+
 def test_cache_is_reused_and_rebuilt_when_the_folder_changes(folder, monkeypatch):
     first = image_folder.prepare(folder)
     monkeypatch.setattr(image_folder, "decode", lambda *a: pytest.fail("decoded again"))
@@ -575,6 +595,7 @@ def test_finetuning_stopped_by_ctrl_c_resumes_to_the_same_parameters(folder, tmp
             raise KeyboardInterrupt
         return batches
     monkeypatch.setattr(finetune, "batch_progress", lambda: ctrl_c_in_epoch_2)
+    monkeypatch.setattr(finetune, "without_bars", lambda no_progress: no_progress)   # as on a terminal
     monkeypatch.setattr(sys, "argv", ["examples/finetune.py", "--out", str(tmp_path / "cut")])
     with pytest.raises(SystemExit) as stop:
         finetune.main([*common, "--weights", str(tmp_path / "start.npz"), "--out", str(tmp_path / "cut")])

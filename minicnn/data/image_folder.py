@@ -316,11 +316,31 @@ def preparing(cache):
 
 
 def _build(root, cache, files, labels, classes, sig, size, workers, progress):
-    """Decode ``files`` into ``cache`` and return the ImageFolder (prepare's work, under its lock)."""
+    """Decode ``files`` into ``cache`` and return the ImageFolder (prepare's work, under its lock).
+    A preparation stopped midway (Ctrl-C, an error) removes its temporary file, which is the size
+    of the whole cache (ImageNet's: 250 GB)."""
     meta_path = os.path.join(cache, "meta.json")
     tmp_images = os.path.join(cache, "images.uint8.tmp")
     reserve(tmp_images, len(files) * 3 * size * size, root)
-    images = np.memmap(tmp_images, mode="r+", dtype=np.uint8, shape=(len(files), 3, size, size))
+    try:
+        meta, kept = _decode_into(tmp_images, root, files, sig, classes, size, workers, progress)
+        np.save(os.path.join(cache, "labels.npy"), labels[kept])
+        os.replace(tmp_images, os.path.join(cache, "images.uint8"))
+    except BaseException:
+        if os.path.exists(tmp_images):
+            os.remove(tmp_images)
+        raise
+    with open(meta_path + ".tmp", "w") as f:
+        json.dump(meta, f)
+    os.replace(meta_path + ".tmp", meta_path)  # written last: a half-built cache is never reused
+    return _open(cache, meta)
+
+
+def _decode_into(path, root, files, sig, classes, size, workers, progress):
+    """Decode ``files`` into the reserved file ``path`` (uint8 rows of 3 x size x size), the
+    unreadable ones skipped with a warning each; cut the file to the rows kept and return the
+    cache's metadata and the indices of the files kept."""
+    images = np.memmap(path, mode="r+", dtype=np.uint8, shape=(len(files), 3, size, size))
     kept, skipped = [], []
     with concurrent.futures.ThreadPoolExecutor(workers or min(8, (os.cpu_count() or 1) + 2)) as pool, \
             quiet_decoding():
@@ -329,29 +349,24 @@ def _build(root, cache, files, labels, classes, sig, size, workers, progress):
             results = progress(results, len(files))
         for index, result in enumerate(results):
             if isinstance(result, str):
-                warnings.warn(f"skipped {files[index]}: {result}", stacklevel=2)
+                warnings.warn(f"skipped {files[index]}: {result}", stacklevel=4)
                 skipped.append(files[index])
                 continue
             images[len(kept)] = result
             kept.append(index)
     if skipped:
-        warnings.warn(f"{root}: {len(skipped)} of {len(files)} files skipped (unreadable)", stacklevel=2)
+        warnings.warn(f"{root}: {len(skipped)} of {len(files)} files skipped (unreadable)", stacklevel=4)
     if not kept:
         raise DataError(f"{root}: none of the {len(files)} image files could be read")
     images.flush()
     del images
     n = len(kept)
-    os.truncate(tmp_images, n * 3 * size * size)  # the skipped files' rows were at the end
-    stored = np.memmap(tmp_images, mode="r", dtype=np.uint8, shape=(n, 3, size, size))
+    os.truncate(path, n * 3 * size * size)  # the skipped files' rows were at the end
+    stored = np.memmap(path, mode="r", dtype=np.uint8, shape=(n, 3, size, size))
     meta = dict(signature=sig, classes=classes, size=size, files=[files[i] for i in kept], skipped=skipped,
                 count=n, **rgb_statistics(stored))
     del stored
-    np.save(os.path.join(cache, "labels.npy"), labels[kept])
-    os.replace(tmp_images, os.path.join(cache, "images.uint8"))
-    with open(meta_path + ".tmp", "w") as f:
-        json.dump(meta, f)
-    os.replace(meta_path + ".tmp", meta_path)  # written last: a half-built cache is never reused
-    return _open(cache, meta)
+    return meta, kept
 
 
 def _open(cache, meta):

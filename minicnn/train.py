@@ -253,10 +253,13 @@ def check_data(data, cfg, ranks=1):
     count, batch = len(data["train"][1]), cfg["batch_size"]
     if cfg["epochs"] < 1 or batch < 1:
         raise TrainingError(f"epochs and batch_size must be >= 1, got {cfg['epochs']} and {batch}")
+    if not count:   # every image held out: no batch size helps
+        raise TrainingError(f"no images are left to train on: the data's {len(data['val'][1])} validation and "
+                            f"{counted(len(data['test'][1]), 'test image')} are all it has; give more data")
     if batch * ranks > count:
         per_rank = f" ({batch} on each of {ranks} ranks)" if ranks > 1 else ""
-        raise TrainingError(f"a batch of {batch * ranks} images{per_rank} needs at least as many training images; "
-                            f"there are {count}: lower the batch size or give more data")
+        raise TrainingError(f"a batch of {counted(batch * ranks, 'image')}{per_rank} needs at least as many training "
+                            f"images; there are {count}: lower the batch size or give more data")
     if cfg["schedule"] == "plateau" and not len(data["val"][1]):
         raise TrainingError("the plateau schedule lowers the learning rate when the validation accuracy stops "
                             "improving, and no images are held out for validation: hold some out or use "

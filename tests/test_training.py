@@ -1027,6 +1027,8 @@ def test_a_run_without_a_validation_set_trains_on_every_image_and_plots_the_trai
     (dict(batch_size=64), 8, "a batch of 64 images needs at least as many training images; there are 40"),
     (dict(schedule="plateau"), 0, "the plateau schedule lowers the learning rate"),
     (dict(epochs=0), 8, "epochs and batch_size must be >= 1, got 0 and 16"),
+    (dict(batch_size=1), 48, r"^no images are left to train on: the data's 48 validation and 16 test images are all it "
+                             r"has; give more data$"),   # not "a batch of 1 images ...: lower the batch size"
 ])
 def test_fit_refuses_settings_the_data_cannot_serve_before_the_first_step(tmp_path, overrides, val, message):
     """An epoch of no whole batch used to end in a ZeroDivisionError after the epoch's work."""

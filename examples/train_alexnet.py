@@ -190,10 +190,13 @@ DEFAULTS = dict(model=None, width=None, dropout=None, lrn_groups=None, init=None
 def detected_dataset(data):
     """The --dataset of a command line that gives none: cifar10 when --data holds CIFAR-10's
     batches (or the folder its archive unpacks into), folder when it holds class folders (or
-    train/ and val/, or pictures), else fashion-mnist."""
-    from minicnn.data.image_folder import class_folders, image_files
+    train/ and val/, or pictures), else fashion-mnist; for an archive not unpacked (CIFAR-10's, or
+    another, taken for pictures), the data set whose error message says to unpack it."""
+    from minicnn.data.image_folder import ARCHIVES, class_folders, image_files
     if data and any(os.path.isfile(os.path.join(data, d, "data_batch_1")) for d in ("", "cifar-10-batches-py")):
         return "cifar10"
+    if data and os.path.isfile(data) and data.lower().endswith(ARCHIVES):   # each says to unpack it first
+        return "cifar10" if os.path.basename(data).lower().startswith("cifar-10") else "folder"
     pictures = bool(data) and os.path.isdir(data) and bool(class_folders(data) or image_files(data))
     return "folder" if pictures else "fashion-mnist"
 

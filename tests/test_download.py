@@ -185,8 +185,8 @@ def test_a_folder_given_that_lacks_files_is_named_with_what_it_lacks_and_where_t
     (tmp_path / "partial").mkdir()
     (tmp_path / "partial" / "train-images-idx3-ubyte.gz").write_bytes(b"")
     (tmp_path / "partial" / "data_batch_1").write_bytes(b"")
-    typo, partial = tmp_path / "typo", tmp_path / "partial"
-    for folder, lacks in [(typo, "no such folder"),
+    typo, partial, file = tmp_path / "typo", tmp_path / "partial", tmp_path / "partial" / "data_batch_1"
+    for folder, lacks in [(typo, "no such folder"), (file, "a file, not a folder"),
                           (partial, "missing train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, "
                                     "t10k-labels-idx1-ubyte.gz")]:
         with pytest.raises(DataError) as failure:
@@ -194,6 +194,13 @@ def test_a_folder_given_that_lacks_files_is_named_with_what_it_lacks_and_where_t
         assert str(failure.value).startswith(f"Fashion-MNIST not found in {folder} ({lacks}); get the four files ")
         assert f"(data/fashion) into {folder}, or leave --data out: the files are then looked for in " \
                f"{' and '.join(fashion_mnist.SEARCH_PATH)} and downloaded when missing" in str(failure.value)
+    (tmp_path / "cifar-10-python.tar.gz").write_bytes(b"")   # the archive itself, not unpacked
+    with pytest.raises(DataError) as failure:
+        cifar10.find_folder(str(tmp_path / "cifar-10-python.tar.gz"))
+    assert str(failure.value) == (f"CIFAR-10 not found in {tmp_path / 'cifar-10-python.tar.gz'} (a file, not a "
+                                  f"folder); unpack it (tar xzf {tmp_path / 'cifar-10-python.tar.gz'}) and give --data "
+                                  f"the folder it unpacks into, cifar-10-batches-py (or leave --data out: the batches "
+                                  f"are then looked for in {cifar10.SEARCH_PATH[0]} and downloaded when missing)")
     with pytest.raises(DataError) as failure:
         cifar10.find_folder(str(partial))
     assert str(failure.value).startswith(f"CIFAR-10 not found in {partial} (missing data_batch_2, data_batch_3, "

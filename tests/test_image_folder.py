@@ -244,6 +244,11 @@ def test_cache_is_reused_and_rebuilt_when_the_folder_changes(folder, monkeypatch
 def test_bad_folders_say_what_is_wrong(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         image_folder.scan(str(tmp_path / "nowhere"))
+    (tmp_path / "pets.zip").write_bytes(b"PK")
+    with pytest.raises(DataError, match=re.escape(f"{tmp_path / 'pets.zip'} is a file; an image folder is a folder of "
+                                                  f"class folders of pictures ({tmp_path / 'pets.zip'}/<class>/*.jpg); "
+                                                  f"unpack the archive first")):
+        image_folder.scan(str(tmp_path / "pets.zip"))
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="has no class folders"):
         image_folder.scan(str(tmp_path / "empty"))

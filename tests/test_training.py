@@ -807,6 +807,9 @@ def test_each_data_set_has_its_own_default_output_folder(tmp_path):
     assert train_alexnet.parse_args(["--data", str(tmp_path / "pets" / "cat")]).dataset == "fashion-mnist"
     os.makedirs(tmp_path / "fashion" / ".ipynb_checkpoints")   # a hidden folder beside Fashion-MNIST's files
     assert train_alexnet.parse_args(["--data", str(tmp_path / "fashion")]).dataset == "fashion-mnist"
+    for archive, dataset in (("cifar-10-python.tar.gz", "cifar10"), ("pets.zip", "folder")):   # not unpacked
+        (tmp_path / archive).write_bytes(b"")
+        assert train_alexnet.parse_args(["--data", str(tmp_path / archive)]).dataset == dataset
     # CIFAR-10's batches, or the folder its archive unpacks into, are CIFAR-10 (with its own output folder)
     write_fake_cifar(tmp_path / "downloads" / "cifar-10-batches-py")
     for folder in (tmp_path / "downloads", tmp_path / "downloads" / "cifar-10-batches-py"):

@@ -25,7 +25,11 @@ SEARCH_PATH = (os.path.expanduser("~/.cache/minicnn/cifar-10-batches-py"),)
 
 def how_to_get(folder=None):
     """How to get the files by hand: into ``folder`` (a folder given, which nothing is downloaded
-    into), else into the search path's folder."""
+    into), else into the search path's folder; where ``folder`` is the archive itself, unpacked."""
+    if folder and os.path.isfile(folder):
+        return (f"unpack it (tar xzf {folder}) and give --data the folder it unpacks into, cifar-10-batches-py "
+                f"(or leave --data out: the batches are then looked for in {SEARCH_PATH[0]} and downloaded when "
+                f"missing)")
     where = (f"{folder}, or leave --data out: the batches are then looked for in {SEARCH_PATH[0]} and downloaded "
              f"when missing") if folder else "~/.cache/minicnn/cifar-10-batches-py, or pass --data"
     return ("download cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html and unpack it so "

@@ -64,7 +64,8 @@ def not_found(name, candidates, files, how_to_get):
     lacks = []
     for folder in candidates:
         missing = [f for f in files if not os.path.exists(os.path.join(folder, f))]
-        lacks.append(f"{folder} (" + ("no such folder" if not os.path.isdir(folder) else
+        lacks.append(f"{folder} (" + ("a file, not a folder" if os.path.isfile(folder) else
+                                      "no such folder" if not os.path.isdir(folder) else
                                       "missing " + ", ".join(missing)) + ")")
     return DataError(f"{name} not found in {'; '.join(lacks)}; {how_to_get}")
 

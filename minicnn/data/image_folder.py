@@ -34,6 +34,7 @@ import numpy as np
 from minicnn.data import DataError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".7z", ".rar")   # what --data may wrongly name
 STORED_SIZE = 256           # the paper: shorter side to 256, central 256x256
 PCA_SAMPLE_IMAGES = 1000    # images sampled for the RGB statistics
 PCA_SAMPLE_PIXELS = 1024    # pixels per sampled image
@@ -42,6 +43,10 @@ PCA_SAMPLE_PIXELS = 1024    # pixels per sampled image
 def scan(root, classes=None):
     """(files, labels, classes) of an image folder. ``classes`` (e.g. the training set's) fixes
     the label of each class name; a class without a folder here gets a warning."""
+    if os.path.isfile(root):   # an archive of the pictures, say, or one picture
+        unpack = "; unpack the archive first" if root.lower().endswith(ARCHIVES) else ""
+        raise DataError(f"{root} is a file; an image folder is a folder of class folders of pictures "
+                        f"({root}/<class>/*.jpg){unpack}")
     if not os.path.isdir(root):
         raise DataError(f"image folder {root} does not exist")
     found = class_folders(root)

@@ -173,7 +173,8 @@ def main(argv=None):
             fit(model, data, cfg, progress=None if args.no_progress else batch_progress())
         except (TrainingError, CheckpointError) as exc:
             raise SystemExit(f"error: {exc}")
-    print(f"results written to {os.path.abspath(args.out)}")
+    print(f"results written to {os.path.abspath(args.out)}; classify pictures with the fine-tuned network:\n"
+          f"    python examples/predict.py PICTURE.jpg --weights {os.path.join(args.out, 'checkpoint.npz')}")
 
 
 if __name__ == "__main__":

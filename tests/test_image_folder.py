@@ -459,6 +459,7 @@ def test_finetuning_trains_only_the_new_head(folder, tmp_path, capsys):
                    "--out", str(tmp_path / "ft"), "--no-progress"])
     log = capsys.readouterr().out   # of 2 classes, every image is among its top 5: no top-5 shown
     assert re.search(r"^test: loss [\d.]+, top-1 accuracy [\d.]+$", log, re.M) and "top-5" not in log
+    assert log.splitlines()[-1] == f"    python examples/predict.py PICTURE.jpg --weights {tmp_path / 'ft' / 'checkpoint.npz'}"
     tuned = models.alexnet_owt(num_classes=2)
     weights.load_npz(tmp_path / "ft" / "checkpoint.npz", tuned)
     before, after = start.state_dict(), tuned.state_dict()

@@ -6,6 +6,7 @@ On the CPU a seeded run is repeatable: the data order and augmentation of epoch 
 epoch e continues exactly as the uninterrupted run would have. Elsewhere the digits can differ
 with the BLAS's kernels and threads, which the run prints and records (``minicnn/environment.py``).
 """
+import atexit
 import contextlib
 import json
 import math
@@ -84,15 +85,29 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
     Returns the test metrics (``test_and_report``). ``progress(iterable, total, desc)`` wraps the batch loop.
 
     ``comm`` (a ``minicnn.distributed.Communicator``) trains data-parallel: ``batch_size`` is per
-    rank, gradients are averaged over the ranks every step, rank 0 alone logs and writes."""
-    from minicnn.distributed import Communicator, offset_dropout_rows
+    rank, gradients are averaged over the ranks every step, rank 0 alone logs and writes.
+
+    Rank 0 holds ``out`` while it trains (``claim_folder``): another run into it is refused. A
+    claim that ``fit`` made it gives back at the end (a sweep of many runs in one process keeps no
+    lock file open per run); one the calling script made first lasts as long as its process."""
+    from minicnn.distributed import Communicator
     comm = comm or Communicator.single()
+    out = writable_folder(cfg["out"])
+    claimed = comm.is_root and claim_folder(out)   # rank 0 alone writes into it
+    try:
+        return _train(model, data, cfg, log, progress, comm)
+    finally:
+        if claimed:
+            release_folder(out)
+
+
+def _train(model, data, cfg, log, progress, comm):
+    """fit's work, with ``out`` held."""
+    from minicnn.distributed import offset_dropout_rows
     reuse_freed_memory()   # no page faults on the large arrays every step (minicnn/cpu_memory.py)
     if not comm.is_root:
         log, progress = (lambda *a, **k: None), None
-    device, out = cfg["device"], writable_folder(cfg["out"])
-    if comm.is_root:   # rank 0 alone writes into it
-        claim_folder(out)
+    device, out = cfg["device"], cfg["out"]
     environment = describe(device)   # what the digits depend on besides the code (minicnn/environment.py)
     log(f"on {describe_line(environment)}")
     # (not under MPI, whose processes had better start no other)
@@ -334,19 +349,21 @@ _CLAIMS = {}   # output folder (absolute path) -> the open lock file by which th
 
 
 def claim_folder(out):
-    """Hold the output folder ``out`` for the rest of this process (an advisory ``flock`` of
-    ``out/.lock``, which the system releases when the process ends, however it ends), so that a
+    """Hold the output folder ``out`` until ``release_folder`` or the end of this process (an
+    advisory ``flock`` of ``out/.lock``, which the system drops when the process ends, however it
+    ends), so that a
     second run into the same folder is refused at its start, naming the process that holds it,
     rather than left to overwrite the first's checkpoint and metrics. A process may claim a folder
-    again (a notebook's second ``fit``). Nothing is held where there are no locks (Windows, some
-    network file systems). Raises ``TrainingError``."""
+    again (a notebook's second ``fit``): True where this call took the claim, False where it was
+    held already or there are no locks to take (Windows, some network file systems). Raises
+    ``TrainingError``."""
     key = os.path.abspath(out)
     if key in _CLAIMS:
-        return
+        return False
     try:
         import fcntl
     except ImportError:
-        return
+        return False
     lock = open(os.path.join(out, ".lock"), "a+")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -358,11 +375,27 @@ def claim_folder(out):
                             f"to end, or give this run another output folder (--out)") from None
     except OSError:   # a file system without locks
         lock.close()
-        return
+        return False
     lock.truncate(0)
     lock.write(f"{os.getpid()}\n")
     lock.flush()
     _CLAIMS[key] = lock
+    return True
+
+
+def release_folder(out):
+    """Give back this process's claim on ``out`` (``claim_folder``), if it holds one."""
+    lock = _CLAIMS.pop(os.path.abspath(out), None)
+    if lock is not None:
+        lock.close()   # closing the file drops its flock
+
+
+@atexit.register
+def _release_claims():
+    """At exit, the claims held to the end (the system would drop them, but Python would call
+    their files leaked: a ResourceWarning each)."""
+    for out in list(_CLAIMS):
+        release_folder(out)
 
 
 def writable_folder(out, hint=": choose another output folder (--out)"):

@@ -325,8 +325,27 @@ def test_a_second_run_into_a_folder_in_use_is_refused_naming_the_first(tmp_path)
     finally:
         first.kill()
         first.wait()
-    claim_folder(str(out))   # the first has ended: its lock went with it
-    claim_folder(str(out))   # and a process may claim its own folder again
+    assert claim_folder(str(out))   # the first has ended: its lock went with it
+    assert not claim_folder(str(out))   # and a process may claim its own folder again (held already)
+
+
+def test_fit_gives_back_the_claim_it_made_and_keeps_the_script_s(tmp_path):
+    """A sweep of many runs in one process must not keep a lock file open per run: fit releases
+    the folder it claimed; one a script claimed before calling fit stays held."""
+    from minicnn import train
+    from minicnn.train import claim_folder, fit, release_folder
+    write_fake_fashion(tmp_path / "data", n_train=64, n_test=16)
+    x, y = fashion_mnist.load("train", str(tmp_path / "data"))
+    data = dict(train=(x, y), val=(x[:16], y[:16]), test=(x[:16], y[:16]))
+    for name, scripts_claim in (("sweep", False), ("script", True)):
+        out = tmp_path / name
+        out.mkdir()
+        if scripts_claim:
+            assert claim_folder(str(out))
+        fit(models.alexnet_small(width=4), data, small_fit_config(out, epochs=1), log=lambda *a: None)
+        assert (str(out) in train._CLAIMS) == scripts_claim
+    release_folder(str(tmp_path / "script"))
+    assert str(tmp_path / "script") not in train._CLAIMS
 
 
 def run_script(*args):

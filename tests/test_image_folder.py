@@ -192,7 +192,7 @@ def test_a_second_run_waits_for_the_cache_another_is_preparing_and_finds_it_read
     result = {}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        with open(os.path.join(cache, "lock"), "a") as first:   # the first run, preparing
+        with open(os.path.join(cache, ".lock"), "a") as first:   # the first run, preparing
             fcntl.flock(first, fcntl.LOCK_EX)
             second = threading.Thread(target=lambda: result.update(data=image_folder.prepare(folder, cache=cache)))
             second.start()

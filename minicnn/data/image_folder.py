@@ -309,7 +309,7 @@ def preparing(cache):
     except ImportError:
         yield
         return
-    with open(os.path.join(cache, "lock"), "a") as f:
+    with open(os.path.join(cache, ".lock"), "a") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

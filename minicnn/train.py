@@ -351,12 +351,11 @@ _CLAIMS = {}   # output folder (absolute path) -> the open lock file by which th
 def claim_folder(out):
     """Hold the output folder ``out`` until ``release_folder`` or the end of this process (an
     advisory ``flock`` of ``out/.lock``, which the system drops when the process ends, however it
-    ends), so that a
-    second run into the same folder is refused at its start, naming the process that holds it,
-    rather than left to overwrite the first's checkpoint and metrics. A process may claim a folder
-    again (a notebook's second ``fit``): True where this call took the claim, False where it was
-    held already or there are no locks to take (Windows, some network file systems). Raises
-    ``TrainingError``."""
+    ends), so that a second run into the same folder is refused at its start, naming the process
+    that holds it, rather than left to overwrite the first's checkpoint and metrics. A process may
+    claim a folder again (a notebook's second ``fit``). Returns True where this call took the
+    claim, False where it was held already or there are no locks to take (Windows, some network
+    file systems); raises ``TrainingError`` where another process holds it."""
     key = os.path.abspath(out)
     if key in _CLAIMS:
         return False

@@ -50,8 +50,12 @@ def class_names(source, count):
             return imagenet_classes()
         return [f"class {i}" for i in range(count)]
     if os.path.isfile(source):
-        with open(source, encoding="utf-8-sig") as f:   # -sig: a byte-order mark (Windows' Notepad) is no name
-            names = [line.strip() for line in f if line.strip() and not line.startswith("#")]
+        try:
+            with open(source, encoding="utf-8-sig") as f:   # -sig: a byte-order mark (Windows' Notepad) is no name
+                names = [line.strip() for line in f if line.strip() and not line.startswith("#")]
+        except UnicodeDecodeError:   # an archive, a picture: no list of names
+            raise SystemExit(f"error: --classes {source}: not a text file (UTF-8) of class names, one per line, "
+                             f"nor an image folder") from None
     elif os.path.isdir(source):   # the classes a training on it has: those of its train/ where there is one
         train = os.path.join(source, "train")
         names = class_folders(train if os.path.isdir(train) else source)

@@ -415,6 +415,10 @@ def test_predict_reads_class_names_as_training_does(tmp_path):
     (tmp_path / "pets" / "train" / "README.txt").write_text("where the pictures came from")
     assert predict.class_names(str(tmp_path / "pets"), 2) == ["cats", "dogs"]
     assert predict.class_names(str(tmp_path / "pets" / "train"), 2) == ["cats", "dogs"]
+    (tmp_path / "pets.zip").write_bytes(b"PK\x03\x04\xa2\xff")   # given for the folder it holds
+    with pytest.raises(SystemExit, match=re.escape(f"error: --classes {tmp_path / 'pets.zip'}: not a text file (UTF-8) "
+                                                   f"of class names, one per line, nor an image folder")):
+        predict.class_names(str(tmp_path / "pets.zip"), 2)
 
 
 def test_weights_files_that_are_not_npz_are_named(tmp_path):

@@ -143,21 +143,20 @@ def seen_as(view):
     return f"{view.size}x{view.size} {'grey' if view.channels == 1 else 'colour'} pictures{resized}"
 
 
-def check_ensemble(paths, members):
+def check_ensemble(paths, members, views):
     """Refuse an ensemble whose networks answer other questions (other classes) or must see the
-    pictures otherwise (photos against small pictures, or small pictures of another size or
-    colour), naming the first that differs from the first network. Networks of other
-    architectures, crops or normalisations may make an ensemble, as the paper's did."""
-    (first, config), first_path = members[0], paths[0]
-    first_view = input_of(first, config)
-    for path, (net, own) in zip(paths[1:], members[1:]):
+    pictures otherwise (``views``, their ``input_of``: photos against small pictures, or small
+    pictures of another size or colour), naming the first that differs from the first network.
+    Networks of other architectures, crops or normalisations may make an ensemble, as the paper's
+    did."""
+    config = members[0][1]
+    for path, (_, own), view in zip(paths[1:], members[1:], views[1:]):
         if own.get("classes") != config.get("classes") or \
                 own["architecture"].get("num_classes") != config["architecture"].get("num_classes"):
-            raise SystemExit(f"error: {path} gives other classes than {first_path}; an ensemble averages networks "
+            raise SystemExit(f"error: {path} gives other classes than {paths[0]}; an ensemble averages networks "
                              f"of one task")
-        view = input_of(net, own)
-        if seen_as(view) != seen_as(first_view):   # (photos are cut to each network's crop)
-            raise SystemExit(f"error: {path} was trained on {seen_as(view)}, {first_path} on {seen_as(first_view)}; "
+        if seen_as(view) != seen_as(views[0]):   # (photos are cut to each network's crop)
+            raise SystemExit(f"error: {path} was trained on {seen_as(view)}, {paths[0]} on {seen_as(views[0])}; "
                              f"an ensemble's networks see each picture alike")
 
 
@@ -190,9 +189,9 @@ def main(argv=None):
     except RuntimeError as exc:
         raise SystemExit(f"error: {exc}")
     members, count = load_networks(args, device)
-    check_ensemble(args.weights, members)
-    config = members[0][1]
     views = [input_of(net, own) for net, own in members]
+    check_ensemble(args.weights, members, views)
+    config = members[0][1]
     names = config["classes"] if args.classes is None and "classes" in config else class_names(args.classes, count)
     if views[0].photos:   # the paper's test: shorter side to 256, the central 256x256, then its crops
         if args.invert:

@@ -101,6 +101,11 @@ def positive_int(text):
     return _number(text, int, lambda v: v >= 1, "an integer >= 1")
 
 
+def even_positive_int(text):
+    """An even integer of at least 2: alexnet_small's width, whose maps split into two groups."""
+    return _number(text, int, lambda v: v >= 2 and v % 2 == 0, "an even integer >= 2")
+
+
 def non_negative_int(text):
     """An integer of at least 0 (images held out, where none is allowed)."""
     return _number(text, int, lambda v: v >= 0, "an integer >= 0")

@@ -98,9 +98,12 @@ def alexnet_small(num_classes=10, in_channels=1, input_size=28, width=24, dropou
     conv1 5x5 (``width`` maps) - LRN - pool 3/2 - conv2 5x5 groups 2 (2 * width) - LRN - pool 3/2 -
     conv3 3x3 (3 * width) - conv4 3x3 groups 2 - conv5 3x3 groups 2 (2 * width) - pool 3/2 -
     fc 256 - dropout - fc 256 - dropout - fc ``num_classes``. ``dropout`` is the drop probability
-    of both dropout layers (the paper's 0.5 by default). ``lrn_groups`` as in ``alexnet``; with 2,
-    ``width`` must be even (each tower takes half of every layer).
+    of both dropout layers (the paper's 0.5 by default). ``lrn_groups`` as in ``alexnet``.
+    ``width`` must be even: conv2, conv4 and conv5 split their maps into two groups (the towers).
     """
+    if not isinstance(width, (int, np.integer)) or isinstance(width, bool) or width < 2 or width % 2:
+        raise ValueError(f"alexnet_small: width must be an even integer >= 2 (conv2, conv4 and conv5 split "
+                         f"their maps into two groups), got {width!r}")
     rng = np.random.default_rng(seed)
     conv = lambda *a, **k: Conv2D(*a, dtype=dtype, rng=rng, **k)
     w1, w2, w3 = width, 2 * width, 3 * width

@@ -3,10 +3,12 @@ import argparse
 
 import pytest
 
-from minicnn.arguments import fraction, non_negative_float, non_negative_int, positive_float, positive_int
+from minicnn.arguments import (even_positive_int, fraction, non_negative_float, non_negative_int, positive_float,
+                               positive_int)
 
 CASES = {
     positive_int: (["1", "64", " 7"], ["0", "-3", "1.5", "x", ""]),
+    even_positive_int: (["2", "24", " 8"], ["0", "1", "3", "-2", "4.0", "x"]),
     non_negative_int: (["0", "5000"], ["-1", "2.0", "nan"]),
     positive_float: (["0.01", "1e-4", "3"], ["0", "-0.01", "nan", "inf", "-inf", "x"]),
     non_negative_float: (["0", "5e-4"], ["-1e-9", "nan", "inf"]),

@@ -12,6 +12,23 @@ from collections import OrderedDict
 from minicnn.layers.base import Layer, without_input_grad
 
 
+class LayerShapeError(ValueError):
+    """A layer of a Sequential refused the shape that reached it: ``path`` is its dotted name in
+    the outermost chain that saw the error, ``input_shape`` the shape that chain was given,
+    ``reached`` the shape the layer was given, and ``reason`` the layer's own message."""
+
+    def __init__(self, name, error, input_shape, reached):
+        nested = isinstance(error, LayerShapeError)
+        self.path = f"{name}.{error.path}" if nested else name
+        self.reason = error.reason if nested else str(error)
+        self.reached = error.reached if nested else reached
+        self.input_shape = input_shape
+        where = (f"layer {self.path} cannot take the input of shape {input_shape}" if self.reached == input_shape
+                 else f"the input of shape {input_shape} reaches layer {self.path} as {self.reached}, "
+                      f"which it cannot take")
+        super().__init__(f"{where}: {self.reason}")
+
+
 class Sequential(Layer):
     """``Sequential(layers)`` with ``layers`` a list of Layer, a list of (name, Layer) pairs or a
     dict {name: Layer}, in the order the layers run."""
@@ -56,16 +73,20 @@ class Sequential(Layer):
         return iter(self.layers.values())
 
     def output_shape(self, input_shape):
-        shape = tuple(input_shape)
-        for layer in self.layers.values():
-            shape = layer.output_shape(shape)
-        return shape
+        return self.shapes(input_shape)[-1][2] if self.layers else tuple(input_shape)
 
     def shapes(self, input_shape):
-        """[(name, layer, output shape)] for every layer, without running any data."""
+        """[(name, layer, output shape)] for every layer, without running any data.
+
+        A shape that a layer refuses raises a LayerShapeError naming that layer's dotted name
+        ("fc6", "features.conv1"), the shape the whole chain was given and the shape that reached
+        the layer, where the layer's own ValueError could only say the latter."""
         out, shape = [], tuple(input_shape)
         for name, layer in self.layers.items():
-            shape = layer.output_shape(shape)
+            try:
+                shape = layer.output_shape(shape)
+            except ValueError as exc:
+                raise LayerShapeError(name, exc, tuple(input_shape), shape) from None
             out.append((name, layer, shape))
         return out
 

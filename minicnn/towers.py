@@ -37,7 +37,7 @@ import numpy as np
 from minicnn import backend, cpu_threads
 from minicnn.layers import LRN, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, LRNMaxPool, MaxPool2D, ReLU
 from minicnn.layers.base import Layer, without_input_grad
-from minicnn.sequential import Sequential
+from minicnn.sequential import LayerShapeError, Sequential
 
 CROSSINGS = ("conv3", "fc6", "fc7")  # layers that read both towers
 HEAD = "fc8"                         # from here on, one device reads both towers
@@ -321,16 +321,25 @@ class TwoTowerNet(Layer):
             raise TypeError(f"TwoTowerNet: {what} must be an array, got {type(x).__name__}")
 
     def output_shape(self, input_shape):
-        return self.head.output_shape(self._tower_output_shape(input_shape))
+        """The network's output shape; a layer that cannot take what reaches it raises a
+        LayerShapeError naming it ("tower0.conv1", "head.fc6") and the network's input shape."""
+        tower_out = self._tower_output_shape(input_shape)
+        try:
+            return self.head.output_shape(tower_out)
+        except ValueError as exc:
+            raise LayerShapeError("head", exc, tuple(input_shape), tower_out) from None
 
     def _tower_output_shape(self, input_shape):
         shape = tuple(input_shape)
         for segment in self.segments:
             shapes = []
-            for tower in self.towers:
+            for t, tower in enumerate(self.towers):
                 s = shape
                 for name in segment:
-                    s = tower.layers[name].output_shape(s)
+                    try:
+                        s = tower.layers[name].output_shape(s)
+                    except ValueError as exc:
+                        raise LayerShapeError(f"tower{t}.{name}", exc, tuple(input_shape), s) from None
                 shapes.append(s)
             shape = (shapes[0][0], sum(s[1] for s in shapes)) + tuple(shapes[0][2:])
         return shape

@@ -94,9 +94,19 @@ def test_bad_construction():
 
 
 def test_shape_errors_name_the_failing_layer():
+    """The layer that refuses a shape is named by its place in the network, with the shape that
+    reached it and the network's input: a Dense deep inside could only say what reached it."""
     model = Sequential([Conv2D(3, 4, 3), Flatten(), Dense(99, 2)])
-    with pytest.raises(ValueError, match=r"Dense\(99, 2\): expected input of shape \(N, 99\), got \(1, 36\)"):
+    with pytest.raises(ValueError, match=r"^the input of shape \(1, 3, 5, 5\) reaches layer 2 as \(1, 36\), which it "
+                                         r"cannot take: Dense\(99, 2\): expected input of shape \(N, 99\), got \(1, 36\)$"):
         model.forward(np.zeros((1, 3, 5, 5), np.float32))
+    nested = Sequential([("features", Sequential([("conv1", Conv2D(3, 4, 3))])), ("head", model)])
+    with pytest.raises(ValueError, match=r"^layer features.conv1 cannot take the input of shape \(1, 1, 5, 5\): "
+                                         r"Conv2D\(3, 4, kernel_size=3x3\): expected input of shape \(N, 3, H, W\)"):
+        nested.output_shape((1, 1, 5, 5))
+    with pytest.raises(ValueError, match=r"^the input of shape \(1, 3, 7, 7\) reaches layer head.0 as \(1, 4, 5, 5\), "
+                                         r"which it cannot take: Conv2D\(3, 4"):
+        nested.forward(np.zeros((1, 3, 7, 7), np.float32))
 
 
 def test_without_input_grad_the_bottom_layer_skips_its_input_gradient(monkeypatch):

@@ -197,6 +197,15 @@ def test_summary_shows_each_layers_device():
     assert totals == grouped_totals   # same parameters and multiply-adds, just placed
 
 
+def test_shape_errors_name_the_tower_layer_and_the_networks_input():
+    model = towers.two_tower(models.alexnet_small(width=4, lrn_groups=2))
+    with pytest.raises(ValueError, match=r"^the input of shape \(2, 1, 32, 32\) reaches layer tower0.fc6 as \(2, 72\), "
+                                         r"which it cannot take: Dense\(32, 128\)"):
+        model.forward(np.zeros((2, 1, 32, 32), np.float32))
+    with pytest.raises(ValueError, match=r"^layer tower0.conv1 cannot take the input of shape \(2, 3, 28, 28\)"):
+        model.output_shape((2, 3, 28, 28))
+
+
 def test_models_that_cannot_be_split_say_why():
     with pytest.raises(towers.SplitError, match="lrn_groups=2"):
         towers.two_tower(models.alexnet_small(width=8))               # LRN across both towers

@@ -74,12 +74,42 @@ def per_class_top1(confusion, classes):
             for i, name in enumerate(classes)}
 
 
+FIT_REQUIRED = ("epochs", "batch_size", "lr", "out")
+FIT_DEFAULTS = dict(momentum=0.9, weight_decay=5e-4, schedule="linear", step_every=None, input_size=None,
+                    augment=False, augment_pad=2, mean=0.0, std=1.0, seed=0, device=None, resume=False,
+                    model_name=None, classes=None, split="none")
+SCHEDULES = ("linear", "step", "plateau")
+
+
+def fit_config(cfg, model):
+    """``cfg`` with FIT_DEFAULTS for the settings it leaves out (a new dict), and ``device``
+    the model's own when not given; a required setting left out, or a schedule fit does not
+    know, raises TrainingError naming it."""
+    missing = [key for key in FIT_REQUIRED if key not in cfg]
+    if missing:
+        raise TrainingError(f"fit's settings need {', '.join(missing)} (of {', '.join(FIT_REQUIRED)}; the others "
+                            f"have defaults: {', '.join(f'{k}={v!r}' for k, v in FIT_DEFAULTS.items())})")
+    full = {**FIT_DEFAULTS, **cfg}
+    if full["device"] is None:
+        full["device"] = model.device
+    if full["schedule"] not in SCHEDULES:
+        raise TrainingError(f"schedule {full['schedule']!r} is none of fit's: {', '.join(SCHEDULES)}")
+    if full["schedule"] == "step" and full["step_every"] is None:
+        raise TrainingError("the step schedule divides the learning rate by 10 every step_every epochs: give "
+                            "step_every")
+    return full
+
+
 def fit(model, data, cfg, log=print, progress=None, comm=None):
-    """Train ``model`` on ``data`` = dict(train=(x, y), val=(x, y), test=(x, y)) with the
-    settings of ``cfg`` (a dict: model_name, epochs, batch_size, lr, momentum, weight_decay,
-    schedule ("linear", "step" or "plateau"), step_every, input_size, augment, augment_pad,
-    mean, std, seed, device, out, resume; for image folders also crop, pca, ten_crop; split;
-    classes, the names that the report gives and that a resumed run must have trained on).
+    """Train ``model`` on ``data`` = dict(train=(x, y), val=(x, y), test=(x, y)), each x uint8
+    pixels (N, H, W) or (N, C, H, W) and each y integer classes (N,), with the settings of ``cfg``,
+    a dict: epochs, batch_size, lr and out (the output folder), and, defaults in FIT_DEFAULTS,
+    momentum, weight_decay, schedule ("linear", "step" or "plateau"), step_every, input_size (the
+    side the images are resized to; None: as they are), augment (random crops of augment_pad
+    pixels of padding, and mirrors), mean and std (pixels become ``(p / 255 - mean) / std``),
+    seed, device (the model's own), resume, model_name (recorded in the checkpoint), classes (the
+    names that the report gives and that a resumed run must have trained on), split; for image
+    folders also crop, pca, ten_crop. Other keys are recorded in the checkpoint with the rest.
     Writes metrics, checkpoints and pictures to ``out``; ``resume`` continues the run there
     (``resume``, below).
     Returns the test metrics (``test_and_report``). ``progress(iterable, total, desc)`` wraps the batch loop.
@@ -92,6 +122,8 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
     lock file open per run); one the calling script made first lasts as long as its process."""
     from minicnn.distributed import Communicator
     comm = comm or Communicator.single()
+    cfg = fit_config(cfg, model)
+    check_arrays(data)
     out = writable_folder(cfg["out"])
     claimed = comm.is_root and claim_folder(out)   # rank 0 alone writes into it
     try:
@@ -259,6 +291,27 @@ def test_and_report(model, data, cfg, comm, loader_args, log=print, environment=
         if "confusion" in test and len(classes) <= CONFUSION_PICTURE_LIMIT:
             save_confusion(test["confusion"], classes, os.path.join(out, "confusion.png"))
     return test
+
+
+def check_arrays(data):
+    """Refuse data that fit would misread (``TrainingError``): each of train, val and test must be
+    uint8 pixels (N, H, W) or (N, C, H, W), which the loader divides by 255 (floats already in
+    [0, 1] would be divided again, and train on nearly black images), and integer labels (N,)."""
+    missing = [part for part in ("train", "val", "test") if part not in data]
+    if missing:
+        raise TrainingError(f"the data needs {', '.join(missing)}: dict(train=(x, y), val=(x, y), test=(x, y))")
+    for part in ("train", "val", "test"):
+        images, labels = data[part]
+        what = (f"a {images.dtype} array of shape {images.shape}" if isinstance(images, np.ndarray)
+                else f"a {type(images).__name__}")
+        if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim not in (3, 4):
+            raise TrainingError(f"the {part} images must be a uint8 array (N, H, W) or (N, C, H, W) of pixels "
+                                f"0-255, got {what} (floats in [0, 1]: (x * 255).round().astype(np.uint8))")
+        labels = np.asarray(labels)
+        if labels.ndim != 1 or len(labels) != len(images) or not (labels.size == 0 or
+                                                                   np.issubdtype(labels.dtype, np.integer)):
+            raise TrainingError(f"the {part} labels must be integer classes, one per image ({len(images)}), got a "
+                                f"{labels.dtype} array of shape {labels.shape}")
 
 
 def check_data(data, cfg, ranks=1):

@@ -1116,3 +1116,53 @@ def test_ctrl_c_says_what_was_saved_and_how_to_go_on(tmp_path, monkeypatch, caps
         assert "interrupted before the first epoch ended: nothing of this run was saved" in err
         assert (f"; the earlier run in {out} is as it was" in err) == (saved == "an earlier run")
         assert (out / "checkpoint.npz").exists() == (saved == "an earlier run")
+
+
+def test_fit_takes_the_defaults_for_what_its_settings_leave_out(tmp_path):
+    """A library caller gives the four settings without a default (epochs, batch size, learning
+    rate, output folder) and nothing else; a required one left out, or an unknown schedule, is
+    named, where fit stopped with a KeyError from deep inside."""
+    from minicnn.train import FIT_DEFAULTS, TrainingError, fit, fit_config
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (40, 28, 28), dtype=np.uint8), rng.integers(0, 10, 40)
+    data = dict(train=(x[:32], y[:32]), val=(x[32:], y[32:]), test=(x[32:], y[32:]))
+    test = fit(models.alexnet_small(width=4), data, dict(epochs=1, batch_size=16, lr=0.01, out=str(tmp_path / "run")),
+               log=lambda *a: None)
+    assert 0 <= test["top1"] <= 1
+    recorded = json.loads((tmp_path / "run" / "checkpoint.json").read_text())["config"]
+    assert {k: recorded[k] for k in FIT_DEFAULTS if k != "resume"} == {   # resume is not recorded
+        **{k: v for k, v in FIT_DEFAULTS.items() if k != "resume"}, "device": "cpu"}
+    with pytest.raises(TrainingError, match=r"^fit's settings need lr, out \(of epochs, batch_size, lr, out; the "
+                                            r"others have defaults: momentum=0.9, "):
+        fit_config(dict(epochs=1, batch_size=16), models.alexnet_small(width=4))
+    with pytest.raises(TrainingError, match=r"^schedule 'cosine' is none of fit's: linear, step, plateau$"):
+        fit_config(dict(epochs=1, batch_size=16, lr=0.1, out="o", schedule="cosine"), models.alexnet_small(width=4))
+    with pytest.raises(TrainingError, match=r"give step_every$"):
+        fit_config(dict(epochs=1, batch_size=16, lr=0.1, out="o", schedule="step"), models.alexnet_small(width=4))
+
+
+@pytest.mark.parametrize("part,images,labels,message", [
+    ("train", "floats", None, r"the train images must be a uint8 array \(N, H, W\) or \(N, C, H, W\) of pixels 0-255, "
+                              r"got a float32 array of shape \(32, 28, 28\) \(floats in \[0, 1\]: "),
+    ("val", "2d", None, r"the val images must be a uint8 array .+, got a uint8 array of shape \(8, 784\)"),
+    ("test", "list", None, r"the test images must be a uint8 array .+, got a list"),
+    ("train", None, "floats", r"the train labels must be integer classes, one per image \(32\), got a float64 array"),
+    ("val", None, "short", r"the val labels must be integer classes, one per image \(8\), got a int64 array of shape "
+                           r"\(7,\)"),
+])
+def test_fit_refuses_data_it_would_misread(tmp_path, part, images, labels, message):
+    """Images in [0, 1] would be divided by 255 once more and train on black pictures, without a
+    word: fit takes uint8 pixels, and integer labels, one per image, and says so."""
+    from minicnn.train import TrainingError, fit
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (40, 28, 28), dtype=np.uint8), rng.integers(0, 10, 40)
+    data = dict(train=(x[:32], y[:32]), val=(x[32:], y[32:]), test=(x[32:], y[32:]))
+    x_part, y_part = data[part]
+    x_part = {"floats": x_part.astype(np.float32) / 255, "2d": x_part.reshape(len(x_part), -1),
+              "list": list(x_part), None: x_part}[images]
+    y_part = {"floats": y_part.astype(np.float64), "short": y_part[:-1], None: y_part}[labels]
+    data[part] = (x_part, y_part)
+    with pytest.raises(TrainingError, match="^" + message):
+        fit(models.alexnet_small(width=4), data, dict(epochs=1, batch_size=16, lr=0.01, out=str(tmp_path / "run")),
+            log=lambda *a: None)
+    assert not (tmp_path / "run").exists()   # refused before anything was written

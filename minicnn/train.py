@@ -124,6 +124,11 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
     comm = comm or Communicator.single()
     cfg = fit_config(cfg, model)
     check_arrays(data)
+    check_data(data, cfg, comm.size)
+    resumed = os.path.join(cfg["out"], "checkpoint.npz")
+    if cfg["resume"] and os.path.exists(resumed):
+        check_resumed_classes(resumed, cfg)   # other classes: said as such, before the head's size
+    check_model_takes(model, data, cfg)
     out = writable_folder(cfg["out"])
     claimed = comm.is_root and claim_folder(out)   # rank 0 alone writes into it
     try:
@@ -154,7 +159,6 @@ def _train(model, data, cfg, log, progress, comm):
     model.to(device)  # before the optimizer, whose velocity lives beside the parameters
     model.input_grad = False  # nothing needs the gradient of the images: conv1 skips it
     optimizer = SGD(model, cfg["lr"], cfg["momentum"], cfg["weight_decay"])
-    check_data(data, cfg, comm.size)
     validate = len(data["val"][1]) > 0   # none held out: train on every image, no per-epoch check
     steps_per_epoch = len(data["train"][1]) // (cfg["batch_size"] * comm.size)
     schedule = {
@@ -295,16 +299,17 @@ def test_and_report(model, data, cfg, comm, loader_args, log=print, environment=
 
 def check_arrays(data):
     """Refuse data that fit would misread (``TrainingError``): each of train, val and test must be
-    uint8 pixels (N, H, W) or (N, C, H, W), which the loader divides by 255 (floats already in
+    uint8 pixels (N, H, W) or (N, C, H, W), an array or one read when indexed (an image folder's
+    ``Subset``), which the loader divides by 255 (floats already in
     [0, 1] would be divided again, and train on nearly black images), and integer labels (N,)."""
     missing = [part for part in ("train", "val", "test") if part not in data]
     if missing:
         raise TrainingError(f"the data needs {', '.join(missing)}: dict(train=(x, y), val=(x, y), test=(x, y))")
     for part in ("train", "val", "test"):
         images, labels = data[part]
-        what = (f"a {images.dtype} array of shape {images.shape}" if isinstance(images, np.ndarray)
-                else f"a {type(images).__name__}")
-        if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim not in (3, 4):
+        array = all(hasattr(images, a) for a in ("dtype", "shape", "ndim", "__getitem__"))   # or a lazy Subset
+        what = f"a {images.dtype} array of shape {tuple(images.shape)}" if array else f"a {type(images).__name__}"
+        if not array or images.dtype != np.uint8 or images.ndim not in (3, 4):
             raise TrainingError(f"the {part} images must be a uint8 array (N, H, W) or (N, C, H, W) of pixels "
                                 f"0-255, got {what} (floats in [0, 1]: (x * 255).round().astype(np.uint8))")
         labels = np.asarray(labels)
@@ -312,6 +317,26 @@ def check_arrays(data):
                                                                    np.issubdtype(labels.dtype, np.integer)):
             raise TrainingError(f"the {part} labels must be integer classes, one per image ({len(images)}), got a "
                                 f"{labels.dtype} array of shape {labels.shape}")
+
+
+def check_model_takes(model, data, cfg):
+    """Refuse (``TrainingError``) a model that cannot take the batches the data makes (their
+    channels, their side after input_size or crop), or that has fewer outputs than a label needs,
+    before anything is written: not a traceback from the first step's forward or loss."""
+    images = data["train"][0]
+    channels = 1 if images.ndim == 3 else images.shape[1]
+    side = cfg.get("crop") or cfg["input_size"]
+    height, width = (side, side) if side else images.shape[-2:]
+    batch = (cfg["batch_size"], channels, height, width)
+    try:
+        outputs = model.output_shape(batch)
+    except ValueError as exc:
+        raise TrainingError(f"the model cannot take the data's batches of shape {batch}: {exc}") from None
+    labels = np.concatenate([np.asarray(data[part][1]).ravel() for part in ("train", "val", "test")])
+    low, top = int(labels.min()), int(labels.max())   # the train labels are never empty (check_data)
+    if len(outputs) != 2 or top >= outputs[1] or low < 0:
+        raise TrainingError(f"the labels run from {low} to {top}, and the model's output has shape {outputs}: it "
+                            f"needs one score per class, (N, {top + 1}) or more, and labels from 0")
 
 
 def check_data(data, cfg, ranks=1):

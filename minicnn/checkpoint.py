@@ -2,6 +2,7 @@
 ``.npz`` (no pickle: loaded with ``allow_pickle=False``) with the JSON metadata stored inside it
 and beside it (``.json``), written atomically (temporary file, fsync, rename) so that a crash or
 a kill at any moment leaves the last good checkpoint intact."""
+import errno
 import json
 import os
 import tempfile
@@ -30,9 +31,11 @@ UMASK = _umask()   # read once, at import, before any thread of ours writes a fi
 def atomic_write(path, write, check=None):
     """Call ``write(file object)`` on a temporary file in path's folder, fsync it, and rename it
     onto ``path``; ``check(temporary_path)``, if given, runs before the rename and may raise (a
-    download's checksum). On any error the temporary file is removed and ``path`` is untouched.
-    The file gets the permissions ``open`` would give it (readable by others where the umask
+    download's checksum). On any error the temporary file is removed and ``path`` is untouched; a
+    ``path`` that names a folder raises IsADirectoryError saying so. The file gets the permissions ``open`` would give it (readable by others where the umask
     allows, as on a shared machine), not the owner-only ones of ``tempfile.mkstemp``."""
+    if os.path.isdir(path) or str(path).endswith(os.sep):   # else the rename's error names the temporary file
+        raise IsADirectoryError(errno.EISDIR, "a folder, not a file: name a file in it", path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path), suffix=".tmp")

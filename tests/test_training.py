@@ -268,6 +268,21 @@ def test_an_atomic_write_gets_the_permissions_open_would_give(tmp_path, monkeypa
     assert stat.S_IMODE(os.stat(tmp_path / "c.bin").st_mode) == 0o640
 
 
+def test_an_atomic_write_onto_a_folder_says_so(tmp_path):
+    """convert_checkpoint.py runs/combo/checkpoint.npz runs/ said "Not a directory" of a temporary
+    file's name: a path that names a folder is refused by its own name, nothing left behind."""
+    for path in (str(tmp_path), str(tmp_path / "new") + os.sep):
+        with pytest.raises(IsADirectoryError, match=r"a folder, not a file: name a file in it") as refused:
+            checkpoint.atomic_write(path, lambda f: f.write(b"x"))
+        assert refused.value.filename == path
+    assert os.listdir(tmp_path) == []
+    model = models.alexnet_small(width=4, lrn_groups=2)
+    checkpoint.save(str(tmp_path / "a.npz"), model, meta=dict(model="alexnet_small", split="none"))
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "convert_checkpoint.py"),
+                             str(tmp_path / "a.npz"), str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert result.stderr.splitlines()[-1] == f"error: cannot write {tmp_path} (a folder, not a file: name a file in it)"
+
+
 @pytest.mark.parametrize("full_at", ["epoch 2's checkpoint", "the results"])
 def test_a_full_disk_stops_the_run_saying_what_is_kept(tmp_path, monkeypatch, full_at):
     """No space left (OSError from a write) ends fit with a TrainingError naming the folder and the

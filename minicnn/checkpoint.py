@@ -104,10 +104,14 @@ def read_meta(path, arrays):
 def read_npz(path, what="checkpoint", names=None):
     """The arrays of one of minicnn's .npz files, by name, loaded without pickle (only those of
     ``names`` that it holds, when given: the others are not read; ``names`` may also be a test of
-    the name). A missing file, or one that is truncated or no .npz at all, raises CheckpointError
-    naming ``what`` it should have been."""
+    the name). A missing file, a folder (a run's, whose checkpoint it names), or one that is
+    truncated or no .npz at all, raises CheckpointError naming ``what`` it should have been."""
     if not os.path.exists(path):
         raise CheckpointError(f"{path}: no such {what}")
+    if os.path.isdir(path):   # a run's output folder, given for the checkpoint in it
+        inside = os.path.join(path, "checkpoint.npz")
+        hint = f": give the run's checkpoint, {inside}" if os.path.isfile(inside) else ""
+        raise CheckpointError(f"{path}: a folder, not a {what}{hint}")
     try:
         if not zipfile.is_zipfile(path):   # else numpy tries the file as a pickle, and says so
             raise ValueError("no zip archive inside")

@@ -423,9 +423,14 @@ def test_predict_reads_class_names_as_training_does(tmp_path):
 
 def test_weights_files_that_are_not_npz_are_named(tmp_path):
     (tmp_path / "notes.npz").write_text("not weights")
+    (tmp_path / "run").mkdir()   # a run's output folder, given for its checkpoint
+    weights.save_npz(models.alexnet_small(), tmp_path / "run" / "checkpoint.npz")
     for path, message in ((tmp_path / "missing.npz", "no such weights file"),
                           (tmp_path / "notes.npz", r"unreadable weights file \(ValueError: no zip archive inside\); "
-                                                   r"it is truncated or not a minicnn weights file")):
+                                                   r"it is truncated or not a minicnn weights file"),
+                          (tmp_path / "run", rf"{tmp_path / 'run'}: a folder, not a weights file: give the run's "
+                                             rf"checkpoint, {tmp_path / 'run' / 'checkpoint.npz'}$"),
+                          (tmp_path, rf"{tmp_path}: a folder, not a weights file$")):
         with pytest.raises(weights.WeightsError, match=message):
             weights.load_npz(path, models.alexnet_small())
         with pytest.raises(weights.WeightsError, match=message):

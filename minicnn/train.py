@@ -479,6 +479,10 @@ def writable_folder(out, hint=": choose another output folder (--out)"):
     """Make the folder ``out`` (with its parents) and check that a file can be written in it, so
     that a run that cannot save fails before its first step, not after its first epoch; returns
     ``out``, or raises ``TrainingError`` naming the folder and why, then ``hint``."""
+    if os.path.isfile(out):   # else "File exists"; a run's checkpoint, given for its folder, names the folder
+        run = run_folder_of(out)
+        raise TrainingError(f"cannot write the run's files into {out}: a file, not a folder"
+                            + (f"; give the run's folder, {run}" if run else hint))
     try:
         os.makedirs(out, exist_ok=True)
         with tempfile.TemporaryFile(dir=out):
@@ -530,10 +534,20 @@ def check_run_of(script, config, ckpt_path):
 def checkpoint_to_resume(out):
     """The checkpoint a script's ``--resume`` continues from, ``out``/checkpoint.npz; checked
     before the data is loaded (``TrainingError`` when there is none)."""
+    if os.path.isfile(out):
+        run = run_folder_of(out)
+        raise TrainingError(f"--resume: {out}: a file, not a run's folder" + (f"; give {run}" if run else ""))
     path = os.path.join(out, "checkpoint.npz")
     if not os.path.exists(path):
         raise TrainingError(f"--resume: {path}: no such checkpoint (a run writes one at the end of each epoch)")
     return path
+
+
+def run_folder_of(path):
+    """The folder of a run that the file ``path`` belongs to (one holding a checkpoint.npz), or
+    None: an --out given as the run's checkpoint names its folder in the error."""
+    folder = os.path.dirname(os.path.normpath(path)) or "."
+    return folder if os.path.isfile(os.path.join(folder, "checkpoint.npz")) else None
 
 
 def earlier_run(path):

@@ -1099,6 +1099,31 @@ def test_an_output_folder_that_cannot_be_written_fails_before_any_work(tmp_path)
         fit(models.alexnet_small(width=8), data, small_fit_config(out), log=lambda *a: None)
 
 
+
+def test_an_out_that_names_a_runs_checkpoint_names_the_runs_folder(tmp_path):
+    """--out runs/fashion/checkpoint.npz said "File exists", and with --resume looked for
+    runs/fashion/checkpoint.npz/checkpoint.npz: a file given for a folder is said to be one, and a
+    run's file names the run's folder."""
+    from minicnn.train import TrainingError, checkpoint_to_resume, writable_folder
+    run = tmp_path / "run"
+    run.mkdir()
+    checkpoint.save(str(run / "checkpoint.npz"), models.alexnet_small(width=4))
+    ckpt = run / "checkpoint.npz"
+    with pytest.raises(TrainingError, match=rf"^cannot write the run's files into {ckpt}: a file, not a folder; give "
+                                            rf"the run's folder, {run}$"):
+        writable_folder(str(ckpt))
+    with pytest.raises(TrainingError, match=rf"^--resume: {ckpt}: a file, not a run's folder; give {run}$"):
+        checkpoint_to_resume(str(ckpt))
+    (tmp_path / "notes.txt").write_text("")
+    with pytest.raises(TrainingError, match=r"^cannot write the run's files into .+notes.txt: a file, not a folder: "
+                                            r"choose another output folder \(--out\)$"):
+        writable_folder(str(tmp_path / "notes.txt"))
+    with pytest.raises(TrainingError, match=r"^--resume: .+notes.txt: a file, not a run's folder$"):
+        checkpoint_to_resume(str(tmp_path / "notes.txt"))
+    result = run_script("--out", str(ckpt), "--resume")
+    assert result.stderr.splitlines()[-1] == f"error: --resume: {ckpt}: a file, not a run's folder; give {run}"
+
+
 @pytest.mark.parametrize("saved", ["nothing", "an epoch", "an earlier run"])
 def test_ctrl_c_says_what_was_saved_and_how_to_go_on(tmp_path, monkeypatch, capsys, saved):
     """Ctrl-C during training ends with the shell's code for SIGINT and one message, not a

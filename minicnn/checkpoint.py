@@ -112,6 +112,9 @@ def read_npz(path, what="checkpoint", names=None):
         inside = os.path.join(path, "checkpoint.npz")
         hint = f": give the run's checkpoint, {inside}" if os.path.isfile(inside) else ""
         raise CheckpointError(f"{path}: a folder, not a {what}{hint}")
+    beside = os.path.splitext(os.fspath(path))[0] + ".npz"   # checkpoint.json, the metadata written beside checkpoint.npz
+    if beside != os.fspath(path) and os.path.isfile(beside) and not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path}: not a {what} but a file beside one: give {beside}")
     try:
         if not zipfile.is_zipfile(path):   # else numpy tries the file as a pickle, and says so
             raise ValueError("no zip archive inside")

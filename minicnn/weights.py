@@ -17,8 +17,6 @@ rebuilds the network such a checkpoint records, with its weights:
     config["classes"], config["mean"], config["std"], config["input_size"]
 """
 
-import os
-
 import numpy as np
 
 from minicnn.backend import to_numpy
@@ -110,7 +108,7 @@ def checkpoint_config(path, what="weights file"):
     (``config``: the network's ``architecture``, ``classes``, ``mean``, ``std``, ``input_size``
     ...); {} for a plain weights file (``save_npz``, ``.pth``). ``what`` the file should be names it
     in the error for an unreadable one ("checkpoint" for a run to resume)."""
-    if not str(path).endswith(".npz") and not os.path.isdir(path):   # a folder: read_npz says what to give
+    if str(path).endswith((".pth", ".pt")):   # torchvision's: no configuration recorded
         return {}
     arrays = _read(path, names=("meta",), what=what)
     try:

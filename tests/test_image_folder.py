@@ -425,12 +425,15 @@ def test_weights_files_that_are_not_npz_are_named(tmp_path):
     (tmp_path / "notes.npz").write_text("not weights")
     (tmp_path / "run").mkdir()   # a run's output folder, given for its checkpoint
     weights.save_npz(models.alexnet_small(), tmp_path / "run" / "checkpoint.npz")
+    (tmp_path / "run" / "checkpoint.json").write_text("{}")   # the metadata beside a checkpoint
     for path, message in ((tmp_path / "missing.npz", "no such weights file"),
                           (tmp_path / "notes.npz", r"unreadable weights file \(ValueError: no zip archive inside\); "
                                                    r"it is truncated or not a minicnn weights file"),
                           (tmp_path / "run", rf"{tmp_path / 'run'}: a folder, not a weights file: give the run's "
                                              rf"checkpoint, {tmp_path / 'run' / 'checkpoint.npz'}$"),
-                          (tmp_path, rf"{tmp_path}: a folder, not a weights file$")):
+                          (tmp_path, rf"{tmp_path}: a folder, not a weights file$"),
+                          (tmp_path / "run" / "checkpoint.json", rf"checkpoint.json: not a weights file but a file "
+                                                                 rf"beside one: give {tmp_path / 'run' / 'checkpoint.npz'}$")):
         with pytest.raises(weights.WeightsError, match=message):
             weights.load_npz(path, models.alexnet_small())
         with pytest.raises(weights.WeightsError, match=message):

@@ -24,6 +24,7 @@ line, or an image folder whose subfolders are the classes).
 import argparse
 import collections
 import functools
+import glob
 import os
 import sys
 
@@ -162,7 +163,8 @@ def check_ensemble(paths, members, views):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("images", nargs="+", help="image files (JPEG, PNG, ...), or folders: every image file in them")
+    p.add_argument("images", nargs="+", help="image files (JPEG, PNG, ...), or folders: every image file in them; "
+                                             "a pattern no shell expanded ('photos/*.jpg') is expanded here")
     p.add_argument("--weights", action="append", required=True,
                    help=".npz (a training checkpoint, or minicnn weights) or .pth (torchvision) file; "
                         "repeat for an ensemble")
@@ -204,9 +206,21 @@ def main(argv=None):
                              f"images, not on crops of photos")
         read = functools.partial(read_small_image, size=views[0].size, channels=views[0].channels,
                                  input_size=views[0].crop, invert=args.invert)
+    given = []   # a pattern no shell expanded (quoted, or Windows'): the files and folders it matches
+    for path in args.images:
+        matches = sorted(glob.glob(path)) if not os.path.exists(path) and glob.has_magic(path) else []
+        given += matches or [path]
     paths = []
-    for path in args.images:   # a folder stands for the image files in it
-        if os.path.isdir(path):
+    for path in given:   # a folder stands for the image files in it
+        if not os.path.exists(path):
+            if glob.has_magic(path):
+                print(f"warning: no file matches {path}", file=sys.stderr)
+            elif path.startswith(("http://", "https://")):
+                print(f"warning: skipped {path}: an address; this script reads files: download it first "
+                      f"(curl -O {path})", file=sys.stderr)
+            else:
+                print(f"warning: skipped {path}: no such file", file=sys.stderr)
+        elif os.path.isdir(path):
             found = image_files(path)
             folders = class_folders(path)
             if not found and folders:   # an image folder of classes: its subfolders are not looked into

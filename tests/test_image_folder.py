@@ -705,7 +705,7 @@ def test_predict_takes_folders_and_reads_them_a_batch_at_a_time(folder, tmp_path
     shown = [line for line in whole.out.splitlines() if not line.startswith(" ")]
     assert shown == [os.path.join(cats, f) for f in ("0.png", "1.jpg", "2.png", "3.jpg")] + \
         [os.path.join(folder, "dogs", "1.jpg")]
-    assert "warning: skipped " + str(tmp_path / "missing.png") in whole.err
+    assert "warning: skipped " + str(tmp_path / "missing.png") + ": no such file" in whole.err
     assert batched.out == whole.out
     # an image folder of classes holds only folders, which are not looked into: the warning names them
     with pytest.raises(SystemExit, match="none of the images could be read"):
@@ -713,6 +713,18 @@ def test_predict_takes_folders_and_reads_them_a_batch_at_a_time(folder, tmp_path
     assert capsys.readouterr().err.splitlines()[0] == (
         f"warning: {folder} holds no image files, only folders (cats, dogs), which are not looked into: name them "
         f"(e.g. {os.path.join(folder, '*')})")
+    # a pattern no shell expanded (quoted, or on Windows) is expanded here, its folders standing for their images;
+    # a pattern that matches nothing, and a web address, are named as such
+    predict.main([os.path.join(folder, "*"), os.path.join(folder, "*", "nothing*.jpg"), "https://example.com/cat.jpg",
+                  "--weights", str(tmp_path / "owt.npz"), "--model", "alexnet_owt", "--classes", folder])
+    printed = capsys.readouterr()
+    assert [line for line in printed.out.splitlines() if not line.startswith(" ")] == \
+        [os.path.join(cats, f) for f in ("0.png", "1.jpg", "2.png", "3.jpg")] + \
+        [os.path.join(folder, "dogs", f) for f in sorted(os.listdir(os.path.join(folder, "dogs")))]
+    assert printed.err.splitlines() == [
+        f"warning: no file matches {os.path.join(folder, '*', 'nothing*.jpg')}",
+        "warning: skipped https://example.com/cat.jpg: an address; this script reads files: download it first "
+        "(curl -O https://example.com/cat.jpg)"]
 
 
 def test_no_progress_prints_a_line_where_a_bar_would_be(folder, tmp_path):

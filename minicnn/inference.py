@@ -6,7 +6,8 @@ averaged seven).
     probs = predict_proba([model], images, crop=224, mean=..., std=..., views="ten")
     top1, top5 = topk_accuracy(probs, labels)
 
-``images`` are uint8 (N, 3, S, S), S >= crop (an ImageFolder's 256x256 images).
+``images`` are uint8 (N, C, S, S), S >= crop (an ImageFolder's 256x256 images); without ``crop``
+the whole images, normalised, go through the networks (small-image data sets).
 """
 import numpy as np
 
@@ -24,16 +25,33 @@ def normalise(images, mean, std, dtype=np.float32):
     return (images.astype(dtype) * dtype(1 / 255.0) - mean) / std
 
 
-def predict_proba(models, images, crop, mean, std, views="center", device="cpu", batch_size=50):
-    """Class probabilities (N, K) averaged over the views of each image and over ``models``."""
+def predict_proba(models, images, crop=None, mean=0.0, std=1.0, views="center", device="cpu", batch_size=50):
+    """Class probabilities (N, K), float64, averaged over the views of each image and over
+    ``models``: ``images`` uint8 (N, C, S, S) pixels (an array, or one read when indexed), each seen
+    as ``(p / 255 - mean) / std`` through its centre ``crop`` x ``crop`` (None: the whole image), or
+    with ``views="ten"`` through the paper's ten crops."""
     if views not in VIEWS:
         raise ValueError(f"views must be one of {VIEWS}, got {views!r}")
     if not models:
         raise ValueError("predict_proba needs at least one model")
+    if getattr(images, "dtype", None) != np.uint8 or getattr(images, "ndim", None) != 4:
+        array = hasattr(images, "dtype") and hasattr(images, "shape")
+        what = f"a {images.dtype} array of shape {tuple(images.shape)}" if array else f"a {type(images).__name__}"
+        floats = array and np.issubdtype(images.dtype, np.floating)
+        raise TypeError(f"predict_proba takes uint8 pixels (N, C, H, W), got {what}"
+                        + (" (floats in [0, 1]: (x * 255).round().astype(np.uint8))" if floats else ""))
+    if crop is None and views == "ten":
+        raise ValueError("views='ten' are crops: give crop, the side the networks were trained on")
+    side = crop or images.shape[-1]
+    if not len(images):   # no image: no row, as many columns as the networks have classes
+        return np.zeros((0, models[0].output_shape((1, images.shape[1], side, side))[1]))
     out = []
     for start in range(0, len(images), batch_size):
         batch = np.asarray(images[start:start + batch_size])
-        crops = ten_crops(batch, crop) if views == "ten" else center_crop(batch, crop)[None]
+        if crop is None:
+            crops = batch[None]
+        else:
+            crops = ten_crops(batch, crop) if views == "ten" else center_crop(batch, crop)[None]
         total = 0.0
         for model in models:
             dtype = next(p.data.dtype for _, p in model.named_params())

@@ -343,6 +343,23 @@ def test_ten_crop_and_ensemble_average_the_probabilities(folder):
     assert topk_accuracy(np.array([[0.1, 0.9], [0.8, 0.2]]), np.array([1, 1]), (1, 2)) == (0.5, 1.0)
 
 
+def test_predict_proba_takes_whole_small_images_and_refuses_floats():
+    """A library caller's Fashion-MNIST-sized batch: no crop (the whole image), no normalisation
+    by default, the same as the network's own softmax; floats, which it would divide by 255 once
+    more, are refused; no image gives no row."""
+    from minicnn.losses import softmax
+    net = models.alexnet_small(width=4, dtype=np.float64)
+    images = np.random.default_rng(0).integers(0, 256, (5, 1, 28, 28), dtype=np.uint8)
+    np.testing.assert_allclose(predict_proba([net], images), softmax(net.forward(images / 255.0, train=False)),
+                               rtol=1e-12)
+    assert predict_proba([net], images[:0]).shape == (0, 10)
+    with pytest.raises(TypeError, match=r"^predict_proba takes uint8 pixels \(N, C, H, W\), got a float32 array of "
+                                        r"shape \(5, 1, 28, 28\) \(floats in \[0, 1\]: "):
+        predict_proba([net], images.astype(np.float32) / 255)
+    with pytest.raises(ValueError, match=r"^views='ten' are crops: give crop"):
+        predict_proba([net], images, views="ten")
+
+
 # --- weights ------------------------------------------------------------------------------------
 def test_npz_weights_round_trip_and_name_the_first_mismatch(tmp_path):
     model = models.alexnet_small(width=8)

@@ -43,7 +43,9 @@ Where things are:
   ``minicnn.summary.summary(model, input_shape)``: its table of shapes, parameters and
   multiply-adds; ``minicnn.fusion``: conv+ReLU and LRN+max-pool fused.
 - ``minicnn.optim`` (SGD as the paper writes it, schedules), ``minicnn.train`` (the training loop
-  of ``examples/train_alexnet.py``), ``minicnn.checkpoint`` (atomic checkpoints),
+  of ``examples/train_alexnet.py``: ``fit(model, data, cfg)`` trains any network on uint8 images,
+  ``cfg`` needing only ``epochs``, ``batch_size``, ``lr`` and ``out``), ``minicnn.inference``
+  (class probabilities, ten crops, ensembles), ``minicnn.checkpoint`` (atomic checkpoints),
   ``minicnn.data`` (Fashion-MNIST, CIFAR-10, image folders, batching and augmentation).
 - ``minicnn.towers``: AlexNet's two-device split; ``minicnn.distributed`` and
   ``minicnn.hybrid``: data-parallel training over MPI and the "one weird trick".

@@ -59,8 +59,9 @@ def parse_args(argv=None):
                    help="folder with the data files (default: Fashion-MNIST in ~/.cache/minicnn/fashion-mnist, "
                         "then /usr/share/datasets/fashion-mnist; CIFAR-10 in ~/.cache/minicnn/cifar-10-batches-py; "
                         "a data set found nowhere is downloaded into the first, checksums checked; a folder "
-                        "given is the only one looked at, and nothing is downloaded into it; required with "
-                        "--dataset folder)")
+                        "given is the only one looked at, and nothing is downloaded into it; Fashion-MNIST's "
+                        "four IDX files compressed or not, or torchvision's root holding FashionMNIST/raw; "
+                        "required with --dataset folder)")
     p.add_argument("--epochs", type=positive_int, default=None,
                    help="epochs to train (default: 5 on a CPU, 10 on a GPU)")
     p.add_argument("--batch-size", type=positive_int, default=None,
@@ -190,12 +191,20 @@ DEFAULTS = dict(model=None, width=None, dropout=None, lrn_groups=None, init=None
 
 def detected_dataset(data):
     """The --dataset of a command line that gives none: cifar10 when --data holds CIFAR-10's
-    batches (or the folder its archive unpacks into), folder when it holds class folders (or
-    train/ and val/, or pictures), else fashion-mnist; for an archive not unpacked (CIFAR-10's, or
+    batches (or the folder its archive unpacks into), fashion-mnist when it holds its files (or
+    torchvision's FashionMNIST/raw), folder when it holds class folders (or train/ and val/, or
+    pictures), else fashion-mnist; for an archive not unpacked (CIFAR-10's, or
     another, taken for pictures), the data set whose error message says to unpack it."""
+    from minicnn.data import fashion_mnist
     from minicnn.data.image_folder import ARCHIVES, class_folders, image_files
     if data and any(os.path.isfile(os.path.join(data, d, "data_batch_1")) for d in ("", "cifar-10-batches-py")):
         return "cifar10"
+    if data and os.path.isdir(data):   # its files, or torchvision's root (FashionMNIST/ is no class folder)
+        try:
+            fashion_mnist.find_folder(data)
+            return "fashion-mnist"
+        except DataError:
+            pass
     if data and os.path.isfile(data) and data.lower().endswith(ARCHIVES):   # each says to unpack it first
         return "cifar10" if os.path.basename(data).lower().startswith("cifar-10") else "folder"
     pictures = bool(data) and os.path.isdir(data) and bool(class_folders(data) or image_files(data))

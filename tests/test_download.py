@@ -12,7 +12,7 @@ import pytest
 from minicnn.checkpoint import atomic_write
 from minicnn.data import DataError, cifar10, download, fashion_mnist
 
-from fake_data import write_fake_cifar
+from fake_data import write_fake_cifar, write_fake_fashion
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -179,6 +179,31 @@ def test_a_folder_given_is_the_only_one_looked_at(tmp_path, monkeypatch):
     for dataset in (cifar10, fashion_mnist):
         with pytest.raises(DataError, match="not found in .*/typo"):
             dataset.load("train", str(tmp_path / "typo"), download_missing=True)
+
+
+def test_fashion_mnist_uncompressed_and_in_torchvisions_layout_is_found(tmp_path):
+    """Kaggle's copy holds the four IDX files uncompressed, torchvision's root holds them (both
+    ways) in FashionMNIST/raw: either is read as the published .gz files, and --data naming it is
+    taken for Fashion-MNIST, not for an image folder whose class is FashionMNIST."""
+    sys.path.insert(0, os.path.join(ROOT, "examples"))
+    from train_alexnet import detected_dataset
+    write_fake_fashion(tmp_path / "published", n_train=20, n_test=5)
+    for folder in (tmp_path / "kaggle", tmp_path / "root" / "FashionMNIST" / "raw"):
+        folder.mkdir(parents=True)
+        for name in os.listdir(tmp_path / "published"):
+            with gzip.open(tmp_path / "published" / name) as compressed:
+                (folder / name[:-len(".gz")]).write_bytes(compressed.read())
+    for given in ("kaggle", "root"):
+        for split in ("train", "test"):
+            for got, published in zip(fashion_mnist.load(split, str(tmp_path / given)),
+                                      fashion_mnist.load(split, str(tmp_path / "published"))):
+                np.testing.assert_array_equal(got, published)
+        assert detected_dataset(str(tmp_path / given)) == "fashion-mnist"
+    assert fashion_mnist.find_folder(str(tmp_path / "root")) == str(tmp_path / "root" / "FashionMNIST" / "raw")
+    os.remove(tmp_path / "kaggle" / "t10k-labels-idx1-ubyte")   # a file missing either way is named
+    with pytest.raises(DataError, match=r"not found in .*kaggle \(missing t10k-labels-idx1-ubyte.gz\); get the four "
+                                        r"files .+ \(or the same uncompressed\)"):
+        fashion_mnist.find_folder(str(tmp_path / "kaggle"))
 
 
 def test_a_folder_given_that_lacks_files_is_named_with_what_it_lacks_and_where_to_put_them(tmp_path):

@@ -58,12 +58,14 @@ def fetch(url, target, check, how_to_get, progress=None, timeout=30):
         raise DataError(f"download of {url} failed ({exc}); {how_to_get}") from None
 
 
-def not_found(name, candidates, files, how_to_get):
+def not_found(name, candidates, files, how_to_get, present=None):
     """The DataError for data set ``name`` found in none of the folders ``candidates``: what each
-    lacks (the folder itself, or which of ``files``), then ``how_to_get`` the files."""
+    lacks (the folder itself, or which of ``files``: those for which ``present(folder, file)`` is
+    false, by default those not in it), then ``how_to_get`` the files."""
+    present = present or (lambda folder, f: os.path.exists(os.path.join(folder, f)))
     lacks = []
     for folder in candidates:
-        missing = [f for f in files if not os.path.exists(os.path.join(folder, f))]
+        missing = [f for f in files if not present(folder, f)]
         lacks.append(f"{folder} (" + ("a file, not a folder" if os.path.isfile(folder) else
                                       "no such folder" if not os.path.isdir(folder) else
                                       "missing " + ", ".join(missing)) + ")")

@@ -1,8 +1,11 @@
-"""Fashion-MNIST from its four IDX ``.gz`` files (60,000 train + 10,000 test 28x28 grey images).
+"""Fashion-MNIST from its four IDX files (60,000 train + 10,000 test 28x28 grey images), each
+gzip-compressed as published (``train-images-idx3-ubyte.gz``) or uncompressed
+(``train-images-idx3-ubyte``, as Kaggle's copy and torchvision's ``FashionMNIST/raw`` hold them).
 
-The files are looked for in the folder given, or else in ``~/.cache/minicnn/fashion-mnist``,
-then ``/usr/share/datasets/fashion-mnist`` (where Debian's ``dataset-fashion-mnist`` puts them);
-``download`` fetches them into the first, checking checksums.
+The files are looked for in the folder given (or its ``FashionMNIST/raw``, torchvision's layout),
+or else in ``~/.cache/minicnn/fashion-mnist``, then ``/usr/share/datasets/fashion-mnist`` (where
+Debian's ``dataset-fashion-mnist`` puts them); ``download`` fetches them into the first, checking
+checksums.
 """
 import gzip
 import hashlib
@@ -28,8 +31,9 @@ def how_to_get(folder=None):
     where = (f"{folder}, or leave --data out: the files are then looked for in {' and '.join(SEARCH_PATH)} "
              f"and downloaded when missing") if folder else "~/.cache/minicnn/fashion-mnist"
     return ("get the four files train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, "
-            f"t10k-labels-idx1-ubyte.gz from https://github.com/zalandoresearch/fashion-mnist (data/fashion) into "
-            f"{where}; on Debian: apt-get install dataset-fashion-mnist")
+            f"t10k-labels-idx1-ubyte.gz (or the same uncompressed) from "
+            f"https://github.com/zalandoresearch/fashion-mnist (data/fashion) into {where}; on Debian: apt-get install "
+            f"dataset-fashion-mnist")
 
 
 HOW_TO_GET = how_to_get()
@@ -45,16 +49,32 @@ SHA256 = {
 }
 
 
+TORCHVISION_LAYOUT = os.path.join("FashionMNIST", "raw")   # torchvision.datasets.FashionMNIST(root)'s files
+
+
+def file_path(folder, name):
+    """The path of the IDX file ``name`` (its ``.gz`` name) in ``folder``: compressed, or else
+    uncompressed; None when neither is there."""
+    for candidate in (name, name[:-len(".gz")]):
+        if os.path.isfile(os.path.join(folder, candidate)):
+            return os.path.join(folder, candidate)
+    return None
+
+
 def find_folder(folder=None):
-    """Return the first folder that holds all four files; raise DataError saying how to get them.
+    """Return the first folder that holds all four files (each compressed or not); raise
+    DataError saying how to get them.
 
     A folder given explicitly is the only one looked at (a typo must not silently train on
-    other data); otherwise the search path is tried in order."""
+    other data), with its ``FashionMNIST/raw`` (torchvision's root); otherwise the search path is
+    tried in order."""
     candidates = [folder] if folder else list(SEARCH_PATH)
-    for c in candidates:
-        if all(os.path.exists(os.path.join(c, f)) for pair in FILES.values() for f in pair):
+    names = [f for pair in FILES.values() for f in pair]
+    for c in candidates + ([os.path.join(folder, TORCHVISION_LAYOUT)] if folder else []):
+        if all(file_path(c, f) for f in names):
             return c
-    raise not_found("Fashion-MNIST", candidates, [f for pair in FILES.values() for f in pair], how_to_get(folder))
+    raise not_found("Fashion-MNIST", candidates, names, how_to_get(folder),
+                    present=lambda c, f: file_path(c, f) is not None)
 
 
 def payload_sha256(path):
@@ -89,9 +109,12 @@ def _check_payload(path, name, expected):
 
 
 def read_idx(path, expected_ndim):
-    """Read an IDX file (gzip-compressed) into a uint8 array, checking its header and size."""
+    """Read an IDX file (gzip-compressed or not: its first bytes say) into a uint8 array, checking
+    its header and size."""
     try:
-        with gzip.open(path, "rb") as f:
+        with open(path, "rb") as f:
+            compressed = f.read(2) == b"\x1f\x8b"   # gzip's magic number; an IDX file starts with 0x0000
+        with (gzip.open if compressed else open)(path, "rb") as f:
             data = f.read()
     except (OSError, EOFError) as exc:
         raise DataError(f"{path}: cannot read ({exc}); the file is corrupt or truncated") from None
@@ -118,8 +141,8 @@ def load(split, folder=None, download_missing=False, progress=None):
         raise ValueError(f"unknown split {split!r}: expected 'train' or 'test'")
     root = find_or_download(find_folder, lambda: download(SEARCH_PATH[0], progress=progress), folder,
                             download_missing)
-    images = read_idx(os.path.join(root, FILES[split][0]), 3)
-    labels = read_idx(os.path.join(root, FILES[split][1]), 1).astype(np.int64)
+    images = read_idx(file_path(root, FILES[split][0]), 3)
+    labels = read_idx(file_path(root, FILES[split][1]), 1).astype(np.int64)
     if len(images) != len(labels):
         raise DataError(f"{root}: {len(images)} {split} images but {len(labels)} labels")
     if labels.size and labels.max() >= len(CLASSES):

@@ -136,7 +136,8 @@ def parse_args(argv=None):
                         "(minicnn/cpu_threads.py: im2col, col2im, LRN, max-pool, the SGD update). minicnn's "
                         "work gives the same results with any number; OpenBLAS may round a GEMM differently "
                         "with another number (or other kernels), so a run repeats to the last digit with the "
-                        "same number on the same kernels: the run prints both (minicnn/environment.py) "
+                        "same number on the same kernels: the run prints both (minicnn/environment.py). "
+                        "More threads than cores take turns on them, many times slower, and the run says so "
                         "(default: MINICNN_CPU_THREADS, OMP_NUM_THREADS or "
                         "OPENBLAS_NUM_THREADS if set, else every core this process may use)")
     p.add_argument("--seed", type=non_negative_int, default=None,

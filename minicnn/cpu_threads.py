@@ -47,6 +47,12 @@ def _default_threads():
                 return _check(int(value), variable)
             except ValueError as exc:
                 raise ValueError(f"{variable}={value!r}: expected a positive integer") from exc
+    return usable_cores()
+
+
+def usable_cores():
+    """The cores this process may run on: its affinity mask's (a container's CPU set, a rank that
+    mpirun bound to its core), else all of the machine's."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:   # no affinity masks (macOS, Windows)

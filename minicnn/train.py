@@ -22,7 +22,7 @@ from minicnn import checkpoint
 from minicnn.backend import get_array_module, to_device, to_numpy
 from minicnn.cpu_memory import reuse_freed_memory
 from minicnn.data.loader import BatchLoader
-from minicnn.environment import coretype_note, describe, describe_line, spinning_note
+from minicnn.environment import coretype_note, describe, describe_line, oversubscribed_note, spinning_note
 from minicnn.inference import predict_proba, topk_correct
 from minicnn.losses import SoftmaxCrossEntropy
 from minicnn.optim import SGD, LinearDecay, ReduceOnPlateau, StepLR
@@ -153,6 +153,9 @@ def _train(model, data, cfg, log, progress, comm):
         log(note)
     note = spinning_note(environment["blas"]) if device != "cuda" else None
     if note:   # NumPy imported before minicnn: OpenBLAS's threads take the cores between products
+        log(note)
+    note = oversubscribed_note(environment["blas"]) if device != "cuda" else None
+    if note:   # --threads (or OMP_NUM_THREADS) above the cores: many times slower
         log(note)
     ckpt_path = os.path.join(out, "checkpoint.npz")
     metrics_path = os.path.join(out, "metrics.jsonl")

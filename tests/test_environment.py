@@ -190,3 +190,19 @@ def test_the_spinning_note_is_for_openblas_with_threads_to_spin(monkeypatch):
     assert spinning_note(dict(openblas, library="mkl")) is None and spinning_note(None) is None
     monkeypatch.setattr(minicnn, "_openblas_read_thread_timeout", True)
     assert spinning_note(openblas) is None
+
+
+def test_more_threads_than_cores_are_noted(monkeypatch):
+    """--threads 4 on 2 cores trained the small AlexNet at a third of its speed, 64 at a
+    twenty-fifth, and nothing said why: the note names both counts and the flag to give."""
+    from minicnn import cpu_threads
+    from minicnn.environment import oversubscribed_note
+    openblas = dict(library="openblas", version="0.3.31", kernels="Haswell", threads=2)
+    monkeypatch.setattr(cpu_threads, "usable_cores", lambda: 2)
+    with cpu_threads.limited(2):
+        assert oversubscribed_note(openblas) is None and oversubscribed_note(None) is None
+        assert oversubscribed_note(dict(openblas, threads=8)).startswith(
+            "note: 8 threads on 2 cores: the threads take turns on the cores")
+    monkeypatch.setattr(cpu_threads, "_threads", 4)
+    note = oversubscribed_note(dict(openblas, threads=1))
+    assert note.startswith("note: 4 threads on 2 cores: ") and note.endswith(": --threads 2 or fewer")

@@ -16,10 +16,11 @@ CIFAR-10) sees the picture's central square at the data set's size, grey for Fas
 garments are light on black (--invert for a photo on a light background). Several --weights files
 make an ensemble whose probabilities are averaged: networks of one task (the same classes), of any
 architecture, each seeing the picture as in its training (a photo through its own crop and
-normalisation; small pictures of one size and colour); plain weights files after a training
-checkpoint are taken as that checkpoint's network. Class names: those the checkpoint records, the
-1000 ImageNet classes for a 1000-way model, otherwise --classes (a text file with one name per
-line, or an image folder whose subfolders are the classes).
+normalisation; a small-image data set's pictures, of one size and colour, each at its network's
+input size and normalisation: the small AlexNet's 28 beside the 2012 one's 227); plain weights
+files after a training checkpoint are taken as that checkpoint's network. Class names: those the
+checkpoint records, the 1000 ImageNet classes for a 1000-way model, otherwise --classes (a text
+file with one name per line, or an image folder whose subfolders are the classes).
 """
 import argparse
 import collections
@@ -67,11 +68,11 @@ def class_names(source, count):
     return names
 
 
-def read_small_image(path, size, channels, input_size, invert):
-    """uint8 (channels, input_size, input_size) of a picture for a network trained on a small-image
-    data set (Fashion-MNIST, CIFAR-10): its central square resized to the data set's ``size``,
-    grey for one channel (ITU-R 601 luma, Pillow's), inverted with ``invert``, then resized
-    (nearest) to the network's input as the training loader did; or why it cannot be read."""
+def read_small_image(path, size, channels, invert):
+    """uint8 (channels, size, size) of a picture for a network trained on a small-image data set
+    (Fashion-MNIST, CIFAR-10): its central square resized to the data set's ``size``, grey for one
+    channel (ITU-R 601 luma, Pillow's), inverted with ``invert``; or why it cannot be read. Each
+    network then gets it at its own input size (``as_seen``)."""
     image = decode(path, size)
     if isinstance(image, str):
         return image
@@ -79,7 +80,14 @@ def read_small_image(path, size, channels, input_size, invert):
         image = np.round(np.tensordot(np.array([0.299, 0.587, 0.114]), image, axes=1)).astype(np.uint8)[None]
     if invert:
         image = 255 - image
-    return image if size == input_size else resize_nearest(image[None], input_size)[0]
+    return image
+
+
+def as_seen(images, view):
+    """The batch ``images`` as the network of ``view`` (an ``Input``) takes it: small pictures
+    resized (nearest) from the data set's size to the network's input, as the training loader did
+    (Fashion-MNIST's 28 to the 2012 AlexNet's 227); photos as they are (predict_proba crops them)."""
+    return images if view.photos or view.crop == view.size else resize_nearest(images, view.crop)
 
 
 def load_networks(args, device):
@@ -137,18 +145,18 @@ def input_of(net, config):
 
 
 def seen_as(view):
-    """An Input in words: "photos", "28x28 grey pictures", "28x28 grey pictures resized to 227x227"."""
+    """What a network was trained on, in words: "photos", "28x28 grey pictures" (a small-image data
+    set's, whatever size the network resized them to: each member of an ensemble gets its own)."""
     if view.photos:
         return "photos"
-    resized = f" resized to {view.crop}x{view.crop}" if view.crop != view.size else ""
-    return f"{view.size}x{view.size} {'grey' if view.channels == 1 else 'colour'} pictures{resized}"
+    return f"{view.size}x{view.size} {'grey' if view.channels == 1 else 'colour'} pictures"
 
 
 def check_ensemble(paths, members, views):
-    """Refuse an ensemble whose networks answer other questions (other classes) or must see the
-    pictures otherwise (``views``, their ``input_of``: photos against small pictures, or small
-    pictures of another size or colour), naming the first that differs from the first network.
-    Networks of other architectures, crops or normalisations may make an ensemble, as the paper's
+    """Refuse an ensemble whose networks answer other questions (other classes) or were trained on
+    other pictures (``views``, their ``input_of``: photos against small pictures, or small pictures
+    of another size or colour), naming the first that differs from the first network. Networks of
+    other architectures, crops, input sizes or normalisations may make an ensemble, as the paper's
     did."""
     config = members[0][1]
     for path, (_, own), view in zip(paths[1:], members[1:], views[1:]):
@@ -205,7 +213,7 @@ def main(argv=None):
             raise SystemExit(f"error: --ten-crop: the network was trained on whole {views[0].crop}x{views[0].crop} "
                              f"images, not on crops of photos")
         read = functools.partial(read_small_image, size=views[0].size, channels=views[0].channels,
-                                 input_size=views[0].crop, invert=args.invert)
+                                 invert=args.invert)
     given = []   # a pattern no shell expanded (quoted, or Windows'): the files and folders it matches
     for path in args.images:
         matches = sorted(glob.glob(path)) if not os.path.exists(path) and glob.has_magic(path) else []
@@ -246,7 +254,7 @@ def main(argv=None):
         if not images:
             continue
         images = np.stack(images)   # each network through its own crop and normalisation, the results averaged
-        probs = np.mean([predict_proba([net], images, view.crop, view.mean, view.std,
+        probs = np.mean([predict_proba([net], as_seen(images, view), view.crop, view.mean, view.std,
                                        "ten" if args.ten_crop else "center", device, batch_size=BATCH)
                          for (net, _), view in zip(members, views)], axis=0)
         for path, row in zip(shown, probs):

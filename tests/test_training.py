@@ -540,10 +540,12 @@ def test_predict_takes_plain_weights_after_a_checkpoint_as_the_checkpoint_s_netw
 def test_predict_ensembles_networks_of_one_task_each_as_it_was_trained(tmp_path, capsys):
     """An ensemble of two runs on one task with other networks (widths 4 and 8) and other
     normalisations: each network sees the picture normalised as in its training, and the
-    probabilities are averaged, as the paper's ensemble of networks of two architectures; a run on
-    pictures of another size or colour (CIFAR-10's 32x32) is refused by name."""
+    probabilities are averaged, as the paper's ensemble of networks of two architectures; a third
+    that resized the same pictures to its larger input sees them resized; a run on pictures of
+    another size or colour (CIFAR-10's 32x32) is refused by name."""
     from PIL import Image
 
+    from minicnn.data.loader import resize_nearest
     from minicnn.inference import normalise
     from minicnn.losses import softmax
     sys.path.insert(0, os.path.join(ROOT, "examples"))
@@ -561,6 +563,21 @@ def test_predict_ensembles_networks_of_one_task_each_as_it_was_trained(tmp_path,
     predict.main([str(tmp_path / "x.png"), "--weights", paths[0], "--weights", paths[1], "--top", "1"])
     probs = np.mean([softmax(net.forward(normalise(image[None, None], mean, std), train=False))[0].astype(np.float64)
                      for net, mean, std in zip(nets, (0.3, 0.25), (0.4, 0.5))], axis=0)
+    best = int(np.argmax(probs))
+    assert capsys.readouterr().out.splitlines()[-1] == f"  {probs[best]:7.2%}  {fashion_mnist.CLASSES[best]}"
+    # a network that trained on the same 28x28 pictures resized to its input (as the 2012 AlexNet's 227) joins,
+    # seeing them resized, where the others see them as they are
+    architecture = dict(name="alexnet_small", num_classes=10, in_channels=1, width=4, input_size=32)
+    nets.append(models.build(**architecture, seed=32))
+    config = dict(architecture=architecture, model_name="alexnet_small", input_size=32, image_size=28, mean=0.3,
+                  std=0.4, classes=list(fashion_mnist.CLASSES))
+    paths.append(str(tmp_path / "resized.npz"))
+    checkpoint.save(paths[-1], nets[-1], None, dict(model="alexnet_small", epoch=1, config=config))
+    predict.main([str(tmp_path / "x.png"), "--weights", paths[0], "--weights", paths[1], "--weights", paths[2],
+                  "--top", "1"])
+    seen = [image[None, None]] * 2 + [resize_nearest(image[None, None], 32)]
+    probs = np.mean([softmax(net.forward(normalise(x, mean, std), train=False))[0].astype(np.float64)
+                     for net, x, mean, std in zip(nets, seen, (0.3, 0.25, 0.3), (0.4, 0.5, 0.4))], axis=0)
     best = int(np.argmax(probs))
     assert capsys.readouterr().out.splitlines()[-1] == f"  {probs[best]:7.2%}  {fashion_mnist.CLASSES[best]}"
     architecture = dict(name="alexnet_small", num_classes=10, in_channels=3, width=4, input_size=32)

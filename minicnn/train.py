@@ -128,9 +128,14 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
     resumed = os.path.join(cfg["out"], "checkpoint.npz")
     if cfg["resume"] and os.path.exists(resumed):
         check_resumed_classes(resumed, cfg)   # other classes: said as such, before the head's size
-    check_model_takes(model, data, cfg)
+    classes = check_model_takes(model, data, cfg)
     out = writable_folder(cfg["out"])
     claimed = comm.is_root and claim_folder(out)   # rank 0 alone writes into it
+    untrained = np.flatnonzero(np.bincount(np.asarray(data["train"][1]), minlength=classes) == 0)
+    if untrained.size and comm.is_root:   # a small folder's split, or --limit, can leave a class out
+        names = [class_names(cfg, classes)[i] for i in untrained]
+        log(f"note: no training images of {shown_names(names)}: the network cannot learn "
+            f"{'it' if len(names) == 1 else 'them'}")
     try:
         return _train(model, data, cfg, log, progress, comm)
     finally:
@@ -263,6 +268,17 @@ def last_checkpoint(ckpt_path, epoch):
     return "no checkpoint of this run was written (one is written at the end of each epoch)"
 
 
+def class_names(cfg, count):
+    """The names of the ``count`` classes: fit's ``classes`` setting, else "class 0", "class 1" ..."""
+    return cfg.get("classes") or [f"class {i}" for i in range(count)]
+
+
+def shown_names(names, limit=6):
+    """"a, b, c" for a log line; past ``limit`` names, the first ``limit`` and "..."."""
+    names = list(map(str, names))
+    return ", ".join(names[:limit]) + (", ..." if len(names) > limit else "")
+
+
 def top5_shown(top5, classes):
     """", top-5 0.9985" for the log, or nothing where there are 5 classes or fewer: every image is
     then among its top 5 (test_metrics.json keeps the 1.0 all the same)."""
@@ -277,7 +293,7 @@ def test_and_report(model, data, cfg, comm, loader_args, log=print, environment=
     (``minicnn.environment.describe``) under that key."""
     device, crop, out = cfg["device"], cfg.get("crop"), cfg["out"]
     test = evaluate(model, eval_loader(data["test"], comm, loader_args), device, comm, confusion=True)
-    classes = cfg.get("classes") or [f"class {i}" for i in range(len(test["confusion"]))]
+    classes = class_names(cfg, len(test["confusion"]))
     test["per_class_top1"] = per_class_top1(test["confusion"], classes)
     if len(classes) > CONFUSION_LIMIT:   # ImageNet's would be a million numbers: the accuracies only
         del test["confusion"]
@@ -292,6 +308,10 @@ def test_and_report(model, data, cfg, comm, loader_args, log=print, environment=
     log(f"test: loss {test['loss']:.4f}, top-1 accuracy {test['top1']:.4f}" + top5_shown(test["top5"], classes))
     seen_classes = sorted((acc, name) for name, acc in test["per_class_top1"].items() if acc is not None)
     log("weakest classes: " + ", ".join(f"{name} {acc:.4f}" for acc, name in seen_classes[:3]))
+    untested = [name for name, acc in test["per_class_top1"].items() if acc is None]
+    if untested:   # a small folder's test split can miss a class: its accuracy is no 0
+        log(f"no test images of {shown_names(untested)}: {'its' if len(untested) == 1 else 'their'} accuracy is "
+            f"not known")
     test["environment"] = environment or describe(device)
     if comm.is_root:
         checkpoint.atomic_write(os.path.join(out, "test_metrics.json"), lambda f: f.write(json.dumps(test).encode()))
@@ -325,7 +345,8 @@ def check_arrays(data):
 def check_model_takes(model, data, cfg):
     """Refuse (``TrainingError``) a model that cannot take the batches the data makes (their
     channels, their side after input_size or crop), or that has fewer outputs than a label needs,
-    before anything is written: not a traceback from the first step's forward or loss."""
+    before anything is written: not a traceback from the first step's forward or loss. Returns the
+    number of classes, the model's outputs."""
     images = data["train"][0]
     channels = 1 if images.ndim == 3 else images.shape[1]
     side = cfg.get("crop") or cfg["input_size"]
@@ -340,6 +361,7 @@ def check_model_takes(model, data, cfg):
     if len(outputs) != 2 or top >= outputs[1] or low < 0:
         raise TrainingError(f"the labels run from {low} to {top}, and the model's output has shape {outputs}: it "
                             f"needs one score per class, (N, {top + 1}) or more, and labels from 0")
+    return outputs[1]
 
 
 def check_data(data, cfg, ranks=1):
@@ -419,8 +441,7 @@ def check_resumed_classes(ckpt_path, cfg):
         return
 
     def listed(classes):
-        shown = ", ".join(map(str, classes[:6])) + (", ..." if len(classes) > 6 else "")
-        return f"{len(classes)} classes ({shown})"
+        return f"{len(classes)} classes ({shown_names(classes)})"
     raise TrainingError(f"{ckpt_path}: the run trained on {listed(list(trained))}, and this data has "
                         f"{listed(list(given))}: resume with the run's own data, or start a new run with "
                         f"another --out")
@@ -559,7 +580,7 @@ def earlier_run(path):
     try:
         with open(os.path.splitext(path)[0] + ".json") as f:
             meta = json.load(f)
-        return f"{meta['model']} after epoch {meta['epoch']}"
+        return f"{meta['model'] or 'a network'} after epoch {meta['epoch']}"   # fit's callers may name none
     except (OSError, ValueError, KeyError, TypeError):
         return "its checkpoint"
 

@@ -1243,3 +1243,21 @@ def test_fit_refuses_a_model_that_cannot_take_the_data_before_writing(tmp_path):
                                             r"\(16, 10\): it needs one score per class, \(N, 12\) or more"):
         fit(models.alexnet_small(width=4, in_channels=3), data, cfg, log=lambda *a: None)
     assert not (tmp_path / "run").exists()
+
+
+def test_classes_without_training_or_test_images_are_said(tmp_path):
+    """A small folder's split (or --limit) can leave a class out of the training images, which
+    the network then cannot learn, or out of the test images, whose accuracy is then unknown,
+    not the 0 it would have looked like by its absence from the weakest classes."""
+    from minicnn.train import fit
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (48, 28, 28), dtype=np.uint8)
+    y = np.arange(48) % 4   # classes 0-3 in training; 3 nowhere else, 2 only in the test
+    y[:32][y[:32] == 2] = 0
+    y[32:][y[32:] == 3] = 1
+    data = dict(train=(x[:32], y[:32]), val=(x[32:40], y[32:40]), test=(x[40:], y[40:]))
+    lines = []
+    fit(models.alexnet_small(width=4, num_classes=5), data,
+        dict(epochs=1, batch_size=16, lr=0.01, out=str(tmp_path / "run"), classes=list("abcde")), log=lines.append)
+    assert lines[0] == "note: no training images of c, e: the network cannot learn them"
+    assert lines[-1] == "no test images of d, e: their accuracy is not known"

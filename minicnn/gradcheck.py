@@ -129,9 +129,12 @@ class GradcheckResult:
             raise AssertionError("gradient check failed:\n  " + "\n  ".join(bad) + "\n" + str(self))
 
     def __str__(self):
+        """A row per tensor; one that fails says so, against the tolerance (a printed 9.9e-03 is no
+        verdict to a reader who does not know the tolerance)."""
         rows = [f"{'tensor':<16}{'elements':>10}{'kinks':>8}{'rel. error':>13}"]
         for name, err in self.errors.items():
-            rows.append(f"{name:<16}{self.sizes[name]:>10}{self.kinks[name]:>8}{err:>13.2e}")
+            verdict = "" if self.passes(name) else f"  FAILS (tolerance {self.tol:g})"
+            rows.append(f"{name:<16}{self.sizes[name]:>10}{self.kinks[name]:>8}{err:>13.2e}{verdict}")
         return "\n".join(rows)
 
 

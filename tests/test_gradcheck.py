@@ -47,6 +47,9 @@ def test_detects_a_wrong_parameter_gradient():
     layer._backward = wrong
     result = check_layer(layer, np.random.default_rng(1).standard_normal((1, 2, 4, 4)))
     assert result.errors["bias"] > 0.1 and result.errors["weight"] < 1e-6
+    rows = {row.split()[0]: row for row in str(result).splitlines()[1:]}   # a printed result says which fails
+    assert rows["bias"].endswith("  FAILS (tolerance 1e-06)")
+    assert not rows["weight"].endswith("FAILS (tolerance 1e-06)") and not rows["input"].endswith("1e-06)")
 
 
 def test_kinks_are_detected_and_counted():

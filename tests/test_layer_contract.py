@@ -63,6 +63,28 @@ def test_backward_after_eval_forward_fails(case):
         layer.backward(np.ones(layer.output_shape(x.shape), np.float32))
 
 
+def test_a_new_layer_that_keeps_no_cache_is_told_so():
+    """A student's layer whose _forward forgets self._cache was told that backward ran before
+    forward, which it had not: the message names what its _forward must keep."""
+    from minicnn import Layer
+
+    class Square(Layer):
+        def output_shape(self, input_shape):
+            return tuple(input_shape)
+
+        def _forward(self, x, train):
+            self.x = x
+            return x * x
+
+        def _backward(self, dout):
+            return 2 * self.x * dout
+    layer, x = Square(), np.ones((2, 3), np.float32)
+    layer.forward(x)
+    with pytest.raises(RuntimeError, match=r"^Square\(\): forward\(x, train=True\) ran, but its _forward kept nothing "
+                                           r"for the backward: a training _forward sets self._cache"):
+        layer.backward(x)
+
+
 def test_dout_of_the_wrong_shape_or_dtype_fails(case):
     layer, x = case
     y = layer.forward(x)

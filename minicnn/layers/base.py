@@ -93,7 +93,8 @@ class Layer:
     """Base class: parameter bookkeeping, device moves, input and gradient checks.
 
     Subclasses implement ``output_shape(input_shape)`` (validating the shape), ``_forward(x,
-    train)`` and ``_backward(dout)``; the public ``forward``/``backward`` wrap them with checks.
+    train)``, which with ``train`` keeps in ``self._cache`` what the backward needs, and
+    ``_backward(dout)``; the public ``forward``/``backward`` wrap them with checks.
     ``dtype`` is the dtype of the parameters; layers without parameters accept float32 and
     float64 inputs and keep their dtype.
     """
@@ -134,12 +135,16 @@ class Layer:
             self._out_shape, self._out_dtype = y.shape, y.dtype
         else:
             self._cache = None  # an evaluation pass must not leave a stale cache behind
+            self._out_shape = None
         return y
 
     def backward(self, dout):
         """Given dL/dy (``dout``, shaped like the last output) return dL/dx; fill Param.grad."""
-        if self._cache is None:
+        if self._out_shape is None:
             raise RuntimeError(f"{self!r}: backward() called before forward(x, train=True)")
+        if self._cache is None:   # a new layer's _forward that forgot it
+            raise RuntimeError(f"{self!r}: forward(x, train=True) ran, but its _forward kept nothing for the "
+                               f"backward: a training _forward sets self._cache to what _backward needs")
         self.check_array(dout, "dout")
         if dout.shape != self._out_shape or dout.dtype != self._out_dtype:
             raise ValueError(

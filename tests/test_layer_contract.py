@@ -79,6 +79,9 @@ def test_a_new_layer_that_keeps_no_cache_is_told_so():
         def _backward(self, dout):
             return 2 * self.x * dout
     layer, x = Square(), np.ones((2, 3), np.float32)
+    with pytest.raises(NotImplementedError, match=r"^Layer implements no output_shape\(input_shape\), which every "
+                                                  r"layer does"):
+        Layer().forward(x)
     layer.forward(x)
     with pytest.raises(RuntimeError, match=r"^Square\(\): forward\(x, train=True\) ran, but its _forward kept nothing "
                                            r"for the backward: a training _forward sets self._cache"):

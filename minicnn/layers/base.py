@@ -117,13 +117,14 @@ class Layer:
     # --- the contract -------------------------------------------------------------------
     def output_shape(self, input_shape):
         """Return the output shape for ``input_shape`` (a tuple including the batch axis)."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} implements no output_shape(input_shape), which every "
+                                  f"layer does: the forward checks its input with it")
 
     def _forward(self, x, train):
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} implements no _forward(x, train)")
 
     def _backward(self, dout):
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} implements no _backward(dout)")
 
     def forward(self, x, train=True):
         """Compute the layer's output; with ``train=True`` also cache what backward needs."""

@@ -63,6 +63,19 @@ def test_load_state_dict_errors_name_the_tensor():
         model.load_state_dict(state)
 
 
+def test_load_state_dict_takes_nested_lists():
+    """A state read back from JSON holds lists: loaded as the arrays NumPy makes of them, where
+    it stopped on AttributeError 'list' object has no attribute 'shape'."""
+    model, source = tiny_alexnet(), tiny_alexnet()
+    for p in source.state_dict().values():
+        p += 1
+    model.load_state_dict({k: v.tolist() for k, v in source.state_dict().items()})
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(v, source.state_dict()[k])
+    with pytest.raises(ValueError, match=r"'fc8.bias' has shape \(4,\), expected \(3,\)"):
+        model.load_state_dict({**{k: v.tolist() for k, v in source.state_dict().items()}, "fc8.bias": [0] * 4})
+
+
 def test_load_state_dict_is_all_or_nothing():
     model = tiny_alexnet()
     before = {k: v.copy() for k, v in model.state_dict().items()}

@@ -230,6 +230,8 @@ class Layer:
         if missing or unexpected:
             found = [f"{what} keys {keys}" for what, keys in (("missing", missing), ("unexpected", unexpected)) if keys]
             raise KeyError(f"{type(self).__name__}.load_state_dict: {', '.join(found)}")
+        # nested lists or a number (a state read from JSON): what NumPy makes of them
+        state = {name: value if hasattr(value, "shape") else np.asarray(value) for name, value in state.items()}
         for name, target in expected.items():
             src = state[name]
             if tuple(src.shape) != tuple(target.shape):

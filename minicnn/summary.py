@@ -24,6 +24,7 @@ def summarize(model, input_shape):
     """Return (rows, totals): rows of dicts name/type/output/params/macs/device; macs per image.
     ``device`` says where the layer runs: its device, or its tower's placement in a split model
     (``minicnn.towers``: "cpu worker 1", "cuda:1", ...)."""
+    model.output_shape(input_shape)   # a shape it cannot take is refused naming the layer's place (fc6)
     rows = []
     if hasattr(model, "leaf_layers"):   # a split model knows each layer's tower
         placed = model.leaf_layers(input_shape)

@@ -57,6 +57,9 @@ def test_summary_text_and_unknown_model():
     assert "Total parameters: 60,965,224" in text and "724.4 M" in text
     with pytest.raises(ValueError, match="unknown model 'vgg': expected one of alexnet"):
         models.build("vgg")
+    with pytest.raises(ValueError, match=r"^the input of shape \(1, 3, 224, 224\) reaches layer fc6 as \(1, 6400\), "
+                                         r"which it cannot take: Dense\(9216, 4096\)"):
+        summary(models.alexnet(), (1, 3, 224, 224))   # the 2012 network's 227, not torchvision's 224
     empty = summary(Sequential([]), (1, 3, 8, 8)).splitlines()   # the identity: a table of no rows
     assert empty[1] == empty[2] == "=" * len(empty[0]) and empty[3:] == [
         "Total parameters: 0", "Multiply-adds per image (forward): 0 (0.0 M)"]

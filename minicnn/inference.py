@@ -12,7 +12,7 @@ the whole images, normalised, go through the networks (small-image data sets).
 import numpy as np
 
 from minicnn.backend import get_array_module, to_device, to_numpy
-from minicnn.data.loader import center_crop, ten_crops
+from minicnn.data.loader import center_crop, pixels_refused, ten_crops
 from minicnn.losses import softmax
 
 VIEWS = ("center", "ten")
@@ -34,12 +34,9 @@ def predict_proba(models, images, crop=None, mean=0.0, std=1.0, views="center", 
         raise ValueError(f"views must be one of {VIEWS}, got {views!r}")
     if not models:
         raise ValueError("predict_proba needs at least one model")
-    if getattr(images, "dtype", None) != np.uint8 or getattr(images, "ndim", None) != 4:
-        array = hasattr(images, "dtype") and hasattr(images, "shape")
-        what = f"a {images.dtype} array of shape {tuple(images.shape)}" if array else f"a {type(images).__name__}"
-        floats = array and np.issubdtype(images.dtype, np.floating)
-        raise TypeError(f"predict_proba takes uint8 pixels (N, C, H, W), got {what}"
-                        + (" (floats in [0, 1]: (x * 255).round().astype(np.uint8))" if floats else ""))
+    refused = pixels_refused(images, ranks=(4,))
+    if refused:
+        raise TypeError(f"predict_proba takes uint8 pixels (N, C, H, W), got {refused}")
     if crop is None and views == "ten":
         raise ValueError("views='ten' are crops: give crop, the side the networks were trained on")
     side = crop or images.shape[-1]

@@ -21,7 +21,7 @@ import numpy as np
 from minicnn import checkpoint
 from minicnn.backend import get_array_module, to_device, to_numpy
 from minicnn.cpu_memory import reuse_freed_memory
-from minicnn.data.loader import BatchLoader
+from minicnn.data.loader import BatchLoader, pixels_refused
 from minicnn.environment import coretype_note, describe, describe_line, oversubscribed_note, spinning_note
 from minicnn.inference import predict_proba, topk_correct
 from minicnn.losses import SoftmaxCrossEntropy
@@ -322,19 +322,17 @@ def test_and_report(model, data, cfg, comm, loader_args, log=print, environment=
 
 def check_arrays(data):
     """Refuse data that fit would misread (``TrainingError``): each of train, val and test must be
-    uint8 pixels (N, H, W) or (N, C, H, W), an array or one read when indexed (an image folder's
-    ``Subset``), which the loader divides by 255 (floats already in
-    [0, 1] would be divided again, and train on nearly black images), and integer labels (N,)."""
+    uint8 pixels (N, H, W) or (N, C, H, W), which the loader divides by 255 (``pixels_refused``),
+    and integer labels (N,)."""
     missing = [part for part in ("train", "val", "test") if part not in data]
     if missing:
         raise TrainingError(f"the data needs {', '.join(missing)}: dict(train=(x, y), val=(x, y), test=(x, y))")
     for part in ("train", "val", "test"):
         images, labels = data[part]
-        array = all(hasattr(images, a) for a in ("dtype", "shape", "ndim", "__getitem__"))   # or a lazy Subset
-        what = f"a {images.dtype} array of shape {tuple(images.shape)}" if array else f"a {type(images).__name__}"
-        if not array or images.dtype != np.uint8 or images.ndim not in (3, 4):
+        refused = pixels_refused(images)
+        if refused:
             raise TrainingError(f"the {part} images must be a uint8 array (N, H, W) or (N, C, H, W) of pixels "
-                                f"0-255, got {what} (floats in [0, 1]: (x * 255).round().astype(np.uint8))")
+                                f"0-255, got {refused}")
         labels = np.asarray(labels)
         if labels.ndim != 1 or len(labels) != len(images) or not (labels.size == 0 or
                                                                    np.issubdtype(labels.dtype, np.integer)):

@@ -16,6 +16,21 @@ from minicnn import cpu_threads
 from minicnn.layers.im2col import pad_spatial
 
 
+def pixels_refused(images, ranks=(3, 4)):
+    """Why ``images`` are not uint8 pixels of one of ``ranks`` axes (an array, or one read when
+    indexed: an image folder's Subset), in words ("a float32 array of shape (5, 1, 28, 28) (floats
+    in [0, 1]: ...)"), or None when they are. The loaders divide pixels by 255: floats already in
+    [0, 1] would be divided again, and the network would see nearly black pictures."""
+    array = all(hasattr(images, a) for a in ("dtype", "shape", "ndim", "__getitem__"))
+    if array and images.dtype == np.uint8 and images.ndim in ranks:
+        return None
+    if not array:
+        return f"a {type(images).__name__}"
+    floats = np.issubdtype(images.dtype, np.floating)
+    return (f"a {images.dtype} array of shape {tuple(images.shape)}"
+            + (" (floats in [0, 1]: (x * 255).round().astype(np.uint8))" if floats else ""))
+
+
 def resize_nearest(images, size):
     """Nearest-neighbour resize of images (N, C, H, W) to (N, C, size, size), vectorised."""
     h, w = images.shape[2:]

@@ -32,8 +32,9 @@ def atomic_write(path, write, check=None):
     """Call ``write(file object)`` on a temporary file in path's folder, fsync it, and rename it
     onto ``path``; ``check(temporary_path)``, if given, runs before the rename and may raise (a
     download's checksum). On any error the temporary file is removed and ``path`` is untouched; a
-    ``path`` that names a folder raises IsADirectoryError saying so. The file gets the permissions ``open`` would give it (readable by others where the umask
-    allows, as on a shared machine), not the owner-only ones of ``tempfile.mkstemp``."""
+    ``path`` that names a folder raises IsADirectoryError saying so. The file gets the permissions
+    ``open`` would give it (readable by others where the umask allows, as on a shared machine), not
+    the owner-only ones of ``tempfile.mkstemp``."""
     if os.path.isdir(path) or str(path).endswith(os.sep):   # else the rename's error names the temporary file
         raise IsADirectoryError(errno.EISDIR, "a folder, not a file: name a file in it", path)
     folder = os.path.dirname(os.path.abspath(path))
@@ -112,7 +113,7 @@ def read_npz(path, what="checkpoint", names=None):
         inside = os.path.join(path, "checkpoint.npz")
         hint = f": give the run's checkpoint, {inside}" if os.path.isfile(inside) else ""
         raise CheckpointError(f"{path}: a folder, not a {what}{hint}")
-    beside = os.path.splitext(os.fspath(path))[0] + ".npz"   # checkpoint.json, the metadata written beside checkpoint.npz
+    beside = os.path.splitext(os.fspath(path))[0] + ".npz"   # given checkpoint.json, the metadata beside it
     if beside != os.fspath(path) and os.path.isfile(beside) and not zipfile.is_zipfile(path):
         raise CheckpointError(f"{path}: not a {what} but a file beside one: give {beside}")
     try:

@@ -123,7 +123,7 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
     from minicnn.distributed import Communicator
     comm = comm or Communicator.single()
     cfg = fit_config(cfg, model)
-    check_arrays(data)
+    data = checked_data(data)
     check_data(data, cfg, comm.size)
     resumed = os.path.join(cfg["out"], "checkpoint.npz")
     if cfg["resume"] and os.path.exists(resumed):
@@ -320,10 +320,11 @@ def test_and_report(model, data, cfg, comm, loader_args, log=print, environment=
     return test
 
 
-def check_arrays(data):
-    """Refuse data that fit would misread (``TrainingError``): each of train, val and test must be
-    uint8 pixels (N, H, W) or (N, C, H, W), which the loader divides by 255 (``pixels_refused``),
-    and integer labels (N,)."""
+def checked_data(data):
+    """``data`` with each part's labels as an array (a list of ints will do), or TrainingError
+    for data that fit would misread: each of train, val and test must be uint8 pixels (N, H, W)
+    or (N, C, H, W), which the loader divides by 255 (``pixels_refused``), and integer labels
+    (N,)."""
     missing = [part for part in ("train", "val", "test") if part not in data]
     if missing:
         raise TrainingError(f"the data needs {', '.join(missing)}: dict(train=(x, y), val=(x, y), test=(x, y))")
@@ -338,6 +339,7 @@ def check_arrays(data):
                                                                    np.issubdtype(labels.dtype, np.integer)):
             raise TrainingError(f"the {part} labels must be integer classes, one per image ({len(images)}), got a "
                                 f"{labels.dtype} array of shape {labels.shape}")
+    return {**data, **{part: (data[part][0], np.asarray(data[part][1])) for part in ("train", "val", "test")}}
 
 
 def check_model_takes(model, data, cfg):

@@ -1182,7 +1182,8 @@ def test_fit_takes_the_defaults_for_what_its_settings_leave_out(tmp_path):
     from minicnn.train import FIT_DEFAULTS, TrainingError, fit, fit_config
     rng = np.random.default_rng(0)
     x, y = rng.integers(0, 256, (40, 28, 28), dtype=np.uint8), rng.integers(0, 10, 40)
-    data = dict(train=(x[:32], y[:32]), val=(x[32:], y[32:]), test=(x[32:], y[32:]))
+    # labels as lists of ints will do (the loader indexes arrays: a TypeError from inside it before)
+    data = dict(train=(x[:32], y[:32].tolist()), val=(x[32:], y[32:]), test=(x[32:], y[32:].tolist()))
     test = fit(models.alexnet_small(width=4), data, dict(epochs=1, batch_size=16, lr=0.01, out=str(tmp_path / "run")),
                log=lambda *a: None)
     assert 0 <= test["top1"] <= 1

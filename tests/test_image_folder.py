@@ -241,6 +241,21 @@ def test_cache_is_reused_and_rebuilt_when_the_folder_changes(folder, monkeypatch
     assert len(image_folder.prepare(folder).labels) == 10
 
 
+def test_pictures_in_subfolders_of_a_class_folder_are_the_classs(folder):
+    """cats/2019/*.jpg are cats, as torchvision's ImageFolder takes them: they were passed over
+    without a word. The class folder's own pictures come first, then each subfolder's in sorted
+    order; hidden folders are passed over, and a link back up the tree adds nothing twice."""
+    cats = os.path.join(folder, "cats")
+    write_folder(os.path.join(cats, "2019"), per_class=2, classes=("b", "a"))   # cats/2019/b/0.png ...
+    write_folder(os.path.join(cats, ".thumbnails"), per_class=1, classes=("x",))
+    os.symlink(cats, os.path.join(cats, "2019", "a", "again"))
+    files, labels, classes = image_folder.scan(folder)
+    assert classes == ["cats", "dogs"]
+    assert [os.path.relpath(f, cats) for f in files if labels[files.index(f)] == 0] == [
+        "0.png", "1.jpg", "2.png", "3.jpg", "2019/a/0.png", "2019/a/1.jpg", "2019/b/0.png", "2019/b/1.jpg"]
+    assert list(labels).count(1) == 4
+
+
 def test_bad_folders_say_what_is_wrong(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         image_folder.scan(str(tmp_path / "nowhere"))

@@ -5,7 +5,8 @@ prepared the way the AlexNet paper did, once, into a compact cache.
       cats/  0001.jpg 0002.png ...
       dogs/  ...
 
-Class names are the folder names, sorted; files are taken in sorted order. Each image is decoded
+Class names are the folder names, sorted; files are taken in sorted order, those in subfolders of
+a class folder too (``cats/2019/0001.jpg``), as torchvision's ImageFolder takes them. Each image is decoded
 with Pillow, turned upright as its EXIF orientation says (a phone's portrait photo is stored on
 its side), converted to 8-bit RGB (grayscale, palette, RGBA, CMYK and 16-bit images included),
 its shorter side resized to 256 and the central 256x256 kept (the paper's section 2). The result
@@ -68,7 +69,7 @@ def scan(root, classes=None):
         if not os.path.isdir(folder):
             warnings.warn(f"{root}: no folder for class {name!r}", stacklevel=2)
             continue
-        names = image_files(folder)
+        names = class_images(folder)
         if not names:
             warnings.warn(f"{folder}: empty class folder (no image files)", stacklevel=2)
         files += names
@@ -91,6 +92,22 @@ def image_files(folder):
     return [os.path.join(folder, f) for f in sorted(os.listdir(folder))
             if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")
             and os.path.isfile(os.path.join(folder, f))]
+
+
+def class_images(folder):
+    """The image files of a class folder and of the folders in it, at any depth (as torchvision's
+    ImageFolder takes them: a class's pictures sorted into subfolders by date or source stay its
+    own): the folder's own first, then each subfolder's in sorted order; hidden files and folders
+    passed over, and a folder reached twice (a link back up the tree) taken once."""
+    found, walked = [], set()
+    for here, subfolders, _ in os.walk(folder, followlinks=True):
+        if os.path.realpath(here) in walked:   # a link back up the tree: its pictures are taken already
+            subfolders[:] = []
+            continue
+        walked.add(os.path.realpath(here))
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))   # walked in this order
+        found += image_files(here)
+    return found
 
 
 def to_rgb8(image):

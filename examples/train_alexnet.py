@@ -385,7 +385,8 @@ def main(argv=None):
     ranks = f" x {comm.size} ranks" if comm else ""
     say(f"training {name} on {device}{ranks}, {args.dataset}: {len(data['train'][1])} train / "
         f"{len(data['val'][1])} val / {len(data['test'][1])} test images, {epochs} epoch{'s' if epochs != 1 else ''}, "
-        f"batch {args.batch_size}, lr {cfg['lr']}")
+        f"batch {args.batch_size}{f' per rank ({args.batch_size * comm.size} in all)' if comm else ''}, "
+        f"lr {cfg['lr']}")
     with ctrl_c_says_how_to_resume(args.out, args.resume, say):
         try:
             fit(model, data, cfg, progress=None if args.no_progress else batch_progress(), comm=comm)

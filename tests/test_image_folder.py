@@ -241,6 +241,38 @@ def test_cache_is_reused_and_rebuilt_when_the_folder_changes(folder, monkeypatch
     assert len(image_folder.prepare(folder).labels) == 10
 
 
+def test_jfif_avif_and_heic_files_are_taken_or_said_how_to_read(folder, monkeypatch):
+    """A browser's save on Windows gives .jfif, the web gives .avif, an iPhone .heic: they were
+    passed over as no image files. The first two are read; HEIC needs the pillow-heif plugin, which
+    is used where installed, and named where not (Pillow's "cannot identify image file" before)."""
+    import sys
+    import types
+    from PIL import features
+    cats = os.path.join(folder, "cats")
+    Image.new("RGB", (300, 260), (200, 30, 30)).save(os.path.join(cats, "saved.jfif"), "JPEG")
+    if features.check("avif"):
+        Image.new("RGB", (300, 260), (200, 30, 30)).save(os.path.join(cats, "web.avif"))
+    with open(os.path.join(cats, "phone.heic"), "wb") as f:
+        f.write(b"\0\0\0\x18ftypheic not decodable here")
+    files, _, _ = image_folder.scan(folder)
+    names = {os.path.basename(f) for f in files}
+    assert {"saved.jfif", "phone.heic"} <= names and ("web.avif" in names) == features.check("avif")
+    for name in names & {"saved.jfif", "web.avif"}:
+        assert image_folder.decode(os.path.join(cats, name)).shape == (3, 256, 256)
+    image_folder.heif_opener.cache_clear()
+    monkeypatch.setitem(sys.modules, "pillow_heif", None)   # not installed
+    assert image_folder.decode(os.path.join(cats, "phone.heic")) == (
+        "HEIC/HEIF (an iPhone's photos), which Pillow reads with the pillow-heif plugin: pip install pillow-heif, "
+        "or convert the photos to JPEG")
+    registered = []
+    image_folder.heif_opener.cache_clear()
+    monkeypatch.setitem(sys.modules, "pillow_heif", types.SimpleNamespace(register_heif_opener=lambda: registered.append(1)))
+    assert image_folder.decode(os.path.join(cats, "phone.heic")).startswith("UnidentifiedImageError")   # tried
+    image_folder.decode(os.path.join(cats, "phone.heic"))
+    assert registered == [1]   # once
+    image_folder.heif_opener.cache_clear()
+
+
 def test_pictures_in_subfolders_of_a_class_folder_are_the_classs(folder):
     """cats/2019/*.jpg are cats, as torchvision's ImageFolder takes them: they were passed over
     without a word. The class folder's own pictures come first, then each subfolder's in sorted

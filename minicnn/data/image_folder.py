@@ -23,6 +23,7 @@ a count at the end; an empty class folder is kept as a class (its label exists) 
 import concurrent.futures
 import contextlib
 import errno
+import functools
 import hashlib
 import json
 import os
@@ -34,7 +35,9 @@ import numpy as np
 
 from minicnn.data import DataError
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+HEIF_EXTENSIONS = (".heic", ".heif")   # an iPhone's photos: Pillow reads them with the pillow-heif plugin
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".avif",
+                    ".ppm", ".pgm") + HEIF_EXTENSIONS
 ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".7z", ".rar")   # what --data may wrongly name
 STORED_SIZE = 256           # the paper: shorter side to 256, central 256x256
 PCA_SAMPLE_IMAGES = 1000    # images sampled for the RGB statistics
@@ -173,13 +176,29 @@ def decode(path, size=STORED_SIZE):
     decodes, which skips most of the work for a phone's photo and changes the result by a level or
     two of 255 (the antialiased resize that follows does the rest of the scaling)."""
     from PIL import Image, UnidentifiedImageError
+    heif = str(path).lower().endswith(HEIF_EXTENSIONS) and heif_opener()
     try:
         with Image.open(path) as image:
             image.draft(None, (size, size))   # a no-op for every other format
             image.load()
             return center_resized(to_rgb8(upright(image)), size)
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        if heif is None:   # no plugin: say how to get one, not "cannot identify image file"
+            return ("HEIC/HEIF (an iPhone's photos), which Pillow reads with the pillow-heif plugin: pip install "
+                    "pillow-heif, or convert the photos to JPEG")
         return f"{type(exc).__name__}: {exc}"
+
+
+@functools.lru_cache(maxsize=None)
+def heif_opener():
+    """True once pillow-heif's opener is registered with Pillow (HEIC and HEIF files then open like
+    any other picture), None where the plugin is not installed."""
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:
+        return None
+    register_heif_opener()
+    return True
 
 
 def signature(files, size):

@@ -101,14 +101,14 @@ def fit_config(cfg, model):
 
 
 def fit(model, data, cfg, log=print, progress=None, comm=None):
-    """Train ``model`` on ``data`` = dict(train=(x, y), val=(x, y), test=(x, y)), each x uint8
-    pixels (N, H, W) or (N, C, H, W) and each y integer classes (N,), with the settings of ``cfg``,
-    a dict: epochs, batch_size, lr and out (the output folder), and, defaults in FIT_DEFAULTS,
-    momentum, weight_decay, schedule ("linear", "step" or "plateau"), step_every, input_size (the
-    side the images are resized to; None: as they are), augment (random crops of augment_pad
-    pixels of padding, and mirrors), mean and std (pixels become ``(p / 255 - mean) / std``),
-    seed, device (the model's own), resume, model_name (recorded in the checkpoint), classes (the
-    names that the report gives and that a resumed run must have trained on), split; for image
+    """Train ``model`` on ``data`` = dict(train=(x, y), val=(x, y), test=(x, y)) (val may be left
+    out), each x uint8 pixels (N, H, W) or (N, C, H, W) and each y integer classes (N,), with the
+    settings of ``cfg``, a dict: epochs, batch_size, lr and out (the output folder), and, defaults
+    in FIT_DEFAULTS, momentum, weight_decay, schedule ("linear", "step" or "plateau"), step_every,
+    input_size (the side the images are resized to; None: as they are), augment (random crops of
+    augment_pad pixels of padding, and mirrors), mean and std (pixels become
+    ``(p / 255 - mean) / std``), seed, device (the model's own), resume, model_name (recorded in the checkpoint), classes
+    (the names that the report gives and that a resumed run must have trained on), split; for image
     folders also crop, pca, ten_crop. Other keys are recorded in the checkpoint with the rest.
     Writes metrics, checkpoints and pictures to ``out``; ``resume`` continues the run there
     (``resume``, below).
@@ -321,13 +321,16 @@ def test_and_report(model, data, cfg, comm, loader_args, log=print, environment=
 
 
 def checked_data(data):
-    """``data`` with each part's labels as an array (a list of ints will do), or TrainingError
-    for data that fit would misread: each of train, val and test must be uint8 pixels (N, H, W)
-    or (N, C, H, W), which the loader divides by 255 (``pixels_refused``), and integer labels
-    (N,)."""
-    missing = [part for part in ("train", "val", "test") if part not in data]
+    """``data`` with each part's labels as an array (a list of ints will do) and no ``val`` (or
+    None) as no images held out, or TrainingError for data that fit would misread: each of train,
+    val and test must be uint8 pixels (N, H, W) or (N, C, H, W), which the loader divides by 255
+    (``pixels_refused``), and integer labels (N,)."""
+    missing = [part for part in ("train", "test") if data.get(part) is None]
     if missing:
-        raise TrainingError(f"the data needs {', '.join(missing)}: dict(train=(x, y), val=(x, y), test=(x, y))")
+        raise TrainingError(f"the data needs {', '.join(missing)}: dict(train=(x, y), val=(x, y), test=(x, y)) "
+                            f"(val may be left out)")
+    if data.get("val") is None:   # nothing held out: no validation between epochs
+        data = {**data, "val": (data["train"][0][:0], np.asarray(data["train"][1])[:0])}
     for part in ("train", "val", "test"):
         images, labels = data[part]
         refused = pixels_refused(images)

@@ -1190,6 +1190,15 @@ def test_fit_takes_the_defaults_for_what_its_settings_leave_out(tmp_path):
     recorded = json.loads((tmp_path / "run" / "checkpoint.json").read_text())["config"]
     assert {k: recorded[k] for k in FIT_DEFAULTS if k != "resume"} == {   # resume is not recorded
         **{k: v for k, v in FIT_DEFAULTS.items() if k != "resume"}, "device": "cpu"}
+    # no validation set: none held out (the training runs, validating nothing between epochs); no test set: named
+    lines = []
+    fit(models.alexnet_small(width=4), dict(train=data["train"], test=data["test"]),
+        dict(epochs=1, batch_size=16, lr=0.01, out=str(tmp_path / "no-val")), log=lines.append)
+    assert any(line.startswith("epoch 1: train loss ") and "val" not in line for line in lines)
+    with pytest.raises(TrainingError, match=r"^the data needs test: dict\(train=\(x, y\), val=\(x, y\), test=\(x, y\)\) "
+                                            r"\(val may be left out\)$"):
+        fit(models.alexnet_small(width=4), dict(train=data["train"], val=data["val"]),
+            dict(epochs=1, batch_size=16, lr=0.01, out=str(tmp_path / "no-test")))
     with pytest.raises(TrainingError, match=r"^fit's settings need lr, out \(of epochs, batch_size, lr, out; the "
                                             r"others have defaults: momentum=0.9, "):
         fit_config(dict(epochs=1, batch_size=16), models.alexnet_small(width=4))

@@ -27,11 +27,12 @@ def mpi_missing():
 needs_mpi = pytest.mark.skipif(mpi_missing() is not None, reason=str(mpi_missing()))
 
 
-def run(ranks, *args, timeout=120, env=None):
-    """``tests/mpi_fit.py`` on ``ranks`` ranks (or alone with ranks=0); returns (returncode, output, seconds)."""
+def run(ranks, *args, timeout=120, env=None, program=PROGRAM):
+    """``program`` (``tests/mpi_fit.py``) on ``ranks`` ranks (or alone with ranks=0); returns
+    (returncode, output, seconds)."""
     full_env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                     OMPI_MCA_rmaps_base_oversubscribe="1", OPENBLAS_NUM_THREADS="1", **(env or {}))
-    command = [sys.executable, PROGRAM, *args]
+    command = [sys.executable, program, *args]
     if ranks:
         command = ["mpirun", "-np", str(ranks), "--oversubscribe", *command]
     start = time.perf_counter()

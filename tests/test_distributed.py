@@ -134,6 +134,19 @@ def test_a_distributed_run_resumes_exactly(tmp_path):
 
 
 @needs_mpi
+def test_the_script_says_its_batch_is_per_rank(tmp_path):
+    """'batch 8' beside 'x 2 ranks' left it to guess whether 8 was each rank's or the whole step's."""
+    from fake_data import write_fake_fashion
+    write_fake_fashion(tmp_path / "data", n_train=48, n_test=16)
+    code, output, _ = run(2, "--distributed", "--data", str(tmp_path / "data"), "--batch-size", "8", "--width", "4",
+                          "--epochs", "1", "--val-size", "16", "--out", str(tmp_path / "run"), "--no-progress",
+                          program=os.path.join(os.path.dirname(HERE), "examples", "train_alexnet.py"))
+    assert code == 0, output
+    assert "training alexnet_small on cpu x 2 ranks, fashion-mnist: 32 train / 16 val / 16 test images, 1 epoch, " \
+           "batch 8 per rank (16 in all), lr 0.03" in output, output
+
+
+@needs_mpi
 def test_a_hanging_rank_ends_the_job_with_a_message_within_the_timeout(tmp_path):
     code, output, seconds = run(2, str(tmp_path / "hang"), "--batch", "6", "--hang-rank", "1",
                                 env={"MINICNN_MPI_TIMEOUT": "5"}, timeout=100)

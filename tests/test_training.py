@@ -1190,6 +1190,10 @@ def test_fit_takes_the_defaults_for_what_its_settings_leave_out(tmp_path):
     recorded = json.loads((tmp_path / "run" / "checkpoint.json").read_text())["config"]
     assert {k: recorded[k] for k in FIT_DEFAULTS if k != "resume"} == {   # resume is not recorded
         **{k: v for k, v in FIT_DEFAULTS.items() if k != "resume"}, "device": "cpu"}
+    lines = []   # the run there before, whose caller named no network: not "None after epoch 1"
+    fit(models.alexnet_small(width=4), data, dict(epochs=1, batch_size=16, lr=0.01, out=str(tmp_path / "run")),
+        log=lines.append)
+    assert any("holds an earlier run (a network after epoch 1)" in line for line in lines), lines
     # no validation set: none held out (the training runs, validating nothing between epochs); no test set: named
     lines = []
     fit(models.alexnet_small(width=4), dict(train=data["train"], test=data["test"]),

@@ -23,6 +23,21 @@ def test_forward_and_backward_match_naive_loop(case):
                                rtol=1e-13, atol=1e-13)
 
 
+@given(pool_cases(), st.sampled_from([np.float32, np.float64]))
+def test_ties_go_to_the_first_maximum_as_in_the_naive_loop(case, dtype):
+    """Values of 0, 1 and 2 (after a ReLU many windows tie at 0): each dout still goes to the
+    first maximum of its window in row-major order, whichever stride phase that pixel lies in."""
+    rng = np.random.default_rng(case["seed"])
+    x = rng.integers(0, 3, case["shape"]).astype(dtype)
+    layer = MaxPool2D(case["k"], case["stride"], case["pad"])
+    expected, winners = maxpool_naive(x, case["k"], case["stride"], case["pad"])
+    np.testing.assert_array_equal(layer.forward(x), expected)
+    dout = rng.integers(-8, 9, expected.shape).astype(dtype)   # integers: every sum is exact
+    dx = layer.backward(dout)
+    assert dx.dtype == dtype
+    np.testing.assert_array_equal(dx, maxpool_backward_naive(dout, x.shape, winners))
+
+
 @given(pool_cases())
 def test_gradients(case):
     x = distinct_values(np.random.default_rng(case["seed"]), case["shape"])

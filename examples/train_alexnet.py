@@ -58,7 +58,8 @@ def parse_args(argv=None):
     p.add_argument("--data", default=None, metavar="DIR",
                    help="folder with the data files (default: Fashion-MNIST in ~/.cache/minicnn/fashion-mnist, "
                         "then /usr/share/datasets/fashion-mnist; CIFAR-10 in ~/.cache/minicnn/cifar-10-batches-py; "
-                        "a data set found nowhere is downloaded into the first, checksums checked; a folder "
+                        "a data set found nowhere is downloaded into the first, checksums checked; "
+                        "MINICNN_CACHE_DIR moves ~/.cache/minicnn, with the image folders' caches; a folder "
                         "given is the only one looked at, and nothing is downloaded into it; Fashion-MNIST's "
                         "four IDX files compressed or not, or torchvision's root holding FashionMNIST/raw; "
                         "required with --dataset folder)")

@@ -52,6 +52,8 @@ Where things are:
 - ``minicnn.gradcheck``: the one way a backward pass is checked (``python -m minicnn.gradcheck``);
   ``minicnn.simulator``: the CUDA kernels on a CPU; ``minicnn.kernel_versions``: their numbered
   versions.
+- ``minicnn.environment_variables``: the variables minicnn reads, checked in one place (its
+  threads, the folder it keeps downloads and caches in, MPI's deadline, ``MINICNN_SIMULATE``).
 
 README.md tells the whole story, with the commands and the measured figures.
 """

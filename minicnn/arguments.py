@@ -78,12 +78,19 @@ def plain_warnings():
 def run_script(main):
     """Run a script's ``main()``. Ctrl-C ends it with one line and the shell's code for SIGINT (130)
     rather than a traceback of wherever it happened to be; in training, ``fit``'s own handler
-    (``minicnn.train.ctrl_c_says_how_to_resume``) says first how to resume."""
+    (``minicnn.train.ctrl_c_says_how_to_resume``) says first how to resume. minicnn's environment
+    variables are checked first (but for ``--help``, which needs none): one that cannot be read
+    stops the script with one line naming it, before any work."""
+    from minicnn.environment_variables import EnvironmentVariableError, check_all
     try:
+        if not {"-h", "--help"} & set(sys.argv[1:]):
+            check_all()
         main()
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         raise SystemExit(130) from None
+    except EnvironmentVariableError as exc:
+        raise SystemExit(f"error: {exc}") from None
 
 
 def _number(text, kind, allowed, expected):

@@ -12,9 +12,10 @@ With the environment variable MINICNN_SIMULATE=1, "cuda" means "sim": GPU code r
 on a machine without a GPU.
 """
 import functools
-import os
 
 import numpy as np
+
+from minicnn.environment_variables import simulate
 
 DEVICES = ("cpu", "cuda", "sim")
 KERNEL_DEVICES = ("cuda", "sim")  # devices whose layers run minicnn's CUDA kernels
@@ -65,8 +66,8 @@ def device_of_type(array_type):
 
 
 def simulating():
-    """True when MINICNN_SIMULATE is set to a true value (1, true, yes)."""
-    return os.environ.get("MINICNN_SIMULATE", "").strip().lower() in ("1", "true", "yes")
+    """True when MINICNN_SIMULATE is on (1, true, yes, on; ``minicnn.environment_variables``)."""
+    return simulate()
 
 
 def check_device(device):

@@ -25,6 +25,7 @@ import threading
 
 import numpy as np
 
+from minicnn import environment_variables
 from minicnn.layers.base import check_positive_int
 
 SLICES_PER_THREAD = 2     # 2 slices per thread beat 1 (cache; pool1's backward at batch 32 on
@@ -40,14 +41,7 @@ _inside = threading.local()   # set in the pool's threads: work they run must no
 
 
 def _default_threads():
-    for variable in ("MINICNN_CPU_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        value = os.environ.get(variable, "").strip()
-        if value:
-            try:
-                return _check(int(value), variable)
-            except ValueError as exc:
-                raise ValueError(f"{variable}={value!r}: expected a positive integer") from exc
-    return usable_cores()
+    return environment_variables.cpu_threads() or usable_cores()
 
 
 def usable_cores():

@@ -13,7 +13,7 @@ PyTorch's DistributedDataParallel without SyncBatchNorm); the running averages a
 the ranks before every evaluation and checkpoint (``average_buffers``), so all ranks agree.
 
 A rank that dies or hangs must not hang the others: every collective is non-blocking and polled
-with a deadline (``timeout`` seconds, default 300 or $MINICNN_MPI_TIMEOUT); past it the rank prints
+with a deadline (``timeout`` seconds, default $MINICNN_MPI_TIMEOUT or 300); past it the rank prints
 which operation timed out and aborts the whole job (MPI_Abort). When a rank process dies, Open
 MPI's mpirun also ends the job on its own.
 
@@ -29,7 +29,6 @@ host never waits for the GPU; a watchdog thread holds the NCCL operations to the
 Parameters and BatchNorm buffers, rare traffic, go through the host and MPI.
 """
 import contextlib
-import os
 import queue
 import sys
 import threading
@@ -38,9 +37,9 @@ import time
 import numpy as np
 
 from minicnn.backend import device_of, get_array_module, to_numpy
+from minicnn.environment_variables import mpi_timeout
 
 BUCKET_BYTES = 32 * 2 ** 20   # gradients are all-reduced in buckets of about this size
-DEFAULT_TIMEOUT = 300.0
 
 
 class DistributedError(RuntimeError):
@@ -64,7 +63,8 @@ class Communicator:
         self.comm = comm
         self.rank = comm.Get_rank() if comm is not None else 0
         self.size = comm.Get_size() if comm is not None else 1
-        self.timeout = float(timeout or os.environ.get("MINICNN_MPI_TIMEOUT", DEFAULT_TIMEOUT))
+        # a world of one never waits: it reads no deadline (nor a bad $MINICNN_MPI_TIMEOUT)
+        self.timeout = float(timeout) if timeout else (mpi_timeout() if comm is not None else None)
         self.allreduce_seconds = 0.0   # time spent in gradient all-reduces (for benchmarks)
         self.exchange_seconds = 0.0    # time spent exchanging activations (minicnn.hybrid; benchmarks)
         self._averager_key = self._averager_cache = None   # the GradientAverager of the model in training

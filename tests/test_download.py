@@ -111,7 +111,7 @@ def test_cifar10_is_downloaded_checked_and_unpacked(tmp_path, monkeypatch):
     archive, archive_md5, md5 = fake_cifar_archive(tmp_path, [("../../escaped", b"x"), ("cifar-10-batches-py/x.py", b"")])
     serve(monkeypatch, archive, archive_md5, md5)
     folder = tmp_path / "cache" / "cifar-10-batches-py"
-    monkeypatch.setattr(cifar10, "SEARCH_PATH", (str(folder),))
+    monkeypatch.setenv("MINICNN_CACHE_DIR", str(tmp_path / "cache"))   # downloads go into minicnn's cache folder
     seen = []
     x, y = cifar10.load("train", download_missing=True, progress=lambda total, name: seen.append((total, name)) or
                         (lambda n: seen.append(n)))
@@ -218,14 +218,14 @@ def test_a_folder_given_that_lacks_files_is_named_with_what_it_lacks_and_where_t
             fashion_mnist.find_folder(str(folder))
         assert str(failure.value).startswith(f"Fashion-MNIST not found in {folder} ({lacks}); get the four files ")
         assert f"(data/fashion) into {folder}, or leave --data out: the files are then looked for in " \
-               f"{' and '.join(fashion_mnist.SEARCH_PATH)} and downloaded when missing" in str(failure.value)
+               f"{' and '.join(fashion_mnist.search_path())} and downloaded when missing" in str(failure.value)
     (tmp_path / "cifar-10-python.tar.gz").write_bytes(b"")   # the archive itself, not unpacked
     with pytest.raises(DataError) as failure:
         cifar10.find_folder(str(tmp_path / "cifar-10-python.tar.gz"))
     assert str(failure.value) == (f"CIFAR-10 not found in {tmp_path / 'cifar-10-python.tar.gz'} (a file, not a "
                                   f"folder); unpack it (tar xzf {tmp_path / 'cifar-10-python.tar.gz'}) and give --data "
                                   f"the folder it unpacks into, cifar-10-batches-py (or leave --data out: the batches "
-                                  f"are then looked for in {cifar10.SEARCH_PATH[0]} and downloaded when missing)")
+                                  f"are then looked for in {cifar10.cache_folder()} and downloaded when missing)")
     with pytest.raises(DataError) as failure:
         cifar10.find_folder(str(partial))
     assert str(failure.value).startswith(f"CIFAR-10 not found in {partial} (missing data_batch_2, data_batch_3, "
@@ -250,7 +250,7 @@ def test_the_training_script_downloads_cifar10(tmp_path, monkeypatch):
     import train_alexnet
     archive, archive_md5, md5 = fake_cifar_archive(tmp_path)
     serve(monkeypatch, archive, archive_md5, md5)
-    monkeypatch.setattr(cifar10, "SEARCH_PATH", (str(tmp_path / "cache" / "cifar-10-batches-py"),))
+    monkeypatch.setenv("MINICNN_CACHE_DIR", str(tmp_path / "cache"))
     trained = {}
 
     def fit(model, data, cfg, **kwargs):

@@ -1,7 +1,8 @@
 """CIFAR-10 from its python batches (``cifar-10-batches-py``: data_batch_1..5, test_batch), the
 format of cuda-convnet's own data: 50,000 train + 10,000 test 32x32 RGB images, 10 classes.
 
-The batches are looked for in the folder given, or else in ``~/.cache/minicnn/cifar-10-batches-py``;
+The batches are looked for in the folder given, or else in ``cifar-10-batches-py`` of minicnn's cache
+folder (``~/.cache/minicnn``, or ``$MINICNN_CACHE_DIR``);
 ``download`` fetches the archive from its authors' page (170 MB), checks it, and unpacks the six
 batches there, each checked against its published MD5 (the checksums torchvision uses too).
 
@@ -16,11 +17,16 @@ import numpy as np
 
 from minicnn.checkpoint import atomic_write
 from minicnn.data.download import DataError, fetch, file_digest, find_or_download, not_found
+from minicnn.environment_variables import cache_root
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_FILES = ("test_batch",)
-SEARCH_PATH = (os.path.expanduser("~/.cache/minicnn/cifar-10-batches-py"),)
+
+
+def cache_folder():
+    """The folder looked in without --data, which downloads go into."""
+    return os.path.join(cache_root(), "cifar-10-batches-py")
 
 
 def how_to_get(folder=None):
@@ -28,15 +34,13 @@ def how_to_get(folder=None):
     into), else into the search path's folder; where ``folder`` is the archive itself, unpacked."""
     if folder and os.path.isfile(folder):
         return (f"unpack it (tar xzf {folder}) and give --data the folder it unpacks into, cifar-10-batches-py "
-                f"(or leave --data out: the batches are then looked for in {SEARCH_PATH[0]} and downloaded when "
+                f"(or leave --data out: the batches are then looked for in {cache_folder()} and downloaded when "
                 f"missing)")
-    where = (f"{folder}, or leave --data out: the batches are then looked for in {SEARCH_PATH[0]} and downloaded "
-             f"when missing") if folder else "~/.cache/minicnn/cifar-10-batches-py, or pass --data"
+    where = (f"{folder}, or leave --data out: the batches are then looked for in {cache_folder()} and downloaded "
+             f"when missing") if folder else f"{cache_folder()}, or pass --data"
     return ("download cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html and unpack it so "
             f"that its six batches (data_batch_1 to data_batch_5, test_batch) lie in {where}")
 
-
-HOW_TO_GET = how_to_get()
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 ARCHIVE_MD5 = "c58f30108f718f92721af3b95e74349a"   # 170,498,071 bytes
@@ -94,7 +98,7 @@ def find_folder(folder=None):
     A folder given explicitly is the only one looked at (a typo must not silently train on other
     data), with the archive's own folder in it, ``folder``/cifar-10-batches-py, where unpacking
     the archive into ``folder`` puts the batches."""
-    candidates = [folder] if folder else list(SEARCH_PATH)
+    candidates = [folder] if folder else [cache_folder()]
     if folder and os.path.isdir(os.path.join(folder, "cifar-10-batches-py")):
         candidates.append(os.path.join(folder, "cifar-10-batches-py"))
     for c in candidates:
@@ -108,21 +112,23 @@ def _check_md5(path, name, expected):
         raise DataError(f"{name}: checksum mismatch")
 
 
-def download(folder=SEARCH_PATH[0], progress=None, timeout=60):
-    """Download the archive, check it, and unpack the six batches into ``folder``; return ``folder``.
+def download(folder=None, progress=None, timeout=60):
+    """Download the archive, check it, and unpack the six batches into ``folder`` (default:
+    ``cache_folder()``); return ``folder``.
 
     Batches already in ``folder`` are kept. Each is written under a temporary name and renamed
     only once its MD5 matches, so an interrupted run leaves nothing that looks complete; the
     archive itself (next to ``folder``) is deleted once unpacked. Only the six batch files are
     read out of the archive, by name: nothing else in it is written anywhere. ``progress`` as in
     ``minicnn.data.download.fetch``. Raises DataError saying how to get the files by hand."""
+    folder = folder or cache_folder()
     missing = [name for name in MD5 if not os.path.exists(os.path.join(folder, name))]
     if not missing:
         return folder
     os.makedirs(folder, exist_ok=True)
     archive = os.path.join(os.path.dirname(os.path.abspath(folder)), os.path.basename(URL))
     if not os.path.exists(archive):
-        fetch(URL, archive, lambda part: _check_md5(part, os.path.basename(URL), ARCHIVE_MD5), HOW_TO_GET,
+        fetch(URL, archive, lambda part: _check_md5(part, os.path.basename(URL), ARCHIVE_MD5), how_to_get(),
               progress, timeout)
     try:
         with tarfile.open(archive, "r:gz") as tar:
@@ -137,7 +143,7 @@ def download(folder=SEARCH_PATH[0], progress=None, timeout=60):
                              lambda part, name=name: _check_md5(part, name, MD5[name]))
     except (OSError, EOFError, tarfile.TarError) as exc:
         raise DataError(f"{archive}: cannot unpack ({type(exc).__name__}: {exc}); delete it and try again, "
-                        f"or {HOW_TO_GET}") from None
+                        f"or {how_to_get()}") from None
     os.remove(archive)
     return folder
 
@@ -146,10 +152,10 @@ def load(split, folder=None, download_missing=False, progress=None):
     """Return (images uint8 (N, 3, 32, 32), labels int64 (N,)) of ``split`` ("train" or "test").
 
     With ``download_missing`` and no ``folder``, missing batches are downloaded (checksums
-    checked) into ``~/.cache/minicnn/cifar-10-batches-py``."""
+    checked) into ``cache_folder()``."""
     if split not in ("train", "test"):
         raise ValueError(f"unknown split {split!r}: expected 'train' or 'test'")
-    root = find_or_download(find_folder, lambda: download(SEARCH_PATH[0], progress=progress), folder,
+    root = find_or_download(find_folder, lambda: download(progress=progress), folder,
                             download_missing)
     parts = [read_batch(os.path.join(root, f)) for f in (TRAIN_FILES if split == "train" else TEST_FILES)]
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])

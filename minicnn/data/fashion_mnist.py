@@ -3,7 +3,8 @@ gzip-compressed as published (``train-images-idx3-ubyte.gz``) or uncompressed
 (``train-images-idx3-ubyte``, as Kaggle's copy and torchvision's ``FashionMNIST/raw`` hold them).
 
 The files are looked for in the folder given (or its ``FashionMNIST/raw``, torchvision's layout),
-or else in ``~/.cache/minicnn/fashion-mnist``, then ``/usr/share/datasets/fashion-mnist`` (where
+or else in ``fashion-mnist`` of minicnn's cache folder (``~/.cache/minicnn``, or
+``$MINICNN_CACHE_DIR``), then ``/usr/share/datasets/fashion-mnist`` (where
 Debian's ``dataset-fashion-mnist`` puts them); ``download`` fetches them into the first, checking
 checksums.
 """
@@ -15,28 +16,33 @@ import struct
 import numpy as np
 
 from minicnn.data.download import DataError, fetch, find_or_download, not_found
+from minicnn.environment_variables import cache_root
 
 FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
-SEARCH_PATH = (os.path.expanduser("~/.cache/minicnn/fashion-mnist"), "/usr/share/datasets/fashion-mnist")
+SYSTEM_FOLDER = "/usr/share/datasets/fashion-mnist"   # Debian's dataset-fashion-mnist
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
            "Ankle boot")
+
+
+def search_path():
+    """The folders looked in without --data, in order: the cache's, which downloads go into, then
+    the system's."""
+    return (os.path.join(cache_root(), "fashion-mnist"), SYSTEM_FOLDER)
 
 
 def how_to_get(folder=None):
     """How to get the files by hand: into ``folder`` (a folder given, which nothing is downloaded
     into), else into the first folder of the search path."""
-    where = (f"{folder}, or leave --data out: the files are then looked for in {' and '.join(SEARCH_PATH)} "
-             f"and downloaded when missing") if folder else "~/.cache/minicnn/fashion-mnist"
+    where = (f"{folder}, or leave --data out: the files are then looked for in {' and '.join(search_path())} "
+             f"and downloaded when missing") if folder else search_path()[0]
     return ("get the four files train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, "
             f"t10k-labels-idx1-ubyte.gz (or the same uncompressed) from "
             f"https://github.com/zalandoresearch/fashion-mnist (data/fashion) into {where}; on Debian: apt-get install "
             f"dataset-fashion-mnist")
 
-
-HOW_TO_GET = how_to_get()
 
 
 URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
@@ -68,7 +74,7 @@ def find_folder(folder=None):
     A folder given explicitly is the only one looked at (a typo must not silently train on
     other data), with its ``FashionMNIST/raw`` (torchvision's root); otherwise the search path is
     tried in order."""
-    candidates = [folder] if folder else list(SEARCH_PATH)
+    candidates = [folder] if folder else list(search_path())
     names = [f for pair in FILES.values() for f in pair]
     for c in candidates + ([os.path.join(folder, TORCHVISION_LAYOUT)] if folder else []):
         if all(file_path(c, f) for f in names):
@@ -86,20 +92,22 @@ def payload_sha256(path):
     return digest.hexdigest()
 
 
-def download(folder=SEARCH_PATH[0], progress=None, timeout=30):
-    """Download the four files into ``folder`` and check their checksums; return ``folder``.
+def download(folder=None, progress=None, timeout=30):
+    """Download the four files into ``folder`` (default: the cache's, ``search_path()[0]``) and
+    check their checksums; return ``folder``.
 
     Each file is installed only once verified (``minicnn.data.download.fetch``), so an
     interrupted download leaves nothing that looks complete. ``progress(total_bytes, name)`` may
     return a callback taking the bytes of each block (a progress bar). Raises DataError saying how
     to get the files by hand when the download fails.
     """
+    folder = folder or search_path()[0]
     os.makedirs(folder, exist_ok=True)
     for name, expected in SHA256.items():
         target = os.path.join(folder, name)
         if not os.path.exists(target):
             fetch(URL + name, target, lambda part, name=name, expected=expected: _check_payload(part, name, expected),
-                  HOW_TO_GET, progress, timeout)
+                  how_to_get(), progress, timeout)
     return folder
 
 
@@ -136,10 +144,10 @@ def load(split, folder=None, download_missing=False, progress=None):
     """Return (images uint8 (N, 28, 28), labels int64 (N,)) of ``split`` ("train" or "test").
 
     With ``download_missing`` and no ``folder``, files found nowhere are downloaded (with a
-    checksum check) into ``~/.cache/minicnn/fashion-mnist``."""
+    checksum check) into the first folder of ``search_path()``."""
     if split not in FILES:
         raise ValueError(f"unknown split {split!r}: expected 'train' or 'test'")
-    root = find_or_download(find_folder, lambda: download(SEARCH_PATH[0], progress=progress), folder,
+    root = find_or_download(find_folder, lambda: download(progress=progress), folder,
                             download_missing)
     images = read_idx(file_path(root, FILES[split][0]), 3)
     labels = read_idx(file_path(root, FILES[split][1]), 1).astype(np.int64)

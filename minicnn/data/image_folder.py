@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from minicnn.data import DataError
+from minicnn.environment_variables import cache_root
 
 HEIF_EXTENSIONS = (".heic", ".heif")   # an iPhone's photos: Pillow reads them with the pillow-heif plugin
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".avif",
@@ -279,8 +280,7 @@ def split_pair(pair, fraction, seed=0):
 
 def default_cache(root, size=STORED_SIZE):
     key = hashlib.sha256(f"{os.path.abspath(root)}\0{size}".encode()).hexdigest()[:16]
-    base = os.environ.get("MINICNN_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "minicnn"))
-    return os.path.join(base, "folders", f"{os.path.basename(os.path.abspath(root))}-{key}")
+    return os.path.join(cache_root(), "folders", f"{os.path.basename(os.path.abspath(root))}-{key}")
 
 
 def reserve(path, nbytes, root):
@@ -307,9 +307,10 @@ def reserve(path, nbytes, root):
 
 
 def prepare(root, cache=None, classes=None, size=STORED_SIZE, workers=None, progress=None):
-    """Decode ``root`` once into ``cache`` (default: under ~/.cache/minicnn/folders) and return
-    the ImageFolder; reuse the cache when the source is unchanged. ``progress(iterable, total)``
-    wraps the decoding loop (e.g. a tqdm bar)."""
+    """Decode ``root`` once into ``cache`` (default: under ``folders`` of minicnn's cache folder,
+    ``~/.cache/minicnn`` or ``$MINICNN_CACHE_DIR``) and return the ImageFolder; reuse the cache
+    when the source is unchanged. ``progress(iterable, total)`` wraps the decoding loop (e.g. a
+    tqdm bar)."""
     files, labels, classes = scan(root, classes)
     cache = cache or default_cache(root, size)
     sig = signature(files, size)

@@ -66,6 +66,7 @@ import threading
 
 import numpy as np
 
+from minicnn.environment_variables import cache_root
 from minicnn.kernels import (KERNEL_DIR, REAL_TYPES, compile_options, files_digest, parse_signatures, read_source,
                              strip_comments)
 
@@ -188,8 +189,7 @@ def _sanitizer_flags():
 
 
 def cache_dir():
-    root = os.environ.get("MINICNN_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "minicnn"))
-    return os.path.join(root, "simulator")
+    return os.path.join(cache_root(), "simulator")
 
 
 def check_supported(code, file):

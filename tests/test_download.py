@@ -261,3 +261,18 @@ def test_the_training_script_downloads_cifar10(tmp_path, monkeypatch):
                         "--out", str(tmp_path / "out"), "--no-progress"])
     assert trained["train"][0].shape[1:] == (3, 32, 32)
     assert len(trained["train"][1]) + len(trained["val"][1]) == 100 and len(trained["test"][1]) == 20
+
+
+@pytest.mark.parametrize("data_set,folder", [(fashion_mnist, "fashion-mnist"), (cifar10, "cifar-10-batches-py")])
+def test_a_cache_folder_that_cannot_be_made_is_named_with_what_to_do(tmp_path, monkeypatch, data_set, folder):
+    """A MINICNN_CACHE_DIR that is a file (or a home folder that cannot be written): one error
+    naming the folder, where os.makedirs's traceback came before."""
+    (tmp_path / "a-file").write_bytes(b"")
+    monkeypatch.setenv("MINICNN_CACHE_DIR", str(tmp_path / "a-file"))
+    monkeypatch.setattr(fashion_mnist, "SYSTEM_FOLDER", str(tmp_path / "not-installed"))
+    with pytest.raises(DataError) as failure:
+        data_set.load("train", download_missing=True)
+    assert str(failure.value).startswith(f"cannot make the folder {tmp_path / 'a-file' / folder} to download into "
+                                         f"(Not a directory); set MINICNN_CACHE_DIR to a folder that can be "
+                                         f"written, or ")
+    assert not os.path.exists(tmp_path / "cifar-10-python.tar.gz")

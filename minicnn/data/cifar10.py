@@ -16,7 +16,7 @@ import tarfile
 import numpy as np
 
 from minicnn.checkpoint import atomic_write
-from minicnn.data.download import DataError, fetch, file_digest, find_or_download, not_found
+from minicnn.data.download import DataError, download_folder, fetch, file_digest, find_or_download, not_found
 from minicnn.environment_variables import cache_root
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -125,7 +125,7 @@ def download(folder=None, progress=None, timeout=60):
     missing = [name for name in MD5 if not os.path.exists(os.path.join(folder, name))]
     if not missing:
         return folder
-    os.makedirs(folder, exist_ok=True)
+    download_folder(folder, how_to_get())
     archive = os.path.join(os.path.dirname(os.path.abspath(folder)), os.path.basename(URL))
     if not os.path.exists(archive):
         fetch(URL, archive, lambda part: _check_md5(part, os.path.basename(URL), ARCHIVE_MD5), how_to_get(),

@@ -58,6 +58,18 @@ def fetch(url, target, check, how_to_get, progress=None, timeout=30):
         raise DataError(f"download of {url} failed ({exc}); {how_to_get}") from None
 
 
+def download_folder(folder, how_to_get):
+    """Create ``folder`` (with its parents) for a download and return it; a DataError naming it
+    and why when it cannot be (a home folder that cannot be written, a MINICNN_CACHE_DIR with a
+    typo), then ``how_to_get`` the files."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot make the folder {folder} to download into ({exc.strerror or exc}); set "
+                        f"MINICNN_CACHE_DIR to a folder that can be written, or {how_to_get}") from None
+    return folder
+
+
 def not_found(name, candidates, files, how_to_get, present=None):
     """The DataError for data set ``name`` found in none of the folders ``candidates``: what each
     lacks (the folder itself, or which of ``files``: those for which ``present(folder, file)`` is

@@ -15,7 +15,7 @@ import struct
 
 import numpy as np
 
-from minicnn.data.download import DataError, fetch, find_or_download, not_found
+from minicnn.data.download import DataError, download_folder, fetch, find_or_download, not_found
 from minicnn.environment_variables import cache_root
 
 FILES = {
@@ -101,8 +101,7 @@ def download(folder=None, progress=None, timeout=30):
     return a callback taking the bytes of each block (a progress bar). Raises DataError saying how
     to get the files by hand when the download fails.
     """
-    folder = folder or search_path()[0]
-    os.makedirs(folder, exist_ok=True)
+    folder = download_folder(folder or search_path()[0], how_to_get())
     for name, expected in SHA256.items():
         target = os.path.join(folder, name)
         if not os.path.exists(target):

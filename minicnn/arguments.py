@@ -76,20 +76,22 @@ def plain_warnings():
 
 
 def run_script(main):
-    """Run a script's ``main()``. Ctrl-C ends it with one line and the shell's code for SIGINT (130)
+    """Run a script's ``main()`` and return what it returns (an exit status). Ctrl-C ends it with one line and the shell's code for SIGINT (130)
     rather than a traceback of wherever it happened to be; in training, ``fit``'s own handler
     (``minicnn.train.ctrl_c_says_how_to_resume``) says first how to resume. minicnn's environment
     variables are checked first (but for ``--help``, which needs none): one that cannot be read
-    stops the script with one line naming it, before any work."""
+    stops the script with one line naming it, before any work. So does an error of the kernel
+    simulator (no C++ compiler, no folder for its compiled kernels), wherever it comes."""
     from minicnn.environment_variables import EnvironmentVariableError, check_all
+    from minicnn.simulator import SimulatorError
     try:
         if not {"-h", "--help"} & set(sys.argv[1:]):
             check_all()
-        main()
+        return main()
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         raise SystemExit(130) from None
-    except EnvironmentVariableError as exc:
+    except (EnvironmentVariableError, SimulatorError) as exc:   # a variable, or the simulator's compiler
         raise SystemExit(f"error: {exc}") from None
 
 

@@ -223,4 +223,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from minicnn.arguments import run_script
+    run_script(main)

@@ -54,6 +54,19 @@ def cache_root():
     return os.path.expanduser(_value("MINICNN_CACHE_DIR") or os.path.join("~", ".cache", "minicnn"))
 
 
+def make_cache_folder(path, purpose, error, otherwise=None):
+    """Create ``path`` (with its parents), a folder under ``cache_root()``, and return it. Where it
+    cannot be made (a home folder that cannot be written, a MINICNN_CACHE_DIR that is a file or has
+    a typo), raise ``error``, the caller's exception class, naming the folder, its ``purpose`` ("to
+    download into") and why, and what to do: set the variable, or ``otherwise``."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise error(f"cannot make the folder {path} {purpose} ({exc.strerror or exc}); set MINICNN_CACHE_DIR "
+                    f"to a folder that can be written" + (f", or {otherwise}" if otherwise else "")) from None
+    return path
+
+
 def mpi_timeout():
     """Seconds a rank waits in a collective: ``$MINICNN_MPI_TIMEOUT``, else DEFAULT_MPI_TIMEOUT."""
     value = _value("MINICNN_MPI_TIMEOUT")

@@ -297,4 +297,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from minicnn.arguments import run_script
+    sys.exit(run_script(main))

@@ -152,3 +152,17 @@ def test_a_script_stops_at_once_on_a_variable_it_cannot_read(tmp_path, script, a
 def test_help_needs_no_variable_read():
     result = run("examples/train_alexnet.py", "--help", MINICNN_SIMULATE="maybe")
     assert result.returncode == 0 and "MINICNN_CACHE_DIR" in result.stdout
+
+
+def test_a_cache_folder_that_cannot_be_made_stops_a_script_with_one_line(tmp_path):
+    """The simulator's compiled kernels under a MINICNN_CACHE_DIR that is a file: one error line
+    naming the folder (os.makedirs's traceback before), from any script, here the gradient check."""
+    (tmp_path / "a-file").write_bytes(b"")
+    result = subprocess.run([sys.executable, "-m", "minicnn.gradcheck", "--device", "sim", "--layers", "relu"],
+                            capture_output=True, text=True, timeout=120, cwd=ROOT,
+                            env=dict(os.environ, MINICNN_CACHE_DIR=str(tmp_path / "a-file")))
+    assert result.returncode == 1
+    assert result.stderr == (f"error: cannot make the folder {tmp_path / 'a-file' / 'simulator'} for the simulator's "
+                             f"compiled kernels (Not a directory); set MINICNN_CACHE_DIR to a folder that can be "
+                             f"written\n")
+

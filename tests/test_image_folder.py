@@ -176,6 +176,17 @@ def test_a_cache_without_room_is_refused_before_a_picture_is_decoded(folder, tmp
     assert not decoded and "images.uint8.tmp" not in os.listdir(cache)
 
 
+def test_a_cache_folder_that_cannot_be_made_is_named(folder, tmp_path, monkeypatch):
+    """MINICNN_CACHE_DIR a file (or a home folder that cannot be written): a DataError naming the
+    cache's folder, where os.makedirs's traceback came before."""
+    (tmp_path / "a-file").write_bytes(b"")
+    monkeypatch.setenv("MINICNN_CACHE_DIR", str(tmp_path / "a-file"))
+    with pytest.raises(DataError, match=rf"^cannot make the folder {tmp_path / 'a-file' / 'folders'}/pets-\w+ for "
+                                        rf"the cache of {folder} \(Not a directory\); set MINICNN_CACHE_DIR to a "
+                                        rf"folder that can be written$"):
+        image_folder.prepare(folder)
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="the cache lock is fcntl's flock, which Windows lacks")
 def test_a_second_run_waits_for_the_cache_another_is_preparing_and_finds_it_ready(folder, tmp_path, monkeypatch):
     """Two runs started at once on a new folder: the second removed the first's temporary file from

@@ -12,6 +12,7 @@ import os
 import urllib.request
 
 from minicnn.checkpoint import atomic_write
+from minicnn.environment_variables import make_cache_folder
 
 
 class DataError(ValueError):
@@ -59,15 +60,9 @@ def fetch(url, target, check, how_to_get, progress=None, timeout=30):
 
 
 def download_folder(folder, how_to_get):
-    """Create ``folder`` (with its parents) for a download and return it; a DataError naming it
-    and why when it cannot be (a home folder that cannot be written, a MINICNN_CACHE_DIR with a
-    typo), then ``how_to_get`` the files."""
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as exc:
-        raise DataError(f"cannot make the folder {folder} to download into ({exc.strerror or exc}); set "
-                        f"MINICNN_CACHE_DIR to a folder that can be written, or {how_to_get}") from None
-    return folder
+    """Create ``folder`` for a download and return it; a DataError naming it and why when it
+    cannot be made, ending with ``how_to_get`` the files."""
+    return make_cache_folder(folder, "to download into", DataError, how_to_get)
 
 
 def not_found(name, candidates, files, how_to_get, present=None):

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from minicnn.data import DataError
-from minicnn.environment_variables import cache_root
+from minicnn.environment_variables import cache_root, make_cache_folder
 
 HEIF_EXTENSIONS = (".heic", ".heif")   # an iPhone's photos: Pillow reads them with the pillow-heif plugin
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".avif",
@@ -317,7 +317,7 @@ def prepare(root, cache=None, classes=None, size=STORED_SIZE, workers=None, prog
     ready = _ready(cache, sig, classes)
     if ready:
         return ready
-    os.makedirs(cache, exist_ok=True)
+    make_cache_folder(cache, f"for the cache of {root}", DataError)
     with preparing(cache):
         return _ready(cache, sig, classes) or _build(root, cache, files, labels, classes, sig, size, workers, progress)
 

@@ -66,7 +66,7 @@ import threading
 
 import numpy as np
 
-from minicnn.environment_variables import cache_root
+from minicnn.environment_variables import cache_root, make_cache_folder
 from minicnn.kernels import (KERNEL_DIR, REAL_TYPES, compile_options, files_digest, parse_signatures, read_source,
                              strip_comments)
 
@@ -379,7 +379,7 @@ def build_library(stem, program, flags, what, compile_flags=()):
     target = os.path.join(cache_dir(), f"{stem}-{key}.so")
     if os.path.exists(target):
         return target
-    os.makedirs(cache_dir(), exist_ok=True)
+    make_cache_folder(cache_dir(), "for the simulator's compiled kernels", SimulatorError)
     with tempfile.TemporaryDirectory(dir=cache_dir()) as work:
         cpp = os.path.join(work, f"{stem}.cpp")
         with open(cpp, "w") as f:

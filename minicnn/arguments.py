@@ -76,14 +76,20 @@ def plain_warnings():
 
 
 def run_script(main):
-    """Run a script's ``main()`` and return what it returns (an exit status). Ctrl-C ends it with one line and the shell's code for SIGINT (130)
-    rather than a traceback of wherever it happened to be; in training, ``fit``'s own handler
-    (``minicnn.train.ctrl_c_says_how_to_resume``) says first how to resume. minicnn's environment
+    """Run a script's ``main()`` and return what it returns (an exit status). Ctrl-C ends it with
+    one line and the shell's code for SIGINT (130) rather than a traceback of wherever it happened
+    to be; in training, ``fit``'s own handler (``minicnn.train.ctrl_c_says_how_to_resume``) says
+    first how to resume. minicnn's environment
     variables are checked first (but for ``--help``, which needs none): one that cannot be read
     stops the script with one line naming it, before any work. So does an error of the kernel
-    simulator (no C++ compiler, no folder for its compiled kernels), wherever it comes."""
+    simulator (no C++ compiler, no folder for its compiled kernels), wherever it comes. Text the
+    output's encoding cannot hold (a class folder named in Chinese, on an ASCII or cp1252 console)
+    is written escaped (``\\u4e2d``) rather than ending the run at its report."""
     from minicnn.environment_variables import EnvironmentVariableError, check_all
     from minicnn.simulator import SimulatorError
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):   # a replaced stream (a test's capture) may lack it
+            stream.reconfigure(errors="backslashreplace")
     try:
         if not {"-h", "--help"} & set(sys.argv[1:]):
             check_all()

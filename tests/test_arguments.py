@@ -148,3 +148,17 @@ def test_every_example_script_runs_its_main_through_run_script():
     assert len(scripts) == 4
     for path in scripts:
         assert path.read_text().rstrip().endswith('if __name__ == "__main__":\n    run_script(main)'), path.name
+
+
+def test_text_the_output_cannot_encode_is_written_escaped_not_fatal():
+    """A class folder named "café" on an ASCII console (or in Chinese on a cp1252 one): the
+    training script trained, saved, then died of UnicodeEncodeError printing its weakest classes."""
+    import os
+    import subprocess
+    import sys
+    result = subprocess.run([sys.executable, "-c", "from minicnn.arguments import run_script\n"
+                             "run_script(lambda: print('weakest classes: caf\\u00e9 0.5000, \\u4e2d 0.7500'))"],
+                            capture_output=True, text=True, timeout=60,
+                            env=dict(os.environ, PYTHONIOENCODING="ascii"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "weakest classes: caf\\xe9 0.5000, \\u4e2d 0.7500\n"

@@ -107,12 +107,14 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
     in FIT_DEFAULTS, momentum, weight_decay, schedule ("linear", "step" or "plateau"), step_every,
     input_size (the side the images are resized to; None: as they are), augment (random crops of
     augment_pad pixels of padding, and mirrors), mean and std (pixels become
-    ``(p / 255 - mean) / std``), seed, device (the model's own), resume, model_name (recorded in the checkpoint), classes
-    (the names that the report gives and that a resumed run must have trained on), split; for image
-    folders also crop, pca, ten_crop. Other keys are recorded in the checkpoint with the rest.
-    Writes metrics, checkpoints and pictures to ``out``; ``resume`` continues the run there
-    (``resume``, below).
-    Returns the test metrics (``test_and_report``). ``progress(iterable, total, desc)`` wraps the batch loop.
+    ``(p / 255 - mean) / std``), seed, device (the model's own), resume, model_name (recorded in
+    the checkpoint), classes (the names that the report gives and that a resumed run must have
+    trained on), split; for image folders also crop, pca, ten_crop. Other keys are recorded in the
+    checkpoint with the rest. Writes metrics, checkpoints and pictures to ``out``; ``resume``
+    continues the run there (``resume``, below). Returns the test metrics (``test_and_report``).
+
+    ``progress``: True shows a tqdm bar per epoch (``batch_progress``); a function
+    ``progress(iterable, total, desc)`` wraps the batch loop as it likes; None or False, no bar.
 
     ``comm`` (a ``minicnn.distributed.Communicator``) trains data-parallel: ``batch_size`` is per
     rank, gradients are averaged over the ranks every step, rank 0 alone logs and writes.
@@ -122,6 +124,11 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
     lock file open per run); one the calling script made first lasts as long as its process."""
     from minicnn.distributed import Communicator
     comm = comm or Communicator.single()
+    if isinstance(progress, bool):   # fit(..., progress=True) in a notebook: the scripts' bar
+        progress = batch_progress() if progress else None
+    elif progress is not None and not callable(progress):
+        raise TypeError(f"fit: progress must be True, False, None or a function (iterable, total, desc) -> "
+                        f"iterable, got {type(progress).__name__}")
     cfg = fit_config(cfg, model)
     data = checked_data(data)
     check_data(data, cfg, comm.size)

@@ -1212,6 +1212,23 @@ def test_fit_takes_the_defaults_for_what_its_settings_leave_out(tmp_path):
         fit_config(dict(epochs=1, batch_size=16, lr=0.1, out="o", schedule="step"), models.alexnet_small(width=4))
 
 
+def test_fit_shows_the_scripts_bar_with_progress_true(tmp_path, capsys):
+    """fit(..., progress=True), as one writes in a notebook: the training script's tqdm bar per
+    epoch, where it stopped with "'bool' object is not callable" at the first epoch."""
+    from minicnn.train import fit
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (40, 28, 28), dtype=np.uint8), rng.integers(0, 10, 40)
+    data = dict(train=(x[:32], y[:32]), test=(x[32:], y[32:]))
+    fit(models.alexnet_small(width=4), data, dict(epochs=1, batch_size=16, lr=0.01, out=str(tmp_path / "run")),
+        log=lambda *a: None, progress=True)
+    bar = capsys.readouterr().err
+    assert "epoch 1/1: " in bar and "/2 [" in bar and "batch/s, acc=" in bar, bar
+    with pytest.raises(TypeError, match=r"^fit: progress must be True, False, None or a function \(iterable, "
+                                        r"total, desc\) -> iterable, got str$"):
+        fit(models.alexnet_small(width=4), data, dict(epochs=1, batch_size=16, lr=0.01, out=str(tmp_path / "run2")),
+            progress="tqdm")
+
+
 @pytest.mark.parametrize("part,images,labels,message", [
     ("train", "floats", None, r"the train images must be a uint8 array \(N, H, W\) or \(N, C, H, W\) of pixels 0-255, "
                               r"got a float32 array of shape \(32, 28, 28\) \(floats in \[0, 1\]: "),

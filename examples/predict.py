@@ -26,6 +26,7 @@ import argparse
 import collections
 import functools
 import glob
+import io
 import os
 import sys
 
@@ -66,6 +67,19 @@ def class_names(source, count):
     if len(names) != count:
         raise SystemExit(f"error: --classes gives {len(names)} names but the model has {count} outputs")
     return names
+
+
+class PipedPicture(io.BytesIO):
+    """The bytes of a picture piped into the script, named as Pillow's messages name a file."""
+
+    def __repr__(self):
+        return "'standard input'"
+
+
+def standard_input():
+    """The picture on standard input (``-``), or why there is none."""
+    data = sys.stdin.buffer.read()
+    return PipedPicture(data) if data else "nothing came on standard input"
 
 
 def read_small_image(path, size, channels, invert):
@@ -172,7 +186,8 @@ def check_ensemble(paths, members, views):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("images", nargs="+", help="image files (JPEG, PNG, ...), or folders: every image file in them; "
-                                             "a pattern no shell expanded ('photos/*.jpg') is expanded here")
+                                             "a pattern no shell expanded ('photos/*.jpg') is expanded here; - "
+                                             "reads one picture from standard input (curl -s URL | predict.py -)")
     p.add_argument("--weights", action="append", required=True,
                    help=".npz (a training checkpoint, or minicnn weights) or .pth (torchvision) file; "
                         "repeat for an ensemble")
@@ -220,12 +235,15 @@ def main(argv=None):
         given += matches or [path]
     paths = []
     for path in given:   # a folder stands for the image files in it
-        if not os.path.exists(path):
+        if path == "-":   # standard input, read when its turn comes
+            paths.append(path)
+        elif not os.path.exists(path):
             if glob.has_magic(path):
                 print(f"warning: no file matches {path}", file=sys.stderr)
             elif path.startswith(("http://", "https://")):
                 print(f"warning: skipped {path}: an address; this script reads files: download it first "
-                      f"(curl -O {path})", file=sys.stderr)
+                      f"(curl -O {path}), or pipe it in (curl -s {path} | python examples/predict.py - ...)",
+                      file=sys.stderr)
             else:
                 print(f"warning: skipped {path}: no such file", file=sys.stderr)
         elif os.path.isdir(path):
@@ -244,8 +262,9 @@ def main(argv=None):
     for start in range(0, len(paths), BATCH):   # a batch at a time: a large folder is never all in memory
         images, shown = [], []
         for path in paths[start:start + BATCH]:
+            piped = standard_input() if path == "-" else None   # the picture piped in, or why there is none
             with quiet_decoding():
-                image = read(path)
+                image = piped if isinstance(piped, str) else read(piped or path)
             if isinstance(image, str):
                 print(f"warning: skipped {path}: {image}", file=sys.stderr)
                 continue

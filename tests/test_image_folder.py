@@ -799,7 +799,37 @@ def test_predict_takes_folders_and_reads_them_a_batch_at_a_time(folder, tmp_path
     assert printed.err.splitlines() == [
         f"warning: no file matches {os.path.join(folder, '*', 'nothing*.jpg')}",
         "warning: skipped https://example.com/cat.jpg: an address; this script reads files: download it first "
-        "(curl -O https://example.com/cat.jpg)"]
+        "(curl -O https://example.com/cat.jpg), or pipe it in (curl -s https://example.com/cat.jpg | python "
+        "examples/predict.py - ...)"]
+
+
+@pytest.mark.parametrize("piped,expected", [
+    (None, None),   # the picture's own bytes: classified as the file is
+    (b"", "warning: skipped -: nothing came on standard input"),
+    (b"<html>not found</html>", "warning: skipped -: UnidentifiedImageError: cannot identify image file "
+                                "'standard input'")])
+def test_predict_reads_a_picture_piped_into_it(folder, tmp_path, monkeypatch, capsys, piped, expected):
+    """``curl -s URL | predict.py -``: "-" is the picture on standard input, where it was skipped as
+    "no such file"."""
+    import io
+    import sys
+    import types
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples"))
+    import predict
+    weights.save_npz(models.alexnet_owt(num_classes=2), tmp_path / "owt.npz")
+    picture = os.path.join(folder, "dogs", "1.jpg")
+    with open(picture, "rb") as f:
+        data = f.read() if piped is None else piped
+    monkeypatch.setattr(sys, "stdin", types.SimpleNamespace(buffer=io.BytesIO(data)))
+    args = ["--weights", str(tmp_path / "owt.npz"), "--model", "alexnet_owt", "--classes", folder]
+    if expected:
+        with pytest.raises(SystemExit, match="none of the images could be read"):
+            predict.main(["-", *args])
+        assert capsys.readouterr().err.splitlines() == [expected]
+        return
+    predict.main(["-", picture, *args])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "-" and lines[3] == picture and lines[1:3] == lines[4:6]
 
 
 def test_no_progress_prints_a_line_where_a_bar_would_be(folder, tmp_path):

@@ -313,6 +313,16 @@ def test_bad_folders_say_what_is_wrong(tmp_path):
     write_folder(str(tmp_path / "one"), classes=("cats",))
     with pytest.raises(DataError, match=r"has one class folder \(cats\); a classifier needs two or more"):
         image_folder.scan(str(tmp_path / "one"))
+    # two class folders, the pictures in one of them (trained before, to 100% on the one class there);
+    # a validation set, whose classes training fixed, may well lack a class's pictures
+    os.makedirs(tmp_path / "one" / "dogs")
+    os.makedirs(tmp_path / "one" / "mice")
+    with pytest.raises(DataError, match=r"one has pictures of one class only \(cats; the folders of dogs, mice hold "
+                                        r"none\); a classifier needs two or more$"), \
+            pytest.warns(UserWarning, match="empty class folder"):
+        image_folder.scan(str(tmp_path / "one"))
+    with pytest.warns(UserWarning, match="empty class folder"):
+        assert image_folder.scan(str(tmp_path / "one"), classes=["cats", "dogs", "mice"])[2] == ["cats", "dogs", "mice"]
     write_folder(str(tmp_path / "val"), classes=("cats", "zebras"))
     with pytest.raises(DataError, match=r"class folders \['zebras'\]"):
         image_folder.scan(str(tmp_path / "val"), classes=["cats", "dogs"])

@@ -55,7 +55,8 @@ def scan(root, classes=None):
     if not os.path.isdir(root):
         raise DataError(f"image folder {root} does not exist")
     found = class_folders(root)
-    if classes is None:
+    training = classes is None   # the classes are this folder's (not a validation set's, fixed by training)
+    if training:
         classes = found
     count = len(image_files(root))
     loose = f" (the {count} image{'s' if count > 1 else ''} directly inside {'are' if count > 1 else 'is'} not used)" \
@@ -80,6 +81,11 @@ def scan(root, classes=None):
         labels += [label] * len(names)
     if not files:
         raise DataError(f"the class folders of {root} hold no image files ({', '.join(IMAGE_EXTENSIONS)}){loose}")
+    pictured = sorted(set(labels))
+    if training and len(pictured) == 1:   # one class to learn is none
+        empty = [name for label, name in enumerate(classes) if label not in pictured]
+        raise DataError(f"{root} has pictures of one class only ({classes[pictured[0]]}; the folders of "
+                        f"{', '.join(empty)} hold none); a classifier needs two or more")
     return files, np.array(labels, dtype=np.int64), list(classes)
 
 

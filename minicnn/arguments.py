@@ -16,7 +16,9 @@ folder) print as ``warning: ...``, one line each, instead of Python's form for p
 adds the file and source line that raised it."""
 import argparse
 import math
+import signal
 import sys
+import threading
 import warnings
 
 
@@ -75,11 +77,29 @@ def plain_warnings():
     warnings.showwarning = show
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``; a batch scheduler ending or pre-empting a job) as an exception in the main
+    thread, raised by ``run_script``'s handler, so that a script stops as it does at Ctrl-C: files
+    half written removed, one line saying what was saved and how to go on, and the shell's exit
+    status for the signal."""
+
+
+def stopped(exc):
+    """(word, exit status) of a script stopped by ``exc``, a KeyboardInterrupt: ("terminated",
+    143) for SIGTERM (``Terminated``), else ("interrupted", 130), the shell's codes (128 + the
+    signal's number)."""
+    return ("terminated", 128 + signal.SIGTERM) if isinstance(exc, Terminated) else ("interrupted", 130)
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
 def run_script(main):
     """Run a script's ``main()`` and return what it returns (an exit status). Ctrl-C ends it with
     one line and the shell's code for SIGINT (130) rather than a traceback of wherever it happened
-    to be; in training, ``fit``'s own handler (``minicnn.train.ctrl_c_says_how_to_resume``) says
-    first how to resume. minicnn's environment
+    to be, and so does SIGTERM (``Terminated``; 143); in training, ``fit``'s own handler
+    (``minicnn.train.ctrl_c_says_how_to_resume``) says first how to resume. minicnn's environment
     variables are checked first (but for ``--help``, which needs none): one that cannot be read
     stops the script with one line naming it, before any work. So does an error of the kernel
     simulator (no C++ compiler, no folder for its compiled kernels), wherever it comes. Text the
@@ -90,13 +110,16 @@ def run_script(main):
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):   # a replaced stream (a test's capture) may lack it
             stream.reconfigure(errors="backslashreplace")
+    if threading.current_thread() is threading.main_thread():   # where Python runs signal handlers
+        signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         if not {"-h", "--help"} & set(sys.argv[1:]):
             check_all()
         return main()
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        raise SystemExit(130) from None
+    except KeyboardInterrupt as exc:
+        word, status = stopped(exc)
+        print(f"\n{word}", file=sys.stderr)
+        raise SystemExit(status) from None
     except (EnvironmentVariableError, SimulatorError) as exc:   # a variable, or the simulator's compiler
         raise SystemExit(f"error: {exc}") from None
 

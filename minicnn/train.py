@@ -19,6 +19,7 @@ import time
 import numpy as np
 
 from minicnn import checkpoint
+from minicnn.arguments import stopped
 from minicnn.backend import get_array_module, to_device, to_numpy
 from minicnn.cpu_memory import reuse_freed_memory
 from minicnn.data.loader import BatchLoader, pixels_refused
@@ -600,21 +601,23 @@ def ctrl_c_says_how_to_resume(out, resumed, say=print):
     """Around a script's ``fit`` writing to ``out``: Ctrl-C ends the process with the shell's code
     for SIGINT (130) and one message instead of a traceback: the command line that resumes the run
     (this one, with ``--resume``) when an epoch of this run was saved, else that nothing of it was.
-    A checkpoint of an earlier run in ``out`` does not count: checkpoints are replaced by a rename,
+    SIGTERM (a batch scheduler's end of a job, under ``run_script``) the same, with 143. A
+    checkpoint of an earlier run in ``out`` does not count: checkpoints are replaced by a rename,
     so a new one is another file (inode, time and size)."""
     path = os.path.join(out, "checkpoint.npz")
     before = _file_identity(path)
     try:
         yield
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        word, status = stopped(exc)
         saved = _file_identity(path)
         if saved and (resumed or saved != before):
-            say(f"\ninterrupted; {path} holds the last finished epoch: continue with\n"
+            say(f"\n{word}; {path} holds the last finished epoch: continue with\n"
                 f"    python {shlex.join(sys.argv)}{'' if resumed else ' --resume'}", file=sys.stderr)
         else:
             kept = f"; the earlier run in {out} is as it was" if before else ""
-            say(f"\ninterrupted before the first epoch ended: nothing of this run was saved{kept}", file=sys.stderr)
-        raise SystemExit(130) from None
+            say(f"\n{word} before the first epoch ended: nothing of this run was saved{kept}", file=sys.stderr)
+        raise SystemExit(status) from None
 
 
 def _file_identity(path):

@@ -1142,10 +1142,13 @@ def test_an_out_that_names_a_runs_checkpoint_names_the_runs_folder(tmp_path):
 
 
 @pytest.mark.parametrize("saved", ["nothing", "an epoch", "an earlier run"])
-def test_ctrl_c_says_what_was_saved_and_how_to_go_on(tmp_path, monkeypatch, capsys, saved):
+@pytest.mark.parametrize("how,word,status", [("ctrl-c", "interrupted", 130), ("sigterm", "terminated", 143)])
+def test_ctrl_c_says_what_was_saved_and_how_to_go_on(tmp_path, monkeypatch, capsys, saved, how, word, status):
     """Ctrl-C during training ends with the shell's code for SIGINT and one message, not a
     traceback: the command that resumes when an epoch of this run was saved, else that none was
-    (an earlier run's checkpoint in the same folder is not this run's)."""
+    (an earlier run's checkpoint in the same folder is not this run's). SIGTERM the same, with its
+    own word and code."""
+    from minicnn.arguments import Terminated
     sys.path.insert(0, os.path.join(ROOT, "examples"))
     import train_alexnet
     write_fake_fashion(tmp_path / "data")
@@ -1158,21 +1161,46 @@ def test_ctrl_c_says_what_was_saved_and_how_to_go_on(tmp_path, monkeypatch, caps
         if saved == "an epoch":   # an epoch ended and was saved before the key was pressed
             os.makedirs(out, exist_ok=True)
             (out / "checkpoint.npz").write_bytes(b"")
-        raise KeyboardInterrupt
+        raise Terminated() if how == "sigterm" else KeyboardInterrupt()
     monkeypatch.setattr(train_alexnet, "fit", fit_until_ctrl_c)
     monkeypatch.setattr(sys, "argv", ["examples/train_alexnet.py", "--out", str(out)])
     with pytest.raises(SystemExit) as stop:
         train_alexnet.main(["--data", str(tmp_path / "data"), "--val-size", "8", "--batch-size", "16",
                             "--out", str(out), "--no-progress"])
-    assert stop.value.code == 130
+    assert stop.value.code == status
     err = capsys.readouterr().err
     if saved == "an epoch":
-        assert f"holds the last finished epoch: continue with\n    python examples/train_alexnet.py --out {out} " \
-               f"--resume" in err
+        assert f"\n{word}; {out / 'checkpoint.npz'} holds the last finished epoch: continue with\n    python " \
+               f"examples/train_alexnet.py --out {out} --resume" in err
     else:
-        assert "interrupted before the first epoch ended: nothing of this run was saved" in err
+        assert f"{word} before the first epoch ended: nothing of this run was saved" in err
         assert (f"; the earlier run in {out} is as it was" in err) == (saved == "an earlier run")
         assert (out / "checkpoint.npz").exists() == (saved == "an earlier run")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM cannot be handled on Windows")
+def test_sigterm_stops_training_as_ctrl_c_does(tmp_path):
+    """A batch scheduler ending a job (SIGTERM) killed the script where it stood, with no word of
+    how to go on (and a checkpoint being written left its temporary file behind). It stops now as
+    at Ctrl-C, with the shell's code for SIGTERM."""
+    import signal
+    import time
+    write_fake_fashion(tmp_path / "data")
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, "examples", "train_alexnet.py"), "--data", str(tmp_path / "data"),
+         "--val-size", "8", "--batch-size", "16", "--width", "4", "--epochs", "100000", "--no-progress",
+         "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 100
+    while not (out / "checkpoint.npz").exists():
+        assert time.monotonic() < deadline and process.poll() is None, "the run neither saved an epoch nor ended"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=100)
+    assert process.returncode == 128 + signal.SIGTERM, err
+    assert f"\nterminated; {out / 'checkpoint.npz'} holds the last finished epoch: continue with\n    python " in err
+    assert err.endswith(" --resume\n") and "Traceback" not in err
+    assert not [f for f in os.listdir(out) if f.endswith(".tmp")]
 
 
 def test_fit_takes_the_defaults_for_what_its_settings_leave_out(tmp_path):

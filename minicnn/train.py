@@ -139,6 +139,8 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
     classes = check_model_takes(model, data, cfg)
     out = writable_folder(cfg["out"])
     claimed = comm.is_root and claim_folder(out)   # rank 0 alone writes into it
+    if os.path.abspath(out) in _CLAIMS:   # held: no other process writes there
+        remove_leftovers(out, log)
     untrained = np.flatnonzero(np.bincount(np.asarray(data["train"][1]), minlength=classes) == 0)
     if untrained.size and comm.is_root:   # a small folder's split, or --limit, can leave a class out
         names = [class_names(cfg, classes)[i] for i in untrained]
@@ -493,6 +495,26 @@ def claim_folder(out):
     lock.flush()
     _CLAIMS[key] = lock
     return True
+
+
+RUN_FILES = ("checkpoint.npz", "checkpoint.json", "metrics.jsonl", "test_metrics.json")   # written atomically
+
+
+def remove_leftovers(out, log=print):
+    """Remove the temporary files that a run killed while saving (SIGKILL, a power cut, a full
+    disk's crash) left in ``out``, and say so: hidden beside the file they were to replace
+    (``checkpoint.atomic_write``), each as large as it, 480 MB for the 2012 AlexNet's checkpoint
+    with its SGD velocity, and never read. Only with ``out`` held (``claim_folder``), where no
+    other process can be writing them."""
+    leftovers = [os.path.join(out, f) for f in os.listdir(out)
+                 if f.endswith(".tmp") and any(f.startswith("." + name) for name in RUN_FILES)]
+    size = 0
+    for path in leftovers:
+        size += os.path.getsize(path)
+        os.remove(path)
+    if leftovers:
+        log(f"note: removed {len(leftovers)} temporary file{'s' if len(leftovers) > 1 else ''} "
+            f"({size / 1e6:.1f} MB) that a run stopped while saving left in {out}")
 
 
 def release_folder(out):

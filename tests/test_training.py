@@ -363,6 +363,30 @@ def test_fit_gives_back_the_claim_it_made_and_keeps_the_script_s(tmp_path):
     assert str(tmp_path / "script") not in train._CLAIMS
 
 
+def test_fit_removes_what_a_run_killed_while_saving_left(tmp_path):
+    """A run killed (SIGKILL, a power cut) while writing its checkpoint leaves the temporary file,
+    hidden and as large as the checkpoint: the next run into the folder, holding it, removes such
+    files of the run's own and says so; other files stay, and nothing is said when there are none."""
+    from minicnn.train import fit
+    write_fake_fashion(tmp_path / "data", n_train=64, n_test=16)
+    x, y = fashion_mnist.load("train", str(tmp_path / "data"))
+    data = dict(train=(x, y), val=(x[:16], y[:16]), test=(x[:16], y[:16]))
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / ".checkpoint.npzk3v9_2xq.tmp").write_bytes(bytes(1_500_000))
+    (out / ".checkpoint.jsonq1w2e3r4.tmp").write_bytes(bytes(500_000))
+    kept = [".notes.tmp", "mine.tmp", ".checkpoint.npz.bak"]
+    for name in kept:
+        (out / name).write_bytes(b"x")
+    lines = []
+    fit(models.alexnet_small(width=4), data, small_fit_config(out, epochs=1), log=lines.append)
+    assert f"note: removed 2 temporary files (2.0 MB) that a run stopped while saving left in {out}" in lines
+    assert sorted(f for f in os.listdir(out) if f.endswith((".tmp", ".bak"))) == sorted(kept)
+    lines = []
+    fit(models.alexnet_small(width=4), data, small_fit_config(out, epochs=1), log=lines.append)
+    assert not [line for line in lines if "temporary" in line]
+
+
 def run_script(*args):
     return subprocess.run([sys.executable, os.path.join(ROOT, "examples", "train_alexnet.py"), "--no-progress", *args],
                           capture_output=True, text=True, timeout=600)

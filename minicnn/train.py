@@ -503,7 +503,7 @@ RUN_FILES = ("checkpoint.npz", "checkpoint.json", "metrics.jsonl", "test_metrics
 def remove_leftovers(out, log=print):
     """Remove the temporary files that a run killed while saving (SIGKILL, a power cut, a full
     disk's crash) left in ``out``, and say so: hidden beside the file they were to replace
-    (``checkpoint.atomic_write``), each as large as it, 480 MB for the 2012 AlexNet's checkpoint
+    (``checkpoint.atomic_write``), each as large as it, 488 MB for the 2012 AlexNet's checkpoint
     with its SGD velocity, and never read. Only with ``out`` held (``claim_folder``), where no
     other process can be writing them."""
     leftovers = [os.path.join(out, f) for f in os.listdir(out)

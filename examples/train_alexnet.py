@@ -29,7 +29,7 @@ from minicnn.fusion import fuse
 from minicnn.hybrid import HybridError, HybridNet
 from minicnn.summary import summary
 from minicnn.train import (TrainingError, batch_progress, check_run_of, checkpoint_to_resume, ctrl_c_says_how_to_resume,
-                           claim_folder, download_progress, fit, preparation_progress, without_bars,
+                           claim_folder, counted, download_progress, fit, preparation_progress, without_bars,
                            writable_folder)
 from minicnn.weights import WeightsError, checkpoint_config
 
@@ -383,12 +383,12 @@ def main(argv=None):
                script="train_alexnet.py", dataset=args.dataset, val_size=args.val_size, limit=args.limit)
     if args.dataset == "folder":
         cfg.update(crop=input_size, pca=[a.tolist() for a in dataset["pca"]], ten_crop=True)
-    ranks = f" x {comm.size} ranks" if comm else ""
+    ranks = f" x {counted(comm.size, 'rank')}" if comm else ""
     say(f"training {name} on {device}{ranks}, {args.dataset}: {len(data['train'][1])} train / "
         f"{len(data['val'][1])} val / {len(data['test'][1])} test images, {epochs} epoch{'s' if epochs != 1 else ''}, "
         f"batch {args.batch_size}{f' per rank ({args.batch_size * comm.size} in all)' if comm else ''}, "
         f"lr {cfg['lr']}")
-    with ctrl_c_says_how_to_resume(args.out, args.resume, say):
+    with ctrl_c_says_how_to_resume(args.out, args.resume, say, ranks=comm.size if comm else 1):
         try:
             fit(model, data, cfg, progress=None if args.no_progress else batch_progress(), comm=comm)
         except (TrainingError, CheckpointError) as exc:

@@ -619,13 +619,14 @@ def earlier_run(path):
 
 
 @contextlib.contextmanager
-def ctrl_c_says_how_to_resume(out, resumed, say=print):
+def ctrl_c_says_how_to_resume(out, resumed, say=print, ranks=1):
     """Around a script's ``fit`` writing to ``out``: Ctrl-C ends the process with the shell's code
     for SIGINT (130) and one message instead of a traceback: the command line that resumes the run
     (this one, with ``--resume``) when an epoch of this run was saved, else that nothing of it was.
-    SIGTERM (a batch scheduler's end of a job, under ``run_script``) the same, with 143. A
-    checkpoint of an earlier run in ``out`` does not count: checkpoints are replaced by a rename,
-    so a new one is another file (inode, time and size)."""
+    SIGTERM (a batch scheduler's end of a job, under ``run_script``) the same, with 143. A run of
+    several ``ranks`` resumes under ``mpirun -np ranks`` (run alone, the script would go on as one
+    rank, with a smaller global batch). A checkpoint of an earlier run in ``out`` does not count:
+    checkpoints are replaced by a rename, so a new one is another file (inode, time and size)."""
     path = os.path.join(out, "checkpoint.npz")
     before = _file_identity(path)
     try:
@@ -634,8 +635,9 @@ def ctrl_c_says_how_to_resume(out, resumed, say=print):
         word, status = stopped(exc)
         saved = _file_identity(path)
         if saved and (resumed or saved != before):
+            launcher = f"mpirun -np {ranks} " if ranks > 1 else ""
             say(f"\n{word}; {path} holds the last finished epoch: continue with\n"
-                f"    python {shlex.join(sys.argv)}{'' if resumed else ' --resume'}", file=sys.stderr)
+                f"    {launcher}python {shlex.join(sys.argv)}{'' if resumed else ' --resume'}", file=sys.stderr)
         else:
             kept = f"; the earlier run in {out} is as it was" if before else ""
             say(f"\n{word} before the first epoch ended: nothing of this run was saved{kept}", file=sys.stderr)

@@ -1202,6 +1202,19 @@ def test_ctrl_c_says_what_was_saved_and_how_to_go_on(tmp_path, monkeypatch, caps
         assert (out / "checkpoint.npz").exists() == (saved == "an earlier run")
 
 
+def test_a_data_parallel_run_says_to_resume_it_under_mpirun(tmp_path, monkeypatch, capsys):
+    """Stopped, a run of 2 ranks printed the command alone, which goes on as one rank with half the
+    global batch: the resume command starts with mpirun -np 2 now."""
+    from minicnn.train import ctrl_c_says_how_to_resume
+    monkeypatch.setattr(sys, "argv", ["examples/train_alexnet.py", "--distributed", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit):
+        with ctrl_c_says_how_to_resume(str(tmp_path), False, ranks=2):
+            (tmp_path / "checkpoint.npz").write_bytes(b"")
+            raise KeyboardInterrupt
+    assert capsys.readouterr().err.endswith(
+        f"continue with\n    mpirun -np 2 python examples/train_alexnet.py --distributed --out {tmp_path} --resume\n")
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM cannot be handled on Windows")
 def test_sigterm_stops_training_as_ctrl_c_does(tmp_path):
     """A batch scheduler ending a job (SIGTERM) killed the script where it stood, with no word of

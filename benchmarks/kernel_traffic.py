@@ -37,7 +37,7 @@ from timing import add_out_argument, progress, write_results  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from minicnn import kernel_versions  # noqa: E402
-from minicnn.arguments import positive_int, run_script  # noqa: E402
+from minicnn.arguments import positive_int, run_script, user_path  # noqa: E402
 from minicnn.backend import to_device  # noqa: E402
 from minicnn.simulator import compiler_description, traffic  # noqa: E402
 
@@ -160,7 +160,7 @@ def main(argv=None):
                    help="images per batch (default: 8, the least that keeps im2col's rows of N*OH*OW "
                         "floats on 32-byte boundaries as at batch 128; the simulator is slow)")
     p.add_argument("--layers", default=None, help="comma-separated layer names (default: all)")
-    p.add_argument("--chart", metavar="RUN.json",
+    p.add_argument("--chart", type=user_path, metavar="RUN.json",
                    help="draw the chart of a results file of this benchmark again (RUN-passes.png beside it) and "
                         "count nothing")
     add_out_argument(p)

@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from timing import add_out_argument, machine_description, write_results  # noqa: E402
 
 from minicnn.data import image_folder  # noqa: E402
-from minicnn.arguments import positive_int, run_script  # noqa: E402
+from minicnn.arguments import positive_int, run_script, user_path  # noqa: E402
 from minicnn.data.loader import BatchLoader  # noqa: E402
 
 
@@ -40,7 +40,7 @@ def generate(root, count, seed=0):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", default=None, help="an image folder (default: generate one)")
+    p.add_argument("--data", type=user_path, default=None, help="an image folder (default: generate one)")
     p.add_argument("--count", type=positive_int, default=None,
                    help="images to generate, without --data (default: 1024)")
     p.add_argument("--batch-size", type=positive_int, default=128, help="loader batch (default: 128)")

@@ -113,9 +113,9 @@ def parse_args(argv=None):
     sys.path.insert(0, HERE)
     from timing import step_benchmark_parser
     from minicnn import cpu_threads
-    from minicnn.arguments import positive_int
+    from minicnn.arguments import positive_int, user_path
     p = step_benchmark_parser(__doc__, "alexnet_small", 64, networks=("alexnet", "alexnet_owt", "alexnet_small"))
-    p.add_argument("--against", required=True,
+    p.add_argument("--against", type=user_path, required=True,
                    help="the root of the other checkout of minicnn to time this one against")
     p.add_argument("--threads", type=positive_int, default=cpu_threads.threads(),
                    help="threads of each checkout's GEMMs and NumPy work (default: minicnn's, the cores this "

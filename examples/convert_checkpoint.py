@@ -18,15 +18,15 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from minicnn.arguments import plain_warnings, run_script  # noqa: E402
+from minicnn.arguments import plain_warnings, run_script, user_path  # noqa: E402
 from minicnn.checkpoint import CheckpointError  # noqa: E402
 from minicnn.towers import SplitError, convert_checkpoint  # noqa: E402
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("source", help="checkpoint to read (.npz written by train_alexnet.py)")
-    p.add_argument("target", help="checkpoint to write (its folder is created if needed)")
+    p.add_argument("source", type=user_path, help="checkpoint to read (.npz written by train_alexnet.py)")
+    p.add_argument("target", type=user_path, help="checkpoint to write (its folder is created if needed)")
     args = p.parse_args(argv)
     plain_warnings()
     if os.path.abspath(args.source) == os.path.abspath(args.target):

@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from minicnn import models  # noqa: E402
 from minicnn.arguments import (SettingsError, non_negative_int, plain_warnings, positive_float,  # noqa: E402
-                               positive_int, run_script, settings)
+                               positive_int, run_script, settings, user_path)
 from minicnn.backend import check_device  # noqa: E402
 from minicnn.checkpoint import CheckpointError  # noqa: E402
 from minicnn.data import DataError  # noqa: E402
@@ -89,8 +89,8 @@ def check_resumed_weights(given, started, out):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", required=True, help="image folder of the new task")
-    p.add_argument("--weights", default=None,
+    p.add_argument("--data", type=user_path, required=True, help="image folder of the new task")
+    p.add_argument("--weights", type=user_path, default=None,
                    help="pretrained weights (.pth or .npz); without them the frozen layers are random "
                         "(only useful to try the script); a resumed run goes on from its checkpoint, and "
                         "takes only the --weights it began from")
@@ -108,7 +108,7 @@ def main(argv=None):
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "sim"), help="where to train (default: cpu)")
     p.add_argument("--seed", type=non_negative_int, default=None,
                    help="seed of the new layer and the data order (default: 0)")
-    p.add_argument("--out", default="runs/finetune", help="output folder (default: runs/finetune)")
+    p.add_argument("--out", type=user_path, default="runs/finetune", help="output folder (default: runs/finetune)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its checkpoint.npz, on the same --data, with the settings "
                         "it began with (a flag left out takes the run's value, one given must equal it, except "

@@ -33,7 +33,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from minicnn import models  # noqa: E402
-from minicnn.arguments import plain_warnings, positive_int, run_script  # noqa: E402
+from minicnn.arguments import plain_warnings, positive_int, run_script, user_path  # noqa: E402
 from minicnn.backend import check_device  # noqa: E402
 from minicnn.data import imagenet_classes  # noqa: E402
 from minicnn.data.image_folder import IMAGE_EXTENSIONS, class_folders, decode, image_files, quiet_decoding  # noqa: E402
@@ -185,10 +185,10 @@ def check_ensemble(paths, members, views):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("images", nargs="+", help="image files (JPEG, PNG, ...), or folders: every image file in them; "
+    p.add_argument("images", type=user_path, nargs="+", help="image files (JPEG, PNG, ...), or folders: every image file in them; "
                                              "a pattern no shell expanded ('photos/*.jpg') is expanded here; - "
                                              "reads one picture from standard input (curl -s URL | predict.py -)")
-    p.add_argument("--weights", action="append", required=True,
+    p.add_argument("--weights", type=user_path, action="append", required=True,
                    help=".npz (a training checkpoint, or minicnn weights) or .pth (torchvision) file; "
                         "repeat for an ensemble")
     p.add_argument("--model", default=None, choices=sorted(models.MODELS),
@@ -196,7 +196,7 @@ def main(argv=None):
                         "training checkpoint records; alexnet_owt, torchvision's, for other files)")
     p.add_argument("--num-classes", type=positive_int, default=None,
                    help="outputs of the model, with --model (default: read from the weights file)")
-    p.add_argument("--classes", default=None,
+    p.add_argument("--classes", type=user_path, default=None,
                    help="class names: a text file (one per line) or an image folder (default: those a training "
                         "checkpoint records, else ImageNet's 1000 names for a 1000-way model)")
     p.add_argument("--ten-crop", action="store_true",

@@ -21,7 +21,7 @@ import os
 
 from minicnn import cpu_threads, gemm, models, towers
 from minicnn.arguments import (SettingsError, even_positive_int, fraction, non_negative_float, non_negative_int,
-                               plain_warnings, positive_float, positive_int, run_script, settings)
+                               plain_warnings, positive_float, positive_int, run_script, settings, user_path)
 from minicnn.backend import KERNEL_DEVICES, check_device, cuda_available
 from minicnn.checkpoint import CheckpointError
 from minicnn.data import DATASETS, DataError
@@ -55,7 +55,7 @@ def parse_args(argv=None):
                         "(shorter side 256, centre 256x256) into a cache, trained on random crops, "
                         "mirrors and PCA colour shifts with --augment, tested on the centre crop and "
                         "on ten crops)")
-    p.add_argument("--data", default=None, metavar="DIR",
+    p.add_argument("--data", type=user_path, default=None, metavar="DIR",
                    help="folder with the data files (default: Fashion-MNIST in ~/.cache/minicnn/fashion-mnist, "
                         "then /usr/share/datasets/fashion-mnist; CIFAR-10 in ~/.cache/minicnn/cifar-10-batches-py; "
                         "a data set found nowhere is downloaded into the first, checksums checked; "
@@ -143,7 +143,7 @@ def parse_args(argv=None):
                         "OPENBLAS_NUM_THREADS if set, else every core this process may use)")
     p.add_argument("--seed", type=non_negative_int, default=None,
                    help="seed of initialisation, data order and augmentation (default: 0)")
-    p.add_argument("--out", default=None, help="output folder (default: one per data set, so that runs on "
+    p.add_argument("--out", type=user_path, default=None, help="output folder (default: one per data set, so that runs on "
                                                "different data never share a checkpoint: runs/fashion, "
                                                "runs/cifar10, or runs/<name of the --data folder>); without --resume, "
                                                "a run there before is replaced when this one's first "

@@ -16,19 +16,27 @@ folder) print as ``warning: ...``, one line each, instead of Python's form for p
 adds the file and source line that raised it."""
 import argparse
 import math
+import os
 import signal
 import sys
 import threading
 import warnings
 
 
+def user_path(text):
+    """A file or folder, a leading ``~`` (or ``~user``) made the home folder as a shell does: the
+    shell leaves it as it is in ``--out=~/runs`` and in a quoted ``"~/runs"``, and the script would
+    otherwise make a folder named ``~`` in the current one."""
+    return os.path.expanduser(text)
+
+
 def output_folder(text):
-    """A folder to write results into, made if needed and checked by writing a file in it
-    (``minicnn.train.writable_folder``): a benchmark's --out fails before minutes of timing, not
+    """A folder to write results into (``user_path``), made if needed and checked by writing a file in
+    it (``minicnn.train.writable_folder``): a benchmark's --out fails before minutes of timing, not
     when the results are written at the end."""
     from minicnn.train import TrainingError, writable_folder
     try:
-        return writable_folder(text, hint="")
+        return writable_folder(user_path(text), hint="")
     except TrainingError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 

@@ -129,6 +129,33 @@ def test_every_command_line_takes_its_numbers_through_these_types():
     assert not bare, f"flags of bare int or float type: {bare}"
 
 
+def test_every_path_on_a_command_line_takes_a_leading_tilde_as_home(monkeypatch, tmp_path):
+    """The shell leaves ~ as it is in --out=~/runs and in a quoted "~/runs": the training script
+    made a folder named ~ in the current one (which rm -rf ~ then deletes with the home folder).
+    Every flag that names a file or folder reads it through user_path (or output_folder)."""
+    import ast
+    import os
+    import pathlib
+    from minicnn.arguments import output_folder, user_path
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert user_path("~/runs") == str(tmp_path / "runs") and user_path("~") == str(tmp_path)
+    assert user_path("-") == "-" and user_path("runs/~x") == "runs/~x"
+    assert output_folder("~/results") == str(tmp_path / "results") and os.path.isdir(tmp_path / "results")
+    root = pathlib.Path(__file__).resolve().parent.parent
+    named = {"--out", "--data", "--weights", "--classes", "--against", "--chart", "images", "source", "target"}
+    seen, raw = [], []
+    for path in [p for folder in ("examples", "benchmarks", "minicnn") for p in sorted((root / folder).rglob("*.py"))]:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "add_argument" and node.args \
+                    and getattr(node.args[0], "value", None) in named:
+                kind = {k.arg: k.value for k in node.keywords}.get("type")
+                where = f"{path.relative_to(root)}:{node.lineno} {node.args[0].value}"
+                seen.append(where)
+                if getattr(kind, "id", None) not in ("user_path", "output_folder"):
+                    raw.append(where)
+    assert len(seen) >= 14 and not raw, f"paths read as typed: {raw}"
+
+
 def test_ctrl_c_ends_a_script_with_one_line_and_the_code_for_sigint(capsys):
     """A Ctrl-C while a script loads its data or builds its network printed the traceback of
     wherever it happened to be; run_script prints one line and exits with 130, as a shell does."""

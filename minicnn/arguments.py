@@ -26,7 +26,10 @@ import warnings
 def user_path(text):
     """A file or folder, a leading ``~`` (or ``~user``) made the home folder as a shell does: the
     shell leaves it as it is in ``--out=~/runs`` and in a quoted ``"~/runs"``, and the script would
-    otherwise make a folder named ``~`` in the current one."""
+    otherwise make a folder named ``~`` in the current one. An empty name is refused: ``--data
+    "$DATA"`` with DATA unset trained on Fashion-MNIST as if no --data were given."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a file or folder, got {text!r} (an unset shell variable?)")
     return os.path.expanduser(text)
 
 

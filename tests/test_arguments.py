@@ -140,6 +140,10 @@ def test_every_path_on_a_command_line_takes_a_leading_tilde_as_home(monkeypatch,
     monkeypatch.setenv("HOME", str(tmp_path))
     assert user_path("~/runs") == str(tmp_path / "runs") and user_path("~") == str(tmp_path)
     assert user_path("-") == "-" and user_path("runs/~x") == "runs/~x"
+    for empty in ("", "  "):   # --data "$DATA" with DATA unset trained on Fashion-MNIST, as without --data
+        with pytest.raises(argparse.ArgumentTypeError, match=r"^expected a file or folder, got '\s*' \(an unset "
+                                                             r"shell variable\?\)$"):
+            user_path(empty)
     assert output_folder("~/results") == str(tmp_path / "results") and os.path.isdir(tmp_path / "results")
     root = pathlib.Path(__file__).resolve().parent.parent
     named = {"--out", "--data", "--weights", "--classes", "--against", "--chart", "images", "source", "target"}

@@ -185,9 +185,10 @@ def check_ensemble(paths, members, views):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("images", type=user_path, nargs="+", help="image files (JPEG, PNG, ...), or folders: every image file in them; "
-                                             "a pattern no shell expanded ('photos/*.jpg') is expanded here; - "
-                                             "reads one picture from standard input (curl -s URL | predict.py -)")
+    p.add_argument("images", type=user_path, nargs="+",
+                   help="image files (JPEG, PNG, ...), or folders: every image file in them; a pattern no shell "
+                        "expanded ('photos/*.jpg') is expanded here; - reads one picture from standard input "
+                        "(curl -s URL | predict.py -)")
     p.add_argument("--weights", type=user_path, action="append", required=True,
                    help=".npz (a training checkpoint, or minicnn weights) or .pth (torchvision) file; "
                         "repeat for an ensemble")

@@ -143,11 +143,11 @@ def parse_args(argv=None):
                         "OPENBLAS_NUM_THREADS if set, else every core this process may use)")
     p.add_argument("--seed", type=non_negative_int, default=None,
                    help="seed of initialisation, data order and augmentation (default: 0)")
-    p.add_argument("--out", type=user_path, default=None, help="output folder (default: one per data set, so that runs on "
-                                               "different data never share a checkpoint: runs/fashion, "
-                                               "runs/cifar10, or runs/<name of the --data folder>); without --resume, "
-                                               "a run there before is replaced when this one's first "
-                                               "epoch is saved, and kept whole until then)")
+    p.add_argument("--out", type=user_path, default=None,
+                   help="output folder (default: one per data set, so that runs on different data never share a "
+                        "checkpoint: runs/fashion, runs/cifar10, or runs/<name of the --data folder>); without "
+                        "--resume, a run there before is replaced when this one's first epoch is saved, and kept "
+                        "whole until then)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its checkpoint.npz, with the settings it began with "
                         "(the network, the data set and its --val-size and --limit, the optimiser, the "

@@ -34,9 +34,9 @@ def user_path(text):
 
 
 def output_folder(text):
-    """A folder to write results into (``user_path``), made if needed and checked by writing a file in
-    it (``minicnn.train.writable_folder``): a benchmark's --out fails before minutes of timing, not
-    when the results are written at the end."""
+    """A folder to write results into (``user_path``), made if needed and checked by writing a
+    file in it (``minicnn.train.writable_folder``): a benchmark's --out fails before minutes of
+    timing, not when the results are written at the end."""
     from minicnn.train import TrainingError, writable_folder
     try:
         return writable_folder(user_path(text), hint="")

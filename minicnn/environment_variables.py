@@ -1,17 +1,23 @@
 """minicnn's environment variables, read and checked in one place.
 
-| variable | sets | default |
-|---|---|---|
-| ``MINICNN_CPU_THREADS`` | threads of the NumPy work between the GEMMs (``minicnn/cpu_threads.py``); without it ``OMP_NUM_THREADS``, then ``OPENBLAS_NUM_THREADS`` | the cores the process may use |
-| ``MINICNN_CACHE_DIR`` | the folder of everything minicnn keeps: downloaded data sets, image folders' caches, the simulator's compiled kernels | ``~/.cache/minicnn`` |
-| ``MINICNN_MPI_TIMEOUT`` | seconds a rank waits for the others in a collective before it stops the job (``minicnn/distributed.py``) | 300 |
-| ``MINICNN_SIMULATE`` | 1: the device "cuda" means "sim", the kernels under the simulator (``minicnn/backend.py``) | 0 |
+``MINICNN_CPU_THREADS``
+    threads of the NumPy work between the GEMMs (``minicnn/cpu_threads.py``); without it
+    ``OMP_NUM_THREADS``, then ``OPENBLAS_NUM_THREADS``; default: the cores the process may use.
+``MINICNN_CACHE_DIR``
+    the folder of everything minicnn keeps: downloaded data sets, image folders' caches, the
+    simulator's compiled kernels; default: ``~/.cache/minicnn``.
+``MINICNN_MPI_TIMEOUT``
+    seconds a rank waits for the others in a collective before it stops the job
+    (``minicnn/distributed.py``); default: 300.
+``MINICNN_SIMULATE``
+    on (1): the device "cuda" means "sim", the kernels under the simulator
+    (``minicnn/backend.py``); default: off.
 
-(The simulator's own, ``MINICNN_SIM_SANITIZE`` and ``MINICNN_SIM_CONTEXT``, are described in
-``minicnn/simulator/__init__.py``.) A value that cannot be meant raises ``EnvironmentVariableError``
+The simulator's own, ``MINICNN_SIM_SANITIZE`` and ``MINICNN_SIM_CONTEXT``, are described in
+``minicnn/simulator/__init__.py``. A value that cannot be meant raises ``EnvironmentVariableError``
 naming the variable, its value and what was expected; an empty one counts as unset. The scripts
-check them all before they start (``check_all``, from ``minicnn.arguments.run_script``), so that a
-typo stops a run at once rather than at its first pooling layer, and ``MINICNN_SIMULATE=on`` is
+check them all before they start (``check_all``, from ``minicnn.arguments.run_script``), so that
+a typo stops a run at once rather than at its first pooling layer, and ``MINICNN_SIMULATE=on`` is
 read as meant, not as off.
 """
 import math

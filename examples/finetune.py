@@ -24,7 +24,7 @@ from minicnn.arguments import (SettingsError, non_negative_int, plain_warnings, 
 from minicnn.backend import check_device  # noqa: E402
 from minicnn.checkpoint import CheckpointError  # noqa: E402
 from minicnn.data import DataError  # noqa: E402
-from minicnn.data.image_folder import load_splits  # noqa: E402
+from minicnn.data.image_folder import holdout_of, load_splits  # noqa: E402
 from minicnn.train import (TrainingError, batch_progress, check_run_of, checkpoint_to_resume,  # noqa: E402
                            claim_folder, ctrl_c_says_how_to_resume, fit, preparation_progress, without_bars,
                            writable_folder)
@@ -133,7 +133,8 @@ def main(argv=None):
         raise SystemExit(f"error: {exc}")
     try:
         device = check_device(args.device)
-        data = load_splits(args.data, progress=preparation_progress(not args.no_progress))
+        data = load_splits(args.data, progress=preparation_progress(not args.no_progress),
+                           holdout=holdout_of(started))
     except (RuntimeError, DataError) as exc:
         raise SystemExit(f"error: {exc}")
 
@@ -167,6 +168,7 @@ def main(argv=None):
                augment_pad=0, mean=mean, std=std, seed=args.seed, device=device, out=args.out, resume=args.resume,
                crop=crop, pca=[a.tolist() for a in data["pca"]], ten_crop=True, classes=data["classes"],
                architecture=architecture, train_layers=args.train_layers, script="finetune.py",
+               holdout=holdout_of(started),
                weights=os.path.abspath(args.weights) if args.weights and not resume_from else started.get("weights"))
     with ctrl_c_says_how_to_resume(args.out, args.resume):
         try:

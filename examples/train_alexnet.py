@@ -25,6 +25,7 @@ from minicnn.arguments import (SettingsError, even_positive_int, fraction, non_n
 from minicnn.backend import KERNEL_DEVICES, check_device, cuda_available
 from minicnn.checkpoint import CheckpointError
 from minicnn.data import DATASETS, DataError
+from minicnn.data.image_folder import holdout_of
 from minicnn.fusion import fuse
 from minicnn.hybrid import HybridError, HybridNet
 from minicnn.summary import summary
@@ -88,7 +89,7 @@ def parse_args(argv=None):
     p.add_argument("--val-size", type=non_negative_int, default=None,
                    help="Fashion-MNIST or CIFAR-10 training images held out for validation (default: 5000; 0 "
                         "trains on all of them and validates nothing between epochs; an image folder holds out "
-                        "a tenth)")
+                        "a tenth of each class)")
     p.add_argument("--limit", type=non_negative_int, default=None,
                    help="use only the first N training and N/5 test images of Fashion-MNIST or CIFAR-10, "
                         "holding out at most N/10 of the N for validation (smoke runs; default: 0, all of "
@@ -166,7 +167,7 @@ def parse_args(argv=None):
     for flag, value in (("--val-size", args.val_size), ("--limit", args.limit)):
         if data_set == "folder" and value is not None:
             p.error(f"{flag} applies to Fashion-MNIST and CIFAR-10; an image folder's validation images are a "
-                    f"tenth of its training images, and all of them are used: drop {flag}")
+                    f"tenth of each class of its training images, and all of them are used: drop {flag}")
     recorded = None
     if args.resume:   # before the data is loaded
         try:
@@ -180,6 +181,7 @@ def parse_args(argv=None):
         hint = ("; examples/convert_checkpoint.py converts a checkpoint between one device and the split, into "
                 "another --out") if "--split " in str(exc) else ""
         raise SystemExit(f"error: {exc}{hint}")
+    args.holdout = recorded["holdout"] if recorded else holdout_of(None)   # an image folder's splits
     return args
 
 
@@ -228,17 +230,19 @@ def recorded_settings(path):
         "lrn_groups", 1 if model in ("alexnet", "alexnet_small") else None)
     recorded.update(width=architecture.get("width"), dropout=architecture.get("dropout"), init=architecture.get("init"),
                     lrn_groups=lrn_groups,
-                    step_every=config.get("step_every") if config.get("schedule") == "step" else None)
+                    step_every=config.get("step_every") if config.get("schedule") == "step" else None,
+                    holdout=holdout_of(config))   # no flag: an image folder's splits as the run began
     return recorded
 
 
-def prepare_folder(root, bar=True):
-    """The --dataset folder data, prepared once into the cache (with a progress bar, or a line)."""
+def prepare_folder(root, bar=True, holdout="stratified"):
+    """The --dataset folder data, prepared once into the cache (with a progress bar, or a line),
+    split as ``holdout`` says (``image_folder.split_pair``)."""
     from minicnn.data import image_folder
     if root is None:
         raise SystemExit("error: --dataset folder needs --data DIR (DIR/train/<class>/*.jpg ...)")
     try:
-        return image_folder.load_splits(root, progress=preparation_progress(bar))
+        return image_folder.load_splits(root, progress=preparation_progress(bar), holdout=holdout)
     except DataError as exc:
         raise SystemExit(f"error: {exc}")
 
@@ -364,7 +368,7 @@ def main(argv=None):
     epochs = args.epochs or (5 if device == "cpu" else 10)
     if args.dataset == "folder":
         # One rank builds the cache; the others wait for it, then read it.
-        dataset = first_on_rank_0(comm, lambda: prepare_folder(args.data, not args.no_progress))
+        dataset = first_on_rank_0(comm, lambda: prepare_folder(args.data, not args.no_progress, args.holdout))
     else:
         dataset = DATASETS[args.dataset]
     input_size = dataset["size"] if name == "alexnet_small" else models.MODELS[name][1]
@@ -382,7 +386,7 @@ def main(argv=None):
                # the script and the images it uses, for --resume (recorded_settings)
                script="train_alexnet.py", dataset=args.dataset, val_size=args.val_size, limit=args.limit)
     if args.dataset == "folder":
-        cfg.update(crop=input_size, pca=[a.tolist() for a in dataset["pca"]], ten_crop=True)
+        cfg.update(crop=input_size, pca=[a.tolist() for a in dataset["pca"]], ten_crop=True, holdout=args.holdout)
     ranks = f" x {counted(comm.size, 'rank')}" if comm else ""
     say(f"training {name} on {device}{ranks}, {args.dataset}: {len(data['train'][1])} train / "
         f"{len(data['val'][1])} val / {len(data['test'][1])} test images, {epochs} epoch{'s' if epochs != 1 else ''}, "

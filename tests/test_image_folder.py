@@ -355,6 +355,64 @@ def test_missing_class_in_val_keeps_the_training_labels(tmp_path, monkeypatch):
     assert len(splits["train"][1]) + len(splits["val"][1]) == 12
 
 
+def test_splits_hold_out_each_class_s_share():
+    """A tenth of each class, rounded half up (a class of 4 keeps its images for training); the
+    random split before it could leave a small folder's class with no test image, or put all of a
+    few there."""
+    labels = np.repeat([0, 1, 2, 3], [30, 25, 4, 1])
+    images = np.arange(len(labels))
+    (kept, kept_labels), (held, held_labels) = image_folder.split_pair((images, labels), 0.1, seed=3)
+    assert np.bincount(held_labels, minlength=4).tolist() == [3, 3, 0, 0]   # 2.5 rounds up
+    assert sorted(np.concatenate([np.asarray(kept), np.asarray(held)]).tolist()) == images.tolist()
+    assert (labels[np.asarray(held)] == held_labels).all() and (labels[np.asarray(kept)] == kept_labels).all()
+    again = image_folder.split_pair((images, labels), 0.1, seed=3)[1]
+    assert np.asarray(again[0]).tolist() == np.asarray(held).tolist()   # the seed decides
+    tiny = np.repeat([0, 1], [2, 3])   # no class large enough for a share: one image of the largest
+    assert image_folder.split_pair((np.arange(5), tiny), 0.1)[1][1].tolist() == [1]
+    with pytest.raises(ValueError, match=r"holdout 'even': expected one of stratified, random"):
+        image_folder.split_pair((images, labels), 0.1, holdout="even")
+
+
+def test_random_holdout_is_the_split_runs_began_with_before(tmp_path):
+    """Runs begun before the stratified split resume with the random one, image for image."""
+    labels = np.random.default_rng(0).integers(0, 5, 97)
+    order = np.random.default_rng(2).permutation(len(labels))   # the code before, inline
+    cut = max(1, int(round(len(order) * 0.1)))
+    held = image_folder.split_pair((np.arange(97), labels), 0.1, seed=2, holdout="random")[1]
+    assert np.asarray(held[0]).tolist() == np.sort(order[:cut]).tolist()
+    assert image_folder.holdout_of({}) == "stratified" and image_folder.holdout_of({"epochs": 3}) == "random"
+    assert image_folder.holdout_of({"holdout": "stratified"}) == "stratified"
+
+
+def test_a_run_resumes_on_the_splits_it_began_with(tmp_path, monkeypatch):
+    """The training script records the holdout of its splits; a run that recorded none (begun before
+    stratified splits) goes on with the random ones it began with, so that no validation or test
+    image of its becomes a training image."""
+    import sys
+    from minicnn import checkpoint
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples"))
+    import train_alexnet
+    monkeypatch.setenv("MINICNN_CACHE_DIR", str(tmp_path / "cache"))
+    folder = write_folder(str(tmp_path / "photos"), per_class=30, classes=("a", "b", "c"), size=(40, 40))
+    seen = []
+
+    def fit(model, data, cfg, **kwargs):   # the splits the run trains on, and a checkpoint recording them
+        seen.append(([len(data[part][1]) for part in ("train", "val", "test")], cfg["holdout"]))
+        config = dict(script="train_alexnet.py", dataset="folder", model_name="alexnet", epochs=cfg["epochs"],
+                      architecture=cfg["architecture"], classes=cfg["classes"])
+        if cfg["out"].endswith("new"):
+            config["holdout"] = cfg["holdout"]
+        checkpoint.write(os.path.join(cfg["out"], "checkpoint.npz"), {},
+                         dict(model="alexnet", epoch=1, split="none", config=config))
+    monkeypatch.setattr(train_alexnet, "fit", fit)
+    for run in ("new", "older"):
+        out = str(tmp_path / run)
+        train_alexnet.main(["--data", folder, "--epochs", "1", "--out", out, "--no-progress"])
+        train_alexnet.main(["--data", folder, "--epochs", "2", "--out", out, "--resume", "--no-progress"])
+    assert seen == [([72, 9, 9], "stratified"), ([72, 9, 9], "stratified"),   # 3 of each class's 30 tested
+                    ([72, 9, 9], "stratified"), ([73, 8, 9], "random")]
+
+
 def test_ten_crops_are_the_corners_the_centre_and_their_mirrors():
     images = np.arange(2 * 3 * 8 * 8).reshape(2, 3, 8, 8)
     views = ten_crops(images, 5)

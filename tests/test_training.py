@@ -844,7 +844,7 @@ def test_flags_an_image_folder_does_not_use_are_refused(tmp_path, capsys, flag):
     assert stop.value.code == 2
     assert capsys.readouterr().err.splitlines()[-1].endswith(   # after argparse's "PROG: error: "
         f": error: {flag} applies to Fashion-MNIST and CIFAR-10; an image folder's validation images "
-        f"are a tenth of its training images, and all of them are used: drop {flag}")
+        f"are a tenth of each class of its training images, and all of them are used: drop {flag}")
 
 
 def test_resume_of_a_checkpoint_that_records_no_data_set_takes_the_defaults(tmp_path):

@@ -265,22 +265,53 @@ class Subset:
         return out
 
 
-def split(folder, fraction, seed=0):
-    """(images, labels) pairs of Subsets of an ImageFolder: the rest, and a random ``fraction``
-    held out (for validation or testing), neither copied into memory."""
-    return split_pair((folder.images, folder.labels), fraction, seed)
+HOLDOUTS = ("stratified", "random")   # how a split draws the images it holds out; the first is the default
 
 
-def split_pair(pair, fraction, seed=0):
-    """``split`` for an (images, labels) pair (images an array or a Subset)."""
+def holdout_of(config):
+    """The ``holdout`` of a run's splits: a resumed run's own, from ``config`` (its checkpoint's;
+    "random" where none is recorded: it began before stratified splits), a new run's (``config``
+    empty or None) the default, so that a run goes on with the images it began with."""
+    return config.get("holdout", "random") if config else HOLDOUTS[0]
+
+
+def split(folder, fraction, seed=0, holdout="stratified"):
+    """(images, labels) pairs of Subsets of an ImageFolder: the rest, and a ``fraction`` held out
+    (for validation or testing), neither copied into memory (``split_pair``)."""
+    return split_pair((folder.images, folder.labels), fraction, seed, holdout)
+
+
+def split_pair(pair, fraction, seed=0, holdout="stratified"):
+    """``split`` for an (images, labels) pair (images an array or a Subset). ``holdout``
+    "stratified": a random ``fraction`` of each class's images, rounded half up (the class
+    counts stay as they are in the folder: a class of 30 gives 3, one of 4 none, so that its
+    images train); "random": a random ``fraction`` of all images, which in a small folder leaves a
+    class with none in a split, or all of its few there (the split before 2026-12-04, which runs
+    begun with it resume with). Either way at least one image is held out."""
+    if holdout not in HOLDOUTS:
+        raise ValueError(f"holdout {holdout!r}: expected one of {', '.join(HOLDOUTS)}")
     images, labels = pair
     if isinstance(images, Subset):
         images, rows = images.images, images.indices
     else:
         rows = np.arange(len(labels))
-    order = np.random.default_rng(seed).permutation(len(labels))
-    cut = max(1, int(round(len(order) * fraction)))
-    held, kept = np.sort(order[:cut]), np.sort(order[cut:])
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    if holdout == "random":
+        order = rng.permutation(len(labels))
+        held = order[:max(1, int(round(len(order) * fraction)))]
+    else:
+        held = []
+        for label in np.unique(labels):
+            members = np.flatnonzero(labels == label)
+            held.append(rng.permutation(members)[:int(np.floor(len(members) * fraction + 0.5))])
+        held = np.concatenate(held)
+        if held.size == 0:   # every class too small for a share: one image of the largest
+            largest = np.bincount(labels).argmax()
+            held = rng.permutation(np.flatnonzero(labels == largest))[:1]
+    mask = np.zeros(len(labels), dtype=bool)
+    mask[held] = True
+    kept, held = np.flatnonzero(~mask), np.flatnonzero(mask)
     return (Subset(images, rows[kept]), labels[kept]), (Subset(images, rows[held]), labels[held])
 
 
@@ -441,11 +472,13 @@ def rgb_statistics(images, rng=None):
                 pca_eigenvalues=np.maximum(eigenvalues, 0).tolist(), pca_eigenvectors=eigenvectors.tolist())
 
 
-def load_splits(root, val_fraction=0.1, progress=None):
+def load_splits(root, val_fraction=0.1, progress=None, holdout="stratified"):
     """Train, validation and test data of an image folder for training: ``root/train`` and
-    ``root/val`` (used as the test set), or ``root`` alone (a random tenth is the test set); the
-    validation set is a random ``val_fraction`` of the training images. Returns a dict with
-    train/val/test (images, labels) pairs (Subsets of the memory map), classes, mean, std, pca."""
+    ``root/val`` (used as the test set), or ``root`` alone (a tenth of each class is the test set);
+    the validation set is ``val_fraction`` of the training images (``split_pair``: ``holdout``
+    "stratified" takes that share of each class, "random" of all the images, as runs begun before
+    2026-12-04 did). Returns a dict with train/val/test (images, labels) pairs (Subsets of the
+    memory map), classes, mean, std, pca."""
     train_root = os.path.join(root, "train") if os.path.isdir(os.path.join(root, "train")) else root
     train = prepare(train_root, progress=progress)
     val_root = os.path.join(root, "val")
@@ -453,7 +486,7 @@ def load_splits(root, val_fraction=0.1, progress=None):
         test = prepare(val_root, classes=train.classes, progress=progress)
         train_pair, test_pair = (train.images, train.labels), (test.images, test.labels)
     else:
-        train_pair, test_pair = split(train, 0.1, seed=1)
-    fit_pair, val_pair = split_pair(train_pair, val_fraction, seed=2)
+        train_pair, test_pair = split(train, 0.1, seed=1, holdout=holdout)
+    fit_pair, val_pair = split_pair(train_pair, val_fraction, seed=2, holdout=holdout)
     return dict(train=fit_pair, val=val_pair, test=test_pair, classes=train.classes, channels=3, size=None,
                 mean=train.mean, std=train.std, pca=train.pca)

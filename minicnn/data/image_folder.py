@@ -283,11 +283,12 @@ def split(folder, fraction, seed=0, holdout="stratified"):
 
 def split_pair(pair, fraction, seed=0, holdout="stratified"):
     """``split`` for an (images, labels) pair (images an array or a Subset). ``holdout``
-    "stratified": a random ``fraction`` of each class's images, rounded half up (the class
-    counts stay as they are in the folder: a class of 30 gives 3, one of 4 none, so that its
-    images train); "random": a random ``fraction`` of all images, which in a small folder leaves a
-    class with none in a split, or all of its few there (the split before 2026-12-04, which runs
-    begun with it resume with). Either way at least one image is held out."""
+    "stratified": a random ``fraction`` of each class's images, rounded half up (a class of 30
+    gives 3, one of 4 none: its images all train), so that both parts hold the classes in the
+    folder's proportions; "random": a random ``fraction`` of all the images, which in a small
+    folder can leave a class out of a part, or put all of its few in one (the split before
+    2026-12-04, which the runs begun with it resume with). Either way at least one image is held
+    out."""
     if holdout not in HOLDOUTS:
         raise ValueError(f"holdout {holdout!r}: expected one of {', '.join(HOLDOUTS)}")
     images, labels = pair
@@ -301,11 +302,10 @@ def split_pair(pair, fraction, seed=0, holdout="stratified"):
         order = rng.permutation(len(labels))
         held = order[:max(1, int(round(len(order) * fraction)))]
     else:
-        held = []
-        for label in np.unique(labels):
-            members = np.flatnonzero(labels == label)
-            held.append(rng.permutation(members)[:int(np.floor(len(members) * fraction + 0.5))])
-        held = np.concatenate(held)
+        by_class = np.argsort(labels, kind="stable")   # each class's indices, in order, one after another
+        ends = np.cumsum(np.bincount(labels))
+        held = np.concatenate([rng.permutation(members)[:int(np.floor(len(members) * fraction + 0.5))]
+                               for members in np.split(by_class, ends[:-1]) if len(members)])
         if held.size == 0:   # every class too small for a share: one image of the largest
             largest = np.bincount(labels).argmax()
             held = rng.permutation(np.flatnonzero(labels == largest))[:1]

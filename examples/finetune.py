@@ -133,8 +133,8 @@ def main(argv=None):
         raise SystemExit(f"error: {exc}")
     try:
         device = check_device(args.device)
-        data = load_splits(args.data, progress=preparation_progress(not args.no_progress),
-                           holdout=holdout_of(started))
+        holdout = holdout_of(started)   # a resumed run's splits as it began
+        data = load_splits(args.data, progress=preparation_progress(not args.no_progress), holdout=holdout)
     except (RuntimeError, DataError) as exc:
         raise SystemExit(f"error: {exc}")
 
@@ -168,7 +168,7 @@ def main(argv=None):
                augment_pad=0, mean=mean, std=std, seed=args.seed, device=device, out=args.out, resume=args.resume,
                crop=crop, pca=[a.tolist() for a in data["pca"]], ten_crop=True, classes=data["classes"],
                architecture=architecture, train_layers=args.train_layers, script="finetune.py",
-               holdout=holdout_of(started),
+               holdout=holdout,
                weights=os.path.abspath(args.weights) if args.weights and not resume_from else started.get("weights"))
     with ctrl_c_says_how_to_resume(args.out, args.resume):
         try:

@@ -26,8 +26,8 @@ from minicnn.checkpoint import CheckpointError  # noqa: E402
 from minicnn.data import DataError  # noqa: E402
 from minicnn.data.image_folder import holdout_of, load_splits  # noqa: E402
 from minicnn.train import (TrainingError, batch_progress, check_run_of, checkpoint_to_resume,  # noqa: E402
-                           claim_folder, ctrl_c_says_how_to_resume, fit, preparation_progress, without_bars,
-                           writable_folder)
+                           claim_folder, ctrl_c_says_how_to_resume, data_to_resume, fit, preparation_progress,
+                           without_bars, writable_folder)
 from minicnn.weights import WeightsError, build_recorded, checkpoint_config, class_count, load  # noqa: E402
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -89,7 +89,8 @@ def check_resumed_weights(given, started, out):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=user_path, required=True, help="image folder of the new task")
+    p.add_argument("--data", type=user_path, default=None,
+                   help="image folder of the new task (required; a resumed run takes the one it began on)")
     p.add_argument("--weights", type=user_path, default=None,
                    help="pretrained weights (.pth or .npz); without them the frozen layers are random "
                         "(only useful to try the script); a resumed run goes on from its checkpoint, and "
@@ -110,15 +111,17 @@ def main(argv=None):
                    help="seed of the new layer and the data order (default: 0)")
     p.add_argument("--out", type=user_path, default="runs/finetune", help="output folder (default: runs/finetune)")
     p.add_argument("--resume", action="store_true",
-                   help="continue the run in --out from its checkpoint.npz, on the same --data, with the settings "
-                        "it began with (a flag left out takes the run's value, one given must equal it, except "
-                        "--epochs, which may extend the run)")
+                   help="continue the run in --out from its checkpoint.npz, on the --data it began on, with the "
+                        "settings it began with (a flag left out takes the run's value, one given must equal it, "
+                        "except --epochs, which may extend the run)")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bars: a line per image folder prepared, none per batch (default: bars "
                         "where the output is a terminal, none in a log file or pipe)")
     args = p.parse_args(argv)
     args.no_progress = without_bars(args.no_progress)   # no bars in a log either
     model_given = args.model   # before the defaults fill it in: a checkpoint names its own network
+    if args.data is None and not args.resume:
+        p.error("--data is required: the image folder of the new task")
     plain_warnings()
     try:
         resume_from = checkpoint_to_resume(args.out) if args.resume else None   # before the data is loaded
@@ -126,11 +129,16 @@ def main(argv=None):
         claim_folder(args.out)   # held until the process ends: a second run into it is refused
         started = checkpoint_config(resume_from, "checkpoint") if resume_from else {}
         check_run_of("finetune.py", started, resume_from)
+        args.data, data_note = data_to_resume(args.data, started, args.out) if resume_from else (args.data, None)
+        if args.data is None:   # a run begun before the folder was recorded
+            p.error(f"--data is required: the image folder the run in {args.out} began on")
         check_resumed_weights(args.weights, started, args.out)
         settings(args, DEFAULTS, {dest: started.get(key) for dest, key in RECORDED.items()}, free=("epochs",),
                  run=f"the run in {args.out}")
     except (TrainingError, WeightsError, SettingsError) as exc:
         raise SystemExit(f"error: {exc}")
+    if data_note:   # a resumed run on another --data than it began on
+        print(data_note, file=sys.stderr)
     try:
         device = check_device(args.device)
         holdout = holdout_of(started)   # a resumed run's splits as it began
@@ -168,7 +176,7 @@ def main(argv=None):
                augment_pad=0, mean=mean, std=std, seed=args.seed, device=device, out=args.out, resume=args.resume,
                crop=crop, pca=[a.tolist() for a in data["pca"]], ten_crop=True, classes=data["classes"],
                architecture=architecture, train_layers=args.train_layers, script="finetune.py",
-               holdout=holdout,
+               holdout=holdout, data=os.path.abspath(args.data),
                weights=os.path.abspath(args.weights) if args.weights and not resume_from else started.get("weights"))
     with ctrl_c_says_how_to_resume(args.out, args.resume):
         try:

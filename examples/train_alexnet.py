@@ -18,6 +18,7 @@ test_metrics.json (loss, top-1, top-5, each class's accuracy, the confusion matr
 """
 import argparse
 import os
+import sys
 
 from minicnn import cpu_threads, gemm, models, towers
 from minicnn.arguments import (SettingsError, even_positive_int, fraction, non_negative_float, non_negative_int,
@@ -30,8 +31,8 @@ from minicnn.fusion import fuse
 from minicnn.hybrid import HybridError, HybridNet
 from minicnn.summary import summary
 from minicnn.train import (TrainingError, batch_progress, check_run_of, checkpoint_to_resume, ctrl_c_says_how_to_resume,
-                           claim_folder, counted, download_progress, fit, preparation_progress, without_bars,
-                           writable_folder)
+                           claim_folder, counted, data_to_resume, download_progress, fit, preparation_progress,
+                           without_bars, writable_folder)
 from minicnn.weights import WeightsError, checkpoint_config
 
 
@@ -151,7 +152,7 @@ def parse_args(argv=None):
                         "whole until then)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its checkpoint.npz, with the settings it began with "
-                        "(the network, the data set and its --val-size and --limit, the optimiser, the "
+                        "(the network, the data set, its --data folder, --val-size and --limit, the optimiser, the "
                         "schedule, the seed, the epochs; "
                         "a flag left out takes the run's value, one given must equal it, except --epochs, "
                         "which may extend the run, its linear decay planned anew)")
@@ -164,16 +165,20 @@ def parse_args(argv=None):
     if args.out is None:
         folder_name = os.path.basename(os.path.normpath(args.data)) if args.data else "folder"
         args.out = os.path.join("runs", {"fashion-mnist": "fashion", "folder": folder_name}.get(data_set, data_set))
+    recorded, args.data_note = None, None
+    if args.resume:   # before the data is loaded
+        try:
+            path = checkpoint_to_resume(args.out)
+            config = checkpoint_config(path, "checkpoint")
+            recorded = recorded_settings(config, path)
+            args.data, args.data_note = data_to_resume(args.data, config, args.out)
+        except (TrainingError, WeightsError) as exc:
+            raise SystemExit(f"error: {exc}")
+        data_set = args.dataset or recorded["dataset"] or detected_dataset(args.data)
     for flag, value in (("--val-size", args.val_size), ("--limit", args.limit)):
         if data_set == "folder" and value is not None:
             p.error(f"{flag} applies to Fashion-MNIST and CIFAR-10; an image folder's validation images are a "
                     f"tenth of each class of its training images, and all of them are used: drop {flag}")
-    recorded = None
-    if args.resume:   # before the data is loaded
-        try:
-            recorded = recorded_settings(checkpoint_to_resume(args.out))
-        except (TrainingError, WeightsError) as exc:
-            raise SystemExit(f"error: {exc}")
     try:
         settings(args, dict(DEFAULTS, dataset=data_set), recorded, free=("epochs",),
                  run=f"the run in {args.out}")
@@ -215,10 +220,10 @@ def detected_dataset(data):
     return "folder" if pictures else "fashion-mnist"
 
 
-def recorded_settings(path):
+def recorded_settings(config, path):
     """The settings (flag dests) of the run whose checkpoint is ``path``, as its configuration
-    records them (None: not recorded, as the data set, --val-size and --limit by older checkpoints)."""
-    config = checkpoint_config(path, "checkpoint")
+    ``config`` records them (None: not recorded, as the data set, --val-size and --limit by older
+    checkpoints)."""
     check_run_of("train_alexnet.py", config, path)
     architecture = config.get("architecture") or {}
     recorded = {k: config.get(k) for k in ("dataset", "split", "epochs", "batch_size", "lr", "momentum",
@@ -338,6 +343,8 @@ def main(argv=None):
             raise SystemExit(f"error: {exc}")
     root = comm is None or comm.is_root
     say = print if root else (lambda *a, **k: None)
+    if args.data_note:   # a resumed run on another --data than it began on
+        say(args.data_note, file=sys.stderr)
     try:
         device = check_device(args.device) if args.device else ("cuda" if cuda_available() else "cpu")
     except RuntimeError as exc:
@@ -384,7 +391,8 @@ def main(argv=None):
                seed=args.seed, device=device, out=args.out, resume=args.resume, split=args.split,
                architecture=architecture, classes=list(dataset["classes"]), image_size=dataset["size"],
                # the script and the images it uses, for --resume (recorded_settings)
-               script="train_alexnet.py", dataset=args.dataset, val_size=args.val_size, limit=args.limit)
+               script="train_alexnet.py", dataset=args.dataset, val_size=args.val_size, limit=args.limit,
+               data=os.path.abspath(args.data) if args.data else None)
     if args.dataset == "folder":
         cfg.update(crop=input_size, pca=[a.tolist() for a in dataset["pca"]], ten_crop=True, holdout=args.holdout)
     ranks = f" x {counted(comm.size, 'rank')}" if comm else ""

@@ -584,8 +584,32 @@ def check_run_of(script, config, ckpt_path):
                                      "train_alexnet.py" if "dataset" in config else None)
     if wrote not in (None, script):
         raise TrainingError(f"--resume: {ckpt_path} holds a run of examples/{wrote}: continue it with "
-                            f"examples/{wrote} --out {os.path.dirname(ckpt_path) or '.'} --resume (and the --data it "
-                            f"trained on), or start a new run with another --out")
+                            f"examples/{wrote} --out {os.path.dirname(ckpt_path) or '.'} --resume, or start a new "
+                            f"run with another --out")
+
+
+def data_to_resume(given, config, out):
+    """The --data of a resumed run, and a note to print or None. ``given``: the command's --data
+    (None where it gives none: then a data set's own places); ``config``: the run's checkpoint's,
+    whose ``data`` is the folder the run began on, absolute (None: the data set's own places;
+    absent from checkpoints written before it was recorded, which take ``given`` as it is). A
+    command without --data takes the recorded folder, refused (``TrainingError``) when it is no
+    longer there. Another folder given is taken, as data move between machines, and the note
+    says so: it must hold the same images, or the validation and test images of the run so far
+    may be trained on."""
+    if "data" not in config:
+        return given, None
+    began = config["data"]
+    if given is None:
+        if began is not None and not os.path.exists(began):
+            raise TrainingError(f"--resume: the run in {out} began on the data in {began}, which is no longer there: "
+                                f"give --data with the folder it is in now")
+        return began, None
+    if began is not None and os.path.realpath(given) == os.path.realpath(began):
+        return given, None
+    where = f"the data in {began}" if began else "its data set found in its usual places (no --data)"
+    return given, (f"note: the run in {out} began on {where}; it goes on with --data {given}, which must hold the "
+                   f"same images, or its validation and test images may be trained on")
 
 
 def checkpoint_to_resume(out):

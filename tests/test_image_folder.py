@@ -773,9 +773,9 @@ def test_finetuning_stopped_by_ctrl_c_resumes_to_the_same_parameters(folder, tmp
         f"error: --resume continues the run in {tmp_path / 'cut'} from its checkpoint, and this command gives "
         f"--weights {tmp_path / 'other.npz'} (the run began from {tmp_path / 'start.npz'}): drop it, or start a new "
         f"run with another --out")
-    # the run's own settings: --epochs, --batch-size and --train-layers left out; its own --weights, as
-    # the command that Ctrl-C printed repeats them, taken
-    finetune.main(["--data", folder, "--out", str(tmp_path / "cut"), "--resume", "--weights", str(tmp_path / "start.npz"),
+    # the run's own settings: --data, --epochs, --batch-size and --train-layers left out; its own
+    # --weights, as the command that Ctrl-C printed repeats them, taken
+    finetune.main(["--out", str(tmp_path / "cut"), "--resume", "--weights", str(tmp_path / "start.npz"),
                    "--no-progress"])
     with np.load(tmp_path / "full" / "checkpoint.npz") as a, np.load(tmp_path / "cut" / "checkpoint.npz") as b:
         for k in a.files:
@@ -787,8 +787,11 @@ def test_finetuning_stopped_by_ctrl_c_resumes_to_the_same_parameters(folder, tmp
     # run with a traceback), the checkpoint untouched
     zoo = write_folder(str(tmp_path / "zoo"), per_class=2, classes=("cats", "dogs", "foxes"))
     before = (tmp_path / "cut" / "checkpoint.npz").read_bytes()
+    capsys.readouterr()
     with pytest.raises(SystemExit) as stop:
         finetune.main(["--data", zoo, "--out", str(tmp_path / "cut"), "--resume", "--epochs", "3", "--no-progress"])
+    assert capsys.readouterr().err.startswith(f"note: the run in {tmp_path / 'cut'} began on the data in {folder}; "
+                                              f"it goes on with --data {zoo}, which must hold the same images")
     assert str(stop.value.code) == (
         f"error: {tmp_path / 'cut' / 'checkpoint.npz'}: the run trained on 2 classes (cats, dogs), and this data "
         f"has 3 classes (cats, dogs, foxes): resume with the run's own data, or start a new run with another --out")

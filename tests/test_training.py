@@ -782,7 +782,7 @@ def test_each_script_resumes_only_its_own_runs(tmp_path):
         finetune.main(["--data", data, "--out", str(out), "--resume"])
     assert str(stop.value.code) == (
         f"error: --resume: {ckpt} holds a run of examples/train_alexnet.py: continue it with examples/train_alexnet.py "
-        f"--out {out} --resume (and the --data it trained on), or start a new run with another --out")
+        f"--out {out} --resume, or start a new run with another --out")
     # a fine-tuning run's record, and one from before the script was recorded (its --train-layers tells)
     arrays = checkpoint.read_npz(str(ckpt))
     meta = checkpoint.read_meta("", arrays)
@@ -864,6 +864,56 @@ def test_resume_of_a_checkpoint_that_records_no_data_set_takes_the_defaults(tmp_
     np.savez(out / "checkpoint.npz", **arrays)
     args = train_alexnet.parse_args(["--data", data, "--out", str(out), "--resume"])
     assert (args.dataset, args.val_size, args.limit, args.batch_size, args.epochs) == ("fashion-mnist", 5000, 0, 16, 1)
+
+
+def test_a_resumed_run_takes_the_data_folder_it_began_on(tmp_path, monkeypatch, capsys):
+    """--resume alone continues a run on the --data it began on (an image folder's run stopped with
+    "--dataset folder needs --data"); another folder given is taken, with a note (data move between
+    machines), the same one spelled otherwise without; a folder gone is refused, naming it; a
+    checkpoint from before the folder was recorded takes the command's --data as it is."""
+    sys.path.insert(0, os.path.join(ROOT, "examples"))
+    import finetune
+    import train_alexnet
+    monkeypatch.chdir(tmp_path)
+    os.makedirs("photos/cats")
+    os.makedirs("moved")
+
+    def write_run(out, **record):
+        config = dict(model_name="alexnet", epochs=1, classes=["cats"], **record)
+        checkpoint.write(os.path.join(out, "checkpoint.npz"), {}, dict(model="alexnet", epoch=1, split="none",
+                                                                       config=config))
+    write_run("folder", script="train_alexnet.py", dataset="folder", data=str(tmp_path / "photos"))
+    args = train_alexnet.parse_args(["--out", "folder", "--resume"])
+    assert (args.data, args.dataset, args.data_note) == (str(tmp_path / "photos"), "folder", None)
+    args = train_alexnet.parse_args(["--out", "folder", "--resume", "--data", "./photos/"])
+    assert (args.data, args.data_note) == ("./photos/", None)
+    args = train_alexnet.parse_args(["--out", "folder", "--resume", "--data", "moved"])
+    assert args.data == "moved" and args.data_note == (
+        f"note: the run in folder began on the data in {tmp_path / 'photos'}; it goes on with --data moved, which "
+        f"must hold the same images, or its validation and test images may be trained on")
+    write_run("fashion", script="train_alexnet.py", dataset="fashion-mnist", data=None)
+    assert train_alexnet.parse_args(["--out", "fashion", "--resume"]).data is None
+    assert "began on its data set found in its usual places (no --data); it goes on with --data moved" in \
+        train_alexnet.parse_args(["--out", "fashion", "--resume", "--data", "moved"]).data_note
+    write_run("older", script="train_alexnet.py", dataset="fashion-mnist")   # no folder recorded
+    assert train_alexnet.parse_args(["--out", "older", "--resume", "--data", "moved"]).data_note is None
+    os.rename("photos", "elsewhere")
+    for script, main in (("train_alexnet.py", train_alexnet.parse_args), ("finetune.py", finetune.main)):
+        write_run(script, script=script, dataset="folder", data=str(tmp_path / "photos"))
+        with pytest.raises(SystemExit) as stop:
+            main(["--out", script, "--resume"])
+        assert str(stop.value.code) == (
+            f"error: --resume: the run in {script} began on the data in {tmp_path / 'photos'}, which is no longer "
+            f"there: give --data with the folder it is in now")
+    # fine-tuning needs a folder to begin on, and one recorded or given to go on
+    with pytest.raises(SystemExit):
+        finetune.main(["--out", "new"])
+    assert capsys.readouterr().err.endswith("error: --data is required: the image folder of the new task\n")
+    write_run("older", script="finetune.py")
+    with pytest.raises(SystemExit):
+        finetune.main(["--out", "older", "--resume"])
+    assert capsys.readouterr().err.endswith("error: --data is required: the image folder the run in older began on\n")
+    assert not os.path.exists("new")
 
 
 def test_each_data_set_has_its_own_default_output_folder(tmp_path):

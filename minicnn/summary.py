@@ -1,6 +1,7 @@
 """A model summary in the style of Keras' ``model.summary()``: every layer's output shape,
 parameter count and multiply-adds per image, with totals. Computed from shapes alone."""
 import math
+import os
 
 from minicnn.sequential import Sequential
 
@@ -58,3 +59,80 @@ def summary(model, input_shape):
     lines.append(f"Total parameters: {whole:,}{held}")
     lines.append(f"Multiply-adds per image (forward): {totals['macs']:,} ({totals['macs'] / 1e6:.1f} M)")
     return "\n".join(lines)
+
+
+def main(argv=None):
+    """``python -m minicnn.summary``: the summary of a network by name, or of the one a training
+    checkpoint records (its input size, channels and classes), as a run prints it."""
+    import argparse
+    from minicnn import models, towers
+    from minicnn.arguments import positive_int
+    from minicnn.weights import WeightsError, build_recorded, checkpoint_config
+    p = argparse.ArgumentParser(
+        prog="python -m minicnn.summary", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Every layer of a network: its output shape, parameters and multiply-adds per image.\n\n"
+                    "    python -m minicnn.summary                                # the 2012 AlexNet\n"
+                    "    python -m minicnn.summary alexnet_small --input-size 32 --channels 3   # for CIFAR-10\n"
+                    "    python -m minicnn.summary alexnet --split two-device     # each layer's tower\n"
+                    "    python -m minicnn.summary runs/fashion/checkpoint.npz    # the network a run trained")
+    p.add_argument("network", nargs="?", default="alexnet",
+                   help=f"a network ({', '.join(sorted(models.MODELS))}) or a training checkpoint (.npz) of "
+                        f"examples/train_alexnet.py or examples/finetune.py (default: alexnet)")
+    p.add_argument("--num-classes", type=positive_int, default=None,
+                   help="outputs of the last layer (default: 1000, 10 for alexnet_small; a checkpoint's own)")
+    p.add_argument("--channels", type=positive_int, default=None,
+                   help="input channels (default: 3, 1 for alexnet_small; a checkpoint's own)")
+    p.add_argument("--input-size", type=positive_int, default=None,
+                   help="input height and width in pixels (default: 227, 224 for alexnet_owt, 28 for "
+                        "alexnet_small, which is built for it; a checkpoint's own)")
+    p.add_argument("--split", choices=("none", "two-device"), default=None,
+                   help="two-device: the paper's two towers, each layer shown on its tower's device (alexnet and "
+                        "alexnet_small) (default: none, or a checkpoint's own)")
+    args = p.parse_args(argv)
+    given = {k: v for k, v in (("num_classes", args.num_classes), ("in_channels", args.channels),
+                                ("input_size", args.input_size)) if v is not None}
+    if args.network in models.MODELS:
+        architecture, split = dict(name=args.network, **given), args.split or "none"
+        if split == "two-device" and args.network in towers.SPLIT_MODELS:
+            architecture["lrn_groups"] = 2   # the towers normalise their own maps
+        # only alexnet_small is built for an input size; the 2012 networks take one, or fail naming a layer
+        input_size = architecture.get("input_size", models.MODELS[args.network][1])
+        if args.network != "alexnet_small":
+            architecture.pop("input_size", None)
+        try:
+            model = models.build(**architecture)
+        except ValueError as exc:
+            raise SystemExit(f"error: {exc}")
+    else:
+        if given:
+            flags = " and ".join({"in_channels": "--channels"}.get(k, "--" + k.replace("_", "-")) for k in given)
+            raise SystemExit(f"error: {args.network}: a checkpoint's network is the one it records, with its own "
+                             f"input size, channels and classes: drop {flags}")
+        if not os.path.isfile(args.network):
+            raise SystemExit(f"error: {args.network}: neither a network ({', '.join(sorted(models.MODELS))}) "
+                             f"nor a file")
+        try:
+            config = checkpoint_config(args.network, "checkpoint")
+            if not config.get("architecture"):
+                raise WeightsError(f"{args.network} records no network (plain weights): give its network's name")
+            architecture = dict(config["architecture"])
+            model = build_recorded(architecture, args.network)
+        except WeightsError as exc:
+            raise SystemExit(f"error: {exc}")
+        split = args.split or config.get("split", "none")
+        input_size = config.get("input_size") or models.MODELS[architecture["name"]][1]
+    name = architecture["name"]
+    channels = architecture.get("in_channels", 1 if name == "alexnet_small" else 3)
+    if split == "two-device":
+        if name not in towers.SPLIT_MODELS:
+            raise SystemExit(f"error: --split two-device splits {' and '.join(towers.SPLIT_MODELS)}, not {name}")
+        model = towers.two_tower(model).to("cpu")
+    try:
+        print(summary(model, (1, channels, input_size, input_size)))
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}")
+
+
+if __name__ == "__main__":
+    from minicnn.arguments import run_script
+    run_script(main)

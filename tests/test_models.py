@@ -65,6 +65,47 @@ def test_summary_text_and_unknown_model():
         "Total parameters: 0", "Multiply-adds per image (forward): 0 (0.0 M)"]
 
 
+def test_summary_command_shows_a_named_network_or_the_one_a_checkpoint_records(tmp_path, capsys):
+    """``python -m minicnn.summary``: the 2012 AlexNet by default; a network at another input size
+    and channels; a checkpoint's network at its recorded input (the run's own table); the two
+    towers; and a clear error for each wrong thing asked."""
+    from minicnn import checkpoint, towers
+    from minicnn.summary import main
+
+    def shown(*argv):
+        main(list(argv))
+        return capsys.readouterr().out.rstrip("\n")
+    assert shown() == summary(models.alexnet(), (1, 3, 227, 227))
+    assert shown("alexnet_small", "--input-size", "32", "--channels", "3", "--num-classes", "7") == summary(
+        models.alexnet_small(input_size=32, in_channels=3, num_classes=7), (1, 3, 32, 32))
+    architecture = dict(name="alexnet_small", num_classes=4, in_channels=3, input_size=32, width=4)
+    path = str(tmp_path / "checkpoint.npz")
+    checkpoint.write(path, {}, dict(model="alexnet_small", epoch=1, split="two-device", config=dict(
+        architecture=dict(architecture, lrn_groups=2), input_size=32, split="two-device")))
+    split = shown(path)
+    assert split == summary(towers.two_tower(models.build(**architecture, lrn_groups=2)).to("cpu"), (1, 3, 32, 32))
+    assert "tower1.conv1" in split and "cpu worker 1" in split
+    assert shown(path, "--split", "none") == summary(models.build(**architecture, lrn_groups=2), (1, 3, 32, 32))
+    assert "cpu worker 1" in shown("alexnet", "--split", "two-device")
+    from minicnn.weights import save_npz
+    save_npz(models.alexnet_small(), tmp_path / "plain.npz")   # plain weights record no network
+    for argv, error in (
+            (["vgg"], "error: vgg: neither a network (alexnet, alexnet_bn, alexnet_owt, alexnet_small) nor a file"),
+            ([path, "--input-size", "28", "--channels", "1"],
+             f"error: {path}: a checkpoint's network is the one it records, with its own input size, channels and "
+             f"classes: drop --channels and --input-size"),
+            ([str(tmp_path / "plain.npz")],
+             f"error: {tmp_path / 'plain.npz'} records no network (plain weights): give its network's name"),
+            (["alexnet_owt", "--split", "two-device"],
+             "error: --split two-device splits alexnet and alexnet_small, not alexnet_owt"),
+            (["alexnet", "--input-size", "224"],
+             "error: the input of shape (1, 3, 224, 224) reaches layer fc6 as (1, 6400), which it cannot take: "
+             "Dense(9216, 4096): expected input of shape (N, 9216), got (1, 6400)")):
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        assert str(stop.value.code) == error
+
+
 def test_one_step_lowers_the_loss_and_a_few_steps_overfit():
     from minicnn import SoftmaxCrossEntropy
     from minicnn.optim import SGD

@@ -10,7 +10,9 @@ atomically, with its .json sidecar. Resume a converted split checkpoint on one d
 ``--split none --lrn-groups 2`` (the split network's exact single-device twin), or a converted
 single-device checkpoint with ``--split two-device``. A single-device run with ``--lrn-groups 1``
 (the default) normalised across all the maps of a layer, where each tower normalises its own half:
-its split computes otherwise until it trains on, and the script says so.
+its split computes otherwise until it trains on, and the script says so. A target named
+checkpoint.npz is a run's folder to resume: the source run's metrics.jsonl (its epochs' records,
+which the resumed run's curves.png goes on from) is copied beside it.
 """
 import argparse
 import os
@@ -19,7 +21,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from minicnn.arguments import plain_warnings, run_script, user_path  # noqa: E402
-from minicnn.checkpoint import CheckpointError  # noqa: E402
+from minicnn.checkpoint import CheckpointError, atomic_write  # noqa: E402
 from minicnn.towers import SplitError, convert_checkpoint  # noqa: E402
 
 
@@ -40,6 +42,16 @@ def main(argv=None):
         where = f": {exc.filename}" if other_file else ""
         raise SystemExit(f"error: cannot write {args.target} ({exc.strerror or exc}{where})")
     print(f"wrote {args.target} ({'two-device split' if layout == 'split' else 'single device'})")
+    history, copy = (os.path.join(os.path.dirname(path), "metrics.jsonl") for path in (args.source, args.target))
+    if os.path.basename(args.target) == "checkpoint.npz" and os.path.isfile(history):
+        try:
+            with open(history, "rb") as f:
+                records = f.read()
+            atomic_write(copy, lambda f: f.write(records))
+        except OSError as exc:
+            raise SystemExit(f"error: cannot copy {history} to {copy} ({exc.strerror or exc}); the checkpoint is "
+                             f"written, and a run resumed from it keeps the records of the epochs it trains")
+        print(f"copied {history} beside it (the run's epochs so far, for its curves)")
 
 
 if __name__ == "__main__":

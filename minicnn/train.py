@@ -260,8 +260,9 @@ def _train(model, data, cfg, log, progress, comm):
         comm.barrier()  # the checkpoint is complete before any rank goes on
     try:
         if comm.is_root:
-            with open(metrics_path) as f:
-                save_curves([json.loads(line) for line in f], os.path.join(out, "curves.png"))
+            records = epoch_records(metrics_path)
+            if records:   # none where the run's metrics.jsonl is gone, and it trained no epoch
+                save_curves(records, os.path.join(out, "curves.png"))
             first_conv = next(p for name, p in model.named_params() if p.data.ndim == 4)
             save_filter_grid(first_conv.data, os.path.join(out, "conv1_filters.png"))
         return test_and_report(model, data, cfg, comm, loader_args, log, environment)
@@ -558,6 +559,9 @@ def keep_metrics_up_to(metrics_path, epoch, log=print):
     of one, which no JSON reader takes: lines that are no epoch's record are dropped too, and
     ``log`` says how many (the next line would otherwise be appended to the cut one)."""
     if not os.path.exists(metrics_path):
+        if epoch:
+            log(f"note: {metrics_path} is missing (a checkpoint copied without it?): epochs 1 to {epoch} have no "
+                f"record there, nor in curves.png")
         return
     with open(metrics_path, errors="replace") as f:
         lines = f.readlines()
@@ -573,6 +577,14 @@ def keep_metrics_up_to(metrics_path, epoch, log=print):
             f"{'are' if unreadable != 1 else 'is'} no epoch's record (cut off when the run was stopped?)")
     if kept != lines:
         checkpoint.atomic_write(metrics_path, lambda f: f.write("".join(kept).encode()))
+
+
+def epoch_records(metrics_path):
+    """The records of ``metrics_path``, one dict per epoch ([] where there is no such file)."""
+    if not os.path.exists(metrics_path):
+        return []
+    with open(metrics_path) as f:
+        return [json.loads(line) for line in f]
 
 
 def check_run_of(script, config, ckpt_path):

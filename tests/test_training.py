@@ -813,7 +813,9 @@ def test_a_converted_checkpoint_resumes_on_the_other_layout(tmp_path, began):
     """examples/convert_checkpoint.py, then --resume in the converted run's folder: the README's
     way from one device to the split and back. The converted run goes on with the other layout and
     the run's settings; given with the other --split (and --lrn-groups 2 on one device, the
-    split's exact twin), it goes on the same."""
+    split's exact twin), it goes on the same. The run's metrics.jsonl is copied with it, so that
+    the converted run's curves go on from its epochs; a run folder without one (a checkpoint copied
+    alone) still resumes, and tests, saying so (the curves were read from it: "No such file")."""
     data = str(tmp_path / "data")
     write_fake_fashion(data)
     common = ["--data", data, "--val-size", "8", "--batch-size", "16", "--width", "4"]
@@ -822,13 +824,23 @@ def test_a_converted_checkpoint_resumes_on_the_other_layout(tmp_path, began):
                                 str(tmp_path / "began" / "checkpoint.npz"), str(tmp_path / "other" / "checkpoint.npz")],
                                capture_output=True, text=True, timeout=300)
     assert converted.returncode == 0, converted.stderr
+    assert (tmp_path / "other" / "metrics.jsonl").read_text() == (tmp_path / "began" / "metrics.jsonl").read_text()
     other = "none" if began == "two-device" else "two-device"
     resumed = run_script("--data", data, "--out", str(tmp_path / "other"), "--epochs", "2", "--resume")
     assert resumed.returncode == 0 and "resumed from" in resumed.stdout, resumed.stderr
     assert json.loads((tmp_path / "other" / "checkpoint.json").read_text())["split"] == other
+    epochs = [json.loads(line)["epoch"] for line in (tmp_path / "other" / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [1, 2]
     flags = ["--split", other] + (["--lrn-groups", "2"] if other == "none" else [])
     resumed = run_script("--data", data, "--out", str(tmp_path / "other"), "--epochs", "3", "--resume", *flags)
     assert resumed.returncode == 0 and "resumed from" in resumed.stdout, resumed.stderr
+    for name in ("metrics.jsonl", "curves.png", "test_metrics.json"):
+        os.remove(tmp_path / "other" / name)
+    resumed = run_script("--out", str(tmp_path / "other"), "--resume")   # all 3 epochs trained: the test alone
+    assert resumed.returncode == 0, resumed.stderr
+    assert (f"note: {tmp_path / 'other' / 'metrics.jsonl'} is missing (a checkpoint copied without it?): epochs 1 "
+            f"to 3 have no record there, nor in curves.png") in resumed.stdout
+    assert (tmp_path / "other" / "test_metrics.json").exists() and not (tmp_path / "other" / "curves.png").exists()
 
 
 @pytest.mark.parametrize("flag", ["--limit", "--val-size"])

@@ -26,7 +26,7 @@ from minicnn.arguments import (SettingsError, even_positive_int, fraction, non_n
 from minicnn.backend import KERNEL_DEVICES, check_device, cuda_available
 from minicnn.checkpoint import CheckpointError
 from minicnn.data import DATASETS, DataError
-from minicnn.data.image_folder import holdout_of
+from minicnn.data.image_folder import ARCHIVES, holdout_of
 from minicnn.fusion import fuse
 from minicnn.hybrid import HybridError, HybridNet
 from minicnn.summary import summary
@@ -161,6 +161,10 @@ def parse_args(argv=None):
                         "(default: bars where the output is a terminal, none in a log file or pipe)")
     args = p.parse_args(argv)
     args.no_progress = without_bars(args.no_progress)   # no bars in a log either
+    if args.data and os.path.isfile(args.data) and not args.data.lower().endswith(ARCHIVES):   # archives: unpack
+        run = " (a run's checkpoint: --resume --out its folder continues it)" if args.data.endswith(".npz") else ""
+        p.error(f"--data {args.data} is a file{run}; give the folder that holds the data: Fashion-MNIST's four "
+                f"files, CIFAR-10's batches, or an image folder (DIR/<class>/*.jpg)")
     data_set = args.dataset or detected_dataset(args.data)
     if args.out is None:
         folder_name = os.path.basename(os.path.normpath(args.data)) if args.data else "folder"
@@ -205,7 +209,7 @@ def detected_dataset(data):
     pictures), else fashion-mnist; for an archive not unpacked (CIFAR-10's, or
     another, taken for pictures), the data set whose error message says to unpack it."""
     from minicnn.data import fashion_mnist
-    from minicnn.data.image_folder import ARCHIVES, class_folders, image_files
+    from minicnn.data.image_folder import class_folders, image_files
     if data and any(os.path.isfile(os.path.join(data, d, "data_batch_1")) for d in ("", "cifar-10-batches-py")):
         return "cifar10"
     if data and os.path.isdir(data):   # its files, or torchvision's root (FashionMNIST/ is no class folder)

@@ -843,6 +843,24 @@ def test_a_converted_checkpoint_resumes_on_the_other_layout(tmp_path, began):
     assert (tmp_path / "other" / "test_metrics.json").exists() and not (tmp_path / "other" / "curves.png").exists()
 
 
+def test_a_file_given_as_data_is_refused_naming_what_data_takes(tmp_path, capsys):
+    """--data photo.jpg (or a checkpoint) was looked for as Fashion-MNIST's folder, whose message said
+    to put its files "into" the photo; an archive still reaches the message that says to unpack it."""
+    sys.path.insert(0, os.path.join(ROOT, "examples"))
+    import train_alexnet
+    for name, extra in (("photo.jpg", ""), ("checkpoint.npz", " (a run's checkpoint: --resume --out its folder "
+                                                               "continues it)")):
+        (tmp_path / name).write_bytes(b"x")
+        with pytest.raises(SystemExit) as stop:
+            train_alexnet.parse_args(["--data", str(tmp_path / name)])
+        assert stop.value.code == 2
+        assert capsys.readouterr().err.splitlines()[-1].endswith(
+            f": error: --data {tmp_path / name} is a file{extra}; give the folder that holds the data: "
+            f"Fashion-MNIST's four files, CIFAR-10's batches, or an image folder (DIR/<class>/*.jpg)")
+    (tmp_path / "pets.zip").write_bytes(b"x")
+    assert train_alexnet.parse_args(["--data", str(tmp_path / "pets.zip")]).dataset == "folder"
+
+
 @pytest.mark.parametrize("flag", ["--limit", "--val-size"])
 def test_flags_an_image_folder_does_not_use_are_refused(tmp_path, capsys, flag):
     sys.path.insert(0, os.path.join(ROOT, "examples"))
@@ -1140,8 +1158,12 @@ def test_keep_metrics_up_to_drops_later_epochs_and_lines_that_are_no_record(tmp_
     keep_metrics_up_to(str(path), 2, said.append)
     assert path.read_text() == '{"epoch": 1}\n{"epoch": 2}\n'
     assert said == [f"note: {path}: dropped 3 lines that are no epoch's record (cut off when the run was stopped?)"]
-    keep_metrics_up_to(str(tmp_path / "none.jsonl"), 2, said.append)   # no file: nothing to do
+    keep_metrics_up_to(str(tmp_path / "none.jsonl"), 0, said.append)   # no file, no epoch trained: nothing to do
     assert not os.path.exists(tmp_path / "none.jsonl") and len(said) == 1
+    keep_metrics_up_to(str(tmp_path / "none.jsonl"), 2, said.append)   # no file for 2 epochs: said, not made
+    assert not os.path.exists(tmp_path / "none.jsonl") and said[1:] == [
+        f"note: {tmp_path / 'none.jsonl'} is missing (a checkpoint copied without it?): epochs 1 to 2 have no "
+        f"record there, nor in curves.png"]
 
 
 def test_a_run_without_a_validation_set_trains_on_every_image_and_plots_the_training_curves(tmp_path):

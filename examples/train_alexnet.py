@@ -190,6 +190,9 @@ def parse_args(argv=None):
         hint = ("; examples/convert_checkpoint.py converts a checkpoint between one device and the split, into "
                 "another --out") if "--split " in str(exc) else ""
         raise SystemExit(f"error: {exc}{hint}")
+    if args.schedule == "plateau" and args.val_size == 0 and args.dataset != "folder":   # before loading data
+        p.error("--schedule plateau divides the learning rate when the validation accuracy stops improving, and "
+                "--val-size 0 holds out no images to validate on: hold some out, or choose another --schedule")
     args.holdout = recorded["holdout"] if recorded else holdout_of(None)   # an image folder's splits
     return args
 

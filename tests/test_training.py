@@ -439,8 +439,9 @@ def test_script_smoke_run_and_resume_equals_uninterrupted(tmp_path):
     (["--val-size", "64"], "--val-size 64 holds out all 64 training images; keep some to train on"),
     (["--val-size", "20", "--batch-size", "48"],
      "a batch of 48 images needs at least as many training images; there are 44: lower the batch size"),
-    (["--val-size", "0", "--schedule", "plateau"], "the plateau schedule lowers the learning rate when the "
-                                                  "validation accuracy stops improving, and no images are held out"),
+    (["--val-size", "0", "--schedule", "plateau"], "--schedule plateau divides the learning rate when the "
+                                                  "validation accuracy stops improving, and --val-size 0 holds out "
+                                                  "no images to validate on: hold some out, or choose another"),
     (["--model", "vgg"], "invalid choice: 'vgg'"),
     (["--data", "/nonexistent"], "Fashion-MNIST not found"),
     (["--resume"], "no such checkpoint"),

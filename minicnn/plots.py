@@ -1,7 +1,7 @@
-"""Pictures of a training run: loss and accuracy curves, the test confusion matrix, and the
-learned conv1 filters (the paper's Figure 3). Curves and the matrix use matplotlib's
-object-oriented API with an Agg canvas (no screen needed, and pyplot's backend, e.g. a
-notebook's, is left alone); the filter grid needs only Pillow."""
+"""Pictures of a training run: loss and accuracy curves, the test confusion matrix, the test
+images of the largest loss, and the learned conv1 filters (the paper's Figure 3). Curves, the
+matrix and the images use matplotlib's object-oriented API with an Agg canvas (no screen needed,
+and pyplot's backend, e.g. a notebook's, is left alone); the filter grid needs only Pillow."""
 import math
 
 import numpy as np
@@ -59,6 +59,41 @@ def save_confusion(confusion, classes, path):
            title=f"Test confusion matrix: {np.trace(counts) / max(counts.sum(), 1):.2%} right")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+
+
+def save_largest_losses(images, rows, classes, path, columns=4):
+    """Draw the test images of ``rows`` (``evaluate``'s "largest_losses": index, label, predicted,
+    probability, loss) to a PNG, ``columns`` a row, each titled with its true class and what the
+    network said of it, in red where that was wrong. ``images``: the test set's uint8 pixels,
+    (N, H, W) or (N, C, H, W) with C 1 or 3, as the data sets store them."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    count = len(rows)   # at least one
+    columns = min(columns, count)
+    lines = -(-count // columns)
+    fig = Figure(figsize=(2.2 * columns, 2.5 * lines + 0.4))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(lines, columns, squeeze=False).ravel()
+    for ax in axes:
+        ax.axis("off")
+    for ax, row in zip(axes, rows):
+        picture = np.asarray(images[row["index"]])
+        if picture.ndim == 3:   # (C, H, W) -> (H, W, C); one channel drawn grey
+            picture = picture.transpose(1, 2, 0)
+            picture = picture[:, :, 0] if picture.shape[2] == 1 else picture
+        ax.imshow(picture, cmap="gray" if picture.ndim == 2 else None, vmin=0, vmax=255)
+        wrong = row["predicted"] != row["label"]
+        ax.set_title(f"{shortened(classes[row['label']])}\nsaid: {shortened(classes[row['predicted']])} "
+                     f"{row['probability']:.0%}", fontsize=8, color="tab:red" if wrong else "black")
+    fig.suptitle(f"The {count} test images of the largest loss: true class, and the network's guess", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def shortened(name, limit=20):
+    """A class name cut to ``limit`` characters for a picture's title (ImageNet's run long)."""
+    name = str(name)
+    return name if len(name) <= limit else name[:limit - 1] + "\u2026"
 
 
 def filter_grid(weight, border=1):

@@ -27,24 +27,28 @@ from minicnn.environment import coretype_note, describe, describe_line, oversubs
 from minicnn.inference import predict_proba, topk_correct
 from minicnn.losses import SoftmaxCrossEntropy
 from minicnn.optim import SGD, LinearDecay, ReduceOnPlateau, StepLR
-from minicnn.plots import save_confusion, save_curves, save_filter_grid
+from minicnn.plots import save_confusion, save_curves, save_filter_grid, save_largest_losses
 
 
 CONFUSION_LIMIT = 100          # classes up to which test_metrics.json keeps the confusion matrix
 CONFUSION_PICTURE_LIMIT = 30   # ... and up to which confusion.png draws it, each cell labelled
+LARGEST_LOSSES_SHOWN = 16      # test images of the largest loss in test_metrics.json and largest_losses.png
 
 
 class TrainingError(RuntimeError):
     """Training cannot go on (a NaN loss); the last good checkpoint is kept."""
 
 
-def evaluate(model, loader, device="cpu", comm=None, confusion=False):
+def evaluate(model, loader, device="cpu", comm=None, confusion=False, largest_losses=0):
     """Mean loss, top-1 and top-5 accuracy of ``model`` over ``loader`` (eval mode). With a
-    communicator, each rank's loader holds its share of the set and the sums are all-reduced.
-    With ``confusion``, also "confusion": the (K, K) counts of each true class (row) against the
-    top-1 prediction (column, the first of equal largest logits), as nested lists."""
+    communicator, each rank's loader holds its share of the set (``share``: every ``comm.size``-th
+    example from ``comm.rank``) and the sums are all-reduced. With ``confusion``, also "confusion":
+    the (K, K) counts of each true class (row) against the top-1 prediction (column, the first of
+    equal largest logits), as nested lists. With ``largest_losses`` = n, also "largest_losses":
+    the n examples of the largest loss, largest first, each a dict of its ``index`` in the set,
+    ``label``, ``predicted`` class and the ``probability`` given to it, and its ``loss``."""
     loss_fn = SoftmaxCrossEntropy().to(device)
-    total, loss_sum, top1, top5, counts = 0, 0.0, 0, 0, 0
+    total, loss_sum, top1, top5, counts, per_example = 0, 0.0, 0, 0, 0, []
     for x, y in loader:
         x, y = to_device(x, device), to_device(y, device)
         logits = model.forward(x, train=False)
@@ -55,6 +59,8 @@ def evaluate(model, loader, device="cpu", comm=None, confusion=False):
             k = logits.shape[1]
             xp = get_array_module(logits)
             counts = counts + xp.bincount(y.astype(np.int64) * k + logits.argmax(axis=1), minlength=k * k)
+        if largest_losses:
+            per_example.append(example_losses(logits, y))
     if comm is not None:
         loss_sum, top1, top5, total = comm.allreduce_sum(np.array([loss_sum, top1, top5, total], np.float64),
                                                          "all-reduce of the evaluation")
@@ -64,7 +70,39 @@ def evaluate(model, loader, device="cpu", comm=None, confusion=False):
         if comm is not None:
             counts = comm.allreduce_sum(counts, "all-reduce of the confusion matrix")
         result["confusion"] = counts.astype(np.int64).reshape(k, k).tolist()
+    if largest_losses:
+        result["largest_losses"] = largest_of(per_example, largest_losses, comm)
     return result
+
+
+def example_losses(logits, labels):
+    """(B, 4) float64 on the host, one row per example: its loss (the cross-entropy, in float64),
+    label, top-1 prediction and the probability given to that prediction."""
+    xp = get_array_module(logits)
+    z = logits.astype(xp.float64)
+    log_probs = z - z.max(axis=1, keepdims=True)
+    log_probs -= xp.log(xp.exp(log_probs).sum(axis=1, keepdims=True))
+    rows, predicted = xp.arange(len(labels)), logits.argmax(axis=1)
+    return to_numpy(xp.stack([-log_probs[rows, labels], labels, predicted, xp.exp(log_probs[rows, predicted])],
+                             axis=1))
+
+
+def largest_of(per_example, count, comm=None):
+    """The ``count`` rows of ``example_losses`` (batches in ``per_example``, this rank's share of a
+    set) of the largest loss over all the ranks, largest first (the earlier example of equal
+    losses first), as ``evaluate``'s "largest_losses" dicts."""
+    rows = np.concatenate(per_example) if per_example else np.empty((0, 4))
+    rank, size = (comm.rank, comm.size) if comm is not None else (0, 1)
+    index = rank + size * np.arange(len(rows), dtype=np.float64)   # in the whole set (``share``)
+    rows = np.column_stack([index, rows])
+    rows = rows[np.lexsort((rows[:, 0], -rows[:, 1]))][:count]   # each rank's largest suffice
+    if comm is not None and size > 1:
+        counts = comm.allgather_counts(rows.size, "all-gather of the largest losses' sizes")
+        rows = comm.allgatherv(np.ascontiguousarray(rows).ravel(), counts, "all-gather of the largest losses")
+        rows = rows.reshape(-1, 5)
+        rows = rows[np.lexsort((rows[:, 0], -rows[:, 1]))][:count]
+    return [dict(index=int(i), label=int(label), predicted=int(predicted), probability=float(p), loss=float(loss))
+            for i, loss, label, predicted, p in rows]
 
 
 def per_class_top1(confusion, classes):
@@ -303,7 +341,8 @@ def test_and_report(model, data, cfg, comm, loader_args, log=print, environment=
     ``cfg["out"]`` (rank 0), and return the test metrics dict, with ``environment``
     (``minicnn.environment.describe``) under that key."""
     device, crop, out = cfg["device"], cfg.get("crop"), cfg["out"]
-    test = evaluate(model, eval_loader(data["test"], comm, loader_args), device, comm, confusion=True)
+    test = evaluate(model, eval_loader(data["test"], comm, loader_args), device, comm, confusion=True,
+                    largest_losses=LARGEST_LOSSES_SHOWN)
     classes = class_names(cfg, len(test["confusion"]))
     test["per_class_top1"] = per_class_top1(test["confusion"], classes)
     if len(classes) > CONFUSION_LIMIT:   # ImageNet's would be a million numbers: the accuracies only
@@ -328,6 +367,9 @@ def test_and_report(model, data, cfg, comm, loader_args, log=print, environment=
         checkpoint.atomic_write(os.path.join(out, "test_metrics.json"), lambda f: f.write(json.dumps(test).encode()))
         if "confusion" in test and len(classes) <= CONFUSION_PICTURE_LIMIT:
             save_confusion(test["confusion"], classes, os.path.join(out, "confusion.png"))
+        if test["largest_losses"]:
+            save_largest_losses(data["test"][0], test["largest_losses"], classes,
+                                os.path.join(out, "largest_losses.png"))
     return test
 
 

@@ -55,6 +55,11 @@ def assert_same_training(folder, single_folder):
     tests = [json.load(open(os.path.join(f, "test_metrics.json"))) for f in (folder, single_folder)]
     assert tests[0]["confusion"] == tests[1]["confusion"] and sum(map(sum, tests[0]["confusion"])) == 12
     assert tests[0]["per_class_top1"] == tests[1]["per_class_top1"]
+    # each rank's largest losses gathered, with their indices in the whole test set
+    ranked = [[(r["index"], r["label"], r["predicted"]) for r in t["largest_losses"]] for t in tests]
+    assert ranked[0] == ranked[1] and sorted(i for i, _, _ in ranked[0]) == list(range(12))
+    np.testing.assert_allclose([r["loss"] for r in tests[0]["largest_losses"]],
+                               [r["loss"] for r in tests[1]["largest_losses"]], rtol=1e-9)
 
 
 DROPOUT = ["--dropout", "0.5"]   # each rank drops the units one process drops in its rows

@@ -407,10 +407,16 @@ def test_script_smoke_run_and_resume_equals_uninterrupted(tmp_path):
     assert "test: loss" in full.stdout and "Total parameters" in full.stdout
     assert re.search(r"^test: loss [\d.]+, top-1 accuracy [\d.]+, top-5 [\d.]+$", full.stdout, re.M)   # 10 classes
     for f in ("metrics.jsonl", "checkpoint.npz", "checkpoint.json", "conv1_filters.png", "curves.png", "confusion.png",
-              "test_metrics.json"):
+              "largest_losses.png", "test_metrics.json"):
         assert os.path.exists(tmp_path / "full" / f), f
     test = json.loads((tmp_path / "full" / "test_metrics.json").read_text())
     assert list(test["per_class_top1"]) == list(fashion_mnist.CLASSES) and len(test["confusion"]) == 10
+    shown = test["largest_losses"]   # 16 of the 40 test images, each once, largest loss first
+    assert len({r["index"] for r in shown}) == 16 and all(0 <= r["index"] < 40 for r in shown)
+    assert [r["loss"] for r in shown] == sorted((r["loss"] for r in shown), reverse=True)
+    from PIL import Image
+    with Image.open(tmp_path / "full" / "largest_losses.png") as picture:   # 4 columns of 4
+        assert picture.size == (880, 1040)
     assert "weakest classes: " in full.stdout
     # what the digits depend on besides the code: printed, and recorded in both files of the run
     ran_on = json.loads((tmp_path / "full" / "checkpoint.json").read_text())["environment"]
@@ -634,14 +640,55 @@ def test_confusion_matrix_counts_each_example_at_its_true_row_and_top_prediction
 
 
 def test_confusion_matrix_on_the_kernel_devices(kernel_device):
-    """The counts are made where the logits are (CuPy on a GPU): the same matrix as on the CPU."""
+    """The counts (and the largest losses) are made where the logits are (CuPy on a GPU): the same
+    as on the CPU."""
     from minicnn.train import evaluate
     rng = np.random.default_rng(6)
     model = models.alexnet_small(width=4, dtype=np.float64, seed=1)
     batches = [(rng.standard_normal((6, 1, 28, 28)), rng.integers(0, 10, 6)) for _ in range(2)]
-    on_cpu = evaluate(model, batches, confusion=True)
-    on_device = evaluate(model.to(kernel_device), batches, device=kernel_device, confusion=True)
+    on_cpu = evaluate(model, batches, confusion=True, largest_losses=5)
+    on_device = evaluate(model.to(kernel_device), batches, device=kernel_device, confusion=True, largest_losses=5)
     assert on_device["confusion"] == on_cpu["confusion"] and sum(map(sum, on_cpu["confusion"])) == 12
+    assert [r["index"] for r in on_device["largest_losses"]] == [r["index"] for r in on_cpu["largest_losses"]]
+    np.testing.assert_allclose([r["loss"] for r in on_device["largest_losses"]],
+                               [r["loss"] for r in on_cpu["largest_losses"]], rtol=1e-10)
+
+
+def test_largest_losses_are_the_examples_a_loop_ranks_first():
+    """evaluate(largest_losses=n) against each example's cross-entropy computed alone, with the
+    standard library's exp and log: the n largest, largest first, the earlier of equal losses
+    first; their mean over all examples is the evaluation's loss. fit draws them into
+    largest_losses.png and lists them in test_metrics.json."""
+    import math
+    from minicnn.train import evaluate
+    rng = np.random.default_rng(7)
+    model = Sequential([("fc", Dense(6, 4, dtype=np.float64, rng=rng))])
+    x, y = rng.standard_normal((40, 6)), rng.integers(0, 4, 40)
+
+    def ranked_by_a_loop():
+        rows = []
+        for i, (example, label) in enumerate(zip(x, y)):
+            logits = [float(v) for v in model.forward(example[None], train=False)[0]]
+            total = sum(math.exp(v) for v in logits)
+            best = max(range(4), key=lambda k: logits[k])
+            rows.append(dict(index=i, label=int(label), predicted=best, probability=math.exp(logits[best]) / total,
+                             loss=math.log(total) - logits[label]))
+        return sorted(rows, key=lambda r: (-r["loss"], r["index"]))
+    largest = ranked_by_a_loop()[0]["index"]
+    twin = (largest + 10) % 40   # the same place in another batch of 10: the very same logits
+    x[twin], y[twin] = x[largest], y[largest]   # a tie for the largest loss: the earlier example first
+    expected = ranked_by_a_loop()
+    batches = [(x[i:i + 10], y[i:i + 10]) for i in range(0, 40, 10)]
+    result = evaluate(model, batches, largest_losses=8)
+    assert [(r["index"], r["label"], r["predicted"]) for r in result["largest_losses"]] == \
+           [(r["index"], r["label"], r["predicted"]) for r in expected[:8]]
+    assert [r["index"] for r in result["largest_losses"][:2]] == sorted([largest, twin])
+    for got, want in zip(result["largest_losses"], expected):
+        assert got["loss"] == pytest.approx(want["loss"], rel=1e-12)
+        assert got["probability"] == pytest.approx(want["probability"], rel=1e-12)
+    every = evaluate(model, batches, largest_losses=50)["largest_losses"]   # more than there are: all of them
+    assert [r["index"] for r in every] == [r["index"] for r in expected]
+    assert np.mean([r["loss"] for r in expected]) == pytest.approx(result["loss"], rel=1e-12)
 
 
 def test_nan_loss_stops_and_keeps_the_last_checkpoint(tmp_path):

@@ -83,8 +83,8 @@ def example_losses(logits, labels):
     log_probs = z - z.max(axis=1, keepdims=True)
     log_probs -= xp.log(xp.exp(log_probs).sum(axis=1, keepdims=True))
     rows, predicted = xp.arange(len(labels)), logits.argmax(axis=1)
-    return to_numpy(xp.stack([-log_probs[rows, labels], labels, predicted, xp.exp(log_probs[rows, predicted])],
-                             axis=1))
+    columns = (-log_probs[rows, labels], labels, predicted, xp.exp(log_probs[rows, predicted]))
+    return to_numpy(xp.stack([column.astype(xp.float64) for column in columns], axis=1))
 
 
 def largest_of(per_example, count, comm=None):

@@ -6,6 +6,7 @@
     python examples/predict.py photos/ --weights alexnet_owt.npz                  # every image in a folder
     python examples/predict.py photo.jpg --weights alexnet-owt-7be5be79.pth       # torchvision's file (needs torch)
     python examples/predict.py photo.jpg --weights runs/finetune/checkpoint.npz   # a fine-tuned network
+    python examples/predict.py photos/ --weights alexnet_owt.npz --csv guesses.csv   # also as a table
 
 A training checkpoint (of examples/train_alexnet.py or examples/finetune.py) records its network,
 class names and normalisation; other weights files need --model (default: alexnet_owt). A network
@@ -24,6 +25,7 @@ file with one name per line, or an image folder whose subfolders are the classes
 """
 import argparse
 import collections
+import csv
 import functools
 import glob
 import io
@@ -35,6 +37,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from minicnn import models  # noqa: E402
 from minicnn.arguments import plain_warnings, positive_int, run_script, user_path  # noqa: E402
 from minicnn.backend import check_device  # noqa: E402
+from minicnn.checkpoint import atomic_write  # noqa: E402
 from minicnn.data import imagenet_classes  # noqa: E402
 from minicnn.data.image_folder import IMAGE_EXTENSIONS, class_folders, decode, image_files, quiet_decoding  # noqa: E402
 from minicnn.data.loader import resize_nearest  # noqa: E402
@@ -207,8 +210,16 @@ def main(argv=None):
                         "garments on black, so a photo of one on a light background wants it)")
     p.add_argument("--top", type=positive_int, default=5, help="classes to show per image (default: 5)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "sim"), help="where to run (default: cpu)")
+    p.add_argument("--csv", type=user_path, default=None, metavar="FILE",
+                   help="also write the results as a table: a row per image, its path, then --top pairs of "
+                        "columns class_1, probability_1, ... (a spreadsheet's, or pandas'); written whole when "
+                        "the last image is classified, replacing FILE; - prints the table instead of the list")
     args = p.parse_args(argv)
     plain_warnings()
+    if args.csv and args.csv != "-":   # before minutes of work, not after
+        problem = unwritable_file(args.csv)
+        if problem:
+            raise SystemExit(f"error: --csv {args.csv}: {problem}")
 
     try:
         device = check_device(args.device)
@@ -259,7 +270,7 @@ def main(argv=None):
             paths += found
         else:
             paths.append(path)
-    printed = 0
+    printed, table = 0, []
     for start in range(0, len(paths), BATCH):   # a batch at a time: a large folder is never all in memory
         images, shown = [], []
         for path in paths[start:start + BATCH]:
@@ -278,12 +289,49 @@ def main(argv=None):
                                        "ten" if args.ten_crop else "center", device, batch_size=BATCH)
                          for (net, _), view in zip(members, views)], axis=0)
         for path, row in zip(shown, probs):
+            best = np.argsort(-row, kind="stable")[:args.top]
+            table.append([path] + [value for k in best for value in (names[k], f"{row[k]:.6f}")])
+            if args.csv == "-":
+                continue
             print(path)
-            for k in np.argsort(-row)[:args.top]:
+            for k in best:
                 print(f"  {row[k]:7.2%}  {names[k]}")
         printed += len(shown)
     if not printed:
         raise SystemExit("error: none of the images could be read")
+    if args.csv:
+        header = ["image"] + [f"{column}_{i}" for i in range(1, min(args.top, count) + 1)
+                              for column in ("class", "probability")]
+        write_csv(args.csv, [header] + table)
+
+
+def unwritable_file(path):
+    """Why a results file cannot be written at ``path`` (its folder made where missing), or None."""
+    if os.path.isdir(path) or path.endswith(os.sep):
+        return "a folder, not a file: name a file in it"
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        return f"its folder cannot be made ({exc.strerror or exc})"
+    if not os.access(folder, os.W_OK):
+        return f"its folder {folder} cannot be written"
+    return None
+
+
+def write_csv(path, rows):
+    """``rows`` as CSV to standard output (``path`` "-") or into ``path``, atomically: a file there
+    before is whole until the new one replaces it."""
+    if path == "-":
+        csv.writer(sys.stdout, lineterminator="\n").writerows(rows)
+        return
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerows(rows)
+    try:
+        atomic_write(path, lambda f: f.write(text.getvalue().encode()))
+    except OSError as exc:
+        raise SystemExit(f"error: cannot write --csv {path} ({exc.strerror or exc})")
+    print(f"results of {len(rows) - 1} image{'s' if len(rows) != 2 else ''} written to {path}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Optimizer, data files, batching, checkpoints (atomic, validated) and the training script."""
+import csv
 import json
 import os
 import re
@@ -502,7 +503,25 @@ def test_predict_classifies_pictures_with_the_network_a_training_run_recorded(tm
     for path, row in zip(paths, probs.astype(np.float64)):
         expected += [path] + [f"  {row[k]:7.2%}  {fashion_mnist.CLASSES[k]}" for k in np.argsort(-row)]
     assert shown.stdout.splitlines() == expected
-    if split == "none":   # --num-classes is for plain weights files: a checkpoint records its own
+    if split == "none":   # the same as a table, into a file (its folder made) or in place of the list
+        predict = [sys.executable, os.path.join(ROOT, "examples", "predict.py"), *paths, "--weights", ckpt, "--top", "3"]
+        table = tmp_path / "tables" / "guesses.csv"
+        written = subprocess.run([*predict, "--csv", str(table)], capture_output=True, text=True, timeout=300)
+        assert written.returncode == 0 and written.stdout.splitlines() == [
+            line for i in range(3) for line in expected[11 * i:11 * i + 4]], written.stderr
+        assert written.stderr == f"results of 3 images written to {table}\n"
+        rows = list(csv.reader(table.open()))
+        assert rows[0] == ["image", "class_1", "probability_1", "class_2", "probability_2", "class_3", "probability_3"]
+        for path, row, line in zip(paths, probs.astype(np.float64), rows[1:]):
+            best = np.argsort(-row)[:3]
+            assert line[0] == path and line[1::2] == [fashion_mnist.CLASSES[k] for k in best]
+            np.testing.assert_allclose([float(v) for v in line[2::2]], row[best], atol=5e-7)
+        piped = subprocess.run([*predict, "--csv", "-"], capture_output=True, text=True, timeout=300)
+        assert piped.returncode == 0 and list(csv.reader(piped.stdout.splitlines())) == rows, piped.stderr
+        refused = subprocess.run([*predict, "--csv", str(tmp_path)], capture_output=True, text=True, timeout=300)
+        assert refused.returncode == 1 and refused.stderr == (
+            f"error: --csv {tmp_path}: a folder, not a file: name a file in it\n")
+        # --num-classes is for plain weights files: a checkpoint records its own
         refused = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "predict.py"), *paths, "--weights",
                                   ckpt, "--num-classes", "5"], capture_output=True, text=True, timeout=300)
         assert refused.returncode == 1 and refused.stderr.splitlines() == [

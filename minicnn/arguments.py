@@ -17,6 +17,7 @@ adds the file and source line that raised it."""
 import argparse
 import math
 import os
+import select
 import signal
 import sys
 import threading
@@ -115,7 +116,9 @@ def run_script(main):
     stops the script with one line naming it, before any work. So does an error of the kernel
     simulator (no C++ compiler, no folder for its compiled kernels), wherever it comes. Text the
     output's encoding cannot hold (a class folder named in Chinese, on an ASCII or cp1252 console)
-    is written escaped (``\\u4e2d``) rather than ending the run at its report."""
+    is written escaped (``\\u4e2d``) rather than ending the run at its report. Output read by a
+    program that stops reading (``predict.py photos/ | head``) ends the script quietly with the
+    status of a process killed by SIGPIPE (141), as Unix tools end, not with a traceback."""
     from minicnn.environment_variables import EnvironmentVariableError, check_all
     from minicnn.simulator import SimulatorError
     for stream in (sys.stdout, sys.stderr):
@@ -126,13 +129,31 @@ def run_script(main):
     try:
         if not {"-h", "--help"} & set(sys.argv[1:]):
             check_all()
-        return main()
+        status = main()
+        sys.stdout.flush()   # here, where a reader gone is caught, not at the interpreter's exit
+        return status
     except KeyboardInterrupt as exc:
         word, status = stopped(exc)
         print(f"\n{word}", file=sys.stderr)
         raise SystemExit(status) from None
     except (EnvironmentVariableError, SimulatorError) as exc:   # a variable, or the simulator's compiler
         raise SystemExit(f"error: {exc}") from None
+    except BrokenPipeError:
+        if not _reader_gone():   # another pipe's (a child process's): not ours to silence
+            raise
+        # What is left to print, and Python's flush at exit, would raise again: into /dev/null.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(141) from None   # 128 + SIGPIPE, a shell's status of a process it killed
+
+
+def _reader_gone():
+    """Whether standard output is a pipe whose reading end has been closed (poll's POLLERR)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):   # no poll (Windows), or no descriptor behind stdout
+        return False
 
 
 def _number(text, kind, allowed, expected):

@@ -193,3 +193,32 @@ def test_text_the_output_cannot_encode_is_written_escaped_not_fatal():
                             env=dict(os.environ, PYTHONIOENCODING="ascii"))
     assert result.returncode == 0, result.stderr
     assert result.stdout == "weakest classes: caf\\xe9 0.5000, \\u4e2d 0.7500\n"
+
+
+@pytest.mark.parametrize("printed", ["many lines", "a line flushed at the end"])
+def test_a_reader_that_stops_reading_ends_the_script_quietly(printed):
+    """``predict.py photos/ | head -2`` ended in a BrokenPipeError traceback; output still buffered
+    when the script returns, flushed at the interpreter's exit, in "Exception ignored" and status
+    120. Either way now: nothing on stderr, and the status of a process killed by SIGPIPE (141)."""
+    import os
+    import subprocess
+    import sys
+    output = "for i in range(10 ** 6): print(i)" if printed == "many lines" else "print('last words')"
+    script = (f"import time\nfrom minicnn.arguments import run_script\ndef main():\n    time.sleep(0.5)\n"
+              f"    {output}\nrun_script(main)")
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}   # a pipe's output, as by default
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=buffered)
+    child.stdout.close()   # the reader is gone before the script writes
+    _, stderr = child.communicate(timeout=60)
+    assert (child.returncode, stderr.decode()) == (141, "")
+
+
+def test_a_broken_pipe_that_is_not_standard_output_s_is_not_silenced():
+    """A BrokenPipeError of another pipe (a child process gone) is a real error: its traceback stays."""
+    import subprocess
+    import sys
+    script = ("from minicnn.arguments import run_script\ndef main():\n    raise BrokenPipeError(32, 'Broken pipe')\n"
+              "run_script(main)")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "BrokenPipeError: [Errno 32] Broken pipe" in result.stderr

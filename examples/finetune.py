@@ -89,7 +89,7 @@ def check_resumed_weights(given, started, out):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=user_path, default=None,
+    p.add_argument("--data", type=user_path, default=None, metavar="DIR",
                    help="image folder of the new task (required; a resumed run takes the one it began on)")
     p.add_argument("--weights", type=user_path, default=None,
                    help="pretrained weights (.pth or .npz); without them the frozen layers are random "

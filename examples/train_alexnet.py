@@ -180,6 +180,8 @@ def parse_args(argv=None):
         except (TrainingError, WeightsError) as exc:
             raise SystemExit(f"error: {exc}")
         data_set = args.dataset or recorded["dataset"] or detected_dataset(args.data)
+        if data_set == "folder" and args.data is None:   # a run begun before the folder was recorded
+            p.error(f"--data is required: the image folder the run in {args.out} began on")
     for flag, value in (("--val-size", args.val_size), ("--limit", args.limit)):
         if data_set == "folder" and value is not None:
             p.error(f"{flag} applies to Fashion-MNIST and CIFAR-10; an image folder's validation images are a "

@@ -994,6 +994,11 @@ def test_a_resumed_run_takes_the_data_folder_it_began_on(tmp_path, monkeypatch, 
         train_alexnet.parse_args(["--out", "fashion", "--resume", "--data", "moved"]).data_note
     write_run("older", script="train_alexnet.py", dataset="fashion-mnist")   # no folder recorded
     assert train_alexnet.parse_args(["--out", "older", "--resume", "--data", "moved"]).data_note is None
+    write_run("older folder", script="train_alexnet.py", dataset="folder")
+    with pytest.raises(SystemExit):
+        train_alexnet.parse_args(["--out", "older folder", "--resume"])
+    assert capsys.readouterr().err.endswith(
+        "error: --data is required: the image folder the run in older folder began on\n")
     os.rename("photos", "elsewhere")
     for script, main in (("train_alexnet.py", train_alexnet.parse_args), ("finetune.py", finetune.main)):
         write_run(script, script=script, dataset="folder", data=str(tmp_path / "photos"))

@@ -522,6 +522,8 @@ def convert_checkpoint(source, target):
             out.update({f"{group}/{k}": np.asarray(v) for k, v in converted.items()})
     meta["random_state"] = _convert_random_state(meta.get("random_state", {}), to_split)
     meta["split"] = "two-device" if to_split else "none"
+    if "split" in meta.get("config", {}):   # the run's settings, as the sidecar shows them, say it too
+        meta["config"]["split"] = meta["split"]
     checkpoint.write(target, out, meta)
     return "split" if to_split else "grouped"
 

@@ -893,6 +893,8 @@ def test_a_converted_checkpoint_resumes_on_the_other_layout(tmp_path, began):
     assert converted.returncode == 0, converted.stderr
     assert (tmp_path / "other" / "metrics.jsonl").read_text() == (tmp_path / "began" / "metrics.jsonl").read_text()
     other = "none" if began == "two-device" else "two-device"
+    converted = json.loads((tmp_path / "other" / "checkpoint.json").read_text())   # its settings say it too
+    assert converted["split"] == converted["config"]["split"] == other
     resumed = run_script("--data", data, "--out", str(tmp_path / "other"), "--epochs", "2", "--resume")
     assert resumed.returncode == 0 and "resumed from" in resumed.stdout, resumed.stderr
     assert json.loads((tmp_path / "other" / "checkpoint.json").read_text())["split"] == other

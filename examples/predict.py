@@ -31,6 +31,7 @@ import glob
 import io
 import os
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -310,12 +311,12 @@ def unwritable_file(path):
     if os.path.isdir(path) or path.endswith(os.sep):
         return "a folder, not a file: name a file in it"
     folder = os.path.dirname(os.path.abspath(path))
-    try:
+    try:   # a file tried, not the permission bits (which root passes, and a read-only disk does not show)
         os.makedirs(folder, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
     except OSError as exc:
-        return f"its folder cannot be made ({exc.strerror or exc})"
-    if not os.access(folder, os.W_OK):
-        return f"its folder {folder} cannot be written"
+        return f"its folder {folder} cannot be written ({exc.strerror or exc})"
     return None
 
 

@@ -24,7 +24,6 @@ checkpoint records, the 1000 ImageNet classes for a 1000-way model, otherwise --
 file with one name per line, or an image folder whose subfolders are the classes).
 """
 import argparse
-import collections
 import csv
 import functools
 import glob
@@ -39,38 +38,12 @@ from minicnn import models  # noqa: E402
 from minicnn.arguments import plain_warnings, positive_int, run_script, user_path  # noqa: E402
 from minicnn.backend import check_device  # noqa: E402
 from minicnn.checkpoint import atomic_write  # noqa: E402
-from minicnn.data import imagenet_classes  # noqa: E402
 from minicnn.data.image_folder import IMAGE_EXTENSIONS, class_folders, decode, image_files, quiet_decoding  # noqa: E402
-from minicnn.data.loader import resize_nearest  # noqa: E402
-from minicnn.inference import predict_proba  # noqa: E402
-from minicnn.weights import WeightsError, checkpoint_config, class_count, load, model_from_checkpoint  # noqa: E402
+from minicnn.ensemble import (EnsembleError, check_ensemble, class_names, ensemble_proba, input_of,  # noqa: E402
+                              load_networks, read_small_image)
 import numpy as np  # noqa: E402 (after minicnn, which sets OpenBLAS's thread timeout before NumPy loads it)
 
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # torchvision's
 BATCH = 50   # images read and classified at a time
-
-
-def class_names(source, count):
-    """Names of the ``count`` classes from --classes, or ImageNet's for 1000 classes."""
-    if source is None:
-        if count == 1000:
-            return imagenet_classes()
-        return [f"class {i}" for i in range(count)]
-    if os.path.isfile(source):
-        try:
-            with open(source, encoding="utf-8-sig") as f:   # -sig: a byte-order mark (Windows' Notepad) is no name
-                names = [line.strip() for line in f if line.strip() and not line.startswith("#")]
-        except UnicodeDecodeError:   # an archive, a picture: no list of names
-            raise SystemExit(f"error: --classes {source}: not a text file (UTF-8) of class names, one per line, "
-                             f"nor an image folder") from None
-    elif os.path.isdir(source):   # the classes a training on it has: those of its train/ where there is one
-        train = os.path.join(source, "train")
-        names = class_folders(train if os.path.isdir(train) else source)
-    else:
-        raise SystemExit(f"error: --classes {source}: no such file or folder")
-    if len(names) != count:
-        raise SystemExit(f"error: --classes gives {len(names)} names but the model has {count} outputs")
-    return names
 
 
 class PipedPicture(io.BytesIO):
@@ -84,107 +57,6 @@ def standard_input():
     """The picture on standard input (``-``), or why there is none."""
     data = sys.stdin.buffer.read()
     return PipedPicture(data) if data else "nothing came on standard input"
-
-
-def read_small_image(path, size, channels, invert):
-    """uint8 (channels, size, size) of a picture for a network trained on a small-image data set
-    (Fashion-MNIST, CIFAR-10): its central square resized to the data set's ``size``, grey for one
-    channel (ITU-R 601 luma, Pillow's), inverted with ``invert``; or why it cannot be read. Each
-    network then gets it at its own input size (``as_seen``)."""
-    image = decode(path, size)
-    if isinstance(image, str):
-        return image
-    if channels == 1:
-        image = np.round(np.tensordot(np.array([0.299, 0.587, 0.114]), image, axes=1)).astype(np.uint8)[None]
-    if invert:
-        image = 255 - image
-    return image
-
-
-def as_seen(images, view):
-    """The batch ``images`` as the network of ``view`` (an ``Input``) takes it: small pictures
-    resized (nearest) from the data set's size to the network's input, as the training loader did
-    (Fashion-MNIST's 28 to the 2012 AlexNet's 227); photos as they are (predict_proba crops them)."""
-    return images if view.photos or view.crop == view.size else resize_nearest(images, view.crop)
-
-
-def load_networks(args, device):
-    """(members, class count) for --weights: a member is a network and the training configuration
-    it was trained with ({} for plain weights); networks rebuilt from what their training
-    checkpoints record (plain weights files after a checkpoint: the first checkpoint's network and
-    configuration), or --model (default alexnet_owt) for plain weights files."""
-    try:
-        config = checkpoint_config(args.weights[0])
-        recorded = (config.get("architecture") or {}).get("name")
-        if recorded and args.model not in (None, recorded):
-            raise SystemExit(f"error: --model {args.model}: {args.weights[0]} is a training checkpoint of {recorded}, "
-                             f"which records its network: drop --model")
-        if config and (args.model is None or recorded):   # a training checkpoint: the network it records
-            if args.num_classes is not None:
-                raise SystemExit(f"error: --num-classes: {args.weights[0]} is a training checkpoint, "
-                                 f"which records its network ({config['architecture']['num_classes']} outputs): "
-                                 f"drop --num-classes")
-            members = []
-            for path in args.weights:
-                if path == args.weights[0] or checkpoint_config(path):
-                    model, own = model_from_checkpoint(path)
-                else:   # plain weights: the first checkpoint's network
-                    model, own = models.build(**config["architecture"]), config
-                    load(path, model)
-                members.append((model.to(device), own))
-            return members, config["architecture"]["num_classes"]
-        name = args.model or "alexnet_owt"
-        count = args.num_classes or class_count(args.weights[0])
-        members = []
-        for path in args.weights:
-            model = models.build(name, num_classes=count)
-            load(path, model)
-            members.append((model.to(device), dict(config, architecture=dict(name=name))))
-        return members, count
-    except WeightsError as exc:
-        hint = "; name it with --model" if "does not record its network" in str(exc) else ""
-        raise SystemExit(f"error: {exc}{hint}")
-
-
-Input = collections.namedtuple("Input", "photos crop mean std size channels")
-
-
-def input_of(net, config):
-    """How a network sees a picture, as it was trained (an ``Input``): with ``photos``, through
-    ``crop``-sized crops of the picture's central 256x256 (networks of image folders, ImageNet's
-    weights); without, the whole picture at a small-image data set's ``size`` (Fashion-MNIST,
-    CIFAR-10) with ``channels``, resized to the network's ``crop``; either normalised by ``mean``
-    and ``std``."""
-    mean, std = (config["mean"], config["std"]) if "mean" in config else (IMAGENET_MEAN, IMAGENET_STD)
-    if "crop" in config or "input_size" not in config:
-        return Input(True, config.get("crop") or models.MODELS[config["architecture"]["name"]][1], mean, std, None, 3)
-    channels = next(param.data.shape[1] for _, param in net.named_params() if param.data.ndim == 4)  # conv1's
-    return Input(False, config["input_size"], mean, std, config.get("image_size") or config["input_size"], channels)
-
-
-def seen_as(view):
-    """What a network was trained on, in words: "photos", "28x28 grey pictures" (a small-image data
-    set's, whatever size the network resized them to: each member of an ensemble gets its own)."""
-    if view.photos:
-        return "photos"
-    return f"{view.size}x{view.size} {'grey' if view.channels == 1 else 'colour'} pictures"
-
-
-def check_ensemble(paths, members, views):
-    """Refuse an ensemble whose networks answer other questions (other classes) or were trained on
-    other pictures (``views``, their ``input_of``: photos against small pictures, or small pictures
-    of another size or colour), naming the first that differs from the first network. Networks of
-    other architectures, crops, input sizes or normalisations may make an ensemble, as the paper's
-    did."""
-    config = members[0][1]
-    for path, (_, own), view in zip(paths[1:], members[1:], views[1:]):
-        if own.get("classes") != config.get("classes") or \
-                own["architecture"].get("num_classes") != config["architecture"].get("num_classes"):
-            raise SystemExit(f"error: {path} gives other classes than {paths[0]}; an ensemble averages networks "
-                             f"of one task")
-        if seen_as(view) != seen_as(views[0]):   # (photos are cut to each network's crop)
-            raise SystemExit(f"error: {path} was trained on {seen_as(view)}, {paths[0]} on {seen_as(views[0])}; "
-                             f"an ensemble's networks see each picture alike")
 
 
 def main(argv=None):
@@ -226,11 +98,15 @@ def main(argv=None):
         device = check_device(args.device)
     except RuntimeError as exc:
         raise SystemExit(f"error: {exc}")
-    members, count = load_networks(args, device)
-    views = [input_of(net, own) for net, own in members]
-    check_ensemble(args.weights, members, views)
-    config = members[0][1]
-    names = config["classes"] if args.classes is None and "classes" in config else class_names(args.classes, count)
+    try:
+        members, count = load_networks(args.weights, args.model, args.num_classes, device)
+        views = [input_of(net, own) for net, own in members]
+        check_ensemble(args.weights, members, views)
+        config = members[0][1]
+        names = config["classes"] if args.classes is None and "classes" in config else \
+            class_names(args.classes, count)
+    except EnsembleError as exc:
+        raise SystemExit(f"error: {exc}")
     if views[0].photos:   # the paper's test: shorter side to 256, the central 256x256, then its crops
         if args.invert:
             raise SystemExit("error: --invert is for networks trained on a small-image data set (Fashion-MNIST's "
@@ -286,9 +162,7 @@ def main(argv=None):
         if not images:
             continue
         images = np.stack(images)   # each network through its own crop and normalisation, the results averaged
-        probs = np.mean([predict_proba([net], as_seen(images, view), view.crop, view.mean, view.std,
-                                       "ten" if args.ten_crop else "center", device, batch_size=BATCH)
-                         for (net, _), view in zip(members, views)], axis=0)
+        probs = ensemble_proba(members, views, images, args.ten_crop, device, batch_size=BATCH)
         for path, row in zip(shown, probs):
             best = np.argsort(-row, kind="stable")[:args.top]
             table.append([path] + [value for k in best for value in (names[k], f"{row[k]:.6f}")])

@@ -548,20 +548,18 @@ def test_predict_names_the_top_classes(tmp_path, capsys):
 def test_predict_reads_class_names_as_training_does(tmp_path):
     """--classes: a names file written with a byte-order mark (Windows' Notepad) and CRLF line ends,
     or an image folder whose train/ holds, beside its class folders, a file and a hidden folder."""
-    import sys
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples"))
-    import predict
+    from minicnn.ensemble import EnsembleError, class_names
     (tmp_path / "names.txt").write_bytes("\ufeffcat\r\n# a comment\r\ndog\r\n\r\n".encode("utf-8"))
-    assert predict.class_names(str(tmp_path / "names.txt"), 2) == ["cat", "dog"]
+    assert class_names(str(tmp_path / "names.txt"), 2) == ["cat", "dog"]
     for name in ("train/dogs", "train/cats", "train/.ipynb_checkpoints", "val/cats", "val/dogs"):
         os.makedirs(tmp_path / "pets" / name)
     (tmp_path / "pets" / "train" / "README.txt").write_text("where the pictures came from")
-    assert predict.class_names(str(tmp_path / "pets"), 2) == ["cats", "dogs"]
-    assert predict.class_names(str(tmp_path / "pets" / "train"), 2) == ["cats", "dogs"]
+    assert class_names(str(tmp_path / "pets"), 2) == ["cats", "dogs"]
+    assert class_names(str(tmp_path / "pets" / "train"), 2) == ["cats", "dogs"]
     (tmp_path / "pets.zip").write_bytes(b"PK\x03\x04\xa2\xff")   # given for the folder it holds
-    with pytest.raises(SystemExit, match=re.escape(f"error: --classes {tmp_path / 'pets.zip'}: not a text file (UTF-8) "
-                                                   f"of class names, one per line, nor an image folder")):
-        predict.class_names(str(tmp_path / "pets.zip"), 2)
+    with pytest.raises(EnsembleError, match=re.escape(f"--classes {tmp_path / 'pets.zip'}: not a text file (UTF-8) of "
+                                                      f"class names, one per line, nor an image folder")):
+        class_names(str(tmp_path / "pets.zip"), 2)
 
 
 def test_weights_files_that_are_not_npz_are_named(tmp_path):

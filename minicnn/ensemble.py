@@ -1,0 +1,176 @@
+"""Trained networks as ``examples/predict.py`` and ``examples/evaluate.py`` use them: rebuilt from
+weights files, each seeing a picture as it was trained to, and averaged into one prediction (the
+paper's competition entry averaged seven networks).
+
+    members, count = load_networks(["run1/checkpoint.npz", "run2/checkpoint.npz"])
+    views = [input_of(net, config) for net, config in members]
+    check_ensemble(paths, members, views)
+    probs = ensemble_proba(members, views, images)          # (N, count), each network's own view
+
+A member is a network and the training configuration it was trained with (what its checkpoint
+records; {} but the architecture for a plain weights file). How a network sees a picture (its
+``Input``): a network of photos (an image folder, ImageNet's weights) through crops of the
+picture's central 256x256; a network of a small-image data set (Fashion-MNIST, CIFAR-10) the whole
+picture at the data set's size and colour, resized to its input as the training loader did. Every
+error here is an ``EnsembleError`` whose text the scripts print after ``error:``.
+"""
+import collections
+import os
+
+import numpy as np
+
+from minicnn import models
+from minicnn.data import imagenet_classes
+from minicnn.data.image_folder import class_folders, decode
+from minicnn.data.loader import resize_nearest
+from minicnn.inference import predict_proba
+from minicnn.weights import WeightsError, checkpoint_config, class_count, load, model_from_checkpoint
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # torchvision's normalisation
+
+
+class EnsembleError(ValueError):
+    """Weights files, flags or class names that make no network or no ensemble, and why."""
+
+
+def load_networks(paths, model=None, num_classes=None, device="cpu"):
+    """(members, class count) of the weights files ``paths``: networks rebuilt from what their
+    training checkpoints record (plain weights files after a checkpoint: the first checkpoint's
+    network and configuration), or built as ``model`` (default alexnet_owt, torchvision's) with
+    ``num_classes`` outputs (default: the weights file's) for plain weights files; on ``device``."""
+    try:
+        config = checkpoint_config(paths[0])
+        recorded = (config.get("architecture") or {}).get("name")
+        if recorded and model not in (None, recorded):
+            raise EnsembleError(f"--model {model}: {paths[0]} is a training checkpoint of {recorded}, which records "
+                                f"its network: drop --model")
+        if config and (model is None or recorded):   # a training checkpoint: the network it records
+            if num_classes is not None:
+                raise EnsembleError(f"--num-classes: {paths[0]} is a training checkpoint, which records its network "
+                                    f"({config['architecture']['num_classes']} outputs): drop --num-classes")
+            members = []
+            for path in paths:
+                if path == paths[0] or checkpoint_config(path):
+                    net, own = model_from_checkpoint(path)
+                else:   # plain weights: the first checkpoint's network
+                    net, own = models.build(**config["architecture"]), config
+                    load(path, net)
+                members.append((net.to(device), own))
+            return members, config["architecture"]["num_classes"]
+        name = model or "alexnet_owt"
+        count = num_classes or class_count(paths[0])
+        members = []
+        for path in paths:
+            net = models.build(name, num_classes=count)
+            load(path, net)
+            members.append((net.to(device), dict(config, architecture=dict(name=name))))
+        return members, count
+    except WeightsError as exc:
+        hint = "; name it with --model" if "does not record its network" in str(exc) else ""
+        raise EnsembleError(f"{exc}{hint}") from None
+
+
+Input = collections.namedtuple("Input", "photos crop mean std size channels")
+
+
+def input_of(net, config):
+    """How a network sees a picture, as it was trained (an ``Input``): with ``photos``, through
+    ``crop``-sized crops of the picture's central 256x256 (networks of image folders, ImageNet's
+    weights); without, the whole picture at a small-image data set's ``size`` (Fashion-MNIST,
+    CIFAR-10) with ``channels``, resized to the network's ``crop``; either normalised by ``mean``
+    and ``std``."""
+    mean, std = (config["mean"], config["std"]) if "mean" in config else (IMAGENET_MEAN, IMAGENET_STD)
+    if "crop" in config or "input_size" not in config:
+        return Input(True, config.get("crop") or models.MODELS[config["architecture"]["name"]][1], mean, std, None, 3)
+    channels = next(param.data.shape[1] for _, param in net.named_params() if param.data.ndim == 4)  # conv1's
+    return Input(False, config["input_size"], mean, std, config.get("image_size") or config["input_size"], channels)
+
+
+def seen_as(view):
+    """What a network was trained on, in words: "photos", "28x28 grey pictures" (a small-image data
+    set's, whatever size the network resized them to: each member of an ensemble gets its own)."""
+    if view.photos:
+        return "photos"
+    return f"{view.size}x{view.size} {'grey' if view.channels == 1 else 'colour'} pictures"
+
+
+def check_ensemble(paths, members, views):
+    """Refuse an ensemble whose networks answer other questions (other classes) or were trained on
+    other pictures (``views``, their ``input_of``: photos against small pictures, or small pictures
+    of another size or colour), naming the first that differs from the first network. Networks of
+    other architectures, crops, input sizes or normalisations may make an ensemble, as the paper's
+    did."""
+    config = members[0][1]
+    for path, (_, own), view in zip(paths[1:], members[1:], views[1:]):
+        if own.get("classes") != config.get("classes") or \
+                own["architecture"].get("num_classes") != config["architecture"].get("num_classes"):
+            raise EnsembleError(f"{path} gives other classes than {paths[0]}; an ensemble averages networks of one "
+                                f"task")
+        if seen_as(view) != seen_as(views[0]):   # (photos are cut to each network's crop)
+            raise EnsembleError(f"{path} was trained on {seen_as(view)}, {paths[0]} on {seen_as(views[0])}; an "
+                                f"ensemble's networks see each picture alike")
+
+
+def as_seen(images, view):
+    """The batch ``images`` as the network of ``view`` (an ``Input``) takes it: small pictures
+    resized (nearest) from the data set's size to the network's input, as the training loader did
+    (Fashion-MNIST's 28 to the 2012 AlexNet's 227); photos as they are (predict_proba crops them)."""
+    return images if view.photos or view.crop == view.size else resize_nearest(images, view.crop)
+
+
+def member_probas(members, views, images, ten_crop=False, device="cpu", batch_size=50):
+    """(M, N, K) float64: each member's class probabilities of the uint8 pictures ``images`` (N,
+    C, S, S: 256x256 photos, or small pictures at the data set's size), each network through its
+    own view (``as_seen``, its crop, its normalisation), the ten crops averaged with ``ten_crop``."""
+    return np.stack([predict_proba([net], as_seen(images, view), view.crop, view.mean, view.std,
+                                   "ten" if ten_crop else "center", device, batch_size=batch_size)
+                     for (net, _), view in zip(members, views)])
+
+
+def ensemble_proba(members, views, images, ten_crop=False, device="cpu", batch_size=50):
+    """(N, K) float64: the members' probabilities (``member_probas``) averaged, the ensemble's."""
+    return member_probas(members, views, images, ten_crop, device, batch_size).mean(axis=0)
+
+
+def read_small_image(path, size, channels, invert):
+    """uint8 (channels, size, size) of a picture for a network trained on a small-image data set
+    (Fashion-MNIST, CIFAR-10): its central square resized to the data set's ``size``, grey for one
+    channel (``as_channels``), inverted with ``invert``; or why it cannot be read. Each network
+    then gets it at its own input size (``as_seen``)."""
+    image = decode(path, size)
+    if isinstance(image, str):
+        return image
+    return as_channels(image[None], channels, invert)[0]
+
+
+def as_channels(images, channels, invert=False):
+    """uint8 RGB pictures (N, 3, H, W) with ``channels`` (1: grey, ITU-R 601 luma as Pillow's),
+    inverted (255 - p) with ``invert``."""
+    if channels == 1:
+        weights = np.array([0.299, 0.587, 0.114])
+        images = np.round(np.tensordot(weights, np.asarray(images), axes=([0], [1]))).astype(np.uint8)[:, None]
+    return 255 - images if invert else images
+
+
+def class_names(source, count):
+    """Names of the ``count`` classes from ``source`` (--classes: a text file of one name per line,
+    or an image folder, whose train/ where it has one), or ImageNet's for 1000 classes."""
+    if source is None:
+        if count == 1000:
+            return imagenet_classes()
+        return [f"class {i}" for i in range(count)]
+    if os.path.isfile(source):
+        try:
+            with open(source, encoding="utf-8-sig") as f:   # -sig: a byte-order mark (Windows' Notepad) is no name
+                names = [line.strip() for line in f if line.strip() and not line.startswith("#")]
+        except UnicodeDecodeError:   # an archive, a picture: no list of names
+            raise EnsembleError(f"--classes {source}: not a text file (UTF-8) of class names, one per line, nor an "
+                                f"image folder") from None
+    elif os.path.isdir(source):   # the classes a training on it has: those of its train/ where there is one
+        train = os.path.join(source, "train")
+        names = class_folders(train if os.path.isdir(train) else source)
+    else:
+        raise EnsembleError(f"--classes {source}: no such file or folder")
+    if len(names) != count:
+        raise EnsembleError(f"--classes gives {len(names)} names but the model has {count} outputs")
+    return names

@@ -214,7 +214,7 @@ def test_a_second_run_waits_for_the_cache_another_is_preparing_and_finds_it_read
             assert [str(w.message) for w in caught] == [f"{cache}: another process is preparing this cache; "
                                                         f"waiting for it"]
             files, labels, classes = image_folder.scan(folder)
-            image_folder._build(folder, cache, files, labels, classes, image_folder.signature(files, 256), 256,
+            image_folder._build(folder, cache, files, labels, classes, image_folder.signature(files, 256, folder), 256,
                                 None, None)
             built = len(decoded)
         second.join(timeout=60)
@@ -243,11 +243,17 @@ def test_a_preparation_stopped_midway_leaves_no_temporary_file(folder, tmp_path,
 
 
 def test_cache_is_reused_and_rebuilt_when_the_folder_changes(folder, monkeypatch):
-    first = image_folder.prepare(folder)
+    """The cache is reused however the folder is named: relative, with a slash, absolute (it was
+    decoded again, all of ImageNet's hours of it, when a run named it otherwise than the last)."""
+    monkeypatch.chdir(os.path.dirname(folder))
+    first = image_folder.prepare(os.path.basename(folder))
+    assert first.meta["files"][0] == os.path.join("cats", "0.png")   # within the folder
+    decode = image_folder.decode
     monkeypatch.setattr(image_folder, "decode", lambda *a: pytest.fail("decoded again"))
-    again = image_folder.prepare(folder)
-    np.testing.assert_array_equal(again.images, first.images)
-    monkeypatch.undo()
+    for name in (folder, os.path.basename(folder) + os.sep, os.path.join(".", os.path.basename(folder))):
+        again = image_folder.prepare(name)
+        np.testing.assert_array_equal(again.images, first.images)
+    monkeypatch.setattr(image_folder, "decode", decode)   # (not undo(): the cache folder stays the test's)
     write_folder(folder, per_class=5, seed=3)   # one more image per class
     assert len(image_folder.prepare(folder).labels) == 10
 

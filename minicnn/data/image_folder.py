@@ -6,16 +6,17 @@ prepared the way the AlexNet paper did, once, into a compact cache.
       dogs/  ...
 
 Class names are the folder names, sorted; files are taken in sorted order, those in subfolders of
-a class folder too (``cats/2019/0001.jpg``), as torchvision's ImageFolder takes them. Each image is decoded
-with Pillow, turned upright as its EXIF orientation says (a phone's portrait photo is stored on
-its side), converted to 8-bit RGB (grayscale, palette, RGBA, CMYK and 16-bit images included),
-its shorter side resized to 256 and the central 256x256 kept (the paper's section 2). The result
-goes to a raw uint8 memory-mapped array (N, 3, 256, 256), ``images.uint8``, in a cache folder,
-with the labels and a
-``meta.json`` holding the class names, the files, the skipped files, a signature of the source
-(names, sizes, modification times) and the RGB statistics: per-channel mean and std, and the
-eigenvalues and eigenvectors of the 3x3 RGB covariance for the paper's PCA colour augmentation.
-A later ``prepare`` with an unchanged source reuses the cache and decodes nothing.
+a class folder too (``cats/2019/0001.jpg``), as torchvision's ImageFolder takes them. Each image is
+decoded with Pillow, turned upright as its EXIF orientation says (a phone's portrait photo is
+stored on its side), converted to 8-bit RGB (grayscale, palette, RGBA, CMYK and 16-bit images
+included), its shorter side resized to 256 and the central 256x256 kept (the paper's section 2).
+The result goes to a raw uint8 memory-mapped array (N, 3, 256, 256), ``images.uint8``, in a cache
+folder, with the labels and a ``meta.json`` holding the class names, the files and the skipped
+files (their paths within the folder), a signature of the source (names within it, sizes,
+modification times) and the RGB statistics: per-channel mean and std, and the eigenvalues and
+eigenvectors of the 3x3 RGB covariance for the paper's PCA colour augmentation. A later
+``prepare`` with an unchanged source reuses the cache and decodes nothing, whether the folder is
+named as before or otherwise (``photos``, ``./photos/``, its absolute path).
 
 Files that cannot be read (truncated, not an image) are skipped with one warning line each and
 a count at the end; an empty class folder is kept as a class (its label exists) with a warning.
@@ -63,7 +64,7 @@ def scan(root, classes=None):
         if count else ""
     if not classes:
         raise DataError(f"{root} has no class folders{loose}: expected {root}/<class name>/<image files>")
-    if len(classes) == 1:   # a training set of one class: every "prediction" would be right
+    if training and len(classes) == 1:   # a training set of one class: every "prediction" would be right
         raise DataError(f"{root} has one class folder ({classes[0]}); a classifier needs two or more")
     unknown = [d for d in found if d not in classes]
     if unknown:
@@ -208,12 +209,14 @@ def heif_opener():
     return True
 
 
-def signature(files, size):
-    """A hash of the file names, sizes and modification times, and of the stored size."""
+def signature(files, size, root):
+    """A hash of the file names (within ``root``: the folder named as ``photos``, ``./photos/``
+    or by its absolute path is the same folder, whose cache is reused), sizes and modification
+    times, and of the stored size."""
     digest = hashlib.sha256(str(size).encode())
     for f in files:
         st = os.stat(f)
-        digest.update(f"{f}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        digest.update(f"{os.path.relpath(f, root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return digest.hexdigest()
 
 
@@ -350,7 +353,7 @@ def prepare(root, cache=None, classes=None, size=STORED_SIZE, workers=None, prog
     tqdm bar)."""
     files, labels, classes = scan(root, classes)
     cache = cache or default_cache(root, size)
-    sig = signature(files, size)
+    sig = signature(files, size, root)
     ready = _ready(cache, sig, classes)
     if ready:
         return ready
@@ -442,8 +445,9 @@ def _decode_into(path, root, files, sig, classes, size, workers, progress):
     n = len(kept)
     os.truncate(path, n * 3 * size * size)  # the skipped files' rows were at the end
     stored = np.memmap(path, mode="r", dtype=np.uint8, shape=(n, 3, size, size))
-    meta = dict(signature=sig, classes=classes, size=size, files=[files[i] for i in kept], skipped=skipped,
-                count=n, **rgb_statistics(stored))
+    within = functools.partial(os.path.relpath, start=root)   # as the folder may be named otherwise next time
+    meta = dict(signature=sig, classes=classes, size=size, files=[within(files[i]) for i in kept],
+                skipped=list(map(within, skipped)), count=n, **rgb_statistics(stored))
     del stored
     return meta, kept
 
@@ -478,15 +482,18 @@ def load_splits(root, val_fraction=0.1, progress=None, holdout="stratified"):
     the validation set is ``val_fraction`` of the training images (``split_pair``: ``holdout``
     "stratified" takes that share of each class, "random" of all the images, as runs begun before
     2026-12-04 did). Returns a dict with train/val/test (images, labels) pairs (Subsets of the
-    memory map), classes, mean, std, pca."""
+    memory map), the paths of the test images (test_files, in the test set's order), classes, mean,
+    std, pca."""
     train_root = os.path.join(root, "train") if os.path.isdir(os.path.join(root, "train")) else root
     train = prepare(train_root, progress=progress)
     val_root = os.path.join(root, "val")
     if os.path.isdir(val_root) and train_root != root:
         test = prepare(val_root, classes=train.classes, progress=progress)
         train_pair, test_pair = (train.images, train.labels), (test.images, test.labels)
+        test_files = [os.path.join(val_root, f) for f in test.meta["files"]]
     else:
         train_pair, test_pair = split(train, 0.1, seed=1, holdout=holdout)
+        test_files = [os.path.join(train_root, train.meta["files"][i]) for i in test_pair[0].indices]
     fit_pair, val_pair = split_pair(train_pair, val_fraction, seed=2, holdout=holdout)
-    return dict(train=fit_pair, val=val_pair, test=test_pair, classes=train.classes, channels=3, size=None,
-                mean=train.mean, std=train.std, pca=train.pca)
+    return dict(train=fit_pair, val=val_pair, test=test_pair, test_files=test_files, classes=train.classes, channels=3,
+                size=None, mean=train.mean, std=train.std, pca=train.pca)

@@ -355,22 +355,34 @@ def test_and_report(model, data, cfg, comm, loader_args, log=print, environment=
         hits = comm.allreduce_sum(hits, "all-reduce of the ten-crop test")
         test["ten_crop_top1"], test["ten_crop_top5"] = hits[0] / hits[2], hits[1] / hits[2]
         log(f"test, ten crops: top-1 {test['ten_crop_top1']:.4f}" + top5_shown(test["ten_crop_top5"], classes))
-    log(f"test: loss {test['loss']:.4f}, top-1 accuracy {test['top1']:.4f}" + top5_shown(test["top5"], classes))
+    log_test(test, classes, log)
+    test["environment"] = environment or describe(device)
+    if comm.is_root:
+        write_test_results(out, test, classes, data["test"][0])
+    return test
+
+
+def log_test(test, classes, log=print, what="test"):
+    """Log ``test`` (``evaluate``'s metrics with "per_class_top1"): the loss and the accuracies, the
+    three weakest classes, and the classes of no test image, whose accuracy is not known."""
+    log(f"{what}: loss {test['loss']:.4f}, top-1 accuracy {test['top1']:.4f}" + top5_shown(test["top5"], classes))
     seen_classes = sorted((acc, name) for name, acc in test["per_class_top1"].items() if acc is not None)
     log("weakest classes: " + ", ".join(f"{name} {acc:.4f}" for acc, name in seen_classes[:3]))
     untested = [name for name, acc in test["per_class_top1"].items() if acc is None]
     if untested:   # a small folder's test split can miss a class: its accuracy is no 0
         log(f"no test images of {shown_names(untested)}: {'its' if len(untested) == 1 else 'their'} accuracy is "
             f"not known")
-    test["environment"] = environment or describe(device)
-    if comm.is_root:
-        checkpoint.atomic_write(os.path.join(out, "test_metrics.json"), lambda f: f.write(json.dumps(test).encode()))
-        if "confusion" in test and len(classes) <= CONFUSION_PICTURE_LIMIT:
-            save_confusion(test["confusion"], classes, os.path.join(out, "confusion.png"))
-        if test["largest_losses"]:
-            save_largest_losses(data["test"][0], test["largest_losses"], classes,
-                                os.path.join(out, "largest_losses.png"))
-    return test
+
+
+def write_test_results(out, test, classes, images, metrics="test_metrics.json"):
+    """Write ``test`` into the folder ``out``: the metrics as JSON (``metrics``, atomically),
+    ``confusion.png`` (up to CONFUSION_PICTURE_LIMIT classes) and ``largest_losses.png``, whose
+    pictures are the rows of ``images`` (the test set's uint8 pixels) that "largest_losses" names."""
+    checkpoint.atomic_write(os.path.join(out, metrics), lambda f: f.write(json.dumps(test).encode()))
+    if "confusion" in test and len(classes) <= CONFUSION_PICTURE_LIMIT:
+        save_confusion(test["confusion"], classes, os.path.join(out, "confusion.png"))
+    if test.get("largest_losses"):
+        save_largest_losses(images, test["largest_losses"], classes, os.path.join(out, "largest_losses.png"))
 
 
 def checked_data(data):

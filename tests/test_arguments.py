@@ -55,7 +55,8 @@ def test_output_folder_is_made_or_refused_by_name(tmp_path):
         output_folder(str(tmp_path / "a-file" / "x"))
 
 
-SCRIPTS = ["examples/train_alexnet.py", "examples/finetune.py", "examples/predict.py", "examples/convert_checkpoint.py",
+SCRIPTS = ["examples/train_alexnet.py", "examples/finetune.py", "examples/predict.py", "examples/evaluate.py",
+           "examples/convert_checkpoint.py",
            "benchmarks/train_step.py", "benchmarks/kernels.py", "benchmarks/loader.py", "benchmarks/cpu_two_device.py",
            "benchmarks/cpu_data_parallel.py", "benchmarks/kernel_resources.py", "benchmarks/kernel_traffic.py"]
 

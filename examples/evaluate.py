@@ -31,12 +31,10 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from minicnn import models  # noqa: E402
 from minicnn.arguments import output_folder, plain_warnings, positive_int, run_script, user_path  # noqa: E402
-from minicnn.backend import check_device  # noqa: E402
 from minicnn.data import DATASETS, DataError, image_folder  # noqa: E402
-from minicnn.ensemble import (EnsembleError, as_channels, check_ensemble, class_names, input_of,  # noqa: E402
-                              load_networks, member_probas)
+from minicnn.ensemble import (EnsembleError, add_network_arguments, as_channels, member_probas,  # noqa: E402
+                              networks_of)
 from minicnn.environment import describe  # noqa: E402
 from minicnn.inference import topk_correct  # noqa: E402
 from minicnn.train import (CONFUSION_LIMIT, CONFUSION_PICTURE_LIMIT, LARGEST_LOSSES_SHOWN,  # noqa: E402
@@ -50,32 +48,16 @@ TINY = np.finfo(np.float64).tiny   # the probability of a label below which its 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--weights", type=user_path, action="append", required=True,
-                   help=".npz (a training checkpoint, or minicnn weights) or .pth (torchvision) file; repeat for an "
-                        "ensemble")
+    add_network_arguments(p)
     p.add_argument("--data", type=user_path, default=None, metavar="DIR",
                    help="labelled image folder to test on: DIR/<class>/*.jpg, or DIR/val/ where DIR holds train/ and "
-                        "val/ (default: the test set the first checkpoint's run was tested on)")
-    p.add_argument("--model", default=None, choices=sorted(models.MODELS),
-                   help="architecture of the weights, built with its default arguments (default: the network a "
-                        "training checkpoint records; alexnet_owt, torchvision's, for other files)")
-    p.add_argument("--num-classes", type=positive_int, default=None,
-                   help="outputs of the model, with --model (default: read from the weights file)")
-    p.add_argument("--classes", type=user_path, default=None,
-                   help="the network's class names, which --data's class folders are matched to: a text file (one "
-                        "per line) or an image folder (default: those a training checkpoint records, else "
-                        "ImageNet's 1000 names for a 1000-way model)")
-    p.add_argument("--ten-crop", action="store_true",
-                   help="average the ten crops of the paper's test (networks trained on photos)")
-    p.add_argument("--invert", action="store_true",
-                   help="with --data, invert the pictures first, for a network trained on a small-image data set "
-                        "(Fashion-MNIST's light garments on black) tested on photos of things on a light background")
+                        "val/; its class folders are matched to the network's classes (default: the test set the "
+                        "first checkpoint's run was tested on)")
     p.add_argument("--limit", type=positive_int, default=None, metavar="N",
                    help="test on N of the images only, spread evenly over the set (a folder's classes all have "
                         "their share): a quick look at a large set (default: all of them)")
     p.add_argument("--batch-size", type=positive_int, default=50,
                    help="images per forward pass (default: 50; ten crops make ten passes of it)")
-    p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "sim"), help="where to run (default: cpu)")
     p.add_argument("--out", type=output_folder, default=None, metavar="DIR",
                    help="also write evaluation.json (the figures, each class's accuracy, the confusion matrix, the "
                         "images of the largest loss), confusion.png and largest_losses.png into DIR (default: "
@@ -218,24 +200,10 @@ def main(argv=None):
     plain_warnings()
     bar = not args.no_progress
     try:
-        device = check_device(args.device)
-    except RuntimeError as exc:
-        raise SystemExit(f"error: {exc}")
-    try:
-        members, count = load_networks(args.weights, args.model, args.num_classes, device)
-        views = [input_of(net, own) for net, own in members]
-        check_ensemble(args.weights, members, views)
-        config = members[0][1]
-        names = config["classes"] if args.classes is None and "classes" in config else \
-            class_names(args.classes, count)
+        device, members, views, names = networks_of(args)
     except EnsembleError as exc:
         raise SystemExit(f"error: {exc}")
-    if args.ten_crop and not views[0].photos:
-        raise SystemExit(f"error: --ten-crop: the network was trained on whole {views[0].crop}x{views[0].crop} "
-                         f"images, not on crops of photos")
-    if args.invert and views[0].photos:
-        raise SystemExit("error: --invert is for networks trained on a small-image data set (Fashion-MNIST's light "
-                         "garments on black); this one was trained on photos")
+    config, count = members[0][1], len(names)
     test = folder_test_set(args.data, config, names, views[0], bar) if args.data else None
     images, labels, where, files = test or run_test_set(args.weights[0], config, bar)
     what = "the ten crops" if args.ten_crop else ("the centre crop" if views[0].photos else "whole pictures")

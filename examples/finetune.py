@@ -25,12 +25,12 @@ from minicnn.backend import check_device  # noqa: E402
 from minicnn.checkpoint import CheckpointError  # noqa: E402
 from minicnn.data import DataError  # noqa: E402
 from minicnn.data.image_folder import holdout_of, load_splits  # noqa: E402
+from minicnn.ensemble import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402 (torchvision's normalisation)
 from minicnn.train import (TrainingError, batch_progress, check_run_of, checkpoint_to_resume,  # noqa: E402
                            claim_folder, ctrl_c_says_how_to_resume, data_to_resume, fit, preparation_progress,
                            without_bars, writable_folder)
 from minicnn.weights import WeightsError, build_recorded, checkpoint_config, class_count, load  # noqa: E402
 
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 FINE_TUNED = ("alexnet", "alexnet_owt")   # the networks of 224/227 px photographs with a Dense head
 # What a flag left out means when a run begins (a resumed run takes its own values first), and
 # where the checkpoint's configuration records each (older checkpoints lack --train-layers).

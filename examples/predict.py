@@ -34,13 +34,11 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from minicnn import models  # noqa: E402
 from minicnn.arguments import plain_warnings, positive_int, run_script, user_path  # noqa: E402
-from minicnn.backend import check_device  # noqa: E402
 from minicnn.checkpoint import atomic_write  # noqa: E402
 from minicnn.data.image_folder import IMAGE_EXTENSIONS, class_folders, decode, image_files, quiet_decoding  # noqa: E402
-from minicnn.ensemble import (EnsembleError, check_ensemble, class_names, ensemble_proba, input_of,  # noqa: E402
-                              load_networks, read_small_image)
+from minicnn.ensemble import (EnsembleError, add_network_arguments, ensemble_proba, networks_of,  # noqa: E402
+                              read_small_image)
 import numpy as np  # noqa: E402 (after minicnn, which sets OpenBLAS's thread timeout before NumPy loads it)
 
 BATCH = 50   # images read and classified at a time
@@ -65,24 +63,8 @@ def main(argv=None):
                    help="image files (JPEG, PNG, ...), or folders: every image file in them; a pattern no shell "
                         "expanded ('photos/*.jpg') is expanded here; - reads one picture from standard input "
                         "(curl -s URL | predict.py -)")
-    p.add_argument("--weights", type=user_path, action="append", required=True,
-                   help=".npz (a training checkpoint, or minicnn weights) or .pth (torchvision) file; "
-                        "repeat for an ensemble")
-    p.add_argument("--model", default=None, choices=sorted(models.MODELS),
-                   help="architecture of the weights, built with its default arguments (default: the network a "
-                        "training checkpoint records; alexnet_owt, torchvision's, for other files)")
-    p.add_argument("--num-classes", type=positive_int, default=None,
-                   help="outputs of the model, with --model (default: read from the weights file)")
-    p.add_argument("--classes", type=user_path, default=None,
-                   help="class names: a text file (one per line) or an image folder (default: those a training "
-                        "checkpoint records, else ImageNet's 1000 names for a 1000-way model)")
-    p.add_argument("--ten-crop", action="store_true",
-                   help="average the ten crops of the paper's test (networks trained on photos)")
-    p.add_argument("--invert", action="store_true",
-                   help="invert the pixels first, for a network trained on small images (Fashion-MNIST shows light "
-                        "garments on black, so a photo of one on a light background wants it)")
+    add_network_arguments(p)
     p.add_argument("--top", type=positive_int, default=5, help="classes to show per image (default: 5)")
-    p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "sim"), help="where to run (default: cpu)")
     p.add_argument("--csv", type=user_path, default=None, metavar="FILE",
                    help="also write the results as a table: a row per image, its path, then --top pairs of "
                         "columns class_1, probability_1, ... (a spreadsheet's, or pandas'); written whole when "
@@ -95,29 +77,13 @@ def main(argv=None):
             raise SystemExit(f"error: --csv {args.csv}: {problem}")
 
     try:
-        device = check_device(args.device)
-    except RuntimeError as exc:
-        raise SystemExit(f"error: {exc}")
-    try:
-        members, count = load_networks(args.weights, args.model, args.num_classes, device)
-        views = [input_of(net, own) for net, own in members]
-        check_ensemble(args.weights, members, views)
-        config = members[0][1]
-        names = config["classes"] if args.classes is None and "classes" in config else \
-            class_names(args.classes, count)
+        device, members, views, names = networks_of(args)
     except EnsembleError as exc:
         raise SystemExit(f"error: {exc}")
-    if views[0].photos:   # the paper's test: shorter side to 256, the central 256x256, then its crops
-        if args.invert:
-            raise SystemExit("error: --invert is for networks trained on a small-image data set (Fashion-MNIST's "
-                             "light garments on black); this one was trained on photos")
-        read = decode
-    else:        # the whole picture at the data set's size, as the network saw its training images
-        if args.ten_crop:
-            raise SystemExit(f"error: --ten-crop: the network was trained on whole {views[0].crop}x{views[0].crop} "
-                             f"images, not on crops of photos")
-        read = functools.partial(read_small_image, size=views[0].size, channels=views[0].channels,
-                                 invert=args.invert)
+    # as the network saw its training images: a photo's central 256x256 (then its crops), or the whole
+    # picture at a small-image data set's size
+    read = decode if views[0].photos else functools.partial(read_small_image, size=views[0].size,
+                                                            channels=views[0].channels, invert=args.invert)
     given = []   # a pattern no shell expanded (quoted, or Windows'): the files and folders it matches
     for path in args.images:
         matches = sorted(glob.glob(path)) if not os.path.exists(path) and glob.has_magic(path) else []
@@ -175,7 +141,7 @@ def main(argv=None):
     if not printed:
         raise SystemExit("error: none of the images could be read")
     if args.csv:
-        header = ["image"] + [f"{column}_{i}" for i in range(1, min(args.top, count) + 1)
+        header = ["image"] + [f"{column}_{i}" for i in range(1, min(args.top, len(names)) + 1)
                               for column in ("class", "probability")]
         write_csv(args.csv, [header] + table)
 

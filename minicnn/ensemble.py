@@ -2,10 +2,8 @@
 weights files, each seeing a picture as it was trained to, and averaged into one prediction (the
 paper's competition entry averaged seven networks).
 
-    members, count = load_networks(["run1/checkpoint.npz", "run2/checkpoint.npz"])
-    views = [input_of(net, config) for net, config in members]
-    check_ensemble(paths, members, views)
-    probs = ensemble_proba(members, views, images)          # (N, count), each network's own view
+    members, views, names = load_ensemble(["run1/checkpoint.npz", "run2/checkpoint.npz"])
+    probs = ensemble_proba(members, views, images)          # (N, classes), each network's own view
 
 A member is a network and the training configuration it was trained with (what its checkpoint
 records; {} but the architecture for a plain weights file). How a network sees a picture (its
@@ -68,6 +66,62 @@ def load_networks(paths, model=None, num_classes=None, device="cpu"):
     except WeightsError as exc:
         hint = "; name it with --model" if "does not record its network" in str(exc) else ""
         raise EnsembleError(f"{exc}{hint}") from None
+
+
+def add_network_arguments(parser):
+    """Add the flags of ``load_ensemble`` (--weights, --model, --num-classes, --classes, --ten-crop,
+    --invert) and --device to the argparse ``parser`` of a script (predict.py, evaluate.py)."""
+    from minicnn.arguments import positive_int, user_path
+    parser.add_argument("--weights", type=user_path, action="append", required=True,
+                        help=".npz (a training checkpoint, or minicnn weights) or .pth (torchvision) file; repeat "
+                             "for an ensemble")
+    parser.add_argument("--model", default=None, choices=sorted(models.MODELS),
+                        help="architecture of the weights, built with its default arguments (default: the network "
+                             "a training checkpoint records; alexnet_owt, torchvision's, for other files)")
+    parser.add_argument("--num-classes", type=positive_int, default=None,
+                        help="outputs of the model, with --model (default: read from the weights file)")
+    parser.add_argument("--classes", type=user_path, default=None,
+                        help="class names: a text file (one per line) or an image folder (default: those a "
+                             "training checkpoint records, else ImageNet's 1000 names for a 1000-way model)")
+    parser.add_argument("--ten-crop", action="store_true",
+                        help="average the ten crops of the paper's test (networks trained on photos)")
+    parser.add_argument("--invert", action="store_true",
+                        help="invert the pixels first, for a network trained on small images (Fashion-MNIST shows "
+                             "light garments on black, so a photo of one on a light background wants it)")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "sim"), help="where to run (default: cpu)")
+
+
+def networks_of(args):
+    """(device, members, views, names) of a command line whose flags ``add_network_arguments``
+    added (``args``, argparse's namespace): the device checked (``check_device``), then
+    ``load_ensemble``'s networks on it; an EnsembleError for either."""
+    from minicnn.backend import check_device
+    try:
+        device = check_device(args.device)
+    except RuntimeError as exc:   # no GPU, no CuPy
+        raise EnsembleError(str(exc)) from None
+    return (device,) + load_ensemble(args.weights, args.model, args.num_classes, args.classes, device, args.ten_crop,
+                                     args.invert)
+
+
+def load_ensemble(paths, model=None, num_classes=None, classes=None, device="cpu", ten_crop=False, invert=False):
+    """(members, views, names) of the weights files ``paths``, for the scripts' flags of the same
+    names: the networks (``load_networks``), how each sees a picture (``input_of``), checked as
+    one ensemble (``check_ensemble``), and the class names (the first checkpoint's, else
+    ``class_names(classes)``); ``ten_crop`` and ``invert`` refused where the networks were not
+    trained on the pictures they are for (crops of photos; small pictures, light on dark)."""
+    members, count = load_networks(paths, model, num_classes, device)
+    views = [input_of(net, own) for net, own in members]
+    check_ensemble(paths, members, views)
+    config = members[0][1]
+    names = config["classes"] if classes is None and "classes" in config else class_names(classes, count)
+    if invert and views[0].photos:
+        raise EnsembleError("--invert is for networks trained on a small-image data set (Fashion-MNIST's light "
+                            "garments on black); this one was trained on photos")
+    if ten_crop and not views[0].photos:
+        raise EnsembleError(f"--ten-crop: the network was trained on whole {views[0].crop}x{views[0].crop} images, "
+                            f"not on crops of photos")
+    return members, views, names
 
 
 Input = collections.namedtuple("Input", "photos crop mean std size channels")

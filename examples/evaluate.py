@@ -162,10 +162,11 @@ def in_colour_seen(images, view, invert):
 
 
 def score(members, views, images, labels, count, args, device, bar):
-    """Each member's and the ensemble's figures on the test set ``images`` (uint8, those at the
-    ``order`` indices) and ``labels``, a batch at a time: a list of dicts (loss, top1, top5), one per
-    member, and the ensemble's dict with "confusion" (K x K counts, rows the true class) and
-    "largest_losses" (``minicnn.train.largest_of``'s rows)."""
+    """Each member's and the ensemble's figures on the test set ``images`` (uint8) and ``labels``
+    (all of it, or --limit of it: ``order``, the indices ``evenly_spread`` picks), a batch at a
+    time: (a list of dicts of loss, top1 and top5, one per member; the ensemble's dict, with
+    "confusion" (K x K counts, rows the true class) and "largest_losses" (``largest_of``'s rows,
+    each "index" one into the whole set); ``order``)."""
     from tqdm import tqdm
     order = evenly_spread(len(labels), args.limit)
     ks = (1, min(5, count))

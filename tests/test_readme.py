@@ -277,6 +277,25 @@ def test_quick_start_figures_are_the_committed_training_run():
         assert (ROOT / picture).is_file(), picture
 
 
+def test_the_ensemble_s_figures_are_its_committed_evaluation():
+    """Three default runs (seeds 0, 1, 2) and their ensemble: each run's test accuracy as
+    evaluate.py scored it is the one its own run wrote (seed 0's the quick start's run), and the
+    figures the README gives are the evaluation's."""
+    evaluation = results("cpu-ensemble-alexnet_small-fashion-mnist-2026-12-04/evaluation.json")
+    runs = ["cpu-train-alexnet_small-fashion-mnist-2026-12-03"] + [
+        f"cpu-train-alexnet_small-fashion-mnist-seed{seed}-2026-12-04" for seed in (1, 2)]
+    members = evaluation["members"]
+    assert len(members) == 3 and evaluation["images"] == 10000 and evaluation["views"] == "center"
+    for member, run in zip(members, runs):
+        test = run_files(run)[1]
+        assert (member["top1"], member["top5"]) == (test["top1"], test["top5"])
+        assert member["loss"] == pytest.approx(test["loss"], rel=1e-5)
+    shown = sentence(r"the default run with seeds 0, 1 and 2 gave test accuracy ([\d.]+), ([\d.]+) and ([\d.]+), and "
+                     r"their probabilities averaged give \*\*([\d.]+)\*\* \(loss ([\d.]+), against ([\d.]+) for the best")
+    assert_shows(" ".join(shown), *(m["top1"] for m in members), evaluation["top1"], evaluation["loss"],
+                 min(m["loss"] for m in members))
+
+
 def test_the_other_kernels_figures_are_their_committed_run():
     """The default run on OpenBLAS's Haswell kernels: its test accuracy, top-5, epoch 1's validation
     accuracy and weakest class as its files have them, and the line the README shows is the one

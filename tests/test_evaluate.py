@@ -255,3 +255,29 @@ def test_limit_spreads_the_images_evenly_over_the_set():
     assert list(evaluate.evenly_spread(5, 5)) == list(evaluate.evenly_spread(5, None)) == [0, 1, 2, 3, 4]
     spread = evaluate.evenly_spread(1000, 999)
     assert len(np.unique(spread)) == 999 and spread[0] == 0 and spread[-1] == 999
+
+
+def test_the_kernel_devices_give_the_cpu_s_figures(tmp_path, kernel_device):
+    """An ensemble of two small networks under minicnn's CUDA kernels (the simulator; a GPU where
+    there is one): the figures of the CPU's run, to float32's rounding."""
+    data = str(tmp_path / "data")
+    write_fake_fashion(data, n_test=12)
+    paths = []
+    for seed in (0, 1):
+        architecture = dict(name="alexnet_small", num_classes=10, in_channels=1, width=4, input_size=28)
+        config = dict(architecture=architecture, model_name="alexnet_small", input_size=28, image_size=28, mean=0.3,
+                      std=0.4, classes=list(fashion_mnist.CLASSES), dataset="fashion-mnist", data=data)
+        paths.append(str(tmp_path / f"net{seed}.npz"))
+        checkpoint.save(paths[-1], models.build(**architecture, seed=seed), None,
+                        dict(model="alexnet_small", epoch=1, split="none", config=config))
+    figures = {}
+    for device in ("cpu", kernel_device):
+        out = tmp_path / device
+        evaluate.main(["--weights", paths[0], "--weights", paths[1], "--device", device, "--out", str(out),
+                       "--no-progress"])
+        figures[device] = json.loads((out / "evaluation.json").read_text())
+    cpu, kernels = figures["cpu"], figures[kernel_device]
+    assert (kernels["top1"], kernels["top5"], kernels["confusion"]) == (cpu["top1"], cpu["top5"], cpu["confusion"])
+    assert kernels["loss"] == pytest.approx(cpu["loss"], rel=1e-5)
+    for member, expected in zip(kernels["members"], cpu["members"]):
+        assert member["loss"] == pytest.approx(expected["loss"], rel=1e-5)

@@ -243,14 +243,16 @@ def test_a_preparation_stopped_midway_leaves_no_temporary_file(folder, tmp_path,
 
 
 def test_cache_is_reused_and_rebuilt_when_the_folder_changes(folder, monkeypatch):
-    """The cache is reused however the folder is named: relative, with a slash, absolute (it was
-    decoded again, all of ImageNet's hours of it, when a run named it otherwise than the last)."""
+    """The cache is reused however the folder is named: relative, with a slash, absolute, through a
+    link (it was decoded again, all of ImageNet's hours of it, when a run named it otherwise than
+    the last)."""
     monkeypatch.chdir(os.path.dirname(folder))
     first = image_folder.prepare(os.path.basename(folder))
     assert first.meta["files"][0] == os.path.join("cats", "0.png")   # within the folder
     decode = image_folder.decode
     monkeypatch.setattr(image_folder, "decode", lambda *a: pytest.fail("decoded again"))
-    for name in (folder, os.path.basename(folder) + os.sep, os.path.join(".", os.path.basename(folder))):
+    os.symlink(folder, "linked")   # a link to the folder (~/data -> /mnt/disk/data) reaches the same cache
+    for name in (folder, os.path.basename(folder) + os.sep, os.path.join(".", os.path.basename(folder)), "linked"):
         again = image_folder.prepare(name)
         np.testing.assert_array_equal(again.images, first.images)
     monkeypatch.setattr(image_folder, "decode", decode)   # (not undo(): the cache folder stays the test's)

@@ -319,8 +319,11 @@ def split_pair(pair, fraction, seed=0, holdout="stratified"):
 
 
 def default_cache(root, size=STORED_SIZE):
-    key = hashlib.sha256(f"{os.path.abspath(root)}\0{size}".encode()).hexdigest()[:16]
-    return os.path.join(cache_root(), "folders", f"{os.path.basename(os.path.abspath(root))}-{key}")
+    """The cache folder of the image folder ``root`` stored at ``size``: one per folder, however
+    it is reached (a relative path, a link to it: ``os.path.realpath``)."""
+    real = os.path.realpath(root)
+    key = hashlib.sha256(f"{real}\0{size}".encode()).hexdigest()[:16]
+    return os.path.join(cache_root(), "folders", f"{os.path.basename(real)}-{key}")
 
 
 def reserve(path, nbytes, root):

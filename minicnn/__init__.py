@@ -45,8 +45,10 @@ Where things are:
 - ``minicnn.optim`` (SGD as the paper writes it, schedules), ``minicnn.train`` (the training loop
   of ``examples/train_alexnet.py``: ``fit(model, data, cfg)`` trains any network on uint8 images,
   ``cfg`` needing only ``epochs``, ``batch_size``, ``lr`` and ``out``), ``minicnn.inference``
-  (class probabilities, ten crops, ensembles), ``minicnn.checkpoint`` (atomic checkpoints),
-  ``minicnn.data`` (Fashion-MNIST, CIFAR-10, image folders, batching and augmentation).
+  (class probabilities, ten crops, ensembles), ``minicnn.ensemble`` (networks rebuilt from weights
+  files, each seeing a picture as in its training: ``examples/predict.py``'s and
+  ``examples/evaluate.py``'s), ``minicnn.checkpoint`` (atomic checkpoints), ``minicnn.data``
+  (Fashion-MNIST, CIFAR-10, image folders, batching and augmentation).
 - ``minicnn.towers``: AlexNet's two-device split; ``minicnn.distributed`` and
   ``minicnn.hybrid``: data-parallel training over MPI and the "one weird trick".
 - ``minicnn.gradcheck``: the one way a backward pass is checked (``python -m minicnn.gradcheck``);

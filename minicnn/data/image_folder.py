@@ -16,7 +16,7 @@ files (their paths within the folder), a signature of the source (names within i
 modification times) and the RGB statistics: per-channel mean and std, and the eigenvalues and
 eigenvectors of the 3x3 RGB covariance for the paper's PCA colour augmentation. A later
 ``prepare`` with an unchanged source reuses the cache and decodes nothing, whether the folder is
-named as before or otherwise (``photos``, ``./photos/``, its absolute path).
+named as before or otherwise (``photos``, ``./photos/``, its absolute path, a link to it).
 
 Files that cannot be read (truncated, not an image) are skipped with one warning line each and
 a count at the end; an empty class folder is kept as a class (its label exists) with a warning.

@@ -114,7 +114,7 @@ def folder_test_set(data, config, names, view, bar):
     of ``config`` trained on, whose test set is the run's (``run_test_set``)."""
     train, val = os.path.join(data, "train"), os.path.join(data, "val")
     root = val if os.path.isdir(train) and os.path.isdir(val) else data
-    if root == data and config.get("data") and os.path.isdir(data) and os.path.samefile(data, config["data"]):
+    if root == data and config.get("data") and os.path.realpath(data) == os.path.realpath(config["data"]):
         return None   # the run's own folder: the test images it held out, not those it trained on
     folders = image_folder.class_folders(root) if os.path.isdir(root) else []
     known = network_labels(folders, names, root) if folders else None   # before minutes of decoding

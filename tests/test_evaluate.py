@@ -197,6 +197,8 @@ def test_the_folder_a_run_trained_on_gives_the_test_images_it_held_out(tmp_path,
     with pytest.raises(SystemExit, match=re.escape(f"error: the image folder {tmp_path / 'moved.npz'}'s run was "
                                                    f"tested on, {tmp_path / 'gone'}, is not there")):
         evaluate.main(["--weights", str(tmp_path / "moved.npz")])
+    evaluate.main(["--weights", str(tmp_path / "moved.npz"), "--data", folder, "--no-progress"])   # all of it
+    assert f"testing on 30 images of {folder}, through the centre crop" in capsys.readouterr().out.splitlines()
 
 
 def test_a_network_of_small_pictures_sees_photos_as_predict_shows_them(tmp_path, cache, capsys):

@@ -18,7 +18,7 @@ from minicnn.inference import normalise
 from minicnn.losses import softmax
 from minicnn.weights import model_from_checkpoint
 
-from fake_data import write_fake_fashion
+from fake_data import write_fake_cifar, write_fake_fashion
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "examples"))
@@ -27,11 +27,11 @@ import evaluate  # noqa: E402
 PHOTO_CLASSES = ["birds", "cats", "dogs"]
 
 
-def train(data, out, seed):
-    """A one-epoch train_alexnet.py run on the fake Fashion-MNIST in ``data``, into ``out``."""
+def train(data, out, seed, *flags):
+    """A one-epoch train_alexnet.py run on the fake data set in ``data``, into ``out``."""
     done = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "train_alexnet.py"), "--no-progress",
                            "--data", data, "--out", out, "--epochs", "1", "--val-size", "8", "--batch-size", "16",
-                           "--width", "4", "--seed", str(seed)], capture_output=True, text=True, timeout=600)
+                           "--width", "4", "--seed", str(seed), *flags], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     return os.path.join(out, "checkpoint.npz")
 
@@ -85,6 +85,21 @@ def test_a_run_s_own_test_set_gives_its_figures_and_an_ensemble_its_averaged_pro
     assert result["confusion"] == counts.tolist()
     losses = -np.log(ensemble[np.arange(len(labels)), labels])
     assert [r["index"] for r in result["largest_losses"]] == list(np.argsort(-losses, kind="stable")[:16])
+
+
+def test_a_cifar10_run_limited_to_some_images_is_tested_on_those_it_was(tmp_path, capsys):
+    """CIFAR-10's colour pictures, and --limit: the run tested on the first limit/5 test images, and
+    so does evaluate.py, with the run's figures."""
+    data = str(tmp_path / "cifar")
+    write_fake_cifar(data, per_batch=30)
+    run = train(data, str(tmp_path / "run"), 0, "--dataset", "cifar10", "--limit", "100")
+    evaluate.main(["--weights", run, "--out", str(tmp_path / "evaluation"), "--no-progress"])
+    assert capsys.readouterr().out.splitlines()[0] == \
+        "testing on 20 images of the cifar10 test set (its first 20, as the run's), through whole pictures"
+    tested = json.loads((tmp_path / "run" / "test_metrics.json").read_text())
+    result = json.loads((tmp_path / "evaluation" / "evaluation.json").read_text())
+    assert (result["top1"], result["top5"], result["confusion"]) == (tested["top1"], tested["top5"], tested["confusion"])
+    assert result["loss"] == pytest.approx(tested["loss"], rel=1e-5)
 
 
 def write_photos(root, classes, per_class=3, seed=0):

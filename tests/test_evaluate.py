@@ -40,7 +40,8 @@ def reference_figures(probs, labels):
     """loss (float64 cross-entropy of the probabilities), top-1 and top-5, by the definitions."""
     order = np.argsort(-probs, axis=1, kind="stable")
     return dict(loss=float(-np.log(probs[np.arange(len(labels)), labels]).mean()),
-                top1=float(np.mean(order[:, 0] == labels)), top5=float(np.mean((order[:, :5] == labels[:, None]).any(1))))
+                top1=float(np.mean(order[:, 0] == labels)),
+                top5=float(np.mean((order[:, :5] == labels[:, None]).any(axis=1))))
 
 
 def test_a_run_s_own_test_set_gives_its_figures_and_an_ensemble_its_averaged_probabilities(tmp_path, capsys):
@@ -98,7 +99,8 @@ def test_a_cifar10_run_limited_to_some_images_is_tested_on_those_it_was(tmp_path
         "testing on 20 images of the cifar10 test set (its first 20, as the run's), through whole pictures"
     tested = json.loads((tmp_path / "run" / "test_metrics.json").read_text())
     result = json.loads((tmp_path / "evaluation" / "evaluation.json").read_text())
-    assert (result["top1"], result["top5"], result["confusion"]) == (tested["top1"], tested["top5"], tested["confusion"])
+    for key in ("top1", "top5", "confusion"):
+        assert result[key] == tested[key], key
     assert result["loss"] == pytest.approx(tested["loss"], rel=1e-5)
 
 

@@ -294,6 +294,8 @@ def test_the_ensemble_s_figures_are_its_committed_evaluation():
                      r"their probabilities averaged give \*\*([\d.]+)\*\* \(loss ([\d.]+), against ([\d.]+) for the best")
     assert_shows(" ".join(shown), *(m["top1"] for m in members), evaluation["top1"], evaluation["loss"],
                  min(m["loss"] for m in members))
+    status = sentence(r"three default runs averaged gave ([\d.]+) against ([\d.]+)-([\d.]+) alone")
+    assert_shows(" ".join(status), evaluation["top1"], *sorted(m["top1"] for m in members)[::2])
 
 
 def test_the_other_kernels_figures_are_their_committed_run():

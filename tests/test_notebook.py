@@ -61,7 +61,7 @@ def test_minicnn_is_imported_before_numpy():
 def test_its_accuracies_of_the_default_run_are_the_committed_runs():
     """Two sections quote the README's default run's test accuracy, on OpenBLAS's SkylakeX kernels
     and on its Haswell kernels: the committed results of each (as fractions to 4 places, and as
-    percentages to a tenth)."""
+    percentages to a tenth); and the last the ensemble's of three runs, its committed evaluation."""
     results = os.path.join(os.path.dirname(NOTEBOOK), os.pardir, "benchmarks", "results")
     accuracies = []
     for run in ["cpu-train-alexnet_small-fashion-mnist-2026-12-03",
@@ -75,6 +75,9 @@ def test_its_accuracies_of_the_default_run_are_the_committed_runs():
     assert fractions and percents, "the notebook no longer quotes the default run's accuracies"
     assert list(fractions.groups()) == [f"{a:.4f}" for a in accuracies]
     assert list(percents.groups()) == [f"{100 * a:.1f}" for a in accuracies]
+    with open(os.path.join(results, "cpu-ensemble-alexnet_small-fashion-mnist-2026-12-04", "evaluation.json")) as f:
+        ensemble = json.load(f)["top1"]
+    assert re.search(r"averaged as the paper's ensemble, give ([\d.]+)%", text).group(1) == f"{100 * ensemble:.1f}"
 
 
 @pytest.mark.skipif(fashion_mnist_missing() is not None,

@@ -18,6 +18,8 @@ import os
 import numpy as np
 
 from minicnn import models
+from minicnn.arguments import positive_int, user_path
+from minicnn.backend import check_device
 from minicnn.data import imagenet_classes
 from minicnn.data.image_folder import class_folders, decode
 from minicnn.data.loader import resize_nearest
@@ -71,7 +73,6 @@ def load_networks(paths, model=None, num_classes=None, device="cpu"):
 def add_network_arguments(parser):
     """Add the flags of ``load_ensemble`` (--weights, --model, --num-classes, --classes, --ten-crop,
     --invert) and --device to the argparse ``parser`` of a script (predict.py, evaluate.py)."""
-    from minicnn.arguments import positive_int, user_path
     parser.add_argument("--weights", type=user_path, action="append", required=True,
                         help=".npz (a training checkpoint, or minicnn weights) or .pth (torchvision) file; repeat "
                              "for an ensemble")
@@ -95,7 +96,6 @@ def networks_of(args):
     """(device, members, views, names) of a command line whose flags ``add_network_arguments``
     added (``args``, argparse's namespace): the device checked (``check_device``), then
     ``load_ensemble``'s networks on it; an EnsembleError for either."""
-    from minicnn.backend import check_device
     try:
         device = check_device(args.device)
     except RuntimeError as exc:   # no GPU, no CuPy

@@ -15,6 +15,7 @@ value than the resumed run's is refused, so that ``--resume`` alone continues an
 folder) print as ``warning: ...``, one line each, instead of Python's form for programmers, which
 adds the file and source line that raised it."""
 import argparse
+import contextlib
 import math
 import os
 import select
@@ -105,6 +106,43 @@ def stopped(exc):
 
 def _raise_terminated(signum, frame):
     raise Terminated()
+
+
+@contextlib.contextmanager
+def signals_held():
+    """Hold Ctrl-C (SIGINT) and SIGTERM while the block runs, then act on the first that came, as
+    it would have acted (``KeyboardInterrupt``, ``Terminated`` under ``run_script``): a checkpoint
+    being written is finished, not broken off. Broken off inside NumPy's ``savez``, it left a zip
+    file open whose clean-up, after the script's last words, printed a traceback (``ValueError:
+    seek of closed file``). A second signal while the block runs acts at once (a write that hangs,
+    on a dead network disk, stays stoppable). Outside the main thread, where no handler can be
+    set, the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+
+    def hold(signum, frame):
+        if caught:   # the second: at once
+            act(signum, frame)
+        caught.append(signum)
+
+    def act(signum, frame):
+        handler = previous[signum]
+        if callable(handler):   # Python's (KeyboardInterrupt), run_script's (Terminated), another's
+            handler(signum, frame)
+        elif handler != signal.SIG_IGN:   # the system's default: end as the signal ends a process
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+
+    previous = {signum: signal.signal(signum, hold) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if caught:
+        act(caught[0], None)
 
 
 def run_script(main):

@@ -60,6 +60,20 @@ def atomic_write(path, write, check=None):
         os.close(dir_fd)
 
 
+def write_npz(path, arrays):
+    """Write the named ``arrays`` to ``path`` as an .npz file (what ``np.savez`` writes: a zip of
+    .npy files, no pickle), atomically. The zip file is closed however the writing ends: NumPy's
+    own ``savez`` before 2.0 left it open when a write failed or was interrupted, and its clean-up,
+    with the file already closed, printed a traceback (``ValueError: seek of closed file``) after
+    the script's last words."""
+    def write_zip(f):
+        with zipfile.ZipFile(f, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+            for name, value in arrays.items():
+                with archive.open(name + ".npy", "w", force_zip64=True) as member:   # as savez does
+                    np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
+    atomic_write(path, write_zip)
+
+
 def save(path, model, optimizer=None, meta=None, comm=None):
     """Write model (and optimizer) state plus ``meta`` (a JSON-serialisable dict) to ``path``.
 
@@ -83,7 +97,7 @@ def write(path, arrays, meta):
     text as bytes) and beside it (``.json``, for a reader with no NumPy), each file atomically."""
     text = json.dumps(meta, indent=2, sort_keys=True)
     arrays = dict(arrays, meta=np.frombuffer(text.encode(), dtype=np.uint8))
-    atomic_write(path, lambda f: np.savez(f, **arrays))
+    write_npz(path, arrays)
     atomic_write(os.path.splitext(path)[0] + ".json", lambda f: f.write(text.encode()))
 
 

@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from minicnn import checkpoint
-from minicnn.arguments import stopped
+from minicnn.arguments import signals_held, stopped
 from minicnn.backend import get_array_module, to_device, to_numpy
 from minicnn.cpu_memory import reuse_freed_memory
 from minicnn.data.loader import BatchLoader, pixels_refused
@@ -288,14 +288,15 @@ def _train(model, data, cfg, log, progress, comm):
         record.update(images_per_s=seen / train_time, epoch_time_s=train_time)
         log(f"{line}{seen / train_time:.0f} img/s, {time.perf_counter() - t0:.0f} s")
         try:   # a full disk: the last checkpoint stays whole (written atomically), and the run says so
-            if comm.is_root:
-                # a new run's first line replaces an earlier run's file, kept whole until then
-                with open(metrics_path, "a" if cfg.get("resume") or epoch > start_epoch else "w") as f:
-                    f.write(json.dumps(record) + "\n")
-            checkpoint.save(ckpt_path, model, optimizer, dict(   # every rank takes part, rank 0 writes
-                model=cfg["model_name"], epoch=epoch + 1, lr=optimizer.lr, schedule_name=cfg["schedule"],
-                split=cfg.get("split", "none"), ranks=comm.size, schedule=schedule.state_dict(),
-                config={k: v for k, v in cfg.items() if k != "resume"}, environment=environment), comm=comm)
+            with signals_held():   # Ctrl-C or SIGTERM now: the epoch's line and checkpoint written first
+                if comm.is_root:
+                    # a new run's first line replaces an earlier run's file, kept whole until then
+                    with open(metrics_path, "a" if cfg.get("resume") or epoch > start_epoch else "w") as f:
+                        f.write(json.dumps(record) + "\n")
+                checkpoint.save(ckpt_path, model, optimizer, dict(   # every rank takes part, rank 0 writes
+                    model=cfg["model_name"], epoch=epoch + 1, lr=optimizer.lr, schedule_name=cfg["schedule"],
+                    split=cfg.get("split", "none"), ranks=comm.size, schedule=schedule.state_dict(),
+                    config={k: v for k, v in cfg.items() if k != "resume"}, environment=environment), comm=comm)
         except OSError as exc:
             then = ": make room, then --resume goes on from it" if epoch else ""
             raise TrainingError(f"cannot write epoch {epoch + 1}'s checkpoint into {out} ({exc.strerror or exc}); "

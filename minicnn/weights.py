@@ -20,7 +20,7 @@ rebuilds the network such a checkpoint records, with its weights:
 import numpy as np
 
 from minicnn.backend import to_numpy
-from minicnn.checkpoint import CheckpointError, atomic_write, read_meta, read_npz
+from minicnn.checkpoint import CheckpointError, read_meta, read_npz, write_npz
 
 
 class WeightsError(ValueError):
@@ -66,7 +66,7 @@ def load_torchvision(path, model):
 def save_npz(model, path):
     """Write the model's parameters and buffers to ``path`` (``.npz``, no pickle), atomically."""
     arrays = {name: to_numpy(v) for name, v in model.state_dict().items()}
-    atomic_write(path, lambda f: np.savez(f, **arrays))
+    write_npz(path, arrays)
 
 
 def load_npz(path, model):

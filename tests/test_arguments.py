@@ -173,6 +173,37 @@ def test_ctrl_c_ends_a_script_with_one_line_and_the_code_for_sigint(capsys):
     assert stop.value.code == 130 and capsys.readouterr().err == "\ninterrupted\n"
 
 
+def test_signals_held_act_when_the_block_ends_and_a_second_at_once():
+    """Ctrl-C or SIGTERM while a checkpoint is written (``signals_held``): the block runs to its end,
+    then the signal acts as it would have (KeyboardInterrupt; run_script's Terminated); a second
+    one acts at once; the handlers are the same afterwards."""
+    import os
+    import signal
+
+    from minicnn.arguments import Terminated, _raise_terminated, signals_held
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)   # as run_script sets it
+    try:
+        for signum, raised in ((signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, Terminated)):
+            finished = []
+            with pytest.raises(raised):
+                with signals_held():
+                    os.kill(os.getpid(), signum)
+                    finished.append(True)   # reached: the signal waits for the block's end
+            assert finished == [True]
+            with pytest.raises(raised):
+                with signals_held():
+                    os.kill(os.getpid(), signum)
+                    os.kill(os.getpid(), signum)
+                    finished.append(False)   # not reached: the second acted at once
+            assert finished == [True]
+        with signals_held():   # nothing came: nothing happens
+            pass
+        assert signal.getsignal(signal.SIGTERM) is _raise_terminated
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def test_every_example_script_runs_its_main_through_run_script():
     import pathlib
     root = pathlib.Path(__file__).resolve().parent.parent

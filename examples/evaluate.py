@@ -82,7 +82,10 @@ def run_test_set(path, config, bar):
                          f"was recorded): give --data, a labelled image folder")
     try:
         if dataset == "folder":
-            root = config["data"]
+            root = config.get("data")   # recorded since 2026-12-04
+            if not root:
+                raise SystemExit(f"error: {path} does not record the image folder its run was tested on (a "
+                                 f"checkpoint of before it was recorded): give it with --data")
             if not os.path.isdir(root):
                 raise SystemExit(f"error: the image folder {path}'s run was tested on, {root}, is not there (moved, "
                                  f"or on another machine): give it with --data")

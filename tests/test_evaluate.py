@@ -261,7 +261,10 @@ def test_what_cannot_be_evaluated_is_said(tmp_path, cache, capsys):
              f"error: {tmp_path / 'plain.npz'} records no test set (plain weights, or a checkpoint of before its "
              f"data set was recorded): give --data, a labelled image folder"),
             (["--weights", str(tmp_path / "photos.npz"), "--data", str(tmp_path / "nothing")],
-             f"error: --data image folder {tmp_path / 'nothing'} does not exist")):
+             f"error: --data image folder {tmp_path / 'nothing'} does not exist"),
+            (["--weights", str(tmp_path / "photos.npz")],
+             f"error: {tmp_path / 'photos.npz'} does not record the image folder its run was tested on (a "
+             f"checkpoint of before it was recorded): give it with --data")):
         with pytest.raises(SystemExit, match=re.escape(message)):
             evaluate.main(args)
     with pytest.raises(SystemExit):   # argparse's: --invert is for --data's pictures

@@ -27,6 +27,17 @@ def rng():
     return np.random.default_rng(1234)
 
 
+@pytest.fixture
+def ctrl_c_raises():
+    """Python's own Ctrl-C handler (KeyboardInterrupt) for a test that sends itself SIGINT: a
+    process that a shell started ignoring SIGINT (a background job, ``&``) has none, and the
+    signal would do nothing there."""
+    import signal
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 # --- kernel devices ----------------------------------------------------------------------------
 # Tests that take the `kernel_device` fixture run minicnn's CUDA kernels: under the kernel
 # simulator ("sim", always) and on a GPU ("cuda", skipped cleanly without CuPy and a GPU). They

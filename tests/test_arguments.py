@@ -173,7 +173,7 @@ def test_ctrl_c_ends_a_script_with_one_line_and_the_code_for_sigint(capsys):
     assert stop.value.code == 130 and capsys.readouterr().err == "\ninterrupted\n"
 
 
-def test_signals_held_act_when_the_block_ends_and_a_second_at_once():
+def test_signals_held_act_when_the_block_ends_and_a_second_at_once(ctrl_c_raises):
     """Ctrl-C or SIGTERM while a checkpoint is written (``signals_held``): the block runs to its end,
     then the signal acts as it would have (KeyboardInterrupt; run_script's Terminated); a second
     one acts at once; the handlers are the same afterwards."""
@@ -200,6 +200,10 @@ def test_signals_held_act_when_the_block_ends_and_a_second_at_once():
             pass
         assert signal.getsignal(signal.SIGTERM) is _raise_terminated
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        signal.signal(signal.SIGINT, signal.SIG_IGN)   # ignored before (a background job's): ignored after
+        with signals_held():
+            os.kill(os.getpid(), signal.SIGINT)
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
     finally:
         signal.signal(signal.SIGTERM, previous)
 

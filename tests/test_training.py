@@ -279,7 +279,7 @@ def test_an_interrupted_npz_write_leaves_no_zip_file_open(tmp_path, monkeypatch)
     assert not unraisable and not os.listdir(tmp_path)
 
 
-def test_ctrl_c_while_a_checkpoint_is_written_stops_after_it(tmp_path, monkeypatch):
+def test_ctrl_c_while_a_checkpoint_is_written_stops_after_it(tmp_path, monkeypatch, ctrl_c_raises):
     """Ctrl-C (or SIGTERM) arriving as fit writes an epoch's checkpoint: it is written whole, then
     the run stops. Broken off inside NumPy's savez, it left an open zip file whose clean-up printed
     a traceback after the script's last words."""

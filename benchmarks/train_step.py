@@ -25,13 +25,14 @@ from timing import (interleaved_medians, machine_description, part_clock, second
                     step_benchmark_parser, write_results)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from minicnn import SoftmaxCrossEntropy, cpu_threads, models  # noqa: E402
+from minicnn import ReLU, SoftmaxCrossEntropy, cpu_threads, models  # noqa: E402
 from minicnn.arguments import positive_int, run_script  # noqa: E402
 from minicnn.backend import check_device, cuda_available, to_device, to_numpy  # noqa: E402
 from minicnn.cpu_memory import reuse_freed_memory  # noqa: E402
-from minicnn.environment import gpu_description  # noqa: E402
+from minicnn.environment import gpu_description, gpu_name  # noqa: E402
 from minicnn.fusion import fuse  # noqa: E402
 from minicnn.optim import SGD  # noqa: E402
+from minicnn.sequential import Sequential  # noqa: E402
 import numpy as np  # noqa: E402 (after minicnn, which sets OpenBLAS's thread timeout before NumPy loads it)
 from threadpoolctl import threadpool_limits  # noqa: E402
 
@@ -40,7 +41,7 @@ def torch_twin(model):
     """A PyTorch nn.Sequential with the same layers and weights as a minicnn Sequential (nested ones
     flattened: alexnet_owt's features and classifier)."""
     import torch
-    from minicnn import LRN, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
+    from minicnn import LRN, Conv2D, Dense, Dropout, Flatten, MaxPool2D
     nn = torch.nn
     layers = []
     for layer in model.leaves():
@@ -67,14 +68,43 @@ def torch_twin(model):
     return nn.Sequential(*layers)
 
 
+def called_layers(model, prefix=""):
+    """(dotted name, layer) for every layer that ``model`` (a Sequential) calls, nested Sequentials
+    walked ("features.0"): its leaves, except that a fused LRN+max-pool ("norm1+pool1") is one
+    layer, whose children (its settings and NumPy code) its kernels do not call."""
+    for name, layer in model.named_children():
+        if isinstance(layer, Sequential):
+            yield from called_layers(layer, f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}", layer
+
+
+def twin_module_names(leaves, model):
+    """For each module of the PyTorch twin, built from ``leaves`` (the (name, layer) leaves of the
+    model before ``fuse``), the name of the layer of ``model`` (fused or not) that does its work:
+    its own, its fused LRN+max-pool's ("norm1+pool1" for norm1 and pool1), or for a ReLU folded
+    into its convolution, the convolution's ("conv1" for conv1 and relu1)."""
+    owner = {}
+    for name, layer in called_layers(model):
+        for leaf in layer.leaves():
+            owner[id(leaf)] = name
+    names = []
+    for name, leaf in leaves:
+        if id(leaf) not in owner and not (names and isinstance(leaf, ReLU)):
+            raise ValueError(f"{name} ({leaf!r}) is in no layer of the fused model")
+        names.append(owner.get(id(leaf), names[-1] if names else None))
+    return names
+
+
 def layer_seconds(model, step, opt, repeats, gpu):
-    """{(layer name, "forward" | "backward"): median seconds} for every leaf layer of ``model``
-    ("features.0" in nested networks) within training steps, and ("SGD", "update") for the
-    optimizer: each call is timed on its own (perf_counter on the CPU, CUDA events around it on the
-    GPU) in ``repeats`` steps after one warm-up step."""
+    """{(layer name, "forward" | "backward"): median seconds} for every layer ``model`` calls
+    (``called_layers``: "features.0" in nested networks, "norm1+pool1" fused) within training
+    steps, and ("SGD", "update") for the optimizer: each call is timed on its own (perf_counter on
+    the CPU, CUDA events around it on the GPU) in ``repeats`` steps after one warm-up step."""
     clock = part_clock(gpu)
-    times, timed = {}, [(name, layer, "forward") for name, layer in model.named_leaves()]
-    timed += [(name, layer, "backward") for name, layer in model.named_leaves()] + [("SGD", opt, "step")]
+    layers = list(called_layers(model))
+    times, timed = {}, [(name, layer, "forward") for name, layer in layers]
+    timed += [(name, layer, "backward") for name, layer in layers] + [("SGD", opt, "step")]
 
     def wrapped(key, call):
         def timed_call(*a, **k):
@@ -97,10 +127,15 @@ def layer_seconds(model, step, opt, repeats, gpu):
 
 
 def torch_layer_seconds(twin, names, step, optimizer, repeats, gpu):
-    """The same as ``layer_seconds`` for the PyTorch twin (``names``: minicnn's names of its
-    modules, in order), timed by module hooks within training steps. The first module's input
-    needs no gradient, so PyTorch calls its backward hook before its work (the weight gradient):
-    its backward is timed up to the end of the backward pass, the optimizer's start."""
+    """The same as ``layer_seconds`` for the PyTorch twin, timed by module hooks within training
+    steps. ``names``: for each module of the twin, in order, the name of the minicnn layer that does
+    its work (``twin_module_names``); consecutive modules under one name (conv1 and relu1 under a
+    fused "conv1") are timed as one, from the first's forward to the last's, and from the last's
+    backward to the first's. The first module's input needs no gradient, so PyTorch calls its
+    backward hook before its work (the weight gradient): its backward is timed up to the end of the
+    backward pass, the optimizer's start."""
+    if len(names) != len(twin):
+        raise ValueError(f"{len(names)} names for the twin's {len(twin)} modules")
     stamp = stamp_clock(gpu)
     started, times = {}, {}
 
@@ -113,11 +148,15 @@ def torch_layer_seconds(twin, names, step, optimizer, repeats, gpu):
 
     hooks = []
     for index, (name, module) in enumerate(zip(names, twin)):
-        hooks += [module.register_forward_pre_hook(lambda m, a, key=(name, "forward"): start(key)),
-                  module.register_forward_hook(lambda m, a, out, key=(name, "forward"): stop(key)),
-                  module.register_full_backward_pre_hook(lambda m, g, key=(name, "backward"): start(key))]
-        if index:
-            hooks.append(module.register_full_backward_hook(lambda m, gi, go, key=(name, "backward"): stop(key)))
+        first, last = index == 0 or names[index - 1] != name, index == len(names) - 1 or names[index + 1] != name
+        if first:
+            hooks.append(module.register_forward_pre_hook(lambda m, a, key=(name, "forward"): start(key)))
+            if index:
+                hooks.append(module.register_full_backward_hook(
+                    lambda m, gi, go, key=(name, "backward"): stop(key)))
+        if last:
+            hooks += [module.register_forward_hook(lambda m, a, out, key=(name, "forward"): stop(key)),
+                      module.register_full_backward_pre_hook(lambda m, g, key=(name, "backward"): start(key))]
     optimizer_step = optimizer.step
 
     def timed_step(*a, **k):
@@ -205,8 +244,10 @@ def save_layers_chart(payload, kinds, path):
 
 
 def layer_kinds(model):
-    """Layer name -> kind (its class name) for every leaf of ``model``, and "SGD" -> "SGD update"."""
-    kinds = {name: type(layer).__name__ for name, layer in model.named_leaves()}
+    """Layer name -> kind (its class name; "Conv2D+ReLU" for a convolution with its ReLU fused) for
+    every layer ``model`` calls (``called_layers``), and "SGD" -> "SGD update"."""
+    kinds = {name: type(layer).__name__ + ("+ReLU" if getattr(layer, "relu", False) else "")
+             for name, layer in called_layers(model)}
     kinds["SGD"] = "SGD update"
     return kinds
 
@@ -267,8 +308,10 @@ def main(argv=None):
     size, channels, classes = models.MODELS[args.model][1], 1 if small else 3, 10 if small else 1000
     model = models.build(args.model, num_classes=classes, in_channels=channels)
     twin = torch_twin(model).to(tdev)
+    leaves = list(model.named_leaves())   # the twin's modules, one each
     if device == "cuda" and not args.no_fuse:
         fuse(model)
+    twin_names = twin_module_names(leaves, model)
     model.to(device)
     rng = np.random.default_rng(0)
     x_host = rng.standard_normal((batch, channels, size, size)).astype(np.float32)
@@ -316,10 +359,9 @@ def main(argv=None):
              + "".join(f"| {k} | {v[0] * 1e3:.1f} | {ips[k]:.1f} |\n" for k, v in res.items())
              + f"\nminicnn / PyTorch throughput: {ratio:.2f}x")
     if args.layers:
-        names = [name for name, _ in model.named_leaves()]
         parts, torch_parts = ({f"{name}.{part}": t for (name, part), t in times.items()} for times in (
             layer_seconds(model, minicnn_step, opt, args.repeats, gpu=device == "cuda"),
-            torch_layer_seconds(twin, names, torch_step, topt, args.repeats, gpu=device == "cuda")))
+            torch_layer_seconds(twin, twin_names, torch_step, topt, args.repeats, gpu=device == "cuda")))
         table += "\n\n" + layers_table(model, parts, torch_parts)
     print(table)
     payload = dict(model=args.model, batch_size=batch, device=device, where=where, settings=settings,
@@ -327,7 +369,8 @@ def main(argv=None):
                    seconds={k: v[1] for k, v in res.items()}, images_per_s=ips, ratio=ratio)
     if args.layers:
         payload["layer_seconds"], payload["torch_layer_seconds"] = parts, torch_parts
-    tag = "cpu" if device == "cpu" else "gpu-" + where.replace(" ", "_") + ("-tf32" if args.tf32 else "") + (
+    # the GPU's name alone in the file's name, as benchmarks/kernels.py's (the versions are in the table)
+    tag = "cpu" if device == "cpu" else "gpu-" + gpu_name().replace(" ", "_") + ("-tf32" if args.tf32 else "") + (
         "-unfused" if args.no_fuse else "")
     paths = list(write_results(args.out, f"{tag}-{args.model}-b{batch}-{today}", table, payload))
     if args.layers:

@@ -256,6 +256,61 @@ def test_pytorch_first_layer_backward_is_timed_over_its_weight_gradient(monkeypa
     assert all(t == 0.0 for key, t in times.items() if key != ("conv1", "backward")), times
 
 
+def test_a_fused_network_s_layers_are_timed_against_the_pytorch_modules_that_do_their_work(monkeypatch):
+    """On the GPU the network is fused (conv+ReLU, LRN+max-pool) and the twin is not: each fused
+    layer is timed against the run of PyTorch modules that does its work (conv1 against conv1 and
+    relu1, norm1+pool1 against norm1 and pool1), in both passes. Timed with a clock that ticks once
+    per PyTorch LRN forward and once per LRN backward, each layer's time says how many LRNs fell
+    inside it: norm1+pool1's and norm2+pool2's one each way, every other layer's none; and every
+    layer minicnn calls, and no other, has a time on both sides."""
+    torch = pytest.importorskip("torch")
+    sys.path.insert(0, os.path.dirname(SCRIPT))
+    import train_step
+    from minicnn import SoftmaxCrossEntropy, models
+    from minicnn.fusion import fuse
+    from minicnn.optim import SGD
+    model = models.alexnet_small(num_classes=10)
+    twin = train_step.torch_twin(model)
+    leaves = list(model.named_leaves())
+    fuse(model)   # on the CPU too: the same layers, the children's NumPy code
+    names = train_step.twin_module_names(leaves, model)
+    assert names[:6] == ["conv1", "conv1", "norm1+pool1", "norm1+pool1", "conv2", "conv2"]
+    assert len(names) == len(twin) == len(leaves)
+    ticks = []
+    for module in twin:
+        if isinstance(module, torch.nn.LocalResponseNorm):
+            module.register_forward_hook(lambda m, a, out: ticks.append(1))
+            module.register_full_backward_hook(lambda m, gi, go: ticks.append(1))
+    monkeypatch.setattr(train_step, "stamp_clock", lambda gpu=False: lambda: float(len(ticks)))
+    images, labels = torch.randn(2, 1, 28, 28), torch.tensor([3, 7])
+    optimizer = torch.optim.SGD(twin.parameters(), lr=1e-4, momentum=0.9)
+
+    def torch_step():
+        optimizer.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(twin(images), labels).backward()
+        optimizer.step()
+
+    theirs = train_step.torch_layer_seconds(twin, names, torch_step, optimizer, repeats=3, gpu=False)
+    fused = {"norm1+pool1", "norm2+pool2"}
+    assert {key: t for key, t in theirs.items() if t} == {(name, part): 1.0 for name in fused
+                                                          for part in ("forward", "backward")}
+    x = np.random.default_rng(0).standard_normal((2, 1, 28, 28)).astype(np.float32)
+    loss, opt = SoftmaxCrossEntropy(), SGD(model, lr=1e-4)
+
+    def minicnn_step():
+        loss.forward(model.forward(x, train=True), np.array([3, 7]))
+        model.backward(loss.backward())
+        opt.step()
+
+    mine = train_step.layer_seconds(model, minicnn_step, opt, repeats=1, gpu=False)
+    called = [name for name, _ in train_step.called_layers(model)]
+    assert set(mine) == set(theirs) == {(n, part) for n in called for part in ("forward", "backward")} | {
+        ("SGD", "update")}
+    assert "relu1" not in called and fused <= set(called)
+    kinds = train_step.layer_kinds(model)
+    assert kinds["conv1"] == "Conv2D+ReLU" and kinds["norm1+pool1"] == "LRNMaxPool" and kinds["fc6"] == "Dense"
+
+
 def test_the_pytorch_twin_of_a_nested_network_computes_the_same_logits():
     """alexnet_owt nests its layers (features, classifier): the twin takes them in order."""
     torch = pytest.importorskip("torch")
@@ -402,6 +457,9 @@ def test_on_the_gpu_every_layer_agrees_with_cudnn_and_the_training_step_with_pyt
     assert result.returncode == 0, result.stdout + result.stderr
     # --layers on the GPU: minicnn's parts by CuPy's events, PyTorch's by its own
     assert "By kind, minicnn" in result.stdout and "By kind, PyTorch" in result.stdout
+    assert "| norm1+pool1 |" in result.stdout and "LRNMaxPool" in result.stdout.split("By kind, PyTorch")[1]
+    from minicnn.environment import gpu_name   # the files named by the GPU alone, as kernels.py's
+    assert list(tmp_path.glob(f"gpu-{gpu_name().replace(' ', '_')}-alexnet_small-b8-*-layers.png"))
 
 
 GPU_ALL = os.path.join(os.path.dirname(SCRIPT), "gpu_all.sh")

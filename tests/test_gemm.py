@@ -21,6 +21,7 @@ from minicnn.gemm import (GEMMS, MIN_SPLIT_K, TILE_K, ConvGeometry, conv_forward
                           conv_weight_grad_implicit, current_gemm, matmul, matmul_nchw, set_gemm, split_k,
                           transpose_matrices, use_gemm)
 from minicnn.layers.conv import conv_backward, conv_backward_cuda, conv_forward, conv_forward_cuda, conv_geometry
+from minicnn.layers.im2col import im2col_kernel   # the name of the version the layers launch
 from minicnn.launch import KernelLaunchError
 from minicnn.simulator import traffic
 
@@ -210,7 +211,7 @@ def test_version_4_runs_the_split_sum_that_stores_nchw(monkeypatch):
     x, w, b, stride, pad, groups, relu = conv_operands(CONV_STORE_CASES["split-k"], np.float64)
     with use_gemm("tiled"), kernel_versions.use("gemm_tiled", 4), traffic.recording() as log:
         conv_forward_cuda(x, w, b, stride, pad, groups, relu)
-    assert [t.kernel for t in log] == ["im2col_v5", "gemm_tiled_v3", "gemm_split_sum_nchw_bias"]
+    assert [t.kernel for t in log] == [im2col_kernel("im2col"), "gemm_tiled_v3", "gemm_split_sum_nchw_bias"]
     assert log[1].grid[2] == 2 * 2   # two groups, two splits each
 
 
@@ -240,8 +241,8 @@ def test_version_4_saves_the_layout_kernels_pass_over_the_output():
             y = conv_forward_cuda(x, w, b, (1, 1), (1, 1), 1, True)[0]
         logs[version] = log
     v3, v4 = logs[3], logs[4]
-    assert [t.kernel for t in v3] == ["im2col_v5", "gemm_tiled_v3", "gemm_to_nchw_bias_v2"]
-    assert [t.kernel for t in v4] == ["im2col_v5", "gemm_tiled_nchw_bias_v4"]
+    assert [t.kernel for t in v3] == [im2col_kernel("im2col"), "gemm_tiled_v3", "gemm_to_nchw_bias_v2"]
+    assert [t.kernel for t in v4] == [im2col_kernel("im2col"), "gemm_tiled_nchw_bias_v4"]
     moved = {v: sum(t.loads.moved_bytes + t.stores.moved_bytes for t in log) for v, log in logs.items()}
     stores = v4[1].array("y").stores
     assert stores.efficiency == 1.0 and stores.moved_bytes == y.nbytes
@@ -336,8 +337,8 @@ def test_version_5_launches_no_im2col_and_its_backward_follows_the_forward(monke
     gather = kernel_versions.kernel_name("gemm_tiled", "gemm_tiled_implicit", kernel_versions.current("gemm_tiled"))
     assert gather in ("gemm_tiled_implicit_v5", "gemm_tiled_implicit_v7", "gemm_tiled_implicit_v8",
                       "gemm_tiled_implicit_v9")   # the default's
-    assert kernels[2:4] == [gather, "gemm_split_sum"] and "im2col_v5" not in kernels
-    assert kernels[4:] == ["col2im_v5"]   # the columns' gradient by cuBLAS (here NumPy), then col2im
+    assert kernels[2:4] == [gather, "gemm_split_sum"] and im2col_kernel("im2col") not in kernels
+    assert kernels[4:] == [im2col_kernel("col2im")]   # the columns' gradient by cuBLAS (here NumPy), then col2im
     assert log[2].grid == (1, 1, 8)  # one 4 x 27 tile of dW, K = 2,048 in 8 splits
     expected = conv_backward(dout, conv_forward(x, w, b, stride, pad, groups, relu)[1])
     for name, got, want in zip(("dx", "dW", "db"), (dx, dw, db), expected):
@@ -513,7 +514,7 @@ def test_version_6_reads_dl_dy_in_place_of_the_columns_gradient():
             cache = conv_forward_cuda(x, w, b, (1, 1), (1, 1), 1, True)[1]
             with traffic.recording() as logs[version]:
                 dx = conv_backward_cuda(dout, cache)[0]
-    assert [t.kernel for t in logs[5]][-2:] == ["gemm_tiled_v3", "col2im_v5"]
+    assert [t.kernel for t in logs[5]][-2:] == ["gemm_tiled_v3", im2col_kernel("col2im")]
     assert [t.kernel for t in logs[6]][-1] == "gemm_tiled_implicit_dgrad_64_v6"   # 16 channels: tiles of 64
     dgrad = logs[6][-1]
     dcols_bytes = 16 * 9 * 2 * 16 * 16 * 4

@@ -106,6 +106,9 @@ def test_runs_top_to_bottom_with_its_figures(tmp_path, monkeypatch):
     # the bank-conflict cell: im2col's version 4 in conflict for conv1's stride, version 5 not
     assert "conv1 im2col_v4: shared-memory reads 3.99 passes" in text
     assert text.count("im2col_v5: shared-memory reads 1.00 passes") == 2
+    # what a GPU said: the layers launch the fastest versions measured, im2col's and max-pool's 2
+    from minicnn.kernel_versions import DEFAULTS
+    assert str({f: DEFAULTS[f] for f in ("im2col", "maxpool", "lrn", "lrn_maxpool")}) in text and DEFAULTS["im2col"] == 2
     # the epilogue cell: version 4's GEMM stores the conv's output itself and version 5's reads x for
     # the columns, with the same bits, each moving less
     totals = [float(t) for t in re.findall(r"tiled GEMM version \d: .*; ([\d.]+) kB in all", text)]

@@ -1020,6 +1020,82 @@ def test_gpu_kernel_table_is_the_committed_h100_run():
                  *extremes("pool1", "pool2"), *extremes("lrn1", "lrn2"), ratio["lrn2+pool2"])
 
 
+def test_gpu_kernel_table_is_the_committed_h200_run():
+    """Every forward+backward row of the H200's run, each figure as the README rounds it, and what
+    the README says of them."""
+    run = results("gpu-kernels-NVIDIA_H200-b128-2026-12-04.json")
+    assert (run["gemm"], run["tf32"], run["date"]) == ("cublas", False, "2026-12-04")
+    assert run["layer_runs"]["done"] == run["layer_runs"]["planned"]   # the whole run
+    rows = table_with("| layer (H200) | minicnn (ms) | reference | reference (ms) | minicnn speed / reference "
+                      "| fraction of the limit |", "conv1")
+    measured = {r["layer"]: r for r in run["rows"] if r["pass_"] == "forward+backward"}
+    assert list(rows) == list(measured)
+    for layer, r in measured.items():
+        _, mine, reference, theirs, ratio, fraction = rows[layer]
+        assert reference == r["reference"]
+        assert_shows(" ".join((mine, theirs, ratio)), r["minicnn_ms"], r["reference_ms"], r["ratio"])
+        assert_shows(fraction, r["fraction_of_limit"], scale=100)
+    ratio = {layer: r["ratio"] for layer, r in measured.items()}
+    ms = {layer: r["minicnn_ms"] for layer, r in measured.items()}
+    versions = results("gpu-kernels-NVIDIA_H200-b128-versions-2026-12-04.json")
+    col2im = {r["kernel"]: r["ms"] for r in versions["breakdown"] if r["layer"] == "conv1 v5"}["col2im_v5"]
+    conv1_v2 = {r["layer"]: r for r in versions["rows"] if r["pass_"] == "forward+backward"}["conv1 v2"]
+    figures = sentence(r"conv4 and conv5 are faster than\s+cuDNN's convolutions \((\S+)x and (\S+)x\), conv2 and "
+                       r"conv3 slower \((\S+)x and (\S+)x\), conv1 at (\S+)x:\s+its col2im in version 5 took (\S+) "
+                       r"ms of the (\S+) \(above\); with version 2, the default now, conv1\s+took (\S+) ms in the same "
+                       r"day's versions run \((\S+)x\)")
+    assert_shows(" ".join(figures), ratio["conv4"], ratio["conv5"], ratio["conv2"], ratio["conv3"], ratio["conv1"],
+                 col2im, ms["conv1"], conv1_v2["minicnn_ms"], conv1_v2["ratio"])
+    figures = sentence(r"LRN is faster than cuDNN's \((\S+)x to (\S+)x\),\s+and so are max-pool \((\S+)x to "
+                       r"(\S+)x\), ReLU \((\S+)x\) and dropout \((\S+)x,")
+    assert_shows(" ".join(figures), ratio["lrn1"], ratio["lrn2"], min(ratio[p] for p in ("pool1", "pool2", "pool5")),
+                 max(ratio[p] for p in ("pool1", "pool2", "pool5")), ratio["relu1"], ratio["dropout6"])
+    figures = sentence(r"fc6 and fc7 are faster than PyTorch's calls of the same cuBLAS \((\S+)x and\s+(\S+)x\), fc8 "
+                       r"slower \((\S+)x\)\. The fused LRN\+max-pool, at (\S+)x and (\S+)x of cuDNN's two kernels, is\s+"
+                       r"slower than minicnn's own LRN and max-pool apart \(lrn1\+pool1 (\S+) ms against (\S+) \+ "
+                       r"([\d.]+)\)")
+    assert_shows(" ".join(figures), ratio["fc6"], ratio["fc7"], ratio["fc8"], ratio["lrn1+pool1"], ratio["lrn2+pool2"],
+                 ms["lrn1+pool1"], ms["lrn1"], ms["pool1"])
+    assert ms["lrn1+pool1"] > ms["lrn1"] + ms["pool1"] and ms["lrn2+pool2"] > ms["lrn2"] + ms["pool2"]
+
+
+def test_gpu_versions_figures_are_the_committed_h200_run():
+    """The versions table: each version's forward+backward summed over the layers the run reached,
+    minicnn's and the reference's; the kernels the breakdown names; and the defaults it led to."""
+    run = results("gpu-kernels-NVIDIA_H200-b128-versions-2026-12-04.json")
+    assert run["layer_runs"]["done"] == 50 and run["layer_runs"]["planned"] == 68
+    assert_shows(sentence(r"before the machine's time ran out \((\d+ of its \d+) layer runs\)"), 50, 68)
+    rows = table_with("| version | layers | minicnn (ms, summed) | reference (ms, summed) | minicnn speed / reference |",
+                      "im2col v1")
+    sums = {}
+    for r in run["rows"]:
+        if r["pass_"] == "forward+backward":
+            layer, version = r["layer"].rsplit(" v", 1)
+            family = "im2col" if layer.startswith("conv") else "maxpool"
+            total = sums.setdefault(f"{family} v{version}", [0, 0.0, 0.0])
+            total[0], total[1], total[2] = total[0] + 1, total[1] + r["minicnn_ms"], total[2] + r["reference_ms"]
+    assert list(rows) == list(sums)
+    for label, (layers, mine, theirs) in sums.items():
+        family, version = label.split(" v")
+        assert mine == pytest.approx(run["versions_summary"][family]["versions"][version])
+        assert_shows(" ".join(rows[label][1:]), layers, mine, theirs, theirs / mine)
+    from minicnn import kernel_versions
+    for family in ("im2col", "maxpool"):   # the layers launch the fastest measured
+        assert kernel_versions.DEFAULTS[family] == run["versions_summary"][family]["fastest"] == 2
+    kernel = {(r["layer"], r["kernel"]): r["ms"] for r in run["breakdown"]}
+    figures = sentence(r"on conv1, col2im's version 5 took (\S+) ms against version 2's (\S+)\s+and version 3's "
+                       r"(\S+), and im2col's version 5 (\S+) ms against version 2's (\S+); max-pool's\s+forward on pool1 "
+                       r"took (\S+) ms in version 5, (\S+) in version 3 and (\S+) in version 2\. The one\s+rewrite that "
+                       r"paid was max-pool's version 4 backward \(pool1 (\S+) ms against version 2's (\S+)\),\s+though "
+                       r"not on pool5 \((\S+) against ([\d.]+)\)")
+    assert_shows(" ".join(figures), kernel[("conv1 v5", "col2im_v5")], kernel[("conv1 v2", "col2im_v2")],
+                 kernel[("conv1 v3", "col2im_v3")], kernel[("conv1 v5", "im2col_v5")], kernel[("conv1 v2", "im2col_v2")],
+                 kernel[("pool1 v5", "maxpool_forward_v5")], kernel[("pool1 v3", "maxpool_forward_v3")],
+                 kernel[("pool1 v2", "maxpool_forward_v2")], kernel[("pool1 v4", "maxpool_backward_v4")],
+                 kernel[("pool1 v2", "maxpool_backward_v2")], kernel[("pool5 v4", "maxpool_backward_v4")],
+                 kernel[("pool5 v2", "maxpool_backward_v2")])
+
+
 def test_tf32_and_tiled_gemm_figures_are_the_committed_h100_runs():
     def both_passes(name):
         return {r["layer"]: r["ratio"] for r in results(name)["rows"] if r["pass_"] == "forward+backward"}
@@ -1122,6 +1198,42 @@ def test_gpu_training_step_figures_are_the_committed_h100_runs():
         assert_shows(" ".join(rows[label][1:]), median_ms(fused, name), fused["images_per_s"][name])
     figures = sentence(r"minicnn / PyTorch: (\S+) fused, (\S+) unfused \((\S+) ms\)")
     assert_shows(" ".join(figures), fused["ratio"], unfused["ratio"], median_ms(unfused, "minicnn"))
+
+
+def test_the_tiled_gemm_s_h200_figures_and_the_gpu_gradient_checks_are_their_committed_runs():
+    tiled = results("gpu-kernels-NVIDIA_H200-b128-tiled-versions-2026-12-04.json")
+    conv1 = {r["layer"]: r for r in tiled["rows"] if r["pass_"] == "forward+backward"}
+    assert list(conv1) == [f"conv1 v{v}" for v in range(1, 6)] and tiled["gemm"] == "tiled"
+    figures = sentence(r"conv1's forward\+backward took (\S+) ms with version 1, (\S+)\s+with version 2, (\S+) with "
+                       r"version 3, (\S+) with version 4 and (\S+) with version 5, against\s+cuDNN's (\S+) "
+                       r"\((\S+)x at best\)")
+    assert_shows(" ".join(figures), *(r["minicnn_ms"] for r in conv1.values()),
+                 statistics.median(r["reference_ms"] for r in conv1.values()), max(r["ratio"] for r in conv1.values()))
+    checks = RESULTS / "gpu-gradcheck-NVIDIA_H200-2026-12-04.txt"
+    count, largest = re.search(r"^passed on cuda: (\d+) checks, the largest relative error (\S+) ",
+                               checks.read_text(), flags=re.M).groups()
+    assert sentence(r"the gradient checks on the kernels \(all (\d+) pass, largest relative error (\S+):") == (
+        count, largest)
+
+
+def test_gpu_training_step_figures_are_the_committed_h200_runs():
+    fused = results("gpu-NVIDIA_H200-alexnet-b128-2026-12-04.json")
+    unfused = results("gpu-NVIDIA_H200-unfused-alexnet-b128-2026-12-04.json")
+    assert "fused" in fused["settings"] and "unfused" in unfused["settings"] and fused["batch_size"] == 128
+    rows = table_with("| framework (H200) | median step (ms) | images/s |", "minicnn (fused)")
+    for label, name in (("minicnn (fused)", "minicnn"), ("PyTorch 2.11 eager (cuDNN)", "PyTorch")):
+        assert_shows(" ".join(rows[label][1:]), median_ms(fused, name), fused["images_per_s"][name])
+    figures = sentence(r"minicnn / PyTorch on the H200: (\S+) fused, (\S+) unfused \((\S+) ms\); the logits of "
+                       r"the same batch\s+differ from PyTorch's by (\S+) of the largest")
+    assert_shows(" ".join(figures), fused["ratio"], unfused["ratio"], median_ms(unfused, "minicnn"),
+                 fused["logits_difference"])
+    # the estimate for version 2: the fused step's conv layers (conv1, conv2 with their ReLU as timed;
+    # conv3-5) and pool5, version 5's forward+backward less version 2's
+    layer_ms = {r["layer"]: r["minicnn_ms"] for r in results("gpu-kernels-NVIDIA_H200-b128-versions-2026-12-04.json")[
+        "rows"] if r["pass_"] == "forward+backward"}
+    saved = sum(layer_ms[f"{layer} v5"] - layer_ms[f"{layer} v2"]
+                for layer in ("conv1+relu1", "conv2+relu2", "conv3", "conv4", "conv5", "pool5"))
+    assert_shows(sentence(r"the versions run's layer times put it about\s+(\S+) ms shorter"), saved)
 
 
 @pytest.mark.parametrize("text, values, scale", [("1824", (1823.6,), 1), ("0.42x", (0.4224,), 1),

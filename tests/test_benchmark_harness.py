@@ -228,20 +228,12 @@ def test_training_step_benchmark_checks_logits_then_times_both_frameworks(tmp_pa
     assert chart.read_bytes().startswith(b"\x89PNG")
 
 
-def test_pytorch_first_layer_backward_is_timed_over_its_weight_gradient(monkeypatch):
-    """The first module's input needs no gradient, so PyTorch calls its full backward hook before
-    its work (the weight gradient); timed by that hook, conv1's backward measured 0.0 ms. Timed with
-    a clock that ticks once per conv1 weight gradient, each layer's time says whether that gradient
-    fell inside it: conv1's backward holds exactly one, its forward and every other layer none."""
-    torch = pytest.importorskip("torch")
-    sys.path.insert(0, os.path.dirname(SCRIPT))
-    import train_step
-    from minicnn import models
-    model = models.alexnet_small(num_classes=10)
-    twin = train_step.torch_twin(model)
-    gradients = []
-    twin[0].weight.register_hook(lambda grad: gradients.append(1))
-    monkeypatch.setattr(train_step, "stamp_clock", lambda gpu=False: lambda: float(len(gradients)))
+def pytorch_times_in_ticks(train_step, twin, names, ticks, monkeypatch):
+    """``train_step.torch_layer_seconds`` of ``twin`` (the small AlexNet's) over 3 training steps
+    after a warm-up, timed by a clock that reads ``len(ticks)``: each time is the median number of
+    ticks that fell inside it."""
+    import torch
+    monkeypatch.setattr(train_step, "stamp_clock", lambda gpu=False: lambda: float(len(ticks)))
     images, labels = torch.randn(2, 1, 28, 28), torch.tensor([3, 7])
     optimizer = torch.optim.SGD(twin.parameters(), lr=1e-4, momentum=0.9)
 
@@ -250,8 +242,24 @@ def test_pytorch_first_layer_backward_is_timed_over_its_weight_gradient(monkeypa
         torch.nn.functional.cross_entropy(twin(images), labels).backward()
         optimizer.step()
 
+    return train_step.torch_layer_seconds(twin, names, step, optimizer, repeats=3, gpu=False)
+
+
+def test_pytorch_first_layer_backward_is_timed_over_its_weight_gradient(monkeypatch):
+    """The first module's input needs no gradient, so PyTorch calls its full backward hook before
+    its work (the weight gradient); timed by that hook, conv1's backward measured 0.0 ms. Timed with
+    a clock that ticks once per conv1 weight gradient, each layer's time says whether that gradient
+    fell inside it: conv1's backward holds exactly one, its forward and every other layer none."""
+    pytest.importorskip("torch")
+    sys.path.insert(0, os.path.dirname(SCRIPT))
+    import train_step
+    from minicnn import models
+    model = models.alexnet_small(num_classes=10)
+    twin = train_step.torch_twin(model)
+    gradients = []
+    twin[0].weight.register_hook(lambda grad: gradients.append(1))
     names = [name for name, _ in model.named_leaves()]
-    times = train_step.torch_layer_seconds(twin, names, step, optimizer, repeats=3, gpu=False)
+    times = pytorch_times_in_ticks(train_step, twin, names, gradients, monkeypatch)
     assert times[("conv1", "backward")] == 1.0 and len(gradients) == 4   # one warm-up step, three timed
     assert all(t == 0.0 for key, t in times.items() if key != ("conv1", "backward")), times
 
@@ -281,16 +289,7 @@ def test_a_fused_network_s_layers_are_timed_against_the_pytorch_modules_that_do_
         if isinstance(module, torch.nn.LocalResponseNorm):
             module.register_forward_hook(lambda m, a, out: ticks.append(1))
             module.register_full_backward_hook(lambda m, gi, go: ticks.append(1))
-    monkeypatch.setattr(train_step, "stamp_clock", lambda gpu=False: lambda: float(len(ticks)))
-    images, labels = torch.randn(2, 1, 28, 28), torch.tensor([3, 7])
-    optimizer = torch.optim.SGD(twin.parameters(), lr=1e-4, momentum=0.9)
-
-    def torch_step():
-        optimizer.zero_grad(set_to_none=True)
-        torch.nn.functional.cross_entropy(twin(images), labels).backward()
-        optimizer.step()
-
-    theirs = train_step.torch_layer_seconds(twin, names, torch_step, optimizer, repeats=3, gpu=False)
+    theirs = pytorch_times_in_ticks(train_step, twin, names, ticks, monkeypatch)
     fused = {"norm1+pool1", "norm2+pool2"}
     assert {key: t for key, t in theirs.items() if t} == {(name, part): 1.0 for name in fused
                                                           for part in ("forward", "backward")}

@@ -994,10 +994,11 @@ def test_launch_checks_figures_are_the_committed_run():
     assert_shows(" ".join(figures), rows["relu_forward_v2"], rows["dropout_forward"], rows["maxpool_forward_v2"])
 
 
-def test_gpu_kernel_table_is_the_committed_h100_run():
-    """Every forward+backward row of the run, each figure as the README rounds it, and no other."""
-    run = results("gpu-kernels-NVIDIA_H100_80GB_HBM3-b128-2026-11-22.json")
-    rows = table_with("| layer | minicnn (ms) | reference | reference (ms) | minicnn speed / reference "
+def kernel_table_shows(run, first_column):
+    """The README's table of layers against cuDNN whose first column is ``first_column`` has every
+    forward+backward row of ``run`` (a benchmarks/kernels.py results file), each figure as the
+    README rounds it, and no other; returns those rows by layer."""
+    rows = table_with(f"| {first_column} | minicnn (ms) | reference | reference (ms) | minicnn speed / reference "
                       "| fraction of the limit |", "conv1")
     measured = {r["layer"]: r for r in run["rows"] if r["pass_"] == "forward+backward"}
     assert list(rows) == list(measured)
@@ -1006,6 +1007,13 @@ def test_gpu_kernel_table_is_the_committed_h100_run():
         assert reference == r["reference"]
         assert_shows(" ".join((mine, theirs, ratio)), r["minicnn_ms"], r["reference_ms"], r["ratio"])
         assert_shows(fraction, r["fraction_of_limit"], scale=100)
+    return measured
+
+
+def test_gpu_kernel_table_is_the_committed_h100_run():
+    """Every forward+backward row of the run, each figure as the README rounds it, and no other."""
+    run = results("gpu-kernels-NVIDIA_H100_80GB_HBM3-b128-2026-11-22.json")
+    measured = kernel_table_shows(run, "layer")
     ratio = {layer: r["ratio"] for layer, r in measured.items()}
 
     def extremes(*layers):
@@ -1026,15 +1034,7 @@ def test_gpu_kernel_table_is_the_committed_h200_run():
     run = results("gpu-kernels-NVIDIA_H200-b128-2026-12-04.json")
     assert (run["gemm"], run["tf32"], run["date"]) == ("cublas", False, "2026-12-04")
     assert run["layer_runs"]["done"] == run["layer_runs"]["planned"]   # the whole run
-    rows = table_with("| layer (H200) | minicnn (ms) | reference | reference (ms) | minicnn speed / reference "
-                      "| fraction of the limit |", "conv1")
-    measured = {r["layer"]: r for r in run["rows"] if r["pass_"] == "forward+backward"}
-    assert list(rows) == list(measured)
-    for layer, r in measured.items():
-        _, mine, reference, theirs, ratio, fraction = rows[layer]
-        assert reference == r["reference"]
-        assert_shows(" ".join((mine, theirs, ratio)), r["minicnn_ms"], r["reference_ms"], r["ratio"])
-        assert_shows(fraction, r["fraction_of_limit"], scale=100)
+    measured = kernel_table_shows(run, "layer (H200)")
     ratio = {layer: r["ratio"] for layer, r in measured.items()}
     ms = {layer: r["minicnn_ms"] for layer, r in measured.items()}
     versions = results("gpu-kernels-NVIDIA_H200-b128-versions-2026-12-04.json")

@@ -32,7 +32,7 @@ from minicnn.cpu_memory import reuse_freed_memory  # noqa: E402
 from minicnn.environment import gpu_description, gpu_name  # noqa: E402
 from minicnn.fusion import fuse  # noqa: E402
 from minicnn.optim import SGD  # noqa: E402
-from minicnn.sequential import Sequential  # noqa: E402
+from minicnn.summary import layer_kind  # noqa: E402
 import numpy as np  # noqa: E402 (after minicnn, which sets OpenBLAS's thread timeout before NumPy loads it)
 from threadpoolctl import threadpool_limits  # noqa: E402
 
@@ -68,24 +68,13 @@ def torch_twin(model):
     return nn.Sequential(*layers)
 
 
-def called_layers(model, prefix=""):
-    """(dotted name, layer) for every layer that ``model`` (a Sequential) calls, nested Sequentials
-    walked ("features.0"): its leaves, except that a fused LRN+max-pool ("norm1+pool1") is one
-    layer, whose children (its settings and NumPy code) its kernels do not call."""
-    for name, layer in model.named_children():
-        if isinstance(layer, Sequential):
-            yield from called_layers(layer, f"{prefix}{name}.")
-        else:
-            yield f"{prefix}{name}", layer
-
-
 def twin_module_names(leaves, model):
     """For each module of the PyTorch twin, built from ``leaves`` (the (name, layer) leaves of the
     model before ``fuse``), the name of the layer of ``model`` (fused or not) that does its work:
     its own, its fused LRN+max-pool's ("norm1+pool1" for norm1 and pool1), or for a ReLU folded
     into its convolution, the convolution's ("conv1" for conv1 and relu1)."""
     owner = {}
-    for name, layer in called_layers(model):
+    for name, layer in model.named_layers():
         for leaf in layer.leaves():
             owner[id(leaf)] = name
     names = []
@@ -97,12 +86,12 @@ def twin_module_names(leaves, model):
 
 
 def layer_seconds(model, step, opt, repeats, gpu):
-    """{(layer name, "forward" | "backward"): median seconds} for every layer ``model`` calls
-    (``called_layers``: "features.0" in nested networks, "norm1+pool1" fused) within training
+    """{(layer name, "forward" | "backward"): median seconds} for every layer ``model`` runs
+    (``Sequential.named_layers``: "features.0" in nested networks, "norm1+pool1" fused) within training
     steps, and ("SGD", "update") for the optimizer: each call is timed on its own (perf_counter on
     the CPU, CUDA events around it on the GPU) in ``repeats`` steps after one warm-up step."""
     clock = part_clock(gpu)
-    layers = list(called_layers(model))
+    layers = list(model.named_layers())
     times, timed = {}, [(name, layer, "forward") for name, layer in layers]
     timed += [(name, layer, "backward") for name, layer in layers] + [("SGD", opt, "step")]
 
@@ -244,10 +233,9 @@ def save_layers_chart(payload, kinds, path):
 
 
 def layer_kinds(model):
-    """Layer name -> kind (its class name; "Conv2D+ReLU" for a convolution with its ReLU fused) for
-    every layer ``model`` calls (``called_layers``), and "SGD" -> "SGD update"."""
-    kinds = {name: type(layer).__name__ + ("+ReLU" if getattr(layer, "relu", False) else "")
-             for name, layer in called_layers(model)}
+    """Layer name -> kind (``summary.layer_kind``: "Conv2D+ReLU" for a convolution with its ReLU
+    fused) for every layer ``model`` runs, and "SGD" -> "SGD update"."""
+    kinds = {name: layer_kind(layer) for name, layer in model.named_layers()}
     kinds["SGD"] = "SGD update"
     return kinds
 

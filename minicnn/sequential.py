@@ -61,6 +61,16 @@ class Sequential(Layer):
     def named_children(self):
         return self.layers.items()
 
+    def named_layers(self, prefix=""):
+        """Yield (dotted name, layer) for every layer this network runs, in order, nested
+        Sequentials walked ("features.0"): its leaves, except that a layer with children of its own
+        (a fused LRNMaxPool, "norm1+pool1", whose children hold its settings) is one layer."""
+        for name, layer in self.layers.items():
+            if isinstance(layer, Sequential):
+                yield from layer.named_layers(f"{prefix}{name}.")
+            else:
+                yield prefix + name, layer
+
     def __getitem__(self, key):
         if isinstance(key, int):
             return list(self.layers.values())[key]

@@ -3,22 +3,22 @@ parameter count and multiply-adds per image, with totals. Computed from shapes a
 import math
 import os
 
-from minicnn.sequential import Sequential
 
-
-def leaf_layers(model, input_shape, prefix=""):
-    """[(qualified name, layer, input shape, output shape)] for every non-Sequential layer."""
+def leaf_layers(model, input_shape):
+    """[(qualified name, layer, input shape, output shape)] for every layer ``model`` (a
+    Sequential) runs (``Sequential.named_layers``)."""
     rows, shape = [], tuple(input_shape)
-    for name, layer in model.named_children():
-        if isinstance(layer, Sequential):
-            sub = leaf_layers(layer, shape, f"{prefix}{name}.")
-            rows += sub
-            shape = sub[-1][3] if sub else shape
-        else:
-            out = layer.output_shape(shape)
-            rows.append((prefix + name, layer, shape, out))
-            shape = out
+    for name, layer in model.named_layers():
+        out = layer.output_shape(shape)
+        rows.append((name, layer, shape, out))
+        shape = out
     return rows
+
+
+def layer_kind(layer):
+    """The kind of ``layer`` as the summary shows it: its class's name, "Conv2D+ReLU" for a
+    convolution with its ReLU fused in."""
+    return type(layer).__name__ + ("+ReLU" if getattr(layer, "relu", False) else "")
 
 
 def summarize(model, input_shape):
@@ -34,8 +34,7 @@ def summarize(model, input_shape):
     for name, layer, in_shape, out_shape, device in placed:
         params = sum(math.prod(p.shape) for p in layer.params.values())
         macs = layer.macs(in_shape) if hasattr(layer, "macs") else 0
-        kind = type(layer).__name__ + ("+ReLU" if getattr(layer, "relu", False) else "")  # fused ReLU
-        rows.append(dict(name=name, type=kind, output=out_shape[1:], params=params,
+        rows.append(dict(name=name, type=layer_kind(layer), output=out_shape[1:], params=params,
                          macs=macs, device=device))
     totals = dict(params=sum(r["params"] for r in rows), macs=sum(r["macs"] for r in rows))
     return rows, totals

@@ -302,7 +302,7 @@ def test_a_fused_network_s_layers_are_timed_against_the_pytorch_modules_that_do_
         opt.step()
 
     mine = train_step.layer_seconds(model, minicnn_step, opt, repeats=1, gpu=False)
-    called = [name for name, _ in train_step.called_layers(model)]
+    called = [name for name, _ in model.named_layers()]
     assert set(mine) == set(theirs) == {(n, part) for n in called for part in ("forward", "backward")} | {
         ("SGD", "update")}
     assert "relu1" not in called and fused <= set(called)

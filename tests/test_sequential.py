@@ -170,3 +170,17 @@ def test_named_leaves_walk_nested_networks_in_order():
     assert "flatten" in names and len(names) == 21
     assert [name for name, _ in ReLU().named_leaves()] == [""]    # a leaf is its own only leaf
     assert list(models.alexnet_owt().leaves())[0].__class__.__name__ == "Conv2D"
+
+
+def test_named_layers_are_the_layers_a_network_runs():
+    """Nested Sequentials walked as named_leaves walks them; a fused LRN+max-pool, whose children
+    hold its settings, is one layer (named_leaves lists its children)."""
+    from minicnn import models
+    from minicnn.fusion import fuse
+    nested = models.alexnet_owt()
+    assert list(nested.named_layers()) == list(nested.named_leaves())
+    fused = fuse(models.alexnet())
+    names = [name for name, _ in fused.named_layers()]
+    assert names[:4] == ["conv1", "norm1+pool1", "conv2", "norm2+pool2"] and "relu1" not in names
+    assert "norm1+pool1.lrn" in [name for name, _ in fused.named_leaves()]
+    assert [type(layer).__name__ for _, layer in fused.named_layers()][1] == "LRNMaxPool"

@@ -348,7 +348,13 @@ def test_bad_folders_say_what_is_wrong(tmp_path):
         image_folder.scan(str(flat))
     os.rmdir(flat / "x"), os.rmdir(flat / "y")
     with pytest.raises(DataError, match=r"flat has no class folders \(the 3 images directly inside are not used\): "
-                                        r"expected .*flat/<class name>/<image files>"):
+                                        r"expected .*flat/<class name>/<image files>$"):
+        image_folder.scan(str(flat))
+    # ImageNet's validation set as it comes: one folder, the classes in the development kit
+    for index, name in enumerate(sorted(os.listdir(flat)), 1):
+        os.replace(flat / name, flat / f"ILSVRC2012_val_{index:08d}.JPEG")
+    with pytest.raises(DataError, match=r"the 3 images directly inside are not used\): expected .*; ImageNet's "
+                                        r"validation images come unsorted: move each into the folder of its class"):
         image_folder.scan(str(flat))
 
 

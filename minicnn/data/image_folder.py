@@ -59,11 +59,17 @@ def scan(root, classes=None):
     training = classes is None   # the classes are this folder's (not a validation set's, fixed by training)
     if training:
         classes = found
-    count = len(image_files(root))
+    loose_files = image_files(root)
+    count = len(loose_files)
     loose = f" (the {count} image{'s' if count > 1 else ''} directly inside {'are' if count > 1 else 'is'} not used)" \
         if count else ""
     if not classes:
-        raise DataError(f"{root} has no class folders{loose}: expected {root}/<class name>/<image files>")
+        # ImageNet's validation images come in one folder, their classes in a separate list
+        imagenet = any(os.path.basename(f).startswith("ILSVRC2012_val_") for f in loose_files[:1])
+        raise DataError(f"{root} has no class folders{loose}: expected {root}/<class name>/<image files>" + (
+            "; ImageNet's validation images come unsorted: move each into the folder of its class (its "
+            "synset, n01440764 ...), as the training images are, from the development kit's labels "
+            "(ILSVRC2012_validation_ground_truth.txt and meta.mat)" if imagenet else ""))
     if training and len(classes) == 1:   # a training set of one class: every "prediction" would be right
         raise DataError(f"{root} has one class folder ({classes[0]}); a classifier needs two or more")
     unknown = [d for d in found if d not in classes]

@@ -1083,6 +1083,9 @@ def test_gpu_versions_figures_are_the_committed_h200_run():
     for family in ("im2col", "maxpool"):   # the layers launch the fastest measured
         assert kernel_versions.DEFAULTS[family] == run["versions_summary"][family]["fastest"] == 2
     kernel = {(r["layer"], r["kernel"]): r["ms"] for r in run["breakdown"]}
+    share = {(r["layer"], r["kernel"]): r["share"] for r in run["breakdown"]}[("conv1 v5", "col2im_v5")]
+    assert sentence(r"the breakdown found col2im's version 5 taking (half) of conv1's backward") == "half"
+    assert 0.45 < share < 0.55
     figures = sentence(r"on conv1, col2im's version 5 took (\S+) ms against version 2's (\S+)\s+and version 3's "
                        r"(\S+), and im2col's version 5 (\S+) ms against version 2's (\S+); max-pool's\s+forward on pool1 "
                        r"took (\S+) ms in version 5, (\S+) in version 3 and (\S+) in version 2\. The one\s+rewrite that "

@@ -139,8 +139,8 @@ VERSIONS = {
 # The version each layer launches unless told otherwise: the fastest measured on a GPU, else the
 # newest. benchmarks/kernels.py --versions times every version against cuDNN (the README gives the
 # figures). On an H200 (2026-12-04, batch 128) im2col's and max-pool's versions through shared
-# memory were slower than version 2's, which read their overlapping windows from memory and let the
-# L1 cache serve the repeats: im2col's forward+backward summed over the 7 conv rows 23.85 ms with
+# memory were slower than version 2's, which read their overlapping windows from memory (the L1
+# cache serving the repeats, most likely): im2col's forward+backward summed over the 7 conv rows 23.85 ms with
 # version 2 against 28.81 with version 5 (col2im_v5 alone 2.05 ms on conv1, col2im_v2 0.36), and
 # max-pool's 0.86 ms against 1.00. LRN's and the fused LRN+max-pool's versions were not timed yet.
 DEFAULTS = {"bias": 4, "gemm_tiled": 9, "im2col": 2, "lrn": 3, "lrn_maxpool": 5, "maxpool": 2, "relu": 2}

@@ -221,7 +221,7 @@ def main(argv=None):
     stem = f"kernel-traffic-b{args.batch_size}-{today}"
     run = dict(batch_size=args.batch_size, date=today, compiler=compiler, passes=totals, launches=rows)
     written = write_results(args.out, stem, table, run)
-    print("written:", ", ".join(written), save_passes_chart(run, os.path.join(args.out, stem + "-passes.png")))
+    print("written:", ", ".join(written), save_passes_chart(run, written[0][:-len(".md")] + "-passes.png"))
 
 
 if __name__ == "__main__":

@@ -44,8 +44,8 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from timing import (add_out_argument, launch_medians, machine_description, median_seconds, progress,  # noqa: E402
-                    write_results)
+from timing import (add_out_argument, free_stem, launch_medians, machine_description, median_seconds,  # noqa: E402
+                    progress, write_results)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from minicnn import LRN, Conv2D, Dense, Dropout, LRNMaxPool, MaxPool2D, ReLU, gemm, kernel_versions  # noqa: E402
@@ -462,6 +462,7 @@ def results_writer(args, device, runs, copy_bw, gemm_rate):
     stem = (f"{prefix}-b{args.batch_size}{'-tf32' if args.tf32 else ''}"
             f"{'-tiled' if args.gemm == 'tiled' else ''}{'-versions' if args.versions else ''}"
             f"{'-' + args.family if args.family else ''}-{today}")
+    stem = free_stem(args.out, stem)   # an earlier run's files of the day are kept; this run rewrites its own
 
     def save(rows, breakdown, versions_run, done=None):
         partial = done is not None
@@ -494,7 +495,7 @@ def results_writer(args, device, runs, copy_bw, gemm_rate):
         payload = dict(rows=rows, gpu=name if device == "cuda" else None, gpu_software=software, device=device,
                        date=today, gemm=args.gemm, tf32=args.tf32, breakdown=breakdown, versions_summary=summary,
                        layer_runs=dict(done=runs if done is None else done, planned=runs))
-        return write_results(args.out, stem, table, payload)
+        return write_results(args.out, stem, table, payload, rewrite=True)
     return save
 
 

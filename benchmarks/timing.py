@@ -2,6 +2,7 @@
 competitors interleaved repeat by repeat so that a noisy machine slows both alike. On the CPU
 with perf_counter; on the GPU with CUDA events around the work and the L2 cache flushed before
 every repeat (``gpu=True``)."""
+import itertools
 import json
 import os
 import statistics
@@ -206,10 +207,21 @@ def machine_description():
     return describe_line(describe("cpu"))
 
 
-def write_results(folder, stem, table_markdown, payload):
-    """Write ``stem``.md and ``stem``.json into ``folder``; return their paths. Each file is
-    replaced whole (``minicnn.checkpoint.atomic_write``): a run killed while writing, or
-    rewriting its partial results (benchmarks/kernels.py), leaves the previous version."""
+def free_stem(folder, stem):
+    """``stem``, or where ``folder`` holds results files of that name already (a run of the same
+    kind the same day, perhaps committed and quoted), the first of ``stem``-2, ``stem``-3, ...
+    that it does not: a second run never overwrites the first's files."""
+    names = itertools.chain([stem], (f"{stem}-{n}" for n in itertools.count(2)))
+    return next(name for name in names
+                if not any(os.path.exists(os.path.join(folder, name + ext)) for ext in (".md", ".json")))
+
+
+def write_results(folder, stem, table_markdown, payload, rewrite=False):
+    """Write ``stem``.md and ``stem``.json into ``folder``, under ``free_stem``'s name unless
+    ``rewrite`` (a run rewriting its own files: benchmarks/kernels.py's partial results); return
+    their paths. Each file is replaced whole (``minicnn.checkpoint.atomic_write``): a run killed
+    while writing, or rewriting its partial results, leaves the previous version."""
+    stem = stem if rewrite else free_stem(folder, stem)
     md, js = os.path.join(folder, stem + ".md"), os.path.join(folder, stem + ".json")
     atomic_write(md, lambda f: f.write((table_markdown + "\n").encode()))
     atomic_write(js, lambda f: f.write(json.dumps(payload, indent=2).encode()))

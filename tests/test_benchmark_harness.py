@@ -153,6 +153,22 @@ def test_timed_under_the_simulator_the_report_and_its_files_are_those_of_a_gpu_r
         assert f"{label} forward+backward: minicnn " in result.stdout
 
 
+def test_a_second_run_the_same_day_keeps_the_first_s_files(tmp_path):
+    """A results file of the day (committed, perhaps, and quoted by the README) is never replaced
+    by another run of the same kind: that run's files take the next free name, which the returned
+    paths give; a run rewriting its own files (kernels.py's partial results) keeps its name."""
+    sys.path.insert(0, os.path.dirname(SCRIPT))
+    from timing import write_results
+    first = write_results(str(tmp_path), "cpu-x-b8-2026-12-04", "first", {"run": 1})
+    second = write_results(str(tmp_path), "cpu-x-b8-2026-12-04", "second", {"run": 2})
+    assert [os.path.basename(p) for p in second] == ["cpu-x-b8-2026-12-04-2.md", "cpu-x-b8-2026-12-04-2.json"]
+    assert open(first[0]).read() == "first\n" and open(second[0]).read() == "second\n"
+    os.remove(first[0])   # either file of a pair holds its name
+    assert os.path.basename(write_results(str(tmp_path), "cpu-x-b8-2026-12-04", "t", {})[0]) == "cpu-x-b8-2026-12-04-3.md"
+    again = write_results(str(tmp_path), "cpu-x-b8-2026-12-04-2", "second, rewritten", {"run": 2}, rewrite=True)
+    assert again == second and open(second[0]).read() == "second, rewritten\n"
+
+
 def test_a_run_cut_short_leaves_what_it_measured(tmp_path, monkeypatch):
     """The files are rewritten after every layer run: a run stopped in its second layer (a step
     timeout on a GPU machine) leaves the first layer's rows, marked partial."""

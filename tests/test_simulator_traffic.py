@@ -295,6 +295,7 @@ def test_the_benchmark_writes_its_tables(tmp_path):
     kernels = {(r["layer"], r["kernel"]) for r in results["launches"]}
     assert ("pool5 v2", "maxpool_backward_v2") in kernels
     assert "| relu1 v1 | backward | relu_backward_v1 |" in js.with_suffix(".md").read_text()
+    assert js.with_name(js.stem + "-passes.png").read_bytes().startswith(b"\x89PNG")   # its chart, beside it
 
 
 def test_an_array_passed_twice_stays_one_array(patterns):

@@ -44,8 +44,8 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from timing import (add_out_argument, free_stem, launch_medians, machine_description, median_seconds,  # noqa: E402
-                    progress, write_results)
+from timing import (add_kernel_version_argument, add_out_argument, free_stem, launch_medians,  # noqa: E402
+                    machine_description, median_seconds, progress, use_kernel_versions, write_results)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from minicnn import LRN, Conv2D, Dense, Dropout, LRNMaxPool, MaxPool2D, ReLU, gemm, kernel_versions  # noqa: E402
@@ -359,6 +359,7 @@ def parse_args(argv=None):
                         "launch its kernels (bias: the conv rows, every version of the conv bias gradient), "
                         "the other families at the versions the layers launch (default: each layer's own "
                         "family, as above)")
+    add_kernel_version_argument(p)
     add_out_argument(p)
     args = p.parse_args(argv)
     if args.family and not args.versions:
@@ -376,6 +377,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    args.versions_tag = use_kernel_versions(args)
     # CuPy reads CUPY_TF32 at its first float32 GEMM: set it before any, so that minicnn's cuBLAS
     # GEMMs and PyTorch's run in the same mode (strict float32 unless --tf32)
     os.environ["CUPY_TF32"] = "1" if args.tf32 else "0"
@@ -461,7 +463,7 @@ def results_writer(args, device, runs, copy_bw, gemm_rate):
         prefix, software = "sim-kernels", None
     stem = (f"{prefix}-b{args.batch_size}{'-tf32' if args.tf32 else ''}"
             f"{'-tiled' if args.gemm == 'tiled' else ''}{'-versions' if args.versions else ''}"
-            f"{'-' + args.family if args.family else ''}-{today}")
+            f"{'-' + args.family if args.family else ''}{args.versions_tag}-{today}")
     stem = free_stem(args.out, stem)   # an earlier run's files of the day are kept; this run rewrites its own
 
     def save(rows, breakdown, versions_run, done=None):
@@ -470,8 +472,7 @@ def results_writer(args, device, runs, copy_bw, gemm_rate):
                   "stopped at a layer that disagreed with the reference (its log says); the finished run "
                   "rewrites this file.**\n\n" if partial else "")
                  + f"AlexNet layers, batch {args.batch_size}, float32{' (TF32 on)' if args.tf32 else ''}, "
-                 f"minicnn's GEMM: {args.gemm}, kernel versions "
-                 f"{', '.join(f'{f} v{kernel_versions.current(f)}' for f in kernel_versions.VERSIONS)}"
+                 f"minicnn's GEMM: {args.gemm}, kernel versions {kernel_versions.described()}"
                  f"{' (and every version, where the rows say)' if args.versions else ''}, {heading} "
                  f"({machine_description()}, torch {torch.__version__}, {today}); copy bandwidth "
                  f"{copy_bw / 1e9:.0f} GB/s, SGEMM {gemm_rate / 1e12:.2f} TFLOP/s\n\n"

@@ -10,7 +10,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))   # this checkout's minicnn
-from minicnn.arguments import output_folder, positive_int  # noqa: E402 (every benchmark's flags)
+from minicnn.arguments import kernel_version, output_folder, positive_int  # noqa: E402 (every benchmark's flags)
 from minicnn.checkpoint import atomic_write  # noqa: E402
 from minicnn.environment import describe, describe_line  # noqa: E402
 
@@ -178,6 +178,26 @@ def step_benchmark_parser(doc, model, batch_size, networks=("alexnet", "alexnet_
     p.add_argument("--repeats", type=positive_int, default=7, help="timed rounds (default: 7)")
     add_out_argument(p)
     return p
+
+
+def add_kernel_version_argument(parser):
+    """--kernel-version FAMILY=VERSION (repeatable): the kernels of a family in another version than
+    the layers launch by default (``minicnn.kernel_versions``), to time a step or a layer as an
+    earlier run did; the results files record every family's version. ``use_kernel_versions(args)``
+    applies them."""
+    from minicnn.kernel_versions import DEFAULTS
+    parser.add_argument("--kernel-version", type=kernel_version, action="append", default=[], metavar="FAMILY=V",
+                        help="run a kernel family in another version, e.g. im2col=5 (repeatable; the families and "
+                             "their defaults: " + ", ".join(f"{f}={v}" for f, v in DEFAULTS.items()) + ")")
+
+
+def use_kernel_versions(args):
+    """Set the versions --kernel-version chose, for the rest of the process; returns what the
+    results files' names add for them ("-im2col5-maxpool5"; "" for the defaults)."""
+    from minicnn import kernel_versions
+    for family, version in args.kernel_version:
+        kernel_versions.set_version(family, version)
+    return "".join(f"-{family}{version}" for family, version in args.kernel_version)
 
 
 def add_out_argument(parser):

@@ -21,11 +21,11 @@ import sys
 import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from timing import (interleaved_medians, machine_description, part_clock, seconds, stamp_clock,  # noqa: E402
-                    step_benchmark_parser, write_results)
+from timing import (add_kernel_version_argument, interleaved_medians, machine_description, part_clock,  # noqa: E402
+                    seconds, stamp_clock, step_benchmark_parser, use_kernel_versions, write_results)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from minicnn import ReLU, SoftmaxCrossEntropy, cpu_threads, models  # noqa: E402
+from minicnn import ReLU, SoftmaxCrossEntropy, cpu_threads, kernel_versions, models  # noqa: E402
 from minicnn.arguments import positive_int, run_script  # noqa: E402
 from minicnn.backend import check_device, cuda_available, to_device, to_numpy  # noqa: E402
 from minicnn.cpu_memory import reuse_freed_memory  # noqa: E402
@@ -258,13 +258,16 @@ def parse_args(argv=None):
     p.add_argument("--tf32", action="store_true",
                    help="on the GPU, allow TF32 in both sides' GEMMs: PyTorch's cuDNN and cuBLAS, and "
                         "minicnn's cuBLAS calls through CuPy (CUPY_TF32=1)")
+    add_kernel_version_argument(p)
     return p.parse_args(argv)
 
 
 def refuse_gpu_only_flags(args, device):
-    """--tf32 and --no-fuse would change nothing on the CPU, whose GEMMs are strict float32 and
-    whose layers are unfused: a run that ignored them would mislead."""
-    for flag, given in (("--tf32", args.tf32), ("--no-fuse", args.no_fuse)):
+    """--tf32, --no-fuse and --kernel-version would change nothing on the CPU, whose GEMMs are strict
+    float32, whose layers are unfused and which runs no kernels: a run that ignored them would
+    mislead."""
+    for flag, given in (("--tf32", args.tf32), ("--no-fuse", args.no_fuse),
+                        ("--kernel-version", bool(args.kernel_version))):
         if given and device != "cuda":
             raise SystemExit(f"error: {flag} applies on the GPU (--device cuda); on the CPU it would change "
                              f"nothing: drop {flag}")
@@ -284,6 +287,7 @@ def main(argv=None):
     except RuntimeError as exc:
         raise SystemExit(f"error: {exc}")
     refuse_gpu_only_flags(args, device)
+    versions_tag = use_kernel_versions(args)
     batch = args.batch_size or (128 if device == "cuda" else 32)
     torch.set_num_threads(args.threads)
     threadpool_limits(args.threads, user_api="blas")   # minicnn's GEMMs (OpenBLAS through NumPy)
@@ -345,7 +349,8 @@ def main(argv=None):
              f"({where}, torch {torch.__version__}, {today})\n\n"
              f"| framework | median step (ms) | images/s |\n|---|---|---|\n"
              + "".join(f"| {k} | {v[0] * 1e3:.1f} | {ips[k]:.1f} |\n" for k, v in res.items())
-             + f"\nminicnn / PyTorch throughput: {ratio:.2f}x")
+             + f"\nminicnn / PyTorch throughput: {ratio:.2f}x"
+             + (f"\n\nminicnn's kernel versions: {kernel_versions.described()}" if device == "cuda" else ""))
     if args.layers:
         parts, torch_parts = ({f"{name}.{part}": t for (name, part), t in times.items()} for times in (
             layer_seconds(model, minicnn_step, opt, args.repeats, gpu=device == "cuda"),
@@ -354,12 +359,14 @@ def main(argv=None):
     print(table)
     payload = dict(model=args.model, batch_size=batch, device=device, where=where, settings=settings,
                    threads=args.threads, date=today, torch=torch.__version__, logits_difference=difference,
-                   seconds={k: v[1] for k, v in res.items()}, images_per_s=ips, ratio=ratio)
+                   seconds={k: v[1] for k, v in res.items()}, images_per_s=ips, ratio=ratio,
+                   kernel_versions={f: kernel_versions.current(f) for f in kernel_versions.VERSIONS}
+                   if device == "cuda" else None)
     if args.layers:
         payload["layer_seconds"], payload["torch_layer_seconds"] = parts, torch_parts
     # the GPU's name alone in the file's name, as benchmarks/kernels.py's (the versions are in the table)
     tag = "cpu" if device == "cpu" else "gpu-" + gpu_name().replace(" ", "_") + ("-tf32" if args.tf32 else "") + (
-        "-unfused" if args.no_fuse else "")
+        "-unfused" if args.no_fuse else "") + versions_tag
     paths = list(write_results(args.out, f"{tag}-{args.model}-b{batch}-{today}", table, payload))
     if args.layers:
         paths.append(save_layers_chart(payload, layer_kinds(model), paths[0][:-len(".md")] + "-layers.png"))

@@ -46,6 +46,17 @@ def output_folder(text):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def kernel_version(text):
+    """"im2col=5" -> ("im2col", 5): a kernel family and one of its versions
+    (``minicnn.kernel_versions.choice``), for a flag that runs the kernels in another version than
+    the layers launch by default."""
+    from minicnn import kernel_versions
+    try:
+        return kernel_versions.choice(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 class SettingsError(ValueError):
     """A resumed run given a flag whose value differs from the run's own."""
 

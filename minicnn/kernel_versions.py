@@ -155,6 +155,22 @@ def _check(family, version=None):
         raise ValueError(f"{family} has no kernel version {version!r}; it has {sorted(VERSIONS[family])}")
 
 
+def choice(text):
+    """"im2col=5" -> ("im2col", 5): a family and one of its versions, as ``--kernel-version`` takes
+    them (argparse's type: a ValueError names the families, or the family's versions)."""
+    family, equals, version = text.partition("=")
+    if not equals or not version.strip().isdigit():
+        raise ValueError(f"expected FAMILY=VERSION (im2col=5), got {text!r}; the families: {', '.join(VERSIONS)}")
+    _check(family.strip(), int(version))
+    return family.strip(), int(version)
+
+
+def described():
+    """"bias v4, gemm_tiled v9, ...": the version of each family a layer launches now, as results
+    files record it."""
+    return ", ".join(f"{family} v{current(family)}" for family in VERSIONS)
+
+
 def current(family):
     """The version of ``family``'s kernels that a forward launches now."""
     _check(family)

@@ -208,6 +208,28 @@ def test_flags_that_would_be_ignored_are_refused(flags, message):
     assert result.returncode == 2 and result.stderr.splitlines()[-1] == f"kernels.py: error: {message}"
 
 
+def test_a_kernel_version_chosen_on_the_command_line_runs_and_is_recorded(tmp_path):
+    """--kernel-version maxpool=5 runs max-pool's version 5 where the layers launch another by
+    default (to time a layer as an earlier run did); the files' name and table say so."""
+    result = subprocess.run([sys.executable, SCRIPT, "--device", "sim", "--timed", "--breakdown", "--batch-size", "1",
+                             "--repeats", "1", "--layers", "pool2", "--kernel-version", "maxpool=5", "--out",
+                             str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (md,) = tmp_path.glob("sim-kernels-b1-maxpool5-*.md")
+    table = md.read_text()
+    assert "maxpool v5" in table.splitlines()[0] and "| pool2 | forward | maxpool_forward_v5 | 1 |" in table
+
+
+@pytest.mark.parametrize("value, message", [
+    ("maxpool=9", "maxpool has no kernel version 9; it has [1, 2, 3, 4, 5]"),
+    ("pool=2", "no kernel family 'pool'; the families with versions are bias, "),
+    ("im2col", "expected FAMILY=VERSION (im2col=5), got 'im2col'; the families: bias, ")])
+def test_a_kernel_version_that_does_not_exist_is_refused(value, message):
+    result = subprocess.run([sys.executable, SCRIPT, "--device", "sim", "--kernel-version", value, "--verify-only"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and f"argument --kernel-version: {message}" in result.stderr
+
+
 def test_unknown_layers_are_refused():
     result = subprocess.run([sys.executable, SCRIPT, "--device", "sim", "--layers", "conv9", "--verify-only"],
                             capture_output=True, text=True, timeout=120)
@@ -427,10 +449,11 @@ def test_benchmarks_refuse_an_output_folder_they_cannot_write_before_running(tmp
         in result.stderr
 
 
-@pytest.mark.parametrize("flag", ["--tf32", "--no-fuse"])
-def test_the_training_step_benchmark_refuses_gpu_flags_on_the_cpu(tmp_path, flag):
-    """Both once ran a CPU benchmark as if they had not been given."""
-    result = subprocess.run([sys.executable, TRAIN_STEP, "--device", "cpu", flag, "--out", str(tmp_path)],
+@pytest.mark.parametrize("flags", [["--tf32"], ["--no-fuse"], ["--kernel-version", "im2col=5"]])
+def test_the_training_step_benchmark_refuses_gpu_flags_on_the_cpu(tmp_path, flags):
+    """The first two once ran a CPU benchmark as if they had not been given."""
+    flag = flags[0]
+    result = subprocess.run([sys.executable, TRAIN_STEP, "--device", "cpu", *flags, "--out", str(tmp_path)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1 and result.stderr.splitlines() == [
         f"error: {flag} applies on the GPU (--device cuda); on the CPU it would change nothing: drop {flag}"]
@@ -475,6 +498,11 @@ def test_on_the_gpu_every_layer_agrees_with_cudnn_and_the_training_step_with_pyt
     assert "| norm1+pool1 |" in result.stdout and "LRNMaxPool" in result.stdout.split("By kind, PyTorch")[1]
     from minicnn.environment import gpu_name   # the files named by the GPU alone, as kernels.py's
     assert list(tmp_path.glob(f"gpu-{gpu_name().replace(' ', '_')}-alexnet_small-b8-*-layers.png"))
+    import json   # and the kernel versions the step ran, in the table and the file
+    (written,) = tmp_path.glob(f"gpu-{gpu_name().replace(' ', '_')}-alexnet_small-b8-*[0-9].json")
+    assert json.loads(written.read_text())["kernel_versions"] == DEFAULTS
+    from minicnn.kernel_versions import described
+    assert f"minicnn's kernel versions: {described()}" in result.stdout
 
 
 GPU_ALL = os.path.join(os.path.dirname(SCRIPT), "gpu_all.sh")

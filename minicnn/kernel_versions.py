@@ -140,9 +140,10 @@ VERSIONS = {
 # newest. benchmarks/kernels.py --versions times every version against cuDNN (the README gives the
 # figures). On an H200 (2026-12-04, batch 128) im2col's and max-pool's versions through shared
 # memory were slower than version 2's, which read their overlapping windows from memory (the L1
-# cache serving the repeats, most likely): im2col's forward+backward summed over the 7 conv rows 23.85 ms with
-# version 2 against 28.81 with version 5 (col2im_v5 alone 2.05 ms on conv1, col2im_v2 0.36), and
-# max-pool's 0.86 ms against 1.00. LRN's and the fused LRN+max-pool's versions were not timed yet.
+# cache serving the repeats, most likely): im2col's forward+backward summed over the 7 conv rows
+# 23.85 ms with version 2 against 28.81 with version 5 (col2im_v5 alone 2.05 ms on conv1,
+# col2im_v2 0.36), and max-pool's 0.86 ms against 1.00. LRN's and the fused LRN+max-pool's
+# versions were not timed yet.
 DEFAULTS = {"bias": 4, "gemm_tiled": 9, "im2col": 2, "lrn": 3, "lrn_maxpool": 5, "maxpool": 2, "relu": 2}
 
 _chosen = dict(DEFAULTS)
@@ -157,7 +158,7 @@ def _check(family, version=None):
 
 def choice(text):
     """"im2col=5" -> ("im2col", 5): a family and one of its versions, as ``--kernel-version`` takes
-    them (argparse's type: a ValueError names the families, or the family's versions)."""
+    them; a ValueError names the families, or the family's versions."""
     family, equals, version = text.partition("=")
     if not equals or not version.strip().isdigit():
         raise ValueError(f"expected FAMILY=VERSION (im2col=5), got {text!r}; the families: {', '.join(VERSIONS)}")

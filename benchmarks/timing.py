@@ -187,7 +187,8 @@ def add_kernel_version_argument(parser):
     applies them."""
     from minicnn.kernel_versions import DEFAULTS
     parser.add_argument("--kernel-version", type=kernel_version, action="append", default=[], metavar="FAMILY=V",
-                        help="run a kernel family in another version, e.g. im2col=5 (repeatable; the families and "
+                        help="run a kernel family of minicnn's CUDA kernels (on the GPU, or under the simulator) in "
+                             "another version than the layers launch, e.g. im2col=5 (repeatable; the families and "
                              "their defaults: " + ", ".join(f"{f}={v}" for f, v in DEFAULTS.items()) + ")")
 
 

@@ -81,7 +81,7 @@ def twin_module_names(leaves, model):
     for name, leaf in leaves:
         if id(leaf) not in owner and not (names and isinstance(leaf, ReLU)):
             raise ValueError(f"{name} ({leaf!r}) is in no layer of the fused model")
-        names.append(owner.get(id(leaf), names[-1] if names else None))
+        names.append(owner[id(leaf)] if id(leaf) in owner else names[-1])   # a folded ReLU: its conv's
     return names
 
 

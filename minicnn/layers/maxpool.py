@@ -12,29 +12,39 @@ from minicnn.backend import get_array_module
 from minicnn import cpu_threads, kernel_versions
 from minicnn.launch import BLOCK, empty, grid_for, launch, plane_tiles
 from minicnn.layers.base import Layer, pair
-from minicnn.layers.im2col import BANKS, conv_output_size, crop_spatial, pad_spatial
+from minicnn.layers.im2col import BANKS, conv_output_size, crop_spatial, pad_spatial, sliding_windows
+
+
+PHASED_ROW = 8   # output values a row from which window_pixels reads the windows from the phases
 
 
 def window_pixels(padded, kernel, stride):
     """The (i, j)-th pixel of every window of ``padded`` (N, C, H, W), for each of the kh * kw
     offsets in row-major order: views (N, C, OH, OW) equal to ``sliding_windows``'s
-    win[:, :, i, j], but with unit steps along OW.
+    win[:, :, i, j], with unit steps along OW where output rows hold PHASED_ROW values or more.
 
-    ``sliding_windows``'s views step ``stride`` pixels along a row, which NumPy's loops run at
-    a fraction of their speed (AlexNet's pools: every other float). Here the image is first
-    split into its sh x sw phases, phase (a, b) holding the pixels of rows a, a + sh, ... and
-    columns b, b + sw, ... (one strided copy, of the phases some offset uses), and offset (i, j)
-    reads phase (i % sh, j % sw) from row i // sh and column j // sw on: a contiguous run per
-    output row. The GPU's version-5 band kernels split their rows the same way (PhasedBand,
-    kernels/maxpool.cuh). Measured on pool1 of AlexNet, 16 images on one core: the forward's nine
-    maxima over strided views took 16 ms, the phases' copy 2.8 and the nine over it 3.8.
+    ``sliding_windows``'s views step ``stride`` pixels along a row, and so read every cache line
+    of the image once per window offset (AlexNet's pools: every other float, nine times). For
+    long rows the image is first split into its sh x sw phases, phase (a, b) holding the pixels
+    of rows a, a + sh, ... and columns b, b + sw, ... (one strided copy, of the phases some offset
+    uses; none for a stride of 1), and offset (i, j) reads phase (i % sh, j % sw) from row
+    i // sh and column j // sw on: a contiguous run per output row, a quarter of the image per
+    offset. The GPU's version-5 band kernels split their rows the same way (PhasedBand,
+    kernels/maxpool.cuh). Measured in turns, the training forward of a batch's slice on one core
+    (16 images of the 2012 AlexNet, 32 of the small one): pool1 (rows of 27) 15-20 ms against
+    28-35 over strided views, pool2 (13) 10-11 against 14-15, 32 x 48 maps of 27 x 27 4.2
+    against 4.8; below 8 values a row the copy costs more than it saves (rows of 6: 1.64 ms
+    against 1.57, of 2: 1.72 against 1.21), and the strided views are taken.
     """
     xp = get_array_module(padded)
     (kh, kw), (sh, sw) = kernel, stride
     h, w = padded.shape[2:]
     oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
+    if ow < PHASED_ROW:
+        win = sliding_windows(padded, kernel, stride)   # (N, C, kh, kw, OH, OW) view
+        return [win[:, :, i, j] for i in range(kh) for j in range(kw)]
     phases = {(a, b): xp.ascontiguousarray(padded[:, :, a::sh, b::sw])
-              for a in range(min(kh, sh)) for b in range(min(kw, sw))}   # no copy for a stride of 1
+              for a in range(min(kh, sh)) for b in range(min(kw, sw))}
     return [phases[i % sh, j % sw][:, :, i // sh:i // sh + oh, j // sw:j // sw + ow]
             for i in range(kh) for j in range(kw)]
 
@@ -42,36 +52,36 @@ def window_pixels(padded, kernel, stride):
 def maxpool_forward(x, kernel, stride, pad, train=True):
     """x (N, C, H, W) -> (y (N, C, OH, OW), cache). ``kernel``, ``stride``, ``pad`` are (h, w) pairs.
 
-    A running maximum over the kh * kw window offsets (``window_pixels``), each step one
-    vectorised ``maximum`` over the whole output. In training (``train``) it then records each
-    window's winner for the backward, as Caffe's and PyTorch's max-pools do: its offset in the
-    window, found by comparing the windows with y from the last offset to the first, so that of
-    several pixels that tie for the maximum the first one is written last and wins. (Until CPU
-    version 8 the backward found the winners, over strided views: pool1's backward at batch 32
-    took 73 ms against PyTorch's 6.) The cache is None outside training.
+    A running maximum over the kh * kw window offsets in row-major order (``window_pixels``),
+    each step one vectorised ``maximum`` over the whole output. In training (``train``) each step
+    also records the window's winner for the backward, as Caffe's and PyTorch's max-pools do: its
+    offset in the window, taken where the offset's pixel is strictly greater than the maximum so
+    far, so that of several pixels that tie for the maximum the first one wins. (Until CPU
+    version 8 the backward found the winners again, over strided views: pool1's backward at batch
+    32 took 73 ms against PyTorch's 6.) The cache is None outside training.
     """
     xp = get_array_module(x)
     kh, kw = kernel
-    padded = pad_spatial(x, pad, value=-xp.inf)
-    pixels = window_pixels(padded, kernel, stride)
+    pixels = window_pixels(pad_spatial(x, pad, value=-xp.inf), kernel, stride)
     y = pixels[0].copy()
-    for pixel in pixels[1:]:
-        xp.maximum(y, pixel, out=y)
     if not train:
+        for pixel in pixels[1:]:
+            xp.maximum(y, pixel, out=y)
         return y, None
     offset_type = np.min_scalar_type(kh * kw - 1)   # uint8 up to 16x16 windows, then uint16
     winner = xp.zeros(y.shape, dtype=offset_type)
-    ties = xp.empty(y.shape, dtype=bool)
+    greater = xp.empty(y.shape, dtype=bool)
     step = xp.empty(y.shape, dtype=offset_type)
-    for offset in range(kh * kw - 1, -1, -1):
-        xp.equal(pixels[offset], y, out=ties)
-        # winner = offset where ties, as winner += ties * (offset - winner) in unsigned integers
-        # (the wrap-around cancels out): three plain passes, where putmask's masked writes took
-        # twice as long (pool1 of AlexNet, 8 images, one core: 16 ms against 7)
-        xp.subtract(offset_type.type(offset), winner, out=step)
-        xp.multiply(step, ties, out=step)
-        winner += step
-    return y, (winner, padded.shape, kernel, stride, pad)
+    for offset, pixel in enumerate(pixels[1:], 1):
+        xp.greater(pixel, y, out=greater)
+        xp.maximum(y, pixel, out=y)
+        # winner = offset where greater, as winner = max(winner, greater * offset): the offsets
+        # only grow, so a new winner's is the largest yet. Two plain passes, where putmask's or
+        # copyto's masked writes took three times as long as the whole step (pool1 of AlexNet)
+        xp.multiply(greater, offset_type.type(offset), out=step)
+        xp.maximum(winner, step, out=winner)
+    return y, (winner, (x.shape[0], x.shape[1], x.shape[2] + 2 * pad[0], x.shape[3] + 2 * pad[1]), kernel,
+               stride, pad)
 
 
 def maxpool_backward(dout, cache):

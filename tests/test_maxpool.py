@@ -5,6 +5,8 @@ from hypothesis import given, strategies as st
 
 from minicnn import MaxPool2D, kernel_versions
 from minicnn.gradcheck import check_layer
+from minicnn.layers import maxpool
+from minicnn.layers.im2col import sliding_windows
 from inputs import distinct_values, pool_cases
 from reference import maxpool_backward_naive, maxpool_naive
 
@@ -23,19 +25,58 @@ def test_forward_and_backward_match_naive_loop(case):
                                rtol=1e-13, atol=1e-13)
 
 
-@given(pool_cases(), st.sampled_from([np.float32, np.float64]))
-def test_ties_go_to_the_first_maximum_as_in_the_naive_loop(case, dtype):
+# window_pixels reads the windows from the image's stride phases where output rows hold
+# PHASED_ROW values or more, else through strided views: each test below runs both ways
+BOTH_WAYS = pytest.mark.parametrize("phased_row", [1, 10 ** 6], ids=["phases", "strided-views"])
+
+
+@BOTH_WAYS
+@given(case=pool_cases(), dtype=st.sampled_from([np.float32, np.float64]))
+def test_ties_go_to_the_first_maximum_as_in_the_naive_loop(phased_row, case, dtype):
     """Values of 0, 1 and 2 (after a ReLU many windows tie at 0): each dout still goes to the
     first maximum of its window in row-major order, whichever stride phase that pixel lies in."""
     rng = np.random.default_rng(case["seed"])
     x = rng.integers(0, 3, case["shape"]).astype(dtype)
     layer = MaxPool2D(case["k"], case["stride"], case["pad"])
     expected, winners = maxpool_naive(x, case["k"], case["stride"], case["pad"])
-    np.testing.assert_array_equal(layer.forward(x), expected)
     dout = rng.integers(-8, 9, expected.shape).astype(dtype)   # integers: every sum is exact
-    dx = layer.backward(dout)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(maxpool, "PHASED_ROW", phased_row)
+        np.testing.assert_array_equal(layer.forward(x), expected)
+        dx = layer.backward(dout)
     assert dx.dtype == dtype
     np.testing.assert_array_equal(dx, maxpool_backward_naive(dout, x.shape, winners))
+
+
+@BOTH_WAYS
+@given(case=pool_cases())
+def test_window_pixels_are_the_sliding_windows(phased_row, case):
+    """Every offset's view holds sliding_windows's pixels; from the phases, with unit steps
+    along a row (the point of them)."""
+    x = np.random.default_rng(case["seed"]).standard_normal(case["shape"])
+    (kh, kw), padded = case["k"], maxpool.pad_spatial(x, case["pad"], value=-np.inf)
+    win = sliding_windows(padded, case["k"], case["stride"])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(maxpool, "PHASED_ROW", phased_row)
+        pixels = maxpool.window_pixels(padded, case["k"], case["stride"])
+    assert len(pixels) == kh * kw
+    for offset, pixel in enumerate(pixels):
+        np.testing.assert_array_equal(pixel, win[:, :, offset // kw, offset % kw])
+        if phased_row == 1:
+            assert pixel.strides[3] == pixel.itemsize
+
+
+def test_alexnet_pools_read_phases_where_rows_are_long(rng):
+    """pool1's and pool2's rows of 27 and 13 outputs read the phases, pool5's of 6 the strided
+    views (PHASED_ROW, measured); the training forward keeps a byte per output for the backward,
+    not the image, and evaluation keeps nothing."""
+    for size, phased in ((55, True), (27, True), (13, False)):
+        x = rng.standard_normal((2, 3, size, size)).astype(np.float32)
+        pixels = maxpool.window_pixels(x, (3, 3), (2, 2))
+        assert (pixels[1].strides[3] == 4) == phased and np.shares_memory(pixels[0], x) != phased
+        y, (winner, *_) = maxpool.maxpool_forward(x, (3, 3), (2, 2), (0, 0))
+        assert winner.dtype == np.uint8 and winner.shape == y.shape
+        assert maxpool.maxpool_forward(x, (3, 3), (2, 2), (0, 0), train=False)[1] is None
 
 
 @given(pool_cases())

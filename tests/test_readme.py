@@ -618,6 +618,17 @@ def test_the_cpu_benchmarks_summary_is_the_committed_runs():
     assert len(turns) == 3
     shown = sentence(r"in turns, version 7's step is ([\d.]+x) to ([\d.]+x) as fast as version 6's")
     assert_shows(" ".join(shown), min(turns), max(turns))
+    # version 8, on 2026-12-04's host: inside those ranges, and against version 7 in turns
+    latest = [results(f"cpu-{model}-2026-12-04.json") for model in ("alexnet-b32", "alexnet_small-b128")]
+    shown = sentence(r"the latest version \(8\) on 2026-12-04's host \(with AVX-512\) ran at ([\d.]+x) and ([\d.]+x)")
+    assert_shows(" ".join(shown), *(run["ratio"] for run in latest))
+    for run, (low, high) in zip(latest, ((runs[0], runs[1]), (runs[2], runs[3]))):
+        assert "(its SkylakeX kernels, 2 threads)" in run["where"]
+        assert low["ratio"] <= run["ratio"] <= high["ratio"]
+    turns = [results(path.name)["ratio"] for path in RESULTS.glob("cpu-versions-*-against-33935ad-*.json")]
+    assert len(turns) == 6
+    shown = sentence(r"and version 8's ([\d.]+x) to ([\d.]+x) as fast as version 7's")
+    assert_shows(" ".join(shown), min(turns), max(turns))
 
 
 def test_the_kernels_cpu_step_figures_are_their_committed_runs():
@@ -708,6 +719,50 @@ def test_version_7_figures_are_their_committed_runs():
                      r"--repeats (\d+)`: ([\d.]+)x\)")
     before, after, ratio, repeats = shown_run("alexnet-b32")
     assert_shows(" ".join(shown), before, after, repeats, ratio)
+
+
+def test_version_8_figures_are_their_committed_runs():
+    """Version 8 (the max-pool's winners recorded by its forward): the version table's row, the
+    max-pools against PyTorch within the step of its run and of version 7's the day before, pool1's
+    times, the max-pools' share of the step, and the steps in turns against version 7's commit,
+    each run's ratio in the order of the runs (the -2 and -3 files are the second and third)."""
+    run, before = results("cpu-alexnet-b32-2026-12-04.json"), results("cpu-alexnet-b32-2026-12-03.json")
+    assert "(its SkylakeX kernels, 2 threads)" in run["where"]
+    row = [cells for label, cells in table_with("| version | minicnn (ms) | PyTorch (ms) | minicnn / PyTorch |",
+                                                "1: freed memory reused").items() if label.startswith("8:")]
+    assert_shows(" ".join(row[0][1:]), median_ms(run, "minicnn"), median_ms(run, "PyTorch"), run["ratio"])
+    pools = ("pool1", "pool2", "pool5")
+    shown = sentence(r"the 2012 AlexNet's max-pools ran at ([\d.]+x) to ([\d.]+x) of PyTorch's speed, where version "
+                     r"7's ran at ([\d.]+x) to ([\d.]+x) the day before")
+    assert_shows(" ".join(shown), min(layer_ratio(run, *pools)), max(layer_ratio(run, *pools)),
+                 min(layer_ratio(before, *pools)), max(layer_ratio(before, *pools)))
+    assert_shows(sentence(r"version 8's at ([\d.]+x-[\d.]+x) \(it records the winners, above\)"),
+                 min(layer_ratio(run, *pools)), max(layer_ratio(run, *pools)))
+    shown = sentence(r"pool1 took ([\d.]+) ms forward against PyTorch's ([\d.]+) and ([\d.]+) backward \(the "
+                     r"scatter\) against ([\d.]+)")
+    assert_shows(" ".join(shown), *(1e3 * times[f"pool1.{way}"] for way in ("forward", "backward")
+                                    for times in (run["layer_seconds"], run["torch_layer_seconds"])))
+    assert_shows(sentence(r"the max-pools are (\d+)% of it"),
+                 kind_share(run, "layer_seconds", "MaxPool2D", models.alexnet()), scale=100)
+
+    def turns(model, batch):   # the runs in turns against version 7's commit, in the order they ran
+        stem = f"-against-33935ad-{model}-b{batch}-2026-12-04"
+        def order(path):   # the first commit's runs first, then NAME, NAME-2, NAME-3 (timing.free_stem)
+            rerun = re.fullmatch(r".*2026-12-04(?:-(\d+))?\.json", path.name)[1]
+            return not path.name.startswith("cpu-versions-3e9d560"), int(rerun or 1)
+        paths = sorted(RESULTS.glob(f"cpu-versions-*{stem}*.json"), key=order)
+        runs = [results(path.name) for path in paths]
+        for one in runs:
+            assert one["commits"]["the other"] == "33935ad" and "dirty" not in one["commits"]["this checkout"]
+            assert "(its SkylakeX kernels, 2 threads)" in one["where"]
+        return runs
+    big, small = turns("alexnet", 32), turns("alexnet_small", 64)
+    assert len(big) == len(small) == 3
+    assert {one["repeats"] for one in big} == {15} and [one["repeats"] for one in small] == [41, 101, 101]
+    shown = sentence(r"the 2012 AlexNet's step at batch 32 ran at ([\d.]+x), ([\d.]+x) and ([\d.]+x) of version 7's "
+                     r"speed \(`--model alexnet --batch-size 32 --repeats 15`, three runs\), and the small AlexNet's at "
+                     r"batch 64 at ([\d.]+x), ([\d.]+x) and ([\d.]+x) \(`--repeats 41`, then 101 twice\)")
+    assert_shows(" ".join(shown), *(one["ratio"] for one in big + small))
 
 
 def test_where_the_cpu_step_goes_is_the_committed_run():

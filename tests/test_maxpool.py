@@ -6,7 +6,7 @@ from hypothesis import given, strategies as st
 from minicnn import MaxPool2D, kernel_versions
 from minicnn.gradcheck import check_layer
 from minicnn.layers import maxpool
-from minicnn.layers.im2col import sliding_windows
+from minicnn.layers.im2col import pad_spatial, sliding_windows
 from inputs import distinct_values, pool_cases
 from reference import maxpool_backward_naive, maxpool_naive
 
@@ -54,7 +54,7 @@ def test_window_pixels_are_the_sliding_windows(phased_row, case):
     """Every offset's view holds sliding_windows's pixels; from the phases, with unit steps
     along a row (the point of them)."""
     x = np.random.default_rng(case["seed"]).standard_normal(case["shape"])
-    (kh, kw), padded = case["k"], maxpool.pad_spatial(x, case["pad"], value=-np.inf)
+    (kh, kw), padded = case["k"], pad_spatial(x, case["pad"], value=-np.inf)
     win = sliding_windows(padded, case["k"], case["stride"])
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(maxpool, "PHASED_ROW", phased_row)

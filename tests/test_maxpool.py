@@ -62,7 +62,7 @@ def test_window_pixels_are_the_sliding_windows(phased_row, case):
     assert len(pixels) == kh * kw
     for offset, pixel in enumerate(pixels):
         np.testing.assert_array_equal(pixel, win[:, :, offset // kw, offset % kw])
-        if phased_row == 1:
+        if phased_row == 1 and pixel.shape[3] > 1:   # (a row of one value has any stride)
             assert pixel.strides[3] == pixel.itemsize
 
 

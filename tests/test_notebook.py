@@ -103,6 +103,11 @@ def test_runs_top_to_bottom_with_its_figures(tmp_path, monkeypatch):
     assert 0.58 < low <= high <= 0.5946 and "maps are zero for this image" in text
     assert "rel. error" in text and "cpu worker 1" in text and "test: loss" in text
     assert "weakest classes: " in text and "'Shirt': " in text
+    # the max-pool's windows on the CPU: the phases' views step one float along a row, the strided
+    # view two, over the same pixels; the forward keeps a byte per window for the backward
+    assert ("bytes between neighbours along a row: 8 in the strided view, 4 from the phases" in text
+            and "the same pixels at all nine offsets: True" in text
+            and "the winners kept for the backward: uint8 (2, 96, 27, 27)" in text)
     # the bank-conflict cell: im2col's version 4 in conflict for conv1's stride, version 5 not
     assert "conv1 im2col_v4: shared-memory reads 3.99 passes" in text
     assert text.count("im2col_v5: shared-memory reads 1.00 passes") == 2

@@ -39,7 +39,7 @@ def window_pixels(padded, kernel, stride):
     xp = get_array_module(padded)
     (kh, kw), (sh, sw) = kernel, stride
     h, w = padded.shape[2:]
-    oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
+    oh, ow = conv_output_size(h, kh, sh, 0), conv_output_size(w, kw, sw, 0)   # padded already
     if ow < PHASED_ROW:
         win = sliding_windows(padded, kernel, stride)   # (N, C, kh, kw, OH, OW) view
         return [win[:, :, i, j] for i in range(kh) for j in range(kw)]

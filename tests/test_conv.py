@@ -82,7 +82,7 @@ def test_columns_go_batch_last_for_short_rows_at_stride_1():
     layer = Conv2D(4, 6, 3, padding=1, dtype=np.float64, rng=np.random.default_rng(0))
     x = np.random.default_rng(1).standard_normal((3, 4, 6, 6))
     layer.forward(x)
-    np.testing.assert_array_equal(layer._cache[2].reshape(36, -1), im2col(x, (3, 3), (1, 1), (1, 1), batch_last=True))
+    np.testing.assert_array_equal(layer._cache[1][2].reshape(36, -1), im2col(x, (3, 3), (1, 1), (1, 1), batch_last=True))
 
 
 def test_float32_forward_and_backward_agree_with_float64(rng):

@@ -2,9 +2,9 @@
 
 Every caller must give the same result, bit for bit, as one call on the whole array (which the
 layer tests compare with naive loops and PyTorch): LRN, max-pool, ReLU, im2col, col2im, the conv
-layout pass, the SGD update, a whole training step, and the data loader's batches. The ``sliced``
-fixture cuts even small arrays (``MIN_ELEMENTS`` 0) over 3 threads, so that the slices are uneven
-and outnumber nothing.
+layout pass, Winograd's transforms, the SGD update, a whole training step, and the data loader's
+batches. The ``sliced`` fixture cuts even small arrays (``MIN_ELEMENTS`` 0) over 3 threads, so
+that the slices are uneven and outnumber nothing.
 """
 import multiprocessing
 import os
@@ -17,6 +17,7 @@ import pytest
 
 from minicnn import LRN, Conv2D, MaxPool2D, ReLU, cpu_threads, models
 from minicnn.data.loader import BatchLoader
+from minicnn.layers import winograd
 from minicnn.layers.im2col import col2im, im2col
 from minicnn.losses import SoftmaxCrossEntropy
 from minicnn.optim import CPU_SLICE, SGD, sgd_update_cpu
@@ -96,6 +97,20 @@ def test_conv_sliced_is_identical(sliced, dtype, settings, width):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((5, 4, 23, width)).astype(dtype)
     layer = Conv2D(4, 6, dtype=dtype, rng=rng, **settings)
+    whole, parts = one_thread_and_sliced(lambda: forward_backward(layer, x, np.random.default_rng(1)))
+    assert_identical(whole, parts)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("groups", [1, 2])
+def test_winograd_conv_sliced_is_identical(sliced, monkeypatch, dtype, groups):
+    """F(2x2, 3x3)'s four transforms, sliced over the channels (minicnn/layers/winograd.py)."""
+    monkeypatch.setattr(winograd, "MIN_TILES", 0)
+    monkeypatch.setattr(winograd, "MIN_CHANNELS", 1)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 6, 11, 8)).astype(dtype)
+    layer = Conv2D(6, 8, 3, padding=1, groups=groups, dtype=dtype, rng=rng, relu=True)
+    assert layer.algorithm(x.shape) == "winograd"
     whole, parts = one_thread_and_sliced(lambda: forward_backward(layer, x, np.random.default_rng(1)))
     assert_identical(whole, parts)
 

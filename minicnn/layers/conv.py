@@ -15,6 +15,7 @@ import numpy as np
 from minicnn import cpu_threads, gemm, kernel_versions
 from minicnn.backend import get_array_module
 from minicnn.launch import BLOCK, REDUCE_BLOCK, empty, grid_for, launch, plane_tiles
+from minicnn.layers import winograd
 from minicnn.layers.base import Layer, Param, check_float_dtype, check_positive_int, pair
 from minicnn.layers.bias import bias_grad_cuda
 from minicnn.layers.im2col import col2im, col2im_cuda, conv_output_size, im2col, im2col_cuda, im2col_kernel
@@ -267,17 +268,33 @@ class Conv2D(Layer):
         _, cg, kh, kw = self.params["weight"].shape
         return oh * ow * o * cg * kh * kw
 
+    def algorithm(self, x_shape):
+        """How the forward computes a batch x of ``x_shape``: "kernels" (the CUDA kernels, on
+        "cuda" and "sim"), "winograd" (F(2x2, 3x3), ``minicnn.layers.winograd``; 3x3 kernels of
+        stride 1 on the CPU, where ``winograd.pays``) or "im2col"."""
+        if self.uses_kernels:
+            return "kernels"
+        if winograd.pays(x_shape, self.kernel_size, self.stride, self.padding, self.groups):
+            return "winograd"
+        return "im2col"
+
     def _forward(self, x, train):
         bias = self.params.get("bias")
-        forward = conv_forward_cuda if self.uses_kernels else conv_forward
-        y, cache = forward(x, self.params["weight"].data, bias.data if bias else None,
-                           self.stride, self.padding, self.groups, self.relu)
-        self._cache = cache if train else None
+        bias = bias.data if bias else None
+        weight = self.params["weight"].data
+        algorithm = self.algorithm(x.shape)
+        if algorithm == "winograd":
+            y, cache = winograd.conv_forward(x, weight, bias, self.padding, self.groups, self.relu)
+        else:
+            forward = conv_forward_cuda if algorithm == "kernels" else conv_forward
+            y, cache = forward(x, weight, bias, self.stride, self.padding, self.groups, self.relu)
+        self._cache = (algorithm, cache) if train else None
         return y
 
     def _backward(self, dout):
-        backward = conv_backward_cuda if self.uses_kernels else conv_backward
-        dx, dw, db = backward(dout, self._cache, param_grads=self.trainable, input_grad=self.input_grad)
+        algorithm, cache = self._cache
+        backward = {"kernels": conv_backward_cuda, "winograd": winograd.conv_backward, "im2col": conv_backward}[algorithm]
+        dx, dw, db = backward(dout, cache, param_grads=self.trainable, input_grad=self.input_grad)
         self.store_grads(dw, db)
         return dx
 

@@ -1,0 +1,259 @@
+"""Winograd's minimal filtering F(2x2, 3x3): a 3x3 convolution of stride 1 with 2.25x fewer
+multiplications than im2col's GEMM (Lavin and Gray, "Fast Algorithms for Convolutional Neural
+Networks", 2016; the algorithm cuDNN and oneDNN pick for such layers).
+
+In one dimension, two outputs of a 3-tap filter g over four inputs d,
+
+    y0 = d0 g0 + d1 g1 + d2 g2        y1 = d1 g0 + d2 g1 + d3 g2        (6 multiplications)
+
+are also y = A^T [(G g) * (B^T d)] with the 4 products of the element-wise ``*``, where
+
+    B^T = [[1, 0, -1, 0],     G = [[1,    0,    0  ],     A^T = [[1, 1,  1,  0],
+           [0, 1,  1, 0],          [1/2,  1/2,  1/2],            [0, 1, -1, -1]]
+           [0, -1, 1, 0],          [1/2, -1/2,  1/2],
+           [0, 1,  0, -1]]         [0,    0,    1  ]]
+
+Nested over rows and columns, a 2x2 tile of outputs needs a 4x4 tile of inputs d and 16 products:
+
+    Y = A^T [U * V] A,     U = G g G^T (the filter's transform),   V = B^T d B (the tile's).
+
+Summed over the input channels c, the products at each of the 16 positions xi of a tile are a
+GEMM: M[xi] (O, T) = U[xi] (O, C) @ V[xi] (C, T) over all T tiles of the batch. So a convolution
+is three steps: transform the input tiles (adds and subtracts only: B's entries are 0 and +-1),
+16 GEMMs of C multiply-adds per output of a tile position against im2col's 9 per output pixel
+(16 / 4 = 4 per output: 2.25x fewer), and transform the results back (adds and subtracts again).
+The tiles of the input overlap by 2 pixels; those of the output do not, and an output of odd
+height or width computes one row or column more, thrown away.
+
+The backward passes are the adjoints of those same linear maps, so they reuse the same GEMMs' shape
+and the same transforms read backwards: with Z = A dY A^T the output gradient's tiles,
+
+    dU[xi] = Z[xi] @ V[xi]^T,  dg = G^T dU G       dV[xi] = U[xi]^T @ Z[xi],  dd = B dV B^T,
+
+and dd's overlapping tiles add up onto the input gradient. Groups split the GEMMs as im2col's do.
+
+Layout: the CPU's arrays keep the batch last, (C, H, W, N), like im2col's ``batch_last`` columns,
+so that every add and subtract of the transforms runs over contiguous runs of N values or more;
+a tile position's values are V[xi] (C, TY, TX, N), its columns in the order (ty, tx, n).
+The rounding differs from im2col's (the products are of transformed values), by as little: the
+forward's relative error against float64 is about 6e-7 in float32 on AlexNet's conv3.
+"""
+import numpy as np
+
+from minicnn import cpu_threads
+
+B_T = ((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1))   # input transform, 4 x 4
+G = ((1, 0, 0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0, 0, 1))       # filter transform, 4 x 3
+A_T = ((1, 1, 1, 0), (0, 1, -1, -1))                                 # output transform, 2 x 4
+TILE = 4    # input tile (and transform) size
+OUT = 2     # outputs per tile along each axis
+
+
+def transposed(matrix):
+    return tuple(zip(*matrix))
+
+
+def applies(kernel, stride):
+    """Whether F(2x2, 3x3) computes a convolution of this ``kernel`` and ``stride`` ((h, w)
+    pairs): 3x3 of stride 1 (any padding, any groups)."""
+    return tuple(kernel) == (3, 3) and tuple(stride) == (1, 1)
+
+
+MIN_TILES = 512       # the CPU's convolutions take F(2x2, 3x3) from this many tiles in the batch
+MIN_CHANNELS = 128    # and this many input channels per group: fewer make 16 GEMMs too small to
+                      # gain (measured forward+backward against im2col, 2 cores, in turns: AlexNet's
+                      # conv5 at batch 16, 784 tiles, 1.23x, at batch 8 0.97x, at batch 2 0.44x; the
+                      # small AlexNet's conv3 (48 channels) at batch 64 0.72x, at batch 256 1.07x)
+
+
+def pays(x_shape, kernel, stride, pad, groups):
+    """Whether the CPU's Conv2D computes a convolution of x (N, C, H, W) by F(2x2, 3x3) rather
+    than im2col: where it ``applies`` and its GEMMs are large enough (MIN_TILES, MIN_CHANNELS)."""
+    n, c, h, w = x_shape
+    if not applies(kernel, stride) or c // groups < MIN_CHANNELS:
+        return False
+    ty, tx = tiles(h + 2 * pad[0] - 2, w + 2 * pad[1] - 2)
+    return n * ty * tx >= MIN_TILES
+
+
+def tiles(out_h, out_w):
+    """(TY, TX): the 2x2 output tiles that cover an out_h x out_w output."""
+    return -(-out_h // OUT), -(-out_w // OUT)
+
+
+def combine(coefficients, terms, out, accumulate=False):
+    """out = sum_k coefficients[k] * terms[k] (or out += that, with ``accumulate``) for
+    coefficients in {-1, 0, 1}: NumPy's add and subtract only, the first two terms in one pass."""
+    pairs = [(c, t) for c, t in zip(coefficients, terms) if c]
+    if any(c not in (-1, 1) for c, _ in pairs):
+        raise ValueError(f"combine: coefficients must be -1, 0 or 1, got {coefficients}")
+    if not accumulate:
+        (c0, t0), pairs = pairs[0], pairs[1:]
+        if pairs and c0 == 1:
+            (c1, t1), pairs = pairs[0], pairs[1:]
+            (np.add if c1 == 1 else np.subtract)(t0, t1, out=out)
+        elif pairs and pairs[0][0] == 1:   # -t0 + t1
+            (_, t1), pairs = pairs[0], pairs[1:]
+            np.subtract(t1, t0, out=out)
+        else:
+            np.multiply(t0, c0, out=out)
+    for c, t in pairs:
+        (np.add if c == 1 else np.subtract)(out, t, out=out)
+    return out
+
+
+def filter_transform(w, groups):
+    """U = G g G^T for every filter: w (O, C/G, 3, 3) to U (16, G, O/G, C/G), the GEMMs' left
+    operands (a tile position xi = 4 a + b first). One GEMM: U[4 a + b] = sum_ij G[a, i] G[b, j]
+    g[i, j] is the Kronecker product of G with itself (16 x 9) applied to the 9 taps of every
+    filter (the O x C/G little products g @ G^T, one NumPy call each way, took 20 ms for conv3)."""
+    o, cg = w.shape[:2]
+    kron = np.kron(np.asarray(G, dtype=w.dtype), np.asarray(G, dtype=w.dtype))   # (16, 9)
+    return (kron @ w.reshape(o * cg, 9).T).reshape(TILE * TILE, groups, o // groups, cg)
+
+
+def filter_transform_adjoint(du):
+    """dg = G^T dU G: dU (16, G, O/G, C/G) to dw (O, C/G, 3, 3), the Kronecker product's
+    transpose applied to every filter's 16 values."""
+    _, groups, og, cg = du.shape
+    kron = np.kron(np.asarray(G, dtype=du.dtype), np.asarray(G, dtype=du.dtype))
+    return (du.reshape(TILE * TILE, -1).T @ kron).reshape(groups * og, cg, 3, 3)
+
+
+def input_transform(x, pad, tile_counts):
+    """V = B^T d B for every 4x4 input tile: x (N, C, H, W) to V (4, 4, C, TY, TX, N), the GEMMs'
+    right operands. The image is first padded and laid out (C, H', W', N), H' = 2 TY + 2 rows
+    (the padding, plus a row of zeros for an odd output height; columns alike); its tiles start
+    every 2 pixels. Rows are combined first, over slices of the channels on all the cores."""
+    n, c, h, w = x.shape
+    ty, tx = tile_counts
+    ph, pw = pad
+    image = np.zeros((c, OUT * ty + 2, OUT * tx + 2, n), dtype=x.dtype)
+    inside = image[:, ph:ph + h, pw:pw + w]
+    channels = x.transpose(1, 2, 3, 0)
+    v = np.empty((TILE, TILE, c, ty, tx, n), dtype=x.dtype)
+
+    def transform(s):
+        np.copyto(inside[s], channels[s])
+        part = image[s]
+        rows = np.empty((TILE,) + part[:, :OUT * ty:OUT].shape, dtype=x.dtype)   # (4, c, TY, W', N)
+        tile_rows = [part[:, i:i + OUT * ty:OUT] for i in range(TILE)]
+        for a in range(TILE):
+            combine(B_T[a], tile_rows, rows[a])
+        tile_columns = [rows[:, :, :, j:j + OUT * tx:OUT] for j in range(TILE)]   # (4, c, TY, TX, N)
+        for b in range(TILE):
+            combine(B_T[b], tile_columns, v[:, b, s])
+
+    cpu_threads.in_slices(c, transform, image)
+    return v
+
+
+def input_transform_adjoint(dv, x_shape, pad):
+    """The input gradient from dV (4, 4, C, TY, TX, N): dd = B dV B^T for every tile, the tiles'
+    overlapping values added up on the padded image, which is then cut to x_shape (N, C, H, W)."""
+    n, c, h, w = x_shape
+    _, _, _, ty, tx, _ = dv.shape
+    ph, pw = pad
+    b = transposed(B_T)
+    dx = np.empty(x_shape, dtype=dv.dtype)
+    channels = dx.transpose(1, 2, 3, 0)
+
+    def fold(s):
+        cs = len(range(c)[s])
+        rows = np.zeros((TILE, cs, ty, OUT * tx + 2, n), dtype=dv.dtype)   # (4, c, TY, W', N)
+        for j in range(TILE):   # columns: each tile column j onto the image columns 2 tx + j
+            combine(b[j], [dv[:, k, s] for k in range(TILE)], rows[:, :, :, j:j + OUT * tx:OUT], accumulate=True)
+        image = np.zeros((cs, OUT * ty + 2, OUT * tx + 2, n), dtype=dv.dtype)
+        for i in range(TILE):   # rows: each tile row i onto the image rows 2 ty + i
+            combine(b[i], rows, image[:, i:i + OUT * ty:OUT], accumulate=True)
+        np.copyto(channels[s], image[:, ph:ph + h, pw:pw + w])
+
+    cpu_threads.in_slices(c, fold, dv)
+    return dx
+
+
+def output_transform(m, out_shape, bias, relu):
+    """Y = A^T M A for every tile: M (4, 4, O, TY, TX, N) to y (N, O, OH, OW) = out_shape, plus
+    ``bias`` (O,) or None, then max(., 0) with ``relu``. Over slices of the output channels on all
+    the cores, each slice put in NCHW while it is still in the cache."""
+    n, o, oh, ow = out_shape
+    _, _, _, ty, tx, _ = m.shape
+    y = np.empty(out_shape, dtype=m.dtype)
+
+    def transform(s):
+        half = np.empty((OUT, TILE) + m[0, 0, s].shape, dtype=m.dtype)      # (2, 4, o, TY, TX, N)
+        for a in range(OUT):
+            combine(A_T[a], m[:, :, s], half[a])
+        tiled = np.empty(half.shape[2:4] + (OUT,) + half.shape[4:5] + (OUT, n), dtype=m.dtype)
+        for a in range(OUT):   # (o, TY, 2, TX, 2, N): the output pixels (2 ty + a, 2 tx + b)
+            for b in range(OUT):
+                combine(A_T[b], half[a], tiled[:, :, a, :, b])
+        pixels = tiled.reshape(tiled.shape[0], OUT * ty, OUT * tx, n)[:, :oh, :ow].transpose(3, 0, 1, 2)
+        out = y[:, s]
+        if bias is None:
+            np.copyto(out, pixels)
+        else:
+            np.add(pixels, bias[s].reshape(-1, 1, 1), out=out)
+        if relu:
+            np.maximum(out, 0, out=out)
+
+    cpu_threads.in_slices(o, transform, m)
+    return y
+
+
+def output_transform_adjoint(dout, tile_counts):
+    """Z = A dY A^T for every 2x2 tile of dout (N, O, OH, OW), zero past its edges: Z (4, 4, O,
+    TY, TX, N), laid out as the forward's M."""
+    n, o, oh, ow = dout.shape
+    ty, tx = tile_counts
+    a = transposed(A_T)
+    z = np.empty((TILE, TILE, o, ty, tx, n), dtype=dout.dtype)
+
+    def transform(s):
+        tiled = np.zeros((len(range(o)[s]), ty, OUT, tx, OUT, n), dtype=dout.dtype)
+        np.copyto(tiled.reshape(tiled.shape[0], OUT * ty, OUT * tx, n)[:, :oh, :ow], dout[:, s].transpose(1, 2, 3, 0))
+        half = np.empty((TILE,) + tiled[:, :, 0].shape, dtype=dout.dtype)   # (4, o, TY, TX, 2, N)
+        for i in range(TILE):
+            combine(a[i], [tiled[:, :, k] for k in range(OUT)], half[i])
+        for j in range(TILE):
+            combine(a[j], [half[..., k, :] for k in range(OUT)], z[:, j, s])
+
+    cpu_threads.in_slices(o, transform, dout)
+    return z
+
+
+def conv_forward(x, w, b, pad, groups, relu=False):
+    """``minicnn.layers.conv.conv_forward`` for a 3x3 kernel of stride 1 (``applies``), by
+    F(2x2, 3x3): y (N, O, OH, OW) and the cache for ``conv_backward``: the filters' and the
+    input's transforms (U and V, V smaller than im2col's columns: 16 values per 4 output pixels
+    against 9 per pixel)."""
+    n, c, h, wid = x.shape
+    o = w.shape[0]
+    oh, ow = h + 2 * pad[0] - 2, wid + 2 * pad[1] - 2
+    tile_counts = tiles(oh, ow)
+    u = filter_transform(w, groups)                                            # (16, G, O/G, C/G)
+    v = input_transform(x, pad, tile_counts)                                   # (4, 4, C, TY, TX, N)
+    m = np.matmul(u, v.reshape(TILE * TILE, groups, c // groups, -1))         # 16 x G GEMMs
+    y = output_transform(m.reshape((TILE, TILE, o) + v.shape[3:]), (n, o, oh, ow), b, relu)
+    return y, (x.shape, w, u, v, pad, groups, b is not None, y if relu else None)
+
+
+def conv_backward(dout, cache, param_grads=True, input_grad=True):
+    """``minicnn.layers.conv.conv_backward`` after ``conv_forward``: (dx, dw, db), each None
+    where ``conv_backward`` gives None."""
+    x_shape, w, u, v, pad, groups, has_bias, relu_out = cache
+    if relu_out is not None:
+        dout = dout * (relu_out > 0)
+    o = dout.shape[1]
+    z = output_transform_adjoint(dout, v.shape[3:5])                              # (4, 4, O, TY, TX, N)
+    z_groups = z.reshape(TILE * TILE, groups, o // groups, -1)
+    dw = db = dx = None
+    if param_grads:
+        v_groups = v.reshape(TILE * TILE, groups, v.shape[2] // groups, -1)
+        du = np.matmul(z_groups, v_groups.transpose(0, 1, 3, 2))                  # (16, G, O/G, C/G)
+        dw = filter_transform_adjoint(du).astype(w.dtype, copy=False)
+        db = dout.sum(axis=(0, 2, 3)) if has_bias else None
+    if input_grad:
+        dv = np.matmul(u.transpose(0, 1, 3, 2), z_groups)                         # (16, G, C/G, T)
+        dx = input_transform_adjoint(dv.reshape(v.shape), x_shape, pad)
+    return dx, dw, db

@@ -1,0 +1,167 @@
+"""Winograd's F(2x2, 3x3) (minicnn/layers/winograd.py): the 1-D identity it rests on, each
+transform against its adjoint, the layer's forward against a naive loop and its gradients by
+finite differences, the backward against im2col's, float32's error, and where the CPU takes it."""
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+from minicnn import Conv2D
+from minicnn.gradcheck import check_layer
+from minicnn.layers import winograd
+from minicnn.layers.conv import conv_backward, conv_forward
+from reference import conv2d_naive
+
+
+@pytest.fixture
+def everywhere(monkeypatch):
+    """Conv2D takes F(2x2, 3x3) for every 3x3 kernel of stride 1, however small."""
+    monkeypatch.setattr(winograd, "MIN_TILES", 0)
+    monkeypatch.setattr(winograd, "MIN_CHANNELS", 1)
+
+
+@st.composite
+def cases(draw, max_size=9):
+    groups = draw(st.integers(1, 3))
+    pad = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    return dict(n=draw(st.integers(1, 3)), c=groups * draw(st.integers(1, 3)), o=groups * draw(st.integers(1, 3)),
+                groups=groups, pad=pad, h=draw(st.integers(max(1, 3 - 2 * pad[0]), max_size)),
+                w=draw(st.integers(max(1, 3 - 2 * pad[1]), max_size)), bias=draw(st.booleans()),
+                relu=draw(st.booleans()), seed=draw(st.integers(0, 2 ** 31)))
+
+
+def make(case, dtype=np.float64):
+    rng = np.random.default_rng(case["seed"])
+    layer = Conv2D(case["c"], case["o"], 3, 1, case["pad"], case["groups"], bias=case["bias"], dtype=dtype,
+                   rng=rng, relu=case["relu"])
+    x = rng.standard_normal((case["n"], case["c"], case["h"], case["w"])).astype(dtype)
+    return layer, x
+
+
+def test_two_outputs_of_three_taps_take_four_products():
+    """y = A^T [(G g) * (B^T d)], the identity behind the algorithm, against the correlation."""
+    rng = np.random.default_rng(0)
+    d, g = rng.standard_normal(4), rng.standard_normal(3)
+    products = (np.array(winograd.G) @ g) * (np.array(winograd.B_T) @ d)
+    np.testing.assert_allclose(np.array(winograd.A_T) @ products, [d[0:3] @ g, d[1:4] @ g], rtol=1e-14)
+
+
+def test_filter_transform_is_g_gt():
+    rng = np.random.default_rng(1)
+    w = rng.standard_normal((6, 4, 3, 3))
+    g = np.array(winograd.G)
+    expected = np.einsum("ai,ocij,bj->aboc", g, w, g).reshape(16, 2, 3, 4)
+    np.testing.assert_allclose(winograd.filter_transform(w, groups=2), expected, rtol=1e-14, atol=1e-14)
+
+
+@pytest.mark.parametrize("pad", [(0, 0), (1, 1), (2, 1)])
+@pytest.mark.parametrize("size", [(5, 5), (6, 9)])   # odd and even output sizes
+def test_each_transform_and_its_adjoint(pad, size):
+    """<T a, b> = <a, T^T b> for the filter, input and output transforms: each backward
+    transform is the exact adjoint of its forward one (the dot-product test)."""
+    rng = np.random.default_rng(2)
+    n, c, o = 3, 4, 6
+    out_h, out_w = size[0] + 2 * pad[0] - 2, size[1] + 2 * pad[1] - 2
+    tile_counts = winograd.tiles(out_h, out_w)
+    w = rng.standard_normal((o, c // 2, 3, 3))
+    du = rng.standard_normal((16, 2, o // 2, c // 2))
+    assert np.isclose(np.vdot(winograd.filter_transform(w, 2), du), np.vdot(w, winograd.filter_transform_adjoint(du)))
+    x = rng.standard_normal((n, c) + size)
+    dv = rng.standard_normal((4, 4, c) + tile_counts + (n,))
+    assert np.isclose(np.vdot(winograd.input_transform(x, pad, tile_counts), dv),
+                      np.vdot(x, winograd.input_transform_adjoint(dv, x.shape, pad)))
+    m = rng.standard_normal((4, 4, o) + tile_counts + (n,))
+    dy = rng.standard_normal((n, o, out_h, out_w))
+    assert np.isclose(np.vdot(winograd.output_transform(m, dy.shape, None, False), dy),
+                      np.vdot(m, winograd.output_transform_adjoint(dy, tile_counts)))
+
+
+@given(cases())
+def test_forward_matches_naive_loop(everywhere, case):
+    layer, x = make(case)
+    assert layer.algorithm(x.shape) == "winograd"
+    bias = layer.params["bias"].data if case["bias"] else None
+    expected = conv2d_naive(x, layer.params["weight"].data, bias, (1, 1), case["pad"], case["groups"])
+    if case["relu"]:
+        expected = np.maximum(expected, 0)
+    np.testing.assert_allclose(layer.forward(x), expected, rtol=1e-12, atol=1e-12)
+
+
+@given(cases(max_size=7))
+def test_gradients(everywhere, case):
+    layer, x = make(case)
+    assert layer.algorithm(x.shape) == "winograd"
+    check_layer(layer, x).assert_ok()
+
+
+@pytest.mark.parametrize("param_grads, input_grad", [(True, True), (False, True), (True, False)])
+def test_backward_matches_im2col(param_grads, input_grad):
+    rng = np.random.default_rng(3)
+    x, w, b = rng.standard_normal((4, 6, 7, 8)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    y, cache = conv_forward(x, w, b, (1, 1), (1, 1), 2, relu=True)
+    y_winograd, cache_winograd = winograd.conv_forward(x, w, b, (1, 1), 2, relu=True)
+    np.testing.assert_allclose(y_winograd, y, rtol=1e-12, atol=1e-12)
+    dout = rng.standard_normal(y.shape)
+    expected = conv_backward(dout, cache, param_grads, input_grad)
+    got = winograd.conv_backward(dout, cache_winograd, param_grads, input_grad)
+    for name, a, e in zip(("dx", "dw", "db"), got, expected):
+        assert (a is None) == (e is None), name
+        if e is not None:
+            np.testing.assert_allclose(a, e, rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+def test_float32_error_is_im2col_s():
+    """The transformed products round differently, by about as much: on conv3's channel counts
+    the error against float64 is within 3x im2col's (about 6e-7 of the largest output)."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 256, 13, 13))
+    w = rng.standard_normal((384, 256, 3, 3)) * 0.03
+    exact, _ = conv_forward(x, w, None, (1, 1), (1, 1), 1)
+    x32, w32 = x.astype(np.float32), w.astype(np.float32)
+    im2col_error = np.abs(conv_forward(x32, w32, None, (1, 1), (1, 1), 1)[0] - exact).max()
+    winograd_error = np.abs(winograd.conv_forward(x32, w32, None, (1, 1), 1)[0] - exact).max()
+    assert winograd_error < 3 * im2col_error
+    assert winograd_error < 2e-6 * np.abs(exact).max()
+
+
+def conv(c, o, k=3, stride=1, groups=1):
+    return Conv2D(c, o, k, stride, padding=k // 2, groups=groups)
+
+
+def test_where_the_cpu_takes_it():
+    """AlexNet's conv3-5 at batch 32 (1568 tiles, 256 and 192 channels a group), not at batch 2
+    (98 tiles), nor the small AlexNet's (48 and 36 channels: the README's default run is im2col's,
+    bit for bit), nor other kernels and strides, nor the CUDA kernels' path."""
+    for layer in (conv(256, 384), conv(384, 384, groups=2), conv(384, 256, groups=2)):
+        assert layer.algorithm((32, layer.in_channels, 13, 13)) == "winograd"
+        assert layer.algorithm((2, layer.in_channels, 13, 13)) == "im2col"
+    for layer in (conv(48, 72), conv(72, 72, groups=2), conv(72, 48, groups=2)):
+        assert layer.algorithm((128, layer.in_channels, 6, 6)) == "im2col"
+    per_image = 64   # tiles of a 16 x 16 output
+    assert winograd.MIN_TILES % per_image == 0
+    at_least, channels = winograd.MIN_TILES // per_image, 2 * winograd.MIN_CHANNELS
+    assert conv(channels, 64, groups=2).algorithm((at_least, channels, 16, 16)) == "winograd"
+    assert conv(channels, 64, groups=2).algorithm((at_least - 1, channels, 16, 16)) == "im2col"
+    assert conv(channels - 2, 64, groups=2).algorithm((at_least, channels - 2, 16, 16)) == "im2col"
+    assert conv(256, 256, k=5).algorithm((32, 256, 27, 27)) == "im2col"
+    assert conv(256, 256, stride=2).algorithm((32, 256, 27, 27)) == "im2col"
+    assert conv(256, 384).to("sim").algorithm((32, 256, 13, 13)) == "kernels"
+
+
+def test_a_training_step_with_it_keeps_its_algorithm_for_the_backward(everywhere, monkeypatch):
+    """The cache says which backward runs, so a batch that crosses the threshold between the
+    forward and the backward cannot mix the two."""
+    layer, x = make(dict(n=2, c=2, o=2, groups=1, pad=(1, 1), h=5, w=5, bias=True, relu=False, seed=5))
+    y = layer.forward(x)
+    monkeypatch.setattr(winograd, "MIN_TILES", 10 ** 9)
+    dx = layer.backward(np.ones_like(y))
+    expected = conv_backward(np.ones_like(y), conv_forward(x, layer.params["weight"].data, layer.params["bias"].data,
+                                                            (1, 1), (1, 1), 1)[1])[0]
+    np.testing.assert_allclose(dx, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_combine_takes_only_plus_minus_one():
+    out = np.empty(2)
+    with pytest.raises(ValueError, match="-1, 0 or 1"):
+        winograd.combine((1, 0.5), [np.ones(2), np.ones(2)], out)
+    np.testing.assert_array_equal(winograd.combine((-1, 1, 0, -1), [np.full(2, v) for v in (1., 2., 4., 8.)], out),
+                                  [-7., -7.])

@@ -14,9 +14,11 @@ from reference import conv2d_naive
 
 @pytest.fixture
 def everywhere(monkeypatch):
-    """Conv2D takes F(2x2, 3x3) for every 3x3 kernel of stride 1, however small."""
+    """Conv2D takes F(2x2, 3x3) for every 3x3 kernel of stride 1, however small; the transforms
+    take the channels 2 at a time (``CHANNEL_BLOCK``), so that blocks split small layers too."""
     monkeypatch.setattr(winograd, "MIN_TILES", 0)
     monkeypatch.setattr(winograd, "MIN_CHANNELS", 1)
+    monkeypatch.setattr(winograd, "CHANNEL_BLOCK", 2)
 
 
 @st.composite

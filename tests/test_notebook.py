@@ -108,6 +108,13 @@ def test_runs_top_to_bottom_with_its_figures(tmp_path, monkeypatch):
     assert ("bytes between neighbours along a row: 8 in the strided view, 4 from the phases" in text
             and "the same pixels at all nine offsets: True" in text
             and "the winners kept for the backward: uint8 (2, 96, 27, 27)" in text)
+    # the Winograd cell: four products give the two outputs; the CPU's conv3 takes it at batch 32, not 2;
+    # its output is im2col's to float64's rounding; 16 products a tile of 4 outputs, 49 tiles for 169
+    f23, direct = re.search(r"F\(2, 3\): (\[.*?\]) \| directly: (\[.*?\])", text).groups()
+    assert f23 == direct
+    assert "conv3 on the CPU at batch 32: winograd | at batch 2: im2col" in text
+    assert float(re.search(r"largest difference from im2col's: (\S+) of the largest output", text)[1]) < 1e-13
+    assert "multiplications per output and input channel: im2col 9, Winograd 4.64" in text
     # the bank-conflict cell: im2col's version 4 in conflict for conv1's stride, version 5 not
     assert "conv1 im2col_v4: shared-memory reads 3.99 passes" in text
     assert text.count("im2col_v5: shared-memory reads 1.00 passes") == 2

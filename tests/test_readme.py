@@ -19,6 +19,7 @@ import pytest
 
 from minicnn import models
 from minicnn.environment import describe_line
+from minicnn.layers import winograd
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -600,16 +601,18 @@ def test_the_cpu_benchmarks_summary_is_the_committed_runs():
     """The Benchmarks section's first lines: the range of the training step's ratio to PyTorch on
     both networks is version 7's run on 2026-12-03's host (AVX-512, the lower figures) and version
     6's on 2026-12-02's (without, the higher), and the range of version 7 against version 6 in
-    turns is the committed runs' lowest and highest; the Status section gives the same ranges."""
+    turns is the committed runs' lowest and highest; versions 8 and 9 fall inside, and each against
+    the version before in turns; the Status section gives the same ranges (torchvision's AlexNet:
+    versions 7 and 9)."""
     shown = sentence(r"minicnn's training step runs at ([\d.]+x) to ([\d.]+x) of PyTorch's speed on the 2012 AlexNet, "
                      r"and at ([\d.]+x) to ([\d.]+x) on the small AlexNet of the quick start \(batch 128\)")
     runs = [results(f"cpu-{model}-{date}.json") for model in ("alexnet-b32", "alexnet_small-b128")
             for date in ("2026-12-03", "2026-12-02")]
     assert_shows(" ".join(shown), *(run["ratio"] for run in runs))
     shown = sentence(r"the CPU training step runs at ([\d.]+x)-([\d.]+x) of PyTorch's speed on the 2012 AlexNet, "
-                     r"([\d.]+x)-([\d.]+x) on torchvision's \(without LRN; a run each of versions 7 and 6\) and "
+                     r"([\d.]+x)-([\d.]+x) on torchvision's \(without LRN; a run each of versions 7 and 9\) and "
                      r"([\d.]+x)-([\d.]+x) on the small AlexNet")   # the Status section's line
-    torchvision = [results(f"cpu-alexnet_owt-b64-{date}.json")["ratio"] for date in ("2026-12-03", "2026-12-02")]
+    torchvision = [results(f"cpu-alexnet_owt-b64-{date}.json")["ratio"] for date in ("2026-12-03", "2026-12-04")]
     assert_shows(" ".join(shown), runs[0]["ratio"], runs[1]["ratio"], *torchvision, runs[2]["ratio"],
                  runs[3]["ratio"])
     for run, kernels in zip(runs, ("SkylakeX", "Haswell") * 2):
@@ -618,17 +621,22 @@ def test_the_cpu_benchmarks_summary_is_the_committed_runs():
     assert len(turns) == 3
     shown = sentence(r"in turns, version 7's step is ([\d.]+x) to ([\d.]+x) as fast as version 6's")
     assert_shows(" ".join(shown), min(turns), max(turns))
-    # version 8, on 2026-12-04's host: inside those ranges, and against version 7 in turns
+    # versions 8 and 9, on 2026-12-04's host: inside those ranges, and against the version before in turns
     latest = [results(f"cpu-{model}-2026-12-04.json") for model in ("alexnet-b32", "alexnet_small-b128")]
-    shown = sentence(r"the latest version \(8\) on 2026-12-04's host \(with AVX-512\) ran at ([\d.]+x) and ([\d.]+x)")
+    latest.append(results("cpu-alexnet-b32-2026-12-04-2.json"))
+    shown = sentence(r"version 8 on 2026-12-04's host \(with AVX-512\) ran at ([\d.]+x) and ([\d.]+x), and the "
+                     r"latest version \(9\) at ([\d.]+x) on the 2012 AlexNet the same day")
     assert_shows(" ".join(shown), *(run["ratio"] for run in latest))
-    for run, (low, high) in zip(latest, ((runs[0], runs[1]), (runs[2], runs[3]))):
+    for run, (low, high) in zip(latest, ((runs[0], runs[1]), (runs[2], runs[3]), (runs[0], runs[1]))):
         assert "(its SkylakeX kernels, 2 threads)" in run["where"]
         assert low["ratio"] <= run["ratio"] <= high["ratio"]
     turns = [results(path.name)["ratio"] for path in RESULTS.glob("cpu-versions-*-against-33935ad-*.json")]
     assert len(turns) == 6
-    shown = sentence(r"and version 8's ([\d.]+x) to ([\d.]+x) as fast as version 7's")
+    shown = sentence(r"version 8's ([\d.]+x) to ([\d.]+x) as fast as version 7's")
     assert_shows(" ".join(shown), min(turns), max(turns))
+    turns = [results(path.name)["ratio"] for path in sorted(RESULTS.glob("cpu-versions-*-against-ae718bd-*.json"))]
+    assert len(turns) == 2
+    assert_shows(" ".join(sentence(r"and version 9's ([\d.]+x) and ([\d.]+x) as fast as version 8's")), *sorted(turns))
 
 
 def test_the_kernels_cpu_step_figures_are_their_committed_runs():
@@ -763,6 +771,55 @@ def test_version_8_figures_are_their_committed_runs():
                      r"speed \(`--model alexnet --batch-size 32 --repeats 15`, three runs\), and the small AlexNet's at "
                      r"batch 64 at ([\d.]+x), ([\d.]+x) and ([\d.]+x) \(`--repeats 41`, then 101 twice\)")
     assert_shows(" ".join(shown), *(one["ratio"] for one in big + small))
+
+
+def test_version_9_figures_are_their_committed_runs():
+    """Version 9 (Winograd's F(2x2, 3x3) for conv3-5): the version table's row, conv3-5's time and
+    ratios to PyTorch within its step and within version 8's of the same morning, the steps in turns
+    against version 8's commit in the order they ran, torchvision's AlexNet against version 7's run,
+    and the thresholds and counts it quotes from the code."""
+    run, before = results("cpu-alexnet-b32-2026-12-04-2.json"), results("cpu-alexnet-b32-2026-12-04.json")
+    assert "(its SkylakeX kernels, 2 threads)" in run["where"]
+    row = [cells for label, cells in table_with("| version | minicnn (ms) | PyTorch (ms) | minicnn / PyTorch |",
+                                                "1: freed memory reused").items() if label.startswith("9:")]
+    assert_shows(" ".join(row[0][1:]), median_ms(run, "minicnn"), median_ms(run, "PyTorch"), run["ratio"])
+    convs = ("conv3", "conv4", "conv5")
+    assert_shows(" ".join(sentence(r"its conv3-5 ran at ([\d.]+x) to ([\d.]+x) of PyTorch's speed. Fewer")),
+                 min(layer_ratio(before, *convs)), max(layer_ratio(before, *convs)))
+
+    def ms(one, *names):
+        return 1e3 * sum(t for key, t in one["layer_seconds"].items() if key.rsplit(".", 1)[0] in names)
+    shown = sentence(r"conv3-5 took (\d+) ms against version 8's (\d+) the same morning and ran at ([\d.]+x), "
+                     r"([\d.]+x) and ([\d.]+x) of PyTorch's speed where version 8's ran at ([\d.]+x), ([\d.]+x) and "
+                     r"([\d.]+x); the step ran at ([\d.]+x) of PyTorch's \((\d+) ms against (\d+)\)")
+    assert_shows(" ".join(shown), ms(run, *convs), ms(before, *convs), *layer_ratio(run, *convs),
+                 *layer_ratio(before, *convs), run["ratio"], median_ms(run, "minicnn"), median_ms(run, "PyTorch"))
+    paths = sorted(RESULTS.glob("cpu-versions-*-against-ae718bd-alexnet-b32-2026-12-04*.json"),
+                   key=lambda path: path.name.endswith("-2.json"))   # the first run, then NAME-2
+    turns = [results(path.name) for path in paths]
+    for one in turns:
+        assert one["commits"]["the other"] == "ae718bd" and "dirty" not in one["commits"]["this checkout"]
+        assert one["repeats"] == 15 and "(its SkylakeX kernels, 2 threads)" in one["where"]
+    shown = sentence(r"In turns against a checkout of version 8 \(ae718bd\) the step ran at ([\d.]+x) and ([\d.]+x) "
+                     r"of its speed")
+    assert_shows(" ".join(shown), *(one["ratio"] for one in turns))
+    owt, owt_before = results("cpu-alexnet_owt-b64-2026-12-04.json"), results("cpu-alexnet_owt-b64-2026-12-03.json")
+    threes = ("features.6", "features.8", "features.10")
+    shown = sentence(r"ran at ([\d.]+x) of PyTorch's speed \(`--model alexnet_owt --batch-size 64 --layers --repeats "
+                     r"15`; `benchmarks/results/cpu-alexnet_owt-b64-2026-12-04.md`\), its 3x3 convolutions at "
+                     r"([\d.]+x) to ([\d.]+x), where version 7 ran at ([\d.]+x) and its 3x3 convolutions at "
+                     r"([\d.]+x) to ([\d.]+x)")
+    assert_shows(" ".join(shown), owt["ratio"], min(layer_ratio(owt, *threes)), max(layer_ratio(owt, *threes)),
+                 owt_before["ratio"], min(layer_ratio(owt_before, *threes)), max(layer_ratio(owt_before, *threes)))
+    shown = sentence(r"conv1 and conv2 keep im2col, at ([\d.]+x) of PyTorch's speed")
+    for ratio in layer_ratio(run, "conv1", "conv2"):   # both
+        assert_shows(shown, ratio)
+    # what it quotes from the code: the thresholds, the tiles of conv3-5 at batch 32, the products
+    assert_shows(" ".join(sentence(r"takes it on the CPU from (\d+) tiles in the batch and (\d+) input channels a "
+                                   r"group: AlexNet's conv3-5 at batch 32 \((\d+) tiles\)")),
+                 winograd.MIN_TILES, winograd.MIN_CHANNELS, 32 * 7 * 7)
+    assert winograd.tiles(13, 13) == (7, 7)
+    assert_shows(sentence(r"im2col's GEMM takes 9 \(([\d.]+) on a 13 x 13 output"), 16 * 7 * 7 / 13 ** 2)
 
 
 def test_where_the_cpu_step_goes_is_the_committed_run():

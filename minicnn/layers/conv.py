@@ -7,6 +7,10 @@ Shapes (PyTorch's; README.md, "Conventions"):
 Groups G split the C input channels and the O filters into G equal, independent parts: filter o
 reads only the C/G channels of its group. AlexNet's conv2, conv4 and conv5 use G = 2, which is
 exactly the two-GPU split of the paper run on one device (each tower sees only its own maps).
+
+On the CPU, ``Conv2D`` computes a 3x3 convolution of stride 1 whose GEMMs are large enough by
+Winograd's F(2x2, 3x3) instead (``minicnn/layers/winograd.py``, ``Conv2D.algorithm``): the same
+convolution with 2.25x fewer multiply-adds.
 """
 import math
 

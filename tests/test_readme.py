@@ -252,6 +252,15 @@ def median_ms(run, name):
     return statistics.median(run["seconds"][name]) * 1000
 
 
+def assert_version_row(label, run):
+    """The CPU versions table's row whose label starts with ``label`` shows ``run``'s two medians
+    and its ratio."""
+    rows = [cells for row_label, cells in table_with("| version | minicnn (ms) | PyTorch (ms) | minicnn / PyTorch |",
+                                                     "1: freed memory reused").items() if row_label.startswith(label)]
+    assert len(rows) == 1, f"{label!r}: {len(rows)} rows"
+    assert_shows(" ".join(rows[0][1:]), median_ms(run, "minicnn"), median_ms(run, "PyTorch"), run["ratio"])
+
+
 def run_files(folder):
     """(metrics.jsonl as a list of epochs, test_metrics.json) of a committed training run."""
     run = RESULTS / folder
@@ -583,18 +592,14 @@ def test_cpu_training_step_figures_are_the_committed_run():
                                  r"--repeats 15 --layers`; the logits agree to (\S+) of the largest\)")
     assert_shows(ratio, run["ratio"])
     assert_shows(difference, run["logits_difference"])
-    version_5 = [cells for label, cells in table_with("| version | minicnn (ms) | PyTorch (ms) | minicnn / PyTorch |",
-                                                      "1: freed memory reused").items() if label.startswith("5:")]
     run = results("cpu-alexnet-b32-2026-11-30-version5.json")
-    assert_shows(" ".join(version_5[0][1:]), median_ms(run, "minicnn"), median_ms(run, "PyTorch"), run["ratio"])
+    assert_version_row("5:", run)
     assert_shows(sentence(r"([\d.]+x) in the run of its version row below"), run["ratio"])
     assert_shows(sentence(r"version 5 ran at ([\d.]+x) \(`benchmarks/results/cpu-alexnet-b32-2026-11-30.md`\)"),
                  results("cpu-alexnet-b32-2026-11-30.json")["ratio"])
-    again = [cells for label, cells in table_with("| version | minicnn (ms) | PyTorch (ms) | minicnn / PyTorch |",
-                                                  "1: freed memory reused").items() if label.startswith("6, timed again")]
     run = results("cpu-alexnet-b32-2026-12-02.json")
     assert "(its Haswell kernels, 2 threads)" in run["where"]
-    assert_shows(" ".join(again[0][1:]), median_ms(run, "minicnn"), median_ms(run, "PyTorch"), run["ratio"])
+    assert_version_row("6, timed again", run)
 
 
 def test_the_cpu_benchmarks_summary_is_the_committed_runs():
@@ -669,11 +674,9 @@ def test_version_6_figures_are_their_committed_runs():
         return sum(s for name, s in run["layer_seconds"].items()
                    if name.startswith("conv") and name.endswith(".backward")) * 1000
     name = "cpu-{}-2026-12-02-version{}-{}-kernels.json"
-    row = [cells for label, cells in table_with("| version | minicnn (ms) | PyTorch (ms) | minicnn / PyTorch |",
-                                                "1: freed memory reused").items() if label.startswith("6:")]
     run = results(name.format("alexnet-b32", 6, "skylakex"))
     assert "(its SkylakeX kernels, 2 threads)" in run["where"]
-    assert_shows(" ".join(row[0][1:]), median_ms(run, "minicnn"), median_ms(run, "PyTorch"), run["ratio"])
+    assert_version_row("6:", run)
     for network, pattern in (
             ("alexnet-b32", r"convolutions' backward passes of the 2012 AlexNet at batch 32 took (\d+) ms to (\d+) with "
                             r"OpenBLAS's Haswell kernels and (\d+) to (\d+) with its SkylakeX kernels, and the step ran at "
@@ -694,9 +697,7 @@ def test_version_7_figures_are_their_committed_runs():
         return sum(t for name, t in times.items() if name.startswith("conv")) * 1000
     run = results("cpu-alexnet-b32-2026-12-03.json")
     assert "(its SkylakeX kernels, 2 threads)" in run["where"]
-    row = [cells for label, cells in table_with("| version | minicnn (ms) | PyTorch (ms) | minicnn / PyTorch |",
-                                                "1: freed memory reused").items() if label.startswith("7:")]
-    assert_shows(" ".join(row[0][1:]), median_ms(run, "minicnn"), median_ms(run, "PyTorch"), run["ratio"])
+    assert_version_row("7:", run)
     before = results("cpu-alexnet-b32-2026-12-02-version6-skylakex-kernels.json")
     assert "(its SkylakeX kernels, 2 threads)" in before["where"]
     shown = sentence(r"there PyTorch's oneDNN ran the five convolutions in (\d+) ms of a step against minicnn's (\d+), "
@@ -736,9 +737,7 @@ def test_version_8_figures_are_their_committed_runs():
     each run's ratio in the order of the runs (the -2 and -3 files are the second and third)."""
     run, before = results("cpu-alexnet-b32-2026-12-04.json"), results("cpu-alexnet-b32-2026-12-03.json")
     assert "(its SkylakeX kernels, 2 threads)" in run["where"]
-    row = [cells for label, cells in table_with("| version | minicnn (ms) | PyTorch (ms) | minicnn / PyTorch |",
-                                                "1: freed memory reused").items() if label.startswith("8:")]
-    assert_shows(" ".join(row[0][1:]), median_ms(run, "minicnn"), median_ms(run, "PyTorch"), run["ratio"])
+    assert_version_row("8:", run)
     pools = ("pool1", "pool2", "pool5")
     shown = sentence(r"the 2012 AlexNet's max-pools ran at ([\d.]+x) to ([\d.]+x) of PyTorch's speed, where version "
                      r"7's ran at ([\d.]+x) to ([\d.]+x) the day before")
@@ -780,9 +779,7 @@ def test_version_9_figures_are_their_committed_runs():
     and the thresholds and counts it quotes from the code."""
     run, before = results("cpu-alexnet-b32-2026-12-04-2.json"), results("cpu-alexnet-b32-2026-12-04.json")
     assert "(its SkylakeX kernels, 2 threads)" in run["where"]
-    row = [cells for label, cells in table_with("| version | minicnn (ms) | PyTorch (ms) | minicnn / PyTorch |",
-                                                "1: freed memory reused").items() if label.startswith("9:")]
-    assert_shows(" ".join(row[0][1:]), median_ms(run, "minicnn"), median_ms(run, "PyTorch"), run["ratio"])
+    assert_version_row("9:", run)
     convs = ("conv3", "conv4", "conv5")
     assert_shows(" ".join(sentence(r"its conv3-5 ran at ([\d.]+x) to ([\d.]+x) of PyTorch's speed. Fewer")),
                  min(layer_ratio(before, *convs)), max(layer_ratio(before, *convs)))

@@ -65,7 +65,8 @@ def _tower_layer(name, layer, t, reads_both, in_features):
                              f"groups={1 if reads_both else TOWERS}, got groups={layer.groups}")
         in_channels = layer.in_channels if reads_both else layer.in_channels // TOWERS
         half = Conv2D(in_channels, layer.out_channels // TOWERS, layer.kernel_size, layer.stride, layer.padding,
-                      bias="bias" in layer.params, dtype=layer.dtype, rng=np.random.default_rng(0), relu=layer.relu)
+                      bias="bias" in layer.params, dtype=layer.dtype, rng=np.random.default_rng(0), relu=layer.relu,
+                      algorithm=layer.algorithm)
     elif isinstance(layer, Dense):
         if not reads_both:
             raise SplitError(f"{name}: a Dense layer reads all its inputs, so it must be a crossing "

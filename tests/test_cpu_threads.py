@@ -110,7 +110,7 @@ def test_winograd_conv_sliced_is_identical(sliced, monkeypatch, dtype, groups):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((5, 6, 11, 8)).astype(dtype)
     layer = Conv2D(6, 8, 3, padding=1, groups=groups, dtype=dtype, rng=rng, relu=True)
-    assert layer.algorithm(x.shape) == "winograd"
+    assert layer.algorithm_for(x.shape) == "winograd"
     whole, parts = one_thread_and_sliced(lambda: forward_backward(layer, x, np.random.default_rng(1)))
     assert_identical(whole, parts)
 

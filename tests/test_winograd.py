@@ -13,11 +13,9 @@ from reference import conv2d_naive
 
 
 @pytest.fixture
-def everywhere(monkeypatch):
-    """Conv2D takes F(2x2, 3x3) for every 3x3 kernel of stride 1, however small; the transforms
-    take the channels 2 at a time (``CHANNEL_BLOCK``), so that blocks split small layers too."""
-    monkeypatch.setattr(winograd, "MIN_TILES", 0)
-    monkeypatch.setattr(winograd, "MIN_CHANNELS", 1)
+def small_blocks(monkeypatch):
+    """The transforms take the channels 2 at a time (``CHANNEL_BLOCK``), so that blocks split the
+    small layers of the tests too."""
     monkeypatch.setattr(winograd, "CHANNEL_BLOCK", 2)
 
 
@@ -34,7 +32,7 @@ def cases(draw, max_size=9):
 def make(case, dtype=np.float64):
     rng = np.random.default_rng(case["seed"])
     layer = Conv2D(case["c"], case["o"], 3, 1, case["pad"], case["groups"], bias=case["bias"], dtype=dtype,
-                   rng=rng, relu=case["relu"])
+                   rng=rng, relu=case["relu"], algorithm="winograd")
     x = rng.standard_normal((case["n"], case["c"], case["h"], case["w"])).astype(dtype)
     return layer, x
 
@@ -78,9 +76,9 @@ def test_each_transform_and_its_adjoint(pad, size):
 
 
 @given(cases())
-def test_forward_matches_naive_loop(everywhere, case):
+def test_forward_matches_naive_loop(small_blocks, case):
     layer, x = make(case)
-    assert layer.algorithm(x.shape) == "winograd"
+    assert layer.algorithm_for(x.shape) == "winograd"
     bias = layer.params["bias"].data if case["bias"] else None
     expected = conv2d_naive(x, layer.params["weight"].data, bias, (1, 1), case["pad"], case["groups"])
     if case["relu"]:
@@ -89,9 +87,9 @@ def test_forward_matches_naive_loop(everywhere, case):
 
 
 @given(cases(max_size=7))
-def test_gradients(everywhere, case):
+def test_gradients(small_blocks, case):
     layer, x = make(case)
-    assert layer.algorithm(x.shape) == "winograd"
+    assert layer.algorithm_for(x.shape) == "winograd"
     check_layer(layer, x).assert_ok()
 
 
@@ -134,31 +132,60 @@ def test_where_the_cpu_takes_it():
     (98 tiles), nor the small AlexNet's (48 and 36 channels: the README's default run is im2col's,
     bit for bit), nor other kernels and strides, nor the CUDA kernels' path."""
     for layer in (conv(256, 384), conv(384, 384, groups=2), conv(384, 256, groups=2)):
-        assert layer.algorithm((32, layer.in_channels, 13, 13)) == "winograd"
-        assert layer.algorithm((2, layer.in_channels, 13, 13)) == "im2col"
+        assert layer.algorithm_for((32, layer.in_channels, 13, 13)) == "winograd"
+        assert layer.algorithm_for((2, layer.in_channels, 13, 13)) == "im2col"
     for layer in (conv(48, 72), conv(72, 72, groups=2), conv(72, 48, groups=2)):
-        assert layer.algorithm((128, layer.in_channels, 6, 6)) == "im2col"
+        assert layer.algorithm_for((128, layer.in_channels, 6, 6)) == "im2col"
     per_image = 64   # tiles of a 16 x 16 output
     assert winograd.MIN_TILES % per_image == 0
     at_least, channels = winograd.MIN_TILES // per_image, 2 * winograd.MIN_CHANNELS
-    assert conv(channels, 64, groups=2).algorithm((at_least, channels, 16, 16)) == "winograd"
-    assert conv(channels, 64, groups=2).algorithm((at_least - 1, channels, 16, 16)) == "im2col"
-    assert conv(channels - 2, 64, groups=2).algorithm((at_least, channels - 2, 16, 16)) == "im2col"
-    assert conv(256, 256, k=5).algorithm((32, 256, 27, 27)) == "im2col"
-    assert conv(256, 256, stride=2).algorithm((32, 256, 27, 27)) == "im2col"
-    assert conv(256, 384).to("sim").algorithm((32, 256, 13, 13)) == "kernels"
+    assert conv(channels, 64, groups=2).algorithm_for((at_least, channels, 16, 16)) == "winograd"
+    assert conv(channels, 64, groups=2).algorithm_for((at_least - 1, channels, 16, 16)) == "im2col"
+    assert conv(channels - 2, 64, groups=2).algorithm_for((at_least, channels - 2, 16, 16)) == "im2col"
+    assert conv(256, 256, k=5).algorithm_for((32, 256, 27, 27)) == "im2col"
+    assert conv(256, 256, stride=2).algorithm_for((32, 256, 27, 27)) == "im2col"
+    assert conv(256, 384).to("sim").algorithm_for((32, 256, 13, 13)) == "kernels"
 
 
-def test_a_training_step_with_it_keeps_its_algorithm_for_the_backward(everywhere, monkeypatch):
-    """The cache says which backward runs, so a batch that crosses the threshold between the
-    forward and the backward cannot mix the two."""
+def test_a_training_step_with_it_keeps_its_algorithm_for_the_backward():
+    """The cache says which backward runs, so a layer whose algorithm changes between the forward
+    and the backward cannot mix the two."""
     layer, x = make(dict(n=2, c=2, o=2, groups=1, pad=(1, 1), h=5, w=5, bias=True, relu=False, seed=5))
     y = layer.forward(x)
-    monkeypatch.setattr(winograd, "MIN_TILES", 10 ** 9)
+    layer.algorithm = "im2col"
     dx = layer.backward(np.ones_like(y))
     expected = conv_backward(np.ones_like(y), conv_forward(x, layer.params["weight"].data, layer.params["bias"].data,
                                                             (1, 1), (1, 1), 1)[1])[0]
     np.testing.assert_allclose(dx, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_the_algorithm_can_be_chosen():
+    """``algorithm`` "im2col" or "winograd" whatever the size, "auto" by the thresholds; checked
+    when the layer is built, and refused on the kernels, which have no Winograd."""
+    layer = conv(256, 384)
+    assert layer.algorithm == "auto" and "algorithm" not in repr(layer)
+    forced = Conv2D(256, 384, 3, padding=1, algorithm="im2col")
+    assert forced.algorithm_for((32, 256, 13, 13)) == "im2col" and "algorithm='im2col'" in repr(forced)
+    assert Conv2D(2, 2, 3, algorithm="winograd").algorithm_for((1, 2, 3, 3)) == "winograd"
+    with pytest.raises(ValueError, match="one of 'auto', 'im2col', 'winograd', got 'fft'"):
+        Conv2D(2, 2, 3, algorithm="fft")
+    with pytest.raises(ValueError, match="3x3 convolutions of stride 1.*kernel is 5x5"):
+        Conv2D(2, 2, 5, algorithm="winograd")
+    with pytest.raises(ValueError, match="3x3 convolutions of stride 1.*stride \\(2, 2\\)"):
+        Conv2D(2, 2, 3, stride=2, algorithm="winograd")
+    on_kernels = Conv2D(2, 2, 3, algorithm="winograd").to("sim")
+    with pytest.raises(ValueError, match="runs on the CPU only; on sim"):
+        on_kernels.forward(np.zeros((1, 2, 5, 5), dtype=np.float32))
+
+
+def test_the_towers_keep_the_algorithm():
+    from minicnn import models, towers
+    model = models.alexnet_small(width=4, lrn_groups=2)
+    model["conv4"].algorithm = "winograd"
+    split = towers.two_tower(model)
+    algorithms = {name: layer.algorithm for name, layer in split.named_leaves() if isinstance(layer, Conv2D)}
+    assert {a for name, a in algorithms.items() if "conv4" in name} == {"winograd"}
+    assert {a for name, a in algorithms.items() if "conv4" not in name} == {"auto"}
 
 
 def test_combine_takes_only_plus_minus_one():

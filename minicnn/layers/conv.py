@@ -221,18 +221,24 @@ def uniform_fan_in(rng, shape, fan_in, dtype):
 
 class Conv2D(Layer):
     """Convolution layer: ``Conv2D(in_channels, out_channels, kernel_size, stride=1, padding=0,
-    groups=1, bias=True, dtype=float32, rng=None, relu=False)``.
+    groups=1, bias=True, dtype=float32, rng=None, relu=False, algorithm="auto")``.
 
     ``kernel_size``, ``stride`` and ``padding`` take an int or an (h, w) pair. Parameters:
     ``weight`` (out, in/groups, kh, kw) and ``bias`` (out,), initialised like PyTorch
     (uniform +-1/sqrt(fan_in)) from ``rng`` (a ``numpy.random.Generator``; a fresh one if None).
     ``relu=True`` fuses a following ReLU into the layer (cuda-convnet's ``neuron=relu``): the same
     results as Conv2D then ReLU, with one pass over the output saved forward and one backward
-    (``minicnn.fusion.fuse_conv_relu`` does it to a whole model).
+    (``minicnn.fusion.fuse_conv_relu`` does it to a whole model). ``algorithm`` says how the CPU
+    computes it: "im2col" (one GEMM per group), "winograd" (Winograd's F(2x2, 3x3), 3x3 kernels of
+    stride 1 only: ``minicnn.layers.winograd``) or "auto", Winograd where ``winograd.pays``, else
+    im2col; ``algorithm_for`` says which a batch takes. On "cuda" and "sim" the CUDA kernels run,
+    by im2col and a GEMM, and "winograd" is refused.
     """
 
+    ALGORITHMS = ("auto", "im2col", "winograd")
+
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, groups=1,
-                 bias=True, dtype=np.float32, rng=None, relu=False):
+                 bias=True, dtype=np.float32, rng=None, relu=False, algorithm="auto"):
         super().__init__()
         who = "Conv2D"
         self.relu = bool(relu)
@@ -246,6 +252,14 @@ class Conv2D(Layer):
             raise ValueError(f"Conv2D: groups={groups} must divide in_channels={in_channels} "
                              f"and out_channels={out_channels}")
         self.dtype = check_float_dtype(dtype, who)
+        if algorithm not in self.ALGORITHMS:
+            raise ValueError(f"Conv2D: algorithm must be one of {', '.join(map(repr, self.ALGORITHMS))}, "
+                             f"got {algorithm!r}")
+        if algorithm == "winograd" and not winograd.applies(self.kernel_size, self.stride):
+            raise ValueError(f"Conv2D: algorithm='winograd' computes 3x3 convolutions of stride 1 (F(2x2, 3x3)); "
+                             f"this one's kernel is {self.kernel_size[0]}x{self.kernel_size[1]} of stride "
+                             f"{self.stride}: use algorithm='im2col' or 'auto'")
+        self.algorithm = algorithm
         rng = np.random.default_rng() if rng is None else rng
         kh, kw = self.kernel_size
         fan_in = in_channels // groups * kh * kw
@@ -272,21 +286,26 @@ class Conv2D(Layer):
         _, cg, kh, kw = self.params["weight"].shape
         return oh * ow * o * cg * kh * kw
 
-    def algorithm(self, x_shape):
+    def algorithm_for(self, x_shape):
         """How the forward computes a batch x of ``x_shape``: "kernels" (the CUDA kernels, on
-        "cuda" and "sim"), "winograd" (F(2x2, 3x3), ``minicnn.layers.winograd``; 3x3 kernels of
-        stride 1 on the CPU, where ``winograd.pays``) or "im2col"."""
+        "cuda" and "sim"), "winograd" (F(2x2, 3x3), ``minicnn.layers.winograd``: on the CPU where
+        ``algorithm`` asks for it, or is "auto" and ``winograd.pays``) or "im2col"."""
         if self.uses_kernels:
+            if self.algorithm == "winograd":
+                raise ValueError(f"{self!r}: algorithm='winograd' runs on the CPU only; on {self.device} "
+                                 f"minicnn's kernels compute convolutions by im2col and a GEMM "
+                                 f"(algorithm='auto' takes them)")
             return "kernels"
-        if winograd.pays(x_shape, self.kernel_size, self.stride, self.padding, self.groups):
-            return "winograd"
-        return "im2col"
+        if self.algorithm == "auto":
+            return "winograd" if winograd.pays(x_shape, self.kernel_size, self.stride, self.padding,
+                                               self.groups) else "im2col"
+        return self.algorithm
 
     def _forward(self, x, train):
         bias = self.params.get("bias")
         bias = bias.data if bias else None
         weight = self.params["weight"].data
-        algorithm = self.algorithm(x.shape)
+        algorithm = self.algorithm_for(x.shape)
         if algorithm == "winograd":
             y, cache = winograd.conv_forward(x, weight, bias, self.padding, self.groups, self.relu)
         else:
@@ -315,4 +334,6 @@ class Conv2D(Layer):
             s += ", bias=False"
         if self.relu:
             s += ", relu=True"
+        if self.algorithm != "auto":
+            s += f", algorithm={self.algorithm!r}"
         return s

@@ -949,16 +949,19 @@ def test_torchvisions_alexnet_on_version_7_is_its_committed_run():
 
 
 def test_kernel_resources_paragraph_is_the_committed_report():
-    report = results("kernel-resources-sm_90-float32-2026-12-01.json")
+    report = results("kernel-resources-sm_90-float32-2026-12-04.json")
     kernels = report["kernels"]
     by_name = {k["kernel"]: k for k in kernels}
-    shown = sentence(r"\(`benchmarks/results/kernel-resources-sm_90-float32-2026-12-01.md`, nvcc (\S+), float32\)\. "
+    shown = sentence(r"\(`benchmarks/results/kernel-resources-sm_90-float32-2026-12-04.md`, nvcc (\S+), float32\)\. "
                      r"(\d+) of the (\d+) kernels fill it with (\d+) warps")
     assert shown[0] == report["nvcc"]
     assert_shows(" ".join(shown[1:]), sum(k["occupancy"] == 1 for k in kernels), len(kernels), 64)
     larger = sentence(r"of 256 threads \((\d+) for `(\w+)` and `(\w+)`, the most each is launched with\)")
     assert {k["kernel"]: k["threads"] for k in kernels if k["threads"] != 256} == \
         {name: int(larger[0]) for name in larger[1:]}
+    output = by_name["winograd_output"]
+    assert_shows(" ".join(sentence(r"values \(`winograd_output`, (\d+): (\d+)%\)")), output["registers"],
+                 output["occupancy"] * 100)
     backward = by_name["lrn_maxpool_backward_v4"]
     assert_shows(" ".join(sentence(r"the fused layer's version-4 backward, which keeps the same window \((\d+): (\d+)%\)")),
                  backward["registers"], backward["occupancy"] * 100)
@@ -1016,6 +1019,7 @@ def test_kernel_resources_paragraph_is_the_committed_report():
     assert below_full == {k["kernel"] for k in fused + walks} | {"batchnorm_backward_dx", *tiled,
                                                                  "gemm_tiled_nchw_bias_v4", "lrn_maxpool_backward_v4",
                                                                  "col2im_v5", "gemm_tiled_implicit_nchw_bias_v5",
+                                                                 "winograd_output",
                                                                  "gemm_tiled_implicit_v5", "gemm_tiled_implicit_dgrad_v6",
                                                                  "gemm_tiled_implicit_dgrad_64_v6",
                                                                  *(k["kernel"] for k in quads + quads_64)}
@@ -1489,7 +1493,7 @@ def test_kernel_traffic_table_and_findings_are_the_committed_run():
     pool = sentence(r"moves (\S+)x\s+less than version 2 \((\S+) MB against (\S+) for pool1\)")
     assert_shows(" ".join(pool), passes[("pool1 v2", "forward")]["moved_mb"] / passes[("pool1 v3", "forward")]["moved_mb"],
                  passes[("pool1 v3", "forward")]["moved_mb"], passes[("pool1 v2", "forward")]["moved_mb"])
-    resources = {k["kernel"]: k["registers"] for k in results("kernel-resources-sm_90-float32-2026-12-01.json")["kernels"]}
+    resources = {k["kernel"]: k["registers"] for k in results("kernel-resources-sm_90-float32-2026-12-04.json")["kernels"]}
     assert_shows(sentence(r"with version\s+2's arithmetic \((\d+ registers a thread against \d+)\)"),
                  resources["col2im_v3"], resources["col2im_v2"])
     compiled = sentence(r"\(`benchmarks/results/kernel-traffic-b8-2026-12-01.md`; the kernels compiled by (\S+) (\S+)\)")

@@ -144,7 +144,7 @@ def test_where_the_cpu_takes_it():
     assert conv(channels - 2, 64, groups=2).algorithm_for((at_least, channels - 2, 16, 16)) == "im2col"
     assert conv(256, 256, k=5).algorithm_for((32, 256, 27, 27)) == "im2col"
     assert conv(256, 256, stride=2).algorithm_for((32, 256, 27, 27)) == "im2col"
-    assert conv(256, 384).to("sim").algorithm_for((32, 256, 13, 13)) == "kernels"
+
 
 
 def test_a_training_step_with_it_keeps_its_algorithm_for_the_backward():
@@ -160,8 +160,8 @@ def test_a_training_step_with_it_keeps_its_algorithm_for_the_backward():
 
 
 def test_the_algorithm_can_be_chosen():
-    """``algorithm`` "im2col" or "winograd" whatever the size, "auto" by the thresholds; checked
-    when the layer is built, and refused on the kernels, which have no Winograd."""
+    """``algorithm`` "im2col" or "winograd" whatever the size, "auto" by the thresholds, checked
+    when the layer is built; on the kernels "auto" is im2col's (Winograd's kernels untimed yet)."""
     layer = conv(256, 384)
     assert layer.algorithm == "auto" and "algorithm" not in repr(layer)
     forced = Conv2D(256, 384, 3, padding=1, algorithm="im2col")
@@ -173,9 +173,8 @@ def test_the_algorithm_can_be_chosen():
         Conv2D(2, 2, 5, algorithm="winograd")
     with pytest.raises(ValueError, match="3x3 convolutions of stride 1.*stride \\(2, 2\\)"):
         Conv2D(2, 2, 3, stride=2, algorithm="winograd")
-    on_kernels = Conv2D(2, 2, 3, algorithm="winograd").to("sim")
-    with pytest.raises(ValueError, match="runs on the CPU only; on sim"):
-        on_kernels.forward(np.zeros((1, 2, 5, 5), dtype=np.float32))
+    assert Conv2D(2, 2, 3, algorithm="winograd").to("sim").algorithm_for((1, 2, 5, 5)) == "winograd_kernels"
+    assert conv(256, 384).to("sim").algorithm_for((32, 256, 13, 13)) == "kernels"
 
 
 def test_the_towers_keep_the_algorithm():
@@ -186,6 +185,54 @@ def test_the_towers_keep_the_algorithm():
     algorithms = {name: layer.algorithm for name, layer in split.named_leaves() if isinstance(layer, Conv2D)}
     assert {a for name, a in algorithms.items() if "conv4" in name} == {"winograd"}
     assert {a for name, a in algorithms.items() if "conv4" not in name} == {"auto"}
+
+
+# ---- the kernels (kernels/winograd.cu) ---------------------------------------------------------
+KERNEL_CASES = [   # n, c, h, w, o, pad, groups, relu, bias, dtype
+    (2, 4, 5, 7, 6, (1, 1), 1, True, True, np.float64),
+    (3, 4, 6, 6, 4, (0, 0), 2, False, True, np.float64),
+    (1, 2, 3, 3, 2, (0, 0), 1, True, False, np.float64),
+    (2, 6, 9, 4, 6, (2, 1), 3, True, True, np.float32),
+    (2, 16, 13, 13, 12, (1, 1), 2, True, True, np.float32),   # conv4's shape of map, fewer channels
+]
+
+
+@pytest.mark.parametrize("case", KERNEL_CASES, ids=lambda case: "x".join(map(str, case[:5])))
+@pytest.mark.parametrize("param_grads, input_grad", [(True, True), (False, True), (True, False)])
+def test_kernels_match_the_numpy_code(kernel_device, case, param_grads, input_grad):
+    """Every output and gradient of kernels/winograd.cu's path against the NumPy code's (the
+    reference), and float64's against im2col's too; each array the kernels write starts poisoned."""
+    from minicnn.backend import to_device, to_numpy
+    n, c, h, w, o, pad, groups, relu, bias, dtype = case
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    weight, b = rng.standard_normal((o, c // groups, 3, 3)).astype(dtype), rng.standard_normal(o).astype(dtype)
+    y, cache = winograd.conv_forward(x, weight, b if bias else None, pad, groups, relu)
+    dout = rng.standard_normal(y.shape).astype(dtype)
+    expected = winograd.conv_backward(dout, cache, param_grads, input_grad)
+    on = lambda a: to_device(a, kernel_device)
+    y_kernels, cache_kernels = winograd.conv_forward_cuda(on(x), on(weight), on(b) if bias else None, pad, groups,
+                                                          relu)
+    got = winograd.conv_backward_cuda(on(dout), cache_kernels, param_grads, input_grad)
+    tolerance = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(y_kernels), y, **tolerance)
+    for name, a, e in zip(("dx", "dw", "db"), got, expected):
+        assert (a is None) == (e is None), name
+        if e is not None:
+            assert a.dtype == dtype
+            np.testing.assert_allclose(to_numpy(a), e, **tolerance, err_msg=name)
+    if dtype == np.float64:
+        y_im2col, _ = conv_forward(x, weight, b if bias else None, (1, 1), pad, groups, relu)
+        np.testing.assert_allclose(to_numpy(y_kernels), y_im2col, rtol=1e-12, atol=1e-12)
+
+
+def test_kernel_gradients(kernel_device):
+    rng = np.random.default_rng(7)
+    layer = Conv2D(4, 6, 3, padding=1, groups=2, dtype=np.float64, rng=rng, relu=True, algorithm="winograd")
+    layer.to(kernel_device)
+    assert layer.algorithm_for((2, 4, 5, 6)) == "winograd_kernels"
+    from minicnn.backend import to_device
+    check_layer(layer, to_device(rng.standard_normal((2, 4, 5, 6)), kernel_device)).assert_ok()
 
 
 def test_combine_takes_only_plus_minus_one():

@@ -231,8 +231,9 @@ class Conv2D(Layer):
     (``minicnn.fusion.fuse_conv_relu`` does it to a whole model). ``algorithm`` says how the CPU
     computes it: "im2col" (one GEMM per group), "winograd" (Winograd's F(2x2, 3x3), 3x3 kernels of
     stride 1 only: ``minicnn.layers.winograd``) or "auto", Winograd where ``winograd.pays``, else
-    im2col; ``algorithm_for`` says which a batch takes. On "cuda" and "sim" the CUDA kernels run,
-    by im2col and a GEMM, and "winograd" is refused.
+    im2col; ``algorithm_for`` says which a batch takes. On "cuda" and "sim" the CUDA kernels run:
+    by im2col and a GEMM, or with "winograd" by kernels/winograd.cu's transforms around the GEMMs
+    (not yet timed on a GPU, so "auto" does not take them there).
     """
 
     ALGORITHMS = ("auto", "im2col", "winograd")
@@ -287,15 +288,12 @@ class Conv2D(Layer):
         return oh * ow * o * cg * kh * kw
 
     def algorithm_for(self, x_shape):
-        """How the forward computes a batch x of ``x_shape``: "kernels" (the CUDA kernels, on
-        "cuda" and "sim"), "winograd" (F(2x2, 3x3), ``minicnn.layers.winograd``: on the CPU where
-        ``algorithm`` asks for it, or is "auto" and ``winograd.pays``) or "im2col"."""
+        """How the forward computes a batch x of ``x_shape``: "kernels" (im2col and GEMM kernels,
+        on "cuda" and "sim"), "winograd_kernels" (F(2x2, 3x3)'s kernels there, where ``algorithm``
+        asks for them), "winograd" (F(2x2, 3x3) in NumPy, ``minicnn.layers.winograd``: on the CPU
+        where ``algorithm`` asks for it, or is "auto" and ``winograd.pays``) or "im2col"."""
         if self.uses_kernels:
-            if self.algorithm == "winograd":
-                raise ValueError(f"{self!r}: algorithm='winograd' runs on the CPU only; on {self.device} "
-                                 f"minicnn's kernels compute convolutions by im2col and a GEMM "
-                                 f"(algorithm='auto' takes them)")
-            return "kernels"
+            return "winograd_kernels" if self.algorithm == "winograd" else "kernels"
         if self.algorithm == "auto":
             return "winograd" if winograd.pays(x_shape, self.kernel_size, self.stride, self.padding,
                                                self.groups) else "im2col"
@@ -306,8 +304,9 @@ class Conv2D(Layer):
         bias = bias.data if bias else None
         weight = self.params["weight"].data
         algorithm = self.algorithm_for(x.shape)
-        if algorithm == "winograd":
-            y, cache = winograd.conv_forward(x, weight, bias, self.padding, self.groups, self.relu)
+        if algorithm in ("winograd", "winograd_kernels"):
+            forward = winograd.conv_forward_cuda if algorithm == "winograd_kernels" else winograd.conv_forward
+            y, cache = forward(x, weight, bias, self.padding, self.groups, self.relu)
         else:
             forward = conv_forward_cuda if algorithm == "kernels" else conv_forward
             y, cache = forward(x, weight, bias, self.stride, self.padding, self.groups, self.relu)
@@ -316,7 +315,8 @@ class Conv2D(Layer):
 
     def _backward(self, dout):
         algorithm, cache = self._cache
-        backward = {"kernels": conv_backward_cuda, "winograd": winograd.conv_backward, "im2col": conv_backward}[algorithm]
+        backward = {"kernels": conv_backward_cuda, "winograd_kernels": winograd.conv_backward_cuda,
+                    "winograd": winograd.conv_backward, "im2col": conv_backward}[algorithm]
         dx, dw, db = backward(dout, cache, param_grads=self.trainable, input_grad=self.input_grad)
         self.store_grads(dw, db)
         return dx

@@ -40,7 +40,10 @@ forward's relative error against float64 is about 6e-7 in float32 on AlexNet's c
 """
 import numpy as np
 
-from minicnn import cpu_threads
+from minicnn import cpu_threads, gemm
+from minicnn.backend import get_array_module
+from minicnn.launch import BLOCK, empty, grid_for, launch
+from minicnn.layers.bias import bias_grad_cuda
 
 B_T = ((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1))   # input transform, 4 x 4
 G = ((1, 0, 0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0, 0, 1))       # filter transform, 4 x 3
@@ -271,4 +274,56 @@ def conv_backward(dout, cache, param_grads=True, input_grad=True):
     if input_grad:
         dv = np.matmul(u.transpose(0, 1, 3, 2), z_groups)                         # (16, G, C/G, T)
         dx = input_transform_adjoint(dv.reshape(v.shape), x_shape, pad)
+    return dx, dw, db
+
+
+# ---- the kernels (kernels/winograd.cu) --------------------------------------------------------
+def _kron(like):
+    """kron(G, G) (16, 9) as a (1, 16, 9) stack on ``like``'s device, in its dtype."""
+    g = np.asarray(G, dtype=like.dtype)
+    return get_array_module(like).asarray(np.kron(g, g)[None])
+
+
+def conv_forward_cuda(x, w, b, pad, groups, relu=False):
+    """Kernel path of ``conv_forward`` (same arguments; the cache for ``conv_backward_cuda``):
+    kernels/winograd.cu's input and output transforms, a thread per tile, around 16 x G GEMMs
+    (``minicnn.gemm``); the filters' transform is a GEMM by kron(G, G). The tiles are ordered
+    (n, ty, tx), the GPU's arrays being NCHW."""
+    n, c, h, wid = x.shape
+    o, cg = w.shape[:2]
+    oh, ow = h + 2 * pad[0] - 2, wid + 2 * pad[1] - 2
+    ty, tx = tiles(oh, ow)
+    count = n * ty * tx
+    u = gemm.matmul(_kron(w), w.reshape(1, o * cg, 9), trans_b=True).reshape(TILE * TILE * groups, o // groups, cg)
+    v = empty((TILE * TILE, c, count), x.dtype, x)
+    launch("winograd", "winograd_input", grid_for(c * count, x), BLOCK, x, v, n, c, h, wid, *pad, ty, tx)
+    m = gemm.matmul(u, v.reshape(TILE * TILE * groups, c // groups, count))    # (16 G, O/G, T)
+    y = empty((n, o, oh, ow), x.dtype, x)
+    bias = b if b is not None else get_array_module(x).zeros(o, dtype=x.dtype)
+    launch("winograd", "winograd_output", grid_for(o * count, x), BLOCK, m, bias, y, n, o, oh, ow, ty, tx, int(relu))
+    return y, (x.shape, w, u, v, pad, groups, b is not None, y if relu else None)
+
+
+def conv_backward_cuda(dout, cache, param_grads=True, input_grad=True):
+    """Kernel path of ``conv_backward`` after ``conv_forward_cuda``. The bias gradient is the sum
+    of Z's position (1, 1), which is the sum of each tile's four values of dL/dy (A's row 1 is
+    (1, 1)), the fused ReLU's mask applied."""
+    x_shape, w, u, v, pad, groups, has_bias, relu_out = cache
+    n, o, oh, ow = dout.shape
+    _, c, count = v.shape
+    ty, tx = tiles(oh, ow)
+    z = empty((TILE * TILE, o, count), dout.dtype, dout)
+    launch("winograd", "winograd_output_grad", grid_for(o * count, dout), BLOCK, dout,
+           dout if relu_out is None else relu_out, z, n, o, oh, ow, ty, tx, int(relu_out is not None))
+    z_groups = z.reshape(TILE * TILE * groups, o // groups, count)
+    dw = db = dx = None
+    if param_grads:
+        du = gemm.matmul(z_groups, v.reshape(TILE * TILE * groups, c // groups, count), trans_b=True)
+        dw = gemm.matmul(du.reshape(1, TILE * TILE, -1), _kron(du), trans_a=True).reshape(w.shape)
+        db = bias_grad_cuda(z[TILE * 1 + 1], 1, o, count) if has_bias else None
+    if input_grad:
+        dv = gemm.matmul(u, z_groups, trans_a=True)                                # (16 G, C/G, T)
+        dx = empty(x_shape, dout.dtype, dout)
+        blocks = x_shape[0] * c * (ty + 1) * (tx + 1)   # of 2 x 2 pixels of the padded image
+        launch("winograd", "winograd_input_grad", grid_for(blocks, dout), BLOCK, dv, dx, *x_shape, *pad, ty, tx)
     return dx, dw, db

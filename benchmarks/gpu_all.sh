@@ -23,6 +23,8 @@
 #                  cuDNN, and the time of each kernel within each layer
 #   bias_versions  benchmarks/kernels.py --versions --family bias --breakdown: the conv rows in every version
 #                  of the conv bias gradient (version 3 sums it as the backward moves dL/dy)
+#   winograd       conv3-5 by Winograd's F(2x2, 3x3) (kernels/winograd.cu, --conv-algorithm winograd)
+#                  against cuDNN, each kernel within each layer, and the training step with them
 #   kernels_tf32   the same as kernels with TF32 allowed on both sides
 #   kernels_tiled  minicnn's own GEMM, each of its versions, against cuBLAS and cuDNN
 #   launch_overhead  benchmarks/launch_overhead.py --device cuda: the host's time per launch, minicnn's
@@ -56,7 +58,7 @@ out=${1:-benchmarks/results/gpu-$(date +%F)}
 shift || true
 steps=("$@")
 [ ${#steps[@]} -eq 0 ] && steps=(compile kernel_tests gradcheck device_tests memcheck racecheck kernels kernel_versions bias_versions
-                                 kernels_tf32 kernels_tiled launch_overhead train_step train ncu_traffic)
+                                 winograd kernels_tf32 kernels_tiled launch_overhead train_step train ncu_traffic)
 mkdir -p "$out"
 nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || echo "no nvidia-smi" > "$out/nvidia-smi.txt"
 python -m minicnn.environment --device cuda > "$out/environment.txt" 2>&1   # the GPU, processor, BLAS, versions
@@ -104,6 +106,8 @@ for step in "${steps[@]}"; do
                        --layers pool1,pool2,pool5,lrn1,lrn2,lrn1+pool1,lrn2+pool2,relu1,conv1,conv2,conv3,conv4,conv5,conv1+relu1,conv2+relu2 ;;
     bias_versions) run bias_versions python benchmarks/kernels.py --versions --family bias --breakdown \
                      --layers conv1,conv2,conv3,conv4,conv5 ;;
+    winograd) run winograd python benchmarks/kernels.py --conv-algorithm winograd --breakdown --layers conv3,conv4,conv5
+              run winograd_train_step python benchmarks/train_step.py --device cuda --layers --conv-algorithm winograd ;;
     kernels_tf32) run kernels_tf32 python benchmarks/kernels.py --tf32 ;;
     kernels_tiled) run kernels_tiled python benchmarks/kernels.py --gemm tiled --versions --layers conv1,conv2,conv3,conv4,conv5,fc6,fc7,fc8 ;;
     launch_overhead) run launch_overhead python benchmarks/launch_overhead.py --device cuda ;;
@@ -117,7 +121,7 @@ for step in "${steps[@]}"; do
              --epochs 1 --out runs/gpu-hybrid --no-progress ;;
     ncu_traffic) run ncu_traffic python benchmarks/ncu_traffic.py ;;
     *) echo "unknown step '$step'; steps: compile kernel_tests gradcheck device_tests memcheck racecheck kernels kernel_versions" \
-            "bias_versions kernels_tf32 kernels_tiled launch_overhead train_step train ncu_traffic" >&2
+            "bias_versions winograd kernels_tf32 kernels_tiled launch_overhead train_step train ncu_traffic" >&2
        exit 2 ;;
   esac
 done

@@ -44,8 +44,9 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from timing import (add_kernel_version_argument, add_out_argument, free_stem, launch_medians,  # noqa: E402
-                    machine_description, median_seconds, progress, use_kernel_versions, write_results)
+from timing import (add_conv_algorithm_argument, add_kernel_version_argument, add_out_argument,  # noqa: E402
+                    free_stem, launch_medians, machine_description, median_seconds, progress, use_conv_algorithm,
+                    use_kernel_versions, write_results)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from minicnn import LRN, Conv2D, Dense, Dropout, LRNMaxPool, MaxPool2D, ReLU, gemm, kernel_versions  # noqa: E402
@@ -360,6 +361,7 @@ def parse_args(argv=None):
                         "the other families at the versions the layers launch (default: each layer's own "
                         "family, as above)")
     add_kernel_version_argument(p)
+    add_conv_algorithm_argument(p)
     add_out_argument(p)
     args = p.parse_args(argv)
     if args.family and not args.versions:
@@ -418,6 +420,7 @@ def main(argv=None):
         with kernel_versions.use(family, version) if family else contextlib.nullcontext():
             rng = np.random.default_rng(len(name))
             layer, x, fn, reference, flops = build(kind, cfg, args.batch_size, rng, device)
+            use_conv_algorithm(layer, args.conv_algorithm)
             layer.to(device)
             tolerance = 1e-2 if args.tf32 else 1e-4
             error, reference_error, flips = verify(name, kind, layer, x, fn, device, rng, tolerance)
@@ -463,7 +466,8 @@ def results_writer(args, device, runs, copy_bw, gemm_rate):
         prefix, software = "sim-kernels", None
     stem = (f"{prefix}-b{args.batch_size}{'-tf32' if args.tf32 else ''}"
             f"{'-tiled' if args.gemm == 'tiled' else ''}{'-versions' if args.versions else ''}"
-            f"{'-' + args.family if args.family else ''}{args.versions_tag}-{today}")
+            f"{'-' + args.family if args.family else ''}{args.versions_tag}"
+            f"{'-' + args.conv_algorithm if args.conv_algorithm != 'auto' else ''}-{today}")
     stem = free_stem(args.out, stem)   # an earlier run's files of the day are kept; this run rewrites its own
 
     def save(rows, breakdown, versions_run, done=None):

@@ -201,6 +201,29 @@ def use_kernel_versions(args):
     return "".join(f"-{family}{version}" for family, version in args.kernel_version)
 
 
+def add_conv_algorithm_argument(parser):
+    """--conv-algorithm auto|im2col|winograd: how minicnn's 3x3 convolutions of stride 1 compute
+    (``Conv2D(algorithm=...)``); ``use_conv_algorithm`` applies it to a layer or a network."""
+    parser.add_argument("--conv-algorithm", choices=("auto", "im2col", "winograd"), default="auto",
+                        help="minicnn's 3x3 convolutions of stride 1: auto, as the layers choose (on the GPU "
+                             "im2col and a GEMM; on the CPU Winograd's F(2x2, 3x3) where its GEMMs are large "
+                             "enough); im2col; or winograd, F(2x2, 3x3) (on the GPU kernels/winograd.cu's "
+                             "transforms around the GEMMs) (default: auto)")
+
+
+def use_conv_algorithm(model, algorithm):
+    """Set ``algorithm`` on every Conv2D of ``model`` (a layer or a network) that can take it (3x3,
+    stride 1); returns what the results files' names add for it ("-winograd"; "" for auto)."""
+    from minicnn.layers import Conv2D
+    from minicnn.layers.winograd import applies
+    if algorithm == "auto":
+        return ""
+    for _, layer in model.named_leaves() if hasattr(model, "named_leaves") else [(None, model)]:
+        if isinstance(layer, Conv2D) and applies(layer.kernel_size, layer.stride):
+            layer.algorithm = algorithm
+    return "-" + algorithm
+
+
 def add_out_argument(parser):
     """--out, the folder of a benchmark's results files: benchmarks/results unless told otherwise,
     checked (made, and a file written in it) when the arguments are parsed."""

@@ -21,8 +21,9 @@ import sys
 import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from timing import (add_kernel_version_argument, interleaved_medians, machine_description, part_clock,  # noqa: E402
-                    seconds, stamp_clock, step_benchmark_parser, use_kernel_versions, write_results)
+from timing import (add_conv_algorithm_argument, add_kernel_version_argument, interleaved_medians,  # noqa: E402
+                    machine_description, part_clock, seconds, stamp_clock, step_benchmark_parser, use_conv_algorithm,
+                    use_kernel_versions, write_results)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from minicnn import ReLU, SoftmaxCrossEntropy, cpu_threads, kernel_versions, models  # noqa: E402
@@ -259,6 +260,7 @@ def parse_args(argv=None):
                    help="on the GPU, allow TF32 in both sides' GEMMs: PyTorch's cuDNN and cuBLAS, and "
                         "minicnn's cuBLAS calls through CuPy (CUPY_TF32=1)")
     add_kernel_version_argument(p)
+    add_conv_algorithm_argument(p)
     return p.parse_args(argv)
 
 
@@ -299,6 +301,7 @@ def main(argv=None):
     small = args.model == "alexnet_small"   # Fashion-MNIST's images and classes; the others ImageNet's
     size, channels, classes = models.MODELS[args.model][1], 1 if small else 3, 10 if small else 1000
     model = models.build(args.model, num_classes=classes, in_channels=channels)
+    algorithm_tag = use_conv_algorithm(model, args.conv_algorithm)
     twin = torch_twin(model).to(tdev)
     leaves = list(model.named_leaves())   # the twin's modules, one each
     if device == "cuda" and not args.no_fuse:
@@ -365,8 +368,8 @@ def main(argv=None):
     if args.layers:
         payload["layer_seconds"], payload["torch_layer_seconds"] = parts, torch_parts
     # the GPU's name alone in the file's name, as benchmarks/kernels.py's (the versions are in the table)
-    tag = "cpu" if device == "cpu" else "gpu-" + gpu_name().replace(" ", "_") + ("-tf32" if args.tf32 else "") + (
-        "-unfused" if args.no_fuse else "") + versions_tag
+    tag = ("cpu" if device == "cpu" else "gpu-" + gpu_name().replace(" ", "_") + ("-tf32" if args.tf32 else "") + (
+        "-unfused" if args.no_fuse else "") + versions_tag) + algorithm_tag
     paths = list(write_results(args.out, f"{tag}-{args.model}-b{batch}-{today}", table, payload))
     if args.layers:
         paths.append(save_layers_chart(payload, layer_kinds(model), paths[0][:-len(".md")] + "-layers.png"))

@@ -3,6 +3,7 @@ PyTorch layer by layer before it times anything; here it runs under the kernel s
 few AlexNet layers at batch 1 (the GPU timings need a GPU)."""
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 
@@ -124,6 +125,33 @@ def test_breakdown_lists_each_kernel_of_a_layer_under_the_simulator():
         shares = [float(row[5].rstrip("%")) for row in rows if tuple(row[:2]) == key]
         assert sum(shares) == pytest.approx(100, abs=len(shares))   # each rounded to 1%
     assert all(row[8] == "-" for row in rows)
+
+
+def test_conv_algorithm_winograd_runs_the_winograd_kernels(tmp_path):
+    """--conv-algorithm winograd: the 3x3 convolutions launch kernels/winograd.cu's transforms around
+    their products (verified against float64 like every row), the others stay im2col's, and a
+    timed run's files say so in their names."""
+    result = subprocess.run([sys.executable, SCRIPT, "--device", "sim", "--batch-size", "1", "--breakdown",
+                             "--repeats", "1", "--timed", "--layers", "conv2,conv4", "--conv-algorithm", "winograd",
+                             "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = [[cell.strip() for cell in line.split("|")[1:-1]] for line in result.stdout.splitlines()
+            if line.startswith("| conv2 ") or line.startswith("| conv4 ")]
+    rows = [row for row in rows if not re.fullmatch(r"[\d.]+", row[2])]   # the breakdown's, not the layer table's
+    launched = {(layer, pass_): [(row[2], row[3]) for row in rows if row[:2] == [layer, pass_]]
+                for layer, pass_, *_ in rows}   # each kernel with its launches
+    # forward: the filters' transform and the 16 x 2 products of conv4's two groups (matmul counts a
+    # stack of products once), the input's and the output's transforms
+    assert launched[("conv4", "forward")] == [("gemm (NumPy)", "2"), ("winograd_input", "1"),
+                                              ("winograd_output", "1"), ("(outside the launches)", "0")]
+    # backward: dL/dy's transform, the products of dU, dw and dV, the bias gradient (Z's position
+    # (1, 1)), the input gradient's transform
+    assert launched[("conv4", "backward")] == [("winograd_output_grad", "1"), ("gemm (NumPy)", "3"),
+                                               ("bias_grad_partial_v2", "1"), ("bias_grad_columns", "1"),
+                                               ("winograd_input_grad", "1"), ("(outside the launches)", "0")]
+    names = [name for key, kernels in launched.items() if key[0] == "conv2" for name, _ in kernels]
+    assert names and not any(name.startswith("winograd") for name in names)   # 5x5: im2col's
+    assert sorted(path.name.rsplit("-", 3)[0] for path in tmp_path.iterdir()) == ["sim-kernels-b1-winograd"] * 2
 
 
 def test_timed_under_the_simulator_the_report_and_its_files_are_those_of_a_gpu_run(tmp_path):

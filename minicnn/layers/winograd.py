@@ -54,22 +54,28 @@ CHANNEL_BLOCK = 32  # channels a transform takes at a time, its temporaries then
 TILE = 4    # input tile (and transform) size
 OUT = 2     # outputs per tile along each axis
 
+MIN_TILES = 512       # the CPU's convolutions take F(2x2, 3x3) from this many tiles in the batch
+MIN_CHANNELS = 128    # and this many input channels per group: fewer make 16 GEMMs too small to
+                      # gain (measured forward+backward against im2col, 2 cores, in turns: AlexNet's
+                      # conv5 at batch 16, 784 tiles, 1.23x, at batch 8 0.97x, at batch 2 0.44x; the
+                      # small AlexNet's conv3 (48 channels) at batch 64 0.72x, at batch 256 1.07x)
+
 
 def transposed(matrix):
     return tuple(zip(*matrix))
+
+
+def kron_g(dtype):
+    """kron(G, G), (16, 9): row 4 a + b holds G[a, i] G[b, j] at column 3 i + j, so that it maps a
+    filter's 9 taps to its transform U = G g G^T, one GEMM for all the filters."""
+    g = np.asarray(G, dtype=dtype)
+    return np.kron(g, g)
 
 
 def applies(kernel, stride):
     """Whether F(2x2, 3x3) computes a convolution of this ``kernel`` and ``stride`` ((h, w)
     pairs): 3x3 of stride 1 (any padding, any groups)."""
     return tuple(kernel) == (3, 3) and tuple(stride) == (1, 1)
-
-
-MIN_TILES = 512       # the CPU's convolutions take F(2x2, 3x3) from this many tiles in the batch
-MIN_CHANNELS = 128    # and this many input channels per group: fewer make 16 GEMMs too small to
-                      # gain (measured forward+backward against im2col, 2 cores, in turns: AlexNet's
-                      # conv5 at batch 16, 784 tiles, 1.23x, at batch 8 0.97x, at batch 2 0.44x; the
-                      # small AlexNet's conv3 (48 channels) at batch 64 0.72x, at batch 256 1.07x)
 
 
 def pays(x_shape, kernel, stride, pad, groups):
@@ -122,16 +128,14 @@ def filter_transform(w, groups):
     g[i, j] is the Kronecker product of G with itself (16 x 9) applied to the 9 taps of every
     filter (the O x C/G little products g @ G^T, one NumPy call each way, took 20 ms for conv3)."""
     o, cg = w.shape[:2]
-    kron = np.kron(np.asarray(G, dtype=w.dtype), np.asarray(G, dtype=w.dtype))   # (16, 9)
-    return (kron @ w.reshape(o * cg, 9).T).reshape(TILE * TILE, groups, o // groups, cg)
+    return (kron_g(w.dtype) @ w.reshape(o * cg, 9).T).reshape(TILE * TILE, groups, o // groups, cg)
 
 
 def filter_transform_adjoint(du):
     """dg = G^T dU G: dU (16, G, O/G, C/G) to dw (O, C/G, 3, 3), the Kronecker product's
     transpose applied to every filter's 16 values."""
     _, groups, og, cg = du.shape
-    kron = np.kron(np.asarray(G, dtype=du.dtype), np.asarray(G, dtype=du.dtype))
-    return (du.reshape(TILE * TILE, -1).T @ kron).reshape(groups * og, cg, 3, 3)
+    return (du.reshape(TILE * TILE, -1).T @ kron_g(du.dtype)).reshape(groups * og, cg, 3, 3)
 
 
 def input_transform(x, pad, tile_counts):
@@ -279,9 +283,8 @@ def conv_backward(dout, cache, param_grads=True, input_grad=True):
 
 # ---- the kernels (kernels/winograd.cu) --------------------------------------------------------
 def _kron(like):
-    """kron(G, G) (16, 9) as a (1, 16, 9) stack on ``like``'s device, in its dtype."""
-    g = np.asarray(G, dtype=like.dtype)
-    return get_array_module(like).asarray(np.kron(g, g)[None])
+    """``kron_g`` as a (1, 16, 9) stack on ``like``'s device, in its dtype."""
+    return get_array_module(like).asarray(kron_g(like.dtype)[None])
 
 
 def conv_forward_cuda(x, w, b, pad, groups, relu=False):

@@ -43,7 +43,10 @@
 # use up a time-limited machine; GPU_ALL_DEADLINE (seconds) bounds the whole run: each step gets at
 # most the time left, and the steps left when it is up are recorded as "STEP not-run" and skipped,
 # so a machine lent for a fixed time ends the script (and its results) before it is taken back. A
-# step stopped by either that ignores the TERM signal is killed 15 s later.
+# step stopped by either that ignores the TERM signal is killed 15 s later. GPU_ALL_TESTS, a pytest
+# -k expression (default: cuda), picks the tests that kernel_tests, memcheck and racecheck run: on a
+# short lease, one kernel's, e.g. GPU_ALL_TESTS="cuda and winograd" (keep "cuda" in it, or the
+# simulator's twins run too).
 set -u
 for variable in GPU_ALL_STEP_TIMEOUT GPU_ALL_DEADLINE; do
   if [ -n "${!variable:-}" ] && ! [[ ${!variable} =~ ^[1-9][0-9]*$ ]]; then
@@ -88,12 +91,13 @@ run() {   # run NAME COMMAND...: log, time and exit status of one step
 }
 
 # compute-sanitizer on the GPU kernel tests
-sanitized_tests=(--error-exitcode 1 --print-limit 20 python -m pytest -q -m kernel -k cuda -p no:cacheprovider)
+tests=${GPU_ALL_TESTS:-cuda}
+sanitized_tests=(--error-exitcode 1 --print-limit 20 python -m pytest -q -m kernel -k "$tests" -p no:cacheprovider)
 
 for step in "${steps[@]}"; do
   case $step in
     compile) run compile python -m minicnn.kernels ;;
-    kernel_tests) run kernel_tests python -m pytest -q -m kernel -k cuda -rs ;;
+    kernel_tests) run kernel_tests python -m pytest -q -m kernel -k "$tests" -rs ;;
     gradcheck) run gradcheck python -m minicnn.gradcheck --device cuda ;;
     device_tests) run device_tests python -m pytest -q -rs tests/test_devices.py tests/test_benchmark_harness.py \
                     tests/test_distributed.py ;;

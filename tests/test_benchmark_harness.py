@@ -587,6 +587,18 @@ def test_the_gpu_script_stops_a_step_at_its_timeout_and_the_run_at_its_deadline(
         assert result.stderr.strip() == f"GPU_ALL_DEADLINE={value}: expected a whole number of seconds"
 
 
+def test_the_gpu_script_runs_the_tests_it_is_told(tmp_path):
+    """GPU_ALL_TESTS narrows kernel_tests, memcheck and racecheck to one kernel's tests (a pytest
+    -k expression) for a short lease; without it they run every CUDA kernel test."""
+    steps = ["kernel_tests", "memcheck", "racecheck"]
+    result, status, _ = run_gpu_all(tmp_path / "told", steps, GPU_ALL_STEP_TIMEOUT="1",
+                                    GPU_ALL_TESTS="cuda and winograd")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("-m kernel -k cuda and winograd ") == 3
+    result, status, _ = run_gpu_all(tmp_path / "default", steps[:1], GPU_ALL_STEP_TIMEOUT="1")
+    assert "-m kernel -k cuda -rs" in result.stdout
+
+
 def test_traffic_chart_is_drawn_again_from_a_committed_run(tmp_path):
     """``kernel_traffic.py --chart RUN.json`` draws a run's chart without counting anything: each
     memory-bound layer's versions, forward and backward, over the least its pass must move."""

@@ -9,6 +9,7 @@ from minicnn import Conv2D
 from minicnn.gradcheck import check_layer
 from minicnn.layers import winograd
 from minicnn.layers.conv import conv_backward, conv_forward
+from devices import assert_close
 from reference import conv2d_naive
 
 
@@ -146,6 +147,21 @@ def test_where_the_cpu_takes_it():
     assert conv(256, 256, stride=2).algorithm_for((32, 256, 27, 27)) == "im2col"
 
 
+def test_where_the_gpu_takes_it():
+    """On the kernels ("cuda", "sim" here), "auto" takes Winograd's for AlexNet's conv3 (256
+    channels in one group) and not for conv4 and conv5 (192 a group), which an H200 ran slower by
+    it; not at batch 2 either, and "im2col" keeps im2col's kernels."""
+    on_kernels = lambda *args, **kw: conv(*args, **kw).to("sim")
+    assert on_kernels(256, 384).algorithm_for((128, 256, 13, 13)) == "winograd_kernels"
+    assert on_kernels(256, 384).algorithm_for((2, 256, 13, 13)) == "kernels"
+    for layer in (on_kernels(384, 384, groups=2), on_kernels(384, 256, groups=2)):
+        assert layer.algorithm_for((128, layer.in_channels, 13, 13)) == "kernels"
+    channels = 2 * winograd.GPU_MIN_CHANNELS
+    assert on_kernels(channels, 64, groups=2).algorithm_for((32, channels, 16, 16)) == "winograd_kernels"
+    assert on_kernels(channels - 2, 64, groups=2).algorithm_for((32, channels - 2, 16, 16)) == "kernels"
+    forced = Conv2D(256, 384, 3, padding=1, algorithm="im2col").to("sim")
+    assert forced.algorithm_for((128, 256, 13, 13)) == "kernels"
+
 
 def test_a_training_step_with_it_keeps_its_algorithm_for_the_backward():
     """The cache says which backward runs, so a layer whose algorithm changes between the forward
@@ -161,7 +177,7 @@ def test_a_training_step_with_it_keeps_its_algorithm_for_the_backward():
 
 def test_the_algorithm_can_be_chosen():
     """``algorithm`` "im2col" or "winograd" whatever the size, "auto" by the thresholds, checked
-    when the layer is built; on the kernels "auto" is im2col's (Winograd's kernels untimed yet)."""
+    when the layer is built."""
     layer = conv(256, 384)
     assert layer.algorithm == "auto" and "algorithm" not in repr(layer)
     forced = Conv2D(256, 384, 3, padding=1, algorithm="im2col")
@@ -174,7 +190,7 @@ def test_the_algorithm_can_be_chosen():
     with pytest.raises(ValueError, match="3x3 convolutions of stride 1.*stride \\(2, 2\\)"):
         Conv2D(2, 2, 3, stride=2, algorithm="winograd")
     assert Conv2D(2, 2, 3, algorithm="winograd").to("sim").algorithm_for((1, 2, 5, 5)) == "winograd_kernels"
-    assert conv(256, 384).to("sim").algorithm_for((32, 256, 13, 13)) == "kernels"
+    assert conv(256, 256, k=5).to("sim").algorithm_for((32, 256, 13, 13)) == "kernels"
 
 
 def test_the_towers_keep_the_algorithm():
@@ -202,7 +218,7 @@ KERNEL_CASES = [   # n, c, h, w, o, pad, groups, relu, bias, dtype
 def test_kernels_match_the_numpy_code(kernel_device, case, param_grads, input_grad):
     """Every output and gradient of kernels/winograd.cu's path against the NumPy code's (the
     reference), and float64's against im2col's too; each array the kernels write starts poisoned."""
-    from minicnn.backend import to_device, to_numpy
+    from minicnn.backend import to_device
     n, c, h, w, o, pad, groups, relu, bias, dtype = case
     rng = np.random.default_rng(6)
     x = rng.standard_normal((n, c, h, w)).astype(dtype)
@@ -214,16 +230,16 @@ def test_kernels_match_the_numpy_code(kernel_device, case, param_grads, input_gr
     y_kernels, cache_kernels = winograd.conv_forward_cuda(on(x), on(weight), on(b) if bias else None, pad, groups,
                                                           relu)
     got = winograd.conv_backward_cuda(on(dout), cache_kernels, param_grads, input_grad)
-    tolerance = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(to_numpy(y_kernels), y, **tolerance)
+    # float32 to the array's scale: an H200's cuBLAS left a near-cancelled weight gradient
+    # (-0.0303 among values up to 15) 4e-4 off element-wise, 1e-6 of the scale
+    assert_close(y_kernels, y, "y")
     for name, a, e in zip(("dx", "dw", "db"), got, expected):
         assert (a is None) == (e is None), name
         if e is not None:
-            assert a.dtype == dtype
-            np.testing.assert_allclose(to_numpy(a), e, **tolerance, err_msg=name)
+            assert_close(a, e, name)
     if dtype == np.float64:
         y_im2col, _ = conv_forward(x, weight, b if bias else None, (1, 1), pad, groups, relu)
-        np.testing.assert_allclose(to_numpy(y_kernels), y_im2col, rtol=1e-12, atol=1e-12)
+        assert_close(y_kernels, y_im2col, "y against im2col's")
 
 
 def test_kernel_gradients(kernel_device):

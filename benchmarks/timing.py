@@ -205,10 +205,11 @@ def add_conv_algorithm_argument(parser):
     """--conv-algorithm auto|im2col|winograd: how minicnn's 3x3 convolutions of stride 1 compute
     (``Conv2D(algorithm=...)``); ``use_conv_algorithm`` applies it to a layer or a network."""
     parser.add_argument("--conv-algorithm", choices=("auto", "im2col", "winograd"), default="auto",
-                        help="minicnn's 3x3 convolutions of stride 1: auto, as the layers choose (on the GPU "
-                             "im2col and a GEMM; on the CPU Winograd's F(2x2, 3x3) where its GEMMs are large "
-                             "enough); im2col; or winograd, F(2x2, 3x3) (on the GPU kernels/winograd.cu's "
-                             "transforms around the GEMMs) (default: auto)")
+                        help="minicnn's 3x3 convolutions of stride 1: auto, as the layers choose (Winograd's "
+                             "F(2x2, 3x3) where its GEMMs are large enough: on the CPU 128 channels a group, on "
+                             "the GPU 256, AlexNet's conv3; else im2col and a GEMM); im2col; or winograd, "
+                             "F(2x2, 3x3) (on the GPU kernels/winograd.cu's transforms around the GEMMs) "
+                             "(default: auto)")
 
 
 def use_conv_algorithm(model, algorithm):

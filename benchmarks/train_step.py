@@ -33,7 +33,7 @@ from minicnn.cpu_memory import reuse_freed_memory  # noqa: E402
 from minicnn.environment import gpu_description, gpu_name  # noqa: E402
 from minicnn.fusion import fuse  # noqa: E402
 from minicnn.optim import SGD  # noqa: E402
-from minicnn.summary import layer_kind  # noqa: E402
+from minicnn.summary import conv_algorithms, layer_kind  # noqa: E402
 import numpy as np  # noqa: E402 (after minicnn, which sets OpenBLAS's thread timeout before NumPy loads it)
 from threadpoolctl import threadpool_limits  # noqa: E402
 
@@ -337,6 +337,7 @@ def main(argv=None):
         torch.nn.functional.cross_entropy(twin(tx), ty).backward()
         topt.step()
 
+    convolutions = conv_algorithms(model, (batch, channels, size, size))
     res = interleaved_medians({"minicnn": minicnn_step, "PyTorch": torch_step}, repeats=args.repeats,
                               gpu=device == "cuda")
     ips = {k: batch / v[0] for k, v in res.items()}
@@ -353,7 +354,8 @@ def main(argv=None):
              f"| framework | median step (ms) | images/s |\n|---|---|---|\n"
              + "".join(f"| {k} | {v[0] * 1e3:.1f} | {ips[k]:.1f} |\n" for k, v in res.items())
              + f"\nminicnn / PyTorch throughput: {ratio:.2f}x"
-             + (f"\n\nminicnn's kernel versions: {kernel_versions.described()}" if device == "cuda" else ""))
+             + (f"\n\nminicnn's kernel versions: {kernel_versions.described()}" if device == "cuda" else "")
+             + "\n\nminicnn's convolutions: " + ", ".join(f"{name} {how}" for name, how in convolutions.items()))
     if args.layers:
         parts, torch_parts = ({f"{name}.{part}": t for (name, part), t in times.items()} for times in (
             layer_seconds(model, minicnn_step, opt, args.repeats, gpu=device == "cuda"),
@@ -364,7 +366,7 @@ def main(argv=None):
                    threads=args.threads, date=today, torch=torch.__version__, logits_difference=difference,
                    seconds={k: v[1] for k, v in res.items()}, images_per_s=ips, ratio=ratio,
                    kernel_versions={f: kernel_versions.current(f) for f in kernel_versions.VERSIONS}
-                   if device == "cuda" else None)
+                   if device == "cuda" else None, conv_algorithms=convolutions)
     if args.layers:
         payload["layer_seconds"], payload["torch_layer_seconds"] = parts, torch_parts
     # the GPU's name alone in the file's name, as benchmarks/kernels.py's (the versions are in the table)

@@ -15,6 +15,14 @@ def leaf_layers(model, input_shape):
     return rows
 
 
+def conv_algorithms(model, input_shape):
+    """{name: ``Conv2D.algorithm_for`` its input} for every convolution ``model`` runs on a batch of
+    ``input_shape``: how each computes there (im2col's or Winograd's, NumPy's or the kernels)."""
+    from minicnn.layers import Conv2D
+    return {name: layer.algorithm_for(shape) for name, layer, shape, _ in leaf_layers(model, input_shape)
+            if isinstance(layer, Conv2D)}
+
+
 def layer_kind(layer):
     """The kind of ``layer`` as the summary shows it: its class's name, "Conv2D+ReLU" for a
     convolution with its ReLU fused in."""

@@ -280,6 +280,9 @@ def test_training_step_benchmark_checks_logits_then_times_both_frameworks(tmp_pa
     payload = json.loads(written.read_text())
     assert payload["logits_difference"] < 1e-4 and set(payload["images_per_s"]) == {"minicnn", "PyTorch"}
     assert payload["threads"] == 1
+    # how each convolution computed (the small AlexNet's never take Winograd's: too few channels)
+    assert payload["conv_algorithms"] == {f"conv{i}": "im2col" for i in range(1, 6)}
+    assert "minicnn's convolutions: conv1 im2col, conv2 im2col," in result.stdout
     # --layers: every layer's forward and backward and the SGD update, in both frameworks, and the
     # shares by kind
     assert "Where each framework's step goes" in result.stdout and "| conv2 |" in result.stdout
@@ -529,6 +532,7 @@ def test_on_the_gpu_every_layer_agrees_with_cudnn_and_the_training_step_with_pyt
     import json   # and the kernel versions the step ran, in the table and the file
     (written,) = tmp_path.glob(f"gpu-{gpu_name().replace(' ', '_')}-alexnet_small-b8-*[0-9].json")
     assert json.loads(written.read_text())["kernel_versions"] == DEFAULTS
+    assert set(json.loads(written.read_text())["conv_algorithms"].values()) == {"kernels"}
     from minicnn.kernel_versions import described
     assert f"minicnn's kernel versions: {described()}" in result.stdout
 

@@ -1172,26 +1172,84 @@ def test_gpu_kernel_table_is_the_committed_h200_run():
     assert ms["lrn1+pool1"] > ms["lrn1"] + ms["pool1"] and ms["lrn2+pool2"] > ms["lrn2"] + ms["pool2"]
 
 
+def family_of(layer):
+    """The kernel family a versions run's layer row times."""
+    if layer.startswith("conv"):
+        return "im2col"
+    return "lrn_maxpool" if "+pool" in layer else re.match(r"[a-z]+", layer)[0].replace("pool", "maxpool")
+
+
+def assert_version_sums_table(first_label, run, families):
+    """The README's versions table whose first row is ``first_label``: for each version of
+    ``families``, the layers it ran on and its forward+backward summed over them, minicnn's and the
+    reference's, and their ratio, as ``run`` (a kernels.py --versions run) measured them."""
+    rows = table_with("| version | layers | minicnn (ms, summed) | reference (ms, summed) | minicnn speed / reference |",
+                      first_label)
+    sums = {}
+    for r in run["rows"]:
+        layer, version = r["layer"].rsplit(" v", 1)
+        if r["pass_"] == "forward+backward" and family_of(layer) in families:
+            total = sums.setdefault(f"{family_of(layer)} v{version}", [0, 0.0, 0.0])
+            total[0], total[1], total[2] = total[0] + 1, total[1] + r["minicnn_ms"], total[2] + r["reference_ms"]
+    assert list(rows) == sorted(sums, key=lambda label: families.index(label.split(" v")[0]))
+    for label, (layers, mine, theirs) in sums.items():
+        family, version = label.split(" v")
+        assert mine == pytest.approx(run["versions_summary"][family]["versions"][version])
+        assert_shows(" ".join(rows[label][1:]), layers, mine, theirs, theirs / mine)
+
+
+def test_gpu_second_versions_run_is_the_committed_h200_run():
+    """The second lease's versions run: the whole run, its table of LRN's, the fused LRN+max-pool's
+    and ReLU's versions, im2col's and max-pool's sums, the kernels it names, the defaults it led to;
+    and Winograd's kernels on conv3-5 against that run's im2col."""
+    run = results("gpu-kernels-NVIDIA_H200-b128-versions-2026-12-04-2.json")
+    assert run["layer_runs"]["done"] == run["layer_runs"]["planned"] == 68
+    assert_shows(sentence(r"A second run, on a second lease the same day, reached all (\d+) layer runs"), 68)
+    assert_version_sums_table("lrn v1", run, ("lrn", "lrn_maxpool", "relu"))
+    summary = run["versions_summary"]
+    from minicnn.kernel_versions import DEFAULTS
+    assert all(DEFAULTS[family] == summary[family]["fastest"] for family in summary)   # the fastest measured
+    assert (DEFAULTS["lrn_maxpool"], summary["lrn_maxpool"]["current"]) == (3, 5)   # what the run launched
+    figures = sentence(r"version 2 the fastest again \((\S+) ms summed against version 5's (\S+); (\S+) against "
+                       r"([\d.]+)\)")
+    assert_shows(" ".join(figures), *(summary[f]["versions"][v] for f in ("im2col", "maxpool") for v in ("2", "5")))
+    kernel = {(r["layer"], r["kernel"]): r["ms"] for r in run["breakdown"]}
+    figures = sentence(r"took (\S+) ms on lrn1\+pool1 where version 4's took (\S+) and version 5's, written against "
+                       r"bank conflicts as max-pool's was, (\S+)\.")
+    assert_shows(" ".join(figures), *(kernel[(f"lrn1+pool1 v{v}", f"lrn_maxpool_forward_v{v}")] for v in (3, 4, 5)))
+    backward = lambda layer, v: kernel[(f"{layer} v{v}", f"lrn_maxpool_backward_v{v}")]
+    figures = sentence(r"took (\S+) ms on lrn1\+pool1 against version 3's (\S+), and (\S+) against (\S+) on "
+                       r"lrn2\+pool2, so a version with version 3's forward and version 4's backward would save "
+                       r"about (\S+) ms")
+    assert_shows(" ".join(figures), backward("lrn1+pool1", 4), backward("lrn1+pool1", 3), backward("lrn2+pool2", 4),
+                 backward("lrn2+pool2", 3), sum(backward(layer, 3) - backward(layer, 4)
+                                                for layer in ("lrn1+pool1", "lrn2+pool2")))
+    both = {r["layer"]: r for r in run["rows"] if r["pass_"] == "forward+backward"}
+    figures = sentence(r"version 3, the default now, took (\S+) and (\S+) ms in the second versions run "
+                       r"\((\S+)x and (\S+)x; above\), lrn1\+pool1 then about as fast as lrn1 and pool1 apart "
+                       r"\((\S+) \+ ([\d.]+)\)")
+    assert_shows(" ".join(figures), both["lrn1+pool1 v3"]["minicnn_ms"], both["lrn2+pool2 v3"]["minicnn_ms"],
+                 both["lrn1+pool1 v3"]["ratio"], both["lrn2+pool2 v3"]["ratio"], both["lrn1 v3"]["minicnn_ms"],
+                 both["pool1 v2"]["minicnn_ms"])
+    winograd = {r["layer"]: r for r in results("gpu-kernels-NVIDIA_H200-b128-winograd-2026-12-04.json")["rows"]
+                if r["pass_"] == "forward+backward"}
+    figures = sentence(r"took (\S+) ms on conv3 \((\S+)x\), against im2col's (\S+) in that lease's versions run, but "
+                       r"(\S+) and (\S+) on conv4 and conv5 \((\S+)x and (\S+)x\)")
+    assert_shows(" ".join(figures), winograd["conv3"]["minicnn_ms"], winograd["conv3"]["ratio"],
+                 both["conv3 v2"]["minicnn_ms"], winograd["conv4"]["minicnn_ms"], winograd["conv5"]["minicnn_ms"],
+                 winograd["conv4"]["ratio"], winograd["conv5"]["ratio"])
+    assert winograd["conv3"]["minicnn_ms"] < both["conv3 v2"]["minicnn_ms"]   # why "auto" takes it for conv3
+    assert winograd["conv4"]["minicnn_ms"] > both["conv4 v2"]["minicnn_ms"]
+    assert winograd["conv5"]["minicnn_ms"] > both["conv5 v2"]["minicnn_ms"]
+
+
 def test_gpu_versions_figures_are_the_committed_h200_run():
     """The versions table: each version's forward+backward summed over the layers the run reached,
     minicnn's and the reference's; the kernels the breakdown names; and the defaults it led to."""
     run = results("gpu-kernels-NVIDIA_H200-b128-versions-2026-12-04.json")
     assert run["layer_runs"]["done"] == 50 and run["layer_runs"]["planned"] == 68
     assert_shows(sentence(r"before the machine's time ran out \((\d+ of its \d+) layer runs\)"), 50, 68)
-    rows = table_with("| version | layers | minicnn (ms, summed) | reference (ms, summed) | minicnn speed / reference |",
-                      "im2col v1")
-    sums = {}
-    for r in run["rows"]:
-        if r["pass_"] == "forward+backward":
-            layer, version = r["layer"].rsplit(" v", 1)
-            family = "im2col" if layer.startswith("conv") else "maxpool"
-            total = sums.setdefault(f"{family} v{version}", [0, 0.0, 0.0])
-            total[0], total[1], total[2] = total[0] + 1, total[1] + r["minicnn_ms"], total[2] + r["reference_ms"]
-    assert list(rows) == list(sums)
-    for label, (layers, mine, theirs) in sums.items():
-        family, version = label.split(" v")
-        assert mine == pytest.approx(run["versions_summary"][family]["versions"][version])
-        assert_shows(" ".join(rows[label][1:]), layers, mine, theirs, theirs / mine)
+    assert_version_sums_table("im2col v1", run, ("im2col", "maxpool"))
     from minicnn import kernel_versions
     for family in ("im2col", "maxpool"):   # the layers launch the fastest measured
         assert kernel_versions.DEFAULTS[family] == run["versions_summary"][family]["fastest"] == 2
@@ -1333,23 +1391,48 @@ def test_the_tiled_gemm_s_h200_figures_and_the_gpu_gradient_checks_are_their_com
 
 
 def test_gpu_training_step_figures_are_the_committed_h200_runs():
-    fused = results("gpu-NVIDIA_H200-alexnet-b128-2026-12-04.json")
-    unfused = results("gpu-NVIDIA_H200-unfused-alexnet-b128-2026-12-04.json")
-    assert "fused" in fused["settings"] and "unfused" in unfused["settings"] and fused["batch_size"] == 128
+    """The step with the defaults of now (two runs), in turns with those of before (two runs), the
+    layer times that say where the difference went, and the first lease's runs."""
+    from minicnn.kernel_versions import DEFAULTS
+    now, again = (results(f"gpu-NVIDIA_H200-alexnet-b128-2026-12-04-{n}.json") for n in (2, 3))
+    before = [results(f"gpu-NVIDIA_H200-lrn_maxpool5-im2col-alexnet-b128-2026-12-04{n}.json") for n in ("", "-2")]
+    assert now["kernel_versions"] == again["kernel_versions"] == DEFAULTS and now["batch_size"] == 128
+    assert all(run["kernel_versions"] == dict(DEFAULTS, lrn_maxpool=5) for run in before)
     rows = table_with("| framework (H200) | median step (ms) | images/s |", "minicnn (fused)")
     for label, name in (("minicnn (fused)", "minicnn"), ("PyTorch 2.11 eager (cuDNN)", "PyTorch")):
-        assert_shows(" ".join(rows[label][1:]), median_ms(fused, name), fused["images_per_s"][name])
-    figures = sentence(r"minicnn / PyTorch on the H200: (\S+) fused, (\S+) unfused \((\S+) ms\); the logits of "
-                       r"the same batch\s+differ from PyTorch's by (\S+) of the largest")
-    assert_shows(" ".join(figures), fused["ratio"], unfused["ratio"], median_ms(unfused, "minicnn"),
-                 fused["logits_difference"])
+        assert_shows(" ".join(rows[label][1:]), median_ms(now, name), now["images_per_s"][name])
+    figures = sentence(r"minicnn / PyTorch on the H200: (\S+), and (\S+) again in a second run \(`-3`\); the logits of "
+                       r"the same batch differ from PyTorch's by (\S+) of the largest")
+    assert_shows(" ".join(figures), now["ratio"], again["ratio"], now["logits_difference"])
+    figures = sentence(r"and `-2`\) took (\S+) and (\S+) ms \((\S+)x\)")
+    assert len({f"{run['ratio']:.2f}" for run in before}) == 1   # the one ratio shown is both runs'
+    assert_shows(" ".join(figures), *(median_ms(run, "minicnn") for run in before), before[0]["ratio"])
+    assert_shows(sentence(r"say where the (\S+) ms went"), median_ms(before[0], "minicnn") - median_ms(now, "minicnn"))
+    ms = lambda run, part: run["layer_seconds"][part] * 1000
+    figures = sentence(r"conv3 (\S+) ms forward and (\S+) backward against (\S+) and (\S+), norm1\+pool1's and "
+                       r"norm2\+pool2's forward (\S+) and (\S+) against (\S+) and (\S+) \(their backward (\S+) and "
+                       r"(\S+) ms slower")
+    assert_shows(" ".join(figures), ms(now, "conv3.forward"), ms(now, "conv3.backward"), ms(before[0], "conv3.forward"),
+                 ms(before[0], "conv3.backward"), ms(now, "norm1+pool1.forward"), ms(now, "norm2+pool2.forward"),
+                 ms(before[0], "norm1+pool1.forward"), ms(before[0], "norm2+pool2.forward"),
+                 *(ms(now, f"{n}.backward") - ms(before[0], f"{n}.backward") for n in ("norm1+pool1", "norm2+pool2")))
+    # the first lease's, with version 5 of im2col and max-pool
+    fused = results("gpu-NVIDIA_H200-alexnet-b128-2026-12-04.json")
+    unfused = results("gpu-NVIDIA_H200-unfused-alexnet-b128-2026-12-04.json")
+    assert "fused" in fused["settings"] and "unfused" in unfused["settings"]
+    figures = sentence(r"the step took (\S+) ms, (\S+)x fused and (\S+)x unfused \((\S+) ms\)")
+    assert_shows(" ".join(figures), median_ms(fused, "minicnn"), fused["ratio"], unfused["ratio"],
+                 median_ms(unfused, "minicnn"))
     # the estimate for version 2: the fused step's conv layers (conv1, conv2 with their ReLU as timed;
-    # conv3-5) and pool5, version 5's forward+backward less version 2's
+    # conv3-5) and pool5, version 5's forward+backward less version 2's; and what the step said
     layer_ms = {r["layer"]: r["minicnn_ms"] for r in results("gpu-kernels-NVIDIA_H200-b128-versions-2026-12-04.json")[
         "rows"] if r["pass_"] == "forward+backward"}
     saved = sum(layer_ms[f"{layer} v5"] - layer_ms[f"{layer} v2"]
                 for layer in ("conv1+relu1", "conv2+relu2", "conv3", "conv4", "conv5", "pool5"))
-    assert_shows(sentence(r"the versions run's layer times put it about\s+(\S+) ms shorter"), saved)
+    figures = sentence(r"layer times had put version 2's about (\S+) ms shorter; in the step it was about (\S+) ms "
+                       r"shorter \((\S+) ms")
+    assert_shows(" ".join(figures), saved, median_ms(fused, "minicnn") - median_ms(before[0], "minicnn"),
+                 median_ms(before[0], "minicnn"))
 
 
 @pytest.mark.parametrize("text, values, scale", [("1824", (1823.6,), 1), ("0.42x", (0.4224,), 1),
@@ -1504,7 +1587,7 @@ def test_kernel_traffic_table_and_findings_are_the_committed_run():
     assert_shows(" ".join(fused), passes[("lrn1+pool1 v3", "forward")]["moved_mb"] / passes[("lrn1+pool1 v4", "forward")]["moved_mb"],
                  passes[("lrn1+pool1 v4", "forward")]["moved_mb"], passes[("lrn1+pool1 v4", "forward")]["moved_over_least"])
     from minicnn import kernel_versions
-    assert kernel_versions.DEFAULTS["lrn_maxpool"] == 5   # "version 5, which moves the same ... launches now"
+    assert kernel_versions.DEFAULTS["lrn_maxpool"] == 3   # "version 3 was the fastest ... launches now"
     assert passes[("lrn1+pool1 v5", "forward")]["moved_mb"] == passes[("lrn1+pool1 v4", "forward")]["moved_mb"]
     backward = sentence(r"Its version 4 backward moves (\S+)x less than version 2 \((\S+) MB against (\S+) for pool1, "
                         r"(\S+)x\s+the least\)")

@@ -175,6 +175,18 @@ def test_a_training_step_with_it_keeps_its_algorithm_for_the_backward():
     np.testing.assert_allclose(dx, expected, rtol=1e-12, atol=1e-12)
 
 
+def test_where_alexnet_takes_it():
+    """The 2012 AlexNet's convolutions, as the training step benchmark reports them: on the CPU at
+    batch 32, conv3-5 by Winograd's; on the kernels at batch 128, conv3 alone."""
+    from minicnn import models
+    from minicnn.summary import conv_algorithms
+    model = models.alexnet()
+    assert conv_algorithms(model, (32, 3, 227, 227)) == dict(conv1="im2col", conv2="im2col", conv3="winograd",
+                                                             conv4="winograd", conv5="winograd")
+    assert conv_algorithms(model.to("sim"), (128, 3, 227, 227)) == dict(
+        conv1="kernels", conv2="kernels", conv3="winograd_kernels", conv4="kernels", conv5="kernels")
+
+
 def test_the_algorithm_can_be_chosen():
     """``algorithm`` "im2col" or "winograd" whatever the size, "auto" by the thresholds, checked
     when the layer is built."""

@@ -8,8 +8,8 @@ Groups G split the C input channels and the O filters into G equal, independent 
 reads only the C/G channels of its group. AlexNet's conv2, conv4 and conv5 use G = 2, which is
 exactly the two-GPU split of the paper run on one device (each tower sees only its own maps).
 
-On the CPU, ``Conv2D`` computes a 3x3 convolution of stride 1 whose GEMMs are large enough by
-Winograd's F(2x2, 3x3) instead (``minicnn/layers/winograd.py``, ``Conv2D.algorithm``): the same
+``Conv2D`` computes a 3x3 convolution of stride 1 whose GEMMs are large enough by Winograd's
+F(2x2, 3x3) instead (``minicnn/layers/winograd.py``, ``Conv2D.algorithm``): the same
 convolution with 2.25x fewer multiply-adds.
 """
 import math
@@ -228,12 +228,12 @@ class Conv2D(Layer):
     (uniform +-1/sqrt(fan_in)) from ``rng`` (a ``numpy.random.Generator``; a fresh one if None).
     ``relu=True`` fuses a following ReLU into the layer (cuda-convnet's ``neuron=relu``): the same
     results as Conv2D then ReLU, with one pass over the output saved forward and one backward
-    (``minicnn.fusion.fuse_conv_relu`` does it to a whole model). ``algorithm`` says how the CPU
-    computes it: "im2col" (one GEMM per group), "winograd" (Winograd's F(2x2, 3x3), 3x3 kernels of
+    (``minicnn.fusion.fuse_conv_relu`` does it to a whole model). ``algorithm`` says how it is
+    computed: "im2col" (one GEMM per group), "winograd" (Winograd's F(2x2, 3x3), 3x3 kernels of
     stride 1 only: ``minicnn.layers.winograd``) or "auto", Winograd where ``winograd.pays``, else
     im2col; ``algorithm_for`` says which a batch takes. On "cuda" and "sim" the CUDA kernels run:
-    by im2col and a GEMM, or with "winograd" by kernels/winograd.cu's transforms around the GEMMs
-    (not yet timed on a GPU, so "auto" does not take them there).
+    im2col's and a GEMM, or Winograd's (kernels/winograd.cu's transforms around the GEMMs), which
+    "auto" takes there only where the input has 256 channels a group or more (AlexNet's conv3).
     """
 
     ALGORITHMS = ("auto", "im2col", "winograd")
@@ -289,15 +289,19 @@ class Conv2D(Layer):
 
     def algorithm_for(self, x_shape):
         """How the forward computes a batch x of ``x_shape``: "kernels" (im2col and GEMM kernels,
-        on "cuda" and "sim"), "winograd_kernels" (F(2x2, 3x3)'s kernels there, where ``algorithm``
-        asks for them), "winograd" (F(2x2, 3x3) in NumPy, ``minicnn.layers.winograd``: on the CPU
-        where ``algorithm`` asks for it, or is "auto" and ``winograd.pays``) or "im2col"."""
-        if self.uses_kernels:
-            return "winograd_kernels" if self.algorithm == "winograd" else "kernels"
+        on "cuda" and "sim"), "winograd_kernels" (F(2x2, 3x3)'s kernels there), "winograd" (F(2x2,
+        3x3) in NumPy, ``minicnn.layers.winograd``, on the CPU) or "im2col": Winograd's where
+        ``algorithm`` asks for it, or is "auto" and ``winograd.pays`` (on the GPU for fewer shapes:
+        the kernels' GEMMs must be larger to gain)."""
         if self.algorithm == "auto":
-            return "winograd" if winograd.pays(x_shape, self.kernel_size, self.stride, self.padding,
-                                               self.groups) else "im2col"
-        return self.algorithm
+            winograd_pays = winograd.pays(x_shape, self.kernel_size, self.stride, self.padding, self.groups,
+                                          on_gpu=self.uses_kernels)
+            algorithm = "winograd" if winograd_pays else "im2col"
+        else:
+            algorithm = self.algorithm
+        if self.uses_kernels:
+            return "winograd_kernels" if algorithm == "winograd" else "kernels"
+        return algorithm
 
     def _forward(self, x, train):
         bias = self.params.get("bias")

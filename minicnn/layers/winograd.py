@@ -59,6 +59,11 @@ MIN_CHANNELS = 128    # and this many input channels per group: fewer make 16 GE
                       # gain (measured forward+backward against im2col, 2 cores, in turns: AlexNet's
                       # conv5 at batch 16, 784 tiles, 1.23x, at batch 8 0.97x, at batch 2 0.44x; the
                       # small AlexNet's conv3 (48 channels) at batch 64 0.72x, at batch 256 1.07x)
+GPU_MIN_CHANNELS = 256  # on the GPU (kernels/winograd.cu and cuBLAS's 16 GEMMs a group), from this
+                        # many: on an H200 at batch 128, AlexNet's conv3 (256 channels, one group)
+                        # forward+backward 2.34 ms against im2col's 2.64, conv4 and conv5 (192 a
+                        # group, two groups) 6.03 and 3.10 against 2.36 and 1.74, cuBLAS running
+                        # their smaller GEMMs at 21-34% of its rate where conv3's ran at 58-59%
 
 
 def transposed(matrix):
@@ -78,11 +83,12 @@ def applies(kernel, stride):
     return tuple(kernel) == (3, 3) and tuple(stride) == (1, 1)
 
 
-def pays(x_shape, kernel, stride, pad, groups):
-    """Whether the CPU's Conv2D computes a convolution of x (N, C, H, W) by F(2x2, 3x3) rather
-    than im2col: where it ``applies`` and its GEMMs are large enough (MIN_TILES, MIN_CHANNELS)."""
+def pays(x_shape, kernel, stride, pad, groups, on_gpu=False):
+    """Whether Conv2D computes a convolution of x (N, C, H, W) by F(2x2, 3x3) rather than im2col,
+    on the CPU or (``on_gpu``) by the kernels: where it ``applies`` and its GEMMs are large enough
+    (MIN_TILES, and MIN_CHANNELS or GPU_MIN_CHANNELS)."""
     n, c, h, w = x_shape
-    if not applies(kernel, stride) or c // groups < MIN_CHANNELS:
+    if not applies(kernel, stride) or c // groups < (GPU_MIN_CHANNELS if on_gpu else MIN_CHANNELS):
         return False
     ty, tx = tiles(h + 2 * pad[0] - 2, w + 2 * pad[1] - 2)
     return n * ty * tx >= MIN_TILES

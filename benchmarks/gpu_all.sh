@@ -46,8 +46,15 @@
 # step stopped by either that ignores the TERM signal is killed 15 s later. GPU_ALL_TESTS, a pytest
 # -k expression (default: cuda), picks the tests that kernel_tests, memcheck and racecheck run: on a
 # short lease, one kernel's, e.g. GPU_ALL_TESTS="cuda and winograd" (keep "cuda" in it, or the
-# simulator's twins run too).
+# simulator's twins run too). GPU_ALL_VERSIONS, a list of version numbers (e.g. 6,7,8,9), narrows
+# kernel_versions, bias_versions and kernels_tiled to those versions (benchmarks/kernels.py
+# --versions 6,7,8,9): on a short lease, the ones not yet timed.
 set -u
+if [ -n "${GPU_ALL_VERSIONS:-}" ] && ! [[ $GPU_ALL_VERSIONS =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]]; then
+  echo "GPU_ALL_VERSIONS=$GPU_ALL_VERSIONS: expected version numbers separated by commas, e.g. 6,7,8,9" >&2
+  exit 2
+fi
+versions=(--versions ${GPU_ALL_VERSIONS:-})   # --versions alone: every version
 for variable in GPU_ALL_STEP_TIMEOUT GPU_ALL_DEADLINE; do
   if [ -n "${!variable:-}" ] && ! [[ ${!variable} =~ ^[1-9][0-9]*$ ]]; then
     echo "$variable=${!variable}: expected a whole number of seconds" >&2
@@ -106,14 +113,14 @@ for step in "${steps[@]}"; do
     kernels) run kernels python benchmarks/kernels.py ;;
     # the memory-bound layers first: they take seconds, the convolutions minutes, and a run cut
     # short keeps what it measured (the H200's of 2026-12-04, convolutions first, reached no LRN)
-    kernel_versions) run kernel_versions python benchmarks/kernels.py --versions --breakdown \
+    kernel_versions) run kernel_versions python benchmarks/kernels.py "${versions[@]}" --breakdown \
                        --layers pool1,pool2,pool5,lrn1,lrn2,lrn1+pool1,lrn2+pool2,relu1,conv1,conv2,conv3,conv4,conv5,conv1+relu1,conv2+relu2 ;;
-    bias_versions) run bias_versions python benchmarks/kernels.py --versions --family bias --breakdown \
+    bias_versions) run bias_versions python benchmarks/kernels.py "${versions[@]}" --family bias --breakdown \
                      --layers conv1,conv2,conv3,conv4,conv5 ;;
     winograd) run winograd python benchmarks/kernels.py --conv-algorithm winograd --breakdown --layers conv3,conv4,conv5
               run winograd_train_step python benchmarks/train_step.py --device cuda --layers --conv-algorithm winograd ;;
     kernels_tf32) run kernels_tf32 python benchmarks/kernels.py --tf32 ;;
-    kernels_tiled) run kernels_tiled python benchmarks/kernels.py --gemm tiled --versions --layers conv1,conv2,conv3,conv4,conv5,fc6,fc7,fc8 ;;
+    kernels_tiled) run kernels_tiled python benchmarks/kernels.py --gemm tiled "${versions[@]}" --layers conv1,conv2,conv3,conv4,conv5,fc6,fc7,fc8 ;;
     launch_overhead) run launch_overhead python benchmarks/launch_overhead.py --device cuda ;;
     train_step) run train_step python benchmarks/train_step.py --device cuda --layers
                 run train_step_unfused python benchmarks/train_step.py --device cuda --no-fuse ;;

@@ -324,6 +324,34 @@ def versions_summary(rows, versions_run):
     return "\n".join(lines) + "\n", summary
 
 
+def version_list(text):
+    """--versions' list: "6,7,8,9" -> (6, 7, 8, 9); "all" (the flag alone) stays "all"."""
+    if text == "all":
+        return text
+    try:
+        versions = tuple(sorted({int(v) for v in text.split(",") if v.strip()}))
+    except ValueError:
+        versions = ()
+    if not versions or min(versions) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}': expected version numbers separated by commas, e.g. 6,7,8,9")
+    return versions
+
+
+def versions_words(versions):
+    """The results files' tag for --versions: "-versions" for every version, "-versions6-7" for some."""
+    if versions is None:
+        return ""
+    return "-versions" + ("" if versions == "all" else "-".join(map(str, versions)))
+
+
+def versions_heading(versions):
+    """The results table's words for --versions, after the versions the layers launch."""
+    if versions is None:
+        return ""
+    return (" (and every version, where the rows say)" if versions == "all" else
+            f" (and versions {', '.join(map(str, versions))}, where the rows say)")
+
+
 def parse_args(argv=None):
     """The command line, with the combinations of flags that would be ignored refused by name."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -350,11 +378,12 @@ def parse_args(argv=None):
                         "the limit: which kernel of a layer to make faster. With --device sim it prints the "
                         "kernels each layer launches with the CPU's times under the simulator (no GPU "
                         "figures, no files, unless --timed); --verify-only leaves it out")
-    p.add_argument("--versions", action="store_true",
+    p.add_argument("--versions", nargs="?", const="all", default=None, type=version_list, metavar="V,V,...",
                    help="a row for every numbered version of the kernels that have several (im2col and the "
                         "conv layouts, max-pool, LRN, LRN+max-pool, ReLU: minicnn/kernel_versions.py), not only "
                         "the one the layers launch; with --gemm tiled, the conv and fully connected rows run "
-                        "every version of the tiled GEMM instead")
+                        "every version of the tiled GEMM instead. Followed by a list (--versions 6,7,8,9), "
+                        "those versions only: on a short lease, the ones not yet timed")
     p.add_argument("--family", choices=sorted(FAMILY_KINDS),
                    help="with --versions: run the versions of this kernel family only, on the layers that "
                         "launch its kernels (bias: the conv rows, every version of the conv bias gradient), "
@@ -364,6 +393,14 @@ def parse_args(argv=None):
     add_conv_algorithm_argument(p)
     add_out_argument(p)
     args = p.parse_args(argv)
+    if args.versions not in (None, "all"):   # a list: each version must be one that some run family has
+        families = ({args.family} if args.family else
+                    set(dict(VERSIONED, **TILED_VERSIONED).values() if args.gemm == "tiled" else VERSIONED.values()))
+        known = set().union(*(kernel_versions.VERSIONS[f] for f in families))
+        missing = sorted(set(args.versions) - known)
+        if missing:
+            p.error(f"--versions {','.join(map(str, args.versions))}: no version {missing} in "
+                    f"{', '.join(sorted(families))} (their versions: {sorted(known)})")
     if args.family and not args.versions:
         p.error("--family chooses whose versions --versions runs; add --versions")
     if args.timed and args.verify_only:
@@ -403,8 +440,10 @@ def main(argv=None):
     runs = []   # (layer name, kernel family or None, version or None): every layer run, in order
     for name in names:
         family = versioned.get(LAYERS[name][0]) if args.versions else None
-        versions = sorted(kernel_versions.VERSIONS[family]) if family else [None]
-        runs += [(name, family, version) for version in versions]
+        versions = [v for v in sorted(kernel_versions.VERSIONS[family])
+                    if args.versions == "all" or v in args.versions] if family else []
+        # a layer whose family has none of the listed versions runs once, at the layers' own
+        runs += [(name, family, version) for version in versions] or [(name, None, None)]
     if timing:
         median_ms = gpu_timer(args.repeats) if device == "cuda" else (
             lambda fn: median_seconds(fn, args.repeats) * 1e3)
@@ -465,7 +504,7 @@ def results_writer(args, device, runs, copy_bw, gemm_rate):
         name = heading = "the kernel simulator (the CPU's times, not a GPU's)"
         prefix, software = "sim-kernels", None
     stem = (f"{prefix}-b{args.batch_size}{'-tf32' if args.tf32 else ''}"
-            f"{'-tiled' if args.gemm == 'tiled' else ''}{'-versions' if args.versions else ''}"
+            f"{'-tiled' if args.gemm == 'tiled' else ''}{versions_words(args.versions)}"
             f"{'-' + args.family if args.family else ''}{args.versions_tag}"
             f"{'-' + args.conv_algorithm if args.conv_algorithm != 'auto' else ''}-{today}")
     stem = free_stem(args.out, stem)   # an earlier run's files of the day are kept; this run rewrites its own
@@ -477,7 +516,7 @@ def results_writer(args, device, runs, copy_bw, gemm_rate):
                   "rewrites this file.**\n\n" if partial else "")
                  + f"AlexNet layers, batch {args.batch_size}, float32{' (TF32 on)' if args.tf32 else ''}, "
                  f"minicnn's GEMM: {args.gemm}, kernel versions {kernel_versions.described()}"
-                 f"{' (and every version, where the rows say)' if args.versions else ''}, {heading} "
+                 f"{versions_heading(args.versions)}, {heading} "
                  f"({machine_description()}, torch {torch.__version__}, {today}); copy bandwidth "
                  f"{copy_bw / 1e9:.0f} GB/s, SGEMM {gemm_rate / 1e12:.2f} TFLOP/s\n\n"
                  "| layer | pass | minicnn (ms) | reference | reference (ms) | minicnn speed / reference | "

@@ -58,6 +58,26 @@ def test_harness_runs_one_familys_versions_under_the_simulator():
     assert all(kind in kernels.FAMILY_KINDS[family] for kind, family in kernels.VERSIONED.items())
 
 
+def test_harness_runs_the_listed_versions_only():
+    """--versions 6,9 with --gemm tiled: the conv and fully connected rows in those versions of the
+    tiled GEMM alone (a short lease times the ones not yet timed), a layer of another family once
+    at its own; a version no family run has is refused, naming the versions there are."""
+    result = subprocess.run([sys.executable, SCRIPT, "--device", "sim", "--batch-size", "1", "--verify-only",
+                             "--gemm", "tiled", "--versions", "6,9", "--layers", "fc8,pool5"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    ran = re.findall(r"^(\S+(?: v\d+)?): largest relative difference", result.stdout, re.M)
+    assert ran == ["fc8 v6", "fc8 v9", "pool5"]
+    kernels = load_kernels_benchmark()
+    assert kernels.versions_words((6, 9)) == "-versions6-9" and kernels.versions_words("all") == "-versions"
+    assert kernels.versions_words(None) == "" and "versions 6, 9" in kernels.versions_heading((6, 9))
+    for listed, says in [("99", "no version [99] in im2col, lrn, lrn_maxpool, maxpool, relu"),
+                         ("x", "'x': expected version numbers separated by commas")]:
+        refused = subprocess.run([sys.executable, SCRIPT, "--device", "sim", "--versions", listed],
+                                 capture_output=True, text=True, timeout=600)
+        assert refused.returncode == 2 and says in refused.stderr, refused.stderr
+
+
 def load_kernels_benchmark():
     spec = importlib.util.spec_from_file_location("kernels_benchmark", SCRIPT)   # not the kernels/ package
     kernels = importlib.util.module_from_spec(spec)
@@ -601,6 +621,21 @@ def test_the_gpu_script_runs_the_tests_it_is_told(tmp_path):
     assert result.stdout.count("-m kernel -k cuda and winograd ") == 3
     result, status, _ = run_gpu_all(tmp_path / "default", steps[:1], GPU_ALL_STEP_TIMEOUT="1")
     assert "-m kernel -k cuda -rs" in result.stdout
+
+
+def test_the_gpu_script_times_the_versions_it_is_told(tmp_path):
+    """GPU_ALL_VERSIONS narrows the versions steps to a list (kernels.py --versions 6,7,8,9); without
+    it they time every version; a list that is not one is refused before anything runs."""
+    steps = ["kernel_versions", "bias_versions", "kernels_tiled"]
+    result, status, _ = run_gpu_all(tmp_path / "told", steps, GPU_ALL_STEP_TIMEOUT="1", GPU_ALL_VERSIONS="6,7,8,9")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("benchmarks/kernels.py --versions 6,7,8,9 ") == 2
+    assert "--gemm tiled --versions 6,7,8,9 --layers" in result.stdout
+    result, status, _ = run_gpu_all(tmp_path / "default", steps[:1], GPU_ALL_STEP_TIMEOUT="1")
+    assert "benchmarks/kernels.py --versions --breakdown" in result.stdout
+    result, status, _ = run_gpu_all(tmp_path / "bad", steps[:1], GPU_ALL_VERSIONS="6;7")
+    assert result.returncode == 2 and status == []
+    assert "GPU_ALL_VERSIONS=6;7: expected version numbers separated by commas" in result.stderr
 
 
 def test_traffic_chart_is_drawn_again_from_a_committed_run(tmp_path):

@@ -276,11 +276,17 @@ def _conv_weight_grad_implicit(dy, x, geometry, dw):
     return dw
 
 
-def gathers_output_grad():
-    """Whether the current GEMM computes Conv2D's input gradient straight from dL/dy
-    (``conv_input_grad_implicit``): the tiled GEMM from version 6. Otherwise Conv2D's backward
-    runs a product for the columns' gradient and col2im."""
-    return _gemm == "tiled" and kernel_versions.current("gemm_tiled") >= 6
+def gathers_output_grad(stride=(1, 1)):
+    """Whether the current GEMM computes the input gradient of a Conv2D of ``stride`` (h, w)
+    straight from dL/dy (``conv_input_grad_implicit``): the tiled GEMM from version 6, for a
+    stride of 1. Otherwise Conv2D's backward runs a product for the columns' gradient and col2im.
+
+    Why not for a stride s: the gathering product runs over every kernel offset of every input
+    pixel, and only one offset in s along each axis has a window, so it multiplies s_h s_w times
+    the products of the columns' gradient, the rest zeros. On an H200 conv1 (stride 4, and 3
+    input channels in a tile of 64 rows) took 802 ms forward and backward by version 6, where
+    version 5 took 8.8 (benchmarks/results/gpu-kernels-NVIDIA_H200-b128-tiled-versions6-7-8-9-2026-12-04.md)."""
+    return _gemm == "tiled" and kernel_versions.current("gemm_tiled") >= 6 and tuple(stride) == (1, 1)
 
 
 def conv_input_grad_implicit(w, dy, geometry, batch):

@@ -420,8 +420,9 @@ def test_version_6_launches_no_col2im_whatever_the_forward_kept():
     """Version 6's backward: dx in one launch, no columns' gradient, no col2im; after a forward of
     version 5 (no columns kept) the weight gradient gathers x, after one of version 4 it reads the
     columns; dx is the same either way. A layer that needs no input gradient launches neither. A
-    group of at most 64 input channels takes tiles of 64, of more, tiles of 128."""
-    x, w, b, stride, pad, groups, relu = conv_operands(IMPLICIT_CASES["pad-beyond-stride"], np.float64)
+    group of at most 64 input channels takes tiles of 64, of more, tiles of 128. A conv of stride 2
+    takes the columns' gradient and col2im all the same (gemm.gathers_output_grad says why)."""
+    x, w, b, stride, pad, groups, relu = conv_operands(IMPLICIT_CASES["groups-relu"], np.float64)
     dout = np.random.default_rng(5).standard_normal(conv_forward(x, w, b, stride, pad, groups)[0].shape)
     launched, grads = {}, {}
     for forward_version in (4, 5):
@@ -436,18 +437,26 @@ def test_version_6_launches_no_col2im_whatever_the_forward_kept():
             assert "gemm_tiled_implicit_dgrad_v6" not in [t.kernel for t in log]
     bias_grad = [kernel_versions.kernel_name("bias", "nchw_to_gemm_bias_grad", kernel_versions.current("bias")),
                  "bias_grad_columns"]
-    dgrad = ["transpose_matrices", "gemm_tiled_implicit_dgrad_64_v6"]   # 2 channels a group: tiles of 64
+    dgrad = ["transpose_matrices", "gemm_tiled_implicit_dgrad_64_v6"]   # 3 channels a group: tiles of 64
     assert launched[4] == bias_grad + ["gemm_tiled_v3"] + dgrad
     assert launched[5] == bias_grad + ["gemm_tiled_implicit_v5"] + dgrad
     for new, old in zip(grads[5], grads[4]):
         np.testing.assert_array_equal(new, old)
-    assert_close(grads[5][0], conv_backward(dout, conv_forward(x, w, b, stride, pad, groups)[1])[0], "dx")
+    assert_close(grads[5][0], conv_backward(dout, conv_forward(x, w, b, stride, pad, groups, relu)[1])[0], "dx")
     x, w, b, stride, pad, groups, relu = conv_operands(IMPLICIT_CASES["wide-groups"], np.float64)
     with use_gemm("tiled"), kernel_versions.use("gemm_tiled", 6):
         y, cache = conv_forward_cuda(x, w, b, stride, pad, groups, relu)
         with traffic.recording() as log:
             conv_backward_cuda(np.ones_like(y), cache)
     assert log[-1].kernel == "gemm_tiled_implicit_dgrad_v6" and log[-1].grid == (1, 2, 1)   # 132 rows: 2 tiles
+    x, w, b, stride, pad, groups, relu = conv_operands(IMPLICIT_CASES["pad-beyond-stride"], np.float64)
+    dout = np.random.default_rng(6).standard_normal(conv_forward(x, w, b, stride, pad, groups)[0].shape)
+    with use_gemm("tiled"), kernel_versions.use("gemm_tiled", 6):
+        cache = conv_forward_cuda(x, w, b, stride, pad, groups, relu)[1]
+        with traffic.recording() as log:
+            dx = conv_backward_cuda(dout, cache)[0]
+    assert [t.kernel for t in log][-2:] == ["gemm_tiled_v3", im2col_kernel("col2im")]
+    assert_close(dx, conv_backward(dout, conv_forward(x, w, b, stride, pad, groups, relu)[1])[0], "strided dx")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

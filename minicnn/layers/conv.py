@@ -178,8 +178,9 @@ def conv_backward_cuda(dout, cache, param_grads=True, input_grad=True):
     kernel that moves dout, by warp shuffles from version 4, and its partial sums added up), two
     GEMMs per group, and the col2im gather kernel. After a forward that kept no columns (the tiled
     GEMM's version 5), the weight gradient's GEMM gathers them from x
-    (``gemm.conv_weight_grad_implicit``); from version 6 the input gradient is one product gathering
-    dL/dy (``gemm.conv_input_grad_implicit``), in place of the columns' gradient and col2im."""
+    (``gemm.conv_weight_grad_implicit``); from version 6 the input gradient of a conv of stride 1 is
+    one product gathering dL/dy (``gemm.conv_input_grad_implicit``), in place of the columns'
+    gradient and col2im (``gemm.gathers_output_grad`` says why not for a larger stride)."""
     x_shape, w, cols, stride, pad, groups, has_bias, relu_out, x = cache
     n = x_shape[0]
     o, cg, kh, kw = w.shape
@@ -207,7 +208,7 @@ def conv_backward_cuda(dout, cache, param_grads=True, input_grad=True):
     dw = None if dw is None else dw.reshape(w.shape)
     if not input_grad:
         return None, dw, db
-    if gemm.gathers_output_grad():   # dx summed straight from dL/dy: no columns' gradient, no col2im
+    if gemm.gathers_output_grad(stride):   # dx summed straight from dL/dy: no columns' gradient, no col2im
         return gemm.conv_input_grad_implicit(w, dout_gemm, geometry, n), dw, db
     dcols = gemm.matmul(w.reshape(groups, o // groups, cg * kh * kw), dout_groups, trans_a=True)
     return col2im_cuda(dcols, x_shape, (kh, kw), stride, pad), dw, db

@@ -1390,6 +1390,95 @@ def test_the_tiled_gemm_s_h200_figures_and_the_gpu_gradient_checks_are_their_com
         count, largest)
 
 
+def test_the_third_h200_lease_s_figures_are_its_committed_runs():
+    """The tiled GEMM's versions 6 to 9 (the first try's conv1, the whole run's sums), the conv bias
+    gradient's versions, the host's time per launch, Nsight Compute against the simulator and the
+    gradient checks, as the third lease's results files hold them."""
+    first = results("gpu-kernels-NVIDIA_H200-b128-tiled-versions6-7-8-9-2026-12-04.json")
+    run = results("gpu-kernels-NVIDIA_H200-b128-tiled-versions6-7-8-9-2026-12-04-2.json")
+    assert run["layer_runs"]["done"] == run["layer_runs"]["planned"] == 32 and run["gemm"] == "tiled"
+    both = {r["layer"]: r for r in run["rows"] if r["pass_"] == "forward+backward"}
+    (slow,) = [r for r in first["rows"] if r["layer"] == "conv1 v6" and r["pass_"] == "forward+backward"]
+    assert_shows(sentence(r"found version 6's input gradient at its worst on conv1: (\S+) ms forward and backward"),
+                 slow["minicnn_ms"])
+    assert_shows(sentence(r"and conv1 took (\S+) ms by version 6\."), both["conv1 v6"]["minicnn_ms"])
+    rows = table_with("| tiled GEMM (H200) | layers | minicnn (ms, summed) | cuDNN and cuBLAS (ms, summed) | "
+                      "minicnn speed / reference |", "version 9")
+    summary = run["versions_summary"]["gemm_tiled"]
+    assert list(rows) == [f"version {v}" for v in (6, 7, 8, 9)] and summary["fastest"] == 9
+    for v in (6, 7, 8, 9):
+        layers = [r for name, r in both.items() if name.endswith(f" v{v}")]
+        mine, theirs = sum(r["minicnn_ms"] for r in layers), sum(r["reference_ms"] for r in layers)
+        assert mine == pytest.approx(summary["versions"][str(v)])
+        assert_shows(" ".join(rows[f"version {v}"][1:]), len(layers), mine, theirs, theirs / mine)
+    slower = [(name, v) for name in ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
+              for v in (7, 8, 9) if both[f"{name} v{v}"]["minicnn_ms"] > both[f"{name} v{v - 1}"]["minicnn_ms"]]
+    assert slower == [("conv3", 7)]   # "faster than the one before on every layer but conv3"
+    assert_shows(" ".join(sentence(r"where version 7 took (\S+) ms against version 6's (\S+)\.")),
+                 both["conv3 v7"]["minicnn_ms"], both["conv3 v6"]["minicnn_ms"])
+    figures = sentence(r"did the most: (\d+)% less time than version 8, conv3 at (\S+)x cuDNN and fc6 and fc7 at "
+                       r"(\S+)x and (\S+)x cuBLAS, while conv2 and conv4 \((\S+)x, (\S+)x\)")
+    assert_shows(" ".join(figures), 100 * (1 - summary["versions"]["9"] / summary["versions"]["8"]),
+                 *(both[f"{name} v9"]["ratio"] for name in ("conv3", "fc6", "fc7", "conv2", "conv4")))
+    # the conv bias gradient's versions: its kernels' times from the breakdown, and the passes'
+    bias = results("gpu-kernels-NVIDIA_H200-b128-versions-bias-2026-12-04.json")
+    kernels = {}
+    for r in bias["breakdown"]:
+        if r["pass_"] == "backward" and r["kernel"].startswith(("nchw_to_gemm", "bias_grad")):
+            layer, version = r["layer"].split(" v")
+            kernels.setdefault(version, {}).setdefault(layer, 0.0)
+            kernels[version][layer] += r["ms"]
+    figures = sentence(r"summed over the five layers from the run's breakdown, (\S+) ms in version 1, (\S+) in "
+                       r"version 2, (\S+) in version 3 and (\S+) in version 4, the default")
+    assert_shows(" ".join(figures), *(sum(kernels[v].values()) for v in "1234"))
+    from minicnn.kernel_versions import DEFAULTS
+    assert DEFAULTS["bias"] == 4 and all(kernels["4"][layer] <= kernels["3"][layer] for layer in kernels["4"])
+    sums = bias["versions_summary"]["bias"]["versions"]
+    assert_shows(" ".join(sentence(r"version 3's forward and backward took (\S+) ms and version 4's (\S+),")),
+                 sums["3"], sums["4"])
+    assert_shows(" ".join(sentence(r"faster on conv4 and conv5 \((\S+) and (\S+) ms against version 4's (\S+) and "
+                                   r"(\S+)\)")),
+                 kernels["2"]["conv4"], kernels["2"]["conv5"], kernels["4"]["conv4"], kernels["4"]["conv5"])
+    # the host's time per launch
+    launches = {r["kernel"]: r for r in results("gpu-launch-overhead-NVIDIA_H200-2026-12-04.json")["rows"]}
+    relu, dropout, pool = (launches[k] for k in ("relu_forward_v2", "dropout_forward", "maxpool_forward_v2"))
+    figures = sentence(r"a launch of ReLU's kernel took (\S+) us of the host against (\S+) us for CuPy's bare call and "
+                       r"(\S+) us for PyTorch's `clamp_min` \(minicnn (\S+)x PyTorch\), of which the checks were "
+                       r"(\S+) us; dropout's (\S+) us against (\S+), max-pool's (\S+) against (\S+): a launch took "
+                       r"(\S+)x to (\S+)x the bare call, its checks and (\S+) to (\S+) us more")
+    beyond = [r["minicnn_us"] - r["CuPy_us"] - r["checks_us"] for r in (relu, dropout, pool)]
+    ratios = [r["minicnn_us"] / r["CuPy_us"] for r in (relu, dropout, pool)]
+    assert_shows(" ".join(figures), relu["minicnn_us"], relu["CuPy_us"], relu["PyTorch_us"], relu["PyTorch_us"] / relu["minicnn_us"],
+                 relu["checks_us"], dropout["minicnn_us"], dropout["CuPy_us"], pool["minicnn_us"], pool["CuPy_us"],
+                 min(ratios), max(ratios), min(beyond), max(beyond))
+    # Nsight Compute against the simulator
+    ncu = results("ncu-traffic-NVIDIA_H200-b8-2026-12-04.json")["launches"]
+    off = [(r["kernel"], what, c["gpu"] / c["sim"]) for r in ncu for what, c in r["counts"].items()
+           if (c["sim"] or c["gpu"]) and abs(c["gpu"] / c["sim"] - 1) > 0.01]
+    assert_shows(sentence(r"the model held: of (\d+) launches"), len(ncu))
+    col2im = next(r["counts"] for r in ncu if r["kernel"] == "col2im_v2")
+    figures = sentence(r"the GPU counted (\S+) times the simulator's load requests \(([\d,]+) against ([\d,]+)\) "
+                       r"and (\S+) times its sectors")
+    assert_shows(" ".join(figures).replace(",", ""), col2im["load requests"]["gpu"] / col2im["load requests"]["sim"],
+                 col2im["load requests"]["gpu"], col2im["load requests"]["sim"],
+                 col2im["load sectors"]["gpu"] / col2im["load sectors"]["sim"])
+    passes = sorted(ratio for kernel, what, ratio in off if what == "shared load passes")
+    dram = sorted(ratio for kernel, what, ratio in off if what == "load bytes touched")
+    assert [what for kernel, what, _ in off if kernel == "col2im_v2"] == ["load requests", "load sectors"]
+    assert len(off) == 2 + len(passes) + len(dram) and (len(passes), len(dram)) == (2, 3)
+    assert_shows(" ".join(sentence(r"lrn2\+pool2's forward (\S+) times the simulator's, the conv bias gradient's layout "
+                                   r"kernel (\S+)\)")), passes[1], passes[0])
+    assert_shows(" ".join(sentence(r"DRAM bytes \((\S+) times the bytes the loads touch on two, (\S+) on")),
+                 dram[0], dram[2])
+    assert f"{dram[0]:.3f}" == f"{dram[1]:.3f}"
+    # the gradient checks on the kernels, Winograd's among them
+    checks = (RESULTS / "gpu-gradcheck-NVIDIA_H200-2026-12-04-2.txt").read_text()
+    count, largest = re.search(r"^passed on cuda: (\d+) checks, the largest relative error (\S+) ", checks,
+                               flags=re.M).groups()
+    assert "conv-winograd" in checks
+    assert sentence(r"with Winograd's among them \((\d+) pass, largest relative error (\S+),") == (count, largest)
+
+
 def test_gpu_training_step_figures_are_the_committed_h200_runs():
     """The step with the defaults of now (two runs), in turns with those of before (two runs), the
     layer times that say where the difference went, and the first lease's runs."""

@@ -48,8 +48,14 @@
 # short lease, one kernel's, e.g. GPU_ALL_TESTS="cuda and winograd" (keep "cuda" in it, or the
 # simulator's twins run too). GPU_ALL_VERSIONS, a list of version numbers (e.g. 6,7,8,9), narrows
 # kernel_versions, bias_versions and kernels_tiled to those versions (benchmarks/kernels.py
-# --versions 6,7,8,9): on a short lease, the ones not yet timed.
+# --versions 6,7,8,9): on a short lease, the ones not yet timed. GPU_ALL_SHARD, K/N, runs the K-th of
+# N shares of those tests in kernel_tests, memcheck and racecheck (pytest --shard K/N, tests/conftest.py):
+# compute-sanitizer on every kernel test takes longer than one short lease, and N leases take it whole.
 set -u
+if [ -n "${GPU_ALL_SHARD:-}" ] && ! [[ $GPU_ALL_SHARD =~ ^[1-9][0-9]*/[1-9][0-9]*$ ]]; then
+  echo "GPU_ALL_SHARD=$GPU_ALL_SHARD: expected K/N, e.g. 2/3" >&2
+  exit 2
+fi
 if [ -n "${GPU_ALL_VERSIONS:-}" ] && ! [[ $GPU_ALL_VERSIONS =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]]; then
   echo "GPU_ALL_VERSIONS=$GPU_ALL_VERSIONS: expected version numbers separated by commas, e.g. 6,7,8,9" >&2
   exit 2
@@ -99,12 +105,14 @@ run() {   # run NAME COMMAND...: log, time and exit status of one step
 
 # compute-sanitizer on the GPU kernel tests
 tests=${GPU_ALL_TESTS:-cuda}
-sanitized_tests=(--error-exitcode 1 --print-limit 20 python -m pytest -q -m kernel -k "$tests" -p no:cacheprovider)
+shard=(${GPU_ALL_SHARD:+--shard $GPU_ALL_SHARD})
+sanitized_tests=(--error-exitcode 1 --print-limit 20 python -m pytest -q -m kernel -k "$tests" "${shard[@]}"
+                 -p no:cacheprovider)
 
 for step in "${steps[@]}"; do
   case $step in
     compile) run compile python -m minicnn.kernels ;;
-    kernel_tests) run kernel_tests python -m pytest -q -m kernel -k "$tests" -rs ;;
+    kernel_tests) run kernel_tests python -m pytest -q -m kernel -k "$tests" "${shard[@]}" -rs ;;
     gradcheck) run gradcheck python -m minicnn.gradcheck --device cuda ;;
     device_tests) run device_tests python -m pytest -q -rs tests/test_devices.py tests/test_benchmark_harness.py \
                     tests/test_distributed.py ;;

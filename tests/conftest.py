@@ -45,6 +45,37 @@ def ctrl_c_raises():
 # from minicnn.launch.empty are poisoned (NaN, or -1 for ints) so an unwritten element fails.
 def pytest_configure(config):
     config.addinivalue_line("markers", "kernel: runs minicnn's CUDA kernels (simulator and GPU)")
+    if config.getoption("shard"):
+        config.pluginmanager.register(Shard(*config.getoption("shard")), "minicnn-shard")
+
+
+def shard(text):
+    """--shard's "K/N" -> (K, N), 1 <= K <= N."""
+    import argparse
+    k, slash, n = text.partition("/")
+    if not (slash and k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected K/N with 1 <= K <= N, e.g. 2/3")
+    return int(k), int(n)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--shard", type=shard, default=None, metavar="K/N",
+                     help="run the K-th of N shares of the selected tests (every N-th test from the K-th, in "
+                          "collection order, after -k and -m): a run too long for one sitting, such as the "
+                          "kernel tests under compute-sanitizer on a GPU lent for minutes, taken in N parts")
+
+
+class Shard:
+    """--shard K/N, after -k and -m have deselected theirs (trylast), so that the shares split what
+    is left, and after the `kernel` marks are given (pytest_collection_modifyitems below)."""
+
+    def __init__(self, k, n):
+        self.k, self.n = k, n
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config, items):
+        config.hook.pytest_deselected(items=[item for i, item in enumerate(items) if i % self.n != self.k - 1])
+        items[:] = items[self.k - 1::self.n]
 
 
 def pytest_collection_modifyitems(config, items):

@@ -623,6 +623,34 @@ def test_the_gpu_script_runs_the_tests_it_is_told(tmp_path):
     assert "-m kernel -k cuda -rs" in result.stdout
 
 
+def test_the_gpu_script_runs_the_share_of_the_tests_it_is_told(tmp_path):
+    """GPU_ALL_SHARD=K/N passes --shard K/N to the kernel tests and the sanitizers' runs of them;
+    anything but K/N is refused before anything runs."""
+    steps = ["kernel_tests", "memcheck", "racecheck"]
+    result, status, _ = run_gpu_all(tmp_path / "told", steps, GPU_ALL_STEP_TIMEOUT="1", GPU_ALL_SHARD="2/3")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("-m kernel -k cuda --shard 2/3 ") == 3
+    result, status, _ = run_gpu_all(tmp_path / "bad", steps[:1], GPU_ALL_SHARD="2-3")
+    assert result.returncode == 2 and status == [] and "GPU_ALL_SHARD=2-3: expected K/N" in result.stderr
+
+
+def test_shards_split_the_selected_tests_between_them():
+    """pytest --shard K/N (tests/conftest.py): every N-th of the tests that -m and -k select, from
+    the K-th; the N shares together are the whole selection, each test in one of them."""
+    def collected(*extra):
+        result = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                                 "-m", "kernel", "-k", "sim", "tests/test_relu_dropout_flatten.py", *extra],
+                                capture_output=True, text=True, timeout=600, cwd=os.path.dirname(os.path.dirname(SCRIPT)))
+        assert result.returncode == 0, result.stdout + result.stderr
+        return [line for line in result.stdout.splitlines() if "::" in line]
+    whole, shares = collected(), [collected("--shard", f"{k}/3") for k in (1, 2, 3)]
+    assert len(whole) >= 6 and all(shares)
+    assert sorted(sum(shares, [])) == sorted(whole) and shares[1] == whole[1::3]
+    refused = subprocess.run([sys.executable, "-m", "pytest", "--shard", "4/3", "--collect-only", "-q"],
+                             capture_output=True, text=True, timeout=600, cwd=os.path.dirname(os.path.dirname(SCRIPT)))
+    assert refused.returncode != 0 and "'4/3': expected K/N with 1 <= K <= N" in refused.stderr
+
+
 def test_the_gpu_script_times_the_versions_it_is_told(tmp_path):
     """GPU_ALL_VERSIONS narrows the versions steps to a list (kernels.py --versions 6,7,8,9); without
     it they time every version; a list that is not one is refused before anything runs."""

@@ -5,9 +5,10 @@
 // argmax holds the winner's index h * W + w within its plane (ties: the first in row-major
 // window order, as PyTorch and cuDNN).
 //
-// Four versions (minicnn/kernel_versions.py); all give the same values. Version 3 rewrote the
+// Six versions (minicnn/kernel_versions.py); all give the same values. Version 3 rewrote the
 // forward alone (its backward is version 2's), version 4 the backward alone (its forward is
-// version 3's).
+// version 3's), version 5 the forward again (its backward is version 4's), and version 6 the
+// backward of version 2 (its forward is version 2's, the fastest on an H200).
 #include "maxpool.cuh"
 
 // ---- version 1: grid-stride, one thread per element -----------------------------------------
@@ -153,4 +154,57 @@ extern "C" __global__ __launch_bounds__(256, 8) void maxpool_forward_v5(
   band_max_pool([&](int p) { return x_plane[p]; }, band, PhasedBand(width, out_w), y + out_plane,
                 argmax + out_plane, height, width, out_h, out_w, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
                 rows);
+}
+
+// ---- version 6 (backward): no load waits on another, several pixels a thread -------------------
+// On an H200 (2026-12-04) version 2's backward took 0.366 ms on pool1, 14% of the copy bandwidth,
+// where its forward took 0.097 (54%), and version 4's through shared memory 0.310. A thread of
+// version 2 loads a window's argmax, compares it with its pixel, and only then loads that window's
+// dout: two trips to memory one after the other, with one pixel a thread and nothing else to do
+// meanwhile. Here each thread first loads the argmax and the dout of every window that can cover
+// each of its pixels, all at once, and only then compares and sums: one trip, with up to
+// 2 x 2 x 2 x MAXPOOL_V6_PIXELS loads in flight a thread. A dout it does not use costs a request
+// whose sector its neighbours mostly read anyway (the simulator counts the requests). The pixels of
+// a thread are blockDim apart, so that a warp's loads and stores stay consecutive. For windows
+// that cover at most 2 positions along each axis (kernel <= 2 x stride: AlexNet's 3x3 windows at a
+// stride of 2, and every pooling without overlap); the layer runs version 2's kernel for the
+// others. The windows are added in version 2's order, those that did not choose the pixel as +0,
+// which leaves a sum as it is: version 2's results bit for bit.
+// The price: 47 registers a thread (sm_90, benchmarks/kernel_resources.py), 5 blocks of 256 a
+// multiprocessor where version 2 fits 8; the 32 loads each thread has in flight are meant to more
+// than make up for it (for a GPU's timing to say).
+// Launch: grid (planes, tiles of blockDim x MAXPOOL_V6_PIXELS pixels), block (tile,)
+// (minicnn/layers/maxpool.py).
+#define MAXPOOL_V6_PIXELS 4
+extern "C" __global__ void maxpool_backward_v6(const real_t* __restrict__ dout, const int* __restrict__ argmax,
+                                               real_t* __restrict__ dx, int height, int width, int out_h,
+                                               int out_w, int kernel_h, int kernel_w, int stride_h, int stride_w,
+                                               int pad_h, int pad_w) {
+  const int pixels = height * width, first = blockIdx.y * blockDim.x * MAXPOOL_V6_PIXELS + threadIdx.x;
+  const real_t* dout_plane = dout + blockIdx.x * out_h * out_w;
+  const int* argmax_plane = argmax + blockIdx.x * out_h * out_w;
+  real_t grad[MAXPOOL_V6_PIXELS][4];   // each pixel's windows (oh_first + a, ow_first + b), 2a + b
+  int chose[MAXPOOL_V6_PIXELS][4];     // their argmax, -1 for a window that is not there
+#pragma unroll
+  for (int k = 0; k < MAXPOOL_V6_PIXELS; ++k) {   // every load first ...
+    const int index = first + k * blockDim.x, h = index / width, w = index - h * width;
+    int oh_first, oh_last, ow_first, ow_last;
+    covering_windows(h, kernel_h, stride_h, pad_h, out_h, oh_first, oh_last);
+    covering_windows(w, kernel_w, stride_w, pad_w, out_w, ow_first, ow_last);
+#pragma unroll
+    for (int window = 0; window < 4; ++window) {
+      const int oh = oh_first + window / 2, ow = ow_first + window % 2;
+      const bool there = index < pixels && oh < oh_last && ow < ow_last;
+      chose[k][window] = there ? argmax_plane[oh * out_w + ow] : -1;
+      grad[k][window] = there ? dout_plane[oh * out_w + ow] : real_t(0);
+    }
+  }
+#pragma unroll
+  for (int k = 0; k < MAXPOOL_V6_PIXELS; ++k) {   // ... then the sums
+    const int index = first + k * blockDim.x;
+    real_t sum = real_t(0);
+#pragma unroll
+    for (int window = 0; window < 4; ++window) sum += chose[k][window] == index ? grad[k][window] : real_t(0);
+    if (index < pixels) dx[blockIdx.x * pixels + index] = sum;
+  }
 }

@@ -133,6 +133,9 @@ VERSIONS = {
         5: "forward: version 3 with each band row's even columns first and its odd ones after them, so "
            "that a warp's windows at a stride of 2 read consecutive words of shared memory, without bank "
            "conflicts (others run version 3); backward: version 4's",
+        6: "backward: version 2's with every window's argmax and dout loaded before any is compared (no "
+           "load waits on another's value) and four pixels a thread, all their loads in flight together "
+           "(windows of at most 2 x stride; others run version 2); forward: version 2's",
     },
 }
 
@@ -145,7 +148,9 @@ VERSIONS = {
 # col2im_v2 0.36), and max-pool's 0.86 ms against 1.00. The fused LRN+max-pool's likewise (its
 # second run, the same day): version 3 (the LRN values in a shared-memory band) 0.84 and 0.58 ms
 # forward+backward for norm1+pool1 and norm2+pool2, version 4 0.86 and 0.61, version 5 0.93 and
-# 0.73; LRN's version 3 (its window in registers) was the fastest of its three.
+# 0.73; LRN's version 3 (its window in registers) was the fastest of its three. Max-pool's version
+# 6 (version 2's backward with its loads in flight together), written after those runs, is not
+# yet timed: the layers launch it when a GPU finds it faster (benchmarks/kernels.py --versions 2,6).
 DEFAULTS = {"bias": 4, "gemm_tiled": 9, "im2col": 2, "lrn": 3, "lrn_maxpool": 3, "maxpool": 2, "relu": 2}
 
 _chosen = dict(DEFAULTS)

@@ -1,4 +1,5 @@
 """MaxPool2D: shapes, forward and argmax against a naive loop, overlapping-window gradients."""
+import os
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
@@ -298,3 +299,44 @@ def test_kernel_version_4_backward_loads_dout_and_argmax_once():
     assert dx_stores[4].sectors <= dx_stores[4].touched + 3 and dx_stores[2].sectors > 1.15 * dx_stores[4].sectors
     moved = {version: sum(a.loads.sectors for a in record.arrays) for version, record in records.items()}
     assert moved[4] * 3 < moved[2]
+
+
+@given(pool_cases(), st.sampled_from([np.float32, np.float64]))
+def test_kernel_version_6_backward_is_version_2_bit_for_bit_on_any_pooling(kernel_device, case, dtype):
+    """Version 6's backward loads every window's argmax and dout before it compares any, four pixels
+    a thread: dx is version 2's bit for bit (the windows added in the same order, the others as +0),
+    on any pooling whose windows cover at most 2 positions a side; the others run version 2's
+    kernel. Its forward is version 2's."""
+    layer = MaxPool2D(case["k"], case["stride"], case["pad"])
+    x = distinct_values(np.random.default_rng(case["seed"]), case["shape"]).astype(dtype)
+    dout = np.random.default_rng(1).standard_normal(layer.output_shape(x.shape)).astype(dtype)
+    dx, launched = {}, {}
+    for version in (2, 6):
+        with kernel_versions.use("maxpool", version):
+            device_layer = compare_with_cpu(layer, x, kernel_device)
+            launched[version] = launched_kernels(lambda: device_layer.forward(to_device(x, kernel_device)))
+            launched[version] += launched_kernels(lambda: dx.__setitem__(version, to_numpy(device_layer.backward(
+                to_device(dout, kernel_device)))))
+    two_a_side = all(k <= 2 * s for k, s in zip(case["k"], case["stride"]))
+    assert launched[6] == ["maxpool_forward_v2", f"maxpool_backward_v{6 if two_a_side else 2}"]
+    np.testing.assert_array_equal(dx[6], dx[2])
+
+
+def test_kernel_version_6_backward_loads_every_window_before_it_compares():
+    """pool1's windows on 4 planes of 55 x 55 under the simulator: version 6 loads the argmax of the
+    same windows as version 2, and the dout of all of them (version 2 loads a window's dout only
+    after its argmax chose the pixel: fewer requests, one trip to memory after another); its dx
+    stores are version 2's. Each thread takes MAXPOOL_V6_PIXELS pixels, blockDim apart: a quarter
+    of version 2's blocks. The constant is the kernel's."""
+    from minicnn.layers.maxpool import MAXPOOL_V6_PIXELS
+    with open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kernels", "maxpool.cu")) as f:
+        assert f"#define MAXPOOL_V6_PIXELS {MAXPOOL_V6_PIXELS}\n" in f.read()
+    x = np.random.default_rng(3).standard_normal((1, 4, 55, 55)).astype(np.float32)
+    dout = np.random.default_rng(4).standard_normal((1, 4, 27, 27)).astype(np.float32)
+    records = backward_traffic(lambda: MaxPool2D(3, stride=2), "maxpool", (2, 6), x, dout, "maxpool_backward")
+    v2, v6 = records[2], records[6]
+    assert v6.array("argmax").loads.bytes == v2.array("argmax").loads.bytes
+    assert v6.array("dout").loads.bytes == v6.array("argmax").loads.bytes > 2 * v2.array("dout").loads.bytes
+    assert v6.array("dx").stores == v2.array("dx").stores
+    assert MAXPOOL_V6_PIXELS * v6.grid[1] * v6.block[0] >= 55 * 55 > MAXPOOL_V6_PIXELS * (v6.grid[1] - 1) * v6.block[0]
+    assert (v2.grid[1], v6.grid[1]) == (12, 3)   # tiles of 256 pixels, against tiles of 1024

@@ -115,6 +115,7 @@ def pooled_outputs(x, kernel, stride, pad):
 
 
 POOL_BAND_TILE = 2048   # values a block of the band kernels keeps in shared memory (kernels/maxpool.cuh)
+MAXPOOL_V6_PIXELS = 4   # pixels a thread of maxpool_backward_v6 (kernels/maxpool.cu)
 
 
 def band_rows(height, pitch, out_h, kernel_h, stride_h, tile=None):
@@ -166,7 +167,8 @@ def maxpool_forward_cuda(x, kernel, stride, pad):
     oh, ow = y.shape[2:]
     version = kernel_versions.current("maxpool")
     phased_band = phased(version, stride)
-    rows = band_rows(h, band_pitch(w, ow, phased_band), oh, kernel[0], stride[0]) if version >= 3 else 0
+    # versions 3 to 5 in bands; version 6 rewrote the backward of version 2, whose forward it runs
+    rows = band_rows(h, band_pitch(w, ow, phased_band), oh, kernel[0], stride[0]) if 3 <= version <= 5 else 0
     if version == 1:   # grid-stride, one thread per output
         launch("maxpool", "maxpool_forward_v1", grid_for(y.size, x), BLOCK, x, y, argmax, n * c, h, w, oh, ow,
                *kernel, *stride, *pad)
@@ -182,13 +184,17 @@ def maxpool_forward_cuda(x, kernel, stride, pad):
 def maxpool_backward_cuda(dout, cache):
     """dout (N, C, OH, OW) -> dx (N, C, H, W), by the version that ran the forward (version 3's
     backward is version 2's; version 4's, also version 5's, falls back to it when dout's rows are
-    too wide)."""
+    too wide, and version 6's for windows of more than 2 x stride)."""
     version, x_shape, argmax, kernel, stride, pad = cache
     n, c, h, w = x_shape
     oh, ow = dout.shape[2:]
     dx = empty(x_shape, dout.dtype, dout)
-    rows = backward_band_rows(h, oh, ow, kernel[0], stride[0]) if version >= 4 else 0
-    if version == 1:
+    rows = backward_band_rows(h, oh, ow, kernel[0], stride[0]) if version in (4, 5) else 0
+    if version >= 6 and all(k <= 2 * s for k, s in zip(kernel, stride)):   # at most 2 windows a side
+        (planes, tiles), tile = plane_tiles(n * c, -(-h * w // MAXPOOL_V6_PIXELS))
+        launch("maxpool", "maxpool_backward_v6", (planes, tiles), tile, dout, argmax, dx, h, w, oh, ow, *kernel,
+               *stride, *pad)
+    elif version == 1:
         launch("maxpool", "maxpool_backward_v1", grid_for(dx.size, dout), BLOCK, dout, argmax, dx, n * c, h, w,
                oh, ow, *kernel, *stride, *pad)
     elif rows:   # a block per (plane, band of input rows), dout and argmax of its windows in shared memory

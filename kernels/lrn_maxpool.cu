@@ -9,8 +9,7 @@
 //
 // Layout: x, dx (N, C, H, W); y, argmax, dout (N, C, OH, OW); argmax as in maxpool.cu (the
 // winner's h * W + w in its plane). LRN groups: the caller passes (N * G, C / G, H, W).
-// Three versions of each and a fourth of the forward (minicnn/kernel_versions.py); all give the
-// same values.
+// Six versions (minicnn/kernel_versions.py); all give the same values.
 #include "lrn.cuh"
 #include "maxpool.cuh"
 
@@ -104,7 +103,12 @@ extern "C" __global__ void lrn_maxpool_forward_v2(const real_t* __restrict__ x, 
 // (lrn_chunk), which finds the windows that cover its pixel once (covering_windows) for all
 // the channels of its walk: lrn_maxpool_backward_chunk, shared with version 3, which walks the
 // channels otherwise.
-template <class Walk>
+// With `together` (version 6, for windows of at most 2 x stride), each channel's windows' argmax
+// and dout come in one trip to memory (TwoWindowsASide, maxpool.cuh), and the next channel's are
+// loaded before this one's are summed, so that they are on their way while the walk computes this
+// channel's LRN terms (a power and a division); routed_grad's two trips a channel, one after the
+// other, are what version 3's walk waits on.
+template <bool together = false, class Walk>
 __device__ __forceinline__ void lrn_maxpool_backward_chunk(int i, const real_t* __restrict__ dout,
                                                            const int* __restrict__ argmax, const real_t* x,
                                                            real_t* dx, int channels, int height, int width,
@@ -122,10 +126,27 @@ __device__ __forceinline__ void lrn_maxpool_backward_chunk(int i, const real_t* 
   const real_t* dout_n = dout + n * channels * out_spatial;
   const int* argmax_n = argmax + n * channels * out_spatial;
   // walk(xc, dxc, c_begin, c_end, g): g(j) is the pooling's gradient of channel j's LRN output here
-  walk(x + offset, dx + offset, c_begin, min(c_begin + chunk, channels), [&](int j) {
-    return routed_grad(dout_n + j * out_spatial, argmax_n + j * out_spatial, p, oh_first, oh_last, ow_first,
-                       ow_last, out_w);
-  });
+  if constexpr (together) {   // the walk asks for channels j one after the other, each once
+    TwoWindowsASide now, next;
+    int next_j = -1;
+    walk(x + offset, dx + offset, c_begin, min(c_begin + chunk, channels), [&](int j) {
+      if (j == next_j) {
+        now = next;
+      } else {   // the walk's first channel
+        now.load(dout_n + j * out_spatial, argmax_n + j * out_spatial, oh_first, oh_last, ow_first, ow_last, out_w,
+                 true);
+      }
+      next_j = j + 1;
+      next.load(dout_n + next_j * out_spatial, argmax_n + next_j * out_spatial, oh_first, oh_last, ow_first, ow_last,
+                out_w, next_j < channels);
+      return now.sum_for(p);
+    });
+  } else {
+    walk(x + offset, dx + offset, c_begin, min(c_begin + chunk, channels), [&](int j) {
+      return routed_grad(dout_n + j * out_spatial, argmax_n + j * out_spatial, p, oh_first, oh_last, ow_first,
+                         ow_last, out_w);
+    });
+  }
 }
 
 extern "C" __global__ void lrn_maxpool_backward_v2(const real_t* __restrict__ dout, const int* __restrict__ argmax,
@@ -334,4 +355,36 @@ extern "C" __global__ void lrn_maxpool_backward_v4(
         },
         has_pixel);
   });
+}
+
+// ---- version 6 (backward): each channel's windows in one trip, the next channel's on their way --
+// On an H200 (2026-12-04) version 3's backward took 0.606 ms on norm1+pool1 and version 4's 0.559,
+// where cuDNN's LRN and max-pool backward took about 0.41 together. Version 3's threads walk 32
+// channels of a pixel one after the other, and at each one wait for its windows' argmax, then for
+// the dout of those that chose the pixel, then compute the channel's LRN terms. Here a channel's
+// argmax and dout come in one trip, and the next channel's are loaded before this one's are summed
+// (lrn_maxpool_backward_chunk<true>): version 3's walk otherwise, its values bit for bit. For
+// windows of at most 2 x stride and the LRN windows of with_lrn_size (the layer runs version 3's
+// backward for the others). Its forward is version 3's, the fastest on the H200. The price: 80
+// registers a thread (sm_90; version 3's 48), 3 blocks of 256 a multiprocessor (38% occupancy)
+// against version 3's 5; bounded to 4 blocks ptxas spills 8 bytes, to 5, 416. Fewer threads, each
+// with a channel's windows on their way: for a GPU's timing to weigh.
+// Launch: as version 3's.
+extern "C" __global__ void lrn_maxpool_backward_v6(const real_t* __restrict__ dout, const int* __restrict__ argmax,
+                                                   const real_t* __restrict__ x, real_t* __restrict__ dx, int batch,
+                                                   int channels, int height, int width, int out_h, int out_w,
+                                                   int kernel_h, int kernel_w, int stride_h, int stride_w,
+                                                   int pad_h, int pad_w, int chunk, int size, real_t alpha_over_size,
+                                                   real_t beta, real_t k, real_t two_alpha_beta_over_size) {
+  const int spatial = height * width, chunks = (channels + chunk - 1) / chunk;
+  GRID_STRIDE_LOOP(i, batch * chunks * spatial) {
+    lrn_maxpool_backward_chunk<true>(i, dout, argmax, x, dx, channels, height, width, out_h, out_w, kernel_h,
+                                     kernel_w, stride_h, stride_w, pad_h, pad_w, chunk,
+                                     [&](const real_t* xc, real_t* dxc, int c_begin, int c_end, auto g) {
+      with_lrn_size(size, [&](auto window) {
+        lrn_backward_walk_registers<decltype(window)::value>(xc, dxc, c_begin, c_end, channels, spatial,
+                                                             alpha_over_size, beta, k, two_alpha_beta_over_size, g);
+      });
+    });
+  }
 }

@@ -183,28 +183,18 @@ extern "C" __global__ void maxpool_backward_v6(const real_t* __restrict__ dout, 
   const int pixels = height * width, first = blockIdx.y * blockDim.x * MAXPOOL_V6_PIXELS + threadIdx.x;
   const real_t* dout_plane = dout + blockIdx.x * out_h * out_w;
   const int* argmax_plane = argmax + blockIdx.x * out_h * out_w;
-  real_t grad[MAXPOOL_V6_PIXELS][4];   // each pixel's windows (oh_first + a, ow_first + b), 2a + b
-  int chose[MAXPOOL_V6_PIXELS][4];     // their argmax, -1 for a window that is not there
+  TwoWindowsASide windows[MAXPOOL_V6_PIXELS];
 #pragma unroll
   for (int k = 0; k < MAXPOOL_V6_PIXELS; ++k) {   // every load first ...
     const int index = first + k * blockDim.x, h = index / width, w = index - h * width;
     int oh_first, oh_last, ow_first, ow_last;
     covering_windows(h, kernel_h, stride_h, pad_h, out_h, oh_first, oh_last);
     covering_windows(w, kernel_w, stride_w, pad_w, out_w, ow_first, ow_last);
-#pragma unroll
-    for (int window = 0; window < 4; ++window) {
-      const int oh = oh_first + window / 2, ow = ow_first + window % 2;
-      const bool there = index < pixels && oh < oh_last && ow < ow_last;
-      chose[k][window] = there ? argmax_plane[oh * out_w + ow] : -1;
-      grad[k][window] = there ? dout_plane[oh * out_w + ow] : real_t(0);
-    }
+    windows[k].load(dout_plane, argmax_plane, oh_first, oh_last, ow_first, ow_last, out_w, index < pixels);
   }
 #pragma unroll
   for (int k = 0; k < MAXPOOL_V6_PIXELS; ++k) {   // ... then the sums
     const int index = first + k * blockDim.x;
-    real_t sum = real_t(0);
-#pragma unroll
-    for (int window = 0; window < 4; ++window) sum += chose[k][window] == index ? grad[k][window] : real_t(0);
-    if (index < pixels) dx[blockIdx.x * pixels + index] = sum;
+    if (index < pixels) dx[blockIdx.x * pixels + index] = windows[k].sum_for(index);
   }
 }

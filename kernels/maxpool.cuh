@@ -69,6 +69,36 @@ __device__ __forceinline__ real_t routed_grad(const real_t* dout_plane, const in
   return sum;
 }
 
+// The windows of one plane that cover a pixel, where they cover at most 2 positions along each
+// axis (kernel <= 2 x stride: AlexNet's 3x3 windows at a stride of 2, any pooling without overlap),
+// with their argmax and dout loaded all at once, none waiting on another's value, and summed later
+// (routed_grad loads a window's dout only after its argmax chose the pixel: two trips to memory, one
+// after the other). Window (oh_first + w / 2, ow_first + w % 2) at w; a window that is not there
+// (past oh_last or ow_last, or `there` false) has argmax -1 and dout 0. max-pool's version 6 and
+// the fused LRN+max-pool's version 6.
+struct TwoWindowsASide {
+  real_t grad[4];
+  int chose[4];
+  __device__ __forceinline__ void load(const real_t* dout_plane, const int* argmax_plane, int oh_first, int oh_last,
+                                       int ow_first, int ow_last, int out_w, bool there) {
+#pragma unroll
+    for (int w = 0; w < 4; ++w) {
+      const int oh = oh_first + w / 2, ow = ow_first + w % 2;
+      const bool window_there = there && oh < oh_last && ow < ow_last;
+      chose[w] = window_there ? argmax_plane[oh * out_w + ow] : -1;
+      grad[w] = window_there ? dout_plane[oh * out_w + ow] : real_t(0);
+    }
+  }
+  // routed_grad's sum: the windows that chose pixel `index`, in its order; the others add +0, which
+  // leaves a sum as it is (bit for bit routed_grad's)
+  __device__ __forceinline__ real_t sum_for(int index) const {
+    real_t sum = real_t(0);
+#pragma unroll
+    for (int w = 0; w < 4; ++w) sum += chose[w] == index ? grad[w] : real_t(0);
+    return sum;
+  }
+};
+
 // The maximum of value(h, w) over one pooling window and its position p = h * width + w:
 // window_max for values that are computed, or kept in another layout (ties and NaNs alike: the
 // first maximum keeps the window). Kept in registers until the end, like window_max.

@@ -118,6 +118,10 @@ VERSIONS = {
         5: "forward: version 4 with each band row's even columns first and its odd ones after them, so "
            "that a warp's windows at a stride of 2 read consecutive words of shared memory, without bank "
            "conflicts (others run version 4); backward: version 4's",
+        6: "backward: version 3's walk with each channel's windows' argmax and dout loaded in one trip "
+           "(version 3: the dout after the argmax chose the pixel) and the next channel's loaded before "
+           "this one's are summed (pooling windows of at most 2 x stride; others run version 3); "
+           "forward: version 3's",
     },
     "maxpool": {
         1: "one thread per element, grid-stride; the backward finds the windows that cover a pixel "
@@ -149,8 +153,9 @@ VERSIONS = {
 # second run, the same day): version 3 (the LRN values in a shared-memory band) 0.84 and 0.58 ms
 # forward+backward for norm1+pool1 and norm2+pool2, version 4 0.86 and 0.61, version 5 0.93 and
 # 0.73; LRN's version 3 (its window in registers) was the fastest of its three. Max-pool's version
-# 6 (version 2's backward with its loads in flight together), written after those runs, is not
-# yet timed: the layers launch it when a GPU finds it faster (benchmarks/kernels.py --versions 2,6).
+# 6 (version 2's backward with its loads in flight together) and the fused LRN+max-pool's version 6
+# (version 3's backward likewise), written after those runs, are not yet timed: the layers launch
+# them when a GPU finds them faster (benchmarks/kernels.py --versions 2,3,6).
 DEFAULTS = {"bias": 4, "gemm_tiled": 9, "im2col": 2, "lrn": 3, "lrn_maxpool": 3, "maxpool": 2, "relu": 2}
 
 _chosen = dict(DEFAULTS)

@@ -368,3 +368,51 @@ def test_fused_version_4_backward_loads_dout_and_argmax_once_per_channel():
     assert v3.array("argmax").loads.bytes > 2 * dout.nbytes
     loads = {version: sum(a.loads.sectors for a in record.arrays) for version, record in records.items()}
     assert loads[4] * 2 < loads[3]
+
+
+# --- version 6's backward: each channel's windows in one trip, the next channel's on their way ---
+@given(pool_cases(), st.sampled_from([3, 5, 4]), st.integers(1, 4), st.sampled_from([np.float32, np.float64]))
+def test_fused_version_6_backward_is_version_3_bit_for_bit_on_any_pooling(kernel_device, monkeypatch, case, size,
+                                                                          chunk, dtype):
+    """Version 6's backward loads each channel's windows' argmax and dout together, and the next
+    channel's before this one's are summed: y, argmax and dx are version 3's bit for bit, in one
+    chunk of channels or several, on any pooling; it runs where the pooling windows cover at most
+    2 positions a side and the LRN window is one kept in registers (3, 5), else version 3's
+    backward (a window of 4: version 2's walk). Its forward is version 3's."""
+    monkeypatch.setattr(lrn_module, "LRN_CHANNEL_CHUNK", chunk)
+    x = (np.random.default_rng(case["seed"]).standard_normal(case["shape"]) * 3).astype(dtype)
+    layer = LRNMaxPool(LRN(size, 0.5, 0.75, 1.5), MaxPool2D(case["k"], case["stride"], case["pad"]))
+    dout = np.random.default_rng(7).standard_normal(layer.output_shape(x.shape)).astype(dtype)
+    results, launched = {}, {}
+    for version in (3, 6):
+        with kernel_versions.use("lrn_maxpool", version):
+            device_layer = layer.to(kernel_device)
+            out = {}
+            launched[version] = launched_kernels(lambda: out.update(y=device_layer.forward(to_device(x, kernel_device))))
+            launched[version] += launched_kernels(lambda: out.update(dx=device_layer.backward(
+                to_device(dout, kernel_device))))
+            results[version] = [to_numpy(a) for a in (out["y"], device_layer._cache[2], out["dx"])]
+    two_a_side = all(k <= 2 * s for k, s in zip(case["k"], case["stride"]))
+    assert launched[6][0] == launched[3][0]
+    assert launched[6][1] == ("lrn_maxpool_backward_v6" if two_a_side and size != 4 else launched[3][1])
+    for new, old in zip(results[6], results[3]):
+        np.testing.assert_array_equal(new, old)
+
+
+def test_fused_version_6_backward_loads_every_window_and_the_next_channel():
+    """The traffic count under the simulator (norm2+pool2's windows, 64 channels of 27 x 27, one
+    image, chunks of 32 channels): version 6 loads the argmax of the same windows as version 3,
+    each channel's once for each of its pixels, and one channel more at the end of each chunk but
+    the last (the next channel's, loaded before the walk knows it will not ask for it); and the
+    dout of every one of them, where version 3 loads the dout of the windows that chose the pixel.
+    The dx stores and the bytes of x the walk loads are version 3's."""
+    x = np.abs(np.random.default_rng(5).standard_normal((1, 64, 27, 27))).astype(np.float32)
+    dout = np.random.default_rng(6).standard_normal((1, 64, 13, 13)).astype(np.float32)
+    records = backward_traffic(lambda: LRNMaxPool(LRN(5, 1e-4, 0.75, 2.0), MaxPool2D(3, stride=2)), "lrn_maxpool",
+                               (3, 6), x, dout, "lrn_maxpool_backward")
+    v3, v6 = records[3], records[6]
+    argmax3, argmax6 = v3.array("argmax").loads.bytes, v6.array("argmax").loads.bytes
+    assert argmax6 > argmax3 and (argmax6 - argmax3) * 64 <= 2 * argmax3   # channel 32's, once more
+    assert v6.array("dout").loads.bytes == argmax6 > 2 * v3.array("dout").loads.bytes
+    assert v6.array("dx").stores == v3.array("dx").stores
+    assert v6.array("x").loads.bytes == v3.array("x").loads.bytes   # the walk's: one load of x a channel

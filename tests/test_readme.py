@@ -959,9 +959,10 @@ def test_kernel_resources_paragraph_is_the_committed_report():
     larger = sentence(r"of 256 threads \((\d+) for `(\w+)` and `(\w+)`, the most each is launched with\)")
     assert {k["kernel"]: k["threads"] for k in kernels if k["threads"] != 256} == \
         {name: int(larger[0]) for name in larger[1:]}
-    pool = by_name["maxpool_backward_v6"]
-    assert_shows(" ".join(sentence(r"the windows of four pixels \(`maxpool_backward_v6`, (\d+): (\d+)%\)")),
-                 pool["registers"], pool["occupancy"] * 100)
+    for name, words in (("maxpool_backward_v6", "the windows of four pixels"),
+                        ("lrn_maxpool_backward_v6", "two channels' windows besides its LRN window")):
+        assert_shows(" ".join(sentence(words + r" \(`" + name + r"`, (\d+): (\d+)%\)")),
+                     by_name[name]["registers"], by_name[name]["occupancy"] * 100)
     output = by_name["winograd_output"]
     assert_shows(" ".join(sentence(r"values \(`winograd_output`, (\d+): (\d+)%\)")), output["registers"],
                  output["occupancy"] * 100)
@@ -1023,6 +1024,7 @@ def test_kernel_resources_paragraph_is_the_committed_report():
                                                                  "gemm_tiled_nchw_bias_v4", "lrn_maxpool_backward_v4",
                                                                  "col2im_v5", "gemm_tiled_implicit_nchw_bias_v5",
                                                                  "winograd_output", "maxpool_backward_v6",
+                                                                 "lrn_maxpool_backward_v6",
                                                                  "gemm_tiled_implicit_v5", "gemm_tiled_implicit_dgrad_v6",
                                                                  "gemm_tiled_implicit_dgrad_64_v6",
                                                                  *(k["kernel"] for k in quads + quads_64)}

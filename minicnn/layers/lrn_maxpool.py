@@ -38,13 +38,15 @@ def lrn_maxpool_forward_cuda(x, size, alpha, beta, k, kernel, stride, pad):
     ("lrn_maxpool")`` names. Version 5 falls back to 4 for a stride other than 2 both ways, version
     4 to 3 for an LRN window it does not keep in registers (``lrn.LRN_REGISTER_SIZES``) or a band
     of one window's rows wider than LRN_POOL_BAND_PIXELS (version 5: or than LRN_POOL_PHASED_VALUES
-    at band_pitch's values a row), version 3 to 2 for images too wide for its bands."""
+    at band_pitch's values a row), version 3 to 2 for images too wide for its bands. Version 6's
+    forward is version 3's."""
     n, c, h, w = x.shape
     y, argmax = pooled_outputs(x, kernel, stride, pad)
     oh, ow = y.shape[2:]
     version = kernel_versions.current("lrn_maxpool")
     lrn = (size, alpha / size, beta, k)
-    if version >= 4 and size in lrn_module.LRN_REGISTER_SIZES:
+    # versions 4 and 5 a thread per input pixel; version 6 rewrote the backward of version 3, whose forward it runs
+    if version in (4, 5) and size in lrn_module.LRN_REGISTER_SIZES:
         phased_band = phased(version, stride)
         rows = band_rows(h, w, oh, kernel[0], stride[0], tile=LRN_POOL_BAND_PIXELS)   # a thread per pixel
         if phased_band:   # and the band's phased rows in shared memory
@@ -74,13 +76,14 @@ def lrn_maxpool_backward_cuda(dout, cache):
     """dout (N, C, OH, OW) -> dx (N, C, H, W), by the version that ran the forward (version 3's
     backward for the LRN windows it keeps in registers, else version 2's: ``lrn.walk_version``;
     version 4's, also version 5's, falls back to version 3's where its forward does, or where a
-    band of one input row's windows is too wide)."""
+    band of one input row's windows is too wide; version 6's to version 3's for an LRN window it
+    does not keep in registers or pooling windows of more than 2 x stride)."""
     version, x, argmax, size, alpha, beta, k, kernel, stride, pad = cache
     n, c, h, w = x.shape
     oh, ow = dout.shape[2:]
     dx = empty_like(x)
     lrn = (size, alpha / size, beta, k, 2.0 * alpha * beta / size)
-    if version >= 4 and size in lrn_module.LRN_REGISTER_SIZES:   # as the forward's fallback to version 3
+    if version in (4, 5) and size in lrn_module.LRN_REGISTER_SIZES:   # as the forward's fallback to version 3
         rows = backward_band_rows(h, w, oh, ow, kernel[0], stride[0])
         if rows:   # a block per (image, band of input rows, chunk of channels), a thread per input pixel
             chunk = lrn_module.LRN_CHANNEL_CHUNK
@@ -89,7 +92,12 @@ def lrn_maxpool_backward_cuda(dout, cache):
                    chunk, *lrn)
             return dx
     geometry = (dout, argmax, x, dx, n, c, h, w, oh, ow, *kernel, *stride, *pad)
-    if version == 1:   # one thread per input pixel column
+    if (version >= 6 and size in lrn_module.LRN_REGISTER_SIZES
+            and all(kh <= 2 * sh for kh, sh in zip(kernel, stride))):   # at most 2 pooling windows a side
+        chunk = lrn_module.LRN_CHANNEL_CHUNK
+        launch("lrn_maxpool", "lrn_maxpool_backward_v6", grid_for(n * -(-c // chunk) * h * w, x), BLOCK, *geometry,
+               chunk, *lrn)
+    elif version == 1:   # one thread per input pixel column
         launch("lrn_maxpool", "lrn_maxpool_backward_v1", grid_for(n * h * w, x), BLOCK, *geometry, *lrn)
     else:              # one thread per (image, chunk of channels, pixel)
         chunk = lrn_module.LRN_CHANNEL_CHUNK

@@ -192,23 +192,36 @@ extern "C" __global__ void lrn_maxpool_forward_v3(const real_t* __restrict__ x, 
 // registers (lrn_backward_walk_registers, lrn.cuh): one load of x per channel, the terms out of
 // local memory. For the window sizes of with_lrn_size (lrn.cuh) only: the layer launches version
 // 2's backward for the others.
-extern "C" __global__ void lrn_maxpool_backward_v3(const real_t* __restrict__ dout, const int* __restrict__ argmax,
-                                                   const real_t* __restrict__ x, real_t* __restrict__ dx, int batch,
-                                                   int channels, int height, int width, int out_h, int out_w,
-                                                   int kernel_h, int kernel_w, int stride_h, int stride_w,
-                                                   int pad_h, int pad_w, int chunk, int size, real_t alpha_over_size,
-                                                   real_t beta, real_t k, real_t two_alpha_beta_over_size) {
+// The body of versions 3 and 6: the grid-stride walk with the LRN window in registers, the
+// pooling's gradient routed (version 3) or loaded together (version 6: `together`).
+template <bool together>
+__device__ __forceinline__ void lrn_maxpool_backward_in_registers(
+    const real_t* __restrict__ dout, const int* __restrict__ argmax, const real_t* __restrict__ x,
+    real_t* __restrict__ dx, int batch, int channels, int height, int width, int out_h, int out_w, int kernel_h,
+    int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w, int chunk, int size, real_t alpha_over_size,
+    real_t beta, real_t k, real_t two_alpha_beta_over_size) {
   const int spatial = height * width, chunks = (channels + chunk - 1) / chunk;
   GRID_STRIDE_LOOP(i, batch * chunks * spatial) {
-    lrn_maxpool_backward_chunk(i, dout, argmax, x, dx, channels, height, width, out_h, out_w, kernel_h, kernel_w,
-                               stride_h, stride_w, pad_h, pad_w, chunk,
-                               [&](const real_t* xc, real_t* dxc, int c_begin, int c_end, auto g) {
+    lrn_maxpool_backward_chunk<together>(i, dout, argmax, x, dx, channels, height, width, out_h, out_w, kernel_h,
+                                         kernel_w, stride_h, stride_w, pad_h, pad_w, chunk,
+                                         [&](const real_t* xc, real_t* dxc, int c_begin, int c_end, auto g) {
       with_lrn_size(size, [&](auto window) {
         lrn_backward_walk_registers<decltype(window)::value>(xc, dxc, c_begin, c_end, channels, spatial,
                                                              alpha_over_size, beta, k, two_alpha_beta_over_size, g);
       });
     });
   }
+}
+
+extern "C" __global__ void lrn_maxpool_backward_v3(const real_t* __restrict__ dout, const int* __restrict__ argmax,
+                                                   const real_t* __restrict__ x, real_t* __restrict__ dx, int batch,
+                                                   int channels, int height, int width, int out_h, int out_w,
+                                                   int kernel_h, int kernel_w, int stride_h, int stride_w,
+                                                   int pad_h, int pad_w, int chunk, int size, real_t alpha_over_size,
+                                                   real_t beta, real_t k, real_t two_alpha_beta_over_size) {
+  lrn_maxpool_backward_in_registers<false>(dout, argmax, x, dx, batch, channels, height, width, out_h, out_w,
+                                           kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, chunk, size,
+                                           alpha_over_size, beta, k, two_alpha_beta_over_size);
 }
 
 // ---- version 4 (forward): each thread an input pixel, its LRN window in registers --------------
@@ -376,15 +389,7 @@ extern "C" __global__ void lrn_maxpool_backward_v6(const real_t* __restrict__ do
                                                    int kernel_h, int kernel_w, int stride_h, int stride_w,
                                                    int pad_h, int pad_w, int chunk, int size, real_t alpha_over_size,
                                                    real_t beta, real_t k, real_t two_alpha_beta_over_size) {
-  const int spatial = height * width, chunks = (channels + chunk - 1) / chunk;
-  GRID_STRIDE_LOOP(i, batch * chunks * spatial) {
-    lrn_maxpool_backward_chunk<true>(i, dout, argmax, x, dx, channels, height, width, out_h, out_w, kernel_h,
-                                     kernel_w, stride_h, stride_w, pad_h, pad_w, chunk,
-                                     [&](const real_t* xc, real_t* dxc, int c_begin, int c_end, auto g) {
-      with_lrn_size(size, [&](auto window) {
-        lrn_backward_walk_registers<decltype(window)::value>(xc, dxc, c_begin, c_end, channels, spatial,
-                                                             alpha_over_size, beta, k, two_alpha_beta_over_size, g);
-      });
-    });
-  }
+  lrn_maxpool_backward_in_registers<true>(dout, argmax, x, dx, batch, channels, height, width, out_h, out_w,
+                                          kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, chunk, size,
+                                          alpha_over_size, beta, k, two_alpha_beta_over_size);
 }

@@ -105,14 +105,14 @@ run() {   # run NAME COMMAND...: log, time and exit status of one step
 
 # compute-sanitizer on the GPU kernel tests
 tests=${GPU_ALL_TESTS:-cuda}
-shard=(${GPU_ALL_SHARD:+--shard $GPU_ALL_SHARD})
-sanitized_tests=(--error-exitcode 1 --print-limit 20 python -m pytest -q -m kernel -k "$tests" "${shard[@]}"
+shard=(${GPU_ALL_SHARD:+--shard $GPU_ALL_SHARD})   # empty without it (expanded so that bash before 4.4 takes that)
+sanitized_tests=(--error-exitcode 1 --print-limit 20 python -m pytest -q -m kernel -k "$tests" ${shard[@]+"${shard[@]}"}
                  -p no:cacheprovider)
 
 for step in "${steps[@]}"; do
   case $step in
     compile) run compile python -m minicnn.kernels ;;
-    kernel_tests) run kernel_tests python -m pytest -q -m kernel -k "$tests" "${shard[@]}" -rs ;;
+    kernel_tests) run kernel_tests python -m pytest -q -m kernel -k "$tests" ${shard[@]+"${shard[@]}"} -rs ;;
     gradcheck) run gradcheck python -m minicnn.gradcheck --device cuda ;;
     device_tests) run device_tests python -m pytest -q -rs tests/test_devices.py tests/test_benchmark_harness.py \
                     tests/test_distributed.py ;;

@@ -47,9 +47,10 @@ class KernelCompileError(RuntimeError):
 
 
 # ---- where arrays live ----------------------------------------------------------------------
-def _target(arrays, where):
-    """"cuda" if every array is a CuPy array, "sim" if every one is NumPy; else an error."""
-    kinds = {backend.device_of_type(t) for t in {type(a) for a in arrays}}
+def _target(array_types, where):
+    """"cuda" if every array is a CuPy array, "sim" if every one is NumPy; else an error.
+    ``array_types``: the arrays' types, each once."""
+    kinds = {backend.device_of_type(t) for t in array_types}
     if len(kinds) != 1:
         raise KernelLaunchError(f"{where}: arrays on different devices ({sorted(kinds)}); "
                                 "all must be CuPy arrays (GPU) or all NumPy arrays (simulator)")
@@ -121,34 +122,32 @@ def empty_like(x, dtype=None):
 # A launch is checked in full every time, so the checks must cost little next to the launch itself
 # (a small kernel runs in a few microseconds, and a small network's training step is hundreds of
 # launches that the host must issue faster than the GPU runs them): what depends only on the
-# kernel is worked out once (_kernel), what depends on it and real_t once too (_slots), the
-# geometry once per shape (_geometry), and the common argument types (Python ints in range and
-# floats) are converted in launch's loop itself, the others by _convert_scalar.
+# kernel is worked out once (_kernel, with each parameter's C type for either real_t), the geometry
+# once per shape (_geometry), an array type's device once (_target), and the common arguments
+# (Python ints in range and floats, arrays of the right dtype) are taken in checked_launch's loop
+# itself, with identity tests before equality ones (NumPy's built-in dtypes are singletons);
+# anything else goes through _convert_scalar, which explains what is wrong.
 @functools.lru_cache(maxsize=None)
 def _kernel(source, kernel):
-    """(params, the name errors give it, the positions of its real_t pointers) of ``kernel`` in
-    ``kernels/<source>.cu``."""
+    """(params, the name errors give it, the positions of its real_t pointers, {real_t's dtype:
+    its slots}) of ``kernel`` in ``kernels/<source>.cu``; a parameter's slot is (param, dtype,
+    (low, high) for an integer scalar else None, the constructor of dtype's scalars)."""
     signatures = _signatures(source)
     if kernel not in signatures:
         raise KernelLaunchError(f"{source}.cu has no kernel {kernel!r}; it has {', '.join(signatures)}")
     params = signatures[kernel]
     real_pointers = tuple(i for i, p in enumerate(params) if p.pointer and p.ctype == "real_t")
-    return params, f"{source}.cu:{kernel}", real_pointers
-
-
-@functools.lru_cache(maxsize=None)
-def _slots(source, kernel, real):
-    """(param, dtype, (low, high) for an integer scalar else None, the constructor of dtype's
-    scalars) for each parameter of the kernel with real_t = real (a NumPy dtype)."""
-    slots = []
-    for p in _signatures(source)[kernel]:
-        dtype = p.dtype(real)
-        bounds = None
-        if not p.pointer and dtype.kind in "iu":
-            info = np.iinfo(dtype)
-            bounds = (int(info.min), int(info.max))
-        slots.append((p, dtype, bounds, dtype.type))
-    return tuple(slots)
+    slots = {}
+    for real in REAL_TYPES:
+        slots[real] = []
+        for p in params:
+            dtype = p.dtype(real)
+            bounds = None
+            if not p.pointer and dtype.kind in "iu":
+                info = np.iinfo(dtype)
+                bounds = (int(info.min), int(info.max))
+            slots[real].append((p, dtype, bounds, dtype.type))
+    return params, f"{source}.cu:{kernel}", real_pointers, {real: tuple(s) for real, s in slots.items()}
 
 
 def _convert_scalar(value, param, dtype, bounds, where):
@@ -177,15 +176,23 @@ def _convert_scalar(value, param, dtype, bounds, where):
 
 
 _REAL_NAMES = {dtype: dtype.name for dtype in REAL_TYPES}   # (dtype.name is slow to compute)
+FLOAT32 = np.dtype(np.float32)
 
 
 def _real_dtype(real_pointers, args, where):
     """real_t of this launch: the dtype of the arrays passed for real_t pointers (at the positions
-    ``real_pointers`` of ``args``)."""
-    dtypes = {np.dtype(a.dtype) for a in (args[i] for i in real_pointers) if hasattr(a, "dtype")}
-    if len(dtypes) > 1:
-        raise KernelLaunchError(f"{where}: real_t arrays of different dtypes {sorted(map(str, dtypes))}")
-    real = dtypes.pop() if dtypes else np.dtype(np.float32)
+    ``real_pointers`` of ``args``; float32 if there are none)."""
+    real = None
+    for i in real_pointers:
+        dtype = getattr(args[i], "dtype", None)
+        if dtype is None:   # not an array: checked_launch's loop says so
+            continue
+        if real is None:
+            real = dtype
+        elif dtype is not real and dtype != real:
+            raise KernelLaunchError(f"{where}: real_t arrays of different dtypes {sorted(map(str, (real, dtype)))}")
+    if real is None:
+        return FLOAT32
     if real not in REAL_TYPES:
         raise KernelLaunchError(f"{where}: real_t arrays must be float32 or float64, got {real}")
     return real
@@ -224,9 +231,10 @@ def launch(source, kernel, grid, block, *args):
     """Launch ``kernel`` of ``kernels/<source>.cu`` with ``args`` on the device of its arrays."""
     target, grid, block, real, converted, arrays = checked_launch(source, kernel, grid, block, *args)
     if target == "cuda":
+        function, converted = _cuda_function(source, _REAL_NAMES[real], kernel), tuple(converted)
+
         def run():
-            with arrays[0].device:  # launch on the GPU that holds the data (the split uses two)
-                _cuda_function(source, _REAL_NAMES[real], kernel)(grid, block, tuple(converted))
+            on_device_of(arrays[0], function, grid, block, converted)
     else:
         def run():
             from minicnn import simulator
@@ -237,19 +245,30 @@ def launch(source, kernel, grid, block, *args):
         watched(kernel, sum({id(a): a.nbytes for a in arrays}.values()), run)
 
 
+def on_device_of(array, function, *args):
+    """``function(*args)`` with the GPU that holds ``array`` (a CuPy array) the current one, as a
+    launch must be (the two-device split uses two GPUs). CuPy's ``with array.device:`` makes a
+    Device object and sets the device on the way in and out; this asks the runtime which device is
+    current and enters that context only when it is another."""
+    if array.data.device_id == backend._import_cupy().cuda.runtime.getDevice():
+        return function(*args)
+    with array.device:
+        return function(*args)
+
+
 def checked_launch(source, kernel, grid, block, *args):
     """What ``launch`` checks and converts before anything runs (its KernelLaunchError if
     anything is wrong): (target "cuda" or "sim", grid and block as 3-tuples, real_t's dtype, the
     arguments as the kernel takes them, the arrays among them). Timed on its own by
     benchmarks/launch_overhead.py."""
-    params, where, real_pointers = _kernel(source, kernel)
+    params, where, real_pointers, slots = _kernel(source, kernel)
     if len(args) != len(params):
         raise KernelLaunchError(f"{where} takes {len(params)} arguments "
                                 f"({', '.join(p.name for p in params)}), got {len(args)}")
     grid, block = _check_geometry(grid, block, where)
     real = _real_dtype(real_pointers, args, where)
-    converted, arrays = [], []
-    for (p, dtype, bounds, scalar), a in zip(_slots(source, kernel, real), args):
+    converted, arrays, array_types = [], [], []
+    for (p, dtype, bounds, scalar), a in zip(slots[real], args):
         if not p.pointer:
             kind = type(a)
             if bounds is not None and kind is int and bounds[0] <= a <= bounds[1]:
@@ -258,23 +277,26 @@ def checked_launch(source, kernel, grid, block, *args):
                 converted.append(scalar(a))
             else:
                 converted.append(_convert_scalar(a, p, dtype, bounds, where))
-        else:
-            if not (hasattr(a, "dtype") and hasattr(a, "flags")):
-                raise KernelLaunchError(f"{where}: parameter {p.name} ({p.ctype}*) needs an array, "
-                                        f"got {type(a).__name__}")
-            if a.dtype != dtype:
-                raise KernelLaunchError(f"{where}: parameter {p.name} ({p.ctype}*) needs {dtype} "
-                                        f"elements, got {a.dtype}")
-            if not a.flags.c_contiguous:
-                raise KernelLaunchError(f"{where}: parameter {p.name} must be C-contiguous")
-            if a.size > MAX_ELEMENTS:
-                raise KernelLaunchError(f"{where}: parameter {p.name} has {a.size} elements; the kernels "
-                                        f"index with 32-bit ints, at most 2**30 elements per array")
-            converted.append(a)
-            arrays.append(a)
+            continue
+        a_dtype = getattr(a, "dtype", None)
+        if a_dtype is None or not hasattr(a, "flags"):
+            raise KernelLaunchError(f"{where}: parameter {p.name} ({p.ctype}*) needs an array, "
+                                    f"got {type(a).__name__}")
+        if a_dtype is not dtype and a_dtype != dtype:
+            raise KernelLaunchError(f"{where}: parameter {p.name} ({p.ctype}*) needs {dtype} "
+                                    f"elements, got {a_dtype}")
+        if not a.flags.c_contiguous:
+            raise KernelLaunchError(f"{where}: parameter {p.name} must be C-contiguous")
+        if a.size > MAX_ELEMENTS:
+            raise KernelLaunchError(f"{where}: parameter {p.name} has {a.size} elements; the kernels "
+                                    f"index with 32-bit ints, at most 2**30 elements per array")
+        converted.append(a)
+        arrays.append(a)
+        if type(a) not in array_types:
+            array_types.append(type(a))
     if not arrays:
         raise KernelLaunchError(f"{where}: a launch needs at least one array to know its device")
-    return _target(arrays, where), grid, block, real, converted, arrays
+    return _target(array_types, where), grid, block, real, converted, arrays
 
 
 # ---- watching the launches (benchmarks/kernels.py --breakdown) --------------------------------

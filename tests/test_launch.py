@@ -36,6 +36,57 @@ def test_wrong_argument_count_type_or_dtype_is_refused():
         launch("relu", "relu_sideways", grid, BLOCK, x, y, 10)
 
 
+def test_arrays_of_two_devices_or_of_no_known_dtype_are_refused():
+    x = np.zeros(10, np.float32)
+
+    class GpuArray:   # a stand-in for a CuPy array: its type's module is cupy's
+        __module__ = "cupy._core.core"
+        dtype, size = x.dtype, x.size
+        flags = x.flags
+    with pytest.raises(KernelLaunchError, match=r"relu_forward_v1: arrays on different devices \(\['cpu', 'cuda'\]\)"):
+        launch("relu", "relu_forward_v1", 1, BLOCK, x, GpuArray(), 10)
+
+    class Tensor:     # an array of another library: a dtype that is not NumPy's
+        dtype, size, flags = "torch.float32", 10, x.flags
+    with pytest.raises(KernelLaunchError, match="real_t arrays must be float32 or float64, got torch.float32"):
+        launch("relu", "relu_forward_v1", 1, BLOCK, Tensor(), Tensor(), 10)
+
+
+def test_a_gpu_launch_enters_the_device_context_of_its_arrays_only_when_another_gpu_is_current(monkeypatch):
+    """on_device_of: the split's second GPU runs its launches with that GPU current, and a launch
+    on the current GPU skips CuPy's context (stand-ins for CuPy's runtime and arrays here)."""
+    current = [0]
+    entered = []
+
+    class Device:
+        def __init__(self, device_id):
+            self.id = device_id
+
+        def __enter__(self):
+            entered.append(self.id)
+            self.saved, current[0] = current[0], self.id
+
+        def __exit__(self, *exc):
+            current[0] = self.saved
+
+    class GpuArray:
+        def __init__(self, device_id):
+            self.data = type("MemoryPointer", (), {"device_id": device_id})()
+            self.device = Device(device_id)
+
+    class FakeCupy:
+        class cuda:
+            class runtime:
+                getDevice = staticmethod(lambda: current[0])
+
+    monkeypatch.setattr(backend, "_import_cupy", lambda: FakeCupy)
+    ran_on = lambda *args: (current[0], args)
+    assert launch_module.on_device_of(GpuArray(0), ran_on, "grid", "args") == (0, ("grid", "args"))
+    assert entered == []
+    assert launch_module.on_device_of(GpuArray(1), ran_on, "grid") == (1, ("grid",))
+    assert entered == [1] and current[0] == 0   # and device 0 is current again after it
+
+
 @pytest.mark.parametrize("real", [np.float32, np.float64])
 def test_numbers_become_the_exact_c_types_of_their_parameters(real):
     """Python ints and floats (converted in launch's own loop) and NumPy numbers (through

@@ -1105,11 +1105,16 @@ def test_loader_figures_are_the_committed_run():
                  statistics.median(test[1:]))
 
 
-def test_launch_checks_figures_are_the_committed_run():
-    rows = {r["kernel"]: r["checks_us"] for r in results("cpu-launch-overhead-2026-12-02.json")["rows"]}
+def test_launch_checks_figures_are_the_committed_runs():
+    """The checks' cost now (the -2 run) and in the commit before, on the same host."""
+    def checks(name):
+        rows = {r["kernel"]: r["checks_us"] for r in results(name)["rows"]}
+        return rows["relu_forward_v2"], rows["dropout_forward"], rows["maxpool_forward_v2"]
     figures = sentence(r"([\d.]+) us of Python a launch of ReLU's kernel \(2 arrays, 1 number\), ([\d.]+) us of "
                        r"dropout's \(2 arrays, 8 numbers\) and ([\d.]+) us of max-pool's")
-    assert_shows(" ".join(figures), rows["relu_forward_v2"], rows["dropout_forward"], rows["maxpool_forward_v2"])
+    assert_shows(" ".join(figures), *checks("cpu-launch-overhead-2026-12-04-2.json"))
+    before = sentence(r"cpu-launch-overhead-2026-12-04.md`\), took ([\d.]+), ([\d.]+) and ([\d.]+) us")
+    assert_shows(" ".join(before), *checks("cpu-launch-overhead-2026-12-04.json"))
 
 
 def kernel_table_shows(run, first_column):

@@ -35,7 +35,9 @@
 #                  hybrid (--distributed --hybrid, one rank under mpirun, the small AlexNet)
 #   ncu_traffic    benchmarks/ncu_traffic.py: the simulator's traffic counts (requests, sectors, shared-
 #                  memory passes) against Nsight Compute's, launch by launch (needs ncu and a runtime
-#                  that lets it read the hardware counters)
+#                  that lets it read the hardware counters); then again for versions the layers do not
+#                  launch by default: col2im's version 3 (whose loop nvcc leaves rolled, unlike version
+#                  2's) and the backward versions 6 of max-pool and of the fused LRN+max-pool
 # Results files (.md, .json) go to benchmarks/results/ as the benchmarks write them; each step's
 # output goes to OUT/STEP.log and its exit status to OUT/status.txt; the machine is described in
 # OUT/nvidia-smi.txt and OUT/environment.txt (python -m minicnn.environment --device cuda).
@@ -138,7 +140,9 @@ for step in "${steps[@]}"; do
            OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 run train_hybrid mpirun -np 1 \
              python examples/train_alexnet.py --distributed --hybrid --device cuda --model alexnet_small \
              --epochs 1 --out runs/gpu-hybrid --no-progress ;;
-    ncu_traffic) run ncu_traffic python benchmarks/ncu_traffic.py ;;
+    ncu_traffic) run ncu_traffic python benchmarks/ncu_traffic.py
+                 run ncu_traffic_versions python benchmarks/ncu_traffic.py --layers conv2,pool1,lrn1+pool1 \
+                   --kernel-version im2col=3 --kernel-version maxpool=6 --kernel-version lrn_maxpool=6 ;;
     *) echo "unknown step '$step'; steps: compile kernel_tests gradcheck device_tests memcheck racecheck kernels kernel_versions" \
             "bias_versions winograd kernels_tf32 kernels_tiled launch_overhead train_step train ncu_traffic" >&2
        exit 2 ;;

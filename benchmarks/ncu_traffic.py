@@ -26,8 +26,9 @@ CuPy's own small kernels; the conv's --gemm tiled path is not run.
 
     python benchmarks/ncu_traffic.py                     # every layer, batch 8 (a GPU, CuPy and ncu)
     python benchmarks/ncu_traffic.py --layers relu1,pool1 --ncu /usr/local/cuda/bin/ncu
+    python benchmarks/ncu_traffic.py --layers conv2 --kernel-version im2col=3   # another version's kernels
 
-Writes ncu-traffic-<GPU>-b<batch>-<date>.md/.json to benchmarks/results/ (--out).
+Writes ncu-traffic-<GPU>-b<batch>[-<family><version>...]-<date>.md/.json to benchmarks/results/ (--out).
 """
 import argparse
 import contextlib
@@ -43,9 +44,10 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kernel_traffic import run_passes  # noqa: E402
 from kernels import LAYERS  # noqa: E402
-from timing import add_out_argument, write_results  # noqa: E402
+from timing import add_kernel_version_argument, add_out_argument, use_kernel_versions, write_results  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from minicnn import kernel_versions  # noqa: E402
 from minicnn.arguments import positive_int, run_script  # noqa: E402
 from minicnn.simulator import traffic  # noqa: E402
 
@@ -172,7 +174,7 @@ def agreement(rows, name, within=0.01):
 def report(rows, others, gpu, batch, today):
     columns = list(COUNTS)
     table = (f"Memory traffic of minicnn's kernels: the simulator's model against Nsight Compute on {gpu}, "
-             f"AlexNet layers at batch {batch}, float32, the kernel versions the layers launch ({today}). "
+             f"AlexNet layers at batch {batch}, float32, kernel versions {kernel_versions.described()} ({today}). "
              "Each cell is the GPU's count over the simulator's (1.00: the same; - where both are 0). "
              f"Not compared: {', '.join(others) or 'no other kernel'} (not minicnn's).\n\n"
              "Launches whose count on the GPU is within 1% of the simulator's: "
@@ -183,19 +185,23 @@ def report(rows, others, gpu, batch, today):
     return table
 
 
-def ncu_command(ncu, names, batch):
+def ncu_command(ncu, names, batch, versions=()):
+    """ncu's command line: this script's --child under it, with the layers, the batch and the
+    kernel versions (``versions``: [(family, version)], as --kernel-version gives them)."""
     return [ncu, "--csv", "--print-units", "base", "--clock-control", "none", "--profile-from-start", "off",
             "--metrics", ",".join(METRICS), sys.executable, os.path.abspath(__file__), "--child",
-            "--layers", ",".join(names), "--batch-size", str(batch)]
+            "--layers", ",".join(names), "--batch-size", str(batch),
+            *[a for family, version in versions for a in ("--kernel-version", f"{family}={version}")]]
 
 
-def ncu_beside(ncu, names, batch, meanwhile):
-    """Run ncu on this script's --child while ``meanwhile(check)`` runs here (the simulator's
+def ncu_beside(ncu, names, batch, meanwhile, versions=()):
+    """Run ncu on this script's --child (the kernel ``versions`` of ncu_command) while
+    ``meanwhile(check)`` runs here (the simulator's
     minutes beside the GPU's, not after them); ``check()`` raises NcuError as soon as ncu has
     failed. Returns ([(kernel name, {metric: value})] of the GPU's launches, what ``meanwhile``
     returned)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        ncu_run = subprocess.Popen(ncu_command(ncu, names, batch), stdout=out, stderr=err, text=True)
+        ncu_run = subprocess.Popen(ncu_command(ncu, names, batch, versions), stdout=out, stderr=err, text=True)
 
         def failed():
             err.seek(0)
@@ -226,6 +232,7 @@ def parse_args(argv):
     p.add_argument("--ncu", default=None, help="the Nsight Compute command line (default: ncu on the PATH)")
     p.add_argument("--child", action="store_true",
                    help="(what this script runs under ncu) run the layers on the GPU inside the profiler's range")
+    add_kernel_version_argument(p)
     add_out_argument(p)
     args = p.parse_args(argv)
     args.names = [n.strip() for n in (args.layers or ",".join(LAYERS)).split(",") if n.strip()]
@@ -241,13 +248,15 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
+    versions_tag = use_kernel_versions(args)   # on the GPU (the child) and under the simulator alike
     if args.child:
         run_on_gpu(args.names, args.batch_size)
         return
     from minicnn.environment import gpu_description, gpu_name
     try:
         on_gpu, simulated = ncu_beside(args.ncu, args.names, args.batch_size,
-                                       lambda check: simulated_launches(args.names, args.batch_size, check))
+                                       lambda check: simulated_launches(args.names, args.batch_size, check),
+                                       args.kernel_version)
         pairs, others = match(simulated, on_gpu)
         rows = compare(pairs)
     except NcuError as exc:
@@ -255,9 +264,10 @@ def main(argv=None):
     today, gpu = datetime.date.today().isoformat(), gpu_name()
     table = report(rows, others, gpu_description(), args.batch_size, today)
     print(table)
-    written = write_results(args.out, f"ncu-traffic-{gpu.replace(' ', '_')}-b{args.batch_size}-{today}", table,
-                            dict(gpu=gpu, batch_size=args.batch_size, date=today, metrics=METRICS,
-                                 not_compared=others, launches=rows))
+    written = write_results(args.out, f"ncu-traffic-{gpu.replace(' ', '_')}-b{args.batch_size}{versions_tag}-{today}",
+                            table, dict(gpu=gpu, batch_size=args.batch_size, date=today, metrics=METRICS,
+                                        kernel_versions={f: kernel_versions.current(f) for f in kernel_versions.VERSIONS},
+                                        not_compared=others, launches=rows))
     print("written:", ", ".join(written))
 
 

@@ -165,6 +165,11 @@ extern "C" __global__ void col2im_v2(const real_t* __restrict__ cols, real_t* __
 // offsets ki = (h + pad) mod stride, then + stride, ..., as version 1 tries them, its output row
 // one lower at each step (one division per axis and thread, as version 2), and skips the windows
 // the edge cuts off: the threads of a warp keep in step, and the sum is version 1's bit for bit.
+// On a GPU version 2 loses more: nvcc unrolls its inner loop by 4 and does the trip count mod 4
+// first, at load instructions of their own, so a warp whose threads walk 3, 4 and 5 windows takes
+// 7 requests a window row where the loop as written (and the simulator) takes 5; Nsight Compute
+// counted 1.40x the simulator's load requests on conv2 (README, "Memory traffic"). This loop,
+// with two exit conditions, stays rolled (one load instruction in its PTX).
 extern "C" __global__ void col2im_v3(const real_t* __restrict__ cols, real_t* __restrict__ dx, int batch,
                                      int channels, int height, int width, int out_h, int out_w, int kernel_h,
                                      int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w) {

@@ -603,7 +603,8 @@ def test_the_gpu_script_stops_a_step_at_its_timeout_and_the_run_at_its_deadline(
     result, status, seconds = run_gpu_all(tmp_path / "deadline", ["kernels", "kernels_tf32", "ncu_traffic"],
                                           GPU_ALL_STEP_TIMEOUT="100", GPU_ALL_DEADLINE="2")
     assert result.returncode == 0, result.stderr
-    assert status == ["kernels 124", "kernels_tf32 not-run", "ncu_traffic not-run"] and seconds < 20
+    assert status == ["kernels 124", "kernels_tf32 not-run", "ncu_traffic not-run",
+                      "ncu_traffic_versions not-run"] and seconds < 20
     assert "== kernels_tf32: not run, GPU_ALL_DEADLINE (2 s) is up" in result.stdout
     for value in ("ten", "0", "-5", "1.5"):
         result, status, _ = run_gpu_all(tmp_path / f"bad{value}", ["kernels"], GPU_ALL_DEADLINE=value)

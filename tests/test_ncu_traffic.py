@@ -70,6 +70,9 @@ assert args[args.index("--metrics") + 1] == ",".join(ncu_traffic.METRICS)
 child = args[args.index("--metrics") + 2:]
 assert child[1].endswith("ncu_traffic.py") and child[2] == "--child", child
 names, batch = child[child.index("--layers") + 1].split(","), int(child[child.index("--batch-size") + 1])
+from minicnn import kernel_versions
+for i in [i for i, a in enumerate(child) if a == "--kernel-version"]:   # the versions, as the child takes them
+    kernel_versions.set_version(*kernel_versions.choice(child[i + 1]))
 print("==PROF== Connected to process 77")
 print({header!r})
 launch = 0
@@ -109,6 +112,28 @@ def test_a_run_against_a_stand_in_ncu_pairs_every_launch_and_finds_the_planted_d
     assert "load sectors 3 of 4" in table and "load requests 4 of 4" in table
     assert "Nsight Compute on Stand-in GPU (CuPy 14.2.0, CUDA runtime 13.2, driver 13.1, NVRTC 13.0)," in table
     assert f"| relu1 | forward | {kernels[0][2]} | 1.00 | 2.00 |" in table
+
+
+def test_another_kernel_version_runs_on_both_sides_and_names_the_results(tmp_path, monkeypatch):
+    """--kernel-version reaches the child that ncu profiles and the simulator's run alike (the
+    launches pair only if both ran max-pool's version 6), and the results say which versions ran."""
+    from minicnn import kernel_versions
+    monkeypatch.setattr(kernel_versions, "_chosen", dict(kernel_versions._chosen))   # restored after the test
+    ncu = tmp_path / "ncu"
+    ncu.write_text(STAND_IN.format(python=sys.executable, benchmarks=os.path.dirname(ncu_traffic.__file__),
+                                   header=HEADER, row=csv_row("{}", "{}", "{}", "{}")))
+    ncu.chmod(ncu.stat().st_mode | stat.S_IEXEC)
+    import minicnn.environment
+    monkeypatch.setattr(minicnn.environment, "gpu_name", lambda: "Stand-in GPU")
+    monkeypatch.setattr(minicnn.environment, "gpu_software",
+                        lambda: dict(cupy="14.2.0", cuda_runtime="13.2", cuda_driver="13.1", nvrtc="13.0"))
+    ncu_traffic.main(["--layers", "pool5", "--batch-size", "1", "--kernel-version", "maxpool=6", "--ncu", str(ncu),
+                      "--out", str(tmp_path)])
+    (js,) = tmp_path.glob("ncu-traffic-Stand-in_GPU-b1-maxpool6-*.json")
+    run = json.loads(js.read_text())
+    assert [r["kernel"] for r in run["launches"]] == ["maxpool_forward_v2", "maxpool_backward_v6"]
+    assert run["kernel_versions"] == dict(kernel_versions.DEFAULTS, maxpool=6)
+    assert "maxpool v6" in js.with_suffix(".md").read_text()
 
 
 def test_without_ncu_the_run_says_how_to_give_it(monkeypatch, capsys):

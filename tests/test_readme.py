@@ -1489,6 +1489,32 @@ def test_the_third_h200_lease_s_figures_are_its_committed_runs():
     assert sentence(r"with Winograd's among them \((\d+) pass, largest relative error (\S+),") == (count, largest)
 
 
+def test_col2im_v2s_extra_load_requests_on_the_gpu_are_nvccs_unrolled_loop():
+    """The README's account of col2im_v2's load requests under Nsight Compute (conv2's backward at
+    batch 8), replayed warp by warp from each thread's trip counts: the walk as written, one
+    request a trip of the inner loop for the threads still in it, gives the simulator's count;
+    nvcc's code of that loop, unrolled by 4 with the trip count mod 4 done first at three load
+    instructions of their own, gives the GPU's."""
+    col2im = next(r["counts"] for r in results("ncu-traffic-NVIDIA_H200-b8-2026-12-04.json")["launches"]
+                  if r["kernel"] == "col2im_v2")["load requests"]
+    batch, channels, size, kernel, stride, pad = 8, 96, 27, 5, 1, 2   # conv2's input; its output is 27 x 27 too
+    ip = np.arange(size) + pad
+    first = np.maximum(0, -(-(ip - kernel + 1) // stride))            # covering_windows (kernels/common.cuh)
+    trips = np.minimum(ip // stride + 1, size) - first                 # windows covering each row (or column)
+    pixel = np.arange(batch * channels * size * size).reshape(-1, 32)  # a grid-stride loop's warps
+    outer, inner = trips[pixel // size % size], trips[pixel % size]    # the walk's loops: rows, then columns
+    as_written = unrolled = 0
+    for t in range(outer.max()):                                       # the warp's threads in step down the rows
+        trip = np.where(outer > t, inner, 0)
+        as_written += trip.max(axis=1).sum()
+        remainder = trip % 4
+        unrolled += ((remainder >= 1).any(axis=1).astype(int) + (remainder >= 2).any(axis=1)
+                     + (remainder == 3).any(axis=1) + 4 * (trip // 4).max(axis=1)).sum()
+    assert (as_written, unrolled) == (col2im["sim"], col2im["gpu"]) == (425112, 595176)
+    figures = sentence(r"Replaying every warp's trip counts both ways gives ([\d,]+) and ([\d,]+) requests")
+    assert_shows(" ".join(figures).replace(",", ""), as_written, unrolled)
+
+
 def test_gpu_training_step_figures_are_the_committed_h200_runs():
     """The step with the defaults of now (two runs), in turns with those of before (two runs), the
     layer times that say where the difference went, and the first lease's runs."""

@@ -15,6 +15,21 @@
 #define GRID_STRIDE_LOOP(i, n) \
   for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += blockDim.x * gridDim.x)
 
+// A small run-time count as a compile-time one, so that a loop over it unrolls into registers
+// (an LRN window, the windows that cover a pixel): with_constant<3, 5>(n, f) calls f(Constant<n>())
+// if n is one of the listed values, one instantiation each (f reads it as decltype(arg)::value),
+// and nothing for any other n (the layers launch another version for those). A kernel's registers
+// are those of its largest instantiation.
+template <int N>
+struct Constant {
+  static constexpr int value = N;
+};
+
+template <int... Values, class F>
+__device__ __forceinline__ void with_constant(int n, F f) {
+  (void)((n == Values ? (f(Constant<Values>()), true) : false) || ...);
+}
+
 // Reductions use one block per output value (a block-stride loop over the values, so any grid
 // covers them) and REDUCE_BLOCK threads, a power of two: minicnn.launch.REDUCE_BLOCK must match.
 #define REDUCE_BLOCK 256

@@ -5,9 +5,10 @@
 //   row (c * kh + i) * kw + j, column (n * OH + oh) * OW + ow  holding  xpad[n, c, oh*sh + i, ow*sw + j]
 // (0 in the padding). Groups need nothing here: group g's rows are a contiguous block.
 //
-// Five versions (minicnn/kernel_versions.py), which give the same values bit for bit; version 3
-// rewrites col2im only and versions 4 and 5 im2col only (the family's other kernels run their newest
-// earlier version: minicnn.kernel_versions.kernel_name).
+// Six versions (minicnn/kernel_versions.py), which give the same values bit for bit; version 3
+// rewrites col2im only, versions 4 and 5 im2col only, and version 6 col2im only, on version 2
+// (the family's other kernels run their newest earlier version, version 6's those of version 2:
+// minicnn.kernel_versions.kernel_name).
 #include "common.cuh"
 
 // ---- version 1: one thread per element, every index found by division -------------------------
@@ -190,6 +191,74 @@ extern "C" __global__ void col2im_v3(const real_t* __restrict__ cols, real_t* __
       }
     }
     dx[i] = sum;
+  }
+}
+
+// ---- version 6 (col2im): version 3's walk with every window's entry loaded before any is added --
+// On an H200 (2026-12-04) version 2 was the fastest col2im (conv2 0.387 ms, 58% of the copy
+// bandwidth), version 3 slower (0.432) though its warps keep in step and ask for fewer requests,
+// and version 5 through shared memory slower still. What version 2 has is loads in flight: nvcc
+// unrolls its inner loop by 4 (above), where version 3's loop, rolled, waits for each entry before
+// it asks for the next (an add of a value still on its way stalls the warp, and the next load
+// comes after the add). Here a thread takes version 3's windows in version 3's order, but loads
+// the entries of all of them first, a load for each of the side x side windows that can cover a
+// pixel (side = ceil(kernel / stride), at most: 5 x 5 for conv2, 3 x 3 for conv1 and conv3-5),
+// those that do not cover it giving 0 without a load, and only then adds them up: up to side^2
+// loads in flight a thread, the warp's threads at the same offsets as version 3's. The sum takes
+// the same values in the same order, with +0 for the windows that are not there, which leaves a
+// sum as it is (it starts at +0, so it is never -0): version 3's results bit for bit. For sides of
+// 2 to 5 (with_col2im_side); the layer runs version 3 for the others.
+// Launch: grid-stride, a thread per input pixel, as version 3.
+// gather(Constant<side>()) for the sides 2 to 5, one instantiation each; any other does nothing.
+// A kernel's registers are those of its largest gather (side 5: 25 entries a thread).
+template <class Gather>
+__device__ __forceinline__ void with_col2im_side(int side, Gather gather) {
+  with_constant<2, 3, 4, 5>(side, gather);
+}
+
+// The sum of the cols entries of the windows that cover pixel (hp, wp) of the padded image, in
+// version 3's order; cols_c: the entries of its plane's channel and image (offset (ki, j) at row
+// ki * kernel_w + j, `columns` apart).
+template <int SIDE>
+__device__ __forceinline__ real_t windows_sum_in_flight(const real_t* __restrict__ cols_c, int columns, int hp,
+                                                        int wp, int out_h, int out_w, int kernel_h, int kernel_w,
+                                                        int stride_h, int stride_w) {
+  const int oh_top = hp / stride_h, ow_top = wp / stride_w;   // the windows of offset ki_first, j_first
+  const int ki_first = hp - oh_top * stride_h, j_first = wp - ow_top * stride_w;
+  real_t entry[SIDE][SIDE];
+#pragma unroll
+  for (int a = 0; a < SIDE; ++a) {   // every load first ...
+    const int ki = ki_first + a * stride_h, oh = oh_top - a;
+    const bool row_there = ki < kernel_h && oh >= 0 && oh < out_h;
+#pragma unroll
+    for (int b = 0; b < SIDE; ++b) {
+      const int j = j_first + b * stride_w, ow = ow_top - b;
+      const bool there = row_there && j < kernel_w && ow >= 0 && ow < out_w;
+      entry[a][b] = there ? cols_c[(ki * kernel_w + j) * columns + oh * out_w + ow] : real_t(0);
+    }
+  }
+  real_t sum = real_t(0);
+#pragma unroll
+  for (int a = 0; a < SIDE; ++a) {   // ... then the sum, in version 3's order
+#pragma unroll
+    for (int b = 0; b < SIDE; ++b) sum += entry[a][b];
+  }
+  return sum;
+}
+
+extern "C" __global__ void col2im_v6(const real_t* __restrict__ cols, real_t* __restrict__ dx, int batch,
+                                     int channels, int height, int width, int out_h, int out_w, int kernel_h,
+                                     int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w) {
+  const int spatial = height * width, out_spatial = out_h * out_w, columns = batch * out_spatial;
+  const int side = max((kernel_h + stride_h - 1) / stride_h, (kernel_w + stride_w - 1) / stride_w);
+  GRID_STRIDE_LOOP(i, batch * channels * spatial) {
+    int n, c, h, w;
+    nchw_coordinates(i, channels, height, width, n, c, h, w);
+    const real_t* cols_c = cols + c * kernel_h * kernel_w * columns + n * out_spatial;
+    with_col2im_side(side, [&](auto s) {
+      dx[i] = windows_sum_in_flight<decltype(s)::value>(cols_c, columns, h + pad_h, w + pad_w, out_h, out_w,
+                                                        kernel_h, kernel_w, stride_h, stride_w);
+    });
   }
 }
 

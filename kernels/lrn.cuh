@@ -93,22 +93,14 @@ __device__ __forceinline__ void lrn_backward_walk(const real_t* xc, real_t* dxc,
 // every value is version 2's, bit for bit. The window sizes are those of with_lrn_size; the
 // layers launch version 2 for any other (LRN_REGISTER_SIZES in minicnn/layers/lrn.py).
 
-template <int N>
-struct LrnSize {
-  static constexpr int value = N;
-};
-
-// walk(LrnSize<size>()) for the window sizes that have a register walk, AlexNet's 5 and 3, one
+// walk(Constant<size>()) for the window sizes that have a register walk, AlexNet's 5 and 3, one
 // instantiation each; any other size does nothing. A kernel's registers are those of its largest
 // walk: with 7 and 9 as well, nvcc 13 gave lrn_maxpool_backward_v3 56 registers a thread against
 // 48 (4 blocks of 256 threads per multiprocessor against 5), and a fallback to version 2's walk
 // here would give every thread its 128 bytes of local memory, used or not.
 template <class Walk>
 __device__ __forceinline__ void with_lrn_size(int size, Walk walk) {
-  switch (size) {
-    case 3: walk(LrnSize<3>()); break;
-    case 5: walk(LrnSize<5>()); break;
-  }
+  with_constant<3, 5>(size, walk);
 }
 
 // x of channels [first, first + SIZE) of one pixel column (channel 0 at xc, stride `spatial`),

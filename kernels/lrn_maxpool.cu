@@ -378,10 +378,12 @@ extern "C" __global__ void lrn_maxpool_backward_v4(
 // argmax and dout come in one trip, and the next channel's are loaded before this one's are summed
 // (lrn_maxpool_backward_chunk<true>): version 3's walk otherwise, its values bit for bit. For
 // windows of at most 2 x stride and the LRN windows of with_lrn_size (the layer runs version 3's
-// backward for the others). Its forward is version 3's, the fastest on the H200. The price: 80
-// registers a thread (sm_90; version 3's 48), 3 blocks of 256 a multiprocessor (38% occupancy)
-// against version 3's 5; bounded to 4 blocks ptxas spills 8 bytes, to 5, 416. Fewer threads, each
-// with a channel's windows on their way: for a GPU's timing to weigh.
+// backward for the others). Its forward is version 3's, the fastest on the H200. The price: 57
+// registers a thread (sm_90; version 3's 48), 4 blocks of 256 a multiprocessor (50% occupancy)
+// against version 3's 5; bounded to 5 blocks ptxas spills 8 bytes. (80 registers and 3 blocks while
+// with_lrn_size was a switch; the same choice as with_constant's chain of tests, which ptxas
+// allocates better here.) Fewer threads, each with a channel's windows on their way: for a GPU's
+// timing to weigh.
 // Launch: as version 3's.
 extern "C" __global__ void lrn_maxpool_backward_v6(const real_t* __restrict__ dout, const int* __restrict__ argmax,
                                                    const real_t* __restrict__ x, real_t* __restrict__ dx, int batch,

@@ -50,6 +50,10 @@ VERSIONS = {
            "copies the band's cols entries to shared memory once, then sums each pixel's windows from "
            "there (version 3's warps read 4 rows of cols a request for conv1); the layout kernels as "
            "version 2",
+        6: "col2im: version 3's walk with the entries of all the windows that can cover a pixel loaded "
+           "before any is added (up to 25 loads in flight a thread where version 3 waits for each; "
+           "window sides of 2 to 5, others run version 3); the other kernels as version 2, whose "
+           "im2col was the fastest on the H200",
     },
     "gemm_tiled": {
         1: "a block per 64 x 64 tile of C, walking all of K; each thread a 4 x 4 sub-tile of adjacent "
@@ -153,9 +157,10 @@ VERSIONS = {
 # second run, the same day): version 3 (the LRN values in a shared-memory band) 0.84 and 0.58 ms
 # forward+backward for norm1+pool1 and norm2+pool2, version 4 0.86 and 0.61, version 5 0.93 and
 # 0.73; LRN's version 3 (its window in registers) was the fastest of its three. Max-pool's version
-# 6 (version 2's backward with its loads in flight together) and the fused LRN+max-pool's version 6
-# (version 3's backward likewise), written after those runs, are not yet timed: the layers launch
-# them when a GPU finds them faster (benchmarks/kernels.py --versions 2,3,6).
+# 6 (version 2's backward with its loads in flight together), the fused LRN+max-pool's version 6
+# (version 3's backward likewise) and im2col's version 6 (version 3's col2im likewise), written
+# after those runs, are not yet timed: the layers launch them when a GPU finds them faster
+# (benchmarks/kernels.py --versions 2,3,6).
 DEFAULTS = {"bias": 4, "gemm_tiled": 9, "im2col": 2, "lrn": 3, "lrn_maxpool": 3, "maxpool": 2, "relu": 2}
 
 _chosen = dict(DEFAULTS)
@@ -190,15 +195,25 @@ def current(family):
     return _chosen[family]
 
 
+# The version a version builds on where that is not the one before it: its kernels that it did
+# not rewrite are that version's (im2col's version 6 rewrote col2im on version 2, whose im2col
+# was faster on the H200 than versions 4 and 5's through shared memory).
+BUILDS_ON = {"im2col": {6: 2}}
+
+
 def kernel_name(source, kernel, version):
     """The name of ``kernel`` (its name without ``_v<n>``) of ``kernels/<source>.cu`` in ``version``
     of its family: ``<kernel>_v<version>``, or for a kernel that the version did not rewrite, its
-    newest earlier version (im2col's version 3 rewrote col2im alone: ``kernel_name("im2col",
-    "im2col", 3)`` is ``"im2col_v2"``)."""
+    newest version among those the version builds on: the one before it, unless BUILDS_ON names
+    another (im2col's version 3 rewrote col2im alone: ``kernel_name("im2col", "im2col", 3)`` is
+    ``"im2col_v2"``; its version 6 builds on version 2: ``kernel_name("im2col", "im2col", 6)`` is
+    ``"im2col_v2"``, not version 5's)."""
     names = _kernel_names(source)
-    for v in range(version, 0, -1):
+    v = version
+    while v >= 1:
         if f"{kernel}_v{v}" in names:
             return f"{kernel}_v{v}"
+        v = BUILDS_ON.get(source, {}).get(v, v - 1)
     raise ValueError(f"{source}.cu has no version of {kernel!r} at or below {version}")
 
 

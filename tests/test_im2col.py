@@ -184,6 +184,54 @@ def test_col2im_version_5_on_rows_too_wide_for_shared_memory(kernel_device):
         check_kernels(x, (5, 5), (1, 1), (0, 2), kernel_device)
 
 
+@pytest.mark.parametrize("kernel,stride,side,launched", [((11, 11), (4, 4), 3, "col2im_v6"),
+                                                          ((5, 5), (1, 1), 5, "col2im_v6"),
+                                                          ((3, 3), (2, 1), 3, "col2im_v6"),
+                                                          ((2, 2), (2, 2), 1, "col2im_v3"),
+                                                          ((6, 3), (1, 1), 6, "col2im_v3")])
+def test_col2im_version_6_for_window_sides_of_2_to_5(kernel_device, kernel, stride, side, launched):
+    """Version 6 loads the side x side windows that can cover a pixel (side = ceil(kernel /
+    stride): 3 for conv1, 5 for conv2) before it adds any; a side of 1 (no overlap) or above 5
+    runs version 3. Either way NumPy's sums bit for bit, in float32 and float64, padding and the
+    edges' cut windows included."""
+    assert im2col_module.col2im_side(kernel, stride) == side
+    for dtype, pad in ((np.float32, (1, 2)), (np.float64, (0, 0))):
+        x = np.random.default_rng(kernel[0]).standard_normal((2, 3, 17, 19)).astype(dtype)
+        oh, ow = (conv_output_size(size, k, s, p) for size, k, s, p in zip(x.shape[2:], kernel, stride, pad))
+        dcols = to_device(np.random.default_rng(1).standard_normal((3 * kernel[0] * kernel[1], 2 * oh * ow))
+                          .astype(dtype), kernel_device)
+        with kernel_versions.use("im2col", 6):
+            assert launched_kernels(lambda: col2im_cuda(dcols, x.shape, kernel, stride, pad)) == [launched]
+            check_kernels(x, kernel, stride, pad, kernel_device)
+
+
+def test_col2im_sides_are_the_kernels():
+    """COL2IM_SIDES names exactly the sides kernels/im2col.cu's with_col2im_side instantiates."""
+    import re
+    from minicnn.kernels import read_source
+    (sides,) = re.findall(r"with_constant<([\d, ]+)>\(side, gather\);", read_source("im2col"))
+    assert tuple(int(v) for v in sides.split(",")) == im2col_module.COL2IM_SIDES == (2, 3, 4, 5)
+
+
+def test_col2im_version_6_asks_for_what_version_3_asks():
+    """The traffic count under the simulator, conv1's and conv2's windows on one image: version 6's
+    warps load the entries of version 3's windows at version 3's offsets, all of them first, so
+    its load requests and sectors are version 3's (what it changes is how many are in flight at
+    once, which a GPU's timing shows and the count does not)."""
+    from minicnn.simulator import traffic
+    for (h, k, s, p) in ((63, 11, 4, 0), (27, 5, 1, 2)):
+        oh = conv_output_size(h, k, s, p)
+        dcols = np.random.default_rng(h).standard_normal((3 * k * k, oh * oh)).astype(np.float32)
+        loads = {}
+        for version in (3, 6):
+            with traffic.recording() as log, kernel_versions.use("im2col", version):
+                col2im_cuda(dcols, (1, 3, h, h), (k, k), (s, s), (p, p))
+            (record,) = log.of(f"col2im_v{version}")
+            loads[version] = record.array("cols").loads
+        assert (loads[6].requests, loads[6].sectors, loads[6].bytes) == (loads[3].requests, loads[3].sectors,
+                                                                         loads[3].bytes)
+
+
 def test_col2im_version_5_reads_each_entry_once():
     """The traffic count, conv1 and conv2 (one image, 3 channels): version 5 loads every cols
     entry of the band's output rows once (those of the padding above and below the image not at
@@ -277,6 +325,9 @@ def test_a_version_runs_the_newest_rewrite_of_each_kernel():
                                                                               "im2col_v4", "im2col_v5"]
     assert kernel_name("im2col", "col2im", 4) == "col2im_v3" and kernel_name("im2col", "col2im", 5) == "col2im_v5"
     assert kernel_name("im2col", "gemm_to_nchw_bias", 3) == "gemm_to_nchw_bias_v2"
+    # version 6 rewrote col2im on version 2: its im2col is version 2's, not version 5's
+    assert [kernel_name("im2col", k, 6) for k in ("col2im", "im2col", "gemm_to_nchw_bias")] == [
+        "col2im_v6", "im2col_v2", "gemm_to_nchw_bias_v2"]
     with pytest.raises(ValueError, match="no version of 'im2col' at or below 0"):
         kernel_name("im2col", "im2col", 0)
     # every version of every family names a kernel of its own or an earlier one for each of its kernels

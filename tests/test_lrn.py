@@ -128,9 +128,8 @@ def test_register_sizes_are_the_kernels():
     import re
     from minicnn.kernels import KERNEL_DIR
     with open(os.path.join(KERNEL_DIR, "lrn.cuh")) as f:
-        cases = re.findall(r"case (\d+): walk\(LrnSize<(\d+)>\(\)\); break;", f.read())
-    assert [int(a) for a, b in cases if a == b] == list(lrn_module.LRN_REGISTER_SIZES) == [3, 5]
-    assert len(cases) == 2
+        (sizes,) = re.findall(r"with_constant<([\d, ]+)>\(size, walk\);", f.read())
+    assert [int(v) for v in sizes.split(",")] == list(lrn_module.LRN_REGISTER_SIZES) == [3, 5]
 
 
 def test_wide_windows_run_version_1(kernel_device):

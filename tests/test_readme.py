@@ -960,7 +960,8 @@ def test_kernel_resources_paragraph_is_the_committed_report():
     assert {k["kernel"]: k["threads"] for k in kernels if k["threads"] != 256} == \
         {name: int(larger[0]) for name in larger[1:]}
     for name, words in (("maxpool_backward_v6", "the windows of four pixels"),
-                        ("lrn_maxpool_backward_v6", "two channels' windows besides its LRN window")):
+                        ("lrn_maxpool_backward_v6", "two channels' windows besides its LRN window"),
+                        ("col2im_v6", "the entries of up to 5 x 5 windows")):
         assert_shows(" ".join(sentence(words + r" \(`" + name + r"`, (\d+): (\d+)%\)")),
                      by_name[name]["registers"], by_name[name]["occupancy"] * 100)
     output = by_name["winograd_output"]
@@ -1024,7 +1025,7 @@ def test_kernel_resources_paragraph_is_the_committed_report():
                                                                  "gemm_tiled_nchw_bias_v4", "lrn_maxpool_backward_v4",
                                                                  "col2im_v5", "gemm_tiled_implicit_nchw_bias_v5",
                                                                  "winograd_output", "maxpool_backward_v6",
-                                                                 "lrn_maxpool_backward_v6",
+                                                                 "lrn_maxpool_backward_v6", "col2im_v6",
                                                                  "gemm_tiled_implicit_v5", "gemm_tiled_implicit_dgrad_v6",
                                                                  "gemm_tiled_implicit_dgrad_64_v6",
                                                                  *(k["kernel"] for k in quads + quads_64)}
@@ -1278,6 +1279,10 @@ def test_gpu_versions_figures_are_the_committed_h200_run():
                  kernel[("pool1 v2", "maxpool_forward_v2")], kernel[("pool1 v4", "maxpool_backward_v4")],
                  kernel[("pool1 v2", "maxpool_backward_v2")], kernel[("pool5 v4", "maxpool_backward_v4")],
                  kernel[("pool5 v2", "maxpool_backward_v2")])
+    second = {(r["layer"], r["kernel"]): r["ms"]
+              for r in results("gpu-kernels-NVIDIA_H200-b128-versions-2026-12-04-2.json")["breakdown"]}
+    assert_shows(" ".join(sentence(r"\(conv2 (\S+) ms against (\S+) in the second run, below\)")),
+                 second[("conv2 v2", "col2im_v2")], second[("conv2 v3", "col2im_v3")])
 
 
 def test_tf32_and_tiled_gemm_figures_are_the_committed_h100_runs():

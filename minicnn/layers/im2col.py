@@ -263,17 +263,30 @@ def col2im_band_slot(rows, out_w, stride):
     return entries + (BANKS // sw - entries) % BANKS if sw > 1 and BANKS % sw == 0 else entries
 
 
+COL2IM_SIDES = (2, 3, 4, 5)   # the window sides col2im_v6 is instantiated for (with_col2im_side, kernels/im2col.cu)
+
+
+def col2im_side(kernel, stride):
+    """The most windows that cover a pixel along either axis, ceil(kernel / stride): the side of
+    the square of windows whose entries col2im_v6 loads for each pixel (5 for conv2's 5 x 5
+    windows at stride 1, 3 for conv1's 11 x 11 at stride 4 and for conv3-5)."""
+    return max(-(-k // s) for k, s in zip(kernel, stride))
+
+
 def col2im_cuda(cols, x_shape, kernel, stride, pad):
     """``col2im`` with the col2im kernel of the current version (each version sums in version 1's
     order, so the result is NumPy's bit for bit). Versions 1-3: a thread per input pixel gathers
     its windows' entries from cols; 5: a block per (plane, band of input rows) copies the band's
-    entries to shared memory first (col2im_band)."""
+    entries to shared memory first (col2im_band); 6: version 3's gather with every entry loaded
+    before any is added, for window sides (col2im_side) of COL2IM_SIDES (else version 3)."""
     n, c, h, w = x_shape
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, pad
     oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
     dx = empty(x_shape, cols.dtype, cols)
     geometry = (n, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw)
     name = im2col_kernel("col2im")
+    if name == "col2im_v6" and col2im_side(kernel, stride) not in COL2IM_SIDES:
+        name = "col2im_v3"
     if name == "col2im_v5":
         rows, threads, slot = col2im_band(h, w, ow, kernel, stride, cols.dtype.itemsize)
         if rows:

@@ -137,17 +137,17 @@ def _kernel(source, kernel):
         raise KernelLaunchError(f"{source}.cu has no kernel {kernel!r}; it has {', '.join(signatures)}")
     params = signatures[kernel]
     real_pointers = tuple(i for i, p in enumerate(params) if p.pointer and p.ctype == "real_t")
-    slots = {}
-    for real in REAL_TYPES:
-        slots[real] = []
-        for p in params:
-            dtype = p.dtype(real)
-            bounds = None
-            if not p.pointer and dtype.kind in "iu":
-                info = np.iinfo(dtype)
-                bounds = (int(info.min), int(info.max))
-            slots[real].append((p, dtype, bounds, dtype.type))
-    return params, f"{source}.cu:{kernel}", real_pointers, {real: tuple(s) for real, s in slots.items()}
+    slots = {real: tuple(_slot(p, real) for p in params) for real in REAL_TYPES}
+    return params, f"{source}.cu:{kernel}", real_pointers, slots
+
+
+def _slot(param, real):
+    dtype = param.dtype(real)
+    bounds = None
+    if not param.pointer and dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        bounds = (int(info.min), int(info.max))
+    return param, dtype, bounds, dtype.type
 
 
 def _convert_scalar(value, param, dtype, bounds, where):

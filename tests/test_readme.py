@@ -1494,6 +1494,30 @@ def test_the_third_h200_lease_s_figures_are_its_committed_runs():
     assert sentence(r"with Winograd's among them \((\d+) pass, largest relative error (\S+),") == (count, largest)
 
 
+def test_versions_6_traffic_figures_are_the_committed_run():
+    """The versions 6 in the simulator's traffic count, and every earlier version of the same
+    layers counted as the committed run of 2026-12-01 counted it."""
+    run = results("kernel-traffic-b8-2026-12-04.json")
+    earlier = {(p["layer"], p["pass_"]): p["moved_mb"] for p in results("kernel-traffic-b8-2026-12-01.json")["passes"]}
+    moved = {(p["layer"], p["pass_"]): p["moved_mb"] for p in run["passes"]}
+    assert all(mb == earlier[key] for key, mb in moved.items() if " v6" not in key[0])
+    assert len([key for key in moved if " v6" in key[0]]) == 6
+    col2im = {r["layer"]: r for r in run["launches"] if r["kernel"].startswith("col2im")}
+    pool = {r["layer"]: r for r in run["launches"] if r["kernel"].startswith("maxpool_backward")}
+    figures = sentence(r"max-pool's version-6 backward moves ([\d.]+) MB on pool1 against version 2's ([\d.]+), its "
+                       r"loads ([\d.]+) sectors a request against ([\d.]+) \(a window's dout is loaded whether or "
+                       r"not its argmax chose the pixel\), and the fused layer's ([\d.]+) MB on lrn1\+pool1 against "
+                       r"version 3's ([\d.]+)\. im2col's version-6 col2im asks for exactly what version 3's does "
+                       r"\(conv2: ([\d.]+) MB, ([\d.]+) sectors a request, (\d+)%\)")
+    assert_shows(" ".join(figures), moved[("pool1 v6", "backward")], moved[("pool1 v2", "backward")],
+                 pool["pool1 v6"]["loads_sectors_per_request"], pool["pool1 v2"]["loads_sectors_per_request"],
+                 moved[("lrn1+pool1 v6", "backward")], moved[("lrn1+pool1 v3", "backward")],
+                 col2im["conv2 v6"]["loads_moved_mb"], col2im["conv2 v6"]["loads_sectors_per_request"],
+                 col2im["conv2 v6"]["loads_efficiency"] * 100)
+    loads = [k for k in col2im["conv2 v6"] if k.startswith("loads")]
+    assert [col2im["conv2 v6"][k] for k in loads] == [col2im["conv2 v3"][k] for k in loads]
+
+
 def test_col2im_v2s_extra_load_requests_on_the_gpu_are_nvccs_unrolled_loop():
     """The README's account of col2im_v2's load requests under Nsight Compute (conv2's backward at
     batch 8), replayed warp by warp from each thread's trip counts: the walk as written, one

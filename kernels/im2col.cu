@@ -5,10 +5,10 @@
 //   row (c * kh + i) * kw + j, column (n * OH + oh) * OW + ow  holding  xpad[n, c, oh*sh + i, ow*sw + j]
 // (0 in the padding). Groups need nothing here: group g's rows are a contiguous block.
 //
-// Six versions (minicnn/kernel_versions.py), which give the same values bit for bit; version 3
-// rewrites col2im only, versions 4 and 5 im2col only, and version 6 col2im only, on version 2
-// (the family's other kernels run their newest earlier version, version 6's those of version 2:
-// minicnn.kernel_versions.kernel_name).
+// Seven versions (minicnn/kernel_versions.py), which give the same values bit for bit; version 3
+// rewrites col2im only, versions 4 and 5 im2col only, version 6 col2im only, on version 2, and
+// version 7 the layout kernels only (the family's other kernels run their newest earlier version,
+// version 6's those of version 2: minicnn.kernel_versions.kernel_name).
 #include "common.cuh"
 
 // ---- version 1: one thread per element, every index found by division -------------------------
@@ -290,6 +290,72 @@ extern "C" __global__ void nchw_to_gemm_relu_v2(const real_t* __restrict__ dout,
   const int o = blockIdx.x / batch, n = blockIdx.x - o * batch;
   const int from = (n * channels + o) * spatial + s;
   gemm[blockIdx.x * spatial + s] = y[from] > real_t(0) ? dout[from] : real_t(0);
+}
+
+// ---- version 7 (the layout kernels): several pixels a thread, all loaded before any is stored ---
+// On an H200 (2026-12-04) version 2's gemm_to_nchw_bias ran at 43% to 51% of the copy bandwidth
+// (conv1 0.140 ms), version 1's grid-stride loop no faster. Both give a thread one pixel: one
+// load, one store, and the block is done, so the copy goes in waves of blocks, each wave one trip
+// to memory with a float a thread in flight (conv1: 147,456 blocks of 256; conv3-5, whose planes
+// hold 169 pixels, 49,152 blocks of 192, 10 a multiprocessor). ReLU's version 2 showed the cure on
+// the same GPU, 78% of the copy bandwidth to 107%: several elements a thread, every load issued
+// before the first store. Here each thread takes LAYOUT_V7_PIXELS pixels of its plane, blockDim
+// apart (a warp's loads and stores stay consecutive), loads them all, then stores them: a quarter
+// of the blocks (conv1: 36,864 of 256; conv3-5: 49,152 of 64, 32 a multiprocessor), four floats in
+// flight a thread. The same values as version 2, bit for bit.
+// Launch: grid (planes, tiles of blockDim x LAYOUT_V7_PIXELS pixels), block (tile,)
+// (minicnn/layers/conv.py: plane_tiles over ceil(spatial / LAYOUT_V7_PIXELS)).
+#define LAYOUT_V7_PIXELS 4
+
+// store(s, load(s)) for this thread's pixels s of its tile, every load before the first store.
+template <class Load, class Store>
+__device__ __forceinline__ void layout_pixels_in_flight(int spatial, Load load, Store store) {
+  const int first = blockIdx.y * blockDim.x * LAYOUT_V7_PIXELS + threadIdx.x;
+  real_t value[LAYOUT_V7_PIXELS];
+#pragma unroll
+  for (int k = 0; k < LAYOUT_V7_PIXELS; ++k) {
+    const int s = first + k * blockDim.x;
+    if (s < spatial) value[k] = load(s);
+  }
+#pragma unroll
+  for (int k = 0; k < LAYOUT_V7_PIXELS; ++k) {
+    const int s = first + k * blockDim.x;
+    if (s < spatial) store(s, value[k]);
+  }
+}
+
+// gemm_to_nchw_bias: blockIdx.x is the NCHW plane n * C + o.
+extern "C" __global__ void gemm_to_nchw_bias_v7(const real_t* __restrict__ gemm_out,
+                                                const real_t* __restrict__ bias, real_t* __restrict__ y,
+                                                int batch, int channels, int spatial, int relu) {
+  const int n = blockIdx.x / channels, o = blockIdx.x - n * channels;
+  const real_t* from = gemm_out + (o * batch + n) * spatial;
+  real_t* to = y + blockIdx.x * spatial;
+  const real_t b = bias[o];
+  layout_pixels_in_flight(spatial, [&](int s) { return from[s]; },
+                          [&](int s, real_t v) { to[s] = biased_relu(v, b, relu); });
+}
+
+// nchw_to_gemm: blockIdx.x is the GEMM layout's plane o * N + n.
+extern "C" __global__ void nchw_to_gemm_v7(const real_t* __restrict__ dout, real_t* __restrict__ gemm, int batch,
+                                           int channels, int spatial) {
+  const int o = blockIdx.x / batch, n = blockIdx.x - o * batch;
+  const real_t* from = dout + (n * channels + o) * spatial;
+  real_t* to = gemm + blockIdx.x * spatial;
+  layout_pixels_in_flight(spatial, [&](int s) { return from[s]; }, [&](int s, real_t v) { to[s] = v; });
+}
+
+// y and dout both loaded, the ReLU's mask applied after (version 2 loads dout only where y > 0:
+// a second trip to memory that waits on the first).
+extern "C" __global__ void nchw_to_gemm_relu_v7(const real_t* __restrict__ dout, const real_t* __restrict__ y,
+                                                real_t* __restrict__ gemm, int batch, int channels, int spatial) {
+  const int o = blockIdx.x / batch, n = blockIdx.x - o * batch;
+  const int from = (n * channels + o) * spatial;
+  real_t* to = gemm + blockIdx.x * spatial;
+  layout_pixels_in_flight(spatial, [&](int s) {
+    const real_t kept = y[from + s], grad = dout[from + s];
+    return kept > real_t(0) ? grad : real_t(0);
+  }, [&](int s, real_t v) { to[s] = v; });
 }
 
 // ---- version 4 (im2col): each input read once, through shared memory --------------------------

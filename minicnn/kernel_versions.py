@@ -54,6 +54,9 @@ VERSIONS = {
            "before any is added (up to 25 loads in flight a thread where version 3 waits for each; "
            "window sides of 2 to 5, others run version 3); the other kernels as version 2, whose "
            "im2col was the fastest on the H200",
+        7: "the layout kernels between the GEMM's layout and NCHW: four pixels a thread, all loaded before "
+           "any is stored (version 2: one a thread, the copy in waves of blocks with one float a thread in "
+           "flight, 43% to 51% of the copy bandwidth on the H200); the other kernels as version 6",
     },
     "gemm_tiled": {
         1: "a block per 64 x 64 tile of C, walking all of K; each thread a 4 x 4 sub-tile of adjacent "
@@ -158,9 +161,9 @@ VERSIONS = {
 # forward+backward for norm1+pool1 and norm2+pool2, version 4 0.86 and 0.61, version 5 0.93 and
 # 0.73; LRN's version 3 (its window in registers) was the fastest of its three. Max-pool's version
 # 6 (version 2's backward with its loads in flight together), the fused LRN+max-pool's version 6
-# (version 3's backward likewise) and im2col's version 6 (version 3's col2im likewise), written
-# after those runs, are not yet timed: the layers launch them when a GPU finds them faster
-# (benchmarks/kernels.py --versions 2,3,6).
+# (version 3's backward likewise) and im2col's versions 6 (version 3's col2im likewise) and 7 (the
+# layout kernels likewise), written after those runs, are not yet timed: the layers launch them
+# when a GPU finds them faster (benchmarks/kernels.py --versions 2,3,6,7).
 DEFAULTS = {"bias": 4, "gemm_tiled": 9, "im2col": 2, "lrn": 3, "lrn_maxpool": 3, "maxpool": 2, "relu": 2}
 
 _chosen = dict(DEFAULTS)

@@ -169,7 +169,7 @@ def test_bad_inputs_name_the_layer_and_the_shapes():
 
 
 # --- the CUDA kernels (kernels/im2col.cu + GEMM + kernels/bias.cu), simulator and GPU ----------
-from devices import compare_with_cpu  # noqa: E402
+from devices import compare_with_cpu, launched_kernels  # noqa: E402
 from minicnn.backend import to_device, to_numpy  # noqa: E402
 from minicnn.gemm import use_gemm  # noqa: E402
 
@@ -218,6 +218,36 @@ def test_kernel_fused_relu_matches_cpu(kernel_device, im2col_version, bias_versi
     rng = np.random.default_rng(7)
     layer = Conv2D(4, 6, 3, padding=1, groups=2, dtype=dtype, rng=rng, relu=True)
     compare_with_cpu(layer, rng.standard_normal((3, 4, 9, 7)).astype(dtype), kernel_device)
+
+
+@pytest.mark.parametrize("size,relu,bias", [(7, True, True), (13, False, True), (40, True, False), (40, False, False)])
+def test_layout_kernels_version_7_give_version_2s_bits(kernel_device, size, relu, bias):
+    """im2col's version 7 rewrote the layout kernels with four pixels a thread, all loaded before any
+    is stored: y, dL/dx, dL/dw and dL/db are version 2's bit for bit on planes of 49, 169 and 1600
+    pixels (a tile of one warp, 13 of its threads busy; one of 64; two of 256, the second partial), with
+    the fused ReLU and without, with the bias gradient's version 2 so that the backward launches
+    im2col.cu's nchw_to_gemm_relu or nchw_to_gemm."""
+    from minicnn import kernel_versions
+    from minicnn.layers.conv import conv_backward_cuda, conv_forward_cuda
+    rng = np.random.default_rng(size)
+    x, w = rng.standard_normal((3, 4, size, size)), rng.standard_normal((6, 2, 3, 3))
+    b = rng.standard_normal(6) if bias else None
+    dout = rng.standard_normal((3, 6, size, size))
+    results, kernels = {}, {}
+    for version in (2, 7):
+        with kernel_versions.use("im2col", version), kernel_versions.use("bias", 2):
+            def run():
+                y, cache = conv_forward_cuda(to_device(x, kernel_device), to_device(w, kernel_device),
+                                             None if b is None else to_device(b, kernel_device), (1, 1), (1, 1), 2, relu)
+                return [y, *conv_backward_cuda(to_device(dout, kernel_device), cache)]
+            kernels[version] = launched_kernels(lambda: results.__setitem__(version, run()))
+    layout = ["gemm_to_nchw_bias", "nchw_to_gemm_relu" if relu else "nchw_to_gemm"]
+    for version in (2, 7):
+        assert [name for name in kernels[version] if name.rsplit("_v", 1)[0] in layout] == [
+            f"{name}_v{version}" for name in layout]
+    for mine, theirs in zip(results[7], results[2]):
+        if theirs is not None:
+            np.testing.assert_array_equal(to_numpy(mine), to_numpy(theirs))
 
 
 @pytest.mark.parametrize("version", [1, 2])   # version 3 sums in Conv2D's layout kernel (below)

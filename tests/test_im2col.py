@@ -284,6 +284,7 @@ def test_band_geometry_of_alexnet():
     from minicnn.kernels import read_source
     assert f"#define COL2IM_BAND_BYTES {im2col_module.COL2IM_BAND_BYTES} " in read_source("im2col")
     assert f"#define IM2COL_BAND_TILE {im2col_module.IM2COL_BAND_TILE} " in read_source("im2col")
+    assert f"#define LAYOUT_V7_PIXELS {im2col_module.LAYOUT_V7_PIXELS}\n" in read_source("im2col")
 
 
 def test_kernel_versions_4_and_5_load_each_input_once():
@@ -328,6 +329,9 @@ def test_a_version_runs_the_newest_rewrite_of_each_kernel():
     # version 6 rewrote col2im on version 2: its im2col is version 2's, not version 5's
     assert [kernel_name("im2col", k, 6) for k in ("col2im", "im2col", "gemm_to_nchw_bias")] == [
         "col2im_v6", "im2col_v2", "gemm_to_nchw_bias_v2"]
+    # version 7 rewrote the layout kernels on version 6
+    assert [kernel_name("im2col", k, 7) for k in ("col2im", "im2col", "gemm_to_nchw_bias", "nchw_to_gemm_relu")] == [
+        "col2im_v6", "im2col_v2", "gemm_to_nchw_bias_v7", "nchw_to_gemm_relu_v7"]
     with pytest.raises(ValueError, match="no version of 'im2col' at or below 0"):
         kernel_name("im2col", "im2col", 0)
     # every version of every family names a kernel of its own or an earlier one for each of its kernels

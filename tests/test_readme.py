@@ -1283,6 +1283,14 @@ def test_gpu_versions_figures_are_the_committed_h200_run():
               for r in results("gpu-kernels-NVIDIA_H200-b128-versions-2026-12-04-2.json")["breakdown"]}
     assert_shows(" ".join(sentence(r"\(conv2 (\S+) ms against (\S+) in the second run, below\)")),
                  second[("conv2 v2", "col2im_v2")], second[("conv2 v3", "col2im_v3")])
+    fraction = {r["layer"]: r["fraction_of_limit"]
+                for r in results("gpu-kernels-NVIDIA_H200-b128-versions-2026-12-04-2.json")["breakdown"]
+                if r["kernel"] == "gemm_to_nchw_bias_v2"}
+    layouts = [fraction[f"conv{i} v2"] for i in (3, 4, 5)]
+    assert_shows(" ".join(sentence(r"moved conv1's output in (\S+) ms, (\d+)% of the copy bandwidth, and conv3's to "
+                                   r"conv5's at (\d+)% to (\d+)%")),
+                 second[("conv1 v2", "gemm_to_nchw_bias_v2")], fraction["conv1 v2"] * 100, min(layouts) * 100,
+                 max(layouts) * 100)
 
 
 def test_tf32_and_tiled_gemm_figures_are_the_committed_h100_runs():

@@ -22,7 +22,8 @@ from minicnn.launch import BLOCK, REDUCE_BLOCK, empty, grid_for, launch, plane_t
 from minicnn.layers import winograd
 from minicnn.layers.base import Layer, Param, check_float_dtype, check_positive_int, pair
 from minicnn.layers.bias import bias_grad_cuda
-from minicnn.layers.im2col import col2im, col2im_cuda, conv_output_size, im2col, im2col_cuda, im2col_kernel
+from minicnn.layers.im2col import (LAYOUT_V7_PIXELS, col2im, col2im_cuda, conv_output_size, im2col, im2col_cuda,
+                                   im2col_kernel)
 
 
 SHORT_ROW = 16   # output rows of fewer values than this are copied faster batch last
@@ -124,10 +125,12 @@ def conv_backward(dout, cache, param_grads=True, input_grad=True):
 def _layout_launch(kernel, planes, spatial, like, *args):
     """One of im2col.cu's layout kernels over ``planes`` planes of ``spatial`` pixels, in the
     current version: version 1 grid-stride over the elements, version 2 a block per (plane, tile
-    of pixels)."""
+    of pixels), version 7 the same with LAYOUT_V7_PIXELS pixels a thread."""
     name = im2col_kernel(kernel)
     if name.endswith("_v1"):
         launch("im2col", name, grid_for(planes * spatial, like), BLOCK, *args)
+    elif name.endswith("_v7"):
+        launch("im2col", name, *plane_tiles(planes, -(-spatial // LAYOUT_V7_PIXELS)), *args)
     else:
         launch("im2col", name, *plane_tiles(planes, spatial), *args)
 

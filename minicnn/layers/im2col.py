@@ -163,6 +163,7 @@ def col2im(cols, x_shape, kernel, stride, pad, batch_last=False):
 
 # ---- the kernels (kernels/im2col.cu) ----------------------------------------------------------
 IM2COL_BAND_TILE = 6144   # values a block of im2col_v4 or v5 keeps in shared memory (kernels/im2col.cu)
+LAYOUT_V7_PIXELS = 4      # pixels a thread of the layout kernels' version 7 (kernels/im2col.cu)
 BANKS = 32                # shared memory's banks of 4-byte words
 
 

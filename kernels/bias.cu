@@ -2,9 +2,9 @@
 //
 // Layout: y, dout (outer, channels, inner) contiguous: Dense (N, O, 1); Conv2D's gradient in
 // GEMM layout (1, O, N * OH * OW). bias, dbias (channels,).
-// The large reduction (bias_grad) has four versions (minicnn/kernel_versions.py); the third
+// The large reduction (bias_grad) has five versions (minicnn/kernel_versions.py); the third
 // sums Conv2D's gradient as its backward moves it to the GEMM layout, the fourth takes those sums
-// by warp shuffles.
+// by warp shuffles, the fifth gives each plane a warp.
 #include "common.cuh"
 
 // y[o, c, s] += bias[c]. Launch: grid-stride, one thread per element of y.
@@ -111,4 +111,47 @@ extern "C" __global__ void nchw_to_gemm_bias_grad_v4(const real_t* __restrict__ 
                                                      int batch, int channels, int spatial, int relu) {
   __shared__ real_t sums[REDUCE_BLOCK / 32];
   nchw_to_gemm_summing<true>(dout, y, gemm, partial, batch, channels, spatial, relu, sums);
+}
+
+// Version 5 (Conv2D): a warp per plane, four values a lane in flight. On an H200 (2026-12-04)
+// version 4's layout kernel moved conv4's and conv5's dL/dy at 24% to 25% of the copy bandwidth
+// and conv1's at 63%. A block per plane gives the 169 values of a 13 x 13 plane to 169 of its 256
+// threads, one each, so the copy goes in waves of blocks with a float a thread in flight (and a
+// block-wide sum for each); conv1's planes of 3025 values take a thread's 12 one after the other.
+// Here a warp takes a plane (eight planes a block of 256): each lane loads four values 32 apart
+// before it stores them and adds them to its sum, and the warp's 32 sums come together by shuffles
+// (warp_sum): no shared memory, no barrier. The copy is version 3's bit for bit (its stores start
+// on 128-byte lines too); the sums are added in another fixed order.
+// Launch: grid (ceil(O * N / 8),), block (256,) (minicnn/layers/conv.py).
+#define BIAS_V5_VALUES 4
+extern "C" __global__ void nchw_to_gemm_bias_grad_v5(const real_t* __restrict__ dout, const real_t* __restrict__ y,
+                                                     real_t* __restrict__ gemm, real_t* __restrict__ partial,
+                                                     int batch, int channels, int spatial, int relu) {
+  const int plane = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (plane >= channels * batch) return;   // a whole warp: its shuffles need every lane
+  const int o = plane / batch, n = plane - o * batch;
+  const real_t* from = dout + (n * channels + o) * spatial;
+  const real_t* kept = y + (n * channels + o) * spatial;
+  real_t* to = gemm + plane * spatial;
+  real_t local = real_t(0);
+  for (int chunk = -(plane * spatial % 32); chunk < spatial; chunk += 32 * BIAS_V5_VALUES) {
+    real_t value[BIAS_V5_VALUES];
+#pragma unroll
+    for (int k = 0; k < BIAS_V5_VALUES; ++k) {   // every load first ...
+      const int s = chunk + k * 32 + lane;
+      value[k] = real_t(0);
+      if (s >= 0 && s < spatial) {   // dL/dy loaded whatever the mask says: no load waits on another
+        const real_t grad = from[s];
+        value[k] = (relu && !(kept[s] > real_t(0))) ? real_t(0) : grad;
+      }
+    }
+#pragma unroll
+    for (int k = 0; k < BIAS_V5_VALUES; ++k) {   // ... then the stores and the sum (+0 past the plane's ends)
+      const int s = chunk + k * 32 + lane;
+      if (s >= 0 && s < spatial) to[s] = value[k];
+      local += value[k];
+    }
+  }
+  const real_t total = warp_sum(local);
+  if (lane == 0) partial[n * channels + o] = total;
 }

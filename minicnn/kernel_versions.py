@@ -31,6 +31,10 @@ VERSIONS = {
            "a block, not 10; 18 requests to shared memory, not 52), which conv3-5's planes of 169 "
            "values, fewer than the block's 256 threads, spent most of their time on; other bias "
            "gradients as version 2",
+        5: "Conv2D: the layout kernel with a warp per plane, eight planes a block, each lane loading four "
+           "values before it stores and sums them, the warp's sum by shuffles alone (version 4: a block "
+           "per plane, one value a thread in flight; 24% to 25% of the copy bandwidth for conv4 and "
+           "conv5 on the H200); other bias gradients as version 2",
     },
     "im2col": {
         1: "one thread per element, every coordinate found by division; col2im tries all kh * kw "
@@ -161,9 +165,10 @@ VERSIONS = {
 # forward+backward for norm1+pool1 and norm2+pool2, version 4 0.86 and 0.61, version 5 0.93 and
 # 0.73; LRN's version 3 (its window in registers) was the fastest of its three. Max-pool's version
 # 6 (version 2's backward with its loads in flight together), the fused LRN+max-pool's version 6
-# (version 3's backward likewise) and im2col's versions 6 (version 3's col2im likewise) and 7 (the
-# layout kernels likewise), written after those runs, are not yet timed: the layers launch them
-# when a GPU finds them faster (benchmarks/kernels.py --versions 2,3,6,7).
+# (version 3's backward likewise), im2col's versions 6 (version 3's col2im likewise) and 7 (the
+# layout kernels likewise) and the bias gradient's version 5 (a warp per plane), written after
+# those runs, are not yet timed: the layers launch them when a GPU finds them faster
+# (benchmarks/kernels.py --versions 2,3,6,7; --versions 4,5 --family bias).
 DEFAULTS = {"bias": 4, "gemm_tiled": 9, "im2col": 2, "lrn": 3, "lrn_maxpool": 3, "maxpool": 2, "relu": 2}
 
 _chosen = dict(DEFAULTS)

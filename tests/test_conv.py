@@ -237,8 +237,9 @@ def test_layout_kernels_version_7_give_version_2s_bits(kernel_device, size, relu
     for version in (2, 7):
         with kernel_versions.use("im2col", version), kernel_versions.use("bias", 2):
             def run():
-                y, cache = conv_forward_cuda(to_device(x, kernel_device), to_device(w, kernel_device),
-                                             None if b is None else to_device(b, kernel_device), (1, 1), (1, 1), 2, relu)
+                bias_on_device = None if b is None else to_device(b, kernel_device)
+                y, cache = conv_forward_cuda(to_device(x, kernel_device), to_device(w, kernel_device), bias_on_device,
+                                             (1, 1), (1, 1), 2, relu)
                 return [y, *conv_backward_cuda(to_device(dout, kernel_device), cache)]
             kernels[version] = launched_kernels(lambda: results.__setitem__(version, run()))
     layout = ["gemm_to_nchw_bias", "nchw_to_gemm_relu" if relu else "nchw_to_gemm"]
@@ -265,12 +266,13 @@ def test_kernel_bias_gradient(kernel_device, monkeypatch, version, chunk, outer)
     np.testing.assert_allclose(to_numpy(got), dout.sum(axis=(0, 2)), rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("version", [3, 4])
+@pytest.mark.parametrize("version", [3, 4, 5])
 @pytest.mark.parametrize("relu", [False, True])
 @pytest.mark.parametrize("size", [7, 40])   # planes of 49 and 1600 pixels: a block's threads take 1 to 7 each
 def test_kernel_bias_gradient_summed_while_the_backward_moves_dout(kernel_device, version, relu, size):
-    """Bias versions 3 and 4: the conv backward's layout kernel sums each plane of dL/dy (masked by
-    the fused ReLU) as it copies it (version 4 by warp shuffles); the copy, and so dx and dW, are
+    """Bias versions 3 to 5: the conv backward's layout kernel sums each plane of dL/dy (masked by
+    the fused ReLU) as it copies it (version 4 by warp shuffles, version 5 a warp per plane: 18
+    planes here, the last block's warps 3 to 8 without one); the copy, and so dx and dW, are
     version 2's bit for bit, and the bias gradient is NumPy's sum in float64 to rounding."""
     from minicnn import kernel_versions
     from minicnn.layers.conv import conv_backward_cuda, conv_forward_cuda
@@ -291,22 +293,31 @@ def test_kernel_bias_gradient_summed_while_the_backward_moves_dout(kernel_device
         assert conv_backward_cuda(dout, cache, param_grads=False)[2] is None
 
 
+def bias_versions_traffic(versions, size, seed, input_grad=True):
+    """The simulator's traffic log of a conv backward (4 -> 6 channels, 3x3, size x size pixels,
+    batch 3, float32, the fused ReLU) in each of the bias gradient's ``versions``: ({version: the
+    launches}, y, dout, the backward's results by version)."""
+    from minicnn import kernel_versions
+    from minicnn.layers.conv import conv_backward_cuda, conv_forward_cuda
+    from minicnn.simulator import traffic
+    rng = np.random.default_rng(seed)
+    x, w, b = (rng.standard_normal(shape).astype(np.float32) for shape in ((3, 4, size, size), (6, 2, 3, 3), (6,)))
+    y, cache = conv_forward_cuda(x, w, b, (1, 1), (1, 1), 2, True)
+    dout = rng.standard_normal(y.shape).astype(np.float32)
+    logs, grads = {}, {}
+    for version in versions:
+        with kernel_versions.use("bias", version), traffic.recording() as log:
+            grads[version] = conv_backward_cuda(dout, cache, input_grad=input_grad)
+        logs[version] = list(log)
+    return logs, y, dout, grads
+
+
 def test_bias_gradient_version_3_reads_dout_once():
     """In the simulator's traffic count (conv 4 -> 6 channels, 3x3, 40 x 40 pixels, batch 3):
     version 2's bias gradient reads the GEMM-layout copy of dL/dy that the layout kernel wrote,
     version 3 sums as it copies, and reads only its partial sums again."""
-    from minicnn import kernel_versions
-    from minicnn.layers.conv import conv_backward_cuda, conv_forward_cuda
-    from minicnn.simulator import traffic
-    rng = np.random.default_rng(3)
-    x, w, b = (rng.standard_normal(shape).astype(np.float32) for shape in ((3, 4, 40, 40), (6, 2, 3, 3), (6,)))
-    y, cache = conv_forward_cuda(x, w, b, (1, 1), (1, 1), 2, True)
-    dout = rng.standard_normal(y.shape).astype(np.float32)
-    logs = {}
-    for version in (2, 3):
-        with kernel_versions.use("bias", version), traffic.recording() as log:
-            conv_backward_cuda(dout, cache)
-        logs[version] = [t for t in log if not t.kernel.startswith("col2im")]
+    logs, _, dout, _ = bias_versions_traffic((2, 3), 40, 3)
+    logs = {v: [t for t in log if not t.kernel.startswith("col2im")] for v, log in logs.items()}
     assert [t.kernel for t in logs[2]] == ["nchw_to_gemm_relu_v2", "bias_grad_partial_v2", "bias_grad_columns"]
     assert [t.kernel for t in logs[3]] == ["nchw_to_gemm_bias_grad_v3", "bias_grad_columns"]
     assert logs[3][0].loads.moved_bytes == logs[2][0].loads.moved_bytes   # the copy reads what it did
@@ -317,24 +328,28 @@ def test_bias_gradient_version_3_reads_dout_once():
     assert copy.efficiency == 1.0 and copy.moved_bytes == dout.nbytes   # whole sectors (aligned_start)
 
 
+def test_bias_gradient_version_5_gives_each_plane_a_warp():
+    """Version 5's layout kernel: eight planes a block of 256 threads (18 planes: 3 blocks), the
+    same stores as version 3's, request for request (each warp's start on a 128-byte line, as
+    version 3's blocks' do), the same loads of the ReLU's output, every value of dL/dy loaded once,
+    the mask or not (version 3 loads only those the mask keeps: a second trip after y's), and no
+    shared memory at all."""
+    from minicnn.simulator import traffic
+    logs, _, dout, _ = bias_versions_traffic((3, 5), 13, 5, input_grad=False)
+    v3, v5 = ([t for t in logs[v] if t.kernel.startswith("nchw_to_gemm_bias_grad")][0] for v in (3, 5))
+    assert v5.kernel == "nchw_to_gemm_bias_grad_v5" and (v5.grid, v5.block) == ((3, 1, 1), (256, 1, 1))
+    assert v5.array("gemm").stores == v3.array("gemm").stores and v5.array("y").loads == v3.array("y").loads
+    assert v5.array("dout").loads.bytes == dout.nbytes > v3.array("dout").loads.bytes
+    assert v5.shared_loads == v5.shared_stores == traffic.NO_SHARED_ACCESS
+
+
 def test_bias_gradient_version_4_sums_by_warp_shuffles():
     """Version 4's layout kernel moves what version 3's does, request for request, and takes each
     plane's sum through shared memory in 9 loads and 9 stores a block (the warps' sums stored and
     read back by warp 0, the total stored and read by every warp), where version 3's tree takes 32
     and 20; the sums are NumPy's to float32 rounding."""
-    from minicnn import kernel_versions
-    from minicnn.layers.conv import conv_backward_cuda, conv_forward_cuda
-    from minicnn.simulator import traffic
-    rng = np.random.default_rng(4)
-    x, w, b = (rng.standard_normal(shape).astype(np.float32) for shape in ((3, 4, 13, 13), (6, 2, 3, 3), (6,)))
-    y, cache = conv_forward_cuda(x, w, b, (1, 1), (1, 1), 2, True)
-    dout = rng.standard_normal(y.shape).astype(np.float32)
-    launches, grads = {}, {}
-    for version in (3, 4):
-        with kernel_versions.use("bias", version), traffic.recording() as log:
-            grads[version] = conv_backward_cuda(dout, cache, input_grad=False)
-        (launches[version],) = [t for t in log if t.kernel.startswith("nchw_to_gemm_bias_grad")]
-    v3, v4 = launches[3], launches[4]
+    logs, y, dout, grads = bias_versions_traffic((3, 4), 13, 4, input_grad=False)
+    v3, v4 = ([t for t in logs[v] if t.kernel.startswith("nchw_to_gemm_bias_grad")][0] for v in (3, 4))
     assert (v3.kernel, v4.kernel) == ("nchw_to_gemm_bias_grad_v3", "nchw_to_gemm_bias_grad_v4")
     assert v4.arrays == v3.arrays                                 # the same global traffic
     blocks = 6 * 3

@@ -192,7 +192,12 @@ def conv_backward_cuda(dout, cache, param_grads=True, input_grad=True):
     if has_bias and param_grads and kernel_versions.current("bias") >= 3:   # summed as it is moved
         partial = empty((n, o), dout.dtype, dout)
         layout_kernel = kernel_versions.kernel_name("bias", "nchw_to_gemm_bias_grad", kernel_versions.current("bias"))
-        launch("bias", layout_kernel, (o * n,), REDUCE_BLOCK, dout,
+        # a block per plane (versions 3 and 4), or a warp per plane, BLOCK // 32 planes a block (version 5)
+        if layout_kernel.endswith("_v5"):
+            grid, block = (-(-o * n // (BLOCK // 32)),), BLOCK
+        else:
+            grid, block = (o * n,), REDUCE_BLOCK
+        launch("bias", layout_kernel, grid, block, dout,
                dout if relu_out is None else relu_out, dout_gemm, partial, n, o, oh * ow, int(relu_out is not None))
         db = bias_grad_cuda(partial, n, o, 1)
     else:

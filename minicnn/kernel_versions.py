@@ -151,6 +151,10 @@ VERSIONS = {
         6: "backward: version 2's with every window's argmax and dout loaded before any is compared (no "
            "load waits on another's value) and four pixels a thread, all their loads in flight together "
            "(windows of at most 2 x stride; others run version 2); forward: version 2's",
+        7: "forward: version 2's thread per output with the window's side a compile-time constant, so "
+           "that all its values are loaded before the first compare (version 2 compares each as it "
+           "comes: 54% of the copy bandwidth on pool1, 30% on pool5); square windows of 2 and 3, others "
+           "run version 2; backward: version 6's",
     },
 }
 
@@ -165,10 +169,11 @@ VERSIONS = {
 # forward+backward for norm1+pool1 and norm2+pool2, version 4 0.86 and 0.61, version 5 0.93 and
 # 0.73; LRN's version 3 (its window in registers) was the fastest of its three. Max-pool's version
 # 6 (version 2's backward with its loads in flight together), the fused LRN+max-pool's version 6
-# (version 3's backward likewise), im2col's versions 6 (version 3's col2im likewise) and 7 (the
-# layout kernels likewise) and the bias gradient's version 5 (a warp per plane), written after
-# those runs, are not yet timed: the layers launch them when a GPU finds them faster
-# (benchmarks/kernels.py --versions 2,3,6,7; --versions 4,5 --family bias).
+# (version 3's backward likewise), max-pool's version 7 (version 2's forward likewise), im2col's
+# versions 6 (version 3's col2im likewise) and 7 (the layout kernels likewise) and the bias
+# gradient's version 5 (a warp per plane), written after those runs, are not yet timed: the
+# layers launch them when a GPU finds them faster (benchmarks/kernels.py --versions 2,3,6,7;
+# --versions 4,5 --family bias).
 DEFAULTS = {"bias": 4, "gemm_tiled": 9, "im2col": 2, "lrn": 3, "lrn_maxpool": 3, "maxpool": 2, "relu": 2}
 
 _chosen = dict(DEFAULTS)

@@ -322,6 +322,79 @@ def test_kernel_version_6_backward_is_version_2_bit_for_bit_on_any_pooling(kerne
     np.testing.assert_array_equal(dx[6], dx[2])
 
 
+def pooling_values(rng, shape, values):
+    """Inputs for max-pool: "distinct" (no ties), "ties" (three levels: many maxima per window) or
+    "nan" (a fifth of the values NaN)."""
+    if values == "distinct":
+        return distinct_values(rng, shape)
+    if values == "ties":
+        return rng.integers(0, 3, shape).astype(np.float64)
+    x = rng.standard_normal(shape)
+    x[rng.random(shape) < 0.2] = np.nan
+    return x
+
+
+def forward_by_versions(x, kernel, stride, pad, versions, device):
+    """{version: (y, argmax, the kernels launched)} of maxpool_forward_cuda on ``device``."""
+    runs = {}
+    for version in versions:
+        with kernel_versions.use("maxpool", version):
+            out = []
+            on_device = to_device(x, device)
+            names = launched_kernels(lambda: out.append(maxpool_forward_cuda(on_device, kernel, stride, pad)))
+        y, cache = out[0]
+        runs[version] = (to_numpy(y), to_numpy(cache[2]), names)
+    return runs
+
+
+@given(pool_cases(), st.sampled_from([np.float32, np.float64]), st.sampled_from(["distinct", "ties", "nan"]))
+def test_kernel_version_7_forward_is_version_2s_on_any_pooling(kernel_device, case, dtype, values):
+    """Version 7's forward loads a window's values before it compares any: the maxima and their
+    positions are version 2's, ties (the first maximum in row-major order) and NaNs alike, on any
+    pooling; square windows of 2 and 3 run its kernel, the others version 2's."""
+    x = pooling_values(np.random.default_rng(case["seed"]), case["shape"], values).astype(dtype)
+    runs = forward_by_versions(x, case["k"], case["stride"], case["pad"], (2, 7), kernel_device)
+    square = case["k"][0] == case["k"][1] and case["k"][0] in maxpool.MAXPOOL_V7_SIDES
+    assert runs[7][2] == [f"maxpool_forward_v{7 if square else 2}"]
+    np.testing.assert_array_equal(runs[7][0], runs[2][0])
+    np.testing.assert_array_equal(runs[7][1], runs[2][1])
+
+
+@pytest.mark.parametrize("values", ["distinct", "ties", "nan"])
+@pytest.mark.parametrize("k,stride,pad", [(3, 2, 0), (3, 2, 1), (2, 2, 0), (2, 1, 1)])
+def test_kernel_version_7_on_alexnets_windows_and_the_edges(kernel_device, values, k, stride, pad):
+    """AlexNet's 3 x 3 windows at stride 2 on planes of 13 x 13 (pool5's) and 2 x 2 ones, with the
+    padding's cut windows: version 7's kernel, version 2's maxima and positions; its backward is
+    version 6's."""
+    x = pooling_values(np.random.default_rng(k * 10 + pad), (2, 3, 13, 13), values).astype(np.float32)
+    runs = forward_by_versions(x, (k, k), (stride, stride), (pad, pad), (2, 7), kernel_device)
+    assert runs[7][2] == ["maxpool_forward_v7"]
+    np.testing.assert_array_equal(runs[7][0], runs[2][0])
+    np.testing.assert_array_equal(runs[7][1], runs[2][1])
+    layer = MaxPool2D(k, stride, pad)
+    with kernel_versions.use("maxpool", 7):
+        device_layer = layer.to(kernel_device)
+        device_layer.forward(to_device(x, kernel_device))
+        dout = to_device(np.ones(layer.output_shape(x.shape), np.float32), kernel_device)
+        assert launched_kernels(lambda: device_layer.backward(dout)) == ["maxpool_backward_v6"]
+
+
+def test_kernel_version_7_forward_loads_each_window_value_once():
+    """pool1's windows on 4 planes of 55 x 55 under the simulator: version 7 stores what version 2
+    stores and loads a window's 9 values once each, where version 2 loads its first value twice
+    (once to start the maximum, once in its walk): 10 load requests a warp against 9."""
+    from minicnn.simulator import traffic
+    x = np.random.default_rng(5).standard_normal((1, 4, 55, 55)).astype(np.float32)
+    records = {}
+    for version in (2, 7):
+        with kernel_versions.use("maxpool", version), traffic.recording() as log:
+            maxpool_forward_cuda(x, (3, 3), (2, 2), (0, 0))
+        (records[version],) = log
+    v2, v7 = records[2], records[7]
+    assert v7.array("y").stores == v2.array("y").stores and v7.array("argmax").stores == v2.array("argmax").stores
+    assert v7.array("x").loads.requests * 10 == v2.array("x").loads.requests * 9
+
+
 def test_kernel_version_6_backward_loads_every_window_before_it_compares():
     """pool1's windows on 4 planes of 55 x 55 under the simulator: version 6 loads the argmax of the
     same windows as version 2, and the dout of all of them (version 2 loads a window's dout only

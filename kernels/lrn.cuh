@@ -122,6 +122,13 @@ struct LrnWindow {
 #pragma unroll
     for (int i = 1; i < SIZE; ++i) x[i] = load(first + i);
   }
+  // The window of channel c, all of it loaded at once: SIZE loads in flight (lrn_scale's loop,
+  // whose trip count is known at run time only, loads each x after the last one's term is added).
+  __device__ __forceinline__ void at(int c) {
+    first = c - SIZE / 2;
+#pragma unroll
+    for (int i = 0; i < SIZE; ++i) x[i] = load(first + i);
+  }
   // The window of the next channel: one load.
   __device__ __forceinline__ void slide() {
 #pragma unroll

@@ -9,7 +9,7 @@
 //
 // Layout: x, dx (N, C, H, W); y, argmax, dout (N, C, OH, OW); argmax as in maxpool.cu (the
 // winner's h * W + w in its plane). LRN groups: the caller passes (N * G, C / G, H, W).
-// Six versions (minicnn/kernel_versions.py); all give the same values.
+// Seven versions (minicnn/kernel_versions.py); all give the same values.
 #include "lrn.cuh"
 #include "maxpool.cuh"
 
@@ -174,18 +174,44 @@ extern "C" __global__ void lrn_maxpool_backward_v2(const real_t* __restrict__ do
 // threads first compute the LRN values of the input rows the band's windows read, once each,
 // into shared memory, then each takes the maximum of its windows from there.
 // Launch: grid (N * C planes, bands), block (256,) (minicnn/layers/lrn_maxpool.py).
+// The body of versions 3 and 7: the band of the plane's LRN values (band_max_pool), each computed
+// by lrn_value (version 3) or from its window loaded at once (version 7: at_once, for the windows
+// of with_lrn_size). `band`: the kernel's __shared__ array (see band_max_pool).
+template <bool at_once>
+__device__ __forceinline__ void lrn_maxpool_band_forward(const real_t* __restrict__ x, real_t* __restrict__ y,
+                                                         int* __restrict__ argmax, int channels, int height,
+                                                         int width, int out_h, int out_w, int kernel_h, int kernel_w,
+                                                         int stride_h, int stride_w, int pad_h, int pad_w, int rows,
+                                                         int size, real_t alpha_over_size, real_t beta, real_t k,
+                                                         real_t* band) {
+  const int n = blockIdx.x / channels, c = blockIdx.x - n * channels, spatial = height * width;
+  const real_t* xn = x + n * channels * spatial;
+  const int out_plane = blockIdx.x * out_h * out_w;
+  auto pool = [&](auto value) {
+    band_max_pool(value, band, RowMajorBand{width}, y + out_plane, argmax + out_plane, height, width, out_h, out_w,
+                  kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, rows);
+  };
+  if (!at_once) {
+    pool([&](int p) { return lrn_value(xn, c, p, channels, spatial, size, alpha_over_size, beta, k); });
+    return;
+  }
+  with_lrn_size(size, [&](auto window_size) {
+    pool([&](int p) {
+      LrnWindow<decltype(window_size)::value> window{xn + p, channels, spatial};
+      window.at(c);
+      return window.centre() * lrn_power(window.scale(alpha_over_size, k), beta);
+    });
+  });
+}
+
 extern "C" __global__ void lrn_maxpool_forward_v3(const real_t* __restrict__ x, real_t* __restrict__ y,
                                                   int* __restrict__ argmax, int channels, int height, int width,
                                                   int out_h, int out_w, int kernel_h, int kernel_w, int stride_h,
                                                   int stride_w, int pad_h, int pad_w, int rows, int size,
                                                   real_t alpha_over_size, real_t beta, real_t k) {
   __shared__ real_t band[POOL_BAND_TILE];
-  const int n = blockIdx.x / channels, c = blockIdx.x - n * channels, spatial = height * width;
-  const real_t* xn = x + n * channels * spatial;
-  const int out_plane = blockIdx.x * out_h * out_w;
-  band_max_pool([&](int p) { return lrn_value(xn, c, p, channels, spatial, size, alpha_over_size, beta, k); }, band,
-                RowMajorBand{width}, y + out_plane, argmax + out_plane, height, width, out_h, out_w, kernel_h,
-                kernel_w, stride_h, stride_w, pad_h, pad_w, rows);
+  lrn_maxpool_band_forward<false>(x, y, argmax, channels, height, width, out_h, out_w, kernel_h, kernel_w, stride_h,
+                                  stride_w, pad_h, pad_w, rows, size, alpha_over_size, beta, k, band);
 }
 
 // Backward: version 2's threads, each sliding its LRN window down its chunk of channels in
@@ -394,4 +420,27 @@ extern "C" __global__ void lrn_maxpool_backward_v6(const real_t* __restrict__ do
   lrn_maxpool_backward_in_registers<true>(dout, argmax, x, dx, batch, channels, height, width, out_h, out_w,
                                           kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, chunk, size,
                                           alpha_over_size, beta, k, two_alpha_beta_over_size);
+}
+
+// ---- version 7 (forward): version 3's band, each LRN value's window loaded at once ------------------
+// Version 3's forward (the fastest on the H200: norm1+pool1 0.237 ms, 19% of the copy bandwidth)
+// computes each value of its band with lrn_value, whose lrn_scale loop has a trip count known at
+// run time only: nvcc unrolls it by 4 with the remainder first, each load followed by the term
+// that uses it (its PTX), so a thread waits on the 5 channels of a value one after the other, and
+// on the centre's x once more. Here (lrn_maxpool_band_forward<true>, version 3's body) the band's
+// values come from LrnWindow<size>::at: the 5 (or 3)
+// channels loaded at once, the terms then added in lrn_scale's order with 0 for the channels
+// outside the image's (0 * 0 added to a sum that starts at +0 changes nothing), and the centre
+// from the window: version 3's values bit for bit, and its maxima and positions. For the LRN
+// windows of with_lrn_size (the layer runs version 3's forward for the others); its backward is
+// version 6's.
+// Launch: as version 3's forward.
+extern "C" __global__ void lrn_maxpool_forward_v7(const real_t* __restrict__ x, real_t* __restrict__ y,
+                                                  int* __restrict__ argmax, int channels, int height, int width,
+                                                  int out_h, int out_w, int kernel_h, int kernel_w, int stride_h,
+                                                  int stride_w, int pad_h, int pad_w, int rows, int size,
+                                                  real_t alpha_over_size, real_t beta, real_t k) {
+  __shared__ real_t band[POOL_BAND_TILE];
+  lrn_maxpool_band_forward<true>(x, y, argmax, channels, height, width, out_h, out_w, kernel_h, kernel_w, stride_h,
+                                 stride_w, pad_h, pad_w, rows, size, alpha_over_size, beta, k, band);
 }

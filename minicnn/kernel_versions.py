@@ -133,6 +133,9 @@ VERSIONS = {
            "(version 3: the dout after the argmax chose the pixel) and the next channel's loaded before "
            "this one's are summed (pooling windows of at most 2 x stride; others run version 3); "
            "forward: version 3's",
+        7: "forward: version 3's band with each LRN value's channels loaded at once (LrnWindow::at; version "
+           "3's lrn_scale loop, its trip count known at run time, loads each after the last one's term is "
+           "added); windows of 3 and 5 channels, others run version 3; backward: version 6's",
     },
     "maxpool": {
         1: "one thread per element, grid-stride; the backward finds the windows that cover a pixel "
@@ -167,13 +170,13 @@ VERSIONS = {
 # col2im_v2 0.36), and max-pool's 0.86 ms against 1.00. The fused LRN+max-pool's likewise (its
 # second run, the same day): version 3 (the LRN values in a shared-memory band) 0.84 and 0.58 ms
 # forward+backward for norm1+pool1 and norm2+pool2, version 4 0.86 and 0.61, version 5 0.93 and
-# 0.73; LRN's version 3 (its window in registers) was the fastest of its three. Max-pool's version
-# 6 (version 2's backward with its loads in flight together), the fused LRN+max-pool's version 6
-# (version 3's backward likewise), max-pool's version 7 (version 2's forward likewise), im2col's
-# versions 6 (version 3's col2im likewise) and 7 (the layout kernels likewise) and the bias
-# gradient's version 5 (a warp per plane), written after those runs, are not yet timed: the
-# layers launch them when a GPU finds them faster (benchmarks/kernels.py --versions 2,3,6,7;
-# --versions 4,5 --family bias).
+# 0.73; LRN's version 3 (its window in registers) was the fastest of its three. Written after those
+# runs, with more loads in flight at once, and not yet timed: max-pool's versions 6 (version 2's
+# backward) and 7 (version 2's forward), the fused LRN+max-pool's versions 6 (version 3's
+# backward) and 7 (version 3's forward), im2col's versions 6 (version 3's col2im) and 7 (the
+# layout kernels), and the bias gradient's version 5 (a warp per plane). The layers launch them
+# when a GPU finds them faster (benchmarks/kernels.py --versions 2,3,6,7; --versions 4,5 --family
+# bias).
 DEFAULTS = {"bias": 4, "gemm_tiled": 9, "im2col": 2, "lrn": 3, "lrn_maxpool": 3, "maxpool": 2, "relu": 2}
 
 _chosen = dict(DEFAULTS)

@@ -370,6 +370,24 @@ def test_fused_version_4_backward_loads_dout_and_argmax_once_per_channel():
     assert loads[4] * 2 < loads[3]
 
 
+def fused_runs_by_version(case, size, dtype, versions, device):
+    """An LRNMaxPool (LRN of ``size``, the pooling of a pool_cases ``case``) forward and backward on
+    ``device`` in each of ``versions``: ({version: [y, argmax, dx]}, {version: [the forward's kernel,
+    the backward's]})."""
+    x = (np.random.default_rng(case["seed"]).standard_normal(case["shape"]) * 3).astype(dtype)
+    layer = LRNMaxPool(LRN(size, 0.5, 0.75, 1.5), MaxPool2D(case["k"], case["stride"], case["pad"]))
+    dout = np.random.default_rng(7).standard_normal(layer.output_shape(x.shape)).astype(dtype)
+    results, launched = {}, {}
+    for version in versions:
+        with kernel_versions.use("lrn_maxpool", version):
+            device_layer = layer.to(device)
+            out = {}
+            launched[version] = launched_kernels(lambda: out.update(y=device_layer.forward(to_device(x, device))))
+            launched[version] += launched_kernels(lambda: out.update(dx=device_layer.backward(to_device(dout, device))))
+            results[version] = [to_numpy(a) for a in (out["y"], device_layer._cache[2], out["dx"])]
+    return results, launched
+
+
 # --- version 6's backward: each channel's windows in one trip, the next channel's on their way ---
 @given(pool_cases(), st.sampled_from([3, 5, 4]), st.integers(1, 4), st.sampled_from([np.float32, np.float64]))
 def test_fused_version_6_backward_is_version_3_bit_for_bit_on_any_pooling(kernel_device, monkeypatch, case, size,
@@ -380,18 +398,7 @@ def test_fused_version_6_backward_is_version_3_bit_for_bit_on_any_pooling(kernel
     2 positions a side and the LRN window is one kept in registers (3, 5), else version 3's
     backward (a window of 4: version 2's walk). Its forward is version 3's."""
     monkeypatch.setattr(lrn_module, "LRN_CHANNEL_CHUNK", chunk)
-    x = (np.random.default_rng(case["seed"]).standard_normal(case["shape"]) * 3).astype(dtype)
-    layer = LRNMaxPool(LRN(size, 0.5, 0.75, 1.5), MaxPool2D(case["k"], case["stride"], case["pad"]))
-    dout = np.random.default_rng(7).standard_normal(layer.output_shape(x.shape)).astype(dtype)
-    results, launched = {}, {}
-    for version in (3, 6):
-        with kernel_versions.use("lrn_maxpool", version):
-            device_layer = layer.to(kernel_device)
-            out = {}
-            launched[version] = launched_kernels(lambda: out.update(y=device_layer.forward(to_device(x, kernel_device))))
-            launched[version] += launched_kernels(lambda: out.update(dx=device_layer.backward(
-                to_device(dout, kernel_device))))
-            results[version] = [to_numpy(a) for a in (out["y"], device_layer._cache[2], out["dx"])]
+    results, launched = fused_runs_by_version(case, size, dtype, (3, 6), kernel_device)
     two_a_side = all(k <= 2 * s for k, s in zip(case["k"], case["stride"]))
     assert launched[6][0] == launched[3][0]
     assert launched[6][1] == ("lrn_maxpool_backward_v6" if two_a_side and size != 4 else launched[3][1])
@@ -416,3 +423,37 @@ def test_fused_version_6_backward_loads_every_window_and_the_next_channel():
     assert v6.array("dout").loads.bytes == argmax6 > 2 * v3.array("dout").loads.bytes
     assert v6.array("dx").stores == v3.array("dx").stores
     assert v6.array("x").loads.bytes == v3.array("x").loads.bytes   # the walk's: one load of x a channel
+
+
+# --- version 7's forward: each LRN value's window loaded at once ------------------------------
+@given(pool_cases(), st.sampled_from([3, 5, 4]), st.sampled_from([np.float32, np.float64]))
+def test_fused_version_7_forward_is_version_3_bit_for_bit_on_any_pooling(kernel_device, case, size, dtype):
+    """Version 7's forward computes its band's LRN values from windows loaded at once: y and argmax
+    are version 3's bit for bit on any pooling, with a window of 3 or 5 channels (the others, 4
+    here, run version 3's forward); its backward is version 6's where version 6 runs."""
+    results, launched = fused_runs_by_version(case, size, dtype, (3, 6, 7), kernel_device)
+    banded = launched[3][0] == "lrn_maxpool_forward_v3"   # else too wide for a band: version 2's
+    assert launched[7][0] == ("lrn_maxpool_forward_v7" if banded and size != 4 else launched[3][0])
+    assert launched[7][1] == launched[6][1]
+    for new, old in zip(results[7], results[3]):
+        np.testing.assert_array_equal(new, old)
+
+
+def test_fused_version_7_forward_loads_what_version_3_loads():
+    """The traffic count under the simulator (norm1+pool1's windows on 8 channels of 55 x 55):
+    version 7's band loads each LRN value's channels once each, as version 3's loop does, and not
+    the centre's x a second time as version 3 does: over the 8 channels' values 34 loads (5 a
+    channel, 3 and 4 at the edges) against 42, the same bytes touched, the same stores."""
+    from minicnn.simulator import traffic
+    from minicnn.layers.lrn_maxpool import lrn_maxpool_forward_cuda
+    x = np.random.default_rng(9).standard_normal((1, 8, 55, 55)).astype(np.float32)
+    records = {}
+    for version in (3, 7):
+        with kernel_versions.use("lrn_maxpool", version), traffic.recording() as log:
+            lrn_maxpool_forward_cuda(x, 5, 1e-4, 0.75, 2.0, (3, 3), (2, 2), (0, 0))
+        (records[version],) = log
+    v3, v7 = records[3], records[7]
+    assert v7.kernel == "lrn_maxpool_forward_v7"
+    assert v7.array("y").stores == v3.array("y").stores and v7.array("argmax").stores == v3.array("argmax").stores
+    assert v7.array("x").loads.requests * 42 == v3.array("x").loads.requests * 34
+    assert v7.array("x").loads.touched == v3.array("x").loads.touched

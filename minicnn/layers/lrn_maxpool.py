@@ -39,7 +39,8 @@ def lrn_maxpool_forward_cuda(x, size, alpha, beta, k, kernel, stride, pad):
     4 to 3 for an LRN window it does not keep in registers (``lrn.LRN_REGISTER_SIZES``) or a band
     of one window's rows wider than LRN_POOL_BAND_PIXELS (version 5: or than LRN_POOL_PHASED_VALUES
     at band_pitch's values a row), version 3 to 2 for images too wide for its bands. Version 6's
-    forward is version 3's."""
+    forward is version 3's; version 7's is version 3's band with each LRN window loaded at once,
+    for the windows of ``lrn.LRN_REGISTER_SIZES`` (else version 3's), and its backward version 6's."""
     n, c, h, w = x.shape
     y, argmax = pooled_outputs(x, kernel, stride, pad)
     oh, ow = y.shape[2:]
@@ -64,8 +65,11 @@ def lrn_maxpool_forward_cuda(x, size, alpha, beta, k, kernel, stride, pad):
         launch("lrn_maxpool", "lrn_maxpool_forward_v1", grid_for(n * oh * ow, x), BLOCK, x, y, argmax, n, c, h, w,
                oh, ow, *kernel, *stride, *pad, *lrn)
     elif rows:         # a block per (plane, band of output rows), the LRN values in shared memory
-        launch("lrn_maxpool", "lrn_maxpool_forward_v3", (n * c, -(-oh // rows)), BLOCK, x, y, argmax, c, h, w, oh,
-               ow, *kernel, *stride, *pad, rows, *lrn)
+        # (version 7: each value's LRN window loaded at once, for the windows kept in registers)
+        name = ("lrn_maxpool_forward_v7" if version >= 7 and size in lrn_module.LRN_REGISTER_SIZES
+                else "lrn_maxpool_forward_v3")
+        launch("lrn_maxpool", name, (n * c, -(-oh // rows)), BLOCK, x, y, argmax, c, h, w, oh, ow, *kernel, *stride,
+               *pad, rows, *lrn)
     else:              # one thread per output element, a block per (plane, tile)
         launch("lrn_maxpool", "lrn_maxpool_forward_v2", *plane_tiles(n * c, oh * ow), x, y, argmax, c, h, w, oh, ow,
                *kernel, *stride, *pad, *lrn)

@@ -25,6 +25,10 @@
 #                  of the conv bias gradient (version 3 sums it as the backward moves dL/dy)
 #   winograd       conv3-5 by Winograd's F(2x2, 3x3) (kernels/winograd.cu, --conv-algorithm winograd)
 #                  against cuDNN, each kernel within each layer, and the training step with them
+#   gemm_stacks    the conv rows whose products come in stacks (groups: conv2, conv4, conv5; Winograd's 16
+#                  a group: conv3-5) and the training step with one cuBLAS call per product
+#                  (--gemm cublas-looped), against the one strided-batched call of the default (the
+#                  kernels, winograd and train_step steps' rows)
 #   kernels_tf32   the same as kernels with TF32 allowed on both sides
 #   kernels_tiled  minicnn's own GEMM, each of its versions, against cuBLAS and cuDNN
 #   launch_overhead  benchmarks/launch_overhead.py --device cuda: the host's time per launch, minicnn's
@@ -78,7 +82,8 @@ out=${1:-benchmarks/results/gpu-$(date +%F)}
 shift || true
 steps=("$@")
 [ ${#steps[@]} -eq 0 ] && steps=(compile kernel_tests gradcheck device_tests memcheck racecheck kernels kernel_versions bias_versions
-                                 winograd kernels_tf32 kernels_tiled launch_overhead train_step train ncu_traffic)
+                                 winograd gemm_stacks kernels_tf32 kernels_tiled launch_overhead train_step train
+                                 ncu_traffic)
 mkdir -p "$out"
 nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || echo "no nvidia-smi" > "$out/nvidia-smi.txt"
 python -m minicnn.environment --device cuda > "$out/environment.txt" 2>&1   # the GPU, processor, BLAS, versions
@@ -131,6 +136,10 @@ for step in "${steps[@]}"; do
                      --layers conv1,conv2,conv3,conv4,conv5 ;;
     winograd) run winograd python benchmarks/kernels.py --conv-algorithm winograd --breakdown --layers conv3,conv4,conv5
               run winograd_train_step python benchmarks/train_step.py --device cuda --layers --conv-algorithm winograd ;;
+    gemm_stacks) run gemm_stacks python benchmarks/kernels.py --gemm cublas-looped --breakdown --layers conv2,conv4,conv5
+                 run gemm_stacks_winograd python benchmarks/kernels.py --gemm cublas-looped --conv-algorithm winograd \
+                   --breakdown --layers conv3,conv4,conv5
+                 run gemm_stacks_train_step python benchmarks/train_step.py --device cuda --gemm cublas-looped ;;
     kernels_tf32) run kernels_tf32 python benchmarks/kernels.py --tf32 ;;
     kernels_tiled) run kernels_tiled python benchmarks/kernels.py --gemm tiled "${versions[@]}" --layers conv1,conv2,conv3,conv4,conv5,fc6,fc7,fc8 ;;
     launch_overhead) run launch_overhead python benchmarks/launch_overhead.py --device cuda ;;
@@ -147,7 +156,8 @@ for step in "${steps[@]}"; do
                    --kernel-version im2col=3 --kernel-version maxpool=7 --kernel-version lrn_maxpool=7
                  run ncu_traffic_col2im6 python benchmarks/ncu_traffic.py --layers conv2 --kernel-version im2col=6 ;;
     *) echo "unknown step '$step'; steps: compile kernel_tests gradcheck device_tests memcheck racecheck kernels kernel_versions" \
-            "bias_versions winograd kernels_tf32 kernels_tiled launch_overhead train_step train ncu_traffic" >&2
+            "bias_versions winograd gemm_stacks kernels_tf32 kernels_tiled launch_overhead train_step train" \
+            "ncu_traffic" >&2
        exit 2 ;;
   esac
 done

@@ -361,8 +361,10 @@ def parse_args(argv=None):
     p.add_argument("--layers", default=",".join(LAYERS), help="comma-separated layer names (default: all)")
     p.add_argument("--repeats", type=positive_int, default=50, help="timed repeats per measurement (default: 50)")
     p.add_argument("--gemm", choices=gemm.GEMMS, default="cublas",
-                   help="minicnn's matrix products in the conv and fully connected rows: cublas, or tiled "
-                        "(minicnn's own kernels/gemm_tiled.cu, against cuBLAS/cuDNN) (default: cublas)")
+                   help="minicnn's matrix products in the conv and fully connected rows: cublas (a stack of "
+                        "products, a grouped conv's or Winograd's, in one batched call), cublas-looped (a call "
+                        "per product, to time the batched call against) or tiled (minicnn's own "
+                        "kernels/gemm_tiled.cu, against cuBLAS/cuDNN) (default: cublas)")
     p.add_argument("--tf32", action="store_true",
                    help="allow TF32 in both sides' GEMMs: PyTorch's cuDNN and cuBLAS, and minicnn's "
                         "cuBLAS calls through CuPy (CUPY_TF32=1)")
@@ -504,7 +506,7 @@ def results_writer(args, device, runs, copy_bw, gemm_rate):
         name = heading = "the kernel simulator (the CPU's times, not a GPU's)"
         prefix, software = "sim-kernels", None
     stem = (f"{prefix}-b{args.batch_size}{'-tf32' if args.tf32 else ''}"
-            f"{'-tiled' if args.gemm == 'tiled' else ''}{versions_words(args.versions)}"
+            f"{'-' + args.gemm if args.gemm != 'cublas' else ''}{versions_words(args.versions)}"
             f"{'-' + args.family if args.family else ''}{args.versions_tag}"
             f"{'-' + args.conv_algorithm if args.conv_algorithm != 'auto' else ''}-{today}")
     stem = free_stem(args.out, stem)   # an earlier run's files of the day are kept; this run rewrites its own

@@ -26,7 +26,7 @@ from timing import (add_conv_algorithm_argument, add_kernel_version_argument, in
                     use_kernel_versions, write_results)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from minicnn import ReLU, SoftmaxCrossEntropy, cpu_threads, kernel_versions, models  # noqa: E402
+from minicnn import ReLU, SoftmaxCrossEntropy, cpu_threads, gemm, kernel_versions, models  # noqa: E402
 from minicnn.arguments import positive_int, run_script  # noqa: E402
 from minicnn.backend import check_device, cuda_available, to_device, to_numpy  # noqa: E402
 from minicnn.cpu_memory import reuse_freed_memory  # noqa: E402
@@ -259,17 +259,21 @@ def parse_args(argv=None):
     p.add_argument("--tf32", action="store_true",
                    help="on the GPU, allow TF32 in both sides' GEMMs: PyTorch's cuDNN and cuBLAS, and "
                         "minicnn's cuBLAS calls through CuPy (CUPY_TF32=1)")
+    p.add_argument("--gemm", choices=gemm.GEMMS, default="cublas",
+                   help="on the GPU, minicnn's matrix products: cublas (a stack of products, a grouped conv's or "
+                        "Winograd's, in one batched call), cublas-looped (a call per product, to time the batched "
+                        "call against) or tiled (minicnn's own kernels/gemm_tiled.cu) (default: cublas)")
     add_kernel_version_argument(p)
     add_conv_algorithm_argument(p)
     return p.parse_args(argv)
 
 
 def refuse_gpu_only_flags(args, device):
-    """--tf32, --no-fuse and --kernel-version would change nothing on the CPU, whose GEMMs are strict
-    float32, whose layers are unfused and which runs no kernels: a run that ignored them would
-    mislead."""
+    """--tf32, --no-fuse, --kernel-version and --gemm would change nothing on the CPU, whose GEMMs are
+    NumPy's in strict float32, whose layers are unfused and which runs no kernels: a run that ignored
+    them would mislead."""
     for flag, given in (("--tf32", args.tf32), ("--no-fuse", args.no_fuse),
-                        ("--kernel-version", bool(args.kernel_version))):
+                        ("--kernel-version", bool(args.kernel_version)), ("--gemm", args.gemm != "cublas")):
         if given and device != "cuda":
             raise SystemExit(f"error: {flag} applies on the GPU (--device cuda); on the CPU it would change "
                              f"nothing: drop {flag}")
@@ -290,6 +294,7 @@ def main(argv=None):
         raise SystemExit(f"error: {exc}")
     refuse_gpu_only_flags(args, device)
     versions_tag = use_kernel_versions(args)
+    gemm.set_gemm(args.gemm)
     batch = args.batch_size or (128 if device == "cuda" else 32)
     torch.set_num_threads(args.threads)
     threadpool_limits(args.threads, user_api="blas")   # minicnn's GEMMs (OpenBLAS through NumPy)
@@ -346,7 +351,8 @@ def main(argv=None):
     if device == "cuda":
         where = gpu_description()
         settings = ("TF32 on" if args.tf32 else "float32, TF32 off") + (
-            ", minicnn's layers unfused" if args.no_fuse else ", minicnn's conv+ReLU and LRN+pool fused")
+            ", minicnn's layers unfused" if args.no_fuse else ", minicnn's conv+ReLU and LRN+pool fused") + (
+            f", minicnn's GEMM: {args.gemm}" if args.gemm != "cublas" else "")
     else:
         where, settings = machine_description(), f"float32, {args.threads} threads"
     table = (f"Training step, {args.model}, batch {batch}, {size} px, {settings} "
@@ -366,12 +372,14 @@ def main(argv=None):
                    threads=args.threads, date=today, torch=torch.__version__, logits_difference=difference,
                    seconds={k: v[1] for k, v in res.items()}, images_per_s=ips, ratio=ratio,
                    kernel_versions={f: kernel_versions.current(f) for f in kernel_versions.VERSIONS}
-                   if device == "cuda" else None, conv_algorithms=convolutions)
+                   if device == "cuda" else None, conv_algorithms=convolutions,
+                   gemm=args.gemm if device == "cuda" else None)
     if args.layers:
         payload["layer_seconds"], payload["torch_layer_seconds"] = parts, torch_parts
     # the GPU's name alone in the file's name, as benchmarks/kernels.py's (the versions are in the table)
     tag = ("cpu" if device == "cpu" else "gpu-" + gpu_name().replace(" ", "_") + ("-tf32" if args.tf32 else "") + (
-        "-unfused" if args.no_fuse else "") + versions_tag) + algorithm_tag
+        "-unfused" if args.no_fuse else "") + ("-" + args.gemm if args.gemm != "cublas" else "") + versions_tag) \
+        + algorithm_tag
     paths = list(write_results(args.out, f"{tag}-{args.model}-b{batch}-{today}", table, payload))
     if args.layers:
         paths.append(save_layers_chart(payload, layer_kinds(model), paths[0][:-len(".md")] + "-layers.png"))

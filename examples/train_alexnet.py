@@ -126,8 +126,10 @@ def parse_args(argv=None):
                         "identical results, fewer passes over memory); on cpu the layers stay as in the "
                         "paper's table")
     p.add_argument("--gemm", choices=gemm.GEMMS, default=None,
-                   help="matrix products on cuda/sim: cublas (cuBLAS; NumPy's BLAS under sim) or tiled "
-                        "(minicnn's own shared-memory GEMM, kernels/gemm_tiled.cu) (default: cublas)")
+                   help="matrix products on cuda/sim: cublas (cuBLAS, a stack of products such as a grouped "
+                        "conv's in one batched call; NumPy's BLAS under sim), cublas-looped (cuBLAS, a call per "
+                        "product, the path before the batched call) or tiled (minicnn's own shared-memory GEMM, "
+                        "kernels/gemm_tiled.cu) (default: cublas)")
     p.add_argument("--init", choices=("paper", "he", "default"), default=None,
                    help="initial weights: paper (N(0, 0.01), unit biases in conv2, conv4, conv5, fc6, fc7), "
                         "he (N(0, 2/fan_in), zero biases) or default (PyTorch's uniform) (default: he for alexnet "

@@ -6,8 +6,13 @@ with a, b contiguous 2-D matrices or 3-D stacks (G, ., .) of them (one product p
 Conv2D's groups need), op(m) = m transposed over its last two axes when asked. The result is a
 new contiguous array.
 
-Two implementations, chosen with ``use_gemm("tiled")`` (a context manager) or ``set_gemm``:
-    "cublas"  ``xp.matmul``: cuBLAS on the GPU (NumPy's BLAS under the simulator). The default.
+Three implementations, chosen with ``use_gemm("tiled")`` (a context manager) or ``set_gemm``:
+    "cublas"  cuBLAS on the GPU (NumPy's BLAS under the simulator), the default: a matrix by
+              ``xp.matmul``, a stack of several in one strided-batched call
+              (``cublasGemmStridedBatchedEx``, ``strided_batched_plan``), the operands' transposes
+              passed to cuBLAS as flags.
+    "cublas-looped"  the same with one ``xp.matmul`` per matrix of a stack, minicnn's cuBLAS path
+              before the batched call, kept to time against it (``benchmarks/kernels.py --gemm``).
     "tiled"   kernels/gemm_tiled.cu, the teaching version of what cuBLAS does: shared-memory
               tiles and register blocking, operands read through strides (no transpose copies),
               in the version ``kernel_versions.current("gemm_tiled")``: version 2 splits K over
@@ -29,12 +34,16 @@ three: the same results).
 import collections
 import contextlib
 import math
+import os
+
+import numpy as np
 
 from minicnn import kernel_versions
 from minicnn.backend import device_of, get_array_module
-from minicnn.launch import BLOCK, KernelLaunchError, empty, grid_for, launch, resident_blocks, watched
+from minicnn.launch import (BLOCK, KernelLaunchError, empty, grid_for, launch, on_device_of, resident_blocks,
+                            watched)
 
-GEMMS = ("cublas", "tiled")
+GEMMS = ("cublas", "cublas-looped", "tiled")
 _gemm = "cublas"
 
 # kernels/gemm_tiled.cu: the square tile of C of one block, per version
@@ -85,15 +94,18 @@ def matmul(a, b, trans_a=False, trans_b=False):
 
 
 def _matmul(a, b, trans_a, trans_b, m, n, k):
-    if _gemm == "cublas":
+    if _gemm != "tiled":
         xp = get_array_module(a)
         a_op, b_op = (a.swapaxes(-1, -2) if trans_a else a), (b.swapaxes(-1, -2) if trans_b else b)
         if a.ndim == 2:
             return xp.matmul(a_op, b_op)
-        # One 2-D product per group, not one batched call. CuPy's matmul of stacks first copies a
-        # transposed operand to C order (for conv2's weight gradient, the 896 MB of columns at
-        # batch 128) and calls cuBLAS in strict float32 whatever CUPY_TF32 says; a 2-D product
-        # passes a transposed operand to cuBLAS as it is and honours CUPY_TF32.
+        if _gemm == "cublas" and xp is not np and a.shape[0] > 1:
+            return _cublas_strided_batched(a, b, trans_a, trans_b, m, n, k)
+        # One 2-D product per matrix ("cublas-looped", a stack of one, and NumPy under the
+        # simulator). Not CuPy's matmul of stacks: it first copies a transposed operand to C order
+        # (for conv2's weight gradient, the 896 MB of columns at batch 128) and calls cuBLAS in
+        # strict float32 whatever CUPY_TF32 says; a 2-D product passes a transposed operand to
+        # cuBLAS as it is and honours CUPY_TF32.
         c = empty((a.shape[0], m, n), a.dtype, a)
         for g in range(a.shape[0]):
             xp.matmul(a_op[g], b_op[g], out=c[g])
@@ -116,6 +128,79 @@ def _matmul(a, b, trans_a, trans_b, m, n, k):
         _tiled_product(a3, b3, partial, k, strides, splits, k_split)
         launch("gemm_tiled", "gemm_split_sum", grid_for(c.size, c), BLOCK, partial, c, splits, c.size)
     return c if stacked else c[0]
+
+
+# cublas_api.h's and library_types.h's values (the C ABI; CuPy's names for them have changed
+# between its versions, the numbers never)
+CUBLAS_OP_N, CUBLAS_OP_T = 0, 1
+CUBLAS_COMPUTE_32F, CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_COMPUTE_64F = 68, 77, 70
+CUBLAS_GEMM_DEFAULT = -1
+CUDA_R_32F, CUDA_R_64F = 0, 1
+
+StridedBatchedPlan = collections.namedtuple(
+    "StridedBatchedPlan", "op_b op_a rows cols inner ld_b stride_b ld_a stride_a ld_c stride_c")
+StridedBatchedPlan.__doc__ = """The arguments of the column-major cuBLAS call that computes the row-major
+stack c[g] = op(a[g]) @ op(b[g]), named after our operands: cuBLAS's A is b, its B is a
+(``strided_batched_plan``); op_b and op_a are its transa and transb, (rows, cols, inner) its
+(m, n, k)."""
+
+
+def strided_batched_plan(m, n, k, trans_a=False, trans_b=False):
+    """How cuBLAS, which reads matrices column by column, computes c = op(a) @ op(b) for C-order
+    (row-major) contiguous a, b and c (G stacked matrices each, c (G, m, n)).
+
+    A row-major matrix read column by column is its transpose, so cuBLAS is asked for
+    c^T (n x m) = op(b)^T @ op(a)^T: b is cuBLAS's A and a its B. Stored row-major, b reads as b^T,
+    which is op(b)^T itself when op(b) = b (no transpose, leading dimension n) and needs cuBLAS's
+    transpose when op(b) = b^T (b stored (n, k): leading dimension k); likewise a, with leading
+    dimension k (stored (m, k)) or m (stored (k, m), op(a) = a^T). c^T column-major is c
+    row-major: leading dimension n. The stride between matrices is each one's size."""
+    return StridedBatchedPlan(op_b=CUBLAS_OP_T if trans_b else CUBLAS_OP_N,
+                              op_a=CUBLAS_OP_T if trans_a else CUBLAS_OP_N, rows=n, cols=m, inner=k,
+                              ld_b=k if trans_b else n, stride_b=k * n, ld_a=m if trans_a else k, stride_a=m * k,
+                              ld_c=n, stride_c=m * n)
+
+
+_tf32 = None
+
+
+def _compute_type(dtype):
+    """(cuBLAS data type, compute type) of a product of ``dtype``: TF32 for float32 where
+    CUPY_TF32 allows it, read once as CuPy reads it (at its first float32 product)."""
+    global _tf32
+    if dtype == np.float64:
+        return CUDA_R_64F, CUBLAS_COMPUTE_64F
+    if dtype != np.float32:
+        raise KernelLaunchError(f"matmul: cuBLAS products take float32 or float64, got {dtype}")
+    if _tf32 is None:
+        _tf32 = int(os.environ.get("CUPY_TF32", "0")) > 0
+    return CUDA_R_32F, (CUBLAS_COMPUTE_32F_FAST_TF32 if _tf32 else CUBLAS_COMPUTE_32F)
+
+
+def _cublas_strided_batched(a, b, trans_a, trans_b, m, n, k):
+    """c (G, m, n) = op(a[g]) @ op(b[g]) for CuPy stacks a and b, in one cuBLAS call: the G products
+    fill the GPU together where one alone may not (Winograd's 16 a group: conv4's each
+    (192 x 192) @ (192 x 6272) at batch 128, 98 tiles of 128 x 128 for 132 multiprocessors), and
+    the host makes one call where it made G."""
+    if a.dtype != b.dtype or a.data.device_id != b.data.device_id:
+        raise KernelLaunchError(f"matmul: expected two stacks of one dtype on one GPU, got {a.dtype} on GPU "
+                                f"{a.data.device_id} and {b.dtype} on GPU {b.data.device_id}")
+    a, b = a if a.flags.c_contiguous else a.copy(), b if b.flags.c_contiguous else b.copy()
+    c = empty((a.shape[0], m, n), a.dtype, a)
+    on_device_of(a, _gemm_strided_batched, a, b, c, strided_batched_plan(m, n, k, trans_a, trans_b))
+    return c
+
+
+def _gemm_strided_batched(a, b, c, plan):
+    from cupy.cuda import device
+    from cupy_backends.cuda.libs import cublas
+    data_type, compute_type = _compute_type(a.dtype)
+    one, zero = np.ones((), a.dtype), np.zeros((), a.dtype)   # host scalars (cuBLAS's default pointer mode)
+    cublas.gemmStridedBatchedEx(
+        device.get_cublas_handle(), plan.op_b, plan.op_a, plan.rows, plan.cols, plan.inner, one.ctypes.data,
+        b.data.ptr, data_type, plan.ld_b, plan.stride_b, a.data.ptr, data_type, plan.ld_a, plan.stride_a,
+        zero.ctypes.data, c.data.ptr, data_type, plan.ld_c, plan.stride_c, a.shape[0], compute_type,
+        CUBLAS_GEMM_DEFAULT)
 
 
 def _strides(m, n, k, trans_a, trans_b):

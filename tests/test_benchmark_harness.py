@@ -500,7 +500,8 @@ def test_benchmarks_refuse_an_output_folder_they_cannot_write_before_running(tmp
         in result.stderr
 
 
-@pytest.mark.parametrize("flags", [["--tf32"], ["--no-fuse"], ["--kernel-version", "im2col=5"]])
+@pytest.mark.parametrize("flags", [["--tf32"], ["--no-fuse"], ["--kernel-version", "im2col=5"],
+                                   ["--gemm", "cublas-looped"]])
 def test_the_training_step_benchmark_refuses_gpu_flags_on_the_cpu(tmp_path, flags):
     """The first two once ran a CPU benchmark as if they had not been given."""
     flag = flags[0]

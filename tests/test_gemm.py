@@ -64,6 +64,65 @@ def test_stacks_are_one_product_per_group(kernel_device, gemm_tiled_version, gem
         assert_close(matmul(to_device(a, kernel_device), to_device(b, kernel_device)), a @ b, gemm)
 
 
+def stacked_operands(groups, m, n, k, trans_a, trans_b, dtype):
+    """Stacks a (G, ., .), b (G, ., .) as matmul takes them, and op(a[g]) @ op(b[g]) in NumPy."""
+    pairs = [operands(m, n, k, trans_a, trans_b, dtype, seed=g) for g in range(groups)]
+    return tuple(np.stack(parts) for parts in zip(*pairs))
+
+
+@pytest.mark.parametrize("gemm", GEMMS)
+@pytest.mark.parametrize("trans_a,trans_b", TRANSPOSES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_stacks_with_transposes(kernel_device, gemm, trans_a, trans_b, dtype):
+    """Stacks of two and more in each GEMM: on a GPU "cublas" makes one strided-batched cuBLAS call,
+    the operands' transposes passed as flags, and "cublas-looped" a call per matrix."""
+    for groups, (m, n, k) in ((2, (65, 63, 9)), (3, (13, 130, 67)), (16, (7, 5, 3))):
+        a, b, expected = stacked_operands(groups, m, n, k, trans_a, trans_b, dtype)
+        with use_gemm(gemm):
+            c = matmul(to_device(a, kernel_device), to_device(b, kernel_device), trans_a, trans_b)
+        assert c.shape == (groups, m, n) and c.dtype == dtype
+        assert_close(c, expected, f"{gemm} {groups} x {m}x{n}x{k}")
+
+
+def column_major_product(plan, a_flat, b_flat, groups):
+    """What a column-major strided-batched GEMM (cuBLAS's) computes with ``plan``'s arguments on the
+    flat buffers of the stacks a and b (cuBLAS's B and A): each matrix read from its buffer at its
+    stride and leading dimension, element (i, j) at i + j * ld, the result written so too. Returns
+    the flat buffer of c."""
+    def matrix(flat, start, rows, cols, ld):
+        return np.lib.stride_tricks.as_strided(flat[start:], shape=(rows, cols),
+                                               strides=(flat.itemsize, ld * flat.itemsize))
+
+    c_flat = np.full(groups * plan.stride_c, np.nan)
+    for g in range(groups):
+        first = (matrix(b_flat, g * plan.stride_b, plan.rows, plan.inner, plan.ld_b)
+                 if plan.op_b == gemm_module.CUBLAS_OP_N else
+                 matrix(b_flat, g * plan.stride_b, plan.inner, plan.rows, plan.ld_b).T)
+        second = (matrix(a_flat, g * plan.stride_a, plan.inner, plan.cols, plan.ld_a)
+                  if plan.op_a == gemm_module.CUBLAS_OP_N else
+                  matrix(a_flat, g * plan.stride_a, plan.cols, plan.inner, plan.ld_a).T)
+        out = np.lib.stride_tricks.as_strided(c_flat[g * plan.stride_c:], shape=(plan.rows, plan.cols),
+                                              strides=(c_flat.itemsize, plan.ld_c * c_flat.itemsize))
+        out[...] = first @ second
+    return c_flat
+
+
+@pytest.mark.parametrize("trans_a,trans_b", TRANSPOSES)
+def test_strided_batched_plan_reads_row_major_stacks(trans_a, trans_b):
+    """The arguments of the one cuBLAS call of "cublas" for a stack, checked without a GPU: a
+    column-major product with them, on the stacks' C-order buffers, gives the row-major op(a) @ op(b)
+    of each pair, in c's C order (each leading dimension no less than its matrix's rows, as cuBLAS
+    requires)."""
+    for groups, (m, n, k) in ((1, (1, 1, 1)), (2, (7, 5, 3)), (3, (13, 130, 67)), (2, (65, 63, 9))):
+        a, b, expected = stacked_operands(groups, m, n, k, trans_a, trans_b, np.float64)
+        plan = gemm_module.strided_batched_plan(m, n, k, trans_a, trans_b)
+        assert (plan.rows, plan.cols, plan.inner) == (n, m, k)
+        assert plan.ld_b >= (plan.rows if plan.op_b == gemm_module.CUBLAS_OP_N else plan.inner)
+        assert plan.ld_a >= (plan.inner if plan.op_a == gemm_module.CUBLAS_OP_N else plan.cols)
+        c = column_major_product(plan, a.ravel(), b.ravel(), groups).reshape(groups, m, n)
+        np.testing.assert_allclose(c, expected, rtol=1e-12, atol=1e-12)
+
+
 def test_selection_and_bad_shapes():
     assert current_gemm() == "cublas"
     with use_gemm("tiled"):

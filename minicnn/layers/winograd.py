@@ -63,7 +63,8 @@ GPU_MIN_CHANNELS = 256  # on the GPU (kernels/winograd.cu and cuBLAS's 16 GEMMs 
                         # many: on an H200 at batch 128, AlexNet's conv3 (256 channels, one group)
                         # forward+backward 2.34 ms against im2col's 2.64, conv4 and conv5 (192 a
                         # group, two groups) 6.03 and 3.10 against 2.36 and 1.74, cuBLAS running
-                        # their smaller GEMMs at 21-34% of its rate where conv3's ran at 58-59%
+                        # their smaller GEMMs at 21-34% of its rate where conv3's ran at 58-59% (a call
+                        # per GEMM then; minicnn.gemm now makes the 16 G one strided-batched call, untimed)
 
 
 def transposed(matrix):

@@ -6,7 +6,7 @@
 // each, channel stride H * W. Consecutive threads take consecutive pixels, so every load and
 // store is coalesced. Each window is summed afresh (lrn_scale, lrn.cuh).
 //
-// Three versions (minicnn/kernel_versions.py); all give the same values, operation for operation.
+// Four versions (minicnn/kernel_versions.py); all give the same values, operation for operation.
 #include "lrn.cuh"
 
 // ---- version 1: the scale kept between the passes (8 passes over memory) ---------------------
@@ -92,26 +92,43 @@ extern "C" __global__ void lrn_backward_v2(const real_t* __restrict__ dout, cons
 // registers, loading each x once (version 2: `size` loads per channel) and keeping the
 // backward's terms out of local memory. For the window sizes of with_lrn_size (lrn.cuh) only: the
 // layer launches version 2 for the others.
-extern "C" __global__ void lrn_forward_v3(const real_t* __restrict__ x, real_t* __restrict__ y, int batch,
-                                          int channels, int spatial, int chunk, int size,
-                                          real_t alpha_over_size, real_t beta, real_t k) {
+//
+// ---- version 4: several channels' loads in flight (lrn.cuh) ---------------------------------
+// Version 3's threads, windows and values, bit for bit; each thread loads LRN_AHEAD channels' x at
+// once (the backward SIZE - 1 channels' x and dL/dy: 4 and 4 for AlexNet's window of 5) before it
+// uses any, where version 3 loads one channel's and waits for it. For the window sizes of
+// with_lrn_size: the layer launches version 2 for the others.
+//
+// Versions 3 and 4 share their threads (lrn_chunks_forward and lrn_chunks_backward), and differ in
+// the walk down each chunk.
+#define LRN_AHEAD 4
+
+template <bool ahead>
+__device__ __forceinline__ void lrn_chunks_forward(const real_t* __restrict__ x, real_t* __restrict__ y, int batch,
+                                                   int channels, int spatial, int chunk, int size,
+                                                   real_t alpha_over_size, real_t beta, real_t k) {
   const int chunks = (channels + chunk - 1) / chunk;
   GRID_STRIDE_LOOP(i, batch * chunks * spatial) {
     int offset, c_begin, c_end;
     lrn_column_chunk(i, channels, spatial, chunk, offset, c_begin, c_end);
-    const real_t* xc = x + offset;
-    real_t* yc = y + offset;
     with_lrn_size(size, [&](auto window) {
-      lrn_forward_walk_registers<decltype(window)::value>(xc, yc, c_begin, c_end, channels, spatial,
-                                                          alpha_over_size, beta, k);
+      constexpr int SIZE = decltype(window)::value;
+      if constexpr (ahead) {
+        lrn_forward_walk_ahead<SIZE, LRN_AHEAD>(x + offset, y + offset, c_begin, c_end, channels, spatial,
+                                                alpha_over_size, beta, k);
+      } else {
+        lrn_forward_walk_registers<SIZE>(x + offset, y + offset, c_begin, c_end, channels, spatial,
+                                         alpha_over_size, beta, k);
+      }
     });
   }
 }
 
-extern "C" __global__ void lrn_backward_v3(const real_t* __restrict__ dout, const real_t* __restrict__ x,
-                                           real_t* __restrict__ dx, int batch, int channels, int spatial,
-                                           int chunk, int size, real_t alpha_over_size, real_t beta, real_t k,
-                                           real_t two_alpha_beta_over_size) {
+template <bool ahead>
+__device__ __forceinline__ void lrn_chunks_backward(const real_t* __restrict__ dout, const real_t* __restrict__ x,
+                                                    real_t* __restrict__ dx, int batch, int channels, int spatial,
+                                                    int chunk, int size, real_t alpha_over_size, real_t beta,
+                                                    real_t k, real_t two_alpha_beta_over_size) {
   const int chunks = (channels + chunk - 1) / chunk;
   GRID_STRIDE_LOOP(i, batch * chunks * spatial) {
     int offset, c_begin, c_end;
@@ -119,9 +136,42 @@ extern "C" __global__ void lrn_backward_v3(const real_t* __restrict__ dout, cons
     const real_t* doutc = dout + offset;
     auto g = [&](int j) { return doutc[j * spatial]; };
     with_lrn_size(size, [&](auto window) {
-      lrn_backward_walk_registers<decltype(window)::value>(x + offset, dx + offset, c_begin, c_end, channels,
-                                                           spatial, alpha_over_size, beta, k,
-                                                           two_alpha_beta_over_size, g);
+      constexpr int SIZE = decltype(window)::value;
+      if constexpr (ahead) {
+        lrn_backward_walk_ahead<SIZE>(x + offset, dx + offset, c_begin, c_end, channels, spatial, alpha_over_size,
+                                      beta, k, two_alpha_beta_over_size, g);
+      } else {
+        lrn_backward_walk_registers<SIZE>(x + offset, dx + offset, c_begin, c_end, channels, spatial,
+                                          alpha_over_size, beta, k, two_alpha_beta_over_size, g);
+      }
     });
   }
+}
+
+extern "C" __global__ void lrn_forward_v3(const real_t* __restrict__ x, real_t* __restrict__ y, int batch,
+                                          int channels, int spatial, int chunk, int size,
+                                          real_t alpha_over_size, real_t beta, real_t k) {
+  lrn_chunks_forward<false>(x, y, batch, channels, spatial, chunk, size, alpha_over_size, beta, k);
+}
+
+extern "C" __global__ void lrn_backward_v3(const real_t* __restrict__ dout, const real_t* __restrict__ x,
+                                           real_t* __restrict__ dx, int batch, int channels, int spatial,
+                                           int chunk, int size, real_t alpha_over_size, real_t beta, real_t k,
+                                           real_t two_alpha_beta_over_size) {
+  lrn_chunks_backward<false>(dout, x, dx, batch, channels, spatial, chunk, size, alpha_over_size, beta, k,
+                             two_alpha_beta_over_size);
+}
+
+extern "C" __global__ void lrn_forward_v4(const real_t* __restrict__ x, real_t* __restrict__ y, int batch,
+                                          int channels, int spatial, int chunk, int size,
+                                          real_t alpha_over_size, real_t beta, real_t k) {
+  lrn_chunks_forward<true>(x, y, batch, channels, spatial, chunk, size, alpha_over_size, beta, k);
+}
+
+extern "C" __global__ void lrn_backward_v4(const real_t* __restrict__ dout, const real_t* __restrict__ x,
+                                           real_t* __restrict__ dx, int batch, int channels, int spatial,
+                                           int chunk, int size, real_t alpha_over_size, real_t beta, real_t k,
+                                           real_t two_alpha_beta_over_size) {
+  lrn_chunks_backward<true>(dout, x, dx, batch, channels, spatial, chunk, size, alpha_over_size, beta, k,
+                            two_alpha_beta_over_size);
 }

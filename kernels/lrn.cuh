@@ -205,3 +205,120 @@ __device__ __forceinline__ void lrn_backward_walk_registers(const real_t* xc, re
     if (write) dxc[c * spatial] = direct[holders_before] - two_alpha_beta_over_size * window.x[0] * spread;
   }
 }
+
+// ---- version 4's walks: several channels' loads in flight at once ------------------------------
+// Version 3's walks load one x a channel (the backward one x and one dL/dy) and use it at once:
+// each thread waits on memory once a channel, with one load in flight, and on the H200 LRN ran
+// at 51% to 55% of the copy bandwidth (2026-12-04). These walks take AHEAD channels a step,
+// all their loads issued before the first is used; every value is computed as in version 3, with
+// the same operations in the same order (bit for bit).
+
+// x of channels [first, first + SIZE - 1 + AHEAD) of one pixel column, 0 outside the channels:
+// the scale windows of AHEAD consecutive channels, first + SIZE / 2 to first + SIZE / 2 + AHEAD - 1.
+template <int SIZE, int AHEAD>
+struct LrnRun {
+  const real_t* xc;
+  int channels, spatial;
+  int first;
+  real_t x[SIZE - 1 + AHEAD];
+
+  __device__ __forceinline__ real_t load(int c) const {
+    return c >= 0 && c < channels ? xc[c * spatial] : real_t(0);
+  }
+  // Ready for the first advance() to make the run start at channel c.
+  __device__ __forceinline__ void before(int c) {
+    first = c - AHEAD;
+#pragma unroll
+    for (int i = AHEAD; i < SIZE - 1 + AHEAD; ++i) x[i] = load(first + i);
+  }
+  // The run AHEAD channels on: SIZE - 1 values kept, AHEAD loaded, all at once.
+  __device__ __forceinline__ void advance() {
+#pragma unroll
+    for (int i = 0; i < SIZE - 1; ++i) x[i] = x[i + AHEAD];
+    first += AHEAD;
+#pragma unroll
+    for (int i = 0; i < AHEAD; ++i) x[SIZE - 1 + i] = load(first + SIZE - 1 + i);
+  }
+  // lrn_scale of channel first + i + SIZE / 2 (the window x[i .. i + SIZE)), its terms added in
+  // LrnWindow::scale's order.
+  __device__ __forceinline__ real_t scale(int i, real_t alpha_over_size, real_t k) const {
+    real_t sum = real_t(0);
+#pragma unroll
+    for (int j = 0; j < SIZE; ++j) sum += x[i + j] * x[i + j];
+    return k + alpha_over_size * sum;
+  }
+};
+
+// lrn_forward_walk_registers, AHEAD channels a step (the run starts SIZE / 2 channels above the
+// step's first output).
+template <int SIZE, int AHEAD>
+__device__ __forceinline__ void lrn_forward_walk_ahead(const real_t* xc, real_t* yc, int c_begin, int c_end,
+                                                       int channels, int spatial, real_t alpha_over_size, real_t beta,
+                                                       real_t k) {
+  LrnRun<SIZE, AHEAD> run{xc, channels, spatial};
+  run.before(c_begin - SIZE / 2);
+  for (int c = c_begin; c < c_end; c += AHEAD) {
+    run.advance();
+#pragma unroll
+    for (int i = 0; i < AHEAD; ++i) {
+      if (c + i < c_end) yc[(c + i) * spatial] = run.x[i + SIZE / 2] * lrn_power(run.scale(i, alpha_over_size, k), beta);
+    }
+  }
+}
+
+// lrn_backward_walk_registers, SIZE - 1 channels a step. A step's outputs c .. c + SIZE - 2 need
+// the terms of channels c - holders_before .. c + SIZE - 2 + holders_after, 2 (SIZE - 1) of them:
+// the SIZE - 1 oldest computed by the step before (the first step's by one without outputs), the
+// SIZE - 1 newest by this one from the run of x, which starts at c (holders_after = SIZE / 2), and
+// g(j) of their channels, loaded with the run's x before any is used. g is called for channels
+// in [0, channels) only, in order, each once.
+template <int SIZE, class OutputGrad>
+__device__ __forceinline__ void lrn_backward_walk_ahead(const real_t* xc, real_t* dxc, int c_begin, int c_end,
+                                                        int channels, int spatial, real_t alpha_over_size,
+                                                        real_t beta, real_t k, real_t two_alpha_beta_over_size,
+                                                        OutputGrad g) {
+  constexpr int AHEAD = SIZE - 1, holders_before = (SIZE - 1) / 2, holders_after = SIZE / 2;
+  LrnRun<SIZE, AHEAD> run{xc, channels, spatial};
+  real_t direct[2 * AHEAD], ratio[2 * AHEAD];   // channel c - holders_before + i at i; 0 outside the channels
+  // the step's newest terms, channels c + holders_after + i (run: from channel c)
+  auto newest_terms = [&](int c) {
+    real_t grad[AHEAD];
+#pragma unroll
+    for (int i = 0; i < AHEAD; ++i) {
+      const int j = c + holders_after + i;
+      grad[i] = j >= 0 && j < channels ? g(j) : real_t(0);
+    }
+#pragma unroll
+    for (int i = 0; i < AHEAD; ++i) {
+      const int j = c + holders_after + i;
+      direct[AHEAD + i] = ratio[AHEAD + i] = real_t(0);
+      if (j >= 0 && j < channels) {
+        const real_t s = run.scale(i, alpha_over_size, k);
+        const real_t power = lrn_power(s, beta);
+        direct[AHEAD + i] = grad[i] * power;
+        ratio[AHEAD + i] = grad[i] * (run.x[i + SIZE / 2] * power) / s;
+      }
+    }
+  };
+  run.before(c_begin - AHEAD);
+  run.advance();
+  newest_terms(c_begin - AHEAD);   // the first step's oldest terms
+  for (int c = c_begin; c < c_end; c += AHEAD) {
+#pragma unroll
+    for (int i = 0; i < AHEAD; ++i) {
+      direct[i] = direct[AHEAD + i];
+      ratio[i] = ratio[AHEAD + i];
+    }
+    run.advance();
+    newest_terms(c);
+#pragma unroll
+    for (int i = 0; i < AHEAD; ++i) {
+      if (c + i < c_end) {
+        real_t spread = real_t(0);
+#pragma unroll
+        for (int t = 0; t < SIZE; ++t) spread += ratio[i + t];
+        dxc[(c + i) * spatial] = direct[holders_before + i] - two_alpha_beta_over_size * run.x[i] * spread;
+      }
+    }
+  }
+}

@@ -110,6 +110,10 @@ VERSIONS = {
         3: "each thread slides its LRN window down its channels in registers: one load of x per channel "
            "(version 2: 5 for AlexNet's window), and the backward's terms out of local memory (windows "
            "of 3 and 5 channels; others run version 2)",
+        4: "version 3's walk 4 channels a step, their loads all issued before the first is used (the "
+           "backward: size - 1 channels' x and dL/dy a step); version 3 waits on each channel's load, with "
+           "one in flight a thread: 51% to 55% of the copy bandwidth on the H200 (windows of 3 and 5 "
+           "channels; others run version 2)",
     },
     "lrn_maxpool": {
         1: "forward: one thread per output pixel column walks the channels; backward: one thread per "
@@ -174,9 +178,9 @@ VERSIONS = {
 # runs, with more loads in flight at once, and not yet timed: max-pool's versions 6 (version 2's
 # backward) and 7 (version 2's forward), the fused LRN+max-pool's versions 6 (version 3's
 # backward) and 7 (version 3's forward), im2col's versions 6 (version 3's col2im) and 7 (the
-# layout kernels), and the bias gradient's version 5 (a warp per plane). The layers launch them
-# when a GPU finds them faster (benchmarks/kernels.py --versions 2,3,6,7; --versions 4,5 --family
-# bias).
+# layout kernels), the bias gradient's version 5 (a warp per plane) and LRN's version 4 (version 3's
+# walk four channels a step). The layers launch them when a GPU finds them faster
+# (benchmarks/kernels.py --versions 2,3,6,7; --versions 4,5 --family bias; --versions 3,4 --family lrn).
 DEFAULTS = {"bias": 4, "gemm_tiled": 9, "im2col": 2, "lrn": 3, "lrn_maxpool": 3, "maxpool": 2, "relu": 2}
 
 _chosen = dict(DEFAULTS)

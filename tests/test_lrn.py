@@ -77,13 +77,14 @@ def test_kernel_alexnet_shapes(kernel_device, lrn_version, shape):
     compare_with_cpu(LRN(5, 1e-4, 0.75, 2.0), x, kernel_device)
 
 
-@pytest.mark.parametrize("version", [2, 3])
+@pytest.mark.parametrize("version", [2, 3, 4])
 @pytest.mark.parametrize("chunk", [1, 2, 3, 4, 7, 32])
 @pytest.mark.parametrize("size", [1, 2, 3, 5, 6])
 def test_kernel_channel_chunks(kernel_device, monkeypatch, version, chunk, size):
-    """Versions 2 and 3's threads walk chunks of channels, each computing the terms of the size / 2
+    """Versions 2 to 4's threads walk chunks of channels, each computing the terms of the size / 2
     channels above its chunk again: every chunk boundary, window and remainder must give the
-    values of the one walk down all the channels (7 channels: chunks of 3 leave one)."""
+    values of the one walk down all the channels (7 channels: chunks of 3 leave one; version 4's
+    steps of 4 channels, or of size - 1, end past a chunk of 1, 2, 3 or 7)."""
     monkeypatch.setattr(lrn_module, "LRN_CHANNEL_CHUNK", chunk)
     x = np.random.default_rng(chunk).standard_normal((2, 7, 3, 4)) * 3
     with kernel_versions.use("lrn", version):
@@ -102,23 +103,26 @@ def lrn_results(version, size, x, dout, device):
 @pytest.mark.parametrize("size", [3, 5])
 def test_kernel_versions_agree(kernel_device, size):
     """All versions compute every value with the same operations: versions 1 and 2 agree to
-    rounding (version 1's backward reads back the y it wrote), and version 3 equals version 2 bit
-    for bit, its window in registers (zeros beyond the channels) and version 2's loaded afresh."""
+    rounding (version 1's backward reads back the y it wrote), and versions 3 and 4 equal version 2
+    bit for bit, their windows in registers (zeros beyond the channels) and version 2's loaded
+    afresh, version 4's loaded several channels at a time (40 channels: a chunk of 32 and one of 8)."""
     x = np.random.default_rng(3).standard_normal((2, 40, 5, 5)).astype(np.float32) * 10
     dout = np.random.default_rng(4).standard_normal(x.shape).astype(np.float32)
-    results = [lrn_results(version, size, x, dout, kernel_device) for version in (1, 2, 3)]
-    assert [ran for _, _, ran in results] == [1, 2, 3]
+    results = [lrn_results(version, size, x, dout, kernel_device) for version in (1, 2, 3, 4)]
+    assert [ran for _, _, ran in results] == [1, 2, 3, 4]
     np.testing.assert_array_equal(results[0][0], results[1][0])
     np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-6, atol=1e-6)
-    np.testing.assert_array_equal(results[2][0], results[1][0])
-    np.testing.assert_array_equal(results[2][1], results[1][1])
+    for version in (3, 4):
+        np.testing.assert_array_equal(results[version - 1][0], results[1][0])
+        np.testing.assert_array_equal(results[version - 1][1], results[1][1])
 
 
-def test_version_3_runs_version_2_for_the_windows_it_does_not_keep_in_registers(kernel_device):
+@pytest.mark.parametrize("version", [3, 4])
+def test_versions_3_and_4_run_version_2_for_the_windows_they_do_not_keep_in_registers(kernel_device, version):
     x = np.random.default_rng(6).standard_normal((1, 9, 2, 3)) * 3
-    assert lrn_results(3, 4, x, x, kernel_device)[2] == 2
-    assert lrn_results(3, 5, x, x, kernel_device)[2] == 3
-    with kernel_versions.use("lrn", 3):
+    assert lrn_results(version, 4, x, x, kernel_device)[2] == 2
+    assert lrn_results(version, 5, x, x, kernel_device)[2] == version
+    with kernel_versions.use("lrn", version):
         compare_with_cpu(LRN(4, 1.0, 0.75, 1.0), x, kernel_device)
 
 

@@ -962,7 +962,9 @@ def test_kernel_resources_paragraph_is_the_committed_report():
     for name, words in (("maxpool_backward_v6", "the windows of four pixels"),
                         ("lrn_maxpool_backward_v6", "two channels' windows besides its LRN window"),
                         ("col2im_v6", "the entries of up to 5 x 5 windows"),
-                        ("nchw_to_gemm_bias_grad_v5", "keeps four values a lane in flight")):
+                        ("nchw_to_gemm_bias_grad_v5", "keeps four values a lane in flight"),
+                        ("lrn_forward_v4", "holds four channels' loads in flight"),
+                        ("lrn_backward_v4", "four channels' x and dL/dy with their terms")):
         assert_shows(" ".join(sentence(words + r" \(`" + name + r"`, (\d+): (\d+)%\)")),
                      by_name[name]["registers"], by_name[name]["occupancy"] * 100)
     output = by_name["winograd_output"]
@@ -1027,7 +1029,8 @@ def test_kernel_resources_paragraph_is_the_committed_report():
                                                                  "col2im_v5", "gemm_tiled_implicit_nchw_bias_v5",
                                                                  "winograd_output", "maxpool_backward_v6",
                                                                  "lrn_maxpool_backward_v6", "col2im_v6",
-                                                                 "nchw_to_gemm_bias_grad_v5",
+                                                                 "nchw_to_gemm_bias_grad_v5", "lrn_forward_v4",
+                                                                 "lrn_backward_v4",
                                                                  "gemm_tiled_implicit_v5", "gemm_tiled_implicit_dgrad_v6",
                                                                  "gemm_tiled_implicit_dgrad_64_v6",
                                                                  *(k["kernel"] for k in quads + quads_64)}

@@ -22,15 +22,15 @@ from minicnn.launch import BLOCK, empty_like, grid_for, launch
 from minicnn.layers.base import Layer, check_positive_int
 
 LRN_MAX_SIZE = 16        # kernels/lrn.cuh: the widest window of the kernels that keep per-channel terms in arrays
-LRN_CHANNEL_CHUNK = 32   # channels each thread of the version-2 and version-3 kernels walks (kernels/lrn.cu)
-LRN_REGISTER_SIZES = (3, 5)   # kernels/lrn.cuh, with_lrn_size: the windows version 3 keeps in registers
+LRN_CHANNEL_CHUNK = 32   # channels each thread of the version-2 to version-4 kernels walks (kernels/lrn.cu)
+LRN_REGISTER_SIZES = (3, 5)   # kernels/lrn.cuh, with_lrn_size: the windows versions 3 and 4 keep in registers
 
 
 def walk_version(version, size):
     """The version of the channel-walking kernels (kernels/lrn.cu's, and kernels/lrn_maxpool.cu's
-    backward) that runs for ``version`` and an LRN window of ``size`` channels: version 3 only for
-    the windows it keeps in registers (LRN_REGISTER_SIZES), else version 2."""
-    return 2 if version == 3 and size not in LRN_REGISTER_SIZES else version
+    backward) that runs for ``version`` and an LRN window of ``size`` channels: versions 3 and 4
+    only for the windows they keep in registers (LRN_REGISTER_SIZES), else version 2."""
+    return 2 if version >= 3 and size not in LRN_REGISTER_SIZES else version
 
 
 def channel_window_sum(a, before, after):
@@ -71,9 +71,9 @@ def lrn_backward(dout, cache):
 
 def lrn_forward_cuda(x, size, alpha, beta, k):
     """Kernel path of ``lrn_forward`` (kernels/lrn.cu), in the version ``kernel_versions.current
-    ("lrn")`` names (versions 2 and 3 take windows of at most LRN_MAX_SIZE channels, wider ones
-    run version 1; version 3 those of LRN_REGISTER_SIZES, others run version 2). Version 1
-    caches y and the scale; versions 2 and 3 x alone."""
+    ("lrn")`` names (versions 2 to 4 take windows of at most LRN_MAX_SIZE channels, wider ones
+    run version 1; versions 3 and 4 those of LRN_REGISTER_SIZES, others run version 2). Version 1
+    caches y and the scale; versions 2 to 4 x alone."""
     n, c, h, w = x.shape
     y = empty_like(x)
     version = walk_version(kernel_versions.current("lrn"), size) if size <= LRN_MAX_SIZE else 1

@@ -9,7 +9,7 @@
 //
 // Layout: x, dx (N, C, H, W); y, argmax, dout (N, C, OH, OW); argmax as in maxpool.cu (the
 // winner's h * W + w in its plane). LRN groups: the caller passes (N * G, C / G, H, W).
-// Seven versions (minicnn/kernel_versions.py); all give the same values.
+// Eight versions (minicnn/kernel_versions.py); all give the same values.
 #include "lrn.cuh"
 #include "maxpool.cuh"
 
@@ -103,12 +103,18 @@ extern "C" __global__ void lrn_maxpool_forward_v2(const real_t* __restrict__ x, 
 // (lrn_chunk), which finds the windows that cover its pixel once (covering_windows) for all
 // the channels of its walk: lrn_maxpool_backward_chunk, shared with version 3, which walks the
 // channels otherwise.
-// With `together` (version 6, for windows of at most 2 x stride), each channel's windows' argmax
-// and dout come in one trip to memory (TwoWindowsASide, maxpool.cuh), and the next channel's are
-// loaded before this one's are summed, so that they are on their way while the walk computes this
-// channel's LRN terms (a power and a division); routed_grad's two trips a channel, one after the
-// other, are what version 3's walk waits on.
-template <bool together = false, class Walk>
+// How g(j) gathers the pooling's gradient (`gather`): GATHER_ROUTED (versions 2 and 3) with
+// routed_grad, a window's dout loaded after its argmax chose the pixel; GATHER_NEXT (version 6, for
+// windows of at most 2 x stride) each channel's windows' argmax and dout in one trip to memory
+// (TwoWindowsASide, maxpool.cuh), the next channel's loaded before this one's are summed, so that
+// they are on their way while the walk computes this channel's LRN terms (a power and a division);
+// routed_grad's two trips a channel, one after the other, are what version 3's walk waits on;
+// GATHER_AT_ONCE (version 8, the same windows) each channel's in one trip when g(j) is called, for
+// a walk that calls g for several channels before it uses any (lrn_backward_walk_ahead).
+#define GATHER_ROUTED 0
+#define GATHER_NEXT 1
+#define GATHER_AT_ONCE 2
+template <int gather = GATHER_ROUTED, class Walk>
 __device__ __forceinline__ void lrn_maxpool_backward_chunk(int i, const real_t* __restrict__ dout,
                                                            const int* __restrict__ argmax, const real_t* x,
                                                            real_t* dx, int channels, int height, int width,
@@ -126,7 +132,7 @@ __device__ __forceinline__ void lrn_maxpool_backward_chunk(int i, const real_t* 
   const real_t* dout_n = dout + n * channels * out_spatial;
   const int* argmax_n = argmax + n * channels * out_spatial;
   // walk(xc, dxc, c_begin, c_end, g): g(j) is the pooling's gradient of channel j's LRN output here
-  if constexpr (together) {   // the walk asks for channels j one after the other, each once
+  if constexpr (gather == GATHER_NEXT) {   // the walk asks for channels j one after the other, each once
     TwoWindowsASide now, next;
     int next_j = -1;
     walk(x + offset, dx + offset, c_begin, min(c_begin + chunk, channels), [&](int j) {
@@ -140,6 +146,13 @@ __device__ __forceinline__ void lrn_maxpool_backward_chunk(int i, const real_t* 
       next.load(dout_n + next_j * out_spatial, argmax_n + next_j * out_spatial, oh_first, oh_last, ow_first, ow_last,
                 out_w, next_j < channels);
       return now.sum_for(p);
+    });
+  } else if constexpr (gather == GATHER_AT_ONCE) {
+    walk(x + offset, dx + offset, c_begin, min(c_begin + chunk, channels), [&](int j) {
+      TwoWindowsASide windows;
+      windows.load(dout_n + j * out_spatial, argmax_n + j * out_spatial, oh_first, oh_last, ow_first, ow_last, out_w,
+                   true);
+      return windows.sum_for(p);
     });
   } else {
     walk(x + offset, dx + offset, c_begin, min(c_begin + chunk, channels), [&](int j) {
@@ -218,9 +231,10 @@ extern "C" __global__ void lrn_maxpool_forward_v3(const real_t* __restrict__ x, 
 // registers (lrn_backward_walk_registers, lrn.cuh): one load of x per channel, the terms out of
 // local memory. For the window sizes of with_lrn_size (lrn.cuh) only: the layer launches version
 // 2's backward for the others.
-// The body of versions 3 and 6: the grid-stride walk with the LRN window in registers, the
-// pooling's gradient routed (version 3) or loaded together (version 6: `together`).
-template <bool together>
+// The body of versions 3, 6 and 8: the grid-stride walk with the LRN window in registers, a
+// channel a step (versions 3 and 6) or LRN's version 4's, size - 1 channels a step (version 8:
+// `ahead`), the pooling's gradient gathered as `gather` says.
+template <int gather, bool ahead>
 __device__ __forceinline__ void lrn_maxpool_backward_in_registers(
     const real_t* __restrict__ dout, const int* __restrict__ argmax, const real_t* __restrict__ x,
     real_t* __restrict__ dx, int batch, int channels, int height, int width, int out_h, int out_w, int kernel_h,
@@ -228,12 +242,18 @@ __device__ __forceinline__ void lrn_maxpool_backward_in_registers(
     real_t beta, real_t k, real_t two_alpha_beta_over_size) {
   const int spatial = height * width, chunks = (channels + chunk - 1) / chunk;
   GRID_STRIDE_LOOP(i, batch * chunks * spatial) {
-    lrn_maxpool_backward_chunk<together>(i, dout, argmax, x, dx, channels, height, width, out_h, out_w, kernel_h,
-                                         kernel_w, stride_h, stride_w, pad_h, pad_w, chunk,
-                                         [&](const real_t* xc, real_t* dxc, int c_begin, int c_end, auto g) {
+    lrn_maxpool_backward_chunk<gather>(i, dout, argmax, x, dx, channels, height, width, out_h, out_w, kernel_h,
+                                       kernel_w, stride_h, stride_w, pad_h, pad_w, chunk,
+                                       [&](const real_t* xc, real_t* dxc, int c_begin, int c_end, auto g) {
       with_lrn_size(size, [&](auto window) {
-        lrn_backward_walk_registers<decltype(window)::value>(xc, dxc, c_begin, c_end, channels, spatial,
-                                                             alpha_over_size, beta, k, two_alpha_beta_over_size, g);
+        constexpr int SIZE = decltype(window)::value;
+        if constexpr (ahead) {
+          lrn_backward_walk_ahead<SIZE>(xc, dxc, c_begin, c_end, channels, spatial, alpha_over_size, beta, k,
+                                        two_alpha_beta_over_size, g);
+        } else {
+          lrn_backward_walk_registers<SIZE>(xc, dxc, c_begin, c_end, channels, spatial, alpha_over_size, beta, k,
+                                            two_alpha_beta_over_size, g);
+        }
       });
     });
   }
@@ -245,9 +265,10 @@ extern "C" __global__ void lrn_maxpool_backward_v3(const real_t* __restrict__ do
                                                    int kernel_h, int kernel_w, int stride_h, int stride_w,
                                                    int pad_h, int pad_w, int chunk, int size, real_t alpha_over_size,
                                                    real_t beta, real_t k, real_t two_alpha_beta_over_size) {
-  lrn_maxpool_backward_in_registers<false>(dout, argmax, x, dx, batch, channels, height, width, out_h, out_w,
-                                           kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, chunk, size,
-                                           alpha_over_size, beta, k, two_alpha_beta_over_size);
+  lrn_maxpool_backward_in_registers<GATHER_ROUTED, false>(dout, argmax, x, dx, batch, channels, height, width,
+                                                          out_h, out_w, kernel_h, kernel_w, stride_h, stride_w, pad_h,
+                                                          pad_w, chunk, size, alpha_over_size, beta, k,
+                                                          two_alpha_beta_over_size);
 }
 
 // ---- version 4 (forward): each thread an input pixel, its LRN window in registers --------------
@@ -402,7 +423,7 @@ extern "C" __global__ void lrn_maxpool_backward_v4(
 // channels of a pixel one after the other, and at each one wait for its windows' argmax, then for
 // the dout of those that chose the pixel, then compute the channel's LRN terms. Here a channel's
 // argmax and dout come in one trip, and the next channel's are loaded before this one's are summed
-// (lrn_maxpool_backward_chunk<true>): version 3's walk otherwise, its values bit for bit. For
+// (lrn_maxpool_backward_chunk<GATHER_NEXT>): version 3's walk otherwise, its values bit for bit. For
 // windows of at most 2 x stride and the LRN windows of with_lrn_size (the layer runs version 3's
 // backward for the others). Its forward is version 3's, the fastest on the H200. The price: 57
 // registers a thread (sm_90; version 3's 48), 4 blocks of 256 a multiprocessor (50% occupancy)
@@ -417,9 +438,10 @@ extern "C" __global__ void lrn_maxpool_backward_v6(const real_t* __restrict__ do
                                                    int kernel_h, int kernel_w, int stride_h, int stride_w,
                                                    int pad_h, int pad_w, int chunk, int size, real_t alpha_over_size,
                                                    real_t beta, real_t k, real_t two_alpha_beta_over_size) {
-  lrn_maxpool_backward_in_registers<true>(dout, argmax, x, dx, batch, channels, height, width, out_h, out_w,
-                                          kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, chunk, size,
-                                          alpha_over_size, beta, k, two_alpha_beta_over_size);
+  lrn_maxpool_backward_in_registers<GATHER_NEXT, false>(dout, argmax, x, dx, batch, channels, height, width, out_h,
+                                                        out_w, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                                                        chunk, size, alpha_over_size, beta, k,
+                                                        two_alpha_beta_over_size);
 }
 
 // ---- version 7 (forward): version 3's band, each LRN value's window loaded at once ------------------
@@ -443,4 +465,26 @@ extern "C" __global__ void lrn_maxpool_forward_v7(const real_t* __restrict__ x, 
   __shared__ real_t band[POOL_BAND_TILE];
   lrn_maxpool_band_forward<true>(x, y, argmax, channels, height, width, out_h, out_w, kernel_h, kernel_w, stride_h,
                                  stride_w, pad_h, pad_w, rows, size, alpha_over_size, beta, k, band);
+}
+
+// ---- version 8 (backward): LRN's version 4 walk, a step's channels' windows loaded at once -------
+// Version 6's threads load the next channel's windows while they compute this one's terms, but
+// each channel's x still comes after the last one's terms are added, one channel a step. Here the
+// walk is LRN's version 4's (lrn_backward_walk_ahead, lrn.cuh): size - 1 channels a step (4 for
+// AlexNet's window of 5), each step's x and the argmax and dout of its channels' pooling windows
+// (TwoWindowsASide, gather GATHER_AT_ONCE) loaded before any is used, up to 4 + 4 x 8 loads in
+// flight a thread where version 6 has about 9. Version 3's values bit for bit. For windows of at
+// most 2 x stride and the LRN windows of with_lrn_size (the layer runs version 3's backward for the
+// others); its forward is version 7's.
+// Launch: as version 3's.
+extern "C" __global__ void lrn_maxpool_backward_v8(const real_t* __restrict__ dout, const int* __restrict__ argmax,
+                                                   const real_t* __restrict__ x, real_t* __restrict__ dx, int batch,
+                                                   int channels, int height, int width, int out_h, int out_w,
+                                                   int kernel_h, int kernel_w, int stride_h, int stride_w,
+                                                   int pad_h, int pad_w, int chunk, int size, real_t alpha_over_size,
+                                                   real_t beta, real_t k, real_t two_alpha_beta_over_size) {
+  lrn_maxpool_backward_in_registers<GATHER_AT_ONCE, true>(dout, argmax, x, dx, batch, channels, height, width, out_h,
+                                                          out_w, kernel_h, kernel_w, stride_h, stride_w, pad_h,
+                                                          pad_w, chunk, size, alpha_over_size, beta, k,
+                                                          two_alpha_beta_over_size);
 }

@@ -140,6 +140,9 @@ VERSIONS = {
         7: "forward: version 3's band with each LRN value's channels loaded at once (LrnWindow::at; version "
            "3's lrn_scale loop, its trip count known at run time, loads each after the last one's term is "
            "added); windows of 3 and 5 channels, others run version 3; backward: version 6's",
+        8: "backward: LRN's version 4 walk, size - 1 channels a step, with each step's x and the argmax and "
+           "dout of its channels' pooling windows loaded before any is used (version 6: one channel's x a "
+           "step, and the next channel's windows); where version 6 runs, else version 3's; forward: version 7's",
     },
     "maxpool": {
         1: "one thread per element, grid-stride; the backward finds the windows that cover a pixel "
@@ -178,9 +181,10 @@ VERSIONS = {
 # runs, with more loads in flight at once, and not yet timed: max-pool's versions 6 (version 2's
 # backward) and 7 (version 2's forward), the fused LRN+max-pool's versions 6 (version 3's
 # backward) and 7 (version 3's forward), im2col's versions 6 (version 3's col2im) and 7 (the
-# layout kernels), the bias gradient's version 5 (a warp per plane) and LRN's version 4 (version 3's
-# walk four channels a step). The layers launch them when a GPU finds them faster
-# (benchmarks/kernels.py --versions 2,3,6,7; --versions 4,5 --family bias; --versions 3,4 --family lrn).
+# layout kernels), the bias gradient's version 5 (a warp per plane), LRN's version 4 (version 3's
+# walk four channels a step) and the fused LRN+max-pool's version 8 (its backward with LRN's version 4
+# walk). The layers launch them when a GPU finds them faster (benchmarks/kernels.py --versions
+# 2,3,6,7,8; --versions 4,5 --family bias; --versions 3,4 --family lrn).
 DEFAULTS = {"bias": 4, "gemm_tiled": 9, "im2col": 2, "lrn": 3, "lrn_maxpool": 3, "maxpool": 2, "relu": 2}
 
 _chosen = dict(DEFAULTS)

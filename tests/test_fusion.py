@@ -457,3 +457,38 @@ def test_fused_version_7_forward_loads_what_version_3_loads():
     assert v7.array("y").stores == v3.array("y").stores and v7.array("argmax").stores == v3.array("argmax").stores
     assert v7.array("x").loads.requests * 42 == v3.array("x").loads.requests * 34
     assert v7.array("x").loads.touched == v3.array("x").loads.touched
+
+
+# --- version 8's backward: LRN's version 4 walk, a step's channels' windows loaded at once ------
+@given(pool_cases(), st.sampled_from([3, 5, 4]), st.integers(1, 9), st.sampled_from([np.float32, np.float64]))
+def test_fused_version_8_backward_is_version_3_bit_for_bit_on_any_pooling(kernel_device, monkeypatch, case, size,
+                                                                          chunk, dtype):
+    """Version 8's backward walks size - 1 channels a step, each step's x and its channels' pooling
+    windows loaded at once: y, argmax and dx are version 3's bit for bit, in chunks of channels
+    that end on a step or within one (1 to 9 channels), on any pooling; it runs where version 6's
+    does (pooling windows of at most 2 positions a side, an LRN window of 3 or 5), else version 3's
+    backward. Its forward is version 7's."""
+    monkeypatch.setattr(lrn_module, "LRN_CHANNEL_CHUNK", chunk)
+    results, launched = fused_runs_by_version(case, size, dtype, (3, 6, 7, 8), kernel_device)
+    assert launched[8][0] == launched[7][0]
+    assert launched[8][1] == ("lrn_maxpool_backward_v8" if launched[6][1] == "lrn_maxpool_backward_v6"
+                              else launched[3][1])
+    for new, old in zip(results[8], results[3]):
+        np.testing.assert_array_equal(new, old)
+
+
+def test_fused_version_8_backward_loads_what_version_6_loads():
+    """The traffic count under the simulator (norm2+pool2's windows, 64 channels of 27 x 27, one
+    image, chunks of 32 channels): version 8 loads the argmax of version 3's windows, request for
+    request (without version 6's look at the channel after a chunk), the dout of every one of them
+    as version 6 does, and the x and dx of versions 3 and 6: only when the loads are issued differs."""
+    x = np.abs(np.random.default_rng(5).standard_normal((1, 64, 27, 27))).astype(np.float32)
+    dout = np.random.default_rng(6).standard_normal((1, 64, 13, 13)).astype(np.float32)
+    records = backward_traffic(lambda: LRNMaxPool(LRN(5, 1e-4, 0.75, 2.0), MaxPool2D(3, stride=2)), "lrn_maxpool",
+                               (3, 6, 8), x, dout, "lrn_maxpool_backward")
+    v3, v6, v8 = records[3], records[6], records[8]
+    assert v8.array("argmax").loads == v3.array("argmax").loads
+    assert v8.array("argmax").loads.bytes < v6.array("argmax").loads.bytes   # version 6's channel 32, once more
+    assert v8.array("dout").loads.requests == v8.array("argmax").loads.requests
+    assert v8.array("dx").stores == v6.array("dx").stores == v3.array("dx").stores
+    assert v8.array("x").loads == v3.array("x").loads

@@ -40,7 +40,8 @@ def lrn_maxpool_forward_cuda(x, size, alpha, beta, k, kernel, stride, pad):
     of one window's rows wider than LRN_POOL_BAND_PIXELS (version 5: or than LRN_POOL_PHASED_VALUES
     at band_pitch's values a row), version 3 to 2 for images too wide for its bands. Version 6's
     forward is version 3's; version 7's is version 3's band with each LRN window loaded at once,
-    for the windows of ``lrn.LRN_REGISTER_SIZES`` (else version 3's), and its backward version 6's."""
+    for the windows of ``lrn.LRN_REGISTER_SIZES`` (else version 3's), and its backward version 6's;
+    version 8's forward is version 7's."""
     n, c, h, w = x.shape
     y, argmax = pooled_outputs(x, kernel, stride, pad)
     oh, ow = y.shape[2:]
@@ -81,7 +82,8 @@ def lrn_maxpool_backward_cuda(dout, cache):
     backward for the LRN windows it keeps in registers, else version 2's: ``lrn.walk_version``;
     version 4's, also version 5's, falls back to version 3's where its forward does, or where a
     band of one input row's windows is too wide; version 6's to version 3's for an LRN window it
-    does not keep in registers or pooling windows of more than 2 x stride)."""
+    does not keep in registers or pooling windows of more than 2 x stride; version 8's likewise,
+    LRN's version 4 walk, size - 1 channels a step)."""
     version, x, argmax, size, alpha, beta, k, kernel, stride, pad = cache
     n, c, h, w = x.shape
     oh, ow = dout.shape[2:]
@@ -99,8 +101,8 @@ def lrn_maxpool_backward_cuda(dout, cache):
     if (version >= 6 and size in lrn_module.LRN_REGISTER_SIZES
             and all(kh <= 2 * sh for kh, sh in zip(kernel, stride))):   # at most 2 pooling windows a side
         chunk = lrn_module.LRN_CHANNEL_CHUNK
-        launch("lrn_maxpool", "lrn_maxpool_backward_v6", grid_for(n * -(-c // chunk) * h * w, x), BLOCK, *geometry,
-               chunk, *lrn)
+        kernel_name = "lrn_maxpool_backward_v8" if version >= 8 else "lrn_maxpool_backward_v6"
+        launch("lrn_maxpool", kernel_name, grid_for(n * -(-c // chunk) * h * w, x), BLOCK, *geometry, chunk, *lrn)
     elif version == 1:   # one thread per input pixel column
         launch("lrn_maxpool", "lrn_maxpool_backward_v1", grid_for(n * h * w, x), BLOCK, *geometry, *lrn)
     else:              # one thread per (image, chunk of channels, pixel)

@@ -104,14 +104,17 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool)
 
 
-def plan_slices(length, array):
+def plan_slices(length, array, slice_bytes=None):
     """Consecutive slices that cover ``range(length)``: ``threads() * SLICES_PER_THREAD`` of them,
-    or the one slice ``slice(0, length)`` where cutting does not pay: ``array`` (the largest the
-    work goes through) not a NumPy array (CuPy: the GPU is parallel already) or smaller than
-    ``MIN_ELEMENTS``, one thread, or a call from inside a pool thread (which must not wait on
-    the pool)."""
+    or with ``slice_bytes`` as many more as leave each slice no more than that many bytes of
+    ``array`` (at most one slice per index); or the one slice ``slice(0, length)`` where cutting
+    does not pay: ``array`` (the largest the work goes through) not a NumPy array (CuPy: the GPU
+    is parallel already) or smaller than ``MIN_ELEMENTS``, one thread, or a call from inside a
+    pool thread (which must not wait on the pool)."""
     n = threads()
     parts = min(length, n * SLICES_PER_THREAD)
+    if slice_bytes and isinstance(array, np.ndarray):
+        parts = min(length, max(parts, -(-array.nbytes // slice_bytes)))
     if (n == 1 or parts < 2 or not isinstance(array, np.ndarray) or array.size < MIN_ELEMENTS
             or getattr(_inside, "busy", False)):
         return [slice(0, length)]
@@ -155,14 +158,17 @@ class SlicedCache:
         self.slices, self.caches, self.input_shape = slices, caches, input_shape
 
 
-def per_sample_forward(forward, x, y_shape, *args):
+def per_sample_forward(forward, x, y_shape, *args, slice_bytes=None):
     """``forward(x, *args) -> (y, cache)`` for a function in which each sample's output depends
     on that sample alone (LRN, max-pool), run over slices of the batch; ``y_shape`` is the shape
     of the whole y, whose dtype is x's. Returns ``(y, cache)``: y equals ``forward``'s bit for bit,
     and the cache goes to ``per_sample_backward``. The thread that computed a slice copies it into
     y at once, while it is still in its cache (the separate pass this replaced took 12 ms, next to
-    64 ms for norm1's whole forward at batch 32); each slice's cache keeps its own y."""
-    slices = plan_slices(x.shape[0], x)
+    64 ms for norm1's whole forward at batch 32); each slice's cache keeps its own y. With
+    ``slice_bytes`` the slices hold at most that many bytes of x (``plan_slices``), so that the
+    several passes of a layer's NumPy code over a slice find it in the cores' caches; the backward
+    takes the same slices."""
+    slices = plan_slices(x.shape[0], x, slice_bytes)
     if len(slices) == 1:
         return forward(x, *args)
     y = np.empty(y_shape, dtype=x.dtype)

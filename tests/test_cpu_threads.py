@@ -182,6 +182,35 @@ def test_slices_cover_the_range_in_order(sliced):
         assert all(s.stop > s.start for s in slices)
 
 
+def test_slices_of_at_most_so_many_bytes(sliced):
+    """With slice_bytes, as many slices as leave each one no more than that many bytes of the array,
+    and never fewer than without it nor more than one per index."""
+    array = np.zeros((32, 1000), dtype=np.float32)   # 4000 bytes a sample
+    for slice_bytes, parts in ((None, 6), (64000, 6), (16000, 8), (8000, 16), (4000, 32), (100, 32)):
+        slices = cpu_threads.plan_slices(32, array, slice_bytes)
+        assert len(slices) == parts, slice_bytes
+        assert [i for s in slices for i in range(s.start, s.stop)] == list(range(32))
+        if slice_bytes and parts > 6:   # a sample each at most (100 bytes: less than one)
+            assert max(array[s].nbytes for s in slices) <= max(slice_bytes, array[0].nbytes)
+
+
+def test_per_sample_layers_slice_their_batch_by_bytes(sliced, monkeypatch):
+    """LRN and max-pool cut the batch into slices of at most their SLICE_BYTES of x (one sample a
+    slice here: 7, where 3 threads would otherwise take 6), with the results of one call on the
+    whole batch, bit for bit."""
+    from minicnn.layers import lrn as lrn_module, maxpool as maxpool_module
+    x = np.random.default_rng(0).standard_normal((7, 4, 9, 9)).astype(np.float32)
+    planned = []
+    real_plan = cpu_threads.plan_slices
+    monkeypatch.setattr(cpu_threads, "plan_slices", lambda *a: planned.append(real_plan(*a)) or planned[-1])
+    for module, make in ((lrn_module, lambda: LRN(5, 1e-2, 0.75, 2.0)), (maxpool_module, lambda: MaxPool2D(3, 2))):
+        monkeypatch.setattr(module, "SLICE_BYTES", x[0].nbytes)
+        planned.clear()
+        whole, sliced_results = one_thread_and_sliced(lambda: forward_backward(make(), x, np.random.default_rng(1)))
+        assert [len(p) for p in planned] == [1, 7], module.__name__   # one thread: one slice
+        assert_identical(whole, sliced_results)
+
+
 def test_small_arrays_and_cupy_stay_whole():
     assert cpu_threads.plan_slices(32, np.zeros(cpu_threads.MIN_ELEMENTS - 1)) == [slice(0, 32)]
     assert cpu_threads.plan_slices(32, [0.0] * cpu_threads.MIN_ELEMENTS) == [slice(0, 32)]   # not NumPy

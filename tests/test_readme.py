@@ -614,12 +614,14 @@ def test_the_cpu_benchmarks_summary_is_the_committed_runs():
     runs = [results(f"cpu-{model}-{date}.json") for model in ("alexnet-b32", "alexnet_small-b128")
             for date in ("2026-12-03", "2026-12-02")]
     assert_shows(" ".join(shown), *(run["ratio"] for run in runs))
-    shown = sentence(r"the CPU training step runs at ([\d.]+x)-([\d.]+x) of PyTorch's speed on the 2012 AlexNet, "
-                     r"([\d.]+x)-([\d.]+x) on torchvision's \(without LRN; a run each of versions 7 and 9\) and "
+    shown = sentence(r"the CPU training step runs at ([\d.]+x)-([\d.]+x) of PyTorch's speed on the 2012 AlexNet "
+                     r"on AMD hosts \(([\d.]+x) on an Intel one, version 10\), ([\d.]+x)-([\d.]+x) on torchvision's \(without LRN; a run each of versions 7 and 9\) and "
                      r"([\d.]+x)-([\d.]+x) on the small AlexNet")   # the Status section's line
     torchvision = [results(f"cpu-alexnet_owt-b64-{date}.json")["ratio"] for date in ("2026-12-03", "2026-12-04")]
-    assert_shows(" ".join(shown), runs[0]["ratio"], runs[1]["ratio"], *torchvision, runs[2]["ratio"],
-                 runs[3]["ratio"])
+    version_10 = results("cpu-alexnet-b32-2026-12-04-3.json")
+    assert "Intel" in version_10["where"]
+    assert_shows(" ".join(shown), runs[0]["ratio"], runs[1]["ratio"], version_10["ratio"], *torchvision,
+                 runs[2]["ratio"], runs[3]["ratio"])
     for run, kernels in zip(runs, ("SkylakeX", "Haswell") * 2):
         assert f"(its {kernels} kernels, 2 threads)" in run["where"]
     turns = [results(path.name)["ratio"] for path in RESULTS.glob("cpu-versions-a72fefc-against-082ee13-*.json")]
@@ -817,6 +819,45 @@ def test_version_9_figures_are_their_committed_runs():
                  winograd.MIN_TILES, winograd.MIN_CHANNELS, 32 * 7 * 7)
     assert winograd.tiles(13, 13) == (7, 7)
     assert_shows(sentence(r"im2col's GEMM takes 9 \(([\d.]+) on a 13 x 13 output"), 16 * 7 * 7 / 13 ** 2)
+
+
+def test_version_10_figures_are_their_committed_runs():
+    """Version 10 (LRN's and max-pool's slices sized for the caches): the version table's row, the
+    steps in turns against version 9's commit on both networks, the layers' times and ratios within
+    its step against PyTorch, PyTorch's step and fc6 backward there against the morning's run, and
+    the slice sizes it quotes from the code."""
+    from minicnn.layers import lrn as lrn_module, maxpool as maxpool_module
+    run, morning = results("cpu-alexnet-b32-2026-12-04-3.json"), results("cpu-alexnet-b32-2026-12-04-2.json")
+    assert "Intel" in run["where"] and "(its SkylakeX kernels, 2 threads)" in run["where"]
+    assert_version_row("10:", run)
+    shown = sentence(r"Version 10 ran at ([\d.]+x) on\s+2026-12-04's evening host, an Intel Xeon with AVX-512 on "
+                     r"which PyTorch's step took (\d+) ms where the\s+morning's AMD EPYC took (\d+), and in turns at "
+                     r"([\d.]+)x of version 9's speed on the 2012 AlexNet and\s+([\d.]+)x on the small one")
+    big, small = (results(f"cpu-versions-058b6cd-against-16c8ad8-{m}-2026-12-04.json")
+                  for m in ("alexnet-b32", "alexnet_small-b128"))
+    for one in (big, small):
+        assert one["commits"] == {"this checkout": "058b6cd", "the other": "16c8ad8"}
+    assert_shows(" ".join(shown), run["ratio"], median_ms(run, "PyTorch"), median_ms(morning, "PyTorch"),
+                 big["ratio"], small["ratio"])
+    shown = sentence(r"the\s+step ran at ([\d.]+)x of its speed on the 2012 AlexNet \((\d+) ms against (\d+), `--model "
+                     r"alexnet\s+--batch-size 32 --repeats (\d+)`\) and at ([\d.]+)x on the small AlexNet")
+    assert_shows(" ".join(shown), big["ratio"], median_ms(big, "this checkout"),
+                 median_ms(big, "the other"), big["repeats"], small["ratio"])
+
+    def ms(one, *names):
+        return 1e3 * sum(t for key, t in one["layer_seconds"].items() if key.rsplit(".", 1)[0] in names)
+    shown = sentence(r"norm1\s+and norm2 took (\d+) and (\d+) ms forward and backward and ran at ([\d.]+x) and "
+                     r"([\d.]+x) of PyTorch's speed,\s+pool1 and pool2 (\d+) and (\d+) ms at ([\d.]+x) and ([\d.]+x); "
+                     r"the step ran at ([\d.]+x)")
+    assert_shows(" ".join(shown), ms(run, "norm1"), ms(run, "norm2"), *layer_ratio(run, "norm1", "norm2"),
+                 ms(run, "pool1"), ms(run, "pool2"), *layer_ratio(run, "pool1", "pool2"), run["ratio"])
+
+    def torch_backward_ms(one, name):
+        return 1e3 * one["torch_layer_seconds"][f"{name}.backward"]
+    assert_shows(" ".join(sentence(r"\(fc6's backward (\d+) ms against (\d+)\)")), torch_backward_ms(run, "fc6"),
+                 torch_backward_ms(morning, "fc6"))
+    shown = sentence(r"(\d+) KiB for LRN \(an image a slice, on AlexNet's maps\) and (\d+) MiB\s+for max-pool")
+    assert_shows(" ".join(shown), lrn_module.SLICE_BYTES / 1024, maxpool_module.SLICE_BYTES / 2 ** 20)
 
 
 def test_where_the_cpu_step_goes_is_the_committed_run():

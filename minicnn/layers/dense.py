@@ -28,7 +28,15 @@ def dense_forward(x, w, b):
 
 def dense_backward(dout, cache, param_grads=True, input_grad=True):
     """dout (N, out) -> (dx (N, in), dw (out, in), db (out,) or None); no dw, db without
-    ``param_grads`` (a frozen layer), no dx (None) without ``input_grad``."""
+    ``param_grads`` (a frozen layer), no dx (None) without ``input_grad``.
+
+    On the CPU these two products are where the dense layers trail PyTorch's (built with MKL): fc6
+    at batch 32 on 2 cores of an Intel host, OpenBLAS 0.3.31's SkylakeX kernels, dw took 18-20 ms
+    against 9.3 and dx 23 against 15 (2026-12-04). dw's inner dimension is the batch, and OpenBLAS's
+    time for it hardly depends on the multiply-adds: 8 or 16 images took as long as 32 (18 and 17
+    ms), 128 twice as long. Neither blocks of dw's rows (for the cache) nor two threads of our own
+    over a single-threaded OpenBLAS did better (18 to 25 ms).
+    """
     x, w, has_bias = cache
     dx = dout @ w if input_grad else None
     if not param_grads:

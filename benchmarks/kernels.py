@@ -5,8 +5,9 @@ convnet-benchmarks: cuDNN's convolutions through PyTorch (torch.backends.cudnn.b
 cuDNN's max pooling and LRN through libcudnn itself (benchmarks/cudnn.py, ctypes), cuBLAS's GEMMs
 for the fully connected layers and PyTorch's own kernels for ReLU and dropout. The fused layers
 (minicnn/fusion.py) have rows of their own beside the unfused ones, the path from one version to
-the next: conv1+relu1 and conv2+relu2 against cuDNN's convolution then ReLU, lrn1+pool1 and
-lrn2+pool2 against cuDNN's LRN then cuDNN's max-pool.
+the next: conv1+relu1 and conv2+relu2 against cuDNN's convolution then ReLU, fc6+relu6 and
+fc7+relu7 against cuBLAS's product then ReLU, lrn1+pool1 and lrn2+pool2 against cuDNN's LRN then
+cuDNN's max-pool.
 
     python benchmarks/kernels.py                              # on the GPU, batch 128, float32, TF32 off
     python benchmarks/kernels.py --tf32                       # TF32 allowed on both sides
@@ -77,6 +78,9 @@ LAYERS = {
     "fc6": ("dense", dict(i=9216, o=4096)),
     "fc7": ("dense", dict(i=4096, o=4096)),
     "fc8": ("dense", dict(i=4096, o=1000)),
+    # the ReLU fused into the fully connected layer against cuBLAS's product, then PyTorch's ReLU
+    "fc6+relu6": ("dense", dict(i=9216, o=4096, relu=True)),
+    "fc7+relu7": ("dense", dict(i=4096, o=4096, relu=True)),
 }
 
 
@@ -96,7 +100,7 @@ def make_layer(kind, cfg, batch, rng):
                        relu=cfg.get("relu", False))
         x = rng.standard_normal((batch, cfg["c"], cfg["hw"], cfg["hw"])).astype(np.float32)
     elif kind == "dense":
-        layer = Dense(cfg["i"], cfg["o"], rng=rng)
+        layer = Dense(cfg["i"], cfg["o"], rng=rng, relu=cfg.get("relu", False))
         x = rng.standard_normal((batch, cfg["i"])).astype(np.float32)
     else:
         shape = (batch, cfg["features"]) if kind == "dropout" else (batch, cfg["c"], cfg["hw"], cfg["hw"])
@@ -112,18 +116,19 @@ def build(kind, cfg, batch, rng, device):
     tensors, its name, FLOPs of the forward)."""
     import torch.nn.functional as F
     layer, x = make_layer(kind, cfg, batch, rng)
-    if kind == "conv":
+    if kind in ("conv", "dense"):
         relu = cfg.get("relu", False)
-        conv = lambda x, w, b: F.conv2d(x, w, b, cfg["s"], cfg["p"], 1, cfg["g"])  # noqa: E731
-        fn = (lambda x, w, b: F.relu(conv(x, w, b))) if relu else conv  # noqa: E731
+        if kind == "conv":
+            product = lambda x, w, b: F.conv2d(x, w, b, cfg["s"], cfg["p"], 1, cfg["g"])  # noqa: E731
+            reference = "cuDNN (PyTorch)"
+        else:
+            product = lambda x, w, b: F.linear(x, w, b)  # noqa: E731
+            reference = "cuBLAS (PyTorch)"
+        fn = (lambda x, w, b: F.relu(product(x, w, b))) if relu else product  # noqa: E731
         if relu:
-            fn.before_relu = conv
+            fn.before_relu = product
+            reference += " + ReLU"
         flops = 2 * batch * layer.macs(x.shape)
-        reference = "cuDNN (PyTorch)" + (" + ReLU" if relu else "")
-    elif kind == "dense":
-        fn = lambda x, w, b: F.linear(x, w, b)  # noqa: E731
-        flops = 2 * batch * cfg["i"] * cfg["o"]
-        reference = "cuBLAS (PyTorch)"
     else:
         fn = {
             "pool": lambda x: F.max_pool2d(x, 3, 2),

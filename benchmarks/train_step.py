@@ -73,7 +73,8 @@ def twin_module_names(leaves, model):
     """For each module of the PyTorch twin, built from ``leaves`` (the (name, layer) leaves of the
     model before ``fuse``), the name of the layer of ``model`` (fused or not) that does its work:
     its own, its fused LRN+max-pool's ("norm1+pool1" for norm1 and pool1), or for a ReLU folded
-    into its convolution, the convolution's ("conv1" for conv1 and relu1)."""
+    into its convolution or fully connected layer, that layer's ("conv1" for conv1 and relu1, "fc6"
+    for fc6 and relu6)."""
     owner = {}
     for name, layer in model.named_layers():
         for leaf in layer.leaves():
@@ -235,7 +236,7 @@ def save_layers_chart(payload, kinds, path):
 
 def layer_kinds(model):
     """Layer name -> kind (``summary.layer_kind``: "Conv2D+ReLU" for a convolution with its ReLU
-    fused) for every layer ``model`` runs, and "SGD" -> "SGD update"."""
+    fused, "Dense+ReLU" likewise) for every layer ``model`` runs, and "SGD" -> "SGD update"."""
     kinds = {name: layer_kind(layer) for name, layer in model.named_layers()}
     kinds["SGD"] = "SGD update"
     return kinds
@@ -250,7 +251,7 @@ def parse_args(argv=None):
                    help="CPU threads for both: PyTorch's, and minicnn's BLAS and its NumPy work between the "
                         "GEMMs (minicnn/cpu_threads.py) (default: all cores)")
     p.add_argument("--no-fuse", action="store_true",
-                   help="on the GPU, keep minicnn's layers unfused (default: conv+ReLU and LRN+max-pool "
+                   help="on the GPU, keep minicnn's layers unfused (default: conv+ReLU, fc+ReLU and LRN+max-pool "
                         "fused, as examples/train_alexnet.py trains)")
     p.add_argument("--layers", action="store_true",
                    help="also time each layer's forward and backward and the SGD update within training "
@@ -351,7 +352,7 @@ def main(argv=None):
     if device == "cuda":
         where = gpu_description()
         settings = ("TF32 on" if args.tf32 else "float32, TF32 off") + (
-            ", minicnn's layers unfused" if args.no_fuse else ", minicnn's conv+ReLU and LRN+pool fused") + (
+            ", minicnn's layers unfused" if args.no_fuse else ", minicnn's conv+ReLU, fc+ReLU and LRN+pool fused") + (
             f", minicnn's GEMM: {args.gemm}" if args.gemm != "cublas" else "")
     else:
         where, settings = machine_description(), f"float32, {args.threads} threads"

@@ -7,11 +7,14 @@
 // by warp shuffles, the fifth gives each plane a warp.
 #include "common.cuh"
 
-// y[o, c, s] += bias[c]. Launch: grid-stride, one thread per element of y.
+// y[o, c, s] += bias[c], and with relu != 0 then y = max(y, 0): Dense(relu=True), the ReLU that
+// follows a fully connected layer folded into this pass over its output (relu_forward's values,
+// bit for bit), where it took a pass of its own. Launch: grid-stride, one thread per element of y.
 extern "C" __global__ void bias_add(real_t* __restrict__ y, const real_t* __restrict__ bias, int outer,
-                                    int channels, int inner) {
+                                    int channels, int inner, int relu) {
   GRID_STRIDE_LOOP(i, outer * channels * inner) {
-    y[i] += bias[i / inner % channels];
+    const real_t v = y[i] + bias[i / inner % channels];
+    y[i] = (relu && !(v > real_t(0))) ? real_t(0) : v;
   }
 }
 
@@ -41,6 +44,27 @@ extern "C" __global__ void bias_grad_columns(const real_t* __restrict__ dout, re
   GRID_STRIDE_LOOP(c, channels) {
     real_t sum = real_t(0);
     for (int r = 0; r < rows; ++r) sum += dout[r * channels + c];
+    dbias[c] = sum;
+  }
+}
+
+// Dense(relu=True)'s backward in one pass: masked[r, c] = dout[r, c] where y[r, c] > 0, else 0
+// (relu_backward's values, which both GEMMs then read), and dbias[c] = sum_r masked[r, c] in
+// bias_grad_columns' order, bit for bit. Unfused, the ReLU's backward wrote the masked gradient
+// and bias_grad_columns read it all again, in two launches.
+// Launch: as bias_grad_columns.
+extern "C" __global__ void relu_backward_bias_grad_columns(const real_t* __restrict__ dout,
+                                                           const real_t* __restrict__ y,
+                                                           real_t* __restrict__ masked,
+                                                           real_t* __restrict__ dbias, int rows, int channels) {
+  GRID_STRIDE_LOOP(c, channels) {
+    real_t sum = real_t(0);
+    for (int r = 0; r < rows; ++r) {
+      const int i = r * channels + c;
+      const real_t g = y[i] > real_t(0) ? dout[i] : real_t(0);
+      masked[i] = g;
+      sum += g;
+    }
     dbias[c] = sum;
   }
 }

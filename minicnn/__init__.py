@@ -41,7 +41,7 @@ Where things are:
   ``tests/test_dense_batchnorm.py`` and ``tests/test_fusion.py`` hold the rest).
 - ``minicnn.models``: AlexNet (``alexnet``, ``alexnet_owt``, ``alexnet_bn``, ``alexnet_small``);
   ``minicnn.summary.summary(model, input_shape)``: its table of shapes, parameters and
-  multiply-adds; ``minicnn.fusion``: conv+ReLU and LRN+max-pool fused.
+  multiply-adds; ``minicnn.fusion``: conv+ReLU, fc+ReLU and LRN+max-pool fused.
 - ``minicnn.optim`` (SGD as the paper writes it, schedules), ``minicnn.train`` (the training loop
   of ``examples/train_alexnet.py``: ``fit(model, data, cfg)`` trains any network on uint8 images,
   ``cfg`` needing only ``epochs``, ``batch_size``, ``lr`` and ``out``), ``minicnn.inference``

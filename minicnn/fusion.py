@@ -1,13 +1,14 @@
 """Layer fusion: fewer passes over memory for the same results. ``fuse(model)`` applies both:
 
-A ReLU right after a convolution costs a whole pass over the conv's output forward (read y,
-write y) and another backward (read dout and y, write dx). ``fuse_conv_relu`` folds every such
-ReLU into its convolution (``Conv2D(relu=True)``): the forward applies it in the kernel that
-already adds the bias and writes the output, the backward masks dout in the kernel that already
-reads it. Results are identical to the unfused model, bit for bit, on every device; parameter
-names and checkpoints do not change (a ReLU has no state).
+A ReLU right after a convolution or a fully connected layer costs a whole pass over the layer's
+output forward (read y, write y) and another backward (read dout and y, write dx). ``fuse_relu``
+folds every such ReLU into its layer (``Conv2D(relu=True)``, ``Dense(relu=True)``): the forward
+applies it in the kernel that already adds the bias, the backward masks dout in the kernel that
+already reads it (a convolution's layout kernel, a fully connected layer's bias gradient).
+Results are identical to the unfused model, bit for bit, on every device; parameter names and
+checkpoints do not change (a ReLU has no state).
 
-    model = fuse_conv_relu(models.alexnet())     # conv1 ... conv5 now carry their ReLU
+    model = fuse_relu(models.alexnet())     # conv1 ... conv5, fc6 and fc7 now carry their ReLU
 
 An LRN followed by a max-pool (AlexNet's norm1, pool1 and norm2, pool2) becomes one
 ``LRNMaxPool`` layer ("norm1+pool1"), whose kernels never write the LRN output: the forward keeps
@@ -16,6 +17,7 @@ only the pooled maxima, the backward computes the LRN values again (``fuse_lrn_m
 ``examples/train_alexnet.py`` fuses on the kernel devices ("cuda", "sim") unless --no-fuse.
 """
 from minicnn.layers.conv import Conv2D
+from minicnn.layers.dense import Dense
 from minicnn.layers.lrn import LRN
 from minicnn.layers.lrn_maxpool import LRN_MAX_SIZE, LRNMaxPool
 from minicnn.layers.maxpool import MaxPool2D
@@ -25,25 +27,26 @@ from minicnn.sequential import Sequential
 
 def fuse(model):
     """Every fusion of this module applied to ``model`` (a Sequential) in place; returns it."""
-    return fuse_lrn_maxpool(fuse_conv_relu(model))
+    return fuse_lrn_maxpool(fuse_relu(model))
 
 
-def fuse_conv_relu(model):
-    """Fold every ReLU that directly follows a Conv2D into it, in ``model`` (a Sequential, nested
-    Sequentials included) in place; returns ``model``. Fuse before ``towers.two_tower``, which
-    keeps the fused layers (it refuses a model split already)."""
+def fuse_relu(model):
+    """Fold every ReLU that directly follows a Conv2D or a Dense into it, in ``model`` (a
+    Sequential, nested Sequentials included) in place; returns ``model``. Fuse before
+    ``towers.two_tower`` or ``hybrid.HybridNet``, which keep the fused layers
+    (``two_tower`` refuses a model split already)."""
     if not isinstance(model, Sequential):
-        raise TypeError(f"fuse_conv_relu: expected a Sequential (fuse before towers.two_tower), "
+        raise TypeError(f"fuse_relu: expected a Sequential (fuse before towers.two_tower), "
                         f"got {type(model).__name__}")
     kept, previous = [], None
     for name, layer in model.layers.items():
-        if isinstance(layer, ReLU) and isinstance(previous, Conv2D) and not previous.relu:
+        if isinstance(layer, ReLU) and isinstance(previous, (Conv2D, Dense)) and not previous.relu:
             previous.relu = True
             previous._cache = None
             previous = layer
             continue
         if isinstance(layer, Sequential):
-            fuse_conv_relu(layer)
+            fuse_relu(layer)
         kept.append((name, layer))
         previous = layer
     model.layers.clear()

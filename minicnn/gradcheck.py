@@ -227,6 +227,7 @@ def alexnet_checks(seed=0):
          LRNMaxPool(LRN(5, alpha=1.0, beta=0.75, k=1.0), MaxPool2D(3, stride=2)), (2, 6, 7, 7)),
         ("dropout", "p 0.5, inverted", Dropout(0.5, seed=seed), (4, 10)),
         ("dense", "x W^T + b (fc6 to fc8)", Dense(12, 5, **f64), (3, 12)),
+        ("dense+relu", "fc6 with its ReLU fused in (Dense(relu=True))", Dense(12, 5, relu=True, **f64), (3, 12)),
         ("flatten", "(N, C, H, W) to (N, C*H*W)", Flatten(), (2, 3, 2, 2)),
         ("batchnorm", "per channel, batch statistics (alexnet_bn)", BatchNorm2D(3, dtype=np.float64), (4, 3, 3, 3)),
         ("network", "conv, ReLU, LRN, max-pool, flatten, dense, dropout in a Sequential", network, (2, 3, 7, 7)),

@@ -242,7 +242,7 @@ class HybridNet(Sequential):
             raise HybridError(f"HybridNet: {name} has {dense.out_features} outputs, fewer than the "
                               f"{self.comm.size} ranks that would share them")
         part = Dense(dense.in_features, hi - lo, bias="bias" in dense.params, dtype=dense.dtype,
-                     rng=np.random.default_rng(0))
+                     rng=np.random.default_rng(0), relu=dense.relu)
         for pname, p in dense.params.items():
             part.params[pname].data[...] = p.data[lo:hi]
             part.params[pname].sharded = True

@@ -166,7 +166,7 @@ def replace_head(model, num_classes, seed=0):
         raise ValueError("replace_head: the model has no Dense layer")
     old = parent.layers[name]
     new = Dense(old.in_features, num_classes, bias="bias" in old.params, dtype=old.dtype,
-                rng=np.random.default_rng(seed))
+                rng=np.random.default_rng(seed), relu=old.relu)
     parent.layers[name] = new.to(old.device)
     return new
 

@@ -24,8 +24,8 @@ def conv_algorithms(model, input_shape):
 
 
 def layer_kind(layer):
-    """The kind of ``layer`` as the summary shows it: its class's name, "Conv2D+ReLU" for a
-    convolution with its ReLU fused in."""
+    """The kind of ``layer`` as the summary shows it: its class's name, "Conv2D+ReLU" or
+    "Dense+ReLU" for a layer with its ReLU fused in."""
     return type(layer).__name__ + ("+ReLU" if getattr(layer, "relu", False) else "")
 
 

@@ -72,7 +72,7 @@ def _tower_layer(name, layer, t, reads_both, in_features):
             raise SplitError(f"{name}: a Dense layer reads all its inputs, so it must be a crossing "
                              f"({', '.join(CROSSINGS)}) or in the head")
         half = Dense(layer.in_features, layer.out_features // TOWERS, bias="bias" in layer.params,
-                     dtype=layer.dtype, rng=np.random.default_rng(0))
+                     dtype=layer.dtype, rng=np.random.default_rng(0), relu=layer.relu)
     elif isinstance(layer, (LRN, LRNMaxPool)):
         lrn = layer.lrn if isinstance(layer, LRNMaxPool) else layer
         if lrn.groups != TOWERS:

@@ -354,7 +354,7 @@ def test_pytorch_first_layer_backward_is_timed_over_its_weight_gradient(monkeypa
 
 
 def test_a_fused_network_s_layers_are_timed_against_the_pytorch_modules_that_do_their_work(monkeypatch):
-    """On the GPU the network is fused (conv+ReLU, LRN+max-pool) and the twin is not: each fused
+    """On the GPU the network is fused (conv+ReLU, fc+ReLU, LRN+max-pool) and the twin is not: each fused
     layer is timed against the run of PyTorch modules that does its work (conv1 against conv1 and
     relu1, norm1+pool1 against norm1 and pool1), in both passes. Timed with a clock that ticks once
     per PyTorch LRN forward and once per LRN backward, each layer's time says how many LRNs fell
@@ -372,6 +372,7 @@ def test_a_fused_network_s_layers_are_timed_against_the_pytorch_modules_that_do_
     fuse(model)   # on the CPU too: the same layers, the children's NumPy code
     names = train_step.twin_module_names(leaves, model)
     assert names[:6] == ["conv1", "conv1", "norm1+pool1", "norm1+pool1", "conv2", "conv2"]
+    assert names[-7:] == ["fc6", "fc6", "drop6", "fc7", "fc7", "drop7", "fc8"]
     assert len(names) == len(twin) == len(leaves)
     ticks = []
     for module in twin:
@@ -394,9 +395,10 @@ def test_a_fused_network_s_layers_are_timed_against_the_pytorch_modules_that_do_
     called = [name for name, _ in model.named_layers()]
     assert set(mine) == set(theirs) == {(n, part) for n in called for part in ("forward", "backward")} | {
         ("SGD", "update")}
-    assert "relu1" not in called and fused <= set(called)
+    assert "relu1" not in called and "relu6" not in called and fused <= set(called)
     kinds = train_step.layer_kinds(model)
-    assert kinds["conv1"] == "Conv2D+ReLU" and kinds["norm1+pool1"] == "LRNMaxPool" and kinds["fc6"] == "Dense"
+    assert kinds["conv1"] == "Conv2D+ReLU" and kinds["norm1+pool1"] == "LRNMaxPool" and kinds["fc6"] == "Dense+ReLU"
+    assert kinds["fc8"] == "Dense"
 
 
 def test_the_pytorch_twin_of_a_nested_network_computes_the_same_logits():

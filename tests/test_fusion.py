@@ -10,9 +10,9 @@ from devices import assert_close, backward_traffic, compare_with_cpu, launched_k
 from inputs import pool_cases
 from minicnn import SoftmaxCrossEntropy, kernel_versions, models, towers
 from minicnn.backend import to_device, to_numpy
-from minicnn.fusion import fuse, fuse_conv_relu, fuse_lrn_maxpool
+from minicnn.fusion import fuse, fuse_lrn_maxpool, fuse_relu
 from minicnn.gradcheck import check_layer
-from minicnn.layers import LRN, LRNMaxPool, MaxPool2D
+from minicnn.layers import LRN, Dense, LRNMaxPool, MaxPool2D
 from minicnn.layers import lrn as lrn_module
 from minicnn.layers.conv import Conv2D
 from minicnn.layers.relu import ReLU
@@ -49,19 +49,116 @@ def test_fused_model_equals_unfused_exactly_through_the_kernels(kernel_device, l
     check_fused_equals_unfused(kernel_device)
 
 
-def test_fusion_folds_each_conv_relu_pair_and_keeps_the_parameter_names():
+def test_fusion_folds_each_relu_into_its_conv_or_dense_and_keeps_the_parameter_names():
     plain = models.alexnet(lrn_groups=2)
-    fused = fuse_conv_relu(models.alexnet(lrn_groups=2))
+    fused = fuse_relu(models.alexnet(lrn_groups=2))
     convs = [layer for layer in fused if isinstance(layer, Conv2D)]
     assert len(convs) == 5 and all(layer.relu for layer in convs)
-    relus = [name for name, layer in fused.layers.items() if isinstance(layer, ReLU)]
-    assert relus == ["relu6", "relu7"]                     # the fully connected layers' stay
+    assert [(name, layer.relu) for name, layer in fused.layers.items() if isinstance(layer, Dense)] == [
+        ("fc6", True), ("fc7", True), ("fc8", False)]
+    assert not any(isinstance(layer, ReLU) for layer in fused)
     assert list(fused.state_dict()) == list(plain.state_dict())
-    assert "relu=True" in repr(fused)
+    assert "relu=True" in repr(fused) and "Dense(9216, 4096, relu=True)" in repr(fused)
     split = towers.two_tower(fused)
-    assert all(layer.relu for tower in split.towers for layer in tower if isinstance(layer, Conv2D))
+    halves = [layer for tower in split.towers for layer in tower if isinstance(layer, (Conv2D, Dense))]
+    assert len(halves) == 14 and all(layer.relu for layer in halves)     # conv1-5, fc6 and fc7 in each
     with pytest.raises(TypeError, match="fuse before towers.two_tower"):
-        fuse_conv_relu(split)
+        fuse_relu(split)
+
+
+def dense_relu_runs(device, dtype, bias, frozen, input_grad):
+    """Dense(relu=True) and Dense then ReLU, the same weights, forward and backward on ``device``:
+    [fused, unfused], each [y, dx (None without ``input_grad``), dw and db (none when ``frozen``)].
+    Inputs and weights are multiples of 1/4 and 1/8, so that half the outputs are negative and
+    some exactly 0 before the ReLU (its kink, whose gradient is 0)."""
+    from minicnn import Sequential
+    from minicnn.layers.base import without_input_grad
+    rng = np.random.default_rng(3)
+    x = rng.integers(-3, 4, (6, 40)).astype(dtype) / 4
+    dout = to_device(rng.standard_normal((6, 33)).astype(dtype), device)
+    results = []
+    for relu in (True, False):
+        dense = Dense(40, 33, bias=bias, dtype=dtype, rng=np.random.default_rng(5), relu=relu)
+        for p in dense.params.values():
+            p.data[...] = np.round(p.data * 8) / 8
+        pre = x @ dense.params["weight"].data.T + (dense.params["bias"].data if bias else 0)
+        assert (pre == 0).any() and (pre < 0).mean() > 0.3
+        model = Sequential([("fc", dense)] + ([] if relu else [("relu", ReLU())])).to(device)
+        if frozen:
+            model.freeze()
+        y = model.forward(to_device(x, device), train=True)
+        if input_grad:
+            dx = model.backward(dout)
+        else:
+            with without_input_grad(dense):
+                dx = model.backward(dout)
+        results.append([to_numpy(y), None if dx is None else to_numpy(dx)]
+                       + [to_numpy(p.grad) for p in dense.params.values() if not frozen])
+    return results
+
+
+DENSE_RELU_CASES = [(True, False, True), (False, False, True), (True, True, True), (True, False, False)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bias,frozen,input_grad", DENSE_RELU_CASES)
+def test_fused_dense_relu_is_dense_then_relu_bit_for_bit(kernel_device, dtype, bias, frozen, input_grad):
+    """Dense(relu=True) against Dense then ReLU, on the CPU and through the kernels: y, dx and the
+    parameter gradients the same bits, with a bias or without, frozen (no dw, db: the ReLU's own
+    backward kernel masks dout) or with no dx wanted."""
+    for device in ("cpu", kernel_device):
+        fused, unfused = dense_relu_runs(device, dtype, bias, frozen, input_grad)
+        assert len(fused) == len(unfused) == 2 + (not frozen) * (1 + bias)
+        assert (fused[1] is None) == (not input_grad)
+        for a, b in zip(fused, unfused):
+            if a is not None:
+                np.testing.assert_array_equal(a, b, device)
+
+
+def test_fused_dense_relu_moves_a_pass_less_each_way_than_the_layers_apart():
+    """The simulator's traffic count of fc7's output (4096 values, 2 images, S bytes) beyond the
+    GEMMs, the bias and its gradient. Forward, fused: the bias-add's read and write of y (2 S),
+    without the ReLU's (2 S more). Backward, fused: y read, the masked gradient written and dout
+    read where y > 0 only (a warp's request skips the lanes that do not load it): under 3 S;
+    unfused, the ReLU's 3 S and bias_grad_columns' read of its result (4 S)."""
+    from minicnn import Sequential
+    from minicnn.simulator import traffic
+    x = np.random.default_rng(0).standard_normal((2, 64)).astype(np.float32)
+    dout = np.random.default_rng(1).standard_normal((2, 4096)).astype(np.float32)
+    size = dout.nbytes
+    moved = {}
+    for relu in (True, False):
+        dense = Dense(64, 4096, rng=np.random.default_rng(2), relu=relu)
+        model = Sequential([("fc", dense)] + ([] if relu else [("relu", ReLU())])).to("sim")
+        with traffic.recording() as forward:
+            y = model.forward(x, train=True)
+        with traffic.recording() as backward:
+            model.backward(dout)
+        moved[relu] = {(record.kernel, array.name): (array.loads.bytes, array.stores.bytes)
+                       for log in (forward, backward) for record in log for array in record.arrays
+                       if array.name not in ("bias", "dbias")}
+    positive = int((y > 0).sum())
+    assert 0.4 < positive / y.size < 0.6
+    fused = moved[True]
+    dout_loads, dout_stores = fused.pop(("relu_backward_bias_grad_columns", "dout"))
+    assert fused == {("bias_add", "y"): (size, size), ("relu_backward_bias_grad_columns", "y"): (size, 0),
+                     ("relu_backward_bias_grad_columns", "masked"): (0, size)}
+    assert dout_stores == 0 and positive * 4 <= dout_loads < 0.6 * size
+    assert sum(map(sum, moved[False].values())) == 8 * size     # 4 S each way
+
+
+def test_fused_dense_relu_kernels_take_one_pass_each_way(kernel_device):
+    """On the kernels Dense(relu=True) launches the bias-add alone after its GEMM forward (no
+    ReLU kernel), and backward one kernel that masks dout and sums the bias gradient (no ReLU
+    kernel, no bias_grad_columns)."""
+    dense = Dense(12, 7, relu=True, rng=np.random.default_rng(0)).to(kernel_device)
+    x = to_device(np.random.default_rng(1).standard_normal((4, 12)).astype(np.float32), kernel_device)
+    forward = launched_kernels(lambda: dense.forward(x, train=True))
+    dout = to_device(np.ones((4, 7), np.float32), kernel_device)
+    backward = launched_kernels(lambda: dense.backward(dout))
+    assert forward[-1] == "bias_add" and not any("relu" in name for name in forward), forward
+    assert backward.count("relu_backward_bias_grad_columns") == 1, backward
+    assert not any(name.startswith(("relu_backward_v", "bias_grad")) for name in backward), backward
 
 
 def test_lrn_and_pool_fuse_into_one_layer_that_splits_into_towers():

@@ -11,6 +11,7 @@ import pytest
 
 from minicnn import SoftmaxCrossEntropy, models
 from minicnn.distributed import Communicator
+from minicnn.fusion import fuse
 from minicnn.hybrid import HybridError, HybridNet, slice_bounds
 from minicnn.layers import Conv2D, Dense, Flatten, ReLU
 from minicnn.sequential import Sequential
@@ -56,11 +57,14 @@ def test_a_hybrid_run_resumes_on_another_number_of_ranks(tmp_path):
     assert_same_training(out, tmp_path / "one")
 
 
-def one_rank_against_the_plain_model(device):
+def one_rank_against_the_plain_model(device, fused=False):
     """The hybrid of one rank on ``device`` gives the plain model's input and parameter gradients
-    on the CPU: exactly on the CPU itself, to the float64 tolerance on the kernels."""
+    on the CPU: exactly on the CPU itself, to the float64 tolerance on the kernels; ``fused``: the
+    hybrid made from the model with its layers fused (as examples/train_alexnet.py does on the
+    kernels), whose slices of fc6 and fc7 keep their ReLU."""
     plain = models.alexnet_small(width=4, dropout=0.5, dtype=np.float64, seed=1)
-    hybrid = HybridNet(copy.deepcopy(plain), Communicator.single()).to(device)
+    hybrid = HybridNet(fuse(copy.deepcopy(plain)) if fused else copy.deepcopy(plain), Communicator.single()).to(device)
+    assert [layer.relu for layer in hybrid if isinstance(layer, Dense)] == [fused, fused, False]
     names = [n for n, _ in hybrid.named_params()]
     assert names == [n for n, _ in plain.named_params()]
     assert [n for n, p in hybrid.named_params() if p.sharded] == [f"fc{i}.{w}" for i in (6, 7, 8) for w in ("weight", "bias")]
@@ -86,6 +90,10 @@ def test_one_rank_is_the_plain_model():
 
 def test_one_rank_on_the_kernels_is_the_plain_model_on_the_cpu(kernel_device):
     one_rank_against_the_plain_model(kernel_device)
+
+
+def test_one_rank_of_the_fused_model_on_the_kernels_is_the_plain_model_on_the_cpu(kernel_device):
+    one_rank_against_the_plain_model(kernel_device, fused=True)
 
 
 def test_slices_are_as_even_as_can_be():

@@ -15,6 +15,7 @@ LAYERS = {
     "ReLU": (lambda: ReLU(), (2, 3, 4, 4)),
     "Dropout": (lambda: Dropout(0.5), (2, 10)),
     "Dense": (lambda: Dense(10, 3), (2, 10)),
+    "Dense+ReLU": (lambda: Dense(10, 3, relu=True), (2, 10)),
     "Flatten": (lambda: Flatten(), (2, 3, 2, 2)),
     "BatchNorm2D": (lambda: BatchNorm2D(3), (2, 3, 4, 4)),
     "Sequential": (lambda: Sequential([Conv2D(3, 4, 3), ReLU(), Flatten(), Dense(36, 2)]), (2, 3, 5, 5)),

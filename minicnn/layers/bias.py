@@ -8,9 +8,22 @@ from minicnn.launch import BLOCK, REDUCE_BLOCK, empty, grid_for, launch
 BIAS_GRAD_CHUNK = 8192   # values of a channel that one block of bias_grad_partial_v2 adds up
 
 
-def bias_add_cuda(y, bias, outer, channels, inner):
-    """y[o, c, s] += bias[c], in place."""
-    launch("bias", "bias_add", grid_for(y.size, y), BLOCK, y, bias, outer, channels, inner)
+def bias_add_cuda(y, bias, outer, channels, inner, relu=False):
+    """y[o, c, s] += bias[c], in place; then y = max(y, 0) with ``relu`` (Dense(relu=True))."""
+    launch("bias", "bias_add", grid_for(y.size, y), BLOCK, y, bias, outer, channels, inner, int(relu))
+
+
+def relu_backward_bias_grad_cuda(dout, y):
+    """Dense(relu=True)'s backward through its ReLU and bias, dout and y (rows, channels):
+    (masked, dbias) with masked = dout where y > 0, else 0 (ReLU's backward), and dbias its column
+    sums, in one pass; the same values, bit for bit, as the ReLU's backward kernel followed by
+    ``bias_grad_cuda(masked, rows, channels, 1)``."""
+    rows, channels = dout.shape
+    masked = empty(dout.shape, dout.dtype, dout)
+    dbias = empty((channels,), dout.dtype, dout)
+    launch("bias", "relu_backward_bias_grad_columns", grid_for(channels, dout), BLOCK, dout, y, masked, dbias,
+           rows, channels)
+    return masked, dbias
 
 
 def bias_grad_cuda(dout, outer, channels, inner):

@@ -237,7 +237,7 @@ class Conv2D(Layer):
     (uniform +-1/sqrt(fan_in)) from ``rng`` (a ``numpy.random.Generator``; a fresh one if None).
     ``relu=True`` fuses a following ReLU into the layer (cuda-convnet's ``neuron=relu``): the same
     results as Conv2D then ReLU, with one pass over the output saved forward and one backward
-    (``minicnn.fusion.fuse_conv_relu`` does it to a whole model). ``algorithm`` says how it is
+    (``minicnn.fusion.fuse_relu`` does it to a whole model). ``algorithm`` says how it is
     computed: "im2col" (one GEMM per group), "winograd" (Winograd's F(2x2, 3x3), 3x3 kernels of
     stride 1 only: ``minicnn.layers.winograd``) or "auto", Winograd where ``winograd.pays``, else
     im2col; ``algorithm_for`` says which a batch takes. On "cuda" and "sim" the CUDA kernels run:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from minicnn import Dense, Sequential, models, weights
+from minicnn import Dense, Flatten, Sequential, models, weights
 from minicnn.data import DataError, image_folder, imagenet_classes
 from minicnn.data.loader import BatchLoader, crop_offsets, draw_crops, pca_shifts, ten_crops, window_crops
 from minicnn.inference import predict_proba, topk_accuracy
@@ -841,6 +841,9 @@ def test_replace_head_swaps_the_last_dense_layer():
     model = models.alexnet_owt()
     new = models.replace_head(model, 7)
     assert model["classifier"]["6"] is new and model.output_shape((1, 3, 224, 224)) == (1, 7)
+    assert not new.relu
+    fused_last = Sequential([("flatten", Flatten()), ("fc", Dense(4, 3, relu=True))])   # the flag is kept
+    assert models.replace_head(fused_last, 5).relu and fused_last.output_shape((2, 4)) == (2, 5)
 
 
 def test_predict_takes_folders_and_reads_them_a_batch_at_a_time(folder, tmp_path, monkeypatch, capsys):

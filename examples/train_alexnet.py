@@ -122,9 +122,9 @@ def parse_args(argv=None):
                         "arrays, also from GPUs) (minicnn/hybrid.py; the same training as plain --distributed)")
     p.add_argument("--no-fuse", action="store_true",
                    help="keep every layer on its own; by default on cuda and sim each ReLU after a conv or a "
-                        "fully connected layer is fused into that layer and each LRN with the max-pool after it (minicnn/fusion.py: "
-                        "identical results, fewer passes over memory); on cpu the layers stay as in the "
-                        "paper's table")
+                        "fully connected layer is fused into that layer and each LRN with the max-pool after "
+                        "it (minicnn/fusion.py: identical results, fewer passes over memory); on cpu the "
+                        "layers stay as in the paper's table")
     p.add_argument("--gemm", choices=gemm.GEMMS, default=None,
                    help="matrix products on cuda/sim: cublas (cuBLAS, a stack of products such as a grouped "
                         "conv's in one batched call; NumPy's BLAS under sim), cublas-looped (cuBLAS, a call per "

@@ -52,6 +52,11 @@ extern "C" __global__ void bias_grad_columns(const real_t* __restrict__ dout, re
 // (relu_backward's values, which both GEMMs then read), and dbias[c] = sum_r masked[r, c] in
 // bias_grad_columns' order, bit for bit. Unfused, the ReLU's backward wrote the masked gradient
 // and bias_grad_columns read it all again, in two launches.
+// dout is loaded whatever y is: written as `y > 0 ? dout[i] : 0`, nvcc made the load of dout a
+// predicated one that waits for y's (the SASS of sm_90), two memory latencies a row where
+// unconditional loads let a thread's unrolled rows all be in flight at once (as
+// relu_backward_v2's are). A thread per channel, as bias_grad_columns: few threads (4096 for
+// fc6), each walking its column, so it is latency that bounds it, not bandwidth.
 // Launch: as bias_grad_columns.
 extern "C" __global__ void relu_backward_bias_grad_columns(const real_t* __restrict__ dout,
                                                            const real_t* __restrict__ y,
@@ -61,7 +66,8 @@ extern "C" __global__ void relu_backward_bias_grad_columns(const real_t* __restr
     real_t sum = real_t(0);
     for (int r = 0; r < rows; ++r) {
       const int i = r * channels + c;
-      const real_t g = y[i] > real_t(0) ? dout[i] : real_t(0);
+      const real_t grad = dout[i], out = y[i];
+      const real_t g = out > real_t(0) ? grad : real_t(0);
       masked[i] = g;
       sum += g;
     }

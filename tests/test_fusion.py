@@ -118,9 +118,9 @@ def test_fused_dense_relu_is_dense_then_relu_bit_for_bit(kernel_device, dtype, b
 def test_fused_dense_relu_moves_a_pass_less_each_way_than_the_layers_apart():
     """The simulator's traffic count of fc7's output (4096 values, 2 images, S bytes) beyond the
     GEMMs, the bias and its gradient. Forward, fused: the bias-add's read and write of y (2 S),
-    without the ReLU's (2 S more). Backward, fused: y read, the masked gradient written and dout
-    read where y > 0 only (a warp's request skips the lanes that do not load it): under 3 S;
-    unfused, the ReLU's 3 S and bias_grad_columns' read of its result (4 S)."""
+    without the ReLU's (2 S more). Backward, fused: dout and y read, the masked gradient written
+    (3 S; dout is loaded even where y <= 0, so that its loads need not wait for y's); unfused, the
+    ReLU's 3 S and bias_grad_columns' read of its result (4 S)."""
     from minicnn import Sequential
     from minicnn.simulator import traffic
     x = np.random.default_rng(0).standard_normal((2, 64)).astype(np.float32)
@@ -131,19 +131,15 @@ def test_fused_dense_relu_moves_a_pass_less_each_way_than_the_layers_apart():
         dense = Dense(64, 4096, rng=np.random.default_rng(2), relu=relu)
         model = Sequential([("fc", dense)] + ([] if relu else [("relu", ReLU())])).to("sim")
         with traffic.recording() as forward:
-            y = model.forward(x, train=True)
+            model.forward(x, train=True)
         with traffic.recording() as backward:
             model.backward(dout)
         moved[relu] = {(record.kernel, array.name): (array.loads.bytes, array.stores.bytes)
                        for log in (forward, backward) for record in log for array in record.arrays
                        if array.name not in ("bias", "dbias")}
-    positive = int((y > 0).sum())
-    assert 0.4 < positive / y.size < 0.6
-    fused = moved[True]
-    dout_loads, dout_stores = fused.pop(("relu_backward_bias_grad_columns", "dout"))
-    assert fused == {("bias_add", "y"): (size, size), ("relu_backward_bias_grad_columns", "y"): (size, 0),
-                     ("relu_backward_bias_grad_columns", "masked"): (0, size)}
-    assert dout_stores == 0 and positive * 4 <= dout_loads < 0.6 * size
+    assert moved[True] == {("bias_add", "y"): (size, size), ("relu_backward_bias_grad_columns", "dout"): (size, 0),
+                           ("relu_backward_bias_grad_columns", "y"): (size, 0),
+                           ("relu_backward_bias_grad_columns", "masked"): (0, size)}
     assert sum(map(sum, moved[False].values())) == 8 * size     # 4 S each way
 
 

@@ -7,14 +7,14 @@
 // by warp shuffles, the fifth gives each plane a warp.
 #include "common.cuh"
 
-// y[o, c, s] += bias[c], and with relu != 0 then y = max(y, 0): Dense(relu=True), the ReLU that
-// follows a fully connected layer folded into this pass over its output (relu_forward's values,
-// bit for bit), where it took a pass of its own. Launch: grid-stride, one thread per element of y.
+// y[o, c, s] += bias[c], and with relu != 0 then y = max(y, 0) (biased_relu): Dense(relu=True),
+// the ReLU that follows a fully connected layer folded into this pass over its output
+// (relu_forward's values, bit for bit), where it took a pass of its own. Launch: grid-stride, one
+// thread per element of y.
 extern "C" __global__ void bias_add(real_t* __restrict__ y, const real_t* __restrict__ bias, int outer,
                                     int channels, int inner, int relu) {
   GRID_STRIDE_LOOP(i, outer * channels * inner) {
-    const real_t v = y[i] + bias[i / inner % channels];
-    y[i] = (relu && !(v > real_t(0))) ? real_t(0) : v;
+    y[i] = biased_relu(y[i], bias[i / inner % channels], relu);
   }
 }
 
@@ -52,26 +52,51 @@ extern "C" __global__ void bias_grad_columns(const real_t* __restrict__ dout, re
 // (relu_backward's values, which both GEMMs then read), and dbias[c] = sum_r masked[r, c] in
 // bias_grad_columns' order, bit for bit. Unfused, the ReLU's backward wrote the masked gradient
 // and bias_grad_columns read it all again, in two launches.
-// dout is loaded whatever y is: written as `y > 0 ? dout[i] : 0`, nvcc made the load of dout a
-// predicated one that waits for y's (the SASS of sm_90), two memory latencies a row where
-// unconditional loads let a thread's unrolled rows all be in flight at once (as
-// relu_backward_v2's are). A thread per channel, as bias_grad_columns: few threads (4096 for
-// fc6), each walking its column, so it is latency that bounds it, not bandwidth.
-// Launch: as bias_grad_columns.
+// bias_grad_columns' thread per channel, walking its column, would be too few threads for this
+// kernel's three passes (4096 for fc6, with a few loads each in flight: latency, not bandwidth,
+// would bound it). Here block b takes the strip of 32 channels [32 b, 32 b + 32), a lane per
+// channel (128-byte loads and stores), and its RELU_BIAS_WARPS warps take RELU_BIAS_ROWS rows at
+// a time, RELU_BIAS_ROWS / RELU_BIAS_WARPS each, all their loads issued before any is used, into
+// a tile in shared memory; then warp 0 adds each channel's column of the tile, row by row, onto
+// its sum, which is thus taken in bias_grad_columns' order. dout is loaded whatever y is
+// (written as `y > 0 ? dout : 0`, nvcc makes its load a predicated one that waits for y's).
+// Launch: grid (ceil(channels / 32),) (strip-stride), block (32 * RELU_BIAS_WARPS,) = (BLOCK,)
+// (minicnn/layers/bias.py).
+#define RELU_BIAS_WARPS 8
+#define RELU_BIAS_ROWS 64
 extern "C" __global__ void relu_backward_bias_grad_columns(const real_t* __restrict__ dout,
                                                            const real_t* __restrict__ y,
                                                            real_t* __restrict__ masked,
                                                            real_t* __restrict__ dbias, int rows, int channels) {
-  GRID_STRIDE_LOOP(c, channels) {
+  constexpr int per_warp = RELU_BIAS_ROWS / RELU_BIAS_WARPS;
+  __shared__ real_t tile[RELU_BIAS_ROWS][32];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  for (int strip = blockIdx.x; strip * 32 < channels; strip += gridDim.x) {
+    const int c = strip * 32 + lane;
     real_t sum = real_t(0);
-    for (int r = 0; r < rows; ++r) {
-      const int i = r * channels + c;
-      const real_t grad = dout[i], out = y[i];
-      const real_t g = out > real_t(0) ? grad : real_t(0);
-      masked[i] = g;
-      sum += g;
+    for (int first = 0; first < rows; first += RELU_BIAS_ROWS) {
+      const int count = min(RELU_BIAS_ROWS, rows - first);
+      real_t grad[per_warp], out[per_warp];
+#pragma unroll
+      for (int j = 0; j < per_warp; ++j) {   // row k = warp + j * RELU_BIAS_WARPS of these
+        const int k = warp + j * RELU_BIAS_WARPS, i = (first + k) * channels + c;
+        const bool here = k < count && c < channels;
+        grad[j] = here ? dout[i] : real_t(0);
+        out[j] = here ? y[i] : real_t(0);
+      }
+#pragma unroll
+      for (int j = 0; j < per_warp; ++j) {
+        const int k = warp + j * RELU_BIAS_WARPS, i = (first + k) * channels + c;
+        const real_t g = out[j] > real_t(0) ? grad[j] : real_t(0);
+        if (k < count && c < channels) masked[i] = g;
+        tile[k][lane] = g;
+      }
+      __syncthreads();
+      if (warp == 0)
+        for (int k = 0; k < count; ++k) sum += tile[k][lane];
+      __syncthreads();   // the tile is read before the next rows overwrite it
     }
-    dbias[c] = sum;
+    if (warp == 0 && c < channels) dbias[c] = sum;
   }
 }
 

@@ -66,19 +66,20 @@ def test_fusion_folds_each_relu_into_its_conv_or_dense_and_keeps_the_parameter_n
         fuse_relu(split)
 
 
-def dense_relu_runs(device, dtype, bias, frozen, input_grad):
-    """Dense(relu=True) and Dense then ReLU, the same weights, forward and backward on ``device``:
+def dense_relu_runs(device, dtype, bias, frozen, input_grad, batch=6, outputs=33):
+    """Dense(relu=True) and Dense then ReLU, the same weights, forward and backward on ``device``
+    (``batch`` images of 40 features to ``outputs``):
     [fused, unfused], each [y, dx (None without ``input_grad``), dw and db (none when ``frozen``)].
     Inputs and weights are multiples of 1/4 and 1/8, so that half the outputs are negative and
     some exactly 0 before the ReLU (its kink, whose gradient is 0)."""
     from minicnn import Sequential
     from minicnn.layers.base import without_input_grad
     rng = np.random.default_rng(3)
-    x = rng.integers(-3, 4, (6, 40)).astype(dtype) / 4
-    dout = to_device(rng.standard_normal((6, 33)).astype(dtype), device)
+    x = rng.integers(-3, 4, (batch, 40)).astype(dtype) / 4
+    dout = to_device(rng.standard_normal((batch, outputs)).astype(dtype), device)
     results = []
     for relu in (True, False):
-        dense = Dense(40, 33, bias=bias, dtype=dtype, rng=np.random.default_rng(5), relu=relu)
+        dense = Dense(40, outputs, bias=bias, dtype=dtype, rng=np.random.default_rng(5), relu=relu)
         for p in dense.params.values():
             p.data[...] = np.round(p.data * 8) / 8
         pre = x @ dense.params["weight"].data.T + (dense.params["bias"].data if bias else 0)
@@ -113,6 +114,20 @@ def test_fused_dense_relu_is_dense_then_relu_bit_for_bit(kernel_device, dtype, b
         for a, b in zip(fused, unfused):
             if a is not None:
                 np.testing.assert_array_equal(a, b, device)
+
+
+@pytest.mark.parametrize("one_block", [False, True])
+@pytest.mark.parametrize("batch,outputs", [(70, 100), (32, 64), (5, 33)])
+def test_fused_dense_relu_backward_in_row_chunks_and_strips(kernel_device, monkeypatch, batch, outputs, one_block):
+    """The fused backward's blocks take strips of 32 channels (the last one part full: 100 = 3 x 32
+    + 4) and their rows 32 at a time (70 = 2 x 32 + 6); one block for every strip in turn, too:
+    the unfused layers' values bit for bit."""
+    from minicnn.layers import bias as bias_module
+    if one_block:
+        monkeypatch.setattr(bias_module, "grid_for", lambda n, like, block=256: 1)
+    fused, unfused = dense_relu_runs(kernel_device, np.float32, True, False, True, batch, outputs)
+    for a, b in zip(fused, unfused):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_fused_dense_relu_moves_a_pass_less_each_way_than_the_layers_apart():

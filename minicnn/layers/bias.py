@@ -16,13 +16,15 @@ def bias_add_cuda(y, bias, outer, channels, inner, relu=False):
 def relu_backward_bias_grad_cuda(dout, y):
     """Dense(relu=True)'s backward through its ReLU and bias, dout and y (rows, channels):
     (masked, dbias) with masked = dout where y > 0, else 0 (ReLU's backward), and dbias its column
-    sums, in one pass; the same values, bit for bit, as the ReLU's backward kernel followed by
-    ``bias_grad_cuda(masked, rows, channels, 1)``."""
+    sums, in one pass: a block per strip of 32 channels, its warps moving rows. The same values,
+    bit for bit, as the ReLU's backward kernel followed by ``bias_grad_cuda(masked, rows,
+    channels, 1)``."""
     rows, channels = dout.shape
     masked = empty(dout.shape, dout.dtype, dout)
     dbias = empty((channels,), dout.dtype, dout)
-    launch("bias", "relu_backward_bias_grad_columns", grid_for(channels, dout), BLOCK, dout, y, masked, dbias,
-           rows, channels)
+    strips = -(-channels // 32)   # of 32 channels, a block each
+    launch("bias", "relu_backward_bias_grad_columns", grid_for(strips, dout, block=1), BLOCK, dout, y, masked,
+           dbias, rows, channels)
     return masked, dbias
 
 

@@ -35,60 +35,48 @@ extern "C" __global__ void bias_grad_v1(const real_t* __restrict__ dout, real_t*
   }
 }
 
-// dbias[c] = sum_o dout[o, c] for a (rows, channels) matrix (Dense: rows = the batch, a few
-// hundred at most). Launch: grid-stride, one thread per channel walking down its column;
-// consecutive threads read consecutive channels of a row, so the reads are coalesced and no
-// block-wide reduction (with its barriers) is needed.
-extern "C" __global__ void bias_grad_columns(const real_t* __restrict__ dout, real_t* __restrict__ dbias,
-                                             int rows, int channels) {
-  GRID_STRIDE_LOOP(c, channels) {
-    real_t sum = real_t(0);
-    for (int r = 0; r < rows; ++r) sum += dout[r * channels + c];
-    dbias[c] = sum;
-  }
-}
-
-// Dense(relu=True)'s backward in one pass: masked[r, c] = dout[r, c] where y[r, c] > 0, else 0
-// (relu_backward's values, which both GEMMs then read), and dbias[c] = sum_r masked[r, c] in
-// bias_grad_columns' order, bit for bit. Unfused, the ReLU's backward wrote the masked gradient
-// and bias_grad_columns read it all again, in two launches.
-// bias_grad_columns' thread per channel, walking its column, would be too few threads for this
-// kernel's three passes (4096 for fc6, with a few loads each in flight: latency, not bandwidth,
-// would bound it). Here block b takes the strip of 32 channels [32 b, 32 b + 32), a lane per
-// channel (128-byte loads and stores), and its RELU_BIAS_WARPS warps take RELU_BIAS_ROWS rows at
-// a time, RELU_BIAS_ROWS / RELU_BIAS_WARPS each, all their loads issued before any is used, into
-// a tile in shared memory; then warp 0 adds each channel's column of the tile, row by row, onto
-// its sum, which is thus taken in bias_grad_columns' order. dout is loaded whatever y is
-// (written as `y > 0 ? dout : 0`, nvcc makes its load a predicated one that waits for y's).
-// Launch: grid (ceil(channels / 32),) (strip-stride), block (32 * RELU_BIAS_WARPS,) = (BLOCK,)
+// Column sums of a (rows, channels) matrix: dbias[c] = sum_r g[r, c] with g = dout, or with
+// kMask g = dout where y > 0, else 0 (relu_backward's values), which it also writes to masked.
+// Each column is summed from 0, row after row, always in that order, so the sums are the same
+// bits whatever the launch. A thread per channel walking its column would be few threads with few
+// loads each in flight (4096 for fc6, 96 for conv1's bias: latency, not bandwidth, would bound
+// them). Here block b takes the strip of 32 channels [32 b, 32 b + 32), a lane per channel
+// (128-byte loads and stores), and its COLUMN_SUM_WARPS warps take COLUMN_SUM_ROWS rows at a time,
+// COLUMN_SUM_ROWS / COLUMN_SUM_WARPS each, all their loads issued before any is used, into the
+// block's tile in shared memory; then warp 0 adds each channel's column of the tile onto its sum.
+// dout is loaded whatever y is (written as `y > 0 ? dout : 0`, nvcc makes its load a predicated
+// one that waits for y's).
+// Launch: grid (ceil(channels / 32),) (strip-stride), block (32 * COLUMN_SUM_WARPS,) = (BLOCK,)
 // (minicnn/layers/bias.py).
-#define RELU_BIAS_WARPS 8
-#define RELU_BIAS_ROWS 64
-extern "C" __global__ void relu_backward_bias_grad_columns(const real_t* __restrict__ dout,
-                                                           const real_t* __restrict__ y,
-                                                           real_t* __restrict__ masked,
-                                                           real_t* __restrict__ dbias, int rows, int channels) {
-  constexpr int per_warp = RELU_BIAS_ROWS / RELU_BIAS_WARPS;
-  __shared__ real_t tile[RELU_BIAS_ROWS][32];
+#define COLUMN_SUM_WARPS 8
+#define COLUMN_SUM_ROWS 64
+template <bool kMask>
+__device__ __forceinline__ void column_sums_in_strips(real_t (*tile)[32], const real_t* __restrict__ dout,
+                                                      const real_t* __restrict__ y, real_t* __restrict__ masked,
+                                                      real_t* __restrict__ dbias, int rows, int channels) {
+  constexpr int per_warp = COLUMN_SUM_ROWS / COLUMN_SUM_WARPS;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   for (int strip = blockIdx.x; strip * 32 < channels; strip += gridDim.x) {
     const int c = strip * 32 + lane;
     real_t sum = real_t(0);
-    for (int first = 0; first < rows; first += RELU_BIAS_ROWS) {
-      const int count = min(RELU_BIAS_ROWS, rows - first);
+    for (int first = 0; first < rows; first += COLUMN_SUM_ROWS) {
+      const int count = min(COLUMN_SUM_ROWS, rows - first);
       real_t grad[per_warp], out[per_warp];
 #pragma unroll
-      for (int j = 0; j < per_warp; ++j) {   // row k = warp + j * RELU_BIAS_WARPS of these
-        const int k = warp + j * RELU_BIAS_WARPS, i = (first + k) * channels + c;
+      for (int j = 0; j < per_warp; ++j) {   // row k = warp + j * COLUMN_SUM_WARPS of these
+        const int k = warp + j * COLUMN_SUM_WARPS, i = (first + k) * channels + c;
         const bool here = k < count && c < channels;
         grad[j] = here ? dout[i] : real_t(0);
-        out[j] = here ? y[i] : real_t(0);
+        if (kMask) out[j] = here ? y[i] : real_t(0);
       }
 #pragma unroll
       for (int j = 0; j < per_warp; ++j) {
-        const int k = warp + j * RELU_BIAS_WARPS, i = (first + k) * channels + c;
-        const real_t g = out[j] > real_t(0) ? grad[j] : real_t(0);
-        if (k < count && c < channels) masked[i] = g;
+        const int k = warp + j * COLUMN_SUM_WARPS, i = (first + k) * channels + c;
+        real_t g = grad[j];
+        if (kMask) {
+          g = out[j] > real_t(0) ? g : real_t(0);
+          if (k < count && c < channels) masked[i] = g;
+        }
         tile[k][lane] = g;
       }
       __syncthreads();
@@ -98,6 +86,27 @@ extern "C" __global__ void relu_backward_bias_grad_columns(const real_t* __restr
     }
     if (warp == 0 && c < channels) dbias[c] = sum;
   }
+}
+
+// dbias[c] = sum_r dout[r, c] for a (rows, channels) matrix: Dense's bias gradient (rows = the
+// batch) and the second step of the conv bias gradient's versions 2 to 5 (rows = their partial
+// sums). Launch: column_sums_in_strips'.
+extern "C" __global__ void bias_grad_columns(const real_t* __restrict__ dout, real_t* __restrict__ dbias,
+                                             int rows, int channels) {
+  __shared__ real_t tile[COLUMN_SUM_ROWS][32];
+  column_sums_in_strips<false>(tile, dout, nullptr, nullptr, dbias, rows, channels);
+}
+
+// Dense(relu=True)'s backward in one pass: masked = dout where y > 0, else 0 (relu_backward's
+// values, which both GEMMs then read), and dbias its column sums, bias_grad_columns' bit for bit.
+// Unfused, the ReLU's backward wrote the masked gradient and bias_grad_columns read it all again,
+// in two launches. Launch: column_sums_in_strips'.
+extern "C" __global__ void relu_backward_bias_grad_columns(const real_t* __restrict__ dout,
+                                                           const real_t* __restrict__ y,
+                                                           real_t* __restrict__ masked,
+                                                           real_t* __restrict__ dbias, int rows, int channels) {
+  __shared__ real_t tile[COLUMN_SUM_ROWS][32];
+  column_sums_in_strips<true>(tile, dout, y, masked, dbias, rows, channels);
 }
 
 // Version 2, in two launches, still deterministic. bias_grad_partial_v2: block (c, k) of a grid

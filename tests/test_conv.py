@@ -266,6 +266,25 @@ def test_kernel_bias_gradient(kernel_device, monkeypatch, version, chunk, outer)
     np.testing.assert_allclose(to_numpy(got), dout.sum(axis=(0, 2)), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("one_block", [False, True])
+@pytest.mark.parametrize("rows,channels", [(1, 1), (64, 31), (65, 33), (200, 100)])
+def test_column_sums_add_each_column_from_the_first_row_to_the_last(kernel_device, monkeypatch, rows, channels,
+                                                                      one_block):
+    """bias_grad_columns (Dense's bias gradient; the conv's versions 2 to 5 add their partial sums
+    with it): each column summed from 0, row after row, whatever its strip of 32 channels and its
+    chunk of 64 rows, the same bits as that sum taken in NumPy one row at a time (float32, where
+    the order shows); one block for every strip in turn, too."""
+    from minicnn.layers import bias as bias_module
+    if one_block:
+        monkeypatch.setattr(bias_module, "grid_for", lambda n, like, block=256: 1)
+    dout = (np.random.default_rng(rows).standard_normal((rows, channels)) * 100).astype(np.float32)
+    expected = np.zeros(channels, np.float32)
+    for row in dout:
+        expected += row
+    got = bias_module.bias_grad_cuda(to_device(dout, kernel_device), rows, channels, 1)
+    np.testing.assert_array_equal(to_numpy(got), expected)
+
+
 @pytest.mark.parametrize("version", [3, 4, 5])
 @pytest.mark.parametrize("relu", [False, True])
 @pytest.mark.parametrize("size", [7, 40])   # planes of 49 and 1600 pixels: a block's threads take 1 to 7 each

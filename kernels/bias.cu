@@ -46,8 +46,8 @@ extern "C" __global__ void bias_grad_v1(const real_t* __restrict__ dout, real_t*
 // block's tile in shared memory; then warp 0 adds each channel's column of the tile onto its sum.
 // dout is loaded whatever y is (written as `y > 0 ? dout : 0`, nvcc makes its load a predicated
 // one that waits for y's).
-// Launch: grid (ceil(channels / 32),) (strip-stride), block (32 * COLUMN_SUM_WARPS,) = (BLOCK,)
-// (minicnn/layers/bias.py).
+// Launch: grid (ceil(channels / 32),) (strip-stride), block (32 * COLUMN_SUM_WARPS,) exactly
+// (COLUMN_SUM_BLOCK, minicnn/layers/bias.py, whose COLUMN_SUM_WARPS is this one).
 #define COLUMN_SUM_WARPS 8
 #define COLUMN_SUM_ROWS 64
 template <bool kMask>

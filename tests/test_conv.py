@@ -273,8 +273,13 @@ def test_column_sums_add_each_column_from_the_first_row_to_the_last(kernel_devic
     """bias_grad_columns (Dense's bias gradient; the conv's versions 2 to 5 add their partial sums
     with it): each column summed from 0, row after row, whatever its strip of 32 channels and its
     chunk of 64 rows, the same bits as that sum taken in NumPy one row at a time (float32, where
-    the order shows); one block for every strip in turn, too."""
+    the order shows); one block for every strip in turn, too. The kernel's rows assume blocks of
+    COLUMN_SUM_WARPS warps: its define and the launch's agree."""
+    import os
+    from minicnn.kernels import KERNEL_DIR
     from minicnn.layers import bias as bias_module
+    with open(os.path.join(KERNEL_DIR, "bias.cu")) as f:
+        assert f"#define COLUMN_SUM_WARPS {bias_module.COLUMN_SUM_WARPS}\n" in f.read()
     if one_block:
         monkeypatch.setattr(bias_module, "grid_for", lambda n, like, block=256: 1)
     dout = (np.random.default_rng(rows).standard_normal((rows, channels)) * 100).astype(np.float32)

@@ -6,11 +6,14 @@ from minicnn import kernel_versions
 from minicnn.launch import BLOCK, REDUCE_BLOCK, empty, grid_for, launch
 
 BIAS_GRAD_CHUNK = 8192   # values of a channel that one block of bias_grad_partial_v2 adds up
+COLUMN_SUM_WARPS = 8     # warps of a column-sum block: kernels/bias.cu's define, which its rows assume
+COLUMN_SUM_BLOCK = 32 * COLUMN_SUM_WARPS
 
 
 def column_strips(channels, like):
     """The grid of the column sums (bias_grad_columns, relu_backward_bias_grad_columns): a block
-    per strip of 32 channels, as many as the device holds at once (they stride over the rest)."""
+    per strip of 32 channels, as many as the device holds at once (they stride over the rest);
+    each block of COLUMN_SUM_BLOCK threads."""
     return grid_for(-(-channels // 32), like, block=1)
 
 
@@ -27,8 +30,8 @@ def relu_backward_bias_grad_cuda(dout, y):
     rows, channels = dout.shape
     masked = empty(dout.shape, dout.dtype, dout)
     dbias = empty((channels,), dout.dtype, dout)
-    launch("bias", "relu_backward_bias_grad_columns", column_strips(channels, dout), BLOCK, dout, y, masked, dbias,
-           rows, channels)
+    launch("bias", "relu_backward_bias_grad_columns", column_strips(channels, dout), COLUMN_SUM_BLOCK, dout, y,
+           masked, dbias, rows, channels)
     return masked, dbias
 
 
@@ -39,7 +42,8 @@ def bias_grad_cuda(dout, outer, channels, inner):
     (channel, chunk of BIAS_GRAD_CHUNK positions) and then a column sum of their results (2)."""
     dbias = empty((channels,), dout.dtype, dout)
     if inner == 1:
-        launch("bias", "bias_grad_columns", column_strips(channels, dout), BLOCK, dout, dbias, outer, channels)
+        launch("bias", "bias_grad_columns", column_strips(channels, dout), COLUMN_SUM_BLOCK, dout, dbias, outer,
+               channels)
         return dbias
     if kernel_versions.current("bias") == 1:
         launch("bias", "bias_grad_v1", grid_for(channels, dout, block=1), REDUCE_BLOCK, dout, dbias, outer,
@@ -49,5 +53,6 @@ def bias_grad_cuda(dout, outer, channels, inner):
     partial = empty((chunks, channels), dout.dtype, dout)
     launch("bias", "bias_grad_partial_v2", (channels, chunks), REDUCE_BLOCK, dout, partial, outer, channels, inner,
            BIAS_GRAD_CHUNK)
-    launch("bias", "bias_grad_columns", column_strips(channels, dout), BLOCK, partial, dbias, chunks, channels)
+    launch("bias", "bias_grad_columns", column_strips(channels, dout), COLUMN_SUM_BLOCK, partial, dbias, chunks,
+           channels)
     return dbias

@@ -34,12 +34,19 @@ the measured cuBLAS SGEMM rate. --breakdown adds a table that times each kernel 
 product within a layer's forward and backward (a conv layer is im2col, a GEMM per group and a
 layout kernel forward), so that the fraction of the limit is known kernel by kernel.
 The results files (benchmarks/results/gpu-kernels-*.md and .json) are rewritten after every layer
-run, marked partial until the run ends, so that a run cut short keeps what it measured.
+run, marked partial until the run ends, so that a run cut short keeps what it measured. The
+finished run draws its charts beside them: -layers.png, each layer's speed over the reference's,
+and for --versions -versions.png, each family's versions layer by layer, speed and fraction of the
+limit. --chart draws a results file's charts again, on any machine:
+
+    python benchmarks/kernels.py --chart benchmarks/results/gpu-kernels-NVIDIA_H200-b128-2026-12-04.json
 """
 import argparse
 import contextlib
 import datetime
+import json
 import os
+import re
 import sys
 
 import numpy as np
@@ -51,7 +58,7 @@ from timing import (add_conv_algorithm_argument, add_kernel_version_argument, ad
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from minicnn import LRN, Conv2D, Dense, Dropout, LRNMaxPool, MaxPool2D, ReLU, gemm, kernel_versions  # noqa: E402
-from minicnn.arguments import positive_int, run_script  # noqa: E402
+from minicnn.arguments import positive_int, run_script, user_path  # noqa: E402
 from minicnn.backend import check_device, to_device, to_numpy  # noqa: E402
 from minicnn.environment import gpu_name, gpu_software, gpu_words  # noqa: E402
 
@@ -329,6 +336,133 @@ def versions_summary(rows, versions_run):
     return "\n".join(lines) + "\n", summary
 
 
+VERSION_LABEL = re.compile(r"(?P<layer>\S+) v(?P<version>\d+)")   # a --versions row's label: "pool1 v2"
+
+
+def version_paths(run):
+    """{family: {layer: {version: its forward+backward row}}} of a results payload's --versions
+    rows, in the order they ran. A row's family is the one the run recorded for it
+    (``versions_run``); files written before it did name their families in ``versions_summary``,
+    and the layer's kind says which of those it ran (``FAMILY_KINDS``)."""
+    recorded = run.get("versions_run") or {}
+    families = list(run.get("versions_summary") or {})
+    paths = {}
+    for r in run["rows"]:
+        match = VERSION_LABEL.fullmatch(r["layer"])
+        if r["pass_"] != "forward+backward" or not match:
+            continue
+        layer, version = match["layer"], int(match["version"])
+        kind = LAYERS[layer][0]
+        if r["layer"] in recorded:
+            family = recorded[r["layer"]][0]
+        else:
+            family = next((f for f in families if kind in FAMILY_KINDS[f]),
+                          (dict(VERSIONED, **TILED_VERSIONED) if run["gemm"] == "tiled" else VERSIONED).get(kind))
+        paths.setdefault(family, {}).setdefault(layer, {})[version] = r
+    return paths
+
+
+def run_title(run):
+    """A chart's words for the run: what ran, on what, when."""
+    where = run["gpu"] or "the kernel simulator (the CPU's times, not a GPU's)"
+    batch = f", batch {run['batch_size']}" if run.get("batch_size") else ""
+    return (f"AlexNet's layers{batch}, float32{' (TF32 on)' if run['tf32'] else ''}, minicnn's GEMM: "
+            f"{run['gemm']}, on {where} ({run['date']})")
+
+
+def save_versions_chart(run, path):
+    """Each kernel family's numbered versions, from a --versions run (``run``: a results payload):
+    for every layer that ran them, each version's forward+backward speed over the reference's
+    (cuDNN's, cuBLAS's or PyTorch's: 1 = as fast) above, and its fraction of the device's limit
+    below (the copy bandwidth for the memory-bound layers, with the 70% the issue asks of them; the
+    SGEMM rate for the conv and fully connected ones). The version the layers launched when the
+    run was made is shaded: the path from naive to fast, and where it stood. Returns ``path``."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    paths = version_paths(run)
+    fig = Figure(figsize=(max(8.5, 3.3 * len(paths) + 0.8), 7))   # room for the title over one family
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(2, len(paths), squeeze=False)
+    for column, (family, layers) in enumerate(paths.items()):
+        speed_ax, limit_ax = axes[0][column], axes[1][column]
+        versions = sorted({v for by_version in layers.values() for v in by_version})
+        launched = ((run.get("versions_summary") or {}).get(family) or {}).get("current")
+        memory_bound = all(LAYERS[layer][0] not in ("conv", "dense") for layer in layers)
+        for layer, by_version in layers.items():
+            ran = sorted(by_version)
+            speed_ax.plot(ran, [by_version[v]["ratio"] for v in ran], "o-", label=layer)
+            limit_ax.plot(ran, [100 * by_version[v]["fraction_of_limit"] for v in ran], "o-", label=layer)
+        for ax in (speed_ax, limit_ax):
+            if launched in versions:
+                ax.axvspan(launched - 0.3, launched + 0.3, color="grey", alpha=0.2, linewidth=0)
+            ax.set_xticks(versions)
+            ax.set_xlim(versions[0] - 0.5, versions[-1] + 0.5)
+            ax.grid(alpha=0.3)
+        speed_ax.axhline(1.0, color="black", linewidth=0.8)
+        speed_ax.set_ylim(bottom=0)
+        speed_ax.set_title(f"{family}" + (f" (shaded: version {launched}, launched then)" if launched in versions
+                                          else ""), fontsize=9)
+        speed_ax.legend(fontsize=7, loc="lower right")
+        if memory_bound:
+            limit_ax.axhline(70, color="black", linewidth=0.8, linestyle="--")
+        limit_ax.set_ylim(0, 110 if memory_bound else 100)
+        limit_ax.set_xlabel("version")
+    axes[0][0].set_ylabel("speed / the reference's\n(forward+backward; 1 = as fast)")
+    axes[1][0].set_ylabel("% of the limit (copy bandwidth, --- 70%;\nconv and fc rows: SGEMM rate)")
+    fig.suptitle(f"Numbered versions, {run_title(run)}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def save_layers_chart(run, path):
+    """minicnn's speed over the reference's for every layer of a run that ran the layers' own
+    versions (``run``: a results payload; rows of --versions left out), forward and
+    forward+backward, each bar labelled with its ratio and minicnn's fraction of the limit.
+    Returns ``path``."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    rows = [r for r in run["rows"] if not VERSION_LABEL.fullmatch(r["layer"])]
+    layers = list(dict.fromkeys(r["layer"] for r in rows))
+    fig = Figure(figsize=(9, 0.42 * len(layers) + 1.6))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    for offset, pass_name in ((-0.2, "forward"), (0.2, "forward+backward")):
+        of_pass = {r["layer"]: r for r in rows if r["pass_"] == pass_name}
+        places = [i + offset for i, layer in enumerate(layers) if layer in of_pass]
+        ratios = [of_pass[layer]["ratio"] for layer in layers if layer in of_pass]
+        ax.barh(places, ratios, height=0.38, label=pass_name)
+        for place, layer in zip(places, (layer for layer in layers if layer in of_pass)):
+            r = of_pass[layer]
+            ax.annotate(f" {r['ratio']:.2f}x, {r['fraction_of_limit']:.0%}", (r["ratio"], place), va="center",
+                        fontsize=7)
+    ax.axvline(1.0, color="black", linewidth=0.8)
+    ax.set_yticks(range(len(layers)), layers)
+    ax.invert_yaxis()   # the network's first layer on top
+    ax.set_xlim(0, 1.25 * max(r["ratio"] for r in rows))
+    ax.set(xlabel="minicnn's speed / the reference's (> 1: minicnn faster; the reference: cuDNN for conv, pool "
+                  "and LRN,\ncuBLAS for fc, PyTorch for ReLU and dropout); after each bar, minicnn's fraction of "
+                  "the limit\n(the copy bandwidth, or for conv and fc the SGEMM rate)", title=run_title(run))
+    ax.xaxis.label.set_fontsize(9)
+    ax.title.set_fontsize(9)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def save_charts(run, stem):
+    """The charts a results payload holds rows for, beside its files (``stem`` + -layers.png,
+    -versions.png); returns their paths."""
+    charts = []
+    if any(not VERSION_LABEL.fullmatch(r["layer"]) for r in run["rows"]):
+        charts.append(save_layers_chart(run, stem + "-layers.png"))
+    if version_paths(run):
+        charts.append(save_versions_chart(run, stem + "-versions.png"))
+    return charts
+
+
 def version_list(text):
     """--versions' list: "6,7,8,9" -> (6, 7, 8, 9); "all" (the flag alone) stays "all"."""
     if text == "all":
@@ -355,6 +489,25 @@ def versions_heading(versions):
         return ""
     return (" (and every version, where the rows say)" if versions == "all" else
             f" (and versions {', '.join(map(str, versions))}, where the rows say)")
+
+
+def charted_run(parser, path):
+    """The results payload in ``path`` for --chart, or the parser's error naming what is wrong with
+    it. A file from before the payload recorded its batch takes it from its name (``-b128-``)."""
+    try:
+        with open(path) as f:
+            run = json.load(f)
+        for r in run["rows"]:
+            r["layer"], r["pass_"], r["ratio"], r["fraction_of_limit"]
+        run["gpu"], run["gemm"], run["tf32"], run["date"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        parser.error(f"--chart: {path} is not a results file of this benchmark ({type(exc).__name__}: {exc})")
+    if not run["rows"]:
+        parser.error(f"--chart: {path} holds no timed rows (a run cut short before its first layer?)")
+    batch = re.search(r"-b(\d+)-", os.path.basename(path))
+    if "batch_size" not in run and batch:
+        run["batch_size"] = int(batch[1])
+    return run
 
 
 def parse_args(argv=None):
@@ -399,7 +552,19 @@ def parse_args(argv=None):
     add_kernel_version_argument(p)
     add_conv_algorithm_argument(p)
     add_out_argument(p)
+    p.add_argument("--chart", type=user_path, metavar="RUN.json",
+                   help="draw the charts of a results file of this benchmark again, beside it, and time "
+                        "nothing: RUN-layers.png (each layer's speed against the reference) and, for a "
+                        "--versions run, RUN-versions.png (each family's versions, layer by layer)")
     args = p.parse_args(argv)
+    if args.chart:
+        alone = vars(p.parse_args(["--chart", args.chart]))
+        given = [dest for dest, value in vars(args).items() if value != alone[dest]]
+        if given:
+            p.error(f"--chart draws a results file again and times nothing: drop "
+                    f"{', '.join('--' + dest.replace('_', '-') for dest in given)}")
+        args.chart_run = charted_run(p, args.chart)
+        return args
     if args.versions not in (None, "all"):   # a list: each version must be one that some run family has
         families = ({args.family} if args.family else
                     set(dict(VERSIONED, **TILED_VERSIONED).values() if args.gemm == "tiled" else VERSIONED.values()))
@@ -423,6 +588,9 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.chart:
+        print("written:", ", ".join(save_charts(args.chart_run, os.path.splitext(args.chart)[0])))
+        return
     args.versions_tag = use_kernel_versions(args)
     # CuPy reads CUPY_TF32 at its first float32 GEMM: set it before any, so that minicnn's cuBLAS
     # GEMMs and PyTorch's run in the same mode (strict float32 unless --tf32)
@@ -544,9 +712,12 @@ def results_writer(args, device, runs, copy_bw, gemm_rate):
         if not partial:
             print(table)
         payload = dict(rows=rows, gpu=name if device == "cuda" else None, gpu_software=software, device=device,
-                       date=today, gemm=args.gemm, tf32=args.tf32, breakdown=breakdown, versions_summary=summary,
+                       date=today, batch_size=args.batch_size, gemm=args.gemm, tf32=args.tf32,
+                       kernel_versions=kernel_versions.described(), breakdown=breakdown, versions_summary=summary,
+                       versions_run={label: list(fv) for label, fv in versions_run.items()},
                        layer_runs=dict(done=runs if done is None else done, planned=runs))
-        return write_results(args.out, stem, table, payload, rewrite=True)
+        written = write_results(args.out, stem, table, payload, rewrite=True)
+        return written if partial else (*written, *save_charts(payload, written[0][:-len(".md")]))
     return save
 
 

@@ -171,7 +171,10 @@ def test_conv_algorithm_winograd_runs_the_winograd_kernels(tmp_path):
                                                ("winograd_input_grad", "1"), ("(outside the launches)", "0")]
     names = [name for key, kernels in launched.items() if key[0] == "conv2" for name, _ in kernels]
     assert names and not any(name.startswith("winograd") for name in names)   # 5x5: im2col's
-    assert sorted(path.name.rsplit("-", 3)[0] for path in tmp_path.iterdir()) == ["sim-kernels-b1-winograd"] * 2
+    files = sorted(path.name for path in tmp_path.iterdir())
+    assert [name.rsplit("-", 3)[0] for name in files if not name.endswith(".png")] == ["sim-kernels-b1-winograd"] * 2
+    (md,) = [name for name in files if name.endswith(".md")]
+    assert [name for name in files if name.endswith(".png")] == [md[:-len(".md")] + "-layers.png"]
 
 
 def test_timed_under_the_simulator_the_report_and_its_files_are_those_of_a_gpu_run(tmp_path):
@@ -199,6 +202,44 @@ def test_timed_under_the_simulator_the_report_and_its_files_are_those_of_a_gpu_r
     assert "| relu1 v1 | forward | relu_forward_v1 | 1 |" in table and "of copy |" in table
     for label in labels:   # each row printed as it was measured, for a log cut short
         assert f"{label} forward+backward: minicnn " in result.stdout
+    assert payload["batch_size"] == 1 and payload["versions_run"] == {f"relu1 v{v}": ["relu", v] for v in relu_versions}
+    for chart in ("layers", "versions"):   # dropout6's rows, relu1's versions
+        (png,) = tmp_path.glob(f"sim-kernels-b1-versions-*-{chart}.png")
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and str(png) in result.stdout
+
+
+def test_kernel_charts_are_drawn_again_from_committed_runs(tmp_path):
+    """``kernels.py --chart RUN.json`` draws a GPU run's charts on any machine, timing nothing: each
+    layer's speed against the reference, and for a --versions run each family's versions layer by
+    layer. Files from before the runs recorded each row's family find it from the layer's kind."""
+    import json
+    import shutil
+    results = os.path.join(os.path.dirname(SCRIPT), "results")
+    kernels = load_kernels_benchmark()
+    for stem, charts in (("gpu-kernels-NVIDIA_H200-b128-2026-12-04", ["layers"]),
+                         ("gpu-kernels-NVIDIA_H200-b128-versions-2026-12-04-2", ["versions"])):
+        shutil.copy(os.path.join(results, stem + ".json"), tmp_path)
+        result = subprocess.run([sys.executable, SCRIPT, "--chart", str(tmp_path / (stem + ".json"))],
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr
+        for chart in charts:
+            png = tmp_path / f"{stem}-{chart}.png"
+            assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+        assert sorted(p.name for p in tmp_path.glob(stem + "-*.png")) == [f"{stem}-{c}.png" for c in charts]
+
+    def paths(name):
+        with open(os.path.join(results, name)) as f:
+            return kernels.version_paths(json.load(f))
+    versions = paths("gpu-kernels-NVIDIA_H200-b128-versions-2026-12-04-2.json")
+    assert {family: list(layers) for family, layers in versions.items()} == {
+        "maxpool": ["pool1", "pool2", "pool5"], "lrn": ["lrn1", "lrn2"], "lrn_maxpool": ["lrn1+pool1", "lrn2+pool2"],
+        "relu": ["relu1"], "im2col": ["conv1", "conv2", "conv3", "conv4", "conv5", "conv1+relu1", "conv2+relu2"]}
+    assert sorted(versions["maxpool"]["pool1"]) == [1, 2, 3, 4, 5]
+    row = versions["lrn_maxpool"]["lrn1+pool1"][3]   # the README's table of that run: 0.839 ms, 0.76x
+    assert (row["layer"], row["pass_"], round(row["minicnn_ms"], 3)) == ("lrn1+pool1 v3", "forward+backward", 0.839)
+    assert list(paths("gpu-kernels-NVIDIA_H200-b128-versions-bias-2026-12-04.json")) == ["bias"]
+    tiled = paths("gpu-kernels-NVIDIA_H200-b128-tiled-versions6-7-8-9-2026-12-04-2.json")
+    assert list(tiled) == ["gemm_tiled"] and list(tiled["gemm_tiled"])[-3:] == ["fc6", "fc7", "fc8"]
 
 
 def test_a_second_run_the_same_day_keeps_the_first_s_files(tmp_path):
@@ -704,14 +745,19 @@ def test_traffic_chart_is_drawn_again_from_a_committed_run(tmp_path):
                                                   "(FileNotFoundError: "),
     ("kernel_traffic.py", ["--chart", "NOT_JSON"], "--chart: NOT_JSON is not a results file of this benchmark "
                                                    "(JSONDecodeError: "),
+    ("kernels.py", ["--chart", "RUN", "--layers", "pool1", "--device", "sim"],
+     "--chart draws a results file again and times nothing: drop --device, --layers"),
+    ("kernels.py", ["--chart", "RUN"], "--chart: RUN is not a results file of this benchmark (KeyError: 'rows')"),
+    ("kernels.py", ["--chart", "EMPTY"], "--chart: EMPTY holds no timed rows"),
     ("loader.py", ["--data", "FOLDER", "--count", "8"],
      "--count is the number of images to generate; with --data the folder's own are read: drop --count")])
 def test_benchmarks_refuse_flags_their_mode_would_ignore(tmp_path, script, args, message):
     """Each of these once ran as if the flag had not been given, or ended in a traceback."""
     (tmp_path / "run.json").write_text('{"passes": {}}')
     (tmp_path / "notes.txt").write_text("not JSON")
+    (tmp_path / "empty.json").write_text('{"rows": [], "gpu": null, "gemm": "cublas", "tf32": false, "date": "x"}')
     paths = dict(RUN=tmp_path / "run.json", MISSING=tmp_path / "missing.json", NOT_JSON=tmp_path / "notes.txt",
-                 FOLDER=tmp_path)
+                 EMPTY=tmp_path / "empty.json", FOLDER=tmp_path)
     args = [str(paths.get(a, a)) for a in args]
     for name, path in paths.items():
         message = message.replace(name, str(path))

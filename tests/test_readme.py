@@ -161,6 +161,16 @@ def test_every_file_the_readme_names_exists():
             assert list(ROOT.glob(head + choice + tail)), f"the README names {path}, which does not exist"
 
 
+def test_every_picture_the_readme_shows_exists():
+    """Each ``![...](path)`` of the README is a PNG of the repository: a chart renamed or never
+    committed would show as a broken image."""
+    shown = re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", README)
+    assert len(shown) >= 9
+    for path in shown:
+        assert (ROOT / path).is_file(), f"the README shows {path}, which does not exist"
+        assert (ROOT / path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"the README shows {path}, not a PNG here"
+
+
 def test_the_package_docstring_example_runs_and_its_map_is_true():
     """``help(minicnn)``'s quick tour: its example runs as printed (doctest), every module it
     names imports, every file it names exists, and each layer it lists has its module and either
@@ -1257,6 +1267,32 @@ def assert_version_sums_table(first_label, run, families):
         family, version = label.split(" v")
         assert mine == pytest.approx(run["versions_summary"][family]["versions"][version])
         assert_shows(" ".join(rows[label][1:]), layers, mine, theirs, theirs / mine)
+
+
+def test_gpu_versions_chart_reading_is_the_committed_h200_run():
+    """What the README reads off the chart of the second versions run: each figure is the run's."""
+    run = results("gpu-kernels-NVIDIA_H200-b128-versions-2026-12-04-2.json")
+    both = {r["layer"]: r for r in run["rows"] if r["pass_"] == "forward+backward"}
+    figures = sentence(r"lrn2 from (\S+)x to (\S+)x of cuDNN's speed and from (\d+)% to (\d+)% of the copy bandwidth")
+    assert_shows(" ".join(figures[:2]), both["lrn2 v1"]["ratio"], both["lrn2 v3"]["ratio"])
+    assert_shows(" ".join(figures[2:]), both["lrn2 v1"]["fraction_of_limit"], both["lrn2 v3"]["fraction_of_limit"],
+                 scale=100)
+
+    def fastest(layer):
+        return max((r for label, r in both.items() if label.split()[0] == layer), key=lambda r: r["ratio"])
+    figures = sentence(r"\(pool1 is fastest in version (\d), at (\S+)x, pool5 in version (\d), at ([\d.]+)x\)")
+    assert_shows(" ".join(figures), int(fastest("pool1")["layer"][-1]), fastest("pool1")["ratio"],
+                 int(fastest("pool5")["layer"][-1]), fastest("pool5")["ratio"])
+    pools = [r["fraction_of_limit"] for label, r in both.items() if label.split()[0] in ("pool1", "pool2", "pool5")]
+    fused = [r["fraction_of_limit"] for label, r in both.items() if "+pool" in label]
+    assert len(pools) == 15 and len(fused) == 10
+    assert_shows(sentence(r"none reaches a third of the bandwidth \((\d+)% at best\)"), max(pools), scale=100)
+    assert max(pools) < 1 / 3
+    assert_shows(sentence(r"The fused LRN\+max-pool stays at (\d+)% or below"), max(fused), scale=100)
+    assert max(fused) <= 0.16
+    relu = both["relu1 v2"]["fraction_of_limit"]
+    assert_shows(" ".join(sentence(r"ReLU's version 2 alone exceeds 70%: (\d+)% by the benchmark's count.*?"
+                                   r"forward and backward, it ran at (\d+)%")), relu, relu * 5 / 6, scale=100)
 
 
 def test_gpu_second_versions_run_is_the_committed_h200_run():

@@ -208,6 +208,26 @@ def test_timed_under_the_simulator_the_report_and_its_files_are_those_of_a_gpu_r
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and str(png) in result.stdout
 
 
+@pytest.mark.parametrize("name", ["relu1", "dropout6", "pool5", "lrn2", "lrn2+pool2"])
+def test_the_fraction_of_the_bandwidth_counts_no_byte_the_kernels_need_not_move(name):
+    """The fraction of the copy bandwidth is ``formula_bytes`` over the time, so it must not count
+    more than the layer's kernels move: the simulator's count of their traffic (no caches), forward
+    and forward+backward, is at least that, and for ReLU and dropout, whose kernels read and write
+    each array once, exactly that (a count that gave ReLU's backward x to read put it at 107%)."""
+    sys.path.insert(0, os.path.dirname(SCRIPT))
+    import kernel_traffic
+    from minicnn.simulator import traffic
+    kernels = load_kernels_benchmark()
+    layer, x, y, logs = kernel_traffic.run_passes(name, None, 1, "sim", lambda pass_: traffic.recording())
+    moved = {pass_: sum(t.loads.moved_bytes + t.stores.moved_bytes for t in log) for pass_, log in logs.items()}
+    least = kernels.formula_bytes(kernels.LAYERS[name][0], x.nbytes, y.nbytes)
+    passes = (moved["forward"], moved["forward"] + moved["backward"])
+    if name in ("relu1", "dropout6"):
+        assert passes == (least["forward"], least["forward+backward"])
+    else:
+        assert passes[0] >= least["forward"] and passes[1] >= least["forward+backward"]
+
+
 def test_kernel_charts_are_drawn_again_from_committed_runs(tmp_path):
     """``kernels.py --chart RUN.json`` draws a GPU run's charts on any machine, timing nothing: each
     layer's speed against the reference, and for a --versions run each family's versions layer by

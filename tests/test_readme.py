@@ -1291,7 +1291,7 @@ def test_gpu_versions_chart_reading_is_the_committed_h200_run():
     assert_shows(sentence(r"The fused LRN\+max-pool stays at (\d+)% or below"), max(fused), scale=100)
     assert max(fused) <= 0.16
     relu = both["relu1 v2"]["fraction_of_limit"]
-    assert_shows(" ".join(sentence(r"ReLU's version 2 alone exceeds 70%: (\d+)% by the benchmark's count.*?"
+    assert_shows(" ".join(sentence(r"ReLU's version 2 alone exceeds 70%: (\d+)% by the count of that day.*?"
                                    r"forward and backward, it ran at (\d+)%")), relu, relu * 5 / 6, scale=100)
 
 

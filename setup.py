@@ -14,7 +14,7 @@ setup(
     # kernels/ sits at the top of the repository, where readers look for it, and is installed
     # as the package data of minicnn.kernels so that a non-editable install finds the sources.
     package_dir={"minicnn.kernels": "kernels"},
-    package_data={"minicnn.kernels": ["*.cu", "*.cuh", "README.md"],
+    package_data={"minicnn.kernels": ["*.cu", "*.cuh"],
                   "minicnn.data": ["imagenet_classes.txt"],
                   "minicnn.simulator": ["*.h", "*.cpp"]},
     # tqdm: the progress bars of training (rates, ETA, works in notebooks); matplotlib: the

@@ -94,9 +94,9 @@ def test_runs_top_to_bottom_with_its_figures(tmp_path, monkeypatch):
     assert not left, f"the notebook left {left} behind in the temporary folder"
     images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
               if o.output_type == "display_data" and "image/png" in o.get("data", {})]
-    # data grid, im2col picture, shared-memory banks, curves, conv1 filters, feature maps, predictions,
-    # confusion matrix
-    assert len(images) >= 8, f"expected at least 8 figures, got {len(images)}"
+    # data grid, im2col picture, shared-memory banks, the H200's versions, curves, conv1 filters,
+    # feature maps, predictions, confusion matrix
+    assert len(images) >= 9, f"expected at least 9 figures, got {len(images)}"
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     # the feature-map cell: LRN with the paper's k = 2 scales these activations by 2 ** -0.75, as it says
     low, high = map(float, re.search(r"norm1 / relu1 over 500 test images: ([\d.]+) to ([\d.]+)", text).groups())
@@ -121,6 +121,8 @@ def test_runs_top_to_bottom_with_its_figures(tmp_path, monkeypatch):
     # what a GPU said: the layers launch the fastest versions measured, im2col's and max-pool's 2
     from minicnn.kernel_versions import DEFAULTS
     assert str({f: DEFAULTS[f] for f in ("im2col", "maxpool", "lrn", "lrn_maxpool")}) in text and DEFAULTS["im2col"] == 2
+    # ... and the chart of its run of every version, drawn by the benchmark from the committed results
+    assert "written: gpu-kernels-NVIDIA_H200-b128-versions-2026-12-04-2-versions.png" in text
     # the epilogue cell: version 4's GEMM stores the conv's output itself and version 5's reads x for
     # the columns, with the same bits, each moving less
     totals = [float(t) for t in re.findall(r"tiled GEMM version \d: .*; ([\d.]+) kB in all", text)]

@@ -206,8 +206,11 @@ extern "C" __global__ void maxpool_backward_v6(const real_t* __restrict__ dout, 
 // of version 2 walks its window with loops of run-time bounds, comparing each value as it comes:
 // the compare waits on the load, and the next load waits behind the compare. Here the window's
 // side is a compile-time constant (with_constant: 2 and 3, AlexNet's 3 x 3), so every value of it
-// is loaded before the first compare (9 loads in flight a thread), those the image's edge cuts
-// off not at all; the compares then go in version 2's order, each value that is there against the
+// is loaded ahead of the compares, those the image's edge cuts off not at all. nvcc (13.0, sm_90)
+// issues the first row's three loads, then the other six while those are compared: two trips to
+// memory a window, where version 2's loops make six, each row's first value and then its other two
+// (cuobjdump -sass of both; the control bits' barrier waits say which loads are in flight). The
+// compares then go in version 2's order, each value that is there against the
 // best so far (the first there starts it), so the maxima and their positions are version 2's, ties
 // and NaNs alike. Square windows of a side of 2 or 3 (the layer runs version 2's forward for the
 // others); its backward is version 6's.

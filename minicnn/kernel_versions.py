@@ -55,8 +55,9 @@ VERSIONS = {
            "there (version 3's warps read 4 rows of cols a request for conv1); the layout kernels as "
            "version 2",
         6: "col2im: version 3's walk with the entries of all the windows that can cover a pixel loaded "
-           "before any is added (up to 25 loads in flight a thread where version 3 waits for each; "
-           "window sides of 2 to 5, others run version 3); the other kernels as version 2, whose "
+           "before any is added (up to 23 of conv2's 25 loads in flight a thread in nvcc's code, where "
+           "version 3 waits for each; window sides of 2 to 5, others run version 3); the other kernels "
+           "as version 2, whose "
            "im2col was the fastest on the H200",
         7: "the layout kernels between the GEMM's layout and NCHW: four pixels a thread, all loaded before "
            "any is stored (version 2: one a thread, the copy in waves of blocks with one float a thread in "
@@ -162,9 +163,10 @@ VERSIONS = {
            "load waits on another's value) and four pixels a thread, all their loads in flight together "
            "(windows of at most 2 x stride; others run version 2); forward: version 2's",
         7: "forward: version 2's thread per output with the window's side a compile-time constant, so "
-           "that all its values are loaded before the first compare (version 2 compares each as it "
-           "comes: 54% of the copy bandwidth on pool1, 30% on pool5); square windows of 2 and 3, others "
-           "run version 2; backward: version 6's",
+           "that its loads go ahead of the compares: in nvcc's code two trips to memory a 3 x 3 window, "
+           "the first row's values then the other six, where version 2's loops make six (54% of the copy "
+           "bandwidth on pool1, 30% on pool5); square windows of 2 and 3, others run version 2; "
+           "backward: version 6's",
     },
 }
 

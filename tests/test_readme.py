@@ -1376,7 +1376,7 @@ def test_gpu_versions_figures_are_the_committed_h200_run():
     pooling = {r["layer"]: r["fraction_of_limit"]
                for r in results("gpu-kernels-NVIDIA_H200-b128-versions-2026-12-04-2.json")["breakdown"]
                if r["kernel"] == "maxpool_forward_v2"}
-    assert_shows(" ".join(sentence(r"compares each as it comes \((\d+)% of the copy bandwidth on pool1 on the H200, "
+    assert_shows(" ".join(sentence(r"of run-time bounds, make six \((\d+)% of the copy bandwidth on pool1 on the H200, "
                                    r"(\d+)% on pool5\)")), pooling["pool1 v2"] * 100, pooling["pool5 v2"] * 100)
     assert_shows(" ".join(sentence(r"moved conv1's output in (\S+) ms, (\d+)% of the copy bandwidth, and conv3's to "
                                    r"conv5's at (\d+)% to (\d+)%")),

@@ -206,11 +206,13 @@ extern "C" __global__ void maxpool_backward_v6(const real_t* __restrict__ dout, 
 // of version 2 walks its window with loops of run-time bounds, comparing each value as it comes:
 // the compare waits on the load, and the next load waits behind the compare. Here the window's
 // side is a compile-time constant (with_constant: 2 and 3, AlexNet's 3 x 3), so every value of it
-// is loaded ahead of the compares, those the image's edge cuts off not at all. nvcc (13.0, sm_90)
-// issues the first row's three loads, then the other six while those are compared: two trips to
-// memory a window, where version 2's loops make six, each row's first value and then its other two
-// (cuobjdump -sass of both; the control bits' barrier waits say which loads are in flight). The
-// compares then go in version 2's order, each value that is there against the
+// is loaded before the first compare: one trip to memory a window (9 loads in flight a thread),
+// where version 2's loops make six, each row's first value and then its other two (cuobjdump -sass
+// for sm_90, nvcc 13.0: the control bits' barrier waits say which loads are in flight). Each load
+// is of a pixel of the plane, the window's position clamped to it, so that none waits on a bounds
+// test: loaded under the test, as first written, ptxas issued the first row's three and the other
+// six only while those were compared, two trips. A clamped value the edge cuts off is never
+// compared. The compares then go in version 2's order, each value that is there against the
 // best so far (the first there starts it), so the maxima and their positions are version 2's, ties
 // and NaNs alike. Square windows of a side of 2 or 3 (the layer runs version 2's forward for the
 // others); its backward is version 6's.
@@ -220,11 +222,11 @@ __device__ __forceinline__ void window_max_in_flight(const real_t* __restrict__ 
                                                      int h0, int w0, real_t& best, int& best_index) {
   real_t value[SIDE][SIDE];
 #pragma unroll
-  for (int a = 0; a < SIDE; ++a) {   // every load first ...
+  for (int a = 0; a < SIDE; ++a) {   // every load first, each of a pixel of the plane ...
 #pragma unroll
     for (int b = 0; b < SIDE; ++b) {
-      const int h = h0 + a, w = w0 + b;
-      value[a][b] = (h >= 0 && h < height && w >= 0 && w < width) ? x_plane[h * width + w] : real_t(0);
+      const int h = min(max(h0 + a, 0), height - 1), w = min(max(w0 + b, 0), width - 1);
+      value[a][b] = x_plane[h * width + w];
     }
   }
   bool found = false;   // ... then version 2's compares, in its order

@@ -163,10 +163,10 @@ VERSIONS = {
            "load waits on another's value) and four pixels a thread, all their loads in flight together "
            "(windows of at most 2 x stride; others run version 2); forward: version 2's",
         7: "forward: version 2's thread per output with the window's side a compile-time constant, so "
-           "that its loads go ahead of the compares: in nvcc's code two trips to memory a 3 x 3 window, "
-           "the first row's values then the other six, where version 2's loops make six (54% of the copy "
-           "bandwidth on pool1, 30% on pool5); square windows of 2 and 3, others run version 2; "
-           "backward: version 6's",
+           "that its loads, each of a pixel of the plane (the position clamped), are all in flight before "
+           "the first compare: one trip to memory a 3 x 3 window in nvcc's code, where version 2's loops "
+           "make six (54% of the copy bandwidth on pool1, 30% on pool5); square windows of 2 and 3, "
+           "others run version 2; backward: version 6's",
     },
 }
 

@@ -1002,10 +1002,10 @@ def test_torchvisions_alexnet_on_version_7_is_its_committed_run():
 
 
 def test_kernel_resources_paragraph_is_the_committed_report():
-    report = results("kernel-resources-sm_90-float32-2026-12-04.json")
+    report = results("kernel-resources-sm_90-float32-2026-12-05.json")
     kernels = report["kernels"]
     by_name = {k["kernel"]: k for k in kernels}
-    shown = sentence(r"\(`benchmarks/results/kernel-resources-sm_90-float32-2026-12-04.md`, nvcc (\S+), float32\)\. "
+    shown = sentence(r"\(`benchmarks/results/kernel-resources-sm_90-float32-2026-12-05.md`, nvcc (\S+), float32\)\. "
                      r"(\d+) of the (\d+) kernels fill it with (\d+) warps")
     assert shown[0] == report["nvcc"]
     assert_shows(" ".join(shown[1:]), sum(k["occupancy"] == 1 for k in kernels), len(kernels), 64)
@@ -1829,7 +1829,7 @@ def test_kernel_traffic_table_and_findings_are_the_committed_run():
     pool = sentence(r"moves (\S+)x\s+less than version 2 \((\S+) MB against (\S+) for pool1\)")
     assert_shows(" ".join(pool), passes[("pool1 v2", "forward")]["moved_mb"] / passes[("pool1 v3", "forward")]["moved_mb"],
                  passes[("pool1 v3", "forward")]["moved_mb"], passes[("pool1 v2", "forward")]["moved_mb"])
-    resources = {k["kernel"]: k["registers"] for k in results("kernel-resources-sm_90-float32-2026-12-04.json")["kernels"]}
+    resources = {k["kernel"]: k["registers"] for k in results("kernel-resources-sm_90-float32-2026-12-05.json")["kernels"]}
     assert_shows(sentence(r"with version\s+2's arithmetic \((\d+ registers a thread against \d+)\)"),
                  resources["col2im_v3"], resources["col2im_v2"])
     compiled = sentence(r"\(`benchmarks/results/kernel-traffic-b8-2026-12-01.md`; the kernels compiled by (\S+) (\S+)\)")

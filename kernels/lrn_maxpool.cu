@@ -472,8 +472,10 @@ extern "C" __global__ void lrn_maxpool_forward_v7(const real_t* __restrict__ x, 
 // each channel's x still comes after the last one's terms are added, one channel a step. Here the
 // walk is LRN's version 4's (lrn_backward_walk_ahead, lrn.cuh): size - 1 channels a step (4 for
 // AlexNet's window of 5), each step's x and the argmax and dout of its channels' pooling windows
-// (TwoWindowsASide, gather GATHER_AT_ONCE) loaded before any is used, up to 4 + 4 x 8 loads in
-// flight a thread where version 6 has about 9. Version 3's values bit for bit. For windows of at
+// (TwoWindowsASide, gather GATHER_AT_ONCE) asked for before any is used, 4 + 4 x 8 loads a step.
+// nvcc's code (13.0, sm_90; cuobjdump -sass, the scoreboard waits) holds at most 16 of them in
+// flight at once, as many as version 6's holds of its channel's and the next one's windows: what
+// the longer step gains is for a GPU's timing to say. Version 3's values bit for bit. For windows of at
 // most 2 x stride and the LRN windows of with_lrn_size (the layer runs version 3's backward for the
 // others); its forward is version 7's.
 // Launch: as version 3's.

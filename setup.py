@@ -25,7 +25,11 @@ setup(
     install_requires=["numpy>=1.24", "pillow>=9", "tqdm>=4.60", "matplotlib>=3.5", "threadpoolctl>=3"],
     extras_require={
         # nbclient + ipykernel execute the teaching notebook in the test suite, as Jupyter would.
-        "dev": ["pytest>=7", "hypothesis>=6.80", "nbclient>=0.7", "nbformat>=5.0.2", "ipykernel>=6.0.2"],
+        # cuobjdump and nvdisasm (NVIDIA's, 5 MB, no GPU needed): the kernels' machine code, from
+        # which tests/test_loads_in_flight.py reads the loads a thread has in flight; only NVIDIA's
+        # tools can disassemble it.
+        "dev": ["pytest>=7", "hypothesis>=6.80", "nbclient>=0.7", "nbformat>=5.0.2", "ipykernel>=6.0.2",
+                "nvidia-cuda-cuobjdump>=13.2.51", "nvidia-cuda-nvdisasm>=13.2.51"],
         "cuda12": ["cupy-cuda12x>=13"],
         "cuda13": ["cupy-cuda13x>=14"],
         # data-parallel training over MPI (needs an MPI library: Debian's openmpi-bin libopenmpi-dev)

@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""The global loads a thread of a kernel has in flight, read from nvcc's machine code: no GPU.
+
+A memory-bound kernel reaches the bandwidth only with enough loads on their way at once: each
+takes hundreds of cycles, and a thread that waits for one before it asks for the next spends most
+of its time waiting. The source does not say how many a thread has in flight; the compiler's
+scheduling decides (a loop of run-time bounds, a load under a bounds test, a compare the next
+load waits behind). The machine code says. ``cuobjdump -sass`` prints each instruction with its
+control bits (the second 64-bit word of its 128): a global load (``LDG``) sets one of six
+scoreboard barriers (bits 46-48: 7 for none), and an instruction waits on a mask of barriers
+(bits 52-57) before it may read a register a load wrote. The loads that set a barrier since the
+last wait on it are the ones in flight.
+
+    python benchmarks/loads_in_flight.py maxpool_forward_v2 maxpool_forward_v7
+    python benchmarks/loads_in_flight.py --source relu            # every kernel of kernels/relu.cu
+    python benchmarks/loads_in_flight.py --arch 80 --real float64 lrn_forward_v4
+
+For each kernel it prints its loads and the waits that retire them in the order of the listing,
+with the count in flight after each, and the most at once. The listing is the code's layout: a
+loop's body appears once (its loads in flight on the way round are those the trace shows at its
+end), and the paths of a branch one after the other; read the addresses with the branches
+(``BRA``) it prints. Needs nvcc and cuobjdump with nvdisasm: the CUDA toolkit's, or NVIDIA's
+packages from PyPI (``pip install nvidia-cuda-cuobjdump nvidia-cuda-nvdisasm``).
+"""
+import argparse
+import collections
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from minicnn.arguments import run_script  # noqa: E402
+from minicnn.kernels import compile_options, find_nvcc, read_source, source_names, source_path  # noqa: E402
+
+Instruction = collections.namedtuple("Instruction", "address predicate opcode text wait_mask write_barrier")
+NO_BARRIER = 7
+
+# "/*0370*/   @!P2 LDG.E.CONSTANT R11, desc[UR6][R18.64] ;   /* 0x... */" and the next line's
+# "/* 0x... */": the instruction's two 64-bit words, the control bits in the second
+_INSTRUCTION = re.compile(r"/\*([0-9a-f]{4,})\*/\s+(.*?)\s*;\s*/\* 0x[0-9a-f]{16} \*/\s*\n\s*/\* (0x[0-9a-f]{16}) \*/")
+_FUNCTION = re.compile(r"^\s*Function : (\S+)\s*$", re.M)
+
+
+def functions(sass):
+    """{kernel name: its part of a ``cuobjdump -sass`` listing}."""
+    parts = _FUNCTION.split(sass)
+    return dict(zip(parts[1::2], parts[2::2]))
+
+
+def instructions(listing):
+    """The Instructions of one kernel's listing, in order: address, predicate ("@!P2" or None),
+    opcode, text, and from the control bits the barriers it waits on (a mask of 6 bits) and the one
+    it sets (NO_BARRIER: none)."""
+    found = []
+    for m in _INSTRUCTION.finditer(listing):
+        text, control = m.group(2), int(m.group(3), 16)
+        predicate = None
+        if text.startswith("@"):
+            predicate, text = text.split(None, 1)
+        found.append(Instruction(int(m.group(1), 16), predicate, text.split()[0], text,
+                                 (control >> 52) & 0x3F, (control >> 46) & 0x7))
+    return found
+
+
+def trace(listing_instructions):
+    """[(instruction, event, in flight after it)] in the order of the listing, for each global
+    load ("load"), each wait that retires one or more ("waits for N") and each branch ("branch"),
+    and the most loads in flight at once. A wait on a barrier retires every load that set it."""
+    in_flight, events, most = [], [], 0
+    for ins in listing_instructions:
+        if ins.wait_mask:
+            left = [barrier for barrier in in_flight if not (ins.wait_mask >> barrier) & 1]
+            if len(left) < len(in_flight):
+                events.append((ins, f"waits for {len(in_flight) - len(left)}", len(left)))
+            in_flight = left
+        if ins.opcode.startswith("LDG"):
+            in_flight.append(ins.write_barrier)
+            most = max(most, len(in_flight))
+            events.append((ins, "load", len(in_flight)))
+        elif ins.opcode.startswith(("BRA", "EXIT")):
+            events.append((ins, "branch" if ins.opcode.startswith("BRA") else "exit", len(in_flight)))
+    return events, most
+
+
+def package_tools(name):
+    """The executables ``name`` of NVIDIA's PyPI packages in this Python's site folders
+    (nvidia/cu13/bin/cuobjdump, or nvidia/cuda_cuobjdump/bin/cuobjdump before CUDA 13)."""
+    found = [p for folder in sys.path for p in sorted(glob.glob(os.path.join(folder, "nvidia", "*", "bin", name)))]
+    return [p for p in found if os.path.isfile(p) and os.access(p, os.X_OK)]
+
+
+def find_cuobjdump():
+    """cuobjdump's path: on the PATH, in the CUDA toolkit, or from the nvidia-cuda-cuobjdump
+    package; None if none is found."""
+    candidates = [shutil.which("cuobjdump"), "/usr/local/cuda/bin/cuobjdump", *package_tools("cuobjdump")]
+    return next((c for c in candidates if c and os.path.isfile(c) and os.access(c, os.X_OK)), None)
+
+
+def machine_code(source, arch, real, nvcc, cuobjdump):
+    """``cuobjdump -sass`` of kernels/``source``.cu compiled by nvcc for sm_``arch``."""
+    # cuobjdump runs nvdisasm, which it looks for on the PATH: the toolkit's sits beside it, the
+    # nvidia-cuda-nvdisasm package's in its own folder
+    folders = [os.path.dirname(cuobjdump)] + [os.path.dirname(p) for p in package_tools("nvdisasm")]
+    env = dict(os.environ, PATH=os.pathsep.join(folders + [os.environ.get("PATH", "")]))
+    with tempfile.TemporaryDirectory(prefix="minicnn-sass-") as folder:
+        cubin = os.path.join(folder, source + ".cubin")
+        for command in ([nvcc, "-std=c++17", f"-arch=sm_{arch}", *compile_options(real), "-cubin", "-o", cubin,
+                         source_path(source)], [cuobjdump, "-sass", cubin]):
+            done = subprocess.run(command, capture_output=True, text=True, env=env)
+            if done.returncode:
+                raise SystemExit(f"error: {' '.join(command)} failed:\n{done.stdout}{done.stderr}")
+        return done.stdout
+
+
+def source_of(kernel):
+    """The kernels/*.cu that defines ``kernel`` (an extern "C" __global__), or None."""
+    definition = re.compile(r"__global__\s+void\s+" + re.escape(kernel) + r"\s*\(")
+    return next((name for name in source_names() if definition.search(read_source(name))), None)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("kernels", nargs="*", metavar="KERNEL", help="kernel names, e.g. maxpool_forward_v7")
+    p.add_argument("--source", choices=source_names(), help="every kernel of kernels/SOURCE.cu")
+    p.add_argument("--arch", default="90", help="compute capability to compile for (default: 90, H100 and H200)")
+    p.add_argument("--real", default="float32", choices=("float32", "float64"),
+                   help="the kernels' real_t (default: float32, what training runs in)")
+    p.add_argument("--summary", action="store_true", help="the most loads in flight of each kernel, no trace")
+    args = p.parse_args(argv)
+    if not args.kernels and not args.source:
+        p.error("name kernels (maxpool_forward_v7) or a --source (maxpool)")
+    wanted = {}   # source -> kernels (None: all of them)
+    if args.source:
+        wanted[args.source] = None
+    for kernel in args.kernels:
+        source = source_of(kernel)
+        if source is None:
+            p.error(f"no kernel {kernel} in kernels/*.cu (an extern \"C\" __global__ function's name)")
+        if wanted.get(source, ()) is not None:
+            wanted.setdefault(source, []).append(kernel)
+    nvcc, cuobjdump = find_nvcc(), find_cuobjdump()
+    if nvcc is None or cuobjdump is None:
+        raise SystemExit(f"error: {'nvcc' if nvcc is None else 'cuobjdump'} is not installed (the CUDA toolkit's; "
+                         f"cuobjdump also comes with `pip install nvidia-cuda-cuobjdump nvidia-cuda-nvdisasm`; no GPU is needed)")
+    for source, kernels in wanted.items():
+        listings = functions(machine_code(source, args.arch, args.real, nvcc, cuobjdump))
+        for kernel in kernels or sorted(listings):
+            events, most = trace(instructions(listings[kernel]))
+            print(f"{kernel} (kernels/{source}.cu, sm_{args.arch}, {args.real}): "
+                  f"at most {most} global load{'s' * (most != 1)} in flight a thread")
+            if not args.summary:
+                for ins, event, count in events:
+                    print(f"  {ins.address:#07x}  {(ins.predicate or '') + ' ' + ins.text:<58.58}  {event:<12} "
+                          f"in flight: {count}")
+
+
+if __name__ == "__main__":
+    run_script(main)

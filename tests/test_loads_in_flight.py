@@ -1,0 +1,92 @@
+"""benchmarks/loads_in_flight.py: the global loads a thread has in flight, read from the scoreboard
+barriers of nvcc's machine code. The reading is checked on a listing made by hand, whose control
+bits say what the trace must find; then on the kernels themselves (compiled by nvcc, disassembled by
+cuobjdump: the dev extra's nvidia-cuda-cuobjdump and nvidia-cuda-nvdisasm), where it holds the
+README's claims about the numbered versions to what nvcc made of them."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
+import loads_in_flight  # noqa: E402
+from minicnn.kernels import find_nvcc  # noqa: E402
+
+SCRIPT = loads_in_flight.__file__
+NO_READ_BARRIER = 7 << 49
+
+
+def listed(address, text, wait=0, barrier=loads_in_flight.NO_BARRIER):
+    """One instruction as cuobjdump -sass prints it: its address and text, then its two 64-bit
+    words, the second holding the barrier it sets (bits 46-48) and those it waits on (52-57)."""
+    control = (wait << 52) | NO_READ_BARRIER | (barrier << 46)
+    return (f"        /*{address:04x}*/                   {text} ;   /* 0x{address:016x} */\n"
+            f"                                                                 /* 0x{control:016x} */\n")
+
+
+def test_a_wait_retires_every_load_of_the_barriers_it_names():
+    listing = ("\n\tcode for sm_90\n\t\tFunction : two_then_one\n"
+               + listed(0x10, "@P0 EXIT")
+               + listed(0x20, "LDG.E R2, desc[UR4][R4.64]", barrier=2)
+               + listed(0x30, "LDG.E R3, desc[UR4][R4.64+0x4]", barrier=3)
+               + listed(0x40, "@!P1 LDG.E R6, desc[UR4][R4.64+0x8]", barrier=3)
+               + listed(0x50, "FADD R7, R2, RZ", wait=1 << 2)          # the first load's barrier
+               + listed(0x60, "LDG.E.128 R8, desc[UR4][R4.64+0x10]", barrier=2)
+               + listed(0x70, "FADD R7, R7, R3", wait=(1 << 2) | (1 << 3))   # all three left
+               + listed(0x80, "@!P2 BRA 0x20")
+               + listed(0x90, "STG.E desc[UR4][R4.64], R7", wait=1 << 0)   # no load on barrier 0
+               + "\t\tFunction : none\n" + listed(0x10, "EXIT"))
+    listings = loads_in_flight.functions(listing)
+    assert list(listings) == ["two_then_one", "none"]
+    code = loads_in_flight.instructions(listings["two_then_one"])
+    assert [(i.address, i.predicate, i.opcode) for i in code[:4]] == [
+        (0x10, "@P0", "EXIT"), (0x20, None, "LDG.E"), (0x30, None, "LDG.E"), (0x40, "@!P1", "LDG.E")]
+    assert [(i.wait_mask, i.write_barrier) for i in code[1:5]] == [(0, 2), (0, 3), (0, 3), (4, 7)]
+    events, most = loads_in_flight.trace(code)
+    assert [(i.address, event, count) for i, event, count in events] == [
+        (0x10, "exit", 0), (0x20, "load", 1), (0x30, "load", 2), (0x40, "load", 3),
+        (0x50, "waits for 1", 2), (0x60, "load", 3), (0x70, "waits for 3", 0), (0x80, "branch", 0)]
+    assert most == 3
+    assert loads_in_flight.trace(loads_in_flight.instructions(listings["none"])) == ([(
+        loads_in_flight.instructions(listings["none"])[0], "exit", 0)], 0)
+
+
+def test_the_command_line_refuses_what_it_cannot_read(monkeypatch, capsys):
+    for argv, message in (([], "name kernels (maxpool_forward_v7) or a --source (maxpool)"),
+                          (["maxpool_forward_v9"], 'no kernel maxpool_forward_v9 in kernels/*.cu')):
+        with pytest.raises(SystemExit) as stopped:
+            loads_in_flight.main(argv)
+        assert stopped.value.code == 2 and message in capsys.readouterr().err
+    monkeypatch.setattr(loads_in_flight, "find_cuobjdump", lambda: None)
+    monkeypatch.setattr(loads_in_flight, "find_nvcc", lambda: "nvcc")
+    with pytest.raises(SystemExit, match="cuobjdump is not installed .*pip install nvidia-cuda-cuobjdump "
+                                         "nvidia-cuda-nvdisasm"):
+        loads_in_flight.main(["relu_forward_v1"])
+
+
+TOOLS_MISSING = ("nvcc is not installed" if find_nvcc() is None else
+                 "cuobjdump is not installed (pip install -e '.[dev]')" if loads_in_flight.find_cuobjdump() is None
+                 else None)
+
+
+@pytest.mark.skipif(TOOLS_MISSING is not None, reason=f"the kernels' machine code cannot be read: {TOOLS_MISSING}")
+def test_what_the_readme_says_of_the_kernels_loads_in_flight():
+    """For sm_90, float32: ReLU's version 1 one load a thread, its version 2 four and more; col2im's
+    version 3 one at a time, its version 6 above 20 of a 5 x 5 window's 25; max-pool's version 7
+    forward all nine of a 3 x 3 window before the first compare (the first wait on one of them
+    comes after the ninth load), one trip to memory where version 2's loops make more."""
+    result = subprocess.run([sys.executable, SCRIPT, "--summary", "relu_forward_v1", "relu_forward_v2", "col2im_v3",
+                             "col2im_v6"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    most = {line.split()[0]: int(line.split("at most ")[1].split()[0]) for line in result.stdout.splitlines()}
+    assert most["relu_forward_v1"] == 1 and most["relu_forward_v2"] >= 4
+    assert most["col2im_v3"] == 1 and most["col2im_v6"] > 20
+    listings = loads_in_flight.functions(loads_in_flight.machine_code(
+        "maxpool", "90", "float32", find_nvcc(), loads_in_flight.find_cuobjdump()))
+    for version, in_one_trip in ((7, 9), (2, 2)):
+        events, _ = loads_in_flight.trace(loads_in_flight.instructions(listings[f"maxpool_forward_v{version}"]))
+        counts = [count for _, event, count in events if event == "load"]
+        first_wait = next(k for k, (_, event, _) in enumerate(events) if event.startswith("waits"))
+        loads_before = sum(1 for _, event, _ in events[:first_wait] if event == "load")
+        assert loads_before == in_one_trip, (version, counts)

@@ -30,9 +30,10 @@ repeat, the median of --repeats. Each row also gives the fraction of the device'
 bound layers as the least bytes they must move (x and y, the gradients' counterparts, and what
 each backward reads besides: formula_bytes) per second over the measured device-to-device copy
 bandwidth, GEMM-bound ones (convolutions, fully connected; 2 FLOPs per multiply-add, the backward
-counted as twice the forward) as FLOP/s over the measured cuBLAS SGEMM rate. --breakdown adds a table that times each kernel launch and matrix
-product within a layer's forward and backward (a conv layer is im2col, a GEMM per group and a
-layout kernel forward), so that the fraction of the limit is known kernel by kernel.
+counted as twice the forward) as FLOP/s over the measured cuBLAS SGEMM rate. --breakdown adds a
+table that times each kernel launch and matrix product within a layer's forward and backward (a
+conv layer is im2col, a GEMM per group and a layout kernel forward), so that the fraction of the
+limit is known kernel by kernel.
 The results files (benchmarks/results/gpu-kernels-*.md and .json) are rewritten after every layer
 run, marked partial until the run ends, so that a run cut short keeps what it measured. The
 finished run draws its charts beside them: -layers.png, each layer's speed over the reference's,

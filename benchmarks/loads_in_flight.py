@@ -133,19 +133,18 @@ def main(argv=None):
     args = p.parse_args(argv)
     if not args.kernels and not args.source:
         p.error("name kernels (maxpool_forward_v7) or a --source (maxpool)")
-    wanted = {}   # source -> kernels (None: all of them)
-    if args.source:
-        wanted[args.source] = None
+    wanted = {args.source: None} if args.source else {}   # source -> the kernels asked for (None: all)
     for kernel in args.kernels:
         source = source_of(kernel)
         if source is None:
             p.error(f"no kernel {kernel} in kernels/*.cu (an extern \"C\" __global__ function's name)")
-        if wanted.get(source, ()) is not None:
+        if wanted.get(source, []) is not None:   # not all of the source's already
             wanted.setdefault(source, []).append(kernel)
     nvcc, cuobjdump = find_nvcc(), find_cuobjdump()
     if nvcc is None or cuobjdump is None:
-        raise SystemExit(f"error: {'nvcc' if nvcc is None else 'cuobjdump'} is not installed (the CUDA toolkit's; "
-                         f"cuobjdump also comes with `pip install nvidia-cuda-cuobjdump nvidia-cuda-nvdisasm`; no GPU is needed)")
+        raise SystemExit(f"error: {'nvcc' if nvcc is None else 'cuobjdump'} is not installed (the CUDA "
+                         f"toolkit's; cuobjdump also comes with `pip install nvidia-cuda-cuobjdump "
+                         f"nvidia-cuda-nvdisasm`; no GPU is needed)")
     for source, kernels in wanted.items():
         listings = functions(machine_code(source, args.arch, args.real, nvcc, cuobjdump))
         for kernel in kernels or sorted(listings):

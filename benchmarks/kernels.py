@@ -507,7 +507,7 @@ def charted_run(parser, path):
     try:
         with open(path) as f:
             run = json.load(f)
-        for r in run["rows"]:
+        for r in run["rows"]:   # what the charts read: a KeyError or TypeError names what is missing
             r["layer"], r["pass_"], r["ratio"], r["fraction_of_limit"]
         run["gpu"], run["gemm"], run["tf32"], run["date"]
     except (OSError, ValueError, KeyError, TypeError) as exc:

@@ -27,9 +27,11 @@ setup(
         # nbclient + ipykernel execute the teaching notebook in the test suite, as Jupyter would.
         # cuobjdump and nvdisasm (NVIDIA's, 5 MB, no GPU needed): the kernels' machine code, from
         # which tests/test_loads_in_flight.py reads the loads a thread has in flight; only NVIDIA's
-        # tools can disassemble it.
+        # tools can disassemble it. NVIDIA makes no macOS wheels (nor CUDA for macOS: there the
+        # test skips, as the nvcc tests do).
         "dev": ["pytest>=7", "hypothesis>=6.80", "nbclient>=0.7", "nbformat>=5.0.2", "ipykernel>=6.0.2",
-                "nvidia-cuda-cuobjdump>=13.2.51", "nvidia-cuda-nvdisasm>=13.2.51"],
+                "nvidia-cuda-cuobjdump>=13.2.51; platform_system != 'Darwin'",
+                "nvidia-cuda-nvdisasm>=13.2.51; platform_system != 'Darwin'"],
         "cuda12": ["cupy-cuda12x>=13"],
         "cuda13": ["cupy-cuda13x>=14"],
         # data-parallel training over MPI (needs an MPI library: Debian's openmpi-bin libopenmpi-dev)

@@ -26,10 +26,11 @@ def release(version):
 
 
 def lower_bounds(requirements):
-    """{name: release} of requirements written 'name>=version', names lower-cased."""
+    """{name: release} of requirements written 'name>=version', names lower-cased (an environment
+    marker after it, '; platform_system != ...', is allowed)."""
     bounds = {}
     for requirement in requirements:
-        match = re.fullmatch(r"([A-Za-z0-9_.-]+)>=([0-9][0-9.]*)", requirement)
+        match = re.fullmatch(r"([A-Za-z0-9_.-]+)>=([0-9][0-9.]*)(?:; [a-z_]+ [!=]= '[A-Za-z]+')?", requirement)
         assert match, f"setup.py: {requirement!r} is not of the form name>=version"
         bounds[match[1].lower()] = release(match[2])
     return bounds

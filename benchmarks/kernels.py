@@ -96,6 +96,14 @@ LAYERS = {
 VERSIONED = {"conv": "im2col", "pool": "maxpool", "lrn": "lrn", "lrn_pool": "lrn_maxpool", "relu": "relu"}
 # with --gemm tiled, the versions that --versions runs in the conv and fully connected rows: the GEMM's
 TILED_VERSIONED = {"conv": "gemm_tiled", "dense": "gemm_tiled"}
+
+
+def versioned_kinds(gemm_name):
+    """{kind of layer: the family whose versions --versions runs on its rows} with ``gemm_name``
+    (--gemm): the tiled GEMM's for the conv and fully connected rows with "tiled"."""
+    return dict(VERSIONED, **TILED_VERSIONED) if gemm_name == "tiled" else VERSIONED
+
+
 # --family: the layers whose rows can run each family's versions (the others run once)
 FAMILY_KINDS = {"bias": ("conv",), "gemm_tiled": ("conv", "dense"), "im2col": ("conv",), "lrn": ("lrn",),
                 "lrn_maxpool": ("lrn_pool",), "maxpool": ("pool",), "relu": ("relu",)}
@@ -367,7 +375,7 @@ def version_paths(run):
             family = recorded[r["layer"]][0]
         else:
             family = next((f for f in families if kind in FAMILY_KINDS[f]),
-                          (dict(VERSIONED, **TILED_VERSIONED) if run["gemm"] == "tiled" else VERSIONED).get(kind))
+                          versioned_kinds(run["gemm"]).get(kind))
         paths.setdefault(family, {}).setdefault(layer, {})[version] = r
     return paths
 
@@ -576,8 +584,7 @@ def parse_args(argv=None):
         args.chart_run = charted_run(p, args.chart)
         return args
     if args.versions not in (None, "all"):   # a list: each version must be one that some run family has
-        families = ({args.family} if args.family else
-                    set(dict(VERSIONED, **TILED_VERSIONED).values() if args.gemm == "tiled" else VERSIONED.values()))
+        families = {args.family} if args.family else set(versioned_kinds(args.gemm).values())
         known = set().union(*(kernel_versions.VERSIONS[f] for f in families))
         missing = sorted(set(args.versions) - known)
         if missing:
@@ -619,7 +626,7 @@ def main(argv=None):
     torch.backends.cudnn.benchmark = True
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = args.tf32
     timing = (device == "cuda" or args.timed) and not args.verify_only
-    versioned = dict(VERSIONED, **TILED_VERSIONED) if args.gemm == "tiled" else VERSIONED
+    versioned = versioned_kinds(args.gemm)
     if args.family:
         versioned = {k: args.family for k in FAMILY_KINDS[args.family]}
     runs = []   # (layer name, kernel family or None, version or None): every layer run, in order

@@ -15,11 +15,13 @@ last wait on it are the ones in flight.
     python benchmarks/loads_in_flight.py --source relu            # every kernel of kernels/relu.cu
     python benchmarks/loads_in_flight.py --arch 80 --real float64 lrn_forward_v4
 
-For each kernel it prints its loads and the waits that retire them in the order of the listing,
-with the count in flight after each, and the most at once. The listing is the code's layout: a
-loop's body appears once (its loads in flight on the way round are those the trace shows at its
-end), and the paths of a branch one after the other; read the addresses with the branches
-(``BRA``) it prints. Needs nvcc and cuobjdump with nvdisasm: the CUDA toolkit's, or NVIDIA's
+For each kernel it prints the most loads in flight at once, then for each loop (a branch back to
+an earlier address) the most in flight a step of it, then its loads and the waits that retire them
+in the order of the listing, with the count in flight after each. The listing is the code's layout:
+a loop's body appears once, and the paths of a branch one after the other; read the addresses with
+the branches (``BRA``) it prints. A kernel's most at once can come from its prologue (LRN's version
+3 loads a window's first channels together, then waits on each channel's load in its walk): the
+loops' figures say what a thread holds in flight where it spends its time. Needs nvcc and cuobjdump with nvdisasm: the CUDA toolkit's, or NVIDIA's
 packages from PyPI (``pip install nvidia-cuda-cuobjdump nvidia-cuda-nvdisasm``).
 """
 import argparse
@@ -34,7 +36,7 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from minicnn.arguments import run_script  # noqa: E402
-from minicnn.kernels import compile_options, find_nvcc, read_source, source_names, source_path  # noqa: E402
+from minicnn.kernels import compile_options, find_nvcc, kernel_signatures, source_names, source_path  # noqa: E402
 
 Instruction = collections.namedtuple("Instruction", "address predicate opcode text wait_mask write_barrier")
 NO_BARRIER = 7
@@ -86,6 +88,27 @@ def trace(listing_instructions):
     return events, most
 
 
+_TARGET = re.compile(r"0x([0-9a-f]+)\s*$")
+
+
+def loops(listing_instructions):
+    """[(first address, last address, most loads in flight a step)] for each loop of the kernel
+    that holds a global load: a branch back to an earlier address closes one. A step's figure is
+    the trace's most over its body read twice in a row, so that the loads the body asks for at its
+    end and waits for at its start next time round (what a software-pipelined loop does) count. The
+    listing's order stands for the path, as in ``trace``: a branch inside the body is read through."""
+    found = []
+    for ins in listing_instructions:
+        target = _TARGET.search(ins.text) if ins.opcode.startswith("BRA") else None
+        if target is None or int(target.group(1), 16) >= ins.address:
+            continue
+        first = int(target.group(1), 16)
+        body = [i for i in listing_instructions if first <= i.address <= ins.address]
+        if any(i.opcode.startswith("LDG") for i in body):
+            found.append((first, ins.address, trace(body + body)[1]))
+    return sorted(found)
+
+
 def package_tools(name):
     """The executables ``name`` of NVIDIA's PyPI packages in this Python's site folders
     (nvidia/cu13/bin/cuobjdump, or nvidia/cuda_cuobjdump/bin/cuobjdump before CUDA 13)."""
@@ -118,8 +141,7 @@ def machine_code(source, arch, real, nvcc, cuobjdump):
 
 def source_of(kernel):
     """The kernels/*.cu that defines ``kernel`` (an extern "C" __global__), or None."""
-    definition = re.compile(r"__global__\s+void\s+" + re.escape(kernel) + r"\s*\(")
-    return next((name for name in source_names() if definition.search(read_source(name))), None)
+    return next((name for name in source_names() if kernel in kernel_signatures(name)), None)
 
 
 def main(argv=None):
@@ -148,9 +170,12 @@ def main(argv=None):
     for source, kernels in wanted.items():
         listings = functions(machine_code(source, args.arch, args.real, nvcc, cuobjdump))
         for kernel in kernels or sorted(listings):
-            events, most = trace(instructions(listings[kernel]))
+            code = instructions(listings[kernel])
+            events, most = trace(code)
             print(f"{kernel} (kernels/{source}.cu, sm_{args.arch}, {args.real}): "
                   f"at most {most} global load{'s' * (most != 1)} in flight a thread")
+            for first, last, step_most in loops(code):
+                print(f"  loop {first:#07x}-{last:#07x}: at most {step_most} in flight a step")
             if not args.summary:
                 for ins, event, count in events:
                     print(f"  {ins.address:#07x}  {(ins.predicate or '') + ' ' + ins.text:<58.58}  {event:<12} "

@@ -52,6 +52,34 @@ def test_a_wait_retires_every_load_of_the_barriers_it_names():
         loads_in_flight.instructions(listings["none"])[0], "exit", 0)], 0)
 
 
+def test_a_loop_step_counts_the_loads_carried_round_from_its_last_step():
+    """A branch back closes a loop; its step's figure counts the load the body asks for at its end
+    for the next step (at 0x40, waited for at 0x30 next time round): 3, where the body read once
+    from nothing in flight holds 2. A branch forward, or back over no load, is no loop of loads."""
+    listing = ("\t\tFunction : pipelined\n"
+               + listed(0x10, "LDG.E R2, desc[UR4][R4.64]", barrier=2)
+               + listed(0x20, "LDG.E R3, desc[UR4][R4.64+0x4]", barrier=3)
+               + listed(0x30, "FFMA R7, R2, R3, R6", wait=(1 << 1) | (1 << 2) | (1 << 3))
+               + listed(0x40, "LDG.E R6, desc[UR4][R4.64+0x8]", barrier=1)
+               + listed(0x50, "@P0 BRA 0x10")
+               + listed(0x60, "@P1 BRA 0x80")
+               + listed(0x70, "IADD3 R4, R4, 0x4, RZ")
+               + listed(0x80, "@P2 BRA 0x70")
+               + listed(0x90, "EXIT"))
+    code = loads_in_flight.instructions(loads_in_flight.functions(listing)["pipelined"])
+    assert loads_in_flight.loops(code) == [(0x10, 0x50, 3)]
+    assert loads_in_flight.trace(code[:5])[1] == 2
+
+
+def test_every_kernel_of_the_sources_can_be_named():
+    """Each extern "C" kernel of kernels/*.cu is found in its source, those declared with
+    __launch_bounds__ between __global__ and void (lrn_forward_v4, the tiled GEMM's) among them."""
+    from minicnn.kernels import kernel_signatures, source_names
+    named = {kernel: source for source in source_names() for kernel in kernel_signatures(source)}
+    assert len(named) > 90 and {"lrn_forward_v4", "gemm_tiled_v9"} <= set(named)
+    assert {kernel: loads_in_flight.source_of(kernel) for kernel in named} == named
+
+
 def test_the_command_line_refuses_what_it_cannot_read(monkeypatch, capsys):
     for argv, message in (([], "name kernels (maxpool_forward_v7) or a --source (maxpool)"),
                           (["maxpool_forward_v9"], 'no kernel maxpool_forward_v9 in kernels/*.cu')):
@@ -73,15 +101,28 @@ TOOLS_MISSING = ("nvcc is not installed" if find_nvcc() is None else
 @pytest.mark.skipif(TOOLS_MISSING is not None, reason=f"the kernels' machine code cannot be read: {TOOLS_MISSING}")
 def test_what_the_readme_says_of_the_kernels_loads_in_flight():
     """For sm_90, float32: ReLU's version 1 one load a thread, its version 2 four and more; col2im's
-    version 3 one at a time, its version 6 above 20 of a 5 x 5 window's 25; max-pool's version 7
+    version 3 one at a time, its version 6 above 20 of a 5 x 5 window's 25; LRN's version 3 one a
+    step of its walk, version 4 four; max-pool's version 7
     forward all nine of a 3 x 3 window before the first compare (the first wait on one of them
     comes after the ninth load), one trip to memory where version 2's loops make more."""
     result = subprocess.run([sys.executable, SCRIPT, "--summary", "relu_forward_v1", "relu_forward_v2", "col2im_v3",
-                             "col2im_v6"], capture_output=True, text=True, timeout=600)
+                             "col2im_v6", "lrn_forward_v3", "lrn_forward_v4"], capture_output=True, text=True,
+                            timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
-    most = {line.split()[0]: int(line.split("at most ")[1].split()[0]) for line in result.stdout.splitlines()}
+    most, steps, kernel = {}, {}, None   # a kernel's line, then a line for each of its loops
+    for line in result.stdout.splitlines():
+        figure = int(line.split("at most ")[1].split()[0])
+        if line.startswith("  loop "):
+            steps.setdefault(kernel, []).append(figure)
+        else:
+            kernel = line.split()[0]
+            most[kernel] = figure
     assert most["relu_forward_v1"] == 1 and most["relu_forward_v2"] >= 4
     assert most["col2im_v3"] == 1 and most["col2im_v6"] > 20
+    # LRN's walk down the channels, the innermost loops: version 3 one channel's load at a time,
+    # version 4 four (its prologue, the window's first channels, holds 4 in both)
+    assert most["lrn_forward_v3"] == most["lrn_forward_v4"] == 4
+    assert min(steps["lrn_forward_v3"]) == 1 and min(steps["lrn_forward_v4"]) >= 4
     listings = loads_in_flight.functions(loads_in_flight.machine_code(
         "maxpool", "90", "float32", find_nvcc(), loads_in_flight.find_cuobjdump()))
     for version, in_one_trip in ((7, 9), (2, 2)):

@@ -15,13 +15,14 @@ last wait on it are the ones in flight.
     python benchmarks/loads_in_flight.py --source relu            # every kernel of kernels/relu.cu
     python benchmarks/loads_in_flight.py --arch 80 --real float64 lrn_forward_v4
 
-For each kernel it prints the most loads in flight at once, then for each loop (a branch back to
-an earlier address) the most in flight a step of it, then its loads and the waits that retire them
-in the order of the listing, with the count in flight after each. The listing is the code's layout:
-a loop's body appears once, and the paths of a branch one after the other; read the addresses with
-the branches (``BRA``) it prints. A kernel's most at once can come from its prologue (LRN's version
-3 loads a window's first channels together, then waits on each channel's load in its walk): the
-loops' figures say what a thread holds in flight where it spends its time. Needs nvcc and cuobjdump with nvdisasm: the CUDA toolkit's, or NVIDIA's
+The count follows every path the code can take from the kernel's entry: both ways of each branch
+(a predicated load counted as made), each loop round and round until its counts repeat. For each
+kernel it prints the most loads in flight at once; for each loop (a branch back to an earlier
+address) the most in flight a step of it once the loop has gone round, the loads a step asks for
+for the next one included (a kernel's most at once can be its prologue's: LRN's version 3 loads a
+window's first channels together, then waits on each channel's load in its walk); then, in the
+order of the listing, its loads and the waits that retire them, each with the most in flight after
+it on any path. Needs nvcc and cuobjdump with nvdisasm: the CUDA toolkit's, or NVIDIA's
 packages from PyPI (``pip install nvidia-cuda-cuobjdump nvidia-cuda-nvdisasm``).
 """
 import argparse
@@ -68,44 +69,127 @@ def instructions(listing):
     return found
 
 
-def trace(listing_instructions):
-    """[(instruction, event, in flight after it)] in the order of the listing, for each global
-    load ("load"), each wait that retires one or more ("waits for N") and each branch ("branch"),
-    and the most loads in flight at once. A wait on a barrier retires every load that set it."""
-    in_flight, events, most = [], [], 0
-    for ins in listing_instructions:
-        if ins.wait_mask:
-            left = [barrier for barrier in in_flight if not (ins.wait_mask >> barrier) & 1]
-            if len(left) < len(in_flight):
-                events.append((ins, f"waits for {len(in_flight) - len(left)}", len(left)))
-            in_flight = left
-        if ins.opcode.startswith("LDG"):
-            in_flight.append(ins.write_barrier)
-            most = max(most, len(in_flight))
-            events.append((ins, "load", len(in_flight)))
-        elif ins.opcode.startswith(("BRA", "EXIT")):
-            events.append((ins, "branch" if ins.opcode.startswith("BRA") else "exit", len(in_flight)))
-    return events, most
+BARRIERS = 6
+MOST_COUNTED = 64   # loads a barrier counts at most: a loop that never waits for its loads stops growing
+
+
+def is_load(ins):
+    """Whether ``ins`` is a global load into registers (LDG), whose value a later instruction waits
+    for on its scoreboard barrier. cp.async's copies to shared memory (LDGSTS) are not: they are
+    counted in groups (LDGDEPBAR) and waited for by DEPBAR, which this reading does not follow."""
+    return ins.opcode.startswith("LDG") and not ins.opcode.startswith(("LDGSTS", "LDGDEPBAR"))
+
+
+def retire(ins, state):
+    """``state`` (a tuple: the loads in flight on each barrier) after ``ins``'s wait, which retires
+    every load of the barriers it names."""
+    return tuple(0 if (ins.wait_mask >> barrier) & 1 else n for barrier, n in enumerate(state))
+
+
+def after(ins, state):
+    """The loads in flight after ``ins`` given ``state`` before it: its wait, then a global load
+    joins its barrier's."""
+    state = retire(ins, state)
+    if is_load(ins) and ins.write_barrier < BARRIERS:
+        state = tuple(min(n + 1, MOST_COUNTED) if barrier == ins.write_barrier else n
+                      for barrier, n in enumerate(state))
+    return state
 
 
 _TARGET = re.compile(r"0x([0-9a-f]+)\s*$")
 
 
+def successors(code):
+    """[the indices of code that may run after code[k]] for each k: the next one, unless ``k`` is
+    an EXIT, a return or a branch taken whatever its predicates; a branch's or a call's target (a
+    call's subroutine runs from there to its return, the code after the call from its state before
+    it: the subroutines nvcc calls, its division's slow paths, hold no global load); and for an
+    indirect branch (BRX, a jump table), every instruction that none before it runs on to."""
+    index = {ins.address: k for k, ins in enumerate(code)}
+    ends = ("EXIT", "RET", "BRX")
+    leaders = [k for k in range(1, len(code)) if code[k - 1].predicate in (None, "@PT")
+               and (code[k - 1].opcode.startswith(ends) or (code[k - 1].opcode.startswith("BRA") and
+                                                           code[k - 1].text.split(None, 1)[1].startswith("0x")))]
+    found = []
+    for k, ins in enumerate(code):
+        unconditional = ins.predicate in (None, "@PT")
+        after_it = [k + 1] if k + 1 < len(code) else []
+        target = _TARGET.search(ins.text)
+        if ins.opcode.startswith("BRX"):
+            found.append(leaders)
+        elif ins.opcode.startswith(("EXIT", "RET")):
+            found.append([] if unconditional else after_it)
+        elif ins.opcode.startswith(("BRA", "CALL")) and target and int(target.group(1), 16) in index:
+            # "BRA 0x1480" is taken whatever; "@P0 BRA", "BRA.U !UP0, 0x...", "BRA.DIV UR4, 0x..." may not be
+            taken_always = (ins.opcode.startswith("BRA") and unconditional
+                            and ins.text.split(None, 1)[1].strip() == target.group(0).strip())
+            found.append(([] if taken_always else after_it) + [index[int(target.group(1), 16)]])
+        else:
+            found.append(after_it)
+    return found
+
+
+def reachable_states(code, starts, first=0, last=None):
+    """[the set of states (loads in flight on each barrier) in which code[k] may run] for each k,
+    following every path from ``starts`` ([(index, state)]) and staying within code[first:last + 1]."""
+    last = len(code) - 1 if last is None else last
+    nexts, seen, work = successors(code), [set() for _ in code], list(starts)
+    while work:
+        k, state = work.pop()
+        if state in seen[k]:
+            continue
+        seen[k].add(state)
+        state = after(code[k], state)
+        work.extend((m, state) for m in nexts[k] if first <= m <= last)
+    return seen
+
+
+def trace(listing_instructions):
+    """[(instruction, event, the most in flight after it)] in the order of the listing, for each
+    global load ("load"), each wait that retires one or more ("waits for N", or "N-M" where paths
+    differ), each branch and each exit that a path from the kernel's entry reaches, and the most
+    loads in flight at once. Every path is followed (the two ways of a branch, a loop round and
+    round), so that a count is that of a path the code can take, not of the listing's order."""
+    code = list(listing_instructions)
+    states = reachable_states(code, [(0, (0,) * BARRIERS)]) if code else []
+    events, most = [], 0
+    for ins, before in zip(code, states):
+        if not before:
+            continue
+        afters = [after(ins, state) for state in before]
+        in_flight = max(sum(state) for state in afters)
+        most = max(most, in_flight)
+        retired = sorted({sum(state) - sum(retire(ins, state)) for state in before} - {0})
+        if retired:
+            events.append((ins, "waits for " + "-".join(str(n) for n in sorted({retired[0], retired[-1]})),
+                           max(sum(retire(ins, state)) for state in before)))
+        if is_load(ins):
+            events.append((ins, "load", in_flight))
+        elif ins.opcode.startswith(("BRA", "EXIT")):
+            events.append((ins, "branch" if ins.opcode.startswith("BRA") else "exit", in_flight))
+    return events, most
+
+
 def loops(listing_instructions):
     """[(first address, last address, most loads in flight a step)] for each loop of the kernel
     that holds a global load: a branch back to an earlier address closes one. A step's figure is
-    the trace's most over its body read twice in a row, so that the loads the body asks for at its
-    end and waits for at its start next time round (what a software-pipelined loop does) count. The
-    listing's order stands for the path, as in ``trace``: a branch inside the body is read through."""
+    the most in flight on any path through the body after the branch back was taken, so that the
+    loads a step asks for at its end and waits for next time round (a software-pipelined loop)
+    count, and the loads the code before the loop left in flight, which the first step retires, do
+    not."""
+    code = list(listing_instructions)
+    states = reachable_states(code, [(0, (0,) * BARRIERS)]) if code else []
     found = []
-    for ins in listing_instructions:
+    for k, ins in enumerate(code):
         target = _TARGET.search(ins.text) if ins.opcode.startswith("BRA") else None
-        if target is None or int(target.group(1), 16) >= ins.address:
+        if target is None or int(target.group(1), 16) > ins.address or not states[k]:
             continue
-        first = int(target.group(1), 16)
-        body = [i for i in listing_instructions if first <= i.address <= ins.address]
-        if any(i.opcode.startswith("LDG") for i in body):
-            found.append((first, ins.address, trace(body + body)[1]))
+        first = next(j for j, i in enumerate(code) if i.address == int(target.group(1), 16))
+        if not any(is_load(i) for i in code[first:k + 1]):
+            continue
+        round_again = reachable_states(code, [(first, after(ins, state)) for state in states[k]], first, k)
+        found.append((code[first].address, ins.address,
+                      max(sum(after(code[j], state)) for j in range(first, k + 1) for state in round_again[j])))
     return sorted(found)
 
 

@@ -52,6 +52,29 @@ def test_a_wait_retires_every_load_of_the_barriers_it_names():
         loads_in_flight.instructions(listings["none"])[0], "exit", 0)], 0)
 
 
+def test_the_count_follows_each_path_not_the_listing():
+    """Two ways through a branch: three loads on one, two on the other, then a wait on all four
+    barriers. A thread has at most 3 in flight, where the listing read top to bottom would give 5;
+    "BRA.U !UP0, 0x60" (a uniform predicate among its operands) may fall through, "BRA 0x90" may not."""
+    listing = ("\t\tFunction : either_way\n"
+               + listed(0x10, "BRA.U !UP0, 0x60")
+               + listed(0x20, "LDG.E R2, desc[UR4][R4.64]", barrier=0)
+               + listed(0x30, "LDG.E R3, desc[UR4][R4.64+0x4]", barrier=1)
+               + listed(0x40, "LDG.E R6, desc[UR4][R4.64+0x8]", barrier=1)
+               + listed(0x50, "BRA 0x90")
+               + listed(0x60, "LDG.E R2, desc[UR4][R8.64]", barrier=2)
+               + listed(0x70, "LDG.E R3, desc[UR4][R8.64+0x4]", barrier=3)
+               + listed(0x80, "NOP")
+               + listed(0x90, "FADD R7, R2, R3", wait=0b1111)
+               + listed(0xa0, "EXIT"))
+    code = loads_in_flight.instructions(loads_in_flight.functions(listing)["either_way"])
+    events, most = loads_in_flight.trace(code)
+    assert most == 3
+    assert [(i.address, event, count) for i, event, count in events] == [
+        (0x10, "branch", 0), (0x20, "load", 1), (0x30, "load", 2), (0x40, "load", 3), (0x50, "branch", 3),
+        (0x60, "load", 1), (0x70, "load", 2), (0x90, "waits for 2-3", 0), (0xa0, "exit", 0)]
+
+
 def test_a_loop_step_counts_the_loads_carried_round_from_its_last_step():
     """A branch back closes a loop; its step's figure counts the load the body asks for at its end
     for the next step (at 0x40, waited for at 0x30 next time round): 3, where the body read once
@@ -68,7 +91,7 @@ def test_a_loop_step_counts_the_loads_carried_round_from_its_last_step():
                + listed(0x90, "EXIT"))
     code = loads_in_flight.instructions(loads_in_flight.functions(listing)["pipelined"])
     assert loads_in_flight.loops(code) == [(0x10, 0x50, 3)]
-    assert loads_in_flight.trace(code[:5])[1] == 2
+    assert loads_in_flight.trace(code)[1] == 3 and loads_in_flight.trace(code[:4])[1] == 2   # once through
 
 
 def test_every_kernel_of_the_sources_can_be_named():

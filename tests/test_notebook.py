@@ -123,6 +123,11 @@ def test_runs_top_to_bottom_with_its_figures(tmp_path, monkeypatch):
     assert str({f: DEFAULTS[f] for f in ("im2col", "maxpool", "lrn", "lrn_maxpool")}) in text and DEFAULTS["im2col"] == 2
     # ... and the chart of its run of every version, drawn by the benchmark from the committed results
     assert "written: gpu-kernels-NVIDIA_H200-b128-versions-2026-12-04-2-versions.png" in text
+    # the loads-in-flight cell: ReLU's version 1 waits for each load, version 2 has four and more on their way
+    if "nvcc is not installed" not in text and "cuobjdump is not installed" not in text:
+        assert "relu_forward_v1: at most 1 in flight; a step of its loop: load, wait for 1\n" in text
+        assert int(re.search(r"relu_forward_v2: at most (\d+) in flight; a step of its loop: load, load, load, load",
+                             text)[1]) >= 4
     # the epilogue cell: version 4's GEMM stores the conv's output itself and version 5's reads x for
     # the columns, with the same bits, each moving less
     totals = [float(t) for t in re.findall(r"tiled GEMM version \d: .*; ([\d.]+) kB in all", text)]

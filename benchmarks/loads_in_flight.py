@@ -180,11 +180,12 @@ def loops(listing_instructions):
     code = list(listing_instructions)
     states = reachable_states(code, [(0, (0,) * BARRIERS)]) if code else []
     found = []
+    index = {ins.address: k for k, ins in enumerate(code)}
     for k, ins in enumerate(code):
         target = _TARGET.search(ins.text) if ins.opcode.startswith("BRA") else None
-        if target is None or int(target.group(1), 16) > ins.address or not states[k]:
+        first = index.get(int(target.group(1), 16)) if target else None
+        if first is None or first > k or not states[k]:
             continue
-        first = next(j for j, i in enumerate(code) if i.address == int(target.group(1), 16))
         if not any(is_load(i) for i in code[first:k + 1]):
             continue
         round_again = reachable_states(code, [(first, after(ins, state)) for state in states[k]], first, k)

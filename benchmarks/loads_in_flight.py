@@ -106,17 +106,13 @@ def successors(code):
     it: the subroutines nvcc calls, its division's slow paths, hold no global load); and for an
     indirect branch (BRX, a jump table), every instruction that none before it runs on to."""
     index = {ins.address: k for k, ins in enumerate(code)}
-    ends = ("EXIT", "RET", "BRX")
-    leaders = [k for k in range(1, len(code)) if code[k - 1].predicate in (None, "@PT")
-               and (code[k - 1].opcode.startswith(ends) or (code[k - 1].opcode.startswith("BRA") and
-                                                           code[k - 1].text.split(None, 1)[1].startswith("0x")))]
     found = []
     for k, ins in enumerate(code):
         unconditional = ins.predicate in (None, "@PT")
         after_it = [k + 1] if k + 1 < len(code) else []
         target = _TARGET.search(ins.text)
         if ins.opcode.startswith("BRX"):
-            found.append(leaders)
+            found.append(None)   # filled in below
         elif ins.opcode.startswith(("EXIT", "RET")):
             found.append([] if unconditional else after_it)
         elif ins.opcode.startswith(("BRA", "CALL")) and target and int(target.group(1), 16) in index:
@@ -126,7 +122,8 @@ def successors(code):
             found.append(([] if taken_always else after_it) + [index[int(target.group(1), 16)]])
         else:
             found.append(after_it)
-    return found
+    not_run_on_to = [k for k in range(1, len(code)) if k not in (found[k - 1] or [])]
+    return [not_run_on_to if nexts is None else nexts for nexts in found]
 
 
 def reachable_states(code, starts, first=0, last=None):

@@ -75,6 +75,25 @@ def test_the_count_follows_each_path_not_the_listing():
         (0x60, "load", 1), (0x70, "load", 2), (0x90, "waits for 2-3", 0), (0xa0, "exit", 0)]
 
 
+def test_a_jump_table_may_go_to_any_code_that_nothing_runs_on_to():
+    """An indirect branch (BRX: a switch's jump table, whose targets the listing does not give) may
+    go to any instruction that the one before it does not run on to; a call's subroutine returns."""
+    listing = ("\t\tFunction : switch\n"
+               + listed(0x10, "CALL.REL.NOINC 0x80")
+               + listed(0x20, "BRX R2 -0x30")
+               + listed(0x30, "LDG.E R3, desc[UR4][R4.64]", barrier=0)
+               + listed(0x40, "EXIT")
+               + listed(0x50, "LDG.E R3, desc[UR4][R4.64]", barrier=1)
+               + listed(0x60, "LDG.E R5, desc[UR4][R4.64+0x4]", barrier=2)
+               + listed(0x70, "EXIT")
+               + listed(0x80, "RET.REL.NODEC R20 0x0"))
+    code = loads_in_flight.instructions(loads_in_flight.functions(listing)["switch"])
+    assert loads_in_flight.successors(code) == [[1, 7], [2, 4, 7], [3], [], [5], [6], [], []]
+    events, most = loads_in_flight.trace(code)
+    assert most == 2 and [(i.address, count) for i, event, count in events if event == "load"] == [
+        (0x30, 1), (0x50, 1), (0x60, 2)]
+
+
 def test_a_loop_step_counts_the_loads_carried_round_from_its_last_step():
     """A branch back closes a loop; its step's figure counts the load the body asks for at its end
     for the next step (at 0x40, waited for at 0x30 next time round): 3, where the body read once

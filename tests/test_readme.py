@@ -1001,6 +1001,37 @@ def test_torchvisions_alexnet_on_version_7_is_its_committed_run():
     assert_shows(forward, 1e3 * theirs[names[0] + ".forward"])
 
 
+def test_what_one_load_in_flight_costs_is_the_h200_run():
+    """Little's law on ReLU's version 1 forward, from its row in the H200's breakdown: one 4-byte
+    load a thread, full occupancy (nvcc's report) on the H200's 132 multiprocessors of 2048 threads;
+    the bytes it reads (x, half of its arrays' bytes) over its time; the loads' time on their way;
+    what the copy bandwidth (the run's table gives it) needs in flight at that latency."""
+    run = results("gpu-kernels-NVIDIA_H200-b128-versions-2026-12-04-2.json")
+    row = next(r for r in run["breakdown"] if (r["layer"], r["kernel"]) == ("relu1 v1", "relu_forward_v1"))
+    table = (RESULTS / "gpu-kernels-NVIDIA_H200-b128-versions-2026-12-04-2.md").read_text()
+    copy = float(re.search(r"copy bandwidth (\d+) GB/s", table)[1]) * 1e9
+    resources = {k["kernel"]: k for k in results("kernel-resources-sm_90-float32-2026-12-05.json")["kernels"]}
+    assert resources["relu_forward_v1"]["occupancy"] == 1.0
+    multiprocessors, threads = 132, 2048
+    in_flight = multiprocessors * threads * 4
+    read = row["mbytes"] * 1e6 / 2
+    rate = read / (row["ms"] / 1e3)
+    latency = in_flight / rate
+    needed = latency * copy / 2
+    figures = sentence(r"on the H200's (\d+) multiprocessors of (\d+) threads, (\S+) MB in flight\. It read relu1's "
+                       r"(\S+) MB in (\S+) ms .*?: (\S+) TB/s, so its loads spent (\d+) ns on their way, on average\. "
+                       r"With loads that long, the copy bandwidth that run measured, (\d+) GB/s, half of it reads, "
+                       r"needs (\S+) MB in flight: (\S+) loads of 4 bytes a thread at full occupancy, (\S+) at 75%, "
+                       r"(\S+) at 50%")
+    assert_shows(" ".join(figures), multiprocessors, threads, in_flight / 1e6, read / 1e6, row["ms"], rate / 1e12,
+                 latency * 1e9, copy / 1e9, needed / 1e6, needed / in_flight, needed / in_flight / 0.75,
+                 needed / in_flight / 0.5)
+    version_2 = next(r for r in run["breakdown"] if (r["layer"], r["kernel"]) == ("relu1 v2", "relu_forward_v2"))
+    assert_shows(" ".join(sentence(r"stops near the (\d+)% that ReLU's version 1 reached.*?ReLU's version 2, with "
+                                   r"four loads a thread, ran at (\d+)%")),
+                 row["fraction_of_limit"], version_2["fraction_of_limit"], scale=100)
+
+
 def test_kernel_resources_paragraph_is_the_committed_report():
     report = results("kernel-resources-sm_90-float32-2026-12-05.json")
     kernels = report["kernels"]

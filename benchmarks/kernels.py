@@ -62,6 +62,7 @@ from minicnn import LRN, Conv2D, Dense, Dropout, LRNMaxPool, MaxPool2D, ReLU, ge
 from minicnn.arguments import positive_int, run_script, user_path  # noqa: E402
 from minicnn.backend import check_device, to_device, to_numpy  # noqa: E402
 from minicnn.environment import gpu_name, gpu_software, gpu_words  # noqa: E402
+from minicnn.launch import cuda_multiprocessors  # noqa: E402
 
 # name: (kind, settings) for AlexNet's layers (minicnn.models.alexnet); shapes per image.
 LAYERS = {
@@ -691,11 +692,13 @@ def results_writer(args, device, runs, copy_bw, gemm_rate):
     import torch
     today = datetime.date.today().isoformat()
     if device == "cuda":
+        import cupy
         name, software = gpu_name(), gpu_software()
         prefix, heading = f"gpu-kernels-{name.replace(' ', '_')}", gpu_words(name, software)
+        multiprocessors = cuda_multiprocessors(cupy.cuda.Device().id)
     else:
         name = heading = "the kernel simulator (the CPU's times, not a GPU's)"
-        prefix, software = "sim-kernels", None
+        prefix, software, multiprocessors = "sim-kernels", None, None
     stem = (f"{prefix}-b{args.batch_size}{'-tf32' if args.tf32 else ''}"
             f"{'-' + args.gemm if args.gemm != 'cublas' else ''}{versions_words(args.versions)}"
             f"{'-' + args.family if args.family else ''}{args.versions_tag}"
@@ -729,8 +732,10 @@ def results_writer(args, device, runs, copy_bw, gemm_rate):
                       "bandwidth, or a matrix product's FLOP/s over the SGEMM rate):\n\n" + breakdown_table(breakdown))
         if not partial:
             print(table)
+        # the limits the fractions are of, and the multiprocessors (what a reading of the latency by
+        # Little's law counts the threads of: the README's occupancy section)
         payload = dict(rows=rows, gpu=name if device == "cuda" else None, gpu_software=software, device=device,
-                       date=today, batch_size=args.batch_size, gemm=args.gemm, tf32=args.tf32,
+                       copy_bandwidth=copy_bw, sgemm_rate=gemm_rate, multiprocessors=multiprocessors, date=today, batch_size=args.batch_size, gemm=args.gemm, tf32=args.tf32,
                        kernel_versions=kernel_versions.described(), breakdown=breakdown, versions_summary=summary,
                        versions_run={label: list(fv) for label, fv in versions_run.items()},
                        layer_runs=dict(done=runs if done is None else done, planned=runs))

@@ -58,7 +58,8 @@ def _target(array_types, where):
 
 
 @functools.lru_cache(maxsize=None)
-def _cuda_multiprocessors(device_id):
+def cuda_multiprocessors(device_id):
+    """The streaming multiprocessors of CUDA device ``device_id`` (132 on an H100 SXM or an H200)."""
     cupy = backend._import_cupy()
     return cupy.cuda.Device(device_id).attributes["MultiProcessorCount"]
 
@@ -67,7 +68,7 @@ def resident_blocks(like):
     """Blocks a grid-stride launch needs to fill the device that holds ``like``: 8 per
     multiprocessor on a GPU (2048 resident threads / 256); the simulator's small device for NumPy."""
     if backend.device_of(like) == "cuda":
-        return BLOCKS_PER_SM * _cuda_multiprocessors(like.device.id)
+        return BLOCKS_PER_SM * cuda_multiprocessors(like.device.id)
     from minicnn import simulator
     return simulator.MULTIPROCESSORS * simulator.BLOCKS_PER_MULTIPROCESSOR
 

@@ -193,7 +193,9 @@ def test_timed_under_the_simulator_the_report_and_its_files_are_those_of_a_gpu_r
     table = md.read_text()
     assert "Partial" not in table and "the kernel simulator (the CPU's times, not a GPU's)" in table
     assert payload["layer_runs"] == dict(done=len(relu_versions) + 1, planned=len(relu_versions) + 1)
-    assert payload["device"] == "sim" and payload["gpu"] is None
+    assert payload["device"] == "sim" and payload["gpu"] is None and payload["multiprocessors"] is None
+    # the limits the fractions are of, as the table's first line gives them
+    assert f"copy bandwidth {payload['copy_bandwidth'] / 1e9:.0f} GB/s, SGEMM {payload['sgemm_rate'] / 1e12:.2f}" in table
     labels = [f"relu1 v{v}" for v in relu_versions] + ["dropout6"]
     assert [(r["layer"], r["pass_"]) for r in payload["rows"]] == [(label, pass_) for label in labels
                                                                   for pass_ in ("forward", "forward+backward")]

@@ -167,6 +167,11 @@ VERSIONS = {
            "the first compare: one trip to memory a 3 x 3 window in nvcc's code, where version 2's loops "
            "make six (54% of the copy bandwidth on pool1, 30% on pool5); square windows of 2 and 3, "
            "others run version 2; backward: version 6's",
+        8: "forward: version 7's windows in version 1's grid-stride loop over every output of the batch, "
+           "where versions 2 and 7 give each plane tiles of its own (pool5's 6 x 6 outputs fill 36 threads "
+           "of a 64-thread tile; version 1, so laid out, was the fastest forward on pool5 on the H200, "
+           "0.021 ms, as fast as cuDNN's, against version 2's 0.025); square windows of 2 and 3, others run "
+           "version 2; backward: version 6's",
     },
 }
 
@@ -175,18 +180,18 @@ VERSIONS = {
 # figures). On an H200 (2026-12-04, batch 128) im2col's and max-pool's versions through shared
 # memory were slower than version 2's, which read their overlapping windows from memory (the L1
 # cache serving the repeats, most likely): im2col's forward+backward summed over the 7 conv rows
-# 23.85 ms with version 2 against 28.81 with version 5 (col2im_v5 alone 2.05 ms on conv1,
-# col2im_v2 0.36), and max-pool's 0.86 ms against 1.00. The fused LRN+max-pool's likewise (its
-# second run, the same day): version 3 (the LRN values in a shared-memory band) 0.84 and 0.58 ms
-# forward+backward for norm1+pool1 and norm2+pool2, version 4 0.86 and 0.61, version 5 0.93 and
-# 0.73; LRN's version 3 (its window in registers) was the fastest of its three. Written after those
-# runs, with more loads in flight at once, and not yet timed: max-pool's versions 6 (version 2's
-# backward) and 7 (version 2's forward), the fused LRN+max-pool's versions 6 (version 3's
-# backward) and 7 (version 3's forward), im2col's versions 6 (version 3's col2im) and 7 (the
-# layout kernels), the bias gradient's version 5 (a warp per plane), LRN's version 4 (version 3's
-# walk four channels a step) and the fused LRN+max-pool's version 8 (its backward with LRN's version 4
-# walk). The layers launch them when a GPU finds them faster (benchmarks/kernels.py --versions
-# 2,3,6,7,8; --versions 4,5 --family bias; --versions 3,4 --family lrn).
+# 23.85 ms with version 2 against 28.81 with version 5 (col2im_v5 alone 2.05 ms on conv1, col2im_v2
+# 0.36), and max-pool's 0.86 ms against 1.00. The fused LRN+max-pool's likewise (its second run, the
+# same day): version 3 (the LRN values in a shared-memory band) 0.84 and 0.58 ms forward+backward
+# for norm1+pool1 and norm2+pool2, version 4 0.86 and 0.61, version 5 0.93 and 0.73; LRN's version 3
+# (its window in registers) was the fastest of its three. Written after those runs, with more loads
+# in flight at once, and not yet timed: max-pool's versions 6 (version 2's backward), 7 (version 2's
+# forward) and 8 (version 7's forward over the whole batch), the fused LRN+max-pool's versions 6
+# (version 3's backward) and 7 (version 3's forward), im2col's versions 6 (version 3's col2im) and 7
+# (the layout kernels), the bias gradient's version 5 (a warp per plane), LRN's version 4 (version
+# 3's walk four channels a step) and the fused LRN+max-pool's version 8 (its backward with LRN's
+# version 4 walk). The layers launch them when a GPU finds them faster (benchmarks/kernels.py
+# --versions 2,3,6,7,8; --versions 4,5 --family bias; --versions 3,4 --family lrn).
 DEFAULTS = {"bias": 4, "gemm_tiled": 9, "im2col": 2, "lrn": 3, "lrn_maxpool": 3, "maxpool": 2, "relu": 2}
 
 _chosen = dict(DEFAULTS)

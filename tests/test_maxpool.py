@@ -348,35 +348,53 @@ def forward_by_versions(x, kernel, stride, pad, versions, device):
 
 
 @given(pool_cases(), st.sampled_from([np.float32, np.float64]), st.sampled_from(["distinct", "ties", "nan"]))
-def test_kernel_version_7_forward_is_version_2s_on_any_pooling(kernel_device, case, dtype, values):
-    """Version 7's forward loads a window's values before it compares any: the maxima and their
-    positions are version 2's, ties (the first maximum in row-major order) and NaNs alike, on any
-    pooling; square windows of 2 and 3 run its kernel, the others version 2's."""
+def test_kernel_versions_7_and_8_forward_are_version_2s_on_any_pooling(kernel_device, case, dtype, values):
+    """Version 7's forward loads a window's values before it compares any, and version 8 runs its
+    windows in a grid-stride loop over the whole batch: the maxima and their positions are version
+    2's, ties (the first maximum in row-major order) and NaNs alike, on any pooling; square windows
+    of 2 and 3 run their kernels, the others version 2's."""
     x = pooling_values(np.random.default_rng(case["seed"]), case["shape"], values).astype(dtype)
-    runs = forward_by_versions(x, case["k"], case["stride"], case["pad"], (2, 7), kernel_device)
+    runs = forward_by_versions(x, case["k"], case["stride"], case["pad"], (2, 7, 8), kernel_device)
     square = case["k"][0] == case["k"][1] and case["k"][0] in maxpool.MAXPOOL_V7_SIDES
-    assert runs[7][2] == [f"maxpool_forward_v{7 if square else 2}"]
-    np.testing.assert_array_equal(runs[7][0], runs[2][0])
-    np.testing.assert_array_equal(runs[7][1], runs[2][1])
+    for version in (7, 8):
+        assert runs[version][2] == [f"maxpool_forward_v{version if square else 2}"]
+        np.testing.assert_array_equal(runs[version][0], runs[2][0])
+        np.testing.assert_array_equal(runs[version][1], runs[2][1])
 
 
+@pytest.mark.parametrize("version", [7, 8])
 @pytest.mark.parametrize("values", ["distinct", "ties", "nan"])
 @pytest.mark.parametrize("k,stride,pad", [(3, 2, 0), (3, 2, 1), (2, 2, 0), (2, 1, 1)])
-def test_kernel_version_7_on_alexnets_windows_and_the_edges(kernel_device, values, k, stride, pad):
+def test_kernel_versions_7_and_8_on_alexnets_windows_and_the_edges(kernel_device, version, values, k, stride, pad):
     """AlexNet's 3 x 3 windows at stride 2 on planes of 13 x 13 (pool5's) and 2 x 2 ones, with the
-    padding's cut windows: version 7's kernel, version 2's maxima and positions; its backward is
-    version 6's."""
+    padding's cut windows: each version's kernel, version 2's maxima and positions; their backward
+    is version 6's."""
     x = pooling_values(np.random.default_rng(k * 10 + pad), (2, 3, 13, 13), values).astype(np.float32)
-    runs = forward_by_versions(x, (k, k), (stride, stride), (pad, pad), (2, 7), kernel_device)
-    assert runs[7][2] == ["maxpool_forward_v7"]
-    np.testing.assert_array_equal(runs[7][0], runs[2][0])
-    np.testing.assert_array_equal(runs[7][1], runs[2][1])
+    runs = forward_by_versions(x, (k, k), (stride, stride), (pad, pad), (2, version), kernel_device)
+    assert runs[version][2] == [f"maxpool_forward_v{version}"]
+    np.testing.assert_array_equal(runs[version][0], runs[2][0])
+    np.testing.assert_array_equal(runs[version][1], runs[2][1])
     layer = MaxPool2D(k, stride, pad)
-    with kernel_versions.use("maxpool", 7):
+    with kernel_versions.use("maxpool", version):
         device_layer = layer.to(kernel_device)
         device_layer.forward(to_device(x, kernel_device))
         dout = to_device(np.ones(layer.output_shape(x.shape), np.float32), kernel_device)
         assert launched_kernels(lambda: device_layer.backward(dout)) == ["maxpool_backward_v6"]
+
+
+def test_kernel_version_8_forward_walks_the_batch_in_turns():
+    """Version 8's grid-stride loop: under the simulator's small device a thread takes several
+    windows, planes apart (pool5's 3 x 3 windows at stride 2 over 40 planes of 13 x 13, more
+    outputs than the grid's threads), each of them version 2's, where a block of version 7 takes
+    one plane's."""
+    from minicnn import simulator
+    x = distinct_values(np.random.default_rng(5), (4, 10, 13, 13)).astype(np.float32)
+    outputs = 4 * 10 * 6 * 6
+    assert outputs > simulator.MULTIPROCESSORS * simulator.BLOCKS_PER_MULTIPROCESSOR * 256
+    runs = forward_by_versions(x, (3, 3), (2, 2), (0, 0), (2, 8), "sim")
+    assert runs[8][2] == ["maxpool_forward_v8"]
+    np.testing.assert_array_equal(runs[8][0], runs[2][0])
+    np.testing.assert_array_equal(runs[8][1], runs[2][1])
 
 
 def test_kernel_version_7_forward_loads_each_window_value_once():

@@ -116,7 +116,7 @@ def pooled_outputs(x, kernel, stride, pad):
 
 POOL_BAND_TILE = 2048   # values a block of the band kernels keeps in shared memory (kernels/maxpool.cuh)
 MAXPOOL_V6_PIXELS = 4   # pixels a thread of maxpool_backward_v6 (kernels/maxpool.cu)
-MAXPOOL_V7_SIDES = (2, 3)   # the square windows maxpool_forward_v7 is instantiated for (with_constant)
+MAXPOOL_V7_SIDES = (2, 3)   # the square windows maxpool_forward_v7 and v8 are instantiated for (with_constant)
 SLICE_BYTES = 1 << 21    # the CPU's slices of the batch hold at most this much of x (cpu_threads.per_sample_forward):
                          # forward+backward at batch 32 on 2 cores, in turns: pool1 31.9 ms against 27.0 in two
                          # slices a thread, pool2 19.0 against 17.5, pool5 (5.5 MB: two slices a thread still) 4.8 and 4.9;
@@ -165,8 +165,8 @@ def backward_band_rows(height, out_h, out_w, kernel_h, stride_h):
 def maxpool_forward_cuda(x, kernel, stride, pad):
     """Kernel path of ``maxpool_forward`` (kernels/maxpool.cu), in the version
     ``kernel_versions.current("maxpool")`` names (versions 3 to 5 fall back to 2 for images too
-    wide for their bands, version 5 to 3 for a stride other than 2 both ways, version 7 to 2 for
-    windows other than 2 x 2 and 3 x 3; version 6's forward is version 2's). Unlike the NumPy code
+    wide for their bands, version 5 to 3 for a stride other than 2 both ways, versions 7 and 8 to 2
+    for windows other than 2 x 2 and 3 x 3; version 6's forward is version 2's). Unlike the NumPy code
     it records the argmax, which makes the backward a pure gather."""
     n, c, h, w = x.shape
     y, argmax = pooled_outputs(x, kernel, stride, pad)
@@ -178,8 +178,11 @@ def maxpool_forward_cuda(x, kernel, stride, pad):
     if version == 1:   # grid-stride, one thread per output
         launch("maxpool", "maxpool_forward_v1", grid_for(y.size, x), BLOCK, x, y, argmax, n * c, h, w, oh, ow,
                *kernel, *stride, *pad)
-    elif version >= 7 and kernel[0] == kernel[1] and kernel[0] in MAXPOOL_V7_SIDES:   # the window's loads at once
+    elif version == 7 and kernel[0] == kernel[1] and kernel[0] in MAXPOOL_V7_SIDES:   # the window's loads at once
         launch("maxpool", "maxpool_forward_v7", *plane_tiles(n * c, oh * ow), x, y, argmax, h, w, oh, ow,
+               *kernel, *stride, *pad)
+    elif version >= 8 and kernel[0] == kernel[1] and kernel[0] in MAXPOOL_V7_SIDES:   # ... over the whole batch
+        launch("maxpool", "maxpool_forward_v8", grid_for(y.size, x), BLOCK, x, y, argmax, n * c, h, w, oh, ow,
                *kernel, *stride, *pad)
     elif rows:         # a block per (plane, band of output rows), the band's inputs in shared memory
         launch("maxpool", "maxpool_forward_v5" if phased_band else "maxpool_forward_v3", (n * c, -(-oh // rows)),

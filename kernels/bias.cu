@@ -183,9 +183,15 @@ extern "C" __global__ void nchw_to_gemm_bias_grad_v4(const real_t* __restrict__ 
 // threads, one each, so the copy goes in waves of blocks with a float a thread in flight (and a
 // block-wide sum for each); conv1's planes of 3025 values take a thread's 12 one after the other.
 // Here a warp takes a plane (eight planes a block of 256): each lane loads four values 32 apart
-// before it stores them and adds them to its sum, and the warp's 32 sums come together by shuffles
-// (warp_sum): no shared memory, no barrier. The copy is version 3's bit for bit (its stores start
-// on 128-byte lines too); the sums are added in another fixed order.
+// (and with the fused ReLU their four values of y) before it stores them and adds them to its sum,
+// and the warp's 32 sums come together by shuffles (warp_sum): no shared memory, no barrier. Each
+// load is of a value of the plane (the position clamped to it; what lies past the plane's ends adds
+// +0 and is not stored), and the fused ReLU's mask is a compile-time choice (with_constant): with
+// each load under its lane's bounds test, as first written, nvcc's code for the fused path asked for
+// one value's dL/dy and y and waited for them before the next (2 loads in flight a step, cuobjdump
+// -sass for sm_90, nvcc 13.0; benchmarks/loads_in_flight.py), where now it has all 8. The copy is
+// version 3's bit for bit (its stores start on 128-byte lines too); the sums are added in another
+// fixed order.
 // Launch: grid (ceil(O * N / 8),), block (256,) (minicnn/layers/conv.py).
 #define BIAS_V5_VALUES 4
 extern "C" __global__ void nchw_to_gemm_bias_grad_v5(const real_t* __restrict__ dout, const real_t* __restrict__ y,
@@ -198,24 +204,28 @@ extern "C" __global__ void nchw_to_gemm_bias_grad_v5(const real_t* __restrict__ 
   const real_t* kept = y + (n * channels + o) * spatial;
   real_t* to = gemm + plane * spatial;
   real_t local = real_t(0);
-  for (int chunk = -(plane * spatial % 32); chunk < spatial; chunk += 32 * BIAS_V5_VALUES) {
-    real_t value[BIAS_V5_VALUES];
+  with_constant<0, 1>(relu, [&](auto fused) {   // the fused ReLU's mask, or none, known at compile time
+    for (int chunk = -(plane * spatial % 32); chunk < spatial; chunk += 32 * BIAS_V5_VALUES) {
+      real_t grad[BIAS_V5_VALUES], mask[BIAS_V5_VALUES];
 #pragma unroll
-    for (int k = 0; k < BIAS_V5_VALUES; ++k) {   // every load first ...
-      const int s = chunk + k * 32 + lane;
-      value[k] = real_t(0);
-      if (s >= 0 && s < spatial) {   // dL/dy loaded whatever the mask says: no load waits on another
-        const real_t grad = from[s];
-        value[k] = (relu && !(kept[s] > real_t(0))) ? real_t(0) : grad;
+      for (int k = 0; k < BIAS_V5_VALUES; ++k) {   // every load first, each of a value of the plane ...
+        grad[k] = mask[k] = real_t(0);
+        if (chunk + k * 32 >= spatial) continue;   // the whole warp past the plane's end: no request
+        const int at = min(max(chunk + k * 32 + lane, 0), spatial - 1);
+        grad[k] = from[at];
+        if constexpr (decltype(fused)::value) mask[k] = kept[at];
+      }
+#pragma unroll
+      for (int k = 0; k < BIAS_V5_VALUES; ++k) {   // ... then the stores and the sum (+0 past the plane's ends)
+        const int s = chunk + k * 32 + lane;
+        const bool inside = s >= 0 && s < spatial;
+        real_t value = inside ? grad[k] : real_t(0);
+        if constexpr (decltype(fused)::value) value = mask[k] > real_t(0) ? value : real_t(0);
+        if (inside) to[s] = value;
+        local += value;
       }
     }
-#pragma unroll
-    for (int k = 0; k < BIAS_V5_VALUES; ++k) {   // ... then the stores and the sum (+0 past the plane's ends)
-      const int s = chunk + k * 32 + lane;
-      if (s >= 0 && s < spatial) to[s] = value[k];
-      local += value[k];
-    }
-  }
+  });
   const real_t total = warp_sum(local);
   if (lane == 0) partial[n * channels + o] = total;
 }

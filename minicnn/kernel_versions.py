@@ -32,9 +32,10 @@ VERSIONS = {
            "values, fewer than the block's 256 threads, spent most of their time on; other bias "
            "gradients as version 2",
         5: "Conv2D: the layout kernel with a warp per plane, eight planes a block, each lane loading four "
-           "values before it stores and sums them, the warp's sum by shuffles alone (version 4: a block "
-           "per plane, one value a thread in flight; 24% to 25% of the copy bandwidth for conv4 and "
-           "conv5 on the H200); other bias gradients as version 2",
+           "values (with the fused ReLU, their values of y too: 8 loads in flight in nvcc's code, each of a "
+           "value of the plane) before it stores and sums them, the warp's sum by shuffles alone (version "
+           "4: a block per plane, one value a thread in flight; 24% to 25% of the copy bandwidth for conv4 "
+           "and conv5 on the H200); other bias gradients as version 2",
     },
     "im2col": {
         1: "one thread per element, every coordinate found by division; col2im tries all kh * kw "

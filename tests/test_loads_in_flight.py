@@ -146,10 +146,11 @@ def test_what_the_readme_says_of_the_kernels_loads_in_flight():
     version 3 one at a time, its version 6 above 20 of a 5 x 5 window's 25; LRN's version 3 one a
     step of its walk, version 4 four (backward 2 and 8); max-pool's version 7 forward all nine of a
     3 x 3 window before the first compare (the first wait on one of them comes after the ninth
-    load), one trip to memory where version 2's loops make more, and version 8 nine a step of its loop."""
+    load), one trip to memory where version 2's loops make more, and version 8 nine a step of its loop;
+    the conv bias gradient's version 5 four values a lane a step, eight with the fused ReLU's mask."""
     result = subprocess.run([sys.executable, SCRIPT, "--summary", "relu_forward_v1", "relu_forward_v2", "col2im_v3",
                              "col2im_v6", "lrn_forward_v3", "lrn_forward_v4", "lrn_backward_v3", "lrn_backward_v4",
-                             "maxpool_forward_v8"],
+                             "maxpool_forward_v8", "nchw_to_gemm_bias_grad_v5"],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     most, steps, kernel = {}, {}, None   # a kernel's line, then a line for each of its loops
@@ -171,6 +172,8 @@ def test_what_the_readme_says_of_the_kernels_loads_in_flight():
     assert min(steps["lrn_backward_v3"]) == 2 and max(steps["lrn_backward_v4"][1:]) >= 8
     # max-pool's version 8: version 7's window, its nine loads a step of the grid-stride loop
     assert steps["maxpool_forward_v8"] == [9]
+    # the bias gradient's version 5: four values a lane a step, and with the fused ReLU their y too
+    assert sorted(steps["nchw_to_gemm_bias_grad_v5"]) == [4, 8]
     listings = loads_in_flight.functions(loads_in_flight.machine_code(
         "maxpool", "90", "float32", find_nvcc(), loads_in_flight.find_cuobjdump()))
     for version, in_one_trip in ((7, 9), (2, 2)):

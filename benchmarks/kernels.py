@@ -26,7 +26,11 @@ a float32 library is not the truth (on an H100, the algorithm cuDNN picked for c
 reported and not timed. Under the simulator (no GPU, no cuDNN) the references are PyTorch's CPU
 functions.
 Timing on the GPU: CUDA events, warm-up, the L2 cache flushed (a 256 MiB write) before every
-repeat, the median of --repeats. Each row also gives the fraction of the device's limit: memory-
+repeat, the median of --repeats, and the GPU's work alone: the stream is held (more writes of the
+flush buffer queued ahead) until the layer's calls have queued all their work, so that the host's
+time (Python, the launches' checks, PyTorch's autograd), which for a small layer can exceed its
+kernels', is neither side's (timing.StreamHold; benchmarks/launch_overhead.py times the host's
+part). Each row also gives the fraction of the device's limit: memory-
 bound layers as the least bytes they must move (x and y, the gradients' counterparts, and what
 each backward reads besides: formula_bytes) per second over the measured device-to-device copy
 bandwidth, GEMM-bound ones (convolutions, fully connected; 2 FLOPs per multiply-add, the backward
@@ -229,8 +233,9 @@ def verify(name, kind, layer, x, fn, device, rng, tolerance):
 
 
 def gpu_timer(repeats):
-    """median_ms(fn): the median GPU time of fn in milliseconds (timing.median_seconds on the GPU)."""
-    return lambda fn: median_seconds(fn, repeats, gpu=True) * 1e3
+    """median_ms(fn): the median GPU time of fn's work in milliseconds, the host's time left out
+    (timing.median_seconds on the GPU, the stream held until fn has queued its work)."""
+    return lambda fn: median_seconds(fn, repeats, gpu=True, hold=True) * 1e3
 
 
 def device_limits(median_ms, device="cuda"):
@@ -261,6 +266,18 @@ def formula_bytes(kind, x_bytes, y_bytes):
     return {"forward": forward, "forward+backward": forward + y_bytes + x_bytes + backward_reads}
 
 
+def reference_step(fn, tx, weights, tdout):
+    """step(): the reference's forward and backward as a training step runs them, its gradients
+    written afresh like minicnn's: PyTorch adds a leaf's gradient into the ``.grad`` it already has,
+    a pass over dL/dx and dL/dw more in every repeat after the first, so each step first sets them
+    to None (as ``zero_grad(set_to_none=True)`` does), which costs the GPU nothing."""
+    def step():
+        for leaf in [tx, *weights]:
+            leaf.grad = None
+        fn(tx, *weights).backward(tdout)
+    return step
+
+
 def time_layer(label, kind, layer, x, fn, reference, flops, device, rng, median_ms, copy_bw, gemm_rate):
     """The forward and forward+backward rows of one layer: minicnn's time and the reference's, their
     ratio and minicnn's fraction of the device's limit."""
@@ -273,7 +290,7 @@ def time_layer(label, kind, layer, x, fn, reference, flops, device, rng, median_
     mine_f = median_ms(lambda: layer.forward(xd))
     mine_b = median_ms(lambda: (layer.forward(xd), layer.backward(dout)))
     theirs_f = median_ms(lambda: fn(tx, *weights))
-    theirs_b = median_ms(lambda: fn(tx, *weights).backward(tdout))
+    theirs_b = median_ms(reference_step(fn, tx, weights, tdout))
     moved = formula_bytes(kind, x.nbytes, y.nbytes)
     rows = []
     for pass_name, mine, theirs, work in (("forward", mine_f, theirs_f, flops),
@@ -290,8 +307,9 @@ def kernel_breakdown(label, layer, x, rng, device, repeats, copy_bw=None, gemm_r
     backward (``timing.launch_medians``), with its share of the pass and its fraction of the
     device's limit: the bytes of its arrays (the least it must move) over the copy bandwidth, or
     for a matrix product its FLOP/s over the SGEMM rate; a last row per pass gives the time
-    outside the launches (CuPy's own small operations, Python). Without ``copy_bw`` (under the
-    simulator, where the times are the CPU's) the fractions are left out."""
+    outside the launches (on the GPU, CuPy's own small operations, the host's time held out;
+    under the simulator, Python's too). Without ``copy_bw`` (under the simulator, where the times
+    are the CPU's) the fractions are left out."""
     xd = to_device(x, device)
     y = layer.forward(xd)
     dout = to_device(rng.standard_normal(y.shape).astype(np.float32), device)
@@ -300,7 +318,7 @@ def kernel_breakdown(label, layer, x, rng, device, repeats, copy_bw=None, gemm_r
     for pass_name, fn, setup in (("forward", lambda: layer.forward(xd), None),
                                  ("backward", lambda: layer.backward(dout), lambda: layer.forward(xd))):
         # under the simulator the times are the CPU's and say nothing of a GPU: no warm-up rounds
-        total, outside, kernels = launch_medians(fn, repeats, warmup=2 if gpu else 0, gpu=gpu, setup=setup)
+        total, outside, kernels = launch_medians(fn, repeats, warmup=2 if gpu else 0, gpu=gpu, setup=setup, hold=gpu)
         for k in kernels:
             fraction = None
             if copy_bw is not None and k["seconds"] > 0:

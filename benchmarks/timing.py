@@ -1,7 +1,8 @@
 """The one way minicnn's benchmarks time things: warm-up, then the median of repeats, with
 competitors interleaved repeat by repeat so that a noisy machine slows both alike. On the CPU
 with perf_counter; on the GPU with CUDA events around the work and the L2 cache flushed before
-every repeat (``gpu=True``)."""
+every repeat (``gpu=True``), and with ``hold=True`` the GPU's work alone, not the host's
+(``StreamHold``)."""
 import itertools
 import json
 import os
@@ -15,10 +16,11 @@ from minicnn.checkpoint import atomic_write  # noqa: E402
 from minicnn.environment import describe, describe_line  # noqa: E402
 
 
-def interleaved_medians(fns, repeats=7, warmup=2, gpu=False):
+def interleaved_medians(fns, repeats=7, warmup=2, gpu=False, hold=False):
     """Run every function of ``fns`` (name -> callable) ``warmup`` times, then ``repeats`` rounds
-    of one call each, alternating; return name -> (median seconds, all times)."""
-    clock = gpu_clock() if gpu else _cpu_clock
+    of one call each, alternating; return name -> (median seconds, all times). On the GPU,
+    ``hold=True`` times the GPU's work alone (``gpu_clock``)."""
+    clock = gpu_clock(hold=hold) if gpu else _cpu_clock
     for _ in range(warmup):
         for fn in fns.values():
             fn()
@@ -95,49 +97,113 @@ def l2_flusher(flush_bytes=256 * 2 ** 20):
     return lambda: scratch.fill(0)
 
 
-def gpu_clock(flush_bytes=256 * 2 ** 20):
+class StreamHold:
+    """Work queued on the GPU ahead of a timed call, so that CUDA events around the call time the
+    GPU's work and not the host's.
+
+    An event is recorded when the GPU reaches it. If the GPU is idle when the call begins, the
+    start event is reached at once, and every launch of the call that the host is still preparing
+    (Python, a launch's checks, PyTorch's autograd: tens of microseconds each) is GPU time spent
+    waiting, counted in the call's time. For a layer of small arrays the host's time is the larger:
+    on an H200 (2026-12-04) the flush alone ahead of the call, some 64 us of writes, left dropout6's
+    forward at 0.008 ms and its forward+backward at 0.058, PyTorch's at 0.006 and 0.172.
+
+    ``run(fn)`` queues ``fills`` writes of the flush buffer (``flush()``: the first evicts the L2
+    cache, as before every repeat), records the start event and calls fn. If the GPU has not
+    reached the start event when fn returns (``done`` false), all of fn's work was queued before
+    the GPU began it: the events time the GPU alone. If it has, and ``adaptive``, the hold is
+    doubled and fn called again, up to ``most_fills``; past that fn waits for the GPU itself (a
+    synchronisation inside it), and the time is taken as it is, with a warning. Without
+    ``adaptive`` (the training step, whose host time is part of a user's step) one flush, once.
+    ``new_event``: cupy.cuda.Event, or a stand-in for a test."""
+
+    def __init__(self, flush, adaptive=True, most_fills=256, new_event=None):
+        self.flush, self.adaptive, self.most_fills = flush, adaptive, most_fills
+        self.fills, self.warned = 1, False
+        if new_event is None:
+            import cupy
+            new_event = cupy.cuda.Event
+        self.new_event = new_event
+
+    def run(self, fn):
+        """(start event, fn's result): fn called once its work, queued behind the hold, was all
+        queued before the GPU reached the start event (or as said above)."""
+        while True:
+            for _ in range(self.fills):
+                self.flush()
+            start = self.new_event()
+            start.record()
+            result = fn()
+            if not self.adaptive or not start.done:
+                return start, result
+            if self.fills >= self.most_fills:
+                if not self.warned:
+                    print(f"timing: the GPU reached the start of the timed work before the host had queued it "
+                          f"all, behind {self.fills} writes of the flush buffer: the work waits for the GPU "
+                          f"itself, and its time includes the host's", file=sys.stderr)
+                    self.warned = True
+                return start, result
+            self.fills *= 2
+
+
+def gpu_clock(flush_bytes=256 * 2 ** 20, hold=False):
     """clock(fn) -> seconds of GPU time that fn's work takes on the current stream, by CUDA
-    events, the L2 cache flushed first (``l2_flusher``)."""
+    events, the L2 cache flushed first (``l2_flusher``); with ``hold``, the GPU's work alone, the
+    stream held until fn has queued it all (``StreamHold``)."""
     import cupy
-    flush = l2_flusher(flush_bytes)
+    stream_hold = StreamHold(l2_flusher(flush_bytes), adaptive=hold)
 
     def clock(fn):
-        flush()
-        start, stop = cupy.cuda.Event(), cupy.cuda.Event()
-        start.record()
-        fn()
+        start, _ = stream_hold.run(fn)
+        stop = cupy.cuda.Event()
         stop.record()
         stop.synchronize()
         return cupy.cuda.get_elapsed_time(start, stop) / 1e3
     return clock
 
 
-def launch_medians(fn, repeats=7, warmup=2, gpu=False, setup=None):
+def launch_medians(fn, repeats=7, warmup=2, gpu=False, setup=None, hold=False):
     """The time of each kernel launch and matrix product of ``fn()`` (minicnn.launch.watching),
     measured within the call: ``setup()`` untimed (a forward before a timed backward), then
     ``fn()`` with every launch timed on its own (``part_clock``: CUDA events around each on the
     GPU, after an L2 flush; perf_counter on the CPU), ``warmup`` times, then ``repeats`` times.
+    On the GPU, ``hold=True`` holds the stream until the call has queued all its work
+    (``StreamHold``), so that each launch's events time its kernel alone: without it, a launch
+    that the host prepares longer than the GPU takes over the one before counts the wait.
 
     Returns (median seconds of the whole call, median seconds outside the watched launches, and one
     dict per kernel name in the order of its first launch: name, launches (per call), nbytes and
     flops (their sums, as ``watching`` gives them) and seconds (the median over the repeats of
-    its launches' sum))."""
+    its launches' sum)). Outside the launches is, on the CPU, Python's time and NumPy's between
+    them; on the GPU with ``hold``, the GPU's time in work that is not a watched launch (CuPy's
+    own small operations)."""
     from minicnn.launch import watching
     clock = part_clock(gpu)
-    flush = l2_flusher() if gpu else (lambda: None)
+    if gpu:
+        stream_hold = StreamHold(l2_flusher(), adaptive=hold)
     rounds = []
     for round_index in range(warmup + repeats):
         if setup is not None:
             setup()
-        flush()
         parts = []
 
         def watcher(name, nbytes, run, flops):
             result, t = clock(run)
             parts.append((name, nbytes, flops, t))
             return result
-        with watching(watcher):
-            _, total = clock(fn)
+
+        def watched_call():
+            parts.clear()   # a call the hold made again times its launches again
+            with watching(watcher):
+                fn()
+        if gpu:
+            import cupy
+            start, _ = stream_hold.run(watched_call)
+            stop = cupy.cuda.Event()
+            stop.record()
+            total = (start, stop)
+        else:
+            _, total = clock(watched_call)
         if round_index >= warmup:
             rounds.append((total, parts))
     kernels, totals, outside = {}, [], []
@@ -158,9 +224,9 @@ def launch_medians(fn, repeats=7, warmup=2, gpu=False, setup=None):
     return statistics.median(totals), statistics.median(outside), list(kernels.values())
 
 
-def median_seconds(fn, repeats, warmup=3, gpu=False):
+def median_seconds(fn, repeats, warmup=3, gpu=False, hold=False):
     """The median time of ``fn`` alone (see ``interleaved_medians``)."""
-    return interleaved_medians({"fn": fn}, repeats, warmup, gpu)["fn"][0]
+    return interleaved_medians({"fn": fn}, repeats, warmup, gpu, hold)["fn"][0]
 
 
 NETWORKS = {"alexnet": "2012, 227 px", "alexnet_owt": "torchvision's, 224 px", "alexnet_small": "width 24, 28 px"}

@@ -820,3 +820,114 @@ def test_the_cudnn_module_says_which_library_it_would_call_or_why_none_loads():
         assert result.stdout.startswith("cuDNN ") and " from " in result.stdout, result.stdout
     else:
         assert result.returncode == 1 and result.stderr.startswith("error: cannot load libcudnn.so.9"), result.stderr
+
+
+class FakeStream:
+    """A GPU stream on two clocks, for StreamHold without a GPU: the host's time advances by what
+    each call takes it to queue its work; the GPU begins each piece of work once the host has
+    queued it and the work before it is done."""
+
+    def __init__(self):
+        self.host = self.gpu_free = 0.0
+
+    def queue(self, host_seconds, gpu_seconds):
+        """Queue work that takes the host host_seconds and the GPU gpu_seconds; when it begins."""
+        self.host += host_seconds
+        begins = max(self.gpu_free, self.host)
+        self.gpu_free = begins + gpu_seconds
+        return begins
+
+    def event(self):
+        stream = self
+
+        class Event:
+            def record(self):
+                self.reached = stream.queue(1e-6, 0.0)
+
+            @property
+            def done(self):
+                return stream.host >= self.reached
+        return Event()
+
+
+def stream_hold_on(stream, flush_seconds=65e-6, **options):
+    sys.path.insert(0, os.path.dirname(SCRIPT))
+    from timing import StreamHold
+    return StreamHold(lambda: stream.queue(10e-6, flush_seconds), new_event=stream.event, **options)
+
+
+def test_the_stream_is_held_until_the_timed_call_has_queued_its_work():
+    """A call whose host time (200 us: Python, the launches' checks) exceeds the flush's 65 us of
+    GPU work would leave the GPU waiting between its launches, the wait inside the events: the hold
+    doubles until the GPU reaches the start event only after the call has queued everything, and
+    the events then time the call's 5 us kernel alone."""
+    stream = FakeStream()
+    hold = stream_hold_on(stream)
+    calls = []
+
+    def layer():   # two launches, each 100 us of the host's and 2.5 us of the GPU's
+        calls.append(1)
+        stream.queue(100e-6, 2.5e-6)
+        stream.queue(100e-6, 2.5e-6)
+    start, _ = hold.run(layer)
+    stop = stream.queue(1e-6, 0.0)
+    assert hold.fills == 4 and len(calls) == 3     # 65 and 130 us did not cover the 200, 260 did
+    assert not start.done and abs(stop - start.reached - 5e-6) < 1e-12
+    start, _ = hold.run(layer)                    # the next repeat keeps the hold it found
+    assert hold.fills == 4 and len(calls) == 4
+
+
+def test_a_call_that_waits_for_the_gpu_is_timed_as_it_is_with_a_warning(capsys):
+    stream = FakeStream()
+    hold = stream_hold_on(stream, most_fills=8)
+
+    def synchronising():
+        stream.queue(1e-6, 2e-6)
+        stream.host = max(stream.host, stream.gpu_free)   # e.g. .item(): the host waits for the GPU
+    for _ in range(2):
+        hold.run(synchronising)
+    assert hold.fills == 8
+    assert capsys.readouterr().err.count("its time includes the host's") == 1
+
+
+def test_without_adaptive_the_hold_is_one_flush():
+    """The training step's clock: the host's time is part of a user's step."""
+    stream = FakeStream()
+    hold = stream_hold_on(stream, adaptive=False)
+    calls = []
+    start, _ = hold.run(lambda: (calls.append(1), stream.queue(300e-6, 1e-6)))
+    assert start.done and hold.fills == 1 and len(calls) == 1
+
+
+@needs_gpu
+def test_on_the_gpu_the_held_clock_leaves_the_host_s_time_out():
+    """A call that sleeps 5 ms on the host before a small GPU copy: the plain clock counts the
+    sleep, the held one (kernels.py's) the copy alone (4 MiB: some microseconds)."""
+    import time
+
+    import cupy
+    sys.path.insert(0, os.path.dirname(SCRIPT))
+    from timing import gpu_clock
+    a = cupy.zeros(2 ** 20, dtype=cupy.float32)
+    b = cupy.empty_like(a)
+
+    def slow_host():
+        time.sleep(0.005)
+        b[...] = a
+    assert gpu_clock()(slow_host) > 0.004
+    assert gpu_clock(hold=True)(slow_host) < 0.001
+
+
+def test_the_reference_s_timed_backward_writes_its_gradients_afresh():
+    """PyTorch adds a leaf's gradient into its .grad: a timed step repeated would add a pass over
+    dL/dx and dL/dw that minicnn's backward, which overwrites its gradients, does not make."""
+    import torch
+    kernels = load_kernels_benchmark()
+    x = torch.randn(4, 6, requires_grad=True)
+    w = torch.randn(3, 6, requires_grad=True)
+    dout = torch.randn(4, 3)
+    step = kernels.reference_step(lambda x, w: x @ w.T, x, [w], dout)
+    for _ in range(3):
+        step()
+    torch.testing.assert_close(x.grad, dout @ w.detach(), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(w.grad, dout.T @ x.detach(), rtol=1e-6, atol=1e-6)

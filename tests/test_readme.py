@@ -1275,6 +1275,38 @@ def test_gpu_kernel_table_is_the_committed_h200_run():
     assert ms["lrn1+pool1"] > ms["lrn1"] + ms["pool1"] and ms["lrn2+pool2"] > ms["lrn2"] + ms["pool2"]
 
 
+def test_the_small_layers_host_floor_is_read_from_the_h200_run():
+    """What the README says of the 2026-12-04 run's backwards (its forward+backward less its
+    forward), each figure from the run, and of the flush ahead of each call: 256 MiB at the run's
+    copy bandwidth (the table's heading gives it)."""
+    run = results("gpu-kernels-NVIDIA_H200-b128-2026-12-04.json")
+    rows = {(r["layer"], r["pass_"]): r for r in run["rows"]}
+
+    def backward(layer, side):
+        return rows[(layer, "forward+backward")][side] - rows[(layer, "forward")][side]
+    (copy_bandwidth,) = re.findall(r"On one NVIDIA H200 \(measured copy bandwidth (\d+) GB/s", README)
+    elements = {"lrn1": 96 * 55 * 55, "lrn2": 256 * 27 * 27, "pool5": 256 * 13 * 13}   # a sample's input
+    figures = sentence(r"of each timed call \((\d+) MB, some (\d+) us at the run's copy bandwidth\)")
+    assert_shows(" ".join(figures), 2 ** 28 / 1e6, 2 ** 28 / (float(copy_bandwidth) * 1e9) * 1e6)
+    figures = sentence(r"leaves cuDNN's LRN (\S+) ms on lrn1 and (\S+) on lrn2, whose arrays are (\S+) times "
+                       r"lrn1's \(minicnn's: (\S+) and (\S+) ms\), cuDNN's max-pool (\S+), (\S+) and (\S+) ms on "
+                       r"pool1, pool2 and pool5 \(whose input is (\S+) times pool1's\), and PyTorch's dropout (\S+) "
+                       r"ms for (\d+) MiB each way \(minicnn's ([\d.]+)\)")
+    assert_shows(" ".join(figures), backward("lrn1", "reference_ms"), backward("lrn2", "reference_ms"),
+                 elements["lrn2"] / elements["lrn1"], backward("lrn1", "minicnn_ms"), backward("lrn2", "minicnn_ms"),
+                 *[backward(p, "reference_ms") for p in ("pool1", "pool2", "pool5")],
+                 elements["pool5"] / elements["lrn1"], backward("dropout6", "reference_ms"), 128 * 4096 * 4 / 2 ** 20,
+                 backward("dropout6", "minicnn_ms"))
+    pool1_input = 128 * elements["lrn1"] * 4   # bytes: an add of a gradient into another reads two, writes one
+    figures = sentence(r"a pass over dL/dx more, (\d+) MB on pool1 and on lrn1, some (\S+) ms at the copy bandwidth")
+    assert_shows(" ".join(figures), 3 * pool1_input / 1e6, 3 * pool1_input / (float(copy_bandwidth) * 1e9) * 1e3)
+    figures = sentence(r"and so may fc8's \(minicnn's backward (\S+) ms against its forward's ([\d.]+)\)")
+    assert_shows(" ".join(figures), backward("fc8", "minicnn_ms"), rows[("fc8", "forward")]["minicnn_ms"])
+    # the claim: the references' backwards do not follow the data
+    assert backward("lrn2", "reference_ms") > backward("lrn1", "reference_ms")
+    assert backward("lrn2", "minicnn_ms") < backward("lrn1", "minicnn_ms")
+
+
 def family_of(layer):
     """The kernel family a versions run's layer row times."""
     if layer.startswith("conv"):

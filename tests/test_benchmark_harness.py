@@ -847,7 +847,20 @@ class FakeStream:
             @property
             def done(self):
                 return stream.host >= self.reached
+
+            def synchronize(self):
+                stream.host = max(stream.host, self.reached)
         return Event()
+
+    def as_cupy(self, flush_seconds=65e-6):
+        """A stand-in for the parts of CuPy that benchmarks/timing.py calls, on this stream: a
+        fill of the flush buffer takes the GPU flush_seconds."""
+        import types
+        return types.SimpleNamespace(
+            float32=np.float32,
+            empty=lambda size, dtype: types.SimpleNamespace(fill=lambda value: self.queue(10e-6, flush_seconds)),
+            cuda=types.SimpleNamespace(Event=self.event,
+                                       get_elapsed_time=lambda start, stop: (stop.reached - start.reached) * 1e3))
 
 
 def stream_hold_on(stream, flush_seconds=65e-6, **options):
@@ -875,6 +888,52 @@ def test_the_stream_is_held_until_the_timed_call_has_queued_its_work():
     assert not start.done and abs(stop - start.reached - 5e-6) < 1e-12
     start, _ = hold.run(layer)                    # the next repeat keeps the hold it found
     assert hold.fills == 4 and len(calls) == 4
+
+
+def test_held_each_launch_of_a_layer_is_timed_without_the_host_s_wait(monkeypatch):
+    """--breakdown's clock (timing.launch_medians) on the GPU, with CuPy's events on FakeStream:
+    a layer of two launches, each 100 us of the host's (its checks) before 3 us of the GPU's.
+    Without the hold the first flush covers the first launch's checks in part, and the second
+    launch's time is mostly the GPU waiting for them; held, each launch is its kernel's 3 us."""
+    sys.path.insert(0, os.path.dirname(SCRIPT))
+    from timing import launch_medians
+
+    from minicnn.launch import watched
+    for hold in (False, True):
+        stream = FakeStream()
+        monkeypatch.setitem(sys.modules, "cupy", stream.as_cupy())
+
+        def layer():
+            for name in ("first", "second"):
+                watched(name, 8, lambda: stream.queue(100e-6, 3e-6))
+        total, outside, kernels = launch_medians(layer, repeats=3, warmup=1, gpu=True, hold=hold)
+        seconds = {k["name"]: k["seconds"] for k in kernels}
+        assert list(seconds) == ["first", "second"]
+        if hold:
+            assert seconds == pytest.approx({"first": 3e-6, "second": 3e-6}, abs=1e-12)
+            assert total == pytest.approx(6e-6, abs=1e-12) and outside == pytest.approx(0.0, abs=1e-12)
+        else:
+            assert seconds["second"] > 100e-6 and total > 100e-6
+
+
+def test_held_the_layer_rows_time_the_gpu_s_work_alone(monkeypatch):
+    """kernels.py's rows (timing.interleaved_medians, hold=True) on FakeStream: minicnn's layer
+    of two launches (100 us of the host's and 3 us of the GPU's each) against a reference of one
+    (300 us of the host's, 5 us of the GPU's). Held, 6 us against 5; with the one flush, the
+    hosts' times decide the ratio."""
+    sys.path.insert(0, os.path.dirname(SCRIPT))
+    from timing import interleaved_medians
+    for hold in (False, True):
+        stream = FakeStream()
+        monkeypatch.setitem(sys.modules, "cupy", stream.as_cupy())
+        medians = interleaved_medians({"minicnn": lambda: [stream.queue(100e-6, 3e-6) for _ in range(2)],
+                                       "reference": lambda: stream.queue(300e-6, 5e-6)},
+                                      repeats=3, warmup=1, gpu=True, hold=hold)
+        mine, theirs = medians["minicnn"][0], medians["reference"][0]
+        if hold:
+            assert (mine, theirs) == (pytest.approx(6e-6, abs=1e-12), pytest.approx(5e-6, abs=1e-12))
+        else:
+            assert mine > 100e-6 and theirs > 200e-6
 
 
 def test_a_call_that_waits_for_the_gpu_is_timed_as_it_is_with_a_warning(capsys):

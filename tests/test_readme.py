@@ -1344,7 +1344,7 @@ def test_gpu_versions_chart_reading_is_the_committed_h200_run():
 
     def fastest(layer):
         return max((r for label, r in both.items() if label.split()[0] == layer), key=lambda r: r["ratio"])
-    figures = sentence(r"\(pool1 is fastest in version (\d), at (\S+)x, pool5 in version (\d), at ([\d.]+)x\)")
+    figures = sentence(r"\(pool1 is fastest in version (\d), at (\S+)x, pool5 in version (\d), at ([\d.]+)x;")
     assert_shows(" ".join(figures), int(fastest("pool1")["layer"][-1]), fastest("pool1")["ratio"],
                  int(fastest("pool5")["layer"][-1]), fastest("pool5")["ratio"])
     pools = [r["fraction_of_limit"] for label, r in both.items() if label.split()[0] in ("pool1", "pool2", "pool5")]

@@ -29,15 +29,16 @@ Timing on the GPU: CUDA events, warm-up, the L2 cache flushed (a 256 MiB write) 
 repeat, the median of --repeats, and the GPU's work alone: the stream is held (more writes of the
 flush buffer queued ahead) until the layer's calls have queued all their work, so that the host's
 time (Python, the launches' checks, PyTorch's autograd), which for a small layer can exceed its
-kernels', is neither side's (timing.StreamHold; benchmarks/launch_overhead.py times the host's
-part). Each row also gives the fraction of the device's limit: memory-
-bound layers as the least bytes they must move (x and y, the gradients' counterparts, and what
-each backward reads besides: formula_bytes) per second over the measured device-to-device copy
-bandwidth, GEMM-bound ones (convolutions, fully connected; 2 FLOPs per multiply-add, the backward
-counted as twice the forward) as FLOP/s over the measured cuBLAS SGEMM rate. --breakdown adds a
-table that times each kernel launch and matrix product within a layer's forward and backward (a
-conv layer is im2col, a GEMM per group and a layout kernel forward), so that the fraction of the
-limit is known kernel by kernel.
+kernels', is neither side's (timing.StreamHold). A last column gives that host time, each side's
+median time to queue the work while the GPU was busy: in a training step a layer takes the longer
+of the two (benchmarks/launch_overhead.py times a single launch's part). Each row also gives the
+fraction of the device's limit: memory-bound layers as the least bytes they must move (x and y, the
+gradients' counterparts, and what each backward reads besides: formula_bytes) per second over the
+measured device-to-device copy bandwidth, GEMM-bound ones (convolutions, fully connected; 2 FLOPs
+per multiply-add, the backward counted as twice the forward) as FLOP/s over the measured cuBLAS
+SGEMM rate. --breakdown adds a table that times each kernel launch and matrix product within a
+layer's forward and backward (a conv layer is im2col, a GEMM per group and a layout kernel
+forward), so that the fraction of the limit is known kernel by kernel.
 The results files (benchmarks/results/gpu-kernels-*.md and .json) are rewritten after every layer
 run, marked partial until the run ends, so that a run cut short keeps what it measured. The
 finished run draws its charts beside them: -layers.png, each layer's speed over the reference's,
@@ -58,8 +59,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from timing import (add_conv_algorithm_argument, add_kernel_version_argument, add_out_argument,  # noqa: E402
-                    free_stem, launch_medians, machine_description, median_seconds, progress, use_conv_algorithm,
-                    use_kernel_versions, write_results)
+                    free_stem, interleaved_medians, launch_medians, machine_description, median_seconds, progress,
+                    use_conv_algorithm, use_kernel_versions, write_results)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from minicnn import LRN, Conv2D, Dense, Dropout, LRNMaxPool, MaxPool2D, ReLU, gemm, kernel_versions  # noqa: E402
@@ -233,9 +234,28 @@ def verify(name, kind, layer, x, fn, device, rng, tolerance):
 
 
 def gpu_timer(repeats):
-    """median_ms(fn): the median GPU time of fn's work in milliseconds, the host's time left out
-    (timing.median_seconds on the GPU, the stream held until fn has queued its work)."""
-    return lambda fn: median_seconds(fn, repeats, gpu=True, hold=True) * 1e3
+    """median_ms(fn) -> (the median GPU time of fn's work, the median time the host took to queue
+    it), in milliseconds: timing.interleaved_medians on the GPU, the stream held until fn has
+    queued its work, so that neither time holds the other."""
+    def median_ms(fn):
+        host = {}
+        gpu = interleaved_medians({"fn": fn}, repeats, warmup=3, gpu=True, hold=True, host=host)["fn"][0]
+        return gpu * 1e3, host["fn"] * 1e3
+    return median_ms
+
+
+def host_cell(row):
+    """A row's host times, minicnn's and the reference's ("-" under the simulator, where the
+    times are the host's already)."""
+    if row.get("minicnn_host_ms") is None:
+        return "-"
+    return f"{row['minicnn_host_ms']:.3f}, {row['reference_host_ms']:.3f}"
+
+
+def cpu_timer(repeats):
+    """median_ms(fn) -> (the median time of fn in milliseconds, None): under the simulator the
+    host's time is all there is."""
+    return lambda fn: (median_seconds(fn, repeats) * 1e3, None)
 
 
 def device_limits(median_ms, device="cuda"):
@@ -248,9 +268,9 @@ def device_limits(median_ms, device="cuda"):
         xp, copied, side = np, 64 * 2 ** 20, 1024
     a = xp.empty(copied // 4, dtype=np.float32)
     b = xp.empty_like(a)
-    copy_ms = median_ms(lambda: b.__setitem__(Ellipsis, a))
+    copy_ms, _ = median_ms(lambda: b.__setitem__(Ellipsis, a))
     m = xp.asarray(np.random.default_rng(0).standard_normal((side, side)), dtype=np.float32)
-    gemm_ms = median_ms(lambda: xp.matmul(m, m))
+    gemm_ms, _ = median_ms(lambda: xp.matmul(m, m))
     return 2 * a.nbytes / (copy_ms / 1e3), 2 * side ** 3 / (gemm_ms / 1e3)
 
 
@@ -280,25 +300,29 @@ def reference_step(fn, tx, weights, tdout):
 
 def time_layer(label, kind, layer, x, fn, reference, flops, device, rng, median_ms, copy_bw, gemm_rate):
     """The forward and forward+backward rows of one layer: minicnn's time and the reference's, their
-    ratio and minicnn's fraction of the device's limit."""
+    ratio and minicnn's fraction of the device's limit; on the GPU also the time each side's host
+    took to queue the work (``minicnn_host_ms``, ``reference_host_ms``; None under the simulator),
+    which in a training step bounds a layer whose kernels take less."""
     xd = to_device(x, device)
     tx = torch_tensor(xd, device).detach().requires_grad_(True)
     weights = [torch_tensor(prm.data, device).detach().requires_grad_(True) for prm in layer.params.values()]
     y = layer.forward(xd)
     dout = to_device(rng.standard_normal(y.shape).astype(np.float32), device)
     tdout = torch_tensor(dout, device)
-    mine_f = median_ms(lambda: layer.forward(xd))
-    mine_b = median_ms(lambda: (layer.forward(xd), layer.backward(dout)))
-    theirs_f = median_ms(lambda: fn(tx, *weights))
-    theirs_b = median_ms(reference_step(fn, tx, weights, tdout))
+    mine_f, mine_f_host = median_ms(lambda: layer.forward(xd))
+    mine_b, mine_b_host = median_ms(lambda: (layer.forward(xd), layer.backward(dout)))
+    theirs_f, theirs_f_host = median_ms(lambda: fn(tx, *weights))
+    theirs_b, theirs_b_host = median_ms(reference_step(fn, tx, weights, tdout))
     moved = formula_bytes(kind, x.nbytes, y.nbytes)
     rows = []
-    for pass_name, mine, theirs, work in (("forward", mine_f, theirs_f, flops),
-                                          ("forward+backward", mine_b, theirs_b, 3 * flops)):
+    for pass_name, mine, theirs, work, mine_host, theirs_host in (
+            ("forward", mine_f, theirs_f, flops, mine_f_host, theirs_f_host),
+            ("forward+backward", mine_b, theirs_b, 3 * flops, mine_b_host, theirs_b_host)):
         seconds = mine / 1e3
         limit = work / seconds / gemm_rate if work else moved[pass_name] / seconds / copy_bw
         rows.append(dict(layer=label, pass_=pass_name, minicnn_ms=mine, reference=reference,
-                         reference_ms=theirs, ratio=theirs / mine, fraction_of_limit=limit))
+                         reference_ms=theirs, ratio=theirs / mine, fraction_of_limit=limit,
+                         minicnn_host_ms=mine_host, reference_host_ms=theirs_host))
     return rows
 
 
@@ -656,8 +680,7 @@ def main(argv=None):
         # a layer whose family has none of the listed versions runs once, at the layers' own
         runs += [(name, family, version) for version in versions] or [(name, None, None)]
     if timing:
-        median_ms = gpu_timer(args.repeats) if device == "cuda" else (
-            lambda fn: median_seconds(fn, args.repeats) * 1e3)
+        median_ms = gpu_timer(args.repeats) if device == "cuda" else cpu_timer(args.repeats)
         copy_bw, gemm_rate = device_limits(median_ms, device)
         save = results_writer(args, device, len(runs), copy_bw, gemm_rate)
     rows, breakdown, failed = [], [], []
@@ -683,7 +706,8 @@ def main(argv=None):
                                    gemm_rate)
                 for r in timed:
                     say(f"{label} {r['pass_']}: minicnn {r['minicnn_ms']:.3f} ms, {reference} {r['reference_ms']:.3f} "
-                        f"ms, {r['ratio']:.2f}x, {r['fraction_of_limit']:.0%} of the limit")
+                        f"ms, {r['ratio']:.2f}x, {r['fraction_of_limit']:.0%} of the limit"
+                        + (f"; host {host_cell(r)} ms" if r.get("minicnn_host_ms") is not None else ""))
                 rows += timed
             if args.breakdown and label not in failed:
                 breakdown += kernel_breakdown(label, layer, x, rng, device, args.repeats,
@@ -734,10 +758,10 @@ def results_writer(args, device, runs, copy_bw, gemm_rate):
                  f"({machine_description()}, torch {torch.__version__}, {today}); copy bandwidth "
                  f"{copy_bw / 1e9:.0f} GB/s, SGEMM {gemm_rate / 1e12:.2f} TFLOP/s\n\n"
                  "| layer | pass | minicnn (ms) | reference | reference (ms) | minicnn speed / reference | "
-                 "minicnn's fraction of limit |\n|---|---|---|---|---|---|---|\n"
+                 "minicnn's fraction of limit | host (ms): minicnn, reference |\n|---|---|---|---|---|---|---|---|\n"
                  + "".join(f"| {r['layer']} | {r['pass_']} | {r['minicnn_ms']:.3f} | {r['reference']} | "
-                           f"{r['reference_ms']:.3f} | {r['ratio']:.2f}x | {r['fraction_of_limit']:.0%} |\n"
-                           for r in rows))
+                           f"{r['reference_ms']:.3f} | {r['ratio']:.2f}x | {r['fraction_of_limit']:.0%} | "
+                           f"{host_cell(r)} |\n" for r in rows))
         summary = None
         if versions_run:
             summary_table, summary = versions_summary(rows, versions_run)
@@ -753,7 +777,8 @@ def results_writer(args, device, runs, copy_bw, gemm_rate):
         # the limits the fractions are of, and the multiprocessors (what a reading of the latency by
         # Little's law counts the threads of: the README's occupancy section)
         payload = dict(rows=rows, gpu=name if device == "cuda" else None, gpu_software=software, device=device,
-                       copy_bandwidth=copy_bw, sgemm_rate=gemm_rate, multiprocessors=multiprocessors, date=today, batch_size=args.batch_size, gemm=args.gemm, tf32=args.tf32,
+                       copy_bandwidth=copy_bw, sgemm_rate=gemm_rate, multiprocessors=multiprocessors, date=today,
+                       batch_size=args.batch_size, gemm=args.gemm, tf32=args.tf32,
                        kernel_versions=kernel_versions.described(), breakdown=breakdown, versions_summary=summary,
                        versions_run={label: list(fv) for label, fv in versions_run.items()},
                        layer_runs=dict(done=runs if done is None else done, planned=runs))

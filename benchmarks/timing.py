@@ -16,18 +16,25 @@ from minicnn.checkpoint import atomic_write  # noqa: E402
 from minicnn.environment import describe, describe_line  # noqa: E402
 
 
-def interleaved_medians(fns, repeats=7, warmup=2, gpu=False, hold=False):
+def interleaved_medians(fns, repeats=7, warmup=2, gpu=False, hold=False, host=None):
     """Run every function of ``fns`` (name -> callable) ``warmup`` times, then ``repeats`` rounds
     of one call each, alternating; return name -> (median seconds, all times). On the GPU,
-    ``hold=True`` times the GPU's work alone (``gpu_clock``)."""
+    ``hold=True`` times the GPU's work alone (``gpu_clock``), and a dict given as ``host`` receives
+    name -> the median seconds the host took to queue each call's work (its Python, its launches'
+    checks, PyTorch's autograd), measured while the GPU was busy behind the hold."""
     clock = gpu_clock(hold=hold) if gpu else _cpu_clock
     for _ in range(warmup):
         for fn in fns.values():
             fn()
     times = {name: [] for name in fns}
+    host_times = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
             times[name].append(clock(fn))
+            if gpu:
+                host_times[name].append(clock.host_seconds)
+    if host is not None and gpu:
+        host.update({name: statistics.median(ts) for name, ts in host_times.items()})
     return {name: (statistics.median(ts), ts) for name, ts in times.items()}
 
 
@@ -127,13 +134,16 @@ class StreamHold:
 
     def run(self, fn):
         """(start event, fn's result): fn called once its work, queued behind the hold, was all
-        queued before the GPU reached the start event (or as said above)."""
+        queued before the GPU reached the start event (or as said above). ``host_seconds`` is then
+        the time fn took the host (with the hold, all of it while the GPU was busy)."""
         while True:
             for _ in range(self.fills):
                 self.flush()
             start = self.new_event()
             start.record()
+            began = time.perf_counter()
             result = fn()
+            self.host_seconds = time.perf_counter() - began
             if not self.adaptive or not start.done:
                 return start, result
             if self.fills >= self.most_fills:
@@ -149,12 +159,14 @@ class StreamHold:
 def gpu_clock(flush_bytes=256 * 2 ** 20, hold=False):
     """clock(fn) -> seconds of GPU time that fn's work takes on the current stream, by CUDA
     events, the L2 cache flushed first (``l2_flusher``); with ``hold``, the GPU's work alone, the
-    stream held until fn has queued it all (``StreamHold``)."""
+    stream held until fn has queued it all (``StreamHold``). After each call ``clock.host_seconds``
+    is the time fn took the host."""
     import cupy
     stream_hold = StreamHold(l2_flusher(flush_bytes), adaptive=hold)
 
     def clock(fn):
         start, _ = stream_hold.run(fn)
+        clock.host_seconds = stream_hold.host_seconds
         stop = cupy.cuda.Event()
         stop.record()
         stop.synchronize()

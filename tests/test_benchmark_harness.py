@@ -200,6 +200,9 @@ def test_timed_under_the_simulator_the_report_and_its_files_are_those_of_a_gpu_r
     assert [(r["layer"], r["pass_"]) for r in payload["rows"]] == [(label, pass_) for label in labels
                                                                   for pass_ in ("forward", "forward+backward")]
     assert all(r["minicnn_ms"] > 0 and r["reference_ms"] > 0 and r["fraction_of_limit"] > 0 for r in payload["rows"])
+    # the host's time is a GPU run's column: under the simulator the times are the host's already
+    assert all(r["minicnn_host_ms"] is None and r["reference_host_ms"] is None for r in payload["rows"])
+    assert "| host (ms): minicnn, reference |" in table and "% | - |" in table
     assert sorted(payload["versions_summary"]["relu"]["versions"]) == [str(v) for v in relu_versions]
     assert "| relu1 v1 | forward | relu_forward_v1 | 1 |" in table and "of copy |" in table
     for label in labels:   # each row printed as it was measured, for a log cut short
@@ -920,20 +923,25 @@ def test_held_the_layer_rows_time_the_gpu_s_work_alone(monkeypatch):
     """kernels.py's rows (timing.interleaved_medians, hold=True) on FakeStream: minicnn's layer
     of two launches (100 us of the host's and 3 us of the GPU's each) against a reference of one
     (300 us of the host's, 5 us of the GPU's). Held, 6 us against 5; with the one flush, the
-    hosts' times decide the ratio."""
+    hosts' times decide the ratio. The hosts' times come apart: 200 us and 300 us."""
+    import types
     sys.path.insert(0, os.path.dirname(SCRIPT))
-    from timing import interleaved_medians
+    import timing
     for hold in (False, True):
         stream = FakeStream()
         monkeypatch.setitem(sys.modules, "cupy", stream.as_cupy())
-        medians = interleaved_medians({"minicnn": lambda: [stream.queue(100e-6, 3e-6) for _ in range(2)],
-                                       "reference": lambda: stream.queue(300e-6, 5e-6)},
-                                      repeats=3, warmup=1, gpu=True, hold=hold)
+        monkeypatch.setattr(timing, "time", types.SimpleNamespace(perf_counter=lambda: stream.host))
+        host = {}
+        medians = timing.interleaved_medians({"minicnn": lambda: [stream.queue(100e-6, 3e-6) for _ in range(2)],
+                                              "reference": lambda: stream.queue(300e-6, 5e-6)},
+                                             repeats=3, warmup=1, gpu=True, hold=hold, host=host)
         mine, theirs = medians["minicnn"][0], medians["reference"][0]
         if hold:
             assert (mine, theirs) == (pytest.approx(6e-6, abs=1e-12), pytest.approx(5e-6, abs=1e-12))
         else:
             assert mine > 100e-6 and theirs > 200e-6
+        # the hosts' part, each side's, held or not: the time each call took to queue its work
+        assert host == pytest.approx({"minicnn": 200e-6, "reference": 300e-6}, abs=1e-12)
 
 
 def test_a_call_that_waits_for_the_gpu_is_timed_as_it_is_with_a_warning(capsys):
@@ -974,7 +982,8 @@ def test_on_the_gpu_the_held_clock_leaves_the_host_s_time_out():
         time.sleep(0.005)
         b[...] = a
     assert gpu_clock()(slow_host) > 0.004
-    assert gpu_clock(hold=True)(slow_host) < 0.001
+    held = gpu_clock(hold=True)
+    assert held(slow_host) < 0.001 and held.host_seconds > 0.005
 
 
 def test_the_reference_s_timed_backward_writes_its_gradients_afresh():

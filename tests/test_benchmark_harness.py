@@ -609,6 +609,10 @@ def test_on_the_gpu_every_layer_agrees_with_cudnn_and_the_training_step_with_pyt
     from minicnn.kernel_versions import DEFAULTS, kernel_name
     pool_backward = kernel_name("maxpool", "maxpool_backward", DEFAULTS["maxpool"])   # the version launched now
     assert f"| pool1 | backward | {pool_backward} | 1 |" in result.stdout and "of copy |" in result.stdout
+    import json
+    (written,) = tmp_path.glob("gpu-kernels-*.json")
+    for row in json.loads(written.read_text())["rows"]:   # held: each side's host time beside its GPU time
+        assert row["minicnn_host_ms"] > 0 and row["reference_host_ms"] > 0, row
     result = subprocess.run([sys.executable, TRAIN_STEP, "--device", "cuda", "--model", "alexnet_small",
                              "--batch-size", "8", "--repeats", "1", "--layers", "--out", str(tmp_path)],
                             capture_output=True, text=True, timeout=600)
@@ -618,7 +622,7 @@ def test_on_the_gpu_every_layer_agrees_with_cudnn_and_the_training_step_with_pyt
     assert "| norm1+pool1 |" in result.stdout and "LRNMaxPool" in result.stdout.split("By kind, PyTorch")[1]
     from minicnn.environment import gpu_name   # the files named by the GPU alone, as kernels.py's
     assert list(tmp_path.glob(f"gpu-{gpu_name().replace(' ', '_')}-alexnet_small-b8-*-layers.png"))
-    import json   # and the kernel versions the step ran, in the table and the file
+    # and the kernel versions the step ran, in the table and the file
     (written,) = tmp_path.glob(f"gpu-{gpu_name().replace(' ', '_')}-alexnet_small-b8-*[0-9].json")
     assert json.loads(written.read_text())["kernel_versions"] == DEFAULTS
     assert set(json.loads(written.read_text())["conv_algorithms"].values()) == {"kernels"}

@@ -6,7 +6,9 @@ kernels against PyTorch's, cuDNN with benchmark mode on).
 One training step = forward, backward, SGD update (momentum 0.9, weight decay 5e-4), float32
 (TF32 off on both sides unless --tf32). Before timing, both frameworks' logits for the same batch
 are compared. Rounds alternate between the two so that the ratio holds on a noisy machine; the
-median of the rounds is reported (on the GPU timed by CUDA events, the L2 cache flushed first).
+median of the rounds is reported (on the GPU timed by CUDA events, the L2 cache flushed first,
+the host's time included as a user's step has it, and the host's time to queue a step given
+beside it: where it is the longer, the host sets the pace).
 On the CPU both get the same number of threads (--threads, default: all cores).
 
     python benchmarks/train_step.py                       # the 2012 AlexNet: cuda if there is a GPU, batch 128
@@ -344,8 +346,9 @@ def main(argv=None):
         topt.step()
 
     convolutions = conv_algorithms(model, (batch, channels, size, size))
+    host = {}   # on the GPU: the host's time to queue a step, each framework's
     res = interleaved_medians({"minicnn": minicnn_step, "PyTorch": torch_step}, repeats=args.repeats,
-                              gpu=device == "cuda")
+                              gpu=device == "cuda", host=host)
     ips = {k: batch / v[0] for k, v in res.items()}
     ratio = ips["minicnn"] / ips["PyTorch"]
     today = datetime.date.today().isoformat()
@@ -361,6 +364,8 @@ def main(argv=None):
              f"| framework | median step (ms) | images/s |\n|---|---|---|\n"
              + "".join(f"| {k} | {v[0] * 1e3:.1f} | {ips[k]:.1f} |\n" for k, v in res.items())
              + f"\nminicnn / PyTorch throughput: {ratio:.2f}x"
+             + ("\n\nThe host's time to queue a step (the GPU's step is the longer, or the host sets the pace): "
+                + ", ".join(f"{k} {host[k] * 1e3:.1f} ms" for k in res) if host else "")
              + (f"\n\nminicnn's kernel versions: {kernel_versions.described()}" if device == "cuda" else "")
              + "\n\nminicnn's convolutions: " + ", ".join(f"{name} {how}" for name, how in convolutions.items()))
     if args.layers:
@@ -371,7 +376,8 @@ def main(argv=None):
     print(table)
     payload = dict(model=args.model, batch_size=batch, device=device, where=where, settings=settings,
                    threads=args.threads, date=today, torch=torch.__version__, logits_difference=difference,
-                   seconds={k: v[1] for k, v in res.items()}, images_per_s=ips, ratio=ratio,
+                   seconds={k: v[1] for k, v in res.items()}, host_seconds=host or None, images_per_s=ips,
+                   ratio=ratio,
                    kernel_versions={f: kernel_versions.current(f) for f in kernel_versions.VERSIONS}
                    if device == "cuda" else None, conv_algorithms=convolutions,
                    gemm=args.gemm if device == "cuda" else None)

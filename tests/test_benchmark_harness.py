@@ -366,6 +366,8 @@ def test_training_step_benchmark_checks_logits_then_times_both_frameworks(tmp_pa
     payload = json.loads(written.read_text())
     assert payload["logits_difference"] < 1e-4 and set(payload["images_per_s"]) == {"minicnn", "PyTorch"}
     assert payload["threads"] == 1
+    # on the CPU the step's time is the host's: no second figure for it
+    assert payload["host_seconds"] is None and "The host's time to queue a step" not in result.stdout
     # how each convolution computed (the small AlexNet's never take Winograd's: too few channels)
     assert payload["conv_algorithms"] == {f"conv{i}": "im2col" for i in range(1, 6)}
     assert "minicnn's convolutions: conv1 im2col, conv2 im2col," in result.stdout
@@ -628,6 +630,9 @@ def test_on_the_gpu_every_layer_agrees_with_cudnn_and_the_training_step_with_pyt
     assert set(json.loads(written.read_text())["conv_algorithms"].values()) == {"kernels"}
     from minicnn.kernel_versions import described
     assert f"minicnn's kernel versions: {described()}" in result.stdout
+    # the host's time to queue a step, each framework's, beside the GPU's step
+    assert "The host's time to queue a step" in result.stdout
+    assert all(seconds > 0 for seconds in json.loads(written.read_text())["host_seconds"].values())
 
 
 GPU_ALL = os.path.join(os.path.dirname(SCRIPT), "gpu_all.sh")

@@ -21,7 +21,7 @@ def interleaved_medians(fns, repeats=7, warmup=2, gpu=False, hold=False, host=No
     of one call each, alternating; return name -> (median seconds, all times). On the GPU,
     ``hold=True`` times the GPU's work alone (``gpu_clock``), and a dict given as ``host`` receives
     name -> the median seconds the host took to queue each call's work (its Python, its launches'
-    checks, PyTorch's autograd), measured while the GPU was busy behind the hold."""
+    checks, PyTorch's autograd; with ``hold``, all of it while the GPU was busy behind the hold)."""
     clock = gpu_clock(hold=hold) if gpu else _cpu_clock
     for _ in range(warmup):
         for fn in fns.values():
@@ -236,9 +236,9 @@ def launch_medians(fn, repeats=7, warmup=2, gpu=False, setup=None, hold=False):
     return statistics.median(totals), statistics.median(outside), list(kernels.values())
 
 
-def median_seconds(fn, repeats, warmup=3, gpu=False, hold=False):
+def median_seconds(fn, repeats, warmup=3, gpu=False):
     """The median time of ``fn`` alone (see ``interleaved_medians``)."""
-    return interleaved_medians({"fn": fn}, repeats, warmup, gpu, hold)["fn"][0]
+    return interleaved_medians({"fn": fn}, repeats, warmup, gpu)["fn"][0]
 
 
 NETWORKS = {"alexnet": "2012, 227 px", "alexnet_owt": "torchvision's, 224 px", "alexnet_small": "width 24, 28 px"}

@@ -229,8 +229,11 @@ def current(family):
 
 # The version a version builds on where that is not the one before it: its kernels that it did
 # not rewrite are that version's (im2col's version 6 rewrote col2im on version 2, whose im2col
-# was faster on the H200 than versions 4 and 5's through shared memory).
-BUILDS_ON = {"im2col": {6: 2}}
+# was faster on the H200 than versions 4 and 5's through shared memory; max-pool's version 6 its
+# backward on version 2, the fused LRN+max-pool's version 6 its backward on version 3, each
+# family's fastest on the H200, whose forwards they run). tests/test_maxpool.py and
+# tests/test_fusion.py check that the layers launch what ``kernel_name`` names.
+BUILDS_ON = {"im2col": {6: 2}, "lrn_maxpool": {6: 3}, "maxpool": {6: 2}}
 
 
 def kernel_name(source, kernel, version):

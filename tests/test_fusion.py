@@ -236,6 +236,19 @@ def test_fused_lrn_maxpool_kernels_alexnet_shapes(kernel_device, lrn_maxpool_ver
     compare_with_cpu(LRNMaxPool(LRN(5, 1e-4, 0.75, 2.0), MaxPool2D(3, stride=2)), x, kernel_device)
 
 
+def test_each_fused_version_launches_the_kernels_its_registry_names(lrn_maxpool_version):
+    """On AlexNet's LRN and pooling windows, a version's forward and backward launch the kernels
+    that ``kernel_versions.kernel_name`` names for it (its own rewrites, else those of the version
+    it builds on: version 6's forward is version 3's), which the benchmarks' tests go by."""
+    layer = LRNMaxPool(LRN(5, 1e-4, 0.75, 2.0), MaxPool2D(3, stride=2)).to("sim")
+    x = to_device(np.random.default_rng(0).standard_normal((1, 8, 13, 13)).astype(np.float32), "sim")
+    out = {}
+    launched = launched_kernels(lambda: out.update(y=layer.forward(x, train=True)))
+    launched += launched_kernels(lambda: layer.backward(out["y"]))
+    assert launched == [kernel_versions.kernel_name("lrn_maxpool", kernel, lrn_maxpool_version)
+                        for kernel in ("lrn_maxpool_forward", "lrn_maxpool_backward")]
+
+
 @pytest.mark.parametrize("extra_rows", [0, 1, 2])
 @pytest.mark.parametrize("shape,lrn,pool", [CASES[0], CASES[1], CASES[2], CASES[3]])
 def test_fused_lrn_maxpool_forward_in_bands(kernel_device, monkeypatch, extra_rows, shape, lrn, pool):

@@ -163,6 +163,19 @@ def test_kernel_argmax_is_the_first_maximum(kernel_device, maxpool_version):
     np.testing.assert_array_equal(to_numpy(argmax), expected)
 
 
+def test_each_version_launches_the_kernels_its_registry_names(maxpool_version):
+    """On AlexNet's overlapping windows, a version's forward and backward launch the kernels that
+    ``kernel_versions.kernel_name`` names for it (its own rewrites, else those of the version it
+    builds on: version 6's forward is version 2's), which the benchmarks' tests go by."""
+    layer = MaxPool2D(3, stride=2).to("sim")
+    x = to_device(np.random.default_rng(0).standard_normal((1, 8, 13, 13)).astype(np.float32), "sim")
+    out = {}
+    launched = launched_kernels(lambda: out.update(y=layer.forward(x, train=True)))
+    launched += launched_kernels(lambda: layer.backward(out["y"]))
+    assert launched == [kernel_versions.kernel_name("maxpool", kernel, maxpool_version)
+                        for kernel in ("maxpool_forward", "maxpool_backward")]
+
+
 @pytest.mark.parametrize("channels,size", [(96, 55), (256, 27), (256, 13)])  # pool1, pool2, pool5
 def test_kernel_alexnet_shapes(kernel_device, maxpool_version, channels, size):
     x = np.random.default_rng(size).standard_normal((2, channels, size, size)).astype(np.float32)

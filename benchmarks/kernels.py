@@ -368,22 +368,43 @@ def breakdown_table(rows):
                       f"{r['share']:.0%} | {r['mbytes']:.2f} | {r['gflops']:.2f} | {limit(r)} |\n" for r in rows))
 
 
+def pass_kernels(family, version):
+    """(forward kernel, backward kernel) that ``version`` of ``family`` launches, for the families of
+    one kernel each way, <family>_forward_v<n> and <family>_backward_v<n> (max-pool, LRN, the fused
+    LRN+max-pool, ReLU; ``kernel_versions.kernel_name``); None for the others (im2col's, the bias
+    gradient's and the tiled GEMM's versions rewrite kernels shared by both passes or of one)."""
+    try:
+        return tuple(kernel_versions.kernel_name(family, f"{family}_{pass_}", version)
+                     for pass_ in ("forward", "backward"))
+    except ValueError:
+        return None
+
+
 def versions_summary(rows, versions_run):
     """Which version of each family to launch, from a --versions run: ``rows`` are time_layer's,
     ``versions_run`` maps a row's layer label to the (family, version) it ran. Per family, each
     version's forward+backward time summed over the layers that ran it, beside the reference's (the
     same layers: every version runs on every layer of its family's rows) and the version the layers
-    launch now (kernel_versions.current). Returns (Markdown, {family: {"versions": {version: ms},
-    "fastest": version, "current": version}})."""
-    totals = {}
+    launch now (kernel_versions.current); and each version's forward and backward (forward+backward
+    less forward), summed the same way. For a family of one kernel each way (``pass_kernels``),
+    where the fastest forward's kernel and the fastest backward's are launched together by no
+    version, a line says what the two would take paired: what a version pairing them would be
+    worth. Returns (Markdown, {family: {"versions": {version: ms}, "fastest": version, "current":
+    version, "forward": {version: ms} or None, "backward": likewise, "paired": None or
+    {"forward": version, "backward": version, "ms": ms}}})."""
+    totals, forwards = {}, {}
     for r in rows:
-        if r["pass_"] == "forward+backward" and r["layer"] in versions_run:
-            family, version = versions_run[r["layer"]]
-            mine, theirs, layers = totals.setdefault(family, {}).get(version, (0.0, 0.0, 0))
-            totals[family][version] = (mine + r["minicnn_ms"], theirs + r["reference_ms"], layers + 1)
+        if r["layer"] not in versions_run:
+            continue
+        family, version = versions_run[r["layer"]]
+        if r["pass_"] == "forward":
+            forwards.setdefault(family, {}).setdefault(version, {})[r["layer"]] = r["minicnn_ms"]
+        elif r["pass_"] == "forward+backward":
+            mine, theirs, layers = totals.setdefault(family, {}).get(version, (0.0, 0.0, []))
+            totals[family][version] = (mine + r["minicnn_ms"], theirs + r["reference_ms"], layers + [r["layer"]])
     lines = ["| family | version | layers | minicnn forward+backward (ms, summed) | reference (ms) | "
              "minicnn speed / reference | speed against the version launched now |", "|---|---|---|---|---|---|---|"]
-    summary = {}
+    pairings, summary = [], {}
     for family, by_version in totals.items():
         fastest = min(by_version, key=lambda v: by_version[v][0])
         current = kernel_versions.current(family)
@@ -391,35 +412,65 @@ def versions_summary(rows, versions_run):
         for version, (mine, theirs, layers) in sorted(by_version.items()):
             marks = [m for m, on in (("fastest", version == fastest), ("launched now", version == current)) if on]
             against = f"{now / mine:.2f}x" if now else "-"
-            lines.append(f"| {family} | {version}{' (' + ', '.join(marks) + ')' if marks else ''} | {layers} | "
+            lines.append(f"| {family} | {version}{' (' + ', '.join(marks) + ')' if marks else ''} | {len(layers)} | "
                          f"{mine:.3f} | {theirs:.3f} | {theirs / mine:.2f}x | {against} |")
-        summary[family] = dict(versions={v: t[0] for v, t in by_version.items()}, fastest=fastest, current=current)
+        summary[family] = dict(versions={v: t[0] for v, t in by_version.items()}, fastest=fastest, current=current,
+                               forward=None, backward=None, paired=None)
+        timed = forwards.get(family, {})
+        if all(layer in timed.get(v, {}) for v, (_, _, layers) in by_version.items() for layer in layers):
+            forward = {v: sum(timed[v][layer] for layer in layers) for v, (_, _, layers) in by_version.items()}
+            backward = {v: by_version[v][0] - forward[v] for v in by_version}
+            best_forward, best_backward = min(forward, key=forward.get), min(backward, key=backward.get)
+            summary[family].update(forward=forward, backward=backward)
+            kernels = {v: pass_kernels(family, v) for v in by_version}
+            if None not in kernels.values():
+                pair = (kernels[best_forward][0], kernels[best_backward][1])
+                if pair not in kernels.values():   # no version launches the two
+                    paired = forward[best_forward] + backward[best_backward]
+                    summary[family]["paired"] = dict(forward=best_forward, backward=best_backward, ms=paired)
+                    pairings.append(f"- {family}: the fastest forward is version {best_forward}'s ({pair[0]}, "
+                                    f"{forward[best_forward]:.3f} ms summed), the fastest backward version "
+                                    f"{best_backward}'s ({pair[1]}, {backward[best_backward]:.3f} ms): paired, "
+                                    f"{paired:.3f} ms, against {by_version[fastest][0]:.3f} for version {fastest}, "
+                                    f"the fastest whole ({by_version[fastest][0] / paired:.2f}x)")
+    if pairings:
+        lines += ["", "Where no version launches the fastest forward's kernel with the fastest backward's "
+                      "(forward+backward less forward), what a version pairing them would take:", ""] + pairings
     return "\n".join(lines) + "\n", summary
 
 
 VERSION_LABEL = re.compile(r"(?P<layer>\S+) v(?P<version>\d+)")   # a --versions row's label: "pool1 v2"
 
 
-def version_paths(run):
-    """{family: {layer: {version: its forward+backward row}}} of a results payload's --versions
-    rows, in the order they ran. A row's family is the one the run recorded for it
-    (``versions_run``); files written before it did name their families in ``versions_summary``,
-    and the layer's kind says which of those it ran (``FAMILY_KINDS``)."""
+def versions_run_of(run):
+    """{row label: (family, version)} of a results payload's --versions rows: the run's record of
+    them (``versions_run``), or for files written before it, which did name their families in
+    ``versions_summary``, the family of those that the layer's kind says it ran (``FAMILY_KINDS``)."""
     recorded = run.get("versions_run") or {}
     families = list(run.get("versions_summary") or {})
-    paths = {}
+    labels = {}
     for r in run["rows"]:
         match = VERSION_LABEL.fullmatch(r["layer"])
-        if r["pass_"] != "forward+backward" or not match:
+        if not match or r["layer"] in labels:
             continue
-        layer, version = match["layer"], int(match["version"])
-        kind = LAYERS[layer][0]
         if r["layer"] in recorded:
-            family = recorded[r["layer"]][0]
+            labels[r["layer"]] = tuple(recorded[r["layer"]])
         else:
-            family = next((f for f in families if kind in FAMILY_KINDS[f]),
-                          versioned_kinds(run["gemm"]).get(kind))
-        paths.setdefault(family, {}).setdefault(layer, {})[version] = r
+            kind = LAYERS[match["layer"]][0]
+            family = next((f for f in families if kind in FAMILY_KINDS[f]), versioned_kinds(run["gemm"]).get(kind))
+            labels[r["layer"]] = (family, int(match["version"]))
+    return labels
+
+
+def version_paths(run):
+    """{family: {layer: {version: its forward+backward row}}} of a results payload's --versions
+    rows, in the order they ran (``versions_run_of``)."""
+    labels = versions_run_of(run)
+    paths = {}
+    for r in run["rows"]:
+        if r["pass_"] == "forward+backward" and r["layer"] in labels:
+            family, version = labels[r["layer"]]
+            paths.setdefault(family, {}).setdefault(VERSION_LABEL.fullmatch(r["layer"])["layer"], {})[version] = r
     return paths
 
 

@@ -88,28 +88,46 @@ def load_kernels_benchmark():
 def test_versions_summary_says_which_version_is_fastest_over_the_layers():
     """A --versions run's last table: per family, each version's forward+backward time summed over
     the layers, against the reference's and the version launched now; the fastest over all the
-    layers is marked even where another wins one layer (here version 4 on pool2). The forward rows
-    are not counted (they are part of forward+backward)."""
+    layers is marked even where another wins one layer (here version 4 on pool2). Each version's
+    forward and backward (forward+backward less forward) are summed too, and where no version
+    launches the fastest forward's kernel with the fastest backward's (max-pool's here), a line says
+    what the two would take paired; none where one version is the fastest both ways (LRN's), nor
+    for a family whose versions rewrite kernels other than one forward and one backward (the bias
+    gradient's, whose forward is im2col's kernels: its forward times differ by noise alone)."""
     from minicnn import kernel_versions
     from minicnn.kernel_versions import VERSIONS
     current = kernel_versions.current("maxpool")
     others = [v for v in VERSIONS["maxpool"] if v != current][:2]
-    times = {("pool1", others[0]): 1.0, ("pool1", others[1]): 3.0, ("pool1", current): 2.0,
-             ("pool2", others[0]): 0.9, ("pool2", others[1]): 0.5, ("pool2", current): 1.0}
+    times = {   # (layer, version): (forward, forward+backward)
+        ("pool1", others[0]): (0.4, 1.0), ("pool1", others[1]): (0.2, 3.0), ("pool1", current): (0.3, 2.0),
+        ("pool2", others[0]): (0.4, 0.9), ("pool2", others[1]): (0.1, 0.5), ("pool2", current): (0.3, 1.0),
+        ("lrn1", 1): (0.5, 2.0), ("lrn1", 2): (0.25, 1.0), ("conv1", 4): (3.1, 9.0), ("conv1", 5): (3.0, 9.2)}
     rows, runs = [], {}
-    for (layer, version), ms in times.items():
+    for (layer, version), (forward, both) in times.items():
         label = f"{layer} v{version}"
-        runs[label] = ("maxpool", version)
-        rows += [dict(layer=label, pass_="forward", minicnn_ms=100.0, reference_ms=1.0),
-                 dict(layer=label, pass_="forward+backward", minicnn_ms=ms, reference_ms=1.5)]
+        runs[label] = ({"lrn": "lrn", "poo": "maxpool", "con": "bias"}[layer[:3]], version)
+        rows += [dict(layer=label, pass_="forward", minicnn_ms=forward, reference_ms=1.0),
+                 dict(layer=label, pass_="forward+backward", minicnn_ms=both, reference_ms=1.5)]
     rows.append(dict(layer="conv1", pass_="forward+backward", minicnn_ms=7.0, reference_ms=5.0))  # no versions
     table, summary = load_kernels_benchmark().versions_summary(rows, runs)
-    assert summary == {"maxpool": dict(versions={others[0]: 1.9, others[1]: 3.5, current: 3.0},
-                                       fastest=others[0], current=current)}
+    maxpool = summary["maxpool"]
+    assert {key: maxpool[key] for key in ("versions", "fastest", "current")} == dict(
+        versions=pytest.approx({others[0]: 1.9, others[1]: 3.5, current: 3.0}), fastest=others[0], current=current)
+    assert maxpool["forward"] == pytest.approx({others[0]: 0.8, others[1]: 0.3, current: 0.6})
+    assert maxpool["backward"] == pytest.approx({others[0]: 1.1, others[1]: 3.2, current: 2.4})
+    assert maxpool["paired"] == dict(forward=others[1], backward=others[0], ms=pytest.approx(1.4))
+    assert summary["lrn"]["paired"] is None and summary["lrn"]["fastest"] == 2
+    assert summary["bias"]["forward"] == pytest.approx({4: 3.1, 5: 3.0}) and summary["bias"]["paired"] is None
     lines = table.splitlines()
-    assert len(lines) == 2 + 3 and "conv1" not in table
+    assert len([line for line in lines if line.startswith("| ")]) == 1 + 3 + 2 + 2 and "conv1" not in table
     assert f"| maxpool | {others[0]} (fastest) | 2 | 1.900 | 3.000 | 1.58x | 1.58x |" in lines
     assert f"| maxpool | {current} (launched now) | 2 | 3.000 | 3.000 | 1.00x | 1.00x |" in lines
+    pairings = [line for line in lines if line.startswith("- ")]
+    kernel = {v: kernel_versions.kernel_name("maxpool", f"maxpool_{pass_}", v) for v, pass_ in
+              ((others[1], "forward"), (others[0], "backward"))}
+    assert pairings == [f"- maxpool: the fastest forward is version {others[1]}'s ({kernel[others[1]]}, 0.300 ms "
+                        f"summed), the fastest backward version {others[0]}'s ({kernel[others[0]]}, 1.100 ms): "
+                        f"paired, 1.400 ms, against 1.900 for version {others[0]}, the fastest whole (1.36x)"]
 
 
 def test_breakdown_lists_each_kernel_of_a_layer_under_the_simulator():

@@ -1404,6 +1404,27 @@ def test_gpu_second_versions_run_is_the_committed_h200_run():
     assert winograd["conv5"]["minicnn_ms"] > both["conv5 v2"]["minicnn_ms"]
 
 
+def test_pairing_max_pool_s_fastest_forward_and_backward_is_what_the_versions_summary_says():
+    """What version 2's forward with version 4's backward would have taken over the three pools, in
+    the two H200 versions runs: the sums of the benchmark's own versions_summary, which reports the
+    pairing because no version launches those two kernels together."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("kernels_benchmark", ROOT / "benchmarks" / "kernels.py")
+    kernels = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(kernels)
+    figures = []
+    for name in ("gpu-kernels-NVIDIA_H200-b128-versions-2026-12-04.json",
+                 "gpu-kernels-NVIDIA_H200-b128-versions-2026-12-04-2.json"):
+        run = results(name)
+        _, summary = kernels.versions_summary(run["rows"], kernels.versions_run_of(run))
+        paired = summary["maxpool"]["paired"]
+        assert (paired["forward"], paired["backward"], summary["maxpool"]["fastest"]) == (2, 4, 2)
+        figures += [paired["ms"], summary["maxpool"]["versions"][2]]
+    shown = sentence(r"would have taken (\S+) ms over the three pools against version 2's (\S+) \(in the second run "
+                     r"below, (\S+) against ([\d.]+)\)")
+    assert_shows(" ".join(shown), *figures)
+
+
 def test_gpu_versions_figures_are_the_committed_h200_run():
     """The versions table: each version's forward+backward summed over the layers the run reached,
     minicnn's and the reference's; the kernels the breakdown names; and the defaults it led to."""

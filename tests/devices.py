@@ -58,6 +58,14 @@ def launched_kernels(run):
     return names
 
 
+def launched_in_a_step(layer, x):
+    """The kernels ``layer`` launches in a training forward of ``x`` and then in its backward (of
+    dL/dy = y), in order (``launched_kernels``)."""
+    out = {}
+    launched = launched_kernels(lambda: out.update(y=layer.forward(x, train=True)))
+    return launched + launched_kernels(lambda: layer.backward(out["y"]))
+
+
 def backward_traffic(make_layer, family, versions, x, dout, kernel):
     """{version: the simulator's traffic record of ``kernel``_v<version>} for the backward of a
     layer made by ``make_layer()`` after its forward of ``x`` in that version of ``family``'s

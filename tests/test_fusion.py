@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from devices import assert_close, backward_traffic, compare_with_cpu, launched_kernels
+from devices import assert_close, backward_traffic, compare_with_cpu, launched_in_a_step, launched_kernels
 from inputs import pool_cases
 from minicnn import SoftmaxCrossEntropy, kernel_versions, models, towers
 from minicnn.backend import to_device, to_numpy
@@ -242,11 +242,8 @@ def test_each_fused_version_launches_the_kernels_its_registry_names(lrn_maxpool_
     it builds on: version 6's forward is version 3's), which the benchmarks' tests go by."""
     layer = LRNMaxPool(LRN(5, 1e-4, 0.75, 2.0), MaxPool2D(3, stride=2)).to("sim")
     x = to_device(np.random.default_rng(0).standard_normal((1, 8, 13, 13)).astype(np.float32), "sim")
-    out = {}
-    launched = launched_kernels(lambda: out.update(y=layer.forward(x, train=True)))
-    launched += launched_kernels(lambda: layer.backward(out["y"]))
-    assert launched == [kernel_versions.kernel_name("lrn_maxpool", kernel, lrn_maxpool_version)
-                        for kernel in ("lrn_maxpool_forward", "lrn_maxpool_backward")]
+    assert launched_in_a_step(layer, x) == [kernel_versions.kernel_name("lrn_maxpool", kernel, lrn_maxpool_version)
+                                            for kernel in ("lrn_maxpool_forward", "lrn_maxpool_backward")]
 
 
 @pytest.mark.parametrize("extra_rows", [0, 1, 2])

@@ -141,7 +141,7 @@ def test_bad_input():
 
 
 # --- the CUDA kernels (kernels/maxpool.cu), under the simulator and on a GPU -------------------
-from devices import backward_traffic, compare_with_cpu, launched_kernels  # noqa: E402
+from devices import backward_traffic, compare_with_cpu, launched_in_a_step, launched_kernels  # noqa: E402
 from minicnn.backend import to_device, to_numpy  # noqa: E402
 from minicnn.layers.maxpool import maxpool_forward_cuda  # noqa: E402
 
@@ -169,11 +169,8 @@ def test_each_version_launches_the_kernels_its_registry_names(maxpool_version):
     builds on: version 6's forward is version 2's), which the benchmarks' tests go by."""
     layer = MaxPool2D(3, stride=2).to("sim")
     x = to_device(np.random.default_rng(0).standard_normal((1, 8, 13, 13)).astype(np.float32), "sim")
-    out = {}
-    launched = launched_kernels(lambda: out.update(y=layer.forward(x, train=True)))
-    launched += launched_kernels(lambda: layer.backward(out["y"]))
-    assert launched == [kernel_versions.kernel_name("maxpool", kernel, maxpool_version)
-                        for kernel in ("maxpool_forward", "maxpool_backward")]
+    assert launched_in_a_step(layer, x) == [kernel_versions.kernel_name("maxpool", kernel, maxpool_version)
+                                            for kernel in ("maxpool_forward", "maxpool_backward")]
 
 
 @pytest.mark.parametrize("channels,size", [(96, 55), (256, 27), (256, 13)])  # pool1, pool2, pool5

@@ -380,6 +380,30 @@ def pass_kernels(family, version):
         return None
 
 
+def forward_backward_pairing(family, by_version, forwards, pairings):
+    """``versions_summary``'s forward and backward sums of a family's versions: ``by_version`` maps
+    a version to (forward+backward ms summed, the reference's, the layers), ``forwards`` a version
+    to {layer: forward ms}. Returns {"forward": {version: ms}, "backward": {version: ms}, "paired":
+    ...} (None each where a layer's forward row is missing) and appends to ``pairings`` the line
+    for a pairing that no version launches (``pass_kernels``)."""
+    if not all(layer in forwards.get(v, {}) for v, (_, _, layers) in by_version.items() for layer in layers):
+        return dict(forward=None, backward=None, paired=None)
+    forward = {v: sum(forwards[v][layer] for layer in layers) for v, (_, _, layers) in by_version.items()}
+    backward = {v: by_version[v][0] - forward[v] for v in by_version}
+    best_forward, best_backward = min(forward, key=forward.get), min(backward, key=backward.get)
+    kernels = {v: pass_kernels(family, v) for v in by_version}
+    pair = None if None in kernels.values() else (kernels[best_forward][0], kernels[best_backward][1])
+    if pair is None or pair in kernels.values():   # not of one kernel each way, or a version launches the two
+        return dict(forward=forward, backward=backward, paired=None)
+    paired, fastest = forward[best_forward] + backward[best_backward], min(by_version, key=lambda v: by_version[v][0])
+    pairings.append(f"- {family}: the fastest forward is version {best_forward}'s ({pair[0]}, "
+                    f"{forward[best_forward]:.3f} ms summed), the fastest backward version {best_backward}'s "
+                    f"({pair[1]}, {backward[best_backward]:.3f} ms): paired, {paired:.3f} ms, against "
+                    f"{by_version[fastest][0]:.3f} for version {fastest}, the fastest whole "
+                    f"({by_version[fastest][0] / paired:.2f}x)")
+    return dict(forward=forward, backward=backward, paired=dict(forward=best_forward, backward=best_backward, ms=paired))
+
+
 def versions_summary(rows, versions_run):
     """Which version of each family to launch, from a --versions run: ``rows`` are time_layer's,
     ``versions_run`` maps a row's layer label to the (family, version) it ran. Per family, each
@@ -414,25 +438,8 @@ def versions_summary(rows, versions_run):
             against = f"{now / mine:.2f}x" if now else "-"
             lines.append(f"| {family} | {version}{' (' + ', '.join(marks) + ')' if marks else ''} | {len(layers)} | "
                          f"{mine:.3f} | {theirs:.3f} | {theirs / mine:.2f}x | {against} |")
-        summary[family] = dict(versions={v: t[0] for v, t in by_version.items()}, fastest=fastest, current=current,
-                               forward=None, backward=None, paired=None)
-        timed = forwards.get(family, {})
-        if all(layer in timed.get(v, {}) for v, (_, _, layers) in by_version.items() for layer in layers):
-            forward = {v: sum(timed[v][layer] for layer in layers) for v, (_, _, layers) in by_version.items()}
-            backward = {v: by_version[v][0] - forward[v] for v in by_version}
-            best_forward, best_backward = min(forward, key=forward.get), min(backward, key=backward.get)
-            summary[family].update(forward=forward, backward=backward)
-            kernels = {v: pass_kernels(family, v) for v in by_version}
-            if None not in kernels.values():
-                pair = (kernels[best_forward][0], kernels[best_backward][1])
-                if pair not in kernels.values():   # no version launches the two
-                    paired = forward[best_forward] + backward[best_backward]
-                    summary[family]["paired"] = dict(forward=best_forward, backward=best_backward, ms=paired)
-                    pairings.append(f"- {family}: the fastest forward is version {best_forward}'s ({pair[0]}, "
-                                    f"{forward[best_forward]:.3f} ms summed), the fastest backward version "
-                                    f"{best_backward}'s ({pair[1]}, {backward[best_backward]:.3f} ms): paired, "
-                                    f"{paired:.3f} ms, against {by_version[fastest][0]:.3f} for version {fastest}, "
-                                    f"the fastest whole ({by_version[fastest][0] / paired:.2f}x)")
+        summary[family] = dict(versions={v: t[0] for v, t in by_version.items()}, fastest=fastest, current=current)
+        summary[family].update(forward_backward_pairing(family, by_version, forwards.get(family, {}), pairings))
     if pairings:
         lines += ["", "Where no version launches the fastest forward's kernel with the fastest backward's "
                       "(forward+backward less forward), what a version pairing them would take:", ""] + pairings

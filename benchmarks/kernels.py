@@ -401,7 +401,8 @@ def forward_backward_pairing(family, by_version, forwards, pairings):
                     f"({pair[1]}, {backward[best_backward]:.3f} ms): paired, {paired:.3f} ms, against "
                     f"{by_version[fastest][0]:.3f} for version {fastest}, the fastest whole "
                     f"({by_version[fastest][0] / paired:.2f}x)")
-    return dict(forward=forward, backward=backward, paired=dict(forward=best_forward, backward=best_backward, ms=paired))
+    return dict(forward=forward, backward=backward,
+                paired=dict(forward=best_forward, backward=best_backward, ms=paired))
 
 
 def versions_summary(rows, versions_run):

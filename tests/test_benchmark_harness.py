@@ -130,6 +130,21 @@ def test_versions_summary_says_which_version_is_fastest_over_the_layers():
                         f"paired, 1.400 ms, against 1.900 for version {others[0]}, the fastest whole (1.36x)"]
 
 
+def test_no_pairing_of_versions_whose_kernels_a_version_launches_already():
+    """Max-pool's version 6 runs version 2's forward kernel: where its forward is the faster by the
+    timing's noise and version 2's backward the faster, version 2 itself launches the two, so no
+    pairing is reported (nor where the two kernels are version 6's own)."""
+    from minicnn.kernel_versions import kernel_name
+    assert kernel_name("maxpool", "maxpool_forward", 6) == kernel_name("maxpool", "maxpool_forward", 2)
+    pairing = load_kernels_benchmark().forward_backward_pairing
+    by_version = {2: (1.0, 2.0, ["pool1 v2"]), 6: (1.1, 2.0, ["pool1 v6"])}
+    pairings = []
+    for forwards in ({2: {"pool1 v2": 0.31}, 6: {"pool1 v6": 0.30}},    # (forward_v2, backward_v2): version 2's
+                     {2: {"pool1 v2": 0.30}, 6: {"pool1 v6": 0.50}}):   # (forward_v2, backward_v6): version 6's
+        assert pairing("maxpool", by_version, forwards, pairings)["paired"] is None
+    assert pairings == []
+
+
 def test_breakdown_lists_each_kernel_of_a_layer_under_the_simulator():
     """--breakdown under the simulator: every kernel a layer launches, in order, once per pass,
     with the time outside the launches; the shares of a pass add up to the whole (the times are

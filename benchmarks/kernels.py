@@ -663,7 +663,9 @@ def parse_args(argv=None):
                         "conv layouts, max-pool, LRN, LRN+max-pool, ReLU: minicnn/kernel_versions.py), not only "
                         "the one the layers launch; with --gemm tiled, the conv and fully connected rows run "
                         "every version of the tiled GEMM instead. Followed by a list (--versions 6,7,8,9), "
-                        "those versions only: on a short lease, the ones not yet timed")
+                        "those versions only: on a short lease, the ones not yet timed. A last table sums each "
+                        "version over the layers, and says what the fastest forward and the fastest backward "
+                        "would take paired where no version launches the two")
     p.add_argument("--family", choices=sorted(FAMILY_KINDS),
                    help="with --versions: run the versions of this kernel family only, on the layers that "
                         "launch its kernels (bias: the conv rows, every version of the conv bias gradient), "

@@ -12,8 +12,6 @@ mantissa makes u exactly representable in float32.
 """
 import numpy as np
 
-from minicnn.backend import get_array_module
-
 MASK32 = 0xFFFFFFFF
 GOLDEN = 0x9E3779B9  # 2**32 / golden ratio, the usual odd constant for spreading keys
 
@@ -64,7 +62,3 @@ def uniform_at(seed, counter, index, dtype=np.float32):
 def dtype_scale(dtype):
     return np.dtype(dtype).type(2.0 ** -24)
 
-
-def uniform_like(x, seed, counter):
-    """``uniform`` with x's shape, dtype and array module."""
-    return uniform(seed, counter, x.shape, x.dtype, get_array_module(x))

@@ -227,11 +227,6 @@ class Communicator:
         averager.finish()
         return dx
 
-    def average_gradients(self, model):
-        """Replace every trainable gradient (of a backward already run) by its mean over the ranks."""
-        if self.size > 1:
-            self._averager(model).finish()
-
     def _averager(self, model):
         key = (id(model),) + tuple((id(p), p.sharded) for _, p in model.named_params() if not p.frozen)
         if self._averager_key != key:   # built once per model and set of trained parameters

@@ -21,6 +21,8 @@ def test_forward_and_backward_match_naive_loop(case):
     expected, winners = maxpool_naive(x, case["k"], case["stride"], case["pad"])
     assert layer.output_shape(x.shape) == y.shape == expected.shape
     np.testing.assert_array_equal(y, expected)
+    np.testing.assert_array_equal(layer.forward(x, train=False), expected)   # evaluation's loop, no winners
+    layer.forward(x)
     dout = rng.standard_normal(y.shape)
     np.testing.assert_allclose(layer.backward(dout), maxpool_backward_naive(dout, x.shape, winners),
                                rtol=1e-13, atol=1e-13)

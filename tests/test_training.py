@@ -48,10 +48,13 @@ def test_the_cpu_update_slice_by_slice_is_the_whole_array_expression_bit_for_bit
     sgd_update_cpu(w, grad, v, 0.01, 0.9, 0.01 * 5e-4)
     np.testing.assert_array_equal(v, expected_v)
     np.testing.assert_array_equal(w, expected_w)
-    strided = np.ones((size, 2), dtype)[:, ::2]             # not contiguous: the whole-array path
-    velocity = np.zeros((size, 1), dtype)
-    sgd_update_cpu(strided, grad, velocity, 0.01, 0.9, 0.0)
-    np.testing.assert_array_equal(strided, 1 - 0.01 * grad)
+    strided = rng.standard_normal((size, 2)).astype(dtype)[:, ::2]   # not contiguous: the whole-array path
+    velocity = rng.standard_normal((size, 1)).astype(dtype)
+    expected_v = velocity * 0.9 - (0.01 * 5e-4 * strided + 0.01 * grad)
+    expected_w = strided + expected_v
+    sgd_update_cpu(strided, grad, velocity, 0.01, 0.9, 0.01 * 5e-4)
+    np.testing.assert_array_equal(velocity, expected_v)
+    np.testing.assert_array_equal(strided, expected_w)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -42,13 +42,15 @@ def test_batchnorm_forward_gradients_and_running_stats(n, c, h, w, seed):
     layer = BatchNorm2D(c, dtype=np.float64)
     layer.params["weight"].data[...] = rng.uniform(0.5, 2, c)
     layer.params["bias"].data[...] = rng.standard_normal(c)
+    running_mean, running_var = rng.standard_normal(c), rng.uniform(0.5, 2, c)   # as after earlier steps
+    layer.buffers["running_mean"][...], layer.buffers["running_var"][...] = running_mean, running_var
     x = rng.standard_normal((n, c, h, w)) * 3 + 1
     y = layer.forward(x)
     expected, mean, var = batchnorm_train_naive(x, layer.params["weight"].data, layer.params["bias"].data, 1e-5)
     np.testing.assert_allclose(y, expected, rtol=1e-10, atol=1e-10)
     m = n * h * w
-    np.testing.assert_allclose(layer.buffers["running_mean"], 0.1 * mean, rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(layer.buffers["running_var"], 0.9 + 0.1 * var * m / (m - 1), rtol=1e-12)
+    np.testing.assert_allclose(layer.buffers["running_mean"], 0.9 * running_mean + 0.1 * mean, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(layer.buffers["running_var"], 0.9 * running_var + 0.1 * var * m / (m - 1), rtol=1e-12)
     check_layer(layer, x).assert_ok()
 
 
@@ -66,6 +68,7 @@ def test_batchnorm_eval_uses_running_statistics(rng):
 def test_batchnorm_bad_input():
     with pytest.raises(ValueError, match="more than one value per channel"):
         BatchNorm2D(3).forward(np.zeros((1, 3, 1, 1), np.float32))
+    assert BatchNorm2D(3).forward(np.zeros((2, 3, 1, 1), np.float32)).shape == (2, 3, 1, 1)   # two values do
     with pytest.raises(ValueError, match=r"expected input of shape \(N, 3, H, W\), got \(2, 4, 2, 2\)"):
         BatchNorm2D(3).forward(np.zeros((2, 4, 2, 2), np.float32))
 

@@ -162,6 +162,10 @@ def test_bad_inputs_name_the_layer_and_the_shapes():
         layer.forward(np.zeros((3, 9, 9), np.float32))
     with pytest.raises(ValueError, match=r"kernel 5x5 is larger than the padded input 4x4"):
         layer.forward(np.zeros((1, 3, 4, 4), np.float32))
+    padded = Conv2D(3, 8, 5, padding=1)
+    with pytest.raises(ValueError, match=r"kernel 5x5 is larger than the padded input 4x5 \(input \(1, 3, 2, 3\)\)"):
+        padded.forward(np.zeros((1, 3, 2, 3), np.float32))
+    assert padded.forward(np.zeros((1, 3, 3, 3), np.float32)).shape == (1, 8, 1, 1)   # a kernel as large fits
     with pytest.raises(TypeError, match=r"input must be float32 or float64, got dtype int64"):
         layer.forward(np.zeros((1, 3, 9, 9), np.int64))
     with pytest.raises(TypeError, match=r"input dtype must be float32 like the layer's parameters, got float64"):

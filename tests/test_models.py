@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from minicnn import Sequential, models
+from minicnn import Conv2D, Dense, Sequential, models
 from minicnn.summary import summarize, summary
 
 
@@ -40,6 +40,17 @@ def test_alexnet_bn_and_small():
     for width in (3, 0, 2.0, True):   # the groups of conv2/4/5 need an even width; not a Conv2D traceback
         with pytest.raises(ValueError, match=rf"^alexnet_small: width must be an even integer >= 2 .+, got {width!r}$"):
             models.alexnet_small(width=width)
+
+
+def test_default_initialisation_is_pytorchs():
+    """Conv2D and Dense without an ``init`` draw U(-1/sqrt(fan_in), 1/sqrt(fan_in)), weights and
+    biases, as PyTorch's nn.Conv2d and nn.Linear do: fan_in = in_channels / groups * kh * kw."""
+    rng = np.random.default_rng(0)
+    for layer, fan_in in ((Conv2D(8, 64, 3, groups=2, rng=rng), 4 * 9), (Dense(400, 300, rng=rng), 400)):
+        bound = 1 / np.sqrt(fan_in)
+        for name, p in layer.params.items():
+            assert np.abs(p.data).max() <= bound and np.abs(p.data).max() > 0.9 * bound, name
+            assert abs(p.data.std() - bound / np.sqrt(3)) < 0.1 * bound, name   # a uniform's spread
 
 
 def test_paper_initialisation():

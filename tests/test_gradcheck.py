@@ -61,8 +61,20 @@ def test_kinks_are_detected_and_counted():
     assert result.errors["input"] < 1e-9 and not result.passes("input")
 
 
+def test_a_kink_is_measured_against_the_slope():
+    """A jump in the one-sided differences counts as a kink relative to the function's slope: a
+    steep smooth function (whose differences differ by 2 h f'') has none, the same steepness
+    with a kink in it has one."""
+    x = np.array([[1e-6, 0.5, 1.0]])
+    _, kinks = numerical_gradient(lambda: 1e4 * x ** 2, x, np.ones((1, 3)))
+    assert not kinks.any()
+    _, kinks = numerical_gradient(lambda: 1e4 * np.maximum(x, 0), x, np.ones((1, 3)))
+    np.testing.assert_array_equal(kinks, [[True, False, False]])
+
+
 def test_rel_error():
     assert rel_error(np.array([1.0, 2.0]), np.array([1.0, 2.0])) == 0.0
+    assert rel_error(np.array([1.0, 2.0]), np.array([3.0, 4.0]), mask=np.array([False, False])) == 0.0   # nothing to compare
     assert rel_error(np.array([1.0]), np.array([1.1])) == pytest.approx(0.1 / 1.1)
     # an entry far below the tensor's scale is judged against 1e-3 * scale
     assert rel_error(np.array([100.0, 1e-9]), np.array([100.0, 2e-9])) == pytest.approx(1e-9 / 0.1)

@@ -123,6 +123,20 @@ def test_the_command_checks_every_kind_of_layer_and_every_tensor(capsys):
     assert "passed on cpu: 19 checks, the largest relative error" in out and "FAILS" not in out
 
 
+def test_the_command_checks_alexnets_settings():
+    """The checks that the README and the table call AlexNet's have its layers' settings (the
+    paper's kernel sizes, strides, paddings, groups, LRN constants and pooling), whatever their
+    small channel counts."""
+    from minicnn.gradcheck import alexnet_checks
+    settings = {"conv1": "kernel_size=11x11, stride=4, padding=2)", "conv2": "kernel_size=5x5, padding=2, groups=2)",
+                "conv3": "kernel_size=3x3, padding=1)", "conv4": "kernel_size=3x3, padding=1, groups=2)",
+                "lrn": "LRN(size=5, alpha=0.0001, beta=0.75, k=2)", "maxpool": "MaxPool2D(kernel_size=3x3, stride=2)",
+                "dropout": "Dropout(p=0.5)"}
+    layers = {name: repr(layer) for name, _, layer, _ in alexnet_checks()}
+    for name, setting in settings.items():
+        assert layers[name].endswith(setting), (name, layers[name])
+
+
 def test_the_command_names_a_wrong_backward_and_fails(monkeypatch, capsys):
     from minicnn.gradcheck import main
     right = ReLU._backward

@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from minicnn import SoftmaxCrossEntropy
+from minicnn.losses import softmax
 from minicnn.gradcheck import numerical_gradient
 from reference import softmax_cross_entropy_naive
 
@@ -24,6 +25,18 @@ def test_value_and_gradient(n, k, scale, seed):
     atol = 10 * 1e-16 * max(1.0, abs(float(value))) / 1e-5
     # Rows predicted with confidence 1 - 1e-6 also lose digits in log(1 + 1e-6): rtol 1e-5.
     np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=atol)
+
+
+@given(st.integers(1, 6), st.integers(2, 8), st.floats(0.1, 50.0), st.integers(0, 2 ** 31))
+def test_softmax_is_the_exponentials_over_their_sum(n, k, scale, seed):
+    """``softmax``, which prediction and evaluation report as probabilities, against exp / sum in
+    float64 written out; shifting the logits of a row changes nothing, huge ones stay finite."""
+    logits = np.random.default_rng(seed).standard_normal((n, k)) * scale
+    e = np.exp(logits)
+    np.testing.assert_allclose(softmax(logits), e / e.sum(axis=1, keepdims=True), rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(softmax(logits + 1e3), softmax(logits), rtol=1e-9, atol=1e-300)
+    huge = softmax(np.array([[1e4, 0.0, -1e4]], dtype=np.float32))
+    assert huge.dtype == np.float32 and np.isfinite(huge).all() and huge[0, 0] == 1
 
 
 def test_huge_logits_stay_finite():

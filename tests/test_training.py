@@ -15,7 +15,7 @@ from minicnn import Dense, Sequential, checkpoint, models
 from minicnn.data import fashion_mnist
 from minicnn.data.loader import BatchLoader, draw_crops, window_crops
 from minicnn.environment import describe_line
-from minicnn.optim import CPU_SLICE, SGD, ReduceOnPlateau, StepLR, sgd_update_cpu
+from minicnn.optim import CPU_SLICE, SGD, LinearDecay, ReduceOnPlateau, StepLR, sgd_update_cpu
 
 from fake_data import write_fake_cifar, write_fake_fashion
 
@@ -125,6 +125,19 @@ def test_step_schedule_divides_every_so_many_epochs():
         sched.step()
         rates.append(opt.lr)
     assert rates == pytest.approx([1.0, 0.1, 0.1, 0.01, 0.01])
+
+
+def test_linear_decay_lowers_the_rate_batch_by_batch_to_zero():
+    """The default schedule: lr (1 - steps / total_steps) after each batch, 0 at the last one and
+    after it (an epoch's boundary changes nothing)."""
+    opt = SGD(Sequential([Dense(3, 2)]), lr=0.03)
+    schedule = LinearDecay(opt, total_steps=4)
+    rates = []
+    for _ in range(5):
+        schedule.step_batch()
+        schedule.step()
+        rates.append(opt.lr)
+    np.testing.assert_allclose(rates, [0.0225, 0.015, 0.0075, 0.0, 0.0], rtol=1e-15, atol=0)
 
 
 def test_sgd_load_state_dict_names_what_does_not_fit_and_copies_nothing_then():

@@ -73,6 +73,18 @@ def test_counter_rng_known_values():
         0.6193191409111023, 0.6480497717857361, 0.37286680936813354, 0.3540499806404114]
 
 
+def test_a_draw_holds_at_most_2_to_the_32_elements():
+    """Element indices are 32-bit: a dropout mask's draw (a rank's rows of a global batch among
+    them) of 2**32 elements or more is refused before anything is drawn."""
+    from minicnn.layers.dropout import mask_layout
+    assert mask_layout((2 ** 16 - 1, 2 ** 16), None) == (2 ** 16, 2 ** 16, 0)
+    with pytest.raises(ValueError, match=r"at most 2\*\*32 elements per draw, got 0 \+ 65536 rows of 65536"):
+        mask_layout((2 ** 16, 2 ** 16), None)
+    assert mask_layout((1, 2 ** 16), None, first_row=2 ** 16 - 2) == (2 ** 16, 2 ** 16, (2 ** 16 - 2) * 2 ** 16)
+    with pytest.raises(ValueError, match=r"got 65535 \+ 1 rows of 65536"):
+        mask_layout((1, 2 ** 16), None, first_row=2 ** 16 - 1)
+
+
 def test_dropout_bad_arguments():
     with pytest.raises(ValueError, match=r"p must be a number in \[0, 1\)"):
         Dropout(1.0)

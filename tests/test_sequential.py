@@ -106,6 +106,55 @@ def test_bad_construction():
         Sequential([("a.b", ReLU())])
 
 
+def test_forward_and_backward_chain_every_layer_in_turn():
+    """Forward runs the layers first to last, backward last to first, each once, and gives what
+    the layers' own calls chained by hand give (in tiny_alexnet a ReLU's backward can be left
+    out unseen: the LRN and the max-pool after it pass no gradient where it outputs 0)."""
+    model, by_hand = tiny_alexnet(), tiny_alexnet()
+    x = distinct_values(np.random.default_rng(1), (4, 2, 5, 5), gap=1e-2)
+    calls = []
+    for name, layer in model.layers.items():
+        for method in ("forward", "backward"):
+            def record(*args, _run=getattr(layer, method), _call=(method, name), **kwargs):
+                calls.append(_call)
+                return _run(*args, **kwargs)
+            setattr(layer, method, record)
+    y = model.forward(x)
+    dout = np.random.default_rng(2).standard_normal(y.shape)
+    dx = model.backward(dout)
+    names = list(model.layers)
+    assert calls == [("forward", n) for n in names] + [("backward", n) for n in reversed(names)]
+    expected_y = x
+    for layer in by_hand.layers.values():
+        expected_y = layer.forward(expected_y)
+    expected_dx = dout
+    for layer in reversed(list(by_hand.layers.values())):
+        expected_dx = layer.backward(expected_dx)
+    np.testing.assert_array_equal(y, expected_y)
+    np.testing.assert_array_equal(dx, expected_dx)
+    for (name, p), (_, q) in zip(model.named_params(), by_hand.named_params()):
+        np.testing.assert_array_equal(p.grad, q.grad, err_msg=name)
+
+
+def test_repr_nests_like_pytorchs():
+    """print(model): a line per layer, named, a nested network indented under its name."""
+    model = Sequential([("features", Sequential([("conv1", Conv2D(3, 4, 3)), ("relu1", ReLU())])),
+                        ("fc", Dense(4, 2))])
+    assert repr(model) == ("Sequential(\n"
+                           "  (features): Sequential(\n"
+                           "    (conv1): Conv2D(3, 4, kernel_size=3x3)\n"
+                           "    (relu1): ReLU()\n"
+                           "  )\n"
+                           "  (fc): Dense(4, 2)\n"
+                           ")")
+
+
+def test_layers_on_different_devices_are_refused():
+    with pytest.raises(ValueError, match=r"Sequential: layers live on different devices \['cpu', 'sim'\]; "
+                                         r"move them with .to\(\) first"):
+        Sequential([ReLU(), ReLU().to("sim")])
+
+
 def test_shape_errors_name_the_failing_layer():
     """The layer that refuses a shape is named by its place in the network, with the shape that
     reached it and the network's input: a Dense deep inside could only say what reached it."""

@@ -326,9 +326,10 @@ def test_an_atomic_write_gets_the_permissions_open_would_give(tmp_path, monkeypa
     mask = os.umask(0o027)
     os.umask(mask)
     assert checkpoint.UMASK == mask   # read at import
-    monkeypatch.setattr(checkpoint, "UMASK", 0o027)
-    checkpoint.atomic_write(str(tmp_path / "c.bin"), lambda f: f.write(b"x"))
-    assert stat.S_IMODE(os.stat(tmp_path / "c.bin").st_mode) == 0o640
+    for umask, mode in ((0o027, 0o640), (0o002, 0o664)):
+        monkeypatch.setattr(checkpoint, "UMASK", umask)
+        checkpoint.atomic_write(str(tmp_path / f"{umask:o}.bin"), lambda f: f.write(b"x"))
+        assert stat.S_IMODE(os.stat(tmp_path / f"{umask:o}.bin").st_mode) == mode
 
 
 def test_an_atomic_write_onto_a_folder_says_so(tmp_path):

@@ -184,6 +184,31 @@ def test_batches_are_reproducible_and_augmentation_is_a_crop_or_mirror():
         BatchLoader(images, np.arange(10), batch_size=0)
 
 
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_an_epoch_shows_every_image_once_normalised_per_channel(drop_last):
+    """Without augmentation a shuffled epoch is a permutation of the images in batches of
+    batch_size (the last one partial, or dropped with drop_last), each pixel (p / 255 - mean) /
+    std with each channel's mean and std; an epoch's order is its seed's and epoch's alone."""
+    images = np.random.default_rng(0).integers(0, 256, (10, 3, 5, 5)).astype(np.uint8)
+    mean, std = np.array([0.2, 0.5, 0.7]), np.array([0.3, 0.25, 0.5])
+    options = dict(batch_size=4, shuffle=True, mean=mean, std=std, seed=5, drop_last=drop_last)
+    loader = BatchLoader(images, np.arange(10), epoch=1, **options)
+    batches = list(loader)
+    sizes = [4, 4] if drop_last else [4, 4, 2]
+    assert len(loader) == len(sizes) and [len(y) for _, y in batches] == sizes
+    order = np.concatenate([y for _, y in batches])
+    assert len(set(order.tolist())) == len(order) == sum(sizes) and order.tolist() != sorted(order.tolist())
+    for x, y in batches:
+        expected = (images[y] / 255.0 - mean.reshape(1, 3, 1, 1)) / std.reshape(1, 3, 1, 1)
+        np.testing.assert_allclose(x, expected, rtol=1e-6, atol=1e-6)
+        assert x.dtype == np.float32
+    again = np.concatenate([y for _, y in BatchLoader(images, np.arange(10), epoch=1, **options)])
+    other = np.concatenate([y for _, y in BatchLoader(images, np.arange(10), epoch=2, **options)])
+    assert again.tolist() == order.tolist() and other.tolist() != order.tolist()
+    in_order = np.concatenate([y for _, y in BatchLoader(images, np.arange(10), 4)])
+    assert in_order.tolist() == list(range(10))   # evaluation: the images in order, none dropped
+
+
 @given(st.data(), st.integers(1, 8), st.integers(1, 3), st.integers(1, 12), st.integers(1, 12), st.integers(0, 3),
        st.booleans(), st.integers(0, 2 ** 32 - 1))
 def test_crops_are_the_windows_a_per_image_loop_cuts(data, n, channels, height, width, pad, mirror, seed):

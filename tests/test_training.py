@@ -166,6 +166,18 @@ def test_idx_round_trip_and_corrupt_files(tmp_path):
     fashion_mnist.write_idx(str(path), np.zeros((3, 28), np.uint8))
     with pytest.raises(fashion_mnist.DataError, match="with 3 dimensions"):
         fashion_mnist.load("test", str(tmp_path))
+    path.write_bytes(bytes([0, 0, 8, 3]) + bytes(11))   # the header's three sizes need 12 bytes
+    with pytest.raises(fashion_mnist.DataError, match="too short for an IDX header"):
+        fashion_mnist.load("test", str(tmp_path))
+    fashion_mnist.write_idx(str(path), np.zeros((0, 28, 28), np.uint8))   # a header alone: no images
+    assert fashion_mnist.read_idx(str(path), 3).shape == (0, 28, 28)
+    fashion_mnist.write_idx(str(path), np.zeros((4, 28, 28), np.uint8))
+    labels = tmp_path / fashion_mnist.FILES["test"][1]
+    fashion_mnist.write_idx(str(labels), np.array([0, 9, 3, 9], np.uint8))
+    assert fashion_mnist.load("test", str(tmp_path))[1].tolist() == [0, 9, 3, 9]
+    fashion_mnist.write_idx(str(labels), np.array([0, 10, 3, 9], np.uint8))
+    with pytest.raises(fashion_mnist.DataError, match="label 10 out of range for 10 classes"):
+        fashion_mnist.load("test", str(tmp_path))
 
 
 def test_batches_are_reproducible_and_augmentation_is_a_crop_or_mirror():

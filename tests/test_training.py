@@ -221,6 +221,20 @@ def test_an_epoch_shows_every_image_once_normalised_per_channel(drop_last):
     assert in_order.tolist() == list(range(10))   # evaluation: the images in order, none dropped
 
 
+def test_prediction_normalises_pixels_as_training_did():
+    """inference.normalise, which prediction and evaluation apply, is the training loader's
+    (p / 255 - mean) / std, channel by channel, bit for bit (every test of prediction compared it
+    with itself)."""
+    from minicnn.inference import normalise
+    images = np.random.default_rng(1).integers(0, 256, (6, 3, 4, 4)).astype(np.uint8)
+    mean, std = [0.2, 0.5, 0.7], [0.3, 0.25, 0.5]
+    (trained_on, _), = BatchLoader(images, np.arange(6), 6, mean=mean, std=std)
+    np.testing.assert_array_equal(normalise(images, mean, std), trained_on)
+    grey = images[:, :1]
+    (trained_on, _), = BatchLoader(grey, np.arange(6), 6, mean=0.3, std=0.4)
+    np.testing.assert_array_equal(normalise(grey, 0.3, 0.4), trained_on)
+
+
 @given(st.data(), st.integers(1, 8), st.integers(1, 3), st.integers(1, 12), st.integers(1, 12), st.integers(0, 3),
        st.booleans(), st.integers(0, 2 ** 32 - 1))
 def test_crops_are_the_windows_a_per_image_loop_cuts(data, n, channels, height, width, pad, mirror, seed):

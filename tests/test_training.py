@@ -80,18 +80,27 @@ def test_fused_sgd_kernel_is_the_same_update(kernel_device, dtype):
 
 
 def test_plateau_divides_by_ten_at_most_three_times():
+    """The paper's schedule, ReduceOnPlateau's defaults: the rate divided by 10, three times at most."""
     opt = SGD(Sequential([Dense(1, 1)]), lr=1.0)
-    sched = ReduceOnPlateau(opt, patience=0, max_reductions=3)
+    sched = ReduceOnPlateau(opt, patience=0)
     for err in [0.5, 0.6, 0.6, 0.6, 0.6, 0.6]:
         sched.step(err)
     assert opt.lr == pytest.approx(1e-3)
+
+
+def test_sgd_defaults_are_the_papers_and_weight_decay_may_be_zero():
+    """lr 0.01, momentum 0.9, weight decay 0.0005, as the paper trained; a decay of 0 is SGD
+    without it, not an error."""
+    opt = SGD(Sequential([Dense(1, 1)]))
+    assert (opt.lr, opt.momentum, opt.weight_decay) == (0.01, 0.9, 0.0005)
+    assert SGD(Sequential([Dense(1, 1)]), weight_decay=0).weight_decay == 0
 
 
 def test_plateau_waits_for_more_than_patience_epochs_without_a_new_best():
     """As PyTorch's ReduceLROnPlateau: with patience 1 the second epoch without a strictly lower
     error divides the rate, and the count starts again after each division."""
     opt = SGD(Sequential([Dense(1, 1)]), lr=1.0)
-    sched = ReduceOnPlateau(opt, patience=1)
+    sched = ReduceOnPlateau(opt)   # patience 1 by default
     rates = []
     for err in [0.5, 0.5, 0.4, 0.4, 0.4, 0.4, 0.4, 0.3]:
         sched.step(err)

@@ -77,6 +77,13 @@ def test_preprocessing_keeps_the_central_square_of_the_shorter_side():
     out = image_folder.center_resized(Image.fromarray(img), 64)
     assert out.shape == (3, 64, 64)
     assert out[:, :, 1:-1].min() >= 250        # (the outermost columns blend with the black border)
+    tall = np.zeros((200, 100, 3), np.uint8)
+    tall[60:150] = 255                         # a portrait: the central square of rows, less a black band of 10,
+    tall[100:150, :, 0] = 0                    # the lower half without red (the crop is not turned)
+    out = image_folder.center_resized(Image.fromarray(tall), 64)   # scaled by 0.64: the band is 6.4 rows
+    assert out.shape == (3, 64, 64)
+    assert out[:, :6].max() <= 5 and out[1:, 8:-1].min() >= 250   # (rows blend now: 6, 7 and the last)
+    assert out[0, 8:31].min() >= 250 and out[0, 33:].max() <= 5
 
 
 # How a picture is stored for each EXIF Orientation, from the standard's words: where the stored

@@ -401,6 +401,8 @@ def test_random_holdout_is_the_split_runs_began_with_before(tmp_path):
     cut = max(1, int(round(len(order) * 0.1)))
     held = image_folder.split_pair((np.arange(97), labels), 0.1, seed=2, holdout="random")[1]
     assert np.asarray(held[0]).tolist() == np.sort(order[:cut]).tolist()
+    few = image_folder.split_pair((np.arange(4), np.array([0, 0, 1, 1])), 0.1, holdout="random")
+    assert len(few[1][1]) == 1 and len(few[0][1]) == 3   # 0.4 of an image: one held out all the same
     assert image_folder.holdout_of({}) == "stratified" and image_folder.holdout_of({"epochs": 3}) == "random"
     assert image_folder.holdout_of({"holdout": "stratified"}) == "stratified"
 

@@ -459,6 +459,21 @@ def test_random_crops_stay_inside_and_mirror_about_half_the_time():
     assert 150 < mirrored < 250
 
 
+def test_rgb_statistics_are_the_pixels_mean_std_and_covariance_in_0_to_1():
+    """An image folder's normalisation and PCA colour augmentation: each channel's mean and std of
+    the pixels / 255 (all of them, for images this small), a constant channel's std floored at
+    1e-3, and the eigen-decomposition of the RGB covariance."""
+    images = np.random.default_rng(0).integers(0, 256, (5, 3, 8, 8)).astype(np.uint8)
+    images[:, 2] = 51                                   # blue constant: 0.2, no spread
+    stats = image_folder.rgb_statistics(images)
+    rgb = images.transpose(1, 0, 2, 3).reshape(3, -1) / 255.0
+    np.testing.assert_allclose(stats["mean"], rgb.mean(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(stats["std"], [*rgb[:2].std(axis=1), 1e-3], rtol=1e-12)
+    vectors, values = np.array(stats["pca_eigenvectors"]), np.array(stats["pca_eigenvalues"])
+    np.testing.assert_allclose(vectors @ np.diag(values) @ vectors.T, np.cov(rgb), atol=1e-12)
+    assert (values >= 0).all()
+
+
 def test_pca_colour_shifts_have_zero_mean_and_the_covariance_of_the_components():
     rng = np.random.default_rng(0)
     vectors = np.linalg.qr(rng.standard_normal((3, 3)))[0]

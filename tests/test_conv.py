@@ -148,6 +148,9 @@ def test_groups_are_independent(rng):
     (dict(in_channels=3, out_channels=6, kernel_size=3, stride=0), "stride must be"),
     (dict(in_channels=3, out_channels=6, kernel_size=3, padding=-1), "padding must be an integer >= 0"),
     (dict(in_channels=3, out_channels=6, kernel_size=3, dtype=np.int32), "dtype must be float32 or float64"),
+    (dict(in_channels=3, out_channels=6, kernel_size=(3, 3, 3)), r"kernel_size must be an int or a pair of ints, got \(3, 3, 3\)"),
+    (dict(in_channels=3, out_channels=6, kernel_size=3, stride=[2]), r"stride must be an int or a pair of ints, got \[2\]"),
+    (dict(in_channels=3, out_channels=6, kernel_size=(3, 0)), "kernel_size must be an integer >= 1, got 0"),
 ])
 def test_bad_construction(kwargs, message):
     with pytest.raises((ValueError, TypeError), match=message):

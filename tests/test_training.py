@@ -1185,6 +1185,13 @@ def test_cifar10_batches_and_refusal_of_code_in_pickles(tmp_path):
     (tmp_path / "test_batch").write_bytes(b"garbage")
     with pytest.raises(DataError, match="not a readable CIFAR-10 batch"):
         cifar10.load("test", str(tmp_path))
+    images = np.zeros((3, 3, 32, 32), np.uint8)
+    cifar10.write_batch(str(tmp_path / "test_batch"), images, [0, 9, 4])
+    assert cifar10.load("test", str(tmp_path))[1].tolist() == [0, 9, 4]
+    for labels in ([0, 10, 4], [0, -1, 4]):
+        cifar10.write_batch(str(tmp_path / "test_batch"), images, labels)
+        with pytest.raises(DataError, match=r"labels must lie in \[0, 9\]"):
+            cifar10.load("test", str(tmp_path))
 
 
 def test_script_trains_on_cifar10(tmp_path):

@@ -43,8 +43,9 @@ def test_alexnet_bn_and_small():
 
 
 def test_default_initialisation_is_pytorchs():
-    """Conv2D and Dense without an ``init`` draw U(-1/sqrt(fan_in), 1/sqrt(fan_in)), weights and
-    biases, as PyTorch's nn.Conv2d and nn.Linear do: fan_in = in_channels / groups * kh * kw."""
+    """Conv2D and Dense draw their weights and biases from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as
+    PyTorch's nn.Conv2d and nn.Linear do: fan_in = in_channels / groups * kh * kw (a model's ``init``
+    "default" keeps them; "paper" and "he" draw them again)."""
     rng = np.random.default_rng(0)
     for layer, fan_in in ((Conv2D(8, 64, 3, groups=2, rng=rng), 4 * 9), (Dense(400, 300, rng=rng), 400)):
         bound = 1 / np.sqrt(fan_in)

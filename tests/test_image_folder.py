@@ -505,6 +505,9 @@ def test_ten_crop_and_ensemble_average_the_probabilities(folder):
     centre = predict_proba(nets[:1], images, 224, data.mean, data.std, "center")
     assert centre.shape == (3, 2) and np.allclose(centre.sum(axis=1), 1)
     assert topk_accuracy(np.array([[0.1, 0.9], [0.8, 0.2]]), np.array([1, 1]), (1, 2)) == (0.5, 1.0)
+    # by default top-1 and top-5, the paper's: of six classes, the fifth most probable is in, the sixth out
+    ranked = np.array([[0.30, 0.25, 0.2, 0.15, 0.06, 0.04]] * 4)
+    assert topk_accuracy(ranked, np.array([0, 4, 5, 5])) == (0.25, 0.5)
 
 
 def test_predict_proba_takes_whole_small_images_and_refuses_floats():

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from minicnn import Conv2D, Dense, Sequential, models
+from minicnn import Conv2D, Dense, ReLU, Sequential, models
 from minicnn.summary import summarize, summary
 
 
@@ -67,6 +67,19 @@ def test_paper_initialisation():
 def test_summary_text_and_unknown_model():
     text = summary(models.alexnet(), (1, 3, 227, 227))
     assert "Total parameters: 60,965,224" in text and "724.4 M" in text
+    lines = text.splitlines()   # columns of a fixed width, wider where a name or kind is longer
+    assert lines[0] == "layer             type         output shape             params      mult-adds  device"
+    assert lines[2] == "conv1             Conv2D       96x55x55                 34,944    105,415,200  cpu"
+    assert lines[3] == "relu1             ReLU         96x55x55                      0              0  cpu"
+    assert lines[-1] == "Multiply-adds per image (forward): 724,406,816 (724.4 M)"
+    class ALongKindOfReLU(ReLU):
+        pass
+    named = Sequential([("a_long_name_of_a_layer", Conv2D(3, 4, 3, relu=True)), ("relu", ALongKindOfReLU())])
+    assert summary(named, (1, 3, 8, 8)).splitlines()[:4] == [
+        "layer                   type             output shape             params      mult-adds  device",
+        "=" * 95,
+        "a_long_name_of_a_layer  Conv2D+ReLU      4x6x6                       112          3,888  cpu",
+        "relu                    ALongKindOfReLU  4x6x6                         0              0  cpu"]
     with pytest.raises(ValueError, match="unknown model 'vgg': expected one of alexnet"):
         models.build("vgg")
     with pytest.raises(ValueError, match=r"^the input of shape \(1, 3, 224, 224\) reaches layer fc6 as \(1, 6400\), "

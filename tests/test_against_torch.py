@@ -1,8 +1,9 @@
-"""Every layer against PyTorch (float64, forward and backward), where PyTorch is installed."""
+"""Every layer against PyTorch (float64, forward and backward), where PyTorch is installed; then a
+training step of each network against its twin written in PyTorch's layers."""
 import numpy as np
 import pytest
 
-from minicnn import LRN, BatchNorm2D, Conv2D, Dense, MaxPool2D, ReLU, SoftmaxCrossEntropy
+from minicnn import LRN, BatchNorm2D, Conv2D, Dense, Dropout, MaxPool2D, ReLU, SoftmaxCrossEntropy, models
 from inputs import distinct_values
 
 torch = pytest.importorskip("torch")
@@ -80,3 +81,115 @@ def test_softmax_cross_entropy(rng):
     tvalue.backward()
     assert float(value) == pytest.approx(tvalue.item(), rel=1e-13)
     np.testing.assert_allclose(loss.backward(), tl.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+# The networks, written here in PyTorch's layers from their descriptions (the paper's section 3.5,
+# torchvision's alexnet, models.alexnet_small's docstring), not from minicnn.models: one training
+# step of each, float64, against minicnn's. Dropout drops the units minicnn's layer drops (its own
+# tests check its masks), so the step is the training one; the constants (0.5) are the paper's.
+
+class FixedMask(torch.nn.Module):
+    """Dropout with the mask (scaled by 1 / (1 - p)) of ``minicnn.Dropout(p, seed)``'s first call
+    on a batch of ``shape``."""
+
+    def __init__(self, p, seed, shape):
+        super().__init__()
+        self.mask = torch.tensor(Dropout(p, seed=seed).forward(np.ones(shape)))
+
+    def forward(self, x):
+        return x * self.mask
+
+
+def torch_alexnet_2012(batch, num_classes, drop_seeds):
+    nn = torch.nn
+    lrn = lambda: nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)
+    return nn.Sequential(
+        nn.Conv2d(3, 96, 11, stride=4), nn.ReLU(), lrn(), nn.MaxPool2d(3, 2),
+        nn.Conv2d(96, 256, 5, padding=2, groups=2), nn.ReLU(), lrn(), nn.MaxPool2d(3, 2),
+        nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(384, 384, 3, padding=1, groups=2), nn.ReLU(),
+        nn.Conv2d(384, 256, 3, padding=1, groups=2), nn.ReLU(), nn.MaxPool2d(3, 2), nn.Flatten(),
+        nn.Linear(9216, 4096), nn.ReLU(), FixedMask(0.5, drop_seeds[0], (batch, 4096)),
+        nn.Linear(4096, 4096), nn.ReLU(), FixedMask(0.5, drop_seeds[1], (batch, 4096)),
+        nn.Linear(4096, num_classes)).double()
+
+
+class TorchvisionAlexNet(torch.nn.Module):
+    """torchvision's ``alexnet`` (its layout and state-dict names), its dropouts fixed masks."""
+
+    def __init__(self, batch, num_classes, drop_seeds):
+        super().__init__()
+        nn = torch.nn
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 64, 11, stride=4, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
+            nn.Conv2d(64, 192, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
+            nn.Conv2d(192, 384, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2))
+        self.avgpool = nn.AdaptiveAvgPool2d((6, 6))   # the identity at 224x224, which minicnn leaves out
+        self.classifier = nn.Sequential(
+            FixedMask(0.5, drop_seeds[0], (batch, 9216)), nn.Linear(9216, 4096), nn.ReLU(),
+            FixedMask(0.5, drop_seeds[1], (batch, 4096)), nn.Linear(4096, 4096), nn.ReLU(),
+            nn.Linear(4096, num_classes))
+        self.double()
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
+
+def torch_alexnet_small(batch, drop_seeds):
+    """At the defaults: 28x28 grey images, width 24, 10 classes; 28 -> pool1 13 -> pool2 6 -> pool5 2."""
+    nn = torch.nn
+    lrn = lambda: nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)
+    return nn.Sequential(
+        nn.Conv2d(1, 24, 5, padding=2), nn.ReLU(), lrn(), nn.MaxPool2d(3, 2),
+        nn.Conv2d(24, 48, 5, padding=2, groups=2), nn.ReLU(), lrn(), nn.MaxPool2d(3, 2),
+        nn.Conv2d(48, 72, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(72, 72, 3, padding=1, groups=2), nn.ReLU(),
+        nn.Conv2d(72, 48, 3, padding=1, groups=2), nn.ReLU(), nn.MaxPool2d(3, 2), nn.Flatten(),
+        nn.Linear(48 * 2 * 2, 256), nn.ReLU(), FixedMask(0.5, drop_seeds[0], (batch, 256)),
+        nn.Linear(256, 256), nn.ReLU(), FixedMask(0.5, drop_seeds[1], (batch, 256)),
+        nn.Linear(256, 10)).double()
+
+
+@pytest.mark.parametrize("name", ["alexnet", "alexnet_owt", "alexnet_small"])
+def test_a_training_step_of_each_network(name, rng):
+    """Logits, loss, the input's gradient and every parameter's, after one forward and backward in
+    training mode: minicnn's network against its PyTorch twin holding the same weights (by position
+    for the 2012 networks, by torchvision's names for alexnet_owt)."""
+    batch = 2
+    if name == "alexnet":
+        model, size = models.alexnet(num_classes=10, dtype=np.float64, init="default", seed=3), 227
+        twin = torch_alexnet_2012(batch, 10, (model["drop6"].seed, model["drop7"].seed))
+    elif name == "alexnet_owt":
+        model, size = models.alexnet_owt(num_classes=10, dtype=np.float64, seed=3), 224
+        twin = TorchvisionAlexNet(batch, 10, (model["classifier"][0].seed, model["classifier"][3].seed))
+    else:
+        model, size = models.alexnet_small(dtype=np.float64, seed=3), 28
+        twin = torch_alexnet_small(batch, (model["drop6"].seed, model["drop7"].seed))
+    channels = 1 if name == "alexnet_small" else 3
+    if name == "alexnet_owt":
+        twin.load_state_dict({k: torch.tensor(v) for k, v in model.state_dict().items()}, strict=True)
+    else:
+        ours, theirs = list(model.named_params()), list(twin.parameters())
+        assert [p.shape for _, p in ours] == [tuple(t.shape) for t in theirs]
+        with torch.no_grad():
+            for (_, p), t in zip(ours, theirs):
+                t.copy_(torch.tensor(p.data))
+    x, labels = rng.standard_normal((batch, channels, size, size)), rng.integers(0, 10, batch)
+    loss = SoftmaxCrossEntropy()
+    logits = model.forward(x, train=True)
+    value = loss.forward(logits, labels)
+    dx = model.backward(loss.backward())
+    tx = torch.tensor(x, requires_grad=True)
+    tlogits = twin(tx)
+    tvalue = F.cross_entropy(tlogits, torch.tensor(labels))
+    tvalue.backward()
+    np.testing.assert_allclose(logits, tlogits.detach().numpy(), rtol=1e-10, atol=1e-12)
+    assert float(value) == pytest.approx(tvalue.item(), rel=1e-11)
+    np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=1e-9, atol=1e-15 * np.abs(dx).max())
+    named = dict(twin.named_parameters())
+    for (ours_name, p), (theirs_name, t) in zip(model.named_params(), named.items()):
+        grad = t.grad.numpy()
+        np.testing.assert_allclose(p.grad, grad, rtol=1e-9, atol=1e-12 * np.abs(grad).max(),
+                                   err_msg=f"{ours_name} against {theirs_name}")

@@ -100,18 +100,35 @@ class FixedMask(torch.nn.Module):
         return x * self.mask
 
 
-def torch_alexnet_2012(batch, num_classes, drop_seeds):
+def torch_2012_layout(batch, in_channels, maps, conv1, flat, fc, classes, drop_seeds):
+    """The 2012 network's layers: conv1 (``conv1`` = kernel, stride, padding) - ReLU - LRN -
+    pool 3/2 - conv2 5x5 pad 2 groups 2 - ReLU - LRN - pool 3/2 - conv3 3x3 pad 1 - ReLU - conv4 and
+    conv5 3x3 pad 1 groups 2 - ReLU - pool 3/2 - two FC of ``fc`` units (ReLU, dropout) - FC of
+    ``classes``; ``maps`` the five convolutions' output channels, ``flat`` pool5's features."""
     nn = torch.nn
     lrn = lambda: nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)
+    (k1, s1, p1), (c1, c2, c3, c4, c5) = conv1, maps
     return nn.Sequential(
-        nn.Conv2d(3, 96, 11, stride=4), nn.ReLU(), lrn(), nn.MaxPool2d(3, 2),
-        nn.Conv2d(96, 256, 5, padding=2, groups=2), nn.ReLU(), lrn(), nn.MaxPool2d(3, 2),
-        nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(384, 384, 3, padding=1, groups=2), nn.ReLU(),
-        nn.Conv2d(384, 256, 3, padding=1, groups=2), nn.ReLU(), nn.MaxPool2d(3, 2), nn.Flatten(),
-        nn.Linear(9216, 4096), nn.ReLU(), FixedMask(0.5, drop_seeds[0], (batch, 4096)),
-        nn.Linear(4096, 4096), nn.ReLU(), FixedMask(0.5, drop_seeds[1], (batch, 4096)),
-        nn.Linear(4096, num_classes)).double()
+        nn.Conv2d(in_channels, c1, k1, stride=s1, padding=p1), nn.ReLU(), lrn(), nn.MaxPool2d(3, 2),
+        nn.Conv2d(c1, c2, 5, padding=2, groups=2), nn.ReLU(), lrn(), nn.MaxPool2d(3, 2),
+        nn.Conv2d(c2, c3, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(c3, c4, 3, padding=1, groups=2), nn.ReLU(),
+        nn.Conv2d(c4, c5, 3, padding=1, groups=2), nn.ReLU(), nn.MaxPool2d(3, 2), nn.Flatten(),
+        nn.Linear(flat, fc), nn.ReLU(), FixedMask(0.5, drop_seeds[0], (batch, fc)),
+        nn.Linear(fc, fc), nn.ReLU(), FixedMask(0.5, drop_seeds[1], (batch, fc)),
+        nn.Linear(fc, classes)).double()
+
+
+def torch_alexnet_2012(batch, num_classes, drop_seeds):
+    """The paper's: 227x227 RGB, conv1 11x11 stride 4, 96-256-384-384-256 maps, FC 4096."""
+    return torch_2012_layout(batch, 3, (96, 256, 384, 384, 256), (11, 4, 0), 256 * 6 * 6, 4096, num_classes,
+                             drop_seeds)
+
+
+def torch_alexnet_small(batch, drop_seeds):
+    """alexnet_small at its defaults: 28x28 grey, conv1 5x5 pad 2, width 24 (24-48-72-72-48 maps),
+    FC 256, 10 classes; 28 -> pool1 13 -> pool2 6 -> pool5 2."""
+    return torch_2012_layout(batch, 1, (24, 48, 72, 72, 48), (5, 1, 2), 48 * 2 * 2, 256, 10, drop_seeds)
 
 
 class TorchvisionAlexNet(torch.nn.Module):
@@ -137,21 +154,6 @@ class TorchvisionAlexNet(torch.nn.Module):
         return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
 
 
-def torch_alexnet_small(batch, drop_seeds):
-    """At the defaults: 28x28 grey images, width 24, 10 classes; 28 -> pool1 13 -> pool2 6 -> pool5 2."""
-    nn = torch.nn
-    lrn = lambda: nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)
-    return nn.Sequential(
-        nn.Conv2d(1, 24, 5, padding=2), nn.ReLU(), lrn(), nn.MaxPool2d(3, 2),
-        nn.Conv2d(24, 48, 5, padding=2, groups=2), nn.ReLU(), lrn(), nn.MaxPool2d(3, 2),
-        nn.Conv2d(48, 72, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(72, 72, 3, padding=1, groups=2), nn.ReLU(),
-        nn.Conv2d(72, 48, 3, padding=1, groups=2), nn.ReLU(), nn.MaxPool2d(3, 2), nn.Flatten(),
-        nn.Linear(48 * 2 * 2, 256), nn.ReLU(), FixedMask(0.5, drop_seeds[0], (batch, 256)),
-        nn.Linear(256, 256), nn.ReLU(), FixedMask(0.5, drop_seeds[1], (batch, 256)),
-        nn.Linear(256, 10)).double()
-
-
 @pytest.mark.parametrize("name", ["alexnet", "alexnet_owt", "alexnet_small"])
 def test_a_training_step_of_each_network(name, rng):
     """Logits, loss, the input's gradient and every parameter's, after one forward and backward in
@@ -159,16 +161,15 @@ def test_a_training_step_of_each_network(name, rng):
     for the 2012 networks, by torchvision's names for alexnet_owt)."""
     batch = 2
     if name == "alexnet":
-        model, size = models.alexnet(num_classes=10, dtype=np.float64, init="default", seed=3), 227
+        model, shape = models.alexnet(num_classes=10, dtype=np.float64, init="default", seed=3), (3, 227, 227)
         twin = torch_alexnet_2012(batch, 10, (model["drop6"].seed, model["drop7"].seed))
     elif name == "alexnet_owt":
-        model, size = models.alexnet_owt(num_classes=10, dtype=np.float64, seed=3), 224
+        model, shape = models.alexnet_owt(num_classes=10, dtype=np.float64, seed=3), (3, 224, 224)
         twin = TorchvisionAlexNet(batch, 10, (model["classifier"][0].seed, model["classifier"][3].seed))
     else:
-        model, size = models.alexnet_small(dtype=np.float64, seed=3), 28
+        model, shape = models.alexnet_small(dtype=np.float64, seed=3), (1, 28, 28)
         twin = torch_alexnet_small(batch, (model["drop6"].seed, model["drop7"].seed))
-    channels = 1 if name == "alexnet_small" else 3
-    if name == "alexnet_owt":
+    if name == "alexnet_owt":   # by name: minicnn's state dict is torchvision's
         twin.load_state_dict({k: torch.tensor(v) for k, v in model.state_dict().items()}, strict=True)
     else:
         ours, theirs = list(model.named_params()), list(twin.parameters())
@@ -176,7 +177,7 @@ def test_a_training_step_of_each_network(name, rng):
         with torch.no_grad():
             for (_, p), t in zip(ours, theirs):
                 t.copy_(torch.tensor(p.data))
-    x, labels = rng.standard_normal((batch, channels, size, size)), rng.integers(0, 10, batch)
+    x, labels = rng.standard_normal((batch, *shape)), rng.integers(0, 10, batch)
     loss = SoftmaxCrossEntropy()
     logits = model.forward(x, train=True)
     value = loss.forward(logits, labels)

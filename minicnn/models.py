@@ -148,7 +148,6 @@ def _initialise(model, init, rng):
     return inits[init](model, rng)
 
 
-# name -> (builder, input size (H = W) it is meant for)
 def replace_head(model, num_classes, seed=0):
     """Replace the last Dense layer of ``model`` (a Sequential, possibly nested) with a fresh one
     of ``num_classes`` outputs (PyTorch's initialisation), in place; returns the new layer.
@@ -171,6 +170,7 @@ def replace_head(model, num_classes, seed=0):
     return new
 
 
+# name -> (builder, input size (H = W) it is meant for)
 MODELS = {
     "alexnet": (alexnet, 227),
     "alexnet_bn": (alexnet_bn, 227),

@@ -37,6 +37,7 @@ def test_alexnet_bn_and_small():
     kinds = [type(layer).__name__ for layer in small]
     assert kinds.count("Conv2D") == 5 and kinds.count("LRN") == 2 and kinds.count("Dense") == 3
     assert [small[n].groups for n in ("conv2", "conv4", "conv5")] == [2, 2, 2]
+    assert models.alexnet_small(width=2).output_shape((2, 1, 28, 28)) == (2, 10)   # the narrowest: a map a tower
     for width in (3, 0, 2.0, True):   # the groups of conv2/4/5 need an even width; not a Conv2D traceback
         with pytest.raises(ValueError, match=rf"^alexnet_small: width must be an even integer >= 2 .+, got {width!r}$"):
             models.alexnet_small(width=width)

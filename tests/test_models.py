@@ -65,6 +65,22 @@ def test_paper_initialisation():
     assert abs(w.std() - 0.01) < 1e-4 and abs(w.mean()) < 1e-4
 
 
+def test_he_initialisation_is_alexnet_smalls_default():
+    """He et al.'s: every weight N(0, 2 / fan_in), fan_in = in_channels / groups * kh * kw (or a
+    Dense layer's inputs), every bias 0. Each layer's weights divided by their std sqrt(2 / fan_in)
+    are, pooled (some 200,000), a standard normal's to a fraction of a percent."""
+    model = models.alexnet_small()
+    scaled = []
+    for name, p in model.named_params():
+        if name.endswith(".bias"):
+            assert (p.data == 0).all(), name
+        else:
+            fan_in = p.shape[1] * p.shape[2] * p.shape[3] if p.data.ndim == 4 else p.shape[1]
+            scaled.append(p.data.ravel() / np.sqrt(2.0 / fan_in))
+    scaled = np.concatenate(scaled).astype(np.float64)
+    assert scaled.size > 200_000 and abs(scaled.mean()) < 0.005 and abs(scaled.std() - 1) < 0.005
+
+
 def test_summary_text_and_unknown_model():
     text = summary(models.alexnet(), (1, 3, 227, 227))
     assert "Total parameters: 60,965,224" in text and "724.4 M" in text

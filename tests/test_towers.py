@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 import pytest
 
-from minicnn import LRN, Dense, Dropout, SoftmaxCrossEntropy, checkpoint, models, towers
+from minicnn import LRN, BatchNorm2D, Conv2D, Dense, Dropout, SoftmaxCrossEntropy, checkpoint, models, towers
 from minicnn.backend import to_device, to_numpy
 from minicnn.optim import SGD
 from minicnn.sequential import Sequential
@@ -213,10 +213,30 @@ def test_models_that_cannot_be_split_say_why():
         towers.two_tower(Sequential([("fc6", Dense(4, 4))]))
     bad = models.alexnet_small(width=8, lrn_groups=2)
     bad.layers["conv4"].groups = 1                                    # conv4 would read both towers
-    with pytest.raises(towers.SplitError, match="conv4: a layer between a crossing must have groups=2"):
+    with pytest.raises(towers.SplitError, match="conv4: a layer between a crossing must have groups=2, got groups=1"):
+        towers.two_tower(bad)
+    bad = models.alexnet_small(width=8, lrn_groups=2)
+    bad.layers["conv3"] = Conv2D(16, 24, 3, padding=1, groups=2)      # a crossing that would not cross
+    with pytest.raises(towers.SplitError, match="conv3: a layer at a crossing must have groups=1, got groups=2"):
         towers.two_tower(bad)
     with pytest.raises(towers.SplitError, match="no partner 'tower1.conv1.weight'"):
         towers.merge_state({"tower0.conv1.weight": np.zeros((2, 1))})
+
+
+def test_batchnorm_in_place_of_lrn_splits_exactly():
+    """alexnet_bn's layout (BatchNorm2D for LRN): each channel's statistics are its own, so each tower
+    normalises its half of the maps as the single-device network does, running statistics too."""
+    grouped = models.alexnet_small(width=8, lrn_groups=2, dtype=np.float64)
+    for name, channels in (("norm1", 8), ("norm2", 16)):
+        grouped.layers[name] = BatchNorm2D(channels, dtype=np.float64)
+    split = towers.two_tower(grouped).to("cpu")
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((4, 1, 28, 28))
+    compare(grouped, split, x, rng.standard_normal((4, 10)))
+    merged = towers.merge_state(split.state_dict())
+    for name in ("norm1.running_mean", "norm1.running_var", "norm2.running_mean", "norm2.running_var"):
+        assert_relative(merged[name], grouped.state_dict()[name], name)
+    assert_relative(split.forward(x, train=False), grouped.forward(x, train=False), "logits in evaluation")
 
 
 def test_lrn_groups_normalise_each_group_alone():

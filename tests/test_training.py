@@ -776,6 +776,13 @@ def test_confusion_matrix_counts_each_example_at_its_true_row_and_top_prediction
         expected[label, int(np.argmax(model.forward(example[None], train=False)))] += 1
     np.testing.assert_array_equal(result["confusion"], expected)
     assert np.trace(expected) == round(result["top1"] * 37)
+    # the loss and the accuracies are the means over the 37 examples, whatever the batches
+    logits = model.forward(x, train=False)
+    losses = np.log(np.exp(logits).sum(axis=1)) - logits[np.arange(37), y]
+    ranks = (logits > logits[np.arange(37), y][:, None]).sum(axis=1)   # classes scored above the label
+    assert result["loss"] == pytest.approx(losses.mean(), rel=1e-12)
+    assert result["top1"] == np.mean(ranks == 0) and result["top5"] == np.mean(ranks < 5) == 1.0   # 4 classes
+    assert set(evaluate(model, [(x, y)])) == {"loss", "top1", "top5"}   # no confusion or losses unasked
     accuracy = per_class_top1(result["confusion"], "abcd")
     assert accuracy["d"] is None
     assert all(accuracy[c] == expected[i, i] / expected[i].sum() for i, c in enumerate("abc"))

@@ -840,6 +840,21 @@ def test_largest_losses_are_the_examples_a_loop_ranks_first():
     assert np.mean([r["loss"] for r in expected]) == pytest.approx(result["loss"], rel=1e-12)
 
 
+def test_evaluate_counts_top5_among_many_classes_and_takes_logits_far_from_0():
+    """The identity network hands ``evaluate`` the logits themselves: 7 classes scored 6 down to 0,
+    labels ranked 1st, 5th, 6th and 7th: top-1 1/4, top-5 2/4. Logits of +-1000 (float32, whose exp
+    overflows at 89) give the exact losses 0 and 1000 and the probability 1."""
+    from minicnn.train import evaluate
+    logits, labels = np.tile(np.arange(6.0, -1.0, -1.0), (4, 1)), np.array([0, 4, 5, 6])
+    result = evaluate(Sequential([]), [(logits, labels)], largest_losses=1)
+    assert (result["top1"], result["top5"]) == (0.25, 0.5)
+    far = np.array([[1000, -1000, 0], [0, 1000, -1000]], np.float32)
+    result = evaluate(Sequential([]), [(far, np.array([0, 0]))], largest_losses=2)
+    assert result["loss"] == pytest.approx(500.0, rel=1e-6)
+    assert [(r["index"], r["loss"], r["predicted"], r["probability"]) for r in result["largest_losses"]] == [
+        (1, 1000.0, 1, 1.0), (0, 0.0, 0, 1.0)]
+
+
 def test_nan_loss_stops_and_keeps_the_last_checkpoint(tmp_path):
     from minicnn.train import TrainingError, fit
     data = str(tmp_path / "data")

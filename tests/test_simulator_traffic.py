@@ -263,6 +263,7 @@ def test_layers_record_through_their_usual_launches(pool_version):
     if pool_version == 3:   # each of those floats loaded once, a warp's 32 at a time
         assert pool_launch.array("x").loads.bytes == x[:, :, :15].nbytes
     assert log.table().count("\n") == 3   # header, rule, two rows
+    assert log.table().splitlines()[2] == "| relu_forward_v2 | 4.0 | 100% | 0.02 | 0.02 | 4.0 | 100% | 0.02 | 0.02 |"
     # outside a recording the layers run the plain builds, which record nothing
     assert not traffic.recording_active()
     assert simulator.module("relu", np.float32).traffic is False
@@ -318,3 +319,16 @@ def test_one_load_of_two_arrays_counts_against_each(patterns):
     # each array: one request of the 16 threads that read it, over its 4 sectors, 64 bytes used
     for name in ("a", "b"):
         assert t.array(name).loads == traffic.Accesses(requests=1, sectors=4, bytes=64, touched=4)
+
+
+def test_what_the_counts_give_per_request_and_in_sum():
+    """The ratios the tables and the notebook print, and the sums over launches; a launch that made
+    no request of a kind counts as no traffic, fully used and without conflict."""
+    loads = traffic.Accesses(requests=4, sectors=10, bytes=256, touched=6)
+    assert (loads.sectors_per_request, loads.efficiency, loads.moved_bytes, loads.touched_bytes) == (2.5, 0.8, 320, 192)
+    assert loads + traffic.Accesses(1, 2, 3, 4) == traffic.Accesses(5, 12, 259, 10)
+    assert (traffic.NO_ACCESS.sectors_per_request, traffic.NO_ACCESS.efficiency) == (0.0, 1.0)
+    shared = traffic.SharedAccesses(requests=4, wavefronts=10, least=5)
+    assert (shared.conflict, shared.wavefronts_per_request) == (2.0, 2.5)
+    assert shared + traffic.SharedAccesses(1, 2, 3) == traffic.SharedAccesses(5, 12, 8)
+    assert (traffic.NO_SHARED_ACCESS.conflict, traffic.NO_SHARED_ACCESS.wavefronts_per_request) == (1.0, 0.0)

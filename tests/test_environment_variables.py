@@ -29,7 +29,7 @@ def clean(monkeypatch):
 @pytest.mark.parametrize("name,value,expected", [
     ("MINICNN_CPU_THREADS", "3", 3), ("MINICNN_CPU_THREADS", " 3 ", 3), ("MINICNN_CPU_THREADS", "", None),
     ("OMP_NUM_THREADS", "4", 4), ("OMP_NUM_THREADS", "4,2", 4),   # OpenMP's count per nesting level
-    ("OPENBLAS_NUM_THREADS", "2", 2)])
+    ("OPENBLAS_NUM_THREADS", "2", 2), ("OMP_NUM_THREADS", "1", 1)])   # the commonest: one thread
 def test_cpu_threads_read_as_meant(clean, name, value, expected):
     clean.setenv(name, value)
     assert variables.cpu_threads() == expected

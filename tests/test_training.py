@@ -6,6 +6,7 @@ import re
 import stat
 import subprocess
 import sys
+import time
 
 import numpy as np
 from hypothesis import given, strategies as st
@@ -1325,23 +1326,28 @@ def test_killed_run_resumes_to_the_same_parameters(tmp_path):
     assert (tmp_path / "full" / "checkpoint.npz").read_bytes() == before
 
 
-@pytest.mark.parametrize("note", ["coretype_note", "spinning_note"])
+@pytest.mark.parametrize("note", ["coretype_note", "spinning_note", "oversubscribed_note"])
 def test_a_run_says_what_its_blas_was_given_right_after_what_it_runs_on(tmp_path, monkeypatch, note):
     """Where OPENBLAS_CORETYPE chose other kernels than OpenBLAS takes by itself (coretype_note),
-    and where NumPy loaded OpenBLAS before minicnn set its threads' timeout (spinning_note), fit
-    says so right after what it runs on (tests/test_environment.py checks both in new Pythons)."""
+    where NumPy loaded OpenBLAS before minicnn set its threads' timeout (spinning_note), and where
+    more threads than cores run its CPU work (oversubscribed_note), fit says so right after what it
+    runs on (tests/test_environment.py checks the first two in new Pythons)."""
     import minicnn.train
     from minicnn.train import fit
     asked = []
-    for name in ("coretype_note", "spinning_note"):   # the other says nothing, whatever this process's BLAS
+    for name in ("coretype_note", "spinning_note", "oversubscribed_note"):   # the others say nothing
         monkeypatch.setattr(minicnn.train, name,
                             (lambda blas: asked.append(blas) or f"note: {note}") if name == note else (lambda blas: None))
     write_fake_fashion(tmp_path / "data", n_train=48, n_test=16)
     x, y = fashion_mnist.load("train", str(tmp_path / "data"))
     data = dict(train=(x[16:], y[16:]), val=(x[:16], y[:16]), test=(x[:16], y[:16]))
-    lines = []
+    lines, began = [], time.perf_counter()
     fit(models.alexnet_small(width=8), data, small_fit_config(tmp_path / "run", epochs=1), log=lines.append)
+    took = time.perf_counter() - began
     assert lines[0].startswith("on ") and lines[1] == f"note: {note}" and lines[2].startswith("epoch 1:")
+    # the epoch's time is part of the run's, and its speed the 32 images trained on over that time
+    (record,) = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert 0 < record["epoch_time_s"] < took and record["images_per_s"] == pytest.approx(32 / record["epoch_time_s"])
     assert asked == [json.loads((tmp_path / "run" / "checkpoint.json").read_text())["environment"]["blas"]]
 
 

@@ -123,6 +123,22 @@ def test_out_of_range_geometry_is_refused(grid, block, message):
         launch("relu", "relu_forward_v1", grid, block, x, x.copy(), 4)
 
 
+def test_the_largest_geometry_and_arrays_are_taken():
+    """The limits are inclusive: a grid of 2**31 - 1 x 65535 x 65535 blocks, a block of 1024 threads
+    (32 x 32, or 1024 x 1, or 16 x 1 x 64), an array of 2**30 elements (np.empty: no page is touched)."""
+    x = np.zeros(4, np.float32)
+    for block in ((32, 32), 1024, (16, 1, 64)):
+        _, grid, taken, *_ = launch_module.checked_launch("relu", "relu_forward_v1", (2 ** 31 - 1, 65535, 65535),
+                                                          block, x, x.copy(), 4)
+        assert grid == (2 ** 31 - 1, 65535, 65535) and np.prod(taken) == 1024
+    assert grid_for(2 ** 30, x) == launch_module.resident_blocks(x)
+    big = np.empty(2 ** 30, np.float32)
+    launch_module.checked_launch("relu", "relu_forward_v1", 1, 32, big, big, 4)
+    with pytest.raises(KernelLaunchError, match="has 1073741825 elements; the kernels index with 32-bit ints"):
+        bigger = np.empty(2 ** 30 + 1, np.float32)
+        launch_module.checked_launch("relu", "relu_forward_v1", 1, 32, bigger, bigger, 4)
+
+
 def test_grid_for_fills_the_device_and_no_more():
     x = np.zeros(1)
     assert grid_for(1, x) == 1 and grid_for(256, x) == 1 and grid_for(257, x) == 2

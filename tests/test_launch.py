@@ -148,6 +148,17 @@ def test_grid_for_fills_the_device_and_no_more():
         grid_for(2 ** 31, x)
 
 
+def test_plane_tiles_cut_each_plane_into_whole_warps():
+    """One block per (plane, tile): a tile is the plane's pixels rounded up to whole warps of 32,
+    at most BLOCK (256) threads; a plane of more pixels takes several tiles."""
+    assert launch_module.BLOCK == 256
+    assert launch_module.plane_tiles(5, 1) == ((5, 1), 32)
+    assert launch_module.plane_tiles(5, 33) == ((5, 1), 64)
+    assert launch_module.plane_tiles(5, 169) == ((5, 1), 192)      # pool2's 13 x 13
+    assert launch_module.plane_tiles(5, 256) == ((5, 1), 256)
+    assert launch_module.plane_tiles(96, 729) == ((96, 3), 256)    # pool1's 27 x 27
+
+
 def test_poisoned_outputs_fill_new_arrays():
     with launch_module.poisoned_outputs():
         assert np.isnan(empty((3,), np.float32, np.zeros(1))).all()

@@ -1345,6 +1345,29 @@ def test_killed_run_resumes_to_the_same_parameters(tmp_path):
     assert (tmp_path / "full" / "checkpoint.npz").read_bytes() == before
 
 
+def test_an_epochs_training_metrics_are_the_means_over_its_images(tmp_path):
+    """An epoch's train_loss and train_top1 are the means over every image it trained on, each
+    scored by the network of its step; with a learning rate of 1e-30, no momentum, no decay and no
+    dropout the network stays what it was (float32), so they are the untrained network's loss and
+    accuracy over the training images, as ``evaluate`` gives them; val_loss and val_top1 its."""
+    import copy
+    from minicnn.train import evaluate, fit
+    write_fake_fashion(tmp_path / "data", n_train=48, n_test=16)
+    x, y = fashion_mnist.load("train", str(tmp_path / "data"))
+    data = dict(train=(x[16:], y[16:]), val=(x[:16], y[:16]), test=(x[:16], y[:16]))
+    model = models.alexnet_small(width=8, dropout=0.0)
+    before = copy.deepcopy(model)
+    fit(model, data, small_fit_config(tmp_path / "run", epochs=1, lr=1e-30, momentum=0.0, weight_decay=0.0,
+                                      augment=False), log=lambda line: None)
+    (record,) = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    loaded = dict(batch_size=16, size=28, mean=0.3, std=0.3)   # small_fit_config's
+    train = evaluate(before, BatchLoader(*data["train"], **loaded))
+    val = evaluate(before, BatchLoader(*data["val"], **loaded))
+    assert record["train_loss"] == pytest.approx(train["loss"], rel=1e-6) and record["train_top1"] == train["top1"]
+    assert record["val_loss"] == pytest.approx(val["loss"], rel=1e-6) and record["val_top1"] == val["top1"]
+    assert 0 < train["top1"] < 1   # (a network that is right or wrong on every image would hide a wrong count)
+
+
 @pytest.mark.parametrize("note", ["coretype_note", "spinning_note", "oversubscribed_note"])
 def test_a_run_says_what_its_blas_was_given_right_after_what_it_runs_on(tmp_path, monkeypatch, note):
     """Where OPENBLAS_CORETYPE chose other kernels than OpenBLAS takes by itself (coretype_note),

@@ -1390,6 +1390,8 @@ def test_a_run_says_what_its_blas_was_given_right_after_what_it_runs_on(tmp_path
     # the epoch's time is part of the run's, and its speed the 32 images trained on over that time
     (record,) = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert 0 < record["epoch_time_s"] < took and record["images_per_s"] == pytest.approx(32 / record["epoch_time_s"])
+    speed, seconds = re.fullmatch(r"epoch 1: .* \| (\d+) img/s, (\d+) s", lines[2]).groups()   # as the log says
+    assert int(speed) == round(record["images_per_s"]) and int(seconds) <= took + 0.5
     assert asked == [json.loads((tmp_path / "run" / "checkpoint.json").read_text())["environment"]["blas"]]
 
 

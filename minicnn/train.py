@@ -224,7 +224,7 @@ def _train(model, data, cfg, log, progress, comm):
     steps_per_epoch = len(data["train"][1]) // (cfg["batch_size"] * comm.size)
     schedule = {
         "step": lambda: StepLR(optimizer, cfg["step_every"]),
-        "plateau": lambda: ReduceOnPlateau(optimizer, patience=1, max_reductions=3),
+        "plateau": lambda: ReduceOnPlateau(optimizer),   # its defaults are the paper's: /10, at most 3 times
         "linear": lambda: LinearDecay(optimizer, cfg["epochs"] * steps_per_epoch),
     }[cfg["schedule"]]()
     start_epoch = 0

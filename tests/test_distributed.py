@@ -161,6 +161,13 @@ def test_a_dying_rank_ends_the_job(tmp_path):
     assert code != 0 and seconds < 60, output
 
 
+@needs_mpi
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_batchnorm_running_statistics_are_averaged_over_the_ranks(ranks):
+    code, output, _ = run(ranks, program=os.path.join(HERE, "mpi_average_buffers.py"))
+    assert code == 0 and f"buffers ok: {ranks} ranks" in output, output
+
+
 @needs_gpu
 @needs_mpi
 def test_nccl_averages_gpu_gradients_overlapped_with_the_backward():

@@ -163,9 +163,9 @@ def test_a_dying_rank_ends_the_job(tmp_path):
 
 @needs_mpi
 @pytest.mark.parametrize("ranks", [2, 3])
-def test_batchnorm_running_statistics_are_averaged_over_the_ranks(ranks):
-    code, output, _ = run(ranks, program=os.path.join(HERE, "mpi_average_buffers.py"))
-    assert code == 0 and f"buffers ok: {ranks} ranks" in output, output
+def test_batchnorm_statistics_are_averaged_and_objects_broadcast_over_the_ranks(ranks):
+    code, output, _ = run(ranks, program=os.path.join(HERE, "mpi_collectives.py"))
+    assert code == 0 and f"collectives ok: {ranks} ranks" in output, output
 
 
 @needs_gpu

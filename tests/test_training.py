@@ -1648,6 +1648,10 @@ def test_fit_shows_the_scripts_bar_with_progress_true(tmp_path, capsys):
         log=lambda *a: None, progress=True)
     bar = capsys.readouterr().err
     assert "epoch 1/1: " in bar and "/2 [" in bar and "batch/s, acc=" in bar, bar
+    # its last figures are the epoch's, as metrics.jsonl keeps them
+    (record,) = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert re.findall(r"acc=([\d.]+), img_s=\d+, loss=([\d.]+)", bar)[-1] == (
+        f"{record['train_top1']:.3f}", f"{record['train_loss']:.3f}"), bar
     with pytest.raises(TypeError, match=r"^fit: progress must be True, False, None or a function \(iterable, "
                                         r"total, desc\) -> iterable, got str$"):
         fit(models.alexnet_small(width=4), data, dict(epochs=1, batch_size=16, lr=0.01, out=str(tmp_path / "run2")),

@@ -1294,6 +1294,13 @@ def test_a_linear_decay_extended_on_resume_is_planned_anew(tmp_path, monkeypatch
     rates.clear()
     fit(make(), data, small_fit_config(tmp_path / "two", epochs=2, resume=True), log=lines.append)
     assert rates == extended and not any("planned" in line for line in lines)
+    # a run planned for 3 epochs, stopped after 1 and "resumed" for 1: nothing to train, nothing planned anew
+    with pytest.raises(KeyboardInterrupt):
+        fit(make(), data, small_fit_config(tmp_path / "three", epochs=3), log=lambda *a: None, progress=stop_in_epoch_2)
+    lines = []
+    fit(make(), data, small_fit_config(tmp_path / "three", epochs=1, resume=True), log=lines.append)
+    assert any("it already holds the 1 epoch asked for: nothing to train" in line for line in lines)
+    assert not any("planned" in line for line in lines)
 
 
 def test_killed_run_resumes_to_the_same_parameters(tmp_path):

@@ -1698,7 +1698,7 @@ def test_fit_refuses_a_model_that_cannot_take_the_data_before_writing(tmp_path):
     from minicnn.train import TrainingError, fit
     rng = np.random.default_rng(0)
     x, y = rng.integers(0, 256, (40, 3, 28, 28), dtype=np.uint8), rng.integers(0, 10, 40)
-    y[-1] = 11   # a test label the 10 outputs have no score for
+    y[-1] = 10   # a test label the 10 outputs (classes 0 to 9) have no score for
     data = dict(train=(x[:32], y[:32]), val=(x[32:36], y[32:36]), test=(x[36:], y[36:]))
     cfg = dict(epochs=1, batch_size=16, lr=0.01, out=str(tmp_path / "run"))
     with pytest.raises(TrainingError, match=r"^the model cannot take the data's batches of shape \(16, 3, 28, 28\): "
@@ -1706,8 +1706,8 @@ def test_fit_refuses_a_model_that_cannot_take_the_data_before_writing(tmp_path):
         fit(models.alexnet_small(width=4), data, cfg, log=lambda *a: None)
     with pytest.raises(TrainingError, match=r"^the model cannot take the data's batches of shape \(16, 3, 32, 32\): "):
         fit(models.alexnet_small(width=4, in_channels=3), data, {**cfg, "input_size": 32}, log=lambda *a: None)
-    with pytest.raises(TrainingError, match=r"^the labels run from 0 to 11, and the model's output has shape "
-                                            r"\(16, 10\): it needs one score per class, \(N, 12\) or more"):
+    with pytest.raises(TrainingError, match=r"^the labels run from 0 to 10, and the model's output has shape "
+                                            r"\(16, 10\): it needs one score per class, \(N, 11\) or more"):
         fit(models.alexnet_small(width=4, in_channels=3), data, cfg, log=lambda *a: None)
     assert not (tmp_path / "run").exists()
 

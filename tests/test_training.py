@@ -1486,6 +1486,16 @@ def test_fit_refuses_settings_the_data_cannot_serve_before_the_first_step(tmp_pa
     assert not os.path.exists(tmp_path / "run" / "checkpoint.npz")
 
 
+def test_a_batch_of_all_the_training_images_is_served():
+    """The limits are inclusive: a batch as large as the training set (one step an epoch, also
+    over ranks), an epoch and a batch of 1."""
+    from minicnn.train import check_data
+    images, labels = np.zeros((12, 28, 28), np.uint8), np.arange(12) % 10
+    data = dict(train=(images, labels), val=(images[:2], labels[:2]), test=(images[:2], labels[:2]))
+    for batch, ranks in ((12, 1), (6, 2), (1, 1)):
+        check_data(data, dict(epochs=1, batch_size=batch, schedule="plateau"), ranks)
+
+
 def test_an_output_folder_that_cannot_be_written_fails_before_any_work(tmp_path):
     """It used to end in a traceback from os.makedirs, after the data was loaded (or, where the
     folder could be made but not written, after the first epoch's work)."""

@@ -917,7 +917,7 @@ def test_a_new_run_in_an_earlier_runs_folder_says_so_and_replaces_it_after_its_f
     assert (f"note: {out} holds an earlier run (alexnet_small after epoch 2); this run replaces it at the end of "
             f"its first epoch (--resume continues a run; another --out keeps both)") in lines
     assert metrics_while_training == [earlier_metrics]
-    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    records = metrics_records(out)
     assert [r["epoch"] for r in records] == [1] and records[0]["lr"] != json.loads(earlier_metrics.split("\n")[0])["lr"]
     assert json.loads((out / "checkpoint.json").read_text())["epoch"] == 1
     lines.clear()
@@ -1255,6 +1255,11 @@ def test_filter_grid_draws_the_first_three_channels_in_colour(tmp_path):
     assert shortened("a" * 20) == "a" * 20 and shortened("a" * 21) == "a" * 19 + "\u2026"
 
 
+def metrics_records(out):
+    """The lines of the run folder ``out``'s metrics.jsonl, read here as JSON: one dict per epoch."""
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
 def small_fit_config(out, **overrides):
     cfg = dict(model_name="alexnet_small", epochs=3, batch_size=16, lr=0.02, momentum=0.9,
                weight_decay=5e-4, schedule="linear", step_every=1, input_size=28, augment=True,
@@ -1366,7 +1371,7 @@ def test_an_epochs_training_metrics_are_the_means_over_its_images(tmp_path):
     before = copy.deepcopy(model)
     fit(model, data, small_fit_config(tmp_path / "run", epochs=1, lr=1e-30, momentum=0.0, weight_decay=0.0,
                                       augment=False), log=lambda line: None)
-    (record,) = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    (record,) = metrics_records(tmp_path / "run")
     loaded = dict(batch_size=16, size=28, mean=0.3, std=0.3)   # small_fit_config's
     train = evaluate(before, BatchLoader(*data["train"], **loaded))
     val = evaluate(before, BatchLoader(*data["val"], **loaded))
@@ -1395,7 +1400,7 @@ def test_a_run_says_what_its_blas_was_given_right_after_what_it_runs_on(tmp_path
     took = time.perf_counter() - began
     assert lines[0].startswith("on ") and lines[1] == f"note: {note}" and lines[2].startswith("epoch 1:")
     # the epoch's time is part of the run's, and its speed the 32 images trained on over that time
-    (record,) = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    (record,) = metrics_records(tmp_path / "run")
     assert 0 < record["epoch_time_s"] < took and record["images_per_s"] == pytest.approx(32 / record["epoch_time_s"])
     speed, seconds = re.fullmatch(r"epoch 1: .* \| (\d+) img/s, (\d+) s", lines[2]).groups()   # as the log says
     assert int(speed) == round(record["images_per_s"]) and int(seconds) <= took + 0.5
@@ -1460,7 +1465,7 @@ def test_a_run_without_a_validation_set_trains_on_every_image_and_plots_the_trai
     lines = []
     test = fit(models.alexnet_small(width=8), data, small_fit_config(tmp_path / "run", epochs=2, augment=False),
                log=lines.append)
-    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    records = metrics_records(tmp_path / "run")
     assert [r["epoch"] for r in records] == [1, 2] and [r["step"] for r in records] == [3, 6]
     assert not any(key.startswith("val_") for r in records for key in r)
     epochs = [line for line in lines if line.startswith("epoch")]
@@ -1666,7 +1671,7 @@ def test_fit_shows_the_scripts_bar_with_progress_true(tmp_path, capsys):
     bar = capsys.readouterr().err
     assert "epoch 1/1: " in bar and "/2 [" in bar and "batch/s, acc=" in bar, bar
     # its last figures are the epoch's, as metrics.jsonl keeps them
-    (record,) = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    (record,) = metrics_records(tmp_path / "run")
     assert re.findall(r"acc=([\d.]+), img_s=\d+, loss=([\d.]+)", bar)[-1] == (
         f"{record['train_top1']:.3f}", f"{record['train_loss']:.3f}"), bar
     with pytest.raises(TypeError, match=r"^fit: progress must be True, False, None or a function \(iterable, "

@@ -1,7 +1,11 @@
 """Pictures of a training run: loss and accuracy curves, the test confusion matrix, the test
 images of the largest loss, and the learned conv1 filters (the paper's Figure 3). Curves, the
 matrix and the images use matplotlib's object-oriented API with an Agg canvas (no screen needed,
-and pyplot's backend, e.g. a notebook's, is left alone); the filter grid needs only Pillow."""
+and pyplot's backend, e.g. a notebook's, is left alone); the filter grid needs only Pillow.
+
+Each picture is drawn by a ``*_figure`` function that returns the matplotlib ``Figure`` (a
+notebook shows it as it is; the tests read back what it drew), and written by its ``save_*``
+function as a PNG of 100 dots per inch."""
 import math
 
 import numpy as np
@@ -9,14 +13,26 @@ import numpy as np
 from minicnn.backend import to_numpy
 
 
-def save_curves(records, path):
-    """Plot train/validation loss and accuracy per epoch from the metrics records to a PNG (the
-    training curves alone for a run that held out no validation images)."""
+def _figure(size):
+    """A matplotlib Figure of ``size`` inches drawn on an Agg canvas: pyplot is not involved."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    epochs = [r["epoch"] for r in records]
-    fig = Figure(figsize=(10, 4))
+    fig = Figure(figsize=size)
     FigureCanvasAgg(fig)
+    return fig
+
+
+def save_curves(records, path):
+    """``curves_figure(records)`` as a PNG at ``path``."""
+    curves_figure(records).savefig(path, dpi=100)
+
+
+def curves_figure(records):
+    """Train/validation loss and accuracy per epoch from the metrics records (dicts of "epoch",
+    "train_loss", "train_top1", "val_loss", "val_top1"): two panels, loss left, top-1 right; the
+    training curves alone for a run that held out no validation images."""
+    epochs = [r["epoch"] for r in records]
+    fig = _figure((10, 4))
     ax_loss, ax_acc = fig.subplots(1, 2)
     validated = all("val_loss" in r for r in records)   # a run with no validation set has none
     ax_loss.plot(epochs, [r["train_loss"] for r in records], "o-", label="train")
@@ -32,20 +48,23 @@ def save_curves(records, path):
         ax.legend()
         ax.xaxis.get_major_locator().set_params(integer=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    return fig
 
 
 def save_confusion(confusion, classes, path):
-    """Draw a confusion matrix (rows: true class, columns: predicted) to a PNG: each cell shaded by
-    the fraction of its row (the true class's examples) and labelled with its count."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    """``confusion_figure(confusion, classes)`` as a PNG at ``path``."""
+    confusion_figure(confusion, classes).savefig(path, dpi=100)
+
+
+def confusion_figure(confusion, classes):
+    """A confusion matrix (k, k) of counts (rows: true class, columns: predicted) drawn as k x k
+    cells, each shaded by the fraction of its row (the true class's examples; a class with none
+    is a row of 0) and labelled with its count where that is not 0; titled with the fraction right."""
     counts = np.asarray(confusion)
     fractions = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     k = len(classes)
     side = max(4.0, 0.55 * k + 2.5)
-    fig = Figure(figsize=(side, side))
-    FigureCanvasAgg(fig)
+    fig = _figure((side, side))
     ax = fig.subplots()
     image = ax.imshow(fractions, cmap="Blues", vmin=0.0, vmax=1.0)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true class's examples")
@@ -58,21 +77,23 @@ def save_confusion(confusion, classes, path):
     ax.set(xlabel="predicted class", ylabel="true class",
            title=f"Test confusion matrix: {np.trace(counts) / max(counts.sum(), 1):.2%} right")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    return fig
 
 
 def save_largest_losses(images, rows, classes, path, columns=4):
-    """Draw the test images of ``rows`` (``evaluate``'s "largest_losses": index, label, predicted,
-    probability, loss) to a PNG, ``columns`` a row, each titled with its true class and what the
-    network said of it, in red where that was wrong. ``images``: the test set's uint8 pixels,
+    """``largest_losses_figure(images, rows, classes, columns)`` as a PNG at ``path``."""
+    largest_losses_figure(images, rows, classes, columns).savefig(path, dpi=100)
+
+
+def largest_losses_figure(images, rows, classes, columns=4):
+    """The test images of ``rows`` (``evaluate``'s "largest_losses": index, label, predicted,
+    probability, loss; at least one), ``columns`` a row, each titled with its true class and what
+    the network said of it, in red where that was wrong. ``images``: the test set's uint8 pixels,
     (N, H, W) or (N, C, H, W) with C 1 or 3, as the data sets store them."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    count = len(rows)   # at least one
+    count = len(rows)
     columns = min(columns, count)
     lines = -(-count // columns)
-    fig = Figure(figsize=(2.2 * columns, 2.5 * lines + 0.4))
-    FigureCanvasAgg(fig)
+    fig = _figure((2.2 * columns, 2.5 * lines + 0.4))
     axes = fig.subplots(lines, columns, squeeze=False).ravel()
     for ax in axes:
         ax.axis("off")
@@ -87,7 +108,7 @@ def save_largest_losses(images, rows, classes, path, columns=4):
                      f"{row['probability']:.0%}", fontsize=8, color="tab:red" if wrong else "black")
     fig.suptitle(f"The {count} test images of the largest loss: true class, and the network's guess", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    return fig
 
 
 def shortened(name, limit=20):

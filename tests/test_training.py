@@ -1227,34 +1227,6 @@ def test_script_trains_on_cifar10(tmp_path):
     assert os.path.exists(tmp_path / "out" / "curves.png")
 
 
-def test_filter_grid_tiles_each_filter_in_place():
-    from minicnn.plots import filter_grid
-    w = np.zeros((5, 1, 2, 2))
-    w[3, 0] = [[0.0, 1.0], [2.0, 3.0]]
-    grid = filter_grid(w)
-    assert grid.shape == (1 + 2 * 3, 1 + 3 * 3)        # 3x3 tiles of 2x2 + 1 px borders
-    np.testing.assert_allclose(grid[4:6, 1:3], [[0, 1 / 3], [2 / 3, 1]])   # filter 3: row 1, col 0
-    assert (grid[0] == 1).all() and (grid[:, 0] == 1).all() and (grid[4:6, 7:9] == 1).all()   # borders, no filter 8
-
-
-def test_filter_grid_draws_the_first_three_channels_in_colour(tmp_path):
-    """Filters of 4 channels: the first three, as RGB, each filter scaled by its own range over
-    them; saved with each filter pixel 48 x 48 (a 1x1 filter drawn 48 pixels wide)."""
-    from PIL import Image
-    from minicnn.plots import filter_grid, save_filter_grid, shortened
-    w = np.array([[1.0, 2.0, 5.0, 99.0], [-4.0, 0.0, 4.0, -99.0]]).reshape(2, 4, 1, 1)
-    grid = filter_grid(w)
-    assert grid.shape == (3, 5, 3)   # one row of two 1x1 tiles with 1 px borders
-    np.testing.assert_allclose(grid[1, 1], [0, 0.25, 1])
-    np.testing.assert_allclose(grid[1, 3], [0, 0.5, 1])
-    assert (grid[0] == 1).all() and (grid[:, [0, 2, 4]] == 1).all()
-    save_filter_grid(w, tmp_path / "filters.png")
-    with Image.open(tmp_path / "filters.png") as picture:
-        assert picture.size == (5 * 48, 3 * 48) and picture.mode == "RGB"
-        assert picture.getpixel((48 + 10, 48 + 10)) == (0, 64, 255)
-    assert shortened("a" * 20) == "a" * 20 and shortened("a" * 21) == "a" * 19 + "\u2026"
-
-
 def metrics_records(out):
     """The lines of the run folder ``out``'s metrics.jsonl, read here as JSON: one dict per epoch."""
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]

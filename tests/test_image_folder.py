@@ -541,6 +541,25 @@ def test_npz_weights_round_trip_and_name_the_first_mismatch(tmp_path):
         weights.load_npz(tmp_path / "w.npz", models.alexnet_owt())
 
 
+def test_weights_that_do_not_fit_are_refused_before_any_is_copied():
+    """A missing tensor names the model's tensor and the file's first four (then "..."); a tensor
+    the model has no place for is named; either way the model keeps every weight it had."""
+    model = models.alexnet_small(width=8)
+    before = {name: value.copy() for name, value in model.state_dict().items()}
+    state = {name: value + 1 for name, value in before.items()}
+    names = list(state)
+    with pytest.raises(weights.WeightsError, match=rf"^w: tensor 'extra' has no place in the model$"):
+        weights.import_state(model, dict(state, extra=np.zeros(1)), "w")
+    del state[names[-1]]
+    with pytest.raises(weights.WeightsError, match=rf"no tensor '{names[-1]}' for the model \(it has "
+                                                   rf"{', '.join(names[:4])}, \.\.\.\); is it a different"):
+        weights.import_state(model, state, "w")
+    with pytest.raises(weights.WeightsError, match=rf"\(it has {', '.join(names[:4])}\); is it"):   # four: no "..."
+        weights.import_state(model, {name: state[name] for name in names[:4]}, "w")
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, before[name], err_msg=name)
+
+
 def torchvision_layout_alexnet(torch, num_classes=1000):
     """A randomly initialised network with torchvision's AlexNet layout and state-dict names."""
     nn = torch.nn

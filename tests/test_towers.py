@@ -185,6 +185,13 @@ def test_a_checkpoint_converted_to_the_split_is_rebuilt_as_its_towers(tmp_path):
         towers.convert_checkpoint(tmp_path / "twin.npz", tmp_path / "twin-split.npz")
         towers.convert_checkpoint(tmp_path / "split.npz", tmp_path / "back.npz")
     assert checkpoint_config(tmp_path / "back.npz")["architecture"] == dict(architecture, lrn_groups=2)
+    # a record that leaves lrn_groups out means models.build's default, 1: converted as such
+    unstated = {k: v for k, v in architecture.items() if k != "lrn_groups"}
+    checkpoint.save(tmp_path / "unstated.npz", single, None, {"model": "alexnet_small", "epoch": 1,
+                                                             "config": {"architecture": unstated}})
+    with pytest.warns(UserWarning, match=r"\(--lrn-groups 1\)"):
+        towers.convert_checkpoint(tmp_path / "unstated.npz", tmp_path / "unstated-split.npz")
+    assert checkpoint_config(tmp_path / "unstated-split.npz")["architecture"] == dict(architecture, lrn_groups=2)
 
 
 def test_summary_shows_each_layers_device():

@@ -1679,6 +1679,16 @@ def test_fit_refuses_data_it_would_misread(tmp_path, part, images, labels, messa
     assert not (tmp_path / "run").exists()   # refused before anything was written
 
 
+def test_labels_given_as_lists_are_taken_and_an_empty_list_holds_out_nothing():
+    """A list of ints will do for labels, and ``[]`` (NumPy reads it as float64) with no images is
+    a validation set of none, not "labels must be integer classes"."""
+    from minicnn.train import checked_data
+    x = np.zeros((6, 28, 28), np.uint8)
+    data = checked_data(dict(train=(x[:4], [0, 1, 2, 3]), val=(x[:0], []), test=(x[4:], [4, 5])))
+    np.testing.assert_array_equal(data["train"][1], [0, 1, 2, 3])
+    assert isinstance(data["test"][1], np.ndarray) and data["val"][1].shape == (0,)
+
+
 def test_fit_refuses_a_model_that_cannot_take_the_data_before_writing(tmp_path):
     """Colour pictures into a greyscale network, or labels past the network's outputs, are named
     before the run starts, where the first step stopped with a traceback from conv1 or the loss."""

@@ -97,6 +97,8 @@ def test_runs_top_to_bottom_with_its_figures(tmp_path, monkeypatch):
     # data grid, im2col picture, shared-memory banks, the H200's versions, curves, conv1 filters,
     # feature maps, predictions, confusion matrix
     assert len(images) >= 9, f"expected at least 9 figures, got {len(images)}"
+    curves = next(c for c in nb.cells if "curves_figure(records)" in c.source)   # a Figure drawn without pyplot
+    assert [o.output_type for o in curves.outputs] == ["display_data"] and "image/png" in curves.outputs[0].data
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     # the feature-map cell: LRN with the paper's k = 2 scales these activations by 2 ** -0.75, as it says
     low, high = map(float, re.search(r"norm1 / relu1 over 500 test images: ([\d.]+) to ([\d.]+)", text).groups())

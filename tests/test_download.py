@@ -60,6 +60,22 @@ def test_a_download_cut_short_says_so_and_installs_nothing(tmp_path, monkeypatch
         assert os.listdir(tmp_path) == []
 
 
+def test_a_body_of_no_stated_length_is_taken_whole(tmp_path, monkeypatch):
+    """A chunked response states no Content-Length: its bytes are installed as they came (the check
+    judges them), and the progress bar is told a total of 0, unknown."""
+    payload = bytes(range(256)) * 1000   # 256,000 bytes: several blocks
+
+    class Chunked(io.BytesIO):
+        headers = {}
+    monkeypatch.setattr(download.urllib.request, "urlopen", lambda *a, **k: Chunked(payload))
+    seen = []
+    target = tmp_path / "file.bin"
+    download.fetch("https://example.org/file.bin", str(target), check=lambda part: None, how_to_get="",
+                   progress=lambda total, name: seen.append((total, name)) or seen.append)
+    assert target.read_bytes() == payload and os.listdir(tmp_path) == ["file.bin"]
+    assert seen[0] == (0, "file.bin") and sum(seen[1:]) == len(payload)
+
+
 def test_fashion_mnist_checksums_match_the_real_files():
     try:
         folder = fashion_mnist.find_folder()

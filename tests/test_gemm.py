@@ -9,6 +9,8 @@ gathered from its input, bit for bit what versions 4 and 3 give, without im2col 
 gradient gathered from dL/dy, without the columns' gradient and col2im, from weights transposed
 through shared memory (6); a thread's rows of A read from shared memory four at a time, bit for bit
 version 6's (7)."""
+import re
+
 import numpy as np
 import pytest
 
@@ -130,8 +132,34 @@ def test_selection_and_bad_shapes():
     assert current_gemm() == "cublas"
     with pytest.raises(ValueError, match="unknown GEMM 'magic'"):
         set_gemm("magic")
-    with pytest.raises(KernelLaunchError, match="inner dimensions differ"):
+    with pytest.raises(KernelLaunchError, match=r"inner dimensions differ: op\(a\) is 2x3, op\(b\) is 4x5"):
         matmul(np.ones((2, 3)), np.ones((4, 5)))
+    with pytest.raises(KernelLaunchError, match=r"op\(a\) is 3x2, op\(b\) is 5x4"):   # the transposes named
+        matmul(np.ones((2, 3)), np.ones((4, 5)), trans_a=True, trans_b=True)
+    for a, b in (((2, 3, 4), (3, 4, 5)), ((3, 4), (2, 4, 5)), ((2, 3, 4), (4, 5)), ((3,), (3,)),
+                 ((1, 2, 3, 4), (1, 2, 4, 5))):
+        with pytest.raises(KernelLaunchError, match="expected two matrices or two stacks of the same length, got "
+                                                    + re.escape(f"shapes {a} and {b}")):
+            matmul(np.ones(a), np.ones(b))
+    assert matmul(np.ones((2, 3, 4)), np.ones((2, 4, 5))).shape == (2, 3, 5)
+
+
+def test_cublas_compute_type_follows_the_dtype_and_cupy_tf32(monkeypatch):
+    """float64 in float64; float32 in strict float32 unless CUPY_TF32 is above 0, read once as CuPy
+    reads it (at the first float32 product); other dtypes refused."""
+    for value, tf32 in ((None, False), ("0", False), ("1", True), ("2", True)):
+        monkeypatch.setattr(gemm_module, "_tf32", None)
+        if value is None:
+            monkeypatch.delenv("CUPY_TF32", raising=False)
+        else:
+            monkeypatch.setenv("CUPY_TF32", value)
+        assert gemm_module._compute_type(np.float64) == (gemm_module.CUDA_R_64F, gemm_module.CUBLAS_COMPUTE_64F)
+        compute = gemm_module.CUBLAS_COMPUTE_32F_FAST_TF32 if tf32 else gemm_module.CUBLAS_COMPUTE_32F
+        assert gemm_module._compute_type(np.dtype(np.float32)) == (gemm_module.CUDA_R_32F, compute), value
+        monkeypatch.setenv("CUPY_TF32", "0" if tf32 else "1")   # read once: a later change is not seen
+        assert gemm_module._compute_type(np.float32)[1] == compute
+    with pytest.raises(KernelLaunchError, match="cuBLAS products take float32 or float64, got float16"):
+        gemm_module._compute_type(np.dtype(np.float16))
 
 
 # ---- version 2's split of K ------------------------------------------------------------------

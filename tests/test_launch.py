@@ -203,12 +203,14 @@ def test_watching_sees_every_launch_and_matrix_product_once():
         c = gemm.matmul(a, b)
         with gemm.use_gemm("tiled"):
             d = gemm.matmul(a, b)
+        gemm.matmul(a[0], b[0].T, trans_b=True)   # one matrix: one group
     assert seen == [("relu_forward_v1", 64, 0),
                     ("gemm (NumPy)", (24 + 40 + 30) * 4, 2 * 2 * 3 * 5 * 4),
-                    ("gemm_tiled", (24 + 40 + 30) * 4, 2 * 2 * 3 * 5 * 4)]
+                    ("gemm_tiled", (24 + 40 + 30) * 4, 2 * 2 * 3 * 5 * 4),
+                    ("gemm (NumPy)", (12 + 20 + 15) * 4, 2 * 3 * 5 * 4)]
     assert (x >= 0).all() and (c == 4).all() and (d == 4).all()   # the work was done, the results returned
     launch("relu", "relu_forward_v1", 1, BLOCK, x, x, x.size)
-    assert len(seen) == 3                                          # nobody watches after the block
+    assert len(seen) == 4                                          # nobody watches after the block
 
 
 def test_watching_blocks_do_not_nest_and_end_on_errors():

@@ -735,6 +735,31 @@ def test_a_sanitizer_without_its_runtime_loaded_is_refused(monkeypatch):
         build(REDUCE, name="test_kernel_unsanitized")
 
 
+def test_each_sanitizers_environment_preloads_its_runtime_and_says_which_package_has_it(monkeypatch):
+    """GCC's: the runtime, then the C++ runtime, preloaded, errors fatal; ThreadSanitizer's also the
+    BLAS and OpenMP pools on one thread (their synchronisation is not instrumented); the blocks
+    check needs none of it. A runtime not installed is named with its Debian package."""
+    base = {"PATH": os.environ["PATH"], "OPENBLAS_NUM_THREADS": "2"}
+    blocks = simulator.sanitizer_environment("blocks", base)
+    assert blocks == dict(base, MINICNN_SIM_SANITIZE="blocks")
+    monkeypatch.setattr(simulator, "sanitizer_runtime", lambda name: f"/runtime/lib{name[0]}san.so")
+    for name, threads in (("address", "2"), ("thread", "1")):
+        env = simulator.sanitizer_environment(name, base)
+        assert env["MINICNN_SIM_SANITIZE"] == name and env["OPENBLAS_NUM_THREADS"] == threads
+        runtime, *cxx = env["LD_PRELOAD"].split()
+        assert runtime == f"/runtime/lib{name[0]}san.so" and all("libstdc++" in path for path in cxx) and len(cxx) <= 1
+        assert "halt_on_error=1" in env["ASAN_OPTIONS"] and "halt_on_error=1" in env["TSAN_OPTIONS"]
+        assert ("OMP_NUM_THREADS" in env) == (name == "thread")
+    assert base == {"PATH": os.environ["PATH"], "OPENBLAS_NUM_THREADS": "2"}   # the copy changed, not the original
+    monkeypatch.setattr(simulator, "sanitizer_runtime", lambda name: None)
+    for name, package in (("address", "libasan8"), ("thread", "libtsan2")):
+        with pytest.raises(SimulatorError, match=rf"the {name} sanitizer's runtime is not installed with .*"
+                                                 rf"\(Debian: apt-get install {package}\)"):
+            simulator.sanitizer_environment(name)
+    with pytest.raises(SimulatorError, match="unknown sanitizer 'memory': expected one of address, thread, blocks"):
+        simulator.sanitizer_environment("memory")
+
+
 def test_sanitize_command_needs_a_sanitizer_and_a_command(capsys):
     from minicnn.simulator.sanitize import main
     for argv, message in ((["address"], "give the command to run"), (["memory", "python"], "invalid choice")):

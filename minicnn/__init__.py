@@ -48,7 +48,8 @@ Where things are:
   (class probabilities, ten crops, ensembles), ``minicnn.ensemble`` (networks rebuilt from weights
   files, each seeing a picture as in its training: ``examples/predict.py``'s and
   ``examples/evaluate.py``'s), ``minicnn.checkpoint`` (atomic checkpoints), ``minicnn.data``
-  (Fashion-MNIST, CIFAR-10, image folders, batching and augmentation).
+  (Fashion-MNIST, CIFAR-10, image folders, batching and augmentation), ``minicnn.plots`` (a run's
+  curves, confusion matrix, largest losses and conv1 filters, as Figures or PNGs).
 - ``minicnn.towers``: AlexNet's two-device split; ``minicnn.distributed`` and
   ``minicnn.hybrid``: data-parallel training over MPI and the "one weird trick".
 - ``minicnn.gradcheck``: the one way a backward pass is checked (``python -m minicnn.gradcheck``);

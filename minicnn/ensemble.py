@@ -24,7 +24,7 @@ from minicnn.data import imagenet_classes
 from minicnn.data.image_folder import class_folders, decode
 from minicnn.data.loader import resize_nearest
 from minicnn.inference import predict_proba
-from minicnn.weights import WeightsError, checkpoint_config, class_count, load, model_from_checkpoint
+from minicnn.weights import WeightsError, checkpoint_config, class_count, load, model_from_checkpoint, recorded_classes
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # torchvision's normalisation
 
@@ -47,7 +47,7 @@ def load_networks(paths, model=None, num_classes=None, device="cpu"):
         if config and (model is None or recorded):   # a training checkpoint: the network it records
             if num_classes is not None:
                 raise EnsembleError(f"--num-classes: {paths[0]} is a training checkpoint, which records its network "
-                                    f"({config['architecture']['num_classes']} outputs): drop --num-classes")
+                                    f"({recorded_classes(config, paths[0])} outputs): drop --num-classes")
             members = []
             for path in paths:
                 if path == paths[0] or checkpoint_config(path):
@@ -56,14 +56,14 @@ def load_networks(paths, model=None, num_classes=None, device="cpu"):
                     net, own = models.build(**config["architecture"]), config
                     load(path, net)
                 members.append((net.to(device), own))
-            return members, config["architecture"]["num_classes"]
+            return members, recorded_classes(config, paths[0])
         name = model or "alexnet_owt"
         count = num_classes or class_count(paths[0])
         members = []
         for path in paths:
             net = models.build(name, num_classes=count)
             load(path, net)
-            members.append((net.to(device), dict(config, architecture=dict(name=name))))
+            members.append((net.to(device), dict(config, architecture=dict(name=name, num_classes=count))))
         return members, count
     except WeightsError as exc:
         hint = "; name it with --model" if "does not record its network" in str(exc) else ""
@@ -137,7 +137,11 @@ def input_of(net, config):
     if "crop" in config or "input_size" not in config:
         return Input(True, config.get("crop") or models.MODELS[config["architecture"]["name"]][1], mean, std, None, 3)
     channels = next(param.data.shape[1] for _, param in net.named_params() if param.data.ndim == 4)  # conv1's
-    return Input(False, config["input_size"], mean, std, config.get("image_size") or config["input_size"], channels)
+    size = config.get("image_size") or config["input_size"]   # the data set's side, or the side it was resized to
+    if size is None:
+        raise EnsembleError("the checkpoint records neither the side of its training images (image_size) nor the "
+                            "side they were resized to (input_size): fit records them for square images")
+    return Input(False, config["input_size"] or size, mean, std, size, channels)
 
 
 def seen_as(view):
@@ -157,7 +161,7 @@ def check_ensemble(paths, members, views):
     config = members[0][1]
     for path, (_, own), view in zip(paths[1:], members[1:], views[1:]):
         if own.get("classes") != config.get("classes") or \
-                own["architecture"].get("num_classes") != config["architecture"].get("num_classes"):
+                recorded_classes(own, path) != recorded_classes(config, paths[0]):
             raise EnsembleError(f"{path} gives other classes than {paths[0]}; an ensemble averages networks of one "
                                 f"task")
         if seen_as(view) != seen_as(views[0]):   # (photos are cut to each network's crop)

@@ -8,7 +8,15 @@
 - ``alexnet_bn``: the seeds' Keras variant, BatchNorm in place of LRN.
 - ``alexnet_small``: the same shape of network (5 convs, grouped conv2/4/5, LRN, overlapping
   max-pool, 3 FC with dropout) sized for 28-32 px images, to train in minutes on a CPU.
+
+Each network carries ``model.architecture``, the arguments that build it again
+(``build(**model.architecture)``): ``minicnn.train.fit`` records it in its checkpoints, from
+which ``weights.model_from_checkpoint`` (``examples/predict.py``, ``examples/evaluate.py``)
+rebuilds the network.
 """
+import functools
+import inspect
+
 import numpy as np
 
 from minicnn.layers import LRN, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
@@ -50,6 +58,18 @@ def _alexnet_2012(norm, num_classes, in_channels, dtype, rng):
     ])
 
 
+def _records_its_arguments(builder):
+    """Decorate a network's builder so that the network it returns carries ``architecture``, the
+    builder's arguments as ``architecture`` gives them."""
+    @functools.wraps(builder)
+    def build_and_record(*args, **kwargs):
+        model = builder(*args, **kwargs)
+        model.architecture = architecture(builder.__name__, **inspect.signature(builder).bind(*args, **kwargs).arguments)
+        return model
+    return build_and_record
+
+
+@_records_its_arguments
 def alexnet(num_classes=1000, in_channels=3, dtype=np.float32, seed=0, init="paper", lrn_groups=1):
     """The 2012 AlexNet for 227x227 inputs. ``init="paper"`` (N(0, 0.01), unit biases) or
     ``"default"`` (PyTorch's uniform fan-in initialisation).
@@ -65,6 +85,7 @@ def alexnet(num_classes=1000, in_channels=3, dtype=np.float32, seed=0, init="pap
     return _initialise(model, init, rng)
 
 
+@_records_its_arguments
 def alexnet_bn(num_classes=1000, in_channels=3, dtype=np.float32, seed=0, init="default"):
     """The 2012 AlexNet with BatchNorm2D in place of LRN (the Keras versions in the seeds)."""
     rng = np.random.default_rng(seed)
@@ -72,6 +93,7 @@ def alexnet_bn(num_classes=1000, in_channels=3, dtype=np.float32, seed=0, init="
     return _initialise(model, init, rng)
 
 
+@_records_its_arguments
 def alexnet_owt(num_classes=1000, in_channels=3, dtype=np.float32, seed=0):
     """torchvision's ``alexnet`` for 224x224 inputs, with its state-dict names and PyTorch init."""
     rng = np.random.default_rng(seed)
@@ -91,6 +113,7 @@ def alexnet_owt(num_classes=1000, in_channels=3, dtype=np.float32, seed=0):
     return Sequential([("features", features), ("flatten", Flatten()), ("classifier", classifier)])
 
 
+@_records_its_arguments
 def alexnet_small(num_classes=10, in_channels=1, input_size=28, width=24, dropout=0.5, dtype=np.float32,
                   seed=0, init="he", lrn_groups=1):
     """AlexNet's shape of network for ``input_size`` x ``input_size`` images (28-32 px).
@@ -167,6 +190,8 @@ def replace_head(model, num_classes, seed=0):
     new = Dense(old.in_features, num_classes, bias="bias" in old.params, dtype=old.dtype,
                 rng=np.random.default_rng(seed), relu=old.relu)
     parent.layers[name] = new.to(old.device)
+    if getattr(model, "architecture", None):   # the record says what the network is now
+        model.architecture = dict(model.architecture, num_classes=num_classes)
     return new
 
 
@@ -184,3 +209,25 @@ def build(name, **kwargs):
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}: expected one of {', '.join(MODELS)}")
     return MODELS[name][0](**kwargs)
+
+
+# The arguments that choose the numbers a network starts from, not the network its weights fit.
+NOT_ARCHITECTURE = ("dtype", "seed")
+
+
+def architecture(name, **kwargs):
+    """``build``'s arguments for network ``name`` built with ``kwargs``: a dict of ``name`` and
+    every argument of its builder, the defaults filled in for those ``kwargs`` leaves out, but
+    dtype and seed (NOT_ARCHITECTURE), as plain Python values (a checkpoint records it as JSON).
+    ``build(**architecture(name, **kwargs))`` is the network ``build(name, **kwargs)`` is, up to
+    its initial weights and dtype. An unknown name or argument is a ValueError naming it."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}: expected one of {', '.join(MODELS)}")
+    builder = inspect.unwrap(MODELS[name][0])
+    try:
+        bound = inspect.signature(builder).bind(**kwargs)
+    except TypeError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+    bound.apply_defaults()
+    return dict(name=name, **{key: value.item() if isinstance(value, np.generic) else value
+                              for key, value in bound.arguments.items() if key not in NOT_ARCHITECTURE})

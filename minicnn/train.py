@@ -127,8 +127,9 @@ SCHEDULES = ("linear", "step", "plateau")
 
 def fit_config(cfg, model):
     """``cfg`` with FIT_DEFAULTS for the settings it leaves out (a new dict), and ``device``
-    the model's own when not given; a required setting left out, or a schedule fit does not
-    know, raises TrainingError naming it."""
+    the model's own when not given, and ``architecture`` the model's (``models``' networks carry
+    theirs) when not given; a required setting left out, or a schedule fit does not know, raises
+    TrainingError naming it."""
     missing = [key for key in FIT_REQUIRED if key not in cfg]
     if missing:
         raise TrainingError(f"fit's settings need {', '.join(missing)} (of {', '.join(FIT_REQUIRED)}; the others "
@@ -136,6 +137,8 @@ def fit_config(cfg, model):
     full = {**FIT_DEFAULTS, **cfg}
     if full["device"] is None:
         full["device"] = model.device
+    if not full.get("architecture") and getattr(model, "architecture", None):
+        full["architecture"] = dict(model.architecture)   # a models builder's network: recorded to rebuild it
     if full["schedule"] not in SCHEDULES:
         raise TrainingError(f"schedule {full['schedule']!r} is none of fit's: {', '.join(SCHEDULES)}")
     if full["schedule"] == "step" and full["step_every"] is None:
@@ -153,8 +156,10 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
     augment_pad pixels of padding, and mirrors), mean and std (pixels become
     ``(p / 255 - mean) / std``), seed, device (the model's own), resume, model_name (recorded in
     the checkpoint), classes (the names that the report gives and that a resumed run must have
-    trained on), split; for image folders also crop, pca, ten_crop. Other keys are recorded in the
-    checkpoint with the rest. Writes metrics, checkpoints and pictures to ``out``; ``resume``
+    trained on), split, architecture (``models.build``'s arguments, from which
+    ``weights.model_from_checkpoint`` and ``examples/predict.py`` rebuild the network; default:
+    ``model.architecture``, which the networks of ``minicnn.models`` carry); for image folders
+    also crop, pca, ten_crop. Other keys are recorded in the checkpoint with the rest. Writes metrics, checkpoints and pictures to ``out``; ``resume``
     continues the run there (``resume``, below). Returns the test metrics (``test_and_report``).
 
     ``progress``: True shows a tqdm bar per epoch (``batch_progress``); a function
@@ -176,6 +181,9 @@ def fit(model, data, cfg, log=print, progress=None, comm=None):
     cfg = fit_config(cfg, model)
     data = checked_data(data)
     check_data(data, cfg, comm.size)
+    if cfg.get("image_size") is None and not cfg.get("crop"):   # recorded: the side predict.py gives a picture
+        height, width = data["train"][0].shape[-2:]
+        cfg["image_size"] = int(height) if height == width else None
     resumed = os.path.join(cfg["out"], "checkpoint.npz")
     if cfg["resume"] and os.path.exists(resumed):
         check_resumed_classes(resumed, cfg)   # other classes: said as such, before the head's size

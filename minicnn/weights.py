@@ -133,10 +133,25 @@ def build_recorded(architecture, path):
                            f"{architecture.get('name')}({arguments}): {exc}") from None
 
 
+def recorded_classes(config, path):
+    """The outputs of the network that the configuration ``config`` of the checkpoint at ``path``
+    records: its architecture's ``num_classes``, or where the record leaves it out (an
+    architecture given to ``fit`` by hand), its builder's default; a record this minicnn cannot
+    build is a WeightsError naming it, as ``build_recorded``'s."""
+    from minicnn import models
+    architecture = config["architecture"]
+    if "num_classes" in architecture:
+        return architecture["num_classes"]
+    try:
+        return models.architecture(**architecture)["num_classes"]
+    except (TypeError, ValueError):
+        return build_recorded(architecture, path)   # raises the WeightsError that names the record
+
+
 def model_from_checkpoint(path):
     """``(model, config)``: the network a training checkpoint (``examples/train_alexnet.py``,
-    ``examples/finetune.py``) was trained as, rebuilt from the ``architecture`` its configuration
-    records (``models.build``'s arguments; the two towers again for a ``--split two-device``
+    ``examples/finetune.py``, or ``minicnn.train.fit`` on a network of ``minicnn.models``) was
+    trained as, rebuilt from the ``architecture`` its configuration records (``models.build``'s arguments; the two towers again for a ``--split two-device``
     run) and loaded with its weights, on the CPU; and that configuration."""
     from minicnn import towers
     config = checkpoint_config(path)

@@ -168,3 +168,38 @@ def test_one_step_lowers_the_loss_and_a_few_steps_overfit():
         model.backward(loss_fn.backward())
         opt.step()
     assert (model.forward(x, train=False).argmax(1) == y).all()
+
+
+@pytest.mark.parametrize("name, given", [
+    ("alexnet", dict(lrn_groups=2, seed=3)),
+    ("alexnet_bn", dict(num_classes=7)),
+    ("alexnet_owt", dict(in_channels=1, dtype=np.float64)),
+    ("alexnet_small", dict(width=np.int64(6), input_size=32, dropout=0.25, num_classes=np.int64(4))),
+])
+def test_each_network_carries_the_arguments_that_build_it_again(name, given):
+    """``model.architecture``: every argument of the builder, defaults filled in, as plain Python
+    values (a checkpoint records it as JSON), but dtype and seed; ``build`` takes it back to the
+    same network: the same layers, shapes and record."""
+    import json
+    model = models.build(name, **given)
+    record = model.architecture
+    assert record == models.architecture(name, **given) and json.loads(json.dumps(record)) == record
+    assert record["name"] == name and "dtype" not in record and "seed" not in record
+    assert all(record[key] == value for key, value in given.items() if key not in ("dtype", "seed"))
+    again = models.build(**record)
+    assert again.architecture == record
+    assert {k: v.shape for k, v in again.state_dict().items()} == {k: v.shape for k, v in model.state_dict().items()}
+    assert [type(layer) for layer in again.leaves()] == [type(layer) for layer in model.leaves()]
+
+
+def test_the_architecture_record_follows_a_new_head_and_names_what_it_cannot_build():
+    model = models.alexnet_small(width=4)
+    models.replace_head(model, 3)
+    assert model.architecture["num_classes"] == 3 and models.build(**model.architecture).output_shape((1, 1, 28, 28)) == (1, 3)
+    assert models.alexnet_small(4, 3).architecture["in_channels"] == 3   # positional arguments too
+    assert models.architecture("alexnet_small") == dict(name="alexnet_small", num_classes=10, in_channels=1, input_size=28,
+                                                        width=24, dropout=0.5, init="he", lrn_groups=1)
+    with pytest.raises(ValueError, match="alexnet_owt: got an unexpected keyword argument 'width'"):
+        models.architecture("alexnet_owt", width=8)
+    with pytest.raises(ValueError, match="unknown model 'vgg'"):
+        models.architecture("vgg")

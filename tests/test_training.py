@@ -679,6 +679,44 @@ def test_predict_names_what_a_checkpoint_without_its_network_needs(tmp_path):
     assert "Traceback" not in shown.stderr
 
 
+def test_a_network_fit_trained_from_python_is_rebuilt_from_its_checkpoint_and_predicts(tmp_path, capsys):
+    """fit records a models network's ``architecture`` and its images' side unasked (a notebook's
+    run), so predict.py rebuilds the network from the checkpoint and sizes a picture as the
+    training did; an architecture given by hand with its defaults left out serves as well."""
+    from PIL import Image
+
+    from minicnn.inference import normalise
+    from minicnn.losses import softmax
+    from minicnn.train import fit
+    from minicnn.weights import checkpoint_config, model_from_checkpoint
+    sys.path.insert(0, os.path.join(ROOT, "examples"))
+    import predict
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (40, 28, 28), dtype=np.uint8), np.arange(40) % 10
+    data = dict(train=(x[:32], y[:32]), test=(x[32:], y[32:]))
+    cfg = dict(epochs=1, batch_size=16, lr=0.01, mean=0.3, std=0.4, classes=list(fashion_mnist.CLASSES))
+    trained = models.alexnet_small(width=4, dropout=0.25)
+    fit(trained, data, dict(cfg, out=str(tmp_path / "run")), log=lambda *a: None)
+    config = checkpoint_config(tmp_path / "run" / "checkpoint.npz")
+    assert config["architecture"] == trained.architecture and config["image_size"] == 28
+    rebuilt, _ = model_from_checkpoint(tmp_path / "run" / "checkpoint.npz")
+    picture = rng.integers(0, 256, (28, 28), dtype=np.uint8)
+    Image.fromarray(picture).save(tmp_path / "x.png")
+    probs = softmax(trained.forward(normalise(picture[None, None], 0.3, 0.4), train=False))[0]
+    np.testing.assert_array_equal(softmax(rebuilt.forward(normalise(picture[None, None], 0.3, 0.4), train=False))[0],
+                                  probs)
+    by_hand = dict(cfg, out=str(tmp_path / "by-hand"), architecture=dict(name="alexnet_small", width=4, dropout=0.25))
+    fit(models.alexnet_small(width=4, dropout=0.25), data, by_hand, log=lambda *a: None)
+    for run in ("run", "by-hand"):
+        capsys.readouterr()
+        predict.main([str(tmp_path / "x.png"), "--weights", str(tmp_path / run / "checkpoint.npz"), "--top", "1"])
+        shown = capsys.readouterr().out.splitlines()[-1]
+        if run == "run":
+            best = int(np.argmax(probs))
+            assert shown == f"  {probs[best]:7.2%}  {fashion_mnist.CLASSES[best]}"
+        assert shown.endswith(tuple(fashion_mnist.CLASSES))
+
+
 def test_predict_takes_plain_weights_after_a_checkpoint_as_the_checkpoint_s_network(tmp_path, capsys):
     """An ensemble of a training checkpoint and a plain weights file (weights.save_npz) of the
     same network: the probabilities of the two networks, averaged."""

@@ -717,6 +717,18 @@ def test_a_network_fit_trained_from_python_is_rebuilt_from_its_checkpoint_and_pr
         assert shown.endswith(tuple(fashion_mnist.CLASSES))
 
 
+def test_a_record_of_no_picture_side_is_named():
+    """Non-square training images at their own size (input_size None): fit records no side, and a
+    picture cannot be sized for the network; said so, not a TypeError in the resize."""
+    from minicnn.ensemble import EnsembleError, input_of
+    net = models.alexnet_small(width=4)
+    config = dict(architecture=net.architecture, input_size=None, image_size=None, mean=0.0, std=1.0)
+    with pytest.raises(EnsembleError, match=r"records neither the side of its training images \(image_size\) nor"):
+        input_of(net, config)
+    assert input_of(net, dict(config, image_size=28)).crop == 28
+    assert input_of(net, dict(config, input_size=32)).size == 32
+
+
 def test_predict_takes_plain_weights_after_a_checkpoint_as_the_checkpoint_s_network(tmp_path, capsys):
     """An ensemble of a training checkpoint and a plain weights file (weights.save_npz) of the
     same network: the probabilities of the two networks, averaged."""

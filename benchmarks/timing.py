@@ -96,9 +96,13 @@ def seconds(t):
     return cupy.cuda.get_elapsed_time(start, stop) / 1e3
 
 
-def l2_flusher(flush_bytes=256 * 2 ** 20):
-    """flush() -> None: a ``flush_bytes`` write on the GPU, which evicts the L2 cache (50 MB on an
-    H100), so that the work timed next reads its data from memory as a training step would."""
+# More than the L2 cache of any GPU timed here (50 MB on an H100, 60 on an H200)
+L2_FLUSH_BYTES = 256 * 2 ** 20
+
+
+def l2_flusher(flush_bytes=L2_FLUSH_BYTES):
+    """flush() -> None: a ``flush_bytes`` write on the GPU, which evicts the L2 cache, so that
+    the work timed next reads its data from memory as a training step would."""
     import cupy
     scratch = cupy.empty(flush_bytes // 4, dtype=cupy.float32)
     return lambda: scratch.fill(0)
@@ -156,7 +160,7 @@ class StreamHold:
             self.fills *= 2
 
 
-def gpu_clock(flush_bytes=256 * 2 ** 20, hold=False):
+def gpu_clock(flush_bytes=L2_FLUSH_BYTES, hold=False):
     """clock(fn) -> seconds of GPU time that fn's work takes on the current stream, by CUDA
     events, the L2 cache flushed first (``l2_flusher``); with ``hold``, the GPU's work alone, the
     stream held until fn has queued it all (``StreamHold``). After each call ``clock.host_seconds``

@@ -2,6 +2,7 @@
 PyTorch layer by layer before it times anything; here it runs under the kernel simulator on a
 few AlexNet layers at batch 1 (the GPU timings need a GPU)."""
 import importlib.util
+import inspect
 import os
 import re
 import subprocess
@@ -1041,3 +1042,66 @@ def test_the_reference_s_timed_backward_writes_its_gradients_afresh():
         step()
     torch.testing.assert_close(x.grad, dout @ w.detach(), rtol=1e-6, atol=1e-6)
     torch.testing.assert_close(w.grad, dout.T @ x.detach(), rtol=1e-6, atol=1e-6)
+
+
+def test_the_cpu_clock_and_interleaved_medians_on_a_clock_of_known_steps(monkeypatch):
+    """interleaved_medians: ``warmup`` calls of each function, untimed, then ``repeats`` rounds of
+    one call each, alternating; each call's time is the clock's step over it, and the median is
+    the middle one (defaults: 2 and 7). The CPU clock reads perf_counter before and after."""
+    import types
+    sys.path.insert(0, os.path.dirname(SCRIPT))
+    import timing
+    now, calls = [0.0], []
+    monkeypatch.setattr(timing, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+
+    def taking(name, steps):
+        steps = iter(steps)
+
+        def call():
+            calls.append(name)
+            now[0] += next(steps)
+            return name
+        return call
+    a_steps = [9.0, 9.0, 3.0, 1.0, 2.0, 7.0, 5.0, 4.0, 6.0]        # two warm-up calls, then 7 timed
+    b_steps = [9.0, 9.0, 0.5, 0.5, 0.25, 0.75, 0.5, 1.0, 0.125]
+    medians = timing.interleaved_medians({"a": taking("a", a_steps), "b": taking("b", b_steps)})
+    assert calls == ["a", "b"] * 9
+    assert medians == {"a": (4.0, a_steps[2:]), "b": (0.5, b_steps[2:])}
+    assert timing._timed_cpu_call(taking("c", [2.5])) == ("c", 2.5)
+    assert timing.median_seconds(taking("d", [1.0] * 3 + [3.0, 2.0, 8.0]), repeats=3) == 3.0
+
+
+def test_seconds_reads_every_kind_of_time_and_the_l2_flush_outsizes_the_cache(monkeypatch):
+    """``seconds``: a float; a pair of perf_counter stamps; PyTorch's CUDA events and CuPy's, whose
+    milliseconds it turns into seconds after waiting for the stop. ``l2_flusher`` writes 256 MiB,
+    more than the L2 cache of any GPU it times (50 MB on an H100, 60 on an H200)."""
+    import types
+    sys.path.insert(0, os.path.dirname(SCRIPT))
+    import timing
+    waited = []
+
+    class CupyEvent:   # recorded at ``ms`` milliseconds
+        def __init__(self, ms):
+            self.ms = ms
+
+        def synchronize(self):
+            waited.append(self)
+
+    class TorchEvent(CupyEvent):
+        def elapsed_time(self, stop):
+            return stop.ms - self.ms
+    written = []
+    fake_cupy = types.SimpleNamespace(
+        float32="float32",
+        cuda=types.SimpleNamespace(get_elapsed_time=lambda start, stop: stop.ms - start.ms),
+        empty=lambda n, dtype: types.SimpleNamespace(size=n, dtype=dtype, fill=lambda v: written.append((n, v))))
+    monkeypatch.setitem(sys.modules, "cupy", fake_cupy)
+    assert timing.seconds(0.25) == 0.25 and timing.seconds((1.0, 1.75)) == 0.75
+    start, stop = TorchEvent(2.0), TorchEvent(5.0)
+    assert timing.seconds((start, stop)) == pytest.approx(3e-3) and waited == [stop]
+    start, stop = CupyEvent(1.0), CupyEvent(1.5)
+    assert timing.seconds((start, stop)) == pytest.approx(5e-4) and waited[-1] is stop
+    flush = timing.l2_flusher()
+    flush()
+    assert written == [(64 * 2 ** 20, 0)]   # float32s: 256 MiB
+    assert inspect.signature(timing.gpu_clock).parameters["flush_bytes"].default == 256 * 2 ** 20

@@ -548,7 +548,7 @@ def test_weights_that_do_not_fit_are_refused_before_any_is_copied():
     before = {name: value.copy() for name, value in model.state_dict().items()}
     state = {name: value + 1 for name, value in before.items()}
     names = list(state)
-    with pytest.raises(weights.WeightsError, match=rf"^w: tensor 'extra' has no place in the model$"):
+    with pytest.raises(weights.WeightsError, match=r"^w: tensor 'extra' has no place in the model$"):
         weights.import_state(model, dict(state, extra=np.zeros(1)), "w")
     del state[names[-1]]
     with pytest.raises(weights.WeightsError, match=rf"no tensor '{names[-1]}' for the model \(it has "

@@ -1105,3 +1105,41 @@ def test_seconds_reads_every_kind_of_time_and_the_l2_flush_outsizes_the_cache(mo
     flush()
     assert written == [(64 * 2 ** 20, 0)]   # float32s: 256 MiB
     assert inspect.signature(timing.gpu_clock).parameters["flush_bytes"].default == 256 * 2 ** 20
+
+
+def test_launch_medians_on_the_cpu_times_each_watched_launch_and_what_lies_between(monkeypatch):
+    """timing.launch_medians (--breakdown's clock) on a CPU clock of known steps: ``setup`` untimed
+    before every round; each kernel's launches summed within a round (their bytes and flops too),
+    the median over the rounds; the whole call's median, and the part outside the launches."""
+    import types
+    sys.path.insert(0, os.path.dirname(SCRIPT))
+    import timing
+
+    from minicnn.launch import watched
+    now, rounds = [0.0], []
+    monkeypatch.setattr(timing, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+
+    def step(seconds):
+        def run():
+            now[0] += seconds
+        return run
+
+    def setup():
+        rounds.append(len(rounds))
+        now[0] += 100.0   # not timed
+
+    def call():
+        slow = 1.0 + len(rounds) % 3   # rounds of 1, 2 and 3 s for the first launch
+        watched("first", 8, step(slow))
+        now[0] += 0.5                   # Python between the launches
+        watched("second", 16, step(2.0), flops=10)
+        watched("first", 8, step(0.25))
+    total, outside, kernels = timing.launch_medians(call, repeats=3, warmup=2, setup=setup)
+    assert len(rounds) == 5
+    assert outside == pytest.approx(0.5)
+    assert kernels == [dict(name="first", launches=2, nbytes=16, flops=0, seconds=pytest.approx(2.25)),
+                       dict(name="second", launches=1, nbytes=16, flops=10, seconds=2.0)]
+    assert total == pytest.approx(4.75)
+    rounds.clear()
+    timing.launch_medians(call, setup=setup)
+    assert len(rounds) == 9   # the defaults: 2 warm-up rounds, 7 timed

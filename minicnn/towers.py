@@ -101,7 +101,8 @@ def _tower_layer(name, layer, t, reads_both, in_features):
 
 def two_tower(model, input_shape=None):
     """The two-tower network with the parameters of ``model``, a single-device AlexNet-shaped
-    Sequential (layer names as in ``minicnn.models``) whose tower-local layers are grouped.
+    Sequential (layer names as in ``minicnn.models``) whose tower-local layers are grouped, and
+    its ``architecture`` (``minicnn.models``), which with the split "two-device" rebuilds it.
     ``input_shape`` (N, C, H, W) is needed only to size the dropout masks; by default it is
     read from the first Dense layer."""
     if not isinstance(model, Sequential) or HEAD not in model.layers:
@@ -120,7 +121,10 @@ def two_tower(model, input_shape=None):
             reads_both = False
             width = layer.out_features // TOWERS if isinstance(layer, Dense) else None
     head = Sequential([(n, copy.deepcopy(model.layers[n])) for n in names[head_at:]])
-    return TwoTowerNet([Sequential(t) for t in towers], head)
+    split = TwoTowerNet([Sequential(t) for t in towers], head)
+    if getattr(model, "architecture", None):   # a models network's record: the grouped network, split again
+        split.architecture = dict(model.architecture)
+    return split
 
 
 # ---- where the towers run -------------------------------------------------------------------

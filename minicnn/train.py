@@ -127,8 +127,9 @@ SCHEDULES = ("linear", "step", "plateau")
 
 def fit_config(cfg, model):
     """``cfg`` with FIT_DEFAULTS for the settings it leaves out (a new dict), and ``device``
-    the model's own when not given, and ``architecture`` the model's (``models``' networks carry
-    theirs) when not given; a required setting left out, or a schedule fit does not know, raises
+    the model's own when not given, ``architecture`` the model's (``models``' networks carry
+    theirs) when not given, and ``split`` "two-device" for towers (``towers.two_tower``); a
+    required setting left out, a schedule fit does not know, or another split for towers raises
     TrainingError naming it."""
     missing = [key for key in FIT_REQUIRED if key not in cfg]
     if missing:
@@ -139,6 +140,13 @@ def fit_config(cfg, model):
         full["device"] = model.device
     if not full.get("architecture") and getattr(model, "architecture", None):
         full["architecture"] = dict(model.architecture)   # a models builder's network: recorded to rebuild it
+    from minicnn.towers import TwoTowerNet
+    if isinstance(model, TwoTowerNet):   # recorded: what rebuilds it is the grouped network, split
+        if "split" not in cfg:
+            full["split"] = "two-device"
+        elif full["split"] != "two-device":
+            raise TrainingError(f"the model is split into two towers (towers.two_tower), and split is "
+                                f"{full['split']!r}: give split='two-device', or leave it out")
     if full["schedule"] not in SCHEDULES:
         raise TrainingError(f"schedule {full['schedule']!r} is none of fit's: {', '.join(SCHEDULES)}")
     if full["schedule"] == "step" and full["step_every"] is None:

@@ -289,3 +289,28 @@ def test_split_copies_parameters_instead_of_sharing_them():
         p.data[...] = 0
     for name, value in grouped.state_dict().items():
         np.testing.assert_array_equal(value, before[name])
+
+
+def test_towers_trained_by_fit_from_python_are_recorded_as_the_split_and_rebuilt(tmp_path):
+    """fit on ``two_tower(models network)``: the split "two-device" and the grouped network's
+    record go into the checkpoint unasked, and model_from_checkpoint rebuilds the towers with their
+    weights; a split said otherwise is refused before anything is written."""
+    from minicnn.train import TrainingError, fit
+    from minicnn.weights import checkpoint_config, model_from_checkpoint
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (40, 28, 28), dtype=np.uint8), np.arange(40) % 10
+    data = dict(train=(x[:32], y[:32]), test=(x[32:], y[32:]))
+    cfg = dict(epochs=1, batch_size=16, lr=0.01)
+    split = towers.two_tower(models.alexnet_small(width=4, lrn_groups=2))
+    assert split.architecture == models.alexnet_small(width=4, lrn_groups=2).architecture
+    with pytest.raises(TrainingError, match="the model is split into two towers .* and split is 'none': give "
+                                            "split='two-device', or leave it out"):
+        fit(split, data, dict(cfg, out=str(tmp_path / "refused"), split="none"), log=lambda *a: None)
+    assert not (tmp_path / "refused").exists()
+    fit(split, data, dict(cfg, out=str(tmp_path / "run")), log=lambda *a: None)
+    config = checkpoint_config(tmp_path / "run" / "checkpoint.npz")
+    assert config["split"] == "two-device" and config["architecture"]["lrn_groups"] == 2
+    rebuilt, _ = model_from_checkpoint(tmp_path / "run" / "checkpoint.npz")
+    assert isinstance(rebuilt, towers.TwoTowerNet)
+    images = rng.standard_normal((2, 1, 28, 28)).astype(np.float32)
+    np.testing.assert_array_equal(rebuilt.forward(images, train=False), split.forward(images, train=False))

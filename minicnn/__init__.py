@@ -47,9 +47,11 @@ Where things are:
   ``cfg`` needing only ``epochs``, ``batch_size``, ``lr`` and ``out``), ``minicnn.inference``
   (class probabilities, ten crops, ensembles), ``minicnn.ensemble`` (networks rebuilt from weights
   files, each seeing a picture as in its training: ``examples/predict.py``'s and
-  ``examples/evaluate.py``'s), ``minicnn.checkpoint`` (atomic checkpoints), ``minicnn.data``
-  (Fashion-MNIST, CIFAR-10, image folders, batching and augmentation), ``minicnn.plots`` (a run's
-  curves, confusion matrix, largest losses and conv1 filters, as Figures or PNGs).
+  ``examples/evaluate.py``'s), ``minicnn.occlusion`` (where covering a picture changes a
+  prediction: Zeiler and Fergus's test), ``minicnn.checkpoint`` (atomic checkpoints),
+  ``minicnn.data`` (Fashion-MNIST, CIFAR-10, image folders, batching and augmentation),
+  ``minicnn.plots`` (a run's curves, confusion matrix, largest losses and conv1 filters, and a
+  prediction's occlusion map, as Figures or PNGs).
 - ``minicnn.towers``: AlexNet's two-device split; ``minicnn.distributed`` and
   ``minicnn.hybrid``: data-parallel training over MPI and the "one weird trick".
 - ``minicnn.gradcheck``: the one way a backward pass is checked (``python -m minicnn.gradcheck``);

@@ -1,5 +1,6 @@
 """Pictures of a training run: loss and accuracy curves, the test confusion matrix, the test
-images of the largest loss, and the learned conv1 filters (the paper's Figure 3). Curves, the
+images of the largest loss, and the learned conv1 filters (the paper's Figure 3); and of a
+prediction, where covering the picture changes it (``minicnn.occlusion``). Curves, the
 matrix and the images use matplotlib's object-oriented API with an Agg canvas (no screen needed,
 and pyplot's backend, e.g. a notebook's, is left alone); the filter grid needs only Pillow.
 
@@ -109,6 +110,52 @@ def largest_losses_figure(images, rows, classes, columns=4):
     fig.suptitle(f"The {count} test images of the largest loss: true class, and the network's guess", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def save_occlusion(image, occlusion, class_name, path):
+    """``occlusion_figure(image, occlusion, class_name)`` as a PNG at ``path``."""
+    occlusion_figure(image, occlusion, class_name).savefig(path, dpi=100)
+
+
+def occlusion_figure(image, occlusion, class_name):
+    """A picture and, beside it, the same picture in grey under how much a square covering each
+    pixel lowers the probability of ``class_name`` (``minicnn.occlusion.per_pixel`` of
+    ``occlusion``, an ``Occlusion``, taken from the picture's own): red where it falls, blue where
+    it rises, on a scale symmetric about 0; the square of the lowest probability outlined.
+    ``image``: uint8 pixels (C, H, W), C 1 or 3."""
+    from matplotlib.patches import Rectangle
+    from minicnn.occlusion import most_telling, per_pixel
+    picture = np.asarray(image).transpose(1, 2, 0)
+    grey = picture.mean(axis=2)
+    picture = picture[:, :, 0] if picture.shape[2] == 1 else picture
+    fall = occlusion.unoccluded - per_pixel(occlusion, grey.shape)
+    reach = max(float(np.abs(fall).max()), 1e-3)   # the scale; a tiny one where nothing changes
+    fig = _figure((8.4, 4.2))
+    ax_picture, ax_map = fig.subplots(1, 2)
+    ax_picture.imshow(picture, cmap="gray" if picture.ndim == 2 else None, vmin=0, vmax=255)
+    ax_picture.set_title(f"{shortened(class_name, 40)}: {occlusion.unoccluded:.1%}", fontsize=10)
+    ax_map.imshow(grey, cmap="gray", vmin=0, vmax=255)
+    shades = ax_map.imshow(fall, cmap="RdBu_r", vmin=-reach, vmax=reach, alpha=0.65)
+    row, col = most_telling(occlusion)
+    ax_map.add_patch(Rectangle((col - 0.5, row - 0.5), occlusion.patch, occlusion.patch, fill=False,
+                               edgecolor="black", linewidth=1.5))
+    ax_map.set_title(f"covered, at the lowest (outlined): {occlusion.probability.min():.1%}", fontsize=10)
+    fig.colorbar(shades, ax=ax_map, fraction=0.046, pad=0.04, label=f"fall in the probability of "
+                                                                    f"{shortened(class_name)}")
+    for ax in (ax_picture, ax_map):
+        ax.axis("off")
+    fig.suptitle(f"Where a square of {occlusion.patch} x {occlusion.patch} pixels, {pixel_in_words(occlusion.fill)}, makes "
+                 f"the network less sure", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def pixel_in_words(pixel):
+    """"black", "white", "grey 73" or "the colour (124, 116, 104)": a uint8 pixel (C,) for a title."""
+    values = [int(v) for v in np.asarray(pixel).reshape(-1)]
+    if len(set(values)) == 1:
+        return {0: "black", 255: "white"}.get(values[0], f"grey {values[0]}")
+    return f"the colour ({', '.join(map(str, values))})"
 
 
 def shortened(name, limit=20):

@@ -2,17 +2,18 @@
 
 ``DATASETS`` maps a name to what the trainer needs: a ``load(split, folder, download_missing=False,
 progress=None)`` function returning (uint8 images (N, [C,] H, W), int64 labels), which fetches
-the files when asked and none are found, the class names, the channels and the per-channel
-pixel statistics of p / 255 over the training set (for normalisation).
+the files when asked and none are found, the class names, the channels, the per-channel
+pixel statistics of p / 255 over the training set (for normalisation), and the ``background``
+pixel the pictures lie on (Fashion-MNIST's black; None for CIFAR-10's photos, which have none).
 """
 from minicnn.data import cifar10, fashion_mnist
 from minicnn.data.download import DataError
 
 DATASETS = {
     "fashion-mnist": dict(load=fashion_mnist.load, classes=fashion_mnist.CLASSES, channels=1, size=28,
-                          mean=(0.2860,), std=(0.3530,)),
+                          mean=(0.2860,), std=(0.3530,), background=0),
     "cifar10": dict(load=cifar10.load, classes=cifar10.CLASSES, channels=3, size=32,
-                    mean=(0.4914, 0.4822, 0.4465), std=(0.2470, 0.2435, 0.2616)),
+                    mean=(0.4914, 0.4822, 0.4465), std=(0.2470, 0.2435, 0.2616), background=None),
 }
 
 

@@ -7,6 +7,7 @@
     python examples/predict.py photo.jpg --weights alexnet-owt-7be5be79.pth       # torchvision's file (needs torch)
     python examples/predict.py photo.jpg --weights runs/finetune/checkpoint.npz   # a fine-tuned network
     python examples/predict.py photos/ --weights alexnet_owt.npz --csv guesses.csv   # also as a table
+    python examples/predict.py shirt.png --weights runs/fashion/checkpoint.npz --occlusion why/   # where it looked
 
 A training checkpoint (of examples/train_alexnet.py or examples/finetune.py) records its network,
 class names and normalisation; other weights files need --model (default: alexnet_owt). A network
@@ -21,7 +22,9 @@ normalisation; a small-image data set's pictures, of one size and colour, each a
 input size and normalisation: the small AlexNet's 28 beside the 2012 one's 227); plain weights
 files after a training checkpoint are taken as that checkpoint's network. Class names: those the
 checkpoint records, the 1000 ImageNet classes for a 1000-way model, otherwise --classes (a text
-file with one name per line, or an image folder whose subfolders are the classes).
+file with one name per line, or an image folder whose subfolders are the classes). --occlusion
+draws, for each picture, where a square covering it lowers the probability of the class named
+first (Zeiler and Fergus's occlusion test, minicnn/occlusion.py).
 """
 import argparse
 import csv
@@ -34,11 +37,13 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from minicnn.arguments import plain_warnings, positive_int, run_script, user_path  # noqa: E402
+from minicnn.arguments import output_folder, plain_warnings, positive_int, run_script, user_path  # noqa: E402
 from minicnn.checkpoint import atomic_write  # noqa: E402
 from minicnn.data.image_folder import IMAGE_EXTENSIONS, class_folders, decode, image_files, quiet_decoding  # noqa: E402
 from minicnn.ensemble import (EnsembleError, add_network_arguments, ensemble_proba, networks_of,  # noqa: E402
                               read_small_image)
+from minicnn.occlusion import most_telling, occluded_copies, occlusion_map, square_pixel  # noqa: E402
+from minicnn.plots import save_occlusion  # noqa: E402
 import numpy as np  # noqa: E402 (after minicnn, which sets OpenBLAS's thread timeout before NumPy loads it)
 
 BATCH = 50   # images read and classified at a time
@@ -69,8 +74,20 @@ def main(argv=None):
                    help="also write the results as a table: a row per image, its path, then --top pairs of "
                         "columns class_1, probability_1, ... (a spreadsheet's, or pandas'); written whole when "
                         "the last image is classified, replacing FILE; - prints the table instead of the list")
+    p.add_argument("--occlusion", type=output_folder, default=None, metavar="DIR",
+                   help="also draw, for each picture, how much a square covering each part of it lowers the "
+                        "probability of the class named first: a PNG per picture in DIR, named after it (Zeiler and "
+                        "Fergus's test; the square is black on Fashion-MNIST's pictures, which lie on black, and "
+                        "elsewhere grey, the network's mean pixel; a forward pass per position of the square: 289 "
+                        "for a photo, 576 for a Fashion-MNIST picture)")
+    p.add_argument("--occlusion-patch", type=positive_int, default=None, metavar="PIXELS",
+                   help="with --occlusion, the square's side in pixels of the picture as the networks see it (a "
+                        "photo's central 256x256, or a small-image data set's size), moved by a third of it "
+                        "(default: a sixth of the picture, 43 of a photo's 256, 5 of Fashion-MNIST's 28)")
     args = p.parse_args(argv)
     plain_warnings()
+    if args.occlusion_patch and not args.occlusion:
+        p.error("--occlusion-patch sizes the square of --occlusion: give --occlusion DIR too")
     if args.csv and args.csv != "-":   # before minutes of work, not after
         problem = unwritable_file(args.csv)
         if problem:
@@ -80,6 +97,10 @@ def main(argv=None):
         device, members, views, names = networks_of(args)
     except EnsembleError as exc:
         raise SystemExit(f"error: {exc}")
+    side = 256 if views[0].photos else views[0].size   # the pictures as read: a photo's central 256x256
+    if args.occlusion_patch and args.occlusion_patch > side:
+        raise SystemExit(f"error: --occlusion-patch {args.occlusion_patch}: larger than the pictures the networks "
+                         f"see, {side}x{side}")
     # as the network saw its training images: a photo's central 256x256 (then its crops), or the whole
     # picture at a small-image data set's size
     read = decode if views[0].photos else functools.partial(read_small_image, size=views[0].size,
@@ -113,7 +134,7 @@ def main(argv=None):
             paths += found
         else:
             paths.append(path)
-    printed, table = 0, []
+    printed, table, drawn = 0, [], set()
     for start in range(0, len(paths), BATCH):   # a batch at a time: a large folder is never all in memory
         images, shown = [], []
         for path in paths[start:start + BATCH]:
@@ -129,14 +150,15 @@ def main(argv=None):
             continue
         images = np.stack(images)   # each network through its own crop and normalisation, the results averaged
         probs = ensemble_proba(members, views, images, args.ten_crop, device, batch_size=BATCH)
-        for path, row in zip(shown, probs):
+        for path, image, row in zip(shown, images, probs):
             best = np.argsort(-row, kind="stable")[:args.top]
             table.append([path] + [value for k in best for value in (names[k], f"{row[k]:.6f}")])
-            if args.csv == "-":
-                continue
-            print(path)
-            for k in best:
-                print(f"  {row[k]:7.2%}  {names[k]}")
+            if args.csv != "-":
+                print(path)
+                for k in best:
+                    print(f"  {row[k]:7.2%}  {names[k]}")
+            if args.occlusion:   # for the class named first
+                drawn.add(draw_occlusion(args, path, image, int(best[0]), members, views, names, device, drawn))
         printed += len(shown)
     if not printed:
         raise SystemExit("error: none of the images could be read")
@@ -144,6 +166,32 @@ def main(argv=None):
         header = ["image"] + [f"{column}_{i}" for i in range(1, min(args.top, len(names)) + 1)
                               for column in ("class", "probability")]
         write_csv(args.csv, [header] + table)
+
+
+def draw_occlusion(args, path, image, target, members, views, names, device, taken):
+    """Draw the occlusion map of the picture ``image`` (uint8 (C, H, W), as read) for class
+    ``target`` into args.occlusion, as a PNG named after ``path`` that none of ``taken`` (names
+    already drawn) has; say where; return the name."""
+    proba = functools.partial(ensemble_proba, members, views, ten_crop=args.ten_crop, device=device, batch_size=BATCH)
+    occlusion = occlusion_map(proba, image, target, args.occlusion_patch, fill=square_pixel(members[0][1], image.shape[0]))
+    stem = "standard-input" if path == "-" else os.path.splitext(os.path.basename(os.path.normpath(path)))[0]
+    name, copy = f"{stem}.png", 1
+    while name in taken:   # two pictures of one name, from two folders
+        copy += 1
+        name = f"{stem}-{copy}.png"
+    target_path = os.path.join(args.occlusion, name)
+    try:
+        save_occlusion(image, occlusion, names[target], target_path)
+    except OSError as exc:
+        raise SystemExit(f"error: cannot write {target_path} ({exc.strerror or exc})")
+    row, col = most_telling(occlusion)
+    covered = proba(occluded_copies(image, np.array([row]), np.array([col]), occlusion.fill, occlusion.patch))[0]
+    said = int(np.argmax(covered))   # what the network says of the picture so covered
+    last = occlusion.patch - 1
+    print(f"  occlusion: {target_path} ({names[target]} {occlusion.unoccluded:.2%} as it is, "
+          f"{occlusion.probability.min():.2%} with rows {row}-{row + last}, columns {col}-{col + last} covered, "
+          f"where it says {names[said]} {covered[said]:.2%})", file=sys.stderr if args.csv == "-" else sys.stdout)
+    return name
 
 
 def unwritable_file(path):

@@ -95,8 +95,8 @@ def test_runs_top_to_bottom_with_its_figures(tmp_path, monkeypatch):
     images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
               if o.output_type == "display_data" and "image/png" in o.get("data", {})]
     # data grid, im2col picture, shared-memory banks, the H200's versions, curves, conv1 filters,
-    # feature maps, predictions, confusion matrix
-    assert len(images) >= 9, f"expected at least 9 figures, got {len(images)}"
+    # feature maps, predictions, confusion matrix, the two occlusion maps
+    assert len(images) >= 11, f"expected at least 11 figures, got {len(images)}"
     curves = next(c for c in nb.cells if "curves_figure(records)" in c.source)   # a Figure drawn without pyplot
     assert [o.output_type for o in curves.outputs] == ["display_data"] and "image/png" in curves.outputs[0].data
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
@@ -159,4 +159,11 @@ def test_runs_top_to_bottom_with_its_figures(tmp_path, monkeypatch):
     assert re.search(r"\non .+, \d+ cores; NumPy \S+ with .+; Python \d", text)
     assert "added left to right: 63.11896 | right to left: 63.118443 |" in text
     assert re.search(r"\): the product on 1 thread and on \d+: \d+ of 69984 entries differ", text)
+    # the occlusion cell: 576 copies of each of two test images (a 5x5 square a pixel at a time), each
+    # drawn; the square lowers the probability of the class named first
+    found = re.findall(r"test image \d+ \(.+?\): 576 copies; .+? (\d+)% as it is, (\d+)% at the lowest, where it "
+                       r"says .+ \d+%", text)
+    assert len(found) == 2 and all(int(lowest) <= int(whole) for whole, lowest in found)
+    occlusion = next(c for c in nb.cells if "occlusion_figure(picture, occlusion" in c.source)
+    assert sum(o.output_type == "display_data" and "image/png" in o.data for o in occlusion.outputs) == 2
     assert elapsed < 300, f"the notebook took {elapsed:.0f} s; it must stay under 5 minutes"

@@ -297,6 +297,18 @@ def test_quick_start_figures_are_the_committed_training_run():
         assert (ROOT / picture).is_file(), picture
 
 
+def test_the_occlusion_figures_are_what_predict_printed_for_the_default_runs_network():
+    """The occlusion paragraph's figures are predict.py's line in its committed output, made with
+    the README's command, and the picture beside it is the one that command wrote."""
+    folder = "cpu-train-alexnet_small-fashion-mnist-2026-12-03"
+    printed = (ROOT / "benchmarks" / "results" / folder / "occlusion-boot.txt").read_text()
+    assert printed.startswith("boot.png\n   99.83%  Ankle boot\n")
+    line = re.search(r"occlusion: why/boot\.png \((.+)\)\n", printed)[1]
+    assert " ".join(line.split()) in " ".join(README.split())
+    assert "--occlusion why/   # writes why/boot.png" in README
+    assert (ROOT / "benchmarks" / "results" / folder / "occlusion-boot.png").is_file()
+
+
 def test_the_ensemble_s_figures_are_its_committed_evaluation():
     """Three default runs (seeds 0, 1, 2) and their ensemble: each run's test accuracy as
     evaluate.py scored it is the one its own run wrote (seed 0's the quick start's run), and the

@@ -78,8 +78,9 @@ def run_test_set(path, config, bar):
     the image files (None for Fashion-MNIST's and CIFAR-10's, which are no files)."""
     dataset = config.get("dataset") or ("folder" if config.get("crop") else None)   # finetune.py records a crop
     if dataset is None:
-        raise SystemExit(f"error: {path} records no test set (plain weights, or a checkpoint of before its data set "
-                         f"was recorded): give --data, a labelled image folder")
+        raise SystemExit(f"error: {path} records no test set (plain weights, a run of minicnn.train.fit on arrays of "
+                         f"its own, or a checkpoint of before its data set was recorded): give --data, a labelled "
+                         f"image folder")
     try:
         if dataset == "folder":
             root = config.get("data")   # recorded since 2026-12-04

@@ -258,8 +258,9 @@ def test_what_cannot_be_evaluated_is_said(tmp_path, cache, capsys):
             (["--weights", str(tmp_path / "photos.npz"), "--data", str(tmp_path), "--invert"],
              "error: --invert is for networks trained on a small-image data set"),
             (["--weights", str(tmp_path / "plain.npz"), "--model", "alexnet_small", "--num-classes", "3"],
-             f"error: {tmp_path / 'plain.npz'} records no test set (plain weights, or a checkpoint of before its "
-             f"data set was recorded): give --data, a labelled image folder"),
+             f"error: {tmp_path / 'plain.npz'} records no test set (plain weights, a run of minicnn.train.fit on "
+             f"arrays of its own, or a checkpoint of before its data set was recorded): give --data, a labelled "
+             f"image folder"),
             (["--weights", str(tmp_path / "photos.npz"), "--data", str(tmp_path / "nothing")],
              f"error: --data image folder {tmp_path / 'nothing'} does not exist"),
             (["--weights", str(tmp_path / "photos.npz")],

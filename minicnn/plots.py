@@ -119,10 +119,10 @@ def save_occlusion(image, occlusion, class_name, path):
 
 def occlusion_figure(image, occlusion, class_name):
     """A picture and, beside it, the same picture in grey under how much a square covering each
-    pixel lowers the probability of ``class_name`` (``minicnn.occlusion.per_pixel`` of
-    ``occlusion``, an ``Occlusion``, taken from the picture's own): red where it falls, blue where
-    it rises, on a scale symmetric about 0; the square of the lowest probability outlined.
-    ``image``: uint8 pixels (C, H, W), C 1 or 3."""
+    pixel lowers the probability of ``class_name`` below the picture's own (``occlusion``, an
+    ``Occlusion``: its ``unoccluded`` less ``minicnn.occlusion.per_pixel``): red where it falls,
+    blue where it rises, on a scale symmetric about 0; the square of the lowest probability
+    outlined. ``image``: uint8 pixels (C, H, W), C 1 or 3."""
     from matplotlib.patches import Rectangle
     from minicnn.occlusion import most_telling, per_pixel
     picture = np.asarray(image).transpose(1, 2, 0)

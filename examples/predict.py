@@ -33,11 +33,11 @@ import glob
 import io
 import os
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from minicnn.arguments import output_folder, plain_warnings, positive_int, run_script, user_path  # noqa: E402
+from minicnn.arguments import (output_folder, plain_warnings, positive_int, run_script, unwritable_file,  # noqa: E402
+                               user_path)
 from minicnn.checkpoint import atomic_write  # noqa: E402
 from minicnn.data.image_folder import IMAGE_EXTENSIONS, class_folders, decode, image_files, quiet_decoding  # noqa: E402
 from minicnn.ensemble import (EnsembleError, add_network_arguments, ensemble_proba, networks_of,  # noqa: E402
@@ -192,20 +192,6 @@ def draw_occlusion(args, path, image, target, members, views, names, device, tak
           f"{occlusion.probability.min():.2%} with rows {row}-{row + last}, columns {col}-{col + last} covered, "
           f"where it says {names[said]} {covered[said]:.2%})", file=sys.stderr if args.csv == "-" else sys.stdout)
     return name
-
-
-def unwritable_file(path):
-    """Why a results file cannot be written at ``path`` (its folder made where missing), or None."""
-    if os.path.isdir(path) or path.endswith(os.sep):
-        return "a folder, not a file: name a file in it"
-    folder = os.path.dirname(os.path.abspath(path))
-    try:   # a file tried, not the permission bits (which root passes, and a read-only disk does not show)
-        os.makedirs(folder, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as exc:
-        return f"its folder {folder} cannot be written ({exc.strerror or exc})"
-    return None
 
 
 def write_csv(path, rows):

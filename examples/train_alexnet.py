@@ -26,7 +26,7 @@ from minicnn.arguments import (SettingsError, even_positive_int, fraction, non_n
                                plain_warnings, positive_float, positive_int, run_script, settings, user_path)
 from minicnn.backend import KERNEL_DEVICES, check_device, cuda_available
 from minicnn.checkpoint import CheckpointError
-from minicnn.data import DATASETS, DataError
+from minicnn.data import DATASETS, DataError, run_splits
 from minicnn.data.image_folder import ARCHIVES, holdout_of
 from minicnn.fusion import fuse
 from minicnn.hybrid import HybridError, HybridNet
@@ -295,15 +295,10 @@ def load_data(args, dataset, comm):
         test_x, test_y = dataset["load"]("test", args.data)
     except DataError as exc:
         raise SystemExit(f"error: {exc}")
-    if args.limit:
-        train_x, train_y = train_x[:args.limit], train_y[:args.limit]
-        test_x, test_y = test_x[:max(1, args.limit // 5)], test_y[:max(1, args.limit // 5)]
-    val_size = min(args.val_size, len(train_y) // 10 if args.limit else len(train_y))
-    if val_size == len(train_y):
-        raise SystemExit(f"error: --val-size {args.val_size} holds out all {len(train_y)} training images; "
-                         f"keep some to train on")
-    return dict(train=(train_x[val_size:], train_y[val_size:]), val=(train_x[:val_size], train_y[:val_size]),
-                test=(test_x, test_y))
+    try:
+        return run_splits((train_x, train_y), (test_x, test_y), args.val_size, args.limit)
+    except ValueError as exc:   # every training image held out
+        raise SystemExit(f"error: {exc}")
 
 
 def architecture_of(args, name, dataset, input_size):

@@ -21,6 +21,7 @@ import os
 import select
 import signal
 import sys
+import tempfile
 import threading
 import warnings
 
@@ -44,6 +45,20 @@ def output_folder(text):
         return writable_folder(user_path(text), hint="")
     except TrainingError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def unwritable_file(path):
+    """Why a results file cannot be written at ``path`` (its folder made where missing), or None."""
+    if os.path.isdir(path) or path.endswith(os.sep):
+        return "a folder, not a file: name a file in it"
+    folder = os.path.dirname(os.path.abspath(path))
+    try:   # a file tried, not the permission bits (which root passes, and a read-only disk does not show)
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        return f"its folder {folder} cannot be written ({exc.strerror or exc})"
+    return None
 
 
 def kernel_version(text):

@@ -17,6 +17,22 @@ DATASETS = {
 }
 
 
+def run_splits(train, test, val_size, limit=0):
+    """{train, val, test: (images, labels)} of a data set's ``train`` and ``test`` splits (each
+    (images, labels)) as ``examples/train_alexnet.py`` divides them: with ``limit``, the first
+    ``limit`` training images and the first limit // 5 test images (at least one); the first
+    ``val_size`` training images held out for validation (at most a tenth of them with ``limit``),
+    the rest trained on. ValueError where that holds out every training image."""
+    if limit:
+        train = tuple(a[:limit] for a in train)
+        test = tuple(a[:max(1, limit // 5)] for a in test)
+    images, labels = train
+    held = min(val_size, len(labels) // 10 if limit else len(labels))
+    if held == len(labels):
+        raise ValueError(f"--val-size {val_size} holds out all {len(labels)} training images; keep some to train on")
+    return dict(train=(images[held:], labels[held:]), val=(images[:held], labels[:held]), test=tuple(test))
+
+
 def imagenet_classes():
     """The 1000 ILSVRC-2012 class names in index order (the file shipped with the package)."""
     import os
@@ -27,4 +43,4 @@ def imagenet_classes():
     return names
 
 
-__all__ = ["DATASETS", "DataError", "cifar10", "fashion_mnist", "imagenet_classes"]
+__all__ = ["DATASETS", "DataError", "cifar10", "fashion_mnist", "imagenet_classes", "run_splits"]

@@ -1,6 +1,8 @@
 """Pictures of a training run: loss and accuracy curves, the test confusion matrix, the test
-images of the largest loss, and the learned conv1 filters (the paper's Figure 3); and of a
-prediction, where covering the picture changes it (``minicnn.occlusion``). Curves, the
+images of the largest loss, and the learned conv1 filters (the paper's Figure 3); of a
+prediction, where covering the picture changes it (``minicnn.occlusion``); and the training
+images nearest to test images in the last hidden layer (the paper's Figure 4, right;
+``minicnn.neighbours``). Curves, the
 matrix and the images use matplotlib's object-oriented API with an Agg canvas (no screen needed,
 and pyplot's backend, e.g. a notebook's, is left alone); the filter grid needs only Pillow.
 
@@ -99,11 +101,7 @@ def largest_losses_figure(images, rows, classes, columns=4):
     for ax in axes:
         ax.axis("off")
     for ax, row in zip(axes, rows):
-        picture = np.asarray(images[row["index"]])
-        if picture.ndim == 3:   # (C, H, W) -> (H, W, C); one channel drawn grey
-            picture = picture.transpose(1, 2, 0)
-            picture = picture[:, :, 0] if picture.shape[2] == 1 else picture
-        ax.imshow(picture, cmap="gray" if picture.ndim == 2 else None, vmin=0, vmax=255)
+        _picture(ax, images[row["index"]])
         wrong = row["predicted"] != row["label"]
         ax.set_title(f"{shortened(classes[row['label']])}\nsaid: {shortened(classes[row['predicted']])} "
                      f"{row['probability']:.0%}", fontsize=8, color="tab:red" if wrong else "black")
@@ -125,14 +123,12 @@ def occlusion_figure(image, occlusion, class_name):
     outlined. ``image``: uint8 pixels (C, H, W), C 1 or 3."""
     from matplotlib.patches import Rectangle
     from minicnn.occlusion import most_telling, per_pixel
-    picture = np.asarray(image).transpose(1, 2, 0)
-    grey = picture.mean(axis=2)
-    picture = picture[:, :, 0] if picture.shape[2] == 1 else picture
+    grey = np.asarray(image).mean(axis=0)
     fall = occlusion.unoccluded - per_pixel(occlusion, grey.shape)
     reach = max(float(np.abs(fall).max()), 1e-3)   # the scale; a tiny one where nothing changes
     fig = _figure((8.4, 4.2))
     ax_picture, ax_map = fig.subplots(1, 2)
-    ax_picture.imshow(picture, cmap="gray" if picture.ndim == 2 else None, vmin=0, vmax=255)
+    _picture(ax_picture, image)
     ax_picture.set_title(f"{shortened(class_name, 40)}: {occlusion.unoccluded:.1%}", fontsize=10)
     ax_map.imshow(grey, cmap="gray", vmin=0, vmax=255)
     shades = ax_map.imshow(fall, cmap="RdBu_r", vmin=-reach, vmax=reach, alpha=0.65)
@@ -142,12 +138,48 @@ def occlusion_figure(image, occlusion, class_name):
     ax_map.set_title(f"covered, at the lowest (outlined): {occlusion.probability.min():.1%}", fontsize=10)
     fig.colorbar(shades, ax=ax_map, fraction=0.046, pad=0.04, label=f"fall in the probability of "
                                                                     f"{shortened(class_name)}")
-    for ax in (ax_picture, ax_map):
-        ax.axis("off")
+    ax_map.axis("off")
     fig.suptitle(f"Where a square of {occlusion.patch} x {occlusion.patch} pixels, {pixel_in_words(occlusion.fill)}, makes "
                  f"the network less sure", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def save_neighbours(queries, pool, found, classes, query_labels, pool_labels, path, space="the last hidden layer"):
+    """``neighbours_figure(...)`` of the same arguments as a PNG at ``path``."""
+    neighbours_figure(queries, pool, found, classes, query_labels, pool_labels, space).savefig(path, dpi=100)
+
+
+def neighbours_figure(queries, pool, found, classes, query_labels, pool_labels, space="the last hidden layer"):
+    """The paper's Figure 4, right: a row per query image, first the query (titled with its class),
+    then the pool images ``found`` names (``minicnn.neighbours.nearest``'s, nearest first), each
+    titled with its class, in red where that is not the query's; ``space`` names where they are
+    nearest, for the title. ``queries`` and ``pool``: uint8 pixels (N, H, W) or (N, C, H, W), C 1
+    or 3; the labels are class indices into ``classes``."""
+    count, k = found.indices.shape
+    fig = _figure((1.3 * (k + 1) + 0.3, 1.45 * count + 0.5))
+    axes = fig.subplots(count, k + 1, squeeze=False)
+    for row, (query, label, indices) in enumerate(zip(queries, query_labels, found.indices)):
+        _picture(axes[row, 0], query)
+        axes[row, 0].set_title(f"test: {shortened(classes[label], 14)}", fontsize=7, fontweight="bold")
+        for ax, index in zip(axes[row, 1:], indices):
+            _picture(ax, pool[index])
+            other = pool_labels[index] != label
+            ax.set_title(shortened(classes[pool_labels[index]], 14), fontsize=7,
+                         color="tab:red" if other else "black")
+    fig.suptitle(f"The {k} training images nearest to each test image in {space}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _picture(ax, image):
+    """Draw uint8 pixels (H, W) or (C, H, W), C 1 or 3, in ``ax``, without axes."""
+    picture = np.asarray(image)
+    if picture.ndim == 3:   # (C, H, W) -> (H, W, C); one channel drawn grey
+        picture = picture.transpose(1, 2, 0)
+        picture = picture[:, :, 0] if picture.shape[2] == 1 else picture
+    ax.imshow(picture, cmap="gray" if picture.ndim == 2 else None, vmin=0, vmax=255)
+    ax.axis("off")
 
 
 def pixel_in_words(pixel):

@@ -42,16 +42,17 @@ Where things are:
 - ``minicnn.models``: AlexNet (``alexnet``, ``alexnet_owt``, ``alexnet_bn``, ``alexnet_small``);
   ``minicnn.summary.summary(model, input_shape)``: its table of shapes, parameters and
   multiply-adds; ``minicnn.fusion``: conv+ReLU, fc+ReLU and LRN+max-pool fused.
-- ``minicnn.optim`` (SGD as the paper writes it, schedules), ``minicnn.train`` (the training loop
-  of ``examples/train_alexnet.py``: ``fit(model, data, cfg)`` trains any network on uint8 images,
-  ``cfg`` needing only ``epochs``, ``batch_size``, ``lr`` and ``out``), ``minicnn.inference``
-  (class probabilities, ten crops, ensembles), ``minicnn.ensemble`` (networks rebuilt from weights
-  files, each seeing a picture as in its training: ``examples/predict.py``'s and
-  ``examples/evaluate.py``'s), ``minicnn.occlusion`` (where covering a picture changes a
-  prediction: Zeiler and Fergus's test), ``minicnn.checkpoint`` (atomic checkpoints),
+- ``minicnn.optim`` (SGD as the paper writes it, schedules), ``minicnn.train`` (the training loop of
+  ``examples/train_alexnet.py``: ``fit(model, data, cfg)`` trains any network on uint8 images,
+  ``cfg`` needing only ``epochs``, ``batch_size``, ``lr`` and ``out``), ``minicnn.inference`` (class
+  probabilities, ten crops, ensembles), ``minicnn.ensemble`` (networks rebuilt from weights files,
+  each seeing a picture as in its training: ``examples/predict.py``'s and
+  ``examples/evaluate.py``'s), ``minicnn.occlusion`` (where covering a picture changes a prediction:
+  Zeiler and Fergus's test), ``minicnn.neighbours`` (the training images nearest to a test image in
+  the last hidden layer: the paper's Figure 4), ``minicnn.checkpoint`` (atomic checkpoints),
   ``minicnn.data`` (Fashion-MNIST, CIFAR-10, image folders, batching and augmentation),
-  ``minicnn.plots`` (a run's curves, confusion matrix, largest losses and conv1 filters, and a
-  prediction's occlusion map, as Figures or PNGs).
+  ``minicnn.plots`` (a run's curves, confusion matrix, largest losses and conv1 filters, a
+  prediction's occlusion map, and nearest neighbours, as Figures or PNGs).
 - ``minicnn.towers``: AlexNet's two-device split; ``minicnn.distributed`` and
   ``minicnn.hybrid``: data-parallel training over MPI and the "one weird trick".
 - ``minicnn.gradcheck``: the one way a backward pass is checked (``python -m minicnn.gradcheck``);

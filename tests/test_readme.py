@@ -309,6 +309,23 @@ def test_the_occlusion_figures_are_what_predict_printed_for_the_default_runs_net
     assert (ROOT / "benchmarks" / "results" / folder / "occlusion-boot.png").is_file()
 
 
+def test_the_nearest_neighbours_figures_are_what_the_script_printed_for_the_default_runs_network():
+    """The neighbours paragraph's figures are the last line examples/neighbours.py printed for the
+    default run's checkpoint (its committed output), and the picture is the one it wrote."""
+    folder = ROOT / "benchmarks" / "results" / "cpu-train-alexnet_small-fashion-mnist-2026-12-03"
+    printed = (folder / "neighbours.txt").read_text().splitlines()
+    images, values = re.match(r"(\d+) training images of fashion-mnist .*?, (\d+) values each in the last hidden "
+                              r"layer;", printed[0]).groups()
+    k, queries, features, pixels = re.match(r"of the (\d+) nearest training images to each of the first (\d+) test "
+                                            r"images, of its class: ([\d.]+%) in the last hidden layer, ([\d.]+%) in "
+                                            r"the pixels", printed[-2]).groups()
+    shown = sentence(r"On the default run's network, its ([\d,]+) training images, (\d+) values each: of the (\d+) "
+                     r"nearest to each of the first (\d+) test images, ([\d.]+%) are of its class in the last hidden "
+                     r"layer, against ([\d.]+%) in the pixels")
+    assert shown == (f"{int(images):,}", values, k, queries, features, pixels)
+    assert printed[-1] == "written: runs/fashion/neighbours.png" and (folder / "neighbours.png").is_file()
+
+
 def test_the_ensemble_s_figures_are_its_committed_evaluation():
     """Three default runs (seeds 0, 1, 2) and their ensemble: each run's test accuracy as
     evaluate.py scored it is the one its own run wrote (seed 0's the quick start's run), and the

@@ -212,7 +212,7 @@ def test_every_example_script_runs_its_main_through_run_script():
     import pathlib
     root = pathlib.Path(__file__).resolve().parent.parent
     scripts = sorted((root / "examples").glob("*.py"))
-    assert len(scripts) == 5
+    assert len(scripts) == 6
     for path in scripts:
         assert path.read_text().rstrip().endswith('if __name__ == "__main__":\n    run_script(main)'), path.name
 

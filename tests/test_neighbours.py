@@ -211,3 +211,13 @@ def test_what_the_script_cannot_search_is_named(tmp_path, capsys):
         with pytest.raises(SystemExit) as stopped:
             neighbours_script.main(args + ["--no-progress"])
         assert str(stopped.value).startswith(message), (args, str(stopped.value))
+
+
+def test_the_features_on_the_kernels_are_the_cpus(kernel_device):
+    """hidden_features through minicnn's CUDA kernels (on a GPU, or under the simulator) gives the
+    NumPy code's features, in float64 to its rounding."""
+    images = np.random.default_rng(4).integers(0, 256, (6, 28, 28), dtype=np.uint8)
+    on_cpu = hidden_features(models.alexnet_small(width=4, dtype=np.float64, seed=2), images, 0.3, 0.4)
+    on_kernels = hidden_features(models.alexnet_small(width=4, dtype=np.float64, seed=2).to(kernel_device), images,
+                                 0.3, 0.4, device=kernel_device, batch_size=4)
+    np.testing.assert_allclose(on_kernels, on_cpu, rtol=1e-10, atol=1e-12)

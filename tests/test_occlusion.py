@@ -235,3 +235,16 @@ def test_predict_draws_each_pictures_occlusion_named_after_it(tmp_path, capsys, 
         with pytest.raises(SystemExit) as stopped:
             predict.main([str(tmp_path / "a" / "x.png"), "--weights", str(tmp_path / "small.npz")] + flags)
         assert message in str(stopped.value) + capsys.readouterr().err
+
+
+def test_the_map_on_the_kernels_is_the_cpus(kernel_device):
+    """The occlusion map of a network on minicnn's CUDA kernels (a GPU, or the simulator) is the
+    NumPy code's, in float64 to its rounding."""
+    picture = np.random.default_rng(5).integers(0, 256, (1, 28, 28), dtype=np.uint8)
+    maps = []
+    for device in ("cpu", kernel_device):
+        net = small_network().to(device)
+        maps.append(occlusion_map(lambda copies: predict_proba([net], copies, None, 0.3, 0.4, device=device), picture,
+                                  patch=9, stride=6, fill=0))
+    np.testing.assert_allclose(maps[1].probability, maps[0].probability, rtol=1e-10)
+    assert maps[1].target == maps[0].target

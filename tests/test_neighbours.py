@@ -12,13 +12,13 @@ import pytest
 from PIL import Image
 
 from minicnn import Dense, Flatten, ReLU, Sequential, checkpoint, models, neighbours
-from minicnn.data import fashion_mnist, run_splits
+from minicnn.data import cifar10, fashion_mnist, run_splits
 from minicnn.neighbours import hidden_features, nearest
 from minicnn.plots import neighbours_figure, save_neighbours
 from minicnn.towers import two_tower
 from minicnn.weights import model_from_checkpoint
 
-from fake_data import write_fake_fashion
+from fake_data import write_fake_cifar, write_fake_fashion
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples"))
 import neighbours as neighbours_script  # noqa: E402 (examples/neighbours.py)
@@ -221,3 +221,29 @@ def test_the_features_on_the_kernels_are_the_cpus(kernel_device):
     on_kernels = hidden_features(models.alexnet_small(width=4, dtype=np.float64, seed=2).to(kernel_device), images,
                                  0.3, 0.4, device=kernel_device, batch_size=4)
     np.testing.assert_allclose(on_kernels, on_cpu, rtol=1e-10, atol=1e-12)
+
+
+def test_the_script_on_a_cifar10_run_of_limited_images_searches_those_it_trained_on(tmp_path, capsys):
+    """Colour pictures, and a run of --limit 60 --val-size 5000: it trained on the first 60 training
+    images but the 6 it held out (a tenth, at most), and was tested on the first 12 test images."""
+    write_fake_cifar(tmp_path / "cifar")
+    architecture = dict(name="alexnet_small", num_classes=10, in_channels=3, width=4, input_size=32)
+    path = tmp_path / "run" / "checkpoint.npz"
+    os.makedirs(path.parent)
+    checkpoint.save(str(path), models.build(**architecture, seed=6), None, dict(model="alexnet_small", epoch=1,
+                    split="none", config=dict(architecture=architecture, input_size=32, mean=[0.5, 0.5, 0.4],
+                                              std=[0.25, 0.25, 0.25], dataset="cifar10", data=str(tmp_path / "cifar"),
+                                              val_size=5000, limit=60, classes=CLASSES)))
+    neighbours_script.main(["--weights", str(path), "--count", "3", "--k", "2", "--no-progress"])
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("54 training images of cifar10 (its training set's from image 6 on), 256 values")
+    assert printed[4].startswith("of the 2 nearest training images to each of the first 12 test images, of its class:")
+    train_x, _ = cifar10.load("train", tmp_path / "cifar")
+    net, _ = model_from_checkpoint(path)
+    first = int(printed[1].split(": ")[1].split()[0])   # the first test image's nearest, by its index in the set
+    found = nearest(hidden_features(net, cifar10.load("test", tmp_path / "cifar")[0][:1], [0.5, 0.5, 0.4],
+                                    [0.25, 0.25, 0.25]),
+                    hidden_features(net, train_x[6:60], [0.5, 0.5, 0.4], [0.25, 0.25, 0.25]), 1)
+    assert first == 6 + found.indices[0, 0]
+    with Image.open(tmp_path / "run" / "neighbours.png") as png:
+        assert png.mode == "RGBA" and png.size == (420, 485)   # 3 rows of 1 + 2 pictures

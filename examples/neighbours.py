@@ -85,14 +85,15 @@ def main(argv=None):
     count, score = min(args.count, len(test_y)), min(args.score, len(test_y))
     if args.k > len(pool_y):
         raise SystemExit(f"error: --k {args.k}: the run trained on {len(pool_y)} images")
+    names = [name for name, _ in model.named_children()]
+    if args.layer is not None and args.layer not in names:
+        raise SystemExit(f"error: --layer {args.layer}: the network has no such layer; its layers are "
+                         f"{', '.join(names)}")
     model.to(device)
     bar = batch_progress() if not without_bars(args.no_progress) else None
-    try:
-        mean, std = config.get("mean", DATASETS[dataset]["mean"]), config.get("std", DATASETS[dataset]["std"])
-        pool = hidden_features(model, pool_x, mean, std, args.layer, device, progress=bar)
-        queries = hidden_features(model, test_x[:max(count, score)], mean, std, args.layer, device)
-    except ValueError as exc:   # no layer of that name
-        raise SystemExit(f"error: --layer: {exc}")
+    mean, std = config.get("mean", DATASETS[dataset]["mean"]), config.get("std", DATASETS[dataset]["std"])
+    pool = hidden_features(model, pool_x, mean, std, args.layer, device, progress=bar)
+    queries = hidden_features(model, test_x[:max(count, score)], mean, std, args.layer, device)
     found = nearest(queries, pool, args.k)
     classes = config.get("classes") or DATASETS[dataset]["classes"]
     where = f"layer {args.layer}" if args.layer else "the last hidden layer"

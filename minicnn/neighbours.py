@@ -27,7 +27,7 @@ POOL_ROWS = 4096   # distances to this many pool rows computed at a time: 4096 x
 
 Neighbours = collections.namedtuple("Neighbours", "indices distances")
 Neighbours.__doc__ = """``nearest``'s answer: ``indices`` (Q, k) int64, each query's nearest rows of
-the pool, nearest first (of equal distances, the lower index first), and their Euclidean
+the pool, nearest first (of distances computed equal, the lower index first), and their Euclidean
 ``distances`` (Q, k) float64."""
 
 
@@ -69,8 +69,9 @@ def nearest(queries, pool, k=6):
     """``Neighbours`` of each row of ``queries`` (Q, D) among the rows of ``pool`` (P, D): the
     ``k`` nearest by Euclidean distance, nearest first, the lower index first among equals.
     Distances come from ||q||^2 - 2 q.p + ||p||^2 in float64, a matrix product over POOL_ROWS
-    rows of the pool at a time."""
-    queries, pool = np.asarray(queries, np.float64), np.asarray(pool, np.float64)
+    rows of the pool at a time (each part made float64 in its turn: a pool of uint8 pixels stays
+    as it is)."""
+    queries, pool = np.asarray(queries, np.float64), np.asarray(pool)
     if queries.ndim != 2 or pool.ndim != 2 or queries.shape[1] != pool.shape[1]:
         raise ValueError(f"nearest: queries (Q, D) and pool (P, D) must be matrices of the same D, got "
                          f"{queries.shape} and {pool.shape}")
@@ -80,7 +81,7 @@ def nearest(queries, pool, k=6):
     best_indices = np.zeros((len(queries), 0), np.int64)
     best_squares = np.zeros((len(queries), 0))
     for start in range(0, len(pool), POOL_ROWS):   # the k best so far, against the next rows
-        rows = pool[start:start + POOL_ROWS]
+        rows = pool[start:start + POOL_ROWS].astype(np.float64)
         squares = np.maximum(query_norms - 2 * queries @ rows.T + (rows ** 2).sum(axis=1)[None, :], 0)
         indices = np.concatenate([best_indices, np.broadcast_to(np.arange(start, start + len(rows)),
                                                                 squares.shape)], axis=1)

@@ -200,8 +200,8 @@ def test_what_the_script_cannot_search_is_named(tmp_path, capsys):
                                              f"data: folder); for other images, use minicnn.neighbours from Python"),
             (["--weights", str(towers_run)], f"error: {towers_run} is a run of the two-device split; convert its "
                                              f"checkpoint to the single-device network first"),
-            (["--weights", str(path), "--layer", "fc9"], "error: --layer: hidden_features: the network has no layer "
-                                                         "'fc9'; its layers are conv1, "),
+            (["--weights", str(path), "--layer", "fc9"], "error: --layer fc9: the network has no such layer; its "
+                                                         "layers are conv1, relu1, "),
             (["--weights", str(path), "--k", "55"], "error: --k 55: the run trained on 54 images"),
             (["--weights", str(path), "--out", str(tmp_path / "a-file" / "x.png")], f"error: --out "
                                                                                     f"{tmp_path / 'a-file' / 'x.png'}: "

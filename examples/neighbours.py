@@ -71,7 +71,7 @@ def main(argv=None):
     if not isinstance(model, Sequential):
         raise SystemExit(f"error: {args.weights} is a run of the two-device split; convert its checkpoint to the "
                          f"single-device network first (examples/convert_checkpoint.py)")
-    out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.weights)), "neighbours.png")
+    out = args.out or os.path.join(os.path.dirname(args.weights), "neighbours.png")
     problem = unwritable_file(out)
     if problem:   # before a pass over the training images, not after
         raise SystemExit(f"error: --out {out}: {problem}")

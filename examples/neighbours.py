@@ -92,8 +92,9 @@ def main(argv=None):
     model.to(device)
     bar = batch_progress() if not without_bars(args.no_progress) else None
     mean, std = config.get("mean", DATASETS[dataset]["mean"]), config.get("std", DATASETS[dataset]["std"])
-    pool = hidden_features(model, pool_x, mean, std, args.layer, device, progress=bar)
-    queries = hidden_features(model, test_x[:max(count, score)], mean, std, args.layer, device)
+    size = config.get("input_size")   # the side the run resized its images to (the 2012 AlexNet's 227)
+    pool = hidden_features(model, pool_x, mean, std, args.layer, device, progress=bar, size=size)
+    queries = hidden_features(model, test_x[:max(count, score)], mean, std, args.layer, device, size=size)
     found = nearest(queries, pool, args.k)
     classes = config.get("classes") or DATASETS[dataset]["classes"]
     where = f"layer {args.layer}" if args.layer else "the last hidden layer"

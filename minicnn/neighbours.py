@@ -19,7 +19,7 @@ import collections
 import numpy as np
 
 from minicnn.backend import check_device, to_device, to_numpy
-from minicnn.data.loader import pixels_refused
+from minicnn.data.loader import pixels_refused, resize_nearest
 from minicnn.inference import normalise
 from minicnn.sequential import Sequential
 
@@ -31,9 +31,12 @@ the pool, nearest first (of distances computed equal, the lower index first), an
 ``distances`` (Q, k) float64."""
 
 
-def hidden_features(model, images, mean=0.0, std=1.0, layer=None, device="cpu", batch_size=None, progress=None):
+def hidden_features(model, images, mean=0.0, std=1.0, layer=None, device="cpu", batch_size=None, progress=None,
+                    size=None):
     """(N, D) float64: each of the uint8 ``images`` (N, C, H, W; (N, H, W) for one channel) seen
-    as ``(p / 255 - mean) / std``, run through ``model`` (a ``Sequential``, in evaluation mode)
+    as ``(p / 255 - mean) / std``, resized (nearest, a batch at a time, as the training loader
+    did) to ``size`` x ``size`` where given (Fashion-MNIST's 28 to the 2012 AlexNet's 227), run
+    through ``model`` (a ``Sequential``, in evaluation mode)
     up to the output of its child named ``layer``, flattened; by default the input of its last
     child (the last hidden layer). On ``device``, in batches of ``batch_size`` (default: the
     evaluation's, ``minicnn.train.EVAL_BATCH``: small on a CPU, where they stay in its caches);
@@ -57,8 +60,9 @@ def hidden_features(model, images, mean=0.0, std=1.0, layer=None, device="cpu", 
     images = images[:, None] if images.ndim == 3 else images
     batches, starts = [], range(0, len(images), batch_size)
     for start in progress(starts, len(starts), "features") if progress else starts:
-        x = to_device(np.ascontiguousarray(normalise(np.asarray(images[start:start + batch_size]), mean, std, dtype)),
-                      device)
+        batch = np.asarray(images[start:start + batch_size])
+        batch = resize_nearest(batch, size) if size and batch.shape[-2:] != (size, size) else batch
+        x = to_device(np.ascontiguousarray(normalise(batch, mean, std, dtype)), device)
         for _, child in layers:
             x = child.forward(x, train=False)
         batches.append(to_numpy(x).reshape(len(x), -1).astype(np.float64))

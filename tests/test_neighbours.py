@@ -13,6 +13,7 @@ from PIL import Image
 
 from minicnn import Dense, Flatten, ReLU, Sequential, checkpoint, models, neighbours
 from minicnn.data import cifar10, fashion_mnist, run_splits
+from minicnn.data.loader import resize_nearest
 from minicnn.neighbours import hidden_features, nearest
 from minicnn.plots import neighbours_figure, save_neighbours
 from minicnn.towers import two_tower
@@ -89,6 +90,9 @@ def test_the_features_are_the_networks_layers_run_in_turn_to_the_last_hidden_one
     pooled = hidden_features(net, images, 0.3, 0.4, layer="pool5", batch_size=7)
     np.testing.assert_allclose(pooled, by_hand["pool5"].reshape(7, -1), rtol=1e-12, atol=1e-12)
     assert hidden_features(net, images[:0], 0.3, 0.4).shape[0] == 0
+    wider = models.alexnet_small(width=4, input_size=32, dtype=np.float64, seed=1)   # 28-px pictures resized to 32
+    np.testing.assert_array_equal(hidden_features(wider, images, 0.3, 0.4, size=32, batch_size=3),
+                                  hidden_features(wider, resize_nearest(images[:, None], 32), 0.3, 0.4, batch_size=3))
     head = Sequential([("flatten", Flatten()), ("fc1", Dense(784, 5, dtype=np.float64)), ("relu", ReLU()),
                        ("fc2", Dense(5, 3, dtype=np.float64))])   # what fc2 reads: the ReLU's output, >= 0
     x = (images[:, None] / 255.0 - 0.3) / 0.4
@@ -148,8 +152,8 @@ def run_checkpoint(tmp_path, **config):
     record.update(config)
     path = tmp_path / "run" / "checkpoint.npz"
     os.makedirs(path.parent, exist_ok=True)
-    checkpoint.save(str(path), models.build(**architecture, seed=5), None, dict(model="alexnet_small", epoch=1,
-                                                                                split="none", config=record))
+    checkpoint.save(str(path), models.build(**record["architecture"], seed=5), None, dict(
+        model="alexnet_small", epoch=1, split="none", config=record))
     return path
 
 
@@ -178,6 +182,10 @@ def test_the_script_searches_the_images_the_run_trained_on_and_draws_the_first_t
     assert printed[4] == f"written: {tmp_path / 'run' / 'neighbours.png'}"
     with Image.open(tmp_path / "run" / "neighbours.png") as png:
         assert png.size == (550, 340)   # 2 rows of 1 + 3 pictures
+    resized = run_checkpoint(tmp_path / "resized", input_size=32,
+                             architecture=dict(name="alexnet_small", num_classes=10, width=4, input_size=32))
+    neighbours_script.main(["--weights", str(resized), "--count", "1", "--score", "4", "--no-progress"])
+    assert capsys.readouterr().out.splitlines()[-1] == f"written: {resized.parent / 'neighbours.png'}"
     neighbours_script.main(["--weights", str(path), "--count", "1", "--score", "0", "--layer", "pool5", "--out",
                             str(tmp_path / "pool5.png"), "--no-progress"])
     printed = capsys.readouterr().out.splitlines()

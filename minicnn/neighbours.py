@@ -19,7 +19,7 @@ import collections
 import numpy as np
 
 from minicnn.backend import check_device, to_device, to_numpy
-from minicnn.data.loader import pixels_refused, resize_nearest
+from minicnn.data.loader import center_crop, pixels_refused, resize_nearest
 from minicnn.inference import normalise
 from minicnn.sequential import Sequential
 
@@ -32,11 +32,13 @@ the pool, nearest first (of distances computed equal, the lower index first), an
 
 
 def hidden_features(model, images, mean=0.0, std=1.0, layer=None, device="cpu", batch_size=None, progress=None,
-                    size=None):
-    """(N, D) float64: each of the uint8 ``images`` (N, C, H, W; (N, H, W) for one channel) seen
-    as ``(p / 255 - mean) / std``, resized (nearest, a batch at a time, as the training loader
-    did) to ``size`` x ``size`` where given (Fashion-MNIST's 28 to the 2012 AlexNet's 227), run
-    through ``model`` (a ``Sequential``, in evaluation mode)
+                    size=None, crop=None):
+    """(N, D) float64: each of the uint8 ``images`` (N, C, H, W; (N, H, W) for one channel; an
+    image folder's Subset, read a batch at a time) seen as ``(p / 255 - mean) / std``, through
+    its centre ``crop`` x ``crop`` where given (photos stored at 256 x 256, as the test saw them),
+    resized (nearest, as the training loader did) to ``size`` x ``size`` where given
+    (Fashion-MNIST's 28 to the 2012 AlexNet's 227), run through ``model`` (a ``Sequential``, in
+    evaluation mode)
     up to the output of its child named ``layer``, flattened; by default the input of its last
     child (the last hidden layer). On ``device``, in batches of ``batch_size`` (default: the
     evaluation's, ``minicnn.train.EVAL_BATCH``: small on a CPU, where they stay in its caches);
@@ -60,7 +62,8 @@ def hidden_features(model, images, mean=0.0, std=1.0, layer=None, device="cpu", 
     images = images[:, None] if images.ndim == 3 else images
     batches, starts = [], range(0, len(images), batch_size)
     for start in progress(starts, len(starts), "features") if progress else starts:
-        batch = np.asarray(images[start:start + batch_size])
+        batch = np.asarray(images[np.arange(start, min(start + batch_size, len(images)))])   # (a Subset reads)
+        batch = center_crop(batch, crop) if crop else batch
         batch = resize_nearest(batch, size) if size and batch.shape[-2:] != (size, size) else batch
         x = to_device(np.ascontiguousarray(normalise(batch, mean, std, dtype)), device)
         for _, child in layers:

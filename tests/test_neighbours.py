@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from minicnn import Dense, Flatten, ReLU, Sequential, checkpoint, models, neighbours
-from minicnn.data import cifar10, fashion_mnist, run_splits
+from minicnn.data import cifar10, fashion_mnist, image_folder, run_splits
 from minicnn.data.loader import resize_nearest
 from minicnn.neighbours import hidden_features, nearest
 from minicnn.plots import neighbours_figure, save_neighbours
@@ -196,7 +196,7 @@ def test_the_script_searches_the_images_the_run_trained_on_and_draws_the_first_t
 
 def test_what_the_script_cannot_search_is_named(tmp_path, capsys):
     path = run_checkpoint(tmp_path)
-    folder_run = run_checkpoint(tmp_path / "folder", dataset="folder")
+    arrays_run = run_checkpoint(tmp_path / "arrays", dataset=None)   # minicnn.train.fit on arrays of its own
     towers_run = tmp_path / "towers.npz"
     architecture = dict(name="alexnet_small", num_classes=10, in_channels=1, width=4, input_size=28)
     checkpoint.save(str(towers_run), two_tower(models.build(**architecture, lrn_groups=2)), None, dict(
@@ -204,8 +204,9 @@ def test_what_the_script_cannot_search_is_named(tmp_path, capsys):
                                                                          mean=[0.3], std=[0.4])))
     (tmp_path / "a-file").write_text("")
     for args, message in (
-            (["--weights", str(folder_run)], f"error: {folder_run} is not a run on fashion-mnist or cifar10 (its "
-                                             f"data: folder); for other images, use minicnn.neighbours from Python"),
+            (["--weights", str(arrays_run)], f"error: {arrays_run} is not a run on fashion-mnist, cifar10 or an image "
+                                             f"folder (its data: not recorded); for arrays of your own, use "
+                                             f"minicnn.neighbours from Python"),
             (["--weights", str(towers_run)], f"error: {towers_run} is a run of the two-device split; convert its "
                                              f"checkpoint to the single-device network first"),
             (["--weights", str(path), "--layer", "fc9"], "error: --layer fc9: the network has no such layer; its "
@@ -255,3 +256,43 @@ def test_the_script_on_a_cifar10_run_of_limited_images_searches_those_it_trained
     assert first == 6 + found.indices[0, 0]
     with Image.open(tmp_path / "run" / "neighbours.png") as png:
         assert png.mode == "RGBA" and png.size == (420, 485)   # 3 rows of 1 + 2 pictures
+
+
+def test_the_script_on_an_image_folders_run_searches_its_training_split_by_the_centre_crops(tmp_path, capsys,
+                                                                                           monkeypatch):
+    """A run on photos (finetune.py's or train_alexnet.py --data FOLDER): the folder's training
+    split is the pool, its test split the queries, each named by its file, seen through the centre
+    crop the run tested with; no search in the pixels."""
+    from test_evaluate import PHOTO_CLASSES, photo_network, write_photos
+    monkeypatch.setenv("MINICNN_CACHE_DIR", str(tmp_path / "cache"))
+    folder = write_photos(str(tmp_path / "pets"), PHOTO_CLASSES, per_class=10)
+    model, config = photo_network(tmp_path / "run" / "checkpoint.npz", data=folder)
+    neighbours_script.main(["--weights", str(tmp_path / "run" / "checkpoint.npz"), "--count", "2", "--k", "3",
+                            "--no-progress"])
+    printed = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("preparing")]
+    splits = image_folder.load_splits(folder)
+    (pool_x, pool_y), (test_x, test_y) = splits["train"], splits["test"]
+    found = nearest(hidden_features(model, test_x, config["mean"], config["std"], crop=64),
+                    hidden_features(model, pool_x, config["mean"], config["std"], crop=64), 3)
+    assert printed[0] == (f"{len(pool_y)} training images of {folder} (the run's training split), 256 values each in "
+                          f"the last hidden layer; each test image's nearest, as file in the folder, class (distance):")
+    for i in range(2):
+        assert printed[1 + i] == f"test image {os.path.relpath(splits['test_files'][i], folder)} " \
+                                 f"({PHOTO_CLASSES[test_y[i]]}): " + ", ".join(
+            f"{os.path.relpath(splits['train_files'][j], folder)} {PHOTO_CLASSES[pool_y[j]]} ({d:.3g})"
+            for j, d in zip(found.indices[i], found.distances[i]))
+    share = (pool_y[found.indices] == test_y[:, None]).mean()
+    assert printed[3] == (f"of the 3 nearest training images to each of the first {len(test_y)} test images, of its "
+                          f"class: {share:.1%} in the last hidden layer")
+    for i, name in enumerate(splits["train_files"]):   # each name is the file whose pixels the pool holds
+        assert np.array_equal(pool_x[i], image_folder.decode(name))
+    finetuned = {k: v for k, v in config.items() if k != "dataset"}   # finetune.py records no data set, a crop
+    checkpoint.save(str(tmp_path / "finetuned.npz"), model, None, dict(model="alexnet_small", epoch=1, split="none",
+                                                                       config=finetuned))
+    neighbours_script.main(["--weights", str(tmp_path / "finetuned.npz"), "--count", "2", "--k", "3", "--no-progress"])
+    assert [line for line in capsys.readouterr().out.splitlines() if not line.startswith("preparing")][:4] == \
+        printed[:4]
+    photo_network(tmp_path / "moved.npz", data=str(tmp_path / "gone"))
+    with pytest.raises(SystemExit, match=re.escape(f"error: the image folder {tmp_path / 'moved.npz'}'s run trained "
+                                                   f"on ({tmp_path / 'gone'}) is not there: give it with --data")):
+        neighbours_script.main(["--weights", str(tmp_path / "moved.npz"), "--no-progress"])

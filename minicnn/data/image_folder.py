@@ -491,8 +491,8 @@ def load_splits(root, val_fraction=0.1, progress=None, holdout="stratified"):
     the validation set is ``val_fraction`` of the training images (``split_pair``: ``holdout``
     "stratified" takes that share of each class, "random" of all the images, as runs begun before
     2026-12-04 did). Returns a dict with train/val/test (images, labels) pairs (Subsets of the
-    memory map), the paths of the test images (test_files, in the test set's order), classes, mean,
-    std, pca."""
+    memory map), the paths of the test images (test_files, in the test set's order) and of the
+    images trained on (train_files, in the train set's order), classes, mean, std, pca."""
     train_root = os.path.join(root, "train") if os.path.isdir(os.path.join(root, "train")) else root
     train = prepare(train_root, progress=progress)
     val_root = os.path.join(root, "val")
@@ -504,5 +504,6 @@ def load_splits(root, val_fraction=0.1, progress=None, holdout="stratified"):
         train_pair, test_pair = split(train, 0.1, seed=1, holdout=holdout)
         test_files = [os.path.join(train_root, train.meta["files"][i]) for i in test_pair[0].indices]
     fit_pair, val_pair = split_pair(train_pair, val_fraction, seed=2, holdout=holdout)
-    return dict(train=fit_pair, val=val_pair, test=test_pair, test_files=test_files, classes=train.classes, channels=3,
-                size=None, mean=train.mean, std=train.std, pca=train.pca)
+    train_files = [os.path.join(train_root, train.meta["files"][i]) for i in fit_pair[0].indices]
+    return dict(train=fit_pair, val=val_pair, test=test_pair, test_files=test_files, train_files=train_files,
+                classes=train.classes, channels=3, size=None, mean=train.mean, std=train.std, pca=train.pca)

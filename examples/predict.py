@@ -42,7 +42,7 @@ from minicnn.checkpoint import atomic_write  # noqa: E402
 from minicnn.data.image_folder import IMAGE_EXTENSIONS, class_folders, decode, image_files, quiet_decoding  # noqa: E402
 from minicnn.ensemble import (EnsembleError, add_network_arguments, ensemble_proba, networks_of,  # noqa: E402
                               read_small_image)
-from minicnn.occlusion import most_telling, occluded_copies, occlusion_map, square_pixel  # noqa: E402
+from minicnn.occlusion import covered_at_lowest, most_telling, occlusion_map, square_pixel  # noqa: E402
 from minicnn.plots import save_occlusion  # noqa: E402
 import numpy as np  # noqa: E402 (after minicnn, which sets OpenBLAS's thread timeout before NumPy loads it)
 
@@ -185,7 +185,7 @@ def draw_occlusion(args, path, image, target, members, views, names, device, tak
     except OSError as exc:
         raise SystemExit(f"error: cannot write {target_path} ({exc.strerror or exc})")
     row, col = most_telling(occlusion)
-    covered = proba(occluded_copies(image, np.array([row]), np.array([col]), occlusion.fill, occlusion.patch))[0]
+    covered = proba(covered_at_lowest(image, occlusion))[0]
     said = int(np.argmax(covered))   # what the network says of the picture so covered
     last = occlusion.patch - 1
     print(f"  occlusion: {target_path} ({names[target]} {occlusion.unoccluded:.2%} as it is, "

@@ -138,6 +138,13 @@ def per_pixel(occlusion, shape):
     return total / np.outer(over_rows.sum(axis=0), over_cols.sum(axis=0))
 
 
+def covered_at_lowest(image, occlusion):
+    """uint8 (1, C, H, W): ``image`` with the square of ``occlusion`` painted where the probability
+    fell lowest (``most_telling``), to ask the network what it takes the picture so covered for."""
+    row, col = most_telling(occlusion)
+    return occluded_copies(image, np.array([row]), np.array([col]), occlusion.fill, occlusion.patch)
+
+
 def most_telling(occlusion):
     """(row, col) of the square's top-left corner where the probability fell lowest (the first such
     position in row-major order)."""

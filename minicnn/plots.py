@@ -1,8 +1,7 @@
-"""Pictures of a training run: loss and accuracy curves, the test confusion matrix, the test
-images of the largest loss, and the learned conv1 filters (the paper's Figure 3); of a
-prediction, where covering the picture changes it (``minicnn.occlusion``); and the training
-images nearest to test images in the last hidden layer (the paper's Figure 4, right;
-``minicnn.neighbours``). Curves, the
+"""Pictures of a training run: loss and accuracy curves, the test confusion matrix, the test images of
+the largest loss, and the learned conv1 filters (the paper's Figure 3); of a prediction, where
+covering the picture changes it (``minicnn.occlusion``); and the training images nearest to test
+images in the last hidden layer (the paper's Figure 4, right; ``minicnn.neighbours``). Curves, the
 matrix and the images use matplotlib's object-oriented API with an Agg canvas (no screen needed,
 and pyplot's backend, e.g. a notebook's, is left alone); the filter grid needs only Pillow.
 

@@ -12,7 +12,7 @@ from PIL import Image
 
 from minicnn import Dense, Flatten, Sequential, checkpoint, models, occlusion
 from minicnn.inference import predict_proba
-from minicnn.occlusion import (default_patch, default_stride, mean_pixel, most_telling, occluded_copies, occlusion_map,
+from minicnn.occlusion import (covered_at_lowest, default_patch, default_stride, mean_pixel, most_telling, occluded_copies, occlusion_map,
                                patch_starts, per_pixel, square_pixel)
 from minicnn.plots import occlusion_figure, pixel_in_words, save_occlusion
 from minicnn.weights import model_from_checkpoint
@@ -107,6 +107,9 @@ def test_a_network_that_looks_at_one_corner_is_changed_there_and_nowhere_else():
     np.testing.assert_allclose(result.probability[~over_corner], result.unoccluded, rtol=1e-14)
     assert np.all(result.probability[over_corner] < result.unoccluded)
     assert most_telling(result) == (0, 0)   # the square that covers all 16 pixels of the corner
+    painted = picture.copy()
+    painted[:, :6, :6] = 0
+    np.testing.assert_array_equal(covered_at_lowest(picture, result), painted[None])
     # 16 pixels of 1.0 against 5.0: covered whole, 0 against 5 (class 1 wins); half covered, 8 against 5
     assert result.probability[0, 0] == pytest.approx(1 / (1 + np.exp(5)))
     assert result.probability[1, 0] == pytest.approx(1 / (1 + np.exp(-3)))   # rows 2-7: rows 2 and 3 remain

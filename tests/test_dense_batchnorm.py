@@ -5,6 +5,7 @@ from hypothesis import given, strategies as st
 
 from minicnn import BatchNorm2D, Dense
 from minicnn.gradcheck import check_layer
+from minicnn.layers.base import at_test_time
 from reference import batchnorm_train_naive, dense_naive
 
 
@@ -65,6 +66,29 @@ def test_batchnorm_eval_uses_running_statistics(rng):
     np.testing.assert_array_equal(layer.buffers["running_mean"], [1.0, -1.0])  # eval changes nothing
 
 
+def test_batchnorm_at_test_time_is_the_inference_forward_and_its_gradient(rng):
+    """Within at_test_time a training forward computes the inference forward, moves no running
+    statistic, and its backward is the gradient of that forward (x * scale + shift), central
+    differences of it checking dx, dweight and dbias; one value per channel is then no error."""
+    layer = BatchNorm2D(3, dtype=np.float64)
+    layer.params["weight"].data[...] = rng.uniform(0.5, 2, 3)
+    layer.params["bias"].data[...] = rng.standard_normal(3)
+    layer.buffers["running_mean"][...], layer.buffers["running_var"][...] = rng.standard_normal(3), rng.uniform(0.5, 2, 3)
+    before = {name: buffer.copy() for name, buffer in layer.buffers.items()}
+    x = rng.standard_normal((2, 3, 4, 5)) * 3 + 1
+    with at_test_time(layer):
+        np.testing.assert_array_equal(layer.forward(x, train=True), layer.forward(x, train=False))
+        check_layer(layer, x).assert_ok()
+        assert layer.forward(x[:1, :, :1, :1]).shape == (1, 3, 1, 1)
+        scale = layer.params["weight"].data / np.sqrt(layer.buffers["running_var"] + 1e-5)
+        np.testing.assert_allclose(layer.backward(np.ones((1, 3, 1, 1))), scale.reshape(1, 3, 1, 1), rtol=1e-15)
+    for name, buffer in layer.buffers.items():
+        np.testing.assert_array_equal(buffer, before[name])
+    assert not layer.test_time and "test_time" not in vars(layer)   # as it was, once out of the context
+    layer.forward(x)
+    assert not np.array_equal(layer.buffers["running_mean"], before["running_mean"])   # training again
+
+
 def test_batchnorm_bad_input():
     with pytest.raises(ValueError, match="more than one value per channel"):
         BatchNorm2D(3).forward(np.zeros((1, 3, 1, 1), np.float32))
@@ -103,3 +127,8 @@ def test_batchnorm_kernel_matches_cpu(kernel_device, shape, dtype):
     for name, buffer in layer.buffers.items():                          # running statistics
         assert_close(on_device.buffers[name], buffer, f"BatchNorm2D {name}")
     compare_with_cpu(layer, x, kernel_device, train=False)               # inference
+    with at_test_time(layer):   # the gradient of inference (the copy on the device made within, as the layer is)
+        at_test = compare_with_cpu(layer, x, kernel_device)
+    assert at_test.test_time
+    for name, buffer in at_test.buffers.items():                        # left alone
+        assert_close(buffer, on_device.buffers[name], f"BatchNorm2D {name} at test time")

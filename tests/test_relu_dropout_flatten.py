@@ -5,6 +5,7 @@ from hypothesis import given, strategies as st
 
 from minicnn import Dropout, Flatten, ReLU, counter_rng
 from minicnn.gradcheck import check_layer
+from minicnn.layers.base import at_test_time
 from inputs import away_from_zero
 
 shapes = st.lists(st.integers(1, 5), min_size=1, max_size=4).map(tuple)
@@ -33,6 +34,28 @@ def test_dropout_forward_and_gradients(shape, p, seed):
     np.testing.assert_allclose(y[kept], x[kept] / (1 - p), rtol=1e-15)
     np.testing.assert_array_equal(layer.forward(x, train=False), x)
     check_layer(Dropout(p, seed=seed), x).assert_ok()
+
+
+def test_dropout_at_test_time_drops_nothing_and_passes_the_gradient_through(rng):
+    """Within at_test_time a training forward is the identity and draws no mask (the next
+    training forward draws the mask it would have drawn); backward returns dL/dy; nested contexts
+    and a layer's own setting are restored as they were."""
+    x = rng.standard_normal((3, 7))
+    layer = Dropout(0.5, seed=4)
+    with at_test_time(layer):
+        np.testing.assert_array_equal(layer.forward(x), x)
+        dout = rng.standard_normal((3, 7))
+        np.testing.assert_array_equal(layer.backward(dout), dout)
+        check_layer(layer, x).assert_ok()
+        with at_test_time(layer):
+            pass
+        assert layer.test_time and layer.calls == 0
+    assert not layer.test_time
+    np.testing.assert_array_equal(layer.forward(x), Dropout(0.5, seed=4).forward(x))
+    layer.test_time = True   # set by hand: kept
+    with at_test_time(layer):
+        pass
+    assert vars(layer)["test_time"] is True
 
 
 def test_dropout_mask_statistics_and_reproducibility():
@@ -157,7 +180,11 @@ def test_dropout_first_row_draws_those_rows_of_the_whole_batch_mask(kernel_devic
 
 def test_dropout_kernel_is_identity_at_test_time(kernel_device):
     x = np.random.default_rng(3).standard_normal((4, 9)).astype(np.float32)
-    np.testing.assert_array_equal(to_numpy(Dropout(0.5).to(kernel_device).forward(to_device(x, kernel_device), train=False)), x)
+    layer = Dropout(0.5).to(kernel_device)
+    np.testing.assert_array_equal(to_numpy(layer.forward(to_device(x, kernel_device), train=False)), x)
+    with at_test_time(layer):   # a training forward too, whose backward passes dL/dy through
+        np.testing.assert_array_equal(to_numpy(layer.forward(to_device(x, kernel_device))), x)
+        np.testing.assert_array_equal(to_numpy(layer.backward(to_device(2 * x, kernel_device))), 2 * x)
 
 
 def test_flatten_on_a_kernel_device(kernel_device):

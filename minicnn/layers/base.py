@@ -50,18 +50,40 @@ class Param:
 
 
 @contextlib.contextmanager
-def without_input_grad(layer):
-    """A context in which ``layer.input_grad`` is False: its backward need not compute dL/dx."""
-    own = "input_grad" in vars(layer)
-    saved = layer.input_grad
-    layer.input_grad = False
+def setting(layer, name, value):
+    """A context in which ``layer``'s attribute ``name`` is ``value``; then as it was (the layer's
+    own value, or its class's where it had none)."""
+    own, saved = name in vars(layer), vars(layer).get(name)
+    setattr(layer, name, value)
     try:
         yield layer
     finally:
         if own:
-            layer.input_grad = saved
+            setattr(layer, name, saved)
         else:
-            del layer.input_grad
+            delattr(layer, name)
+
+
+def without_input_grad(layer):
+    """A context in which ``layer.input_grad`` is False: its backward need not compute dL/dx."""
+    return setting(layer, "input_grad", False)
+
+
+TEST_TIME = "test time"   # marks the cache of a training forward within at_test_time (Dropout's, BatchNorm2D's)
+
+
+@contextlib.contextmanager
+def at_test_time(layer):
+    """A context in which ``layer`` and every layer in it behave as at test time in a training
+    forward too: ``forward(x, train=True)`` computes what ``forward(x, train=False)`` does (dropout
+    keeps every unit; batch normalisation takes its running statistics, and leaves them as they
+    are) and still keeps what the backward needs, so that ``backward`` is the gradient of the
+    network as it classifies. Saliency maps want it (``minicnn.saliency``): the gradient of a class
+    score with respect to the pixels of one picture, through the network that answered."""
+    with contextlib.ExitStack() as settings:
+        for leaf in layer.leaves():
+            settings.enter_context(setting(leaf, "test_time", True))
+        yield layer
 
 
 def check_float_dtype(dtype, who):
@@ -100,6 +122,10 @@ class Layer:
     """
 
     dtype = None  # set by layers with parameters; their inputs must match it
+
+    # True within ``at_test_time``: a training forward behaves as a test-time one (only layers that
+    # behave otherwise in training, Dropout and BatchNorm2D, read it) and still caches for backward.
+    test_time = False
 
     # False when nobody needs dL/dx of this layer: backward() may then return None and skip
     # computing it. Conv2D and Dense do (the first conv of a network in training reads the

@@ -8,12 +8,18 @@ Inference: the running statistics replace the batch statistics.
 
 Backward (M = N*H*W, xhat the normalised input, g = dout * weight):
     dx = (g - mean(g) - xhat * mean(g * xhat)) / sqrt(var + eps)
+
+At test time (and in a training forward within ``at_test_time``) the statistics are constants:
+the layer is x * scale + shift per channel, scale = weight / sqrt(running_var + eps), so
+    dx = dout * scale,   dweight = sum(dout * xhat),   dbias = sum(dout),
+with xhat = (x - running_mean) / sqrt(running_var + eps). Both are the inference forward again:
+xhat is it with weight 1 and bias 0, dx is it applied to dout with mean 0 and bias 0.
 """
 import numpy as np
 
 from minicnn.backend import get_array_module
 from minicnn.launch import BLOCK, REDUCE_BLOCK, empty, empty_like, grid_for, launch
-from minicnn.layers.base import Layer, Param, check_float_dtype, check_positive_int
+from minicnn.layers.base import TEST_TIME, Layer, Param, check_float_dtype, check_positive_int
 
 _AXES = (0, 2, 3)
 
@@ -41,11 +47,15 @@ def batchnorm_forward_eval(x, weight, bias, running_mean, running_var, eps):
     return x * _per_channel(scale) + _per_channel(bias - running_mean * scale)
 
 
+def batchnorm_param_grads(dout, xhat):
+    """(dweight, dbias), each (C,): sums of dout * xhat and of dout over (N, H, W)."""
+    return (dout * xhat).sum(axis=_AXES), dout.sum(axis=_AXES)
+
+
 def batchnorm_backward(dout, cache):
     """dout (N, C, H, W) -> (dx, dweight (C,), dbias (C,))."""
     xhat, inv_std, weight = cache
-    dbias = dout.sum(axis=_AXES)
-    dweight = (dout * xhat).sum(axis=_AXES)
+    dweight, dbias = batchnorm_param_grads(dout, xhat)
     m = dout.size // dout.shape[1]
     g_mean = _per_channel(dbias * weight / m)
     gx_mean = _per_channel(dweight * weight / m)
@@ -76,14 +86,21 @@ def batchnorm_forward_eval_cuda(x, weight, bias, running_mean, running_var, eps)
     return y
 
 
+def batchnorm_param_grads_cuda(dout, xhat):
+    """Kernel path of ``batchnorm_param_grads``: one block per channel."""
+    n, c, h, w = dout.shape
+    dweight, dbias = empty((c,), dout.dtype, dout), empty((c,), dout.dtype, dout)
+    launch("batchnorm", "batchnorm_backward_reduce", grid_for(c, dout, block=1), REDUCE_BLOCK, dout, xhat,
+           dweight, dbias, n, c, h * w)
+    return dweight, dbias
+
+
 def batchnorm_backward_cuda(dout, cache):
     """Kernel path of ``batchnorm_backward``: dweight and dbias (C,) summed in one block per
     channel, then dx (N, C, H, W) in an elementwise pass that reads them."""
     xhat, inv_std, weight = cache
     n, c, h, w = dout.shape
-    dweight, dbias = empty((c,), dout.dtype, dout), empty((c,), dout.dtype, dout)
-    launch("batchnorm", "batchnorm_backward_reduce", grid_for(c, dout, block=1), REDUCE_BLOCK, dout, xhat,
-           dweight, dbias, n, c, h * w)
+    dweight, dbias = batchnorm_param_grads_cuda(dout, xhat)
     dx = empty_like(dout)
     launch("batchnorm", "batchnorm_backward_dx", grid_for(dout.size, dout), BLOCK, dout, xhat, inv_std, weight,
            dweight, dbias, dx, n, c, h * w)
@@ -120,9 +137,13 @@ class BatchNorm2D(Layer):
 
     def _forward(self, x, train):
         w, b = self.params["weight"].data, self.params["bias"].data
-        if not train:
+        if not train or self.test_time:
             forward = batchnorm_forward_eval_cuda if self.uses_kernels else batchnorm_forward_eval
-            return forward(x, w, b, self.buffers["running_mean"], self.buffers["running_var"], self.eps)
+            running = self.buffers["running_mean"], self.buffers["running_var"]
+            if train:   # at_test_time: the backward of x * scale + shift (the module doc)
+                xp = get_array_module(x)
+                self._cache = TEST_TIME, forward(x, xp.ones_like(w), xp.zeros_like(b), *running, self.eps)
+            return forward(x, w, b, *running, self.eps)
         m = x.size // x.shape[1]
         if m < 2:
             raise ValueError(f"{self!r}: training needs more than one value per channel, got "
@@ -141,7 +162,13 @@ class BatchNorm2D(Layer):
         return y
 
     def _backward(self, dout):
-        dx, dw, db = (batchnorm_backward_cuda if self.uses_kernels else batchnorm_backward)(dout, self._cache)
+        if self._cache[0] is TEST_TIME:
+            dw, db = (batchnorm_param_grads_cuda if self.uses_kernels else batchnorm_param_grads)(dout, self._cache[1])
+            forward = batchnorm_forward_eval_cuda if self.uses_kernels else batchnorm_forward_eval
+            zeros = get_array_module(dout).zeros_like(self.buffers["running_mean"])
+            dx = forward(dout, self.params["weight"].data, zeros, zeros, self.buffers["running_var"], self.eps)
+        else:
+            dx, dw, db = (batchnorm_backward_cuda if self.uses_kernels else batchnorm_backward)(dout, self._cache)
         self.store_grads(dw, db)
         return dx
 

@@ -1,6 +1,7 @@
 """Inverted dropout: at training time keep each unit with probability 1 - p and scale it by
-1 / (1 - p); at test time the layer is the identity. (The paper instead multiplied the outputs by
-0.5 at test time; the expectation is the same.)
+1 / (1 - p); at test time the layer is the identity (also in a training forward within
+``at_test_time``, whose backward then passes dL/dy through). (The paper instead multiplied the
+outputs by 0.5 at test time; the expectation is the same.)
 
 The mask of the t-th training forward of a layer with seed s is a pure function of (s, t, index),
 drawn by ``minicnn.counter_rng``, so it can be reproduced: ``random_state()`` /
@@ -14,7 +15,7 @@ import numpy as np
 from minicnn import counter_rng
 from minicnn.backend import get_array_module
 from minicnn.launch import BLOCK, empty_like, grid_for, launch
-from minicnn.layers.base import Layer
+from minicnn.layers.base import TEST_TIME, Layer
 
 
 def mask_layout(shape, mask_slice, first_row=0):
@@ -102,7 +103,8 @@ class Dropout(Layer):
         return tuple(input_shape)
 
     def _forward(self, x, train):
-        if not train:
+        if not train or self.test_time:   # the identity; at_test_time's backward passes dout through
+            self._cache = TEST_TIME
             return x
         forward = dropout_forward_cuda if self.uses_kernels else dropout_forward
         y, self._cache = forward(x, self.p, self.seed, self.calls, self.mask_slice, self.first_row)
@@ -110,6 +112,8 @@ class Dropout(Layer):
         return y
 
     def _backward(self, dout):
+        if self._cache is TEST_TIME:
+            return dout
         return (dropout_backward_cuda if self.uses_kernels else dropout_backward)(dout, self._cache)
 
     def random_state(self):

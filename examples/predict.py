@@ -8,6 +8,7 @@
     python examples/predict.py photo.jpg --weights runs/finetune/checkpoint.npz   # a fine-tuned network
     python examples/predict.py photos/ --weights alexnet_owt.npz --csv guesses.csv   # also as a table
     python examples/predict.py shirt.png --weights runs/fashion/checkpoint.npz --occlusion why/   # where it looked
+    python examples/predict.py shirt.png --weights runs/fashion/checkpoint.npz --saliency grad/   # which pixels count
 
 A training checkpoint (of examples/train_alexnet.py or examples/finetune.py) records its network,
 class names and normalisation; other weights files need --model (default: alexnet_owt). A network
@@ -24,7 +25,9 @@ files after a training checkpoint are taken as that checkpoint's network. Class 
 checkpoint records, the 1000 ImageNet classes for a 1000-way model, otherwise --classes (a text
 file with one name per line, or an image folder whose subfolders are the classes). --occlusion
 draws, for each picture, where a square covering it lowers the probability of the class named
-first (Zeiler and Fergus's occlusion test, minicnn/occlusion.py).
+first (Zeiler and Fergus's occlusion test, minicnn/occlusion.py); --saliency, how much a change of
+each pixel moves that class's score (its gradient, one backward pass: Simonyan, Vedaldi and
+Zisserman's saliency map, minicnn/saliency.py).
 """
 import argparse
 import csv
@@ -43,7 +46,8 @@ from minicnn.data.image_folder import IMAGE_EXTENSIONS, class_folders, decode, i
 from minicnn.ensemble import (EnsembleError, add_network_arguments, ensemble_proba, networks_of,  # noqa: E402
                               read_small_image)
 from minicnn.occlusion import covered_at_lowest, most_telling, occlusion_map, square_pixel  # noqa: E402
-from minicnn.plots import save_occlusion  # noqa: E402
+from minicnn.plots import save_occlusion, save_saliency  # noqa: E402
+from minicnn.saliency import largest, saliency, saliency_map, share_of_pixels  # noqa: E402
 import numpy as np  # noqa: E402 (after minicnn, which sets OpenBLAS's thread timeout before NumPy loads it)
 
 BATCH = 50   # images read and classified at a time
@@ -84,10 +88,17 @@ def main(argv=None):
                    help="with --occlusion, the square's side in pixels of the picture as the networks see it (a "
                         "photo's central 256x256, or a small-image data set's size), moved by a third of it "
                         "(default: a sixth of the picture, 43 of a photo's 256, 5 of Fashion-MNIST's 28)")
+    p.add_argument("--saliency", type=output_folder, default=None, metavar="DIR",
+                   help="also draw, for each picture, how much a change of each pixel moves the score of the class "
+                        "named first (its output before the softmax): the gradient, one backward pass through the "
+                        "network as it classifies (Simonyan, Vedaldi and Zisserman's saliency map; the largest "
+                        "|gradient| over a pixel's colours); a PNG per picture in DIR, named after it")
     args = p.parse_args(argv)
     plain_warnings()
     if args.occlusion_patch and not args.occlusion:
         p.error("--occlusion-patch sizes the square of --occlusion: give --occlusion DIR too")
+    if args.occlusion and args.saliency and os.path.realpath(args.occlusion) == os.path.realpath(args.saliency):
+        p.error("--occlusion and --saliency name their pictures alike (after the image): give them two folders")
     if args.csv and args.csv != "-":   # before minutes of work, not after
         problem = unwritable_file(args.csv)
         if problem:
@@ -157,8 +168,13 @@ def main(argv=None):
                 print(path)
                 for k in best:
                     print(f"  {row[k]:7.2%}  {names[k]}")
-            if args.occlusion:   # for the class named first
-                drawn.add(draw_occlusion(args, path, image, int(best[0]), members, views, names, device, drawn))
+            if args.occlusion or args.saliency:   # for the class named first
+                name = picture_name(path, drawn)
+                drawn.add(name)
+                if args.occlusion:
+                    draw_occlusion(args, name, image, int(best[0]), members, views, names, device)
+                if args.saliency:
+                    draw_saliency(args, name, image, int(best[0]), members, views, names, device)
         printed += len(shown)
     if not printed:
         raise SystemExit("error: none of the images could be read")
@@ -168,22 +184,33 @@ def main(argv=None):
         write_csv(args.csv, [header] + table)
 
 
-def draw_occlusion(args, path, image, target, members, views, names, device, taken):
-    """Draw the occlusion map of the picture ``image`` (uint8 (C, H, W), as read) for class
-    ``target`` into args.occlusion, as a PNG named after ``path`` that none of ``taken`` (names
-    already drawn) has; say where; return the name."""
-    proba = functools.partial(ensemble_proba, members, views, ten_crop=args.ten_crop, device=device, batch_size=BATCH)
-    occlusion = occlusion_map(proba, image, target, args.occlusion_patch, fill=square_pixel(members[0][1], image.shape[0]))
+def picture_name(path, taken):
+    """The PNG name of the pictures drawn of the image ``path`` (--occlusion's, --saliency's): its
+    name, "standard-input" for ``-``, with -2, -3, ... where ``taken`` (names drawn) holds it."""
     stem = "standard-input" if path == "-" else os.path.splitext(os.path.basename(os.path.normpath(path)))[0]
     name, copy = f"{stem}.png", 1
     while name in taken:   # two pictures of one name, from two folders
         copy += 1
         name = f"{stem}-{copy}.png"
-    target_path = os.path.join(args.occlusion, name)
+    return name
+
+
+def save_picture(save, target_path, *arguments):
+    """``save(*arguments, target_path)`` (a ``minicnn.plots.save_*``), or exit saying why not."""
     try:
-        save_occlusion(image, occlusion, names[target], target_path)
+        save(*arguments, target_path)
     except OSError as exc:
         raise SystemExit(f"error: cannot write {target_path} ({exc.strerror or exc})")
+
+
+def draw_occlusion(args, name, image, target, members, views, names, device):
+    """Draw the occlusion map of the picture ``image`` (uint8 (C, H, W), as read) for class
+    ``target`` into args.occlusion as the PNG ``name``; say where, and what covering the most
+    telling square does."""
+    proba = functools.partial(ensemble_proba, members, views, ten_crop=args.ten_crop, device=device, batch_size=BATCH)
+    occlusion = occlusion_map(proba, image, target, args.occlusion_patch, fill=square_pixel(members[0][1], image.shape[0]))
+    target_path = os.path.join(args.occlusion, name)
+    save_picture(save_occlusion, target_path, image, occlusion, names[target])
     row, col = most_telling(occlusion)
     covered = proba(covered_at_lowest(image, occlusion))[0]
     said = int(np.argmax(covered))   # what the network says of the picture so covered
@@ -191,7 +218,21 @@ def draw_occlusion(args, path, image, target, members, views, names, device, tak
     print(f"  occlusion: {target_path} ({names[target]} {occlusion.unoccluded:.2%} as it is, "
           f"{occlusion.probability.min():.2%} with rows {row}-{row + last}, columns {col}-{col + last} covered, "
           f"where it says {names[said]} {covered[said]:.2%})", file=sys.stderr if args.csv == "-" else sys.stdout)
-    return name
+
+
+def draw_saliency(args, name, image, target, members, views, names, device):
+    """Draw the saliency map of the picture ``image`` (uint8 (C, H, W), as read) for class
+    ``target`` into args.saliency as the PNG ``name``; say where, how concentrated it is and
+    where it is largest."""
+    result = saliency(members, views, image, target, args.ten_crop, device)
+    target_path = os.path.join(args.saliency, name)
+    save_picture(save_saliency, target_path, image, result, names[target])
+    pixel_map = saliency_map(result)
+    row, col = largest(pixel_map)
+    steepest = result.gradient[np.argmax(np.abs(result.gradient[:, row, col])), row, col]   # signed: its channel's
+    print(f"  saliency: {target_path} (score of {names[target]} {result.score:.2f}; half of its |gradient| in "
+          f"{share_of_pixels(pixel_map):.1%} of the pixels; steepest at row {row}, column {col}: {steepest:+.3g} per "
+          f"pixel value)", file=sys.stderr if args.csv == "-" else sys.stdout)
 
 
 def write_csv(path, rows):

@@ -1,7 +1,8 @@
 """Pictures of a training run: loss and accuracy curves, the test confusion matrix, the test images of
 the largest loss, and the learned conv1 filters (the paper's Figure 3); of a prediction, where
-covering the picture changes it (``minicnn.occlusion``); and the training images nearest to test
-images in the last hidden layer (the paper's Figure 4, right; ``minicnn.neighbours``). Curves, the
+covering the picture changes it (``minicnn.occlusion``) and which pixels move its score most
+(``minicnn.saliency``); and the training images nearest to test images in the last hidden layer
+(the paper's Figure 4, right; ``minicnn.neighbours``). Curves, the
 matrix and the images use matplotlib's object-oriented API with an Agg canvas (no screen needed,
 and pyplot's backend, e.g. a notebook's, is left alone); the filter grid needs only Pillow.
 
@@ -140,6 +141,33 @@ def occlusion_figure(image, occlusion, class_name):
     ax_map.axis("off")
     fig.suptitle(f"Where a square of {occlusion.patch} x {occlusion.patch} pixels, {pixel_in_words(occlusion.fill)}, makes "
                  f"the network less sure", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def save_saliency(image, result, class_name, path):
+    """``saliency_figure(image, result, class_name)`` as a PNG at ``path``."""
+    saliency_figure(image, result, class_name).savefig(path, dpi=100)
+
+
+def saliency_figure(image, result, class_name):
+    """A picture and, beside it, its saliency map (``result``, a ``minicnn.saliency.Saliency``, as
+    ``saliency_map`` takes it): at each pixel the largest |d score / d pixel value| of the score of
+    ``class_name`` over the pixel's channels, dark where a change of the pixel barely moves the
+    score and bright where it moves it most, on a scale from 0. ``image``: uint8 pixels (C, H, W),
+    C 1 or 3."""
+    from minicnn.saliency import saliency_map, share_of_pixels
+    pixel_map = saliency_map(result)
+    fig = _figure((8.4, 4.2))
+    ax_picture, ax_map = fig.subplots(1, 2)
+    _picture(ax_picture, image)
+    ax_picture.set_title(f"{shortened(class_name, 40)}: score {result.score:.2f}", fontsize=10)
+    shades = ax_map.imshow(pixel_map, cmap="inferno", vmin=0.0, vmax=max(float(pixel_map.max()), 1e-12))
+    ax_map.set_title(f"half its sum in {share_of_pixels(pixel_map):.1%} of the pixels", fontsize=10)
+    fig.colorbar(shades, ax=ax_map, fraction=0.046, pad=0.04, label="|d score / d pixel value|")
+    ax_map.axis("off")
+    fig.suptitle(f"How much a change of each pixel moves the score of {shortened(class_name)} (its gradient)",
+                 fontsize=10)
     fig.tight_layout()
     return fig
 

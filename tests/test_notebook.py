@@ -95,8 +95,8 @@ def test_runs_top_to_bottom_with_its_figures(tmp_path, monkeypatch):
     images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
               if o.output_type == "display_data" and "image/png" in o.get("data", {})]
     # data grid, im2col picture, shared-memory banks, the H200's versions, curves, conv1 filters,
-    # feature maps, predictions, confusion matrix, the two occlusion maps, the nearest training images
-    assert len(images) >= 12, f"expected at least 12 figures, got {len(images)}"
+    # feature maps, predictions, confusion matrix, the two occlusion maps, a saliency map, the nearest training images
+    assert len(images) >= 13, f"expected at least 13 figures, got {len(images)}"
     curves = next(c for c in nb.cells if "curves_figure(records)" in c.source)   # a Figure drawn without pyplot
     assert [o.output_type for o in curves.outputs] == ["display_data"] and "image/png" in curves.outputs[0].data
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
@@ -166,6 +166,14 @@ def test_runs_top_to_bottom_with_its_figures(tmp_path, monkeypatch):
     assert len(found) == 2 and all(int(lowest) <= int(whole) for whole, lowest in found)
     occlusion = next(c for c in nb.cells if "occlusion_figure(picture, occlusion" in c.source)
     assert sum(o.output_type == "display_data" and "image/png" in o.data for o in occlusion.outputs) == 2
+    # the saliency cell: the map drawn; painting occlusion's lowest square black lowers the score, and the
+    # gradient's first-order estimate of that score lies above it (the network is linear over small changes only)
+    gradient = next(c for c in nb.cells if "saliency_figure(picture, result" in c.source)
+    assert sum(o.output_type == "display_data" and "image/png" in o.data for o in gradient.outputs) == 1
+    score, after, estimate = map(float, re.search(r"score of .+?: (-?[\d.]+) as it is; with occlusion's lowest square "
+                                                  r"painted black (-?[\d.]+), where the gradient estimates (-?[\d.]+)",
+                                                  text).groups())
+    assert after < score and after < estimate
     # the neighbours cell: the paper's Figure 4 drawn; the 6 nearest, in the last hidden layer and in the
     # pixels, mostly of the test image's class (78.4% and 78.3% on 2026-12-05: the two-epoch network's
     # features are no better than the pixels, as the cell's text says)

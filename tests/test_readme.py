@@ -309,6 +309,18 @@ def test_the_occlusion_figures_are_what_predict_printed_for_the_default_runs_net
     assert (ROOT / "benchmarks" / "results" / folder / "occlusion-boot.png").is_file()
 
 
+def test_the_saliency_figures_are_what_predict_printed_for_the_default_runs_network():
+    """The saliency paragraph's figures are predict.py's line in its committed output, made with
+    the README's command, and the picture beside it is the one that command wrote."""
+    folder = "cpu-train-alexnet_small-fashion-mnist-2026-12-03"
+    printed = (ROOT / "benchmarks" / "results" / folder / "saliency-boot.txt").read_text()
+    assert printed.startswith("boot.png\n   99.83%  Ankle boot\n")   # the network the occlusion paragraph shows
+    line = re.search(r"saliency: grad/boot\.png \((.+)\)\n", printed)[1]
+    assert " ".join(line.split()) in " ".join(README.split())
+    assert "--saliency grad/   # writes grad/boot.png" in README
+    assert (ROOT / "benchmarks" / "results" / folder / "saliency-boot.png").is_file()
+
+
 def test_the_nearest_neighbours_figures_are_what_the_script_printed_for_the_default_runs_network():
     """The neighbours paragraph's figures are the last line examples/neighbours.py printed for the
     default run's checkpoint (its committed output), and the picture is the one it wrote."""

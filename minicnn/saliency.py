@@ -31,6 +31,7 @@ import numpy as np
 
 from minicnn.backend import get_array_module, to_device, to_numpy
 from minicnn.data.loader import center_crop, pixels_refused, ten_crops
+from minicnn.ensemble import as_seen, ensemble_proba
 from minicnn.inference import normalise
 from minicnn.layers.base import at_test_time, setting
 
@@ -62,7 +63,6 @@ def chosen_pixels(shape, view, ten_crop=False):
     ``ensemble.Input``) sees a picture of (H, W) = ``shape``, the index row * W + col of the
     picture's pixel that it shows. The views (``ensemble.as_seen``, then the centre crop or the
     ten crops, as ``inference.predict_proba`` takes them) run on a picture of indices."""
-    from minicnn.ensemble import as_seen
     height, width = shape
     indices = np.arange(height * width).reshape(1, 1, height, width)
     seen = as_seen(indices, view)
@@ -76,7 +76,6 @@ def saliency(members, views, image, target=None, ten_crop=False, device="cpu"):
     ``members`` seeing it through ``views`` (``ensemble.load_ensemble``'s), each through its
     centre crop or with ``ten_crop`` its ten crops: the gradient of the mean score of class
     ``target`` (default: the class the ensemble ranks first) over the networks and views."""
-    from minicnn.ensemble import ensemble_proba
     refused = pixels_refused(image, ranks=(3,))
     if refused:
         raise TypeError(f"saliency takes a picture's uint8 pixels (C, H, W), got {refused}")

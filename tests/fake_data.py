@@ -1,9 +1,12 @@
 """Small data sets in the real files' formats, for the tests (Fashion-MNIST's IDX files,
-CIFAR-10's python batches), and the small convolution of the tiled GEMM's traffic tests."""
+CIFAR-10's python batches), a small network's training checkpoint with pictures for it, and the
+small convolution of the tiled GEMM's traffic tests."""
 import os
 
 import numpy as np
+from PIL import Image
 
+from minicnn import checkpoint, models
 from minicnn.data import cifar10, fashion_mnist
 
 
@@ -25,6 +28,27 @@ def write_fake_cifar(folder, per_batch=20, seed=0):
         labels = rng.integers(0, 10, per_batch)
         images = (rng.random((per_batch, 3, 32, 32)) * 255).astype(np.uint8)
         cifar10.write_batch(os.path.join(folder, name), images, labels)
+
+
+def write_small_checkpoint(path, classes, seed=3):
+    """A training checkpoint at ``path`` of the small AlexNet (width 4, random weights of ``seed``)
+    as fit would record a run on Fashion-MNIST: 28x28 grey pictures, normalised by 0.3 and 0.4,
+    ``classes`` its ten names."""
+    architecture = dict(name="alexnet_small", num_classes=10, in_channels=1, width=4, input_size=28)
+    checkpoint.save(str(path), models.build(**architecture, seed=seed), None, dict(
+        model="alexnet_small", epoch=1, split="none", config=dict(architecture=architecture, input_size=28, mean=0.3,
+                                                                  std=0.4, classes=classes, dataset="fashion-mnist")))
+
+
+def write_pictures_of_one_name(folder, seed=2):
+    """Two random 28x28 grey pictures of one name in two folders: [folder/a/x.png, folder/b/x.png]."""
+    rng = np.random.default_rng(seed)
+    paths = []
+    for part in ("a", "b"):
+        os.makedirs(os.path.join(folder, part))
+        paths.append(os.path.join(folder, part, "x.png"))
+        Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(paths[-1])
+    return paths
 
 
 def small_conv():

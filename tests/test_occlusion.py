@@ -10,12 +10,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from minicnn import Dense, Flatten, Sequential, checkpoint, models, occlusion
+from minicnn import Dense, Flatten, Sequential, models, occlusion
 from minicnn.inference import predict_proba
 from minicnn.occlusion import (covered_at_lowest, default_patch, default_stride, mean_pixel, most_telling, occluded_copies, occlusion_map,
                                patch_starts, per_pixel, square_pixel)
 from minicnn.plots import occlusion_figure, pixel_in_words, save_occlusion
 from minicnn.weights import model_from_checkpoint
+
+from fake_data import write_pictures_of_one_name, write_small_checkpoint
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLASSES = [f"class {i}" for i in range(10)]
@@ -206,14 +208,8 @@ def test_the_picture_shows_where_the_probability_falls_and_outlines_the_lowest(t
 def test_predict_draws_each_pictures_occlusion_named_after_it(tmp_path, capsys, monkeypatch):
     sys.path.insert(0, os.path.join(ROOT, "examples"))
     import predict
-    architecture = dict(name="alexnet_small", num_classes=10, in_channels=1, width=4, input_size=28)
-    checkpoint.save(str(tmp_path / "small.npz"), models.build(**architecture, seed=3), None, dict(
-        model="alexnet_small", epoch=1, split="none", config=dict(architecture=architecture, input_size=28, mean=0.3,
-                                                                  std=0.4, classes=CLASSES, dataset="fashion-mnist")))
-    rng = np.random.default_rng(2)
-    for folder in ("a", "b"):
-        os.makedirs(tmp_path / folder)
-        Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(tmp_path / folder / "x.png")
+    write_small_checkpoint(tmp_path / "small.npz", CLASSES)
+    write_pictures_of_one_name(tmp_path)
     monkeypatch.setattr(sys, "stdin", type("Piped", (), {"buffer": open(tmp_path / "a" / "x.png", "rb")})())
     out = tmp_path / "why"
     predict.main([str(tmp_path / "a" / "x.png"), str(tmp_path / "b" / "x.png"), "-", "--weights",

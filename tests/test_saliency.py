@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from minicnn import BatchNorm2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Sequential, checkpoint, models
+from minicnn import BatchNorm2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Sequential, models
 from minicnn.data.loader import center_crop, resize_nearest, ten_crops
 from minicnn.ensemble import Input
 from minicnn.gradcheck import numerical_gradient, rel_error
@@ -20,6 +20,8 @@ from minicnn.plots import saliency_figure, save_saliency
 from minicnn.saliency import Saliency, chosen_pixels, largest, saliency, saliency_map, score_gradient, share_of_pixels
 from minicnn.towers import two_tower
 from minicnn.weights import model_from_checkpoint
+
+from fake_data import write_pictures_of_one_name, write_small_checkpoint
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLASSES = [f"class {i}" for i in range(10)]
@@ -196,14 +198,8 @@ def test_the_picture_shows_the_largest_gradient_of_each_pixel(tmp_path):
 def test_predict_draws_each_pictures_saliency_beside_its_occlusion(tmp_path, capsys):
     sys.path.insert(0, os.path.join(ROOT, "examples"))
     import predict
-    architecture = dict(name="alexnet_small", num_classes=10, in_channels=1, width=4, input_size=28)
-    checkpoint.save(str(tmp_path / "small.npz"), models.build(**architecture, seed=3), None, dict(
-        model="alexnet_small", epoch=1, split="none", config=dict(architecture=architecture, input_size=28, mean=0.3,
-                                                                  std=0.4, classes=CLASSES, dataset="fashion-mnist")))
-    rng = np.random.default_rng(2)
-    for folder in ("a", "b"):
-        os.makedirs(tmp_path / folder)
-        Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(tmp_path / folder / "x.png")
+    write_small_checkpoint(tmp_path / "small.npz", CLASSES)
+    write_pictures_of_one_name(tmp_path)
     grad, why = tmp_path / "grad", tmp_path / "why"
     predict.main([str(tmp_path / "a" / "x.png"), str(tmp_path / "b" / "x.png"), "--weights", str(tmp_path / "small.npz"),
                   "--top", "1", "--saliency", str(grad), "--occlusion", str(why)])

@@ -22,8 +22,9 @@ outputs are). Pictures are seen as in training (predict.py's way): photos throug
 256x256 and its centre crop (or --ten-crop), a small-image network's through the whole picture at
 its data set's size and colour. Several --weights make an ensemble of networks of one task,
 each scored alone and the ensemble on the averaged probabilities (the paper's 5 networks gave
-38.1% top-1 error against 40.7% for one). With --out: evaluation.json (the figures), confusion.png
-and largest_losses.png.
+38.1% top-1 error against 40.7% for one). With --out: evaluation.json (the figures), confusion.png,
+largest_losses.png and top5.png (the paper's Figure 4, left: the first eight images tested, each
+with the five classes ranked first).
 """
 import argparse
 import os
@@ -37,12 +38,14 @@ from minicnn.ensemble import (EnsembleError, add_network_arguments, as_channels,
                               networks_of)
 from minicnn.environment import describe  # noqa: E402
 from minicnn.inference import topk_correct  # noqa: E402
+from minicnn.plots import save_top5  # noqa: E402
 from minicnn.train import (CONFUSION_LIMIT, CONFUSION_PICTURE_LIMIT, LARGEST_LOSSES_SHOWN,  # noqa: E402
                            download_progress, largest_of, log_test, per_class_top1, preparation_progress, shown_names,
                            top5_shown, without_bars, write_test_results)
 import numpy as np  # noqa: E402 (after minicnn, which sets OpenBLAS's thread timeout before NumPy loads it)
 
 WRONG_SHOWN = 5                    # wrongly classified pictures of the largest loss named on the screen
+TOP5_SHOWN = 8                     # images drawn with the five classes ranked first (the paper's Figure 4 shows 8)
 TINY = np.finfo(np.float64).tiny   # the probability of a label below which its loss is counted as -log(TINY)
 
 
@@ -60,8 +63,9 @@ def parse_args(argv=None):
                    help="images per forward pass (default: 50; ten crops make ten passes of it)")
     p.add_argument("--out", type=output_folder, default=None, metavar="DIR",
                    help="also write evaluation.json (the figures, each class's accuracy, the confusion matrix, the "
-                        "images of the largest loss), confusion.png and largest_losses.png into DIR (default: "
-                        "print the figures only)")
+                        "images of the largest loss), confusion.png, largest_losses.png and top5.png (the first eight "
+                        "images tested, each with the five classes ranked first: the paper's Figure 4, left) into DIR "
+                        "(default: print the figures only)")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bars: a line per image folder prepared (also when the output is no terminal)")
     args = p.parse_args(argv)
@@ -170,12 +174,13 @@ def score(members, views, images, labels, count, args, device, bar):
     (all of it, or --limit of it: ``order``, the indices ``evenly_spread`` picks), a batch at a
     time: (a list of dicts of loss, top1 and top5, one per member; the ensemble's dict, with
     "confusion" (K x K counts, rows the true class) and "largest_losses" (``largest_of``'s rows,
-    each "index" one into the whole set); ``order``)."""
+    each "index" one into the whole set); ``order``; the ensemble's probabilities (TOP5_SHOWN, K)
+    of the first TOP5_SHOWN images of ``order``)."""
     from tqdm import tqdm
     order = evenly_spread(len(labels), args.limit)
     ks = (1, min(5, count))
     sums = np.zeros((len(members) + 1, 3))   # per member, then the ensemble: loss, top-1 and top-5 hits
-    confusion, rows = np.zeros(count * count, np.int64), []
+    confusion, rows, first = np.zeros(count * count, np.int64), [], []
     starts = range(0, len(order), args.batch_size)
     for start in tqdm(starts, desc="testing", unit="batch", leave=False, disable=not bar):
         index = order[start:start + args.batch_size]
@@ -187,6 +192,7 @@ def score(members, views, images, labels, count, args, device, bar):
         sums[:, 0] += -np.log(right).sum(axis=1)
         sums[:, 1:] += [topk_correct(p, truth, ks) for p in probs]
         ensemble, predicted = probs[-1], probs[-1].argmax(axis=1)
+        first += list(ensemble[:TOP5_SHOWN - len(first)])
         confusion += np.bincount(truth * count + predicted, minlength=count * count)
         rows.append(np.stack([-np.log(right[-1]), truth, predicted, ensemble[np.arange(len(truth)), predicted]],
                              axis=1))
@@ -197,7 +203,7 @@ def score(members, views, images, labels, count, args, device, bar):
                     largest_losses=largest_of(rows, LARGEST_LOSSES_SHOWN))
     for row in ensemble["largest_losses"]:   # an index into the whole set, as the images are
         row["index"] = int(order[row["index"]])
-    return figures, ensemble, order
+    return figures, ensemble, order, np.array(first).reshape(-1, count)
 
 
 def main(argv=None):
@@ -214,7 +220,7 @@ def main(argv=None):
     what = "the ten crops" if args.ten_crop else ("the centre crop" if views[0].photos else "whole pictures")
     shown = f"{args.limit} of the {len(labels)}" if args.limit and args.limit < len(labels) else f"{len(labels)}"
     print(f"testing on {shown} images of {where}, through {what}")
-    figures, result, order = score(members, views, images, labels, count, args, device, bar)
+    figures, result, order, first = score(members, views, images, labels, count, args, device, bar)
     tested = sorted(set(np.asarray(labels)[order].tolist())) if args.data else range(count)
     if len(members) > 1:
         for path, member in zip(args.weights, figures):
@@ -240,8 +246,11 @@ def main(argv=None):
         pictures = {row["index"]: in_colour_seen(np.asarray(images[[row["index"]]]), views[0], args.invert)[0]
                     for row in result["largest_losses"]}   # as the networks saw them
         write_test_results(args.out, result, names, pictures, metrics="evaluation.json")   # pictures: by index
+        shown = order[:len(first)]
+        save_top5(in_colour_seen(np.asarray(images[shown]), views[0], args.invert), first, np.asarray(labels)[shown],
+                  names, os.path.join(args.out, "top5.png"))
         drawn = "confusion.png, " if "confusion" in result and count <= CONFUSION_PICTURE_LIMIT else ""
-        print(f"written to {args.out}: evaluation.json, {drawn}largest_losses.png")
+        print(f"written to {args.out}: evaluation.json, {drawn}largest_losses.png, top5.png")
 
 
 if __name__ == "__main__":

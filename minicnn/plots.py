@@ -1,5 +1,6 @@
 """Pictures of a training run: loss and accuracy curves, the test confusion matrix, the test images of
-the largest loss, and the learned conv1 filters (the paper's Figure 3); of a prediction, where
+the largest loss, and the learned conv1 filters (the paper's Figure 3); of test images with the
+five classes ranked first (the paper's Figure 4, left); of a prediction, where
 covering the picture changes it (``minicnn.occlusion``) and which pixels move its score most
 (``minicnn.saliency``); and the training images nearest to test images in the last hidden layer
 (the paper's Figure 4, right; ``minicnn.neighbours``). Curves, the
@@ -106,6 +107,44 @@ def largest_losses_figure(images, rows, classes, columns=4):
         ax.set_title(f"{shortened(classes[row['label']])}\nsaid: {shortened(classes[row['predicted']])} "
                      f"{row['probability']:.0%}", fontsize=8, color="tab:red" if wrong else "black")
     fig.suptitle(f"The {count} test images of the largest loss: true class, and the network's guess", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def save_top5(images, probabilities, labels, classes, path, columns=4):
+    """``top5_figure(images, probabilities, labels, classes, columns)`` as a PNG at ``path``."""
+    top5_figure(images, probabilities, labels, classes, columns).savefig(path, dpi=100)
+
+
+def top5_figure(images, probabilities, labels, classes, columns=4):
+    """The paper's Figure 4 (left): each picture of ``images`` with its true class written under
+    it and, below, the five classes the network ranks first (fewer where it has fewer), a bar of
+    its probability each, the true class's bar red where it is among them; ``columns`` a row.
+    ``images``: uint8 pixels (N, H, W) or (N, C, H, W), C 1 or 3; ``probabilities`` (N, K); ``labels``
+    the true class indices into ``classes``."""
+    probabilities = np.asarray(probabilities, np.float64)
+    count = len(probabilities)
+    columns = min(columns, count)
+    lines = -(-count // columns)
+    fig = _figure((2.6 * columns, 3.9 * lines + 0.4))
+    axes = fig.subplots(2 * lines, columns, squeeze=False, gridspec_kw=dict(height_ratios=[3, 2] * lines))
+    for ax in axes.ravel():
+        ax.axis("off")
+    for i, (image, row, label) in enumerate(zip(images, probabilities, labels)):
+        ax_picture, ax_bars = axes[2 * (i // columns), i % columns], axes[2 * (i // columns) + 1, i % columns]
+        _picture(ax_picture, image)
+        ax_picture.set_title(shortened(classes[label], 24), fontsize=8, fontweight="bold")
+        ranked = np.argsort(-row, kind="stable")[:5]
+        ax_bars.axis("on")
+        ax_bars.barh(range(len(ranked)), row[ranked], color=["tab:red" if k == label else "tab:blue" for k in ranked])
+        ax_bars.set_yticks(range(len(ranked)), [shortened(classes[k], 16) for k in ranked], fontsize=7)
+        ax_bars.invert_yaxis()   # the most probable on top
+        ax_bars.set_xlim(0, 1)
+        ax_bars.tick_params(axis="x", labelsize=6)
+        for side in ("top", "right"):
+            ax_bars.spines[side].set_visible(False)
+    fig.suptitle("Each image's true class above it, and the five classes the network ranks first (the true "
+                 "class's bar red)", fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -44,7 +44,8 @@ def reference_figures(probs, labels):
                 top5=float(np.mean((order[:, :5] == labels[:, None]).any(axis=1))))
 
 
-def test_a_run_s_own_test_set_gives_its_figures_and_an_ensemble_its_averaged_probabilities(tmp_path, capsys):
+def test_a_run_s_own_test_set_gives_its_figures_and_an_ensemble_its_averaged_probabilities(tmp_path, capsys,
+                                                                                           monkeypatch):
     data = str(tmp_path / "data")
     write_fake_fashion(data, n_test=40)
     runs = [train(data, str(tmp_path / f"run{seed}"), seed) for seed in (0, 1)]
@@ -59,9 +60,13 @@ def test_a_run_s_own_test_set_gives_its_figures_and_an_ensemble_its_averaged_pro
     assert result["per_class_top1"] == run["per_class_top1"] and result["images"] == 40
     assert [(r["index"], r["label"], r["predicted"]) for r in result["largest_losses"]] == \
         [(r["index"], r["label"], r["predicted"]) for r in run["largest_losses"]]
-    assert sorted(os.listdir(out)) == ["confusion.png", "evaluation.json", "largest_losses.png"]
+    assert sorted(os.listdir(out)) == ["confusion.png", "evaluation.json", "largest_losses.png", "top5.png"]
+    assert shown[-1] == f"written to {out}: evaluation.json, confusion.png, largest_losses.png, top5.png"
 
-    # two networks: each one's figures, and those of their probabilities averaged
+    # two networks: each one's figures, and those of their probabilities averaged; the first eight
+    # images drawn with the ensemble's probabilities
+    drawn = []
+    monkeypatch.setattr(evaluate, "save_top5", lambda *arguments: drawn.append(arguments))
     evaluate.main(["--weights", runs[0], "--weights", runs[1], "--out", str(out), "--no-progress"])
     shown = capsys.readouterr().out.splitlines()
     images, labels = fashion_mnist.load("test", data)
@@ -86,6 +91,13 @@ def test_a_run_s_own_test_set_gives_its_figures_and_an_ensemble_its_averaged_pro
     assert result["confusion"] == counts.tolist()
     losses = -np.log(ensemble[np.arange(len(labels)), labels])
     assert [r["index"] for r in result["largest_losses"]] == list(np.argsort(-losses, kind="stable")[:16])
+    ((pictures, first, truth, names, path),) = drawn
+    np.testing.assert_array_equal(pictures, images[:8, None])
+    np.testing.assert_allclose(first, ensemble[:8], rtol=1e-12)
+    assert truth.tolist() == labels[:8].tolist() and names == list(fashion_mnist.CLASSES)
+    assert path == os.path.join(str(out), "top5.png")
+    evaluate.main(["--weights", runs[0], "--out", str(out), "--no-progress", "--batch-size", "3"])   # 8 of 3 a batch
+    np.testing.assert_allclose(drawn[1][1], probs[0][:8], rtol=1e-5)   # (float32 sums over other batches)
 
 
 def test_a_cifar10_run_limited_to_some_images_is_tested_on_those_it_was(tmp_path, capsys):

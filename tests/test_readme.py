@@ -321,6 +321,21 @@ def test_the_saliency_figures_are_what_predict_printed_for_the_default_runs_netw
     assert (ROOT / "benchmarks" / "results" / folder / "saliency-boot.png").is_file()
 
 
+def test_the_top5_picture_is_what_evaluate_drew_for_the_default_runs_network():
+    """The Figure 4 (left) paragraph's figures are evaluate.py's committed output for the default
+    run's checkpoint, which are the run's own test figures; the picture is the one it wrote."""
+    folder = ROOT / "benchmarks" / "results" / "cpu-train-alexnet_small-fashion-mnist-2026-12-03"
+    printed = (folder / "evaluate.txt").read_text().splitlines()
+    assert printed[0] == "testing on 10000 images of the fashion-mnist test set, through whole pictures"
+    loss, top1, top5 = re.match(r"test: loss ([\d.]+), top-1 accuracy ([\d.]+), top-5 ([\d.]+)$", printed[1]).groups()
+    test = json.loads((folder / "test_metrics.json").read_text())
+    assert (top1, top5) == (f"{test['top1']:.4f}", f"{test['top5']:.4f}") and loss == f"{test['loss']:.4f}"
+    assert sentence(r"tested again on its test set \(loss ([\d.]+), top-1 accuracy ([\d.]+), top-5 ([\d.]+),") == \
+        (loss, top1, top5)
+    assert printed[-1] == ("written to runs/fashion/evaluation: evaluation.json, confusion.png, largest_losses.png, "
+                           "top5.png") and (folder / "top5.png").is_file()
+
+
 def test_the_nearest_neighbours_figures_are_what_the_script_printed_for_the_default_runs_network():
     """The neighbours paragraph's figures are the last line examples/neighbours.py printed for the
     default run's checkpoint (its committed output), and the picture is the one it wrote."""

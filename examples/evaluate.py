@@ -37,15 +37,13 @@ from minicnn.data import DATASETS, DataError, image_folder  # noqa: E402
 from minicnn.ensemble import (EnsembleError, add_network_arguments, as_channels, member_probas,  # noqa: E402
                               networks_of)
 from minicnn.environment import describe  # noqa: E402
-from minicnn.inference import topk_correct  # noqa: E402
-from minicnn.plots import save_top5  # noqa: E402
-from minicnn.train import (CONFUSION_LIMIT, CONFUSION_PICTURE_LIMIT, LARGEST_LOSSES_SHOWN,  # noqa: E402
+from minicnn.inference import ranked_first, topk_correct  # noqa: E402
+from minicnn.train import (CONFUSION_LIMIT, CONFUSION_PICTURE_LIMIT, FIRST_SHOWN, LARGEST_LOSSES_SHOWN,  # noqa: E402
                            download_progress, largest_of, log_test, per_class_top1, preparation_progress, shown_names,
                            top5_shown, without_bars, write_test_results)
 import numpy as np  # noqa: E402 (after minicnn, which sets OpenBLAS's thread timeout before NumPy loads it)
 
 WRONG_SHOWN = 5                    # wrongly classified pictures of the largest loss named on the screen
-TOP5_SHOWN = 8                     # images drawn with the five classes ranked first (the paper's Figure 4 shows 8)
 TINY = np.finfo(np.float64).tiny   # the probability of a label below which its loss is counted as -log(TINY)
 
 
@@ -173,9 +171,9 @@ def score(members, views, images, labels, count, args, device, bar):
     """Each member's and the ensemble's figures on the test set ``images`` (uint8) and ``labels``
     (all of it, or --limit of it: ``order``, the indices ``evenly_spread`` picks), a batch at a
     time: (a list of dicts of loss, top1 and top5, one per member; the ensemble's dict, with
-    "confusion" (K x K counts, rows the true class) and "largest_losses" (``largest_of``'s rows,
-    each "index" one into the whole set); ``order``; the ensemble's probabilities (TOP5_SHOWN, K)
-    of the first TOP5_SHOWN images of ``order``)."""
+    "confusion" (K x K counts, rows the true class), "largest_losses" (``largest_of``'s rows) and
+    "first_top5" (the first FIRST_SHOWN images tested with the five classes ranked first,
+    ``inference.ranked_first``'s), each "index" one into the whole set; ``order``)."""
     from tqdm import tqdm
     order = evenly_spread(len(labels), args.limit)
     ks = (1, min(5, count))
@@ -192,7 +190,7 @@ def score(members, views, images, labels, count, args, device, bar):
         sums[:, 0] += -np.log(right).sum(axis=1)
         sums[:, 1:] += [topk_correct(p, truth, ks) for p in probs]
         ensemble, predicted = probs[-1], probs[-1].argmax(axis=1)
-        first += list(ensemble[:TOP5_SHOWN - len(first)])
+        first += list(ensemble[:FIRST_SHOWN - len(first)])
         confusion += np.bincount(truth * count + predicted, minlength=count * count)
         rows.append(np.stack([-np.log(right[-1]), truth, predicted, ensemble[np.arange(len(truth)), predicted]],
                              axis=1))
@@ -203,7 +201,9 @@ def score(members, views, images, labels, count, args, device, bar):
                     largest_losses=largest_of(rows, LARGEST_LOSSES_SHOWN))
     for row in ensemble["largest_losses"]:   # an index into the whole set, as the images are
         row["index"] = int(order[row["index"]])
-    return figures, ensemble, order, np.array(first).reshape(-1, count)
+    shown = order[:len(first)]
+    ensemble["first_top5"] = ranked_first(first, np.asarray(labels)[shown], shown)
+    return figures, ensemble, order
 
 
 def main(argv=None):
@@ -220,7 +220,7 @@ def main(argv=None):
     what = "the ten crops" if args.ten_crop else ("the centre crop" if views[0].photos else "whole pictures")
     shown = f"{args.limit} of the {len(labels)}" if args.limit and args.limit < len(labels) else f"{len(labels)}"
     print(f"testing on {shown} images of {where}, through {what}")
-    figures, result, order, first = score(members, views, images, labels, count, args, device, bar)
+    figures, result, order = score(members, views, images, labels, count, args, device, bar)
     tested = sorted(set(np.asarray(labels)[order].tolist())) if args.data else range(count)
     if len(members) > 1:
         for path, member in zip(args.weights, figures):
@@ -244,11 +244,8 @@ def main(argv=None):
         result.update(data=where, images=len(order), views="ten" if args.ten_crop else "center",
                       weights=args.weights, environment=describe(device))
         pictures = {row["index"]: in_colour_seen(np.asarray(images[[row["index"]]]), views[0], args.invert)[0]
-                    for row in result["largest_losses"]}   # as the networks saw them
+                    for row in result["largest_losses"] + result["first_top5"]}   # as the networks saw them
         write_test_results(args.out, result, names, pictures, metrics="evaluation.json")   # pictures: by index
-        shown = order[:len(first)]
-        save_top5(in_colour_seen(np.asarray(images[shown]), views[0], args.invert), first, np.asarray(labels)[shown],
-                  names, os.path.join(args.out, "top5.png"))
         drawn = "confusion.png, " if "confusion" in result and count <= CONFUSION_PICTURE_LIMIT else ""
         print(f"written to {args.out}: evaluation.json, {drawn}largest_losses.png, top5.png")
 

@@ -49,11 +49,12 @@ Where things are:
   each seeing a picture as in its training: ``examples/predict.py``'s and
   ``examples/evaluate.py``'s), ``minicnn.occlusion`` (where covering a picture changes a prediction:
   Zeiler and Fergus's test), ``minicnn.saliency`` (the gradient of a class's score with respect to
-  the pixels: Simonyan et al.'s saliency map), ``minicnn.neighbours`` (the training images nearest to a test image in
-  the last hidden layer: the paper's Figure 4), ``minicnn.checkpoint`` (atomic checkpoints),
-  ``minicnn.data`` (Fashion-MNIST, CIFAR-10, image folders, batching and augmentation),
-  ``minicnn.plots`` (a run's curves, confusion matrix, largest losses and conv1 filters, a
-  prediction's occlusion and saliency maps, and nearest neighbours, as Figures or PNGs).
+  the pixels: Simonyan et al.'s saliency map), ``minicnn.neighbours`` (the training images nearest
+  to a test image in the last hidden layer: the paper's Figure 4, right), ``minicnn.checkpoint``
+  (atomic checkpoints), ``minicnn.data`` (Fashion-MNIST, CIFAR-10, image folders, batching and
+  augmentation), ``minicnn.plots`` (a run's curves, confusion matrix, largest losses, first test
+  images with their five most probable classes (Figure 4, left) and conv1 filters, a prediction's
+  occlusion and saliency maps, and nearest neighbours, as Figures or PNGs).
 - ``minicnn.towers``: AlexNet's two-device split; ``minicnn.distributed`` and
   ``minicnn.hybrid``: data-parallel training over MPI and the "one weird trick".
 - ``minicnn.gradcheck``: the one way a backward pass is checked (``python -m minicnn.gradcheck``);

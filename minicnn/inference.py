@@ -67,6 +67,17 @@ def topk_correct(scores, labels, ks=(1, 5)):
     return [int(hits[:, :k].any(axis=1).sum()) for k in ks]
 
 
+def ranked_first(probabilities, labels, indices, k=5):
+    """For each row of ``probabilities`` (N, K), a dict of its example's ``index`` (``indices``),
+    ``label`` and "top5": the k most probable classes (fewer where K is smaller), the first of
+    equal probabilities first, as [class, probability] pairs, the most probable first (the
+    paper's Figure 4, left; ``minicnn.plots.top5_figure`` draws them)."""
+    probabilities = np.asarray(probabilities, np.float64)
+    ranked = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
+    return [dict(index=int(i), label=int(label), top5=[[int(c), float(row[c])] for c in order])
+            for i, label, row, order in zip(indices, labels, probabilities, ranked)]
+
+
 def topk_accuracy(probs, labels, ks=(1, 5)):
     """Fraction of rows whose label is among the k most probable classes, for each k (a tuple)."""
     return tuple(correct / len(labels) for correct in topk_correct(probs, labels, ks))

@@ -111,32 +111,32 @@ def largest_losses_figure(images, rows, classes, columns=4):
     return fig
 
 
-def save_top5(images, probabilities, labels, classes, path, columns=4):
-    """``top5_figure(images, probabilities, labels, classes, columns)`` as a PNG at ``path``."""
-    top5_figure(images, probabilities, labels, classes, columns).savefig(path, dpi=100)
+def save_top5(images, rows, classes, path, columns=4):
+    """``top5_figure(images, rows, classes, columns)`` as a PNG at ``path``."""
+    top5_figure(images, rows, classes, columns).savefig(path, dpi=100)
 
 
-def top5_figure(images, probabilities, labels, classes, columns=4):
-    """The paper's Figure 4 (left): each picture of ``images`` with its true class written under
-    it and, below, the five classes the network ranks first (fewer where it has fewer), a bar of
-    its probability each, the true class's bar red where it is among them; ``columns`` a row.
-    ``images``: uint8 pixels (N, H, W) or (N, C, H, W), C 1 or 3; ``probabilities`` (N, K); ``labels``
-    the true class indices into ``classes``."""
-    probabilities = np.asarray(probabilities, np.float64)
-    count = len(probabilities)
+def top5_figure(images, rows, classes, columns=4):
+    """The paper's Figure 4 (left): the images that ``rows`` name (``minicnn.inference.ranked_first``'s
+    dicts: "index", "label", "top5"), each with its true class written above it and, below, the
+    classes the network ranks first, a bar of its probability each, the true class's bar red where
+    it is among them; ``columns`` a row. ``images``: uint8 pixels (N, H, W) or (N, C, H, W), C 1 or
+    3, or a dict of such pictures by index: indexed by each row's "index"."""
+    count = len(rows)
     columns = min(columns, count)
     lines = -(-count // columns)
     fig = _figure((2.6 * columns, 3.9 * lines + 0.4))
     axes = fig.subplots(2 * lines, columns, squeeze=False, gridspec_kw=dict(height_ratios=[3, 2] * lines))
     for ax in axes.ravel():
         ax.axis("off")
-    for i, (image, row, label) in enumerate(zip(images, probabilities, labels)):
+    for i, row in enumerate(rows):
         ax_picture, ax_bars = axes[2 * (i // columns), i % columns], axes[2 * (i // columns) + 1, i % columns]
-        _picture(ax_picture, image)
-        ax_picture.set_title(shortened(classes[label], 24), fontsize=8, fontweight="bold")
-        ranked = np.argsort(-row, kind="stable")[:5]
+        _picture(ax_picture, images[row["index"]])
+        ax_picture.set_title(shortened(classes[row["label"]], 24), fontsize=8, fontweight="bold")
+        ranked = [k for k, _ in row["top5"]]
         ax_bars.axis("on")
-        ax_bars.barh(range(len(ranked)), row[ranked], color=["tab:red" if k == label else "tab:blue" for k in ranked])
+        ax_bars.barh(range(len(ranked)), [p for _, p in row["top5"]],
+                     color=["tab:red" if k == row["label"] else "tab:blue" for k in ranked])
         ax_bars.set_yticks(range(len(ranked)), [shortened(classes[k], 16) for k in ranked], fontsize=7)
         ax_bars.invert_yaxis()   # the most probable on top
         ax_bars.set_xlim(0, 1)

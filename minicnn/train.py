@@ -24,15 +24,16 @@ from minicnn.backend import get_array_module, to_device, to_numpy
 from minicnn.cpu_memory import reuse_freed_memory
 from minicnn.data.loader import BatchLoader, pixels_refused
 from minicnn.environment import coretype_note, describe, describe_line, oversubscribed_note, spinning_note
-from minicnn.inference import predict_proba, topk_correct
-from minicnn.losses import SoftmaxCrossEntropy
+from minicnn.inference import predict_proba, ranked_first, topk_correct
+from minicnn.losses import SoftmaxCrossEntropy, softmax
 from minicnn.optim import SGD, LinearDecay, ReduceOnPlateau, StepLR
-from minicnn.plots import save_confusion, save_curves, save_filter_grid, save_largest_losses
+from minicnn.plots import save_confusion, save_curves, save_filter_grid, save_largest_losses, save_top5
 
 
 CONFUSION_LIMIT = 100          # classes up to which test_metrics.json keeps the confusion matrix
 CONFUSION_PICTURE_LIMIT = 30   # ... and up to which confusion.png draws it, each cell labelled
 LARGEST_LOSSES_SHOWN = 16      # test images of the largest loss in test_metrics.json and largest_losses.png
+FIRST_SHOWN = 8                # first test images with their five most probable classes, in it and top5.png
 # Images per evaluation batch (validation, test). A GPU wants large batches; on a CPU small ones
 # stay in its caches: on 2 cores the default run's network tested Fashion-MNIST's 10,000 in 3.9 s
 # in batches of 50 against 5.7 s in batches of 500, and the 2012 AlexNet 200 photos at 45 images/s
@@ -44,16 +45,20 @@ class TrainingError(RuntimeError):
     """Training cannot go on (a NaN loss); the last good checkpoint is kept."""
 
 
-def evaluate(model, loader, device="cpu", comm=None, confusion=False, largest_losses=0):
+def evaluate(model, loader, device="cpu", comm=None, confusion=False, largest_losses=0, first=0):
     """Mean loss, top-1 and top-5 accuracy of ``model`` over ``loader`` (eval mode). With a
     communicator, each rank's loader holds its share of the set (``share``: every ``comm.size``-th
     example from ``comm.rank``) and the sums are all-reduced. With ``confusion``, also "confusion":
     the (K, K) counts of each true class (row) against the top-1 prediction (column, the first of
     equal largest logits), as nested lists. With ``largest_losses`` = n, also "largest_losses":
     the n examples of the largest loss, largest first, each a dict of its ``index`` in the set,
-    ``label``, ``predicted`` class and the ``probability`` given to it, and its ``loss``."""
+    ``label``, ``predicted`` class and the ``probability`` given to it, and its ``loss``. With
+    ``first`` = n, also "first_top5": the first n examples of the set, each with the five classes
+    ranked first (``inference.ranked_first``'s dicts: the paper's Figure 4, left)."""
     loss_fn = SoftmaxCrossEntropy().to(device)
     total, loss_sum, top1, top5, counts, per_example = 0, 0.0, 0, 0, 0, []
+    rank, size = (comm.rank, comm.size) if comm is not None else (0, 1)
+    seen, first_rows = 0, {}   # this rank's examples so far; the probabilities of those among the first
     for x, y in loader:
         x, y = to_device(x, device), to_device(y, device)
         logits = model.forward(x, train=False)
@@ -66,6 +71,12 @@ def evaluate(model, loader, device="cpu", comm=None, confusion=False, largest_lo
             counts = counts + xp.bincount(y.astype(np.int64) * k + logits.argmax(axis=1), minlength=k * k)
         if largest_losses:
             per_example.append(example_losses(logits, y))
+        index = rank + size * np.arange(seen, seen + len(y))   # in the whole set (``share``)
+        if first and index[0] < first:
+            probabilities = to_numpy(softmax(logits)).astype(np.float64)
+            first_rows.update((int(i), (row, int(label))) for i, row, label in
+                              zip(index, probabilities, to_numpy(y)) if i < first)
+        seen += len(y)
     if comm is not None:
         loss_sum, top1, top5, total = comm.allreduce_sum(np.array([loss_sum, top1, top5, total], np.float64),
                                                          "all-reduce of the evaluation")
@@ -77,7 +88,24 @@ def evaluate(model, loader, device="cpu", comm=None, confusion=False, largest_lo
         result["confusion"] = counts.astype(np.int64).reshape(k, k).tolist()
     if largest_losses:
         result["largest_losses"] = largest_of(per_example, largest_losses, comm)
+    if first:
+        result["first_top5"] = first_top5(first_rows, min(first, int(total)), comm)
     return result
+
+
+def first_top5(rows, count, comm=None):
+    """``evaluate``'s "first_top5" of the first ``count`` examples of a set, from each rank's
+    {index: (probabilities (K,), label)} of those of its share (``rows``): put in place in one
+    (count, K + 1) array, labels last, zeros where another rank holds the row, and all-reduced."""
+    width = len(next(iter(rows.values()))[0]) + 1 if rows else 0
+    if comm is not None and comm.size > 1:   # a rank with none of the first examples knows no width
+        width = int(comm.allgather_counts(width, "all-gather of the class count").max())
+    table = np.zeros((count, width))
+    for i, (probabilities, label) in rows.items():
+        table[i] = np.append(probabilities, label)
+    if comm is not None and comm.size > 1:
+        table = comm.allreduce_sum(table, "all-reduce of the first examples' probabilities")
+    return ranked_first(table[:, :-1], table[:, -1].astype(np.int64), range(count))
 
 
 def example_losses(logits, labels):
@@ -364,7 +392,7 @@ def test_and_report(model, data, cfg, comm, loader_args, log=print, environment=
     (``minicnn.environment.describe``) under that key."""
     device, crop, out = cfg["device"], cfg.get("crop"), cfg["out"]
     test = evaluate(model, eval_loader(data["test"], comm, loader_args, device), device, comm, confusion=True,
-                    largest_losses=LARGEST_LOSSES_SHOWN)
+                    largest_losses=LARGEST_LOSSES_SHOWN, first=FIRST_SHOWN)
     classes = class_names(cfg, len(test["confusion"]))
     test["per_class_top1"] = per_class_top1(test["confusion"], classes)
     if len(classes) > CONFUSION_LIMIT:   # ImageNet's would be a million numbers: the accuracies only
@@ -398,13 +426,16 @@ def log_test(test, classes, log=print, what="test"):
 
 def write_test_results(out, test, classes, images, metrics="test_metrics.json"):
     """Write ``test`` into the folder ``out``: the metrics as JSON (``metrics``, atomically),
-    ``confusion.png`` (up to CONFUSION_PICTURE_LIMIT classes) and ``largest_losses.png``, whose
-    pictures are the rows of ``images`` (the test set's uint8 pixels) that "largest_losses" names."""
+    ``confusion.png`` (up to CONFUSION_PICTURE_LIMIT classes), ``largest_losses.png`` and
+    ``top5.png``, whose pictures are the rows of ``images`` (the test set's uint8 pixels, or a dict
+    of them by index) that "largest_losses" and "first_top5" name."""
     checkpoint.atomic_write(os.path.join(out, metrics), lambda f: f.write(json.dumps(test).encode()))
     if "confusion" in test and len(classes) <= CONFUSION_PICTURE_LIMIT:
         save_confusion(test["confusion"], classes, os.path.join(out, "confusion.png"))
     if test.get("largest_losses"):
         save_largest_losses(images, test["largest_losses"], classes, os.path.join(out, "largest_losses.png"))
+    if test.get("first_top5"):
+        save_top5(images, test["first_top5"], classes, os.path.join(out, "top5.png"))
 
 
 def checked_data(data):

@@ -60,6 +60,11 @@ def assert_same_training(folder, single_folder):
     assert ranked[0] == ranked[1] and sorted(i for i, _, _ in ranked[0]) == list(range(12))
     np.testing.assert_allclose([r["loss"] for r in tests[0]["largest_losses"]],
                                [r["loss"] for r in tests[1]["largest_losses"]], rtol=1e-9)
+    # the first eight test images' five most probable classes, each row from the rank that holds it
+    first = [[(r["index"], r["label"], [k for k, _ in r["top5"]]) for r in t["first_top5"]] for t in tests]
+    assert first[0] == first[1] and [i for i, _, _ in first[0]] == list(range(8))
+    np.testing.assert_allclose([[p for _, p in r["top5"]] for r in tests[0]["first_top5"]],
+                               [[p for _, p in r["top5"]] for r in tests[1]["first_top5"]], rtol=1e-9)
 
 
 DROPOUT = ["--dropout", "0.5"]   # each rank drops the units one process drops in its rows

@@ -44,8 +44,15 @@ def reference_figures(probs, labels):
                 top5=float(np.mean((order[:, :5] == labels[:, None]).any(axis=1))))
 
 
-def test_a_run_s_own_test_set_gives_its_figures_and_an_ensemble_its_averaged_probabilities(tmp_path, capsys,
-                                                                                           monkeypatch):
+def assert_first_top5(rows, probabilities, labels, indices, rtol):
+    """``rows`` ("first_top5") are the five most probable classes of each of ``probabilities``."""
+    assert [(row["index"], row["label"]) for row in rows] == list(zip(indices, np.asarray(labels).tolist()))
+    for row, p in zip(rows, probabilities):
+        assert [k for k, _ in row["top5"]] == np.argsort(-p, kind="stable")[:5].tolist()
+        np.testing.assert_allclose([q for _, q in row["top5"]], np.sort(p)[::-1][:5], rtol=rtol)
+
+
+def test_a_run_s_own_test_set_gives_its_figures_and_an_ensemble_its_averaged_probabilities(tmp_path, capsys):
     data = str(tmp_path / "data")
     write_fake_fashion(data, n_test=40)
     runs = [train(data, str(tmp_path / f"run{seed}"), seed) for seed in (0, 1)]
@@ -58,15 +65,15 @@ def test_a_run_s_own_test_set_gives_its_figures_and_an_ensemble_its_averaged_pro
     assert result["top1"] == run["top1"] and result["top5"] == run["top5"] and result["confusion"] == run["confusion"]
     assert result["loss"] == pytest.approx(run["loss"], rel=1e-5)   # fit's from the logits, here from probabilities
     assert result["per_class_top1"] == run["per_class_top1"] and result["images"] == 40
+    assert [[k for k, _ in row["top5"]] for row in result["first_top5"]] == \
+        [[k for k, _ in row["top5"]] for row in run["first_top5"]]   # fit drew the same first eight
     assert [(r["index"], r["label"], r["predicted"]) for r in result["largest_losses"]] == \
         [(r["index"], r["label"], r["predicted"]) for r in run["largest_losses"]]
     assert sorted(os.listdir(out)) == ["confusion.png", "evaluation.json", "largest_losses.png", "top5.png"]
     assert shown[-1] == f"written to {out}: evaluation.json, confusion.png, largest_losses.png, top5.png"
 
     # two networks: each one's figures, and those of their probabilities averaged; the first eight
-    # images drawn with the ensemble's probabilities
-    drawn = []
-    monkeypatch.setattr(evaluate, "save_top5", lambda *arguments: drawn.append(arguments))
+    # images with the ensemble's five most probable classes
     evaluate.main(["--weights", runs[0], "--weights", runs[1], "--out", str(out), "--no-progress"])
     shown = capsys.readouterr().out.splitlines()
     images, labels = fashion_mnist.load("test", data)
@@ -91,13 +98,10 @@ def test_a_run_s_own_test_set_gives_its_figures_and_an_ensemble_its_averaged_pro
     assert result["confusion"] == counts.tolist()
     losses = -np.log(ensemble[np.arange(len(labels)), labels])
     assert [r["index"] for r in result["largest_losses"]] == list(np.argsort(-losses, kind="stable")[:16])
-    ((pictures, first, truth, names, path),) = drawn
-    np.testing.assert_array_equal(pictures, images[:8, None])
-    np.testing.assert_allclose(first, ensemble[:8], rtol=1e-12)
-    assert truth.tolist() == labels[:8].tolist() and names == list(fashion_mnist.CLASSES)
-    assert path == os.path.join(str(out), "top5.png")
+    assert_first_top5(result["first_top5"], ensemble[:8], labels[:8], range(8), rtol=1e-12)
     evaluate.main(["--weights", runs[0], "--out", str(out), "--no-progress", "--batch-size", "3"])   # 8 of 3 a batch
-    np.testing.assert_allclose(drawn[1][1], probs[0][:8], rtol=1e-5)   # (float32 sums over other batches)
+    result = json.loads((out / "evaluation.json").read_text())   # (float32 sums over other batches)
+    assert_first_top5(result["first_top5"], probs[0][:8], labels[:8], range(8), rtol=1e-5)
 
 
 def test_a_cifar10_run_limited_to_some_images_is_tested_on_those_it_was(tmp_path, capsys):

@@ -159,6 +159,10 @@ def test_runs_top_to_bottom_with_its_figures(tmp_path, monkeypatch):
     assert re.search(r"\non .+, \d+ cores; NumPy \S+ with .+; Python \d", text)
     assert "added left to right: 63.11896 | right to left: 63.118443 |" in text
     assert re.search(r"\): the product on 1 thread and on \d+: \d+ of 69984 entries differ", text)
+    # the predictions cell: fit's first_top5 of the first two test images named, and the eight drawn
+    assert re.search(r"test image 0 \(Ankle boot\): \S.+ \d+\.\d%, .+ \d+\.\d%, .+ \d+\.\d%\ntest image 1 \(", text)
+    predictions = next(c for c in nb.cells if "top5_figure(test_x, final" in c.source)
+    assert sum(o.output_type == "display_data" and "image/png" in o.data for o in predictions.outputs) == 1
     # the occlusion cell: 576 copies of each of two test images (a 5x5 square a pixel at a time), each
     # drawn; the square lowers the probability of the class named first
     found = re.findall(r"test image \d+ \(.+?\): 576 copies; .+? (\d+)% as it is, (\d+)% at the lowest, where it "

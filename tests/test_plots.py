@@ -5,6 +5,7 @@ import matplotlib.colors
 import numpy as np
 from PIL import Image
 
+from minicnn.inference import ranked_first
 from minicnn.plots import (confusion_figure, curves_figure, filter_grid, largest_losses_figure, save_confusion,
                            save_curves, save_filter_grid, save_largest_losses, save_top5, shortened, top5_figure)
 
@@ -123,17 +124,20 @@ def test_the_largest_losses_of_colour_and_one_channel_images_are_drawn_as_pictur
 
 def test_the_five_classes_ranked_first_are_bars_under_each_image_the_true_ones_red(tmp_path):
     """The paper's Figure 4 (left): three images of six classes in one line of three; each picture
-    titled with its true class, then bars of the five most probable classes, the most probable on
-    top, a tie in the order of the classes, red for the true class where it is among them."""
-    images = np.random.default_rng(1).integers(0, 256, (3, 1, 6, 6), dtype=np.uint8)
+    titled with its true class, then bars of the five most probable classes (ranked_first's: the
+    most probable on top, a tie in the order of the classes), red for the true class where it is
+    among them."""
+    images = np.random.default_rng(1).integers(0, 256, (5, 1, 6, 6), dtype=np.uint8)
     classes = ["zero", "one", "two", "three", "four", "a class name well over twenty letters"]
     probabilities = np.array([[0.05, 0.6, 0.1, 0.1, 0.15, 0.0],     # true class 4, second
                               [0.0, 0.0, 0.0, 0.0, 0.0, 1.0],       # true class 0: second, first of a tie of 0s
                               [0.2, 0.2, 0.2, 0.2, 0.1, 0.1]])      # true class 5, last of a tie: not among them
-    fig = top5_figure(images, probabilities, [4, 0, 5], classes)
+    rows = ranked_first(probabilities, [4, 0, 5], [3, 0, 4])
+    assert [row["index"] for row in rows] == [3, 0, 4] and rows[0]["top5"][:2] == [[1, 0.6], [4, 0.15]]
+    fig = top5_figure(images, rows, classes)
     pictures, bars = fig.axes[:3], fig.axes[3:]
     assert [ax.get_title() for ax in pictures] == ["four", "zero", "a class name well over \u2026"]
-    np.testing.assert_array_equal(pictures[2].get_images()[0].get_array(), images[2, 0])
+    np.testing.assert_array_equal(pictures[2].get_images()[0].get_array(), images[4, 0])   # row 3's: image 4
     expected = [([1, 4, 2, 3, 0], 4), ([5, 0, 1, 2, 3], 0), ([0, 1, 2, 3, 4], 5)]
     for ax, row, (ranked, truth) in zip(bars, probabilities, expected):
         assert [label.get_text() for label in ax.get_yticklabels()] == [shortened(classes[k], 16) for k in ranked]
@@ -142,9 +146,9 @@ def test_the_five_classes_ranked_first_are_bars_under_each_image_the_true_ones_r
         assert red == [k == truth for k in ranked]
         assert ax.get_xlim() == (0, 1) and ax.yaxis_inverted()
     assert fig._suptitle.get_text().startswith("Each image's true class above it, and the five classes")
-    few = top5_figure(images[:1], np.array([[0.3, 0.7]]), [1], ["a", "b"])   # two classes: two bars
+    few = top5_figure({7: images[0]}, ranked_first(np.array([[0.3, 0.7]]), [1], [7]), ["a", "b"])   # 2 classes
     assert [bar.get_width() for bar in few.axes[1].patches] == [0.7, 0.3]
-    save_top5(images, probabilities, [4, 0, 5], classes, tmp_path / "top5.png", columns=2)
+    save_top5(images, rows, classes, tmp_path / "top5.png", columns=2)
     with Image.open(tmp_path / "top5.png") as picture:
         assert picture.size == (520, 820)   # 2 x 2.6 inches by 2 x 3.9 + 0.4
 

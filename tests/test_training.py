@@ -532,9 +532,19 @@ def test_script_smoke_run_and_resume_equals_uninterrupted(tmp_path):
     assert "test: loss" in full.stdout and "Total parameters" in full.stdout
     assert re.search(r"^test: loss [\d.]+, top-1 accuracy [\d.]+, top-5 [\d.]+$", full.stdout, re.M)   # 10 classes
     for f in ("metrics.jsonl", "checkpoint.npz", "checkpoint.json", "conv1_filters.png", "curves.png", "confusion.png",
-              "largest_losses.png", "test_metrics.json"):
+              "largest_losses.png", "top5.png", "test_metrics.json"):
         assert os.path.exists(tmp_path / "full" / f), f
     test = json.loads((tmp_path / "full" / "test_metrics.json").read_text())
+    # the paper's Figure 4 (left): the first eight test images with the trained network's five most probable classes
+    from minicnn.inference import predict_proba
+    from minicnn.weights import model_from_checkpoint
+    net, config = model_from_checkpoint(tmp_path / "full" / "checkpoint.npz")
+    images, labels = fashion_mnist.load("test", data)
+    expected = predict_proba([net], images[:8, None], mean=config["mean"], std=config["std"])
+    assert [(row["index"], row["label"]) for row in test["first_top5"]] == list(enumerate(labels[:8].tolist()))
+    for row, p in zip(test["first_top5"], expected):
+        assert [k for k, _ in row["top5"]] == np.argsort(-p, kind="stable")[:5].tolist()
+        np.testing.assert_allclose([q for _, q in row["top5"]], np.sort(p)[::-1][:5], rtol=1e-5)
     assert list(test["per_class_top1"]) == list(fashion_mnist.CLASSES) and len(test["confusion"]) == 10
     shown = test["largest_losses"]   # 16 of the 40 test images, each once, largest loss first
     assert len({r["index"] for r in shown}) == 16 and all(0 <= r["index"] < 40 for r in shown)

@@ -66,7 +66,8 @@ def standard_input():
     return PipedPicture(data) if data else "nothing came on standard input"
 
 
-def main(argv=None):
+def parse_arguments(argv=None):
+    """The command line's arguments, each checked: a wrong one exits naming it, before any work."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("images", type=user_path, nargs="+",
                    help="image files (JPEG, PNG, ...), or folders: every image file in them; a pattern no shell "
@@ -103,7 +104,11 @@ def main(argv=None):
         problem = unwritable_file(args.csv)
         if problem:
             raise SystemExit(f"error: --csv {args.csv}: {problem}")
+    return args
 
+
+def main(argv=None):
+    args = parse_arguments(argv)
     try:
         device, members, views, names = networks_of(args)
     except EnsembleError as exc:
@@ -116,47 +121,10 @@ def main(argv=None):
     # picture at a small-image data set's size
     read = decode if views[0].photos else functools.partial(read_small_image, size=views[0].size,
                                                             channels=views[0].channels, invert=args.invert)
-    given = []   # a pattern no shell expanded (quoted, or Windows'): the files and folders it matches
-    for path in args.images:
-        matches = sorted(glob.glob(path)) if not os.path.exists(path) and glob.has_magic(path) else []
-        given += matches or [path]
-    paths = []
-    for path in given:   # a folder stands for the image files in it
-        if path == "-":   # standard input, read when its turn comes
-            paths.append(path)
-        elif not os.path.exists(path):
-            if glob.has_magic(path):
-                print(f"warning: no file matches {path}", file=sys.stderr)
-            elif path.startswith(("http://", "https://")):
-                print(f"warning: skipped {path}: an address; this script reads files: download it first "
-                      f"(curl -O {path}), or pipe it in (curl -s {path} | python examples/predict.py - ...)",
-                      file=sys.stderr)
-            else:
-                print(f"warning: skipped {path}: no such file", file=sys.stderr)
-        elif os.path.isdir(path):
-            found = image_files(path)
-            folders = class_folders(path)
-            if not found and folders:   # an image folder of classes: its subfolders are not looked into
-                print(f"warning: {path} holds no image files, only folders ({', '.join(folders[:4])}"
-                      f"{', ...' if len(folders) > 4 else ''}), which are not looked into: name them "
-                      f"(e.g. {os.path.join(path, '*')})", file=sys.stderr)
-            elif not found:
-                print(f"warning: {path} holds no image files ({', '.join(IMAGE_EXTENSIONS)})", file=sys.stderr)
-            paths += found
-        else:
-            paths.append(path)
+    paths = image_paths(args.images)
     printed, table, drawn = 0, [], set()
     for start in range(0, len(paths), BATCH):   # a batch at a time: a large folder is never all in memory
-        images, shown = [], []
-        for path in paths[start:start + BATCH]:
-            piped = standard_input() if path == "-" else None   # the picture piped in, or why there is none
-            with quiet_decoding():
-                image = piped if isinstance(piped, str) else read(piped or path)
-            if isinstance(image, str):
-                print(f"warning: skipped {path}: {image}", file=sys.stderr)
-                continue
-            images.append(image)
-            shown.append(path)
+        images, shown = read_pictures(paths[start:start + BATCH], read)
         if not images:
             continue
         images = np.stack(images)   # each network through its own crop and normalisation, the results averaged
@@ -182,6 +150,60 @@ def main(argv=None):
         header = ["image"] + [f"{column}_{i}" for i in range(1, min(args.top, len(names)) + 1)
                               for column in ("class", "probability")]
         write_csv(args.csv, [header] + table)
+
+
+def image_paths(given):
+    """The files to classify, in order, from the command line's ``given`` paths: a pattern no shell
+    expanded (quoted, or Windows') stands for the files and folders it matches, a folder for the
+    image files in it, ``-`` for standard input. What names nothing readable is skipped with a
+    warning that says why (no such file, an address, a folder of class folders, ...)."""
+    expanded = []
+    for path in given:
+        matches = sorted(glob.glob(path)) if not os.path.exists(path) and glob.has_magic(path) else []
+        expanded += matches or [path]
+    paths = []
+    for path in expanded:   # a folder stands for the image files in it
+        if path == "-":   # standard input, read when its turn comes
+            paths.append(path)
+        elif not os.path.exists(path):
+            if glob.has_magic(path):
+                print(f"warning: no file matches {path}", file=sys.stderr)
+            elif path.startswith(("http://", "https://")):
+                print(f"warning: skipped {path}: an address; this script reads files: download it first "
+                      f"(curl -O {path}), or pipe it in (curl -s {path} | python examples/predict.py - ...)",
+                      file=sys.stderr)
+            else:
+                print(f"warning: skipped {path}: no such file", file=sys.stderr)
+        elif os.path.isdir(path):
+            found = image_files(path)
+            folders = class_folders(path)
+            if not found and folders:   # an image folder of classes: its subfolders are not looked into
+                print(f"warning: {path} holds no image files, only folders ({', '.join(folders[:4])}"
+                      f"{', ...' if len(folders) > 4 else ''}), which are not looked into: name them "
+                      f"(e.g. {os.path.join(path, '*')})", file=sys.stderr)
+            elif not found:
+                print(f"warning: {path} holds no image files ({', '.join(IMAGE_EXTENSIONS)})", file=sys.stderr)
+            paths += found
+        else:
+            paths.append(path)
+    return paths
+
+
+def read_pictures(paths, read):
+    """(images, shown): the pictures of ``paths`` that ``read`` decodes (a list of arrays) and their
+    paths; ``-`` is the picture on standard input, read now. Each that cannot be read is skipped
+    with a warning that says why."""
+    images, shown = [], []
+    for path in paths:
+        piped = standard_input() if path == "-" else None   # the picture piped in, or why there is none
+        with quiet_decoding():
+            image = piped if isinstance(piped, str) else read(piped or path)
+        if isinstance(image, str):
+            print(f"warning: skipped {path}: {image}", file=sys.stderr)
+            continue
+        images.append(image)
+        shown.append(path)
+    return images, shown
 
 
 def picture_name(path, taken):

@@ -1,6 +1,8 @@
 """Winograd's F(2x2, 3x3) (minicnn/layers/winograd.py): the 1-D identity it rests on, each
 transform against its adjoint, the layer's forward against a naive loop and its gradients by
 finite differences, the backward against im2col's, float32's error, and where the CPU takes it."""
+import fractions
+
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
@@ -45,6 +47,55 @@ def test_two_outputs_of_three_taps_take_four_products():
     products = (np.array(winograd.G) @ g) * (np.array(winograd.B_T) @ d)
     np.testing.assert_allclose(np.array(winograd.A_T) @ products, [d[0:3] @ g, d[1:4] @ g], rtol=1e-14)
 
+
+
+def toom_cook(m, r, points):
+    """Winograd's F(m, r) built as Toom-Cook's algorithm builds it, in exact fractions: (A^T (m, a),
+    G (a, r), B^T (a, a)), a = m + r - 1, for the a - 1 finite ``points`` and infinity. The filter
+    and the data are polynomials; G evaluates the filter's at the points (each row divided by the
+    product of its point's differences from the others, the Lagrange interpolation's weight), B^T
+    turns the data into the values whose products with them interpolate back, and A^T evaluates
+    the product polynomial's coefficients into the m outputs. Infinity stands for the leading
+    coefficient: the last row of G and B^T, the last column of A^T."""
+    p = [fractions.Fraction(x) for x in points]
+    a = m + r - 1
+    assert len(p) == a - 1
+
+    def product_of(roots):   # the coefficients of prod (x - root), lowest first
+        poly = [fractions.Fraction(1)]
+        for q in roots:
+            poly = [(poly[i - 1] if i else 0) - q * (poly[i] if i < len(poly) else 0) for i in range(len(poly) + 1)]
+        return poly
+
+    weights = [np.prod([pi - q for k, q in enumerate(p) if k != i]) for i, pi in enumerate(p)]
+    a_t = [[pi ** j for pi in p] + [int(j == m - 1)] for j in range(m)]
+    g = [[pi ** j / w for j in range(r)] for pi, w in zip(p, weights)] + [[int(j == r - 1) for j in range(r)]]
+    b_t = [product_of(p[:i] + p[i + 1:]) + [0] for i in range(a - 1)] + [product_of(p)]
+    return tuple(np.array(matrix, dtype=float) for matrix in (a_t, g, b_t))
+
+
+def test_the_transforms_are_toom_cooks_over_0_1_minus_1_and_infinity():
+    """Lavin and Gray's matrices are Toom-Cook's construction over the points 0, 1, -1 and infinity,
+    with the signs of some rows turned: a sign taken from a row of G and B^T alike leaves their
+    product unchanged, and one from a row of B^T and a column of A^T the output."""
+    a_t, g, b_t = toom_cook(2, 3, [0, 1, -1])
+    row_signs_b = np.sign(np.sum(np.array(winograd.B_T) * b_t, axis=1))
+    row_signs_g = np.sign(np.sum(np.array(winograd.G) * g, axis=1))
+    np.testing.assert_array_equal(np.array(winograd.B_T), row_signs_b[:, None] * b_t)
+    np.testing.assert_array_equal(np.array(winograd.G), row_signs_g[:, None] * g)
+    np.testing.assert_array_equal(np.array(winograd.A_T), a_t * (row_signs_b * row_signs_g))
+
+
+@pytest.mark.parametrize("m, r, points", [(2, 3, [0, 1, -1]), (3, 3, [0, 1, -1, 2]), (4, 3, [0, 1, -1, 2, -2]),
+                                          (2, 5, [0, 1, -1, 2, -2])])
+def test_toom_cook_gives_m_outputs_of_r_taps_in_m_plus_r_minus_1_products(m, r, points):
+    """The construction itself, against the correlation, for F(2, 3) and the larger tiles that
+    ``minicnn.layers.winograd``'s docstring weighs (F(3, 3), F(4, 3), F(2, 5))."""
+    a_t, g, b_t = toom_cook(m, r, points)
+    rng = np.random.default_rng(m * r)
+    d, taps = rng.standard_normal(m + r - 1), rng.standard_normal(r)
+    np.testing.assert_allclose(a_t @ ((g @ taps) * (b_t @ d)), [d[i:i + r] @ taps for i in range(m)],
+                               rtol=1e-13, atol=1e-13)
 
 def test_filter_transform_is_g_gt():
     rng = np.random.default_rng(1)

@@ -13,6 +13,14 @@ are also y = A^T [(G g) * (B^T d)] with the 4 products of the element-wise ``*``
            [0, -1, 1, 0],          [1/2, -1/2,  1/2],
            [0, 1,  0, -1]]         [0,    0,    1  ]]
 
+Where the matrices come from (Toom-Cook's algorithm; ``tests/test_winograd.py`` builds them and
+finds the ones above, up to the signs of some rows): the
+filter and the data are polynomials whose product's coefficients hold the outputs. G evaluates the
+filter's polynomial at the points 0, 1, -1 and infinity (its leading coefficient), each row divided
+by its point's Lagrange weight, B^T turns the data into the values those evaluations multiply, and
+A^T interpolates the product back, row j reading the points' j-th powers. Other points give other
+F(m, r): m + r - 1 of them for m outputs of r taps.
+
 Nested over rows and columns, a 2x2 tile of outputs needs a 4x4 tile of inputs d and 16 products:
 
     Y = A^T [U * V] A,     U = G g G^T (the filter's transform),   V = B^T d B (the tile's).
@@ -37,6 +45,17 @@ so that every add and subtract of the transforms runs over contiguous runs of N 
 a tile position's values are V[xi] (C, TY, TX, N), its columns in the order (ty, tx, n).
 The rounding differs from im2col's (the products are of transformed values), by as little: the
 forward's relative error against float64 is about 6e-7 in float32 on AlexNet's conv3.
+
+Why 2x2 tiles, and 3x3 filters only: larger tiles multiply less (F(4x4, 3x3) 36 products per 16
+outputs, 2.25 a pixel against 4; F(2x2, 5x5) for conv2 36 per 4 against im2col's 25), but their
+points 2 and -2 put coefficients other than 0 and +-1 into B^T and A^T, which NumPy applies in a
+pass over memory each, and their float32 error grows (about 2e-6 of the largest output against
+2e-7 for F(2x2, 3x3)). A NumPy version of these functions for any F(m, r), timed on the README's
+2-core CPU (2026-12-05, batch 32, forward / backward in ms): conv3-5 by F(2x2, 3x3) 34 / 57,
+36 / 60, 29 / 49, by F(3x3, 3x3) 37 / 58, 43 / 64, 35 / 54, by F(4x4, 3x3) 45 / 64, 52 / 73,
+43 / 61; conv2 by F(2x2, 5x5) 124 / 212 against im2col's 85 / 151: its 36 products a tile for 48
+input channels a group are GEMMs too thin to gain (39 ms against im2col's 58) whose results (231
+MB) the output transform reads back (43 ms).
 """
 import numpy as np
 

@@ -14,12 +14,12 @@ are also y = A^T [(G g) * (B^T d)] with the 4 products of the element-wise ``*``
            [0, 1,  0, -1]]         [0,    0,    1  ]]
 
 Where the matrices come from (Toom-Cook's algorithm; ``tests/test_winograd.py`` builds them and
-finds the ones above, up to the signs of some rows): the
-filter and the data are polynomials whose product's coefficients hold the outputs. G evaluates the
-filter's polynomial at the points 0, 1, -1 and infinity (its leading coefficient), each row divided
-by its point's Lagrange weight, B^T turns the data into the values those evaluations multiply, and
-A^T interpolates the product back, row j reading the points' j-th powers. Other points give other
-F(m, r): m + r - 1 of them for m outputs of r taps.
+finds the ones above, up to the signs of some rows): the filter and the data are polynomials whose
+product's coefficients hold the outputs. G evaluates the filter's polynomial at the points 0, 1, -1
+and infinity (its leading coefficient), each row divided by its point's Lagrange weight, B^T turns
+the data into the values those evaluations multiply, and A^T interpolates the product back, row j
+reading the points' j-th powers. Other points give other F(m, r): m + r - 1 of them for m outputs
+of r taps.
 
 Nested over rows and columns, a 2x2 tile of outputs needs a 4x4 tile of inputs d and 16 products:
 

@@ -46,16 +46,14 @@ a tile position's values are V[xi] (C, TY, TX, N), its columns in the order (ty,
 The rounding differs from im2col's (the products are of transformed values), by as little: the
 forward's relative error against float64 is about 6e-7 in float32 on AlexNet's conv3.
 
-Why 2x2 tiles, and 3x3 filters only: larger tiles multiply less (F(4x4, 3x3) 36 products per 16
-outputs, 2.25 a pixel against 4; F(2x2, 5x5) for conv2 36 per 4 against im2col's 25), but their
-points 2 and -2 put coefficients other than 0 and +-1 into B^T and A^T, which NumPy applies in a
-pass over memory each, and their float32 error grows (about 2e-6 of the largest output against
-2e-7 for F(2x2, 3x3)). A NumPy version of these functions for any F(m, r), timed on the README's
-2-core CPU (2026-12-05, batch 32, forward / backward in ms): conv3-5 by F(2x2, 3x3) 34 / 57,
-36 / 60, 29 / 49, by F(3x3, 3x3) 37 / 58, 43 / 64, 35 / 54, by F(4x4, 3x3) 45 / 64, 52 / 73,
-43 / 61; conv2 by F(2x2, 5x5) 124 / 212 against im2col's 85 / 151: its 36 products a tile for 48
-input channels a group are GEMMs too thin to gain (39 ms against im2col's 58) whose results (231
-MB) the output transform reads back (43 ms).
+Why 2x2 tiles: larger ones multiply less (F(4x4, 3x3): 36 products per 16 outputs, 2.25 a pixel
+against 4), but the points 2 and -2 they need put coefficients other than 0 and +-1 into B^T and
+A^T, which NumPy applies in a pass over memory each, and their float32 error grows (about 2e-6 of
+the largest output against 2e-7). A NumPy version of these functions for any F(m, r), timed on the
+README's 2-core CPU (2026-12-05, an Intel Xeon, batch 32, forward / backward in ms), took on conv3,
+conv4 and conv5 by F(2x2, 3x3) 34 / 57, 36 / 60 and 29 / 49, by F(3x3, 3x3) 37 / 58, 43 / 64 and
+35 / 54, by F(4x4, 3x3) 45 / 64, 52 / 73 and 43 / 61. conv2's 5x5 window keeps im2col: F(2x2, 5x5),
+and four 3x3 pieces by F(2x2, 3x3), ran slower (README, the CPU's version 9).
 """
 import numpy as np
 

@@ -5,8 +5,10 @@ Defaults that work on a first run: on a CPU, the small AlexNet on Fashion-MNIST 
 on a GPU (--device cuda), the full 2012 AlexNet on Fashion-MNIST resized to 227x227 (d2l.ai's
 recipe). Results go to --out (by default runs/fashion, runs/cifar10 or runs/<data folder>):
 metrics.jsonl, checkpoint.npz/.json, curves.png, conv1_filters.png, confusion.png,
-largest_losses.png (the 16 test images of the largest loss, with the network's guesses) and
-test_metrics.json (loss, top-1, top-5, each class's accuracy, the confusion matrix, those 16).
+largest_losses.png (the 16 test images of the largest loss, with the network's guesses), top5.png
+(the first 8 test images, each with its five most probable classes: the paper's Figure 4, left)
+and test_metrics.json (loss, top-1, top-5, each class's accuracy, the confusion matrix, those 16
+and those 8).
 
     python examples/train_alexnet.py                               # CPU default
     python examples/train_alexnet.py --epochs 1 --limit 2000 --out runs/smoke

@@ -33,11 +33,11 @@ A network, one training step and a gradient check:
 Where things are:
 
 - ``minicnn.layers.<name>``: each layer with its NumPy forward and backward (conv, maxpool, lrn,
-  lrn_maxpool, relu, dropout, dense, flatten, batchnorm); ``kernels/<name>.cu``: its CUDA
+  lrn_maxpool, relu, tanh, dropout, dense, flatten, batchnorm); ``kernels/<name>.cu``: its CUDA
   kernels, launched by ``minicnn.launch`` (a convolution's are ``kernels/im2col.cu``, a GEMM and
   ``kernels/bias.cu``, a dense layer's a GEMM and ``kernels/bias.cu``, and ``minicnn.gemm``
   chooses cuBLAS or ``kernels/gemm_tiled.cu``; flatten is a reshape);
-  ``tests/test_<name>.py``: its tests (``tests/test_relu_dropout_flatten.py``,
+  ``tests/test_<name>.py``: its tests (``tests/test_relu_dropout_flatten.py`` (with tanh),
   ``tests/test_dense_batchnorm.py`` and ``tests/test_fusion.py`` hold the rest).
 - ``minicnn.models``: AlexNet (``alexnet``, ``alexnet_owt``, ``alexnet_bn``, ``alexnet_small``);
   ``minicnn.summary.summary(model, input_shape)``: its table of shapes, parameters and
@@ -81,7 +81,7 @@ os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 from minicnn import losses  # noqa: E402 (after the variable above)
 from minicnn.backend import cuda_available, get_array_module, to_device, to_numpy
 from minicnn.layers import (LRN, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, Layer, LRNMaxPool,
-                            MaxPool2D, Param, ReLU)
+                            MaxPool2D, Param, ReLU, Tanh)
 from minicnn.losses import SoftmaxCrossEntropy
 from minicnn.sequential import Sequential
 
@@ -98,6 +98,6 @@ def __getattr__(name):
     raise AttributeError(f"module 'minicnn' has no attribute {name!r}")
 
 
-__all__ = ["Conv2D", "MaxPool2D", "LRN", "ReLU", "Dropout", "Dense", "Flatten", "BatchNorm2D",
+__all__ = ["Conv2D", "MaxPool2D", "LRN", "ReLU", "Tanh", "Dropout", "Dense", "Flatten", "BatchNorm2D",
            "LRNMaxPool", "Layer", "Param", "Sequential", "SoftmaxCrossEntropy", "gradcheck", "losses",
            "cuda_available", "get_array_module", "to_device", "to_numpy"]

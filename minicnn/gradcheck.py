@@ -196,7 +196,7 @@ def alexnet_checks(seed=0):
     """[(name, what it is, layer or loss, input shape)]: every kind of layer (and the loss) with
     AlexNet's settings, on inputs small enough for central differences (two forwards an element),
     in float64."""
-    from minicnn.layers import LRN, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, LRNMaxPool, MaxPool2D, ReLU
+    from minicnn.layers import LRN, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, LRNMaxPool, MaxPool2D, ReLU, Tanh
     from minicnn.losses import SoftmaxCrossEntropy
     from minicnn.sequential import Sequential
     rng = np.random.default_rng(seed)
@@ -217,6 +217,7 @@ def alexnet_checks(seed=0):
         ("conv-winograd", "conv4 by Winograd's F(2x2, 3x3) (Conv2D(algorithm=\"winograd\"))",
          Conv2D(4, 6, 3, padding=1, groups=2, algorithm="winograd", **f64), (2, 4, 5, 5)),
         ("relu", "max(x, 0)", ReLU(), (2, 3, 4, 4)),
+        ("tanh", "tanh(x), the unit ReLU replaced (the paper's Figure 1)", Tanh(), (2, 3, 4, 4)),
         ("lrn", "5 channels, alpha 1e-4, beta 0.75, k 2 (AlexNet's)", LRN(5), (2, 7, 3, 3)),
         ("lrn-large-alpha", "5 channels, alpha 1, beta 0.75, k 1: the window's sum weighs as much as x",
          LRN(5, alpha=1.0, beta=0.75, k=1.0), (2, 7, 3, 3)),

@@ -3,7 +3,7 @@ training step of each network against its twin written in PyTorch's layers."""
 import numpy as np
 import pytest
 
-from minicnn import LRN, BatchNorm2D, Conv2D, Dense, Dropout, MaxPool2D, ReLU, SoftmaxCrossEntropy, models
+from minicnn import LRN, BatchNorm2D, Conv2D, Dense, Dropout, MaxPool2D, ReLU, SoftmaxCrossEntropy, Tanh, models
 from inputs import distinct_values
 
 torch = pytest.importorskip("torch")
@@ -55,8 +55,9 @@ def test_lrn(size, rng):
             lambda tx: F.local_response_norm(tx, size, alpha=0.05, beta=0.75, k=2.0))
 
 
-def test_relu_and_dense(rng):
+def test_relu_tanh_and_dense(rng):
     compare(ReLU(), rng.standard_normal((4, 9)), F.relu)
+    compare(Tanh(), 3 * rng.standard_normal((4, 9)), torch.tanh)
     layer = Dense(9, 5, dtype=np.float64, rng=rng)
     compare(layer, rng.standard_normal((4, 9)), F.linear, ("weight", "bias"))
 

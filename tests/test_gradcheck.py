@@ -112,7 +112,7 @@ def test_the_command_checks_every_kind_of_layer_and_every_tensor(capsys):
     out = capsys.readouterr().out
     checks = alexnet_checks()
     names = [name for name, *_ in checks]
-    assert len(names) == len(set(names)) == 19
+    assert len(names) == len(set(names)) == 20
     # a row per tensor: (check's name on its first row only) tensor, elements, kinks, rel. error
     rows = [match.groups() for match in re.finditer(r"^(\S+)? +(\S+) +(\d+) +(\d+) +(\d\.\d\de-\d\d)", out, re.M)]
     assert [row[0] for row in rows if row[0]] == names
@@ -120,7 +120,7 @@ def test_the_command_checks_every_kind_of_layer_and_every_tensor(capsys):
                  *(dict(layer.named_params()) if hasattr(layer, "named_params") else {})) for _, _, layer, _ in checks]
     assert [row[1] for row in rows] == [tensor for tensors in expected for tensor in tensors]
     assert all(float(row[4]) < 1e-7 for row in rows)   # as the README says
-    assert "passed on cpu: 19 checks, the largest relative error" in out and "FAILS" not in out
+    assert "passed on cpu: 20 checks, the largest relative error" in out and "FAILS" not in out
 
 
 def test_the_command_checks_alexnets_settings():

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from minicnn import (LRN, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, LRNMaxPool, MaxPool2D, ReLU,
-                     Sequential, cuda_available)
+                     Sequential, Tanh, cuda_available)
 
 # (layer factory, input shape); every layer of the library appears here.
 LAYERS = {
@@ -13,6 +13,7 @@ LAYERS = {
     "Conv2D+ReLU": (lambda: Conv2D(4, 6, 3, padding=1, groups=2, relu=True), (2, 4, 5, 5)),
     "LRNMaxPool": (lambda: LRNMaxPool(LRN(5, groups=2), MaxPool2D(3, 2)), (2, 6, 7, 7)),
     "ReLU": (lambda: ReLU(), (2, 3, 4, 4)),
+    "Tanh": (lambda: Tanh(), (2, 3, 4, 4)),
     "Dropout": (lambda: Dropout(0.5), (2, 10)),
     "Dense": (lambda: Dense(10, 3), (2, 10)),
     "Dense+ReLU": (lambda: Dense(10, 3, relu=True), (2, 10)),

@@ -9,6 +9,7 @@ from minicnn.layers.lrn import LRN
 from minicnn.layers.lrn_maxpool import LRNMaxPool
 from minicnn.layers.maxpool import MaxPool2D
 from minicnn.layers.relu import ReLU
+from minicnn.layers.tanh import Tanh
 
 __all__ = ["Layer", "Param", "Conv2D", "MaxPool2D", "LRN", "ReLU", "Dropout", "Dense", "Flatten",
-           "BatchNorm2D", "LRNMaxPool"]
+           "BatchNorm2D", "LRNMaxPool", "Tanh"]

@@ -51,6 +51,10 @@ def parse_args(argv=None):
                         "paper's 0.5 gave less test accuracy in the runs measured: 89.6%% against "
                         "90.4%% after 5 epochs, 91.8%% against 92.0%% after 20, 91.7%% against 92.1%% "
                         "after 40)")
+    p.add_argument("--activation", default=None, choices=("relu", "tanh"),
+                   help="units of alexnet_small after each conv and fc layer: relu, the paper's, or tanh, the "
+                        "saturating units it compares them with (its Figure 1: README, \"ReLU against tanh\") "
+                        "(default: relu)")
     p.add_argument("--dataset", default=None, choices=sorted(DATASETS) + ["folder"],
                    help="data set (default: cifar10 when --data holds CIFAR-10's batches, folder when it holds "
                         "subfolders or pictures, else fashion-mnist; "
@@ -207,7 +211,7 @@ def parse_args(argv=None):
 # What a flag left out means when a run begins (a resumed run takes its own values first). None: set
 # in main, where it depends on the device (the network, the epochs) or on the network (the learning
 # rate, the initialisation, LRN's groups).
-DEFAULTS = dict(model=None, width=None, dropout=None, lrn_groups=None, init=None, split="none", epochs=None,
+DEFAULTS = dict(model=None, width=None, dropout=None, activation=None, lrn_groups=None, init=None, split="none", epochs=None,
                 batch_size=64, lr=None, momentum=0.9, weight_decay=5e-4, schedule="linear", step_every=None,
                 augment=False, val_size=5000, limit=0, seed=0)
 
@@ -248,6 +252,7 @@ def recorded_settings(config, path):
     lrn_groups = 2 if recorded["split"] == "two-device" else architecture.get(
         "lrn_groups", 1 if model in ("alexnet", "alexnet_small") else None)
     recorded.update(width=architecture.get("width"), dropout=architecture.get("dropout"), init=architecture.get("init"),
+                    activation=architecture.get("activation", "relu" if model == "alexnet_small" else None),
                     lrn_groups=lrn_groups,
                     step_every=config.get("step_every") if config.get("schedule") == "step" else None,
                     holdout=holdout_of(config))   # no flag: an image folder's splits as the run began
@@ -274,11 +279,12 @@ def network_name(args, device):
             name = "alexnet"
         if name == "alexnet_small":
             raise SystemExit("error: --dataset folder trains 224/227 px crops: use --model alexnet or alexnet_owt")
-    for flag, value in (("--width", args.width), ("--dropout", args.dropout)):
+    for flag, value in (("--width", args.width), ("--dropout", args.dropout), ("--activation", args.activation)):
         if value is not None and name != "alexnet_small":   # the 2012 networks' sizes are the paper's
             other = "" if args.dataset == "folder" else " or add --model alexnet_small"
+            what = "units are the paper's ReLUs" if flag == "--activation" else "sizes are the paper's"
             raise SystemExit(f"error: {flag} sets alexnet_small's {flag[2:]}; the network trained here is {name}, "
-                             f"whose sizes are the paper's: drop {flag}{other}")
+                             f"whose {what}: drop {flag}{other}")
     if args.step_every is not None and args.schedule != "step":
         raise SystemExit(f"error: --step-every is the period of --schedule step; the schedule is {args.schedule}: "
                          f"add --schedule step or drop --step-every")
@@ -306,8 +312,8 @@ def load_data(args, dataset, comm):
 def architecture_of(args, name, dataset, input_size):
     """``models.build``'s arguments for the network: what the checkpoint records, and what
     predict.py and --resume rebuild it from."""
-    extra = dict(width=args.width or 24, input_size=input_size,
-                 dropout=0.25 if args.dropout is None else args.dropout) if name == "alexnet_small" else {}
+    extra = dict(width=args.width or 24, input_size=input_size, dropout=0.25 if args.dropout is None else args.dropout,
+                 activation=args.activation or "relu") if name == "alexnet_small" else {}
     if args.split == "two-device" and args.lrn_groups == 1:
         raise SystemExit("error: --split two-device normalises each tower on its own device: --lrn-groups must be 2")
     lrn_groups = args.lrn_groups or (2 if args.split == "two-device" else 1)

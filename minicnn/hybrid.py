@@ -44,15 +44,15 @@ its result back (147 KB per image each way); the convolutions' gradients are all
 NCCL as in plain data parallelism. Keeping the activations on the GPU would take NCCL's
 all-gather, reduce-scatter and grouped sends: not done.
 
-Limits: the model must be a flat Sequential with a Flatten followed by Dense, ReLU and Dropout
-layers only (``models.alexnet``, ``models.alexnet_small``), on the CPU when the hybrid is built
+Limits: the model must be a flat Sequential with a Flatten followed by Dense, ReLU (or Tanh) and
+Dropout layers only (``models.alexnet``, ``models.alexnet_small``), on the CPU when the hybrid is built
 (move it after); every rank must run the same number of forwards (evaluation batches are sized
 for it: ``minicnn.train.common_batch_size``).
 """
 import numpy as np
 
 from minicnn.backend import to_device, to_numpy
-from minicnn.layers import Dense, Dropout, Flatten, ReLU
+from minicnn.layers import Dense, Dropout, Flatten, ReLU, Tanh
 from minicnn.layers.base import Layer
 from minicnn.sequential import Sequential
 
@@ -204,10 +204,11 @@ class HybridNet(Sequential):
             raise HybridError("HybridNet: the model has no Flatten layer, where its FC layers would begin")
         start = names.index(flat[-1]) + 1
         tail = [(n, model.layers[n]) for n in names[start:]]
-        wrong = [f"{n} ({type(layer).__name__})" for n, layer in tail if not isinstance(layer, (Dense, ReLU, Dropout))]
+        wrong = [f"{n} ({type(layer).__name__})" for n, layer in tail
+                 if not isinstance(layer, (Dense, ReLU, Tanh, Dropout))]
         if wrong or not tail or not isinstance(tail[-1][1], Dense):
-            raise HybridError("HybridNet: after the Flatten, expected Dense, ReLU and Dropout layers ending in a "
-                              "Dense; " + (f"got {', '.join(wrong)}" if wrong else "the last layer is not a Dense")
+            raise HybridError("HybridNet: after the Flatten, expected Dense, ReLU (or Tanh) and Dropout layers "
+                              "ending in a Dense; " + (f"got {', '.join(wrong)}" if wrong else "the last layer is not a Dense")
                               + " (models.alexnet and alexnet_small qualify)")
         if model.device != "cpu":
             raise HybridError(f"HybridNet: build the hybrid from a model on cpu (it slices the FC layers "

@@ -19,12 +19,13 @@ import inspect
 
 import numpy as np
 
-from minicnn.layers import LRN, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
+from minicnn.layers import LRN, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Tanh
 from minicnn.sequential import Sequential
 
 # Layers whose bias the paper sets to 1 "to accelerate the early stages of learning by providing
 # the ReLUs with positive inputs"; every other bias is 0 and every weight N(0, 0.01).
 PAPER_UNIT_BIAS = ("conv2", "conv4", "conv5", "fc6", "fc7")
+ACTIVATIONS = {"relu": ReLU, "tanh": Tanh}   # alexnet_small's units: the paper's, or those of its Figure 1
 
 
 def paper_init(model, rng):
@@ -115,7 +116,7 @@ def alexnet_owt(num_classes=1000, in_channels=3, dtype=np.float32, seed=0):
 
 @_records_its_arguments
 def alexnet_small(num_classes=10, in_channels=1, input_size=28, width=24, dropout=0.5, dtype=np.float32,
-                  seed=0, init="he", lrn_groups=1):
+                  seed=0, init="he", lrn_groups=1, activation="relu"):
     """AlexNet's shape of network for ``input_size`` x ``input_size`` images (28-32 px).
 
     conv1 5x5 (``width`` maps) - LRN - pool 3/2 - conv2 5x5 groups 2 (2 * width) - LRN - pool 3/2 -
@@ -123,29 +124,36 @@ def alexnet_small(num_classes=10, in_channels=1, input_size=28, width=24, dropou
     fc 256 - dropout - fc 256 - dropout - fc ``num_classes``. ``dropout`` is the drop probability
     of both dropout layers (the paper's 0.5 by default). ``lrn_groups`` as in ``alexnet``.
     ``width`` must be even: conv2, conv4 and conv5 split their maps into two groups (the towers).
+    ``activation`` is the units after each conv and fc layer: "relu" (``relu1`` ... ``relu7``), or
+    "tanh" (``tanh1`` ... ``tanh7``), the saturating units the paper compares ReLUs with (its
+    Figure 1); the parameters and their initialisation are the same either way.
     """
     if not isinstance(width, (int, np.integer)) or isinstance(width, bool) or width < 2 or width % 2:
         raise ValueError(f"alexnet_small: width must be an even integer >= 2 (conv2, conv4 and conv5 split "
                          f"their maps into two groups), got {width!r}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"alexnet_small: activation must be one of {', '.join(map(repr, ACTIVATIONS))}, "
+                         f"got {activation!r}")
     rng = np.random.default_rng(seed)
     conv = lambda *a, **k: Conv2D(*a, dtype=dtype, rng=rng, **k)
     w1, w2, w3 = width, 2 * width, 3 * width
     norm = lambda: LRN(5, 1e-4, 0.75, 2.0, groups=lrn_groups)
+    unit = lambda i: (f"{activation}{i}", ACTIVATIONS[activation]())
     features = [
-        ("conv1", conv(in_channels, w1, 5, padding=2)), ("relu1", ReLU()), ("norm1", norm()),
+        ("conv1", conv(in_channels, w1, 5, padding=2)), unit(1), ("norm1", norm()),
         ("pool1", MaxPool2D(3, stride=2)),
-        ("conv2", conv(w1, w2, 5, padding=2, groups=2)), ("relu2", ReLU()), ("norm2", norm()),
+        ("conv2", conv(w1, w2, 5, padding=2, groups=2)), unit(2), ("norm2", norm()),
         ("pool2", MaxPool2D(3, stride=2)),
-        ("conv3", conv(w2, w3, 3, padding=1)), ("relu3", ReLU()),
-        ("conv4", conv(w3, w3, 3, padding=1, groups=2)), ("relu4", ReLU()),
-        ("conv5", conv(w3, w2, 3, padding=1, groups=2)), ("relu5", ReLU()),
+        ("conv3", conv(w2, w3, 3, padding=1)), unit(3),
+        ("conv4", conv(w3, w3, 3, padding=1, groups=2)), unit(4),
+        ("conv5", conv(w3, w2, 3, padding=1, groups=2)), unit(5),
         ("pool5", MaxPool2D(3, stride=2)),
         ("flatten", Flatten()),
     ]
     flat = Sequential(features).output_shape((1, in_channels, input_size, input_size))[1]
     model = Sequential(features + [
-        ("fc6", Dense(flat, 256, dtype=dtype, rng=rng)), ("relu6", ReLU()), ("drop6", Dropout(dropout, seed=6)),
-        ("fc7", Dense(256, 256, dtype=dtype, rng=rng)), ("relu7", ReLU()), ("drop7", Dropout(dropout, seed=7)),
+        ("fc6", Dense(flat, 256, dtype=dtype, rng=rng)), unit(6), ("drop6", Dropout(dropout, seed=6)),
+        ("fc7", Dense(256, 256, dtype=dtype, rng=rng)), unit(7), ("drop7", Dropout(dropout, seed=7)),
         ("fc8", Dense(256, num_classes, dtype=dtype, rng=rng)),
     ])
     return _initialise(model, init, rng)

@@ -198,7 +198,7 @@ def test_the_architecture_record_follows_a_new_head_and_names_what_it_cannot_bui
     assert model.architecture["num_classes"] == 3 and models.build(**model.architecture).output_shape((1, 1, 28, 28)) == (1, 3)
     assert models.alexnet_small(4, 3).architecture["in_channels"] == 3   # positional arguments too
     assert models.architecture("alexnet_small") == dict(name="alexnet_small", num_classes=10, in_channels=1, input_size=28,
-                                                        width=24, dropout=0.5, init="he", lrn_groups=1)
+                                                        width=24, dropout=0.5, init="he", lrn_groups=1, activation="relu")
     with pytest.raises(ValueError, match="alexnet_owt: got an unexpected keyword argument 'width'"):
         models.architecture("alexnet_owt", width=8)
     with pytest.raises(ValueError, match="unknown model 'vgg'"):

@@ -590,6 +590,9 @@ def test_script_smoke_run_and_resume_equals_uninterrupted(tmp_path):
     (["--model", "alexnet", "--width", "16"], "--width sets alexnet_small's width; the network trained here is "
                                               "alexnet, whose sizes are the paper's: drop --width or add --model"),
     (["--model", "alexnet_bn", "--dropout", "0.5"], "--dropout sets alexnet_small's dropout"),
+    (["--model", "alexnet", "--activation", "tanh"], "--activation sets alexnet_small's activation; the network "
+                                                     "trained here is alexnet, whose units are the paper's ReLUs"),
+    (["--activation", "sigmoid"], "argument --activation: invalid choice: 'sigmoid'"),
     (["--gemm", "tiled", "--device", "cpu"], "--gemm chooses the matrix products of the kernel devices (cuda, sim); "
                                              "on cpu NumPy's BLAS does them"),
     (["--step-every", "2"], "--step-every is the period of --schedule step; the schedule is linear"),
@@ -1014,6 +1017,32 @@ def test_resume_refuses_flags_that_change_the_run_and_names_each(tmp_path):
         f"error: {ckpt}: unreadable checkpoint (ValueError: no zip archive inside); it is truncated or not a minicnn "
         f"checkpoint"]
 
+
+
+def test_a_tanh_run_records_its_units_and_resumes_with_them(tmp_path):
+    """--activation tanh trains alexnet_small with Tanh units in place of every ReLU (the paper's
+    Figure 1); the checkpoint records them, --resume goes on with them and refuses another, and
+    the network rebuilt from the checkpoint (predict.py's) has them."""
+    from minicnn import ReLU, Tanh
+    from minicnn.ensemble import load_networks
+
+    def load_model(path):   # the network as predict.py and evaluate.py rebuild it
+        [(net, _)], _ = load_networks([path])
+        return net
+    data = str(tmp_path / "data")
+    write_fake_fashion(data)
+    out = tmp_path / "out"
+    common = ["--data", data, "--out", str(out), "--val-size", "8", "--batch-size", "16", "--width", "4"]
+    assert run_script(*common, "--epochs", "1", "--activation", "tanh").returncode == 0
+    assert json.loads((out / "checkpoint.json").read_text())["config"]["architecture"]["activation"] == "tanh"
+    model = load_model(str(out / "checkpoint.npz"))
+    units = [name for name, layer in model.named_children() if isinstance(layer, (ReLU, Tanh))]
+    assert units == [f"tanh{i}" for i in range(1, 8)] and all(isinstance(model.layers[n], Tanh) for n in units)
+    result = run_script(*common, "--epochs", "2", "--resume", "--activation", "relu")
+    assert result.returncode != 0 and "--activation relu (the run's: tanh)" in result.stderr
+    assert run_script(*common, "--epochs", "2", "--resume").returncode == 0
+    assert json.loads((out / "checkpoint.json").read_text())["epoch"] == 2
+    assert isinstance(load_model(str(out / "checkpoint.npz")).layers["tanh7"], Tanh)
 
 def test_resume_keeps_the_images_of_a_limited_run_and_refuses_another_limit(tmp_path):
     """A --limit run resumed without --limit goes on with its own images (it once went on with the

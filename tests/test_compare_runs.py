@@ -1,0 +1,112 @@
+"""examples/compare_runs.py and plots.training_errors_figure: runs side by side (the paper's
+Figure 1): the table's figures from the runs' files, the epochs to a threshold, the figure's
+lines, and the refusals of what is not a run."""
+import json
+import os
+import sys
+
+import pytest
+from PIL import Image
+
+from minicnn.plots import training_errors_figure
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "examples"))
+import compare_runs  # noqa: E402
+
+FAST = [0.75, 0.875, 0.9375, 0.96875]      # training top-1 per epoch: errors 0.25, 0.125, 0.0625, 0.03125
+SLOW = [0.5, 0.625, 0.75, 0.875]           # errors 0.5, 0.375, 0.25, 0.125
+
+
+def write_run(folder, top1, test_top1=None, validated=True):
+    os.makedirs(folder)
+    with open(os.path.join(folder, "metrics.jsonl"), "w") as f:
+        for epoch, acc in enumerate(top1, 1):
+            record = dict(epoch=epoch, train_loss=1 - acc, train_top1=acc)
+            if validated:
+                record.update(val_loss=1.0, val_top1=acc - 0.03125)
+            f.write(json.dumps(record) + "\n")
+    if test_top1 is not None:
+        with open(os.path.join(folder, "test_metrics.json"), "w") as f:
+            json.dump(dict(top1=test_top1, loss=0.5), f)
+    return str(folder)
+
+
+def test_the_table_gives_each_runs_figures_and_the_epochs_to_the_threshold(tmp_path, capsys):
+    fast = write_run(tmp_path / "relu", FAST, test_top1=0.9)
+    slow = write_run(tmp_path / "tanh", SLOW)   # not yet tested
+    out = tmp_path / "figure" / "figure1.png"
+    compare_runs.main([fast, slow, "--labels", "ReLU, tanh", "--threshold", "0.125", "--out", str(out)])
+    assert capsys.readouterr().out.splitlines() == [
+        "| run | epochs | training error, epoch 1 | training error, last epoch | val. acc. | test acc. | "
+        "epochs to 12.5% training error |",
+        "|---|---|---|---|---|---|---|",
+        "| ReLU | 4 | 0.2500 | 0.0312 | 0.9375 | 0.9000 | 2 |",
+        "| tanh | 4 | 0.5000 | 0.1250 | 0.8438 | - | 4 (2.0x) |",
+        f"written: {out}"]
+    with Image.open(out) as picture:
+        assert picture.size == (600, 450)
+
+
+def test_without_labels_or_threshold_the_folders_name_the_runs(tmp_path, capsys):
+    fast = write_run(tmp_path / "a", FAST, validated=False)
+    slow = write_run(tmp_path / "b", SLOW)
+    compare_runs.main([fast, slow + os.sep, "--threshold", "0.01"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2] == "| a | 4 | 0.2500 | 0.0312 | - | - | not in 4 |"
+    assert lines[3] == "| b | 4 | 0.5000 | 0.1250 | 0.8438 | - | not in 4 |"
+    compare_runs.main([fast])
+    assert capsys.readouterr().out.splitlines()[2] == "| a | 4 | 0.2500 | 0.0312 | - | - |"
+
+
+def test_the_figure_draws_each_runs_training_error_solid_then_dashed():
+    runs = [("ReLU", [dict(epoch=e, train_top1=a) for e, a in enumerate(FAST, 1)]),
+            ("tanh", [dict(epoch=e, train_top1=a) for e, a in enumerate(SLOW, 1)])]
+    (ax,) = training_errors_figure(runs, threshold=0.25).axes
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert list(lines) == ["ReLU", "tanh", "25% error"]
+    assert list(lines["ReLU"].get_xdata()) == [1, 2, 3, 4]
+    assert list(lines["ReLU"].get_ydata()) == [0.25, 0.125, 0.0625, 0.03125]
+    assert list(lines["tanh"].get_ydata()) == [0.5, 0.375, 0.25, 0.125]
+    assert (lines["ReLU"].get_linestyle(), lines["tanh"].get_linestyle()) == ("-", "--")
+    assert list(lines["25% error"].get_ydata()) == [0.25, 0.25]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("epochs", "training error rate")
+    assert ax.get_ylim()[0] == 0
+    (ax,) = training_errors_figure(runs[:1]).axes
+    assert [line.get_label() for line in ax.get_lines()] == ["ReLU"]
+
+
+@pytest.mark.parametrize("make, argv, message", [
+    (lambda tmp: str(tmp / "nowhere"), [], "error: {run}: no such folder"),
+    (lambda tmp: (os.makedirs(tmp / "empty"), str(tmp / "empty"))[1], [],
+     "error: {run} holds no metrics.jsonl: name the folder a training run wrote (its --out)"),
+    (lambda tmp: (os.makedirs(tmp / "blank"), open(tmp / "blank" / "metrics.jsonl", "w").close(), str(tmp / "blank"))[2],
+     [], "error: {run}/metrics.jsonl: no epoch records with a training accuracy in it"),
+    (lambda tmp: (os.makedirs(tmp / "cut"), open(tmp / "cut" / "metrics.jsonl", "w").write('{"epoch": 1, "tr'),
+                  str(tmp / "cut"))[2], [], "error: {run}/metrics.jsonl: unreadable ("),
+])
+def test_what_is_not_a_run_is_named(tmp_path, make, argv, message):
+    run = make(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        compare_runs.main([run] + argv)
+    assert str(stop.value.code).startswith(message.format(run=run))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--labels", "ReLU"], "--labels names 1 runs (ReLU), and 2 are given: give one name per run"),
+    (["--threshold", "25"], "argument --threshold: expected an error rate between 0 and 1 (0.25 for 25%), got '25'"),
+    (["--threshold", "a quarter"], "argument --threshold: expected an error rate between 0 and 1"),
+])
+def test_bad_flags_are_refused_naming_them(tmp_path, capsys, argv, message):
+    runs = [write_run(tmp_path / "a", FAST), write_run(tmp_path / "b", SLOW)]
+    with pytest.raises(SystemExit) as stop:
+        compare_runs.main(runs + argv)
+    assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_an_unwritable_figure_is_refused_before_the_table(tmp_path, capsys):
+    run = write_run(tmp_path / "a", FAST)
+    with pytest.raises(SystemExit) as stop:
+        compare_runs.main([run, "--out", str(tmp_path)])
+    assert stop.value.code == f"error: --out {tmp_path}: a folder, not a file: name a file in it"
+    assert capsys.readouterr().out == ""

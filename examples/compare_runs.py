@@ -6,7 +6,7 @@ reaches 25% training error on CIFAR-10 six times faster than the same network of
 
     python examples/train_alexnet.py --activation relu --out runs/relu --dropout 0 --weight-decay 0 --epochs 10
     python examples/train_alexnet.py --activation tanh --out runs/tanh --dropout 0 --weight-decay 0 --epochs 10
-    python examples/compare_runs.py runs/relu runs/tanh --labels ReLU,tanh --threshold 0.1 --out figure1.png
+    python examples/compare_runs.py runs/relu runs/tanh --labels ReLU,tanh --threshold 0.05 --out figure1.png
 
 A run is a folder that examples/train_alexnet.py or finetune.py wrote (--out): its metrics.jsonl
 gives the epochs, its test_metrics.json (once the run has ended) the test accuracy. The training

@@ -37,7 +37,7 @@ Where things are:
   kernels, launched by ``minicnn.launch`` (a convolution's are ``kernels/im2col.cu``, a GEMM and
   ``kernels/bias.cu``, a dense layer's a GEMM and ``kernels/bias.cu``, and ``minicnn.gemm``
   chooses cuBLAS or ``kernels/gemm_tiled.cu``; flatten is a reshape);
-  ``tests/test_<name>.py``: its tests (``tests/test_relu_dropout_flatten.py`` (with tanh),
+  ``tests/test_<name>.py``: its tests (``tests/test_relu_dropout_flatten.py``,
   ``tests/test_dense_batchnorm.py`` and ``tests/test_fusion.py`` hold the rest).
 - ``minicnn.models``: AlexNet (``alexnet``, ``alexnet_owt``, ``alexnet_bn``, ``alexnet_small``);
   ``minicnn.summary.summary(model, input_shape)``: its table of shapes, parameters and
@@ -52,8 +52,9 @@ Where things are:
   the pixels: Simonyan et al.'s saliency map), ``minicnn.neighbours`` (the training images nearest
   to a test image in the last hidden layer: the paper's Figure 4, right), ``minicnn.checkpoint``
   (atomic checkpoints), ``minicnn.data`` (Fashion-MNIST, CIFAR-10, image folders, batching and
-  augmentation), ``minicnn.plots`` (a run's curves, confusion matrix, largest losses, first test
-  images with their five most probable classes (Figure 4, left) and conv1 filters, a prediction's
+  augmentation), ``minicnn.plots`` (a run's curves, several runs' training errors side by side
+  (the paper's Figure 1: ReLU against tanh), confusion matrix, largest losses, first test images
+  with their five most probable classes (Figure 4, left) and conv1 filters, a prediction's
   occlusion and saliency maps, and nearest neighbours, as Figures or PNGs).
 - ``minicnn.towers``: AlexNet's two-device split; ``minicnn.distributed`` and
   ``minicnn.hybrid``: data-parallel training over MPI and the "one weird trick".

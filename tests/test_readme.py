@@ -7,6 +7,7 @@ import contextlib
 import io
 import itertools
 import json
+import math
 import re
 import statistics
 import subprocess
@@ -195,7 +196,7 @@ def test_the_package_docstring_example_runs_and_its_map_is_true():
     assert len(files) >= 6 and not missing, missing
     listed = re.search(r"NumPy forward and backward \(([^)]*)\)", tour).group(1).replace("\n", " ")
     layers = [name.strip() for name in listed.split(",")]
-    assert len(layers) == 9
+    assert len(layers) == 10
     said_instead = {"conv": "a convolution's are", "dense": "a dense layer's", "flatten": "flatten is a reshape"}
     for name in layers:
         importlib.import_module(f"minicnn.layers.{name}")
@@ -296,6 +297,30 @@ def test_quick_start_figures_are_the_committed_training_run():
     for picture in re.findall(r"!\[[^]]*\]\(([^)]+)\)", README):   # every picture the README shows exists
         assert (ROOT / picture).is_file(), picture
 
+
+
+def test_relu_against_tanh_is_what_compare_runs_makes_of_the_committed_runs():
+    """The ReLU-against-tanh table is compare_runs.py's of the two committed runs (and its saved
+    output), and the paragraph's figures are theirs."""
+    sys.path.insert(0, str(ROOT / "examples"))
+    import compare_runs
+    folder = RESULTS / "cpu-train-alexnet_small-fashion-mnist-relu-against-tanh-2026-12-05"
+    runs = [compare_runs.run_records(str(folder / unit)) for unit in ("relu", "tanh")]
+    tests = [compare_runs.test_accuracy(str(folder / unit)) for unit in ("relu", "tanh")]
+    table = compare_runs.table(["ReLU", "tanh"], runs, tests, 0.05)
+    assert table in README and (folder / "compare.txt").read_text().strip() == table
+    assert "--labels ReLU,tanh --threshold 0.05 --out figure1.png" in README
+    relu, tanh = runs
+    errors = sentence(r"from the first epoch \(([\d.]+) against ([\d.]+)\) to the last \(([\d.]+) against ([\d.]+)\), "
+                      r"it reaches 5% in (\d+) epochs where the ReLU network takes (\d+), and it tests a little "
+                      r"better \(([\d.]+) against ([\d.]+)\)")
+    assert_shows(" ".join(errors), 1 - tanh[0]["train_top1"], 1 - relu[0]["train_top1"], 1 - tanh[-1]["train_top1"],
+                 1 - relu[-1]["train_top1"], compare_runs.first_epoch_at(tanh, 0.05),
+                 compare_runs.first_epoch_at(relu, 0.05), tests[1], tests[0])
+    seconds = [r["epoch_time_s"] for r in relu + tanh]
+    assert_shows(" ".join(sentence(r"(\d+) to (\d+) s an epoch either way")), math.floor(min(seconds)),
+                 math.ceil(max(seconds)))
+    assert all(r["lr"] < 0.03 for r in relu + tanh) and len(relu) == len(tanh) == 10
 
 def test_the_occlusion_figures_are_what_predict_printed_for_the_default_runs_network():
     """The occlusion paragraph's figures are predict.py's line in its committed output, made with

@@ -334,3 +334,24 @@ class Layer:
 
     def __repr__(self):
         return f"{type(self).__name__}({self.extra_repr()})"
+
+
+class Elementwise(Layer):
+    """A layer applied element by element (ReLU, Tanh): any input shape with a batch axis, the
+    output's the same. A subclass names its functions: ``numpy`` = (forward, backward) and
+    ``kernels`` = (forward, backward) of its kernel path, ``forward(x) -> (y, cache)`` and
+    ``backward(dout, cache) -> dx``."""
+    numpy = kernels = None
+
+    def output_shape(self, input_shape):
+        if len(input_shape) < 1:
+            raise ValueError(f"{self!r}: expected an input with a batch axis, got shape {tuple(input_shape)}")
+        return tuple(input_shape)
+
+    def _forward(self, x, train):
+        y, cache = (self.kernels if self.uses_kernels else self.numpy)[0](x)
+        self._cache = cache if train else None
+        return y
+
+    def _backward(self, dout):
+        return (self.kernels if self.uses_kernels else self.numpy)[1](dout, self._cache)

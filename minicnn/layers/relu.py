@@ -2,7 +2,7 @@
 from minicnn import cpu_threads, kernel_versions
 from minicnn.backend import get_array_module
 from minicnn.launch import BLOCK, empty_like, grid_for, launch
-from minicnn.layers.base import Layer
+from minicnn.layers.base import Elementwise
 
 RELU_ILP = 4   # elements per thread and step of the version-2 kernels (kernels/relu.cu)
 
@@ -47,18 +47,7 @@ def relu_backward_cuda(dout, cache):
     return dx
 
 
-class ReLU(Layer):
+class ReLU(Elementwise):
     """``ReLU()``: elementwise, any input shape with a batch axis."""
-
-    def output_shape(self, input_shape):
-        if len(input_shape) < 1:
-            raise ValueError(f"{self!r}: expected an input with a batch axis, got shape {tuple(input_shape)}")
-        return tuple(input_shape)
-
-    def _forward(self, x, train):
-        y, cache = (relu_forward_cuda if self.uses_kernels else relu_forward)(x)
-        self._cache = cache if train else None
-        return y
-
-    def _backward(self, dout):
-        return (relu_backward_cuda if self.uses_kernels else relu_backward)(dout, self._cache)
+    numpy = (relu_forward, relu_backward)
+    kernels = (relu_forward_cuda, relu_backward_cuda)

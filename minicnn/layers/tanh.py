@@ -7,7 +7,7 @@ it; README, "ReLU against tanh")."""
 from minicnn import cpu_threads
 from minicnn.backend import get_array_module
 from minicnn.launch import BLOCK, empty_like, grid_for, launch
-from minicnn.layers.base import Layer
+from minicnn.layers.base import Elementwise
 
 
 def tanh_forward(x):
@@ -47,18 +47,7 @@ def tanh_backward_cuda(dout, cache):
     return dx
 
 
-class Tanh(Layer):
+class Tanh(Elementwise):
     """``Tanh()``: elementwise, any input shape with a batch axis."""
-
-    def output_shape(self, input_shape):
-        if len(input_shape) < 1:
-            raise ValueError(f"{self!r}: expected an input with a batch axis, got shape {tuple(input_shape)}")
-        return tuple(input_shape)
-
-    def _forward(self, x, train):
-        y, cache = (tanh_forward_cuda if self.uses_kernels else tanh_forward)(x)
-        self._cache = cache if train else None
-        return y
-
-    def _backward(self, dout):
-        return (tanh_backward_cuda if self.uses_kernels else tanh_backward)(dout, self._cache)
+    numpy = (tanh_forward, tanh_backward)
+    kernels = (tanh_forward_cuda, tanh_backward_cuda)

@@ -56,7 +56,7 @@ def test_output_folder_is_made_or_refused_by_name(tmp_path):
 
 
 SCRIPTS = ["examples/train_alexnet.py", "examples/finetune.py", "examples/predict.py", "examples/evaluate.py",
-           "examples/convert_checkpoint.py",
+           "examples/convert_checkpoint.py", "examples/neighbours.py", "examples/compare_runs.py",
            "benchmarks/train_step.py", "benchmarks/kernels.py", "benchmarks/loader.py", "benchmarks/cpu_two_device.py",
            "benchmarks/cpu_data_parallel.py", "benchmarks/kernel_resources.py", "benchmarks/kernel_traffic.py"]
 
@@ -212,7 +212,7 @@ def test_every_example_script_runs_its_main_through_run_script():
     import pathlib
     root = pathlib.Path(__file__).resolve().parent.parent
     scripts = sorted((root / "examples").glob("*.py"))
-    assert len(scripts) == 6
+    assert len(scripts) == 7
     for path in scripts:
         assert path.read_text().rstrip().endswith('if __name__ == "__main__":\n    run_script(main)'), path.name
 

@@ -45,9 +45,9 @@ NCCL as in plain data parallelism. Keeping the activations on the GPU would take
 all-gather, reduce-scatter and grouped sends: not done.
 
 Limits: the model must be a flat Sequential with a Flatten followed by Dense, ReLU (or Tanh) and
-Dropout layers only (``models.alexnet``, ``models.alexnet_small``), on the CPU when the hybrid is built
-(move it after); every rank must run the same number of forwards (evaluation batches are sized
-for it: ``minicnn.train.common_batch_size``).
+Dropout layers only (``models.alexnet``, ``models.alexnet_small``), on the CPU when the hybrid is
+built (move it after); every rank must run the same number of forwards (evaluation batches are
+sized for it: ``minicnn.train.common_batch_size``).
 """
 import numpy as np
 
@@ -207,9 +207,9 @@ class HybridNet(Sequential):
         wrong = [f"{n} ({type(layer).__name__})" for n, layer in tail
                  if not isinstance(layer, (Dense, ReLU, Tanh, Dropout))]
         if wrong or not tail or not isinstance(tail[-1][1], Dense):
-            raise HybridError("HybridNet: after the Flatten, expected Dense, ReLU (or Tanh) and Dropout layers "
-                              "ending in a Dense; " + (f"got {', '.join(wrong)}" if wrong else "the last layer is not a Dense")
-                              + " (models.alexnet and alexnet_small qualify)")
+            found = f"got {', '.join(wrong)}" if wrong else "the last layer is not a Dense"
+            raise HybridError(f"HybridNet: after the Flatten, expected Dense, ReLU (or Tanh) and Dropout layers "
+                              f"ending in a Dense; {found} (models.alexnet and alexnet_small qualify)")
         if model.device != "cpu":
             raise HybridError(f"HybridNet: build the hybrid from a model on cpu (it slices the FC layers "
                               f"there), then move it with .to(device); the model is on {model.device}")

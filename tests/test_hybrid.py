@@ -57,12 +57,12 @@ def test_a_hybrid_run_resumes_on_another_number_of_ranks(tmp_path):
     assert_same_training(out, tmp_path / "one")
 
 
-def one_rank_against_the_plain_model(device, fused=False):
+def one_rank_against_the_plain_model(device, fused=False, activation="relu"):
     """The hybrid of one rank on ``device`` gives the plain model's input and parameter gradients
     on the CPU: exactly on the CPU itself, to the float64 tolerance on the kernels; ``fused``: the
     hybrid made from the model with its layers fused (as examples/train_alexnet.py does on the
-    kernels), whose slices of fc6 and fc7 keep their ReLU."""
-    plain = models.alexnet_small(width=4, dropout=0.5, dtype=np.float64, seed=1)
+    kernels), whose slices of fc6 and fc7 keep their ReLU; ``activation``: alexnet_small's units."""
+    plain = models.alexnet_small(width=4, dropout=0.5, dtype=np.float64, seed=1, activation=activation)
     hybrid = HybridNet(fuse(copy.deepcopy(plain)) if fused else copy.deepcopy(plain), Communicator.single()).to(device)
     assert [layer.relu for layer in hybrid if isinstance(layer, Dense)] == [fused, fused, False]
     names = [n for n, _ in hybrid.named_params()]
@@ -86,6 +86,11 @@ def one_rank_against_the_plain_model(device, fused=False):
 
 def test_one_rank_is_the_plain_model():
     one_rank_against_the_plain_model("cpu")
+
+
+def test_one_rank_of_tanh_units_is_the_plain_model():
+    """The FC layers' Tanh units (the paper's Figure 1 network) go into the hybrid as its ReLUs do."""
+    one_rank_against_the_plain_model("cpu", activation="tanh")
 
 
 def test_one_rank_on_the_kernels_is_the_plain_model_on_the_cpu(kernel_device):

@@ -211,9 +211,9 @@ def parse_args(argv=None):
 # What a flag left out means when a run begins (a resumed run takes its own values first). None: set
 # in main, where it depends on the device (the network, the epochs) or on the network (the learning
 # rate, the initialisation, LRN's groups).
-DEFAULTS = dict(model=None, width=None, dropout=None, activation=None, lrn_groups=None, init=None, split="none", epochs=None,
-                batch_size=64, lr=None, momentum=0.9, weight_decay=5e-4, schedule="linear", step_every=None,
-                augment=False, val_size=5000, limit=0, seed=0)
+DEFAULTS = dict(model=None, width=None, dropout=None, activation=None, lrn_groups=None, init=None, split="none",
+                epochs=None, batch_size=64, lr=None, momentum=0.9, weight_decay=5e-4, schedule="linear",
+                step_every=None, augment=False, val_size=5000, limit=0, seed=0)
 
 
 def detected_dataset(data):
@@ -312,7 +312,8 @@ def load_data(args, dataset, comm):
 def architecture_of(args, name, dataset, input_size):
     """``models.build``'s arguments for the network: what the checkpoint records, and what
     predict.py and --resume rebuild it from."""
-    extra = dict(width=args.width or 24, input_size=input_size, dropout=0.25 if args.dropout is None else args.dropout,
+    extra = dict(width=args.width or 24, input_size=input_size,
+                 dropout=0.25 if args.dropout is None else args.dropout,
                  activation=args.activation or "relu") if name == "alexnet_small" else {}
     if args.split == "two-device" and args.lrn_groups == 1:
         raise SystemExit("error: --split two-device normalises each tower on its own device: --lrn-groups must be 2")

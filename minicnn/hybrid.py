@@ -52,8 +52,8 @@ sized for it: ``minicnn.train.common_batch_size``).
 import numpy as np
 
 from minicnn.backend import to_device, to_numpy
-from minicnn.layers import Dense, Dropout, Flatten, ReLU, Tanh
-from minicnn.layers.base import Layer
+from minicnn.layers import Dense, Dropout, Flatten
+from minicnn.layers.base import Elementwise, Layer
 from minicnn.sequential import Sequential
 
 
@@ -205,7 +205,7 @@ class HybridNet(Sequential):
         start = names.index(flat[-1]) + 1
         tail = [(n, model.layers[n]) for n in names[start:]]
         wrong = [f"{n} ({type(layer).__name__})" for n, layer in tail
-                 if not isinstance(layer, (Dense, ReLU, Tanh, Dropout))]
+                 if not isinstance(layer, (Dense, Elementwise, Dropout))]
         if wrong or not tail or not isinstance(tail[-1][1], Dense):
             found = f"got {', '.join(wrong)}" if wrong else "the last layer is not a Dense"
             raise HybridError(f"HybridNet: after the Flatten, expected Dense, ReLU (or Tanh) and Dropout layers "

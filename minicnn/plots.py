@@ -1,6 +1,6 @@
 """Pictures of a training run: loss and accuracy curves (and several runs' training errors side by
-side: the paper's Figure 1), the test confusion matrix, the test images of
-the largest loss, and the learned conv1 filters (the paper's Figure 3); of test images with the
+side: the paper's Figure 1), the test confusion matrix, the test images of the largest loss, and
+the learned conv1 filters (the paper's Figure 3); of test images with the
 five classes ranked first (the paper's Figure 4, left); of a prediction, where
 covering the picture changes it (``minicnn.occlusion``) and which pixels move its score most
 (``minicnn.saliency``); and the training images nearest to test images in the last hidden layer
@@ -56,7 +56,6 @@ def curves_figure(records):
     return fig
 
 
-
 def save_training_errors(runs, path, threshold=None):
     """``training_errors_figure(runs, threshold)`` as a PNG at ``path``."""
     training_errors_figure(runs, threshold).savefig(path, dpi=100)
@@ -84,6 +83,7 @@ def training_errors_figure(runs, threshold=None):
     ax.xaxis.get_major_locator().set_params(integer=True)
     fig.tight_layout()
     return fig
+
 
 def save_confusion(confusion, classes, path):
     """``confusion_figure(confusion, classes)`` as a PNG at ``path``."""

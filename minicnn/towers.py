@@ -35,8 +35,8 @@ import warnings
 import numpy as np
 
 from minicnn import backend, cpu_threads
-from minicnn.layers import LRN, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, LRNMaxPool, MaxPool2D, ReLU, Tanh
-from minicnn.layers.base import Layer, without_input_grad
+from minicnn.layers import LRN, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, LRNMaxPool, MaxPool2D
+from minicnn.layers.base import Elementwise, Layer, without_input_grad
 from minicnn.sequential import LayerShapeError, Sequential
 
 CROSSINGS = ("conv3", "fc6", "fc7")  # layers that read both towers
@@ -86,7 +86,7 @@ def _tower_layer(name, layer, t, reads_both, in_features):
             raise SplitError(f"{name}: dropout is supported after a Dense layer only")
         half = Dropout(layer.p, layer.seed, mask_slice=(t * in_features, TOWERS * in_features))
         half.calls = layer.calls
-    elif isinstance(layer, (ReLU, Tanh, MaxPool2D, Flatten)):
+    elif isinstance(layer, (Elementwise, MaxPool2D, Flatten)):   # ReLU, Tanh
         half = copy.deepcopy(layer)
     elif isinstance(layer, BatchNorm2D):
         half = BatchNorm2D(layer.num_features // TOWERS, layer.eps, layer.momentum, layer.dtype)

@@ -76,19 +76,21 @@ def test_the_figure_draws_each_runs_training_error_solid_then_dashed():
     assert [line.get_label() for line in ax.get_lines()] == ["ReLU"]
 
 
-@pytest.mark.parametrize("make, argv, message", [
-    (lambda tmp: str(tmp / "nowhere"), [], "error: {run}: no such folder"),
-    (lambda tmp: (os.makedirs(tmp / "empty"), str(tmp / "empty"))[1], [],
-     "error: {run} holds no metrics.jsonl: name the folder a training run wrote (its --out)"),
-    (lambda tmp: (os.makedirs(tmp / "blank"), open(tmp / "blank" / "metrics.jsonl", "w").close(), str(tmp / "blank"))[2],
-     [], "error: {run}/metrics.jsonl: no epoch records with a training accuracy in it"),
-    (lambda tmp: (os.makedirs(tmp / "cut"), open(tmp / "cut" / "metrics.jsonl", "w").write('{"epoch": 1, "tr'),
-                  str(tmp / "cut"))[2], [], "error: {run}/metrics.jsonl: unreadable ("),
+@pytest.mark.parametrize("folder, metrics, message", [
+    (False, None, "error: {run}: no such folder"),
+    (True, None, "error: {run} holds no metrics.jsonl: name the folder a training run wrote (its --out)"),
+    (True, "", "error: {run}/metrics.jsonl: no epoch records with a training accuracy in it"),
+    (True, '{"epoch": 1, "val_top1": 0.5}\n', "error: {run}/metrics.jsonl: no epoch records with a training accuracy"),
+    (True, '{"epoch": 1, "tr', "error: {run}/metrics.jsonl: unreadable ("),
 ])
-def test_what_is_not_a_run_is_named(tmp_path, make, argv, message):
-    run = make(tmp_path)
+def test_what_is_not_a_run_is_named(tmp_path, folder, metrics, message):
+    run = tmp_path / "run"
+    if folder:
+        run.mkdir()
+    if metrics is not None:
+        (run / "metrics.jsonl").write_text(metrics)
     with pytest.raises(SystemExit) as stop:
-        compare_runs.main([run] + argv)
+        compare_runs.main([str(run)])
     assert str(stop.value.code).startswith(message.format(run=run))
 
 

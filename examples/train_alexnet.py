@@ -55,6 +55,14 @@ def parse_args(argv=None):
                    help="units of alexnet_small after each conv and fc layer: relu, the paper's, or tanh, the "
                         "saturating units it compares them with (its Figure 1: README, \"ReLU against tanh\") "
                         "(default: relu)")
+    p.add_argument("--no-lrn", action="store_const", const=True, default=None,
+                   help="leave out alexnet_small's two local response normalisations (norm1, norm2), to measure "
+                        "what they add, as the paper's section 3.3 does (README, \"LRN and overlapping pooling\") "
+                        "(default: off, both kept)")
+    p.add_argument("--pool-size", type=int, default=None, choices=(2, 3),
+                   help="window of alexnet_small's three max-pools, each of stride 2: 3, the paper's overlapping "
+                        "pooling, or 2, windows side by side, which its section 3.4 compares them with; on 28 px "
+                        "images 2 leaves 3x3 maps for fc6 rather than 2x2 (default: 3)")
     p.add_argument("--dataset", default=None, choices=sorted(DATASETS) + ["folder"],
                    help="data set (default: cifar10 when --data holds CIFAR-10's batches, folder when it holds "
                         "subfolders or pictures, else fashion-mnist; "
@@ -211,9 +219,9 @@ def parse_args(argv=None):
 # What a flag left out means when a run begins (a resumed run takes its own values first). None: set
 # in main, where it depends on the device (the network, the epochs) or on the network (the learning
 # rate, the initialisation, LRN's groups).
-DEFAULTS = dict(model=None, width=None, dropout=None, activation=None, lrn_groups=None, init=None, split="none",
-                epochs=None, batch_size=64, lr=None, momentum=0.9, weight_decay=5e-4, schedule="linear",
-                step_every=None, augment=False, val_size=5000, limit=0, seed=0)
+DEFAULTS = dict(model=None, width=None, dropout=None, activation=None, no_lrn=None, pool_size=None, lrn_groups=None,
+                init=None, split="none", epochs=None, batch_size=64, lr=None, momentum=0.9, weight_decay=5e-4,
+                schedule="linear", step_every=None, augment=False, val_size=5000, limit=0, seed=0)
 
 
 def detected_dataset(data):
@@ -253,6 +261,8 @@ def recorded_settings(config, path):
         "lrn_groups", 1 if model in ("alexnet", "alexnet_small") else None)
     recorded.update(width=architecture.get("width"), dropout=architecture.get("dropout"), init=architecture.get("init"),
                     activation=architecture.get("activation", "relu" if model == "alexnet_small" else None),
+                    no_lrn=not architecture.get("lrn", True) if model == "alexnet_small" else None,
+                    pool_size=architecture.get("pool_size", 3 if model == "alexnet_small" else None),
                     lrn_groups=lrn_groups,
                     step_every=config.get("step_every") if config.get("schedule") == "step" else None,
                     holdout=holdout_of(config))   # no flag: an image folder's splits as the run began
@@ -279,12 +289,16 @@ def network_name(args, device):
             name = "alexnet"
         if name == "alexnet_small":
             raise SystemExit("error: --dataset folder trains 224/227 px crops: use --model alexnet or alexnet_owt")
-    for flag, value in (("--width", args.width), ("--dropout", args.dropout), ("--activation", args.activation)):
-        if value is not None and name != "alexnet_small":   # the 2012 networks' sizes are the paper's
+    for flag, value, what, theirs in (
+            ("--width", args.width, "width", "sizes are the paper's"),
+            ("--dropout", args.dropout, "dropout", "sizes are the paper's"),
+            ("--activation", args.activation, "activation", "units are the paper's ReLUs"),
+            ("--no-lrn", args.no_lrn, "LRN", "layers are the paper's"),
+            ("--pool-size", args.pool_size, "pooling", "pools are the paper's, 3x3 with stride 2")):
+        if value is not None and name != "alexnet_small":   # the 2012 networks are the paper's
             other = "" if args.dataset == "folder" else " or add --model alexnet_small"
-            what = "units are the paper's ReLUs" if flag == "--activation" else "sizes are the paper's"
-            raise SystemExit(f"error: {flag} sets alexnet_small's {flag[2:]}; the network trained here is {name}, "
-                             f"whose {what}: drop {flag}{other}")
+            raise SystemExit(f"error: {flag} sets alexnet_small's {what}; the network trained here is {name}, "
+                             f"whose {theirs}: drop {flag}{other}")
     if args.step_every is not None and args.schedule != "step":
         raise SystemExit(f"error: --step-every is the period of --schedule step; the schedule is {args.schedule}: "
                          f"add --schedule step or drop --step-every")
@@ -314,7 +328,8 @@ def architecture_of(args, name, dataset, input_size):
     predict.py and --resume rebuild it from."""
     extra = dict(width=args.width or 24, input_size=input_size,
                  dropout=0.25 if args.dropout is None else args.dropout,
-                 activation=args.activation or "relu") if name == "alexnet_small" else {}
+                 activation=args.activation or "relu", lrn=not args.no_lrn,
+                 pool_size=args.pool_size or 3) if name == "alexnet_small" else {}
     if args.split == "two-device" and args.lrn_groups == 1:
         raise SystemExit("error: --split two-device normalises each tower on its own device: --lrn-groups must be 2")
     lrn_groups = args.lrn_groups or (2 if args.split == "two-device" else 1)

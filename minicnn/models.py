@@ -116,7 +116,7 @@ def alexnet_owt(num_classes=1000, in_channels=3, dtype=np.float32, seed=0):
 
 @_records_its_arguments
 def alexnet_small(num_classes=10, in_channels=1, input_size=28, width=24, dropout=0.5, dtype=np.float32,
-                  seed=0, init="he", lrn_groups=1, activation="relu"):
+                  seed=0, init="he", lrn_groups=1, activation="relu", lrn=True, pool_size=3):
     """AlexNet's shape of network for ``input_size`` x ``input_size`` images (28-32 px).
 
     conv1 5x5 (``width`` maps) - LRN - pool 3/2 - conv2 5x5 groups 2 (2 * width) - LRN - pool 3/2 -
@@ -126,7 +126,10 @@ def alexnet_small(num_classes=10, in_channels=1, input_size=28, width=24, dropou
     ``width`` must be even: conv2, conv4 and conv5 split their maps into two groups (the towers).
     ``activation`` is the units after each conv and fc layer: "relu" (``relu1`` ... ``relu7``), or
     "tanh" (``tanh1`` ... ``tanh7``), the saturating units the paper compares ReLUs with (its
-    Figure 1); the parameters and their initialisation are the same either way.
+    Figure 1); the parameters and their initialisation are the same either way. ``lrn=False``
+    leaves out norm1 and norm2 (the paper's section 3.3 measures what they add), and ``pool_size=2``
+    pools 2x2 windows with stride 2, side by side, where 3 overlaps them (its section 3.4); on
+    28 px inputs that leaves 3x3 maps for fc6, not 2x2, so fc6 has more weights.
     """
     if not isinstance(width, (int, np.integer)) or isinstance(width, bool) or width < 2 or width % 2:
         raise ValueError(f"alexnet_small: width must be an even integer >= 2 (conv2, conv4 and conv5 split "
@@ -134,20 +137,24 @@ def alexnet_small(num_classes=10, in_channels=1, input_size=28, width=24, dropou
     if activation not in ACTIVATIONS:
         raise ValueError(f"alexnet_small: activation must be one of {', '.join(map(repr, ACTIVATIONS))}, "
                          f"got {activation!r}")
+    if not isinstance(lrn, bool):
+        raise ValueError(f"alexnet_small: lrn must be True (norm1 and norm2, the paper's) or False, got {lrn!r}")
+    if pool_size not in (2, 3) or isinstance(pool_size, bool):
+        raise ValueError(f"alexnet_small: pool_size must be 3 (overlapping windows, the paper's) or 2 (windows "
+                         f"side by side), got {pool_size!r}")
     rng = np.random.default_rng(seed)
     conv = lambda *a, **k: Conv2D(*a, dtype=dtype, rng=rng, **k)
     w1, w2, w3 = width, 2 * width, 3 * width
-    norm = lambda: LRN(5, 1e-4, 0.75, 2.0, groups=lrn_groups)
+    norm = lambda i: [(f"norm{i}", LRN(5, 1e-4, 0.75, 2.0, groups=lrn_groups))] if lrn else []
     unit = lambda i: (f"{activation}{i}", ACTIVATIONS[activation]())
+    pool = lambda i: (f"pool{i}", MaxPool2D(pool_size, stride=2))
     features = [
-        ("conv1", conv(in_channels, w1, 5, padding=2)), unit(1), ("norm1", norm()),
-        ("pool1", MaxPool2D(3, stride=2)),
-        ("conv2", conv(w1, w2, 5, padding=2, groups=2)), unit(2), ("norm2", norm()),
-        ("pool2", MaxPool2D(3, stride=2)),
+        ("conv1", conv(in_channels, w1, 5, padding=2)), unit(1), *norm(1), pool(1),
+        ("conv2", conv(w1, w2, 5, padding=2, groups=2)), unit(2), *norm(2), pool(2),
         ("conv3", conv(w2, w3, 3, padding=1)), unit(3),
         ("conv4", conv(w3, w3, 3, padding=1, groups=2)), unit(4),
         ("conv5", conv(w3, w2, 3, padding=1, groups=2)), unit(5),
-        ("pool5", MaxPool2D(3, stride=2)),
+        pool(5),
         ("flatten", Flatten()),
     ]
     flat = Sequential(features).output_shape((1, in_channels, input_size, input_size))[1]

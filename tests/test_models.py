@@ -43,6 +43,28 @@ def test_alexnet_bn_and_small():
             models.alexnet_small(width=width)
 
 
+def test_the_small_alexnet_without_lrn_or_with_pools_side_by_side():
+    """lrn=False leaves out norm1 and norm2, every parameter as it was (the same start); pool_size=2
+    pools 2x2 windows with stride 2 (the paper's section 3.4 compares them with its 3x3), which on
+    28 px inputs leaves fc6 3x3 maps rather than 2x2; anything else is refused."""
+    paper, plain, adjacent = models.alexnet_small(), models.alexnet_small(lrn=False), models.alexnet_small(pool_size=2)
+    names = [name for name, _ in paper.named_children()]
+    assert [name for name, _ in plain.named_children()] == [n for n in names if n not in ("norm1", "norm2")]
+    assert all(np.array_equal(value, plain.state_dict()[key]) for key, value in paper.state_dict().items())
+    assert [name for name, _ in adjacent.named_children()] == names
+    assert [(adjacent[p].kernel_size, adjacent[p].stride) for p in ("pool1", "pool2", "pool5")] == [((2, 2), (2, 2))] * 3
+    assert [(paper[p].kernel_size, paper[p].stride) for p in ("pool1", "pool2", "pool5")] == [((3, 3), (2, 2))] * 3
+    assert (paper["fc6"].params["weight"].shape, adjacent["fc6"].params["weight"].shape) == ((256, 48 * 2 * 2),
+                                                                                             (256, 48 * 3 * 3))
+    assert plain.output_shape((2, 1, 28, 28)) == adjacent.output_shape((2, 1, 28, 28)) == (2, 10)
+    for given, message in ((dict(pool_size=4), r"pool_size must be 3 \(overlapping windows, the paper's\) or 2 "
+                                               r"\(windows side by side\), got 4"),
+                           (dict(pool_size=True), "pool_size must be 3 .+, got True"),
+                           (dict(lrn="no"), "lrn must be True .+ or False, got 'no'")):
+        with pytest.raises(ValueError, match=rf"^alexnet_small: {message}$"):
+            models.alexnet_small(**given)
+
+
 def test_default_initialisation_is_pytorchs():
     """Conv2D and Dense draw their weights and biases from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as
     PyTorch's nn.Conv2d and nn.Linear do: fan_in = in_channels / groups * kh * kw (a model's ``init``
@@ -175,6 +197,7 @@ def test_one_step_lowers_the_loss_and_a_few_steps_overfit():
     ("alexnet_bn", dict(num_classes=7)),
     ("alexnet_owt", dict(in_channels=1, dtype=np.float64)),
     ("alexnet_small", dict(width=np.int64(6), input_size=32, dropout=0.25, num_classes=np.int64(4))),
+    ("alexnet_small", dict(lrn=False, pool_size=2)),
 ])
 def test_each_network_carries_the_arguments_that_build_it_again(name, given):
     """``model.architecture``: every argument of the builder, defaults filled in, as plain Python
@@ -198,7 +221,8 @@ def test_the_architecture_record_follows_a_new_head_and_names_what_it_cannot_bui
     assert model.architecture["num_classes"] == 3 and models.build(**model.architecture).output_shape((1, 1, 28, 28)) == (1, 3)
     assert models.alexnet_small(4, 3).architecture["in_channels"] == 3   # positional arguments too
     assert models.architecture("alexnet_small") == dict(name="alexnet_small", num_classes=10, in_channels=1, input_size=28,
-                                                        width=24, dropout=0.5, init="he", lrn_groups=1, activation="relu")
+                                                        width=24, dropout=0.5, init="he", lrn_groups=1, activation="relu",
+                                                        lrn=True, pool_size=3)
     with pytest.raises(ValueError, match="alexnet_owt: got an unexpected keyword argument 'width'"):
         models.architecture("alexnet_owt", width=8)
     with pytest.raises(ValueError, match="unknown model 'vgg'"):

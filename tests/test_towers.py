@@ -59,16 +59,18 @@ def test_split_equals_grouped_on_two_cpu_workers(name):
     compare(grouped, split.to("cpu"), x, dout)
 
 
-
-def test_tanh_units_split_as_the_relus_do():
-    """alexnet_small of tanh units (the paper's Figure 1) splits too: an elementwise layer's halves
-    are the layer itself."""
-    grouped = models.alexnet_small(width=8, lrn_groups=2, activation="tanh", dtype=np.float64)
+@pytest.mark.parametrize("variant", [dict(activation="tanh"), dict(lrn=False, pool_size=2)])
+def test_the_small_alexnets_variants_split_as_the_paper_network_does(variant):
+    """alexnet_small of tanh units (the paper's Figure 1), or without LRN and with 2x2 pools (its
+    sections 3.3 and 3.4) splits too: an elementwise layer's or a max-pool's halves are the layer
+    itself."""
+    grouped = models.alexnet_small(width=8, lrn_groups=2, dtype=np.float64, **variant)
     split = towers.two_tower(grouped)
-    assert split.architecture["activation"] == "tanh"
+    assert all(split.architecture[key] == value for key, value in variant.items())
     rng = np.random.default_rng(1)
     x = rng.standard_normal((2, 1, 28, 28))
     compare(grouped, split.to("cpu"), x, rng.standard_normal((2, 10)))
+
 
 def test_training_steps_keep_them_equal():
     """Three SGD steps (momentum, weight decay, dropout 0.5 in both fc layers) on each."""

@@ -593,6 +593,12 @@ def test_script_smoke_run_and_resume_equals_uninterrupted(tmp_path):
     (["--model", "alexnet", "--activation", "tanh"], "--activation sets alexnet_small's activation; the network "
                                                      "trained here is alexnet, whose units are the paper's ReLUs"),
     (["--activation", "sigmoid"], "argument --activation: invalid choice: 'sigmoid'"),
+    (["--model", "alexnet", "--no-lrn"], "--no-lrn sets alexnet_small's LRN; the network trained here is alexnet, "
+                                         "whose layers are the paper's: drop --no-lrn or add --model alexnet_small"),
+    (["--model", "alexnet_owt", "--pool-size", "2"], "--pool-size sets alexnet_small's pooling; the network trained "
+                                                     "here is alexnet_owt, whose pools are the paper's, 3x3 with "
+                                                     "stride 2"),
+    (["--pool-size", "4"], "argument --pool-size: invalid choice: 4 (choose from 2, 3)"),
     (["--gemm", "tiled", "--device", "cpu"], "--gemm chooses the matrix products of the kernel devices (cuda, sim); "
                                              "on cpu NumPy's BLAS does them"),
     (["--step-every", "2"], "--step-every is the period of --schedule step; the schedule is linear"),
@@ -1043,6 +1049,30 @@ def test_a_tanh_run_records_its_units_and_resumes_with_them(tmp_path):
     assert run_script(*common, "--epochs", "2", "--resume").returncode == 0
     assert json.loads((out / "checkpoint.json").read_text())["epoch"] == 2
     assert isinstance(load_model(str(out / "checkpoint.npz")).layers["tanh7"], Tanh)
+
+def test_a_run_without_lrn_and_with_pools_side_by_side_records_them_and_resumes_with_them(tmp_path):
+    """--no-lrn and --pool-size 2 (the paper's sections 3.3 and 3.4, measured by leaving them
+    out): the checkpoint records them, --resume goes on with them and refuses the paper's
+    layers, and the network rebuilt from the checkpoint is the one trained."""
+    from minicnn import LRN
+    from minicnn.ensemble import load_networks
+    data = str(tmp_path / "data")
+    write_fake_fashion(data)
+    out = tmp_path / "out"
+    common = ["--data", data, "--out", str(out), "--val-size", "8", "--batch-size", "16", "--width", "4"]
+    assert run_script(*common, "--epochs", "1", "--no-lrn", "--pool-size", "2").returncode == 0
+    architecture = json.loads((out / "checkpoint.json").read_text())["config"]["architecture"]
+    assert (architecture["lrn"], architecture["pool_size"]) == (False, 2)
+    result = run_script(*common, "--epochs", "2", "--resume", "--pool-size", "3")
+    assert result.returncode != 0 and "--pool-size 3 (the run's: 2)" in result.stderr
+    assert run_script(*common, "--epochs", "2", "--resume").returncode == 0
+    [(model, _)], _ = load_networks([str(out / "checkpoint.npz")])
+    assert not any(isinstance(layer, LRN) for layer in model.leaves()) and model["pool5"].kernel_size == (2, 2)
+    paper = tmp_path / "paper"   # a run of the paper's layers refuses to go on without LRN
+    assert run_script(*common[:2], "--out", str(paper), *common[4:], "--epochs", "1").returncode == 0
+    result = run_script(*common[:2], "--out", str(paper), *common[4:], "--epochs", "2", "--resume", "--no-lrn")
+    assert result.returncode != 0 and "--no-lrn (the run's: off)" in result.stderr
+
 
 def test_resume_keeps_the_images_of_a_limited_run_and_refuses_another_limit(tmp_path):
     """A --limit run resumed without --limit goes on with its own images (it once went on with the

@@ -12,6 +12,13 @@ A run is a folder that examples/train_alexnet.py or finetune.py wrote (--out): i
 gives the epochs, its test_metrics.json (once the run has ended) the test accuracy. The training
 error of an epoch is that of its own batches as they were trained on (1 - the top-1 accuracy of
 the epoch's line), with dropout and augmentation where the run had them.
+
+Runs given the same label are repeats of one setting (other --seed values): they make one row and
+one line, their means, with the lowest and highest of their validation and test accuracies in the
+table and the range of their training errors shaded in the figure; a difference between settings
+that is smaller than these ranges is not one the runs can tell from another start:
+
+    python examples/compare_runs.py runs/lrn-0 runs/lrn-1 runs/plain-0 runs/plain-1 --labels LRN,LRN,plain,plain
 """
 import argparse
 import json
@@ -41,7 +48,8 @@ def parse_arguments(argv=None):
                    help="the folders of the runs (a training run's --out), in the order of the figure's lines: the "
                         "first solid, the next dashed, dotted, ...")
     p.add_argument("--labels", default=None,
-                   help="the runs' names in the figure and the table, separated by commas, one per run (default: "
+                   help="the runs' names in the figure and the table, separated by commas, one per run; runs "
+                        "of the same name are repeats of one setting, shown as their mean and range (default: "
                         "the folders' names)")
     p.add_argument("--threshold", type=error_rate, default=None,
                    help="a training error rate (0.25 for the paper's 25%%): drawn across the figure, and the table "
@@ -94,24 +102,59 @@ def first_epoch_at(records, threshold):
     return next((r["epoch"] for r in records if 1 - r["train_top1"] <= threshold), None)
 
 
+def settings(labels, runs, tests):
+    """The runs grouped by label, in the order the labels first appear: [(label, [each run's
+    records], [each run's test accuracy])]; runs of one label are repeats of one setting."""
+    groups = {}
+    for label, records, test in zip(labels, runs, tests):
+        repeats = groups.setdefault(label, ([], []))
+        repeats[0].append(records)
+        repeats[1].append(test)
+    return [(label, repeats, test) for label, (repeats, test) in groups.items()]
+
+
+def mean_records(repeats):
+    """The epoch records of the repeats' means: each epoch's training (and, where every repeat has
+    it, validation) top-1 averaged over the repeats, which ran the same epochs."""
+    means = []
+    for records in zip(*repeats):
+        mean = dict(epoch=records[0]["epoch"], train_top1=sum(r["train_top1"] for r in records) / len(records))
+        if all("val_top1" in r for r in records):
+            mean["val_top1"] = sum(r["val_top1"] for r in records) / len(records)
+        means.append(mean)
+    return means
+
+
+def spread(values):
+    """A figure of one run, or the mean of several repeats' and their lowest and highest."""
+    mean = f"{sum(values) / len(values):.4f}"
+    return mean if len(values) == 1 else f"{mean} ({min(values):.4f}-{max(values):.4f})"
+
+
 def table(labels, runs, tests, threshold):
-    """The comparison as Markdown rows: each run's epochs, training error after the first and the
-    last, the last validation accuracy, the test accuracy, and with ``threshold`` the epoch that
-    reached it."""
-    header = ["run", "epochs", "training error, epoch 1", "training error, last epoch", "val. acc.", "test acc."]
+    """The comparison as Markdown rows, one per setting (runs of one label are repeats, shown as
+    their mean, with the range of the accuracies): the epochs, the training error after the first
+    and the last, the last validation accuracy, the test accuracy, and with ``threshold`` the
+    first epoch at which the (mean) training error reached it."""
+    groups = settings(labels, runs, tests)
+    repeated = any(len(repeats) > 1 for _, repeats, _ in groups)
+    header = ["run"] + (["runs"] if repeated else []) + ["epochs", "training error, epoch 1",
+                                                         "training error, last epoch", "val. acc.", "test acc."]
     if threshold is not None:
         header.append(f"epochs to {100 * threshold:g}% training error")
     rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    first = first_epoch_at(runs[0], threshold) if threshold is not None else None
-    for label, records, test in zip(labels, runs, tests):
-        cells = [label, str(records[-1]["epoch"]), f"{1 - records[0]['train_top1']:.4f}",
-                 f"{1 - records[-1]['train_top1']:.4f}",
-                 f"{records[-1]['val_top1']:.4f}" if "val_top1" in records[-1] else "-",
-                 "-" if test is None else f"{test:.4f}"]
+    first = first_epoch_at(mean_records(groups[0][1]), threshold) if threshold is not None else None
+    for i, (label, repeats, test) in enumerate(groups):
+        records = mean_records(repeats)
+        last = [r[-1] for r in repeats]
+        cells = [label] + ([str(len(repeats))] if repeated else []) + [
+            str(records[-1]["epoch"]), f"{1 - records[0]['train_top1']:.4f}", f"{1 - records[-1]['train_top1']:.4f}",
+            spread([r["val_top1"] for r in last]) if all("val_top1" in r for r in last) else "-",
+            "-" if None in test else spread(test)]
         if threshold is not None:
             reached = first_epoch_at(records, threshold)
             cells.append(f"not in {records[-1]['epoch']}" if reached is None else
-                         f"{reached}" + (f" ({reached / first:.1f}x)" if first and records is not runs[0] else ""))
+                         f"{reached}" + (f" ({reached / first:.1f}x)" if first and i else ""))
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
@@ -119,11 +162,20 @@ def table(labels, runs, tests, threshold):
 def main(argv=None):
     args = parse_arguments(argv)
     runs = [run_records(run) for run in args.runs]
-    print(table(args.labels, runs, [test_accuracy(run) for run in args.runs], args.threshold))
+    tests = [test_accuracy(run) for run in args.runs]
+    groups = settings(args.labels, runs, tests)
+    for label, repeats, _ in groups:
+        epochs = sorted({records[-1]["epoch"] for records in repeats})
+        if len(epochs) > 1 or any(len(records) != len(repeats[0]) for records in repeats):
+            folders = [run for run, name in zip(args.runs, args.labels) if name == label]
+            raise SystemExit(f"error: the runs named {label} ({', '.join(folders)}) are repeats of one setting and "
+                             f"ran {' and '.join(map(str, epochs))} epochs: compare repeats of as many epochs, or "
+                             f"name the runs apart (--labels)")
+    print(table(args.labels, runs, tests, args.threshold))
     if args.out:
         from minicnn.plots import save_training_errors
         try:
-            save_training_errors(list(zip(args.labels, runs)), args.out, args.threshold)
+            save_training_errors([(label, repeats) for label, repeats, _ in groups], args.out, args.threshold)
         except OSError as exc:
             raise SystemExit(f"error: cannot write {args.out} ({exc.strerror or exc})")
         print(f"written: {args.out}")

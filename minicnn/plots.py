@@ -62,18 +62,24 @@ def save_training_errors(runs, path, threshold=None):
 
 
 def training_errors_figure(runs, threshold=None):
-    """The training error rate (1 - top-1 on the epoch's training batches) per epoch of several runs
-    (``runs``: [(label, metrics records)]), one line each, the first solid and the next dashed,
-    dotted, ...: the paper's Figure 1, where a network of ReLUs (solid) reaches 25% training error
-    six times faster than the same network of tanh units (dashed). ``threshold``, an error rate,
-    is drawn as a grey line across."""
+    """The training error rate (1 - top-1 on the epoch's training batches) per epoch of several
+    settings (``runs``: [(label, [metrics records of each repeat])]), one line each, the first solid
+    and the next dashed, dotted, ...: the paper's Figure 1, where a network of ReLUs (solid) reaches
+    25% training error six times faster than the same network of tanh units (dashed). A setting
+    run more than once (other seeds) is drawn at its repeats' mean, their lowest to highest error
+    shaded. ``threshold``, an error rate, is drawn as a grey line across."""
     fig = _figure((6, 4.5))
     ax = fig.subplots()
     styles = ("-", "--", ":", "-.")
-    for i, (label, records) in enumerate(runs):
-        ax.plot([r["epoch"] for r in records], [1 - r["train_top1"] for r in records],
-                styles[i % len(styles)], color="black" if len(runs) <= len(styles) else None, marker="o",
-                markersize=3, label=label)
+    black = len(runs) <= len(styles) and all(len(repeats) == 1 for _, repeats in runs)   # else colours tell the bands apart
+    for i, (label, repeats) in enumerate(runs):
+        epochs = [r["epoch"] for r in repeats[0]]
+        errors = np.array([[1 - r["train_top1"] for r in records] for records in repeats])   # (repeats, epochs)
+        (line,) = ax.plot(epochs, errors.mean(axis=0), styles[i % len(styles)], marker="o", markersize=3,
+                          color="black" if black else None, label=label)
+        if len(repeats) > 1:
+            ax.fill_between(epochs, errors.min(axis=0), errors.max(axis=0), color=line.get_color(), alpha=0.12,
+                            linewidth=0)
     if threshold is not None:
         ax.axhline(threshold, color="grey", linewidth=0.8, label=f"{100 * threshold:g}% error")
     ax.set(xlabel="epochs", ylabel="training error rate", ylim=(0, None), xlim=(0, None),

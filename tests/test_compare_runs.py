@@ -60,8 +60,8 @@ def test_without_labels_or_threshold_the_folders_name_the_runs(tmp_path, capsys)
 
 
 def test_the_figure_draws_each_runs_training_error_solid_then_dashed():
-    runs = [("ReLU", [dict(epoch=e, train_top1=a) for e, a in enumerate(FAST, 1)]),
-            ("tanh", [dict(epoch=e, train_top1=a) for e, a in enumerate(SLOW, 1)])]
+    runs = [("ReLU", [[dict(epoch=e, train_top1=a) for e, a in enumerate(FAST, 1)]]),
+            ("tanh", [[dict(epoch=e, train_top1=a) for e, a in enumerate(SLOW, 1)]])]
     (ax,) = training_errors_figure(runs, threshold=0.25).axes
     lines = {line.get_label(): line for line in ax.get_lines()}
     assert list(lines) == ["ReLU", "tanh", "25% error"]
@@ -70,6 +70,7 @@ def test_the_figure_draws_each_runs_training_error_solid_then_dashed():
     assert list(lines["tanh"].get_ydata()) == [0.5, 0.375, 0.25, 0.125]
     assert (lines["ReLU"].get_linestyle(), lines["tanh"].get_linestyle()) == ("-", "--")
     assert list(lines["25% error"].get_ydata()) == [0.25, 0.25]
+    assert {line.get_color() for line in ax.get_lines()[:2]} == {"black"} and not ax.collections   # no bands
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("epochs", "training error rate")
     assert ax.get_ylim()[0] == 0
     (ax,) = training_errors_figure(runs[:1]).axes
@@ -112,3 +113,38 @@ def test_an_unwritable_figure_is_refused_before_the_table(tmp_path, capsys):
         compare_runs.main([run, "--out", str(tmp_path)])
     assert stop.value.code == f"error: --out {tmp_path}: a folder, not a file: name a file in it"
     assert capsys.readouterr().out == ""
+
+
+def test_repeats_of_a_setting_make_one_row_of_their_means_and_ranges(tmp_path, capsys):
+    """Runs of one label are repeats (other seeds): one row, the training errors' means, the
+    validation and test accuracies' means with their lowest and highest, the threshold's epoch
+    from the mean training error; the figure draws one line per setting, its range shaded."""
+    a = write_run(tmp_path / "a0", FAST, test_top1=0.875)
+    b = write_run(tmp_path / "a1", [0.5, 0.875, 0.875, 0.9375], test_top1=0.9375)
+    c = write_run(tmp_path / "b0", SLOW, test_top1=0.75)
+    out = tmp_path / "figure.png"
+    compare_runs.main([a, b, c, "--labels", "LRN,LRN,plain", "--threshold", "0.125", "--out", str(out)])
+    assert capsys.readouterr().out.splitlines()[:4] == [
+        "| run | runs | epochs | training error, epoch 1 | training error, last epoch | val. acc. | test acc. | "
+        "epochs to 12.5% training error |",
+        "|---|---|---|---|---|---|---|---|",
+        # errors (0.25 + 0.5) / 2, (0.03125 + 0.0625) / 2; val. (0.9375 + 0.90625) / 2; 12.5% at epoch 2
+        "| LRN | 2 | 4 | 0.3750 | 0.0469 | 0.9219 (0.9062-0.9375) | 0.9062 (0.8750-0.9375) | 2 |",
+        "| plain | 1 | 4 | 0.5000 | 0.1250 | 0.8438 | 0.7500 | 4 (2.0x) |"]
+    repeats = [compare_runs.run_records(a), compare_runs.run_records(b)]
+    (ax,) = training_errors_figure([("LRN", repeats), ("plain", [compare_runs.run_records(c)])]).axes
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert list(lines["LRN"].get_ydata()) == [0.375, 0.125, 0.09375, 0.046875]
+    assert lines["LRN"].get_color() != lines["plain"].get_color()   # colours, not black, where bands are drawn
+    (band,) = ax.collections   # the repeated setting's range, lowest to highest error
+    assert band.get_paths()[0].vertices[:, 1].max() == 0.5 and band.get_paths()[0].vertices[:, 1].min() == 0.03125
+
+
+def test_repeats_of_other_lengths_are_refused(tmp_path):
+    short = write_run(tmp_path / "short", FAST[:2])
+    long = write_run(tmp_path / "long", FAST)
+    with pytest.raises(SystemExit) as stop:
+        compare_runs.main([short, long, "--labels", "LRN,LRN"])
+    assert stop.value.code == (f"error: the runs named LRN ({short}, {long}) are repeats of one setting and ran 2 "
+                               f"and 4 epochs: compare repeats of as many epochs, or name the runs apart (--labels)")
+    compare_runs.main([short, long, "--labels", "short,long"])   # apart, they compare

@@ -9,6 +9,7 @@ the paper's ten crops.
     python examples/evaluate.py --weights runs/finetune/checkpoint.npz --data my_photos/   # labelled pictures
     python examples/evaluate.py --weights alexnet-owt-7be5be79.pth --data ~/imagenet/val --ten-crop
     python examples/evaluate.py --weights runs/pets/checkpoint.npz --out runs/pets/evaluation   # also files
+    python examples/evaluate.py --weights runs/fashion/checkpoint.npz --layers   # and each layer's outputs
 
 Without --data: the test set the first checkpoint's run was tested on (Fashion-MNIST's or
 CIFAR-10's test images, those its --limit kept; an image folder's val/, or the tenth of each
@@ -22,7 +23,9 @@ outputs are). Pictures are seen as in training (predict.py's way): photos throug
 256x256 and its centre crop (or --ten-crop), a small-image network's through the whole picture at
 its data set's size and colour. Several --weights make an ensemble of networks of one task,
 each scored alone and the ensemble on the averaged probabilities (the paper's 5 networks gave
-38.1% top-1 error against 40.7% for one). With --out: evaluation.json (the figures), confusion.png,
+38.1% top-1 error against 40.7% for one). With --layers, what each layer of one network makes of the
+images: its outputs' mean, root mean square, largest magnitude and share of zeros, and each LRN's
+divisor. With --out: evaluation.json (the figures), confusion.png,
 largest_losses.png and top5.png (the paper's Figure 4, left: the first eight images tested, each
 with the five classes ranked first).
 """
@@ -34,10 +37,13 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from minicnn.arguments import output_folder, plain_warnings, positive_int, run_script, user_path  # noqa: E402
 from minicnn.data import DATASETS, DataError, image_folder  # noqa: E402
-from minicnn.ensemble import (EnsembleError, add_network_arguments, as_channels, member_probas,  # noqa: E402
-                              networks_of)
+from minicnn.backend import to_device  # noqa: E402
+from minicnn.data.loader import center_crop  # noqa: E402
+from minicnn.ensemble import (EnsembleError, add_network_arguments, as_channels, as_seen,  # noqa: E402
+                              member_probas, networks_of)
 from minicnn.environment import describe  # noqa: E402
-from minicnn.inference import ranked_first, topk_correct  # noqa: E402
+from minicnn.inference import normalise, ranked_first, topk_correct  # noqa: E402
+from minicnn.layer_statistics import LayerStatistics  # noqa: E402
 from minicnn.train import (CONFUSION_LIMIT, CONFUSION_PICTURE_LIMIT, FIRST_SHOWN, LARGEST_LOSSES_SHOWN,  # noqa: E402
                            download_progress, largest_of, log_test, per_class_top1, preparation_progress, shown_names,
                            top5_shown, without_bars, write_test_results)
@@ -64,12 +70,19 @@ def parse_args(argv=None):
                         "images of the largest loss), confusion.png, largest_losses.png and top5.png (the first eight "
                         "images tested, each with the five classes ranked first: the paper's Figure 4, left) into DIR "
                         "(default: print the figures only)")
+    p.add_argument("--layers", action="store_true",
+                   help="also the statistics of each layer's outputs on the images tested, through their centre "
+                        "view: mean, root mean square, largest magnitude, the share of zeros, and each LRN's "
+                        "divisor (minicnn/layer_statistics.py; one network; in evaluation.json with --out) "
+                        "(default: off)")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bars: a line per image folder prepared (also when the output is no terminal)")
     args = p.parse_args(argv)
     args.no_progress = without_bars(args.no_progress)
     if args.invert and args.data is None:
         p.error("--invert is for pictures of --data; a run's own test set is seen as in its training")
+    if args.layers and len(args.weights or ()) > 1:
+        p.error(f"--layers describes the layers of one network, and --weights gives {len(args.weights)}: give one")
     return args
 
 
@@ -206,6 +219,22 @@ def score(members, views, images, labels, count, args, device, bar):
     return figures, ensemble, order
 
 
+def layer_statistics(member, view, images, order, args, device, bar):
+    """``LayerStatistics`` of the network of ``member`` over the images tested (``order``), each seen
+    as ``score`` sees it through its centre view."""
+    from tqdm import tqdm
+    net = member[0]
+    dtype = next(p.data.dtype for _, p in net.named_params()).type
+    stats = LayerStatistics(net)
+    for start in tqdm(range(0, len(order), args.batch_size), desc="layers", unit="batch", leave=False,
+                      disable=not bar):
+        batch = in_colour_seen(np.asarray(images[order[start:start + args.batch_size]]), view, args.invert)
+        seen = as_seen(batch, view)
+        seen = seen if view.crop is None else center_crop(seen, view.crop)
+        stats.add(to_device(np.ascontiguousarray(normalise(seen, view.mean, view.std, dtype)), device))
+    return stats
+
+
 def main(argv=None):
     args = parse_args(argv)
     plain_warnings()
@@ -238,6 +267,11 @@ def main(argv=None):
             print("wrongly classified, the largest losses first:")
         for row in wrong:
             print(f"  {row['file']}: {names[row['label']]}, said {names[row['predicted']]} {row['probability']:.0%}")
+    if args.layers:
+        stats = layer_statistics(members[0], views[0], images, order, args, device, bar)
+        print(f"the outputs of each layer on the {len(order)} images tested:")
+        print(stats.table())
+        result["layers"] = stats.rows()
     if args.out:
         if count > CONFUSION_LIMIT:   # ImageNet's would be a million numbers: the accuracies only
             del result["confusion"]

@@ -1,0 +1,86 @@
+"""What every layer of a trained network does to real images: the statistics of each layer's
+outputs over a test set, batch after batch, in the network's evaluation mode.
+
+For each layer (``Sequential.named_layers``: a fused layer is one) the mean, the root mean square
+and the largest magnitude of its outputs, and the share of them that are exactly 0 (after a ReLU:
+the units switched off, a max-pool of such maps keeps few of them). For a local response
+normalisation, the range of its divisor, ``(k + alpha / size * sum of x ** 2 over the window) **
+beta``, read off its inputs and outputs (``y = x / divisor`` wherever ``x`` is not 0): the paper's
+LRN divides big activities by more than small ones, and on inputs that leave the sum small
+against ``k`` it divides every activity by nearly ``k ** beta`` alike, a fixed scale.
+
+    stats = LayerStatistics(model)
+    for x in batches:              # (N, C, H, W), normalised as the network was trained
+        stats.add(x)
+    print(stats.table())
+
+``examples/evaluate.py --layers`` prints the table for a run's network on its test set.
+"""
+import math
+
+import numpy as np
+
+from minicnn.backend import to_numpy
+from minicnn.layers import LRN
+
+
+class LayerStatistics:
+    """Running statistics of the outputs of every layer of ``model`` (a Sequential) over the
+    batches given to ``add``; accumulated in float64, so that their order changes nothing that
+    the printed digits show."""
+
+    def __init__(self, model):
+        if not hasattr(model, "named_layers"):
+            raise TypeError(f"LayerStatistics walks a Sequential's layers one by one; got {type(model).__name__}")
+        self.model = model
+        self.layers = list(model.named_layers())
+        self.sums = np.zeros((len(self.layers), 4))   # per layer: count, sum, sum of squares, zeros
+        self.largest = np.zeros(len(self.layers))
+        self.divisors = {}   # LRN layer index: [smallest, largest]
+        self.shapes = [None] * len(self.layers)
+
+    def add(self, x):
+        """Run the batch ``x`` (N, C, H, W, on the model's device) through the layers, in
+        evaluation mode (dropout off, batch norm's running statistics), and add each layer's
+        outputs to its statistics. Returns the network's output."""
+        for i, (name, layer) in enumerate(self.layers):
+            y = layer.forward(x, train=False)
+            out = to_numpy(y).astype(np.float64)
+            self.shapes[i] = out.shape[1:]
+            self.sums[i] += (out.size, out.sum(), np.square(out).sum(), np.count_nonzero(out == 0))
+            self.largest[i] = max(self.largest[i], np.abs(out).max(initial=0.0))
+            if isinstance(layer, LRN):
+                inputs = to_numpy(x).astype(np.float64)
+                moved = inputs != 0
+                if moved.any():
+                    divisor = inputs[moved] / out[moved]
+                    low, high = self.divisors.get(i, (math.inf, -math.inf))
+                    self.divisors[i] = (min(low, float(divisor.min())), max(high, float(divisor.max())))
+            x = y
+        return x
+
+    def rows(self):
+        """[{name, type, output, mean, rms, largest, zeros, divisor}]: each layer's figures so
+        far (``divisor``: (smallest, largest) for an LRN layer, else None); zeros is a share."""
+        if not self.sums[:, 0].any():
+            raise ValueError("LayerStatistics: no batch added yet")
+        rows = []
+        for i, (name, layer) in enumerate(self.layers):
+            count, total, squares, zeros = self.sums[i]
+            rows.append(dict(name=name, type=type(layer).__name__, output=tuple(self.shapes[i]),
+                             mean=float(total / count), rms=math.sqrt(squares / count),
+                             largest=float(self.largest[i]), zeros=float(zeros / count), divisor=self.divisors.get(i)))
+        return rows
+
+    def table(self):
+        """The statistics as a printable table, a row per layer."""
+        rows = self.rows()
+        width = max(8, *(len(r["name"]) + 2 for r in rows))
+        header = (f"{'layer':<{width}}{'type':<12}{'output':<12}{'mean':>10}{'rms':>10}{'largest':>10}"
+                  f"{'zeros':>8}  LRN divisor")
+        lines = [header, "=" * len(header)]
+        for r in rows:
+            divisor = f"  {r['divisor'][0]:.4f} to {r['divisor'][1]:.4f}" if r["divisor"] else ""
+            lines.append(f"{r['name']:<{width}}{r['type']:<12}{'x'.join(map(str, r['output'])):<12}"
+                         f"{r['mean']:>10.4f}{r['rms']:>10.4f}{r['largest']:>10.3f}{r['zeros']:>8.1%}{divisor}")
+        return "\n".join(lines)

@@ -1,0 +1,143 @@
+"""minicnn.layer_statistics and examples/evaluate.py --layers: each layer's output statistics over
+batches are those of its outputs on the whole set computed in one piece, and an LRN's divisor
+range is that of the paper's formula evaluated by a loop over the channels."""
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from minicnn import LRN, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Sequential, checkpoint, models
+from minicnn.data import fashion_mnist
+from minicnn.inference import normalise
+from minicnn.layer_statistics import LayerStatistics
+from minicnn.weights import model_from_checkpoint
+
+from fake_data import write_fake_fashion
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "examples"))
+import evaluate  # noqa: E402
+
+
+def small_network(rng):
+    # alpha large enough that the divisor varies from unit to unit, as on the paper's raw pixels
+    return Sequential([
+        ("conv1", Conv2D(2, 6, 3, padding=1, dtype=np.float64, rng=rng)), ("relu1", ReLU()),
+        ("norm1", LRN(5, alpha=0.5, beta=0.75, k=2.0)), ("pool1", MaxPool2D(3, stride=2)),
+        ("flatten", Flatten()), ("fc", Dense(6 * 3 * 3, 4, dtype=np.float64, rng=rng)), ("drop", Dropout(0.5)),
+    ])
+
+
+def lrn_divisor_by_loop(x, size, alpha, beta, k):
+    """(k + alpha / size * sum of x[c'] ** 2 over c' in [c - size // 2, c + (size - 1) // 2]) ** beta."""
+    divisor = np.empty_like(x)
+    for c in range(x.shape[1]):
+        window = x[:, max(0, c - size // 2):c + (size - 1) // 2 + 1]
+        divisor[:, c] = (k + alpha / size * (window ** 2).sum(axis=1)) ** beta
+    return divisor
+
+
+def test_the_statistics_of_batches_are_those_of_the_whole_set():
+    rng = np.random.default_rng(0)
+    model = small_network(rng)
+    x = rng.standard_normal((7, 2, 8, 8))
+    stats = LayerStatistics(model)
+    for batch in (x[:3], x[3:]):   # two batches of other sizes
+        stats.add(batch)
+    rows = stats.rows()
+    assert [r["name"] for r in rows] == ["conv1", "relu1", "norm1", "pool1", "flatten", "fc", "drop"]
+    assert [r["type"] for r in rows] == ["Conv2D", "ReLU", "LRN", "MaxPool2D", "Flatten", "Dense", "Dropout"]
+    h = x
+    for row, (name, layer) in zip(rows, model.named_children()):
+        inputs, h = h, layer.forward(h, train=False)   # the whole set in one piece
+        assert row["output"] == h.shape[1:]
+        assert row["mean"] == pytest.approx(h.mean(), rel=1e-12, abs=1e-15)
+        assert row["rms"] == pytest.approx(np.sqrt((h ** 2).mean()), rel=1e-12)
+        assert row["largest"] == np.abs(h).max() and row["zeros"] == np.mean(h == 0)
+        if name == "norm1":
+            divisor = lrn_divisor_by_loop(inputs, 5, 0.5, 0.75, 2.0)[inputs != 0]
+            assert row["divisor"] == pytest.approx((divisor.min(), divisor.max()), rel=1e-12)
+            assert divisor.max() > 1.2 * divisor.min()   # a real normalisation, not a fixed scale
+        else:
+            assert row["divisor"] is None
+    assert rows[1]["zeros"] > 0.3 and rows[6]["zeros"] == rows[5]["zeros"] == 0   # dropout is off
+    lines = stats.table().splitlines()
+    assert lines[0].split() == ["layer", "type", "output", "mean", "rms", "largest", "zeros", "LRN", "divisor"]
+    assert lines[4].startswith("norm1") and lines[4].endswith(
+        f"{rows[2]['divisor'][0]:.4f} to {rows[2]['divisor'][1]:.4f}")
+    assert lines[3].split()[:3] == ["relu1", "ReLU", "6x8x8"] and lines[3].split()[-1] == f"{rows[1]['zeros']:.1%}"
+
+
+def test_the_small_alexnets_lrn_divides_normalised_images_by_nearly_k_to_the_beta():
+    """At the start, on pixels normalised as in training, the sums of squares stay small against
+    k = 2: alexnet_small's LRN divides every activity by 2 ** 0.75 to within 0.1%."""
+    rng = np.random.default_rng(1)
+    pixels = rng.integers(0, 256, (4, 1, 28, 28), dtype=np.uint8)
+    stats = LayerStatistics(models.alexnet_small(width=8))
+    stats.add(normalise(pixels, 0.286, 0.353))
+    for row in stats.rows():
+        if row["type"] == "LRN":
+            assert 0.99999 * 2 ** 0.75 <= row["divisor"][0] <= row["divisor"][1] < 1.001 * 2 ** 0.75   # float32's
+
+
+def test_what_cannot_be_described_is_refused():
+    with pytest.raises(TypeError, match="LayerStatistics walks a Sequential's layers one by one; got ReLU"):
+        LayerStatistics(ReLU())
+    with pytest.raises(ValueError, match="LayerStatistics: no batch added yet"):
+        LayerStatistics(small_network(np.random.default_rng(0))).rows()
+
+
+def saved_network(tmp_path, data, seed=0):
+    architecture = dict(name="alexnet_small", num_classes=10, in_channels=1, width=4, input_size=28)
+    config = dict(architecture=architecture, model_name="alexnet_small", input_size=28, image_size=28, mean=0.3,
+                  std=0.4, classes=list(fashion_mnist.CLASSES), dataset="fashion-mnist", data=data)
+    path = str(tmp_path / f"net{seed}.npz")
+    checkpoint.save(path, models.build(**architecture, seed=seed), None,
+                    dict(model="alexnet_small", epoch=1, split="none", config=config))
+    return path
+
+
+def test_evaluate_prints_and_writes_each_layers_statistics_on_the_test_set(tmp_path, capsys):
+    data = str(tmp_path / "data")
+    write_fake_fashion(data, n_test=12)
+    path = saved_network(tmp_path, data)
+    out = tmp_path / "evaluation"
+    evaluate.main(["--weights", path, "--layers", "--batch-size", "5", "--out", str(out), "--no-progress"])
+    shown = capsys.readouterr().out
+    model, config = model_from_checkpoint(path)
+    images, _ = fashion_mnist.load("test", data)
+    expected = LayerStatistics(model)
+    expected.add(normalise(images[:, None], config["mean"], config["std"]))   # all 12 at once
+    rows = json.loads((out / "evaluation.json").read_text())["layers"]
+    assert [r["name"] for r in rows] == [r["name"] for r in expected.rows()]
+    for row, reference in zip(rows, expected.rows()):
+        assert row["output"] == list(reference["output"]) and row["zeros"] == reference["zeros"]
+        assert [row["mean"], row["rms"], row["largest"]] == pytest.approx(
+            [reference["mean"], reference["rms"], reference["largest"]], rel=1e-5, abs=1e-7)
+    assert "the outputs of each layer on the 12 images tested:\n" + "\n".join(
+        expected.table().splitlines()[:2]) in shown
+    with pytest.raises(SystemExit):
+        evaluate.main(["--weights", path, "--weights", saved_network(tmp_path, data, 1), "--layers"])
+    assert "--layers describes the layers of one network, and --weights gives 2: give one" in capsys.readouterr().err
+
+
+def test_the_kernel_devices_give_the_cpus_statistics(kernel_device):
+    """Every layer run by minicnn's CUDA kernels (the simulator; a GPU where there is one): the
+    CPU's figures, to float32's rounding."""
+    rng = np.random.default_rng(2)
+    x = normalise(rng.integers(0, 256, (2, 1, 28, 28), dtype=np.uint8), 0.286, 0.353)
+    figures = {}
+    for device in ("cpu", kernel_device):
+        stats = LayerStatistics(models.alexnet_small(width=4).to(device))
+        from minicnn.backend import to_device
+        stats.add(to_device(x, device))
+        figures[device] = stats.rows()
+    for cpu, kernels in zip(figures["cpu"], figures[kernel_device]):
+        assert kernels["name"] == cpu["name"] and kernels["zeros"] == pytest.approx(cpu["zeros"], abs=1e-3)
+        assert [kernels["mean"], kernels["rms"], kernels["largest"]] == pytest.approx(
+            [cpu["mean"], cpu["rms"], cpu["largest"]], rel=1e-4, abs=1e-6)
+        assert (kernels["divisor"] is None) == (cpu["divisor"] is None)
+        if cpu["divisor"]:
+            assert kernels["divisor"] == pytest.approx(cpu["divisor"], rel=1e-5)

@@ -16,9 +16,11 @@ the epoch's line), with dropout and augmentation where the run had them.
 Runs given the same label are repeats of one setting (other --seed values): they make one row and
 one line, their means, with the lowest and highest of their validation and test accuracies in the
 table and the range of their training errors shaded in the figure; a difference between settings
-that is smaller than these ranges is not one the runs can tell from another start:
+that is smaller than these ranges is not one the runs can tell from another start. --repeats N
+takes each N runs in turn as the repeats of one setting, and --labels then names the settings:
 
     python examples/compare_runs.py runs/lrn-0 runs/lrn-1 runs/plain-0 runs/plain-1 --labels LRN,LRN,plain,plain
+    python examples/compare_runs.py runs/lrn-{0,1,2} runs/plain-{0,1,2} --repeats 3 --labels LRN,plain
 """
 import argparse
 import json
@@ -27,7 +29,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from minicnn.arguments import plain_warnings, run_script, unwritable_file, user_path  # noqa: E402
+from minicnn.arguments import plain_warnings, positive_int, run_script, unwritable_file, user_path  # noqa: E402
 from minicnn.train import epoch_records  # noqa: E402
 
 
@@ -51,6 +53,9 @@ def parse_arguments(argv=None):
                    help="the runs' names in the figure and the table, separated by commas, one per run; runs "
                         "of the same name are repeats of one setting, shown as their mean and range (default: "
                         "the folders' names)")
+    p.add_argument("--repeats", type=positive_int, default=1, metavar="N",
+                   help="each N runs in turn are repeats of one setting (other seeds), named by one label of "
+                        "--labels (default: 1, each run a setting of its own, unless labels repeat)")
     p.add_argument("--threshold", type=error_rate, default=None,
                    help="a training error rate (0.25 for the paper's 25%%): drawn across the figure, and the table "
                         "gives the first epoch at which each run reached it, and the later runs' epochs as a "
@@ -59,12 +64,17 @@ def parse_arguments(argv=None):
                    help="the figure as a PNG (default: none, the table alone)")
     args = p.parse_args(argv)
     plain_warnings()
-    labels = [label.strip() for label in args.labels.split(",")] if args.labels else \
-        [os.path.basename(os.path.normpath(run)) for run in args.runs]
-    if len(labels) != len(args.runs):
-        p.error(f"--labels names {len(labels)} runs ({', '.join(labels)}), and {len(args.runs)} are given: "
-                f"give one name per run")
-    args.labels = labels
+    if len(args.runs) % args.repeats:
+        p.error(f"--repeats {args.repeats} takes the runs {args.repeats} at a time, and {len(args.runs)} are given: "
+                f"give {args.repeats} runs of each setting")
+    folders = [os.path.basename(os.path.normpath(run)) for run in args.runs[::args.repeats]]
+    labels = [label.strip() for label in args.labels.split(",")] if args.labels else folders
+    if len(labels) != len(folders):
+        what, given = ("runs", "") if args.repeats == 1 else \
+            ("settings", f" ({len(args.runs)} runs, {args.repeats} a setting)")
+        p.error(f"--labels names {len(labels)} {what} ({', '.join(labels)}), and {len(folders)} are given{given}: "
+                f"give one name per {what[:-1]}")
+    args.labels = [label for label in labels for _ in range(args.repeats)]
     if args.out:
         problem = unwritable_file(args.out)
         if problem:

@@ -140,6 +140,31 @@ def test_repeats_of_a_setting_make_one_row_of_their_means_and_ranges(tmp_path, c
     assert band.get_paths()[0].vertices[:, 1].max() == 0.5 and band.get_paths()[0].vertices[:, 1].min() == 0.03125
 
 
+def test_repeats_takes_the_runs_n_at_a_time_as_one_setting(tmp_path, capsys):
+    runs = [write_run(tmp_path / name, top1, test_top1=0.5) for name, top1 in
+            (("a0", FAST), ("a1", SLOW), ("b0", SLOW), ("b1", SLOW))]
+    compare_runs.main(runs + ["--repeats", "2", "--labels", "LRN,plain"])
+    named = capsys.readouterr().out
+    compare_runs.main(runs + ["--labels", "LRN,LRN,plain,plain"])
+    assert capsys.readouterr().out == named
+    assert "| LRN | 2 | 4 | 0.3750 |" in named and "| plain | 2 | 4 | 0.5000 |" in named
+    compare_runs.main(runs + ["--repeats", "2"])   # no labels: each setting named by its first run's folder
+    assert "| a0 | 2 |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--repeats", "3"], "--repeats 3 takes the runs 3 at a time, and 4 are given: give 3 runs of each setting"),
+    (["--repeats", "2", "--labels", "LRN"], "--labels names 1 settings (LRN), and 2 are given (4 runs, 2 a "
+                                            "setting): give one name per setting"),
+    (["--repeats", "0"], "argument --repeats: expected an integer >= 1, got '0'"),
+])
+def test_repeats_that_do_not_divide_the_runs_are_refused(tmp_path, capsys, argv, message):
+    runs = [write_run(tmp_path / f"r{i}", FAST) for i in range(4)]
+    with pytest.raises(SystemExit) as stop:
+        compare_runs.main(runs + argv)
+    assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
 def test_repeats_of_other_lengths_are_refused(tmp_path):
     short = write_run(tmp_path / "short", FAST[:2])
     long = write_run(tmp_path / "long", FAST)

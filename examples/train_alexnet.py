@@ -57,8 +57,12 @@ def parse_args(argv=None):
                         "(default: relu)")
     p.add_argument("--no-lrn", action="store_const", const=True, default=None,
                    help="leave out alexnet_small's two local response normalisations (norm1, norm2), to measure "
-                        "what they add, as the paper's section 3.3 does (README, \"LRN and overlapping pooling\") "
+                        "what they add, as the paper's section 3.3 does (README, \"What LRN, overlapping pooling and dropout add\") "
                         "(default: off, both kept)")
+    p.add_argument("--lrn-alpha", type=non_negative_float, default=None,
+                   help="alpha of alexnet_small's two LRN layers: the paper's 1e-4, or 0, which makes each a fixed "
+                        "division by k ** beta = 2 ** 0.75, the same at every unit, to tell what their normalising "
+                        "adds from what their scale does (README, \"What LRN, overlapping pooling and dropout add\") (default: 1e-4)")
     p.add_argument("--pool-size", type=int, default=None, choices=(2, 3),
                    help="window of alexnet_small's three max-pools, each of stride 2: 3, the paper's overlapping "
                         "pooling, or 2, windows side by side, which its section 3.4 compares them with; on 28 px "
@@ -219,8 +223,8 @@ def parse_args(argv=None):
 # What a flag left out means when a run begins (a resumed run takes its own values first). None: set
 # in main, where it depends on the device (the network, the epochs) or on the network (the learning
 # rate, the initialisation, LRN's groups).
-DEFAULTS = dict(model=None, width=None, dropout=None, activation=None, no_lrn=None, pool_size=None, lrn_groups=None,
-                init=None, split="none", epochs=None, batch_size=64, lr=None, momentum=0.9, weight_decay=5e-4,
+DEFAULTS = dict(model=None, width=None, dropout=None, activation=None, no_lrn=None, lrn_alpha=None, pool_size=None,
+                lrn_groups=None, init=None, split="none", epochs=None, batch_size=64, lr=None, momentum=0.9, weight_decay=5e-4,
                 schedule="linear", step_every=None, augment=False, val_size=5000, limit=0, seed=0)
 
 
@@ -263,6 +267,7 @@ def recorded_settings(config, path):
                     activation=architecture.get("activation", "relu" if model == "alexnet_small" else None),
                     no_lrn=not architecture.get("lrn", True) if model == "alexnet_small" else None,
                     pool_size=architecture.get("pool_size", 3 if model == "alexnet_small" else None),
+                    lrn_alpha=architecture.get("lrn_alpha", 1e-4 if model == "alexnet_small" else None),
                     lrn_groups=lrn_groups,
                     step_every=config.get("step_every") if config.get("schedule") == "step" else None,
                     holdout=holdout_of(config))   # no flag: an image folder's splits as the run began
@@ -294,11 +299,15 @@ def network_name(args, device):
             ("--dropout", args.dropout, "dropout", "sizes are the paper's"),
             ("--activation", args.activation, "activation", "units are the paper's ReLUs"),
             ("--no-lrn", args.no_lrn, "LRN", "layers are the paper's"),
+            ("--lrn-alpha", args.lrn_alpha, "LRN", "layers are the paper's"),
             ("--pool-size", args.pool_size, "pooling", "pools are the paper's, 3x3 with stride 2")):
         if value is not None and name != "alexnet_small":   # the 2012 networks are the paper's
             other = "" if args.dataset == "folder" else " or add --model alexnet_small"
             raise SystemExit(f"error: {flag} sets alexnet_small's {what}; the network trained here is {name}, "
                              f"whose {theirs}: drop {flag}{other}")
+    if args.no_lrn and args.lrn_alpha is not None and args.lrn_alpha != 1e-4:
+        raise SystemExit(f"error: --lrn-alpha {args.lrn_alpha:g} sets the alpha of the LRN layers that --no-lrn leaves "
+                         f"out: drop one of them")
     if args.step_every is not None and args.schedule != "step":
         raise SystemExit(f"error: --step-every is the period of --schedule step; the schedule is {args.schedule}: "
                          f"add --schedule step or drop --step-every")
@@ -329,6 +338,7 @@ def architecture_of(args, name, dataset, input_size):
     extra = dict(width=args.width or 24, input_size=input_size,
                  dropout=0.25 if args.dropout is None else args.dropout,
                  activation=args.activation or "relu", lrn=not args.no_lrn,
+                 lrn_alpha=1e-4 if args.lrn_alpha is None else args.lrn_alpha,
                  pool_size=args.pool_size or 3) if name == "alexnet_small" else {}
     if args.split == "two-device" and args.lrn_groups == 1:
         raise SystemExit("error: --split two-device normalises each tower on its own device: --lrn-groups must be 2")

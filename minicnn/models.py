@@ -116,7 +116,7 @@ def alexnet_owt(num_classes=1000, in_channels=3, dtype=np.float32, seed=0):
 
 @_records_its_arguments
 def alexnet_small(num_classes=10, in_channels=1, input_size=28, width=24, dropout=0.5, dtype=np.float32,
-                  seed=0, init="he", lrn_groups=1, activation="relu", lrn=True, pool_size=3):
+                  seed=0, init="he", lrn_groups=1, activation="relu", lrn=True, pool_size=3, lrn_alpha=1e-4):
     """AlexNet's shape of network for ``input_size`` x ``input_size`` images (28-32 px).
 
     conv1 5x5 (``width`` maps) - LRN - pool 3/2 - conv2 5x5 groups 2 (2 * width) - LRN - pool 3/2 -
@@ -127,7 +127,9 @@ def alexnet_small(num_classes=10, in_channels=1, input_size=28, width=24, dropou
     ``activation`` is the units after each conv and fc layer: "relu" (``relu1`` ... ``relu7``), or
     "tanh" (``tanh1`` ... ``tanh7``), the saturating units the paper compares ReLUs with (its
     Figure 1); the parameters and their initialisation are the same either way. ``lrn=False``
-    leaves out norm1 and norm2 (the paper's section 3.3 measures what they add), and ``pool_size=2``
+    leaves out norm1 and norm2 (the paper's section 3.3 measures what they add); ``lrn_alpha`` is
+    their alpha (the paper's 1e-4), and 0 makes each a fixed division by k ** beta = 2 ** 0.75,
+    which tells what their normalising adds from what their scale does. ``pool_size=2``
     pools 2x2 windows with stride 2, side by side, where 3 overlaps them (its section 3.4); on
     28 px inputs that leaves 3x3 maps for fc6, not 2x2, so fc6 has more weights.
     """
@@ -139,13 +141,16 @@ def alexnet_small(num_classes=10, in_channels=1, input_size=28, width=24, dropou
                          f"got {activation!r}")
     if not isinstance(lrn, bool):
         raise ValueError(f"alexnet_small: lrn must be True (norm1 and norm2, the paper's) or False, got {lrn!r}")
+    if not isinstance(lrn_alpha, (int, float)) or isinstance(lrn_alpha, bool) or not 0 <= lrn_alpha < float("inf"):
+        raise ValueError(f"alexnet_small: lrn_alpha must be a number >= 0 (the paper's 1e-4; 0: a fixed scale), "
+                         f"got {lrn_alpha!r}")
     if pool_size not in (2, 3) or isinstance(pool_size, bool):
         raise ValueError(f"alexnet_small: pool_size must be 3 (overlapping windows, the paper's) or 2 (windows "
                          f"side by side), got {pool_size!r}")
     rng = np.random.default_rng(seed)
     conv = lambda *a, **k: Conv2D(*a, dtype=dtype, rng=rng, **k)
     w1, w2, w3 = width, 2 * width, 3 * width
-    norm = lambda i: [(f"norm{i}", LRN(5, 1e-4, 0.75, 2.0, groups=lrn_groups))] if lrn else []
+    norm = lambda i: [(f"norm{i}", LRN(5, lrn_alpha, 0.75, 2.0, groups=lrn_groups))] if lrn else []
     unit = lambda i: (f"{activation}{i}", ACTIVATIONS[activation]())
     pool = lambda i: (f"pool{i}", MaxPool2D(pool_size, stride=2))
     features = [

@@ -44,7 +44,8 @@ def test_alexnet_bn_and_small():
 
 
 def test_the_small_alexnet_without_lrn_or_with_pools_side_by_side():
-    """lrn=False leaves out norm1 and norm2, every parameter as it was (the same start); pool_size=2
+    """lrn=False leaves out norm1 and norm2, every parameter as it was (the same start); lrn_alpha=0
+    makes them a fixed division by 2 ** 0.75; pool_size=2
     pools 2x2 windows with stride 2 (the paper's section 3.4 compares them with its 3x3), which on
     28 px inputs leaves fc6 3x3 maps rather than 2x2; anything else is refused."""
     paper, plain, adjacent = models.alexnet_small(), models.alexnet_small(lrn=False), models.alexnet_small(pool_size=2)
@@ -57,7 +58,14 @@ def test_the_small_alexnet_without_lrn_or_with_pools_side_by_side():
     assert (paper["fc6"].params["weight"].shape, adjacent["fc6"].params["weight"].shape) == ((256, 48 * 2 * 2),
                                                                                              (256, 48 * 3 * 3))
     assert plain.output_shape((2, 1, 28, 28)) == adjacent.output_shape((2, 1, 28, 28)) == (2, 10)
-    for given, message in ((dict(pool_size=4), r"pool_size must be 3 \(overlapping windows, the paper's\) or 2 "
+    fixed = models.alexnet_small(lrn_alpha=0.0)   # LRN as a fixed division by k ** beta, at every unit alike
+    x = np.random.default_rng(0).standard_normal((2, 24, 5, 5)).astype(np.float32) * 100
+    np.testing.assert_allclose(fixed["norm1"].forward(x, train=False), x / 2 ** 0.75, rtol=1e-6)
+    assert paper["norm1"].alpha == 1e-4 and paper["norm2"].alpha == 1e-4
+    for given, message in ((dict(lrn_alpha=-1.0), r"lrn_alpha must be a number >= 0 \(the paper's 1e-4; 0: a fixed "
+                                                  r"scale\), got -1.0"),
+                           (dict(lrn_alpha="1e-4"), "lrn_alpha must be a number >= 0 .+, got '1e-4'"),
+                           (dict(pool_size=4), r"pool_size must be 3 \(overlapping windows, the paper's\) or 2 "
                                                r"\(windows side by side\), got 4"),
                            (dict(pool_size=True), "pool_size must be 3 .+, got True"),
                            (dict(lrn="no"), "lrn must be True .+ or False, got 'no'")):
@@ -198,6 +206,7 @@ def test_one_step_lowers_the_loss_and_a_few_steps_overfit():
     ("alexnet_owt", dict(in_channels=1, dtype=np.float64)),
     ("alexnet_small", dict(width=np.int64(6), input_size=32, dropout=0.25, num_classes=np.int64(4))),
     ("alexnet_small", dict(lrn=False, pool_size=2)),
+    ("alexnet_small", dict(lrn_alpha=0.0)),
 ])
 def test_each_network_carries_the_arguments_that_build_it_again(name, given):
     """``model.architecture``: every argument of the builder, defaults filled in, as plain Python
@@ -222,7 +231,7 @@ def test_the_architecture_record_follows_a_new_head_and_names_what_it_cannot_bui
     assert models.alexnet_small(4, 3).architecture["in_channels"] == 3   # positional arguments too
     assert models.architecture("alexnet_small") == dict(name="alexnet_small", num_classes=10, in_channels=1, input_size=28,
                                                         width=24, dropout=0.5, init="he", lrn_groups=1, activation="relu",
-                                                        lrn=True, pool_size=3)
+                                                        lrn=True, pool_size=3, lrn_alpha=1e-4)
     with pytest.raises(ValueError, match="alexnet_owt: got an unexpected keyword argument 'width'"):
         models.architecture("alexnet_owt", width=8)
     with pytest.raises(ValueError, match="unknown model 'vgg'"):

@@ -599,6 +599,11 @@ def test_script_smoke_run_and_resume_equals_uninterrupted(tmp_path):
                                                      "here is alexnet_owt, whose pools are the paper's, 3x3 with "
                                                      "stride 2"),
     (["--pool-size", "4"], "argument --pool-size: invalid choice: 4 (choose from 2, 3)"),
+    (["--model", "alexnet", "--lrn-alpha", "0"], "--lrn-alpha sets alexnet_small's LRN; the network trained here is "
+                                                 "alexnet, whose layers are the paper's"),
+    (["--no-lrn", "--lrn-alpha", "0"], "--lrn-alpha 0 sets the alpha of the LRN layers that --no-lrn leaves out: "
+                                       "drop one of them"),
+    (["--lrn-alpha", "-1"], "argument --lrn-alpha: expected a number >= 0, got '-1'"),
     (["--gemm", "tiled", "--device", "cpu"], "--gemm chooses the matrix products of the kernel devices (cuda, sim); "
                                              "on cpu NumPy's BLAS does them"),
     (["--step-every", "2"], "--step-every is the period of --schedule step; the schedule is linear"),
@@ -1052,8 +1057,9 @@ def test_a_tanh_run_records_its_units_and_resumes_with_them(tmp_path):
 
 def test_a_run_without_lrn_and_with_pools_side_by_side_records_them_and_resumes_with_them(tmp_path):
     """--no-lrn and --pool-size 2 (the paper's sections 3.3 and 3.4, measured by leaving them
-    out): the checkpoint records them, --resume goes on with them and refuses the paper's
-    layers, and the network rebuilt from the checkpoint is the one trained."""
+    out), and --lrn-alpha 0 (LRN a fixed scale): the checkpoint records them, --resume goes on
+    with them and refuses the paper's layers, and the network rebuilt from the checkpoint is the
+    one trained."""
     from minicnn import LRN
     from minicnn.ensemble import load_networks
     data = str(tmp_path / "data")
@@ -1070,8 +1076,15 @@ def test_a_run_without_lrn_and_with_pools_side_by_side_records_them_and_resumes_
     assert not any(isinstance(layer, LRN) for layer in model.leaves()) and model["pool5"].kernel_size == (2, 2)
     paper = tmp_path / "paper"   # a run of the paper's layers refuses to go on without LRN
     assert run_script(*common[:2], "--out", str(paper), *common[4:], "--epochs", "1").returncode == 0
-    result = run_script(*common[:2], "--out", str(paper), *common[4:], "--epochs", "2", "--resume", "--no-lrn")
+    result = run_script(*common[:2], "--out", str(paper), *common[4:], "--epochs", "2", "--resume", "--no-lrn",
+                        "--lrn-alpha", "1e-4")
     assert result.returncode != 0 and "--no-lrn (the run's: off)" in result.stderr
+    result = run_script(*common[:2], "--out", str(paper), *common[4:], "--epochs", "2", "--resume", "--lrn-alpha", "0")
+    assert result.returncode != 0 and "--lrn-alpha 0.0 (the run's: 0.0001)" in result.stderr
+    fixed = tmp_path / "fixed"   # LRN as a fixed division by 2 ** 0.75: recorded, rebuilt
+    assert run_script(*common[:2], "--out", str(fixed), *common[4:], "--epochs", "1", "--lrn-alpha", "0").returncode == 0
+    [(model, _)], _ = load_networks([str(fixed / "checkpoint.npz")])
+    assert model["norm1"].alpha == model["norm2"].alpha == 0
 
 
 def test_resume_keeps_the_images_of_a_limited_run_and_refuses_another_limit(tmp_path):

@@ -57,12 +57,12 @@ def parse_args(argv=None):
                         "(default: relu)")
     p.add_argument("--no-lrn", action="store_const", const=True, default=None,
                    help="leave out alexnet_small's two local response normalisations (norm1, norm2), to measure "
-                        "what they add, as the paper's section 3.3 does (README, \"What LRN, overlapping pooling and dropout add\") "
-                        "(default: off, both kept)")
+                        "what they add, as the paper's section 3.3 does (README, \"What LRN, overlapping pooling "
+                        "and dropout add\") (default: off, both kept)")
     p.add_argument("--lrn-alpha", type=non_negative_float, default=None,
                    help="alpha of alexnet_small's two LRN layers: the paper's 1e-4, or 0, which makes each a fixed "
                         "division by k ** beta = 2 ** 0.75, the same at every unit, to tell what their normalising "
-                        "adds from what their scale does (README, \"What LRN, overlapping pooling and dropout add\") (default: 1e-4)")
+                        "adds from what their scale does (README, as above) (default: 1e-4)")
     p.add_argument("--pool-size", type=int, default=None, choices=(2, 3),
                    help="window of alexnet_small's three max-pools, each of stride 2: 3, the paper's overlapping "
                         "pooling, or 2, windows side by side, which its section 3.4 compares them with; on 28 px "
@@ -224,8 +224,8 @@ def parse_args(argv=None):
 # in main, where it depends on the device (the network, the epochs) or on the network (the learning
 # rate, the initialisation, LRN's groups).
 DEFAULTS = dict(model=None, width=None, dropout=None, activation=None, no_lrn=None, lrn_alpha=None, pool_size=None,
-                lrn_groups=None, init=None, split="none", epochs=None, batch_size=64, lr=None, momentum=0.9, weight_decay=5e-4,
-                schedule="linear", step_every=None, augment=False, val_size=5000, limit=0, seed=0)
+                lrn_groups=None, init=None, split="none", epochs=None, batch_size=64, lr=None, momentum=0.9,
+                weight_decay=5e-4, schedule="linear", step_every=None, augment=False, val_size=5000, limit=0, seed=0)
 
 
 def detected_dataset(data):

@@ -71,7 +71,8 @@ def training_errors_figure(runs, threshold=None):
     fig = _figure((6, 4.5))
     ax = fig.subplots()
     styles = ("-", "--", ":", "-.")
-    black = len(runs) <= len(styles) and all(len(repeats) == 1 for _, repeats in runs)   # else colours tell the bands apart
+    # black as the paper's figure, unless bands are drawn: colours tell them apart
+    black = len(runs) <= len(styles) and all(len(repeats) == 1 for _, repeats in runs)
     for i, (label, repeats) in enumerate(runs):
         epochs = [r["epoch"] for r in repeats[0]]
         errors = np.array([[1 - r["train_top1"] for r in records] for records in repeats])   # (repeats, epochs)

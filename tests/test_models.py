@@ -53,8 +53,9 @@ def test_the_small_alexnet_without_lrn_or_with_pools_side_by_side():
     assert [name for name, _ in plain.named_children()] == [n for n in names if n not in ("norm1", "norm2")]
     assert all(np.array_equal(value, plain.state_dict()[key]) for key, value in paper.state_dict().items())
     assert [name for name, _ in adjacent.named_children()] == names
-    assert [(adjacent[p].kernel_size, adjacent[p].stride) for p in ("pool1", "pool2", "pool5")] == [((2, 2), (2, 2))] * 3
-    assert [(paper[p].kernel_size, paper[p].stride) for p in ("pool1", "pool2", "pool5")] == [((3, 3), (2, 2))] * 3
+    pools = ("pool1", "pool2", "pool5")
+    assert [(adjacent[p].kernel_size, adjacent[p].stride) for p in pools] == [((2, 2), (2, 2))] * 3
+    assert [(paper[p].kernel_size, paper[p].stride) for p in pools] == [((3, 3), (2, 2))] * 3
     assert (paper["fc6"].params["weight"].shape, adjacent["fc6"].params["weight"].shape) == ((256, 48 * 2 * 2),
                                                                                              (256, 48 * 3 * 3))
     assert plain.output_shape((2, 1, 28, 28)) == adjacent.output_shape((2, 1, 28, 28)) == (2, 10)
@@ -229,9 +230,9 @@ def test_the_architecture_record_follows_a_new_head_and_names_what_it_cannot_bui
     models.replace_head(model, 3)
     assert model.architecture["num_classes"] == 3 and models.build(**model.architecture).output_shape((1, 1, 28, 28)) == (1, 3)
     assert models.alexnet_small(4, 3).architecture["in_channels"] == 3   # positional arguments too
-    assert models.architecture("alexnet_small") == dict(name="alexnet_small", num_classes=10, in_channels=1, input_size=28,
-                                                        width=24, dropout=0.5, init="he", lrn_groups=1, activation="relu",
-                                                        lrn=True, pool_size=3, lrn_alpha=1e-4)
+    assert models.architecture("alexnet_small") == dict(
+        name="alexnet_small", num_classes=10, in_channels=1, input_size=28, width=24, dropout=0.5, init="he",
+        lrn_groups=1, activation="relu", lrn=True, pool_size=3, lrn_alpha=1e-4)
     with pytest.raises(ValueError, match="alexnet_owt: got an unexpected keyword argument 'width'"):
         models.architecture("alexnet_owt", width=8)
     with pytest.raises(ValueError, match="unknown model 'vgg'"):

@@ -1082,7 +1082,8 @@ def test_a_run_without_lrn_and_with_pools_side_by_side_records_them_and_resumes_
     result = run_script(*common[:2], "--out", str(paper), *common[4:], "--epochs", "2", "--resume", "--lrn-alpha", "0")
     assert result.returncode != 0 and "--lrn-alpha 0.0 (the run's: 0.0001)" in result.stderr
     fixed = tmp_path / "fixed"   # LRN as a fixed division by 2 ** 0.75: recorded, rebuilt
-    assert run_script(*common[:2], "--out", str(fixed), *common[4:], "--epochs", "1", "--lrn-alpha", "0").returncode == 0
+    result = run_script(*common[:2], "--out", str(fixed), *common[4:], "--epochs", "1", "--lrn-alpha", "0")
+    assert result.returncode == 0
     [(model, _)], _ = load_networks([str(fixed / "checkpoint.npz")])
     assert model["norm1"].alpha == model["norm2"].alpha == 0
 

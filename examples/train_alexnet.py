@@ -67,6 +67,10 @@ def parse_args(argv=None):
                    help="window of alexnet_small's three max-pools, each of stride 2: 3, the paper's overlapping "
                         "pooling, or 2, windows side by side, which its section 3.4 compares them with; on 28 px "
                         "images 2 leaves 3x3 maps for fc6 rather than 2x2 (default: 3)")
+    p.add_argument("--pad-pools", action="store_const", const=True, default=None,
+                   help="pad the input of each of alexnet_small's 3x3 max-pools whose side is even by a pixel that "
+                        "never wins, so that they leave the maps 2x2 pools do (3x3 for fc6 on 28 px images): "
+                        "--pool-size 2 and 3 then compare at equal sizes, as the paper compared them (default: off)")
     p.add_argument("--dataset", default=None, choices=sorted(DATASETS) + ["folder"],
                    help="data set (default: cifar10 when --data holds CIFAR-10's batches, folder when it holds "
                         "subfolders or pictures, else fashion-mnist; "
@@ -224,8 +228,9 @@ def parse_args(argv=None):
 # in main, where it depends on the device (the network, the epochs) or on the network (the learning
 # rate, the initialisation, LRN's groups).
 DEFAULTS = dict(model=None, width=None, dropout=None, activation=None, no_lrn=None, lrn_alpha=None, pool_size=None,
-                lrn_groups=None, init=None, split="none", epochs=None, batch_size=64, lr=None, momentum=0.9,
-                weight_decay=5e-4, schedule="linear", step_every=None, augment=False, val_size=5000, limit=0, seed=0)
+                pad_pools=None, lrn_groups=None, init=None, split="none", epochs=None, batch_size=64, lr=None,
+                momentum=0.9, weight_decay=5e-4, schedule="linear", step_every=None, augment=False, val_size=5000,
+                limit=0, seed=0)
 
 
 def detected_dataset(data):
@@ -268,6 +273,7 @@ def recorded_settings(config, path):
                     no_lrn=not architecture.get("lrn", True) if model == "alexnet_small" else None,
                     pool_size=architecture.get("pool_size", 3 if model == "alexnet_small" else None),
                     lrn_alpha=architecture.get("lrn_alpha", 1e-4 if model == "alexnet_small" else None),
+                    pad_pools=architecture.get("pad_pools", False) if model == "alexnet_small" else None,
                     lrn_groups=lrn_groups,
                     step_every=config.get("step_every") if config.get("schedule") == "step" else None,
                     holdout=holdout_of(config))   # no flag: an image folder's splits as the run began
@@ -300,11 +306,15 @@ def network_name(args, device):
             ("--activation", args.activation, "activation", "units are the paper's ReLUs"),
             ("--no-lrn", args.no_lrn, "LRN", "layers are the paper's"),
             ("--lrn-alpha", args.lrn_alpha, "LRN", "layers are the paper's"),
-            ("--pool-size", args.pool_size, "pooling", "pools are the paper's, 3x3 with stride 2")):
+            ("--pool-size", args.pool_size, "pooling", "pools are the paper's, 3x3 with stride 2"),
+            ("--pad-pools", args.pad_pools, "pooling", "pools are the paper's, 3x3 with stride 2")):
         if value is not None and name != "alexnet_small":   # the 2012 networks are the paper's
             other = "" if args.dataset == "folder" else " or add --model alexnet_small"
             raise SystemExit(f"error: {flag} sets alexnet_small's {what}; the network trained here is {name}, "
                              f"whose {theirs}: drop {flag}{other}")
+    if args.pad_pools and args.pool_size == 2:
+        raise SystemExit("error: --pad-pools gives 3x3 pools the maps of 2x2 ones; with --pool-size 2 there is "
+                         "nothing to pad: drop one of them")
     if args.no_lrn and args.lrn_alpha is not None and args.lrn_alpha != 1e-4:
         raise SystemExit(f"error: --lrn-alpha {args.lrn_alpha:g} sets the alpha of the LRN layers that --no-lrn leaves "
                          f"out: drop one of them")
@@ -339,7 +349,7 @@ def architecture_of(args, name, dataset, input_size):
                  dropout=0.25 if args.dropout is None else args.dropout,
                  activation=args.activation or "relu", lrn=not args.no_lrn,
                  lrn_alpha=1e-4 if args.lrn_alpha is None else args.lrn_alpha,
-                 pool_size=args.pool_size or 3) if name == "alexnet_small" else {}
+                 pool_size=args.pool_size or 3, pad_pools=bool(args.pad_pools)) if name == "alexnet_small" else {}
     if args.split == "two-device" and args.lrn_groups == 1:
         raise SystemExit("error: --split two-device normalises each tower on its own device: --lrn-groups must be 2")
     lrn_groups = args.lrn_groups or (2 if args.split == "two-device" else 1)

@@ -116,7 +116,8 @@ def alexnet_owt(num_classes=1000, in_channels=3, dtype=np.float32, seed=0):
 
 @_records_its_arguments
 def alexnet_small(num_classes=10, in_channels=1, input_size=28, width=24, dropout=0.5, dtype=np.float32,
-                  seed=0, init="he", lrn_groups=1, activation="relu", lrn=True, pool_size=3, lrn_alpha=1e-4):
+                  seed=0, init="he", lrn_groups=1, activation="relu", lrn=True, pool_size=3, lrn_alpha=1e-4,
+                  pad_pools=False):
     """AlexNet's shape of network for ``input_size`` x ``input_size`` images (28-32 px).
 
     conv1 5x5 (``width`` maps) - LRN - pool 3/2 - conv2 5x5 groups 2 (2 * width) - LRN - pool 3/2 -
@@ -131,7 +132,10 @@ def alexnet_small(num_classes=10, in_channels=1, input_size=28, width=24, dropou
     their alpha (the paper's 1e-4), and 0 makes each a fixed division by k ** beta = 2 ** 0.75,
     which tells what their normalising adds from what their scale does. ``pool_size=2``
     pools 2x2 windows with stride 2, side by side, where 3 overlaps them (its section 3.4); on
-    28 px inputs that leaves 3x3 maps for fc6, not 2x2, so fc6 has more weights.
+    28 px inputs that leaves 3x3 maps for fc6, not 2x2, so fc6 has more weights. ``pad_pools``
+    pads the input of each 3x3 pool whose side is even by a pixel that never wins, so that the
+    pools leave the maps 2x2 ones do (14, 7 and 3 pixels on 28 px inputs, where unpadded they
+    leave 13, 6 and 2): the paper's comparison, made at equal sizes.
     """
     if not isinstance(width, (int, np.integer)) or isinstance(width, bool) or width < 2 or width % 2:
         raise ValueError(f"alexnet_small: width must be an even integer >= 2 (conv2, conv4 and conv5 split "
@@ -147,19 +151,23 @@ def alexnet_small(num_classes=10, in_channels=1, input_size=28, width=24, dropou
     if pool_size not in (2, 3) or isinstance(pool_size, bool):
         raise ValueError(f"alexnet_small: pool_size must be 3 (overlapping windows, the paper's) or 2 (windows "
                          f"side by side), got {pool_size!r}")
+    if not isinstance(pad_pools, bool) or (pad_pools and pool_size != 3):
+        raise ValueError(f"alexnet_small: pad_pools must be True or False, and True only with 3x3 pools (it gives "
+                         f"them the maps of 2x2 ones), got pad_pools={pad_pools!r} with pool_size={pool_size!r}")
     rng = np.random.default_rng(seed)
     conv = lambda *a, **k: Conv2D(*a, dtype=dtype, rng=rng, **k)
     w1, w2, w3 = width, 2 * width, 3 * width
     norm = lambda i: [(f"norm{i}", LRN(5, lrn_alpha, 0.75, 2.0, groups=lrn_groups))] if lrn else []
     unit = lambda i: (f"{activation}{i}", ACTIVATIONS[activation]())
-    pool = lambda i: (f"pool{i}", MaxPool2D(pool_size, stride=2))
+    sides = [input_size, input_size // 2, input_size // 4]   # with pad_pools, those of pool1's, pool2's, pool5's inputs
+    pool = lambda i, side: (f"pool{i}", MaxPool2D(pool_size, stride=2, padding=int(pad_pools and side % 2 == 0)))
     features = [
-        ("conv1", conv(in_channels, w1, 5, padding=2)), unit(1), *norm(1), pool(1),
-        ("conv2", conv(w1, w2, 5, padding=2, groups=2)), unit(2), *norm(2), pool(2),
+        ("conv1", conv(in_channels, w1, 5, padding=2)), unit(1), *norm(1), pool(1, sides[0]),
+        ("conv2", conv(w1, w2, 5, padding=2, groups=2)), unit(2), *norm(2), pool(2, sides[1]),
         ("conv3", conv(w2, w3, 3, padding=1)), unit(3),
         ("conv4", conv(w3, w3, 3, padding=1, groups=2)), unit(4),
         ("conv5", conv(w3, w2, 3, padding=1, groups=2)), unit(5),
-        pool(5),
+        pool(5, sides[2]),
         ("flatten", Flatten()),
     ]
     flat = Sequential(features).output_shape((1, in_channels, input_size, input_size))[1]

@@ -45,7 +45,7 @@ def test_alexnet_bn_and_small():
 
 def test_the_small_alexnet_without_lrn_or_with_pools_side_by_side():
     """lrn=False leaves out norm1 and norm2, every parameter as it was (the same start); lrn_alpha=0
-    makes them a fixed division by 2 ** 0.75; pool_size=2
+    makes them a fixed division by 2 ** 0.75; pad_pools gives 3x3 pools the maps of 2x2 ones; pool_size=2
     pools 2x2 windows with stride 2 (the paper's section 3.4 compares them with its 3x3), which on
     28 px inputs leaves fc6 3x3 maps rather than 2x2; anything else is refused."""
     paper, plain, adjacent = models.alexnet_small(), models.alexnet_small(lrn=False), models.alexnet_small(pool_size=2)
@@ -59,6 +59,12 @@ def test_the_small_alexnet_without_lrn_or_with_pools_side_by_side():
     assert (paper["fc6"].params["weight"].shape, adjacent["fc6"].params["weight"].shape) == ((256, 48 * 2 * 2),
                                                                                              (256, 48 * 3 * 3))
     assert plain.output_shape((2, 1, 28, 28)) == adjacent.output_shape((2, 1, 28, 28)) == (2, 10)
+    for size in (27, 28, 30, 32):   # padded where the side is even, 3x3 pools leave the maps of 2x2 ones
+        padded, side_by_side = ([shape for _, _, shape in models.alexnet_small(input_size=size, **given).shapes(
+            (1, 1, size, size))] for given in (dict(pad_pools=True), dict(pool_size=2)))
+        assert padded == side_by_side
+    padded = models.alexnet_small(pad_pools=True)   # 28 and 14 padded, 7 not
+    assert [padded[p].padding for p in pools] == [(1, 1), (1, 1), (0, 0)]
     fixed = models.alexnet_small(lrn_alpha=0.0)   # LRN as a fixed division by k ** beta, at every unit alike
     x = np.random.default_rng(0).standard_normal((2, 24, 5, 5)).astype(np.float32) * 100
     np.testing.assert_allclose(fixed["norm1"].forward(x, train=False), x / 2 ** 0.75, rtol=1e-6)
@@ -69,6 +75,9 @@ def test_the_small_alexnet_without_lrn_or_with_pools_side_by_side():
                            (dict(pool_size=4), r"pool_size must be 3 \(overlapping windows, the paper's\) or 2 "
                                                r"\(windows side by side\), got 4"),
                            (dict(pool_size=True), "pool_size must be 3 .+, got True"),
+                           (dict(pool_size=2, pad_pools=True), r"pad_pools must be True or False, and True only with "
+                                                               r"3x3 pools \(it gives them the maps of 2x2 ones\), "
+                                                               r"got pad_pools=True with pool_size=2"),
                            (dict(lrn="no"), "lrn must be True .+ or False, got 'no'")):
         with pytest.raises(ValueError, match=rf"^alexnet_small: {message}$"):
             models.alexnet_small(**given)
@@ -207,7 +216,7 @@ def test_one_step_lowers_the_loss_and_a_few_steps_overfit():
     ("alexnet_owt", dict(in_channels=1, dtype=np.float64)),
     ("alexnet_small", dict(width=np.int64(6), input_size=32, dropout=0.25, num_classes=np.int64(4))),
     ("alexnet_small", dict(lrn=False, pool_size=2)),
-    ("alexnet_small", dict(lrn_alpha=0.0)),
+    ("alexnet_small", dict(lrn_alpha=0.0, pad_pools=True)),
 ])
 def test_each_network_carries_the_arguments_that_build_it_again(name, given):
     """``model.architecture``: every argument of the builder, defaults filled in, as plain Python
@@ -232,7 +241,7 @@ def test_the_architecture_record_follows_a_new_head_and_names_what_it_cannot_bui
     assert models.alexnet_small(4, 3).architecture["in_channels"] == 3   # positional arguments too
     assert models.architecture("alexnet_small") == dict(
         name="alexnet_small", num_classes=10, in_channels=1, input_size=28, width=24, dropout=0.5, init="he",
-        lrn_groups=1, activation="relu", lrn=True, pool_size=3, lrn_alpha=1e-4)
+        lrn_groups=1, activation="relu", lrn=True, pool_size=3, lrn_alpha=1e-4, pad_pools=False)
     with pytest.raises(ValueError, match="alexnet_owt: got an unexpected keyword argument 'width'"):
         models.architecture("alexnet_owt", width=8)
     with pytest.raises(ValueError, match="unknown model 'vgg'"):

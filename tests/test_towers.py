@@ -59,11 +59,12 @@ def test_split_equals_grouped_on_two_cpu_workers(name):
     compare(grouped, split.to("cpu"), x, dout)
 
 
-@pytest.mark.parametrize("variant", [dict(activation="tanh"), dict(lrn=False, pool_size=2)])
+@pytest.mark.parametrize("variant", [dict(activation="tanh"), dict(lrn=False, pool_size=2),
+                                     dict(lrn_alpha=0.0, pad_pools=True)])
 def test_the_small_alexnets_variants_split_as_the_paper_network_does(variant):
-    """alexnet_small of tanh units (the paper's Figure 1), or without LRN and with 2x2 pools (its
-    sections 3.3 and 3.4) splits too: an elementwise layer's or a max-pool's halves are the layer
-    itself."""
+    """alexnet_small of tanh units (the paper's Figure 1), or without LRN and with 2x2 pools, or
+    with LRN a fixed scale and padded pools (its sections 3.3 and 3.4) splits too: an elementwise
+    layer's or a max-pool's halves are the layer itself."""
     grouped = models.alexnet_small(width=8, lrn_groups=2, dtype=np.float64, **variant)
     split = towers.two_tower(grouped)
     assert all(split.architecture[key] == value for key, value in variant.items())

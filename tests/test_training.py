@@ -604,6 +604,10 @@ def test_script_smoke_run_and_resume_equals_uninterrupted(tmp_path):
     (["--no-lrn", "--lrn-alpha", "0"], "--lrn-alpha 0 sets the alpha of the LRN layers that --no-lrn leaves out: "
                                        "drop one of them"),
     (["--lrn-alpha", "-1"], "argument --lrn-alpha: expected a number >= 0, got '-1'"),
+    (["--pad-pools", "--pool-size", "2"], "--pad-pools gives 3x3 pools the maps of 2x2 ones; with --pool-size 2 "
+                                          "there is nothing to pad: drop one of them"),
+    (["--model", "alexnet", "--pad-pools"], "--pad-pools sets alexnet_small's pooling; the network trained here is "
+                                            "alexnet, whose pools are the paper's, 3x3 with stride 2"),
     (["--gemm", "tiled", "--device", "cpu"], "--gemm chooses the matrix products of the kernel devices (cuda, sim); "
                                              "on cpu NumPy's BLAS does them"),
     (["--step-every", "2"], "--step-every is the period of --schedule step; the schedule is linear"),
@@ -1057,7 +1061,8 @@ def test_a_tanh_run_records_its_units_and_resumes_with_them(tmp_path):
 
 def test_a_run_without_lrn_and_with_pools_side_by_side_records_them_and_resumes_with_them(tmp_path):
     """--no-lrn and --pool-size 2 (the paper's sections 3.3 and 3.4, measured by leaving them
-    out), and --lrn-alpha 0 (LRN a fixed scale): the checkpoint records them, --resume goes on
+    out), --lrn-alpha 0 (LRN a fixed scale) and --pad-pools (3x3 pools leaving the maps of 2x2
+    ones): the checkpoint records them, --resume goes on
     with them and refuses the paper's layers, and the network rebuilt from the checkpoint is the
     one trained."""
     from minicnn import LRN
@@ -1082,10 +1087,13 @@ def test_a_run_without_lrn_and_with_pools_side_by_side_records_them_and_resumes_
     result = run_script(*common[:2], "--out", str(paper), *common[4:], "--epochs", "2", "--resume", "--lrn-alpha", "0")
     assert result.returncode != 0 and "--lrn-alpha 0.0 (the run's: 0.0001)" in result.stderr
     fixed = tmp_path / "fixed"   # LRN as a fixed division by 2 ** 0.75: recorded, rebuilt
-    result = run_script(*common[:2], "--out", str(fixed), *common[4:], "--epochs", "1", "--lrn-alpha", "0")
+    result = run_script(*common[:2], "--out", str(fixed), *common[4:], "--epochs", "1", "--lrn-alpha", "0",
+                        "--pad-pools")   # and 3x3 pools padded to the maps of 2x2 ones
     assert result.returncode == 0
     [(model, _)], _ = load_networks([str(fixed / "checkpoint.npz")])
-    assert model["norm1"].alpha == model["norm2"].alpha == 0
+    assert model["norm1"].alpha == model["norm2"].alpha == 0 and model["pool1"].padding == (1, 1)
+    result = run_script(*common[:2], "--out", str(fixed), *common[4:], "--epochs", "2", "--resume", "--pool-size", "2")
+    assert result.returncode != 0 and "--pool-size 2 (the run's: 3)" in result.stderr
 
 
 def test_resume_keeps_the_images_of_a_limited_run_and_refuses_another_limit(tmp_path):

@@ -2061,3 +2061,88 @@ def test_versions_table_has_every_version_of_every_family():
     def label(family):
         return f"`{family}` (`kernels/{family}.cu`" + (", `--gemm tiled`)" if family == "gemm_tiled" else ")")
     assert listed == {label(family): sorted(versions) for family, versions in kernel_versions.VERSIONS.items()}
+
+
+
+ABLATIONS = (("default", "default"), ("no-lrn", "no LRN"), ("fixed-lrn", "LRN a fixed scale"),
+             ("pool-2", "2x2 pools"), ("padded-pools", "3x3 pools padded"), ("no-dropout", "no dropout"))
+
+
+def test_what_lrn_pooling_and_dropout_add_is_what_compare_runs_and_evaluate_made_of_the_committed_runs():
+    """The table of LRN, pooling and dropout changed is compare_runs.py's of the 18 committed runs
+    (its saved output too), the paragraphs' means and ranges are theirs, and the layer statistics
+    they quote are evaluate.py --layers' committed output for those runs."""
+    sys.path.insert(0, str(ROOT / "examples"))
+    import compare_runs
+    folder = RESULTS / "cpu-train-alexnet_small-fashion-mnist-ablations-2026-12-05"
+    names = [f"{name}-{seed}" for name, _ in ABLATIONS for seed in range(3)]
+    runs = {n: compare_runs.run_records(str(folder / n)) for n in names}
+    tests = {n: compare_runs.test_accuracy(str(folder / n)) for n in names}
+    labels = [label for _, label in ABLATIONS for _ in range(3)]
+    table = compare_runs.table(labels, list(runs.values()), list(tests.values()), None)
+    assert table in README and (folder / "compare.txt").read_text().strip() == table
+    assert all(len(records) == 5 for records in runs.values()) and None not in tests.values()
+    assert "--repeats 3 --out ablations.png" in README and (folder / "ablations.png").is_file()
+    assert '--labels "' + ",".join(label for _, label in ABLATIONS) + '"' in README
+    assert "compare_runs.py runs/{" + ",".join(name for name, _ in ABLATIONS) + "}-{0,1,2}" in README
+    assert all(f" --out runs/{name}-$seed\n" in README for name, _ in ABLATIONS)   # each setting's command
+
+    def accuracies(name):
+        return [tests[f"{name}-{seed}"] for seed in range(3)]
+
+    def test_mean(name):
+        return statistics.mean(accuracies(name))
+
+    def layer(name, seed, row):   # a row of the table evaluate.py --layers printed for a run, split at spaces
+        text = (folder / f"{name}-{seed}" / "layers.txt").read_text()
+        assert text.startswith("testing on 10000 images of the fashion-mnist test set")
+        assert f"top-1 accuracy {tests[f'{name}-{seed}']:.4f}" in text   # the run's own network
+        return re.search(rf"\n{row} .*\n", text)[0].split()
+
+    assert_shows(" ".join(sentence(r"Without it the network tests ([\d.]+) points worse \(([\d.]+) against ([\d.]+); "
+                                   r"its best seed, ([\d.]+), below the default's worst, ([\d.]+)\)")),
+                 100 * (test_mean("default") - test_mean("no-lrn")), test_mean("no-lrn"), test_mean("default"),
+                 max(accuracies("no-lrn")), min(accuracies("default")))
+    first_errors = [statistics.mean(1 - runs[f"{name}-{seed}"][0]["train_top1"] for seed in range(3))
+                    for name in ("no-lrn", "default")]
+    assert_shows(" ".join(sentence(r"slower \(training error ([\d.]+) after the first epoch against ([\d.]+)\)")),
+                 *first_errors)
+    norm1 = layer("default", 0, "norm1")
+    assert norm1[1] == "LRN" and norm1[-2] == "to"
+    assert_shows(" ".join(sentence(r"finds the divisor between ([\d.]+) and ([\d.]+) at every unit of norm1")),
+                 float(norm1[-3]), float(norm1[-1]))
+    assert_shows(" ".join(sentence(r"\(`evaluate.py --layers`: norm1's from ([\d.]+) to ([\d.]+)\)")),
+                 float(norm1[-3]), float(norm1[-1]))
+    assert_shows(sentence(r"the network tests as well as with them \(([\d.]+)\)"), test_mean("fixed-lrn"))
+    assert all(layer("fixed-lrn", seed, "norm1")[-3:] == ["1.6818", "to", "1.6818"] for seed in range(3))
+    assert all("\nnorm" not in (folder / f"no-lrn-{seed}" / "layers.txt").read_text() for seed in range(3))
+    zeros = sentence(r"`--layers` counts ([\d.]+)%, ([\d.]+)% and ([\d.]+)% of relu2's outputs 0 in the three runs "
+                     r"without LRN, against ([\d.]+)%, ([\d.]+)% and ([\d.]+)% with it \(and ([\d.]+)%, ([\d.]+)% and "
+                     r"([\d.]+)% of pool2's against ([\d.]+)%, ([\d.]+)% and ([\d.]+)%\)")
+    assert list(zeros) == [layer(name, seed, row)[-1].rstrip("%") for row in ("relu2", "pool2")
+                           for name in ("no-lrn", "default") for seed in range(3)]
+    alive = [float(layer("no-lrn", seed, "relu2")[-1].rstrip("%")) for seed in range(3)]
+    assert accuracies("no-lrn").index(max(accuracies("no-lrn"))) == alive.index(min(alive))   # "the fewest tests best"
+
+    # pooling: 2x2 above every default seed; padded 3x3 pools leave the maps of 2x2 ones
+    assert min(accuracies("pool-2")) > max(accuracies("default"))
+    assert_shows(" ".join(sentence(r"\(([\d.]+) against ([\d.]+), every seed above every default one\)")),
+                 test_mean("pool-2"), test_mean("default"))
+    assert [layer("padded-pools", 0, p)[2] for p in ("pool1", "pool2", "pool5")] == \
+        [layer("pool-2", 0, p)[2] for p in ("pool1", "pool2", "pool5")] == ["24x14x14", "48x7x7", "48x3x3"]
+    assert [layer("default", 0, p)[2] for p in ("pool1", "pool2", "pool5")] == ["24x13x13", "48x6x6", "48x2x2"]
+    padded = sentence(r"pools test ([\d.]+), ([\d.]+) points below the 2x2 pools, less than the seeds' spread "
+                      r"\(([\d.]+)-([\d.]+) against ([\d.]+)-([\d.]+)\): .* gain ([\d.]+) of its ([\d.]+) points\)")
+    assert_shows(" ".join(padded), test_mean("padded-pools"), 100 * (test_mean("pool-2") - test_mean("padded-pools")),
+                 min(accuracies("padded-pools")), max(accuracies("padded-pools")), min(accuracies("pool-2")),
+                 max(accuracies("pool-2")), 100 * (test_mean("padded-pools") - test_mean("default")),
+                 100 * (test_mean("pool-2") - test_mean("default")))
+
+    # dropout: without it, the validation loss falls every epoch, and every seed tests above every default one
+    for seed in range(3):
+        losses = [r["val_loss"] for r in runs[f"no-dropout-{seed}"]]
+        assert losses == sorted(losses, reverse=True) and len(set(losses)) == len(losses)
+    assert min(accuracies("no-dropout")) > max(accuracies("default"))
+    assert_shows(" ".join(sentence(r"the network tests ([\d.]+) against ([\d.]+) \(each of its seeds above each "
+                                   r"default one\)")), test_mean("no-dropout"), test_mean("default"))
+    assert accuracies("default")[0] == 0.9015 and "gave its 0.9015 to the last digit" in " ".join(README.split())

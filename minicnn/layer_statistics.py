@@ -3,7 +3,7 @@ outputs over a test set, batch after batch, in the network's evaluation mode.
 
 For each layer (``Sequential.named_layers``: a fused layer is one) the mean, the root mean square
 and the largest magnitude of its outputs, and the share of them that are exactly 0 (after a ReLU:
-the units switched off, a max-pool of such maps keeps few of them). For a local response
+the units it switched off for that image). For a local response
 normalisation, the range of its divisor, ``(k + alpha / size * sum of x ** 2 over the window) **
 beta``, read off its inputs and outputs (``y = x / divisor`` wherever ``x`` is not 0): the paper's
 LRN divides big activities by more than small ones, and on inputs that leave the sum small
@@ -32,11 +32,10 @@ class LayerStatistics:
     def __init__(self, model):
         if not hasattr(model, "named_layers"):
             raise TypeError(f"LayerStatistics walks a Sequential's layers one by one; got {type(model).__name__}")
-        self.model = model
         self.layers = list(model.named_layers())
         self.sums = np.zeros((len(self.layers), 4))   # per layer: count, sum, sum of squares, zeros
         self.largest = np.zeros(len(self.layers))
-        self.divisors = {}   # LRN layer index: [smallest, largest]
+        self.divisors = {}   # LRN layer index: (smallest, largest)
         self.shapes = [None] * len(self.layers)
 
     def add(self, x):

@@ -1062,9 +1062,8 @@ def test_a_tanh_run_records_its_units_and_resumes_with_them(tmp_path):
 def test_a_run_without_lrn_and_with_pools_side_by_side_records_them_and_resumes_with_them(tmp_path):
     """--no-lrn and --pool-size 2 (the paper's sections 3.3 and 3.4, measured by leaving them
     out), --lrn-alpha 0 (LRN a fixed scale) and --pad-pools (3x3 pools leaving the maps of 2x2
-    ones): the checkpoint records them, --resume goes on
-    with them and refuses the paper's layers, and the network rebuilt from the checkpoint is the
-    one trained."""
+    ones): the checkpoint records them, --resume goes on with them and refuses the paper's
+    layers, and the network rebuilt from the checkpoint is the one trained."""
     from minicnn import LRN
     from minicnn.ensemble import load_networks
     data = str(tmp_path / "data")

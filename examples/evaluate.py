@@ -25,9 +25,10 @@ its data set's size and colour. Several --weights make an ensemble of networks o
 each scored alone and the ensemble on the averaged probabilities (the paper's 5 networks gave
 38.1% top-1 error against 40.7% for one). With --layers, what each layer of one network makes of the
 images: its outputs' mean, root mean square, largest magnitude and share of zeros, and each LRN's
-divisor. With --out: evaluation.json (the figures), confusion.png,
-largest_losses.png and top5.png (the paper's Figure 4, left: the first eight images tested, each
-with the five classes ranked first).
+divisor; and what each holds: its weights' and biases' mean, root mean square and largest
+magnitude. With --out: evaluation.json (the figures), confusion.png, largest_losses.png and
+top5.png (the paper's Figure 4, left: the first eight images tested, each with the five classes
+ranked first).
 """
 import argparse
 import os
@@ -43,7 +44,7 @@ from minicnn.ensemble import (EnsembleError, add_network_arguments, as_channels,
                               member_probas, networks_of)
 from minicnn.environment import describe  # noqa: E402
 from minicnn.inference import normalise, ranked_first, topk_correct  # noqa: E402
-from minicnn.layer_statistics import LayerStatistics  # noqa: E402
+from minicnn.layer_statistics import LayerStatistics, parameter_rows, parameter_table  # noqa: E402
 from minicnn.train import (CONFUSION_LIMIT, CONFUSION_PICTURE_LIMIT, FIRST_SHOWN, LARGEST_LOSSES_SHOWN,  # noqa: E402
                            download_progress, largest_of, log_test, per_class_top1, preparation_progress, shown_names,
                            top5_shown, without_bars, write_test_results)
@@ -73,8 +74,8 @@ def parse_args(argv=None):
     p.add_argument("--layers", action="store_true",
                    help="also the statistics of each layer's outputs on the images tested, through their centre "
                         "view: mean, root mean square, largest magnitude, the share of zeros, and each LRN's "
-                        "divisor (minicnn/layer_statistics.py; one network; in evaluation.json with --out) "
-                        "(default: off)")
+                        "divisor; and each parameter's mean, root mean square and largest magnitude "
+                        "(minicnn/layer_statistics.py; one network; in evaluation.json with --out) (default: off)")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bars: a line per image folder prepared (also when the output is no terminal)")
     args = p.parse_args(argv)
@@ -271,7 +272,10 @@ def main(argv=None):
         stats = layer_statistics(members[0], views[0], images, order, args, device, bar)
         print(f"the outputs of each layer on the {len(order)} images tested:")
         print(stats.table())
+        print("the parameters of each layer:")
+        print(parameter_table(members[0][0]))
         result["layers"] = stats.rows()
+        result["parameters"] = parameter_rows(members[0][0])
     if args.out:
         if count > CONFUSION_LIMIT:   # ImageNet's would be a million numbers: the accuracies only
             del result["confusion"]

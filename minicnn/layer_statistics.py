@@ -13,8 +13,9 @@ against ``k`` it divides every activity by nearly ``k ** beta`` alike, a fixed s
     for x in batches:              # (N, C, H, W), normalised as the network was trained
         stats.add(x)
     print(stats.table())
+    print(parameter_table(model))  # what each layer holds: its weights' and biases' figures
 
-``examples/evaluate.py --layers`` prints the table for a run's network on its test set.
+``examples/evaluate.py --layers`` prints both tables for a run's network on its test set.
 """
 import math
 
@@ -83,3 +84,28 @@ class LayerStatistics:
             lines.append(f"{r['name']:<{width}}{r['type']:<12}{'x'.join(map(str, r['output'])):<12}"
                          f"{r['mean']:>10.4f}{r['rms']:>10.4f}{r['largest']:>10.3f}{r['zeros']:>8.1%}{divisor}")
         return "\n".join(lines)
+
+
+def parameter_rows(model):
+    """[{name, shape, mean, rms, largest}]: the mean, root mean square and largest magnitude of
+    each parameter of ``model`` (``named_params``: "conv1.weight", "conv1.bias", ...), in float64.
+    A weight's rms is its size, which weight decay pulls down; a bias's mean says where its
+    layer's units start, as the paper's unit biases set them to start above 0."""
+    rows = []
+    for name, p in model.named_params():
+        values = to_numpy(p.data).astype(np.float64)
+        rows.append(dict(name=name, shape=tuple(values.shape), mean=float(values.mean()),
+                         rms=math.sqrt(float(np.square(values).mean())), largest=float(np.abs(values).max())))
+    return rows
+
+
+def parameter_table(model):
+    """``parameter_rows`` as a printable table, a row per parameter."""
+    rows = parameter_rows(model)
+    width = max(12, *(len(r["name"]) + 2 for r in rows)) if rows else 12
+    header = f"{'parameter':<{width}}{'shape':<16}{'mean':>10}{'rms':>10}{'largest':>10}"
+    lines = [header, "=" * len(header)]
+    for r in rows:
+        lines.append(f"{r['name']:<{width}}{'x'.join(map(str, r['shape'])):<16}{r['mean']:>10.4f}{r['rms']:>10.4f}"
+                     f"{r['largest']:>10.3f}")
+    return "\n".join(lines)

@@ -1,6 +1,7 @@
 """minicnn.layer_statistics and examples/evaluate.py --layers: each layer's output statistics over
-batches are those of its outputs on the whole set computed in one piece, and an LRN's divisor
-range is that of the paper's formula evaluated by a loop over the channels."""
+batches are those of its outputs on the whole set computed in one piece, an LRN's divisor range
+is that of the paper's formula evaluated by a loop over the channels, and each parameter's
+figures are those of its values summed one by one."""
 import json
 import os
 import sys
@@ -11,7 +12,7 @@ import pytest
 from minicnn import LRN, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Sequential, checkpoint, models
 from minicnn.data import fashion_mnist
 from minicnn.inference import normalise
-from minicnn.layer_statistics import LayerStatistics
+from minicnn.layer_statistics import LayerStatistics, parameter_rows, parameter_table
 from minicnn.weights import model_from_checkpoint
 
 from fake_data import write_fake_fashion
@@ -82,6 +83,26 @@ def test_the_small_alexnets_lrn_divides_normalised_images_by_nearly_k_to_the_bet
             assert 0.99999 * 2 ** 0.75 <= row["divisor"][0] <= row["divisor"][1] < 1.001 * 2 ** 0.75   # float32's
 
 
+def test_each_parameters_figures_are_its_values_summed_one_by_one():
+    """parameter_rows: for each of named_params' parameters, its mean, rms and largest magnitude,
+    here summed by a plain loop over the values in float64; the table prints them row by row."""
+    model = small_network(np.random.default_rng(3))
+    model["fc"].params["bias"].data[...] = [1.0, -2.0, 0.5, 0.0]
+    rows = parameter_rows(model)
+    assert [r["name"] for r in rows] == ["conv1.weight", "conv1.bias", "fc.weight", "fc.bias"]
+    for row, (name, p) in zip(rows, model.named_params()):
+        values = [float(v) for v in p.data.ravel()]
+        assert row["shape"] == p.shape
+        assert row["mean"] == pytest.approx(sum(values) / len(values), rel=1e-12, abs=1e-15)
+        assert row["rms"] == pytest.approx((sum(v * v for v in values) / len(values)) ** 0.5, rel=1e-12)
+        assert row["largest"] == max(abs(v) for v in values)
+    assert rows[3]["mean"] == -0.125 and rows[3]["rms"] == pytest.approx((5.25 / 4) ** 0.5) and rows[3]["largest"] == 2
+    lines = parameter_table(model).splitlines()
+    assert lines[0].split() == ["parameter", "shape", "mean", "rms", "largest"] and len(lines) == 2 + len(rows)
+    assert lines[5].split() == ["fc.bias", "4", "-0.1250", f"{(5.25 / 4) ** 0.5:.4f}", "2.000"]
+    assert lines[2].split()[:2] == ["conv1.weight", "6x2x3x3"]
+
+
 def test_what_cannot_be_described_is_refused():
     with pytest.raises(TypeError, match="LayerStatistics walks a Sequential's layers one by one; got ReLU"):
         LayerStatistics(ReLU())
@@ -118,6 +139,9 @@ def test_evaluate_prints_and_writes_each_layers_statistics_on_the_test_set(tmp_p
             [reference["mean"], reference["rms"], reference["largest"]], rel=1e-5, abs=1e-7)
     assert "the outputs of each layer on the 12 images tested:\n" + "\n".join(
         expected.table().splitlines()[:2]) in shown
+    parameters = json.loads((out / "evaluation.json").read_text())["parameters"]
+    assert parameters == [dict(row, shape=list(row["shape"])) for row in parameter_rows(model)]
+    assert "the parameters of each layer:\n" + parameter_table(model) + "\n" in shown
     with pytest.raises(SystemExit):
         evaluate.main(["--weights", path, "--weights", saved_network(tmp_path, data, 1), "--layers"])
     assert "--layers describes the layers of one network, and --weights gives 2: give one" in capsys.readouterr().err
@@ -125,15 +149,17 @@ def test_evaluate_prints_and_writes_each_layers_statistics_on_the_test_set(tmp_p
 
 def test_the_kernel_devices_give_the_cpus_statistics(kernel_device):
     """Every layer run by minicnn's CUDA kernels (the simulator; a GPU where there is one): the
-    CPU's figures, to float32's rounding."""
+    CPU's figures, to float32's rounding; its parameters' figures, read from the device: the CPU's."""
     rng = np.random.default_rng(2)
     x = normalise(rng.integers(0, 256, (2, 1, 28, 28), dtype=np.uint8), 0.286, 0.353)
-    figures = {}
+    figures, parameters = {}, {}
     for device in ("cpu", kernel_device):
-        stats = LayerStatistics(models.alexnet_small(width=4).to(device))
+        model = models.alexnet_small(width=4).to(device)
+        stats = LayerStatistics(model)
         from minicnn.backend import to_device
         stats.add(to_device(x, device))
-        figures[device] = stats.rows()
+        figures[device], parameters[device] = stats.rows(), parameter_rows(model)
+    assert parameters[kernel_device] == parameters["cpu"]   # the same values, wherever they are
     for cpu, kernels in zip(figures["cpu"], figures[kernel_device]):
         assert kernels["name"] == cpu["name"] and kernels["zeros"] == pytest.approx(cpu["zeros"], abs=1e-3)
         assert [kernels["mean"], kernels["rms"], kernels["largest"]] == pytest.approx(

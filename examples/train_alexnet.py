@@ -153,9 +153,11 @@ def parse_args(argv=None):
                         "conv's in one batched call; NumPy's BLAS under sim), cublas-looped (cuBLAS, a call per "
                         "product, the path before the batched call) or tiled (minicnn's own shared-memory GEMM, "
                         "kernels/gemm_tiled.cu) (default: cublas)")
-    p.add_argument("--init", choices=("paper", "he", "default"), default=None,
+    p.add_argument("--init", choices=tuple(models.INITS), default=None,
                    help="initial weights: paper (N(0, 0.01), unit biases in conv2, conv4, conv5, fc6, fc7), "
-                        "he (N(0, 2/fan_in), zero biases) or default (PyTorch's uniform) (default: he for alexnet "
+                        "he (N(0, 2/fan_in), zero biases), he-unit-biases (he's weights, the same draws, with "
+                        "the paper's unit biases: what those do on their own; README, \"Weight decay and the "
+                        "unit biases\") or default (PyTorch's uniform) (default: he for alexnet "
                         "and alexnet_small, default for alexnet_bn; "
                         "measured on an H100, the 2012 alexnet on 18,000 Fashion-MNIST images for 2 "
                         "epochs: he 86.6%%, default 74.3%%, paper 9.7%% (chance: the paper's start needs "

@@ -72,8 +72,9 @@ def _records_its_arguments(builder):
 
 @_records_its_arguments
 def alexnet(num_classes=1000, in_channels=3, dtype=np.float32, seed=0, init="paper", lrn_groups=1):
-    """The 2012 AlexNet for 227x227 inputs. ``init="paper"`` (N(0, 0.01), unit biases) or
-    ``"default"`` (PyTorch's uniform fan-in initialisation).
+    """The 2012 AlexNet for 227x227 inputs. ``init="paper"`` (N(0, 0.01), unit biases), or
+    another of ``INITS``: ``"he"``, ``"he-unit-biases"``, ``"default"`` (PyTorch's uniform fan-in
+    initialisation).
 
     ``lrn_groups=2`` normalises each tower's maps separately, as the two-GPU original did: that
     is the exact single-device twin of the split network of ``minicnn.towers``. The default (1)
@@ -179,24 +180,34 @@ def alexnet_small(num_classes=10, in_channels=1, input_size=28, width=24, dropou
     return _initialise(model, init, rng)
 
 
-def he_init(model, rng):
-    """He et al. (2015) initialisation, in place: weights N(0, 2 / fan_in), biases 0. Keeps the
-    signal's scale through the ReLU stack, so a 5-conv net starts learning at once."""
+def he_init(model, rng, unit_biases=()):
+    """He et al. (2015) initialisation, in place: weights N(0, 2 / fan_in), biases 0, but 1 in the
+    layers named in ``unit_biases``. Keeps the signal's scale through the ReLU stack, so a 5-conv
+    net starts learning at once. The weights are drawn alike whatever ``unit_biases`` is, so two
+    networks of one seed differ in those biases alone."""
     for name, p in model.named_params():
-        if name.endswith(".weight"):
+        layer, kind = name.rsplit(".", 1)
+        if kind == "weight":
             fan_in = int(np.prod(p.shape[1:]))
             p.data[...] = rng.normal(0.0, np.sqrt(2.0 / fan_in), p.shape)
         else:
-            p.data[...] = 0.0
+            p.data[...] = 1.0 if layer in unit_biases else 0.0
     return model
 
 
+# A network's ``init`` -> what sets its parameters, in place, from a numpy Generator: "paper"
+# (N(0, 0.01), unit biases), "he", "he-unit-biases" (He's weights, the paper's unit biases: what
+# those biases do on their own) or "default" (each layer's own: PyTorch's uniform).
+INITS = {"paper": paper_init, "he": he_init,
+         "he-unit-biases": functools.partial(he_init, unit_biases=PAPER_UNIT_BIAS),
+         "default": lambda model, rng: model}
+
+
 def _initialise(model, init, rng):
-    """``init``: "paper" (N(0, 0.01), unit biases), "he", or "default" (PyTorch's uniform)."""
-    inits = {"paper": paper_init, "he": he_init, "default": lambda m, r: m}
-    if init not in inits:
-        raise ValueError(f"unknown init {init!r}: expected one of {', '.join(inits)}")
-    return inits[init](model, rng)
+    """``model`` with its parameters set as ``INITS[init]`` sets them."""
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r}: expected one of {', '.join(INITS)}")
+    return INITS[init](model, rng)
 
 
 def replace_head(model, num_classes, seed=0):

@@ -121,6 +121,25 @@ def test_he_initialisation_is_alexnet_smalls_default():
     assert scaled.size > 200_000 and abs(scaled.mean()) < 0.005 and abs(scaled.std() - 1) < 0.005
 
 
+def test_he_unit_biases_are_he_with_the_papers_unit_biases():
+    """init="he-unit-biases" draws every weight as "he" does from the same seed, to the bit, and
+    sets the biases of conv2, conv4, conv5, fc6 and fc7 to 1 (the paper's), the others to 0: two
+    networks that differ in those biases alone."""
+    he = dict(models.alexnet_small(seed=3).named_params())
+    unit = dict(models.alexnet_small(seed=3, init="he-unit-biases").named_params())
+    assert he.keys() == unit.keys()
+    for name, p in unit.items():
+        layer, kind = name.split(".")
+        if kind == "weight":
+            assert np.array_equal(p.data, he[name].data), name
+        else:
+            assert (p.data == (1.0 if layer in ("conv2", "conv4", "conv5", "fc6", "fc7") else 0.0)).all(), name
+    assert models.alexnet_small(init="he-unit-biases").architecture["init"] == "he-unit-biases"
+    with pytest.raises(ValueError, match=r"^unknown init 'xavier': expected one of paper, he, he-unit-biases, "
+                                         r"default$"):
+        models.alexnet_small(init="xavier")
+
+
 def test_summary_text_and_unknown_model():
     text = summary(models.alexnet(), (1, 3, 227, 227))
     assert "Total parameters: 60,965,224" in text and "724.4 M" in text

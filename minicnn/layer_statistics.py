@@ -15,7 +15,10 @@ against ``k`` it divides every activity by nearly ``k ** beta`` alike, a fixed s
     print(stats.table())
     print(parameter_table(model))  # what each layer holds: its weights' and biases' figures
 
-``examples/evaluate.py --layers`` prints both tables for a run's network on its test set.
+``examples/evaluate.py --layers`` prints both tables for a run's network on its test set;
+``python -m minicnn.layer_statistics --init paper`` prints them for the small AlexNet as an
+initialisation starts it, before any step, with its loss on the test images there: what a start
+gives the first steps to work with (the README's "Weight decay and the unit biases").
 """
 import math
 
@@ -109,3 +112,63 @@ def parameter_table(model):
         lines.append(f"{r['name']:<{width}}{'x'.join(map(str, r['shape'])):<16}{r['mean']:>10.4f}{r['rms']:>10.4f}"
                      f"{r['largest']:>10.3f}")
     return "\n".join(lines)
+
+
+def main(argv=None):
+    """``python -m minicnn.layer_statistics``: the small AlexNet as ``--init`` starts it, on the
+    first test images of a data set: its loss there, and both tables."""
+    import argparse
+
+    from minicnn import models
+    from minicnn.arguments import non_negative_int, positive_int
+    from minicnn.data import DATASETS, DataError
+    from minicnn.inference import normalise
+    from minicnn.losses import SoftmaxCrossEntropy
+    p = argparse.ArgumentParser(
+        prog="python -m minicnn.layer_statistics", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="The small AlexNet as an initialisation starts it, before any training step, on the first\n"
+                    "test images of a data set: its loss (an even guess over 10 classes gives ln 10 = 2.30), each\n"
+                    "layer's outputs (mean, root mean square, largest magnitude, share of zeros, LRN's divisor)\n"
+                    "and each parameter's figures. A trained network's: examples/evaluate.py --layers.\n\n"
+                    "    python -m minicnn.layer_statistics                       # the default start, He's\n"
+                    "    python -m minicnn.layer_statistics --init paper          # the paper's N(0, 0.01), unit biases\n"
+                    "    python -m minicnn.layer_statistics --init he-unit-biases --seed 2")
+    p.add_argument("--init", choices=tuple(models.INITS), default="he",
+                   help="the start, as train_alexnet.py's --init gives it (default: he, the small AlexNet's)")
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="seed of the initialisation: train_alexnet.py --seed S starts from the same network "
+                        "(default: 0)")
+    p.add_argument("--width", type=positive_int, default=24,
+                   help="maps of conv1, as train_alexnet.py's --width (default: 24)")
+    p.add_argument("--dataset", choices=tuple(DATASETS), default="fashion-mnist",
+                   help="whose test images, normalised as in training (default: fashion-mnist)")
+    p.add_argument("--data", default=None, metavar="DIR",
+                   help="folder with the data set's files (default: where train_alexnet.py looks, and as it "
+                        "does, downloaded there when missing)")
+    p.add_argument("--images", type=positive_int, default=1000,
+                   help="how many of the first test images (default: 1000)")
+    args = p.parse_args(argv)
+    dataset = DATASETS[args.dataset]
+    try:
+        images, labels = dataset["load"]("test", args.data, download_missing=args.data is None)
+        model = models.alexnet_small(num_classes=len(dataset["classes"]), in_channels=dataset["channels"],
+                                     input_size=dataset["size"], width=args.width, seed=args.seed, init=args.init)
+    except (DataError, ValueError) as exc:
+        raise SystemExit(f"error: {exc}")
+    images, labels = images[:args.images], labels[:args.images]
+    pixels = images[:, None] if images.ndim == 3 else images   # (N, C, H, W)
+    stats = LayerStatistics(model)
+    logits = stats.add(normalise(pixels, dataset["mean"], dataset["std"]))
+    loss = float(SoftmaxCrossEntropy().forward(logits, labels))
+    print(f"alexnet_small (width {args.width}) as --init {args.init} starts it (seed {args.seed}), on the first "
+          f"{len(labels)} test images of {args.dataset}: loss {loss:.4f} (an even guess: "
+          f"ln {len(dataset['classes'])} = {math.log(len(dataset['classes'])):.4f})")
+    print("the outputs of each layer:")
+    print(stats.table())
+    print("the parameters of each layer:")
+    print(parameter_table(model))
+
+
+if __name__ == "__main__":
+    from minicnn.arguments import run_script
+    run_script(main)

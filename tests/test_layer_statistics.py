@@ -147,6 +147,35 @@ def test_evaluate_prints_and_writes_each_layers_statistics_on_the_test_set(tmp_p
     assert "--layers describes the layers of one network, and --weights gives 2: give one" in capsys.readouterr().err
 
 
+def test_a_start_is_described_on_the_first_test_images(tmp_path, capsys):
+    """python -m minicnn.layer_statistics: the network --init and --seed start, its loss on the
+    first --images test images (here summed image by image in float64 from its logits), and both
+    tables as LayerStatistics and parameter_table make them of those images."""
+    import math
+
+    from minicnn import layer_statistics
+    data = str(tmp_path / "data")
+    write_fake_fashion(data, n_test=12)
+    layer_statistics.main(["--init", "he-unit-biases", "--seed", "2", "--width", "4", "--images", "10",
+                           "--data", data])
+    shown = capsys.readouterr().out
+    images, labels = fashion_mnist.load("test", data)
+    model = models.alexnet_small(width=4, seed=2, init="he-unit-biases")
+    x = normalise(images[:10, None], 0.2860, 0.3530)
+    expected = LayerStatistics(model)
+    logits = expected.add(x).astype(np.float64)
+    losses = [math.log(sum(math.exp(z) for z in row)) - row[label] for row, label in zip(logits, labels[:10])]
+    first = shown.splitlines()[0]
+    assert first.startswith("alexnet_small (width 4) as --init he-unit-biases starts it (seed 2), on the first 10 "
+                            "test images of fashion-mnist: loss ")
+    assert float(first.split("loss ")[1].split()[0]) == pytest.approx(sum(losses) / 10, abs=1e-4)
+    assert first.endswith("(an even guess: ln 10 = 2.3026)")
+    assert "the outputs of each layer:\n" + expected.table() + "\n" in shown
+    assert "the parameters of each layer:\n" + parameter_table(model) + "\n" in shown
+    with pytest.raises(SystemExit, match=r"^error: Fashion-MNIST not found in .*none \(no such folder\)"):
+        layer_statistics.main(["--data", str(tmp_path / "none")])
+
+
 def test_the_kernel_devices_give_the_cpus_statistics(kernel_device):
     """Every layer run by minicnn's CUDA kernels (the simulator; a GPU where there is one): the
     CPU's figures, to float32's rounding; its parameters' figures, read from the device: the CPU's."""

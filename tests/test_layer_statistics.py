@@ -172,6 +172,14 @@ def test_a_start_is_described_on_the_first_test_images(tmp_path, capsys):
     assert first.endswith("(an even guess: ln 10 = 2.3026)")
     assert "the outputs of each layer:\n" + expected.table() + "\n" in shown
     assert "the parameters of each layer:\n" + parameter_table(model) + "\n" in shown
+    # the network a training run of the same flags starts from (train_alexnet.py's network())
+    import train_alexnet
+    from minicnn.data import DATASETS
+    args = train_alexnet.parse_args(["--init", "he-unit-biases", "--seed", "2", "--width", "4"])
+    trained = models.build(**train_alexnet.architecture_of(args, "alexnet_small", DATASETS["fashion-mnist"], 28),
+                           seed=args.seed)
+    assert [name for name, _ in trained.named_params()] == [name for name, _ in model.named_params()]
+    assert all(np.array_equal(a.data, b.data) for (_, a), (_, b) in zip(trained.named_params(), model.named_params()))
     with pytest.raises(SystemExit, match=r"^error: Fashion-MNIST not found in .*none \(no such folder\)"):
         layer_statistics.main(["--data", str(tmp_path / "none")])
 

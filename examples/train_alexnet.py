@@ -97,7 +97,12 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=positive_float, default=None,
                    help="initial learning rate (default: 0.03 for alexnet_small, 0.01 otherwise)")
     p.add_argument("--momentum", type=fraction, default=None, help="SGD momentum (default: 0.9)")
-    p.add_argument("--weight-decay", type=non_negative_float, default=None, help="weight decay (default: 0.0005)")
+    p.add_argument("--weight-decay", type=non_negative_float, default=None,
+                   help="weight decay: each step pulls every weight and bias towards 0 by the learning rate times "
+                        "this much of itself, the paper's update rule (default: 0.0005, the paper's; 0 gave "
+                        "91.4%% against 92.3%% after 20 epochs (one seed), the validation loss rising from epoch "
+                        "10, and 90.3%% as the default did after 5 (three seeds' mean): README, \"Weight decay and "
+                        "the unit biases\")")
     p.add_argument("--schedule", choices=("linear", "plateau", "step"), default=None,
                    help="learning-rate schedule: 'linear' decays to 0 batch by batch over the run; "
                         "'plateau' divides by 10 when validation accuracy stops improving (at most "

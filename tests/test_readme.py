@@ -2149,3 +2149,164 @@ def test_what_lrn_pooling_and_dropout_add_is_what_compare_runs_and_evaluate_made
     helped = re.search(r"no dropout, 0, gave ([\d.]+)%% against the default's ([\d.]+)%%",
                        (ROOT / "examples" / "train_alexnet.py").read_text())   # --dropout's help
     assert_shows(" ".join(helped.groups()), test_mean("no-dropout"), test_mean("default"), scale=100)
+
+
+RECIPE = (("no-weight-decay", "no weight decay"), ("unit-biases", "unit biases"), ("paper-init", "the paper's start"))
+
+
+def test_weight_decay_and_the_unit_biases_are_what_the_committed_runs_and_starts_say():
+    """The table of weight decay and the unit biases is compare_runs.py's of the committed runs
+    (the default's from the section before), and the paragraphs' figures are those runs', their
+    evaluate.py --layers output's and python -m minicnn.layer_statistics' of their starts."""
+    sys.path.insert(0, str(ROOT / "examples"))
+    import compare_runs
+    defaults = RESULTS / "cpu-train-alexnet_small-fashion-mnist-ablations-2026-12-05"
+    folder = RESULTS / "cpu-train-alexnet_small-fashion-mnist-weight-decay-and-biases-2026-12-05"
+    where = {f"default-{seed}": defaults / f"default-{seed}" for seed in range(3)}
+    where.update({f"{name}-{seed}": folder / f"{name}-{seed}" for name, _ in RECIPE for seed in range(3)})
+    runs = {n: compare_runs.run_records(str(path)) for n, path in where.items()}
+    tests = {n: compare_runs.test_accuracy(str(path)) for n, path in where.items()}
+    labels = [label for _, label in (("default", "default"),) + RECIPE for _ in range(3)]
+    table = compare_runs.table(labels, list(runs.values()), list(tests.values()), None)
+    assert table in README and (folder / "compare.txt").read_text().strip() == table
+    assert "--repeats 3 --out recipe.png" in README and (folder / "recipe.png").is_file()
+    assert '--labels "default,' + ",".join(label for _, label in RECIPE) + '"' in README
+    assert "compare_runs.py runs/{default," + ",".join(name for name, _ in RECIPE) + "}-{0,1,2}" in README
+    assert " --weight-decay 0 --out runs/no-weight-decay-$seed\n" in README
+    assert " --init he-unit-biases --out runs/unit-biases-$seed\n" in README
+    assert " --init paper --out runs/paper-init-$seed\n" in README
+
+    def accuracies(name):
+        return [tests[f"{name}-{seed}"] for seed in range(3)]
+
+    def first_error(name, seed):
+        return 1 - runs[f"{name}-{seed}"][0]["train_top1"]
+
+    def rows(path, row):   # a table row of a committed output, split at spaces
+        return re.search(rf"\n{re.escape(row)} .*\n", path.read_text())[0].split()
+
+    # weight decay: the accuracies, the last epoch's training error, the weights' sizes
+    mean = statistics.mean
+    assert_shows(" ".join(sentence(r"without it the network tests ([\d.]+) against ([\d.]+) \(([\d.]+)-([\d.]+) "
+                                   r"against ([\d.]+)-([\d.]+)\)")),
+                 mean(accuracies("no-weight-decay")), mean(accuracies("default")), min(accuracies("no-weight-decay")),
+                 max(accuracies("no-weight-decay")), min(accuracies("default")), max(accuracies("default")))
+    last = {name: [1 - runs[f"{name}-{seed}"][-1]["train_top1"] for seed in range(3)]
+            for name in ("no-weight-decay", "default")}
+    assert_shows(" ".join(sentence(r"training error, not more \(([\d.]+) against ([\d.]+) in the last epoch; less for "
+                                   r"two seeds of the three\)")), mean(last["no-weight-decay"]), mean(last["default"]))
+    assert sum(a < b for a, b in zip(last["no-weight-decay"], last["default"])) == 2
+    ratios = []
+    for seed in range(3):
+        with_decay, without = (folder.parent / f"{path}" / "layers.txt" for path in (
+            f"{defaults.name}/default-{seed}", f"{folder.name}/no-weight-decay-{seed}"))
+        for layer in ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"):
+            ratios.append(float(rows(with_decay, f"{layer}.weight")[3]) / float(rows(without, f"{layer}.weight")[3]))
+    assert_shows(" ".join(sentence(r"each layer's weights, by their root mean square, ([\d.]+) to ([\d.]+) times as "
+                                   r"large as without it")), min(ratios), max(ratios))
+    fc6 = [rows(path / "layers.txt", "fc6.weight")[3] for path in (where["default-0"], where["no-weight-decay-0"])]
+    assert list(sentence(r"\(fc6's ([\d.]+) against ([\d.]+) for the first seed")) == fc6
+    assert_shows(sentence(r"sqrt\(2/192\) = ([\d.]+), which decay"), (2 / 192) ** 0.5)
+
+    # unit biases on He's weights: two seeds learn slower, the third dies; their starts
+    assert_shows(" ".join(sentence(r"training error ([\d.]+) and ([\d.]+) in the first epoch against the default's "
+                                   r"([\d.]+), and ([\d.]+) and ([\d.]+) tested")),
+                 first_error("unit-biases", 0), first_error("unit-biases", 1),
+                 mean(first_error("default", seed) for seed in range(3)), *accuracies("unit-biases")[:2])
+    assert accuracies("unit-biases")[2] == 0.1000 and "The third never leaves chance (0.1000)" in README
+    assert rows(folder / "unit-biases-2" / "layers.txt", "relu7")[-1] == "100.0%"
+    assert "relu7 outputs 0 for every one of the 10,000 test images (`--layers`: 100.0% zeros)" in " ".join(
+        README.split())
+    starts = folder / "starts"
+
+    def first_loss(init, seed):
+        line = (starts / f"{init}-{seed}.txt").read_text().splitlines()[0]
+        assert line.startswith(f"alexnet_small (width 24) as --init {init} starts it (seed {seed}), on the first "
+                               f"1000 test images of fashion-mnist: loss ")
+        return float(line.split("loss ")[1].split()[0])
+
+    he, unit = starts / "he-2.txt", starts / "he-unit-biases-2.txt"
+    assert_shows(" ".join(sentence(r"fewer are 0 \(([\d.]+)% of relu2's, against ([\d.]+)%, for the third seed\)")),
+                 float(rows(unit, "relu2")[-1].rstrip("%")), float(rows(he, "relu2")[-1].rstrip("%")))
+    assert_shows(" ".join(sentence(r"\(relu7's root mean square ([\d.]+) against ([\d.]+), fc8's ([\d.]+) against "
+                                   r"([\d.]+)\)")),
+                 *(float(rows(path, layer)[4]) for layer in ("relu7", "fc8") for path in (unit, he)))
+    losses = sentence(r"the first loss is ([\d.]+), ([\d.]+) and ([\d.]+) for the three seeds, against ([\d.]+), "
+                      r"([\d.]+) and ([\d.]+) with zero biases \(an even guess gives ln 10 = ([\d.]+)\)")
+    assert_shows(" ".join(losses), *(first_loss(init, seed) for init in ("he-unit-biases", "he") for seed in range(3)),
+                 math.log(10))
+    unit_losses = [first_loss("he-unit-biases", seed) for seed in range(3)]
+    assert unit_losses == sorted(unit_losses)   # "the first seed's is the smallest ..., the third's the largest"
+    assert first_error("unit-biases", 0) < first_error("unit-biases", 1) < first_error("unit-biases", 2)
+
+    # the paper's start: chance; every unit of the biased layers on, each its bias
+    assert accuracies("paper-init") == [0.1000] * 3
+    assert "no seed learns anything in five epochs: each tests 0.1000" in " ".join(README.split())
+    paper = starts / "paper-0.txt"
+    assert all(rows(paper, relu)[-1] == "0.0%" for relu in ("relu2", "relu4", "relu5", "relu6", "relu7"))
+    relu2 = rows(paper, "relu2")
+    assert relu2[3] == relu2[4] == sentence(r"relu2's mean and root mean square are both ([\d.]+) for the")
+    assert sentence(r"the images' signal is ([\d.]+) by its root mean square after relu1") == rows(paper, "relu1")[4]
+    assert_shows(" ".join(sentence(r"an even guess's \(([\d.]+), ([\d.]+) and ([\d.]+)\)")),
+                 *(first_loss("paper", seed) for seed in range(3)))
+    trained = folder / "paper-init-0" / "layers.txt"
+    assert rows(trained, "relu2")[3] == rows(trained, "relu2")[4]
+    assert_shows(" ".join(sentence(r"outputs its bias alone, ([\d.]+) \(mean and root mean square alike; weight decay "
+                                   r"has shrunk conv2's biases to ([\d.]+)\)")),
+                 float(rows(trained, "relu2")[3]), float(rows(trained, "conv2.bias")[2]))
+
+
+def test_twenty_epochs_with_and_without_weight_decay_are_the_committed_runs():
+    """The twenty-epoch table is compare_runs.py's of the two committed runs; the paragraph's
+    losses, epochs and weights are theirs; the default run gives version 7's run of 2026-12-03."""
+    sys.path.insert(0, str(ROOT / "examples"))
+    import compare_runs
+    folder = RESULTS / "cpu-train-alexnet_small-fashion-mnist-weight-decay-and-biases-2026-12-05"
+    names = ("20-epochs", "20-epochs-no-weight-decay")
+    runs = [compare_runs.run_records(str(folder / n)) for n in names]
+    tests = [compare_runs.test_accuracy(str(folder / n)) for n in names]
+    table = compare_runs.table(["default", "no weight decay"], runs, tests, None)
+    assert table in README and (folder / "compare-20-epochs.txt").read_text().strip() == table
+    assert (folder / "recipe-20-epochs.png").is_file()
+    assert "--epochs 20 --out runs/20-epochs\n" in README
+    assert "--epochs 20 --weight-decay 0 --out runs/20-epochs-no-weight-decay\n" in README
+    decayed, free = runs
+
+    def lowest(records):
+        best = min(records, key=lambda r: r["val_loss"])
+        return best["epoch"], best["val_loss"]
+
+    assert_shows(" ".join(sentence(r"again ends with less training error \(([\d.]+) against ([\d.]+) in the last "
+                                   r"epoch\), but its validation loss is lowest in epoch (\d+) \(([\d.]+)\) and rises "
+                                   r"to ([\d.]+), where with decay it is lowest in epoch (\d+) \(([\d.]+)\) and ends "
+                                   r"at ([\d.]+), and it tests ([\d.]+) points worse \(([\d.]+) against ([\d.]+)\)")),
+                 1 - free[-1]["train_top1"], 1 - decayed[-1]["train_top1"], *lowest(free), free[-1]["val_loss"],
+                 *lowest(decayed), decayed[-1]["val_loss"], 100 * (tests[0] - tests[1]), tests[1], tests[0])
+
+    def weights(name):
+        text = (folder / name / "layers.txt").read_text()
+        return {m[0]: float(m[1]) for m in re.findall(r"\n(\w+)\.weight +\S+ +\S+ +(\S+)", text)}
+
+    with_decay, without = weights(names[0]), weights(names[1])
+    assert len(with_decay) == 8 and with_decay.keys() == without.keys()
+    ratios = [with_decay[k] / without[k] for k in with_decay]
+    assert_shows(" ".join(sentence(r"Its weights end ([\d.]+) to ([\d.]+) times as large as without it \(fc7's "
+                                   r"([\d.]+) against ([\d.]+)\)")),
+                 min(ratios), max(ratios), with_decay["fc7"], without["fc7"])
+    version7 = RESULTS / "cpu-train-alexnet_small-fashion-mnist-20-epochs-version7-2026-12-03"
+    old = compare_runs.run_records(str(version7))
+    assert [r["train_loss"] for r in old] == [r["train_loss"] for r in decayed]   # the same training, step for step
+    assert compare_runs.test_accuracy(str(version7)) == tests[0] and old[-1]["val_top1"] == decayed[-1]["val_top1"]
+    assert_shows(" ".join(sentence(r"runs\]\(#longer-runs-more-epochs-crops-and-mirrors\): ([\d.]+) tested, ([\d.]+) "
+                                   r"on the validation images in epoch 20\)")), tests[0], decayed[-1]["val_top1"])
+    script = " ".join(re.sub(r'"\s+"', "", (ROOT / "examples" / "train_alexnet.py").read_text()).split())
+    helped = re.search(r"0 gave ([\d.]+)%% against ([\d.]+)%% after 20 epochs \(one seed\), the validation loss "
+                       r"rising from epoch (\d+), and ([\d.]+)%% as the default did after 5 \(three seeds' mean\)",
+                       script)   # --weight-decay's help, its strings joined
+    assert_shows(" ".join(helped.groups()[:2]), tests[1], tests[0], scale=100)
+    assert int(helped[3]) == lowest(free)[0]
+    five = [compare_runs.test_accuracy(str(RESULTS / folder.name / f"no-weight-decay-{seed}")) for seed in range(3)]
+    defaults = [compare_runs.test_accuracy(str(RESULTS / "cpu-train-alexnet_small-fashion-mnist-ablations-2026-12-05"
+                                               / f"default-{seed}")) for seed in range(3)]
+    assert_shows(helped[4], statistics.mean(five), scale=100)
+    assert f"{100 * statistics.mean(five):.1f}" == f"{100 * statistics.mean(defaults):.1f}"   # "as the default did"

@@ -2239,6 +2239,12 @@ def test_weight_decay_and_the_unit_biases_are_what_the_committed_runs_and_starts
     assert unit_losses == sorted(unit_losses)   # "the first seed's is the smallest ..., the third's the largest"
     assert first_error("unit-biases", 0) < first_error("unit-biases", 1) < first_error("unit-biases", 2)
 
+    helped = re.search(r"alexnet_small after 5 epochs, three seeds: he ([\d.]+)%%, he-unit-biases ([\d.]+)%%, "
+                       r"([\d.]+)%% and ([\d.]+)%% \(the third died\), paper ([\d.]+)%% each",
+                       " ".join(re.sub(r'"\s+"', "", (ROOT / "examples" / "train_alexnet.py").read_text()).split()))
+    assert_shows(" ".join(helped.groups()), mean(accuracies("default")), *accuracies("unit-biases"),
+                 accuracies("paper-init")[0], scale=100)   # --init's help
+
     # the paper's start: chance; every unit of the biased layers on, each its bias
     assert accuracies("paper-init") == [0.1000] * 3
     assert "no seed learns anything in five epochs: each tests 0.1000" in " ".join(README.split())

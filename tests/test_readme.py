@@ -2274,6 +2274,8 @@ def test_twenty_epochs_with_and_without_weight_decay_are_the_committed_runs():
     table = compare_runs.table(["default", "no weight decay"], runs, tests, None)
     assert table in README and (folder / "compare-20-epochs.txt").read_text().strip() == table
     assert (folder / "recipe-20-epochs.png").is_file()
+    assert all((folder / n / "curves.png").is_file() for n in names)
+    assert f"]({folder.relative_to(ROOT)}/20-epochs-no-weight-decay/curves.png)" in README
     assert "--epochs 20 --out runs/20-epochs\n" in README
     assert "--epochs 20 --weight-decay 0 --out runs/20-epochs-no-weight-decay\n" in README
     decayed, free = runs

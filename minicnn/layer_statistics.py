@@ -120,7 +120,7 @@ def main(argv=None):
     import argparse
 
     from minicnn import models
-    from minicnn.arguments import non_negative_int, positive_int
+    from minicnn.arguments import non_negative_int, positive_int, user_path
     from minicnn.data import DATASETS, DataError
     from minicnn.inference import normalise
     from minicnn.losses import SoftmaxCrossEntropy
@@ -142,7 +142,7 @@ def main(argv=None):
                    help="maps of conv1, as train_alexnet.py's --width (default: 24)")
     p.add_argument("--dataset", choices=tuple(DATASETS), default="fashion-mnist",
                    help="whose test images, normalised as in training (default: fashion-mnist)")
-    p.add_argument("--data", default=None, metavar="DIR",
+    p.add_argument("--data", type=user_path, default=None, metavar="DIR",
                    help="folder with the data set's files (default: where train_alexnet.py looks, and as it "
                         "does, downloaded there when missing)")
     p.add_argument("--images", type=positive_int, default=1000,

@@ -1,13 +1,14 @@
-"""What every layer of a trained network does to real images: the statistics of each layer's
-outputs over a test set, batch after batch, in the network's evaluation mode.
+"""What every layer of a network, trained or as it starts, does to real images: the statistics of
+each layer's outputs over a test set, batch after batch, in the network's evaluation mode; and
+what each layer holds, its parameters' figures.
 
 For each layer (``Sequential.named_layers``: a fused layer is one) the mean, the root mean square
 and the largest magnitude of its outputs, and the share of them that are exactly 0 (after a ReLU:
-the units it switched off for that image). For a local response
-normalisation, the range of its divisor, ``(k + alpha / size * sum of x ** 2 over the window) **
-beta``, read off its inputs and outputs (``y = x / divisor`` wherever ``x`` is not 0): the paper's
-LRN divides big activities by more than small ones, and on inputs that leave the sum small
-against ``k`` it divides every activity by nearly ``k ** beta`` alike, a fixed scale.
+the units it switched off for that image). For a local response normalisation, the range of its
+divisor, ``(k + alpha / size * sum of x ** 2 over the window) ** beta``, read off its inputs and
+outputs (``y = x / divisor`` wherever ``x`` is not 0): the paper's LRN divides big activities by
+more than small ones, and on inputs that leave the sum small against ``k`` it divides every
+activity by nearly ``k ** beta`` alike, a fixed scale.
 
     stats = LayerStatistics(model)
     for x in batches:              # (N, C, H, W), normalised as the network was trained

@@ -72,6 +72,13 @@ def parse_args(argv=None):
                    help="pad the input of each of alexnet_small's 3x3 max-pools whose side is even by a pixel that "
                         "never wins, so that they leave the maps 2x2 pools do (3x3 for fc6 on 28 px images): "
                         "--pool-size 2 and 3 then compare at equal sizes, as the paper compared them (default: off)")
+    p.add_argument("--connectivity", default=None, choices=models.CONNECTIVITIES,
+                   help="how alexnet_small's conv layers connect (the paper's section 3.2): towers, the paper's "
+                        "two-GPU net (conv2, conv4 and conv5 each read their own tower's half of the maps below); "
+                        "one-tower, the same maps with every conv reading all of those below; one-tower-half, "
+                        "the one-GPU net the paper measured its split against (conv1 to conv4 with half the "
+                        "maps, conv5 and the fc layers as they are) (README, \"The two towers' connectivity\") "
+                        "(default: towers)")
     p.add_argument("--dataset", default=None, choices=sorted(DATASETS) + ["folder"],
                    help="data set (default: cifar10 when --data holds CIFAR-10's batches, folder when it holds "
                         "subfolders or pictures, else fashion-mnist; "
@@ -238,7 +245,7 @@ def parse_args(argv=None):
 # in main, where it depends on the device (the network, the epochs) or on the network (the learning
 # rate, the initialisation, LRN's groups).
 DEFAULTS = dict(model=None, width=None, dropout=None, activation=None, no_lrn=None, lrn_alpha=None, pool_size=None,
-                pad_pools=None, lrn_groups=None, init=None, split="none", epochs=None, batch_size=64, lr=None,
+                pad_pools=None, connectivity=None, lrn_groups=None, init=None, split="none", epochs=None, batch_size=64, lr=None,
                 momentum=0.9, weight_decay=5e-4, schedule="linear", step_every=None, augment=False, val_size=5000,
                 limit=0, seed=0)
 
@@ -284,6 +291,7 @@ def recorded_settings(config, path):
                     pool_size=architecture.get("pool_size", 3 if model == "alexnet_small" else None),
                     lrn_alpha=architecture.get("lrn_alpha", 1e-4 if model == "alexnet_small" else None),
                     pad_pools=architecture.get("pad_pools", False) if model == "alexnet_small" else None,
+                    connectivity=architecture.get("connectivity", "towers" if model == "alexnet_small" else None),
                     lrn_groups=lrn_groups,
                     step_every=config.get("step_every") if config.get("schedule") == "step" else None,
                     holdout=holdout_of(config))   # no flag: an image folder's splits as the run began
@@ -317,7 +325,8 @@ def network_name(args, device):
             ("--no-lrn", args.no_lrn, "LRN", "layers are the paper's"),
             ("--lrn-alpha", args.lrn_alpha, "LRN", "layers are the paper's"),
             ("--pool-size", args.pool_size, "pooling", "pools are the paper's, 3x3 with stride 2"),
-            ("--pad-pools", args.pad_pools, "pooling", "pools are the paper's, 3x3 with stride 2")):
+            ("--pad-pools", args.pad_pools, "pooling", "pools are the paper's, 3x3 with stride 2"),
+            ("--connectivity", args.connectivity, "connectivity", "convs are the paper's two towers")):
         if value is not None and name != "alexnet_small":   # the 2012 networks are the paper's
             other = "" if args.dataset == "folder" else " or add --model alexnet_small"
             raise SystemExit(f"error: {flag} sets alexnet_small's {what}; the network trained here is {name}, "
@@ -359,10 +368,15 @@ def architecture_of(args, name, dataset, input_size):
                  dropout=0.25 if args.dropout is None else args.dropout,
                  activation=args.activation or "relu", lrn=not args.no_lrn,
                  lrn_alpha=1e-4 if args.lrn_alpha is None else args.lrn_alpha,
-                 pool_size=args.pool_size or 3, pad_pools=bool(args.pad_pools)) if name == "alexnet_small" else {}
+                 pool_size=args.pool_size or 3, pad_pools=bool(args.pad_pools),
+                 connectivity=args.connectivity or "towers") if name == "alexnet_small" else {}
     if args.split == "two-device" and args.lrn_groups == 1:
         raise SystemExit("error: --split two-device normalises each tower on its own device: --lrn-groups must be 2")
     lrn_groups = args.lrn_groups or (2 if args.split == "two-device" else 1)
+    if (lrn_groups == 2 or args.split == "two-device") and extra.get("connectivity", "towers") != "towers":
+        flag = "--split two-device" if args.split == "two-device" else "--lrn-groups 2"
+        raise SystemExit(f"error: {flag} needs the two towers, and --connectivity {args.connectivity} has none: "
+                         f"drop one of them")
     if lrn_groups == 2 or args.split == "two-device":
         if name not in towers.SPLIT_MODELS:
             raise SystemExit(f"error: --split two-device and --lrn-groups 2 need --model "

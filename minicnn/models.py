@@ -7,7 +7,8 @@
   (torchvision's adaptive 6x6 average pool is the identity at its 224x224 input and is left out.)
 - ``alexnet_bn``: the seeds' Keras variant, BatchNorm in place of LRN.
 - ``alexnet_small``: the same shape of network (5 convs, grouped conv2/4/5, LRN, overlapping
-  max-pool, 3 FC with dropout) sized for 28-32 px images, to train in minutes on a CPU.
+  max-pool, 3 FC with dropout) sized for 28-32 px images, to train in minutes on a CPU; its
+  arguments take out or change each of the paper's choices, to measure what each adds.
 
 Each network carries ``model.architecture``, the arguments that build it again
 (``build(**model.architecture)``): ``minicnn.train.fit`` records it in its checkpoints, from
@@ -26,6 +27,7 @@ from minicnn.sequential import Sequential
 # the ReLUs with positive inputs"; every other bias is 0 and every weight N(0, 0.01).
 PAPER_UNIT_BIAS = ("conv2", "conv4", "conv5", "fc6", "fc7")
 ACTIVATIONS = {"relu": ReLU, "tanh": Tanh}   # alexnet_small's units: the paper's, or those of its Figure 1
+CONNECTIVITIES = ("towers", "one-tower", "one-tower-half")   # alexnet_small's convs' maps: the paper's section 3.2
 
 
 def paper_init(model, rng):
@@ -118,7 +120,7 @@ def alexnet_owt(num_classes=1000, in_channels=3, dtype=np.float32, seed=0):
 @_records_its_arguments
 def alexnet_small(num_classes=10, in_channels=1, input_size=28, width=24, dropout=0.5, dtype=np.float32,
                   seed=0, init="he", lrn_groups=1, activation="relu", lrn=True, pool_size=3, lrn_alpha=1e-4,
-                  pad_pools=False):
+                  pad_pools=False, connectivity="towers"):
     """AlexNet's shape of network for ``input_size`` x ``input_size`` images (28-32 px).
 
     conv1 5x5 (``width`` maps) - LRN - pool 3/2 - conv2 5x5 groups 2 (2 * width) - LRN - pool 3/2 -
@@ -137,6 +139,14 @@ def alexnet_small(num_classes=10, in_channels=1, input_size=28, width=24, dropou
     pads the input of each 3x3 pool whose side is even by a pixel that never wins, so that the
     pools leave the maps 2x2 ones do (14, 7 and 3 pixels on 28 px inputs, where unpadded they
     leave 13, 6 and 2): the paper's comparison, made at equal sizes.
+
+    ``connectivity`` is how the convs' maps connect, the paper's section 3.2: "towers" (its two-GPU
+    net: conv2, conv4 and conv5 each read only their own tower's half of the maps below, conv3
+    reads all), "one-tower" (the same maps, every conv reading all the maps below, as one device
+    holding the whole net would) or "one-tower-half" (the one-GPU net the paper measured its split
+    against: conv1 to conv4 with half the maps, ``width / 2``, ``width``, ``1.5 width`` and
+    ``1.5 width``, conv5 and the fully connected layers as they are, every conv reading all the
+    maps below).
     """
     if not isinstance(width, (int, np.integer)) or isinstance(width, bool) or width < 2 or width % 2:
         raise ValueError(f"alexnet_small: width must be an even integer >= 2 (conv2, conv4 and conv5 split "
@@ -155,19 +165,29 @@ def alexnet_small(num_classes=10, in_channels=1, input_size=28, width=24, dropou
     if not isinstance(pad_pools, bool) or (pad_pools and pool_size != 3):
         raise ValueError(f"alexnet_small: pad_pools must be True or False, and True only with 3x3 pools (it gives "
                          f"them the maps of 2x2 ones), got pad_pools={pad_pools!r} with pool_size={pool_size!r}")
+    if connectivity not in CONNECTIVITIES:
+        raise ValueError(f"alexnet_small: connectivity must be one of {', '.join(map(repr, CONNECTIVITIES))}, "
+                         f"got {connectivity!r}")
+    if lrn_groups != 1 and connectivity != "towers":
+        raise ValueError(f"alexnet_small: lrn_groups={lrn_groups!r} normalises each tower's maps on their own, and "
+                         f"connectivity={connectivity!r} has no towers: lrn_groups must be 1")
     rng = np.random.default_rng(seed)
     conv = lambda *a, **k: Conv2D(*a, dtype=dtype, rng=rng, **k)
-    w1, w2, w3 = width, 2 * width, 3 * width
+    groups = 2 if connectivity == "towers" else 1
+    # conv1 to conv5's maps; the paper's one-GPU net halves all but conv5's, whose outputs fc6 reads
+    # (halving it too would halve fc6, where most of the parameters are)
+    w1, w2, w3, w4, w5 = ((width // 2, width, 3 * width // 2, 3 * width // 2, 2 * width)
+                          if connectivity == "one-tower-half" else (width, 2 * width, 3 * width, 3 * width, 2 * width))
     norm = lambda i: [(f"norm{i}", LRN(5, lrn_alpha, 0.75, 2.0, groups=lrn_groups))] if lrn else []
     unit = lambda i: (f"{activation}{i}", ACTIVATIONS[activation]())
     sides = [input_size, input_size // 2, input_size // 4]   # with pad_pools, those of pool1's, pool2's, pool5's inputs
     pool = lambda i, side: (f"pool{i}", MaxPool2D(pool_size, stride=2, padding=int(pad_pools and side % 2 == 0)))
     features = [
         ("conv1", conv(in_channels, w1, 5, padding=2)), unit(1), *norm(1), pool(1, sides[0]),
-        ("conv2", conv(w1, w2, 5, padding=2, groups=2)), unit(2), *norm(2), pool(2, sides[1]),
+        ("conv2", conv(w1, w2, 5, padding=2, groups=groups)), unit(2), *norm(2), pool(2, sides[1]),
         ("conv3", conv(w2, w3, 3, padding=1)), unit(3),
-        ("conv4", conv(w3, w3, 3, padding=1, groups=2)), unit(4),
-        ("conv5", conv(w3, w2, 3, padding=1, groups=2)), unit(5),
+        ("conv4", conv(w3, w4, 3, padding=1, groups=groups)), unit(4),
+        ("conv5", conv(w4, w5, 3, padding=1, groups=groups)), unit(5),
         pool(5, sides[2]),
         ("flatten", Flatten()),
     ]

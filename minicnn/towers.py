@@ -99,6 +99,13 @@ def _tower_layer(name, layer, t, reads_both, in_features):
     return half
 
 
+def _check_towers(connectivity, what):
+    """Raise SplitError unless a network of ``connectivity`` (``models.alexnet_small``'s) has towers."""
+    if connectivity != "towers":
+        raise SplitError(f"{what}: a network of connectivity {connectivity!r}, whose convs each read all the maps "
+                         f"below: it has no towers to split into (the split is that of connectivity 'towers')")
+
+
 def two_tower(model, input_shape=None):
     """The two-tower network with the parameters of ``model``, a single-device AlexNet-shaped
     Sequential (layer names as in ``minicnn.models``) whose tower-local layers are grouped, and
@@ -107,6 +114,7 @@ def two_tower(model, input_shape=None):
     read from the first Dense layer."""
     if not isinstance(model, Sequential) or HEAD not in model.layers:
         raise SplitError(f"two_tower: expected an AlexNet-shaped Sequential with a {HEAD!r} layer")
+    _check_towers((getattr(model, "architecture", None) or {}).get("connectivity", "towers"), "two_tower")
     names = list(model.layers)
     head_at = names.index(HEAD)
     towers = [[], []]
@@ -514,6 +522,7 @@ def convert_checkpoint(source, target):
                          f"split is that of {' and '.join(SPLIT_MODELS)}")
     to_split = not any(k.startswith("model/tower0.") for k in arrays)
     architecture = meta.get("config", {}).get("architecture")
+    _check_towers((architecture or {}).get("connectivity", "towers"), source)
     if to_split and architecture and architecture.get("lrn_groups", 1) != 2:
         architecture["lrn_groups"] = 2   # the record says what the towers compute
         warnings.warn(f"{source}: the run's LRN normalised across all the maps of its layer (--lrn-groups 1), the "

@@ -83,6 +83,36 @@ def test_the_small_alexnet_without_lrn_or_with_pools_side_by_side():
             models.alexnet_small(**given)
 
 
+def test_the_small_alexnet_as_two_towers_as_one_and_as_the_papers_one_gpu_net_with_half_the_maps():
+    """connectivity (the paper's section 3.2): "towers" groups conv2, conv4 and conv5 in two (the
+    default, every parameter as before the argument existed); "one-tower" has the same maps, each
+    conv reading all of those below; "one-tower-half" is the paper's one-GPU net, conv1 to conv4
+    with half the maps, conv5 and the fully connected layers unchanged. Parameters counted by hand."""
+    towers, one, half = (models.alexnet_small(connectivity=c) for c in ("towers", "one-tower", "one-tower-half"))
+    assert all(np.array_equal(v, models.alexnet_small().state_dict()[k]) for k, v in towers.state_dict().items())
+    convs = ("conv1", "conv2", "conv3", "conv4", "conv5")
+    weights = lambda model: [model[c].params["weight"].shape for c in convs]
+    assert [towers[c].groups for c in convs] == [1, 2, 1, 2, 2]
+    assert [one[c].groups for c in convs] == [half[c].groups for c in convs] == [1] * 5
+    assert weights(towers) == [(24, 1, 5, 5), (48, 12, 5, 5), (72, 48, 3, 3), (72, 36, 3, 3), (48, 36, 3, 3)]
+    assert weights(one) == [(24, 1, 5, 5), (48, 24, 5, 5), (72, 48, 3, 3), (72, 72, 3, 3), (48, 72, 3, 3)]
+    assert weights(half) == [(12, 1, 5, 5), (24, 12, 5, 5), (36, 24, 3, 3), (36, 36, 3, 3), (48, 36, 3, 3)]
+    fc = 256 * 48 * 2 * 2 + 256 + 256 * 256 + 256 + 256 * 10 + 10   # fc6 reads conv5's 48 maps of 2x2: alike in all three
+    conv = lambda shapes: sum(int(np.prod(shape)) + shape[0] for shape in shapes)
+    for model in (towers, one, half):
+        assert sum(p.data.size for _, p in model.named_params()) == conv(weights(model)) + fc
+        assert model.output_shape((2, 1, 28, 28)) == (2, 10)
+    assert (conv(weights(towers)) + fc, conv(weights(one)) + fc, conv(weights(half)) + fc) == (203018, 256298, 160418)
+    assert models.alexnet_small(width=2, connectivity="one-tower-half")["conv1"].out_channels == 1
+    for given, message in ((dict(connectivity="two-towers"), "connectivity must be one of 'towers', 'one-tower', "
+                                                             "'one-tower-half', got 'two-towers'"),
+                           (dict(connectivity="one-tower", lrn_groups=2),
+                            r"lrn_groups=2 normalises each tower's maps on their own, and connectivity='one-tower' "
+                            r"has no towers: lrn_groups must be 1")):
+        with pytest.raises(ValueError, match=rf"^alexnet_small: {message}$"):
+            models.alexnet_small(**given)
+
+
 def test_default_initialisation_is_pytorchs():
     """Conv2D and Dense draw their weights and biases from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as
     PyTorch's nn.Conv2d and nn.Linear do: fan_in = in_channels / groups * kh * kw (a model's ``init``
@@ -236,6 +266,7 @@ def test_one_step_lowers_the_loss_and_a_few_steps_overfit():
     ("alexnet_small", dict(width=np.int64(6), input_size=32, dropout=0.25, num_classes=np.int64(4))),
     ("alexnet_small", dict(lrn=False, pool_size=2)),
     ("alexnet_small", dict(lrn_alpha=0.0, pad_pools=True)),
+    ("alexnet_small", dict(connectivity="one-tower-half", width=4)),
 ])
 def test_each_network_carries_the_arguments_that_build_it_again(name, given):
     """``model.architecture``: every argument of the builder, defaults filled in, as plain Python
@@ -260,7 +291,8 @@ def test_the_architecture_record_follows_a_new_head_and_names_what_it_cannot_bui
     assert models.alexnet_small(4, 3).architecture["in_channels"] == 3   # positional arguments too
     assert models.architecture("alexnet_small") == dict(
         name="alexnet_small", num_classes=10, in_channels=1, input_size=28, width=24, dropout=0.5, init="he",
-        lrn_groups=1, activation="relu", lrn=True, pool_size=3, lrn_alpha=1e-4, pad_pools=False)
+        lrn_groups=1, activation="relu", lrn=True, pool_size=3, lrn_alpha=1e-4, pad_pools=False,
+        connectivity="towers")
     with pytest.raises(ValueError, match="alexnet_owt: got an unexpected keyword argument 'width'"):
         models.architecture("alexnet_owt", width=8)
     with pytest.raises(ValueError, match="unknown model 'vgg'"):

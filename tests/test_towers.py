@@ -129,6 +129,13 @@ def test_converting_what_is_no_checkpoint_or_has_no_towers_says_what_it_is(tmp_p
     with pytest.raises(towers.SplitError, match="a checkpoint of alexnet_owt, which has no towers to split into: the "
                                                 "split is that of alexnet and alexnet_small"):
         towers.convert_checkpoint(tmp_path / "owt.npz", tmp_path / "out.npz")
+    # the small AlexNet as one tower (connectivity): each conv reads all the maps below, nothing to halve
+    one = models.alexnet_small(width=4, connectivity="one-tower-half")
+    checkpoint.save(tmp_path / "one.npz", one, None, {"model": "alexnet_small", "epoch": 1,
+                                                      "config": {"architecture": one.architecture}})
+    with pytest.raises(towers.SplitError, match="one.npz: a network of connectivity 'one-tower-half', whose convs "
+                                                "each read all the maps below: it has no towers to split into"):
+        towers.convert_checkpoint(tmp_path / "one.npz", tmp_path / "out.npz")
     assert not (tmp_path / "out.npz").exists()
 
 
@@ -230,6 +237,9 @@ def test_shape_errors_name_the_tower_layer_and_the_networks_input():
 def test_models_that_cannot_be_split_say_why():
     with pytest.raises(towers.SplitError, match="lrn_groups=2"):
         towers.two_tower(models.alexnet_small(width=8))               # LRN across both towers
+    with pytest.raises(towers.SplitError, match=r"two_tower: a network of connectivity 'one-tower', .+ \(the split "
+                                                r"is that of connectivity 'towers'\)"):
+        towers.two_tower(models.alexnet_small(width=8, connectivity="one-tower"))
     with pytest.raises(towers.SplitError, match="fc8"):
         towers.two_tower(Sequential([("fc6", Dense(4, 4))]))
     bad = models.alexnet_small(width=8, lrn_groups=2)

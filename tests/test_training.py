@@ -608,6 +608,14 @@ def test_script_smoke_run_and_resume_equals_uninterrupted(tmp_path):
                                           "there is nothing to pad: drop one of them"),
     (["--model", "alexnet", "--pad-pools"], "--pad-pools sets alexnet_small's pooling; the network trained here is "
                                             "alexnet, whose pools are the paper's, 3x3 with stride 2"),
+    (["--model", "alexnet", "--connectivity", "one-tower"], "--connectivity sets alexnet_small's connectivity; the "
+                                                            "network trained here is alexnet, whose convs are the "
+                                                            "paper's two towers"),
+    (["--connectivity", "one-tower", "--split", "two-device"], "--split two-device needs the two towers, and "
+                                                               "--connectivity one-tower has none: drop one of them"),
+    (["--connectivity", "one-tower-half", "--lrn-groups", "2"], "--lrn-groups 2 needs the two towers, and "
+                                                                "--connectivity one-tower-half has none"),
+    (["--connectivity", "two"], "argument --connectivity: invalid choice: 'two'"),
     (["--gemm", "tiled", "--device", "cpu"], "--gemm chooses the matrix products of the kernel devices (cuda, sim); "
                                              "on cpu NumPy's BLAS does them"),
     (["--step-every", "2"], "--step-every is the period of --schedule step; the schedule is linear"),
@@ -1093,6 +1101,25 @@ def test_a_run_without_lrn_and_with_pools_side_by_side_records_them_and_resumes_
     assert model["norm1"].alpha == model["norm2"].alpha == 0 and model["pool1"].padding == (1, 1)
     result = run_script(*common[:2], "--out", str(fixed), *common[4:], "--epochs", "2", "--resume", "--pool-size", "2")
     assert result.returncode != 0 and "--pool-size 2 (the run's: 3)" in result.stderr
+
+
+def test_a_run_of_one_tower_records_its_connectivity_and_resumes_with_it(tmp_path):
+    """--connectivity one-tower-half (the paper's one-GPU net, its section 3.2): the checkpoint
+    records it, --resume goes on with it and refuses the towers, and the network rebuilt from the
+    checkpoint is the one trained, every conv reading all the maps below."""
+    from minicnn.ensemble import load_networks
+    data = str(tmp_path / "data")
+    write_fake_fashion(data)
+    out = tmp_path / "out"
+    common = ["--data", data, "--out", str(out), "--val-size", "8", "--batch-size", "16", "--width", "4"]
+    assert run_script(*common, "--epochs", "1", "--connectivity", "one-tower-half").returncode == 0
+    assert json.loads((out / "checkpoint.json").read_text())["config"]["architecture"]["connectivity"] == "one-tower-half"
+    result = run_script(*common, "--epochs", "2", "--resume", "--connectivity", "towers")
+    assert result.returncode != 0 and "--connectivity towers (the run's: one-tower-half)" in result.stderr
+    assert run_script(*common, "--epochs", "2", "--resume").returncode == 0
+    [(model, _)], _ = load_networks([str(out / "checkpoint.npz")])
+    assert [model[c].groups for c in ("conv2", "conv4", "conv5")] == [1, 1, 1]
+    assert [model[c].out_channels for c in ("conv1", "conv2", "conv3", "conv4", "conv5")] == [2, 4, 6, 6, 8]
 
 
 def test_resume_keeps_the_images_of_a_limited_run_and_refuses_another_limit(tmp_path):

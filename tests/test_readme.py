@@ -2318,3 +2318,73 @@ def test_twenty_epochs_with_and_without_weight_decay_are_the_committed_runs():
                                                / f"default-{seed}")) for seed in range(3)]
     assert_shows(helped[4], statistics.mean(five), scale=100)
     assert f"{100 * statistics.mean(five):.1f}" == f"{100 * statistics.mean(defaults):.1f}"   # "as the default did"
+
+
+CONNECTIVITY = (("one-tower", "one tower"), ("one-tower-half", "one tower with half the maps"))
+
+
+def test_the_towers_connectivity_is_what_the_committed_runs_and_the_networks_say():
+    """The table of the towers' connectivity is compare_runs.py's of the committed runs (the
+    default's from the ablations), the networks' table is minicnn.summary's, and the paragraph's
+    figures are those runs' and those networks'."""
+    from minicnn import summary
+    sys.path.insert(0, str(ROOT / "examples"))
+    import compare_runs
+    defaults = RESULTS / "cpu-train-alexnet_small-fashion-mnist-ablations-2026-12-05"
+    folder = RESULTS / "cpu-train-alexnet_small-fashion-mnist-connectivity-2026-12-06"
+    where = {f"default-{seed}": defaults / f"default-{seed}" for seed in range(3)}
+    where.update({f"{name}-{seed}": folder / f"{name}-{seed}" for name, _ in CONNECTIVITY for seed in range(3)})
+    runs = {n: compare_runs.run_records(str(path)) for n, path in where.items()}
+    tests = {n: compare_runs.test_accuracy(str(path)) for n, path in where.items()}
+    labels = [label for _, label in (("default", "two towers"),) + CONNECTIVITY for _ in range(3)]
+    table = compare_runs.table(labels, list(runs.values()), list(tests.values()), None)
+    assert table in README and (folder / "compare.txt").read_text().strip() == table
+    assert (folder / "connectivity.png").is_file() and "--out connectivity.png" in README
+    assert "compare_runs.py runs/{default,one-tower,one-tower-half}-{0,1,2} --repeats 3" in README
+    assert '--labels "two towers,' + ",".join(label for _, label in CONNECTIVITY) + '"' in README
+    for name, _ in CONNECTIVITY:
+        assert f" --seed $seed --connectivity {name} --out runs/{name}-$seed\n" in README
+        assert all(json.loads((folder / f"{name}-{seed}" / "test_metrics.json").read_text())["environment"]
+                   ["processor"].startswith("Intel") for seed in range(3))
+
+    # the networks: parameters and multiply-adds, as minicnn.summary counts them
+    totals = {c: summary.summarize(models.alexnet_small(connectivity=c), (1, 1, 28, 28))[1]
+              for c in models.CONNECTIVITIES}
+    for connectivity, label in zip(models.CONNECTIVITIES, ("two towers (the default)", "one tower",
+                                                           "one tower with half the maps")):
+        count = totals[connectivity]
+        assert f"\n| {label} | {count['params']:,} | {count['macs'] / 1e6:.1f} M |\n" in README
+
+    def accuracies(name):
+        return [tests[f"{name}-{seed}"] for seed in range(3)]
+
+    def error(name, epoch):   # the mean over the seeds of the training error of an epoch (0: the first)
+        return statistics.mean(1 - runs[f"{name}-{seed}"][epoch]["train_top1"] for seed in range(3))
+
+    mean = statistics.mean
+    towers, one, half = accuracies("default"), accuracies("one-tower"), accuracies("one-tower-half")
+    assert_shows(" ".join(sentence(r"by less than on ImageNet: ([\d.]+) against ([\d.]+) tested, ([\d.]+) points,")),
+                 mean(towers), mean(half), 100 * (mean(towers) - mean(half)))
+    assert_shows(" ".join(sentence(r"the one-GPU net's best seed \(([\d.]+)\) stays under the split's worst "
+                                   r"\(([\d.]+)\)")), max(half), min(towers))
+    assert max(half) < min(towers)
+    assert_shows(" ".join(sentence(r"more training error too \(([\d.]+) against ([\d.]+) in the last epoch\), after "
+                                   r"less in the first \(([\d.]+) against ([\d.]+)\)")),
+                 error("one-tower-half", -1), error("default", -1), error("one-tower-half", 0), error("default", 0))
+    params = {c: totals[c]["params"] for c in totals}
+    macs = {c: totals[c]["macs"] for c in totals}
+    assert_shows(sentence(r"Here the one-GPU net has ([\d.]+) times the split's parameters"),
+                 params["one-tower-half"] / params["towers"])
+    assert "parameters, not about as many, and half its multiply-adds:" in " ".join(README.split())
+    assert round(macs["one-tower-half"] / macs["towers"], 1) == 0.5
+    fc6 = sum(p.data.size for n, p in models.alexnet_small().named_params() if n.startswith("fc6."))
+    assert f"48 maps of 2x2 pixels: {fc6:,} of the {params['towers']:,})," in " ".join(README.split())
+    paper = models.alexnet()
+    paper_fc6 = sum(p.data.size for n, p in paper.named_params() if n.startswith("fc6."))
+    assert_shows(" ".join(sentence(r"the 2012 AlexNet's holds ([\d.]+) M of its ([\d.]+) M\.")),
+                 paper_fc6 / 1e6, sum(p.data.size for _, p in paper.named_params()) / 1e6)
+    assert_shows(" ".join(sentence(r"one tower tests ([\d.]+) \(([\d.]+)-([\d.]+)\) against ([\d.]+) \(([\d.]+)-([\d.]+)\), "
+                                   r"with ([\d.]+) times the parameters and ([\d.]+) times the multiply-adds")),
+                 mean(one), min(one), max(one), mean(towers), min(towers), max(towers),
+                 params["one-tower"] / params["towers"], macs["one-tower"] / macs["towers"])
+    assert max(one) - min(one) > mean(one) - mean(towers) > 0   # "gain less than the seeds differ by"

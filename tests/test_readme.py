@@ -2064,6 +2064,23 @@ def test_versions_table_has_every_version_of_every_family():
 
 
 
+def committed_repeats(folder, settings, defaults=None):
+    """The committed runs of ``settings`` ((name, label) pairs), seeds 0 to 2 each, in ``folder``
+    as NAME-SEED, those of the setting named "default" in ``defaults`` where given: their
+    records and test accuracies, by NAME-SEED. Their table, compare_runs.py --repeats 3's, is in
+    the README and in the folder's compare.txt."""
+    sys.path.insert(0, str(ROOT / "examples"))
+    import compare_runs
+    where = {f"{name}-{seed}": (defaults if name == "default" and defaults else folder) / f"{name}-{seed}"
+             for name, _ in settings for seed in range(3)}
+    runs = {n: compare_runs.run_records(str(path)) for n, path in where.items()}
+    tests = {n: compare_runs.test_accuracy(str(path)) for n, path in where.items()}
+    labels = [label for _, label in settings for _ in range(3)]
+    table = compare_runs.table(labels, list(runs.values()), list(tests.values()), None)
+    assert table in README and (folder / "compare.txt").read_text().strip() == table
+    return runs, tests
+
+
 ABLATIONS = (("default", "default"), ("no-lrn", "no LRN"), ("fixed-lrn", "LRN a fixed scale"),
              ("pool-2", "2x2 pools"), ("padded-pools", "3x3 pools padded"), ("no-dropout", "no dropout"))
 
@@ -2072,15 +2089,8 @@ def test_what_lrn_pooling_and_dropout_add_is_what_compare_runs_and_evaluate_made
     """The table of LRN, pooling and dropout changed is compare_runs.py's of the 18 committed runs
     (its saved output too), the paragraphs' means and ranges are theirs, and the layer statistics
     they quote are evaluate.py --layers' committed output for those runs."""
-    sys.path.insert(0, str(ROOT / "examples"))
-    import compare_runs
     folder = RESULTS / "cpu-train-alexnet_small-fashion-mnist-ablations-2026-12-05"
-    names = [f"{name}-{seed}" for name, _ in ABLATIONS for seed in range(3)]
-    runs = {n: compare_runs.run_records(str(folder / n)) for n in names}
-    tests = {n: compare_runs.test_accuracy(str(folder / n)) for n in names}
-    labels = [label for _, label in ABLATIONS for _ in range(3)]
-    table = compare_runs.table(labels, list(runs.values()), list(tests.values()), None)
-    assert table in README and (folder / "compare.txt").read_text().strip() == table
+    runs, tests = committed_repeats(folder, ABLATIONS)
     assert all(len(records) == 5 for records in runs.values()) and None not in tests.values()
     assert "--repeats 3 --out ablations.png" in README and (folder / "ablations.png").is_file()
     assert '--labels "' + ",".join(label for _, label in ABLATIONS) + '"' in README
@@ -2158,17 +2168,9 @@ def test_weight_decay_and_the_unit_biases_are_what_the_committed_runs_and_starts
     """The table of weight decay and the unit biases is compare_runs.py's of the committed runs
     (the default's from the section before), and the paragraphs' figures are those runs', their
     evaluate.py --layers output's and python -m minicnn.layer_statistics' of their starts."""
-    sys.path.insert(0, str(ROOT / "examples"))
-    import compare_runs
     defaults = RESULTS / "cpu-train-alexnet_small-fashion-mnist-ablations-2026-12-05"
     folder = RESULTS / "cpu-train-alexnet_small-fashion-mnist-weight-decay-and-biases-2026-12-05"
-    where = {f"default-{seed}": defaults / f"default-{seed}" for seed in range(3)}
-    where.update({f"{name}-{seed}": folder / f"{name}-{seed}" for name, _ in RECIPE for seed in range(3)})
-    runs = {n: compare_runs.run_records(str(path)) for n, path in where.items()}
-    tests = {n: compare_runs.test_accuracy(str(path)) for n, path in where.items()}
-    labels = [label for _, label in (("default", "default"),) + RECIPE for _ in range(3)]
-    table = compare_runs.table(labels, list(runs.values()), list(tests.values()), None)
-    assert table in README and (folder / "compare.txt").read_text().strip() == table
+    runs, tests = committed_repeats(folder, (("default", "default"),) + RECIPE, defaults)
     assert "--repeats 3 --out recipe.png" in README and (folder / "recipe.png").is_file()
     assert '--labels "default,' + ",".join(label for _, label in RECIPE) + '"' in README
     assert "compare_runs.py runs/{default," + ",".join(name for name, _ in RECIPE) + "}-{0,1,2}" in README
@@ -2204,7 +2206,7 @@ def test_weight_decay_and_the_unit_biases_are_what_the_committed_runs_and_starts
             ratios.append(float(rows(with_decay, f"{layer}.weight")[3]) / float(rows(without, f"{layer}.weight")[3]))
     assert_shows(" ".join(sentence(r"each layer's weights, by their root mean square, ([\d.]+) to ([\d.]+) times as "
                                    r"large as without it")), min(ratios), max(ratios))
-    fc6 = [rows(path / "layers.txt", "fc6.weight")[3] for path in (where["default-0"], where["no-weight-decay-0"])]
+    fc6 = [rows(path / "layers.txt", "fc6.weight")[3] for path in (defaults / "default-0", folder / "no-weight-decay-0")]
     assert list(sentence(r"\(fc6's ([\d.]+) against ([\d.]+) for the first seed")) == fc6
     assert_shows(sentence(r"sqrt\(2/192\) = ([\d.]+), which decay"), (2 / 192) ** 0.5)
 
@@ -2328,17 +2330,9 @@ def test_the_towers_connectivity_is_what_the_committed_runs_and_the_networks_say
     default's from the ablations), the networks' table is minicnn.summary's, and the paragraph's
     figures are those runs' and those networks'."""
     from minicnn import summary
-    sys.path.insert(0, str(ROOT / "examples"))
-    import compare_runs
     defaults = RESULTS / "cpu-train-alexnet_small-fashion-mnist-ablations-2026-12-05"
     folder = RESULTS / "cpu-train-alexnet_small-fashion-mnist-connectivity-2026-12-06"
-    where = {f"default-{seed}": defaults / f"default-{seed}" for seed in range(3)}
-    where.update({f"{name}-{seed}": folder / f"{name}-{seed}" for name, _ in CONNECTIVITY for seed in range(3)})
-    runs = {n: compare_runs.run_records(str(path)) for n, path in where.items()}
-    tests = {n: compare_runs.test_accuracy(str(path)) for n, path in where.items()}
-    labels = [label for _, label in (("default", "two towers"),) + CONNECTIVITY for _ in range(3)]
-    table = compare_runs.table(labels, list(runs.values()), list(tests.values()), None)
-    assert table in README and (folder / "compare.txt").read_text().strip() == table
+    runs, tests = committed_repeats(folder, (("default", "two towers"),) + CONNECTIVITY, defaults)
     assert (folder / "connectivity.png").is_file() and "--out connectivity.png" in README
     assert "compare_runs.py runs/{default,one-tower,one-tower-half}-{0,1,2} --repeats 3" in README
     assert '--labels "two towers,' + ",".join(label for _, label in CONNECTIVITY) + '"' in README

@@ -56,7 +56,8 @@ Where things are:
   (the paper's Figure 1: ReLU against tanh), confusion matrix, largest losses, first test images
   with their five most probable classes (Figure 4, left) and conv1 filters, a prediction's
   occlusion and saliency maps, and nearest neighbours, as Figures or PNGs).
-- ``minicnn.towers``: AlexNet's two-device split; ``minicnn.distributed`` and
+- ``minicnn.towers``: AlexNet's two-device split, and ``minicnn.tower_filters`` whether its two
+  towers learn different conv1 filters (the paper's Figure 3); ``minicnn.distributed`` and
   ``minicnn.hybrid``: data-parallel training over MPI and the "one weird trick".
 - ``minicnn.gradcheck``: the one way a backward pass is checked (``python -m minicnn.gradcheck``);
   ``minicnn.simulator``: the CUDA kernels on a CPU; ``minicnn.kernel_versions``: their numbered

@@ -1,12 +1,12 @@
 """Pictures of a training run: loss and accuracy curves (and several runs' training errors side by
-side: the paper's Figure 1), the test confusion matrix, the test images of the largest loss, and
-the learned conv1 filters (the paper's Figure 3); of test images with the
-five classes ranked first (the paper's Figure 4, left); of a prediction, where
+side: the paper's Figure 1), the test confusion matrix, the test images of the largest loss, and the
+learned conv1 filters (the paper's Figure 3, also tower by tower: ``minicnn.tower_filters``); of
+test images with the five classes ranked first (the paper's Figure 4, left); of a prediction, where
 covering the picture changes it (``minicnn.occlusion``) and which pixels move its score most
-(``minicnn.saliency``); and the training images nearest to test images in the last hidden layer
-(the paper's Figure 4, right; ``minicnn.neighbours``). Curves, the
-matrix and the images use matplotlib's object-oriented API with an Agg canvas (no screen needed,
-and pyplot's backend, e.g. a notebook's, is left alone); the filter grid needs only Pillow.
+(``minicnn.saliency``); and the training images nearest to test images in the last hidden layer (the
+paper's Figure 4, right; ``minicnn.neighbours``). Curves, the matrix and the images use matplotlib's
+object-oriented API with an Agg canvas (no screen needed, and pyplot's backend, e.g. a notebook's,
+is left alone); the filter grid needs only Pillow.
 
 Each picture is drawn by a ``*_figure`` function that returns the matplotlib ``Figure`` (a
 notebook shows it as it is; the tests read back what it drew), and written by its ``save_*``
@@ -325,3 +325,27 @@ def save_filter_grid(weight, path, scale=None):
     scale = scale or max(2, -(-48 // weight.shape[-1]))
     img = Image.fromarray((filter_grid(weight) * 255).round().astype(np.uint8))
     img.resize((img.width * scale, img.height * scale), Image.NEAREST).save(path)
+
+
+def save_tower_filters(runs, path):
+    """Save ``tower_filters_figure(runs)`` as a PNG."""
+    tower_filters_figure(runs).savefig(path, dpi=100)
+
+
+def tower_filters_figure(runs):
+    """Each run's conv1 filters split by tower, as the paper's Figure 3 draws them: a row per run,
+    tower 0's filters (the first half) on the left, tower 1's on the right, each filter min-max
+    scaled on its own (``filter_grid``). ``runs``: [(label, weight (O, C, kh, kw))]."""
+    fig = _figure((6, 1.2 + 2.6 * len(runs)))
+    axes = fig.subplots(len(runs), 2, squeeze=False)
+    for (label, weight), row in zip(runs, axes):
+        weight = to_numpy(weight)
+        half = weight.shape[0] // 2
+        for t, ax in enumerate(row):
+            grid = filter_grid(weight[t * half:(t + 1) * half])
+            ax.imshow(grid, cmap="gray" if grid.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
+            ax.set_title(f"{shortened(label, 40) if t == 0 else ''}\ntower {t}: filters {t * half}-{(t + 1) * half - 1}",
+                         fontsize=8)
+            ax.axis("off")
+    fig.tight_layout()
+    return fig

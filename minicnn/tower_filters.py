@@ -1,0 +1,156 @@
+"""Whether AlexNet's two towers learn different conv1 filters: the paper's Figure 3.
+
+The paper drew the 96 conv1 filters its network learned, the 48 of each GPU's tower, and found
+them split by kind: "The kernels on GPU 1 are largely color-agnostic, while the kernels on GPU 2
+are largely color-specific. This kind of specialization occurs during every run and is
+independent of any particular random weight initialization." The towers meet only at conv3, so
+each tower's conv2 reads its own half of conv1's maps: filters 0 to O/2 - 1 are tower 0's, the
+rest tower 1's (the grouped single-device network's order, which the split keeps).
+
+Two figures of each filter (O, C, kh, kw), both for the picture Figure 3 shows:
+
+- ``colour_shares``: the share of its energy (sum of squares) that is not in its mean over the
+  input channels: 0 for a filter that weighs every channel alike (it sees brightness: colour-
+  agnostic), up to 1 - 1/C for one whose channels differ; 0 on grey images, which have one channel.
+- ``spatial_frequencies``: the mean spatial frequency of its power spectrum, in cycles per pixel
+  (the discrete Fourier transform of its kh x kw window, the channels' power summed; each
+  frequency weighted by its power): 0 for a flat filter, about 0.375 for white noise in 5 x 5;
+  Figure 3's colour blobs are low, its edges and gratings high.
+
+``halvings_test`` says whether the towers differ in a figure more than chance makes two halves of
+the same filters differ: the difference between the two towers' means, against that of random
+halvings of the filters (a permutation test). A network of one tower (``alexnet_small``'s
+connectivity "one-tower") has halves that mean nothing: the test's control.
+
+    python -m minicnn.tower_filters runs/default-0/checkpoint.npz runs/one-tower-0/checkpoint.npz
+"""
+import numpy as np
+
+from minicnn.backend import to_numpy
+
+
+def colour_shares(weight):
+    """(O,) each filter's share of its sum of squares not in its mean over the input channels:
+    ``sum((w - mean_c w) ** 2) / sum(w ** 2)``; ``weight`` (O, C, kh, kw)."""
+    w = _filters(weight)
+    grey = w.mean(axis=1, keepdims=True)
+    return np.square(w - grey).sum(axis=(1, 2, 3)) / np.square(w).sum(axis=(1, 2, 3))
+
+
+def spatial_frequencies(weight):
+    """(O,) each filter's mean spatial frequency in cycles per pixel, ``sum(|f| P(f)) / sum(P(f))``
+    over the frequencies f of its kh x kw window's discrete Fourier transform, P the power summed
+    over the input channels; ``weight`` (O, C, kh, kw)."""
+    w = _filters(weight)
+    power = np.square(np.abs(np.fft.fft2(w))).sum(axis=1)   # (O, kh, kw)
+    fy, fx = np.fft.fftfreq(w.shape[2]), np.fft.fftfreq(w.shape[3])
+    radius = np.sqrt(fy[:, None] ** 2 + fx[None, :] ** 2)
+    return (power * radius).sum(axis=(1, 2)) / power.sum(axis=(1, 2))
+
+
+def halvings_test(values, draws=10000, seed=0):
+    """``(difference, p)``: how much the first half of ``values`` (tower 0's filters) and the
+    second (tower 1's) differ in their means, and the share p of ``draws`` random halvings of the
+    same values that differ at least as much (counting the towers' own, so that p > 0): a small p
+    says the towers differ more than chance would make them."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or len(values) < 2 or len(values) % 2:
+        raise ValueError(f"halvings_test: expected an even number (>= 2) of values, a filter's each, got shape "
+                         f"{values.shape}")
+    half = len(values) // 2
+    difference = abs(values[:half].mean() - values[half:].mean())
+    order = np.argsort(np.random.default_rng(seed).random((draws, len(values))), axis=1)
+    drawn = values[order]
+    differences = np.abs(drawn[:, :half].mean(axis=1) - drawn[:, half:].mean(axis=1))
+    at_least = np.count_nonzero(differences >= difference * (1 - 1e-9))   # a halving equal to the towers' counts
+    return float(difference), float((1 + at_least) / (1 + draws))
+
+
+def conv1_weight(model):
+    """conv1's filters (O, C, kh, kw) as a NumPy array, in the grouped network's order: a
+    Sequential's ``conv1``, or the two towers' (``minicnn.towers``) concatenated."""
+    state = model.state_dict()
+    if "conv1.weight" in state:
+        return to_numpy(state["conv1.weight"])
+    towers = sorted(k for k in state if k.endswith(".conv1.weight") and k.startswith("tower"))
+    if not towers:
+        raise ValueError("conv1_weight: the network has no layer named conv1 (nor towers holding one)")
+    return np.concatenate([to_numpy(state[k]) for k in towers])
+
+
+def rows(weight, draws=10000, seed=0):
+    """[(figure, tower 0's mean, tower 1's mean, difference, p)] for each figure of ``weight``'s
+    filters (O, C, kh, kw): spatial frequency, and colour share where there is colour (C > 1)."""
+    figures = [("spatial frequency", spatial_frequencies(weight))]
+    if weight.shape[1] > 1:
+        figures.append(("colour share", colour_shares(weight)))
+    half = weight.shape[0] // 2
+    return [(name, float(v[:half].mean()), float(v[half:].mean()), *halvings_test(v, draws, seed))
+            for name, v in figures]
+
+
+def report(weight, draws=10000, seed=0):
+    """The table of ``rows``, as the command line prints it."""
+    lines = [f"{'':18} {'tower 0':>8} {'tower 1':>8} {'difference':>10}  p ({draws} random halvings)"]
+    for name, first, second, difference, p in rows(weight, draws, seed):
+        lines.append(f"{name:18} {first:8.4f} {second:8.4f} {difference:10.4f}  {p:.4f}")
+    if weight.shape[1] == 1:
+        lines.append("(one input channel: no colour to share)")
+    return "\n".join(lines)
+
+
+def _filters(weight):
+    w = to_numpy(weight).astype(np.float64)
+    if w.ndim != 4:
+        raise ValueError(f"expected conv filters (O, C, kh, kw), got shape {w.shape}")
+    return w
+
+
+def main(argv=None):
+    """``python -m minicnn.tower_filters CHECKPOINT...``: each run's conv1 filters, tower by tower."""
+    import argparse
+    import os
+
+    from minicnn.arguments import plain_warnings, positive_int, unwritable_file, user_path
+    from minicnn.weights import WeightsError, model_from_checkpoint
+    p = argparse.ArgumentParser(
+        prog="python -m minicnn.tower_filters", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Whether a run's two towers learned different conv1 filters (the AlexNet paper's Figure 3):\n"
+                    "each tower's mean spatial frequency and, on colour images, colour share, and how often random\n"
+                    "halvings of the same filters differ as much (p). Filters 0 to O/2 - 1 are tower 0's.\n\n"
+                    "    python -m minicnn.tower_filters runs/fashion/checkpoint.npz\n"
+                    "    python -m minicnn.tower_filters runs/default-{0,1,2}/checkpoint.npz --out towers.png")
+    p.add_argument("checkpoints", nargs="+", type=user_path, metavar="CHECKPOINT",
+                   help="training checkpoints (.npz) of examples/train_alexnet.py, split or not")
+    p.add_argument("--draws", type=positive_int, default=10000,
+                   help="random halvings the towers are compared with (default: 10000)")
+    p.add_argument("--out", type=user_path, default=None, metavar="FILE",
+                   help="also draw each run's conv1 filters, tower 0's beside tower 1's, in this PNG")
+    args = p.parse_args(argv)
+    plain_warnings()
+    problem = args.out and unwritable_file(args.out)
+    if problem:   # before the checkpoints are read, not after
+        raise SystemExit(f"error: --out {args.out}: {problem}")
+    weights = []
+    for path in args.checkpoints:
+        try:
+            model, config = model_from_checkpoint(path)
+            weight = conv1_weight(model)
+        except (WeightsError, ValueError) as exc:
+            raise SystemExit(f"error: {exc}")
+        connectivity = (config.get("architecture") or {}).get("connectivity", "towers")
+        towers = "two towers" if connectivity == "towers" else f"{connectivity}: halves with no towers, a control"
+        print(f"{path} ({towers}): conv1's {weight.shape[0]} filters of {weight.shape[1]}x{weight.shape[2]}x"
+              f"{weight.shape[3]}")
+        print(report(weight, args.draws))
+        run = os.path.basename(os.path.dirname(os.path.abspath(path))) if os.path.basename(path) == "checkpoint.npz" \
+            else os.path.basename(path)   # a run's folder names it
+        weights.append((f"{run} ({'two towers' if connectivity == 'towers' else connectivity})", weight))
+    if args.out:
+        from minicnn.plots import save_tower_filters
+        save_tower_filters(weights, args.out)
+        print(f"written: {args.out}")
+
+
+if __name__ == "__main__":
+    main()

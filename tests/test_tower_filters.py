@@ -1,0 +1,110 @@
+"""minicnn.tower_filters: each tower's conv1 filters (the paper's Figure 3), against loops over
+the definitions in float64 and an exact count of every halving."""
+import itertools
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from minicnn import models, tower_filters, towers
+from minicnn.plots import filter_grid, tower_filters_figure
+from minicnn.tower_filters import colour_shares, halvings_test, spatial_frequencies
+from tests.fake_data import write_small_checkpoint
+
+CLASSES = [f"class {i}" for i in range(10)]
+
+
+def test_spatial_frequency_is_the_power_weighted_mean_of_the_dft_frequencies():
+    """Against the DFT written as its sum, the power summed over the channels; a flat filter
+    has frequency 0 and a checkerboard the highest, (0.5, 0.5) cycles per pixel."""
+    w = np.random.default_rng(0).standard_normal((5, 3, 5, 4))
+    expected = []
+    for f in w:
+        power, weighted = 0.0, 0.0
+        for ky, kx in itertools.product(range(5), range(4)):
+            p = 0.0
+            for channel in f:
+                p += abs(sum(channel[y, x] * np.exp(-2j * np.pi * (ky * y / 5 + kx * x / 4))
+                             for y in range(5) for x in range(4))) ** 2
+            fy, fx = (ky if ky <= 2 else ky - 5) / 5, (kx if kx < 2 else kx - 4) / 4   # numpy's order of frequencies
+            power, weighted = power + p, weighted + p * np.hypot(fy, fx)
+        expected.append(weighted / power)
+    np.testing.assert_allclose(spatial_frequencies(w), expected, rtol=1e-12)
+    flat, board = np.ones((1, 1, 4, 4)), (-1.0) ** np.add.outer(np.arange(4), np.arange(4))[None, None]
+    np.testing.assert_allclose(spatial_frequencies(np.concatenate([flat, board])), [0.0, np.sqrt(0.5)], atol=1e-12)
+
+
+def test_colour_share_is_the_energy_off_the_channels_mean():
+    """0 for a filter whose channels are alike (and on one channel), 1 for channels that sum to
+    0 at every pixel, and the definition's loop in between."""
+    rng = np.random.default_rng(1)
+    pattern = rng.standard_normal((5, 5))
+    grey = np.stack([pattern] * 3)[None]
+    opponent = np.stack([pattern, -pattern, 0 * pattern])[None]
+    np.testing.assert_allclose(colour_shares(np.concatenate([grey, opponent])), [0.0, 1.0], atol=1e-12)
+    assert colour_shares(rng.standard_normal((4, 1, 3, 3))).tolist() == [0.0] * 4
+    w = rng.standard_normal((3, 3, 5, 5))
+    expected = [sum((f[c, y, x] - f[:, y, x].mean()) ** 2 for c in range(3) for y in range(5) for x in range(5))
+                / (f ** 2).sum() for f in w]
+    np.testing.assert_allclose(colour_shares(w), expected, rtol=1e-12)
+
+
+def test_the_halvings_test_agrees_with_every_halving_counted():
+    """p approaches the share of all the halvings (20 of 6 values) that differ at least as much
+    as the first half from the second; two halves apart gives the smallest p its draws allow."""
+    values = np.array([0.31, 0.35, 0.29, 0.40, 0.38, 0.36])
+    difference, p = halvings_test(values, draws=40000)
+    halvings = [np.array(h) for h in itertools.combinations(range(6), 3)]
+    differences = [abs(values[h].mean() - np.delete(values, h).mean()) for h in halvings]
+    assert difference == pytest.approx(abs(values[:3].mean() - values[3:].mean()), rel=1e-12)
+    exact = np.mean([d >= difference * (1 - 1e-9) for d in differences])
+    assert exact == 0.1 and p == pytest.approx(exact, abs=0.005)   # 2 of the 20: the towers and their swap
+    apart = np.r_[np.zeros(12), np.ones(12)]   # two of C(24, 12) = 2.7 million halvings differ by 1
+    assert halvings_test(apart, draws=999) == (1.0, 0.001)
+    assert halvings_test(values, draws=500, seed=4) == halvings_test(values, draws=500, seed=4)
+    for bad in (np.zeros(5), np.zeros((2, 2)), np.zeros(0)):
+        with pytest.raises(ValueError, match="halvings_test: expected an even number"):
+            halvings_test(bad)
+
+
+def test_conv1_of_the_split_network_is_the_grouped_networks_in_its_order():
+    grouped = models.alexnet_small(width=8, lrn_groups=2, seed=5)
+    split = towers.two_tower(grouped)
+    np.testing.assert_array_equal(tower_filters.conv1_weight(split), grouped["conv1"].params["weight"].data)
+    with pytest.raises(ValueError, match="no layer named conv1"):
+        tower_filters.conv1_weight(models.alexnet_owt(num_classes=3))
+
+
+def test_the_command_line_reports_each_run_and_draws_the_towers(tmp_path):
+    """Two checkpoints, the two towers' and one tower's (the control), give a table each, with
+    the figures the functions give; --out draws them; a file that is no checkpoint is one line."""
+    write_small_checkpoint(tmp_path / "towers.npz", CLASSES)
+    write_small_checkpoint(tmp_path / "one.npz", CLASSES, seed=4, connectivity="one-tower")
+    picture = tmp_path / "towers.png"
+    result = subprocess.run([sys.executable, "-m", "minicnn.tower_filters", str(tmp_path / "towers.npz"),
+                             str(tmp_path / "one.npz"), "--draws", "200", "--out", str(picture)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    weight = models.alexnet_small(width=4, seed=3)["conv1"].params["weight"].data
+    first, second, difference, p = tower_filters.rows(weight, draws=200)[0][1:]
+    assert "towers.npz (two towers): conv1's 4 filters of 1x5x5\n" in result.stdout
+    assert f"spatial frequency    {first:.4f}   {second:.4f}     {difference:.4f}  {p:.4f}\n" in result.stdout
+    assert "one.npz (one-tower: halves with no towers, a control): conv1's 4 filters" in result.stdout
+    assert result.stdout.count("(one input channel: no colour to share)") == 2 and picture.stat().st_size > 0
+    (tmp_path / "notes.npz").write_text("not a checkpoint")
+    result = subprocess.run([sys.executable, "-m", "minicnn.tower_filters", str(tmp_path / "notes.npz")],
+                            capture_output=True, text=True)
+    assert result.returncode != 0 and result.stderr.startswith("error: ") and "Traceback" not in result.stderr
+    result = subprocess.run([sys.executable, "-m", "minicnn.tower_filters", str(tmp_path / "towers.npz"), "--out",
+                             str(tmp_path)], capture_output=True, text=True)
+    assert result.returncode != 0 and f"error: --out {tmp_path}: a folder, not a file" in result.stderr
+
+
+def test_the_figure_draws_each_towers_half_in_its_panel():
+    weight = np.random.default_rng(2).standard_normal((8, 3, 5, 5))
+    fig = tower_filters_figure([("run a", weight), ("run b", weight[:, :1])])
+    assert len(fig.axes) == 4
+    assert [ax.get_title().splitlines()[-1] for ax in fig.axes] == ["tower 0: filters 0-3", "tower 1: filters 4-7"] * 2
+    np.testing.assert_array_equal(fig.axes[1].images[0].get_array(), filter_grid(weight[4:]))
+    np.testing.assert_array_equal(fig.axes[2].images[0].get_array(), filter_grid(weight[:4, :1]))

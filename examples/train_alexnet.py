@@ -245,8 +245,8 @@ def parse_args(argv=None):
 # in main, where it depends on the device (the network, the epochs) or on the network (the learning
 # rate, the initialisation, LRN's groups).
 DEFAULTS = dict(model=None, width=None, dropout=None, activation=None, no_lrn=None, lrn_alpha=None, pool_size=None,
-                pad_pools=None, connectivity=None, lrn_groups=None, init=None, split="none", epochs=None, batch_size=64, lr=None,
-                momentum=0.9, weight_decay=5e-4, schedule="linear", step_every=None, augment=False, val_size=5000,
+                pad_pools=None, connectivity=None, lrn_groups=None, init=None, split="none", epochs=None,
+                batch_size=64, lr=None, momentum=0.9, weight_decay=5e-4, schedule="linear", step_every=None, augment=False, val_size=5000,
                 limit=0, seed=0)
 
 

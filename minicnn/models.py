@@ -174,8 +174,8 @@ def alexnet_small(num_classes=10, in_channels=1, input_size=28, width=24, dropou
     rng = np.random.default_rng(seed)
     conv = lambda *a, **k: Conv2D(*a, dtype=dtype, rng=rng, **k)
     groups = 2 if connectivity == "towers" else 1
-    # conv1 to conv5's maps; the paper's one-GPU net halves all but conv5's, whose outputs fc6 reads
-    # (halving it too would halve fc6, where most of the parameters are)
+    # conv1 to conv5's maps; the paper's one-GPU net halves all but conv5's, whose outputs fc6 reads:
+    # halving it would halve fc6 too, which holds most of the 2012 network's parameters
     w1, w2, w3, w4, w5 = ((width // 2, width, 3 * width // 2, 3 * width // 2, 2 * width)
                           if connectivity == "one-tower-half" else (width, 2 * width, 3 * width, 3 * width, 2 * width))
     norm = lambda i: [(f"norm{i}", LRN(5, lrn_alpha, 0.75, 2.0, groups=lrn_groups))] if lrn else []

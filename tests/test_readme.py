@@ -2382,3 +2382,47 @@ def test_the_towers_connectivity_is_what_the_committed_runs_and_the_networks_say
                  mean(one), min(one), max(one), mean(towers), min(towers), max(towers),
                  params["one-tower"] / params["towers"], macs["one-tower"] / macs["towers"])
     assert max(one) - min(one) > mean(one) - mean(towers) > 0   # "gain less than the seeds differ by"
+
+
+def test_twenty_epochs_of_each_connectivity_are_the_committed_runs():
+    """The twenty-epoch table of the towers' connectivity is compare_runs.py's of the three
+    committed runs (the towers' the default run of twenty epochs), and the paragraph's figures
+    are theirs."""
+    sys.path.insert(0, str(ROOT / "examples"))
+    import compare_runs
+    folder = RESULTS / "cpu-train-alexnet_small-fashion-mnist-connectivity-2026-12-06"
+    paths = [RESULTS / "cpu-train-alexnet_small-fashion-mnist-weight-decay-and-biases-2026-12-05" / "20-epochs",
+             folder / "20-epochs-one-tower", folder / "20-epochs-one-tower-half"]
+    towers, one, half = runs = [compare_runs.run_records(str(path)) for path in paths]
+    tests = [compare_runs.test_accuracy(str(path)) for path in paths]
+    table = compare_runs.table(["two towers"] + [label for _, label in CONNECTIVITY], runs, tests, None)
+    assert table in README and (folder / "compare-20-epochs.txt").read_text().strip() == table
+    assert all(len(records) == 20 for records in runs) and all((path / "curves.png").is_file() for path in paths)
+    assert f"]({folder.relative_to(ROOT)}/connectivity-20-epochs.png)" in README
+    for name, _ in CONNECTIVITY:
+        assert f" --epochs 20 --connectivity {name} --out runs/20-epochs-{name}\n" in README
+    assert "compare_runs.py runs/20-epochs runs/20-epochs-one-tower runs/20-epochs-one-tower-half" in README
+
+    def lowest(records):
+        best = min(records, key=lambda r: r["val_loss"])
+        return best["epoch"], best["val_loss"]
+
+    assert_shows(" ".join(sentence(r"falls further behind: ([\d.]+) against ([\d.]+) tested, ([\d.]+) points, with more "
+                                   r"training error in the last epoch \(([\d.]+) against ([\d.]+)\) and its validation "
+                                   r"loss lowest in epoch (\d+) \(([\d.]+)\), where the towers' is lowest in epoch (\d+) "
+                                   r"\(([\d.]+)\)")),
+                 tests[2], tests[0], 100 * (tests[0] - tests[2]), 1 - half[-1]["train_top1"],
+                 1 - towers[-1]["train_top1"], *lowest(half), *lowest(towers))
+    assert_shows(" ".join(sentence(r"One tower fits its training images best \(([\d.]+)\) and its validation images too "
+                                   r"\(([\d.]+); its validation loss lowest in epoch (\d+), ([\d.]+)\), yet tests ([\d.]+) "
+                                   r"points under the towers \(([\d.]+) against ([\d.]+)\)")),
+                 1 - one[-1]["train_top1"], one[-1]["val_top1"], *lowest(one), 100 * (tests[0] - tests[1]), tests[1],
+                 tests[0])
+    assert 1 - one[-1]["train_top1"] == min(1 - r[-1]["train_top1"] for r in runs)
+    assert one[-1]["val_top1"] == max(r[-1]["val_top1"] for r in runs)
+    five = [compare_runs.test_accuracy(str(folder / f"one-tower-{seed}")) for seed in range(3)]
+    assert_shows(sentence(r"spread one tower's test accuracy over ([\d.]+) points"), 100 * (max(five) - min(five)))
+    # "in the order of their maps in every epoch but the second": more maps, less training error
+    ordered = [1 - o["train_top1"] < 1 - t["train_top1"] < 1 - h["train_top1"] for o, t, h in zip(one, towers, half)]
+    assert "in every epoch but the second:" in " ".join(README.split())
+    assert ordered[1] is False and all(ordered[:1] + ordered[2:])

@@ -2161,6 +2161,12 @@ def test_what_lrn_pooling_and_dropout_add_is_what_compare_runs_and_evaluate_made
     assert_shows(" ".join(helped.groups()), test_mean("no-dropout"), test_mean("default"), scale=100)
 
 
+def lowest_validation_loss(records):
+    """(epoch, loss) of a run's lowest validation loss, from its metrics.jsonl records."""
+    best = min(records, key=lambda r: r["val_loss"])
+    return best["epoch"], best["val_loss"]
+
+
 RECIPE = (("no-weight-decay", "no weight decay"), ("unit-biases", "unit biases"), ("paper-init", "the paper's start"))
 
 
@@ -2282,16 +2288,12 @@ def test_twenty_epochs_with_and_without_weight_decay_are_the_committed_runs():
     assert "--epochs 20 --weight-decay 0 --out runs/20-epochs-no-weight-decay\n" in README
     decayed, free = runs
 
-    def lowest(records):
-        best = min(records, key=lambda r: r["val_loss"])
-        return best["epoch"], best["val_loss"]
-
     assert_shows(" ".join(sentence(r"again ends with less training error \(([\d.]+) against ([\d.]+) in the last "
                                    r"epoch\), but its validation loss is lowest in epoch (\d+) \(([\d.]+)\) and rises "
                                    r"to ([\d.]+), where with decay it is lowest in epoch (\d+) \(([\d.]+)\) and ends "
                                    r"at ([\d.]+), and it tests ([\d.]+) points worse \(([\d.]+) against ([\d.]+)\)")),
-                 1 - free[-1]["train_top1"], 1 - decayed[-1]["train_top1"], *lowest(free), free[-1]["val_loss"],
-                 *lowest(decayed), decayed[-1]["val_loss"], 100 * (tests[0] - tests[1]), tests[1], tests[0])
+                 1 - free[-1]["train_top1"], 1 - decayed[-1]["train_top1"], *lowest_validation_loss(free), free[-1]["val_loss"],
+                 *lowest_validation_loss(decayed), decayed[-1]["val_loss"], 100 * (tests[0] - tests[1]), tests[1], tests[0])
 
     def weights(name):
         text = (folder / name / "layers.txt").read_text()
@@ -2314,7 +2316,7 @@ def test_twenty_epochs_with_and_without_weight_decay_are_the_committed_runs():
                        r"rising from epoch (\d+), and ([\d.]+)%% as the default did after 5 \(three seeds' mean\)",
                        script)   # --weight-decay's help, its strings joined
     assert_shows(" ".join(helped.groups()[:2]), tests[1], tests[0], scale=100)
-    assert int(helped[3]) == lowest(free)[0]
+    assert int(helped[3]) == lowest_validation_loss(free)[0]
     five = [compare_runs.test_accuracy(str(RESULTS / folder.name / f"no-weight-decay-{seed}")) for seed in range(3)]
     defaults = [compare_runs.test_accuracy(str(RESULTS / "cpu-train-alexnet_small-fashion-mnist-ablations-2026-12-05"
                                                / f"default-{seed}")) for seed in range(3)]
@@ -2403,20 +2405,16 @@ def test_twenty_epochs_of_each_connectivity_are_the_committed_runs():
         assert f" --epochs 20 --connectivity {name} --out runs/20-epochs-{name}\n" in README
     assert "compare_runs.py runs/20-epochs runs/20-epochs-one-tower runs/20-epochs-one-tower-half" in README
 
-    def lowest(records):
-        best = min(records, key=lambda r: r["val_loss"])
-        return best["epoch"], best["val_loss"]
-
     assert_shows(" ".join(sentence(r"falls further behind: ([\d.]+) against ([\d.]+) tested, ([\d.]+) points, with more "
                                    r"training error in the last epoch \(([\d.]+) against ([\d.]+)\) and its validation "
                                    r"loss lowest in epoch (\d+) \(([\d.]+)\), where the towers' is lowest in epoch (\d+) "
                                    r"\(([\d.]+)\)")),
                  tests[2], tests[0], 100 * (tests[0] - tests[2]), 1 - half[-1]["train_top1"],
-                 1 - towers[-1]["train_top1"], *lowest(half), *lowest(towers))
+                 1 - towers[-1]["train_top1"], *lowest_validation_loss(half), *lowest_validation_loss(towers))
     assert_shows(" ".join(sentence(r"One tower fits its training images best \(([\d.]+)\) and its validation images too "
                                    r"\(([\d.]+); its validation loss lowest in epoch (\d+), ([\d.]+)\), yet tests ([\d.]+) "
                                    r"points under the towers \(([\d.]+) against ([\d.]+)\)")),
-                 1 - one[-1]["train_top1"], one[-1]["val_top1"], *lowest(one), 100 * (tests[0] - tests[1]), tests[1],
+                 1 - one[-1]["train_top1"], one[-1]["val_top1"], *lowest_validation_loss(one), 100 * (tests[0] - tests[1]), tests[1],
                  tests[0])
     assert 1 - one[-1]["train_top1"] == min(1 - r[-1]["train_top1"] for r in runs)
     assert one[-1]["val_top1"] == max(r[-1]["val_top1"] for r in runs)

@@ -2424,3 +2424,22 @@ def test_twenty_epochs_of_each_connectivity_are_the_committed_runs():
     ordered = [1 - o["train_top1"] < 1 - t["train_top1"] < 1 - h["train_top1"] for o, t, h in zip(one, towers, half)]
     assert "in every epoch but the second:" in " ".join(README.split())
     assert ordered[1] is False and all(ordered[:1] + ordered[2:])
+
+
+def test_each_towers_filters_are_what_tower_filters_printed_for_the_runs():
+    """The figures of the towers' filters are python -m minicnn.tower_filters' committed output,
+    whose command the README gives, and its picture is committed."""
+    folder = RESULTS / "cpu-train-alexnet_small-fashion-mnist-connectivity-2026-12-06"
+    output = (folder / "towers.txt").read_text()
+    command = ("python -m minicnn.tower_filters runs/default-0/checkpoint.npz runs/one-tower-0/checkpoint.npz "
+               "--out towers.png")
+    assert command in README and (folder / "towers.png").is_file()
+    assert output.startswith("runs/default-0/checkpoint.npz (two towers): conv1's 24 filters of 1x5x5\n")
+    assert "\nruns/one-tower-0/checkpoint.npz (one-tower: halves with no towers, a control)" in output
+    (towers, control) = [line.split()[2:] for line in output.splitlines() if line.startswith("spatial frequency")]
+    assert_shows(" ".join(sentence(r"tower 0's filters average ([\d.]+) cycles a pixel and tower 1's ([\d.]+), a "
+                                   r"difference random halvings reach or pass at p = ([\d.]+), against p = ([\d.]+) "
+                                   r"for the halves")),
+                 *map(float, (towers[0], towers[1], towers[3], control[3])))
+    assert "p (10000 random halvings)" in output and "compares the towers' difference with that of 10,000 random" in (
+        " ".join(README.split()))

@@ -136,6 +136,8 @@ def main(argv=None):
         try:
             model, config = model_from_checkpoint(path)
             weight = conv1_weight(model)
+            if weight.shape[0] % 2:   # a one-tower-half network of an odd conv1 (width 6: 3 filters)
+                raise ValueError(f"{path}: conv1 has {weight.shape[0]} filters, which do not halve")
         except (WeightsError, ValueError) as exc:
             raise SystemExit(f"error: {exc}")
         connectivity = (config.get("architecture") or {}).get("connectivity", "towers")

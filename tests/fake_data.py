@@ -34,7 +34,7 @@ def write_small_checkpoint(path, classes, seed=3, **changes):
     """A training checkpoint at ``path`` of the small AlexNet (width 4, random weights of ``seed``;
     ``changes``: other arguments of ``alexnet_small``) as fit would record a run on Fashion-MNIST:
     28x28 grey pictures, normalised by 0.3 and 0.4, ``classes`` its ten names."""
-    architecture = dict(name="alexnet_small", num_classes=10, in_channels=1, width=4, input_size=28, **changes)
+    architecture = dict(dict(name="alexnet_small", num_classes=10, in_channels=1, width=4, input_size=28), **changes)
     checkpoint.save(str(path), models.build(**architecture, seed=seed), None, dict(
         model="alexnet_small", epoch=1, split="none", config=dict(architecture=architecture, input_size=28, mean=0.3,
                                                                   std=0.4, classes=classes, dataset="fashion-mnist")))

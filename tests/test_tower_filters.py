@@ -96,6 +96,11 @@ def test_the_command_line_reports_each_run_and_draws_the_towers(tmp_path):
     result = subprocess.run([sys.executable, "-m", "minicnn.tower_filters", str(tmp_path / "notes.npz")],
                             capture_output=True, text=True)
     assert result.returncode != 0 and result.stderr.startswith("error: ") and "Traceback" not in result.stderr
+    write_small_checkpoint(tmp_path / "odd.npz", CLASSES, width=6, connectivity="one-tower-half")   # 3 filters
+    result = subprocess.run([sys.executable, "-m", "minicnn.tower_filters", str(tmp_path / "odd.npz")],
+                            capture_output=True, text=True)
+    assert result.returncode != 0 and "odd.npz: conv1 has 3 filters, which do not halve" in result.stderr
+    assert "Traceback" not in result.stderr
     result = subprocess.run([sys.executable, "-m", "minicnn.tower_filters", str(tmp_path / "towers.npz"), "--out",
                              str(tmp_path)], capture_output=True, text=True)
     assert result.returncode != 0 and f"error: --out {tmp_path}: a folder, not a file" in result.stderr

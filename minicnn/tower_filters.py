@@ -19,10 +19,12 @@ Two figures of each filter (O, C, kh, kw), both for the picture Figure 3 shows:
 
 ``halvings_test`` says whether the towers differ in a figure more than chance makes two halves of
 the same filters differ: the difference between the two towers' means, against that of random
-halvings of the filters (a permutation test). A network of one tower (``alexnet_small``'s
-connectivity "one-tower") has halves that mean nothing: the test's control.
+halvings of the filters (a permutation test); ``pooled_halvings_test`` does so over several
+runs at once. A network of one tower (``alexnet_small``'s connectivity "one-tower") has halves
+that mean nothing: the test's control.
 
     python -m minicnn.tower_filters runs/default-0/checkpoint.npz runs/one-tower-0/checkpoint.npz
+    python -m minicnn.tower_filters runs/{default,one-tower}-{0,1,2}/checkpoint.npz   # and pooled
 """
 import numpy as np
 
@@ -53,15 +55,29 @@ def halvings_test(values, draws=10000, seed=0):
     second (tower 1's) differ in their means, and the share p of ``draws`` random halvings of the
     same values that differ at least as much (counting the towers' own, so that p > 0): a small p
     says the towers differ more than chance would make them."""
-    values = np.asarray(values, dtype=np.float64)
-    if values.ndim != 1 or len(values) < 2 or len(values) % 2:
-        raise ValueError(f"halvings_test: expected an even number (>= 2) of values, a filter's each, got shape "
-                         f"{values.shape}")
-    half = len(values) // 2
-    difference = abs(values[:half].mean() - values[half:].mean())
-    order = np.argsort(np.random.default_rng(seed).random((draws, len(values))), axis=1)
-    drawn = values[order]
-    differences = np.abs(drawn[:, :half].mean(axis=1) - drawn[:, half:].mean(axis=1))
+    return pooled_halvings_test([values], draws, seed, name="halvings_test")
+
+
+def pooled_halvings_test(runs, draws=10000, seed=0, name="pooled_halvings_test"):
+    """``(difference, p)`` over several runs at once: the towers' differences (``halvings_test``'s)
+    summed over ``runs`` (a list of each run's values), against the sums of ``draws`` draws that
+    halve every run's filters at random, each run on its own. A run's towers are told apart by
+    how much they differ, not by which is which, so a split that is tower 0's in one run and
+    tower 1's in the next adds up: the paper's "during every run", tested on all of them together.
+    One run gives ``halvings_test``'s figures, draw for draw."""
+    if not len(runs):
+        raise ValueError(f"{name}: expected the values of one run or more, got none")
+    rng = np.random.default_rng(seed)
+    difference, differences = 0.0, np.zeros(draws)
+    for values in runs:
+        values = np.asarray(values, dtype=np.float64)
+        if values.ndim != 1 or len(values) < 2 or len(values) % 2:
+            raise ValueError(f"{name}: expected an even number (>= 2) of values, a filter's each, got shape "
+                             f"{values.shape}")
+        half = len(values) // 2
+        difference += abs(values[:half].mean() - values[half:].mean())
+        drawn = values[np.argsort(rng.random((draws, len(values))), axis=1)]
+        differences += np.abs(drawn[:, :half].mean(axis=1) - drawn[:, half:].mean(axis=1))
     at_least = np.count_nonzero(differences >= difference * (1 - 1e-9))   # a halving equal to the towers' counts
     return float(difference), float((1 + at_least) / (1 + draws))
 
@@ -99,6 +115,20 @@ def report(weight, draws=10000, seed=0):
     return "\n".join(lines)
 
 
+def pooled_report(weights, label, draws=10000, seed=0):
+    """One line per figure of ``pooled_halvings_test`` over several runs' conv1 filters
+    (``weights``, each (O, C, kh, kw)); colour share only where every run has colour."""
+    figures = [("spatial frequency", spatial_frequencies)]
+    if all(w.shape[1] > 1 for w in weights):
+        figures.append(("colour share", colour_shares))
+    lines = []
+    for name, figure in figures:
+        difference, p = pooled_halvings_test([figure(w) for w in weights], draws, seed)
+        lines.append(f"{label}, pooled: {name}: the towers' differences sum to {difference:.4f}, p = {p:.4f} "
+                     f"({draws} random halvings of every run)")
+    return "\n".join(lines)
+
+
 def _filters(weight):
     w = to_numpy(weight).astype(np.float64)
     if w.ndim != 4:
@@ -117,7 +147,9 @@ def main(argv=None):
         prog="python -m minicnn.tower_filters", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Whether a run's two towers learned different conv1 filters (the AlexNet paper's Figure 3):\n"
                     "each tower's mean spatial frequency and, on colour images, colour share, and how often random\n"
-                    "halvings of the same filters differ as much (p). Filters 0 to O/2 - 1 are tower 0's.\n\n"
+                    "halvings of the same filters differ as much (p). Filters 0 to O/2 - 1 are tower 0's. Several\n"
+                    "runs of one kind (two towers, or a one-tower control) are also tested together, their towers'\n"
+                    "differences summed against random halvings of every run.\n\n"
                     "    python -m minicnn.tower_filters runs/fashion/checkpoint.npz\n"
                     "    python -m minicnn.tower_filters runs/default-{0,1,2}/checkpoint.npz --out towers.png")
     p.add_argument("checkpoints", nargs="+", type=user_path, metavar="CHECKPOINT",
@@ -131,7 +163,7 @@ def main(argv=None):
     problem = args.out and unwritable_file(args.out)
     if problem:   # before the checkpoints are read, not after
         raise SystemExit(f"error: --out {args.out}: {problem}")
-    weights = []
+    weights, kinds = [], {}
     for path in args.checkpoints:
         try:
             model, config = model_from_checkpoint(path)
@@ -148,6 +180,11 @@ def main(argv=None):
         run = os.path.basename(os.path.dirname(os.path.abspath(path))) if os.path.basename(path) == "checkpoint.npz" \
             else os.path.basename(path)   # a run's folder names it
         weights.append((f"{run} ({'two towers' if connectivity == 'towers' else connectivity})", weight))
+        kinds.setdefault(connectivity, []).append(weight)
+    for connectivity, of_kind in kinds.items():
+        if len(of_kind) > 1:   # the paper's "during every run": each kind's runs tested at once
+            kind = "two towers" if connectivity == "towers" else f"{connectivity} (the control)"
+            print(pooled_report(of_kind, f"{len(of_kind)} runs of {kind}", args.draws))
     if args.out:
         from minicnn.plots import save_tower_filters
         save_tower_filters(weights, args.out)

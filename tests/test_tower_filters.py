@@ -9,7 +9,7 @@ import pytest
 
 from minicnn import models, tower_filters, towers
 from minicnn.plots import filter_grid, tower_filters_figure
-from minicnn.tower_filters import colour_shares, halvings_test, spatial_frequencies
+from minicnn.tower_filters import colour_shares, halvings_test, pooled_halvings_test, spatial_frequencies
 from tests.fake_data import write_small_checkpoint
 
 CLASSES = [f"class {i}" for i in range(10)]
@@ -68,6 +68,29 @@ def test_the_halvings_test_agrees_with_every_halving_counted():
             halvings_test(bad)
 
 
+def test_the_pooled_halvings_test_agrees_with_every_pair_of_halvings_counted():
+    """Two runs (6 and 4 values): p approaches the share of the 20 x 6 pairs of halvings, one of
+    each run, whose differences sum to at least the towers'; one run is halvings_test's, draw for
+    draw; a run whose split is tower 1's counts as one whose split is tower 0's."""
+    first, second = np.array([0.31, 0.35, 0.29, 0.40, 0.38, 0.36]), np.array([0.52, 0.50, 0.41, 0.47])
+    difference, p = pooled_halvings_test([first, second], draws=40000)
+    towers = abs(first[:3].mean() - first[3:].mean()) + abs(second[:2].mean() - second[2:].mean())
+    assert difference == pytest.approx(towers, rel=1e-12)
+
+    def halved(values):
+        return [abs(values[list(h)].mean() - np.delete(values, h).mean())
+                for h in itertools.combinations(range(len(values)), len(values) // 2)]
+    exact = np.mean([a + b >= towers * (1 - 1e-9) for a in halved(first) for b in halved(second)])
+    assert p == pytest.approx(exact, abs=0.006) and 0.01 < exact < 0.5
+    assert pooled_halvings_test([first], draws=700, seed=3) == halvings_test(first, draws=700, seed=3)
+    swapped = np.r_[second[2:], second[:2]]   # with 4 values, every halving maps to itself or its complement
+    assert pooled_halvings_test([first, swapped], draws=700) == pooled_halvings_test([first, second], draws=700)
+    with pytest.raises(ValueError, match="pooled_halvings_test: expected the values of one run or more"):
+        pooled_halvings_test([])
+    with pytest.raises(ValueError, match="pooled_halvings_test: expected an even number"):
+        pooled_halvings_test([first, np.zeros(3)])
+
+
 def test_conv1_of_the_split_network_is_the_grouped_networks_in_its_order():
     grouped = models.alexnet_small(width=8, lrn_groups=2, seed=5)
     split = towers.two_tower(grouped)
@@ -104,6 +127,22 @@ def test_the_command_line_reports_each_run_and_draws_the_towers(tmp_path):
     result = subprocess.run([sys.executable, "-m", "minicnn.tower_filters", str(tmp_path / "towers.npz"), "--out",
                              str(tmp_path)], capture_output=True, text=True)
     assert result.returncode != 0 and f"error: --out {tmp_path}: a folder, not a file" in result.stderr
+
+
+def test_several_runs_of_a_kind_are_also_tested_together(tmp_path, capsys):
+    """Two colour runs of two towers get a pooled line per figure, pooled_halvings_test's over
+    their filters; the one control run gets none."""
+    for name, seed, connectivity in (("a", 3, "towers"), ("b", 5, "towers"), ("c", 4, "one-tower")):
+        write_small_checkpoint(tmp_path / f"{name}.npz", CLASSES, seed=seed, in_channels=3, connectivity=connectivity)
+    tower_filters.main([str(tmp_path / f"{name}.npz") for name in "abc"] + ["--draws", "300"])
+    printed = capsys.readouterr().out
+    weights = [models.alexnet_small(width=4, in_channels=3, seed=seed)["conv1"].params["weight"].data
+               for seed in (3, 5)]
+    for name, figure in (("spatial frequency", spatial_frequencies), ("colour share", colour_shares)):
+        difference, p = pooled_halvings_test([figure(w) for w in weights], draws=300)
+        assert (f"2 runs of two towers, pooled: {name}: the towers' differences sum to {difference:.4f}, p = {p:.4f} "
+                f"(300 random halvings of every run)\n") in printed
+    assert printed.count(", pooled: ") == 2 and "control" in printed
 
 
 def test_the_figure_draws_each_towers_half_in_its_panel():

@@ -21,7 +21,8 @@ Two figures of each filter (O, C, kh, kw), both for the picture Figure 3 shows:
 the same filters differ: the difference between the two towers' means, against that of random
 halvings of the filters (a permutation test); ``pooled_halvings_test`` does so over several
 runs at once. A network of one tower (``alexnet_small``'s connectivity "one-tower") has halves
-that mean nothing: the test's control.
+that mean nothing: the test's control; so are the filters a run started from (``start_conv1``):
+what the towers differ by there, chance made.
 
     python -m minicnn.tower_filters runs/default-0/checkpoint.npz runs/one-tower-0/checkpoint.npz
     python -m minicnn.tower_filters runs/{default,one-tower}-{0,1,2}/checkpoint.npz   # and pooled
@@ -29,6 +30,7 @@ that mean nothing: the test's control.
 import numpy as np
 
 from minicnn.backend import to_numpy
+from minicnn.weights import build_recorded
 
 
 def colour_shares(weight):
@@ -105,28 +107,46 @@ def rows(weight, draws=10000, seed=0):
             for name, v in figures]
 
 
-def report(weight, draws=10000, seed=0):
-    """The table of ``rows``, as the command line prints it."""
+def report(weight, draws=10000, seed=0, start=None):
+    """The table of ``rows``, as the command line prints it; with ``start``, the filters the run
+    started from (``start_conv1``), each figure's row at the start beneath it."""
     lines = [f"{'':18} {'tower 0':>8} {'tower 1':>8} {'difference':>10}  p ({draws} random halvings)"]
-    for name, first, second, difference, p in rows(weight, draws, seed):
+    started = rows(start, draws, seed) if start is not None else None
+    for i, (name, first, second, difference, p) in enumerate(rows(weight, draws, seed)):
         lines.append(f"{name:18} {first:8.4f} {second:8.4f} {difference:10.4f}  {p:.4f}")
+        if started:
+            lines.append("{:18} {:8.4f} {:8.4f} {:10.4f}  {:.4f}".format("  at the start", *started[i][1:]))
     if weight.shape[1] == 1:
         lines.append("(one input channel: no colour to share)")
     return "\n".join(lines)
 
 
-def pooled_report(weights, label, draws=10000, seed=0):
+def pooled_report(weights, label, draws=10000, seed=0, starts=None):
     """One line per figure of ``pooled_halvings_test`` over several runs' conv1 filters
-    (``weights``, each (O, C, kh, kw)); colour share only where every run has colour."""
+    (``weights``, each (O, C, kh, kw)), and over the filters they started from where ``starts``
+    gives them all; colour share only where every run has colour."""
     figures = [("spatial frequency", spatial_frequencies)]
     if all(w.shape[1] > 1 for w in weights):
         figures.append(("colour share", colour_shares))
     lines = []
     for name, figure in figures:
         difference, p = pooled_halvings_test([figure(w) for w in weights], draws, seed)
-        lines.append(f"{label}, pooled: {name}: the towers' differences sum to {difference:.4f}, p = {p:.4f} "
-                     f"({draws} random halvings of every run)")
+        line = f"{label}, pooled: {name}: the towers' differences sum to {difference:.4f}, p = {p:.4f}"
+        if starts is not None and all(w is not None for w in starts):
+            line += "; at the start {:.4f}, p = {:.4f}".format(
+                *pooled_halvings_test([figure(w) for w in starts], draws, seed))
+        lines.append(f"{line} ({draws} random halvings of every run)")
     return "\n".join(lines)
+
+
+def start_conv1(config, path):
+    """conv1's filters (O, C, kh, kw) of the network a run of ``examples/train_alexnet.py``
+    started from, built again from the architecture and seed its checkpoint (at ``path``, whose
+    configuration is ``config``) records, as the script built it; None for a run that started
+    from other weights (``examples/finetune.py``'s) or that records no seed."""
+    if config.get("script") != "train_alexnet.py" or config.get("seed") is None:
+        return None
+    return conv1_weight(build_recorded(dict(config["architecture"], seed=config["seed"]), path))
 
 
 def _filters(weight):
@@ -147,8 +167,10 @@ def main(argv=None):
         prog="python -m minicnn.tower_filters", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Whether a run's two towers learned different conv1 filters (the AlexNet paper's Figure 3):\n"
                     "each tower's mean spatial frequency and, on colour images, colour share, and how often random\n"
-                    "halvings of the same filters differ as much (p). Filters 0 to O/2 - 1 are tower 0's. Several\n"
-                    "runs of one kind (two towers, or a one-tower control) are also tested together, their towers'\n"
+                    "halvings of the same filters differ as much (p). Filters 0 to O/2 - 1 are tower 0's. A run of\n"
+                    "examples/train_alexnet.py also gets the figures of the filters it started from (built again\n"
+                    "from the seed its checkpoint records), which training may or may not have split. Several runs\n"
+                    "of one kind (two towers, or a one-tower control) are also tested together, their towers'\n"
                     "differences summed against random halvings of every run.\n\n"
                     "    python -m minicnn.tower_filters runs/fashion/checkpoint.npz\n"
                     "    python -m minicnn.tower_filters runs/default-{0,1,2}/checkpoint.npz --out towers.png")
@@ -167,7 +189,7 @@ def main(argv=None):
     for path in args.checkpoints:
         try:
             model, config = model_from_checkpoint(path)
-            weight = conv1_weight(model)
+            weight, start = conv1_weight(model), start_conv1(config, path)
             if weight.shape[0] % 2:   # a one-tower-half network of an odd conv1 (width 6: 3 filters)
                 raise ValueError(f"{path}: conv1 has {weight.shape[0]} filters, which do not halve")
         except (WeightsError, ValueError) as exc:
@@ -176,15 +198,16 @@ def main(argv=None):
         towers = "two towers" if connectivity == "towers" else f"{connectivity}: halves with no towers, a control"
         print(f"{path} ({towers}): conv1's {weight.shape[0]} filters of {weight.shape[1]}x{weight.shape[2]}x"
               f"{weight.shape[3]}")
-        print(report(weight, args.draws))
+        print(report(weight, args.draws, start=start))
         run = os.path.basename(os.path.dirname(os.path.abspath(path))) if os.path.basename(path) == "checkpoint.npz" \
             else os.path.basename(path)   # a run's folder names it
         weights.append((f"{run} ({'two towers' if connectivity == 'towers' else connectivity})", weight))
-        kinds.setdefault(connectivity, []).append(weight)
+        kinds.setdefault(connectivity, []).append((weight, start))
     for connectivity, of_kind in kinds.items():
         if len(of_kind) > 1:   # the paper's "during every run": each kind's runs tested at once
             kind = "two towers" if connectivity == "towers" else f"{connectivity} (the control)"
-            print(pooled_report(of_kind, f"{len(of_kind)} runs of {kind}", args.draws))
+            print(pooled_report([w for w, _ in of_kind], f"{len(of_kind)} runs of {kind}", args.draws,
+                                starts=[start for _, start in of_kind]))
     if args.out:
         from minicnn.plots import save_tower_filters
         save_tower_filters(weights, args.out)

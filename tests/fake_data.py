@@ -30,14 +30,16 @@ def write_fake_cifar(folder, per_batch=20, seed=0):
         cifar10.write_batch(os.path.join(folder, name), images, labels)
 
 
-def write_small_checkpoint(path, classes, seed=3, **changes):
+def write_small_checkpoint(path, classes, seed=3, start_seed=None, **changes):
     """A training checkpoint at ``path`` of the small AlexNet (width 4, random weights of ``seed``;
-    ``changes``: other arguments of ``alexnet_small``) as fit would record a run on Fashion-MNIST:
-    28x28 grey pictures, normalised by 0.3 and 0.4, ``classes`` its ten names."""
+    ``changes``: other arguments of ``alexnet_small``) as fit would record a run of
+    examples/train_alexnet.py on Fashion-MNIST: 28x28 grey pictures, normalised by 0.3 and 0.4,
+    ``classes`` its ten names, started from the weights of ``start_seed`` (default: ``seed``)."""
     architecture = dict(dict(name="alexnet_small", num_classes=10, in_channels=1, width=4, input_size=28), **changes)
     checkpoint.save(str(path), models.build(**architecture, seed=seed), None, dict(
-        model="alexnet_small", epoch=1, split="none", config=dict(architecture=architecture, input_size=28, mean=0.3,
-                                                                  std=0.4, classes=classes, dataset="fashion-mnist")))
+        model="alexnet_small", epoch=1, split="none", config=dict(
+            architecture=architecture, input_size=28, mean=0.3, std=0.4, classes=classes, dataset="fashion-mnist",
+            script="train_alexnet.py", seed=seed if start_seed is None else start_seed)))
 
 
 def write_pictures_of_one_name(folder, seed=2):

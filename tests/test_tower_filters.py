@@ -101,8 +101,9 @@ def test_conv1_of_the_split_network_is_the_grouped_networks_in_its_order():
 
 def test_the_command_line_reports_each_run_and_draws_the_towers(tmp_path):
     """Two checkpoints, the two towers' and one tower's (the control), give a table each, with
-    the figures the functions give; --out draws them; a file that is no checkpoint is one line."""
-    write_small_checkpoint(tmp_path / "towers.npz", CLASSES)
+    the figures the functions give, of the trained filters and of those the run's recorded seed
+    starts from; --out draws them; a file that is no checkpoint is one line."""
+    write_small_checkpoint(tmp_path / "towers.npz", CLASSES, start_seed=6)
     write_small_checkpoint(tmp_path / "one.npz", CLASSES, seed=4, connectivity="one-tower")
     picture = tmp_path / "towers.png"
     result = subprocess.run([sys.executable, "-m", "minicnn.tower_filters", str(tmp_path / "towers.npz"),
@@ -112,7 +113,11 @@ def test_the_command_line_reports_each_run_and_draws_the_towers(tmp_path):
     weight = models.alexnet_small(width=4, seed=3)["conv1"].params["weight"].data
     first, second, difference, p = tower_filters.rows(weight, draws=200)[0][1:]
     assert "towers.npz (two towers): conv1's 4 filters of 1x5x5\n" in result.stdout
+    start = models.alexnet_small(width=4, seed=6)["conv1"].params["weight"].data
     assert f"spatial frequency    {first:.4f}   {second:.4f}     {difference:.4f}  {p:.4f}\n" in result.stdout
+    started = tower_filters.rows(start, draws=200)[0][1:]
+    assert "  at the start       {:.4f}   {:.4f}     {:.4f}  {:.4f}\n".format(*started) in result.stdout
+    assert started[:2] != (first, second)   # the seed recorded, not the trained weights
     assert "one.npz (one-tower: halves with no towers, a control): conv1's 4 filters" in result.stdout
     assert result.stdout.count("(one input channel: no colour to share)") == 2 and picture.stat().st_size > 0
     (tmp_path / "notes.npz").write_text("not a checkpoint")
@@ -129,19 +134,33 @@ def test_the_command_line_reports_each_run_and_draws_the_towers(tmp_path):
     assert result.returncode != 0 and f"error: --out {tmp_path}: a folder, not a file" in result.stderr
 
 
+def test_the_start_is_built_from_a_training_runs_recorded_seed_only():
+    """train_alexnet.py's record gives the network of its seed, towers and width as recorded; a
+    fine-tuning run's (which started from other weights) or one without its seed gives None."""
+    architecture = dict(name="alexnet_small", num_classes=10, in_channels=3, width=8, input_size=28)
+    start = tower_filters.start_conv1(dict(script="train_alexnet.py", seed=7, architecture=architecture), "run.npz")
+    np.testing.assert_array_equal(start, models.alexnet_small(in_channels=3, width=8, seed=7)["conv1"].params[
+        "weight"].data)
+    assert tower_filters.start_conv1(dict(script="finetune.py", seed=7, architecture=architecture), "run.npz") is None
+    assert tower_filters.start_conv1(dict(script="train_alexnet.py", architecture=architecture), "run.npz") is None
+
+
 def test_several_runs_of_a_kind_are_also_tested_together(tmp_path, capsys):
     """Two colour runs of two towers get a pooled line per figure, pooled_halvings_test's over
-    their filters; the one control run gets none."""
+    their filters and over those they started from; the one control run gets none."""
     for name, seed, connectivity in (("a", 3, "towers"), ("b", 5, "towers"), ("c", 4, "one-tower")):
-        write_small_checkpoint(tmp_path / f"{name}.npz", CLASSES, seed=seed, in_channels=3, connectivity=connectivity)
+        write_small_checkpoint(tmp_path / f"{name}.npz", CLASSES, seed=seed, start_seed=seed + 10, in_channels=3,
+                               connectivity=connectivity)
     tower_filters.main([str(tmp_path / f"{name}.npz") for name in "abc"] + ["--draws", "300"])
     printed = capsys.readouterr().out
-    weights = [models.alexnet_small(width=4, in_channels=3, seed=seed)["conv1"].params["weight"].data
-               for seed in (3, 5)]
+
+    def conv1(seed):
+        return models.alexnet_small(width=4, in_channels=3, seed=seed)["conv1"].params["weight"].data
     for name, figure in (("spatial frequency", spatial_frequencies), ("colour share", colour_shares)):
-        difference, p = pooled_halvings_test([figure(w) for w in weights], draws=300)
-        assert (f"2 runs of two towers, pooled: {name}: the towers' differences sum to {difference:.4f}, p = {p:.4f} "
-                f"(300 random halvings of every run)\n") in printed
+        difference, p = pooled_halvings_test([figure(conv1(seed)) for seed in (3, 5)], draws=300)
+        at_start = pooled_halvings_test([figure(conv1(seed)) for seed in (13, 15)], draws=300)
+        assert (f"2 runs of two towers, pooled: {name}: the towers' differences sum to {difference:.4f}, p = {p:.4f}; "
+                "at the start {:.4f}, p = {:.4f} (300 random halvings of every run)\n".format(*at_start)) in printed
     assert printed.count(", pooled: ") == 2 and "control" in printed
 
 

@@ -52,6 +52,15 @@ def spatial_frequencies(weight):
     return (power * radius).sum(axis=(1, 2)) / power.sum(axis=(1, 2))
 
 
+def start_cosines(weight, start):
+    """(O,) each filter's cosine with the filter it started from (both (O, C, kh, kw)): 1 for a
+    filter that training left as it was, or only scaled; about 0 for one it replaced."""
+    w, w0 = (_filters(a).reshape(len(a), -1) for a in (weight, start))
+    if w.shape != w0.shape:
+        raise ValueError(f"start_cosines: the filters {weight.shape} and their start {start.shape} differ in shape")
+    return (w * w0).sum(axis=1) / (np.linalg.norm(w, axis=1) * np.linalg.norm(w0, axis=1))
+
+
 def halvings_test(values, draws=10000, seed=0):
     """``(difference, p)``: how much the first half of ``values`` (tower 0's filters) and the
     second (tower 1's) differ in their means, and the share p of ``draws`` random halvings of the
@@ -109,13 +118,19 @@ def rows(weight, draws=10000, seed=0):
 
 def report(weight, draws=10000, seed=0, start=None):
     """The table of ``rows``, as the command line prints it; with ``start``, the filters the run
-    started from (``start_conv1``), each figure's row at the start beneath it."""
+    started from (``start_conv1``), each figure's row at the start beneath it, and a row of each
+    filter's cosine with its start (``start_cosines``)."""
     lines = [f"{'':18} {'tower 0':>8} {'tower 1':>8} {'difference':>10}  p ({draws} random halvings)"]
     started = rows(start, draws, seed) if start is not None else None
     for i, (name, first, second, difference, p) in enumerate(rows(weight, draws, seed)):
         lines.append(f"{name:18} {first:8.4f} {second:8.4f} {difference:10.4f}  {p:.4f}")
         if started:
             lines.append("{:18} {:8.4f} {:8.4f} {:10.4f}  {:.4f}".format("  at the start", *started[i][1:]))
+    if start is not None:   # how far training has moved the filters from their random start
+        cosines = start_cosines(weight, start)
+        half = len(cosines) // 2
+        lines.append("{:18} {:8.4f} {:8.4f} {:10.4f}  {:.4f}".format(
+            "cosine to start", cosines[:half].mean(), cosines[half:].mean(), *halvings_test(cosines, draws, seed)))
     if weight.shape[1] == 1:
         lines.append("(one input channel: no colour to share)")
     return "\n".join(lines)

@@ -9,7 +9,8 @@ import pytest
 
 from minicnn import models, tower_filters, towers
 from minicnn.plots import filter_grid, tower_filters_figure
-from minicnn.tower_filters import colour_shares, halvings_test, pooled_halvings_test, spatial_frequencies
+from minicnn.tower_filters import (colour_shares, halvings_test, pooled_halvings_test, spatial_frequencies,
+                                   start_cosines)
 from tests.fake_data import write_small_checkpoint
 
 CLASSES = [f"class {i}" for i in range(10)]
@@ -48,6 +49,18 @@ def test_colour_share_is_the_energy_off_the_channels_mean():
     expected = [sum((f[c, y, x] - f[:, y, x].mean()) ** 2 for c in range(3) for y in range(5) for x in range(5))
                 / (f ** 2).sum() for f in w]
     np.testing.assert_allclose(colour_shares(w), expected, rtol=1e-12)
+
+
+def test_the_cosine_to_the_start_is_each_filters_against_its_own():
+    """Against the sums written out; 1 for a filter left as it was or only scaled, -1 negated."""
+    rng = np.random.default_rng(3)
+    w, w0 = rng.standard_normal((2, 6, 3, 5, 5))
+    expected = [(a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()) for a, b in zip(w, w0)]
+    np.testing.assert_allclose(start_cosines(w, w0), expected, rtol=1e-12)
+    np.testing.assert_allclose(start_cosines(np.concatenate([w0[:2], 3 * w0[2:4], -w0[4:]]), w0),
+                               [1, 1, 1, 1, -1, -1], rtol=1e-12)
+    with pytest.raises(ValueError, match=r"start_cosines: the filters \(6, 3, 5, 5\) and their start \(6, 1, 5, 5\)"):
+        start_cosines(w, w0[:, :1])
 
 
 def test_the_halvings_test_agrees_with_every_halving_counted():
@@ -118,6 +131,9 @@ def test_the_command_line_reports_each_run_and_draws_the_towers(tmp_path):
     started = tower_filters.rows(start, draws=200)[0][1:]
     assert "  at the start       {:.4f}   {:.4f}     {:.4f}  {:.4f}\n".format(*started) in result.stdout
     assert started[:2] != (first, second)   # the seed recorded, not the trained weights
+    cosines = start_cosines(weight, start)
+    assert "cosine to start    {:8.4f} {:8.4f} {:10.4f}  {:.4f}\n".format(
+        cosines[:2].mean(), cosines[2:].mean(), *halvings_test(cosines, draws=200)) in result.stdout
     assert "one.npz (one-tower: halves with no towers, a control): conv1's 4 filters" in result.stdout
     assert result.stdout.count("(one input channel: no colour to share)") == 2 and picture.stat().st_size > 0
     (tmp_path / "notes.npz").write_text("not a checkpoint")

@@ -2426,20 +2426,70 @@ def test_twenty_epochs_of_each_connectivity_are_the_committed_runs():
     assert ordered[1] is False and all(ordered[:1] + ordered[2:])
 
 
+def tower_filters_printed(output):
+    """{run's folder: [(tower 0, tower 1, difference, p) of the trained spatial frequencies, of those at
+    the start, of the cosines to the start]} and [(sum, p, sum at the start, p at the start)] of each
+    kind's pooled line, from what ``python -m minicnn.tower_filters`` printed for grey images."""
+    runs = {}
+    for match in re.finditer(r"runs/(\S+)/checkpoint\.npz [^\n]*\n[^\n]*\nspatial frequency +(.*)\n"
+                             r"  at the start +(.*)\ncosine to start +(.*)\n\(one input channel", output):
+        runs[match.group(1)] = [tuple(map(float, row.split())) for row in match.groups()[1:]]
+    pooled = [tuple(map(float, m)) for m in re.findall(r"sum to ([\d.]+), p = ([\d.]+); at the start ([\d.]+), "
+                                                        r"p = ([\d.]+) \(10000 random halvings", output)]
+    return runs, pooled
+
+
 def test_each_towers_filters_are_what_tower_filters_printed_for_the_runs():
-    """The figures of the towers' filters are python -m minicnn.tower_filters' committed output,
-    whose command the README gives, and its picture is committed."""
+    """The table and figures of the towers' filters are python -m minicnn.tower_filters' committed
+    output for the three seeds' five-epoch runs and the twenty-epoch runs, whose commands the
+    README gives, and their pictures are committed."""
     folder = RESULTS / "cpu-train-alexnet_small-fashion-mnist-connectivity-2026-12-06"
-    output = (folder / "towers.txt").read_text()
-    command = ("python -m minicnn.tower_filters runs/default-0/checkpoint.npz runs/one-tower-0/checkpoint.npz "
-               "--out towers.png")
-    assert command in README and (folder / "towers.png").is_file()
-    assert output.startswith("runs/default-0/checkpoint.npz (two towers): conv1's 24 filters of 1x5x5\n")
-    assert "\nruns/one-tower-0/checkpoint.npz (one-tower: halves with no towers, a control)" in output
-    (towers, control) = [line.split()[2:] for line in output.splitlines() if line.startswith("spatial frequency")]
-    assert_shows(" ".join(sentence(r"tower 0's filters average ([\d.]+) cycles a pixel and tower 1's ([\d.]+), a "
-                                   r"difference random halvings reach or pass at p = ([\d.]+), against p = ([\d.]+) "
-                                   r"for the halves")),
-                 *map(float, (towers[0], towers[1], towers[3], control[3])))
-    assert "p (10000 random halvings)" in output and "compares the towers' difference with that of 10,000 random" in (
-        " ".join(README.split()))
+    five, pooled = tower_filters_printed((folder / "towers.txt").read_text())
+    twenty, _ = tower_filters_printed((folder / "towers-20-epochs.txt").read_text())
+    assert sorted(five) == [f"{kind}-{seed}" for kind in ("default", "one-tower") for seed in range(3)]
+    assert sorted(twenty) == ["20-epochs", "20-epochs-one-tower"] and len(pooled) == 2
+    assert "python -m minicnn.tower_filters runs/{default,one-tower}-{0,1,2}/checkpoint.npz --out towers.png" in README
+    assert ("python -m minicnn.tower_filters runs/20-epochs/checkpoint.npz runs/20-epochs-one-tower/checkpoint.npz \\\n"
+            "    --out towers-20-epochs.png") in README
+    assert (folder / "towers.png").is_file() and (folder / "towers-20-epochs.png").is_file()
+    assert "3 runs of two towers, pooled" in (folder / "towers.txt").read_text()
+
+    def row(label, figures):
+        (first, second, _, p), (start0, start1, _, start_p), (cosine0, cosine1, _, _) = figures
+        return (f"| {label} | {first:.4f}, {second:.4f} | {p:.4f} | {start0:.4f}, {start1:.4f} | {start_p:.4f} | "
+                f"{cosine0:.4f}, {cosine1:.4f} |")
+    for kind, name in (("default", "two towers"), ("one-tower", "one tower")):
+        for seed in range(3):
+            assert row(f"{name}, seed {seed}", five[f"{kind}-{seed}"]) in README
+    for name, (total, p, start_total, start_p) in zip(("two towers", "one tower"), pooled):
+        assert (f"| {name}, the three seeds together | differences sum to {total:.4f} | {p:.4f} | {start_total:.4f} | "
+                f"{start_p:.4f} | |") in README
+    assert row("two towers, 20 epochs", twenty["20-epochs"]) in README
+    assert row("one tower, 20 epochs", twenty["20-epochs-one-tower"]) in README
+
+    towers = [five[f"default-{seed}"] for seed in range(3)]
+    assert_shows(" ".join(sentence(r"in any run \(p from ([\d.]+) to ([\d.]+)\) or in the three together \(p = "
+                                   r"([\d.]+)\), and the one-tower network's halves do not either \(together p = "
+                                   r"([\d.]+)\)")),
+                 min(t[0][3] for t in towers), max(t[0][3] for t in towers), pooled[0][1], pooled[1][1])
+    assert_shows(" ".join(sentence(r"seeds 0 and 1 started ([\d.]+) and ([\d.]+) cycles a pixel apart \(p = ([\d.]+) "
+                                   r"and ([\d.]+)\) and ended ([\d.]+) and ([\d.]+) apart; seed 2 started ([\d.]+) "
+                                   r"apart and ended ([\d.]+) apart")),
+                 towers[0][1][2], towers[1][1][2], towers[0][1][3], towers[1][1][3], towers[0][0][2],
+                 towers[1][0][2], towers[2][1][2], towers[2][0][2])
+    assert all((t[0][1] > t[0][0]) for t in towers)   # "Tower 1's frequency is the higher in all three runs"
+    cosines = [c for run in five.values() for c in run[2][:2]]
+    lowered = [run[1][t] - run[0][t] for run in five.values() for t in (0, 1)]
+    assert_shows(" ".join(sentence(r"leave the filters at cosines of ([\d.]+) to ([\d.]+) with their random start, "
+                                   r"tower by tower: they have lowered each tower's \(or half's\) mean frequency by "
+                                   r"([\d.]+) to ([\d.]+) cycles a pixel \(white noise in 5 x 5 has about ([\d.]+)\)")),
+                 min(cosines), max(cosines), min(lowered), max(lowered),
+                 np.hypot(*np.meshgrid(np.fft.fftfreq(5), np.fft.fftfreq(5))).mean())
+    (trained, _, cosine), control = twenty["20-epochs"], twenty["20-epochs-one-tower"][0]
+    assert trained[2] < towers[0][1][2] and trained[0] > trained[1]   # closer than they started; tower 0's the higher
+    assert_shows(" ".join(sentence(r"to cosines of ([\d.]+) and ([\d.]+), and leave seed 0's towers closer than they "
+                                   r"started, tower 0's now the higher: ([\d.]+) and ([\d.]+) cycles a pixel \(p = "
+                                   r"([\d.]+)\), where the one-tower network's halves are ([\d.]+) and ([\d.]+) \(p = "
+                                   r"([\d.]+)\)")),
+                 cosine[0], cosine[1], trained[0], trained[1], trained[3], control[0], control[1], control[3])
+    assert "compares the towers' difference with that of 10,000 random" in " ".join(README.split())

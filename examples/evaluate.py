@@ -21,7 +21,9 @@ ImageNet's val/<synset>/, are taken in sorted order when there are as many as th
 classes (the order in which torchvision's ImageFolder numbers them, and in which its AlexNet's
 outputs are). Pictures are seen as in training (predict.py's way): photos through the central
 256x256 and its centre crop (or --ten-crop), a small-image network's through the whole picture at
-its data set's size and colour. Several --weights make an ensemble of networks of one task,
+its data set's size and colour (or, with --ten-crop for a run trained with --augment, the picture
+shifted to the four corners of the black border training padded it with, itself, and the five
+mirrored). Several --weights make an ensemble of networks of one task,
 each scored alone and the ensemble on the averaged probabilities (the paper's 5 networks gave
 38.1% top-1 error against 40.7% for one). With --layers, what each layer of one network makes of the
 images: its outputs' mean, root mean square, largest magnitude and share of zeros, and each LRN's

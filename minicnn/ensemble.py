@@ -22,7 +22,7 @@ from minicnn.arguments import positive_int, user_path
 from minicnn.backend import check_device
 from minicnn.data import imagenet_classes
 from minicnn.data.image_folder import class_folders, decode
-from minicnn.data.loader import resize_nearest
+from minicnn.data.loader import resize_nearest, ten_crops
 from minicnn.inference import predict_proba
 from minicnn.weights import WeightsError, checkpoint_config, class_count, load, model_from_checkpoint, recorded_classes
 
@@ -85,7 +85,9 @@ def add_network_arguments(parser):
                         help="class names: a text file (one per line) or an image folder (default: those a "
                              "training checkpoint records, else ImageNet's 1000 names for a 1000-way model)")
     parser.add_argument("--ten-crop", action="store_true",
-                        help="average the ten crops of the paper's test (networks trained on photos)")
+                        help="average the ten crops of the paper's test: of photos, the four corners and the centre "
+                             "and their mirrors; of a small-image network trained with --augment, the picture "
+                             "shifted as far as its padding lets it, and the picture itself, and their mirrors")
     parser.add_argument("--invert", action="store_true",
                         help="invert the pixels first, for a network trained on small images (Fashion-MNIST shows "
                              "light garments on black, so a photo of one on a light background wants it)")
@@ -118,21 +120,23 @@ def load_ensemble(paths, model=None, num_classes=None, classes=None, device="cpu
     if invert and views[0].photos:
         raise EnsembleError("--invert is for networks trained on a small-image data set (Fashion-MNIST's light "
                             "garments on black); this one was trained on photos")
-    if ten_crop and not views[0].photos:
-        raise EnsembleError(f"--ten-crop: the network was trained on whole {views[0].crop}x{views[0].crop} images, "
-                            f"not on crops of photos")
+    unshifted = [path for path, view in zip(paths, views) if not view.photos and not view.pad]
+    if ten_crop and unshifted:   # its ten crops would be ten copies of the whole picture (and mirrors)
+        raise EnsembleError(f"--ten-crop: {unshifted[0]} was trained on whole {views[0].size}x{views[0].size} "
+                            f"pictures, without --augment's shifted crops, not on crops of photos")
     return members, views, names
 
 
-Input = collections.namedtuple("Input", "photos crop mean std size channels")
+Input = collections.namedtuple("Input", "photos crop mean std size channels pad", defaults=(0,))
 
 
 def input_of(net, config):
     """How a network sees a picture, as it was trained (an ``Input``): with ``photos``, through
     ``crop``-sized crops of the picture's central 256x256 (networks of image folders, ImageNet's
     weights); without, the whole picture at a small-image data set's ``size`` (Fashion-MNIST,
-    CIFAR-10) with ``channels``, resized to the network's ``crop``; either normalised by ``mean``
-    and ``std``."""
+    CIFAR-10) with ``channels``, resized to the network's ``crop``, its ten crops shifted as far as
+    the ``pad`` pixels of zeros that training with --augment padded it by (0: trained without);
+    either normalised by ``mean`` and ``std``."""
     mean, std = (config["mean"], config["std"]) if "mean" in config else (IMAGENET_MEAN, IMAGENET_STD)
     if "crop" in config or "input_size" not in config:
         return Input(True, config.get("crop") or models.MODELS[config["architecture"]["name"]][1], mean, std, None, 3)
@@ -141,7 +145,8 @@ def input_of(net, config):
     if size is None:
         raise EnsembleError("the checkpoint records neither the side of its training images (image_size) nor the "
                             "side they were resized to (input_size): fit records them for square images")
-    return Input(False, config["input_size"] or size, mean, std, size, channels)
+    pad = config.get("augment_pad", 0) if config.get("augment") else 0
+    return Input(False, config["input_size"] or size, mean, std, size, channels, pad)
 
 
 def seen_as(view):
@@ -179,10 +184,27 @@ def as_seen(images, view):
 def member_probas(members, views, images, ten_crop=False, device="cpu", batch_size=50):
     """(M, N, K) float64: each member's class probabilities of the uint8 pictures ``images`` (N,
     C, S, S: 256x256 photos, or small pictures at the data set's size), each network through its
-    own view (``as_seen``, its crop, its normalisation), the ten crops averaged with ``ten_crop``."""
-    return np.stack([predict_proba([net], as_seen(images, view), view.crop, view.mean, view.std,
-                                   "ten" if ten_crop else "center", device, batch_size=batch_size)
-                     for (net, _), view in zip(members, views)])
+    own view (``as_seen``, its crop, its normalisation), the ten crops averaged with ``ten_crop``
+    (a small-image network's: ``small_ten_crops``)."""
+    probas = []
+    for (net, _), view in zip(members, views):
+        if ten_crop and not view.photos:
+            probas.append(np.mean([predict_proba([net], as_seen(crops, view), None, view.mean, view.std, "center",
+                                                 device, batch_size=batch_size)
+                                   for crops in small_ten_crops(np.asarray(images), view.pad)], axis=0))
+        else:
+            probas.append(predict_proba([net], as_seen(images, view), view.crop, view.mean, view.std,
+                                        "ten" if ten_crop else "center", device, batch_size=batch_size))
+    return np.stack(probas)
+
+
+def small_ten_crops(images, pad, value=0):
+    """The paper's ten test crops of small pictures (N, C, S, S) as --augment trained on them, crops
+    of their own size out of them padded with ``pad`` pixels of zeros (the loader's translations;
+    of ``value`` if given): the four shifted as far as they go, the picture itself (the centre),
+    and the five mirrored; (10, N, C, S, S)."""
+    padded = np.pad(images, ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=value)
+    return ten_crops(padded, images.shape[-1])
 
 
 def ensemble_proba(members, views, images, ten_crop=False, device="cpu", batch_size=50):

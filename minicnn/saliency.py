@@ -31,7 +31,7 @@ import numpy as np
 
 from minicnn.backend import get_array_module, to_device, to_numpy
 from minicnn.data.loader import center_crop, pixels_refused, ten_crops
-from minicnn.ensemble import as_seen, ensemble_proba
+from minicnn.ensemble import as_seen, ensemble_proba, small_ten_crops
 from minicnn.inference import normalise
 from minicnn.layers.base import at_test_time, setting
 
@@ -61,10 +61,14 @@ def score_gradient(net, x, target):
 def chosen_pixels(shape, view, ten_crop=False):
     """int64 (V, h, w): for each pixel of each of the V views in which the network of ``view`` (an
     ``ensemble.Input``) sees a picture of (H, W) = ``shape``, the index row * W + col of the
-    picture's pixel that it shows. The views (``ensemble.as_seen``, then the centre crop or the
-    ten crops, as ``inference.predict_proba`` takes them) run on a picture of indices."""
+    picture's pixel that it shows, or H * W for the black padding a small picture's ten crops
+    show (``ensemble.small_ten_crops``). The views (``ensemble.as_seen``, then the centre crop or
+    the ten crops, as ``ensemble.member_probas`` takes them) run on a picture of indices."""
     height, width = shape
     indices = np.arange(height * width).reshape(1, 1, height, width)
+    if ten_crop and not view.photos:
+        crops = small_ten_crops(indices, view.pad, value=height * width)
+        return np.ascontiguousarray(np.stack([as_seen(c, view) for c in crops])[:, 0, 0])
     seen = as_seen(indices, view)
     crops = ten_crops(seen, view.crop) if ten_crop else center_crop(seen, view.crop)[None]
     return np.ascontiguousarray(crops[:, 0, 0])
@@ -84,19 +88,20 @@ def saliency(members, views, image, target=None, ten_crop=False, device="cpu"):
     if isinstance(target, bool) or not isinstance(target, (int, np.integer)):
         raise ValueError(f"saliency: the class must be an integer index, got {target!r}")
     channels, height, width = image.shape
-    gradient, score = np.zeros(channels * height * width), 0.0
+    pixels = np.concatenate([image.reshape(channels, -1), np.zeros((channels, 1), image.dtype)], axis=1)
+    gradient, score = np.zeros(channels * (height * width + 1)), 0.0   # the last of each channel's: the padding
     for (net, _), view in zip(members, views):
         chosen = chosen_pixels((height, width), view, ten_crop)              # (V, h, w)
         dtype = next(p.data.dtype for _, p in net.named_params())
-        x = normalise(image.reshape(channels, -1)[:, chosen].transpose(1, 0, 2, 3), view.mean, view.std,
-                      dtype.type)                                               # (V, C, h, w)
+        x = normalise(pixels[:, chosen].transpose(1, 0, 2, 3), view.mean, view.std, dtype.type)   # (V, C, h, w)
         scores, dx = score_gradient(net, to_device(np.ascontiguousarray(x), device), int(target))
         std = np.broadcast_to(np.asarray(view.std, np.float64).reshape(-1), (channels,))
         dx /= (255 * std).reshape(1, -1, 1, 1)                                # d input / d pixel = 1 / (255 std)
-        # each input pixel's gradient to the picture's pixel it shows, per channel: c * H * W + index
-        where = np.arange(channels).reshape(1, -1, 1, 1) * (height * width) + chosen[:, None]
-        gradient += np.bincount(where.ravel(), dx.ravel(), channels * height * width) / len(chosen)
+        # each input pixel's gradient to the picture's pixel it shows, per channel: c * (H * W + 1) + index
+        where = np.arange(channels).reshape(1, -1, 1, 1) * (height * width + 1) + chosen[:, None]
+        gradient += np.bincount(where.ravel(), dx.ravel(), gradient.size) / len(chosen)
         score += scores[:, target].mean()
+    gradient = gradient.reshape(channels, -1)[:, :-1]   # the padding is no pixel of the picture
     return Saliency(gradient.reshape(channels, height, width) / len(members), int(target), score / len(members))
 
 

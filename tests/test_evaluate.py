@@ -36,6 +36,30 @@ def train(data, out, seed, *flags):
     return os.path.join(out, "checkpoint.npz")
 
 
+def test_a_run_trained_on_shifted_crops_is_tested_on_the_ten_the_paper_took(tmp_path, capsys):
+    """--ten-crop on a small-image run trained with --augment: each test picture padded with 2
+    black pixels as training padded it, shifted to the four corners and left in the centre, and
+    mirrored; the ten softmax outputs averaged."""
+    data = str(tmp_path / "data")
+    write_fake_fashion(data, n_test=12)
+    run = train(data, str(tmp_path / "run"), 0, "--augment")
+    out = tmp_path / "evaluation"
+    evaluate.main(["--weights", run, "--ten-crop", "--out", str(out), "--no-progress"])
+    assert capsys.readouterr().out.splitlines()[0] == "testing on 12 images of the fashion-mnist test set, through " \
+                                                      "the ten crops"
+    model, config = model_from_checkpoint(run)
+    images, labels = fashion_mnist.load("test", data)
+    padded = np.zeros((12, 1, 32, 32), np.uint8)
+    padded[:, 0, 2:30, 2:30] = images
+    shifts = [padded[..., t:t + 28, u:u + 28] for t, u in ((0, 0), (0, 4), (4, 0), (4, 4), (2, 2))]
+    assert (shifts[4][:, 0] == images).all()   # the centre crop is the picture
+    probs = np.mean([softmax(model.forward(normalise(v, config["mean"], config["std"]), train=False)).astype(np.float64)
+                     for v in shifts + [v[..., ::-1] for v in shifts]], axis=0)
+    expected, result = reference_figures(probs, labels), json.loads((out / "evaluation.json").read_text())
+    assert (result["top1"], result["top5"], result["views"]) == (expected["top1"], expected["top5"], "ten")
+    assert result["loss"] == pytest.approx(expected["loss"], rel=1e-9)
+
+
 def reference_figures(probs, labels):
     """loss (float64 cross-entropy of the probabilities), top-1 and top-5, by the definitions."""
     order = np.argsort(-probs, axis=1, kind="stable")
@@ -270,7 +294,8 @@ def test_what_cannot_be_evaluated_is_said(tmp_path, cache, capsys):
     weights.save_npz(models.build("alexnet_small", num_classes=3), tmp_path / "plain.npz")
     for args, message in (
             (["--weights", str(tmp_path / "small.npz"), "--ten-crop"],
-             "error: --ten-crop: the network was trained on whole 28x28 images, not on crops of photos"),
+             f"error: --ten-crop: {tmp_path / 'small.npz'} was trained on whole 28x28 pictures, without --augment's "
+             f"shifted crops, not on crops of photos"),
             (["--weights", str(tmp_path / "photos.npz"), "--data", str(tmp_path), "--invert"],
              "error: --invert is for networks trained on a small-image data set"),
             (["--weights", str(tmp_path / "plain.npz"), "--model", "alexnet_small", "--num-classes", "3"],

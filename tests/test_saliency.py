@@ -47,18 +47,26 @@ def score_by_hand(members, views, pixels, target, ten_crop):
     for (net, _), view in zip(members, views):
         seen = pixels[None] if view.photos or view.crop == view.size else resize_nearest(pixels[None], view.crop)
         crops = ten_crops(seen, view.crop) if ten_crop else [center_crop(seen, view.crop)]
+        if ten_crop and not view.photos:   # a small picture's: shifted in its black padding, then resized
+            p, side = view.pad, view.size
+            padded = np.zeros((pixels.shape[0], side + 2 * p, side + 2 * p))
+            padded[:, p:p + side, p:p + side] = pixels
+            shifted = [padded[None, :, t:t + side, u:u + side] for t, u in ((0, 0), (0, 2 * p), (2 * p, 0),
+                                                                            (2 * p, 2 * p), (p, p))]
+            crops = [c if view.crop == side else resize_nearest(c, view.crop)
+                     for c in shifted + [c[..., ::-1] for c in shifted]]
         mean = np.asarray(view.mean, np.float64).reshape(-1, 1, 1)
         std = np.asarray(view.std, np.float64).reshape(-1, 1, 1)
         scores += [net.forward((crop / 255 - mean) / std, train=False)[0, target] for crop in crops]
     return np.mean(scores)
 
 
-def assert_the_gradient_is_the_scores_differences(members, views, picture, ten_crop=False):
+def assert_the_gradient_is_the_scores_differences(members, views, picture, ten_crop=False, h=1e-2):
     result = saliency(members, views, picture, ten_crop=ten_crop)
     pixels = picture.astype(np.float64)
     # a step of a hundredth of a pixel value: the score moves by about 1e-6 of itself, far above its rounding
     numeric, kinks = numerical_gradient(lambda: score_by_hand(members, views, pixels, result.target, ten_crop), pixels,
-                                        h=1e-2)
+                                        h=h)
     assert kinks.mean() < 0.05
     assert rel_error(result.gradient, numeric, mask=~kinks) < 1e-6
     assert result.score == pytest.approx(score_by_hand(members, views, pixels, result.target, ten_crop), rel=1e-12)
@@ -73,6 +81,19 @@ def test_a_small_picture_resized_to_the_networks_input_gets_the_sum_of_its_copie
     result = assert_the_gradient_is_the_scores_differences([(net, {})], [view], picture)
     probabilities = net.forward((resize_nearest(picture[None], 28) / 255 - 0.3) / 0.4, train=False)
     assert result.target == int(np.argmax(probabilities))   # the class ranked first by default
+    assert result.gradient.shape == (1, 14, 14)
+
+
+def test_a_small_pictures_ten_crops_shift_it_in_its_padding_and_its_gradient_is_theirs():
+    """The ten crops of a network trained with --augment (2 pixels of padding) on 14 x 14
+    pictures seen at 28 x 28: shifted within the black padding, mirrored, resized; the padding's
+    own gradient goes to no pixel of the picture."""
+    net = models.alexnet_small(width=4, dtype=np.float64, seed=4)
+    picture = np.random.default_rng(1).integers(0, 256, (1, 14, 14), dtype=np.uint8)
+    view = Input(False, 28, [0.3], [0.4], 14, 1, 2)
+    # a thousandth of a pixel value: among ten views one pixel is within a hundredth of a kink (a max-pool's
+    # choice or a ReLU's), which the central difference of a hundredth straddles
+    result = assert_the_gradient_is_the_scores_differences([(net, {})], [view], picture, ten_crop=True, h=1e-3)
     assert result.gradient.shape == (1, 14, 14)
 
 
@@ -128,6 +149,12 @@ def test_the_views_choose_the_pixels_a_network_sees():
     np.testing.assert_array_equal(chosen_pixels((6, 6), Input(True, 4, 0, 1, None, 3))[0], numbered[1:5, 1:5])
     small = chosen_pixels((3, 3), Input(False, 6, 0, 1, 3, 1))
     np.testing.assert_array_equal(small[0], np.repeat(np.repeat(np.arange(9).reshape(3, 3), 2, axis=0), 2, axis=1))
+    shifted = chosen_pixels((3, 3), Input(False, 3, 0, 1, 3, 1, 1), ten_crop=True)   # 1 pixel of padding: index 9
+    assert shifted.shape == (10, 3, 3)
+    np.testing.assert_array_equal(shifted[0], [[9, 9, 9], [9, 0, 1], [9, 3, 4]])    # shifted down and right
+    np.testing.assert_array_equal(shifted[4], np.arange(9).reshape(3, 3))          # the centre: the picture
+    np.testing.assert_array_equal(shifted[3], [[4, 5, 9], [7, 8, 9], [9, 9, 9]])    # shifted up and left
+    np.testing.assert_array_equal(shifted[5], [[9, 9, 9], [1, 0, 9], [4, 3, 9]])    # the first, mirrored
 
 
 def test_how_concentrated_a_map_is_and_where_it_is_largest():

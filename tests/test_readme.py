@@ -2493,3 +2493,48 @@ def test_each_towers_filters_are_what_tower_filters_printed_for_the_runs():
                                    r"([\d.]+)\)")),
                  cosine[0], cosine[1], trained[0], trained[1], trained[3], control[0], control[1], control[3])
     assert "compares the towers' difference with that of 10,000 random" in " ".join(README.split())
+
+
+def test_the_ten_test_crops_are_what_evaluate_gave_for_the_committed_runs():
+    """The ten crops' table and figures are evaluate.py's committed results for the three runs with
+    --augment, whose commands the README gives; each network's figures on whole pictures are its
+    run's test_metrics.json's; the default runs compared are the ablations' three."""
+    folder = RESULTS / "cpu-train-alexnet_small-fashion-mnist-ten-crops-2026-12-06"
+    whole, ten = (json.loads((folder / f"{name}.json").read_text()) for name in ("whole-pictures", "ten-crops"))
+    weights = [f"runs/augment-{seed}/checkpoint.npz" for seed in range(3)]
+    assert whole["weights"] == ten["weights"] == weights and (whole["views"], ten["views"]) == ("center", "ten")
+    assert whole["images"] == ten["images"] == 10000
+    for name in ("whole-pictures", "ten-crops"):
+        printed = (folder / f"{name}.txt").read_text()
+        assert printed.rstrip().endswith(f"written to {name}: evaluation.json, confusion.png, largest_losses.png, "
+                                         f"top5.png")
+        flags = " --ten-crop" if name == "ten-crops" else ""
+        assert ("--weights runs/augment-0/checkpoint.npz --weights runs/augment-1/checkpoint.npz \\\n"
+                f"    --weights runs/augment-2/checkpoint.npz{flags} --out {name}\n") in README
+    assert "python examples/train_alexnet.py --seed $seed --augment --out runs/augment-$seed\n" in README
+    for seed, (a, b) in enumerate(zip(whole["members"], ten["members"])):
+        run = json.loads((folder / f"augment-{seed}" / "test_metrics.json").read_text())
+        assert a["top1"] == run["top1"] and a["loss"] == pytest.approx(run["loss"], rel=1e-5)
+        assert f"| seed {seed} | {a['top1']:.4f} | {b['top1']:.4f} | {a['loss']:.4f} | {b['loss']:.4f} |" in README
+        assert b["loss"] < a["loss"]   # "lower each network's loss"
+    assert (f"| the three averaged (an ensemble) | {whole['top1']:.4f} | {ten['top1']:.4f} | {whole['loss']:.4f} | "
+            f"{ten['loss']:.4f} |") in README
+    gains = [100 * (b["top1"] - a["top1"]) for a, b in zip(whole["members"], ten["members"])]
+    means = [statistics.mean(m["top1"] for m in result["members"]) for result in (whole, ten)]
+    alone = [m["top1"] for m in whole["members"]]
+    assert_shows(" ".join(sentence(r"The ten crops add ([\d.]+) to ([\d.]+) points to each network's test accuracy "
+                                   r"\(their mean from ([\d.]+) to ([\d.]+)\), more than the seeds spread it on whole "
+                                   r"pictures \(([\d.]+) points\)")),
+                 min(gains), max(gains), *means, 100 * (max(alone) - min(alone)))
+    assert 100 * (max(alone) - min(alone)) < min(gains)
+    assert_shows(" ".join(sentence(r"add nothing \(([\d.]+) either way\) and raise the loss \(([\d.]+) to ([\d.]+)\)")),
+                 whole["top1"], whole["loss"], ten["loss"])
+    assert whole["top1"] == ten["top1"] and ten["loss"] > whole["loss"]
+    default = [json.loads((RESULTS / "cpu-train-alexnet_small-fashion-mnist-ablations-2026-12-05" / f"default-{seed}" /
+                           "test_metrics.json").read_text())["top1"] for seed in range(3)]
+    assert_shows(" ".join(sentence(r"the default runs of the same seeds test ([\d.]+) on average, ([\d.]+) to "
+                                   r"([\d.]+)\), and the ten crops win back half of what they cost")),
+                 statistics.mean(default), min(default), max(default))
+    assert 0.45 < (means[1] - means[0]) / (statistics.mean(default) - means[0]) < 0.55   # "half"
+    assert_shows(sentence(r"three default runs averaged \(([\d.]+), \[the quick start\]"), 0.9119)
+    assert "their probabilities averaged give **0.9119**" in README and ten["top1"] < 0.9119

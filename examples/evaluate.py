@@ -23,14 +23,13 @@ outputs are). Pictures are seen as in training (predict.py's way): photos throug
 256x256 and its centre crop (or --ten-crop), a small-image network's through the whole picture at
 its data set's size and colour (or, with --ten-crop for a run trained with --augment, the picture
 shifted to the four corners of the black border training padded it with, itself, and the five
-mirrored). Several --weights make an ensemble of networks of one task,
-each scored alone and the ensemble on the averaged probabilities (the paper's 5 networks gave
-38.1% top-1 error against 40.7% for one). With --layers, what each layer of one network makes of the
-images: its outputs' mean, root mean square, largest magnitude and share of zeros, and each LRN's
-divisor; and what each holds: its weights' and biases' mean, root mean square and largest
-magnitude. With --out: evaluation.json (the figures), confusion.png, largest_losses.png and
-top5.png (the paper's Figure 4, left: the first eight images tested, each with the five classes
-ranked first).
+mirrored). Several --weights make an ensemble of networks of one task, each scored alone and the
+ensemble on the averaged probabilities (the paper's 5 networks gave 38.1% top-1 error against 40.7%
+for one). With --layers, what each layer of one network makes of the images: its outputs' mean, root
+mean square, largest magnitude and share of zeros, and each LRN's divisor; and what each holds: its
+weights' and biases' mean, root mean square and largest magnitude. With --out: evaluation.json (the
+figures), confusion.png, largest_losses.png and top5.png (the paper's Figure 4, left: the first
+eight images tested, each with the five classes ranked first).
 """
 import argparse
 import os

@@ -16,13 +16,13 @@ trained on photos (an image folder, ImageNet weights) sees each image as in trai
 to 256, the central 256x256) through its centre crop, or with --ten-crop through the paper's ten
 crops with the probabilities averaged. A network trained on a small-image data set (Fashion-MNIST,
 CIFAR-10) sees the picture's central square at the data set's size, grey for Fashion-MNIST, whose
-garments are light on black (--invert for a photo on a light background); with --ten-crop, for a
-run trained with --augment, also shifted as far as training's padding and mirrored. Several --weights files
-make an ensemble whose probabilities are averaged: networks of one task (the same classes), of any
-architecture, each seeing the picture as in its training (a photo through its own crop and
+garments are light on black (--invert for a photo on a light background); with --ten-crop, for a run
+trained with --augment, also shifted as far as training's padding and mirrored. Several --weights
+files make an ensemble whose probabilities are averaged: networks of one task (the same classes), of
+any architecture, each seeing the picture as in its training (a photo through its own crop and
 normalisation; a small-image data set's pictures, of one size and colour, each at its network's
-input size and normalisation: the small AlexNet's 28 beside the 2012 one's 227); plain weights
-files after a training checkpoint are taken as that checkpoint's network. Class names: those the
+input size and normalisation: the small AlexNet's 28 beside the 2012 one's 227); plain weights files
+after a training checkpoint are taken as that checkpoint's network. Class names: those the
 checkpoint records, the 1000 ImageNet classes for a 1000-way model, otherwise --classes (a text
 file with one name per line, or an image folder whose subfolders are the classes). --occlusion
 draws, for each picture, where a square covering it lowers the probability of the class named

@@ -123,8 +123,9 @@ def parse_args(argv=None):
                         "with batch 128, 91.3%% against 92.0%% after 20); after 40 they gave the best "
                         "of the runs measured, 92.2%% against 92.1%%, and the only one not overfitting; "
                         "after 80, 93.0%% against 92.0%% without them); such a run is tested on whole "
-                        "pictures, and examples/evaluate.py --ten-crop tests it on the paper's ten crops "
-                        "(89.5%% against 88.8%% after 5 epochs, three seeds' mean)")
+                        "pictures and also on the paper's ten crops, the picture shifted to the padding's "
+                        "four corners, itself, and mirrored (89.5%% against 88.8%% after 5 epochs, three "
+                        "seeds' mean)")
     p.add_argument("--val-size", type=non_negative_int, default=None,
                    help="Fashion-MNIST or CIFAR-10 training images held out for validation (default: 5000; 0 "
                         "trains on all of them and validates nothing between epochs; an image folder holds out "

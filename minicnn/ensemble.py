@@ -22,8 +22,8 @@ from minicnn.arguments import positive_int, user_path
 from minicnn.backend import check_device
 from minicnn.data import imagenet_classes
 from minicnn.data.image_folder import class_folders, decode
-from minicnn.data.loader import resize_nearest, ten_crops
-from minicnn.inference import predict_proba
+from minicnn.data.loader import resize_nearest
+from minicnn.inference import predict_proba, shifted_ten_crop_proba
 from minicnn.weights import WeightsError, checkpoint_config, class_count, load, model_from_checkpoint, recorded_classes
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # torchvision's normalisation
@@ -185,26 +185,16 @@ def member_probas(members, views, images, ten_crop=False, device="cpu", batch_si
     """(M, N, K) float64: each member's class probabilities of the uint8 pictures ``images`` (N,
     C, S, S: 256x256 photos, or small pictures at the data set's size), each network through its
     own view (``as_seen``, its crop, its normalisation), the ten crops averaged with ``ten_crop``
-    (a small-image network's: ``small_ten_crops``)."""
+    (a small-image network's: ``inference.shifted_ten_crop_proba``)."""
     probas = []
     for (net, _), view in zip(members, views):
         if ten_crop and not view.photos:
-            probas.append(np.mean([predict_proba([net], as_seen(crops, view), None, view.mean, view.std, "center",
-                                                 device, batch_size=batch_size)
-                                   for crops in small_ten_crops(np.asarray(images), view.pad)], axis=0))
+            probas.append(shifted_ten_crop_proba([net], images, view.pad, view.crop, view.mean, view.std, device,
+                                                 batch_size=batch_size))
         else:
             probas.append(predict_proba([net], as_seen(images, view), view.crop, view.mean, view.std,
                                         "ten" if ten_crop else "center", device, batch_size=batch_size))
     return np.stack(probas)
-
-
-def small_ten_crops(images, pad, value=0):
-    """The paper's ten test crops of small pictures (N, C, S, S) as --augment trained on them, crops
-    of their own size out of them padded with ``pad`` pixels of zeros (the loader's translations;
-    of ``value`` if given): the four shifted as far as they go, the picture itself (the centre),
-    and the five mirrored; (10, N, C, S, S)."""
-    padded = np.pad(images, ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=value)
-    return ten_crops(padded, images.shape[-1])
 
 
 def ensemble_proba(members, views, images, ten_crop=False, device="cpu", batch_size=50):

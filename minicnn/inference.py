@@ -12,7 +12,7 @@ the whole images, normalised, go through the networks (small-image data sets).
 import numpy as np
 
 from minicnn.backend import get_array_module, to_device, to_numpy
-from minicnn.data.loader import center_crop, pixels_refused, ten_crops
+from minicnn.data.loader import center_crop, pixels_refused, resize_nearest, small_ten_crops, ten_crops
 from minicnn.losses import softmax
 
 VIEWS = ("center", "ten")
@@ -57,6 +57,17 @@ def predict_proba(models, images, crop=None, mean=0.0, std=1.0, views="center", 
                 total = total + to_numpy(softmax(model.forward(x, train=False))).astype(np.float64)
         out.append(total / (len(models) * len(crops)))
     return np.concatenate(out)
+
+
+def shifted_ten_crop_proba(models, images, pad, size=None, mean=0.0, std=1.0, device="cpu", batch_size=50):
+    """Class probabilities (N, K), float64, of small pictures ``images`` (uint8 (N, C, S, S)) for
+    networks trained on them shifted within ``pad`` pixels of black and mirrored (--augment):
+    averaged over their ten views (``small_ten_crops``), each resized (nearest) to the networks'
+    input side ``size`` (None: S) as the training loader resized its crops, and over ``models``."""
+    views = small_ten_crops(np.asarray(images), pad)
+    side = size or views.shape[-1]
+    return np.mean([predict_proba(models, view if side == view.shape[-1] else resize_nearest(view, side), None, mean,
+                                  std, "center", device, batch_size=batch_size) for view in views], axis=0)
 
 
 def topk_correct(scores, labels, ks=(1, 5)):

@@ -30,8 +30,8 @@ import collections
 import numpy as np
 
 from minicnn.backend import get_array_module, to_device, to_numpy
-from minicnn.data.loader import center_crop, pixels_refused, ten_crops
-from minicnn.ensemble import as_seen, ensemble_proba, small_ten_crops
+from minicnn.data.loader import center_crop, pixels_refused, small_ten_crops, ten_crops
+from minicnn.ensemble import as_seen, ensemble_proba
 from minicnn.inference import normalise
 from minicnn.layers.base import at_test_time, setting
 
@@ -62,7 +62,7 @@ def chosen_pixels(shape, view, ten_crop=False):
     """int64 (V, h, w): for each pixel of each of the V views in which the network of ``view`` (an
     ``ensemble.Input``) sees a picture of (H, W) = ``shape``, the index row * W + col of the
     picture's pixel that it shows, or H * W for the black padding a small picture's ten crops
-    show (``ensemble.small_ten_crops``). The views (``ensemble.as_seen``, then the centre crop or
+    show (``data.loader.small_ten_crops``). The views (``ensemble.as_seen``, then the centre crop or
     the ten crops, as ``ensemble.member_probas`` takes them) run on a picture of indices."""
     height, width = shape
     indices = np.arange(height * width).reshape(1, 1, height, width)

@@ -24,7 +24,7 @@ from minicnn.backend import get_array_module, to_device, to_numpy
 from minicnn.cpu_memory import reuse_freed_memory
 from minicnn.data.loader import BatchLoader, pixels_refused
 from minicnn.environment import coretype_note, describe, describe_line, oversubscribed_note, spinning_note
-from minicnn.inference import predict_proba, ranked_first, topk_correct
+from minicnn.inference import predict_proba, ranked_first, shifted_ten_crop_proba, topk_correct
 from minicnn.losses import SoftmaxCrossEntropy, softmax
 from minicnn.optim import SGD, LinearDecay, ReduceOnPlateau, StepLR
 from minicnn.plots import save_confusion, save_curves, save_filter_grid, save_largest_losses, save_top5
@@ -386,10 +386,11 @@ def top5_shown(top5, classes):
 
 def test_and_report(model, data, cfg, comm, loader_args, log=print, environment=None):
     """The end of ``fit``: test ``model`` on ``data["test"]`` (loss, top-1, top-5, the confusion
-    matrix, each class's top-1; with ``cfg["ten_crop"]`` on image folders also the paper's test on
-    ten views per image), log it, write ``test_metrics.json`` and ``confusion.png`` into
-    ``cfg["out"]`` (rank 0), and return the test metrics dict, with ``environment``
-    (``minicnn.environment.describe``) under that key."""
+    matrix, each class's top-1; with ``cfg["ten_crop"]`` on image folders, and for small pictures
+    trained with ``cfg["augment"]``'s translations, also the paper's test on ten views per image),
+    log it, write ``test_metrics.json`` and ``confusion.png`` into ``cfg["out"]`` (rank 0), and
+    return the test metrics dict, with ``environment`` (``minicnn.environment.describe``) under
+    that key."""
     device, crop, out = cfg["device"], cfg.get("crop"), cfg["out"]
     test = evaluate(model, eval_loader(data["test"], comm, loader_args, device), device, comm, confusion=True,
                     largest_losses=LARGEST_LOSSES_SHOWN, first=FIRST_SHOWN)
@@ -397,10 +398,17 @@ def test_and_report(model, data, cfg, comm, loader_args, log=print, environment=
     test["per_class_top1"] = per_class_top1(test["confusion"], classes)
     if len(classes) > CONFUSION_LIMIT:   # ImageNet's would be a million numbers: the accuracies only
         del test["confusion"]
-    if crop and cfg.get("ten_crop"):  # the paper's test: ten views per image, softmax averaged
+    shifted = not crop and cfg.get("augment") and cfg.get("augment_pad")   # small pictures trained as translations
+    if crop and cfg.get("ten_crop") or shifted:  # the paper's test: ten views per image, softmax averaged
         images, labels = share(data["test"], comm)
-        probs = predict_proba([model], images, crop, cfg["mean"], cfg["std"], "ten", device,
-                              batch_size=common_batch_size(comm, len(labels), 50))
+        batch_size = common_batch_size(comm, len(labels), 50)
+        if crop:
+            probs = predict_proba([model], images, crop, cfg["mean"], cfg["std"], "ten", device, batch_size=batch_size)
+        else:
+            images = np.asarray(images)
+            probs = shifted_ten_crop_proba([model], images if images.ndim == 4 else images[:, None],
+                                           cfg["augment_pad"], cfg["input_size"], cfg["mean"], cfg["std"], device,
+                                           batch_size=batch_size)
         hits = np.array(topk_correct(probs, np.asarray(labels)) + [len(labels)], np.float64)
         hits = comm.allreduce_sum(hits, "all-reduce of the ten-crop test")
         test["ten_crop_top1"], test["ten_crop_top5"] = hits[0] / hits[2], hits[1] / hits[2]

@@ -39,7 +39,7 @@ def train(data, out, seed, *flags):
 def test_a_run_trained_on_shifted_crops_is_tested_on_the_ten_the_paper_took(tmp_path, capsys):
     """--ten-crop on a small-image run trained with --augment: each test picture padded with 2
     black pixels as training padded it, shifted to the four corners and left in the centre, and
-    mirrored; the ten softmax outputs averaged."""
+    mirrored; the ten softmax outputs averaged; the run's own test gave the same figures."""
     data = str(tmp_path / "data")
     write_fake_fashion(data, n_test=12)
     run = train(data, str(tmp_path / "run"), 0, "--augment")
@@ -58,6 +58,8 @@ def test_a_run_trained_on_shifted_crops_is_tested_on_the_ten_the_paper_took(tmp_
     expected, result = reference_figures(probs, labels), json.loads((out / "evaluation.json").read_text())
     assert (result["top1"], result["top5"], result["views"]) == (expected["top1"], expected["top5"], "ten")
     assert result["loss"] == pytest.approx(expected["loss"], rel=1e-9)
+    run_figures = json.loads((tmp_path / "run" / "test_metrics.json").read_text())   # the run tested itself so too
+    assert (run_figures["ten_crop_top1"], run_figures["ten_crop_top5"]) == (expected["top1"], expected["top5"])
 
 
 def reference_figures(probs, labels):

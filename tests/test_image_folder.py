@@ -14,7 +14,7 @@ from PIL import Image
 from minicnn import Dense, Flatten, Sequential, models, weights
 from minicnn.data import DataError, image_folder, imagenet_classes
 from minicnn.data.loader import BatchLoader, crop_offsets, draw_crops, pca_shifts, ten_crops, window_crops
-from minicnn.inference import predict_proba, topk_accuracy
+from minicnn.inference import predict_proba, shifted_ten_crop_proba, topk_accuracy
 
 
 def write_folder(root, per_class=4, classes=("cats", "dogs"), size=(300, 260), seed=0):
@@ -525,6 +525,26 @@ def test_predict_proba_takes_whole_small_images_and_refuses_floats():
         predict_proba([net], images.astype(np.float32) / 255)
     with pytest.raises(ValueError, match=r"^views='ten' are crops: give crop"):
         predict_proba([net], images, views="ten")
+
+
+def test_a_small_pictures_ten_shifted_views_are_resized_as_training_resized_its_crops():
+    """shifted_ten_crop_proba on 14 x 14 pictures with 1 pixel of padding, for a network of 28 x 28
+    inputs: each view cut from the padded picture by hand, then each pixel doubled (nearest), then
+    normalised; the probabilities of the ten averaged, and of two networks."""
+    from minicnn.losses import softmax
+    nets = [models.alexnet_small(width=4, input_size=28, dtype=np.float64, seed=s) for s in (1, 2)]
+    images = np.random.default_rng(3).integers(0, 256, (4, 1, 14, 14), dtype=np.uint8)
+    padded = np.zeros((4, 1, 16, 16))
+    padded[..., 1:15, 1:15] = images
+    views = [padded[..., t:t + 14, u:u + 14] for t, u in ((0, 0), (0, 2), (2, 0), (2, 2), (1, 1))]
+    views += [v[..., ::-1] for v in views]
+    expected = np.mean([softmax(net.forward((np.repeat(np.repeat(v, 2, axis=2), 2, axis=3) / 255 - 0.3) / 0.4,
+                                            train=False)) for net in nets for v in views], axis=0)
+    np.testing.assert_allclose(shifted_ten_crop_proba(nets, images, 1, 28, 0.3, 0.4), expected, rtol=1e-10)
+    # the pictures doubled first, with 2 pixels of padding, at their own side (no resize): the same ten views
+    doubled = np.repeat(np.repeat(images, 2, axis=2), 2, axis=3)
+    np.testing.assert_allclose(shifted_ten_crop_proba(nets, doubled, 2, None, 0.3, 0.4), expected, rtol=1e-10)
+    assert not np.allclose(shifted_ten_crop_proba(nets, doubled, 1, None, 0.3, 0.4), expected)   # half the shifts
 
 
 # --- weights ------------------------------------------------------------------------------------

@@ -84,6 +84,15 @@ def ten_crops(images, crop):
     return np.stack(views + [v[..., ::-1] for v in views])
 
 
+def small_ten_crops(images, pad, value=0):
+    """The paper's ten test views transposed to small pictures (N, C, S, S) that --augment trained
+    on as translations (``BatchLoader``'s ``augment_pad``): crops of their own size out of them
+    padded with ``pad`` pixels of zeros (of ``value`` if given), the four shifted as far as they go
+    and the picture itself (the centre), then the five mirrored: (10, N, C, S, S)."""
+    padded = np.pad(images, ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=value)
+    return ten_crops(padded, images.shape[-1])
+
+
 def pca_shifts(rng, n, eigenvalues, eigenvectors, std=0.1):
     """The paper's "fancy PCA" colour augmentation of ``n`` RGB images with pixels in [0, 1]: the
     (n, 3) float64 shifts eigenvectors @ (alpha * eigenvalues), alpha ~ N(0, std) drawn per image,

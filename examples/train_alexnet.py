@@ -79,6 +79,12 @@ def parse_args(argv=None):
                         "the one-GPU net the paper measured its split against (conv1 to conv4 with half the "
                         "maps, conv5 and the fc layers as they are) (README, \"The two towers' connectivity\") "
                         "(default: towers)")
+    p.add_argument("--leave-out", default=None, choices=models.MIDDLE_CONVS,
+                   help="build alexnet_small without one of its middle convs (and its units), the next layer "
+                        "reading the maps of the one before: the paper's section 7 found that removing any of "
+                        "them cost about 2%% of top-1 accuracy; without conv3 the towers meet first at fc6, "
+                        "without conv5 fc6 reads conv4's 3x width maps (README, \"Each middle conv left out\") "
+                        "(default: none, all five convs kept)")
     p.add_argument("--dataset", default=None, choices=sorted(DATASETS) + ["folder"],
                    help="data set (default: cifar10 when --data holds CIFAR-10's batches, folder when it holds "
                         "subfolders or pictures, else fashion-mnist; "
@@ -248,7 +254,7 @@ def parse_args(argv=None):
 # in main, where it depends on the device (the network, the epochs) or on the network (the learning
 # rate, the initialisation, LRN's groups).
 DEFAULTS = dict(model=None, width=None, dropout=None, activation=None, no_lrn=None, lrn_alpha=None, pool_size=None,
-                pad_pools=None, connectivity=None, lrn_groups=None, init=None, split="none", epochs=None,
+                pad_pools=None, connectivity=None, leave_out=None, lrn_groups=None, init=None, split="none", epochs=None,
                 batch_size=64, lr=None, momentum=0.9, weight_decay=5e-4, schedule="linear", step_every=None, augment=False, val_size=5000,
                 limit=0, seed=0)
 
@@ -295,6 +301,8 @@ def recorded_settings(config, path):
                     lrn_alpha=architecture.get("lrn_alpha", 1e-4 if model == "alexnet_small" else None),
                     pad_pools=architecture.get("pad_pools", False) if model == "alexnet_small" else None,
                     connectivity=architecture.get("connectivity", "towers" if model == "alexnet_small" else None),
+                    # "none": every conv kept, told from None, not recorded (a --leave-out given must equal it)
+                    leave_out=(architecture.get("leave_out") or "none") if model == "alexnet_small" else None,
                     lrn_groups=lrn_groups,
                     step_every=config.get("step_every") if config.get("schedule") == "step" else None,
                     holdout=holdout_of(config))   # no flag: an image folder's splits as the run began
@@ -329,7 +337,8 @@ def network_name(args, device):
             ("--lrn-alpha", args.lrn_alpha, "LRN", "layers are the paper's"),
             ("--pool-size", args.pool_size, "pooling", "pools are the paper's, 3x3 with stride 2"),
             ("--pad-pools", args.pad_pools, "pooling", "pools are the paper's, 3x3 with stride 2"),
-            ("--connectivity", args.connectivity, "connectivity", "convs are the paper's two towers")):
+            ("--connectivity", args.connectivity, "connectivity", "convs are the paper's two towers"),
+            ("--leave-out", args.leave_out, "convs", "convs are the paper's five")):
         if value is not None and name != "alexnet_small":   # the 2012 networks are the paper's
             other = "" if args.dataset == "folder" else " or add --model alexnet_small"
             raise SystemExit(f"error: {flag} sets alexnet_small's {what}; the network trained here is {name}, "
@@ -372,7 +381,8 @@ def architecture_of(args, name, dataset, input_size):
                  activation=args.activation or "relu", lrn=not args.no_lrn,
                  lrn_alpha=1e-4 if args.lrn_alpha is None else args.lrn_alpha,
                  pool_size=args.pool_size or 3, pad_pools=bool(args.pad_pools),
-                 connectivity=args.connectivity or "towers") if name == "alexnet_small" else {}
+                 connectivity=args.connectivity or "towers",
+                 leave_out=None if args.leave_out in (None, "none") else args.leave_out) if name == "alexnet_small" else {}
     if args.split == "two-device" and args.lrn_groups == 1:
         raise SystemExit("error: --split two-device normalises each tower on its own device: --lrn-groups must be 2")
     lrn_groups = args.lrn_groups or (2 if args.split == "two-device" else 1)

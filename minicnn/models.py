@@ -28,6 +28,7 @@ from minicnn.sequential import Sequential
 PAPER_UNIT_BIAS = ("conv2", "conv4", "conv5", "fc6", "fc7")
 ACTIVATIONS = {"relu": ReLU, "tanh": Tanh}   # alexnet_small's units: the paper's, or those of its Figure 1
 CONNECTIVITIES = ("towers", "one-tower", "one-tower-half")   # alexnet_small's convs' maps: the paper's section 3.2
+MIDDLE_CONVS = ("conv3", "conv4", "conv5")   # those alexnet_small's leave_out can take away (the paper's section 7)
 
 
 def paper_init(model, rng):
@@ -120,7 +121,7 @@ def alexnet_owt(num_classes=1000, in_channels=3, dtype=np.float32, seed=0):
 @_records_its_arguments
 def alexnet_small(num_classes=10, in_channels=1, input_size=28, width=24, dropout=0.5, dtype=np.float32,
                   seed=0, init="he", lrn_groups=1, activation="relu", lrn=True, pool_size=3, lrn_alpha=1e-4,
-                  pad_pools=False, connectivity="towers"):
+                  pad_pools=False, connectivity="towers", leave_out=None):
     """AlexNet's shape of network for ``input_size`` x ``input_size`` images (28-32 px).
 
     conv1 5x5 (``width`` maps) - LRN - pool 3/2 - conv2 5x5 groups 2 (2 * width) - LRN - pool 3/2 -
@@ -147,6 +148,13 @@ def alexnet_small(num_classes=10, in_channels=1, input_size=28, width=24, dropou
     against: conv1 to conv4 with half the maps, ``width / 2``, ``width``, ``1.5 width`` and
     ``1.5 width``, conv5 and the fully connected layers as they are, every conv reading all the
     maps below).
+
+    ``leave_out`` names one of the three middle convs, "conv3", "conv4" or "conv5", to build the
+    network without it and its units (the paper's section 7: "removing any of the middle layers
+    results in a loss of about 2% for the top-1 performance"); the next layer reads the maps the
+    one before it made, and the other layers keep their names and sizes. Without conv3 the towers
+    never meet before fc6 (conv3 is the conv that reads both); without conv5, pool5 pools conv4's
+    ``3 * width`` maps, so fc6 has 1.5 times the inputs.
     """
     if not isinstance(width, (int, np.integer)) or isinstance(width, bool) or width < 2 or width % 2:
         raise ValueError(f"alexnet_small: width must be an even integer >= 2 (conv2, conv4 and conv5 split "
@@ -168,6 +176,9 @@ def alexnet_small(num_classes=10, in_channels=1, input_size=28, width=24, dropou
     if connectivity not in CONNECTIVITIES:
         raise ValueError(f"alexnet_small: connectivity must be one of {', '.join(map(repr, CONNECTIVITIES))}, "
                          f"got {connectivity!r}")
+    if leave_out not in (None,) + MIDDLE_CONVS:
+        raise ValueError(f"alexnet_small: leave_out must be None (every conv kept) or one of the middle convs, "
+                         f"{', '.join(map(repr, MIDDLE_CONVS))}, got {leave_out!r}")
     if lrn_groups != 1 and connectivity != "towers":
         raise ValueError(f"alexnet_small: lrn_groups={lrn_groups!r} normalises each tower's maps on their own, and "
                          f"connectivity={connectivity!r} has no towers: lrn_groups must be 1")
@@ -185,12 +196,15 @@ def alexnet_small(num_classes=10, in_channels=1, input_size=28, width=24, dropou
     features = [
         ("conv1", conv(in_channels, w1, 5, padding=2)), unit(1), *norm(1), pool(1, sides[0]),
         ("conv2", conv(w1, w2, 5, padding=2, groups=groups)), unit(2), *norm(2), pool(2, sides[1]),
-        ("conv3", conv(w2, w3, 3, padding=1)), unit(3),
-        ("conv4", conv(w3, w4, 3, padding=1, groups=groups)), unit(4),
-        ("conv5", conv(w4, w5, 3, padding=1, groups=groups)), unit(5),
-        pool(5, sides[2]),
-        ("flatten", Flatten()),
     ]
+    # conv3 to conv5: (maps, groups) of each; a conv left out passes on the maps of the one before it
+    middle = {"conv3": (w3, 1), "conv4": (w4, groups), "conv5": (w5, groups)}
+    maps = w2
+    for i, (name, (out, conv_groups)) in enumerate(middle.items(), start=3):
+        if name != leave_out:
+            features += [(name, conv(maps, out, 3, padding=1, groups=conv_groups)), unit(i)]
+            maps = out
+    features += [pool(5, sides[2]), ("flatten", Flatten())]
     flat = Sequential(features).output_shape((1, in_channels, input_size, input_size))[1]
     model = Sequential(features + [
         ("fc6", Dense(flat, 256, dtype=dtype, rng=rng)), unit(6), ("drop6", Dropout(dropout, seed=6)),

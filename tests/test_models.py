@@ -1,4 +1,6 @@
 """AlexNet models: exact parameter counts and multiply-adds, output shapes, initialisation, summary."""
+import re
+
 import numpy as np
 import pytest
 
@@ -111,6 +113,38 @@ def test_the_small_alexnet_as_two_towers_as_one_and_as_the_papers_one_gpu_net_wi
                             r"has no towers: lrn_groups must be 1")):
         with pytest.raises(ValueError, match=rf"^alexnet_small: {message}$"):
             models.alexnet_small(**given)
+
+
+@pytest.mark.parametrize("connectivity", ["towers", "one-tower-half"])
+def test_the_small_alexnet_without_each_middle_conv(connectivity):
+    """leave_out (the paper's section 7) takes away one of conv3, conv4 and conv5 and its units;
+    the next layer reads the maps of the one before it, every other layer keeps its name, groups
+    and shape: without conv5, fc6 reads conv4's maps (72 of 2x2 with the towers, not conv5's 48).
+    Checked against the whole network's layers with the one left out taken away by hand, and the
+    network's output against its layers run in turn."""
+    whole = models.alexnet_small(connectivity=connectivity)
+    images = np.random.default_rng(1).normal(size=(2, 1, 28, 28)).astype(np.float32)
+    for number in (3, 4, 5):
+        left_out = f"conv{number}"
+        model = models.alexnet_small(connectivity=connectivity, leave_out=left_out)
+        kept = [name for name in whole.layers if name not in (left_out, f"relu{number}")]
+        assert list(model.layers) == kept
+        convs = [name for name in kept if name.startswith("conv")]
+        assert [model[c].in_channels for c in convs] == [1] + [whole[c].out_channels for c in convs[:-1]]
+        assert ([(model[c].out_channels, model[c].groups) for c in convs]
+                == [(whole[c].out_channels, whole[c].groups) for c in convs])
+        assert model["fc6"].in_features == whole[convs[-1]].out_channels * 2 * 2
+        assert ([model[n].params["weight"].shape for n in ("fc7", "fc8")]
+                == [whole[n].params["weight"].shape for n in ("fc7", "fc8")])
+        x = images
+        for layer in model.layers.values():
+            x = layer.forward(x, train=False)
+        assert x.shape == (2, 10) and np.array_equal(x, model.forward(images, train=False))
+    assert models.MIDDLE_CONVS == ("conv3", "conv4", "conv5")
+    for wrong in ("conv2", "conv6", ("conv3",)):
+        with pytest.raises(ValueError, match=r"^alexnet_small: leave_out must be None \(every conv kept\) or one of the "
+                                             r"middle convs, 'conv3', 'conv4', 'conv5', got " + re.escape(repr(wrong)) + "$"):
+            models.alexnet_small(leave_out=wrong)
 
 
 def test_default_initialisation_is_pytorchs():
@@ -267,6 +301,7 @@ def test_one_step_lowers_the_loss_and_a_few_steps_overfit():
     ("alexnet_small", dict(lrn=False, pool_size=2)),
     ("alexnet_small", dict(lrn_alpha=0.0, pad_pools=True)),
     ("alexnet_small", dict(connectivity="one-tower-half", width=4)),
+    ("alexnet_small", dict(leave_out="conv5", width=4)),
 ])
 def test_each_network_carries_the_arguments_that_build_it_again(name, given):
     """``model.architecture``: every argument of the builder, defaults filled in, as plain Python
@@ -292,7 +327,7 @@ def test_the_architecture_record_follows_a_new_head_and_names_what_it_cannot_bui
     assert models.architecture("alexnet_small") == dict(
         name="alexnet_small", num_classes=10, in_channels=1, input_size=28, width=24, dropout=0.5, init="he",
         lrn_groups=1, activation="relu", lrn=True, pool_size=3, lrn_alpha=1e-4, pad_pools=False,
-        connectivity="towers")
+        connectivity="towers", leave_out=None)
     with pytest.raises(ValueError, match="alexnet_owt: got an unexpected keyword argument 'width'"):
         models.architecture("alexnet_owt", width=8)
     with pytest.raises(ValueError, match="unknown model 'vgg'"):

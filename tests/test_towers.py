@@ -60,10 +60,12 @@ def test_split_equals_grouped_on_two_cpu_workers(name):
 
 
 @pytest.mark.parametrize("variant", [dict(activation="tanh"), dict(lrn=False, pool_size=2),
-                                     dict(lrn_alpha=0.0, pad_pools=True)])
+                                     dict(lrn_alpha=0.0, pad_pools=True), dict(leave_out="conv3"),
+                                     dict(leave_out="conv5")])
 def test_the_small_alexnets_variants_split_as_the_paper_network_does(variant):
     """alexnet_small of tanh units (the paper's Figure 1), or without LRN and with 2x2 pools, or
-    with LRN a fixed scale and padded pools (its sections 3.3 and 3.4) splits too: an elementwise
+    with LRN a fixed scale and padded pools (its sections 3.3 and 3.4), or without a middle conv
+    (its section 7; without conv3 the towers first meet at fc6) splits too: an elementwise
     layer's or a max-pool's halves are the layer itself."""
     grouped = models.alexnet_small(width=8, lrn_groups=2, dtype=np.float64, **variant)
     split = towers.two_tower(grouped)

@@ -616,6 +616,10 @@ def test_script_smoke_run_and_resume_equals_uninterrupted(tmp_path):
     (["--connectivity", "one-tower-half", "--lrn-groups", "2"], "--lrn-groups 2 needs the two towers, and "
                                                                 "--connectivity one-tower-half has none"),
     (["--connectivity", "two"], "argument --connectivity: invalid choice: 'two'"),
+    (["--model", "alexnet", "--leave-out", "conv4"], "--leave-out sets alexnet_small's convs; the network trained "
+                                                     "here is alexnet, whose convs are the paper's five: drop "
+                                                     "--leave-out or add --model alexnet_small"),
+    (["--leave-out", "conv2"], "argument --leave-out: invalid choice: 'conv2'"),
     (["--gemm", "tiled", "--device", "cpu"], "--gemm chooses the matrix products of the kernel devices (cuda, sim); "
                                              "on cpu NumPy's BLAS does them"),
     (["--step-every", "2"], "--step-every is the period of --schedule step; the schedule is linear"),
@@ -1120,6 +1124,28 @@ def test_a_run_of_one_tower_records_its_connectivity_and_resumes_with_it(tmp_pat
     [(model, _)], _ = load_networks([str(out / "checkpoint.npz")])
     assert [model[c].groups for c in ("conv2", "conv4", "conv5")] == [1, 1, 1]
     assert [model[c].out_channels for c in ("conv1", "conv2", "conv3", "conv4", "conv5")] == [2, 4, 6, 6, 8]
+
+
+def test_a_run_without_a_middle_conv_records_it_and_resumes_without_it(tmp_path):
+    """--leave-out conv4 (the paper's section 7): the checkpoint records it, --resume goes on
+    without conv4, refusing another conv left out and, for a run of all five, any; the network
+    rebuilt from the checkpoint is the one trained, conv5 reading conv3's maps."""
+    from minicnn.ensemble import load_networks
+    data = str(tmp_path / "data")
+    write_fake_fashion(data)
+    out, whole = tmp_path / "out", tmp_path / "whole"
+    common = ["--data", data, "--val-size", "8", "--batch-size", "16", "--width", "4"]
+    assert run_script(*common, "--out", str(out), "--epochs", "1", "--leave-out", "conv4").returncode == 0
+    assert json.loads((out / "checkpoint.json").read_text())["config"]["architecture"]["leave_out"] == "conv4"
+    result = run_script(*common, "--out", str(out), "--epochs", "2", "--resume", "--leave-out", "conv3")
+    assert result.returncode != 0 and "--leave-out conv3 (the run's: conv4)" in result.stderr
+    assert run_script(*common, "--out", str(out), "--epochs", "2", "--resume").returncode == 0
+    [(model, _)], _ = load_networks([str(out / "checkpoint.npz")])
+    assert "conv4" not in model.layers and "relu4" not in model.layers
+    assert (model["conv3"].out_channels, model["conv5"].in_channels) == (12, 12)
+    assert run_script(*common, "--out", str(whole), "--epochs", "1").returncode == 0
+    result = run_script(*common, "--out", str(whole), "--epochs", "2", "--resume", "--leave-out", "conv5")
+    assert result.returncode != 0 and "--leave-out conv5 (the run's: none)" in result.stderr
 
 
 def test_resume_keeps_the_images_of_a_limited_run_and_refuses_another_limit(tmp_path):

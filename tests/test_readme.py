@@ -2538,3 +2538,140 @@ def test_the_ten_test_crops_are_what_evaluate_gave_for_the_committed_runs():
     assert 0.45 < (means[1] - means[0]) / (statistics.mean(default) - means[0]) < 0.55   # "half"
     assert_shows(sentence(r"three default runs averaged \(([\d.]+), \[the quick start\]"), 0.9119)
     assert "their probabilities averaged give **0.9119**" in README and ten["top1"] < 0.9119
+
+
+MIDDLE_CONVS_LEFT_OUT = (("default", "all five convs"), ("no-conv3", "no conv3"), ("no-conv4", "no conv4"),
+                         ("no-conv5", "no conv5"))
+
+
+def test_each_middle_conv_left_out_is_what_the_committed_runs_and_the_networks_say():
+    """The table of the middle convs left out is compare_runs.py's of the committed runs (the
+    default's from the ablations), the networks' table is minicnn.summary's, and the paragraphs'
+    figures are those runs' and those networks'."""
+    from minicnn import summary
+    defaults = RESULTS / "cpu-train-alexnet_small-fashion-mnist-ablations-2026-12-05"
+    folder = RESULTS / "cpu-train-alexnet_small-fashion-mnist-middle-convs-2026-12-06"
+    runs, tests = committed_repeats(folder, MIDDLE_CONVS_LEFT_OUT, defaults)
+    assert all(len(records) == 5 for records in runs.values())
+    assert (folder / "middle-convs.png").is_file() and f"]({folder.relative_to(ROOT)}/middle-convs.png)" in README
+    assert "compare_runs.py runs/{default,no-conv3,no-conv4,no-conv5}-{0,1,2} --repeats 3" in README
+    assert '--out middle-convs.png --labels "' + ",".join(label for _, label in MIDDLE_CONVS_LEFT_OUT) + '"' in README
+    for conv in models.MIDDLE_CONVS:
+        assert f" --seed $seed --leave-out {conv} --out runs/no-{conv}-$seed\n" in README
+        assert all(json.loads((folder / f"no-{conv}-{seed}" / "test_metrics.json").read_text())["environment"]
+                   ["processor"].startswith("Intel") for seed in range(3))
+
+    # the networks: parameters and multiply-adds, as minicnn.summary counts them
+    for left_out, label in zip((None,) + models.MIDDLE_CONVS,
+                               ("all five convs (the default)", "no conv3", "no conv4", "no conv5")):
+        count = summary.summarize(models.alexnet_small(leave_out=left_out), (1, 1, 28, 28))[1]
+        assert f"\n| {label} | {count['params']:,} | {count['macs'] / 1e6:.1f} M |\n" in README
+    without_conv5 = models.alexnet_small(leave_out="conv5")
+    assert_shows(" ".join(sentence(r"pool5 pools conv4's (\d+) maps rather than conv5's (\d+), and fc6 reads (\d+) "
+                                   r"inputs rather than (\d+):")),
+                 without_conv5["conv4"].out_channels, models.alexnet_small()["conv5"].out_channels,
+                 without_conv5["fc6"].in_features, models.alexnet_small()["fc6"].in_features)
+
+    def accuracies(name):
+        return [tests[f"{name}-{seed}"] for seed in range(3)]
+
+    def error(name, epoch):   # the mean over the seeds of the training error of an epoch (0: the first)
+        return statistics.mean(1 - runs[f"{name}-{seed}"][epoch]["train_top1"] for seed in range(3))
+
+    mean = statistics.mean
+    default, conv3, conv4, conv5 = (accuracies(name) for name, _ in MIDDLE_CONVS_LEFT_OUT)
+    assert_shows(" ".join(sentence(r"without it the network tests ([\d.]+) points worse \(([\d.]+) against ([\d.]+); its "
+                                   r"best seed, ([\d.]+), below the default's worst, ([\d.]+)\), under a fifth")),
+                 100 * (mean(default) - mean(conv3)), mean(conv3), mean(default), max(conv3), min(default))
+    assert max(conv3) < min(default) and mean(default) - mean(conv3) < 0.4   # under a fifth of 2 points
+    assert_shows(" ".join(sentence(r"Without conv4 or conv5 it tests better, ([\d.]+) and ([\d.]+) \(without conv5 its "
+                                   r"worst seed, ([\d.]+), above the default's best, ([\d.]+)\)")),
+                 mean(conv4), mean(conv5), min(conv5), max(default))
+    assert min(conv5) > max(default) and min(mean(conv4), mean(conv5)) > mean(default)
+    assert_shows(" ".join(sentence(r"\(training error ([\d.]+) to ([\d.]+) after the first epoch, against ([\d.]+)\); "
+                                   r"by the fifth, the one without conv3 has fallen behind \(([\d.]+) against ([\d.]+)\), "
+                                   r"those without conv4 or conv5 have not \(([\d.]+) and ([\d.]+)\)")),
+                 min(error(n, 0) for n in ("no-conv3", "no-conv4", "no-conv5")),
+                 max(error(n, 0) for n in ("no-conv3", "no-conv4", "no-conv5")), error("default", 0),
+                 error("no-conv3", -1), error("default", -1), error("no-conv4", -1), error("no-conv5", -1))
+    assert max(error(n, 0) for n in ("no-conv3", "no-conv4", "no-conv5")) < error("default", 0)
+
+
+def test_twenty_epochs_without_each_middle_conv_are_the_committed_runs():
+    """The twenty-epoch table of the middle convs left out is compare_runs.py's of the committed
+    runs (all five convs: the default run of twenty epochs), and the paragraph's figures are theirs."""
+    sys.path.insert(0, str(ROOT / "examples"))
+    import compare_runs
+    folder = RESULTS / "cpu-train-alexnet_small-fashion-mnist-middle-convs-2026-12-06"
+    paths = [RESULTS / "cpu-train-alexnet_small-fashion-mnist-weight-decay-and-biases-2026-12-05" / "20-epochs"]
+    paths += [folder / f"20-epochs-no-{conv}" for conv in models.MIDDLE_CONVS]
+    runs = [compare_runs.run_records(str(path)) for path in paths]
+    tests = [compare_runs.test_accuracy(str(path)) for path in paths]
+    table = compare_runs.table([label for _, label in MIDDLE_CONVS_LEFT_OUT], runs, tests, None)
+    assert table in README and (folder / "compare-20-epochs.txt").read_text().strip() == table
+    assert all(len(records) == 20 for records in runs) and all((path / "curves.png").is_file() for path in paths)
+    assert f"]({folder.relative_to(ROOT)}/middle-convs-20-epochs.png)" in README
+    assert (folder / "middle-convs-20-epochs.png").is_file()
+    for conv in models.MIDDLE_CONVS:
+        assert f"train_alexnet.py --epochs 20 --leave-out {conv} --out runs/20-epochs-no-{conv}\n" in README
+    assert "compare_runs.py runs/20-epochs runs/20-epochs-no-conv{3,4,5}" in README
+    assert_shows(" ".join(sentence(r"([\d.]+) points without conv3 \(([\d.]+) against ([\d.]+)\), ([\d.]+) without conv4 "
+                                   r"\(([\d.]+)\) and ([\d.]+) without conv5 \(([\d.]+)\)")),
+                 100 * (tests[0] - tests[1]), tests[1], tests[0], 100 * (tests[0] - tests[2]), tests[2],
+                 100 * (tests[0] - tests[3]), tests[3])
+    assert tests[0] > max(tests[1:]) and tests[0] - min(tests[1:]) < 0.4   # "a fifth of its size or less"
+    last = [1 - records[-1]["train_top1"] for records in runs]
+    assert_shows(" ".join(sentence(r"\(training error ([\d.]+) in the last epoch, against ([\d.]+) to ([\d.]+)\)")),
+                 last[0], min(last[1:]), max(last[1:]))
+    assert last[0] < min(last[1:])
+    default = [compare_runs.test_accuracy(str(RESULTS / "cpu-train-alexnet_small-fashion-mnist-ablations-2026-12-05"
+                                              / f"default-{seed}")) for seed in range(3)]
+    assert_shows(sentence(r"five epochs spread the default network's test accuracy over ([\d.]+) points"),
+                 100 * (max(default) - min(default)))
+
+
+def test_each_towers_filters_without_conv3_are_what_tower_filters_printed_for_the_runs():
+    """The figures of the towers' filters without conv3 are python -m minicnn.tower_filters'
+    committed output for the runs, whose commands the README gives; their pictures are committed."""
+    folder = RESULTS / "cpu-train-alexnet_small-fashion-mnist-middle-convs-2026-12-06"
+    five, pooled = tower_filters_printed((folder / "towers-no-conv3.txt").read_text())
+    assert sorted(five) == [f"no-conv3-{seed}" for seed in range(3)] and len(pooled) == 1
+    twenty, none = tower_filters_printed((folder / "towers-20-epochs-no-conv3.txt").read_text())
+    assert list(twenty) == ["20-epochs-no-conv3"] and none == []
+    for name in ("towers-no-conv3", "towers-20-epochs-no-conv3"):
+        assert (folder / f"{name}.png").is_file() and f" --out {name}.png\n" in README
+    assert "tower_filters runs/no-conv3-{0,1,2}/checkpoint.npz --out" in README
+    assert "tower_filters runs/20-epochs-no-conv3/checkpoint.npz --out" in README
+    assert_shows(sentence(r"\(the three together, p = ([\d.]+)\)"), pooled[0][1])
+    frequency, start, cosine = twenty["20-epochs-no-conv3"]
+    assert_shows(" ".join(sentence(r"tower 0's filters of lower frequency, ([\d.]+) cycles a pixel against ([\d.]+) "
+                                   r"\(p = ([\d.]+); at the start ([\d.]+) and ([\d.]+), p = ([\d.]+)\), and further "
+                                   r"from their start \(cosines ([\d.]+) against ([\d.]+), p = ([\d.]+)\)")),
+                 frequency[0], frequency[1], frequency[3], start[0], start[1], start[3], cosine[0], cosine[1], cosine[3])
+    assert_shows(sentence(r"towers differ more than (\d+)% of random halvings do"), 100 * (1 - frequency[3]) // 1)
+    default, _ = tower_filters_printed((RESULTS / "cpu-train-alexnet_small-fashion-mnist-connectivity-2026-12-06" /
+                                        "towers-20-epochs.txt").read_text())
+    assert_shows(" ".join(sentence(r"the default run's twenty epochs left its towers at ([\d.]+) and ([\d.]+) "
+                                   r"\(p = ([\d.]+)\)")), *[default["20-epochs"][0][i] for i in (0, 1, 3)])
+
+
+def test_one_tower_without_conv3_is_what_the_committed_runs_say():
+    """The table of the one-tower network without conv3 is compare_runs.py's of the committed runs
+    (the one-tower network's from the towers' connectivity), and the paragraph's figures are theirs."""
+    sys.path.insert(0, str(ROOT / "examples"))
+    import compare_runs
+    folder = RESULTS / "cpu-train-alexnet_small-fashion-mnist-middle-convs-2026-12-06"
+    connectivity = RESULTS / "cpu-train-alexnet_small-fashion-mnist-connectivity-2026-12-06"
+    paths = [connectivity / f"one-tower-{seed}" for seed in range(3)] + [folder / f"one-tower-no-conv3-{seed}"
+                                                                          for seed in range(3)]
+    runs = [compare_runs.run_records(str(path)) for path in paths]
+    tests = [compare_runs.test_accuracy(str(path)) for path in paths]
+    table = compare_runs.table(["one tower"] * 3 + ["one tower without conv3"] * 3, runs, tests, None)
+    assert table in README and (folder / "compare-one-tower.txt").read_text().strip() == table
+    assert " --seed $seed --connectivity one-tower --leave-out conv3 \\\n      --out runs/one-tower-no-conv3-$seed\n" in README
+    assert "compare_runs.py runs/one-tower-{0,1,2} runs/one-tower-no-conv3-{0,1,2} --repeats 3" in README
+    one, without = tests[:3], tests[3:]
+    assert_shows(" ".join(sentence(r"tests no worse \(([\d.]+) against ([\d.]+), the seeds' ranges ([\d.]+)-([\d.]+) and "
+                                   r"([\d.]+)-([\d.]+) overlapping\)")),
+                 statistics.mean(without), statistics.mean(one), min(without), max(without), min(one), max(one))
+    assert statistics.mean(without) >= statistics.mean(one) and min(without) <= max(one)

@@ -2675,3 +2675,22 @@ def test_one_tower_without_conv3_is_what_the_committed_runs_say():
                                    r"([\d.]+)-([\d.]+) overlapping\)")),
                  statistics.mean(without), statistics.mean(one), min(without), max(without), min(one), max(one))
     assert statistics.mean(without) >= statistics.mean(one) and min(without) <= max(one)
+
+    # twenty epochs: one run of each, the one-tower network's from the towers' connectivity
+    paths = [connectivity / "20-epochs-one-tower", folder / "20-epochs-one-tower-no-conv3"]
+    runs = [compare_runs.run_records(str(path)) for path in paths]
+    tests = [compare_runs.test_accuracy(str(path)) for path in paths]
+    table = compare_runs.table(["one tower", "one tower without conv3"], runs, tests, None)
+    assert table in README and (folder / "compare-one-tower-20-epochs.txt").read_text().strip() == table
+    assert all(len(records) == 20 for records in runs) and (paths[1] / "curves.png").is_file()
+    assert " --epochs 20 --connectivity one-tower --leave-out conv3 \\\n    --out runs/20-epochs-one-tower-no-conv3\n" in README
+    assert "compare_runs.py runs/20-epochs-one-tower runs/20-epochs-one-tower-no-conv3 \\" in README
+    towers = [compare_runs.test_accuracy(str(RESULTS / name)) for name in (
+        "cpu-train-alexnet_small-fashion-mnist-weight-decay-and-biases-2026-12-05/20-epochs",
+        "cpu-train-alexnet_small-fashion-mnist-middle-convs-2026-12-06/20-epochs-no-conv3")]
+    assert_shows(" ".join(sentence(r"The one-tower network without conv3 tests ([\d.]+) against ([\d.]+), though it fits "
+                                   r"its training images less well \(training error ([\d.]+) in the last epoch, against "
+                                   r"([\d.]+)\), where the towers without conv3 lose ([\d.]+) points")),
+                 tests[1], tests[0], 1 - runs[1][-1]["train_top1"], 1 - runs[0][-1]["train_top1"],
+                 100 * (towers[0] - towers[1]))
+    assert tests[1] >= tests[0]

@@ -2694,3 +2694,29 @@ def test_one_tower_without_conv3_is_what_the_committed_runs_say():
                  tests[1], tests[0], 1 - runs[1][-1]["train_top1"], 1 - runs[0][-1]["train_top1"],
                  100 * (towers[0] - towers[1]))
     assert tests[1] >= tests[0]
+
+
+def test_a_second_seed_of_twenty_epochs_without_conv3_is_what_the_committed_runs_say():
+    """The table of two seeds of twenty epochs, with and without conv3, is compare_runs.py's of the
+    committed runs (seed 0's the default's and the middle convs' runs), and the sentence's figures
+    are theirs."""
+    sys.path.insert(0, str(ROOT / "examples"))
+    import compare_runs
+    folder = RESULTS / "cpu-train-alexnet_small-fashion-mnist-middle-convs-2026-12-06"
+    paths = [RESULTS / "cpu-train-alexnet_small-fashion-mnist-weight-decay-and-biases-2026-12-05" / "20-epochs",
+             folder / "20-epochs-1", folder / "20-epochs-no-conv3", folder / "20-epochs-no-conv3-1"]
+    runs = [compare_runs.run_records(str(path)) for path in paths]
+    tests = [compare_runs.test_accuracy(str(path)) for path in paths]
+    table = compare_runs.table(["all five convs"] * 2 + ["no conv3"] * 2, runs, tests, None)
+    assert table in README and (folder / "compare-20-epochs-two-seeds.txt").read_text().strip() == table
+    assert all(len(records) == 20 for records in runs) and all((path / "curves.png").is_file() for path in paths)
+    assert "train_alexnet.py --epochs 20 --seed 1 --out runs/20-epochs-1\n" in README
+    assert "train_alexnet.py --epochs 20 --seed 1 --leave-out conv3 --out runs/20-epochs-no-conv3-1\n" in README
+    assert ("compare_runs.py runs/20-epochs runs/20-epochs-1 runs/20-epochs-no-conv3 runs/20-epochs-no-conv3-1 \\\n"
+            '    --labels "all five convs,all five convs,no conv3,no conv3"') in README
+    mean = statistics.mean
+    assert_shows(" ".join(sentence(r"With seed 1, leaving conv3 out costs ([\d.]+) points \(([\d.]+) against ([\d.]+)\), "
+                                   r"not ([\d.]+): over the two seeds ([\d.]+) \(([\d.]+) against ([\d.]+)\)")),
+                 100 * (tests[1] - tests[3]), tests[3], tests[1], 100 * (tests[0] - tests[2]),
+                 100 * (mean(tests[:2]) - mean(tests[2:])), mean(tests[2:]), mean(tests[:2]))
+    assert max(tests[2:]) < min(tests[:2])   # "each seed without conv3 below each with it"

@@ -2615,13 +2615,14 @@ def test_twenty_epochs_without_each_middle_conv_are_the_committed_runs():
     for conv in models.MIDDLE_CONVS:
         assert f"train_alexnet.py --epochs 20 --leave-out {conv} --out runs/20-epochs-no-{conv}\n" in README
     assert "compare_runs.py runs/20-epochs runs/20-epochs-no-conv{3,4,5}" in README
-    assert_shows(" ".join(sentence(r"([\d.]+) points without conv3 \(([\d.]+) against ([\d.]+)\), ([\d.]+) without conv4 "
-                                   r"\(([\d.]+)\) and ([\d.]+) without conv5 \(([\d.]+)\)")),
+    assert_shows(" ".join(sentence(r"the one with all five: ([\d.]+) points without conv3 \(([\d.]+) against ([\d.]+)\), "
+                                   r"([\d.]+) without conv4 \(([\d.]+)\) and ([\d.]+) without conv5 \(([\d.]+)\)")),
                  100 * (tests[0] - tests[1]), tests[1], tests[0], 100 * (tests[0] - tests[2]), tests[2],
                  100 * (tests[0] - tests[3]), tests[3])
     assert tests[0] > max(tests[1:]) and tests[0] - min(tests[1:]) < 0.4   # "a fifth of its size or less"
     last = [1 - records[-1]["train_top1"] for records in runs]
-    assert_shows(" ".join(sentence(r"\(training error ([\d.]+) in the last epoch, against ([\d.]+) to ([\d.]+)\)")),
+    assert_shows(" ".join(sentence(r"of all five fits its training images best \(training error ([\d.]+) in the last "
+                                   r"epoch, against ([\d.]+) to ([\d.]+)\)")),
                  last[0], min(last[1:]), max(last[1:]))
     assert last[0] < min(last[1:])
     default = [compare_runs.test_accuracy(str(RESULTS / "cpu-train-alexnet_small-fashion-mnist-ablations-2026-12-05"
@@ -2653,6 +2654,26 @@ def test_each_towers_filters_without_conv3_are_what_tower_filters_printed_for_th
                                         "towers-20-epochs.txt").read_text())
     assert_shows(" ".join(sentence(r"the default run's twenty epochs left its towers at ([\d.]+) and ([\d.]+) "
                                    r"\(p = ([\d.]+)\)")), *[default["20-epochs"][0][i] for i in (0, 1, 3)])
+
+    # the second seed of twenty epochs, without conv3 and with all five convs: each file holds both seeds
+    without, (pooled,) = tower_filters_printed((folder / "towers-20-epochs-no-conv3-two-seeds.txt").read_text())
+    assert without == {**twenty, "20-epochs-no-conv3-1": without["20-epochs-no-conv3-1"]} and len(without) == 2
+    both, _ = tower_filters_printed((folder / "towers-20-epochs-two-seeds.txt").read_text())
+    assert list(both) == ["20-epochs", "20-epochs-1"] and both["20-epochs"] == default["20-epochs"]
+    for name in ("towers-20-epochs-no-conv3-two-seeds", "towers-20-epochs-two-seeds"):
+        assert (folder / f"{name}.png").is_file() and f"--out {name}.png\n" in README
+    assert "tower_filters runs/20-epochs-no-conv3{,-1}/checkpoint.npz \\\n" in README
+    assert "tower_filters runs/20-epochs{,-1}/checkpoint.npz --out" in README
+    frequency, _, cosine = without["20-epochs-no-conv3-1"]
+    assert_shows(" ".join(sentence(r"leave its towers at ([\d.]+) and ([\d.]+) cycles a pixel \(p = ([\d.]+); cosines "
+                                   r"to the start ([\d.]+) and ([\d.]+), p = ([\d.]+)\), the two seeds' towers together "
+                                   r"differ as random halvings do \(p = ([\d.]+)\)")),
+                 frequency[0], frequency[1], frequency[3], cosine[0], cosine[1], cosine[3], pooled[1])
+    frequency, start, _ = both["20-epochs-1"]
+    assert_shows(" ".join(sentence(r"as far as seed 0's did without conv3 \(([\d.]+) against ([\d.]+), p = ([\d.]+)\), "
+                                   r"after a start ([\d.]+) apart \(p = ([\d.]+)\)")),
+                 frequency[0], frequency[1], frequency[3], start[2], start[3])
+    assert without["20-epochs-no-conv3-1"][0][3] > 0.05 and pooled[1] > 0.05   # "does not confirm"
 
 
 def test_one_tower_without_conv3_is_what_the_committed_runs_say():
@@ -2696,27 +2717,52 @@ def test_one_tower_without_conv3_is_what_the_committed_runs_say():
     assert tests[1] >= tests[0]
 
 
-def test_a_second_seed_of_twenty_epochs_without_conv3_is_what_the_committed_runs_say():
-    """The table of two seeds of twenty epochs, with and without conv3, is compare_runs.py's of the
-    committed runs (seed 0's the default's and the middle convs' runs), and the sentence's figures
-    are theirs."""
+def test_a_second_seed_of_twenty_epochs_without_each_middle_conv_is_what_the_committed_runs_say():
+    """The table of two seeds of twenty epochs, with all five convs and without each middle conv, is
+    compare_runs.py's of the committed runs (seed 0's the default's and the middle convs' runs), and
+    the paragraph's figures are theirs."""
     sys.path.insert(0, str(ROOT / "examples"))
     import compare_runs
     folder = RESULTS / "cpu-train-alexnet_small-fashion-mnist-middle-convs-2026-12-06"
-    paths = [RESULTS / "cpu-train-alexnet_small-fashion-mnist-weight-decay-and-biases-2026-12-05" / "20-epochs",
-             folder / "20-epochs-1", folder / "20-epochs-no-conv3", folder / "20-epochs-no-conv3-1"]
+    names = ["20-epochs", "20-epochs-1"] + [f"20-epochs-no-{conv}{seed}" for conv in ("conv3", "conv4", "conv5")
+                                           for seed in ("", "-1")]
+    paths = [RESULTS / "cpu-train-alexnet_small-fashion-mnist-weight-decay-and-biases-2026-12-05" / "20-epochs"]
+    paths += [folder / name for name in names[1:]]
     runs = [compare_runs.run_records(str(path)) for path in paths]
     tests = [compare_runs.test_accuracy(str(path)) for path in paths]
-    table = compare_runs.table(["all five convs"] * 2 + ["no conv3"] * 2, runs, tests, None)
+    labels = ["all five convs", "no conv3", "no conv4", "no conv5"]
+    table = compare_runs.table([label for label in labels for _ in range(2)], runs, tests, None)
     assert table in README and (folder / "compare-20-epochs-two-seeds.txt").read_text().strip() == table
     assert all(len(records) == 20 for records in runs) and all((path / "curves.png").is_file() for path in paths)
     assert "train_alexnet.py --epochs 20 --seed 1 --out runs/20-epochs-1\n" in README
-    assert "train_alexnet.py --epochs 20 --seed 1 --leave-out conv3 --out runs/20-epochs-no-conv3-1\n" in README
-    assert ("compare_runs.py runs/20-epochs runs/20-epochs-1 runs/20-epochs-no-conv3 runs/20-epochs-no-conv3-1 \\\n"
-            '    --labels "all five convs,all five convs,no conv3,no conv3"') in README
-    mean = statistics.mean
+    for conv in models.MIDDLE_CONVS:
+        assert f"train_alexnet.py --epochs 20 --seed 1 --leave-out {conv} --out runs/20-epochs-no-{conv}-1\n" in README
+    assert ("compare_runs.py runs/20-epochs{,-1} runs/20-epochs-no-conv{3,3-1,4,4-1,5,5-1} --repeats 2 \\\n"
+            '    --labels "all five convs,no conv3,no conv4,no conv5" --out middle-convs-20-epochs-two-seeds.png') in README
+    picture = "middle-convs-20-epochs-two-seeds.png"
+    assert (folder / picture).is_file() and f"]({folder.relative_to(ROOT)}/{picture})" in README
+    default, without = tests[:2], {conv: tests[2 + 2 * i:4 + 2 * i] for i, conv in enumerate(("conv3", "conv4", "conv5"))}
     assert_shows(" ".join(sentence(r"With seed 1, leaving conv3 out costs ([\d.]+) points \(([\d.]+) against ([\d.]+)\), "
-                                   r"not ([\d.]+): over the two seeds ([\d.]+) \(([\d.]+) against ([\d.]+)\)")),
-                 100 * (tests[1] - tests[3]), tests[3], tests[1], 100 * (tests[0] - tests[2]),
-                 100 * (mean(tests[:2]) - mean(tests[2:])), mean(tests[2:]), mean(tests[:2]))
-    assert max(tests[2:]) < min(tests[:2])   # "each seed without conv3 below each with it"
+                                   r"not ([\d.]+); leaving conv4 out costs ([\d.]+) \(([\d.]+)\), and leaving conv5 out "
+                                   r"gains ([\d.]+) \(([\d.]+)\)")),
+                 100 * (default[1] - without["conv3"][1]), without["conv3"][1], default[1],
+                 100 * (default[0] - without["conv3"][0]), 100 * (default[1] - without["conv4"][1]),
+                 without["conv4"][1], 100 * (without["conv5"][1] - default[1]), without["conv5"][1])
+
+    def shown_mean(values):   # as the table shows it, so that the differences are the table's
+        return float(f"{statistics.mean(values):.4f}")
+    assert_shows(" ".join(sentence(r"by ([\d.]+) points without conv3 \(([\d.]+) against ([\d.]+)\), ([\d.]+) without "
+                                   r"conv4 \(([\d.]+)\) and ([\d.]+) without conv5 \(([\d.]+)\), each less than the "
+                                   r"([\d.]+) points by which the default network's two seeds differ")),
+                 100 * (shown_mean(default) - shown_mean(without["conv3"])), shown_mean(without["conv3"]),
+                 shown_mean(default), 100 * (shown_mean(default) - shown_mean(without["conv4"])),
+                 shown_mean(without["conv4"]), 100 * (shown_mean(default) - shown_mean(without["conv5"])),
+                 shown_mean(without["conv5"]), 100 * (max(default) - min(default)))
+    assert all(statistics.mean(seeds) < statistics.mean(default) for seeds in without.values())
+    assert [max(seeds) < min(default) for seeds in without.values()] == [True, False, False]   # "only without conv3"
+    last_error = [statistics.mean(1 - records[-1]["train_top1"] for records in pair) for pair in zip(runs[::2], runs[1::2])]
+    assert_shows(" ".join(sentence(r"fits its training images best \(training error ([\d.]+) in the last epoch, against "
+                                   r"([\d.]+) to ([\d.]+)\)\. One seed's figure")),
+                 last_error[0], min(last_error[1:]), max(last_error[1:]))
+    assert last_error[0] < min(last_error[1:])
+

@@ -2766,3 +2766,41 @@ def test_a_second_seed_of_twenty_epochs_without_each_middle_conv_is_what_the_com
                  last_error[0], min(last_error[1:]), max(last_error[1:]))
     assert last_error[0] < min(last_error[1:])
 
+
+FINDINGS_HEADER = "| the paper (its section) | what it found | what the runs here found | where |"
+
+
+def findings_rows(readme):
+    """The rows of the table of the paper's findings, as the README writes them."""
+    lines = readme.splitlines()
+    return list(itertools.takewhile(lambda line: line.startswith("|"), lines[lines.index(FINDINGS_HEADER) + 2:]))
+
+
+def figures_the_findings_table_does_not_find_in_its_sections(readme):
+    """[(row, figure)] of each figure of the table of the paper's findings, the paper's or the runs',
+    that none of the sections its row links to gives."""
+    sections = {github_anchor(part.split("\n", 1)[0]): part
+                for part in re.split(r"^## ", readme, flags=re.MULTILINE)[1:]}
+    missing = []
+    for row in findings_rows(readme):
+        label, found, here, where = [cell.strip() for cell in row.strip().strip("|").split("|")]
+        links = re.findall(r"\]\(#([^)]+)\)", where)
+        assert links and all(link in sections for link in links), row
+        figures_there = set(re.findall(r"\d+(?:\.\d+)?", "".join(sections[link] for link in links)))
+        missing += [(label, figure) for figure in re.findall(r"\d+(?:\.\d+)?", found + " " + here)
+                    if figure not in figures_there]
+    return missing
+
+
+def test_the_papers_findings_are_the_figures_of_the_sections_they_link_to():
+    """The summary of the paper's findings quotes, in each row, figures that a section it links to gives
+    (those sections' own tests tie them to the committed runs); a figure changed in the summary, or
+    in the section alone, fails."""
+    assert figures_the_findings_table_does_not_find_in_its_sections(README) == []
+    rows = findings_rows(README)
+    assert len(rows) == 12 and "(7)" in rows[-1]
+    assert "[the paper's findings](#the-papers-findings-tried-on-the-small-alexnet)" in README   # contents
+    changed = README.replace("(0.8828 without it against 0.9027)", "(0.8829 without it against 0.9027)")
+    assert changed != README
+    assert figures_the_findings_table_does_not_find_in_its_sections(changed) == [
+        ("local response normalisation (3.3)", "0.8829")]

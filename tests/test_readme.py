@@ -2716,6 +2716,35 @@ def test_one_tower_without_conv3_is_what_the_committed_runs_say():
                  100 * (towers[0] - towers[1]))
     assert tests[1] >= tests[0]
 
+    # a second seed of each, twenty epochs: the one-tower network's run from the towers' connectivity
+    paths = [connectivity / "20-epochs-one-tower", connectivity / "20-epochs-one-tower-1",
+             folder / "20-epochs-one-tower-no-conv3", folder / "20-epochs-one-tower-no-conv3-1"]
+    runs = [compare_runs.run_records(str(path)) for path in paths]
+    tests = [compare_runs.test_accuracy(str(path)) for path in paths]
+    table = compare_runs.table(["one tower"] * 2 + ["one tower without conv3"] * 2, runs, tests, None)
+    assert table in README and (folder / "compare-one-tower-20-epochs-two-seeds.txt").read_text().strip() == table
+    assert all(len(records) == 20 for records in runs) and all((path / "curves.png").is_file() for path in paths)
+    assert "--seed 1 --connectivity one-tower --out runs/20-epochs-one-tower-1\n" in README
+    assert "--seed 1 --connectivity one-tower --leave-out conv3 \\\n    --out runs/20-epochs-one-tower-no-conv3-1\n" in README
+    assert ("compare_runs.py runs/20-epochs-one-tower{,-1} runs/20-epochs-one-tower-no-conv3{,-1} --repeats 2 \\\n"
+            '    --labels "one tower,one tower without conv3"\n') in README
+    two_towers = [compare_runs.test_accuracy(str(RESULTS / name)) for name in (
+        "cpu-train-alexnet_small-fashion-mnist-weight-decay-and-biases-2026-12-05/20-epochs",
+        "cpu-train-alexnet_small-fashion-mnist-middle-convs-2026-12-06/20-epochs-1",
+        "cpu-train-alexnet_small-fashion-mnist-middle-convs-2026-12-06/20-epochs-no-conv3",
+        "cpu-train-alexnet_small-fashion-mnist-middle-convs-2026-12-06/20-epochs-no-conv3-1")]
+
+    def shown_mean(values):   # as the tables show it
+        return float(f"{statistics.mean(values):.4f}")
+    assert_shows(" ".join(sentence(r"With seed 1 the one-tower network without conv3 tests better than with it, ([\d.]+) "
+                                   r"against ([\d.]+); over the two seeds ([\d.]+) against ([\d.]+), where over the same "
+                                   r"two seeds the towers without conv3 lose ([\d.]+) points")),
+                 tests[3], tests[1], statistics.mean(tests[2:]), statistics.mean(tests[:2]),
+                 100 * (shown_mean(two_towers[:2]) - shown_mean(two_towers[2:])))
+    assert tests[3] > tests[1] and statistics.mean(tests[2:]) > statistics.mean(tests[:2])
+    layers = (connectivity / "20-epochs-one-tower-1" / "layers.txt").read_text()
+    assert f"top-1 accuracy {tests[1]:.4f}," in layers   # evaluate.py --layers on the run's checkpoint
+
 
 def test_a_second_seed_of_twenty_epochs_without_each_middle_conv_is_what_the_committed_runs_say():
     """The table of two seeds of twenty epochs, with all five convs and without each middle conv, is

@@ -80,6 +80,12 @@ def assert_shows(text, *values, scale=1.0):
         assert shown == expected, f"the README shows {shown} in {text!r}; the results file says {expected}"
 
 
+def shown_mean(values):
+    """The mean of ``values`` as compare_runs.py's tables show it (4 decimals), so that differences
+    of means are those a reader of the tables finds."""
+    return float(f"{statistics.mean(values):.4f}")
+
+
 def results(name):
     return json.loads((RESULTS / name).read_text())
 
@@ -2425,6 +2431,38 @@ def test_twenty_epochs_of_each_connectivity_are_the_committed_runs():
     assert "in every epoch but the second:" in " ".join(README.split())
     assert ordered[1] is False and all(ordered[:1] + ordered[2:])
 
+    # a second seed of each: the two towers' run is the middle convs' section's
+    paths = [paths[0], RESULTS / "cpu-train-alexnet_small-fashion-mnist-middle-convs-2026-12-06" / "20-epochs-1",
+             paths[1], folder / "20-epochs-one-tower-1", paths[2], folder / "20-epochs-one-tower-half-1"]
+    runs = [compare_runs.run_records(str(path)) for path in paths]
+    tests = [compare_runs.test_accuracy(str(path)) for path in paths]
+    labels = ["two towers"] + [label for _, label in CONNECTIVITY]
+    table = compare_runs.table([label for label in labels for _ in range(2)], runs, tests, None)
+    assert table in README and (folder / "compare-20-epochs-two-seeds.txt").read_text().strip() == table
+    assert all(len(records) == 20 for records in runs) and all((path / "curves.png").is_file() for path in paths)
+    for name in ("one-tower-1", "one-tower-half-1"):
+        layers = (folder / f"20-epochs-{name}" / "layers.txt").read_text()
+        assert f"top-1 accuracy {compare_runs.test_accuracy(str(folder / f'20-epochs-{name}')):.4f}," in layers
+    for name, _ in CONNECTIVITY:
+        assert f" --epochs 20 --seed 1 --connectivity {name} --out runs/20-epochs-{name}-1\n" in README
+    assert ("compare_runs.py runs/20-epochs{,-1} runs/20-epochs-one-tower{,-1} runs/20-epochs-one-tower-half{,-1} \\\n"
+            '    --repeats 2 --labels "two towers,one tower,one tower with half the maps" '
+            "--out connectivity-20-epochs-two-seeds.png\n") in README
+    assert (folder / "connectivity-20-epochs-two-seeds.png").is_file()
+    towers, one, half = tests[:2], tests[2:4], tests[4:]
+    assert_shows(" ".join(sentence(r"With seed 1 the towers lead the one-GPU net by ([\d.]+) points \(([\d.]+) against "
+                                   r"([\d.]+)\), and one tower not at all \(([\d.]+)\)")),
+                 100 * (towers[1] - half[1]), towers[1], half[1], one[1])
+    assert one[1] >= towers[1]   # "not at all"
+    assert_shows(" ".join(sentence(r"Over the two seeds the one-GPU net trails the towers by ([\d.]+) points \(([\d.]+) "
+                                   r"against ([\d.]+)\), each of its seeds below each of theirs, and one tower trails "
+                                   r"them by ([\d.]+) \(([\d.]+)\), less than the towers' two seeds differ by \(([\d.]+)\)")),
+                 100 * (shown_mean(towers) - shown_mean(half)), shown_mean(half), shown_mean(towers),
+                 100 * (shown_mean(towers) - shown_mean(one)), shown_mean(one), 100 * (max(towers) - min(towers)))
+    assert max(half) < min(towers) and statistics.mean(towers) - statistics.mean(one) < max(towers) - min(towers)
+    assert_shows(sentence(r"holds, at a third of the paper's (1\.7) points"), 1.7)
+    assert 0.25 < (statistics.mean(towers) - statistics.mean(half)) / 0.017 < 0.4   # "a third"
+
 
 def tower_filters_printed(output):
     """{run's folder: [(tower 0, tower 1, difference, p) of the trained spatial frequencies, of those at
@@ -2733,9 +2771,6 @@ def test_one_tower_without_conv3_is_what_the_committed_runs_say():
         "cpu-train-alexnet_small-fashion-mnist-middle-convs-2026-12-06/20-epochs-1",
         "cpu-train-alexnet_small-fashion-mnist-middle-convs-2026-12-06/20-epochs-no-conv3",
         "cpu-train-alexnet_small-fashion-mnist-middle-convs-2026-12-06/20-epochs-no-conv3-1")]
-
-    def shown_mean(values):   # as the tables show it
-        return float(f"{statistics.mean(values):.4f}")
     assert_shows(" ".join(sentence(r"With seed 1 the one-tower network without conv3 tests better than with it, ([\d.]+) "
                                    r"against ([\d.]+); over the two seeds ([\d.]+) against ([\d.]+), where over the same "
                                    r"two seeds the towers without conv3 lose ([\d.]+) points")),
@@ -2777,9 +2812,6 @@ def test_a_second_seed_of_twenty_epochs_without_each_middle_conv_is_what_the_com
                  100 * (default[1] - without["conv3"][1]), without["conv3"][1], default[1],
                  100 * (default[0] - without["conv3"][0]), 100 * (default[1] - without["conv4"][1]),
                  without["conv4"][1], 100 * (without["conv5"][1] - default[1]), without["conv5"][1])
-
-    def shown_mean(values):   # as the table shows it, so that the differences are the table's
-        return float(f"{statistics.mean(values):.4f}")
     assert_shows(" ".join(sentence(r"by ([\d.]+) points without conv3 \(([\d.]+) against ([\d.]+)\), ([\d.]+) without "
                                    r"conv4 \(([\d.]+)\) and ([\d.]+) without conv5 \(([\d.]+)\), each less than the "
                                    r"([\d.]+) points by which the default network's two seeds differ")),

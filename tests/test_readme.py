@@ -2301,11 +2301,11 @@ def test_twenty_epochs_with_and_without_weight_decay_are_the_committed_runs():
                  1 - free[-1]["train_top1"], 1 - decayed[-1]["train_top1"], *lowest_validation_loss(free), free[-1]["val_loss"],
                  *lowest_validation_loss(decayed), decayed[-1]["val_loss"], 100 * (tests[0] - tests[1]), tests[1], tests[0])
 
-    def weights(name):
-        text = (folder / name / "layers.txt").read_text()
+    def weights(run):   # each layer's weights' root mean square, from evaluate.py --layers on the run
+        text = (run / "layers.txt").read_text()
         return {m[0]: float(m[1]) for m in re.findall(r"\n(\w+)\.weight +\S+ +\S+ +(\S+)", text)}
 
-    with_decay, without = weights(names[0]), weights(names[1])
+    with_decay, without = weights(folder / names[0]), weights(folder / names[1])
     assert len(with_decay) == 8 and with_decay.keys() == without.keys()
     ratios = [with_decay[k] / without[k] for k in with_decay]
     assert_shows(" ".join(sentence(r"Its weights end ([\d.]+) to ([\d.]+) times as large as without it \(fc7's "
@@ -2328,6 +2328,37 @@ def test_twenty_epochs_with_and_without_weight_decay_are_the_committed_runs():
                                                / f"default-{seed}")) for seed in range(3)]
     assert_shows(helped[4], statistics.mean(five), scale=100)
     assert f"{100 * statistics.mean(five):.1f}" == f"{100 * statistics.mean(defaults):.1f}"   # "as the default did"
+
+    # a second seed of each: the default's run is the middle convs' section's, with its layers.txt
+    second = [RESULTS / "cpu-train-alexnet_small-fashion-mnist-middle-convs-2026-12-06" / "20-epochs-1",
+              folder / "20-epochs-no-weight-decay-1"]
+    paths = [folder / names[0], second[0], folder / names[1], second[1]]
+    runs = [compare_runs.run_records(str(path)) for path in paths]
+    tests = [compare_runs.test_accuracy(str(path)) for path in paths]
+    table = compare_runs.table(["default"] * 2 + ["no weight decay"] * 2, runs, tests, None)
+    assert table in README and (folder / "compare-20-epochs-two-seeds.txt").read_text().strip() == table
+    assert all((path / "curves.png").is_file() for path in paths) and (folder / "recipe-20-epochs-two-seeds.png").is_file()
+    assert "--epochs 20 --seed 1 --weight-decay 0 --out runs/20-epochs-no-weight-decay-1\n" in README
+    assert ("compare_runs.py runs/20-epochs{,-1} runs/20-epochs-no-weight-decay{,-1} --repeats 2 \\\n"
+            '    --labels "default,no weight decay" --out recipe-20-epochs-two-seeds.png\n') in README
+    decayed, free = runs[1], runs[3]
+    with_decay, without = weights(second[0]), weights(second[1])
+    ratios = [with_decay[k] / without[k] for k in with_decay]
+    assert len(with_decay) == 8 and with_decay.keys() == without.keys()
+    assert_shows(" ".join(sentence(r"Seed 1 says the same: without decay, less training error in the last epoch \(([\d.]+) "
+                                   r"against ([\d.]+)\), the validation loss lowest in epoch (\d+) \(([\d.]+)\) and rising "
+                                   r"to ([\d.]+), where with decay it is lowest in epoch (\d+) \(([\d.]+)\) and ends at "
+                                   r"([\d.]+), and ([\d.]+) points less test accuracy \(([\d.]+) against ([\d.]+)\); the "
+                                   r"weights again ([\d.]+) to ([\d.]+) times as large")),
+                 1 - free[-1]["train_top1"], 1 - decayed[-1]["train_top1"], *lowest_validation_loss(free),
+                 free[-1]["val_loss"], *lowest_validation_loss(decayed), decayed[-1]["val_loss"],
+                 100 * (tests[1] - tests[3]), tests[3], tests[1], min(ratios), max(ratios))
+    last_error = [statistics.mean(1 - runs[i][-1]["train_top1"] for i in pair) for pair in ((0, 1), (2, 3))]
+    assert_shows(" ".join(sentence(r"Over the two seeds decay costs training error \(([\d.]+) against ([\d.]+)\) and "
+                                   r"gives ([\d.]+) points of test accuracy \(([\d.]+) against ([\d.]+)\)")),
+                 *last_error, 100 * (shown_mean(tests[:2]) - shown_mean(tests[2:])), shown_mean(tests[:2]),
+                 shown_mean(tests[2:]))
+    assert min(tests[:2]) > max(tests[2:]) and last_error[0] > last_error[1]   # "each seed with it above each without"
 
 
 CONNECTIVITY = (("one-tower", "one tower"), ("one-tower-half", "one tower with half the maps"))

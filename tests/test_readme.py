@@ -328,6 +328,28 @@ def test_relu_against_tanh_is_what_compare_runs_makes_of_the_committed_runs():
                  math.ceil(max(seconds)))
     assert all(r["lr"] < 0.03 for r in relu + tanh) and len(relu) == len(tanh) == 10
 
+    # a second seed of each
+    names = ("relu", "relu-1", "tanh", "tanh-1")
+    runs = [compare_runs.run_records(str(folder / name)) for name in names]
+    tests = [compare_runs.test_accuracy(str(folder / name)) for name in names]
+    table = compare_runs.table(["ReLU", "ReLU", "tanh", "tanh"], runs, tests, 0.05)
+    assert table in README and (folder / "compare-two-seeds.txt").read_text().strip() == table
+    assert all((folder / name / "curves.png").is_file() for name in names) and (folder / "figure1-two-seeds.png").is_file()
+    for unit in ("relu", "tanh"):
+        assert f"--seed 1 --activation {unit} --epochs 10 --dropout 0 --weight-decay 0 --out runs/{unit}-1\n" in README
+    assert ("compare_runs.py runs/relu runs/relu-1 runs/tanh runs/tanh-1 --labels ReLU,ReLU,tanh,tanh \\\n"
+            "    --threshold 0.05 --out figure1-two-seeds.png\n") in README
+    relu, tanh = runs[1], runs[3]
+    assert_shows(" ".join(sentence(r"below the ReLU network's after the first epoch \(([\d.]+) against ([\d.]+)\) and the "
+                                   r"last \(([\d.]+) against ([\d.]+)\), 5% reached in (\d+) epochs against (\d+), and "
+                                   r"the test accuracy a little higher \(([\d.]+) against ([\d.]+)\)\. Over the two seeds "
+                                   r"the tanh units test ([\d.]+) against ([\d.]+)")),
+                 1 - tanh[0]["train_top1"], 1 - relu[0]["train_top1"], 1 - tanh[-1]["train_top1"],
+                 1 - relu[-1]["train_top1"], compare_runs.first_epoch_at(tanh, 0.05),
+                 compare_runs.first_epoch_at(relu, 0.05), tests[3], tests[1], statistics.mean(tests[2:]),
+                 statistics.mean(tests[:2]))
+    assert all(len(records) == 10 for records in runs)
+
 def test_the_occlusion_figures_are_what_predict_printed_for_the_default_runs_network():
     """The occlusion paragraph's figures are predict.py's line in its committed output, made with
     the README's command, and the picture beside it is the one that command wrote."""

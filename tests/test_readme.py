@@ -80,6 +80,12 @@ def assert_shows(text, *values, scale=1.0):
         assert shown == expected, f"the README shows {shown} in {text!r}; the results file says {expected}"
 
 
+def training_script_helps():
+    """examples/train_alexnet.py's source with its adjacent string literals joined and its white space
+    made single spaces, so that a flag's help reads as one sentence whatever its line breaks."""
+    return " ".join(re.sub(r'"\s+"', "", (ROOT / "examples" / "train_alexnet.py").read_text()).split())
+
+
 def shown_mean(values):
     """The mean of ``values`` as compare_runs.py's tables show it (4 decimals), so that differences
     of means are those a reader of the tables finds."""
@@ -2277,7 +2283,7 @@ def test_weight_decay_and_the_unit_biases_are_what_the_committed_runs_and_starts
 
     helped = re.search(r"alexnet_small after 5 epochs, three seeds: he ([\d.]+)%%, he-unit-biases ([\d.]+)%%, "
                        r"([\d.]+)%% and ([\d.]+)%% \(the third died\), paper ([\d.]+)%% each",
-                       " ".join(re.sub(r'"\s+"', "", (ROOT / "examples" / "train_alexnet.py").read_text()).split()))
+                       training_script_helps())
     assert_shows(" ".join(helped.groups()), mean(accuracies("default")), *accuracies("unit-biases"),
                  accuracies("paper-init")[0], scale=100)   # --init's help
 
@@ -2339,17 +2345,11 @@ def test_twenty_epochs_with_and_without_weight_decay_are_the_committed_runs():
     assert compare_runs.test_accuracy(str(version7)) == tests[0] and old[-1]["val_top1"] == decayed[-1]["val_top1"]
     assert_shows(" ".join(sentence(r"runs\]\(#longer-runs-more-epochs-crops-and-mirrors\): ([\d.]+) tested, ([\d.]+) "
                                    r"on the validation images in epoch 20\)")), tests[0], decayed[-1]["val_top1"])
-    script = " ".join(re.sub(r'"\s+"', "", (ROOT / "examples" / "train_alexnet.py").read_text()).split())
-    helped = re.search(r"0 gave ([\d.]+)%% against ([\d.]+)%% after 20 epochs \(one seed\), the validation loss "
-                       r"rising from epoch (\d+), and ([\d.]+)%% as the default did after 5 \(three seeds' mean\)",
-                       script)   # --weight-decay's help, its strings joined
-    assert_shows(" ".join(helped.groups()[:2]), tests[1], tests[0], scale=100)
-    assert int(helped[3]) == lowest_validation_loss(free)[0]
     five = [compare_runs.test_accuracy(str(RESULTS / folder.name / f"no-weight-decay-{seed}")) for seed in range(3)]
     defaults = [compare_runs.test_accuracy(str(RESULTS / "cpu-train-alexnet_small-fashion-mnist-ablations-2026-12-05"
                                                / f"default-{seed}")) for seed in range(3)]
-    assert_shows(helped[4], statistics.mean(five), scale=100)
     assert f"{100 * statistics.mean(five):.1f}" == f"{100 * statistics.mean(defaults):.1f}"   # "as the default did"
+    free_0 = free
 
     # a second seed of each: the default's run is the middle convs' section's, with its layers.txt
     second = [RESULTS / "cpu-train-alexnet_small-fashion-mnist-middle-convs-2026-12-06" / "20-epochs-1",
@@ -2381,6 +2381,12 @@ def test_twenty_epochs_with_and_without_weight_decay_are_the_committed_runs():
                  *last_error, 100 * (shown_mean(tests[:2]) - shown_mean(tests[2:])), shown_mean(tests[:2]),
                  shown_mean(tests[2:]))
     assert min(tests[:2]) > max(tests[2:]) and last_error[0] > last_error[1]   # "each seed with it above each without"
+    helped = re.search(r"0 gave ([\d.]+)%% against ([\d.]+)%% after 20 epochs \(two seeds' mean\), the validation "
+                       r"loss rising from epoch (\d+) and (\d+), and ([\d.]+)%% as the default did after 5 \(three "
+                       r"seeds' mean\)", training_script_helps())   # --weight-decay's help
+    assert_shows(" ".join(helped.groups()[:2]), statistics.mean(tests[2:]), statistics.mean(tests[:2]), scale=100)
+    assert [int(helped[3]), int(helped[4])] == [lowest_validation_loss(free_0)[0], lowest_validation_loss(free)[0]]
+    assert_shows(helped[5], statistics.mean(five), scale=100)
 
 
 CONNECTIVITY = (("one-tower", "one tower"), ("one-tower-half", "one tower with half the maps"))
@@ -2513,6 +2519,10 @@ def test_twenty_epochs_of_each_connectivity_are_the_committed_runs():
                  100 * (shown_mean(towers) - shown_mean(half)), shown_mean(half), shown_mean(towers),
                  100 * (shown_mean(towers) - shown_mean(one)), shown_mean(one), 100 * (max(towers) - min(towers)))
     assert max(half) < min(towers) and statistics.mean(towers) - statistics.mean(one) < max(towers) - min(towers)
+    helped = re.search(r"which tested ([\d.]+) points below the towers after 20 epochs, where one-tower tested "
+                       r"([\d.]+) below them \(two seeds' means", training_script_helps())   # --connectivity's help
+    assert_shows(" ".join(helped.groups()), 100 * (shown_mean(towers) - shown_mean(half)),
+                 100 * (shown_mean(towers) - shown_mean(one)))
     assert_shows(sentence(r"holds, at a third of the paper's (1\.7) points"), 1.7)
     assert 0.25 < (statistics.mean(towers) - statistics.mean(half)) / 0.017 < 0.4   # "a third"
 
@@ -2874,6 +2884,13 @@ def test_a_second_seed_of_twenty_epochs_without_each_middle_conv_is_what_the_com
                  shown_mean(without["conv5"]), 100 * (max(default) - min(default)))
     assert all(statistics.mean(seeds) < statistics.mean(default) for seeds in without.values())
     assert [max(seeds) < min(default) for seeds in without.values()] == [True, False, False]   # "only without conv3"
+    costs = [100 * (shown_mean(default) - shown_mean(seeds)) for seeds in without.values()]
+    five = [statistics.mean(compare_runs.test_accuracy(str(path)) for path in paths) for paths in (
+        [RESULTS / "cpu-train-alexnet_small-fashion-mnist-ablations-2026-12-05" / f"default-{seed}" for seed in range(3)],
+        [folder / f"no-conv3-{seed}" for seed in range(3)])]
+    helped = re.search(r"where here each cost ([\d.]+) to ([\d.]+) points after 20 epochs \(two seeds' means\) and only "
+                       r"conv3 cost after 5 \(([\d.]+), three seeds' mean\)", training_script_helps())   # --leave-out's
+    assert_shows(" ".join(helped.groups()), min(costs), max(costs), 100 * (five[0] - five[1]))
     last_error = [statistics.mean(1 - records[-1]["train_top1"] for records in pair) for pair in zip(runs[::2], runs[1::2])]
     assert_shows(" ".join(sentence(r"fits its training images best \(training error ([\d.]+) in the last epoch, against "
                                    r"([\d.]+) to ([\d.]+)\)\. One seed's figure")),

@@ -86,6 +86,16 @@ def training_script_helps():
     return " ".join(re.sub(r'"\s+"', "", (ROOT / "examples" / "train_alexnet.py").read_text()).split())
 
 
+def compare_runs_script():
+    """examples/compare_runs.py as a module: its run_records, test_accuracy and table make the
+    README's tables of runs side by side."""
+    examples = str(ROOT / "examples")
+    if examples not in sys.path:
+        sys.path.insert(0, examples)
+    import compare_runs
+    return compare_runs
+
+
 def shown_mean(values):
     """The mean of ``values`` as compare_runs.py's tables show it (4 decimals), so that differences
     of means are those a reader of the tables finds."""
@@ -314,8 +324,7 @@ def test_quick_start_figures_are_the_committed_training_run():
 def test_relu_against_tanh_is_what_compare_runs_makes_of_the_committed_runs():
     """The ReLU-against-tanh table is compare_runs.py's of the two committed runs (and its saved
     output), and the paragraph's figures are theirs."""
-    sys.path.insert(0, str(ROOT / "examples"))
-    import compare_runs
+    compare_runs = compare_runs_script()
     folder = RESULTS / "cpu-train-alexnet_small-fashion-mnist-relu-against-tanh-2026-12-05"
     runs = [compare_runs.run_records(str(folder / unit)) for unit in ("relu", "tanh")]
     tests = [compare_runs.test_accuracy(str(folder / unit)) for unit in ("relu", "tanh")]
@@ -520,6 +529,66 @@ def test_version_7s_twenty_epochs_are_its_committed_files():
                  before[-1]["val_top1"], accuracy)
     steps = sentence(r"its last bits grow, over ([\d,]+) steps, into")
     assert int(steps.replace(",", "")) == 20 * (55000 // 64)   # 55,000 training images, batch 64, the last part dropped
+
+
+CROPS_AND_DROPOUT = RESULTS / "cpu-train-alexnet_small-fashion-mnist-crops-and-dropout-2026-12-06"
+
+
+def test_crops_and_the_papers_dropout_over_two_seeds_are_the_committed_runs():
+    """Two seeds of twenty epochs with crops and mirrors and with the paper's dropout of 0.5: the
+    table is compare_runs.py's of the committed runs (the default's from the sections on weight decay
+    and the middle convs), and the paragraph's, the findings table's and the flags' helps' figures
+    are those runs'."""
+    compare_runs = compare_runs_script()
+    defaults = [RESULTS / "cpu-train-alexnet_small-fashion-mnist-weight-decay-and-biases-2026-12-05" / "20-epochs",
+                RESULTS / "cpu-train-alexnet_small-fashion-mnist-middle-convs-2026-12-06" / "20-epochs-1"]
+    names = ["20-epochs-augment", "20-epochs-augment-1", "20-epochs-dropout-0.5", "20-epochs-dropout-0.5-1"]
+    paths = defaults + [CROPS_AND_DROPOUT / name for name in names]
+    runs = [compare_runs.run_records(str(path)) for path in paths]
+    tests = [compare_runs.test_accuracy(str(path)) for path in paths]
+    assert all(len(run) == 20 for run in runs) and all((path / "curves.png").is_file() for path in paths)
+    table = compare_runs.table(["default"] * 2 + ["crops and mirrors"] * 2 + ["dropout 0.5"] * 2, runs, tests, None)
+    assert table in README and (CROPS_AND_DROPOUT / "compare-20-epochs-two-seeds.txt").read_text().strip() == table
+    assert (CROPS_AND_DROPOUT / "crops-and-dropout-20-epochs-two-seeds.png").is_file()
+    for name in names:
+        seed = " --seed 1" if name.endswith("-1") else ""
+        flag = "--augment" if "augment" in name else "--dropout 0.5"
+        assert f"python examples/train_alexnet.py --epochs 20{seed} {flag} --out runs/{name}\n" in README
+    assert ("compare_runs.py runs/20-epochs{,-1} runs/20-epochs-augment{,-1} runs/20-epochs-dropout-0.5{,-1} \\\n"
+            '    --repeats 2 --labels "default,crops and mirrors,dropout 0.5" '
+            "--out crops-and-dropout-20-epochs-two-seeds.png\n") in README
+    default, crops, dropout = (shown_mean(tests[i:i + 2]) for i in (0, 2, 4))
+    assert max(tests[2:4]) < min(tests[:2]) and max(tests[4:]) < min(tests[:2])   # "each seed below each of the default's"
+    assert_shows(" ".join(sentence(r"Crops and mirrors cost ([\d.]+) points of test accuracy \(([\d.]+) against "
+                                   r"([\d.]+)\), each seed below")), 100 * (default - crops), crops, default)
+    assert all(lowest_validation_loss(run)[0] == 20 for run in runs[2:4])
+    assert_shows(" ".join(sentence(r"lowest in the last epoch \(([\d.]+) and ([\d.]+)\), where the default's turned up "
+                                   r"after epochs (\d+) and (\d+):")),
+                 runs[2][-1]["val_loss"], runs[3][-1]["val_loss"], *(lowest_validation_loss(run)[0] for run in runs[:2]))
+    assert all(lowest_validation_loss(run)[0] < 20 for run in runs[:2])
+    assert_shows(" ".join(sentence(r"hardly better than the validation images \(([\d.]+) and ([\d.]+) against ([\d.]+) "
+                                   r"and ([\d.]+) in epoch 20\)")),
+                 runs[2][-1]["train_top1"], runs[3][-1]["train_top1"], runs[2][-1]["val_top1"], runs[3][-1]["val_top1"])
+    ten_crops = [json.loads((CROPS_AND_DROPOUT / name / "test_metrics.json").read_text())["ten_crop_top1"]
+                 for name in names[:2]]
+    assert_shows(" ".join(sentence(r"the two networks give ([\d.]+) and ([\d.]+), ([\d.]+) and ([\d.]+) points over their "
+                                   r"whole pictures, and still below the default's")),
+                 *ten_crops, 100 * (ten_crops[0] - tests[2]), 100 * (ten_crops[1] - tests[3]))
+    assert max(ten_crops) < default
+    validation = [shown_mean([run[-1]["val_top1"] for run in runs[i:i + 2]]) for i in (4, 0)]
+    assert_shows(" ".join(sentence(r"dropout of 0.5 tests ([\d.]+) points below this network's 0.25 \(([\d.]+) against "
+                                   r"([\d.]+)\), each seed below each of the default's, but by ([\d.]+) points at the "
+                                   r"closest \(([\d.]+) against ([\d.]+)\), less than the default's two seeds differ by "
+                                   r"\(([\d.]+)\), and on the validation images it is the better of the two \(([\d.]+) "
+                                   r"against ([\d.]+)\)")),
+                 100 * (default - dropout), dropout, default, 100 * (min(tests[:2]) - max(tests[4:])), max(tests[4:]),
+                 min(tests[:2]), 100 * (max(tests[:2]) - min(tests[:2])), *validation)
+    assert max(tests[:2]) - min(tests[:2]) > default - dropout and validation[0] > validation[1]
+    helps = training_script_helps()   # --augment's and --dropout's
+    assert_shows(" ".join(re.search(r"with batch 128, ([\d.]+)%% against ([\d.]+)%% after 20, two seeds' mean\)",
+                                    helps).groups()), crops, default, scale=100)
+    assert_shows(" ".join(re.search(r"90.4%% after 5 epochs, ([\d.]+)%% against ([\d.]+)%% after 20 \(two seeds' mean; "
+                                    r"the default's two differ by more\)", helps).groups()), dropout, default, scale=100)
 
 
 FORTY_EPOCHS = "cpu-train-alexnet_small-fashion-mnist-40-epochs{}-no-avx512-2026-12-02"
@@ -2103,8 +2172,7 @@ def committed_repeats(folder, settings, defaults=None):
     as NAME-SEED, those of the setting named "default" in ``defaults`` where given: their
     records and test accuracies, by NAME-SEED. Their table, compare_runs.py --repeats 3's, is in
     the README and in the folder's compare.txt."""
-    sys.path.insert(0, str(ROOT / "examples"))
-    import compare_runs
+    compare_runs = compare_runs_script()
     where = {f"{name}-{seed}": (defaults if name == "default" and defaults else folder) / f"{name}-{seed}"
              for name, _ in settings for seed in range(3)}
     runs = {n: compare_runs.run_records(str(path)) for n, path in where.items()}
@@ -2307,8 +2375,7 @@ def test_weight_decay_and_the_unit_biases_are_what_the_committed_runs_and_starts
 def test_twenty_epochs_with_and_without_weight_decay_are_the_committed_runs():
     """The twenty-epoch table is compare_runs.py's of the two committed runs; the paragraph's
     losses, epochs and weights are theirs; the default run gives version 7's run of 2026-12-03."""
-    sys.path.insert(0, str(ROOT / "examples"))
-    import compare_runs
+    compare_runs = compare_runs_script()
     folder = RESULTS / "cpu-train-alexnet_small-fashion-mnist-weight-decay-and-biases-2026-12-05"
     names = ("20-epochs", "20-epochs-no-weight-decay")
     runs = [compare_runs.run_records(str(folder / n)) for n in names]
@@ -2455,8 +2522,7 @@ def test_twenty_epochs_of_each_connectivity_are_the_committed_runs():
     """The twenty-epoch table of the towers' connectivity is compare_runs.py's of the three
     committed runs (the towers' the default run of twenty epochs), and the paragraph's figures
     are theirs."""
-    sys.path.insert(0, str(ROOT / "examples"))
-    import compare_runs
+    compare_runs = compare_runs_script()
     folder = RESULTS / "cpu-train-alexnet_small-fashion-mnist-connectivity-2026-12-06"
     paths = [RESULTS / "cpu-train-alexnet_small-fashion-mnist-weight-decay-and-biases-2026-12-05" / "20-epochs",
              folder / "20-epochs-one-tower", folder / "20-epochs-one-tower-half"]
@@ -2702,8 +2768,7 @@ def test_each_middle_conv_left_out_is_what_the_committed_runs_and_the_networks_s
 def test_twenty_epochs_without_each_middle_conv_are_the_committed_runs():
     """The twenty-epoch table of the middle convs left out is compare_runs.py's of the committed
     runs (all five convs: the default run of twenty epochs), and the paragraph's figures are theirs."""
-    sys.path.insert(0, str(ROOT / "examples"))
-    import compare_runs
+    compare_runs = compare_runs_script()
     folder = RESULTS / "cpu-train-alexnet_small-fashion-mnist-middle-convs-2026-12-06"
     paths = [RESULTS / "cpu-train-alexnet_small-fashion-mnist-weight-decay-and-biases-2026-12-05" / "20-epochs"]
     paths += [folder / f"20-epochs-no-{conv}" for conv in models.MIDDLE_CONVS]
@@ -2781,8 +2846,7 @@ def test_each_towers_filters_without_conv3_are_what_tower_filters_printed_for_th
 def test_one_tower_without_conv3_is_what_the_committed_runs_say():
     """The table of the one-tower network without conv3 is compare_runs.py's of the committed runs
     (the one-tower network's from the towers' connectivity), and the paragraph's figures are theirs."""
-    sys.path.insert(0, str(ROOT / "examples"))
-    import compare_runs
+    compare_runs = compare_runs_script()
     folder = RESULTS / "cpu-train-alexnet_small-fashion-mnist-middle-convs-2026-12-06"
     connectivity = RESULTS / "cpu-train-alexnet_small-fashion-mnist-connectivity-2026-12-06"
     paths = [connectivity / f"one-tower-{seed}" for seed in range(3)] + [folder / f"one-tower-no-conv3-{seed}"
@@ -2849,8 +2913,7 @@ def test_a_second_seed_of_twenty_epochs_without_each_middle_conv_is_what_the_com
     """The table of two seeds of twenty epochs, with all five convs and without each middle conv, is
     compare_runs.py's of the committed runs (seed 0's the default's and the middle convs' runs), and
     the paragraph's figures are theirs."""
-    sys.path.insert(0, str(ROOT / "examples"))
-    import compare_runs
+    compare_runs = compare_runs_script()
     folder = RESULTS / "cpu-train-alexnet_small-fashion-mnist-middle-convs-2026-12-06"
     names = ["20-epochs", "20-epochs-1"] + [f"20-epochs-no-{conv}{seed}" for conv in ("conv3", "conv4", "conv5")
                                            for seed in ("", "-1")]

@@ -804,19 +804,19 @@ def test_the_cpu_benchmarks_summary_is_the_committed_runs():
     the version before in turns; the Status section gives the same ranges (torchvision's AlexNet:
     versions 7 and 9)."""
     shown = sentence(r"minicnn's training step runs at ([\d.]+x) to ([\d.]+x) of PyTorch's speed on the 2012 AlexNet "
-                     r"on AMD hosts \(([\d.]+x) on an Intel one, below\), and at ([\d.]+x) to ([\d.]+x) on the small "
+                     r"on AMD hosts \(([\d.]+x) and ([\d.]+x) on two Intel ones, below\), and at ([\d.]+x) to ([\d.]+x) on the small "
                      r"AlexNet of the quick start \(batch 128\)")
     runs = [results(f"cpu-{model}-{date}.json") for model in ("alexnet-b32", "alexnet_small-b128")
             for date in ("2026-12-03", "2026-12-02")]
-    version_10 = results("cpu-alexnet-b32-2026-12-04-3.json")
-    assert "Intel" in version_10["where"]
-    assert_shows(" ".join(shown), runs[0]["ratio"], runs[1]["ratio"], version_10["ratio"], runs[2]["ratio"],
-                 runs[3]["ratio"])
+    version_10 = [results(name) for name in ("cpu-alexnet-b32-2026-12-04-3.json", "cpu-alexnet-b32-2026-12-06.json")]
+    assert all("Intel" in run["where"] for run in version_10)
+    assert_shows(" ".join(shown), runs[0]["ratio"], runs[1]["ratio"], *(run["ratio"] for run in version_10),
+                 runs[2]["ratio"], runs[3]["ratio"])
     shown = sentence(r"the CPU training step runs at ([\d.]+x)-([\d.]+x) of PyTorch's speed on the 2012 AlexNet "
-                     r"on AMD hosts \(([\d.]+x) on an Intel one, version 10\), ([\d.]+x)-([\d.]+x) on torchvision's \(without LRN; a run each of versions 7 and 9\) and "
+                     r"on AMD hosts \(([\d.]+x) and ([\d.]+x) on two Intel ones, version 10\), ([\d.]+x)-([\d.]+x) on torchvision's \(without LRN; a run each of versions 7 and 9\) and "
                      r"([\d.]+x)-([\d.]+x) on the small AlexNet")   # the Status section's line
     torchvision = [results(f"cpu-alexnet_owt-b64-{date}.json")["ratio"] for date in ("2026-12-03", "2026-12-04")]
-    assert_shows(" ".join(shown), runs[0]["ratio"], runs[1]["ratio"], version_10["ratio"], *torchvision,
+    assert_shows(" ".join(shown), runs[0]["ratio"], runs[1]["ratio"], *(run["ratio"] for run in version_10), *torchvision,
                  runs[2]["ratio"], runs[3]["ratio"])
     for run, kernels in zip(runs, ("SkylakeX", "Haswell") * 2):
         assert f"(its {kernels} kernels, 2 threads)" in run["where"]
@@ -1035,6 +1035,12 @@ def test_version_10_figures_are_their_committed_runs():
         assert one["commits"] == {"this checkout": "058b6cd", "the other": "16c8ad8"}
     assert_shows(" ".join(shown), run["ratio"], median_ms(run, "PyTorch"), median_ms(morning, "PyTorch"),
                  big["ratio"], small["ratio"])
+    again = results("cpu-alexnet-b32-2026-12-06.json")   # another Intel host, two days on
+    assert "Intel" in again["where"] and "(its SkylakeX kernels, 2 threads)" in again["where"] and len(again["seconds"]["minicnn"]) == 15
+    assert again["layer_seconds"] and (RESULTS / "cpu-alexnet-b32-2026-12-06-layers.png").is_file()
+    shown = sentence(r"On 2026-12-06's host, an Intel Xeon again, version 10 ran at ([\d.]+x), PyTorch's step taking (\d+) "
+                     r"ms and minicnn's (\d+) \(`--repeats 15 --layers`;")
+    assert_shows(" ".join(shown), again["ratio"], median_ms(again, "PyTorch"), median_ms(again, "minicnn"))
     shown = sentence(r"the\s+step ran at ([\d.]+)x of its speed on the 2012 AlexNet \((\d+) ms against (\d+), `--model "
                      r"alexnet\s+--batch-size 32 --repeats (\d+)`\) and at ([\d.]+)x on the small AlexNet")
     assert_shows(" ".join(shown), big["ratio"], median_ms(big, "this checkout"),

@@ -19,10 +19,11 @@ setup(
                   "minicnn.simulator": ["*.h", "*.cpp"]},
     # tqdm: the progress bars of training (rates, ETA, works in notebooks); matplotlib: the
     # loss and accuracy curves and the confusion matrix. Both do their job better than code we
-    # would write.
+    # would write. matplotlib from 3.6.1: before it, fill_between (the seeds' ranges that
+    # compare_runs.py shades) fails on NumPy 1.24 and newer (matplotlib's issue 24106).
     # threadpoolctl: gives each tower worker of the two-device split half the BLAS threads at run
     # time, which NumPy cannot do once loaded.
-    install_requires=["numpy>=1.24", "pillow>=9", "tqdm>=4.60", "matplotlib>=3.5", "threadpoolctl>=3"],
+    install_requires=["numpy>=1.24", "pillow>=9", "tqdm>=4.60", "matplotlib>=3.6.1", "threadpoolctl>=3"],
     extras_require={
         # nbclient + ipykernel execute the teaching notebook in the test suite, as Jupyter would.
         # cuobjdump and nvdisasm (NVIDIA's, 5 MB, no GPU needed): the kernels' machine code, from

@@ -749,6 +749,7 @@ def test_each_sanitizers_environment_preloads_its_runtime_and_says_which_package
         runtime, *cxx = env["LD_PRELOAD"].split()
         assert runtime == f"/runtime/lib{name[0]}san.so" and all("libstdc++" in path for path in cxx) and len(cxx) <= 1
         assert "halt_on_error=1" in env["ASAN_OPTIONS"] and "halt_on_error=1" in env["TSAN_OPTIONS"]
+        assert "detect_leaks=0" in env["ASAN_OPTIONS"] and "report_thread_leaks=0" in env["TSAN_OPTIONS"]
         assert ("OMP_NUM_THREADS" in env) == (name == "thread")
     assert base == {"PATH": os.environ["PATH"], "OPENBLAS_NUM_THREADS": "2"}   # the copy changed, not the original
     monkeypatch.setattr(simulator, "sanitizer_runtime", lambda name: None)

@@ -591,6 +591,55 @@ def test_crops_and_the_papers_dropout_over_two_seeds_are_the_committed_runs():
                                     r"the default's two differ by more\)", helps).groups()), dropout, default, scale=100)
 
 
+def test_twenty_epochs_without_dropout_are_the_committed_runs():
+    """Two seeds of twenty epochs without dropout: the table is compare_runs.py's of the committed
+    runs (the default's as in the test above), and the paragraph's, the findings table's and
+    --dropout's help's figures are those runs' and, for weight decay, its section's runs'."""
+    compare_runs = compare_runs_script()
+    paths = [RESULTS / "cpu-train-alexnet_small-fashion-mnist-weight-decay-and-biases-2026-12-05" / "20-epochs",
+             RESULTS / "cpu-train-alexnet_small-fashion-mnist-middle-convs-2026-12-06" / "20-epochs-1",
+             CROPS_AND_DROPOUT / "20-epochs-no-dropout", CROPS_AND_DROPOUT / "20-epochs-no-dropout-1"]
+    runs = [compare_runs.run_records(str(path)) for path in paths]
+    tests = [compare_runs.test_accuracy(str(path)) for path in paths]
+    assert all(len(run) == 20 for run in runs) and all((path / "curves.png").is_file() for path in paths)
+    table = compare_runs.table(["default"] * 2 + ["no dropout"] * 2, runs, tests, None)
+    assert table in README and (CROPS_AND_DROPOUT / "compare-no-dropout-20-epochs-two-seeds.txt").read_text().strip() == table
+    assert (CROPS_AND_DROPOUT / "no-dropout-20-epochs-two-seeds.png").is_file()
+    assert "python examples/train_alexnet.py --epochs 20 --dropout 0 --out runs/20-epochs-no-dropout\n" in README
+    assert "python examples/train_alexnet.py --epochs 20 --seed 1 --dropout 0 --out runs/20-epochs-no-dropout-1\n" in README
+    assert ("compare_runs.py runs/20-epochs{,-1} runs/20-epochs-no-dropout{,-1} --repeats 2 \\\n"
+            '    --labels "default,no dropout" --out no-dropout-20-epochs-two-seeds.png\n') in README
+    last_error = [statistics.mean(1 - run[-1]["train_top1"] for run in pair) for pair in (runs[2:], runs[:2])]
+    lowest = [lowest_validation_loss(run) for run in runs]
+    assert [epoch for epoch, _ in lowest[2:]] == [epoch for epoch, _ in lowest[:2]]   # "in the same epochs"
+    assert all(runs[i][-1]["val_loss"] <= runs[i - 2][-1]["val_loss"] for i in (2, 3))   # "ends no higher"
+    assert_shows(" ".join(sentence(r"fits its training images no better \(training error ([\d.]+) against ([\d.]+) in "
+                                   r"the last epoch, the default's counted with its dropout on\); its validation loss is "
+                                   r"lowest in the same epochs as the default's, (\d+) and (\d+) \(([\d.]+) and ([\d.]+) "
+                                   r"against ([\d.]+) and ([\d.]+)\), and ends no higher \(([\d.]+) and ([\d.]+) against "
+                                   r"([\d.]+) and ([\d.]+)\)")),
+                 *last_error, lowest[0][0], lowest[1][0], lowest[2][1], lowest[3][1], lowest[0][1], lowest[1][1],
+                 runs[2][-1]["val_loss"], runs[3][-1]["val_loss"], runs[0][-1]["val_loss"], runs[1][-1]["val_loss"])
+    assert last_error[0] >= last_error[1]   # "no better"
+    default, without = shown_mean(tests[:2]), shown_mean(tests[2:])
+    validation = [shown_mean([run[-1]["val_top1"] for run in runs[i:i + 2]]) for i in (2, 0)]
+    assert max(tests[2:]) < min(tests[:2]) and validation[0] > validation[1]
+    assert_shows(" ".join(sentence(r"It tests ([\d.]+) points worse \(([\d.]+) against ([\d.]+)\), each seed below each "
+                                   r"of the default's, if only just \(([\d.]+) against ([\d.]+)\), and on the validation "
+                                   r"images it is the better one \(([\d.]+) against ([\d.]+)\)")),
+                 100 * (default - without), without, default, max(tests[2:]), min(tests[:2]), *validation)
+    decay = RESULTS / "cpu-train-alexnet_small-fashion-mnist-weight-decay-and-biases-2026-12-05"
+    no_decay = [compare_runs.test_accuracy(str(decay / name)) for name in ("20-epochs-no-weight-decay",
+                                                                         "20-epochs-no-weight-decay-1")]
+    assert_shows(sentence(r"weight decay, which gives ([\d.]+) points over the same twenty epochs and seeds"),
+                 100 * (default - shown_mean(no_decay)))
+    helped = re.search(r"seeds of 5 epochs, and ([\d.]+)%% against ([\d.]+)%% after 20, two seeds' mean: README",
+                       training_script_helps())   # --dropout's help
+    assert_shows(" ".join(helped.groups()), without, default, scale=100)
+    assert ("nor in twenty (0.9193 without it against 0.9219, the validation loss lowest in the same epochs, two seeds "
+            "each)") in README   # the findings table, whose own test finds these figures in this section
+
+
 FORTY_EPOCHS = "cpu-train-alexnet_small-fashion-mnist-40-epochs{}-no-avx512-2026-12-02"
 
 

@@ -50,8 +50,10 @@ def parse_args(argv=None):
                    help="drop probability of alexnet_small's two dropout layers (default: 0.25; the "
                         "paper's 0.5 gave less test accuracy in the runs measured: 89.6%% against "
                         "90.4%% after 5 epochs, 92.0%% against 92.2%% after 20 (two seeds' mean; the "
-                        "default's two differ by more), 91.7%% against 92.1%% after 40; no dropout, 0, gave 90.4%% against the default's 90.3%%, means of three "
-                        "seeds of 5 epochs, and 91.9%% against 92.2%% after 20, two seeds' mean: README, \"What LRN, overlapping pooling and dropout add\")")
+                        "default's two differ by more), 91.7%% against 92.1%% after 40; no dropout, 0, "
+                        "gave 90.4%% against the default's 90.3%%, means of three seeds of 5 epochs, and "
+                        "91.9%% against 92.2%% after 20, two seeds' mean: README, \"What LRN, overlapping "
+                        "pooling and dropout add\")")
     p.add_argument("--activation", default=None, choices=("relu", "tanh"),
                    help="units of alexnet_small after each conv and fc layer: relu, the paper's, or tanh, the "
                         "saturating units it compares them with (its Figure 1: README, \"ReLU against tanh\") "
@@ -128,8 +130,9 @@ def parse_args(argv=None):
     p.add_argument("--augment", action="store_true", default=None,
                    help="random crops (2 px) and mirrors; on Fashion-MNIST they cost the small AlexNet "
                         "accuracy in short runs (test accuracy 88.4%% against 90.0%% after 5 epochs "
-                        "with batch 128, 91.5%% against 92.2%% after 20, two seeds' mean); after 40 they gave the best "
-                        "of the runs measured, 92.2%% against 92.1%%, and the only one not overfitting; "
+                        "with batch 128, 91.5%% against 92.2%% after 20, two seeds' mean); after 40 they "
+                        "gave the best of the runs measured, 92.2%% against 92.1%%, and the only one not "
+                        "overfitting; "
                         "after 80, 93.0%% against 92.0%% without them); such a run is tested on whole "
                         "pictures and also on the paper's ten crops, the picture shifted to the padding's "
                         "four corners, itself, and mirrored (89.5%% against 88.8%% after 5 epochs, three "

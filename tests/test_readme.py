@@ -2314,7 +2314,7 @@ def test_what_lrn_pooling_and_dropout_add_is_what_compare_runs_and_evaluate_made
                                    r"default one\)")), test_mean("no-dropout"), test_mean("default"))
     assert accuracies("default")[0] == 0.9015 and "gave its 0.9015 to the last digit" in " ".join(README.split())
     helped = re.search(r"no dropout, 0, gave ([\d.]+)%% against the default's ([\d.]+)%%",
-                       (ROOT / "examples" / "train_alexnet.py").read_text())   # --dropout's help
+                       training_script_helps())   # --dropout's help
     assert_shows(" ".join(helped.groups()), test_mean("no-dropout"), test_mean("default"), scale=100)
 
 

@@ -60,8 +60,9 @@ def parse_args(argv=None):
                         "(default: relu)")
     p.add_argument("--no-lrn", action="store_const", const=True, default=None,
                    help="leave out alexnet_small's two local response normalisations (norm1, norm2), to measure "
-                        "what they add, as the paper's section 3.3 does (README, \"What LRN, overlapping pooling "
-                        "and dropout add\") (default: off, both kept)")
+                        "what they add, as the paper's section 3.3 does: without them the network tested 2.0 points "
+                        "lower after 5 epochs and 1.08 after 20 (three and two seeds' means; README, \"What LRN, "
+                        "overlapping pooling and dropout add\") (default: off, both kept)")
     p.add_argument("--lrn-alpha", type=non_negative_float, default=None,
                    help="alpha of alexnet_small's two LRN layers: the paper's 1e-4, or 0, which makes each a fixed "
                         "division by k ** beta = 2 ** 0.75, the same at every unit, to tell what their normalising "

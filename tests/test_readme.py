@@ -645,24 +645,38 @@ TWENTY_EPOCH_DEFAULTS = (RESULTS / "cpu-train-alexnet_small-fashion-mnist-weight
                          RESULTS / "cpu-train-alexnet_small-fashion-mnist-middle-convs-2026-12-06" / "20-epochs-1")
 
 
+def twenty_epochs_changed(settings, figure):
+    """The committed twenty-epoch runs of ``settings`` ((flag, name, label) triples), seeds 0 and 1
+    each in LRN_AND_POOLING as 20-epochs-NAME and 20-epochs-NAME-1, after the default's two:
+    (paths, records, test accuracies). Their commands are in the README, and their table,
+    compare_runs.py --repeats 2's, is in it and in the folder's compare-FIGURE.txt."""
+    compare_runs = compare_runs_script()
+    paths = [*TWENTY_EPOCH_DEFAULTS] + [LRN_AND_POOLING / f"20-epochs-{name}{seed}"
+                                        for _, name, _ in settings for seed in ("", "-1")]
+    runs = [compare_runs.run_records(str(path)) for path in paths]
+    tests = [compare_runs.test_accuracy(str(path)) for path in paths]
+    assert all(len(run) == 20 for run in runs) and all((path / "curves.png").is_file() for path in paths)
+    table = compare_runs.table(["default"] * 2 + [label for *_, label in settings for _ in range(2)], runs, tests, None)
+    assert table in README and (LRN_AND_POOLING / f"compare-{figure}.txt").read_text().strip() == table
+    assert (LRN_AND_POOLING / f"{figure}.png").is_file()
+    for flag, name, _ in settings:
+        assert f"python examples/train_alexnet.py --epochs 20 {flag} --out runs/20-epochs-{name}\n" in README
+        assert f"python examples/train_alexnet.py --epochs 20 --seed 1 {flag} --out runs/20-epochs-{name}-1\n" in README
+    names = ",".join(name for _, name, _ in settings)
+    labels = ",".join(["default"] + [label for *_, label in settings])
+    assert (f"compare_runs.py runs/20-epochs{{,-1}} runs/20-epochs-{{{names}}}{{,-1}} --repeats 2 \\\n"
+            f'    --labels "{labels}" --out {figure}.png\n') in README
+    return paths, runs, tests
+
+
 def test_twenty_epochs_without_lrn_and_with_a_fixed_scale_are_the_committed_runs():
     """Two seeds of twenty epochs without LRN and with LRN a fixed division: the table is
     compare_runs.py's of the committed runs (the default's as for dropout), and the paragraph's
     figures are those runs' and their evaluate.py --layers output's."""
     compare_runs = compare_runs_script()
-    names = ("no-lrn", "fixed-lrn")
-    paths = [*TWENTY_EPOCH_DEFAULTS] + [LRN_AND_POOLING / f"20-epochs-{name}{seed}" for name in names for seed in ("", "-1")]
-    runs = [compare_runs.run_records(str(path)) for path in paths]
-    tests = [compare_runs.test_accuracy(str(path)) for path in paths]
-    assert all(len(run) == 20 for run in runs) and all((path / "curves.png").is_file() for path in paths)
-    table = compare_runs.table(["default"] * 2 + ["no LRN"] * 2 + ["LRN a fixed scale"] * 2, runs, tests, None)
-    assert table in README and (LRN_AND_POOLING / "compare-lrn-20-epochs-two-seeds.txt").read_text().strip() == table
-    assert (LRN_AND_POOLING / "lrn-20-epochs-two-seeds.png").is_file()
-    for flag, name in (("--no-lrn", "no-lrn"), ("--lrn-alpha 0", "fixed-lrn")):
-        assert f"python examples/train_alexnet.py --epochs 20 {flag} --out runs/20-epochs-{name}\n" in README
-        assert f"python examples/train_alexnet.py --epochs 20 --seed 1 {flag} --out runs/20-epochs-{name}-1\n" in README
-    assert ("compare_runs.py runs/20-epochs{,-1} runs/20-epochs-{no-lrn,fixed-lrn}{,-1} --repeats 2 \\\n"
-            '    --labels "default,no LRN,LRN a fixed scale" --out lrn-20-epochs-two-seeds.png\n') in README
+    paths, runs, tests = twenty_epochs_changed((("--no-lrn", "no-lrn", "no LRN"),
+                                                ("--lrn-alpha 0", "fixed-lrn", "LRN a fixed scale")),
+                                               "lrn-20-epochs-two-seeds")
     default, without, fixed = (shown_mean(tests[i:i + 2]) for i in (0, 2, 4))
     last_error = [statistics.mean(1 - run[-1]["train_top1"] for run in runs[i:i + 2]) for i in (0, 2, 4)]
     lowest = [lowest_validation_loss(run)[0] for run in runs]
@@ -704,6 +718,40 @@ def test_twenty_epochs_without_lrn_and_with_a_fixed_scale_are_the_committed_runs
                        r"\(three and two seeds' means; README", training_script_helps())   # --no-lrn's help
     assert helped and helped.groups() == (sentence(r"Without it the network tests ([\d.]+) points worse \(0\.8828"),
                                           f"{100 * (default - without):.2f}")
+
+
+def test_twenty_epochs_of_2x2_pools_and_of_padded_3x3_pools_are_the_committed_runs():
+    """Two seeds of twenty epochs with 2x2 pools and with 3x3 pools padded to their maps: the table
+    is compare_runs.py's of the committed runs (the default's as for dropout), and the paragraph's
+    figures are those runs'."""
+    paths, runs, tests = twenty_epochs_changed((("--pool-size 2", "pool-2", "2x2 pools"),
+                                                ("--pad-pools", "padded-pools", "3x3 pools padded")),
+                                               "pools-20-epochs-two-seeds")
+    default, side_by_side, padded = (shown_mean(tests[i:i + 2]) for i in (0, 2, 4))
+    spread = 100 * abs(tests[0] - tests[1])
+    assert max(default, side_by_side, padded) - min(default, side_by_side, padded) < spread / 100
+    assert_shows(" ".join(sentence(r"they test ([\d.]+), the padded 3x3 pools ([\d.]+) and the default ([\d.]+), all "
+                                   r"three within less than the default's two seeds differ by \(([\d.]+) points\)")),
+                 side_by_side, padded, default, spread)
+    last_error = [statistics.mean(1 - run[-1]["train_top1"] for run in runs[i:i + 2]) for i in (2, 4, 0)]
+    assert last_error[0] == min(last_error)   # "fastest"
+    lowest = [lowest_validation_loss(run)[0] for run in runs]
+    assert max(lowest[2:4]) < min(lowest[4:]) and max(lowest[2:4]) < max(lowest[:2])   # "lowest soonest"
+    assert_shows(" ".join(sentence(r"\(training error ([\d.]+) in the last epoch, against ([\d.]+) for the padded 3x3 "
+                                   r"pools and ([\d.]+) for the default\) and their validation loss is lowest soonest, "
+                                   r"in epochs (\d+) and (\d+), where the padded 3x3 pools' is lowest in (\d+) and "
+                                   r"(\d+) and the default's in (\d+) and (\d+)\.")),
+                 *last_error, *lowest[2:4], *lowest[4:], *lowest[:2])
+    assert [re.search(r"\npool5 .*\n", (path / "layers.txt").read_text())[0].split()[2] for path in paths[2:]] == \
+        ["48x3x3"] * 4   # equal maps: both leave fc6 3x3 ones
+    assert all(f"top-1 accuracy {accuracy:.4f}" in (path / "layers.txt").read_text()
+               for path, accuracy in zip(paths[2:], tests[2:]))
+    assert_shows(" ".join(sentence(r"after twenty epochs, two seeds each, all three within ([\d.]+) points \(([\d.]+) "
+                                   r"the 2x2 pools, ([\d.]+) the padded 3x3 ones, ([\d.]+) the default\), the 2x2 "
+                                   r"pools' validation loss lowest soonest \(epochs (\d+) and (\d+), against (\d+) and "
+                                   r"(\d+)\)")),   # the findings table
+                 100 * (max(default, side_by_side, padded) - min(default, side_by_side, padded)), side_by_side,
+                 padded, default, *lowest[2:4], *lowest[4:])
 
 
 FORTY_EPOCHS = "cpu-train-alexnet_small-fashion-mnist-40-epochs{}-no-avx512-2026-12-02"

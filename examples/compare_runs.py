@@ -11,7 +11,9 @@ reaches 25% training error on CIFAR-10 six times faster than the same network of
 A run is a folder that examples/train_alexnet.py or finetune.py wrote (--out): its metrics.jsonl
 gives the epochs, its test_metrics.json (once the run has ended) the test accuracy. The training
 error of an epoch is that of its own batches as they were trained on (1 - the top-1 accuracy of
-the epoch's line), with dropout and augmentation where the run had them.
+the epoch's line), with dropout and augmentation where the run had them. --curve validation-loss
+draws each run's validation loss instead, its lowest marked: where it turns up while the training
+error still falls, the network has begun to fit its training images at the cost of others.
 
 Runs given the same label are repeats of one setting (other --seed values): they make one row and
 one line, their means, with the lowest and highest of their validation and test accuracies in the
@@ -62,6 +64,11 @@ def parse_arguments(argv=None):
                         "multiple of the first's")
     p.add_argument("--out", type=user_path, default=None, metavar="FILE",
                    help="the figure as a PNG (default: none, the table alone)")
+    p.add_argument("--curve", default="training-error", choices=("training-error", "validation-loss"),
+                   help="what the figure draws per epoch: training-error, the paper's Figure 1, or validation-loss, "
+                        "each setting's lowest marked, which shows where a network begins to overfit (a loss that "
+                        "turns up while the training error still falls); the table is the same either way "
+                        "(default: training-error)")
     args = p.parse_args(argv)
     plain_warnings()
     if len(args.runs) % args.repeats:
@@ -75,6 +82,9 @@ def parse_arguments(argv=None):
         p.error(f"--labels names {len(labels)} {what} ({', '.join(labels)}), and {len(folders)} are given{given}: "
                 f"give one name per {what[:-1]}")
     args.labels = [label for label in labels for _ in range(args.repeats)]
+    if args.curve == "validation-loss" and args.threshold is not None:
+        p.error("--threshold is a training error rate, drawn on the training-error figure; the figure asked for "
+                "is --curve validation-loss: drop one of them")
     if args.out:
         problem = unwritable_file(args.out)
         if problem:
@@ -181,11 +191,20 @@ def main(argv=None):
             raise SystemExit(f"error: the runs named {label} ({', '.join(folders)}) are repeats of one setting and "
                              f"ran {' and '.join(map(str, epochs))} epochs: compare repeats of as many epochs, or "
                              f"name the runs apart (--labels)")
+    if args.curve == "validation-loss":
+        unvalidated = [run for run, records in zip(args.runs, runs) if any("val_loss" not in r for r in records)]
+        if unvalidated:
+            raise SystemExit(f"error: --curve validation-loss: {', '.join(unvalidated)} held out no validation "
+                             f"images and recorded no validation loss: draw --curve training-error (the default)")
     print(table(args.labels, runs, tests, args.threshold))
     if args.out:
-        from minicnn.plots import save_training_errors
+        from minicnn.plots import save_training_errors, save_validation_losses
+        figure = [(label, repeats) for label, repeats, _ in groups]
         try:
-            save_training_errors([(label, repeats) for label, repeats, _ in groups], args.out, args.threshold)
+            if args.curve == "validation-loss":
+                save_validation_losses(figure, args.out)
+            else:
+                save_training_errors(figure, args.out, args.threshold)
         except OSError as exc:
             raise SystemExit(f"error: cannot write {args.out} ({exc.strerror or exc})")
         print(f"written: {args.out}")

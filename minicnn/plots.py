@@ -70,26 +70,62 @@ def training_errors_figure(runs, threshold=None):
     shaded. ``threshold``, an error rate, is drawn as a grey line across."""
     fig = _figure((6, 4.5))
     ax = fig.subplots()
-    styles = ("-", "--", ":", "-.")
-    # black as the paper's figure, unless bands are drawn: colours tell them apart
-    black = len(runs) <= len(styles) and all(len(repeats) == 1 for _, repeats in runs)
-    for i, (label, repeats) in enumerate(runs):
-        epochs = [r["epoch"] for r in repeats[0]]
-        errors = np.array([[1 - r["train_top1"] for r in records] for records in repeats])   # (repeats, epochs)
-        (line,) = ax.plot(epochs, errors.mean(axis=0), styles[i % len(styles)], marker="o", markersize=3,
-                          color="black" if black else None, label=label)
-        if len(repeats) > 1:
-            ax.fill_between(epochs, errors.min(axis=0), errors.max(axis=0), color=line.get_color(), alpha=0.12,
-                            linewidth=0)
+    _draw_settings(ax, runs, lambda record: 1 - record["train_top1"])
     if threshold is not None:
         ax.axhline(threshold, color="grey", linewidth=0.8, label=f"{100 * threshold:g}% error")
     ax.set(xlabel="epochs", ylabel="training error rate", ylim=(0, None), xlim=(0, None),
            title="Training error per epoch")
+    _finish_settings(fig, ax)
+    return fig
+
+
+def save_validation_losses(runs, path):
+    """``validation_losses_figure(runs)`` as a PNG at ``path``."""
+    validation_losses_figure(runs).savefig(path, dpi=100)
+
+
+def validation_losses_figure(runs):
+    """The validation loss per epoch of several settings, drawn as ``training_errors_figure``
+    draws their training errors (``runs``: [(label, [metrics records of each repeat])], every
+    record with a "val_loss"), each setting's lowest (mean) loss marked by a triangle: where the
+    loss turns up, the network has begun to fit its training images at the cost of others."""
+    fig = _figure((6, 4.5))
+    ax = fig.subplots()
+    for line in _draw_settings(ax, runs, lambda record: record["val_loss"]):
+        epochs, losses = line.get_xdata(), line.get_ydata()
+        lowest = int(np.argmin(losses))
+        ax.plot([epochs[lowest]], [losses[lowest]], "v", color=line.get_color(), markersize=9)
+    ax.set(xlabel="epochs", ylabel="validation loss (cross-entropy)", xlim=(0, None),
+           title="Validation loss per epoch")
+    _finish_settings(fig, ax)
+    return fig
+
+
+def _draw_settings(ax, runs, value):
+    """Draw ``value(record)`` per epoch of each setting in ``runs`` ([(label, [metrics records of
+    each repeat])]) on ``ax``: a line each at the repeats' mean, the first solid and the next
+    dashed, dotted, ..., the repeats' lowest to highest shaded. The lines, in order."""
+    styles = ("-", "--", ":", "-.")
+    # black as the paper's figure, unless bands are drawn: colours tell them apart
+    black = len(runs) <= len(styles) and all(len(repeats) == 1 for _, repeats in runs)
+    lines = []
+    for i, (label, repeats) in enumerate(runs):
+        epochs = [r["epoch"] for r in repeats[0]]
+        values = np.array([[value(r) for r in records] for records in repeats])   # (repeats, epochs)
+        (line,) = ax.plot(epochs, values.mean(axis=0), styles[i % len(styles)], marker="o", markersize=3,
+                          color="black" if black else None, label=label)
+        if len(repeats) > 1:
+            ax.fill_between(epochs, values.min(axis=0), values.max(axis=0), color=line.get_color(), alpha=0.12,
+                            linewidth=0)
+        lines.append(line)
+    return lines
+
+
+def _finish_settings(fig, ax):
     ax.grid(alpha=0.3)
     ax.legend()
     ax.xaxis.get_major_locator().set_params(integer=True)
     fig.tight_layout()
-    return fig
 
 
 def save_confusion(confusion, classes, path):

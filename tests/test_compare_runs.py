@@ -1,6 +1,6 @@
-"""examples/compare_runs.py and plots.training_errors_figure: runs side by side (the paper's
-Figure 1): the table's figures from the runs' files, the epochs to a threshold, the figure's
-lines, and the refusals of what is not a run."""
+"""examples/compare_runs.py, plots.training_errors_figure and plots.validation_losses_figure: runs
+side by side (the paper's Figure 1): the table's figures from the runs' files, the epochs to a
+threshold, the figures' lines, and the refusals of what is not a run."""
 import json
 import os
 import sys
@@ -8,7 +8,7 @@ import sys
 import pytest
 from PIL import Image
 
-from minicnn.plots import training_errors_figure
+from minicnn.plots import training_errors_figure, validation_losses_figure
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "examples"))
@@ -18,13 +18,13 @@ FAST = [0.75, 0.875, 0.9375, 0.96875]      # training top-1 per epoch: errors 0.
 SLOW = [0.5, 0.625, 0.75, 0.875]           # errors 0.5, 0.375, 0.25, 0.125
 
 
-def write_run(folder, top1, test_top1=None, validated=True):
+def write_run(folder, top1, test_top1=None, validated=True, val_losses=None):
     os.makedirs(folder)
     with open(os.path.join(folder, "metrics.jsonl"), "w") as f:
         for epoch, acc in enumerate(top1, 1):
             record = dict(epoch=epoch, train_loss=1 - acc, train_top1=acc)
             if validated:
-                record.update(val_loss=1.0, val_top1=acc - 0.03125)
+                record.update(val_loss=val_losses[epoch - 1] if val_losses else 1.0, val_top1=acc - 0.03125)
             f.write(json.dumps(record) + "\n")
     if test_top1 is not None:
         with open(os.path.join(folder, "test_metrics.json"), "w") as f:
@@ -173,3 +173,45 @@ def test_repeats_of_other_lengths_are_refused(tmp_path):
     assert stop.value.code == (f"error: the runs named LRN ({short}, {long}) are repeats of one setting and ran 2 "
                                f"and 4 epochs: compare repeats of as many epochs, or name the runs apart (--labels)")
     compare_runs.main([short, long, "--labels", "short,long"])   # apart, they compare
+
+
+def test_the_validation_loss_figure_draws_each_settings_mean_and_marks_its_lowest(tmp_path, capsys):
+    """--curve validation-loss: one line per setting at its repeats' mean validation loss, their
+    range shaded, a marker at the mean's lowest epoch; the table is the one --curve training-error
+    prints."""
+    a = write_run(tmp_path / "a0", FAST, test_top1=0.875, val_losses=[0.5, 0.25, 0.375, 0.5])
+    b = write_run(tmp_path / "a1", SLOW, test_top1=0.75, val_losses=[0.75, 0.5, 0.25, 0.375])
+    c = write_run(tmp_path / "b0", SLOW, test_top1=0.75, val_losses=[0.5, 0.375, 0.25, 0.125])
+    out = tmp_path / "losses.png"
+    compare_runs.main([a, b, c, "--labels", "LRN,LRN,plain", "--curve", "validation-loss", "--out", str(out)])
+    printed = capsys.readouterr().out
+    compare_runs.main([a, b, c, "--labels", "LRN,LRN,plain"])
+    assert printed == capsys.readouterr().out + f"written: {out}\n"
+    assert Image.open(out).size == (600, 450)
+    repeats = [compare_runs.run_records(a), compare_runs.run_records(b)]
+    (ax,) = validation_losses_figure([("LRN", repeats), ("plain", [compare_runs.run_records(c)])]).axes
+    lines = ax.get_lines()
+    assert [line.get_label() for line in lines[:2]] == ["LRN", "plain"]
+    assert list(lines[0].get_ydata()) == [0.625, 0.375, 0.3125, 0.4375]   # each epoch's mean of the two
+    assert list(lines[1].get_ydata()) == [0.5, 0.375, 0.25, 0.125]
+    markers = [(list(line.get_xdata()), list(line.get_ydata()), line.get_color()) for line in lines[2:]]
+    assert markers == [([3], [0.3125], lines[0].get_color()), ([4], [0.125], lines[1].get_color())]
+    (band,) = ax.collections
+    assert band.get_paths()[0].vertices[:, 1].max() == 0.75 and band.get_paths()[0].vertices[:, 1].min() == 0.25
+    assert ax.get_title() == "Validation loss per epoch"
+
+
+def test_the_validation_loss_figure_refuses_runs_without_one_and_a_threshold(tmp_path, capsys):
+    validated, unvalidated = write_run(tmp_path / "a", FAST), write_run(tmp_path / "b", SLOW, validated=False)
+    with pytest.raises(SystemExit) as stop:
+        compare_runs.main([validated, unvalidated, "--curve", "validation-loss"])
+    assert stop.value.code == (f"error: --curve validation-loss: {unvalidated} held out no validation images and "
+                               f"recorded no validation loss: draw --curve training-error (the default)")
+    with pytest.raises(SystemExit) as stop:
+        compare_runs.main([validated, "--curve", "validation-loss", "--threshold", "0.25"])
+    assert stop.value.code == 2 and ("--threshold is a training error rate, drawn on the training-error figure; the "
+                                     "figure asked for is --curve validation-loss: drop one of them"
+                                     ) in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        compare_runs.main([validated, "--curve", "accuracy"])
+    assert stop.value.code == 2 and "argument --curve: invalid choice: 'accuracy'" in capsys.readouterr().err

@@ -609,6 +609,9 @@ def test_twenty_epochs_without_dropout_are_the_committed_runs():
     assert "python examples/train_alexnet.py --epochs 20 --seed 1 --dropout 0 --out runs/20-epochs-no-dropout-1\n" in README
     assert ("compare_runs.py runs/20-epochs{,-1} runs/20-epochs-no-dropout{,-1} --repeats 2 \\\n"
             '    --labels "default,no dropout" --out no-dropout-20-epochs-two-seeds.png\n') in README
+    assert ("compare_runs.py runs/20-epochs{,-1} runs/20-epochs-no-dropout{,-1} --repeats 2 \\\n"
+            '    --labels "default,no dropout" --curve validation-loss --out no-dropout-20-epochs-validation-loss.png\n'
+            ) in README and (CROPS_AND_DROPOUT / "no-dropout-20-epochs-validation-loss.png").is_file()
     last_error = [statistics.mean(1 - run[-1]["train_top1"] for run in pair) for pair in (runs[2:], runs[:2])]
     lowest = [lowest_validation_loss(run) for run in runs]
     assert [epoch for epoch, _ in lowest[2:]] == [epoch for epoch, _ in lowest[:2]]   # "in the same epochs"
@@ -710,6 +713,9 @@ def test_twenty_epochs_without_lrn_and_with_a_fixed_scale_are_the_committed_runs
     assert_shows(" ".join(sentence(r"Of the ([\d.]+) points that leaving LRN out costs, the fixed scale gives back "
                                    r"([\d.]+):")), 100 * (default - without), 100 * (fixed - without))
     assert all("\nnorm" not in (path / "layers.txt").read_text() for path in paths[2:4])
+    assert (LRN_AND_POOLING / "lrn-20-epochs-validation-loss.png").is_file()
+    assert ('    --labels "default,no LRN,LRN a fixed scale" --curve validation-loss '
+            '--out lrn-20-epochs-validation-loss.png\n') in README
     assert all(re.search(r"\nnorm1 .*\n", (path / "layers.txt").read_text())[0].split()[-3:] == ["1.6818", "to", "1.6818"]
                for path in paths[4:])   # alpha 0: the same division at every unit
     assert ("after twenty epochs, two seeds each, 1.08 points (0.9111 against 0.9219), and the fixed division gives "
@@ -742,6 +748,17 @@ def test_twenty_epochs_of_2x2_pools_and_of_padded_3x3_pools_are_the_committed_ru
                                    r"in epochs (\d+) and (\d+), where the padded 3x3 pools' is lowest in (\d+) and "
                                    r"(\d+) and the default's in (\d+) and (\d+)\.")),
                  *last_error, *lowest[2:4], *lowest[4:], *lowest[:2])
+    means = [[statistics.mean(losses) for losses in zip(*([r["val_loss"] for r in run] for run in runs[i:i + 2]))]
+             for i in (2, 4, 0)]
+    lowest_mean = [1 + mean.index(min(mean)) for mean in means]
+    assert lowest_mean[1] == lowest_mean[2] and means[0][-1] == max(mean[-1] for mean in means)
+    assert_shows(" ".join(sentence(r"the two seeds' mean is lowest in epoch (\d+) for the 2x2 pools and in (\d+) for "
+                                   r"the others, and ends highest for the 2x2 pools \(([\d.]+), against ([\d.]+) for "
+                                   r"the padded 3x3 pools and ([\d.]+) for the default\)")),
+                 *lowest_mean[:2], *(mean[-1] for mean in means))
+    assert (LRN_AND_POOLING / "pools-20-epochs-validation-loss.png").is_file()
+    assert ('    --labels "default,2x2 pools,3x3 pools padded" --curve validation-loss '
+            '--out pools-20-epochs-validation-loss.png\n') in README
     assert [re.search(r"\npool5 .*\n", (path / "layers.txt").read_text())[0].split()[2] for path in paths[2:]] == \
         ["48x3x3"] * 4   # equal maps: both leave fc6 3x3 ones
     assert all(f"top-1 accuracy {accuracy:.4f}" in (path / "layers.txt").read_text()

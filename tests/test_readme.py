@@ -761,6 +761,10 @@ def test_twenty_epochs_of_2x2_pools_and_of_padded_3x3_pools_are_the_committed_ru
             '--out pools-20-epochs-validation-loss.png\n') in README
     assert [re.search(r"\npool5 .*\n", (path / "layers.txt").read_text())[0].split()[2] for path in paths[2:]] == \
         ["48x3x3"] * 4   # equal maps: both leave fc6 3x3 ones
+    helped = re.search(r"after 20 epochs 2 tested ([\d.]+) and 3 padded to the same maps \(--pad-pools\) ([\d.]+), the "
+                       r"2x2 pools' validation loss turning up sooner \(two seeds' means; README",
+                       training_script_helps())   # --pool-size's help
+    assert helped and helped.groups() == (f"{side_by_side:.4f}", f"{padded:.4f}")
     assert all(f"top-1 accuracy {accuracy:.4f}" in (path / "layers.txt").read_text()
                for path, accuracy in zip(paths[2:], tests[2:]))
     assert_shows(" ".join(sentence(r"after twenty epochs, two seeds each, all three within ([\d.]+) points \(([\d.]+) "

@@ -748,14 +748,13 @@ def test_twenty_epochs_of_2x2_pools_and_of_padded_3x3_pools_are_the_committed_ru
                                    r"in epochs (\d+) and (\d+), where the padded 3x3 pools' is lowest in (\d+) and "
                                    r"(\d+) and the default's in (\d+) and (\d+)\.")),
                  *last_error, *lowest[2:4], *lowest[4:], *lowest[:2])
-    means = [[statistics.mean(losses) for losses in zip(*([r["val_loss"] for r in run] for run in runs[i:i + 2]))]
-             for i in (2, 4, 0)]
-    lowest_mean = [1 + mean.index(min(mean)) for mean in means]
-    assert lowest_mean[1] == lowest_mean[2] and means[0][-1] == max(mean[-1] for mean in means)
+    means = [mean_validation_losses(runs[i:i + 2]) for i in (2, 4, 0)]
+    lowest_mean = [lowest_validation_loss(mean)[0] for mean in means]
+    assert lowest_mean[1] == lowest_mean[2] and means[0][-1]["val_loss"] == max(mean[-1]["val_loss"] for mean in means)
     assert_shows(" ".join(sentence(r"the two seeds' mean is lowest in epoch (\d+) for the 2x2 pools and in (\d+) for "
                                    r"the others, and ends highest for the 2x2 pools \(([\d.]+), against ([\d.]+) for "
                                    r"the padded 3x3 pools and ([\d.]+) for the default\)")),
-                 *lowest_mean[:2], *(mean[-1] for mean in means))
+                 *lowest_mean[:2], *(mean[-1]["val_loss"] for mean in means))
     assert (LRN_AND_POOLING / "pools-20-epochs-validation-loss.png").is_file()
     assert ('    --labels "default,2x2 pools,3x3 pools padded" --curve validation-loss '
             '--out pools-20-epochs-validation-loss.png\n') in README
@@ -2459,6 +2458,13 @@ def lowest_validation_loss(records):
     return best["epoch"], best["val_loss"]
 
 
+def mean_validation_losses(repeats):
+    """The repeats' (runs' records') mean validation loss of each epoch, as compare_runs.py
+    --curve validation-loss draws it, as records lowest_validation_loss reads."""
+    return [dict(epoch=records[0]["epoch"], val_loss=statistics.mean(r["val_loss"] for r in records))
+            for records in zip(*repeats)]
+
+
 RECIPE = (("no-weight-decay", "no weight decay"), ("unit-biases", "unit biases"), ("paper-init", "the paper's start"))
 
 
@@ -2638,6 +2644,15 @@ def test_twenty_epochs_with_and_without_weight_decay_are_the_committed_runs():
                  *last_error, 100 * (shown_mean(tests[:2]) - shown_mean(tests[2:])), shown_mean(tests[:2]),
                  shown_mean(tests[2:]))
     assert min(tests[:2]) > max(tests[2:]) and last_error[0] > last_error[1]   # "each seed with it above each without"
+    means = [mean_validation_losses(runs[i:i + 2]) for i in (2, 0)]
+    assert_shows(" ".join(sentence(r"without it their mean is lowest in epoch (\d+) \(([\d.]+)\) and climbs to ([\d.]+) "
+                                   r"by the twentieth, where with it the mean is lowest in epoch (\d+) \(([\d.]+)\) and "
+                                   r"ends at ([\d.]+)\.")),
+                 *lowest_validation_loss(means[0]), means[0][-1]["val_loss"], *lowest_validation_loss(means[1]),
+                 means[1][-1]["val_loss"])
+    assert ("compare_runs.py runs/20-epochs{,-1} runs/20-epochs-no-weight-decay{,-1} --repeats 2 \\\n"
+            '    --labels "default,no weight decay" --curve validation-loss --out recipe-20-epochs-validation-loss.png\n'
+            ) in README and (folder / "recipe-20-epochs-validation-loss.png").is_file()
     helped = re.search(r"0 gave ([\d.]+)%% against ([\d.]+)%% after 20 epochs \(two seeds' mean\), the validation "
                        r"loss rising after epoch (\d+) in one seed and (\d+) in the other, and ([\d.]+)%% as the default did after 5 \(three "
                        r"seeds' mean\)", training_script_helps())   # --weight-decay's help

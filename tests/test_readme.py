@@ -648,11 +648,23 @@ TWENTY_EPOCH_DEFAULTS = (RESULTS / "cpu-train-alexnet_small-fashion-mnist-weight
                          RESULTS / "cpu-train-alexnet_small-fashion-mnist-middle-convs-2026-12-06" / "20-epochs-1")
 
 
+def layers_row(run, row):
+    """A row of the table that evaluate.py --layers printed for the committed run in folder ``run``
+    (its layers.txt), split at spaces, after checking that the output is of the run's own network."""
+    text = (run / "layers.txt").read_text()
+    assert text.startswith("testing on 10000 images of the fashion-mnist test set")
+    assert f"top-1 accuracy {compare_runs_script().test_accuracy(str(run)):.4f}" in text
+    found = re.search(rf"\n{re.escape(row)} .*\n", text)
+    return found[0].split() if found else None
+
+
 def twenty_epochs_changed(settings, figure):
     """The committed twenty-epoch runs of ``settings`` ((flag, name, label) triples), seeds 0 and 1
     each in LRN_AND_POOLING as 20-epochs-NAME and 20-epochs-NAME-1, after the default's two:
     (paths, records, test accuracies). Their commands are in the README, and their table,
-    compare_runs.py --repeats 2's, is in it and in the folder's compare-FIGURE.txt."""
+    compare_runs.py --repeats 2's, is in it and in the folder's compare-FIGURE-two-seeds.txt; their
+    figures, FIGURE-two-seeds.png and (--curve validation-loss) FIGURE-validation-loss.png, are in
+    the folder."""
     compare_runs = compare_runs_script()
     paths = [*TWENTY_EPOCH_DEFAULTS] + [LRN_AND_POOLING / f"20-epochs-{name}{seed}"
                                         for _, name, _ in settings for seed in ("", "-1")]
@@ -660,15 +672,17 @@ def twenty_epochs_changed(settings, figure):
     tests = [compare_runs.test_accuracy(str(path)) for path in paths]
     assert all(len(run) == 20 for run in runs) and all((path / "curves.png").is_file() for path in paths)
     table = compare_runs.table(["default"] * 2 + [label for *_, label in settings for _ in range(2)], runs, tests, None)
-    assert table in README and (LRN_AND_POOLING / f"compare-{figure}.txt").read_text().strip() == table
-    assert (LRN_AND_POOLING / f"{figure}.png").is_file()
+    assert table in README and (LRN_AND_POOLING / f"compare-{figure}-two-seeds.txt").read_text().strip() == table
+    assert all((LRN_AND_POOLING / f"{figure}-{kind}.png").is_file() for kind in ("two-seeds", "validation-loss"))
     for flag, name, _ in settings:
         assert f"python examples/train_alexnet.py --epochs 20 {flag} --out runs/20-epochs-{name}\n" in README
         assert f"python examples/train_alexnet.py --epochs 20 --seed 1 {flag} --out runs/20-epochs-{name}-1\n" in README
     names = ",".join(name for _, name, _ in settings)
     labels = ",".join(["default"] + [label for *_, label in settings])
-    assert (f"compare_runs.py runs/20-epochs{{,-1}} runs/20-epochs-{{{names}}}{{,-1}} --repeats 2 \\\n"
-            f'    --labels "{labels}" --out {figure}.png\n') in README
+    for curve in ("", "--curve validation-loss --out {figure}-validation-loss.png"):
+        out = curve.format(figure=figure) or f"--out {figure}-two-seeds.png"
+        assert (f"compare_runs.py runs/20-epochs{{,-1}} runs/20-epochs-{{{names}}}{{,-1}} --repeats 2 \\\n"
+                f'    --labels "{labels}" {out}\n') in README
     return paths, runs, tests
 
 
@@ -676,19 +690,12 @@ def test_twenty_epochs_without_lrn_and_with_a_fixed_scale_are_the_committed_runs
     """Two seeds of twenty epochs without LRN and with LRN a fixed division: the table is
     compare_runs.py's of the committed runs (the default's as for dropout), and the paragraph's
     figures are those runs' and their evaluate.py --layers output's."""
-    compare_runs = compare_runs_script()
     paths, runs, tests = twenty_epochs_changed((("--no-lrn", "no-lrn", "no LRN"),
                                                 ("--lrn-alpha 0", "fixed-lrn", "LRN a fixed scale")),
-                                               "lrn-20-epochs-two-seeds")
+                                               "lrn-20-epochs")
     default, without, fixed = (shown_mean(tests[i:i + 2]) for i in (0, 2, 4))
     last_error = [statistics.mean(1 - run[-1]["train_top1"] for run in runs[i:i + 2]) for i in (0, 2, 4)]
     lowest = [lowest_validation_loss(run)[0] for run in runs]
-
-    def relu2_zeros(path):   # relu2's share of outputs 0, in the run's own evaluate.py --layers output
-        text = (path / "layers.txt").read_text()
-        assert text.startswith("testing on 10000 images of the fashion-mnist test set")
-        assert f"top-1 accuracy {compare_runs.test_accuracy(str(path)):.4f}" in text
-        return re.search(r"\nrelu2 .*\n", text)[0].split()[-1].rstrip("%")
 
     assert max(tests[2:4]) < min(tests[:2])
     assert_shows(" ".join(sentence(r"tests ([\d.]+) points worse \(([\d.]+) against ([\d.]+); its best seed, ([\d.]+), "
@@ -699,7 +706,7 @@ def test_twenty_epochs_without_lrn_and_with_a_fixed_scale_are_the_committed_runs
                                    r"and (\d+)\.")), last_error[1], last_error[0], *lowest[2:4], *lowest[:2])
     zeros = sentence(r"`--layers` counts ([\d.]+)% and ([\d.]+)% of relu2's outputs 0, against ([\d.]+)% and "
                      r"([\d.]+)% with LRN, and again the seed with fewer tests better")
-    assert list(zeros) == [relu2_zeros(path) for path in paths[2:4] + paths[:2]]
+    assert list(zeros) == [layers_row(path, "relu2")[-1].rstrip("%") for path in paths[2:4] + paths[:2]]
     assert tests[2:4].index(max(tests[2:4])) == [float(z) for z in zeros[:2]].index(min(float(z) for z in zeros[:2]))
     assert max(tests[4:]) < min(tests[:2]) and 100 * (default - fixed) < 100 * abs(tests[0] - tests[1])
     assert_shows(" ".join(sentence(r"it tests ([\d.]+), ([\d.]+) points below the default, both its seeds just under "
@@ -712,11 +719,8 @@ def test_twenty_epochs_without_lrn_and_with_a_fixed_scale_are_the_committed_runs
     assert lowest[4] == lowest[5]
     assert_shows(" ".join(sentence(r"Of the ([\d.]+) points that leaving LRN out costs, the fixed scale gives back "
                                    r"([\d.]+):")), 100 * (default - without), 100 * (fixed - without))
-    assert all("\nnorm" not in (path / "layers.txt").read_text() for path in paths[2:4])
-    assert (LRN_AND_POOLING / "lrn-20-epochs-validation-loss.png").is_file()
-    assert ('    --labels "default,no LRN,LRN a fixed scale" --curve validation-loss '
-            '--out lrn-20-epochs-validation-loss.png\n') in README
-    assert all(re.search(r"\nnorm1 .*\n", (path / "layers.txt").read_text())[0].split()[-3:] == ["1.6818", "to", "1.6818"]
+    assert all(layers_row(path, "norm1") is None and layers_row(path, "norm2") is None for path in paths[2:4])
+    assert all(layers_row(path, "norm1")[-3:] == ["1.6818", "to", "1.6818"]
                for path in paths[4:])   # alpha 0: the same division at every unit
     assert ("after twenty epochs, two seeds each, 1.08 points (0.9111 against 0.9219), and the fixed division gives "
             "back 0.91 of them (0.9202)") in README   # the findings table, whose own test finds these figures here
@@ -732,7 +736,7 @@ def test_twenty_epochs_of_2x2_pools_and_of_padded_3x3_pools_are_the_committed_ru
     figures are those runs'."""
     paths, runs, tests = twenty_epochs_changed((("--pool-size 2", "pool-2", "2x2 pools"),
                                                 ("--pad-pools", "padded-pools", "3x3 pools padded")),
-                                               "pools-20-epochs-two-seeds")
+                                               "pools-20-epochs")
     default, side_by_side, padded = (shown_mean(tests[i:i + 2]) for i in (0, 2, 4))
     spread = 100 * abs(tests[0] - tests[1])
     assert max(default, side_by_side, padded) - min(default, side_by_side, padded) < spread / 100
@@ -755,17 +759,11 @@ def test_twenty_epochs_of_2x2_pools_and_of_padded_3x3_pools_are_the_committed_ru
                                    r"the others, and ends highest for the 2x2 pools \(([\d.]+), against ([\d.]+) for "
                                    r"the padded 3x3 pools and ([\d.]+) for the default\)")),
                  *lowest_mean[:2], *(mean[-1]["val_loss"] for mean in means))
-    assert (LRN_AND_POOLING / "pools-20-epochs-validation-loss.png").is_file()
-    assert ('    --labels "default,2x2 pools,3x3 pools padded" --curve validation-loss '
-            '--out pools-20-epochs-validation-loss.png\n') in README
-    assert [re.search(r"\npool5 .*\n", (path / "layers.txt").read_text())[0].split()[2] for path in paths[2:]] == \
-        ["48x3x3"] * 4   # equal maps: both leave fc6 3x3 ones
+    assert [layers_row(path, "pool5")[2] for path in paths[2:]] == ["48x3x3"] * 4   # equal maps: fc6's 3x3 in both
     helped = re.search(r"after 20 epochs 2 tested ([\d.]+) and 3 padded to the same maps \(--pad-pools\) ([\d.]+), the "
                        r"2x2 pools' validation loss turning up sooner \(two seeds' means; README",
                        training_script_helps())   # --pool-size's help
     assert helped and helped.groups() == (f"{side_by_side:.4f}", f"{padded:.4f}")
-    assert all(f"top-1 accuracy {accuracy:.4f}" in (path / "layers.txt").read_text()
-               for path, accuracy in zip(paths[2:], tests[2:]))
     assert_shows(" ".join(sentence(r"after twenty epochs, two seeds each, all three within ([\d.]+) points \(([\d.]+) "
                                    r"the 2x2 pools, ([\d.]+) the padded 3x3 ones, ([\d.]+) the default\), the 2x2 "
                                    r"pools' validation loss lowest soonest \(epochs (\d+) and (\d+), against (\d+) and "

@@ -592,9 +592,10 @@ def test_crops_and_the_papers_dropout_over_two_seeds_are_the_committed_runs():
 
 
 LRN_AND_POOLING = RESULTS / "cpu-train-alexnet_small-fashion-mnist-lrn-and-pooling-2026-12-06"
-TWENTY_EPOCH_DEFAULTS = (RESULTS / "cpu-train-alexnet_small-fashion-mnist-weight-decay-and-biases-2026-12-05" / "20-epochs",
-                         RESULTS / "cpu-train-alexnet_small-fashion-mnist-middle-convs-2026-12-06" / "20-epochs-1")
-THIRD_SEED_DEFAULT = LRN_AND_POOLING / "20-epochs-2"   # the default's seed 2, for the comparisons of three seeds
+TWENTY_EPOCH_DEFAULTS = (   # the default's seeds 0, 1 and 2, each committed beside the first runs it was compared with
+    RESULTS / "cpu-train-alexnet_small-fashion-mnist-weight-decay-and-biases-2026-12-05" / "20-epochs",
+    RESULTS / "cpu-train-alexnet_small-fashion-mnist-middle-convs-2026-12-06" / "20-epochs-1",
+    LRN_AND_POOLING / "20-epochs-2")
 SEEDS = ("", "-1", "-2")   # the suffixes of seeds 0, 1 and 2 in a twenty-epoch run's name
 
 
@@ -616,8 +617,7 @@ def twenty_epochs_changed(settings, figure, folder=LRN_AND_POOLING):
     compare-FIGURE-three-seeds.txt; their figures, FIGURE-three-seeds.png and (--curve
     validation-loss) FIGURE-validation-loss.png, are in the folder."""
     compare_runs = compare_runs_script()
-    paths = [*TWENTY_EPOCH_DEFAULTS, THIRD_SEED_DEFAULT] + [folder / f"20-epochs-{name}{seed}"
-                                                            for _, name, _ in settings for seed in SEEDS]
+    paths = [*TWENTY_EPOCH_DEFAULTS] + [folder / f"20-epochs-{name}{seed}" for _, name, _ in settings for seed in SEEDS]
     runs = [compare_runs.run_records(str(path)) for path in paths]
     tests = [compare_runs.test_accuracy(str(path)) for path in paths]
     assert all(len(run) == 20 for run in runs) and all((path / "curves.png").is_file() for path in paths)

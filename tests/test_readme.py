@@ -764,10 +764,9 @@ def test_twenty_epochs_without_dropout_are_the_committed_runs():
                                    r"validation images it is the better one \(([\d.]+) against ([\d.]+)\)")),
                  100 * (default - without), without, default, *tests[3:], *tests[:3], *validation)
     decay = RESULTS / "cpu-train-alexnet_small-fashion-mnist-weight-decay-and-biases-2026-12-05"
-    no_decay = [compare_runs.test_accuracy(str(decay / name)) for name in ("20-epochs-no-weight-decay",
-                                                                         "20-epochs-no-weight-decay-1")]
-    assert_shows(sentence(r"weight decay, which gave ([\d.]+) points over seeds 0 and 1 of twenty epochs"),
-                 100 * (shown_mean(tests[:2]) - shown_mean(no_decay)))
+    no_decay = [compare_runs.test_accuracy(str(decay / f"20-epochs-no-weight-decay{seed}")) for seed in SEEDS]
+    assert_shows(sentence(r"weight decay, which gives ([\d.]+) points over the same three seeds of twenty epochs"),
+                 100 * (default - shown_mean(no_decay)))
     helped = re.search(r"seeds of 5 epochs, and ([\d.]+)%% against ([\d.]+)%% after 20, three seeds' means: README",
                        training_script_helps())   # --dropout's help
     assert_shows(" ".join(helped.groups()), without, default, scale=100)
@@ -2613,53 +2612,57 @@ def test_twenty_epochs_with_and_without_weight_decay_are_the_committed_runs():
     defaults = [compare_runs.test_accuracy(str(RESULTS / "cpu-train-alexnet_small-fashion-mnist-ablations-2026-12-05"
                                                / f"default-{seed}")) for seed in range(3)]
     assert f"{100 * statistics.mean(five):.1f}" == f"{100 * statistics.mean(defaults):.1f}"   # "as the default did"
-    free_0 = free
 
-    # a second seed of each: the default's run is the middle convs' section's, with its layers.txt
-    second = [RESULTS / "cpu-train-alexnet_small-fashion-mnist-middle-convs-2026-12-06" / "20-epochs-1",
-              folder / "20-epochs-no-weight-decay-1"]
-    paths = [folder / names[0], second[0], folder / names[1], second[1]]
+    # seeds 1 and 2 of each: the default's runs are the middle convs' and the LRN section's, with their layers.txt
+    paths = [*TWENTY_EPOCH_DEFAULTS] + [folder / f"20-epochs-no-weight-decay{seed}" for seed in SEEDS]
     runs = [compare_runs.run_records(str(path)) for path in paths]
     tests = [compare_runs.test_accuracy(str(path)) for path in paths]
-    table = compare_runs.table(["default"] * 2 + ["no weight decay"] * 2, runs, tests, None)
-    assert table in README and (folder / "compare-20-epochs-two-seeds.txt").read_text().strip() == table
-    assert all((path / "curves.png").is_file() for path in paths) and (folder / "recipe-20-epochs-two-seeds.png").is_file()
-    assert "--epochs 20 --seed 1 --weight-decay 0 --out runs/20-epochs-no-weight-decay-1\n" in README
-    assert ("compare_runs.py runs/20-epochs{,-1} runs/20-epochs-no-weight-decay{,-1} --repeats 2 \\\n"
-            '    --labels "default,no weight decay" --out recipe-20-epochs-two-seeds.png\n') in README
-    decayed, free = runs[1], runs[3]
-    with_decay, without = weights(second[0]), weights(second[1])
-    ratios = [with_decay[k] / without[k] for k in with_decay]
-    assert len(with_decay) == 8 and with_decay.keys() == without.keys()
-    assert_shows(" ".join(sentence(r"Seed 1 says the same: without decay, less training error in the last epoch \(([\d.]+) "
-                                   r"against ([\d.]+)\), the validation loss lowest in epoch (\d+) \(([\d.]+)\) and rising "
-                                   r"to ([\d.]+), where with decay it is lowest in epoch (\d+) \(([\d.]+)\) and ends at "
-                                   r"([\d.]+), and ([\d.]+) points less test accuracy \(([\d.]+) against ([\d.]+)\); the "
-                                   r"weights again ([\d.]+) to ([\d.]+) times as large")),
-                 1 - free[-1]["train_top1"], 1 - decayed[-1]["train_top1"], *lowest_validation_loss(free),
-                 free[-1]["val_loss"], *lowest_validation_loss(decayed), decayed[-1]["val_loss"],
-                 100 * (tests[1] - tests[3]), tests[3], tests[1], min(ratios), max(ratios))
-    last_error = [statistics.mean(1 - runs[i][-1]["train_top1"] for i in pair) for pair in ((0, 1), (2, 3))]
-    assert_shows(" ".join(sentence(r"Over the two seeds decay costs training error \(([\d.]+) against ([\d.]+)\) and "
+    table = compare_runs.table(["default"] * 3 + ["no weight decay"] * 3, runs, tests, None)
+    assert table in README and (folder / "compare-20-epochs-three-seeds.txt").read_text().strip() == table
+    assert all((path / "curves.png").is_file() for path in paths) and (folder / "recipe-20-epochs-three-seeds.png").is_file()
+    assert all(f"--epochs 20 --seed {seed} --weight-decay 0 --out runs/20-epochs-no-weight-decay-{seed}\n" in README
+               for seed in (1, 2))
+    for curve in ("--out recipe-20-epochs-three-seeds.png", "--curve validation-loss --out recipe-20-epochs-validation-loss.png"):
+        assert ("compare_runs.py runs/20-epochs{,-1,-2} runs/20-epochs-no-weight-decay{,-1,-2} --repeats 3 \\\n"
+                f'    --labels "default,no weight decay" {curve}\n') in README
+    assert (folder / "recipe-20-epochs-validation-loss.png").is_file()
+    seed_sentences = (r"Seed 1 says the same: without decay, less training error in the last epoch \(([\d.]+) against "
+                      r"([\d.]+)\), the validation loss lowest in epoch (\d+) \(([\d.]+)\) and rising to ([\d.]+), where "
+                      r"with decay it is lowest in epoch (\d+) \(([\d.]+)\) and ends at ([\d.]+), and ([\d.]+) points less "
+                      r"test accuracy \(([\d.]+) against ([\d.]+)\); the weights again ([\d.]+) to ([\d.]+) times as large",
+                      r"So does seed 2: without decay, less training error in the last epoch \(([\d.]+) against "
+                      r"([\d.]+)\), the validation loss lowest in epoch (\d+) \(([\d.]+)\) and rising to ([\d.]+), where "
+                      r"with decay it is lowest in epoch (\d+) \(([\d.]+)\) and ends at ([\d.]+), and ([\d.]+) points less "
+                      r"test accuracy \(([\d.]+) against ([\d.]+)\); the weights ([\d.]+) to ([\d.]+) times as large once "
+                      r"more")
+    for seed, pattern in zip((1, 2), seed_sentences):
+        decayed, free = runs[seed], runs[3 + seed]
+        with_decay, without = weights(paths[seed]), weights(paths[3 + seed])
+        ratios = [with_decay[k] / without[k] for k in with_decay]
+        assert len(with_decay) == 8 and with_decay.keys() == without.keys()
+        assert_shows(" ".join(sentence(pattern)),
+                     1 - free[-1]["train_top1"], 1 - decayed[-1]["train_top1"], *lowest_validation_loss(free),
+                     free[-1]["val_loss"], *lowest_validation_loss(decayed), decayed[-1]["val_loss"],
+                     100 * (tests[seed] - tests[3 + seed]), tests[3 + seed], tests[seed], min(ratios), max(ratios))
+        assert lowest_validation_loss(free)[0] < lowest_validation_loss(decayed)[0]   # "rising", sooner
+    last_error = [statistics.mean(1 - run[-1]["train_top1"] for run in runs[i:i + 3]) for i in (0, 3)]
+    assert_shows(" ".join(sentence(r"Over the three seeds decay costs training error \(([\d.]+) against ([\d.]+)\) and "
                                    r"gives ([\d.]+) points of test accuracy \(([\d.]+) against ([\d.]+)\)")),
-                 *last_error, 100 * (shown_mean(tests[:2]) - shown_mean(tests[2:])), shown_mean(tests[:2]),
-                 shown_mean(tests[2:]))
-    assert min(tests[:2]) > max(tests[2:]) and last_error[0] > last_error[1]   # "each seed with it above each without"
-    means = [mean_validation_losses(runs[i:i + 2]) for i in (2, 0)]
+                 *last_error, 100 * (shown_mean(tests[:3]) - shown_mean(tests[3:])), shown_mean(tests[:3]),
+                 shown_mean(tests[3:]))
+    assert min(tests[:3]) > max(tests[3:]) and last_error[0] > last_error[1]   # "each seed with it above each without"
+    means = [mean_validation_losses(runs[i:i + 3]) for i in (3, 0)]
     assert_shows(" ".join(sentence(r"without it their mean is lowest in epoch (\d+) \(([\d.]+)\) and climbs to ([\d.]+) "
                                    r"by the twentieth, where with it the mean is lowest in epoch (\d+) \(([\d.]+)\) and "
                                    r"ends at ([\d.]+)\.")),
                  *lowest_validation_loss(means[0]), means[0][-1]["val_loss"], *lowest_validation_loss(means[1]),
                  means[1][-1]["val_loss"])
-    assert ("compare_runs.py runs/20-epochs{,-1} runs/20-epochs-no-weight-decay{,-1} --repeats 2 \\\n"
-            '    --labels "default,no weight decay" --curve validation-loss --out recipe-20-epochs-validation-loss.png\n'
-            ) in README and (folder / "recipe-20-epochs-validation-loss.png").is_file()
-    helped = re.search(r"0 gave ([\d.]+)%% against ([\d.]+)%% after 20 epochs \(two seeds' mean\), the validation "
-                       r"loss rising after epoch (\d+) in one seed and (\d+) in the other, and ([\d.]+)%% as the default did after 5 \(three "
-                       r"seeds' mean\)", training_script_helps())   # --weight-decay's help
-    assert_shows(" ".join(helped.groups()[:2]), statistics.mean(tests[2:]), statistics.mean(tests[:2]), scale=100)
-    assert [int(helped[3]), int(helped[4])] == [lowest_validation_loss(free_0)[0], lowest_validation_loss(free)[0]]
-    assert_shows(helped[5], statistics.mean(five), scale=100)
+    helped = re.search(r"0 gave ([\d.]+)%% against ([\d.]+)%% after 20 epochs, the validation loss rising after epoch "
+                       r"(\d+), (\d+) and (\d+) in its three seeds, and ([\d.]+)%% as the default did after 5 \(three "
+                       r"seeds' means\)", training_script_helps())   # --weight-decay's help
+    assert_shows(" ".join(helped.groups()[:2]), statistics.mean(tests[3:]), statistics.mean(tests[:3]), scale=100)
+    assert [int(epoch) for epoch in helped.groups()[2:5]] == [lowest_validation_loss(run)[0] for run in runs[3:]]
+    assert_shows(helped[6], statistics.mean(five), scale=100)
 
 
 CONNECTIVITY = (("one-tower", "one tower"), ("one-tower-half", "one tower with half the maps"))

@@ -49,8 +49,8 @@ def parse_args(argv=None):
     p.add_argument("--dropout", type=fraction, default=None,
                    help="drop probability of alexnet_small's two dropout layers (default: 0.25; the "
                         "paper's 0.5 gave less test accuracy in the runs measured: 89.6%% against "
-                        "90.4%% after 5 epochs, 92.0%% against 92.2%% after 20 (two seeds' mean; the "
-                        "default's two differ by more), 91.7%% against 92.1%% after 40; no dropout, 0, "
+                        "90.4%% after 5 epochs, 91.96%% against 92.04%% after 20 (three seeds' means, its "
+                        "seeds inside the default's range), 91.7%% against 92.1%% after 40; no dropout, 0, "
                         "gave 90.4%% against the default's 90.3%%, means of three seeds of 5 epochs, and "
                         "91.8%% against 92.0%% after 20, three seeds' means: README, \"What LRN, overlapping "
                         "pooling and dropout add\")")
@@ -134,7 +134,7 @@ def parse_args(argv=None):
     p.add_argument("--augment", action="store_true", default=None,
                    help="random crops (2 px) and mirrors; on Fashion-MNIST they cost the small AlexNet "
                         "accuracy in short runs (test accuracy 88.4%% against 90.0%% after 5 epochs "
-                        "with batch 128, 91.5%% against 92.2%% after 20, two seeds' mean); after 40 they "
+                        "with batch 128, 91.5%% against 92.0%% after 20, three seeds' means); after 40 they "
                         "gave the best of the runs measured, 92.2%% against 92.1%%, and the only one not "
                         "overfitting; "
                         "after 80, 93.0%% against 92.0%% without them); such a run is tested on whole "

@@ -83,8 +83,8 @@ def parse_args(argv=None):
                         "two-GPU net (conv2, conv4 and conv5 each read their own tower's half of the maps below); "
                         "one-tower, the same maps with every conv reading all of those below; one-tower-half, "
                         "the one-GPU net the paper measured its split against (conv1 to conv4 with half the "
-                        "maps, conv5 and the fc layers as they are), which tested 0.53 points below the towers after "
-                        "20 epochs, where one-tower tested 0.16 below them (two seeds' means; README, \"The two "
+                        "maps, conv5 and the fc layers as they are), which tested 0.36 points below the towers after "
+                        "20 epochs, where one-tower tested 0.06 below them (three seeds' means; README, \"The two "
                         "towers' connectivity\") (default: towers)")
     p.add_argument("--leave-out", default=None, choices=models.MIDDLE_CONVS,
                    help="build alexnet_small without one of its middle convs (and its units), the next layer "

@@ -3038,25 +3038,33 @@ def test_each_towers_filters_without_conv3_are_what_tower_filters_printed_for_th
     assert_shows(" ".join(sentence(r"the default run's twenty epochs left its towers at ([\d.]+) and ([\d.]+) "
                                    r"\(p = ([\d.]+)\)")), *[default["20-epochs"][0][i] for i in (0, 1, 3)])
 
-    # the second seed of twenty epochs, without conv3 and with all five convs: each file holds both seeds
-    without, (pooled,) = tower_filters_printed((folder / "towers-20-epochs-no-conv3-two-seeds.txt").read_text())
-    assert without == {**twenty, "20-epochs-no-conv3-1": without["20-epochs-no-conv3-1"]} and len(without) == 2
-    both, _ = tower_filters_printed((folder / "towers-20-epochs-two-seeds.txt").read_text())
-    assert list(both) == ["20-epochs", "20-epochs-1"] and both["20-epochs"] == default["20-epochs"]
-    for name in ("towers-20-epochs-no-conv3-two-seeds", "towers-20-epochs-two-seeds"):
+    # seeds 1 and 2 of twenty epochs, without conv3 and with all five convs: each file holds all three seeds
+    without, (pooled,) = tower_filters_printed((folder / "towers-20-epochs-no-conv3-three-seeds.txt").read_text())
+    assert list(without) == [f"20-epochs-no-conv3{seed}" for seed in SEEDS]
+    assert without["20-epochs-no-conv3"] == twenty["20-epochs-no-conv3"]
+    three, (pooled_default,) = tower_filters_printed((folder / "towers-20-epochs-three-seeds.txt").read_text())
+    assert list(three) == [f"20-epochs{seed}" for seed in SEEDS] and three["20-epochs"] == default["20-epochs"]
+    five, _ = tower_filters_printed((RESULTS / "cpu-train-alexnet_small-fashion-mnist-connectivity-2026-12-06" /
+                                     "towers.txt").read_text())
+    # a seed's starting filters are its five-epoch run's: the checkpoints are of the seeds they name
+    assert [three[f"20-epochs{suffix}"][1] for suffix in SEEDS] == [five[f"default-{seed}"][1] for seed in range(3)]
+    for name in ("towers-20-epochs-no-conv3-three-seeds", "towers-20-epochs-three-seeds"):
         assert (folder / f"{name}.png").is_file() and f"--out {name}.png\n" in README
-    assert "tower_filters runs/20-epochs-no-conv3{,-1}/checkpoint.npz \\\n" in README
-    assert "tower_filters runs/20-epochs{,-1}/checkpoint.npz --out" in README
-    frequency, _, cosine = without["20-epochs-no-conv3-1"]
-    assert_shows(" ".join(sentence(r"leave its towers at ([\d.]+) and ([\d.]+) cycles a pixel \(p = ([\d.]+); cosines "
-                                   r"to the start ([\d.]+) and ([\d.]+), p = ([\d.]+)\), the two seeds' towers together "
-                                   r"differ as random halvings do \(p = ([\d.]+)\)")),
-                 frequency[0], frequency[1], frequency[3], cosine[0], cosine[1], cosine[3], pooled[1])
-    frequency, start, _ = both["20-epochs-1"]
+    assert "tower_filters runs/20-epochs-no-conv3{,-1,-2}/checkpoint.npz \\\n" in README
+    assert "tower_filters runs/20-epochs{,-1,-2}/checkpoint.npz --out" in README
+    (frequency_1, _, cosine_1), (frequency_2, _, cosine_2) = without["20-epochs-no-conv3-1"], without["20-epochs-no-conv3-2"]
+    assert_shows(" ".join(sentence(r"Seed 1's twenty epochs without conv3 leave its towers at ([\d.]+) and ([\d.]+) cycles "
+                                   r"a pixel \(p = ([\d.]+); cosines to the start ([\d.]+) and ([\d.]+), p = ([\d.]+)\), "
+                                   r"seed 2's at ([\d.]+) and ([\d.]+) \(p = ([\d.]+); cosines ([\d.]+) and ([\d.]+), p = "
+                                   r"([\d.]+)\), and the three seeds' towers together differ as random halvings do "
+                                   r"\(p = ([\d.]+)\)")),
+                 *(row[i] for row in (frequency_1, cosine_1, frequency_2, cosine_2) for i in (0, 1, 3)), pooled[1])
+    frequency, start, _ = three["20-epochs-1"]
     assert_shows(" ".join(sentence(r"as far as seed 0's did without conv3 \(([\d.]+) against ([\d.]+), p = ([\d.]+)\), "
-                                   r"after a start ([\d.]+) apart \(p = ([\d.]+)\)")),
-                 frequency[0], frequency[1], frequency[3], start[2], start[3])
-    assert without["20-epochs-no-conv3-1"][0][3] > 0.05 and pooled[1] > 0.05   # "does not confirm"
+                                   r"after a start ([\d.]+) apart \(p = ([\d.]+)\), and its three seeds together differ "
+                                   r"as random halvings do too \(p = ([\d.]+)\)")),
+                 frequency[0], frequency[1], frequency[3], start[2], start[3], pooled_default[1])
+    assert min(frequency_1[3], frequency_2[3], pooled[1], pooled_default[1]) > 0.05   # "do not confirm"
 
 
 def test_one_tower_without_conv3_is_what_the_committed_runs_say():

@@ -89,10 +89,11 @@ def parse_args(argv=None):
     p.add_argument("--leave-out", default=None, choices=models.MIDDLE_CONVS,
                    help="build alexnet_small without one of its middle convs (and its units), the next layer "
                         "reading the maps of the one before: the paper's section 7 found that removing any of "
-                        "them cost about 2%% of top-1 accuracy, where here each cost 0.11 to 0.20 points after 20 "
-                        "epochs (two seeds' means) and only conv3 cost after 5 (0.36, three seeds' mean); without "
-                        "conv3 the towers meet first at fc6, without conv5 fc6 reads conv4's 3x width maps (README, "
-                        "\"Each middle conv left out\") (default: none, all five convs kept)")
+                        "them cost about 2%% of top-1 accuracy, where here conv3 cost 0.11 points after 20 epochs, "
+                        "conv4 0.03 and conv5 none (a gain of 0.12), all within the seeds' spread (three seeds' "
+                        "means), and only conv3 cost after 5 (0.36, three seeds' mean); without conv3 the towers "
+                        "meet first at fc6, without conv5 fc6 reads conv4's 3x width maps (README, \"Each middle "
+                        "conv left out\") (default: none, all five convs kept)")
     p.add_argument("--dataset", default=None, choices=sorted(DATASETS) + ["folder"],
                    help="data set (default: cifar10 when --data holds CIFAR-10's batches, folder when it holds "
                         "subfolders or pictures, else fashion-mnist; "

@@ -3133,58 +3133,61 @@ def test_one_tower_without_conv3_is_what_the_committed_runs_say():
     assert f"top-1 accuracy {tests[1]:.4f}," in layers   # evaluate.py --layers on the run's checkpoint
 
 
-def test_a_second_seed_of_twenty_epochs_without_each_middle_conv_is_what_the_committed_runs_say():
-    """The table of two seeds of twenty epochs, with all five convs and without each middle conv, is
-    compare_runs.py's of the committed runs (seed 0's the default's and the middle convs' runs), and
-    the paragraph's figures are theirs."""
-    compare_runs = compare_runs_script()
+def test_three_seeds_of_twenty_epochs_without_each_middle_conv_are_what_the_committed_runs_say():
+    """Three seeds of twenty epochs without each middle conv: the table is compare_runs.py's of the
+    committed runs (all five convs the default's, as twenty_epochs_changed finds them), and the
+    paragraph's, the findings table's and --leave-out's help's figures are those runs'."""
     folder = RESULTS / "cpu-train-alexnet_small-fashion-mnist-middle-convs-2026-12-06"
-    names = ["20-epochs", "20-epochs-1"] + [f"20-epochs-no-{conv}{seed}" for conv in ("conv3", "conv4", "conv5")
-                                           for seed in ("", "-1")]
-    paths = [RESULTS / "cpu-train-alexnet_small-fashion-mnist-weight-decay-and-biases-2026-12-05" / "20-epochs"]
-    paths += [folder / name for name in names[1:]]
-    runs = [compare_runs.run_records(str(path)) for path in paths]
-    tests = [compare_runs.test_accuracy(str(path)) for path in paths]
-    labels = ["all five convs", "no conv3", "no conv4", "no conv5"]
-    table = compare_runs.table([label for label in labels for _ in range(2)], runs, tests, None)
-    assert table in README and (folder / "compare-20-epochs-two-seeds.txt").read_text().strip() == table
-    assert all(len(records) == 20 for records in runs) and all((path / "curves.png").is_file() for path in paths)
-    assert "train_alexnet.py --epochs 20 --seed 1 --out runs/20-epochs-1\n" in README
-    for conv in models.MIDDLE_CONVS:
-        assert f"train_alexnet.py --epochs 20 --seed 1 --leave-out {conv} --out runs/20-epochs-no-{conv}-1\n" in README
-    assert ("compare_runs.py runs/20-epochs{,-1} runs/20-epochs-no-conv{3,3-1,4,4-1,5,5-1} --repeats 2 \\\n"
-            '    --labels "all five convs,no conv3,no conv4,no conv5" --out middle-convs-20-epochs-two-seeds.png') in README
-    picture = "middle-convs-20-epochs-two-seeds.png"
-    assert (folder / picture).is_file() and f"]({folder.relative_to(ROOT)}/{picture})" in README
-    default, without = tests[:2], {conv: tests[2 + 2 * i:4 + 2 * i] for i, conv in enumerate(("conv3", "conv4", "conv5"))}
+    _, runs, tests = twenty_epochs_changed(tuple((f"--leave-out {conv}", f"no-{conv}", f"no {conv}")
+                                                 for conv in models.MIDDLE_CONVS),
+                                           "middle-convs-20-epochs", folder, "all five convs")
+    default = tests[:3]
+    without = {conv: tests[3 + 3 * i:6 + 3 * i] for i, conv in enumerate(models.MIDDLE_CONVS)}
+    for picture in ("middle-convs-20-epochs", "middle-convs-20-epochs-three-seeds",
+                    "middle-convs-20-epochs-validation-loss"):
+        assert f"]({folder.relative_to(ROOT)}/{picture}.png)" in README
     assert_shows(" ".join(sentence(r"With seed 1, leaving conv3 out costs ([\d.]+) points \(([\d.]+) against ([\d.]+)\), "
                                    r"not ([\d.]+); leaving conv4 out costs ([\d.]+) \(([\d.]+)\), and leaving conv5 out "
                                    r"gains ([\d.]+) \(([\d.]+)\)")),
                  100 * (default[1] - without["conv3"][1]), without["conv3"][1], default[1],
                  100 * (default[0] - without["conv3"][0]), 100 * (default[1] - without["conv4"][1]),
                  without["conv4"][1], 100 * (without["conv5"][1] - default[1]), without["conv5"][1])
-    assert_shows(" ".join(sentence(r"by ([\d.]+) points without conv3 \(([\d.]+) against ([\d.]+)\), ([\d.]+) without "
-                                   r"conv4 \(([\d.]+)\) and ([\d.]+) without conv5 \(([\d.]+)\), each less than the "
-                                   r"([\d.]+) points by which the default network's two seeds differ")),
-                 100 * (shown_mean(default) - shown_mean(without["conv3"])), shown_mean(without["conv3"]),
-                 shown_mean(default), 100 * (shown_mean(default) - shown_mean(without["conv4"])),
-                 shown_mean(without["conv4"]), 100 * (shown_mean(default) - shown_mean(without["conv5"])),
-                 shown_mean(without["conv5"]), 100 * (max(default) - min(default)))
-    assert all(statistics.mean(seeds) < statistics.mean(default) for seeds in without.values())
-    assert [max(seeds) < min(default) for seeds in without.values()] == [True, False, False]   # "only without conv3"
-    costs = [100 * (shown_mean(default) - shown_mean(seeds)) for seeds in without.values()]
-    five = [statistics.mean(compare_runs.test_accuracy(str(path)) for path in paths) for paths in (
+    assert default[2] == min(default) and all(seeds[2] > default[2] for seeds in without.values())
+    assert_shows(" ".join(sentence(r"With seed 2, the default's lowest \(([\d.]+)\), every network without a middle conv "
+                                   r"tests above the one with all five: ([\d.]+) without conv3, ([\d.]+) without conv4 "
+                                   r"and ([\d.]+) without conv5")),
+                 default[2], *(seeds[2] for seeds in without.values()))
+    mean = {conv: shown_mean(seeds) for conv, seeds in without.items()}
+    assert_shows(" ".join(sentence(r"Over the three seeds leaving conv3 out costs ([\d.]+) points \(([\d.]+) against "
+                                   r"([\d.]+)\) and leaving conv4 out ([\d.]+) \(([\d.]+)\), and leaving conv5 out gains "
+                                   r"([\d.]+) \(([\d.]+)\), each far less than the ([\d.]+) points over which the default "
+                                   r"network's three seeds spread")),
+                 100 * (shown_mean(default) - mean["conv3"]), mean["conv3"], shown_mean(default),
+                 100 * (shown_mean(default) - mean["conv4"]), mean["conv4"], 100 * (mean["conv5"] - shown_mean(default)),
+                 mean["conv5"], 100 * (max(default) - min(default)))
+    assert mean["conv3"] < mean["conv4"] < shown_mean(default) < mean["conv5"]
+    assert all(max(seeds) > min(default) for seeds in without.values())   # "no network has every seed below"
+    two = [100 * (shown_mean(default[:2]) - shown_mean(seeds[:2])) for seeds in without.values()]
+    assert min(two) > 0   # seeds 0 and 1 alone: each network without a middle conv below all five
+    assert_shows(" ".join(sentence(r"below the one with all five, by ([\d.]+) to ([\d.]+) points; the third seed")),
+                 min(two), max(two))
+    last_error = [statistics.mean(1 - run[-1]["train_top1"] for run in runs[i:i + 3]) for i in (0, 3, 6, 9)]
+    assert last_error[0] < min(last_error[1:])
+    assert_shows(" ".join(sentence(r"fits its training images best \(training error ([\d.]+) in the last epoch, against "
+                                   r"([\d.]+) to ([\d.]+)\), if only by ([\d.]+) over the one without conv5")),
+                 last_error[0], min(last_error[1:]), max(last_error[1:]), last_error[3] - last_error[0])
+    five = [statistics.mean(compare_runs_script().test_accuracy(str(path)) for path in paths) for paths in (
         [RESULTS / "cpu-train-alexnet_small-fashion-mnist-ablations-2026-12-05" / f"default-{seed}" for seed in range(3)],
         [folder / f"no-conv3-{seed}" for seed in range(3)])]
-    helped = re.search(r"where here each cost ([\d.]+) to ([\d.]+) points after 20 epochs \(two seeds' means\) and only "
-                       r"conv3 cost after 5 \(([\d.]+), three seeds' mean\)", training_script_helps())   # --leave-out's
-    assert_shows(" ".join(helped.groups()), min(costs), max(costs), 100 * (five[0] - five[1]))
-    last_error = [statistics.mean(1 - records[-1]["train_top1"] for records in pair) for pair in zip(runs[::2], runs[1::2])]
-    assert_shows(" ".join(sentence(r"fits its training images best \(training error ([\d.]+) in the last epoch, against "
-                                   r"([\d.]+) to ([\d.]+)\)\. One seed's figure")),
-                 last_error[0], min(last_error[1:]), max(last_error[1:]))
-    assert last_error[0] < min(last_error[1:])
-
+    assert_shows(sentence(r"conv3, which cost ([\d.]+) points after five epochs, costs the most, under a third"),
+                 100 * (five[0] - five[1]))
+    assert 100 * (shown_mean(default) - mean["conv3"]) < 100 * (five[0] - five[1]) / 3
+    helped = re.search(r"where here conv3 cost ([\d.]+) points after 20 epochs, conv4 ([\d.]+) and conv5 none \(a gain "
+                       r"of ([\d.]+)\), all within the seeds' spread \(three seeds' means\), and only conv3 cost after 5 "
+                       r"\(([\d.]+), three seeds' mean\)", training_script_helps())   # --leave-out's
+    assert_shows(" ".join(helped.groups()), 100 * (shown_mean(default) - mean["conv3"]),
+                 100 * (shown_mean(default) - mean["conv4"]), 100 * (mean["conv5"] - shown_mean(default)),
+                 100 * (five[0] - five[1]))
 
 FINDINGS_HEADER = "| the paper (its section) | what it found | what the runs here found | where |"
 

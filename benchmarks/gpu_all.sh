@@ -23,8 +23,9 @@
 #                  cuDNN, and the time of each kernel within each layer
 #   bias_versions  benchmarks/kernels.py --versions --family bias --breakdown: the conv rows in every version
 #                  of the conv bias gradient (version 3 sums it as the backward moves dL/dy)
-#   winograd       conv3-5 by Winograd's F(2x2, 3x3) (kernels/winograd.cu, --conv-algorithm winograd)
-#                  against cuDNN, each kernel within each layer, and the training step with them
+#   winograd       conv3-5 by Winograd's F(2x2, 3x3) (kernels/winograd.cu, --conv-algorithm winograd),
+#                  every version of its transforms, against cuDNN, each kernel within each layer, and
+#                  the training step with them
 #   gemm_stacks    the conv rows whose products come in stacks (groups: conv2, conv4, conv5; Winograd's 16
 #                  a group: conv3-5) and the training step with one cuBLAS call per product
 #                  (--gemm cublas-looped), against the one strided-batched call of the default (the
@@ -135,7 +136,8 @@ for step in "${steps[@]}"; do
                        --layers pool1,pool2,pool5,lrn1,lrn2,lrn1+pool1,lrn2+pool2,relu1,conv1,conv2,conv3,conv4,conv5,conv1+relu1,conv2+relu2 ;;
     bias_versions) run bias_versions python benchmarks/kernels.py "${versions[@]}" --family bias --breakdown \
                      --layers conv1,conv2,conv3,conv4,conv5 ;;
-    winograd) run winograd python benchmarks/kernels.py --conv-algorithm winograd --breakdown --layers conv3,conv4,conv5
+    winograd) run winograd python benchmarks/kernels.py --conv-algorithm winograd --versions --family winograd \
+                --breakdown --layers conv3,conv4,conv5
               run winograd_train_step python benchmarks/train_step.py --device cuda --layers --conv-algorithm winograd ;;
     gemm_stacks) run gemm_stacks python benchmarks/kernels.py --gemm cublas-looped --breakdown --layers conv2,conv4,conv5
                  run gemm_stacks_winograd python benchmarks/kernels.py --gemm cublas-looped --conv-algorithm winograd \

@@ -32,8 +32,8 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kernels import LAYERS, VERSIONED, make_layer  # noqa: E402
-from timing import add_out_argument, progress, write_results  # noqa: E402
+from kernels import LAYERS, VERSIONED, make_layer, winograd_applies  # noqa: E402
+from timing import add_conv_algorithm_argument, add_out_argument, progress, use_conv_algorithm, write_results  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from minicnn import kernel_versions  # noqa: E402
@@ -49,15 +49,26 @@ def least_bytes(x, y):
     return {"forward": x.nbytes + y.nbytes, "backward": y.nbytes + x.nbytes}
 
 
-def run_passes(name, version, batch, device, around):
+def layer_family(name, conv_algorithm="auto"):
+    """The kernel family whose versions layer ``name``'s rows run: with ``conv_algorithm``
+    "winograd" (--conv-algorithm), Winograd's transforms for the 3x3 convs of stride 1 (conv3-5),
+    else the family of its kind (VERSIONED), or None."""
+    kind, cfg = LAYERS[name]
+    if kind == "conv" and conv_algorithm == "winograd" and winograd_applies(cfg):
+        return "winograd"
+    return VERSIONED.get(kind)
+
+
+def run_passes(name, version, batch, device, around, conv_algorithm="auto"):
     """Run AlexNet layer ``name`` (benchmarks/kernels.py's LAYERS) at ``batch`` on ``device``,
     forward then backward, in ``version`` of its kernels (None: the default), each pass inside
     ``around(pass_)`` (a context manager); the same seeded input and gradient on every device.
-    Returns (layer, x, y, {pass_: what ``around`` yielded})."""
+    ``conv_algorithm`` as --conv-algorithm. Returns (layer, x, y, {pass_: what ``around`` yielded})."""
     kind, cfg = LAYERS[name]
     rng = np.random.default_rng(len(name))
-    family = VERSIONED.get(kind)
+    family = layer_family(name, conv_algorithm)
     layer, x = make_layer(kind, cfg, batch, rng)
+    use_conv_algorithm(layer, conv_algorithm)
     layer.to(device)
     within = {}
     with kernel_versions.use(family, version) if version else contextlib.nullcontext():
@@ -69,9 +80,9 @@ def run_passes(name, version, batch, device, around):
     return layer, x, y, within
 
 
-def record_layer(name, version, batch):
+def record_layer(name, version, batch, conv_algorithm="auto"):
     """Launch rows and the two pass totals of layer ``name`` in ``version`` (None: unversioned)."""
-    layer, x, y, logs = run_passes(name, version, batch, "sim", lambda pass_: traffic.recording())
+    layer, x, y, logs = run_passes(name, version, batch, "sim", lambda pass_: traffic.recording(), conv_algorithm)
     forward, backward = logs["forward"], logs["backward"]
     least = None if layer.params else least_bytes(x, y)
     label = name if version is None else f"{name} v{version}"
@@ -163,10 +174,12 @@ def main(argv=None):
     p.add_argument("--chart", type=user_path, metavar="RUN.json",
                    help="draw the chart of a results file of this benchmark again (RUN-passes.png beside it) and "
                         "count nothing")
+    add_conv_algorithm_argument(p)
     add_out_argument(p)
     args = p.parse_args(argv)
     if args.chart:
-        for flag, given in (("--batch-size", args.batch_size), ("--layers", args.layers)):
+        for flag, given in (("--batch-size", args.batch_size), ("--layers", args.layers),
+                            ("--conv-algorithm", None if args.conv_algorithm == "auto" else args.conv_algorithm)):
             if given is not None:
                 p.error(f"--chart draws a results file again and counts nothing: drop {flag}")
         try:
@@ -184,11 +197,11 @@ def main(argv=None):
         p.error(f"unknown layers {unknown}; known: {', '.join(LAYERS)}")
     runs = []   # (layer name, version or None): every layer run, in order
     for name in names:
-        family = VERSIONED.get(LAYERS[name][0])
+        family = layer_family(name, args.conv_algorithm)
         runs += [(name, version) for version in (sorted(kernel_versions.VERSIONS[family]) if family else [None])]
     rows, totals = [], []
     for say, (name, version) in progress(runs, "layer runs recorded"):
-        launch_rows, pass_totals = record_layer(name, version, args.batch_size)
+        launch_rows, pass_totals = record_layer(name, version, args.batch_size, args.conv_algorithm)
         rows += launch_rows
         totals += pass_totals
         for t in pass_totals:
@@ -198,7 +211,9 @@ def main(argv=None):
     compiler = compiler_description()
     table = (f"Memory traffic of minicnn's kernels under the simulator: AlexNet layers, batch {args.batch_size}, "
              f"float32, 32-byte sectors, warps of 32 threads, no caches; kernels compiled by {compiler} "
-             f"({today}). The GEMMs are not counted.\n\n"
+             f"({today}). The GEMMs are not counted."
+             + ("" if args.conv_algorithm == "auto" else f" Convolutions: --conv-algorithm {args.conv_algorithm}.")
+             + "\n\n"
              "Per layer and pass:\n\n"
              "| layer | pass | launches | MB moved | MB touched | least MB | moved / least |\n"
              "|---|---|---|---|---|---|---|\n"
@@ -218,10 +233,16 @@ def main(argv=None):
                        f"{r['stores_moved_mb']:.2f} | {conflict_cell(r['shared_loads_conflict'])} | "
                        f"{conflict_cell(r['shared_stores_conflict'])} |\n" for r in rows))
     print(table)
-    stem = f"kernel-traffic-b{args.batch_size}-{today}"
-    run = dict(batch_size=args.batch_size, date=today, compiler=compiler, passes=totals, launches=rows)
-    written = write_results(args.out, stem, table, run)
-    print("written:", ", ".join(written), save_passes_chart(run, written[0][:-len(".md")] + "-passes.png"))
+    algorithm = "" if args.conv_algorithm == "auto" else f"-{args.conv_algorithm}"
+    stem = f"kernel-traffic-b{args.batch_size}{algorithm}-{today}"
+    run = dict(batch_size=args.batch_size, date=today, compiler=compiler, passes=totals, launches=rows,
+               conv_algorithm=args.conv_algorithm)
+    written = list(write_results(args.out, stem, table, run))
+    if any(t["moved_over_least"] for t in totals):
+        written.append(save_passes_chart(run, written[0][:-len(".md")] + "-passes.png"))
+    else:   # the chart draws the memory-bound layers' traffic over their least: none here
+        print("no chart: no layer without weights was counted (the chart is of their traffic over the least)")
+    print("written:", ", ".join(written))
 
 
 if __name__ == "__main__":

@@ -112,7 +112,13 @@ def versioned_kinds(gemm_name):
 
 # --family: the layers whose rows can run each family's versions (the others run once)
 FAMILY_KINDS = {"bias": ("conv",), "gemm_tiled": ("conv", "dense"), "im2col": ("conv",), "lrn": ("lrn",),
-                "lrn_maxpool": ("lrn_pool",), "maxpool": ("pool",), "relu": ("relu",)}
+                "lrn_maxpool": ("lrn_pool",), "maxpool": ("pool",), "relu": ("relu",), "winograd": ("conv",)}
+
+
+def winograd_applies(cfg):
+    """Whether a conv row of LAYERS can take Winograd's F(2x2, 3x3): a 3x3 window of stride 1."""
+    from minicnn.layers.winograd import applies
+    return applies((cfg["k"], cfg["k"]), (cfg["s"], cfg["s"]))
 
 
 def make_layer(kind, cfg, batch, rng):
@@ -668,9 +674,10 @@ def parse_args(argv=None):
                         "would take paired where no version launches the two")
     p.add_argument("--family", choices=sorted(FAMILY_KINDS),
                    help="with --versions: run the versions of this kernel family only, on the layers that "
-                        "launch its kernels (bias: the conv rows, every version of the conv bias gradient), "
-                        "the other families at the versions the layers launch (default: each layer's own "
-                        "family, as above)")
+                        "launch its kernels (bias: the conv rows, every version of the conv bias gradient; "
+                        "winograd, with --conv-algorithm winograd: the 3x3 conv rows of stride 1, every version "
+                        "of Winograd's transforms), the other families at the versions the layers launch "
+                        "(default: each layer's own family, as above)")
     add_kernel_version_argument(p)
     add_conv_algorithm_argument(p)
     add_out_argument(p)
@@ -700,6 +707,9 @@ def parse_args(argv=None):
         p.error("--timed times the layers and --verify-only times nothing: choose one")
     if args.breakdown and args.verify_only:
         p.error("--breakdown times each kernel within a layer, and --verify-only times nothing: choose one")
+    if args.family == "winograd" and args.conv_algorithm != "winograd":
+        p.error("--family winograd runs the versions of Winograd's transforms: add --conv-algorithm winograd "
+                "(the 3x3 convolutions of stride 1, conv3-5, then take them)")
     if args.family == "gemm_tiled" and args.gemm != "tiled":
         p.error("--family gemm_tiled needs --gemm tiled (the tiled GEMM's versions run only with it)")
     if args.tf32 and args.device != "cuda":
@@ -736,6 +746,8 @@ def main(argv=None):
     runs = []   # (layer name, kernel family or None, version or None): every layer run, in order
     for name in names:
         family = versioned.get(LAYERS[name][0]) if args.versions else None
+        if family == "winograd" and not winograd_applies(LAYERS[name][1]):
+            family = None   # conv1 and conv2 stay im2col's: Winograd's versions change nothing there
         versions = [v for v in sorted(kernel_versions.VERSIONS[family])
                     if args.versions == "all" or v in args.versions] if family else []
         # a layer whose family has none of the listed versions runs once, at the layers' own

@@ -174,6 +174,20 @@ VERSIONS = {
            "0.021 ms, as fast as cuDNN's, against version 2's 0.025); square windows of 2 and 3, others run "
            "version 2; backward: version 6's",
     },
+    "winograd": {
+        1: "Winograd's F(2x2, 3x3) transforms: a thread per tile, reading its input tile's pixels and "
+           "storing its outputs straight from and to the NCHW images; the input gradient a thread per 2 x 2 "
+           "pixels, loading the 16 values of dV of each of the four tiles that cover them; the bias gradient "
+           "summed from Z's position (1, 1) by the conv's (bias family's) kernels",
+        2: "a block per (channel, group of images), their planes through shared memory (each NCHW pixel read "
+           "or written once, consecutive threads taking consecutive pixels; version 1's warps load 27% to 34% "
+           "of the bytes their sectors move, by the simulator's count), kept by column phase (no bank "
+           "conflicts); the input gradient each tile's 4 x 4 once into shared memory (version 1: each tile's "
+           "16 values loaded by four threads); the output gradient sums the bias gradient's part as it reads "
+           "dL/dy (version 1: a pass over Z more); version 1's results bit for bit, but for the bias "
+           "gradient's order of additions. Where one image's planes do not fit a block's shared memory, "
+           "version 1's kernels",
+    },
 }
 
 # The version each layer launches unless told otherwise: the fastest measured on a GPU, else the
@@ -191,9 +205,12 @@ VERSIONS = {
 # (version 3's backward) and 7 (version 3's forward), im2col's versions 6 (version 3's col2im) and 7
 # (the layout kernels), the bias gradient's version 5 (a warp per plane), LRN's version 4 (version
 # 3's walk four channels a step) and the fused LRN+max-pool's version 8 (its backward with LRN's
-# version 4 walk). The layers launch them when a GPU finds them faster (benchmarks/kernels.py
-# --versions 2,3,6,7,8; --versions 4,5 --family bias; --versions 3,4 --family lrn).
-DEFAULTS = {"bias": 4, "gemm_tiled": 9, "im2col": 2, "lrn": 3, "lrn_maxpool": 3, "maxpool": 2, "relu": 2}
+# version 4 walk), and Winograd's version 2 (its transforms' planes through shared memory). The
+# layers launch them when a GPU finds them faster (benchmarks/kernels.py --versions 2,3,6,7,8;
+# --versions 4,5 --family bias; --versions 3,4 --family lrn; --versions --family winograd
+# --conv-algorithm winograd).
+DEFAULTS = {"bias": 4, "gemm_tiled": 9, "im2col": 2, "lrn": 3, "lrn_maxpool": 3, "maxpool": 2, "relu": 2,
+            "winograd": 1}
 
 _chosen = dict(DEFAULTS)
 

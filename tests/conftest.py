@@ -127,6 +127,7 @@ lrn_version = _versions_fixture("lrn")
 maxpool_version = _versions_fixture("maxpool")
 relu_version = _versions_fixture("relu")
 lrn_maxpool_version = _versions_fixture("lrn_maxpool")
+winograd_version = _versions_fixture("winograd")
 
 
 # --- the sanitized kernel suites (tests/sanitized_suites.py) -------------------------------------

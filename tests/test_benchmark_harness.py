@@ -196,19 +196,44 @@ def test_conv_algorithm_winograd_runs_the_winograd_kernels(tmp_path):
                 for layer, pass_, *_ in rows}   # each kernel with its launches
     # forward: the filters' transform and the 16 x 2 products of conv4's two groups (matmul counts a
     # stack of products once), the input's and the output's transforms
-    assert launched[("conv4", "forward")] == [("gemm (NumPy)", "2"), ("winograd_input", "1"),
-                                              ("winograd_output", "1"), ("(outside the launches)", "0")]
+    assert launched[("conv4", "forward")] == [("gemm (NumPy)", "2"), ("winograd_input_v1", "1"),
+                                              ("winograd_output_v1", "1"), ("(outside the launches)", "0")]
     # backward: dL/dy's transform, the products of dU, dw and dV, the bias gradient (Z's position
     # (1, 1)), the input gradient's transform
-    assert launched[("conv4", "backward")] == [("winograd_output_grad", "1"), ("gemm (NumPy)", "3"),
+    assert launched[("conv4", "backward")] == [("winograd_output_grad_v1", "1"), ("gemm (NumPy)", "3"),
                                                ("bias_grad_partial_v2", "1"), ("bias_grad_columns", "1"),
-                                               ("winograd_input_grad", "1"), ("(outside the launches)", "0")]
+                                               ("winograd_input_grad_v1", "1"), ("(outside the launches)", "0")]
     names = [name for key, kernels in launched.items() if key[0] == "conv2" for name, _ in kernels]
     assert names and not any(name.startswith("winograd") for name in names)   # 5x5: im2col's
     files = sorted(path.name for path in tmp_path.iterdir())
     assert [name.rsplit("-", 3)[0] for name in files if not name.endswith(".png")] == ["sim-kernels-b1-winograd"] * 2
     (md,) = [name for name in files if name.endswith(".md")]
     assert [name for name in files if name.endswith(".png")] == [md[:-len(".md")] + "-layers.png"]
+
+
+def test_winograd_family_runs_its_versions_on_the_3x3_convs_alone():
+    """--versions --family winograd --conv-algorithm winograd: conv4 in each version of Winograd's
+    transforms (version 2's output gradient summing the bias gradient's part, its column sum
+    after), conv2's 5x5 once, im2col's; without --conv-algorithm winograd it is refused."""
+    result = subprocess.run([sys.executable, SCRIPT, "--device", "sim", "--batch-size", "1", "--breakdown",
+                             "--versions", "--family", "winograd", "--conv-algorithm", "winograd", "--layers",
+                             "conv2,conv4"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = [[cell.strip() for cell in line.split("|")[1:-1]] for line in result.stdout.splitlines()
+            if line.startswith("| conv")]
+    launched = {}
+    for layer, pass_, kernel, *_ in rows:
+        launched.setdefault((layer, pass_), []).append(kernel)
+    assert sorted({layer for layer, _ in launched}) == ["conv2", "conv4 v1", "conv4 v2"]
+    for version in (1, 2):
+        assert launched[(f"conv4 v{version}", "forward")] == [
+            "gemm (NumPy)", f"winograd_input_v{version}", f"winograd_output_v{version}", "(outside the launches)"]
+    assert launched[("conv4 v2", "backward")] == ["winograd_output_grad_v2", "gemm (NumPy)", "bias_grad_columns",
+                                                  "winograd_input_grad_v2", "(outside the launches)"]
+    assert "bias_grad_partial_v2" in launched[("conv4 v1", "backward")]
+    refused = subprocess.run([sys.executable, SCRIPT, "--device", "sim", "--versions", "--family", "winograd"],
+                             capture_output=True, text=True, timeout=600)
+    assert refused.returncode == 2 and "add --conv-algorithm winograd" in refused.stderr
 
 
 def test_timed_under_the_simulator_the_report_and_its_files_are_those_of_a_gpu_run(tmp_path):

@@ -1396,7 +1396,7 @@ def test_what_one_load_in_flight_costs_is_the_h200_run():
     row = next(r for r in run["breakdown"] if (r["layer"], r["kernel"]) == ("relu1 v1", "relu_forward_v1"))
     table = (RESULTS / "gpu-kernels-NVIDIA_H200-b128-versions-2026-12-04-2.md").read_text()
     copy = float(re.search(r"copy bandwidth (\d+) GB/s", table)[1]) * 1e9
-    resources = {k["kernel"]: k for k in results("kernel-resources-sm_90-float32-2026-12-05.json")["kernels"]}
+    resources = {k["kernel"]: k for k in results("kernel-resources-sm_90-float32-2026-12-06.json")["kernels"]}
     assert resources["relu_forward_v1"]["occupancy"] == 1.0
     multiprocessors, threads = 132, 2048
     in_flight = multiprocessors * threads * 4
@@ -1419,10 +1419,10 @@ def test_what_one_load_in_flight_costs_is_the_h200_run():
 
 
 def test_kernel_resources_paragraph_is_the_committed_report():
-    report = results("kernel-resources-sm_90-float32-2026-12-05.json")
+    report = results("kernel-resources-sm_90-float32-2026-12-06.json")
     kernels = report["kernels"]
     by_name = {k["kernel"]: k for k in kernels}
-    shown = sentence(r"\(`benchmarks/results/kernel-resources-sm_90-float32-2026-12-05.md`, nvcc (\S+), float32\)\. "
+    shown = sentence(r"\(`benchmarks/results/kernel-resources-sm_90-float32-2026-12-06.md`, nvcc (\S+), float32\)\. "
                      r"(\d+) of the (\d+) kernels fill it with (\d+) warps")
     assert shown[0] == report["nvcc"]
     assert_shows(" ".join(shown[1:]), sum(k["occupancy"] == 1 for k in kernels), len(kernels), 64)
@@ -1440,9 +1440,15 @@ def test_kernel_resources_paragraph_is_the_committed_report():
     bias = by_name["nchw_to_gemm_bias_grad_v5"]   # its loads of y unconditional: fewer registers
     assert_shows(sentence(r"its registers fell from 40 to (\d+) \(full occupancy\)"), bias["registers"])
     assert bias["occupancy"] == 1
-    output = by_name["winograd_output"]
-    assert_shows(" ".join(sentence(r"values \(`winograd_output`, (\d+): (\d+)%\)")), output["registers"],
-                 output["occupancy"] * 100)
+    output = by_name["winograd_output_v1"]
+    assert_shows(sentence(r"takes (\d+) \(`winograd_output_v1`, full occupancy\)"), output["registers"])
+    assert output["occupancy"] == 1
+    version_2 = [by_name[f"winograd_{kernel}_v2"] for kernel in ("input", "output", "output_grad", "input_grad")]
+    figures = sentence(r"version 2's four transforms take (\d+)\s+registers and (\d+) KB of shared memory each, (\d+) "
+                       r"blocks a multiprocessor \(full occupancy\)")
+    assert {k["registers"] for k in version_2} == {int(figures[0])}
+    assert {round(k["shared"] / 1024) for k in version_2} == {int(figures[1])}
+    assert {k["blocks_per_sm"] for k in version_2} == {int(figures[2])} and all(k["occupancy"] == 1 for k in version_2)
     backward = by_name["lrn_maxpool_backward_v4"]
     assert_shows(" ".join(sentence(r"the fused layer's version-4 backward, which keeps the same window \((\d+): (\d+)%\)")),
                  backward["registers"], backward["occupancy"] * 100)
@@ -1500,7 +1506,7 @@ def test_kernel_resources_paragraph_is_the_committed_report():
     assert below_full == {k["kernel"] for k in fused + walks} | {"batchnorm_backward_dx", *tiled,
                                                                  "gemm_tiled_nchw_bias_v4", "lrn_maxpool_backward_v4",
                                                                  "col2im_v5", "gemm_tiled_implicit_nchw_bias_v5",
-                                                                 "winograd_output", "maxpool_backward_v6",
+                                                                 "maxpool_backward_v6",
                                                                  "lrn_maxpool_backward_v6", "col2im_v6",
                                                                  "lrn_maxpool_backward_v8", "lrn_forward_v4",
                                                                  "lrn_backward_v4",
@@ -2064,6 +2070,59 @@ def test_the_third_h200_lease_s_figures_are_its_committed_runs():
     assert sentence(r"with Winograd's among them \((\d+) pass, largest relative error (\S+),") == (count, largest)
 
 
+def test_winograd_traffic_figures_are_the_committed_run():
+    """Winograd's two versions in the simulator's count (batch 32): conv4's input transform's and
+    input gradient's loads, each pass's traffic over version 2's, across conv3-5, and over the
+    sectors touched; the shortfalls of version 2 (its plane stores' and loads' efficiency, its bank
+    passes). Then conv5 in version 2 counted again as the code counts it now."""
+    from minicnn.simulator import compiler_description
+    run = results("kernel-traffic-b32-winograd-2026-12-06.json")
+    assert run["batch_size"] == 32 and run["conv_algorithm"] == "winograd"
+    passes = {(p["layer"], p["pass_"]): p for p in run["passes"]}
+    launch = {(r["layer"], r["kernel"]): r for r in run["launches"]}
+    loads = [launch[(f"conv4 v{v}", f"winograd_{k}_v{v}")]["loads_moved_mb"] for k in ("input", "input_grad")
+             for v in (1, 2)]
+    assert_shows(" ".join(sentence(r"on conv4 its input\s+transform's loads move (\S+) MB \((\d+)% of their bytes "
+                                   r"used\) and the input gradient's (\S+)\.")),
+                 loads[0], launch[("conv4 v1", "winograd_input_v1")]["loads_efficiency"] * 100, loads[2])
+    assert_shows(" ".join(sentence(r"loads each\s+value once: (\S+) and (\S+) MB")), loads[1], loads[3])
+    ratio = {(layer, p): passes[(f"{layer} v1", p)]["moved_mb"] / passes[(f"{layer} v2", p)]["moved_mb"]
+             for layer in ("conv3", "conv4", "conv5") for p in ("forward", "backward")}
+    over = lambda layer, v, p: passes[(f"{layer} v{v}", p)]["moved_mb"] / passes[(f"{layer} v{v}", p)]["touched_mb"]
+    figures = sentence(r"version 2 moves (\S+)x less than\s+version 1 forward on conv4 and (\S+)x less backward "
+                       r"\((\S+)x to (\S+)x and (\S+)x to (\S+)x over conv3-5\),\s+(\S+)x and (\S+)x the distinct "
+                       r"sectors its launches touch, where version 1 moves (\S+)x and (\S+)x")
+    by_pass = lambda p: [r for (_, q), r in ratio.items() if q == p]
+    assert_shows(" ".join(figures), ratio[("conv4", "forward")], ratio[("conv4", "backward")], min(by_pass("forward")),
+                 max(by_pass("forward")), min(by_pass("backward")), max(by_pass("backward")),
+                 over("conv4", 2, "forward"), over("conv4", 2, "backward"), over("conv4", 1, "forward"),
+                 over("conv4", 1, "backward"))
+    plane_kernels = [launch[("conv4 v2", "winograd_output_v2")]["stores_efficiency"],
+                     launch[("conv4 v2", "winograd_input_grad_v2")]["stores_efficiency"],
+                     launch[("conv4 v2", "winograd_output_grad_v2")]["loads_efficiency"]]
+    assert_shows(sentence(r"straddle the 169-pixel planes \((\d+)%\s+of their bytes used"),
+                 min(plane_kernels) * 100)
+    assert max(plane_kernels) - min(plane_kernels) < 0.005
+    version_1 = [launch[("conv4 v1", k)] for k in ("winograd_output_v1", "winograd_input_grad_v1")]
+    assert_shows(" ".join(sentence(r"against\s+version 1's (\d+)% to (\d+)%\)")),
+                 min(r["stores_efficiency"] for r in version_1) * 100, max(r["stores_efficiency"] for r in version_1) * 100)
+    shared = {(kernel, kind): r[f"shared_{kind}_conflict"] for (layer, kernel), r in launch.items()
+              if layer == "conv4 v2" and kernel.startswith("winograd") for kind in ("loads", "stores")}
+    tiles = shared.pop(("winograd_input_grad_v2", "stores"))
+    figures = sentence(r"its shared-memory requests take (\S+) to\s+(\S+) passes through the banks each, but the input "
+                       r"gradient's stores of its tiles' 4 x 4 \((\S+)\)")
+    assert_shows(" ".join(figures), min(shared.values()), max(shared.values()), tiles)
+    assert_shows(sentence(r"\(the input's reads (\S+) passes a request;"),
+                 launch[("conv4 v2", "winograd_input_v2")]["shared_loads_conflict"])
+    if compiler_description() != run["compiler"]:
+        pytest.skip(f"the file's counts follow the code of {run['compiler']}, not {compiler_description()}")
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import kernel_traffic
+    launches, counted = kernel_traffic.record_layer("conv5", 2, run["batch_size"], "winograd")
+    assert launches == [r for r in run["launches"] if r["layer"] == "conv5 v2"]
+    assert counted == [p for p in run["passes"] if p["layer"] == "conv5 v2"]
+
+
 def test_versions_6_traffic_figures_are_the_committed_run():
     """The versions 6 in the simulator's traffic count, and every earlier version of the same
     layers counted as the committed run of 2026-12-01 counted it."""
@@ -2120,8 +2179,11 @@ def test_gpu_training_step_figures_are_the_committed_h200_runs():
     from minicnn.kernel_versions import DEFAULTS
     now, again = (results(f"gpu-NVIDIA_H200-alexnet-b128-2026-12-04-{n}.json") for n in (2, 3))
     before = [results(f"gpu-NVIDIA_H200-lrn_maxpool5-im2col-alexnet-b128-2026-12-04{n}.json") for n in ("", "-2")]
-    assert now["kernel_versions"] == again["kernel_versions"] == DEFAULTS and now["batch_size"] == 128
-    assert all(run["kernel_versions"] == dict(DEFAULTS, lrn_maxpool=5) for run in before)
+    # the runs predate Winograd's numbered versions: they ran the kernels that are its version 1
+    assert DEFAULTS["winograd"] == 1
+    defaults = {family: version for family, version in DEFAULTS.items() if family != "winograd"}
+    assert now["kernel_versions"] == again["kernel_versions"] == defaults and now["batch_size"] == 128
+    assert all(run["kernel_versions"] == dict(defaults, lrn_maxpool=5) for run in before)
     rows = table_with("| framework (H200) | median step (ms) | images/s |", "minicnn (fused)")
     for label, name in (("minicnn (fused)", "minicnn"), ("PyTorch 2.11 eager (cuDNN)", "PyTorch")):
         assert_shows(" ".join(rows[label][1:]), median_ms(now, name), now["images_per_s"][name])
@@ -2300,7 +2362,7 @@ def test_kernel_traffic_table_and_findings_are_the_committed_run():
     pool = sentence(r"moves (\S+)x\s+less than version 2 \((\S+) MB against (\S+) for pool1\)")
     assert_shows(" ".join(pool), passes[("pool1 v2", "forward")]["moved_mb"] / passes[("pool1 v3", "forward")]["moved_mb"],
                  passes[("pool1 v3", "forward")]["moved_mb"], passes[("pool1 v2", "forward")]["moved_mb"])
-    resources = {k["kernel"]: k["registers"] for k in results("kernel-resources-sm_90-float32-2026-12-05.json")["kernels"]}
+    resources = {k["kernel"]: k["registers"] for k in results("kernel-resources-sm_90-float32-2026-12-06.json")["kernels"]}
     assert_shows(sentence(r"with version\s+2's arithmetic \((\d+ registers a thread against \d+)\)"),
                  resources["col2im_v3"], resources["col2im_v2"])
     compiled = sentence(r"\(`benchmarks/results/kernel-traffic-b8-2026-12-01.md`; the kernels compiled by (\S+) (\S+)\)")

@@ -1,6 +1,8 @@
 """Winograd's F(2x2, 3x3) (minicnn/layers/winograd.py): the 1-D identity it rests on, each
 transform against its adjoint, the layer's forward against a naive loop and its gradients by
-finite differences, the backward against im2col's, float32's error, and where the CPU takes it."""
+finite differences, the backward against im2col's, float32's error, and where the CPU takes it;
+then the kernels (kernels/winograd.cu) in each version against the NumPy code, version 2 against
+version 1 bit for bit, where version 2 runs, and what it moves in the simulator's count."""
 import fractions
 
 import numpy as np
@@ -273,12 +275,13 @@ KERNEL_CASES = [   # n, c, h, w, o, pad, groups, relu, bias, dtype
     (1, 2, 3, 3, 2, (0, 0), 1, True, False, np.float64),
     (2, 6, 9, 4, 6, (2, 1), 3, True, True, np.float32),
     (2, 16, 13, 13, 12, (1, 1), 2, True, True, np.float32),   # conv4's shape of map, fewer channels
+    (7, 4, 13, 13, 4, (1, 1), 1, True, True, np.float32),     # version 2's groups of 5 images, and one of 2
 ]
 
 
 @pytest.mark.parametrize("case", KERNEL_CASES, ids=lambda case: "x".join(map(str, case[:5])))
 @pytest.mark.parametrize("param_grads, input_grad", [(True, True), (False, True), (True, False)])
-def test_kernels_match_the_numpy_code(kernel_device, case, param_grads, input_grad):
+def test_kernels_match_the_numpy_code(kernel_device, winograd_version, case, param_grads, input_grad):
     """Every output and gradient of kernels/winograd.cu's path against the NumPy code's (the
     reference), and float64's against im2col's too; each array the kernels write starts poisoned."""
     from minicnn.backend import to_device
@@ -305,13 +308,121 @@ def test_kernels_match_the_numpy_code(kernel_device, case, param_grads, input_gr
         assert_close(y_kernels, y_im2col, "y against im2col's")
 
 
-def test_kernel_gradients(kernel_device):
+def test_kernel_gradients(kernel_device, winograd_version):
     rng = np.random.default_rng(7)
     layer = Conv2D(4, 6, 3, padding=1, groups=2, dtype=np.float64, rng=rng, relu=True, algorithm="winograd")
     layer.to(kernel_device)
     assert layer.algorithm_for((2, 4, 5, 6)) == "winograd_kernels"
     from minicnn.backend import to_device
     check_layer(layer, to_device(rng.standard_normal((2, 4, 5, 6)), kernel_device)).assert_ok()
+
+
+def kernel_results(version, case, device="sim"):
+    """({"y", "dx", "weight" and with a bias "bias" (its gradient): NumPy arrays}, the kernels
+    launched) of a forward and a backward through version ``version`` of kernels/winograd.cu, for
+    a case of ``cases()``."""
+    from devices import launched_kernels
+    from minicnn import kernel_versions
+    from minicnn.backend import to_device, to_numpy
+    layer, x = make(case, np.float32)
+    dout = np.random.default_rng(case["seed"] + 1).standard_normal(
+        (case["n"], case["o"], case["h"] + 2 * case["pad"][0] - 2, case["w"] + 2 * case["pad"][1] - 2))
+    out = {}
+    with kernel_versions.use("winograd", version):
+        layer.to(device)
+        launched = launched_kernels(lambda: out.update(
+            y=layer.forward(to_device(x, device), train=True),
+            dx=layer.backward(to_device(dout.astype(np.float32), device))))
+    out.update({name: p.grad for name, p in layer.params.items()})
+    return {name: to_numpy(a) for name, a in out.items()}, launched
+
+
+@given(cases(max_size=14))
+def test_version_2_gives_version_1s_results_bit_for_bit(case):
+    """Version 2 computes each value of y, dL/dx and dL/dw with version 1's operations in version
+    1's order: the same bits (the groups of images, the planes through shared memory and the
+    tiles' order changed nothing); the bias gradient, summed by blocks of images, to rounding."""
+    ones, launched1 = kernel_results(1, case)
+    twos, launched2 = kernel_results(2, case)
+    assert sorted(twos) == sorted(ones) == sorted(["y", "dx", "weight"] + ["bias"] * case["bias"])
+    for name in ("y", "dx", "weight"):
+        np.testing.assert_array_equal(twos[name], ones[name], err_msg=name)
+    assert [k for k in launched2 if k.startswith("winograd")] == [
+        "winograd_input_v2", "winograd_output_v2", "winograd_output_grad_v2", "winograd_input_grad_v2"]
+    if case["bias"]:
+        np.testing.assert_allclose(twos["bias"], ones["bias"], rtol=1e-5, atol=1e-5 * np.abs(ones["bias"]).max())
+        assert "bias_grad_partial_v2" in launched1 and "bias_grad_partial_v2" not in launched2
+
+
+def test_version_2_runs_version_1_where_a_plane_does_not_fit(kernel_device):
+    """A 40 x 40 map has 20 x 20 tiles: their 4 x 4 input gradients, 6400 values, overflow version
+    2's block (PLANE_VALUES), whose input gradient then runs version 1's kernel; the other three
+    transforms' planes (42 rows of 42 and 40 rows of 42) fit, and run version 2's. Every output
+    as the NumPy code's."""
+    from devices import launched_kernels
+    from minicnn import kernel_versions
+    from minicnn.backend import to_device
+    assert winograd.images_per_block(1, 20 * 20, 16 * 20 * 20) == 0
+    rng = np.random.default_rng(8)
+    x, w, b = rng.standard_normal((1, 2, 40, 40)), rng.standard_normal((2, 2, 3, 3)), rng.standard_normal(2)
+    y, cache = winograd.conv_forward(x, w, b, (1, 1), 1)
+    dout = rng.standard_normal(y.shape)
+    expected = winograd.conv_backward(dout, cache)
+    on = lambda a: to_device(a, kernel_device)
+    got = {}
+    with kernel_versions.use("winograd", 2):
+        def run():
+            got["y"], cache_kernels = winograd.conv_forward_cuda(on(x), on(w), on(b), (1, 1), 1)
+            got["grads"] = winograd.conv_backward_cuda(on(dout), cache_kernels)
+        launched = launched_kernels(run)
+    assert [k for k in launched if k.startswith("winograd")] == [
+        "winograd_input_v2", "winograd_output_v2", "winograd_output_grad_v2", "winograd_input_grad_v1"]
+    assert_close(got["y"], y, "y")
+    for name, a, e in zip(("dx", "dw", "db"), got["grads"], expected):
+        assert_close(a, e, name)
+
+
+def test_version_2s_shared_memory_is_the_kernels():
+    """PLANE_VALUES, what the layer fits version 2's groups of images to, is kernels/winograd.cu's
+    WINOGRAD_PLANE_VALUES."""
+    import os
+    import re
+    from minicnn.kernels import KERNEL_DIR
+    with open(os.path.join(KERNEL_DIR, "winograd.cu")) as f:
+        (values,) = re.findall(r"#define WINOGRAD_PLANE_VALUES (\d+)", f.read())
+    assert int(values) == winograd.PLANE_VALUES
+
+
+def test_version_2_moves_each_value_once():
+    """The simulator's traffic count, 64 channels of 13 x 13 in two groups at batch 32 (conv4's map;
+    tiles a multiple of 32, as at batch 128): version 2 loads each pixel of x and each value of M and
+    of dV once, and stores each of y and dL/dx once, where version 1's threads load x's pixels 4
+    times over (overlapping tiles) and dV's values 4 times (a tile's by the four threads it
+    covers); the warps' loads and stores of V, M, Z and dV are whole sectors but at a group's ends;
+    the tiles' reads of the input's planes take fewer passes through the banks (by phase and
+    pitch) than 2 a request."""
+    from minicnn import kernel_versions
+    from minicnn.simulator import traffic
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((32, 64, 13, 13)).astype(np.float32)
+    w, b = rng.standard_normal((64, 32, 3, 3)).astype(np.float32), rng.standard_normal(64).astype(np.float32)
+    logs = {}
+    for version in (1, 2):
+        with kernel_versions.use("winograd", version), traffic.recording() as logs[version]:
+            y, cache = winograd.conv_forward_cuda(x, w, b, (1, 1), 2, True)
+            winograd.conv_backward_cuda(rng.standard_normal(y.shape).astype(np.float32), cache)
+    (input1,), (input2,) = logs[1].of("winograd_input_v1"), logs[2].of("winograd_input_v2")
+    assert input2.array("x").loads.bytes == x.nbytes and input1.array("x").loads.bytes > 3 * x.nbytes
+    (output2,) = logs[2].of("winograd_output_v2")
+    assert output2.array("y").stores.bytes == y.nbytes and output2.array("m").loads.bytes == output2.array("m").nbytes
+    (grad1,), (grad2,) = logs[1].of("winograd_input_grad_v1"), logs[2].of("winograd_input_grad_v2")
+    dv_bytes = grad2.array("dv").nbytes
+    assert grad2.array("dv").loads.bytes == dv_bytes and grad1.array("dv").loads.bytes > 3.5 * dv_bytes
+    assert grad2.array("dx").stores.bytes == x.nbytes
+    for record, name in ((input2, "v"), (output2, "m"), (grad2, "dv")):
+        accesses = record.array(name).stores if name == "v" else record.array(name).loads
+        assert accesses.efficiency > 0.9, name
+    assert input2.shared_loads.conflict < 2 and input1.loads.moved_bytes > 8 * input2.loads.moved_bytes
 
 
 def test_combine_takes_only_plus_minus_one():

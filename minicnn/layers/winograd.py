@@ -57,7 +57,7 @@ and four 3x3 pieces by F(2x2, 3x3), ran slower (README, the CPU's version 9).
 """
 import numpy as np
 
-from minicnn import cpu_threads, gemm
+from minicnn import cpu_threads, gemm, kernel_versions
 from minicnn.backend import get_array_module
 from minicnn.launch import BLOCK, empty, grid_for, launch
 from minicnn.layers.bias import bias_grad_cuda
@@ -306,6 +306,37 @@ def conv_backward(dout, cache, param_grads=True, input_grad=True):
 
 
 # ---- the kernels (kernels/winograd.cu) --------------------------------------------------------
+PLANE_VALUES = 6112   # kernels/winograd.cu's WINOGRAD_PLANE_VALUES: what a block of version 2 keeps in shared memory
+
+
+def images_per_block(n, plane_tiles, values_per_image):
+    """How many images' planes of a channel a block of version 2 of the transforms takes: enough
+    for about a block of threads a tile each (BLOCK // plane_tiles, at least 1), no more than
+    PLANE_VALUES hold at ``values_per_image`` values an image, nor than the batch's ``n``; 0 where
+    one image's do not fit (its layer then launches version 1's kernel)."""
+    if values_per_image > PLANE_VALUES:
+        return 0
+    return min(n, max(1, BLOCK // plane_tiles), PLANE_VALUES // values_per_image)
+
+
+def phased_pitch(width, tiles_w):
+    """The row pitch, in values, of version 2's planes in shared memory, rows of ``width`` values
+    kept by column phase: the least at or above ``width`` for which two rows, the step from one
+    row of tiles to the next, span ``tiles_w`` banks (rounded up to even; modulo 32). A warp's
+    tiles (ty, tx), consecutive in tx and then ty, 1 bank apart along a row by phase, then take
+    the banks (tiles_w rounded up) ty + tx modulo 32, each its own where the warp spans few rows
+    of tiles (conv3-5's 13 x 13 maps, 7 x 7 tiles: 16 values a row, pitch 20, banks 8 ty + tx)."""
+    target = (tiles_w + tiles_w % 2) % 32 // 2   # pitch modulo 16
+    return width + (target - width) % 16
+
+
+def transform_version(images):
+    """The version of kernels/winograd.cu's transforms to launch: ``kernel_versions.current("winograd")``,
+    but 1 where version 2's block cannot hold one image's planes (``images`` from
+    ``images_per_block`` is 0)."""
+    return 2 if kernel_versions.current("winograd") >= 2 and images else 1
+
+
 def _kron(like):
     """``kron_g`` as a (1, 16, 9) stack on ``like``'s device, in its dtype."""
     return get_array_module(like).asarray(kron_g(like.dtype)[None])
@@ -313,7 +344,8 @@ def _kron(like):
 
 def conv_forward_cuda(x, w, b, pad, groups, relu=False):
     """Kernel path of ``conv_forward`` (same arguments; the cache for ``conv_backward_cuda``):
-    kernels/winograd.cu's input and output transforms, a thread per tile, around 16 x G GEMMs
+    kernels/winograd.cu's input and output transforms (version 1 a thread per tile, version 2 a
+    block per channel and group of images: ``transform_version``) around 16 x G GEMMs
     (``minicnn.gemm``); the filters' transform is a GEMM by kron(G, G). The tiles are ordered
     (n, ty, tx), the GPU's arrays being NCHW."""
     n, c, h, wid = x.shape
@@ -323,34 +355,65 @@ def conv_forward_cuda(x, w, b, pad, groups, relu=False):
     count = n * ty * tx
     u = gemm.matmul(_kron(w), w.reshape(1, o * cg, 9), trans_b=True).reshape(TILE * TILE * groups, o // groups, cg)
     v = empty((TILE * TILE, c, count), x.dtype, x)
-    launch("winograd", "winograd_input", grid_for(c * count, x), BLOCK, x, v, n, c, h, wid, *pad, ty, tx)
+    pitch = phased_pitch(2 * tx + 2, tx)   # the padded rows its tiles read
+    images = images_per_block(n, ty * tx, (2 * ty + 2) * pitch)
+    if transform_version(images) == 2:
+        launch("winograd", "winograd_input_v2", (-(-n // images), c), BLOCK, x, v, n, c, h, wid, *pad, ty, tx, images,
+               pitch)
+    else:
+        launch("winograd", "winograd_input_v1", grid_for(c * count, x), BLOCK, x, v, n, c, h, wid, *pad, ty, tx)
     m = gemm.matmul(u, v.reshape(TILE * TILE * groups, c // groups, count))    # (16 G, O/G, T)
     y = empty((n, o, oh, ow), x.dtype, x)
     bias = b if b is not None else get_array_module(x).zeros(o, dtype=x.dtype)
-    launch("winograd", "winograd_output", grid_for(o * count, x), BLOCK, m, bias, y, n, o, oh, ow, ty, tx, int(relu))
+    pitch = phased_pitch(ow, tx)
+    images = images_per_block(n, ty * tx, oh * pitch)
+    if transform_version(images) == 2:
+        launch("winograd", "winograd_output_v2", (-(-n // images), o), BLOCK, m, bias, y, n, o, oh, ow, ty, tx,
+               int(relu), images, pitch)
+    else:
+        launch("winograd", "winograd_output_v1", grid_for(o * count, x), BLOCK, m, bias, y, n, o, oh, ow, ty, tx,
+               int(relu))
     return y, (x.shape, w, u, v, pad, groups, b is not None, y if relu else None)
 
 
 def conv_backward_cuda(dout, cache, param_grads=True, input_grad=True):
-    """Kernel path of ``conv_backward`` after ``conv_forward_cuda``. The bias gradient is the sum
-    of Z's position (1, 1), which is the sum of each tile's four values of dL/dy (A's row 1 is
-    (1, 1)), the fused ReLU's mask applied."""
+    """Kernel path of ``conv_backward`` after ``conv_forward_cuda``. The bias gradient: version 1
+    sums Z's position (1, 1), which is the sum of each tile's four values of dL/dy (A's row 1 is
+    (1, 1)), the fused ReLU's mask applied; version 2's output gradient sums the masked dL/dy of
+    each block as it reads it, and a column sum adds each channel's blocks' sums."""
     x_shape, w, u, v, pad, groups, has_bias, relu_out = cache
     n, o, oh, ow = dout.shape
     _, c, count = v.shape
     ty, tx = tiles(oh, ow)
     z = empty((TILE * TILE, o, count), dout.dtype, dout)
-    launch("winograd", "winograd_output_grad", grid_for(o * count, dout), BLOCK, dout,
-           dout if relu_out is None else relu_out, z, n, o, oh, ow, ty, tx, int(relu_out is not None))
+    y, relu = dout if relu_out is None else relu_out, int(relu_out is not None)   # y is not read without relu
+    pitch = phased_pitch(ow, tx)
+    images = images_per_block(n, ty * tx, oh * pitch)
+    bias_sums = None   # version 2's sums of each block's masked dL/dy, (blocks a channel, O)
+    if transform_version(images) == 2:
+        bias_sums = empty((-(-n // images), o), dout.dtype, dout)
+        launch("winograd", "winograd_output_grad_v2", (-(-n // images), o), BLOCK, dout, y, z, bias_sums, n, o, oh,
+               ow, ty, tx, relu, images, pitch)
+    else:
+        launch("winograd", "winograd_output_grad_v1", grid_for(o * count, dout), BLOCK, dout, y, z, n, o, oh, ow,
+               ty, tx, relu)
     z_groups = z.reshape(TILE * TILE * groups, o // groups, count)
     dw = db = dx = None
     if param_grads:
         du = gemm.matmul(z_groups, v.reshape(TILE * TILE * groups, c // groups, count), trans_b=True)
         dw = gemm.matmul(du.reshape(1, TILE * TILE, -1), _kron(du), trans_a=True).reshape(w.shape)
-        db = bias_grad_cuda(z[TILE * 1 + 1], 1, o, count) if has_bias else None
+        if has_bias:   # version 2's blocks' sums added up by channel (the column sums), else Z's (1, 1)
+            db = (bias_grad_cuda(bias_sums, bias_sums.shape[0], o, 1) if bias_sums is not None
+                  else bias_grad_cuda(z[TILE * 1 + 1], 1, o, count))
     if input_grad:
         dv = gemm.matmul(u, z_groups, trans_a=True)                                # (16 G, C/G, T)
         dx = empty(x_shape, dout.dtype, dout)
-        blocks = x_shape[0] * c * (ty + 1) * (tx + 1)   # of 2 x 2 pixels of the padded image
-        launch("winograd", "winograd_input_grad", grid_for(blocks, dout), BLOCK, dv, dx, *x_shape, *pad, ty, tx)
+        images = images_per_block(n, ty * tx, TILE * TILE * ty * tx)   # each tile's 4 x 4 of dL/dx's padded planes
+        if transform_version(images) == 2:
+            launch("winograd", "winograd_input_grad_v2", (-(-n // images), c), BLOCK, dv, dx, *x_shape, *pad, ty, tx,
+                   images)
+        else:
+            blocks = n * c * (ty + 1) * (tx + 1)   # of 2 x 2 pixels of the padded image
+            launch("winograd", "winograd_input_grad_v1", grid_for(blocks, dout), BLOCK, dv, dx, *x_shape, *pad, ty,
+                   tx)
     return dx, dw, db

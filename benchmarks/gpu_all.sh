@@ -44,8 +44,9 @@
 #                  launch by default: col2im's version 3 (whose loop nvcc leaves rolled, unlike version
 #                  2's) and the versions 7 of max-pool and of the fused LRN+max-pool (their new
 #                  forwards, and the backwards of their versions 6); col2im's version 6 (version
-#                  3's windows, all of a pixel's loads at once); and LRN's version 4 with the fused
-#                  layer's version 8 (several channels' loads a step)
+#                  3's windows, all of a pixel's loads at once); LRN's version 4 with the fused
+#                  layer's version 8 (several channels' loads a step); and Winograd's version 2 on
+#                  conv3 and conv4 (--conv-algorithm winograd: their planes through shared memory)
 # Results files (.md, .json) go to benchmarks/results/ as the benchmarks write them; each step's
 # output goes to OUT/STEP.log and its exit status to OUT/status.txt; the machine is described in
 # OUT/nvidia-smi.txt and OUT/environment.txt (python -m minicnn.environment --device cuda).
@@ -159,7 +160,9 @@ for step in "${steps[@]}"; do
                    --kernel-version im2col=3 --kernel-version maxpool=7 --kernel-version lrn_maxpool=7
                  run ncu_traffic_col2im6 python benchmarks/ncu_traffic.py --layers conv2 --kernel-version im2col=6
                  run ncu_traffic_lrn4 python benchmarks/ncu_traffic.py --layers lrn1,lrn1+pool1 --kernel-version lrn=4 \
-                   --kernel-version lrn_maxpool=8 ;;
+                   --kernel-version lrn_maxpool=8
+                 run ncu_traffic_winograd2 python benchmarks/ncu_traffic.py --layers conv3,conv4 \
+                   --conv-algorithm winograd --kernel-version winograd=2 ;;
     *) echo "unknown step '$step'; steps: compile kernel_tests gradcheck device_tests memcheck racecheck kernels kernel_versions" \
             "bias_versions winograd gemm_stacks kernels_tf32 kernels_tiled launch_overhead train_step train" \
             "ncu_traffic" >&2

@@ -44,7 +44,8 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kernel_traffic import run_passes  # noqa: E402
 from kernels import LAYERS  # noqa: E402
-from timing import add_kernel_version_argument, add_out_argument, use_kernel_versions, write_results  # noqa: E402
+from timing import (add_conv_algorithm_argument, add_kernel_version_argument, add_out_argument,  # noqa: E402
+                    use_kernel_versions, write_results)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from minicnn import kernel_versions  # noqa: E402
@@ -72,13 +73,14 @@ class NcuError(RuntimeError):
     """Nsight Compute did not run, or its output is not what this benchmark reads."""
 
 
-def simulated_launches(names, batch, between=lambda: None):
+def simulated_launches(names, batch, between=lambda: None, conv_algorithm="auto"):
     """[(layer, pass, LaunchTraffic)] of every minicnn launch of ``names``' passes under the
-    simulator; ``between()`` is called before each layer (it may raise to stop)."""
+    simulator (``conv_algorithm`` as --conv-algorithm); ``between()`` is called before each layer
+    (it may raise to stop)."""
     launches = []
     for name in names:
         between()
-        _, _, _, logs = run_passes(name, None, batch, "sim", lambda pass_: traffic.recording())
+        _, _, _, logs = run_passes(name, None, batch, "sim", lambda pass_: traffic.recording(), conv_algorithm)
         launches += [(name, pass_, t) for pass_, log in logs.items() for t in log]
     return launches
 
@@ -94,10 +96,10 @@ def profiled(pass_):
         cupy.cuda.Device().synchronize()
 
 
-def run_on_gpu(names, batch):
+def run_on_gpu(names, batch, conv_algorithm="auto"):
     """What ncu profiles (--child): each layer's passes on the GPU, inside the profiler's range."""
     for name in names:
-        run_passes(name, None, batch, "cuda", profiled)
+        run_passes(name, None, batch, "cuda", profiled, conv_algorithm)
 
 
 def kernel_base(name):
@@ -185,23 +187,25 @@ def report(rows, others, gpu, batch, today):
     return table
 
 
-def ncu_command(ncu, names, batch, versions=()):
-    """ncu's command line: this script's --child under it, with the layers, the batch and the
-    kernel versions (``versions``: [(family, version)], as --kernel-version gives them)."""
+def ncu_command(ncu, names, batch, versions=(), conv_algorithm="auto"):
+    """ncu's command line: this script's --child under it, with the layers, the batch, the
+    kernel versions (``versions``: [(family, version)], as --kernel-version gives them) and the
+    convolutions' algorithm (--conv-algorithm)."""
     return [ncu, "--csv", "--print-units", "base", "--clock-control", "none", "--profile-from-start", "off",
             "--metrics", ",".join(METRICS), sys.executable, os.path.abspath(__file__), "--child",
-            "--layers", ",".join(names), "--batch-size", str(batch),
+            "--layers", ",".join(names), "--batch-size", str(batch), "--conv-algorithm", conv_algorithm,
             *[a for family, version in versions for a in ("--kernel-version", f"{family}={version}")]]
 
 
-def ncu_beside(ncu, names, batch, meanwhile, versions=()):
-    """Run ncu on this script's --child (the kernel ``versions`` of ncu_command) while
+def ncu_beside(ncu, names, batch, meanwhile, versions=(), conv_algorithm="auto"):
+    """Run ncu on this script's --child (the kernel ``versions`` and ``conv_algorithm`` of ncu_command) while
     ``meanwhile(check)`` runs here (the simulator's
     minutes beside the GPU's, not after them); ``check()`` raises NcuError as soon as ncu has
     failed. Returns ([(kernel name, {metric: value})] of the GPU's launches, what ``meanwhile``
     returned)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        ncu_run = subprocess.Popen(ncu_command(ncu, names, batch, versions), stdout=out, stderr=err, text=True)
+        ncu_run = subprocess.Popen(ncu_command(ncu, names, batch, versions, conv_algorithm), stdout=out, stderr=err,
+                                   text=True)
 
         def failed():
             err.seek(0)
@@ -233,6 +237,7 @@ def parse_args(argv):
     p.add_argument("--child", action="store_true",
                    help="(what this script runs under ncu) run the layers on the GPU inside the profiler's range")
     add_kernel_version_argument(p)
+    add_conv_algorithm_argument(p)
     add_out_argument(p)
     args = p.parse_args(argv)
     args.names = [n.strip() for n in (args.layers or ",".join(LAYERS)).split(",") if n.strip()]
@@ -250,13 +255,14 @@ def main(argv=None):
     args = parse_args(argv)
     versions_tag = use_kernel_versions(args)   # on the GPU (the child) and under the simulator alike
     if args.child:
-        run_on_gpu(args.names, args.batch_size)
+        run_on_gpu(args.names, args.batch_size, args.conv_algorithm)
         return
     from minicnn.environment import gpu_description, gpu_name
     try:
         on_gpu, simulated = ncu_beside(args.ncu, args.names, args.batch_size,
-                                       lambda check: simulated_launches(args.names, args.batch_size, check),
-                                       args.kernel_version)
+                                       lambda check: simulated_launches(args.names, args.batch_size, check,
+                                                                        args.conv_algorithm),
+                                       args.kernel_version, args.conv_algorithm)
         pairs, others = match(simulated, on_gpu)
         rows = compare(pairs)
     except NcuError as exc:
@@ -264,8 +270,11 @@ def main(argv=None):
     today, gpu = datetime.date.today().isoformat(), gpu_name()
     table = report(rows, others, gpu_description(), args.batch_size, today)
     print(table)
-    written = write_results(args.out, f"ncu-traffic-{gpu.replace(' ', '_')}-b{args.batch_size}{versions_tag}-{today}",
+    algorithm = "" if args.conv_algorithm == "auto" else f"-{args.conv_algorithm}"
+    written = write_results(args.out, f"ncu-traffic-{gpu.replace(' ', '_')}-b{args.batch_size}{algorithm}{versions_tag}-"
+                                      f"{today}",
                             table, dict(gpu=gpu, batch_size=args.batch_size, date=today, metrics=METRICS,
+                                        conv_algorithm=args.conv_algorithm,
                                         kernel_versions={f: kernel_versions.current(f) for f in kernel_versions.VERSIONS},
                                         not_compared=others, launches=rows))
     print("written:", ", ".join(written))

@@ -70,13 +70,14 @@ assert args[args.index("--metrics") + 1] == ",".join(ncu_traffic.METRICS)
 child = args[args.index("--metrics") + 2:]
 assert child[1].endswith("ncu_traffic.py") and child[2] == "--child", child
 names, batch = child[child.index("--layers") + 1].split(","), int(child[child.index("--batch-size") + 1])
+conv_algorithm = child[child.index("--conv-algorithm") + 1]
 from minicnn import kernel_versions
 for i in [i for i, a in enumerate(child) if a == "--kernel-version"]:   # the versions, as the child takes them
     kernel_versions.set_version(*kernel_versions.choice(child[i + 1]))
 print("==PROF== Connected to process 77")
 print({header!r})
 launch = 0
-for i, (layer, pass_, t) in enumerate(ncu_traffic.simulated_launches(names, batch)):
+for i, (layer, pass_, t) in enumerate(ncu_traffic.simulated_launches(names, batch, conv_algorithm=conv_algorithm)):
     if i == 1:   # cuBLAS, between two of minicnn's launches
         print({row!r}.format(launch, "sm90_xmma_gemm", "dram__bytes_read.sum", "1,024"))
         launch += 1
@@ -134,6 +135,29 @@ def test_another_kernel_version_runs_on_both_sides_and_names_the_results(tmp_pat
     assert [r["kernel"] for r in run["launches"]] == ["maxpool_forward_v2", "maxpool_backward_v6"]
     assert run["kernel_versions"] == dict(kernel_versions.DEFAULTS, maxpool=6)
     assert "maxpool v6" in js.with_suffix(".md").read_text()
+
+
+def test_the_conv_algorithm_runs_on_both_sides_and_names_the_results(tmp_path, monkeypatch):
+    """--conv-algorithm winograd reaches the child as --kernel-version does: conv4 by Winograd's
+    transforms, in their version 2, on both sides (the launches pair), named in the results."""
+    from minicnn import kernel_versions
+    monkeypatch.setattr(kernel_versions, "_chosen", dict(kernel_versions._chosen))   # restored after the test
+    ncu = tmp_path / "ncu"
+    ncu.write_text(STAND_IN.format(python=sys.executable, benchmarks=os.path.dirname(ncu_traffic.__file__),
+                                   header=HEADER, row=csv_row("{}", "{}", "{}", "{}")))
+    ncu.chmod(ncu.stat().st_mode | stat.S_IEXEC)
+    import minicnn.environment
+    monkeypatch.setattr(minicnn.environment, "gpu_name", lambda: "Stand-in GPU")
+    monkeypatch.setattr(minicnn.environment, "gpu_software",
+                        lambda: dict(cupy="14.2.0", cuda_runtime="13.2", cuda_driver="13.1", nvrtc="13.0"))
+    ncu_traffic.main(["--layers", "conv4", "--batch-size", "1", "--conv-algorithm", "winograd", "--kernel-version",
+                      "winograd=2", "--ncu", str(ncu), "--out", str(tmp_path)])
+    (js,) = tmp_path.glob("ncu-traffic-Stand-in_GPU-b1-winograd-winograd2-*.json")
+    run = json.loads(js.read_text())
+    assert [r["kernel"] for r in run["launches"]] == ["winograd_input_v2", "winograd_output_v2",
+                                                      "winograd_output_grad_v2", "bias_grad_columns",
+                                                      "winograd_input_grad_v2"]
+    assert run["conv_algorithm"] == "winograd" and run["kernel_versions"]["winograd"] == 2
 
 
 def test_without_ncu_the_run_says_how_to_give_it(monkeypatch, capsys):

@@ -88,17 +88,26 @@ for i, (layer, pass_, t) in enumerate(ncu_traffic.simulated_launches(names, batc
 '''
 
 
-def test_a_run_against_a_stand_in_ncu_pairs_every_launch_and_finds_the_planted_difference(tmp_path, monkeypatch):
+@pytest.fixture
+def stand_in_ncu(tmp_path, monkeypatch):
+    """The path of STAND_IN, written and made executable, with the GPU it describes named "Stand-in
+    GPU" and the kernel versions chosen restored after the test."""
+    from minicnn import kernel_versions
+    monkeypatch.setattr(kernel_versions, "_chosen", dict(kernel_versions._chosen))
     ncu = tmp_path / "ncu"
-    row = csv_row("{}", "{}", "{}", "{}")
     ncu.write_text(STAND_IN.format(python=sys.executable, benchmarks=os.path.dirname(ncu_traffic.__file__),
-                                   header=HEADER, row=row))
+                                   header=HEADER, row=csv_row("{}", "{}", "{}", "{}")))
     ncu.chmod(ncu.stat().st_mode | stat.S_IEXEC)
     import minicnn.environment
     monkeypatch.setattr(minicnn.environment, "gpu_name", lambda: "Stand-in GPU")
     monkeypatch.setattr(minicnn.environment, "gpu_software",
                         lambda: dict(cupy="14.2.0", cuda_runtime="13.2", cuda_driver="13.1", nvrtc="13.0"))
-    ncu_traffic.main(["--layers", "relu1,pool5", "--batch-size", "1", "--ncu", str(ncu), "--out", str(tmp_path)])
+    return ncu
+
+
+def test_a_run_against_a_stand_in_ncu_pairs_every_launch_and_finds_the_planted_difference(tmp_path, stand_in_ncu):
+    ncu_traffic.main(["--layers", "relu1,pool5", "--batch-size", "1", "--ncu", str(stand_in_ncu), "--out",
+                      str(tmp_path)])
     (js,) = tmp_path.glob("ncu-traffic-Stand-in_GPU-b1-*.json")
     run = json.loads(js.read_text())
     kernels = [(r["layer"], r["pass_"], r["kernel"]) for r in run["launches"]]
@@ -115,21 +124,12 @@ def test_a_run_against_a_stand_in_ncu_pairs_every_launch_and_finds_the_planted_d
     assert f"| relu1 | forward | {kernels[0][2]} | 1.00 | 2.00 |" in table
 
 
-def test_another_kernel_version_runs_on_both_sides_and_names_the_results(tmp_path, monkeypatch):
+def test_another_kernel_version_runs_on_both_sides_and_names_the_results(tmp_path, stand_in_ncu):
     """--kernel-version reaches the child that ncu profiles and the simulator's run alike (the
     launches pair only if both ran max-pool's version 6), and the results say which versions ran."""
     from minicnn import kernel_versions
-    monkeypatch.setattr(kernel_versions, "_chosen", dict(kernel_versions._chosen))   # restored after the test
-    ncu = tmp_path / "ncu"
-    ncu.write_text(STAND_IN.format(python=sys.executable, benchmarks=os.path.dirname(ncu_traffic.__file__),
-                                   header=HEADER, row=csv_row("{}", "{}", "{}", "{}")))
-    ncu.chmod(ncu.stat().st_mode | stat.S_IEXEC)
-    import minicnn.environment
-    monkeypatch.setattr(minicnn.environment, "gpu_name", lambda: "Stand-in GPU")
-    monkeypatch.setattr(minicnn.environment, "gpu_software",
-                        lambda: dict(cupy="14.2.0", cuda_runtime="13.2", cuda_driver="13.1", nvrtc="13.0"))
-    ncu_traffic.main(["--layers", "pool5", "--batch-size", "1", "--kernel-version", "maxpool=6", "--ncu", str(ncu),
-                      "--out", str(tmp_path)])
+    ncu_traffic.main(["--layers", "pool5", "--batch-size", "1", "--kernel-version", "maxpool=6", "--ncu",
+                      str(stand_in_ncu), "--out", str(tmp_path)])
     (js,) = tmp_path.glob("ncu-traffic-Stand-in_GPU-b1-maxpool6-*.json")
     run = json.loads(js.read_text())
     assert [r["kernel"] for r in run["launches"]] == ["maxpool_forward_v2", "maxpool_backward_v6"]
@@ -137,21 +137,11 @@ def test_another_kernel_version_runs_on_both_sides_and_names_the_results(tmp_pat
     assert "maxpool v6" in js.with_suffix(".md").read_text()
 
 
-def test_the_conv_algorithm_runs_on_both_sides_and_names_the_results(tmp_path, monkeypatch):
+def test_the_conv_algorithm_runs_on_both_sides_and_names_the_results(tmp_path, stand_in_ncu):
     """--conv-algorithm winograd reaches the child as --kernel-version does: conv4 by Winograd's
     transforms, in their version 2, on both sides (the launches pair), named in the results."""
-    from minicnn import kernel_versions
-    monkeypatch.setattr(kernel_versions, "_chosen", dict(kernel_versions._chosen))   # restored after the test
-    ncu = tmp_path / "ncu"
-    ncu.write_text(STAND_IN.format(python=sys.executable, benchmarks=os.path.dirname(ncu_traffic.__file__),
-                                   header=HEADER, row=csv_row("{}", "{}", "{}", "{}")))
-    ncu.chmod(ncu.stat().st_mode | stat.S_IEXEC)
-    import minicnn.environment
-    monkeypatch.setattr(minicnn.environment, "gpu_name", lambda: "Stand-in GPU")
-    monkeypatch.setattr(minicnn.environment, "gpu_software",
-                        lambda: dict(cupy="14.2.0", cuda_runtime="13.2", cuda_driver="13.1", nvrtc="13.0"))
     ncu_traffic.main(["--layers", "conv4", "--batch-size", "1", "--conv-algorithm", "winograd", "--kernel-version",
-                      "winograd=2", "--ncu", str(ncu), "--out", str(tmp_path)])
+                      "winograd=2", "--ncu", str(stand_in_ncu), "--out", str(tmp_path)])
     (js,) = tmp_path.glob("ncu-traffic-Stand-in_GPU-b1-winograd-winograd2-*.json")
     run = json.loads(js.read_text())
     assert [r["kernel"] for r in run["launches"]] == ["winograd_input_v2", "winograd_output_v2",

@@ -14,6 +14,8 @@ cuDNN's max-pool.
     python benchmarks/kernels.py --gemm tiled --layers conv2,conv3,fc6,fc7   # minicnn's own GEMM
     python benchmarks/kernels.py --versions --layers pool1,lrn1,lrn1+pool1    # every numbered version
     python benchmarks/kernels.py --versions --family bias --layers conv1,conv2   # one family's versions
+    python benchmarks/kernels.py --versions --family winograd --conv-algorithm winograd --layers conv3,conv4,conv5
+                                                              # Winograd's transforms, each version
     python benchmarks/kernels.py --breakdown --layers conv1,conv2             # each kernel of a layer
     python benchmarks/kernels.py --device sim --batch-size 1 --verify-only   # the harness on a CPU
     python benchmarks/kernels.py --device sim --batch-size 1 --repeats 1 --timed --layers pool5,relu1
@@ -668,7 +670,8 @@ def parse_args(argv=None):
                    help="a row for every numbered version of the kernels that have several (im2col and the "
                         "conv layouts, max-pool, LRN, LRN+max-pool, ReLU: minicnn/kernel_versions.py), not only "
                         "the one the layers launch; with --gemm tiled, the conv and fully connected rows run "
-                        "every version of the tiled GEMM instead. Followed by a list (--versions 6,7,8,9), "
+                        "every version of the tiled GEMM instead (the conv bias gradient's and Winograd's "
+                        "transforms' versions: --family). Followed by a list (--versions 6,7,8,9), "
                         "those versions only: on a short lease, the ones not yet timed. A last table sums each "
                         "version over the layers, and says what the fastest forward and the fastest backward "
                         "would take paired where no version launches the two")

@@ -244,8 +244,10 @@ extern "C" __global__ void winograd_input_grad_v1(const real_t* __restrict__ dv,
 // odd ones: phased), so that the tiles of a row, 2 columns apart, take consecutive words of shared
 // memory, and their rows `pitch` values apart, `pitch` picked by the layer (phased_pitch) so that
 // the next row of tiles takes the banks after this row's: a warp's tiles in one pass through the
-// banks, or two where it spans many rows of tiles. Each warp's loads and stores of V, M, Z and dV
-// start on a 128-byte line where the arrays' rows do (aligned_start; at batch 128 they do).
+// banks where they span fewer than 32, two where they wrap around (conv3-5's 7 x 7 tiles, 4.5 rows
+// of tiles a warp: 1.82 passes a request in the simulator's count). Each warp's loads and stores
+// of V, M, Z and dV start on a 128-byte line where the arrays' rows do (aligned_start; at batch
+// 128 they do).
 // The layer (minicnn/layers/winograd.py) picks `images` so that the group's planes fit
 // WINOGRAD_PLANE_VALUES values and its tiles about a block of threads; where one image's do not
 // fit, it runs version 1.
@@ -365,7 +367,7 @@ extern "C" __global__ void winograd_output_grad_v2(const real_t* __restrict__ do
 extern "C" __global__ void winograd_input_grad_v2(const real_t* __restrict__ dv, real_t* __restrict__ dx, int n,
                                                   int c, int h, int w, int pad_h, int pad_w, int tiles_h,
                                                   int tiles_w, int images) {
-  __shared__ real_t adjoints[WINOGRAD_PLANE_VALUES];   // value (r, b) of the group's tile k at (4 r + b) * its tiles + k
+  __shared__ real_t adjoints[WINOGRAD_PLANE_VALUES];   // value (r, b) of the group's tile k: (4 r + b) * tiles + k
   const int channel = blockIdx.y, plane_tiles = tiles_h * tiles_w;
   int first;
   const int count = group_images(n, images, first), group_tiles = count * plane_tiles;

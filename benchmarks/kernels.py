@@ -56,6 +56,7 @@ import json
 import os
 import re
 import sys
+import textwrap
 
 import numpy as np
 
@@ -537,7 +538,8 @@ def save_versions_chart(run, path):
         limit_ax.set_xlabel("version")
     axes[0][0].set_ylabel("speed / the reference's\n(forward+backward; 1 = as fast)")
     axes[1][0].set_ylabel("% of the limit (copy bandwidth, --- 70%;\nconv and fc rows: SGEMM rate)")
-    fig.suptitle(f"Numbered versions, {run_title(run)}", fontsize=10)
+    # wrapped to the figure's width (at 10 points, some 12 characters an inch): one family's is narrow
+    fig.suptitle(textwrap.fill(f"Numbered versions, {run_title(run)}", int(fig.get_figwidth() * 12)), fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     return path

@@ -320,15 +320,16 @@ def test_kernel_gradients(kernel_device, winograd_version):
 def kernel_results(version, case, device="sim"):
     """({"y", "dx", "weight" and with a bias "bias" (its gradient): NumPy arrays}, the kernels
     launched) of a forward and a backward through version ``version`` of kernels/winograd.cu, for
-    a case of ``cases()``."""
+    a case of ``cases()``; each array the kernels write starts poisoned."""
     from devices import launched_kernels
     from minicnn import kernel_versions
     from minicnn.backend import to_device, to_numpy
+    from minicnn.launch import poisoned_outputs
     layer, x = make(case, np.float32)
     dout = np.random.default_rng(case["seed"] + 1).standard_normal(
         (case["n"], case["o"], case["h"] + 2 * case["pad"][0] - 2, case["w"] + 2 * case["pad"][1] - 2))
     out = {}
-    with kernel_versions.use("winograd", version):
+    with kernel_versions.use("winograd", version), poisoned_outputs():
         layer.to(device)
         launched = launched_kernels(lambda: out.update(
             y=layer.forward(to_device(x, device), train=True),

@@ -181,8 +181,9 @@ VERSIONS = {
            "summed from Z's position (1, 1) by the conv's (bias family's) kernels",
         2: "a block per (channel, group of images), their planes through shared memory (each NCHW pixel read "
            "or written once, consecutive threads taking consecutive pixels; version 1's warps load 27% to 34% "
-           "of the bytes their sectors move, by the simulator's count), kept by column phase (no bank "
-           "conflicts); the input gradient each tile's 4 x 4 once into shared memory (version 1: each tile's "
+           "of the bytes their sectors move, by the simulator's count), kept by column phase with a row pitch "
+           "that puts a warp's tiles in consecutive banks (1.56 to 2.00 passes a request where they wrap "
+           "around); the input gradient each tile's 4 x 4 once into shared memory (version 1: each tile's "
            "16 values loaded by four threads); the output gradient sums the bias gradient's part as it reads "
            "dL/dy (version 1: a pass over Z more); version 1's results bit for bit, but for the bias "
            "gradient's order of additions. Where one image's planes do not fit a block's shared memory, "

@@ -829,6 +829,27 @@ def test_traffic_chart_is_drawn_again_from_a_committed_run(tmp_path):
     assert [round(r, 2) for r in backward["pool1"]] == [3.69, 3.88, 3.88, 1.28, 1.28]   # version 5's is version 4's
 
 
+def test_traffic_count_with_winograd_runs_its_versions_on_the_3x3_convs(tmp_path):
+    """``kernel_traffic.py --conv-algorithm winograd``: conv4 in each version of Winograd's
+    transforms, conv2's 5x5 in im2col's versions (which launch no Winograd kernel), the files named
+    for the algorithm and recording it; no chart, which draws the layers without weights alone."""
+    import json
+    result = subprocess.run([sys.executable, os.path.join(os.path.dirname(SCRIPT), "kernel_traffic.py"),
+                             "--conv-algorithm", "winograd", "--layers", "conv2,conv4", "--batch-size", "1",
+                             "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (js,) = tmp_path.glob("kernel-traffic-b1-winograd-*.json")
+    run = json.loads(js.read_text())
+    assert run["conv_algorithm"] == "winograd"
+    from minicnn.kernel_versions import VERSIONS
+    assert [p["layer"] for p in run["passes"] if p["pass_"] == "forward"] == \
+        [f"conv2 v{v}" for v in sorted(VERSIONS["im2col"])] + ["conv4 v1", "conv4 v2"]
+    kernels = {p["layer"]: {r["kernel"] for r in run["launches"] if r["layer"] == p["layer"]} for p in run["passes"]}
+    assert {"winograd_input_v2", "winograd_input_grad_v2"} <= kernels["conv4 v2"]
+    assert not any(k.startswith("winograd") for layer in kernels if layer.startswith("conv2") for k in kernels[layer])
+    assert not list(tmp_path.glob("*.png")) and "no chart" in result.stdout
+
+
 @pytest.mark.parametrize("script, args, message", [
     ("kernel_traffic.py", ["--chart", "RUN", "--layers", "pool1"],
      "--chart draws a results file again and counts nothing: drop --layers"),

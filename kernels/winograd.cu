@@ -277,6 +277,29 @@ __device__ __forceinline__ void for_each_group_tile(int channel, int n, int firs
   }
 }
 
+// f(at, image, row, col) for each pixel of the block's group of `count` planes of one channel, plane
+// `image` at ((first + image) channels + channel) h w of the images' (N, channels, h, w). The planes
+// lie channels h w values apart, each starting anywhere in a sector, so a loop over the group's
+// pixels in a row put most warps' 32 values on 5 sectors, and the warps that crossed from one plane
+// to the next on more (the simulator's count on conv3-5's 13 x 13 planes: 78% to 80% of the bytes
+// moved used). Here each plane takes a span of whole warps, the first (plane start mod
+// SECTOR_VALUES) of its threads idle, so that every warp's values start on a sector: 4 sectors for
+// 32 values (96% on 13 x 13, the planes' last sectors part used), at the cost of idle threads
+// (169 pixels a span of 192).
+#define SECTOR_VALUES int(32 / sizeof(real_t))   // values of a 32-byte sector
+template <class F>
+__device__ __forceinline__ void for_each_group_pixel(int first, int count, int channels, int channel, int h, int w,
+                                                     F f) {
+  const int pixels = h * w, span = (pixels + SECTOR_VALUES - 1 + 31) / 32 * 32;
+  for (int e = threadIdx.x; e < count * span; e += blockDim.x) {
+    const int image = e / span;
+    const long long plane = ((long long)(first + image) * channels + channel) * pixels;
+    const int p = e % span - int(plane % SECTOR_VALUES);
+    if (p < 0 || p >= pixels) continue;   // (as a continue, g++ keeps one loop latch, where the
+    f(plane + p, image, p / w, p % w);    // simulator's warps meet again: an `if` around f split them)
+  }
+}
+
 extern "C" __global__ void winograd_input_v2(const real_t* __restrict__ x, real_t* __restrict__ v, int n, int c,
                                              int h, int w, int pad_h, int pad_w, int tiles_h, int tiles_w,
                                              int images, int pitch) {
@@ -284,14 +307,11 @@ extern "C" __global__ void winograd_input_v2(const real_t* __restrict__ x, real_
   const int channel = blockIdx.y, rows = 2 * tiles_h + 2, cols = 2 * tiles_w + 2, plane_tiles = tiles_h * tiles_w;
   int first;
   const int count = group_images(n, images, first);
-  for (int e = threadIdx.x; e < count * rows * cols; e += blockDim.x) {
-    const int col = e % cols, row = e / cols % rows, image = e / (cols * rows);
-    const int in_row = row - pad_h, in_col = col - pad_w;
-    planes[(image * rows + row) * pitch + phased(col, cols)] =
-        in_row >= 0 && in_row < h && in_col >= 0 && in_col < w
-            ? x[(((long long)(first + image) * c + channel) * h + in_row) * w + in_col]
-            : real_t(0);
-  }
+  for (int e = threadIdx.x; e < count * rows * pitch; e += blockDim.x) planes[e] = real_t(0);   // the padding
+  __syncthreads();
+  for_each_group_pixel(first, count, c, channel, h, w, [&](long long at, int image, int row, int col) {
+    planes[(image * rows + row + pad_h) * pitch + phased(col + pad_w, cols)] = x[at];
+  });
   __syncthreads();
   for_each_group_tile(channel, n, first, count, tiles_h, tiles_w, [&](long long at, int, int image, int ty, int tx) {
     const real_t* tile_rows = planes + (image * rows + 2 * ty) * pitch;
@@ -323,11 +343,9 @@ extern "C" __global__ void winograd_output_v2(const real_t* __restrict__ m, cons
     }
   });
   __syncthreads();
-  for (int e = threadIdx.x; e < count * out_h * out_w; e += blockDim.x) {
-    const int col = e % out_w, row = e / out_w % out_h, image = e / (out_h * out_w);
-    y[((long long)(first + image) * o + channel) * out_h * out_w + row * out_w + col] =
-        planes[image * plane + row * pitch + phased(col, out_w)];
-  }
+  for_each_group_pixel(first, count, o, channel, out_h, out_w, [&](long long at, int image, int row, int col) {
+    y[at] = planes[image * plane + row * pitch + phased(col, out_w)];
+  });
 }
 
 // bias_sums[blockIdx.x, o]: the block's sum of its masked dL/dy, in a fixed order (deterministic);
@@ -342,13 +360,11 @@ extern "C" __global__ void winograd_output_grad_v2(const real_t* __restrict__ do
   int first;
   const int count = group_images(n, images, first);
   real_t sum = real_t(0);
-  for (int e = threadIdx.x; e < count * out_h * out_w; e += blockDim.x) {
-    const int col = e % out_w, row = e / out_w % out_h, image = e / (out_h * out_w);
-    const long long at = ((long long)(first + image) * o + channel) * out_h * out_w + row * out_w + col;
+  for_each_group_pixel(first, count, o, channel, out_h, out_w, [&](long long at, int image, int row, int col) {
     const real_t g = masked_grad(dout, y, at, relu);
     planes[image * plane + row * pitch + phased(col, out_w)] = g;
     sum += g;
-  }
+  });
   // its barriers also make the planes' stores visible to the whole block
   const real_t total = block_sum_by_warps(warp_sums, sum);
   if (threadIdx.x == 0) bias_sums[blockIdx.x * o + channel] = total;
@@ -378,8 +394,7 @@ extern "C" __global__ void winograd_input_grad_v2(const real_t* __restrict__ dv,
   });
   __syncthreads();
   // each pixel (2 by + i, 2 bx + j) of the padded image: the four tiles that cover it, in version 1's order
-  for (int e = threadIdx.x; e < count * h * w; e += blockDim.x) {
-    const int col = e % w, row = e / w % h, image = e / (h * w);
+  for_each_group_pixel(first, count, c, channel, h, w, [&](long long at, int image, int row, int col) {
     const int padded_row = row + pad_h, padded_col = col + pad_w;
     const int by = padded_row / 2, bx = padded_col / 2, i = padded_row % 2, j = padded_col % 2;
     const int tile = image * plane_tiles + by * tiles_w + bx;
@@ -388,6 +403,6 @@ extern "C" __global__ void winograd_input_grad_v2(const real_t* __restrict__ dv,
     if (by > 0 && bx < tiles_w) sum += adjoints[(4 * (2 + i) + j) * group_tiles + tile - tiles_w];
     if (by < tiles_h && bx > 0) sum += adjoints[(4 * i + 2 + j) * group_tiles + tile - 1];
     if (by > 0 && bx > 0) sum += adjoints[(4 * (2 + i) + 2 + j) * group_tiles + tile - tiles_w - 1];
-    dx[((long long)(first + image) * c + channel) * h * w + row * w + col] = sum;
-  }
+    dx[at] = sum;
+  });
 }

@@ -399,8 +399,10 @@ def test_version_2_moves_each_value_once():
     tiles a multiple of 32, as at batch 128): version 2 loads each pixel of x and each value of M and
     of dV once, and stores each of y and dL/dx once, where version 1's threads load x's pixels 4
     times over (overlapping tiles) and dV's values 4 times (a tile's by the four threads it
-    covers); the warps' loads and stores of V, M, Z and dV are whole sectors but at a group's ends;
-    the tiles' reads of the input's planes take fewer passes through the banks (by phase and
+    covers); the warps' loads and stores of V, M, Z and dV are whole sectors but at a group's ends,
+    and those of the NCHW planes (x, y, and y again for the fused ReLU's mask, dL/dx) start on a sector boundary each: a request
+    for each warp with a pixel and no sector moved twice, each plane starting anywhere in a sector
+    (for_each_group_pixel); the tiles' reads of the input's planes take fewer passes through the banks (by phase and
     pitch) than 2 a request."""
     from minicnn import kernel_versions
     from minicnn.simulator import traffic
@@ -424,6 +426,16 @@ def test_version_2_moves_each_value_once():
         accesses = record.array(name).stores if name == "v" else record.array(name).loads
         assert accesses.efficiency > 0.9, name
     assert input2.shared_loads.conflict < 2 and input1.loads.moved_bytes > 8 * input2.loads.moved_bytes
+
+    def aligned_spans(shape, per_access):   # a plane's values from its first sector on, per_access a request
+        n, c, h, w = shape
+        lead = np.arange(n * c) * h * w % 8   # where each plane starts in its sector (8 float32 values)
+        return int(np.sum(-(-(lead + h * w) // per_access)))
+    (output_grad2,) = logs[2].of("winograd_output_grad_v2")
+    for record, name, kind, shape in ((input2, "x", "loads", x.shape), (output_grad2, "y", "loads", y.shape),
+                                      (output2, "y", "stores", y.shape), (grad2, "dx", "stores", x.shape)):
+        accesses = getattr(record.array(name), kind)
+        assert (accesses.sectors, accesses.requests) == (aligned_spans(shape, 8), aligned_spans(shape, 32)), name
 
 
 def test_combine_takes_only_plus_minus_one():

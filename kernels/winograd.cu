@@ -295,8 +295,7 @@ __device__ __forceinline__ void for_each_group_pixel(int first, int count, int c
     const int image = e / span;
     const long long plane = ((long long)(first + image) * channels + channel) * pixels;
     const int p = e % span - int(plane % SECTOR_VALUES);
-    if (p < 0 || p >= pixels) continue;   // (as a continue, g++ keeps one loop latch, where the
-    f(plane + p, image, p / w, p % w);    // simulator's warps meet again: an `if` around f split them)
+    if (p >= 0 && p < pixels) f(plane + p, image, p / w, p % w);
   }
 }
 

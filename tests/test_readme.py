@@ -2070,6 +2070,22 @@ def test_the_third_h200_lease_s_figures_are_its_committed_runs():
     assert sentence(r"with Winograd's among them \((\d+) pass, largest relative error (\S+),") == (count, largest)
 
 
+def test_the_traffic_table_counted_without_copied_blocks_gave_the_same_global_counts():
+    """The table of every layer and version at batch 8, counted again once the traffic builds laid
+    their basic blocks out without copies (2026-12-06): every launch of the committed runs of
+    2026-12-01 and 2026-12-04 again, with the same loads and stores (shared memory aside: the
+    column sums of the bias gradients were rewritten in between)."""
+    assert sentence(r"counted again with it\s+\(`benchmarks/results/(kernel-traffic-b8-\S+)\.md`\)") == \
+        "kernel-traffic-b8-2026-12-06"
+    again = {(r["layer"], r["pass_"], r["kernel"]): r for r in results("kernel-traffic-b8-2026-12-06.json")["launches"]}
+    for name in ("kernel-traffic-b8-2026-12-01.json", "kernel-traffic-b8-2026-12-04.json"):
+        for launch in results(name)["launches"]:
+            counted = again[(launch["layer"], launch["pass_"], launch["kernel"])]
+            global_counts = [f for f in launch if f.startswith(("loads_", "stores_"))]
+            assert len(global_counts) == 8
+            assert {f: counted[f] for f in global_counts} == {f: launch[f] for f in global_counts}, (name, launch)
+
+
 def test_winograd_traffic_figures_are_the_committed_run():
     """Winograd's two versions in the simulator's count (batch 32): conv4's input transform's and
     input gradient's loads, each pass's traffic over version 2's, across conv3-5, and over the

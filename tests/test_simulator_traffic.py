@@ -38,6 +38,20 @@ extern "C" __global__ void where_flagged(const real_t* flags, const real_t* x, r
     if (flags[32 * k + i] > 0) total += x[32 * k + i];
   y[i] = total;
 }
+// Planes of 169 values, plane i at 507 i of y, each in a span of 192 rounds of the loop from its
+// first sector (the first 507 i mod 8 of them idle, as kernels/winograd.cu's for_each_group_pixel):
+// y's value p of plane i = x[i * 200 + p] where 0 <= p < 169. The body is an `if` in a loop, through
+// a lambda, which GCC's default block layout compiled with two copies of the loop's latch.
+template <class F>
+__device__ __forceinline__ void each_plane_value(int planes, F f) {
+  for (int e = threadIdx.x; e < planes * 192; e += blockDim.x) {
+    const int plane = e / 192, p = e % 192 - plane * 507 % 8;
+    if (p >= 0 && p < 169) f(plane, p);
+  }
+}
+extern "C" __global__ void plane_spans(const real_t* x, real_t* y, int planes) {
+  each_plane_value(planes, [&](int plane, int p) { y[plane * 507 + p] = x[plane * 200 + (p & 1 ? 100 + p / 2 : p / 2)]; });
+}
 // y[i] = x[i - 1] for i = 1, 2, ..., n - 1 in turn, by thread 0 alone.
 extern "C" __global__ void shift_right(const real_t* x, real_t* y, int n) {
   if (threadIdx.x == 0)
@@ -147,6 +161,22 @@ def test_threads_that_skip_a_conditional_load_meet_the_others_again(patterns):
     # thread's n-th load of x instead (rounds 0 and 2 of the odd threads with rounds 1 and 3 of
     # the even ones) would make 2 requests of 8 sectors
     assert t.array("x").loads == traffic.Accesses(requests=4, sectors=16, bytes=256, touched=16)
+
+
+def test_threads_that_skip_a_loops_body_meet_the_others_at_its_next_round(patterns):
+    """Five planes of 169 values, each in a span of 6 warps from its first sector: a store request
+    for each warp (30) and every sector of a plane's once (22 each: 169 values from 0, 3, 6, 1, 4
+    into their first sector). With GCC's default block layout the threads that skipped the body
+    took another copy of the loop's latch and met the others only after the loop: 41 requests,
+    121 sectors (minicnn.simulator.TRAFFIC_FLAGS)."""
+    x = np.arange(1000, dtype=np.float32)
+    y = np.zeros(5 * 507, np.float32)
+    t = run(patterns, "plane_spans", 1, 256, x, y, np.int32(5))
+    p = np.arange(169)
+    expected = np.zeros((5, 507), np.float32)
+    expected[:, :169] = np.arange(5)[:, None] * 200 + np.where(p & 1, 100 + p // 2, p // 2)
+    np.testing.assert_array_equal(y.reshape(5, 507), expected)
+    assert t.array("y").stores == traffic.Accesses(requests=30, sectors=110, bytes=5 * 169 * 4, touched=110)
 
 
 def test_a_read_modify_write_is_a_load_and_a_store(patterns):

@@ -261,8 +261,13 @@ _CTYPES = {np.dtype(np.int32): ctypes.c_int32, np.dtype(np.uint32): ctypes.c_uin
 # for races between blocks, whose reports name source lines: -g, which leaves the code as it is.
 # (AddressSanitizer's instrumentation, used before, checks an address once where the code
 # accesses it twice in a row: the store of y[i] += b called no hook and went uncounted.)
+# Blocks laid out without copies (GCC's default, "stc", copies small blocks onto the paths that
+# reach them): it copied the latch of a loop whose body is an `if`, so that the threads that
+# skipped the body and those that ran it went on by different copies, met again only after the
+# loop, and each side's later rounds were requests of their own (tests/test_simulator_traffic.py,
+# "plane_spans"; Winograd's version 2, 1.37 requests a warp). nvcc's warps meet after the `if`.
 TRAFFIC_FLAGS = ["-g", "-fsanitize-coverage=trace-pc", "-fno-tree-vectorize", "-fno-tree-loop-distribute-patterns",
-                 "-DMINICNN_SIM_TRAFFIC=1"]
+                 "-freorder-blocks-algorithm=simple", "-DMINICNN_SIM_TRAFFIC=1"]
 TRAFFIC_COMPILE_FLAGS = ["-fsanitize=thread", "--param", "tsan-instrument-func-entry-exit=0"]
 
 

@@ -31,7 +31,8 @@ instruction run for the warp's active threads is one request. A thread that skip
 load is simply not in its request, and threads that leave a loop early wait after it. The
 compiled code is g++'s, not nvcc's: a value loaded once into a register is counted once, as it
 would be on a GPU, but the two compilers may keep different values there and lay out branches
-differently.
+differently (the builds keep g++ from copying blocks onto the paths that reach them, which split
+warps that nvcc's code joins: ``minicnn.simulator.TRAFFIC_FLAGS``).
 
 Shared memory is counted apart, as passes through its banks. It is 32 banks of 4-byte words
 (word w in bank w mod 32), each of which serves one word per cycle: a request takes as many

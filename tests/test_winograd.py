@@ -400,10 +400,10 @@ def test_version_2_moves_each_value_once():
     of dV once, and stores each of y and dL/dx once, where version 1's threads load x's pixels 4
     times over (overlapping tiles) and dV's values 4 times (a tile's by the four threads it
     covers); the warps' loads and stores of V, M, Z and dV are whole sectors but at a group's ends,
-    and those of the NCHW planes (x, y, and y again for the fused ReLU's mask, dL/dx) start on a sector boundary each: a request
-    for each warp with a pixel and no sector moved twice, each plane starting anywhere in a sector
-    (for_each_group_pixel); the tiles' reads of the input's planes take fewer passes through the banks (by phase and
-    pitch) than 2 a request."""
+    and those of the NCHW planes (x, y, y again for the fused ReLU's mask, dL/dx) each start on a
+    sector (for_each_group_pixel), each plane starting anywhere in one: a request for each warp
+    with a pixel and no sector moved twice; the tiles' reads of the input's planes take fewer
+    passes through the banks (by phase and pitch) than 2 a request."""
     from minicnn import kernel_versions
     from minicnn.simulator import traffic
     rng = np.random.default_rng(9)
@@ -427,10 +427,10 @@ def test_version_2_moves_each_value_once():
         assert accesses.efficiency > 0.9, name
     assert input2.shared_loads.conflict < 2 and input1.loads.moved_bytes > 8 * input2.loads.moved_bytes
 
-    def aligned_spans(shape, per_access):   # a plane's values from its first sector on, per_access a request
+    def aligned_spans(shape, values):   # the runs of `values` (a sector's 8, a warp's 32) the planes take
         n, c, h, w = shape
         lead = np.arange(n * c) * h * w % 8   # where each plane starts in its sector (8 float32 values)
-        return int(np.sum(-(-(lead + h * w) // per_access)))
+        return int(np.sum(-(-(lead + h * w) // values)))
     (output_grad2,) = logs[2].of("winograd_output_grad_v2")
     for record, name, kind, shape in ((input2, "x", "loads", x.shape), (output_grad2, "y", "loads", y.shape),
                                       (output2, "y", "stores", y.shape), (grad2, "dx", "stores", x.shape)):

@@ -40,8 +40,10 @@ extern "C" __global__ void where_flagged(const real_t* flags, const real_t* x, r
 }
 // Planes of 169 values, plane i at 507 i of y, each in a span of 192 rounds of the loop from its
 // first sector (the first 507 i mod 8 of them idle, as kernels/winograd.cu's for_each_group_pixel):
-// y's value p of plane i = x[i * 200 + p] where 0 <= p < 169. The body is an `if` in a loop, through
-// a lambda, which GCC's default block layout compiled with two copies of the loop's latch.
+// y's value p of plane i = x[i * 200 + p / 2] for even p, x[i * 200 + 100 + p / 2] for odd p (a
+// choice in the body, as winograd.cu's phased columns), where 0 <= p < 169. The body is an `if` in
+// a loop, through a lambda, which GCC's default block layout compiled with two copies of the loop's
+// latch.
 template <class F>
 __device__ __forceinline__ void each_plane_value(int planes, F f) {
   for (int e = threadIdx.x; e < planes * 192; e += blockDim.x) {

@@ -18,7 +18,8 @@ TEST_NAME = "test_every_kernel_is_clean_under_the_sanitizer"
 
 # Each runs every simulated kernel test. (ThreadSanitizer skipped the exact AlexNet shapes and the
 # float64 cases while the simulator ran a block's threads as OS threads, when it took 4.5 min for
-# the rest; with fibers it runs all 780 alone on 2 cores in 4.8 min, the other two in about 1.)
+# the rest; with fibers it ran all 780 alone on 2 cores in 4.8 min, the other two in about 1, and
+# 1070 in 5.3 min, the others 0.8 and 0.9, on 2026-12-07: all but test_gemm.py's float64 cases.)
 SELECTION = "sim"
 
 # Each child's NumPy work on one thread (minicnn.cpu_threads and OpenBLAS both read the variable):

@@ -82,6 +82,24 @@ def limited(n):
         set_threads(before)
 
 
+_blas_controller = None
+
+
+@contextlib.contextmanager
+def blas_limited(n):
+    """``with blas_limited(n):`` the BLAS (OpenBLAS through NumPy) runs each product on at most
+    ``n`` threads inside the block, then as before: for products that the caller runs side by side
+    on ``in_slices``'s threads, each on one core, or for the two towers' workers, each on half of
+    them. The BLAS's thread count is the process's, so only one thread may hold the limit at a
+    time: the main thread, or one for all the workers it starts."""
+    global _blas_controller
+    if _blas_controller is None:
+        from threadpoolctl import ThreadpoolController   # finds the loaded BLAS, once: ~10 ms
+        _blas_controller = ThreadpoolController()
+    with _blas_controller.limit(limits=n, user_api="blas"):
+        yield
+
+
 def _executor(workers):
     global _pool, _pool_size
     with _lock:

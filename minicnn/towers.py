@@ -151,7 +151,6 @@ class _Workers:
     def __init__(self, device):
         self.device = device
         self.pool = concurrent.futures.ThreadPoolExecutor(TOWERS, thread_name_prefix="tower")
-        self._blas = None
 
     def placement(self, t):
         return f"{self.device} worker {t}"
@@ -165,11 +164,8 @@ class _Workers:
     def session(self):
         """Context of one forward or backward: each worker's BLAS, and its NumPy work between the
         GEMMs (``minicnn.cpu_threads``), gets half the cores."""
-        if self._blas is None:
-            from threadpoolctl import ThreadpoolController  # inspects the loaded BLAS once
-            self._blas = ThreadpoolController()
         half = max(1, cpu_threads.threads() // TOWERS)
-        with self._blas.limit(limits=half, user_api="blas"), cpu_threads.limited(half):
+        with cpu_threads.blas_limited(half), cpu_threads.limited(half):
             yield
 
     def context(self, t):

@@ -115,6 +115,18 @@ def test_winograd_conv_sliced_is_identical(sliced, monkeypatch, dtype, groups):
     assert_identical(whole, parts)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("groups", [1, 2])
+def test_fft_conv_sliced_is_identical(sliced, dtype, groups):
+    """The FFT's transforms sliced over the channels and its products over the frequencies, each
+    product on one core (minicnn/layers/fft.py), against one thread: the BLAS on both cores."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((16, 64, 15, 13)).astype(dtype)
+    layer = Conv2D(64, 128, 5, padding=2, groups=groups, dtype=dtype, rng=rng, relu=True, algorithm="fft")
+    whole, parts = one_thread_and_sliced(lambda: forward_backward(layer, x, np.random.default_rng(1)))
+    assert_identical(whole, parts)
+
+
 def test_im2col_col2im_sliced_are_identical(sliced):
     x = np.random.default_rng(0).standard_normal((7, 3, 13, 10)).astype(np.float32)
     args = ((3, 5), (2, 1), (1, 2))

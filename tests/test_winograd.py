@@ -196,7 +196,7 @@ def test_where_the_cpu_takes_it():
     assert conv(channels, 64, groups=2).algorithm_for((at_least, channels, 16, 16)) == "winograd"
     assert conv(channels, 64, groups=2).algorithm_for((at_least - 1, channels, 16, 16)) == "im2col"
     assert conv(channels - 2, 64, groups=2).algorithm_for((at_least, channels - 2, 16, 16)) == "im2col"
-    assert conv(256, 256, k=5).algorithm_for((32, 256, 27, 27)) == "im2col"
+    assert conv(256, 256, k=5).algorithm_for((32, 256, 27, 27)) == "fft"   # tests/test_fft.py
     assert conv(256, 256, stride=2).algorithm_for((32, 256, 27, 27)) == "im2col"
 
 
@@ -230,11 +230,11 @@ def test_a_training_step_with_it_keeps_its_algorithm_for_the_backward():
 
 def test_where_alexnet_takes_it():
     """The 2012 AlexNet's convolutions, as the training step benchmark reports them: on the CPU at
-    batch 32, conv3-5 by Winograd's; on the kernels at batch 128, conv3 alone."""
+    batch 32, conv3-5 by Winograd's (conv2 by the FFT: tests/test_fft.py); on the kernels at batch 128, conv3 alone."""
     from minicnn import models
     from minicnn.summary import conv_algorithms
     model = models.alexnet()
-    assert conv_algorithms(model, (32, 3, 227, 227)) == dict(conv1="im2col", conv2="im2col", conv3="winograd",
+    assert conv_algorithms(model, (32, 3, 227, 227)) == dict(conv1="im2col", conv2="fft", conv3="winograd",
                                                              conv4="winograd", conv5="winograd")
     assert conv_algorithms(model.to("sim"), (128, 3, 227, 227)) == dict(
         conv1="kernels", conv2="kernels", conv3="winograd_kernels", conv4="kernels", conv5="kernels")
@@ -248,8 +248,8 @@ def test_the_algorithm_can_be_chosen():
     forced = Conv2D(256, 384, 3, padding=1, algorithm="im2col")
     assert forced.algorithm_for((32, 256, 13, 13)) == "im2col" and "algorithm='im2col'" in repr(forced)
     assert Conv2D(2, 2, 3, algorithm="winograd").algorithm_for((1, 2, 3, 3)) == "winograd"
-    with pytest.raises(ValueError, match="one of 'auto', 'im2col', 'winograd', got 'fft'"):
-        Conv2D(2, 2, 3, algorithm="fft")
+    with pytest.raises(ValueError, match="one of 'auto', 'im2col', 'winograd', 'fft', got 'direct'"):
+        Conv2D(2, 2, 3, algorithm="direct")
     with pytest.raises(ValueError, match="3x3 convolutions of stride 1.*kernel is 5x5"):
         Conv2D(2, 2, 5, algorithm="winograd")
     with pytest.raises(ValueError, match="3x3 convolutions of stride 1.*stride \\(2, 2\\)"):

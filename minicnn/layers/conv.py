@@ -10,7 +10,9 @@ exactly the two-GPU split of the paper run on one device (each tower sees only i
 
 ``Conv2D`` computes a 3x3 convolution of stride 1 whose GEMMs are large enough by Winograd's
 F(2x2, 3x3) instead (``minicnn/layers/winograd.py``, ``Conv2D.algorithm``): the same
-convolution with 2.25x fewer multiply-adds.
+convolution with 2.25x fewer multiply-adds; and on the CPU one of stride 1 with a window of 5x5
+or more, enough channels and images, by the FFT (``minicnn/layers/fft.py``): a GEMM per frequency,
+9.5x fewer multiply-adds on AlexNet's conv2.
 """
 import math
 
@@ -19,7 +21,7 @@ import numpy as np
 from minicnn import cpu_threads, gemm, kernel_versions
 from minicnn.backend import get_array_module
 from minicnn.launch import BLOCK, REDUCE_BLOCK, empty, grid_for, launch, plane_tiles
-from minicnn.layers import winograd
+from minicnn.layers import fft, winograd
 from minicnn.layers.base import Layer, Param, check_float_dtype, check_positive_int, pair
 from minicnn.layers.bias import bias_grad_cuda
 from minicnn.layers.im2col import (LAYOUT_V7_PIXELS, col2im, col2im_cuda, conv_output_size, im2col, im2col_cuda,
@@ -239,13 +241,15 @@ class Conv2D(Layer):
     results as Conv2D then ReLU, with one pass over the output saved forward and one backward
     (``minicnn.fusion.fuse_relu`` does it to a whole model). ``algorithm`` says how it is
     computed: "im2col" (one GEMM per group), "winograd" (Winograd's F(2x2, 3x3), 3x3 kernels of
-    stride 1 only: ``minicnn.layers.winograd``) or "auto", Winograd where ``winograd.pays``, else
-    im2col; ``algorithm_for`` says which a batch takes. On "cuda" and "sim" the CUDA kernels run:
+    stride 1 only: ``minicnn.layers.winograd``), "fft" (a GEMM per frequency, stride 1 only, on
+    the CPU only: ``minicnn.layers.fft``) or "auto", Winograd where ``winograd.pays``, the FFT
+    where ``fft.pays`` (AlexNet's conv2 from 8 images), else im2col; ``algorithm_for`` says which
+    a batch takes. On "cuda" and "sim" the CUDA kernels run:
     im2col's and a GEMM, or Winograd's (kernels/winograd.cu's transforms around the GEMMs), which
     "auto" takes there only where the input has 256 channels a group or more (AlexNet's conv3).
     """
 
-    ALGORITHMS = ("auto", "im2col", "winograd")
+    ALGORITHMS = ("auto", "im2col", "winograd", "fft")
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, groups=1,
                  bias=True, dtype=np.float32, rng=None, relu=False, algorithm="auto"):
@@ -268,6 +272,9 @@ class Conv2D(Layer):
         if algorithm == "winograd" and not winograd.applies(self.kernel_size, self.stride):
             raise ValueError(f"Conv2D: algorithm='winograd' computes 3x3 convolutions of stride 1 (F(2x2, 3x3)); "
                              f"this one's kernel is {self.kernel_size[0]}x{self.kernel_size[1]} of stride "
+                             f"{self.stride}: use algorithm='im2col' or 'auto'")
+        if algorithm == "fft" and not fft.applies(self.kernel_size, self.stride):
+            raise ValueError(f"Conv2D: algorithm='fft' computes convolutions of stride 1; this one's stride is "
                              f"{self.stride}: use algorithm='im2col' or 'auto'")
         self.algorithm = algorithm
         rng = np.random.default_rng() if rng is None else rng
@@ -299,16 +306,23 @@ class Conv2D(Layer):
     def algorithm_for(self, x_shape):
         """How the forward computes a batch x of ``x_shape``: "kernels" (im2col and GEMM kernels,
         on "cuda" and "sim"), "winograd_kernels" (F(2x2, 3x3)'s kernels there), "winograd" (F(2x2,
-        3x3) in NumPy, ``minicnn.layers.winograd``, on the CPU) or "im2col": Winograd's where
-        ``algorithm`` asks for it, or is "auto" and ``winograd.pays`` (on the GPU for fewer shapes:
-        the kernels' GEMMs must be larger to gain)."""
-        if self.algorithm == "auto":
-            winograd_pays = winograd.pays(x_shape, self.kernel_size, self.stride, self.padding, self.groups,
-                                          on_gpu=self.uses_kernels)
-            algorithm = "winograd" if winograd_pays else "im2col"
-        else:
+        3x3) in NumPy, ``minicnn.layers.winograd``, on the CPU), "fft" (``minicnn.layers.fft``, on
+        the CPU) or "im2col": Winograd's where ``algorithm`` asks for it, or is "auto" and
+        ``winograd.pays`` (on the GPU for fewer shapes: the kernels' GEMMs must be larger to gain),
+        the FFT's likewise with ``fft.pays`` (never on the GPU: no kernels compute it)."""
+        shape = (x_shape, self.kernel_size, self.stride, self.padding, self.groups)
+        if self.algorithm != "auto":
             algorithm = self.algorithm
+        elif winograd.pays(*shape, on_gpu=self.uses_kernels):
+            algorithm = "winograd"
+        elif fft.pays(*shape, on_gpu=self.uses_kernels):
+            algorithm = "fft"
+        else:
+            algorithm = "im2col"
         if self.uses_kernels:
+            if algorithm == "fft":
+                raise ValueError(f"{self!r}: algorithm='fft' runs on the CPU only (no CUDA kernels compute "
+                                 f"it); on '{self.device}' use 'im2col', 'winograd' or 'auto'")
             return "winograd_kernels" if algorithm == "winograd" else "kernels"
         return algorithm
 
@@ -317,8 +331,9 @@ class Conv2D(Layer):
         bias = bias.data if bias else None
         weight = self.params["weight"].data
         algorithm = self.algorithm_for(x.shape)
-        if algorithm in ("winograd", "winograd_kernels"):
-            forward = winograd.conv_forward_cuda if algorithm == "winograd_kernels" else winograd.conv_forward
+        if algorithm in ("winograd", "winograd_kernels", "fft"):
+            forward = {"winograd_kernels": winograd.conv_forward_cuda, "winograd": winograd.conv_forward,
+                       "fft": fft.conv_forward}[algorithm]
             y, cache = forward(x, weight, bias, self.padding, self.groups, self.relu)
         else:
             forward = conv_forward_cuda if algorithm == "kernels" else conv_forward
@@ -329,7 +344,7 @@ class Conv2D(Layer):
     def _backward(self, dout):
         algorithm, cache = self._cache
         backward = {"kernels": conv_backward_cuda, "winograd_kernels": winograd.conv_backward_cuda,
-                    "winograd": winograd.conv_backward, "im2col": conv_backward}[algorithm]
+                    "winograd": winograd.conv_backward, "fft": fft.conv_backward, "im2col": conv_backward}[algorithm]
         dx, dw, db = backward(dout, cache, param_grads=self.trainable, input_grad=self.input_grad)
         self.store_grads(dw, db)
         return dx

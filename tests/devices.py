@@ -28,6 +28,20 @@ def assert_close(actual, expected, what=""):
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol * max(scale, 1e-30), err_msg=what)
 
 
+def assert_grads_close(got, expected, names=("dx", "dw", "db"), tolerance=None):
+    """A backward's gradients ``got`` against ``expected`` (another algorithm's, or the CPU's), by
+    ``assert_close``, or within ``tolerance`` (rtol, atol) where given: each None exactly where the
+    expected one is None."""
+    for name, a, e in zip(names, got, expected):
+        assert (a is None) == (e is None), name
+        if e is None:
+            continue
+        if tolerance is None:
+            assert_close(a, e, name)
+        else:
+            np.testing.assert_allclose(a, e, rtol=tolerance[0], atol=tolerance[1], err_msg=name)
+
+
 def compare_with_cpu(layer, x, device, seed=0, train=True):
     """Run ``layer`` on the CPU and a deep copy on ``device`` with the same input and upstream
     gradient; assert that y, dx and every parameter gradient agree. Returns the device copy."""

@@ -1258,6 +1258,59 @@ def test_version_10_figures_are_their_committed_runs():
     assert_shows(" ".join(shown), lrn_module.SLICE_BYTES / 1024, maxpool_module.SLICE_BYTES / 2 ** 20)
 
 
+def test_version_11_figures_are_their_committed_runs():
+    """Version 11 (conv2 by the FFT): the version table's row, the Benchmarks and Status sections'
+    ratios, the steps in turns against version 10's commit on both networks, conv2's time and
+    ratio to PyTorch within each step against those of the runs before, and the sizes and
+    thresholds it quotes from the code."""
+    from minicnn.layers import fft
+    run, owt = results("cpu-alexnet-b32-2026-12-07.json"), results("cpu-alexnet_owt-b64-2026-12-07.json")
+    for one in (run, owt):
+        assert one["where"].startswith("AMD EPYC") and "(its SkylakeX kernels, 2 threads)" in one["where"]
+        assert len(one["seconds"]["minicnn"]) == 15 and one["layer_seconds"]
+    assert run["conv_algorithms"]["conv2"] == owt["conv_algorithms"]["features.3"] == "fft"
+    assert_version_row("11:", run)
+    for pattern in (r"Version 11, which computes conv2 by the FFT, ran at ([\d.]+x) on the 2012 AlexNet and ([\d.]+x) "
+                    r"on torchvision's on 2026-12-07's host",
+                    r"version 11, conv2 by the FFT, runs at ([\d.]+x) of PyTorch's speed on the 2012 AlexNet and "
+                    r"([\d.]+x) on torchvision's \(2026-12-07, an AMD host\)"):
+        assert_shows(" ".join(sentence(pattern)), run["ratio"], owt["ratio"])
+    big, wide = (results(f"cpu-versions-c0d4846-against-69c0dc7-{m}-2026-12-07.json")
+                 for m in ("alexnet-b32", "alexnet_owt-b64"))
+    for one in (big, wide):
+        assert one["commits"] == {"this checkout": "c0d4846", "the other": "69c0dc7"}
+    shown = sentence(r"the step ran at ([\d.]+)x of its speed on the 2012 AlexNet \((\d+) ms against (\d+), `--model "
+                     r"alexnet --batch-size 32 --repeats (\d+)`\) and at ([\d.]+)x on torchvision's \(`--model "
+                     r"alexnet_owt --batch-size 64 --repeats (\d+)`;")
+    assert_shows(" ".join(shown), big["ratio"], median_ms(big, "this checkout"), median_ms(big, "the other"),
+                 big["repeats"], wide["ratio"], wide["repeats"])
+
+    def ms(one, name):
+        return 1e3 * sum(t for key, t in one["layer_seconds"].items() if key.rsplit(".", 1)[0] == name)
+    before, owt_before = results("cpu-alexnet-b32-2026-12-06.json"), results("cpu-alexnet_owt-b64-2026-12-04.json")
+    shown = sentence(r"the 2012 AlexNet's step ran at ([\d.]+x) of its speed, its conv2 at ([\d.]+x) \((\d+) ms forward "
+                     r"and backward\), where version 10's ran at ([\d.]+x) on 2026-12-06's Intel host; torchvision's "
+                     r"step ran at ([\d.]+x) \(`benchmarks/results/cpu-alexnet_owt-b64-2026-12-07.md`\), its conv2 at "
+                     r"([\d.]+x) \((\d+) ms\), where version 9's ran at ([\d.]+x) \((\d+) ms\)")
+    assert_shows(" ".join(shown), run["ratio"], *layer_ratio(run, "conv2"), ms(run, "conv2"),
+                 *layer_ratio(before, "conv2"), owt["ratio"], *layer_ratio(owt, "features.3"), ms(owt, "features.3"),
+                 *layer_ratio(owt_before, "features.3"), ms(owt_before, "features.3"))
+    shown = sentence(r"conv1 is now the convolution furthest behind PyTorch's on both networks \(([\d.]+x) and "
+                     r"([\d.]+x)\)")
+    assert_shows(" ".join(shown), *layer_ratio(run, "conv1"), *layer_ratio(owt, "features.0"))
+    for one, first in ((run, "conv1"), (owt, "features.0")):
+        ratios = {key.rsplit(".", 1)[0] for key in one["layer_seconds"]} & {"conv1", "conv2", "conv3", "conv4", "conv5",
+                                                                          "features.0", "features.3", "features.6",
+                                                                          "features.8", "features.10"}
+        assert min(ratios, key=lambda name: layer_ratio(one, name)[0]) == first
+    # what it quotes from the code
+    assert fft.transform_size(27, 5, 2) == 30
+    assert_shows(" ".join(sentence(r"that is (\d+) x (\d+) frequencies of 4 real multiply-adds each, (\d+) per output "
+                                   r"and input channel against im2col's (\d+),(\d+)")), 30, 16, 30 * 16 * 4, 18, 225)
+    shown = sentence(r"for windows of (\d+) taps or more, with (\d+) input channels a group and (\d+) images or more")
+    assert_shows(" ".join(shown), fft.MIN_TAPS, fft.MIN_CHANNELS, fft.MIN_IMAGES)
+
+
 def test_where_the_cpu_step_goes_is_the_committed_run():
     """The README's shares by kind of layer are those of the results file's --layers table, and
     the convolutions' seconds and the GEMM-bound step its layer times and the network's FLOPs."""

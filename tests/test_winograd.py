@@ -13,7 +13,7 @@ from minicnn import Conv2D
 from minicnn.gradcheck import check_layer
 from minicnn.layers import winograd
 from minicnn.layers.conv import conv_backward, conv_forward
-from devices import assert_close
+from devices import assert_close, assert_grads_close
 from reference import conv2d_naive
 
 
@@ -157,10 +157,7 @@ def test_backward_matches_im2col(param_grads, input_grad):
     dout = rng.standard_normal(y.shape)
     expected = conv_backward(dout, cache, param_grads, input_grad)
     got = winograd.conv_backward(dout, cache_winograd, param_grads, input_grad)
-    for name, a, e in zip(("dx", "dw", "db"), got, expected):
-        assert (a is None) == (e is None), name
-        if e is not None:
-            np.testing.assert_allclose(a, e, rtol=1e-12, atol=1e-12, err_msg=name)
+    assert_grads_close(got, expected, tolerance=(1e-12, 1e-12))
 
 
 def test_float32_error_is_im2col_s():
@@ -299,10 +296,7 @@ def test_kernels_match_the_numpy_code(kernel_device, winograd_version, case, par
     # float32 to the array's scale: an H200's cuBLAS left a near-cancelled weight gradient
     # (-0.0303 among values up to 15) 4e-4 off element-wise, 1e-6 of the scale
     assert_close(y_kernels, y, "y")
-    for name, a, e in zip(("dx", "dw", "db"), got, expected):
-        assert (a is None) == (e is None), name
-        if e is not None:
-            assert_close(a, e, name)
+    assert_grads_close(got, expected)
     if dtype == np.float64:
         y_im2col, _ = conv_forward(x, weight, b if bias else None, (1, 1), pad, groups, relu)
         assert_close(y_kernels, y_im2col, "y against im2col's")
@@ -379,8 +373,7 @@ def test_version_2_runs_version_1_where_a_plane_does_not_fit(kernel_device):
     assert [k for k in launched if k.startswith("winograd")] == [
         "winograd_input_v2", "winograd_output_v2", "winograd_output_grad_v2", "winograd_input_grad_v1"]
     assert_close(got["y"], y, "y")
-    for name, a, e in zip(("dx", "dw", "db"), got["grads"], expected):
-        assert_close(a, e, name)
+    assert_grads_close(got["grads"], expected)
 
 
 def test_version_2s_shared_memory_is_the_kernels():

@@ -283,24 +283,32 @@ def use_kernel_versions(args):
     return "".join(f"-{family}{version}" for family, version in args.kernel_version)
 
 
-def add_conv_algorithm_argument(parser):
-    """--conv-algorithm auto|im2col|winograd: how minicnn's 3x3 convolutions of stride 1 compute
-    (``Conv2D(algorithm=...)``); ``use_conv_algorithm`` applies it to a layer or a network."""
-    parser.add_argument("--conv-algorithm", choices=("auto", "im2col", "winograd"), default="auto",
-                        help="minicnn's 3x3 convolutions of stride 1: auto, as the layers choose (Winograd's "
-                             "F(2x2, 3x3) where its GEMMs are large enough: on the CPU 128 channels a group, on "
-                             "the GPU 256, AlexNet's conv3; else im2col and a GEMM); im2col; or winograd, "
-                             "F(2x2, 3x3) (on the GPU kernels/winograd.cu's transforms around the GEMMs) "
-                             "(default: auto)")
+def add_conv_algorithm_argument(parser, cpu=False):
+    """--conv-algorithm auto|im2col|winograd (and fft with ``cpu``, for a benchmark that runs on the
+    CPU): how minicnn's convolutions compute (``Conv2D(algorithm=...)``); ``use_conv_algorithm``
+    applies it to a layer or a network."""
+    parser.add_argument("--conv-algorithm", choices=("auto", "im2col", "winograd") + (("fft",) if cpu else ()),
+                        default="auto",
+                        help="minicnn's convolutions: auto, as the layers choose (Winograd's F(2x2, 3x3) for 3x3 "
+                             "ones of stride 1 where its GEMMs are large enough: on the CPU 128 channels a group, "
+                             "on the GPU 256, AlexNet's conv3"
+                             + ("; on the CPU the FFT for 5x5 ones of stride 1 from 32 channels a group and 8 "
+                                "images, AlexNet's conv2" if cpu else "")
+                             + "; else im2col and a GEMM); im2col, every convolution; winograd, the 3x3 ones of "
+                               "stride 1 by F(2x2, 3x3) (on the GPU kernels/winograd.cu's transforms around the "
+                               "GEMMs)"
+                             + ("; fft, every one of stride 1 by the FFT (the CPU only)" if cpu else "")
+                             + " (default: auto)")
 
 
 def use_conv_algorithm(model, algorithm):
-    """Set ``algorithm`` on every Conv2D of ``model`` (a layer or a network) that can take it (3x3,
-    stride 1); returns what the results files' names add for it ("-winograd"; "" for auto)."""
-    from minicnn.layers import Conv2D
-    from minicnn.layers.winograd import applies
+    """Set ``algorithm`` on every Conv2D of ``model`` (a layer or a network) that can take it: every
+    one for "im2col", those of stride 1 for "fft", of 3x3 and stride 1 for "winograd"; returns what
+    the results files' names add for it ("-winograd"; "" for auto)."""
+    from minicnn.layers import Conv2D, fft, winograd
     if algorithm == "auto":
         return ""
+    applies = {"im2col": lambda kernel, stride: True, "winograd": winograd.applies, "fft": fft.applies}[algorithm]
     for _, layer in model.named_leaves() if hasattr(model, "named_leaves") else [(None, model)]:
         if isinstance(layer, Conv2D) and applies(layer.kernel_size, layer.stride):
             layer.algorithm = algorithm

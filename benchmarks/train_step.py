@@ -267,19 +267,22 @@ def parse_args(argv=None):
                         "Winograd's, in one batched call), cublas-looped (a call per product, to time the batched "
                         "call against) or tiled (minicnn's own kernels/gemm_tiled.cu) (default: cublas)")
     add_kernel_version_argument(p)
-    add_conv_algorithm_argument(p)
+    add_conv_algorithm_argument(p, cpu=True)
     return p.parse_args(argv)
 
 
-def refuse_gpu_only_flags(args, device):
+def refuse_other_devices_flags(args, device):
     """--tf32, --no-fuse, --kernel-version and --gemm would change nothing on the CPU, whose GEMMs are
     NumPy's in strict float32, whose layers are unfused and which runs no kernels: a run that ignored
-    them would mislead."""
+    them would mislead. --conv-algorithm fft has no kernels to run on the GPU."""
     for flag, given in (("--tf32", args.tf32), ("--no-fuse", args.no_fuse),
                         ("--kernel-version", bool(args.kernel_version)), ("--gemm", args.gemm != "cublas")):
         if given and device != "cuda":
             raise SystemExit(f"error: {flag} applies on the GPU (--device cuda); on the CPU it would change "
                              f"nothing: drop {flag}")
+    if args.conv_algorithm == "fft" and device == "cuda":
+        raise SystemExit("error: --conv-algorithm fft runs on the CPU only (minicnn has no FFT kernels): "
+                         "add --device cpu, or choose auto, im2col or winograd")
 
 
 def main(argv=None):
@@ -288,14 +291,14 @@ def main(argv=None):
     # CuPy reads CUPY_TF32 at its first float32 GEMM: set it before any, so that minicnn's cuBLAS
     # GEMMs and PyTorch's run in the same mode (strict float32 unless --tf32)
     os.environ["CUPY_TF32"] = "1" if args.tf32 else "0"
-    if args.device == "cpu":   # answered at once, before PyTorch's import (seconds)
-        refuse_gpu_only_flags(args, "cpu")
+    if args.device:   # answered at once, before PyTorch's import (seconds) and any GPU's check
+        refuse_other_devices_flags(args, args.device)
     import torch
     try:
         device = check_device(args.device or ("cuda" if cuda_available() else "cpu"))
     except RuntimeError as exc:
         raise SystemExit(f"error: {exc}")
-    refuse_gpu_only_flags(args, device)
+    refuse_other_devices_flags(args, device)
     versions_tag = use_kernel_versions(args)
     gemm.set_gemm(args.gemm)
     batch = args.batch_size or (128 if device == "cuda" else 32)

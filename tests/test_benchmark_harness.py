@@ -641,6 +641,27 @@ def test_the_training_step_benchmark_refuses_gpu_flags_on_the_cpu(tmp_path, flag
     assert not list(tmp_path.iterdir())
 
 
+def test_the_training_step_benchmark_chooses_the_convolutions_algorithm(tmp_path):
+    """--conv-algorithm on the CPU: fft, every convolution of stride 1 by the FFT (the 2012
+    AlexNet's conv2-5; conv1's stride of 4 keeps im2col); im2col, every one by im2col, conv2 too,
+    which "auto" gives the FFT at this batch; fft on the GPU is refused before anything runs."""
+    import json
+    for algorithm, expected in (("fft", ["im2col"] + ["fft"] * 4), ("im2col", ["im2col"] * 5)):
+        out = tmp_path / algorithm
+        out.mkdir()
+        result = subprocess.run([sys.executable, TRAIN_STEP, "--device", "cpu", "--model", "alexnet", "--batch-size", "8",
+                                 "--repeats", "1", "--threads", "1", "--conv-algorithm", algorithm, "--out", str(out)],
+                                capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stdout + result.stderr
+        (written,) = out.glob(f"cpu-{algorithm}-alexnet-b8-*.json")
+        assert list(json.loads(written.read_text())["conv_algorithms"].values()) == expected
+    refused = subprocess.run([sys.executable, TRAIN_STEP, "--device", "cuda", "--conv-algorithm", "fft",
+                              "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 1 and refused.stderr.splitlines() == [
+        "error: --conv-algorithm fft runs on the CPU only (minicnn has no FFT kernels): add --device cpu, or "
+        "choose auto, im2col or winograd"]
+
+
 def test_data_parallel_benchmark_refuses_a_batch_the_ranks_cannot_share(tmp_path):
     cores = os.cpu_count()
     if cores == 1:

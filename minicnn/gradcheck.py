@@ -216,6 +216,8 @@ def alexnet_checks(seed=0):
          Conv2D(4, 6, 3, padding=1, groups=2, relu=True, **f64), (2, 4, 5, 5)),
         ("conv-winograd", "conv4 by Winograd's F(2x2, 3x3) (Conv2D(algorithm=\"winograd\"))",
          Conv2D(4, 6, 3, padding=1, groups=2, algorithm="winograd", **f64), (2, 4, 5, 5)),
+        ("conv-fft", "conv2 by the FFT (Conv2D(algorithm=\"fft\"), the CPU only)",
+         Conv2D(4, 6, 5, padding=2, groups=2, algorithm="fft", **f64), (2, 4, 6, 6)),
         ("relu", "max(x, 0)", ReLU(), (2, 3, 4, 4)),
         ("tanh", "tanh(x), the unit ReLU replaced (the paper's Figure 1)", Tanh(), (2, 3, 4, 4)),
         ("lrn", "5 channels, alpha 1e-4, beta 0.75, k 2 (AlexNet's)", LRN(5), (2, 7, 3, 3)),
@@ -269,6 +271,14 @@ def main(argv=None):
 
     print(f"Each layer's backward against central differences of its forward (h = 1e-5), float64, on {device}; "
           f"a tensor's error is its largest element's relative error, at most {args.tol:g} to pass.\n")
+    cpu_only = [name for name, _, layer, _ in alexnet_checks(args.seed)
+                if name in chosen and getattr(layer, "algorithm", None) == "fft"]
+    if device != "cpu" and cpu_only:   # no kernels compute them
+        chosen = [name for name in chosen if name not in cpu_only]
+        if not chosen:
+            raise SystemExit(f"error: {', '.join(cpu_only)} run on the CPU only (no CUDA kernels compute them): "
+                             f"nothing to check on {device}; drop --device or choose other checks")
+        print(f"not checked on {device}: {', '.join(cpu_only)} (the CPU only: no CUDA kernels compute it)\n")
     print(f"{'check':<17}{'tensor':<14}{'elements':>9}{'kinks':>7}{'rel. error':>12}  what")
     failed, largest, start = [], 0.0, time.perf_counter()
     for index, (name, what, layer, shape) in enumerate(alexnet_checks(args.seed)):

@@ -112,7 +112,7 @@ def test_the_command_checks_every_kind_of_layer_and_every_tensor(capsys):
     out = capsys.readouterr().out
     checks = alexnet_checks()
     names = [name for name, *_ in checks]
-    assert len(names) == len(set(names)) == 20
+    assert len(names) == len(set(names)) == 21
     # a row per tensor: (check's name on its first row only) tensor, elements, kinks, rel. error
     rows = [match.groups() for match in re.finditer(r"^(\S+)? +(\S+) +(\d+) +(\d+) +(\d\.\d\de-\d\d)", out, re.M)]
     assert [row[0] for row in rows if row[0]] == names
@@ -120,7 +120,7 @@ def test_the_command_checks_every_kind_of_layer_and_every_tensor(capsys):
                  *(dict(layer.named_params()) if hasattr(layer, "named_params") else {})) for _, _, layer, _ in checks]
     assert [row[1] for row in rows] == [tensor for tensors in expected for tensor in tensors]
     assert all(float(row[4]) < 1e-7 for row in rows)   # as the README says
-    assert "passed on cpu: 20 checks, the largest relative error" in out and "FAILS" not in out
+    assert "passed on cpu: 21 checks, the largest relative error" in out and "FAILS" not in out
 
 
 def test_the_command_checks_alexnets_settings():
@@ -155,6 +155,19 @@ def test_the_command_checks_the_kernels(kernel_device, capsys):
     # and conv-winograd kernels/winograd.cu's transforms
     assert main(["--device", kernel_device, "--layers", "network,lrn+maxpool,softmax-xent,conv-winograd"]) == 0
     assert f"passed on {kernel_device}: 4 checks" in capsys.readouterr().out
+
+
+def test_the_ffts_check_runs_on_the_cpu_alone(capsys):
+    """conv-fft has no kernels: on the kernels' devices the command says it is not checked and
+    checks the rest; asked alone there, it is refused."""
+    from minicnn.gradcheck import main
+    assert main(["--layers", "conv-fft"]) == 0
+    assert "passed on cpu: 1 check," in capsys.readouterr().out
+    assert main(["--device", "sim", "--layers", "conv-fft,relu"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("not checked on sim: conv-fft (the CPU only") == 1 and "passed on sim: 1 check," in out
+    with pytest.raises(SystemExit, match="conv-fft run on the CPU only .*nothing to check on sim"):
+        main(["--device", "sim", "--layers", "conv-fft"])
 
 
 def test_a_checks_input_does_not_depend_on_the_others_chosen(capsys):

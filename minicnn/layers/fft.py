@@ -35,9 +35,9 @@ The backward passes, with DY the transforms of dL/dy (N, O, OH, OW):
 the batch summed inside the last GEMM. Groups split the GEMMs as im2col's do.
 
 Layout: each transform runs along the middle axes of an array that keeps the channels first and
-the batch last, (C, H, W, N) to (C, P, Q', N), as Winograd's do (``minicnn/layers/winograd.py``): the GEMMs' operands
-are then views, (F, C, N) of an array (C, F, N), and pocketfft transforms many planes' lines at
-once. The rounding differs from im2col's (a transform's error grows as log(P Q), a sum's of
+the batch last, (C, H, W, N) to (C, P, Q', N), as Winograd's do (``minicnn/layers/winograd.py``):
+the GEMMs' operands are then views, (F, C, N) of an array (C, F, N), and pocketfft transforms many
+planes' lines at once. The rounding differs from im2col's (a transform's error grows as log(P Q), a sum's of
 products as its length): in float32 on AlexNet's conv2 about 3e-7 of the largest output, against
 im2col's 6e-7, and of the gradients 3e-7, against 3e-7 (dL/dx) and 6e-7 (dL/dw)
 (``tests/test_fft.py`` holds each within 3x of im2col's).
@@ -125,8 +125,9 @@ def filter_transform(w, size, pad, groups, sign, transposed):
 def frequency_products(a, b):
     """np.matmul(a, b) for stacks of matrices a (F, ..., M, K) and b (F, ..., K, N), one product
     per frequency: the frequencies cut into slices on ``cpu_threads``'s threads, each product on
-    one core (conv2 of torchvision's AlexNet at batch 64, 544 products of 192 x 64 by 64 x 64 on 2
-    cores: 22 ms, where NumPy's loop over them, each product on both cores, took 35 ms). In a
+    one core (conv2 of torchvision's AlexNet at batch 64 on 32 x 32 transforms, 544 products of 192
+    x 64 by 64 x 64 on 2 cores: 22 ms, where NumPy's loop over them, each product on both cores,
+    took 35 ms). In a
     thread other than the main one (a tower's worker) the BLAS's thread count is not its to
     change: there NumPy's loop."""
     out = np.empty(a.shape[:-1] + b.shape[-1:], dtype=np.result_type(a, b))

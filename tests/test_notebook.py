@@ -117,6 +117,12 @@ def test_runs_top_to_bottom_with_its_figures(tmp_path, monkeypatch):
     assert "conv3 on the CPU at batch 32: winograd | at batch 2: im2col" in text
     assert float(re.search(r"largest difference from im2col's: (\S+) of the largest output", text)[1]) < 1e-13
     assert "multiplications per output and input channel: im2col 9, Winograd 4.64" in text
+    # the FFT cell: the CPU's conv2 takes it at batch 32, not 4; im2col's output to float64's
+    # rounding; 30 x 30 transforms, 1920 multiply-adds of the products against im2col's 18225
+    assert "conv2 on the CPU at batch 32: fft | at batch 4: im2col" in text
+    assert float(re.search(r"the FFT's largest difference from im2col's: (\S+) of the largest", text)[1]) < 1e-13
+    assert ("30 x 30 transforms, 480 frequencies; multiply-adds per output and input channel: im2col 18225, "
+            "the FFT's products 1920") in text
     # the bank-conflict cell: im2col's version 4 in conflict for conv1's stride, version 5 not
     assert "conv1 im2col_v4: shared-memory reads 3.99 passes" in text
     assert text.count("im2col_v5: shared-memory reads 1.00 passes") == 2

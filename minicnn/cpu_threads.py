@@ -168,6 +168,18 @@ def in_slices(length, work, array):
     return run_slices(plan_slices(length, array), work)
 
 
+def products_on_cores(pieces, work):
+    """``run_slices(pieces, work)`` for work whose time goes into BLAS products too small to share
+    out well (the FFT's product per frequency, a convolution's GEMM per image): each product on
+    one core (``blas_limited(1)``), the pieces side by side on all of them. With one piece, or in
+    a thread other than the main one (a tower's worker, whose BLAS thread count is not its to
+    change), the pieces run one after another, each product on the BLAS's threads as they are."""
+    if len(pieces) == 1 or threading.current_thread() is not threading.main_thread():
+        return [work(p) for p in pieces]
+    with blas_limited(1):
+        return run_slices(pieces, work)
+
+
 class SlicedCache:
     """What ``per_sample_forward`` keeps for the backward: the slices, each one's cache, and the
     shape of the forward's input (that of the input gradient)."""

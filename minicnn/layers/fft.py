@@ -42,8 +42,6 @@ products as its length): in float32 on AlexNet's conv2 about 3e-7 of the largest
 im2col's 6e-7, and of the gradients 3e-7, against 3e-7 (dL/dx) and 6e-7 (dL/dw)
 (``tests/test_fft.py`` holds each within 3x of im2col's).
 """
-import threading
-
 import numpy as np
 
 from minicnn import cpu_threads
@@ -126,15 +124,10 @@ def frequency_products(a, b):
     per frequency: the frequencies cut into slices on ``cpu_threads``'s threads, each product on
     one core (conv2 of torchvision's AlexNet at batch 64 on 32 x 32 transforms, 544 products of 192
     x 64 by 64 x 64 on 2 cores: 22 ms, where NumPy's loop over them, each product on both cores,
-    took 35 ms). In a
-    thread other than the main one (a tower's worker) the BLAS's thread count is not its to
-    change: there NumPy's loop."""
+    took 35 ms; ``cpu_threads.products_on_cores``)."""
     out = np.empty(a.shape[:-1] + b.shape[-1:], dtype=np.result_type(a, b))
-    pieces = cpu_threads.plan_slices(len(out), out)
-    if len(pieces) == 1 or threading.current_thread() is not threading.main_thread():
-        return np.matmul(a, b, out=out)
-    with cpu_threads.blas_limited(1):
-        cpu_threads.run_slices(pieces, lambda s: np.matmul(a[s], b[s], out=out[s]))
+    cpu_threads.products_on_cores(cpu_threads.plan_slices(len(out), out),
+                                  lambda s: np.matmul(a[s], b[s], out=out[s]))
     return out
 
 

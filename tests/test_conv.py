@@ -85,6 +85,54 @@ def test_columns_go_batch_last_for_short_rows_at_stride_1():
     np.testing.assert_array_equal(layer._cache[1][2].reshape(36, -1), im2col(x, (3, 3), (1, 1), (1, 1), batch_last=True))
 
 
+@given(conv_cases(max_size=7), st.booleans(), st.booleans())
+def test_columns_image_by_image(case, relu, input_grad):
+    """The CPU's conv image by image (``conv_forward_by_image``), forced for any shape: the naive
+    loop's forward (through the fused ReLU), the central differences' gradients, and without dL/dx
+    (a first layer: the ReLU's mask then taken image by image) the same dw and db as with it."""
+    layer, x = make(case)
+    layer.relu = relu
+    with mock.patch.object(conv_module, "MIN_IMAGE_PIXELS", 1):
+        bias = layer.params["bias"].data if case["bias"] else None
+        expected = conv2d_naive(x, layer.params["weight"].data, bias, case["stride"], case["pad"], case["groups"])
+        np.testing.assert_allclose(layer.forward(x), np.maximum(expected, 0) if relu else expected,
+                                   rtol=1e-12, atol=1e-12)
+        assert layer._cache[0] == ("im2col by image" if case["n"] >= 2 else "im2col")
+        check_layer(layer, x).assert_ok()
+        dout = np.random.default_rng(case["seed"]).standard_normal(layer.forward(x).shape)
+        with_dx = [layer.backward(dout)] + [p.grad.copy() for p in layer.params.values()]
+        layer.input_grad = input_grad
+        dx = layer.backward(dout)
+        assert (dx is None) == (not input_grad)
+        for name, expected_grad in zip(layer.params, with_dx[1:]):
+            np.testing.assert_allclose(layer.params[name].grad, expected_grad, rtol=1e-13, atol=1e-13)
+
+
+def test_columns_image_by_image_for_large_maps(rng):
+    """Where it pays (conv.py, ``columns_by_image``): 1024 output pixels an image or more, 2 images
+    or more; the 2012 AlexNet's conv1 (55 x 55) and torchvision's, not conv2 (27 x 27). In float32
+    at conv1's full size, forward and backward agree with the batch's columns to float32's
+    rounding."""
+    by_image = lambda n, c, side, k, stride, pad: conv_module.columns_by_image((n, c, side, side), (k, k), (stride,) * 2,
+                                                                               (pad,) * 2)
+    assert by_image(2, 3, 227, 11, 4, 0) and by_image(64, 3, 224, 11, 4, 2)
+    assert by_image(2, 8, 32, 3, 1, 1) and not by_image(2, 8, 31, 3, 1, 1)   # 1024 pixels, 961
+    assert not by_image(32, 96, 27, 5, 1, 2) and not by_image(1, 3, 227, 11, 4, 0)
+    layer = Conv2D(3, 96, 11, stride=4, rng=rng, relu=True)
+    x = rng.standard_normal((3, 3, 227, 227)).astype(np.float32)
+    y = layer.forward(x)
+    assert layer._cache[0] == layer.algorithm_for(x.shape) == "im2col by image"
+    dout = rng.standard_normal(y.shape).astype(np.float32)
+    dx = layer.backward(dout)
+    by_image_grads = [dx] + [p.grad.copy() for p in layer.params.values()]
+    with mock.patch.object(conv_module, "MIN_IMAGE_PIXELS", 55 * 55 + 1):
+        np.testing.assert_allclose(y, layer.forward(x), rtol=0, atol=2e-6 * np.abs(y).max())
+        assert layer._cache[0] == "im2col"
+        batch_grads = [layer.backward(dout)] + [p.grad for p in layer.params.values()]
+    for got, expected in zip(by_image_grads, batch_grads):
+        np.testing.assert_allclose(got, expected, rtol=0, atol=2e-6 * np.abs(expected).max())
+
+
 def test_float32_forward_and_backward_agree_with_float64(rng):
     layer64 = Conv2D(4, 6, 3, stride=2, padding=1, groups=2, dtype=np.float64, rng=rng)
     layer32 = Conv2D(4, 6, 3, stride=2, padding=1, groups=2, dtype=np.float32)

@@ -17,7 +17,7 @@ import pytest
 
 from minicnn import LRN, Conv2D, MaxPool2D, ReLU, cpu_threads, models
 from minicnn.data.loader import BatchLoader
-from minicnn.layers import winograd
+from minicnn.layers import conv as conv_module, winograd
 from minicnn.layers.im2col import col2im, im2col
 from minicnn.losses import SoftmaxCrossEntropy
 from minicnn.optim import CPU_SLICE, SGD, sgd_update_cpu
@@ -99,6 +99,24 @@ def test_conv_sliced_is_identical(sliced, dtype, settings, width):
     layer = Conv2D(4, 6, dtype=dtype, rng=rng, **settings)
     whole, parts = one_thread_and_sliced(lambda: forward_backward(layer, x, np.random.default_rng(1)))
     assert_identical(whole, parts)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("settings", [dict(kernel_size=5, padding=2, groups=2, relu=True),
+                                      dict(kernel_size=11, stride=4, bias=False)])
+@pytest.mark.parametrize("input_grad", [True, False])
+def test_conv_image_by_image_sliced_is_identical(sliced, monkeypatch, dtype, settings, input_grad):
+    """The conv image by image (minicnn/layers/conv.py, ``conv_forward_by_image``): the images shared
+    out over the threads, each one's GEMMs on one core, dw summed in blocks of 8 images (here 3
+    blocks), against one thread: the BLAS on both cores, the blocks one after another."""
+    monkeypatch.setattr(conv_module, "MIN_IMAGE_PIXELS", 1)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((21, 4, 23, 19)).astype(dtype)
+    layer = Conv2D(4, 6, dtype=dtype, rng=rng, **settings)
+    layer.input_grad = input_grad
+    whole, parts = one_thread_and_sliced(lambda: forward_backward(layer, x, np.random.default_rng(1)))
+    assert layer._cache[0] == "im2col by image" and (whole[1] is None) == (not input_grad)
+    assert_identical([a for a in whole if a is not None], [a for a in parts if a is not None])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -227,11 +227,12 @@ def test_a_training_step_with_it_keeps_its_algorithm_for_the_backward():
 
 def test_where_alexnet_takes_it():
     """The 2012 AlexNet's convolutions, as the training step benchmark reports them: on the CPU at
-    batch 32, conv3-5 by Winograd's (conv2 by the FFT: tests/test_fft.py); on the kernels at batch 128, conv3 alone."""
+    batch 32, conv3-5 by Winograd's (conv2 by the FFT: tests/test_fft.py; conv1 im2col image by
+    image: tests/test_conv.py); on the kernels at batch 128, conv3 alone."""
     from minicnn import models
     from minicnn.summary import conv_algorithms
     model = models.alexnet()
-    assert conv_algorithms(model, (32, 3, 227, 227)) == dict(conv1="im2col", conv2="fft", conv3="winograd",
+    assert conv_algorithms(model, (32, 3, 227, 227)) == dict(conv1="im2col by image", conv2="fft", conv3="winograd",
                                                              conv4="winograd", conv5="winograd")
     assert conv_algorithms(model.to("sim"), (128, 3, 227, 227)) == dict(
         conv1="kernels", conv2="kernels", conv3="winograd_kernels", conv4="kernels", conv5="kernels")

@@ -12,7 +12,8 @@ exactly the two-GPU split of the paper run on one device (each tower sees only i
 F(2x2, 3x3) instead (``minicnn/layers/winograd.py``, ``Conv2D.algorithm``): the same
 convolution with 2.25x fewer multiply-adds; and on the CPU one of stride 1 with a window of 5x5
 or more, enough channels and images, by the FFT (``minicnn/layers/fft.py``): a GEMM per frequency,
-9.5x fewer multiply-adds on AlexNet's conv2.
+9.5x fewer multiply-adds on AlexNet's conv2. On the CPU, im2col runs image by image where the maps
+are large (``conv_forward_by_image``, AlexNet's conv1): each image's columns stay in the caches.
 """
 import math
 
@@ -25,10 +26,14 @@ from minicnn.layers import fft, winograd
 from minicnn.layers.base import Layer, Param, check_float_dtype, check_positive_int, pair
 from minicnn.layers.bias import bias_grad_cuda
 from minicnn.layers.im2col import (LAYOUT_V7_PIXELS, col2im, col2im_cuda, conv_output_size, im2col, im2col_cuda,
-                                   im2col_kernel)
+                                   im2col_kernel, sliding_windows)
 
 
 SHORT_ROW = 16   # output rows of fewer values than this are copied faster batch last
+MIN_IMAGE_PIXELS = 1024   # the CPU's im2col convolutions run image by image from this many output
+                          # pixels an image (columns_by_image)
+IMAGES_PER_SUM = 8        # the by-image backward sums dw over blocks of this many images, the blocks'
+                          # sums after: one order of additions whatever the number of threads
 
 
 def columns_batch_last(stride, out_w):
@@ -83,6 +88,105 @@ def conv_forward(x, w, b, stride, pad, groups, relu=False):
     return y, (x.shape, w, cols, stride, pad, groups, b is not None, y if relu else None, None)
 
 
+def columns_by_image(x_shape, kernel, stride, pad):
+    """Whether the CPU's im2col convolution of x (N, C, H, W) runs image by image
+    (``conv_forward_by_image``): 2 images or more, each with MIN_IMAGE_PIXELS output pixels or
+    more."""
+    n, _, h, wid = x_shape
+    oh = conv_output_size(h, kernel[0], stride[0], pad[0])
+    ow = conv_output_size(wid, kernel[1], stride[1], pad[1])
+    return n >= 2 and oh * ow >= MIN_IMAGE_PIXELS
+
+
+def image_columns(x, kernel, stride, pad):
+    """``columns(i)``: image i's im2col columns (C*kh*kw, OH*OW), copied into one buffer that each
+    call overwrites (a thread's own: one per ``image_columns`` call), from the image padded into
+    another (its border zeroed once)."""
+    _, c, h, wid = x.shape
+    ph, pw = pad
+    padded = np.zeros((1, c, h + 2 * ph, wid + 2 * pw), dtype=x.dtype)
+    windows = sliding_windows(padded, kernel, stride)[0]                # (C, kh, kw, OH, OW) view
+    cols = np.empty(windows.shape, dtype=x.dtype)
+
+    def columns(i):
+        padded[0, :, ph:ph + h, pw:pw + wid] = x[i]
+        np.copyto(cols, windows)
+        return cols.reshape(-1, windows.shape[3] * windows.shape[4])
+    return columns
+
+
+def conv_forward_by_image(x, w, b, stride, pad, groups, relu=False):
+    """``conv_forward`` image by image, as Caffe computes it: each image's columns, then its G
+    GEMMs straight into its output, + bias, ReLU, while the columns and the output are in the
+    caches, the batch's images shared out over the cores, each image's GEMMs on one core
+    (``cpu_threads.products_on_cores``). The batch's columns are never made: on AlexNet's conv1
+    at batch 32 they take 140 MB, which im2col writes and the GEMM reads back from memory. The
+    backward makes each image's columns again (``conv_backward_by_image``)."""
+    n, _, h, wid = x.shape
+    o, cg, kh, kw = w.shape
+    oh, ow = conv_output_size(h, kh, stride[0], pad[0]), conv_output_size(wid, kw, stride[1], pad[1])
+    w_groups = w.reshape(groups, o // groups, cg * kh * kw)
+    y = np.empty((n, o, oh, ow), dtype=np.result_type(x, w))
+
+    def forward(s):
+        columns = image_columns(x, (kh, kw), stride, pad)
+        for i in range(s.start, s.stop):
+            out = y[i].reshape(o, oh * ow)
+            np.matmul(w_groups, columns(i).reshape(groups, cg * kh * kw, -1), out=out.reshape(groups, o // groups, -1))
+            if b is not None:
+                out += b[:, None]
+            if relu:
+                np.maximum(out, 0, out=out)
+
+    cpu_threads.products_on_cores(cpu_threads.plan_slices(n, y), forward)
+    return y, (x, w, stride, pad, groups, b is not None, y if relu else None)
+
+
+def conv_backward_by_image(dout, cache, param_grads=True, input_grad=True):
+    """``conv_backward`` for ``conv_forward_by_image``'s cache. dw and db image by image: with g_i
+    image i's dL/dy (O, OH*OW) (through the ReLU's mask where it is fused) and cols_i its columns,
+    made again,
+
+        dw_g += g_i,g @ cols_i,g^T          db += g_i summed over the pixels
+
+    the images' sums taken in blocks of IMAGES_PER_SUM, the blocks shared out over the cores and
+    their sums added at the end: one order of additions whatever the number of threads, so the
+    bits do not depend on it. dx, which needs no columns, as ``conv_backward`` computes it, for the
+    whole batch at once (image by image, col2im's kh * kw strided additions per image took
+    longer: AlexNet's conv1 at batch 32, 0.83x of the batch's speed)."""
+    x, w, stride, pad, groups, has_bias, relu_out = cache
+    n, _, _, _ = x.shape
+    o, cg, kh, kw = w.shape
+    k = cg * kh * kw
+    if relu_out is not None and input_grad:   # masked once, for the images' products and the batch's
+        dout, relu_out = dout * (relu_out > 0), None
+    dx = (input_gradient(dout.transpose(1, 2, 3, 0).reshape(groups, o // groups, -1), w, x.shape, stride, pad)
+          if input_grad else None)
+    if not param_grads:
+        return dx, None, None
+    blocks = [slice(i, min(i + IMAGES_PER_SUM, n)) for i in range(0, n, IMAGES_PER_SUM)]
+    dw_blocks = np.zeros((len(blocks), groups, k, o // groups), dtype=dout.dtype)
+    db_blocks = np.zeros((len(blocks), o), dtype=dout.dtype) if has_bias else None
+
+    def backward(block):
+        columns = image_columns(x, (kh, kw), stride, pad)
+        dw_image = np.empty(dw_blocks.shape[1:], dtype=dout.dtype)
+        for i in range(blocks[block].start, blocks[block].stop):
+            g = dout[i].reshape(o, -1)
+            if relu_out is not None:
+                g = g * (relu_out[i].reshape(o, -1) > 0)
+            # (K, O/G) per group: the large columns as the GEMM's first operand, as conv_backward's
+            np.matmul(columns(i).reshape(groups, k, -1), g.reshape(groups, o // groups, -1).transpose(0, 2, 1),
+                      out=dw_image)
+            dw_blocks[block] += dw_image
+            if db_blocks is not None:
+                db_blocks[block] += g.sum(axis=1)
+
+    cpu_threads.products_on_cores(list(range(len(blocks))), backward)
+    db = db_blocks.sum(axis=0) if db_blocks is not None else None
+    return dx, dw_blocks.sum(axis=0).transpose(0, 2, 1).reshape(w.shape), db
+
+
 def conv_backward(dout, cache, param_grads=True, input_grad=True):
     """Given dL/dy (N, O, OH, OW) return (dx, dw, db); db is None for a layer without bias, dw and
     db are None with ``param_grads=False`` (a frozen layer), dx is None with ``input_grad=False``
@@ -118,10 +222,17 @@ def conv_backward(dout, cache, param_grads=True, input_grad=True):
     db = dout.sum(axis=(0, 2, 3)) if has_bias and param_grads else None
     if not input_grad:
         return None, dw, db
+    return input_gradient(dout_gemm(True), w, x_shape, stride, pad), dw, db
+
+
+def input_gradient(dout_columns, w, x_shape, stride, pad):
+    """dL/dx (x_shape) from dL/dy as the GEMMs' (G, O/G, OH*OW*N), the batch last: the columns'
+    gradient w_g^T @ dout_g, folded by ``col2im``."""
+    groups = dout_columns.shape[0]
+    o, cg, kh, kw = w.shape
     w_groups = w.reshape(groups, o // groups, cg * kh * kw)
-    dcols = xp.matmul(w_groups.transpose(0, 2, 1), dout_gemm(True))   # (G, C/G*kh*kw, OH*OW*N)
-    dx = col2im(dcols.reshape(groups * cg * kh * kw, -1), x_shape, (kh, kw), stride, pad, batch_last=True)
-    return dx, dw, db
+    dcols = get_array_module(w).matmul(w_groups.transpose(0, 2, 1), dout_columns)   # (G, C/G*kh*kw, OH*OW*N)
+    return col2im(dcols.reshape(groups * cg * kh * kw, -1), x_shape, (kh, kw), stride, pad, batch_last=True)
 
 
 def _layout_launch(kernel, planes, spatial, like, *args):
@@ -243,8 +354,8 @@ class Conv2D(Layer):
     computed: "im2col" (one GEMM per group), "winograd" (Winograd's F(2x2, 3x3), 3x3 kernels of
     stride 1 only: ``minicnn.layers.winograd``), "fft" (a GEMM per frequency, stride 1 only, on
     the CPU only: ``minicnn.layers.fft``) or "auto", Winograd where ``winograd.pays``, the FFT
-    where ``fft.pays`` (AlexNet's conv2 from 8 images), else im2col; ``algorithm_for`` says which
-    a batch takes. On "cuda" and "sim" the CUDA kernels run:
+    where ``fft.pays`` (AlexNet's conv2 from 8 images), else im2col (on the CPU image by image for
+    large maps, ``columns_by_image``: AlexNet's conv1); ``algorithm_for`` says which a batch takes. On "cuda" and "sim" the CUDA kernels run:
     im2col's and a GEMM, or Winograd's (kernels/winograd.cu's transforms around the GEMMs), which
     "auto" takes there only where the input has 256 channels a group or more (AlexNet's conv3).
     """
@@ -307,9 +418,10 @@ class Conv2D(Layer):
         """How the forward computes a batch x of ``x_shape``: "kernels" (im2col and GEMM kernels,
         on "cuda" and "sim"), "winograd_kernels" (F(2x2, 3x3)'s kernels there), "winograd" (F(2x2,
         3x3) in NumPy, ``minicnn.layers.winograd``, on the CPU), "fft" (``minicnn.layers.fft``, on
-        the CPU) or "im2col": Winograd's where ``algorithm`` asks for it, or is "auto" and
-        ``winograd.pays`` (on the GPU for fewer shapes: the kernels' GEMMs must be larger to gain),
-        the FFT's likewise with ``fft.pays`` (never on the GPU: no kernels compute it)."""
+        the CPU), "im2col" or "im2col by image" (the CPU's im2col where ``columns_by_image``):
+        Winograd's where ``algorithm`` asks for it, or is "auto" and ``winograd.pays`` (on the GPU
+        for fewer shapes: the kernels' GEMMs must be larger to gain), the FFT's likewise with
+        ``fft.pays`` (never on the GPU: no kernels compute it)."""
         shape = (x_shape, self.kernel_size, self.stride, self.padding, self.groups)
         if self.algorithm != "auto":
             algorithm = self.algorithm
@@ -324,6 +436,8 @@ class Conv2D(Layer):
                 raise ValueError(f"{self!r}: algorithm='fft' runs on the CPU only (no CUDA kernels compute "
                                  f"it); on '{self.device}' use 'im2col', 'winograd' or 'auto'")
             return "winograd_kernels" if algorithm == "winograd" else "kernels"
+        if algorithm == "im2col" and columns_by_image(x_shape, self.kernel_size, self.stride, self.padding):
+            return "im2col by image"
         return algorithm
 
     def _forward(self, x, train):
@@ -336,7 +450,7 @@ class Conv2D(Layer):
                        "fft": fft.conv_forward}[algorithm]
             y, cache = forward(x, weight, bias, self.padding, self.groups, self.relu)
         else:
-            forward = conv_forward_cuda if algorithm == "kernels" else conv_forward
+            forward = {"kernels": conv_forward_cuda, "im2col by image": conv_forward_by_image}.get(algorithm, conv_forward)
             y, cache = forward(x, weight, bias, self.stride, self.padding, self.groups, self.relu)
         self._cache = (algorithm, cache) if train else None
         return y
@@ -344,7 +458,8 @@ class Conv2D(Layer):
     def _backward(self, dout):
         algorithm, cache = self._cache
         backward = {"kernels": conv_backward_cuda, "winograd_kernels": winograd.conv_backward_cuda,
-                    "winograd": winograd.conv_backward, "fft": fft.conv_backward, "im2col": conv_backward}[algorithm]
+                    "winograd": winograd.conv_backward, "fft": fft.conv_backward, "im2col": conv_backward,
+                    "im2col by image": conv_backward_by_image}[algorithm]
         dx, dw, db = backward(dout, cache, param_grads=self.trainable, input_grad=self.input_grad)
         self.store_grads(dw, db)
         return dx

@@ -7,7 +7,9 @@ README's benchmarks). Here each checkout runs in a worker process of its own, wh
 checkout's minicnn and builds the same network with the same weights and the same batch; the
 workers then take one training step (forward, backward, SGD update) each, in turns, and the
 median of each one's steps gives the ratio. Before timing, both must compute the same loss for
-the batch to 1e-4, or the two would not be training the same network.
+the batch to 1e-4, or the two would not be training the same network. Each worker also reports its
+peak memory (the largest resident set its process reached: the network, the batch and the steps'
+arrays), so that a version which keeps less shows it.
 
     git worktree add ../minicnn-before HEAD~1      # or any clone of the code to compare with
     python benchmarks/versions_in_turns.py --against ../minicnn-before --repeats 61
@@ -27,10 +29,18 @@ ROOT = os.path.dirname(HERE)
 SAME_LOSS = 1e-4   # the largest relative difference of the two first losses that passes for the same network
 
 
+def peak_memory_mib():
+    """The largest resident set this process has reached so far, in MiB (``getrusage``'s
+    ru_maxrss: KiB on Linux, bytes on macOS)."""
+    import resource
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2 ** 20 if sys.platform == "darwin" else peak / 2 ** 10
+
+
 def worker(model_name, batch, threads):
     """One checkout's side (the minicnn that PYTHONPATH gives): build the network and the batch,
     say {"loss", "minicnn"} as a JSON line, then take a training step for every "step" line read
-    and answer "done", until the input ends."""
+    and answer with the process's peak memory so far (MiB), until the input ends."""
     from minicnn import SoftmaxCrossEntropy, cpu_threads, models
     from minicnn.cpu_memory import reuse_freed_memory
     from minicnn.optim import SGD
@@ -55,7 +65,7 @@ def worker(model_name, batch, threads):
         loss_fn.forward(model.forward(x, train=True), y)
         model.backward(loss_fn.backward())
         opt.step()
-        print("done", flush=True)
+        print(f"{peak_memory_mib():.1f}", flush=True)
 
 
 def check_checkout(path):
@@ -75,7 +85,8 @@ def commit_of(root):
 
 
 class Worker:
-    """A worker process on ``root``'s minicnn; ``step()`` has it take one training step."""
+    """A worker process on ``root``'s minicnn; ``step()`` has it take one training step, after
+    which ``peak_mib`` is its process's peak memory so far."""
 
     def __init__(self, root, args):
         env = dict(os.environ, PYTHONPATH=root)
@@ -84,6 +95,7 @@ class Worker:
              str(args.threads)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         self.hello = json.loads(self._answer())
+        self.peak_mib = None
         if os.path.realpath(self.hello["minicnn"]) != os.path.realpath(os.path.join(root, "minicnn")):
             raise SystemExit(f"error: the worker for {root} imported the minicnn of {self.hello['minicnn']}")
 
@@ -96,7 +108,7 @@ class Worker:
     def step(self):
         self.process.stdin.write("step\n")
         self.process.stdin.flush()
-        self._answer()
+        self.peak_mib = float(self._answer())
 
     def close(self):
         if self.process.poll() is None:
@@ -138,6 +150,7 @@ def main(argv=None):
             raise SystemExit(f"error: the two checkouts compute different losses for the same batch "
                              f"({losses['this checkout']!r} and {losses['the other']!r}): not the same network")
         res = interleaved_medians({label: w.step for label, w in workers.items()}, repeats=args.repeats)
+        peaks = {label: w.peak_mib for label, w in workers.items()}
     finally:
         for w in workers.values():
             w.close()
@@ -147,15 +160,15 @@ def main(argv=None):
     where = machine_description()
     table = (f"Training step in turns, {args.model}, batch {args.batch_size}, float32, {args.threads} threads, "
              f"{args.repeats} steps each ({where}, {today})\n\n"
-             f"| checkout | commit | median step (ms) | images/s |\n|---|---|---|---|\n"
+             f"| checkout | commit | median step (ms) | images/s | peak memory (MiB) |\n|---|---|---|---|---|\n"
              + "".join(f"| {label} | {commits[label]} | {medians[label] * 1e3:.1f} | "
-                       f"{args.batch_size / medians[label]:.1f} |\n"
+                       f"{args.batch_size / medians[label]:.1f} | {peaks[label]:.0f} |\n"
                        for label in labels)
              + f"\nthis checkout / the other, speed: {ratio:.3f}x")
     print(table)
     payload = dict(model=args.model, batch_size=args.batch_size, threads=args.threads, repeats=args.repeats,
                    where=where, date=today, commits=commits, first_loss=losses,
-                   seconds={label: r[1] for label, r in res.items()}, ratio=ratio)
+                   seconds={label: r[1] for label, r in res.items()}, ratio=ratio, peak_memory_mib=peaks)
     stem = (f"cpu-versions-{commits['this checkout']}-against-{commits['the other']}"
             f"-{args.model}-b{args.batch_size}-{today}")
     print("written:", ", ".join(write_results(args.out, stem, table, payload)))

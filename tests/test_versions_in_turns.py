@@ -38,7 +38,11 @@ def test_two_copies_of_one_version_take_the_same_steps_in_turns(tmp_path):
     assert {label: len(times) for label, times in payload["seconds"].items()} == {"this checkout": 3, "the other": 3}
     assert all(t > 0 for times in payload["seconds"].values() for t in times) and payload["ratio"] > 0
     assert payload["threads"] == 1 and payload["repeats"] == 3
+    # each worker's peak memory: more than its batch and network, less than this machine has
+    peaks = payload["peak_memory_mib"]
+    assert set(peaks) == {"this checkout", "the other"} and all(10 < mib < 2 ** 20 for mib in peaks.values())
     table = written.with_suffix(".md").read_text()
+    assert "| peak memory (MiB) |" in table and f"| {peaks['the other']:.0f} |" in table
     assert f"| this checkout | {commits['this checkout']} |" in table and "| the other | unknown |" in table
     assert "this checkout / the other, speed:" in table
     for text in (table, written.read_text()):   # no machine's paths in the results

@@ -1311,6 +1311,60 @@ def test_version_11_figures_are_their_committed_runs():
     assert_shows(" ".join(shown), fft.MIN_TAPS, fft.MIN_CHANNELS, fft.MIN_IMAGES)
 
 
+def test_version_12_figures_are_their_committed_runs():
+    """Version 12 (conv1's im2col image by image): the version table's row, the Benchmarks and
+    Status sections' ratios, the steps in turns against version 11's commit with their peak memory,
+    conv1's times and ratios within each step against version 11's, PyTorch's conv1 forward's FLOP
+    rate, and the thresholds it quotes from the code."""
+    from minicnn.layers import conv
+    run, owt = results("cpu-alexnet-b32-2026-12-07-2.json"), results("cpu-alexnet_owt-b64-2026-12-07-2.json")
+    morning = results("cpu-alexnet-b32-2026-12-07.json")
+    for one in (run, owt):
+        assert one["where"].startswith("AMD EPYC") and "(its SkylakeX kernels, 2 threads)" in one["where"]
+        assert len(one["seconds"]["minicnn"]) == (15 if one is run else 9)
+    assert run["conv_algorithms"]["conv1"] == owt["conv_algorithms"]["features.0"] == "im2col by image"
+    assert_version_row("12:", run)
+    shown = sentence(r"version 12, which runs conv1's im2col image by image, at ([\d.]+x) and ([\d.]+x) later the same "
+                     r"day, PyTorch's step taking (\d+) ms where the morning's took (\d+):")
+    assert_shows(" ".join(shown), run["ratio"], owt["ratio"], median_ms(run, "PyTorch"), median_ms(morning, "PyTorch"))
+    first, second, wide = (results(f"cpu-versions-ebb11fa-against-a9bb90f-{m}-2026-12-07{suffix}.json")
+                           for m, suffix in (("alexnet-b32", ""), ("alexnet-b32", "-2"), ("alexnet_owt-b64", "")))
+    large = results("cpu-versions-3b70906-against-a9bb90f-alexnet-b128-2026-12-07.json")
+    for one in (first, second, wide, large):
+        assert one["commits"]["the other"] == "a9bb90f"
+    # 3b70906 changed versions_in_turns.py alone after ebb11fa: the same minicnn
+    shown = sentence(r"the 2012 AlexNet's step ran at ([\d.]+)x of its speed in a first run \(`--model alexnet "
+                     r"--batch-size 32 --repeats (\d+)`\) and at ([\d.]+)x in a second \(`--repeats (\d+)`\), "
+                     r"torchvision's at ([\d.]+)x \(`--model alexnet_owt --batch-size 64 --repeats (\d+)`\), and the "
+                     r"2012 AlexNet's at batch 128 at ([\d.]+)x with a peak memory of (\d+) MiB against (\d+) "
+                     r"\(`--batch-size 128 --repeats (\d+)`;")
+    peaks = large["peak_memory_mib"]
+    assert_shows(" ".join(shown), first["ratio"], first["repeats"], second["ratio"], second["repeats"], wide["ratio"],
+                 wide["repeats"], large["ratio"], peaks["this checkout"], peaks["the other"], large["repeats"])
+    less = round(100 * (1 - peaks["this checkout"] / peaks["the other"]))
+    assert sentence(r"at batch 128 takes (\d+)% less memory") == str(less)
+    assert sentence(r"at about the same speed in (\d+)% less memory") == str(less)
+    assert min(r["ratio"] for r in (first, second, wide, large)) >= 0.97
+    assert_shows(" ".join(sentence(r"version 12's step is ([\d.]+)x to ([\d.]+)x as fast")),
+                 min(r["ratio"] for r in (first, second, wide, large)), max(r["ratio"] for r in (first, second, wide, large)))
+
+    def ms(one, name):
+        return 1e3 * sum(t for key, t in one["layer_seconds"].items() if key.rsplit(".", 1)[0] == name)
+    shown = sentence(r"conv1 took (\d+) ms forward and backward at ([\d.]+x) of PyTorch's speed, where version 11's "
+                     r"took (\d+) at ([\d.]+x) in the morning's run, and torchvision's (\d+) ms at ([\d.]+x)")
+    assert_shows(" ".join(shown), ms(run, "conv1"), *layer_ratio(run, "conv1"), ms(morning, "conv1"),
+                 *layer_ratio(morning, "conv1"), ms(owt, "features.0"), *layer_ratio(owt, "features.0"))
+    flops = 2 * 96 * 363 * 55 * 55 * 32   # conv1's forward at batch 32
+    torch_forward, ours = run["torch_layer_seconds"]["conv1.forward"], run["layer_seconds"]["conv1.forward"]
+    shown = sentence(r"PyTorch's conv1 forward runs its ([\d.]+) GFLOP in ([\d.]+) ms \((\d+) GFLOP/s\).*?minicnn's, "
+                     r"an OpenBLAS GEMM per image, took ([\d.]+)\.")
+    assert_shows(" ".join(shown), flops / 1e9, 1e3 * torch_forward, flops / torch_forward / 1e9, 1e3 * ours)
+    # what it quotes from the code
+    assert_shows(sentence(r"where an image has (\d+) output pixels or more"), conv.MIN_IMAGE_PIXELS)
+    assert_shows(sentence(r"summed over blocks of (\d+) images"), conv.IMAGES_PER_SUM)
+    assert 55 * 55 >= conv.MIN_IMAGE_PIXELS > 28 * 28
+
+
 def test_where_the_cpu_step_goes_is_the_committed_run():
     """The README's shares by kind of layer are those of the results file's --layers table, and
     the convolutions' seconds and the GEMM-bound step its layer times and the network's FLOPs."""

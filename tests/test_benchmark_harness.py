@@ -216,8 +216,8 @@ def test_winograd_family_runs_its_versions_on_the_3x3_convs_alone():
     transforms (version 2's output gradient summing the bias gradient's part, its column sum
     after), conv2's 5x5 once, im2col's; without --conv-algorithm winograd it is refused."""
     result = subprocess.run([sys.executable, SCRIPT, "--device", "sim", "--batch-size", "1", "--breakdown",
-                             "--versions", "--family", "winograd", "--conv-algorithm", "winograd", "--layers",
-                             "conv2,conv4"], capture_output=True, text=True, timeout=600)
+                             "--repeats", "1", "--versions", "--family", "winograd", "--conv-algorithm",
+                             "winograd", "--layers", "conv2,conv4"], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     rows = [[cell.strip() for cell in line.split("|")[1:-1]] for line in result.stdout.splitlines()
             if line.startswith("| conv")]

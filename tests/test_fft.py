@@ -4,7 +4,7 @@ the layer's forward against a naive loop and its gradients by finite differences
 against im2col's, float32's error, and where the CPU takes it."""
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import example, given, strategies as st
 
 from minicnn import Conv2D
 from minicnn.gradcheck import check_layer
@@ -116,6 +116,9 @@ def test_forward_matches_naive_loop(small_blocks, case):
 
 
 @given(cases(max_size=7))
+# drawn by the thorough profile: one output 6.9e-6 from the fused ReLU's kink, within the check's step
+# of every bias and of one weight: 1 of 4 biases on a kink failed the check before its second step
+@example(case=dict(n=2, c=4, o=4, groups=2, kernel=(3, 2), pad=(2, 1), h=5, w=5, bias=True, relu=True, seed=456))
 def test_gradients(small_blocks, case):
     layer, x = make(case)
     check_layer(layer, x).assert_ok()

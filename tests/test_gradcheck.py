@@ -53,7 +53,7 @@ def test_detects_a_wrong_parameter_gradient():
 
 
 def test_kinks_are_detected_and_counted():
-    x = np.array([[1e-6, -2e-6, 0.5, -0.5]])   # two inputs within h = 1e-5 of ReLU's kink
+    x = np.array([[1e-9, -2e-9, 0.5, -0.5]])   # two inputs within h / 100 = 1e-7 of ReLU's kink
     _, kinks = numerical_gradient(lambda: np.maximum(x, 0), x, np.ones((1, 4)))
     np.testing.assert_array_equal(kinks, [[True, True, False, False]])
     result = check_layer(ReLU(), x)
@@ -66,16 +66,30 @@ def test_a_few_kinks_are_allowed_up_to_the_fraction():
     the central difference there is off, but the other elements still check the gradient."""
     x = np.linspace(0.5, 1.5, 20).reshape(1, 20)
     for on_kinks, ok in ((1, True), (2, True), (3, False)):
-        x[0, :on_kinks] = 1e-6                     # within h = 1e-5 of ReLU's kink
+        x[0, :on_kinks] = 1e-9                     # within h / 100 = 1e-7 of ReLU's kink
         result = check_layer(ReLU(), x)
         assert result.kinks["input"] == on_kinks and result.ok == ok and result.passes("input") == ok, on_kinks
+
+
+def test_an_element_within_h_of_a_kink_takes_the_smaller_step():
+    """An element whose steps of h straddle a kink is tried again with h / KINK_REFINE: a kink
+    farther than that is then not straddled, and the element counts, with that step's exact
+    central difference; one nearer stays on the kink. (A fused conv+ReLU of 4 biases, one output
+    6.9e-6 from 0, failed the check with one bias of 4 on a kink: the example in test_fft.py.)"""
+    x = np.array([[1e-6, -2e-6, 1e-9, 0.5]])
+    grad, kinks = numerical_gradient(lambda: np.maximum(x, 0), x, np.ones((1, 4)))
+    np.testing.assert_array_equal(kinks, [[False, False, True, False]])
+    np.testing.assert_allclose(grad[0, [0, 1, 3]], [1, 0, 1], atol=1e-8)
+    bias = np.array([[1e-6, 0.5, -0.5, 0.25]])   # one of four within h: no longer 25% on kinks
+    result = check_layer(ReLU(), bias)
+    assert result.kinks["input"] == 0 and result.ok
 
 
 def test_a_kink_is_measured_against_the_slope():
     """A jump in the one-sided differences counts as a kink relative to the function's slope: a
     steep smooth function (whose differences differ by 2 h f'') has none, the same steepness
     with a kink in it has one."""
-    x = np.array([[1e-6, 0.5, 1.0]])
+    x = np.array([[1e-9, 0.5, 1.0]])
     _, kinks = numerical_gradient(lambda: 1e4 * x ** 2, x, np.ones((1, 3)))
     assert not kinks.any()
     _, kinks = numerical_gradient(lambda: 1e4 * np.maximum(x, 0), x, np.ones((1, 3)))

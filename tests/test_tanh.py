@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import example, given, strategies as st
 
 from minicnn import Tanh
 from minicnn.backend import to_device, to_numpy
@@ -15,6 +15,7 @@ shapes = st.lists(st.integers(1, 5), min_size=1, max_size=4).map(tuple)
 
 
 @given(shapes, st.integers(0, 2 ** 31))
+@example(shape=(3,), seed=6)   # drawn by the thorough profile: all three saturated (gradcheck's floor)
 def test_forward_is_tanh_and_the_gradient_is_one_minus_its_square(shape, seed):
     x = 3 * np.random.default_rng(seed).standard_normal(shape)
     layer = Tanh()

@@ -119,9 +119,35 @@ def test_forward_matches_naive_loop(small_blocks, case):
 # drawn by the thorough profile: one output 6.9e-6 from the fused ReLU's kink, within the check's step
 # of every bias and of one weight: 1 of 4 biases on a kink failed the check before its second step
 @example(case=dict(n=2, c=4, o=4, groups=2, kernel=(3, 2), pad=(2, 1), h=5, w=5, bias=True, relu=True, seed=456))
+# and (on NumPy 1.24) a 1 x 1 conv whose one real output the ReLU masks, and whose outputs in the padding
+# were the transforms' rounding, 2e-18, let through: the gradients compared were that rounding's
+@example(case=dict(n=1, c=1, o=1, groups=1, kernel=(1, 1), pad=(0, 1), h=1, w=1, bias=False, relu=True, seed=0))
 def test_gradients(small_blocks, case):
     layer, x = make(case)
     check_layer(layer, x).assert_ok()
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_outputs_that_read_the_padding_alone_are_exact(bias):
+    """Padding of 3 past a 2 x 3 window: two rows and one column at each end of the output read the
+    padding alone. There the FFT's outputs are the bias (or 0) exactly, im2col's bits, not the
+    transforms' rounding; backward, their dL/dy reaches the bias gradient alone."""
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal((2, 3, 4, 5)), rng.standard_normal((4, 3, 2, 3))
+    b = rng.standard_normal(4) if bias else None
+    y, cache = fft.conv_forward(x, w, b, (3, 3), 1)
+    expected, _ = conv_forward(x, w, b, (1, 1), (3, 3), 1)
+    assert fft.beyond_the_image((2, 3), (3, 3)) == (2, 1)
+    for edge in ((slice(None, 2), slice(None)), (slice(-2, None), slice(None)),
+                 (slice(None), slice(None, 1)), (slice(None), slice(-1, None))):
+        np.testing.assert_array_equal(y[(Ellipsis,) + edge], expected[(Ellipsis,) + edge])
+    np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
+    dout = np.zeros_like(y)
+    dout[:, :, :2] = dout[:, :, :, -1:] = 1.0
+    dx, dw, db = fft.conv_backward(dout, cache)
+    assert not dx.any() and not dw.any()
+    if bias:
+        np.testing.assert_array_equal(db, dout.sum(axis=(0, 2, 3)))
 
 
 @pytest.mark.parametrize("param_grads, input_grad", [(True, True), (False, True), (True, False)])

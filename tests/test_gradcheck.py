@@ -90,6 +90,23 @@ def test_an_element_within_h_of_a_kink_takes_the_smaller_step():
     assert result.kinks["input"] == 0 and result.ok
 
 
+def test_a_kink_too_slight_for_the_tensor_is_tried_again_where_it_fails_an_element():
+    """dL/dx of 1000 on one input sets the kink threshold at 1: two inputs with dL/dx 1 near
+    ReLU's kink jump by less (0.6 and 0.9999) and are no kinks to ``numerical_gradient``, yet
+    their central differences miss by half that, 0.3 and 0.5 of the tensor's floor of 1e-3 * 1000.
+    ``check_layer`` tries each again with the step 1e-7: 4e-6 from the kink, it is exact then;
+    1e-9 from it, it stays on the kink, counted. A backward off by 0.1% still fails. (A fused
+    conv+ReLU's weight missed by 3e-3 so, drawn by the thorough profile: the example in
+    test_fft.py.)"""
+    x = np.array([0.5, 4e-6, 1e-9, 0.25, 0.75, -0.5, 1.5, 2.0, -1.0, 0.125])
+    dout = np.array([1000.0] + [1.0] * 9)
+    _, kinks = numerical_gradient(lambda: np.maximum(x, 0), x, dout)
+    assert not kinks.any()
+    result = check_layer(ReLU(), x, dout=dout)
+    assert result.kinks["input"] == 1 and result.ok and result.errors["input"] < 1e-9
+    assert not check_layer(OffByAFactor(), x, dout=dout).ok
+
+
 def test_a_kink_is_measured_against_the_slope():
     """A jump in the one-sided differences counts as a kink relative to the function's slope: a
     steep smooth function (whose differences differ by 2 h f'') has none, the same steepness

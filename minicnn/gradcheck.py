@@ -17,11 +17,11 @@ detected numerically (the forward and backward one-sided differences disagree) a
 with a step of ``h / KINK_REFINE``, which straddles only a kink nearer than that; those that still
 sit on one are excluded from the error and counted. A kink too slight next to the tensor's largest
 slope to be seen so can still move an element's central difference past the tolerance (by half the
-jump in its one-sided differences): ``check_layer`` tries again, the same way, each element that
-fails by no more than its jump. A check in which more than ``max_kink_fraction`` of a tensor sits
-on kinks fails, so that kinks can never hide a wrong gradient wholesale. (Without the second step,
-a layer of 4 biases with a ReLU fused in failed whenever one of its outputs lay within h of 0: one
-bias of 4 on a kink, 25%.)
+jump in its one-sided differences): ``check_layer`` and ``check_loss`` try again, the same way,
+each element that fails by no more than its jump. A check in which more than
+``max_kink_fraction`` of a tensor sits on kinks fails, so that kinks can never hide a wrong
+gradient wholesale. (Without the second step, a layer of 4 biases with a ReLU fused in failed
+whenever one of its outputs lay within h of 0: one bias of 4 on a kink, 25%.)
 
 Relative error of each element: |a - n| / max(|a|, |n|, floor), floor = 1e-3 * max(|a|, |n|) over
 the tensor (so that elements near zero are judged on the tensor's scale, as Caffe's checker does

@@ -156,7 +156,7 @@ def central_differences(f, x, dout=None, h=1e-5, kink_tol=1e-3, kink_explains=No
 
     retry = on_kinks()
     steps[retry] = h / KINK_REFINE
-    for index in zip(*np.nonzero(retry)):
+    for index in map(tuple, np.argwhere(retry).tolist()):   # Python ints, as np.ndindex gives
         take(index, steps[index])
     # a kink between the smaller step and h is not straddled now: the element takes that step's
     # central difference; one nearer still is

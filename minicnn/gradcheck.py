@@ -172,7 +172,7 @@ class GradcheckResult:
     tol: float = 1e-6
     max_kink_fraction: float = 0.1
 
-    def add(self, name, analytic, f, x, dout, h, floor):
+    def check_tensor(self, name, analytic, f, x, dout, h, floor):
         """Check ``analytic``, the gradient of sum(f() * dout) with respect to ``x``, as tensor
         ``name``: central differences of step ``h``, judged no finer than ``floor`` (``resolvable``'s,
         for ``h``; a smaller step rounds more, in proportion).
@@ -257,7 +257,7 @@ def check_layer(layer, x, dout=None, h=1e-5, tol=1e-6, seed=0, max_kink_fraction
     result = GradcheckResult(tol=tol, max_kink_fraction=max_kink_fraction)
     floor = resolvable(y, dout, h, tol)
     for name, array, analytic in targets:
-        result.add(name, analytic, run, array, dout, h, floor)
+        result.check_tensor(name, analytic, run, array, dout, h, floor)
 
     layer.set_random_state(random_state)
     for name, b in layer.named_buffers():
@@ -274,7 +274,8 @@ def check_loss(loss, logits, labels, h=1e-5, tol=1e-6):
     value = loss.forward(logits, labels)
     analytic = loss.backward()
     result = GradcheckResult(tol=tol)
-    result.add("logits", analytic, lambda: loss.forward(logits, labels), logits, 1.0, h, resolvable(value, 1.0, h, tol))
+    floor = resolvable(value, 1.0, h, tol)
+    result.check_tensor("logits", analytic, lambda: loss.forward(logits, labels), logits, 1.0, h, floor)
     return result
 
 

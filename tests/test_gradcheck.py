@@ -127,6 +127,11 @@ def test_rel_error():
     # and against ``floor`` where that is larger (what central differences resolve, over the tolerance)
     assert rel_error(np.array([100.0, 1e-9]), np.array([100.0, 2e-9]), floor=10.0) == pytest.approx(1e-9 / 10)
     assert rel_error(np.array([1.0]), np.array([1.1]), floor=1e-3) == pytest.approx(0.1 / 1.1)
+    # an element's own floor (one that took a smaller step rounds more), masked with it
+    a, n = np.array([100.0, 1e-9, 1e-9, 5.0]), np.array([100.0, 2e-9, 2e-9, 6.0])
+    floors, counted = np.array([0.0, 10.0, 1.0, 0.0]), np.array([True, True, False, False])
+    assert rel_error(a, n, mask=counted, floor=floors) == pytest.approx(1e-9 / 10)
+    assert rel_error(a, n, mask=~counted, floor=floors) == pytest.approx(1 / 6)
 
 
 def test_a_gradient_tiny_next_to_its_outputs_is_judged_on_what_central_differences_resolve():

@@ -64,6 +64,9 @@ def test_kinks_are_detected_and_counted():
     result = check_layer(ReLU(), x)
     assert result.kinks["input"] == 2 and not result.ok   # half the tensor on kinks is too many
     assert result.errors["input"] < 1e-9 and not result.passes("input")
+    assert str(result).splitlines()[1].endswith("  FAILS (kinks: more than 10% of it)")
+    with pytest.raises(AssertionError, match="input: 2 of 4 elements sit on kinks, more than the 10% allowed"):
+        result.assert_ok()
 
 
 def test_a_few_kinks_are_allowed_up_to_the_fraction():

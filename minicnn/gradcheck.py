@@ -210,6 +210,13 @@ class GradcheckResult:
         """Whether tensor ``name`` passes: its error within ``tol``, few enough of it on kinks."""
         return self.errors[name] <= self.tol and not self.too_many_kinks(name)
 
+    def verdict(self, name):
+        """"" where tensor ``name`` passes; else FAILS, against the tolerance or the fraction of kinks
+        allowed (a printed 9.9e-03 is no verdict to a reader who does not know the tolerance)."""
+        if not self.errors[name] <= self.tol:
+            return f"FAILS (tolerance {self.tol:g})"
+        return f"FAILS (kinks: more than {self.max_kink_fraction:.0%} of it)" if self.too_many_kinks(name) else ""
+
     @property
     def ok(self):
         return not self.failures()
@@ -224,13 +231,11 @@ class GradcheckResult:
             raise AssertionError("gradient check failed:\n  " + "\n  ".join(bad) + "\n" + str(self))
 
     def __str__(self):
-        """A row per tensor; one that fails says so, against the tolerance or the fraction of kinks
-        allowed (a printed 9.9e-03 is no verdict to a reader who does not know the tolerance)."""
+        """A row per tensor; one that fails says so (``verdict``)."""
         rows = [f"{'tensor':<16}{'elements':>10}{'kinks':>8}{'rel. error':>13}"]
         for name, err in self.errors.items():
-            verdict = ("" if self.passes(name) else f"  FAILS (tolerance {self.tol:g})" if not err <= self.tol
-                       else f"  FAILS (kinks: more than {self.max_kink_fraction:.0%} of it)")
-            rows.append(f"{name:<16}{self.sizes[name]:>10}{self.kinks[name]:>8}{err:>13.2e}{verdict}")
+            row = f"{name:<16}{self.sizes[name]:>10}{self.kinks[name]:>8}{err:>13.2e}  {self.verdict(name)}"
+            rows.append(row.rstrip())
         return "\n".join(rows)
 
 
@@ -386,9 +391,8 @@ def main(argv=None):
         else:
             result = check_layer(layer.to(device), x, tol=args.tol, seed=args.seed)
         for row, tensor in enumerate(result.errors):
-            verdict = "" if result.passes(tensor) else "  FAILS"
             line = (f"{name if row == 0 else '':<17}{tensor:<14}{result.sizes[tensor]:>9}{result.kinks[tensor]:>7}"
-                    f"{result.errors[tensor]:>12.2e}  {what if row == 0 else ''}{verdict}")
+                    f"{result.errors[tensor]:>12.2e}  {what if row == 0 else ''}  {result.verdict(tensor)}")
             print(line.rstrip(), flush=True)
         largest = max(largest, result.max_error)
         if not result.ok:

@@ -16,12 +16,13 @@ function is not differentiable there and central differences mean nothing. Such 
 detected numerically (the forward and backward one-sided differences disagree) and tried again
 with a step of ``h / KINK_REFINE``, which straddles only a kink nearer than that; those that still
 sit on one are excluded from the error and counted. A kink too slight next to the tensor's largest
-slope to be seen so can still move an element's central difference past the tolerance (by half the
-jump in its one-sided differences): ``check_layer`` and ``check_loss`` try again, the same way,
-each element that fails by no more than its jump. A check in which more than
-``max_kink_fraction`` of a tensor sits on kinks fails, so that kinks can never hide a wrong
-gradient wholesale. (Without the second step, a layer of 4 biases with a ReLU fused in failed
-whenever one of its outputs lay within h of 0: one bias of 4 on a kink, 25%.)
+slope to be seen so, or two whose jumps cancel, can still move an element's central difference past
+the tolerance: ``check_layer`` and ``check_loss`` try every element that fails again with the
+smaller step, and where its central difference moves with the step, a kink made the miss, not the
+backward (a wrong backward's differences stay put), and the smaller step's is taken. A check in
+which more than ``max_kink_fraction`` of a tensor sits on kinks fails, so that kinks can never hide
+a wrong gradient wholesale. (Without the second step, a layer of 4 biases with a ReLU fused in
+failed whenever one of its outputs lay within h of 0: one bias of 4 on a kink, 25%.)
 
 Relative error of each element: |a - n| / max(|a|, |n|, floor), floor = 1e-3 * max(|a|, |n|) over
 the tensor (so that elements near zero are judged on the tensor's scale, as Caffe's checker does
@@ -101,19 +102,27 @@ def numerical_gradient(f, x, dout=None, h=1e-5, kink_tol=1e-3):
     step's central difference). (A smooth function's two differences differ by only about
     step * |f''|.)
     """
-    grad, kinks, _ = central_differences(f, x, dout, h, kink_tol)
-    return grad, kinks
+    d = central_differences(f, x, dout, h, kink_tol)
+    kinks = d.retried & (d.jump_finer > d.threshold)
+    return np.where(d.retried & ~kinks, d.finer, d.at_h), kinks
 
 
-def central_differences(f, x, dout=None, h=1e-5, kink_tol=1e-3, kink_explains=None):
-    """``numerical_gradient``'s work, with the step each element took: ``(grad, kinks, steps)``.
+@dataclass
+class CentralDifferences:
+    """``central_differences``'s: arrays of x's shape, those of the smaller step 0 where not retried."""
+    at_h: np.ndarray         # the central differences, step h
+    jump_at_h: np.ndarray    # |(f(x+h) - f(x)) - (f(x) - f(x-h))| / h: the one-sided differences' disagreement
+    finer: np.ndarray        # the same two with the step h / KINK_REFINE, where ``retried``
+    jump_finer: np.ndarray
+    retried: np.ndarray      # bool
+    threshold: float         # a jump above it is a kink: kink_tol * max(1, the largest one-sided difference)
 
-    ``kink_explains(grad, jump, steps)`` (arrays of x's shape; ``jump`` the difference of the
-    one-sided differences) names further elements to try again with the smaller step, and those
-    to count as kinks after it: ``check_layer``'s names the elements that miss the analytic
-    gradient by no more than a kink within the step could make them, a kink too slight for the
-    tensor-wide ``kink_tol`` but not for the element's own tolerance.
-    """
+
+def central_differences(f, x, dout=None, h=1e-5, kink_tol=1e-3, retry=None):
+    """Central differences of ``sum(f() * dout)`` for every element of ``x`` with the step ``h``,
+    and again with h / KINK_REFINE for those whose jump is over the threshold (a kink within h)
+    and those that ``retry(at_h)`` (a bool array) names: a :class:`CentralDifferences`.
+    (``numerical_gradient``'s arguments.)"""
     xp = get_array_module(x)
     if dout is None:
         dout = 1.0
@@ -135,32 +144,24 @@ def central_differences(f, x, dout=None, h=1e-5, kink_tol=1e-3, kink_explains=No
         x[index] = old
         return weighted(y_plus - y0), weighted(y0 - y_minus)
 
-    grad = np.zeros(x.shape, dtype=np.float64)
-    jump = np.zeros(x.shape, dtype=np.float64)
-    slope = np.zeros(x.shape, dtype=np.float64)
+    def sweep(step, indices):
+        """Central differences, jumps and largest one-sided differences of the elements ``indices``."""
+        central, jump, slope = (np.zeros(x.shape, dtype=np.float64) for _ in range(3))
+        for index in indices:
+            up, down = differences(index, step)
+            central[index] = (up + down) / (2 * step)
+            jump[index] = abs(up - down) / step
+            slope[index] = max(abs(up), abs(down)) / step
+        return central, jump, slope
 
-    def take(index, step):
-        up, down = differences(index, step)
-        grad[index] = (up + down) / (2 * step)
-        jump[index] = abs(up - down) / step
-        return max(abs(up), abs(down)) / step
-
-    for index in np.ndindex(*x.shape):  # a gradient checker is per element by definition
-        slope[index] = take(index, h)
+    at_h, jump_at_h, slope = sweep(h, np.ndindex(*x.shape))   # a gradient checker is per element by definition
     threshold = kink_tol * max(slope.max(), 1.0)
-    steps = np.full(x.shape, h)
-
-    def on_kinks():
-        kinks = jump > threshold
-        return kinks | kink_explains(grad, jump, steps) if kink_explains is not None else kinks
-
-    retry = on_kinks()
-    steps[retry] = h / KINK_REFINE
-    for index in map(tuple, np.argwhere(retry).tolist()):   # Python ints, as np.ndindex gives
-        take(index, steps[index])
-    # a kink between the smaller step and h is not straddled now: the element takes that step's
-    # central difference; one nearer still is
-    return grad, retry & on_kinks(), steps
+    retried = jump_at_h > threshold
+    if retry is not None:
+        retried |= retry(at_h)
+    # Python ints, as np.ndindex gives
+    finer, jump_finer, _ = sweep(h / KINK_REFINE, map(tuple, np.argwhere(retried).tolist()))
+    return CentralDifferences(at_h, jump_at_h, finer, jump_finer, retried, threshold)
 
 
 @dataclass
@@ -175,23 +176,25 @@ class GradcheckResult:
     def check_tensor(self, name, analytic, f, x, dout, h, floor):
         """Check ``analytic``, the gradient of sum(f() * dout) with respect to ``x``, as tensor
         ``name``: central differences of step ``h``, judged no finer than ``floor`` (``resolvable``'s,
-        for ``h``; a smaller step rounds more, in proportion).
+        for ``h``; the smaller step rounds KINK_REFINE times more).
 
-        An element that fails by no more than its jump (the difference of its one-sided
-        differences) is tried again with the smaller step: a kink at a distance d within the step
-        moves the central difference by jump / 2 = (change of slope) * (1 - d / step) / 2, however
-        slight, so a kink too slight for ``numerical_gradient``'s tensor-wide threshold can still
-        fail an element (a weight's 3e-3, from an output 2e-7 from a fused ReLU's 0, drawn by
-        the thorough profile; test_fft.py). A backward wrong by more than a smooth function's jump,
-        step * |f''| (1e-5 of the gradient where f'' is the size of f'), is not tried again, or
-        misses again after."""
+        Every element that fails is tried again with the smaller step, as the kinks are. Where its
+        central difference moves with the step (by half the miss or more), a kink within h, not
+        the backward, made the miss, however slight the kink: the element takes the smaller step's
+        difference (a weight missed by 3e-3 so, an output 2e-7 from a fused ReLU's 0 in its step,
+        drawn by the thorough profile: test_fft.py; and an input whose step met two kinks whose
+        jumps cancel). Where it stays, the miss is the backward's: a wrong backward's central
+        differences stay where they are. An element that still fails with the smaller step by no
+        more than its jump sits on a kink nearer than that step."""
         a = np.asarray(to_numpy(analytic), dtype=np.float64)
-
-        def kink_explains(numeric, jump, steps):
-            return (relative_errors(a, numeric, floor * h / steps) > self.tol) & (np.abs(a - numeric) <= jump)
-
-        numeric, kinks, steps = central_differences(f, x, dout, h, kink_explains=kink_explains)
-        self.errors[name] = rel_error(a, numeric, mask=~kinks, floor=floor * h / steps)
+        d = central_differences(f, x, dout, h, retry=lambda at_h: relative_errors(a, at_h, floor) > self.tol)
+        moved = np.abs(d.finer - d.at_h) >= np.abs(a - d.at_h) / 2
+        finer = d.retried & ((d.jump_at_h > d.threshold) | moved)
+        numeric = np.where(finer, d.finer, d.at_h)
+        floors = np.where(finer, floor * KINK_REFINE, floor)
+        slight = (relative_errors(a, numeric, floors) > self.tol) & (np.abs(a - numeric) <= d.jump_finer)
+        kinks = d.retried & ((d.jump_finer > d.threshold) | slight)
+        self.errors[name] = rel_error(a, numeric, mask=~kinks, floor=floors)
         self.kinks[name] = int(kinks.sum())
         self.sizes[name] = int(kinks.size)
 

@@ -4,8 +4,9 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import given, strategies as st
 
-from minicnn import Conv2D, ReLU, Tanh
+from minicnn import Conv2D, Dense, ReLU, Tanh
 from minicnn.gradcheck import check_layer, numerical_gradient, rel_error
 from minicnn.layers.lrn import LRN
 
@@ -18,6 +19,11 @@ class OffByAFactor(ReLU):
 class OffTanh(Tanh):
     def _backward(self, dout):
         return 1.001 * super()._backward(dout)
+
+
+class OffDense(Dense):
+    def _backward(self, dout):
+        return super()._backward(1.001 * dout)
 
 
 class WrongLRN(LRN):
@@ -108,6 +114,47 @@ def test_a_kink_too_slight_for_the_tensor_is_tried_again_where_it_fails_an_eleme
     result = check_layer(ReLU(), x, dout=dout)
     assert result.kinks["input"] == 1 and result.ok and result.errors["input"] < 1e-9
     assert not check_layer(OffByAFactor(), x, dout=dout).ok
+
+
+def test_two_kinks_whose_jumps_cancel_are_seen_by_the_difference_moving_with_the_step():
+    """A fused fc+ReLU of one input and two outputs (weights 1 and -1, dL/dy 1 and -1), both just
+    on: dL/dx is 2, but the input's step of h meets both kinks, 4e-6 below it and 4.0001e-6 above,
+    where the slope falls to 1 on either side. The one-sided differences agree to 1e-5 (no kink
+    to see there) and the central difference is 1.4. With the step 1e-7 it is 2: it moved with
+    the step, a kink's doing, and the check passes; a backward off by 0.1% still fails."""
+    for layer_class, right in ((Dense, True), (OffDense, False)):
+        layer = layer_class(1, 2, relu=True, dtype=np.float64)
+        layer.params["weight"].data[:] = [[1.0], [-1.0]]
+        layer.params["bias"].data[:] = [4e-6 - 0.5, 0.5 + 4.0001e-6]
+        x, dout = np.array([[0.5]]), np.array([[1.0, -1.0]])
+        numeric, kinks = numerical_gradient(lambda: layer.forward(x), x, dout)
+        assert not kinks.any() and numeric[0, 0] == pytest.approx(1.4, abs=1e-4)
+        result = check_layer(layer, x, dout=dout)
+        assert result.ok == right and result.kinks["input"] == 0, str(result)
+
+
+@given(seed=st.integers(0, 2 ** 32 - 1), exponents=st.lists(st.floats(-13, -4), min_size=1, max_size=3),
+       signs=st.lists(st.sampled_from([-1.0, 1.0]), min_size=3, max_size=3))
+def test_outputs_at_any_distance_from_the_kink_never_fail_a_right_backward(seed, exponents, signs):
+    """Kinks where they hurt most: a fused fc+ReLU (3 x 6 -> 4) with up to three outputs put 1e-13
+    to 1e-4 from ReLU's 0 (by their biases; each in a row and a column of its own, so that each
+    element's steps meet one kink at most), at distances that each weight, input and bias scales
+    differently, on either side of both steps. Whatever the steps straddle, a right backward
+    never fails on its error (it may on its count of kinks, an element left out for each kink
+    within 1e-7); one off by 0.1% always fails."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((3, 6))
+    for layer_class, right in ((Dense, True), (OffDense, False)):
+        layer = layer_class(6, 4, relu=True, dtype=np.float64, rng=np.random.default_rng(seed))
+        weight, bias = layer.params["weight"].data, layer.params["bias"].data
+        rows, columns = rng.permutation(3), rng.permutation(4)
+        for row, column, exponent, sign in zip(rows, columns, exponents, signs):
+            bias[column] -= (x[row] @ weight[column] + bias[column]) - sign * 10.0 ** exponent
+        result = check_layer(layer, x)
+        if right:
+            assert all(error <= result.tol for error in result.errors.values()), str(result)
+        else:
+            assert not result.ok, str(result)
 
 
 def test_a_kink_is_measured_against_the_slope():

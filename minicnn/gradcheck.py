@@ -159,8 +159,8 @@ def central_differences(f, x, dout=None, h=1e-5, kink_tol=1e-3, retry=None):
     retried = jump_at_h > threshold
     if retry is not None:
         retried |= retry(at_h)
-    # Python ints, as np.ndindex gives
-    finer, jump_finer, _ = sweep(h / KINK_REFINE, map(tuple, np.argwhere(retried).tolist()))
+    retried_indices = map(tuple, np.argwhere(retried).tolist())   # of Python ints, as np.ndindex's
+    finer, jump_finer, _ = sweep(h / KINK_REFINE, retried_indices)
     return CentralDifferences(at_h, jump_at_h, finer, jump_finer, retried, threshold)
 
 

@@ -189,9 +189,9 @@ class GradcheckResult:
         a = np.asarray(to_numpy(analytic), dtype=np.float64)
         d = central_differences(f, x, dout, h, retry=lambda at_h: relative_errors(a, at_h, floor) > self.tol)
         moved = np.abs(d.finer - d.at_h) >= np.abs(a - d.at_h) / 2
-        finer = d.retried & ((d.jump_at_h > d.threshold) | moved)
-        numeric = np.where(finer, d.finer, d.at_h)
-        floors = np.where(finer, floor * KINK_REFINE, floor)
+        smaller_step = d.retried & ((d.jump_at_h > d.threshold) | moved)
+        numeric = np.where(smaller_step, d.finer, d.at_h)
+        floors = np.where(smaller_step, floor * KINK_REFINE, floor)
         slight = (relative_errors(a, numeric, floors) > self.tol) & (np.abs(a - numeric) <= d.jump_finer)
         kinks = d.retried & ((d.jump_finer > d.threshold) | slight)
         self.errors[name] = rel_error(a, numeric, mask=~kinks, floor=floors)
@@ -371,7 +371,7 @@ def main(argv=None):
 
     refined = f"{1e-5 / KINK_REFINE:.0e}".replace("e-0", "e-")   # 1e-7, as the step is written
     print(f"Each layer's backward against central differences of its forward (h = 1e-5; {refined} again "
-          f"where a step straddles a kink), float64, on {device}; "
+          f"where a step straddles a kink or an element fails), float64, on {device}; "
           f"a tensor's error is its largest element's relative error, at most {args.tol:g} to pass.\n")
     cpu_only = [name for name, _, layer, _ in alexnet_checks(args.seed)
                 if name in chosen and getattr(layer, "algorithm", None) == "fft"]

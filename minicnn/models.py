@@ -21,6 +21,7 @@ import inspect
 import numpy as np
 
 from minicnn.layers import LRN, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Tanh
+from minicnn.layers.base import check_number
 from minicnn.sequential import Sequential
 
 # Layers whose bias the paper sets to 1 "to accelerate the early stages of learning by providing
@@ -164,9 +165,8 @@ def alexnet_small(num_classes=10, in_channels=1, input_size=28, width=24, dropou
                          f"got {activation!r}")
     if not isinstance(lrn, bool):
         raise ValueError(f"alexnet_small: lrn must be True (norm1 and norm2, the paper's) or False, got {lrn!r}")
-    if not isinstance(lrn_alpha, (int, float)) or isinstance(lrn_alpha, bool) or not 0 <= lrn_alpha < float("inf"):
-        raise ValueError(f"alexnet_small: lrn_alpha must be a number >= 0 (the paper's 1e-4; 0: a fixed scale), "
-                         f"got {lrn_alpha!r}")
+    check_number(lrn_alpha, "lrn_alpha", "alexnet_small", "a finite number >= 0 (the paper's 1e-4; 0: a fixed scale)",
+                 lambda v: v >= 0)
     if pool_size not in (2, 3) or isinstance(pool_size, bool):
         raise ValueError(f"alexnet_small: pool_size must be 3 (overlapping windows, the paper's) or 2 (windows "
                          f"side by side), got {pool_size!r}")

@@ -6,12 +6,14 @@
 (AlexNet: lr 0.01, momentum 0.9, weight decay 0.0005, lr divided by 10 when the validation error
 stops improving, at most three times.)
 """
+import numbers
+
 import numpy as np
 
 from minicnn import cpu_threads
 from minicnn.backend import KERNEL_DEVICES, device_of, get_array_module, to_device
 from minicnn.launch import BLOCK, grid_for, launch
-from minicnn.layers.base import check_positive_int
+from minicnn.layers.base import check_number, check_positive_int
 
 CPU_SLICE = 1 << 17   # elements per slice of the CPU update: its temporaries stay in the L2 cache
 
@@ -31,13 +33,10 @@ class SGD:
     """
 
     def __init__(self, model, lr=0.01, momentum=0.9, weight_decay=5e-4):
-        if not lr > 0:
-            raise ValueError(f"SGD: lr must be > 0, got {lr!r}")
-        if not 0 <= momentum < 1:
-            raise ValueError(f"SGD: momentum must be in [0, 1), got {momentum!r}")
-        if not weight_decay >= 0:
-            raise ValueError(f"SGD: weight_decay must be >= 0, got {weight_decay!r}")
-        self.model, self.lr, self.momentum, self.weight_decay = model, float(lr), float(momentum), float(weight_decay)
+        self.lr = check_number(lr, "lr", "SGD", "a finite number > 0", lambda v: v > 0)
+        self.momentum = check_number(momentum, "momentum", "SGD", "a number in [0, 1)", lambda v: 0 <= v < 1)
+        self.weight_decay = check_number(weight_decay, "weight_decay", "SGD", "a finite number >= 0", lambda v: v >= 0)
+        self.model = model
         self.velocity = {name: zeros_beside(p.data) for name, p in model.named_params()}
 
     def step(self):
@@ -107,11 +106,10 @@ def sgd_update_cpu(w, grad, v, lr, momentum, decay):
 def check_factor(schedule, factor):
     """A schedule's ``factor`` divides the learning rate, so it must be a number >= 1; PyTorch's
     ``gamma`` and ``factor`` multiply it instead, and one of theirs (0.1) given here would raise
-    the rate tenfold at each step, so the error says which to give."""
-    if not 1 <= factor < float("inf"):
-        hint = f" (it divides the rate: for PyTorch's {factor!r}, which multiplies, give {1 / factor:g})" \
-            if 0 < factor < 1 else ""
-        raise ValueError(f"{schedule}: factor must be a finite number >= 1, got {factor!r}{hint}")
+    the rate tenfold at each step, so the error says which to give. Returns it as a float."""
+    hint = f" (it divides the rate: for PyTorch's {factor!r}, which multiplies, give {1 / factor:g})" \
+        if isinstance(factor, numbers.Real) and 0 < factor < 1 else ""
+    return check_number(factor, "factor", schedule, "a finite number >= 1", lambda v: v >= 1, hint)
 
 
 class ReduceOnPlateau:
@@ -121,7 +119,7 @@ class ReduceOnPlateau:
     three times). Only a strictly lower error counts as an improvement."""
 
     def __init__(self, optimizer, factor=10.0, patience=1, max_reductions=3):
-        check_factor("ReduceOnPlateau", factor)
+        factor = check_factor("ReduceOnPlateau", factor)
         check_positive_int(patience, "patience", "ReduceOnPlateau", minimum=0)
         check_positive_int(max_reductions, "max_reductions", "ReduceOnPlateau", minimum=0)
         self.optimizer, self.factor, self.patience, self.max_reductions = optimizer, factor, patience, max_reductions
@@ -149,7 +147,7 @@ class StepLR:
     """Divide the learning rate by ``factor`` every ``every`` epochs."""
 
     def __init__(self, optimizer, every, factor=10.0):
-        check_factor("StepLR", factor)
+        factor = check_factor("StepLR", factor)
         check_positive_int(every, "every (epochs)", "StepLR")
         self.optimizer, self.every, self.factor, self.epochs = optimizer, every, factor, 0
 

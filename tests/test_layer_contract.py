@@ -1,4 +1,7 @@
-"""The contract every layer shares: shape inference, checks on dout, eval mode, devices, state."""
+"""The contract every layer shares: shape inference, checks on dout, eval mode, devices, state,
+and the checks on its real-valued hyper-parameters."""
+import re
+
 import numpy as np
 import pytest
 
@@ -120,6 +123,34 @@ def test_cuda_without_a_gpu_says_what_to_install(case, monkeypatch):
     layer, _ = case
     with pytest.raises(RuntimeError, match=r"CuPy or a CUDA GPU is not available.*minicnn\[cuda13\].*'sim'"):
         layer.to("cuda")
+
+
+# Every layer's real-valued hyper-parameters: (build with the value, the attribute that keeps it, a
+# value in range, the start of the message for one out of it).
+REAL_HYPERPARAMETERS = {
+    "LRN alpha": (lambda v: LRN(alpha=v), "alpha", 1e-4, "LRN: alpha must be a finite number >= 0"),
+    "LRN beta": (lambda v: LRN(beta=v), "beta", 0.75, "LRN: beta must be a finite number >= 0"),
+    "LRN k": (lambda v: LRN(k=v), "k", 2.0, r"LRN: k must be a finite number > 0 \(k = 0 divides by zero"),
+    "Dropout p": (lambda v: Dropout(v), "p", 0.5, r"Dropout: p must be a number in \[0, 1\)"),
+    "BatchNorm2D momentum": (lambda v: BatchNorm2D(3, momentum=v), "momentum", 0.1,
+                             r"BatchNorm2D: momentum must be a number in \[0, 1\]"),
+    "BatchNorm2D eps": (lambda v: BatchNorm2D(3, eps=v), "eps", 1e-5, "BatchNorm2D: eps must be a finite number > 0"),
+}
+
+
+@pytest.mark.parametrize("name", list(REAL_HYPERPARAMETERS))
+def test_a_real_hyperparameter_takes_numpy_numbers_and_names_a_bad_value(name):
+    """A float32 read from an array will do as well as a Python float, and is kept as a Python
+    float; a string, None, a bool, NaN, infinity or a value out of range raises ValueError naming
+    the layer, the argument, what it must be and what it got (not the TypeError of comparing a
+    string with 0, nor a layer built on infinity)."""
+    build, attribute, good, expected = REAL_HYPERPARAMETERS[name]
+    for value in (good, np.float32(good), np.float64(good)):
+        kept = getattr(build(value), attribute)
+        assert type(kept) is float and kept == float(value)
+    for bad in ("0.5", None, True, float("nan"), float("inf"), -1.0, np.float32(-1.0)):
+        with pytest.raises(ValueError, match=expected + ".*, got " + re.escape(repr(bad)) + "$"):
+            build(bad)
 
 
 @pytest.mark.parametrize("name", list(LAYERS))

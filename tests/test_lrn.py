@@ -49,9 +49,10 @@ def test_alpha_is_divided_by_size():
 def test_bad_construction():
     with pytest.raises(ValueError, match="size must be an integer >= 1"):
         LRN(size=0)
-    with pytest.raises(ValueError, match="alpha must be a non-negative number"):
+    with pytest.raises(ValueError, match="alpha must be a finite number >= 0, got -1.0"):
         LRN(alpha=-1.0)
-    with pytest.raises(ValueError, match="k must be > 0"):
+    with pytest.raises(ValueError, match=r"k must be a finite number > 0 \(k = 0 divides by zero on an all-zero "
+                                         r"window\), got 0.0"):
         LRN(k=0.0)
 
 

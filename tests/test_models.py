@@ -71,9 +71,9 @@ def test_the_small_alexnet_without_lrn_or_with_pools_side_by_side():
     x = np.random.default_rng(0).standard_normal((2, 24, 5, 5)).astype(np.float32) * 100
     np.testing.assert_allclose(fixed["norm1"].forward(x, train=False), x / 2 ** 0.75, rtol=1e-6)
     assert paper["norm1"].alpha == 1e-4 and paper["norm2"].alpha == 1e-4
-    for given, message in ((dict(lrn_alpha=-1.0), r"lrn_alpha must be a number >= 0 \(the paper's 1e-4; 0: a fixed "
-                                                  r"scale\), got -1.0"),
-                           (dict(lrn_alpha="1e-4"), "lrn_alpha must be a number >= 0 .+, got '1e-4'"),
+    for given, message in ((dict(lrn_alpha=-1.0), r"lrn_alpha must be a finite number >= 0 \(the paper's 1e-4; 0: a "
+                                                  r"fixed scale\), got -1.0"),
+                           (dict(lrn_alpha="1e-4"), "lrn_alpha must be a finite number >= 0 .+, got '1e-4'"),
                            (dict(pool_size=4), r"pool_size must be 3 \(overlapping windows, the paper's\) or 2 "
                                                r"\(windows side by side\), got 4"),
                            (dict(pool_size=True), "pool_size must be 3 .+, got True"),

@@ -111,8 +111,10 @@ def test_a_draw_holds_at_most_2_to_the_32_elements():
 def test_dropout_bad_arguments():
     with pytest.raises(ValueError, match=r"p must be a number in \[0, 1\)"):
         Dropout(1.0)
-    with pytest.raises(ValueError, match="seed must be a non-negative int"):
-        Dropout(0.5, seed=-1)
+    for seed in (-1, 1.0, "3", True):
+        with pytest.raises(ValueError, match=f"Dropout: seed must be an integer >= 0, got {seed!r}"):
+            Dropout(0.5, seed=seed)
+    assert type(Dropout(0.5, seed=np.int64(3)).seed) is int   # a seed read from an array will do
 
 
 @given(st.lists(st.integers(1, 4), min_size=2, max_size=4).map(tuple), st.integers(0, 2 ** 31))

@@ -110,9 +110,13 @@ def test_plateau_waits_for_more_than_patience_epochs_without_a_new_best():
 
 
 @pytest.mark.parametrize("build, message", [
-    (lambda opt: SGD(opt.model, lr=0), r"SGD: lr must be > 0, got 0"),
-    (lambda opt: SGD(opt.model, momentum=1.0), r"SGD: momentum must be in \[0, 1\), got 1.0"),
-    (lambda opt: SGD(opt.model, weight_decay=float("nan")), r"SGD: weight_decay must be >= 0, got nan"),
+    (lambda opt: SGD(opt.model, lr=0), r"SGD: lr must be a finite number > 0, got 0$"),
+    (lambda opt: SGD(opt.model, lr="0.01"), r"SGD: lr must be a finite number > 0, got '0.01'$"),
+    (lambda opt: SGD(opt.model, lr=float("inf")), r"SGD: lr must be a finite number > 0, got inf$"),
+    (lambda opt: SGD(opt.model, momentum=1.0), r"SGD: momentum must be a number in \[0, 1\), got 1.0$"),
+    (lambda opt: SGD(opt.model, momentum=None), r"SGD: momentum must be a number in \[0, 1\), got None$"),
+    (lambda opt: SGD(opt.model, weight_decay=float("nan")), r"SGD: weight_decay must be a finite number >= 0, got nan$"),
+    (lambda opt: SGD(opt.model, weight_decay=True), r"SGD: weight_decay must be a finite number >= 0, got True$"),
     (lambda opt: ReduceOnPlateau(opt, factor=0.1), r"ReduceOnPlateau: factor must be a finite number >= 1, got 0.1 "
                                                     r"\(it divides the rate: for PyTorch's 0.1, which multiplies, give 10\)"),
     (lambda opt: ReduceOnPlateau(opt, factor=0), r"factor must be a finite number >= 1, got 0$"),
@@ -120,6 +124,7 @@ def test_plateau_waits_for_more_than_patience_epochs_without_a_new_best():
     (lambda opt: ReduceOnPlateau(opt, max_reductions=1.5), r"max_reductions must be an integer >= 0, got 1.5"),
     (lambda opt: StepLR(opt, every=0), r"StepLR: every \(epochs\) must be an integer >= 1, got 0"),
     (lambda opt: StepLR(opt, every=2, factor=float("inf")), r"StepLR: factor must be a finite number >= 1, got inf"),
+    (lambda opt: StepLR(opt, every=2, factor="10"), r"StepLR: factor must be a finite number >= 1, got '10'$"),
 ])
 def test_optimizer_and_schedules_name_a_bad_argument(build, message):
     opt = SGD(Sequential([Dense(1, 1)]), lr=1.0)

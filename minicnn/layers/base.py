@@ -14,6 +14,8 @@ Every public entry point validates its input and raises a message that names the
 expected versus the received shape, dtype or device: nothing is silently broadcast or cast.
 """
 import contextlib
+import math
+import numbers
 from collections import OrderedDict
 
 import numpy as np
@@ -99,6 +101,17 @@ def check_positive_int(value, what, who, minimum=1):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{who}: {what} must be an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+def check_number(value, what, who, expected, within, hint=""):
+    """Return ``value`` as a float if it is a finite real number (Python's or NumPy's: a float32
+    scalar read from an array will do; a bool will not) for which ``within(value)`` holds, else
+    raise ValueError: "{who}: {what} must be {expected}, got {value!r}{hint}". A string or None
+    gets that message too, not the TypeError of comparing it with a number."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+            or not within(value):
+        raise ValueError(f"{who}: {what} must be {expected}, got {value!r}{hint}")
+    return float(value)
 
 
 def pair(value, what, who, minimum=1):

@@ -19,7 +19,7 @@ import numpy as np
 
 from minicnn.backend import get_array_module
 from minicnn.launch import BLOCK, REDUCE_BLOCK, empty, empty_like, grid_for, launch
-from minicnn.layers.base import TEST_TIME, Layer, Param, check_float_dtype, check_positive_int
+from minicnn.layers.base import TEST_TIME, Layer, Param, check_float_dtype, check_number, check_positive_int
 
 _AXES = (0, 2, 3)
 
@@ -117,11 +117,8 @@ class BatchNorm2D(Layer):
     def __init__(self, num_features, eps=1e-5, momentum=0.1, dtype=np.float32):
         super().__init__()
         self.num_features = check_positive_int(num_features, "num_features", "BatchNorm2D")
-        if not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"BatchNorm2D: momentum must be in [0, 1], got {momentum!r}")
-        if not eps > 0:
-            raise ValueError(f"BatchNorm2D: eps must be > 0, got {eps!r}")
-        self.eps, self.momentum = float(eps), float(momentum)
+        self.momentum = check_number(momentum, "momentum", "BatchNorm2D", "a number in [0, 1]", lambda v: 0 <= v <= 1)
+        self.eps = check_number(eps, "eps", "BatchNorm2D", "a finite number > 0", lambda v: v > 0)
         self.dtype = check_float_dtype(dtype, "BatchNorm2D")
         self.params["weight"] = Param(np.ones(num_features, self.dtype))
         self.params["bias"] = Param(np.zeros(num_features, self.dtype))

@@ -15,7 +15,7 @@ import numpy as np
 from minicnn import counter_rng
 from minicnn.backend import get_array_module
 from minicnn.launch import BLOCK, empty_like, grid_for, launch
-from minicnn.layers.base import TEST_TIME, Layer
+from minicnn.layers.base import TEST_TIME, Layer, check_number, check_positive_int
 
 
 def mask_layout(shape, mask_slice, first_row=0):
@@ -86,11 +86,8 @@ class Dropout(Layer):
 
     def __init__(self, p=0.5, seed=0, mask_slice=None):
         super().__init__()
-        if not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
-            raise ValueError(f"Dropout: p must be a number in [0, 1), got {p!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"Dropout: seed must be a non-negative int, got {seed!r}")
-        self.p, self.seed = float(p), seed
+        self.p = check_number(p, "p", "Dropout", "a number in [0, 1)", lambda v: 0 <= v < 1)
+        self.seed = check_positive_int(seed, "seed", "Dropout", minimum=0)
         self.mask_slice = None if mask_slice is None else tuple(int(v) for v in mask_slice)
         self.calls = 0  # training forwards so far: the counter of the next mask
         self.first_row = 0

@@ -19,7 +19,7 @@ and c is in window(c'') exactly when c'' is in [c - (size - 1) // 2, c + size //
 from minicnn import cpu_threads, kernel_versions
 from minicnn.backend import get_array_module
 from minicnn.launch import BLOCK, empty_like, grid_for, launch
-from minicnn.layers.base import Layer, check_positive_int
+from minicnn.layers.base import Layer, check_number, check_positive_int
 
 LRN_MAX_SIZE = 16        # kernels/lrn.cuh: the widest window of the kernels that keep per-channel terms in arrays
 LRN_CHANNEL_CHUNK = 32   # channels each thread of the version-2 to version-4 kernels walks (kernels/lrn.cu)
@@ -121,12 +121,10 @@ class LRN(Layer):
         super().__init__()
         self.size = check_positive_int(size, "size", "LRN")
         self.groups = check_positive_int(groups, "groups", "LRN")
-        for name, value in (("alpha", alpha), ("beta", beta), ("k", k)):
-            if not isinstance(value, (int, float)) or value != value or value < 0:
-                raise ValueError(f"LRN: {name} must be a non-negative number, got {value!r}")
-        if k == 0:
-            raise ValueError("LRN: k must be > 0 (k = 0 divides by zero on an all-zero window)")
-        self.alpha, self.beta, self.k = float(alpha), float(beta), float(k)
+        self.alpha = check_number(alpha, "alpha", "LRN", "a finite number >= 0", lambda v: v >= 0)
+        self.beta = check_number(beta, "beta", "LRN", "a finite number >= 0", lambda v: v >= 0)
+        self.k = check_number(k, "k", "LRN", "a finite number > 0 (k = 0 divides by zero on an all-zero window)",
+                              lambda v: v > 0)
 
     def output_shape(self, input_shape):
         self.expect_rank(input_shape, 4, "N, C, H, W")

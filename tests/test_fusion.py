@@ -188,6 +188,14 @@ def test_windows_wider_than_the_fused_kernels_take_stay_apart():
     assert list(model.layers) == ["norm", "pool"]
     with pytest.raises(ValueError, match="at most 16 channels, got size=17"):
         LRNMaxPool(LRN(17), MaxPool2D(2))
+    assert LRNMaxPool(LRN(16), MaxPool2D(2)).lrn.size == 16   # the widest they take
+
+
+def test_fusing_anything_but_an_lrn_and_a_max_pool_is_refused():
+    for lrn, pool in ((LRN(5), LRN(5)), (MaxPool2D(2), MaxPool2D(2))):
+        with pytest.raises(TypeError, match=f"LRNMaxPool: expected an LRN and a MaxPool2D, got "
+                                            f"{type(lrn).__name__} and {type(pool).__name__}"):
+            LRNMaxPool(lrn, pool)
 
 
 def test_fused_layers_pass_the_gradient_check():

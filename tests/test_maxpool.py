@@ -136,6 +136,8 @@ def test_float32_keeps_dtype(rng):
 def test_bad_input():
     with pytest.raises(ValueError, match=r"MaxPool2D\(kernel_size=3x3, stride=2\): window 3x3 is larger than the padded input 2x2"):
         MaxPool2D(3, 2).forward(np.zeros((1, 1, 2, 2)))
+    with pytest.raises(ValueError, match=r"window 3x3 is larger than the padded input 7x2 \(input \(1, 1, 7, 2\)\)"):
+        MaxPool2D(3, 2).forward(np.zeros((1, 1, 7, 2)))   # too narrow, tall enough
     with pytest.raises(ValueError, match="padding"):
         MaxPool2D(2, padding=2)
     with pytest.raises(ValueError, match=r"a 4-D array, got shape \(4, 4\)"):

@@ -125,16 +125,18 @@ def test_cuda_without_a_gpu_says_what_to_install(case, monkeypatch):
         layer.to("cuda")
 
 
-# Every layer's real-valued hyper-parameters: (build with the value, the attribute that keeps it, a
-# value in range, the start of the message for one out of it).
+# Every layer's real-valued hyper-parameters: (build with the value, the attribute that keeps it,
+# values in range: the default and the edges that are in, the edges that are out, the start of the
+# message for a value out of range).
 REAL_HYPERPARAMETERS = {
-    "LRN alpha": (lambda v: LRN(alpha=v), "alpha", 1e-4, "LRN: alpha must be a finite number >= 0"),
-    "LRN beta": (lambda v: LRN(beta=v), "beta", 0.75, "LRN: beta must be a finite number >= 0"),
-    "LRN k": (lambda v: LRN(k=v), "k", 2.0, r"LRN: k must be a finite number > 0 \(k = 0 divides by zero"),
-    "Dropout p": (lambda v: Dropout(v), "p", 0.5, r"Dropout: p must be a number in \[0, 1\)"),
-    "BatchNorm2D momentum": (lambda v: BatchNorm2D(3, momentum=v), "momentum", 0.1,
+    "LRN alpha": (lambda v: LRN(alpha=v), "alpha", (1e-4, 0), (), "LRN: alpha must be a finite number >= 0"),
+    "LRN beta": (lambda v: LRN(beta=v), "beta", (0.75, 0), (), "LRN: beta must be a finite number >= 0"),
+    "LRN k": (lambda v: LRN(k=v), "k", (2.0,), (0,), r"LRN: k must be a finite number > 0 \(k = 0 divides by zero"),
+    "Dropout p": (lambda v: Dropout(v), "p", (0.5, 0), (1,), r"Dropout: p must be a number in \[0, 1\)"),
+    "BatchNorm2D momentum": (lambda v: BatchNorm2D(3, momentum=v), "momentum", (0.1, 0, 1), (),
                              r"BatchNorm2D: momentum must be a number in \[0, 1\]"),
-    "BatchNorm2D eps": (lambda v: BatchNorm2D(3, eps=v), "eps", 1e-5, "BatchNorm2D: eps must be a finite number > 0"),
+    "BatchNorm2D eps": (lambda v: BatchNorm2D(3, eps=v), "eps", (1e-5,), (0,),
+                        "BatchNorm2D: eps must be a finite number > 0"),
 }
 
 
@@ -144,11 +146,11 @@ def test_a_real_hyperparameter_takes_numpy_numbers_and_names_a_bad_value(name):
     float; a string, None, a bool, NaN, infinity or a value out of range raises ValueError naming
     the layer, the argument, what it must be and what it got (not the TypeError of comparing a
     string with 0, nor a layer built on infinity)."""
-    build, attribute, good, expected = REAL_HYPERPARAMETERS[name]
-    for value in (good, np.float32(good), np.float64(good)):
+    build, attribute, good, edges_out, expected = REAL_HYPERPARAMETERS[name]
+    for value in (*good, np.float32(good[0]), np.float64(good[0])):
         kept = getattr(build(value), attribute)
         assert type(kept) is float and kept == float(value)
-    for bad in ("0.5", None, True, float("nan"), float("inf"), -1.0, np.float32(-1.0)):
+    for bad in ("0.5", None, True, float("nan"), float("inf"), -1.0, np.float32(-1.0), *edges_out):
         with pytest.raises(ValueError, match=expected + ".*, got " + re.escape(repr(bad)) + "$"):
             build(bad)
 

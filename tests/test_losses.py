@@ -55,6 +55,8 @@ def test_bad_input():
         loss.backward()
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\), got values in \[0, 3\]"):
         loss.forward(np.zeros((2, 3)), np.array([0, 3]))
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\), got values in \[-1, 2\]"):
+        loss.forward(np.zeros((2, 3)), np.array([2, -1]))
     with pytest.raises(TypeError, match="labels must be integer class indices, got dtype float64"):
         loss.forward(np.zeros((2, 3)), np.array([0.0, 1.0]))
     with pytest.raises(ValueError, match=r"labels must have shape \(2,\)"):

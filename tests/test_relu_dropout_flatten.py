@@ -65,8 +65,10 @@ def test_dropout_mask_statistics_and_reproducibility():
     frac = (y1 == 0).mean()
     assert abs(frac - 0.5) < 0.005          # 100k Bernoulli(0.5) draws: sd 0.0016
     assert abs(y1.mean() - 1.0) < 0.01      # inverted dropout keeps the expectation
-    y2 = layer.forward(x)
-    assert abs(((y1 == 0) & (y2 == 0)).mean() - 0.25) < 0.005   # successive masks independent
+    y2, y3 = layer.forward(x), layer.forward(x)
+    for a, b in ((y1, y2), (y2, y3)):   # successive masks independent, each forward's its own
+        assert abs(((a == 0) & (b == 0)).mean() - 0.25) < 0.005
+    assert layer.calls == 3
     again = Dropout(0.5, seed=7)
     np.testing.assert_array_equal(again.forward(x), y1)            # same seed, same first mask
     again.set_random_state(layer.random_state())

@@ -65,6 +65,9 @@ def test_dropout_mask_statistics_and_reproducibility():
     frac = (y1 == 0).mean()
     assert abs(frac - 0.5) < 0.005          # 100k Bernoulli(0.5) draws: sd 0.0016
     assert abs(y1.mean() - 1.0) < 0.01      # inverted dropout keeps the expectation
+    for t, y in enumerate((y1, layer.forward(x), layer.forward(x))):   # the t-th forward: draw t, element by element
+        np.testing.assert_array_equal(y == 0, counter_rng.uniform(7, t, x.shape, x.dtype) < 0.5)
+    layer.set_random_state({"seed": 7, "calls": 1})
     y2, y3 = layer.forward(x), layer.forward(x)
     for a, b in ((y1, y2), (y2, y3)):   # successive masks independent, each forward's its own
         assert abs(((a == 0) & (b == 0)).mean() - 0.25) < 0.005

@@ -161,6 +161,11 @@ def test_sgd_load_state_dict_names_what_does_not_fit_and_copies_nothing_then():
     names = sorted(good)
     with pytest.raises(KeyError, match=rf"missing velocities \['{names[0]}'\], unexpected velocities \['fc9.bias'\]"):
         opt.load_state_dict({**{k: v for k, v in good.items() if k != names[0]}, "fc9.bias": good[names[0]]})
+    with pytest.raises(KeyError, match=rf"SGD.load_state_dict: missing velocities \['{names[0]}'\]") as missing:
+        opt.load_state_dict({k: v for k, v in good.items() if k != names[0]})
+    with pytest.raises(KeyError, match=r"SGD.load_state_dict: unexpected velocities \['fc9.bias'\]") as unexpected:
+        opt.load_state_dict({**good, "fc9.bias": good[names[0]]})
+    assert "unexpected" not in str(missing.value) and "missing" not in str(unexpected.value)
     wrong_shape = {**good, names[-1]: np.zeros((5, 5))}
     with pytest.raises(ValueError, match=rf"velocity '{names[-1]}' has shape \(5, 5\), expected "):
         opt.load_state_dict(wrong_shape)

@@ -155,6 +155,26 @@ def test_a_real_hyperparameter_takes_numpy_numbers_and_names_a_bad_value(name):
             build(bad)
 
 
+@pytest.mark.parametrize("who, build", [("Conv2D", lambda **given: Conv2D(3, 4, 3, **given)),
+                                        ("Dense", lambda **given: Dense(3, 4, **given))])
+def test_the_flags_and_the_generator_of_a_layer_with_weights_are_checked(who, build):
+    """``bias`` and ``relu`` take True or False (NumPy's too), not a string whose truth would be
+    taken ("False" is true); ``rng`` takes a Generator or None, and a seed given for it is told
+    how to make one."""
+    assert "bias" not in build(bias=np.False_).params and build(relu=np.True_).relu is True
+    for flag in ("bias", "relu"):
+        for bad in ("False", 0, None):
+            with pytest.raises(ValueError, match=f"{who}: {flag} must be True or False, got {re.escape(repr(bad))}$"):
+                build(**{flag: bad})
+    seeded = [build(rng=np.random.default_rng(3)).params["weight"].data for _ in range(2)]
+    np.testing.assert_array_equal(*seeded)
+    with pytest.raises(ValueError, match=rf"{who}: rng must be a numpy.random.Generator or None, got 5 "
+                                         rf"\(numpy.random.default_rng\(5\) makes one of a seed\)$"):
+        build(rng=5)
+    with pytest.raises(ValueError, match=f"{who}: rng must be a numpy.random.Generator or None, got 'seed'$"):
+        build(rng="seed")
+
+
 @pytest.mark.parametrize("name", list(LAYERS))
 def test_state_dict_round_trip(name):
     make, shape = LAYERS[name]

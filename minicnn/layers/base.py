@@ -114,6 +114,26 @@ def check_number(value, what, who, expected, within, hint=""):
     return float(value)
 
 
+def check_flag(value, what, who):
+    """Return ``value`` as a bool if it is True or False (Python's or NumPy's), else raise
+    ValueError: taken for its truth, the string "False" (read from a config file) would be true."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{who}: {what} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_rng(rng, who):
+    """``rng`` if it is a ``numpy.random.Generator``, a fresh one if None, else ValueError (a seed
+    given where the generator goes says how to make one of it)."""
+    if rng is None:
+        return np.random.default_rng()
+    if not isinstance(rng, np.random.Generator):
+        hint = f" (numpy.random.default_rng({rng!r}) makes one of a seed)" \
+            if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) else ""
+        raise ValueError(f"{who}: rng must be a numpy.random.Generator or None, got {rng!r}{hint}")
+    return rng
+
+
 def pair(value, what, who, minimum=1):
     """Accept an int or an (h, w) pair of ints and return an (h, w) tuple."""
     if isinstance(value, (tuple, list)):

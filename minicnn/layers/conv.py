@@ -23,7 +23,7 @@ from minicnn import cpu_threads, gemm, kernel_versions
 from minicnn.backend import get_array_module
 from minicnn.launch import BLOCK, REDUCE_BLOCK, empty, grid_for, launch, plane_tiles
 from minicnn.layers import fft, winograd
-from minicnn.layers.base import Layer, Param, check_float_dtype, check_positive_int, pair
+from minicnn.layers.base import Layer, Param, check_flag, check_float_dtype, check_positive_int, check_rng, pair
 from minicnn.layers.bias import bias_grad_cuda
 from minicnn.layers.im2col import (LAYOUT_V7_PIXELS, col2im, col2im_cuda, conv_output_size, im2col, im2col_cuda,
                                    im2col_kernel, sliding_windows)
@@ -375,7 +375,8 @@ class Conv2D(Layer):
                  bias=True, dtype=np.float32, rng=None, relu=False, algorithm="auto"):
         super().__init__()
         who = "Conv2D"
-        self.relu = bool(relu)
+        self.relu = check_flag(relu, "relu", who)
+        bias = check_flag(bias, "bias", who)
         self.in_channels = check_positive_int(in_channels, "in_channels", who)
         self.out_channels = check_positive_int(out_channels, "out_channels", who)
         self.kernel_size = pair(kernel_size, "kernel_size", who)
@@ -397,7 +398,7 @@ class Conv2D(Layer):
             raise ValueError(f"Conv2D: algorithm='fft' computes convolutions of stride 1; this one's stride is "
                              f"{self.stride}: use algorithm='im2col' or 'auto'")
         self.algorithm = algorithm
-        rng = np.random.default_rng() if rng is None else rng
+        rng = check_rng(rng, who)
         kh, kw = self.kernel_size
         fan_in = in_channels // groups * kh * kw
         self.params["weight"] = Param(uniform_fan_in(

@@ -4,7 +4,7 @@ import numpy as np
 
 from minicnn import gemm
 from minicnn.backend import get_array_module
-from minicnn.layers.base import Layer, Param, check_float_dtype, check_positive_int
+from minicnn.layers.base import Layer, Param, check_flag, check_float_dtype, check_positive_int, check_rng
 from minicnn.layers.bias import bias_add_cuda, bias_grad_cuda, relu_backward_bias_grad_cuda
 from minicnn.layers.conv import uniform_fan_in
 from minicnn.layers.relu import relu_backward_cuda, relu_forward_cuda
@@ -94,11 +94,12 @@ class Dense(Layer):
 
     def __init__(self, in_features, out_features, bias=True, dtype=np.float32, rng=None, relu=False):
         super().__init__()
-        self.relu = bool(relu)
+        self.relu = check_flag(relu, "relu", "Dense")
+        bias = check_flag(bias, "bias", "Dense")
         self.in_features = check_positive_int(in_features, "in_features", "Dense")
         self.out_features = check_positive_int(out_features, "out_features", "Dense")
         self.dtype = check_float_dtype(dtype, "Dense")
-        rng = np.random.default_rng() if rng is None else rng
+        rng = check_rng(rng, "Dense")
         self.params["weight"] = Param(uniform_fan_in(rng, (out_features, in_features), in_features, self.dtype))
         if bias:
             self.params["bias"] = Param(uniform_fan_in(rng, (out_features,), in_features, self.dtype))

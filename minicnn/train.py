@@ -25,6 +25,7 @@ from minicnn.cpu_memory import reuse_freed_memory
 from minicnn.data.loader import BatchLoader, pixels_refused
 from minicnn.environment import coretype_note, describe, describe_line, oversubscribed_note, spinning_note
 from minicnn.inference import predict_proba, ranked_first, shifted_ten_crop_proba, topk_correct
+from minicnn.layers.base import check_flag, check_number, check_positive_int
 from minicnn.losses import SoftmaxCrossEntropy, softmax
 from minicnn.optim import SGD, LinearDecay, ReduceOnPlateau, StepLR
 from minicnn.plots import save_confusion, save_curves, save_filter_grid, save_largest_losses, save_top5
@@ -163,7 +164,8 @@ def fit_config(cfg, model):
     if missing:
         raise TrainingError(f"fit's settings need {', '.join(missing)} (of {', '.join(FIT_REQUIRED)}; the others "
                             f"have defaults: {', '.join(f'{k}={v!r}' for k, v in FIT_DEFAULTS.items())})")
-    full = {**FIT_DEFAULTS, **cfg}
+    # NumPy's scalars as Python's: the checkpoint records the settings as JSON
+    full = {key: value.item() if isinstance(value, np.generic) else value for key, value in {**FIT_DEFAULTS, **cfg}.items()}
     if full["device"] is None:
         full["device"] = model.device
     if not full.get("architecture") and getattr(model, "architecture", None):
@@ -180,7 +182,42 @@ def fit_config(cfg, model):
     if full["schedule"] == "step" and full["step_every"] is None:
         raise TrainingError("the step schedule divides the learning rate by 10 every step_every epochs: give "
                             "step_every")
+    check_settings(full)
     return full
+
+
+def check_settings(cfg):
+    """Refuse (``TrainingError``) a setting of fit's of the wrong kind or out of its range, naming
+    it, what it must be and what it got, before anything is read or written: a string "2" for
+    epochs stopped fit with a TypeError from a comparison, resume="no" resumed (a string is true),
+    std=0 trained on infinities until the loss was NaN. (lr, momentum and weight_decay are SGD's
+    to check, which names them as well.) Sets mean and std in ``cfg`` as a float or a list of
+    floats (a float32 array's would not go into the checkpoint's JSON)."""
+    def statistic(what, within, expected):   # mean, std: a number, or one per channel
+        given = cfg[what]
+        values = list(given) if isinstance(given, (list, tuple, np.ndarray)) else [given]
+        try:
+            if not values:
+                raise ValueError("none")
+            values = [check_number(value, what, "fit", expected, within) for value in values]
+        except ValueError:
+            raise ValueError(f"fit: {what} must be {expected}, or one per channel, got {given!r}") from None
+        cfg[what] = values if isinstance(given, (list, tuple, np.ndarray)) else values[0]
+
+    try:
+        for name in ("epochs", "batch_size"):
+            check_positive_int(cfg[name], name, "fit")
+        for name in ("seed", "augment_pad"):
+            check_positive_int(cfg[name], name, "fit", minimum=0)
+        for name in ("input_size", "step_every"):
+            if cfg[name] is not None:
+                check_positive_int(cfg[name], f"{name} (or None)", "fit")
+        for name in ("augment", "resume"):
+            check_flag(cfg[name], name, "fit")
+        statistic("mean", lambda v: True, "a finite number")
+        statistic("std", lambda v: v > 0, "a finite number > 0")
+    except ValueError as exc:
+        raise TrainingError(str(exc)) from None
 
 
 def fit(model, data, cfg, log=print, progress=None, comm=None):
@@ -351,8 +388,9 @@ def _train(model, data, cfg, log, progress, comm):
             records = epoch_records(metrics_path)
             if records:   # none where the run's metrics.jsonl is gone, and it trained no epoch
                 save_curves(records, os.path.join(out, "curves.png"))
-            first_conv = next(p for name, p in model.named_params() if p.data.ndim == 4)
-            save_filter_grid(first_conv.data, os.path.join(out, "conv1_filters.png"))
+            first_conv = next((p for name, p in model.named_params() if p.data.ndim == 4), None)
+            if first_conv is not None:   # none in a network of fully connected layers alone
+                save_filter_grid(first_conv.data, os.path.join(out, "conv1_filters.png"))
         return test_and_report(model, data, cfg, comm, loader_args, log, environment)
     except OSError as exc:
         raise TrainingError(f"cannot write the run's results into {out} ({exc.strerror or exc}); its checkpoint "
@@ -478,6 +516,11 @@ def check_model_takes(model, data, cfg):
     number of classes, the model's outputs."""
     images = data["train"][0]
     channels = 1 if images.ndim == 3 else images.shape[1]
+    for what in ("mean", "std"):   # a number for every channel, or one for each
+        count = np.size(cfg[what])
+        if count not in (1, channels):
+            raise TrainingError(f"{what} gives {count} values, and the images have {counted(channels, 'channel')}: "
+                                f"give one value, or one per channel")
     side = cfg.get("crop") or cfg["input_size"]
     height, width = (side, side) if side else images.shape[-2:]
     batch = (cfg["batch_size"], channels, height, width)
@@ -496,10 +539,9 @@ def check_model_takes(model, data, cfg):
 def check_data(data, cfg, ranks=1):
     """Refuse, before the first step, settings the data cannot serve (``TrainingError``): no epoch
     or an empty batch, no whole batch of training images (an epoch of no steps), the plateau
-    schedule with no validation set to watch, or no test images."""
+    schedule with no validation set to watch, or no test images (``epochs`` and ``batch_size``,
+    each >= 1, are ``check_settings``'s)."""
     count, batch = len(data["train"][1]), cfg["batch_size"]
-    if cfg["epochs"] < 1 or batch < 1:
-        raise TrainingError(f"epochs and batch_size must be >= 1, got {cfg['epochs']} and {batch}")
     if not count:   # every image held out: no batch size helps
         raise TrainingError(f"no images are left to train on: the data's {len(data['val'][1])} validation and "
                             f"{counted(len(data['test'][1]), 'test image')} are all it has; give more data")

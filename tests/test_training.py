@@ -12,7 +12,7 @@ import numpy as np
 from hypothesis import given, strategies as st
 import pytest
 
-from minicnn import Dense, Sequential, checkpoint, models
+from minicnn import Dense, Flatten, Sequential, checkpoint, models
 from minicnn.data import fashion_mnist
 from minicnn.data.loader import BatchLoader, draw_crops, window_crops
 from minicnn.environment import describe_line
@@ -1651,7 +1651,7 @@ def test_a_run_without_a_validation_set_trains_on_every_image_and_plots_the_trai
 @pytest.mark.parametrize("overrides, val, message", [
     (dict(batch_size=64), 8, "a batch of 64 images needs at least as many training images; there are 40"),
     (dict(schedule="plateau"), 0, "the plateau schedule lowers the learning rate"),
-    (dict(epochs=0), 8, "epochs and batch_size must be >= 1, got 0 and 16"),
+    (dict(epochs=0), 8, r"^fit: epochs must be an integer >= 1, got 0$"),
     (dict(batch_size=1), 48, r"^no images are left to train on: the data's 48 validation and 16 test images are all it "
                              r"has; give more data$"),   # not "a batch of 1 images ...: lower the batch size"
 ])
@@ -1832,6 +1832,54 @@ def test_fit_takes_the_defaults_for_what_its_settings_leave_out(tmp_path):
         fit_config(dict(epochs=1, batch_size=16, lr=0.1, out="o", schedule="cosine"), models.alexnet_small(width=4))
     with pytest.raises(TrainingError, match=r"give step_every$"):
         fit_config(dict(epochs=1, batch_size=16, lr=0.1, out="o", schedule="step"), models.alexnet_small(width=4))
+
+
+@pytest.mark.parametrize("setting, message", [
+    (dict(epochs="2"), r"epochs must be an integer >= 1, got '2'"),
+    (dict(epochs=1.5), r"epochs must be an integer >= 1, got 1.5"),
+    (dict(batch_size=0), r"batch_size must be an integer >= 1, got 0"),
+    (dict(seed=-1), r"seed must be an integer >= 0, got -1"),
+    (dict(augment_pad=-1), r"augment_pad must be an integer >= 0, got -1"),
+    (dict(input_size=0), r"input_size \(or None\) must be an integer >= 1, got 0"),
+    (dict(schedule="step", step_every=0.5), r"step_every \(or None\) must be an integer >= 1, got 0.5"),
+    (dict(augment="yes"), r"augment must be True or False, got 'yes'"),
+    (dict(resume="no"), r"resume must be True or False, got 'no'"),   # a string is true: it resumed
+    (dict(mean="0.5"), r"mean must be a finite number, or one per channel, got '0.5'"),
+    (dict(std=0), r"std must be a finite number > 0, or one per channel, got 0"),   # trained to a NaN loss
+    (dict(std=[1.0, float("nan")]), r"std must be a finite number > 0, or one per channel, got \[1.0, nan\]"),
+    (dict(std=[]), r"std must be a finite number > 0, or one per channel, got \[\]"),
+])
+def test_fit_names_a_setting_of_the_wrong_kind_before_anything_is_written(tmp_path, setting, message):
+    from minicnn.train import TrainingError, fit
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (24, 28, 28), dtype=np.uint8), rng.integers(0, 10, 24)
+    with pytest.raises(TrainingError, match=f"^fit: {message}$"):
+        fit(models.alexnet_small(width=4), dict(train=(x[:16], y[:16]), test=(x[16:], y[16:])),
+            {**dict(epochs=1, batch_size=8, lr=0.01, out=str(tmp_path / "run")), **setting}, log=lambda *a: None)
+    assert not os.path.exists(tmp_path / "run")
+
+
+def test_fit_trains_a_network_without_convolutions_and_records_numpy_settings_as_json(tmp_path):
+    """A network of fully connected layers alone gets every picture but the conv1 filters', where
+    fit stopped at the end with a StopIteration from looking for them; settings given as NumPy
+    scalars (a mean and std computed from the data) go into the checkpoint's JSON, where they
+    stopped the first epoch's save. A mean or std for another number of channels is refused."""
+    from minicnn.train import TrainingError, fit
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (24, 1, 6, 6), dtype=np.uint8), rng.integers(0, 3, 24)
+    data = dict(train=(x[:16], y[:16]), test=(x[16:], y[16:]))
+    statistics = dict(mean=np.float32(x.mean() / 255), std=[np.float32(x.std() / 255)], epochs=np.int64(1))
+    mlp = Sequential([("flatten", Flatten()), ("fc1", Dense(36, 8, rng=rng, relu=True)), ("fc2", Dense(8, 3, rng=rng))])
+    fit(mlp, data, dict(batch_size=8, lr=0.01, out=str(tmp_path / "run"), **statistics), log=lambda *a: None)
+    written = set(os.listdir(tmp_path / "run"))
+    assert {"checkpoint.npz", "curves.png", "confusion.png", "test_metrics.json"} <= written
+    assert "conv1_filters.png" not in written
+    recorded = json.loads((tmp_path / "run" / "checkpoint.json").read_text())["config"]
+    assert (recorded["mean"], recorded["std"], recorded["epochs"]) == (
+        float(statistics["mean"]), [float(statistics["std"][0])], 1)
+    with pytest.raises(TrainingError, match=r"^mean gives 2 values, and the images have 1 channel: give one value, "
+                                            r"or one per channel$"):
+        fit(mlp, data, dict(epochs=1, batch_size=8, lr=0.01, out=str(tmp_path / "other"), mean=(0.5, 0.5)))
 
 
 def test_fit_shows_the_scripts_bar_with_progress_true(tmp_path, capsys):

@@ -22,10 +22,10 @@ from minicnn import checkpoint
 from minicnn.arguments import signals_held, stopped
 from minicnn.backend import get_array_module, to_device, to_numpy
 from minicnn.cpu_memory import reuse_freed_memory
-from minicnn.data.loader import BatchLoader, pixels_refused
+from minicnn.data.loader import BatchLoader, pixel_statistics, pixels_refused
 from minicnn.environment import coretype_note, describe, describe_line, oversubscribed_note, spinning_note
 from minicnn.inference import predict_proba, ranked_first, shifted_ten_crop_proba, topk_correct
-from minicnn.layers.base import check_flag, check_number, check_positive_int
+from minicnn.layers.base import check_flag, check_positive_int
 from minicnn.losses import SoftmaxCrossEntropy, softmax
 from minicnn.optim import SGD, LinearDecay, ReduceOnPlateau, StepLR
 from minicnn.plots import save_confusion, save_curves, save_filter_grid, save_largest_losses, save_top5
@@ -192,18 +192,7 @@ def check_settings(cfg):
     epochs stopped fit with a TypeError from a comparison, resume="no" resumed (a string is true),
     std=0 trained on infinities until the loss was NaN. (lr, momentum and weight_decay are SGD's
     to check, which names them as well.) Sets mean and std in ``cfg`` as a float or a list of
-    floats (a float32 array's would not go into the checkpoint's JSON)."""
-    def statistic(what, within, expected):   # mean, std: a number, or one per channel
-        given = cfg[what]
-        values = list(given) if isinstance(given, (list, tuple, np.ndarray)) else [given]
-        try:
-            if not values:
-                raise ValueError("none")
-            values = [check_number(value, what, "fit", expected, within) for value in values]
-        except ValueError:
-            raise ValueError(f"fit: {what} must be {expected}, or one per channel, got {given!r}") from None
-        cfg[what] = values if isinstance(given, (list, tuple, np.ndarray)) else values[0]
-
+    floats (``pixel_statistics``: a float32 array's would not go into the checkpoint's JSON)."""
     try:
         for name in ("epochs", "batch_size"):
             check_positive_int(cfg[name], name, "fit")
@@ -214,8 +203,7 @@ def check_settings(cfg):
                 check_positive_int(cfg[name], f"{name} (or None)", "fit")
         for name in ("augment", "resume"):
             check_flag(cfg[name], name, "fit")
-        statistic("mean", lambda v: True, "a finite number")
-        statistic("std", lambda v: v > 0, "a finite number > 0")
+        cfg["mean"], cfg["std"] = pixel_statistics(cfg["mean"], cfg["std"], who="fit")
     except ValueError as exc:
         raise TrainingError(str(exc)) from None
 
@@ -516,11 +504,10 @@ def check_model_takes(model, data, cfg):
     number of classes, the model's outputs."""
     images = data["train"][0]
     channels = 1 if images.ndim == 3 else images.shape[1]
-    for what in ("mean", "std"):   # a number for every channel, or one for each
-        count = np.size(cfg[what])
-        if count not in (1, channels):
-            raise TrainingError(f"{what} gives {count} values, and the images have {counted(channels, 'channel')}: "
-                                f"give one value, or one per channel")
+    try:   # a number for every channel, or one for each
+        pixel_statistics(cfg["mean"], cfg["std"], channels, who="fit")
+    except ValueError as exc:
+        raise TrainingError(str(exc)) from None
     side = cfg.get("crop") or cfg["input_size"]
     height, width = (side, side) if side else images.shape[-2:]
     batch = (cfg["batch_size"], channels, height, width)

@@ -216,6 +216,21 @@ def test_batches_are_reproducible_and_augmentation_is_a_crop_or_mirror():
         BatchLoader(images, np.arange(10), batch_size=0)
 
 
+@pytest.mark.parametrize("option, message", [
+    (dict(augment="no"), r"augment must be True or False, got 'no'"),   # a string is true: it augmented
+    (dict(augment=True, augment_pad=-1), r"augment_pad must be an integer >= 0, got -1"),
+    (dict(size=0), r"size \(or None\) must be an integer >= 1, got 0"),
+    (dict(crop=0), r"crop \(or None\) must be an integer >= 1, got 0"),
+    (dict(std=0), r"std must be a finite number > 0, or one per channel, got 0"),   # every pixel infinite
+    (dict(mean=[0.1, float("inf"), 0.2]), r"mean must be a finite number, or one per channel, got \[0.1, inf, 0.2\]"),
+    (dict(std=(0.2, 0.3)), r"std gives 2 values, and the images have 3 channels: give one value, or one per channel"),
+])
+def test_the_loader_names_an_option_of_the_wrong_kind(option, message):
+    images = np.zeros((4, 3, 6, 6), np.uint8)
+    with pytest.raises(ValueError, match=f"^BatchLoader: {message}$"):
+        BatchLoader(images, np.arange(4), 2, **option)
+
+
 @pytest.mark.parametrize("drop_last", [False, True])
 def test_an_epoch_shows_every_image_once_normalised_per_channel(drop_last):
     """Without augmentation a shuffled epoch is a permutation of the images in batches of
@@ -1877,8 +1892,8 @@ def test_fit_trains_a_network_without_convolutions_and_records_numpy_settings_as
     recorded = json.loads((tmp_path / "run" / "checkpoint.json").read_text())["config"]
     assert (recorded["mean"], recorded["std"], recorded["epochs"]) == (
         float(statistics["mean"]), [float(statistics["std"][0])], 1)
-    with pytest.raises(TrainingError, match=r"^mean gives 2 values, and the images have 1 channel: give one value, "
-                                            r"or one per channel$"):
+    with pytest.raises(TrainingError, match=r"^fit: mean gives 2 values, and the images have 1 channel: give one "
+                                            r"value, or one per channel$"):
         fit(mlp, data, dict(epochs=1, batch_size=8, lr=0.01, out=str(tmp_path / "other"), mean=(0.5, 0.5)))
 
 

@@ -13,7 +13,32 @@ import threading
 import numpy as np
 
 from minicnn import cpu_threads
+from minicnn.layers.base import check_flag, check_number, check_positive_int
 from minicnn.layers.im2col import pad_spatial
+
+
+def pixel_statistics(mean, std, channels=None, who="BatchLoader"):
+    """``(mean, std)`` checked, as pixels become ``(p / 255 - mean) / std``: each a finite number
+    (std > 0) or a list, tuple or array of them, one per channel (``channels`` of them, when
+    given, or one); returned as a float or a list of floats (a checkpoint records them as JSON).
+    Anything else raises ValueError naming ``who``, which and what it got: std=0 made every pixel
+    infinite, and a mean of 2 values for one channel failed in NumPy's broadcasting."""
+    checked = []
+    for what, given, expected, within in (("mean", mean, "a finite number", lambda v: True),
+                                          ("std", std, "a finite number > 0", lambda v: v > 0)):
+        several = isinstance(given, (list, tuple, np.ndarray))
+        values = list(np.ravel(given)) if several else [given]
+        try:
+            if not values:
+                raise ValueError("none")
+            values = [check_number(value, what, who, expected, within) for value in values]
+        except ValueError:
+            raise ValueError(f"{who}: {what} must be {expected}, or one per channel, got {given!r}") from None
+        if channels is not None and len(values) not in (1, channels):
+            raise ValueError(f"{who}: {what} gives {len(values)} values, and the images have {channels} "
+                             f"channel{'s' if channels != 1 else ''}: give one value, or one per channel")
+        checked.append(values if several else values[0])
+    return tuple(checked)
 
 
 def pixels_refused(images, ranks=(3, 4)):
@@ -138,10 +163,13 @@ class BatchLoader:
         if len(images) != len(labels):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
         self.images = images[:, None] if images.ndim == 3 else images
-        self.labels, self.batch_size, self.size = labels, int(batch_size), size
-        self.shuffle, self.augment, self.augment_pad = shuffle, augment, augment_pad
+        self.labels, self.batch_size = labels, int(batch_size)
+        self.size = size if size is None else check_positive_int(size, "size (or None)", "BatchLoader")
+        self.shuffle, self.augment = shuffle, check_flag(augment, "augment", "BatchLoader")
+        self.augment_pad = check_positive_int(augment_pad, "augment_pad", "BatchLoader", minimum=0)
         self.dtype, self.drop_last = dtype, drop_last
         # per-channel statistics broadcast over (B, C, H, W); a scalar applies to every channel
+        mean, std = pixel_statistics(mean, std, self.images.shape[1])
         self.mean = np.asarray(mean, dtype).reshape(1, -1, 1, 1)
         self.std = np.asarray(std, dtype).reshape(1, -1, 1, 1)
         self.prefetch = prefetch
@@ -149,7 +177,7 @@ class BatchLoader:
         self.rank, self.world = shard if shard is not None else (0, 1)
         if self.world > 1 and not (shuffle and drop_last):
             raise ValueError("a sharded loader is for training: it needs shuffle=True and drop_last=True")
-        if crop is not None and crop > min(self.images.shape[-2:]):
+        if crop is not None and check_positive_int(crop, "crop (or None)", "BatchLoader") > min(self.images.shape[-2:]):
             raise ValueError(f"crop {crop} is larger than the images {self.images.shape[-2:]}")
         self.rng = np.random.default_rng([seed, epoch])
 

@@ -12,7 +12,9 @@ the whole images, normalised, go through the networks (small-image data sets).
 import numpy as np
 
 from minicnn.backend import get_array_module, to_device, to_numpy
-from minicnn.data.loader import center_crop, pixels_refused, resize_nearest, small_ten_crops, ten_crops
+from minicnn.data.loader import (center_crop, pixel_statistics, pixels_refused, resize_nearest, small_ten_crops,
+                                 ten_crops)
+from minicnn.layers.base import Layer, check_positive_int
 from minicnn.losses import softmax
 
 VIEWS = ("center", "ten")
@@ -29,9 +31,12 @@ def predict_proba(models, images, crop=None, mean=0.0, std=1.0, views="center", 
     """Class probabilities (N, K), float64, averaged over the views of each image and over
     ``models``: ``images`` uint8 (N, C, S, S) pixels (an array, or one read when indexed), each seen
     as ``(p / 255 - mean) / std`` through its centre ``crop`` x ``crop`` (None: the whole image), or
-    with ``views="ten"`` through the paper's ten crops."""
+    with ``views="ten"`` through the paper's ten crops. A setting of the wrong kind is named."""
     if views not in VIEWS:
         raise ValueError(f"views must be one of {VIEWS}, got {views!r}")
+    if isinstance(models, Layer) or not isinstance(models, (list, tuple)):
+        raise TypeError(f"predict_proba takes a list of models (an ensemble of one or more), got a "
+                        f"{type(models).__name__}" + (": give [model]" if isinstance(models, Layer) else ""))
     if not models:
         raise ValueError("predict_proba needs at least one model")
     refused = pixels_refused(images, ranks=(4,))
@@ -39,6 +44,11 @@ def predict_proba(models, images, crop=None, mean=0.0, std=1.0, views="center", 
         raise TypeError(f"predict_proba takes uint8 pixels (N, C, H, W), got {refused}")
     if crop is None and views == "ten":
         raise ValueError("views='ten' are crops: give crop, the side the networks were trained on")
+    check_positive_int(batch_size, "batch_size", "predict_proba")
+    if crop is not None and check_positive_int(crop, "crop (or None)", "predict_proba") > min(images.shape[-2:]):
+        raise ValueError(f"predict_proba: crop {crop} is larger than the images, "
+                         f"{images.shape[-2]}x{images.shape[-1]}")
+    mean, std = pixel_statistics(mean, std, images.shape[1], who="predict_proba")
     side = crop or images.shape[-1]
     if not len(images):   # no image: no row, as many columns as the networks have classes
         return np.zeros((0, models[0].output_shape((1, images.shape[1], side, side))[1]))

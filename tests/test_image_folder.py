@@ -527,6 +527,23 @@ def test_predict_proba_takes_whole_small_images_and_refuses_floats():
         predict_proba([net], images, views="ten")
 
 
+@pytest.mark.parametrize("given, error, message", [
+    (lambda net: dict(models=net), TypeError,   # the network itself, not a list of them: a StopIteration before
+     r"takes a list of models \(an ensemble of one or more\), got a Sequential: give \[model\]$"),
+    (lambda net: dict(batch_size=0), ValueError, r"batch_size must be an integer >= 1, got 0$"),   # range()'s error before
+    (lambda net: dict(crop=29), ValueError, r"crop 29 is larger than the images, 28x28$"),   # a smaller crop before
+    (lambda net: dict(crop=0), ValueError, r"crop \(or None\) must be an integer >= 1, got 0$"),
+    (lambda net: dict(std=0.0), ValueError, r"std must be a finite number > 0, or one per channel, got 0.0$"),   # NaNs
+    (lambda net: dict(mean=[0.1, 0.2, 0.3]), ValueError, r"mean gives 3 values, and the images have 1 channel: give "
+                                                         r"one value, or one per channel$"),
+])
+def test_predict_proba_names_a_setting_of_the_wrong_kind(given, error, message):
+    net = models.alexnet_small(width=4)
+    arguments = {**dict(models=[net], images=np.zeros((3, 1, 28, 28), np.uint8)), **given(net)}
+    with pytest.raises(error, match="^predict_proba" + ("" if error is TypeError else ":") + " " + message):
+        predict_proba(**arguments)
+
+
 def test_a_small_pictures_ten_shifted_views_are_resized_as_training_resized_its_crops():
     """shifted_ten_crop_proba on 14 x 14 pictures with 1 pixel of padding, for a network of 28 x 28
     inputs: each view cut from the padded picture by hand, then each pixel doubled (nearest), then

@@ -21,7 +21,7 @@ import inspect
 import numpy as np
 
 from minicnn.layers import LRN, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Tanh
-from minicnn.layers.base import check_number
+from minicnn.layers.base import check_number, check_positive_int
 from minicnn.sequential import Sequential
 
 # Layers whose bias the paper sets to 1 "to accelerate the early stages of learning by providing
@@ -65,9 +65,12 @@ def _alexnet_2012(norm, num_classes, in_channels, dtype, rng):
 
 def _records_its_arguments(builder):
     """Decorate a network's builder so that the network it returns carries ``architecture``, the
-    builder's arguments as ``architecture`` gives them."""
+    builder's arguments as ``architecture`` gives them; its seed is checked first (NumPy's
+    generator would say "expected non-negative integer" of -1, naming nothing)."""
     @functools.wraps(builder)
     def build_and_record(*args, **kwargs):
+        check_positive_int(inspect.signature(builder).bind(*args, **kwargs).arguments.get("seed", 0), "seed",
+                           builder.__name__, minimum=0)
         model = builder(*args, **kwargs)
         model.architecture = architecture(builder.__name__, **inspect.signature(builder).bind(*args, **kwargs).arguments)
         return model

@@ -36,6 +36,9 @@ class Sequential(Layer):
     def __init__(self, layers):
         super().__init__()
         self.layers = OrderedDict()
+        if isinstance(layers, Layer) or not hasattr(layers, "__iter__"):
+            raise TypeError(f"Sequential takes a list of layers, of (name, layer) pairs or a dict of them, got a "
+                            f"{type(layers).__name__}" + (": give [layer]" if isinstance(layers, Layer) else ""))
         items = list(layers.items()) if isinstance(layers, dict) else list(layers)
         for index, item in enumerate(items):
             name, layer = item if isinstance(item, tuple) else (str(index), item)

@@ -220,6 +220,11 @@ def test_summary_text_and_unknown_model():
         "relu                    ALongKindOfReLU  4x6x6                         0              0  cpu"]
     with pytest.raises(ValueError, match="unknown model 'vgg': expected one of alexnet"):
         models.build("vgg")
+    for name in models.MODELS:   # NumPy's generator said "expected non-negative integer", naming nothing
+        with pytest.raises(ValueError, match=rf"^{name}: seed must be an integer >= 0, got -1$"):
+            models.build(name, seed=-1)
+    with pytest.raises(ValueError, match=r"^alexnet_small: seed must be an integer >= 0, got '0'$"):
+        models.alexnet_small(10, 1, 28, 24, 0.5, np.float32, "0")   # positionally too
     with pytest.raises(ValueError, match=r"^the input of shape \(1, 3, 224, 224\) reaches layer fc6 as \(1, 6400\), "
                                          r"which it cannot take: Dense\(9216, 4096\)"):
         summary(models.alexnet(), (1, 3, 224, 224))   # the 2012 network's 227, not torchvision's 224

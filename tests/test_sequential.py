@@ -104,6 +104,12 @@ def test_bad_construction():
         Sequential([("a", ReLU()), ("a", ReLU())])
     with pytest.raises(ValueError, match="without '.'"):
         Sequential([("a.b", ReLU())])
+    with pytest.raises(TypeError, match=r"^Sequential takes a list of layers, of \(name, layer\) pairs or a dict of "
+                                        r"them, got a ReLU: give \[layer\]$"):   # "'ReLU' object is not iterable"
+        Sequential(ReLU())
+    with pytest.raises(TypeError, match=r"^Sequential takes a list of layers, .+, got a NoneType$"):
+        Sequential(None)
+    assert list(Sequential(layer for layer in (ReLU(), ReLU())).layers) == ["0", "1"]   # any iterable will do
 
 
 def test_forward_and_backward_chain_every_layer_in_turn():

@@ -49,6 +49,7 @@ import numpy as np
 
 from minicnn.arguments import non_negative_int, positive_float
 from minicnn.backend import get_array_module, to_numpy
+from minicnn.layers.base import check_number
 
 
 def relative_errors(analytic, numeric, floor=0.0):
@@ -123,6 +124,7 @@ def central_differences(f, x, dout=None, h=1e-5, kink_tol=1e-3, retry=None):
     and again with h / KINK_REFINE for those whose jump is over the threshold (a kink within h)
     and those that ``retry(at_h)`` (a bool array) names: a :class:`CentralDifferences`.
     (``numerical_gradient``'s arguments.)"""
+    check_number(h, "h", "central_differences", "a finite number > 0", lambda v: v > 0)
     xp = get_array_module(x)
     if dout is None:
         dout = 1.0
@@ -242,13 +244,24 @@ class GradcheckResult:
         return "\n".join(rows)
 
 
+def check_settings(who, h, tol, max_kink_fraction=0.0):
+    """Refuse (ValueError, naming ``who``) a step ``h`` or tolerance ``tol`` that is not a finite
+    number > 0 (h = 0 divided by zero; a negative one differenced backwards) or a
+    ``max_kink_fraction`` outside [0, 1]."""
+    check_number(h, "h", who, "a finite number > 0", lambda v: v > 0)
+    check_number(tol, "tol", who, "a finite number > 0", lambda v: v > 0)
+    check_number(max_kink_fraction, "max_kink_fraction", who, "a number from 0 to 1", lambda v: 0 <= v <= 1)
+
+
 def check_layer(layer, x, dout=None, h=1e-5, tol=1e-6, seed=0, max_kink_fraction=0.1):
     """Check ``layer``'s gradients with respect to ``x`` and every parameter; see the module doc.
 
     ``x`` and the layer's parameters must be float64 (float32 central differences are too coarse
     to tell a right gradient from a slightly wrong one). ``dout`` defaults to a standard normal
-    draw from ``seed``. The layer's buffers and random state are left as they were.
+    draw from ``seed``. The layer's buffers and random state are left as they were. ``h``,
+    ``tol`` (each a finite number > 0) and ``max_kink_fraction`` (from 0 to 1) are checked first.
     """
+    check_settings("check_layer", h, tol, max_kink_fraction)
     xp = get_array_module(x)
     if x.dtype != np.float64 or any(p.data.dtype != np.float64 for _, p in layer.named_params()):
         raise TypeError(f"check_layer: {layer!r} needs float64 input and parameters "
@@ -282,6 +295,7 @@ def check_loss(loss, logits, labels, h=1e-5, tol=1e-6):
     """Check ``loss.backward()`` (dL/dlogits) against central differences of ``loss.forward(logits,
     labels)``; returns a :class:`GradcheckResult` with one tensor, "logits" (float64, as for
     ``check_layer``). The loss is one scalar, so no random ``dout`` is drawn."""
+    check_settings("check_loss", h, tol)
     if logits.dtype != np.float64:
         raise TypeError(f"check_loss: {loss!r} needs float64 logits, got {logits.dtype}")
     value = loss.forward(logits, labels)

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import example, given, strategies as st
 
 from minicnn import Conv2D, Dense, ReLU, Tanh
-from minicnn.gradcheck import check_layer, numerical_gradient, rel_error
+from minicnn.gradcheck import check_layer, check_loss, numerical_gradient, rel_error
 from minicnn.layers.lrn import LRN
 
 
@@ -233,6 +233,26 @@ def test_a_gradient_tiny_next_to_its_outputs_is_judged_on_what_central_differenc
 def test_needs_float64():
     with pytest.raises(TypeError, match="needs float64"):
         check_layer(Conv2D(1, 1, 1), np.zeros((1, 1, 2, 2), np.float32))
+
+
+def test_a_step_or_tolerance_of_the_wrong_kind_is_named():
+    """h = 0 divided by zero; a negative h differenced backwards, to gradients of 0; a negative
+    tolerance failed every check, a kink fraction over 1 passed any."""
+    from minicnn.losses import SoftmaxCrossEntropy
+    layer, x = Dense(3, 2, dtype=np.float64, rng=np.random.default_rng(0)), np.ones((2, 3))
+    for who, check in (("check_layer", lambda **settings: check_layer(layer, x, **settings)),
+                       ("check_loss", lambda **settings: check_loss(SoftmaxCrossEntropy(), x, np.array([0, 1]),
+                                                                    **settings))):
+        for settings, message in ((dict(h=0), "h must be a finite number > 0, got 0"),
+                               (dict(h=-1e-5), "h must be a finite number > 0, got -1e-05"),
+                               (dict(tol=-1), "tol must be a finite number > 0, got -1"),
+                               (dict(tol="1e-6"), "tol must be a finite number > 0, got '1e-6'")):
+            with pytest.raises(ValueError, match=f"^{who}: {re.escape(message)}$"):
+                check(**settings)
+    with pytest.raises(ValueError, match=r"^check_layer: max_kink_fraction must be a number from 0 to 1, got 2$"):
+        check_layer(layer, x, max_kink_fraction=2)
+    with pytest.raises(ValueError, match=r"^central_differences: h must be a finite number > 0, got -1$"):
+        numerical_gradient(lambda: x.sum(), x, h=-1)
 
 
 def test_leaves_buffers_and_random_state_unchanged():

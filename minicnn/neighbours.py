@@ -19,8 +19,9 @@ import collections
 import numpy as np
 
 from minicnn.backend import check_device, to_device, to_numpy
-from minicnn.data.loader import center_crop, pixels_refused, resize_nearest
+from minicnn.data.loader import center_crop, pixel_statistics, pixels_refused, resize_nearest
 from minicnn.inference import normalise
+from minicnn.layers.base import check_positive_int
 from minicnn.sequential import Sequential
 
 POOL_ROWS = 4096   # distances to this many pool rows computed at a time: 4096 x 4096 float64 is 128 MB
@@ -57,9 +58,13 @@ def hidden_features(model, images, mean=0.0, std=1.0, layer=None, device="cpu", 
         raise ValueError(f"hidden_features: the network has no layer {layer!r}; its layers are {', '.join(names)}")
     from minicnn.train import EVAL_BATCH
     device = check_device(device)
+    for name, value in (("batch_size", batch_size), ("size", size), ("crop", crop)):
+        if value is not None:
+            check_positive_int(value, f"{name} (or None)", "hidden_features")
     batch_size = batch_size or EVAL_BATCH[device]
     dtype = next(p.data.dtype for _, p in model.named_params()).type
     images = images[:, None] if images.ndim == 3 else images
+    mean, std = pixel_statistics(mean, std, images.shape[1], who="hidden_features")
     batches, starts = [], range(0, len(images), batch_size)
     for start in progress(starts, len(starts), "features") if progress else starts:
         batch = np.asarray(images[np.arange(start, min(start + batch_size, len(images)))])   # (a Subset reads)

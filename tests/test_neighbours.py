@@ -114,6 +114,11 @@ def test_what_hidden_features_cannot_run_is_named():
         hidden_features(two_tower(models.alexnet_small(width=4, lrn_groups=2)), images)
     with pytest.raises(ValueError, match="unknown device 'gpu'"):
         hidden_features(net, images, device="gpu")
+    for setting, message in ((dict(batch_size=0), r"batch_size \(or None\) must be an integer >= 1, got 0"),   # default
+                             (dict(size=0), r"size \(or None\) must be an integer >= 1, got 0"),
+                             (dict(std=0), r"std must be a finite number > 0, or one per channel, got 0")):   # NaNs
+        with pytest.raises(ValueError, match=rf"^hidden_features: {message}$"):
+            hidden_features(net, images, **setting)
 
 
 def test_the_figure_shows_each_query_then_its_neighbours_the_other_classes_in_red(tmp_path):

@@ -165,7 +165,8 @@ def fit_config(cfg, model):
         raise TrainingError(f"fit's settings need {', '.join(missing)} (of {', '.join(FIT_REQUIRED)}; the others "
                             f"have defaults: {', '.join(f'{k}={v!r}' for k, v in FIT_DEFAULTS.items())})")
     # NumPy's scalars as Python's: the checkpoint records the settings as JSON
-    full = {key: value.item() if isinstance(value, np.generic) else value for key, value in {**FIT_DEFAULTS, **cfg}.items()}
+    full = {key: value.item() if isinstance(value, np.generic) else value
+            for key, value in {**FIT_DEFAULTS, **cfg}.items()}
     if full["device"] is None:
         full["device"] = model.device
     if not full.get("architecture") and getattr(model, "architecture", None):

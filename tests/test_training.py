@@ -115,7 +115,8 @@ def test_plateau_waits_for_more_than_patience_epochs_without_a_new_best():
     (lambda opt: SGD(opt.model, lr=float("inf")), r"SGD: lr must be a finite number > 0, got inf$"),
     (lambda opt: SGD(opt.model, momentum=1.0), r"SGD: momentum must be a number in \[0, 1\), got 1.0$"),
     (lambda opt: SGD(opt.model, momentum=None), r"SGD: momentum must be a number in \[0, 1\), got None$"),
-    (lambda opt: SGD(opt.model, weight_decay=float("nan")), r"SGD: weight_decay must be a finite number >= 0, got nan$"),
+    (lambda opt: SGD(opt.model, weight_decay=float("nan")),
+     r"SGD: weight_decay must be a finite number >= 0, got nan$"),
     (lambda opt: SGD(opt.model, weight_decay=True), r"SGD: weight_decay must be a finite number >= 0, got True$"),
     (lambda opt: ReduceOnPlateau(opt, factor=0.1), r"ReduceOnPlateau: factor must be a finite number >= 1, got 0.1 "
                                                     r"\(it divides the rate: for PyTorch's 0.1, which multiplies, give 10\)"),

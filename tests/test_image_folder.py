@@ -392,6 +392,13 @@ def test_splits_hold_out_each_class_s_share():
     assert image_folder.split_pair((np.arange(5), tiny), 0.1)[1][1].tolist() == [1]
     with pytest.raises(ValueError, match=r"holdout 'even': expected one of stratified, random"):
         image_folder.split_pair((images, labels), 0.1, holdout="even")
+    for fraction in (0, 1, 1.5, -0.1, "0.1"):   # 1.5 held every image out, -0.1 one
+        with pytest.raises(ValueError, match=rf"^split: the held-out fraction must be a number between 0 and 1, "
+                                             rf"got {re.escape(repr(fraction))}$"):
+            image_folder.split_pair((images, labels), fraction)
+    with pytest.raises(ValueError, match=r"^load_splits: the held-out fraction must be a number between 0 and 1, "
+                                         r"got 2$"):
+        image_folder.load_splits("a folder never read", val_fraction=2)   # refused before the folder is read
 
 
 def test_random_holdout_is_the_split_runs_began_with_before(tmp_path):

@@ -36,6 +36,7 @@ import numpy as np
 
 from minicnn.data import DataError
 from minicnn.environment_variables import cache_root, make_cache_folder
+from minicnn.layers.base import check_number
 
 HEIF_EXTENSIONS = (".heic", ".heif")   # an iPhone's photos: Pillow reads them with the pillow-heif plugin
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".avif",
@@ -284,6 +285,14 @@ def holdout_of(config):
     return config.get("holdout", "random") if config else HOLDOUTS[0]
 
 
+def check_split(fraction, holdout, who):
+    """Refuse (ValueError, naming ``who``) a held-out ``fraction`` that is not a number between 0
+    and 1 (1.5 held out every image, leaving none to train on) or an unknown ``holdout``."""
+    check_number(fraction, "the held-out fraction", who, "a number between 0 and 1", lambda v: 0 < v < 1)
+    if holdout not in HOLDOUTS:
+        raise ValueError(f"holdout {holdout!r}: expected one of {', '.join(HOLDOUTS)}")
+
+
 def split(folder, fraction, seed=0, holdout="stratified"):
     """(images, labels) pairs of Subsets of an ImageFolder: the rest, and a ``fraction`` held out
     (for validation or testing), neither copied into memory (``split_pair``)."""
@@ -298,8 +307,7 @@ def split_pair(pair, fraction, seed=0, holdout="stratified"):
     folder can leave a class out of a part, or put all of its few in one (the split before
     2026-12-04, which the runs begun with it resume with). Either way at least one image is held
     out."""
-    if holdout not in HOLDOUTS:
-        raise ValueError(f"holdout {holdout!r}: expected one of {', '.join(HOLDOUTS)}")
+    check_split(fraction, holdout, "split")
     images, labels = pair
     if isinstance(images, Subset):
         images, rows = images.images, images.indices
@@ -493,6 +501,7 @@ def load_splits(root, val_fraction=0.1, progress=None, holdout="stratified"):
     2026-12-04 did). Returns a dict with train/val/test (images, labels) pairs (Subsets of the
     memory map), the paths of the test images (test_files, in the test set's order) and of the
     images trained on (train_files, in the train set's order), classes, mean, std, pca."""
+    check_split(val_fraction, holdout, "load_splits")   # before the folder is read, which may take minutes
     train_root = os.path.join(root, "train") if os.path.isdir(os.path.join(root, "train")) else root
     train = prepare(train_root, progress=progress)
     val_root = os.path.join(root, "val")

@@ -111,6 +111,15 @@ def test_integer_and_non_array_inputs_fail(case):
         layer.forward(x.tolist())
 
 
+def test_train_is_true_or_false(case):
+    """A string's truth would be taken: forward(x, train="eval") trained, dropping units."""
+    layer, x = case
+    for train in ("eval", None, 0):
+        with pytest.raises(ValueError, match=f"train must be True or False, got {re.escape(repr(train))}$"):
+            layer.forward(x, train=train)
+    assert layer.forward(x, train=np.False_).shape == layer.output_shape(x.shape)
+
+
 def test_unknown_device_fails(case):
     layer, _ = case
     with pytest.raises(ValueError, match=r"unknown device 'tpu': expected one of cpu, cuda"):

@@ -186,7 +186,9 @@ class Layer:
         raise NotImplementedError(f"{type(self).__name__} implements no _backward(dout)")
 
     def forward(self, x, train=True):
-        """Compute the layer's output; with ``train=True`` also cache what backward needs."""
+        """Compute the layer's output; with ``train=True`` also cache what backward needs (True or
+        False: taken for its truth, the string "eval" would train)."""
+        train = check_flag(train, "train", repr(self))
         self.check_input(x)
         if self.uses_kernels:  # kernels index contiguous memory
             x = get_array_module(x).ascontiguousarray(x)

@@ -219,7 +219,7 @@ _chosen = dict(DEFAULTS)
 def _check(family, version=None):
     if family not in VERSIONS:
         raise ValueError(f"no kernel family {family!r}; the families with versions are {', '.join(VERSIONS)}")
-    if version is not None and version not in VERSIONS[family]:
+    if version is not None and (isinstance(version, bool) or version not in VERSIONS[family]):   # True == 1
         raise ValueError(f"{family} has no kernel version {version!r}; it has {sorted(VERSIONS[family])}")
 
 
@@ -279,7 +279,7 @@ def _kernel_names(source):
 def set_version(family, version):
     """Launch ``version`` of ``family``'s kernels from now on (for the rest of the process)."""
     _check(family, version)
-    _chosen[family] = version
+    _chosen[family] = int(version)   # NumPy's integers too: the kernels' names are built from it
 
 
 @contextlib.contextmanager

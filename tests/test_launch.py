@@ -4,6 +4,7 @@ GPU name the source file and carry the compiler log."""
 import importlib.util
 import json
 import os
+import re
 import shutil
 import sys
 
@@ -325,3 +326,20 @@ def test_compile_all_without_a_gpu_says_what_is_missing(monkeypatch, capsys):
     monkeypatch.setenv("MINICNN_SIMULATE", "1")
     with pytest.raises(RuntimeError, match="under MINICNN_SIMULATE=1 the simulator compiles each source"):
         launch_module.compile_all()
+
+
+def test_a_kernel_version_is_one_of_its_familys_numbers():
+    """``use`` runs a block with a version and restores the one before, a NumPy integer taken as
+    an int; a bool (True == 1 built the kernel name "maxpool_forward_vTrue"), a string or a number
+    the family lacks is refused, naming the family's versions."""
+    from minicnn import kernel_versions
+    before = kernel_versions.current("maxpool")
+    with kernel_versions.use("maxpool", np.int64(1)):
+        assert type(kernel_versions.current("maxpool")) is int and kernel_versions.current("maxpool") == 1
+    assert kernel_versions.current("maxpool") == before
+    for version in (True, "2", 99):
+        with pytest.raises(ValueError, match=rf"^maxpool has no kernel version {re.escape(repr(version))}; it has "
+                                             rf"\[1, 2, "):
+            with kernel_versions.use("maxpool", version):
+                pass
+    assert kernel_versions.current("maxpool") == before

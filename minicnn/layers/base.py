@@ -188,7 +188,9 @@ class Layer:
     def forward(self, x, train=True):
         """Compute the layer's output; with ``train=True`` also cache what backward needs (True or
         False: taken for its truth, the string "eval" would train)."""
-        train = check_flag(train, "train", repr(self))
+        if not isinstance(train, (bool, np.bool_)):   # repr(self) only then: a network's is long
+            check_flag(train, "train", repr(self))
+        train = bool(train)
         self.check_input(x)
         if self.uses_kernels:  # kernels index contiguous memory
             x = get_array_module(x).ascontiguousarray(x)

@@ -525,10 +525,10 @@ def check_model_takes(model, data, cfg):
 
 
 def check_data(data, cfg, ranks=1):
-    """Refuse, before the first step, settings the data cannot serve (``TrainingError``): no epoch
-    or an empty batch, no whole batch of training images (an epoch of no steps), the plateau
-    schedule with no validation set to watch, or no test images (``epochs`` and ``batch_size``,
-    each >= 1, are ``check_settings``'s)."""
+    """Refuse, before the first step, settings the data cannot serve (``TrainingError``): no
+    training images, no whole batch of them (an epoch of no steps), the plateau schedule with no
+    validation set to watch, or no test images (that ``epochs`` and ``batch_size`` are integers
+    >= 1 is ``check_settings``'s to check)."""
     count, batch = len(data["train"][1]), cfg["batch_size"]
     if not count:   # every image held out: no batch size helps
         raise TrainingError(f"no images are left to train on: the data's {len(data['val'][1])} validation and "

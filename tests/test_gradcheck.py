@@ -248,8 +248,9 @@ def test_an_element_that_takes_the_smaller_step_is_judged_against_its_rounding()
 
 
 def test_needs_float64():
-    with pytest.raises(TypeError, match="needs float64"):
-        check_layer(Conv2D(1, 1, 1), np.zeros((1, 1, 2, 2), np.float32))
+    for layer_dtype, x_dtype in ((np.float32, np.float32), (np.float32, np.float64), (np.float64, np.float32)):
+        with pytest.raises(TypeError, match="needs float64"):
+            check_layer(Conv2D(1, 1, 1, dtype=layer_dtype), np.zeros((1, 1, 2, 2), x_dtype))
 
 
 def test_a_step_or_tolerance_of_the_wrong_kind_is_named():
@@ -298,6 +299,9 @@ def test_the_command_checks_every_kind_of_layer_and_every_tensor(capsys):
     assert [row[1] for row in rows] == [tensor for tensors in expected for tensor in tensors]
     assert all(float(row[4]) < 1e-7 for row in rows)   # as the README says
     assert "passed on cpu: 21 checks, the largest relative error" in out and "FAILS" not in out
+    largest, seconds = map(float, re.search(r"the largest relative error (\S+) \(tolerance 1e-06\), in (\S+) s$",
+                                            out, re.M).groups())
+    assert largest == pytest.approx(max(float(row[4]) for row in rows), rel=0.05) and 0 < seconds < 600
 
 
 def test_the_command_checks_alexnets_settings():

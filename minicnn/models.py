@@ -69,7 +69,10 @@ def _records_its_arguments(builder):
     generator would say "expected non-negative integer" of -1, naming nothing)."""
     @functools.wraps(builder)
     def build_and_record(*args, **kwargs):
-        arguments = inspect.signature(builder).bind(*args, **kwargs).arguments
+        try:
+            arguments = inspect.signature(builder).bind(*args, **kwargs).arguments
+        except TypeError:   # arguments the builder does not take: its own error names it
+            return builder(*args, **kwargs)
         check_positive_int(arguments.get("seed", 0), "seed", builder.__name__, minimum=0)
         model = builder(*args, **kwargs)
         model.architecture = architecture(builder.__name__, **arguments)

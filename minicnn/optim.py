@@ -165,10 +165,11 @@ class StepLR:
 
 class LinearDecay:
     """Lower the learning rate after every batch, linearly from its initial value to 0 at
-    ``total_steps`` (the default of ``examples/train_alexnet.py``'s short runs)."""
+    ``total_steps`` (the default of ``examples/train_alexnet.py``'s short runs), an integer >= 1."""
 
     def __init__(self, optimizer, total_steps):
-        self.optimizer, self.total_steps, self.steps = optimizer, max(1, int(total_steps)), 0
+        total_steps = check_positive_int(total_steps, "total_steps", "LinearDecay")   # 2.7 was taken as 2
+        self.optimizer, self.total_steps, self.steps = optimizer, total_steps, 0
         self.initial_lr = optimizer.lr
 
     def step_batch(self):

@@ -124,6 +124,8 @@ def test_plateau_waits_for_more_than_patience_epochs_without_a_new_best():
     (lambda opt: ReduceOnPlateau(opt, patience=-1), r"ReduceOnPlateau: patience must be an integer >= 0, got -1"),
     (lambda opt: ReduceOnPlateau(opt, max_reductions=1.5), r"max_reductions must be an integer >= 0, got 1.5"),
     (lambda opt: StepLR(opt, every=0), r"StepLR: every \(epochs\) must be an integer >= 1, got 0"),
+    (lambda opt: LinearDecay(opt, total_steps=2.7), r"LinearDecay: total_steps must be an integer >= 1, got 2.7$"),
+    (lambda opt: LinearDecay(opt, total_steps=0), r"LinearDecay: total_steps must be an integer >= 1, got 0$"),
     (lambda opt: StepLR(opt, every=2, factor=float("inf")), r"StepLR: factor must be a finite number >= 1, got inf"),
     (lambda opt: StepLR(opt, every=2, factor="10"), r"StepLR: factor must be a finite number >= 1, got '10'$"),
 ])

@@ -177,6 +177,8 @@ def test_the_flags_and_the_generator_of_a_layer_with_weights_are_checked(who, bu
                 build(**{flag: bad})
     seeded = [build(rng=np.random.default_rng(3)).params["weight"].data for _ in range(2)]
     np.testing.assert_array_equal(*seeded)
+    legacy = [build(rng=np.random.RandomState(3)).params["weight"].data for _ in range(2)]   # draws as well
+    np.testing.assert_array_equal(*legacy)
     with pytest.raises(ValueError, match=rf"{who}: rng must be a numpy.random.Generator or None, got 5 "
                                          rf"\(numpy.random.default_rng\(5\) makes one of a seed\)$"):
         build(rng=5)

@@ -123,11 +123,12 @@ def check_flag(value, what, who):
 
 
 def check_rng(rng, who):
-    """``rng`` if it is a ``numpy.random.Generator``, a fresh one if None, else ValueError (a seed
-    given where the generator goes says how to make one of it)."""
+    """``rng`` if it is a ``numpy.random.Generator`` (or the older ``RandomState``, which draws as
+    well), a fresh Generator if None, else ValueError (a seed given where the generator goes says
+    how to make one of it)."""
     if rng is None:
         return np.random.default_rng()
-    if not isinstance(rng, np.random.Generator):
+    if not isinstance(rng, (np.random.Generator, np.random.RandomState)):
         hint = f" (numpy.random.default_rng({rng!r}) makes one of a seed)" \
             if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) else ""
         raise ValueError(f"{who}: rng must be a numpy.random.Generator or None, got {rng!r}{hint}")

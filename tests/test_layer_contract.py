@@ -156,7 +156,7 @@ def test_a_real_hyperparameter_takes_numpy_numbers_and_names_a_bad_value(name):
     the layer, the argument, what it must be and what it got (not the TypeError of comparing a
     string with 0, nor a layer built on infinity)."""
     build, attribute, good, edges_out, expected = REAL_HYPERPARAMETERS[name]
-    for value in (*good, np.float32(good[0]), np.float64(good[0])):
+    for value in (*good, np.float32(good[0]), np.float64(good[0]), np.array(good[0])):
         kept = getattr(build(value), attribute)
         assert type(kept) is float and kept == float(value)
     for bad in ("0.5", None, True, float("nan"), float("inf"), -1.0, np.float32(-1.0), *edges_out):

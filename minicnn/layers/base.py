@@ -105,9 +105,11 @@ def check_positive_int(value, what, who, minimum=1):
 
 def check_number(value, what, who, expected, within, hint=""):
     """Return ``value`` as a float if it is a finite real number (Python's or NumPy's: a float32
-    scalar read from an array will do; a bool will not) for which ``within(value)`` holds, else
-    raise ValueError: "{who}: {what} must be {expected}, got {value!r}{hint}". A string or None
-    gets that message too, not the TypeError of comparing it with a number."""
+    scalar read from an array will do, or a 0-d array; a bool will not) for which ``within(value)``
+    holds, else raise ValueError: "{who}: {what} must be {expected}, got {value!r}{hint}". A
+    string or None gets that message too, not the TypeError of comparing it with a number."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:   # np.asarray(0.01), a reduction's result
+        value = value[()]
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
             or not within(value):
         raise ValueError(f"{who}: {what} must be {expected}, got {value!r}{hint}")

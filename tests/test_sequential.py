@@ -102,8 +102,10 @@ def test_bad_construction():
         Sequential([ReLU(), 3])
     with pytest.raises(ValueError, match="duplicate layer name 'a'"):
         Sequential([("a", ReLU()), ("a", ReLU())])
-    with pytest.raises(ValueError, match="without '.'"):
-        Sequential([("a.b", ReLU())])
+    for name in ("a.b", "", 3):
+        with pytest.raises(ValueError, match=rf"^Sequential: layer name {name!r} must be a non-empty string without "
+                                             rf"'\.'$"):
+            Sequential([(name, ReLU())])
     with pytest.raises(TypeError, match=r"^Sequential takes a list of layers, of \(name, layer\) pairs or a dict of "
                                         r"them, got a ReLU: give \[layer\]$"):   # "'ReLU' object is not iterable"
         Sequential(ReLU())

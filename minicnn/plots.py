@@ -339,6 +339,8 @@ def filter_grid(weight, border=1):
     """Tile conv filters (O, C, kh, kw) into one image (rows, cols[, 3]) in [0, 1], each filter
     min-max scaled on its own; RGB when C >= 3 (first three channels), grey otherwise."""
     w = to_numpy(weight).astype(np.float64)
+    if w.ndim != 4:   # a Dense weight, say: "not enough values to unpack" otherwise
+        raise ValueError(f"filter_grid: expected conv filters (O, C, kh, kw), got an array of shape {w.shape}")
     o, c, kh, kw = w.shape
     w = w[:, :3] if c >= 3 else w[:, :1]
     lo, span = w.min(axis=(1, 2, 3), keepdims=True), np.ptp(w, axis=(1, 2, 3), keepdims=True)

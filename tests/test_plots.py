@@ -3,6 +3,7 @@ the matplotlib Figure (its lines, cell colours, texts and titles) and compared w
 it was given; the filter grid, drawn with NumPy and Pillow, pixel by pixel."""
 import matplotlib.colors
 import numpy as np
+import pytest
 from PIL import Image
 
 from minicnn.inference import ranked_first
@@ -162,6 +163,9 @@ def test_filter_grid_tiles_each_filter_in_place():
     assert grid.shape == (1 + 2 * 3, 1 + 3 * 3)        # 3x3 tiles of 2x2 + 1 px borders
     np.testing.assert_allclose(grid[4:6, 1:3], [[0, 1 / 3], [2 / 3, 1]])   # filter 3: row 1, col 0
     assert (grid[0] == 1).all() and (grid[:, 0] == 1).all() and (grid[4:6, 7:9] == 1).all()   # borders, no filter 8
+    with pytest.raises(ValueError, match=r"^filter_grid: expected conv filters \(O, C, kh, kw\), got an array of "
+                                         r"shape \(4, 36\)$"):   # a Dense layer's
+        filter_grid(np.zeros((4, 36)))
 
 
 def test_filter_grid_draws_the_first_three_channels_in_colour(tmp_path):

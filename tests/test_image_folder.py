@@ -537,6 +537,8 @@ def test_predict_proba_takes_whole_small_images_and_refuses_floats():
 @pytest.mark.parametrize("given, error, message", [
     (lambda net: dict(models=net), TypeError,   # the network itself, not a list of them: a StopIteration before
      r"takes a list of models \(an ensemble of one or more\), got a Sequential: give \[model\]$"),
+    (lambda net: dict(models={"net": net}), TypeError,
+     r"takes a list of models \(an ensemble of one or more\), got a dict$"),
     (lambda net: dict(batch_size=0), ValueError, r"batch_size must be an integer >= 1, got 0$"),   # range()'s error
     (lambda net: dict(crop=29), ValueError, r"crop 29 is larger than the images, 28x28$"),   # a smaller crop before
     (lambda net: dict(crop=0), ValueError, r"crop \(or None\) must be an integer >= 1, got 0$"),

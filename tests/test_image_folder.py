@@ -541,6 +541,8 @@ def test_predict_proba_takes_whole_small_images_and_refuses_floats():
      r"takes a list of models \(an ensemble of one or more\), got a dict$"),
     (lambda net: dict(batch_size=0), ValueError, r"batch_size must be an integer >= 1, got 0$"),   # range()'s error
     (lambda net: dict(crop=29), ValueError, r"crop 29 is larger than the images, 28x28$"),   # a smaller crop before
+    (lambda net: dict(crop=24, images=np.zeros((3, 1, 28, 20), np.uint8)), ValueError,   # wider than they are
+     r"crop 24 is larger than the images, 28x20$"),
     (lambda net: dict(crop=0), ValueError, r"crop \(or None\) must be an integer >= 1, got 0$"),
     (lambda net: dict(std=0.0), ValueError, r"std must be a finite number > 0, or one per channel, got 0.0$"),   # NaNs
     (lambda net: dict(mean=[0.1, 0.2, 0.3]), ValueError, r"mean gives 3 values, and the images have 1 channel: give "

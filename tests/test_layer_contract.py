@@ -168,8 +168,8 @@ def test_a_real_hyperparameter_takes_numpy_numbers_and_names_a_bad_value(name):
                                         ("Dense", lambda **given: Dense(3, 4, **given))])
 def test_the_flags_and_the_generator_of_a_layer_with_weights_are_checked(who, build):
     """``bias`` and ``relu`` take True or False (NumPy's too), not a string whose truth would be
-    taken ("False" is true); ``rng`` takes a Generator or None, and a seed given for it is told
-    how to make one."""
+    taken ("False" is true); ``rng`` takes a Generator (or the older RandomState) or None, and a
+    seed given for it is told how to make one."""
     assert "bias" not in build(bias=np.False_).params and build(relu=np.True_).relu is True
     for flag in ("bias", "relu"):
         for bad in ("False", 0, None):

@@ -262,9 +262,9 @@ def test_a_step_or_tolerance_of_the_wrong_kind_is_named():
                        ("check_loss", lambda **settings: check_loss(SoftmaxCrossEntropy(), x, np.array([0, 1]),
                                                                     **settings))):
         for settings, message in ((dict(h=0), "h must be a finite number > 0, got 0"),
-                               (dict(h=-1e-5), "h must be a finite number > 0, got -1e-05"),
-                               (dict(tol=-1), "tol must be a finite number > 0, got -1"),
-                               (dict(tol="1e-6"), "tol must be a finite number > 0, got '1e-6'")):
+                                  (dict(h=-1e-5), "h must be a finite number > 0, got -1e-05"),
+                                  (dict(tol=-1), "tol must be a finite number > 0, got -1"),
+                                  (dict(tol="1e-6"), "tol must be a finite number > 0, got '1e-6'")):
             with pytest.raises(ValueError, match=f"^{who}: {re.escape(message)}$"):
                 check(**settings)
     with pytest.raises(ValueError, match=r"^check_layer: max_kink_fraction must be a number from 0 to 1, got 2$"):

@@ -99,6 +99,9 @@ def test_counter_rng_known_values():
         counter_rng.mix32_int(1), counter_rng.mix32_int(2)]
     assert counter_rng.uniform(1, 2, (4,), np.float64).tolist() == [
         0.6193191409111023, 0.6480497717857361, 0.37286680936813354, 0.3540499806404114]
+    # a seed's and a counter's bits past the 32nd are folded into the keys, not dropped
+    assert counter_rng.uniform(2 ** 40 + 3, 2 ** 33 + 5, (3,), np.float64).tolist() == [
+        0.9324322938919067, 0.5235360264778137, 0.9101613163948059]
 
 
 def test_a_draw_holds_at_most_2_to_the_32_elements():
@@ -111,6 +114,8 @@ def test_a_draw_holds_at_most_2_to_the_32_elements():
     assert mask_layout((1, 2 ** 16), None, first_row=2 ** 16 - 2) == (2 ** 16, 2 ** 16, (2 ** 16 - 2) * 2 ** 16)
     with pytest.raises(ValueError, match=r"got 65535 \+ 1 rows of 65536"):
         mask_layout((1, 2 ** 16), None, first_row=2 ** 16 - 1)
+    with pytest.raises(ValueError, match=r"at most 2\*\*32 elements per draw, asked for 4294967296"):
+        counter_rng.uniform(0, 0, (2 ** 16, 2 ** 16))
 
 
 def test_dropout_bad_arguments():

@@ -6,26 +6,29 @@ from hypothesis import given, strategies as st
 from minicnn.layers.im2col import col2im, fold_windows, im2col, sliding_windows
 
 
-@given(st.integers(1, 2), st.integers(1, 3), st.integers(3, 8), st.integers(1, 3), st.integers(1, 3),
-       st.integers(0, 2), st.integers(0, 2 ** 31))
-def test_layout_and_adjointness(n, c, size, k, s, p, seed):
+@given(st.integers(1, 2), st.integers(1, 3), st.integers(3, 8), st.integers(3, 8), st.integers(1, 3),
+       st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(0, 2), st.integers(0, 2),
+       st.integers(0, 2 ** 31))
+def test_layout_and_adjointness(n, c, h, w, kh, kw, sh, sw, ph, pw, seed):
+    """Rectangular images, windows, strides and paddings, each side its own (a mix-up of the two
+    sides, or a padding of one side alone taken for none, shows here)."""
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, c, size, size))
-    cols = im2col(x, (k, k), (s, s), (p, p))
-    oh = (size + 2 * p - k) // s + 1
-    assert cols.shape == (c * k * k, n * oh * oh)
-    xpad = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    x = rng.standard_normal((n, c, h, w))
+    cols = im2col(x, (kh, kw), (sh, sw), (ph, pw))
+    oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    assert cols.shape == (c * kh * kw, n * oh * ow)
+    xpad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     # spot-check the documented layout on every entry of the first image
     for ci in range(c):
-        for i in range(k):
-            for j in range(k):
+        for i in range(kh):
+            for j in range(kw):
                 for r in range(oh):
-                    for q in range(oh):
-                        assert cols[(ci * k + i) * k + j, r * oh + q] == xpad[0, ci, r * s + i, q * s + j]
+                    for q in range(ow):
+                        assert cols[(ci * kh + i) * kw + j, r * ow + q] == xpad[0, ci, r * sh + i, q * sw + j]
     # <im2col(x), d> == <x, col2im(d)> for any d: col2im is the adjoint (gradient) of im2col
     d = rng.standard_normal(cols.shape)
     lhs = (cols * d).sum()
-    rhs = (x * col2im(d, x.shape, (k, k), (s, s), (p, p))).sum()
+    rhs = (x * col2im(d, x.shape, (kh, kw), (sh, sw), (ph, pw))).sum()
     assert np.isclose(lhs, rhs, rtol=1e-12, atol=1e-12)
 
 

@@ -50,6 +50,8 @@ def test_nearest_rows_are_those_a_loop_over_every_distance_finds(pool_rows, monk
     np.testing.assert_array_equal(found.indices, indices)
     np.testing.assert_allclose(found.distances, distances, rtol=1e-12)
     assert found.indices.dtype == np.int64 and found.distances.shape == (5, 6)
+    everyone = nearest(queries, pool, k=len(pool))   # k may be the whole pool: every row, ranked
+    np.testing.assert_array_equal(everyone.indices, loop_nearest(queries, pool, len(pool))[0])
 
 
 def test_equal_distances_go_by_index_and_a_query_in_the_pool_finds_itself_first(monkeypatch):

@@ -161,6 +161,8 @@ def test_the_class_may_be_chosen_and_colour_pictures_are_filled_channel_by_chann
     (dict(stride=True), ValueError, "got True"),
     (dict(target=2), ValueError, "the class must be an index from 0 to 1, got 2"),
     (dict(target=-1), ValueError, "got -1"),
+    (dict(target=True), ValueError, "got True"),
+    (dict(image=np.zeros((1, 8, 30), np.uint8), patch=9), ValueError, "the picture's 8 pixels, got 9"),  # short side
     (dict(fill=(1, 2)), ValueError, "fill must be a pixel value 0-255, or one per channel (1), got [1, 2]"),
     (dict(fill=256), ValueError, "got 256"),
 ])
@@ -169,6 +171,20 @@ def test_what_cannot_be_occluded_is_named(change, error, message):
     arguments.update(change)
     with pytest.raises(error, match=re.escape(message)):
         occlusion_map(lambda images: np.full((len(images), 2), 0.5), **arguments)
+
+
+def test_the_edges_of_what_is_taken():
+    """A square of 1 pixel or of the picture's shorter side, fills of 0 and 255; the default
+    square is a sixth of the shorter side."""
+    def proba(images):
+        return np.full((len(images), 2), 0.5)
+    picture = np.zeros((1, 12, 48), np.uint8)
+    assert occlusion_map(proba, picture).patch == default_patch(12) == 2
+    for patch, fill in ((1, 255), (12, 0)):
+        result = occlusion_map(proba, picture, patch=patch, fill=fill)
+        assert result.patch == patch and result.fill.tolist() == [fill]
+        rows, cols = (patch_starts(side, patch, default_stride(patch)) for side in (12, 48))
+        assert result.probability.shape == (len(rows), len(cols)) and rows[-1] == 12 - patch and cols[-1] == 48 - patch
 
 
 def test_the_picture_shows_where_the_probability_falls_and_outlines_the_lowest(tmp_path):

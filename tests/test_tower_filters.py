@@ -76,6 +76,8 @@ def test_the_halvings_test_agrees_with_every_halving_counted():
     apart = np.r_[np.zeros(12), np.ones(12)]   # two of C(24, 12) = 2.7 million halvings differ by 1
     assert halvings_test(apart, draws=999) == (1.0, 0.001)
     assert halvings_test(values, draws=500, seed=4) == halvings_test(values, draws=500, seed=4)
+    # two filters, one a tower: every halving is the towers' or their swap, p = 1
+    assert halvings_test(np.array([0.25, 0.75]), draws=99) == (0.5, 1.0)
     for bad in (np.zeros(5), np.zeros((2, 2)), np.zeros(0)):
         with pytest.raises(ValueError, match="halvings_test: expected an even number"):
             halvings_test(bad)

@@ -182,6 +182,18 @@ def test_several_runs_of_a_kind_are_also_tested_together(tmp_path, capsys):
     assert printed.count(", pooled: ") == 2 and "control" in printed
 
 
+def test_grey_filters_have_no_colour_row_and_a_start_is_pooled_only_where_every_run_has_one():
+    """One input channel: spatial frequency alone, in a run's rows and in the pooled lines; the
+    filters at the start are pooled only when every run gives them (a fine-tuned run does not)."""
+    grey = [models.alexnet_small(width=4, seed=seed)["conv1"].params["weight"].data for seed in (3, 5)]
+    assert [row[0] for row in tower_filters.rows(grey[0], draws=50)] == ["spatial frequency"]
+    for starts in (None, [grey[1], None]):
+        printed = tower_filters.pooled_report(grey, "2 runs", draws=50, starts=starts)
+        assert printed.count("\n") == 0 and "2 runs, pooled: spatial frequency: " in printed
+        assert "at the start" not in printed
+    assert "; at the start " in tower_filters.pooled_report(grey, "2 runs", draws=50, starts=grey[::-1])
+
+
 def test_the_figure_draws_each_towers_half_in_its_panel():
     weight = np.random.default_rng(2).standard_normal((8, 3, 5, 5))
     fig = tower_filters_figure([("run a", weight), ("run b", weight[:, :1])])

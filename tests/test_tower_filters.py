@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from minicnn import models, tower_filters, towers
+from minicnn import models, plots, tower_filters, towers
 from minicnn.plots import filter_grid, tower_filters_figure
 from minicnn.tower_filters import (colour_shares, halvings_test, pooled_halvings_test, spatial_frequencies,
                                    start_cosines)
@@ -163,13 +163,19 @@ def test_the_start_is_built_from_a_training_runs_recorded_seed_only():
     assert tower_filters.start_conv1(dict(script="train_alexnet.py", architecture=architecture), "run.npz") is None
 
 
-def test_several_runs_of_a_kind_are_also_tested_together(tmp_path, capsys):
+def test_several_runs_of_a_kind_are_also_tested_together(tmp_path, capsys, monkeypatch):
     """Two colour runs of two towers get a pooled line per figure, pooled_halvings_test's over
-    their filters and over those they started from; the one control run gets none."""
-    for name, seed, connectivity in (("a", 3, "towers"), ("b", 5, "towers"), ("c", 4, "one-tower")):
-        write_small_checkpoint(tmp_path / f"{name}.npz", CLASSES, seed=seed, start_seed=seed + 10, in_channels=3,
+    their filters and over those they started from; the one control run gets none. The figure
+    names each run by its file, or by its folder where the file is a run's checkpoint.npz."""
+    paths = [tmp_path / "a.npz", tmp_path / "b.npz", tmp_path / "c" / "checkpoint.npz"]
+    paths[2].parent.mkdir()
+    for path, seed, connectivity in zip(paths, (3, 5, 4), ("towers", "towers", "one-tower")):
+        write_small_checkpoint(path, CLASSES, seed=seed, start_seed=seed + 10, in_channels=3,
                                connectivity=connectivity)
-    tower_filters.main([str(tmp_path / f"{name}.npz") for name in "abc"] + ["--draws", "300"])
+    drawn = []
+    monkeypatch.setattr(plots, "save_tower_filters", lambda weights, out: drawn.extend(label for label, _ in weights))
+    tower_filters.main([str(path) for path in paths] + ["--draws", "300", "--out", str(tmp_path / "towers.png")])
+    assert drawn == ["a.npz (two towers)", "b.npz (two towers)", "c (one-tower)"]
     printed = capsys.readouterr().out
 
     def conv1(seed):

@@ -27,7 +27,8 @@ def small_network(rng):
     return Sequential([
         ("conv1", Conv2D(2, 6, 3, padding=1, dtype=np.float64, rng=rng)), ("relu1", ReLU()),
         ("norm1", LRN(5, alpha=0.5, beta=0.75, k=2.0)), ("pool1", MaxPool2D(3, stride=2)),
-        ("flatten", Flatten()), ("fc", Dense(6 * 3 * 3, 4, dtype=np.float64, rng=rng)), ("drop", Dropout(0.5)),
+        ("flatten", Flatten()), ("fc", Dense(6 * 3 * 3, 4, dtype=np.float64, rng=rng)),
+        ("dropout_after_fc", Dropout(0.5)),   # a name longer than the layer column's least width
     ])
 
 
@@ -48,7 +49,7 @@ def test_the_statistics_of_batches_are_those_of_the_whole_set():
     for batch in (x[:3], x[3:]):   # two batches of other sizes
         stats.add(batch)
     rows = stats.rows()
-    assert [r["name"] for r in rows] == ["conv1", "relu1", "norm1", "pool1", "flatten", "fc", "drop"]
+    assert [r["name"] for r in rows] == ["conv1", "relu1", "norm1", "pool1", "flatten", "fc", "dropout_after_fc"]
     assert [r["type"] for r in rows] == ["Conv2D", "ReLU", "LRN", "MaxPool2D", "Flatten", "Dense", "Dropout"]
     h = x
     for row, (name, layer) in zip(rows, model.named_children()):
@@ -69,6 +70,9 @@ def test_the_statistics_of_batches_are_those_of_the_whole_set():
     assert lines[4].startswith("norm1") and lines[4].endswith(
         f"{rows[2]['divisor'][0]:.4f} to {rows[2]['divisor'][1]:.4f}")
     assert lines[3].split()[:3] == ["relu1", "ReLU", "6x8x8"] and lines[3].split()[-1] == f"{rows[1]['zeros']:.1%}"
+    # the columns line up under their headings, the layer's widened for its longest name
+    assert [line.index(row["type"]) for line, row in zip(lines[2:], rows)] == [len("dropout_after_fc") + 2] * len(rows)
+    assert lines[0].index("type") == len("dropout_after_fc") + 2
 
 
 def test_the_small_alexnets_lrn_divides_normalised_images_by_nearly_k_to_the_beta():

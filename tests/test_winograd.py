@@ -4,6 +4,7 @@ finite differences, the backward against im2col's, float32's error, and where th
 then the kernels (kernels/winograd.cu) in each version against the NumPy code, version 2 against
 version 1 bit for bit, where version 2 runs, and what it moves in the simulator's count."""
 import fractions
+import itertools
 
 import numpy as np
 import pytest
@@ -174,8 +175,8 @@ def test_float32_error_is_im2col_s():
     assert winograd_error < 2e-6 * np.abs(exact).max()
 
 
-def conv(c, o, k=3, stride=1, groups=1):
-    return Conv2D(c, o, k, stride, padding=k // 2, groups=groups)
+def conv(c, o, k=3, stride=1, groups=1, padding=None):
+    return Conv2D(c, o, k, stride, padding=k // 2 if padding is None else padding, groups=groups)
 
 
 def test_where_the_cpu_takes_it():
@@ -193,6 +194,11 @@ def test_where_the_cpu_takes_it():
     assert conv(channels, 64, groups=2).algorithm_for((at_least, channels, 16, 16)) == "winograd"
     assert conv(channels, 64, groups=2).algorithm_for((at_least - 1, channels, 16, 16)) == "im2col"
     assert conv(channels - 2, 64, groups=2).algorithm_for((at_least, channels - 2, 16, 16)) == "im2col"
+    # the tiles are the output's: a 16 x 16 output from 18 x 18 pixels unpadded, or 14 x 14 padded by 2
+    for padding, side in ((0, 18), (2, 14), ((0, 2), (18, 14))):
+        shape = (at_least, channels) + ((side, side) if isinstance(side, int) else side)
+        assert conv(channels, 64, groups=2, padding=padding).algorithm_for(shape) == "winograd"
+        assert conv(channels, 64, groups=2, padding=padding).algorithm_for((at_least - 1,) + shape[1:]) == "im2col"
     assert conv(256, 256, k=5).algorithm_for((32, 256, 27, 27)) == "fft"   # tests/test_fft.py
     assert conv(256, 256, stride=2).algorithm_for((32, 256, 27, 27)) == "im2col"
 
@@ -366,6 +372,8 @@ def test_version_2_runs_version_1_where_a_plane_does_not_fit(kernel_device):
     from minicnn import kernel_versions
     from minicnn.backend import to_device
     assert winograd.images_per_block(1, 20 * 20, 16 * 20 * 20) == 0
+    assert winograd.images_per_block(3, 10, winograd.PLANE_VALUES) == 1   # one image's planes exactly fill it
+    assert winograd.images_per_block(3, 10, winograd.PLANE_VALUES + 1) == 0
     rng = np.random.default_rng(8)
     x, w, b = rng.standard_normal((1, 2, 40, 40)), rng.standard_normal((2, 2, 3, 3)), rng.standard_normal(2)
     y, cache = winograd.conv_forward(x, w, b, (1, 1), 1)
@@ -443,5 +451,21 @@ def test_combine_takes_only_plus_minus_one():
     out = np.empty(2)
     with pytest.raises(ValueError, match="-1, 0 or 1"):
         winograd.combine((1, 0.5), [np.ones(2), np.ones(2)], out)
-    np.testing.assert_array_equal(winograd.combine((-1, 1, 0, -1), [np.full(2, v) for v in (1., 2., 4., 8.)], out),
-                                  [-7., -7.])
+    terms = [np.full(2, v) for v in (1., 2., 4., 8.)]
+    for coefficients in itertools.product((-1, 0, 1), repeat=4):   # each sign of the first two terms' pass
+        if any(coefficients):
+            expected = sum(c * t for c, t in zip(coefficients, terms))
+            np.testing.assert_array_equal(winograd.combine(coefficients, terms, out), expected)
+            accumulated = np.full(2, 16.0)
+            winograd.combine(coefficients, terms, accumulated, accumulate=True)
+            np.testing.assert_array_equal(accumulated, 16 + expected)
+
+
+def test_version_2s_row_pitch_puts_two_rows_tiles_w_banks_apart():
+    """phased_pitch: the least pitch at or above the width whose two rows span tiles_w banks
+    (tiles_w rounded up to even, modulo 32); conv3-5's 16 values a row and 7 tiles: 20."""
+    assert winograd.phased_pitch(16, 7) == 20
+    for width in range(1, 80):
+        for tiles_w in range(1, 70):
+            pitch = winograd.phased_pitch(width, tiles_w)
+            assert width <= pitch < width + 16 and 2 * pitch % 32 == (tiles_w + tiles_w % 2) % 32

@@ -144,8 +144,9 @@ from devices import compare_with_cpu  # noqa: E402
 from minicnn.backend import to_device, to_numpy  # noqa: E402
 
 # 1, odd, prime, more than two blocks, more than one grid-stride step (the simulator's device
-# holds 2 blocks of 256 threads)
-awkward_shapes = [(1,), (7,), (2, 3, 5, 7), (3, 1031), (3, 4111)]
+# holds 2 blocks of 256 threads), and an end that falls in a thread's fourth element of relu's
+# version 2 (997 = 3 * 256 + 229: its bound checks off by one read and write past the end)
+awkward_shapes = [(1,), (7,), (2, 3, 5, 7), (3, 1031), (3, 4111), (1, 997)]
 
 
 @pytest.mark.parametrize("shape", awkward_shapes)

@@ -170,6 +170,18 @@ def test_dropout_kernel_draws_the_cpu_mask(kernel_device, shape, dtype):
         np.testing.assert_array_equal(to_numpy(dev.backward(to_device(dout, kernel_device))), cpu.backward(dout))
 
 
+def test_a_unit_whose_draw_equals_p_is_kept(kernel_device):
+    """A unit is kept where its draw u >= p: with p the first mask's draw for unit 5, unit 5 is
+    kept (and scaled) on the CPU and the kernels alike, in float32 and float64."""
+    for dtype in (np.float32, np.float64):
+        draws = counter_rng.uniform(42, 0, (2, 6), dtype)
+        p = float(draws.flat[5])
+        for device in ("cpu", kernel_device):
+            y = to_numpy(Dropout(p, seed=42).to(device).forward(to_device(np.ones((2, 6), dtype), device)))
+            np.testing.assert_array_equal(y, np.where(draws >= p, dtype(1 / (1 - p)), 0), strict=True)
+            assert y.flat[5] != 0
+
+
 def test_dropout_first_row_draws_those_rows_of_the_whole_batch_mask(kernel_device):
     """A rank's part of a global batch (data-parallel training) drops what one process would,
     with a feature slice too (a tower, or a model-parallel FC layer), on the CPU and the kernels."""

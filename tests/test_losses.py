@@ -72,9 +72,11 @@ from devices import assert_close  # noqa: E402
 from minicnn.backend import to_device, to_numpy  # noqa: E402
 
 
-@pytest.mark.parametrize("n,k", [(1, 2), (3, 10), (5, 1000), (2, 257)])
+@pytest.mark.parametrize("n,k", [(1, 2), (3, 10), (5, 1000), (2, 257), (300, 3)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_kernel_matches_cpu(kernel_device, n, k, dtype):
+    """From 2 classes to more than a block has threads; a batch of more rows than the mean's
+    block has threads (each thread then adds several rows' losses)."""
     rng = np.random.default_rng(k)
     logits = (rng.standard_normal((n, k)) * 5).astype(dtype)
     labels = rng.integers(0, k, n)

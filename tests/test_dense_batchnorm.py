@@ -123,6 +123,10 @@ def test_batchnorm_kernel_matches_cpu(kernel_device, shape, dtype):
     layer = BatchNorm2D(shape[1], dtype=dtype)
     layer.params["weight"].data[...] = np.linspace(0.5, 2, shape[1])
     layer.params["bias"].data[...] = np.linspace(-1, 1, shape[1])
+    # running statistics as after some training (at their start, 0 and 1, a product and a sum,
+    # or a product and a quotient, of the old value and the momentum can coincide)
+    layer.buffers["running_mean"][...] = np.linspace(-0.5, 0.7, shape[1])
+    layer.buffers["running_var"][...] = np.linspace(0.4, 2.5, shape[1])
     on_device = compare_with_cpu(layer, x, kernel_device)               # training step
     for name, buffer in layer.buffers.items():                          # running statistics
         assert_close(on_device.buffers[name], buffer, f"BatchNorm2D {name}")

@@ -178,7 +178,7 @@ def test_a_unit_whose_draw_equals_p_is_kept(kernel_device):
         p = float(draws.flat[5])
         for device in ("cpu", kernel_device):
             y = to_numpy(Dropout(p, seed=42).to(device).forward(to_device(np.ones((2, 6), dtype), device)))
-            np.testing.assert_array_equal(y, np.where(draws >= p, dtype(1 / (1 - p)), 0), strict=True)
+            np.testing.assert_array_equal(y, np.where(draws >= p, dtype(1 / (1 - p)), dtype(0)), strict=True)
             assert y.flat[5] != 0
 
 

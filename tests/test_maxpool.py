@@ -315,6 +315,26 @@ def test_kernel_version_4_backward_loads_dout_and_argmax_once():
     assert moved[4] * 3 < moved[2]
 
 
+
+def test_kernel_version_4_bands_that_fill_the_tile_load_their_windows_rows_only():
+    """Planes of 129 x 129 pooled 3 x 3 at stride 2 (64 x 64 outputs) take bands of 62 input rows;
+    the windows that cover the middle band have 32 output rows of 64, which fill the kernel's
+    POOL_BAND_TILE of shared memory exactly. Each band loads dout and argmax of those windows and
+    no more (the window row that straddles two bands is loaded by both), counted here window by
+    window."""
+    from minicnn.layers.maxpool import POOL_BAND_TILE, backward_band_rows
+    planes, height, out_h = 2, 129, 64
+    x = np.random.default_rng(5).standard_normal((1, planes, height, height)).astype(np.float32)
+    dout = np.random.default_rng(6).standard_normal((1, planes, out_h, out_h)).astype(np.float32)
+    rows = backward_band_rows(height, out_h, out_h, 3, 2)
+    bands = [(start, min(start + rows, height)) for start in range(0, height, rows)]
+    # output row oh's windows read input rows 2 oh to 2 oh + 2
+    covering = [sum(1 for oh in range(out_h) if 2 * oh <= stop - 1 and 2 * oh + 2 >= start) for start, stop in bands]
+    assert rows == 62 and covering == [31, 32, 3] and max(covering) * out_h == POOL_BAND_TILE
+    records = backward_traffic(lambda: MaxPool2D(3, stride=2), "maxpool", (4,), x, dout, "maxpool_backward")
+    loaded = planes * sum(covering) * out_h * 4
+    assert records[4].array("dout").loads.bytes == loaded and records[4].array("argmax").loads.bytes == loaded
+
 @given(pool_cases(), st.sampled_from([np.float32, np.float64]))
 def test_kernel_version_6_backward_is_version_2_bit_for_bit_on_any_pooling(kernel_device, case, dtype):
     """Version 6's backward loads every window's argmax and dout before it compares any, four pixels

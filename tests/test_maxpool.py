@@ -321,7 +321,7 @@ def test_kernel_version_4_bands_that_fill_the_tile_load_their_windows_rows_only(
     the windows that cover the middle band have 32 output rows of 64, which fill the kernel's
     POOL_BAND_TILE of shared memory exactly. Each band loads dout and argmax of those windows and
     no more (the window row that straddles two bands is loaded by both), counted here window by
-    window."""
+    window, and stores dx in whole sectors but where a band starts mid-sector (aligned_start)."""
     from minicnn.layers.maxpool import POOL_BAND_TILE, backward_band_rows
     planes, height, out_h = 2, 129, 64
     x = np.random.default_rng(5).standard_normal((1, planes, height, height)).astype(np.float32)
@@ -334,6 +334,8 @@ def test_kernel_version_4_bands_that_fill_the_tile_load_their_windows_rows_only(
     records = backward_traffic(lambda: MaxPool2D(3, stride=2), "maxpool", (4,), x, dout, "maxpool_backward")
     loaded = planes * sum(covering) * out_h * 4
     assert records[4].array("dout").loads.bytes == loaded and records[4].array("argmax").loads.bytes == loaded
+    dx_stores = records[4].array("dx").stores
+    assert dx_stores.sectors <= dx_stores.touched + planes * len(bands)
 
 @given(pool_cases(), st.sampled_from([np.float32, np.float64]))
 def test_kernel_version_6_backward_is_version_2_bit_for_bit_on_any_pooling(kernel_device, case, dtype):

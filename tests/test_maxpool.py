@@ -316,6 +316,28 @@ def test_kernel_version_4_backward_loads_dout_and_argmax_once():
 
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernel_version_4_on_bands_that_fill_the_tile_is_version_2_bit_for_bit(kernel_device, dtype):
+    """The kernel's own POOL_BAND_TILE filled, where the test above makes it smaller in Python: planes
+    of 129 x 129 pooled 3 x 3 at stride 2 take bands of 62 input rows, and the windows that cover
+    the middle band have 32 output rows of 64, the tile's 2048 values. Under the sanitizers (the
+    simulator's and compute-sanitizer) a band that reached past its rows would touch memory past the
+    tile."""
+    from minicnn.layers.maxpool import POOL_BAND_TILE, backward_band_rows
+    assert backward_band_rows(129, 64, 64, 3, 2) == 62 and 32 * 64 == POOL_BAND_TILE
+    layer = MaxPool2D(3, stride=2)
+    x = np.random.default_rng(7).standard_normal((2, 2, 129, 129)).astype(dtype)
+    dout = np.random.default_rng(8).standard_normal((2, 2, 64, 64)).astype(dtype)
+    dx, launched = {}, {}
+    for version in (2, 4):
+        with kernel_versions.use("maxpool", version):
+            device_layer = compare_with_cpu(layer, x, kernel_device)
+            device_layer.forward(to_device(x, kernel_device))
+            launched[version] = launched_kernels(lambda: dx.__setitem__(version, to_numpy(device_layer.backward(
+                to_device(dout, kernel_device)))))
+        assert launched[version] == [f"maxpool_backward_v{version}"]
+    np.testing.assert_array_equal(dx[4], dx[2])
+
 def test_kernel_version_4_bands_that_fill_the_tile_load_their_windows_rows_only():
     """Planes of 129 x 129 pooled 3 x 3 at stride 2 (64 x 64 outputs) take bands of 62 input rows;
     the windows that cover the middle band have 32 output rows of 64, which fill the kernel's

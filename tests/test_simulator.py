@@ -457,6 +457,28 @@ extern "C" __global__ void where(int* out) {
     np.testing.assert_array_equal(out, [b * 1000 + t for b in range(12) for t in range(24)])
 
 
+
+def test_a_block_larger_than_the_launch_bounds_is_refused():
+    """A GPU refuses a launch of more threads a block than a kernel's ``__launch_bounds__`` allow
+    (ptxas allotted its registers for that many), and so does the simulator, the bound's macro
+    evaluated by the compiler (here 3 x 32, 96 threads, for a block of 4 x 3 x 8, 96, and of 97);
+    a kernel without bounds takes any block."""
+    module = build(r'''
+#define WARPS 3
+extern "C" __global__ __launch_bounds__(WARPS * 32, 2) void bounded(int* out) {
+  out[(threadIdx.z * blockDim.y + threadIdx.y) * blockDim.x + threadIdx.x] = 1;
+}
+extern "C" __global__ void unbounded(int* out) { out[threadIdx.x] = 2; }''', name="test_kernel_bounds")
+    assert simulator.launch_bounds(module.code) == {"bounded": "WARPS * 32"}
+    out = np.zeros(128, np.int32)
+    module.launch("bounded", (1, 1, 1), (4, 3, 8), args(out))
+    assert out.sum() == 96
+    with pytest.raises(SimulatorError, match=r"bounded: a block of 97 threads, more than the 96 of its "
+                                             r"__launch_bounds__ \(a GPU refuses the launch\)"):
+        module.launch("bounded", (1, 1, 1), (97, 1, 1), args(out))
+    module.launch("unbounded", (1, 1, 1), (128, 1, 1), args(out))
+    assert (out == 2).all()
+
 @pytest.mark.parametrize("construct,what", [("__shfl_down(v, 1)", "the warp intrinsics without _sync"),
                                             ("__ballot(v > 0)", "the warp intrinsics without _sync"),
                                             ("__match_any_sync(0xffffffff, v)", "warp matches"),

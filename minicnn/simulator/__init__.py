@@ -18,7 +18,8 @@ atomics and the math functions the kernels use, and a small runtime that launche
   no thread may return while others wait at one: both are reported as errors;
 * the warp intrinsics of CUDA 9 and later (``__shfl*_sync``, ``__ballot/any/all_sync``,
   ``__syncwarp``) are collectives of the lanes of their mask (threads 32w..32w+31 of the block),
-  each waiting until every lane of the mask has come (a lane that never does is an error).
+  each waiting until every lane of the mask has come (a lane that never does is an error);
+* a kernel with ``__launch_bounds__`` refuses a block of more threads than its bound, as a GPU does.
 
 Not modelled (documented in the README): warps in lockstep, timing and occupancy, caches (warps,
 coalescing and shared memory's bank conflicts are counted by the traffic recording below),
@@ -223,19 +224,39 @@ def check_supported(code, file):
                               "declare the array in the kernel and pass a pointer to it")
 
 
-def _trampolines(signatures):
+_LAUNCH_BOUNDS = re.compile(r'extern\s+"C"\s+__global__\s+__launch_bounds__\s*\(([^,)]+)[^)]*\)\s*void\s+(\w+)\s*\(')
+
+
+def launch_bounds(code):
+    """{kernel: the C++ expression of the most threads a block in its ``__launch_bounds__``} for
+    the kernels of ``code`` that have one (a macro such as ``THREADS`` as written: the compiler
+    gives its value)."""
+    return {match.group(2): match.group(1).strip() for match in _LAUNCH_BOUNDS.finditer(strip_comments(code))}
+
+
+def _trampolines(signatures, bounds=None):
     """C++ that unpacks a void*[] of argument addresses into a typed call of each kernel, one
     ``extern "C"`` launch entry per kernel for ctypes, and one that gives the bounds of the
-    module's shared memory (for the traffic recording's bank count)."""
+    module's shared memory (for the traffic recording's bank count). A kernel with a
+    ``__launch_bounds__`` in ``bounds`` (``launch_bounds``) refuses a block of more threads: a GPU
+    does, since its registers were allotted for that many (cuda_sim.h's macro drops the bounds)."""
     out = ['extern "C" void minicnn_sim_shared_section(unsigned long long* bounds) {\n'
            "  bounds[0] = (unsigned long long)__start_minicnn_shared;\n"
            "  bounds[1] = (unsigned long long)__stop_minicnn_shared;\n}\n"]
     for kernel, params in signatures.items():
         unpack = ", ".join(
             f"*({p.ctype}**)args[{i}]" if p.pointer else f"*({p.ctype}*)args[{i}]" for i, p in enumerate(params))
+        check = ""
+        if kernel in (bounds or {}):
+            check = (f"  const unsigned long long most = ({bounds[kernel]}), threads = "
+                     f"(unsigned long long)block[0] * block[1] * block[2];\n"
+                     f"  if (threads > most) {{\n"
+                     f'    std::snprintf(error, error_size, "{kernel}: a block of %llu threads, more than the %llu '
+                     f'of its __launch_bounds__ (a GPU refuses the launch)", threads, most);\n'
+                     f"    return 1;\n  }}\n")
         out.append(f"static void minicnn_sim_call_{kernel}(void** args) {{ (void)args; {kernel}({unpack}); }}\n"
                    f'extern "C" int minicnn_sim_launch_{kernel}(const unsigned int* grid, const unsigned int* '
-                   f"block, void** args, char* error, int error_size) {{\n"
+                   f"block, void** args, char* error, int error_size) {{\n{check}"
                    f'  return minicnn_sim_launch("{kernel}", minicnn_sim_call_{kernel}, minicnn_sim_poison_shared, '
                    f"grid, block, args, error, error_size);\n}}\n")
     return "\n".join(out)
@@ -315,7 +336,7 @@ class SimulatedModule:
     def _build(self):
         # The source is pasted in under a #line directive, so compiler messages name the .cu
         # file and its lines; #include "common.cuh" is found through -I kernels/.
-        program = f'#line 1 "{self.file}"\n{self.code}\n{_trampolines(self.signatures)}'
+        program = f'#line 1 "{self.file}"\n{self.code}\n{_trampolines(self.signatures, launch_bounds(self.code))}'
         flags = ["-include", SHIM_PATH, *compile_options(self.real_dtype), *(TRAFFIC_FLAGS if self.traffic else [])]
         stem = f"{self.name}-{REAL_TYPES[self.real_dtype]}" + ("-traffic" if self.traffic else "")
         return build_library(stem, program, flags, self.file,

@@ -46,7 +46,7 @@
 #define __forceinline__
 #define __noinline__
 #define __restrict__ __restrict
-#define __launch_bounds__(...)
+#define __launch_bounds__(...)   // checked at launch instead (minicnn/simulator/__init__.py, _trampolines)
 // Shared memory: static storage in one section whose bounds the linker provides, so that the
 // runtime can poison it before each block. (Static locals are shared by all threads, as
 // __shared__ variables are shared by the threads of a block.) Under AddressSanitizer they are

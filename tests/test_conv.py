@@ -306,6 +306,22 @@ def test_layout_kernels_version_7_give_version_2s_bits(kernel_device, size, relu
             np.testing.assert_array_equal(to_numpy(mine), to_numpy(theirs))
 
 
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernel_bias_add_along_the_middle_axis(kernel_device, relu, dtype):
+    """bias_add (kernels/bias.cu) on any (outer, channels, inner) view, where Dense gives it
+    inner = 1: y[o, c, s] + bias[c], then max(., 0) with relu, against NumPy's broadcast."""
+    from minicnn.layers.bias import bias_add_cuda
+    rng = np.random.default_rng(11)
+    y, bias = rng.standard_normal((3, 5, 7)).astype(dtype), rng.standard_normal(5).astype(dtype)
+    expected = y + bias[:, None]
+    if relu:
+        expected = np.maximum(expected, dtype(0))
+    got = to_device(y, kernel_device)
+    bias_add_cuda(got, to_device(bias, kernel_device), 3, 5, 7, relu)
+    np.testing.assert_array_equal(to_numpy(got), expected)
+
+
 @pytest.mark.parametrize("version", [1, 2])   # version 3 sums in Conv2D's layout kernel (below)
 @pytest.mark.parametrize("chunk", [7, 64, 8192])
 @pytest.mark.parametrize("outer", [1, 3])

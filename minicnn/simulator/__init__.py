@@ -234,7 +234,7 @@ def launch_bounds(code):
     return {match.group(2): match.group(1).strip() for match in _LAUNCH_BOUNDS.finditer(strip_comments(code))}
 
 
-def _trampolines(signatures, bounds=None):
+def _trampolines(signatures, bounds):
     """C++ that unpacks a void*[] of argument addresses into a typed call of each kernel, one
     ``extern "C"`` launch entry per kernel for ctypes, and one that gives the bounds of the
     module's shared memory (for the traffic recording's bank count). A kernel with a
@@ -247,7 +247,7 @@ def _trampolines(signatures, bounds=None):
         unpack = ", ".join(
             f"*({p.ctype}**)args[{i}]" if p.pointer else f"*({p.ctype}*)args[{i}]" for i, p in enumerate(params))
         check = ""
-        if kernel in (bounds or {}):
+        if kernel in bounds:
             check = (f"  const unsigned long long most = ({bounds[kernel]}), threads = "
                      f"(unsigned long long)block[0] * block[1] * block[2];\n"
                      f"  if (threads > most) {{\n"

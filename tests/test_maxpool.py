@@ -315,7 +315,6 @@ def test_kernel_version_4_backward_loads_dout_and_argmax_once():
     assert moved[4] * 3 < moved[2]
 
 
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_kernel_version_4_on_bands_that_fill_the_tile_is_version_2_bit_for_bit(kernel_device, dtype):
     """The kernel's own POOL_BAND_TILE filled, where the test above makes it smaller in Python: planes
@@ -338,6 +337,7 @@ def test_kernel_version_4_on_bands_that_fill_the_tile_is_version_2_bit_for_bit(k
         assert launched[version] == [f"maxpool_backward_v{version}"]
     np.testing.assert_array_equal(dx[4], dx[2])
 
+
 def test_kernel_version_4_bands_that_fill_the_tile_load_their_windows_rows_only():
     """Planes of 129 x 129 pooled 3 x 3 at stride 2 (64 x 64 outputs) take bands of 62 input rows;
     the windows that cover the middle band have 32 output rows of 64, which fill the kernel's
@@ -358,6 +358,7 @@ def test_kernel_version_4_bands_that_fill_the_tile_load_their_windows_rows_only(
     assert records[4].array("dout").loads.bytes == loaded and records[4].array("argmax").loads.bytes == loaded
     dx_stores = records[4].array("dx").stores
     assert dx_stores.sectors <= dx_stores.touched + planes * len(bands)
+
 
 @given(pool_cases(), st.sampled_from([np.float32, np.float64]))
 def test_kernel_version_6_backward_is_version_2_bit_for_bit_on_any_pooling(kernel_device, case, dtype):

@@ -457,7 +457,6 @@ extern "C" __global__ void where(int* out) {
     np.testing.assert_array_equal(out, [b * 1000 + t for b in range(12) for t in range(24)])
 
 
-
 def test_a_block_larger_than_the_launch_bounds_is_refused():
     """A GPU refuses a launch of more threads a block than a kernel's ``__launch_bounds__`` allow
     (ptxas allotted its registers for that many), and so does the simulator, the bound's macro
@@ -478,6 +477,7 @@ extern "C" __global__ void unbounded(int* out) { out[threadIdx.x] = 2; }''', nam
         module.launch("bounded", (1, 1, 1), (97, 1, 1), args(out))
     module.launch("unbounded", (1, 1, 1), (128, 1, 1), args(out))
     assert (out == 2).all()
+
 
 @pytest.mark.parametrize("construct,what", [("__shfl_down(v, 1)", "the warp intrinsics without _sync"),
                                             ("__ballot(v > 0)", "the warp intrinsics without _sync"),

@@ -92,6 +92,40 @@ def test_kernel_channel_chunks(kernel_device, monkeypatch, version, chunk, size)
         compare_with_cpu(LRN(size, 1.0, 0.75, 1.0), x, kernel_device)
 
 
+def channels_loaded(chunk, channels, below, above):
+    """Channel loads a pixel column makes when each chunk of ``chunk`` channels loads the channels
+    from ``below`` under its first to ``above`` over its last, clipped to [0, channels)."""
+    return sum(min(channels, first + chunk + above) - max(0, first - below) for first in range(0, channels, chunk))
+
+
+@pytest.mark.parametrize("version", [3, 4])
+@pytest.mark.parametrize("chunk", [32, 12])
+@pytest.mark.parametrize("size", [3, 5])
+def test_kernel_versions_3_and_4_load_what_their_chunks_need_once(monkeypatch, version, chunk, size):
+    """The traffic count under the simulator (64 channels of 9 x 9, one image, chunks a multiple of
+    version 4's steps): each chunk's thread loads x of its channels and of the size / 2 below and
+    (size - 1) / 2 above them once (the forward), or of the windows of the channels whose windows
+    hold its own, and their dL/dy once (the backward), and stores each value once. A step past the
+    chunk's end, or an output written twice, costs traffic and changes no value."""
+    from minicnn.simulator import traffic
+    from devices import backward_traffic
+    monkeypatch.setattr(lrn_module, "LRN_CHANNEL_CHUNK", chunk)
+    x = np.abs(np.random.default_rng(5).standard_normal((1, 64, 9, 9))).astype(np.float32)
+    dout = np.random.default_rng(6).standard_normal(x.shape).astype(np.float32)
+    column = 9 * 9 * 4   # bytes of one channel of the image
+    below, above = size // 2, (size - 1) // 2   # a forward window, around its channel
+    layer = LRN(size, 1e-4, 0.75, 2.0).to("sim")
+    with traffic.recording() as log, kernel_versions.use("lrn", version):
+        layer.forward(x)
+    (forward,) = log.of(f"lrn_forward_v{version}")
+    assert forward.array("x").loads.bytes == channels_loaded(chunk, 64, below, above) * column
+    assert forward.array("y").stores.bytes == x.nbytes
+    (backward,) = backward_traffic(lambda: LRN(size, 1e-4, 0.75, 2.0), "lrn", (version,), x, dout,
+                                   "lrn_backward").values()   # dx stored once: checked there
+    assert backward.array("dout").loads.bytes == channels_loaded(chunk, 64, above, below) * column
+    assert backward.array("x").loads.bytes == channels_loaded(chunk, 64, above + below, above + below) * column
+
+
 def lrn_results(version, size, x, dout, device):
     """(y, dx, the version that ran) of an LRN of ``size`` through the kernels of ``version``."""
     with kernel_versions.use("lrn", version):

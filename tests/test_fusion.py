@@ -224,13 +224,15 @@ def test_fused_lrn_maxpool_kernels_match_the_cpu(kernel_device, lrn_maxpool_vers
     compare_with_cpu(layer, x, kernel_device)
 
 
-@pytest.mark.parametrize("version", [2, 3, 4])
+@pytest.mark.parametrize("version", [2, 3, 4, 6, 8])
 @pytest.mark.parametrize("chunk", [1, 3, 5])
 @pytest.mark.parametrize("shape,lrn,pool", [CASES[1], CASES[2], CASES[5]])
 def test_fused_lrn_maxpool_channel_chunks(kernel_device, monkeypatch, version, chunk, shape, lrn, pool):
-    """Versions 2 and 3's backward walks chunks of channels, and so do version 4's forward blocks
-    (see test_lrn.test_kernel_channel_chunks; the windows of 3 and 5 channels here take the
-    register walks, that of 6 version 2's backward and version 3's forward)."""
+    """Versions 2, 3, 6 and 8's backward walks chunks of channels, and so do version 4's forward
+    blocks (see test_lrn.test_kernel_channel_chunks; the windows of 3 and 5 channels here take the
+    register walks, that of 6 version 2's backward and version 3's forward). A chunk that starts
+    at channel 3 begins its walk of 5 at channel 1; the hypothesis cases, of at most 3 channels,
+    begin every walk at channel 0."""
     monkeypatch.setattr(lrn_module, "LRN_CHANNEL_CHUNK", chunk)
     x = np.random.default_rng(chunk).standard_normal(shape) * 3
     size, alpha, beta, k, groups = lrn

@@ -547,7 +547,8 @@ def test_fused_version_6_backward_loads_every_window_and_the_next_channel():
                                (3, 6), x, dout, "lrn_maxpool_backward")
     v3, v6 = records[3], records[6]
     argmax3, argmax6 = v3.array("argmax").loads.bytes, v6.array("argmax").loads.bytes
-    assert argmax6 > argmax3 and (argmax6 - argmax3) * 64 <= 2 * argmax3   # channel 32's, once more
+    # channel 34's, once more: about one of the 68 channels the two chunks walk (none past channel 63)
+    assert 0 < (argmax6 - argmax3) * 68 < 1.5 * argmax3
     assert v6.array("dout").loads.bytes == argmax6 > 2 * v3.array("dout").loads.bytes
     assert v6.array("dx").stores == v3.array("dx").stores
     assert v6.array("x").loads.bytes == v3.array("x").loads.bytes   # the walk's: one load of x a channel

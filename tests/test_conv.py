@@ -423,14 +423,17 @@ def test_bias_gradient_version_3_reads_dout_once():
     assert copy.efficiency == 1.0 and copy.moved_bytes == dout.nbytes   # whole sectors (aligned_start)
 
 
-def test_bias_gradient_version_5_gives_each_plane_a_warp():
+@pytest.mark.parametrize("size", [13, 12])
+def test_bias_gradient_version_5_gives_each_plane_a_warp(size):
     """Version 5's layout kernel: eight planes a block of 256 threads (18 planes: 3 blocks), the
     same stores as version 3's, request for request (each warp's start on a 128-byte line, as
     version 3's blocks' do), the same loads of the ReLU's output, every value of dL/dy loaded once,
     the mask or not (version 3 loads only those the mask keeps: a second trip after y's), and no
-    shared memory at all."""
+    shared memory at all. Planes of 12 x 12 = 144 values end plane 1 on a 128-byte line, where a
+    warp whose values all lie past the plane makes no request (its clamped loads would ask for the
+    plane's last value again)."""
     from minicnn.simulator import traffic
-    logs, _, dout, _ = bias_versions_traffic((3, 5), 13, 5, input_grad=False)
+    logs, _, dout, _ = bias_versions_traffic((3, 5), size, 5, input_grad=False)
     v3, v5 = ([t for t in logs[v] if t.kernel.startswith("nchw_to_gemm_bias_grad")][0] for v in (3, 5))
     assert v5.kernel == "nchw_to_gemm_bias_grad_v5" and (v5.grid, v5.block) == ((3, 1, 1), (256, 1, 1))
     assert v5.array("gemm").stores == v3.array("gemm").stores and v5.array("y").loads == v3.array("y").loads

@@ -405,31 +405,45 @@ def test_version_2s_shared_memory_is_the_kernels():
 
 def test_version_2_moves_each_value_once():
     """The simulator's traffic count, 64 channels of 13 x 13 in two groups at batch 32 (conv4's map;
-    tiles a multiple of 32, as at batch 128): version 2 loads each pixel of x and each value of M and
-    of dV once, and stores each of y and dL/dx once, where version 1's threads load x's pixels 4
-    times over (overlapping tiles) and dV's values 4 times (a tile's by the four threads it
-    covers); the warps' loads and stores of V, M, Z and dV are whole sectors but at a group's ends,
-    and those of the NCHW planes (x, y, y again for the fused ReLU's mask, dL/dx) each start on a
-    sector (for_each_group_pixel), each plane starting anywhere in one: a request for each warp
-    with a pixel and no sector moved twice; the tiles' reads of the input's planes take fewer
-    passes through the banks (by phase and pitch) than 2 a request."""
+    tiles a multiple of 32, as at batch 128): version 2 loads each pixel of x and each value of M
+    and of dV once, and stores each of y and dL/dx once, where version 1's threads load x's pixels
+    3.7 times over (each tile its 4 x 4 window's, the windows overlapping) and dV's values 4 times
+    (a tile's by the four threads it covers), loads M's and y's once and dL/dy's where y > 0 (the
+    ReLU's mask passes), and stores V, y, Z and dL/dx once; the warps' loads and stores of
+    V, M, Z and dV are whole sectors but at a group's ends, and those of the NCHW planes (x, y, y
+    again for the fused ReLU's mask, dL/dx) each start on a sector (for_each_group_pixel), each
+    plane starting anywhere in one: a request for each warp with a pixel and no sector moved twice;
+    the tiles' reads of the input's planes take fewer passes through the banks (by phase and pitch)
+    than 2 a request."""
     from minicnn import kernel_versions
     from minicnn.simulator import traffic
     rng = np.random.default_rng(9)
     x = rng.standard_normal((32, 64, 13, 13)).astype(np.float32)
     w, b = rng.standard_normal((64, 32, 3, 3)).astype(np.float32), rng.standard_normal(64).astype(np.float32)
+    # Version 1's tile (ty, tx) loads the pixels of its 4 x 4 window, rows and columns 2 t - 1 to
+    # 2 t + 2, that lie in the image: 3, 4, 4, 4, 4, 4 and 2 along each axis of 13 (7 tiles).
+    covered = sum(min(2 * t + 3, 13) - max(2 * t - 1, 0) for t in range(7))
+    tile_window_pixels = 32 * 64 * covered ** 2
     logs = {}
     for version in (1, 2):
         with kernel_versions.use("winograd", version), traffic.recording() as logs[version]:
             y, cache = winograd.conv_forward_cuda(x, w, b, (1, 1), 2, True)
             winograd.conv_backward_cuda(rng.standard_normal(y.shape).astype(np.float32), cache)
-    (input1,), (input2,) = logs[1].of("winograd_input_v1"), logs[2].of("winograd_input_v2")
-    assert input2.array("x").loads.bytes == x.nbytes and input1.array("x").loads.bytes > 3 * x.nbytes
+    (input1,), (output1,) = logs[1].of("winograd_input_v1"), logs[1].of("winograd_output_v1")
+    (output_grad1,), (grad1,) = logs[1].of("winograd_output_grad_v1"), logs[1].of("winograd_input_grad_v1")
+    assert input1.array("x").loads.bytes == tile_window_pixels * x.itemsize
+    assert output1.array("m").loads.bytes == output1.array("m").nbytes and output1.array("y").stores.bytes == y.nbytes
+    assert output_grad1.array("y").loads.bytes == y.nbytes
+    assert output_grad1.array("dout").loads.bytes == np.count_nonzero(y > 0) * y.itemsize
+    assert grad1.array("dv").loads.bytes == 4 * grad1.array("dv").nbytes and grad1.array("dx").stores.bytes == x.nbytes
+    for record, name in ((input1, "v"), (output_grad1, "z")):
+        assert record.array(name).stores.bytes == record.array(name).nbytes, name
+    (input2,) = logs[2].of("winograd_input_v2")
+    assert input2.array("x").loads.bytes == x.nbytes
     (output2,) = logs[2].of("winograd_output_v2")
     assert output2.array("y").stores.bytes == y.nbytes and output2.array("m").loads.bytes == output2.array("m").nbytes
-    (grad1,), (grad2,) = logs[1].of("winograd_input_grad_v1"), logs[2].of("winograd_input_grad_v2")
-    dv_bytes = grad2.array("dv").nbytes
-    assert grad2.array("dv").loads.bytes == dv_bytes and grad1.array("dv").loads.bytes > 3.5 * dv_bytes
+    (grad2,) = logs[2].of("winograd_input_grad_v2")
+    assert grad2.array("dv").loads.bytes == grad2.array("dv").nbytes
     assert grad2.array("dx").stores.bytes == x.nbytes
     for record, name in ((input2, "v"), (output2, "m"), (grad2, "dv")):
         accesses = record.array(name).stores if name == "v" else record.array(name).loads

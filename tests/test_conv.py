@@ -306,6 +306,28 @@ def test_layout_kernels_version_7_give_version_2s_bits(kernel_device, size, relu
             np.testing.assert_array_equal(to_numpy(mine), to_numpy(theirs))
 
 
+@pytest.mark.parametrize("size", [7, 13, 40])
+def test_layout_kernels_version_7_move_each_value_once(size):
+    """In the simulator's traffic count (conv 4 -> 6 channels, 3x3, batch 3, float32, the fused ReLU,
+    the bias gradient's version 2), version 7's layout kernels load each value of the GEMM's output,
+    of dL/dy and of y (the ReLU's mask) once and store each of y and of the GEMM layout's dL/dy once,
+    on planes of 49, 169 and 1600 pixels: no thread loads past its plane's end, where the tiles of
+    4 x blockDim pixels run past it."""
+    from minicnn import kernel_versions
+    from minicnn.layers.conv import conv_backward_cuda, conv_forward_cuda
+    from minicnn.simulator import traffic
+    rng = np.random.default_rng(size)
+    x, w, b = (rng.standard_normal(shape).astype(np.float32) for shape in ((3, 4, size, size), (6, 2, 3, 3), (6,)))
+    with kernel_versions.use("im2col", 7), kernel_versions.use("bias", 2), traffic.recording() as log:
+        y, cache = conv_forward_cuda(x, w, b, (1, 1), (1, 1), 2, True)
+        conv_backward_cuda(rng.standard_normal(y.shape).astype(np.float32), cache)
+    (forward,), (backward,) = log.of("gemm_to_nchw_bias_v7"), log.of("nchw_to_gemm_relu_v7")
+    for record, loaded, stored in ((forward, ("gemm_out",), "y"), (backward, ("dout", "y"), "gemm")):
+        for name in loaded:
+            assert record.array(name).loads.bytes == y.nbytes, (record.kernel, name)
+        assert record.array(stored).stores.bytes == y.nbytes, record.kernel
+
+
 @pytest.mark.parametrize("relu", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_kernel_bias_add_along_the_middle_axis(kernel_device, relu, dtype):

@@ -291,16 +291,17 @@ def test_band_geometry_of_alexnet():
 
 
 def test_kernel_versions_4_and_5_load_each_input_once():
-    """The traffic count under the simulator, conv1's kernel and stride on an 87 x 87 image (20 x
-    20 outputs: the rows of cols start on sector boundaries, as at batch 8 and more, and the second
-    band of 11 output rows starts mid-sector, at column 220): version 4 loads the input rows of
-    each band once, consecutive floats together, where version 2 loads each pixel once per window
-    that reads it, pixels `stride` apart; version 4's warps store whole sectors, as version 2's
-    (their first threads wait to align them), but where one band ends and the next begins.
-    Version 5 moves the same sectors as version 4, and its warps read shared memory without a
-    bank conflict where version 4's read words 4 apart."""
+    """The traffic count under the simulator, conv1's kernel and stride on an 89 x 89 image (20 x 20
+    outputs: the rows of cols start on sector boundaries, as at batch 8 and more, and the second
+    band of 11 output rows starts mid-sector, at column 220; the last two rows and columns no
+    window reads): version 4 loads the input rows of each band's windows once, consecutive floats
+    together, where version 2 loads each pixel once per window that reads it, pixels `stride`
+    apart; version 4's warps store whole sectors, as version 2's (their first threads wait to align
+    them), but where one band ends and the next begins. Version 5 moves the same sectors as version
+    4, and its warps read shared memory without a bank conflict where version 4's read words 4
+    apart."""
     from minicnn.simulator import traffic
-    x = np.random.default_rng(1).standard_normal((1, 3, 87, 87)).astype(np.float32)
+    x = np.random.default_rng(1).standard_normal((1, 3, 89, 89)).astype(np.float32)
     assert im2col_band(20, 20, (11, 11), (4, 4)) == im2col_band(20, 20, (11, 11), (4, 4), 5) == (11, 256)
     records = {}
     for version in (2, 4, 5):
@@ -312,7 +313,8 @@ def test_kernel_versions_4_and_5_load_each_input_once():
     # version 2: whole sectors; version 4: the sector of columns 216-223 of each row twice (two bands)
     assert stores[2] * 32 == cols.nbytes and stores[4] == stores[5] == stores[2] + cols.shape[0]
     loads = {version: record.array("x").loads for version, record in records.items()}
-    # the band of 11 output rows reads 51 input rows (7 shared with the next), the last of 9 rows 43
+    # the band of 11 output rows reads 51 input rows (7 shared with the next), the last of 9 rows 43,
+    # each the 87 columns the windows read
     assert loads[4].bytes == (51 + 43) * 87 * 3 * 4 and loads[2].bytes == cols.nbytes and loads[5] == loads[4]
     assert loads[4].efficiency > 0.8 and loads[2].efficiency < 0.25 and loads[4].sectors * 20 < loads[2].sectors
     # shared memory: a read per entry of cols, each warp's 32 positions (20 a row) 4 words apart in

@@ -449,6 +449,11 @@ def test_version_2_moves_each_value_once():
         accesses = record.array(name).stores if name == "v" else record.array(name).loads
         assert accesses.efficiency > 0.9, name
     assert input2.shared_loads.conflict < 2 and input1.loads.moved_bytes > 8 * input2.loads.moved_bytes
+    # Shared memory: version 2's input kernel zeroes each image's 16 padded rows of `pitch` values (a
+    # whole number of warps' stores) and stores each pixel of x there, a warp's store for each of x's
+    # load requests.
+    padded_plane = 16 * winograd.phased_pitch(16, 7)
+    assert input2.shared_stores.requests == 32 * 64 * padded_plane // 32 + input2.array("x").loads.requests
 
     def aligned_spans(shape, values):   # the runs of `values` (a sector's 8, a warp's 32) the planes take
         n, c, h, w = shape

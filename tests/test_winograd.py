@@ -406,15 +406,15 @@ def test_version_2s_shared_memory_is_the_kernels():
 def test_version_2_moves_each_value_once():
     """The simulator's traffic count, 64 channels of 13 x 13 in two groups at batch 32 (conv4's map;
     tiles a multiple of 32, as at batch 128): version 2 loads each pixel of x and each value of M
-    and of dV once, and stores each of y and dL/dx once, where version 1's threads load x's pixels
-    3.7 times over (each tile its 4 x 4 window's, the windows overlapping) and dV's values 4 times
-    (a tile's by the four threads it covers), loads M's and y's once and dL/dy's where y > 0 (the
-    ReLU's mask passes), and stores V, y, Z and dL/dx once; the warps' loads and stores of
-    V, M, Z and dV are whole sectors but at a group's ends, and those of the NCHW planes (x, y, y
-    again for the fused ReLU's mask, dL/dx) each start on a sector (for_each_group_pixel), each
-    plane starting anywhere in one: a request for each warp with a pixel and no sector moved twice;
-    the tiles' reads of the input's planes take fewer passes through the banks (by phase and pitch)
-    than 2 a request."""
+    and of dV once, and stores each of y, Z, dL/dx and its blocks' bias sums once, where version
+    1's threads load x's pixels 3.7 times over (each tile its 4 x 4 window's, the windows
+    overlapping) and dV's values 4 times (a tile's by the four threads it covers), loads M's and
+    y's once and dL/dy's where y > 0 (the ReLU's mask passes), and stores V, y, Z and dL/dx once;
+    the warps' loads and stores of V, M, Z and dV are whole sectors but at a group's ends, and
+    those of the NCHW planes (x, y, y again for the fused ReLU's mask, dL/dx) each start on a
+    sector (for_each_group_pixel), each plane starting anywhere in one: a request for each warp
+    with a pixel and no sector moved twice; the tiles' reads of the input's planes take fewer
+    passes through the banks (by phase and pitch) than 2 a request."""
     from minicnn import kernel_versions
     from minicnn.simulator import traffic
     rng = np.random.default_rng(9)
@@ -460,6 +460,8 @@ def test_version_2_moves_each_value_once():
         lead = np.arange(n * c) * h * w % 8   # where each plane starts in its sector (8 float32 values)
         return int(np.sum(-(-(lead + h * w) // values)))
     (output_grad2,) = logs[2].of("winograd_output_grad_v2")
+    sums = output_grad2.array("bias_sums")   # a block's sum of its masked dL/dy, stored by one thread
+    assert sums.stores.bytes == sums.nbytes and output_grad2.array("z").stores.bytes == output_grad2.array("z").nbytes
     for record, name, kind, shape in ((input2, "x", "loads", x.shape), (output_grad2, "y", "loads", y.shape),
                                       (output2, "y", "stores", y.shape), (grad2, "dx", "stores", x.shape)):
         accesses = getattr(record.array(name), kind)

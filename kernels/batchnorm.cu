@@ -18,7 +18,8 @@ extern "C" __global__ void batchnorm_stats(const real_t* __restrict__ x, real_t*
   const int count = batch * spatial;
   BLOCK_STRIDE_LOOP(c, channels) {
     real_t local = real_t(0);
-    for (int j = threadIdx.x; j < count; j += blockDim.x) local += x[(j / spatial * channels + c) * spatial + j % spatial];
+    for (int j = threadIdx.x; j < count; j += blockDim.x)
+      local += x[(j / spatial * channels + c) * spatial + j % spatial];
     const real_t mu = block_sum(partial, local) / real_t(count);
     local = real_t(0);
     for (int j = threadIdx.x; j < count; j += blockDim.x) {

@@ -514,10 +514,11 @@ extern "C" __global__ __launch_bounds__(THREADS, GEMM_V3_MIN_BLOCKS) void gemm_t
 // offset (i, j) has its window; with stride s only one offset in s does along each axis and the
 // others' zeros are multiplied all the same: s_h s_w times the columns' gradient's products, so
 // Conv2D takes this product for a stride of 1 alone (minicnn.gemm.gathers_output_grad: on an H200
-// conv1, stride 4, took 802 ms forward and backward by it, 8.8 by col2im). K is not split: the product's columns are the input's pixels, batch H W, tiles
-// enough to fill the device. Its M is a group's input channels, C/G, fewer than the columns' rows
-// (C/G) kh kw that the columns' gradient had: with at most 64 (conv2's 48) a block takes a tile
-// of 64 x 64 (gemm_tiled_implicit_dgrad_64_v6), else of 128 x 128.
+// conv1, stride 4, took 802 ms forward and backward by it, 8.8 by col2im). K is not split: the
+// product's columns are the input's pixels, batch H W, tiles enough to fill the device. Its M is a
+// group's input channels, C/G, fewer than the columns' rows (C/G) kh kw that the columns' gradient
+// had: with at most 64 (conv2's 48) a block takes a tile of 64 x 64
+// (gemm_tiled_implicit_dgrad_64_v6), else of 128 x 128.
 // Launch: block (16, 16); grid (ceil(batch H W / tile), ceil((C/G) / tile), groups)
 // (minicnn.gemm.conv_input_grad_implicit).
 

@@ -200,14 +200,15 @@ extern "C" __global__ void col2im_v3(const real_t* __restrict__ cols, real_t* __
 // and version 5 through shared memory slower still. What version 2 has is loads in flight: nvcc
 // unrolls its inner loop by 4 (above), where version 3's loop, rolled, waits for each entry before
 // it asks for the next (an add of a value still on its way stalls the warp, and the next load
-// comes after the add). Here a thread takes version 3's windows in version 3's order, but loads
-// the entries of all of them first, a load for each of the side x side windows that can cover a
-// pixel (side = ceil(kernel / stride), at most: 5 x 5 for conv2, 3 x 3 for conv1 and conv3-5),
-// those that do not cover it giving 0 without a load, and only then adds them up: up to side^2
-// loads in flight a thread (in nvcc 13.0's code for sm_90, 23 of conv2's 25 at once), the warp's threads at the same offsets as version 3's. The sum takes
-// the same values in the same order, with +0 for the windows that are not there, which leaves a
-// sum as it is (it starts at +0, so it is never -0): version 3's results bit for bit. For sides of
-// 2 to 5 (with_col2im_side); the layer runs version 3 for the others.
+// comes after the add). Here a thread takes version 3's windows in version 3's order, but loads the
+// entries of all of them first, a load for each of the side x side windows that can cover a pixel
+// (side = ceil(kernel / stride), at most: 5 x 5 for conv2, 3 x 3 for conv1 and conv3-5), those that
+// do not cover it giving 0 without a load, and only then adds them up: up to side^2 loads in flight
+// a thread (in nvcc 13.0's code for sm_90, 23 of conv2's 25 at once), the warp's threads at the
+// same offsets as version 3's. The sum takes the same values in the same order, with +0 for the
+// windows that are not there, which leaves a sum as it is (it starts at +0, so it is never -0):
+// version 3's results bit for bit. For sides of 2 to 5 (with_col2im_side); the layer runs version 3
+// for the others.
 // Launch: grid-stride, a thread per input pixel, as version 3.
 // gather(Constant<side>()) for the sides 2 to 5, one instantiation each; any other does nothing.
 // A kernel's registers are those of its largest gather (side 5: 25 entries a thread).

@@ -261,7 +261,8 @@ __device__ __forceinline__ void lrn_forward_walk_ahead(const real_t* xc, real_t*
     run.advance();
 #pragma unroll
     for (int i = 0; i < AHEAD; ++i) {
-      if (c + i < c_end) yc[(c + i) * spatial] = run.x[i + SIZE / 2] * lrn_power(run.scale(i, alpha_over_size, k), beta);
+      if (c + i < c_end)
+        yc[(c + i) * spatial] = run.x[i + SIZE / 2] * lrn_power(run.scale(i, alpha_over_size, k), beta);
     }
   }
 }

@@ -218,7 +218,8 @@ extern "C" __global__ void winograd_input_grad_v1(const real_t* __restrict__ dv,
     }
     for (int k = 0; k < 4; ++k) {
       const int row = 2 * by + k / 2 - pad_h, col = 2 * bx + k % 2 - pad_w;
-      if (row >= 0 && row < h && col >= 0 && col < w) dx[(((long long)image * c + channel) * h + row) * w + col] = sum[k / 2][k % 2];
+      if (row >= 0 && row < h && col >= 0 && col < w)
+        dx[(((long long)image * c + channel) * h + row) * w + col] = sum[k / 2][k % 2];
     }
   }
 }

@@ -628,6 +628,46 @@ def test_version_6_reads_dl_dy_in_place_of_the_columns_gradient():
     assert dgrad.array("dy").loads.bytes == 9 * dout.nbytes - 2 * 32 * (9 * 16 * 16 - (15 + 16 + 15) ** 2) * 4
 
 
+def window_pairs_inside(size, kernel, stride, pad):
+    """Along one axis of an image ``size`` pixels long: the pairs (output pixel, kernel offset)
+    whose pixel of the image lies inside it, not in the padding."""
+    outputs = (size + 2 * pad - kernel) // stride + 1
+    return sum(0 <= o * stride - pad + i < size for o in range(outputs) for i in range(kernel))
+
+
+@pytest.mark.parametrize("size, kernel, stride", [(15, 3, 1), (13, 2, 2)])
+def test_the_implicit_products_load_no_column_past_their_own(size, kernel, stride):
+    """A 3 x 3 conv of 2 images of 15 x 15 pixels at stride 1 (N = 450 columns of the forward's
+    product and the input gradient's) and a 2 x 2 one of 13 x 13 at stride 2 (N = 98 and 338), a
+    padding of 1: the last tile of 64 or 128 columns lies partly past N, as does the weight
+    gradient's of a 1 x 1 conv (N = 16 rows of the columns). A thread whose column is past N loads
+    nothing (one more column would read the next plane, and past the end of x or dL/dy for the last
+    one): each product loads x, or dL/dy, once for every pair of a window and a kernel offset whose
+    pixel lies in the image, counted here axis by axis. (Where two of a warp's threads take windows
+    that overlap, a load asks once for their shared pixel: the forward at stride 2 and the weight
+    gradient take windows which share no pixel.) The forward and the weight gradient are version
+    5's kernels from version 5 on; the input gradient is each version's own."""
+    rng = np.random.default_rng(3)
+    batch, channels, out_channels = 2, 16, 32
+    x = rng.standard_normal((batch, channels, size, size)).astype(np.float32)
+    w = rng.standard_normal((out_channels, channels, kernel, kernel)).astype(np.float32)
+    geometry = conv_geometry(x.shape, w.shape, (stride, stride), (1, 1))
+    pairs = window_pairs_inside(size, kernel, stride, 1) ** 2   # of an image's channel, or output channel
+    dy = rng.standard_normal((1, out_channels, batch * geometry.out_h * geometry.out_w)).astype(np.float32)
+    pointwise = conv_geometry(x.shape, (out_channels, channels, 1, 1), (stride, stride), (0, 0))
+    with use_gemm("tiled"), kernel_versions.use("gemm_tiled", 5), traffic.recording() as log:
+        conv_forward_implicit(w.reshape(1, out_channels, -1), x, geometry, np.zeros(out_channels, np.float32), False)
+        conv_weight_grad_implicit(dy[..., :batch * pointwise.out_h * pointwise.out_w], x, pointwise)
+    assert [t.kernel for t in log] == ["gemm_tiled_implicit_nchw_bias_v5", "gemm_tiled_implicit_v5"]
+    assert log[0].array("x").loads.bytes == batch * channels * pairs * 4
+    assert log[1].array("x").loads.bytes == batch * channels * window_pairs_inside(size, 1, stride, 0) ** 2 * 4
+    for version in (6, 9):
+        with use_gemm("tiled"), kernel_versions.use("gemm_tiled", version), traffic.recording() as log:
+            conv_input_grad_implicit(w, dy[0], geometry, batch)
+        assert log[-1].kernel == f"gemm_tiled_implicit_dgrad_64_v{version}"
+        assert log[-1].array("dy").loads.bytes == out_channels * batch * pairs * 4, version
+
+
 # ---- version 7: a thread's rows of A read four at a time -----------------------------------------
 def products_in_strips(older, newer):
     """A 128 x 128 x 512 float32 product and a small conv's input gradient in tiles of 64 (16 input
